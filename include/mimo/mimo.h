@@ -1,0 +1,19 @@
+/* mimo.h — the umbrella header of libmimo: multi-input multi-output neural
+ * networks (the Keras functional API's kind) in C11. */
+#ifndef MIMO_MIMO_H
+#define MIMO_MIMO_H
+
+#include "mimo/config.h"
+#include "mimo/error.h"
+#include "mimo/graph.h"
+#include "mimo/model.h"
+#include "mimo/optim.h"
+#include "mimo/real.h"
+#include "mimo/rng.h"
+#include "mimo/spec.h"
+#include "mimo/summary.h"
+
+/* The library version, e.g. "0.1.0". */
+const char *mimo_version(void);
+
+#endif

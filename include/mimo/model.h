@@ -1,0 +1,94 @@
+/* model.h — a trainable model: a compiled graph with its flat parameter and
+ * gradient buffers and its optimizer, trained on in-memory arrays.
+ * Batches follow DESIGN.md: spec->train.batch_size is the GLOBAL batch; an
+ * epoch's order is a permutation drawn from (seed, epoch); rank r of p
+ * takes its contiguous slice of each global batch, and gradients are
+ * scaled by 1 / (actual global batch). Nothing is allocated per step. */
+#ifndef MIMO_MODEL_H
+#define MIMO_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mimo/graph.h"
+#include "mimo/optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A named (rows, cols) row-major array; the caller owns data. */
+typedef struct {
+    const char *name;
+    const mimo_real *data;
+    size_t rows;
+    int cols;
+} mimo_array;
+
+/* Arrays matched by name to the model's inputs and head targets. */
+typedef struct {
+    const mimo_array *arrays;
+    int n_arrays;
+} mimo_dataset;
+
+/* Per-epoch results: means over samples after mimo_stats_finish. */
+typedef struct {
+    int n_heads;
+    double loss;            /* sum_h weight_h * head[h].loss */
+    long long count;        /* samples */
+    mimo_head_stats *head;  /* n_heads entries */
+} mimo_stats;
+
+int mimo_stats_init(mimo_stats *st, int n_heads);
+void mimo_stats_reset(mimo_stats *st);
+void mimo_stats_free(mimo_stats *st);
+
+typedef struct mimo_model mimo_model;
+
+/* Reduces the gradient buffer across ranks (sum); NULL on one process. */
+typedef int (*mimo_grad_reduce_fn)(void *user, mimo_real *grads, size_t n);
+
+/* Compiles spec for its batch size, initializes parameters from its seed
+ * and creates its optimizer. The model keeps a pointer to spec. */
+int mimo_model_create(const mimo_spec *spec, mimo_model **out);
+void mimo_model_free(mimo_model **m);
+
+mimo_graph *mimo_model_graph(mimo_model *m);
+mimo_real *mimo_model_params(mimo_model *m);
+mimo_real *mimo_model_grads(mimo_model *m);
+mimo_optim *mimo_model_optim(mimo_model *m);
+size_t mimo_model_param_count(const mimo_model *m);
+/* Learning rate used by the next steps (starts at the spec's). */
+void mimo_model_set_lr(mimo_model *m, double lr);
+double mimo_model_lr(const mimo_model *m);
+/* This process is rank `rank` of `size` (default 0 of 1). */
+void mimo_model_set_partition(mimo_model *m, int rank, int size,
+                              mimo_grad_reduce_fn reduce, void *user);
+
+/* One epoch over d: shuffled by (seed, epoch) when the spec says so.
+ * Adds this rank's sums into st; call mimo_stats_finish afterwards.
+ * A non-finite loss stops with MIMO_ENUM naming the step and the head. */
+int mimo_model_train_epoch(mimo_model *m, const mimo_dataset *d, long epoch,
+                           mimo_stats *st);
+/* Losses and metrics over d without training (sums into st). */
+int mimo_model_evaluate(mimo_model *m, const mimo_dataset *d, mimo_stats *st);
+/* Head outputs over all rows of d: outs[h] is (rows, units_h). */
+int mimo_model_predict(mimo_model *m, const mimo_dataset *d,
+                       mimo_real *const *outs);
+/* Divides the sums by the count and forms the weighted total. */
+void mimo_stats_finish(const mimo_model *m, mimo_stats *st);
+
+/* Called after each epoch; a nonzero return stops training. */
+typedef int (*mimo_epoch_fn)(void *user, long epoch, const mimo_stats *train,
+                             const mimo_stats *val);
+
+/* Trains spec->train.epochs epochs on train, evaluating on val after each
+ * (or on the last validation_split of train, Keras-style, when val is NULL
+ * and the spec asks for a split). */
+int mimo_fit(mimo_model *m, const mimo_dataset *train, const mimo_dataset *val,
+             mimo_epoch_fn on_epoch, void *user);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,51 @@
+/* optim.h — optimizers on ONE flat parameter buffer and ONE flat gradient
+ * buffer, with each moment in one flat buffer too (a "slot"). The same
+ * update runs on every rank, after the gradients are allreduced.
+ *
+ * Per step, in this order (g is the gradient, w the parameters):
+ *   L2 decay (all but adamw):  g += weight_decay * w
+ *   clipvalue c:               g = clamp(g, -c, c)
+ *   clipnorm c:                g *= c / max(||g||_2, c)     (global norm)
+ *   sgd:      plain w -= lr g; momentum m: v = m v - lr g, w += v;
+ *             nesterov: w += m v - lr g                     (Keras)
+ *   adam:     m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+ *             w -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+ *   adamw:    w -= lr weight_decay w (decoupled), then adam
+ *   rmsprop:  v = rho v + (1-rho) g^2; d = lr g / (sqrt(v) + eps);
+ *             momentum m: u = m u + d, w -= u; else w -= d */
+#ifndef MIMO_OPTIM_H
+#define MIMO_OPTIM_H
+
+#include <stddef.h>
+
+#include "mimo/real.h"
+#include "mimo/spec.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mimo_optim mimo_optim;
+
+/* An optimizer for n parameters; moments start at zero. */
+int mimo_optim_create(const mimo_opt_spec *spec, size_t n, mimo_optim **out);
+void mimo_optim_free(mimo_optim **o);
+
+/* One update of params with grads (grads is modified by decay and
+ * clipping) at learning rate lr. */
+void mimo_optim_step(mimo_optim *o, mimo_real *params, mimo_real *grads,
+                     double lr);
+
+/* Moment buffers ("velocity", "m", "v", "momentum"), n values each. */
+int mimo_optim_n_slots(const mimo_optim *o);
+const char *mimo_optim_slot_name(const mimo_optim *o, int k);
+mimo_real *mimo_optim_slot(mimo_optim *o, int k);
+
+/* Number of steps taken (adam's t); settable for resuming. */
+long long mimo_optim_steps(const mimo_optim *o);
+void mimo_optim_set_steps(mimo_optim *o, long long t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

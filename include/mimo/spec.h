@@ -1,0 +1,180 @@
+/* spec.h — the model specification: what a config file says, as plain data.
+ * The config parser (config.h) fills a mimo_spec; the graph compiler
+ * (graph.h) turns it into a runnable graph. Every item keeps the file
+ * position it came from, so later errors can name file:line:column. */
+#ifndef MIMO_SPEC_H
+#define MIMO_SPEC_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Position in the config file (1-based; line 0 means "from --set"). */
+typedef struct {
+    int line, col;
+} mimo_pos;
+
+typedef enum {
+    MIMO_ACT_LINEAR = 0,
+    MIMO_ACT_RELU,
+    MIMO_ACT_LEAKY_RELU, /* alpha = negative slope, default 0.3 (Keras) */
+    MIMO_ACT_ELU,        /* alpha, default 1.0 */
+    MIMO_ACT_SIGMOID,
+    MIMO_ACT_TANH,
+    MIMO_ACT_SOFTMAX,    /* over the feature axis */
+    MIMO_ACT_SOFTPLUS,
+    MIMO_ACT_QUADRATIC,  /* y = x^2 */
+    MIMO_ACT_COUNT
+} mimo_act;
+
+typedef enum {
+    MIMO_LAYER_DENSE = 0,
+    MIMO_LAYER_ACTIVATION,     /* activation as its own layer */
+    MIMO_LAYER_CONCAT,
+    MIMO_LAYER_ADD,
+    MIMO_LAYER_SUBTRACT,       /* exactly 2 inputs: a - b */
+    MIMO_LAYER_MULTIPLY,
+    MIMO_LAYER_AVERAGE,
+    MIMO_LAYER_MASKED_SOFTMAX, /* from: [logits, mask] */
+    MIMO_LAYER_COUNT
+} mimo_layer_type;
+
+typedef enum {
+    MIMO_INIT_GLOROT_UNIFORM = 0,
+    MIMO_INIT_GLOROT_NORMAL,
+    MIMO_INIT_HE_UNIFORM,
+    MIMO_INIT_HE_NORMAL,
+    MIMO_INIT_LECUN_NORMAL,
+    MIMO_INIT_ZEROS,
+    MIMO_INIT_CONSTANT,        /* a = value */
+    MIMO_INIT_UNIFORM,         /* a = min, b = max */
+    MIMO_INIT_COUNT
+} mimo_init_kind;
+
+typedef struct {
+    mimo_init_kind kind;
+    double a, b;
+} mimo_init;
+
+typedef enum {
+    MIMO_LOSS_NONE = 0,
+    MIMO_LOSS_MSE,
+    MIMO_LOSS_MAE,
+    MIMO_LOSS_HUBER,           /* delta = huber_delta, default 1.0 */
+    MIMO_LOSS_BCE,             /* binary_crossentropy */
+    MIMO_LOSS_CCE,             /* categorical_crossentropy, one-hot targets */
+    MIMO_LOSS_SPARSE_CCE,      /* sparse_categorical_crossentropy, int labels */
+    MIMO_LOSS_COUNT
+} mimo_loss;
+
+/* Metric bits for mimo_output_spec.metrics. */
+enum {
+    MIMO_METRIC_ACCURACY = 1 << 0, /* binary or categorical, by the loss */
+    MIMO_METRIC_MSE = 1 << 1,
+    MIMO_METRIC_MAE = 1 << 2
+};
+
+typedef enum {
+    MIMO_OPT_SGD = 0,
+    MIMO_OPT_ADAM,
+    MIMO_OPT_ADAMW,
+    MIMO_OPT_RMSPROP,
+    MIMO_OPT_COUNT
+} mimo_opt_kind;
+
+typedef struct {
+    char *name;
+    int shape;            /* features per sample (product of the shape list) */
+    mimo_pos pos;
+} mimo_input_spec;
+
+typedef struct {
+    char *name;
+    mimo_layer_type type;
+    int units;            /* dense only */
+    mimo_act act;         /* dense and activation layers */
+    double alpha;         /* leaky_relu / elu parameter */
+    int use_bias;         /* dense only, default 1 */
+    mimo_init kernel_init;
+    mimo_init bias_init;
+    char **from;          /* names of inputs or layers, n_from of them */
+    mimo_pos *from_pos;
+    int n_from;
+    mimo_pos pos;         /* position of the layer's name */
+} mimo_layer_spec;
+
+typedef struct {
+    char *name;           /* a layer name: this layer's output is the head */
+    mimo_loss loss;
+    double weight;        /* default 1.0 */
+    double huber_delta;   /* default 1.0 */
+    unsigned metrics;     /* MIMO_METRIC_* bits */
+    char *target;         /* dataset name of the target; default = name */
+    mimo_pos pos;
+} mimo_output_spec;
+
+typedef struct {
+    mimo_opt_kind kind;
+    double lr;            /* default: sgd 0.01, others 0.001 */
+    double momentum;      /* sgd; rmsprop */
+    int nesterov;         /* sgd */
+    double beta1, beta2;  /* adam(w): 0.9, 0.999 */
+    double eps;           /* adam(w), rmsprop: 1e-7 */
+    double rho;           /* rmsprop: 0.9 */
+    double weight_decay;  /* adamw: decoupled; others: L2 (g += wd * w) */
+    double clipnorm;      /* clip by global norm when > 0 */
+    double clipvalue;     /* clip each component to [-c, c] when > 0 */
+} mimo_opt_spec;
+
+typedef struct {
+    mimo_opt_spec opt;
+    long batch_size;      /* GLOBAL batch, default 32 */
+    long epochs;          /* default 1 */
+    unsigned long long seed; /* default 42 */
+    int shuffle;          /* default 1 */
+    double validation_split; /* Keras semantics: last fraction, default 0 */
+} mimo_train_spec;
+
+typedef struct {
+    char *train;          /* dataset file paths, may be NULL */
+    char *val;
+} mimo_data_spec;
+
+typedef struct {
+    char *file;           /* config file name, for messages */
+    char *text;           /* the full config text (after --set), or NULL */
+    mimo_input_spec *inputs;
+    int n_inputs;
+    mimo_layer_spec *layers;
+    int n_layers;
+    mimo_output_spec *outputs;
+    int n_outputs;
+    mimo_train_spec train;
+    mimo_data_spec data;
+} mimo_spec;
+
+/* Sets every field to its documented default (no inputs, layers, outputs). */
+void mimo_spec_defaults(mimo_spec *s);
+
+/* Frees everything the spec owns and zeroes it. */
+void mimo_spec_free(mimo_spec *s);
+
+/* Names for enums, as written in configs ("relu", "dense", "mse", ...).
+ * Parsing returns -1 for an unknown name. */
+const char *mimo_act_name(mimo_act a);
+int mimo_act_parse(const char *s);
+const char *mimo_layer_type_name(mimo_layer_type t);
+int mimo_layer_type_parse(const char *s);
+const char *mimo_init_name(mimo_init_kind k);
+int mimo_init_parse(const char *s);
+const char *mimo_loss_name(mimo_loss l);
+int mimo_loss_parse(const char *s);
+const char *mimo_opt_name(mimo_opt_kind k);
+int mimo_opt_parse(const char *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,22 @@
+/* error.c — the last-error message of libmimo (one per thread).
+ * Library code records what went wrong and where with mimo_error() and
+ * returns the code; callers decide whether to print, retry or abort. */
+#include "mimo/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static _Thread_local char errmsg[1024];
+
+int mimo_error(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+const char *mimo_errmsg(void) { return errmsg; }
+
+void mimo_error_clear(void) { errmsg[0] = '\0'; }

@@ -1,0 +1,560 @@
+/* graph.c — compiling a spec into a graph and running it.
+ * Compile: resolve names, sort topologically, reject cycles and unused
+ * layers, infer shapes through the op table, lay parameters out in reverse
+ * topological order, allocate every activation buffer once. Run: loops
+ * over the sorted nodes (forward), the heads (loss), and back (backward). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tgmath.h>
+
+#include "mimo/error.h"
+#include "mimo/rng.h"
+#include "graph_impl.h"
+
+/* ---- errors that name the config position ---------------------------- */
+
+static int spec_error(const mimo_spec *s, mimo_pos p, int code,
+                      const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *file = s->file ? s->file : "<config>";
+    if (p.line > 0)
+        return mimo_error(code, "%s:%d:%d: %s", file, p.line, p.col, msg);
+    return mimo_error(code, "%s: (--set) %s", file, msg);
+}
+
+/* ---- size arithmetic with overflow checks ---------------------------- */
+
+static int add_size(size_t *acc, size_t a, size_t b)
+{
+    if (b != 0 && a > SIZE_MAX / b)
+        return -1;
+    if (*acc > SIZE_MAX - a * b)
+        return -1;
+    *acc += a * b;
+    return 0;
+}
+
+/* Rounds a buffer length up to 16 values (64 bytes for float). */
+static size_t pad16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+/* ---- compile: names and order ----------------------------------------- */
+
+/* Spec ids: inputs are 0..ni-1, layers ni..ni+nl-1. */
+static int find_id(const mimo_spec *s, const char *name)
+{
+    for (int i = 0; i < s->n_inputs; i++)
+        if (strcmp(s->inputs[i].name, name) == 0)
+            return i;
+    for (int i = 0; i < s->n_layers; i++)
+        if (strcmp(s->layers[i].name, name) == 0)
+            return s->n_inputs + i;
+    return -1;
+}
+
+/* parents[id] gets the spec ids of a layer's inputs (NULL for inputs). */
+static int resolve_names(const mimo_spec *s, int **parents)
+{
+    for (int i = 0; i < s->n_layers; i++) {
+        const mimo_layer_spec *l = &s->layers[i];
+        int id = s->n_inputs + i;
+        parents[id] = malloc(sizeof(int) * (size_t)(l->n_from ? l->n_from : 1));
+        if (!parents[id])
+            return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
+        for (int k = 0; k < l->n_from; k++) {
+            parents[id][k] = find_id(s, l->from[k]);
+            if (parents[id][k] < 0)
+                return spec_error(s, l->from_pos[k], MIMO_EINVAL,
+                                  "layer '%s' takes input from '%s', which is "
+                                  "neither an input nor a layer", l->name,
+                                  l->from[k]);
+        }
+    }
+    return 0;
+}
+
+static int n_parents(const mimo_spec *s, int id)
+{
+    return id < s->n_inputs ? 0 : s->layers[id - s->n_inputs].n_from;
+}
+
+static const char *id_name(const mimo_spec *s, int id)
+{
+    return id < s->n_inputs ? s->inputs[id].name : s->layers[id - s->n_inputs].name;
+}
+
+/* order[] gets the spec ids sorted topologically, preferring config order
+ * among ready nodes, so the result is deterministic. */
+static int topo_sort(const mimo_spec *s, int *const *parents, int *order)
+{
+    int n = s->n_inputs + s->n_layers, done = 0;
+    char *placed = calloc((size_t)n, 1);
+    if (!placed)
+        return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
+    while (done < n) {
+        int pick = -1;
+        for (int id = 0; id < n && pick < 0; id++) {
+            if (placed[id])
+                continue;
+            int ready = 1;
+            for (int k = 0; k < n_parents(s, id) && ready; k++)
+                ready = placed[parents[id][k]];
+            if (ready)
+                pick = id;
+        }
+        if (pick < 0)
+            break;
+        placed[pick] = 1;
+        order[done++] = pick;
+    }
+    if (done < n) { /* the unplaced layers wait on each other: a cycle */
+        char names[512] = "";
+        int first = -1;
+        for (int id = 0; id < n; id++)
+            if (!placed[id]) {
+                if (first < 0)
+                    first = id;
+                size_t len = strlen(names);
+                snprintf(names + len, sizeof names - len, "%s'%s'",
+                         len ? ", " : "", id_name(s, id));
+            }
+        free(placed);
+        return spec_error(s, s->layers[first - s->n_inputs].pos, MIMO_EINVAL,
+                          "cycle: layers %s depend on each other through "
+                          "'from'", names);
+    }
+    free(placed);
+    return 0;
+}
+
+/* ---- compile: nodes, usage, shapes ----------------------------------- */
+
+static int build_nodes(mimo_graph *g, int *const *parents, const int *order,
+                       int *node_of)
+{
+    const mimo_spec *s = g->spec;
+    for (int k = 0; k < g->n_nodes; k++)
+        node_of[order[k]] = k;
+    for (int k = 0; k < g->n_nodes; k++) {
+        mimo_node *n = &g->nodes[k];
+        int id = order[k];
+        n->head = -1;
+        n->name = id_name(s, id);
+        if (id < s->n_inputs) {
+            n->type = MIMO_NODE_INPUT;
+            n->spec_index = id;
+            n->width = s->inputs[id].shape;
+            g->input_node[id] = k;
+            continue;
+        }
+        const mimo_layer_spec *l = &s->layers[id - s->n_inputs];
+        n->type = (int)l->type;
+        n->spec_index = id - s->n_inputs;
+        n->act = l->act;
+        n->alpha = (mimo_real)l->alpha;
+        n->use_bias = l->use_bias;
+        n->n_in = l->n_from;
+        n->in = malloc(sizeof(int) * (size_t)n->n_in);
+        if (!n->in)
+            return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
+        for (int j = 0; j < n->n_in; j++) {
+            n->in[j] = node_of[parents[id][j]];
+            g->nodes[n->in[j]].n_consumers++;
+        }
+        if (l->type == MIMO_LAYER_DENSE)
+            n->width = l->units;
+    }
+    return 0;
+}
+
+static int attach_heads(mimo_graph *g, const int *node_of)
+{
+    const mimo_spec *s = g->spec;
+    for (int h = 0; h < g->n_heads; h++) {
+        const mimo_output_spec *o = &s->outputs[h];
+        int id = find_id(s, o->name);
+        if (id < 0)
+            return spec_error(s, o->pos, MIMO_EINVAL, "output '%s' is not a "
+                              "layer of the network", o->name);
+        if (id < s->n_inputs)
+            return spec_error(s, o->pos, MIMO_EINVAL, "output '%s' is an input; "
+                              "outputs must be layers", o->name);
+        if (g->nodes[node_of[id]].head >= 0)
+            return spec_error(s, o->pos, MIMO_EINVAL, "layer '%s' is the output "
+                              "of two heads", o->name);
+        g->heads[h].node = node_of[id];
+        g->heads[h].spec = o;
+        g->nodes[node_of[id]].head = h;
+    }
+    return 0;
+}
+
+/* Every layer and input must lie on a path to some head. */
+static int check_usage(mimo_graph *g)
+{
+    const mimo_spec *s = g->spec;
+    char *used = calloc((size_t)g->n_nodes, 1);
+    if (!used)
+        return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
+    for (int h = 0; h < g->n_heads; h++)
+        used[g->heads[h].node] = 1;
+    for (int k = g->n_nodes - 1; k >= 0; k--)
+        for (int j = 0; used[k] && j < g->nodes[k].n_in; j++)
+            used[g->nodes[k].in[j]] = 1;
+    int rc = 0;
+    for (int k = 0; k < g->n_nodes && !rc; k++) {
+        const mimo_node *n = &g->nodes[k];
+        if (used[k])
+            continue;
+        if (n->type == MIMO_NODE_INPUT)
+            rc = spec_error(s, s->inputs[n->spec_index].pos, MIMO_EINVAL,
+                            "input '%s' is not used by any layer on the way "
+                            "to an output", n->name);
+        else
+            rc = spec_error(s, s->layers[n->spec_index].pos, MIMO_EINVAL,
+                            "layer '%s' is not used: no output depends on it",
+                            n->name);
+    }
+    free(used);
+    return rc;
+}
+
+static int infer_shapes(mimo_graph *g)
+{
+    const mimo_spec *s = g->spec;
+    char err[512];
+    for (int k = 0; k < g->n_nodes; k++) {
+        mimo_node *n = &g->nodes[k];
+        if (n->type == MIMO_NODE_INPUT)
+            continue;
+        if (mimo_ops[n->type].infer(g, n, err, sizeof err) < 0)
+            return spec_error(s, s->layers[n->spec_index].pos, MIMO_ESHAPE,
+                              "%s", err);
+    }
+    for (int h = 0; h < g->n_heads; h++) {
+        mimo_head *hd = &g->heads[h];
+        mimo_node *n = &g->nodes[hd->node];
+        mimo_loss l = hd->spec->loss;
+        hd->units = n->width;
+        hd->target_width = l == MIMO_LOSS_SPARSE_CCE ? 1 : n->width;
+        if ((l == MIMO_LOSS_CCE || l == MIMO_LOSS_SPARSE_CCE) && n->width < 2)
+            return spec_error(s, hd->spec->pos, MIMO_ESHAPE, "head '%s': %s "
+                              "needs at least 2 classes, layer '%s' has %d "
+                              "unit(s)", hd->spec->name, mimo_loss_name(l),
+                              n->name, n->width);
+        n->fused = (n->type == MIMO_LAYER_DENSE || n->type == MIMO_LAYER_ACTIVATION)
+                   && n->n_consumers == 0 && mimo_loss_fusable(l, n->act);
+    }
+    return 0;
+}
+
+/* ---- compile: parameters and buffers ---------------------------------- */
+
+/* Reverse topological order: the last layer's gradient is complete first
+ * in backward and sits at offset 0, so the buffer fills front to back. */
+static int layout_params(mimo_graph *g)
+{
+    size_t off = 0;
+    for (int k = g->n_nodes - 1; k >= 0; k--) {
+        mimo_node *n = &g->nodes[k];
+        if (n->type != MIMO_LAYER_DENSE)
+            continue;
+        n->w_off = off;
+        if (add_size(&off, (size_t)n->in_width, (size_t)n->width) ||
+            (n->b_off = off, add_size(&off, n->use_bias ? 1 : 0, (size_t)n->width)))
+            return mimo_error(MIMO_ENOMEM, "parameter count overflows");
+        g->n_dense++;
+    }
+    g->n_params = off;
+    g->tensor_node = malloc(sizeof(int) * (size_t)(g->n_dense ? g->n_dense : 1));
+    if (!g->tensor_node)
+        return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
+    for (int k = 0, d = 0; k < g->n_nodes; k++)
+        if (g->nodes[k].type == MIMO_LAYER_DENSE)
+            g->tensor_node[d++] = k;
+    return 0;
+}
+
+/* Which nodes need a gradient: those with a trainable layer at or
+ * upstream of them (and inputs when input_grads). */
+static void mark_grads(const mimo_graph *g, char *need, int input_grads)
+{
+    for (int k = 0; k < g->n_nodes; k++) {
+        const mimo_node *n = &g->nodes[k];
+        need[k] = n->type == MIMO_NODE_INPUT ? (char)input_grads
+                                             : n->type == MIMO_LAYER_DENSE;
+        for (int j = 0; j < n->n_in; j++)
+            need[k] |= need[n->in[j]];
+    }
+}
+
+/* Buffer lengths of one node, in values: y, z, dz, dy. */
+static int node_lengths(const mimo_node *n, int max_batch, int need,
+                        size_t len[4])
+{
+    size_t one = 0;
+    if (add_size(&one, (size_t)max_batch, (size_t)n->width))
+        return -1;
+    one = pad16(one);
+    int dense = n->type == MIMO_LAYER_DENSE, input = n->type == MIMO_NODE_INPUT;
+    int linear_dense = dense && n->act == MIMO_ACT_LINEAR;
+    len[0] = input || linear_dense ? 0 : one;                 /* y */
+    len[1] = dense ? one : 0;                                 /* z */
+    len[2] = input || (linear_dense && !n->fused) ? 0 :       /* dz */
+             n->type == MIMO_LAYER_CONCAT || n->type == MIMO_LAYER_ADD ||
+             n->type == MIMO_LAYER_SUBTRACT || n->type == MIMO_LAYER_MULTIPLY ||
+             n->type == MIMO_LAYER_AVERAGE ? 0 : one;
+    len[3] = need ? one : 0;                                  /* dy */
+    return 0;
+}
+
+static int alloc_buffers(mimo_graph *g, int input_grads)
+{
+    char *need = calloc((size_t)g->n_nodes, 1);
+    size_t total = 0, gtotal = 0, len[4];
+    if (!need)
+        return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
+    mark_grads(g, need, input_grads);
+    for (int k = 0; k < g->n_nodes; k++) {
+        if (node_lengths(&g->nodes[k], g->max_batch, need[k], len) ||
+            add_size(&total, 1, len[0]) || add_size(&total, 1, len[1]) ||
+            add_size(&total, 1, len[2]) || add_size(&gtotal, 1, len[3])) {
+            free(need);
+            return mimo_error(MIMO_ENOMEM, "activation buffers overflow");
+        }
+    }
+    int maxu = 1;
+    for (int h = 0; h < g->n_heads; h++)
+        maxu = g->heads[h].units > maxu ? g->heads[h].units : maxu;
+    g->arena = calloc(total + 1, sizeof(mimo_real));
+    g->grad_arena = calloc(gtotal + 1, sizeof(mimo_real));
+    g->loss_scratch = calloc((size_t)maxu, sizeof(mimo_real));
+    if (!g->arena || !g->grad_arena || !g->loss_scratch) {
+        free(need);
+        return mimo_error(MIMO_ENOMEM, "out of memory for activations of "
+                          "batch %d", g->max_batch);
+    }
+    g->grad_arena_len = gtotal;
+    mimo_real *a = g->arena, *d = g->grad_arena;
+    for (int k = 0; k < g->n_nodes; k++) {
+        mimo_node *n = &g->nodes[k];
+        node_lengths(n, g->max_batch, need[k], len);
+        n->y = len[0] ? a : NULL, a += len[0];
+        n->z = len[1] ? a : NULL, a += len[1];
+        n->dz = len[2] ? a : NULL, a += len[2];
+        n->dy = len[3] ? d : NULL, d += len[3];
+        if (n->type == MIMO_LAYER_DENSE && n->act == MIMO_ACT_LINEAR) {
+            n->y = n->z;
+            if (!n->fused)
+                n->dz = n->dy;
+        }
+    }
+    free(need);
+    return 0;
+}
+
+static int compile_steps(mimo_graph *g, int input_grads)
+{
+    const mimo_spec *s = g->spec;
+    int n = g->n_nodes, rc;
+    if (n <= 0 || s->n_layers <= 0)
+        return mimo_error(MIMO_EINVAL, "%s: the network has no layers",
+                          s->file ? s->file : "<config>");
+    int **parents = calloc((size_t)n, sizeof *parents);
+    int *order = malloc(sizeof(int) * (size_t)n);
+    int *node_of = malloc(sizeof(int) * (size_t)n);
+    if (!parents || !order || !node_of)
+        rc = mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
+    else if (!(rc = resolve_names(s, parents)) && !(rc = topo_sort(s, parents, order)) &&
+             !(rc = build_nodes(g, parents, order, node_of)) &&
+             !(rc = attach_heads(g, node_of)) && !(rc = check_usage(g)) &&
+             !(rc = infer_shapes(g)) && !(rc = layout_params(g)))
+        rc = alloc_buffers(g, input_grads);
+    for (int i = 0; parents && i < n; i++)
+        free(parents[i]);
+    free(parents);
+    free(order);
+    free(node_of);
+    return rc;
+}
+
+int mimo_graph_compile(const mimo_spec *spec, int max_batch, int input_grads,
+                       mimo_graph **out)
+{
+    *out = NULL;
+    if (max_batch < 1)
+        return mimo_error(MIMO_EINVAL, "batch size must be at least 1, got %d",
+                          max_batch);
+    if (spec->n_outputs < 1)
+        return mimo_error(MIMO_EINVAL, "%s: the network has no outputs",
+                          spec->file ? spec->file : "<config>");
+    mimo_graph *g = calloc(1, sizeof *g);
+    if (!g)
+        return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
+    g->spec = spec;
+    g->max_batch = max_batch;
+    g->n_nodes = spec->n_inputs + spec->n_layers;
+    g->n_inputs = spec->n_inputs;
+    g->n_heads = spec->n_outputs;
+    g->nodes = calloc((size_t)g->n_nodes, sizeof *g->nodes);
+    g->input_node = calloc((size_t)(g->n_inputs ? g->n_inputs : 1), sizeof(int));
+    g->heads = calloc((size_t)g->n_heads, sizeof *g->heads);
+    int rc = (!g->nodes || !g->input_node || !g->heads)
+                 ? mimo_error(MIMO_ENOMEM, "out of memory compiling the graph")
+                 : compile_steps(g, input_grads);
+    if (rc) {
+        mimo_graph_free(&g);
+        return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+void mimo_graph_free(mimo_graph **gp)
+{
+    mimo_graph *g = gp ? *gp : NULL;
+    if (!g)
+        return;
+    for (int k = 0; g->nodes && k < g->n_nodes; k++)
+        free(g->nodes[k].in);
+    free(g->nodes);
+    free(g->input_node);
+    free(g->heads);
+    free(g->arena);
+    free(g->grad_arena);
+    free(g->loss_scratch);
+    free(g->tensor_node);
+    free(g);
+    *gp = NULL;
+}
+
+/* ---- accessors --------------------------------------------------------- */
+
+size_t mimo_graph_param_count(const mimo_graph *g) { return g->n_params; }
+int mimo_graph_max_batch(const mimo_graph *g) { return g->max_batch; }
+const mimo_spec *mimo_graph_spec(const mimo_graph *g) { return g->spec; }
+int mimo_graph_n_inputs(const mimo_graph *g) { return g->n_inputs; }
+const char *mimo_graph_input_name(const mimo_graph *g, int i) { return g->spec->inputs[i].name; }
+int mimo_graph_input_width(const mimo_graph *g, int i) { return g->spec->inputs[i].shape; }
+int mimo_graph_n_heads(const mimo_graph *g) { return g->n_heads; }
+const mimo_output_spec *mimo_graph_head_spec(const mimo_graph *g, int h) { return g->heads[h].spec; }
+int mimo_graph_head_units(const mimo_graph *g, int h) { return g->heads[h].units; }
+int mimo_graph_head_target_width(const mimo_graph *g, int h) { return g->heads[h].target_width; }
+const mimo_real *mimo_graph_output(const mimo_graph *g, int h) { return g->nodes[g->heads[h].node].y; }
+const mimo_real *mimo_graph_input_grad(const mimo_graph *g, int i) { return g->nodes[g->input_node[i]].dy; }
+
+int mimo_graph_n_tensors(const mimo_graph *g)
+{
+    int t = 0;
+    for (int d = 0; d < g->n_dense; d++)
+        t += 1 + g->nodes[g->tensor_node[d]].use_bias;
+    return t;
+}
+
+mimo_param_info mimo_graph_tensor(const mimo_graph *g, int k)
+{
+    mimo_param_info p = {0};
+    for (int d = 0; d < g->n_dense; d++) {
+        const mimo_node *n = &g->nodes[g->tensor_node[d]];
+        if (k == 0) {
+            p = (mimo_param_info){n->name, "kernel", n->w_off, n->in_width, n->width};
+            return p;
+        }
+        if (n->use_bias && k == 1) {
+            p = (mimo_param_info){n->name, "bias", n->b_off, 1, n->width};
+            return p;
+        }
+        k -= 1 + n->use_bias;
+    }
+    return p;
+}
+
+/* ---- initializers ------------------------------------------------------ */
+
+/* Normal truncated at 2 sd, rescaled to keep the variance (as Keras). */
+static double trunc_normal(mimo_rng *r, double sd)
+{
+    double x;
+    do
+        x = mimo_rng_normal(r);
+    while (fabs(x) > 2.0);
+    return x * sd / 0.87962566103423978;
+}
+
+static void init_tensor(mimo_rng *r, mimo_init in, mimo_real *p, size_t len,
+                        double fan_in, double fan_out)
+{
+    for (size_t i = 0; i < len; i++) {
+        double v;
+        switch (in.kind) {
+        case MIMO_INIT_GLOROT_NORMAL: v = trunc_normal(r, sqrt(2 / (fan_in + fan_out))); break;
+        case MIMO_INIT_HE_UNIFORM: v = (2 * mimo_rng_uniform(r) - 1) * sqrt(6 / fan_in); break;
+        case MIMO_INIT_HE_NORMAL: v = trunc_normal(r, sqrt(2 / fan_in)); break;
+        case MIMO_INIT_LECUN_NORMAL: v = trunc_normal(r, sqrt(1 / fan_in)); break;
+        case MIMO_INIT_ZEROS: v = 0; break;
+        case MIMO_INIT_CONSTANT: v = in.a; break;
+        case MIMO_INIT_UNIFORM: v = in.a + (in.b - in.a) * mimo_rng_uniform(r); break;
+        default: v = (2 * mimo_rng_uniform(r) - 1) * sqrt(6 / (fan_in + fan_out));
+        }
+        p[i] = (mimo_real)v;
+    }
+}
+
+void mimo_graph_init_params(const mimo_graph *g, mimo_real *params, uint64_t seed)
+{
+    mimo_rng r;
+    mimo_rng_seed(&r, seed);
+    for (int d = 0; d < g->n_dense; d++) {
+        const mimo_node *n = &g->nodes[g->tensor_node[d]];
+        const mimo_layer_spec *l = &g->spec->layers[n->spec_index];
+        init_tensor(&r, l->kernel_init, params + n->w_off,
+                    (size_t)n->in_width * (size_t)n->width, n->in_width, n->width);
+        if (n->use_bias)
+            init_tensor(&r, l->bias_init, params + n->b_off, (size_t)n->width,
+                        n->in_width, n->width);
+    }
+}
+
+/* ---- running ----------------------------------------------------------- */
+
+void mimo_graph_forward(mimo_graph *g, const mimo_real *params,
+                        const mimo_real *const *inputs, int b)
+{
+    for (int i = 0; i < g->n_inputs; i++)
+        g->nodes[g->input_node[i]].y = (mimo_real *)inputs[i];
+    for (int k = 0; k < g->n_nodes; k++) {
+        mimo_node *n = &g->nodes[k];
+        if (n->type != MIMO_NODE_INPUT)
+            mimo_ops[n->type].forward(g, n, params, b);
+    }
+}
+
+int mimo_graph_loss(mimo_graph *g, const mimo_real *const *targets, int b,
+                    double grad_scale, mimo_head_stats *stats)
+{
+    if (grad_scale != 0)
+        memset(g->grad_arena, 0, sizeof(mimo_real) * g->grad_arena_len);
+    for (int h = 0; h < g->n_heads; h++) {
+        int rc = mimo_head_loss(g, &g->heads[h], targets[h], b, grad_scale,
+                                stats ? &stats[h] : NULL);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+void mimo_graph_backward(mimo_graph *g, const mimo_real *params,
+                         mimo_real *grads, int b)
+{
+    for (int k = g->n_nodes - 1; k >= 0; k--) {
+        mimo_node *n = &g->nodes[k];
+        if (n->type != MIMO_NODE_INPUT && (n->dy || n->fused))
+            mimo_ops[n->type].backward(g, n, params, grads, b);
+    }
+}

@@ -1,0 +1,174 @@
+/* loss.c — per-head losses, their gradients and metrics.
+ * Reduction as Keras: per-sample loss is the mean over units (mse, mae,
+ * huber, binary CE) or the sum over classes (categorical CEs); the batch
+ * value is the sum over rows, divided by the global batch by the caller.
+ * A head whose layer ends in sigmoid (BCE) or softmax (CE) and feeds
+ * nothing else is computed from the logits z: stable for any |z|. */
+#include <tgmath.h>
+
+#include "mimo/error.h"
+#include "graph_impl.h"
+
+#define CLIP_EPS ((mimo_real)1e-7) /* Keras' epsilon for probabilities */
+
+int mimo_loss_fusable(mimo_loss l, mimo_act a)
+{
+    return (l == MIMO_LOSS_BCE && a == MIMO_ACT_SIGMOID) ||
+           ((l == MIMO_LOSS_CCE || l == MIMO_LOSS_SPARSE_CCE) &&
+            a == MIMO_ACT_SOFTMAX);
+}
+
+static mimo_real clip_p(mimo_real p, int *inside)
+{
+    *inside = p > CLIP_EPS && p < 1 - CLIP_EPS;
+    return p < CLIP_EPS ? CLIP_EPS : p > 1 - CLIP_EPS ? 1 - CLIP_EPS : p;
+}
+
+static mimo_real sign(mimo_real e) { return (e > 0) - (e < 0); }
+
+/* Elementwise losses on one row: returns sum_j l(y_j, t_j); g_j = dl/dy_j
+ * (or dl/dz_j when fused). */
+static double row_elementwise(const mimo_head *h, const mimo_real *y,
+                              const mimo_real *z, const mimo_real *t,
+                              mimo_real *g, int fused)
+{
+    double s = 0, delta = h->spec->huber_delta;
+    for (int j = 0; j < h->units; j++) {
+        mimo_real e = y[j] - t[j];
+        int in;
+        switch (h->spec->loss) {
+        case MIMO_LOSS_MSE: s += (double)e * e; g[j] = 2 * e; break;
+        case MIMO_LOSS_MAE: s += fabs(e); g[j] = sign(e); break;
+        case MIMO_LOSS_HUBER:
+            if (fabs(e) <= delta)
+                s += 0.5 * e * e, g[j] = e;
+            else
+                s += delta * (fabs(e) - 0.5 * delta),
+                    g[j] = (mimo_real)delta * sign(e);
+            break;
+        default: /* BCE */
+            if (fused) { /* max(z,0) - z t + log(1 + exp(-|z|)); d/dz = p - t */
+                s += (z[j] > 0 ? z[j] : 0) - z[j] * t[j] + log1p(exp(-fabs(z[j])));
+                g[j] = y[j] - t[j];
+            } else {
+                mimo_real p = clip_p(y[j], &in);
+                s += -(t[j] * log(p) + (1 - t[j]) * log(1 - p));
+                g[j] = in ? (p - t[j]) / (p * (1 - p)) : 0;
+            }
+        }
+    }
+    return s;
+}
+
+/* Categorical CE on one row, t one-hot (or the label in t[0] when sparse). */
+static double row_categorical(const mimo_head *h, const mimo_real *y,
+                              const mimo_real *z, const mimo_real *t,
+                              mimo_real *g, int fused, int sparse)
+{
+    int n = h->units, label = sparse ? (int)t[0] : -1;
+    double s = 0;
+    if (fused) { /* -sum t_j log softmax(z)_j; d/dz_k = p_k sum_j t_j - t_k */
+        mimo_real m = z[0], tsum = sparse ? 1 : 0, lse = 0;
+        for (int j = 1; j < n; j++)
+            m = z[j] > m ? z[j] : m;
+        for (int j = 0; j < n; j++)
+            lse += exp(z[j] - m);
+        lse = m + log(lse);
+        for (int j = 0; j < n && !sparse; j++)
+            tsum += t[j];
+        for (int j = 0; j < n; j++) {
+            mimo_real tj = sparse ? (j == label) : t[j];
+            s -= tj * (z[j] - lse);
+            g[j] = y[j] * tsum - tj;
+        }
+        return s;
+    }
+    for (int j = 0; j < n; j++) { /* -sum t_j log p_j; d/dp_j = -t_j / p_j */
+        mimo_real tj = sparse ? (j == label) : t[j];
+        int in;
+        mimo_real p = clip_p(y[j], &in);
+        s -= tj * log(p);
+        g[j] = in ? -tj / p : 0;
+    }
+    return s;
+}
+
+static int argmax(const mimo_real *v, int n)
+{
+    int k = 0;
+    for (int j = 1; j < n; j++)
+        if (v[j] > v[k])
+            k = j;
+    return k;
+}
+
+/* Adds one row's metrics into st. */
+static void row_metrics(const mimo_head *h, const mimo_real *y,
+                        const mimo_real *t, mimo_head_stats *st)
+{
+    int n = h->units, sparse = h->spec->loss == MIMO_LOSS_SPARSE_CCE;
+    unsigned m = h->spec->metrics;
+    if (m & MIMO_METRIC_ACCURACY) {
+        int categorical = sparse || h->spec->loss == MIMO_LOSS_CCE ||
+                          (h->spec->loss != MIMO_LOSS_BCE && n > 1);
+        if (categorical)
+            st->acc += argmax(y, n) == (sparse ? (int)t[0] : argmax(t, n));
+        else {
+            int hits = 0;
+            for (int j = 0; j < n; j++)
+                hits += (y[j] > (mimo_real)0.5) == (t[j] > (mimo_real)0.5);
+            st->acc += (double)hits / n;
+        }
+    }
+    if (m & (MIMO_METRIC_MSE | MIMO_METRIC_MAE)) {
+        double se = 0, ae = 0;
+        for (int j = 0; j < n; j++) {
+            double tj = sparse ? (j == (int)t[0]) : t[j], e = y[j] - tj;
+            se += e * e, ae += fabs(e);
+        }
+        st->mse += se / n, st->mae += ae / n;
+    }
+}
+
+int mimo_head_loss(const mimo_graph *g, const mimo_head *h, const mimo_real *t,
+                   int b, double grad_scale, mimo_head_stats *st)
+{
+    const mimo_node *nd = &g->nodes[h->node];
+    mimo_loss l = h->spec->loss;
+    int sparse = l == MIMO_LOSS_SPARSE_CCE, tw = h->target_width, n = h->units;
+    int categorical = sparse || l == MIMO_LOSS_CCE;
+    /* per-sample mean over units, except the categorical sums */
+    double per_unit = categorical ? 1.0 : 1.0 / n;
+    mimo_real gs = (mimo_real)(grad_scale * h->spec->weight * per_unit);
+    double total = 0;
+    if (sparse)
+        for (int r = 0; r < b; r++) {
+            mimo_real v = t[(size_t)r * tw];
+            if (!(v >= 0 && v < n) || v != floor(v))
+                return mimo_error(MIMO_EINVAL, "head '%s': class label %g in "
+                                  "row %d is not an integer in [0, %d)",
+                                  h->spec->name, (double)v, r, n);
+        }
+    for (int r = 0; r < b; r++) {
+        size_t o = (size_t)r * n;
+        const mimo_real *y = nd->y + o, *tr = t + (size_t)r * tw;
+        const mimo_real *z = nd->fused ? nd->z + o : NULL;
+        /* fused: the gradient is dz itself; else it is added into dy */
+        mimo_real *dst = grad_scale == 0 ? NULL : nd->fused ? nd->dz + o : nd->dy + o;
+        mimo_real *gr = dst && nd->fused ? dst : g->loss_scratch;
+        total += per_unit * (categorical
+                                 ? row_categorical(h, y, z, tr, gr, nd->fused, sparse)
+                                 : row_elementwise(h, y, z, tr, gr, nd->fused));
+        if (dst && nd->fused)
+            for (int j = 0; j < n; j++)
+                dst[j] *= gs;
+        else if (dst)
+            for (int j = 0; j < n; j++)
+                dst[j] += gs * gr[j];
+        if (st)
+            row_metrics(h, y, tr, st);
+    }
+    if (st)
+        st->loss += total;
+    return 0;
+}

@@ -1,0 +1,427 @@
+/* model.c — training, evaluation and prediction on in-memory arrays.
+ * Owns the flat parameter and gradient buffers, the optimizer and the
+ * batch staging buffers; the graph does the math. MPI enters only through
+ * the partition (rank, size) and the gradient-reduce callback. */
+#include "mimo/model.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <tgmath.h>
+
+#include "mimo/error.h"
+#include "mimo/rng.h"
+#include "graph_impl.h"
+
+struct mimo_model {
+    const mimo_spec *spec;
+    mimo_graph *g;
+    mimo_optim *opt;
+    mimo_real *params, *grads;
+    double lr;
+    int rank, size;
+    mimo_grad_reduce_fn reduce;
+    void *reduce_user;
+    int n_in, n_heads;
+    const mimo_array **src_in, **src_tgt;  /* bound arrays per input/head */
+    mimo_real **batch_in, **batch_tgt;     /* (max_batch, cols) staging */
+    mimo_head_stats *step;                 /* one step's sums */
+    uint64_t *perm;
+    size_t perm_len;
+};
+
+int mimo_stats_init(mimo_stats *st, int n_heads)
+{
+    memset(st, 0, sizeof *st);
+    st->head = calloc((size_t)(n_heads > 0 ? n_heads : 1), sizeof *st->head);
+    if (!st->head)
+        return mimo_error(MIMO_ENOMEM, "out of memory for statistics");
+    st->n_heads = n_heads;
+    return 0;
+}
+
+void mimo_stats_reset(mimo_stats *st)
+{
+    memset(st->head, 0, sizeof *st->head * (size_t)st->n_heads);
+    st->loss = 0;
+    st->count = 0;
+}
+
+void mimo_stats_free(mimo_stats *st)
+{
+    free(st->head);
+    memset(st, 0, sizeof *st);
+}
+
+void mimo_stats_finish(const mimo_model *m, mimo_stats *st)
+{
+    double c = st->count > 0 ? (double)st->count : 1;
+    st->loss = 0;
+    for (int h = 0; h < st->n_heads; h++) {
+        mimo_head_stats *s = &st->head[h];
+        s->loss /= c, s->acc /= c, s->mse /= c, s->mae /= c;
+        st->loss += m->spec->outputs[h].weight * s->loss;
+    }
+}
+
+/* ---- creation ------------------------------------------------------------ */
+
+static int alloc_staging(mimo_model *m)
+{
+    int B = mimo_graph_max_batch(m->g);
+    m->src_in = calloc((size_t)m->n_in, sizeof *m->src_in);
+    m->src_tgt = calloc((size_t)m->n_heads, sizeof *m->src_tgt);
+    m->batch_in = calloc((size_t)m->n_in, sizeof *m->batch_in);
+    m->batch_tgt = calloc((size_t)m->n_heads, sizeof *m->batch_tgt);
+    m->step = calloc((size_t)m->n_heads, sizeof *m->step);
+    if (!m->src_in || !m->src_tgt || !m->batch_in || !m->batch_tgt || !m->step)
+        return -1;
+    for (int i = 0; i < m->n_in; i++)
+        if (!(m->batch_in[i] = malloc(sizeof(mimo_real) * (size_t)B *
+                                      (size_t)mimo_graph_input_width(m->g, i))))
+            return -1;
+    for (int h = 0; h < m->n_heads; h++)
+        if (!(m->batch_tgt[h] = malloc(sizeof(mimo_real) * (size_t)B *
+                                       (size_t)mimo_graph_head_target_width(m->g, h))))
+            return -1;
+    return 0;
+}
+
+int mimo_model_create(const mimo_spec *spec, mimo_model **out)
+{
+    *out = NULL;
+    if (spec->train.batch_size < 1 || spec->train.batch_size > (1L << 30))
+        return mimo_error(MIMO_EINVAL, "%s: batch_size %ld is out of range",
+                          spec->file ? spec->file : "<config>",
+                          spec->train.batch_size);
+    mimo_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return mimo_error(MIMO_ENOMEM, "out of memory creating the model");
+    m->spec = spec;
+    m->lr = spec->train.opt.lr;
+    m->size = 1;
+    int rc = mimo_graph_compile(spec, (int)spec->train.batch_size, 0, &m->g);
+    if (rc) {
+        mimo_model_free(&m);
+        return rc;
+    }
+    size_t n = mimo_graph_param_count(m->g);
+    m->n_in = mimo_graph_n_inputs(m->g);
+    m->n_heads = mimo_graph_n_heads(m->g);
+    m->params = calloc(n ? n : 1, sizeof(mimo_real));
+    m->grads = calloc(n ? n : 1, sizeof(mimo_real));
+    if (!m->params || !m->grads || alloc_staging(m)) {
+        mimo_model_free(&m);
+        return mimo_error(MIMO_ENOMEM, "out of memory creating the model");
+    }
+    if ((rc = mimo_optim_create(&spec->train.opt, n, &m->opt))) {
+        mimo_model_free(&m);
+        return rc;
+    }
+    mimo_graph_init_params(m->g, m->params, spec->train.seed);
+    *out = m;
+    return 0;
+}
+
+void mimo_model_free(mimo_model **mp)
+{
+    mimo_model *m = mp ? *mp : NULL;
+    if (!m)
+        return;
+    for (int i = 0; m->batch_in && i < m->n_in; i++)
+        free(m->batch_in[i]);
+    for (int h = 0; m->batch_tgt && h < m->n_heads; h++)
+        free(m->batch_tgt[h]);
+    free(m->batch_in);
+    free(m->batch_tgt);
+    free(m->src_in);
+    free(m->src_tgt);
+    free(m->step);
+    free(m->perm);
+    free(m->params);
+    free(m->grads);
+    mimo_optim_free(&m->opt);
+    mimo_graph_free(&m->g);
+    free(m);
+    *mp = NULL;
+}
+
+mimo_graph *mimo_model_graph(mimo_model *m) { return m->g; }
+mimo_real *mimo_model_params(mimo_model *m) { return m->params; }
+mimo_real *mimo_model_grads(mimo_model *m) { return m->grads; }
+mimo_optim *mimo_model_optim(mimo_model *m) { return m->opt; }
+size_t mimo_model_param_count(const mimo_model *m) { return mimo_graph_param_count(m->g); }
+void mimo_model_set_lr(mimo_model *m, double lr) { m->lr = lr; }
+double mimo_model_lr(const mimo_model *m) { return m->lr; }
+
+void mimo_model_set_partition(mimo_model *m, int rank, int size,
+                              mimo_grad_reduce_fn reduce, void *user)
+{
+    m->rank = rank, m->size = size, m->reduce = reduce, m->reduce_user = user;
+}
+
+/* ---- binding data ----------------------------------------------------- */
+
+static const mimo_array *find_array(const mimo_dataset *d, const char *name)
+{
+    for (int i = 0; i < d->n_arrays; i++)
+        if (strcmp(d->arrays[i].name, name) == 0)
+            return &d->arrays[i];
+    return NULL;
+}
+
+static int bind_one(const mimo_dataset *d, const char *name, const char *what,
+                    const char *owner, int cols, const mimo_array **dst,
+                    size_t *rows)
+{
+    const mimo_array *a = find_array(d, name);
+    if (!a)
+        return mimo_error(MIMO_EINVAL, "no data '%s' for %s '%s'", name, what,
+                          owner);
+    if (a->cols != cols)
+        return mimo_error(MIMO_ESHAPE, "data '%s' has %d columns, %s '%s' "
+                          "needs %d", name, a->cols, what, owner, cols);
+    if (*rows != (size_t)-1 && a->rows != *rows)
+        return mimo_error(MIMO_ESHAPE, "data '%s' has %zu rows, others have "
+                          "%zu", name, a->rows, *rows);
+    *rows = a->rows;
+    *dst = a;
+    return 0;
+}
+
+/* Points src_in/src_tgt at d's arrays; returns the row count via *rows. */
+static int bind(mimo_model *m, const mimo_dataset *d, int targets, size_t *rows)
+{
+    int rc;
+    *rows = (size_t)-1;
+    for (int i = 0; i < m->n_in; i++) {
+        const char *nm = mimo_graph_input_name(m->g, i);
+        if ((rc = bind_one(d, nm, "input", nm, mimo_graph_input_width(m->g, i),
+                           &m->src_in[i], rows)))
+            return rc;
+    }
+    for (int h = 0; targets && h < m->n_heads; h++) {
+        const mimo_output_spec *o = mimo_graph_head_spec(m->g, h);
+        if ((rc = bind_one(d, o->target ? o->target : o->name, "head", o->name,
+                           mimo_graph_head_target_width(m->g, h), &m->src_tgt[h],
+                           rows)))
+            return rc;
+    }
+    if (*rows == (size_t)-1 || *rows == 0)
+        return mimo_error(MIMO_EINVAL, "the data has no rows");
+    return 0;
+}
+
+/* Copies rows idx[0..b) (or lo..lo+b when idx is NULL) into staging. */
+static void gather(mimo_model *m, const uint64_t *idx, size_t lo, int b,
+                   int targets)
+{
+    for (int i = 0; i < m->n_in + (targets ? m->n_heads : 0); i++) {
+        const mimo_array *a = i < m->n_in ? m->src_in[i] : m->src_tgt[i - m->n_in];
+        mimo_real *dst = i < m->n_in ? m->batch_in[i] : m->batch_tgt[i - m->n_in];
+        size_t row = sizeof(mimo_real) * (size_t)a->cols;
+        for (int r = 0; r < b; r++) {
+            size_t src = idx ? (size_t)idx[r] : lo + (size_t)r;
+            memcpy(dst + (size_t)r * a->cols, a->data + src * a->cols, row);
+        }
+    }
+}
+
+/* ---- training ------------------------------------------------------------ */
+
+static int ensure_perm(mimo_model *m, size_t n)
+{
+    if (m->perm_len >= n)
+        return 0;
+    uint64_t *p = realloc(m->perm, sizeof *p * n);
+    if (!p)
+        return mimo_error(MIMO_ENOMEM, "out of memory for a permutation of "
+                          "%zu rows", n);
+    m->perm = p;
+    m->perm_len = n;
+    return 0;
+}
+
+/* The sample order of an epoch: the same on every rank. */
+static void epoch_order(mimo_model *m, size_t n, long epoch)
+{
+    if (!m->spec->train.shuffle) {
+        for (size_t i = 0; i < n; i++)
+            m->perm[i] = i;
+        return;
+    }
+    mimo_rng r;
+    mimo_rng_seed(&r, m->spec->train.seed ^
+                          ((uint64_t)epoch + 1) * 0xd1342543de82ef95ULL);
+    mimo_rng_permutation(&r, m->perm, n);
+}
+
+static int check_step(const mimo_model *m, long epoch, long step)
+{
+    for (int h = 0; h < m->n_heads; h++)
+        if (!isfinite(m->step[h].loss))
+            return mimo_error(MIMO_ENUM, "loss of head '%s' is not finite at "
+                              "epoch %ld, step %ld (diverged: lower the "
+                              "learning rate or clip gradients)",
+                              mimo_graph_head_spec(m->g, h)->name, epoch + 1,
+                              step + 1);
+    return 0;
+}
+
+/* One step on global batch rows [start, start + gb) of the order. */
+static int train_step(mimo_model *m, size_t start, size_t gb, long epoch,
+                      long step, mimo_stats *st)
+{
+    size_t lo = start + gb * (size_t)m->rank / (size_t)m->size;
+    size_t hi = start + gb * (size_t)(m->rank + 1) / (size_t)m->size;
+    int b = (int)(hi - lo), rc;
+    size_t n = mimo_graph_param_count(m->g);
+    memset(m->grads, 0, sizeof(mimo_real) * n);
+    memset(m->step, 0, sizeof *m->step * (size_t)m->n_heads);
+    if (b > 0) {
+        gather(m, m->perm + lo, 0, b, 1);
+        mimo_graph_forward(m->g, m->params, (const mimo_real *const *)m->batch_in, b);
+        if ((rc = mimo_graph_loss(m->g, (const mimo_real *const *)m->batch_tgt, b,
+                                  1.0 / (double)gb, m->step)))
+            return rc;
+        if ((rc = check_step(m, epoch, step)))
+            return rc;
+        mimo_graph_backward(m->g, m->params, m->grads, b);
+    }
+    if (m->reduce && (rc = m->reduce(m->reduce_user, m->grads, n)))
+        return rc;
+    mimo_optim_step(m->opt, m->params, m->grads, m->lr);
+    for (int h = 0; st && h < m->n_heads; h++) {
+        st->head[h].loss += m->step[h].loss, st->head[h].acc += m->step[h].acc;
+        st->head[h].mse += m->step[h].mse, st->head[h].mae += m->step[h].mae;
+    }
+    if (st)
+        st->count += b;
+    return 0;
+}
+
+int mimo_model_train_epoch(mimo_model *m, const mimo_dataset *d, long epoch,
+                           mimo_stats *st)
+{
+    size_t n, B = (size_t)m->spec->train.batch_size;
+    int rc;
+    if ((rc = bind(m, d, 1, &n)) || (rc = ensure_perm(m, n)))
+        return rc;
+    epoch_order(m, n, epoch);
+    long step = 0;
+    for (size_t start = 0; start < n; start += B, step++) {
+        size_t gb = n - start < B ? n - start : B;
+        if ((rc = train_step(m, start, gb, epoch, step, st)))
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- evaluation and prediction ---------------------------------------- */
+
+int mimo_model_evaluate(mimo_model *m, const mimo_dataset *d, mimo_stats *st)
+{
+    size_t n, B = (size_t)mimo_graph_max_batch(m->g);
+    int rc;
+    if ((rc = bind(m, d, 1, &n)))
+        return rc;
+    for (size_t lo = 0; lo < n; lo += B) {
+        int b = (int)(n - lo < B ? n - lo : B);
+        gather(m, NULL, lo, b, 1);
+        mimo_graph_forward(m->g, m->params, (const mimo_real *const *)m->batch_in, b);
+        if ((rc = mimo_graph_loss(m->g, (const mimo_real *const *)m->batch_tgt, b,
+                                  0, st->head)))
+            return rc;
+        st->count += b;
+    }
+    return 0;
+}
+
+int mimo_model_predict(mimo_model *m, const mimo_dataset *d,
+                       mimo_real *const *outs)
+{
+    size_t n, B = (size_t)mimo_graph_max_batch(m->g);
+    int rc;
+    if ((rc = bind(m, d, 0, &n)))
+        return rc;
+    for (size_t lo = 0; lo < n; lo += B) {
+        int b = (int)(n - lo < B ? n - lo : B);
+        gather(m, NULL, lo, b, 0);
+        mimo_graph_forward(m->g, m->params, (const mimo_real *const *)m->batch_in, b);
+        for (int h = 0; h < m->n_heads; h++) {
+            size_t u = (size_t)mimo_graph_head_units(m->g, h);
+            memcpy(outs[h] + lo * u, mimo_graph_output(m->g, h),
+                   sizeof(mimo_real) * u * (size_t)b);
+        }
+    }
+    return 0;
+}
+
+/* ---- fit ------------------------------------------------------------------- */
+
+/* Splits d into its first rows (train) and last n_val rows (val). */
+static int split_views(const mimo_dataset *d, size_t n_val, mimo_array **tr,
+                       mimo_array **va)
+{
+    *tr = malloc(sizeof **tr * (size_t)d->n_arrays);
+    *va = malloc(sizeof **va * (size_t)d->n_arrays);
+    if (!*tr || !*va)
+        return mimo_error(MIMO_ENOMEM, "out of memory splitting the data");
+    for (int i = 0; i < d->n_arrays; i++) {
+        const mimo_array *a = &d->arrays[i];
+        size_t keep = a->rows > n_val ? a->rows - n_val : 0;
+        (*tr)[i] = (mimo_array){a->name, a->data, keep, a->cols};
+        (*va)[i] = (mimo_array){a->name, a->data + keep * (size_t)a->cols,
+                                a->rows - keep, a->cols};
+    }
+    return 0;
+}
+
+static int fit_loop(mimo_model *m, const mimo_dataset *train,
+                    const mimo_dataset *val, mimo_epoch_fn on_epoch, void *user)
+{
+    mimo_stats st, vst;
+    int rc = mimo_stats_init(&st, m->n_heads);
+    if (rc || (rc = mimo_stats_init(&vst, m->n_heads))) {
+        mimo_stats_free(&st);
+        return rc;
+    }
+    for (long e = 0; e < m->spec->train.epochs && !rc; e++) {
+        mimo_stats_reset(&st);
+        mimo_stats_reset(&vst);
+        if ((rc = mimo_model_train_epoch(m, train, e, &st)))
+            break;
+        mimo_stats_finish(m, &st);
+        if (val && (rc = mimo_model_evaluate(m, val, &vst)))
+            break;
+        mimo_stats_finish(m, &vst);
+        if (on_epoch && on_epoch(user, e, &st, val ? &vst : NULL))
+            break;
+    }
+    mimo_stats_free(&st);
+    mimo_stats_free(&vst);
+    return rc;
+}
+
+int mimo_fit(mimo_model *m, const mimo_dataset *train, const mimo_dataset *val,
+             mimo_epoch_fn on_epoch, void *user)
+{
+    double split = m->spec->train.validation_split;
+    if (val || split <= 0)
+        return fit_loop(m, train, val, on_epoch, user);
+    size_t n;
+    int rc = bind(m, train, 1, &n);
+    if (rc)
+        return rc;
+    size_t n_val = (size_t)((double)n * split);
+    if (n_val == 0 || n_val >= n)
+        return mimo_error(MIMO_EINVAL, "validation_split %g of %zu rows leaves "
+                          "an empty training or validation set", split, n);
+    mimo_array *tr = NULL, *va = NULL;
+    if (!(rc = split_views(train, n_val, &tr, &va))) {
+        mimo_dataset dt = {tr, train->n_arrays}, dv = {va, train->n_arrays};
+        rc = fit_loop(m, &dt, &dv, on_epoch, user);
+    }
+    free(tr);
+    free(va);
+    return rc;
+}

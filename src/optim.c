@@ -1,0 +1,160 @@
+/* optim.c — sgd, adam, adamw and rmsprop over flat buffers (formulas in
+ * include/mimo/optim.h). Each update is one loop over all parameters,
+ * threaded only when large enough to pay. */
+#include "mimo/optim.h"
+
+#include <stdlib.h>
+#include <tgmath.h>
+
+#include "mimo/error.h"
+#include "graph_impl.h"
+
+#define MAX_SLOTS 2
+
+struct mimo_optim {
+    mimo_opt_spec s;
+    size_t n;
+    long long t;
+    int n_slots;
+    const char *slot_name[MAX_SLOTS];
+    mimo_real *slot[MAX_SLOTS];
+};
+
+int mimo_optim_create(const mimo_opt_spec *spec, size_t n, mimo_optim **out)
+{
+    *out = NULL;
+    mimo_optim *o = calloc(1, sizeof *o);
+    if (!o)
+        return mimo_error(MIMO_ENOMEM, "out of memory for the optimizer");
+    o->s = *spec;
+    o->n = n;
+    switch (spec->kind) {
+    case MIMO_OPT_SGD:
+        if (spec->momentum > 0)
+            o->slot_name[o->n_slots++] = "velocity";
+        break;
+    case MIMO_OPT_RMSPROP:
+        o->slot_name[o->n_slots++] = "v";
+        if (spec->momentum > 0)
+            o->slot_name[o->n_slots++] = "momentum";
+        break;
+    default:
+        o->slot_name[o->n_slots++] = "m";
+        o->slot_name[o->n_slots++] = "v";
+    }
+    for (int k = 0; k < o->n_slots; k++)
+        if (!(o->slot[k] = calloc(n ? n : 1, sizeof(mimo_real)))) {
+            mimo_optim_free(&o);
+            return mimo_error(MIMO_ENOMEM, "out of memory for optimizer "
+                              "moments (%zu parameters)", n);
+        }
+    *out = o;
+    return 0;
+}
+
+void mimo_optim_free(mimo_optim **op)
+{
+    mimo_optim *o = op ? *op : NULL;
+    if (!o)
+        return;
+    for (int k = 0; k < o->n_slots; k++)
+        free(o->slot[k]);
+    free(o);
+    *op = NULL;
+}
+
+int mimo_optim_n_slots(const mimo_optim *o) { return o->n_slots; }
+const char *mimo_optim_slot_name(const mimo_optim *o, int k) { return o->slot_name[k]; }
+mimo_real *mimo_optim_slot(mimo_optim *o, int k) { return o->slot[k]; }
+long long mimo_optim_steps(const mimo_optim *o) { return o->t; }
+void mimo_optim_set_steps(mimo_optim *o, long long t) { o->t = t; }
+
+/* g += wd w (L2); clamp to +-clipvalue; then the global-norm clip. */
+static void prepare_grads(const mimo_optim *o, const mimo_real *w, mimo_real *g)
+{
+    long n = (long)o->n;
+    mimo_real wd = o->s.kind == MIMO_OPT_ADAMW ? 0 : (mimo_real)o->s.weight_decay;
+    mimo_real cv = (mimo_real)o->s.clipvalue;
+    double sq = 0;
+    #pragma omp parallel for reduction(+:sq) schedule(static) if (n >= MIMO_PAR_MIN)
+    for (long i = 0; i < n; i++) {
+        mimo_real v = g[i] + wd * w[i];
+        if (cv > 0)
+            v = v > cv ? cv : v < -cv ? -cv : v;
+        g[i] = v;
+        sq += (double)v * v;
+    }
+    double norm = sqrt(sq);
+    if (o->s.clipnorm > 0 && norm > o->s.clipnorm) {
+        mimo_real scale = (mimo_real)(o->s.clipnorm / norm);
+        #pragma omp parallel for schedule(static) if (n >= MIMO_PAR_MIN)
+        for (long i = 0; i < n; i++)
+            g[i] *= scale;
+    }
+}
+
+static void sgd_step(mimo_optim *o, mimo_real *w, const mimo_real *g, mimo_real lr)
+{
+    long n = (long)o->n;
+    mimo_real m = (mimo_real)o->s.momentum, *v = o->slot[0];
+    int nesterov = o->s.nesterov;
+    if (o->n_slots == 0) {
+        #pragma omp parallel for schedule(static) if (n >= MIMO_PAR_MIN)
+        for (long i = 0; i < n; i++)
+            w[i] -= lr * g[i];
+        return;
+    }
+    #pragma omp parallel for schedule(static) if (n >= MIMO_PAR_MIN)
+    for (long i = 0; i < n; i++) {
+        v[i] = m * v[i] - lr * g[i];
+        w[i] += nesterov ? m * v[i] - lr * g[i] : v[i];
+    }
+}
+
+static void adam_step(mimo_optim *o, mimo_real *w, const mimo_real *g, mimo_real lr)
+{
+    long n = (long)o->n;
+    double t = (double)o->t;
+    mimo_real b1 = (mimo_real)o->s.beta1, b2 = (mimo_real)o->s.beta2;
+    mimo_real c1 = (mimo_real)(1 / (1 - pow(o->s.beta1, t)));
+    mimo_real c2 = (mimo_real)(1 / (1 - pow(o->s.beta2, t)));
+    mimo_real eps = (mimo_real)o->s.eps, *m = o->slot[0], *v = o->slot[1];
+    mimo_real decay = o->s.kind == MIMO_OPT_ADAMW
+                          ? 1 - lr * (mimo_real)o->s.weight_decay : 1;
+    #pragma omp parallel for schedule(static) if (n >= MIMO_PAR_MIN)
+    for (long i = 0; i < n; i++) {
+        m[i] = b1 * m[i] + (1 - b1) * g[i];
+        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+        w[i] = decay * w[i] - lr * (m[i] * c1) / (sqrt(v[i] * c2) + eps);
+    }
+}
+
+static void rmsprop_step(mimo_optim *o, mimo_real *w, const mimo_real *g,
+                         mimo_real lr)
+{
+    long n = (long)o->n;
+    mimo_real rho = (mimo_real)o->s.rho, eps = (mimo_real)o->s.eps;
+    mimo_real mom = (mimo_real)o->s.momentum, *v = o->slot[0], *u = o->slot[1];
+    #pragma omp parallel for schedule(static) if (n >= MIMO_PAR_MIN)
+    for (long i = 0; i < n; i++) {
+        v[i] = rho * v[i] + (1 - rho) * g[i] * g[i];
+        mimo_real d = lr * g[i] / (sqrt(v[i]) + eps);
+        if (u) {
+            u[i] = mom * u[i] + d;
+            d = u[i];
+        }
+        w[i] -= d;
+    }
+}
+
+void mimo_optim_step(mimo_optim *o, mimo_real *params, mimo_real *grads,
+                     double lr)
+{
+    o->t++;
+    prepare_grads(o, params, grads);
+    switch (o->s.kind) {
+    case MIMO_OPT_SGD: sgd_step(o, params, grads, (mimo_real)lr); break;
+    case MIMO_OPT_RMSPROP: rmsprop_step(o, params, grads, (mimo_real)lr); break;
+    default: adam_step(o, params, grads, (mimo_real)lr);
+    }
+}

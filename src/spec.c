@@ -1,0 +1,93 @@
+/* spec.c — defaults, freeing and enum names of the model specification.
+ * Parsing the YAML lives in config.c; compiling the spec in graph.c. */
+#include "mimo/spec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const act_names[MIMO_ACT_COUNT] = {
+    "linear", "relu", "leaky_relu", "elu", "sigmoid",
+    "tanh", "softmax", "softplus", "quadratic"};
+static const char *const layer_names[MIMO_LAYER_COUNT] = {
+    "dense", "activation", "concat", "add", "subtract",
+    "multiply", "average", "masked_softmax"};
+static const char *const init_names[MIMO_INIT_COUNT] = {
+    "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+    "lecun_normal", "zeros", "constant", "uniform"};
+static const char *const loss_names[MIMO_LOSS_COUNT] = {
+    "none", "mse", "mae", "huber", "binary_crossentropy",
+    "categorical_crossentropy", "sparse_categorical_crossentropy"};
+static const char *const opt_names[MIMO_OPT_COUNT] = {
+    "sgd", "adam", "adamw", "rmsprop"};
+
+static int find_name(const char *const *names, int n, const char *s)
+{
+    for (int i = 0; i < n; i++)
+        if (s && strcmp(names[i], s) == 0)
+            return i;
+    return -1;
+}
+
+static const char *get_name(const char *const *names, int n, int i)
+{
+    return (i >= 0 && i < n) ? names[i] : "?";
+}
+
+const char *mimo_act_name(mimo_act a) { return get_name(act_names, MIMO_ACT_COUNT, (int)a); }
+int mimo_act_parse(const char *s) { return find_name(act_names, MIMO_ACT_COUNT, s); }
+const char *mimo_layer_type_name(mimo_layer_type t) { return get_name(layer_names, MIMO_LAYER_COUNT, (int)t); }
+int mimo_layer_type_parse(const char *s) { return find_name(layer_names, MIMO_LAYER_COUNT, s); }
+const char *mimo_init_name(mimo_init_kind k) { return get_name(init_names, MIMO_INIT_COUNT, (int)k); }
+int mimo_init_parse(const char *s) { return find_name(init_names, MIMO_INIT_COUNT, s); }
+const char *mimo_loss_name(mimo_loss l) { return get_name(loss_names, MIMO_LOSS_COUNT, (int)l); }
+/* "none" is not a loss a config may name. */
+int mimo_loss_parse(const char *s)
+{
+    int i = find_name(loss_names, MIMO_LOSS_COUNT, s);
+    return i == MIMO_LOSS_NONE ? -1 : i;
+}
+const char *mimo_opt_name(mimo_opt_kind k) { return get_name(opt_names, MIMO_OPT_COUNT, (int)k); }
+int mimo_opt_parse(const char *s) { return find_name(opt_names, MIMO_OPT_COUNT, s); }
+
+void mimo_spec_defaults(mimo_spec *s)
+{
+    memset(s, 0, sizeof *s);
+    s->train.opt.kind = MIMO_OPT_SGD;
+    s->train.opt.lr = 0.01;
+    s->train.opt.beta1 = 0.9;
+    s->train.opt.beta2 = 0.999;
+    s->train.opt.eps = 1e-7;
+    s->train.opt.rho = 0.9;
+    s->train.batch_size = 32;
+    s->train.epochs = 1;
+    s->train.seed = 42;
+    s->train.shuffle = 1;
+}
+
+void mimo_spec_free(mimo_spec *s)
+{
+    if (!s)
+        return;
+    free(s->file);
+    free(s->text);
+    for (int i = 0; i < s->n_inputs; i++)
+        free(s->inputs[i].name);
+    free(s->inputs);
+    for (int i = 0; i < s->n_layers; i++) {
+        mimo_layer_spec *l = &s->layers[i];
+        free(l->name);
+        for (int j = 0; j < l->n_from; j++)
+            free(l->from[j]);
+        free(l->from);
+        free(l->from_pos);
+    }
+    free(s->layers);
+    for (int i = 0; i < s->n_outputs; i++) {
+        free(s->outputs[i].name);
+        free(s->outputs[i].target);
+    }
+    free(s->outputs);
+    free(s->data.train);
+    free(s->data.val);
+    memset(s, 0, sizeof *s);
+}

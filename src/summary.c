@@ -1,0 +1,139 @@
+/* summary.c — the layer table of `mimo summary` and the Graphviz text of
+ * `mimo dot`, both read straight off the compiled graph. */
+#include "mimo/summary.h"
+
+#include <string.h>
+
+#include "mimo/error.h"
+#include "graph_impl.h"
+
+/* "dense(relu)", "concat", "input", ... */
+static void type_text(const mimo_node *n, char *buf, size_t len)
+{
+    if (n->type == MIMO_NODE_INPUT)
+        snprintf(buf, len, "input");
+    else if (n->type == MIMO_LAYER_DENSE || n->type == MIMO_LAYER_ACTIVATION)
+        snprintf(buf, len, "%s(%s)", mimo_layer_type_name((mimo_layer_type)n->type),
+                 mimo_act_name(n->act));
+    else
+        snprintf(buf, len, "%s", mimo_layer_type_name((mimo_layer_type)n->type));
+}
+
+static size_t node_params(const mimo_node *n)
+{
+    if (n->type != MIMO_LAYER_DENSE)
+        return 0;
+    return (size_t)n->in_width * (size_t)n->width +
+           (n->use_bias ? (size_t)n->width : 0);
+}
+
+static void sources_text(const mimo_graph *g, const mimo_node *n, char *buf,
+                         size_t len)
+{
+    buf[0] = '\0';
+    for (int j = 0; j < n->n_in; j++) {
+        size_t used = strlen(buf);
+        snprintf(buf + used, len - used, "%s%s", j ? ", " : "",
+                 g->nodes[n->in[j]].name);
+    }
+}
+
+int mimo_summary_write(const mimo_graph *g, FILE *f)
+{
+    int wname = (int)strlen("Layer (type)");
+    char type[64], shape[32], src[1024], cell[160];
+    for (int k = 0; k < g->n_nodes; k++) {
+        type_text(&g->nodes[k], type, sizeof type);
+        int w = (int)(strlen(g->nodes[k].name) + strlen(type) + 3);
+        wname = w > wname ? w : wname;
+    }
+    int total = wname + 16 + 12 + 24;
+    fprintf(f, "Model: %s\n", g->spec->file ? g->spec->file : "<config>");
+    for (int i = 0; i < total; i++)
+        fputc('=', f);
+    fprintf(f, "\n%-*s %-15s %11s  %s\n", wname, "Layer (type)", "Output shape",
+            "Params", "Connected to");
+    for (int i = 0; i < total; i++)
+        fputc('-', f);
+    fputc('\n', f);
+    for (int k = 0; k < g->n_nodes; k++) {
+        const mimo_node *n = &g->nodes[k];
+        type_text(n, type, sizeof type);
+        snprintf(cell, sizeof cell, "%s (%s)", n->name, type);
+        snprintf(shape, sizeof shape, "(None, %d)", n->width);
+        sources_text(g, n, src, sizeof src);
+        fprintf(f, "%-*s %-15s %11zu  %s\n", wname, cell, shape, node_params(n),
+                src);
+    }
+    for (int i = 0; i < total; i++)
+        fputc('=', f);
+    fprintf(f, "\nTotal params: %zu\nTrainable params: %zu\n", g->n_params,
+            g->n_params);
+    fprintf(f, "Heads:\n");
+    for (int h = 0; h < g->n_heads; h++) {
+        const mimo_head *hd = &g->heads[h];
+        fprintf(f, "  %s: %s, weight %g, (None, %d)%s\n", hd->spec->name,
+                mimo_loss_name(hd->spec->loss), hd->spec->weight, hd->units,
+                g->nodes[hd->node].fused ? ", from logits" : "");
+    }
+    return ferror(f) ? mimo_error(MIMO_EIO, "could not write the summary") : 0;
+}
+
+/* Writes s inside a Graphviz string, escaping quotes and backslashes. */
+static void dot_escape(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fputc('\\', f);
+        fputc(*s, f);
+    }
+}
+
+static void dot_quote(FILE *f, const char *s)
+{
+    fputc('"', f);
+    dot_escape(f, s);
+    fputc('"', f);
+}
+
+int mimo_dot_write(const mimo_graph *g, FILE *f)
+{
+    char type[64];
+    fprintf(f, "digraph mimo {\n  rankdir=TB;\n"
+               "  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n");
+    for (int k = 0; k < g->n_nodes; k++) {
+        const mimo_node *n = &g->nodes[k];
+        type_text(n, type, sizeof type);
+        const char *shape = n->type == MIMO_NODE_INPUT ? "ellipse"
+                            : n->type == MIMO_LAYER_DENSE ||
+                                      n->type == MIMO_LAYER_ACTIVATION
+                                ? "box"
+                                : "hexagon";
+        fprintf(f, "  ");
+        dot_quote(f, n->name);
+        fprintf(f, " [shape=%s, label=\"", shape);
+        dot_escape(f, n->name);
+        fprintf(f, "\\n%s\\n(None, %d)\"];\n", type, n->width);
+    }
+    for (int k = 0; k < g->n_nodes; k++) {
+        const mimo_node *n = &g->nodes[k];
+        for (int j = 0; j < n->n_in; j++) {
+            fprintf(f, "  ");
+            dot_quote(f, g->nodes[n->in[j]].name);
+            fprintf(f, " -> ");
+            dot_quote(f, n->name);
+            fprintf(f, " [label=\"%d\"];\n", g->nodes[n->in[j]].width);
+        }
+    }
+    for (int h = 0; h < g->n_heads; h++) {
+        const mimo_head *hd = &g->heads[h];
+        fprintf(f, "  \"head:%d\" [shape=note, label=\"head ", h);
+        dot_escape(f, hd->spec->name);
+        fprintf(f, "\\n%s x %g\"];\n  ", mimo_loss_name(hd->spec->loss),
+                hd->spec->weight);
+        dot_quote(f, g->nodes[hd->node].name);
+        fprintf(f, " -> \"head:%d\";\n", h);
+    }
+    fprintf(f, "}\n");
+    return ferror(f) ? mimo_error(MIMO_EIO, "could not write the graph") : 0;
+}

@@ -1,0 +1,8 @@
+/* version.c — the library version string, set by CMake. */
+#include "mimo/mimo.h"
+
+#ifndef MIMO_VERSION_STRING
+#define MIMO_VERSION_STRING "unknown"
+#endif
+
+const char *mimo_version(void) { return MIMO_VERSION_STRING; }

@@ -1,0 +1,454 @@
+/* test_gradcheck_f64.c — every op, activation, loss and merge checked
+ * against central differences, in double precision (this test links the
+ * MIMO_REAL_DOUBLE build). Each check compares d loss / d parameter and
+ * d loss / d input, and fails when the analytic gradient is all zero. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mimo/mimo.h"
+
+#define BATCH 5
+#define STEP 1e-6
+
+typedef struct {
+    mimo_spec spec;
+    mimo_graph *g;
+    mimo_real *params, *grads;
+    mimo_real *in[8], *tgt[8];
+    size_t n;
+} fixture;
+
+/* Targets that suit each loss: probabilities, one-hot rows, labels. */
+static void fill_target(mimo_rng *r, mimo_loss l, mimo_real *t, int units, int tw)
+{
+    for (int row = 0; row < BATCH; row++) {
+        mimo_real *tr = t + (size_t)row * tw;
+        int c = (int)mimo_rng_below(r, (uint64_t)units);
+        for (int j = 0; j < tw; j++) {
+            if (l == MIMO_LOSS_BCE)
+                tr[j] = mimo_rng_uniform(r);
+            else if (l == MIMO_LOSS_CCE)
+                tr[j] = j == c;
+            else if (l == MIMO_LOSS_SPARSE_CCE)
+                tr[j] = c;
+            else
+                tr[j] = mimo_rng_normal(r);
+        }
+    }
+}
+
+/* Inputs named mask* get 0/1 values with at least one 1 per row. */
+static void fill_input(mimo_rng *r, const char *name, mimo_real *x, int w)
+{
+    for (int row = 0; row < BATCH; row++)
+        for (int j = 0; j < w; j++) {
+            mimo_real *v = &x[(size_t)row * w + j];
+            if (strncmp(name, "mask", 4) == 0)
+                *v = j == row % w || mimo_rng_uniform(r) < 0.5;
+            else
+                *v = mimo_rng_normal(r);
+        }
+}
+
+static void setup_graph(fixture *f, const char *yaml)
+{
+    memset(f, 0, sizeof *f);
+    int rc = mimo_config_parse(yaml, strlen(yaml), "test.yaml", NULL, 0, &f->spec);
+    if (rc)
+        fail_msg("config: %s", mimo_errmsg());
+    rc = mimo_graph_compile(&f->spec, BATCH, 1, &f->g);
+    if (rc)
+        fail_msg("compile: %s", mimo_errmsg());
+    f->n = mimo_graph_param_count(f->g);
+    f->params = calloc(f->n + 1, sizeof(mimo_real));
+    f->grads = calloc(f->n + 1, sizeof(mimo_real));
+    mimo_graph_init_params(f->g, f->params, 7);
+    mimo_rng r;
+    mimo_rng_seed(&r, 11);
+    for (size_t i = 0; i < f->n; i++) /* biases too: make them nonzero */
+        f->params[i] += 0.1 * mimo_rng_normal(&r);
+    for (int i = 0; i < mimo_graph_n_inputs(f->g); i++) {
+        int w = mimo_graph_input_width(f->g, i);
+        f->in[i] = calloc((size_t)BATCH * w, sizeof(mimo_real));
+        fill_input(&r, mimo_graph_input_name(f->g, i), f->in[i], w);
+    }
+    for (int h = 0; h < mimo_graph_n_heads(f->g); h++) {
+        int tw = mimo_graph_head_target_width(f->g, h);
+        f->tgt[h] = calloc((size_t)BATCH * tw, sizeof(mimo_real));
+        fill_target(&r, mimo_graph_head_spec(f->g, h)->loss, f->tgt[h],
+                    mimo_graph_head_units(f->g, h), tw);
+    }
+}
+
+static void teardown_graph(fixture *f)
+{
+    for (int i = 0; i < 8; i++) {
+        free(f->in[i]);
+        free(f->tgt[i]);
+    }
+    free(f->params);
+    free(f->grads);
+    mimo_graph_free(&f->g);
+    mimo_spec_free(&f->spec);
+}
+
+/* The total loss: sum_h weight_h * mean over rows of the head loss. */
+static double total_loss(fixture *f)
+{
+    mimo_head_stats st[8];
+    memset(st, 0, sizeof st);
+    mimo_graph_forward(f->g, f->params, (const mimo_real *const *)f->in, BATCH);
+    assert_int_equal(mimo_graph_loss(f->g, (const mimo_real *const *)f->tgt,
+                                     BATCH, 0, st), 0);
+    double L = 0;
+    for (int h = 0; h < mimo_graph_n_heads(f->g); h++)
+        L += mimo_graph_head_spec(f->g, h)->weight * st[h].loss / BATCH;
+    return L;
+}
+
+static void analytic(fixture *f)
+{
+    memset(f->grads, 0, sizeof(mimo_real) * f->n);
+    mimo_graph_forward(f->g, f->params, (const mimo_real *const *)f->in, BATCH);
+    assert_int_equal(mimo_graph_loss(f->g, (const mimo_real *const *)f->tgt,
+                                     BATCH, 1.0 / BATCH, NULL), 0);
+    mimo_graph_backward(f->g, f->params, f->grads, BATCH);
+}
+
+/* Compares a with the central difference of total_loss in *v. */
+static int compare(fixture *f, mimo_real *v, double a, const char *what,
+                   size_t idx)
+{
+    double keep = *v;
+    *v = keep + STEP;
+    double lp = total_loss(f);
+    *v = keep - STEP;
+    double lm = total_loss(f);
+    *v = keep;
+    double num = (lp - lm) / (2 * STEP);
+    double tol = 1e-6 + 1e-5 * fmax(fabs(num), fabs(a));
+    if (fabs(num - a) > tol) {
+        print_error("%s[%zu]: analytic %.10g, numeric %.10g\n", what, idx, a, num);
+        return 1;
+    }
+    return 0;
+}
+
+/* Checks every parameter and every input gradient of the graph in yaml.
+ * Unless allow_zero, every trainable tensor must get a nonzero gradient. */
+static void check_opt(const char *yaml, int allow_zero)
+{
+    fixture f;
+    setup_graph(&f, yaml);
+    analytic(&f);
+    int bad = 0;
+    double norm = 0;
+    for (size_t i = 0; i < f.n; i++) {
+        bad += compare(&f, &f.params[i], f.grads[i], "param", i);
+        norm += f.grads[i] * f.grads[i];
+    }
+    for (int i = 0; i < mimo_graph_n_inputs(f.g); i++) {
+        const mimo_real *gx = mimo_graph_input_grad(f.g, i);
+        size_t w = (size_t)mimo_graph_input_width(f.g, i);
+        mimo_real *copy = malloc(sizeof(mimo_real) * BATCH * w);
+        memcpy(copy, gx, sizeof(mimo_real) * BATCH * w);
+        for (size_t k = 0; k < BATCH * w; k++) {
+            bad += compare(&f, &f.in[i][k], copy[k], mimo_graph_input_name(f.g, i), k);
+            norm += copy[k] * copy[k];
+        }
+        free(copy);
+    }
+    /* every trainable tensor must receive some gradient */
+    for (int t = 0; t < mimo_graph_n_tensors(f.g); t++) {
+        mimo_param_info p = mimo_graph_tensor(f.g, t);
+        double s = 0;
+        for (size_t k = 0; k < (size_t)p.rows * p.cols; k++)
+            s += fabs(f.grads[p.offset + k]);
+        if (s < 1e-12 && !allow_zero) {
+            print_error("tensor %s/%s has an all-zero gradient\n", p.layer, p.name);
+            bad++;
+        }
+    }
+    teardown_graph(&f);
+    assert_true(norm > 1e-12);
+    assert_int_equal(bad, 0);
+}
+
+static void check(const char *yaml) { check_opt(yaml, 0); }
+
+/* ---- activations -------------------------------------------------------- */
+
+static void check_dense_act(const char *act)
+{
+    char y[1024];
+    snprintf(y, sizeof y,
+             "inputs: {x: {shape: 4}}\n"
+             "layers:\n"
+             "  h: {type: dense, units: 3, activation: %s, from: x}\n"
+             "  o: {type: dense, units: 2, from: h}\n"
+             "outputs: {o: {loss: mse}}\n", act);
+    check(y);
+    snprintf(y, sizeof y,
+             "inputs: {x: {shape: 4}}\n"
+             "layers:\n"
+             "  h: {type: dense, units: 3, from: x}\n"
+             "  a: {type: activation, activation: %s, from: h}\n"
+             "  o: {type: dense, units: 2, from: a}\n"
+             "outputs: {o: {loss: mse}}\n", act);
+    check(y);
+}
+
+static void test_act_linear(void **s) { (void)s; check_dense_act("linear"); }
+static void test_act_relu(void **s) { (void)s; check_dense_act("relu"); }
+static void test_act_leaky_relu(void **s) { (void)s; check_dense_act("leaky_relu, alpha: 0.2"); }
+static void test_act_elu(void **s) { (void)s; check_dense_act("elu, alpha: 0.7"); }
+static void test_act_sigmoid(void **s) { (void)s; check_dense_act("sigmoid"); }
+static void test_act_tanh(void **s) { (void)s; check_dense_act("tanh"); }
+static void test_act_softmax(void **s) { (void)s; check_dense_act("softmax"); }
+static void test_act_softplus(void **s) { (void)s; check_dense_act("softplus"); }
+static void test_act_quadratic(void **s) { (void)s; check_dense_act("quadratic"); }
+
+static void test_dense_no_bias(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: 3}}\n"
+          "layers:\n"
+          "  h: {type: dense, units: 4, activation: tanh, use_bias: false, from: x}\n"
+          "  o: {type: dense, units: 2, use_bias: false, from: h}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* ---- losses ---------------------------------------------------------------- */
+
+static void check_loss(const char *act, const char *loss, int feeds_more)
+{
+    char y[1024];
+    snprintf(y, sizeof y,
+             "inputs: {x: {shape: 4}}\n"
+             "layers:\n"
+             "  h: {type: dense, units: 5, activation: tanh, from: x}\n"
+             "  o: {type: dense, units: 3, activation: %s, from: h}\n"
+             "%s"
+             "outputs:\n"
+             "  o: {loss: %s, weight: 0.7}\n"
+             "%s",
+             act, feeds_more ? "  p: {type: dense, units: 2, from: o}\n" : "",
+             loss, feeds_more ? "  p: {loss: mse, weight: 0.3}\n" : "");
+    check(y);
+}
+
+static void test_loss_mse(void **s) { (void)s; check_loss("linear", "mse", 0); }
+static void test_loss_mae(void **s) { (void)s; check_loss("linear", "mae", 0); }
+static void test_loss_huber(void **s) { (void)s; check_loss("linear", "huber, delta: 0.5", 0); }
+static void test_loss_bce_logits(void **s) { (void)s; check_loss("sigmoid", "binary_crossentropy", 0); }
+static void test_loss_bce_probs(void **s) { (void)s; check_loss("sigmoid", "binary_crossentropy", 1); }
+static void test_loss_cce_logits(void **s) { (void)s; check_loss("softmax", "categorical_crossentropy", 0); }
+static void test_loss_cce_probs(void **s) { (void)s; check_loss("softmax", "categorical_crossentropy", 1); }
+static void test_loss_scce_logits(void **s) { (void)s; check_loss("softmax", "sparse_categorical_crossentropy", 0); }
+static void test_loss_scce_probs(void **s) { (void)s; check_loss("softmax", "sparse_categorical_crossentropy", 1); }
+
+static void test_loss_bce_activation_layer(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: 4}}\n"
+          "layers:\n"
+          "  h: {type: dense, units: 3, from: x}\n"
+          "  o: {type: activation, activation: sigmoid, from: h}\n"
+          "outputs: {o: {loss: binary_crossentropy}}\n");
+}
+
+/* ---- merges ----------------------------------------------------------------
+ * Each merge with a raw input and a trainable branch in both orders, with
+ * two trainable branches, and with one tensor feeding it twice. */
+
+static void check_merge(const char *type, const char *from, int raw_width)
+{
+    /* x - x is constant: the layer after it rightly gets a zero gradient */
+    int self = strcmp(from, "[a, a]") == 0 || strcmp(from, "[r, r]") == 0;
+    int allow_zero = self && strcmp(type, "subtract") == 0;
+    char y[1024];
+    /* the side head keeps a, b and r in use whichever variant is checked */
+    snprintf(y, sizeof y,
+             "inputs: {x: {shape: 3}, r: {shape: %d}}\n"
+             "layers:\n"
+             "  a: {type: dense, units: 4, activation: tanh, from: x}\n"
+             "  b: {type: dense, units: 4, activation: sigmoid, from: x}\n"
+             "  m: {type: %s, from: %s}\n"
+             "  o: {type: dense, units: 2, from: m}\n"
+             "  side: {type: concat, from: [r, a, b]}\n"
+             "  so: {type: dense, units: 1, from: side}\n"
+             "outputs:\n"
+             "  o: {loss: mse}\n"
+             "  so: {loss: mse, weight: 0.5}\n",
+             raw_width, type, from);
+    check_opt(y, allow_zero);
+}
+
+static void merge_all_variants(const char *type, int widths_differ)
+{
+    int rw = widths_differ ? 2 : 4;
+    check_merge(type, "[r, a]", rw);   /* raw input first */
+    check_merge(type, "[a, r]", rw);   /* trainable first */
+    check_merge(type, "[a, b]", 4);    /* two trainable branches */
+    check_merge(type, "[a, a]", 4);    /* one tensor twice */
+    check_merge(type, "[r, r]", rw);   /* raw input twice */
+}
+
+static void test_merge_concat(void **s)
+{
+    (void)s;
+    merge_all_variants("concat", 1);
+    check_merge("concat", "[r, a, b, a]", 2);
+}
+static void test_merge_add(void **s) { (void)s; merge_all_variants("add", 0); check_merge("add", "[a, r, b]", 4); }
+static void test_merge_subtract(void **s) { (void)s; merge_all_variants("subtract", 0); }
+static void test_merge_multiply(void **s) { (void)s; merge_all_variants("multiply", 0); check_merge("multiply", "[a, r, b]", 4); }
+static void test_merge_average(void **s) { (void)s; merge_all_variants("average", 0); check_merge("average", "[a, r, b]", 4); }
+
+static void test_masked_softmax(void **s)
+{
+    (void)s;
+    const char *y =
+        "inputs: {x: {shape: 3}, mask: {shape: 4}}\n"
+        "layers:\n"
+        "  h: {type: dense, units: 4, from: x}\n"
+        "  p: {type: masked_softmax, from: [h, mask]}\n"
+        "outputs: {p: {loss: categorical_crossentropy}}\n";
+    check(y);
+    check("inputs: {x: {shape: 3}, mask: {shape: 4}}\n"
+          "layers:\n"
+          "  h: {type: dense, units: 4, from: x}\n"
+          "  p: {type: masked_softmax, from: [h, mask]}\n"
+          "  o: {type: dense, units: 2, from: p}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+static void test_masked_softmax_zeros(void **s)
+{
+    (void)s;
+    fixture f;
+    setup_graph(&f, "inputs: {x: {shape: 3}, mask: {shape: 4}}\n"
+                    "layers:\n"
+                    "  h: {type: dense, units: 4, from: x}\n"
+                    "  p: {type: masked_softmax, from: [h, mask]}\n"
+                    "outputs: {p: {loss: mse}}\n");
+    total_loss(&f);
+    const mimo_real *p = mimo_graph_output(f.g, 0);
+    for (int r = 0; r < BATCH; r++) {
+        double sum = 0;
+        for (int j = 0; j < 4; j++) {
+            double m = f.in[1][r * 4 + j], v = p[r * 4 + j];
+            if (m == 0)
+                assert_true(v == 0.0); /* exact zeros off the mask */
+            else
+                assert_true(v > 0);
+            sum += v;
+        }
+        assert_true(fabs(sum - 1) < 1e-12);
+    }
+    teardown_graph(&f);
+}
+
+/* ---- whole graphs ------------------------------------------------------- */
+
+static void test_graph_seed000(void **s)
+{
+    (void)s;
+    check("inputs:\n  x1: {shape: 5}\n  x2: {shape: 3}\n"
+          "layers:\n"
+          "  h1:  {type: dense, units: 4, activation: relu, from: x1}\n"
+          "  h2:  {type: dense, units: 3, activation: relu, from: x1}\n"
+          "  cat: {type: concat, from: [x2, h1, h2]}\n"
+          "  h3:  {type: dense, units: 4, activation: relu, from: cat}\n"
+          "  y1:  {type: dense, units: 5, activation: sigmoid, from: h3}\n"
+          "  y2:  {type: dense, units: 4, activation: softmax, from: h3}\n"
+          "outputs:\n"
+          "  y1: {loss: binary_crossentropy}\n"
+          "  y2: {loss: mae}\n");
+}
+
+static void test_graph_three_by_three(void **s)
+{
+    (void)s;
+    check("inputs:\n  a: {shape: 4}\n  b: {shape: 3}\n  c: {shape: 2}\n"
+          "layers:\n"
+          "  ha: {type: dense, units: 5, activation: tanh, from: a}\n"
+          "  hb: {type: dense, units: 5, activation: elu, from: b}\n"
+          "  s:  {type: add, from: [ha, hb]}\n"
+          "  hc: {type: dense, units: 5, activation: sigmoid, from: c}\n"
+          "  m:  {type: multiply, from: [s, hc]}\n"
+          "  d:  {type: dense, units: 5, activation: softplus, from: m}\n"
+          "  skip: {type: concat, from: [d, s, c]}\n"
+          "  o1: {type: dense, units: 2, from: skip}\n"
+          "  o2: {type: dense, units: 3, activation: softmax, from: skip}\n"
+          "  o3: {type: dense, units: 1, activation: sigmoid, from: m}\n"
+          "outputs:\n"
+          "  o1: {loss: huber, weight: 0.5}\n"
+          "  o2: {loss: categorical_crossentropy, weight: 2.0}\n"
+          "  o3: {loss: binary_crossentropy, weight: 0.25}\n");
+}
+
+/* A stack of blocks, each two dense layers and a concat skip connection
+ * around them (seed 004's 42-layer pattern, shortened). */
+static void test_graph_deep_skip(void **s)
+{
+    (void)s;
+    char y[8192];
+    int n = snprintf(y, sizeof y, "inputs: {x: {shape: 1}}\nlayers:\n"
+                     "  c0: {type: dense, units: 3, activation: tanh, from: x}\n");
+    for (int i = 1; i <= 6; i++)
+        n += snprintf(y + n, sizeof y - (size_t)n,
+                      "  a%d: {type: dense, units: 3, activation: tanh, from: c%d}\n"
+                      "  b%d: {type: dense, units: 3, activation: tanh, from: a%d}\n"
+                      "  c%d: {type: concat, from: [c%d, b%d]}\n",
+                      i, i - 1, i, i, i, i - 1, i);
+    snprintf(y + n, sizeof y - (size_t)n,
+             "  out: {type: dense, units: 1, from: c6}\n"
+             "outputs: {out: {loss: mse}}\n");
+    check(y);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_act_linear),
+        cmocka_unit_test(test_act_relu),
+        cmocka_unit_test(test_act_leaky_relu),
+        cmocka_unit_test(test_act_elu),
+        cmocka_unit_test(test_act_sigmoid),
+        cmocka_unit_test(test_act_tanh),
+        cmocka_unit_test(test_act_softmax),
+        cmocka_unit_test(test_act_softplus),
+        cmocka_unit_test(test_act_quadratic),
+        cmocka_unit_test(test_dense_no_bias),
+        cmocka_unit_test(test_loss_mse),
+        cmocka_unit_test(test_loss_mae),
+        cmocka_unit_test(test_loss_huber),
+        cmocka_unit_test(test_loss_bce_logits),
+        cmocka_unit_test(test_loss_bce_probs),
+        cmocka_unit_test(test_loss_cce_logits),
+        cmocka_unit_test(test_loss_cce_probs),
+        cmocka_unit_test(test_loss_scce_logits),
+        cmocka_unit_test(test_loss_scce_probs),
+        cmocka_unit_test(test_loss_bce_activation_layer),
+        cmocka_unit_test(test_merge_concat),
+        cmocka_unit_test(test_merge_add),
+        cmocka_unit_test(test_merge_subtract),
+        cmocka_unit_test(test_merge_multiply),
+        cmocka_unit_test(test_merge_average),
+        cmocka_unit_test(test_masked_softmax),
+        cmocka_unit_test(test_masked_softmax_zeros),
+        cmocka_unit_test(test_graph_seed000),
+        cmocka_unit_test(test_graph_three_by_three),
+        cmocka_unit_test(test_graph_deep_skip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
