@@ -100,7 +100,8 @@ int mimo_dot_write(const mimo_graph *g, FILE *f)
 {
     char type[64];
     fprintf(f, "digraph mimo {\n  rankdir=TB;\n"
-               "  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n");
+               "  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n"
+               "  edge [fontname=\"Helvetica\", fontsize=10];\n");
     for (int k = 0; k < g->n_nodes; k++) {
         const mimo_node *n = &g->nodes[k];
         type_text(n, type, sizeof type);

@@ -1,0 +1,37 @@
+# lib.bash — helpers for the command-line tests: run mimo, check its exit
+# code and that its output contains a phrase. Sourced by tests/cli/*.sh.
+# Usage in a test: MIMO=$1 SRC=$2; source lib.bash; expect CODE PHRASE -- ARGS
+set -u
+MIMO=${1:?usage: test.sh MIMO_BINARY SOURCE_DIR}
+SRC=${2:?usage: test.sh MIMO_BINARY SOURCE_DIR}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+passed=0
+failed=0
+
+# expect CODE PHRASE ARGS...: mimo ARGS exits with CODE and prints PHRASE
+# (on stdout or stderr; an empty PHRASE checks only the code).
+expect() {
+    local code=$1 phrase=$2
+    shift 2
+    local out rc
+    out=$("$MIMO" "$@" 2>&1)
+    rc=$?
+    if [ "$rc" -ne "$code" ]; then
+        echo "FAIL: mimo $* exited $rc, expected $code; output:"; echo "$out"
+        failed=$((failed + 1))
+    elif [ -n "$phrase" ] && ! grep -qF -- "$phrase" <<<"$out"; then
+        echo "FAIL: mimo $* output lacks '$phrase'; output:"; echo "$out"
+        failed=$((failed + 1))
+    else
+        passed=$((passed + 1))
+    fi
+}
+
+# config NAME TEXT: writes $TMP/NAME.yaml
+config() { printf '%s\n' "$2" >"$TMP/$1.yaml"; }
+
+finish() {
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+}

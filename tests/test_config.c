@@ -1,0 +1,698 @@
+/* test_config.c — YAML config parsing (config.c) into a mimo_spec.
+ * Good configs give the right spec and defaults; every bad one gives a
+ * negative code and a one-line message with file:line:col and the reason;
+ * --set overrides change the document and the re-emitted text re-parses. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mimo/config.h"
+#include "mimo/error.h"
+
+#define EXAMPLE \
+    "inputs:\n" \
+    "  x1: {shape: 5}\n" \
+    "  x2: {shape: 3}\n" \
+    "layers:\n" \
+    "  h1:  {type: dense, units: 4, activation: relu, from: x1}\n" \
+    "  h2:  {type: dense, units: 3, activation: relu, from: x1}\n" \
+    "  cat: {type: concat, from: [x2, h1, h2]}\n" \
+    "  h3:  {type: dense, units: 4, activation: relu, from: cat}\n" \
+    "  y1:  {type: dense, units: 5, activation: sigmoid, from: h3}\n" \
+    "  y2:  {type: dense, units: 4, activation: softmax, from: h3}\n" \
+    "outputs:\n" \
+    "  y1: {loss: binary_crossentropy, weight: 1.0, metrics: [accuracy]}\n" \
+    "  y2: {loss: mae, weight: 1.0}\n" \
+    "train:\n" \
+    "  optimizer: {type: sgd, lr: 0.01}\n" \
+    "  batch_size: 1\n" \
+    "  epochs: 1000\n" \
+    "  seed: 42\n" \
+    "data: {train: data/seed-mimo.h5}\n"
+
+/* A small valid head for configs that vary only the layers or train. */
+#define HEAD "inputs:\n  x1: {shape: 5}\n"
+#define TAIL "outputs:\n  h1: {loss: mse}\n"
+
+static int parse(const char *text, const char *const *sets, int n,
+                 mimo_spec *s)
+{
+    return mimo_config_parse(text, strlen(text), "m.yaml", sets, n, s);
+}
+
+/* Parsing fails with code, and the message holds each given fragment. */
+static void expect_err_sets(const char *text, const char *const *sets, int n,
+                            int code, const char *frag1, const char *frag2)
+{
+    mimo_spec s;
+    int rc = parse(text, sets, n, &s);
+    const char *msg = mimo_errmsg();
+    if (rc != code || !strstr(msg, frag1) || (frag2 && !strstr(msg, frag2))
+        || strchr(msg, '\n'))
+        print_error("rc %d (want %d), message: %s\nwanted: '%s' and '%s'\n",
+                    rc, code, msg, frag1, frag2 ? frag2 : "");
+    assert_int_equal(rc, code);
+    assert_non_null(strstr(msg, frag1));
+    if (frag2)
+        assert_non_null(strstr(msg, frag2));
+    assert_null(strchr(msg, '\n'));
+    assert_null(s.layers);
+    assert_null(s.file);
+    assert_int_equal(s.n_inputs, 0);
+}
+
+static void expect_err(const char *text, const char *frag1, const char *frag2)
+{
+    expect_err_sets(text, NULL, 0, MIMO_EINVAL, frag1, frag2);
+}
+
+static void parse_ok(const char *text, const char *const *sets, int n,
+                     mimo_spec *s)
+{
+    int rc = parse(text, sets, n, s);
+    if (rc)
+        print_error("unexpected error: %s\n", mimo_errmsg());
+    assert_int_equal(rc, 0);
+}
+
+/* ---- good configs ------------------------------------------------------ */
+
+static void test_example(void **state)
+{
+    mimo_spec s;
+    (void)state;
+    parse_ok(EXAMPLE, NULL, 0, &s);
+    assert_string_equal(s.file, "m.yaml");
+    assert_string_equal(s.text, EXAMPLE);
+    assert_int_equal(s.n_inputs, 2);
+    assert_string_equal(s.inputs[1].name, "x2");
+    assert_int_equal(s.inputs[1].shape, 3);
+    assert_int_equal(s.inputs[1].pos.line, 3);
+    assert_int_equal(s.inputs[1].pos.col, 3);
+    assert_int_equal(s.n_layers, 6);
+    const char *order[] = {"h1", "h2", "cat", "h3", "y1", "y2"};
+    for (int i = 0; i < 6; i++)
+        assert_string_equal(s.layers[i].name, order[i]);
+    mimo_layer_spec *h1 = &s.layers[0], *cat = &s.layers[2];
+    assert_int_equal(h1->type, MIMO_LAYER_DENSE);
+    assert_int_equal(h1->units, 4);
+    assert_int_equal(h1->act, MIMO_ACT_RELU);
+    assert_int_equal(h1->use_bias, 1);
+    assert_int_equal(h1->kernel_init.kind, MIMO_INIT_GLOROT_UNIFORM);
+    assert_int_equal(h1->bias_init.kind, MIMO_INIT_ZEROS);
+    assert_true(h1->alpha == 0.0);
+    assert_int_equal(h1->n_from, 1);
+    assert_string_equal(h1->from[0], "x1");
+    assert_int_equal(h1->pos.line, 5);
+    assert_int_equal(h1->pos.col, 3);
+    assert_int_equal(cat->type, MIMO_LAYER_CONCAT);
+    assert_int_equal(cat->n_from, 3);
+    assert_string_equal(cat->from[0], "x2");
+    assert_string_equal(cat->from[2], "h2");
+    assert_int_equal(cat->from_pos[1].line, 7);
+    assert_int_equal(cat->from_pos[1].col, 34);
+    assert_int_equal(s.layers[4].act, MIMO_ACT_SIGMOID);
+    assert_int_equal(s.n_outputs, 2);
+    assert_string_equal(s.outputs[0].name, "y1");
+    assert_string_equal(s.outputs[0].target, "y1");
+    assert_int_equal(s.outputs[0].loss, MIMO_LOSS_BCE);
+    assert_int_equal(s.outputs[0].metrics, MIMO_METRIC_ACCURACY);
+    assert_true(s.outputs[0].huber_delta == 1.0);
+    assert_int_equal(s.outputs[1].loss, MIMO_LOSS_MAE);
+    assert_int_equal(s.outputs[1].metrics, 0);
+    assert_true(s.outputs[1].weight == 1.0);
+    assert_int_equal(s.train.opt.kind, MIMO_OPT_SGD);
+    assert_true(s.train.opt.lr == 0.01);
+    assert_int_equal(s.train.batch_size, 1);
+    assert_int_equal(s.train.epochs, 1000);
+    assert_true(s.train.seed == 42);
+    assert_int_equal(s.train.shuffle, 1);
+    assert_string_equal(s.data.train, "data/seed-mimo.h5");
+    assert_null(s.data.val);
+    mimo_spec_free(&s);
+    assert_null(s.layers);
+}
+
+static void test_all_options(void **state)
+{
+    const char *text =
+        "data:\n  train: a.h5\n  val: b.h5\n"
+        "inputs:\n  img: {shape: [2, 3, 4]}\n"
+        "layers:\n"
+        "  h1:\n"
+        "    type: dense\n"
+        "    from: [img]\n"
+        "    units: 7\n"
+        "    activation: leaky_relu\n"
+        "    use_bias: No\n"
+        "    kernel_initializer: {type: uniform, min: -0.5, max: 0.25}\n"
+        "    bias_initializer: {type: constant, value: 0.5}\n"
+        "  h2: {type: dense, from: h1, units: 2, activation: elu, alpha: 0.5,"
+        " kernel_initializer: he_normal}\n"
+        "  e: {type: activation, from: h2, activation: elu}\n"
+        "  m: {type: masked_softmax, from: [h1, h2]}\n"
+        "outputs:\n"
+        "  e: {loss: huber, delta: 2.5, weight: 0, metrics: mae, target: t}\n"
+        "train:\n"
+        "  optimizer: {type: adam, beta1: 0.8, epsilon: 1e-8, clipnorm: 1}\n"
+        "  shuffle: OFF\n  validation_split: 0.25\n  epochs: 0\n"
+        "  seed: 18446744073709551615\n";
+    mimo_spec s;
+    (void)state;
+    parse_ok(text, NULL, 0, &s);
+    assert_int_equal(s.inputs[0].shape, 24);
+    mimo_layer_spec *h1 = &s.layers[0], *h2 = &s.layers[1];
+    assert_int_equal(h1->units, 7);
+    assert_int_equal(h1->act, MIMO_ACT_LEAKY_RELU);
+    assert_true(h1->alpha == 0.3);
+    assert_int_equal(h1->use_bias, 0);
+    assert_int_equal(h1->kernel_init.kind, MIMO_INIT_UNIFORM);
+    assert_true(h1->kernel_init.a == -0.5 && h1->kernel_init.b == 0.25);
+    assert_int_equal(h1->bias_init.kind, MIMO_INIT_CONSTANT);
+    assert_true(h1->bias_init.a == 0.5);
+    assert_true(h2->alpha == 0.5);
+    assert_int_equal(h2->kernel_init.kind, MIMO_INIT_HE_NORMAL);
+    assert_int_equal(s.layers[2].type, MIMO_LAYER_ACTIVATION);
+    assert_true(s.layers[2].alpha == 1.0);
+    assert_int_equal(s.layers[3].type, MIMO_LAYER_MASKED_SOFTMAX);
+    assert_int_equal(s.layers[3].n_from, 2);
+    mimo_output_spec *o = &s.outputs[0];
+    assert_int_equal(o->loss, MIMO_LOSS_HUBER);
+    assert_true(o->huber_delta == 2.5 && o->weight == 0.0);
+    assert_int_equal(o->metrics, MIMO_METRIC_MAE);
+    assert_string_equal(o->target, "t");
+    assert_int_equal(s.train.opt.kind, MIMO_OPT_ADAM);
+    assert_true(s.train.opt.lr == 0.001);
+    assert_true(s.train.opt.beta1 == 0.8 && s.train.opt.beta2 == 0.999);
+    assert_true(s.train.opt.eps == 1e-8 && s.train.opt.clipnorm == 1.0);
+    assert_int_equal(s.train.shuffle, 0);
+    assert_true(s.train.validation_split == 0.25);
+    assert_int_equal(s.train.epochs, 0);
+    assert_int_equal(s.train.batch_size, 32);
+    assert_true(s.train.seed == 18446744073709551615ULL);
+    assert_string_equal(s.data.val, "b.h5");
+    mimo_spec_free(&s);
+}
+
+static void test_optimizer_name(void **state)
+{
+    mimo_spec s;
+    (void)state;
+    parse_ok(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n" TAIL
+             "train: {optimizer: rmsprop}\n", NULL, 0, &s);
+    assert_int_equal(s.train.opt.kind, MIMO_OPT_RMSPROP);
+    assert_true(s.train.opt.lr == 0.001);
+    assert_true(s.train.opt.rho == 0.9);
+    assert_int_equal(s.train.batch_size, 32);
+    mimo_spec_free(&s);
+}
+
+/* ---- errors ------------------------------------------------------------ */
+
+static void test_unknown_key_suggests(void **state)
+{
+    (void)state;
+    expect_err(HEAD "layers:\n  h1:\n    type: dense\n    from: x1\n"
+               "    unit: 4\n" TAIL,
+               "m.yaml:7:5: unknown key 'unit' in layer 'h1' (expected one "
+               "of: type, from, units, activation, alpha, use_bias, "
+               "kernel_initializer, bias_initializer; did you mean 'units'?)",
+               NULL);
+    expect_err(HEAD "layer: {}\n" TAIL, "m.yaml:3:1: unknown key 'layer'",
+               "did you mean 'layers'?");
+    expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n"
+               "outputs:\n  h1: {loss: mse, metrix: [mae]}\n",
+               "m.yaml:5:19: unknown key 'metrix'", "did you mean 'metrics'");
+}
+
+static void test_unknown_key_no_suggestion(void **state)
+{
+    mimo_spec s;
+    (void)state;
+    assert_int_equal(parse(HEAD "layers: {h1: {type: dense, units: 1, "
+                           "from: x1}}\n" TAIL "train: {colour: red}\n",
+                           NULL, 0, &s), MIMO_EINVAL);
+    assert_non_null(strstr(mimo_errmsg(), "m.yaml:6:9: unknown key "
+                           "'colour' in train"));
+    assert_null(strstr(mimo_errmsg(), "did you mean"));
+}
+
+static void test_wrong_types(void **state)
+{
+    (void)state;
+    expect_err(HEAD "layers: {h1: {type: dense, units: abc, from: x1}}\n" TAIL,
+               "m.yaml:3:35:", "expected an integer > 0 for 'units' in "
+               "layer 'h1', got 'abc'");
+    expect_err(HEAD "layers: {h1: {type: dense, units: 3.5, from: x1}}\n" TAIL,
+               "m.yaml:3:35:", "got '3.5'");
+    expect_err(HEAD "layers: {h1: {type: dense, units: 0, from: x1}}\n" TAIL,
+               "m.yaml:3:35:", "an integer > 0");
+    expect_err(HEAD "layers: {h1: {type: {a: 1}, units: 2, from: x1}}\n" TAIL,
+               "m.yaml:3:21:", "got a mapping");
+    expect_err(HEAD "layers: {h1: {type: dense, units: 2, from: {a: b}}}\n"
+               TAIL, "m.yaml:3:44:", "a name or a non-empty list of names");
+    expect_err(HEAD "layers: {h1: {type: dense, units: 2, from: []}}\n" TAIL,
+               "m.yaml:3:44:", "a name or a non-empty list");
+    expect_err("inputs: {x1: {shape: [2, x]}}\n"
+               "layers: {h1: {type: dense, units: 2, from: x1}}\n" TAIL,
+               "m.yaml:1:26:", "'shape' of input 'x1'");
+    expect_err("inputs: [x1]\nlayers: {}\n" TAIL, "m.yaml:1:9:",
+               "expected a mapping like");
+}
+
+static void test_bad_enum(void **state)
+{
+    (void)state;
+    expect_err(HEAD "layers: {h1: {type: dense, units: 2, from: x1, "
+               "activation: rleu}}\n" TAIL,
+               "m.yaml:3:60: unknown activation 'rleu' in layer 'h1' "
+               "(expected one of: linear, relu, leaky_relu,",
+               "did you mean 'relu'?");
+    expect_err(HEAD "layers: {h1: {type: convolution, from: x1}}\n" TAIL,
+               "m.yaml:3:21: unknown layer type 'convolution'",
+               "dense, activation, concat, add, subtract, multiply, average,"
+               " masked_softmax)");
+    expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n"
+               "outputs: {h1: {loss: mse, metrics: [acc]}}\n",
+               "m.yaml:4:37: unknown metric 'acc'", "accuracy, mse, mae");
+    expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n" TAIL
+               "train: {optimizer: adagrad}\n",
+               "unknown optimizer 'adagrad'", "sgd, adam, adamw, rmsprop");
+    expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1, "
+               "kernel_initializer: {type: xavier}}}\n" TAIL,
+               "unknown initializer 'xavier'", "glorot_uniform");
+}
+
+static void test_missing_loss(void **state)
+{
+    (void)state;
+    expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n"
+               "outputs:\n  h1: {weight: 2}\n",
+               "m.yaml:5:3: output 'h1' has no 'loss'", "mse, mae, huber");
+    expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n"
+               "outputs:\n  h1:\n", "m.yaml:5:3: output 'h1' has no 'loss'",
+               NULL);
+}
+
+static void test_missing_keys(void **state)
+{
+    (void)state;
+    expect_err(HEAD "layers:\n  h1: {type: dense, units: 1}\n" TAIL,
+               "m.yaml:4:3: layer 'h1' has no 'from'", NULL);
+    expect_err(HEAD "layers:\n  h1: {type: dense, from: x1}\n" TAIL,
+               "m.yaml:4:3: layer 'h1' has no 'units'", NULL);
+    expect_err(HEAD "layers:\n  h1: {units: 1, from: x1}\n" TAIL,
+               "m.yaml:4:3: layer 'h1' has no 'type'", "dense, activation");
+    expect_err(HEAD "layers:\n  a: {type: activation, from: x1}\n" TAIL,
+               "m.yaml:4:3: layer 'a' has no 'activation'", NULL);
+    expect_err("inputs:\n  x1: {}\nlayers: {}\n" TAIL,
+               "m.yaml:2:3: input 'x1' has no 'shape'", NULL);
+    expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n",
+               "m.yaml:1:1: missing section 'outputs'", NULL);
+}
+
+static void test_empty_sections(void **state)
+{
+    (void)state;
+    expect_err("inputs: {}\nlayers: {}\n" TAIL, "m.yaml:1:9: empty inputs",
+               NULL);
+    expect_err(HEAD "layers:\n" TAIL, "empty layers", NULL);
+    expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n"
+               "outputs: {}\n", "m.yaml:4:10: empty outputs", NULL);
+}
+
+static void test_duplicate_key(void **state)
+{
+    (void)state;
+    expect_err(HEAD "layers:\n  h1:\n    type: dense\n    units: 2\n"
+               "    from: x1\n    units: 3\n" TAIL,
+               "m.yaml:8:5: duplicate key 'units' in layer 'h1' (first "
+               "given at line 6, column 5)", NULL);
+    expect_err(HEAD "layers:\n  h1: {type: dense, units: 1, from: x1}\n"
+               "  h1: {type: dense, units: 1, from: x1}\n" TAIL,
+               "m.yaml:5:3: duplicate key 'h1' in layers", NULL);
+    expect_err(EXAMPLE "inputs: {}\n", "m.yaml:20:1: duplicate key 'inputs'",
+               NULL);
+}
+
+static void test_duplicate_name(void **state)
+{
+    (void)state;
+    expect_err(HEAD "layers:\n  h1: {type: dense, units: 1, from: x1}\n"
+               "  x1: {type: dense, units: 1, from: h1}\n" TAIL,
+               "m.yaml:5:3: name 'x1' is used by both an input and a layer",
+               "line 2, column 3");
+}
+
+static void test_empty(void **state)
+{
+    (void)state;
+    expect_err("", "m.yaml: empty config, expected a mapping with inputs, "
+               "layers, outputs", NULL);
+    expect_err("# only a comment\n\n", "m.yaml: empty config", NULL);
+    expect_err("---\n", "m.yaml: empty config", NULL);
+}
+
+static void test_not_yaml(void **state)
+{
+    (void)state;
+    expect_err("inputs: {x1: {shape: 5}\nlayers: [\n", "m.yaml:2:1: not "
+               "valid YAML", NULL);
+    expect_err("inputs:\n  x1: {shape: 5}\n   bad: : :\n", "m.yaml:3:",
+               "not valid YAML");
+    expect_err("inputs: \"\xff\xfe\"\n", "m.yaml:1:10: not valid YAML",
+               "UTF-8");
+    expect_err(EXAMPLE "---\nmore: 1\n", "m.yaml:21:1: a second YAML "
+               "document", NULL);
+}
+
+static void test_root_not_mapping(void **state)
+{
+    (void)state;
+    expect_err("- inputs\n- layers\n", "m.yaml:1:1: expected a mapping with "
+               "inputs, layers, outputs", "got a list");
+    expect_err("hello\n", "m.yaml:1:1:", "got 'hello'");
+}
+
+static void test_key_for_wrong_layer_type(void **state)
+{
+    (void)state;
+    expect_err(HEAD "layers:\n  h1: {type: dense, units: 1, from: x1}\n"
+               "  c: {type: concat, from: [x1, h1], units: 3}\n" TAIL,
+               "m.yaml:5:37: key 'units' is not valid for a concat layer",
+               NULL);
+    expect_err(HEAD "layers:\n  h1: {type: dense, units: 1, from: x1}\n"
+               "  a: {type: activation, from: h1, activation: relu, "
+               "use_bias: true}\n" TAIL,
+               "key 'use_bias' is not valid for an activation layer", NULL);
+    expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1, "
+               "bias_initializer: {type: zeros, value: 1}}}\n" TAIL,
+               "key 'value' is not valid for a zeros initializer", NULL);
+    expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n" TAIL
+               "train: {optimizer: {type: sgd, beta1: 0.5}}\n",
+               "m.yaml:6:32: key 'beta1' is not valid for the sgd optimizer",
+               NULL);
+    expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n"
+               "outputs: {h1: {loss: mse, delta: 2}}\n",
+               "key 'delta' is only valid with the huber loss", NULL);
+}
+
+static void test_bad_bool(void **state)
+{
+    (void)state;
+    expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1, "
+               "use_bias: maybe}}\n" TAIL,
+               "m.yaml:3:58: expected true or false for 'use_bias' in layer"
+               " 'h1', got 'maybe'", NULL);
+    expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n" TAIL
+               "train: {shuffle: 1}\n", "m.yaml:6:18:", "true or false");
+}
+
+static void test_int_overflow(void **state)
+{
+    (void)state;
+    expect_err(HEAD "layers: {h1: {type: dense, units: 99999999999999999999,"
+               " from: x1}}\n" TAIL, "m.yaml:3:35: 99999999999999999999 is "
+               "too large for 'units' in layer 'h1'", NULL);
+    expect_err(HEAD "layers: {h1: {type: dense, units: 3000000000, from: x1}}"
+               "\n" TAIL, "m.yaml:3:35: 3000000000 is too large", NULL);
+    expect_err("inputs: {x1: {shape: [65536, 65536]}}\n"
+               "layers: {h1: {type: dense, units: 2, from: x1}}\n" TAIL,
+               "m.yaml:1:22: shape of 'shape' of input 'x1' is too large",
+               NULL);
+    expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n" TAIL
+               "train: {seed: 18446744073709551616}\n", "m.yaml:6:15:",
+               "too large for 'seed'");
+    expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n" TAIL
+               "train: {seed: -1}\n", "m.yaml:6:15:",
+               "a non-negative integer");
+}
+
+static void test_nan_inf_numbers(void **state)
+{
+    (void)state;
+    expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n" TAIL
+               "train: {optimizer: {type: sgd, lr: nan}}\n", "m.yaml:6:36:",
+               "NaN and Inf are not allowed");
+    expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n" TAIL
+               "train: {optimizer: {type: sgd, lr: 1e999}}\n", "m.yaml:6:36:",
+               "NaN and Inf");
+    expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n" TAIL
+               "train: {optimizer: {type: sgd, lr: 0.1x}}\n", "m.yaml:6:36:",
+               "expected a number > 0");
+    expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n" TAIL
+               "train: {optimizer: {type: sgd, momentum: 1}}\n",
+               "m.yaml:6:42:", "in [0, 1)");
+    expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n" TAIL
+               "train: {validation_split: 1.0}\n", "m.yaml:6:27:",
+               "in [0, 1)");
+    expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n"
+               "outputs: {h1: {loss: mse, weight: -1}}\n", "m.yaml:4:35:",
+               "a number >= 0");
+}
+
+/* ---- --set ------------------------------------------------------------- */
+
+static void expect_same_spec(const mimo_spec *a, const mimo_spec *b)
+{
+    assert_int_equal(a->n_inputs, b->n_inputs);
+    for (int i = 0; i < a->n_inputs; i++) {
+        assert_string_equal(a->inputs[i].name, b->inputs[i].name);
+        assert_int_equal(a->inputs[i].shape, b->inputs[i].shape);
+    }
+    assert_int_equal(a->n_layers, b->n_layers);
+    for (int i = 0; i < a->n_layers; i++) {
+        const mimo_layer_spec *x = &a->layers[i], *y = &b->layers[i];
+        assert_string_equal(x->name, y->name);
+        assert_int_equal(x->type, y->type);
+        assert_int_equal(x->units, y->units);
+        assert_int_equal(x->act, y->act);
+        assert_true(x->alpha == y->alpha);
+        assert_int_equal(x->use_bias, y->use_bias);
+        assert_int_equal(x->kernel_init.kind, y->kernel_init.kind);
+        assert_int_equal(x->bias_init.kind, y->bias_init.kind);
+        assert_int_equal(x->n_from, y->n_from);
+        for (int j = 0; j < x->n_from; j++)
+            assert_string_equal(x->from[j], y->from[j]);
+    }
+    assert_int_equal(a->n_outputs, b->n_outputs);
+    for (int i = 0; i < a->n_outputs; i++) {
+        assert_string_equal(a->outputs[i].name, b->outputs[i].name);
+        assert_string_equal(a->outputs[i].target, b->outputs[i].target);
+        assert_int_equal(a->outputs[i].loss, b->outputs[i].loss);
+        assert_int_equal(a->outputs[i].metrics, b->outputs[i].metrics);
+        assert_true(a->outputs[i].weight == b->outputs[i].weight);
+    }
+    assert_memory_equal(&a->train, &b->train, sizeof a->train);
+}
+
+/* The re-emitted text parses (without sets) to the same spec. */
+static void expect_text_reparses(const mimo_spec *s)
+{
+    mimo_spec again;
+    assert_non_null(s->text);
+    parse_ok(s->text, NULL, 0, &again);
+    expect_same_spec(s, &again);
+    mimo_spec_free(&again);
+}
+
+static void test_set_scalar_to_mapping(void **state)
+{
+    const char *sets[] = {"train.optimizer.lr=0.1", "train.epochs = 7"};
+    const char *text = HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n"
+                       TAIL "train:\n  optimizer: adam\n  epochs: 3\n";
+    mimo_spec s;
+    (void)state;
+    parse_ok(text, sets, 2, &s);
+    assert_int_equal(s.train.opt.kind, MIMO_OPT_ADAM);
+    assert_true(s.train.opt.lr == 0.1);
+    assert_int_equal(s.train.epochs, 7);
+    assert_non_null(strstr(s.text, "lr: 0.1"));
+    expect_text_reparses(&s);
+    mimo_spec_free(&s);
+}
+
+static void test_set_list_and_positions(void **state)
+{
+    const char *sets[] = {"layers.h1.from=[x1, x2]", "layers.h1.units=8",
+                          "layers.h1.activation=relu"};
+    mimo_spec s;
+    (void)state;
+    parse_ok(EXAMPLE, sets, 3, &s);
+    mimo_layer_spec *h1 = &s.layers[0];
+    assert_int_equal(h1->units, 8);
+    assert_int_equal(h1->n_from, 2);
+    assert_string_equal(h1->from[1], "x2");
+    assert_int_equal(h1->from_pos[0].line, 0);
+    assert_int_equal(h1->from_pos[1].col, 0);
+    assert_int_equal(h1->pos.line, 5); /* the name still comes from the file */
+    assert_int_equal(s.n_layers, 6);
+    expect_text_reparses(&s);
+    mimo_spec_free(&s);
+}
+
+static void test_set_creates_nested(void **state)
+{
+    const char *sets[] = {"train.optimizer.type=adamw",
+                          "train.optimizer.weight_decay=0.01",
+                          "layers.h9={type: dense, units: 2, from: h1}",
+                          "data.val=v.h5"};
+    const char *text = HEAD "layers:\n  h1: {type: dense, units: 1, from: x1}\n"
+                       TAIL;
+    mimo_spec s;
+    (void)state;
+    parse_ok(text, sets, 4, &s);
+    assert_int_equal(s.train.opt.kind, MIMO_OPT_ADAMW);
+    assert_true(s.train.opt.lr == 0.001);
+    assert_true(s.train.opt.weight_decay == 0.01);
+    assert_int_equal(s.n_layers, 2);
+    assert_string_equal(s.layers[1].name, "h9");
+    assert_int_equal(s.layers[1].pos.line, 0);
+    assert_string_equal(s.data.val, "v.h5");
+    expect_text_reparses(&s);
+    mimo_spec_free(&s);
+}
+
+static void test_set_replaces_mapping(void **state)
+{
+    const char *sets[] = {"train.optimizer={type: rmsprop, momentum: 0.5}",
+                          "outputs.y2.metrics=mse"};
+    mimo_spec s;
+    (void)state;
+    parse_ok(EXAMPLE, sets, 2, &s);
+    assert_int_equal(s.train.opt.kind, MIMO_OPT_RMSPROP);
+    assert_true(s.train.opt.lr == 0.001);
+    assert_true(s.train.opt.momentum == 0.5);
+    assert_int_equal(s.outputs[1].metrics, MIMO_METRIC_MSE);
+    expect_text_reparses(&s);
+    mimo_spec_free(&s);
+}
+
+static void test_set_malformed(void **state)
+{
+    const char *bad[] = {"xyz", "=3", "a..b=1", ".a=1", "a.=1"};
+    (void)state;
+    for (int i = 0; i < 5; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "m.yaml: --set '%s': expected "
+                 "KEY.PATH=VALUE", bad[i]);
+        expect_err_sets(EXAMPLE, &bad[i], 1, MIMO_EINVAL, want, NULL);
+    }
+}
+
+static void test_set_errors_name_set(void **state)
+{
+    const char *s1[] = {"layers.h1.unit=8"};
+    const char *s2[] = {"layers.h1.units=abc"};
+    const char *s3[] = {"layers.cat.from.x=1"};
+    const char *s4[] = {"layers.h1.from=[x1"};
+    const char *s5[] = {"trian.epochs=3"};
+    const char *s6[] = {"layers.h1.units=8", "layers.h1.units=3.5"};
+    (void)state;
+    expect_err_sets(EXAMPLE, s1, 1, MIMO_EINVAL, "m.yaml: --set "
+                    "layers.h1.unit: unknown key 'unit' in layer 'h1'",
+                    "did you mean 'units'?");
+    expect_err_sets(EXAMPLE, s2, 1, MIMO_EINVAL, "m.yaml: --set "
+                    "layers.h1.units: expected an integer > 0", "got 'abc'");
+    expect_err_sets(EXAMPLE, s3, 1, MIMO_EINVAL, "m.yaml: --set "
+                    "layers.cat.from.x: 'from' is a list", NULL);
+    expect_err_sets(EXAMPLE, s4, 1, MIMO_EINVAL, "m.yaml: --set "
+                    "layers.h1.from: value is not valid YAML", NULL);
+    expect_err_sets(EXAMPLE, s5, 1, MIMO_EINVAL, "m.yaml: --set "
+                    "trian.epochs: unknown key 'trian'",
+                    "did you mean 'train'");
+    expect_err_sets(EXAMPLE, s6, 2, MIMO_EINVAL, "m.yaml: --set "
+                    "layers.h1.units: ", "got '3.5'");
+}
+
+static void test_set_deep_value_rejected(void **state)
+{
+    char value[400] = "layers.h1.from=";
+    const char *sets[] = {value};
+    (void)state;
+    for (int i = 0; i < 100; i++)
+        strcat(value, "[");
+    for (int i = 0; i < 100; i++)
+        strcat(value, "]");
+    expect_err_sets(EXAMPLE, sets, 1, MIMO_EINVAL, "m.yaml: --set "
+                    "layers.h1.from: value is too large or too deeply nested",
+                    NULL);
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+static void test_load_missing_file(void **state)
+{
+    mimo_spec s;
+    (void)state;
+    assert_int_equal(mimo_config_load("/nonexistent/dir/model.yaml", NULL, 0,
+                                      &s), MIMO_EIO);
+    assert_non_null(strstr(mimo_errmsg(), "/nonexistent/dir/model.yaml"));
+    assert_null(s.file);
+}
+
+static void test_load_file(void **state)
+{
+    char path[] = "/tmp/mimo_test_config_XXXXXX";
+    const char *sets[] = {"train.batch_size=64"};
+    int fd = mkstemp(path);
+    FILE *f;
+    mimo_spec s;
+    (void)state;
+    assert_true(fd >= 0);
+    f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs(EXAMPLE, f);
+    fclose(f);
+    assert_int_equal(mimo_config_load(path, sets, 1, &s), 0);
+    assert_string_equal(s.file, path);
+    assert_int_equal(s.train.batch_size, 64);
+    assert_int_equal(s.n_layers, 6);
+    mimo_spec_free(&s);
+    remove(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_example),
+        cmocka_unit_test(test_all_options),
+        cmocka_unit_test(test_optimizer_name),
+        cmocka_unit_test(test_unknown_key_suggests),
+        cmocka_unit_test(test_unknown_key_no_suggestion),
+        cmocka_unit_test(test_wrong_types),
+        cmocka_unit_test(test_bad_enum),
+        cmocka_unit_test(test_missing_loss),
+        cmocka_unit_test(test_missing_keys),
+        cmocka_unit_test(test_empty_sections),
+        cmocka_unit_test(test_duplicate_key),
+        cmocka_unit_test(test_duplicate_name),
+        cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_not_yaml),
+        cmocka_unit_test(test_root_not_mapping),
+        cmocka_unit_test(test_key_for_wrong_layer_type),
+        cmocka_unit_test(test_bad_bool),
+        cmocka_unit_test(test_int_overflow),
+        cmocka_unit_test(test_nan_inf_numbers),
+        cmocka_unit_test(test_set_scalar_to_mapping),
+        cmocka_unit_test(test_set_list_and_positions),
+        cmocka_unit_test(test_set_creates_nested),
+        cmocka_unit_test(test_set_replaces_mapping),
+        cmocka_unit_test(test_set_malformed),
+        cmocka_unit_test(test_set_errors_name_set),
+        cmocka_unit_test(test_set_deep_value_rejected),
+        cmocka_unit_test(test_load_missing_file),
+        cmocka_unit_test(test_load_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

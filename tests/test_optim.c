@@ -1,0 +1,145 @@
+/* test_optim.c — each optimizer's two steps against values worked out by
+ * hand from the formulas in include/mimo/optim.h: w0 = (1, -2, 0.5), the
+ * gradient (0.5, -1, 2) then (-0.5, 0.5, 1). E.g. momentum 0.9, lr 0.1:
+ * v1 = (-0.05, 0.1, -0.2), w1 = (0.95, -1.9, 0.3); v2 = 0.9 v1 - 0.1 g2 =
+ * (0.005, 0.04, -0.28), w2 = (0.955, -1.86, 0.02). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <string.h>
+
+#include "mimo/mimo.h"
+
+static mimo_opt_spec base(mimo_opt_kind kind, double lr)
+{
+    mimo_spec s;
+    mimo_spec_defaults(&s);
+    s.train.opt.kind = kind;
+    s.train.opt.lr = lr;
+    return s.train.opt;
+}
+
+/* Two steps from w0 with the two gradients; compares with want. */
+static void run(mimo_opt_spec spec, const double want[3], const char *slot0)
+{
+    static const mimo_real g1[3] = {0.5f, -1.0f, 2.0f}, g2[3] = {-0.5f, 0.5f, 1.0f};
+    mimo_real w[3] = {1.0f, -2.0f, 0.5f}, g[3];
+    mimo_optim *o = NULL;
+    assert_int_equal(mimo_optim_create(&spec, 3, &o), 0);
+    memcpy(g, g1, sizeof g);
+    mimo_optim_step(o, w, g, spec.lr);
+    memcpy(g, g2, sizeof g);
+    mimo_optim_step(o, w, g, spec.lr);
+    for (int i = 0; i < 3; i++) {
+        if (fabs(w[i] - want[i]) > 2e-6)
+            fail_msg("w[%d] = %.9f, want %.9f", i, (double)w[i], want[i]);
+    }
+    assert_int_equal(mimo_optim_steps(o), 2);
+    if (slot0)
+        assert_string_equal(mimo_optim_slot_name(o, 0), slot0);
+    else
+        assert_int_equal(mimo_optim_n_slots(o), 0);
+    mimo_optim_free(&o);
+    assert_null(o);
+}
+
+static void test_sgd(void **s)
+{
+    (void)s;
+    run(base(MIMO_OPT_SGD, 0.1), (double[]){1.0, -1.95, 0.2}, NULL);
+}
+
+static void test_sgd_momentum(void **s)
+{
+    (void)s;
+    mimo_opt_spec o = base(MIMO_OPT_SGD, 0.1);
+    o.momentum = 0.9;
+    run(o, (double[]){0.955, -1.86, 0.02}, "velocity");
+}
+
+/* nesterov: w += m v - lr g: w1 = (0.905, -1.81, 0.12),
+ * w2 = w1 + 0.9 (0.005, 0.04, -0.28) - 0.1 g2 */
+static void test_sgd_nesterov(void **s)
+{
+    (void)s;
+    mimo_opt_spec o = base(MIMO_OPT_SGD, 0.1);
+    o.momentum = 0.9;
+    o.nesterov = 1;
+    run(o, (double[]){0.9595, -1.824, -0.232}, "velocity");
+}
+
+/* adam: step 1 moves each weight by lr * sign(g) = 0.1; step 2:
+ * m = (-0.005, -0.04, 0.28), v = (4.9975e-4, 1.249e-3, 4.996e-3),
+ * update = 0.1 (m / 0.19) / sqrt(v / 0.001999) = (-0.0052632, -0.0266337, 0.0932180) */
+static void test_adam(void **s)
+{
+    (void)s;
+    run(base(MIMO_OPT_ADAM, 0.1), (double[]){0.905263177, -1.873366309, 0.306782047}, "m");
+}
+
+/* adamw: each step first w *= 1 - lr wd = 0.99 */
+static void test_adamw(void **s)
+{
+    (void)s;
+    mimo_opt_spec o = base(MIMO_OPT_ADAMW, 0.1);
+    o.weight_decay = 0.1;
+    run(o, (double[]){0.886363177, -1.834566309, 0.297832047}, "m");
+}
+
+/* rmsprop: step 1 v = 0.1 g^2, d = 0.01 sign(g) / sqrt(0.1) = 0.0316228 */
+static void test_rmsprop(void **s)
+{
+    (void)s;
+    run(base(MIMO_OPT_RMSPROP, 0.01), (double[]){0.991318806, -1.983121425, 0.453633035}, "v");
+}
+
+static void test_rmsprop_momentum(void **s)
+{
+    (void)s;
+    mimo_opt_spec o = base(MIMO_OPT_RMSPROP, 0.01);
+    o.momentum = 0.5;
+    run(o, (double[]){0.975507428, -1.967310041, 0.437821649}, "v");
+}
+
+/* L2: g += 0.1 w: g1' = (0.6, -1.2, 2.05), w1 = (0.94, -1.88, 0.295) */
+static void test_l2_decay(void **s)
+{
+    (void)s;
+    mimo_opt_spec o = base(MIMO_OPT_SGD, 0.1);
+    o.weight_decay = 0.1;
+    run(o, (double[]){0.9806, -1.9112, 0.19205}, NULL);
+}
+
+/* clipnorm 1: |g1| = sqrt(5.25), g1 -> g1 / 2.2913; |g2| = sqrt(1.5) -> g2 / 1.2247 */
+static void test_clipnorm(void **s)
+{
+    (void)s;
+    mimo_opt_spec o = base(MIMO_OPT_SGD, 0.1);
+    o.clipnorm = 1.0;
+    run(o, (double[]){1.019003040, -1.997181251, 0.331063186}, NULL);
+}
+
+/* clipvalue 0.6: g1 -> (0.5, -0.6, 0.6), g2 -> (-0.5, 0.5, 0.6) */
+static void test_clipvalue(void **s)
+{
+    (void)s;
+    mimo_opt_spec o = base(MIMO_OPT_SGD, 0.1);
+    o.clipvalue = 0.6;
+    run(o, (double[]){1.0, -1.99, 0.38}, NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sgd),        cmocka_unit_test(test_sgd_momentum),
+        cmocka_unit_test(test_sgd_nesterov), cmocka_unit_test(test_adam),
+        cmocka_unit_test(test_adamw),      cmocka_unit_test(test_rmsprop),
+        cmocka_unit_test(test_rmsprop_momentum), cmocka_unit_test(test_l2_decay),
+        cmocka_unit_test(test_clipnorm),   cmocka_unit_test(test_clipvalue),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,127 @@
+/* test_stability.c — logits of +-1000 through sigmoid, softmax, binary and
+ * categorical cross-entropy (from logits and from probabilities) give
+ * finite losses and finite gradients, in the float32 library. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mimo/mimo.h"
+
+#define B 2
+
+/* Runs forward/loss/backward with x = +-1000 patterns and checks that
+ * every loss, parameter gradient and input gradient is finite, and that
+ * the gradient is not all zero. */
+static void check_finite(const char *yaml)
+{
+    mimo_spec spec;
+    mimo_graph *g = NULL;
+    if (mimo_config_parse(yaml, strlen(yaml), "stab.yaml", NULL, 0, &spec))
+        fail_msg("%s", mimo_errmsg());
+    if (mimo_graph_compile(&spec, B, 1, &g))
+        fail_msg("%s", mimo_errmsg());
+    size_t n = mimo_graph_param_count(g);
+    mimo_real params[256] = {0}, grads[256] = {0};
+    assert_true(n <= 256);
+    mimo_graph_init_params(g, params, 1);
+    mimo_real x[B * 4] = {1000, -1000, 1000, -1000, -1000, 1000, 0, 500};
+    /* targets chosen to be maximally wrong: one-hot / probabilities */
+    mimo_real t[4][B * 4] = {{0, 1, 0, 1, 1, 0, 1, 0},
+                             {0, 1, 0, 0, 1, 0, 0, 0},
+                             {0, 1, 0, 0, 1, 0, 0, 0},
+                             {1, 0, 0, 0, 0, 1, 0, 0}};
+    const mimo_real *in[1] = {x};
+    const mimo_real *tg[4] = {t[0], t[1], t[2], t[3]};
+    mimo_head_stats st[4];
+    memset(st, 0, sizeof st);
+    mimo_graph_forward(g, params, in, B);
+    assert_int_equal(mimo_graph_loss(g, tg, B, 1.0 / B, st), 0);
+    mimo_graph_backward(g, params, grads, B);
+    double norm = 0;
+    for (int h = 0; h < mimo_graph_n_heads(g); h++) {
+        if (!isfinite(st[h].loss))
+            fail_msg("head %d loss %g", h, st[h].loss);
+        assert_true(st[h].loss > 0);
+    }
+    for (size_t i = 0; i < n; i++) {
+        assert_true(isfinite(grads[i]));
+        norm += fabs(grads[i]);
+    }
+    const mimo_real *gx = mimo_graph_input_grad(g, 0);
+    for (int i = 0; i < B * 4; i++) {
+        assert_true(isfinite(gx[i]));
+        norm += fabs(gx[i]);
+    }
+    assert_true(norm > 0);
+    mimo_graph_free(&g);
+    mimo_spec_free(&spec);
+}
+
+static void test_sigmoid_bce_logits(void **s)
+{
+    (void)s;
+    check_finite("inputs: {x: {shape: 4}}\n"
+                 "layers: {p: {type: activation, activation: sigmoid, from: x}}\n"
+                 "outputs: {p: {loss: binary_crossentropy}}\n");
+}
+
+static void test_softmax_cce_logits(void **s)
+{
+    (void)s;
+    check_finite("inputs: {x: {shape: 4}}\n"
+                 "layers: {p: {type: activation, activation: softmax, from: x}}\n"
+                 "outputs: {p: {loss: categorical_crossentropy}}\n");
+}
+
+/* The heads also feed other layers, so the losses work on probabilities. */
+static void test_probabilities(void **s)
+{
+    (void)s;
+    check_finite("inputs: {x: {shape: 4}}\n"
+                 "layers:\n"
+                 "  p: {type: activation, activation: sigmoid, from: x}\n"
+                 "  q: {type: activation, activation: softmax, from: x}\n"
+                 "  r: {type: add, from: [p, q]}\n"
+                 "  o: {type: dense, units: 4, from: r}\n"
+                 "outputs:\n"
+                 "  p: {loss: binary_crossentropy}\n"
+                 "  q: {loss: categorical_crossentropy}\n"
+                 "  r: {loss: mse}\n"
+                 "  o: {loss: mse}\n");
+}
+
+/* Dense layers whose kernels turn the inputs into logits of +-1000s. */
+static void test_dense_heads(void **s)
+{
+    (void)s;
+    check_finite("inputs: {x: {shape: 4}}\n"
+                 "layers:\n"
+                 "  a: {type: dense, units: 4, activation: sigmoid, from: x,\n"
+                 "      kernel_initializer: {type: constant, value: 1.0}}\n"
+                 "  b: {type: dense, units: 4, activation: softmax, from: x,\n"
+                 "      kernel_initializer: {type: uniform, min: -1, max: 1}}\n"
+                 "  c: {type: dense, units: 4, activation: softmax, from: x}\n"
+                 "  d: {type: dense, units: 4, activation: tanh, from: x}\n"
+                 "outputs:\n"
+                 "  a: {loss: binary_crossentropy}\n"
+                 "  b: {loss: categorical_crossentropy}\n"
+                 "  c: {loss: sparse_categorical_crossentropy}\n"
+                 "  d: {loss: huber}\n");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sigmoid_bce_logits),
+        cmocka_unit_test(test_softmax_cce_logits),
+        cmocka_unit_test(test_probabilities),
+        cmocka_unit_test(test_dense_heads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
