@@ -414,7 +414,7 @@ static int parse_ll(const char *s, long long *v)
 static int get_int(cfg *c, yaml_node_t *n, const char *what, long long lo,
                    long long hi, const char *expected, long long *v)
 {
-    const char *s;
+    const char *s = NULL;
     int rc = scalar(c, n, expected, what, &s), r;
     if (rc)
         return rc;
@@ -432,7 +432,7 @@ static int get_int(cfg *c, yaml_node_t *n, const char *what, long long lo,
 static int get_ull(cfg *c, yaml_node_t *n, const char *what,
                    unsigned long long *v)
 {
-    const char *s, *expected = "a non-negative integer";
+    const char *s = NULL, *expected = "a non-negative integer";
     int rc = scalar(c, n, expected, what, &s);
     const char *p;
     if (rc)
@@ -458,7 +458,7 @@ static int get_double(cfg *c, yaml_node_t *n, const char *what, int range,
 {
     static const char *const expect[] = {
         "a number", "a number > 0", "a number >= 0", "a number in [0, 1)"};
-    const char *s, *e = expect[range];
+    const char *s = NULL, *e = expect[range];
     char *end;
     int rc = scalar(c, n, e, what, &s);
     if (rc)
@@ -480,7 +480,7 @@ static int get_bool(cfg *c, yaml_node_t *n, const char *what, int *v)
 {
     static const char *const yes[] = {"true", "yes", "on"};
     static const char *const no[] = {"false", "no", "off"};
-    const char *e = "true or false", *s;
+    const char *e = "true or false", *s = NULL;
     int rc = scalar(c, n, e, what, &s);
     if (rc)
         return rc;
@@ -544,7 +544,7 @@ static const enum_desc E_METRIC = {"metric", metric_parse, metric_name, 0, 3};
 static void enum_list(const enum_desc *d, const char *s, char *list,
                       size_t cap, char *hint, size_t hcap)
 {
-    const char *names[32];
+    const char *names[32] = {0};
     int n = 0;
     for (int i = d->first; i < d->count && n < 32; i++)
         names[n++] = d->name(i);
@@ -557,7 +557,7 @@ static int get_enum(cfg *c, yaml_node_t *n, const enum_desc *d,
                     const char *what, int *v)
 {
     char list[MSG_MAX / 2], hint[96], expected[MSG_MAX / 2 + 16];
-    const char *s;
+    const char *s = NULL;
     enum_list(d, NULL, list, sizeof list, NULL, 0);
     snprintf(expected, sizeof expected, "one of: %s", list);
     if (n->type != YAML_SCALAR_NODE || is_null(n))
@@ -750,7 +750,7 @@ static int conv_from(cfg *c, yaml_node_t *n, const char *what,
                      mimo_layer_spec *l)
 {
     int count = 1, rc;
-    const char *s;
+    const char *s = NULL;
     if (n->type == YAML_SEQUENCE_NODE)
         count = seq_len(n);
     if (n->type == YAML_MAPPING_NODE || count == 0)
@@ -921,7 +921,7 @@ static int conv_output_body(cfg *c, yaml_node_t *val, const char *what,
 {
     char w[MSG_MAX / 2];
     yaml_node_t *v, *k;
-    const char *s;
+    const char *s = NULL;
     int rc;
     if ((v = get(c, val, "weight", NULL))
         && (rc = get_double(c, v, kw(w, sizeof w, "weight", what), R_NONNEG,
@@ -1137,7 +1137,7 @@ static int conv_train(cfg *c, yaml_node_t *n, mimo_train_spec *t)
 static int conv_path(cfg *c, yaml_node_t *n, const char *key, char **dst)
 {
     char w[MSG_MAX / 2];
-    const char *s;
+    const char *s = NULL;
     int rc = scalar(c, n, "a file path", kw(w, sizeof w, key, "data"), &s);
     if (rc)
         return rc;
@@ -1450,7 +1450,7 @@ static int walk_set(cfg *c, int set, const char *path, size_t plen, int value)
     for (;;) {
         const char *dot = memchr(k, '.', (size_t)(end - k));
         size_t klen = (size_t)((dot ? dot : end) - k);
-        int j = find_pair(c, cur, k, klen), m;
+        int j = find_pair(c, cur, k, klen), m = 0;
         if (!dot) {
             if (j >= 0)
                 node_at(c, cur)->data.mapping.pairs.start[j].value = value;
@@ -1661,8 +1661,8 @@ static int read_file(const char *path, char **buf, size_t *len)
 int mimo_config_load(const char *path, const char *const *sets, int n_sets,
                      mimo_spec *out)
 {
-    char *text;
-    size_t len;
+    char *text = NULL;
+    size_t len = 0;
     int rc;
     if (out)
         mimo_spec_defaults(out);
