@@ -19,6 +19,9 @@ static const char *const loss_names[MIMO_LOSS_COUNT] = {
     "categorical_crossentropy", "sparse_categorical_crossentropy"};
 static const char *const opt_names[MIMO_OPT_COUNT] = {
     "sgd", "adam", "adamw", "rmsprop"};
+static const char *const sched_names[MIMO_SCHED_COUNT] = {
+    "constant", "step", "exponential", "cosine"};
+static const char *const mode_names[3] = {"auto", "min", "max"};
 
 static int find_name(const char *const *names, int n, const char *s)
 {
@@ -48,6 +51,10 @@ int mimo_loss_parse(const char *s)
 }
 const char *mimo_opt_name(mimo_opt_kind k) { return get_name(opt_names, MIMO_OPT_COUNT, (int)k); }
 int mimo_opt_parse(const char *s) { return find_name(opt_names, MIMO_OPT_COUNT, s); }
+const char *mimo_sched_name(mimo_sched_kind k) { return get_name(sched_names, MIMO_SCHED_COUNT, (int)k); }
+int mimo_sched_parse(const char *s) { return find_name(sched_names, MIMO_SCHED_COUNT, s); }
+const char *mimo_mode_name(mimo_mode m) { return get_name(mode_names, 3, (int)m); }
+int mimo_mode_parse(const char *s) { return find_name(mode_names, 3, s); }
 
 void mimo_spec_defaults(mimo_spec *s)
 {
@@ -58,6 +65,18 @@ void mimo_spec_defaults(mimo_spec *s)
     s->train.opt.beta2 = 0.999;
     s->train.opt.eps = 1e-7;
     s->train.opt.rho = 0.9;
+    s->train.schedule.step_size = 10;
+    s->train.schedule.gamma = 0.1;
+    s->train.plateau.factor = 0.1;
+    s->train.plateau.patience = 10;
+    s->train.plateau.min_delta = 1e-4;
+    s->train.early.patience = 10;
+    s->train.early.restore_best = 1;
+    s->train.checkpoint.every_epochs = 1;
+    s->train.checkpoint.keep = 3;
+    s->train.checkpoint.save_best = 1;
+    s->data.memory_limit_mb = 1024;
+    s->data.prefetch = 2;
     s->train.batch_size = 32;
     s->train.epochs = 1;
     s->train.seed = 42;
@@ -89,5 +108,8 @@ void mimo_spec_free(mimo_spec *s)
     free(s->outputs);
     free(s->data.train);
     free(s->data.val);
+    free(s->train.plateau.monitor);
+    free(s->train.early.monitor);
+    free(s->train.checkpoint.monitor);
     memset(s, 0, sizeof *s);
 }

@@ -128,8 +128,68 @@ typedef struct {
     double clipvalue;     /* clip each component to [-c, c] when > 0 */
 } mimo_opt_spec;
 
+/* Learning-rate schedules (per epoch, Keras semantics), with an optional
+ * linear warmup over the first warmup_epochs (per step, from lr/steps). */
+typedef enum {
+    MIMO_SCHED_CONSTANT = 0,
+    MIMO_SCHED_STEP,         /* lr * gamma^floor(epoch / step_size) */
+    MIMO_SCHED_EXPONENTIAL,  /* lr * gamma^epoch */
+    MIMO_SCHED_COSINE,       /* min_lr + (lr - min_lr)(1 + cos(pi e / E)) / 2 */
+    MIMO_SCHED_COUNT
+} mimo_sched_kind;
+
+typedef struct {
+    mimo_sched_kind kind;
+    long step_size;       /* step: epochs per decay, default 10 */
+    double gamma;         /* step: 0.1; exponential: 0.96 */
+    double min_lr;        /* cosine floor, default 0 */
+    long warmup_epochs;   /* default 0 */
+} mimo_sched_spec;
+
+/* Which way a monitored quantity improves. */
+typedef enum { MIMO_MODE_AUTO = 0, MIMO_MODE_MIN, MIMO_MODE_MAX } mimo_mode;
+
+/* ReduceLROnPlateau (Keras): lr *= factor after `patience` epochs without
+ * an improvement larger than min_delta; then `cooldown` epochs of rest. */
+typedef struct {
+    int enabled;
+    char *monitor;        /* default "val_loss" ("loss" without validation) */
+    mimo_mode mode;
+    double factor;        /* 0.1 */
+    long patience;        /* 10 */
+    double min_delta;     /* 1e-4 */
+    long cooldown;        /* 0 */
+    double min_lr;        /* 0 */
+} mimo_plateau_spec;
+
+/* EarlyStopping (Keras): stop after `patience` epochs without improvement;
+ * restore_best puts back the best epoch's parameters. */
+typedef struct {
+    int enabled;
+    char *monitor;        /* default "val_loss" */
+    mimo_mode mode;
+    double min_delta;     /* 0 */
+    long patience;        /* 10 */
+    int restore_best;     /* default 1 */
+} mimo_early_spec;
+
+/* When checkpoints are written into the run directory. */
+typedef struct {
+    long every_epochs;    /* default 1; 0 = off */
+    long every_steps;     /* 0 = off */
+    double every_seconds; /* 0 = off */
+    int keep;             /* newest periodic checkpoints kept, default 3 */
+    int save_best;        /* best.h5 by monitor, default 1 */
+    char *monitor;        /* default "val_loss" */
+    mimo_mode mode;
+} mimo_ckpt_spec;
+
 typedef struct {
     mimo_opt_spec opt;
+    mimo_sched_spec schedule;
+    mimo_plateau_spec plateau;
+    mimo_early_spec early;
+    mimo_ckpt_spec checkpoint;
     long batch_size;      /* GLOBAL batch, default 32 */
     long epochs;          /* default 1 */
     unsigned long long seed; /* default 42 */
@@ -140,6 +200,8 @@ typedef struct {
 typedef struct {
     char *train;          /* dataset file paths, may be NULL */
     char *val;
+    double memory_limit_mb; /* load whole when under this, default 1024 */
+    int prefetch;         /* batches read ahead when streaming, default 2 */
 } mimo_data_spec;
 
 typedef struct {
@@ -173,6 +235,10 @@ const char *mimo_loss_name(mimo_loss l);
 int mimo_loss_parse(const char *s);
 const char *mimo_opt_name(mimo_opt_kind k);
 int mimo_opt_parse(const char *s);
+const char *mimo_sched_name(mimo_sched_kind k);
+int mimo_sched_parse(const char *s);
+const char *mimo_mode_name(mimo_mode m);
+int mimo_mode_parse(const char *s);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,279 @@
+/* h5.c — checked HDF5 helpers: open with clear diagnoses, read row ranges
+ * with type conversion, write datasets, attributes and text. Every failure
+ * becomes one mimo_error naming the file and the object. */
+#include "h5_impl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mimo/error.h"
+
+void mimo_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+hid_t mimo_h5_open_read(const char *path, hid_t fapl)
+{
+    mimo_h5_quiet();
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return mimo_error(MIMO_EIO, "%s: cannot open: %s", path, strerror(errno));
+    fclose(fp);
+    htri_t is = H5Fis_hdf5(path);
+    if (is == 0)
+        return mimo_error(MIMO_EIO, "%s: not an HDF5 file", path);
+    hid_t f = is > 0 ? H5Fopen(path, H5F_ACC_RDONLY, fapl) : -1;
+    if (f < 0)
+        return mimo_error(MIMO_EIO, "%s: HDF5 cannot open this file (truncated "
+                          "or damaged?)", path);
+    return f;
+}
+
+int mimo_h5_exists(hid_t loc, const char *name)
+{
+    /* walk the path one link at a time: H5Lexists fails on missing parents */
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", name);
+    for (char *p = buf + (buf[0] == '/'); ; p++) {
+        char c = *p;
+        if (c == '/' || c == '\0') {
+            *p = '\0';
+            if (H5Lexists(loc, buf, H5P_DEFAULT) <= 0)
+                return 0;
+            if (c == '\0')
+                return 1;
+            *p = '/';
+        }
+    }
+}
+
+int mimo_h5_shape(hid_t f, const char *path, const char *name, int *rank,
+                  size_t *rows, size_t *cols)
+{
+    if (!mimo_h5_exists(f, name))
+        return mimo_error(MIMO_EINVAL, "%s: no dataset '%s'", path, name);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0)
+        return mimo_error(MIMO_EIO, "%s: '%s' is not a dataset", path, name);
+    hid_t s = H5Dget_space(d);
+    hid_t t = H5Dget_type(d);
+    hsize_t dims[H5S_MAX_RANK] = {0};
+    int r = s >= 0 ? H5Sget_simple_extent_dims(s, dims, NULL) : -1;
+    H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+    H5Tclose(t);
+    H5Sclose(s);
+    H5Dclose(d);
+    if (r < 0)
+        return mimo_error(MIMO_EIO, "%s: cannot read the shape of '%s'", path, name);
+    if (cls != H5T_FLOAT && cls != H5T_INTEGER)
+        return mimo_error(MIMO_EINVAL, "%s: dataset '%s' is not numeric", path, name);
+    if (r != 1 && r != 2)
+        return mimo_error(MIMO_ESHAPE, "%s: dataset '%s' has rank %d, expected "
+                          "(N,) or (N, features)", path, name, r);
+    *rank = r;
+    *rows = (size_t)dims[0];
+    *cols = r == 2 ? (size_t)dims[1] : 1;
+    return 0;
+}
+
+int mimo_h5_read_rows(hid_t f, const char *path, const char *name, size_t r0,
+                      size_t n, size_t cols, mimo_real *dst)
+{
+    if (n == 0)
+        return 0;
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0)
+        return mimo_error(MIMO_EIO, "%s: cannot open dataset '%s'", path, name);
+    hid_t fs = H5Dget_space(d);
+    int rank = H5Sget_simple_extent_ndims(fs);
+    hsize_t start[2] = {r0, 0}, count[2] = {n, cols};
+    hid_t ms = H5Screate_simple(rank, count, NULL);
+    herr_t st = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
+    if (st >= 0)
+        st = H5Dread(d, MIMO_H5_REAL, ms, fs, H5P_DEFAULT, dst);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    H5Dclose(d);
+    if (st < 0)
+        return mimo_error(MIMO_EIO, "%s: reading rows %zu..%zu of '%s' failed "
+                          "(truncated or damaged file?)", path, r0, r0 + n, name);
+    return 0;
+}
+
+/* Creates the dataset with intermediate groups. */
+static hid_t create_dataset(hid_t loc, const char *name, hid_t type, int rank,
+                            const hsize_t *dims)
+{
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t s = H5Screate_simple(rank, dims, NULL);
+    hid_t d = H5Dcreate2(loc, name, type, s, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    H5Sclose(s);
+    H5Pclose(lcpl);
+    return d;
+}
+
+static int write_data(hid_t loc, const char *path, const char *name,
+                      hid_t ftype, hid_t mtype, const void *data, int rank,
+                      const hsize_t *dims)
+{
+    if (mimo_h5_exists(loc, name))
+        H5Ldelete(loc, name, H5P_DEFAULT);
+    hid_t d = create_dataset(loc, name, ftype, rank, dims);
+    herr_t st = d < 0 ? -1 : H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+    if (d >= 0)
+        H5Dclose(d);
+    if (st < 0)
+        return mimo_error(MIMO_EIO, "%s: cannot write dataset '%s'", path, name);
+    return 0;
+}
+
+int mimo_h5_write_real(hid_t loc, const char *path, const char *name,
+                       const mimo_real *data, size_t rows, size_t cols)
+{
+    hsize_t dims[2] = {rows, cols};
+    return write_data(loc, path, name, H5T_IEEE_F32LE, MIMO_H5_REAL, data,
+                      cols ? 2 : 1, dims);
+}
+
+int mimo_h5_write_int(hid_t loc, const char *path, const char *name,
+                      const int32_t *data, size_t rows)
+{
+    hsize_t dims[1] = {rows};
+    return write_data(loc, path, name, H5T_STD_I32LE, H5T_NATIVE_INT32, data, 1,
+                      dims);
+}
+
+static hid_t open_or_create_attr(hid_t obj, const char *name, hid_t type)
+{
+    if (H5Aexists(obj, name) > 0)
+        H5Adelete(obj, name);
+    hid_t s = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, type, s, H5P_DEFAULT, H5P_DEFAULT);
+    H5Sclose(s);
+    return a;
+}
+
+int mimo_h5_attr_write_i64(hid_t obj, const char *path, const char *name,
+                           int64_t v)
+{
+    hid_t a = open_or_create_attr(obj, name, H5T_STD_I64LE);
+    herr_t st = a < 0 ? -1 : H5Awrite(a, H5T_NATIVE_INT64, &v);
+    if (a >= 0)
+        H5Aclose(a);
+    return st < 0 ? mimo_error(MIMO_EIO, "%s: cannot write attribute '%s'",
+                               path, name) : 0;
+}
+
+/* A variable-length UTF-8 string type (close it). */
+static hid_t vlen_str(void)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    return t;
+}
+
+int mimo_h5_attr_write_str(hid_t obj, const char *path, const char *name,
+                           const char *v)
+{
+    hid_t t = vlen_str();
+    hid_t a = open_or_create_attr(obj, name, t);
+    herr_t st = a < 0 ? -1 : H5Awrite(a, t, &v);
+    if (a >= 0)
+        H5Aclose(a);
+    H5Tclose(t);
+    return st < 0 ? mimo_error(MIMO_EIO, "%s: cannot write attribute '%s'",
+                               path, name) : 0;
+}
+
+int mimo_h5_attr_read_i64(hid_t obj, const char *path, const char *name,
+                          int64_t *v)
+{
+    if (H5Aexists(obj, name) <= 0)
+        return mimo_error(MIMO_EINVAL, "%s: attribute '%s' is missing", path, name);
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    herr_t st = a < 0 ? -1 : H5Aread(a, H5T_NATIVE_INT64, v);
+    if (a >= 0)
+        H5Aclose(a);
+    return st < 0 ? mimo_error(MIMO_EIO, "%s: cannot read attribute '%s'", path,
+                               name) : 0;
+}
+
+/* Reads a string from attribute or dataset `id` of type `ft` (fixed or
+ * variable length) into a malloc'd copy. */
+static int read_string(hid_t id, int is_attr, char **out)
+{
+    hid_t ft = is_attr ? H5Aget_type(id) : H5Dget_type(id);
+    herr_t st = -1;
+    *out = NULL;
+    if (ft >= 0 && H5Tget_class(ft) == H5T_STRING) {
+        if (H5Tis_variable_str(ft) > 0) {
+            hid_t t = vlen_str();
+            char *s = NULL;
+            st = is_attr ? H5Aread(id, t, &s) : H5Dread(id, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s);
+            if (st >= 0 && s) {
+                size_t n = strlen(s) + 1;
+                if ((*out = malloc(n)))
+                    memcpy(*out, s, n);
+                H5free_memory(s);
+            }
+            H5Tclose(t);
+        } else {
+            size_t n = H5Tget_size(ft);
+            char *s = calloc(n + 1, 1);
+            if (s)
+                st = is_attr ? H5Aread(id, ft, s) : H5Dread(id, ft, H5S_ALL, H5S_ALL, H5P_DEFAULT, s);
+            *out = s;
+        }
+    }
+    if (ft >= 0)
+        H5Tclose(ft);
+    if (st < 0 || !*out) {
+        free(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int mimo_h5_attr_read_str(hid_t obj, const char *path, const char *name,
+                          char **v)
+{
+    if (H5Aexists(obj, name) <= 0)
+        return mimo_error(MIMO_EINVAL, "%s: attribute '%s' is missing", path, name);
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    int rc = a < 0 ? -1 : read_string(a, 1, v);
+    if (a >= 0)
+        H5Aclose(a);
+    return rc < 0 ? mimo_error(MIMO_EIO, "%s: attribute '%s' is not a readable "
+                               "string", path, name) : 0;
+}
+
+int mimo_h5_write_text(hid_t loc, const char *path, const char *name,
+                       const char *text)
+{
+    if (mimo_h5_exists(loc, name))
+        H5Ldelete(loc, name, H5P_DEFAULT);
+    hid_t t = vlen_str();
+    hid_t s = H5Screate(H5S_SCALAR);
+    hid_t d = H5Dcreate2(loc, name, t, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t st = d < 0 ? -1 : H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &text);
+    if (d >= 0)
+        H5Dclose(d);
+    H5Sclose(s);
+    H5Tclose(t);
+    return st < 0 ? mimo_error(MIMO_EIO, "%s: cannot write '%s'", path, name) : 0;
+}
+
+int mimo_h5_read_text(hid_t loc, const char *path, const char *name, char **text)
+{
+    if (!mimo_h5_exists(loc, name))
+        return mimo_error(MIMO_EINVAL, "%s: no '%s'", path, name);
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    int rc = d < 0 ? -1 : read_string(d, 0, text);
+    if (d >= 0)
+        H5Dclose(d);
+    return rc < 0 ? mimo_error(MIMO_EIO, "%s: '%s' is not a readable string",
+                               path, name) : 0;
+}

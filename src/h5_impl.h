@@ -1,0 +1,66 @@
+/* h5_impl.h — checked HDF5 helpers shared by dataset.c, checkpoint.c and
+ * the generators/importers. Every call's failure becomes a mimo_error
+ * naming the file and the object. Not installed. */
+#ifndef MIMO_H5_IMPL_H
+#define MIMO_H5_IMPL_H
+
+#include <hdf5.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mimo/real.h"
+
+#ifdef MIMO_REAL_DOUBLE
+#define MIMO_H5_REAL H5T_NATIVE_DOUBLE
+#else
+#define MIMO_H5_REAL H5T_NATIVE_FLOAT
+#endif
+
+/* Turns off HDF5's own error printing (we report errors ourselves). */
+void mimo_h5_quiet(void);
+
+/* Opens an existing file read-only. Distinguishes a missing file, a file
+ * that is not HDF5, and one HDF5 cannot open (e.g. truncated). fapl may be
+ * H5P_DEFAULT. Returns the file id or a negative MIMO_E* code. */
+hid_t mimo_h5_open_read(const char *path, hid_t fapl);
+
+/* Shape of dataset `name` in file f: rank (1 or 2 accepted), rows, cols
+ * (1 for rank 1). Returns 0, or an error naming path and dataset. */
+int mimo_h5_shape(hid_t f, const char *path, const char *name, int *rank,
+                  size_t *rows, size_t *cols);
+
+/* Reads rows [r0, r0 + n) of a rank-1 or rank-2 numeric dataset into dst
+ * (n, cols) as mimo_real, converting other numeric types. */
+int mimo_h5_read_rows(hid_t f, const char *path, const char *name, size_t r0,
+                      size_t n, size_t cols, mimo_real *dst);
+
+/* Writes a float32 dataset (rows, cols) (rank 1 when cols == 0) at `name`
+ * (intermediate groups created). data is (rows, max(cols, 1)). */
+int mimo_h5_write_real(hid_t loc, const char *path, const char *name,
+                       const mimo_real *data, size_t rows, size_t cols);
+
+/* Writes a rank-1 int32 dataset (class labels). */
+int mimo_h5_write_int(hid_t loc, const char *path, const char *name,
+                      const int32_t *data, size_t rows);
+
+/* Scalar attributes on an object (attribute replaced if present). */
+int mimo_h5_attr_write_i64(hid_t obj, const char *path, const char *name,
+                           int64_t v);
+int mimo_h5_attr_write_str(hid_t obj, const char *path, const char *name,
+                           const char *v);
+int mimo_h5_attr_read_i64(hid_t obj, const char *path, const char *name,
+                          int64_t *v);
+/* Reads a string attribute into a malloc'd string (*v; free it). */
+int mimo_h5_attr_read_str(hid_t obj, const char *path, const char *name,
+                          char **v);
+
+/* A whole-text string dataset (e.g. /config). */
+int mimo_h5_write_text(hid_t loc, const char *path, const char *name,
+                       const char *text);
+int mimo_h5_read_text(hid_t loc, const char *path, const char *name,
+                      char **text);
+
+/* Whether link `name` (a path like "a/b") exists under loc. */
+int mimo_h5_exists(hid_t loc, const char *name);
+
+#endif
