@@ -1,0 +1,37 @@
+/* cli.h — what the subcommands of the `mimo` command share: error
+ * reporting, numeric flag parsing, and the table of commands. Each
+ * subcommand lives in its own apps/cmd_*.c and only parses arguments and
+ * calls the library. */
+#ifndef MIMO_CLI_H
+#define MIMO_CLI_H
+
+/* Prints "mimo: error: <msg>" and a usage hint; returns 2. */
+int mimo_cli_usage_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+/* Prints "mimo: error: <last library error>"; returns 1. */
+int mimo_cli_fail(void);
+
+/* Strict number parsing for flag values: 0 ok, else a usage error (2). */
+int mimo_cli_long(const char *flag, const char *s, long min, long *out);
+int mimo_cli_double(const char *flag, const char *s, double *out);
+
+/* Takes the value of option argv[*i] ("--x v" or "--x=v"); NULL if none. */
+const char *mimo_cli_value(int argc, char **argv, int *i);
+
+/* Whether argv[i] is `--name` or `--name=...`. */
+int mimo_cli_is(const char *arg, const char *name);
+
+/* The subcommands: argc/argv start after the command name. */
+int mimo_cmd_summary(int argc, char **argv);
+int mimo_cmd_dot(int argc, char **argv);
+int mimo_cmd_train(int argc, char **argv);
+int mimo_cmd_predict(int argc, char **argv);
+int mimo_cmd_eval(int argc, char **argv);
+int mimo_cmd_gen(int argc, char **argv);
+int mimo_cmd_import(int argc, char **argv);
+
+#endif
