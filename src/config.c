@@ -451,13 +451,34 @@ static int get_ull(cfg *c, yaml_node_t *n, const char *what,
     return 0;
 }
 
-enum { R_ANY, R_POS, R_NONNEG, R_UNIT };
+/* Number ranges: any, (0, inf), [0, inf), [0, 1), (0, 1] (decay factors
+ * that may be 1), (0, 1) (factors that must shrink). */
+enum { R_ANY, R_POS, R_NONNEG, R_UNIT, R_GAMMA, R_FACTOR };
+
+static int in_range(int range, double v)
+{
+    switch (range) {
+    case R_POS:
+        return v > 0;
+    case R_NONNEG:
+        return v >= 0;
+    case R_UNIT:
+        return v >= 0 && v < 1;
+    case R_GAMMA:
+        return v > 0 && v <= 1;
+    case R_FACTOR:
+        return v > 0 && v < 1;
+    default:
+        return 1;
+    }
+}
 
 static int get_double(cfg *c, yaml_node_t *n, const char *what, int range,
                       double *v)
 {
     static const char *const expect[] = {
-        "a number", "a number > 0", "a number >= 0", "a number in [0, 1)"};
+        "a number", "a number > 0", "a number >= 0", "a number in [0, 1)",
+        "a number in (0, 1]", "a number in (0, 1)"};
     const char *s = NULL, *e = expect[range];
     char *end;
     int rc = scalar(c, n, e, what, &s);
@@ -469,31 +490,40 @@ static int get_double(cfg *c, yaml_node_t *n, const char *what, int range,
     if (!isfinite(*v))
         return err(c, n, "expected %s for %s, got %s (NaN and Inf are not "
                    "allowed)", e, what, s);
-    if ((range == R_POS && !(*v > 0))
-        || ((range == R_NONNEG || range == R_UNIT) && !(*v >= 0))
-        || (range == R_UNIT && !(*v < 1)))
+    if (!in_range(range, *v))
         return wrong(c, n, e, what);
     return 0;
 }
 
-static int get_bool(cfg *c, yaml_node_t *n, const char *what, int *v)
+/* YAML 1.1 booleans, any case: 1 and *v set when s is one. */
+static int bool_word(const char *s, int *v)
 {
     static const char *const yes[] = {"true", "yes", "on"};
     static const char *const no[] = {"false", "no", "off"};
+    for (int i = 0; i < 3; i++) {
+        if (lower_eq(s, yes[i]) || lower_eq(s, no[i])) {
+            *v = lower_eq(s, yes[i]);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int is_bool_node(const yaml_node_t *n)
+{
+    int v;
+    return n->type == YAML_SCALAR_NODE && !is_null(n)
+        && strlen(sval(n)) == n->data.scalar.length && bool_word(sval(n), &v);
+}
+
+static int get_bool(cfg *c, yaml_node_t *n, const char *what, int *v)
+{
     const char *e = "true or false", *s = NULL;
     int rc = scalar(c, n, e, what, &s);
     if (rc)
         return rc;
-    for (int i = 0; i < 3; i++) {
-        if (lower_eq(s, yes[i])) {
-            *v = 1;
-            return 0;
-        }
-        if (lower_eq(s, no[i])) {
-            *v = 0;
-            return 0;
-        }
-    }
+    if (bool_word(s, v))
+        return 0;
     return wrong(c, n, e, what);
 }
 

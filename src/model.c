@@ -1,4 +1,4 @@
-/* model.c — training, evaluation and prediction on in-memory arrays.
+/* model.c — training, evaluation and prediction from a mimo_source.
  * Owns the flat parameter and gradient buffers, the optimizer and the
  * batch staging buffers; the graph does the math. MPI enters only through
  * the partition (rank, size) and the gradient-reduce callback. */
@@ -22,8 +22,10 @@ struct mimo_model {
     mimo_grad_reduce_fn reduce;
     void *reduce_user;
     int n_in, n_heads;
-    const mimo_array **src_in, **src_tgt;  /* bound arrays per input/head */
+    const mimo_array **arr;                /* bound arrays: inputs, targets */
+    int arr_targets;
     mimo_real **batch_in, **batch_tgt;     /* (max_batch, cols) staging */
+    uint64_t *rows;                        /* (max_batch) row indices */
     mimo_head_stats *step;                 /* one step's sums */
     uint64_t *perm;
     size_t perm_len;
@@ -68,12 +70,12 @@ void mimo_stats_finish(const mimo_model *m, mimo_stats *st)
 static int alloc_staging(mimo_model *m)
 {
     int B = mimo_graph_max_batch(m->g);
-    m->src_in = calloc((size_t)m->n_in, sizeof *m->src_in);
-    m->src_tgt = calloc((size_t)m->n_heads, sizeof *m->src_tgt);
+    m->arr = calloc((size_t)(m->n_in + m->n_heads), sizeof *m->arr);
+    m->rows = malloc(sizeof *m->rows * (size_t)B);
     m->batch_in = calloc((size_t)m->n_in, sizeof *m->batch_in);
     m->batch_tgt = calloc((size_t)m->n_heads, sizeof *m->batch_tgt);
     m->step = calloc((size_t)m->n_heads, sizeof *m->step);
-    if (!m->src_in || !m->src_tgt || !m->batch_in || !m->batch_tgt || !m->step)
+    if (!m->arr || !m->rows || !m->batch_in || !m->batch_tgt || !m->step)
         return -1;
     for (int i = 0; i < m->n_in; i++)
         if (!(m->batch_in[i] = malloc(sizeof(mimo_real) * (size_t)B *
@@ -133,8 +135,8 @@ void mimo_model_free(mimo_model **mp)
         free(m->batch_tgt[h]);
     free(m->batch_in);
     free(m->batch_tgt);
-    free(m->src_in);
-    free(m->src_tgt);
+    free(m->arr);
+    free(m->rows);
     free(m->step);
     free(m->perm);
     free(m->params);
@@ -159,7 +161,7 @@ void mimo_model_set_partition(mimo_model *m, int rank, int size,
     m->rank = rank, m->size = size, m->reduce = reduce, m->reduce_user = user;
 }
 
-/* ---- binding data ----------------------------------------------------- */
+/* ---- in-memory arrays as a source ------------------------------------ */
 
 static const mimo_array *find_array(const mimo_dataset *d, const char *name)
 {
@@ -188,43 +190,51 @@ static int bind_one(const mimo_dataset *d, const char *name, const char *what,
     return 0;
 }
 
-/* Points src_in/src_tgt at d's arrays; returns the row count via *rows. */
-static int bind(mimo_model *m, const mimo_dataset *d, int targets, size_t *rows)
+/* Gathers rows[0..b) of the bound arrays into in/tgt. */
+static int arrays_read(void *ctx, const uint64_t *rows, int b,
+                       mimo_real *const *in, mimo_real *const *tgt)
+{
+    mimo_model *m = ctx;
+    int n_sets = m->n_in + (tgt ? m->n_heads : 0);
+    if (tgt && !m->arr_targets)
+        return mimo_error(MIMO_EINVAL, "the data has no targets bound");
+    for (int i = 0; i < n_sets; i++) {
+        const mimo_array *a = m->arr[i];
+        mimo_real *dst = i < m->n_in ? in[i] : tgt[i - m->n_in];
+        size_t w = (size_t)a->cols;
+        for (int r = 0; r < b; r++)
+            memcpy(dst + (size_t)r * w, a->data + (size_t)rows[r] * w,
+                   sizeof(mimo_real) * w);
+    }
+    return 0;
+}
+
+int mimo_arrays_source(mimo_model *m, const mimo_dataset *d, int targets,
+                       mimo_source *out)
 {
     int rc;
-    *rows = (size_t)-1;
+    size_t rows = (size_t)-1;
     for (int i = 0; i < m->n_in; i++) {
         const char *nm = mimo_graph_input_name(m->g, i);
         if ((rc = bind_one(d, nm, "input", nm, mimo_graph_input_width(m->g, i),
-                           &m->src_in[i], rows)))
+                           &m->arr[i], &rows)))
             return rc;
     }
     for (int h = 0; targets && h < m->n_heads; h++) {
         const mimo_output_spec *o = mimo_graph_head_spec(m->g, h);
         if ((rc = bind_one(d, o->target ? o->target : o->name, "head", o->name,
-                           mimo_graph_head_target_width(m->g, h), &m->src_tgt[h],
-                           rows)))
+                           mimo_graph_head_target_width(m->g, h),
+                           &m->arr[m->n_in + h], &rows)))
             return rc;
     }
-    if (*rows == (size_t)-1 || *rows == 0)
+    if (rows == (size_t)-1 || rows == 0)
         return mimo_error(MIMO_EINVAL, "the data has no rows");
+    m->arr_targets = targets;
+    *out = (mimo_source){rows, m, arrays_read, NULL};
     return 0;
 }
 
-/* Copies rows idx[0..b) (or lo..lo+b when idx is NULL) into staging. */
-static void gather(mimo_model *m, const uint64_t *idx, size_t lo, int b,
-                   int targets)
-{
-    for (int i = 0; i < m->n_in + (targets ? m->n_heads : 0); i++) {
-        const mimo_array *a = i < m->n_in ? m->src_in[i] : m->src_tgt[i - m->n_in];
-        mimo_real *dst = i < m->n_in ? m->batch_in[i] : m->batch_tgt[i - m->n_in];
-        size_t row = sizeof(mimo_real) * (size_t)a->cols;
-        for (int r = 0; r < b; r++) {
-            size_t src = idx ? (size_t)idx[r] : lo + (size_t)r;
-            memcpy(dst + (size_t)r * a->cols, a->data + src * a->cols, row);
-        }
-    }
-}
+/* ---- training ------------------------------------------------------------ */
 
 /* ---- training ------------------------------------------------------------ */
 
@@ -265,20 +275,29 @@ static int check_step(const mimo_model *m, long epoch, long step)
                               mimo_graph_head_spec(m->g, h)->name, epoch + 1,
                               step + 1);
     return 0;
+
+}
+/* This rank's slice [lo, hi) of the global batch [start, start + gb). */
+static void rank_slice(const mimo_model *m, size_t start, size_t gb, size_t *lo,
+                       size_t *hi)
+{
+    *lo = start + gb * (size_t)m->rank / (size_t)m->size;
+    *hi = start + gb * (size_t)(m->rank + 1) / (size_t)m->size;
 }
 
 /* One step on global batch rows [start, start + gb) of the order. */
-static int train_step(mimo_model *m, size_t start, size_t gb, long epoch,
-                      long step, mimo_stats *st)
+static int train_step(mimo_model *m, const mimo_source *src, size_t start,
+                      size_t gb, long epoch, long step)
 {
-    size_t lo = start + gb * (size_t)m->rank / (size_t)m->size;
-    size_t hi = start + gb * (size_t)(m->rank + 1) / (size_t)m->size;
+    size_t lo, hi;
+    rank_slice(m, start, gb, &lo, &hi);
     int b = (int)(hi - lo), rc;
     size_t n = mimo_graph_param_count(m->g);
     memset(m->grads, 0, sizeof(mimo_real) * n);
     memset(m->step, 0, sizeof *m->step * (size_t)m->n_heads);
     if (b > 0) {
-        gather(m, m->perm + lo, 0, b, 1);
+        if ((rc = src->read(src->ctx, m->perm + lo, b, m->batch_in, m->batch_tgt)))
+            return rc;
         mimo_graph_forward(m->g, m->params, (const mimo_real *const *)m->batch_in, b);
         if ((rc = mimo_graph_loss(m->g, (const mimo_real *const *)m->batch_tgt, b,
                                   1.0 / (double)gb, m->step)))
@@ -290,70 +309,115 @@ static int train_step(mimo_model *m, size_t start, size_t gb, long epoch,
     if (m->reduce && (rc = m->reduce(m->reduce_user, m->grads, n)))
         return rc;
     mimo_optim_step(m->opt, m->params, m->grads, m->lr);
-    for (int h = 0; st && h < m->n_heads; h++) {
-        st->head[h].loss += m->step[h].loss, st->head[h].acc += m->step[h].acc;
-        st->head[h].mse += m->step[h].mse, st->head[h].mae += m->step[h].mae;
-    }
-    if (st)
-        st->count += b;
     return 0;
 }
 
-int mimo_model_train_epoch(mimo_model *m, const mimo_dataset *d, long epoch,
-                           mimo_stats *st)
+static void add_stats(mimo_stats *st, const mimo_head_stats *s, int n_heads, int b)
 {
-    size_t n, B = (size_t)m->spec->train.batch_size;
+    if (!st)
+        return;
+    for (int h = 0; h < n_heads; h++) {
+        st->head[h].loss += s[h].loss, st->head[h].acc += s[h].acc;
+        st->head[h].mse += s[h].mse, st->head[h].mae += s[h].mae;
+    }
+    st->count += b;
+}
+
+long mimo_model_steps_per_epoch(const mimo_model *m, size_t n)
+{
+    size_t B = (size_t)m->spec->train.batch_size;
+    return (long)((n + B - 1) / B);
+}
+
+/* Starts reading the rows of the step that begins at `start`. */
+static void prefetch_step(const mimo_model *m, const mimo_source *src,
+                          size_t start, size_t n)
+{
+    size_t B = (size_t)m->spec->train.batch_size, lo, hi;
+    if (!src->prefetch || start >= n)
+        return;
+    rank_slice(m, start, n - start < B ? n - start : B, &lo, &hi);
+    if (hi > lo)
+        src->prefetch(src->ctx, m->perm + lo, (int)(hi - lo));
+}
+
+int mimo_model_train_epoch(mimo_model *m, const mimo_source *src, long epoch,
+                           long first_step, mimo_stats *st,
+                           mimo_step_fn on_step, void *user)
+{
+    size_t n = src->rows, B = (size_t)m->spec->train.batch_size;
+    long steps = mimo_model_steps_per_epoch(m, n);
     int rc;
-    if ((rc = bind(m, d, 1, &n)) || (rc = ensure_perm(m, n)))
+    if ((rc = ensure_perm(m, n)))
         return rc;
     epoch_order(m, n, epoch);
-    long step = 0;
-    for (size_t start = 0; start < n; start += B, step++) {
-        size_t gb = n - start < B ? n - start : B;
-        if ((rc = train_step(m, start, gb, epoch, step, st)))
+    prefetch_step(m, src, (size_t)first_step * B, n);
+    for (long step = first_step; step < steps; step++) {
+        size_t start = (size_t)step * B, gb = n - start < B ? n - start : B, lo, hi;
+        if ((rc = train_step(m, src, start, gb, epoch, step)))
             return rc;
+        prefetch_step(m, src, start + B, n);
+        rank_slice(m, start, gb, &lo, &hi);
+        add_stats(st, m->step, m->n_heads, (int)(hi - lo));
+        if (on_step && on_step(user, epoch, step, steps, m->step, (int)(hi - lo)))
+            return step + 1 < steps ? 1 : 0;
     }
     return 0;
 }
 
 /* ---- evaluation and prediction ---------------------------------------- */
 
-int mimo_model_evaluate(mimo_model *m, const mimo_dataset *d, mimo_stats *st)
+/* Runs forward over this rank's share of src's rows in batches and calls
+ * visit(m, first row, b, u) after each. */
+static int sweep(mimo_model *m, const mimo_source *src, int targets,
+                 int (*visit)(mimo_model *m, size_t lo, int b, void *u), void *u)
 {
-    size_t n, B = (size_t)mimo_graph_max_batch(m->g);
-    int rc;
-    if ((rc = bind(m, d, 1, &n)))
-        return rc;
-    for (size_t lo = 0; lo < n; lo += B) {
-        int b = (int)(n - lo < B ? n - lo : B);
-        gather(m, NULL, lo, b, 1);
-        mimo_graph_forward(m->g, m->params, (const mimo_real *const *)m->batch_in, b);
-        if ((rc = mimo_graph_loss(m->g, (const mimo_real *const *)m->batch_tgt, b,
-                                  0, st->head)))
+    size_t B = (size_t)mimo_graph_max_batch(m->g), lo_r, hi_r;
+    rank_slice(m, 0, src->rows, &lo_r, &hi_r);
+    for (size_t lo = lo_r; lo < hi_r; lo += B) {
+        int b = (int)(hi_r - lo < B ? hi_r - lo : B), rc;
+        for (int r = 0; r < b; r++)
+            m->rows[r] = lo + (size_t)r;
+        if ((rc = src->read(src->ctx, m->rows, b, m->batch_in,
+                            targets ? m->batch_tgt : NULL)))
             return rc;
-        st->count += b;
+        mimo_graph_forward(m->g, m->params, (const mimo_real *const *)m->batch_in, b);
+        if ((rc = visit(m, lo, b, u)))
+            return rc;
     }
     return 0;
 }
 
-int mimo_model_predict(mimo_model *m, const mimo_dataset *d,
-                       mimo_real *const *outs)
+static int visit_eval(mimo_model *m, size_t lo, int b, void *u)
 {
-    size_t n, B = (size_t)mimo_graph_max_batch(m->g);
-    int rc;
-    if ((rc = bind(m, d, 0, &n)))
-        return rc;
-    for (size_t lo = 0; lo < n; lo += B) {
-        int b = (int)(n - lo < B ? n - lo : B);
-        gather(m, NULL, lo, b, 0);
-        mimo_graph_forward(m->g, m->params, (const mimo_real *const *)m->batch_in, b);
-        for (int h = 0; h < m->n_heads; h++) {
-            size_t u = (size_t)mimo_graph_head_units(m->g, h);
-            memcpy(outs[h] + lo * u, mimo_graph_output(m->g, h),
-                   sizeof(mimo_real) * u * (size_t)b);
-        }
+    (void)lo;
+    mimo_stats *st = u;
+    st->count += b;
+    return mimo_graph_loss(m->g, (const mimo_real *const *)m->batch_tgt, b, 0,
+                           st->head);
+}
+
+int mimo_model_evaluate(mimo_model *m, const mimo_source *src, mimo_stats *st)
+{
+    return sweep(m, src, 1, visit_eval, st);
+}
+
+/* outs[h] rows are global row indices: this rank writes its own share. */
+static int visit_predict(mimo_model *m, size_t lo, int b, void *u)
+{
+    mimo_real *const *outs = u;
+    for (int h = 0; h < m->n_heads; h++) {
+        size_t w = (size_t)mimo_graph_head_units(m->g, h);
+        memcpy(outs[h] + lo * w, mimo_graph_output(m->g, h),
+               sizeof(mimo_real) * w * (size_t)b);
     }
     return 0;
+}
+
+int mimo_model_predict(mimo_model *m, const mimo_source *src,
+                       mimo_real *const *outs)
+{
+    return sweep(m, src, 0, visit_predict, (void *)outs);
 }
 
 /* ---- fit ------------------------------------------------------------------- */
@@ -385,13 +449,16 @@ static int fit_loop(mimo_model *m, const mimo_dataset *train,
         mimo_stats_free(&st);
         return rc;
     }
+    mimo_source ts, vs;
     for (long e = 0; e < m->spec->train.epochs && !rc; e++) {
         mimo_stats_reset(&st);
         mimo_stats_reset(&vst);
-        if ((rc = mimo_model_train_epoch(m, train, e, &st)))
+        if ((rc = mimo_arrays_source(m, train, 1, &ts)) ||
+            (rc = mimo_model_train_epoch(m, &ts, e, 0, &st, NULL, NULL)))
             break;
         mimo_stats_finish(m, &st);
-        if (val && (rc = mimo_model_evaluate(m, val, &vst)))
+        if (val && ((rc = mimo_arrays_source(m, val, 1, &vs)) ||
+                    (rc = mimo_model_evaluate(m, &vs, &vst))))
             break;
         mimo_stats_finish(m, &vst);
         if (on_epoch && on_epoch(user, e, &st, val ? &vst : NULL))
@@ -408,10 +475,11 @@ int mimo_fit(mimo_model *m, const mimo_dataset *train, const mimo_dataset *val,
     double split = m->spec->train.validation_split;
     if (val || split <= 0)
         return fit_loop(m, train, val, on_epoch, user);
-    size_t n;
-    int rc = bind(m, train, 1, &n);
+    mimo_source src;
+    int rc = mimo_arrays_source(m, train, 1, &src);
     if (rc)
         return rc;
+    size_t n = src.rows;
     size_t n_val = (size_t)((double)n * split);
     if (n_val == 0 || n_val >= n)
         return mimo_error(MIMO_EINVAL, "validation_split %g of %zu rows leaves "

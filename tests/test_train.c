@@ -53,6 +53,13 @@ static void fit(mimo_model *m, const mimo_dataset *tr, const mimo_dataset *va,
         fail_msg("fit: %s", mimo_errmsg());
 }
 
+static int evaluate(mimo_model *m, const mimo_dataset *d, mimo_stats *st)
+{
+    mimo_source src;
+    int rc = mimo_arrays_source(m, d, 1, &src);
+    return rc ? rc : mimo_model_evaluate(m, &src, st);
+}
+
 static void record_free(record *r)
 {
     mimo_stats_free(&r->last);
@@ -89,13 +96,13 @@ static void test_seed000(void **s)
     assert_int_equal(mimo_model_create(&spec, &m), 0);
     mimo_stats before;
     mimo_stats_init(&before, 2);
-    assert_int_equal(mimo_model_evaluate(m, &d, &before), 0);
+    assert_int_equal(evaluate(m, &d, &before), 0);
     mimo_stats_finish(m, &before);
     record r;
     fit(m, &d, NULL, &r);
     mimo_stats after;
     mimo_stats_init(&after, 2);
-    assert_int_equal(mimo_model_evaluate(m, &d, &after), 0);
+    assert_int_equal(evaluate(m, &d, &after), 0);
     mimo_stats_finish(m, &after);
     print_message("seed 000: bce %.4f -> %.5f, mae %.4f -> %.5f\n",
                   before.head[0].loss, after.head[0].loss, before.head[1].loss,
@@ -132,7 +139,7 @@ static void test_xor(void **s)
     fit(m, &d, NULL, &r);
     mimo_stats st;
     mimo_stats_init(&st, 1);
-    assert_int_equal(mimo_model_evaluate(m, &d, &st), 0);
+    assert_int_equal(evaluate(m, &d, &st), 0);
     mimo_stats_finish(m, &st);
     print_message("xor: loss %.5f accuracy %.2f\n", st.head[0].loss, st.head[0].acc);
     assert_true(st.head[0].acc == 1.0);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mimo/dataset.h"
 #include "mimo/graph.h"
 #include "mimo/optim.h"
 
@@ -65,15 +66,32 @@ double mimo_model_lr(const mimo_model *m);
 void mimo_model_set_partition(mimo_model *m, int rank, int size,
                               mimo_grad_reduce_fn reduce, void *user);
 
-/* One epoch over d: shuffled by (seed, epoch) when the spec says so.
- * Adds this rank's sums into st; call mimo_stats_finish afterwards.
- * A non-finite loss stops with MIMO_ENUM naming the step and the head. */
-int mimo_model_train_epoch(mimo_model *m, const mimo_dataset *d, long epoch,
-                           mimo_stats *st);
-/* Losses and metrics over d without training (sums into st). */
-int mimo_model_evaluate(mimo_model *m, const mimo_dataset *d, mimo_stats *st);
-/* Head outputs over all rows of d: outs[h] is (rows, units_h). */
-int mimo_model_predict(mimo_model *m, const mimo_dataset *d,
+/* A source over in-memory arrays matched by name to the model's inputs
+ * (and head targets when targets is set). Valid while m and d live. */
+int mimo_arrays_source(mimo_model *m, const mimo_dataset *d, int targets,
+                       mimo_source *out);
+
+/* Called after each training step with that step's sums (b rows); a
+ * nonzero return stops the epoch after this step. */
+typedef int (*mimo_step_fn)(void *user, long epoch, long step, long steps,
+                            const mimo_head_stats *step_stats, int b);
+
+/* Steps per epoch for n rows at the spec's global batch. */
+long mimo_model_steps_per_epoch(const mimo_model *m, size_t n);
+
+/* One epoch over src, from step first_step (0, or where a resumed run
+ * stopped): the order is the permutation of (seed, epoch) when the spec
+ * shuffles. Adds this rank's sums into st (may be NULL); calls on_step
+ * (may be NULL) after each step. Returns 0 at the end of the epoch, 1 when
+ * on_step asked to stop, or an error (a non-finite loss is MIMO_ENUM
+ * naming the step and the head). */
+int mimo_model_train_epoch(mimo_model *m, const mimo_source *src, long epoch,
+                           long first_step, mimo_stats *st,
+                           mimo_step_fn on_step, void *user);
+/* Losses and metrics over src without training (sums into st). */
+int mimo_model_evaluate(mimo_model *m, const mimo_source *src, mimo_stats *st);
+/* Head outputs over all rows of src: outs[h] is (rows, units_h). */
+int mimo_model_predict(mimo_model *m, const mimo_source *src,
                        mimo_real *const *outs);
 /* Divides the sums by the count and forms the weighted total. */
 void mimo_stats_finish(const mimo_model *m, mimo_stats *st);

@@ -1,0 +1,125 @@
+/* datagen.h — dataset files made by libmimo: the built-in datasets of the
+ * seed tutorials (`mimo gen`), CSV and IDX (MNIST) conversion (`mimo
+ * import`), and the atomic writer both use. A dataset file holds one
+ * dataset per model input and head target at its root, all sharing the
+ * first dimension N: float32 (N, features), or int32 (N,) class labels. */
+#ifndef MIMO_DATAGEN_H
+#define MIMO_DATAGEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mimo/real.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Writing a dataset file atomically ------------------------------- */
+
+/* A dataset file being written. It lives at PATH.tmp until
+ * mimo_dsfile_commit() flushes it and renames it onto PATH, so a crash or
+ * an error never leaves a half-written file under the real name. */
+typedef struct mimo_dsfile mimo_dsfile;
+
+/* Creates PATH.tmp. Returns 0 and *out, or MIMO_EIO naming the path. */
+int mimo_dsfile_create(const char *path, mimo_dsfile **out);
+/* A float32 dataset (rows, cols) from data (rows, cols); cols 0 writes a
+ * rank-1 (rows,) dataset from rows values. */
+int mimo_dsfile_write_real(mimo_dsfile *f, const char *name,
+                           const mimo_real *data, size_t rows, size_t cols);
+/* An int32 (rows,) dataset of class labels. */
+int mimo_dsfile_write_int(mimo_dsfile *f, const char *name,
+                          const int32_t *data, size_t rows);
+/* A string attribute on the file's root (provenance, e.g. "source"). */
+int mimo_dsfile_attr_str(mimo_dsfile *f, const char *name, const char *v);
+/* Flushes, closes and renames onto PATH; frees *f and sets it to NULL,
+ * also on failure (then PATH.tmp is removed and PATH left untouched). */
+int mimo_dsfile_commit(mimo_dsfile **f);
+/* Closes and removes PATH.tmp; frees *f, sets it to NULL. NULL is fine. */
+void mimo_dsfile_abort(mimo_dsfile **f);
+
+/* Reads dataset `name` of the file at `path` whole, converted to double:
+ * *rows x max(*cols, 1) values in *data (malloc'd; free it). *cols is 0 for
+ * a rank-1 dataset; *is_int (may be NULL) tells an integer dataset. For
+ * checking generated and imported files; training reads with dataset.c. */
+int mimo_dsfile_read(const char *path, const char *name, size_t *rows,
+                     size_t *cols, int *is_int, double **data);
+
+/* ---- Built-in datasets (`mimo gen`) ---------------------------------- */
+
+typedef struct {
+    const char *name;    /* generator: one of mimo_gen_names() */
+    const char *path;    /* output file */
+    long n;              /* samples; 0 = the generator's default */
+    uint64_t seed;       /* every random draw comes from mimo_rng(seed) */
+    int random_x;        /* sinexp, sin12: x uniform in [0, 1), sorted,
+                            instead of linspace(0, 1, N) (validation sets) */
+} mimo_gen_opts;
+
+/* What a generator makes, for help texts and argument checks. */
+typedef struct {
+    const char *name;
+    const char *summary;   /* one line: datasets and shapes */
+    long default_n;
+    int has_random_x;      /* accepts random_x */
+} mimo_gen_info;
+
+/* The generator names, NULL-terminated. Static; don't free(). */
+const char *const *mimo_gen_names(void);
+
+/* Looks a generator up: 0 and *info, or MIMO_EINVAL listing valid names. */
+int mimo_gen_lookup(const char *name, mimo_gen_info *info);
+
+/* Writes the dataset file. Errors: unknown name, n < 0, random_x where
+ * the generator has none (MIMO_EINVAL); unwritable path (MIMO_EIO). */
+int mimo_gen(const mimo_gen_opts *o);
+
+/* ---- CSV import (`mimo import csv`) ---------------------------------- */
+
+/* One output dataset: `name` gets the columns listed in `spec`, a comma
+ * list of header names, 0-based indices and index ranges ("a,b", "0-3",
+ * "4"), in the order given. */
+typedef struct {
+    const char *name;
+    const char *spec;
+} mimo_csv_column;
+
+typedef struct {
+    const char *path;                 /* input CSV */
+    const char *out;                  /* output HDF5 dataset file */
+    const mimo_csv_column *columns;   /* n_columns >= 1 output datasets */
+    size_t n_columns;
+    const char *const *labels;        /* names of columns[] stored as int32
+                                         (N,) class labels (one column each) */
+    size_t n_labels;
+    char delimiter;                   /* 0 = ',' */
+    int no_header;                    /* first row is data; indices only */
+} mimo_csv_opts;
+
+/* Converts the CSV. Fields may be quoted ("a,b", "say ""hi"""); blank
+ * lines are skipped. Errors name file:line (and the column): wrong field
+ * count, non-numeric or non-finite value, non-integer label, empty file,
+ * unknown column, no columns (MIMO_EINVAL); unreadable/unwritable file
+ * (MIMO_EIO). */
+int mimo_import_csv(const mimo_csv_opts *o);
+
+/* ---- IDX import (`mimo import idx`, MNIST and Fashion-MNIST) ---------- */
+
+typedef struct {
+    const char *images;       /* IDX3 ubyte (N, rows, cols), plain or .gz */
+    const char *labels;       /* IDX1 ubyte (N,), plain or .gz */
+    const char *out;          /* output HDF5 dataset file */
+    const char *image_name;   /* NULL = "image": float32 (N, rows*cols) */
+    const char *label_name;   /* NULL = "label": int32 (N,) */
+    int scale;                /* pixels / 255 (else 0..255 as floats) */
+} mimo_idx_opts;
+
+/* Converts the pair. Errors name the file: missing, bad magic, truncated
+ * (fewer bytes than the header promises), image and label counts differ. */
+int mimo_import_idx(const mimo_idx_opts *o);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

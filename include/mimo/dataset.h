@@ -1,0 +1,58 @@
+/* dataset.h — HDF5 dataset files bound to a compiled graph: validated on
+ * open (names, shapes, shared N, NaN/Inf, class labels), then read by rows.
+ * Small files are loaded whole; larger ones are streamed by hyperslab, the
+ * next batch prefetched by a reader thread while the current one trains.
+ * A mimo_source is what the model reads batches from: an HDF5 file or
+ * in-memory arrays alike. */
+#ifndef MIMO_DATASET_H
+#define MIMO_DATASET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mimo/graph.h"
+#include "mimo/real.h"
+#include "mimo/spec.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Rows for the model: fills in[i] (b, input width i) and, when tgt is not
+ * NULL, tgt[h] (b, target width h) with rows[0..b) in that order. */
+typedef struct {
+    size_t rows;
+    void *ctx;
+    int (*read)(void *ctx, const uint64_t *rows, int b, mimo_real *const *in,
+                mimo_real *const *tgt);
+    /* Optional: start reading these rows in the background (a hint). */
+    void (*prefetch)(void *ctx, const uint64_t *rows, int b);
+} mimo_source;
+
+typedef struct mimo_data mimo_data;
+
+/* Opens and validates path for graph g: every input (and, with targets,
+ * every head target) present, shapes right, one N, no NaN/Inf, labels in
+ * range. Loads it whole when under spec->data.memory_limit_mb, else
+ * streams with spec->data.prefetch batches read ahead. Errors name the
+ * file and the dataset. */
+int mimo_data_open(const char *path, const mimo_graph *g, int targets,
+                   mimo_data **out);
+void mimo_data_close(mimo_data **d);
+
+/* The source view of an open file (valid while the file is open). */
+mimo_source mimo_data_source(mimo_data *d);
+size_t mimo_data_rows(const mimo_data *d);
+/* Waits for the reader thread to finish a prefetch: call before any other
+ * HDF5 work (e.g. writing a checkpoint) while the file is streaming. */
+void mimo_data_wait(mimo_data *d);
+int mimo_data_in_memory(const mimo_data *d);
+/* A view of rows [r0, r0 + n) (for a validation split); shares d, which
+ * must outlive it; free the view with mimo_data_close. */
+mimo_source mimo_data_range(mimo_data *d, size_t r0, size_t n,
+                            mimo_data **view);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

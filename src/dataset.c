@@ -1,0 +1,484 @@
+/* dataset.c — HDF5 dataset files bound to a graph: validation on open,
+ * whole-file loading under a memory limit, otherwise streaming by
+ * hyperslab with a reader thread that prefetches the next batch. Only one
+ * thread touches HDF5 at a time: the reader works only between prefetch()
+ * and the read() or mimo_data_wait() that collects it. */
+#include "mimo/dataset.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tgmath.h>
+
+#include "h5_impl.h"
+#include "mimo/error.h"
+
+typedef struct {
+    char *name;     /* dataset name in the file */
+    int cols;       /* features */
+    int labels;     /* integer class labels in [0, classes) */
+    int classes;
+    mimo_real *mem; /* (N, cols) when loaded whole */
+} column_set;
+
+enum { IDLE, PENDING, DONE };
+
+struct mimo_data {
+    char *path;
+    hid_t file;
+    size_t n;            /* rows */
+    size_t r0;           /* views: first row */
+    int n_in, n_tgt, max_batch, owner;
+    struct mimo_data *base; /* views: the file's owner (its reader thread) */
+    column_set *sets;    /* inputs, then targets */
+    /* streaming */
+    uint64_t *sorted;    /* (max_batch) row << 32 | position */
+    mimo_real *tmp;      /* (max_batch, max cols) */
+    mimo_real **pre;     /* per set (max_batch, cols): prefetched rows */
+    uint64_t *req;       /* requested rows */
+    int req_b, state, rc, stop, thread_on;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+/* ---- validation -------------------------------------------------------- */
+
+/* Counts NaN/Inf in x (rows, cols); reports the first row (global index). */
+static int scan_finite(const mimo_data *d, const column_set *c,
+                       const mimo_real *x, size_t rows, size_t row0,
+                       size_t *bad, size_t *first)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (int j = 0; j < c->cols; j++) {
+            mimo_real v = x[r * (size_t)c->cols + (size_t)j];
+            if (!isfinite(v)) {
+                if (*bad == 0)
+                    *first = row0 + r;
+                ++*bad;
+            } else if (c->labels && (v < 0 || v >= c->classes || v != floor(v)))
+                return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: class "
+                                  "label %g is not an integer in [0, %d)", d->path,
+                                  c->name, row0 + r, (double)v, c->classes);
+        }
+    return 0;
+}
+
+static int check_values(const mimo_data *d, const column_set *c,
+                        const mimo_real *x, size_t rows, size_t row0,
+                        size_t *bad, size_t *first)
+{
+    return scan_finite(d, c, x, rows, row0, bad, first);
+}
+
+static int finish_scan(const mimo_data *d, const column_set *c, size_t bad,
+                       size_t first)
+{
+    if (bad)
+        return mimo_error(MIMO_ENUM, "%s: dataset '%s' has %zu NaN/Inf value(s), "
+                          "the first in row %zu", d->path, c->name, bad, first);
+    return 0;
+}
+
+/* Checks one dataset's shape against what the graph needs. */
+static int check_shape(mimo_data *d, column_set *c, const char *what,
+                       const char *owner, size_t *n)
+{
+    int rank;
+    size_t rows, cols;
+    int rc = mimo_h5_shape(d->file, d->path, c->name, &rank, &rows, &cols);
+    if (rc == MIMO_EINVAL && !mimo_h5_exists(d->file, c->name))
+        return mimo_error(MIMO_EINVAL, "%s: no dataset '%s' for %s '%s'", d->path,
+                          c->name, what, owner);
+    if (rc)
+        return rc;
+    if (cols != (size_t)c->cols)
+        return mimo_error(MIMO_ESHAPE, "%s: dataset '%s' has %zu feature(s) per "
+                          "row, %s '%s' needs %d", d->path, c->name, cols, what,
+                          owner, c->cols);
+    if (rows == 0)
+        return mimo_error(MIMO_EINVAL, "%s: dataset '%s' is empty", d->path, c->name);
+    if (*n != (size_t)-1 && rows != *n)
+        return mimo_error(MIMO_ESHAPE, "%s: dataset '%s' has %zu rows but '%s' has "
+                          "%zu; all datasets must share N", d->path, c->name, rows,
+                          d->sets[0].name, *n);
+    *n = rows;
+    return 0;
+}
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    return p ? memcpy(p, s, n) : NULL;
+}
+
+static int describe_sets(mimo_data *d, const mimo_graph *g)
+{
+    for (int i = 0; i < d->n_in + d->n_tgt; i++) {
+        column_set *c = &d->sets[i];
+        if (i < d->n_in) {
+            c->name = dup_str(mimo_graph_input_name(g, i));
+            c->cols = mimo_graph_input_width(g, i);
+        } else {
+            int h = i - d->n_in;
+            const mimo_output_spec *o = mimo_graph_head_spec(g, h);
+            c->name = dup_str(o->target ? o->target : o->name);
+            c->cols = mimo_graph_head_target_width(g, h);
+            c->labels = o->loss == MIMO_LOSS_SPARSE_CCE;
+            c->classes = mimo_graph_head_units(g, h);
+        }
+        if (!c->name)
+            return mimo_error(MIMO_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+static int validate(mimo_data *d, const mimo_graph *g)
+{
+    size_t n = (size_t)-1;
+    int rc;
+    for (int i = 0; i < d->n_in + d->n_tgt; i++) {
+        const char *what = i < d->n_in ? "input" : "head";
+        const char *owner = i < d->n_in ? mimo_graph_input_name(g, i)
+                                        : mimo_graph_head_spec(g, i - d->n_in)->name;
+        if ((rc = check_shape(d, &d->sets[i], what, owner, &n)))
+            return rc;
+    }
+    d->n = n;
+    return 0;
+}
+
+/* ---- loading whole, or scanning for streaming ---------------------------- */
+
+#define SCAN_ROWS 65536
+
+static int load_or_scan(mimo_data *d, int whole)
+{
+    int rc = 0;
+    for (int i = 0; i < d->n_in + d->n_tgt && !rc; i++) {
+        column_set *c = &d->sets[i];
+        size_t bad = 0, first = 0, chunk = whole ? d->n : SCAN_ROWS;
+        mimo_real *buf = malloc(sizeof(mimo_real) * (size_t)c->cols *
+                                (chunk < d->n ? chunk : d->n));
+        if (!buf)
+            return mimo_error(MIMO_ENOMEM, "%s: out of memory reading '%s'",
+                              d->path, c->name);
+        for (size_t r = 0; r < d->n && !rc; r += chunk) {
+            size_t m = d->n - r < chunk ? d->n - r : chunk;
+            rc = mimo_h5_read_rows(d->file, d->path, c->name, r, m,
+                                   (size_t)c->cols, buf);
+            if (!rc)
+                rc = check_values(d, c, buf, m, r, &bad, &first);
+        }
+        if (!rc)
+            rc = finish_scan(d, c, bad, first);
+        if (whole && !rc)
+            c->mem = buf;
+        else
+            free(buf);
+    }
+    return rc;
+}
+
+/* ---- reading rows -------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Reads rows (file order made contiguous runs) of set c into dst (b, cols)
+ * in request order, through one hyperslab union and one H5Dread. */
+static int read_set(mimo_data *d, const column_set *c, int b, mimo_real *dst)
+{
+    hid_t ds = H5Dopen2(d->file, c->name, H5P_DEFAULT);
+    hid_t fs = ds < 0 ? -1 : H5Dget_space(ds);
+    int rank = fs < 0 ? 0 : H5Sget_simple_extent_ndims(fs);
+    herr_t st = fs < 0 ? -1 : H5Sselect_none(fs);
+    for (int k = 0; k < b && st >= 0;) {
+        uint64_t row = d->sorted[k] >> 32;
+        int run = 1;
+        while (k + run < b && (d->sorted[k + run] >> 32) == row + (uint64_t)run)
+            run++;
+        if (k + run < b && (d->sorted[k + run] >> 32) == row + (uint64_t)run - 1) {
+            st = -1; /* the same row twice: the union would drop one */
+            break;
+        }
+        hsize_t start[2] = {row, 0}, count[2] = {(hsize_t)run, (hsize_t)c->cols};
+        st = H5Sselect_hyperslab(fs, H5S_SELECT_OR, start, NULL, count, NULL);
+        k += run;
+    }
+    hsize_t mdims[2] = {(hsize_t)b, (hsize_t)c->cols};
+    hid_t ms = H5Screate_simple(rank, mdims, NULL);
+    if (st >= 0)
+        st = H5Dread(ds, MIMO_H5_REAL, ms, fs, H5P_DEFAULT, d->tmp);
+    H5Sclose(ms);
+    if (fs >= 0)
+        H5Sclose(fs);
+    if (ds >= 0)
+        H5Dclose(ds);
+    if (st < 0)
+        return mimo_error(MIMO_EIO, "%s: reading %d rows of '%s' failed (truncated "
+                          "or damaged file?)", d->path, b, c->name);
+    size_t w = (size_t)c->cols;
+    for (int k = 0; k < b; k++) /* tmp is in file order: scatter to positions */
+        memcpy(dst + (d->sorted[k] & 0xffffffffu) * w, d->tmp + (size_t)k * w,
+               sizeof(mimo_real) * w);
+    return 0;
+}
+
+/* Streaming read of rows[0..b) into the per-set destinations. */
+static int stream_rows(mimo_data *d, const uint64_t *rows, int b,
+                       mimo_real *const *dst, int n_sets)
+{
+    for (int k = 0; k < b; k++)
+        d->sorted[k] = ((rows[k] + d->r0) << 32) | (uint64_t)k;
+    qsort(d->sorted, (size_t)b, sizeof *d->sorted, cmp_u64);
+    for (int i = 0; i < n_sets; i++) {
+        int rc = read_set(d, &d->sets[i], b, dst[i]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static void *reader_main(void *arg)
+{
+    mimo_data *d = arg;
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        while (d->state != PENDING && !d->stop)
+            pthread_cond_wait(&d->cv, &d->mu);
+        if (d->stop)
+            break;
+        pthread_mutex_unlock(&d->mu);
+        int rc = stream_rows(d, d->req, d->req_b, d->pre, d->n_in + d->n_tgt);
+        pthread_mutex_lock(&d->mu);
+        d->rc = rc;
+        d->state = DONE;
+        pthread_cond_broadcast(&d->cv);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+/* Waits until the reader has finished any pending request. */
+static void wait_reader(mimo_data *d)
+{
+    if (!d->thread_on)
+        return;
+    pthread_mutex_lock(&d->mu);
+    while (d->state == PENDING)
+        pthread_cond_wait(&d->cv, &d->mu);
+    pthread_mutex_unlock(&d->mu);
+}
+
+static void source_prefetch(void *ctx, const uint64_t *rows, int b)
+{
+    mimo_data *d = ctx;
+    if (!d->thread_on || b > d->max_batch)
+        return;
+    wait_reader(d);
+    pthread_mutex_lock(&d->mu);
+    memcpy(d->req, rows, sizeof *rows * (size_t)b);
+    d->req_b = b;
+    d->state = PENDING;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Copies the prefetched batch out when it is the one asked for. */
+static int take_prefetched(mimo_data *d, const uint64_t *rows, int b,
+                           mimo_real *const *in, mimo_real *const *tgt, int *rc)
+{
+    wait_reader(d);
+    if (d->state != DONE || d->req_b != b ||
+        memcmp(d->req, rows, sizeof *rows * (size_t)b) != 0) {
+        d->state = IDLE;
+        return 0;
+    }
+    d->state = IDLE;
+    *rc = d->rc;
+    for (int i = 0; i < d->n_in + (tgt ? d->n_tgt : 0) && !*rc; i++)
+        memcpy(i < d->n_in ? in[i] : tgt[i - d->n_in], d->pre[i],
+               sizeof(mimo_real) * (size_t)b * (size_t)d->sets[i].cols);
+    return 1;
+}
+
+static int source_read(void *ctx, const uint64_t *rows, int b,
+                       mimo_real *const *in, mimo_real *const *tgt)
+{
+    mimo_data *d = ctx;
+    int rc = 0;
+    if (b > d->max_batch && !d->sets[0].mem)
+        return mimo_error(MIMO_EINVAL, "%s: batch of %d rows exceeds %d", d->path,
+                          b, d->max_batch);
+    int n_sets = d->n_in + (tgt ? d->n_tgt : 0);
+    if (d->sets[0].mem) { /* loaded whole: gather */
+        for (int i = 0; i < n_sets; i++) {
+            const column_set *c = &d->sets[i];
+            mimo_real *dst = i < d->n_in ? in[i] : tgt[i - d->n_in];
+            size_t w = (size_t)c->cols;
+            for (int k = 0; k < b; k++)
+                memcpy(dst + (size_t)k * w, c->mem + (rows[k] + d->r0) * w,
+                       sizeof(mimo_real) * w);
+        }
+        return 0;
+    }
+    if (d->base)
+        wait_reader(d->base); /* one thread in HDF5 at a time */
+    if (d->thread_on && take_prefetched(d, rows, b, in, tgt, &rc))
+        return rc;
+    mimo_real *dst[64];
+    if (n_sets > 64)
+        return mimo_error(MIMO_EINVAL, "too many inputs and heads (%d)", n_sets);
+    for (int i = 0; i < n_sets; i++)
+        dst[i] = i < d->n_in ? in[i] : tgt[i - d->n_in];
+    return stream_rows(d, rows, b, dst, n_sets);
+}
+
+/* ---- open and close ------------------------------------------------------ */
+
+static int alloc_stream(mimo_data *d)
+{
+    int maxc = 1, n_sets = d->n_in + d->n_tgt;
+    for (int i = 0; i < n_sets; i++)
+        maxc = d->sets[i].cols > maxc ? d->sets[i].cols : maxc;
+    size_t B = (size_t)d->max_batch;
+    d->sorted = malloc(sizeof *d->sorted * B);
+    d->req = malloc(sizeof *d->req * B);
+    d->tmp = malloc(sizeof(mimo_real) * B * (size_t)maxc);
+    d->pre = calloc((size_t)n_sets, sizeof *d->pre);
+    if (!d->sorted || !d->req || !d->tmp || !d->pre)
+        return -1;
+    for (int i = 0; i < n_sets; i++)
+        if (!(d->pre[i] = malloc(sizeof(mimo_real) * B * (size_t)d->sets[i].cols)))
+            return -1;
+    return 0;
+}
+
+static int start_reader(mimo_data *d)
+{
+    if (pthread_mutex_init(&d->mu, NULL) || pthread_cond_init(&d->cv, NULL))
+        return mimo_error(MIMO_ENOMEM, "cannot create the reader thread's lock");
+    if (pthread_create(&d->thread, NULL, reader_main, d))
+        return mimo_error(MIMO_ENOMEM, "cannot start the reader thread");
+    d->thread_on = 1;
+    return 0;
+}
+
+static int open_steps(mimo_data *d, const mimo_graph *g, int targets)
+{
+    int rc;
+    const mimo_spec *s = mimo_graph_spec(g);
+    d->n_in = mimo_graph_n_inputs(g);
+    d->n_tgt = targets ? mimo_graph_n_heads(g) : 0;
+    d->max_batch = mimo_graph_max_batch(g);
+    if (d->n_in + d->n_tgt > 64)
+        return mimo_error(MIMO_EINVAL, "too many inputs and heads");
+    d->sets = calloc((size_t)(d->n_in + d->n_tgt), sizeof *d->sets);
+    if (!d->sets)
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    if ((rc = describe_sets(d, g)) || (rc = validate(d, g)))
+        return rc;
+    if (d->n >= (1ULL << 32))
+        return mimo_error(MIMO_EINVAL, "%s: %zu rows is more than mimo handles "
+                          "(2^32)", d->path, d->n);
+    double bytes = 0;
+    for (int i = 0; i < d->n_in + d->n_tgt; i++)
+        bytes += (double)d->n * d->sets[i].cols * sizeof(mimo_real);
+    int whole = bytes <= s->data.memory_limit_mb * 1048576.0;
+    if ((rc = load_or_scan(d, whole)))
+        return rc;
+    if (whole)
+        return 0;
+    if (alloc_stream(d))
+        return mimo_error(MIMO_ENOMEM, "out of memory for streaming buffers");
+    return s->data.prefetch > 0 ? start_reader(d) : 0;
+}
+
+int mimo_data_open(const char *path, const mimo_graph *g, int targets,
+                   mimo_data **out)
+{
+    *out = NULL;
+    mimo_data *d = calloc(1, sizeof *d);
+    if (!d || !(d->path = dup_str(path))) {
+        free(d);
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    }
+    d->owner = 1;
+    d->file = mimo_h5_open_read(path, H5P_DEFAULT);
+    int rc = d->file < 0 ? (int)d->file : open_steps(d, g, targets);
+    if (rc) {
+        mimo_data_close(&d);
+        return rc;
+    }
+    *out = d;
+    return 0;
+}
+
+void mimo_data_close(mimo_data **dp)
+{
+    mimo_data *d = dp ? *dp : NULL;
+    if (!d)
+        return;
+    if (d->owner) {
+        if (d->thread_on) {
+            wait_reader(d);
+            pthread_mutex_lock(&d->mu);
+            d->stop = 1;
+            pthread_cond_broadcast(&d->cv);
+            pthread_mutex_unlock(&d->mu);
+            pthread_join(d->thread, NULL);
+            pthread_mutex_destroy(&d->mu);
+            pthread_cond_destroy(&d->cv);
+        }
+        for (int i = 0; d->sets && i < d->n_in + d->n_tgt; i++) {
+            free(d->sets[i].name);
+            free(d->sets[i].mem);
+            if (d->pre)
+                free(d->pre[i]);
+        }
+        free(d->sets);
+        free(d->pre);
+        free(d->sorted);
+        free(d->req);
+        free(d->tmp);
+        free(d->path);
+        if (d->file > 0)
+            H5Fclose(d->file);
+    }
+    free(d);
+    *dp = NULL;
+}
+
+mimo_source mimo_data_source(mimo_data *d)
+{
+    mimo_source s = {d->n, d, source_read, d->thread_on ? source_prefetch : NULL};
+    return s;
+}
+
+size_t mimo_data_rows(const mimo_data *d) { return d->n; }
+int mimo_data_in_memory(const mimo_data *d) { return d->sets[0].mem != NULL; }
+
+void mimo_data_wait(mimo_data *d) { wait_reader(d); }
+
+mimo_source mimo_data_range(mimo_data *d, size_t r0, size_t n, mimo_data **view)
+{
+    mimo_data *v = malloc(sizeof *v);
+    mimo_source s = {0};
+    *view = v;
+    if (!v)
+        return s;
+    *v = *d;
+    v->owner = 0;
+    v->base = d->base ? d->base : d;
+    v->r0 = d->r0 + r0;
+    v->n = n;
+    v->thread_on = 0; /* views read synchronously: one reader per file */
+    v->state = IDLE;
+    s = (mimo_source){n, v, source_read, NULL};
+    return s;
+}

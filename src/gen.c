@@ -1,0 +1,594 @@
+/* gen.c — the built-in datasets of the seed tutorials (`mimo gen`) and the
+ * atomic dataset-file writer (PATH.tmp, flush, rename) that gen and
+ * import.c share. All randomness comes from mimo_rng(seed): the same seed
+ * gives the same data everywhere. CSV and IDX conversion live in import.c. */
+#include "mimo/datagen.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "h5_impl.h"
+#include "mimo/error.h"
+#include "mimo/rng.h"
+
+#define TWO_PI 6.283185307179586
+
+/* ---- the atomic writer ----------------------------------------------- */
+
+struct mimo_dsfile {
+    hid_t f;
+    char *path; /* the final name */
+    char *tmp;  /* path + ".tmp", where the file is written */
+};
+
+static char *str_concat(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    char *s = malloc(na + nb + 1);
+    if (s) {
+        memcpy(s, a, na);
+        memcpy(s + na, b, nb + 1);
+    }
+    return s;
+}
+
+static void dsfile_free(mimo_dsfile **pf)
+{
+    if (!*pf)
+        return;
+    free((*pf)->path);
+    free((*pf)->tmp);
+    free(*pf);
+    *pf = NULL;
+}
+
+int mimo_dsfile_create(const char *path, mimo_dsfile **out)
+{
+    *out = NULL;
+    if (!path || !*path)
+        return mimo_error(MIMO_EINVAL, "no output file given");
+    mimo_dsfile *d = calloc(1, sizeof *d);
+    if (!d || !(d->path = str_concat(path, "")) ||
+        !(d->tmp = str_concat(path, ".tmp"))) {
+        dsfile_free(&d);
+        return mimo_error(MIMO_ENOMEM, "%s: out of memory", path);
+    }
+    /* fopen first: its errno says why (no such directory, permission) */
+    FILE *probe = fopen(d->tmp, "wb");
+    if (!probe) {
+        int rc = mimo_error(MIMO_EIO, "%s: cannot create: %s", d->tmp,
+                            strerror(errno));
+        dsfile_free(&d);
+        return rc;
+    }
+    fclose(probe);
+    mimo_h5_quiet();
+    d->f = H5Fcreate(d->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (d->f < 0) {
+        remove(d->tmp);
+        int rc = mimo_error(MIMO_EIO, "%s: HDF5 cannot create this file", d->tmp);
+        dsfile_free(&d);
+        return rc;
+    }
+    *out = d;
+    return 0;
+}
+
+int mimo_dsfile_write_real(mimo_dsfile *f, const char *name,
+                           const mimo_real *data, size_t rows, size_t cols)
+{
+    return mimo_h5_write_real(f->f, f->path, name, data, rows, cols);
+}
+
+int mimo_dsfile_write_int(mimo_dsfile *f, const char *name,
+                          const int32_t *data, size_t rows)
+{
+    return mimo_h5_write_int(f->f, f->path, name, data, rows);
+}
+
+int mimo_dsfile_attr_str(mimo_dsfile *f, const char *name, const char *v)
+{
+    return mimo_h5_attr_write_str(f->f, f->path, name, v);
+}
+
+int mimo_dsfile_commit(mimo_dsfile **pf)
+{
+    mimo_dsfile *d = *pf;
+    int rc = 0;
+    if (H5Fflush(d->f, H5F_SCOPE_GLOBAL) < 0)
+        rc = mimo_error(MIMO_EIO, "%s: flushing failed", d->tmp);
+    if (H5Fclose(d->f) < 0 && !rc)
+        rc = mimo_error(MIMO_EIO, "%s: closing failed", d->tmp);
+    if (!rc && rename(d->tmp, d->path) != 0)
+        rc = mimo_error(MIMO_EIO, "%s: cannot rename %s onto it: %s", d->path,
+                        d->tmp, strerror(errno));
+    if (rc)
+        remove(d->tmp);
+    dsfile_free(pf);
+    return rc;
+}
+
+void mimo_dsfile_abort(mimo_dsfile **pf)
+{
+    if (!*pf)
+        return;
+    H5Fclose((*pf)->f);
+    remove((*pf)->tmp);
+    dsfile_free(pf);
+}
+
+/* ---- reading one dataset back ---------------------------------------- */
+
+/* Whether dataset `name` of f stores integers; negative on error. */
+static int dataset_is_int(hid_t f, const char *name)
+{
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    hid_t t = d >= 0 ? H5Dget_type(d) : -1;
+    int r = t >= 0 ? H5Tget_class(t) == H5T_INTEGER : -1;
+    if (t >= 0)
+        H5Tclose(t);
+    if (d >= 0)
+        H5Dclose(d);
+    return r;
+}
+
+static int read_doubles(hid_t f, const char *path, const char *name, double *dst)
+{
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    herr_t st = d < 0 ? -1 : H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL,
+                                     H5P_DEFAULT, dst);
+    if (d >= 0)
+        H5Dclose(d);
+    return st < 0 ? mimo_error(MIMO_EIO, "%s: cannot read dataset '%s'", path,
+                               name) : 0;
+}
+
+int mimo_dsfile_read(const char *path, const char *name, size_t *rows,
+                     size_t *cols, int *is_int, double **data)
+{
+    *data = NULL;
+    hid_t f = mimo_h5_open_read(path, H5P_DEFAULT);
+    if (f < 0)
+        return (int)f;
+    int rank = 0;
+    size_t r = 0, c = 0;
+    int rc = mimo_h5_shape(f, path, name, &rank, &r, &c);
+    int isint = rc ? 0 : dataset_is_int(f, name);
+    if (!rc && isint < 0)
+        rc = mimo_error(MIMO_EIO, "%s: cannot read the type of '%s'", path, name);
+    if (!rc && c && r > SIZE_MAX / sizeof(double) / c)
+        rc = mimo_error(MIMO_ENOMEM, "%s: '%s' is too large", path, name);
+    double *buf = NULL;
+    if (!rc && !(buf = malloc((r * c ? r * c : 1) * sizeof *buf)))
+        rc = mimo_error(MIMO_ENOMEM, "%s: out of memory reading '%s'", path, name);
+    if (!rc && r * c)
+        rc = read_doubles(f, path, name, buf);
+    H5Fclose(f);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *rows = r;
+    *cols = rank == 2 ? c : 0;
+    if (is_int)
+        *is_int = isint;
+    *data = buf;
+    return 0;
+}
+
+/* ---- generator helpers ----------------------------------------------- */
+
+/* A zeroed (rows, cols) mimo_real array, or NULL (size overflow or no
+ * memory). */
+static mimo_real *alloc_real(size_t rows, size_t cols)
+{
+    if (cols && rows > SIZE_MAX / sizeof(mimo_real) / cols)
+        return NULL;
+    return calloc(rows * cols ? rows * cols : 1, sizeof(mimo_real));
+}
+
+static int oom(const char *what)
+{
+    return mimo_error(MIMO_ENOMEM, "gen %s: out of memory (or N too large)", what);
+}
+
+/* One dataset to write: name, data (rows, cols). */
+typedef struct {
+    const char *name;
+    mimo_real *data;
+    size_t cols;
+} gen_out;
+
+/* Writes the k arrays (each (n, cols)), then frees them all. A NULL data
+ * (a failed allocation) becomes MIMO_ENOMEM. */
+static int write_all(mimo_dsfile *f, const char *gen, gen_out *o, int k,
+                     size_t n)
+{
+    int rc = 0;
+    for (int i = 0; i < k && !rc; i++)
+        rc = o[i].data ? mimo_dsfile_write_real(f, o[i].name, o[i].data, n,
+                                                o[i].cols)
+                       : oom(gen);
+    for (int i = 0; i < k; i++)
+        free(o[i].data);
+    return rc;
+}
+
+/* Frees the arrays after a failed helper allocation; write_all then
+ * reports MIMO_ENOMEM. */
+static void drop_all(gen_out *o, int k)
+{
+    for (int i = 0; i < k; i++) {
+        free(o[i].data);
+        o[i].data = NULL;
+    }
+}
+
+static int all_allocated(const gen_out *o, int k)
+{
+    for (int i = 0; i < k; i++)
+        if (!o[i].data)
+            return 0;
+    return 1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* x[0..n): linspace(0, 1, n), or sorted uniform [0, 1) when random. */
+static double *make_x(size_t n, mimo_rng *r, int random)
+{
+    double *x = n <= SIZE_MAX / sizeof *x ? malloc(n * sizeof *x) : NULL;
+    if (!x)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        x[i] = random ? mimo_rng_uniform(r)
+                      : (n > 1 ? (double)i / (double)(n - 1) : 0.0);
+    if (random)
+        qsort(x, n, sizeof *x, cmp_double);
+    return x;
+}
+
+/* Index of the largest of v[0..k) (the first on ties). */
+static size_t argmax(const double *v, size_t k)
+{
+    size_t best = 0;
+    for (size_t j = 1; j < k; j++)
+        if (v[j] > v[best])
+            best = j;
+    return best;
+}
+
+/* ---- seed-mimo (seed 000) -------------------------------------------- */
+
+/* Row 0 is the tutorial's sample. Rows i >= 1: x1, x2 drawn as the
+ * tutorial did (randint(1, 100) / 100); y1_j = x1_j > 0.5; y2 is one-hot
+ * of argmax_k (x1_k + x2_{k mod 3}), a rule the tutorial's row obeys. */
+static void seed_mimo_row(size_t i, mimo_rng *r, mimo_real *x1, mimo_real *x2,
+                          mimo_real *y1, mimo_real *y2)
+{
+    static const double x1_0[5] = {0.52, 0.93, 0.15, 0.72, 0.61};
+    static const double x2_0[3] = {0.21, 0.83, 0.87};
+    static const double y1_0[5] = {1, 1, 0, 0, 1};
+    double a[5], b[3], s[4];
+    for (int j = 0; j < 5; j++)
+        a[j] = i ? (double)(1 + mimo_rng_below(r, 99)) / 100.0 : x1_0[j];
+    for (int j = 0; j < 3; j++)
+        b[j] = i ? (double)(1 + mimo_rng_below(r, 99)) / 100.0 : x2_0[j];
+    for (int k = 0; k < 4; k++)
+        s[k] = a[k] + b[k % 3];
+    size_t cls = argmax(s, 4);
+    for (int j = 0; j < 5; j++) {
+        x1[j] = (mimo_real)a[j];
+        y1[j] = (mimo_real)(i ? a[j] > 0.5 : y1_0[j]);
+    }
+    for (int j = 0; j < 3; j++)
+        x2[j] = (mimo_real)b[j];
+    for (size_t k = 0; k < 4; k++)
+        y2[k] = (mimo_real)(k == cls);
+}
+
+static int gen_seed_mimo(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
+{
+    (void)random_x;
+    gen_out o[4] = {{"x1", alloc_real(n, 5), 5}, {"x2", alloc_real(n, 3), 3},
+                    {"y1", alloc_real(n, 5), 5}, {"y2", alloc_real(n, 4), 4}};
+    if (all_allocated(o, 4))
+        for (size_t i = 0; i < n; i++)
+            seed_mimo_row(i, r, o[0].data + 5 * i, o[1].data + 3 * i,
+                          o[2].data + 5 * i, o[3].data + 4 * i);
+    return write_all(f, "seed-mimo", o, 4, n);
+}
+
+/* ---- xor (seed 002) -------------------------------------------------- */
+
+/* x (n, 2), y (n, 1): the four XOR rows, repeated in order. */
+static int gen_xor(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
+{
+    (void)r, (void)random_x;
+    static const mimo_real in[4][2] = {{0, 0}, {0, 1}, {1, 0}, {1, 1}};
+    static const mimo_real out[4] = {0, 1, 1, 0};
+    gen_out o[2] = {{"x", alloc_real(n, 2), 2}, {"y", alloc_real(n, 1), 1}};
+    if (all_allocated(o, 2))
+        for (size_t i = 0; i < n; i++) {
+            o[0].data[2 * i] = in[i % 4][0];
+            o[0].data[2 * i + 1] = in[i % 4][1];
+            o[1].data[i] = out[i % 4];
+        }
+    return write_all(f, "xor", o, 2, n);
+}
+
+/* ---- sine-window (seed 003) ------------------------------------------ */
+
+#define SW_WINDOW 5
+#define SW_STEP 0.05  /* t_i = 0.05 i: 1000 windows span t in 0..~50 */
+#define SW_NOISE 0.05
+
+/* s_i = sin(t_i) + 6 + N(0, 0.05^2), i < len; then standardized with the
+ * series' mean and (population) sd, which go to *mean and *sd. */
+static double *sine_series(size_t len, mimo_rng *r, double *mean, double *sd)
+{
+    double *s = len <= SIZE_MAX / sizeof *s ? malloc(len * sizeof *s) : NULL;
+    if (!s)
+        return NULL;
+    double sum = 0, sq = 0;
+    for (size_t i = 0; i < len; i++) {
+        s[i] = sin(SW_STEP * (double)i) + 6.0 + SW_NOISE * mimo_rng_normal(r);
+        sum += s[i];
+    }
+    *mean = sum / (double)len;
+    for (size_t i = 0; i < len; i++)
+        sq += (s[i] - *mean) * (s[i] - *mean);
+    *sd = sqrt(sq / (double)len);
+    for (size_t i = 0; i < len; i++)
+        s[i] = *sd > 0 ? (s[i] - *mean) / *sd : 0.0;
+    return s;
+}
+
+/* x (n, 5): window i is s[i..i+5); y (n, 1): s[i+5]. */
+static int gen_sine_window(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
+{
+    (void)random_x;
+    double mean = 0, sd = 0;
+    double *s = n <= SIZE_MAX - SW_WINDOW ? sine_series(n + SW_WINDOW, r, &mean, &sd)
+                                          : NULL;
+    gen_out o[2] = {{"x", alloc_real(n, SW_WINDOW), SW_WINDOW},
+                    {"y", alloc_real(n, 1), 1}};
+    if (s && all_allocated(o, 2))
+        for (size_t i = 0; i < n; i++) {
+            for (size_t j = 0; j < SW_WINDOW; j++)
+                o[0].data[SW_WINDOW * i + j] = (mimo_real)s[i + j];
+            o[1].data[i] = (mimo_real)s[i + SW_WINDOW];
+        }
+    if (!s)
+        drop_all(o, 2);
+    free(s);
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.17g", mean);
+    int rc = write_all(f, "sine-window", o, 2, n);
+    if (!rc)
+        rc = mimo_dsfile_attr_str(f, "series_mean", buf);
+    snprintf(buf, sizeof buf, "%.17g", sd);
+    if (!rc)
+        rc = mimo_dsfile_attr_str(f, "series_std", buf);
+    return rc;
+}
+
+/* ---- sinexp and sin12 (seed 004) ------------------------------------- */
+
+/* x1 = x, x2 = x^2, sin = sin 2 pi x, exp = exp x; each (n, 1). */
+static int gen_sinexp(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
+{
+    double *x = make_x(n, r, random_x);
+    gen_out o[4] = {{"x1", alloc_real(n, 1), 1}, {"x2", alloc_real(n, 1), 1},
+                    {"sin", alloc_real(n, 1), 1}, {"exp", alloc_real(n, 1), 1}};
+    if (x && all_allocated(o, 4))
+        for (size_t i = 0; i < n; i++) {
+            o[0].data[i] = (mimo_real)x[i];
+            o[1].data[i] = (mimo_real)(x[i] * x[i]);
+            o[2].data[i] = (mimo_real)sin(TWO_PI * x[i]);
+            o[3].data[i] = (mimo_real)exp(x[i]);
+        }
+    if (!x)
+        drop_all(o, 4);
+    free(x);
+    return write_all(f, "sinexp", o, 4, n);
+}
+
+/* x (n, 1), y = sin 12 pi x (n, 1). */
+static int gen_sin12(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
+{
+    double *x = make_x(n, r, random_x);
+    gen_out o[2] = {{"x", alloc_real(n, 1), 1}, {"y", alloc_real(n, 1), 1}};
+    if (x && all_allocated(o, 2))
+        for (size_t i = 0; i < n; i++) {
+            o[0].data[i] = (mimo_real)x[i];
+            o[1].data[i] = (mimo_real)sin(6.0 * TWO_PI * x[i]);
+        }
+    if (!x)
+        drop_all(o, 2);
+    free(x);
+    return write_all(f, "sin12", o, 2, n);
+}
+
+/* ---- multitask (benchmarks) ------------------------------------------ */
+
+#define MT_A 32
+#define MT_B 16
+#define MT_IN (MT_A + MT_B)
+#define MT_REG 4
+#define MT_CLS 10
+#define MT_NOISE 0.05
+
+/* The fixed maps, drawn first so they depend on the seed only (not on n):
+ * wreg (48, 4) ~ N(0, 1/48) keeps tanh's argument near unit scale; wcls
+ * (48, 10) ~ N(0, 1). */
+typedef struct {
+    double wreg[MT_IN][MT_REG];
+    double wcls[MT_IN][MT_CLS];
+} mt_maps;
+
+static void mt_draw_maps(mt_maps *m, mimo_rng *r)
+{
+    for (int i = 0; i < MT_IN; i++)
+        for (int k = 0; k < MT_REG; k++)
+            m->wreg[i][k] = mimo_rng_normal(r) / sqrt((double)MT_IN);
+    for (int i = 0; i < MT_IN; i++)
+        for (int k = 0; k < MT_CLS; k++)
+            m->wcls[i][k] = mimo_rng_normal(r);
+}
+
+/* One row: z = [a, b] ~ N(0, I); reg = tanh(z wreg) + noise; cls =
+ * argmax(z wcls). */
+static void mt_row(const mt_maps *m, mimo_rng *r, mimo_real *a, mimo_real *b,
+                   mimo_real *reg, int32_t *cls)
+{
+    double z[MT_IN], sr[MT_REG] = {0}, sc[MT_CLS] = {0};
+    for (int i = 0; i < MT_IN; i++) {
+        z[i] = mimo_rng_normal(r);
+        if (i < MT_A)
+            a[i] = (mimo_real)z[i];
+        else
+            b[i - MT_A] = (mimo_real)z[i];
+    }
+    for (int i = 0; i < MT_IN; i++) {
+        for (int k = 0; k < MT_REG; k++)
+            sr[k] += z[i] * m->wreg[i][k];
+        for (int k = 0; k < MT_CLS; k++)
+            sc[k] += z[i] * m->wcls[i][k];
+    }
+    for (int k = 0; k < MT_REG; k++)
+        reg[k] = (mimo_real)(tanh(sr[k]) + MT_NOISE * mimo_rng_normal(r));
+    *cls = (int32_t)argmax(sc, MT_CLS);
+}
+
+static int gen_multitask(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
+{
+    (void)random_x;
+    mt_maps *m = malloc(sizeof *m);
+    int32_t *cls = n <= SIZE_MAX / sizeof *cls ? malloc(n * sizeof *cls) : NULL;
+    gen_out o[3] = {{"a", alloc_real(n, MT_A), MT_A}, {"b", alloc_real(n, MT_B), MT_B},
+                    {"reg", alloc_real(n, MT_REG), MT_REG}};
+    int ok = m && cls && all_allocated(o, 3);
+    if (ok) {
+        mt_draw_maps(m, r);
+        for (size_t i = 0; i < n; i++)
+            mt_row(m, r, o[0].data + MT_A * i, o[1].data + MT_B * i,
+                   o[2].data + MT_REG * i, cls + i);
+    }
+    free(m);
+    if (!ok)
+        drop_all(o, 3);
+    int rc = write_all(f, "multitask", o, 3, n);
+    if (!rc)
+        rc = mimo_dsfile_write_int(f, "cls", cls, n);
+    free(cls);
+    return rc;
+}
+
+/* ---- the table ------------------------------------------------------- */
+
+typedef int (*gen_fn)(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x);
+
+static const struct {
+    mimo_gen_info info;
+    gen_fn run;
+} generators[] = {
+    {{"seed-mimo", "x1 (N,5), x2 (N,3) -> y1 (N,5) 0/1, y2 (N,4) one-hot; "
+      "row 0 is seed 000's sample", 1, 0}, gen_seed_mimo},
+    {{"xor", "x (N,2) -> y (N,1): the four XOR rows, repeated", 4, 0}, gen_xor},
+    {{"sine-window", "x (N,5) windows of sin(t)+6+noise, standardized -> "
+      "y (N,1) the next value", 1000, 0}, gen_sine_window},
+    {{"sinexp", "x1 = x, x2 = x^2 (N,1) -> sin = sin 2 pi x, exp = exp x "
+      "(N,1)", 1000, 1}, gen_sinexp},
+    {{"sin12", "x (N,1) -> y = sin 12 pi x (N,1)", 1000, 1}, gen_sin12},
+    {{"multitask", "a (N,32), b (N,16) -> reg (N,4) tanh of a linear map, "
+      "cls (N,) int32 in 0..9", 10000, 0}, gen_multitask},
+};
+#define N_GEN (sizeof generators / sizeof *generators)
+
+/* The same names, in the same order, as generators[] (test_datagen checks). */
+static const char *const gen_names[] = {"seed-mimo", "xor", "sine-window",
+                                        "sinexp", "sin12", "multitask", NULL};
+
+const char *const *mimo_gen_names(void) { return gen_names; }
+
+static int find_gen(const char *name)
+{
+    for (size_t i = 0; i < N_GEN; i++)
+        if (name && strcmp(name, generators[i].info.name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int unknown_gen(const char *name)
+{
+    char list[256] = "";
+    for (size_t i = 0; i < N_GEN; i++) {
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
+                 generators[i].info.name);
+    }
+    return mimo_error(MIMO_EINVAL, "unknown dataset '%s' (expected one of: %s)",
+                      name ? name : "", list);
+}
+
+int mimo_gen_lookup(const char *name, mimo_gen_info *info)
+{
+    int k = find_gen(name);
+    if (k < 0)
+        return unknown_gen(name);
+    *info = generators[k].info;
+    return 0;
+}
+
+/* Root attributes saying how the file was made. */
+static int provenance(mimo_dsfile *f, const mimo_gen_opts *o, size_t n)
+{
+    char buf[128];
+    int rc = mimo_dsfile_attr_str(f, "generator", o->name);
+    snprintf(buf, sizeof buf, "%" PRIu64, o->seed);
+    if (!rc)
+        rc = mimo_dsfile_attr_str(f, "seed", buf);
+    snprintf(buf, sizeof buf, "%zu", n);
+    if (!rc)
+        rc = mimo_dsfile_attr_str(f, "n", buf);
+    if (!rc && generators[find_gen(o->name)].info.has_random_x)
+        rc = mimo_dsfile_attr_str(f, "x", o->random_x ? "uniform" : "linspace");
+    return rc;
+}
+
+int mimo_gen(const mimo_gen_opts *o)
+{
+    int k = find_gen(o->name);
+    if (k < 0)
+        return unknown_gen(o->name);
+    if (o->n < 0)
+        return mimo_error(MIMO_EINVAL, "gen %s: N must be >= 1, got %ld", o->name,
+                          o->n);
+    if (o->random_x && !generators[k].info.has_random_x)
+        return mimo_error(MIMO_EINVAL, "gen %s: random x applies only to sinexp "
+                          "and sin12", o->name);
+    size_t n = o->n ? (size_t)o->n : (size_t)generators[k].info.default_n;
+    mimo_rng r;
+    mimo_rng_seed(&r, o->seed);
+    mimo_dsfile *f = NULL;
+    int rc = mimo_dsfile_create(o->path, &f);
+    if (rc)
+        return rc;
+    rc = generators[k].run(f, n, &r, o->random_x);
+    if (!rc)
+        rc = provenance(f, o, n);
+    if (rc) {
+        mimo_dsfile_abort(&f);
+        return rc;
+    }
+    return mimo_dsfile_commit(&f);
+}
