@@ -165,6 +165,30 @@ int mimo_h5_attr_write_i64(hid_t obj, const char *path, const char *name,
                                path, name) : 0;
 }
 
+int mimo_h5_attr_write_f64(hid_t obj, const char *path, const char *name,
+                           double v)
+{
+    hid_t a = open_or_create_attr(obj, name, H5T_IEEE_F64LE);
+    herr_t st = a < 0 ? -1 : H5Awrite(a, H5T_NATIVE_DOUBLE, &v);
+    if (a >= 0)
+        H5Aclose(a);
+    return st < 0 ? mimo_error(MIMO_EIO, "%s: cannot write attribute '%s'",
+                               path, name) : 0;
+}
+
+int mimo_h5_attr_read_f64(hid_t obj, const char *path, const char *name,
+                          double *v)
+{
+    if (H5Aexists(obj, name) <= 0)
+        return mimo_error(MIMO_EINVAL, "%s: attribute '%s' is missing", path, name);
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    herr_t st = a < 0 ? -1 : H5Aread(a, H5T_NATIVE_DOUBLE, v);
+    if (a >= 0)
+        H5Aclose(a);
+    return st < 0 ? mimo_error(MIMO_EIO, "%s: cannot read attribute '%s'", path,
+                               name) : 0;
+}
+
 /* A variable-length UTF-8 string type (close it). */
 static hid_t vlen_str(void)
 {

@@ -50,6 +50,10 @@ int mimo_h5_attr_write_str(hid_t obj, const char *path, const char *name,
                            const char *v);
 int mimo_h5_attr_read_i64(hid_t obj, const char *path, const char *name,
                           int64_t *v);
+int mimo_h5_attr_write_f64(hid_t obj, const char *path, const char *name,
+                           double v);
+int mimo_h5_attr_read_f64(hid_t obj, const char *path, const char *name,
+                          double *v);
 /* Reads a string attribute into a malloc'd string (*v; free it). */
 int mimo_h5_attr_read_str(hid_t obj, const char *path, const char *name,
                           char **v);

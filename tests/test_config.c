@@ -1,7 +1,9 @@
 /* test_config.c — YAML config parsing (config.c) into a mimo_spec.
  * Good configs give the right spec and defaults; every bad one gives a
  * negative code and a one-line message with file:line:col and the reason;
- * --set overrides change the document and the re-emitted text re-parses. */
+ * --set overrides change the document and the re-emitted text re-parses.
+ * Also the train extras: lr_schedule, reduce_lr_on_plateau, early_stopping,
+ * checkpoint, and data.memory_limit_mb / prefetch. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <stdarg.h>
@@ -463,6 +465,31 @@ static void test_nan_inf_numbers(void **state)
 
 /* ---- --set ------------------------------------------------------------- */
 
+static void expect_same_monitor(const char *a, const char *b)
+{
+    if (a || b) {
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_string_equal(a, b);
+    }
+}
+
+/* Same train settings: monitor strings by value, everything else by bytes. */
+static void expect_same_train(const mimo_train_spec *a,
+                              const mimo_train_spec *b)
+{
+    mimo_train_spec x, y;
+    expect_same_monitor(a->plateau.monitor, b->plateau.monitor);
+    expect_same_monitor(a->early.monitor, b->early.monitor);
+    expect_same_monitor(a->checkpoint.monitor, b->checkpoint.monitor);
+    memcpy(&x, a, sizeof x);
+    memcpy(&y, b, sizeof y);
+    x.plateau.monitor = y.plateau.monitor = NULL;
+    x.early.monitor = y.early.monitor = NULL;
+    x.checkpoint.monitor = y.checkpoint.monitor = NULL;
+    assert_memory_equal(&x, &y, sizeof x);
+}
+
 static void expect_same_spec(const mimo_spec *a, const mimo_spec *b)
 {
     assert_int_equal(a->n_inputs, b->n_inputs);
@@ -493,7 +520,9 @@ static void expect_same_spec(const mimo_spec *a, const mimo_spec *b)
         assert_int_equal(a->outputs[i].metrics, b->outputs[i].metrics);
         assert_true(a->outputs[i].weight == b->outputs[i].weight);
     }
-    assert_memory_equal(&a->train, &b->train, sizeof a->train);
+    expect_same_train(&a->train, &b->train);
+    assert_true(a->data.memory_limit_mb == b->data.memory_limit_mb);
+    assert_int_equal(a->data.prefetch, b->data.prefetch);
 }
 
 /* The re-emitted text parses (without sets) to the same spec. */
@@ -629,6 +658,341 @@ static void test_set_deep_value_rejected(void **state)
                     NULL);
 }
 
+/* ---- schedules, callbacks, checkpoints, data options ------------------- */
+
+/* A valid config up to line 5; the tested train/data section is line 6. */
+#define BASE HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n" TAIL
+
+static void test_train_extras_defaults(void **state)
+{
+    mimo_spec s;
+    (void)state;
+    parse_ok(BASE, NULL, 0, &s);
+    assert_int_equal(s.train.schedule.kind, MIMO_SCHED_CONSTANT);
+    assert_int_equal(s.train.schedule.warmup_epochs, 0);
+    assert_int_equal(s.train.plateau.enabled, 0);
+    assert_null(s.train.plateau.monitor);
+    assert_int_equal(s.train.early.enabled, 0);
+    assert_null(s.train.early.monitor);
+    assert_int_equal(s.train.checkpoint.every_epochs, 1);
+    assert_int_equal(s.train.checkpoint.keep, 3);
+    assert_int_equal(s.train.checkpoint.save_best, 1);
+    assert_null(s.train.checkpoint.monitor);
+    assert_true(s.data.memory_limit_mb == 1024);
+    assert_int_equal(s.data.prefetch, 2);
+    mimo_spec_free(&s);
+}
+
+static void test_train_extras_all(void **state)
+{
+    const char *text = BASE
+        "train:\n"
+        "  lr_schedule: {type: step, step_size: 10, gamma: 0.5, "
+        "warmup_epochs: 2}\n"
+        "  reduce_lr_on_plateau: {monitor: val_loss, mode: auto, factor: 0.5,"
+        " patience: 5, min_delta: 0.001, cooldown: 2, min_lr: 1e-5}\n"
+        "  early_stopping:\n"
+        "    monitor: val_y1_accuracy\n"
+        "    mode: max\n"
+        "    patience: 0\n"
+        "    min_delta: 0.01\n"
+        "    restore_best: false\n"
+        "  checkpoint: {every_epochs: 0, every_steps: 100, every_seconds: 1.5,"
+        " keep: 1, save_best: no, monitor: loss, mode: min}\n"
+        "data:\n  train: a.h5\n  val: b.h5\n  memory_limit_mb: 0.5\n"
+        "  prefetch: 0\n";
+    mimo_spec s;
+    (void)state;
+    parse_ok(text, NULL, 0, &s);
+    const mimo_sched_spec *sc = &s.train.schedule;
+    assert_int_equal(sc->kind, MIMO_SCHED_STEP);
+    assert_int_equal(sc->step_size, 10);
+    assert_true(sc->gamma == 0.5);
+    assert_int_equal(sc->warmup_epochs, 2);
+    const mimo_plateau_spec *p = &s.train.plateau;
+    assert_int_equal(p->enabled, 1);
+    assert_string_equal(p->monitor, "val_loss");
+    assert_int_equal(p->mode, MIMO_MODE_AUTO);
+    assert_true(p->factor == 0.5 && p->min_delta == 0.001);
+    assert_int_equal(p->patience, 5);
+    assert_int_equal(p->cooldown, 2);
+    assert_true(p->min_lr == 1e-5);
+    const mimo_early_spec *e = &s.train.early;
+    assert_int_equal(e->enabled, 1);
+    assert_string_equal(e->monitor, "val_y1_accuracy");
+    assert_int_equal(e->mode, MIMO_MODE_MAX);
+    assert_int_equal(e->patience, 0);
+    assert_true(e->min_delta == 0.01);
+    assert_int_equal(e->restore_best, 0);
+    const mimo_ckpt_spec *k = &s.train.checkpoint;
+    assert_int_equal(k->every_epochs, 0);
+    assert_int_equal(k->every_steps, 100);
+    assert_true(k->every_seconds == 1.5);
+    assert_int_equal(k->keep, 1);
+    assert_int_equal(k->save_best, 0);
+    assert_string_equal(k->monitor, "loss");
+    assert_int_equal(k->mode, MIMO_MODE_MIN);
+    assert_string_equal(s.data.train, "a.h5");
+    assert_true(s.data.memory_limit_mb == 0.5);
+    assert_int_equal(s.data.prefetch, 0);
+    mimo_spec_free(&s);
+}
+
+/* Parses BASE + line and returns the spec (caller frees). */
+static void parse_line(const char *line, mimo_spec *s)
+{
+    char text[1024];
+    snprintf(text, sizeof text, "%s%s\n", BASE, line);
+    parse_ok(text, NULL, 0, s);
+}
+
+static void test_schedule_forms(void **state)
+{
+    mimo_spec s;
+    (void)state;
+    parse_line("train: {lr_schedule: cosine}", &s);
+    assert_int_equal(s.train.schedule.kind, MIMO_SCHED_COSINE);
+    assert_true(s.train.schedule.min_lr == 0.0);
+    mimo_spec_free(&s);
+    /* gamma defaults: 0.96 for exponential, 0.1 for step */
+    parse_line("train: {lr_schedule: exponential}", &s);
+    assert_true(s.train.schedule.gamma == 0.96);
+    mimo_spec_free(&s);
+    parse_line("train: {lr_schedule: {type: exponential, warmup_epochs: 0}}",
+               &s);
+    assert_true(s.train.schedule.gamma == 0.96);
+    mimo_spec_free(&s);
+    parse_line("train: {lr_schedule: {type: step, gamma: 1}}", &s);
+    assert_int_equal(s.train.schedule.step_size, 10);
+    assert_true(s.train.schedule.gamma == 1.0);
+    mimo_spec_free(&s);
+    parse_line("train: {lr_schedule: {type: step}}", &s);
+    assert_true(s.train.schedule.gamma == 0.1);
+    mimo_spec_free(&s);
+    parse_line("train: {lr_schedule: {type: cosine, min_lr: 0.001}}", &s);
+    assert_true(s.train.schedule.min_lr == 0.001);
+    mimo_spec_free(&s);
+    /* no type: constant, with warmup */
+    parse_line("train: {lr_schedule: {warmup_epochs: 3}}", &s);
+    assert_int_equal(s.train.schedule.kind, MIMO_SCHED_CONSTANT);
+    assert_int_equal(s.train.schedule.warmup_epochs, 3);
+    mimo_spec_free(&s);
+}
+
+static void test_callback_forms(void **state)
+{
+    mimo_spec s;
+    (void)state;
+    parse_line("train: {reduce_lr_on_plateau: true, early_stopping: {}}", &s);
+    assert_int_equal(s.train.plateau.enabled, 1);
+    assert_true(s.train.plateau.factor == 0.1);
+    assert_int_equal(s.train.plateau.patience, 10);
+    assert_true(s.train.plateau.min_delta == 1e-4);
+    assert_null(s.train.plateau.monitor);
+    assert_int_equal(s.train.early.enabled, 1);
+    assert_int_equal(s.train.early.patience, 10);
+    assert_int_equal(s.train.early.restore_best, 1);
+    mimo_spec_free(&s);
+    parse_line("train: {reduce_lr_on_plateau: False, early_stopping: yes,"
+               " checkpoint: }", &s);
+    assert_int_equal(s.train.plateau.enabled, 0);
+    assert_int_equal(s.train.early.enabled, 1);
+    assert_int_equal(s.train.checkpoint.keep, 3);
+    mimo_spec_free(&s);
+}
+
+static void test_schedule_errors(void **state)
+{
+    (void)state;
+    expect_err(BASE "train: {lr_schedule: {type: step, stepsize: 3}}\n",
+               "m.yaml:6:35: unknown key 'stepsize' in train.lr_schedule "
+               "(expected one of: type, step_size, gamma, min_lr, "
+               "warmup_epochs; did you mean 'step_size'?)", NULL);
+    expect_err(BASE "train: {lr_schedule: cosin}\n",
+               "m.yaml:6:22: unknown schedule 'cosin' in train.lr_schedule "
+               "(expected one of: constant, step, exponential, cosine; did "
+               "you mean 'cosine'?)", NULL);
+    expect_err(BASE "train: {lr_schedule: [step]}\n", "m.yaml:6:22: expected"
+               " one of: constant, step, exponential, cosine for "
+               "train.lr_schedule, got a list", NULL);
+    expect_err(BASE "train: {lr_schedule: {type: cosine, gamma: 0.5}}\n",
+               "m.yaml:6:37: key 'gamma' is not valid for the cosine "
+               "schedule", NULL);
+    expect_err(BASE "train: {lr_schedule: {type: exponential, step_size: 2}}"
+               "\n", "key 'step_size' is not valid for the exponential", NULL);
+    expect_err(BASE "train: {lr_schedule: {min_lr: 0.1}}\n",
+               "m.yaml:6:23: key 'min_lr' is not valid for the constant "
+               "schedule", NULL);
+    expect_err(BASE "train: {lr_schedule: {type: step, step_size: 0}}\n",
+               "m.yaml:6:46: expected an integer > 0 for 'step_size' in "
+               "train.lr_schedule, got '0'", NULL);
+    expect_err(BASE "train: {lr_schedule: {type: exponential, gamma: 1.5}}\n",
+               "m.yaml:6:49: expected a number in (0, 1] for 'gamma' in "
+               "train.lr_schedule, got '1.5'", NULL);
+    expect_err(BASE "train: {lr_schedule: {type: step, gamma: 0}}\n",
+               "m.yaml:6:42:", "a number in (0, 1]");
+    expect_err(BASE "train: {lr_schedule: {type: cosine, min_lr: -1}}\n",
+               "m.yaml:6:45:", "a number >= 0 for 'min_lr'");
+    expect_err(BASE "train:\n  lr_schedule:\n    warmup_epochs: 2.5\n",
+               "m.yaml:8:20: expected an integer >= 0 for 'warmup_epochs' in"
+               " train.lr_schedule, got '2.5'", NULL);
+    expect_err(BASE "train: {lr_schedule: {warmup_epochs: -1}}\n",
+               "m.yaml:6:38:", "an integer >= 0");
+}
+
+static void test_callback_errors(void **state)
+{
+    (void)state;
+    expect_err(BASE "train: {reduce_lr_on_plateau: {factor: 1}}\n",
+               "m.yaml:6:40: expected a number in (0, 1) for 'factor' in "
+               "train.reduce_lr_on_plateau, got '1'", NULL);
+    expect_err(BASE "train: {reduce_lr_on_plateau: {factor: 0}}\n",
+               "m.yaml:6:40:", "in (0, 1)");
+    expect_err(BASE "train: {reduce_lr_on_plateau: {mode: mx}}\n",
+               "m.yaml:6:38: unknown mode 'mx' in train.reduce_lr_on_plateau"
+               " (expected one of: auto, min, max; did you mean 'max'?)",
+               NULL);
+    expect_err(BASE "train: {reduce_lr_on_plateau: {cooldown: abc}}\n",
+               "m.yaml:6:42: expected an integer >= 0 for 'cooldown' in "
+               "train.reduce_lr_on_plateau, got 'abc'", NULL);
+    expect_err(BASE "train: {reduce_lr_on_plateau: {patience: -1}}\n",
+               "m.yaml:6:42:", "an integer >= 0 for 'patience'");
+    expect_err(BASE "train: {reduce_lr_on_plateau: {min_lr: -0.1}}\n",
+               "m.yaml:6:40:", "a number >= 0 for 'min_lr'");
+    expect_err(BASE "train: {reduce_lr_on_plateau: {min_delta: nan}}\n",
+               "m.yaml:6:43:", "NaN and Inf are not allowed");
+    expect_err(BASE "train: {early_stopping: {monitor: ''}}\n",
+               "m.yaml:6:35: expected a monitored quantity like loss, "
+               "val_loss or val_<head>_<metric> for 'monitor' in "
+               "train.early_stopping, got ''", NULL);
+    expect_err(BASE "train: {early_stopping: {monitor: [a]}}\n",
+               "m.yaml:6:35:", "got a list");
+    expect_err(BASE "train: {early_stopping: 5}\n",
+               "m.yaml:6:25: expected true, false or a mapping of settings "
+               "for train.early_stopping, got '5'", NULL);
+    expect_err(BASE "train:\n  early_stopping:\n  epochs: 3\n",
+               "m.yaml:7:18: expected true, false or a mapping",
+               "got nothing");
+    expect_err(BASE "train: {early_stopping: {patiance: 3}}\n",
+               "m.yaml:6:26: unknown key 'patiance' in train.early_stopping "
+               "(expected one of: monitor, mode, patience, min_delta, "
+               "restore_best; did you mean 'patience'?)", NULL);
+    expect_err(BASE "train: {early_stopping: {restore_best: maybe}}\n",
+               "m.yaml:6:40: expected true or false for 'restore_best' in "
+               "train.early_stopping, got 'maybe'", NULL);
+    expect_err(BASE "train:\n  early_stopping:\n    patience: 1\n"
+               "    patience: 2\n", "m.yaml:9:5: duplicate key 'patience' in "
+               "train.early_stopping (first given at line 8, column 5)",
+               NULL);
+}
+
+static void test_checkpoint_data_errors(void **state)
+{
+    (void)state;
+    expect_err(BASE "train: {checkpoint: {keep: 0}}\n",
+               "m.yaml:6:28: expected an integer > 0 for 'keep' in "
+               "train.checkpoint, got '0'", NULL);
+    expect_err(BASE "train: {checkpoint: {keep: 3000000000}}\n",
+               "m.yaml:6:28: 3000000000 is too large for 'keep' in "
+               "train.checkpoint", NULL);
+    expect_err(BASE "train: {checkpoint: {every_seconds: -1}}\n",
+               "m.yaml:6:37:", "a number >= 0 for 'every_seconds'");
+    expect_err(BASE "train: {checkpoint: {every_epochs: 1.5}}\n",
+               "m.yaml:6:36:", "an integer >= 0 for 'every_epochs'");
+    expect_err(BASE "train: {checkpoint: {every_steps: -2}}\n",
+               "m.yaml:6:35:", "an integer >= 0 for 'every_steps'");
+    expect_err(BASE "train: {checkpoint: {every_epoch: 2}}\n",
+               "m.yaml:6:22: unknown key 'every_epoch' in train.checkpoint",
+               "did you mean 'every_epochs'?");
+    expect_err(BASE "train: {checkpoint: {save_best: 2}}\n",
+               "m.yaml:6:33:", "true or false for 'save_best'");
+    expect_err(BASE "train: {checkpoint: {mode: maximum}}\n",
+               "m.yaml:6:28: unknown mode 'maximum' in train.checkpoint",
+               NULL);
+    expect_err(BASE "train: {checkpoint: 5}\n", "m.yaml:6:21: expected a "
+               "mapping for train.checkpoint, got '5'", NULL);
+    expect_err(BASE "data: {train: a.h5, memory_limit_mb: 0}\n",
+               "m.yaml:6:38: expected a number > 0 for 'memory_limit_mb' in "
+               "data, got '0'", NULL);
+    expect_err(BASE "data: {prefetch: -1}\n", "m.yaml:6:18: expected an "
+               "integer >= 0 for 'prefetch' in data, got '-1'", NULL);
+    expect_err(BASE "data: {prefetch: 1e3}\n", "m.yaml:6:18:",
+               "got '1e3'");
+    expect_err(BASE "data: {prefech: 2}\n", "m.yaml:6:8: unknown key "
+               "'prefech' in data (expected one of: train, val, "
+               "memory_limit_mb, prefetch; did you mean 'prefetch'?)", NULL);
+}
+
+static void test_set_train_extras(void **state)
+{
+    const char *sets[] = {"train.lr_schedule.warmup_epochs=3",
+                          "train.early_stopping.patience=4",
+                          "train.reduce_lr_on_plateau.factor=0.2",
+                          "train.checkpoint.monitor=val_y1_loss",
+                          "data.prefetch=5", "data.memory_limit_mb=64"};
+    const char *text = BASE "train:\n  lr_schedule: cosine\n"
+                       "  reduce_lr_on_plateau: false\n";
+    mimo_spec s;
+    (void)state;
+    parse_ok(text, sets, 6, &s);
+    assert_int_equal(s.train.schedule.kind, MIMO_SCHED_COSINE);
+    assert_int_equal(s.train.schedule.warmup_epochs, 3);
+    assert_int_equal(s.train.early.enabled, 1);
+    assert_int_equal(s.train.early.patience, 4);
+    /* setting a key below a callback enables it, even from false */
+    assert_int_equal(s.train.plateau.enabled, 1);
+    assert_true(s.train.plateau.factor == 0.2);
+    assert_string_equal(s.train.checkpoint.monitor, "val_y1_loss");
+    assert_int_equal(s.data.prefetch, 5);
+    assert_true(s.data.memory_limit_mb == 64);
+    expect_text_reparses(&s);
+    mimo_spec_free(&s);
+}
+
+static void test_set_replaces_schedule(void **state)
+{
+    const char *sets[] = {"train.lr_schedule=exponential",
+                          "train.early_stopping=true"};
+    const char *text = BASE "train:\n  lr_schedule: {type: step, "
+                       "step_size: 3}\n  early_stopping: {patience: 2}\n";
+    mimo_spec s;
+    (void)state;
+    parse_ok(text, sets, 2, &s);
+    assert_int_equal(s.train.schedule.kind, MIMO_SCHED_EXPONENTIAL);
+    assert_true(s.train.schedule.gamma == 0.96);
+    assert_int_equal(s.train.schedule.step_size, 10);
+    assert_int_equal(s.train.early.enabled, 1);
+    assert_int_equal(s.train.early.patience, 10);
+    expect_text_reparses(&s);
+    mimo_spec_free(&s);
+}
+
+static void test_set_train_extras_errors(void **state)
+{
+    const char *s1[] = {"train.early_stopping.patience=-1"};
+    const char *s2[] = {"train.lr_schedule.gama=0.5"};
+    const char *s3[] = {"train.lr_schedule.gamma=0.5"};
+    const char *s4[] = {"data.prefetch=two"};
+    const char *s5[] = {"train.optimizer.lr=0.5"};
+    const char *text = BASE "train: {lr_schedule: cosine}\n";
+    const char *text5 = BASE "train: {optimizer: true}\n";
+    (void)state;
+    expect_err_sets(text, s1, 1, MIMO_EINVAL, "m.yaml: --set "
+                    "train.early_stopping.patience: expected an integer >= 0"
+                    " for 'patience' in train.early_stopping, got '-1'", NULL);
+    expect_err_sets(text, s2, 1, MIMO_EINVAL, "m.yaml: --set "
+                    "train.lr_schedule.gama: unknown key 'gama' in "
+                    "train.lr_schedule", "did you mean 'gamma'?");
+    expect_err_sets(text, s3, 1, MIMO_EINVAL, "m.yaml: --set "
+                    "train.lr_schedule.gamma: key 'gamma' is not valid for "
+                    "the cosine schedule", NULL);
+    expect_err_sets(text, s4, 1, MIMO_EINVAL, "m.yaml: --set data.prefetch: "
+                    "expected an integer >= 0", "got 'two'");
+    /* only callbacks turn true into {}: optimizer: true stays a bad name */
+    expect_err_sets(text5, s5, 1, MIMO_EINVAL, "unknown optimizer 'true'",
+                    NULL);
+}
+
 /* ---- files ------------------------------------------------------------- */
 
 static void test_load_missing_file(void **state)
@@ -691,6 +1055,16 @@ int main(void)
         cmocka_unit_test(test_set_malformed),
         cmocka_unit_test(test_set_errors_name_set),
         cmocka_unit_test(test_set_deep_value_rejected),
+        cmocka_unit_test(test_train_extras_defaults),
+        cmocka_unit_test(test_train_extras_all),
+        cmocka_unit_test(test_schedule_forms),
+        cmocka_unit_test(test_callback_forms),
+        cmocka_unit_test(test_schedule_errors),
+        cmocka_unit_test(test_callback_errors),
+        cmocka_unit_test(test_checkpoint_data_errors),
+        cmocka_unit_test(test_set_train_extras),
+        cmocka_unit_test(test_set_replaces_schedule),
+        cmocka_unit_test(test_set_train_extras_errors),
         cmocka_unit_test(test_load_missing_file),
         cmocka_unit_test(test_load_file),
     };

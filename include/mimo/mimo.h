@@ -12,6 +12,10 @@
 #include "mimo/rng.h"
 #include "mimo/spec.h"
 #include "mimo/summary.h"
+#include "mimo/dataset.h"
+#include "mimo/checkpoint.h"
+#include "mimo/schedule.h"
+#include "mimo/trainer.h"
 
 /* The library version, e.g. "0.1.0". */
 const char *mimo_version(void);

@@ -1,0 +1,68 @@
+/* trainer.h — a whole training run as `mimo train` does it: datasets from
+ * HDF5, validation, the learning-rate schedule and callbacks, a run
+ * directory with the resolved config, history CSV and checkpoints, and
+ * exact resume. Also predict and eval from a checkpoint alone. Reports
+ * progress through callbacks: the library never prints. */
+#ifndef MIMO_TRAINER_H
+#define MIMO_TRAINER_H
+
+#include "mimo/checkpoint.h"
+#include "mimo/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What a step report carries: running means of this epoch so far. */
+typedef struct {
+    long epoch, epochs;    /* 0-based epoch, total */
+    long step, steps;      /* steps done in this epoch, steps per epoch */
+    int n_heads;
+    const char *const *head_names;
+    const double *head_loss; /* running mean per head */
+    double loss;             /* weighted total */
+    double samples_per_s, eta_s, lr;
+} mimo_progress;
+
+/* One row of the history: names[i] = values[i] (history CSV columns). */
+typedef struct {
+    int n;
+    const char *const *names;
+    const double *values;
+} mimo_epoch_log;
+
+typedef struct {
+    const char *out_dir;     /* run directory (created); required */
+    const char *resume;      /* checkpoint file or run directory, or NULL */
+    const char *init;        /* file with /params to start from, or NULL */
+    const char *train_path;  /* dataset files (override the config's) */
+    const char *val_path;
+    void (*on_step)(void *user, const mimo_progress *p);
+    void (*on_epoch)(void *user, const mimo_epoch_log *log);
+    void (*on_message)(void *user, const char *msg); /* notes, warnings */
+    void *user;
+} mimo_train_opts;
+
+/* Trains spec (which holds the config text and file name) as configured.
+ * Returns 0 when all epochs ran (or early stopping ended the run), or an
+ * error code with mimo_errmsg() saying why; the newest checkpoint in the
+ * run directory is intact either way. */
+int mimo_train(mimo_spec *spec, const mimo_train_opts *o);
+
+/* Finds the newest valid checkpoint of a run directory (a file path is
+ * returned as is). Writes it into path (len bytes). */
+int mimo_find_checkpoint(const char *dir_or_file, char *path, size_t len);
+
+/* Evaluates a checkpoint on a dataset file: per-head means into *st
+ * (allocated here: free with mimo_stats_free), the model's spec into spec
+ * (free with mimo_spec_free). */
+int mimo_eval_file(const char *ckpt, const char *data, mimo_spec *spec,
+                   mimo_stats *st);
+
+/* Writes a predictions file: one float32 (N, units) dataset per head. */
+int mimo_predict_file(const char *ckpt, const char *data, const char *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,339 @@
+/* checkpoint.c — saving and loading checkpoints (layout in DESIGN.md and
+ * include/mimo/checkpoint.h). Save writes PATH.tmp.<pid>, flushes, fsyncs,
+ * renames it over PATH and fsyncs the directory, so a crash at any moment
+ * leaves either the old or the new checkpoint under PATH, never a torn one. */
+#define _POSIX_C_SOURCE 200809L /* fsync, O_DIRECTORY */
+#include "mimo/checkpoint.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "h5_impl.h"
+#include "mimo/config.h"
+#include "mimo/error.h"
+#include "mimo/mimo.h"
+
+void (*mimo_checkpoint_fault_hook)(void) = NULL;
+
+void mimo_ckpt_set(mimo_ckpt_state *st, const char *name, double value)
+{
+    for (int i = 0; i < st->n_extra; i++)
+        if (strcmp(st->extra[i].name, name) == 0) {
+            st->extra[i].value = value;
+            return;
+        }
+    if (st->n_extra < MIMO_CKPT_MAX_EXTRA) {
+        snprintf(st->extra[st->n_extra].name, sizeof st->extra[0].name, "%s", name);
+        st->extra[st->n_extra++].value = value;
+    }
+}
+
+double mimo_ckpt_get(const mimo_ckpt_state *st, const char *name, double dflt)
+{
+    for (int i = 0; i < st->n_extra; i++)
+        if (strcmp(st->extra[i].name, name) == 0)
+            return st->extra[i].value;
+    return dflt;
+}
+
+/* ---- tensors ------------------------------------------------------------- */
+
+/* Writes each tensor of buf under group/<layer>/<kernel|bias>. */
+static int write_tensors(hid_t f, const char *path, const char *group,
+                         const mimo_graph *g, const mimo_real *buf)
+{
+    char name[512];
+    for (int t = 0; t < mimo_graph_n_tensors(g); t++) {
+        mimo_param_info p = mimo_graph_tensor(g, t);
+        snprintf(name, sizeof name, "%s/%s/%s", group, p.layer, p.name);
+        int rc = mimo_h5_write_real(f, path, name, buf + p.offset,
+                                    p.rows == 1 && strcmp(p.name, "bias") == 0
+                                        ? (size_t)p.cols : (size_t)p.rows,
+                                    strcmp(p.name, "bias") == 0 ? 0 : (size_t)p.cols);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Reads group/<layer>/<kernel|bias> into buf, checking each shape. */
+static int read_tensors(hid_t f, const char *path, const char *group,
+                        const mimo_graph *g, mimo_real *buf)
+{
+    char name[512];
+    for (int t = 0; t < mimo_graph_n_tensors(g); t++) {
+        mimo_param_info p = mimo_graph_tensor(g, t);
+        int bias = strcmp(p.name, "bias") == 0, rank, rc;
+        size_t rows, cols;
+        snprintf(name, sizeof name, "%s/%s/%s", group, p.layer, p.name);
+        if (!mimo_h5_exists(f, name))
+            return mimo_error(MIMO_EINVAL, "%s: no '%s' for layer '%s' (%s (%d, "
+                              "%d))", path, name, p.layer, p.name, p.rows, p.cols);
+        if ((rc = mimo_h5_shape(f, path, name, &rank, &rows, &cols)))
+            return rc;
+        size_t want_rows = bias ? (size_t)p.cols : (size_t)p.rows;
+        size_t want_cols = bias ? 1 : (size_t)p.cols;
+        if (rows != want_rows || cols != want_cols || (bias && rank != 1) ||
+            (!bias && rank != 2))
+            return mimo_error(MIMO_ESHAPE, "%s: '%s' has shape (%zu%s%zu), layer "
+                              "'%s' needs (%zu%s%zu)", path, name, rows,
+                              rank == 2 ? ", " : ",", rank == 2 ? cols : 0, p.layer,
+                              want_rows, bias ? "," : ", ", bias ? 0 : want_cols);
+        if ((rc = mimo_h5_read_rows(f, path, name, 0, rows, cols, buf + p.offset)))
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- save ------------------------------------------------------------------ */
+
+static int write_state(hid_t f, const char *path, const mimo_ckpt_state *st)
+{
+    int rc = 0;
+    const struct { const char *k; int64_t v; } ints[] = {
+        {"format_version", MIMO_CKPT_FORMAT_VERSION}, {"epoch", st->epoch},
+        {"step", st->step}, {"global_step", st->global_step},
+        {"samples_seen", st->samples_seen}, {"world_size", st->world_size},
+        {"rng_seed", (int64_t)st->seed}};
+    for (size_t i = 0; i < sizeof ints / sizeof *ints && !rc; i++)
+        rc = mimo_h5_attr_write_i64(f, path, ints[i].k, ints[i].v);
+    if (!rc)
+        rc = mimo_h5_attr_write_str(f, path, "format", "mimo-checkpoint");
+    if (!rc)
+        rc = mimo_h5_attr_write_str(f, path, "mimo_version", mimo_version());
+    if (!rc)
+        rc = mimo_h5_attr_write_str(f, path, "rng", "xoshiro256** seeded by "
+                                    "splitmix64(rng_seed); epoch order from "
+                                    "(rng_seed, epoch)");
+    if (!rc)
+        rc = mimo_h5_attr_write_f64(f, path, "lr", st->lr);
+    for (int i = 0; i < st->n_extra && !rc; i++)
+        rc = mimo_h5_attr_write_f64(f, path, st->extra[i].name, st->extra[i].value);
+    return rc;
+}
+
+static int write_all(hid_t f, const char *path, mimo_model *m,
+                     const mimo_ckpt_state *st, const mimo_real *best)
+{
+    mimo_graph *g = mimo_model_graph(m);
+    mimo_optim *o = mimo_model_optim(m);
+    const mimo_spec *spec = mimo_graph_spec(g);
+    char group[128];
+    int rc = write_state(f, path, st);
+    if (!rc)
+        rc = mimo_h5_write_text(f, path, "config", spec->text ? spec->text : "");
+    if (!rc)
+        rc = write_tensors(f, path, "params", g, mimo_model_params(m));
+    for (int k = 0; k < mimo_optim_n_slots(o) && !rc; k++) {
+        snprintf(group, sizeof group, "optimizer/%s", mimo_optim_slot_name(o, k));
+        rc = write_tensors(f, path, group, g, mimo_optim_slot(o, k));
+    }
+    if (!rc && mimo_h5_exists(f, "optimizer"))
+        rc = 0;
+    if (!rc) { /* the step count lives on /optimizer (created if no slots) */
+        hid_t grp = mimo_h5_exists(f, "optimizer")
+                        ? H5Gopen2(f, "optimizer", H5P_DEFAULT)
+                        : H5Gcreate2(f, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        rc = grp < 0 ? mimo_error(MIMO_EIO, "%s: cannot create /optimizer", path)
+                     : mimo_h5_attr_write_i64(grp, path, "steps", mimo_optim_steps(o));
+        if (grp >= 0)
+            rc = mimo_h5_attr_write_str(grp, path, "type",
+                                        mimo_opt_name(spec->train.opt.kind)) || rc;
+        if (grp >= 0)
+            H5Gclose(grp);
+    }
+    if (!rc && best)
+        rc = write_tensors(f, path, "best_params", g, best);
+    return rc;
+}
+
+/* fsyncs a file or directory by path (best effort for directories). */
+static int sync_path(const char *path, int dir)
+{
+    int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+    if (fd < 0)
+        return dir ? 0 : -1;
+    int rc = fsync(fd);
+    close(fd);
+    return dir ? 0 : rc;
+}
+
+static void dir_of(const char *path, char *dir, size_t len)
+{
+    snprintf(dir, len, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    else
+        snprintf(dir, len, ".");
+}
+
+int mimo_checkpoint_save(const char *path, mimo_model *m,
+                         const mimo_ckpt_state *st, const mimo_real *best)
+{
+    char tmp[4096], dir[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+        return mimo_error(MIMO_EINVAL, "checkpoint path too long: %s", path);
+    mimo_h5_quiet();
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0)
+        return mimo_error(MIMO_EIO, "%s: cannot create the checkpoint file", tmp);
+    int rc = write_all(f, path, m, st, best);
+    if (!rc && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0)
+        rc = mimo_error(MIMO_EIO, "%s: flush failed", tmp);
+    if (H5Fclose(f) < 0 && !rc)
+        rc = mimo_error(MIMO_EIO, "%s: close failed", tmp);
+    if (!rc && sync_path(tmp, 0))
+        rc = mimo_error(MIMO_EIO, "%s: fsync failed", tmp);
+    if (!rc && mimo_checkpoint_fault_hook)
+        mimo_checkpoint_fault_hook();
+    if (!rc && rename(tmp, path))
+        rc = mimo_error(MIMO_EIO, "%s: cannot rename the new checkpoint into place",
+                        path);
+    if (rc) {
+        remove(tmp);
+        return rc;
+    }
+    dir_of(path, dir, sizeof dir);
+    sync_path(dir, 1);
+    return 0;
+}
+
+/* ---- load ------------------------------------------------------------------ */
+
+/* Opens path and checks it is a mimo checkpoint of a version we read. */
+static hid_t open_checkpoint(const char *path)
+{
+    hid_t f = mimo_h5_open_read(path, H5P_DEFAULT);
+    if (f < 0)
+        return f;
+    char *fmt = NULL;
+    int64_t ver = 0;
+    int rc = mimo_h5_attr_read_str(f, path, "format", &fmt);
+    if (!rc && strcmp(fmt, "mimo-checkpoint") != 0)
+        rc = mimo_error(MIMO_EINVAL, "%s: not a mimo checkpoint (format '%s')", path,
+                        fmt);
+    if (rc == MIMO_EINVAL && !fmt)
+        rc = mimo_error(MIMO_EINVAL, "%s: not a mimo checkpoint (no 'format' "
+                        "attribute)", path);
+    if (!rc)
+        rc = mimo_h5_attr_read_i64(f, path, "format_version", &ver);
+    if (!rc && ver != MIMO_CKPT_FORMAT_VERSION)
+        rc = mimo_error(MIMO_EINVAL, "%s: checkpoint format version %lld, this "
+                        "mimo reads %d", path, (long long)ver,
+                        MIMO_CKPT_FORMAT_VERSION);
+    free(fmt);
+    if (rc) {
+        H5Fclose(f);
+        return rc;
+    }
+    return f;
+}
+
+int mimo_checkpoint_spec(const char *path, const char *const *sets, int n_sets,
+                         mimo_spec *spec)
+{
+    hid_t f = open_checkpoint(path);
+    if (f < 0) {
+        mimo_spec_defaults(spec);
+        return (int)f;
+    }
+    char *text = NULL;
+    int rc = mimo_h5_read_text(f, path, "config", &text);
+    H5Fclose(f);
+    if (rc) {
+        mimo_spec_defaults(spec);
+        return rc;
+    }
+    char name[4200];
+    snprintf(name, sizeof name, "%s:/config", path);
+    rc = mimo_config_parse(text, strlen(text), name, sets, n_sets, spec);
+    free(text);
+    return rc;
+}
+
+static int read_state(hid_t f, const char *path, mimo_ckpt_state *st)
+{
+    int64_t seed = 0;
+    int rc = mimo_h5_attr_read_i64(f, path, "epoch", &st->epoch);
+    if (!rc) rc = mimo_h5_attr_read_i64(f, path, "step", &st->step);
+    if (!rc) rc = mimo_h5_attr_read_i64(f, path, "global_step", &st->global_step);
+    if (!rc) rc = mimo_h5_attr_read_i64(f, path, "samples_seen", &st->samples_seen);
+    if (!rc) rc = mimo_h5_attr_read_i64(f, path, "world_size", &st->world_size);
+    if (!rc) rc = mimo_h5_attr_read_i64(f, path, "rng_seed", &seed);
+    if (!rc) rc = mimo_h5_attr_read_f64(f, path, "lr", &st->lr);
+    st->seed = (uint64_t)seed;
+    for (int i = 0; i < st->n_extra && !rc; i++) /* the names asked for */
+        if (H5Aexists(f, st->extra[i].name) > 0)
+            rc = mimo_h5_attr_read_f64(f, path, st->extra[i].name, &st->extra[i].value);
+    return rc;
+}
+
+static int read_optimizer(hid_t f, const char *path, mimo_model *m)
+{
+    mimo_optim *o = mimo_model_optim(m);
+    char group[128];
+    int64_t steps = 0;
+    hid_t grp = mimo_h5_exists(f, "optimizer") ? H5Gopen2(f, "optimizer", H5P_DEFAULT) : -1;
+    if (grp < 0)
+        return mimo_error(MIMO_EINVAL, "%s: no /optimizer group", path);
+    int rc = mimo_h5_attr_read_i64(grp, path, "steps", &steps);
+    H5Gclose(grp);
+    for (int k = 0; k < mimo_optim_n_slots(o) && !rc; k++) {
+        snprintf(group, sizeof group, "optimizer/%s", mimo_optim_slot_name(o, k));
+        rc = read_tensors(f, path, group, mimo_model_graph(m), mimo_optim_slot(o, k));
+    }
+    if (!rc)
+        mimo_optim_set_steps(o, steps);
+    return rc;
+}
+
+int mimo_checkpoint_load(const char *path, mimo_model *m, mimo_ckpt_state *st,
+                         mimo_real *best, int *has_best)
+{
+    hid_t f = open_checkpoint(path);
+    if (f < 0)
+        return (int)f;
+    int rc = read_tensors(f, path, "params", mimo_model_graph(m), mimo_model_params(m));
+    if (!rc)
+        rc = read_optimizer(f, path, m);
+    if (!rc && st)
+        rc = read_state(f, path, st);
+    if (has_best)
+        *has_best = 0;
+    if (!rc && best && mimo_h5_exists(f, "best_params")) {
+        rc = read_tensors(f, path, "best_params", mimo_model_graph(m), best);
+        if (has_best)
+            *has_best = !rc;
+    }
+    H5Fclose(f);
+    return rc;
+}
+
+int mimo_checkpoint_init_params(const char *path, mimo_model *m)
+{
+    hid_t f = mimo_h5_open_read(path, H5P_DEFAULT);
+    if (f < 0)
+        return (int)f;
+    int rc = read_tensors(f, path, "params", mimo_model_graph(m), mimo_model_params(m));
+    H5Fclose(f);
+    return rc;
+}
+
+int mimo_checkpoint_probe(const char *path, int64_t *global_step)
+{
+    char keep[1024];
+    snprintf(keep, sizeof keep, "%s", mimo_errmsg());
+    hid_t f = open_checkpoint(path);
+    int ok = f >= 0;
+    if (ok) {
+        ok = mimo_h5_attr_read_i64(f, path, "global_step", global_step) == 0 &&
+             mimo_h5_exists(f, "params") && mimo_h5_exists(f, "config");
+        H5Fclose(f);
+    }
+    mimo_error(0, "%s", keep);
+    return ok;
+}

@@ -1,0 +1,769 @@
+/* trainer.c — a training run: open the data, resume or initialize, loop
+ * over epochs with the schedule and callbacks, log history, checkpoint.
+ * The state a resumed run needs beyond parameters and optimizer moments
+ * (lr scale, callback states, the partial sums of an interrupted epoch)
+ * travels as named numbers in the checkpoint. Never prints. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, mkdir, opendir */
+#include "mimo/trainer.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "h5_impl.h"
+#include "mimo/error.h"
+#include "mimo/schedule.h"
+
+#define MAX_COLS 512
+
+typedef struct {
+    mimo_spec *spec;
+    const mimo_train_opts *o;
+    mimo_model *m;
+    mimo_graph *g;
+    mimo_data *train_d, *val_d, *val_view;
+    mimo_source ts, vs;
+    int have_val, n_heads;
+    /* history columns */
+    int n_cols;
+    char *names[MAX_COLS];
+    double values[MAX_COLS];
+    const char *head_names[64];
+    double head_loss[64];
+    char run_dir[1024], ckpt_dir[1100], history[1100];
+    /* position and callback state */
+    mimo_ckpt_state st;
+    long epochs, steps;
+    double base_lr, lr_scale;
+    char monitor_plateau[128], monitor_early[128], monitor_ckpt[128];
+    mimo_plateau_state plateau;
+    mimo_early_state early;
+    double ckpt_best;
+    int ckpt_best_set;
+    mimo_real *best_params;
+    int has_best;
+    mimo_stats tr, va;
+    double t_epoch, t_ckpt, t_start;
+    long long epoch_samples;
+} run;
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static char *strdup_safe(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    return p ? memcpy(p, s, n) : NULL;
+}
+
+static void note(const run *r, const char *msg)
+{
+    if (r->o->on_message)
+        r->o->on_message(r->o->user, msg);
+}
+
+/* ---- files and directories --------------------------------------------- */
+
+static int make_dirs(const char *path)
+{
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; ; p++) {
+        char c = *p;
+        if (c == '/' || c == '\0') {
+            *p = '\0';
+            if (mkdir(buf, 0777) && errno != EEXIST)
+                return mimo_error(MIMO_EIO, "%s: cannot create directory: %s", buf,
+                                  strerror(errno));
+            if (c == '\0')
+                return 0;
+            *p = '/';
+        }
+    }
+}
+
+static int write_text_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return mimo_error(MIMO_EIO, "%s: cannot write: %s", path, strerror(errno));
+    fputs(text ? text : "", f);
+    int bad = ferror(f);
+    if (fclose(f) || bad)
+        return mimo_error(MIMO_EIO, "%s: write failed", path);
+    return 0;
+}
+
+/* ---- history columns ------------------------------------------------------ */
+
+static int add_col(run *r, const char *prefix, const char *name)
+{
+    if (r->n_cols == MAX_COLS)
+        return mimo_error(MIMO_EINVAL, "too many history columns");
+    size_t n = strlen(prefix) + strlen(name) + 1;
+    if (!(r->names[r->n_cols] = malloc(n)))
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    snprintf(r->names[r->n_cols++], n, "%s%s", prefix, name);
+    return 0;
+}
+
+/* epoch, loss, <head>_loss, <head>_<metric>, val_..., lr, seconds, samples_per_s */
+static int build_columns(run *r)
+{
+    static const char *const metric[3] = {"accuracy", "mse", "mae"};
+    char buf[256];
+    int rc = add_col(r, "", "epoch");
+    for (int v = 0; v < 1 + r->have_val && !rc; v++) {
+        const char *pre = v ? "val_" : "";
+        rc = add_col(r, pre, "loss");
+        for (int h = 0; h < r->n_heads && !rc; h++) {
+            const mimo_output_spec *o = mimo_graph_head_spec(r->g, h);
+            snprintf(buf, sizeof buf, "%s_loss", o->name);
+            rc = add_col(r, pre, buf);
+            for (int k = 0; k < 3 && !rc; k++)
+                if (o->metrics & (1u << k)) {
+                    snprintf(buf, sizeof buf, "%s_%s", o->name, metric[k]);
+                    rc = add_col(r, pre, buf);
+                }
+        }
+    }
+    if (!rc)
+        rc = add_col(r, "", "lr");
+    if (!rc)
+        rc = add_col(r, "", "seconds");
+    if (!rc)
+        rc = add_col(r, "", "samples_per_s");
+    return rc;
+}
+
+static int find_col(const run *r, const char *name)
+{
+    for (int i = 0; i < r->n_cols; i++)
+        if (strcmp(r->names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+/* Resolves a monitor: the spec's name, or val_loss / loss by default. */
+static int resolve_monitor(run *r, const char *given, const char *what, char *out,
+                           size_t len)
+{
+    snprintf(out, len, "%s", given ? given : r->have_val ? "val_loss" : "loss");
+    if (find_col(r, out) >= 0 && strcmp(out, "epoch") && strcmp(out, "seconds"))
+        return 0;
+    char list[2048] = "";
+    for (int i = 1; i < r->n_cols - 2; i++) {
+        size_t n = strlen(list);
+        snprintf(list + n, sizeof list - n, "%s%s", n ? ", " : "", r->names[i]);
+    }
+    return mimo_error(MIMO_EINVAL, "%s: %s monitor '%s' is not a logged quantity "
+                      "(one of: %s)", r->spec->file, what, out, list);
+}
+
+/* Fills values[] for the finished epoch from the train and val stats. */
+static void fill_values(run *r, long epoch, double lr, double secs, double sps)
+{
+    int c = 0;
+    r->values[c++] = (double)(epoch + 1);
+    for (int v = 0; v < 1 + r->have_val; v++) {
+        const mimo_stats *s = v ? &r->va : &r->tr;
+        r->values[c++] = s->loss;
+        for (int h = 0; h < r->n_heads; h++) {
+            const mimo_output_spec *o = mimo_graph_head_spec(r->g, h);
+            r->values[c++] = s->head[h].loss;
+            if (o->metrics & MIMO_METRIC_ACCURACY)
+                r->values[c++] = s->head[h].acc;
+            if (o->metrics & MIMO_METRIC_MSE)
+                r->values[c++] = s->head[h].mse;
+            if (o->metrics & MIMO_METRIC_MAE)
+                r->values[c++] = s->head[h].mae;
+        }
+    }
+    r->values[c++] = lr;
+    r->values[c++] = secs;
+    r->values[c++] = sps;
+}
+
+/* Keeps the header and the rows of epochs <= keep; writes a header if the
+ * file is new or its header differs. */
+static int prepare_history(run *r, long keep)
+{
+    FILE *f = fopen(r->history, "r");
+    char *kept = NULL, line[16384];
+    size_t len = 0, cap = 0;
+    char header[16384] = "";
+    for (int i = 0; i < r->n_cols; i++) {
+        size_t n = strlen(header);
+        snprintf(header + n, sizeof header - n, "%s%s", i ? "," : "", r->names[i]);
+    }
+    if (f) {
+        int first = 1, same = 0;
+        while (fgets(line, sizeof line, f)) {
+            if (first) {
+                same = strncmp(line, header, strlen(header)) == 0;
+                first = 0;
+                continue;
+            }
+            if (!same || atol(line) > keep || atol(line) < 1)
+                continue;
+            size_t n = strlen(line);
+            if (len + n + 1 > cap) {
+                char *p = realloc(kept, cap = 2 * (len + n + 1));
+                if (!p) {
+                    free(kept), fclose(f);
+                    return mimo_error(MIMO_ENOMEM, "out of memory");
+                }
+                kept = p;
+            }
+            memcpy(kept + len, line, n + 1);
+            len += n;
+        }
+        fclose(f);
+    }
+    f = fopen(r->history, "w");
+    if (!f) {
+        free(kept);
+        return mimo_error(MIMO_EIO, "%s: cannot write: %s", r->history, strerror(errno));
+    }
+    fprintf(f, "%s\n%s", header, kept ? kept : "");
+    free(kept);
+    return fclose(f) ? mimo_error(MIMO_EIO, "%s: write failed", r->history) : 0;
+}
+
+static int append_history(run *r)
+{
+    FILE *f = fopen(r->history, "a");
+    if (!f)
+        return mimo_error(MIMO_EIO, "%s: cannot append: %s", r->history, strerror(errno));
+    for (int i = 0; i < r->n_cols; i++)
+        fprintf(f, i == 0 ? "%.0f" : ",%.9g", r->values[i]);
+    fputc('\n', f);
+    return fclose(f) ? mimo_error(MIMO_EIO, "%s: write failed", r->history) : 0;
+}
+
+/* ---- checkpoint state ------------------------------------------------------ */
+
+static void part_name(char *buf, size_t len, int h, const char *what)
+{
+    snprintf(buf, len, "partial_%d_%s", h, what);
+}
+
+/* The trainer's own state as named numbers (for exact resume). */
+static void pack_state(run *r)
+{
+    mimo_ckpt_state *s = &r->st;
+    char nm[40];
+    s->n_extra = 0;
+    s->seed = r->spec->train.seed;
+    s->lr = mimo_model_lr(r->m);
+    mimo_ckpt_set(s, "lr_scale", r->lr_scale);
+    mimo_ckpt_set(s, "plateau_best", r->plateau.best);
+    mimo_ckpt_set(s, "plateau_wait", (double)r->plateau.wait);
+    mimo_ckpt_set(s, "plateau_cooldown", (double)r->plateau.cooldown_counter);
+    mimo_ckpt_set(s, "plateau_initialized", r->plateau.initialized);
+    mimo_ckpt_set(s, "early_best", r->early.best);
+    mimo_ckpt_set(s, "early_wait", (double)r->early.wait);
+    mimo_ckpt_set(s, "early_best_epoch", (double)r->early.best_epoch);
+    mimo_ckpt_set(s, "early_initialized", r->early.initialized);
+    mimo_ckpt_set(s, "checkpoint_best", r->ckpt_best);
+    mimo_ckpt_set(s, "checkpoint_best_set", r->ckpt_best_set);
+    mimo_ckpt_set(s, "partial_count", (double)r->tr.count);
+    mimo_ckpt_set(s, "partial_samples", (double)r->epoch_samples);
+    for (int h = 0; h < r->n_heads; h++) {
+        part_name(nm, sizeof nm, h, "loss"), mimo_ckpt_set(s, nm, r->tr.head[h].loss);
+        part_name(nm, sizeof nm, h, "acc"), mimo_ckpt_set(s, nm, r->tr.head[h].acc);
+        part_name(nm, sizeof nm, h, "mse"), mimo_ckpt_set(s, nm, r->tr.head[h].mse);
+        part_name(nm, sizeof nm, h, "mae"), mimo_ckpt_set(s, nm, r->tr.head[h].mae);
+    }
+}
+
+static void unpack_state(run *r)
+{
+    const mimo_ckpt_state *s = &r->st;
+    char nm[40];
+    r->lr_scale = mimo_ckpt_get(s, "lr_scale", 1);
+    r->plateau.best = mimo_ckpt_get(s, "plateau_best", 0);
+    r->plateau.wait = (long)mimo_ckpt_get(s, "plateau_wait", 0);
+    r->plateau.cooldown_counter = (long)mimo_ckpt_get(s, "plateau_cooldown", 0);
+    r->plateau.initialized = (int)mimo_ckpt_get(s, "plateau_initialized", 0);
+    r->early.best = mimo_ckpt_get(s, "early_best", 0);
+    r->early.wait = (long)mimo_ckpt_get(s, "early_wait", 0);
+    r->early.best_epoch = (long)mimo_ckpt_get(s, "early_best_epoch", -1);
+    r->early.initialized = (int)mimo_ckpt_get(s, "early_initialized", 0);
+    r->ckpt_best = mimo_ckpt_get(s, "checkpoint_best", 0);
+    r->ckpt_best_set = (int)mimo_ckpt_get(s, "checkpoint_best_set", 0);
+    r->tr.count = (long long)mimo_ckpt_get(s, "partial_count", 0);
+    r->epoch_samples = (long long)mimo_ckpt_get(s, "partial_samples", 0);
+    for (int h = 0; h < r->n_heads; h++) {
+        part_name(nm, sizeof nm, h, "loss"), r->tr.head[h].loss = mimo_ckpt_get(s, nm, 0);
+        part_name(nm, sizeof nm, h, "acc"), r->tr.head[h].acc = mimo_ckpt_get(s, nm, 0);
+        part_name(nm, sizeof nm, h, "mse"), r->tr.head[h].mse = mimo_ckpt_get(s, nm, 0);
+        part_name(nm, sizeof nm, h, "mae"), r->tr.head[h].mae = mimo_ckpt_get(s, nm, 0);
+    }
+}
+
+/* Asks for every extra name pack_state writes, so load fills them. */
+static void request_state(run *r)
+{
+    pack_state(r);
+}
+
+static int save(run *r, const char *name)
+{
+    char path[4096];
+    if (r->train_d)
+        mimo_data_wait(r->train_d); /* the reader thread must be out of HDF5 */
+    pack_state(r);
+    snprintf(path, sizeof path, "%s/%s", r->ckpt_dir, name);
+    r->t_ckpt = now_s();
+    return mimo_checkpoint_save(path, r->m, &r->st,
+                                r->has_best ? r->best_params : NULL);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Writes ckpt-<global step>.h5 and deletes all but the newest `keep`. */
+static int save_periodic(run *r)
+{
+    char name[64];
+    snprintf(name, sizeof name, "ckpt-%012lld.h5", (long long)r->st.global_step);
+    int rc = save(r, name);
+    if (rc)
+        return rc;
+    DIR *d = opendir(r->ckpt_dir);
+    char *list[4096];
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d)) && n < 4096;) {
+        size_t len = strlen(e->d_name);
+        if (strncmp(e->d_name, "ckpt-", 5) == 0 && len > 3 &&
+            strcmp(e->d_name + len - 3, ".h5") == 0)
+            list[n++] = strdup_safe(e->d_name);
+    }
+    if (d)
+        closedir(d);
+    qsort(list, (size_t)n, sizeof *list, cmp_str);
+    for (int i = 0; i < n; i++) {
+        char path[4096];
+        if (list[i] && i < n - r->spec->train.checkpoint.keep) {
+            snprintf(path, sizeof path, "%s/%s", r->ckpt_dir, list[i]);
+            remove(path);
+        }
+        free(list[i]);
+    }
+    return 0;
+}
+
+/* ---- finding checkpoints ----------------------------------------------------- */
+
+int mimo_find_checkpoint(const char *dir_or_file, char *path, size_t len)
+{
+    struct stat sb;
+    if (stat(dir_or_file, &sb))
+        return mimo_error(MIMO_EIO, "%s: %s", dir_or_file, strerror(errno));
+    if (!S_ISDIR(sb.st_mode)) {
+        snprintf(path, len, "%s", dir_or_file);
+        return 0;
+    }
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s/checkpoints", dir_or_file);
+    if (stat(dir, &sb) || !S_ISDIR(sb.st_mode))
+        snprintf(dir, sizeof dir, "%s", dir_or_file);
+    DIR *d = opendir(dir);
+    if (!d)
+        return mimo_error(MIMO_EIO, "%s: cannot list: %s", dir, strerror(errno));
+    int64_t best = -1, gs;
+    char cand[4096];
+    path[0] = '\0';
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        if (n < 4 || strcmp(e->d_name + n - 3, ".h5") != 0 ||
+            strcmp(e->d_name, "best.h5") == 0)
+            continue; /* best.h5 is the best, not the newest */
+        snprintf(cand, sizeof cand, "%s/%s", dir, e->d_name);
+        if (mimo_checkpoint_probe(cand, &gs) && gs > best) {
+            best = gs;
+            snprintf(path, len, "%s", cand);
+        }
+    }
+    closedir(d);
+    if (best < 0)
+        return mimo_error(MIMO_EINVAL, "%s: no valid checkpoint to resume from",
+                          dir_or_file);
+    return 0;
+}
+
+/* ---- setting up ---------------------------------------------------------------- */
+
+static int open_data(run *r)
+{
+    const char *tp = r->o->train_path ? r->o->train_path : r->spec->data.train;
+    const char *vp = r->o->val_path ? r->o->val_path : r->spec->data.val;
+    int rc;
+    if (!tp)
+        return mimo_error(MIMO_EINVAL, "%s: no training data (set data.train or "
+                          "pass --data)", r->spec->file);
+    if ((rc = mimo_data_open(tp, r->g, 1, &r->train_d)))
+        return rc;
+    r->ts = mimo_data_source(r->train_d);
+    if (vp) {
+        if ((rc = mimo_data_open(vp, r->g, 1, &r->val_d)))
+            return rc;
+        r->vs = mimo_data_source(r->val_d);
+        r->have_val = 1;
+    } else if (r->spec->train.validation_split > 0) {
+        size_t n = r->ts.rows;
+        size_t nv = (size_t)((double)n * r->spec->train.validation_split);
+        if (nv == 0 || nv >= n)
+            return mimo_error(MIMO_EINVAL, "%s: validation_split %g of %zu rows "
+                              "leaves an empty set", r->spec->file,
+                              r->spec->train.validation_split, n);
+        /* Keras: the last rows, before shuffling; training keeps the rest
+         * (the same source with fewer rows, so prefetching still works) */
+        r->vs = mimo_data_range(r->train_d, n - nv, nv, &r->val_view);
+        if (!r->val_view)
+            return mimo_error(MIMO_ENOMEM, "out of memory");
+        r->ts.rows = n - nv;
+        r->have_val = 1;
+    }
+    return 0;
+}
+
+static int setup_dirs(run *r)
+{
+    if (strlen(r->o->out_dir) >= sizeof r->run_dir)
+        return mimo_error(MIMO_EINVAL, "run directory path too long: %s",
+                          r->o->out_dir);
+    snprintf(r->run_dir, sizeof r->run_dir, "%s", r->o->out_dir);
+    snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/checkpoints", r->run_dir);
+    snprintf(r->history, sizeof r->history, "%s/history.csv", r->run_dir);
+    char cfg[2100];
+    snprintf(cfg, sizeof cfg, "%s/config.yaml", r->run_dir);
+    int rc = make_dirs(r->ckpt_dir);
+    return rc ? rc : write_text_file(cfg, r->spec->text);
+}
+
+static int setup_monitors(run *r)
+{
+    const mimo_train_spec *t = &r->spec->train;
+    int rc = 0;
+    if (t->plateau.enabled)
+        rc = resolve_monitor(r, t->plateau.monitor, "reduce_lr_on_plateau",
+                             r->monitor_plateau, sizeof r->monitor_plateau);
+    if (!rc && t->early.enabled)
+        rc = resolve_monitor(r, t->early.monitor, "early_stopping",
+                             r->monitor_early, sizeof r->monitor_early);
+    if (!rc && t->checkpoint.save_best)
+        rc = resolve_monitor(r, t->checkpoint.monitor, "checkpoint",
+                             r->monitor_ckpt, sizeof r->monitor_ckpt);
+    if (!rc) {
+        mimo_plateau_init(&r->plateau, &t->plateau, r->monitor_plateau);
+        mimo_early_init(&r->early);
+    }
+    return rc;
+}
+
+/* Fresh start, --init, or --resume. */
+static int starting_point(run *r)
+{
+    int rc = 0;
+    r->lr_scale = 1;
+    if (r->o->resume) {
+        char path[4096];
+        if ((rc = mimo_find_checkpoint(r->o->resume, path, sizeof path)))
+            return rc;
+        request_state(r);
+        if ((rc = mimo_checkpoint_load(path, r->m, &r->st, r->best_params,
+                                       &r->has_best)))
+            return rc;
+        unpack_state(r);
+        char msg[4200];
+        snprintf(msg, sizeof msg, "resuming from %s (epoch %lld, step %lld)", path,
+                 (long long)r->st.epoch + 1, (long long)r->st.step);
+        note(r, msg);
+        return 0;
+    }
+    if (r->o->init && (rc = mimo_checkpoint_init_params(r->o->init, r->m)))
+        return rc;
+    return 0;
+}
+
+/* ---- the loop -------------------------------------------------------------------- */
+
+static double lr_at(const run *r, long epoch, long step)
+{
+    return r->lr_scale * mimo_schedule_lr(&r->spec->train.schedule, r->base_lr,
+                                          epoch, r->epochs, step, r->steps);
+}
+
+static int on_step(void *user, long epoch, long step, long steps,
+                   const mimo_head_stats *s, int b)
+{
+    run *r = user;
+    (void)s;
+    const mimo_ckpt_spec *c = &r->spec->train.checkpoint;
+    r->st.global_step++;
+    r->st.samples_seen += b;
+    r->st.step = step + 1;
+    r->epoch_samples += b;
+    mimo_model_set_lr(r->m, lr_at(r, epoch, step + 1));
+    if (r->o->on_step) {
+        double el = now_s() - r->t_epoch, cnt = r->tr.count > 0 ? (double)r->tr.count : 1;
+        double tot = 0;
+        for (int h = 0; h < r->n_heads; h++) {
+            r->head_loss[h] = r->tr.head[h].loss / cnt;
+            tot += r->spec->outputs[h].weight * r->head_loss[h];
+        }
+        mimo_progress p = {epoch, r->epochs, step + 1, steps, r->n_heads,
+                           r->head_names, r->head_loss, tot,
+                           el > 0 ? (double)r->epoch_samples / el : 0,
+                           step + 1 < steps ? el / (double)(step + 1) * (double)(steps - step - 1) : 0,
+                           mimo_model_lr(r->m)};
+        r->o->on_step(r->o->user, &p);
+    }
+    int due = (c->every_steps > 0 && r->st.global_step % c->every_steps == 0) ||
+              (c->every_seconds > 0 && now_s() - r->t_ckpt >= c->every_seconds);
+    if (due && step + 1 < steps && save_periodic(r))
+        return -1; /* stop; the error is kept */
+    return 0;
+}
+
+/* Monitor value from this epoch's log (NaN if absent). */
+static double monitor(const run *r, const char *name)
+{
+    int c = find_col(r, name);
+    return c >= 0 ? r->values[c] : NAN;
+}
+
+/* Validation, history, callbacks and checkpoints after an epoch. Sets
+ * *stop when early stopping ends the run. */
+static int end_epoch(run *r, long e, int *stop)
+{
+    const mimo_train_spec *t = &r->spec->train;
+    double secs = now_s() - r->t_epoch, lr = mimo_model_lr(r->m);
+    int rc = 0, improved = 0;
+    mimo_stats_finish(r->m, &r->tr);
+    if (r->have_val) {
+        mimo_stats_reset(&r->va);
+        if ((rc = mimo_model_evaluate(r->m, &r->vs, &r->va)))
+            return rc;
+        mimo_stats_finish(r->m, &r->va);
+    }
+    fill_values(r, e, lr, secs, secs > 0 ? (double)r->epoch_samples / secs : 0);
+    if ((rc = append_history(r)))
+        return rc;
+    if (r->o->on_epoch) {
+        mimo_epoch_log log = {r->n_cols, (const char *const *)r->names, r->values};
+        r->o->on_epoch(r->o->user, &log);
+    }
+    if (t->plateau.enabled) {
+        int reduced = 0;
+        double cur = lr_at(r, e + 1, 0);
+        double nl = mimo_plateau_update(&r->plateau, &t->plateau, r->monitor_plateau,
+                                        monitor(r, r->monitor_plateau), cur, &reduced);
+        if (reduced && cur > 0)
+            r->lr_scale *= nl / cur;
+    }
+    if (t->early.enabled) {
+        *stop = mimo_early_update(&r->early, &t->early, r->monitor_early, e,
+                                  monitor(r, r->monitor_early), &improved);
+        if (improved && t->early.restore_best) {
+            memcpy(r->best_params, mimo_model_params(r->m),
+                   sizeof(mimo_real) * mimo_model_param_count(r->m));
+            r->has_best = 1;
+        }
+    }
+    r->st.epoch = e + 1;
+    r->st.step = 0;
+    mimo_stats_reset(&r->tr);
+    r->epoch_samples = 0;
+    mimo_model_set_lr(r->m, lr_at(r, e + 1, 0));
+    if (t->checkpoint.save_best) {
+        double v = monitor(r, r->monitor_ckpt);
+        int is_max = mimo_monitor_is_max(t->checkpoint.mode, r->monitor_ckpt);
+        if (!r->ckpt_best_set || mimo_monitor_better(is_max, v, r->ckpt_best, 0)) {
+            if (isfinite(v)) {
+                r->ckpt_best = v, r->ckpt_best_set = 1;
+                if ((rc = save(r, "best.h5")))
+                    return rc;
+            }
+        }
+    }
+    if (t->checkpoint.every_epochs > 0 && (e + 1) % t->checkpoint.every_epochs == 0)
+        rc = save_periodic(r);
+    return rc;
+}
+
+static int train_loop(run *r)
+{
+    int rc = 0, stop = 0;
+    mimo_model_set_lr(r->m, lr_at(r, r->st.epoch, r->st.step));
+    for (long e = r->st.epoch; e < r->epochs && !stop && !rc; e++) {
+        r->t_epoch = now_s();
+        rc = mimo_model_train_epoch(r->m, &r->ts, e, r->st.step, &r->tr, on_step, r);
+        if (rc == 1)
+            return mimo_error(MIMO_EINVAL, "training stopped");
+        if (!rc)
+            rc = end_epoch(r, e, &stop);
+    }
+    if (rc)
+        return rc;
+    if (stop && r->has_best && r->spec->train.early.restore_best) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "early stopping after epoch %lld; restoring the "
+                 "parameters of epoch %ld", (long long)r->st.epoch,
+                 r->early.best_epoch + 1);
+        note(r, msg);
+        memcpy(mimo_model_params(r->m), r->best_params,
+               sizeof(mimo_real) * mimo_model_param_count(r->m));
+    } else if (stop) {
+        note(r, "early stopping");
+    }
+    return save(r, "last.h5");
+}
+
+static void cleanup(run *r)
+{
+    for (int i = 0; i < r->n_cols; i++)
+        free(r->names[i]);
+    mimo_data_close(&r->val_view);
+    mimo_data_close(&r->val_d);
+    mimo_data_close(&r->train_d);
+    mimo_stats_free(&r->tr);
+    mimo_stats_free(&r->va);
+    free(r->best_params);
+    mimo_model_free(&r->m);
+}
+
+int mimo_train(mimo_spec *spec, const mimo_train_opts *o)
+{
+    run *r = calloc(1, sizeof *r);
+    if (!r)
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    r->spec = spec;
+    r->o = o;
+    r->epochs = spec->train.epochs;
+    r->base_lr = spec->train.opt.lr;
+    r->t_start = r->t_ckpt = now_s();
+    int rc = mimo_model_create(spec, &r->m);
+    if (!rc) {
+        r->g = mimo_model_graph(r->m);
+        r->n_heads = mimo_graph_n_heads(r->g);
+        if (r->n_heads > 64)
+            rc = mimo_error(MIMO_EINVAL, "more than 64 heads");
+        for (int h = 0; h < r->n_heads && h < 64; h++)
+            r->head_names[h] = spec->outputs[h].name;
+        r->best_params = calloc(mimo_model_param_count(r->m) + 1, sizeof(mimo_real));
+        if (!r->best_params)
+            rc = mimo_error(MIMO_ENOMEM, "out of memory");
+    }
+    if (!rc && !(rc = mimo_stats_init(&r->tr, r->n_heads)))
+        rc = mimo_stats_init(&r->va, r->n_heads);
+    if (!rc && !(rc = open_data(r)) && !(rc = build_columns(r)) &&
+        !(rc = setup_monitors(r)) && !(rc = setup_dirs(r)) &&
+        !(rc = starting_point(r))) {
+        r->steps = mimo_model_steps_per_epoch(r->m, r->ts.rows);
+        if (!(rc = prepare_history(r, (long)r->st.epoch)))
+            rc = train_loop(r);
+    }
+    cleanup(r);
+    free(r);
+    return rc;
+}
+
+/* ---- eval and predict from a checkpoint -------------------------------------- */
+
+/* Loads a checkpoint's spec and parameters into a model for batch B. */
+static int load_for_inference(const char *ckpt, mimo_spec *spec, mimo_model **m)
+{
+    int rc = mimo_checkpoint_spec(ckpt, NULL, 0, spec);
+    if (rc)
+        return rc;
+    if (spec->train.batch_size < 256)
+        spec->train.batch_size = 256; /* inference batch: any size works */
+    if ((rc = mimo_model_create(spec, m)))
+        return rc;
+    return mimo_checkpoint_load(ckpt, *m, NULL, NULL, NULL);
+}
+
+int mimo_eval_file(const char *ckpt, const char *data, mimo_spec *spec,
+                   mimo_stats *st)
+{
+    mimo_model *m = NULL;
+    mimo_data *d = NULL;
+    memset(st, 0, sizeof *st);
+    int rc = load_for_inference(ckpt, spec, &m);
+    if (!rc && !(rc = mimo_data_open(data, mimo_model_graph(m), 1, &d)) &&
+        !(rc = mimo_stats_init(st, mimo_graph_n_heads(mimo_model_graph(m))))) {
+        mimo_source s = mimo_data_source(d);
+        if (!(rc = mimo_model_evaluate(m, &s, st)))
+            mimo_stats_finish(m, st);
+    }
+    mimo_data_close(&d);
+    mimo_model_free(&m);
+    return rc;
+}
+
+static int write_predictions(const char *out, const mimo_graph *g,
+                             mimo_real *const *outs, size_t n)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", out);
+    mimo_h5_quiet();
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0)
+        return mimo_error(MIMO_EIO, "%s: cannot create the predictions file", out);
+    int rc = 0;
+    for (int h = 0; h < mimo_graph_n_heads(g) && !rc; h++)
+        rc = mimo_h5_write_real(f, out, mimo_graph_head_spec(g, h)->name, outs[h], n,
+                                (size_t)mimo_graph_head_units(g, h));
+    if (H5Fclose(f) < 0 && !rc)
+        rc = mimo_error(MIMO_EIO, "%s: close failed", out);
+    if (!rc && rename(tmp, out))
+        rc = mimo_error(MIMO_EIO, "%s: cannot rename into place: %s", out,
+                        strerror(errno));
+    if (rc)
+        remove(tmp);
+    return rc;
+}
+
+int mimo_predict_file(const char *ckpt, const char *data, const char *out)
+{
+    mimo_spec spec;
+    mimo_model *m = NULL;
+    mimo_data *d = NULL;
+    mimo_real *outs[64] = {0};
+    int rc = load_for_inference(ckpt, &spec, &m);
+    if (!rc)
+        rc = mimo_data_open(data, mimo_model_graph(m), 0, &d);
+    const mimo_graph *g = m ? mimo_model_graph(m) : NULL;
+    int nh = g ? mimo_graph_n_heads(g) : 0;
+    for (int h = 0; h < nh && h < 64 && !rc; h++)
+        if (!(outs[h] = malloc(sizeof(mimo_real) * mimo_data_rows(d) *
+                               (size_t)mimo_graph_head_units(g, h))))
+            rc = mimo_error(MIMO_ENOMEM, "out of memory for predictions");
+    if (!rc) {
+        mimo_source s = mimo_data_source(d);
+        rc = mimo_model_predict(m, &s, outs);
+    }
+    if (!rc)
+        rc = write_predictions(out, g, outs, mimo_data_rows(d));
+    for (int h = 0; h < 64; h++)
+        free(outs[h]);
+    mimo_data_close(&d);
+    mimo_model_free(&m);
+    mimo_spec_free(&spec);
+    return rc;
+}
