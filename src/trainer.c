@@ -265,6 +265,7 @@ static void pack_state(run *r)
     char nm[40];
     s->n_extra = 0;
     s->seed = r->spec->train.seed;
+    s->world_size = 1;
     s->lr = mimo_model_lr(r->m);
     mimo_ckpt_set(s, "lr_scale", r->lr_scale);
     mimo_ckpt_set(s, "plateau_best", r->plateau.best);
