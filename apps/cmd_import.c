@@ -1,8 +1,174 @@
-/* cmd_import.c — `mimo import csv|idx`: convert files into datasets. */
+/* cmd_import.c — `mimo import csv|idx`: converts a CSV file or an IDX
+ * (MNIST) pair into a dataset file (src/import.c). Only parses arguments;
+ * usage errors exit 2, bad input files exit 1. */
+#include <stdio.h>
+#include <string.h>
+
 #include "cli.h"
+#include "mimo/datagen.h"
+
+#define MAX_COLUMNS 64
+
+static const char *csv_usage =
+    "usage: mimo import csv FILE.csv --out F.h5 --columns NAME=SPEC "
+    "[--columns NAME=SPEC]...\n"
+    "                       [--labels NAME]... [--delimiter C] [--no-header]\n"
+    "\n"
+    "Each --columns NAME=SPEC writes a float32 (N, k) dataset NAME from the\n"
+    "columns in SPEC: header names, 0-based indices and ranges, comma\n"
+    "separated, e.g. x=sepal_length,sepal_width  x=0-3  y=4.\n"
+    "  --labels NAME   store NAME (one column of integers) as int32 (N,)\n"
+    "  --delimiter C   field separator (default ','; 'tab' or '\\t' for tabs)\n"
+    "  --no-header     the first row is data; address columns by index\n";
+
+static const char *idx_usage =
+    "usage: mimo import idx --images IMAGES.idx[.gz] --labels LABELS.idx[.gz]\n"
+    "                       --out F.h5 [--image-name NAME] [--label-name NAME]\n"
+    "                       [--scale | --no-scale]\n"
+    "\n"
+    "Converts MNIST-style IDX files (plain or gzip): images to float32\n"
+    "(N, rows*cols) named 'image', labels to int32 (N,) named 'label'.\n"
+    "  --scale        divide pixels by 255 (the default)\n"
+    "  --no-scale     keep pixels 0..255\n";
+
+/* The delimiter of --delimiter: one character, or tab. */
+static int delimiter(const char *v, char *out)
+{
+    if (strcmp(v, "tab") == 0 || strcmp(v, "\\t") == 0 || strcmp(v, "\t") == 0)
+        *out = '\t';
+    else if (strlen(v) == 1 && v[0] != '"' && v[0] != '\n' && v[0] != '\r')
+        *out = v[0];
+    else
+        return mimo_cli_usage_error("import csv: --delimiter expects one "
+                                    "character (or 'tab'), got '%s'", v);
+    return 0;
+}
+
+/* Splits NAME=SPEC (in place) into a column entry. */
+static int column(char *v, mimo_csv_column *c)
+{
+    char *eq = strchr(v, '=');
+    if (!eq || eq == v || !eq[1])
+        return mimo_cli_usage_error("import csv: --columns expects NAME=SPEC "
+                                    "(e.g. x=0-3), got '%s'", v);
+    *eq = '\0';
+    c->name = v;
+    c->spec = eq + 1;
+    return 0;
+}
+
+/* Takes the value of the valued option argv[*i] into o; 0 or 2. */
+static int csv_option(int argc, char **argv, int *i, mimo_csv_opts *o,
+                      mimo_csv_column *cols, const char **labels)
+{
+    const char *s = argv[*i];
+    int is_cols = mimo_cli_is(s, "--columns"), is_lab = mimo_cli_is(s, "--labels");
+    if (!is_cols && !is_lab && !mimo_cli_is(s, "--out") &&
+        !mimo_cli_is(s, "--delimiter"))
+        return mimo_cli_usage_error("import csv: unknown option '%s'", s);
+    char *v = (char *)mimo_cli_value(argc, argv, i); /* points into argv */
+    if (!v)
+        return mimo_cli_usage_error("import csv: %s needs a value", s);
+    if ((is_cols && o->n_columns == MAX_COLUMNS) ||
+        (is_lab && o->n_labels == MAX_COLUMNS))
+        return mimo_cli_usage_error("import csv: too many %s (at most %d)", s,
+                                    MAX_COLUMNS);
+    if (is_cols)
+        return column(v, &cols[o->n_columns++]);
+    if (is_lab)
+        labels[o->n_labels++] = v;
+    else if (mimo_cli_is(s, "--out"))
+        o->out = v;
+    else
+        return delimiter(v, &o->delimiter);
+    return 0;
+}
+
+static int csv(int argc, char **argv)
+{
+    mimo_csv_column cols[MAX_COLUMNS];
+    const char *labels[MAX_COLUMNS];
+    mimo_csv_opts o = {NULL, NULL, cols, 0, labels, 0, ',', 0};
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            fputs(csv_usage, stdout);
+            return 0;
+        } else if (strcmp(s, "--no-header") == 0) {
+            o.no_header = 1;
+        } else if (s[0] == '-' && s[1] != '\0') {
+            int rc = csv_option(argc, argv, &i, &o, cols, labels);
+            if (rc)
+                return rc;
+        } else if (o.path) {
+            return mimo_cli_usage_error("import csv: unexpected argument '%s'", s);
+        } else {
+            o.path = s;
+        }
+    }
+    if (!o.path)
+        return mimo_cli_usage_error("import csv: missing FILE.csv");
+    if (!o.out)
+        return mimo_cli_usage_error("import csv: missing --out F.h5");
+    if (!o.n_columns)
+        return mimo_cli_usage_error("import csv: no --columns NAME=SPEC given");
+    if (mimo_import_csv(&o))
+        return mimo_cli_fail();
+    printf("wrote %s\n", o.out);
+    return 0;
+}
+
+static int idx(int argc, char **argv)
+{
+    mimo_idx_opts o = {NULL, NULL, NULL, NULL, NULL, 1};
+    static const char *const valued[] = {"--images", "--labels", "--out",
+                                         "--image-name", "--label-name"};
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+            fputs(idx_usage, stdout);
+            return 0;
+        }
+        if (strcmp(s, "--scale") == 0 || strcmp(s, "--no-scale") == 0) {
+            o.scale = s[2] == 's';
+            continue;
+        }
+        size_t k = 0;
+        while (k < 5 && !mimo_cli_is(s, valued[k]))
+            k++;
+        if (k == 5)
+            return mimo_cli_usage_error(s[0] == '-' ? "import idx: unknown option "
+                                        "'%s'" : "import idx: unexpected argument "
+                                        "'%s'", s);
+        const char *v = mimo_cli_value(argc, argv, &i);
+        if (!v)
+            return mimo_cli_usage_error("import idx: %s needs a value", s);
+        const char **dst[5] = {&o.images, &o.labels, &o.out, &o.image_name,
+                               &o.label_name};
+        *dst[k] = v;
+    }
+    if (!o.images || !o.labels || !o.out)
+        return mimo_cli_usage_error("import idx: --images, --labels and --out "
+                                    "are required");
+    if (mimo_import_idx(&o))
+        return mimo_cli_fail();
+    printf("wrote %s\n", o.out);
+    return 0;
+}
 
 int mimo_cmd_import(int argc, char **argv)
 {
-    (void)argc, (void)argv;
-    return mimo_cli_usage_error("import: not built yet");
+    if (argc < 1)
+        return mimo_cli_usage_error("import: expected 'csv' or 'idx'");
+    if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
+        printf("usage: mimo import csv|idx ... (see mimo import csv --help, "
+               "mimo import idx --help)\n");
+        return 0;
+    }
+    if (strcmp(argv[0], "csv") == 0)
+        return csv(argc - 1, argv + 1);
+    if (strcmp(argv[0], "idx") == 0)
+        return idx(argc - 1, argv + 1);
+    return mimo_cli_usage_error("import: unknown format '%s' (expected csv or "
+                                "idx)", argv[0]);
 }

@@ -8,7 +8,7 @@ packages=(
   openmpi-bin libopenmpi-dev
   libopenblas-openmp-dev
   libhdf5-openmpi-dev hdf5-tools
-  libcmocka-dev libyaml-dev
+  libcmocka-dev libyaml-dev zlib1g-dev
   python3 python3-h5py python3-numpy
   graphviz
 )

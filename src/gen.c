@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +123,17 @@ void mimo_dsfile_abort(mimo_dsfile **pf)
     dsfile_free(pf);
 }
 
+/* *count = max(rows * cols, 1) when count items of `size` bytes fit in an
+ * object (PTRDIFF_MAX bytes); else 0. */
+static int array_count(size_t rows, size_t cols, size_t size, size_t *count)
+{
+    size_t limit = (size_t)PTRDIFF_MAX / size;
+    if (cols && rows > limit / cols)
+        return 0;
+    *count = rows * cols > 0 ? rows * cols : 1;
+    return 1;
+}
+
 /* ---- reading one dataset back ---------------------------------------- */
 
 /* Whether dataset `name` of f stores integers; negative on error. */
@@ -160,12 +173,13 @@ int mimo_dsfile_read(const char *path, const char *name, size_t *rows,
     int isint = rc ? 0 : dataset_is_int(f, name);
     if (!rc && isint < 0)
         rc = mimo_error(MIMO_EIO, "%s: cannot read the type of '%s'", path, name);
-    if (!rc && c && r > SIZE_MAX / sizeof(double) / c)
+    size_t count = 0;
+    if (!rc && !array_count(r, c, sizeof(double), &count))
         rc = mimo_error(MIMO_ENOMEM, "%s: '%s' is too large", path, name);
     double *buf = NULL;
-    if (!rc && !(buf = malloc((r * c ? r * c : 1) * sizeof *buf)))
+    if (!rc && !(buf = malloc(count * sizeof *buf)))
         rc = mimo_error(MIMO_ENOMEM, "%s: out of memory reading '%s'", path, name);
-    if (!rc && r * c)
+    if (!rc && r != 0 && c != 0)
         rc = read_doubles(f, path, name, buf);
     H5Fclose(f);
     if (rc) {
@@ -182,13 +196,20 @@ int mimo_dsfile_read(const char *path, const char *name, size_t *rows,
 
 /* ---- generator helpers ----------------------------------------------- */
 
+/* n items of `size` bytes (at least one), or NULL (overflow or no memory). */
+static void *alloc_array(size_t n, size_t size)
+{
+    size_t count = 0;
+    return array_count(n, 1, size, &count) ? malloc(count * size) : NULL;
+}
+
 /* A zeroed (rows, cols) mimo_real array, or NULL (size overflow or no
  * memory). */
 static mimo_real *alloc_real(size_t rows, size_t cols)
 {
-    if (cols && rows > SIZE_MAX / sizeof(mimo_real) / cols)
-        return NULL;
-    return calloc(rows * cols ? rows * cols : 1, sizeof(mimo_real));
+    size_t count = 0;
+    return array_count(rows, cols, sizeof(mimo_real), &count)
+               ? calloc(count, sizeof(mimo_real)) : NULL;
 }
 
 static int oom(const char *what)
@@ -245,7 +266,7 @@ static int cmp_double(const void *a, const void *b)
 /* x[0..n): linspace(0, 1, n), or sorted uniform [0, 1) when random. */
 static double *make_x(size_t n, mimo_rng *r, int random)
 {
-    double *x = n <= SIZE_MAX / sizeof *x ? malloc(n * sizeof *x) : NULL;
+    double *x = alloc_array(n, sizeof *x);
     if (!x)
         return NULL;
     for (size_t i = 0; i < n; i++)
@@ -335,7 +356,7 @@ static int gen_xor(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
  * series' mean and (population) sd, which go to *mean and *sd. */
 static double *sine_series(size_t len, mimo_rng *r, double *mean, double *sd)
 {
-    double *s = len <= SIZE_MAX / sizeof *s ? malloc(len * sizeof *s) : NULL;
+    double *s = alloc_array(len, sizeof *s);
     if (!s)
         return NULL;
     double sum = 0, sq = 0;
@@ -473,7 +494,7 @@ static int gen_multitask(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
 {
     (void)random_x;
     mt_maps *m = malloc(sizeof *m);
-    int32_t *cls = n <= SIZE_MAX / sizeof *cls ? malloc(n * sizeof *cls) : NULL;
+    int32_t *cls = alloc_array(n, sizeof *cls);
     gen_out o[3] = {{"a", alloc_real(n, MT_A), MT_A}, {"b", alloc_real(n, MT_B), MT_B},
                     {"reg", alloc_real(n, MT_REG), MT_REG}};
     int ok = m && cls && all_allocated(o, 3);

@@ -71,8 +71,11 @@ const char *const *mimo_gen_names(void);
 /* Looks a generator up: 0 and *info, or MIMO_EINVAL listing valid names. */
 int mimo_gen_lookup(const char *name, mimo_gen_info *info);
 
-/* Writes the dataset file. Errors: unknown name, n < 0, random_x where
- * the generator has none (MIMO_EINVAL); unwritable path (MIMO_EIO). */
+/* Writes the dataset file. Root string attributes record how: generator,
+ * seed, n (and x = linspace|uniform; for sine-window series_mean and
+ * series_std, to undo the standardization). Errors: unknown name, n < 0,
+ * random_x where the generator has none (MIMO_EINVAL); unwritable path
+ * (MIMO_EIO). */
 int mimo_gen(const mimo_gen_opts *o);
 
 /* ---- CSV import (`mimo import csv`) ---------------------------------- */

@@ -16,6 +16,7 @@
 #include "mimo/checkpoint.h"
 #include "mimo/schedule.h"
 #include "mimo/trainer.h"
+#include "mimo/datagen.h"
 
 /* The library version, e.g. "0.1.0". */
 const char *mimo_version(void);
