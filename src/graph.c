@@ -549,12 +549,26 @@ int mimo_graph_loss(mimo_graph *g, const mimo_real *const *targets, int b,
     return 0;
 }
 
+void mimo_graph_backward_hooked(mimo_graph *g, const mimo_real *params,
+                                mimo_real *grads, int b,
+                                mimo_backward_hook hook, void *user)
+{
+    size_t done = 0;
+    for (int k = g->n_nodes - 1; k >= 0; k--) {
+        mimo_node *n = &g->nodes[k];
+        if (n->type == MIMO_NODE_INPUT)
+            continue;
+        if (n->dy || n->fused)
+            mimo_ops[n->type].backward(g, n, params, grads, b);
+        if (n->type == MIMO_LAYER_DENSE) /* its block ends the final prefix */
+            done = n->b_off + (n->use_bias ? (size_t)n->width : 0);
+        if (hook)
+            hook(user, n->name, done);
+    }
+}
+
 void mimo_graph_backward(mimo_graph *g, const mimo_real *params,
                          mimo_real *grads, int b)
 {
-    for (int k = g->n_nodes - 1; k >= 0; k--) {
-        mimo_node *n = &g->nodes[k];
-        if (n->type != MIMO_NODE_INPUT && (n->dy || n->fused))
-            mimo_ops[n->type].backward(g, n, params, grads, b);
-    }
+    mimo_graph_backward_hooked(g, params, grads, b, NULL, NULL);
 }

@@ -16,7 +16,8 @@ enum {
     MIMO_EIO = -3,      /* file could not be read or written */
     MIMO_ESHAPE = -4,   /* shape mismatch */
     MIMO_ENUM = -5,     /* NaN or Inf met */
-    MIMO_EMPI = -6      /* an MPI call failed */
+    MIMO_EMPI = -6,     /* an MPI call failed */
+    MIMO_EPEER = -7     /* another rank failed (and reported why) */
 };
 
 /* Records a printf-style message as the last error and returns code. */

@@ -84,6 +84,16 @@ int mimo_graph_loss(mimo_graph *g, const mimo_real *const *targets, int b,
 void mimo_graph_backward(mimo_graph *g, const mimo_real *params,
                          mimo_real *grads, int b);
 
+/* Called after each layer's backward with the layer name and how many
+ * values at the front of the gradient buffer are now final (parameters
+ * lie in reverse topological order, so this prefix only grows). */
+typedef void (*mimo_backward_hook)(void *user, const char *layer, size_t done);
+
+/* mimo_graph_backward with a hook (may be NULL) after every layer. */
+void mimo_graph_backward_hooked(mimo_graph *g, const mimo_real *params,
+                                mimo_real *grads, int b,
+                                mimo_backward_hook hook, void *user);
+
 /* Head h's output of the last forward, (b, units); owned by the graph. */
 const mimo_real *mimo_graph_output(const mimo_graph *g, int h);
 /* d loss / d input i, (b, width), when compiled with input_grads. */
