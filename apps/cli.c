@@ -11,8 +11,39 @@
 
 #include "mimo/error.h"
 
+static int mpi_on, world_rank, world_size = 1, solo;
+
+void mimo_cli_solo(int on) { solo = on; }
+
+void mimo_cli_mpi_init(int *argc, char ***argv)
+{
+    const char *force = getenv("MIMO_MPI");
+    int launched = getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") ||
+                   getenv("PMI_RANK");
+    if (force ? strcmp(force, "1") != 0 : !launched)
+        return;
+    int provided;
+    MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
+    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+    mpi_on = 1;
+}
+
+void mimo_cli_mpi_finalize(void)
+{
+    if (mpi_on)
+        MPI_Finalize();
+    mpi_on = 0;
+}
+
+int mimo_cli_rank(void) { return world_rank; }
+int mimo_cli_size(void) { return world_size; }
+MPI_Comm mimo_cli_comm(void) { return world_size > 1 ? MPI_COMM_WORLD : MPI_COMM_NULL; }
+
 int mimo_cli_usage_error(const char *fmt, ...)
 {
+    if (world_rank != 0)
+        return 2; /* every rank parsed the same arguments: one message */
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "mimo: error: ");
@@ -22,11 +53,21 @@ int mimo_cli_usage_error(const char *fmt, ...)
     return 2;
 }
 
-int mimo_cli_fail(void)
+int mimo_cli_fail_rc(int rc)
 {
+    if (rc == MIMO_EPEER)
+        return 1;
+    if (world_size > 1 && !solo) {
+        fprintf(stderr, "mimo: error: rank %d of %d: %s\n", world_rank, world_size,
+                mimo_errmsg());
+        fflush(stderr);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
     fprintf(stderr, "mimo: error: %s\n", mimo_errmsg());
     return 1;
 }
+
+int mimo_cli_fail(void) { return mimo_cli_fail_rc(MIMO_EINVAL); }
 
 int mimo_cli_long(const char *flag, const char *s, long min, long *out)
 {

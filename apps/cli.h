@@ -5,6 +5,21 @@
 #ifndef MIMO_CLI_H
 #define MIMO_CLI_H
 
+#include <mpi.h>
+
+/* MPI is initialized only when a launcher (mpirun, srun) started us or
+ * MIMO_MPI=1 asks for it; a plain `mimo` is one process without MPI. */
+void mimo_cli_mpi_init(int *argc, char ***argv);
+void mimo_cli_mpi_finalize(void);
+/* This process's rank and the number of ranks (0 and 1 without MPI). */
+int mimo_cli_rank(void);
+int mimo_cli_size(void);
+/* MPI_COMM_WORLD with more than one rank, else MPI_COMM_NULL. */
+MPI_Comm mimo_cli_comm(void);
+/* While on, this rank works alone (the others wait): errors are reported
+ * as in a single process. */
+void mimo_cli_solo(int on);
+
 /* Prints "mimo: error: <msg>" and a usage hint; returns 2. */
 int mimo_cli_usage_error(const char *fmt, ...)
 #if defined(__GNUC__)
@@ -12,7 +27,12 @@ int mimo_cli_usage_error(const char *fmt, ...)
 #endif
     ;
 
-/* Prints "mimo: error: <last library error>"; returns 1. */
+/* Reports a library error rc: prints "mimo: error: <message>" (naming
+ * the rank when there are several) and returns 1; with several ranks it
+ * then ends the whole job with MPI_Abort, so no rank waits forever.
+ * MIMO_EPEER (another rank failed and reports it) prints nothing. */
+int mimo_cli_fail_rc(int rc);
+/* mimo_cli_fail_rc for the last error. */
 int mimo_cli_fail(void);
 
 /* Strict number parsing for flag values: 0 ok, else a usage error (2). */

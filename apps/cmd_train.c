@@ -29,14 +29,50 @@ static const char *train_usage =
     "  --resume PATH|DIR   continue from a checkpoint or a run directory's\n"
     "                      newest; CONFIG defaults to the checkpoint's\n"
     "  --init F            start from /params/<layer>/kernel|bias of F\n"
-    "  --quiet             only errors\n";
+    "  --quiet             only errors\n"
+    "under mpirun/srun (data parallel):\n"
+    "  --allreduce MODE    bucketed (default: overlapped with backward) or blocking\n"
+    "  --bucket-mb X       gradient bucket size in MiB (default 2)\n"
+    "  --check-every N     compare replica checksums every N steps (default 100)\n"
+    "  --trace FILE        write a Chrome trace (Perfetto, chrome://tracing)\n";
 
 typedef struct {
-    const char *config, *data, *val, *out, *resume, *init;
+    const char *config, *data, *val, *out, *resume, *init, *trace;
     const char *sets[MAX_SETS];
     char owned[8][64];
-    int n_sets, n_owned, quiet;
+    int n_sets, n_owned, quiet, blocking;
+    double bucket_mb;
+    long check_every;
 } train_args;
+
+#define HELP_SHOWN (-1)
+
+/* The data-parallel flags; *done = 1 when s was one of them. */
+static int parse_parallel(int argc, char **argv, int *i, train_args *a, int *done)
+{
+    const char *s = argv[*i], *v;
+    *done = 1;
+    if (mimo_cli_is(s, "--allreduce")) {
+        v = mimo_cli_value(argc, argv, i);
+        if (!v || (strcmp(v, "blocking") && strcmp(v, "bucketed")))
+            return mimo_cli_usage_error("--allreduce expects blocking or bucketed");
+        a->blocking = !strcmp(v, "blocking");
+        return 0;
+    }
+    if (mimo_cli_is(s, "--bucket-mb")) {
+        int rc = mimo_cli_double(s, mimo_cli_value(argc, argv, i), &a->bucket_mb);
+        return rc ? rc : a->bucket_mb <= 0 ? mimo_cli_usage_error("--bucket-mb must be > 0") : 0;
+    }
+    if (mimo_cli_is(s, "--check-every"))
+        return mimo_cli_long(s, mimo_cli_value(argc, argv, i), 1, &a->check_every);
+    if (mimo_cli_is(s, "--trace")) {
+        if (!(a->trace = mimo_cli_value(argc, argv, i)) || !*a->trace)
+            return mimo_cli_usage_error("--trace needs a file");
+        return 0;
+    }
+    *done = 0;
+    return 0;
+}
 
 /* Adds "key=value" built from a flag. */
 static int flag_set(train_args *a, const char *key, const char *value)
@@ -57,9 +93,16 @@ static int parse_train(int argc, char **argv, train_args *a)
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i], *v;
         int done = 0, rc = 0;
+        (void)v;
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
-            fputs(train_usage, stdout);
-            exit(0);
+            if (mimo_cli_rank() == 0)
+                fputs(train_usage, stdout);
+            return HELP_SHOWN;
+        }
+        if ((rc = parse_parallel(argc, argv, &i, a, &done)) || done) {
+            if (rc)
+                return rc;
+            continue;
         }
         for (size_t k = 0; k < sizeof numeric / sizeof *numeric && !done; k++)
             if (mimo_cli_is(s, numeric[k].flag)) {
@@ -171,7 +214,7 @@ int mimo_cmd_train(int argc, char **argv)
     train_args a;
     int rc = parse_train(argc, argv, &a);
     if (rc)
-        return rc;
+        return rc == HELP_SHOWN ? 0 : rc;
     mimo_spec spec;
     char ckpt[4096], out[1024];
     if (a.config)
@@ -182,7 +225,7 @@ int mimo_cmd_train(int argc, char **argv)
         mimo_spec_defaults(&spec);
     if (rc) {
         mimo_spec_free(&spec);
-        return mimo_cli_fail();
+        return mimo_cli_fail_rc(rc);
     }
     if (a.out)
         snprintf(out, sizeof out, "%s", a.out);
@@ -190,14 +233,16 @@ int mimo_cmd_train(int argc, char **argv)
         snprintf(out, sizeof out, "%s", a.resume);
     else
         default_out(a.config, out, sizeof out);
-    display d = {a.quiet, isatty(fileno(stderr)), 0};
+    display d = {a.quiet || mimo_cli_rank() != 0, isatty(fileno(stderr)), 0};
     mimo_train_opts o = {out, a.resume, a.init, a.data, a.val, show_step,
-                         show_epoch, show_message, &d};
+                         show_epoch, show_message, &d, mimo_cli_comm(),
+                         a.blocking, (size_t)(a.bucket_mb * 1048576.0),
+                         a.check_every, a.trace};
     rc = mimo_train(&spec, &o);
     mimo_spec_free(&spec);
     if (rc)
-        return mimo_cli_fail();
-    if (!a.quiet)
+        return mimo_cli_fail_rc(rc);
+    if (!d.quiet)
         fprintf(stderr, "mimo: run directory %s\n", out);
     return 0;
 }
@@ -214,9 +259,10 @@ static int parse_infer(const char *cmd, int argc, char **argv, const char **ckpt
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i];
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
-            printf("usage: mimo %s CHECKPOINT|RUN_DIR --data F%s\n", cmd,
-                   out ? " --out F" : "");
-            exit(0);
+            if (mimo_cli_rank() == 0)
+                printf("usage: mimo %s CHECKPOINT|RUN_DIR --data F%s\n", cmd,
+                       out ? " --out F" : "");
+            return HELP_SHOWN;
         }
         const char **dst = mimo_cli_is(s, "--data") ? data
                            : out && mimo_cli_is(s, "--out") ? out : NULL;
@@ -245,10 +291,10 @@ int mimo_cmd_predict(int argc, char **argv)
     char path[4096];
     int rc = parse_infer("predict", argc, argv, &ckpt, &data, &out);
     if (rc)
-        return rc;
-    if (mimo_find_checkpoint(ckpt, path, sizeof path) ||
-        mimo_predict_file(path, data, out))
-        return mimo_cli_fail();
+        return rc == HELP_SHOWN ? 0 : rc;
+    if ((rc = mimo_find_checkpoint(ckpt, path, sizeof path)) ||
+        (rc = mimo_predict_file(path, data, mimo_cli_comm(), out)))
+        return mimo_cli_fail_rc(rc);
     return 0;
 }
 
@@ -260,11 +306,11 @@ int mimo_cmd_eval(int argc, char **argv)
     mimo_stats st;
     int rc = parse_infer("eval", argc, argv, &ckpt, &data, NULL);
     if (rc)
-        return rc;
-    if (mimo_find_checkpoint(ckpt, path, sizeof path))
-        return mimo_cli_fail();
-    rc = mimo_eval_file(path, data, &spec, &st);
-    if (!rc) {
+        return rc == HELP_SHOWN ? 0 : rc;
+    if ((rc = mimo_find_checkpoint(ckpt, path, sizeof path)))
+        return mimo_cli_fail_rc(rc);
+    rc = mimo_eval_file(path, data, mimo_cli_comm(), &spec, &st);
+    if (!rc && mimo_cli_rank() == 0) {
         printf("loss %.6g\n", st.loss);
         for (int h = 0; h < st.n_heads; h++) {
             const mimo_output_spec *o = &spec.outputs[h];
@@ -280,5 +326,5 @@ int mimo_cmd_eval(int argc, char **argv)
     }
     mimo_stats_free(&st);
     mimo_spec_free(&spec);
-    return rc ? mimo_cli_fail() : 0;
+    return rc ? mimo_cli_fail_rc(rc) : 0;
 }

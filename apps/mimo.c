@@ -22,28 +22,55 @@ static const char *usage_text =
     "\n"
     "Run 'mimo COMMAND --help' for a command's options.\n";
 
+/* parallel: every rank runs the command; otherwise rank 0 runs it alone
+ * (so no two ranks write the same file or print the same table) and the
+ * others return its exit code. */
 static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
+    int parallel;
 } commands[] = {
-    {"summary", mimo_cmd_summary}, {"dot", mimo_cmd_dot},
-    {"train", mimo_cmd_train},     {"predict", mimo_cmd_predict},
-    {"eval", mimo_cmd_eval},       {"gen", mimo_cmd_gen},
-    {"import", mimo_cmd_import},
+    {"summary", mimo_cmd_summary, 0}, {"dot", mimo_cmd_dot, 0},
+    {"train", mimo_cmd_train, 1},     {"predict", mimo_cmd_predict, 1},
+    {"eval", mimo_cmd_eval, 1},       {"gen", mimo_cmd_gen, 0},
+    {"import", mimo_cmd_import, 0},
 };
 
-int main(int argc, char **argv)
+static int on_rank0(int (*run)(int, char **), int argc, char **argv)
+{
+    int rc = 0;
+    mimo_cli_solo(1);
+    if (mimo_cli_rank() == 0)
+        rc = run(argc, argv);
+    mimo_cli_solo(0);
+    if (mimo_cli_size() > 1)
+        MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return rc;
+}
+
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fputs(usage_text, argc < 2 ? stderr : stdout);
+        if (mimo_cli_rank() == 0)
+            fputs(usage_text, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-        printf("mimo %s\n", mimo_version());
+        if (mimo_cli_rank() == 0)
+            printf("mimo %s\n", mimo_version());
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 2, argv + 2);
+            return commands[i].parallel ? commands[i].run(argc - 2, argv + 2)
+                                        : on_rank0(commands[i].run, argc - 2, argv + 2);
     return mimo_cli_usage_error("unknown command '%s'", argv[1]);
+}
+
+int main(int argc, char **argv)
+{
+    mimo_cli_mpi_init(&argc, &argv);
+    int rc = dispatch(argc, argv);
+    mimo_cli_mpi_finalize();
+    return rc;
 }

@@ -11,6 +11,7 @@
 #include <tgmath.h>
 
 #include "h5_impl.h"
+#include "mimo/dist.h"
 #include "mimo/error.h"
 
 typedef struct {
@@ -29,6 +30,7 @@ struct mimo_data {
     size_t n;            /* rows */
     size_t r0;           /* views: first row */
     int n_in, n_tgt, max_batch, owner;
+    int rank, size;      /* of the communicator (0, 1 without MPI) */
     struct mimo_data *base; /* views: the file's owner (its reader thread) */
     column_set *sets;    /* inputs, then targets */
     /* streaming */
@@ -153,9 +155,13 @@ static int validate(mimo_data *d, const mimo_graph *g)
 
 #define SCAN_ROWS 65536
 
+/* Loads every dataset whole, or scans them in chunks for NaN/Inf and bad
+ * labels; with several ranks each scans only its share of the rows. */
 static int load_or_scan(mimo_data *d, int whole)
 {
     int rc = 0;
+    size_t lo = d->n * (size_t)d->rank / (size_t)d->size;
+    size_t hi = d->n * (size_t)(d->rank + 1) / (size_t)d->size;
     for (int i = 0; i < d->n_in + d->n_tgt && !rc; i++) {
         column_set *c = &d->sets[i];
         size_t bad = 0, first = 0, chunk = whole ? d->n : SCAN_ROWS;
@@ -164,8 +170,8 @@ static int load_or_scan(mimo_data *d, int whole)
         if (!buf)
             return mimo_error(MIMO_ENOMEM, "%s: out of memory reading '%s'",
                               d->path, c->name);
-        for (size_t r = 0; r < d->n && !rc; r += chunk) {
-            size_t m = d->n - r < chunk ? d->n - r : chunk;
+        for (size_t r = lo; r < hi && !rc; r += chunk) {
+            size_t m = hi - r < chunk ? hi - r : chunk;
             rc = mimo_h5_read_rows(d->file, d->path, c->name, r, m,
                                    (size_t)c->cols, buf);
             if (!rc)
@@ -369,7 +375,7 @@ static int start_reader(mimo_data *d)
     return 0;
 }
 
-static int open_steps(mimo_data *d, const mimo_graph *g, int targets)
+static int open_steps(mimo_data *d, const mimo_graph *g, int targets, MPI_Comm comm)
 {
     int rc;
     const mimo_spec *s = mimo_graph_spec(g);
@@ -389,18 +395,46 @@ static int open_steps(mimo_data *d, const mimo_graph *g, int targets)
     double bytes = 0;
     for (int i = 0; i < d->n_in + d->n_tgt; i++)
         bytes += (double)d->n * d->sets[i].cols * sizeof(mimo_real);
-    int whole = bytes <= s->data.memory_limit_mb * 1048576.0;
+    int whole = d->size == 1 && bytes <= s->data.memory_limit_mb * 1048576.0;
     if ((rc = load_or_scan(d, whole)))
         return rc;
     if (whole)
         return 0;
     if (alloc_stream(d))
         return mimo_error(MIMO_ENOMEM, "out of memory for streaming buffers");
-    return s->data.prefetch > 0 ? start_reader(d) : 0;
+    int threads = MPI_THREAD_MULTIPLE;
+    if (comm != MPI_COMM_NULL)
+        MPI_Query_thread(&threads);
+    /* with MPI-IO the reader thread calls MPI: it needs THREAD_MULTIPLE */
+    return s->data.prefetch > 0 && (d->size == 1 || threads == MPI_THREAD_MULTIPLE)
+               ? start_reader(d) : 0;
+}
+
+/* Opens the file: with several ranks, collectively with the MPI-IO
+ * driver, after every rank has checked that it can read it at all. */
+static int open_file(mimo_data *d, MPI_Comm comm)
+{
+    hid_t fapl = H5P_DEFAULT;
+    int rc = 0;
+    if (d->size > 1) {
+        FILE *f = fopen(d->path, "rb"); /* a rank that cannot read it says so */
+        rc = f ? 0 : mimo_h5_open_read(d->path, H5P_DEFAULT);
+        if (f)
+            fclose(f);
+        if ((rc = mimo_agree(comm, rc)))
+            return rc;
+        fapl = H5Pcreate(H5P_FILE_ACCESS);
+        H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
+    }
+    d->file = mimo_h5_open_read(d->path, fapl);
+    if (fapl != H5P_DEFAULT)
+        H5Pclose(fapl);
+    rc = d->file < 0 ? (int)d->file : 0;
+    return d->size > 1 ? mimo_agree(comm, rc) : rc;
 }
 
 int mimo_data_open(const char *path, const mimo_graph *g, int targets,
-                   mimo_data **out)
+                   MPI_Comm comm, mimo_data **out)
 {
     *out = NULL;
     mimo_data *d = calloc(1, sizeof *d);
@@ -409,8 +443,16 @@ int mimo_data_open(const char *path, const mimo_graph *g, int targets,
         return mimo_error(MIMO_ENOMEM, "out of memory");
     }
     d->owner = 1;
-    d->file = mimo_h5_open_read(path, H5P_DEFAULT);
-    int rc = d->file < 0 ? (int)d->file : open_steps(d, g, targets);
+    d->size = 1;
+    if (comm != MPI_COMM_NULL) {
+        MPI_Comm_rank(comm, &d->rank);
+        MPI_Comm_size(comm, &d->size);
+    }
+    int rc = open_file(d, comm);
+    if (!rc)
+        rc = open_steps(d, g, targets, comm);
+    if (d->size > 1 && rc != MIMO_EPEER)
+        rc = mimo_agree(comm, rc);
     if (rc) {
         mimo_data_close(&d);
         return rc;

@@ -1,7 +1,7 @@
 /* model.c — training, evaluation and prediction from a mimo_source.
  * Owns the flat parameter and gradient buffers, the optimizer and the
  * batch staging buffers; the graph does the math. MPI enters only through
- * the partition (rank, size) and the gradient-reduce callback. */
+ * the partition (rank, size) and the step hooks (allreduce, tracing). */
 #include "mimo/model.h"
 
 #include <stdlib.h>
@@ -19,8 +19,7 @@ struct mimo_model {
     mimo_real *params, *grads;
     double lr;
     int rank, size;
-    mimo_grad_reduce_fn reduce;
-    void *reduce_user;
+    mimo_step_hooks hooks;
     int n_in, n_heads;
     const mimo_array **arr;                /* bound arrays: inputs, targets */
     int arr_targets;
@@ -156,9 +155,21 @@ void mimo_model_set_lr(mimo_model *m, double lr) { m->lr = lr; }
 double mimo_model_lr(const mimo_model *m) { return m->lr; }
 
 void mimo_model_set_partition(mimo_model *m, int rank, int size,
-                              mimo_grad_reduce_fn reduce, void *user)
+                              const mimo_step_hooks *hooks)
 {
-    m->rank = rank, m->size = size, m->reduce = reduce, m->reduce_user = user;
+    m->rank = rank, m->size = size;
+    memset(&m->hooks, 0, sizeof m->hooks);
+    if (hooks)
+        m->hooks = *hooks;
+}
+
+int mimo_model_rank(const mimo_model *m) { return m->rank; }
+int mimo_model_size(const mimo_model *m) { return m->size; }
+
+static void phase(const mimo_model *m, const char *name, int end)
+{
+    if (m->hooks.phase)
+        m->hooks.phase(m->hooks.user, name, end);
 }
 
 /* ---- in-memory arrays as a source ------------------------------------ */
@@ -295,20 +306,31 @@ static int train_step(mimo_model *m, const mimo_source *src, size_t start,
     size_t n = mimo_graph_param_count(m->g);
     memset(m->grads, 0, sizeof(mimo_real) * n);
     memset(m->step, 0, sizeof *m->step * (size_t)m->n_heads);
+    if (m->hooks.begin)
+        m->hooks.begin(m->hooks.user, m->grads, n);
     if (b > 0) {
-        if ((rc = src->read(src->ctx, m->perm + lo, b, m->batch_in, m->batch_tgt)))
+        phase(m, "data", 0);
+        rc = src->read(src->ctx, m->perm + lo, b, m->batch_in, m->batch_tgt);
+        phase(m, "data", 1);
+        if (rc)
             return rc;
+        phase(m, "forward", 0);
         mimo_graph_forward(m->g, m->params, (const mimo_real *const *)m->batch_in, b);
-        if ((rc = mimo_graph_loss(m->g, (const mimo_real *const *)m->batch_tgt, b,
-                                  1.0 / (double)gb, m->step)))
+        rc = mimo_graph_loss(m->g, (const mimo_real *const *)m->batch_tgt, b,
+                             1.0 / (double)gb, m->step);
+        phase(m, "forward", 1);
+        if (rc || (rc = check_step(m, epoch, step)))
             return rc;
-        if ((rc = check_step(m, epoch, step)))
-            return rc;
-        mimo_graph_backward(m->g, m->params, m->grads, b);
+        phase(m, "backward", 0);
+        mimo_graph_backward_hooked(m->g, m->params, m->grads, b,
+                                   m->hooks.layer_done, m->hooks.user);
+        phase(m, "backward", 1);
     }
-    if (m->reduce && (rc = m->reduce(m->reduce_user, m->grads, n)))
+    if (m->hooks.finish && (rc = m->hooks.finish(m->hooks.user, m->grads, n)))
         return rc;
+    phase(m, "optimizer", 0);
     mimo_optim_step(m->opt, m->params, m->grads, m->lr);
+    phase(m, "optimizer", 1);
     return 0;
 }
 
@@ -360,7 +382,7 @@ int mimo_model_train_epoch(mimo_model *m, const mimo_source *src, long epoch,
         rank_slice(m, start, gb, &lo, &hi);
         add_stats(st, m->step, m->n_heads, (int)(hi - lo));
         if (on_step && on_step(user, epoch, step, steps, m->step, (int)(hi - lo)))
-            return step + 1 < steps ? 1 : 0;
+            return 1;
     }
     return 0;
 }

@@ -8,16 +8,23 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "h5_impl.h"
+#include "mimo/dist.h"
 #include "mimo/error.h"
 #include "mimo/schedule.h"
+#include "mimo/trace.h"
 
 #define MAX_COLS 512
 
@@ -50,6 +57,13 @@ typedef struct {
     mimo_stats tr, va;
     double t_epoch, t_ckpt, t_start;
     long long epoch_samples;
+    /* data parallelism */
+    MPI_Comm comm;       /* MPI_COMM_NULL on one process */
+    int rank, size;
+    mimo_dist *dist;
+    mimo_trace *trace;
+    long check_every;
+    int step_rc;         /* why on_step stopped the epoch */
 } run;
 
 static double now_s(void)
@@ -198,6 +212,8 @@ static void fill_values(run *r, long epoch, double lr, double secs, double sps)
  * file is new or its header differs. */
 static int prepare_history(run *r, long keep)
 {
+    if (r->rank != 0)
+        return 0;
     FILE *f = fopen(r->history, "r");
     char *kept = NULL, line[16384];
     size_t len = 0, cap = 0;
@@ -242,6 +258,8 @@ static int prepare_history(run *r, long keep)
 
 static int append_history(run *r)
 {
+    if (r->rank != 0)
+        return 0;
     FILE *f = fopen(r->history, "a");
     if (!f)
         return mimo_error(MIMO_EIO, "%s: cannot append: %s", r->history, strerror(errno));
@@ -265,7 +283,7 @@ static void pack_state(run *r)
     char nm[40];
     s->n_extra = 0;
     s->seed = r->spec->train.seed;
-    s->world_size = 1;
+    s->world_size = r->size;
     s->lr = mimo_model_lr(r->m);
     mimo_ckpt_set(s, "lr_scale", r->lr_scale);
     mimo_ckpt_set(s, "plateau_best", r->plateau.best);
@@ -322,6 +340,8 @@ static void request_state(run *r)
 static int save(run *r, const char *name)
 {
     char path[4096];
+    if (r->rank != 0)
+        return 0; /* not collective: rank 0 holds the same replica */
     if (r->train_d)
         mimo_data_wait(r->train_d); /* the reader thread must be out of HDF5 */
     pack_state(r);
@@ -342,7 +362,7 @@ static int save_periodic(run *r)
     char name[64];
     snprintf(name, sizeof name, "ckpt-%012lld.h5", (long long)r->st.global_step);
     int rc = save(r, name);
-    if (rc)
+    if (rc || r->rank != 0)
         return rc;
     DIR *d = opendir(r->ckpt_dir);
     char *list[4096];
@@ -416,11 +436,11 @@ static int open_data(run *r)
     if (!tp)
         return mimo_error(MIMO_EINVAL, "%s: no training data (set data.train or "
                           "pass --data)", r->spec->file);
-    if ((rc = mimo_data_open(tp, r->g, 1, &r->train_d)))
+    if ((rc = mimo_data_open(tp, r->g, 1, r->comm, &r->train_d)))
         return rc;
     r->ts = mimo_data_source(r->train_d);
     if (vp) {
-        if ((rc = mimo_data_open(vp, r->g, 1, &r->val_d)))
+        if ((rc = mimo_data_open(vp, r->g, 1, r->comm, &r->val_d)))
             return rc;
         r->vs = mimo_data_source(r->val_d);
         r->have_val = 1;
@@ -452,6 +472,8 @@ static int setup_dirs(run *r)
     snprintf(r->history, sizeof r->history, "%s/history.csv", r->run_dir);
     char cfg[2100];
     snprintf(cfg, sizeof cfg, "%s/config.yaml", r->run_dir);
+    if (r->rank != 0) /* rank 0 alone writes the run directory */
+        return 0;
     int rc = make_dirs(r->ckpt_dir);
     return rc ? rc : write_text_file(cfg, r->spec->text);
 }
@@ -534,10 +556,15 @@ static int on_step(void *user, long epoch, long step, long steps,
                            mimo_model_lr(r->m)};
         r->o->on_step(r->o->user, &p);
     }
+    if (r->dist && r->st.global_step % r->check_every == 0 &&
+        (r->step_rc = mimo_dist_check_replicas(r->dist, mimo_model_params(r->m),
+                                               mimo_model_param_count(r->m),
+                                               r->st.global_step)))
+        return 1;
     int due = (c->every_steps > 0 && r->st.global_step % c->every_steps == 0) ||
               (c->every_seconds > 0 && now_s() - r->t_ckpt >= c->every_seconds);
-    if (due && step + 1 < steps && save_periodic(r))
-        return -1; /* stop; the error is kept */
+    if (due && step + 1 < steps && (r->step_rc = save_periodic(r)))
+        return 1;
     return 0;
 }
 
@@ -555,10 +582,18 @@ static int end_epoch(run *r, long e, int *stop)
     const mimo_train_spec *t = &r->spec->train;
     double secs = now_s() - r->t_epoch, lr = mimo_model_lr(r->m);
     int rc = 0, improved = 0;
+    long long local = r->epoch_samples;
+    double sum_samples = (double)local;
+    /* logged sums: reduced once per epoch */
+    if (r->dist && ((rc = mimo_dist_sum_stats(r->dist, &r->tr)) ||
+                    (rc = mimo_dist_sum(r->dist, &sum_samples, 1))))
+        return rc;
+    r->epoch_samples = (long long)sum_samples;
     mimo_stats_finish(r->m, &r->tr);
     if (r->have_val) {
         mimo_stats_reset(&r->va);
-        if ((rc = mimo_model_evaluate(r->m, &r->vs, &r->va)))
+        if ((rc = mimo_model_evaluate(r->m, &r->vs, &r->va)) ||
+            (r->dist && (rc = mimo_dist_sum_stats(r->dist, &r->va))))
             return rc;
         mimo_stats_finish(r->m, &r->va);
     }
@@ -614,8 +649,8 @@ static int train_loop(run *r)
     for (long e = r->st.epoch; e < r->epochs && !stop && !rc; e++) {
         r->t_epoch = now_s();
         rc = mimo_model_train_epoch(r->m, &r->ts, e, r->st.step, &r->tr, on_step, r);
-        if (rc == 1)
-            return mimo_error(MIMO_EINVAL, "training stopped");
+        if (rc == 1) /* on_step stopped the epoch; its error message is kept */
+            return r->step_rc ? r->step_rc : MIMO_EINVAL;
         if (!rc)
             rc = end_epoch(r, e, &stop);
     }
@@ -645,7 +680,87 @@ static void cleanup(run *r)
     mimo_stats_free(&r->tr);
     mimo_stats_free(&r->va);
     free(r->best_params);
+    mimo_dist_free(&r->dist);
+    mimo_trace_free(&r->trace);
     mimo_model_free(&r->m);
+}
+
+/* Set-up errors are agreed across ranks, so no rank is left waiting in a
+ * collective: the failing rank keeps its code, the others get MIMO_EPEER. */
+static int agree(const run *r, int rc)
+{
+    return r->size > 1 ? mimo_agree(r->comm, rc) : rc;
+}
+
+/* Warns when the ranks on this node times their threads exceed its cores. */
+static void check_threads(run *r)
+{
+    int local = 1, local_rank = 0, threads = 1;
+#ifdef _OPENMP
+    threads = omp_get_max_threads();
+#endif
+    if (r->size > 1) {
+        MPI_Comm node;
+        MPI_Comm_split_type(r->comm, MPI_COMM_TYPE_SHARED, r->rank, MPI_INFO_NULL, &node);
+        MPI_Comm_size(node, &local);
+        MPI_Comm_rank(node, &local_rank);
+        MPI_Comm_free(&node);
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (local_rank == 0 && cores > 0 && (long)local * threads > cores) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "warning: %d rank(s) x %d thread(s) on this node "
+                 "exceed its %ld cores; set OMP_NUM_THREADS so ranks x threads <= "
+                 "cores", local, threads, cores);
+        note(r, msg);
+    }
+}
+
+static int create_model(run *r)
+{
+    int rc = mimo_model_create(r->spec, &r->m);
+    if (rc)
+        return rc;
+    r->g = mimo_model_graph(r->m);
+    r->n_heads = mimo_graph_n_heads(r->g);
+    if (r->n_heads > 64)
+        return mimo_error(MIMO_EINVAL, "more than 64 heads");
+    for (int h = 0; h < r->n_heads; h++)
+        r->head_names[h] = r->spec->outputs[h].name;
+    r->best_params = calloc(mimo_model_param_count(r->m) + 1, sizeof(mimo_real));
+    if (!r->best_params)
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    if ((rc = mimo_stats_init(&r->tr, r->n_heads)))
+        return rc;
+    return mimo_stats_init(&r->va, r->n_heads);
+}
+
+static int setup_parallel(run *r)
+{
+    const mimo_train_opts *o = r->o;
+    int rc = 0;
+    if (o->trace_path && (rc = mimo_trace_create(r->rank, 1u << 20, &r->trace)))
+        return rc;
+    if (r->size == 1 && !r->trace)
+        return 0;
+    mimo_dist_opts d = {o->allreduce_blocking, o->bucket_bytes};
+    MPI_Comm comm = r->comm != MPI_COMM_NULL ? r->comm : MPI_COMM_SELF;
+    if ((rc = mimo_dist_create(comm, mimo_model_param_count(r->m), &d, r->trace,
+                               &r->dist)))
+        return rc;
+    mimo_dist_attach(r->dist, r->m);
+    return 0;
+}
+
+/* Every rank starts from rank 0's parameters (and checks it). */
+static int sync_replicas(run *r)
+{
+    if (!r->dist || r->size == 1)
+        return 0;
+    size_t n = mimo_model_param_count(r->m);
+    int rc = mimo_dist_bcast(r->dist, mimo_model_params(r->m), n);
+    return rc ? rc : mimo_dist_check_replicas(r->dist, mimo_model_params(r->m), n,
+                                              r->st.global_step);
 }
 
 int mimo_train(mimo_spec *spec, const mimo_train_opts *o)
@@ -658,26 +773,29 @@ int mimo_train(mimo_spec *spec, const mimo_train_opts *o)
     r->epochs = spec->train.epochs;
     r->base_lr = spec->train.opt.lr;
     r->t_start = r->t_ckpt = now_s();
-    int rc = mimo_model_create(spec, &r->m);
-    if (!rc) {
-        r->g = mimo_model_graph(r->m);
-        r->n_heads = mimo_graph_n_heads(r->g);
-        if (r->n_heads > 64)
-            rc = mimo_error(MIMO_EINVAL, "more than 64 heads");
-        for (int h = 0; h < r->n_heads && h < 64; h++)
-            r->head_names[h] = spec->outputs[h].name;
-        r->best_params = calloc(mimo_model_param_count(r->m) + 1, sizeof(mimo_real));
-        if (!r->best_params)
-            rc = mimo_error(MIMO_ENOMEM, "out of memory");
+    r->comm = o->comm;
+    r->size = 1;
+    r->check_every = o->check_every > 0 ? o->check_every : 100;
+    if (r->comm != MPI_COMM_NULL) {
+        MPI_Comm_rank(r->comm, &r->rank);
+        MPI_Comm_size(r->comm, &r->size);
     }
-    if (!rc && !(rc = mimo_stats_init(&r->tr, r->n_heads)))
-        rc = mimo_stats_init(&r->va, r->n_heads);
-    if (!rc && !(rc = open_data(r)) && !(rc = build_columns(r)) &&
-        !(rc = setup_monitors(r)) && !(rc = setup_dirs(r)) &&
-        !(rc = starting_point(r))) {
+    int rc = agree(r, create_model(r));
+    if (!rc)
+        rc = open_data(r); /* collective; agreed inside */
+    if (!rc)
+        rc = agree(r, (rc = build_columns(r)) || (rc = setup_monitors(r)) ||
+                      (rc = setup_dirs(r)) || (rc = starting_point(r)) ||
+                      (rc = setup_parallel(r)) ? rc : 0);
+    if (!rc && !(rc = sync_replicas(r))) {
+        check_threads(r);
         r->steps = mimo_model_steps_per_epoch(r->m, r->ts.rows);
-        if (!(rc = prepare_history(r, (long)r->st.epoch)))
+        if (!(rc = agree(r, prepare_history(r, (long)r->st.epoch))))
             rc = train_loop(r);
+        if (!rc && r->trace)
+            rc = mimo_trace_write(r->trace, r->comm != MPI_COMM_NULL ? r->comm
+                                                                    : MPI_COMM_SELF,
+                                  o->trace_path);
     }
     cleanup(r);
     free(r);
@@ -686,8 +804,10 @@ int mimo_train(mimo_spec *spec, const mimo_train_opts *o)
 
 /* ---- eval and predict from a checkpoint -------------------------------------- */
 
-/* Loads a checkpoint's spec and parameters into a model for batch B. */
-static int load_for_inference(const char *ckpt, mimo_spec *spec, mimo_model **m)
+/* Loads a checkpoint's spec and parameters into a model, partitioned
+ * over comm's ranks (each rank sweeps its contiguous share of the rows). */
+static int load_for_inference(const char *ckpt, MPI_Comm comm, mimo_spec *spec,
+                              mimo_model **m)
 {
     int rc = mimo_checkpoint_spec(ckpt, NULL, 0, spec);
     if (rc)
@@ -696,20 +816,43 @@ static int load_for_inference(const char *ckpt, mimo_spec *spec, mimo_model **m)
         spec->train.batch_size = 256; /* inference batch: any size works */
     if ((rc = mimo_model_create(spec, m)))
         return rc;
+    if (comm != MPI_COMM_NULL) {
+        int rank, size;
+        MPI_Comm_rank(comm, &rank);
+        MPI_Comm_size(comm, &size);
+        mimo_model_set_partition(*m, rank, size, NULL);
+    }
     return mimo_checkpoint_load(ckpt, *m, NULL, NULL, NULL);
 }
 
-int mimo_eval_file(const char *ckpt, const char *data, mimo_spec *spec,
-                   mimo_stats *st)
+static int agree_on(MPI_Comm comm, int rc)
+{
+    int size = 1;
+    if (comm != MPI_COMM_NULL)
+        MPI_Comm_size(comm, &size);
+    return size > 1 ? mimo_agree(comm, rc) : rc;
+}
+
+int mimo_eval_file(const char *ckpt, const char *data, MPI_Comm comm,
+                   mimo_spec *spec, mimo_stats *st)
 {
     mimo_model *m = NULL;
     mimo_data *d = NULL;
     memset(st, 0, sizeof *st);
-    int rc = load_for_inference(ckpt, spec, &m);
-    if (!rc && !(rc = mimo_data_open(data, mimo_model_graph(m), 1, &d)) &&
-        !(rc = mimo_stats_init(st, mimo_graph_n_heads(mimo_model_graph(m))))) {
+    int rc = load_for_inference(ckpt, comm, spec, &m);
+    if (!rc)
+        rc = mimo_stats_init(st, mimo_graph_n_heads(mimo_model_graph(m)));
+    if (!(rc = agree_on(comm, rc)) &&
+        !(rc = mimo_data_open(data, mimo_model_graph(m), 1, comm, &d))) {
         mimo_source s = mimo_data_source(d);
-        if (!(rc = mimo_model_evaluate(m, &s, st)))
+        rc = mimo_model_evaluate(m, &s, st);
+        if (!rc && comm != MPI_COMM_NULL) {
+            mimo_dist *dist = NULL;
+            if (!(rc = mimo_dist_create(comm, 1, NULL, NULL, &dist)))
+                rc = mimo_dist_sum_stats(dist, st);
+            mimo_dist_free(&dist);
+        }
+        if (!rc)
             mimo_stats_finish(m, st);
     }
     mimo_data_close(&d);
@@ -740,27 +883,49 @@ static int write_predictions(const char *out, const mimo_graph *g,
     return rc;
 }
 
-int mimo_predict_file(const char *ckpt, const char *data, const char *out)
+/* Each rank filled its own rows (zeros elsewhere): summing onto rank 0
+ * assembles the whole array exactly. */
+static int collect(MPI_Comm comm, mimo_real *buf, size_t len)
+{
+    int rank;
+    MPI_Comm_rank(comm, &rank);
+    for (size_t s = 0; s < len; s += INT_MAX) {
+        int c = (int)(len - s < INT_MAX ? len - s : INT_MAX);
+        int err = MPI_Reduce(rank == 0 ? MPI_IN_PLACE : buf + s, buf + s, c,
+                             MIMO_MPI_REAL, MPI_SUM, 0, comm);
+        if (err != MPI_SUCCESS)
+            return mimo_error(MIMO_EMPI, "MPI_Reduce of the predictions failed");
+    }
+    return 0;
+}
+
+int mimo_predict_file(const char *ckpt, const char *data, MPI_Comm comm,
+                      const char *out)
 {
     mimo_spec spec;
     mimo_model *m = NULL;
     mimo_data *d = NULL;
     mimo_real *outs[64] = {0};
-    int rc = load_for_inference(ckpt, &spec, &m);
-    if (!rc)
-        rc = mimo_data_open(data, mimo_model_graph(m), 0, &d);
+    int rank = 0, rc = load_for_inference(ckpt, comm, &spec, &m);
+    if (comm != MPI_COMM_NULL)
+        MPI_Comm_rank(comm, &rank);
+    if (!(rc = agree_on(comm, rc)))
+        rc = mimo_data_open(data, mimo_model_graph(m), 0, comm, &d);
     const mimo_graph *g = m ? mimo_model_graph(m) : NULL;
     int nh = g ? mimo_graph_n_heads(g) : 0;
+    size_t rows = d ? mimo_data_rows(d) : 0;
     for (int h = 0; h < nh && h < 64 && !rc; h++)
-        if (!(outs[h] = malloc(sizeof(mimo_real) * mimo_data_rows(d) *
-                               (size_t)mimo_graph_head_units(g, h))))
+        if (!(outs[h] = calloc(rows * (size_t)mimo_graph_head_units(g, h) + 1,
+                               sizeof(mimo_real))))
             rc = mimo_error(MIMO_ENOMEM, "out of memory for predictions");
     if (!rc) {
         mimo_source s = mimo_data_source(d);
         rc = mimo_model_predict(m, &s, outs);
     }
-    if (!rc)
-        rc = write_predictions(out, g, outs, mimo_data_rows(d));
+    for (int h = 0; h < nh && !rc && comm != MPI_COMM_NULL; h++)
+        rc = collect(comm, outs[h], rows * (size_t)mimo_graph_head_units(g, h));
+    if (!rc && rank == 0)
+        rc = write_predictions(out, g, outs, rows);
     for (int h = 0; h < 64; h++)
         free(outs[h]);
     mimo_data_close(&d);

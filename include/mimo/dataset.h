@@ -7,6 +7,7 @@
 #ifndef MIMO_DATASET_H
 #define MIMO_DATASET_H
 
+#include <mpi.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,9 +36,13 @@ typedef struct mimo_data mimo_data;
  * every head target) present, shapes right, one N, no NaN/Inf, labels in
  * range. Loads it whole when under spec->data.memory_limit_mb, else
  * streams with spec->data.prefetch batches read ahead. Errors name the
- * file and the dataset. */
+ * file and the dataset.
+ * With a communicator of more than one rank (collective on it): the file
+ * is opened with the MPI-IO driver, always streamed, and each rank reads
+ * (and checks for NaN/Inf) only rows it needs; a rank whose check fails
+ * returns its error and the others MIMO_EPEER. comm may be MPI_COMM_NULL. */
 int mimo_data_open(const char *path, const mimo_graph *g, int targets,
-                   mimo_data **out);
+                   MPI_Comm comm, mimo_data **out);
 void mimo_data_close(mimo_data **d);
 
 /* The source view of an open file (valid while the file is open). */

@@ -17,6 +17,8 @@
 #include "mimo/schedule.h"
 #include "mimo/trainer.h"
 #include "mimo/datagen.h"
+#include "mimo/dist.h"
+#include "mimo/trace.h"
 
 /* The library version, e.g. "0.1.0". */
 const char *mimo_version(void);

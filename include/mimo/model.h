@@ -46,8 +46,18 @@ void mimo_stats_free(mimo_stats *st);
 
 typedef struct mimo_model mimo_model;
 
-/* Reduces the gradient buffer across ranks (sum); NULL on one process. */
-typedef int (*mimo_grad_reduce_fn)(void *user, mimo_real *grads, size_t n);
+/* What a data-parallel runtime plugs into each training step (all
+ * optional). The model calls begin before backward, layer_done after each
+ * layer's backward (the first `done` gradient values are final), finish
+ * after backward (it must leave the sum over ranks in grads), and phase
+ * around "data", "forward", "backward" and "optimizer" (end = 0 / 1). */
+typedef struct {
+    void *user;
+    void (*begin)(void *user, mimo_real *grads, size_t n);
+    void (*layer_done)(void *user, const char *layer, size_t done);
+    int (*finish)(void *user, mimo_real *grads, size_t n);
+    void (*phase)(void *user, const char *name, int end);
+} mimo_step_hooks;
 
 /* Compiles spec for its batch size, initializes parameters from its seed
  * and creates its optimizer. The model keeps a pointer to spec. */
@@ -62,9 +72,12 @@ size_t mimo_model_param_count(const mimo_model *m);
 /* Learning rate used by the next steps (starts at the spec's). */
 void mimo_model_set_lr(mimo_model *m, double lr);
 double mimo_model_lr(const mimo_model *m);
-/* This process is rank `rank` of `size` (default 0 of 1). */
+/* This process is rank `rank` of `size` (default 0 of 1); hooks (may be
+ * NULL) is copied. */
 void mimo_model_set_partition(mimo_model *m, int rank, int size,
-                              mimo_grad_reduce_fn reduce, void *user);
+                              const mimo_step_hooks *hooks);
+int mimo_model_rank(const mimo_model *m);
+int mimo_model_size(const mimo_model *m);
 
 /* A source over in-memory arrays matched by name to the model's inputs
  * (and head targets when targets is set). Valid while m and d live. */
@@ -83,7 +96,7 @@ long mimo_model_steps_per_epoch(const mimo_model *m, size_t n);
  * stopped): the order is the permutation of (seed, epoch) when the spec
  * shuffles. Adds this rank's sums into st (may be NULL); calls on_step
  * (may be NULL) after each step. Returns 0 at the end of the epoch, 1 when
- * on_step asked to stop, or an error (a non-finite loss is MIMO_ENUM
+ * on_step returned nonzero (after that step), or an error (a non-finite loss is MIMO_ENUM
  * naming the step and the head). */
 int mimo_model_train_epoch(mimo_model *m, const mimo_source *src, long epoch,
                            long first_step, mimo_stats *st,

@@ -6,6 +6,8 @@
 #ifndef MIMO_TRAINER_H
 #define MIMO_TRAINER_H
 
+#include <mpi.h>
+
 #include "mimo/checkpoint.h"
 #include "mimo/model.h"
 
@@ -41,12 +43,21 @@ typedef struct {
     void (*on_epoch)(void *user, const mimo_epoch_log *log);
     void (*on_message)(void *user, const char *msg); /* notes, warnings */
     void *user;
+    /* data parallelism: ranks of comm (MPI_COMM_NULL: one process) */
+    MPI_Comm comm;
+    int allreduce_blocking;  /* one MPI_Allreduce instead of buckets */
+    size_t bucket_bytes;     /* 0: the default */
+    long check_every;        /* replica checksum every N steps (0: 100) */
+    const char *trace_path;  /* Chrome trace JSON, or NULL */
 } mimo_train_opts;
 
 /* Trains spec (which holds the config text and file name) as configured.
  * Returns 0 when all epochs ran (or early stopping ended the run), or an
  * error code with mimo_errmsg() saying why; the newest checkpoint in the
- * run directory is intact either way. */
+ * run directory is intact either way. Collective on o->comm: rank 0 alone
+ * writes the run directory; set-up errors are agreed (the failing rank
+ * gets its code, the others MIMO_EPEER); an error while training returns
+ * on the rank that met it, and the caller should MPI_Abort. */
 int mimo_train(mimo_spec *spec, const mimo_train_opts *o);
 
 /* Finds the newest valid checkpoint of a run directory (a file path is
@@ -56,11 +67,13 @@ int mimo_find_checkpoint(const char *dir_or_file, char *path, size_t len);
 /* Evaluates a checkpoint on a dataset file: per-head means into *st
  * (allocated here: free with mimo_stats_free), the model's spec into spec
  * (free with mimo_spec_free). */
-int mimo_eval_file(const char *ckpt, const char *data, mimo_spec *spec,
-                   mimo_stats *st);
+int mimo_eval_file(const char *ckpt, const char *data, MPI_Comm comm,
+                   mimo_spec *spec, mimo_stats *st);
 
-/* Writes a predictions file: one float32 (N, units) dataset per head. */
-int mimo_predict_file(const char *ckpt, const char *data, const char *out);
+/* Writes a predictions file: one float32 (N, units) dataset per head.
+ * With comm (collective), each rank predicts its share; rank 0 writes. */
+int mimo_predict_file(const char *ckpt, const char *data, MPI_Comm comm,
+                      const char *out);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,73 @@
+/* dist.h — data parallelism over MPI: the gradient allreduce (bucketed and
+ * overlapped with backward, or one blocking call), parameter broadcast,
+ * replica checksums, and reductions of logged sums. Every function taking
+ * a mimo_dist is collective on its communicator unless it says otherwise. */
+#ifndef MIMO_DIST_H
+#define MIMO_DIST_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mimo/model.h"
+#include "mimo/trace.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifdef MIMO_REAL_DOUBLE
+#define MIMO_MPI_REAL MPI_DOUBLE
+#else
+#define MIMO_MPI_REAL MPI_FLOAT
+#endif
+
+#define MIMO_BUCKET_BYTES_DEFAULT (2u << 20) /* 2 MiB */
+
+typedef struct mimo_dist mimo_dist;
+
+typedef struct {
+    int blocking;          /* one MPI_Allreduce after backward */
+    size_t bucket_bytes;   /* bucket size (default 2 MiB) */
+} mimo_dist_opts;
+
+/* For n gradient values on comm; trace may be NULL. Not collective. */
+int mimo_dist_create(MPI_Comm comm, size_t n, const mimo_dist_opts *o,
+                     mimo_trace *trace, mimo_dist **out);
+void mimo_dist_free(mimo_dist **d);
+int mimo_dist_rank(const mimo_dist *d);
+int mimo_dist_size(const mimo_dist *d);
+MPI_Comm mimo_dist_comm(const mimo_dist *d);
+int mimo_dist_buckets(const mimo_dist *d);
+
+/* Wires d into m: its rank and size, and the allreduce into each step. */
+void mimo_dist_attach(mimo_dist *d, mimo_model *m);
+
+/* Rank 0's parameters to every rank. */
+int mimo_dist_bcast(mimo_dist *d, mimo_real *params, size_t n);
+
+/* Compares a checksum of params across ranks: MIMO_EMPI naming the step
+ * when the replicas differ. */
+int mimo_dist_check_replicas(mimo_dist *d, const mimo_real *params, size_t n,
+                             long long step);
+
+/* In-place sum of n doubles over all ranks. */
+int mimo_dist_sum(mimo_dist *d, double *v, int n);
+
+/* Sums per-head stats and counts over all ranks (st holds this rank's
+ * sums before, the global sums after). */
+int mimo_dist_sum_stats(mimo_dist *d, mimo_stats *st);
+
+/* FNV-1a of the bytes of params (the same on every rank when identical). */
+uint64_t mimo_params_checksum(const mimo_real *params, size_t n);
+
+/* Agreement after a phase where any rank may have failed on its own:
+ * returns 0 if all ranks succeeded; otherwise the lowest failing rank gets
+ * its own code back (its message intact, for it to print) and every other
+ * rank gets MIMO_EPEER. Collective on comm. */
+int mimo_agree(MPI_Comm comm, int rc);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,247 @@
+/* dist.c — the MPI side of data parallelism. The gradient buffer is split
+ * into fixed buckets (front to back, the same on every rank); backward
+ * finishes the buffer front to back, so each bucket's MPI_Iallreduce
+ * starts as soon as its last value is final, and MPI_Test drives the
+ * started ones while backward goes on. finish() starts what is left and
+ * waits for all before the optimizer runs. */
+#include "mimo/dist.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mimo/error.h"
+
+struct mimo_dist {
+    MPI_Comm comm;
+    int rank, size, blocking;
+    size_t n;
+    int nb, next;              /* buckets; the next one to start */
+    size_t *start;             /* nb + 1 bucket boundaries (values) */
+    MPI_Request *req;
+    mimo_real *grads;          /* the buffer of the current step */
+    mimo_trace *trace;
+    double t_phase[4], t_layer;
+};
+
+static int mpi_fail(const char *what, int err)
+{
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(err, msg, &len);
+    return mimo_error(MIMO_EMPI, "%s failed: %s", what, msg);
+}
+
+int mimo_dist_create(MPI_Comm comm, size_t n, const mimo_dist_opts *o,
+                     mimo_trace *trace, mimo_dist **out)
+{
+    *out = NULL;
+    mimo_dist *d = calloc(1, sizeof *d);
+    if (!d)
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    d->comm = comm;
+    MPI_Comm_rank(comm, &d->rank);
+    MPI_Comm_size(comm, &d->size);
+    d->blocking = o && o->blocking;
+    d->n = n;
+    d->trace = trace;
+    size_t per = (o && o->bucket_bytes ? o->bucket_bytes : MIMO_BUCKET_BYTES_DEFAULT)
+                 / sizeof(mimo_real);
+    if (per < 1)
+        per = 1;
+    if (per > INT_MAX)
+        per = INT_MAX;
+    size_t nb = n ? (n + per - 1) / per : 1;
+    d->nb = (int)nb;
+    d->start = malloc(sizeof *d->start * (nb + 1));
+    d->req = malloc(sizeof *d->req * nb);
+    if (!d->start || !d->req || nb > INT_MAX) {
+        mimo_dist_free(&d);
+        return mimo_error(MIMO_ENOMEM, "out of memory for %zu buckets", nb);
+    }
+    for (size_t k = 0; k <= nb; k++) /* equal shares, front to back */
+        d->start[k] = n * k / nb;
+    for (size_t k = 0; k < nb; k++)
+        d->req[k] = MPI_REQUEST_NULL;
+    *out = d;
+    return 0;
+}
+
+void mimo_dist_free(mimo_dist **dp)
+{
+    if (!dp || !*dp)
+        return;
+    free((*dp)->start);
+    free((*dp)->req);
+    free(*dp);
+    *dp = NULL;
+}
+
+int mimo_dist_rank(const mimo_dist *d) { return d->rank; }
+int mimo_dist_size(const mimo_dist *d) { return d->size; }
+MPI_Comm mimo_dist_comm(const mimo_dist *d) { return d->comm; }
+int mimo_dist_buckets(const mimo_dist *d) { return d->nb; }
+
+/* ---- the allreduce in the step ------------------------------------------ */
+
+static void start_bucket(mimo_dist *d, int k)
+{
+    size_t s = d->start[k], e = d->start[k + 1];
+    mimo_trace_instant(d->trace, "allreduce", "bucket start", k);
+    MPI_Iallreduce(MPI_IN_PLACE, d->grads + s, (int)(e - s), MIMO_MPI_REAL,
+                   MPI_SUM, d->comm, &d->req[k]);
+}
+
+static void hook_begin(void *u, mimo_real *grads, size_t n)
+{
+    mimo_dist *d = u;
+    (void)n;
+    d->grads = grads;
+    d->next = 0;
+    d->t_layer = mimo_trace_now(d->trace);
+}
+
+/* Starts every bucket whose values are all final, then lets MPI progress
+ * the ones in flight. */
+static void hook_layer(void *u, const char *layer, size_t done)
+{
+    mimo_dist *d = u;
+    if (d->trace) {
+        double t = mimo_trace_now(d->trace);
+        mimo_trace_span(d->trace, "backward", layer, d->t_layer, t);
+        d->t_layer = t;
+    }
+    if (d->blocking || d->size == 1)
+        return;
+    while (d->next < d->nb && d->start[d->next + 1] <= done)
+        start_bucket(d, d->next++);
+    for (int k = 0; k < d->next; k++)
+        if (d->req[k] != MPI_REQUEST_NULL) {
+            int flag = 0;
+            MPI_Test(&d->req[k], &flag, MPI_STATUS_IGNORE);
+        }
+}
+
+static int hook_finish(void *u, mimo_real *grads, size_t n)
+{
+    mimo_dist *d = u;
+    double t0 = mimo_trace_now(d->trace);
+    int err = MPI_SUCCESS;
+    if (d->size == 1)
+        return 0;
+    if (d->blocking) {
+        for (size_t s = 0; s < n && err == MPI_SUCCESS; s += INT_MAX)
+            err = MPI_Allreduce(MPI_IN_PLACE, grads + s,
+                                (int)(n - s < INT_MAX ? n - s : INT_MAX),
+                                MIMO_MPI_REAL, MPI_SUM, d->comm);
+        mimo_trace_span(d->trace, "allreduce", "allreduce (blocking)", t0,
+                        mimo_trace_now(d->trace));
+        return err == MPI_SUCCESS ? 0 : mpi_fail("MPI_Allreduce", err);
+    }
+    d->grads = grads;
+    while (d->next < d->nb)
+        start_bucket(d, d->next++);
+    err = MPI_Waitall(d->nb, d->req, MPI_STATUSES_IGNORE);
+    mimo_trace_span(d->trace, "allreduce", "allreduce wait", t0,
+                    mimo_trace_now(d->trace));
+    return err == MPI_SUCCESS ? 0 : mpi_fail("MPI_Iallreduce", err);
+}
+
+static void hook_phase(void *u, const char *name, int end)
+{
+    mimo_dist *d = u;
+    static const char *const names[4] = {"data", "forward", "backward", "optimizer"};
+    if (!d->trace)
+        return;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, names[i]) == 0) {
+            double t = mimo_trace_now(d->trace);
+            if (!end)
+                d->t_phase[i] = t;
+            else if (i != 2) /* backward is traced per layer */
+                mimo_trace_span(d->trace, "step", names[i], d->t_phase[i], t);
+        }
+}
+
+void mimo_dist_attach(mimo_dist *d, mimo_model *m)
+{
+    mimo_step_hooks h = {d, hook_begin, hook_layer, hook_finish, hook_phase};
+    mimo_model_set_partition(m, d->rank, d->size, &h);
+}
+
+/* ---- other collectives -------------------------------------------------- */
+
+int mimo_dist_bcast(mimo_dist *d, mimo_real *params, size_t n)
+{
+    for (size_t s = 0; s < n; s += INT_MAX) {
+        int err = MPI_Bcast(params + s, (int)(n - s < INT_MAX ? n - s : INT_MAX),
+                            MIMO_MPI_REAL, 0, d->comm);
+        if (err != MPI_SUCCESS)
+            return mpi_fail("MPI_Bcast of the parameters", err);
+    }
+    return 0;
+}
+
+uint64_t mimo_params_checksum(const mimo_real *params, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)params;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n * sizeof *params; i++)
+        h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+int mimo_dist_check_replicas(mimo_dist *d, const mimo_real *params, size_t n,
+                             long long step)
+{
+    uint64_t h = mimo_params_checksum(params, n), lo = h, hi = h;
+    int err = MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, d->comm);
+    if (err == MPI_SUCCESS)
+        err = MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, d->comm);
+    if (err != MPI_SUCCESS)
+        return mpi_fail("MPI_Allreduce of the checksums", err);
+    if (lo != hi)
+        return mimo_error(MIMO_EMPI, "the parameter replicas differ across ranks "
+                          "at step %lld (this rank's checksum %016llx)", step,
+                          (unsigned long long)h);
+    return 0;
+}
+
+int mimo_dist_sum(mimo_dist *d, double *v, int n)
+{
+    int err = MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, d->comm);
+    return err == MPI_SUCCESS ? 0 : mpi_fail("MPI_Allreduce of the logged sums", err);
+}
+
+int mimo_dist_sum_stats(mimo_dist *d, mimo_stats *st)
+{
+    double buf[1 + 4 * 64];
+    int nh = st->n_heads < 64 ? st->n_heads : 64, k = 0;
+    buf[k++] = (double)st->count;
+    for (int h = 0; h < nh; h++) {
+        buf[k++] = st->head[h].loss, buf[k++] = st->head[h].acc;
+        buf[k++] = st->head[h].mse, buf[k++] = st->head[h].mae;
+    }
+    int rc = mimo_dist_sum(d, buf, k);
+    if (rc)
+        return rc;
+    k = 0;
+    st->count = (long long)buf[k++];
+    for (int h = 0; h < nh; h++) {
+        st->head[h].loss = buf[k++], st->head[h].acc = buf[k++];
+        st->head[h].mse = buf[k++], st->head[h].mae = buf[k++];
+    }
+    return 0;
+}
+
+int mimo_agree(MPI_Comm comm, int rc)
+{
+    int rank = 0, size = 1, first;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    int mine = rc ? rank : size;
+    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
+    if (first == size)
+        return 0;
+    return first == rank ? rc : MIMO_EPEER;
+}
