@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mimo/dist.h"
 #include "mimo/error.h"
 
 static int mpi_on, world_rank, world_size = 1, solo;
@@ -40,6 +41,11 @@ int mimo_cli_rank(void) { return world_rank; }
 int mimo_cli_size(void) { return world_size; }
 MPI_Comm mimo_cli_comm(void) { return world_size > 1 ? MPI_COMM_WORLD : MPI_COMM_NULL; }
 
+int mimo_cli_agree(int rc)
+{
+    return world_size > 1 ? mimo_agree(MPI_COMM_WORLD, rc) : rc;
+}
+
 int mimo_cli_usage_error(const char *fmt, ...)
 {
     if (world_rank != 0)
@@ -61,7 +67,9 @@ int mimo_cli_fail_rc(int rc)
         fprintf(stderr, "mimo: error: rank %d of %d: %s\n", world_rank, world_size,
                 mimo_errmsg());
         fflush(stderr);
-        MPI_Abort(MPI_COMM_WORLD, 1);
+        if (!mimo_error_agreed()) /* others may wait in a collective */
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        return 1;
     }
     fprintf(stderr, "mimo: error: %s\n", mimo_errmsg());
     return 1;

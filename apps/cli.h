@@ -16,6 +16,9 @@ int mimo_cli_rank(void);
 int mimo_cli_size(void);
 /* MPI_COMM_WORLD with more than one rank, else MPI_COMM_NULL. */
 MPI_Comm mimo_cli_comm(void);
+/* After a phase every rank runs on its own (e.g. reading the config):
+ * rc agreed across ranks (see mimo_agree). */
+int mimo_cli_agree(int rc);
 /* While on, this rank works alone (the others wait): errors are reported
  * as in a single process. */
 void mimo_cli_solo(int on);

@@ -223,7 +223,7 @@ int mimo_cmd_train(int argc, char **argv)
         rc = mimo_checkpoint_spec(ckpt, a.sets, a.n_sets, &spec);
     else
         mimo_spec_defaults(&spec);
-    if (rc) {
+    if ((rc = mimo_cli_agree(rc))) {
         mimo_spec_free(&spec);
         return mimo_cli_fail_rc(rc);
     }
@@ -292,7 +292,7 @@ int mimo_cmd_predict(int argc, char **argv)
     int rc = parse_infer("predict", argc, argv, &ckpt, &data, &out);
     if (rc)
         return rc == HELP_SHOWN ? 0 : rc;
-    if ((rc = mimo_find_checkpoint(ckpt, path, sizeof path)) ||
+    if ((rc = mimo_cli_agree(mimo_find_checkpoint(ckpt, path, sizeof path))) ||
         (rc = mimo_predict_file(path, data, mimo_cli_comm(), out)))
         return mimo_cli_fail_rc(rc);
     return 0;
@@ -307,7 +307,7 @@ int mimo_cmd_eval(int argc, char **argv)
     int rc = parse_infer("eval", argc, argv, &ckpt, &data, NULL);
     if (rc)
         return rc == HELP_SHOWN ? 0 : rc;
-    if ((rc = mimo_find_checkpoint(ckpt, path, sizeof path)))
+    if ((rc = mimo_cli_agree(mimo_find_checkpoint(ckpt, path, sizeof path))))
         return mimo_cli_fail_rc(rc);
     rc = mimo_eval_file(path, data, mimo_cli_comm(), &spec, &st);
     if (!rc && mimo_cli_rank() == 0) {

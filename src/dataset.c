@@ -448,11 +448,12 @@ int mimo_data_open(const char *path, const mimo_graph *g, int targets,
         MPI_Comm_rank(comm, &d->rank);
         MPI_Comm_size(comm, &d->size);
     }
-    int rc = open_file(d, comm);
-    if (!rc)
+    int rc = open_file(d, comm); /* agreed inside */
+    if (!rc) {
         rc = open_steps(d, g, targets, comm);
-    if (d->size > 1 && rc != MIMO_EPEER)
-        rc = mimo_agree(comm, rc);
+        if (d->size > 1)
+            rc = mimo_agree(comm, rc);
+    }
     if (rc) {
         mimo_data_close(&d);
         return rc;

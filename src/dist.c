@@ -243,5 +243,6 @@ int mimo_agree(MPI_Comm comm, int rc)
     MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
     if (first == size)
         return 0;
+    mimo_error_set_agreed();
     return first == rank ? rc : MIMO_EPEER;
 }

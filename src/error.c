@@ -7,10 +7,12 @@
 #include <stdio.h>
 
 static _Thread_local char errmsg[1024];
+static _Thread_local int agreed;
 
 int mimo_error(int code, const char *fmt, ...)
 {
     va_list ap;
+    agreed = 0;
     va_start(ap, fmt);
     vsnprintf(errmsg, sizeof errmsg, fmt, ap);
     va_end(ap);
@@ -19,4 +21,7 @@ int mimo_error(int code, const char *fmt, ...)
 
 const char *mimo_errmsg(void) { return errmsg; }
 
-void mimo_error_clear(void) { errmsg[0] = '\0'; }
+void mimo_error_clear(void) { errmsg[0] = '\0', agreed = 0; }
+
+int mimo_error_agreed(void) { return agreed; }
+void mimo_error_set_agreed(void) { agreed = 1; }

@@ -656,6 +656,11 @@ static int train_loop(run *r)
     }
     if (rc)
         return rc;
+    if (r->dist && r->size > 1 && /* replicas must end bitwise identical */
+        (rc = mimo_dist_check_replicas(r->dist, mimo_model_params(r->m),
+                                       mimo_model_param_count(r->m),
+                                       r->st.global_step)))
+        return rc;
     if (stop && r->has_best && r->spec->train.early.restore_best) {
         char msg[256];
         snprintf(msg, sizeof msg, "early stopping after epoch %lld; restoring the "

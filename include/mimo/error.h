@@ -33,6 +33,12 @@ const char *mimo_errmsg(void);
 /* Clears the last error message. */
 void mimo_error_clear(void);
 
+/* Whether the last error was agreed across ranks (mimo_agree): every rank
+ * knows the job failed, so they may all exit normally instead of
+ * aborting. A new error clears it. */
+int mimo_error_agreed(void);
+void mimo_error_set_agreed(void);
+
 #ifdef __cplusplus
 }
 #endif

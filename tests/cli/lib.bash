@@ -15,7 +15,7 @@ expect() {
     local code=$1 phrase=$2
     shift 2
     local out rc
-    out=$("$MIMO" "$@" 2>&1)
+    out=$($MIMO "$@" 2>&1)
     rc=$?
     if [ "$rc" -ne "$code" ]; then
         echo "FAIL: mimo $* exited $rc, expected $code; output:"; echo "$out"
@@ -34,4 +34,20 @@ config() { printf '%s\n' "$2" >"$TMP/$1.yaml"; }
 finish() {
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]
+}
+
+# MPI: as root mpirun needs these; 4 ranks on 2 cores need oversubscribe.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
+
+# mpi_expect NP CODE PHRASE ARGS...: like expect, under mpirun -np NP, with
+# one OpenMP thread per rank and a 60 s limit (a hang fails the test).
+mpi_expect() {
+    local np=$1
+    shift
+    local saved=$MIMO
+    MIMO="timeout -k 5 60 mpirun -np $np -x OMP_NUM_THREADS=1 $saved"
+    expect "$@"
+    MIMO=$saved
 }

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# configs.sh — every example network in configs/ trains as documented and
+# meets the target its comment block states: the `mimo gen` commands are
+# read from the comments and run, each config is trained from a directory
+# holding configs/ and data/ as `mimo train configs/NAME.yaml` (the run
+# goes to runs/NAME), and the targets are checked with `mimo eval` or the
+# run's history.csv. All configs run at their full documented length
+# (~7 s in all on 2 cores, ~30 s in the ASan Debug build). Every config in
+# configs/ must also pass `mimo summary`.
+source "$(dirname "$0")/lib.bash"
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+cd "$TMP" || exit 1
+ln -s "$SRC/configs" configs
+mkdir data
+
+# check DESCRIPTION COMMAND...: counts a pass or a failure
+check() {
+    local what=$1
+    shift
+    if "$@"; then passed=$((passed + 1)); else echo "FAIL: $what"; failed=$((failed + 1)); fi
+}
+# cmp_num A OP B: numeric comparison (floats, 1e-5 notation), OP < or >
+cmp_num() {
+    case "$2" in
+    '<') awk -v a="$1" -v b="$3" 'BEGIN { exit !(a != "" && a + 0 < b + 0) }' ;;
+    '>') awk -v a="$1" -v b="$3" 'BEGIN { exit !(a != "" && a + 0 > b + 0) }' ;;
+    *) return 2 ;;
+    esac
+}
+# hist RUN COLUMN [EPOCH]: the column of history.csv in the row of EPOCH
+# (default: the last row)
+hist() {
+    awk -F, -v c="$2" -v e="${3:-}" '
+        NR == 1 { for (i = 1; i <= NF; i++) if ($i == c) k = i; next }
+        k && (e == "" || $1 == e) { v = $k }
+        END { if (v != "") print v }' "runs/$1/history.csv" 2>/dev/null
+}
+# evalv RUN DATA KEY: the value mimo eval prints for KEY
+evalv() {
+    "$MIMO" eval "runs/$1" --data "$2" 2>/dev/null | awk -v k="$3" '$1 == k { print $2 }'
+}
+# target WHAT VALUE OP BOUND: a documented target, with the value shown on
+# failure
+target() {
+    if cmp_num "$2" "$3" "$4"; then passed=$((passed + 1));
+    else echo "FAIL: $1: '$2' is not $3 $4"; failed=$((failed + 1)); fi
+}
+# train NAME: mimo train configs/NAME.yaml, as the comment documents
+train() { expect 0 "" train "configs/$1.yaml" --quiet; }
+
+# every config parses and compiles
+for f in configs/*.yaml; do
+    expect 0 "Total params:" summary "$f"
+done
+
+# the gen commands documented in the configs' comments
+gens=$(sed -n 's/^#[[:space:]]*mimo gen /gen /p' configs/*.yaml | sort -u)
+check "the configs document their mimo gen commands" test -n "$gens"
+while read -r -a args; do
+    [ ${#args[@]} -gt 0 ] && expect 0 "wrote data/" "${args[@]}"
+done <<<"$gens"
+for f in seed-mimo xor sine-window sinexp sinexp-val sin12 sin12-val multitask; do
+    check "data/$f.h5 is made by a documented gen command" test -f "data/$f.h5"
+done
+
+# 000: both head losses < 0.01 after 1000 epochs of SGD on one sample
+train seed-mimo
+target "seed-mimo y1_loss" "$(evalv seed-mimo data/seed-mimo.h5 y1_loss)" '<' 0.01
+target "seed-mimo y2_loss" "$(evalv seed-mimo data/seed-mimo.h5 y2_loss)" '<' 0.01
+target "seed-mimo y1_accuracy" "$(evalv seed-mimo data/seed-mimo.h5 y1_accuracy)" '>' 0.999
+
+# 002: XOR to 100% accuracy
+train xor
+target "xor y_accuracy" "$(evalv xor data/xor.h5 y_accuracy)" '>' 0.999
+
+# 001: two heads on a shared trunk
+train multi-output
+target "multi-output val_reg_loss" "$(hist multi-output val_reg_loss 40)" '<' 0.012
+target "multi-output val_cls_accuracy" "$(hist multi-output val_cls_accuracy 40)" '>' 0.90
+
+# the larger multi-input multi-task network
+train multitask
+target "multitask val_reg_loss" "$(hist multitask val_reg_loss 40)" '<' 0.006
+target "multitask val_cls_accuracy" "$(hist multitask val_cls_accuracy 40)" '>' 0.95
+
+# 003: sliding-window sine, quadratic activation, clipped SGD vs Adam
+for c in sine-window sine-window-adam; do
+    train $c
+    target "$c val_y_loss" "$(hist $c val_y_loss 200)" '<' 0.012
+done
+
+# 004 part 1: x, x^2 -> sin 2 pi x, exp x with RMSprop
+train sinexp
+target "sinexp val sin_loss" "$(evalv sinexp data/sinexp-val.h5 sin_loss)" '<' 0.01
+target "sinexp val exp_loss" "$(evalv sinexp data/sinexp-val.h5 exp_loss)" '<' 0.01
+target "sinexp eval agrees with history" \
+    "$(awk -v a="$(evalv sinexp data/sinexp-val.h5 sin_loss)" \
+        -v b="$(hist sinexp val_sin_loss 300)" 'BEGIN { d = a - b; print d < 0 ? -d : d }')" '<' 1e-6
+
+# 004 part 2: the 42-layer net with skip connections fits sin 12 pi x
+# markedly better than the 12-layer plain net, after the same 200 epochs
+train sin12-plain
+train sin12-skip
+plain=$(hist sin12-plain val_y_loss 200)
+skip=$(hist sin12-skip val_y_loss 200)
+target "sin12-skip val MSE ($skip) vs half of sin12-plain's ($plain)" \
+    "$skip" '<' "$(awk -v p="$plain" 'BEGIN { print (p == "" ? 0 : p / 2) }')"
+finish

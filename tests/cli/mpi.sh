@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# mpi.sh — data-parallel training under mpirun: the same weights on 1, 2, 3
+# and 4 ranks (a global batch that does not divide evenly), replicas
+# bitwise identical, bucketed = blocking allreduce, predict/eval on 2 ranks
+# = 1 rank, and faults (one rank's bad rows, a NaN on one rank, kill -9 of
+# a rank) ending the job within 30 s with the newest checkpoint intact.
+source "$(dirname "$0")/lib.bash"
+PY=/usr/bin/python3
+cd "$TMP"
+
+$PY - <<'PYEOF'
+import h5py, numpy as np
+rs = np.random.RandomState(4)
+n = 500
+a = rs.randn(n, 6).astype('f4'); b = rs.randn(n, 3).astype('f4')
+reg = np.tanh(a[:, :2] - b[:, :2]).astype('f4')
+cls = (a[:, 2] + b[:, 2] > 0).astype('f4')[:, None]
+def write(name, **over):
+    d = dict(a=a, b=b, reg=reg, cls=cls); d.update(over)
+    with h5py.File(name, 'w') as f:
+        for k, v in d.items(): f[k] = v
+write('data.h5')
+bad = a.copy(); bad[400, 1] = np.nan          # only rank 1 of 2 reads row 400
+write('nan_late.h5', a=bad)
+big = reg.copy(); big[123, 0] = 1e30          # finite, but its loss overflows
+write('overflow.h5', reg=big)
+PYEOF
+
+config net 'inputs: {a: {shape: 6}, b: {shape: 3}}
+layers:
+  ha: {type: dense, units: 16, activation: tanh, from: a}
+  hb: {type: dense, units: 16, activation: tanh, from: b}
+  s: {type: add, from: [ha, hb]}
+  c: {type: concat, from: [s, b]}
+  reg: {type: dense, units: 2, from: c}
+  cls: {type: dense, units: 1, activation: sigmoid, from: s}
+outputs:
+  reg: {loss: mse}
+  cls: {loss: binary_crossentropy, weight: 0.5, metrics: [accuracy]}
+train:
+  optimizer: {type: sgd, lr: 0.05, momentum: 0.9}
+  batch_size: 30
+  epochs: 12
+  seed: 11
+data: {train: data.h5}'
+
+check() { # check DESCRIPTION COMMAND...
+    local what=$1; shift
+    if "$@"; then passed=$((passed + 1)); else echo "FAIL: $what"; failed=$((failed + 1)); fi
+}
+params_close() { # params_close A B TOL: max |a-b| / max |a| per tensor <= TOL
+    $PY - "$@" <<'PYEOF'
+import sys, h5py, numpy as np
+a, b, tol = h5py.File(sys.argv[1]), h5py.File(sys.argv[2]), float(sys.argv[3])
+worst = 0.0
+for k in a['params']:
+    for n in a['params'][k]:
+        x, y = a['params'][k][n][()], b['params'][k][n][()]
+        worst = max(worst, float(np.max(np.abs(x - y)) / (np.max(np.abs(x)) + 1e-30)))
+print(f'  {sys.argv[2]}: max relative difference {worst:.2e}')
+sys.exit(0 if worst <= tol else 1)
+PYEOF
+}
+losses_close() { # per-epoch losses of two histories within 1e-4 relative
+    $PY - "$1" "$2" <<'PYEOF'
+import sys, numpy as np
+a = np.genfromtxt(sys.argv[1], delimiter=',', names=True)
+b = np.genfromtxt(sys.argv[2], delimiter=',', names=True)
+cols = ['loss', 'reg_loss', 'cls_loss', 'cls_accuracy']
+sys.exit(0 if all(np.allclose(a[c], b[c], rtol=1e-4, atol=1e-6) for c in cols) else 1)
+PYEOF
+}
+
+# 500 rows, global batch 30: 17 steps an epoch (the last of 20 rows),
+# slices of 7/8 rows on 4 ranks, 10/10/10 on 3; 204 steps in all
+expect 0 "" train net.yaml --out np1 --quiet
+for np in 2 3 4; do
+    mpi_expect "$np" 0 "" train net.yaml --out np$np --quiet --check-every 1
+    check "$np ranks train the same weights as 1 (1e-5)" params_close np1/checkpoints/last.h5 np$np/checkpoints/last.h5 1e-5
+    check "$np ranks log the same epoch losses as 1" losses_close np1/history.csv np$np/history.csv
+done
+check "world_size is recorded" $PY -c "import h5py,sys; sys.exit(int(h5py.File('np3/checkpoints/last.h5').attrs['world_size'] != 3))"
+
+# bucketed (tiny buckets: many in flight) and blocking give the same weights
+mpi_expect 2 0 "" train net.yaml --out bucketed --quiet --bucket-mb 0.0005 --epochs 4
+mpi_expect 2 0 "" train net.yaml --out blocking --quiet --allreduce blocking --epochs 4
+check "bucketed and blocking allreduce: bitwise the same" params_close bucketed/checkpoints/last.h5 blocking/checkpoints/last.h5 0
+
+# predict and eval on 2 ranks give what 1 rank gives
+expect 0 "" predict np1 --data data.h5 --out p1.h5
+mpi_expect 2 0 "" predict np1 --data data.h5 --out p2.h5
+check "predictions on 2 ranks = 1 rank" $PY -c "
+import h5py, numpy as np, sys
+a, b = h5py.File('p1.h5'), h5py.File('p2.h5')
+sys.exit(0 if all(np.allclose(a[k][()], b[k][()], rtol=1e-6, atol=1e-7) for k in ('reg', 'cls')) else 1)"
+"$MIMO" eval np1 --data data.h5 >e1.txt 2>&1
+timeout -k 5 60 mpirun -np 2 -x OMP_NUM_THREADS=1 "$MIMO" eval np1 --data data.h5 >e2.txt 2>&1
+check "eval on 2 ranks prints what 1 rank prints" cmp e1.txt e2.txt
+mpi_expect 3 0 "samples 500" eval np1 --data data.h5
+
+# faults: each ends the whole job, names the rank, within 30 s
+start=$SECONDS
+mpi_expect 2 1 "rank 1 of 2: nan_late.h5: dataset 'a' has 1 NaN/Inf value(s), the first in row 400" train net.yaml --out f1 --data nan_late.h5
+mpi_expect 2 1 "is not finite at epoch" train net.yaml --out f2 --data overflow.h5
+mpi_expect 2 1 "rank 0 of 2: data.h5: no dataset 'zz' for input 'zz'" train net.yaml --out f3 --set inputs.zz.shape=1 --set layers.c.from=[s,b,zz]
+mpi_expect 2 1 "rank 0 of 2: net.yaml:4:21: key 'units' is not valid for a concat layer" train net.yaml --out f5 --set layers.hb.type=concat
+mpi_expect 2 1 "absent.h5: cannot open" train net.yaml --out f4 --data absent.h5
+check "each fault ended its job quickly ($((SECONDS - start)) s for 5)" test $((SECONDS - start)) -lt 60
+
+# kill -9 of one rank mid-training: the job ends, the newest checkpoint loads
+OMP_NUM_THREADS=1 mpirun -np 2 "$MIMO" train net.yaml --out killed --quiet --epochs 100000 \
+    --set train.checkpoint.every_steps=5 >kill.log 2>&1 &
+launcher=$!
+for _ in $(seq 100); do ls killed/checkpoints/ckpt-*.h5 >/dev/null 2>&1 && break; sleep 0.1; done
+sleep 0.5
+victim=$(ps -o pid= --ppid "$launcher" | head -n 1 | tr -d ' ')
+t0=$SECONDS
+[ -n "$victim" ] && kill -9 "$victim"
+for _ in $(seq 300); do kill -0 "$launcher" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$launcher" 2>/dev/null; then
+    echo "FAIL: the job still runs 30 s after kill -9 of rank pid $victim"; failed=$((failed + 1))
+    kill "$launcher"
+else
+    wait "$launcher"; rc=$?
+    check "kill -9 of a rank ends the job (exit $rc, $((SECONDS - t0)) s)" test "$rc" -ne 0
+fi
+expect 0 "samples 500" eval killed --data data.h5
+finish
