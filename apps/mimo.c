@@ -18,6 +18,7 @@ static const char *usage_text =
     "  dot CONFIG|CHECKPOINT           Graphviz text of the network\n"
     "  gen NAME --out F                write a built-in dataset\n"
     "  import csv|idx ...              convert CSV or IDX files to HDF5\n"
+    "  bench CONFIG [options]          training speed on synthetic data\n"
     "  version                         print the version\n"
     "\n"
     "Run 'mimo COMMAND --help' for a command's options.\n";
@@ -33,7 +34,7 @@ static const struct {
     {"summary", mimo_cmd_summary, 0}, {"dot", mimo_cmd_dot, 0},
     {"train", mimo_cmd_train, 1},     {"predict", mimo_cmd_predict, 1},
     {"eval", mimo_cmd_eval, 1},       {"gen", mimo_cmd_gen, 0},
-    {"import", mimo_cmd_import, 0},
+    {"import", mimo_cmd_import, 0},   {"bench", mimo_cmd_bench, 1},
 };
 
 static int on_rank0(int (*run)(int, char **), int argc, char **argv)

@@ -4,11 +4,13 @@
  * starts as soon as its last value is final, and MPI_Test drives the
  * started ones while backward goes on. finish() starts what is left and
  * waits for all before the optimizer runs. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "mimo/dist.h"
 
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mimo/error.h"
 
@@ -22,6 +24,8 @@ struct mimo_dist {
     mimo_real *grads;          /* the buffer of the current step */
     mimo_trace *trace;
     double t_phase[4], t_layer;
+    double spent[5];           /* seconds: data, forward, backward, optimizer, wait */
+    double t_wall[4];
 };
 
 static int mpi_fail(const char *what, int err)
@@ -40,8 +44,11 @@ int mimo_dist_create(MPI_Comm comm, size_t n, const mimo_dist_opts *o,
     if (!d)
         return mimo_error(MIMO_ENOMEM, "out of memory");
     d->comm = comm;
-    MPI_Comm_rank(comm, &d->rank);
-    MPI_Comm_size(comm, &d->size);
+    d->size = 1;
+    if (comm != MPI_COMM_NULL) { /* MPI_COMM_NULL: one process, MPI unused */
+        MPI_Comm_rank(comm, &d->rank);
+        MPI_Comm_size(comm, &d->size);
+    }
     d->blocking = o && o->blocking;
     d->n = n;
     d->trace = trace;
@@ -92,6 +99,13 @@ static void start_bucket(mimo_dist *d, int k)
                    MPI_SUM, d->comm, &d->req[k]);
 }
 
+static double wall_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 static void hook_begin(void *u, mimo_real *grads, size_t n)
 {
     mimo_dist *d = u;
@@ -125,7 +139,7 @@ static void hook_layer(void *u, const char *layer, size_t done)
 static int hook_finish(void *u, mimo_real *grads, size_t n)
 {
     mimo_dist *d = u;
-    double t0 = mimo_trace_now(d->trace);
+    double t0 = mimo_trace_now(d->trace), w0 = wall_s();
     int err = MPI_SUCCESS;
     if (d->size == 1)
         return 0;
@@ -136,6 +150,7 @@ static int hook_finish(void *u, mimo_real *grads, size_t n)
                                 MIMO_MPI_REAL, MPI_SUM, d->comm);
         mimo_trace_span(d->trace, "allreduce", "allreduce (blocking)", t0,
                         mimo_trace_now(d->trace));
+        d->spent[4] += wall_s() - w0;
         return err == MPI_SUCCESS ? 0 : mpi_fail("MPI_Allreduce", err);
     }
     d->grads = grads;
@@ -144,6 +159,7 @@ static int hook_finish(void *u, mimo_real *grads, size_t n)
     err = MPI_Waitall(d->nb, d->req, MPI_STATUSES_IGNORE);
     mimo_trace_span(d->trace, "allreduce", "allreduce wait", t0,
                     mimo_trace_now(d->trace));
+    d->spent[4] += wall_s() - w0;
     return err == MPI_SUCCESS ? 0 : mpi_fail("MPI_Iallreduce", err);
 }
 
@@ -151,16 +167,28 @@ static void hook_phase(void *u, const char *name, int end)
 {
     mimo_dist *d = u;
     static const char *const names[4] = {"data", "forward", "backward", "optimizer"};
-    if (!d->trace)
-        return;
     for (int i = 0; i < 4; i++)
         if (strcmp(name, names[i]) == 0) {
+            double w = wall_s();
+            if (!end)
+                d->t_wall[i] = w;
+            else
+                d->spent[i] += w - d->t_wall[i];
+            if (!d->trace)
+                return;
             double t = mimo_trace_now(d->trace);
             if (!end)
                 d->t_phase[i] = t;
             else if (i != 2) /* backward is traced per layer */
                 mimo_trace_span(d->trace, "step", names[i], d->t_phase[i], t);
         }
+}
+
+void mimo_dist_times(mimo_dist *d, double secs[5], int reset)
+{
+    memcpy(secs, d->spent, sizeof d->spent);
+    if (reset)
+        memset(d->spent, 0, sizeof d->spent);
 }
 
 void mimo_dist_attach(mimo_dist *d, mimo_model *m)
@@ -173,6 +201,8 @@ void mimo_dist_attach(mimo_dist *d, mimo_model *m)
 
 int mimo_dist_bcast(mimo_dist *d, mimo_real *params, size_t n)
 {
+    if (d->size == 1)
+        return 0;
     for (size_t s = 0; s < n; s += INT_MAX) {
         int err = MPI_Bcast(params + s, (int)(n - s < INT_MAX ? n - s : INT_MAX),
                             MIMO_MPI_REAL, 0, d->comm);
@@ -195,6 +225,8 @@ int mimo_dist_check_replicas(mimo_dist *d, const mimo_real *params, size_t n,
                              long long step)
 {
     uint64_t h = mimo_params_checksum(params, n), lo = h, hi = h;
+    if (d->size == 1)
+        return 0;
     int err = MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, d->comm);
     if (err == MPI_SUCCESS)
         err = MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, d->comm);
@@ -209,6 +241,8 @@ int mimo_dist_check_replicas(mimo_dist *d, const mimo_real *params, size_t n,
 
 int mimo_dist_sum(mimo_dist *d, double *v, int n)
 {
+    if (d->size == 1)
+        return 0;
     int err = MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, d->comm);
     return err == MPI_SUCCESS ? 0 : mpi_fail("MPI_Allreduce of the logged sums", err);
 }

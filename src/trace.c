@@ -126,22 +126,28 @@ static char *serialize(const mimo_trace *t, size_t *len)
 int mimo_trace_write(mimo_trace *t, MPI_Comm comm, const char *path)
 {
     int rank = 0, size = 1, rc = 0;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
+    if (comm != MPI_COMM_NULL) {
+        MPI_Comm_rank(comm, &rank);
+        MPI_Comm_size(comm, &size);
+    }
     size_t len = 0;
     char *mine = serialize(t, &len);
     int n = mine && len < (size_t)1 << 30 ? (int)len : 0;
     int *lens = rank == 0 ? calloc((size_t)size, sizeof *lens) : NULL;
     int *offs = rank == 0 ? calloc((size_t)size, sizeof *offs) : NULL;
-    MPI_Gather(&n, 1, MPI_INT, lens, 1, MPI_INT, 0, comm);
     char *all = NULL;
     long total = 0;
-    if (rank == 0) {
-        for (int r = 0; r < size; r++)
-            offs[r] = (int)total, total += lens[r];
-        all = malloc((size_t)total + 1);
+    if (size == 1) { /* one process: no MPI needed */
+        all = mine, mine = NULL, total = n;
+    } else {
+        MPI_Gather(&n, 1, MPI_INT, lens, 1, MPI_INT, 0, comm);
+        if (rank == 0) {
+            for (int r = 0; r < size; r++)
+                offs[r] = (int)total, total += lens[r];
+            all = malloc((size_t)total + 1);
+        }
+        MPI_Gatherv(mine, n, MPI_CHAR, all, lens, offs, MPI_CHAR, 0, comm);
     }
-    MPI_Gatherv(mine, n, MPI_CHAR, all, lens, offs, MPI_CHAR, 0, comm);
     if (rank == 0) {
         FILE *f = all ? fopen(path, "w") : NULL;
         if (!f)

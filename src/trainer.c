@@ -749,8 +749,7 @@ static int setup_parallel(run *r)
     if (r->size == 1 && !r->trace)
         return 0;
     mimo_dist_opts d = {o->allreduce_blocking, o->bucket_bytes};
-    MPI_Comm comm = r->comm != MPI_COMM_NULL ? r->comm : MPI_COMM_SELF;
-    if ((rc = mimo_dist_create(comm, mimo_model_param_count(r->m), &d, r->trace,
+    if ((rc = mimo_dist_create(r->comm, mimo_model_param_count(r->m), &d, r->trace,
                                &r->dist)))
         return rc;
     mimo_dist_attach(r->dist, r->m);
@@ -798,9 +797,7 @@ int mimo_train(mimo_spec *spec, const mimo_train_opts *o)
         if (!(rc = agree(r, prepare_history(r, (long)r->st.epoch))))
             rc = train_loop(r);
         if (!rc && r->trace)
-            rc = mimo_trace_write(r->trace, r->comm != MPI_COMM_NULL ? r->comm
-                                                                    : MPI_COMM_SELF,
-                                  o->trace_path);
+            rc = mimo_trace_write(r->trace, r->comm, o->trace_path);
     }
     cleanup(r);
     free(r);

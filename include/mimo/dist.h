@@ -31,7 +31,8 @@ typedef struct {
     size_t bucket_bytes;   /* bucket size (default 2 MiB) */
 } mimo_dist_opts;
 
-/* For n gradient values on comm; trace may be NULL. Not collective. */
+/* For n gradient values on comm; trace may be NULL. Not collective.
+ * comm may be MPI_COMM_NULL: one process, and MPI is never called. */
 int mimo_dist_create(MPI_Comm comm, size_t n, const mimo_dist_opts *o,
                      mimo_trace *trace, mimo_dist **out);
 void mimo_dist_free(mimo_dist **d);
@@ -42,6 +43,10 @@ int mimo_dist_buckets(const mimo_dist *d);
 
 /* Wires d into m: its rank and size, and the allreduce into each step. */
 void mimo_dist_attach(mimo_dist *d, mimo_model *m);
+
+/* Seconds this rank spent in data, forward, backward, optimizer and
+ * waiting for the allreduce since the last reset. Not collective. */
+void mimo_dist_times(mimo_dist *d, double secs[5], int reset);
 
 /* Rank 0's parameters to every rank. */
 int mimo_dist_bcast(mimo_dist *d, mimo_real *params, size_t n);

@@ -19,6 +19,7 @@
 #include "mimo/datagen.h"
 #include "mimo/dist.h"
 #include "mimo/trace.h"
+#include "mimo/bench.h"
 
 /* The library version, e.g. "0.1.0". */
 const char *mimo_version(void);

@@ -31,7 +31,7 @@ void mimo_trace_instant(mimo_trace *t, const char *cat, const char *name,
                         long arg);
 
 /* Collective on comm: rank 0 writes every rank's events into one JSON
- * file at path. */
+ * file at path. comm may be MPI_COMM_NULL (one process). */
 int mimo_trace_write(mimo_trace *t, MPI_Comm comm, const char *path);
 
 #ifdef __cplusplus

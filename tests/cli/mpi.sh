@@ -94,9 +94,18 @@ import h5py, numpy as np, sys
 a, b = h5py.File('p1.h5'), h5py.File('p2.h5')
 sys.exit(0 if all(np.allclose(a[k][()], b[k][()], rtol=1e-6, atol=1e-7) for k in ('reg', 'cls')) else 1)"
 "$MIMO" eval np1 --data data.h5 >e1.txt 2>&1
-timeout -k 5 60 mpirun -np 2 -x OMP_NUM_THREADS=1 "$MIMO" eval np1 --data data.h5 >e2.txt 2>&1
+ASAN_OPTIONS=$MPI_ASAN timeout -k 5 60 mpirun -np 2 -x OMP_NUM_THREADS=1 "$MIMO" eval np1 --data data.h5 >e2.txt 2>&1
 check "eval on 2 ranks prints what 1 rank prints" cmp e1.txt e2.txt
 mpi_expect 3 0 "samples 500" eval np1 --data data.h5
+
+# --trace: one Chrome trace with a track per rank
+mpi_expect 2 0 "" train net.yaml --out traced --quiet --epochs 1 --trace trace.json
+check "the trace has each rank's forward, per-layer backward, buckets, waits, optimizer" $PY -c "
+import json, sys
+ev = json.load(open('trace.json'))['traceEvents']
+names = {(e['tid'], e['name']) for e in ev}
+need = {'data', 'forward', 'reg', 'ha', 'bucket start', 'allreduce wait', 'optimizer'}
+sys.exit(0 if all((r, n) in names for r in (0, 1) for n in need) else 1)"
 
 # faults: each ends the whole job, names the rank, within 30 s
 start=$SECONDS
@@ -108,7 +117,7 @@ mpi_expect 2 1 "absent.h5: cannot open" train net.yaml --out f4 --data absent.h5
 check "each fault ended its job quickly ($((SECONDS - start)) s for 5)" test $((SECONDS - start)) -lt 60
 
 # kill -9 of one rank mid-training: the job ends, the newest checkpoint loads
-OMP_NUM_THREADS=1 mpirun -np 2 "$MIMO" train net.yaml --out killed --quiet --epochs 100000 \
+OMP_NUM_THREADS=1 ASAN_OPTIONS=$MPI_ASAN mpirun -np 2 "$MIMO" train net.yaml --out killed --quiet --epochs 100000 \
     --set train.checkpoint.every_steps=5 >kill.log 2>&1 &
 launcher=$!
 for _ in $(seq 100); do ls killed/checkpoints/ckpt-*.h5 >/dev/null 2>&1 && break; sleep 0.1; done

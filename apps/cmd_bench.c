@@ -1,0 +1,98 @@
+/* cmd_bench.c — `mimo bench CONFIG`: speed of one config's training step
+ * on synthetic data, as one process or under mpirun (see mimo/bench.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "mimo/bench.h"
+#include "mimo/config.h"
+
+#define MAX_SETS 64
+
+static const char *usage =
+    "usage: mimo bench CONFIG [--steps N] [--warmup N] [--segments K]\n"
+    "                  [--allreduce blocking|bucketed] [--bucket-mb X]\n"
+    "                  [--set KEY.PATH=VALUE]...\n";
+
+static void report(const mimo_bench_result *r)
+{
+    static const char *const phase[5] = {"data", "forward", "backward",
+                                         "optimizer", "allreduce wait"};
+    printf("ranks %d x threads %d, global batch %ld, %zu parameters, %ld timed steps\n",
+           r->ranks, r->threads, r->batch, r->params, r->steps);
+    printf("samples/s          %.0f (median; range %.0f .. %.0f)\n", r->sps_median,
+           r->sps_min, r->sps_max);
+    printf("matrix products    %.2f GFLOP/s (%.3g MFLOP per sample)\n", r->gflops,
+           r->flops_per_sample / 1e6);
+    printf("sgemm 1024^3       %.2f GFLOP/s per rank at %d thread(s)\n",
+           r->sgemm_gflops, r->threads);
+    printf("share of sgemm     %.1f%% (sgemm-bound rate %.0f samples/s)\n",
+           100 * r->sps_median / r->sgemm_bound_sps, r->sgemm_bound_sps);
+    printf("step               %.3f ms (rank 0)\n", 1e3 * r->step_s);
+    for (int k = 0; k < 5; k++)
+        printf("  %-16s %.3f ms  %5.1f%%\n", phase[k], 1e3 * r->phase[k],
+               100 * r->phase[k] / r->step_s);
+    printf("peak RSS           %.1f MiB (params, grads, moments, activations, "
+           "data: %.1f MiB)\n", r->rss_mb, r->model_mb);
+}
+
+int mimo_cmd_bench(int argc, char **argv)
+{
+    mimo_bench_opts o = {0};
+    const char *config = NULL, *sets[MAX_SETS];
+    int n_sets = 0, rc;
+    long v;
+    double mb = 0;
+    o.comm = mimo_cli_comm();
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i], *val;
+        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+            if (mimo_cli_rank() == 0)
+                fputs(usage, stdout);
+            return 0;
+        } else if (mimo_cli_is(s, "--steps") || mimo_cli_is(s, "--warmup") ||
+                   mimo_cli_is(s, "--segments")) {
+            if ((rc = mimo_cli_long(s, mimo_cli_value(argc, argv, &i), 1, &v)))
+                return rc;
+            if (s[2] == 's' && s[3] == 't')
+                o.steps = v;
+            else if (s[2] == 'w')
+                o.warmup = v;
+            else
+                o.segments = (int)(v > 64 ? 64 : v);
+        } else if (mimo_cli_is(s, "--allreduce")) {
+            val = mimo_cli_value(argc, argv, &i);
+            if (!val || (strcmp(val, "blocking") && strcmp(val, "bucketed")))
+                return mimo_cli_usage_error("--allreduce expects blocking or bucketed");
+            o.blocking = !strcmp(val, "blocking");
+        } else if (mimo_cli_is(s, "--bucket-mb")) {
+            if ((rc = mimo_cli_double(s, mimo_cli_value(argc, argv, &i), &mb)))
+                return rc;
+            o.bucket_bytes = (size_t)(mb * 1048576.0);
+        } else if (mimo_cli_is(s, "--set")) {
+            if (!(val = mimo_cli_value(argc, argv, &i)) || n_sets == MAX_SETS)
+                return mimo_cli_usage_error("--set needs KEY.PATH=VALUE");
+            sets[n_sets++] = val;
+        } else if (s[0] == '-' && s[1])
+            return mimo_cli_usage_error("unknown option '%s'", s);
+        else if (config)
+            return mimo_cli_usage_error("unexpected argument '%s'", s);
+        else
+            config = s;
+    }
+    if (!config)
+        return mimo_cli_usage_error("missing CONFIG file");
+    mimo_spec spec;
+    mimo_bench_result r;
+    if ((rc = mimo_cli_agree(mimo_config_load(config, sets, n_sets, &spec)))) {
+        mimo_spec_free(&spec);
+        return mimo_cli_fail_rc(rc);
+    }
+    rc = mimo_bench(&spec, &o, &r);
+    mimo_spec_free(&spec);
+    if (rc)
+        return mimo_cli_fail_rc(rc);
+    if (mimo_cli_rank() == 0)
+        report(&r);
+    return 0;
+}

@@ -1,0 +1,48 @@
+/* bench.h — `mimo bench`: trains a config on synthetic in-memory data and
+ * measures samples/s, the achieved GFLOP/s of the matrix products against
+ * the sgemm rate measured in the same run, a per-phase breakdown, and
+ * peak memory. Collective on comm when comm is not MPI_COMM_NULL. */
+#ifndef MIMO_BENCH_H
+#define MIMO_BENCH_H
+
+#include <mpi.h>
+#include <stddef.h>
+
+#include "mimo/spec.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    long steps;            /* timed steps (default 200) */
+    long warmup;           /* untimed steps first (default 20) */
+    int segments;          /* timed segments for median and range (5) */
+    int blocking;          /* allreduce mode */
+    size_t bucket_bytes;
+    MPI_Comm comm;
+} mimo_bench_opts;
+
+typedef struct {
+    int ranks, threads;
+    long batch, steps;
+    size_t params;
+    double sps_median, sps_min, sps_max;  /* samples/s, all ranks together */
+    double flops_per_sample;              /* of the matrix products */
+    double gflops;                        /* achieved, all ranks together */
+    double sgemm_gflops;                  /* one rank, square sgemm */
+    double sgemm_bound_sps;               /* samples/s sgemm alone allows */
+    double phase[5];  /* mean seconds per step: data, forward, backward,
+                         optimizer, allreduce wait (rank 0) */
+    double step_s;    /* mean seconds per step (rank 0) */
+    double rss_mb;    /* peak resident memory of rank 0 */
+    double model_mb;  /* params + grads + moments + activations + data */
+} mimo_bench_result;
+
+int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
+               mimo_bench_result *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,240 @@
+/* bench.c — the measurements of `mimo bench` (see include/mimo/bench.h).
+ * Data are random rows of the right shapes made in memory on every rank
+ * (the same rows everywhere), so the numbers show compute and
+ * communication, not the disk. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, getrusage */
+#include "mimo/bench.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "graph_impl.h"
+#include "mimo/dist.h"
+#include "mimo/error.h"
+#include "mimo/model.h"
+#include "mimo/rng.h"
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Multiply-adds x2 of all sgemm calls of one sample: forward x W, backward
+ * x^T dz, and dz W^T where the input needs a gradient. */
+static double flops_per_sample(const mimo_graph *g)
+{
+    double f = 0;
+    for (int k = 0; k < g->n_nodes; k++) {
+        const mimo_node *n = &g->nodes[k];
+        if (n->type != MIMO_LAYER_DENSE)
+            continue;
+        double mn = 2.0 * n->in_width * n->width;
+        f += 2 * mn + (g->nodes[n->in[0]].dy ? mn : 0);
+    }
+    return f;
+}
+
+/* GFLOP/s of a square sgemm at this thread count (best of 3). */
+static double sgemm_rate(void)
+{
+    const int n = 1024;
+    mimo_real *a = malloc(sizeof *a * n * n), *b = malloc(sizeof *b * n * n),
+              *c = malloc(sizeof *c * n * n);
+    double best = 0;
+    if (a && b && c) {
+        for (int i = 0; i < n * n; i++)
+            a[i] = (mimo_real)(i % 7) / 7, b[i] = (mimo_real)(i % 5) / 5;
+        for (int rep = 0; rep < 4; rep++) {
+            double t = now_s();
+            MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n,
+                      b, n, 0, c, n);
+            double r = 2.0 * n * n * n / (now_s() - t) / 1e9;
+            best = rep && r > best ? r : best; /* the first call warms up */
+        }
+    }
+    free(a), free(b), free(c);
+    return best;
+}
+
+/* ---- synthetic data --------------------------------------------------- */
+
+typedef struct {
+    int n;
+    mimo_array arr[128];
+    mimo_real *buf[128];
+} synth;
+
+static void fill(mimo_rng *r, mimo_real *x, size_t rows, int cols, mimo_loss l,
+                 int classes)
+{
+    for (size_t i = 0; i < rows; i++) {
+        int c = (int)mimo_rng_below(r, (uint64_t)(classes > 0 ? classes : 1));
+        for (int j = 0; j < cols; j++) {
+            mimo_real *v = &x[i * (size_t)cols + (size_t)j];
+            *v = l == MIMO_LOSS_SPARSE_CCE ? (mimo_real)c
+                 : l == MIMO_LOSS_CCE       ? (mimo_real)(j == c)
+                 : l == MIMO_LOSS_BCE       ? (mimo_real)(mimo_rng_uniform(r) < 0.5)
+                                            : (mimo_real)mimo_rng_normal(r);
+        }
+    }
+}
+
+static int make_data(const mimo_graph *g, size_t rows, synth *s)
+{
+    mimo_rng r;
+    mimo_rng_seed(&r, 12345);
+    int ni = mimo_graph_n_inputs(g), nh = mimo_graph_n_heads(g);
+    if (ni + nh > 128)
+        return mimo_error(MIMO_EINVAL, "too many inputs and heads for bench");
+    for (int i = 0; i < ni + nh; i++) {
+        int h = i - ni;
+        const mimo_output_spec *o = h >= 0 ? mimo_graph_head_spec(g, h) : NULL;
+        int cols = h < 0 ? mimo_graph_input_width(g, i) : mimo_graph_head_target_width(g, h);
+        s->buf[i] = malloc(sizeof(mimo_real) * rows * (size_t)cols);
+        if (!s->buf[i])
+            return mimo_error(MIMO_ENOMEM, "out of memory for bench data");
+        fill(&r, s->buf[i], rows, cols, o ? o->loss : MIMO_LOSS_MSE,
+             o ? mimo_graph_head_units(g, h) : 0);
+        s->arr[i] = (mimo_array){h < 0 ? mimo_graph_input_name(g, i)
+                                       : (o->target ? o->target : o->name),
+                                 s->buf[i], rows, cols};
+        s->n = i + 1;
+    }
+    return 0;
+}
+
+/* ---- the timed loop ------------------------------------------------------- */
+
+typedef struct {
+    long done, stop_at;
+    double *marks;   /* time at the end of each step */
+} counter;
+
+static int count_step(void *user, long epoch, long step, long steps,
+                      const mimo_head_stats *st, int b)
+{
+    (void)epoch, (void)step, (void)steps, (void)st, (void)b;
+    counter *c = user;
+    c->marks[c->done++] = now_s();
+    return c->done >= c->stop_at;
+}
+
+static int run_steps(mimo_model *m, const mimo_source *src, counter *c, long n)
+{
+    c->stop_at = c->done + n;
+    for (long e = 0; c->done < c->stop_at; e++) {
+        int rc = mimo_model_train_epoch(m, src, e, 0, NULL, count_step, c);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void summarize(const counter *c, long warmup, long steps, int segments,
+                      long batch, mimo_bench_result *r)
+{
+    double sps[64];
+    long per = steps / segments;
+    for (int k = 0; k < segments; k++) {
+        long s0 = warmup + k * per, s1 = s0 + per;
+        double t = c->marks[s1 - 1] - c->marks[s0 - 1];
+        sps[k] = (double)(per * batch) / t;
+    }
+    qsort(sps, (size_t)segments, sizeof *sps, cmp_d);
+    r->sps_min = sps[0];
+    r->sps_max = sps[segments - 1];
+    r->sps_median = segments % 2 ? sps[segments / 2]
+                                  : (sps[segments / 2 - 1] + sps[segments / 2]) / 2;
+    r->step_s = (c->marks[warmup + steps - 1] - c->marks[warmup - 1]) / (double)steps;
+}
+
+static double model_mb(const mimo_model *mm, const mimo_graph *g, size_t rows)
+{
+    mimo_model *m = (mimo_model *)mm;
+    double n = (double)mimo_model_param_count(m);
+    double vals = n * (2 + mimo_optim_n_slots(mimo_model_optim(m)));
+    size_t data = 0;
+    for (int i = 0; i < mimo_graph_n_inputs(g); i++)
+        data += rows * (size_t)mimo_graph_input_width(g, i);
+    for (int h = 0; h < mimo_graph_n_heads(g); h++)
+        data += rows * (size_t)mimo_graph_head_target_width(g, h);
+    double act = 0;
+    for (int k = 0; k < g->n_nodes; k++) /* y, z, dz, dy at most */
+        act += 4.0 * g->max_batch * g->nodes[k].width;
+    return (vals + (double)data + act) * sizeof(mimo_real) / 1048576.0;
+}
+
+int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
+               mimo_bench_result *r)
+{
+    memset(r, 0, sizeof *r);
+    long warmup = o->warmup > 0 ? o->warmup : 20, steps = o->steps > 0 ? o->steps : 200;
+    int segments = o->segments > 0 && o->segments <= 64 ? o->segments : 5;
+    if (steps < segments)
+        steps = segments;
+    mimo_model *m = NULL;
+    mimo_dist *d = NULL;
+    synth s = {0};
+    counter c = {0, 0, malloc(sizeof(double) * (size_t)(warmup + steps + 1))};
+    int rc = c.marks ? mimo_model_create(spec, &m)
+                     : mimo_error(MIMO_ENOMEM, "out of memory");
+    mimo_graph *g = m ? mimo_model_graph(m) : NULL;
+    size_t rows = (size_t)spec->train.batch_size * 8;
+    mimo_dist_opts dopt = {o->blocking, o->bucket_bytes};
+    if (!rc && !(rc = make_data(g, rows, &s)))
+        rc = mimo_dist_create(o->comm, mimo_model_param_count(m), &dopt, NULL, &d);
+    mimo_source src;
+    if (!rc && !(rc = mimo_arrays_source(m, &(mimo_dataset){s.arr, s.n}, 1, &src))) {
+        mimo_dist_attach(d, m);
+        r->ranks = mimo_dist_size(d);
+#ifdef _OPENMP
+        r->threads = omp_get_max_threads();
+#else
+        r->threads = 1;
+#endif
+        r->sgemm_gflops = sgemm_rate();
+        rc = run_steps(m, &src, &c, warmup);
+        double t[5];
+        mimo_dist_times(d, t, 1);
+        if (!rc && o->comm != MPI_COMM_NULL)
+            MPI_Barrier(o->comm);
+        if (!rc)
+            rc = run_steps(m, &src, &c, steps);
+        mimo_dist_times(d, t, 1);
+        for (int k = 0; k < 5; k++)
+            r->phase[k] = t[k] / (double)steps;
+    }
+    if (!rc) {
+        r->batch = spec->train.batch_size;
+        r->steps = steps;
+        r->params = mimo_model_param_count(m);
+        summarize(&c, warmup, steps, segments, r->batch, r);
+        r->flops_per_sample = flops_per_sample(g);
+        r->gflops = r->flops_per_sample * r->sps_median / 1e9;
+        r->sgemm_bound_sps = r->sgemm_gflops * 1e9 * r->ranks / r->flops_per_sample;
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        r->rss_mb = (double)ru.ru_maxrss / 1024.0;
+        r->model_mb = model_mb(m, g, rows);
+    }
+    for (int i = 0; i < s.n; i++)
+        free(s.buf[i]);
+    free(c.marks);
+    mimo_dist_free(&d);
+    mimo_model_free(&m);
+    return rc;
+}
