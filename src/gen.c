@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fsutil.h"
 #include "h5_impl.h"
 #include "mimo/error.h"
 #include "mimo/rng.h"
@@ -58,6 +59,11 @@ int mimo_dsfile_create(const char *path, mimo_dsfile **out)
         !(d->tmp = str_concat(path, ".tmp"))) {
         dsfile_free(&d);
         return mimo_error(MIMO_ENOMEM, "%s: out of memory", path);
+    }
+    int made = mimo_mkdirs_for(path);
+    if (made) {
+        dsfile_free(&d);
+        return made;
     }
     /* fopen first: its errno says why (no such directory, permission) */
     FILE *probe = fopen(d->tmp, "wb");

@@ -20,6 +20,7 @@
 #include <omp.h>
 #endif
 
+#include "fsutil.h"
 #include "h5_impl.h"
 #include "mimo/dist.h"
 #include "mimo/error.h"
@@ -87,24 +88,6 @@ static void note(const run *r, const char *msg)
 }
 
 /* ---- files and directories --------------------------------------------- */
-
-static int make_dirs(const char *path)
-{
-    char buf[2048];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; ; p++) {
-        char c = *p;
-        if (c == '/' || c == '\0') {
-            *p = '\0';
-            if (mkdir(buf, 0777) && errno != EEXIST)
-                return mimo_error(MIMO_EIO, "%s: cannot create directory: %s", buf,
-                                  strerror(errno));
-            if (c == '\0')
-                return 0;
-            *p = '/';
-        }
-    }
-}
 
 static int write_text_file(const char *path, const char *text)
 {
@@ -474,7 +457,7 @@ static int setup_dirs(run *r)
     snprintf(cfg, sizeof cfg, "%s/config.yaml", r->run_dir);
     if (r->rank != 0) /* rank 0 alone writes the run directory */
         return 0;
-    int rc = make_dirs(r->ckpt_dir);
+    int rc = mimo_mkdirs(r->ckpt_dir);
     return rc ? rc : write_text_file(cfg, r->spec->text);
 }
 
@@ -867,11 +850,13 @@ static int write_predictions(const char *out, const mimo_graph *g,
 {
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", out);
+    int rc = mimo_mkdirs_for(out);
+    if (rc)
+        return rc;
     mimo_h5_quiet();
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0)
         return mimo_error(MIMO_EIO, "%s: cannot create the predictions file", out);
-    int rc = 0;
     for (int h = 0; h < mimo_graph_n_heads(g) && !rc; h++)
         rc = mimo_h5_write_real(f, out, mimo_graph_head_spec(g, h)->name, outs[h], n,
                                 (size_t)mimo_graph_head_units(g, h));
