@@ -2,8 +2,9 @@
  * call the trainer, show progress. Flags that set config values (--epochs,
  * --lr, ...) become --set overrides, so the run's saved config says what
  * was really used. */
-#define _POSIX_C_SOURCE 200809L /* isatty, fileno */
+#define _POSIX_C_SOURCE 200809L /* isatty, fileno, sigaction */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,10 @@ static const char *train_usage =
     "  --out DIR           run directory (default runs/<config name>)\n"
     "  --resume PATH|DIR   continue from a checkpoint or a run directory's\n"
     "                      newest; CONFIG defaults to the checkpoint's\n"
+    "  --resume auto       the run directory's newest checkpoint, if any\n"
+    "  --time-limit T      checkpoint and stop before T (seconds or [H:]MM:SS)\n"
+    "SIGTERM or SIGUSR1 (to any rank): finish the step, checkpoint, exit 75\n"
+    "(requeue me); 'mimo train CONFIG --resume auto' then continues.\n"
     "  --init F            start from /params/<layer>/kernel|bias of F\n"
     "  --quiet             only errors\n"
     "under mpirun/srun (data parallel):\n"
@@ -38,6 +43,7 @@ static const char *train_usage =
 
 typedef struct {
     const char *config, *data, *val, *out, *resume, *init, *trace;
+    double time_limit;
     const char *sets[MAX_SETS];
     char owned[8][64];
     int n_sets, n_owned, quiet, blocking;
@@ -46,6 +52,48 @@ typedef struct {
 } train_args;
 
 #define HELP_SHOWN (-1)
+#define EXIT_REQUEUE 75 /* EX_TEMPFAIL: checkpointed, please requeue */
+
+/* Seconds, MM:SS or H:MM:SS (SLURM's forms). */
+static int parse_duration(const char *flag, const char *v, double *out)
+{
+    double parts[3] = {0};
+    int n = 0;
+    char *end;
+    for (const char *p = v; p && n < 3; n++) {
+        parts[n] = strtod(p, &end);
+        if (end == p || parts[n] < 0)
+            break;
+        p = *end == ':' ? end + 1 : NULL;
+        if (!p && *end)
+            n = 99;
+    }
+    if (!v || n < 1 || n > 3)
+        return mimo_cli_usage_error("%s expects seconds, MM:SS or H:MM:SS, got '%s'",
+                                    flag, v ? v : "");
+    *out = n == 1 ? parts[0] : n == 2 ? parts[0] * 60 + parts[1]
+                                      : parts[0] * 3600 + parts[1] * 60 + parts[2];
+    return *out > 0 ? 0 : mimo_cli_usage_error("%s must be positive", flag);
+}
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+/* SIGTERM and SIGUSR1 ask training to checkpoint and stop. */
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+}
 
 /* The data-parallel flags; *done = 1 when s was one of them. */
 static int parse_parallel(int argc, char **argv, int *i, train_args *a, int *done)
@@ -63,6 +111,8 @@ static int parse_parallel(int argc, char **argv, int *i, train_args *a, int *don
         int rc = mimo_cli_double(s, mimo_cli_value(argc, argv, i), &a->bucket_mb);
         return rc ? rc : a->bucket_mb <= 0 ? mimo_cli_usage_error("--bucket-mb must be > 0") : 0;
     }
+    if (mimo_cli_is(s, "--time-limit"))
+        return parse_duration(s, mimo_cli_value(argc, argv, i), &a->time_limit);
     if (mimo_cli_is(s, "--check-every"))
         return mimo_cli_long(s, mimo_cli_value(argc, argv, i), 1, &a->check_every);
     if (mimo_cli_is(s, "--trace")) {
@@ -145,6 +195,8 @@ static int parse_train(int argc, char **argv, train_args *a)
     }
     if (!a->config && !a->resume)
         return mimo_cli_usage_error("missing CONFIG file");
+    if (!a->config && !strcmp(a->resume, "auto"))
+        return mimo_cli_usage_error("--resume auto needs CONFIG");
     return 0;
 }
 
@@ -237,9 +289,16 @@ int mimo_cmd_train(int argc, char **argv)
     mimo_train_opts o = {out, a.resume, a.init, a.data, a.val, show_step,
                          show_epoch, show_message, &d, mimo_cli_comm(),
                          a.blocking, (size_t)(a.bucket_mb * 1048576.0),
-                         a.check_every, a.trace};
+                         a.check_every, a.trace, &stop_requested, a.time_limit};
+    catch_stop_signals();
     rc = mimo_train(&spec, &o);
     mimo_spec_free(&spec);
+    if (rc == MIMO_TRAIN_STOPPED) {
+        if (!d.quiet)
+            fprintf(stderr, "mimo: checkpointed in %s; resume with --resume auto "
+                    "(exit %d: requeue)\n", out, EXIT_REQUEUE);
+        return EXIT_REQUEUE;
+    }
     if (rc)
         return mimo_cli_fail_rc(rc);
     if (!d.quiet)

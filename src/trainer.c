@@ -65,6 +65,12 @@ typedef struct {
     mimo_trace *trace;
     long check_every;
     int step_rc;         /* why on_step stopped the epoch */
+    /* stopping together: each step's local flag is summed over ranks with
+     * an MPI_Iallreduce that the next step collects (no waiting) */
+    int stop_local, stop_sum, stop_pending;
+    MPI_Request stop_req;
+    double step_s;       /* the longest step seen, for the time limit */
+    double t_step;       /* when the current step began */
 } run;
 
 static double now_s(void)
@@ -482,27 +488,41 @@ static int setup_monitors(run *r)
 }
 
 /* Fresh start, --init, or --resume. */
+/* The checkpoint to resume from, into path ("" for a fresh start).
+ * "auto": the run directory's newest, if it has one yet. */
+static int resume_path(run *r, char *path, size_t len)
+{
+    path[0] = '\0';
+    if (!r->o->resume)
+        return 0;
+    if (strcmp(r->o->resume, "auto") != 0)
+        return mimo_find_checkpoint(r->o->resume, path, len);
+    if (mimo_find_checkpoint(r->o->out_dir, path, len)) {
+        path[0] = '\0';
+        mimo_error_clear();
+        note(r, "no checkpoint to resume from yet: starting fresh");
+    }
+    return 0;
+}
+
+/* Fresh start, --init, or --resume. */
 static int starting_point(run *r)
 {
-    int rc = 0;
+    char path[4096], msg[4200];
+    int rc = resume_path(r, path, sizeof path);
     r->lr_scale = 1;
-    if (r->o->resume) {
-        char path[4096];
-        if ((rc = mimo_find_checkpoint(r->o->resume, path, sizeof path)))
-            return rc;
-        request_state(r);
-        if ((rc = mimo_checkpoint_load(path, r->m, &r->st, r->best_params,
-                                       &r->has_best)))
-            return rc;
-        unpack_state(r);
-        char msg[4200];
-        snprintf(msg, sizeof msg, "resuming from %s (epoch %lld, step %lld)", path,
-                 (long long)r->st.epoch + 1, (long long)r->st.step);
-        note(r, msg);
-        return 0;
-    }
-    if (r->o->init && (rc = mimo_checkpoint_init_params(r->o->init, r->m)))
+    if (rc)
         return rc;
+    if (!path[0])
+        return r->o->init ? mimo_checkpoint_init_params(r->o->init, r->m) : 0;
+    request_state(r);
+    if ((rc = mimo_checkpoint_load(path, r->m, &r->st, r->best_params,
+                                   &r->has_best)))
+        return rc;
+    unpack_state(r);
+    snprintf(msg, sizeof msg, "resuming from %s (epoch %lld, step %lld)", path,
+             (long long)r->st.epoch + 1, (long long)r->st.step);
+    note(r, msg);
     return 0;
 }
 
@@ -512,6 +532,34 @@ static double lr_at(const run *r, long epoch, long step)
 {
     return r->lr_scale * mimo_schedule_lr(&r->spec->train.schedule, r->base_lr,
                                           epoch, r->epochs, step, r->steps);
+}
+
+/* Whether every rank stops after this step: the verdict of the previous
+ * step's reduction (so all ranks agree on the same step), then this
+ * step's local flag goes into the next reduction. */
+static int should_stop(run *r, double step_t)
+{
+    const mimo_train_opts *o = r->o;
+    double el = now_s() - r->t_start;
+    if (step_t > r->step_s)
+        r->step_s = step_t;
+    if ((o->stop && *o->stop) ||
+        (o->time_limit > 0 && el + 3 * r->step_s + 1 > o->time_limit))
+        r->stop_local = 1;
+    if (r->size == 1)
+        return r->stop_local;
+    int verdict = 0;
+    if (r->stop_pending) {
+        MPI_Wait(&r->stop_req, MPI_STATUS_IGNORE);
+        verdict = r->stop_sum > 0;
+    }
+    if (!verdict) {
+        MPI_Iallreduce(&r->stop_local, &r->stop_sum, 1, MPI_INT, MPI_SUM, r->comm,
+                       &r->stop_req);
+        r->stop_pending = 1;
+    } else
+        r->stop_pending = 0;
+    return verdict;
 }
 
 static int on_step(void *user, long epoch, long step, long steps,
@@ -548,6 +596,18 @@ static int on_step(void *user, long epoch, long step, long steps,
               (c->every_seconds > 0 && now_s() - r->t_ckpt >= c->every_seconds);
     if (due && step + 1 < steps && (r->step_rc = save_periodic(r)))
         return 1;
+    double t = now_s();
+    if (should_stop(r, t - r->t_step)) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "stopping at epoch %ld, step %ld: writing a "
+                 "checkpoint to resume from", epoch + 1, step + 1);
+        note(r, msg);
+        r->step_rc = save_periodic(r);
+        if (!r->step_rc)
+            r->step_rc = MIMO_TRAIN_STOPPED;
+        return 1;
+    }
+    r->t_step = now_s();
     return 0;
 }
 
@@ -630,7 +690,7 @@ static int train_loop(run *r)
     int rc = 0, stop = 0;
     mimo_model_set_lr(r->m, lr_at(r, r->st.epoch, r->st.step));
     for (long e = r->st.epoch; e < r->epochs && !stop && !rc; e++) {
-        r->t_epoch = now_s();
+        r->t_epoch = r->t_step = now_s();
         rc = mimo_model_train_epoch(r->m, &r->ts, e, r->st.step, &r->tr, on_step, r);
         if (rc == 1) /* on_step stopped the epoch; its error message is kept */
             return r->step_rc ? r->step_rc : MIMO_EINVAL;
@@ -660,6 +720,8 @@ static int train_loop(run *r)
 
 static void cleanup(run *r)
 {
+    if (r->stop_pending) /* the other ranks posted the same reduction */
+        MPI_Wait(&r->stop_req, MPI_STATUS_IGNORE);
     for (int i = 0; i < r->n_cols; i++)
         free(r->names[i]);
     mimo_data_close(&r->val_view);

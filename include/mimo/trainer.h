@@ -7,6 +7,7 @@
 #define MIMO_TRAINER_H
 
 #include <mpi.h>
+#include <signal.h>
 
 #include "mimo/checkpoint.h"
 #include "mimo/model.h"
@@ -49,7 +50,17 @@ typedef struct {
     size_t bucket_bytes;     /* 0: the default */
     long check_every;        /* replica checksum every N steps (0: 100) */
     const char *trace_path;  /* Chrome trace JSON, or NULL */
+    /* preemption: when *stop becomes nonzero on any rank (a signal
+     * handler sets it), or when time_limit seconds would be exceeded,
+     * every rank finishes the same step, a checkpoint is written and
+     * mimo_train returns MIMO_TRAIN_STOPPED */
+    volatile sig_atomic_t *stop;
+    double time_limit;       /* seconds from the start; 0: none */
 } mimo_train_opts;
+
+/* mimo_train's result when it stopped early with a checkpoint written
+ * (signal or time limit): the run can be resumed. */
+#define MIMO_TRAIN_STOPPED 1
 
 /* Trains spec (which holds the config text and file name) as configured.
  * Returns 0 when all epochs ran (or early stopping ended the run), or an
@@ -61,7 +72,9 @@ typedef struct {
 int mimo_train(mimo_spec *spec, const mimo_train_opts *o);
 
 /* Finds the newest valid checkpoint of a run directory (a file path is
- * returned as is). Writes it into path (len bytes). */
+ * returned as is). Writes it into path (len bytes). o->resume may be
+ * "auto" in mimo_train: the newest checkpoint of o->out_dir if there is
+ * one, else a fresh start. */
 int mimo_find_checkpoint(const char *dir_or_file, char *path, size_t len);
 
 /* Evaluates a checkpoint on a dataset file: per-head means into *st
