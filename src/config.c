@@ -598,6 +598,7 @@ static int get_enum(cfg *c, yaml_node_t *n, const enum_desc *d,
 {
     char list[MSG_MAX / 2], hint[96], expected[MSG_MAX / 2 + 16];
     const char *s = NULL;
+    *v = 0;
     enum_list(d, NULL, list, sizeof list, NULL, 0);
     snprintf(expected, sizeof expected, "one of: %s", list);
     if (n->type != YAML_SCALAR_NODE || is_null(n))

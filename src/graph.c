@@ -294,6 +294,14 @@ static void mark_grads(const mimo_graph *g, char *need, int input_grads)
     }
 }
 
+/* A dense layer's output overwrites its pre-activation when the
+ * derivative can be read off the output, and no fused loss needs logits. */
+static int y_is_z(const mimo_node *n)
+{
+    return n->type == MIMO_LAYER_DENSE && !n->fused &&
+           mimo_act_derivative_from_y(n->act, n->alpha);
+}
+
 /* Buffer lengths of one node, in values: y, z, dz, dy. */
 static int node_lengths(const mimo_node *n, int max_batch, int need,
                         size_t len[4])
@@ -304,7 +312,7 @@ static int node_lengths(const mimo_node *n, int max_batch, int need,
     one = pad16(one);
     int dense = n->type == MIMO_LAYER_DENSE, input = n->type == MIMO_NODE_INPUT;
     int linear_dense = dense && n->act == MIMO_ACT_LINEAR;
-    len[0] = input || linear_dense ? 0 : one;                 /* y */
+    len[0] = input || y_is_z(n) ? 0 : one;                    /* y */
     len[1] = dense ? one : 0;                                 /* z */
     len[2] = input || (linear_dense && !n->fused) ? 0 :       /* dz */
              n->type == MIMO_LAYER_CONCAT || n->type == MIMO_LAYER_ADD ||
@@ -349,11 +357,10 @@ static int alloc_buffers(mimo_graph *g, int input_grads)
         n->z = len[1] ? a : NULL, a += len[1];
         n->dz = len[2] ? a : NULL, a += len[2];
         n->dy = len[3] ? d : NULL, d += len[3];
-        if (n->type == MIMO_LAYER_DENSE && n->act == MIMO_ACT_LINEAR) {
+        if (y_is_z(n))
             n->y = n->z;
-            if (!n->fused)
-                n->dz = n->dy;
-        }
+        if (n->type == MIMO_LAYER_DENSE && n->act == MIMO_ACT_LINEAR && !n->fused)
+            n->dz = n->dy;
     }
     free(need);
     return 0;

@@ -80,13 +80,16 @@ typedef struct {
 extern const mimo_op mimo_ops[MIMO_LAYER_COUNT];
 
 /* act.c: y = act(z + bias) row by row, z updated to z + bias (bias may be
- * NULL; y may equal z only for linear). z, y are (b, n). */
+ * NULL; y may equal z: then z + bias is not kept). z, y are (b, n). */
 void mimo_act_forward(mimo_act a, mimo_real alpha, const mimo_real *bias,
                       mimo_real *z, mimo_real *y, int b, int n);
-/* dz = dy * act'(z) (softmax: the full Jacobian-vector product). */
+/* dz = dy * act'(z) (softmax: the full Jacobian-vector product). z may
+ * be y for the activations of mimo_act_derivative_from_y, or NULL. */
 void mimo_act_backward(mimo_act a, mimo_real alpha, const mimo_real *z,
                        const mimo_real *y, const mimo_real *dy,
                        mimo_real *dz, int b, int n);
+/* Whether act' can be computed from the output alone. */
+int mimo_act_derivative_from_y(mimo_act a, mimo_real alpha);
 
 /* loss.c: loss of one head; see mimo_graph_loss. */
 int mimo_head_loss(const mimo_graph *g, const mimo_head *h,

@@ -76,6 +76,8 @@ static void prepare_grads(const mimo_optim *o, const mimo_real *w, mimo_real *g)
     mimo_real wd = o->s.kind == MIMO_OPT_ADAMW ? 0 : (mimo_real)o->s.weight_decay;
     mimo_real cv = (mimo_real)o->s.clipvalue;
     double sq = 0;
+    if (wd == 0 && cv <= 0 && o->s.clipnorm <= 0)
+        return; /* nothing to do: spare a pass over the buffers */
     #pragma omp parallel for reduction(+:sq) schedule(static) if (n >= MIMO_PAR_MIN)
     for (long i = 0; i < n; i++) {
         mimo_real v = g[i] + wd * w[i];

@@ -305,10 +305,16 @@ static void test_gen_errors(void **state)
     expect_err(gen("xor", "e.h5", -3, 1, 0), MIMO_EINVAL, "N must be >= 1");
     expect_err(gen("xor", "e.h5", 0, 1, 1), MIMO_EINVAL,
                "random x applies only to sinexp and sin12");
-    mimo_gen_opts o = {"xor", tmp("no-such-dir/e.h5"), 0, 1, 0};
-    expect_err(mimo_gen(&o), MIMO_EIO, "no-such-dir/e.h5.tmp: cannot create: No "
-               "such file or directory");
+    FILE *plain = fopen(tmp("plain"), "w"); /* a file where a directory goes */
+    assert_non_null(plain);
+    fclose(plain);
+    mimo_gen_opts o = {"xor", tmp("plain/e.h5"), 0, 1, 0};
+    expect_err(mimo_gen(&o), MIMO_EIO, "plain/e.h5.tmp: cannot create: Not a "
+               "directory");
     assert_int_equal(access(tmp("e.h5"), F_OK), -1);
+    mimo_gen_opts made = {"xor", tmp("new-dir/sub/e.h5"), 0, 1, 0};
+    assert_int_equal(mimo_gen(&made), 0); /* missing directories are made */
+    assert_int_equal(access(tmp("new-dir/sub/e.h5"), F_OK), 0);
     mimo_gen_opts p = {"xor", NULL, 0, 1, 0};
     expect_err(mimo_gen(&p), MIMO_EINVAL, "no output file");
 }

@@ -41,8 +41,11 @@ expect 2 "--seed expects an integer >= 0, got 'x'" gen xor --out "$TMP/a.h5" --s
 expect 2 "--random applies only to sinexp and sin12" gen xor --out "$TMP/a.h5" --random
 expect 2 "unknown option '--bogus'" gen xor --out "$TMP/a.h5" --bogus
 expect 2 "unexpected argument 'extra'" gen xor extra --out "$TMP/a.h5"
-expect 1 "$TMP/no-dir/a.h5.tmp: cannot create: No such file or directory" gen xor --out "$TMP/no-dir/a.h5"
-check "no file after a failed gen" 1 test -e "$TMP/no-dir/a.h5"
+touch "$TMP/plain"
+expect 1 "$TMP/plain/a.h5.tmp: cannot create: Not a directory" gen xor --out "$TMP/plain/a.h5"
+check "no file after a failed gen" 1 test -e "$TMP/plain/a.h5"
+expect 0 "" gen xor --out "$TMP/new-dir/sub/a.h5"
+check "gen makes missing directories" 0 test -e "$TMP/new-dir/sub/a.h5"
 
 # ---- gen: the files
 expect 0 "wrote $TMP/xor.h5 (xor, N=4)" gen xor --out "$TMP/xor.h5"
