@@ -1,6 +1,7 @@
 /* cmd_import.c — `mimo import csv|idx`: converts a CSV file or an IDX
  * (MNIST) pair into a dataset file (src/import.c). Only parses arguments;
  * usage errors exit 2, bad input files exit 1. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,12 +25,23 @@ static const char *csv_usage =
 static const char *idx_usage =
     "usage: mimo import idx --images IMAGES.idx[.gz] --labels LABELS.idx[.gz]\n"
     "                       --out F.h5 [--image-name NAME] [--label-name NAME]\n"
-    "                       [--scale | --no-scale]\n"
+    "                       [--scale | --no-scale] [--pool K [--pool-name NAME]]\n"
+    "                       [--label-map NAME=M0,M1,...]\n"
     "\n"
     "Converts MNIST-style IDX files (plain or gzip): images to float32\n"
     "(N, rows*cols) named 'image', labels to int32 (N,) named 'label'.\n"
     "  --scale        divide pixels by 255 (the default)\n"
-    "  --no-scale     keep pixels 0..255\n";
+    "  --no-scale     keep pixels 0..255\n"
+    "  --pool K       also write each image K x K average-pooled, float32\n"
+    "                 (N, rows/K * cols/K) (K must divide rows and cols;\n"
+    "                 28x28 with --pool 4: 7x7 = 49 values)\n"
+    "  --pool-name NAME   its dataset name (default 'pooled')\n"
+    "  --label-map NAME=M0,M1,...   also write int32 (N,) NAME = M[label]:\n"
+    "                 one integer >= 0 per class, e.g. Fashion-MNIST's groups\n"
+    "                 group=0,1,0,1,0,2,0,2,3,2 (tops, bottoms/dresses, shoes,\n"
+    "                 bags)\n";
+
+#define MAX_MAP 4096
 
 /* The delimiter of --delimiter: one character, or tab. */
 static int delimiter(const char *v, char *out)
@@ -118,11 +130,51 @@ static int csv(int argc, char **argv)
     return 0;
 }
 
+/* --label-map NAME=M0,M1,...: splits v (in place) into the view's name and
+ * map (map has MAX_MAP entries). 0 or 2. */
+static int label_map(char *v, int32_t *map, mimo_idx_views *w)
+{
+    char *eq = strchr(v, '=');
+    if (!eq || eq == v || !eq[1])
+        return mimo_cli_usage_error("import idx: --label-map expects "
+                                    "NAME=M0,M1,... (e.g. group=0,1,0,1,0,2,0,2,"
+                                    "3,2), got '%s'", v);
+    *eq = '\0';
+    w->map_name = v;
+    w->n_map = 0;
+    for (char *p = eq + 1;;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        long x = 0;
+        char flag[64];
+        snprintf(flag, sizeof flag, "--label-map %s: class %zu", v, w->n_map);
+        if (w->n_map == MAX_MAP)
+            return mimo_cli_usage_error("import idx: --label-map %s: more than "
+                                        "%d classes", v, MAX_MAP);
+        if (mimo_cli_long(flag, p, 0, &x))
+            return 2;
+        if (x > INT32_MAX)
+            return mimo_cli_usage_error("import idx: --label-map %s: class %zu "
+                                        "maps to %ld, too large", v, w->n_map, x);
+        map[w->n_map++] = (int32_t)x;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    w->map = map;
+    return 0;
+}
+
 static int idx(int argc, char **argv)
 {
     mimo_idx_opts o = {NULL, NULL, NULL, NULL, NULL, 1};
-    static const char *const valued[] = {"--images", "--labels", "--out",
-                                         "--image-name", "--label-name"};
+    mimo_idx_views w = {0, NULL, NULL, NULL, 0};
+    static int32_t map[MAX_MAP];
+    enum { N_VALUED = 8 };
+    static const char *const valued[N_VALUED] = {
+        "--images", "--labels", "--out", "--image-name", "--label-name",
+        "--pool-name", "--pool", "--label-map"};
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i];
         if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
@@ -134,23 +186,39 @@ static int idx(int argc, char **argv)
             continue;
         }
         size_t k = 0;
-        while (k < 5 && !mimo_cli_is(s, valued[k]))
+        while (k < N_VALUED && !mimo_cli_is(s, valued[k]))
             k++;
-        if (k == 5)
+        if (k == N_VALUED)
             return mimo_cli_usage_error(s[0] == '-' ? "import idx: unknown option "
                                         "'%s'" : "import idx: unexpected argument "
                                         "'%s'", s);
-        const char *v = mimo_cli_value(argc, argv, &i);
+        char *v = (char *)mimo_cli_value(argc, argv, &i); /* points into argv */
         if (!v)
             return mimo_cli_usage_error("import idx: %s needs a value", s);
-        const char **dst[5] = {&o.images, &o.labels, &o.out, &o.image_name,
-                               &o.label_name};
-        *dst[k] = v;
+        if (k == 6) {
+            long K = 0;
+            if (mimo_cli_long("--pool", v, 1, &K))
+                return 2;
+            if (K > 4096)
+                return mimo_cli_usage_error("import idx: --pool %ld is larger "
+                                            "than any image", K);
+            w.pool = (int)K;
+        } else if (k == 7) {
+            int rc = label_map(v, map, &w);
+            if (rc)
+                return rc;
+        } else {
+            const char **dst[6] = {&o.images, &o.labels, &o.out, &o.image_name,
+                                   &o.label_name, &w.pool_name};
+            *dst[k] = v;
+        }
     }
     if (!o.images || !o.labels || !o.out)
         return mimo_cli_usage_error("import idx: --images, --labels and --out "
                                     "are required");
-    if (mimo_import_idx(&o))
+    if (w.pool_name && !w.pool)
+        return mimo_cli_usage_error("import idx: --pool-name needs --pool K");
+    if (mimo_import_idx_views(&o, &w))
         return mimo_cli_fail();
     printf("wrote %s\n", o.out);
     return 0;

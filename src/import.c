@@ -647,19 +647,123 @@ static int idx_convert(idx_file *im, idx_file *lb, int scale, mimo_real **pix,
     return rc;
 }
 
-static int idx_write(const mimo_idx_opts *o, size_t n, size_t pixels,
-                     const mimo_real *pix, const int32_t *lab)
+/* K x K average pooling of n images (rows, cols) into (rows/K, cols/K). */
+static mimo_real *idx_pool(const mimo_real *pix, size_t n, size_t rows,
+                           size_t cols, size_t k)
 {
+    size_t pr = rows / k, pc = cols / k, per = pr * pc;
+    if (per && n > SIZE_MAX / per / sizeof(mimo_real))
+        return NULL;
+    mimo_real *out = malloc(n * per * sizeof *out);
+    if (!out)
+        return NULL;
+    double inv = 1.0 / (double)(k * k);
+    for (size_t i = 0; i < n; i++) {
+        const mimo_real *im = pix + i * rows * cols;
+        for (size_t a = 0; a < pr; a++)
+            for (size_t b = 0; b < pc; b++) {
+                double s = 0;
+                for (size_t u = 0; u < k; u++)
+                    for (size_t w = 0; w < k; w++)
+                        s += im[(a * k + u) * cols + b * k + w];
+                out[i * per + a * pc + b] = (mimo_real)(s * inv);
+            }
+    }
+    return out;
+}
+
+/* The derived labels map[lab[i]]; an error names the first unmapped row. */
+static int idx_map(const mimo_idx_opts *o, const mimo_idx_views *v,
+                   const int32_t *lab, size_t n, int32_t **out)
+{
+    if (!(*out = malloc((n ? n : 1) * sizeof **out)))
+        return mimo_error(MIMO_ENOMEM, "%s: out of memory", o->labels);
+    for (size_t i = 0; i < n; i++) {
+        if (lab[i] < 0 || (size_t)lab[i] >= v->n_map)
+            return mimo_error(MIMO_EINVAL, "%s: label %d (row %zu) has no entry "
+                              "in the label map '%s' (%zu values, for labels "
+                              "0..%zu)", o->labels, (int)lab[i], i, v->map_name,
+                              v->n_map, v->n_map - 1);
+        (*out)[i] = v->map[lab[i]];
+    }
+    return 0;
+}
+
+/* The names of the datasets written; two equal ones are an error. */
+static int idx_names(const mimo_idx_opts *o, const mimo_idx_views *v,
+                     const char *names[4])
+{
+    names[0] = o->image_name ? o->image_name : "image";
+    names[1] = o->label_name ? o->label_name : "label";
+    names[2] = v && v->pool ? (v->pool_name ? v->pool_name : "pooled") : NULL;
+    names[3] = v && v->map_name ? v->map_name : NULL;
+    static const char *const what[4] = {"image", "label", "pooled image",
+                                        "derived label"};
+    for (int a = 0; a < 4; a++) {
+        if (names[a] && !*names[a])
+            return mimo_error(MIMO_EINVAL, "import idx: empty name for the %s "
+                              "dataset", what[a]);
+        for (int b = 0; b < a; b++)
+            if (names[a] && names[b] && strcmp(names[a], names[b]) == 0)
+                return mimo_error(MIMO_EINVAL, "import idx: %s and %s datasets "
+                                  "both named '%s'", what[b], what[a], names[a]);
+    }
+    return 0;
+}
+
+static int idx_check_views(const mimo_idx_views *v)
+{
+    if (!v)
+        return 0;
+    if (v->pool < 0)
+        return mimo_error(MIMO_EINVAL, "import idx: pool size must be >= 1, got "
+                          "%d", v->pool);
+    if (v->map_name && (!v->map || v->n_map == 0))
+        return mimo_error(MIMO_EINVAL, "import idx: label map '%s' is empty",
+                          v->map_name);
+    for (size_t c = 0; v->map_name && c < v->n_map; c++)
+        if (v->map[c] < 0)
+            return mimo_error(MIMO_EINVAL, "import idx: label map '%s': class "
+                              "%zu maps to %d, must be >= 0", v->map_name, c,
+                              (int)v->map[c]);
+    return 0;
+}
+
+static int idx_write(const mimo_idx_opts *o, const mimo_idx_views *v,
+                     const idx_file *im, const mimo_real *pix,
+                     const int32_t *lab)
+{
+    const char *names[4];
+    size_t n = im->dims[0], rows = im->dims[1], cols = im->dims[2];
+    mimo_real *pooled = NULL;
+    int32_t *mapped = NULL;
+    int rc = idx_names(o, v, names);
+    if (!rc && names[2]) {
+        size_t k = (size_t)v->pool;
+        if (rows % k || cols % k)
+            rc = mimo_error(MIMO_EINVAL, "%s: pool size %zu does not divide the "
+                            "%zux%zu images", o->images, k, rows, cols);
+        else if (!(pooled = idx_pool(pix, n, rows, cols, k)))
+            rc = mimo_error(MIMO_ENOMEM, "%s: out of memory", o->images);
+    }
+    if (!rc && names[3])
+        rc = idx_map(o, v, lab, n, &mapped);
     mimo_dsfile *f = NULL;
-    int rc = mimo_dsfile_create(o->out, &f);
     if (!rc)
-        rc = mimo_dsfile_write_real(f, o->image_name ? o->image_name : "image",
-                                    pix, n, pixels);
+        rc = mimo_dsfile_create(o->out, &f);
     if (!rc)
-        rc = mimo_dsfile_write_int(f, o->label_name ? o->label_name : "label",
-                                   lab, n);
+        rc = mimo_dsfile_write_real(f, names[0], pix, n, rows * cols);
+    if (!rc)
+        rc = mimo_dsfile_write_int(f, names[1], lab, n);
+    if (!rc && pooled)
+        rc = mimo_dsfile_write_real(f, names[2], pooled, n,
+                                    (rows / (size_t)v->pool) * (cols / (size_t)v->pool));
+    if (!rc && mapped)
+        rc = mimo_dsfile_write_int(f, names[3], mapped, n);
     if (!rc)
         rc = mimo_dsfile_attr_str(f, "source", o->images);
+    free(pooled);
+    free(mapped);
     if (rc) {
         mimo_dsfile_abort(&f);
         return rc;
@@ -669,18 +773,26 @@ static int idx_write(const mimo_idx_opts *o, size_t n, size_t pixels,
 
 int mimo_import_idx(const mimo_idx_opts *o)
 {
+    return mimo_import_idx_views(o, NULL);
+}
+
+int mimo_import_idx_views(const mimo_idx_opts *o, const mimo_idx_views *v)
+{
     if (!o->images || !o->labels || !o->out)
         return mimo_error(MIMO_EINVAL, "import idx: images, labels and output "
                           "files are required");
-    if (o->image_name && o->label_name && strcmp(o->image_name, o->label_name) == 0)
-        return mimo_error(MIMO_EINVAL, "import idx: image and label datasets "
-                          "both named '%s'", o->image_name);
+    const char *names[4];
+    int rc = idx_names(o, v, names);
+    if (!rc)
+        rc = idx_check_views(v);
+    if (rc)
+        return rc;
     idx_file im, lb;
     memset(&im, 0, sizeof im);
     memset(&lb, 0, sizeof lb);
     mimo_real *pix = NULL;
     int32_t *lab = NULL;
-    int rc = idx_open(&im, o->images, IDX_IMAGES);
+    rc = idx_open(&im, o->images, IDX_IMAGES);
     if (!rc)
         rc = idx_open(&lb, o->labels, IDX_LABELS);
     if (!rc && im.dims[0] != lb.dims[0])
@@ -690,7 +802,7 @@ int mimo_import_idx(const mimo_idx_opts *o)
     if (!rc)
         rc = idx_convert(&im, &lb, o->scale, &pix, &lab);
     if (!rc)
-        rc = idx_write(o, im.dims[0], im.count / im.dims[0], pix, lab);
+        rc = idx_write(o, v, &im, pix, lab);
     idx_close(&im);
     idx_close(&lb);
     free(pix);

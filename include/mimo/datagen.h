@@ -122,6 +122,24 @@ typedef struct {
  * (fewer bytes than the header promises), image and label counts differ. */
 int mimo_import_idx(const mimo_idx_opts *o);
 
+/* Extra datasets derived in the same pass, for multi-input / multi-head
+ * models (`mimo import idx --pool K --label-map NAME=m0,m1,...`). */
+typedef struct {
+    int pool;               /* 0 = none; K >= 1: K x K average pooling of
+                               each image, float32 (N, rows/K * cols/K),
+                               row-major like the image, same scale */
+    const char *pool_name;  /* NULL = "pooled" */
+    const char *map_name;   /* NULL = no derived label */
+    const int32_t *map;     /* derived label of class c = map[c], >= 0 */
+    size_t n_map;           /* entries of map; every label must be < n_map */
+} mimo_idx_views;
+
+/* mimo_import_idx plus the views in v (NULL = none). Further errors
+ * (MIMO_EINVAL): K < 0 or K not dividing the image's rows and columns, a
+ * negative map value, an empty map, a label with no map entry (naming the
+ * row), two datasets with the same name. */
+int mimo_import_idx_views(const mimo_idx_opts *o, const mimo_idx_views *v);
+
 #ifdef __cplusplus
 }
 #endif

@@ -31,6 +31,36 @@ expect() {
 # config NAME TEXT: writes $TMP/NAME.yaml
 config() { printf '%s\n' "$2" >"$TMP/$1.yaml"; }
 
+# check DESCRIPTION COMMAND...: counts a pass when COMMAND succeeds.
+check() {
+    local what=$1
+    shift
+    if "$@"; then passed=$((passed + 1)); else echo "FAIL: $what"; failed=$((failed + 1)); fi
+}
+
+# params_close A.h5 B.h5 TOL: every /params tensor of B is within TOL of
+# A's, relative to A's largest magnitude (TOL 0: bitwise equal).
+params_close() {
+    /usr/bin/python3 - "$@" <<'PYEOF'
+import sys, h5py, numpy as np
+a, b, tol = h5py.File(sys.argv[1]), h5py.File(sys.argv[2]), float(sys.argv[3])
+worst = 0.0
+for k in a['params']:
+    for n in a['params'][k]:
+        x, y = a['params'][k][n][()], b['params'][k][n][()]
+        if x.shape != y.shape:
+            sys.exit(1)
+        d = np.abs(x.astype('f8') - y)
+        worst = max(worst, float(np.max(d) / (np.max(np.abs(x)) + 1e-30)) if d.size else 0.0)
+if tol > 0:
+    print(f'  {sys.argv[2]}: max relative difference {worst:.2e}')
+sys.exit(0 if worst <= tol else 1)
+PYEOF
+}
+
+# same_params A.h5 B.h5: bitwise equal parameters.
+same_params() { params_close "$1" "$2" 0; }
+
 finish() {
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]

@@ -11,18 +11,6 @@ cd "$TMP"
 sed "s|data/multitask.h5|mt.h5|" "$SRC/configs/multitask.yaml" >mt.yaml
 E=60
 
-check() {
-    local what=$1; shift
-    if "$@"; then passed=$((passed + 1)); else echo "FAIL: $what"; failed=$((failed + 1)); fi
-}
-same_params() {
-    $PY - "$1" "$2" <<'PYEOF'
-import sys, h5py, numpy as np
-a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
-sys.exit(0 if all(np.array_equal(a['params'][k][n][()], b['params'][k][n][()])
-                  for k in a['params'] for n in a['params'][k]) else 1)
-PYEOF
-}
 # wait_ckpt DIR: until DIR has a periodic checkpoint (at most 20 s)
 wait_ckpt() {
     for _ in $(seq 200); do ls "$1"/checkpoints/ckpt-*.h5 >/dev/null 2>&1 && return 0; sleep 0.1; done

@@ -38,20 +38,6 @@ train:
   checkpoint: {every_steps: 7, keep: 50}
 data: {train: train.h5, val: val.h5}'
 
-same_params() { # same_params A.h5 B.h5: bitwise equal parameters
-    $PY - "$1" "$2" <<'PYEOF'
-import sys, h5py, numpy as np
-def p(f):
-    with h5py.File(f) as h:
-        return {k + '/' + n: h['params'][k][n][()] for k in h['params'] for n in h['params'][k]}
-a, b = p(sys.argv[1]), p(sys.argv[2])
-sys.exit(0 if a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a) else 1)
-PYEOF
-}
-check() { # check DESCRIPTION COMMAND...: counts a pass or a failure
-    local what=$1; shift
-    if "$@"; then passed=$((passed + 1)); else echo "FAIL: $what"; failed=$((failed + 1)); fi
-}
 
 expect 0 "epoch 8 - loss" train net.yaml --out straight --epochs 8
 expect 0 "" train net.yaml --out split --epochs 4 --quiet

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# slurm.sh — slurm/*.sbatch against real SLURM daemons on this machine
+# (scripts/start-slurm.sh; stopped at the end if this test started them):
+# train.sbatch trains on 2 tasks (exit 0, checkpoints, history); a job
+# signalled mid-training checkpoints, exits 75, requeues itself, resumes
+# and ends with bitwise the parameters of an uninterrupted job; sweep.sbatch
+# runs 2 array tasks into 2 run directories; multinode.sbatch with
+# LAUNCHER=mpirun; usage errors exit 2. Every wait is bounded.
+source "$(dirname "$0")/lib.bash"
+PY=/usr/bin/python3
+MIMO=$(realpath "$MIMO")
+SRC=$(realpath "$SRC")
+cd "$TMP" || exit 1
+
+check() { # check DESCRIPTION COMMAND...
+    local what=$1; shift
+    if "$@"; then passed=$((passed + 1)); else echo "FAIL: $what"; failed=$((failed + 1)); fi
+}
+for b in slurmctld slurmd munged sbatch srun squeue scontrol; do
+    command -v "$b" >/dev/null || {
+        echo "FAIL: '$b' not found: SLURM is not installed (bash scripts/install-deps.sh installs slurm-wlm and munge)"
+        exit 1
+    }
+done
+[ "$(id -u)" -eq 0 ] || { echo "FAIL: the SLURM test starts slurmd and munged: run it as root"; exit 1; }
+
+# Start SLURM unless it is already up; stop it at the end only if started
+# here. Cancel this test's jobs first (by job name) so nothing lingers.
+tag=mimo-test-$$
+we_started=0
+cleanup() {
+    local n
+    for n in train sweep pre ref mpirun usage; do scancel --name="$tag-$n" 2>/dev/null; done
+    [ "$we_started" -eq 1 ] && bash "$SRC/scripts/stop-slurm.sh" >/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+if timeout 5 scontrol ping 2>/dev/null | grep -q "is UP"; then
+    echo "  SLURM already up: using it, leaving it running"
+else
+    we_started=1
+fi
+t0=$SECONDS
+timeout 60 bash "$SRC/scripts/start-slurm.sh" >start.log 2>&1
+rc=$?
+check "start-slurm.sh starts SLURM (exit $rc)" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || { cat start.log; finish; exit 1; }
+echo "  SLURM up in $((SECONDS - t0)) s"
+timeout 30 bash "$SRC/scripts/start-slurm.sh" >start2.log 2>&1
+check "a second start-slurm.sh finds it running and healthy" \
+    grep -q "slurmd already running" start2.log
+check "the node is idle with 4 CPUs" test "$(sinfo -h -N -n localhost -o '%T %c')" = "idle 4"
+
+# The jobs run as root from $TMP with absolute paths; sbatch exports this
+# environment (MIMO, OMPI_*, ASAN_OPTIONS) to them.
+export MIMO ASAN_OPTIONS=$MPI_ASAN
+"$MIMO" gen multitask --out multitask.h5 >/dev/null || { echo "FAIL: mimo gen"; exit 1; }
+CONFIG=$SRC/configs/multitask.yaml
+
+# submit NAME SBATCH_ARGS... -- SCRIPT ARGS...: sbatch --wait in the
+# background (at most 150 s), its exit code into NAME.rc, the job's
+# output into NAME.out (NAME-<task>.out for arrays).
+submit() {
+    local name=$1
+    shift
+    (
+        timeout 150 sbatch --wait --quiet --job-name="$tag-$name" --time=5 \
+            --output="$TMP/$name.out" "$@" >"$name.sbatch.log" 2>&1
+        echo $? >"$name.rc"
+    ) &
+}
+await() { # await NAME: the exit code of its sbatch --wait (124: timed out)
+    local i
+    for i in $(seq 1600); do [ -s "$1.rc" ] && break; sleep 0.1; done
+    [ -s "$1.rc" ] && cat "$1.rc" || echo 124
+}
+jobid() { squeue -h -n "$tag-$1" -o %i 2>/dev/null | head -n 1; }
+params_equal() { # params_equal A B: every /params tensor bitwise equal
+    $PY - "$@" <<'PYEOF'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], 'r'), h5py.File(sys.argv[2], 'r')
+names = [f'{l}/{t}' for l in a['params'] for t in a['params'][l]]
+bad = [n for n in names if not np.array_equal(a['params'][n][()], b['params'][n][()])]
+print(f'  {len(names)} tensors compared, {len(bad)} differ {bad}')
+sys.exit(0 if names and not bad else 1)
+PYEOF
+}
+
+# --- train.sbatch on 2 tasks, and a 2-task sweep, side by side (4 CPUs)
+t0=$SECONDS
+submit train -- "$SRC/slurm/train.sbatch" "$CONFIG" "$TMP/runs/train" --data "$TMP/multitask.h5" --epochs 5
+SWEEP_VALUES="0.02 0.005" submit sweep --array=0-1 --output="$TMP/sweep-%a.out" -- \
+    "$SRC/slurm/sweep.sbatch" "$CONFIG" "$TMP/runs/sweep" --data "$TMP/multitask.h5" --epochs 3
+rc=$(await train)
+check "sbatch --wait train.sbatch: exit code $rc, expected 0" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || cat train.out train.sbatch.log
+check "train.sbatch ran 2 ranks x 1 thread" grep -q "2 ranks x 1 threads" train.out
+check "train.sbatch wrote checkpoints/last.h5" test -s runs/train/checkpoints/last.h5
+check "train.sbatch wrote a history of 5 epochs" test "$(wc -l <runs/train/history.csv)" -eq 6
+check "the checkpoint says world_size 2" $PY -c "
+import h5py, sys; sys.exit(int(h5py.File('runs/train/checkpoints/last.h5', 'r').attrs['world_size'] != 2))"
+echo "  train.sbatch (5 epochs, 2 ranks): $((SECONDS - t0)) s"
+rc=$(await sweep)
+check "sbatch --wait sweep.sbatch (2 array tasks): exit code $rc, expected 0" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || cat sweep-*.out sweep.sbatch.log
+for lr in 0.02 0.005; do
+    check "sweep task lr=$lr wrote runs/sweep/lr-$lr/checkpoints/last.h5" test -s "runs/sweep/lr-$lr/checkpoints/last.h5"
+    check "sweep task lr=$lr trained with lr $lr" grep -q "lr: $lr}" "runs/sweep/lr-$lr/config.yaml"
+done
+echo "  train + sweep: $((SECONDS - t0)) s"
+
+# --- multinode.sbatch through mpirun (1 node here), and usage errors
+t0=$SECONDS
+LAUNCHER=mpirun submit mpirun --nodes=1 --ntasks-per-node=2 -- \
+    "$SRC/slurm/multinode.sbatch" "$CONFIG" "$TMP/runs/mpirun" --data "$TMP/multitask.h5" --epochs 3
+submit usage --ntasks=1 -- "$SRC/slurm/train.sbatch" "$TMP/absent.yaml" "$TMP/runs/usage"
+rc=$(await mpirun)
+check "multinode.sbatch with LAUNCHER=mpirun: exit code $rc, expected 0" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || cat mpirun.out mpirun.sbatch.log
+check "multinode.sbatch (mpirun) wrote last.h5" test -s runs/mpirun/checkpoints/last.h5
+rc=$(await usage)
+check "train.sbatch with a missing config: exit code $rc, expected 2" test "$rc" -eq 2
+check "... saying which config is missing" grep -q "config '$TMP/absent.yaml' not found" usage.out
+echo "  multinode (mpirun) + usage error: $((SECONDS - t0)) s"
+
+# --- preemption: job 'pre' gets SIGUSR1 once its first checkpoint exists,
+# checkpoints, exits 75 and requeues itself; released from the requeue
+# hold, it resumes and must end bitwise where the uninterrupted job 'ref'
+# (same 2 ranks x 1 thread) ends.
+t0=$SECONDS
+common=(--data "$TMP/multitask.h5" --set train.checkpoint.every_steps=100)
+submit ref -- "$SRC/slurm/train.sbatch" "$CONFIG" "$TMP/runs/ref" "${common[@]}"
+submit pre -- "$SRC/slurm/train.sbatch" "$CONFIG" "$TMP/runs/pre" "${common[@]}"
+for _ in $(seq 600); do ls runs/pre/checkpoints/ckpt-*.h5 >/dev/null 2>&1 && break; sleep 0.1; done
+pre=$(jobid pre)
+check "job 'pre' is running and wrote its first checkpoint" test -n "$pre" -a -n "$(ls runs/pre/checkpoints/ckpt-*.h5 2>/dev/null)"
+if [ -n "$pre" ]; then
+    scancel --signal=USR1 --batch "$pre"
+    state=
+    for _ in $(seq 300); do # requeued: pending, held by a begin time
+        state=$(squeue -h -j "$pre" -o '%T %r' 2>/dev/null)
+        [ "$state" = "PENDING BeginTime" ] && break
+        sleep 0.1
+    done
+    check "the signalled job requeued itself (state '$state')" test "$state" = "PENDING BeginTime"
+    echo "  signal to requeue: $((SECONDS - t0)) s since submit"
+    # Release the ~120 s hold. Not in the second of the requeue: slurmd
+    # refuses a job started then ("Job credential revoked").
+    sleep 2
+    scontrol update JobId="$pre" StartTime=now
+fi
+rc=$(await ref)
+check "the uninterrupted job: exit code $rc, expected 0" test "$rc" -eq 0
+rc=$(await pre)
+check "the preempted job, after requeue: exit code $rc, expected 0" test "$rc" -eq 0
+check "the preempted job stopped mid-training" grep -q "mimo: stopping at epoch" pre.out
+check "... exited 75 and requeued itself" grep -q "requeueing job $pre" pre.out
+check "... reran with SLURM_RESTART_COUNT=1" grep -q "restart 1," pre.out
+check "... and resumed from its checkpoint" grep -q "mimo: resuming from $TMP/runs/pre/checkpoints/ckpt-" pre.out
+check "... trained all 40 epochs" test "$(tail -n 1 runs/pre/history.csv | cut -d, -f1)" = 40
+check "resumed and uninterrupted jobs end with bitwise the same parameters" \
+    params_equal runs/ref/checkpoints/last.h5 runs/pre/checkpoints/last.h5
+[ "$failed" -eq 0 ] || { echo "--- pre.out"; grep -v '^epoch' pre.out; echo "--- ref.out"; grep -v '^epoch' ref.out; }
+echo "  preemption (2 jobs of 40 epochs): $((SECONDS - t0)) s"
+finish
