@@ -68,6 +68,8 @@ int mimo_cmd_bench(int argc, char **argv)
         } else if (mimo_cli_is(s, "--bucket-mb")) {
             if ((rc = mimo_cli_double(s, mimo_cli_value(argc, argv, &i), &mb)))
                 return rc;
+            if (mb <= 0 || mb > 1e6)
+                return mimo_cli_usage_error("--bucket-mb must be in (0, 1e6]");
             o.bucket_bytes = (size_t)(mb * 1048576.0);
         } else if (mimo_cli_is(s, "--set")) {
             if (!(val = mimo_cli_value(argc, argv, &i)) || n_sets == MAX_SETS)

@@ -109,7 +109,9 @@ static int parse_parallel(int argc, char **argv, int *i, train_args *a, int *don
     }
     if (mimo_cli_is(s, "--bucket-mb")) {
         int rc = mimo_cli_double(s, mimo_cli_value(argc, argv, i), &a->bucket_mb);
-        return rc ? rc : a->bucket_mb <= 0 ? mimo_cli_usage_error("--bucket-mb must be > 0") : 0;
+        if (!rc && (a->bucket_mb <= 0 || a->bucket_mb > 1e6))
+            rc = mimo_cli_usage_error("--bucket-mb must be in (0, 1e6]");
+        return rc;
     }
     if (mimo_cli_is(s, "--time-limit"))
         return parse_duration(s, mimo_cli_value(argc, argv, i), &a->time_limit);

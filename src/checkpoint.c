@@ -131,17 +131,15 @@ static int write_all(hid_t f, const char *path, mimo_model *m,
         snprintf(group, sizeof group, "optimizer/%s", mimo_optim_slot_name(o, k));
         rc = write_tensors(f, path, group, g, mimo_optim_slot(o, k));
     }
-    if (!rc && mimo_h5_exists(f, "optimizer"))
-        rc = 0;
     if (!rc) { /* the step count lives on /optimizer (created if no slots) */
         hid_t grp = mimo_h5_exists(f, "optimizer")
                         ? H5Gopen2(f, "optimizer", H5P_DEFAULT)
                         : H5Gcreate2(f, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         rc = grp < 0 ? mimo_error(MIMO_EIO, "%s: cannot create /optimizer", path)
                      : mimo_h5_attr_write_i64(grp, path, "steps", mimo_optim_steps(o));
-        if (grp >= 0)
+        if (grp >= 0 && !rc)
             rc = mimo_h5_attr_write_str(grp, path, "type",
-                                        mimo_opt_name(spec->train.opt.kind)) || rc;
+                                        mimo_opt_name(spec->train.opt.kind));
         if (grp >= 0)
             H5Gclose(grp);
     }

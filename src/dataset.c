@@ -39,6 +39,7 @@ struct mimo_data {
     mimo_real **pre;     /* per set (max_batch, cols): prefetched rows */
     uint64_t *req;       /* requested rows */
     int req_b, state, rc, stop, thread_on;
+    char errmsg[1024];   /* the reader thread's error message */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -262,6 +263,8 @@ static void *reader_main(void *arg)
         pthread_mutex_unlock(&d->mu);
         int rc = stream_rows(d, d->req, d->req_b, d->pre, d->n_in + d->n_tgt);
         pthread_mutex_lock(&d->mu);
+        if (rc) /* messages are per thread: hand it to the reader's caller */
+            snprintf(d->errmsg, sizeof d->errmsg, "%s", mimo_errmsg());
         d->rc = rc;
         d->state = DONE;
         pthread_cond_broadcast(&d->cv);
@@ -306,7 +309,7 @@ static int take_prefetched(mimo_data *d, const uint64_t *rows, int b,
         return 0;
     }
     d->state = IDLE;
-    *rc = d->rc;
+    *rc = d->rc ? mimo_error(d->rc, "%s", d->errmsg) : 0;
     for (int i = 0; i < d->n_in + (tgt ? d->n_tgt : 0) && !*rc; i++)
         memcpy(i < d->n_in ? in[i] : tgt[i - d->n_in], d->pre[i],
                sizeof(mimo_real) * (size_t)b * (size_t)d->sets[i].cols);
@@ -462,7 +465,9 @@ int mimo_data_open(const char *path, const mimo_graph *g, int targets,
     return 0;
 }
 
-void mimo_data_close(mimo_data **dp)
+/* Frees d; close_file = 0 leaves an MPI-IO file open, since closing it is
+ * collective and the other ranks may be stuck elsewhere (the job aborts). */
+static void data_free(mimo_data **dp, int close_file)
 {
     mimo_data *d = dp ? *dp : NULL;
     if (!d)
@@ -490,11 +495,18 @@ void mimo_data_close(mimo_data **dp)
         free(d->req);
         free(d->tmp);
         free(d->path);
-        if (d->file > 0)
+        if (d->file > 0 && close_file)
             H5Fclose(d->file);
     }
     free(d);
     *dp = NULL;
+}
+
+void mimo_data_close(mimo_data **dp) { data_free(dp, 1); }
+
+void mimo_data_abandon(mimo_data **dp)
+{
+    data_free(dp, dp && *dp && (*dp)->size == 1);
 }
 
 mimo_source mimo_data_source(mimo_data *d)

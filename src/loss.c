@@ -154,7 +154,9 @@ int mimo_head_loss(const mimo_graph *g, const mimo_head *h, const mimo_real *t,
         const mimo_real *y = nd->y + o, *tr = t + (size_t)r * tw;
         const mimo_real *z = nd->fused ? nd->z + o : NULL;
         /* fused: the gradient is dz itself; else it is added into dy */
-        mimo_real *dst = grad_scale == 0 ? NULL : nd->fused ? nd->dz + o : nd->dy + o;
+        /* no gradient wanted, or none needed: nothing upstream trains */
+        mimo_real *dst = grad_scale == 0 || (!nd->fused && !nd->dy) ? NULL
+                         : nd->fused ? nd->dz + o : nd->dy + o;
         mimo_real *gr = dst && nd->fused ? dst : g->loss_scratch;
         total += per_unit * (categorical
                                  ? row_categorical(h, y, z, tr, gr, nd->fused, sparse)

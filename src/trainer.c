@@ -67,8 +67,10 @@ typedef struct {
     int step_rc;         /* why on_step stopped the epoch */
     /* stopping together: each step's local flag is summed over ranks with
      * an MPI_Iallreduce that the next step collects (no waiting) */
-    int stop_local, stop_sum, stop_pending;
+    int stop_local, stop_send, stop_sum, stop_pending;
     MPI_Request stop_req;
+    int save_pending;    /* a step checkpoint fell on an epoch's last step */
+    mimo_stats part;     /* partial sums of the epoch over all ranks */
     double step_s;       /* the longest step seen, for the time limit */
     double t_step;       /* when the current step began */
 } run;
@@ -78,6 +80,14 @@ static double now_s(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Errors are agreed across ranks where all of them can meet, so no rank is
+ * left waiting in a collective: the failing rank keeps its code, the
+ * others get MIMO_EPEER. */
+static int agree(const run *r, int rc)
+{
+    return r->size > 1 ? mimo_agree(r->comm, rc) : rc;
 }
 
 static char *strdup_safe(const char *s)
@@ -265,8 +275,9 @@ static void part_name(char *buf, size_t len, int h, const char *what)
     snprintf(buf, len, "partial_%d_%s", h, what);
 }
 
-/* The trainer's own state as named numbers (for exact resume). */
-static void pack_state(run *r)
+/* The trainer's own state as named numbers (for exact resume); part
+ * holds the interrupted epoch's sums over all ranks. */
+static void pack_state(run *r, const mimo_stats *part)
 {
     mimo_ckpt_state *s = &r->st;
     char nm[40];
@@ -285,13 +296,13 @@ static void pack_state(run *r)
     mimo_ckpt_set(s, "early_initialized", r->early.initialized);
     mimo_ckpt_set(s, "checkpoint_best", r->ckpt_best);
     mimo_ckpt_set(s, "checkpoint_best_set", r->ckpt_best_set);
-    mimo_ckpt_set(s, "partial_count", (double)r->tr.count);
-    mimo_ckpt_set(s, "partial_samples", (double)r->epoch_samples);
+    mimo_ckpt_set(s, "partial_count", (double)part->count);
+    mimo_ckpt_set(s, "partial_samples", part->loss); /* samples, see save() */
     for (int h = 0; h < r->n_heads; h++) {
-        part_name(nm, sizeof nm, h, "loss"), mimo_ckpt_set(s, nm, r->tr.head[h].loss);
-        part_name(nm, sizeof nm, h, "acc"), mimo_ckpt_set(s, nm, r->tr.head[h].acc);
-        part_name(nm, sizeof nm, h, "mse"), mimo_ckpt_set(s, nm, r->tr.head[h].mse);
-        part_name(nm, sizeof nm, h, "mae"), mimo_ckpt_set(s, nm, r->tr.head[h].mae);
+        part_name(nm, sizeof nm, h, "loss"), mimo_ckpt_set(s, nm, part->head[h].loss);
+        part_name(nm, sizeof nm, h, "acc"), mimo_ckpt_set(s, nm, part->head[h].acc);
+        part_name(nm, sizeof nm, h, "mse"), mimo_ckpt_set(s, nm, part->head[h].mse);
+        part_name(nm, sizeof nm, h, "mae"), mimo_ckpt_set(s, nm, part->head[h].mae);
     }
 }
 
@@ -312,6 +323,11 @@ static void unpack_state(run *r)
     r->ckpt_best_set = (int)mimo_ckpt_get(s, "checkpoint_best_set", 0);
     r->tr.count = (long long)mimo_ckpt_get(s, "partial_count", 0);
     r->epoch_samples = (long long)mimo_ckpt_get(s, "partial_samples", 0);
+    if (r->rank != 0) { /* the sums over all ranks: rank 0 carries them */
+        mimo_stats_reset(&r->tr);
+        r->epoch_samples = 0;
+        return;
+    }
     for (int h = 0; h < r->n_heads; h++) {
         part_name(nm, sizeof nm, h, "loss"), r->tr.head[h].loss = mimo_ckpt_get(s, nm, 0);
         part_name(nm, sizeof nm, h, "acc"), r->tr.head[h].acc = mimo_ckpt_get(s, nm, 0);
@@ -323,21 +339,31 @@ static void unpack_state(run *r)
 /* Asks for every extra name pack_state writes, so load fills them. */
 static void request_state(run *r)
 {
-    pack_state(r);
+    pack_state(r, &r->tr);
 }
 
+/* Collective: the epoch's partial sums are summed over the ranks, rank 0
+ * writes the checkpoint, and its success or failure is agreed. */
 static int save(run *r, const char *name)
 {
     char path[4096];
-    if (r->rank != 0)
-        return 0; /* not collective: rank 0 holds the same replica */
+    int rc = 0;
     if (r->train_d)
         mimo_data_wait(r->train_d); /* the reader thread must be out of HDF5 */
-    pack_state(r);
-    snprintf(path, sizeof path, "%s/%s", r->ckpt_dir, name);
+    r->part.count = r->tr.count;
+    r->part.loss = (double)r->epoch_samples; /* carried in the unused total */
+    memcpy(r->part.head, r->tr.head, sizeof *r->part.head * (size_t)r->n_heads);
+    if (r->dist && ((rc = mimo_dist_sum_stats(r->dist, &r->part)) ||
+                    (rc = mimo_dist_sum(r->dist, &r->part.loss, 1))))
+        return rc;
     r->t_ckpt = now_s();
-    return mimo_checkpoint_save(path, r->m, &r->st,
-                                r->has_best ? r->best_params : NULL);
+    if (r->rank == 0) {
+        pack_state(r, &r->part);
+        snprintf(path, sizeof path, "%s/%s", r->ckpt_dir, name);
+        rc = mimo_checkpoint_save(path, r->m, &r->st,
+                                  r->has_best ? r->best_params : NULL);
+    }
+    return agree(r, rc);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -534,31 +560,43 @@ static double lr_at(const run *r, long epoch, long step)
                                           epoch, r->epochs, step, r->steps);
 }
 
-/* Whether every rank stops after this step: the verdict of the previous
- * step's reduction (so all ranks agree on the same step), then this
- * step's local flag goes into the next reduction. */
-static int should_stop(run *r, double step_t)
+enum { FLAG_STOP = 1, FLAG_SAVE = 2 };
+
+/* What every rank does after this step: stop (a signal or the time limit
+ * on any rank) and/or save (rank 0's every_seconds clock). With several
+ * ranks it is the verdict of the previous step's reduction, so all agree
+ * on the same step without waiting; this step's flags go into the next. */
+static int step_flags(run *r, double step_t)
 {
     const mimo_train_opts *o = r->o;
-    double el = now_s() - r->t_start;
+    const mimo_ckpt_spec *c = &r->spec->train.checkpoint;
+    double t = now_s();
+    int flags = 0;
     if (step_t > r->step_s)
         r->step_s = step_t;
     if ((o->stop && *o->stop) ||
-        (o->time_limit > 0 && el + 3 * r->step_s + 1 > o->time_limit))
+        (o->time_limit > 0 && t - r->t_start + 3 * r->step_s + 1 > o->time_limit))
         r->stop_local = 1;
+    if (r->stop_local)
+        flags |= FLAG_STOP;
+    if (r->rank == 0 && c->every_seconds > 0 && t - r->t_ckpt >= c->every_seconds)
+        flags |= FLAG_SAVE;
     if (r->size == 1)
-        return r->stop_local;
+        return flags;
     int verdict = 0;
     if (r->stop_pending) {
         MPI_Wait(&r->stop_req, MPI_STATUS_IGNORE);
-        verdict = r->stop_sum > 0;
+        verdict = r->stop_sum;
+        r->stop_pending = 0;
     }
-    if (!verdict) {
-        MPI_Iallreduce(&r->stop_local, &r->stop_sum, 1, MPI_INT, MPI_SUM, r->comm,
+    if (!(verdict & FLAG_STOP)) {
+        r->stop_send = flags; /* a buffer of its own while in flight */
+        MPI_Iallreduce(&r->stop_send, &r->stop_sum, 1, MPI_INT, MPI_BOR, r->comm,
                        &r->stop_req);
         r->stop_pending = 1;
-    } else
-        r->stop_pending = 0;
+    }
+    if (verdict & FLAG_SAVE)
+        r->t_ckpt = t; /* rank 0 must not ask again while this one is due */
     return verdict;
 }
 
@@ -568,8 +606,9 @@ static int on_step(void *user, long epoch, long step, long steps,
     run *r = user;
     (void)s;
     const mimo_ckpt_spec *c = &r->spec->train.checkpoint;
+    size_t B = (size_t)r->spec->train.batch_size, start = (size_t)step * B;
     r->st.global_step++;
-    r->st.samples_seen += b;
+    r->st.samples_seen += (int64_t)(r->ts.rows - start < B ? r->ts.rows - start : B);
     r->st.step = step + 1;
     r->epoch_samples += b;
     mimo_model_set_lr(r->m, lr_at(r, epoch, step + 1));
@@ -582,7 +621,7 @@ static int on_step(void *user, long epoch, long step, long steps,
         }
         mimo_progress p = {epoch, r->epochs, step + 1, steps, r->n_heads,
                            r->head_names, r->head_loss, tot,
-                           el > 0 ? (double)r->epoch_samples / el : 0,
+                           el > 0 ? (double)r->epoch_samples * r->size / el : 0,
                            step + 1 < steps ? el / (double)(step + 1) * (double)(steps - step - 1) : 0,
                            mimo_model_lr(r->m)};
         r->o->on_step(r->o->user, &p);
@@ -592,12 +631,9 @@ static int on_step(void *user, long epoch, long step, long steps,
                                                mimo_model_param_count(r->m),
                                                r->st.global_step)))
         return 1;
-    int due = (c->every_steps > 0 && r->st.global_step % c->every_steps == 0) ||
-              (c->every_seconds > 0 && now_s() - r->t_ckpt >= c->every_seconds);
-    if (due && step + 1 < steps && (r->step_rc = save_periodic(r)))
-        return 1;
     double t = now_s();
-    if (should_stop(r, t - r->t_step)) {
+    int flags = step_flags(r, t - r->t_step);
+    if (flags & FLAG_STOP) {
         char msg[160];
         snprintf(msg, sizeof msg, "stopping at epoch %ld, step %ld: writing a "
                  "checkpoint to resume from", epoch + 1, step + 1);
@@ -607,6 +643,12 @@ static int on_step(void *user, long epoch, long step, long steps,
             r->step_rc = MIMO_TRAIN_STOPPED;
         return 1;
     }
+    int due = (c->every_steps > 0 && r->st.global_step % c->every_steps == 0) ||
+              (flags & FLAG_SAVE);
+    if (due && step + 1 == steps)
+        r->save_pending = 1; /* saved after the epoch's end, as (e + 1, 0) */
+    else if (due && (r->step_rc = save_periodic(r)))
+        return 1;
     r->t_step = now_s();
     return 0;
 }
@@ -641,7 +683,7 @@ static int end_epoch(run *r, long e, int *stop)
         mimo_stats_finish(r->m, &r->va);
     }
     fill_values(r, e, lr, secs, secs > 0 ? (double)r->epoch_samples / secs : 0);
-    if ((rc = append_history(r)))
+    if ((rc = agree(r, append_history(r))))
         return rc;
     if (r->o->on_epoch) {
         mimo_epoch_log log = {r->n_cols, (const char *const *)r->names, r->values};
@@ -680,8 +722,11 @@ static int end_epoch(run *r, long e, int *stop)
             }
         }
     }
-    if (t->checkpoint.every_epochs > 0 && (e + 1) % t->checkpoint.every_epochs == 0)
+    int periodic = t->checkpoint.every_epochs > 0 &&
+                   (e + 1) % t->checkpoint.every_epochs == 0;
+    if (periodic || r->save_pending) /* incl. a step save due at the last step */
         rc = save_periodic(r);
+    r->save_pending = 0;
     return rc;
 }
 
@@ -718,28 +763,29 @@ static int train_loop(run *r)
     return save(r, "last.h5");
 }
 
-static void cleanup(run *r)
+/* After an error on this rank alone (not agreed) the other ranks may be
+ * waiting in a collective: no MPI call and no collective file close then,
+ * the caller ends the job with MPI_Abort. */
+static void cleanup(run *r, int rc)
 {
-    if (r->stop_pending) /* the other ranks posted the same reduction */
+    int alone = rc && r->size > 1 && !mimo_error_agreed();
+    void (*done)(mimo_data **) = alone ? mimo_data_abandon : mimo_data_close;
+    if (r->train_d)
+        mimo_data_wait(r->train_d); /* the reader thread out of HDF5 first */
+    if (r->stop_pending && !alone) /* the other ranks posted it as well */
         MPI_Wait(&r->stop_req, MPI_STATUS_IGNORE);
     for (int i = 0; i < r->n_cols; i++)
         free(r->names[i]);
-    mimo_data_close(&r->val_view);
-    mimo_data_close(&r->val_d);
-    mimo_data_close(&r->train_d);
+    mimo_data_close(&r->val_view); /* a view: frees memory only */
+    done(&r->val_d);
+    done(&r->train_d);
     mimo_stats_free(&r->tr);
     mimo_stats_free(&r->va);
+    mimo_stats_free(&r->part);
     free(r->best_params);
     mimo_dist_free(&r->dist);
     mimo_trace_free(&r->trace);
     mimo_model_free(&r->m);
-}
-
-/* Set-up errors are agreed across ranks, so no rank is left waiting in a
- * collective: the failing rank keeps its code, the others get MIMO_EPEER. */
-static int agree(const run *r, int rc)
-{
-    return r->size > 1 ? mimo_agree(r->comm, rc) : rc;
 }
 
 /* Warns when the ranks on this node times their threads exceed its cores. */
@@ -780,7 +826,8 @@ static int create_model(run *r)
     r->best_params = calloc(mimo_model_param_count(r->m) + 1, sizeof(mimo_real));
     if (!r->best_params)
         return mimo_error(MIMO_ENOMEM, "out of memory");
-    if ((rc = mimo_stats_init(&r->tr, r->n_heads)))
+    if ((rc = mimo_stats_init(&r->tr, r->n_heads)) ||
+        (rc = mimo_stats_init(&r->part, r->n_heads)))
         return rc;
     return mimo_stats_init(&r->va, r->n_heads);
 }
@@ -830,8 +877,11 @@ int mimo_train(mimo_spec *spec, const mimo_train_opts *o)
         MPI_Comm_size(r->comm, &r->size);
     }
     int rc = agree(r, create_model(r));
-    if (!rc)
-        rc = open_data(r); /* collective; agreed inside */
+    if (!rc) { /* opening is agreed inside; the split checks are not */
+        rc = open_data(r);
+        if (!(rc && mimo_error_agreed()))
+            rc = agree(r, rc);
+    }
     if (!rc)
         rc = agree(r, (rc = build_columns(r)) || (rc = setup_monitors(r)) ||
                       (rc = setup_dirs(r)) || (rc = starting_point(r)) ||
@@ -844,7 +894,7 @@ int mimo_train(mimo_spec *spec, const mimo_train_opts *o)
         if (!rc && r->trace)
             rc = mimo_trace_write(r->trace, r->comm, o->trace_path);
     }
-    cleanup(r);
+    cleanup(r, rc);
     free(r);
     return rc;
 }
@@ -870,6 +920,18 @@ static int load_for_inference(const char *ckpt, MPI_Comm comm, mimo_spec *spec,
         mimo_model_set_partition(*m, rank, size, NULL);
     }
     return mimo_checkpoint_load(ckpt, *m, NULL, NULL, NULL);
+}
+
+/* Closes d, or abandons it after an error this rank met alone. */
+static void close_data(mimo_data **d, MPI_Comm comm, int rc)
+{
+    int size = 1;
+    if (comm != MPI_COMM_NULL)
+        MPI_Comm_size(comm, &size);
+    if (rc && size > 1 && !mimo_error_agreed())
+        mimo_data_abandon(d);
+    else
+        mimo_data_close(d);
 }
 
 static int agree_on(MPI_Comm comm, int rc)
@@ -902,7 +964,7 @@ int mimo_eval_file(const char *ckpt, const char *data, MPI_Comm comm,
         if (!rc)
             mimo_stats_finish(m, st);
     }
-    mimo_data_close(&d);
+    close_data(&d, comm, rc);
     mimo_model_free(&m);
     return rc;
 }
@@ -963,6 +1025,9 @@ int mimo_predict_file(const char *ckpt, const char *data, MPI_Comm comm,
     const mimo_graph *g = m ? mimo_model_graph(m) : NULL;
     int nh = g ? mimo_graph_n_heads(g) : 0;
     size_t rows = d ? mimo_data_rows(d) : 0;
+    if (!rc && nh > 64) /* every rank sees the same count */
+        rc = agree_on(comm, mimo_error(MIMO_EINVAL, "%s: %d heads, predict "
+                                       "handles at most 64", ckpt, nh));
     for (int h = 0; h < nh && h < 64 && !rc; h++)
         if (!(outs[h] = calloc(rows * (size_t)mimo_graph_head_units(g, h) + 1,
                                sizeof(mimo_real))))
@@ -977,7 +1042,7 @@ int mimo_predict_file(const char *ckpt, const char *data, MPI_Comm comm,
         rc = write_predictions(out, g, outs, rows);
     for (int h = 0; h < 64; h++)
         free(outs[h]);
-    mimo_data_close(&d);
+    close_data(&d, comm, rc);
     mimo_model_free(&m);
     mimo_spec_free(&spec);
     return rc;

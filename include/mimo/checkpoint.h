@@ -15,7 +15,7 @@ extern "C" {
 #endif
 
 #define MIMO_CKPT_FORMAT_VERSION 1
-#define MIMO_CKPT_MAX_EXTRA 160
+#define MIMO_CKPT_MAX_EXTRA 320 /* the trainer needs 13 + 4 per head (64) */
 
 /* Where training stands. epoch/step: the next step to run is `step` of
  * epoch `epoch` (0-based). extra: named numbers of the trainer's own

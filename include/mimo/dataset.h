@@ -44,6 +44,10 @@ typedef struct mimo_data mimo_data;
 int mimo_data_open(const char *path, const mimo_graph *g, int targets,
                    MPI_Comm comm, mimo_data **out);
 void mimo_data_close(mimo_data **d);
+/* Frees d after an error on this rank alone: an MPI-IO file is not closed
+ * (that is collective and the other ranks are elsewhere); the job is
+ * expected to end with MPI_Abort. Not collective. */
+void mimo_data_abandon(mimo_data **d);
 
 /* The source view of an open file (valid while the file is open). */
 mimo_source mimo_data_source(mimo_data *d);

@@ -80,7 +80,9 @@ int mimo_model_rank(const mimo_model *m);
 int mimo_model_size(const mimo_model *m);
 
 /* A source over in-memory arrays matched by name to the model's inputs
- * (and head targets when targets is set). Valid while m and d live. */
+ * (and head targets when targets is set). The model holds ONE such
+ * binding: a second call rebinds, and earlier sources then read the new
+ * arrays (mimo_fit binds before each use). */
 int mimo_arrays_source(mimo_model *m, const mimo_dataset *d, int targets,
                        mimo_source *out);
 
