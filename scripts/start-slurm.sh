@@ -130,8 +130,10 @@ if alive slurmctld "$STATE/slurmctld.pid"; then
 elif scontrol ping 2>/dev/null | grep -q "is UP"; then
     die "a slurmctld not started by this script answers; stop it first (or use it)"
 else
-    slurmctld -c && waitpid slurmctld "$STATE/slurmctld.pid" ||
-        { logs; die "slurmctld did not start"; }
+    if ! { slurmctld -c && waitpid slurmctld "$STATE/slurmctld.pid"; }; then
+        logs
+        die "slurmctld did not start"
+    fi
     say "slurmctld started (pid $(cat "$STATE/slurmctld.pid"))"
 fi
 
@@ -139,8 +141,10 @@ fi
 if alive slurmd "$STATE/slurmd.pid"; then
     say "slurmd already running (pid $(cat "$STATE/slurmd.pid"))"
 else
-    slurmd -N localhost && waitpid slurmd "$STATE/slurmd.pid" ||
-        { logs; die "slurmd did not start"; }
+    if ! { slurmd -N localhost && waitpid slurmd "$STATE/slurmd.pid"; }; then
+        logs
+        die "slurmd did not start"
+    fi
     say "slurmd started (pid $(cat "$STATE/slurmd.pid"))"
 fi
 
