@@ -268,6 +268,34 @@ static void test_validation_split(void **s)
     mimo_spec_free(&spec);
 }
 
+/* A head with no trainable layer upstream (an activation of an input)
+ * trains beside a normal head: it gets no gradient and breaks nothing. */
+static void test_head_without_parameters(void **s)
+{
+    (void)s;
+    static const mimo_real x[8] = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f, 0.7f, -0.8f};
+    static const mimo_real y[8] = {0.2f, 0.1f, -0.3f, 0.5f, 0.4f, -0.6f, 0.1f, 0.9f};
+    mimo_array a[] = {{"x", x, 4, 2}, {"h", y, 4, 2}, {"z", y, 4, 2}};
+    mimo_dataset d = {a, 3};
+    mimo_spec spec;
+    mimo_model *m = NULL;
+    parse("inputs: {x: {shape: 2}}\n"
+          "layers:\n"
+          "  h: {type: dense, units: 2, from: x}\n"
+          "  z: {type: activation, activation: tanh, from: x}\n"
+          "outputs: {h: {loss: mse}, z: {loss: mse}}\n"
+          "train: {optimizer: {type: sgd, lr: 0.1}, batch_size: 4, epochs: 50}\n",
+          &spec);
+    assert_int_equal(mimo_model_create(&spec, &m), 0);
+    record r;
+    fit(m, &d, NULL, &r);
+    assert_true(r.last.head[0].loss < 0.05); /* h learns the linear map part */
+    assert_true(r.last.head[1].loss > 0);    /* z is fixed: its loss stays */
+    record_free(&r);
+    mimo_model_free(&m);
+    mimo_spec_free(&spec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -276,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_sinexp),
         cmocka_unit_test(test_seeded_determinism),
         cmocka_unit_test(test_validation_split),
+        cmocka_unit_test(test_head_without_parameters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,6 +54,8 @@ unset ASAN_OPTIONS
 for d in usr1 rank term; do
     timeout -k 5 120 mpirun -np 2 "$MIMO" train mt.yaml --out $d --epochs $E --resume auto --quiet >/dev/null 2>&1
     check "$d: resumed on 2 ranks = uninterrupted 2-rank run (bitwise)" same_params ref2/checkpoints/last.h5 $d/checkpoints/last.h5
+    check "$d: the interrupted epoch logs what the uninterrupted run logs" \
+        cmp <(cut -d, -f1-9 ref2/history.csv) <(cut -d, -f1-9 $d/history.csv)
 done
 export -n OMP_NUM_THREADS
 
