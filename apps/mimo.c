@@ -19,6 +19,7 @@ static const char *usage_text =
     "  gen NAME --out F                write a built-in dataset\n"
     "  import csv|idx ...              convert CSV or IDX files to HDF5\n"
     "  bench CONFIG [options]          training speed on synthetic data\n"
+    "  plot HISTORY.csv -o F.png       draw a run's losses and metrics\n"
     "  version                         print the version\n"
     "\n"
     "Run 'mimo COMMAND --help' for a command's options.\n";
@@ -35,6 +36,7 @@ static const struct {
     {"train", mimo_cmd_train, 1},     {"predict", mimo_cmd_predict, 1},
     {"eval", mimo_cmd_eval, 1},       {"gen", mimo_cmd_gen, 0},
     {"import", mimo_cmd_import, 0},   {"bench", mimo_cmd_bench, 1},
+    {"plot", mimo_cmd_plot, 0},
 };
 
 static int on_rank0(int (*run)(int, char **), int argc, char **argv)

@@ -10,7 +10,9 @@ packages=(
   libhdf5-openmpi-dev hdf5-tools
   libcmocka-dev libyaml-dev zlib1g-dev
   python3 python3-h5py python3-numpy
-  graphviz
+  graphviz gnuplot-nox
+  dataset-fashion-mnist
+  slurm-wlm munge
 )
 
 missing=()

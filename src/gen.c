@@ -520,6 +520,55 @@ static int gen_multitask(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
     return rc;
 }
 
+/* ---- masked: seed 002's masked softmax --------------------------------- */
+
+#define MK_X 8
+#define MK_K 10
+
+/* x (N, 8) ~ N(0, I); mask (N, 10) of 0/1, each 1 with probability 1/2
+ * and at least one 1 per row; y = the argmax of x W (W (8, 10) ~ N(0, 1),
+ * drawn first) over the positions the mask keeps. */
+static int gen_masked(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
+{
+    (void)random_x;
+    double w[MK_X][MK_K];
+    int32_t *y = alloc_array(n, sizeof *y);
+    gen_out o[2] = {{"x", alloc_real(n, MK_X), MK_X},
+                    {"mask", alloc_real(n, MK_K), MK_K}};
+    int ok = y && all_allocated(o, 2);
+    for (int i = 0; i < MK_X; i++)
+        for (int k = 0; k < MK_K; k++)
+            w[i][k] = mimo_rng_normal(r);
+    for (size_t j = 0; ok && j < n; j++) {
+        mimo_real *x = o[0].data + MK_X * j, *m = o[1].data + MK_K * j;
+        double sc[MK_K] = {0};
+        for (int i = 0; i < MK_X; i++)
+            x[i] = (mimo_real)mimo_rng_normal(r);
+        int ones = 0;
+        for (int k = 0; k < MK_K; k++) {
+            m[k] = mimo_rng_uniform(r) < 0.5 ? 1 : 0;
+            ones += m[k] != 0;
+        }
+        if (!ones)
+            m[(int)(mimo_rng_uniform(r) * MK_K) % MK_K] = 1;
+        for (int i = 0; i < MK_X; i++)
+            for (int k = 0; k < MK_K; k++)
+                sc[k] += x[i] * w[i][k];
+        int best = -1;
+        for (int k = 0; k < MK_K; k++)
+            if (m[k] != 0 && (best < 0 || sc[k] > sc[best]))
+                best = k;
+        y[j] = best;
+    }
+    if (!ok)
+        drop_all(o, 2);
+    int rc = write_all(f, "masked", o, 2, n);
+    if (!rc)
+        rc = y ? mimo_dsfile_write_int(f, "y", y, n) : oom("masked");
+    free(y);
+    return rc;
+}
+
 /* ---- the table ------------------------------------------------------- */
 
 typedef int (*gen_fn)(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x);
@@ -538,12 +587,16 @@ static const struct {
     {{"sin12", "x (N,1) -> y = sin 12 pi x (N,1)", 1000, 1}, gen_sin12},
     {{"multitask", "a (N,32), b (N,16) -> reg (N,4) tanh of a linear map, "
       "cls (N,) int32 in 0..9", 10000, 0}, gen_multitask},
+    {{"masked", "x (N,8), mask (N,10) 0/1 -> y (N,) int32 in 0..9, the "
+      "argmax of a linear map of x over the mask's 1s", 5000, 0},
+     gen_masked},
 };
 #define N_GEN (sizeof generators / sizeof *generators)
 
 /* The same names, in the same order, as generators[] (test_datagen checks). */
 static const char *const gen_names[] = {"seed-mimo", "xor", "sine-window",
-                                        "sinexp", "sin12", "multitask", NULL};
+                                        "sinexp", "sin12", "multitask", "masked",
+                                        NULL};
 
 const char *const *mimo_gen_names(void) { return gen_names; }
 

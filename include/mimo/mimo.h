@@ -20,6 +20,7 @@
 #include "mimo/dist.h"
 #include "mimo/trace.h"
 #include "mimo/bench.h"
+#include "mimo/plot.h"
 
 /* The library version, e.g. "0.1.0". */
 const char *mimo_version(void);
