@@ -30,48 +30,94 @@ static void softmax_row(const mimo_real *z, mimo_real *y, int n)
         y[j] /= s;
 }
 
-/* One row: x = z + bias; y = f(x), with z keeping x unless y is z (then
- * x is not kept: the derivative is taken from y). A loop per activation
- * and per case keeps each one simple enough to vectorize. */
-#define ROW_FORWARD(EXPR)                                                    \
-    do {                                                                     \
-        if (y == z && bias)                                                  \
-            for (int j = 0; j < n; j++) {                                    \
-                mimo_real x = z[j] + bias[j];                                \
-                y[j] = (EXPR);                                               \
-            }                                                                \
-        else if (bias)                                                       \
-            for (int j = 0; j < n; j++) {                                    \
-                mimo_real x = z[j] + bias[j];                                \
-                z[j] = x;                                                    \
-                y[j] = (EXPR);                                               \
-            }                                                                \
-        else                                                                 \
-            for (int j = 0; j < n; j++) {                                    \
-                mimo_real x = z[j];                                          \
-                y[j] = (EXPR);                                               \
-            }                                                                \
-    } while (0)
+/* Row kernels, generated per activation so each loop is one branch-free
+ * expression over restrict-qualified rows, which the compiler vectorizes.
+ * FWD: x = z + bias (z keeps x unless y is z), y = f(x).
+ * BWD: dz = dy * f'(x), x read from z (or from y where y replaced z: the
+ * activations of mimo_act_derivative_from_y give the same test on y). */
+#define ACT_KERNELS(NAME, F, DF)                                              \
+    static void fwd_in_##NAME(mimo_real *restrict z,                          \
+                              const mimo_real *restrict bias,                 \
+                              mimo_real alpha, int n)                         \
+    {                                                                         \
+        (void)alpha;                                                          \
+        if (bias)                                                             \
+            for (int j = 0; j < n; j++) {                                     \
+                mimo_real x = z[j] + bias[j];                                 \
+                z[j] = (F);                                                   \
+            }                                                                 \
+        else                                                                  \
+            for (int j = 0; j < n; j++) {                                     \
+                mimo_real x = z[j];                                           \
+                z[j] = (F);                                                   \
+            }                                                                 \
+    }                                                                         \
+    static void fwd_sep_##NAME(mimo_real *restrict z, mimo_real *restrict y,  \
+                               const mimo_real *restrict bias,                \
+                               mimo_real alpha, int n)                        \
+    {                                                                         \
+        (void)alpha;                                                          \
+        if (bias)                                                             \
+            for (int j = 0; j < n; j++)                                       \
+                z[j] += bias[j];                                              \
+        for (int j = 0; j < n; j++) {                                         \
+            mimo_real x = z[j];                                               \
+            y[j] = (F);                                                       \
+        }                                                                     \
+    }                                                                         \
+    static void bwd_##NAME(const mimo_real *z, const mimo_real *y,            \
+                           const mimo_real *dy, mimo_real *restrict dz,       \
+                           mimo_real alpha, int n)                            \
+    {                                                                         \
+        (void)alpha;                                                          \
+        for (int j = 0; j < n; j++) {                                         \
+            mimo_real x = z[j], v = y[j];                                     \
+            (void)x, (void)v;                                                 \
+            dz[j] = dy[j] * (DF);                                             \
+        }                                                                     \
+    }
+
+ACT_KERNELS(linear, x, 1)
+/* derivatives with (mimo_real)(x > 0) masks, not ?:, so loops vectorize */
+#define POS(x) ((mimo_real)((x) > 0))
+ACT_KERNELS(relu, x * POS(x), POS(x))
+ACT_KERNELS(leaky, x * (alpha + (1 - alpha) * POS(x)), alpha + (1 - alpha) * POS(x))
+ACT_KERNELS(elu, x > 0 ? x : alpha * expm1(x), POS(x) + (1 - POS(x)) * (v + alpha))
+ACT_KERNELS(sigmoid, sigmoid(x), v * (1 - v))
+ACT_KERNELS(tanh, tanh(x), 1 - v * v)
+ACT_KERNELS(softplus, (x > 0 ? x : 0) + log1p(exp(-fabs(x))), sigmoid(x))
+ACT_KERNELS(quadratic, x * x, 2 * x)
+
+typedef struct {
+    void (*fwd_in)(mimo_real *restrict, const mimo_real *restrict, mimo_real, int);
+    void (*fwd_sep)(mimo_real *restrict, mimo_real *restrict,
+                    const mimo_real *restrict, mimo_real, int);
+    void (*bwd)(const mimo_real *, const mimo_real *, const mimo_real *,
+                mimo_real *restrict, mimo_real, int);
+} act_kernels;
+
+#define K(NAME) {fwd_in_##NAME, fwd_sep_##NAME, bwd_##NAME}
+static const act_kernels kernels[MIMO_ACT_COUNT] = {
+    [MIMO_ACT_LINEAR] = K(linear), [MIMO_ACT_RELU] = K(relu),
+    [MIMO_ACT_LEAKY_RELU] = K(leaky), [MIMO_ACT_ELU] = K(elu),
+    [MIMO_ACT_SIGMOID] = K(sigmoid), [MIMO_ACT_TANH] = K(tanh),
+    [MIMO_ACT_SOFTMAX] = {NULL, NULL, NULL}, /* row-wise, below */
+    [MIMO_ACT_SOFTPLUS] = K(softplus), [MIMO_ACT_QUADRATIC] = K(quadratic)};
 
 static void row_forward(mimo_act a, mimo_real alpha, const mimo_real *bias,
                         mimo_real *z, mimo_real *y, int n)
 {
-    switch (a) {
-    case MIMO_ACT_RELU: ROW_FORWARD(x > 0 ? x : 0); break;
-    case MIMO_ACT_LEAKY_RELU: ROW_FORWARD(x > 0 ? x : alpha * x); break;
-    case MIMO_ACT_ELU: ROW_FORWARD(x > 0 ? x : alpha * expm1(x)); break;
-    case MIMO_ACT_SIGMOID: ROW_FORWARD(sigmoid(x)); break;
-    case MIMO_ACT_TANH: ROW_FORWARD(tanh(x)); break;
-    case MIMO_ACT_SOFTPLUS: ROW_FORWARD((x > 0 ? x : 0) + log1p(exp(-fabs(x)))); break;
-    case MIMO_ACT_QUADRATIC: ROW_FORWARD(x * x); break;
-    case MIMO_ACT_SOFTMAX:
+    if (a == MIMO_ACT_SOFTMAX) {
         if (bias)
             for (int j = 0; j < n; j++)
                 z[j] += bias[j];
         softmax_row(z, y, n);
-        break;
-    default: ROW_FORWARD(x); break;
-    }
+    } else if (y == z)
+        kernels[a].fwd_in(z, bias, alpha, n);
+    else if (bias)
+        kernels[a].fwd_sep(z, y, bias, alpha, n);
+    else /* an activation layer: z is its parent's output, left as is */
+        kernels[a].fwd_sep((mimo_real *)z, y, NULL, alpha, n);
 }
 
 /* z += bias; y = f(z); z, y are (b, n); y may be z (see row_forward). */
@@ -83,36 +129,19 @@ void mimo_act_forward(mimo_act a, mimo_real alpha, const mimo_real *bias,
         row_forward(a, alpha, bias, z + (size_t)r * n, y + (size_t)r * n, n);
 }
 
-/* dz = dy * f'(x) for one row; x is z (or y where y replaced z: the
- * activations that allow it give the same test on y). */
-#define ROW_BACKWARD(EXPR)                                                   \
-    for (int j = 0; j < n; j++) {                                            \
-        mimo_real x = z[j], v = y[j];                                        \
-        (void)x, (void)v;                                                    \
-        dz[j] = dy[j] * (EXPR);                                              \
-    }
-
 static void row_backward(mimo_act a, mimo_real alpha, const mimo_real *z,
                          const mimo_real *y, const mimo_real *dy, mimo_real *dz,
                          int n)
 {
-    mimo_real s = 0;
-    switch (a) {
-    case MIMO_ACT_RELU: ROW_BACKWARD(x > 0 ? 1 : 0); break;
-    case MIMO_ACT_LEAKY_RELU: ROW_BACKWARD(x > 0 ? 1 : alpha); break;
-    case MIMO_ACT_ELU: ROW_BACKWARD(x > 0 ? 1 : v + alpha); break;
-    case MIMO_ACT_SIGMOID: ROW_BACKWARD(v * (1 - v)); break;
-    case MIMO_ACT_TANH: ROW_BACKWARD(1 - v * v); break;
-    case MIMO_ACT_SOFTPLUS: ROW_BACKWARD(sigmoid(x)); break;
-    case MIMO_ACT_QUADRATIC: ROW_BACKWARD(2 * x); break;
-    case MIMO_ACT_SOFTMAX: /* dz_i = y_i (dy_i - sum_j y_j dy_j) */
-        for (int j = 0; j < n; j++)
-            s += y[j] * dy[j];
-        for (int j = 0; j < n; j++)
-            dz[j] = y[j] * (dy[j] - s);
-        break;
-    default: ROW_BACKWARD(1); break;
+    if (a != MIMO_ACT_SOFTMAX) {
+        kernels[a].bwd(z, y, dy, dz, alpha, n);
+        return;
     }
+    mimo_real s = 0; /* dz_i = y_i (dy_i - sum_j y_j dy_j) */
+    for (int j = 0; j < n; j++)
+        s += y[j] * dy[j];
+    for (int j = 0; j < n; j++)
+        dz[j] = y[j] * (dy[j] - s);
 }
 
 void mimo_act_backward(mimo_act a, mimo_real alpha, const mimo_real *z,
