@@ -1,5 +1,6 @@
 /* cli.c — shared helpers of the mimo subcommands: messages, option values
  * and strict number parsing. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include "cli.h"
 
 #include <errno.h>
@@ -23,6 +24,13 @@ void mimo_cli_mpi_init(int *argc, char ***argv)
                    getenv("PMI_RANK");
     if (force ? strcmp(force, "1") != 0 : !launched)
         return;
+    /* Gradient allreduces are large: Rabenseifner's algorithm for the
+     * bucketed MPI_Iallreduce and the ring for the blocking one measured
+     * fastest here (tests/bench/README.md). Set before MPI_Init; the
+     * user's own settings win. */
+    setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "3", 0);
+    setenv("OMPI_MCA_coll_tuned_use_dynamic_rules", "1", 0);
+    setenv("OMPI_MCA_coll_tuned_allreduce_algorithm", "4", 0);
     int provided;
     MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
