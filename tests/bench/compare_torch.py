@@ -48,8 +48,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 
 # (warmup, timed steps) per network when --steps/--warmup are not given:
 # enough timed work per run for a stable median, and the whole default run
-# (3 nets x 3 configurations x 3 rounds x 2 frameworks) within ~10 minutes
-# on a 2-core machine.
+# (3 nets x 3 configurations x 3 rounds x 2 frameworks) within ~5 minutes
+# on a quiet 2-core machine (large is most of it).
 DEFAULT_STEPS = {"tiny": (200, 2000), "small": (50, 500), "large": (10, 100)}
 SEGMENTS = 5
 
@@ -65,7 +65,11 @@ CONFIGS = [  # (label, processes, threads)
 def read_net(path):
     """Shapes, batch and lr of a configs/bench/*.yaml network; checks that it
     has the benchmark topology, so both sides train the same network."""
-    text = open(path).read()
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        sys.exit("compare_torch: %s: %s" % (path, e.strerror))
 
     def num(pattern, cast=int):
         m = re.search(pattern, text, re.M)
@@ -311,6 +315,9 @@ def main():
     t_start = time.time()
     for line in machine():
         print(line)
+    if os.getloadavg()[0] >= 1.0:
+        print("warning: the machine is busy (load average %.2f); the rates, and the "
+              "2-thread and 2-process ones most, will be noisy" % os.getloadavg()[0])
     print("mimo: %s; torch: %s (%s)" % (args.mimo, args.python, run(
         [args.python, "-c", "import torch; print(torch.__version__)"],
         dict(os.environ)).strip()))
@@ -342,9 +349,9 @@ def main():
                    min(x["sps"] for x in to), max(x["sps"] for x in to),
                    time.time() - t0)
             rows.append(row)
-            print("%-6s %s  mimo %s  torch %s  ratio %.2f  (%.0f s; warmup %d, steps %d)"
-                  % (n, label, fmt(ms), fmt(ts), ms / ts, row[-1], warmup, steps),
-                  flush=True)
+            print("%-6s %s  mimo %s  torch %s  ratio %.2f  (%.0f s; warmup %d, steps %d; "
+                  "load %.1f)" % (n, label, fmt(ms), fmt(ts), ms / ts, row[-1], warmup,
+                                  steps, os.getloadavg()[0]), flush=True)
 
     print()
     print("%-6s %-15s %12s %12s %11s %9s   %-19s %-19s" % (
@@ -362,7 +369,8 @@ def main():
         if one and two:
             print("%s: 2 ranks x 1 thread / 1 x 1: mimo %.2fx, PyTorch DDP/1 proc %.2fx"
                   % (n, two[0] / one[0], two[1] / one[1]))
-    print("total time %.0f s" % (time.time() - t_start))
+    print("total time %.0f s; load average after: %.2f %.2f %.2f"
+          % ((time.time() - t_start,) + os.getloadavg()))
 
 
 if __name__ == "__main__":
