@@ -13,12 +13,6 @@ cd "$TMP" || exit 1
 ln -s "$SRC/configs" configs
 mkdir data
 
-# check DESCRIPTION COMMAND...: counts a pass or a failure
-check() {
-    local what=$1
-    shift
-    if "$@"; then passed=$((passed + 1)); else echo "FAIL: $what"; failed=$((failed + 1)); fi
-}
 # cmp_num A OP B: numeric comparison (floats, 1e-5 notation), OP < or >
 cmp_num() {
     case "$2" in

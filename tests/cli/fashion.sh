@@ -20,21 +20,6 @@ PY=/usr/bin/python3
 FIX=$SRC/tests/data
 cd "$TMP" || exit 1
 
-# py DESCRIPTION SCRIPT: a Python check (asserts) passes; prints its output
-py() {
-    local what=$1 out
-    if out=$($PY -c "$2" 2>&1); then
-        passed=$((passed + 1))
-        [ -n "$out" ] && echo "$out"
-    else
-        echo "FAIL: $what:"; echo "$out"; failed=$((failed + 1))
-    fi
-}
-check() {
-    local what=$1
-    shift
-    if "$@"; then passed=$((passed + 1)); else echo "FAIL: $what"; failed=$((failed + 1)); fi
-}
 
 # ---- 1. --pool and --label-map on the tiny fixture ------------------------
 img=$FIX/tiny-images-idx3-ubyte lab=$FIX/tiny-labels-idx1-ubyte

@@ -38,6 +38,18 @@ check() {
     if "$@"; then passed=$((passed + 1)); else echo "FAIL: $what"; failed=$((failed + 1)); fi
 }
 
+# py DESCRIPTION SCRIPT: a Python check (its asserts) passes; prints its
+# output. Debian's interpreter, which has h5py and numpy.
+py() {
+    local what=$1 out
+    if out=$(/usr/bin/python3 -c "$2" 2>&1); then
+        passed=$((passed + 1))
+        [ -n "$out" ] && echo "$out"
+    else
+        echo "FAIL: $what:"; echo "$out"; failed=$((failed + 1))
+    fi
+}
+
 # params_close A.h5 B.h5 TOL: every /params tensor of B is within TOL of
 # A's, relative to A's largest magnitude (TOL 0: bitwise equal).
 params_close() {

@@ -21,11 +21,6 @@ print('%dx%d' % struct.unpack('>II', b[16:24]))" "$1" 2>&1)
     if [ "$dims" = "$2x$3" ]; then passed=$((passed + 1));
     else echo "FAIL: $1: expected a $2x$3 PNG, got: $dims"; failed=$((failed + 1)); fi
 }
-check() {
-    local what=$1
-    shift
-    if "$@"; then passed=$((passed + 1)); else echo "FAIL: $what"; failed=$((failed + 1)); fi
-}
 
 # ---- a real history: 6 panels (loss, 2 heads x loss/accuracy, lr) in 3
 # columns of 480 x 2 rows of 320 (+40 for the title)

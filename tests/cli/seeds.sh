@@ -18,22 +18,6 @@ cd "$TMP" || exit 1
 ln -s "$SRC/configs" configs
 mkdir data
 
-# check DESCRIPTION COMMAND...: counts a pass or a failure
-check() {
-    local what=$1
-    shift
-    if "$@"; then passed=$((passed + 1)); else echo "FAIL: $what"; failed=$((failed + 1)); fi
-}
-# py DESCRIPTION SCRIPT: a Python check (asserts) passes
-py() {
-    local what=$1 out
-    if out=$($PY -c "$2" 2>&1); then
-        passed=$((passed + 1))
-        [ -n "$out" ] && echo "$out"
-    else
-        echo "FAIL: $what:"; echo "$out"; failed=$((failed + 1))
-    fi
-}
 # hist RUN COLUMN [EPOCH]: a value of runs/RUN/history.csv (default: last row)
 hist() {
     awk -F, -v c="$2" -v e="${3:-}" '

@@ -12,10 +12,6 @@ MIMO=$(realpath "$MIMO")
 SRC=$(realpath "$SRC")
 cd "$TMP" || exit 1
 
-check() { # check DESCRIPTION COMMAND...
-    local what=$1; shift
-    if "$@"; then passed=$((passed + 1)); else echo "FAIL: $what"; failed=$((failed + 1)); fi
-}
 for b in slurmctld slurmd munged sbatch srun squeue scontrol; do
     command -v "$b" >/dev/null || {
         echo "FAIL: '$b' not found: SLURM is not installed (bash scripts/install-deps.sh installs slurm-wlm and munge)"
