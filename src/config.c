@@ -18,6 +18,7 @@
 #include <yaml.h>
 
 #include "mimo/error.h"
+#include "strutil.h"
 
 #if defined(__GNUC__)
 #define CFG_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -41,15 +42,6 @@ typedef struct {
 } cfg;
 
 /* ---- small string helpers ---------------------------------------------- */
-
-static char *dupstr(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
 
 static int lower_eq(const char *a, const char *b)
 {
@@ -696,7 +688,7 @@ static int conv_inputs(cfg *c, yaml_node_t *n, mimo_spec *s)
          p++) {
         yaml_node_t *k = node_at(c, p->key);
         mimo_input_spec *in = &s->inputs[s->n_inputs++];
-        if (!(in->name = dupstr(sval(k))))
+        if (!(in->name = mimo_strdup(sval(k))))
             return nomem(c);
         in->pos = pos_of(c, k);
         if ((rc = conv_input(c, k, node_at(c, p->value), in)))
@@ -805,7 +797,7 @@ static int conv_from(cfg *c, yaml_node_t *n, const char *what,
             ? node_at(c, n->data.sequence.items.start[i]) : n;
         if ((rc = get_name(c, it, what, &s)))
             return rc;
-        if (!(l->from[i] = dupstr(s)))
+        if (!(l->from[i] = mimo_strdup(s)))
             return nomem(c);
         l->from_pos[i] = pos_of(c, it);
         l->n_from = i + 1;
@@ -927,7 +919,7 @@ static int conv_layers(cfg *c, yaml_node_t *n, mimo_spec *s)
         l->use_bias = 1;
         l->kernel_init.kind = MIMO_INIT_GLOROT_UNIFORM;
         l->bias_init.kind = MIMO_INIT_ZEROS;
-        if (!(l->name = dupstr(sval(k))))
+        if (!(l->name = mimo_strdup(sval(k))))
             return nomem(c);
         l->pos = pos_of(c, k);
         if ((rc = conv_layer(c, k, node_at(c, p->value), l)))
@@ -983,7 +975,7 @@ static int conv_output_body(cfg *c, yaml_node_t *val, const char *what,
         if ((rc = get_name(c, v, kw(w, sizeof w, "target", what), &s)))
             return rc;
         free(o->target);
-        if (!(o->target = dupstr(s)))
+        if (!(o->target = mimo_strdup(s)))
             return nomem(c);
     }
     return 0;
@@ -1029,7 +1021,7 @@ static int conv_outputs(cfg *c, yaml_node_t *n, mimo_spec *s)
         mimo_output_spec *o = &s->outputs[s->n_outputs++];
         o->weight = 1.0;
         o->huber_delta = 1.0;
-        if (!(o->name = dupstr(sval(k))) || !(o->target = dupstr(sval(k))))
+        if (!(o->name = mimo_strdup(sval(k))) || !(o->target = mimo_strdup(sval(k))))
             return nomem(c);
         o->pos = pos_of(c, k);
         if ((rc = conv_output(c, k, node_at(c, p->value), o)))
@@ -1168,7 +1160,7 @@ static int get_monitor(cfg *c, yaml_node_t *n, const char *what, char **dst)
     if (!*s)
         return wrong(c, n, e, what);
     free(*dst);
-    if (!(*dst = dupstr(s)))
+    if (!(*dst = mimo_strdup(s)))
         return nomem(c);
     return 0;
 }
@@ -1420,7 +1412,7 @@ static int conv_path(cfg *c, yaml_node_t *n, const char *key, char **dst)
     int rc = scalar(c, n, "a file path", kw(w, sizeof w, key, "data"), &s);
     if (rc)
         return rc;
-    if (!(*dst = dupstr(s)))
+    if (!(*dst = mimo_strdup(s)))
         return nomem(c);
     return 0;
 }
@@ -1897,7 +1889,7 @@ int mimo_config_parse(const char *text, size_t len, const char *file,
     c.n_sets = sets ? n_sets : 0;
     if (!text && len)
         return mimo_error(MIMO_EINVAL, "%s: no config text", c.file);
-    if (!(out->file = dupstr(c.file)))
+    if (!(out->file = mimo_strdup(c.file)))
         return nomem(&c);
     rc = load(&c, text ? text : "", text ? len : 0);
     if (!rc)

@@ -13,6 +13,7 @@
 #include "h5_impl.h"
 #include "mimo/dist.h"
 #include "mimo/error.h"
+#include "strutil.h"
 
 typedef struct {
     char *name;     /* dataset name in the file */
@@ -109,24 +110,17 @@ static int check_shape(mimo_data *d, column_set *c, const char *what,
     return 0;
 }
 
-static char *dup_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    return p ? memcpy(p, s, n) : NULL;
-}
-
 static int describe_sets(mimo_data *d, const mimo_graph *g)
 {
     for (int i = 0; i < d->n_in + d->n_tgt; i++) {
         column_set *c = &d->sets[i];
         if (i < d->n_in) {
-            c->name = dup_str(mimo_graph_input_name(g, i));
+            c->name = mimo_strdup(mimo_graph_input_name(g, i));
             c->cols = mimo_graph_input_width(g, i);
         } else {
             int h = i - d->n_in;
             const mimo_output_spec *o = mimo_graph_head_spec(g, h);
-            c->name = dup_str(o->target ? o->target : o->name);
+            c->name = mimo_strdup(o->target ? o->target : o->name);
             c->cols = mimo_graph_head_target_width(g, h);
             c->labels = o->loss == MIMO_LOSS_SPARSE_CCE;
             c->classes = mimo_graph_head_units(g, h);
@@ -441,7 +435,7 @@ int mimo_data_open(const char *path, const mimo_graph *g, int targets,
 {
     *out = NULL;
     mimo_data *d = calloc(1, sizeof *d);
-    if (!d || !(d->path = dup_str(path))) {
+    if (!d || !(d->path = mimo_strdup(path))) {
         free(d);
         return mimo_error(MIMO_ENOMEM, "out of memory");
     }

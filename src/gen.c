@@ -17,6 +17,7 @@
 #include "h5_impl.h"
 #include "mimo/error.h"
 #include "mimo/rng.h"
+#include "strutil.h"
 
 #define TWO_PI 6.283185307179586
 
@@ -27,17 +28,6 @@ struct mimo_dsfile {
     char *path; /* the final name */
     char *tmp;  /* path + ".tmp", where the file is written */
 };
-
-static char *str_concat(const char *a, const char *b)
-{
-    size_t na = strlen(a), nb = strlen(b);
-    char *s = malloc(na + nb + 1);
-    if (s) {
-        memcpy(s, a, na);
-        memcpy(s + na, b, nb + 1);
-    }
-    return s;
-}
 
 static void dsfile_free(mimo_dsfile **pf)
 {
@@ -55,8 +45,8 @@ int mimo_dsfile_create(const char *path, mimo_dsfile **out)
     if (!path || !*path)
         return mimo_error(MIMO_EINVAL, "no output file given");
     mimo_dsfile *d = calloc(1, sizeof *d);
-    if (!d || !(d->path = str_concat(path, "")) ||
-        !(d->tmp = str_concat(path, ".tmp"))) {
+    if (!d || !(d->path = mimo_strcat2(path, "")) ||
+        !(d->tmp = mimo_strcat2(path, ".tmp"))) {
         dsfile_free(&d);
         return mimo_error(MIMO_ENOMEM, "%s: out of memory", path);
     }

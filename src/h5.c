@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "mimo/error.h"
+#include "strutil.h"
 
 void mimo_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
@@ -237,9 +238,7 @@ static int read_string(hid_t id, int is_attr, char **out)
             char *s = NULL;
             st = is_attr ? H5Aread(id, t, &s) : H5Dread(id, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s);
             if (st >= 0 && s) {
-                size_t n = strlen(s) + 1;
-                if ((*out = malloc(n)))
-                    memcpy(*out, s, n);
+                *out = mimo_strdup(s);
                 H5free_memory(s);
             }
             H5Tclose(t);

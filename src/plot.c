@@ -21,6 +21,7 @@
 
 #include "fsutil.h"
 #include "mimo/error.h"
+#include "strutil.h"
 
 extern char **environ;
 
@@ -330,17 +331,6 @@ static void write_script(FILE *s, const history *h, const char *title)
 
 /* ---- running gnuplot -------------------------------------------------- */
 
-static char *concat(const char *a, const char *b)
-{
-    size_t na = strlen(a), nb = strlen(b);
-    char *s = malloc(na + nb + 1);
-    if (s) {
-        memcpy(s, a, na);
-        memcpy(s + na, b, nb + 1);
-    }
-    return s;
-}
-
 /* Runs gnuplot with the script on stdin and stdout into fd out. */
 static int run_gnuplot(const char *prog, const char *script, size_t len, int out)
 {
@@ -419,10 +409,10 @@ int mimo_plot_history(const mimo_plot_opts *o)
     struct stat st;
     char *hpath = NULL;
     if (stat(o->history, &st) == 0 && S_ISDIR(st.st_mode))
-        hpath = concat(o->history, "/history.csv");
+        hpath = mimo_strcat2(o->history, "/history.csv");
     else
-        hpath = concat(o->history, "");
-    char *tmp = concat(o->out, ".tmp");
+        hpath = mimo_strcat2(o->history, "");
+    char *tmp = mimo_strcat2(o->out, ".tmp");
     if (!hpath || !tmp) {
         free(hpath);
         free(tmp);

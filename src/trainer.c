@@ -26,6 +26,7 @@
 #include "mimo/error.h"
 #include "mimo/schedule.h"
 #include "mimo/trace.h"
+#include "strutil.h"
 
 #define MAX_COLS 512
 
@@ -88,13 +89,6 @@ static double now_s(void)
 static int agree(const run *r, int rc)
 {
     return r->size > 1 ? mimo_agree(r->comm, rc) : rc;
-}
-
-static char *strdup_safe(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    return p ? memcpy(p, s, n) : NULL;
 }
 
 static void note(const run *r, const char *msg)
@@ -385,15 +379,16 @@ static int save_periodic(run *r)
     for (struct dirent *e; d && (e = readdir(d)) && n < 4096;) {
         size_t len = strlen(e->d_name);
         if (strncmp(e->d_name, "ckpt-", 5) == 0 && len > 3 &&
-            strcmp(e->d_name + len - 3, ".h5") == 0)
-            list[n++] = strdup_safe(e->d_name);
+            strcmp(e->d_name + len - 3, ".h5") == 0 &&
+            (list[n] = mimo_strdup(e->d_name)))
+            n++; /* out of memory: that file is just not pruned */
     }
     if (d)
         closedir(d);
     qsort(list, (size_t)n, sizeof *list, cmp_str);
     for (int i = 0; i < n; i++) {
         char path[4096];
-        if (list[i] && i < n - r->spec->train.checkpoint.keep) {
+        if (i < n - r->spec->train.checkpoint.keep) {
             snprintf(path, sizeof path, "%s/%s", r->ckpt_dir, list[i]);
             remove(path);
         }
