@@ -123,3 +123,29 @@ const char *mimo_cli_value(int argc, char **argv, int *i)
         return argv[++*i];
     return NULL;
 }
+
+int mimo_cli_add_set(mimo_cli_config *c, const char *set)
+{
+    if (c->n_sets == MIMO_CLI_MAX_SETS)
+        return mimo_cli_usage_error("too many --set options (at most %d)",
+                                    MIMO_CLI_MAX_SETS);
+    c->sets[c->n_sets++] = set;
+    return 0;
+}
+
+int mimo_cli_config_arg(int argc, char **argv, int *i, mimo_cli_config *c)
+{
+    const char *s = argv[*i];
+    if (mimo_cli_is(s, "--set")) {
+        const char *v = mimo_cli_value(argc, argv, i);
+        if (!v || !*v)
+            return mimo_cli_usage_error("--set needs KEY.PATH=VALUE");
+        return mimo_cli_add_set(c, v);
+    }
+    if (s[0] == '-' && s[1])
+        return mimo_cli_usage_error("unknown option '%s'", s);
+    if (c->config)
+        return mimo_cli_usage_error("unexpected argument '%s'", s);
+    c->config = s;
+    return 0;
+}

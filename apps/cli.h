@@ -48,6 +48,22 @@ const char *mimo_cli_value(int argc, char **argv, int *i);
 /* Whether argv[i] is `--name` or `--name=...`. */
 int mimo_cli_is(const char *arg, const char *name);
 
+/* What commands that read a config take besides their own flags: the
+ * CONFIG file and --set overrides. */
+#define MIMO_CLI_MAX_SETS 96
+typedef struct {
+    const char *config;
+    const char *sets[MIMO_CLI_MAX_SETS];
+    int n_sets;
+} mimo_cli_config;
+
+/* Takes argv[*i] as --set KEY.PATH=VALUE or as the CONFIG file; any other
+ * option is a usage error. Returns 0 or the usage error's code (2). */
+int mimo_cli_config_arg(int argc, char **argv, int *i, mimo_cli_config *c);
+
+/* Adds one override (e.g. built from a flag). */
+int mimo_cli_add_set(mimo_cli_config *c, const char *set);
+
 /* The subcommands: argc/argv start after the command name. */
 int mimo_cmd_summary(int argc, char **argv);
 int mimo_cmd_dot(int argc, char **argv);

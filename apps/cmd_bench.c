@@ -7,8 +7,6 @@
 #include "mimo/bench.h"
 #include "mimo/config.h"
 
-#define MAX_SETS 64
-
 static const char *usage =
     "usage: mimo bench CONFIG [--steps N] [--warmup N] [--segments K]\n"
     "                  [--allreduce blocking|bucketed] [--bucket-mb X]\n"
@@ -39,8 +37,8 @@ static void report(const mimo_bench_result *r)
 int mimo_cmd_bench(int argc, char **argv)
 {
     mimo_bench_opts o = {0};
-    const char *config = NULL, *sets[MAX_SETS];
-    int n_sets = 0, rc;
+    mimo_cli_config c = {0};
+    int rc;
     long v;
     double mb = 0;
     o.comm = mimo_cli_comm();
@@ -71,22 +69,14 @@ int mimo_cmd_bench(int argc, char **argv)
             if (mb <= 0 || mb > 1e6)
                 return mimo_cli_usage_error("--bucket-mb must be in (0, 1e6]");
             o.bucket_bytes = (size_t)(mb * 1048576.0);
-        } else if (mimo_cli_is(s, "--set")) {
-            if (!(val = mimo_cli_value(argc, argv, &i)) || n_sets == MAX_SETS)
-                return mimo_cli_usage_error("--set needs KEY.PATH=VALUE");
-            sets[n_sets++] = val;
-        } else if (s[0] == '-' && s[1])
-            return mimo_cli_usage_error("unknown option '%s'", s);
-        else if (config)
-            return mimo_cli_usage_error("unexpected argument '%s'", s);
-        else
-            config = s;
+        } else if ((rc = mimo_cli_config_arg(argc, argv, &i, &c)))
+            return rc;
     }
-    if (!config)
+    if (!c.config)
         return mimo_cli_usage_error("missing CONFIG file");
     mimo_spec spec;
     mimo_bench_result r;
-    if ((rc = mimo_cli_agree(mimo_config_load(config, sets, n_sets, &spec)))) {
+    if ((rc = mimo_cli_agree(mimo_config_load(c.config, c.sets, c.n_sets, &spec)))) {
         mimo_spec_free(&spec);
         return mimo_cli_fail_rc(rc);
     }

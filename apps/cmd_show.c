@@ -6,37 +6,23 @@
 #include "cli.h"
 #include "mimo/mimo.h"
 
-#define MAX_SETS 64
-
 static int show(const char *cmd, int argc, char **argv)
 {
-    const char *config = NULL, *sets[MAX_SETS];
-    int n_sets = 0;
+    mimo_cli_config c = {0};
     for (int i = 0; i < argc; i++) {
-        const char *s = argv[i];
-        if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+        int rc;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("usage: mimo %s CONFIG [--set KEY.PATH=VALUE]...\n", cmd);
             return 0;
-        } else if (mimo_cli_is(s, "--set")) {
-            const char *v = mimo_cli_value(argc, argv, &i);
-            if (!v)
-                return mimo_cli_usage_error("--set needs KEY.PATH=VALUE");
-            if (n_sets == MAX_SETS)
-                return mimo_cli_usage_error("too many --set options (at most %d)",
-                                            MAX_SETS);
-            sets[n_sets++] = v;
-        } else if (s[0] == '-' && s[1] != '\0')
-            return mimo_cli_usage_error("unknown option '%s'", s);
-        else if (config)
-            return mimo_cli_usage_error("unexpected argument '%s'", s);
-        else
-            config = s;
+        }
+        if ((rc = mimo_cli_config_arg(argc, argv, &i, &c)))
+            return rc;
     }
-    if (!config)
+    if (!c.config)
         return mimo_cli_usage_error("missing CONFIG file");
     mimo_spec spec;
     mimo_graph *g = NULL;
-    if (mimo_config_load(config, sets, n_sets, &spec))
+    if (mimo_config_load(c.config, c.sets, c.n_sets, &spec))
         return mimo_cli_fail();
     int rc = mimo_graph_compile(&spec, 1, 0, &g);
     if (!rc)

@@ -15,7 +15,6 @@
 #include "mimo/mimo.h"
 #include "mimo/trainer.h"
 
-#define MAX_SETS 96
 
 static const char *train_usage =
     "usage: mimo train [CONFIG] [options]\n"
@@ -42,11 +41,11 @@ static const char *train_usage =
     "  --trace FILE        write a Chrome trace (Perfetto, chrome://tracing)\n";
 
 typedef struct {
-    const char *config, *data, *val, *out, *resume, *init, *trace;
+    mimo_cli_config cfg;  /* CONFIG and --set overrides */
+    const char *data, *val, *out, *resume, *init, *trace;
     double time_limit;
-    const char *sets[MAX_SETS];
     char owned[8][64];
-    int n_sets, n_owned, quiet, blocking;
+    int n_owned, quiet, blocking;
     double bucket_mb;
     long check_every;
 } train_args;
@@ -129,11 +128,10 @@ static int parse_parallel(int argc, char **argv, int *i, train_args *a, int *don
 /* Adds "key=value" built from a flag. */
 static int flag_set(train_args *a, const char *key, const char *value)
 {
-    if (a->n_owned == 8 || a->n_sets == MAX_SETS)
+    if (a->n_owned == 8)
         return mimo_cli_usage_error("too many options");
     snprintf(a->owned[a->n_owned], sizeof a->owned[0], "%s=%s", key, value);
-    a->sets[a->n_sets++] = a->owned[a->n_owned++];
-    return 0;
+    return mimo_cli_add_set(&a->cfg, a->owned[a->n_owned++]);
 }
 
 static int parse_train(int argc, char **argv, train_args *a)
@@ -177,27 +175,18 @@ static int parse_train(int argc, char **argv, train_args *a)
                            : mimo_cli_is(s, "--out") ? &a->out
                            : mimo_cli_is(s, "--resume") ? &a->resume
                            : mimo_cli_is(s, "--init") ? &a->init : NULL;
-        if (dst || mimo_cli_is(s, "--set")) {
+        if (dst) {
             if (!(v = mimo_cli_value(argc, argv, &i)) || !*v)
                 return mimo_cli_usage_error("%s needs a value", s);
-            if (dst)
-                *dst = v;
-            else if (a->n_sets == MAX_SETS)
-                return mimo_cli_usage_error("too many --set options");
-            else
-                a->sets[a->n_sets++] = v;
+            *dst = v;
         } else if (!strcmp(s, "--quiet") || !strcmp(s, "-q"))
             a->quiet = 1;
-        else if (s[0] == '-' && s[1])
-            return mimo_cli_usage_error("unknown option '%s'", s);
-        else if (a->config)
-            return mimo_cli_usage_error("unexpected argument '%s'", s);
-        else
-            a->config = s;
+        else if ((rc = mimo_cli_config_arg(argc, argv, &i, &a->cfg)))
+            return rc;
     }
-    if (!a->config && !a->resume)
+    if (!a->cfg.config && !a->resume)
         return mimo_cli_usage_error("missing CONFIG file");
-    if (!a->config && !strcmp(a->resume, "auto"))
+    if (!a->cfg.config && !strcmp(a->resume, "auto"))
         return mimo_cli_usage_error("--resume auto needs CONFIG");
     return 0;
 }
@@ -271,10 +260,10 @@ int mimo_cmd_train(int argc, char **argv)
         return rc == HELP_SHOWN ? 0 : rc;
     mimo_spec spec;
     char ckpt[4096], out[1024];
-    if (a.config)
-        rc = mimo_config_load(a.config, a.sets, a.n_sets, &spec);
+    if (a.cfg.config)
+        rc = mimo_config_load(a.cfg.config, a.cfg.sets, a.cfg.n_sets, &spec);
     else if (!(rc = mimo_find_checkpoint(a.resume, ckpt, sizeof ckpt)))
-        rc = mimo_checkpoint_spec(ckpt, a.sets, a.n_sets, &spec);
+        rc = mimo_checkpoint_spec(ckpt, a.cfg.sets, a.cfg.n_sets, &spec);
     else
         mimo_spec_defaults(&spec);
     if ((rc = mimo_cli_agree(rc))) {
@@ -283,10 +272,10 @@ int mimo_cmd_train(int argc, char **argv)
     }
     if (a.out)
         snprintf(out, sizeof out, "%s", a.out);
-    else if (a.resume && !a.config)
+    else if (a.resume && !a.cfg.config)
         snprintf(out, sizeof out, "%s", a.resume);
     else
-        default_out(a.config, out, sizeof out);
+        default_out(a.cfg.config, out, sizeof out);
     display d = {a.quiet || mimo_cli_rank() != 0, isatty(fileno(stderr)), 0};
     mimo_train_opts o = {out, a.resume, a.init, a.data, a.val, show_step,
                          show_epoch, show_message, &d, mimo_cli_comm(),
