@@ -6,28 +6,31 @@
 #include <tgmath.h>
 
 #include "graph_impl.h"
+#include "vmath.h"
 
-/* sigmoid(x), stable for large |x|. */
+/* sigmoid(x), stable for large |x|: with e = exp(-|x|) <= 1, 1 / (1 + e)
+ * for x >= 0 and e / (1 + e) below; branch-free, so loops vectorize. */
 static inline mimo_real sigmoid(mimo_real x)
 {
-    if (x >= 0)
-        return 1 / (1 + exp(-x));
-    mimo_real e = exp(x);
-    return e / (1 + e);
+    mimo_real e = exp(-fabs(x)), r = 1 / (1 + e);
+    return x >= 0 ? r : e * r;
 }
 
 /* y = softmax(z) over one row of n. */
-static void softmax_row(const mimo_real *z, mimo_real *y, int n)
+MIMO_VEC_KERNEL static void softmax_row(const mimo_real *restrict z,
+                                        mimo_real *restrict y, int n)
 {
     mimo_real m = z[0], s = 0;
     for (int j = 1; j < n; j++)
         m = z[j] > m ? z[j] : m;
+    #pragma omp simd reduction(+ : s)
     for (int j = 0; j < n; j++) {
         y[j] = exp(z[j] - m);
         s += y[j];
     }
+    mimo_real inv = 1 / s;
     for (int j = 0; j < n; j++)
-        y[j] /= s;
+        y[j] *= inv;
 }
 
 /* Row kernels, generated per activation so each loop is one branch-free
@@ -36,9 +39,9 @@ static void softmax_row(const mimo_real *z, mimo_real *y, int n)
  * BWD: dz = dy * f'(x), x read from z (or from y where y replaced z: the
  * activations of mimo_act_derivative_from_y give the same test on y). */
 #define ACT_KERNELS(NAME, F, DF)                                              \
-    static void fwd_in_##NAME(mimo_real *restrict z,                          \
-                              const mimo_real *restrict bias,                 \
-                              mimo_real alpha, int n)                         \
+    MIMO_VEC_KERNEL static void fwd_in_##NAME(                                \
+        mimo_real *restrict z, const mimo_real *restrict bias,                \
+        mimo_real alpha, int n)                                               \
     {                                                                         \
         (void)alpha;                                                          \
         if (bias)                                                             \
@@ -52,9 +55,9 @@ static void softmax_row(const mimo_real *z, mimo_real *y, int n)
                 z[j] = (F);                                                   \
             }                                                                 \
     }                                                                         \
-    static void fwd_sep_##NAME(mimo_real *restrict z, mimo_real *restrict y,  \
-                               const mimo_real *restrict bias,                \
-                               mimo_real alpha, int n)                        \
+    MIMO_VEC_KERNEL static void fwd_sep_##NAME(                               \
+        mimo_real *restrict z, mimo_real *restrict y,                         \
+        const mimo_real *restrict bias, mimo_real alpha, int n)               \
     {                                                                         \
         (void)alpha;                                                          \
         if (bias)                                                             \
@@ -65,9 +68,9 @@ static void softmax_row(const mimo_real *z, mimo_real *y, int n)
             y[j] = (F);                                                       \
         }                                                                     \
     }                                                                         \
-    static void bwd_##NAME(const mimo_real *z, const mimo_real *y,            \
-                           const mimo_real *dy, mimo_real *restrict dz,       \
-                           mimo_real alpha, int n)                            \
+    MIMO_VEC_KERNEL static void bwd_##NAME(                                   \
+        const mimo_real *z, const mimo_real *y, const mimo_real *dy,          \
+        mimo_real *restrict dz, mimo_real alpha, int n)                       \
     {                                                                         \
         (void)alpha;                                                          \
         for (int j = 0; j < n; j++) {                                         \
@@ -138,6 +141,7 @@ static void row_backward(mimo_act a, mimo_real alpha, const mimo_real *z,
         return;
     }
     mimo_real s = 0; /* dz_i = y_i (dy_i - sum_j y_j dy_j) */
+    #pragma omp simd reduction(+ : s)
     for (int j = 0; j < n; j++)
         s += y[j] * dy[j];
     for (int j = 0; j < n; j++)

@@ -8,6 +8,7 @@
 
 #include "mimo/error.h"
 #include "graph_impl.h"
+#include "vmath.h"
 
 #define CLIP_EPS ((mimo_real)1e-7) /* Keras' epsilon for probabilities */
 
@@ -26,38 +27,102 @@ static mimo_real clip_p(mimo_real p, int *inside)
 
 static mimo_real sign(mimo_real e) { return (e > 0) - (e < 0); }
 
-/* Elementwise losses on one row: returns sum_j l(y_j, t_j); g_j = dl/dy_j
- * (or dl/dz_j when fused). */
+/* Elementwise losses on one row of n: return sum_j l(y_j, t_j) and set
+ * g_j = dl/dy_j, or dl/dz_j for BCE from the logits z. One loop per loss,
+ * each a branch-free expression, so they vectorize (exp and log1p through
+ * vmath.h). */
+MIMO_VEC_KERNEL static double row_mse(const mimo_real *restrict y,
+                                      const mimo_real *restrict t,
+                                      mimo_real *restrict g, int n)
+{
+    double s = 0;
+    #pragma omp simd reduction(+ : s)
+    for (int j = 0; j < n; j++) {
+        mimo_real e = y[j] - t[j];
+        s += e * e, g[j] = 2 * e;
+    }
+    return s;
+}
+
+MIMO_VEC_KERNEL static double row_mae(const mimo_real *restrict y,
+                                      const mimo_real *restrict t,
+                                      mimo_real *restrict g, int n)
+{
+    double s = 0;
+    #pragma omp simd reduction(+ : s)
+    for (int j = 0; j < n; j++) {
+        mimo_real e = y[j] - t[j];
+        s += fabs(e), g[j] = sign(e);
+    }
+    return s;
+}
+
+static double row_huber(const mimo_real *restrict y, const mimo_real *restrict t,
+                        mimo_real *restrict g, int n, double delta)
+{
+    double s = 0;
+    for (int j = 0; j < n; j++) {
+        mimo_real e = y[j] - t[j];
+        if (fabs(e) <= delta)
+            s += 0.5 * e * e, g[j] = e;
+        else
+            s += delta * (fabs(e) - 0.5 * delta), g[j] = (mimo_real)delta * sign(e);
+    }
+    return s;
+}
+
+/* max(z,0) - z t + log(1 + exp(-|z|)); d/dz = sigmoid(z) - t = y - t */
+MIMO_VEC_KERNEL static double row_bce_logits(const mimo_real *restrict y,
+                                             const mimo_real *restrict z,
+                                             const mimo_real *restrict t,
+                                             mimo_real *restrict g, int n)
+{
+    double s = 0;
+    #pragma omp simd reduction(+ : s)
+    for (int j = 0; j < n; j++) {
+        mimo_real x = z[j];
+        s += (x > 0 ? x : 0) - x * t[j] + log1p(exp(-fabs(x)));
+        g[j] = y[j] - t[j];
+    }
+    return s;
+}
+
+static double row_bce(const mimo_real *restrict y, const mimo_real *restrict t,
+                      mimo_real *restrict g, int n)
+{
+    double s = 0;
+    for (int j = 0; j < n; j++) {
+        int in;
+        mimo_real p = clip_p(y[j], &in);
+        s += -(t[j] * log(p) + (1 - t[j]) * log(1 - p));
+        g[j] = in ? (p - t[j]) / (p * (1 - p)) : 0;
+    }
+    return s;
+}
+
 static double row_elementwise(const mimo_head *h, const mimo_real *y,
                               const mimo_real *z, const mimo_real *t,
                               mimo_real *g, int fused)
 {
-    double s = 0, delta = h->spec->huber_delta;
-    for (int j = 0; j < h->units; j++) {
-        mimo_real e = y[j] - t[j];
-        int in;
-        switch (h->spec->loss) {
-        case MIMO_LOSS_MSE: s += (double)e * e; g[j] = 2 * e; break;
-        case MIMO_LOSS_MAE: s += fabs(e); g[j] = sign(e); break;
-        case MIMO_LOSS_HUBER:
-            if (fabs(e) <= delta)
-                s += 0.5 * e * e, g[j] = e;
-            else
-                s += delta * (fabs(e) - 0.5 * delta),
-                    g[j] = (mimo_real)delta * sign(e);
-            break;
-        default: /* BCE */
-            if (fused) { /* max(z,0) - z t + log(1 + exp(-|z|)); d/dz = p - t */
-                s += (z[j] > 0 ? z[j] : 0) - z[j] * t[j] + log1p(exp(-fabs(z[j])));
-                g[j] = y[j] - t[j];
-            } else {
-                mimo_real p = clip_p(y[j], &in);
-                s += -(t[j] * log(p) + (1 - t[j]) * log(1 - p));
-                g[j] = in ? (p - t[j]) / (p * (1 - p)) : 0;
-            }
-        }
+    int n = h->units;
+    switch (h->spec->loss) {
+    case MIMO_LOSS_MSE: return row_mse(y, t, g, n);
+    case MIMO_LOSS_MAE: return row_mae(y, t, g, n);
+    case MIMO_LOSS_HUBER: return row_huber(y, t, g, n, h->spec->huber_delta);
+    default: return fused ? row_bce_logits(y, z, t, g, n) : row_bce(y, t, g, n);
     }
-    return s;
+}
+
+/* log sum_j exp(z_j), max-shifted. */
+MIMO_VEC_KERNEL static mimo_real log_sum_exp(const mimo_real *restrict z, int n)
+{
+    mimo_real m = z[0], s = 0;
+    for (int j = 1; j < n; j++)
+        m = z[j] > m ? z[j] : m;
+    #pragma omp simd reduction(+ : s)
+    for (int j = 0; j < n; j++)
+        s += exp(z[j] - m);
+    return m + log(s);
 }
 
 /* Categorical CE on one row, t one-hot (or the label in t[0] when sparse). */
@@ -68,12 +133,7 @@ static double row_categorical(const mimo_head *h, const mimo_real *y,
     int n = h->units, label = sparse ? (int)t[0] : -1;
     double s = 0;
     if (fused) { /* -sum t_j log softmax(z)_j; d/dz_k = p_k sum_j t_j - t_k */
-        mimo_real m = z[0], tsum = sparse ? 1 : 0, lse = 0;
-        for (int j = 1; j < n; j++)
-            m = z[j] > m ? z[j] : m;
-        for (int j = 0; j < n; j++)
-            lse += exp(z[j] - m);
-        lse = m + log(lse);
+        mimo_real tsum = sparse ? 1 : 0, lse = log_sum_exp(z, n);
         for (int j = 0; j < n && !sparse; j++)
             tsum += t[j];
         for (int j = 0; j < n; j++) {

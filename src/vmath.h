@@ -1,0 +1,43 @@
+/* vmath.h — vectorized exp/log for the elementwise kernels (act.c, loss.c).
+ *
+ * glibc's libmvec (linked through libm) has SIMD versions of exp, log,
+ * log1p, expm1 and tanh for SSE, AVX2 and AVX-512. <math.h> declares them
+ * with GCC's simd attribute only under -ffast-math, which mimo does not
+ * use (it would also reassociate sums and drop NaN checks). Declaring
+ * these few functions the same way here lets GCC vectorize the loops that
+ * call them and changes nothing else: libmvec's results are within a few
+ * ulp of the scalar ones (glibc's manual lists the bounds).
+ *
+ * MIMO_VEC_KERNEL before a hot elementwise function additionally builds an
+ * AVX2 clone of it, chosen at load time on CPUs that have AVX2 (the rest of
+ * mimo stays baseline x86-64, like Debian's packages). Both are no-ops on
+ * other compilers, architectures and C libraries. The double names are
+ * parenthesized so <tgmath.h>'s macros leave them alone.
+ */
+#ifndef MIMO_VMATH_H
+#define MIMO_VMATH_H
+
+#include <math.h>
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) &&     \
+    defined(__GLIBC__) && !defined(__FAST_MATH__) &&                        \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
+#define MIMO_SIMD_DECL __attribute__((simd("notinbranch")))
+MIMO_SIMD_DECL float expf(float);
+MIMO_SIMD_DECL double (exp)(double);
+MIMO_SIMD_DECL float logf(float);
+MIMO_SIMD_DECL double (log)(double);
+MIMO_SIMD_DECL float log1pf(float);
+MIMO_SIMD_DECL double (log1p)(double);
+MIMO_SIMD_DECL float expm1f(float);
+MIMO_SIMD_DECL double (expm1)(double);
+MIMO_SIMD_DECL float tanhf(float);
+MIMO_SIMD_DECL double (tanh)(double);
+#define MIMO_VEC_KERNEL __attribute__((target_clones("avx2", "default")))
+#endif
+
+#ifndef MIMO_VEC_KERNEL
+#define MIMO_VEC_KERNEL
+#endif
+
+#endif
