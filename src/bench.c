@@ -28,7 +28,7 @@ static double now_s(void)
 }
 
 /* Multiply-adds x2 of all sgemm calls of one sample: forward x W, backward
- * x^T dz, and dz W^T where the input needs a gradient. */
+ * x^T dz, and dz W^T for the input columns that need a gradient. */
 static double flops_per_sample(const mimo_graph *g)
 {
     double f = 0;
@@ -37,7 +37,7 @@ static double flops_per_sample(const mimo_graph *g)
         if (n->type != MIMO_LAYER_DENSE)
             continue;
         double mn = 2.0 * n->in_width * n->width;
-        f += 2 * mn + (g->nodes[n->in[0]].dy ? mn : 0);
+        f += 2 * mn + 2.0 * (n->dx_hi - n->dx_lo) * n->width;
     }
     return f;
 }

@@ -366,6 +366,32 @@ static int alloc_buffers(mimo_graph *g, int input_grads)
     return 0;
 }
 
+/* Sets each dense layer's span [dx_lo, dx_hi) of input columns whose
+ * gradient is used: all of them, none (a raw input), or for a concat the
+ * columns from its first to its last part that has a gradient. */
+static void set_dx_spans(mimo_graph *g)
+{
+    for (int k = 0; k < g->n_nodes; k++) {
+        mimo_node *n = &g->nodes[k];
+        if (n->type != MIMO_LAYER_DENSE)
+            continue;
+        const mimo_node *p = &g->nodes[n->in[0]];
+        n->dx_lo = 0, n->dx_hi = p->dy ? p->width : 0;
+        if (p->type != MIMO_LAYER_CONCAT || !p->dy)
+            continue;
+        int off = 0, lo = -1, hi = 0;
+        for (int j = 0; j < p->n_in; j++) {
+            const mimo_node *q = &g->nodes[p->in[j]];
+            if (q->dy) {
+                lo = lo < 0 ? off : lo;
+                hi = off + q->width;
+            }
+            off += q->width;
+        }
+        n->dx_lo = lo < 0 ? 0 : lo, n->dx_hi = hi;
+    }
+}
+
 static int compile_steps(mimo_graph *g, int input_grads)
 {
     const mimo_spec *s = g->spec;
@@ -381,8 +407,9 @@ static int compile_steps(mimo_graph *g, int input_grads)
     else if (!(rc = resolve_names(s, parents)) && !(rc = topo_sort(s, parents, order)) &&
              !(rc = build_nodes(g, parents, order, node_of)) &&
              !(rc = attach_heads(g, node_of)) && !(rc = check_usage(g)) &&
-             !(rc = infer_shapes(g)) && !(rc = layout_params(g)))
-        rc = alloc_buffers(g, input_grads);
+             !(rc = infer_shapes(g)) && !(rc = layout_params(g)) &&
+             !(rc = alloc_buffers(g, input_grads)))
+        set_dx_spans(g);
     for (int i = 0; parents && i < n; i++)
         free(parents[i]);
     free(parents);

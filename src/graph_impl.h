@@ -33,6 +33,9 @@ typedef struct {
     int use_bias;
     int in_width;          /* dense: features of the input */
     size_t w_off, b_off;   /* dense: offsets of kernel (in, out), bias (out) */
+    int dx_lo, dx_hi;      /* dense: the input columns that need a gradient
+                            * (a concat of raw inputs and branches needs
+                            * only its branches' columns); empty if none */
     int fused;             /* head loss writes dz directly (from logits) */
     int head;              /* head index, or -1 */
     mimo_real *y;          /* (B, width) output; inputs: caller's buffer */

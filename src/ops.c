@@ -36,7 +36,8 @@ static void dense_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                      n->z, n->y, b, n->width);
 }
 
-/* dW += x^T dz; db += colsum(dz); dx += dz W^T */
+/* dW += x^T dz; db += colsum(dz); dx[:, lo:hi] += dz W[lo:hi, :]^T, the
+ * input columns whose gradient is used (see dx_lo in graph_impl.h) */
 static void dense_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                            mimo_real *grads, int b)
 {
@@ -52,9 +53,10 @@ static void dense_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
             for (int j = 0; j < out; j++)
                 db[j] += n->dz[(size_t)r * out + j];
     }
-    if (p->dy)
-        MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, b, in, out, 1, n->dz,
-                  out, params + n->w_off, out, 1, p->dy, in);
+    if (n->dx_hi > n->dx_lo)
+        MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, b, n->dx_hi - n->dx_lo,
+                  out, 1, n->dz, out, params + n->w_off + (size_t)n->dx_lo * out,
+                  out, 1, p->dy + n->dx_lo, in);
 }
 
 /* ---- activation layer: y = act(x) ------------------------------------ */
