@@ -124,6 +124,32 @@ const char *mimo_cli_value(int argc, char **argv, int *i)
     return NULL;
 }
 
+int mimo_cli_dist_arg(int argc, char **argv, int *i, mimo_dist_opts *o, int *done)
+{
+    const char *s = argv[*i];
+    double mb = 0;
+    long k = 0;
+    int rc = 0;
+    *done = 1;
+    if (mimo_cli_is(s, "--allreduce")) {
+        if (mimo_allreduce_parse(mimo_cli_value(argc, argv, i), &o->mode))
+            rc = mimo_cli_usage_error("--allreduce expects auto, shared, bucketed "
+                                      "or blocking");
+    } else if (mimo_cli_is(s, "--bucket-mb")) {
+        rc = mimo_cli_double(s, mimo_cli_value(argc, argv, i), &mb);
+        if (!rc && (mb <= 0 || mb > 1e6))
+            rc = mimo_cli_usage_error("--bucket-mb must be in (0, 1e6]");
+        o->bucket_bytes = (size_t)(mb * 1048576.0);
+    } else if (mimo_cli_is(s, "--ranks-per-node")) {
+        rc = mimo_cli_long(s, mimo_cli_value(argc, argv, i), 1, &k);
+        if (!rc && k > 1 << 20)
+            rc = mimo_cli_usage_error("--ranks-per-node is too large");
+        o->ranks_per_node = (int)k;
+    } else
+        *done = 0;
+    return rc;
+}
+
 int mimo_cli_add_set(mimo_cli_config *c, const char *set)
 {
     if (c->n_sets == MIMO_CLI_MAX_SETS)

@@ -7,6 +7,8 @@
 
 #include <mpi.h>
 
+#include "mimo/dist.h"
+
 /* MPI is initialized only when a launcher (mpirun, srun) started us or
  * MIMO_MPI=1 asks for it; a plain `mimo` is one process without MPI. */
 void mimo_cli_mpi_init(int *argc, char ***argv);
@@ -60,6 +62,17 @@ typedef struct {
 /* Takes argv[*i] as --set KEY.PATH=VALUE or as the CONFIG file; any other
  * option is a usage error. Returns 0 or the usage error's code (2). */
 int mimo_cli_config_arg(int argc, char **argv, int *i, mimo_cli_config *c);
+
+/* Takes argv[*i] when it is one of the gradient-sum flags (--allreduce,
+ * --bucket-mb, --ranks-per-node) into o and sets *done; returns 0 or the
+ * usage error's code. */
+int mimo_cli_dist_arg(int argc, char **argv, int *i, mimo_dist_opts *o, int *done);
+#define MIMO_CLI_DIST_HELP                                                    \
+    "  --allreduce MODE    how gradients are summed: auto (default: shared\n"  \
+    "                      when ranks share a node, else bucketed), shared,\n" \
+    "                      bucketed (overlapped with backward) or blocking\n"  \
+    "  --bucket-mb X       bucketed: bucket size in MiB (default 2)\n"         \
+    "  --ranks-per-node K  shared: treat every K consecutive ranks as a node\n"
 
 /* Adds one override (e.g. built from a flag). */
 int mimo_cli_add_set(mimo_cli_config *c, const char *set);

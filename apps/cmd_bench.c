@@ -9,15 +9,18 @@
 
 static const char *usage =
     "usage: mimo bench CONFIG [--steps N] [--warmup N] [--segments K]\n"
-    "                  [--allreduce blocking|bucketed] [--bucket-mb X]\n"
-    "                  [--set KEY.PATH=VALUE]...\n";
+    "                  [--allreduce MODE] [--bucket-mb X] [--ranks-per-node K]\n"
+    "                  [--set KEY.PATH=VALUE]...\n"
+    MIMO_CLI_DIST_HELP;
 
 static void report(const mimo_bench_result *r)
 {
     static const char *const phase[5] = {"data", "forward", "backward",
-                                         "optimizer", "allreduce wait"};
+                                         "optimizer", "gradient sum"};
     printf("ranks %d x threads %d, global batch %ld, %zu parameters, %ld timed steps\n",
            r->ranks, r->threads, r->batch, r->params, r->steps);
+    if (r->ranks > 1)
+        printf("gradient sum       %s\n", mimo_allreduce_name(r->allreduce));
     printf("samples/s          %.0f (median; range %.0f .. %.0f)\n", r->sps_median,
            r->sps_min, r->sps_max);
     printf("matrix products    %.2f GFLOP/s (%.3g MFLOP per sample)\n", r->gflops,
@@ -38,12 +41,11 @@ int mimo_cmd_bench(int argc, char **argv)
 {
     mimo_bench_opts o = {0};
     mimo_cli_config c = {0};
-    int rc;
+    int rc, done;
     long v;
-    double mb = 0;
     o.comm = mimo_cli_comm();
     for (int i = 0; i < argc; i++) {
-        const char *s = argv[i], *val;
+        const char *s = argv[i];
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
             if (mimo_cli_rank() == 0)
                 fputs(usage, stdout);
@@ -58,18 +60,9 @@ int mimo_cmd_bench(int argc, char **argv)
                 o.warmup = v;
             else
                 o.segments = (int)(v > 64 ? 64 : v);
-        } else if (mimo_cli_is(s, "--allreduce")) {
-            val = mimo_cli_value(argc, argv, &i);
-            if (!val || (strcmp(val, "blocking") && strcmp(val, "bucketed")))
-                return mimo_cli_usage_error("--allreduce expects blocking or bucketed");
-            o.blocking = !strcmp(val, "blocking");
-        } else if (mimo_cli_is(s, "--bucket-mb")) {
-            if ((rc = mimo_cli_double(s, mimo_cli_value(argc, argv, &i), &mb)))
-                return rc;
-            if (mb <= 0 || mb > 1e6)
-                return mimo_cli_usage_error("--bucket-mb must be in (0, 1e6]");
-            o.bucket_bytes = (size_t)(mb * 1048576.0);
-        } else if ((rc = mimo_cli_config_arg(argc, argv, &i, &c)))
+        } else if ((rc = mimo_cli_dist_arg(argc, argv, &i, &o.dist, &done)))
+            return rc;
+        else if (!done && (rc = mimo_cli_config_arg(argc, argv, &i, &c)))
             return rc;
     }
     if (!c.config)

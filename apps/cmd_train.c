@@ -35,8 +35,7 @@ static const char *train_usage =
     "  --init F            start from /params/<layer>/kernel|bias of F\n"
     "  --quiet             only errors\n"
     "under mpirun/srun (data parallel):\n"
-    "  --allreduce MODE    bucketed (default: overlapped with backward) or blocking\n"
-    "  --bucket-mb X       gradient bucket size in MiB (default 2)\n"
+    MIMO_CLI_DIST_HELP
     "  --check-every N     compare replica checksums every N steps (default 100)\n"
     "  --trace FILE        write a Chrome trace (Perfetto, chrome://tracing)\n";
 
@@ -45,8 +44,8 @@ typedef struct {
     const char *data, *val, *out, *resume, *init, *trace;
     double time_limit;
     char owned[8][64];
-    int n_owned, quiet, blocking;
-    double bucket_mb;
+    int n_owned, quiet;
+    mimo_dist_opts dist;
     long check_every;
 } train_args;
 
@@ -97,21 +96,11 @@ static void catch_stop_signals(void)
 /* The data-parallel flags; *done = 1 when s was one of them. */
 static int parse_parallel(int argc, char **argv, int *i, train_args *a, int *done)
 {
-    const char *s = argv[*i], *v;
-    *done = 1;
-    if (mimo_cli_is(s, "--allreduce")) {
-        v = mimo_cli_value(argc, argv, i);
-        if (!v || (strcmp(v, "blocking") && strcmp(v, "bucketed")))
-            return mimo_cli_usage_error("--allreduce expects blocking or bucketed");
-        a->blocking = !strcmp(v, "blocking");
-        return 0;
-    }
-    if (mimo_cli_is(s, "--bucket-mb")) {
-        int rc = mimo_cli_double(s, mimo_cli_value(argc, argv, i), &a->bucket_mb);
-        if (!rc && (a->bucket_mb <= 0 || a->bucket_mb > 1e6))
-            rc = mimo_cli_usage_error("--bucket-mb must be in (0, 1e6]");
+    const char *s = argv[*i];
+    int rc = mimo_cli_dist_arg(argc, argv, i, &a->dist, done);
+    if (rc || *done)
         return rc;
-    }
+    *done = 1;
     if (mimo_cli_is(s, "--time-limit"))
         return parse_duration(s, mimo_cli_value(argc, argv, i), &a->time_limit);
     if (mimo_cli_is(s, "--check-every"))
@@ -279,7 +268,7 @@ int mimo_cmd_train(int argc, char **argv)
     display d = {a.quiet || mimo_cli_rank() != 0, isatty(fileno(stderr)), 0};
     mimo_train_opts o = {out, a.resume, a.init, a.data, a.val, show_step,
                          show_epoch, show_message, &d, mimo_cli_comm(),
-                         a.blocking, (size_t)(a.bucket_mb * 1048576.0),
+                         a.dist,
                          a.check_every, a.trace, &stop_requested, a.time_limit};
     catch_stop_signals();
     rc = mimo_train(&spec, &o);

@@ -194,13 +194,13 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
                      : mimo_error(MIMO_ENOMEM, "out of memory");
     mimo_graph *g = m ? mimo_model_graph(m) : NULL;
     size_t rows = (size_t)spec->train.batch_size * 8;
-    mimo_dist_opts dopt = {o->blocking, o->bucket_bytes};
     if (!rc && !(rc = make_data(g, rows, &s)))
-        rc = mimo_dist_create(o->comm, mimo_model_param_count(m), &dopt, NULL, &d);
+        rc = mimo_dist_create(o->comm, mimo_model_param_count(m), &o->dist, NULL, &d);
     mimo_source src;
-    if (!rc && !(rc = mimo_arrays_source(m, &(mimo_dataset){s.arr, s.n}, 1, &src))) {
-        mimo_dist_attach(d, m);
+    if (!rc && !(rc = mimo_arrays_source(m, &(mimo_dataset){s.arr, s.n}, 1, &src)) &&
+        !(rc = mimo_dist_attach(d, m))) {
         r->ranks = mimo_dist_size(d);
+        r->allreduce = mimo_dist_mode(d);
 #ifdef _OPENMP
         r->threads = omp_get_max_threads();
 #else

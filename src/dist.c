@@ -1,9 +1,11 @@
-/* dist.c — the MPI side of data parallelism. The gradient buffer is split
- * into fixed buckets (front to back, the same on every rank); backward
- * finishes the buffer front to back, so each bucket's MPI_Iallreduce
- * starts as soon as its last value is final, and MPI_Test drives the
- * started ones while backward goes on. finish() starts what is left and
- * waits for all before the optimizer runs. */
+/* dist.c — the MPI side of data parallelism (see dist.h for the three
+ * forms of the gradient sum).
+ * bucketed: the gradient buffer is split into fixed buckets (front to back,
+ * the same on every rank); backward finishes the buffer front to back, so
+ * each bucket's MPI_Iallreduce starts as soon as its last value is final,
+ * and MPI_Test drives the started ones while backward goes on. finish()
+ * starts what is left and waits for all before the optimizer runs.
+ * shared: see shared_setup and shared_finish below. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "mimo/dist.h"
 
@@ -14,9 +16,21 @@
 
 #include "mimo/error.h"
 
+typedef struct {           /* the shared-memory gradient sum */
+    MPI_Comm node, cross;      /* ranks of this node; same local rank, all nodes */
+    int lrank, lsize, nodes;
+    MPI_Win gwin, swin;        /* the node's gradients; their sum */
+    mimo_real **seg;           /* lsize gradient buffers, n values each */
+    mimo_real *sum;            /* n values, contiguous across the node */
+    size_t lo, hi;             /* this rank's slice of the sum */
+} shared_sum;
+
 struct mimo_dist {
     MPI_Comm comm;
-    int rank, size, blocking;
+    int rank, size;
+    mimo_allreduce mode;
+    int ranks_per_node;
+    shared_sum sh;
     size_t n;
     int nb, next;              /* buckets; the next one to start */
     size_t *start;             /* nb + 1 bucket boundaries (values) */
@@ -49,7 +63,10 @@ int mimo_dist_create(MPI_Comm comm, size_t n, const mimo_dist_opts *o,
         MPI_Comm_rank(comm, &d->rank);
         MPI_Comm_size(comm, &d->size);
     }
-    d->blocking = o && o->blocking;
+    d->mode = o ? o->mode : MIMO_ALLREDUCE_AUTO;
+    d->ranks_per_node = o ? o->ranks_per_node : 0;
+    d->sh.node = d->sh.cross = MPI_COMM_NULL;
+    d->sh.gwin = d->sh.swin = MPI_WIN_NULL;
     d->n = n;
     d->trace = trace;
     size_t per = (o && o->bucket_bytes ? o->bucket_bytes : MIMO_BUCKET_BYTES_DEFAULT)
@@ -74,20 +91,210 @@ int mimo_dist_create(MPI_Comm comm, size_t n, const mimo_dist_opts *o,
     return 0;
 }
 
-void mimo_dist_free(mimo_dist **dp)
+static void shared_free(shared_sum *sh)
+{
+    MPI_Win *w[2] = {&sh->gwin, &sh->swin};
+    for (int k = 0; k < 2; k++)
+        if (*w[k] != MPI_WIN_NULL) {
+            MPI_Win_unlock_all(*w[k]);
+            MPI_Win_free(w[k]);
+        }
+    if (sh->node != MPI_COMM_NULL)
+        MPI_Comm_free(&sh->node);
+    if (sh->cross != MPI_COMM_NULL)
+        MPI_Comm_free(&sh->cross);
+    free(sh->seg);
+    sh->seg = NULL;
+}
+
+static void dist_release(mimo_dist **dp, int collective)
 {
     if (!dp || !*dp)
         return;
+    if (collective)
+        shared_free(&(*dp)->sh);
+    free((*dp)->sh.seg);
     free((*dp)->start);
     free((*dp)->req);
     free(*dp);
     *dp = NULL;
 }
 
+void mimo_dist_free(mimo_dist **dp) { dist_release(dp, 1); }
+void mimo_dist_abandon(mimo_dist **dp) { dist_release(dp, 0); }
+
 int mimo_dist_rank(const mimo_dist *d) { return d->rank; }
 int mimo_dist_size(const mimo_dist *d) { return d->size; }
 MPI_Comm mimo_dist_comm(const mimo_dist *d) { return d->comm; }
 int mimo_dist_buckets(const mimo_dist *d) { return d->nb; }
+mimo_allreduce mimo_dist_mode(const mimo_dist *d) { return d->mode; }
+
+static const char *const mode_names[] = {"auto", "shared", "bucketed", "blocking"};
+
+int mimo_allreduce_parse(const char *s, mimo_allreduce *out)
+{
+    for (int k = 0; s && k < 4; k++)
+        if (strcmp(s, mode_names[k]) == 0) {
+            *out = (mimo_allreduce)k;
+            return 0;
+        }
+    return -1;
+}
+
+const char *mimo_allreduce_name(mimo_allreduce a)
+{
+    return (unsigned)a < 4 ? mode_names[a] : "?";
+}
+
+/* ---- the shared-memory sum ---------------------------------------------- */
+
+/* The node communicator: the ranks that share memory, or groups of
+ * ranks_per_node consecutive ranks when set (to try the several-node path
+ * on one machine). */
+static int split_nodes(mimo_dist *d, MPI_Comm *node)
+{
+    int err = d->ranks_per_node > 0
+                  ? MPI_Comm_split(d->comm, d->rank / d->ranks_per_node, d->rank, node)
+                  : MPI_Comm_split_type(d->comm, MPI_COMM_TYPE_SHARED, d->rank,
+                                        MPI_INFO_NULL, node);
+    return err == MPI_SUCCESS ? 0 : mpi_fail("splitting the ranks into nodes", err);
+}
+
+/* One window of `bytes` per rank of the node, locked for the program's
+ * life (the barriers in shared_finish order the accesses). */
+static int alloc_window(MPI_Comm node, size_t bytes, int noncontig,
+                        mimo_real **base, MPI_Win *win)
+{
+    MPI_Info info = MPI_INFO_NULL;
+    if (noncontig) { /* each rank's buffer starts on its own pages */
+        MPI_Info_create(&info);
+        MPI_Info_set(info, "alloc_shared_noncontig", "true");
+    }
+    int err = MPI_Win_allocate_shared((MPI_Aint)bytes, (int)sizeof(mimo_real), info,
+                                      node, base, win);
+    if (info != MPI_INFO_NULL)
+        MPI_Info_free(&info);
+    if (err != MPI_SUCCESS)
+        return mpi_fail("MPI_Win_allocate_shared of the gradients", err);
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, *win);
+    return 0;
+}
+
+/* Maps every local rank's gradient buffer and the contiguous sum. */
+static int map_windows(mimo_dist *d)
+{
+    shared_sum *sh = &d->sh;
+    mimo_real *mine;
+    int rc = alloc_window(sh->node, d->n * sizeof(mimo_real), 1, &mine, &sh->gwin);
+    if (!rc)
+        rc = alloc_window(sh->node, (sh->hi - sh->lo) * sizeof(mimo_real), 0, &mine,
+                          &sh->swin);
+    if (rc)
+        return rc;
+    for (int q = 0; q < sh->lsize; q++) {
+        MPI_Aint bytes;
+        int unit;
+        mimo_real *b0 = NULL, *bq = NULL;
+        MPI_Win_shared_query(sh->gwin, q, &bytes, &unit, &sh->seg[q]);
+        MPI_Win_shared_query(sh->swin, 0, &bytes, &unit, &b0);
+        MPI_Win_shared_query(sh->swin, q, &bytes, &unit, &bq);
+        if (bq != b0 + d->n * (size_t)q / (size_t)sh->lsize) /* MPI-3: contiguous */
+            return mimo_error(MIMO_EMPI, "the shared gradient sum is not "
+                              "contiguous across the node's ranks");
+        sh->sum = b0;
+    }
+    return 0;
+}
+
+/* Sets up the shared form, or returns 1 (and leaves d as it was) when
+ * auto finds a node of one rank or nodes of different sizes. */
+static int shared_setup(mimo_dist *d)
+{
+    shared_sum *sh = &d->sh;
+    int rc = split_nodes(d, &sh->node);
+    if (rc)
+        return rc;
+    MPI_Comm_rank(sh->node, &sh->lrank);
+    MPI_Comm_size(sh->node, &sh->lsize);
+    int range[2] = {sh->lsize, -sh->lsize}; /* min, -max of the node sizes */
+    MPI_Allreduce(MPI_IN_PLACE, range, 2, MPI_INT, MPI_MIN, d->comm);
+    if (range[0] != -range[1] || (range[0] == 1 && d->mode == MIMO_ALLREDUCE_AUTO)) {
+        MPI_Comm_free(&sh->node);
+        if (d->mode == MIMO_ALLREDUCE_AUTO)
+            return 1;
+        return mimo_error(MIMO_EINVAL, "--allreduce shared needs the same number "
+                          "of ranks on every node, got %d to %d", range[0], -range[1]);
+    }
+    sh->nodes = d->size / sh->lsize;
+    sh->lo = d->n * (size_t)sh->lrank / (size_t)sh->lsize;
+    sh->hi = d->n * (size_t)(sh->lrank + 1) / (size_t)sh->lsize;
+    int err = MPI_Comm_split(d->comm, sh->lrank, d->rank, &sh->cross);
+    if (err != MPI_SUCCESS)
+        return mpi_fail("splitting the ranks across nodes", err);
+    if (!(sh->seg = calloc((size_t)sh->lsize, sizeof *sh->seg)))
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    return map_windows(d);
+}
+
+#define SUM_BLOCK 4096 /* values summed per pass while in L1 */
+
+static void add2(mimo_real *restrict out, const mimo_real *restrict a,
+                 const mimo_real *restrict b, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        out[i] = a[i] + b[i];
+}
+
+static void add_into(mimo_real *restrict out, const mimo_real *restrict a, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        out[i] += a[i];
+}
+
+/* sum[lo, hi) = seg[0] + seg[1] + ... in rank order, block by block. */
+static void sum_slice(shared_sum *sh)
+{
+    size_t len = sh->hi - sh->lo;
+    long nblk = (long)((len + SUM_BLOCK - 1) / SUM_BLOCK);
+    #pragma omp parallel for schedule(static) if (len >= 65536)
+    for (long k = 0; k < nblk; k++) {
+        size_t s = sh->lo + (size_t)k * SUM_BLOCK;
+        size_t e = s + SUM_BLOCK < sh->hi ? s + SUM_BLOCK : sh->hi;
+        if (sh->lsize == 1)
+            memcpy(sh->sum + s, sh->seg[0] + s, sizeof(mimo_real) * (e - s));
+        else
+            add2(sh->sum + s, sh->seg[0] + s, sh->seg[1] + s, e - s);
+        for (int q = 2; q < sh->lsize; q++)
+            add_into(sh->sum + s, sh->seg[q] + s, e - s);
+    }
+}
+
+/* All of the node's gradients are written (barrier); this rank sums its
+ * slice, and with several nodes allreduces it across them; once every
+ * slice is done (barrier) the whole sum is final on every rank. The next
+ * step writes gradients only after the second barrier, and the sum only
+ * after the next first barrier, which every rank reaches after its
+ * optimizer has read the sum. */
+static int shared_finish(mimo_dist *d)
+{
+    shared_sum *sh = &d->sh;
+    int err;
+    MPI_Win_sync(sh->gwin);
+    if ((err = MPI_Barrier(sh->node)) != MPI_SUCCESS)
+        return mpi_fail("MPI_Barrier", err);
+    MPI_Win_sync(sh->gwin);
+    sum_slice(sh);
+    for (size_t s = sh->lo; sh->nodes > 1 && s < sh->hi; s += INT_MAX)
+        if ((err = MPI_Allreduce(MPI_IN_PLACE, sh->sum + s,
+                                 (int)(sh->hi - s < INT_MAX ? sh->hi - s : INT_MAX),
+                                 MIMO_MPI_REAL, MPI_SUM, sh->cross)) != MPI_SUCCESS)
+            return mpi_fail("MPI_Allreduce across nodes", err);
+    MPI_Win_sync(sh->swin);
+    if ((err = MPI_Barrier(sh->node)) != MPI_SUCCESS)
+        return mpi_fail("MPI_Barrier", err);
+    MPI_Win_sync(sh->swin);
+    return 0;
+}
 
 /* ---- the allreduce in the step ------------------------------------------ */
 
@@ -125,7 +332,7 @@ static void hook_layer(void *u, const char *layer, size_t done)
         mimo_trace_span(d->trace, "backward", layer, d->t_layer, t);
         d->t_layer = t;
     }
-    if (d->blocking || d->size == 1)
+    if (d->mode != MIMO_ALLREDUCE_BUCKETED || d->size == 1)
         return;
     while (d->next < d->nb && d->start[d->next + 1] <= done)
         start_bucket(d, d->next++);
@@ -136,14 +343,23 @@ static void hook_layer(void *u, const char *layer, size_t done)
         }
 }
 
-static int hook_finish(void *u, mimo_real *grads, size_t n)
+static int hook_finish(void *u, mimo_real *grads, size_t n, const mimo_real **sum)
 {
     mimo_dist *d = u;
     double t0 = mimo_trace_now(d->trace), w0 = wall_s();
     int err = MPI_SUCCESS;
+    *sum = grads;
     if (d->size == 1)
         return 0;
-    if (d->blocking) {
+    if (d->mode == MIMO_ALLREDUCE_SHARED) {
+        int rc = shared_finish(d);
+        mimo_trace_span(d->trace, "allreduce", "sum (shared memory)", t0,
+                        mimo_trace_now(d->trace));
+        d->spent[4] += wall_s() - w0;
+        *sum = d->sh.sum;
+        return rc;
+    }
+    if (d->mode == MIMO_ALLREDUCE_BLOCKING) {
         for (size_t s = 0; s < n && err == MPI_SUCCESS; s += INT_MAX)
             err = MPI_Allreduce(MPI_IN_PLACE, grads + s,
                                 (int)(n - s < INT_MAX ? n - s : INT_MAX),
@@ -191,10 +407,23 @@ void mimo_dist_times(mimo_dist *d, double secs[5], int reset)
         memset(d->spent, 0, sizeof d->spent);
 }
 
-void mimo_dist_attach(mimo_dist *d, mimo_model *m)
+int mimo_dist_attach(mimo_dist *d, mimo_model *m)
 {
-    mimo_step_hooks h = {d, hook_begin, hook_layer, hook_finish, hook_phase};
+    mimo_step_hooks h = {d, NULL, hook_begin, hook_layer, hook_finish, hook_phase};
+    int rc = 0;
+    if (d->size > 1 &&
+        (d->mode == MIMO_ALLREDUCE_SHARED || d->mode == MIMO_ALLREDUCE_AUTO)) {
+        rc = shared_setup(d);
+        if (rc == 1) /* auto: no node shares memory between ranks */
+            rc = 0, d->mode = MIMO_ALLREDUCE_BUCKETED;
+        else if (!rc)
+            d->mode = MIMO_ALLREDUCE_SHARED, h.grads = d->sh.seg[d->sh.lrank];
+        else
+            shared_free(&d->sh);
+    } else if (d->mode == MIMO_ALLREDUCE_AUTO)
+        d->mode = MIMO_ALLREDUCE_BUCKETED;
     mimo_model_set_partition(m, d->rank, d->size, &h);
+    return rc;
 }
 
 /* ---- other collectives -------------------------------------------------- */

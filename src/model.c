@@ -148,7 +148,10 @@ void mimo_model_free(mimo_model **mp)
 
 mimo_graph *mimo_model_graph(mimo_model *m) { return m->g; }
 mimo_real *mimo_model_params(mimo_model *m) { return m->params; }
-mimo_real *mimo_model_grads(mimo_model *m) { return m->grads; }
+mimo_real *mimo_model_grads(mimo_model *m)
+{
+    return m->hooks.grads ? m->hooks.grads : m->grads;
+}
 mimo_optim *mimo_model_optim(mimo_model *m) { return m->opt; }
 size_t mimo_model_param_count(const mimo_model *m) { return mimo_graph_param_count(m->g); }
 void mimo_model_set_lr(mimo_model *m, double lr) { m->lr = lr; }
@@ -304,10 +307,13 @@ static int train_step(mimo_model *m, const mimo_source *src, size_t start,
     rank_slice(m, start, gb, &lo, &hi);
     int b = (int)(hi - lo), rc;
     size_t n = mimo_graph_param_count(m->g);
-    memset(m->grads, 0, sizeof(mimo_real) * n);
+    /* this rank's gradient; m->grads is then scratch for the optimizer */
+    mimo_real *grads = m->hooks.grads ? m->hooks.grads : m->grads;
+    const mimo_real *sum = grads;
+    memset(grads, 0, sizeof(mimo_real) * n);
     memset(m->step, 0, sizeof *m->step * (size_t)m->n_heads);
     if (m->hooks.begin)
-        m->hooks.begin(m->hooks.user, m->grads, n);
+        m->hooks.begin(m->hooks.user, grads, n);
     if (b > 0) {
         phase(m, "data", 0);
         rc = src->read(src->ctx, m->perm + lo, b, m->batch_in, m->batch_tgt);
@@ -322,14 +328,14 @@ static int train_step(mimo_model *m, const mimo_source *src, size_t start,
         if (rc || (rc = check_step(m, epoch, step)))
             return rc;
         phase(m, "backward", 0);
-        mimo_graph_backward_hooked(m->g, m->params, m->grads, b,
+        mimo_graph_backward_hooked(m->g, m->params, grads, b,
                                    m->hooks.layer_done, m->hooks.user);
         phase(m, "backward", 1);
     }
-    if (m->hooks.finish && (rc = m->hooks.finish(m->hooks.user, m->grads, n)))
+    if (m->hooks.finish && (rc = m->hooks.finish(m->hooks.user, grads, n, &sum)))
         return rc;
     phase(m, "optimizer", 0);
-    mimo_optim_step(m->opt, m->params, m->grads, m->lr);
+    mimo_optim_step(m->opt, m->params, sum, m->grads, m->lr);
     phase(m, "optimizer", 1);
     return 0;
 }

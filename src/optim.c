@@ -69,21 +69,23 @@ mimo_real *mimo_optim_slot(mimo_optim *o, int k) { return o->slot[k]; }
 long long mimo_optim_steps(const mimo_optim *o) { return o->t; }
 void mimo_optim_set_steps(mimo_optim *o, long long t) { o->t = t; }
 
-/* g += wd w (L2); clamp to +-clipvalue; then the global-norm clip. */
-static void prepare_grads(const mimo_optim *o, const mimo_real *w, mimo_real *g)
+/* out = g + wd w (L2), clamped to +-clipvalue, then the global-norm clip;
+ * returns the gradient to apply: g itself when there is nothing to do. */
+static const mimo_real *prepare_grads(const mimo_optim *o, const mimo_real *w,
+                                      const mimo_real *g, mimo_real *out)
 {
     long n = (long)o->n;
     mimo_real wd = o->s.kind == MIMO_OPT_ADAMW ? 0 : (mimo_real)o->s.weight_decay;
     mimo_real cv = (mimo_real)o->s.clipvalue;
     double sq = 0;
     if (wd == 0 && cv <= 0 && o->s.clipnorm <= 0)
-        return; /* nothing to do: spare a pass over the buffers */
+        return g; /* nothing to do: spare a pass over the buffers */
     #pragma omp parallel for reduction(+:sq) schedule(static) if (n >= MIMO_PAR_MIN)
     for (long i = 0; i < n; i++) {
         mimo_real v = g[i] + wd * w[i];
         if (cv > 0)
             v = v > cv ? cv : v < -cv ? -cv : v;
-        g[i] = v;
+        out[i] = v;
         sq += (double)v * v;
     }
     double norm = sqrt(sq);
@@ -91,8 +93,9 @@ static void prepare_grads(const mimo_optim *o, const mimo_real *w, mimo_real *g)
         mimo_real scale = (mimo_real)(o->s.clipnorm / norm);
         #pragma omp parallel for schedule(static) if (n >= MIMO_PAR_MIN)
         for (long i = 0; i < n; i++)
-            g[i] *= scale;
+            out[i] *= scale;
     }
+    return out;
 }
 
 static void sgd_step(mimo_optim *o, mimo_real *w, const mimo_real *g, mimo_real lr)
@@ -149,14 +152,14 @@ static void rmsprop_step(mimo_optim *o, mimo_real *w, const mimo_real *g,
     }
 }
 
-void mimo_optim_step(mimo_optim *o, mimo_real *params, mimo_real *grads,
-                     double lr)
+void mimo_optim_step(mimo_optim *o, mimo_real *params, const mimo_real *grads,
+                     mimo_real *scratch, double lr)
 {
     o->t++;
-    prepare_grads(o, params, grads);
+    const mimo_real *g = prepare_grads(o, params, grads, scratch);
     switch (o->s.kind) {
-    case MIMO_OPT_SGD: sgd_step(o, params, grads, (mimo_real)lr); break;
-    case MIMO_OPT_RMSPROP: rmsprop_step(o, params, grads, (mimo_real)lr); break;
-    default: adam_step(o, params, grads, (mimo_real)lr);
+    case MIMO_OPT_SGD: sgd_step(o, params, g, (mimo_real)lr); break;
+    case MIMO_OPT_RMSPROP: rmsprop_step(o, params, g, (mimo_real)lr); break;
+    default: adam_step(o, params, g, (mimo_real)lr);
     }
 }

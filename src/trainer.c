@@ -778,7 +778,7 @@ static void cleanup(run *r, int rc)
     mimo_stats_free(&r->va);
     mimo_stats_free(&r->part);
     free(r->best_params);
-    mimo_dist_free(&r->dist);
+    (alone ? mimo_dist_abandon : mimo_dist_free)(&r->dist);
     mimo_trace_free(&r->trace);
     mimo_model_free(&r->m);
 }
@@ -835,12 +835,10 @@ static int setup_parallel(run *r)
         return rc;
     if (r->size == 1 && !r->trace)
         return 0;
-    mimo_dist_opts d = {o->allreduce_blocking, o->bucket_bytes};
-    if ((rc = mimo_dist_create(r->comm, mimo_model_param_count(r->m), &d, r->trace,
-                               &r->dist)))
+    if ((rc = mimo_dist_create(r->comm, mimo_model_param_count(r->m), &o->dist,
+                               r->trace, &r->dist)))
         return rc;
-    mimo_dist_attach(r->dist, r->m);
-    return 0;
+    return mimo_dist_attach(r->dist, r->m);
 }
 
 /* Every rank starts from rank 0's parameters (and checks it). */

@@ -8,6 +8,7 @@
 #include <mpi.h>
 #include <stddef.h>
 
+#include "mimo/dist.h"
 #include "mimo/spec.h"
 
 #ifdef __cplusplus
@@ -18,13 +19,13 @@ typedef struct {
     long steps;            /* timed steps (default 200) */
     long warmup;           /* untimed steps first (default 20) */
     int segments;          /* timed segments for median and range (5) */
-    int blocking;          /* allreduce mode */
-    size_t bucket_bytes;
+    mimo_dist_opts dist;   /* the gradient sum's form ({0}: auto) */
     MPI_Comm comm;
 } mimo_bench_opts;
 
 typedef struct {
     int ranks, threads;
+    mimo_allreduce allreduce; /* the gradient sum's form in use */
     long batch, steps;
     size_t params;
     double sps_median, sps_min, sps_max;  /* samples/s, all ranks together */
@@ -33,7 +34,8 @@ typedef struct {
     double sgemm_gflops;                  /* one rank, square sgemm */
     double sgemm_bound_sps;               /* samples/s sgemm alone allows */
     double phase[5];  /* mean seconds per step: data, forward, backward,
-                         optimizer, allreduce wait (rank 0) */
+                         optimizer, gradient sum (waiting for it, and
+                         when shared the summing itself; rank 0) */
     double step_s;    /* mean seconds per step (rank 0) */
     double rss_mb;    /* peak resident memory of rank 0 */
     double model_mb;  /* params + grads + moments + activations + data */

@@ -1,7 +1,20 @@
-/* dist.h — data parallelism over MPI: the gradient allreduce (bucketed and
- * overlapped with backward, or one blocking call), parameter broadcast,
- * replica checksums, and reductions of logged sums. Every function taking
- * a mimo_dist is collective on its communicator unless it says otherwise. */
+/* dist.h — data parallelism over MPI: the gradient sum over ranks, parameter
+ * broadcast, replica checksums, and reductions of logged sums. Every
+ * function taking a mimo_dist is collective on its communicator unless it
+ * says otherwise.
+ *
+ * The gradient sum has three forms (mimo_allreduce):
+ *   shared    the ranks of a node write their gradients into memory they
+ *             all map (MPI_Win_allocate_shared); after backward each sums
+ *             its 1/p slice of the node's gradients, in rank order, then
+ *             (several nodes) allreduces that slice with the ranks of the
+ *             same local index on the other nodes; the optimizer of every
+ *             rank then reads the one summed buffer. No copies through MPI.
+ *   bucketed  MPI_Iallreduce of fixed buckets, each started as backward
+ *             completes it and progressed with MPI_Test during backward.
+ *   blocking  one MPI_Allreduce after backward.
+ * auto (the default) is shared when every node runs the same number (> 1)
+ * of ranks, else bucketed. */
 #ifndef MIMO_DIST_H
 #define MIMO_DIST_H
 
@@ -26,9 +39,23 @@ extern "C" {
 
 typedef struct mimo_dist mimo_dist;
 
+typedef enum {
+    MIMO_ALLREDUCE_AUTO,
+    MIMO_ALLREDUCE_SHARED,
+    MIMO_ALLREDUCE_BUCKETED,
+    MIMO_ALLREDUCE_BLOCKING
+} mimo_allreduce;
+
+/* "auto", "shared", "bucketed", "blocking" <-> mimo_allreduce; parse
+ * returns -1 for anything else. */
+int mimo_allreduce_parse(const char *s, mimo_allreduce *out);
+const char *mimo_allreduce_name(mimo_allreduce a);
+
 typedef struct {
-    int blocking;          /* one MPI_Allreduce after backward */
+    mimo_allreduce mode;
     size_t bucket_bytes;   /* bucket size (default 2 MiB) */
+    int ranks_per_node;    /* shared: group every K consecutive ranks as a
+                            * node (0: the nodes MPI reports) */
 } mimo_dist_opts;
 
 /* For n gradient values on comm; trace may be NULL. Not collective.
@@ -36,13 +63,22 @@ typedef struct {
 int mimo_dist_create(MPI_Comm comm, size_t n, const mimo_dist_opts *o,
                      mimo_trace *trace, mimo_dist **out);
 void mimo_dist_free(mimo_dist **d);
+/* Frees this rank's memory only, with no MPI call (the shared windows are
+ * freed collectively): for a rank that failed alone, before MPI_Abort. */
+void mimo_dist_abandon(mimo_dist **d);
 int mimo_dist_rank(const mimo_dist *d);
 int mimo_dist_size(const mimo_dist *d);
 MPI_Comm mimo_dist_comm(const mimo_dist *d);
 int mimo_dist_buckets(const mimo_dist *d);
 
-/* Wires d into m: its rank and size, and the allreduce into each step. */
-void mimo_dist_attach(mimo_dist *d, mimo_model *m);
+/* Wires d into m: its rank and size, and the gradient sum into each step;
+ * sets up the shared-memory windows when the mode is shared (or auto
+ * resolves to it). Collective. */
+int mimo_dist_attach(mimo_dist *d, mimo_model *m);
+
+/* The form of the gradient sum in use (auto resolved by attach). Not
+ * collective. */
+mimo_allreduce mimo_dist_mode(const mimo_dist *d);
 
 /* Seconds this rank spent in data, forward, backward, optimizer and
  * waiting for the allreduce since the last reset. Not collective. */

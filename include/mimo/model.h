@@ -47,15 +47,20 @@ void mimo_stats_free(mimo_stats *st);
 typedef struct mimo_model mimo_model;
 
 /* What a data-parallel runtime plugs into each training step (all
- * optional). The model calls begin before backward, layer_done after each
- * layer's backward (the first `done` gradient values are final), finish
- * after backward (it must leave the sum over ranks in grads), and phase
- * around "data", "forward", "backward" and "optimizer" (end = 0 / 1). */
+ * optional). grads, when set, is the buffer backward writes this rank's
+ * gradient into (n values, e.g. in memory shared with the other ranks of
+ * a node) instead of the model's own. The model calls begin before
+ * backward, layer_done after each layer's backward (the first `done`
+ * gradient values are final), finish after backward (it points *sum at
+ * the sum over ranks, which the optimizer only reads: grads itself when
+ * summed in place), and phase around "data", "forward", "backward" and
+ * "optimizer" (end = 0 / 1). */
 typedef struct {
     void *user;
+    mimo_real *grads;
     void (*begin)(void *user, mimo_real *grads, size_t n);
     void (*layer_done)(void *user, const char *layer, size_t done);
-    int (*finish)(void *user, mimo_real *grads, size_t n);
+    int (*finish)(void *user, mimo_real *grads, size_t n, const mimo_real **sum);
     void (*phase)(void *user, const char *name, int end);
 } mimo_step_hooks;
 
@@ -66,6 +71,7 @@ void mimo_model_free(mimo_model **m);
 
 mimo_graph *mimo_model_graph(mimo_model *m);
 mimo_real *mimo_model_params(mimo_model *m);
+/* This rank's gradient of the last step (before the sum over ranks). */
 mimo_real *mimo_model_grads(mimo_model *m);
 mimo_optim *mimo_model_optim(mimo_model *m);
 size_t mimo_model_param_count(const mimo_model *m);

@@ -31,10 +31,11 @@ typedef struct mimo_optim mimo_optim;
 int mimo_optim_create(const mimo_opt_spec *spec, size_t n, mimo_optim **out);
 void mimo_optim_free(mimo_optim **o);
 
-/* One update of params with grads (grads is modified by decay and
- * clipping) at learning rate lr. */
-void mimo_optim_step(mimo_optim *o, mimo_real *params, mimo_real *grads,
-                     double lr);
+/* One update of params with grads at learning rate lr. grads is only read:
+ * when weight decay (L2) or clipping apply, the gradient they give is
+ * written into scratch (n values; may be grads itself). */
+void mimo_optim_step(mimo_optim *o, mimo_real *params, const mimo_real *grads,
+                     mimo_real *scratch, double lr);
 
 /* Moment buffers ("velocity", "m", "v", "momentum"), n values each. */
 int mimo_optim_n_slots(const mimo_optim *o);

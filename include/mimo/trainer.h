@@ -10,6 +10,7 @@
 #include <signal.h>
 
 #include "mimo/checkpoint.h"
+#include "mimo/dist.h"
 #include "mimo/model.h"
 
 #ifdef __cplusplus
@@ -46,8 +47,7 @@ typedef struct {
     void *user;
     /* data parallelism: ranks of comm (MPI_COMM_NULL: one process) */
     MPI_Comm comm;
-    int allreduce_blocking;  /* one MPI_Allreduce instead of buckets */
-    size_t bucket_bytes;     /* 0: the default */
+    mimo_dist_opts dist;     /* the gradient sum's form ({0}: auto) */
     long check_every;        /* replica checksum every N steps (0: 100) */
     const char *trace_path;  /* Chrome trace JSON, or NULL */
     /* preemption: when *stop becomes nonzero on any rank (a signal

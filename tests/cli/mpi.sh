@@ -68,10 +68,23 @@ check "world_size is recorded" $PY -c "import h5py,sys; sys.exit(int(h5py.File('
 over=$(( $(nproc) + 1 ))
 mpi_expect "$over" 0 "rank(s) x 1 thread(s) on this node exceed its $(nproc) cores" train net.yaml --out over --epochs 1
 
-# bucketed (tiny buckets: many in flight) and blocking give the same weights
-mpi_expect 2 0 "" train net.yaml --out bucketed --quiet --bucket-mb 0.0005 --epochs 4
+# The three forms of the gradient sum. Above, auto chose shared memory (one
+# node). Two addends sum the same in any order, so on 2 ranks all three
+# give bitwise the same weights: bucketed with tiny buckets (many in
+# flight), blocking, and shared.
+mpi_expect 2 0 "" train net.yaml --out bucketed --quiet --allreduce bucketed --bucket-mb 0.0005 --epochs 4
 mpi_expect 2 0 "" train net.yaml --out blocking --quiet --allreduce blocking --epochs 4
+mpi_expect 2 0 "" train net.yaml --out shared --quiet --allreduce shared --epochs 4
 check "bucketed and blocking allreduce: bitwise the same" params_close bucketed/checkpoints/last.h5 blocking/checkpoints/last.h5 0
+check "shared-memory sum and blocking allreduce: bitwise the same" params_close shared/checkpoints/last.h5 blocking/checkpoints/last.h5 0
+# several nodes (here 2 "nodes" of 2 ranks): each rank sums its slice on
+# its node, then allreduces it with its peer on the other node
+mpi_expect 4 0 "" train net.yaml --out nodes --quiet --allreduce shared --ranks-per-node 2 --check-every 1
+check "2 nodes x 2 ranks train the same weights as 1 rank (1e-5)" params_close np1/checkpoints/last.h5 nodes/checkpoints/last.h5 1e-5
+mpi_expect 3 0 "" train net.yaml --out nodes1 --quiet --allreduce shared --ranks-per-node 1
+check "3 nodes of 1 rank train the same weights as 1 rank (1e-5)" params_close np1/checkpoints/last.h5 nodes1/checkpoints/last.h5 1e-5
+mpi_expect 4 1 "--allreduce shared needs the same number of ranks on every node, got 1 to 3" train net.yaml --out uneven --allreduce shared --ranks-per-node 3
+mpi_expect 2 2 "--allreduce expects auto, shared, bucketed or blocking" train net.yaml --allreduce ring
 
 # predict and eval on 2 ranks give what 1 rank gives
 expect 0 "" predict np1 --data data.h5 --out p1.h5
@@ -87,12 +100,16 @@ mpi_expect 3 0 "samples 500" eval np1 --data data.h5
 
 # --trace: one Chrome trace with a track per rank
 mpi_expect 2 0 "" train net.yaml --out traced --quiet --epochs 1 --trace trace.json
-check "the trace has each rank's forward, per-layer backward, buckets, waits, optimizer" $PY -c "
+mpi_expect 2 0 "" train net.yaml --out traced-b --quiet --epochs 1 --trace trace-b.json --allreduce bucketed
+check "the traces have each rank's forward, per-layer backward, sums, buckets, waits, optimizer" $PY -c "
 import json, sys
-ev = json.load(open('trace.json'))['traceEvents']
-names = {(e['tid'], e['name']) for e in ev}
-need = {'data', 'forward', 'reg', 'ha', 'bucket start', 'allreduce wait', 'optimizer'}
-sys.exit(0 if all((r, n) in names for r in (0, 1) for n in need) else 1)"
+def has(path, need):
+    ev = json.load(open(path))['traceEvents']
+    names = {(e['tid'], e['name']) for e in ev}
+    return all((r, n) in names for r in (0, 1) for n in need)
+common = {'data', 'forward', 'reg', 'ha', 'optimizer'}
+sys.exit(0 if has('trace.json', common | {'sum (shared memory)'}) and
+         has('trace-b.json', common | {'bucket start', 'allreduce wait'}) else 1)"
 
 # faults: each ends the whole job, names the rank, within 30 s
 start=$SECONDS
