@@ -573,7 +573,7 @@ int mimo_graph_loss(mimo_graph *g, const mimo_real *const *targets, int b,
                     double grad_scale, mimo_head_stats *stats)
 {
     if (grad_scale != 0)
-        memset(g->grad_arena, 0, sizeof(mimo_real) * g->grad_arena_len);
+        mimo_vec_zero(g->grad_arena, g->grad_arena_len);
     for (int h = 0; h < g->n_heads; h++) {
         int rc = mimo_head_loss(g, &g->heads[h], targets[h], b, grad_scale,
                                 stats ? &stats[h] : NULL);

@@ -68,6 +68,9 @@ struct mimo_graph {
     mimo_real *loss_scratch; /* one row of the widest head */
 };
 
+/* vec.c: x[0, n) = 0, threaded when large. */
+void mimo_vec_zero(mimo_real *x, size_t n);
+
 /* One row of the op table: shape inference, forward, backward. */
 typedef struct {
     /* Sets n->width from the parents' widths; on a mismatch writes a
