@@ -280,6 +280,10 @@ static void pack_state(run *r, const mimo_stats *part)
     s->world_size = r->size;
     s->lr = mimo_model_lr(r->m);
     mimo_ckpt_set(s, "lr_scale", r->lr_scale);
+    /* what fixes the position inside an epoch (checked on resume) */
+    mimo_ckpt_set(s, "batch_size", (double)r->spec->train.batch_size);
+    mimo_ckpt_set(s, "train_rows", (double)r->ts.rows);
+    mimo_ckpt_set(s, "shuffle", r->spec->train.shuffle);
     mimo_ckpt_set(s, "plateau_best", r->plateau.best);
     mimo_ckpt_set(s, "plateau_wait", (double)r->plateau.wait);
     mimo_ckpt_set(s, "plateau_cooldown", (double)r->plateau.cooldown_counter);
@@ -526,6 +530,40 @@ static int resume_path(run *r, char *path, size_t len)
     return 0;
 }
 
+/* A checkpoint taken mid-epoch holds a position in that epoch's sample
+ * order, which the batch size, the row count, the seed and shuffling
+ * define: with any of them changed the rest of the epoch would skip or
+ * repeat rows, so that is an error. At an epoch boundary a change is
+ * allowed and noted. Checkpoints without these numbers are not checked. */
+static int check_position(run *r, const char *path)
+{
+    const mimo_ckpt_state *s = &r->st;
+    const mimo_train_spec *t = &r->spec->train;
+    double was[4] = {mimo_ckpt_get(s, "batch_size", -1),
+                     mimo_ckpt_get(s, "train_rows", -1), (double)s->seed,
+                     mimo_ckpt_get(s, "shuffle", -1)};
+    double now[4] = {(double)t->batch_size, (double)r->ts.rows, (double)t->seed,
+                     t->shuffle};
+    static const char *const what[4] = {"batch_size", "training rows", "seed",
+                                        "shuffle"};
+    char msg[4400];
+    for (int k = 0; k < 4; k++) {
+        if (was[k] < 0 || was[k] == now[k])
+            continue;
+        if (s->step > 0)
+            return mimo_error(MIMO_EINVAL, "%s: stopped in the middle of epoch "
+                              "%lld (step %lld) with %s %.0f; this run has %.0f, "
+                              "which would skip or repeat rows: resume with the "
+                              "same %s, or from a checkpoint at the end of an "
+                              "epoch", path, (long long)s->epoch + 1,
+                              (long long)s->step, what[k], was[k], now[k], what[k]);
+        snprintf(msg, sizeof msg, "%s: %s was %.0f, now %.0f (fine at an epoch "
+                 "boundary)", path, what[k], was[k], now[k]);
+        note(r, msg);
+    }
+    return 0;
+}
+
 /* Fresh start, --init, or --resume. */
 static int starting_point(run *r)
 {
@@ -541,6 +579,8 @@ static int starting_point(run *r)
                                    &r->has_best)))
         return rc;
     unpack_state(r);
+    if ((rc = check_position(r, path)))
+        return rc;
     snprintf(msg, sizeof msg, "resuming from %s (epoch %lld, step %lld)", path,
              (long long)r->st.epoch + 1, (long long)r->st.step);
     note(r, msg);

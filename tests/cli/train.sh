@@ -52,6 +52,16 @@ expect 0 "(epoch 7, step 3)" train net.yaml --out mid --epochs 8 --resume mid
 check "mid-epoch resume is bitwise exact" same_params straight/checkpoints/last.h5 mid/checkpoints/last.h5
 check "mid-epoch resume logs the same epochs" \
     cmp <(cut -d, -f1-9 straight/history.csv | tail -n 2) <(cut -d, -f1-9 mid/history.csv | tail -n 2)
+# a mid-epoch position means nothing under another batch size, seed or row
+# count: refused, naming what changed; at an epoch boundary only noted
+mkdir -p mid2/checkpoints && cp straight/checkpoints/ckpt-000000000063.h5 mid2/checkpoints/
+expect 1 "mid2/checkpoints/ckpt-000000000063.h5: stopped in the middle of epoch 7 (step 3) with batch_size 32; this run has 16" \
+    train net.yaml --out mid2 --epochs 8 --resume mid2 --batch-size 16
+expect 1 "stopped in the middle of epoch 7 (step 3) with seed" train net.yaml --out mid2 --epochs 8 --resume mid2 --seed 99
+expect 1 "with shuffle 1; this run has 0" train net.yaml --out mid2 --epochs 8 --resume mid2 --set train.shuffle=false
+check "a refused resume leaves the checkpoint alone" cmp straight/checkpoints/ckpt-000000000063.h5 mid2/checkpoints/ckpt-000000000063.h5
+mkdir -p edge/checkpoints && cp straight/checkpoints/ckpt-000000000040.h5 edge/checkpoints/
+expect 0 "batch_size was 32, now 16 (fine at an epoch boundary)" train net.yaml --out edge --epochs 5 --resume edge --batch-size 16
 expect 0 "" train --resume straight --epochs 9 --quiet   # config from the checkpoint
 check "resuming without CONFIG appends epoch 9" grep -q '^9,' straight/history.csv
 
