@@ -35,6 +35,9 @@ static void report(const mimo_bench_result *r)
                100 * r->phase[k] / r->step_s);
     printf("peak RSS           %.1f MiB (params, grads, moments, activations, "
            "data: %.1f MiB)\n", r->rss_mb, r->model_mb);
+    if (r->ranks > 1 && r->pss_mb > 0) /* the shared gradient windows */
+        printf("PSS                %.1f MiB (resident, pages shared by the "
+               "ranks divided among them)\n", r->pss_mb);
 }
 
 int mimo_cmd_bench(int argc, char **argv)

@@ -6,6 +6,7 @@
 #include "mimo/bench.h"
 
 #include <cblas.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -162,6 +163,21 @@ static void summarize(const counter *c, long warmup, long steps, int segments,
     r->step_s = (c->marks[warmup + steps - 1] - c->marks[warmup - 1]) / (double)steps;
 }
 
+/* This process's proportional set size (shared pages divided among the
+ * processes that map them) in MiB, from Linux's smaps_rollup; 0 if none. */
+static double pss_mb(void)
+{
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    char line[256];
+    double kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "Pss: %lf kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb / 1024.0;
+}
+
 static double model_mb(const mimo_model *mm, const mimo_graph *g, size_t rows)
 {
     mimo_model *m = (mimo_model *)mm;
@@ -229,12 +245,16 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
         r->rss_mb = (double)ru.ru_maxrss / 1024.0;
+        r->pss_mb = pss_mb();
         r->model_mb = model_mb(m, g, rows);
     }
     for (int i = 0; i < s.n; i++)
         free(s.buf[i]);
     free(c.marks);
-    mimo_dist_free(&d);
+    /* a rank that failed alone must not enter the collective window free:
+     * its job ends with MPI_Abort */
+    int alone = rc && d && mimo_dist_size(d) > 1 && !mimo_error_agreed();
+    (alone ? mimo_dist_abandon : mimo_dist_free)(&d);
     mimo_model_free(&m);
     return rc;
 }

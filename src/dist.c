@@ -163,7 +163,7 @@ static int split_nodes(mimo_dist *d, MPI_Comm *node)
 /* One window of `bytes` per rank of the node, locked for the program's
  * life (the barriers in shared_finish order the accesses). */
 static int alloc_window(MPI_Comm node, size_t bytes, int noncontig,
-                        mimo_real **base, MPI_Win *win)
+                        const char *what, mimo_real **base, MPI_Win *win)
 {
     MPI_Info info = MPI_INFO_NULL;
     if (noncontig) { /* each rank's buffer starts on its own pages */
@@ -175,8 +175,13 @@ static int alloc_window(MPI_Comm node, size_t bytes, int noncontig,
     if (info != MPI_INFO_NULL)
         MPI_Info_free(&info);
     if (err != MPI_SUCCESS)
-        return mpi_fail("MPI_Win_allocate_shared of the gradients", err);
+        return mpi_fail(what, err);
     MPI_Win_lock_all(MPI_MODE_NOCHECK, *win);
+    int *model = NULL, found = 0; /* stores must be visible after a sync */
+    MPI_Win_get_attr(*win, MPI_WIN_MODEL, &model, &found);
+    if (found && *model != MPI_WIN_UNIFIED)
+        return mimo_error(MIMO_EMPI, "%s: this MPI's shared windows are not in "
+                          "the unified memory model (use --allreduce bucketed)", what);
     return 0;
 }
 
@@ -185,10 +190,11 @@ static int map_windows(mimo_dist *d)
 {
     shared_sum *sh = &d->sh;
     mimo_real *mine;
-    int rc = alloc_window(sh->node, d->n * sizeof(mimo_real), 1, &mine, &sh->gwin);
+    int rc = alloc_window(sh->node, d->n * sizeof(mimo_real), 1,
+                          "the shared gradient buffers", &mine, &sh->gwin);
     if (!rc)
-        rc = alloc_window(sh->node, (sh->hi - sh->lo) * sizeof(mimo_real), 0, &mine,
-                          &sh->swin);
+        rc = alloc_window(sh->node, (sh->hi - sh->lo) * sizeof(mimo_real), 0,
+                          "the shared gradient sum", &mine, &sh->swin);
     if (rc)
         return rc;
     for (int q = 0; q < sh->lsize; q++) {
@@ -231,8 +237,10 @@ static int shared_setup(mimo_dist *d)
     int err = MPI_Comm_split(d->comm, sh->lrank, d->rank, &sh->cross);
     if (err != MPI_SUCCESS)
         return mpi_fail("splitting the ranks across nodes", err);
-    if (!(sh->seg = calloc((size_t)sh->lsize, sizeof *sh->seg)))
-        return mimo_error(MIMO_ENOMEM, "out of memory");
+    sh->seg = calloc((size_t)sh->lsize, sizeof *sh->seg);
+    if ((rc = mimo_agree(d->comm, sh->seg ? 0 : mimo_error(MIMO_ENOMEM,
+                                                           "out of memory"))))
+        return rc; /* before the window collectives, which all must enter */
     return map_windows(d);
 }
 
@@ -290,9 +298,11 @@ static int shared_finish(mimo_dist *d)
                                  MIMO_MPI_REAL, MPI_SUM, sh->cross)) != MPI_SUCCESS)
             return mpi_fail("MPI_Allreduce across nodes", err);
     MPI_Win_sync(sh->swin);
+    MPI_Win_sync(sh->gwin); /* our reads of the gradients come first */
     if ((err = MPI_Barrier(sh->node)) != MPI_SUCCESS)
         return mpi_fail("MPI_Barrier", err);
     MPI_Win_sync(sh->swin);
+    MPI_Win_sync(sh->gwin);
     return 0;
 }
 

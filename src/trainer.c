@@ -803,7 +803,7 @@ static int train_loop(run *r)
  * the caller ends the job with MPI_Abort. */
 static void cleanup(run *r, int rc)
 {
-    int alone = rc && r->size > 1 && !mimo_error_agreed();
+    int alone = rc < 0 && r->size > 1 && !mimo_error_agreed(); /* not a stop */
     void (*done)(mimo_data **) = alone ? mimo_data_abandon : mimo_data_close;
     if (r->train_d)
         mimo_data_wait(r->train_d); /* the reader thread out of HDF5 first */
@@ -871,14 +871,14 @@ static int setup_parallel(run *r)
 {
     const mimo_train_opts *o = r->o;
     int rc = 0;
-    if (o->trace_path && (rc = mimo_trace_create(r->rank, 1u << 20, &r->trace)))
+    if (o->trace_path)
+        rc = mimo_trace_create(r->rank, 1u << 20, &r->trace);
+    if (!rc && (r->size > 1 || r->trace))
+        rc = mimo_dist_create(r->comm, mimo_model_param_count(r->m), &o->dist,
+                              r->trace, &r->dist);
+    if ((rc = agree(r, rc)) || !r->dist)
         return rc;
-    if (r->size == 1 && !r->trace)
-        return 0;
-    if ((rc = mimo_dist_create(r->comm, mimo_model_param_count(r->m), &o->dist,
-                               r->trace, &r->dist)))
-        return rc;
-    return mimo_dist_attach(r->dist, r->m);
+    return agree(r, mimo_dist_attach(r->dist, r->m)); /* collective */
 }
 
 /* Every rank starts from rank 0's parameters (and checks it). */
@@ -915,10 +915,11 @@ int mimo_train(mimo_spec *spec, const mimo_train_opts *o)
         if (!(rc && mimo_error_agreed()))
             rc = agree(r, rc);
     }
-    if (!rc)
+    if (!rc) /* rank 0 alone sets up the directory: agree before collectives */
         rc = agree(r, (rc = build_columns(r)) || (rc = setup_monitors(r)) ||
-                      (rc = setup_dirs(r)) || (rc = starting_point(r)) ||
-                      (rc = setup_parallel(r)) ? rc : 0);
+                      (rc = setup_dirs(r)) || (rc = starting_point(r)) ? rc : 0);
+    if (!rc)
+        rc = setup_parallel(r);
     if (!rc && !(rc = sync_replicas(r))) {
         check_threads(r);
         r->steps = mimo_model_steps_per_epoch(r->m, r->ts.rows);

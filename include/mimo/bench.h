@@ -38,6 +38,9 @@ typedef struct {
                          when shared the summing itself; rank 0) */
     double step_s;    /* mean seconds per step (rank 0) */
     double rss_mb;    /* peak resident memory of rank 0 */
+    double pss_mb;    /* rank 0's resident memory at the end with pages
+                         shared between ranks divided among them (Linux;
+                         0 elsewhere) */
     double model_mb;  /* params + grads + moments + activations + data */
 } mimo_bench_result;
 

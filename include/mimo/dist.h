@@ -64,7 +64,8 @@ int mimo_dist_create(MPI_Comm comm, size_t n, const mimo_dist_opts *o,
                      mimo_trace *trace, mimo_dist **out);
 void mimo_dist_free(mimo_dist **d);
 /* Frees this rank's memory only, with no MPI call (the shared windows are
- * freed collectively): for a rank that failed alone, before MPI_Abort. */
+ * freed collectively): for a rank that failed alone, whose job then ends
+ * with MPI_Abort. */
 void mimo_dist_abandon(mimo_dist **d);
 int mimo_dist_rank(const mimo_dist *d);
 int mimo_dist_size(const mimo_dist *d);

@@ -71,7 +71,8 @@ void mimo_model_free(mimo_model **m);
 
 mimo_graph *mimo_model_graph(mimo_model *m);
 mimo_real *mimo_model_params(mimo_model *m);
-/* This rank's gradient of the last step (before the sum over ranks). */
+/* The buffer this rank's backward writes its gradient into (with the
+ * bucketed and blocking sums it then holds the sum over ranks). */
 mimo_real *mimo_model_grads(mimo_model *m);
 mimo_optim *mimo_model_optim(mimo_model *m);
 size_t mimo_model_param_count(const mimo_model *m);

@@ -118,9 +118,11 @@ mpi_expect 2 1 "is not finite at epoch" train net.yaml --out f2 --data overflow.
 mpi_expect 2 1 "rank 0 of 2: data.h5: no dataset 'zz' for input 'zz'" train net.yaml --out f3 --set inputs.zz.shape=1 --set layers.c.from=[s,b,zz]
 mpi_expect 2 1 "rank 0 of 2: net.yaml:4:21: key 'units' is not valid for a concat layer" train net.yaml --out f5 --set layers.hb.type=concat
 mpi_expect 2 1 "absent.h5: cannot open" train net.yaml --out f4 --data absent.h5
+touch afile   # rank 0 alone makes the run directory: it fails, the others wait
+mpi_expect 2 1 "afile/run: cannot create directory" train net.yaml --out afile/run
 mkdir -p f6/checkpoints/best.h5/in-the-way   # rank 0's checkpoint cannot be renamed
 mpi_expect 2 1 "rank 0 of 2: f6/checkpoints/best.h5: cannot rename the new checkpoint into place" train net.yaml --out f6 --epochs 2 --set train.checkpoint.save_best=true
-check "each fault ended its job quickly ($((SECONDS - start)) s for 6)" test $((SECONDS - start)) -lt 60
+check "each fault ended its job quickly ($((SECONDS - start)) s for 7)" test $((SECONDS - start)) -lt 70
 
 # kill -9 of one rank mid-training: the job ends, the newest checkpoint loads
 OMP_NUM_THREADS=1 ASAN_OPTIONS=$MPI_ASAN mpirun -np 2 "$MIMO" train net.yaml --out killed --quiet --epochs 100000 \

@@ -133,9 +133,16 @@ t0=$SECONDS
 common=(--data "$TMP/multitask.h5" --epochs "$epochs" --set train.checkpoint.every_steps=100)
 submit ref -- "$SRC/slurm/train.sbatch" "$CONFIG" "$TMP/runs/ref" "${common[@]}"
 submit pre -- "$SRC/slurm/train.sbatch" "$CONFIG" "$TMP/runs/pre" "${common[@]}"
-for _ in $(seq 600); do ls runs/pre/checkpoints/ckpt-*.h5 >/dev/null 2>&1 && break; sleep 0.1; done
+first=
+for _ in $(seq 600); do
+    first=$(ls runs/pre/checkpoints/ckpt-*.h5 2>/dev/null | head -n 1)
+    [ -n "$first" ] && break
+    sleep 0.1
+done
 pre=$(jobid pre)
-check "job 'pre' is running and wrote its first checkpoint" test -n "$pre" -a -n "$(ls runs/pre/checkpoints/ckpt-*.h5 2>/dev/null)"
+[ -n "$pre" ] || { sleep 1; pre=$(jobid pre); } # squeue may lag a busy slurmctld
+check "job 'pre' wrote its first checkpoint (${first:-none})" test -n "$first"
+check "job 'pre' is still running (job id '${pre}')" test -n "$pre"
 if [ -n "$pre" ]; then
     scancel --signal=USR1 --batch "$pre"
     state=
