@@ -5,7 +5,7 @@
  * each bucket's MPI_Iallreduce starts as soon as its last value is final,
  * and MPI_Test drives the started ones while backward goes on. finish()
  * starts what is left and waits for all before the optimizer runs.
- * shared: see shared_setup and shared_finish below. */
+ * shared: shm.c, driven from the hooks below. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "mimo/dist.h"
 
@@ -15,22 +15,14 @@
 #include <time.h>
 
 #include "mimo/error.h"
-
-typedef struct {           /* the shared-memory gradient sum */
-    MPI_Comm node, cross;      /* ranks of this node; same local rank, all nodes */
-    int lrank, lsize, nodes;
-    MPI_Win gwin, swin;        /* the node's gradients; their sum */
-    mimo_real **seg;           /* lsize gradient buffers, n values each */
-    mimo_real *sum;            /* n values, contiguous across the node */
-    size_t lo, hi;             /* this rank's slice of the sum */
-} shared_sum;
+#include "shm.h"
 
 struct mimo_dist {
     MPI_Comm comm;
     int rank, size;
     mimo_allreduce mode;
     int ranks_per_node;
-    shared_sum sh;
+    mimo_shm *shm;             /* the shared form's state, or NULL */
     size_t n;
     int nb, next;              /* buckets; the next one to start */
     size_t *start;             /* nb + 1 bucket boundaries (values) */
@@ -42,7 +34,7 @@ struct mimo_dist {
     double t_wall[4];
 };
 
-static int mpi_fail(const char *what, int err)
+int mimo_mpi_fail(const char *what, int err)
 {
     char msg[MPI_MAX_ERROR_STRING];
     int len = 0;
@@ -65,8 +57,6 @@ int mimo_dist_create(MPI_Comm comm, size_t n, const mimo_dist_opts *o,
     }
     d->mode = o ? o->mode : MIMO_ALLREDUCE_AUTO;
     d->ranks_per_node = o ? o->ranks_per_node : 0;
-    d->sh.node = d->sh.cross = MPI_COMM_NULL;
-    d->sh.gwin = d->sh.swin = MPI_WIN_NULL;
     d->n = n;
     d->trace = trace;
     size_t per = (o && o->bucket_bytes ? o->bucket_bytes : MIMO_BUCKET_BYTES_DEFAULT)
@@ -91,29 +81,14 @@ int mimo_dist_create(MPI_Comm comm, size_t n, const mimo_dist_opts *o,
     return 0;
 }
 
-static void shared_free(shared_sum *sh)
-{
-    MPI_Win *w[2] = {&sh->gwin, &sh->swin};
-    for (int k = 0; k < 2; k++)
-        if (*w[k] != MPI_WIN_NULL) {
-            MPI_Win_unlock_all(*w[k]);
-            MPI_Win_free(w[k]);
-        }
-    if (sh->node != MPI_COMM_NULL)
-        MPI_Comm_free(&sh->node);
-    if (sh->cross != MPI_COMM_NULL)
-        MPI_Comm_free(&sh->cross);
-    free(sh->seg);
-    sh->seg = NULL;
-}
-
 static void dist_release(mimo_dist **dp, int collective)
 {
     if (!dp || !*dp)
         return;
     if (collective)
-        shared_free(&(*dp)->sh);
-    free((*dp)->sh.seg);
+        mimo_shm_free(&(*dp)->shm);
+    else
+        mimo_shm_abandon(&(*dp)->shm);
     free((*dp)->start);
     free((*dp)->req);
     free(*dp);
@@ -144,166 +119,6 @@ int mimo_allreduce_parse(const char *s, mimo_allreduce *out)
 const char *mimo_allreduce_name(mimo_allreduce a)
 {
     return (unsigned)a < 4 ? mode_names[a] : "?";
-}
-
-/* ---- the shared-memory sum ---------------------------------------------- */
-
-/* The node communicator: the ranks that share memory, or groups of
- * ranks_per_node consecutive ranks when set (to try the several-node path
- * on one machine). */
-static int split_nodes(mimo_dist *d, MPI_Comm *node)
-{
-    int err = d->ranks_per_node > 0
-                  ? MPI_Comm_split(d->comm, d->rank / d->ranks_per_node, d->rank, node)
-                  : MPI_Comm_split_type(d->comm, MPI_COMM_TYPE_SHARED, d->rank,
-                                        MPI_INFO_NULL, node);
-    return err == MPI_SUCCESS ? 0 : mpi_fail("splitting the ranks into nodes", err);
-}
-
-/* One window of `bytes` per rank of the node, locked for the program's
- * life (the barriers in shared_finish order the accesses). */
-static int alloc_window(MPI_Comm node, size_t bytes, int noncontig,
-                        const char *what, mimo_real **base, MPI_Win *win)
-{
-    MPI_Info info = MPI_INFO_NULL;
-    if (noncontig) { /* each rank's buffer starts on its own pages */
-        MPI_Info_create(&info);
-        MPI_Info_set(info, "alloc_shared_noncontig", "true");
-    }
-    int err = MPI_Win_allocate_shared((MPI_Aint)bytes, (int)sizeof(mimo_real), info,
-                                      node, base, win);
-    if (info != MPI_INFO_NULL)
-        MPI_Info_free(&info);
-    if (err != MPI_SUCCESS)
-        return mpi_fail(what, err);
-    MPI_Win_lock_all(MPI_MODE_NOCHECK, *win);
-    int *model = NULL, found = 0; /* stores must be visible after a sync */
-    MPI_Win_get_attr(*win, MPI_WIN_MODEL, &model, &found);
-    if (found && *model != MPI_WIN_UNIFIED)
-        return mimo_error(MIMO_EMPI, "%s: this MPI's shared windows are not in "
-                          "the unified memory model (use --allreduce bucketed)", what);
-    return 0;
-}
-
-/* Maps every local rank's gradient buffer and the contiguous sum. */
-static int map_windows(mimo_dist *d)
-{
-    shared_sum *sh = &d->sh;
-    mimo_real *mine;
-    int rc = alloc_window(sh->node, d->n * sizeof(mimo_real), 1,
-                          "the shared gradient buffers", &mine, &sh->gwin);
-    if (!rc)
-        rc = alloc_window(sh->node, (sh->hi - sh->lo) * sizeof(mimo_real), 0,
-                          "the shared gradient sum", &mine, &sh->swin);
-    if (rc)
-        return rc;
-    for (int q = 0; q < sh->lsize; q++) {
-        MPI_Aint bytes;
-        int unit;
-        mimo_real *b0 = NULL, *bq = NULL;
-        MPI_Win_shared_query(sh->gwin, q, &bytes, &unit, &sh->seg[q]);
-        MPI_Win_shared_query(sh->swin, 0, &bytes, &unit, &b0);
-        MPI_Win_shared_query(sh->swin, q, &bytes, &unit, &bq);
-        if (bq != b0 + d->n * (size_t)q / (size_t)sh->lsize) /* MPI-3: contiguous */
-            return mimo_error(MIMO_EMPI, "the shared gradient sum is not "
-                              "contiguous across the node's ranks");
-        sh->sum = b0;
-    }
-    return 0;
-}
-
-/* Sets up the shared form, or returns 1 (and leaves d as it was) when
- * auto finds a node of one rank or nodes of different sizes. */
-static int shared_setup(mimo_dist *d)
-{
-    shared_sum *sh = &d->sh;
-    int rc = split_nodes(d, &sh->node);
-    if (rc)
-        return rc;
-    MPI_Comm_rank(sh->node, &sh->lrank);
-    MPI_Comm_size(sh->node, &sh->lsize);
-    int range[2] = {sh->lsize, -sh->lsize}; /* min, -max of the node sizes */
-    MPI_Allreduce(MPI_IN_PLACE, range, 2, MPI_INT, MPI_MIN, d->comm);
-    if (range[0] != -range[1] || (range[0] == 1 && d->mode == MIMO_ALLREDUCE_AUTO)) {
-        MPI_Comm_free(&sh->node);
-        if (d->mode == MIMO_ALLREDUCE_AUTO)
-            return 1;
-        return mimo_error(MIMO_EINVAL, "--allreduce shared needs the same number "
-                          "of ranks on every node, got %d to %d", range[0], -range[1]);
-    }
-    sh->nodes = d->size / sh->lsize;
-    sh->lo = d->n * (size_t)sh->lrank / (size_t)sh->lsize;
-    sh->hi = d->n * (size_t)(sh->lrank + 1) / (size_t)sh->lsize;
-    int err = MPI_Comm_split(d->comm, sh->lrank, d->rank, &sh->cross);
-    if (err != MPI_SUCCESS)
-        return mpi_fail("splitting the ranks across nodes", err);
-    sh->seg = calloc((size_t)sh->lsize, sizeof *sh->seg);
-    if ((rc = mimo_agree(d->comm, sh->seg ? 0 : mimo_error(MIMO_ENOMEM,
-                                                           "out of memory"))))
-        return rc; /* before the window collectives, which all must enter */
-    return map_windows(d);
-}
-
-#define SUM_BLOCK 4096 /* values summed per pass while in L1 */
-
-static void add2(mimo_real *restrict out, const mimo_real *restrict a,
-                 const mimo_real *restrict b, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        out[i] = a[i] + b[i];
-}
-
-static void add_into(mimo_real *restrict out, const mimo_real *restrict a, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        out[i] += a[i];
-}
-
-/* sum[lo, hi) = seg[0] + seg[1] + ... in rank order, block by block. */
-static void sum_slice(shared_sum *sh)
-{
-    size_t len = sh->hi - sh->lo;
-    long nblk = (long)((len + SUM_BLOCK - 1) / SUM_BLOCK);
-    #pragma omp parallel for schedule(static) if (len >= 65536)
-    for (long k = 0; k < nblk; k++) {
-        size_t s = sh->lo + (size_t)k * SUM_BLOCK;
-        size_t e = s + SUM_BLOCK < sh->hi ? s + SUM_BLOCK : sh->hi;
-        if (sh->lsize == 1)
-            memcpy(sh->sum + s, sh->seg[0] + s, sizeof(mimo_real) * (e - s));
-        else
-            add2(sh->sum + s, sh->seg[0] + s, sh->seg[1] + s, e - s);
-        for (int q = 2; q < sh->lsize; q++)
-            add_into(sh->sum + s, sh->seg[q] + s, e - s);
-    }
-}
-
-/* All of the node's gradients are written (barrier); this rank sums its
- * slice, and with several nodes allreduces it across them; once every
- * slice is done (barrier) the whole sum is final on every rank. The next
- * step writes gradients only after the second barrier, and the sum only
- * after the next first barrier, which every rank reaches after its
- * optimizer has read the sum. */
-static int shared_finish(mimo_dist *d)
-{
-    shared_sum *sh = &d->sh;
-    int err;
-    MPI_Win_sync(sh->gwin);
-    if ((err = MPI_Barrier(sh->node)) != MPI_SUCCESS)
-        return mpi_fail("MPI_Barrier", err);
-    MPI_Win_sync(sh->gwin);
-    sum_slice(sh);
-    for (size_t s = sh->lo; sh->nodes > 1 && s < sh->hi; s += INT_MAX)
-        if ((err = MPI_Allreduce(MPI_IN_PLACE, sh->sum + s,
-                                 (int)(sh->hi - s < INT_MAX ? sh->hi - s : INT_MAX),
-                                 MIMO_MPI_REAL, MPI_SUM, sh->cross)) != MPI_SUCCESS)
-            return mpi_fail("MPI_Allreduce across nodes", err);
-    MPI_Win_sync(sh->swin);
-    MPI_Win_sync(sh->gwin); /* our reads of the gradients come first */
-    if ((err = MPI_Barrier(sh->node)) != MPI_SUCCESS)
-        return mpi_fail("MPI_Barrier", err);
-    MPI_Win_sync(sh->swin);
-    MPI_Win_sync(sh->gwin);
-    return 0;
 }
 
 /* ---- the allreduce in the step ------------------------------------------ */
@@ -361,12 +176,11 @@ static int hook_finish(void *u, mimo_real *grads, size_t n, const mimo_real **su
     *sum = grads;
     if (d->size == 1)
         return 0;
-    if (d->mode == MIMO_ALLREDUCE_SHARED) {
-        int rc = shared_finish(d);
+    if (d->shm) {
+        int rc = mimo_shm_finish(d->shm, sum);
         mimo_trace_span(d->trace, "allreduce", "sum (shared memory)", t0,
                         mimo_trace_now(d->trace));
         d->spent[4] += wall_s() - w0;
-        *sum = d->sh.sum;
         return rc;
     }
     if (d->mode == MIMO_ALLREDUCE_BLOCKING) {
@@ -377,7 +191,7 @@ static int hook_finish(void *u, mimo_real *grads, size_t n, const mimo_real **su
         mimo_trace_span(d->trace, "allreduce", "allreduce (blocking)", t0,
                         mimo_trace_now(d->trace));
         d->spent[4] += wall_s() - w0;
-        return err == MPI_SUCCESS ? 0 : mpi_fail("MPI_Allreduce", err);
+        return err == MPI_SUCCESS ? 0 : mimo_mpi_fail("MPI_Allreduce", err);
     }
     d->grads = grads;
     while (d->next < d->nb)
@@ -386,7 +200,7 @@ static int hook_finish(void *u, mimo_real *grads, size_t n, const mimo_real **su
     mimo_trace_span(d->trace, "allreduce", "allreduce wait", t0,
                     mimo_trace_now(d->trace));
     d->spent[4] += wall_s() - w0;
-    return err == MPI_SUCCESS ? 0 : mpi_fail("MPI_Iallreduce", err);
+    return err == MPI_SUCCESS ? 0 : mimo_mpi_fail("MPI_Iallreduce", err);
 }
 
 static void hook_phase(void *u, const char *name, int end)
@@ -417,19 +231,37 @@ void mimo_dist_times(mimo_dist *d, double secs[5], int reset)
         memset(d->spent, 0, sizeof d->spent);
 }
 
+static double hook_sum_sq(void *u, double local)
+{
+    return mimo_shm_sum_sq(((mimo_dist *)u)->shm, local);
+}
+
+static int hook_updated(void *u)
+{
+    mimo_dist *d = u;
+    double t0 = mimo_trace_now(d->trace), w0 = wall_s();
+    int rc = mimo_shm_updated(d->shm);
+    mimo_trace_span(d->trace, "allreduce", "updated (shared memory)", t0,
+                    mimo_trace_now(d->trace));
+    d->spent[4] += wall_s() - w0;
+    return rc;
+}
+
 int mimo_dist_attach(mimo_dist *d, mimo_model *m)
 {
-    mimo_step_hooks h = {d, NULL, hook_begin, hook_layer, hook_finish, hook_phase};
+    mimo_step_hooks h = {.user = d, .begin = hook_begin, .layer_done = hook_layer,
+                         .finish = hook_finish, .phase = hook_phase};
     int rc = 0;
     if (d->size > 1 &&
         (d->mode == MIMO_ALLREDUCE_SHARED || d->mode == MIMO_ALLREDUCE_AUTO)) {
-        rc = shared_setup(d);
+        rc = mimo_shm_create(d->comm, d->n, d->ranks_per_node,
+                             d->mode == MIMO_ALLREDUCE_SHARED, &d->shm);
         if (rc == 1) /* auto: no node shares memory between ranks */
             rc = 0, d->mode = MIMO_ALLREDUCE_BUCKETED;
-        else if (!rc)
-            d->mode = MIMO_ALLREDUCE_SHARED, h.grads = d->sh.seg[d->sh.lrank];
-        else
-            shared_free(&d->sh);
+        else if (!rc && !(rc = mimo_shm_attach(d->shm, m, &h))) {
+            d->mode = MIMO_ALLREDUCE_SHARED;
+            h.sum_sq = hook_sum_sq, h.updated = hook_updated;
+        }
     } else if (d->mode == MIMO_ALLREDUCE_AUTO)
         d->mode = MIMO_ALLREDUCE_BUCKETED;
     mimo_model_set_partition(m, d->rank, d->size, &h);
@@ -442,12 +274,23 @@ int mimo_dist_bcast(mimo_dist *d, mimo_real *params, size_t n)
 {
     if (d->size == 1)
         return 0;
+    if (d->shm) /* one buffer per node: its local rank 0 receives */
+        return mimo_shm_bcast_params(d->shm, d->comm);
     for (size_t s = 0; s < n; s += INT_MAX) {
         int err = MPI_Bcast(params + s, (int)(n - s < INT_MAX ? n - s : INT_MAX),
                             MIMO_MPI_REAL, 0, d->comm);
         if (err != MPI_SUCCESS)
-            return mpi_fail("MPI_Bcast of the parameters", err);
+            return mimo_mpi_fail("MPI_Bcast of the parameters", err);
     }
+    return 0;
+}
+
+int mimo_dist_write_params(mimo_dist *d, mimo_model *m, const mimo_real *src)
+{
+    size_t n = mimo_model_param_count(m);
+    if (d && d->shm)
+        return mimo_shm_write_params(d->shm, mimo_model_params(m), src, n);
+    memcpy(mimo_model_params(m), src, sizeof(mimo_real) * n);
     return 0;
 }
 
@@ -470,7 +313,7 @@ int mimo_dist_check_replicas(mimo_dist *d, const mimo_real *params, size_t n,
     if (err == MPI_SUCCESS)
         err = MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, d->comm);
     if (err != MPI_SUCCESS)
-        return mpi_fail("MPI_Allreduce of the checksums", err);
+        return mimo_mpi_fail("MPI_Allreduce of the checksums", err);
     if (lo != hi)
         return mimo_error(MIMO_EMPI, "the parameter replicas differ across ranks "
                           "at step %lld (this rank's checksum %016llx)", step,
@@ -483,7 +326,7 @@ int mimo_dist_sum(mimo_dist *d, double *v, int n)
     if (d->size == 1)
         return 0;
     int err = MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, d->comm);
-    return err == MPI_SUCCESS ? 0 : mpi_fail("MPI_Allreduce of the logged sums", err);
+    return err == MPI_SUCCESS ? 0 : mimo_mpi_fail("MPI_Allreduce of the logged sums", err);
 }
 
 int mimo_dist_sum_stats(mimo_dist *d, mimo_stats *st)

@@ -147,7 +147,10 @@ void mimo_model_free(mimo_model **mp)
 }
 
 mimo_graph *mimo_model_graph(mimo_model *m) { return m->g; }
-mimo_real *mimo_model_params(mimo_model *m) { return m->params; }
+mimo_real *mimo_model_params(mimo_model *m)
+{
+    return m->hooks.params ? m->hooks.params : m->params;
+}
 mimo_real *mimo_model_grads(mimo_model *m)
 {
     return m->hooks.grads ? m->hooks.grads : m->grads;
@@ -321,23 +324,28 @@ static int train_step(mimo_model *m, const mimo_source *src, size_t start,
         if (rc)
             return rc;
         phase(m, "forward", 0);
-        mimo_graph_forward(m->g, m->params, (const mimo_real *const *)m->batch_in, b);
+        mimo_graph_forward(m->g, mimo_model_params(m),
+                           (const mimo_real *const *)m->batch_in, b);
         rc = mimo_graph_loss(m->g, (const mimo_real *const *)m->batch_tgt, b,
                              1.0 / (double)gb, m->step);
         phase(m, "forward", 1);
         if (rc || (rc = check_step(m, epoch, step)))
             return rc;
         phase(m, "backward", 0);
-        mimo_graph_backward_hooked(m->g, m->params, grads, b,
+        mimo_graph_backward_hooked(m->g, mimo_model_params(m), grads, b,
                                    m->hooks.layer_done, m->hooks.user);
         phase(m, "backward", 1);
     }
     if (m->hooks.finish && (rc = m->hooks.finish(m->hooks.user, grads, n, &sum)))
         return rc;
+    /* shared parameters: this rank updates its slice of them */
+    size_t ulo = m->hooks.params ? m->hooks.update_lo : 0;
+    size_t uhi = m->hooks.params ? m->hooks.update_hi : n;
     phase(m, "optimizer", 0);
-    mimo_optim_step(m->opt, m->params, sum, m->grads, m->lr);
+    mimo_optim_step_range(m->opt, ulo, uhi, mimo_model_params(m), sum, m->grads,
+                          m->lr, m->hooks.sum_sq, m->hooks.user);
     phase(m, "optimizer", 1);
-    return 0;
+    return m->hooks.updated ? m->hooks.updated(m->hooks.user) : 0;
 }
 
 static void add_stats(mimo_stats *st, const mimo_head_stats *s, int n_heads, int b)
@@ -409,7 +417,8 @@ static int sweep(mimo_model *m, const mimo_source *src, int targets,
         if ((rc = src->read(src->ctx, m->rows, b, m->batch_in,
                             targets ? m->batch_tgt : NULL)))
             return rc;
-        mimo_graph_forward(m->g, m->params, (const mimo_real *const *)m->batch_in, b);
+        mimo_graph_forward(m->g, mimo_model_params(m),
+                           (const mimo_real *const *)m->batch_in, b);
         if ((rc = visit(m, lo, b, u)))
             return rc;
     }

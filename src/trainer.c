@@ -790,8 +790,8 @@ static int train_loop(run *r)
                  "parameters of epoch %ld", (long long)r->st.epoch,
                  r->early.best_epoch + 1);
         note(r, msg);
-        memcpy(mimo_model_params(r->m), r->best_params,
-               sizeof(mimo_real) * mimo_model_param_count(r->m));
+        if ((rc = mimo_dist_write_params(r->dist, r->m, r->best_params)))
+            return rc;
     } else if (stop) {
         note(r, "early stopping");
     }

@@ -131,6 +131,77 @@ static void test_clipvalue(void **s)
     run(o, (double[]){1.0, -1.99, 0.38}, NULL);
 }
 
+/* ---- slices: what the ranks of a node do when they share parameters ---- */
+
+#define NS 1000
+
+typedef struct {
+    double other_sq;   /* the other rank's slice's sum of squares */
+} peer;
+
+/* The other slice's sum of squares comes from the peer, as an allreduce
+ * over the node would bring it. */
+static double peer_sum_sq(void *user, double local)
+{
+    return local + ((peer *)user)->other_sq;
+}
+
+/* One optimizer over all NS values, two over the slices [0, k) and
+ * [k, NS) with their moments in one shared buffer: the same parameters. */
+static void check_slices(mimo_opt_spec spec, int clip)
+{
+    static mimo_real w_all[NS], w_sh[NS], g[NS], sc[NS], m_sh[2][NS];
+    mimo_optim *all = NULL, *a = NULL, *b = NULL;
+    size_t k = 379;
+    if (clip)
+        spec.clipnorm = 1.0, spec.weight_decay = 0.01;
+    assert_int_equal(mimo_optim_create(&spec, NS, &all), 0);
+    assert_int_equal(mimo_optim_create(&spec, NS, &a), 0);
+    assert_int_equal(mimo_optim_create(&spec, NS, &b), 0);
+    for (int j = 0; j < mimo_optim_n_slots(a); j++) {
+        memset(m_sh[j], 0, sizeof m_sh[j]);
+        mimo_optim_lend_slot(a, j, m_sh[j]);
+        mimo_optim_lend_slot(b, j, m_sh[j]);
+    }
+    for (int i = 0; i < NS; i++)
+        w_all[i] = w_sh[i] = (mimo_real)sin(i);
+    for (int step = 0; step < 3; step++) {
+        double sq_a = 0, sq_b = 0;
+        for (int i = 0; i < NS; i++) {
+            g[i] = (mimo_real)cos(i * (step + 1)) * 0.1f;
+            /* as the optimizer prepares it: L2 joins g except in adamw */
+            mimo_real wd = clip && spec.kind != MIMO_OPT_ADAMW ? 0.01f : 0;
+            double v = (mimo_real)(g[i] + wd * w_sh[i]);
+            *(i < (int)k ? &sq_a : &sq_b) += v * v;
+        }
+        mimo_optim_step(all, w_all, g, sc, spec.lr);
+        peer pa = {sq_b}, pb = {sq_a};
+        mimo_optim_step_range(a, 0, k, w_sh, g, sc, spec.lr, peer_sum_sq, &pa);
+        mimo_optim_step_range(b, k, NS, w_sh, g + k, sc + k, spec.lr, peer_sum_sq, &pb);
+    }
+    for (int i = 0; i < NS; i++)
+        if (!(fabs(w_all[i] - w_sh[i]) <= (clip ? 1e-6 : 0)))
+            fail_msg("optimizer %d, clip %d: w[%d]: all %.9g, slices %.9g",
+                     spec.kind, clip, i, (double)w_all[i], (double)w_sh[i]);
+    assert_int_equal(mimo_optim_steps(a), 3);
+    mimo_optim_free(&all), mimo_optim_free(&a), mimo_optim_free(&b);
+}
+
+static void test_slices(void **s)
+{
+    (void)s;
+    mimo_opt_spec m = base(MIMO_OPT_SGD, 0.1);
+    m.momentum = 0.9;
+    mimo_opt_spec r = base(MIMO_OPT_RMSPROP, 0.01);
+    r.momentum = 0.5;
+    mimo_opt_spec specs[] = {base(MIMO_OPT_SGD, 0.1), m, base(MIMO_OPT_ADAM, 0.01),
+                             base(MIMO_OPT_ADAMW, 0.01), r};
+    for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
+        check_slices(specs[i], 0); /* bitwise */
+        check_slices(specs[i], 1); /* L2 and clipnorm: the norm's sum order */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -139,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_adamw),      cmocka_unit_test(test_rmsprop),
         cmocka_unit_test(test_rmsprop_momentum), cmocka_unit_test(test_l2_decay),
         cmocka_unit_test(test_clipnorm),   cmocka_unit_test(test_clipvalue),
+        cmocka_unit_test(test_slices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

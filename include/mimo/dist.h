@@ -85,6 +85,11 @@ mimo_allreduce mimo_dist_mode(const mimo_dist *d);
  * waiting for the allreduce since the last reset. Not collective. */
 void mimo_dist_times(mimo_dist *d, double secs[5], int reset);
 
+/* params = src (n values) on every rank: through the one writer of each
+ * node when the node shares its parameters (--allreduce shared). d may be
+ * NULL. Collective when d is set. */
+int mimo_dist_write_params(mimo_dist *d, mimo_model *m, const mimo_real *src);
+
 /* Rank 0's parameters to every rank. */
 int mimo_dist_bcast(mimo_dist *d, mimo_real *params, size_t n);
 

@@ -47,20 +47,29 @@ void mimo_stats_free(mimo_stats *st);
 typedef struct mimo_model mimo_model;
 
 /* What a data-parallel runtime plugs into each training step (all
- * optional). grads, when set, is the buffer backward writes this rank's
- * gradient into (n values, e.g. in memory shared with the other ranks of
- * a node) instead of the model's own. The model calls begin before
- * backward, layer_done after each layer's backward (the first `done`
- * gradient values are final), finish after backward (it points *sum at
- * the sum over ranks, which the optimizer only reads: grads itself when
- * summed in place), and phase around "data", "forward", "backward" and
- * "optimizer" (end = 0 / 1). */
+ * optional).
+ * - grads, when set, is the buffer backward writes this rank's gradient
+ *   into (n values, e.g. in memory shared with the other ranks of a node)
+ *   instead of the model's own; params, when set, is the parameter buffer
+ *   in use (shared by the ranks of a node) instead of the model's own.
+ * - With shared parameters the optimizer updates params[update_lo,
+ *   update_hi) only, this rank's slice (else all of them).
+ * - The model calls begin before backward; layer_done after each layer's
+ *   backward (the first `done` gradient values are final); finish after
+ *   backward, which points *sum at the sum over ranks of the update's
+ *   slice (sum[i - update_lo]; the optimizer only reads it: grads itself
+ *   when summed in place); sum_sq, if set, for the clipnorm over all
+ *   slices; updated after the optimizer; and phase around "data",
+ *   "forward", "backward" and "optimizer" (end = 0 / 1). */
 typedef struct {
     void *user;
-    mimo_real *grads;
+    mimo_real *grads, *params;
+    size_t update_lo, update_hi;
     void (*begin)(void *user, mimo_real *grads, size_t n);
     void (*layer_done)(void *user, const char *layer, size_t done);
     int (*finish)(void *user, mimo_real *grads, size_t n, const mimo_real **sum);
+    double (*sum_sq)(void *user, double local);
+    int (*updated)(void *user);
     void (*phase)(void *user, const char *name, int end);
 } mimo_step_hooks;
 
@@ -70,6 +79,8 @@ int mimo_model_create(const mimo_spec *spec, mimo_model **out);
 void mimo_model_free(mimo_model **m);
 
 mimo_graph *mimo_model_graph(mimo_model *m);
+/* The parameters in use (shared by a node's ranks under --allreduce
+ * shared: write them only through mimo_dist_write_params then). */
 mimo_real *mimo_model_params(mimo_model *m);
 /* The buffer this rank's backward writes its gradient into (with the
  * bucketed and blocking sums it then holds the sum over ranks). */

@@ -1,6 +1,8 @@
 /* optim.h — optimizers on ONE flat parameter buffer and ONE flat gradient
  * buffer, with each moment in one flat buffer too (a "slot"). The same
- * update runs on every rank, after the gradients are allreduced.
+ * update runs on every rank after the gradients are summed over the ranks
+ * (or, when the ranks of a node share the parameters, each rank updates
+ * its slice of them: mimo_optim_step_range).
  *
  * Per step, in this order (g is the gradient, w the parameters):
  *   L2 decay (all but adamw):  g += weight_decay * w
@@ -37,10 +39,24 @@ void mimo_optim_free(mimo_optim **o);
 void mimo_optim_step(mimo_optim *o, mimo_real *params, const mimo_real *grads,
                      mimo_real *scratch, double lr);
 
+/* The same step on params[lo, hi) only, the slice this rank updates when
+ * the ranks of a node share one parameter buffer. grads and scratch hold
+ * that slice (grads[i - lo]); params and the slots are whole buffers.
+ * clipnorm needs the norm over all slices: sum_sq (may be NULL: this is
+ * all of them) returns the sum over the ranks of their `local` sums of
+ * squares, and is called on every rank or none. */
+void mimo_optim_step_range(mimo_optim *o, size_t lo, size_t hi, mimo_real *params,
+                           const mimo_real *grads, mimo_real *scratch, double lr,
+                           double (*sum_sq)(void *user, double local), void *user);
+
 /* Moment buffers ("velocity", "m", "v", "momentum"), n values each. */
 int mimo_optim_n_slots(const mimo_optim *o);
 const char *mimo_optim_slot_name(const mimo_optim *o, int k);
 mimo_real *mimo_optim_slot(mimo_optim *o, int k);
+/* Makes slot k use buf (n values, owned by the caller, e.g. memory shared
+ * by the ranks of a node) instead of its own buffer; NULL switches back.
+ * The contents are not copied. */
+void mimo_optim_lend_slot(mimo_optim *o, int k, mimo_real *buf);
 
 /* Number of steps taken (adam's t); settable for resuming. */
 long long mimo_optim_steps(const mimo_optim *o);

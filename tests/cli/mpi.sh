@@ -77,6 +77,24 @@ mpi_expect 2 0 "" train net.yaml --out blocking --quiet --allreduce blocking --e
 mpi_expect 2 0 "" train net.yaml --out shared --quiet --allreduce shared --epochs 4
 check "bucketed and blocking allreduce: bitwise the same" params_close bucketed/checkpoints/last.h5 blocking/checkpoints/last.h5 0
 check "shared-memory sum and blocking allreduce: bitwise the same" params_close shared/checkpoints/last.h5 blocking/checkpoints/last.h5 0
+# Under the shared form each rank updates its slice of the node's one
+# parameter buffer and moments: Adam with L2 and clipnorm (a norm over all
+# slices), then early stopping restoring the best epoch's parameters (a
+# write outside the step), against the blocking allreduce where every rank
+# updates all of them.
+opts=(--epochs 4 --set 'train.optimizer={type: adam, lr: 0.01, clipnorm: 0.05, weight_decay: 0.001}'
+      --set 'train.early_stopping={monitor: loss, patience: 0, min_delta: 10}')
+mpi_expect 2 0 "restoring the parameters of epoch 1" train net.yaml --out adam-sh --allreduce shared "${opts[@]}"
+mpi_expect 2 0 "restoring the parameters of epoch 1" train net.yaml --out adam-bl --allreduce blocking "${opts[@]}"
+check "adam, L2, clipnorm, early stopping: shared = blocking (1e-6)" params_close adam-bl/checkpoints/last.h5 adam-sh/checkpoints/last.h5 1e-6
+check "... and the Adam moments saved from the node's shared buffers" $PY -c "
+import h5py, numpy as np, sys
+a, b = h5py.File('adam-bl/checkpoints/last.h5'), h5py.File('adam-sh/checkpoints/last.h5')
+m = [k for k in a['optimizer']]
+ok = m and all(np.allclose(a['optimizer'][s][l][t][()], b['optimizer'][s][l][t][()], rtol=1e-5, atol=1e-9)
+               for s in m if isinstance(a['optimizer'][s], h5py.Group)
+               for l in a['optimizer'][s] for t in a['optimizer'][s][l])
+sys.exit(0 if ok else 1)"
 # several nodes (here 2 "nodes" of 2 ranks): each rank sums its slice on
 # its node, then allreduces it with its peer on the other node
 mpi_expect 4 0 "" train net.yaml --out nodes --quiet --allreduce shared --ranks-per-node 2 --check-every 1

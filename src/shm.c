@@ -1,0 +1,318 @@
+/* shm.c — node-shared gradients, parameters and optimizer moments, each
+ * rank summing and updating its slice (see shm.h). Windows are locked
+ * with MPI_MODE_NOCHECK for their whole life and ordered by the MPI-3
+ * unified-model idiom: MPI_Win_sync, MPI_Barrier on the node,
+ * MPI_Win_sync. */
+#include "shm.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mimo/dist.h"
+#include "mimo/error.h"
+#include "mimo/optim.h"
+
+#define MAX_SLOTS 2
+#define SUM_BLOCK 4096 /* values summed per pass while in L1 */
+
+struct mimo_shm {
+    MPI_Comm node, cross;      /* ranks of this node; same local rank, all nodes */
+    int lrank, lsize, nodes;
+    size_t n, lo, hi;          /* values; this rank's slice */
+    MPI_Win gwin, pwin, mwin[MAX_SLOTS];
+    int n_slots;
+    mimo_real **seg;           /* lsize gradient buffers, n values each */
+    mimo_real *params;         /* node-shared, n values */
+    mimo_real *slot[MAX_SLOTS];/* node-shared optimizer moments */
+    mimo_real *sum;            /* private: this rank's slice of the sum */
+    mimo_model *m;             /* the model attached */
+};
+
+int mimo_shm_local_rank(const mimo_shm *s) { return s->lrank; }
+
+/* ---- set-up ------------------------------------------------------------- */
+
+/* The node communicator: the ranks that share memory, or groups of
+ * ranks_per_node consecutive ranks (to try the several-node path on one
+ * machine: the groups must share memory too). */
+static int split_nodes(MPI_Comm comm, int rank, int ranks_per_node, MPI_Comm *node)
+{
+    int err = ranks_per_node > 0
+                  ? MPI_Comm_split(comm, rank / ranks_per_node, rank, node)
+                  : MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank,
+                                        MPI_INFO_NULL, node);
+    return err == MPI_SUCCESS ? 0 : mimo_mpi_fail("splitting the ranks into nodes", err);
+}
+
+/* One window of `bytes` from each rank of the node, locked for life. */
+static int alloc_window(MPI_Comm node, size_t bytes, int noncontig,
+                        const char *what, mimo_real **base, MPI_Win *win)
+{
+    MPI_Info info = MPI_INFO_NULL;
+    if (noncontig) { /* each rank's buffer starts on its own pages */
+        MPI_Info_create(&info);
+        MPI_Info_set(info, "alloc_shared_noncontig", "true");
+    }
+    int err = MPI_Win_allocate_shared((MPI_Aint)bytes, (int)sizeof(mimo_real), info,
+                                      node, base, win);
+    if (info != MPI_INFO_NULL)
+        MPI_Info_free(&info);
+    if (err != MPI_SUCCESS)
+        return mimo_mpi_fail(what, err);
+    MPI_Win_lock_all(MPI_MODE_NOCHECK, *win);
+    int *model = NULL, found = 0; /* stores must be visible after a sync */
+    MPI_Win_get_attr(*win, MPI_WIN_MODEL, &model, &found);
+    if (found && *model != MPI_WIN_UNIFIED)
+        return mimo_error(MIMO_EMPI, "%s: this MPI's shared windows are not in "
+                          "the unified memory model (use --allreduce bucketed)", what);
+    return 0;
+}
+
+/* An n-value array shared by the node, each rank contributing its slice,
+ * contiguous across the ranks (MPI-3's default, checked). */
+static int shared_array(mimo_shm *s, const char *what, MPI_Win *win, mimo_real **base)
+{
+    mimo_real *mine;
+    int rc = alloc_window(s->node, (s->hi - s->lo) * sizeof(mimo_real), 0, what,
+                          &mine, win);
+    MPI_Aint bytes;
+    int unit;
+    for (int q = 0; !rc && q < s->lsize; q++) {
+        mimo_real *bq = NULL;
+        MPI_Win_shared_query(*win, q, &bytes, &unit, q ? &bq : base);
+        if (q && bq != *base + s->n * (size_t)q / (size_t)s->lsize)
+            rc = mimo_error(MIMO_EMPI, "%s: the node's slices are not contiguous",
+                            what);
+    }
+    return rc;
+}
+
+/* Nodes of equal size > 1 (or any equal size when required). */
+static int check_nodes(mimo_shm *s, MPI_Comm comm, int required)
+{
+    int range[2] = {s->lsize, -s->lsize}; /* min, -max of the node sizes */
+    MPI_Allreduce(MPI_IN_PLACE, range, 2, MPI_INT, MPI_MIN, comm);
+    if (range[0] == -range[1] && (range[0] > 1 || required))
+        return 0;
+    if (!required)
+        return 1;
+    return mimo_error(MIMO_EINVAL, "--allreduce shared needs the same number of "
+                      "ranks on every node, got %d to %d", range[0], -range[1]);
+}
+
+int mimo_shm_create(MPI_Comm comm, size_t n, int ranks_per_node, int required,
+                    mimo_shm **out)
+{
+    int rank, size, rc;
+    *out = NULL;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    mimo_shm *s = calloc(1, sizeof *s);
+    if ((rc = mimo_agree(comm, s ? 0 : mimo_error(MIMO_ENOMEM, "out of memory"))))
+        return free(s), rc;
+    s->node = s->cross = MPI_COMM_NULL;
+    s->gwin = s->pwin = s->mwin[0] = s->mwin[1] = MPI_WIN_NULL;
+    s->n = n;
+    *out = s; /* from here on, mimo_shm_free undoes what was done */
+    if ((rc = split_nodes(comm, rank, ranks_per_node, &s->node)))
+        return rc;
+    MPI_Comm_rank(s->node, &s->lrank);
+    MPI_Comm_size(s->node, &s->lsize);
+    if ((rc = check_nodes(s, comm, required)) == 1) { /* not for auto */
+        mimo_shm_free(out);
+        return 1;
+    }
+    if (rc)
+        return rc;
+    s->nodes = size / s->lsize;
+    s->lo = n * (size_t)s->lrank / (size_t)s->lsize;
+    s->hi = n * (size_t)(s->lrank + 1) / (size_t)s->lsize;
+    int err = MPI_Comm_split(comm, s->lrank, rank, &s->cross);
+    if (err != MPI_SUCCESS)
+        return mimo_mpi_fail("splitting the ranks across nodes", err);
+    s->seg = calloc((size_t)s->lsize, sizeof *s->seg);
+    s->sum = malloc(sizeof(mimo_real) * (s->hi - s->lo + 1));
+    if ((rc = mimo_agree(comm, s->seg && s->sum ? 0 : mimo_error(MIMO_ENOMEM,
+                                                                 "out of memory"))))
+        return rc; /* before the window collectives, which all must enter */
+    mimo_real *mine;
+    if ((rc = alloc_window(s->node, n * sizeof(mimo_real), 1,
+                           "the shared gradient buffers", &mine, &s->gwin)))
+        return rc;
+    for (int q = 0; q < s->lsize; q++) {
+        MPI_Aint bytes;
+        int unit;
+        MPI_Win_shared_query(s->gwin, q, &bytes, &unit, &s->seg[q]);
+    }
+    return 0;
+}
+
+/* Every rank of the node has done its stores (and its loads) before any
+ * rank goes on. */
+static int node_barrier(mimo_shm *s)
+{
+    MPI_Win *w[2 + MAX_SLOTS] = {&s->gwin, &s->pwin, &s->mwin[0], &s->mwin[1]};
+    for (int k = 0; k < 2 + MAX_SLOTS; k++)
+        if (*w[k] != MPI_WIN_NULL)
+            MPI_Win_sync(*w[k]);
+    int err = MPI_Barrier(s->node);
+    for (int k = 0; k < 2 + MAX_SLOTS; k++)
+        if (*w[k] != MPI_WIN_NULL)
+            MPI_Win_sync(*w[k]);
+    return err == MPI_SUCCESS ? 0 : mimo_mpi_fail("MPI_Barrier", err);
+}
+
+int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_step_hooks *h)
+{
+    mimo_optim *o = mimo_model_optim(m);
+    int rc = shared_array(s, "the shared parameters", &s->pwin, &s->params);
+    s->n_slots = mimo_optim_n_slots(o);
+    for (int k = 0; !rc && k < s->n_slots && k < MAX_SLOTS; k++)
+        rc = shared_array(s, "the shared optimizer moments", &s->mwin[k], &s->slot[k]);
+    if (rc)
+        return rc;
+    if (s->lrank == 0) { /* its parameters: those rank 0 broadcasts later */
+        memcpy(s->params, mimo_model_params(m), sizeof(mimo_real) * s->n);
+        for (int k = 0; k < s->n_slots; k++)
+            memcpy(s->slot[k], mimo_optim_slot(o, k), sizeof(mimo_real) * s->n);
+    }
+    if ((rc = node_barrier(s)))
+        return rc;
+    for (int k = 0; k < s->n_slots; k++)
+        mimo_optim_lend_slot(o, k, s->slot[k]);
+    s->m = m;
+    h->grads = s->seg[s->lrank];
+    h->params = s->params;
+    h->update_lo = s->lo, h->update_hi = s->hi;
+    return 0;
+}
+
+/* ---- the step ----------------------------------------------------------- */
+
+static void add2(mimo_real *restrict out, const mimo_real *restrict a,
+                 const mimo_real *restrict b, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        out[i] = a[i] + b[i];
+}
+
+static void add_into(mimo_real *restrict out, const mimo_real *restrict a, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        out[i] += a[i];
+}
+
+/* sum[0, hi - lo) = seg[0][lo, hi) + seg[1][lo, hi) + ..., in rank order,
+ * block by block. */
+static void sum_slice(mimo_shm *s)
+{
+    size_t len = s->hi - s->lo;
+    long nblk = (long)((len + SUM_BLOCK - 1) / SUM_BLOCK);
+    #pragma omp parallel for schedule(static) if (len >= 65536)
+    for (long k = 0; k < nblk; k++) {
+        size_t a = (size_t)k * SUM_BLOCK, e = a + SUM_BLOCK < len ? a + SUM_BLOCK : len;
+        const mimo_real *g0 = s->seg[0] + s->lo + a;
+        if (s->lsize == 1)
+            memcpy(s->sum + a, g0, sizeof(mimo_real) * (e - a));
+        else
+            add2(s->sum + a, g0, s->seg[1] + s->lo + a, e - a);
+        for (int q = 2; q < s->lsize; q++)
+            add_into(s->sum + a, s->seg[q] + s->lo + a, e - a);
+    }
+}
+
+int mimo_shm_finish(mimo_shm *s, const mimo_real **sum)
+{
+    int rc = node_barrier(s), err; /* every gradient of the node is written */
+    if (rc)
+        return rc;
+    sum_slice(s);
+    for (size_t a = 0; s->nodes > 1 && a < s->hi - s->lo; a += INT_MAX) {
+        size_t len = s->hi - s->lo - a < INT_MAX ? s->hi - s->lo - a : INT_MAX;
+        if ((err = MPI_Allreduce(MPI_IN_PLACE, s->sum + a, (int)len, MIMO_MPI_REAL,
+                                 MPI_SUM, s->cross)) != MPI_SUCCESS)
+            return mimo_mpi_fail("MPI_Allreduce across nodes", err);
+    }
+    *sum = s->sum;
+    return 0;
+}
+
+/* The next backward overwrites the gradients other ranks read, and the
+ * next forward reads the slices other ranks wrote: both wait for this. */
+int mimo_shm_updated(mimo_shm *s) { return node_barrier(s); }
+
+double mimo_shm_sum_sq(mimo_shm *s, double local)
+{
+    double total = local;
+    MPI_Allreduce(&local, &total, 1, MPI_DOUBLE, MPI_SUM, s->node);
+    return total;
+}
+
+/* ---- writes outside the step -------------------------------------------- */
+
+int mimo_shm_bcast_params(mimo_shm *s, MPI_Comm comm)
+{
+    (void)comm;
+    for (size_t a = 0; s->nodes > 1 && s->lrank == 0 && a < s->n; a += INT_MAX) {
+        int err = MPI_Bcast(s->params + a, (int)(s->n - a < INT_MAX ? s->n - a : INT_MAX),
+                            MIMO_MPI_REAL, 0, s->cross);
+        if (err != MPI_SUCCESS)
+            return mimo_mpi_fail("MPI_Bcast of the parameters", err);
+    }
+    return node_barrier(s);
+}
+
+int mimo_shm_write_params(mimo_shm *s, mimo_real *dst, const mimo_real *src,
+                          size_t n)
+{
+    if (s->lrank == 0 && dst != src)
+        memcpy(dst, src, sizeof(mimo_real) * n);
+    return node_barrier(s);
+}
+
+/* ---- freeing ------------------------------------------------------------ */
+
+static void release(mimo_shm *s)
+{
+    free(s->seg);
+    free(s->sum);
+    free(s);
+}
+
+void mimo_shm_free(mimo_shm **sp)
+{
+    mimo_shm *s = sp ? *sp : NULL;
+    if (!s)
+        return;
+    if (s->m) { /* the model gets its own buffers back, with the values */
+        mimo_model *m = s->m;
+        mimo_optim *o = mimo_model_optim(m);
+        mimo_model_set_partition(m, mimo_model_rank(m), mimo_model_size(m), NULL);
+        memcpy(mimo_model_params(m), s->params, sizeof(mimo_real) * s->n);
+        for (int k = 0; k < s->n_slots; k++) {
+            mimo_optim_lend_slot(o, k, NULL);
+            memcpy(mimo_optim_slot(o, k), s->slot[k], sizeof(mimo_real) * s->n);
+        }
+    }
+    MPI_Win *w[2 + MAX_SLOTS] = {&s->gwin, &s->pwin, &s->mwin[0], &s->mwin[1]};
+    for (int k = 0; k < 2 + MAX_SLOTS; k++)
+        if (*w[k] != MPI_WIN_NULL) {
+            MPI_Win_unlock_all(*w[k]);
+            MPI_Win_free(w[k]);
+        }
+    if (s->node != MPI_COMM_NULL)
+        MPI_Comm_free(&s->node);
+    if (s->cross != MPI_COMM_NULL)
+        MPI_Comm_free(&s->cross);
+    release(s);
+    *sp = NULL;
+}
+
+void mimo_shm_abandon(mimo_shm **sp)
+{
+    if (sp && *sp) {
+        release(*sp);
+        *sp = NULL;
+    }
+}

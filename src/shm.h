@@ -1,0 +1,66 @@
+/* shm.h — the node-shared form of data parallelism (internal to libmimo;
+ * dist.c drives it for --allreduce shared).
+ *
+ * The ranks of a node (MPI_COMM_TYPE_SHARED, or groups of ranks_per_node)
+ * map three kinds of memory with MPI_Win_allocate_shared:
+ *   - every rank's gradient buffer (n values each),
+ *   - ONE parameter buffer for the node, and
+ *   - ONE buffer per optimizer moment for the node.
+ * Rank l of the L ranks of a node owns the slice [n l / L, n (l+1) / L).
+ * A step: backward writes each rank's gradient; barrier; each rank adds up
+ * its slice of the node's gradients in rank order into a private buffer,
+ * allreduces that slice with the ranks of the same local index on the other
+ * nodes (if any), and updates its slice of the parameters and moments;
+ * barrier; every rank's next forward reads the one parameter buffer.
+ * Each value is read and written once per node and step, where a
+ * replicated optimizer reads the summed gradient and rewrites all the
+ * parameters on every rank.
+ *
+ * Outside the step, parameters are written only through
+ * mimo_shm_write_params (local rank 0 writes, the node waits). */
+#ifndef MIMO_SHM_H
+#define MIMO_SHM_H
+
+#include <mpi.h>
+#include <stddef.h>
+
+#include "mimo/model.h"
+
+typedef struct mimo_shm mimo_shm;
+
+/* Splits comm into nodes. Returns 1 (and *out NULL) when a node has one
+ * rank or the nodes differ in size and !required; an error when required;
+ * else 0. Collective on comm. */
+int mimo_shm_create(MPI_Comm comm, size_t n, int ranks_per_node, int required,
+                    mimo_shm **out);
+
+/* Moves m's parameters and optimizer moments into node-shared memory (the
+ * node's local rank 0 copies its own) and fills the grads, params, update
+ * slice, sum_sq and updated fields of h; the caller adds the rest. */
+int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_step_hooks *h);
+
+/* After backward: this rank's slice of the sum over all ranks into *sum. */
+int mimo_shm_finish(mimo_shm *s, const mimo_real **sum);
+/* After the optimizer: every slice is updated on return. */
+int mimo_shm_updated(mimo_shm *s);
+/* Sum over the node's ranks of `local` (each node covers all slices). */
+double mimo_shm_sum_sq(mimo_shm *s, double local);
+
+/* Rank 0's parameters to every node (each node's local rank 0 receives). */
+int mimo_shm_bcast_params(mimo_shm *s, MPI_Comm comm);
+/* dst (the shared parameters) = src, n values, written once per node. */
+int mimo_shm_write_params(mimo_shm *s, mimo_real *dst, const mimo_real *src,
+                          size_t n);
+
+/* Collective: copies the parameters and moments back into the model's own
+ * buffers and frees the windows. */
+void mimo_shm_free(mimo_shm **s);
+/* Not collective (a rank failing alone): frees this rank's memory only. */
+void mimo_shm_abandon(mimo_shm **s);
+
+int mimo_shm_local_rank(const mimo_shm *s);
+
+/* dist.c: MIMO_EMPI naming the call and MPI's message for err. */
+int mimo_mpi_fail(const char *what, int err);
+
+#endif
