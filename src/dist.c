@@ -256,9 +256,15 @@ int mimo_dist_attach(mimo_dist *d, mimo_model *m)
         (d->mode == MIMO_ALLREDUCE_SHARED || d->mode == MIMO_ALLREDUCE_AUTO)) {
         rc = mimo_shm_create(d->comm, d->n, d->ranks_per_node,
                              d->mode == MIMO_ALLREDUCE_SHARED, &d->shm);
-        if (rc == 1) /* auto: no node shares memory between ranks */
-            rc = 0, d->mode = MIMO_ALLREDUCE_BUCKETED;
-        else if (!rc && !(rc = mimo_shm_attach(d->shm, m, &h))) {
+        if (!rc)
+            rc = mimo_agree(d->comm, mimo_shm_attach(d->shm, m, &h));
+        if (rc && d->mode == MIMO_ALLREDUCE_AUTO) {
+            /* 1: no node shares memory between ranks; or this MPI cannot
+             * (e.g. no unified memory model): the MPI allreduce then */
+            mimo_shm_free(&d->shm);
+            mimo_error_clear();
+            rc = 0, h.grads = h.params = NULL, d->mode = MIMO_ALLREDUCE_BUCKETED;
+        } else if (!rc) {
             d->mode = MIMO_ALLREDUCE_SHARED;
             h.sum_sq = hook_sum_sq, h.updated = hook_updated;
         }

@@ -166,11 +166,22 @@ static int node_barrier(mimo_shm *s)
 int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_step_hooks *h)
 {
     mimo_optim *o = mimo_model_optim(m);
+    if (mimo_optim_n_slots(o) > MAX_SLOTS)
+        return mimo_error(MIMO_EINVAL, "an optimizer with %d moments cannot "
+                          "share them (at most %d)", mimo_optim_n_slots(o), MAX_SLOTS);
     int rc = shared_array(s, "the shared parameters", &s->pwin, &s->params);
     s->n_slots = mimo_optim_n_slots(o);
-    for (int k = 0; !rc && k < s->n_slots && k < MAX_SLOTS; k++)
+    for (int k = 0; !rc && k < s->n_slots; k++)
         rc = shared_array(s, "the shared optimizer moments", &s->mwin[k], &s->slot[k]);
     if (rc)
+        return rc;
+    /* each rank touches its own slice first, so that its pages live next
+     * to it (NUMA), then local rank 0 fills in the values */
+    size_t len = sizeof(mimo_real) * (s->hi - s->lo);
+    memset(s->params + s->lo, 0, len);
+    for (int k = 0; k < s->n_slots; k++)
+        memset(s->slot[k] + s->lo, 0, len);
+    if ((rc = node_barrier(s)))
         return rc;
     if (s->lrank == 0) { /* its parameters: those rank 0 broadcasts later */
         memcpy(s->params, mimo_model_params(m), sizeof(mimo_real) * s->n);
@@ -254,6 +265,9 @@ double mimo_shm_sum_sq(mimo_shm *s, double local)
 int mimo_shm_bcast_params(mimo_shm *s, MPI_Comm comm)
 {
     (void)comm;
+    int rc = node_barrier(s); /* nobody reads them while they change */
+    if (rc)
+        return rc;
     for (size_t a = 0; s->nodes > 1 && s->lrank == 0 && a < s->n; a += INT_MAX) {
         int err = MPI_Bcast(s->params + a, (int)(s->n - a < INT_MAX ? s->n - a : INT_MAX),
                             MIMO_MPI_REAL, 0, s->cross);
@@ -266,6 +280,9 @@ int mimo_shm_bcast_params(mimo_shm *s, MPI_Comm comm)
 int mimo_shm_write_params(mimo_shm *s, mimo_real *dst, const mimo_real *src,
                           size_t n)
 {
+    int rc = node_barrier(s); /* nobody reads them while they change */
+    if (rc)
+        return rc;
     if (s->lrank == 0 && dst != src)
         memcpy(dst, src, sizeof(mimo_real) * n);
     return node_barrier(s);

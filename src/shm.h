@@ -17,7 +17,9 @@
  * parameters on every rank.
  *
  * Outside the step, parameters are written only through
- * mimo_shm_write_params (local rank 0 writes, the node waits). */
+ * mimo_shm_write_params and mimo_shm_bcast_params (local rank 0 writes,
+ * the node waits before and after); loading a checkpoint into the model
+ * happens before attach. */
 #ifndef MIMO_SHM_H
 #define MIMO_SHM_H
 
@@ -35,8 +37,8 @@ int mimo_shm_create(MPI_Comm comm, size_t n, int ranks_per_node, int required,
                     mimo_shm **out);
 
 /* Moves m's parameters and optimizer moments into node-shared memory (the
- * node's local rank 0 copies its own) and fills the grads, params, update
- * slice, sum_sq and updated fields of h; the caller adds the rest. */
+ * node's local rank 0 copies its own) and fills the grads, params and
+ * update slice fields of h; the caller adds the functions. */
 int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_step_hooks *h);
 
 /* After backward: this rank's slice of the sum over all ranks into *sum. */

@@ -4,12 +4,13 @@
  * says otherwise.
  *
  * The gradient sum has three forms (mimo_allreduce):
- *   shared    the ranks of a node write their gradients into memory they
- *             all map (MPI_Win_allocate_shared); after backward each sums
- *             its 1/p slice of the node's gradients, in rank order, then
- *             (several nodes) allreduces that slice with the ranks of the
- *             same local index on the other nodes; the optimizer of every
- *             rank then reads the one summed buffer. No copies through MPI.
+ *   shared    the ranks of a node map their gradients, one parameter
+ *             buffer and one buffer per optimizer moment in shared memory
+ *             (MPI_Win_allocate_shared); after backward each sums its 1/p
+ *             slice of the node's gradients in rank order, allreduces it
+ *             with the same slice's owners on the other nodes, and updates
+ *             that slice of the parameters and moments (src/shm.h). No
+ *             copies through MPI on a node; one update per node.
  *   bucketed  MPI_Iallreduce of fixed buckets, each started as backward
  *             completes it and progressed with MPI_Test during backward.
  *   blocking  one MPI_Allreduce after backward.

@@ -79,8 +79,9 @@ int mimo_model_create(const mimo_spec *spec, mimo_model **out);
 void mimo_model_free(mimo_model **m);
 
 mimo_graph *mimo_model_graph(mimo_model *m);
-/* The parameters in use (shared by a node's ranks under --allreduce
- * shared: write them only through mimo_dist_write_params then). */
+/* The parameters in use. Under --allreduce shared (after
+ * mimo_dist_attach) they are shared by the ranks of a node: write them
+ * only through mimo_dist_write_params then; load checkpoints before. */
 mimo_real *mimo_model_params(mimo_model *m);
 /* The buffer this rank's backward writes its gradient into (with the
  * bucketed and blocking sums it then holds the sum over ranks). */

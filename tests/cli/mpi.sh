@@ -101,6 +101,9 @@ mpi_expect 4 0 "" train net.yaml --out nodes --quiet --allreduce shared --ranks-
 check "2 nodes x 2 ranks train the same weights as 1 rank (1e-5)" params_close np1/checkpoints/last.h5 nodes/checkpoints/last.h5 1e-5
 mpi_expect 3 0 "" train net.yaml --out nodes1 --quiet --allreduce shared --ranks-per-node 1
 check "3 nodes of 1 rank train the same weights as 1 rank (1e-5)" params_close np1/checkpoints/last.h5 nodes1/checkpoints/last.h5 1e-5
+# auto: shared when ranks share a node, else the bucketed allreduce
+mpi_expect 2 0 "gradient sum       shared" bench "$SRC/configs/bench/tiny.yaml" --steps 20 --warmup 2
+mpi_expect 2 0 "gradient sum       bucketed" bench "$SRC/configs/bench/tiny.yaml" --steps 20 --warmup 2 --ranks-per-node 1
 mpi_expect 4 1 "--allreduce shared needs the same number of ranks on every node, got 1 to 3" train net.yaml --out uneven --allreduce shared --ranks-per-node 3
 mpi_expect 2 2 "--allreduce expects auto, shared, bucketed or blocking" train net.yaml --allreduce ring
 
