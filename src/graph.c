@@ -337,13 +337,17 @@ static int alloc_buffers(mimo_graph *g, int input_grads)
             return mimo_error(MIMO_ENOMEM, "activation buffers overflow");
         }
     }
-    int maxu = 1;
+    int maxu = 1, maxw = 1;
     for (int h = 0; h < g->n_heads; h++)
         maxu = g->heads[h].units > maxu ? g->heads[h].units : maxu;
+    for (int k = 0; k < g->n_nodes; k++)
+        maxw = g->nodes[k].width > maxw ? g->nodes[k].width : maxw;
     g->arena = calloc(total + 1, sizeof(mimo_real));
     g->grad_arena = calloc(gtotal + 1, sizeof(mimo_real));
     g->loss_scratch = calloc((size_t)maxu, sizeof(mimo_real));
-    if (!g->arena || !g->grad_arena || !g->loss_scratch) {
+    g->col_scratch = calloc((size_t)maxw, sizeof(mimo_real));
+    g->grad_alpha = 1;
+    if (!g->arena || !g->grad_arena || !g->loss_scratch || !g->col_scratch) {
         free(need);
         return mimo_error(MIMO_ENOMEM, "out of memory for activations of "
                           "batch %d", g->max_batch);
@@ -463,6 +467,7 @@ void mimo_graph_free(mimo_graph **gp)
     free(g->arena);
     free(g->grad_arena);
     free(g->loss_scratch);
+    free(g->col_scratch);
     free(g->tensor_node);
     free(g);
     *gp = NULL;
@@ -599,6 +604,14 @@ void mimo_graph_backward_hooked(mimo_graph *g, const mimo_real *params,
         if (hook)
             hook(user, n->name, done);
     }
+}
+
+void mimo_graph_backward_sgd(mimo_graph *g, mimo_real *params, double lr, int b,
+                             mimo_backward_hook hook, void *user)
+{
+    g->grad_alpha = (mimo_real)-lr;
+    mimo_graph_backward_hooked(g, params, params, b, hook, user);
+    g->grad_alpha = 1;
 }
 
 void mimo_graph_backward(mimo_graph *g, const mimo_real *params,

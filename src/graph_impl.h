@@ -66,6 +66,8 @@ struct mimo_graph {
     int *tensor_node;      /* dense nodes in topological order */
     int n_dense;
     mimo_real *loss_scratch; /* one row of the widest head */
+    mimo_real *col_scratch;  /* one row of the widest layer */
+    mimo_real grad_alpha;    /* backward adds grad_alpha x the gradient */
 };
 
 /* vec.c: x[0, n) = 0, threaded when large. */

@@ -302,39 +302,65 @@ static void rank_slice(const mimo_model *m, size_t start, size_t gb, size_t *lo,
     *hi = start + gb * (size_t)(m->rank + 1) / (size_t)m->size;
 }
 
+/* One process training with plain SGD: backward applies the step itself
+ * (mimo_graph_backward_sgd), with no gradient buffer to zero, fill and
+ * read back. */
+static int sgd_in_backward(const mimo_model *m)
+{
+    return m->size == 1 && !m->hooks.grads && !m->hooks.params &&
+           mimo_optim_is_plain_sgd(m->opt);
+}
+
+/* Forward, loss and backward of this rank's b rows at perm[lo, lo + b). */
+static int forward_backward(mimo_model *m, const mimo_source *src, size_t lo,
+                            int b, size_t gb, long epoch, long step,
+                            mimo_real *grads)
+{
+    phase(m, "data", 0);
+    int rc = src->read(src->ctx, m->perm + lo, b, m->batch_in, m->batch_tgt);
+    phase(m, "data", 1);
+    if (rc)
+        return rc;
+    phase(m, "forward", 0);
+    mimo_graph_forward(m->g, mimo_model_params(m),
+                       (const mimo_real *const *)m->batch_in, b);
+    rc = mimo_graph_loss(m->g, (const mimo_real *const *)m->batch_tgt, b,
+                         1.0 / (double)gb, m->step);
+    phase(m, "forward", 1);
+    if (rc || (rc = check_step(m, epoch, step)))
+        return rc;
+    phase(m, "backward", 0);
+    if (sgd_in_backward(m))
+        mimo_graph_backward_sgd(m->g, mimo_model_params(m), m->lr, b,
+                                m->hooks.layer_done, m->hooks.user);
+    else
+        mimo_graph_backward_hooked(m->g, mimo_model_params(m), grads, b,
+                                   m->hooks.layer_done, m->hooks.user);
+    phase(m, "backward", 1);
+    return 0;
+}
+
 /* One step on global batch rows [start, start + gb) of the order. */
 static int train_step(mimo_model *m, const mimo_source *src, size_t start,
                       size_t gb, long epoch, long step)
 {
     size_t lo, hi;
     rank_slice(m, start, gb, &lo, &hi);
-    int b = (int)(hi - lo), rc;
+    int b = (int)(hi - lo), rc, in_place = sgd_in_backward(m);
     size_t n = mimo_graph_param_count(m->g);
     /* this rank's gradient; m->grads is then scratch for the optimizer */
     mimo_real *grads = m->hooks.grads ? m->hooks.grads : m->grads;
     const mimo_real *sum = grads;
-    mimo_vec_zero(grads, n);
+    if (!in_place)
+        mimo_vec_zero(grads, n);
     memset(m->step, 0, sizeof *m->step * (size_t)m->n_heads);
     if (m->hooks.begin)
         m->hooks.begin(m->hooks.user, grads, n);
-    if (b > 0) {
-        phase(m, "data", 0);
-        rc = src->read(src->ctx, m->perm + lo, b, m->batch_in, m->batch_tgt);
-        phase(m, "data", 1);
-        if (rc)
-            return rc;
-        phase(m, "forward", 0);
-        mimo_graph_forward(m->g, mimo_model_params(m),
-                           (const mimo_real *const *)m->batch_in, b);
-        rc = mimo_graph_loss(m->g, (const mimo_real *const *)m->batch_tgt, b,
-                             1.0 / (double)gb, m->step);
-        phase(m, "forward", 1);
-        if (rc || (rc = check_step(m, epoch, step)))
-            return rc;
-        phase(m, "backward", 0);
-        mimo_graph_backward_hooked(m->g, mimo_model_params(m), grads, b,
-                                   m->hooks.layer_done, m->hooks.user);
-        phase(m, "backward", 1);
+    if (b > 0 && (rc = forward_backward(m, src, lo, b, gb, epoch, step, grads)))
+        return rc;
+    if (in_place) { /* one process: no sum to wait for */
+        mimo_optim_set_steps(m->opt, mimo_optim_steps(m->opt) + 1);
+        return 0;
     }
     if (m->hooks.finish && (rc = m->hooks.finish(m->hooks.user, grads, n, &sum)))
         return rc;

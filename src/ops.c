@@ -36,27 +36,34 @@ static void dense_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                      n->z, n->y, b, n->width);
 }
 
-/* dW += x^T dz; db += colsum(dz); dx[:, lo:hi] += dz W[lo:hi, :]^T, the
- * input columns whose gradient is used (see dx_lo in graph_impl.h) */
+/* dx[:, lo:hi] += dz W[lo:hi, :]^T, the input columns whose gradient is
+ * used (see dx_lo in graph_impl.h); then, with a = g->grad_alpha (1, or
+ * -lr when grads is params: plain SGD in place), dW += a x^T dz and
+ * db += a colsum(dz). dx comes first: it must read W before W changes. */
 static void dense_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                            mimo_real *grads, int b)
 {
     mimo_node *p = PARENT(g, n, 0);
     int in = n->in_width, out = n->width;
+    mimo_real a = g->grad_alpha;
     if (!n->fused && n->dz != n->dy)
         mimo_act_backward(n->act, n->alpha, n->z, n->y, n->dy, n->dz, b, out);
-    MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, b, 1, p->y, in,
-              n->dz, out, 1, grads + n->w_off, out);
-    if (n->use_bias) {
-        mimo_real *db = grads + n->b_off;
-        for (int r = 0; r < b; r++)
-            for (int j = 0; j < out; j++)
-                db[j] += n->dz[(size_t)r * out + j];
-    }
     if (n->dx_hi > n->dx_lo)
         MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, b, n->dx_hi - n->dx_lo,
                   out, 1, n->dz, out, params + n->w_off + (size_t)n->dx_lo * out,
                   out, 1, p->dy + n->dx_lo, in);
+    MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, b, a, p->y, in,
+              n->dz, out, 1, grads + n->w_off, out);
+    if (n->use_bias) {
+        mimo_real *db = grads + n->b_off, *s = a == 1 ? db : g->col_scratch;
+        if (s != db)
+            memset(s, 0, sizeof *s * (size_t)out);
+        for (int r = 0; r < b; r++)
+            for (int j = 0; j < out; j++)
+                s[j] += n->dz[(size_t)r * out + j];
+        for (int j = 0; s != db && j < out; j++)
+            db[j] += a * s[j];
+    }
 }
 
 /* ---- activation layer: y = act(x) ------------------------------------ */

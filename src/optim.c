@@ -72,6 +72,12 @@ void mimo_optim_lend_slot(mimo_optim *o, int k, mimo_real *buf)
     o->slot[k] = buf ? buf : o->own[k];
 }
 long long mimo_optim_steps(const mimo_optim *o) { return o->t; }
+
+int mimo_optim_is_plain_sgd(const mimo_optim *o)
+{
+    return o->s.kind == MIMO_OPT_SGD && o->n_slots == 0 && o->s.weight_decay == 0 &&
+           o->s.clipnorm <= 0 && o->s.clipvalue <= 0;
+}
 void mimo_optim_set_steps(mimo_optim *o, long long t) { o->t = t; }
 
 /* One step over params[lo, hi): the slice a rank updates (all of them,

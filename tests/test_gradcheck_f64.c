@@ -168,6 +168,30 @@ static int check_without_input_grads(fixture *f)
     return bad;
 }
 
+/* Backward as a plain SGD step in place (what one process does with plain
+ * SGD) must move every parameter by -lr times the gradient checked here. */
+static int check_sgd_in_place(fixture *f)
+{
+    const double lr = 0.1;
+    mimo_real *p = malloc(sizeof(mimo_real) * (f->n + 1));
+    int bad = 0;
+    memcpy(p, f->params, sizeof(mimo_real) * f->n);
+    mimo_graph_forward(f->g, p, (const mimo_real *const *)f->in, BATCH);
+    assert_int_equal(mimo_graph_loss(f->g, (const mimo_real *const *)f->tgt,
+                                     BATCH, 1.0 / BATCH, NULL), 0);
+    mimo_graph_backward_sgd(f->g, p, lr, BATCH, NULL, NULL);
+    for (size_t i = 0; i < f->n; i++) {
+        double want = f->params[i] - lr * f->grads[i];
+        if (!(fabs(p[i] - want) <= 1e-12 * (1 + fabs(want)))) {
+            print_error("param[%zu] after SGD in backward: %.15g, want %.15g\n", i,
+                        p[i], want);
+            bad++;
+        }
+    }
+    free(p);
+    return bad;
+}
+
 /* Checks every parameter and every input gradient of the graph in yaml.
  * Unless allow_zero, every trainable tensor must get a nonzero gradient. */
 static void check_opt(const char *yaml, int allow_zero)
@@ -175,7 +199,7 @@ static void check_opt(const char *yaml, int allow_zero)
     fixture f;
     setup_graph(&f, yaml);
     analytic(&f);
-    int bad = check_without_input_grads(&f);
+    int bad = check_without_input_grads(&f) + check_sgd_in_place(&f);
     double norm = 0;
     for (size_t i = 0; i < f.n; i++) {
         bad += compare(&f, &f.params[i], f.grads[i], "param", i);

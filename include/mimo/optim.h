@@ -58,6 +58,10 @@ mimo_real *mimo_optim_slot(mimo_optim *o, int k);
  * The contents are not copied. */
 void mimo_optim_lend_slot(mimo_optim *o, int k, mimo_real *buf);
 
+/* Whether a step is exactly params -= lr grads (sgd without momentum,
+ * decay or clipping), which mimo_graph_backward_sgd can do in place. */
+int mimo_optim_is_plain_sgd(const mimo_optim *o);
+
 /* Number of steps taken (adam's t); settable for resuming. */
 long long mimo_optim_steps(const mimo_optim *o);
 void mimo_optim_set_steps(mimo_optim *o, long long t);
