@@ -176,13 +176,6 @@ static int hook_finish(void *u, mimo_real *grads, size_t n, const mimo_real **su
     *sum = grads;
     if (d->size == 1)
         return 0;
-    if (d->shm) {
-        int rc = mimo_shm_finish(d->shm, sum);
-        mimo_trace_span(d->trace, "allreduce", "sum (shared memory)", t0,
-                        mimo_trace_now(d->trace));
-        d->spent[4] += wall_s() - w0;
-        return rc;
-    }
     if (d->mode == MIMO_ALLREDUCE_BLOCKING) {
         for (size_t s = 0; s < n && err == MPI_SUCCESS; s += INT_MAX)
             err = MPI_Allreduce(MPI_IN_PLACE, grads + s,
@@ -231,17 +224,13 @@ void mimo_dist_times(mimo_dist *d, double secs[5], int reset)
         memset(d->spent, 0, sizeof d->spent);
 }
 
-static double hook_sum_sq(void *u, double local)
-{
-    return mimo_shm_sum_sq(((mimo_dist *)u)->shm, local);
-}
-
-static int hook_updated(void *u)
+/* The shared form: the sum and this rank's slice of the update. */
+static int hook_apply(void *u, mimo_optim *o, mimo_real *params, double lr)
 {
     mimo_dist *d = u;
     double t0 = mimo_trace_now(d->trace), w0 = wall_s();
-    int rc = mimo_shm_updated(d->shm);
-    mimo_trace_span(d->trace, "allreduce", "updated (shared memory)", t0,
+    int rc = mimo_shm_apply(d->shm, o, params, lr);
+    mimo_trace_span(d->trace, "allreduce", "sum and update (shared memory)", t0,
                     mimo_trace_now(d->trace));
     d->spent[4] += wall_s() - w0;
     return rc;
@@ -266,7 +255,7 @@ int mimo_dist_attach(mimo_dist *d, mimo_model *m)
             rc = 0, h.grads = h.params = NULL, d->mode = MIMO_ALLREDUCE_BUCKETED;
         } else if (!rc) {
             d->mode = MIMO_ALLREDUCE_SHARED;
-            h.sum_sq = hook_sum_sq, h.updated = hook_updated;
+            h.apply = hook_apply;
         }
     } else if (d->mode == MIMO_ALLREDUCE_AUTO)
         d->mode = MIMO_ALLREDUCE_BUCKETED;

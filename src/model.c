@@ -362,16 +362,14 @@ static int train_step(mimo_model *m, const mimo_source *src, size_t start,
         mimo_optim_set_steps(m->opt, mimo_optim_steps(m->opt) + 1);
         return 0;
     }
+    if (m->hooks.apply) /* the runtime sums and updates (its slice) */
+        return m->hooks.apply(m->hooks.user, m->opt, mimo_model_params(m), m->lr);
     if (m->hooks.finish && (rc = m->hooks.finish(m->hooks.user, grads, n, &sum)))
         return rc;
-    /* shared parameters: this rank updates its slice of them */
-    size_t ulo = m->hooks.params ? m->hooks.update_lo : 0;
-    size_t uhi = m->hooks.params ? m->hooks.update_hi : n;
     phase(m, "optimizer", 0);
-    mimo_optim_step_range(m->opt, ulo, uhi, mimo_model_params(m), sum, m->grads,
-                          m->lr, m->hooks.sum_sq, m->hooks.user);
+    mimo_optim_step(m->opt, mimo_model_params(m), sum, m->grads, m->lr);
     phase(m, "optimizer", 1);
-    return m->hooks.updated ? m->hooks.updated(m->hooks.user) : 0;
+    return 0;
 }
 
 static void add_stats(mimo_stats *st, const mimo_head_stats *s, int n_heads, int b)

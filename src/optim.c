@@ -5,6 +5,9 @@
 
 #include <stdlib.h>
 #include <tgmath.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "mimo/error.h"
 #include "graph_impl.h"
@@ -80,69 +83,62 @@ int mimo_optim_is_plain_sgd(const mimo_optim *o)
 }
 void mimo_optim_set_steps(mimo_optim *o, long long t) { o->t = t; }
 
-/* One step over params[lo, hi): the slice a rank updates (all of them,
- * unless the ranks of a node share the parameters). g and out hold the
- * slice (g[i - lo]); w and the slots are whole buffers, indexed i. */
+/* An update of params[lo, hi) (all of them, or the slice a rank updates
+ * when the ranks of a node share the parameters). g holds the slice
+ * (g[i - lo]), times scale (the clipnorm factor, else 1); w and the slots
+ * are whole buffers, indexed i. */
 typedef struct {
     mimo_optim *o;
     long lo, hi;
     mimo_real *w;
     const mimo_real *g;
-    mimo_real lr;
+    mimo_real lr, scale;
 } step_args;
 
-#define FOR_SLICE(a) \
-    _Pragma("omp parallel for schedule(static) if ((a)->hi - (a)->lo >= MIMO_PAR_MIN)") \
-    for (long i = (a)->lo; i < (a)->hi; i++)
+/* The kernels below are serial over [a->lo, a->hi); run_split shares a
+ * long range among the OpenMP threads, and calls a short one directly
+ * (an OpenMP region per call would cost more than a short update: the
+ * shared form updates its slice block by block). */
+#define FOR_SLICE(a) for (long i = (a)->lo; i < (a)->hi; i++)
 
-/* out = g + wd w (L2), clamped to +-clipvalue, then the global-norm clip
- * (sum_sq adds up the squares of every rank's slice); returns the gradient
- * to apply: g itself when there is nothing to do. */
-static const mimo_real *prepare_grads(const step_args *a, mimo_real *out,
-                                      double (*sum_sq)(void *, double), void *user)
+static void run_split(void (*kernel)(const step_args *), const step_args *a)
 {
-    const mimo_optim *o = a->o;
-    const mimo_real *g = a->g, *w = a->w;
-    long lo = a->lo;
-    mimo_real wd = o->s.kind == MIMO_OPT_ADAMW ? 0 : (mimo_real)o->s.weight_decay;
-    mimo_real cv = (mimo_real)o->s.clipvalue;
-    double sq = 0;
-    if (wd == 0 && cv <= 0 && o->s.clipnorm <= 0)
-        return g; /* nothing to do: spare a pass over the buffers */
-    #pragma omp parallel for reduction(+:sq) schedule(static) if (a->hi - lo >= MIMO_PAR_MIN)
-    for (long i = lo; i < a->hi; i++) {
-        mimo_real v = g[i - lo] + wd * w[i];
-        if (cv > 0)
-            v = v > cv ? cv : v < -cv ? -cv : v;
-        out[i - lo] = v;
-        sq += (double)v * v;
+    long len = a->hi - a->lo;
+    if (len < MIMO_PAR_MIN) {
+        kernel(a);
+        return;
     }
-    if (o->s.clipnorm <= 0)
-        return out;
-    double norm = sqrt(sum_sq ? sum_sq(user, sq) : sq);
-    if (norm > o->s.clipnorm) {
-        mimo_real scale = (mimo_real)(o->s.clipnorm / norm);
-        FOR_SLICE(a)
-            out[i - lo] *= scale;
+    #pragma omp parallel
+    {
+        int t = 0, nt = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num(), nt = omp_get_num_threads();
+#endif
+        step_args part = *a;
+        part.lo = a->lo + (long)((double)len * t / nt);
+        part.hi = a->lo + (long)((double)len * (t + 1) / nt);
+        part.g = a->g + (part.lo - a->lo); /* g holds the range */
+        kernel(&part);
     }
-    return out;
 }
 
 static void sgd_step(const step_args *a)
 {
     const mimo_optim *o = a->o;
     const mimo_real *g = a->g;
-    mimo_real *w = a->w, lr = a->lr, m = (mimo_real)o->s.momentum, *v = o->slot[0];
+    mimo_real *w = a->w, lr = a->lr, sc = a->scale, m = (mimo_real)o->s.momentum;
+    mimo_real *v = o->slot[0];
     long lo = a->lo;
     int nesterov = o->s.nesterov;
     if (o->n_slots == 0) {
         FOR_SLICE(a)
-            w[i] -= lr * g[i - lo];
+            w[i] -= lr * (g[i - lo] * sc);
         return;
     }
     FOR_SLICE(a) {
-        v[i] = m * v[i] - lr * g[i - lo];
-        w[i] += nesterov ? m * v[i] - lr * g[i - lo] : v[i];
+        mimo_real gi = g[i - lo] * sc;
+        v[i] = m * v[i] - lr * gi;
+        w[i] += nesterov ? m * v[i] - lr * gi : v[i];
     }
 }
 
@@ -152,7 +148,7 @@ static void adam_step(const step_args *a)
     const mimo_real *g = a->g;
     long lo = a->lo;
     double t = (double)o->t;
-    mimo_real lr = a->lr, *w = a->w;
+    mimo_real lr = a->lr, sc = a->scale, *w = a->w;
     mimo_real b1 = (mimo_real)o->s.beta1, b2 = (mimo_real)o->s.beta2;
     mimo_real c1 = (mimo_real)(1 / (1 - pow(o->s.beta1, t)));
     mimo_real c2 = (mimo_real)(1 / (1 - pow(o->s.beta2, t)));
@@ -160,7 +156,7 @@ static void adam_step(const step_args *a)
     mimo_real decay = o->s.kind == MIMO_OPT_ADAMW
                           ? 1 - lr * (mimo_real)o->s.weight_decay : 1;
     FOR_SLICE(a) {
-        mimo_real gi = g[i - lo];
+        mimo_real gi = g[i - lo] * sc;
         m[i] = b1 * m[i] + (1 - b1) * gi;
         v[i] = b2 * v[i] + (1 - b2) * gi * gi;
         w[i] = decay * w[i] - lr * (m[i] * c1) / (sqrt(v[i] * c2) + eps);
@@ -172,11 +168,11 @@ static void rmsprop_step(const step_args *a)
     const mimo_optim *o = a->o;
     const mimo_real *g = a->g;
     long lo = a->lo;
-    mimo_real lr = a->lr, *w = a->w;
+    mimo_real lr = a->lr, sc = a->scale, *w = a->w;
     mimo_real rho = (mimo_real)o->s.rho, eps = (mimo_real)o->s.eps;
     mimo_real mom = (mimo_real)o->s.momentum, *v = o->slot[0], *u = o->slot[1];
     FOR_SLICE(a) {
-        mimo_real gi = g[i - lo];
+        mimo_real gi = g[i - lo] * sc;
         v[i] = rho * v[i] + (1 - rho) * gi * gi;
         mimo_real d = lr * gi / (sqrt(v[i]) + eps);
         if (u) {
@@ -187,22 +183,72 @@ static void rmsprop_step(const step_args *a)
     }
 }
 
-void mimo_optim_step_range(mimo_optim *o, size_t lo, size_t hi, mimo_real *params,
-                           const mimo_real *grads, mimo_real *scratch, double lr,
-                           double (*sum_sq)(void *user, double local), void *user)
+void mimo_optim_begin_step(mimo_optim *o) { o->t++; }
+
+int mimo_optim_prepares(const mimo_optim *o)
 {
-    step_args a = {o, (long)lo, (long)hi, params, grads, (mimo_real)lr};
-    o->t++;
-    a.g = prepare_grads(&a, scratch, sum_sq, user);
+    return (o->s.kind != MIMO_OPT_ADAMW && o->s.weight_decay != 0) ||
+           o->s.clipvalue > 0 || o->s.clipnorm > 0;
+}
+
+double mimo_optim_prepare(const mimo_optim *o, size_t lo, size_t hi,
+                          const mimo_real *params, const mimo_real *grads,
+                          mimo_real *out)
+{
+    mimo_real wd = o->s.kind == MIMO_OPT_ADAMW ? 0 : (mimo_real)o->s.weight_decay;
+    mimo_real cv = (mimo_real)o->s.clipvalue;
+    long a = (long)lo, b = (long)hi;
+    double sq = 0;
+    if (b - a < MIMO_PAR_MIN) { /* see run_split */
+        for (long i = a; i < b; i++) {
+            mimo_real v = grads[i - a] + wd * params[i];
+            if (cv > 0)
+                v = v > cv ? cv : v < -cv ? -cv : v;
+            out[i - a] = v;
+            sq += (double)v * v;
+        }
+        return sq;
+    }
+    #pragma omp parallel for reduction(+:sq) schedule(static)
+    for (long i = a; i < b; i++) {
+        mimo_real v = grads[i - a] + wd * params[i];
+        if (cv > 0)
+            v = v > cv ? cv : v < -cv ? -cv : v;
+        out[i - a] = v;
+        sq += (double)v * v;
+    }
+    return sq;
+}
+
+int mimo_optim_clips_norm(const mimo_optim *o) { return o->s.clipnorm > 0; }
+
+double mimo_optim_clip_scale(const mimo_optim *o, double sum_sq)
+{
+    double norm = sqrt(sum_sq);
+    return o->s.clipnorm > 0 && norm > o->s.clipnorm ? o->s.clipnorm / norm : 1;
+}
+
+void mimo_optim_apply(mimo_optim *o, size_t lo, size_t hi, mimo_real *params,
+                      const mimo_real *grads, double scale, double lr)
+{
+    step_args a = {o, (long)lo, (long)hi, params, grads, (mimo_real)lr,
+                   (mimo_real)scale};
     switch (o->s.kind) {
-    case MIMO_OPT_SGD: sgd_step(&a); break;
-    case MIMO_OPT_RMSPROP: rmsprop_step(&a); break;
-    default: adam_step(&a);
+    case MIMO_OPT_SGD: run_split(sgd_step, &a); break;
+    case MIMO_OPT_RMSPROP: run_split(rmsprop_step, &a); break;
+    default: run_split(adam_step, &a);
     }
 }
 
 void mimo_optim_step(mimo_optim *o, mimo_real *params, const mimo_real *grads,
                      mimo_real *scratch, double lr)
 {
-    mimo_optim_step_range(o, 0, o->n, params, grads, scratch, lr, NULL, NULL);
+    double scale = 1;
+    mimo_optim_begin_step(o);
+    if (mimo_optim_prepares(o)) {
+        scale = mimo_optim_clip_scale(o, mimo_optim_prepare(o, 0, o->n, params,
+                                                            grads, scratch));
+        grads = scratch;
+    }
+    mimo_optim_apply(o, 0, o->n, params, grads, scale, lr);
 }

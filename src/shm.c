@@ -195,7 +195,6 @@ int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_step_hooks *h)
     s->m = m;
     h->grads = s->seg[s->lrank];
     h->params = s->params;
-    h->update_lo = s->lo, h->update_hi = s->hi;
     return 0;
 }
 
@@ -214,50 +213,80 @@ static void add_into(mimo_real *restrict out, const mimo_real *restrict a, size_
         out[i] += a[i];
 }
 
-/* sum[0, hi - lo) = seg[0][lo, hi) + seg[1][lo, hi) + ..., in rank order,
- * block by block. */
-static void sum_slice(mimo_shm *s)
+/* out[0, e - a) = seg[0][a, e) + seg[1][a, e) + ..., in rank order. */
+static void sum_block(const mimo_shm *s, size_t a, size_t e, mimo_real *out)
+{
+    if (s->lsize == 1)
+        memcpy(out, s->seg[0] + a, sizeof(mimo_real) * (e - a));
+    else
+        add2(out, s->seg[0] + a, s->seg[1] + a, e - a);
+    for (int q = 2; q < s->lsize; q++)
+        add_into(out, s->seg[q] + a, e - a);
+}
+
+/* One node, no clipnorm: each block of the slice is summed into L1 and
+ * applied at once, so the sum never goes to memory. */
+static void apply_fused(mimo_shm *s, mimo_optim *o, mimo_real *params, double lr)
 {
     size_t len = s->hi - s->lo;
     long nblk = (long)((len + SUM_BLOCK - 1) / SUM_BLOCK);
+    int prep = mimo_optim_prepares(o);
     #pragma omp parallel for schedule(static) if (len >= 65536)
     for (long k = 0; k < nblk; k++) {
-        size_t a = (size_t)k * SUM_BLOCK, e = a + SUM_BLOCK < len ? a + SUM_BLOCK : len;
-        const mimo_real *g0 = s->seg[0] + s->lo + a;
-        if (s->lsize == 1)
-            memcpy(s->sum + a, g0, sizeof(mimo_real) * (e - a));
-        else
-            add2(s->sum + a, g0, s->seg[1] + s->lo + a, e - a);
-        for (int q = 2; q < s->lsize; q++)
-            add_into(s->sum + a, s->seg[q] + s->lo + a, e - a);
+        mimo_real g[SUM_BLOCK];
+        size_t a = s->lo + (size_t)k * SUM_BLOCK;
+        size_t e = a + SUM_BLOCK < s->hi ? a + SUM_BLOCK : s->hi;
+        sum_block(s, a, e, g);
+        if (prep)
+            mimo_optim_prepare(o, a, e, params, g, g);
+        mimo_optim_apply(o, a, e, params, g, 1, lr);
     }
 }
 
-int mimo_shm_finish(mimo_shm *s, const mimo_real **sum)
+/* Several nodes or clipnorm: the slice's sum in s->sum, allreduced across
+ * the nodes, the norm over the node (which covers every slice). */
+static int apply_staged(mimo_shm *s, mimo_optim *o, mimo_real *params, double lr)
 {
-    int rc = node_barrier(s), err; /* every gradient of the node is written */
-    if (rc)
-        return rc;
-    sum_slice(s);
-    for (size_t a = 0; s->nodes > 1 && a < s->hi - s->lo; a += INT_MAX) {
-        size_t len = s->hi - s->lo - a < INT_MAX ? s->hi - s->lo - a : INT_MAX;
-        if ((err = MPI_Allreduce(MPI_IN_PLACE, s->sum + a, (int)len, MIMO_MPI_REAL,
-                                 MPI_SUM, s->cross)) != MPI_SUCCESS)
+    size_t len = s->hi - s->lo;
+    double scale = 1;
+    #pragma omp parallel for schedule(static) if (len >= 65536)
+    for (size_t a = 0; a < len; a += SUM_BLOCK)
+        sum_block(s, s->lo + a, s->lo + (a + SUM_BLOCK < len ? a + SUM_BLOCK : len),
+                  s->sum + a);
+    for (size_t a = 0; s->nodes > 1 && a < len; a += INT_MAX) {
+        int err = MPI_Allreduce(MPI_IN_PLACE, s->sum + a,
+                                (int)(len - a < INT_MAX ? len - a : INT_MAX),
+                                MIMO_MPI_REAL, MPI_SUM, s->cross);
+        if (err != MPI_SUCCESS)
             return mimo_mpi_fail("MPI_Allreduce across nodes", err);
     }
-    *sum = s->sum;
+    if (mimo_optim_prepares(o)) {
+        double sq = mimo_optim_prepare(o, s->lo, s->hi, params, s->sum, s->sum), all = sq;
+        if (mimo_optim_clips_norm(o)) {
+            int err = MPI_Allreduce(&sq, &all, 1, MPI_DOUBLE, MPI_SUM, s->node);
+            if (err != MPI_SUCCESS)
+                return mimo_mpi_fail("MPI_Allreduce of the gradient norm", err);
+            scale = mimo_optim_clip_scale(o, all);
+        }
+    }
+    mimo_optim_apply(o, s->lo, s->hi, params, s->sum, scale, lr);
     return 0;
 }
 
-/* The next backward overwrites the gradients other ranks read, and the
- * next forward reads the slices other ranks wrote: both wait for this. */
-int mimo_shm_updated(mimo_shm *s) { return node_barrier(s); }
-
-double mimo_shm_sum_sq(mimo_shm *s, double local)
+/* The barriers: every gradient of the node is written before any rank
+ * sums; every slice is updated before any rank's next forward reads it or
+ * next backward overwrites a gradient another rank read. */
+int mimo_shm_apply(mimo_shm *s, mimo_optim *o, mimo_real *params, double lr)
 {
-    double total = local;
-    MPI_Allreduce(&local, &total, 1, MPI_DOUBLE, MPI_SUM, s->node);
-    return total;
+    int rc = node_barrier(s);
+    if (rc)
+        return rc;
+    mimo_optim_begin_step(o);
+    if (s->nodes == 1 && !mimo_optim_clips_norm(o))
+        apply_fused(s, o, params, lr);
+    else if ((rc = apply_staged(s, o, params, lr)))
+        return rc;
+    return node_barrier(s);
 }
 
 /* ---- writes outside the step -------------------------------------------- */

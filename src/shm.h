@@ -8,10 +8,12 @@
  *   - ONE buffer per optimizer moment for the node.
  * Rank l of the L ranks of a node owns the slice [n l / L, n (l+1) / L).
  * A step: backward writes each rank's gradient; barrier; each rank adds up
- * its slice of the node's gradients in rank order into a private buffer,
- * allreduces that slice with the ranks of the same local index on the other
- * nodes (if any), and updates its slice of the parameters and moments;
- * barrier; every rank's next forward reads the one parameter buffer.
+ * its slice of the node's gradients in rank order and updates its slice of
+ * the parameters and moments: block by block, each block summed in L1,
+ * on one node without clipnorm; else through a private buffer of the
+ * slice, allreduced with the ranks of the same local index on the other
+ * nodes and / or reduced to the global norm; barrier; every rank's next
+ * forward reads the one parameter buffer.
  * Each value is read and written once per node and step, where a
  * replicated optimizer reads the summed gradient and rewrites all the
  * parameters on every rank.
@@ -37,16 +39,14 @@ int mimo_shm_create(MPI_Comm comm, size_t n, int ranks_per_node, int required,
                     mimo_shm **out);
 
 /* Moves m's parameters and optimizer moments into node-shared memory (the
- * node's local rank 0 copies its own) and fills the grads, params and
- * update slice fields of h; the caller adds the functions. */
+ * node's local rank 0 copies its own) and sets the grads and params fields
+ * of h; the caller adds the functions. */
 int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_step_hooks *h);
 
-/* After backward: this rank's slice of the sum over all ranks into *sum. */
-int mimo_shm_finish(mimo_shm *s, const mimo_real **sum);
-/* After the optimizer: every slice is updated on return. */
-int mimo_shm_updated(mimo_shm *s);
-/* Sum over the node's ranks of `local` (each node covers all slices). */
-double mimo_shm_sum_sq(mimo_shm *s, double local);
+/* After backward: sums this rank's slice of the gradients over all ranks
+ * and applies o's step to that slice of params and moments at rate lr;
+ * every slice is updated on return. */
+int mimo_shm_apply(mimo_shm *s, mimo_optim *o, mimo_real *params, double lr);
 
 /* Rank 0's parameters to every node (each node's local rank 0 receives). */
 int mimo_shm_bcast_params(mimo_shm *s, MPI_Comm comm);

@@ -135,22 +135,24 @@ static void test_clipvalue(void **s)
 
 #define NS 1000
 
-typedef struct {
-    double other_sq;   /* the other rank's slice's sum of squares */
-} peer;
-
-/* The other slice's sum of squares comes from the peer, as an allreduce
- * over the node would bring it. */
-static double peer_sum_sq(void *user, double local)
+/* One rank's part of a step over its slice [lo, hi): the whole gradient g
+ * is given, the rank reads its slice; sq receives the slice's sum of
+ * squares after prepare. */
+static void slice_prepare(mimo_optim *o, size_t lo, size_t hi, const mimo_real *w,
+                          const mimo_real *g, mimo_real *buf, double *sq)
 {
-    return local + ((peer *)user)->other_sq;
+    mimo_optim_begin_step(o);
+    memcpy(buf + lo, g + lo, sizeof *buf * (hi - lo));
+    *sq = mimo_optim_prepares(o) ? mimo_optim_prepare(o, lo, hi, w, buf + lo, buf + lo)
+                                 : 0;
 }
 
 /* One optimizer over all NS values, two over the slices [0, k) and
- * [k, NS) with their moments in one shared buffer: the same parameters. */
+ * [k, NS) with their moments in one shared buffer, as the ranks of a node
+ * do (the norm's squares added over the two): the same parameters. */
 static void check_slices(mimo_opt_spec spec, int clip)
 {
-    static mimo_real w_all[NS], w_sh[NS], g[NS], sc[NS], m_sh[2][NS];
+    static mimo_real w_all[NS], w_sh[NS], g[NS], sc[NS], buf[NS], m_sh[2][NS];
     mimo_optim *all = NULL, *a = NULL, *b = NULL;
     size_t k = 379;
     if (clip)
@@ -166,18 +168,15 @@ static void check_slices(mimo_opt_spec spec, int clip)
     for (int i = 0; i < NS; i++)
         w_all[i] = w_sh[i] = (mimo_real)sin(i);
     for (int step = 0; step < 3; step++) {
-        double sq_a = 0, sq_b = 0;
-        for (int i = 0; i < NS; i++) {
+        for (int i = 0; i < NS; i++)
             g[i] = (mimo_real)cos(i * (step + 1)) * 0.1f;
-            /* as the optimizer prepares it: L2 joins g except in adamw */
-            mimo_real wd = clip && spec.kind != MIMO_OPT_ADAMW ? 0.01f : 0;
-            double v = (mimo_real)(g[i] + wd * w_sh[i]);
-            *(i < (int)k ? &sq_a : &sq_b) += v * v;
-        }
         mimo_optim_step(all, w_all, g, sc, spec.lr);
-        peer pa = {sq_b}, pb = {sq_a};
-        mimo_optim_step_range(a, 0, k, w_sh, g, sc, spec.lr, peer_sum_sq, &pa);
-        mimo_optim_step_range(b, k, NS, w_sh, g + k, sc + k, spec.lr, peer_sum_sq, &pb);
+        double sq_a, sq_b;
+        slice_prepare(a, 0, k, w_sh, g, buf, &sq_a);
+        slice_prepare(b, k, NS, w_sh, g, buf, &sq_b);
+        double scale = mimo_optim_clip_scale(a, sq_a + sq_b);
+        mimo_optim_apply(a, 0, k, w_sh, buf, scale, spec.lr);
+        mimo_optim_apply(b, k, NS, w_sh, buf + k, scale, spec.lr);
     }
     for (int i = 0; i < NS; i++)
         if (!(fabs(w_all[i] - w_sh[i]) <= (clip ? 1e-6 : 0)))

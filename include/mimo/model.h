@@ -52,24 +52,21 @@ typedef struct mimo_model mimo_model;
  *   into (n values, e.g. in memory shared with the other ranks of a node)
  *   instead of the model's own; params, when set, is the parameter buffer
  *   in use (shared by the ranks of a node) instead of the model's own.
- * - With shared parameters the optimizer updates params[update_lo,
- *   update_hi) only, this rank's slice (else all of them).
  * - The model calls begin before backward; layer_done after each layer's
- *   backward (the first `done` gradient values are final); finish after
- *   backward, which points *sum at the sum over ranks of the update's
- *   slice (sum[i - update_lo]; the optimizer only reads it: grads itself
- *   when summed in place); sum_sq, if set, for the clipnorm over all
- *   slices; updated after the optimizer; and phase around "data",
- *   "forward", "backward" and "optimizer" (end = 0 / 1). */
+ *   backward (the first `done` gradient values are final); then either
+ *   apply, which sums the gradients over the ranks and updates the
+ *   parameters itself (with shared parameters each rank its slice), or
+ *   finish, which points *sum at the sum over ranks (the optimizer only
+ *   reads it: grads itself when summed in place) for the model's
+ *   optimizer step; and phase around "data", "forward", "backward" and
+ *   "optimizer" (end = 0 / 1). */
 typedef struct {
     void *user;
     mimo_real *grads, *params;
-    size_t update_lo, update_hi;
     void (*begin)(void *user, mimo_real *grads, size_t n);
     void (*layer_done)(void *user, const char *layer, size_t done);
     int (*finish)(void *user, mimo_real *grads, size_t n, const mimo_real **sum);
-    double (*sum_sq)(void *user, double local);
-    int (*updated)(void *user);
+    int (*apply)(void *user, mimo_optim *o, mimo_real *params, double lr);
     void (*phase)(void *user, const char *name, int end);
 } mimo_step_hooks;
 

@@ -2,7 +2,7 @@
  * buffer, with each moment in one flat buffer too (a "slot"). The same
  * update runs on every rank after the gradients are summed over the ranks
  * (or, when the ranks of a node share the parameters, each rank updates
- * its slice of them: mimo_optim_step_range).
+ * its slice of them: mimo_optim_begin_step .. mimo_optim_apply).
  *
  * Per step, in this order (g is the gradient, w the parameters):
  *   L2 decay (all but adamw):  g += weight_decay * w
@@ -39,15 +39,23 @@ void mimo_optim_free(mimo_optim **o);
 void mimo_optim_step(mimo_optim *o, mimo_real *params, const mimo_real *grads,
                      mimo_real *scratch, double lr);
 
-/* The same step on params[lo, hi) only, the slice this rank updates when
- * the ranks of a node share one parameter buffer. grads and scratch hold
- * that slice (grads[i - lo]); params and the slots are whole buffers.
- * clipnorm needs the norm over all slices: sum_sq (may be NULL: this is
- * all of them) returns the sum over the ranks of their `local` sums of
- * squares, and is called on every rank or none. */
-void mimo_optim_step_range(mimo_optim *o, size_t lo, size_t hi, mimo_real *params,
-                           const mimo_real *grads, mimo_real *scratch, double lr,
-                           double (*sum_sq)(void *user, double local), void *user);
+/* mimo_optim_step in parts, for ranks that each update a slice
+ * [lo, hi) of one shared parameter buffer: begin_step once per step on
+ * every rank; then, when mimo_optim_prepares (L2 or clipping), prepare
+ * writes the slice's decayed and clipped gradient into out (may be grads;
+ * both hold the slice: grads[i - lo]) and returns its sum of squares, the
+ * sum of which over all slices gives clip_scale; apply updates
+ * params[lo, hi) and the slots' slices with grads x scale (1 unless
+ * clipnorm). params and the slots are whole buffers. */
+void mimo_optim_begin_step(mimo_optim *o);
+int mimo_optim_prepares(const mimo_optim *o);
+double mimo_optim_prepare(const mimo_optim *o, size_t lo, size_t hi,
+                          const mimo_real *params, const mimo_real *grads,
+                          mimo_real *out);
+int mimo_optim_clips_norm(const mimo_optim *o);
+double mimo_optim_clip_scale(const mimo_optim *o, double sum_sq);
+void mimo_optim_apply(mimo_optim *o, size_t lo, size_t hi, mimo_real *params,
+                      const mimo_real *grads, double scale, double lr);
 
 /* Moment buffers ("velocity", "m", "v", "momentum"), n values each. */
 int mimo_optim_n_slots(const mimo_optim *o);
