@@ -191,31 +191,42 @@ int mimo_optim_prepares(const mimo_optim *o)
            o->s.clipvalue > 0 || o->s.clipnorm > 0;
 }
 
+/* out[i - base] = clamp(g[i - base] + wd w[i], +-cv) for i in [a, b);
+ * returns the sum of their squares. */
+static double prepare_serial(mimo_real wd, mimo_real cv, const mimo_real *w,
+                             const mimo_real *g, mimo_real *out, long base, long a,
+                             long b)
+{
+    double sq = 0;
+    for (long i = a; i < b; i++) {
+        mimo_real v = g[i - base] + wd * w[i];
+        if (cv > 0)
+            v = v > cv ? cv : v < -cv ? -cv : v;
+        out[i - base] = v;
+        sq += (double)v * v;
+    }
+    return sq;
+}
+
 double mimo_optim_prepare(const mimo_optim *o, size_t lo, size_t hi,
                           const mimo_real *params, const mimo_real *grads,
                           mimo_real *out)
 {
     mimo_real wd = o->s.kind == MIMO_OPT_ADAMW ? 0 : (mimo_real)o->s.weight_decay;
     mimo_real cv = (mimo_real)o->s.clipvalue;
-    long a = (long)lo, b = (long)hi;
+    long a = (long)lo, len = (long)(hi - lo);
     double sq = 0;
-    if (b - a < MIMO_PAR_MIN) { /* see run_split */
-        for (long i = a; i < b; i++) {
-            mimo_real v = grads[i - a] + wd * params[i];
-            if (cv > 0)
-                v = v > cv ? cv : v < -cv ? -cv : v;
-            out[i - a] = v;
-            sq += (double)v * v;
-        }
-        return sq;
-    }
-    #pragma omp parallel for reduction(+:sq) schedule(static)
-    for (long i = a; i < b; i++) {
-        mimo_real v = grads[i - a] + wd * params[i];
-        if (cv > 0)
-            v = v > cv ? cv : v < -cv ? -cv : v;
-        out[i - a] = v;
-        sq += (double)v * v;
+    if (len < MIMO_PAR_MIN) /* see run_split */
+        return prepare_serial(wd, cv, params, grads, out, a, a, a + len);
+    #pragma omp parallel reduction(+:sq)
+    {
+        int t = 0, nt = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num(), nt = omp_get_num_threads();
+#endif
+        sq += prepare_serial(wd, cv, params, grads, out, a,
+                             a + (long)((double)len * t / nt),
+                             a + (long)((double)len * (t + 1) / nt));
     }
     return sq;
 }
