@@ -252,7 +252,8 @@ int mimo_dist_attach(mimo_dist *d, mimo_model *m)
              * (e.g. no unified memory model): the MPI allreduce then */
             mimo_shm_free(&d->shm);
             mimo_error_clear();
-            rc = 0, h.grads = h.params = NULL, d->mode = MIMO_ALLREDUCE_BUCKETED;
+            h.grads = h.params = NULL, h.grads_zeroed = 0;
+            rc = 0, d->mode = MIMO_ALLREDUCE_BUCKETED;
         } else if (!rc) {
             d->mode = MIMO_ALLREDUCE_SHARED;
             h.apply = hook_apply;

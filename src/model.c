@@ -351,7 +351,7 @@ static int train_step(mimo_model *m, const mimo_source *src, size_t start,
     /* this rank's gradient; m->grads is then scratch for the optimizer */
     mimo_real *grads = m->hooks.grads ? m->hooks.grads : m->grads;
     const mimo_real *sum = grads;
-    if (!in_place)
+    if (!in_place && !(m->hooks.grads && m->hooks.grads_zeroed))
         mimo_vec_zero(grads, n);
     memset(m->step, 0, sizeof *m->step * (size_t)m->n_heads);
     if (m->hooks.begin)

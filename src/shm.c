@@ -181,6 +181,7 @@ int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_step_hooks *h)
     memset(s->params + s->lo, 0, len);
     for (int k = 0; k < s->n_slots; k++)
         memset(s->slot[k] + s->lo, 0, len);
+    memset(s->seg[s->lrank], 0, sizeof(mimo_real) * s->n); /* see sum_block */
     if ((rc = node_barrier(s)))
         return rc;
     if (s->lrank == 0) { /* its parameters: those rank 0 broadcasts later */
@@ -194,6 +195,7 @@ int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_step_hooks *h)
         mimo_optim_lend_slot(o, k, s->slot[k]);
     s->m = m;
     h->grads = s->seg[s->lrank];
+    h->grads_zeroed = 1;
     h->params = s->params;
     return 0;
 }
@@ -222,6 +224,8 @@ static void sum_block(const mimo_shm *s, size_t a, size_t e, mimo_real *out)
         add2(out, s->seg[0] + a, s->seg[1] + a, e - a);
     for (int q = 2; q < s->lsize; q++)
         add_into(out, s->seg[q] + a, e - a);
+    for (int q = 0; q < s->lsize; q++) /* while in cache: the next step's zeros */
+        memset(s->seg[q] + a, 0, sizeof(mimo_real) * (e - a));
 }
 
 /* One node, no clipnorm: each block of the slice is summed into L1 and

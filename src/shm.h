@@ -8,7 +8,8 @@
  *   - ONE buffer per optimizer moment for the node.
  * Rank l of the L ranks of a node owns the slice [n l / L, n (l+1) / L).
  * A step: backward writes each rank's gradient; barrier; each rank adds up
- * its slice of the node's gradients in rank order and updates its slice of
+ * its slice of the node's gradients in rank order (zeroing what it read,
+ * for the next step's backward to add into) and updates its slice of
  * the parameters and moments: block by block, each block summed in L1,
  * on one node without clipnorm; else through a private buffer of the
  * slice, allreduced with the ranks of the same local index on the other

@@ -50,8 +50,10 @@ typedef struct mimo_model mimo_model;
  * optional).
  * - grads, when set, is the buffer backward writes this rank's gradient
  *   into (n values, e.g. in memory shared with the other ranks of a node)
- *   instead of the model's own; params, when set, is the parameter buffer
- *   in use (shared by the ranks of a node) instead of the model's own.
+ *   instead of the model's own; with grads_zeroed the runtime leaves it
+ *   all zeros after each step, so the model does not clear it. params,
+ *   when set, is the parameter buffer in use (shared by the ranks of a
+ *   node) instead of the model's own.
  * - The model calls begin before backward; layer_done after each layer's
  *   backward (the first `done` gradient values are final); then either
  *   apply, which sums the gradients over the ranks and updates the
@@ -63,6 +65,7 @@ typedef struct mimo_model mimo_model;
 typedef struct {
     void *user;
     mimo_real *grads, *params;
+    int grads_zeroed;
     void (*begin)(void *user, mimo_real *grads, size_t n);
     void (*layer_done)(void *user, const char *layer, size_t done);
     int (*finish)(void *user, mimo_real *grads, size_t n, const mimo_real **sum);
