@@ -239,20 +239,23 @@ static int hook_apply(void *u, mimo_optim *o, mimo_real *params, double lr)
 int mimo_dist_attach(mimo_dist *d, mimo_model *m)
 {
     mimo_step_hooks h = {.user = d, .begin = hook_begin, .layer_done = hook_layer,
-                         .finish = hook_finish, .phase = hook_phase};
+                         .phase = hook_phase};
     int rc = 0;
+    if (d->size > 1) /* one rank (a trace only): nothing to sum */
+        h.finish = hook_finish;
     if (d->size > 1 &&
         (d->mode == MIMO_ALLREDUCE_SHARED || d->mode == MIMO_ALLREDUCE_AUTO)) {
         rc = mimo_shm_create(d->comm, d->n, d->ranks_per_node,
                              d->mode == MIMO_ALLREDUCE_SHARED, &d->shm);
         if (!rc)
             rc = mimo_agree(d->comm, mimo_shm_attach(d->shm, m, &h));
+        if (rc) /* none of the shared buffers, whatever happens next */
+            h.grads = h.params = NULL, h.grads_zeroed = 0;
         if (rc && d->mode == MIMO_ALLREDUCE_AUTO) {
             /* 1: no node shares memory between ranks; or this MPI cannot
              * (e.g. no unified memory model): the MPI allreduce then */
             mimo_shm_free(&d->shm);
             mimo_error_clear();
-            h.grads = h.params = NULL, h.grads_zeroed = 0;
             rc = 0, d->mode = MIMO_ALLREDUCE_BUCKETED;
         } else if (!rc) {
             d->mode = MIMO_ALLREDUCE_SHARED;

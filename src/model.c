@@ -253,8 +253,6 @@ int mimo_arrays_source(mimo_model *m, const mimo_dataset *d, int targets,
 
 /* ---- training ------------------------------------------------------------ */
 
-/* ---- training ------------------------------------------------------------ */
-
 static int ensure_perm(mimo_model *m, size_t n)
 {
     if (m->perm_len >= n)
@@ -292,8 +290,8 @@ static int check_step(const mimo_model *m, long epoch, long step)
                               mimo_graph_head_spec(m->g, h)->name, epoch + 1,
                               step + 1);
     return 0;
-
 }
+
 /* This rank's slice [lo, hi) of the global batch [start, start + gb). */
 static void rank_slice(const mimo_model *m, size_t start, size_t gb, size_t *lo,
                        size_t *hi)
@@ -308,7 +306,7 @@ static void rank_slice(const mimo_model *m, size_t start, size_t gb, size_t *lo,
 static int sgd_in_backward(const mimo_model *m)
 {
     return m->size == 1 && !m->hooks.grads && !m->hooks.params &&
-           mimo_optim_is_plain_sgd(m->opt);
+           !m->hooks.finish && !m->hooks.apply && mimo_optim_is_plain_sgd(m->opt);
 }
 
 /* Forward, loss and backward of this rank's b rows at perm[lo, lo + b). */
@@ -359,7 +357,7 @@ static int train_step(mimo_model *m, const mimo_source *src, size_t start,
     if (b > 0 && (rc = forward_backward(m, src, lo, b, gb, epoch, step, grads)))
         return rc;
     if (in_place) { /* one process: no sum to wait for */
-        mimo_optim_set_steps(m->opt, mimo_optim_steps(m->opt) + 1);
+        mimo_optim_begin_step(m->opt); /* counts it */
         return 0;
     }
     if (m->hooks.apply) /* the runtime sums and updates (its slice) */

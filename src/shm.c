@@ -12,6 +12,7 @@
 #include "mimo/dist.h"
 #include "mimo/error.h"
 #include "mimo/optim.h"
+#include "graph_impl.h" /* MIMO_PAR_MIN */
 
 #define MAX_SLOTS 2
 #define SUM_BLOCK 4096 /* values summed per pass while in L1 */
@@ -235,7 +236,7 @@ static void apply_fused(mimo_shm *s, mimo_optim *o, mimo_real *params, double lr
     size_t len = s->hi - s->lo;
     long nblk = (long)((len + SUM_BLOCK - 1) / SUM_BLOCK);
     int prep = mimo_optim_prepares(o);
-    #pragma omp parallel for schedule(static) if (len >= 65536)
+    #pragma omp parallel for schedule(static) if (len >= 2 * MIMO_PAR_MIN)
     for (long k = 0; k < nblk; k++) {
         mimo_real g[SUM_BLOCK];
         size_t a = s->lo + (size_t)k * SUM_BLOCK;
@@ -253,7 +254,7 @@ static int apply_staged(mimo_shm *s, mimo_optim *o, mimo_real *params, double lr
 {
     size_t len = s->hi - s->lo;
     double scale = 1;
-    #pragma omp parallel for schedule(static) if (len >= 65536)
+    #pragma omp parallel for schedule(static) if (len >= 2 * MIMO_PAR_MIN)
     for (size_t a = 0; a < len; a += SUM_BLOCK)
         sum_block(s, s->lo + a, s->lo + (a + SUM_BLOCK < len ? a + SUM_BLOCK : len),
                   s->sum + a);

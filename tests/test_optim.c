@@ -133,7 +133,7 @@ static void test_clipvalue(void **s)
 
 /* ---- slices: what the ranks of a node do when they share parameters ---- */
 
-#define NS 1000
+#define NS 100000 /* both slices long enough to be threaded (MIMO_PAR_MIN) */
 
 /* One rank's part of a step over its slice [lo, hi): the whole gradient g
  * is given, the rank reads its slice; sq receives the slice's sum of
@@ -154,7 +154,7 @@ static void check_slices(mimo_opt_spec spec, int clip)
 {
     static mimo_real w_all[NS], w_sh[NS], g[NS], sc[NS], buf[NS], m_sh[2][NS];
     mimo_optim *all = NULL, *a = NULL, *b = NULL;
-    size_t k = 379;
+    size_t k = 37901;
     if (clip)
         spec.clipnorm = 1.0, spec.weight_decay = 0.01;
     assert_int_equal(mimo_optim_create(&spec, NS, &all), 0);

@@ -61,7 +61,9 @@ typedef struct mimo_model mimo_model;
  *   finish, which points *sum at the sum over ranks (the optimizer only
  *   reads it: grads itself when summed in place) for the model's
  *   optimizer step; and phase around "data", "forward", "backward" and
- *   "optimizer" (end = 0 / 1). */
+ *   "optimizer" (end = 0 / 1). One process with plain SGD and neither
+ *   apply nor finish set has backward apply the step itself
+ *   (mimo_graph_backward_sgd): no optimizer phase then. */
 typedef struct {
     void *user;
     mimo_real *grads, *params;
@@ -84,7 +86,9 @@ mimo_graph *mimo_model_graph(mimo_model *m);
  * only through mimo_dist_write_params then; load checkpoints before. */
 mimo_real *mimo_model_params(mimo_model *m);
 /* The buffer this rank's backward writes its gradient into (with the
- * bucketed and blocking sums it then holds the sum over ranks). */
+ * bucketed and blocking sums it then holds the sum over ranks; the shared
+ * form leaves zeros in it, and one process with plain SGD never writes
+ * it: backward updates the parameters). */
 mimo_real *mimo_model_grads(mimo_model *m);
 mimo_optim *mimo_model_optim(mimo_model *m);
 size_t mimo_model_param_count(const mimo_model *m);

@@ -95,6 +95,14 @@ ok = m and all(np.allclose(a['optimizer'][s][l][t][()], b['optimizer'][s][l][t][
                for s in m if isinstance(a['optimizer'][s], h5py.Group)
                for l in a['optimizer'][s] for t in a['optimizer'][s][l])
 sys.exit(0 if ok else 1)"
+# The shared form's one pass (each block summed, decayed, clipped and
+# applied while in cache), and ranks with no rows: 500 rows in global
+# batches of 166 leave 2 rows for the last step on 4 ranks.
+opts=(--epochs 3 --set train.batch_size=166
+      --set 'train.optimizer={type: sgd, lr: 0.05, momentum: 0.9, weight_decay: 0.001, clipvalue: 0.05}')
+expect 0 "" train net.yaml --out pb-1 --quiet "${opts[@]}"
+mpi_expect 4 0 "" train net.yaml --out pb-4 --quiet --allreduce shared "${opts[@]}"
+check "L2 and clipvalue per block, ranks without rows: 4 ranks = 1 rank (1e-5)" params_close pb-1/checkpoints/last.h5 pb-4/checkpoints/last.h5 1e-5
 # several nodes (here 2 "nodes" of 2 ranks): each rank sums its slice on
 # its node, then allreduces it with its peer on the other node
 mpi_expect 4 0 "" train net.yaml --out nodes --quiet --allreduce shared --ranks-per-node 2 --check-every 1
