@@ -155,39 +155,49 @@ static hid_t open_or_create_attr(hid_t obj, const char *name, hid_t type)
     return a;
 }
 
-int mimo_h5_attr_write_i64(hid_t obj, const char *path, const char *name,
-                           int64_t v)
+/* Writes the scalar attribute `name` of file type ft from *v (in memory
+ * type mt), replacing any earlier one. */
+static int attr_write(hid_t obj, const char *path, const char *name, hid_t ft,
+                      hid_t mt, const void *v)
 {
-    hid_t a = open_or_create_attr(obj, name, H5T_STD_I64LE);
-    herr_t st = a < 0 ? -1 : H5Awrite(a, H5T_NATIVE_INT64, &v);
+    hid_t a = open_or_create_attr(obj, name, ft);
+    herr_t st = a < 0 ? -1 : H5Awrite(a, mt, v);
     if (a >= 0)
         H5Aclose(a);
     return st < 0 ? mimo_error(MIMO_EIO, "%s: cannot write attribute '%s'",
                                path, name) : 0;
+}
+
+/* Reads the scalar attribute `name` into *v (memory type mt). */
+static int attr_read(hid_t obj, const char *path, const char *name, hid_t mt,
+                     void *v)
+{
+    if (H5Aexists(obj, name) <= 0)
+        return mimo_error(MIMO_EINVAL, "%s: attribute '%s' is missing", path, name);
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    herr_t st = a < 0 ? -1 : H5Aread(a, mt, v);
+    if (a >= 0)
+        H5Aclose(a);
+    return st < 0 ? mimo_error(MIMO_EIO, "%s: cannot read attribute '%s'", path,
+                               name) : 0;
+}
+
+int mimo_h5_attr_write_i64(hid_t obj, const char *path, const char *name,
+                           int64_t v)
+{
+    return attr_write(obj, path, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
 }
 
 int mimo_h5_attr_write_f64(hid_t obj, const char *path, const char *name,
                            double v)
 {
-    hid_t a = open_or_create_attr(obj, name, H5T_IEEE_F64LE);
-    herr_t st = a < 0 ? -1 : H5Awrite(a, H5T_NATIVE_DOUBLE, &v);
-    if (a >= 0)
-        H5Aclose(a);
-    return st < 0 ? mimo_error(MIMO_EIO, "%s: cannot write attribute '%s'",
-                               path, name) : 0;
+    return attr_write(obj, path, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
 }
 
 int mimo_h5_attr_read_f64(hid_t obj, const char *path, const char *name,
                           double *v)
 {
-    if (H5Aexists(obj, name) <= 0)
-        return mimo_error(MIMO_EINVAL, "%s: attribute '%s' is missing", path, name);
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    herr_t st = a < 0 ? -1 : H5Aread(a, H5T_NATIVE_DOUBLE, v);
-    if (a >= 0)
-        H5Aclose(a);
-    return st < 0 ? mimo_error(MIMO_EIO, "%s: cannot read attribute '%s'", path,
-                               name) : 0;
+    return attr_read(obj, path, name, H5T_NATIVE_DOUBLE, v);
 }
 
 /* A variable-length UTF-8 string type (close it). */
@@ -203,26 +213,15 @@ int mimo_h5_attr_write_str(hid_t obj, const char *path, const char *name,
                            const char *v)
 {
     hid_t t = vlen_str();
-    hid_t a = open_or_create_attr(obj, name, t);
-    herr_t st = a < 0 ? -1 : H5Awrite(a, t, &v);
-    if (a >= 0)
-        H5Aclose(a);
+    int rc = attr_write(obj, path, name, t, t, &v);
     H5Tclose(t);
-    return st < 0 ? mimo_error(MIMO_EIO, "%s: cannot write attribute '%s'",
-                               path, name) : 0;
+    return rc;
 }
 
 int mimo_h5_attr_read_i64(hid_t obj, const char *path, const char *name,
                           int64_t *v)
 {
-    if (H5Aexists(obj, name) <= 0)
-        return mimo_error(MIMO_EINVAL, "%s: attribute '%s' is missing", path, name);
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    herr_t st = a < 0 ? -1 : H5Aread(a, H5T_NATIVE_INT64, v);
-    if (a >= 0)
-        H5Aclose(a);
-    return st < 0 ? mimo_error(MIMO_EIO, "%s: cannot read attribute '%s'", path,
-                               name) : 0;
+    return attr_read(obj, path, name, H5T_NATIVE_INT64, v);
 }
 
 /* Reads a string from attribute or dataset `id` of type `ft` (fixed or
