@@ -274,7 +274,7 @@ int mimo_dist_bcast(mimo_dist *d, mimo_real *params, size_t n)
     if (d->size == 1)
         return 0;
     if (d->shm) /* one buffer per node: its local rank 0 receives */
-        return mimo_shm_bcast_params(d->shm, d->comm);
+        return mimo_shm_bcast_params(d->shm);
     for (size_t s = 0; s < n; s += INT_MAX) {
         int err = MPI_Bcast(params + s, (int)(n - s < INT_MAX ? n - s : INT_MAX),
                             MIMO_MPI_REAL, 0, d->comm);

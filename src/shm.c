@@ -30,8 +30,6 @@ struct mimo_shm {
     mimo_model *m;             /* the model attached */
 };
 
-int mimo_shm_local_rank(const mimo_shm *s) { return s->lrank; }
-
 /* ---- set-up ------------------------------------------------------------- */
 
 /* The node communicator: the ranks that share memory, or groups of
@@ -296,9 +294,8 @@ int mimo_shm_apply(mimo_shm *s, mimo_optim *o, mimo_real *params, double lr)
 
 /* ---- writes outside the step -------------------------------------------- */
 
-int mimo_shm_bcast_params(mimo_shm *s, MPI_Comm comm)
+int mimo_shm_bcast_params(mimo_shm *s)
 {
-    (void)comm;
     int rc = node_barrier(s); /* nobody reads them while they change */
     if (rc)
         return rc;

@@ -50,7 +50,7 @@ int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_step_hooks *h);
 int mimo_shm_apply(mimo_shm *s, mimo_optim *o, mimo_real *params, double lr);
 
 /* Rank 0's parameters to every node (each node's local rank 0 receives). */
-int mimo_shm_bcast_params(mimo_shm *s, MPI_Comm comm);
+int mimo_shm_bcast_params(mimo_shm *s);
 /* dst (the shared parameters) = src, n values, written once per node. */
 int mimo_shm_write_params(mimo_shm *s, mimo_real *dst, const mimo_real *src,
                           size_t n);
@@ -60,8 +60,6 @@ int mimo_shm_write_params(mimo_shm *s, mimo_real *dst, const mimo_real *src,
 void mimo_shm_free(mimo_shm **s);
 /* Not collective (a rank failing alone): frees this rank's memory only. */
 void mimo_shm_abandon(mimo_shm **s);
-
-int mimo_shm_local_rank(const mimo_shm *s);
 
 /* dist.c: MIMO_EMPI naming the call and MPI's message for err. */
 int mimo_mpi_fail(const char *what, int err);
