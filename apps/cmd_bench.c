@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "mimo/bench.h"
+#include "tools/bench.h"
 #include "mimo/config.h"
 
 static const char *usage =

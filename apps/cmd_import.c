@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "mimo/datagen.h"
+#include "tools/datagen.h"
 
 #define MAX_COLUMNS 64
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "mimo/plot.h"
+#include "tools/plot.h"
 
 static const char *usage =
     "usage: mimo plot HISTORY.csv|RUN_DIR -o FILE.png [--title T]\n"

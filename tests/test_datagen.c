@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "mimo/datagen.h"
+#include "tools/datagen.h"
 #include "mimo/error.h"
 
 static char tmpdir[] = "/tmp/mimo-test-datagen-XXXXXX";

@@ -13,22 +13,12 @@
 
 #include "mimo/graph.h"
 #include "mimo/real.h"
+#include "mimo/source.h"
 #include "mimo/spec.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Rows for the model: fills in[i] (b, input width i) and, when tgt is not
- * NULL, tgt[h] (b, target width h) with rows[0..b) in that order. */
-typedef struct {
-    size_t rows;
-    void *ctx;
-    int (*read)(void *ctx, const uint64_t *rows, int b, mimo_real *const *in,
-                mimo_real *const *tgt);
-    /* Optional: start reading these rows in the background (a hint). */
-    void (*prefetch)(void *ctx, const uint64_t *rows, int b);
-} mimo_source;
 
 typedef struct mimo_data mimo_data;
 

@@ -15,14 +15,10 @@
 #include "mimo/dataset.h"
 #include "mimo/checkpoint.h"
 #include "mimo/schedule.h"
+#include "mimo/source.h"
 #include "mimo/trainer.h"
-#include "mimo/datagen.h"
 #include "mimo/dist.h"
 #include "mimo/trace.h"
-#include "mimo/bench.h"
-#include "mimo/plot.h"
-
-/* The library version, e.g. "0.1.0". */
-const char *mimo_version(void);
+#include "mimo/version.h"
 
 #endif

@@ -10,27 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mimo/dataset.h"
 #include "mimo/graph.h"
 #include "mimo/optim.h"
+#include "mimo/source.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* A named (rows, cols) row-major array; the caller owns data. */
-typedef struct {
-    const char *name;
-    const mimo_real *data;
-    size_t rows;
-    int cols;
-} mimo_array;
-
-/* Arrays matched by name to the model's inputs and head targets. */
-typedef struct {
-    const mimo_array *arrays;
-    int n_arrays;
-} mimo_dataset;
 
 /* Per-epoch results: means over samples after mimo_stats_finish. */
 typedef struct {

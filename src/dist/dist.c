@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "mimo/error.h"
-#include "shm.h"
+#include "dist/shm.h"
 
 struct mimo_dist {
     MPI_Comm comm;

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <tgmath.h>
 
-#include "graph_impl.h"
-#include "vmath.h"
+#include "core/graph_impl.h"
+#include "core/vmath.h"
 
 /* sigmoid(x), stable for large |x|: with e = exp(-|x|) <= 1, 1 / (1 + e)
  * for x >= 0 and e / (1 + e) below; branch-free, so loops vectorize. */

@@ -20,13 +20,14 @@
 #include <omp.h>
 #endif
 
-#include "fsutil.h"
-#include "h5_impl.h"
+#include "base/fsutil.h"
+#include "io/h5_impl.h"
+#include "mimo/dataset.h"
 #include "mimo/dist.h"
 #include "mimo/error.h"
 #include "mimo/schedule.h"
 #include "mimo/trace.h"
-#include "strutil.h"
+#include "base/strutil.h"
 
 #define MAX_COLS 512
 

@@ -18,7 +18,7 @@
 #include <yaml.h>
 
 #include "mimo/error.h"
-#include "strutil.h"
+#include "base/strutil.h"
 
 #if defined(__GNUC__)
 #define CFG_PRINTF(a, b) __attribute__((format(printf, a, b)))

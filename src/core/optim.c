@@ -10,7 +10,7 @@
 #endif
 
 #include "mimo/error.h"
-#include "graph_impl.h"
+#include "core/graph_impl.h"
 
 #define MAX_SLOTS 2
 

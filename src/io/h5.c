@@ -1,7 +1,7 @@
 /* h5.c — checked HDF5 helpers: open with clear diagnoses, read row ranges
  * with type conversion, write datasets, attributes and text. Every failure
  * becomes one mimo_error naming the file and the object. */
-#include "h5_impl.h"
+#include "io/h5_impl.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "mimo/error.h"
-#include "strutil.h"
+#include "base/strutil.h"
 
 void mimo_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 

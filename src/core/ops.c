@@ -7,7 +7,7 @@
 #include <string.h>
 #include <tgmath.h>
 
-#include "graph_impl.h"
+#include "core/graph_impl.h"
 
 #define PARENT(g, n, k) (&(g)->nodes[(n)->in[k]])
 

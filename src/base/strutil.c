@@ -1,5 +1,5 @@
 /* strutil.c — string copies for the library (strdup is POSIX, not C11). */
-#include "strutil.h"
+#include "base/strutil.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* fsutil.c — mkdir -p, for run directories and output files whose parent
  * directories do not exist yet. */
 #define _POSIX_C_SOURCE 200809L /* mkdir */
-#include "fsutil.h"
+#include "base/fsutil.h"
 
 #include <errno.h>
 #include <stdio.h>

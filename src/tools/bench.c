@@ -3,7 +3,7 @@
  * (the same rows everywhere), so the numbers show compute and
  * communication, not the disk. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, getrusage */
-#include "mimo/bench.h"
+#include "tools/bench.h"
 
 #include <cblas.h>
 #include <stdio.h>
@@ -15,7 +15,7 @@
 #include <omp.h>
 #endif
 
-#include "graph_impl.h"
+#include "core/graph_impl.h"
 #include "mimo/dist.h"
 #include "mimo/error.h"
 #include "mimo/model.h"

@@ -3,7 +3,7 @@
  * (MNIST, Fashion-MNIST; plain or gzip, read with zlib). Every error names
  * the file, and for CSV the line and column. Writing goes through the
  * atomic mimo_dsfile of gen.c. */
-#include "mimo/datagen.h"
+#include "tools/datagen.h"
 
 #include <errno.h>
 #include <float.h>

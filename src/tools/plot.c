@@ -4,7 +4,7 @@
  * gets it on its stdin and writes the PNG to its stdout, which is the
  * output's temporary file: no path or title ever becomes gnuplot code. */
 #define _POSIX_C_SOURCE 200809L
-#include "mimo/plot.h"
+#include "tools/plot.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,9 +19,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fsutil.h"
+#include "base/fsutil.h"
 #include "mimo/error.h"
-#include "strutil.h"
+#include "base/strutil.h"
 
 extern char **environ;
 

@@ -10,7 +10,7 @@
 
 #include "mimo/error.h"
 #include "mimo/rng.h"
-#include "graph_impl.h"
+#include "core/graph_impl.h"
 
 struct mimo_model {
     const mimo_spec *spec;

@@ -11,10 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "h5_impl.h"
+#include "io/h5_impl.h"
 #include "mimo/config.h"
 #include "mimo/error.h"
-#include "mimo/mimo.h"
+#include "mimo/version.h"
 
 void (*mimo_checkpoint_fault_hook)(void) = NULL;
 

@@ -7,8 +7,8 @@
 #include <tgmath.h>
 
 #include "mimo/error.h"
-#include "graph_impl.h"
-#include "vmath.h"
+#include "core/graph_impl.h"
+#include "core/vmath.h"
 
 #define CLIP_EPS ((mimo_real)1e-7) /* Keras' epsilon for probabilities */
 

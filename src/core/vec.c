@@ -3,7 +3,7 @@
  * when large: one core rarely saturates the memory bus. */
 #include <string.h>
 
-#include "graph_impl.h"
+#include "core/graph_impl.h"
 
 #define ZERO_CHUNK 16384 /* values per thread-chunk (64 KiB of floats) */
 

@@ -11,7 +11,7 @@
 
 #include "mimo/error.h"
 #include "mimo/rng.h"
-#include "graph_impl.h"
+#include "core/graph_impl.h"
 
 /* ---- errors that name the config position ---------------------------- */
 

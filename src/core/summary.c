@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "mimo/error.h"
-#include "graph_impl.h"
+#include "core/graph_impl.h"
 
 /* "dense(relu)", "concat", "input", ... */
 static void type_text(const mimo_node *n, char *buf, size_t len)

@@ -1,5 +1,5 @@
 /* version.c — the library version string, set by CMake. */
-#include "mimo/mimo.h"
+#include "mimo/version.h"
 
 #ifndef MIMO_VERSION_STRING
 #define MIMO_VERSION_STRING "unknown"

@@ -3,7 +3,7 @@
  * with MPI_MODE_NOCHECK for their whole life and ordered by the MPI-3
  * unified-model idiom: MPI_Win_sync, MPI_Barrier on the node,
  * MPI_Win_sync. */
-#include "shm.h"
+#include "dist/shm.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 #include "mimo/dist.h"
 #include "mimo/error.h"
 #include "mimo/optim.h"
-#include "graph_impl.h" /* MIMO_PAR_MIN */
+#include "core/graph_impl.h" /* MIMO_PAR_MIN */
 
 #define MAX_SLOTS 2
 #define SUM_BLOCK 4096 /* values summed per pass while in L1 */

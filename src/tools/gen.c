@@ -2,7 +2,7 @@
  * atomic dataset-file writer (PATH.tmp, flush, rename) that gen and
  * import.c share. All randomness comes from mimo_rng(seed): the same seed
  * gives the same data everywhere. CSV and IDX conversion live in import.c. */
-#include "mimo/datagen.h"
+#include "tools/datagen.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fsutil.h"
-#include "h5_impl.h"
+#include "base/fsutil.h"
+#include "io/h5_impl.h"
 #include "mimo/error.h"
 #include "mimo/rng.h"
-#include "strutil.h"
+#include "base/strutil.h"
 
 #define TWO_PI 6.283185307179586
 

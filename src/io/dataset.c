@@ -10,10 +10,10 @@
 #include <string.h>
 #include <tgmath.h>
 
-#include "h5_impl.h"
+#include "io/h5_impl.h"
 #include "mimo/dist.h"
 #include "mimo/error.h"
-#include "strutil.h"
+#include "base/strutil.h"
 
 typedef struct {
     char *name;     /* dataset name in the file */
