@@ -6,6 +6,8 @@
 #ifndef MIMO_CHECKPOINT_H
 #define MIMO_CHECKPOINT_H
 
+#include "mimo/api.h"
+
 #include <stdint.h>
 
 #include "mimo/model.h"
@@ -33,39 +35,39 @@ typedef struct {
 } mimo_ckpt_state;
 
 /* Sets name = value in st->extra (added or replaced). */
-void mimo_ckpt_set(mimo_ckpt_state *st, const char *name, double value);
+MIMO_API void mimo_ckpt_set(mimo_ckpt_state *st, const char *name, double value);
 /* Value of name in st->extra, or dflt when absent. */
-double mimo_ckpt_get(const mimo_ckpt_state *st, const char *name, double dflt);
+MIMO_API double mimo_ckpt_get(const mimo_ckpt_state *st, const char *name, double dflt);
 
 /* Writes m (config text, params, optimizer) and st to path, atomically.
  * best (may be NULL) is a second parameter set stored under /best_params
  * (EarlyStopping's restore_best). Not collective: call on one rank. */
-int mimo_checkpoint_save(const char *path, mimo_model *m,
+MIMO_API int mimo_checkpoint_save(const char *path, mimo_model *m,
                          const mimo_ckpt_state *st, const mimo_real *best);
 
 /* Reads the config text of a checkpoint into *spec (parsed as the run
  * used it, with the n_sets overrides applied on top). */
-int mimo_checkpoint_spec(const char *path, const char *const *sets, int n_sets,
+MIMO_API int mimo_checkpoint_spec(const char *path, const char *const *sets, int n_sets,
                          mimo_spec *spec);
 
 /* Loads params, optimizer moments and state from path into m, whose spec
  * must describe the same network. best (may be NULL) receives
  * /best_params when present; *has_best tells whether it was. */
-int mimo_checkpoint_load(const char *path, mimo_model *m, mimo_ckpt_state *st,
+MIMO_API int mimo_checkpoint_load(const char *path, mimo_model *m, mimo_ckpt_state *st,
                          mimo_real *best, int *has_best);
 
 /* Starts m from the parameters of any HDF5 file with
  * /params/<layer>/kernel (in, out) and /params/<layer>/bias (out) for each
  * dense layer (e.g. written with h5py); optimizer state is left fresh. */
-int mimo_checkpoint_init_params(const char *path, mimo_model *m);
+MIMO_API int mimo_checkpoint_init_params(const char *path, mimo_model *m);
 
 /* Whether path is a readable mimo checkpoint; *global_step receives its
  * position (for choosing the newest). Quiet: no error message kept. */
-int mimo_checkpoint_probe(const char *path, int64_t *global_step);
+MIMO_API int mimo_checkpoint_probe(const char *path, int64_t *global_step);
 
 /* Testing only: called during a save after the data is written and before
  * the rename; a test sets it to kill the process there. */
-extern void (*mimo_checkpoint_fault_hook)(void);
+extern MIMO_API void (*mimo_checkpoint_fault_hook)(void);
 
 #ifdef __cplusplus
 }

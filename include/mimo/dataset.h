@@ -7,6 +7,8 @@
 #ifndef MIMO_DATASET_H
 #define MIMO_DATASET_H
 
+#include "mimo/api.h"
+
 #include <mpi.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,24 +33,24 @@ typedef struct mimo_data mimo_data;
  * is opened with the MPI-IO driver, always streamed, and each rank reads
  * (and checks for NaN/Inf) only rows it needs; a rank whose check fails
  * returns its error and the others MIMO_EPEER. comm may be MPI_COMM_NULL. */
-int mimo_data_open(const char *path, const mimo_graph *g, int targets,
+MIMO_API int mimo_data_open(const char *path, const mimo_graph *g, int targets,
                    MPI_Comm comm, mimo_data **out);
-void mimo_data_close(mimo_data **d);
+MIMO_API void mimo_data_close(mimo_data **d);
 /* Frees d after an error on this rank alone: an MPI-IO file is not closed
  * (that is collective and the other ranks are elsewhere); the job is
  * expected to end with MPI_Abort. Not collective. */
-void mimo_data_abandon(mimo_data **d);
+MIMO_API void mimo_data_abandon(mimo_data **d);
 
 /* The source view of an open file (valid while the file is open). */
-mimo_source mimo_data_source(mimo_data *d);
-size_t mimo_data_rows(const mimo_data *d);
+MIMO_API mimo_source mimo_data_source(mimo_data *d);
+MIMO_API size_t mimo_data_rows(const mimo_data *d);
 /* Waits for the reader thread to finish a prefetch: call before any other
  * HDF5 work (e.g. writing a checkpoint) while the file is streaming. */
-void mimo_data_wait(mimo_data *d);
-int mimo_data_in_memory(const mimo_data *d);
+MIMO_API void mimo_data_wait(mimo_data *d);
+MIMO_API int mimo_data_in_memory(const mimo_data *d);
 /* A view of rows [r0, r0 + n) (for a validation split); shares d, which
  * must outlive it; free the view with mimo_data_close. */
-mimo_source mimo_data_range(mimo_data *d, size_t r0, size_t n,
+MIMO_API mimo_source mimo_data_range(mimo_data *d, size_t r0, size_t n,
                             mimo_data **view);
 
 #ifdef __cplusplus

@@ -19,6 +19,8 @@
 #ifndef MIMO_DIST_H
 #define MIMO_DIST_H
 
+#include "mimo/api.h"
+
 #include <mpi.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,8 +51,8 @@ typedef enum {
 
 /* "auto", "shared", "bucketed", "blocking" <-> mimo_allreduce; parse
  * returns -1 for anything else. */
-int mimo_allreduce_parse(const char *s, mimo_allreduce *out);
-const char *mimo_allreduce_name(mimo_allreduce a);
+MIMO_API int mimo_allreduce_parse(const char *s, mimo_allreduce *out);
+MIMO_API const char *mimo_allreduce_name(mimo_allreduce a);
 
 typedef struct {
     mimo_allreduce mode;
@@ -61,59 +63,59 @@ typedef struct {
 
 /* For n gradient values on comm; trace may be NULL. Not collective.
  * comm may be MPI_COMM_NULL: one process, and MPI is never called. */
-int mimo_dist_create(MPI_Comm comm, size_t n, const mimo_dist_opts *o,
+MIMO_API int mimo_dist_create(MPI_Comm comm, size_t n, const mimo_dist_opts *o,
                      mimo_trace *trace, mimo_dist **out);
-void mimo_dist_free(mimo_dist **d);
+MIMO_API void mimo_dist_free(mimo_dist **d);
 /* Frees this rank's memory only, with no MPI call (the shared windows are
  * freed collectively): for a rank that failed alone, whose job then ends
  * with MPI_Abort. */
-void mimo_dist_abandon(mimo_dist **d);
-int mimo_dist_rank(const mimo_dist *d);
-int mimo_dist_size(const mimo_dist *d);
-MPI_Comm mimo_dist_comm(const mimo_dist *d);
-int mimo_dist_buckets(const mimo_dist *d);
+MIMO_API void mimo_dist_abandon(mimo_dist **d);
+MIMO_API int mimo_dist_rank(const mimo_dist *d);
+MIMO_API int mimo_dist_size(const mimo_dist *d);
+MIMO_API MPI_Comm mimo_dist_comm(const mimo_dist *d);
+MIMO_API int mimo_dist_buckets(const mimo_dist *d);
 
 /* Wires d into m: its rank and size, and the gradient sum into each step;
  * sets up the shared-memory windows when the mode is shared (or auto
  * resolves to it). Collective. */
-int mimo_dist_attach(mimo_dist *d, mimo_model *m);
+MIMO_API int mimo_dist_attach(mimo_dist *d, mimo_model *m);
 
 /* The form of the gradient sum in use (auto resolved by attach). Not
  * collective. */
-mimo_allreduce mimo_dist_mode(const mimo_dist *d);
+MIMO_API mimo_allreduce mimo_dist_mode(const mimo_dist *d);
 
 /* Seconds this rank spent in data, forward, backward, optimizer and
  * waiting for the allreduce since the last reset. Not collective. */
-void mimo_dist_times(mimo_dist *d, double secs[5], int reset);
+MIMO_API void mimo_dist_times(mimo_dist *d, double secs[5], int reset);
 
 /* params = src (n values) on every rank: through the one writer of each
  * node when the node shares its parameters (--allreduce shared). d may be
  * NULL. Collective when d is set. */
-int mimo_dist_write_params(mimo_dist *d, mimo_model *m, const mimo_real *src);
+MIMO_API int mimo_dist_write_params(mimo_dist *d, mimo_model *m, const mimo_real *src);
 
 /* Rank 0's parameters to every rank. */
-int mimo_dist_bcast(mimo_dist *d, mimo_real *params, size_t n);
+MIMO_API int mimo_dist_bcast(mimo_dist *d, mimo_real *params, size_t n);
 
 /* Compares a checksum of params across ranks: MIMO_EMPI naming the step
  * when the replicas differ. */
-int mimo_dist_check_replicas(mimo_dist *d, const mimo_real *params, size_t n,
+MIMO_API int mimo_dist_check_replicas(mimo_dist *d, const mimo_real *params, size_t n,
                              long long step);
 
 /* In-place sum of n doubles over all ranks. */
-int mimo_dist_sum(mimo_dist *d, double *v, int n);
+MIMO_API int mimo_dist_sum(mimo_dist *d, double *v, int n);
 
 /* Sums per-head stats and counts over all ranks (st holds this rank's
  * sums before, the global sums after). */
-int mimo_dist_sum_stats(mimo_dist *d, mimo_stats *st);
+MIMO_API int mimo_dist_sum_stats(mimo_dist *d, mimo_stats *st);
 
 /* FNV-1a of the bytes of params (the same on every rank when identical). */
-uint64_t mimo_params_checksum(const mimo_real *params, size_t n);
+MIMO_API uint64_t mimo_params_checksum(const mimo_real *params, size_t n);
 
 /* Agreement after a phase where any rank may have failed on its own:
  * returns 0 if all ranks succeeded; otherwise the lowest failing rank gets
  * its own code back (its message intact, for it to print) and every other
  * rank gets MIMO_EPEER. Collective on comm. */
-int mimo_agree(MPI_Comm comm, int rc);
+MIMO_API int mimo_agree(MPI_Comm comm, int rc);
 
 #ifdef __cplusplus
 }

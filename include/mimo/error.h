@@ -5,6 +5,8 @@
 #ifndef MIMO_ERROR_H
 #define MIMO_ERROR_H
 
+#include "mimo/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -21,23 +23,23 @@ enum {
 };
 
 /* Records a printf-style message as the last error and returns code. */
-int mimo_error(int code, const char *fmt, ...)
+MIMO_API int mimo_error(int code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
 
 /* The last error message ("" if none). Owned by the library; don't free(). */
-const char *mimo_errmsg(void);
+MIMO_API const char *mimo_errmsg(void);
 
 /* Clears the last error message. */
-void mimo_error_clear(void);
+MIMO_API void mimo_error_clear(void);
 
 /* Whether the last error was agreed across ranks (mimo_agree): every rank
  * knows the job failed, so they may all exit normally instead of
  * aborting. A new error clears it. */
-int mimo_error_agreed(void);
-void mimo_error_set_agreed(void);
+MIMO_API int mimo_error_agreed(void);
+MIMO_API void mimo_error_set_agreed(void);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,8 @@
 #ifndef MIMO_GRAPH_H
 #define MIMO_GRAPH_H
 
+#include "mimo/api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,26 +32,26 @@ typedef struct {
  * shape mismatches, naming FILE:LINE:COL and the layers. With input_grads,
  * backward also computes the gradient of the loss w.r.t. every input
  * (tests use this). The graph keeps a pointer to spec: keep it alive. */
-int mimo_graph_compile(const mimo_spec *spec, int max_batch, int input_grads,
+MIMO_API int mimo_graph_compile(const mimo_spec *spec, int max_batch, int input_grads,
                        mimo_graph **out);
 /* Frees the graph and sets *g to NULL. */
-void mimo_graph_free(mimo_graph **g);
+MIMO_API void mimo_graph_free(mimo_graph **g);
 
-size_t mimo_graph_param_count(const mimo_graph *g);
-int mimo_graph_max_batch(const mimo_graph *g);
-const mimo_spec *mimo_graph_spec(const mimo_graph *g);
+MIMO_API size_t mimo_graph_param_count(const mimo_graph *g);
+MIMO_API int mimo_graph_max_batch(const mimo_graph *g);
+MIMO_API const mimo_spec *mimo_graph_spec(const mimo_graph *g);
 
 /* Model inputs, in config order. */
-int mimo_graph_n_inputs(const mimo_graph *g);
-const char *mimo_graph_input_name(const mimo_graph *g, int i);
-int mimo_graph_input_width(const mimo_graph *g, int i);
+MIMO_API int mimo_graph_n_inputs(const mimo_graph *g);
+MIMO_API const char *mimo_graph_input_name(const mimo_graph *g, int i);
+MIMO_API int mimo_graph_input_width(const mimo_graph *g, int i);
 
 /* Heads, in config order. A head's target has target_width columns
  * (1 for sparse_categorical_crossentropy, else units). */
-int mimo_graph_n_heads(const mimo_graph *g);
-const mimo_output_spec *mimo_graph_head_spec(const mimo_graph *g, int h);
-int mimo_graph_head_units(const mimo_graph *g, int h);
-int mimo_graph_head_target_width(const mimo_graph *g, int h);
+MIMO_API int mimo_graph_n_heads(const mimo_graph *g);
+MIMO_API const mimo_output_spec *mimo_graph_head_spec(const mimo_graph *g, int h);
+MIMO_API int mimo_graph_head_units(const mimo_graph *g, int h);
+MIMO_API int mimo_graph_head_target_width(const mimo_graph *g, int h);
 
 /* Trainable tensors (each dense layer's kernel (in, out) and bias (out)),
  * in topological order of their layers. offset is into the flat buffer. */
@@ -59,17 +61,17 @@ typedef struct {
     size_t offset;
     int rows, cols;       /* bias: rows = 1 */
 } mimo_param_info;
-int mimo_graph_n_tensors(const mimo_graph *g);
-mimo_param_info mimo_graph_tensor(const mimo_graph *g, int k);
+MIMO_API int mimo_graph_n_tensors(const mimo_graph *g);
+MIMO_API mimo_param_info mimo_graph_tensor(const mimo_graph *g, int k);
 
 /* Fills params (param_count values) with each layer's initializers, drawn
  * in topological order from a PRNG seeded with seed. */
-void mimo_graph_init_params(const mimo_graph *g, mimo_real *params,
+MIMO_API void mimo_graph_init_params(const mimo_graph *g, mimo_real *params,
                             uint64_t seed);
 
 /* Forward pass over b <= max_batch rows. inputs[i] is (b, width_i),
  * row-major, in input order; it must stay valid until backward. */
-void mimo_graph_forward(mimo_graph *g, const mimo_real *params,
+MIMO_API void mimo_graph_forward(mimo_graph *g, const mimo_real *params,
                         const mimo_real *const *inputs, int b);
 
 /* Per-head losses and metrics of the last forward against targets[h]
@@ -77,11 +79,11 @@ void mimo_graph_forward(mimo_graph *g, const mimo_real *params,
  * When grad_scale != 0, also seeds the backward pass with the gradient of
  * sum_h weight_h * sum_rows loss_h * grad_scale (use 1/global batch).
  * Returns 0, or MIMO_EINVAL for a class label out of range. */
-int mimo_graph_loss(mimo_graph *g, const mimo_real *const *targets, int b,
+MIMO_API int mimo_graph_loss(mimo_graph *g, const mimo_real *const *targets, int b,
                     double grad_scale, mimo_head_stats *stats);
 
 /* Backward pass after mimo_graph_loss: ADDS d loss / d params into grads. */
-void mimo_graph_backward(mimo_graph *g, const mimo_real *params,
+MIMO_API void mimo_graph_backward(mimo_graph *g, const mimo_real *params,
                          mimo_real *grads, int b);
 
 /* Called after each layer's backward with the layer name and how many
@@ -90,7 +92,7 @@ void mimo_graph_backward(mimo_graph *g, const mimo_real *params,
 typedef void (*mimo_backward_hook)(void *user, const char *layer, size_t done);
 
 /* mimo_graph_backward with a hook (may be NULL) after every layer. */
-void mimo_graph_backward_hooked(mimo_graph *g, const mimo_real *params,
+MIMO_API void mimo_graph_backward_hooked(mimo_graph *g, const mimo_real *params,
                                 mimo_real *grads, int b,
                                 mimo_backward_hook hook, void *user);
 
@@ -100,13 +102,13 @@ void mimo_graph_backward_hooked(mimo_graph *g, const mimo_real *params,
  * layer's input gradient is computed before its kernel changes). The same
  * as mimo_graph_backward into zeroed grads then params -= lr grads, up to
  * rounding. */
-void mimo_graph_backward_sgd(mimo_graph *g, mimo_real *params, double lr, int b,
+MIMO_API void mimo_graph_backward_sgd(mimo_graph *g, mimo_real *params, double lr, int b,
                              mimo_backward_hook hook, void *user);
 
 /* Head h's output of the last forward, (b, units); owned by the graph. */
-const mimo_real *mimo_graph_output(const mimo_graph *g, int h);
+MIMO_API const mimo_real *mimo_graph_output(const mimo_graph *g, int h);
 /* d loss / d input i, (b, width), when compiled with input_grads. */
-const mimo_real *mimo_graph_input_grad(const mimo_graph *g, int i);
+MIMO_API const mimo_real *mimo_graph_input_grad(const mimo_graph *g, int i);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,8 @@
 #ifndef MIMO_MODEL_H
 #define MIMO_MODEL_H
 
+#include "mimo/api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,9 +28,9 @@ typedef struct {
     mimo_head_stats *head;  /* n_heads entries */
 } mimo_stats;
 
-int mimo_stats_init(mimo_stats *st, int n_heads);
-void mimo_stats_reset(mimo_stats *st);
-void mimo_stats_free(mimo_stats *st);
+MIMO_API int mimo_stats_init(mimo_stats *st, int n_heads);
+MIMO_API void mimo_stats_reset(mimo_stats *st);
+MIMO_API void mimo_stats_free(mimo_stats *st);
 
 typedef struct mimo_model mimo_model;
 
@@ -63,36 +65,36 @@ typedef struct {
 
 /* Compiles spec for its batch size, initializes parameters from its seed
  * and creates its optimizer. The model keeps a pointer to spec. */
-int mimo_model_create(const mimo_spec *spec, mimo_model **out);
-void mimo_model_free(mimo_model **m);
+MIMO_API int mimo_model_create(const mimo_spec *spec, mimo_model **out);
+MIMO_API void mimo_model_free(mimo_model **m);
 
-mimo_graph *mimo_model_graph(mimo_model *m);
+MIMO_API mimo_graph *mimo_model_graph(mimo_model *m);
 /* The parameters in use. Under --allreduce shared (after
  * mimo_dist_attach) they are shared by the ranks of a node: write them
  * only through mimo_dist_write_params then; load checkpoints before. */
-mimo_real *mimo_model_params(mimo_model *m);
+MIMO_API mimo_real *mimo_model_params(mimo_model *m);
 /* The buffer this rank's backward writes its gradient into (with the
  * bucketed and blocking sums it then holds the sum over ranks; the shared
  * form leaves zeros in it, and one process with plain SGD never writes
  * it: backward updates the parameters). */
-mimo_real *mimo_model_grads(mimo_model *m);
-mimo_optim *mimo_model_optim(mimo_model *m);
-size_t mimo_model_param_count(const mimo_model *m);
+MIMO_API mimo_real *mimo_model_grads(mimo_model *m);
+MIMO_API mimo_optim *mimo_model_optim(mimo_model *m);
+MIMO_API size_t mimo_model_param_count(const mimo_model *m);
 /* Learning rate used by the next steps (starts at the spec's). */
-void mimo_model_set_lr(mimo_model *m, double lr);
-double mimo_model_lr(const mimo_model *m);
+MIMO_API void mimo_model_set_lr(mimo_model *m, double lr);
+MIMO_API double mimo_model_lr(const mimo_model *m);
 /* This process is rank `rank` of `size` (default 0 of 1); hooks (may be
  * NULL) is copied. */
-void mimo_model_set_partition(mimo_model *m, int rank, int size,
+MIMO_API void mimo_model_set_partition(mimo_model *m, int rank, int size,
                               const mimo_step_hooks *hooks);
-int mimo_model_rank(const mimo_model *m);
-int mimo_model_size(const mimo_model *m);
+MIMO_API int mimo_model_rank(const mimo_model *m);
+MIMO_API int mimo_model_size(const mimo_model *m);
 
 /* A source over in-memory arrays matched by name to the model's inputs
  * (and head targets when targets is set). The model holds ONE such
  * binding: a second call rebinds, and earlier sources then read the new
  * arrays (mimo_fit binds before each use). */
-int mimo_arrays_source(mimo_model *m, const mimo_dataset *d, int targets,
+MIMO_API int mimo_arrays_source(mimo_model *m, const mimo_dataset *d, int targets,
                        mimo_source *out);
 
 /* Called after each training step with that step's sums (b rows); a
@@ -101,7 +103,7 @@ typedef int (*mimo_step_fn)(void *user, long epoch, long step, long steps,
                             const mimo_head_stats *step_stats, int b);
 
 /* Steps per epoch for n rows at the spec's global batch. */
-long mimo_model_steps_per_epoch(const mimo_model *m, size_t n);
+MIMO_API long mimo_model_steps_per_epoch(const mimo_model *m, size_t n);
 
 /* One epoch over src, from step first_step (0, or where a resumed run
  * stopped): the order is the permutation of (seed, epoch) when the spec
@@ -109,16 +111,16 @@ long mimo_model_steps_per_epoch(const mimo_model *m, size_t n);
  * (may be NULL) after each step. Returns 0 at the end of the epoch, 1 when
  * on_step returned nonzero (after that step), or an error (a non-finite loss is MIMO_ENUM
  * naming the step and the head). */
-int mimo_model_train_epoch(mimo_model *m, const mimo_source *src, long epoch,
+MIMO_API int mimo_model_train_epoch(mimo_model *m, const mimo_source *src, long epoch,
                            long first_step, mimo_stats *st,
                            mimo_step_fn on_step, void *user);
 /* Losses and metrics over src without training (sums into st). */
-int mimo_model_evaluate(mimo_model *m, const mimo_source *src, mimo_stats *st);
+MIMO_API int mimo_model_evaluate(mimo_model *m, const mimo_source *src, mimo_stats *st);
 /* Head outputs over all rows of src: outs[h] is (rows, units_h). */
-int mimo_model_predict(mimo_model *m, const mimo_source *src,
+MIMO_API int mimo_model_predict(mimo_model *m, const mimo_source *src,
                        mimo_real *const *outs);
 /* Divides the sums by the count and forms the weighted total. */
-void mimo_stats_finish(const mimo_model *m, mimo_stats *st);
+MIMO_API void mimo_stats_finish(const mimo_model *m, mimo_stats *st);
 
 /* Called after each epoch; a nonzero return stops training. */
 typedef int (*mimo_epoch_fn)(void *user, long epoch, const mimo_stats *train,
@@ -127,7 +129,7 @@ typedef int (*mimo_epoch_fn)(void *user, long epoch, const mimo_stats *train,
 /* Trains spec->train.epochs epochs on train, evaluating on val after each
  * (or on the last validation_split of train, Keras-style, when val is NULL
  * and the spec asks for a split). */
-int mimo_fit(mimo_model *m, const mimo_dataset *train, const mimo_dataset *val,
+MIMO_API int mimo_fit(mimo_model *m, const mimo_dataset *train, const mimo_dataset *val,
              mimo_epoch_fn on_epoch, void *user);
 
 #ifdef __cplusplus

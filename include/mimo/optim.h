@@ -18,6 +18,8 @@
 #ifndef MIMO_OPTIM_H
 #define MIMO_OPTIM_H
 
+#include "mimo/api.h"
+
 #include <stddef.h>
 
 #include "mimo/real.h"
@@ -30,13 +32,13 @@ extern "C" {
 typedef struct mimo_optim mimo_optim;
 
 /* An optimizer for n parameters; moments start at zero. */
-int mimo_optim_create(const mimo_opt_spec *spec, size_t n, mimo_optim **out);
-void mimo_optim_free(mimo_optim **o);
+MIMO_API int mimo_optim_create(const mimo_opt_spec *spec, size_t n, mimo_optim **out);
+MIMO_API void mimo_optim_free(mimo_optim **o);
 
 /* One update of params with grads at learning rate lr. grads is only read:
  * when weight decay (L2) or clipping apply, the gradient they give is
  * written into scratch (n values; may be grads itself). */
-void mimo_optim_step(mimo_optim *o, mimo_real *params, const mimo_real *grads,
+MIMO_API void mimo_optim_step(mimo_optim *o, mimo_real *params, const mimo_real *grads,
                      mimo_real *scratch, double lr);
 
 /* mimo_optim_step in parts, for ranks that each update a slice
@@ -47,32 +49,32 @@ void mimo_optim_step(mimo_optim *o, mimo_real *params, const mimo_real *grads,
  * sum of which over all slices gives clip_scale; apply updates
  * params[lo, hi) and the slots' slices with grads x scale (1 unless
  * clipnorm). params and the slots are whole buffers. */
-void mimo_optim_begin_step(mimo_optim *o);
-int mimo_optim_prepares(const mimo_optim *o);
-double mimo_optim_prepare(const mimo_optim *o, size_t lo, size_t hi,
+MIMO_API void mimo_optim_begin_step(mimo_optim *o);
+MIMO_API int mimo_optim_prepares(const mimo_optim *o);
+MIMO_API double mimo_optim_prepare(const mimo_optim *o, size_t lo, size_t hi,
                           const mimo_real *params, const mimo_real *grads,
                           mimo_real *out);
-int mimo_optim_clips_norm(const mimo_optim *o);
-double mimo_optim_clip_scale(const mimo_optim *o, double sum_sq);
-void mimo_optim_apply(mimo_optim *o, size_t lo, size_t hi, mimo_real *params,
+MIMO_API int mimo_optim_clips_norm(const mimo_optim *o);
+MIMO_API double mimo_optim_clip_scale(const mimo_optim *o, double sum_sq);
+MIMO_API void mimo_optim_apply(mimo_optim *o, size_t lo, size_t hi, mimo_real *params,
                       const mimo_real *grads, double scale, double lr);
 
 /* Moment buffers ("velocity", "m", "v", "momentum"), n values each. */
-int mimo_optim_n_slots(const mimo_optim *o);
-const char *mimo_optim_slot_name(const mimo_optim *o, int k);
-mimo_real *mimo_optim_slot(mimo_optim *o, int k);
+MIMO_API int mimo_optim_n_slots(const mimo_optim *o);
+MIMO_API const char *mimo_optim_slot_name(const mimo_optim *o, int k);
+MIMO_API mimo_real *mimo_optim_slot(mimo_optim *o, int k);
 /* Makes slot k use buf (n values, owned by the caller, e.g. memory shared
  * by the ranks of a node) instead of its own buffer; NULL switches back.
  * The contents are not copied. */
-void mimo_optim_lend_slot(mimo_optim *o, int k, mimo_real *buf);
+MIMO_API void mimo_optim_lend_slot(mimo_optim *o, int k, mimo_real *buf);
 
 /* Whether a step is exactly params -= lr grads (sgd without momentum,
  * decay or clipping), which mimo_graph_backward_sgd can do in place. */
-int mimo_optim_is_plain_sgd(const mimo_optim *o);
+MIMO_API int mimo_optim_is_plain_sgd(const mimo_optim *o);
 
 /* Number of steps taken (adam's t); settable for resuming. */
-long long mimo_optim_steps(const mimo_optim *o);
-void mimo_optim_set_steps(mimo_optim *o, long long t);
+MIMO_API long long mimo_optim_steps(const mimo_optim *o);
+MIMO_API void mimo_optim_set_steps(mimo_optim *o, long long t);
 
 #ifdef __cplusplus
 }

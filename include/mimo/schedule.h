@@ -7,6 +7,8 @@
 #ifndef MIMO_SCHEDULE_H
 #define MIMO_SCHEDULE_H
 
+#include "mimo/api.h"
+
 #include "mimo/spec.h"
 
 #ifdef __cplusplus
@@ -30,7 +32,7 @@ extern "C" {
  *     exponential:  base * gamma^e
  *     cosine:       min_lr + (base - min_lr) * (1 + cos(pi * e / E)) / 2,
  *                   and min_lr once e >= E (also when E <= 0). */
-double mimo_schedule_lr(const mimo_sched_spec *s, double base_lr, long epoch,
+MIMO_API double mimo_schedule_lr(const mimo_sched_spec *s, double base_lr, long epoch,
                         long epochs, long step_in_epoch,
                         long steps_per_epoch);
 
@@ -41,13 +43,13 @@ double mimo_schedule_lr(const mimo_sched_spec *s, double base_lr, long epoch,
 /* 1 when larger is better. mode max -> 1, min -> 0; auto -> 0 for a name
  * ending in "loss" (so a head named "acc..." still minimizes its loss),
  * else 1 when the name contains "acc" (Keras), else 0. NULL counts as "". */
-int mimo_monitor_is_max(mimo_mode mode, const char *monitor);
+MIMO_API int mimo_monitor_is_max(mimo_mode mode, const char *monitor);
 
 /* 1 when value improves on best by more than min_delta:
  *     max: value > best + min_delta;   min: value < best - min_delta.
  * A NaN value is never better. Used by plateau, early stopping and the
  * best checkpoint alike. */
-int mimo_monitor_better(int is_max, double value, double best,
+MIMO_API int mimo_monitor_better(int is_max, double value, double best,
                         double min_delta);
 
 /* ---- ReduceLROnPlateau (keras.callbacks.ReduceLROnPlateau) --------------
@@ -71,13 +73,13 @@ typedef struct {
 
 /* Resets st for spec s watching `monitor` (the resolved name, e.g.
  * "val_loss"; the direction comes from s->mode and this name). */
-void mimo_plateau_init(mimo_plateau_state *st, const mimo_plateau_spec *s,
+MIMO_API void mimo_plateau_init(mimo_plateau_state *st, const mimo_plateau_spec *s,
                        const char *monitor);
 
 /* One epoch end: returns the lr to use from now on (never below s->min_lr
  * by a reduction; an lr already <= min_lr is left as it is) and sets
  * *reduced (may be NULL) to 1 when it was reduced. */
-double mimo_plateau_update(mimo_plateau_state *st, const mimo_plateau_spec *s,
+MIMO_API double mimo_plateau_update(mimo_plateau_state *st, const mimo_plateau_spec *s,
                            const char *monitor, double value, double lr,
                            int *reduced);
 
@@ -98,12 +100,12 @@ typedef struct {
 
 /* Resets st: no best yet, best_epoch -1. (An all-zero state also works,
  * except that best_epoch reads 0.) */
-void mimo_early_init(mimo_early_state *st);
+MIMO_API void mimo_early_init(mimo_early_state *st);
 
 /* One epoch end (epoch 0-based): returns 1 when training should stop now,
  * and sets *improved (may be NULL) to 1 when this epoch is the new best, so
  * the trainer keeps a copy of the parameters for restore_best. */
-int mimo_early_update(mimo_early_state *st, const mimo_early_spec *s,
+MIMO_API int mimo_early_update(mimo_early_state *st, const mimo_early_spec *s,
                       const char *monitor, long epoch, double value,
                       int *improved);
 

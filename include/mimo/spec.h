@@ -5,6 +5,8 @@
 #ifndef MIMO_SPEC_H
 #define MIMO_SPEC_H
 
+#include "mimo/api.h"
+
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -218,27 +220,27 @@ typedef struct {
 } mimo_spec;
 
 /* Sets every field to its documented default (no inputs, layers, outputs). */
-void mimo_spec_defaults(mimo_spec *s);
+MIMO_API void mimo_spec_defaults(mimo_spec *s);
 
 /* Frees everything the spec owns and zeroes it. */
-void mimo_spec_free(mimo_spec *s);
+MIMO_API void mimo_spec_free(mimo_spec *s);
 
 /* Names for enums, as written in configs ("relu", "dense", "mse", ...).
  * Parsing returns -1 for an unknown name. */
-const char *mimo_act_name(mimo_act a);
-int mimo_act_parse(const char *s);
-const char *mimo_layer_type_name(mimo_layer_type t);
-int mimo_layer_type_parse(const char *s);
-const char *mimo_init_name(mimo_init_kind k);
-int mimo_init_parse(const char *s);
-const char *mimo_loss_name(mimo_loss l);
-int mimo_loss_parse(const char *s);
-const char *mimo_opt_name(mimo_opt_kind k);
-int mimo_opt_parse(const char *s);
-const char *mimo_sched_name(mimo_sched_kind k);
-int mimo_sched_parse(const char *s);
-const char *mimo_mode_name(mimo_mode m);
-int mimo_mode_parse(const char *s);
+MIMO_API const char *mimo_act_name(mimo_act a);
+MIMO_API int mimo_act_parse(const char *s);
+MIMO_API const char *mimo_layer_type_name(mimo_layer_type t);
+MIMO_API int mimo_layer_type_parse(const char *s);
+MIMO_API const char *mimo_init_name(mimo_init_kind k);
+MIMO_API int mimo_init_parse(const char *s);
+MIMO_API const char *mimo_loss_name(mimo_loss l);
+MIMO_API int mimo_loss_parse(const char *s);
+MIMO_API const char *mimo_opt_name(mimo_opt_kind k);
+MIMO_API int mimo_opt_parse(const char *s);
+MIMO_API const char *mimo_sched_name(mimo_sched_kind k);
+MIMO_API int mimo_sched_parse(const char *s);
+MIMO_API const char *mimo_mode_name(mimo_mode m);
+MIMO_API int mimo_mode_parse(const char *s);
 
 #ifdef __cplusplus
 }

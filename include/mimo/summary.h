@@ -3,6 +3,8 @@
 #ifndef MIMO_SUMMARY_H
 #define MIMO_SUMMARY_H
 
+#include "mimo/api.h"
+
 #include <stdio.h>
 
 #include "mimo/graph.h"
@@ -13,10 +15,10 @@ extern "C" {
 
 /* Writes the table: layer (type), output shape, params, connected to;
  * then totals and the heads. Returns 0 or MIMO_EIO. */
-int mimo_summary_write(const mimo_graph *g, FILE *f);
+MIMO_API int mimo_summary_write(const mimo_graph *g, FILE *f);
 
 /* Writes a `digraph mimo { ... }` for `dot -Tpng`. Returns 0 or MIMO_EIO. */
-int mimo_dot_write(const mimo_graph *g, FILE *f);
+MIMO_API int mimo_dot_write(const mimo_graph *g, FILE *f);
 
 #ifdef __cplusplus
 }

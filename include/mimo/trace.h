@@ -5,6 +5,8 @@
 #ifndef MIMO_TRACE_H
 #define MIMO_TRACE_H
 
+#include "mimo/api.h"
+
 #include <mpi.h>
 #include <stddef.h>
 
@@ -16,23 +18,23 @@ typedef struct mimo_trace mimo_trace;
 
 /* A trace for this rank with room for `capacity` events (later ones are
  * dropped and counted). */
-int mimo_trace_create(int rank, size_t capacity, mimo_trace **out);
-void mimo_trace_free(mimo_trace **t);
+MIMO_API int mimo_trace_create(int rank, size_t capacity, mimo_trace **out);
+MIMO_API void mimo_trace_free(mimo_trace **t);
 
 /* Microseconds since the trace started. */
-double mimo_trace_now(const mimo_trace *t);
+MIMO_API double mimo_trace_now(const mimo_trace *t);
 
 /* A complete event [t0, t1] (microseconds) named name (a string that
  * outlives the trace) in category cat. t may be NULL (no-op). */
-void mimo_trace_span(mimo_trace *t, const char *cat, const char *name,
+MIMO_API void mimo_trace_span(mimo_trace *t, const char *cat, const char *name,
                      double t0, double t1);
 /* An instant event with an integer argument. */
-void mimo_trace_instant(mimo_trace *t, const char *cat, const char *name,
+MIMO_API void mimo_trace_instant(mimo_trace *t, const char *cat, const char *name,
                         long arg);
 
 /* Collective on comm: rank 0 writes every rank's events into one JSON
  * file at path. comm may be MPI_COMM_NULL (one process). */
-int mimo_trace_write(mimo_trace *t, MPI_Comm comm, const char *path);
+MIMO_API int mimo_trace_write(mimo_trace *t, MPI_Comm comm, const char *path);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,8 @@
 #ifndef MIMO_TRAINER_H
 #define MIMO_TRAINER_H
 
+#include "mimo/api.h"
+
 #include <mpi.h>
 #include <signal.h>
 
@@ -69,23 +71,23 @@ typedef struct {
  * writes the run directory; set-up errors are agreed (the failing rank
  * gets its code, the others MIMO_EPEER); an error while training returns
  * on the rank that met it, and the caller should MPI_Abort. */
-int mimo_train(mimo_spec *spec, const mimo_train_opts *o);
+MIMO_API int mimo_train(mimo_spec *spec, const mimo_train_opts *o);
 
 /* Finds the newest valid checkpoint of a run directory (a file path is
  * returned as is). Writes it into path (len bytes). o->resume may be
  * "auto" in mimo_train: the newest checkpoint of o->out_dir if there is
  * one, else a fresh start. */
-int mimo_find_checkpoint(const char *dir_or_file, char *path, size_t len);
+MIMO_API int mimo_find_checkpoint(const char *dir_or_file, char *path, size_t len);
 
 /* Evaluates a checkpoint on a dataset file: per-head means into *st
  * (allocated here: free with mimo_stats_free), the model's spec into spec
  * (free with mimo_spec_free). */
-int mimo_eval_file(const char *ckpt, const char *data, MPI_Comm comm,
+MIMO_API int mimo_eval_file(const char *ckpt, const char *data, MPI_Comm comm,
                    mimo_spec *spec, mimo_stats *st);
 
 /* Writes a predictions file: one float32 (N, units) dataset per head.
  * With comm (collective), each rank predicts its share; rank 0 writes. */
-int mimo_predict_file(const char *ckpt, const char *data, MPI_Comm comm,
+MIMO_API int mimo_predict_file(const char *ckpt, const char *data, MPI_Comm comm,
                       const char *out);
 
 #ifdef __cplusplus
