@@ -52,6 +52,30 @@ static int parse(const char *text, const char *const *sets, int n,
     return mimo_config_parse(text, strlen(text), "m.yaml", sets, n, s);
 }
 
+/* A layer's setting by its config key, through the public accessor. */
+static mimo_arg_value arg(const mimo_layer_spec *l, const char *key)
+{
+    mimo_arg_value v;
+    if (mimo_layer_arg(l, key, &v))
+        fail_msg("layer '%s' has no setting '%s'", l->name, key);
+    return v;
+}
+static long long arg_i(const mimo_layer_spec *l, const char *key) { return arg(l, key).i; }
+static double arg_d(const mimo_layer_spec *l, const char *key) { return arg(l, key).d; }
+static mimo_init arg_init(const mimo_layer_spec *l, const char *key) { return arg(l, key).init; }
+
+/* Both layers have setting key with the same value, or neither has it. */
+static void same_arg(const mimo_layer_spec *x, const mimo_layer_spec *y,
+                     const char *key)
+{
+    mimo_arg_value a, b;
+    int ra = mimo_layer_arg(x, key, &a), rb = mimo_layer_arg(y, key, &b);
+    assert_int_equal(ra, rb);
+    assert_true(a.i == b.i && (a.d == b.d || (a.d != a.d && b.d != b.d)));
+    assert_true(a.init.kind == b.init.kind && a.init.a == b.init.a &&
+                a.init.b == b.init.b);
+}
+
 /* Parsing fails with code, and the message holds each given fragment. */
 static void expect_err_sets(const char *text, const char *const *sets, int n,
                             int code, const char *frag1, const char *frag2)
@@ -98,7 +122,7 @@ static void test_example(void **state)
     assert_string_equal(s.text, EXAMPLE);
     assert_int_equal(s.n_inputs, 2);
     assert_string_equal(s.inputs[1].name, "x2");
-    assert_int_equal(s.inputs[1].shape, 3);
+    assert_int_equal(mimo_shape_size(&s.inputs[1].shape), 3);
     assert_int_equal(s.inputs[1].pos.line, 3);
     assert_int_equal(s.inputs[1].pos.col, 3);
     assert_int_equal(s.n_layers, 6);
@@ -106,24 +130,24 @@ static void test_example(void **state)
     for (int i = 0; i < 6; i++)
         assert_string_equal(s.layers[i].name, order[i]);
     mimo_layer_spec *h1 = &s.layers[0], *cat = &s.layers[2];
-    assert_int_equal(h1->type, MIMO_LAYER_DENSE);
-    assert_int_equal(h1->units, 4);
-    assert_int_equal(h1->act, MIMO_ACT_RELU);
-    assert_int_equal(h1->use_bias, 1);
-    assert_int_equal(h1->kernel_init.kind, MIMO_INIT_GLOROT_UNIFORM);
-    assert_int_equal(h1->bias_init.kind, MIMO_INIT_ZEROS);
-    assert_true(h1->alpha == 0.0);
+    assert_string_equal(mimo_layer_kind_name(h1), "dense");
+    assert_int_equal(arg_i(h1, "units"), 4);
+    assert_int_equal(arg_i(h1, "activation"), MIMO_ACT_RELU);
+    assert_int_equal(arg_i(h1, "use_bias"), 1);
+    assert_int_equal(arg_init(h1, "kernel_initializer").kind, MIMO_INIT_GLOROT_UNIFORM);
+    assert_int_equal(arg_init(h1, "bias_initializer").kind, MIMO_INIT_ZEROS);
+    assert_true(arg_d(h1, "alpha") == 0.0);
     assert_int_equal(h1->n_from, 1);
     assert_string_equal(h1->from[0], "x1");
     assert_int_equal(h1->pos.line, 5);
     assert_int_equal(h1->pos.col, 3);
-    assert_int_equal(cat->type, MIMO_LAYER_CONCAT);
+    assert_string_equal(mimo_layer_kind_name(cat), "concat");
     assert_int_equal(cat->n_from, 3);
     assert_string_equal(cat->from[0], "x2");
     assert_string_equal(cat->from[2], "h2");
     assert_int_equal(cat->from_pos[1].line, 7);
     assert_int_equal(cat->from_pos[1].col, 34);
-    assert_int_equal(s.layers[4].act, MIMO_ACT_SIGMOID);
+    assert_int_equal(arg_i(&s.layers[4], "activation"), MIMO_ACT_SIGMOID);
     assert_int_equal(s.n_outputs, 2);
     assert_string_equal(s.outputs[0].name, "y1");
     assert_string_equal(s.outputs[0].target, "y1");
@@ -172,21 +196,21 @@ static void test_all_options(void **state)
     mimo_spec s;
     (void)state;
     parse_ok(text, NULL, 0, &s);
-    assert_int_equal(s.inputs[0].shape, 24);
+    assert_int_equal(mimo_shape_size(&s.inputs[0].shape), 24);
     mimo_layer_spec *h1 = &s.layers[0], *h2 = &s.layers[1];
-    assert_int_equal(h1->units, 7);
-    assert_int_equal(h1->act, MIMO_ACT_LEAKY_RELU);
-    assert_true(h1->alpha == 0.3);
-    assert_int_equal(h1->use_bias, 0);
-    assert_int_equal(h1->kernel_init.kind, MIMO_INIT_UNIFORM);
-    assert_true(h1->kernel_init.a == -0.5 && h1->kernel_init.b == 0.25);
-    assert_int_equal(h1->bias_init.kind, MIMO_INIT_CONSTANT);
-    assert_true(h1->bias_init.a == 0.5);
-    assert_true(h2->alpha == 0.5);
-    assert_int_equal(h2->kernel_init.kind, MIMO_INIT_HE_NORMAL);
-    assert_int_equal(s.layers[2].type, MIMO_LAYER_ACTIVATION);
-    assert_true(s.layers[2].alpha == 1.0);
-    assert_int_equal(s.layers[3].type, MIMO_LAYER_MASKED_SOFTMAX);
+    assert_int_equal(arg_i(h1, "units"), 7);
+    assert_int_equal(arg_i(h1, "activation"), MIMO_ACT_LEAKY_RELU);
+    assert_true(arg_d(h1, "alpha") == 0.3);
+    assert_int_equal(arg_i(h1, "use_bias"), 0);
+    assert_int_equal(arg_init(h1, "kernel_initializer").kind, MIMO_INIT_UNIFORM);
+    assert_true(arg_init(h1, "kernel_initializer").a == -0.5 && arg_init(h1, "kernel_initializer").b == 0.25);
+    assert_int_equal(arg_init(h1, "bias_initializer").kind, MIMO_INIT_CONSTANT);
+    assert_true(arg_init(h1, "bias_initializer").a == 0.5);
+    assert_true(arg_d(h2, "alpha") == 0.5);
+    assert_int_equal(arg_init(h2, "kernel_initializer").kind, MIMO_INIT_HE_NORMAL);
+    assert_string_equal(mimo_layer_kind_name(&s.layers[2]), "activation");
+    assert_true(arg_d(&s.layers[2], "alpha") == 1.0);
+    assert_string_equal(mimo_layer_kind_name(&s.layers[3]), "masked_softmax");
     assert_int_equal(s.layers[3].n_from, 2);
     mimo_output_spec *o = &s.outputs[0];
     assert_int_equal(o->loss, MIMO_LOSS_HUBER);
@@ -495,19 +519,20 @@ static void expect_same_spec(const mimo_spec *a, const mimo_spec *b)
     assert_int_equal(a->n_inputs, b->n_inputs);
     for (int i = 0; i < a->n_inputs; i++) {
         assert_string_equal(a->inputs[i].name, b->inputs[i].name);
-        assert_int_equal(a->inputs[i].shape, b->inputs[i].shape);
+        assert_int_equal(a->inputs[i].shape.rank, b->inputs[i].shape.rank);
+        assert_memory_equal(a->inputs[i].shape.dim, b->inputs[i].shape.dim,
+                            sizeof a->inputs[i].shape.dim);
     }
     assert_int_equal(a->n_layers, b->n_layers);
     for (int i = 0; i < a->n_layers; i++) {
         const mimo_layer_spec *x = &a->layers[i], *y = &b->layers[i];
         assert_string_equal(x->name, y->name);
-        assert_int_equal(x->type, y->type);
-        assert_int_equal(x->units, y->units);
-        assert_int_equal(x->act, y->act);
-        assert_true(x->alpha == y->alpha);
-        assert_int_equal(x->use_bias, y->use_bias);
-        assert_int_equal(x->kernel_init.kind, y->kernel_init.kind);
-        assert_int_equal(x->bias_init.kind, y->bias_init.kind);
+        assert_string_equal(mimo_layer_kind_name(x), mimo_layer_kind_name(y));
+        static const char *const keys[] = {"units", "activation", "alpha",
+                                           "use_bias", "kernel_initializer",
+                                           "bias_initializer"};
+        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+            same_arg(x, y, keys[k]);
         assert_int_equal(x->n_from, y->n_from);
         for (int j = 0; j < x->n_from; j++)
             assert_string_equal(x->from[j], y->from[j]);
@@ -559,7 +584,7 @@ static void test_set_list_and_positions(void **state)
     (void)state;
     parse_ok(EXAMPLE, sets, 3, &s);
     mimo_layer_spec *h1 = &s.layers[0];
-    assert_int_equal(h1->units, 8);
+    assert_int_equal(arg_i(h1, "units"), 8);
     assert_int_equal(h1->n_from, 2);
     assert_string_equal(h1->from[1], "x2");
     assert_int_equal(h1->from_pos[0].line, 0);

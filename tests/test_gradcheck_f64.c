@@ -220,7 +220,7 @@ static void check_opt(const char *yaml, int allow_zero)
     for (int t = 0; t < mimo_graph_n_tensors(f.g); t++) {
         mimo_param_info p = mimo_graph_tensor(f.g, t);
         double s = 0;
-        for (size_t k = 0; k < (size_t)p.rows * p.cols; k++)
+        for (size_t k = 0; k < p.size; k++)
             s += fabs(f.grads[p.offset + k]);
         if (s < 1e-12 && !allow_zero) {
             print_error("tensor %s/%s has an all-zero gradient\n", p.layer, p.name);
@@ -274,6 +274,23 @@ static void test_dense_no_bias(void **s)
           "  h: {type: dense, units: 4, activation: tanh, use_bias: false, from: x}\n"
           "  o: {type: dense, units: 2, use_bias: false, from: h}\n"
           "outputs: {o: {loss: mse}}\n");
+}
+
+/* A dense layer on the last axis of a (positions, features) input: every
+ * position through the same kernel; a merge, a concat and a softmax on
+ * the last axis of rank-2 tensors; sigmoid + BCE fused on a rank-2 head. */
+static void test_dense_rank2(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [3, 4]}, r: {shape: [3, 2]}}\n"
+          "layers:\n"
+          "  h: {type: dense, units: 2, activation: tanh, from: x}\n"
+          "  g: {type: dense, units: 2, activation: elu, from: x}\n"
+          "  s: {type: add, from: [h, g]}\n"
+          "  c: {type: concat, from: [r, s]}\n"
+          "  p: {type: activation, activation: softmax, from: c}\n"
+          "  o: {type: dense, units: 2, activation: sigmoid, from: p}\n"
+          "outputs: {o: {loss: binary_crossentropy}}\n");
 }
 
 /* ---- losses ---------------------------------------------------------------- */
@@ -479,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_act_softplus),
         cmocka_unit_test(test_act_quadratic),
         cmocka_unit_test(test_dense_no_bias),
+        cmocka_unit_test(test_dense_rank2),
         cmocka_unit_test(test_loss_mse),
         cmocka_unit_test(test_loss_mae),
         cmocka_unit_test(test_loss_huber),

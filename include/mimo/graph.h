@@ -45,6 +45,7 @@ MIMO_API const mimo_spec *mimo_graph_spec(const mimo_graph *g);
 MIMO_API int mimo_graph_n_inputs(const mimo_graph *g);
 MIMO_API const char *mimo_graph_input_name(const mimo_graph *g, int i);
 MIMO_API int mimo_graph_input_width(const mimo_graph *g, int i);
+MIMO_API const mimo_shape *mimo_graph_input_shape(const mimo_graph *g, int i);
 
 /* Heads, in config order. A head's target has target_width columns
  * (1 for sparse_categorical_crossentropy, else units). */
@@ -53,16 +54,22 @@ MIMO_API const mimo_output_spec *mimo_graph_head_spec(const mimo_graph *g, int h
 MIMO_API int mimo_graph_head_units(const mimo_graph *g, int h);
 MIMO_API int mimo_graph_head_target_width(const mimo_graph *g, int h);
 
-/* Trainable tensors (each dense layer's kernel (in, out) and bias (out)),
- * in topological order of their layers. offset is into the flat buffer. */
+/* Parameter tensors (a dense layer's kernel (in, out) and bias (out), ...),
+ * in topological order of their layers, each layer's in its own order.
+ * offset is into the flat buffer; shape has 1 to MIMO_MAX_RANK axes. */
 typedef struct {
     const char *layer;
-    const char *name;     /* "kernel" or "bias" */
-    size_t offset;
-    int rows, cols;       /* bias: rows = 1 */
+    const char *name;     /* "kernel", "bias", ... */
+    size_t offset, size;
+    mimo_shape shape;
 } mimo_param_info;
 MIMO_API int mimo_graph_n_tensors(const mimo_graph *g);
 MIMO_API mimo_param_info mimo_graph_tensor(const mimo_graph *g, int k);
+
+/* Floating-point operations of one sample's forward and backward in the
+ * matrix products (multiply-adds count 2): what mimo bench compares with
+ * the sgemm rate. */
+MIMO_API double mimo_graph_flops(const mimo_graph *g);
 
 /* Fills params (param_count values) with each layer's initializers, drawn
  * in topological order from a PRNG seeded with seed. */

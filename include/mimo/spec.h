@@ -32,18 +32,6 @@ typedef enum {
 } mimo_act;
 
 typedef enum {
-    MIMO_LAYER_DENSE = 0,
-    MIMO_LAYER_ACTIVATION,     /* activation as its own layer */
-    MIMO_LAYER_CONCAT,
-    MIMO_LAYER_ADD,
-    MIMO_LAYER_SUBTRACT,       /* exactly 2 inputs: a - b */
-    MIMO_LAYER_MULTIPLY,
-    MIMO_LAYER_AVERAGE,
-    MIMO_LAYER_MASKED_SOFTMAX, /* from: [logits, mask] */
-    MIMO_LAYER_COUNT
-} mimo_layer_type;
-
-typedef enum {
     MIMO_INIT_GLOROT_UNIFORM = 0,
     MIMO_INIT_GLOROT_NORMAL,
     MIMO_INIT_HE_UNIFORM,
@@ -86,26 +74,48 @@ typedef enum {
     MIMO_OPT_COUNT
 } mimo_opt_kind;
 
+/* Axes of a per-sample tensor: 1 to MIMO_SAMPLE_RANK, channels last as in
+ * Keras: (features), (positions, features), (height, width, channels).
+ * Parameter tensors have up to MIMO_MAX_RANK axes (a conv2d kernel 4). */
+#define MIMO_SAMPLE_RANK 3
+#define MIMO_MAX_RANK 4
+
 typedef struct {
-    char *name;
-    int shape;            /* features per sample (product of the shape list) */
-    mimo_pos pos;
-} mimo_input_spec;
+    int rank;
+    int dim[MIMO_MAX_RANK];
+} mimo_shape;
 
 typedef struct {
     char *name;
-    mimo_layer_type type;
-    int units;            /* dense only */
-    mimo_act act;         /* dense and activation layers */
-    double alpha;         /* leaky_relu / elu parameter */
-    int use_bias;         /* dense only, default 1 */
-    mimo_init kernel_init;
-    mimo_init bias_init;
+    mimo_shape shape;     /* per sample; a dataset stores it flat or whole */
+    mimo_pos pos;
+} mimo_input_spec;
+
+/* A layer kind ("dense", "concat", ...): its settings, shapes, parameters
+ * and math live in one file of the library (src/core/layers/). */
+typedef struct mimo_kind mimo_kind;
+
+typedef struct {
+    char *name;
+    const mimo_kind *kind;
+    void *args;           /* the kind's settings, parsed from its config
+                           * keys (read them with mimo_layer_arg) */
     char **from;          /* names of inputs or layers, n_from of them */
     mimo_pos *from_pos;
     int n_from;
     mimo_pos pos;         /* position of the layer's name */
 } mimo_layer_spec;
+
+/* The value of one of a layer's settings, by config key: integers,
+ * booleans and names of enums (activation) in i, reals in d, initializers
+ * in init, integer lists in list/n, names in s. */
+typedef struct {
+    long long i;
+    double d;
+    mimo_init init;
+    int list[MIMO_MAX_RANK], n;
+    const char *s;
+} mimo_arg_value;
 
 typedef struct {
     char *name;           /* a layer name: this layer's output is the head */
@@ -219,6 +229,16 @@ typedef struct {
     mimo_data_spec data;
 } mimo_spec;
 
+/* Elements of a shape (1 for rank 0); "(None, 28, 28)" into buf. */
+MIMO_API long long mimo_shape_size(const mimo_shape *s);
+MIMO_API void mimo_shape_format(const mimo_shape *s, char *buf, size_t len);
+
+/* A layer's kind name ("dense"), and its setting `key` into *v: 0, or -1
+ * when the kind has no such key. */
+MIMO_API const char *mimo_layer_kind_name(const mimo_layer_spec *l);
+MIMO_API int mimo_layer_arg(const mimo_layer_spec *l, const char *key,
+                            mimo_arg_value *v);
+
 /* Sets every field to its documented default (no inputs, layers, outputs). */
 MIMO_API void mimo_spec_defaults(mimo_spec *s);
 
@@ -229,8 +249,6 @@ MIMO_API void mimo_spec_free(mimo_spec *s);
  * Parsing returns -1 for an unknown name. */
 MIMO_API const char *mimo_act_name(mimo_act a);
 MIMO_API int mimo_act_parse(const char *s);
-MIMO_API const char *mimo_layer_type_name(mimo_layer_type t);
-MIMO_API int mimo_layer_type_parse(const char *s);
 MIMO_API const char *mimo_init_name(mimo_init_kind k);
 MIMO_API int mimo_init_parse(const char *s);
 MIMO_API const char *mimo_loss_name(mimo_loss l);

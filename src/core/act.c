@@ -175,3 +175,8 @@ int mimo_act_derivative_from_y(mimo_act a, mimo_real alpha)
         return 0;
     }
 }
+
+double mimo_act_alpha_default(mimo_act a)
+{
+    return a == MIMO_ACT_LEAKY_RELU ? 0.3 : a == MIMO_ACT_ELU ? 1.0 : 0.0;
+}

@@ -1,17 +1,18 @@
 /* graph.c — compiling a spec into a graph and running it.
  * Compile: resolve names, sort topologically, reject cycles and unused
- * layers, infer shapes through the op table, lay parameters out in reverse
- * topological order, allocate every activation buffer once. Run: loops
- * over the sorted nodes (forward), the heads (loss), and back (backward). */
+ * layers, infer shapes through each node's kind (core/kind.h), lay the
+ * parameters out in reverse topological order, allocate every work buffer
+ * once. Run: loops over the sorted nodes (forward), the heads (loss), and
+ * back (backward). What a layer computes lives in its kind's file. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <tgmath.h>
 
 #include "mimo/error.h"
-#include "mimo/rng.h"
-#include "core/graph_impl.h"
+#include "core/kind.h"
 
 /* ---- errors that name the config position ---------------------------- */
 
@@ -146,29 +147,27 @@ static int build_nodes(mimo_graph *g, int *const *parents, const int *order,
         int id = order[k];
         n->head = -1;
         n->name = id_name(s, id);
+        n->act = MIMO_ACT_LINEAR;
         if (id < s->n_inputs) {
-            n->type = MIMO_NODE_INPUT;
             n->spec_index = id;
-            n->width = s->inputs[id].shape;
+            n->shape = s->inputs[id].shape;
+            n->width = (int)mimo_shape_size(&n->shape);
             g->input_node[id] = k;
             continue;
         }
         const mimo_layer_spec *l = &s->layers[id - s->n_inputs];
-        n->type = (int)l->type;
+        n->kind = l->kind;
+        n->args = l->args;
         n->spec_index = id - s->n_inputs;
-        n->act = l->act;
-        n->alpha = (mimo_real)l->alpha;
-        n->use_bias = l->use_bias;
         n->n_in = l->n_from;
         n->in = malloc(sizeof(int) * (size_t)n->n_in);
-        if (!n->in)
+        n->priv = l->kind->node_size ? calloc(1, l->kind->node_size) : NULL;
+        if (!n->in || (l->kind->node_size && !n->priv))
             return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
         for (int j = 0; j < n->n_in; j++) {
             n->in[j] = node_of[parents[id][j]];
             g->nodes[n->in[j]].n_consumers++;
         }
-        if (l->type == MIMO_LAYER_DENSE)
-            n->width = l->units;
     }
     return 0;
 }
@@ -212,7 +211,7 @@ static int check_usage(mimo_graph *g)
         const mimo_node *n = &g->nodes[k];
         if (used[k])
             continue;
-        if (n->type == MIMO_NODE_INPUT)
+        if (!n->kind)
             rc = spec_error(s, s->inputs[n->spec_index].pos, MIMO_EINVAL,
                             "input '%s' is not used by any layer on the way "
                             "to an output", n->name);
@@ -225,36 +224,82 @@ static int check_usage(mimo_graph *g)
     return rc;
 }
 
+/* The kind's shape inference, then the limits every shape keeps. */
+static int infer_node(mimo_graph *g, mimo_node *n, char *err, size_t len)
+{
+    if (n->kind->infer(g, n, err, len) < 0)
+        return -1;
+    long long w = mimo_shape_size(&n->shape);
+    if (n->shape.rank < 1 || n->shape.rank > MIMO_SAMPLE_RANK || w < 1 ||
+        w > INT_MAX / 2) {
+        char sh[96];
+        mimo_shape_format(&n->shape, sh, sizeof sh);
+        snprintf(err, len, "layer '%s' would output shape %s: each sample must "
+                 "have 1 to %d axes and fewer than 2^30 elements", n->name, sh,
+                 MIMO_SAMPLE_RANK);
+        return -1;
+    }
+    n->width = (int)w;
+    return 0;
+}
+
 static int infer_shapes(mimo_graph *g)
 {
     const mimo_spec *s = g->spec;
     char err[512];
     for (int k = 0; k < g->n_nodes; k++) {
         mimo_node *n = &g->nodes[k];
-        if (n->type == MIMO_NODE_INPUT)
+        if (!n->kind)
             continue;
-        if (mimo_ops[n->type].infer(g, n, err, sizeof err) < 0)
-            return spec_error(s, s->layers[n->spec_index].pos, MIMO_ESHAPE,
-                              "%s", err);
+        err[0] = '\0';
+        if (infer_node(g, n, err, sizeof err) < 0)
+            return err[0] ? spec_error(s, s->layers[n->spec_index].pos,
+                                       MIMO_ESHAPE, "%s", err)
+                          : mimo_error(MIMO_ENOMEM, "out of memory compiling "
+                                       "the graph");
     }
     for (int h = 0; h < g->n_heads; h++) {
         mimo_head *hd = &g->heads[h];
         mimo_node *n = &g->nodes[hd->node];
         mimo_loss l = hd->spec->loss;
+        int categorical = l == MIMO_LOSS_CCE || l == MIMO_LOSS_SPARSE_CCE;
         hd->units = n->width;
         hd->target_width = l == MIMO_LOSS_SPARSE_CCE ? 1 : n->width;
-        if ((l == MIMO_LOSS_CCE || l == MIMO_LOSS_SPARSE_CCE) && n->width < 2)
+        if (categorical && n->width < 2)
             return spec_error(s, hd->spec->pos, MIMO_ESHAPE, "head '%s': %s "
                               "needs at least 2 classes, layer '%s' has %d "
                               "unit(s)", hd->spec->name, mimo_loss_name(l),
                               n->name, n->width);
-        n->fused = (n->type == MIMO_LAYER_DENSE || n->type == MIMO_LAYER_ACTIVATION)
-                   && n->n_consumers == 0 && mimo_loss_fusable(l, n->act);
+        if (categorical && n->shape.rank > 1) {
+            char sh[96];
+            mimo_shape_format(&n->shape, sh, sizeof sh);
+            return spec_error(s, hd->spec->pos, MIMO_ESHAPE, "head '%s': %s "
+                              "needs one axis of classes, layer '%s' outputs "
+                              "%s (flatten it first)", hd->spec->name,
+                              mimo_loss_name(l), n->name, sh);
+        }
+        /* the loss starts from the logits: the node's own z and dz */
+        n->fused = n->kind->logits && n->n_consumers == 0 &&
+                   mimo_loss_fusable(l, n->act);
     }
     return 0;
 }
 
 /* ---- compile: parameters and buffers ---------------------------------- */
+
+int mimo_node_add_tensor(mimo_node *n, const char *name, const mimo_shape *shape,
+                         mimo_init init, double fan_in, double fan_out)
+{
+    mimo_tensor *t = realloc(n->tensors, sizeof *t * (size_t)(n->n_tensors + 1));
+    if (!t)
+        return -1;
+    n->tensors = t;
+    t += n->n_tensors;
+    *t = (mimo_tensor){name, *shape, 1, 0, init, fan_in, fan_out};
+    for (int k = 0; k < shape->rank; k++)
+        t->size *= (size_t)shape->dim[k];
+    return n->n_tensors++;
+}
 
 /* Reverse topological order: the last layer's gradient is complete first
  * in backward and sits at offset 0, so the buffer fills front to back. */
@@ -263,137 +308,105 @@ static int layout_params(mimo_graph *g)
     size_t off = 0;
     for (int k = g->n_nodes - 1; k >= 0; k--) {
         mimo_node *n = &g->nodes[k];
-        if (n->type != MIMO_LAYER_DENSE)
-            continue;
-        n->w_off = off;
-        if (add_size(&off, (size_t)n->in_width, (size_t)n->width) ||
-            (n->b_off = off, add_size(&off, n->use_bias ? 1 : 0, (size_t)n->width)))
-            return mimo_error(MIMO_ENOMEM, "parameter count overflows");
-        g->n_dense++;
+        for (int t = 0; t < n->n_tensors; t++) {
+            n->tensors[t].off = off;
+            if (add_size(&off, 1, n->tensors[t].size))
+                return mimo_error(MIMO_ENOMEM, "parameter count overflows");
+        }
+        g->n_param_nodes += n->n_tensors > 0;
     }
     g->n_params = off;
-    g->tensor_node = malloc(sizeof(int) * (size_t)(g->n_dense ? g->n_dense : 1));
+    g->tensor_node = malloc(sizeof(int) * (size_t)(g->n_param_nodes ? g->n_param_nodes : 1));
     if (!g->tensor_node)
         return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
     for (int k = 0, d = 0; k < g->n_nodes; k++)
-        if (g->nodes[k].type == MIMO_LAYER_DENSE)
+        if (g->nodes[k].n_tensors)
             g->tensor_node[d++] = k;
     return 0;
 }
 
-/* Which nodes need a gradient: those with a trainable layer at or
- * upstream of them (and inputs when input_grads). */
+/* Which nodes need a gradient: those with parameters at or upstream of
+ * them (and inputs when input_grads). */
 static void mark_grads(const mimo_graph *g, char *need, int input_grads)
 {
     for (int k = 0; k < g->n_nodes; k++) {
         const mimo_node *n = &g->nodes[k];
-        need[k] = n->type == MIMO_NODE_INPUT ? (char)input_grads
-                                             : n->type == MIMO_LAYER_DENSE;
+        need[k] = n->kind ? n->n_tensors > 0 : (char)input_grads;
         for (int j = 0; j < n->n_in; j++)
             need[k] |= need[n->in[j]];
     }
 }
 
-/* A dense layer's output overwrites its pre-activation when the
- * derivative can be read off the output, and no fused loss needs logits. */
-static int y_is_z(const mimo_node *n)
+mimo_real *mimo_arena_take(mimo_arena *a, size_t len)
 {
-    return n->type == MIMO_LAYER_DENSE && !n->fused &&
-           mimo_act_derivative_from_y(n->act, n->alpha);
+    mimo_real *p = a->base ? a->base + a->used : NULL;
+    if (add_size(&a->used, 1, pad16(len)))
+        a->overflow = 1;
+    return a->overflow ? NULL : p;
 }
 
-/* Buffer lengths of one node, in values: y, z, dz, dy. */
-static int node_lengths(const mimo_node *n, int max_batch, int need,
-                        size_t len[4])
+/* One pass over the kinds' buffers: counting (a->base NULL) or assigning. */
+static void place_buffers(mimo_graph *g, mimo_arena *a)
 {
-    size_t one = 0;
-    if (add_size(&one, (size_t)max_batch, (size_t)n->width))
-        return -1;
-    one = pad16(one);
-    int dense = n->type == MIMO_LAYER_DENSE, input = n->type == MIMO_NODE_INPUT;
-    int linear_dense = dense && n->act == MIMO_ACT_LINEAR;
-    len[0] = input || y_is_z(n) ? 0 : one;                    /* y */
-    len[1] = dense ? one : 0;                                 /* z */
-    len[2] = input || (linear_dense && !n->fused) ? 0 :       /* dz */
-             n->type == MIMO_LAYER_CONCAT || n->type == MIMO_LAYER_ADD ||
-             n->type == MIMO_LAYER_SUBTRACT || n->type == MIMO_LAYER_MULTIPLY ||
-             n->type == MIMO_LAYER_AVERAGE ? 0 : one;
-    len[3] = need ? one : 0;                                  /* dy */
-    return 0;
+    for (int k = 0; k < g->n_nodes; k++) {
+        mimo_node *n = &g->nodes[k];
+        if (!n->kind)
+            continue;
+        if (n->kind->buffers)
+            n->kind->buffers(g, n, a);
+        else
+            n->y = mimo_arena_take(a, (size_t)g->max_batch * (size_t)n->width);
+    }
 }
 
+/* dy of every node that needs a gradient (one arena, zeroed by one memset
+ * before each backward), then the kinds' work buffers (another). */
 static int alloc_buffers(mimo_graph *g, int input_grads)
 {
     char *need = calloc((size_t)g->n_nodes, 1);
-    size_t total = 0, gtotal = 0, len[4];
+    mimo_arena grad = {0}, work = {0};
+    size_t B = (size_t)g->max_batch;
     if (!need)
         return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
     mark_grads(g, need, input_grads);
-    for (int k = 0; k < g->n_nodes; k++) {
-        if (node_lengths(&g->nodes[k], g->max_batch, need[k], len) ||
-            add_size(&total, 1, len[0]) || add_size(&total, 1, len[1]) ||
-            add_size(&total, 1, len[2]) || add_size(&gtotal, 1, len[3])) {
-            free(need);
-            return mimo_error(MIMO_ENOMEM, "activation buffers overflow");
-        }
+    for (int k = 0; k < g->n_nodes; k++)
+        if (need[k])
+            mimo_arena_take(&grad, B * (size_t)g->nodes[k].width);
+    g->grad_arena = grad.overflow ? NULL : calloc(grad.used + 1, sizeof(mimo_real));
+    g->grad_arena_len = grad.used;
+    grad = (mimo_arena){g->grad_arena, 0, 0};
+    for (int k = 0; k < g->n_nodes && g->grad_arena; k++)
+        if (need[k])
+            g->nodes[k].dy = mimo_arena_take(&grad, B * (size_t)g->nodes[k].width);
+    free(need);
+    place_buffers(g, &work);
+    g->arena = work.overflow || !g->grad_arena ? NULL
+                                               : calloc(work.used + 1, sizeof(mimo_real));
+    if (g->arena) {
+        work = (mimo_arena){g->arena, 0, 0};
+        place_buffers(g, &work);
     }
     int maxu = 1, maxw = 1;
     for (int h = 0; h < g->n_heads; h++)
         maxu = g->heads[h].units > maxu ? g->heads[h].units : maxu;
     for (int k = 0; k < g->n_nodes; k++)
         maxw = g->nodes[k].width > maxw ? g->nodes[k].width : maxw;
-    g->arena = calloc(total + 1, sizeof(mimo_real));
-    g->grad_arena = calloc(gtotal + 1, sizeof(mimo_real));
     g->loss_scratch = calloc((size_t)maxu, sizeof(mimo_real));
     g->col_scratch = calloc((size_t)maxw, sizeof(mimo_real));
     g->grad_alpha = 1;
-    if (!g->arena || !g->grad_arena || !g->loss_scratch || !g->col_scratch) {
-        free(need);
-        return mimo_error(MIMO_ENOMEM, "out of memory for activations of "
+    if (!g->arena || !g->grad_arena || !g->loss_scratch || !g->col_scratch)
+        return mimo_error(MIMO_ENOMEM, "out of memory for the activations of "
                           "batch %d", g->max_batch);
-    }
-    g->grad_arena_len = gtotal;
-    mimo_real *a = g->arena, *d = g->grad_arena;
-    for (int k = 0; k < g->n_nodes; k++) {
-        mimo_node *n = &g->nodes[k];
-        node_lengths(n, g->max_batch, need[k], len);
-        n->y = len[0] ? a : NULL, a += len[0];
-        n->z = len[1] ? a : NULL, a += len[1];
-        n->dz = len[2] ? a : NULL, a += len[2];
-        n->dy = len[3] ? d : NULL, d += len[3];
-        if (y_is_z(n))
-            n->y = n->z;
-        if (n->type == MIMO_LAYER_DENSE && n->act == MIMO_ACT_LINEAR && !n->fused)
-            n->dz = n->dy;
-    }
-    free(need);
     return 0;
 }
 
-/* Sets each dense layer's span [dx_lo, dx_hi) of input columns whose
- * gradient is used: all of them, none (a raw input), or for a concat the
- * columns from its first to its last part that has a gradient. */
-static void set_dx_spans(mimo_graph *g)
+/* The columns of node k's output whose gradient some consumer uses. */
+void mimo_node_grad_span(const mimo_graph *g, int k, int *lo, int *hi)
 {
-    for (int k = 0; k < g->n_nodes; k++) {
-        mimo_node *n = &g->nodes[k];
-        if (n->type != MIMO_LAYER_DENSE)
-            continue;
-        const mimo_node *p = &g->nodes[n->in[0]];
-        n->dx_lo = 0, n->dx_hi = p->dy ? p->width : 0;
-        if (p->type != MIMO_LAYER_CONCAT || !p->dy)
-            continue;
-        int off = 0, lo = -1, hi = 0;
-        for (int j = 0; j < p->n_in; j++) {
-            const mimo_node *q = &g->nodes[p->in[j]];
-            if (q->dy) {
-                lo = lo < 0 ? off : lo;
-                hi = off + q->width;
-            }
-            off += q->width;
-        }
-        n->dx_lo = lo < 0 ? 0 : lo, n->dx_hi = hi;
-    }
+    const mimo_node *p = &g->nodes[k];
+    *lo = 0, *hi = p->dy ? mimo_shape_last(&p->shape) : 0;
+    if (p->dy && p->kind && p->kind->grad_span)
+        p->kind->grad_span(g, p, lo, hi);
 }
 
 static int compile_steps(mimo_graph *g, int input_grads)
@@ -411,9 +424,8 @@ static int compile_steps(mimo_graph *g, int input_grads)
     else if (!(rc = resolve_names(s, parents)) && !(rc = topo_sort(s, parents, order)) &&
              !(rc = build_nodes(g, parents, order, node_of)) &&
              !(rc = attach_heads(g, node_of)) && !(rc = check_usage(g)) &&
-             !(rc = infer_shapes(g)) && !(rc = layout_params(g)) &&
-             !(rc = alloc_buffers(g, input_grads)))
-        set_dx_spans(g);
+             !(rc = infer_shapes(g)) && !(rc = layout_params(g)))
+        rc = alloc_buffers(g, input_grads);
     for (int i = 0; parents && i < n; i++)
         free(parents[i]);
     free(parents);
@@ -459,8 +471,11 @@ void mimo_graph_free(mimo_graph **gp)
     mimo_graph *g = gp ? *gp : NULL;
     if (!g)
         return;
-    for (int k = 0; g->nodes && k < g->n_nodes; k++)
+    for (int k = 0; g->nodes && k < g->n_nodes; k++) {
         free(g->nodes[k].in);
+        free(g->nodes[k].tensors);
+        free(g->nodes[k].priv);
+    }
     free(g->nodes);
     free(g->input_node);
     free(g->heads);
@@ -480,7 +495,8 @@ int mimo_graph_max_batch(const mimo_graph *g) { return g->max_batch; }
 const mimo_spec *mimo_graph_spec(const mimo_graph *g) { return g->spec; }
 int mimo_graph_n_inputs(const mimo_graph *g) { return g->n_inputs; }
 const char *mimo_graph_input_name(const mimo_graph *g, int i) { return g->spec->inputs[i].name; }
-int mimo_graph_input_width(const mimo_graph *g, int i) { return g->spec->inputs[i].shape; }
+int mimo_graph_input_width(const mimo_graph *g, int i) { return g->nodes[g->input_node[i]].width; }
+const mimo_shape *mimo_graph_input_shape(const mimo_graph *g, int i) { return &g->nodes[g->input_node[i]].shape; }
 int mimo_graph_n_heads(const mimo_graph *g) { return g->n_heads; }
 const mimo_output_spec *mimo_graph_head_spec(const mimo_graph *g, int h) { return g->heads[h].spec; }
 int mimo_graph_head_units(const mimo_graph *g, int h) { return g->heads[h].units; }
@@ -491,72 +507,47 @@ const mimo_real *mimo_graph_input_grad(const mimo_graph *g, int i) { return g->n
 int mimo_graph_n_tensors(const mimo_graph *g)
 {
     int t = 0;
-    for (int d = 0; d < g->n_dense; d++)
-        t += 1 + g->nodes[g->tensor_node[d]].use_bias;
+    for (int d = 0; d < g->n_param_nodes; d++)
+        t += g->nodes[g->tensor_node[d]].n_tensors;
     return t;
 }
 
 mimo_param_info mimo_graph_tensor(const mimo_graph *g, int k)
 {
     mimo_param_info p = {0};
-    for (int d = 0; d < g->n_dense; d++) {
+    for (int d = 0; d < g->n_param_nodes; d++) {
         const mimo_node *n = &g->nodes[g->tensor_node[d]];
-        if (k == 0) {
-            p = (mimo_param_info){n->name, "kernel", n->w_off, n->in_width, n->width};
-            return p;
+        if (k < n->n_tensors) {
+            const mimo_tensor *t = &n->tensors[k];
+            return (mimo_param_info){n->name, t->name, t->off, t->size, t->shape};
         }
-        if (n->use_bias && k == 1) {
-            p = (mimo_param_info){n->name, "bias", n->b_off, 1, n->width};
-            return p;
-        }
-        k -= 1 + n->use_bias;
+        k -= n->n_tensors;
     }
     return p;
 }
 
-/* ---- initializers ------------------------------------------------------ */
-
-/* Normal truncated at 2 sd, rescaled to keep the variance (as Keras). */
-static double trunc_normal(mimo_rng *r, double sd)
+double mimo_graph_flops(const mimo_graph *g)
 {
-    double x;
-    do
-        x = mimo_rng_normal(r);
-    while (fabs(x) > 2.0);
-    return x * sd / 0.87962566103423978;
+    double f = 0;
+    for (int k = 0; k < g->n_nodes; k++)
+        if (g->nodes[k].kind && g->nodes[k].kind->flops)
+            f += g->nodes[k].kind->flops(g, &g->nodes[k]);
+    return f;
 }
 
-static void init_tensor(mimo_rng *r, mimo_init in, mimo_real *p, size_t len,
-                        double fan_in, double fan_out)
-{
-    for (size_t i = 0; i < len; i++) {
-        double v;
-        switch (in.kind) {
-        case MIMO_INIT_GLOROT_NORMAL: v = trunc_normal(r, sqrt(2 / (fan_in + fan_out))); break;
-        case MIMO_INIT_HE_UNIFORM: v = (2 * mimo_rng_uniform(r) - 1) * sqrt(6 / fan_in); break;
-        case MIMO_INIT_HE_NORMAL: v = trunc_normal(r, sqrt(2 / fan_in)); break;
-        case MIMO_INIT_LECUN_NORMAL: v = trunc_normal(r, sqrt(1 / fan_in)); break;
-        case MIMO_INIT_ZEROS: v = 0; break;
-        case MIMO_INIT_CONSTANT: v = in.a; break;
-        case MIMO_INIT_UNIFORM: v = in.a + (in.b - in.a) * mimo_rng_uniform(r); break;
-        default: v = (2 * mimo_rng_uniform(r) - 1) * sqrt(6 / (fan_in + fan_out));
-        }
-        p[i] = (mimo_real)v;
-    }
-}
-
+/* Every tensor in topological order of its layer, each layer's in its
+ * own order (a dense layer: kernel, then bias). */
 void mimo_graph_init_params(const mimo_graph *g, mimo_real *params, uint64_t seed)
 {
     mimo_rng r;
     mimo_rng_seed(&r, seed);
-    for (int d = 0; d < g->n_dense; d++) {
+    for (int d = 0; d < g->n_param_nodes; d++) {
         const mimo_node *n = &g->nodes[g->tensor_node[d]];
-        const mimo_layer_spec *l = &g->spec->layers[n->spec_index];
-        init_tensor(&r, l->kernel_init, params + n->w_off,
-                    (size_t)n->in_width * (size_t)n->width, n->in_width, n->width);
-        if (n->use_bias)
-            init_tensor(&r, l->bias_init, params + n->b_off, (size_t)n->width,
-                        n->in_width, n->width);
+        for (int t = 0; t < n->n_tensors; t++) {
+            const mimo_tensor *x = &n->tensors[t];
+            mimo_init_fill(&r, x->init, params + x->off, x->size, x->fan_in,
+                           x->fan_out);
+        }
     }
 }
 
@@ -569,8 +560,8 @@ void mimo_graph_forward(mimo_graph *g, const mimo_real *params,
         g->nodes[g->input_node[i]].y = (mimo_real *)inputs[i];
     for (int k = 0; k < g->n_nodes; k++) {
         mimo_node *n = &g->nodes[k];
-        if (n->type != MIMO_NODE_INPUT)
-            mimo_ops[n->type].forward(g, n, params, b);
+        if (n->kind)
+            n->kind->forward(g, n, params, b);
     }
 }
 
@@ -595,12 +586,13 @@ void mimo_graph_backward_hooked(mimo_graph *g, const mimo_real *params,
     size_t done = 0;
     for (int k = g->n_nodes - 1; k >= 0; k--) {
         mimo_node *n = &g->nodes[k];
-        if (n->type == MIMO_NODE_INPUT)
+        if (!n->kind)
             continue;
         if (n->dy || n->fused)
-            mimo_ops[n->type].backward(g, n, params, grads, b);
-        if (n->type == MIMO_LAYER_DENSE) /* its block ends the final prefix */
-            done = n->b_off + (n->use_bias ? (size_t)n->width : 0);
+            n->kind->backward(g, n, params, grads, b);
+        for (int t = 0; t < n->n_tensors; t++) /* its block ends the final prefix */
+            if (n->tensors[t].off + n->tensors[t].size > done)
+                done = n->tensors[t].off + n->tensors[t].size;
         if (hook)
             hook(user, n->name, done);
     }

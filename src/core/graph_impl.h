@@ -1,12 +1,13 @@
 /* graph_impl.h — the inside of a compiled graph, shared by graph.c (compile
- * and run loops), ops.c (the op table), act.c, loss.c and summary.c.
- * Not installed: users see only include/mimo/graph.h. */
-#ifndef MIMO_GRAPH_IMPL_H
-#define MIMO_GRAPH_IMPL_H
+ * and run loops), the layer kinds (core/layers/), act.c, loss.c and
+ * summary.c. Not installed: users see only include/mimo/graph.h. */
+#ifndef MIMO_CORE_GRAPH_IMPL_H
+#define MIMO_CORE_GRAPH_IMPL_H
 
 #include <stddef.h>
 
 #include "mimo/graph.h"
+#include "mimo/rng.h"
 
 /* Elementwise loops are threaded only above this many elements, so small
  * layers never pay for waking threads that OpenBLAS also uses. */
@@ -18,31 +19,50 @@
 #define MIMO_GEMM cblas_sgemm
 #endif
 
-#define MIMO_NODE_INPUT (-1)
-
+/* A parameter tensor of a node: a block of the flat parameter buffer. */
 typedef struct {
-    int type;              /* mimo_layer_type, or MIMO_NODE_INPUT */
+    const char *name;      /* "kernel", "bias", ... (a static string) */
+    mimo_shape shape;
+    size_t size;           /* elements */
+    size_t off;            /* into the flat buffer */
+    mimo_init init;
+    double fan_in, fan_out;
+} mimo_tensor;
+
+/* Work buffers are taken from one allocation in two passes: counting
+ * (base NULL, take returns NULL) and assigning. */
+typedef struct {
+    mimo_real *base;
+    size_t used;
+    int overflow;
+} mimo_arena;
+
+typedef struct mimo_node mimo_node;
+
+struct mimo_node {
+    const mimo_kind *kind; /* NULL: a model input */
     const char *name;
+    const void *args;      /* the kind's settings (the spec's) */
     int spec_index;        /* index into spec inputs or layers */
-    int width;             /* output features */
+    mimo_shape shape;      /* per sample */
+    int width;             /* elements per sample */
     int n_in;
     int *in;               /* parent node indices (topological) */
     int n_consumers;
-    mimo_act act;          /* dense and activation nodes */
-    mimo_real alpha;
-    int use_bias;
-    int in_width;          /* dense: features of the input */
-    size_t w_off, b_off;   /* dense: offsets of kernel (in, out), bias (out) */
-    int dx_lo, dx_hi;      /* dense: the input columns that need a gradient
-                            * (a concat of raw inputs and branches needs
-                            * only its branches' columns); empty if none */
-    int fused;             /* head loss writes dz directly (from logits) */
     int head;              /* head index, or -1 */
-    mimo_real *y;          /* (B, width) output; inputs: caller's buffer */
-    mimo_real *z;          /* (B, width) pre-activation (dense, activation) */
-    mimo_real *dz;         /* (B, width) scratch gradient of z, or NULL */
+    /* the activation the node ends with (linear if none): a head's loss
+     * can fuse sigmoid or softmax, computing from the logits z */
+    mimo_act act;
+    mimo_real alpha;
+    int fused;             /* the head's loss writes dz directly */
+    int n_tensors;
+    mimo_tensor *tensors;
+    mimo_real *y;          /* (B, width) output; inputs: the caller's rows */
     mimo_real *dy;         /* (B, width) gradient of y, NULL if not needed */
-} mimo_node;
+    mimo_real *z, *dz;     /* pre-activation and its gradient, for kinds
+                            * that end in an activation (may alias y, dy) */
+    void *priv;            /* the kind's own data (kind->node_size bytes) */
+};
 
 typedef struct {
     int node;
@@ -60,32 +80,39 @@ struct mimo_graph {
     int n_heads;
     mimo_head *heads;
     size_t n_params;
-    mimo_real *arena;      /* y, z, dz buffers */
+    mimo_real *arena;      /* the kinds' work buffers */
     mimo_real *grad_arena; /* all dy buffers: zeroed by one memset */
     size_t grad_arena_len;
-    int *tensor_node;      /* dense nodes in topological order */
-    int n_dense;
+    int *tensor_node;      /* nodes with parameters, topological order */
+    int n_param_nodes;
     mimo_real *loss_scratch; /* one row of the widest head */
     mimo_real *col_scratch;  /* one row of the widest layer */
     mimo_real grad_alpha;    /* backward adds grad_alpha x the gradient */
 };
 
+#define MIMO_PARENT(g, n, k) (&(g)->nodes[(n)->in[k]])
+
+/* graph.c: declares a parameter tensor of n during infer (name is a static
+ * string); returns its index in n->tensors, or -1 out of memory. */
+int mimo_node_add_tensor(mimo_node *n, const char *name, const mimo_shape *shape,
+                         mimo_init init, double fan_in, double fan_out);
+/* graph.c: n (B, len) values from the arena (see mimo_arena). */
+mimo_real *mimo_arena_take(mimo_arena *a, size_t len);
+/* graph.c: the columns of node k's output whose gradient is used. */
+void mimo_node_grad_span(const mimo_graph *g, int k, int *lo, int *hi);
+/* Positions per sample for a kind acting on the last axis: the product
+ * of the other axes (1 for rank 1); and the last axis. */
+static inline int mimo_shape_rows(const mimo_shape *s)
+{
+    int r = 1;
+    for (int k = 0; k + 1 < s->rank; k++)
+        r *= s->dim[k];
+    return r;
+}
+static inline int mimo_shape_last(const mimo_shape *s) { return s->dim[s->rank - 1]; }
+
 /* vec.c: x[0, n) = 0, threaded when large. */
 void mimo_vec_zero(mimo_real *x, size_t n);
-
-/* One row of the op table: shape inference, forward, backward. */
-typedef struct {
-    /* Sets n->width from the parents' widths; on a mismatch writes a
-     * message into err and returns -1. */
-    int (*infer)(const mimo_graph *g, mimo_node *n, char *err, size_t len);
-    void (*forward)(mimo_graph *g, mimo_node *n, const mimo_real *params,
-                    int b);
-    /* Adds into the parents' dy (those that have one) and into grads. */
-    void (*backward)(mimo_graph *g, mimo_node *n, const mimo_real *params,
-                     mimo_real *grads, int b);
-} mimo_op;
-
-extern const mimo_op mimo_ops[MIMO_LAYER_COUNT];
 
 /* act.c: y = act(z + bias) row by row, z updated to z + bias (bias may be
  * NULL; y may equal z: then z + bias is not kept). z, y are (b, n). */
@@ -98,6 +125,8 @@ void mimo_act_backward(mimo_act a, mimo_real alpha, const mimo_real *z,
                        mimo_real *dz, int b, int n);
 /* Whether act' can be computed from the output alone. */
 int mimo_act_derivative_from_y(mimo_act a, mimo_real alpha);
+/* Keras' alpha when a config gives none: leaky_relu 0.3, elu 1.0. */
+double mimo_act_alpha_default(mimo_act a);
 
 /* loss.c: loss of one head; see mimo_graph_loss. */
 int mimo_head_loss(const mimo_graph *g, const mimo_head *h,
@@ -106,5 +135,10 @@ int mimo_head_loss(const mimo_graph *g, const mimo_head *h,
 /* Whether a head with this loss after this activation can be computed
  * from the logits (sigmoid+BCE, softmax+CCE/sparse CCE). */
 int mimo_loss_fusable(mimo_loss l, mimo_act a);
+
+/* init.c: fills p[0, len) with initializer `in`, drawn from r (the
+ * scaled initializers use the fans). */
+void mimo_init_fill(mimo_rng *r, mimo_init in, mimo_real *p, size_t len,
+                    double fan_in, double fan_out);
 
 #endif

@@ -1,16 +1,17 @@
 /* spec.c — defaults, freeing and enum names of the model specification.
- * Parsing the YAML lives in config.c; compiling the spec in graph.c. */
+ * Parsing the YAML lives in io/config.c; compiling the spec in graph.c;
+ * each layer kind's settings in its own file (core/layers/). */
 #include "mimo/spec.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/kind.h"
 
 static const char *const act_names[MIMO_ACT_COUNT] = {
     "linear", "relu", "leaky_relu", "elu", "sigmoid",
     "tanh", "softmax", "softplus", "quadratic"};
-static const char *const layer_names[MIMO_LAYER_COUNT] = {
-    "dense", "activation", "concat", "add", "subtract",
-    "multiply", "average", "masked_softmax"};
 static const char *const init_names[MIMO_INIT_COUNT] = {
     "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
     "lecun_normal", "zeros", "constant", "uniform"};
@@ -38,8 +39,6 @@ static const char *get_name(const char *const *names, int n, int i)
 
 const char *mimo_act_name(mimo_act a) { return get_name(act_names, MIMO_ACT_COUNT, (int)a); }
 int mimo_act_parse(const char *s) { return find_name(act_names, MIMO_ACT_COUNT, s); }
-const char *mimo_layer_type_name(mimo_layer_type t) { return get_name(layer_names, MIMO_LAYER_COUNT, (int)t); }
-int mimo_layer_type_parse(const char *s) { return find_name(layer_names, MIMO_LAYER_COUNT, s); }
 const char *mimo_init_name(mimo_init_kind k) { return get_name(init_names, MIMO_INIT_COUNT, (int)k); }
 int mimo_init_parse(const char *s) { return find_name(init_names, MIMO_INIT_COUNT, s); }
 const char *mimo_loss_name(mimo_loss l) { return get_name(loss_names, MIMO_LOSS_COUNT, (int)l); }
@@ -55,6 +54,23 @@ const char *mimo_sched_name(mimo_sched_kind k) { return get_name(sched_names, MI
 int mimo_sched_parse(const char *s) { return find_name(sched_names, MIMO_SCHED_COUNT, s); }
 const char *mimo_mode_name(mimo_mode m) { return get_name(mode_names, 3, (int)m); }
 int mimo_mode_parse(const char *s) { return find_name(mode_names, 3, s); }
+
+long long mimo_shape_size(const mimo_shape *s)
+{
+    long long n = 1;
+    for (int k = 0; k < s->rank; k++)
+        n *= s->dim[k];
+    return n;
+}
+
+void mimo_shape_format(const mimo_shape *s, char *buf, size_t len)
+{
+    size_t used = (size_t)snprintf(buf, len, "(None");
+    for (int k = 0; k < s->rank && used < len; k++)
+        used += (size_t)snprintf(buf + used, len - used, ", %d", s->dim[k]);
+    if (used < len)
+        snprintf(buf + used, len - used, ")");
+}
 
 void mimo_spec_defaults(mimo_spec *s)
 {
@@ -95,6 +111,7 @@ void mimo_spec_free(mimo_spec *s)
     for (int i = 0; i < s->n_layers; i++) {
         mimo_layer_spec *l = &s->layers[i];
         free(l->name);
+        mimo_kind_args_free(l->kind, l->args);
         for (int j = 0; j < l->n_from; j++)
             free(l->from[j]);
         free(l->from);

@@ -5,26 +5,25 @@
 #include <string.h>
 
 #include "mimo/error.h"
-#include "core/graph_impl.h"
+#include "core/kind.h"
 
 /* "dense(relu)", "concat", "input", ... */
 static void type_text(const mimo_node *n, char *buf, size_t len)
 {
-    if (n->type == MIMO_NODE_INPUT)
+    if (!n->kind)
         snprintf(buf, len, "input");
-    else if (n->type == MIMO_LAYER_DENSE || n->type == MIMO_LAYER_ACTIVATION)
-        snprintf(buf, len, "%s(%s)", mimo_layer_type_name((mimo_layer_type)n->type),
-                 mimo_act_name(n->act));
+    else if (n->kind->describe)
+        n->kind->describe(n, buf, len);
     else
-        snprintf(buf, len, "%s", mimo_layer_type_name((mimo_layer_type)n->type));
+        snprintf(buf, len, "%s", n->kind->name);
 }
 
 static size_t node_params(const mimo_node *n)
 {
-    if (n->type != MIMO_LAYER_DENSE)
-        return 0;
-    return (size_t)n->in_width * (size_t)n->width +
-           (n->use_bias ? (size_t)n->width : 0);
+    size_t p = 0;
+    for (int t = 0; t < n->n_tensors; t++)
+        p += n->tensors[t].size;
+    return p;
 }
 
 static void sources_text(const mimo_graph *g, const mimo_node *n, char *buf,
@@ -41,7 +40,7 @@ static void sources_text(const mimo_graph *g, const mimo_node *n, char *buf,
 int mimo_summary_write(const mimo_graph *g, FILE *f)
 {
     int wname = (int)strlen("Layer (type)");
-    char type[64], shape[32], src[1024], cell[160];
+    char type[64], shape[96], src[1024], cell[160];
     for (int k = 0; k < g->n_nodes; k++) {
         type_text(&g->nodes[k], type, sizeof type);
         int w = (int)(strlen(g->nodes[k].name) + strlen(type) + 3);
@@ -60,7 +59,7 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
         const mimo_node *n = &g->nodes[k];
         type_text(n, type, sizeof type);
         snprintf(cell, sizeof cell, "%s (%s)", n->name, type);
-        snprintf(shape, sizeof shape, "(None, %d)", n->width);
+        mimo_shape_format(&n->shape, shape, sizeof shape);
         sources_text(g, n, src, sizeof src);
         fprintf(f, "%-*s %-15s %11zu  %s\n", wname, cell, shape, node_params(n),
                 src);
@@ -72,8 +71,9 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
     fprintf(f, "Heads:\n");
     for (int h = 0; h < g->n_heads; h++) {
         const mimo_head *hd = &g->heads[h];
-        fprintf(f, "  %s: %s, weight %g, (None, %d)%s\n", hd->spec->name,
-                mimo_loss_name(hd->spec->loss), hd->spec->weight, hd->units,
+        mimo_shape_format(&g->nodes[hd->node].shape, shape, sizeof shape);
+        fprintf(f, "  %s: %s, weight %g, %s%s\n", hd->spec->name,
+                mimo_loss_name(hd->spec->loss), hd->spec->weight, shape,
                 g->nodes[hd->node].fused ? ", from logits" : "");
     }
     return ferror(f) ? mimo_error(MIMO_EIO, "could not write the summary") : 0;
@@ -96,25 +96,32 @@ static void dot_quote(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* "4", or "28x28" for more than one axis. */
+static void edge_text(const mimo_shape *s, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < s->rank && used < len; k++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%d", k ? "x" : "",
+                                 s->dim[k]);
+}
+
 int mimo_dot_write(const mimo_graph *g, FILE *f)
 {
-    char type[64];
+    char type[64], dims[96];
     fprintf(f, "digraph mimo {\n  rankdir=TB;\n"
                "  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n"
                "  edge [fontname=\"Helvetica\", fontsize=10];\n");
     for (int k = 0; k < g->n_nodes; k++) {
         const mimo_node *n = &g->nodes[k];
         type_text(n, type, sizeof type);
-        const char *shape = n->type == MIMO_NODE_INPUT ? "ellipse"
-                            : n->type == MIMO_LAYER_DENSE ||
-                                      n->type == MIMO_LAYER_ACTIVATION
-                                ? "box"
-                                : "hexagon";
+        const char *shape = !n->kind ? "ellipse" : n->kind->dot_shape;
         fprintf(f, "  ");
         dot_quote(f, n->name);
         fprintf(f, " [shape=%s, label=\"", shape);
         dot_escape(f, n->name);
-        fprintf(f, "\\n%s\\n(None, %d)\"];\n", type, n->width);
+        mimo_shape_format(&n->shape, dims, sizeof dims);
+        fprintf(f, "\\n%s\\n%s\"];\n", type, dims);
     }
     for (int k = 0; k < g->n_nodes; k++) {
         const mimo_node *n = &g->nodes[k];
@@ -123,7 +130,8 @@ int mimo_dot_write(const mimo_graph *g, FILE *f)
             dot_quote(f, g->nodes[n->in[j]].name);
             fprintf(f, " -> ");
             dot_quote(f, n->name);
-            fprintf(f, " [label=\"%d\"];\n", g->nodes[n->in[j]].width);
+            edge_text(&g->nodes[n->in[j]].shape, dims, sizeof dims);
+            fprintf(f, " [label=\"%s\"];\n", dims);
         }
     }
     for (int h = 0; h < g->n_heads; h++) {

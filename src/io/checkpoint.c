@@ -41,7 +41,18 @@ double mimo_ckpt_get(const mimo_ckpt_state *st, const char *name, double dflt)
 
 /* ---- tensors ------------------------------------------------------------- */
 
-/* Writes each tensor of buf under group/<layer>/<kernel|bias>. */
+/* "(3, 4)", "(4,)": a shape as Python prints it. */
+static void py_shape(const mimo_shape *s, char *buf, size_t len)
+{
+    size_t used = (size_t)snprintf(buf, len, "(");
+    for (int k = 0; k < s->rank && used < len; k++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%d", k ? ", " : "",
+                                 s->dim[k]);
+    if (used < len)
+        snprintf(buf + used, len - used, "%s)", s->rank == 1 ? "," : "");
+}
+
+/* Writes each tensor of buf under group/<layer>/<name>. */
 static int write_tensors(hid_t f, const char *path, const char *group,
                          const mimo_graph *g, const mimo_real *buf)
 {
@@ -49,40 +60,36 @@ static int write_tensors(hid_t f, const char *path, const char *group,
     for (int t = 0; t < mimo_graph_n_tensors(g); t++) {
         mimo_param_info p = mimo_graph_tensor(g, t);
         snprintf(name, sizeof name, "%s/%s/%s", group, p.layer, p.name);
-        int rc = mimo_h5_write_real(f, path, name, buf + p.offset,
-                                    p.rows == 1 && strcmp(p.name, "bias") == 0
-                                        ? (size_t)p.cols : (size_t)p.rows,
-                                    strcmp(p.name, "bias") == 0 ? 0 : (size_t)p.cols);
+        int rc = mimo_h5_write_tensor(f, path, name, buf + p.offset, &p.shape);
         if (rc)
             return rc;
     }
     return 0;
 }
 
-/* Reads group/<layer>/<kernel|bias> into buf, checking each shape. */
+/* Reads group/<layer>/<name> into buf, checking each shape. */
 static int read_tensors(hid_t f, const char *path, const char *group,
                         const mimo_graph *g, mimo_real *buf)
 {
-    char name[512];
+    char name[512], want[96], got[96];
     for (int t = 0; t < mimo_graph_n_tensors(g); t++) {
         mimo_param_info p = mimo_graph_tensor(g, t);
-        int bias = strcmp(p.name, "bias") == 0, rank, rc;
-        size_t rows, cols;
+        mimo_shape s;
+        int rc;
         snprintf(name, sizeof name, "%s/%s/%s", group, p.layer, p.name);
+        py_shape(&p.shape, want, sizeof want);
         if (!mimo_h5_exists(f, name))
-            return mimo_error(MIMO_EINVAL, "%s: no '%s' for layer '%s' (%s (%d, "
-                              "%d))", path, name, p.layer, p.name, p.rows, p.cols);
-        if ((rc = mimo_h5_shape(f, path, name, &rank, &rows, &cols)))
+            return mimo_error(MIMO_EINVAL, "%s: no '%s' for layer '%s' (%s %s)",
+                              path, name, p.layer, p.name, want);
+        if ((rc = mimo_h5_tensor_shape(f, path, name, &s)))
             return rc;
-        size_t want_rows = bias ? (size_t)p.cols : (size_t)p.rows;
-        size_t want_cols = bias ? 1 : (size_t)p.cols;
-        if (rows != want_rows || cols != want_cols || (bias && rank != 1) ||
-            (!bias && rank != 2))
-            return mimo_error(MIMO_ESHAPE, "%s: '%s' has shape (%zu%s%zu), layer "
-                              "'%s' needs (%zu%s%zu)", path, name, rows,
-                              rank == 2 ? ", " : ",", rank == 2 ? cols : 0, p.layer,
-                              want_rows, bias ? "," : ", ", bias ? 0 : want_cols);
-        if ((rc = mimo_h5_read_rows(f, path, name, 0, rows, cols, buf + p.offset)))
+        if (s.rank != p.shape.rank ||
+            memcmp(s.dim, p.shape.dim, sizeof(int) * (size_t)s.rank) != 0) {
+            py_shape(&s, got, sizeof got);
+            return mimo_error(MIMO_ESHAPE, "%s: '%s' has shape %s, layer '%s' "
+                              "needs %s", path, name, got, p.layer, want);
+        }
+        if ((rc = mimo_h5_read_all(f, path, name, buf + p.offset)))
             return rc;
     }
     return 0;

@@ -19,6 +19,7 @@
 
 #include "mimo/error.h"
 #include "base/strutil.h"
+#include "core/kind.h"
 
 #if defined(__GNUC__)
 #define CFG_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -529,10 +530,6 @@ typedef struct {
 } enum_desc;
 
 static const char *act_name(int i) { return mimo_act_name((mimo_act)i); }
-static const char *layer_name(int i)
-{
-    return mimo_layer_type_name((mimo_layer_type)i);
-}
 static const char *init_name(int i)
 {
     return mimo_init_name((mimo_init_kind)i);
@@ -552,8 +549,6 @@ static int metric_parse(const char *s)
 
 static const enum_desc E_ACT = {"activation", mimo_act_parse, act_name, 0,
                                 MIMO_ACT_COUNT};
-static const enum_desc E_LAYER = {"layer type", mimo_layer_type_parse,
-                                  layer_name, 0, MIMO_LAYER_COUNT};
 static const enum_desc E_INIT = {"initializer", mimo_init_parse, init_name,
                                  0, MIMO_INIT_COUNT};
 static const enum_desc E_LOSS = {"loss", mimo_loss_parse, loss_name, 1,
@@ -578,7 +573,7 @@ static void enum_list(const enum_desc *d, const char *s, char *list,
 {
     const char *names[32] = {0};
     int n = 0;
-    for (int i = d->first; i < d->count && n < 32; i++)
+    for (int i = d->first; i < d->count && n < 32 && d->name(i); i++)
         names[n++] = d->name(i);
     join(list, cap, names, n);
     if (hint)
@@ -615,19 +610,23 @@ static int missing(cfg *c, yaml_node_t *at, const char *what, const char *key,
 
 static const char *const INPUT_KEYS[] = {"shape"};
 
-/* shape: INT > 0 or a non-empty list of them; the product. */
-static int get_shape(cfg *c, yaml_node_t *n, const char *what, int *shape)
+/* shape: INT > 0 or a list of 1 to MIMO_SAMPLE_RANK of them, whose
+ * product stays below 2^31. */
+static int get_shape(cfg *c, yaml_node_t *n, const char *what, mimo_shape *shape)
 {
-    const char *e = "an integer > 0 or a list of them";
+    char e[MSG_MAX / 4];
     long long v, prod = 1;
     yaml_node_item_t *it;
+    snprintf(e, sizeof e, "an integer > 0 or a list of 1 to %d of them",
+             MIMO_SAMPLE_RANK);
+    memset(shape, 0, sizeof *shape);
     if (n->type == YAML_SCALAR_NODE && !is_null(n)) {
         int rc = get_int(c, n, what, 1, INT_MAX, "an integer > 0", &v);
-        *shape = (int)v;
+        *shape = (mimo_shape){1, {(int)v}};
         return rc;
     }
-    if (n->type != YAML_SEQUENCE_NODE
-        || seq_len(n) == 0)
+    if (n->type != YAML_SEQUENCE_NODE || seq_len(n) == 0 ||
+        seq_len(n) > MIMO_SAMPLE_RANK)
         return wrong(c, n, e, what);
     for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
@@ -639,8 +638,8 @@ static int get_shape(cfg *c, yaml_node_t *n, const char *what, int *shape)
             return err(c, n, "shape of %s is too large (more than %d "
                        "features)", what, INT_MAX);
         prod *= v;
+        shape->dim[shape->rank++] = (int)v;
     }
-    *shape = (int)prod;
     return 0;
 }
 
@@ -697,21 +696,11 @@ static int conv_inputs(cfg *c, yaml_node_t *n, mimo_spec *s)
     return 0;
 }
 
-/* ---- layers ------------------------------------------------------------ */
+/* ---- layers ------------------------------------------------------------
+ * A layer's keys are type, from, and its kind's (core/kind.h): the kind's
+ * arg table says each key's type, bounds and default. */
 
-static const char *const LAYER_KEYS[] = {
-    "type", "from", "units", "activation", "alpha", "use_bias",
-    "kernel_initializer", "bias_initializer"};
 static const char *const INIT_KEYS[] = {"type", "value", "min", "max"};
-
-static int layer_key_ok(mimo_layer_type t, const char *k)
-{
-    if (strcmp(k, "type") == 0 || strcmp(k, "from") == 0
-        || t == MIMO_LAYER_DENSE)
-        return 1;
-    return t == MIMO_LAYER_ACTIVATION
-        && (strcmp(k, "activation") == 0 || strcmp(k, "alpha") == 0);
-}
 
 /* "'units' in layer 'h1'" */
 static const char *kw(char *buf, size_t cap, const char *key, const char *what)
@@ -732,7 +721,7 @@ static int conv_init_map(cfg *c, yaml_node_t *n, const char *what,
 {
     yaml_node_t *t = get(c, n, "type", NULL), *k = NULL, *v;
     int rc = check_keys(c, n, what, INIT_KEYS, 4), kind;
-    char w[MSG_MAX / 2];
+    char w[MSG_MAX];
     if (rc)
         return rc;
     if (!t) {
@@ -805,82 +794,209 @@ static int conv_from(cfg *c, yaml_node_t *n, const char *what,
     return 0;
 }
 
-static int conv_dense(cfg *c, yaml_node_t *key, yaml_node_t *val,
-                      const char *what, mimo_layer_spec *l)
+/* A real within the arg's bounds. */
+static int get_bounded(cfg *c, yaml_node_t *n, const char *what,
+                       const mimo_arg *a, double *v)
 {
-    char w[MSG_MAX / 2];
-    yaml_node_t *v;
-    long long units;
-    int rc, a;
-    if (!(v = get(c, val, "units", NULL)))
-        return missing(c, key, what, "units", "an integer > 0");
-    if ((rc = get_int(c, v, kw(w, sizeof w, "units", what), 1, INT_MAX,
-                      "an integer > 0", &units)))
+    int rc = get_double(c, n, what, R_ANY, v);
+    if (rc)
         return rc;
-    l->units = (int)units;
-    if ((v = get(c, val, "activation", NULL))) {
-        if ((rc = get_enum(c, v, &E_ACT, what, &a)))
-            return rc;
-        l->act = (mimo_act)a;
-    }
-    if ((v = get(c, val, "use_bias", NULL))
-        && (rc = get_bool(c, v, kw(w, sizeof w, "use_bias", what),
-                          &l->use_bias)))
-        return rc;
-    if ((v = get(c, val, "kernel_initializer", NULL))
-        && (rc = conv_init(c, v, kw(w, sizeof w, "kernel_initializer", what),
-                           &l->kernel_init)))
-        return rc;
-    if ((v = get(c, val, "bias_initializer", NULL))
-        && (rc = conv_init(c, v, kw(w, sizeof w, "bias_initializer", what),
-                           &l->bias_init)))
-        return rc;
-    return 0;
+    int low = (a->excl & 1) ? *v > a->lo : *v >= a->lo;
+    int high = (a->excl & 2) ? *v < a->hi : *v <= a->hi;
+    return low && high ? 0 : wrong(c, n, a->expect, what);
 }
 
-static int conv_layer_body(cfg *c, yaml_node_t *key, yaml_node_t *val,
-                           const char *what, mimo_layer_spec *l)
+/* An integer, or a list of 1 to MIMO_MAX_RANK of them, within bounds. */
+static int get_ints(cfg *c, yaml_node_t *n, const char *what,
+                    const mimo_arg *a, mimo_ints *v)
 {
-    char w[MSG_MAX / 2];
-    yaml_node_t *v;
-    int rc, a;
-    if (!(v = get(c, val, "from", NULL)))
-        return missing(c, key, what, "from", "a name or a list of names");
-    if ((rc = conv_from(c, v, kw(w, sizeof w, "from", what), l)))
-        return rc;
-    if (l->type == MIMO_LAYER_DENSE && (rc = conv_dense(c, key, val, what, l)))
-        return rc;
-    if (l->type == MIMO_LAYER_ACTIVATION) {
-        char list[MSG_MAX / 2], e[MSG_MAX / 2 + 16];
-        if (!(v = get(c, val, "activation", NULL))) {
-            enum_list(&E_ACT, NULL, list, sizeof list, NULL, 0);
-            snprintf(e, sizeof e, "one of: %s", list);
-            return missing(c, key, what, "activation", e);
+    char e[MSG_MAX / 4];
+    long long x;
+    int rc;
+    snprintf(e, sizeof e, "%s or a list of them", a->expect);
+    if (n->type == YAML_SEQUENCE_NODE) {
+        int len = seq_len(n);
+        if (len < 1 || len > MIMO_MAX_RANK)
+            return wrong(c, n, e, what);
+        for (int i = 0; i < len; i++) {
+            rc = get_int(c, node_at(c, n->data.sequence.items.start[i]), what,
+                         (long long)a->lo, (long long)a->hi, a->expect, &x);
+            if (rc)
+                return rc;
+            v->v[i] = (int)x;
         }
-        if ((rc = get_enum(c, v, &E_ACT, what, &a)))
-            return rc;
-        l->act = (mimo_act)a;
+        v->n = len;
+        return 0;
     }
-    l->alpha = l->act == MIMO_ACT_LEAKY_RELU ? 0.3
-             : l->act == MIMO_ACT_ELU ? 1.0 : 0.0;
-    if ((v = get(c, val, "alpha", NULL))
-        && (rc = get_double(c, v, kw(w, sizeof w, "alpha", what), R_ANY,
-                            &l->alpha)))
+    if (n->type != YAML_SCALAR_NODE)
+        return wrong(c, n, e, what);
+    if ((rc = get_int(c, n, what, (long long)a->lo, (long long)a->hi, a->expect,
+                      &x)))
         return rc;
+    v->n = 1, v->v[0] = (int)x;
     return 0;
 }
 
+/* One of the names in a->choices. */
+static int get_choice(cfg *c, yaml_node_t *n, const char *what,
+                      const mimo_arg *a, int *v)
+{
+    const char *s = NULL;
+    int count = 0;
+    while (a->choices[count])
+        count++;
+    char list[MSG_MAX / 2], hint[96], e[MSG_MAX / 2 + 16];
+    join(list, sizeof list, a->choices, count);
+    snprintf(e, sizeof e, "one of: %s", list);
+    int rc = scalar(c, n, e, what, &s);
+    if (rc)
+        return rc;
+    for (int i = 0; i < count; i++)
+        if (strcmp(s, a->choices[i]) == 0) {
+            *v = i;
+            return 0;
+        }
+    suggest(hint, sizeof hint, s, a->choices, count);
+    return err(c, n, "unknown value '%s' for %s (expected %s%s)", s, what, e,
+               hint);
+}
+
+/* Reads the value of one of a kind's keys into the settings struct. */
+static int conv_arg(cfg *c, yaml_node_t *v, const char *what,
+                    const mimo_arg *a, void *args)
+{
+    char w[MSG_MAX / 2];
+    void *dst = (char *)args + a->offset;
+    const char *s = NULL;
+    long long i;
+    int rc, e;
+    kw(w, sizeof w, a->key, what);
+    switch (a->type) {
+    case MIMO_ARG_INT:
+        rc = get_int(c, v, w, (long long)a->lo, (long long)a->hi, a->expect, &i);
+        if (!rc)
+            *(int *)dst = (int)i;
+        return rc;
+    case MIMO_ARG_REAL: return get_bounded(c, v, w, a, (double *)dst);
+    case MIMO_ARG_BOOL: return get_bool(c, v, w, (int *)dst);
+    case MIMO_ARG_ACT:
+        rc = get_enum(c, v, &E_ACT, what, &e);
+        if (!rc)
+            *(mimo_act *)dst = (mimo_act)e;
+        return rc;
+    case MIMO_ARG_INIT: return conv_init(c, v, w, (mimo_init *)dst);
+    case MIMO_ARG_INTS: return get_ints(c, v, w, a, (mimo_ints *)dst);
+    case MIMO_ARG_CHOICE: return get_choice(c, v, w, a, (int *)dst);
+    case MIMO_ARG_NAME:
+        if ((rc = get_name(c, v, w, &s)))
+            return rc;
+        free(*(char **)dst);
+        return (*(char **)dst = mimo_strdup(s)) ? 0 : nomem(c);
+    }
+    return 0;
+}
+
+/* "dense", "dense and activation", ...: the kinds that take key. */
+static int kinds_taking(const char *key, char *buf, size_t cap)
+{
+    const char *names[64];
+    int n = 0;
+    for (int i = 0; mimo_kind_at(i) && n < 64; i++)
+        if (mimo_kind_arg(mimo_kind_at(i), key))
+            names[n++] = mimo_kind_at(i)->name;
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, cap - len, "%s%s", i == 0 ? "" : i == n - 1 ? " and "
+                 : ", ", names[i]);
+    }
+    return n;
+}
+
+/* Every key of the layer is type, from, or one of its kind's. */
+static int check_layer_keys(cfg *c, yaml_node_t *val, const char *what,
+                            yaml_node_t *t, const mimo_kind *kind)
+{
+    const char *keys[64] = {"type", "from"};
+    int n = 2;
+    for (int i = 0; i < kind->n_args && n < 64; i++)
+        keys[n++] = kind->args[i].key;
+    for (yaml_node_pair_t *p = val->data.mapping.pairs.start;
+         p < val->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node_at(c, p->key);
+        char list[MSG_MAX / 2], hint[96];
+        if (in_list(sval(k), keys, n))
+            continue;
+        if (kinds_taking(sval(k), list, sizeof list))
+            return err(c, k, "key '%s' is not valid for %s %s layer (only %s "
+                       "layers take it)", sval(k), article(sval(t)), sval(t),
+                       list);
+        join(list, sizeof list, keys, n);
+        suggest(hint, sizeof hint, sval(k), keys, n);
+        if (!hint[0] && strchr(sval(k), ':'))
+            snprintf(hint, sizeof hint, "; put a space after ':'");
+        return err(c, k, "unknown key '%s' in %s (expected one of: %s%s)",
+                   sval(k), what, list, hint);
+    }
+    return 0;
+}
+
+/* The kind's keys, in its table's order, then its own checks. */
+static int conv_kind_args(cfg *c, yaml_node_t *key, yaml_node_t *val,
+                          const char *what, mimo_layer_spec *l)
+{
+    const mimo_kind *kind = l->kind;
+    char msg[MSG_MAX / 2];
+    int rc;
+    for (int i = 0; i < kind->n_args; i++) {
+        const mimo_arg *a = &kind->args[i];
+        yaml_node_t *v = get(c, val, a->key, NULL);
+        if (!v && a->required) {
+            char list[MSG_MAX / 2], e[MSG_MAX / 2 + 16];
+            if (a->type == MIMO_ARG_ACT) {
+                enum_list(&E_ACT, NULL, list, sizeof list, NULL, 0);
+                snprintf(e, sizeof e, "one of: %s", list);
+            } else
+                snprintf(e, sizeof e, "%s", a->expect ? a->expect : "a value");
+            return missing(c, key, what, a->key, e);
+        }
+        if (v && (rc = conv_arg(c, v, what, a, l->args)))
+            return rc;
+    }
+    msg[0] = '\0';
+    if (kind->finish && kind->finish(l->args, msg, sizeof msg) < 0)
+        return err(c, key, "%s: %s", what, msg[0] ? msg : "invalid settings");
+    return 0;
+}
+
+static const char *layer_name(int i)
+{
+    const mimo_kind *k = mimo_kind_at(i);
+    return k ? k->name : NULL;
+}
+
+static int layer_parse(const char *s)
+{
+    for (int i = 0; mimo_kind_at(i); i++)
+        if (strcmp(mimo_kind_at(i)->name, s) == 0)
+            return i;
+    return -1;
+}
+
+static const enum_desc E_LAYER = {"layer type", layer_parse, layer_name, 0, 64};
+
+/* The type first (an unknown type is reported before its keys), then the
+ * keys, `from`, and the kind's settings. */
 static int conv_layer(cfg *c, yaml_node_t *key, yaml_node_t *val,
                       mimo_layer_spec *l)
 {
-    char what[MSG_MAX / 4], list[MSG_MAX / 2];
-    yaml_node_t *t;
-    yaml_node_pair_t *p;
+    char what[MSG_MAX / 4], list[MSG_MAX / 2], w[MSG_MAX / 2];
+    yaml_node_t *t, *v;
     int rc, type;
     snprintf(what, sizeof what, "layer '%s'", sval(key));
     if (val->type != YAML_MAPPING_NODE)
         return wrong(c, val, "a mapping {type: ..., from: ...}", what);
-    if ((rc = check_keys(c, val, what, LAYER_KEYS, 8)))
+    if ((rc = check_keys(c, val, what, NULL, 0)))
         return rc;
     if (!(t = get(c, val, "type", NULL))) {
         enum_list(&E_LAYER, NULL, list, sizeof list, NULL, 0);
@@ -889,17 +1005,16 @@ static int conv_layer(cfg *c, yaml_node_t *key, yaml_node_t *val,
     }
     if ((rc = get_enum(c, t, &E_LAYER, what, &type)))
         return rc;
-    l->type = (mimo_layer_type)type;
-    for (p = val->data.mapping.pairs.start; p < val->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *k = node_at(c, p->key);
-        if (!layer_key_ok(l->type, sval(k)))
-            return err(c, k, "key '%s' is not valid for %s %s layer "
-                       "(only %s layers take it)", sval(k), article(sval(t)),
-                       sval(t), layer_key_ok(MIMO_LAYER_ACTIVATION, sval(k))
-                       ? "dense and activation" : "dense");
-    }
-    return conv_layer_body(c, key, val, what, l);
+    l->kind = mimo_kind_at(type);
+    if (!(l->args = mimo_kind_args_new(l->kind)))
+        return nomem(c);
+    if ((rc = check_layer_keys(c, val, what, t, l->kind)))
+        return rc;
+    if (!(v = get(c, val, "from", NULL)))
+        return missing(c, key, what, "from", "a name or a list of names");
+    if ((rc = conv_from(c, v, kw(w, sizeof w, "from", what), l)))
+        return rc;
+    return conv_kind_args(c, key, val, what, l);
 }
 
 static int conv_layers(cfg *c, yaml_node_t *n, mimo_spec *s)
@@ -915,10 +1030,6 @@ static int conv_layers(cfg *c, yaml_node_t *n, mimo_spec *s)
          p++) {
         yaml_node_t *k = node_at(c, p->key);
         mimo_layer_spec *l = &s->layers[s->n_layers++];
-        l->act = MIMO_ACT_LINEAR;
-        l->use_bias = 1;
-        l->kernel_init.kind = MIMO_INIT_GLOROT_UNIFORM;
-        l->bias_init.kind = MIMO_INIT_ZEROS;
         if (!(l->name = mimo_strdup(sval(k))))
             return nomem(c);
         l->pos = pos_of(c, k);

@@ -4,6 +4,7 @@
 #include "io/h5_impl.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,61 @@ int mimo_h5_write_real(hid_t loc, const char *path, const char *name,
     hsize_t dims[2] = {rows, cols};
     return write_data(loc, path, name, H5T_IEEE_F32LE, MIMO_H5_REAL, data,
                       cols ? 2 : 1, dims);
+}
+
+int mimo_h5_write_tensor(hid_t loc, const char *path, const char *name,
+                         const mimo_real *data, const mimo_shape *shape)
+{
+    hsize_t dims[MIMO_MAX_RANK];
+    for (int k = 0; k < shape->rank; k++)
+        dims[k] = (hsize_t)shape->dim[k];
+    return write_data(loc, path, name, H5T_IEEE_F32LE, MIMO_H5_REAL, data,
+                      shape->rank, dims);
+}
+
+int mimo_h5_tensor_shape(hid_t f, const char *path, const char *name,
+                         mimo_shape *shape)
+{
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0)
+        return mimo_error(MIMO_EIO, "%s: '%s' is not a dataset", path, name);
+    hid_t s = H5Dget_space(d), t = H5Dget_type(d);
+    hsize_t dims[H5S_MAX_RANK] = {0};
+    int r = s >= 0 ? H5Sget_simple_extent_dims(s, dims, NULL) : -1;
+    H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+    if (t >= 0)
+        H5Tclose(t);
+    if (s >= 0)
+        H5Sclose(s);
+    H5Dclose(d);
+    if (r < 0)
+        return mimo_error(MIMO_EIO, "%s: cannot read the shape of '%s'", path, name);
+    if (cls != H5T_FLOAT && cls != H5T_INTEGER)
+        return mimo_error(MIMO_EINVAL, "%s: dataset '%s' is not numeric", path, name);
+    if (r < 1 || r > MIMO_MAX_RANK)
+        return mimo_error(MIMO_ESHAPE, "%s: dataset '%s' has rank %d, expected "
+                          "1 to %d", path, name, r, MIMO_MAX_RANK);
+    shape->rank = r;
+    for (int k = 0; k < r; k++) {
+        if (dims[k] > (hsize_t)INT_MAX)
+            return mimo_error(MIMO_ESHAPE, "%s: dataset '%s' is too large", path,
+                              name);
+        shape->dim[k] = (int)dims[k];
+    }
+    return 0;
+}
+
+int mimo_h5_read_all(hid_t f, const char *path, const char *name, mimo_real *dst)
+{
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    herr_t st = d < 0 ? -1 : H5Dread(d, MIMO_H5_REAL, H5S_ALL, H5S_ALL,
+                                     H5P_DEFAULT, dst);
+    if (d >= 0)
+        H5Dclose(d);
+    if (st < 0)
+        return mimo_error(MIMO_EIO, "%s: reading '%s' failed (truncated or "
+                          "damaged file?)", path, name);
+    return 0;
 }
 
 int mimo_h5_write_int(hid_t loc, const char *path, const char *name,

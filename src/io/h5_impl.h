@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "mimo/real.h"
+#include "mimo/spec.h"
 
 #ifdef MIMO_REAL_DOUBLE
 #define MIMO_H5_REAL H5T_NATIVE_DOUBLE
@@ -38,6 +39,14 @@ int mimo_h5_read_rows(hid_t f, const char *path, const char *name, size_t r0,
  * (intermediate groups created). data is (rows, max(cols, 1)). */
 int mimo_h5_write_real(hid_t loc, const char *path, const char *name,
                        const mimo_real *data, size_t rows, size_t cols);
+
+/* A float32 dataset of the given shape (a parameter tensor), its shape
+ * (rank 1 to MIMO_MAX_RANK, numeric), and all of it read as mimo_real. */
+int mimo_h5_write_tensor(hid_t loc, const char *path, const char *name,
+                         const mimo_real *data, const mimo_shape *shape);
+int mimo_h5_tensor_shape(hid_t f, const char *path, const char *name,
+                         mimo_shape *shape);
+int mimo_h5_read_all(hid_t f, const char *path, const char *name, mimo_real *dst);
 
 /* Writes a rank-1 int32 dataset (class labels). */
 int mimo_h5_write_int(hid_t loc, const char *path, const char *name,

@@ -28,21 +28,6 @@ static double now_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* Multiply-adds x2 of all sgemm calls of one sample: forward x W, backward
- * x^T dz, and dz W^T for the input columns that need a gradient. */
-static double flops_per_sample(const mimo_graph *g)
-{
-    double f = 0;
-    for (int k = 0; k < g->n_nodes; k++) {
-        const mimo_node *n = &g->nodes[k];
-        if (n->type != MIMO_LAYER_DENSE)
-            continue;
-        double mn = 2.0 * n->in_width * n->width;
-        f += 2 * mn + 2.0 * (n->dx_hi - n->dx_lo) * n->width;
-    }
-    return f;
-}
-
 /* GFLOP/s of a square sgemm at this thread count (best of 3). */
 static double sgemm_rate(void)
 {
@@ -239,7 +224,7 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
         r->steps = steps;
         r->params = mimo_model_param_count(m);
         summarize(&c, warmup, steps, segments, r->batch, r);
-        r->flops_per_sample = flops_per_sample(g);
+        r->flops_per_sample = mimo_graph_flops(g);
         r->gflops = r->flops_per_sample * r->sps_median / 1e9;
         r->sgemm_bound_sps = r->sgemm_gflops * 1e9 * r->ranks / r->flops_per_sample;
         struct rusage ru;

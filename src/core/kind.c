@@ -1,0 +1,104 @@
+/* kind.c — the table of layer kinds, and what every kind shares: its
+ * settings struct made from its arg table, read back by key. A new kind
+ * adds one row here; everything else about it is in its own file. */
+#include "core/kind.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const mimo_kind *const kinds[] = {
+    &mimo_kind_dense,    &mimo_kind_activation, &mimo_kind_concat,
+    &mimo_kind_add,      &mimo_kind_subtract,   &mimo_kind_multiply,
+    &mimo_kind_average,  &mimo_kind_masked_softmax,
+};
+#define N_KINDS ((int)(sizeof kinds / sizeof *kinds))
+
+const mimo_kind *mimo_kind_at(int i) { return i >= 0 && i < N_KINDS ? kinds[i] : NULL; }
+
+const mimo_kind *mimo_kind_find(const char *s)
+{
+    for (int i = 0; s && i < N_KINDS; i++)
+        if (strcmp(kinds[i]->name, s) == 0)
+            return kinds[i];
+    return NULL;
+}
+
+const mimo_arg *mimo_kind_arg(const mimo_kind *k, const char *key)
+{
+    for (int i = 0; k && key && i < k->n_args; i++)
+        if (strcmp(k->args[i].key, key) == 0)
+            return &k->args[i];
+    return NULL;
+}
+
+void *mimo_kind_args_new(const mimo_kind *k)
+{
+    void *a = calloc(1, k->args_size ? k->args_size : 1);
+    if (a && k->defaults)
+        k->defaults(a);
+    return a;
+}
+
+void mimo_kind_args_free(const mimo_kind *k, void *args)
+{
+    for (int i = 0; args && k && i < k->n_args; i++)
+        if (k->args[i].type == MIMO_ARG_NAME)
+            free(*(char **)((char *)args + k->args[i].offset));
+    free(args);
+}
+
+int mimo_check_inputs(const mimo_node *n, int min, int max, const char *hint,
+                      char *err, size_t len)
+{
+    if (n->n_in >= min && (max == 0 || n->n_in <= max))
+        return 0;
+    if (min == max && min == 1)
+        snprintf(err, len, "%s layer '%s' takes one input, got %d%s",
+                 n->kind->name, n->name, n->n_in, hint);
+    else if (min == max)
+        snprintf(err, len, "%s layer '%s' takes exactly %d inputs, got %d%s",
+                 n->kind->name, n->name, min, n->n_in, hint);
+    else
+        snprintf(err, len, "%s layer '%s' needs at least %d inputs, got %d%s",
+                 n->kind->name, n->name, min, n->n_in, hint);
+    return -1;
+}
+
+/* ---- the public view of a layer's settings ------------------------------- */
+
+const char *mimo_layer_kind_name(const mimo_layer_spec *l)
+{
+    return l && l->kind ? l->kind->name : "?";
+}
+
+int mimo_layer_arg(const mimo_layer_spec *l, const char *key, mimo_arg_value *v)
+{
+    const mimo_arg *a = l ? mimo_kind_arg(l->kind, key) : NULL;
+    memset(v, 0, sizeof *v);
+    if (!a || !l->args)
+        return -1;
+    const char *p = (const char *)l->args + a->offset;
+    switch (a->type) {
+    case MIMO_ARG_REAL: v->d = *(const double *)p; break;
+    case MIMO_ARG_INIT: v->init = *(const mimo_init *)p; break;
+    case MIMO_ARG_INTS: {
+        const mimo_ints *x = (const mimo_ints *)p;
+        v->n = x->n;
+        memcpy(v->list, x->v, sizeof v->list);
+        v->i = x->n ? x->v[0] : 0;
+        break;
+    }
+    case MIMO_ARG_NAME: v->s = *(char *const *)p; break;
+    case MIMO_ARG_CHOICE:
+        v->i = *(const int *)p;
+        v->s = a->choices[v->i];
+        break;
+    case MIMO_ARG_ACT:
+        v->i = *(const int *)p;
+        v->s = mimo_act_name((mimo_act)v->i);
+        break;
+    default: v->i = *(const int *)p;
+    }
+    return 0;
+}

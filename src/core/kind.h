@@ -1,0 +1,120 @@
+/* kind.h — what a layer kind is: one file under src/core/layers/ fills one
+ * mimo_kind (its config keys and defaults, shape inference, parameter
+ * tensors, buffers, forward and backward), and kind.c lists every kind in
+ * one table. The config parser reads a kind's keys from its mimo_arg
+ * table; the graph compiler calls its functions. Adding a kind is one new
+ * file, one row in kind.c's table, and its tests. */
+#ifndef MIMO_CORE_KIND_H
+#define MIMO_CORE_KIND_H
+
+#include <stddef.h>
+
+#include "core/graph_impl.h"
+
+/* ---- settings: one mimo_arg per config key ------------------------------ */
+
+typedef enum {
+    MIMO_ARG_INT,    /* int; bounds lo..hi */
+    MIMO_ARG_REAL,   /* double; bounds lo..hi */
+    MIMO_ARG_BOOL,   /* int 0/1 */
+    MIMO_ARG_ACT,    /* mimo_act, by name */
+    MIMO_ARG_INIT,   /* mimo_init: a name or {type, value, min, max} */
+    MIMO_ARG_INTS,   /* mimo_ints: an int or a list of 1..MIMO_MAX_RANK */
+    MIMO_ARG_CHOICE, /* int: the index of the name in choices */
+    MIMO_ARG_NAME    /* char * (owned by the spec): a layer name */
+} mimo_arg_type;
+
+typedef struct {
+    int n;
+    int v[MIMO_MAX_RANK];
+} mimo_ints;
+
+typedef struct {
+    const char *key;
+    size_t offset;              /* of the value in the kind's args struct */
+    mimo_arg_type type;
+    int required;
+    double lo, hi;              /* INT, REAL, INTS: bounds, inclusive ... */
+    int excl;                   /* ... but 1: lo excluded, 2: hi, 3: both */
+    const char *expect;         /* INT, REAL, INTS: "an integer > 0" */
+    const char *const *choices; /* CHOICE: names, NULL-terminated */
+} mimo_arg;
+
+/* The key and offset of a field of a kind's settings struct T, for the
+ * designated initializer of its mimo_arg: the key is the field's name.
+ *   {MIMO_ARG(dense_args, units), .type = MIMO_ARG_INT, .required = 1,
+ *    .lo = 1, .hi = INT_MAX, .expect = "an integer > 0"} */
+#define MIMO_ARG(T, field) .key = #field, .offset = offsetof(T, field)
+
+/* ---- the kind ------------------------------------------------------------ */
+
+struct mimo_kind {
+    const char *name;          /* in configs: "dense" */
+    const mimo_arg *args;      /* its config keys (besides type and from) */
+    int n_args;
+    size_t args_size;          /* its settings struct */
+    /* Sets the defaults of a fresh settings struct (may be NULL: zeros). */
+    void (*defaults)(void *args);
+    /* After parsing: derived defaults and checks across keys; on an error
+     * writes a message into err and returns -1 (may be NULL). */
+    int (*finish)(void *args, char *err, size_t len);
+    size_t node_size;          /* its per-node data (mimo_node.priv) */
+    const char *dot_shape;     /* Graphviz node shape: "box", "hexagon" */
+    /* 1: the node ends in an activation (n->act) with its pre-activation
+     * in n->z, and a head's loss may write the gradient of z into n->dz
+     * itself (sigmoid or softmax fused with cross-entropy) */
+    int logits;
+
+    /* Compile time, in topological order: checks the number of inputs
+     * (mimo_check_inputs), sets n->shape from the parents' shapes, and
+     * n->act when the node ends in an activation; declares its parameter
+     * tensors (mimo_node_add_tensor). On a mismatch writes a message
+     * naming the layers into err and returns -1. */
+    int (*infer)(mimo_graph *g, mimo_node *n, char *err, size_t len);
+    /* Work buffers, after the parameters are laid out and every node's dy
+     * is placed: takes them with mimo_arena_take, in a pass that only
+     * counts (pointers NULL) and then one that assigns. NULL: y gets one
+     * (B, width) buffer. */
+    void (*buffers)(mimo_graph *g, mimo_node *n, mimo_arena *a);
+    /* y = f(parents' y) on b rows. */
+    void (*forward)(mimo_graph *g, mimo_node *n, const mimo_real *params,
+                    int b);
+    /* Adds into the parents' dy (those that have one) and into grads (the
+     * parameter gradient, times g->grad_alpha). Called when n->dy is set
+     * or a head's loss wrote n->dz (n->fused). */
+    void (*backward)(mimo_graph *g, mimo_node *n, const mimo_real *params,
+                     mimo_real *grads, int b);
+
+    /* Optional. The columns [lo, hi) of the last axis of n's output whose
+     * gradient some branch uses (default: all when n->dy is set). */
+    void (*grad_span)(const mimo_graph *g, const mimo_node *n, int *lo,
+                      int *hi);
+    /* Optional: the text after the name in summaries ("dense(relu)"). */
+    void (*describe)(const mimo_node *n, char *buf, size_t len);
+    /* Optional: floating-point operations of one sample's forward and
+     * backward in matrix products (for mimo bench). */
+    double (*flops)(const mimo_graph *g, const mimo_node *n);
+};
+
+/* For infer: n must have min..max inputs (max 0: any); else a message
+ * "<kind> layer 'name' takes ..." (plus hint, may be "") and -1. */
+int mimo_check_inputs(const mimo_node *n, int min, int max, const char *hint,
+                      char *err, size_t len);
+
+/* The kind named s, or NULL. */
+const mimo_kind *mimo_kind_find(const char *s);
+/* The i-th kind of the table, NULL past the end (for listing names). */
+const mimo_kind *mimo_kind_at(int i);
+/* The arg of kind k for key, or NULL. */
+const mimo_arg *mimo_kind_arg(const mimo_kind *k, const char *key);
+/* A fresh settings struct with the kind's defaults (NULL: out of memory),
+ * and its release (frees owned names too). */
+void *mimo_kind_args_new(const mimo_kind *k);
+void mimo_kind_args_free(const mimo_kind *k, void *args);
+
+/* The kinds, each defined in its own file under src/core/layers/. */
+extern const mimo_kind mimo_kind_dense, mimo_kind_activation,
+    mimo_kind_concat, mimo_kind_add, mimo_kind_subtract,
+    mimo_kind_multiply, mimo_kind_average, mimo_kind_masked_softmax;
+
+#endif
