@@ -32,7 +32,14 @@ void mimo_cli_mpi_init(int *argc, char ***argv)
     setenv("OMPI_MCA_coll_tuned_use_dynamic_rules", "1", 0);
     setenv("OMPI_MCA_coll_tuned_allreduce_algorithm", "4", 0);
     int provided;
-    MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
+        fprintf(stderr, "mimo: error: MPI_Init_thread failed\n");
+        exit(1);
+    }
+    /* MPI failures are errors mimo reports (and then ends the job with
+     * MPI_Abort), not aborts inside MPI; the library's own communicators
+     * are duplicates of this one and inherit it */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world_size);
     mpi_on = 1;

@@ -63,7 +63,7 @@ static mimo_model *trained(mimo_spec *spec, int steps)
     mimo_source src;
     assert_int_equal(mimo_arrays_source(m, &d, 1, &src), 0);
     for (int e = 0; e < steps; e++)
-        assert_int_equal(mimo_model_train_epoch(m, &src, e, 0, NULL, NULL, NULL), 0);
+        assert_int_equal(mimo_model_train_epoch(m, &src, e, 0, NULL), 0);
     return m;
 }
 
@@ -114,6 +114,8 @@ static void test_round_trip(void **s)
     assert_true(mimo_ckpt_get(&back, "plateau_wait", 0) == 2);
     assert_true(mimo_ckpt_get(&back, "absent", 0) == 42); /* untouched */
     remove(path); /* the next test looks for the newest checkpoint in dir */
+    mimo_ckpt_state_free(&st);
+    mimo_ckpt_state_free(&back);
     free(best);
     free(best2);
     mimo_model_free(&m);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <ftw.h>
 #include <math.h>
 #include <stdio.h>
@@ -31,6 +32,21 @@ static const char *tmp(const char *name)
     k = (k + 1) % 8;
     snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
     return buf[k];
+}
+
+/* Whether a temporary file of an atomic write to tmpdir/name is left
+ * (they are named NAME.tmp.<pid>). */
+static int tmp_left(const char *name)
+{
+    char prefix[512];
+    int left = 0;
+    snprintf(prefix, sizeof prefix, "%s.tmp", name);
+    DIR *d = opendir(tmpdir);
+    for (struct dirent *e; d && (e = readdir(d));)
+        left |= strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    if (d)
+        closedir(d);
+    return left;
 }
 
 static void write_text(const char *path, const char *text)
@@ -141,7 +157,7 @@ static void test_seed_mimo(void **state)
     for (int j = 0; j < 4; j++)
         near(d.v[j], y2[j], 0);
     free(a.v), free(b.v), free(c.v), free(d.v);
-    assert_int_equal(access(tmp("sm.h5.tmp"), F_OK), -1); /* renamed away */
+    assert_false(tmp_left("sm.h5")); /* renamed away */
 }
 
 /* Rows >= 1 follow the rule: y1 = x1 > 0.5, y2 = onehot argmax(x1_k + x2_k%3). */
@@ -309,8 +325,7 @@ static void test_gen_errors(void **state)
     assert_non_null(plain);
     fclose(plain);
     mimo_gen_opts o = {"xor", tmp("plain/e.h5"), 0, 1, 0};
-    expect_err(mimo_gen(&o), MIMO_EIO, "plain/e.h5.tmp: cannot create: Not a "
-               "directory");
+    expect_err(mimo_gen(&o), MIMO_EIO, "cannot create: Not a directory");
     assert_int_equal(access(tmp("e.h5"), F_OK), -1);
     mimo_gen_opts made = {"xor", tmp("new-dir/sub/e.h5"), 0, 1, 0};
     assert_int_equal(mimo_gen(&made), 0); /* missing directories are made */
@@ -383,7 +398,7 @@ static void csv_err(const char *text, const char *spec, const char *label,
     const mimo_csv_column cols[] = {{"x", "a"}, {"y", spec}};
     expect_err(csv(tmp("bad.csv"), "bad.h5", cols, 2, label, 0, 0), code, phrase);
     assert_int_equal(access(tmp("bad.h5"), F_OK), -1);
-    assert_int_equal(access(tmp("bad.h5.tmp"), F_OK), -1);
+    assert_false(tmp_left("bad.h5"));
 }
 
 static void test_csv_errors(void **state)

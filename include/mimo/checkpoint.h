@@ -17,25 +17,32 @@ extern "C" {
 #endif
 
 #define MIMO_CKPT_FORMAT_VERSION 1
-#define MIMO_CKPT_MAX_EXTRA 320 /* the trainer needs 13 + 4 per head (64) */
+#define MIMO_CKPT_NAME_MAX 64 /* an extra's name, with its NUL */
 
 /* Where training stands. epoch/step: the next step to run is `step` of
  * epoch `epoch` (0-based). extra: named numbers of the trainer's own
- * state (callbacks, best values), stored as root attributes. */
+ * state (callbacks, best values, partial sums), stored as root
+ * attributes; as many as it needs (free with mimo_ckpt_state_free). */
+typedef struct {
+    char name[MIMO_CKPT_NAME_MAX];
+    double value;
+} mimo_ckpt_extra;
+
 typedef struct {
     int64_t epoch, step, global_step, samples_seen;
     int64_t world_size;
     uint64_t seed;
     double lr;
-    int n_extra;
-    struct {
-        char name[40];
-        double value;
-    } extra[MIMO_CKPT_MAX_EXTRA];
+    int n_extra, cap_extra;
+    mimo_ckpt_extra *extra;
 } mimo_ckpt_state;
 
-/* Sets name = value in st->extra (added or replaced). */
-MIMO_API void mimo_ckpt_set(mimo_ckpt_state *st, const char *name, double value);
+/* Sets name = value in st->extra (added or replaced). Returns 0, or
+ * MIMO_EINVAL for a name of MIMO_CKPT_NAME_MAX or more characters, or
+ * MIMO_ENOMEM. */
+MIMO_API int mimo_ckpt_set(mimo_ckpt_state *st, const char *name, double value);
+/* Frees the extras (the state stays usable, with none). */
+MIMO_API void mimo_ckpt_state_free(mimo_ckpt_state *st);
 /* Value of name in st->extra, or dflt when absent. */
 MIMO_API double mimo_ckpt_get(const mimo_ckpt_state *st, const char *name, double dflt);
 

@@ -61,8 +61,9 @@ typedef struct {
                             * node (0: the nodes MPI reports) */
 } mimo_dist_opts;
 
-/* For n gradient values on comm; trace may be NULL. Not collective.
- * comm may be MPI_COMM_NULL: one process, and MPI is never called. */
+/* For n gradient values on comm (a communicator of mimo_comm_dup); trace
+ * may be NULL. Not collective. comm may be MPI_COMM_NULL: one process,
+ * and MPI is never called. */
 MIMO_API int mimo_dist_create(MPI_Comm comm, size_t n, const mimo_dist_opts *o,
                      mimo_trace *trace, mimo_dist **out);
 MIMO_API void mimo_dist_free(mimo_dist **d);
@@ -107,6 +108,26 @@ MIMO_API int mimo_dist_sum(mimo_dist *d, double *v, int n);
 /* Sums per-head stats and counts over all ranks (st holds this rank's
  * sums before, the global sums after). */
 MIMO_API int mimo_dist_sum_stats(mimo_dist *d, mimo_stats *st);
+
+/* Combines flags (bits, OR) over the ranks without waiting: posts this
+ * step's flags and returns in *verdict the combination of the flags every
+ * rank posted at the previous call (0 at the first), so all ranks act on
+ * the same step. d may be NULL (one process): *verdict = flags at once.
+ * Every rank calls it once per step. Collective. */
+MIMO_API int mimo_dist_vote(mimo_dist *d, int flags, int *verdict);
+/* Completes a vote in flight (before freeing d, or before work that must
+ * not overlap it). Collective. */
+MIMO_API int mimo_dist_vote_drain(mimo_dist *d);
+
+/* A duplicate of comm for mimo's own use, with MPI_ERRORS_RETURN, so an
+ * MPI failure is a checked error and never an abort inside MPI.
+ * MPI_COMM_NULL gives MPI_COMM_NULL. Collective. */
+MIMO_API int mimo_comm_dup(MPI_Comm comm, MPI_Comm *out);
+/* Frees a communicator of mimo_comm_dup (collective) and sets it NULL. */
+MIMO_API void mimo_comm_free(MPI_Comm *comm);
+/* How many ranks of comm share this node's memory, and this rank's index
+ * among them (1 and 0 for MPI_COMM_NULL). Collective. */
+MIMO_API int mimo_comm_node(MPI_Comm comm, int *local, int *local_rank);
 
 /* FNV-1a of the bytes of params (the same on every rank when identical). */
 MIMO_API uint64_t mimo_params_checksum(const mimo_real *params, size_t n);

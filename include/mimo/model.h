@@ -1,9 +1,12 @@
 /* model.h — a trainable model: a compiled graph with its flat parameter and
- * gradient buffers and its optimizer, trained on in-memory arrays.
- * Batches follow DESIGN.md: spec->train.batch_size is the GLOBAL batch; an
- * epoch's order is a permutation drawn from (seed, epoch); rank r of p
- * takes its contiguous slice of each global batch, and gradients are
- * scaled by 1 / (actual global batch). Nothing is allocated per step. */
+ * gradient buffers, its optimizer and its batch buffers, and the parts of
+ * a training step (read, forward, loss, backward, update), which
+ * train/step.c runs in order. Batches as the README says:
+ * spec->train.batch_size is the GLOBAL batch; an epoch's order is a
+ * permutation drawn from (seed, epoch); rank r of p takes its contiguous
+ * slice of each global batch, and gradients are scaled by 1 / (actual
+ * global batch). Nothing is allocated per step. No MPI here: a runtime
+ * plugs in through mimo_step_hooks. */
 #ifndef MIMO_MODEL_H
 #define MIMO_MODEL_H
 
@@ -34,31 +37,47 @@ MIMO_API void mimo_stats_free(mimo_stats *st);
 
 typedef struct mimo_model mimo_model;
 
+/* How a step's gradient reaches the parameters. Chosen in one place, by
+ * mimo_model_set_partition, from the rank count, the optimizer and the
+ * runtime's hooks; read it with mimo_model_update_kind.
+ *   MIMO_UPDATE_STEP         backward fills the gradient buffer; the
+ *                            runtime's sum hook (if any) makes it the sum
+ *                            over ranks in place; one optimizer step then
+ *                            updates every parameter, on every rank.
+ *   MIMO_UPDATE_IN_BACKWARD  one process, plain SGD, no hooks: backward
+ *                            adds -lr x the gradient into the parameters
+ *                            itself (mimo_graph_backward_sgd); the gradient
+ *                            buffer is never written.
+ *   MIMO_UPDATE_SLICES       the ranks of a node share the parameters (the
+ *                            hooks give the buffers): the apply hook sums
+ *                            the node's gradients and updates this rank's
+ *                            slice of the parameters and moments.
+ * The gradient buffer means one thing: zeros before backward; between
+ * backward and the update, this rank's gradient of the step's loss (each
+ * sample's loss scaled by 1 / the global batch); after the update,
+ * nothing (the next step clears it, or the strategy left zeros). */
+typedef enum {
+    MIMO_UPDATE_STEP,
+    MIMO_UPDATE_IN_BACKWARD,
+    MIMO_UPDATE_SLICES
+} mimo_update;
+
 /* What a data-parallel runtime plugs into each training step (all
- * optional).
- * - grads, when set, is the buffer backward writes this rank's gradient
- *   into (n values, e.g. in memory shared with the other ranks of a node)
- *   instead of the model's own; with grads_zeroed the runtime leaves it
- *   all zeros after each step, so the model does not clear it. params,
- *   when set, is the parameter buffer in use (shared by the ranks of a
- *   node) instead of the model's own.
- * - The model calls begin before backward; layer_done after each layer's
- *   backward (the first `done` gradient values are final); then either
- *   apply, which sums the gradients over the ranks and updates the
- *   parameters itself (with shared parameters each rank its slice), or
- *   finish, which points *sum at the sum over ranks (the optimizer only
- *   reads it: grads itself when summed in place) for the model's
- *   optimizer step; and phase around "data", "forward", "backward" and
- *   "optimizer" (end = 0 / 1). One process with plain SGD and neither
- *   apply nor finish set has backward apply the step itself
- *   (mimo_graph_backward_sgd): no optimizer phase then. */
+ * optional; dist.c fills them).
+ * - params and grads: node-shared parameter and gradient buffers (both
+ *   set: MIMO_UPDATE_SLICES, which also needs apply).
+ * - begin before backward; layer_done after each layer's backward (the
+ *   first `done` gradient values are final: a bucket can start).
+ * - sum: the gradient buffer becomes the sum over all ranks, in place.
+ * - apply: sums over ranks and updates this rank's slice (SLICES).
+ * - phase around "data", "forward", "backward" and "optimizer" (end 0/1),
+ *   for timings and traces. */
 typedef struct {
     void *user;
     mimo_real *grads, *params;
-    int grads_zeroed;
     void (*begin)(void *user, mimo_real *grads, size_t n);
     void (*layer_done)(void *user, const char *layer, size_t done);
-    int (*finish)(void *user, mimo_real *grads, size_t n, const mimo_real **sum);
+    int (*sum)(void *user, mimo_real *grads, size_t n);
     int (*apply)(void *user, mimo_optim *o, mimo_real *params, double lr);
     void (*phase)(void *user, const char *name, int end);
 } mimo_step_hooks;
@@ -69,14 +88,11 @@ MIMO_API int mimo_model_create(const mimo_spec *spec, mimo_model **out);
 MIMO_API void mimo_model_free(mimo_model **m);
 
 MIMO_API mimo_graph *mimo_model_graph(mimo_model *m);
-/* The parameters in use. Under --allreduce shared (after
- * mimo_dist_attach) they are shared by the ranks of a node: write them
- * only through mimo_dist_write_params then; load checkpoints before. */
+/* The parameters in use. Under MIMO_UPDATE_SLICES they are shared by the
+ * ranks of a node: write them only through mimo_dist_write_params then;
+ * load checkpoints before mimo_dist_attach. */
 MIMO_API mimo_real *mimo_model_params(mimo_model *m);
-/* The buffer this rank's backward writes its gradient into (with the
- * bucketed and blocking sums it then holds the sum over ranks; the shared
- * form leaves zeros in it, and one process with plain SGD never writes
- * it: backward updates the parameters). */
+/* The gradient buffer in use (see mimo_update for what it holds when). */
 MIMO_API mimo_real *mimo_model_grads(mimo_model *m);
 MIMO_API mimo_optim *mimo_model_optim(mimo_model *m);
 MIMO_API size_t mimo_model_param_count(const mimo_model *m);
@@ -84,53 +100,65 @@ MIMO_API size_t mimo_model_param_count(const mimo_model *m);
 MIMO_API void mimo_model_set_lr(mimo_model *m, double lr);
 MIMO_API double mimo_model_lr(const mimo_model *m);
 /* This process is rank `rank` of `size` (default 0 of 1); hooks (may be
- * NULL) is copied. */
+ * NULL) is copied; chooses the update strategy. */
 MIMO_API void mimo_model_set_partition(mimo_model *m, int rank, int size,
-                              const mimo_step_hooks *hooks);
+                                       const mimo_step_hooks *hooks);
 MIMO_API int mimo_model_rank(const mimo_model *m);
 MIMO_API int mimo_model_size(const mimo_model *m);
+MIMO_API mimo_update mimo_model_update_kind(const mimo_model *m);
 
 /* A source over in-memory arrays matched by name to the model's inputs
  * (and head targets when targets is set). The model holds ONE such
  * binding: a second call rebinds, and earlier sources then read the new
  * arrays (mimo_fit binds before each use). */
-MIMO_API int mimo_arrays_source(mimo_model *m, const mimo_dataset *d, int targets,
-                       mimo_source *out);
-
-/* Called after each training step with that step's sums (b rows); a
- * nonzero return stops the epoch after this step. */
-typedef int (*mimo_step_fn)(void *user, long epoch, long step, long steps,
-                            const mimo_head_stats *step_stats, int b);
+MIMO_API int mimo_arrays_source(mimo_model *m, const mimo_dataset *d,
+                                int targets, mimo_source *out);
 
 /* Steps per epoch for n rows at the spec's global batch. */
 MIMO_API long mimo_model_steps_per_epoch(const mimo_model *m, size_t n);
+/* The sample order of an epoch of n rows: the permutation drawn from
+ * (seed, epoch) when the spec shuffles, else 0..n-1; the same on every
+ * rank. Owned by the model, valid until the next call; NULL when out of
+ * memory (memory is taken only when n grows). */
+MIMO_API const uint64_t *mimo_model_order(mimo_model *m, size_t n, long epoch);
 
-/* One epoch over src, from step first_step (0, or where a resumed run
- * stopped): the order is the permutation of (seed, epoch) when the spec
- * shuffles. Adds this rank's sums into st (may be NULL); calls on_step
- * (may be NULL) after each step. Returns 0 at the end of the epoch, 1 when
- * on_step returned nonzero (after that step), or an error (a non-finite loss is MIMO_ENUM
- * naming the step and the head). */
-MIMO_API int mimo_model_train_epoch(mimo_model *m, const mimo_source *src, long epoch,
-                           long first_step, mimo_stats *st,
-                           mimo_step_fn on_step, void *user);
+/* ---- the parts of one training step (in train/step.c's order) ---------- */
+
+/* This rank's contiguous share [lo, hi) of a global batch of gb rows. */
+MIMO_API void mimo_model_slice(const mimo_model *m, size_t gb, size_t *lo,
+                               size_t *hi);
+/* Clears the gradient buffer (unless the strategy leaves it clear) and
+ * tells the runtime a step begins. */
+MIMO_API void mimo_model_begin_step(mimo_model *m);
+/* Reads rows[0, b) of src into the model's batch buffers (inputs, and
+ * targets when targets is set). */
+MIMO_API int mimo_model_read(mimo_model *m, const mimo_source *src,
+                             const uint64_t *rows, int b, int targets);
+/* Forward over the b rows read. */
+MIMO_API void mimo_model_forward(mimo_model *m, int b);
+/* Per-head sums of the losses and metrics of the b rows into st (one per
+ * head; added to); with scale != 0 also seeds backward with the gradient
+ * of sum_h weight_h sum_rows loss_h * scale (scale = 1 / global batch). */
+MIMO_API int mimo_model_loss(mimo_model *m, int b, double scale,
+                             mimo_head_stats *st);
+/* Backward over the b rows into the gradient buffer (or, for
+ * MIMO_UPDATE_IN_BACKWARD, into the parameters). */
+MIMO_API void mimo_model_backward(mimo_model *m, int b);
+/* The sum over ranks and the optimizer step, by the update strategy;
+ * every rank calls it every step (also with no rows of its own). */
+MIMO_API int mimo_model_update(mimo_model *m);
+
 /* Losses and metrics over src without training (sums into st). */
-MIMO_API int mimo_model_evaluate(mimo_model *m, const mimo_source *src, mimo_stats *st);
+MIMO_API int mimo_model_evaluate(mimo_model *m, const mimo_source *src,
+                                 mimo_stats *st);
 /* Head outputs over all rows of src: outs[h] is (rows, units_h). */
 MIMO_API int mimo_model_predict(mimo_model *m, const mimo_source *src,
-                       mimo_real *const *outs);
+                                mimo_real *const *outs);
 /* Divides the sums by the count and forms the weighted total. */
 MIMO_API void mimo_stats_finish(const mimo_model *m, mimo_stats *st);
-
-/* Called after each epoch; a nonzero return stops training. */
-typedef int (*mimo_epoch_fn)(void *user, long epoch, const mimo_stats *train,
-                             const mimo_stats *val);
-
-/* Trains spec->train.epochs epochs on train, evaluating on val after each
- * (or on the last validation_split of train, Keras-style, when val is NULL
- * and the spec asks for a split). */
-MIMO_API int mimo_fit(mimo_model *m, const mimo_dataset *train, const mimo_dataset *val,
-             mimo_epoch_fn on_epoch, void *user);
+/* dst += src (heads and count). */
+MIMO_API void mimo_stats_add(mimo_stats *dst, const mimo_head_stats *src,
+                             long long count);
 
 #ifdef __cplusplus
 }

@@ -1,12 +1,15 @@
 /* fsutil.c — mkdir -p, for run directories and output files whose parent
- * directories do not exist yet. */
-#define _POSIX_C_SOURCE 200809L /* mkdir */
+ * directories do not exist yet; atomic file writes (tmp, fsync, rename,
+ * directory fsync). */
+#define _POSIX_C_SOURCE 200809L /* mkdir, fsync, O_DIRECTORY */
 #include "base/fsutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "mimo/error.h"
 
@@ -40,4 +43,49 @@ int mimo_mkdirs_for(const char *path)
     memcpy(dir, path, (size_t)(slash - path));
     dir[slash - path] = '\0';
     return mimo_mkdirs(dir);
+}
+
+int mimo_atomic_begin(mimo_atomic *a, const char *path)
+{
+    if (snprintf(a->path, sizeof a->path, "%s", path) >= (int)sizeof a->path)
+        return mimo_error(MIMO_EINVAL, "path too long: %s", path);
+    snprintf(a->tmp, sizeof a->tmp, "%s.tmp.%ld", path, (long)getpid());
+    return 0;
+}
+
+/* fsyncs a file or directory by path (best effort for directories). */
+static int sync_path(const char *path, int dir)
+{
+    int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+    if (fd < 0)
+        return dir ? 0 : -1;
+    int rc = fsync(fd);
+    close(fd);
+    return dir ? 0 : rc;
+}
+
+int mimo_atomic_commit(mimo_atomic *a, void (*before_rename)(void))
+{
+    char dir[4096];
+    if (sync_path(a->tmp, 0))
+        return mimo_error(MIMO_EIO, "%s: fsync failed: %s", a->tmp, strerror(errno));
+    if (before_rename)
+        before_rename();
+    if (rename(a->tmp, a->path))
+        return mimo_error(MIMO_EIO, "%s: cannot write (renaming %s onto it: %s)",
+                          a->path, a->tmp, strerror(errno));
+    snprintf(dir, sizeof dir, "%s", a->path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    sync_path(dir, 1);
+    return 0;
+}
+
+void mimo_atomic_abort(mimo_atomic *a)
+{
+    if (a->tmp[0])
+        remove(a->tmp);
 }

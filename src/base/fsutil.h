@@ -1,4 +1,5 @@
-/* fsutil.h — small file-system helpers shared inside the library. */
+/* fsutil.h — file-system helpers shared inside the library: directories,
+ * and the one atomic way mimo writes a file. */
 #ifndef MIMO_FSUTIL_H
 #define MIMO_FSUTIL_H
 
@@ -7,5 +8,20 @@ int mimo_mkdirs(const char *path);
 
 /* Creates the directories above the file `path` (nothing if none). */
 int mimo_mkdirs_for(const char *path);
+
+/* Writing a file so that a crash at any moment leaves the old file or the
+ * complete new one under its name, never a torn one: the caller writes
+ * a->tmp (PATH.tmp.<pid>, in PATH's directory, which must exist) and
+ * closes it; commit fsyncs it, calls before_rename (a test's fault
+ * injection; may be NULL), renames it over PATH and fsyncs the directory;
+ * abort (also after a failed commit) removes it. */
+typedef struct {
+    char path[4096];
+    char tmp[4200];
+} mimo_atomic;
+
+int mimo_atomic_begin(mimo_atomic *a, const char *path);
+int mimo_atomic_commit(mimo_atomic *a, void (*before_rename)(void));
+void mimo_atomic_abort(mimo_atomic *a);
 
 #endif

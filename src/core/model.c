@@ -1,7 +1,9 @@
-/* model.c — training, evaluation and prediction from a mimo_source.
- * Owns the flat parameter and gradient buffers, the optimizer and the
- * batch staging buffers; the graph does the math. MPI enters only through
- * the partition (rank, size) and the step hooks (allreduce, tracing). */
+/* model.c — a model's buffers, the parts of a training step, evaluation
+ * and prediction from a mimo_source. Owns the flat parameter and gradient
+ * buffers, the optimizer, the batch buffers and the epoch order; the graph
+ * does the math. MPI enters only through the partition (rank, size) and
+ * the step hooks (gradient sum, tracing); the update strategy is chosen
+ * here, in choose_update. */
 #include "mimo/model.h"
 
 #include <stdlib.h>
@@ -20,13 +22,13 @@ struct mimo_model {
     double lr;
     int rank, size;
     mimo_step_hooks hooks;
+    mimo_update update;
     int n_in, n_heads;
     const mimo_array **arr;                /* bound arrays: inputs, targets */
     int arr_targets;
     mimo_real **batch_in, **batch_tgt;     /* (max_batch, cols) staging */
     uint64_t *rows;                        /* (max_batch) row indices */
-    mimo_head_stats *step;                 /* one step's sums */
-    uint64_t *perm;
+    uint64_t *perm;                        /* the epoch's order */
     size_t perm_len;
 };
 
@@ -53,6 +55,15 @@ void mimo_stats_free(mimo_stats *st)
     memset(st, 0, sizeof *st);
 }
 
+void mimo_stats_add(mimo_stats *dst, const mimo_head_stats *src, long long count)
+{
+    for (int h = 0; h < dst->n_heads; h++) {
+        dst->head[h].loss += src[h].loss, dst->head[h].acc += src[h].acc;
+        dst->head[h].mse += src[h].mse, dst->head[h].mae += src[h].mae;
+    }
+    dst->count += count;
+}
+
 void mimo_stats_finish(const mimo_model *m, mimo_stats *st)
 {
     double c = st->count > 0 ? (double)st->count : 1;
@@ -73,8 +84,7 @@ static int alloc_staging(mimo_model *m)
     m->rows = malloc(sizeof *m->rows * (size_t)B);
     m->batch_in = calloc((size_t)m->n_in, sizeof *m->batch_in);
     m->batch_tgt = calloc((size_t)m->n_heads, sizeof *m->batch_tgt);
-    m->step = calloc((size_t)m->n_heads, sizeof *m->step);
-    if (!m->arr || !m->rows || !m->batch_in || !m->batch_tgt || !m->step)
+    if (!m->arr || !m->rows || !m->batch_in || !m->batch_tgt)
         return -1;
     for (int i = 0; i < m->n_in; i++)
         if (!(m->batch_in[i] = malloc(sizeof(mimo_real) * (size_t)B *
@@ -99,7 +109,6 @@ int mimo_model_create(const mimo_spec *spec, mimo_model **out)
         return mimo_error(MIMO_ENOMEM, "out of memory creating the model");
     m->spec = spec;
     m->lr = spec->train.opt.lr;
-    m->size = 1;
     int rc = mimo_graph_compile(spec, (int)spec->train.batch_size, 0, &m->g);
     if (rc) {
         mimo_model_free(&m);
@@ -119,6 +128,7 @@ int mimo_model_create(const mimo_spec *spec, mimo_model **out)
         return rc;
     }
     mimo_graph_init_params(m->g, m->params, spec->train.seed);
+    mimo_model_set_partition(m, 0, 1, NULL);
     *out = m;
     return 0;
 }
@@ -136,7 +146,6 @@ void mimo_model_free(mimo_model **mp)
     free(m->batch_tgt);
     free(m->arr);
     free(m->rows);
-    free(m->step);
     free(m->perm);
     free(m->params);
     free(m->grads);
@@ -160,6 +169,17 @@ size_t mimo_model_param_count(const mimo_model *m) { return mimo_graph_param_cou
 void mimo_model_set_lr(mimo_model *m, double lr) { m->lr = lr; }
 double mimo_model_lr(const mimo_model *m) { return m->lr; }
 
+/* The one place the update strategy is chosen (see mimo_update). */
+static mimo_update choose_update(const mimo_model *m)
+{
+    if (m->hooks.params && m->hooks.grads && m->hooks.apply)
+        return MIMO_UPDATE_SLICES;
+    if (m->size == 1 && !m->hooks.sum && !m->hooks.apply &&
+        mimo_optim_is_plain_sgd(m->opt))
+        return MIMO_UPDATE_IN_BACKWARD;
+    return MIMO_UPDATE_STEP;
+}
+
 void mimo_model_set_partition(mimo_model *m, int rank, int size,
                               const mimo_step_hooks *hooks)
 {
@@ -167,7 +187,10 @@ void mimo_model_set_partition(mimo_model *m, int rank, int size,
     memset(&m->hooks, 0, sizeof m->hooks);
     if (hooks)
         m->hooks = *hooks;
+    m->update = choose_update(m);
 }
+
+mimo_update mimo_model_update_kind(const mimo_model *m) { return m->update; }
 
 int mimo_model_rank(const mimo_model *m) { return m->rank; }
 int mimo_model_size(const mimo_model *m) { return m->size; }
@@ -251,135 +274,7 @@ int mimo_arrays_source(mimo_model *m, const mimo_dataset *d, int targets,
     return 0;
 }
 
-/* ---- training ------------------------------------------------------------ */
-
-static int ensure_perm(mimo_model *m, size_t n)
-{
-    if (m->perm_len >= n)
-        return 0;
-    uint64_t *p = realloc(m->perm, sizeof *p * n);
-    if (!p)
-        return mimo_error(MIMO_ENOMEM, "out of memory for a permutation of "
-                          "%zu rows", n);
-    m->perm = p;
-    m->perm_len = n;
-    return 0;
-}
-
-/* The sample order of an epoch: the same on every rank. */
-static void epoch_order(mimo_model *m, size_t n, long epoch)
-{
-    if (!m->spec->train.shuffle) {
-        for (size_t i = 0; i < n; i++)
-            m->perm[i] = i;
-        return;
-    }
-    mimo_rng r;
-    mimo_rng_seed(&r, m->spec->train.seed ^
-                          ((uint64_t)epoch + 1) * 0xd1342543de82ef95ULL);
-    mimo_rng_permutation(&r, m->perm, n);
-}
-
-static int check_step(const mimo_model *m, long epoch, long step)
-{
-    for (int h = 0; h < m->n_heads; h++)
-        if (!isfinite(m->step[h].loss))
-            return mimo_error(MIMO_ENUM, "loss of head '%s' is not finite at "
-                              "epoch %ld, step %ld (diverged: lower the "
-                              "learning rate or clip gradients)",
-                              mimo_graph_head_spec(m->g, h)->name, epoch + 1,
-                              step + 1);
-    return 0;
-}
-
-/* This rank's slice [lo, hi) of the global batch [start, start + gb). */
-static void rank_slice(const mimo_model *m, size_t start, size_t gb, size_t *lo,
-                       size_t *hi)
-{
-    *lo = start + gb * (size_t)m->rank / (size_t)m->size;
-    *hi = start + gb * (size_t)(m->rank + 1) / (size_t)m->size;
-}
-
-/* One process training with plain SGD: backward applies the step itself
- * (mimo_graph_backward_sgd), with no gradient buffer to zero, fill and
- * read back. */
-static int sgd_in_backward(const mimo_model *m)
-{
-    return m->size == 1 && !m->hooks.grads && !m->hooks.params &&
-           !m->hooks.finish && !m->hooks.apply && mimo_optim_is_plain_sgd(m->opt);
-}
-
-/* Forward, loss and backward of this rank's b rows at perm[lo, lo + b). */
-static int forward_backward(mimo_model *m, const mimo_source *src, size_t lo,
-                            int b, size_t gb, long epoch, long step,
-                            mimo_real *grads)
-{
-    phase(m, "data", 0);
-    int rc = src->read(src->ctx, m->perm + lo, b, m->batch_in, m->batch_tgt);
-    phase(m, "data", 1);
-    if (rc)
-        return rc;
-    phase(m, "forward", 0);
-    mimo_graph_forward(m->g, mimo_model_params(m),
-                       (const mimo_real *const *)m->batch_in, b);
-    rc = mimo_graph_loss(m->g, (const mimo_real *const *)m->batch_tgt, b,
-                         1.0 / (double)gb, m->step);
-    phase(m, "forward", 1);
-    if (rc || (rc = check_step(m, epoch, step)))
-        return rc;
-    phase(m, "backward", 0);
-    if (sgd_in_backward(m))
-        mimo_graph_backward_sgd(m->g, mimo_model_params(m), m->lr, b,
-                                m->hooks.layer_done, m->hooks.user);
-    else
-        mimo_graph_backward_hooked(m->g, mimo_model_params(m), grads, b,
-                                   m->hooks.layer_done, m->hooks.user);
-    phase(m, "backward", 1);
-    return 0;
-}
-
-/* One step on global batch rows [start, start + gb) of the order. */
-static int train_step(mimo_model *m, const mimo_source *src, size_t start,
-                      size_t gb, long epoch, long step)
-{
-    size_t lo, hi;
-    rank_slice(m, start, gb, &lo, &hi);
-    int b = (int)(hi - lo), rc, in_place = sgd_in_backward(m);
-    size_t n = mimo_graph_param_count(m->g);
-    /* this rank's gradient; m->grads is then scratch for the optimizer */
-    mimo_real *grads = m->hooks.grads ? m->hooks.grads : m->grads;
-    const mimo_real *sum = grads;
-    if (!in_place && !(m->hooks.grads && m->hooks.grads_zeroed))
-        mimo_vec_zero(grads, n);
-    memset(m->step, 0, sizeof *m->step * (size_t)m->n_heads);
-    if (m->hooks.begin)
-        m->hooks.begin(m->hooks.user, grads, n);
-    if (b > 0 && (rc = forward_backward(m, src, lo, b, gb, epoch, step, grads)))
-        return rc;
-    if (in_place) { /* one process: no sum to wait for */
-        mimo_optim_begin_step(m->opt); /* counts it */
-        return 0;
-    }
-    if (m->hooks.apply) /* the runtime sums and updates (its slice) */
-        return m->hooks.apply(m->hooks.user, m->opt, mimo_model_params(m), m->lr);
-    if (m->hooks.finish && (rc = m->hooks.finish(m->hooks.user, grads, n, &sum)))
-        return rc;
-    phase(m, "optimizer", 0);
-    mimo_optim_step(m->opt, mimo_model_params(m), sum, m->grads, m->lr);
-    phase(m, "optimizer", 1);
-    return 0;
-}
-
-static void add_stats(mimo_stats *st, const mimo_head_stats *s, int n_heads, int b)
-{
-    if (!st)
-        return;
-    for (int h = 0; h < n_heads; h++) {
-        st->head[h].loss += s[h].loss, st->head[h].acc += s[h].acc;
-        st->head[h].mse += s[h].mse, st->head[h].mae += s[h].mae;
-    }
-    st->count += b;
-}
+/* ---- the epoch order ------------------------------------------------------ */
 
 long mimo_model_steps_per_epoch(const mimo_model *m, size_t n)
 {
@@ -387,38 +282,100 @@ long mimo_model_steps_per_epoch(const mimo_model *m, size_t n)
     return (long)((n + B - 1) / B);
 }
 
-/* Starts reading the rows of the step that begins at `start`. */
-static void prefetch_step(const mimo_model *m, const mimo_source *src,
-                          size_t start, size_t n)
+const uint64_t *mimo_model_order(mimo_model *m, size_t n, long epoch)
 {
-    size_t B = (size_t)m->spec->train.batch_size, lo, hi;
-    if (!src->prefetch || start >= n)
-        return;
-    rank_slice(m, start, n - start < B ? n - start : B, &lo, &hi);
-    if (hi > lo)
-        src->prefetch(src->ctx, m->perm + lo, (int)(hi - lo));
+    if (m->perm_len < n) {
+        uint64_t *p = realloc(m->perm, sizeof *p * (n ? n : 1));
+        if (!p) {
+            mimo_error(MIMO_ENOMEM, "out of memory for a permutation of %zu rows", n);
+            return NULL;
+        }
+        m->perm = p;
+        m->perm_len = n;
+    }
+    if (!m->spec->train.shuffle) {
+        for (size_t i = 0; i < n; i++)
+            m->perm[i] = i;
+        return m->perm;
+    }
+    mimo_rng r;
+    mimo_rng_seed(&r, m->spec->train.seed ^
+                          ((uint64_t)epoch + 1) * 0xd1342543de82ef95ULL);
+    mimo_rng_permutation(&r, m->perm, n);
+    return m->perm;
 }
 
-int mimo_model_train_epoch(mimo_model *m, const mimo_source *src, long epoch,
-                           long first_step, mimo_stats *st,
-                           mimo_step_fn on_step, void *user)
+/* ---- the parts of a training step -------------------------------------------- */
+
+void mimo_model_slice(const mimo_model *m, size_t gb, size_t *lo, size_t *hi)
 {
-    size_t n = src->rows, B = (size_t)m->spec->train.batch_size;
-    long steps = mimo_model_steps_per_epoch(m, n);
-    int rc;
-    if ((rc = ensure_perm(m, n)))
-        return rc;
-    epoch_order(m, n, epoch);
-    prefetch_step(m, src, (size_t)first_step * B, n);
-    for (long step = first_step; step < steps; step++) {
-        size_t start = (size_t)step * B, gb = n - start < B ? n - start : B, lo, hi;
-        if ((rc = train_step(m, src, start, gb, epoch, step)))
+    *lo = gb * (size_t)m->rank / (size_t)m->size;
+    *hi = gb * (size_t)(m->rank + 1) / (size_t)m->size;
+}
+
+void mimo_model_begin_step(mimo_model *m)
+{
+    size_t n = mimo_graph_param_count(m->g);
+    if (m->update == MIMO_UPDATE_STEP) /* the shared sum leaves zeros */
+        mimo_vec_zero(mimo_model_grads(m), n);
+    if (m->hooks.begin)
+        m->hooks.begin(m->hooks.user, mimo_model_grads(m), n);
+}
+
+int mimo_model_read(mimo_model *m, const mimo_source *src, const uint64_t *rows,
+                    int b, int targets)
+{
+    phase(m, "data", 0);
+    int rc = src->read(src->ctx, rows, b, m->batch_in, targets ? m->batch_tgt : NULL);
+    phase(m, "data", 1);
+    return rc;
+}
+
+void mimo_model_forward(mimo_model *m, int b)
+{
+    phase(m, "forward", 0);
+    mimo_graph_forward(m->g, mimo_model_params(m),
+                       (const mimo_real *const *)m->batch_in, b);
+}
+
+int mimo_model_loss(mimo_model *m, int b, double scale, mimo_head_stats *st)
+{
+    int rc = mimo_graph_loss(m->g, (const mimo_real *const *)m->batch_tgt, b,
+                             scale, st);
+    phase(m, "forward", 1);
+    return rc;
+}
+
+void mimo_model_backward(mimo_model *m, int b)
+{
+    phase(m, "backward", 0);
+    if (m->update == MIMO_UPDATE_IN_BACKWARD)
+        mimo_graph_backward_sgd(m->g, m->params, m->lr, b, m->hooks.layer_done,
+                                m->hooks.user);
+    else
+        mimo_graph_backward_hooked(m->g, mimo_model_params(m), mimo_model_grads(m),
+                                   b, m->hooks.layer_done, m->hooks.user);
+    phase(m, "backward", 1);
+}
+
+int mimo_model_update(mimo_model *m)
+{
+    size_t n = mimo_graph_param_count(m->g);
+    int rc = 0;
+    switch (m->update) {
+    case MIMO_UPDATE_IN_BACKWARD: /* backward applied it: count the step */
+        mimo_optim_begin_step(m->opt);
+        return 0;
+    case MIMO_UPDATE_SLICES: /* the runtime sums and updates its slice */
+        return m->hooks.apply(m->hooks.user, m->opt, m->hooks.params, m->lr);
+    case MIMO_UPDATE_STEP:
+        if (m->hooks.sum && (rc = m->hooks.sum(m->hooks.user, m->grads, n)))
             return rc;
-        prefetch_step(m, src, start + B, n);
-        rank_slice(m, start, gb, &lo, &hi);
-        add_stats(st, m->step, m->n_heads, (int)(hi - lo));
-        if (on_step && on_step(user, epoch, step, steps, m->step, (int)(hi - lo)))
-            return 1;
+        phase(m, "optimizer", 0);
+        /* m->grads holds the sum; scratch for decay and clipping is the
+         * same buffer, which the next step clears */
+        mimo_optim_step(m->opt, mimo_model_params(m), m->grads, m->grads, m->lr);
+        phase(m, "optimizer", 1);
     }
     return 0;
 }
@@ -431,7 +388,7 @@ static int sweep(mimo_model *m, const mimo_source *src, int targets,
                  int (*visit)(mimo_model *m, size_t lo, int b, void *u), void *u)
 {
     size_t B = (size_t)mimo_graph_max_batch(m->g), lo_r, hi_r;
-    rank_slice(m, 0, src->rows, &lo_r, &hi_r);
+    mimo_model_slice(m, src->rows, &lo_r, &hi_r);
     for (size_t lo = lo_r; lo < hi_r; lo += B) {
         int b = (int)(hi_r - lo < B ? hi_r - lo : B), rc;
         for (int r = 0; r < b; r++)
@@ -477,78 +434,4 @@ int mimo_model_predict(mimo_model *m, const mimo_source *src,
                        mimo_real *const *outs)
 {
     return sweep(m, src, 0, visit_predict, (void *)outs);
-}
-
-/* ---- fit ------------------------------------------------------------------- */
-
-/* Splits d into its first rows (train) and last n_val rows (val). */
-static int split_views(const mimo_dataset *d, size_t n_val, mimo_array **tr,
-                       mimo_array **va)
-{
-    *tr = malloc(sizeof **tr * (size_t)d->n_arrays);
-    *va = malloc(sizeof **va * (size_t)d->n_arrays);
-    if (!*tr || !*va)
-        return mimo_error(MIMO_ENOMEM, "out of memory splitting the data");
-    for (int i = 0; i < d->n_arrays; i++) {
-        const mimo_array *a = &d->arrays[i];
-        size_t keep = a->rows > n_val ? a->rows - n_val : 0;
-        (*tr)[i] = (mimo_array){a->name, a->data, keep, a->cols};
-        (*va)[i] = (mimo_array){a->name, a->data + keep * (size_t)a->cols,
-                                a->rows - keep, a->cols};
-    }
-    return 0;
-}
-
-static int fit_loop(mimo_model *m, const mimo_dataset *train,
-                    const mimo_dataset *val, mimo_epoch_fn on_epoch, void *user)
-{
-    mimo_stats st, vst;
-    int rc = mimo_stats_init(&st, m->n_heads);
-    if (rc || (rc = mimo_stats_init(&vst, m->n_heads))) {
-        mimo_stats_free(&st);
-        return rc;
-    }
-    mimo_source ts, vs;
-    for (long e = 0; e < m->spec->train.epochs && !rc; e++) {
-        mimo_stats_reset(&st);
-        mimo_stats_reset(&vst);
-        if ((rc = mimo_arrays_source(m, train, 1, &ts)) ||
-            (rc = mimo_model_train_epoch(m, &ts, e, 0, &st, NULL, NULL)))
-            break;
-        mimo_stats_finish(m, &st);
-        if (val && ((rc = mimo_arrays_source(m, val, 1, &vs)) ||
-                    (rc = mimo_model_evaluate(m, &vs, &vst))))
-            break;
-        mimo_stats_finish(m, &vst);
-        if (on_epoch && on_epoch(user, e, &st, val ? &vst : NULL))
-            break;
-    }
-    mimo_stats_free(&st);
-    mimo_stats_free(&vst);
-    return rc;
-}
-
-int mimo_fit(mimo_model *m, const mimo_dataset *train, const mimo_dataset *val,
-             mimo_epoch_fn on_epoch, void *user)
-{
-    double split = m->spec->train.validation_split;
-    if (val || split <= 0)
-        return fit_loop(m, train, val, on_epoch, user);
-    mimo_source src;
-    int rc = mimo_arrays_source(m, train, 1, &src);
-    if (rc)
-        return rc;
-    size_t n = src.rows;
-    size_t n_val = (size_t)((double)n * split);
-    if (n_val == 0 || n_val >= n)
-        return mimo_error(MIMO_EINVAL, "validation_split %g of %zu rows leaves "
-                          "an empty training or validation set", split, n);
-    mimo_array *tr = NULL, *va = NULL;
-    if (!(rc = split_views(train, n_val, &tr, &va))) {
-        mimo_dataset dt = {tr, train->n_arrays}, dv = {va, train->n_arrays};
-        rc = fit_loop(m, &dt, &dv, on_epoch, user);
-    }
-    free(tr);
-    free(va);
-    return rc;
 }

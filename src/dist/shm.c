@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist/mpicall.h"
 #include "mimo/dist.h"
 #include "mimo/error.h"
 #include "mimo/optim.h"
@@ -37,11 +38,12 @@ struct mimo_shm {
  * machine: the groups must share memory too). */
 static int split_nodes(MPI_Comm comm, int rank, int ranks_per_node, MPI_Comm *node)
 {
-    int err = ranks_per_node > 0
-                  ? MPI_Comm_split(comm, rank / ranks_per_node, rank, node)
-                  : MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank,
-                                        MPI_INFO_NULL, node);
-    return err == MPI_SUCCESS ? 0 : mimo_mpi_fail("splitting the ranks into nodes", err);
+    if (ranks_per_node > 0)
+        MIMO_MPI(MPI_Comm_split(comm, rank / ranks_per_node, rank, node));
+    else
+        MIMO_MPI(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank,
+                                     MPI_INFO_NULL, node));
+    return 0;
 }
 
 /* One window of `bytes` from each rank of the node, locked for life. */
@@ -50,18 +52,21 @@ static int alloc_window(MPI_Comm node, size_t bytes, int noncontig,
 {
     MPI_Info info = MPI_INFO_NULL;
     if (noncontig) { /* each rank's buffer starts on its own pages */
-        MPI_Info_create(&info);
-        MPI_Info_set(info, "alloc_shared_noncontig", "true");
+        MIMO_MPI(MPI_Info_create(&info));
+        MIMO_MPI(MPI_Info_set(info, "alloc_shared_noncontig", "true"));
     }
     int err = MPI_Win_allocate_shared((MPI_Aint)bytes, (int)sizeof(mimo_real), info,
                                       node, base, win);
     if (info != MPI_INFO_NULL)
-        MPI_Info_free(&info);
-    if (err != MPI_SUCCESS)
-        return mimo_mpi_fail(what, err);
-    MPI_Win_lock_all(MPI_MODE_NOCHECK, *win);
+        MIMO_MPI(MPI_Info_free(&info));
+    if (err != MPI_SUCCESS) {
+        mimo_mpi_fail("MPI_Win_allocate_shared", err);
+        return mimo_error(MIMO_EMPI, "%s: %s", what, mimo_errmsg());
+    }
+    MIMO_MPI(MPI_Win_set_errhandler(*win, MPI_ERRORS_RETURN));
+    MIMO_MPI(MPI_Win_lock_all(MPI_MODE_NOCHECK, *win));
     int *model = NULL, found = 0; /* stores must be visible after a sync */
-    MPI_Win_get_attr(*win, MPI_WIN_MODEL, &model, &found);
+    MIMO_MPI(MPI_Win_get_attr(*win, MPI_WIN_MODEL, &model, &found));
     if (found && *model != MPI_WIN_UNIFIED)
         return mimo_error(MIMO_EMPI, "%s: this MPI's shared windows are not in "
                           "the unified memory model (use --allreduce bucketed)", what);
@@ -79,7 +84,7 @@ static int shared_array(mimo_shm *s, const char *what, MPI_Win *win, mimo_real *
     int unit;
     for (int q = 0; !rc && q < s->lsize; q++) {
         mimo_real *bq = NULL;
-        MPI_Win_shared_query(*win, q, &bytes, &unit, q ? &bq : base);
+        MIMO_MPI(MPI_Win_shared_query(*win, q, &bytes, &unit, q ? &bq : base));
         if (q && bq != *base + s->n * (size_t)q / (size_t)s->lsize)
             rc = mimo_error(MIMO_EMPI, "%s: the node's slices are not contiguous",
                             what);
@@ -91,7 +96,7 @@ static int shared_array(mimo_shm *s, const char *what, MPI_Win *win, mimo_real *
 static int check_nodes(mimo_shm *s, MPI_Comm comm, int required)
 {
     int range[2] = {s->lsize, -s->lsize}; /* min, -max of the node sizes */
-    MPI_Allreduce(MPI_IN_PLACE, range, 2, MPI_INT, MPI_MIN, comm);
+    MIMO_MPI(MPI_Allreduce(MPI_IN_PLACE, range, 2, MPI_INT, MPI_MIN, comm));
     if (range[0] == -range[1] && (range[0] > 1 || required))
         return 0;
     if (!required)
@@ -105,8 +110,8 @@ int mimo_shm_create(MPI_Comm comm, size_t n, int ranks_per_node, int required,
 {
     int rank, size, rc;
     *out = NULL;
-    MPI_Comm_rank(comm, &rank);
-    MPI_Comm_size(comm, &size);
+    MIMO_MPI(MPI_Comm_rank(comm, &rank));
+    MIMO_MPI(MPI_Comm_size(comm, &size));
     mimo_shm *s = calloc(1, sizeof *s);
     if ((rc = mimo_agree(comm, s ? 0 : mimo_error(MIMO_ENOMEM, "out of memory"))))
         return free(s), rc;
@@ -116,8 +121,8 @@ int mimo_shm_create(MPI_Comm comm, size_t n, int ranks_per_node, int required,
     *out = s; /* from here on, mimo_shm_free undoes what was done */
     if ((rc = split_nodes(comm, rank, ranks_per_node, &s->node)))
         return rc;
-    MPI_Comm_rank(s->node, &s->lrank);
-    MPI_Comm_size(s->node, &s->lsize);
+    MIMO_MPI(MPI_Comm_rank(s->node, &s->lrank));
+    MIMO_MPI(MPI_Comm_size(s->node, &s->lsize));
     if ((rc = check_nodes(s, comm, required)) == 1) { /* not for auto */
         mimo_shm_free(out);
         return 1;
@@ -127,9 +132,7 @@ int mimo_shm_create(MPI_Comm comm, size_t n, int ranks_per_node, int required,
     s->nodes = size / s->lsize;
     s->lo = n * (size_t)s->lrank / (size_t)s->lsize;
     s->hi = n * (size_t)(s->lrank + 1) / (size_t)s->lsize;
-    int err = MPI_Comm_split(comm, s->lrank, rank, &s->cross);
-    if (err != MPI_SUCCESS)
-        return mimo_mpi_fail("splitting the ranks across nodes", err);
+    MIMO_MPI(MPI_Comm_split(comm, s->lrank, rank, &s->cross));
     s->seg = calloc((size_t)s->lsize, sizeof *s->seg);
     s->sum = malloc(sizeof(mimo_real) * (s->hi - s->lo + 1));
     if ((rc = mimo_agree(comm, s->seg && s->sum ? 0 : mimo_error(MIMO_ENOMEM,
@@ -142,7 +145,7 @@ int mimo_shm_create(MPI_Comm comm, size_t n, int ranks_per_node, int required,
     for (int q = 0; q < s->lsize; q++) {
         MPI_Aint bytes;
         int unit;
-        MPI_Win_shared_query(s->gwin, q, &bytes, &unit, &s->seg[q]);
+        MIMO_MPI(MPI_Win_shared_query(s->gwin, q, &bytes, &unit, &s->seg[q]));
     }
     return 0;
 }
@@ -154,12 +157,12 @@ static int node_barrier(mimo_shm *s)
     MPI_Win *w[2 + MAX_SLOTS] = {&s->gwin, &s->pwin, &s->mwin[0], &s->mwin[1]};
     for (int k = 0; k < 2 + MAX_SLOTS; k++)
         if (*w[k] != MPI_WIN_NULL)
-            MPI_Win_sync(*w[k]);
-    int err = MPI_Barrier(s->node);
+            MIMO_MPI(MPI_Win_sync(*w[k]));
+    MIMO_MPI(MPI_Barrier(s->node));
     for (int k = 0; k < 2 + MAX_SLOTS; k++)
         if (*w[k] != MPI_WIN_NULL)
-            MPI_Win_sync(*w[k]);
-    return err == MPI_SUCCESS ? 0 : mimo_mpi_fail("MPI_Barrier", err);
+            MIMO_MPI(MPI_Win_sync(*w[k]));
+    return 0;
 }
 
 int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_step_hooks *h)
@@ -194,7 +197,6 @@ int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_step_hooks *h)
         mimo_optim_lend_slot(o, k, s->slot[k]);
     s->m = m;
     h->grads = s->seg[s->lrank];
-    h->grads_zeroed = 1;
     h->params = s->params;
     return 0;
 }
@@ -256,19 +258,14 @@ static int apply_staged(mimo_shm *s, mimo_optim *o, mimo_real *params, double lr
     for (size_t a = 0; a < len; a += SUM_BLOCK)
         sum_block(s, s->lo + a, s->lo + (a + SUM_BLOCK < len ? a + SUM_BLOCK : len),
                   s->sum + a);
-    for (size_t a = 0; s->nodes > 1 && a < len; a += INT_MAX) {
-        int err = MPI_Allreduce(MPI_IN_PLACE, s->sum + a,
-                                (int)(len - a < INT_MAX ? len - a : INT_MAX),
-                                MIMO_MPI_REAL, MPI_SUM, s->cross);
-        if (err != MPI_SUCCESS)
-            return mimo_mpi_fail("MPI_Allreduce across nodes", err);
-    }
+    for (size_t a = 0; s->nodes > 1 && a < len; a += INT_MAX)
+        MIMO_MPI(MPI_Allreduce(MPI_IN_PLACE, s->sum + a,
+                               (int)(len - a < INT_MAX ? len - a : INT_MAX),
+                               MIMO_MPI_REAL, MPI_SUM, s->cross));
     if (mimo_optim_prepares(o)) {
         double sq = mimo_optim_prepare(o, s->lo, s->hi, params, s->sum, s->sum), all = sq;
-        if (mimo_optim_clips_norm(o)) {
-            int err = MPI_Allreduce(&sq, &all, 1, MPI_DOUBLE, MPI_SUM, s->node);
-            if (err != MPI_SUCCESS)
-                return mimo_mpi_fail("MPI_Allreduce of the gradient norm", err);
+        if (mimo_optim_clips_norm(o)) { /* the norm over the node's slices */
+            MIMO_MPI(MPI_Allreduce(&sq, &all, 1, MPI_DOUBLE, MPI_SUM, s->node));
             scale = mimo_optim_clip_scale(o, all);
         }
     }
@@ -299,12 +296,9 @@ int mimo_shm_bcast_params(mimo_shm *s)
     int rc = node_barrier(s); /* nobody reads them while they change */
     if (rc)
         return rc;
-    for (size_t a = 0; s->nodes > 1 && s->lrank == 0 && a < s->n; a += INT_MAX) {
-        int err = MPI_Bcast(s->params + a, (int)(s->n - a < INT_MAX ? s->n - a : INT_MAX),
-                            MIMO_MPI_REAL, 0, s->cross);
-        if (err != MPI_SUCCESS)
-            return mimo_mpi_fail("MPI_Bcast of the parameters", err);
-    }
+    for (size_t a = 0; s->nodes > 1 && s->lrank == 0 && a < s->n; a += INT_MAX)
+        MIMO_MPI(MPI_Bcast(s->params + a, (int)(s->n - a < INT_MAX ? s->n - a : INT_MAX),
+                           MIMO_MPI_REAL, 0, s->cross));
     return node_barrier(s);
 }
 
@@ -343,16 +337,18 @@ void mimo_shm_free(mimo_shm **sp)
             memcpy(mimo_optim_slot(o, k), s->slot[k], sizeof(mimo_real) * s->n);
         }
     }
+    /* teardown: a failure here has no one left to tell */
     MPI_Win *w[2 + MAX_SLOTS] = {&s->gwin, &s->pwin, &s->mwin[0], &s->mwin[1]};
+    int ignored = 0;
     for (int k = 0; k < 2 + MAX_SLOTS; k++)
         if (*w[k] != MPI_WIN_NULL) {
-            MPI_Win_unlock_all(*w[k]);
-            MPI_Win_free(w[k]);
+            MIMO_MPI_KEEP(&ignored, MPI_Win_unlock_all(*w[k]));
+            MIMO_MPI_KEEP(&ignored, MPI_Win_free(w[k]));
         }
     if (s->node != MPI_COMM_NULL)
-        MPI_Comm_free(&s->node);
+        MIMO_MPI_KEEP(&ignored, MPI_Comm_free(&s->node));
     if (s->cross != MPI_COMM_NULL)
-        MPI_Comm_free(&s->cross);
+        MIMO_MPI_KEEP(&ignored, MPI_Comm_free(&s->cross));
     release(s);
     *sp = NULL;
 }

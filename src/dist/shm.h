@@ -41,7 +41,7 @@ int mimo_shm_create(MPI_Comm comm, size_t n, int ranks_per_node, int required,
 
 /* Moves m's parameters and optimizer moments into node-shared memory (the
  * node's local rank 0 copies its own) and sets the grads and params fields
- * of h; the caller adds the functions. */
+ * of h (the shared sum leaves zeros in grads); the caller adds apply. */
 int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_step_hooks *h);
 
 /* After backward: sums this rank's slice of the gradients over all ranks
@@ -60,8 +60,5 @@ int mimo_shm_write_params(mimo_shm *s, mimo_real *dst, const mimo_real *src,
 void mimo_shm_free(mimo_shm **s);
 /* Not collective (a rank failing alone): frees this rank's memory only. */
 void mimo_shm_abandon(mimo_shm **s);
-
-/* dist.c: MIMO_EMPI naming the call and MPI's message for err. */
-int mimo_mpi_fail(const char *what, int err);
 
 #endif

@@ -1,14 +1,15 @@
 /* trace.c — a fixed-size event buffer per rank, serialized as Chrome
  * trace-event JSON and gathered to rank 0, which writes one file with a
  * track (pid 0, tid = rank) per rank. */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#define _POSIX_C_SOURCE 200809L /* open_memstream */
 #include "mimo/trace.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/clock.h"
+#include "dist/mpicall.h"
 #include "mimo/error.h"
 
 typedef struct {
@@ -24,12 +25,7 @@ struct mimo_trace {
     double t0;
 };
 
-static double wall_us(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return 1e6 * (double)t.tv_sec + 1e-3 * (double)t.tv_nsec;
-}
+static double wall_us(void) { return 1e6 * mimo_clock(); }
 
 int mimo_trace_create(int rank, size_t capacity, mimo_trace **out)
 {
@@ -123,12 +119,26 @@ static char *serialize(const mimo_trace *t, size_t *len)
     return buf;
 }
 
+/* Every rank's events to rank 0: (lengths, then the texts). */
+static int gather(MPI_Comm comm, int rank, int size, const char *mine, int n,
+                  int *lens, int *offs, char **all, long *total)
+{
+    MIMO_MPI(MPI_Gather(&n, 1, MPI_INT, lens, 1, MPI_INT, 0, comm));
+    if (rank == 0) {
+        for (int r = 0; r < size; r++)
+            offs[r] = (int)*total, *total += lens[r];
+        *all = malloc((size_t)*total + 1);
+    }
+    MIMO_MPI(MPI_Gatherv(mine, n, MPI_CHAR, *all, lens, offs, MPI_CHAR, 0, comm));
+    return 0;
+}
+
 int mimo_trace_write(mimo_trace *t, MPI_Comm comm, const char *path)
 {
     int rank = 0, size = 1, rc = 0;
     if (comm != MPI_COMM_NULL) {
-        MPI_Comm_rank(comm, &rank);
-        MPI_Comm_size(comm, &size);
+        MIMO_MPI(MPI_Comm_rank(comm, &rank));
+        MIMO_MPI(MPI_Comm_size(comm, &size));
     }
     size_t len = 0;
     char *mine = serialize(t, &len);
@@ -139,16 +149,9 @@ int mimo_trace_write(mimo_trace *t, MPI_Comm comm, const char *path)
     long total = 0;
     if (size == 1) { /* one process: no MPI needed */
         all = mine, mine = NULL, total = n;
-    } else {
-        MPI_Gather(&n, 1, MPI_INT, lens, 1, MPI_INT, 0, comm);
-        if (rank == 0) {
-            for (int r = 0; r < size; r++)
-                offs[r] = (int)total, total += lens[r];
-            all = malloc((size_t)total + 1);
-        }
-        MPI_Gatherv(mine, n, MPI_CHAR, all, lens, offs, MPI_CHAR, 0, comm);
-    }
-    if (rank == 0) {
+    } else
+        rc = gather(comm, rank, size, mine, n, lens, offs, &all, &total);
+    if (rank == 0 && !rc) {
         FILE *f = all ? fopen(path, "w") : NULL;
         if (!f)
             rc = mimo_error(MIMO_EIO, "%s: cannot write the trace", path);

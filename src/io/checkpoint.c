@@ -1,16 +1,14 @@
-/* checkpoint.c — saving and loading checkpoints (layout in DESIGN.md and
- * include/mimo/checkpoint.h). Save writes PATH.tmp.<pid>, flushes, fsyncs,
- * renames it over PATH and fsyncs the directory, so a crash at any moment
- * leaves either the old or the new checkpoint under PATH, never a torn one. */
-#define _POSIX_C_SOURCE 200809L /* fsync, O_DIRECTORY */
+/* checkpoint.c — saving and loading checkpoints (layout in README.md,
+ * "Files", and include/mimo/checkpoint.h). Saves go through the atomic
+ * writer (base/fsutil.h): a crash at any moment leaves either the old or
+ * the new checkpoint under its name, never a torn one. */
 #include "mimo/checkpoint.h"
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "base/fsutil.h"
 #include "io/h5_impl.h"
 #include "mimo/config.h"
 #include "mimo/error.h"
@@ -18,17 +16,33 @@
 
 void (*mimo_checkpoint_fault_hook)(void) = NULL;
 
-void mimo_ckpt_set(mimo_ckpt_state *st, const char *name, double value)
+int mimo_ckpt_set(mimo_ckpt_state *st, const char *name, double value)
 {
     for (int i = 0; i < st->n_extra; i++)
         if (strcmp(st->extra[i].name, name) == 0) {
             st->extra[i].value = value;
-            return;
+            return 0;
         }
-    if (st->n_extra < MIMO_CKPT_MAX_EXTRA) {
-        snprintf(st->extra[st->n_extra].name, sizeof st->extra[0].name, "%s", name);
-        st->extra[st->n_extra++].value = value;
+    if (strlen(name) >= MIMO_CKPT_NAME_MAX)
+        return mimo_error(MIMO_EINVAL, "checkpoint state name '%s' is longer than "
+                          "%d characters", name, MIMO_CKPT_NAME_MAX - 1);
+    if (st->n_extra == st->cap_extra) {
+        int cap = st->cap_extra ? 2 * st->cap_extra : 32;
+        mimo_ckpt_extra *e = realloc(st->extra, sizeof *e * (size_t)cap);
+        if (!e)
+            return mimo_error(MIMO_ENOMEM, "out of memory");
+        st->extra = e, st->cap_extra = cap;
     }
+    snprintf(st->extra[st->n_extra].name, MIMO_CKPT_NAME_MAX, "%s", name);
+    st->extra[st->n_extra++].value = value;
+    return 0;
+}
+
+void mimo_ckpt_state_free(mimo_ckpt_state *st)
+{
+    free(st->extra);
+    st->extra = NULL;
+    st->n_extra = st->cap_extra = 0;
 }
 
 double mimo_ckpt_get(const mimo_ckpt_state *st, const char *name, double dflt)
@@ -155,56 +169,27 @@ static int write_all(hid_t f, const char *path, mimo_model *m,
     return rc;
 }
 
-/* fsyncs a file or directory by path (best effort for directories). */
-static int sync_path(const char *path, int dir)
-{
-    int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-    if (fd < 0)
-        return dir ? 0 : -1;
-    int rc = fsync(fd);
-    close(fd);
-    return dir ? 0 : rc;
-}
-
-static void dir_of(const char *path, char *dir, size_t len)
-{
-    snprintf(dir, len, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *(slash == dir ? slash + 1 : slash) = '\0';
-    else
-        snprintf(dir, len, ".");
-}
-
 int mimo_checkpoint_save(const char *path, mimo_model *m,
                          const mimo_ckpt_state *st, const mimo_real *best)
 {
-    char tmp[4096], dir[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return mimo_error(MIMO_EINVAL, "checkpoint path too long: %s", path);
-    mimo_h5_quiet();
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0)
-        return mimo_error(MIMO_EIO, "%s: cannot create the checkpoint file", tmp);
-    int rc = write_all(f, path, m, st, best);
-    if (!rc && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0)
-        rc = mimo_error(MIMO_EIO, "%s: flush failed", tmp);
-    if (H5Fclose(f) < 0 && !rc)
-        rc = mimo_error(MIMO_EIO, "%s: close failed", tmp);
-    if (!rc && sync_path(tmp, 0))
-        rc = mimo_error(MIMO_EIO, "%s: fsync failed", tmp);
-    if (!rc && mimo_checkpoint_fault_hook)
-        mimo_checkpoint_fault_hook();
-    if (!rc && rename(tmp, path))
-        rc = mimo_error(MIMO_EIO, "%s: cannot rename the new checkpoint into place",
-                        path);
-    if (rc) {
-        remove(tmp);
+    mimo_atomic a;
+    int rc = mimo_atomic_begin(&a, path);
+    if (rc)
         return rc;
-    }
-    dir_of(path, dir, sizeof dir);
-    sync_path(dir, 1);
-    return 0;
+    mimo_h5_quiet();
+    hid_t f = H5Fcreate(a.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0)
+        return mimo_error(MIMO_EIO, "%s: cannot create the checkpoint file", a.tmp);
+    rc = write_all(f, path, m, st, best);
+    if (!rc && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0)
+        rc = mimo_error(MIMO_EIO, "%s: flush failed", a.tmp);
+    if (H5Fclose(f) < 0 && !rc)
+        rc = mimo_error(MIMO_EIO, "%s: close failed", a.tmp);
+    if (!rc)
+        rc = mimo_atomic_commit(&a, mimo_checkpoint_fault_hook);
+    if (rc)
+        mimo_atomic_abort(&a);
+    return rc;
 }
 
 /* ---- load ------------------------------------------------------------------ */

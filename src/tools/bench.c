@@ -15,18 +15,14 @@
 #include <omp.h>
 #endif
 
+#include "base/clock.h"
 #include "core/graph_impl.h"
+#include "mimo/fit.h"
 #include "mimo/dist.h"
 #include "mimo/error.h"
 #include "mimo/model.h"
 #include "mimo/rng.h"
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* GFLOP/s of a square sgemm at this thread count (best of 3). */
 static double sgemm_rate(void)
@@ -39,10 +35,10 @@ static double sgemm_rate(void)
         for (int i = 0; i < n * n; i++)
             a[i] = (mimo_real)(i % 7) / 7, b[i] = (mimo_real)(i % 5) / 5;
         for (int rep = 0; rep < 4; rep++) {
-            double t = now_s();
+            double t = mimo_clock();
             MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n,
                       b, n, 0, c, n);
-            double r = 2.0 * n * n * n / (now_s() - t) / 1e9;
+            double r = 2.0 * n * n * n / (mimo_clock() - t) / 1e9;
             best = rep && r > best ? r : best; /* the first call warms up */
         }
     }
@@ -54,8 +50,8 @@ static double sgemm_rate(void)
 
 typedef struct {
     int n;
-    mimo_array arr[128];
-    mimo_real *buf[128];
+    mimo_array *arr;
+    mimo_real **buf;
 } synth;
 
 static void fill(mimo_rng *r, mimo_real *x, size_t rows, int cols, mimo_loss l,
@@ -78,8 +74,10 @@ static int make_data(const mimo_graph *g, size_t rows, synth *s)
     mimo_rng r;
     mimo_rng_seed(&r, 12345);
     int ni = mimo_graph_n_inputs(g), nh = mimo_graph_n_heads(g);
-    if (ni + nh > 128)
-        return mimo_error(MIMO_EINVAL, "too many inputs and heads for bench");
+    s->arr = calloc((size_t)(ni + nh), sizeof *s->arr);
+    s->buf = calloc((size_t)(ni + nh), sizeof *s->buf);
+    if (!s->arr || !s->buf)
+        return mimo_error(MIMO_ENOMEM, "out of memory for bench data");
     for (int i = 0; i < ni + nh; i++) {
         int h = i - ni;
         const mimo_output_spec *o = h >= 0 ? mimo_graph_head_spec(g, h) : NULL;
@@ -100,26 +98,27 @@ static int make_data(const mimo_graph *g, size_t rows, synth *s)
 /* ---- the timed loop ------------------------------------------------------- */
 
 typedef struct {
-    long done, stop_at;
+    long done;
     double *marks;   /* time at the end of each step */
+    mimo_head_stats *sums;
 } counter;
 
-static int count_step(void *user, long epoch, long step, long steps,
-                      const mimo_head_stats *st, int b)
-{
-    (void)epoch, (void)step, (void)steps, (void)st, (void)b;
-    counter *c = user;
-    c->marks[c->done++] = now_s();
-    return c->done >= c->stop_at;
-}
-
+/* n steps of training (mimo_train_step, as `mimo train` runs them) over
+ * the epochs of src's rows, each step's end time in c->marks. */
 static int run_steps(mimo_model *m, const mimo_source *src, counter *c, long n)
 {
-    c->stop_at = c->done + n;
-    for (long e = 0; c->done < c->stop_at; e++) {
-        int rc = mimo_model_train_epoch(m, src, e, 0, NULL, count_step, c);
+    size_t B = (size_t)mimo_graph_max_batch(mimo_model_graph(m)), rows = src->rows;
+    long per_epoch = mimo_model_steps_per_epoch(m, rows);
+    const uint64_t *order = NULL;
+    for (long k = 0; k < n; k++) {
+        long e = c->done / per_epoch, step = c->done % per_epoch;
+        if ((step == 0 || !order) && !(order = mimo_model_order(m, rows, e)))
+            return MIMO_ENOMEM;
+        size_t start = (size_t)step * B, gb = rows - start < B ? rows - start : B;
+        int rc = mimo_train_step(m, src, order + start, gb, e, step, c->sums);
         if (rc < 0)
             return rc;
+        c->marks[c->done++] = mimo_clock();
     }
     return 0;
 }
@@ -189,14 +188,18 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
         steps = segments;
     mimo_model *m = NULL;
     mimo_dist *d = NULL;
+    MPI_Comm comm = MPI_COMM_NULL;
     synth s = {0};
-    counter c = {0, 0, malloc(sizeof(double) * (size_t)(warmup + steps + 1))};
-    int rc = c.marks ? mimo_model_create(spec, &m)
-                     : mimo_error(MIMO_ENOMEM, "out of memory");
+    counter c = {0, malloc(sizeof(double) * (size_t)(warmup + steps + 1)),
+                 calloc((size_t)spec->n_outputs + 1, sizeof(mimo_head_stats))};
+    int rc = mimo_comm_dup(o->comm, &comm); /* collective: first of all */
+    if (!rc)
+        rc = c.marks && c.sums ? mimo_model_create(spec, &m)
+                               : mimo_error(MIMO_ENOMEM, "out of memory");
     mimo_graph *g = m ? mimo_model_graph(m) : NULL;
     size_t rows = (size_t)spec->train.batch_size * 8;
     if (!rc && !(rc = make_data(g, rows, &s)))
-        rc = mimo_dist_create(o->comm, mimo_model_param_count(m), &o->dist, NULL, &d);
+        rc = mimo_dist_create(comm, mimo_model_param_count(m), &o->dist, NULL, &d);
     mimo_source src;
     if (!rc && !(rc = mimo_arrays_source(m, &(mimo_dataset){s.arr, s.n}, 1, &src)) &&
         !(rc = mimo_dist_attach(d, m))) {
@@ -211,8 +214,8 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
         rc = run_steps(m, &src, &c, warmup);
         double t[5];
         mimo_dist_times(d, t, 1);
-        if (!rc && o->comm != MPI_COMM_NULL)
-            MPI_Barrier(o->comm);
+        if (!rc && comm != MPI_COMM_NULL && MPI_Barrier(comm) != MPI_SUCCESS)
+            rc = mimo_error(MIMO_EMPI, "MPI_Barrier failed");
         if (!rc)
             rc = run_steps(m, &src, &c, steps);
         mimo_dist_times(d, t, 1);
@@ -235,11 +238,16 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
     }
     for (int i = 0; i < s.n; i++)
         free(s.buf[i]);
+    free(s.buf);
+    free(s.arr);
     free(c.marks);
+    free(c.sums);
     /* a rank that failed alone must not enter the collective window free:
      * its job ends with MPI_Abort */
     int alone = rc && d && mimo_dist_size(d) > 1 && !mimo_error_agreed();
     (alone ? mimo_dist_abandon : mimo_dist_free)(&d);
+    if (!alone)
+        mimo_comm_free(&comm);
     mimo_model_free(&m);
     return rc;
 }

@@ -21,23 +21,12 @@
 
 #define TWO_PI 6.283185307179586
 
-/* ---- the atomic writer ----------------------------------------------- */
+/* ---- dataset files, written atomically (base/fsutil.h) ---------------- */
 
 struct mimo_dsfile {
     hid_t f;
-    char *path; /* the final name */
-    char *tmp;  /* path + ".tmp", where the file is written */
+    mimo_atomic a; /* the final name, and the temporary one written */
 };
-
-static void dsfile_free(mimo_dsfile **pf)
-{
-    if (!*pf)
-        return;
-    free((*pf)->path);
-    free((*pf)->tmp);
-    free(*pf);
-    *pf = NULL;
-}
 
 int mimo_dsfile_create(const char *path, mimo_dsfile **out)
 {
@@ -45,31 +34,28 @@ int mimo_dsfile_create(const char *path, mimo_dsfile **out)
     if (!path || !*path)
         return mimo_error(MIMO_EINVAL, "no output file given");
     mimo_dsfile *d = calloc(1, sizeof *d);
-    if (!d || !(d->path = mimo_strcat2(path, "")) ||
-        !(d->tmp = mimo_strcat2(path, ".tmp"))) {
-        dsfile_free(&d);
+    if (!d)
         return mimo_error(MIMO_ENOMEM, "%s: out of memory", path);
-    }
-    int made = mimo_mkdirs_for(path);
-    if (made) {
-        dsfile_free(&d);
-        return made;
+    int rc = mimo_mkdirs_for(path);
+    if (rc || (rc = mimo_atomic_begin(&d->a, path))) {
+        free(d);
+        return rc;
     }
     /* fopen first: its errno says why (no such directory, permission) */
-    FILE *probe = fopen(d->tmp, "wb");
+    FILE *probe = fopen(d->a.tmp, "wb");
     if (!probe) {
-        int rc = mimo_error(MIMO_EIO, "%s: cannot create: %s", d->tmp,
-                            strerror(errno));
-        dsfile_free(&d);
+        rc = mimo_error(MIMO_EIO, "%s: cannot create: %s", d->a.tmp,
+                        strerror(errno));
+        free(d);
         return rc;
     }
     fclose(probe);
     mimo_h5_quiet();
-    d->f = H5Fcreate(d->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    d->f = H5Fcreate(d->a.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (d->f < 0) {
-        remove(d->tmp);
-        int rc = mimo_error(MIMO_EIO, "%s: HDF5 cannot create this file", d->tmp);
-        dsfile_free(&d);
+        mimo_atomic_abort(&d->a);
+        rc = mimo_error(MIMO_EIO, "%s: HDF5 cannot create this file", d->a.tmp);
+        free(d);
         return rc;
     }
     *out = d;
@@ -79,18 +65,18 @@ int mimo_dsfile_create(const char *path, mimo_dsfile **out)
 int mimo_dsfile_write_real(mimo_dsfile *f, const char *name,
                            const mimo_real *data, size_t rows, size_t cols)
 {
-    return mimo_h5_write_real(f->f, f->path, name, data, rows, cols);
+    return mimo_h5_write_real(f->f, f->a.path, name, data, rows, cols);
 }
 
 int mimo_dsfile_write_int(mimo_dsfile *f, const char *name,
                           const int32_t *data, size_t rows)
 {
-    return mimo_h5_write_int(f->f, f->path, name, data, rows);
+    return mimo_h5_write_int(f->f, f->a.path, name, data, rows);
 }
 
 int mimo_dsfile_attr_str(mimo_dsfile *f, const char *name, const char *v)
 {
-    return mimo_h5_attr_write_str(f->f, f->path, name, v);
+    return mimo_h5_attr_write_str(f->f, f->a.path, name, v);
 }
 
 int mimo_dsfile_commit(mimo_dsfile **pf)
@@ -98,15 +84,15 @@ int mimo_dsfile_commit(mimo_dsfile **pf)
     mimo_dsfile *d = *pf;
     int rc = 0;
     if (H5Fflush(d->f, H5F_SCOPE_GLOBAL) < 0)
-        rc = mimo_error(MIMO_EIO, "%s: flushing failed", d->tmp);
+        rc = mimo_error(MIMO_EIO, "%s: flushing failed", d->a.tmp);
     if (H5Fclose(d->f) < 0 && !rc)
-        rc = mimo_error(MIMO_EIO, "%s: closing failed", d->tmp);
-    if (!rc && rename(d->tmp, d->path) != 0)
-        rc = mimo_error(MIMO_EIO, "%s: cannot rename %s onto it: %s", d->path,
-                        d->tmp, strerror(errno));
+        rc = mimo_error(MIMO_EIO, "%s: closing failed", d->a.tmp);
+    if (!rc)
+        rc = mimo_atomic_commit(&d->a, NULL);
     if (rc)
-        remove(d->tmp);
-    dsfile_free(pf);
+        mimo_atomic_abort(&d->a);
+    free(d);
+    *pf = NULL;
     return rc;
 }
 
@@ -115,8 +101,9 @@ void mimo_dsfile_abort(mimo_dsfile **pf)
     if (!*pf)
         return;
     H5Fclose((*pf)->f);
-    remove((*pf)->tmp);
-    dsfile_free(pf);
+    mimo_atomic_abort(&(*pf)->a);
+    free(*pf);
+    *pf = NULL;
 }
 
 /* *count = max(rows * cols, 1) when count items of `size` bytes fit in an

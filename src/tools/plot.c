@@ -412,12 +412,9 @@ int mimo_plot_history(const mimo_plot_opts *o)
         hpath = mimo_strcat2(o->history, "/history.csv");
     else
         hpath = mimo_strcat2(o->history, "");
-    char *tmp = mimo_strcat2(o->out, ".tmp");
-    if (!hpath || !tmp) {
-        free(hpath);
-        free(tmp);
+    mimo_atomic a;
+    if (!hpath)
         return mimo_error(MIMO_ENOMEM, "out of memory");
-    }
     history h;
     char *script = NULL;
     size_t len = 0;
@@ -435,27 +432,25 @@ int mimo_plot_history(const mimo_plot_opts *o)
         }
     }
     int fd = -1;
-    if (!rc && (rc = mimo_mkdirs_for(o->out)) == 0) {
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (!rc && !(rc = mimo_mkdirs_for(o->out)) &&
+        !(rc = mimo_atomic_begin(&a, o->out))) {
+        fd = open(a.tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0)
-            rc = mimo_error(MIMO_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+            rc = mimo_error(MIMO_EIO, "%s: cannot create: %s", a.tmp, strerror(errno));
     }
     if (!rc)
         rc = run_gnuplot(o->gnuplot ? o->gnuplot : "gnuplot", script, len, fd);
-    if (fd >= 0 && fsync(fd) && !rc && errno != EINVAL)
-        rc = mimo_error(MIMO_EIO, "%s: %s", tmp, strerror(errno));
     if (fd >= 0 && close(fd) && !rc)
-        rc = mimo_error(MIMO_EIO, "%s: %s", tmp, strerror(errno));
-    if (!rc && !is_png(tmp))
+        rc = mimo_error(MIMO_EIO, "%s: %s", a.tmp, strerror(errno));
+    if (!rc && !is_png(a.tmp))
         rc = mimo_error(MIMO_EIO, "gnuplot wrote no PNG (does it have the "
                         "pngcairo or png terminal?)");
-    if (!rc && rename(tmp, o->out))
-        rc = mimo_error(MIMO_EIO, "%s: cannot write: %s", o->out, strerror(errno));
+    if (!rc)
+        rc = mimo_atomic_commit(&a, NULL);
     if (rc && fd >= 0)
-        unlink(tmp);
+        mimo_atomic_abort(&a);
     free(script);
     history_free(&h);
     free(hpath);
-    free(tmp);
     return rc;
 }

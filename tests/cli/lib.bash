@@ -31,6 +31,10 @@ expect() {
 # config NAME TEXT: writes $TMP/NAME.yaml
 config() { printf '%s\n' "$2" >"$TMP/$1.yaml"; }
 
+# no_tmp PATH: no temporary file of an atomic write to PATH is left
+# (they are named PATH.tmp.<pid>).
+no_tmp() { ! compgen -G "$1.tmp*" >/dev/null; }
+
 # check DESCRIPTION COMMAND...: counts a pass when COMMAND succeeds.
 check() {
     local what=$1

@@ -26,7 +26,7 @@ print('%dx%d' % struct.unpack('>II', b[16:24]))" "$1" 2>&1)
 # columns of 480 x 2 rows of 320 (+40 for the title)
 expect 0 "wrote fashion.png" plot "$FIX/history-fashion.csv" -o fashion.png
 png fashion.png 1440 680
-check "no .tmp left" test ! -e fashion.png.tmp
+check "no .tmp left" no_tmp fashion.png
 expect 0 "wrote sub/dir/f.png" plot "$FIX/history-fashion.csv" --out sub/dir/f.png --title "Fashion-MNIST"
 png sub/dir/f.png 1440 680
 
@@ -79,19 +79,21 @@ expect 1 "header.csv: no epochs yet (only the header)" plot header.csv -o bad.pn
 expect 1 "text.csv:3: column 'y_accuracy': 'oops' is not a number" plot text.csv -o bad.png
 { head -n 2 run/history.csv; echo "2,0.5"; } >short.csv
 expect 1 "short.csv:3: 2 fields, the header has 7" plot short.csv -o bad.png
-check "no output after failures" test ! -e bad.png -a ! -e bad.png.tmp
+check "no output after failures" test ! -e bad.png
+check "no .tmp after failures" no_tmp bad.png
 
 # ---- gnuplot missing, unwritable output
 MIMO_SAVED=$MIMO
 MIMO="env PATH=$TMP/nowhere $MIMO_SAVED"
 expect 1 "gnuplot not found: mimo plot needs gnuplot (Debian: apt-get install gnuplot-nox)" plot run -o nognuplot.png
 MIMO=$MIMO_SAVED
-check "no output without gnuplot" test ! -e nognuplot.png -a ! -e nognuplot.png.tmp
+check "no output without gnuplot" test ! -e nognuplot.png
+check "no .tmp without gnuplot" no_tmp nognuplot.png
 touch plainfile
 expect 1 "plainfile/x.png" plot run -o plainfile/x.png
 mkdir ro.png
 expect 1 "ro.png: cannot write" plot run -o ro.png
-check "no .tmp after an unwritable output" test ! -e ro.png.tmp
+check "no .tmp after an unwritable output" no_tmp ro.png
 
 # ---- under mpirun: rank 0 alone writes (one "wrote" line)
 out=$(env ASAN_OPTIONS="$MPI_ASAN" timeout -k 5 60 mpirun -np 2 -x OMP_NUM_THREADS=1 "$MIMO" plot run -o mpi.png 2>&1)

@@ -1,0 +1,108 @@
+/* fit.c — training on in-memory arrays (include/mimo/fit.h): epochs of
+ * mimo_train_step over the model's epoch order, validation after each, a
+ * Keras-style validation_split. The library's counterpart of `mimo
+ * train`, without files, checkpoints or MPI. */
+#include "mimo/fit.h"
+
+#include <stdlib.h>
+
+#include "mimo/error.h"
+
+int mimo_model_train_epoch(mimo_model *m, const mimo_source *src, long epoch,
+                           long first_step, mimo_stats *st)
+{
+    const mimo_spec *spec = mimo_graph_spec(mimo_model_graph(m));
+    size_t n = src->rows, B = (size_t)spec->train.batch_size;
+    long steps = mimo_model_steps_per_epoch(m, n);
+    int nh = mimo_graph_n_heads(mimo_model_graph(m)), rc = 0;
+    mimo_head_stats *one = calloc((size_t)nh, sizeof *one);
+    const uint64_t *order = one ? mimo_model_order(m, n, epoch) : NULL;
+    if (!one || !order) {
+        free(one);
+        return mimo_error(MIMO_ENOMEM, "out of memory for an epoch");
+    }
+    for (long step = first_step; step < steps && !rc; step++) {
+        size_t start = (size_t)step * B, gb = n - start < B ? n - start : B;
+        size_t lo, hi;
+        if (!(rc = mimo_train_step(m, src, order + start, gb, epoch, step, one)) && st) {
+            mimo_model_slice(m, gb, &lo, &hi);
+            mimo_stats_add(st, one, (long long)(hi - lo));
+        }
+    }
+    free(one);
+    return rc;
+}
+
+/* Splits d into its first rows (train) and last n_val rows (val). */
+static int split_views(const mimo_dataset *d, size_t n_val, mimo_array **tr,
+                       mimo_array **va)
+{
+    *tr = malloc(sizeof **tr * (size_t)d->n_arrays);
+    *va = malloc(sizeof **va * (size_t)d->n_arrays);
+    if (!*tr || !*va)
+        return mimo_error(MIMO_ENOMEM, "out of memory splitting the data");
+    for (int i = 0; i < d->n_arrays; i++) {
+        const mimo_array *a = &d->arrays[i];
+        size_t keep = a->rows > n_val ? a->rows - n_val : 0;
+        (*tr)[i] = (mimo_array){a->name, a->data, keep, a->cols};
+        (*va)[i] = (mimo_array){a->name, a->data + keep * (size_t)a->cols,
+                                a->rows - keep, a->cols};
+    }
+    return 0;
+}
+
+static int fit_loop(mimo_model *m, const mimo_dataset *train,
+                    const mimo_dataset *val, mimo_epoch_fn on_epoch, void *user)
+{
+    const mimo_spec *spec = mimo_graph_spec(mimo_model_graph(m));
+    int nh = mimo_graph_n_heads(mimo_model_graph(m));
+    mimo_stats st, vst;
+    int rc = mimo_stats_init(&st, nh);
+    if (rc || (rc = mimo_stats_init(&vst, nh))) {
+        mimo_stats_free(&st);
+        return rc;
+    }
+    mimo_source ts, vs;
+    for (long e = 0; e < spec->train.epochs && !rc; e++) {
+        mimo_stats_reset(&st);
+        mimo_stats_reset(&vst);
+        if ((rc = mimo_arrays_source(m, train, 1, &ts)) ||
+            (rc = mimo_model_train_epoch(m, &ts, e, 0, &st)))
+            break;
+        mimo_stats_finish(m, &st);
+        if (val && ((rc = mimo_arrays_source(m, val, 1, &vs)) ||
+                    (rc = mimo_model_evaluate(m, &vs, &vst))))
+            break;
+        mimo_stats_finish(m, &vst);
+        if (on_epoch && on_epoch(user, e, &st, val ? &vst : NULL))
+            break;
+    }
+    mimo_stats_free(&st);
+    mimo_stats_free(&vst);
+    return rc;
+}
+
+int mimo_fit(mimo_model *m, const mimo_dataset *train, const mimo_dataset *val,
+             mimo_epoch_fn on_epoch, void *user)
+{
+    double split = mimo_graph_spec(mimo_model_graph(m))->train.validation_split;
+    if (val || split <= 0)
+        return fit_loop(m, train, val, on_epoch, user);
+    mimo_source src;
+    int rc = mimo_arrays_source(m, train, 1, &src);
+    if (rc)
+        return rc;
+    size_t n = src.rows;
+    size_t n_val = (size_t)((double)n * split);
+    if (n_val == 0 || n_val >= n)
+        return mimo_error(MIMO_EINVAL, "validation_split %g of %zu rows leaves "
+                          "an empty training or validation set", split, n);
+    mimo_array *tr = NULL, *va = NULL;
+    if (!(rc = split_views(train, n_val, &tr, &va))) {
+        mimo_dataset dt = {tr, train->n_arrays}, dv = {va, train->n_arrays};
+        rc = fit_loop(m, &dt, &dv, on_epoch, user);
+    }
+    free(tr);
+    free(va);
+    return rc;
+}

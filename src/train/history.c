@@ -1,0 +1,204 @@
+/* history.c — the history columns and history.csv (see history.h). */
+#define _POSIX_C_SOURCE 200809L /* getline */
+#include "train/history.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mimo/error.h"
+
+static const char *const metric_names[3] = {"accuracy", "mse", "mae"};
+
+static int add_col(mimo_history *h, const char *prefix, const char *name)
+{
+    char **nn = realloc(h->names, sizeof *nn * (size_t)(h->n_cols + 1));
+    if (!nn)
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    h->names = nn;
+    size_t n = strlen(prefix) + strlen(name) + 1;
+    if (!(h->names[h->n_cols] = malloc(n)))
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    snprintf(h->names[h->n_cols++], n, "%s%s", prefix, name);
+    return 0;
+}
+
+/* epoch, loss, <head>_loss, <head>_<metric>, val_..., lr, seconds, samples_per_s */
+int mimo_history_init(mimo_history *h, const mimo_graph *g, int have_val)
+{
+    char buf[512];
+    memset(h, 0, sizeof *h);
+    h->g = g, h->have_val = have_val;
+    int rc = add_col(h, "", "epoch");
+    for (int v = 0; v < 1 + have_val && !rc; v++) {
+        const char *pre = v ? "val_" : "";
+        rc = add_col(h, pre, "loss");
+        for (int k = 0; k < mimo_graph_n_heads(g) && !rc; k++) {
+            const mimo_output_spec *o = mimo_graph_head_spec(g, k);
+            snprintf(buf, sizeof buf, "%s_loss", o->name);
+            rc = add_col(h, pre, buf);
+            for (int j = 0; j < 3 && !rc; j++)
+                if (o->metrics & (1u << j)) {
+                    snprintf(buf, sizeof buf, "%s_%s", o->name, metric_names[j]);
+                    rc = add_col(h, pre, buf);
+                }
+        }
+    }
+    for (int j = 0; j < 3 && !rc; j++)
+        rc = add_col(h, "", (const char *[]){"lr", "seconds", "samples_per_s"}[j]);
+    if (!rc && !(h->values = calloc((size_t)h->n_cols, sizeof *h->values)))
+        rc = mimo_error(MIMO_ENOMEM, "out of memory");
+    return rc;
+}
+
+void mimo_history_free(mimo_history *h)
+{
+    for (int i = 0; i < h->n_cols; i++)
+        free(h->names[i]);
+    free(h->names);
+    free(h->values);
+    memset(h, 0, sizeof *h);
+}
+
+int mimo_history_col(const mimo_history *h, const char *name)
+{
+    for (int i = 0; i < h->n_cols; i++)
+        if (strcmp(h->names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+double mimo_history_value(const mimo_history *h, const char *name)
+{
+    int c = mimo_history_col(h, name);
+    return c >= 0 ? h->values[c] : NAN;
+}
+
+int mimo_history_monitor(const mimo_history *h, const char *given,
+                         const char *what, const char *file, char *out,
+                         size_t len)
+{
+    snprintf(out, len, "%s", given ? given : h->have_val ? "val_loss" : "loss");
+    if (mimo_history_col(h, out) >= 0 && strcmp(out, "epoch") && strcmp(out, "seconds"))
+        return 0;
+    size_t cap = 1, used = 0;
+    for (int i = 1; i < h->n_cols - 2; i++)
+        cap += strlen(h->names[i]) + 2;
+    char *list = malloc(cap);
+    if (!list)
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    list[0] = '\0';
+    for (int i = 1; i < h->n_cols - 2; i++)
+        used += (size_t)snprintf(list + used, cap - used, "%s%s", used ? ", " : "",
+                                 h->names[i]);
+    int rc = mimo_error(MIMO_EINVAL, "%s: %s monitor '%s' is not a logged "
+                        "quantity (one of: %s)", file, what, out, list);
+    free(list);
+    return rc;
+}
+
+void mimo_history_fill(mimo_history *h, long epoch, const mimo_stats *train,
+                       const mimo_stats *val, double lr, double secs,
+                       double samples_per_s)
+{
+    int c = 0;
+    h->values[c++] = (double)(epoch + 1);
+    for (int v = 0; v < 1 + h->have_val; v++) {
+        const mimo_stats *s = v ? val : train;
+        h->values[c++] = s->loss;
+        for (int k = 0; k < mimo_graph_n_heads(h->g); k++) {
+            const mimo_output_spec *o = mimo_graph_head_spec(h->g, k);
+            h->values[c++] = s->head[k].loss;
+            if (o->metrics & MIMO_METRIC_ACCURACY)
+                h->values[c++] = s->head[k].acc;
+            if (o->metrics & MIMO_METRIC_MSE)
+                h->values[c++] = s->head[k].mse;
+            if (o->metrics & MIMO_METRIC_MAE)
+                h->values[c++] = s->head[k].mae;
+        }
+    }
+    h->values[c++] = lr;
+    h->values[c++] = secs;
+    h->values[c++] = samples_per_s;
+}
+
+/* The header line, malloc'd (NULL: out of memory). */
+static char *header(const mimo_history *h)
+{
+    size_t cap = 2, used = 0;
+    for (int i = 0; i < h->n_cols; i++)
+        cap += strlen(h->names[i]) + 1;
+    char *s = malloc(cap);
+    if (s) {
+        s[0] = '\0';
+        for (int i = 0; i < h->n_cols; i++)
+            used += (size_t)snprintf(s + used, cap - used, "%s%s", i ? "," : "",
+                                     h->names[i]);
+    }
+    return s;
+}
+
+/* The rows of epochs 1..keep of an existing file with the same header. */
+static int kept_rows(FILE *f, const char *head, long keep, char **kept)
+{
+    char *line = NULL;
+    size_t lcap = 0, len = 0, cap = 0;
+    int first = 1, same = 0;
+    ssize_t n;
+    *kept = NULL;
+    while ((n = getline(&line, &lcap, f)) > 0) {
+        if (first) {
+            same = strncmp(line, head, strlen(head)) == 0;
+            first = 0;
+            continue;
+        }
+        if (!same || atol(line) > keep || atol(line) < 1)
+            continue;
+        if (len + (size_t)n + 1 > cap) {
+            char *p = realloc(*kept, cap = 2 * (len + (size_t)n + 1));
+            if (!p) {
+                free(line);
+                return mimo_error(MIMO_ENOMEM, "out of memory");
+            }
+            *kept = p;
+        }
+        memcpy(*kept + len, line, (size_t)n + 1);
+        len += (size_t)n;
+    }
+    free(line);
+    return 0;
+}
+
+int mimo_history_prepare(const mimo_history *h, const char *path, long keep)
+{
+    char *head = header(h), *kept = NULL;
+    if (!head)
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    FILE *f = fopen(path, "r");
+    int rc = f ? kept_rows(f, head, keep, &kept) : 0;
+    if (f)
+        fclose(f);
+    if (!rc && !(f = fopen(path, "w")))
+        rc = mimo_error(MIMO_EIO, "%s: cannot write: %s", path, strerror(errno));
+    if (!rc) {
+        fprintf(f, "%s\n%s", head, kept ? kept : "");
+        if (fclose(f))
+            rc = mimo_error(MIMO_EIO, "%s: write failed", path);
+    }
+    free(head);
+    free(kept);
+    return rc;
+}
+
+int mimo_history_append(const mimo_history *h, const char *path)
+{
+    FILE *f = fopen(path, "a");
+    if (!f)
+        return mimo_error(MIMO_EIO, "%s: cannot append: %s", path, strerror(errno));
+    for (int i = 0; i < h->n_cols; i++)
+        fprintf(f, i == 0 ? "%.0f" : ",%.9g", h->values[i]);
+    fputc('\n', f);
+    return fclose(f) ? mimo_error(MIMO_EIO, "%s: write failed", path) : 0;
+}

@@ -1,0 +1,184 @@
+/* infer.c — evaluation and prediction from a checkpoint alone (its config
+ * is inside): each rank sweeps its contiguous share of the rows; eval sums
+ * the statistics over the ranks, predict assembles every head's outputs
+ * on rank 0, which writes the predictions file atomically. */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/fsutil.h"
+#include "dist/mpicall.h"
+#include "io/h5_impl.h"
+#include "mimo/dataset.h"
+#include "mimo/dist.h"
+#include "mimo/error.h"
+#include "mimo/trainer.h"
+
+/* Loads a checkpoint's spec and parameters into a model, partitioned
+ * over comm's ranks (each rank sweeps its contiguous share of the rows). */
+static int load_for_inference(const char *ckpt, MPI_Comm comm, mimo_spec *spec,
+                              mimo_model **m)
+{
+    int rc = mimo_checkpoint_spec(ckpt, NULL, 0, spec);
+    if (rc)
+        return rc;
+    if (spec->train.batch_size < 256)
+        spec->train.batch_size = 256; /* inference batch: any size works */
+    if ((rc = mimo_model_create(spec, m)))
+        return rc;
+    if (comm != MPI_COMM_NULL) {
+        int rank, size;
+        MIMO_MPI(MPI_Comm_rank(comm, &rank));
+        MIMO_MPI(MPI_Comm_size(comm, &size));
+        mimo_model_set_partition(*m, rank, size, NULL);
+    }
+    return mimo_checkpoint_load(ckpt, *m, NULL, NULL, NULL);
+}
+
+/* Closes d, or abandons it after an error this rank met alone. */
+static void close_data(mimo_data **d, MPI_Comm comm, int rc)
+{
+    int size = 1;
+    if (comm != MPI_COMM_NULL && MPI_Comm_size(comm, &size) != MPI_SUCCESS)
+        size = 2; /* a broken communicator: do not close collectively */
+    if (rc && size > 1 && !mimo_error_agreed())
+        mimo_data_abandon(d);
+    else
+        mimo_data_close(d);
+}
+
+static int agree_on(MPI_Comm comm, int rc)
+{
+    return comm != MPI_COMM_NULL ? mimo_agree(comm, rc) : rc;
+}
+
+static int eval_on(const char *ckpt, const char *data, MPI_Comm comm,
+                   mimo_spec *spec, mimo_stats *st)
+{
+    mimo_model *m = NULL;
+    mimo_data *d = NULL;
+    int rc = load_for_inference(ckpt, comm, spec, &m);
+    if (!rc)
+        rc = mimo_stats_init(st, mimo_graph_n_heads(mimo_model_graph(m)));
+    if (!(rc = agree_on(comm, rc)) &&
+        !(rc = mimo_data_open(data, mimo_model_graph(m), 1, comm, &d))) {
+        mimo_source s = mimo_data_source(d);
+        rc = mimo_model_evaluate(m, &s, st);
+        if (!rc && comm != MPI_COMM_NULL) {
+            mimo_dist *dist = NULL;
+            if (!(rc = mimo_dist_create(comm, 1, NULL, NULL, &dist)))
+                rc = mimo_dist_sum_stats(dist, st);
+            mimo_dist_free(&dist);
+        }
+        if (!rc)
+            mimo_stats_finish(m, st);
+    }
+    close_data(&d, comm, rc);
+    mimo_model_free(&m);
+    return rc;
+}
+
+int mimo_eval_file(const char *ckpt, const char *data, MPI_Comm comm,
+                   mimo_spec *spec, mimo_stats *st)
+{
+    MPI_Comm own;
+    memset(st, 0, sizeof *st);
+    int rc = mimo_comm_dup(comm, &own);
+    if (rc) {
+        mimo_spec_defaults(spec);
+        return rc;
+    }
+    rc = eval_on(ckpt, data, own, spec, st);
+    if (!(rc && own != MPI_COMM_NULL && !mimo_error_agreed()))
+        mimo_comm_free(&own); /* collective: not after a lone failure */
+    return rc;
+}
+
+static int write_predictions(const char *out, const mimo_graph *g,
+                             mimo_real *const *outs, size_t n)
+{
+    mimo_atomic a;
+    int rc = mimo_mkdirs_for(out);
+    if (rc || (rc = mimo_atomic_begin(&a, out)))
+        return rc;
+    mimo_h5_quiet();
+    hid_t f = H5Fcreate(a.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0)
+        return mimo_error(MIMO_EIO, "%s: cannot create the predictions file", out);
+    for (int h = 0; h < mimo_graph_n_heads(g) && !rc; h++)
+        rc = mimo_h5_write_real(f, out, mimo_graph_head_spec(g, h)->name, outs[h], n,
+                                (size_t)mimo_graph_head_units(g, h));
+    if (H5Fclose(f) < 0 && !rc)
+        rc = mimo_error(MIMO_EIO, "%s: close failed", out);
+    if (!rc)
+        rc = mimo_atomic_commit(&a, NULL);
+    if (rc)
+        mimo_atomic_abort(&a);
+    return rc;
+}
+
+/* Each rank filled its own rows (zeros elsewhere): summing onto rank 0
+ * assembles the whole array exactly. */
+static int collect(MPI_Comm comm, mimo_real *buf, size_t len)
+{
+    int rank;
+    MIMO_MPI(MPI_Comm_rank(comm, &rank));
+    for (size_t s = 0; s < len; s += INT_MAX) {
+        int c = (int)(len - s < INT_MAX ? len - s : INT_MAX);
+        MIMO_MPI(MPI_Reduce(rank == 0 ? MPI_IN_PLACE : buf + s, buf + s, c,
+                            MIMO_MPI_REAL, MPI_SUM, 0, comm));
+    }
+    return 0;
+}
+
+static int predict_on(const char *ckpt, const char *data, MPI_Comm comm,
+                      const char *out)
+{
+    mimo_spec spec;
+    mimo_model *m = NULL;
+    mimo_data *d = NULL;
+    mimo_real **outs = NULL;
+    int rank = 0, rc = load_for_inference(ckpt, comm, &spec, &m);
+    if (comm != MPI_COMM_NULL && !rc)
+        rc = MPI_Comm_rank(comm, &rank) == MPI_SUCCESS ? 0
+             : mimo_error(MIMO_EMPI, "MPI_Comm_rank failed");
+    if (!(rc = agree_on(comm, rc)))
+        rc = mimo_data_open(data, mimo_model_graph(m), 0, comm, &d);
+    const mimo_graph *g = m ? mimo_model_graph(m) : NULL;
+    int nh = g ? mimo_graph_n_heads(g) : 0;
+    size_t rows = d ? mimo_data_rows(d) : 0;
+    if (!rc && !(outs = calloc((size_t)nh + 1, sizeof *outs)))
+        rc = mimo_error(MIMO_ENOMEM, "out of memory for predictions");
+    for (int h = 0; h < nh && !rc; h++)
+        if (!(outs[h] = calloc(rows * (size_t)mimo_graph_head_units(g, h) + 1,
+                               sizeof(mimo_real))))
+            rc = mimo_error(MIMO_ENOMEM, "out of memory for predictions");
+    if (!rc) {
+        mimo_source s = mimo_data_source(d);
+        rc = mimo_model_predict(m, &s, outs);
+    }
+    for (int h = 0; h < nh && !rc && comm != MPI_COMM_NULL; h++)
+        rc = collect(comm, outs[h], rows * (size_t)mimo_graph_head_units(g, h));
+    if (!rc && rank == 0)
+        rc = write_predictions(out, g, outs, rows);
+    for (int h = 0; outs && h < nh; h++)
+        free(outs[h]);
+    free(outs);
+    close_data(&d, comm, rc);
+    mimo_model_free(&m);
+    mimo_spec_free(&spec);
+    return rc;
+}
+
+int mimo_predict_file(const char *ckpt, const char *data, MPI_Comm comm,
+                      const char *out)
+{
+    MPI_Comm own;
+    int rc = mimo_comm_dup(comm, &own);
+    if (rc)
+        return rc;
+    rc = predict_on(ckpt, data, own, out);
+    if (!(rc && own != MPI_COMM_NULL && !mimo_error_agreed()))
+        mimo_comm_free(&own); /* collective: not after a lone failure */
+    return rc;
+}

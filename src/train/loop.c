@@ -1,0 +1,609 @@
+/* loop.c — a training run as `mimo train` does it (trainer.h): open the
+ * data, resume or initialize, then the loop — epochs of steps, each step
+ * mimo_train_step (data, forward, loss, backward, update) followed by the
+ * run's bookkeeping (counters, learning rate, progress, replica checks,
+ * the stop/save vote, checkpoints) — and after each epoch validation,
+ * history, callbacks and checkpoints. The history lives in history.c, the
+ * run directory and its checkpoints in rundir.c, the state a resumed run
+ * needs in runstate.c, eval and predict in infer.c. Never prints. */
+#define _POSIX_C_SOURCE 200809L /* sysconf */
+#include "mimo/trainer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "base/clock.h"
+#include "mimo/dataset.h"
+#include "mimo/error.h"
+#include "mimo/fit.h"
+#include "mimo/schedule.h"
+#include "train/history.h"
+#include "train/rundir.h"
+#include "train/runstate.h"
+
+typedef struct {
+    mimo_spec *spec;
+    const mimo_train_opts *o;
+    /* the model and its data */
+    mimo_model *m;
+    mimo_graph *g;
+    int n_heads;
+    mimo_data *train_d, *val_d, *val_view;
+    mimo_source ts, vs;
+    int have_val;
+    /* data parallelism: a duplicate of o->comm, or MPI_COMM_NULL */
+    MPI_Comm comm;
+    int rank, size;
+    mimo_dist *dist;
+    mimo_trace *trace;
+    /* the run's files and the state a resume needs */
+    mimo_rundir dir;
+    mimo_history hist;
+    mimo_run_state state;
+    char monitor_plateau[128], monitor_early[128], monitor_ckpt[128];
+    mimo_real *best_params;  /* early stopping's restore_best */
+    int has_best;
+    /* the epoch in progress */
+    long epochs, steps;
+    double base_lr;
+    const uint64_t *order;
+    mimo_head_stats *step_sums; /* this rank's sums of the last step */
+    mimo_stats tr, va;          /* the epoch's sums (this rank's) */
+    long long count_at_start;   /* tr.count when this process began the epoch */
+    long first_step;            /* the step this process began the epoch at */
+    int save_pending;           /* a step checkpoint fell on an epoch's last step */
+    /* clocks: run start, epoch start, step start, last checkpoint */
+    double t_start, t_epoch, t_step, t_ckpt, step_s;
+} run;
+
+enum { FLAG_STOP = 1, FLAG_SAVE = 2 };
+
+static void note(const run *r, const char *msg)
+{
+    if (r->o->on_message)
+        r->o->on_message(r->o->user, msg);
+}
+
+static void note_cb(void *u, const char *msg) { note(u, msg); }
+
+/* Errors are agreed across ranks where all of them can meet, so no rank is
+ * left waiting in a collective: the failing rank keeps its code, the
+ * others get MIMO_EPEER. */
+static int agree(const run *r, int rc)
+{
+    return r->size > 1 ? mimo_agree(r->comm, rc) : rc;
+}
+
+static double lr_at(const run *r, long epoch, long step)
+{
+    return r->state.lr_scale * mimo_schedule_lr(&r->spec->train.schedule, r->base_lr,
+                                                epoch, r->epochs, step, r->steps);
+}
+
+/* ---- checkpoints ------------------------------------------------------------ */
+
+/* Collective: the epoch's sums so far over all ranks go into the state,
+ * rank 0 writes the checkpoint, and its success is agreed. */
+static int save(run *r, const char *name, int periodic)
+{
+    mimo_stats part = {0};
+    int rc = mimo_stats_init(&part, r->n_heads);
+    if (r->train_d)
+        mimo_data_wait(r->train_d); /* the reader thread must be out of HDF5 */
+    if (!rc) {
+        mimo_stats_add(&part, r->tr.head, r->tr.count);
+        if (r->dist)
+            rc = mimo_dist_sum_stats(r->dist, &part);
+    }
+    if (!rc)
+        rc = mimo_run_state_pack(&r->state, r->spec, r->ts.rows, r->size,
+                                 mimo_model_lr(r->m), &part);
+    mimo_stats_free(&part);
+    if ((rc = agree(r, rc)))
+        return rc;
+    r->t_ckpt = mimo_clock();
+    const mimo_real *best = r->has_best ? r->best_params : NULL;
+    return periodic ? mimo_rundir_save_periodic(&r->dir, r->m, &r->state.ck, best)
+                    : mimo_rundir_save(&r->dir, name, r->m, &r->state.ck, best);
+}
+
+/* ---- one step and its bookkeeping ------------------------------------------ */
+
+/* Counters, this step's sums into the epoch's, the next step's lr. */
+static void count_step(run *r, long epoch, long step, size_t gb)
+{
+    size_t lo, hi;
+    mimo_model_slice(r->m, gb, &lo, &hi);
+    mimo_stats_add(&r->tr, r->step_sums, (long long)(hi - lo));
+    r->state.ck.global_step++;
+    r->state.ck.samples_seen += (int64_t)gb;
+    r->state.ck.step = step + 1;
+    mimo_model_set_lr(r->m, lr_at(r, epoch, step + 1));
+}
+
+/* The running means of this epoch, for a progress display. */
+static void report(run *r, long epoch, long step)
+{
+    if (!r->o->on_step)
+        return;
+    double el = mimo_clock() - r->t_epoch, cnt = r->tr.count > 0 ? (double)r->tr.count : 1;
+    double tot = 0, *loss = malloc(sizeof *loss * (size_t)r->n_heads);
+    const char **names = malloc(sizeof *names * (size_t)r->n_heads);
+    if (loss && names) {
+        for (int h = 0; h < r->n_heads; h++) {
+            loss[h] = r->tr.head[h].loss / cnt;
+            names[h] = r->spec->outputs[h].name;
+            tot += r->spec->outputs[h].weight * loss[h];
+        }
+        double done = (double)(r->tr.count - r->count_at_start) * r->size;
+        double per_step = el / (double)(step + 1 - r->first_step);
+        mimo_progress p = {epoch, r->epochs, step + 1, r->steps, r->n_heads,
+                           names, loss, tot, el > 0 ? done / el : 0,
+                           per_step * (double)(r->steps - step - 1),
+                           mimo_model_lr(r->m)};
+        r->o->on_step(r->o->user, &p);
+    }
+    free(loss);
+    free(names);
+}
+
+/* What every rank does after this step: stop (a signal or the time limit
+ * on any rank) and/or save (rank 0's every_seconds clock), agreed one step
+ * late without waiting (mimo_dist_vote). */
+static int vote(run *r, int *verdict)
+{
+    const mimo_train_opts *o = r->o;
+    double t = mimo_clock(), step_t = t - r->t_step;
+    int flags = 0;
+    if (step_t > r->step_s)
+        r->step_s = step_t;
+    if ((o->stop && *o->stop) ||
+        (o->time_limit > 0 && t - r->t_start + 3 * r->step_s + 1 > o->time_limit))
+        flags |= FLAG_STOP;
+    if (r->rank == 0 && r->spec->train.checkpoint.every_seconds > 0 &&
+        t - r->t_ckpt >= r->spec->train.checkpoint.every_seconds)
+        flags |= FLAG_SAVE;
+    int rc = mimo_dist_vote(r->dist, flags, verdict);
+    if (!rc && (*verdict & FLAG_SAVE))
+        r->t_ckpt = t; /* rank 0 must not ask again while this one is due */
+    return rc;
+}
+
+/* One step of the run: the step itself, then the run's bookkeeping.
+ * Returns 0, MIMO_TRAIN_STOPPED after the stop checkpoint, or an error. */
+static int run_step(run *r, long epoch, long step)
+{
+    const mimo_ckpt_spec *c = &r->spec->train.checkpoint;
+    size_t B = (size_t)r->spec->train.batch_size, start = (size_t)step * B;
+    size_t gb = r->ts.rows - start < B ? r->ts.rows - start : B;
+    int rc, verdict;
+    if ((rc = mimo_train_step(r->m, &r->ts, r->order + start, gb, epoch, step,
+                              r->step_sums)))
+        return rc;
+    if (r->ts.prefetch && start + B < r->ts.rows) { /* the next step's rows */
+        size_t nb = r->ts.rows - start - B < B ? r->ts.rows - start - B : B, lo, hi;
+        mimo_model_slice(r->m, nb, &lo, &hi);
+        if (hi > lo)
+            r->ts.prefetch(r->ts.ctx, r->order + start + B + lo, (int)(hi - lo));
+    }
+    count_step(r, epoch, step, gb);
+    report(r, epoch, step);
+    if (r->dist && r->state.ck.global_step % (r->o->check_every > 0 ? r->o->check_every : 100) == 0 &&
+        (rc = mimo_dist_check_replicas(r->dist, mimo_model_params(r->m),
+                                       mimo_model_param_count(r->m),
+                                       r->state.ck.global_step)))
+        return rc;
+    if ((rc = vote(r, &verdict)))
+        return rc;
+    if (verdict & FLAG_STOP) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "stopping at epoch %ld, step %ld: writing a "
+                 "checkpoint to resume from", epoch + 1, step + 1);
+        note(r, msg);
+        return (rc = save(r, NULL, 1)) ? rc : MIMO_TRAIN_STOPPED;
+    }
+    int due = (c->every_steps > 0 && r->state.ck.global_step % c->every_steps == 0) ||
+              (verdict & FLAG_SAVE);
+    if (due && step + 1 == r->steps)
+        r->save_pending = 1; /* saved after the epoch's end, as (e + 1, 0) */
+    else if (due && (rc = save(r, NULL, 1)))
+        return rc;
+    r->t_step = mimo_clock();
+    return 0;
+}
+
+/* ---- the end of an epoch ---------------------------------------------------- */
+
+/* The logged sums over all ranks, validation, and the history row. */
+static int log_epoch(run *r, long e)
+{
+    double secs = mimo_clock() - r->t_epoch;
+    long long here = r->tr.count - r->count_at_start; /* this process's part */
+    double done = (double)here;
+    int rc = 0;
+    if (r->dist && ((rc = mimo_dist_sum_stats(r->dist, &r->tr)) ||
+                    (rc = mimo_dist_sum(r->dist, &done, 1))))
+        return rc;
+    mimo_stats_finish(r->m, &r->tr);
+    if (r->have_val) {
+        mimo_stats_reset(&r->va);
+        if ((rc = mimo_model_evaluate(r->m, &r->vs, &r->va)) ||
+            (r->dist && (rc = mimo_dist_sum_stats(r->dist, &r->va))))
+            return rc;
+        mimo_stats_finish(r->m, &r->va);
+    }
+    mimo_history_fill(&r->hist, e, &r->tr, &r->va, mimo_model_lr(r->m), secs,
+                      secs > 0 ? done / secs : 0);
+    if ((rc = agree(r, r->rank == 0 ? mimo_history_append(&r->hist, r->dir.history) : 0)))
+        return rc;
+    if (r->o->on_epoch) {
+        mimo_epoch_log log = {r->hist.n_cols, (const char *const *)r->hist.names,
+                              r->hist.values};
+        r->o->on_epoch(r->o->user, &log);
+    }
+    return 0;
+}
+
+/* ReduceLROnPlateau and EarlyStopping on the logged values; sets *stop. */
+static void callbacks(run *r, long e, int *stop)
+{
+    const mimo_train_spec *t = &r->spec->train;
+    int improved = 0;
+    if (t->plateau.enabled) {
+        int reduced = 0;
+        double cur = lr_at(r, e + 1, 0);
+        double nl = mimo_plateau_update(&r->state.plateau, &t->plateau,
+                                        r->monitor_plateau,
+                                        mimo_history_value(&r->hist, r->monitor_plateau),
+                                        cur, &reduced);
+        if (reduced && cur > 0)
+            r->state.lr_scale *= nl / cur;
+    }
+    if (t->early.enabled) {
+        *stop = mimo_early_update(&r->state.early, &t->early, r->monitor_early, e,
+                                  mimo_history_value(&r->hist, r->monitor_early),
+                                  &improved);
+        if (improved && t->early.restore_best) {
+            memcpy(r->best_params, mimo_model_params(r->m),
+                   sizeof(mimo_real) * mimo_model_param_count(r->m));
+            r->has_best = 1;
+        }
+    }
+}
+
+/* best.h5 when the monitored value improved; the periodic checkpoint. */
+static int epoch_checkpoints(run *r, long e)
+{
+    const mimo_ckpt_spec *c = &r->spec->train.checkpoint;
+    int rc = 0;
+    if (c->save_best) {
+        double v = mimo_history_value(&r->hist, r->monitor_ckpt);
+        int is_max = mimo_monitor_is_max(c->mode, r->monitor_ckpt);
+        if (isfinite(v) && (!r->state.ckpt_best_set ||
+                            mimo_monitor_better(is_max, v, r->state.ckpt_best, 0))) {
+            r->state.ckpt_best = v, r->state.ckpt_best_set = 1;
+            if ((rc = save(r, "best.h5", 0)))
+                return rc;
+        }
+    }
+    int periodic = c->every_epochs > 0 && (e + 1) % c->every_epochs == 0;
+    if (periodic || r->save_pending) /* incl. a step save due at the last step */
+        rc = save(r, NULL, 1);
+    r->save_pending = 0;
+    return rc;
+}
+
+/* Validation, history, callbacks and checkpoints after an epoch. Sets
+ * *stop when early stopping ends the run. */
+static int end_epoch(run *r, long e, int *stop)
+{
+    int rc = log_epoch(r, e);
+    if (rc)
+        return rc;
+    callbacks(r, e, stop);
+    r->state.ck.epoch = e + 1;
+    r->state.ck.step = 0;
+    mimo_stats_reset(&r->tr);
+    mimo_model_set_lr(r->m, lr_at(r, e + 1, 0));
+    return epoch_checkpoints(r, e);
+}
+
+/* ---- the loop ------------------------------------------------------------------ */
+
+static int train_loop(run *r)
+{
+    int rc = 0, stop = 0;
+    mimo_model_set_lr(r->m, lr_at(r, r->state.ck.epoch, r->state.ck.step));
+    for (long e = r->state.ck.epoch; e < r->epochs && !stop && !rc; e++) {
+        if (!(r->order = mimo_model_order(r->m, r->ts.rows, e)))
+            return MIMO_ENOMEM;
+        r->t_epoch = r->t_step = mimo_clock();
+        r->count_at_start = r->tr.count;
+        r->first_step = r->state.ck.step;
+        if (r->ts.prefetch) { /* the first step's rows */
+            size_t B = (size_t)r->spec->train.batch_size, s0 = (size_t)r->state.ck.step * B;
+            size_t gb = r->ts.rows - s0 < B ? r->ts.rows - s0 : B, lo, hi;
+            mimo_model_slice(r->m, gb, &lo, &hi);
+            if (s0 < r->ts.rows && hi > lo)
+                r->ts.prefetch(r->ts.ctx, r->order + s0 + lo, (int)(hi - lo));
+        }
+        for (long step = r->state.ck.step; step < r->steps && !rc; step++)
+            rc = run_step(r, e, step);
+        if (!rc)
+            rc = end_epoch(r, e, &stop);
+    }
+    if (rc)
+        return rc;
+    if (r->dist && r->size > 1 && /* replicas must end bitwise identical */
+        (rc = mimo_dist_check_replicas(r->dist, mimo_model_params(r->m),
+                                       mimo_model_param_count(r->m),
+                                       r->state.ck.global_step)))
+        return rc;
+    if (stop && r->has_best && r->spec->train.early.restore_best) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "early stopping after epoch %lld; restoring the "
+                 "parameters of epoch %ld", (long long)r->state.ck.epoch,
+                 r->state.early.best_epoch + 1);
+        note(r, msg);
+        if ((rc = mimo_dist_write_params(r->dist, r->m, r->best_params)))
+            return rc;
+    } else if (stop) {
+        note(r, "early stopping");
+    }
+    return save(r, "last.h5", 0);
+}
+
+/* ---- setting up ------------------------------------------------------------------ */
+
+static int open_data(run *r)
+{
+    const char *tp = r->o->train_path ? r->o->train_path : r->spec->data.train;
+    const char *vp = r->o->val_path ? r->o->val_path : r->spec->data.val;
+    int rc;
+    if (!tp)
+        return mimo_error(MIMO_EINVAL, "%s: no training data (set data.train or "
+                          "pass --data)", r->spec->file);
+    if ((rc = mimo_data_open(tp, r->g, 1, r->comm, &r->train_d)))
+        return rc;
+    r->ts = mimo_data_source(r->train_d);
+    if (vp) {
+        if ((rc = mimo_data_open(vp, r->g, 1, r->comm, &r->val_d)))
+            return rc;
+        r->vs = mimo_data_source(r->val_d);
+        r->have_val = 1;
+    } else if (r->spec->train.validation_split > 0) {
+        size_t n = r->ts.rows;
+        size_t nv = (size_t)((double)n * r->spec->train.validation_split);
+        if (nv == 0 || nv >= n)
+            return mimo_error(MIMO_EINVAL, "%s: validation_split %g of %zu rows "
+                              "leaves an empty set", r->spec->file,
+                              r->spec->train.validation_split, n);
+        /* Keras: the last rows, before shuffling; training keeps the rest
+         * (the same source with fewer rows, so prefetching still works) */
+        r->vs = mimo_data_range(r->train_d, n - nv, nv, &r->val_view);
+        if (!r->val_view)
+            return mimo_error(MIMO_ENOMEM, "out of memory");
+        r->ts.rows = n - nv;
+        r->have_val = 1;
+    }
+    return 0;
+}
+
+static int setup_monitors(run *r)
+{
+    const mimo_train_spec *t = &r->spec->train;
+    const char *f = r->spec->file;
+    int rc = 0;
+    if (t->plateau.enabled)
+        rc = mimo_history_monitor(&r->hist, t->plateau.monitor, "reduce_lr_on_plateau",
+                                  f, r->monitor_plateau, sizeof r->monitor_plateau);
+    if (!rc && t->early.enabled)
+        rc = mimo_history_monitor(&r->hist, t->early.monitor, "early_stopping", f,
+                                  r->monitor_early, sizeof r->monitor_early);
+    if (!rc && t->checkpoint.save_best)
+        rc = mimo_history_monitor(&r->hist, t->checkpoint.monitor, "checkpoint", f,
+                                  r->monitor_ckpt, sizeof r->monitor_ckpt);
+    if (!rc) {
+        mimo_plateau_init(&r->state.plateau, &t->plateau, r->monitor_plateau);
+        mimo_early_init(&r->state.early);
+    }
+    return rc;
+}
+
+/* The checkpoint to resume from, into path ("" for a fresh start).
+ * "auto": the run directory's newest, if it has one yet. */
+static int resume_path(run *r, char *path, size_t len)
+{
+    path[0] = '\0';
+    if (!r->o->resume)
+        return 0;
+    if (strcmp(r->o->resume, "auto") != 0)
+        return mimo_find_checkpoint(r->o->resume, path, len);
+    if (mimo_find_checkpoint(r->o->out_dir, path, len)) {
+        path[0] = '\0';
+        mimo_error_clear();
+        note(r, "no checkpoint to resume from yet: starting fresh");
+    }
+    return 0;
+}
+
+/* Fresh start, --init, or --resume. */
+static int starting_point(run *r)
+{
+    char path[4096], msg[4300];
+    int rc = resume_path(r, path, sizeof path);
+    r->state.lr_scale = 1;
+    if (rc)
+        return rc;
+    if (!path[0])
+        return r->o->init ? mimo_checkpoint_init_params(r->o->init, r->m) : 0;
+    /* ask for every name the state packs, so the load fills them */
+    if ((rc = mimo_run_state_pack(&r->state, r->spec, r->ts.rows, r->size, 0, &r->tr)) ||
+        (rc = mimo_checkpoint_load(path, r->m, &r->state.ck, r->best_params,
+                                   &r->has_best)))
+        return rc;
+    mimo_run_state_unpack(&r->state, r->rank, &r->tr);
+    if ((rc = mimo_run_state_check(&r->state, r->spec, r->ts.rows, path, note_cb,
+                                   r)))
+        return rc;
+    snprintf(msg, sizeof msg, "resuming from %s (epoch %lld, step %lld)", path,
+             (long long)r->state.ck.epoch + 1, (long long)r->state.ck.step);
+    note(r, msg);
+    if (r->state.ck.world_size > 0 && r->state.ck.world_size != r->size) {
+        snprintf(msg, sizeof msg, "resuming a %lld-rank checkpoint on %d rank%s",
+                 (long long)r->state.ck.world_size, r->size, r->size == 1 ? "" : "s");
+        note(r, msg);
+    }
+    return 0;
+}
+
+/* Warns when the ranks on this node times their threads exceed its cores. */
+static int check_threads(run *r)
+{
+    int local = 1, local_rank = 0, threads = 1;
+#ifdef _OPENMP
+    threads = omp_get_max_threads();
+#endif
+    int rc = mimo_comm_node(r->comm, &local, &local_rank);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (!rc && local_rank == 0 && cores > 0 && (long)local * threads > cores) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "warning: %d rank(s) x %d thread(s) on this node "
+                 "exceed its %ld cores; set OMP_NUM_THREADS so ranks x threads <= "
+                 "cores", local, threads, cores);
+        note(r, msg);
+    }
+    return rc;
+}
+
+static int create_model(run *r)
+{
+    int rc = mimo_model_create(r->spec, &r->m);
+    if (rc)
+        return rc;
+    r->g = mimo_model_graph(r->m);
+    r->n_heads = mimo_graph_n_heads(r->g);
+    r->best_params = calloc(mimo_model_param_count(r->m) + 1, sizeof(mimo_real));
+    r->step_sums = calloc((size_t)r->n_heads, sizeof *r->step_sums);
+    if (!r->best_params || !r->step_sums)
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    if ((rc = mimo_stats_init(&r->tr, r->n_heads)))
+        return rc;
+    return mimo_stats_init(&r->va, r->n_heads);
+}
+
+static int setup_parallel(run *r)
+{
+    const mimo_train_opts *o = r->o;
+    int rc = 0;
+    if (o->trace_path)
+        rc = mimo_trace_create(r->rank, 1u << 20, &r->trace);
+    if (!rc && (r->size > 1 || r->trace))
+        rc = mimo_dist_create(r->comm, mimo_model_param_count(r->m), &o->dist,
+                              r->trace, &r->dist);
+    if ((rc = agree(r, rc)) || !r->dist)
+        return rc;
+    return agree(r, mimo_dist_attach(r->dist, r->m)); /* collective */
+}
+
+/* Every rank starts from rank 0's parameters (and checks it). */
+static int sync_replicas(run *r)
+{
+    if (!r->dist || r->size == 1)
+        return 0;
+    size_t n = mimo_model_param_count(r->m);
+    int rc = mimo_dist_bcast(r->dist, mimo_model_params(r->m), n);
+    return rc ? rc : mimo_dist_check_replicas(r->dist, mimo_model_params(r->m), n,
+                                              r->state.ck.global_step);
+}
+
+/* The model, the data, the run directory, where to start: every rank
+ * agrees on the outcome before the collectives that follow. */
+static int set_up(run *r)
+{
+    int rc = agree(r, create_model(r));
+    if (!rc) { /* opening is agreed inside; the split checks are not */
+        rc = open_data(r);
+        if (!(rc && mimo_error_agreed()))
+            rc = agree(r, rc);
+    }
+    if (!rc) /* rank 0 alone writes the directory: agree before collectives */
+        rc = agree(r, (rc = mimo_history_init(&r->hist, r->g, r->have_val)) ||
+                      (rc = setup_monitors(r)) ||
+                      (rc = mimo_rundir_open(&r->dir, r->o->out_dir,
+                                             r->spec->train.checkpoint.keep,
+                                             r->spec->text, r->comm, r->rank,
+                                             r->size)) ||
+                      (rc = starting_point(r)) ? rc : 0);
+    if (!rc)
+        rc = setup_parallel(r);
+    if (!rc)
+        rc = sync_replicas(r);
+    if (!rc)
+        rc = check_threads(r);
+    if (!rc) {
+        r->steps = mimo_model_steps_per_epoch(r->m, r->ts.rows);
+        rc = agree(r, r->rank == 0 ? mimo_history_prepare(&r->hist, r->dir.history,
+                                                          (long)r->state.ck.epoch)
+                                   : 0);
+    }
+    return rc;
+}
+
+/* After an error on this rank alone (not agreed) the other ranks may be
+ * waiting in a collective: no MPI call and no collective file close then,
+ * the caller ends the job with MPI_Abort. */
+static void clean_up(run *r, int rc)
+{
+    int alone = rc < 0 && r->size > 1 && !mimo_error_agreed(); /* not a stop */
+    void (*done)(mimo_data **) = alone ? mimo_data_abandon : mimo_data_close;
+    if (r->train_d)
+        mimo_data_wait(r->train_d); /* the reader thread out of HDF5 first */
+    mimo_data_close(&r->val_view); /* a view: frees memory only */
+    done(&r->val_d);
+    done(&r->train_d);
+    mimo_stats_free(&r->tr);
+    mimo_stats_free(&r->va);
+    free(r->step_sums);
+    free(r->best_params);
+    (alone ? mimo_dist_abandon : mimo_dist_free)(&r->dist);
+    mimo_trace_free(&r->trace);
+    mimo_model_free(&r->m);
+    mimo_history_free(&r->hist);
+    mimo_rundir_close(&r->dir);
+    mimo_run_state_free(&r->state);
+    if (!alone)
+        mimo_comm_free(&r->comm);
+}
+
+int mimo_train(mimo_spec *spec, const mimo_train_opts *o)
+{
+    run *r = calloc(1, sizeof *r);
+    if (!r)
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    r->spec = spec;
+    r->o = o;
+    r->epochs = spec->train.epochs;
+    r->base_lr = spec->train.opt.lr;
+    r->t_start = r->t_ckpt = mimo_clock();
+    r->size = 1;
+    int rc = mimo_comm_dup(o->comm, &r->comm);
+    if (!rc && r->comm != MPI_COMM_NULL &&
+        (MPI_Comm_rank(r->comm, &r->rank) != MPI_SUCCESS ||
+         MPI_Comm_size(r->comm, &r->size) != MPI_SUCCESS))
+        rc = mimo_error(MIMO_EMPI, "cannot query the communicator");
+    if (!rc && !(rc = set_up(r))) {
+        rc = train_loop(r);
+        if (!rc && r->trace)
+            rc = mimo_trace_write(r->trace, r->comm, o->trace_path);
+    }
+    clean_up(r, rc);
+    free(r);
+    return rc;
+}

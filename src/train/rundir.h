@@ -1,0 +1,34 @@
+/* rundir.h — a run directory (`mimo train --out DIR`): config.yaml (the
+ * resolved config), history.csv, and checkpoints/ with ckpt-<global
+ * step>.h5 (the newest `keep` kept), best.h5 and last.h5. Rank 0 alone
+ * writes it; saves are collective, their success agreed. */
+#ifndef MIMO_TRAIN_RUNDIR_H
+#define MIMO_TRAIN_RUNDIR_H
+
+#include <mpi.h>
+
+#include "mimo/checkpoint.h"
+
+typedef struct {
+    char *dir, *ckpt_dir, *history;  /* owned */
+    int keep;
+    MPI_Comm comm;                   /* MPI_COMM_NULL: one process */
+    int rank, size;
+} mimo_rundir;
+
+/* Names the directory's files; rank 0 creates it and writes config.yaml
+ * (config_text). Not collective (the caller agrees on the result). */
+int mimo_rundir_open(mimo_rundir *d, const char *dir, int keep,
+                     const char *config_text, MPI_Comm comm, int rank, int size);
+void mimo_rundir_close(mimo_rundir *d);
+
+/* checkpoints/NAME from m, st and best (may be NULL), written by rank 0,
+ * its success agreed. Collective. */
+int mimo_rundir_save(const mimo_rundir *d, const char *name, mimo_model *m,
+                     const mimo_ckpt_state *st, const mimo_real *best);
+/* checkpoints/ckpt-<global step>.h5, then all but the newest `keep` such
+ * files removed. Collective. */
+int mimo_rundir_save_periodic(const mimo_rundir *d, mimo_model *m,
+                              const mimo_ckpt_state *st, const mimo_real *best);
+
+#endif

@@ -1,0 +1,43 @@
+/* runstate.h — what a resumed run needs beyond the parameters and the
+ * optimizer's moments: where it stands (epoch, step, samples), the
+ * learning-rate scale ReduceLROnPlateau left, the callbacks' states, the
+ * best monitored value, and the sums of an interrupted epoch. It travels
+ * as a checkpoint's named numbers (mimo_ckpt_state), packed and unpacked
+ * here, with what fixes the position inside an epoch, checked on resume. */
+#ifndef MIMO_TRAIN_RUNSTATE_H
+#define MIMO_TRAIN_RUNSTATE_H
+
+#include "mimo/checkpoint.h"
+#include "mimo/schedule.h"
+
+typedef struct {
+    mimo_ckpt_state ck;  /* position and named numbers */
+    double lr_scale;
+    mimo_plateau_state plateau;
+    mimo_early_state early;
+    double ckpt_best;
+    int ckpt_best_set;
+} mimo_run_state;
+
+/* Into st->ck: everything above, the epoch's sums so far over all ranks
+ * (part), and what fixes the position: the batch size, the training
+ * rows, the seed, shuffling and the number of ranks. */
+int mimo_run_state_pack(mimo_run_state *st, const mimo_spec *spec,
+                        size_t train_rows, int world, double lr,
+                        const mimo_stats *part);
+/* Back from st->ck after a load; the epoch's sums go into part on rank 0
+ * (they are the sums over all ranks) and are zero on the others. */
+void mimo_run_state_unpack(mimo_run_state *st, int rank, mimo_stats *part);
+
+/* A checkpoint taken mid-epoch holds a position in that epoch's sample
+ * order, which the batch size, the row count, the seed and shuffling
+ * define: with any of them changed the rest of the epoch would skip or
+ * repeat rows, an error naming path. At an epoch boundary a change is
+ * allowed and noted. note (may be NULL) gets the notes. */
+int mimo_run_state_check(const mimo_run_state *st, const mimo_spec *spec,
+                         size_t train_rows, const char *path,
+                         void (*note)(void *u, const char *msg), void *u);
+
+void mimo_run_state_free(mimo_run_state *st);
+
+#endif

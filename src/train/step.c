@@ -1,0 +1,48 @@
+/* step.c — one training step, the whole of it in order: this rank's rows
+ * of the global batch, forward, loss, backward (the runtime's hooks start
+ * the gradient sum as layers finish), the update (the sum over ranks and
+ * the optimizer, by the model's update strategy). Every training loop of
+ * mimo runs this function: `mimo train` (loop.c), mimo_fit (fit.c) and
+ * `mimo bench`. */
+#include "mimo/fit.h"
+
+#include <string.h>
+#include <tgmath.h>
+
+#include "mimo/error.h"
+
+/* A non-finite loss stops training before the update, naming the head. */
+static int check_finite(const mimo_model *m, const mimo_head_stats *st,
+                        long epoch, long step)
+{
+    const mimo_graph *g = mimo_model_graph((mimo_model *)m);
+    for (int h = 0; h < mimo_graph_n_heads(g); h++)
+        if (!isfinite(st[h].loss))
+            return mimo_error(MIMO_ENUM, "loss of head '%s' is not finite at "
+                              "epoch %ld, step %ld (diverged: lower the "
+                              "learning rate or clip gradients)",
+                              mimo_graph_head_spec(g, h)->name, epoch + 1,
+                              step + 1);
+    return 0;
+}
+
+int mimo_train_step(mimo_model *m, const mimo_source *src, const uint64_t *rows,
+                    size_t gb, long epoch, long step, mimo_head_stats *st)
+{
+    size_t lo, hi;
+    int rc;
+    mimo_model_slice(m, gb, &lo, &hi); /* this rank's rows: [lo, hi) */
+    int b = (int)(hi - lo);
+    memset(st, 0, sizeof *st * (size_t)mimo_graph_n_heads(mimo_model_graph(m)));
+    mimo_model_begin_step(m);
+    if (b > 0) {
+        if ((rc = mimo_model_read(m, src, rows + lo, b, 1)))
+            return rc;
+        mimo_model_forward(m, b);
+        if ((rc = mimo_model_loss(m, b, 1.0 / (double)gb, st)) ||
+            (rc = check_finite(m, st, epoch, step)))
+            return rc;
+        mimo_model_backward(m, b);
+    }
+    return mimo_model_update(m);
+}
