@@ -61,8 +61,11 @@ int mimo_cmd_bench(int argc, char **argv)
                 o.steps = v;
             else if (s[2] == 'w')
                 o.warmup = v;
+            else if (v > MIMO_BENCH_MAX_SEGMENTS)
+                return mimo_cli_usage_error("--segments is at most %d, got %ld",
+                                            MIMO_BENCH_MAX_SEGMENTS, v);
             else
-                o.segments = (int)(v > 64 ? 64 : v);
+                o.segments = (int)v;
         } else if ((rc = mimo_cli_dist_arg(argc, argv, &i, &o.dist, &done)))
             return rc;
         else if (!done && (rc = mimo_cli_config_arg(argc, argv, &i, &c)))

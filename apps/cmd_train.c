@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "cli.h"
 #include "mimo/mimo.h"
 #include "mimo/trainer.h"
@@ -195,17 +195,10 @@ typedef struct {
     double last;
 } display;
 
-static double wall(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static void show_step(void *user, const mimo_progress *p)
 {
     display *d = user;
-    double t = wall();
+    double t = mimo_clock();
     if (d->quiet || !d->tty || (t - d->last < 0.1 && p->step < p->steps))
         return;
     d->last = t;

@@ -1,4 +1,4 @@
-/* checkpoint.h — self-describing HDF5 checkpoints (layout in DESIGN.md):
+/* checkpoint.h — self-describing HDF5 checkpoints (layout in README.md):
  * the config text, parameters, optimizer moments and step count, and the
  * training position, so that predict/eval need nothing else and a resumed
  * run continues bitwise where it stopped. Saves are atomic: written under

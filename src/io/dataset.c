@@ -38,6 +38,7 @@ struct mimo_data {
     uint64_t *sorted;    /* (max_batch) row << 32 | position */
     mimo_real *tmp;      /* (max_batch, max cols) */
     mimo_real **pre;     /* per set (max_batch, cols): prefetched rows */
+    mimo_real **dst;     /* per set: where a streamed read puts its rows */
     uint64_t *req;       /* requested rows */
     int req_b, state, rc, stop, thread_on;
     char errmsg[1024];   /* the reader thread's error message */
@@ -334,12 +335,9 @@ static int source_read(void *ctx, const uint64_t *rows, int b,
         wait_reader(d->base); /* one thread in HDF5 at a time */
     if (d->thread_on && take_prefetched(d, rows, b, in, tgt, &rc))
         return rc;
-    mimo_real *dst[64];
-    if (n_sets > 64)
-        return mimo_error(MIMO_EINVAL, "too many inputs and heads (%d)", n_sets);
     for (int i = 0; i < n_sets; i++)
-        dst[i] = i < d->n_in ? in[i] : tgt[i - d->n_in];
-    return stream_rows(d, rows, b, dst, n_sets);
+        d->dst[i] = i < d->n_in ? in[i] : tgt[i - d->n_in];
+    return stream_rows(d, rows, b, d->dst, n_sets);
 }
 
 /* ---- open and close ------------------------------------------------------ */
@@ -354,7 +352,8 @@ static int alloc_stream(mimo_data *d)
     d->req = malloc(sizeof *d->req * B);
     d->tmp = malloc(sizeof(mimo_real) * B * (size_t)maxc);
     d->pre = calloc((size_t)n_sets, sizeof *d->pre);
-    if (!d->sorted || !d->req || !d->tmp || !d->pre)
+    d->dst = calloc((size_t)n_sets, sizeof *d->dst);
+    if (!d->sorted || !d->req || !d->tmp || !d->pre || !d->dst)
         return -1;
     for (int i = 0; i < n_sets; i++)
         if (!(d->pre[i] = malloc(sizeof(mimo_real) * B * (size_t)d->sets[i].cols)))
@@ -379,8 +378,6 @@ static int open_steps(mimo_data *d, const mimo_graph *g, int targets, MPI_Comm c
     d->n_in = mimo_graph_n_inputs(g);
     d->n_tgt = targets ? mimo_graph_n_heads(g) : 0;
     d->max_batch = mimo_graph_max_batch(g);
-    if (d->n_in + d->n_tgt > 64)
-        return mimo_error(MIMO_EINVAL, "too many inputs and heads");
     d->sets = calloc((size_t)(d->n_in + d->n_tgt), sizeof *d->sets);
     if (!d->sets)
         return mimo_error(MIMO_ENOMEM, "out of memory");
@@ -485,6 +482,7 @@ static void data_free(mimo_data **dp, int close_file)
         }
         free(d->sets);
         free(d->pre);
+        free(d->dst);
         free(d->sorted);
         free(d->req);
         free(d->tmp);

@@ -14,6 +14,29 @@
 
 void mimo_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
+/* The innermost (first) entry of HDF5's error stack: where it failed. */
+static herr_t first_error(unsigned n, const H5E_error2_t *e, void *buf)
+{
+    if (n == 0)
+        snprintf(buf, 256, "%s", e->desc ? e->desc : "");
+    return 0;
+}
+
+int mimo_h5_fail(const char *call, const char *path, const char *obj)
+{
+    char fn[64], why[256] = "";
+    size_t n = strcspn(call, "(");
+    const char *start = call;
+    for (const char *p = call; p < call + n; p++) /* "d = H5Dcreate2(" */
+        if (*p == ' ' || *p == '=')
+            start = p + 1;
+    snprintf(fn, sizeof fn, "%.*s", (int)(call + n - start), start);
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, first_error, why);
+    H5Eclear2(H5E_DEFAULT);
+    return mimo_error(MIMO_EIO, "%s: %s of '%s' failed%s%s", path, fn,
+                      obj ? obj : "/", why[0] ? ": " : "", why);
+}
+
 hid_t mimo_h5_open_read(const char *path, hid_t fapl)
 {
     mimo_h5_quiet();
@@ -102,32 +125,30 @@ int mimo_h5_read_rows(hid_t f, const char *path, const char *name, size_t r0,
     return 0;
 }
 
-/* Creates the dataset with intermediate groups. */
-static hid_t create_dataset(hid_t loc, const char *name, hid_t type, int rank,
-                            const hsize_t *dims)
-{
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t s = H5Screate_simple(rank, dims, NULL);
-    hid_t d = H5Dcreate2(loc, name, type, s, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    H5Sclose(s);
-    H5Pclose(lcpl);
-    return d;
-}
-
+/* Writes a new dataset `name` (replacing one there), with intermediate
+ * groups; every id it opens is closed on every path. */
 static int write_data(hid_t loc, const char *path, const char *name,
                       hid_t ftype, hid_t mtype, const void *data, int rank,
                       const hsize_t *dims)
 {
+    hid_t lcpl = -1, s = -1, d = -1;
+    int rc = 0;
     if (mimo_h5_exists(loc, name))
-        H5Ldelete(loc, name, H5P_DEFAULT);
-    hid_t d = create_dataset(loc, name, ftype, rank, dims);
-    herr_t st = d < 0 ? -1 : H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+        MIMO_H5_TRY(&rc, H5Ldelete(loc, name, H5P_DEFAULT), path, name);
+    MIMO_H5_TRY(&rc, lcpl = H5Pcreate(H5P_LINK_CREATE), path, name);
+    MIMO_H5_TRY(&rc, H5Pset_create_intermediate_group(lcpl, 1), path, name);
+    MIMO_H5_TRY(&rc, s = H5Screate_simple(rank, dims, NULL), path, name);
+    MIMO_H5_TRY(&rc, d = H5Dcreate2(loc, name, ftype, s, lcpl, H5P_DEFAULT, H5P_DEFAULT),
+                path, name);
+    MIMO_H5_TRY(&rc, H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), path,
+                name);
     if (d >= 0)
-        H5Dclose(d);
-    if (st < 0)
-        return mimo_error(MIMO_EIO, "%s: cannot write dataset '%s'", path, name);
-    return 0;
+        MIMO_H5_KEEP(&rc, H5Dclose(d), path, name);
+    if (s >= 0)
+        MIMO_H5_KEEP(&rc, H5Sclose(s), path, name);
+    if (lcpl >= 0)
+        MIMO_H5_KEEP(&rc, H5Pclose(lcpl), path, name);
+    return rc;
 }
 
 int mimo_h5_write_real(hid_t loc, const char *path, const char *name,
@@ -201,27 +222,24 @@ int mimo_h5_write_int(hid_t loc, const char *path, const char *name,
                       dims);
 }
 
-static hid_t open_or_create_attr(hid_t obj, const char *name, hid_t type)
-{
-    if (H5Aexists(obj, name) > 0)
-        H5Adelete(obj, name);
-    hid_t s = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(obj, name, type, s, H5P_DEFAULT, H5P_DEFAULT);
-    H5Sclose(s);
-    return a;
-}
-
 /* Writes the scalar attribute `name` of file type ft from *v (in memory
  * type mt), replacing any earlier one. */
 static int attr_write(hid_t obj, const char *path, const char *name, hid_t ft,
                       hid_t mt, const void *v)
 {
-    hid_t a = open_or_create_attr(obj, name, ft);
-    herr_t st = a < 0 ? -1 : H5Awrite(a, mt, v);
+    hid_t s = -1, a = -1;
+    int rc = 0;
+    if (H5Aexists(obj, name) > 0)
+        MIMO_H5_TRY(&rc, H5Adelete(obj, name), path, name);
+    MIMO_H5_TRY(&rc, s = H5Screate(H5S_SCALAR), path, name);
+    MIMO_H5_TRY(&rc, a = H5Acreate2(obj, name, ft, s, H5P_DEFAULT, H5P_DEFAULT),
+                path, name);
+    MIMO_H5_TRY(&rc, H5Awrite(a, mt, v), path, name);
     if (a >= 0)
-        H5Aclose(a);
-    return st < 0 ? mimo_error(MIMO_EIO, "%s: cannot write attribute '%s'",
-                               path, name) : 0;
+        MIMO_H5_KEEP(&rc, H5Aclose(a), path, name);
+    if (s >= 0)
+        MIMO_H5_KEEP(&rc, H5Sclose(s), path, name);
+    return rc;
 }
 
 /* Reads the scalar attribute `name` into *v (memory type mt). */
@@ -256,12 +274,15 @@ int mimo_h5_attr_read_f64(hid_t obj, const char *path, const char *name,
     return attr_read(obj, path, name, H5T_NATIVE_DOUBLE, v);
 }
 
-/* A variable-length UTF-8 string type (close it). */
+/* A variable-length UTF-8 string type (close it), or -1. */
 static hid_t vlen_str(void)
 {
     hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
+    if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 ||
+                   H5Tset_cset(t, H5T_CSET_UTF8) < 0)) {
+        H5Tclose(t);
+        return -1;
+    }
     return t;
 }
 
@@ -269,8 +290,10 @@ int mimo_h5_attr_write_str(hid_t obj, const char *path, const char *name,
                            const char *v)
 {
     hid_t t = vlen_str();
-    int rc = attr_write(obj, path, name, t, t, &v);
-    H5Tclose(t);
+    int rc = t < 0 ? mimo_h5_fail("H5Tcopy", path, name)
+                   : attr_write(obj, path, name, t, t, &v);
+    if (t >= 0)
+        MIMO_H5_KEEP(&rc, H5Tclose(t), path, name);
     return rc;
 }
 
@@ -331,17 +354,22 @@ int mimo_h5_attr_read_str(hid_t obj, const char *path, const char *name,
 int mimo_h5_write_text(hid_t loc, const char *path, const char *name,
                        const char *text)
 {
+    hid_t t = -1, s = -1, d = -1;
+    int rc = 0;
     if (mimo_h5_exists(loc, name))
-        H5Ldelete(loc, name, H5P_DEFAULT);
-    hid_t t = vlen_str();
-    hid_t s = H5Screate(H5S_SCALAR);
-    hid_t d = H5Dcreate2(loc, name, t, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t st = d < 0 ? -1 : H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &text);
+        MIMO_H5_TRY(&rc, H5Ldelete(loc, name, H5P_DEFAULT), path, name);
+    MIMO_H5_TRY(&rc, t = vlen_str(), path, name);
+    MIMO_H5_TRY(&rc, s = H5Screate(H5S_SCALAR), path, name);
+    MIMO_H5_TRY(&rc, d = H5Dcreate2(loc, name, t, s, H5P_DEFAULT, H5P_DEFAULT,
+                                    H5P_DEFAULT), path, name);
+    MIMO_H5_TRY(&rc, H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &text), path, name);
     if (d >= 0)
-        H5Dclose(d);
-    H5Sclose(s);
-    H5Tclose(t);
-    return st < 0 ? mimo_error(MIMO_EIO, "%s: cannot write '%s'", path, name) : 0;
+        MIMO_H5_KEEP(&rc, H5Dclose(d), path, name);
+    if (s >= 0)
+        MIMO_H5_KEEP(&rc, H5Sclose(s), path, name);
+    if (t >= 0)
+        MIMO_H5_KEEP(&rc, H5Tclose(t), path, name);
+    return rc;
 }
 
 int mimo_h5_read_text(hid_t loc, const char *path, const char *name, char **text)

@@ -20,6 +20,26 @@
 /* Turns off HDF5's own error printing (we report errors ourselves). */
 void mimo_h5_quiet(void);
 
+/* Every HDF5 call that can fail is checked: a negative herr_t or hid_t
+ * becomes one mimo_error naming the file, the object and the HDF5
+ * function, with the innermost message of HDF5's error stack (e.g. the
+ * system's "No space left on device"). MIMO_H5_TRY runs call only while
+ * *rc is 0 and keeps its failure in *rc; MIMO_H5_KEEP always runs it
+ * (closing what is open) and keeps the first failure. */
+int mimo_h5_fail(const char *call, const char *path, const char *obj);
+
+#define MIMO_H5_TRY(rc, call, path, obj)                                     \
+    do {                                                                    \
+        if (!*(rc) && (call) < 0)                                           \
+            *(rc) = mimo_h5_fail(#call, path, obj);                         \
+    } while (0)
+
+#define MIMO_H5_KEEP(rc, call, path, obj)                                    \
+    do {                                                                    \
+        if ((call) < 0 && !*(rc))                                           \
+            *(rc) = mimo_h5_fail(#call, path, obj);                         \
+    } while (0)
+
 /* Opens an existing file read-only. Distinguishes a missing file, a file
  * that is not HDF5, and one HDF5 cannot open (e.g. truncated). fapl may be
  * H5P_DEFAULT. Returns the file id or a negative MIMO_E* code. */

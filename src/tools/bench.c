@@ -132,7 +132,7 @@ static int cmp_d(const void *a, const void *b)
 static void summarize(const counter *c, long warmup, long steps, int segments,
                       long batch, mimo_bench_result *r)
 {
-    double sps[64];
+    double sps[MIMO_BENCH_MAX_SEGMENTS];
     long per = steps / segments;
     for (int k = 0; k < segments; k++) {
         long s0 = warmup + k * per, s1 = s0 + per;
@@ -183,7 +183,8 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
 {
     memset(r, 0, sizeof *r);
     long warmup = o->warmup > 0 ? o->warmup : 20, steps = o->steps > 0 ? o->steps : 200;
-    int segments = o->segments > 0 && o->segments <= 64 ? o->segments : 5;
+    int segments = o->segments > 0 && o->segments <= MIMO_BENCH_MAX_SEGMENTS
+                       ? o->segments : 5;
     if (steps < segments)
         steps = segments;
     mimo_model *m = NULL;

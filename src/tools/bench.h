@@ -5,6 +5,9 @@
 #ifndef MIMO_BENCH_H
 #define MIMO_BENCH_H
 
+/* The most timed segments a run is split into. */
+#define MIMO_BENCH_MAX_SEGMENTS 64
+
 #include <mpi.h>
 #include <stddef.h>
 
@@ -18,7 +21,8 @@ extern "C" {
 typedef struct {
     long steps;            /* timed steps (default 200) */
     long warmup;           /* untimed steps first (default 20) */
-    int segments;          /* timed segments for median and range (5) */
+    int segments;          /* timed segments for median and range (5; at
+                            * most MIMO_BENCH_MAX_SEGMENTS) */
     mimo_dist_opts dist;   /* the gradient sum's form ({0}: auto) */
     MPI_Comm comm;
 } mimo_bench_opts;
