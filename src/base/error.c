@@ -1,6 +1,10 @@
 /* error.c — the last-error message of libmimo (one per thread).
  * Library code records what went wrong and where with mimo_error() and
- * returns the code; callers decide whether to print, retry or abort. */
+ * returns the code; callers decide whether to print, retry or abort.
+ *
+ * Part base (src/base/): errors, strings, files, the clock, the PRNG; it
+ * uses nothing else of mimo and everything may use it.
+ */
 #include "mimo/error.h"
 
 #include <stdarg.h>

@@ -3,7 +3,12 @@
  * layers, infer shapes through each node's kind (core/kind.h), lay the
  * parameters out in reverse topological order, allocate every work buffer
  * once. Run: loops over the sorted nodes (forward), the heads (loss), and
- * back (backward). What a layer computes lives in its kind's file. */
+ * back (backward). What a layer computes lives in its kind's file.
+ *
+ * Part core (src/core/): specs, the graph, layer kinds, losses, the
+ * optimizer, the model and its step parts; uses base only: no MPI, HDF5
+ * or YAML (tests/arch checks the include closure).
+ */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,10 @@
 /* kind.c — the table of layer kinds, and what every kind shares: its
  * settings struct made from its arg table, read back by key. A new kind
- * adds one row here; everything else about it is in its own file. */
+ * adds one row here; everything else about it is in its own file.
+ *
+ * Sub-part core/layers: one file per layer kind, each filling one
+ * mimo_kind; they use core/kind.h and graph_impl.h only.
+ */
 #include "core/kind.h"
 
 #include <stdio.h>

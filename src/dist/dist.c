@@ -8,7 +8,11 @@
  * blocking: one MPI_Allreduce in the sum hook.
  * shared: shm.c, through the apply hook.
  * Checksums and logged sums are in collect.c; communicators and checked
- * calls in comm.c. */
+ * calls in comm.c.
+ *
+ * Part dist (src/dist/): everything MPI — gradient sums, collectives,
+ * node-shared memory, traces; uses core (through mimo_step_hooks) and base.
+ */
 #include "mimo/dist.h"
 
 #include <limits.h>

@@ -1,6 +1,10 @@
 /* h5.c — checked HDF5 helpers: open with clear diagnoses, read row ranges
  * with type conversion, write datasets, attributes and text. Every failure
- * becomes one mimo_error naming the file and the object. */
+ * becomes one mimo_error naming the file and the object.
+ *
+ * Part io (src/io/): files (YAML configs, HDF5 datasets and checkpoints);
+ * uses core and base; MPI only for MPI-IO in dataset.c.
+ */
 #include "io/h5_impl.h"
 
 #include <errno.h>

@@ -1,7 +1,11 @@
 /* gen.c — the built-in datasets of the seed tutorials (`mimo gen`) and the
- * atomic dataset-file writer (PATH.tmp, flush, rename) that gen and
- * import.c share. All randomness comes from mimo_rng(seed): the same seed
- * gives the same data everywhere. CSV and IDX conversion live in import.c. */
+ * dataset-file writer (atomic: base/fsutil.h) that gen and import.c
+ * share. All randomness comes from mimo_rng(seed): the same seed
+ * gives the same data everywhere. CSV and IDX conversion live in import.c.
+ *
+ * Part tools (src/tools/, libmimo_tools, not in libmimo): gen, import,
+ * plot, bench — what only the command line needs; uses the library.
+ */
 #include "tools/datagen.h"
 
 #include <errno.h>

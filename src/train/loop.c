@@ -5,7 +5,11 @@
  * the stop/save vote, checkpoints) — and after each epoch validation,
  * history, callbacks and checkpoints. The history lives in history.c, the
  * run directory and its checkpoints in rundir.c, the state a resumed run
- * needs in runstate.c, eval and predict in infer.c. Never prints. */
+ * needs in runstate.c, eval and predict in infer.c. Never prints.
+ *
+ * Part train (src/train/): a training run — the step, the loop, history,
+ * run directory, resume state, eval/predict, fit; uses every part above.
+ */
 #define _POSIX_C_SOURCE 200809L /* sysconf */
 #include "mimo/trainer.h"
 
@@ -54,6 +58,8 @@ typedef struct {
     double base_lr;
     const uint64_t *order;
     mimo_head_stats *step_sums; /* this rank's sums of the last step */
+    const char **head_names;    /* for progress reports */
+    double *head_loss;
     mimo_stats tr, va;          /* the epoch's sums (this rank's) */
     long long count_at_start;   /* tr.count when this process began the epoch */
     long first_step;            /* the step this process began the epoch at */
@@ -133,24 +139,18 @@ static void report(run *r, long epoch, long step)
     if (!r->o->on_step)
         return;
     double el = mimo_clock() - r->t_epoch, cnt = r->tr.count > 0 ? (double)r->tr.count : 1;
-    double tot = 0, *loss = malloc(sizeof *loss * (size_t)r->n_heads);
-    const char **names = malloc(sizeof *names * (size_t)r->n_heads);
-    if (loss && names) {
-        for (int h = 0; h < r->n_heads; h++) {
-            loss[h] = r->tr.head[h].loss / cnt;
-            names[h] = r->spec->outputs[h].name;
-            tot += r->spec->outputs[h].weight * loss[h];
-        }
-        double done = (double)(r->tr.count - r->count_at_start) * r->size;
-        double per_step = el / (double)(step + 1 - r->first_step);
-        mimo_progress p = {epoch, r->epochs, step + 1, r->steps, r->n_heads,
-                           names, loss, tot, el > 0 ? done / el : 0,
-                           per_step * (double)(r->steps - step - 1),
-                           mimo_model_lr(r->m)};
-        r->o->on_step(r->o->user, &p);
+    double tot = 0;
+    for (int h = 0; h < r->n_heads; h++) {
+        r->head_loss[h] = r->tr.head[h].loss / cnt;
+        tot += r->spec->outputs[h].weight * r->head_loss[h];
     }
-    free(loss);
-    free(names);
+    double done = (double)(r->tr.count - r->count_at_start) * r->size;
+    double per_step = el / (double)(step + 1 - r->first_step);
+    mimo_progress p = {epoch, r->epochs, step + 1, r->steps, r->n_heads,
+                       r->head_names, r->head_loss, tot, el > 0 ? done / el : 0,
+                       per_step * (double)(r->steps - step - 1),
+                       mimo_model_lr(r->m)};
+    r->o->on_step(r->o->user, &p);
 }
 
 /* What every rank does after this step: stop (a signal or the time limit
@@ -491,8 +491,12 @@ static int create_model(run *r)
     r->n_heads = mimo_graph_n_heads(r->g);
     r->best_params = calloc(mimo_model_param_count(r->m) + 1, sizeof(mimo_real));
     r->step_sums = calloc((size_t)r->n_heads, sizeof *r->step_sums);
-    if (!r->best_params || !r->step_sums)
+    r->head_names = calloc((size_t)r->n_heads, sizeof *r->head_names);
+    r->head_loss = calloc((size_t)r->n_heads, sizeof *r->head_loss);
+    if (!r->best_params || !r->step_sums || !r->head_names || !r->head_loss)
         return mimo_error(MIMO_ENOMEM, "out of memory");
+    for (int h = 0; h < r->n_heads; h++)
+        r->head_names[h] = r->spec->outputs[h].name;
     if ((rc = mimo_stats_init(&r->tr, r->n_heads)))
         return rc;
     return mimo_stats_init(&r->va, r->n_heads);
@@ -571,6 +575,8 @@ static void clean_up(run *r, int rc)
     mimo_stats_free(&r->tr);
     mimo_stats_free(&r->va);
     free(r->step_sums);
+    free((void *)r->head_names);
+    free(r->head_loss);
     free(r->best_params);
     (alone ? mimo_dist_abandon : mimo_dist_free)(&r->dist);
     mimo_trace_free(&r->trace);

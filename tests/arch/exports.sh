@@ -7,7 +7,8 @@
 set -u
 LIB=${1:?usage: exports.sh LIBMIMO_SO SOURCE_DIR}
 SRC=${2:?}
-exported=$(nm -D --defined-only "$LIB" | awk '{print $3}' | sort -u)
+# (symbols the sanitizers add, __asan_*, __odr_asan.*, are not the API's)
+exported=$(nm -D --defined-only "$LIB" | awk '{print $3}' | grep -v '^__' | sort -u)
 # functions "MIMO_API T mimo_f(" and variables "MIMO_API T (*mimo_v)("
 declared=$( { grep -hoE 'MIMO_API[^(;]*\b(mimo_[a-z0-9_]+)[[:space:]]*[(;]' "$SRC"/include/mimo/*.h |
                 grep -oE 'mimo_[a-z0-9_]+[[:space:]]*[(;]$'
