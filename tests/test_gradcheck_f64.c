@@ -293,6 +293,23 @@ static void test_dense_rank2(void **s)
           "outputs: {o: {loss: binary_crossentropy}}\n");
 }
 
+/* reshape and flatten are views: their gradient is their input's; one
+ * with an inferred axis, one of a concat that holds a raw input. */
+static void test_reshape_flatten(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [2, 3]}, r: {shape: 4}}\n"
+          "layers:\n"
+          "  t: {type: reshape, target_shape: [3, -1], from: x}\n"
+          "  h: {type: dense, units: 2, activation: tanh, from: t}\n"
+          "  f: {type: flatten, from: h}\n"
+          "  c: {type: concat, from: [r, f]}\n"
+          "  g: {type: flatten, from: c}\n"
+          "  o: {type: dense, units: 2, from: g}\n"
+          "  p: {type: reshape, target_shape: [2, 1], from: o}\n"
+          "outputs: {p: {loss: mse}}\n");
+}
+
 /* ---- losses ---------------------------------------------------------------- */
 
 static void check_loss(const char *act, const char *loss, int feeds_more)
@@ -497,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_act_quadratic),
         cmocka_unit_test(test_dense_no_bias),
         cmocka_unit_test(test_dense_rank2),
+        cmocka_unit_test(test_reshape_flatten),
         cmocka_unit_test(test_loss_mse),
         cmocka_unit_test(test_loss_mae),
         cmocka_unit_test(test_loss_huber),

@@ -350,6 +350,8 @@ mimo_real *mimo_arena_take(mimo_arena *a, size_t len)
     return a->overflow ? NULL : p;
 }
 
+static int is_view(const mimo_node *n) { return n->kind && n->kind->view; }
+
 /* One pass over the kinds' buffers: counting (a->base NULL) or assigning. */
 static void place_buffers(mimo_graph *g, mimo_arena *a)
 {
@@ -359,7 +361,7 @@ static void place_buffers(mimo_graph *g, mimo_arena *a)
             continue;
         if (n->kind->buffers)
             n->kind->buffers(g, n, a);
-        else
+        else if (!n->kind->view) /* a view's y is its parent's */
             n->y = mimo_arena_take(a, (size_t)g->max_batch * (size_t)n->width);
     }
 }
@@ -375,14 +377,18 @@ static int alloc_buffers(mimo_graph *g, int input_grads)
         return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
     mark_grads(g, need, input_grads);
     for (int k = 0; k < g->n_nodes; k++)
-        if (need[k])
+        if (need[k] && !is_view(&g->nodes[k]))
             mimo_arena_take(&grad, B * (size_t)g->nodes[k].width);
     g->grad_arena = grad.overflow ? NULL : calloc(grad.used + 1, sizeof(mimo_real));
     g->grad_arena_len = grad.used;
     grad = (mimo_arena){g->grad_arena, 0, 0};
-    for (int k = 0; k < g->n_nodes && g->grad_arena; k++)
-        if (need[k])
-            g->nodes[k].dy = mimo_arena_take(&grad, B * (size_t)g->nodes[k].width);
+    for (int k = 0; k < g->n_nodes && g->grad_arena; k++) {
+        mimo_node *n = &g->nodes[k];
+        if (is_view(n)) /* a view of its parent: the same gradient */
+            n->dy = MIMO_PARENT(g, n, 0)->dy;
+        else if (need[k])
+            n->dy = mimo_arena_take(&grad, B * (size_t)n->width);
+    }
     free(need);
     place_buffers(g, &work);
     g->arena = work.overflow || !g->grad_arena ? NULL

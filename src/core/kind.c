@@ -14,7 +14,8 @@
 static const mimo_kind *const kinds[] = {
     &mimo_kind_dense,    &mimo_kind_activation, &mimo_kind_concat,
     &mimo_kind_add,      &mimo_kind_subtract,   &mimo_kind_multiply,
-    &mimo_kind_average,  &mimo_kind_masked_softmax,
+    &mimo_kind_average,  &mimo_kind_masked_softmax, &mimo_kind_flatten,
+    &mimo_kind_reshape,
 };
 #define N_KINDS ((int)(sizeof kinds / sizeof *kinds))
 

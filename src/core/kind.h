@@ -64,6 +64,10 @@ struct mimo_kind {
      * in n->z, and a head's loss may write the gradient of z into n->dz
      * itself (sigmoid or softmax fused with cross-entropy) */
     int logits;
+    /* 1: the output is the first input's data in another shape (flatten,
+     * reshape): the node's y and dy are its parent's (no copy; forward
+     * sets n->y, and the graph points n->dy at the parent's) */
+    int view;
 
     /* Compile time, in topological order: checks the number of inputs
      * (mimo_check_inputs), sets n->shape from the parents' shapes, and
@@ -115,6 +119,7 @@ void mimo_kind_args_free(const mimo_kind *k, void *args);
 /* The kinds, each defined in its own file under src/core/layers/. */
 extern const mimo_kind mimo_kind_dense, mimo_kind_activation,
     mimo_kind_concat, mimo_kind_add, mimo_kind_subtract,
-    mimo_kind_multiply, mimo_kind_average, mimo_kind_masked_softmax;
+    mimo_kind_multiply, mimo_kind_average, mimo_kind_masked_softmax,
+    mimo_kind_flatten, mimo_kind_reshape;
 
 #endif
