@@ -307,7 +307,7 @@ static void test_bad_enum(void **state)
     expect_err(HEAD "layers: {h1: {type: convolution, from: x1}}\n" TAIL,
                "m.yaml:3:21: unknown layer type 'convolution'",
                "dense, activation, concat, add, subtract, multiply, average,"
-               " masked_softmax)");
+               " masked_softmax, flatten, reshape)");
     expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n"
                "outputs: {h1: {loss: mse, metrics: [acc]}}\n",
                "m.yaml:4:37: unknown metric 'acc'", "accuracy, mse, mae");
