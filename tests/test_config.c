@@ -307,7 +307,8 @@ static void test_bad_enum(void **state)
     expect_err(HEAD "layers: {h1: {type: convolution, from: x1}}\n" TAIL,
                "m.yaml:3:21: unknown layer type 'convolution'",
                "dense, activation, concat, add, subtract, multiply, average,"
-               " masked_softmax, flatten, reshape)");
+               " masked_softmax, flatten, reshape, conv2d, max_pool2d,"
+               " avg_pool2d, global_avg_pool2d, global_max_pool2d)");
     expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n"
                "outputs: {h1: {loss: mse, metrics: [acc]}}\n",
                "m.yaml:4:37: unknown metric 'acc'", "accuracy, mse, mae");

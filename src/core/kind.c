@@ -15,7 +15,9 @@ static const mimo_kind *const kinds[] = {
     &mimo_kind_dense,    &mimo_kind_activation, &mimo_kind_concat,
     &mimo_kind_add,      &mimo_kind_subtract,   &mimo_kind_multiply,
     &mimo_kind_average,  &mimo_kind_masked_softmax, &mimo_kind_flatten,
-    &mimo_kind_reshape,
+    &mimo_kind_reshape,  &mimo_kind_conv2d,     &mimo_kind_max_pool2d,
+    &mimo_kind_avg_pool2d, &mimo_kind_global_avg_pool2d,
+    &mimo_kind_global_max_pool2d,
 };
 #define N_KINDS ((int)(sizeof kinds / sizeof *kinds))
 

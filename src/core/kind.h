@@ -98,6 +98,10 @@ struct mimo_kind {
     /* Optional: floating-point operations of one sample's forward and
      * backward in matrix products (for mimo bench). */
     double (*flops)(const mimo_graph *g, const mimo_node *n);
+    /* Optional: values of the work buffers it takes for a batch of b rows
+     * besides its output, pre-activation and their gradients (conv2d's
+     * im2col patches); mimo summary and mimo bench report them. */
+    size_t (*scratch)(const mimo_graph *g, const mimo_node *n, size_t b);
 };
 
 /* For infer: n must have min..max inputs (max 0: any); else a message
@@ -120,6 +124,8 @@ void mimo_kind_args_free(const mimo_kind *k, void *args);
 extern const mimo_kind mimo_kind_dense, mimo_kind_activation,
     mimo_kind_concat, mimo_kind_add, mimo_kind_subtract,
     mimo_kind_multiply, mimo_kind_average, mimo_kind_masked_softmax,
-    mimo_kind_flatten, mimo_kind_reshape;
+    mimo_kind_flatten, mimo_kind_reshape, mimo_kind_conv2d,
+    mimo_kind_max_pool2d, mimo_kind_avg_pool2d, mimo_kind_global_avg_pool2d,
+    mimo_kind_global_max_pool2d;
 
 #endif

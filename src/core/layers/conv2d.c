@@ -1,0 +1,324 @@
+/* conv2d.c — 2-D convolution (Keras Conv2D), channels last, lowered to ONE
+ * matrix product over the rank's whole batch slice (im2col):
+ *   col = patches(x)   (b oh ow, K), K = kh kw c_in: each output position's
+ *                      window of x in (i, j, c) order, zeros where it
+ *                      reads padding
+ *   z = col W + bias   W the kernel (kh, kw, c_in, filters) read as a
+ *   y = act(z)         (K, filters) matrix; z, y (b, oh, ow, filters)
+ * Backward: dz = dy act'(z); dW += a col^T dz; db += a colsum(dz);
+ * dcol = dz W^T, added back window by window into dx (col2im).
+ * Tensors: kernel (kh, kw, c_in, filters) and bias (filters), as Keras
+ * stores them, so weights move to and from Keras and h5py as they are.
+ * A 1x1 kernel with stride 1 needs no patches: col is x itself. */
+#include <cblas.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <tgmath.h>
+
+#include "core/layers/window.h"
+
+#ifdef MIMO_REAL_DOUBLE
+#define GEMV cblas_dgemv
+#define AXPY cblas_daxpy
+#else
+#define GEMV cblas_sgemv
+#define AXPY cblas_saxpy
+#endif
+
+typedef struct {
+    int filters;
+    mimo_ints kernel_size, strides;
+    int padding;         /* index into mimo_window_paddings: valid, same */
+    mimo_act activation;
+    double alpha;        /* leaky_relu 0.3, elu 1.0 unless given */
+    int use_bias;
+    mimo_init kernel_initializer, bias_initializer;
+} conv2d_args;
+
+static const mimo_arg conv2d_keys[] = {
+    {MIMO_ARG(conv2d_args, filters), .type = MIMO_ARG_INT, .required = 1,
+     .lo = 1, .hi = INT_MAX, .expect = "an integer > 0"},
+    {MIMO_ARG(conv2d_args, kernel_size), .type = MIMO_ARG_INTS, .required = 1,
+     .lo = 1, .hi = 1 << 20, .expect = "an integer > 0"},
+    {MIMO_ARG(conv2d_args, strides), .type = MIMO_ARG_INTS, .lo = 1,
+     .hi = 1 << 20, .expect = "an integer > 0"},
+    {MIMO_ARG(conv2d_args, padding), .type = MIMO_ARG_CHOICE,
+     .choices = mimo_window_paddings},
+    {MIMO_ARG(conv2d_args, activation), .type = MIMO_ARG_ACT},
+    {MIMO_ARG(conv2d_args, alpha), .type = MIMO_ARG_REAL, .lo = -HUGE_VAL,
+     .hi = HUGE_VAL, .expect = "a number"},
+    {MIMO_ARG(conv2d_args, use_bias), .type = MIMO_ARG_BOOL},
+    {MIMO_ARG(conv2d_args, kernel_initializer), .type = MIMO_ARG_INIT},
+    {MIMO_ARG(conv2d_args, bias_initializer), .type = MIMO_ARG_INIT},
+};
+
+static const mimo_ints one = {1, {1}};
+
+static void conv2d_defaults(void *p)
+{
+    conv2d_args *a = p;
+    a->strides = one;
+    a->activation = MIMO_ACT_LINEAR;
+    a->alpha = NAN;
+    a->use_bias = 1;
+    a->kernel_initializer = (mimo_init){MIMO_INIT_GLOROT_UNIFORM, 0, 0};
+    a->bias_initializer = (mimo_init){MIMO_INIT_ZEROS, 0, 0};
+}
+
+static int conv2d_finish(void *p, char *err, size_t len)
+{
+    conv2d_args *a = p;
+    int pair[2];
+    if (isnan(a->alpha))
+        a->alpha = mimo_act_alpha_default(a->activation);
+    if (mimo_window_pair(&a->kernel_size, &one, "kernel_size", pair, err, len) ||
+        mimo_window_pair(&a->strides, &one, "strides", pair, err, len))
+        return -1;
+    return 0;
+}
+
+/* Per node: the window, K = kh kw c_in, whether the patches are x itself
+ * (direct) and whether the parent takes a gradient (dx); work buffers. */
+typedef struct {
+    mimo_window w;
+    int K, filters, use_bias, direct, dx;
+    mimo_real *col;   /* (B oh ow, K): patches; in backward their gradient */
+    mimo_real *dw;    /* (K, filters): the kernel gradient while the kernel
+                       * itself is still read (plain SGD in place) */
+    mimo_real *ones;  /* (B oh ow) ones: the bias gradient as one gemv */
+} conv_node;
+
+static int conv2d_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
+{
+    const conv2d_args *a = n->args;
+    conv_node *d = n->priv;
+    int k[2], s[2];
+    mimo_window_pair(&a->kernel_size, &one, "kernel_size", k, err, len);
+    mimo_window_pair(&a->strides, &one, "strides", s, err, len);
+    if (mimo_window_infer(g, n, k, s, a->padding, "kernel_size", &d->w, err, len))
+        return -1;
+    d->K = k[0] * k[1] * d->w.c;
+    d->filters = a->filters;
+    d->use_bias = a->use_bias;
+    d->direct = k[0] == 1 && k[1] == 1 && s[0] == 1 && s[1] == 1;
+    n->shape = (mimo_shape){3, {d->w.out_h, d->w.out_w, a->filters}};
+    n->act = a->activation;
+    n->alpha = (mimo_real)a->alpha;
+    /* Keras' fans for a kernel: the receptive field times the channels */
+    double fan_in = d->K, fan_out = (double)k[0] * k[1] * a->filters;
+    mimo_shape ks = {4, {k[0], k[1], d->w.c, a->filters}}, bs = {1, {a->filters}};
+    if (mimo_node_add_tensor(n, "kernel", &ks, a->kernel_initializer, fan_in,
+                             fan_out) < 0 ||
+        (a->use_bias && mimo_node_add_tensor(n, "bias", &bs, a->bias_initializer,
+                                             fan_in, fan_out) < 0))
+        return -1; /* out of memory: no message */
+    return 0;
+}
+
+/* Output positions of b samples: the rows of the product. */
+static size_t positions(const conv_node *d, size_t b)
+{
+    return b * (size_t)d->w.out_h * (size_t)d->w.out_w;
+}
+
+/* z, y, dz as dense.c; the patches (unless direct), the kernel gradient
+ * held back while the kernel is read, and a column of ones. */
+static void conv2d_buffers(mimo_graph *g, mimo_node *n, mimo_arena *a)
+{
+    conv_node *d = n->priv;
+    size_t len = (size_t)g->max_batch * (size_t)n->width;
+    size_t rows = positions(d, (size_t)g->max_batch);
+    n->z = mimo_arena_take(a, len);
+    n->y = !n->fused && mimo_act_derivative_from_y(n->act, n->alpha)
+               ? n->z : mimo_arena_take(a, len);
+    n->dz = n->act == MIMO_ACT_LINEAR && !n->fused ? n->dy
+                                                   : mimo_arena_take(a, len);
+    d->dx = MIMO_PARENT(g, n, 0)->dy != NULL;
+    d->col = d->direct ? NULL : mimo_arena_take(a, rows * (size_t)d->K);
+    d->dw = d->direct || !d->dx ? NULL
+                                : mimo_arena_take(a, (size_t)d->K * (size_t)d->filters);
+    d->ones = d->use_bias ? mimo_arena_take(a, rows) : NULL;
+    for (size_t r = 0; d->ones && r < rows; r++)
+        d->ones[r] = 1;
+}
+
+/* The columns [j0, j1) of the window at input column x0 inside the input. */
+static void inside(int x0, int k, int in, int *j0, int *j1)
+{
+    *j0 = x0 < 0 ? -x0 : 0;
+    *j1 = in - x0 < k ? in - x0 : k;
+    if (*j1 < *j0)
+        *j1 = *j0;
+}
+
+/* col (b oh ow, K) = the windows of x (b, in_h, in_w, c): row (s, oy, ox)
+ * holds x[s, oy sh - pt + i, ox sw - pl + j, :] at (i kw + j) c, zeros for
+ * padding. Each window row is one contiguous run of x. */
+static void im2col(const mimo_window *w, const mimo_real *x, mimo_real *col, int b)
+{
+    const int C = w->c, run = w->kw * C, K = w->kh * run;
+    const size_t in_s = (size_t)w->in_h * w->in_w * C;
+    const int lines = b * w->out_h;
+    #pragma omp parallel for schedule(static) \
+        if ((long)lines * w->out_w * K >= MIMO_PAR_MIN)
+    for (int r = 0; r < lines; r++) {
+        int s = r / w->out_h, oy = r % w->out_h, y0 = oy * w->sh - w->pad_top;
+        const mimo_real *xs = x + (size_t)s * in_s;
+        mimo_real *dst = col + (size_t)r * w->out_w * K;
+        for (int ox = 0; ox < w->out_w; ox++) {
+            int x0 = ox * w->sw - w->pad_left, j0, j1;
+            inside(x0, w->kw, w->in_w, &j0, &j1);
+            for (int i = 0; i < w->kh; i++, dst += run) {
+                int iy = y0 + i;
+                if (iy < 0 || iy >= w->in_h || j1 == j0) {
+                    memset(dst, 0, sizeof *dst * (size_t)run);
+                    continue;
+                }
+                const mimo_real *src = xs + ((size_t)iy * w->in_w + x0 + j0) * C;
+                int lo = j0 * C, hi = j1 * C;
+                for (int t = 0; t < lo; t++)
+                    dst[t] = 0;
+                for (int t = lo; t < hi; t++)
+                    dst[t] = src[t - lo];
+                for (int t = hi; t < run; t++)
+                    dst[t] = 0;
+            }
+        }
+    }
+}
+
+/* dx (b, in_h, in_w, c) += each row of dcol added back onto the window it
+ * came from (padding dropped). Samples in parallel: their dx are apart. */
+static void col2im(const mimo_window *w, const mimo_real *dcol, mimo_real *dx, int b)
+{
+    const int C = w->c, run = w->kw * C, K = w->kh * run;
+    const size_t in_s = (size_t)w->in_h * w->in_w * C;
+    const size_t out_s = (size_t)w->out_h * w->out_w * K;
+    #pragma omp parallel for schedule(static) if ((long)b * (long)out_s >= MIMO_PAR_MIN)
+    for (int s = 0; s < b; s++) {
+        mimo_real *xs = dx + (size_t)s * in_s;
+        const mimo_real *src = dcol + (size_t)s * out_s;
+        for (int oy = 0; oy < w->out_h; oy++) {
+            int y0 = oy * w->sh - w->pad_top;
+            for (int ox = 0; ox < w->out_w; ox++, src += K) {
+                int x0 = ox * w->sw - w->pad_left, j0, j1;
+                inside(x0, w->kw, w->in_w, &j0, &j1);
+                for (int i = 0; i < w->kh; i++) {
+                    int iy = y0 + i;
+                    if (iy < 0 || iy >= w->in_h || j1 == j0)
+                        continue;
+                    mimo_real *dst = xs + ((size_t)iy * w->in_w + x0 + j0) * C;
+                    const mimo_real *row = src + (size_t)i * run + (size_t)j0 * C;
+                    int len = (j1 - j0) * C;
+                    for (int t = 0; t < len; t++)
+                        dst[t] += row[t];
+                }
+            }
+        }
+    }
+}
+
+static void conv2d_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
+                           int b)
+{
+    conv_node *d = n->priv;
+    const mimo_real *x = MIMO_PARENT(g, n, 0)->y;
+    int m = (int)positions(d, (size_t)b), N = d->filters;
+    if (!d->direct)
+        im2col(&d->w, x, d->col, b);
+    /* col is (m, K), W is (K, filters), z is (m, filters) */
+    MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, N, d->K, 1,
+              d->direct ? x : d->col, d->K, params + n->tensors[0].off, N, 0,
+              n->z, N);
+    mimo_act_forward(n->act, n->alpha,
+                     d->use_bias ? params + n->tensors[1].off : NULL, n->z, n->y,
+                     m, N);
+}
+
+/* With a = g->grad_alpha (1, or -lr when grads is params: plain SGD in
+ * place): dz = dy act'(z); dW += a col^T dz; dcol = dz W^T, then col2im
+ * into dx; db += a dz^T 1. The input gradient reads W before W changes:
+ * in place, the kernel gradient waits in d->dw while dcol overwrites the
+ * patches it was computed from. */
+static void conv2d_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
+                            mimo_real *grads, int b)
+{
+    conv_node *d = n->priv;
+    mimo_node *p = MIMO_PARENT(g, n, 0);
+    int m = (int)positions(d, (size_t)b), N = d->filters, K = d->K;
+    const mimo_real *W = params + n->tensors[0].off;
+    mimo_real *dW = grads + n->tensors[0].off, a = g->grad_alpha;
+    if (!n->fused && n->dz != n->dy)
+        mimo_act_backward(n->act, n->alpha, n->z, n->y, n->dy, n->dz, m, N);
+    if (d->direct) { /* col is x: dx += dz W^T, then dW */
+        if (d->dx)
+            MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, K, N, 1, n->dz,
+                      N, W, N, 1, p->dy, K);
+        MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, m, a, p->y, K,
+                  n->dz, N, 1, dW, N);
+    } else if (!d->dx) {
+        MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, m, a, d->col, K,
+                  n->dz, N, 1, dW, N);
+    } else if (grads != params) {
+        MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, m, a, d->col, K,
+                  n->dz, N, 1, dW, N);
+        MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, K, N, 1, n->dz, N,
+                  W, N, 0, d->col, K);
+        col2im(&d->w, d->col, p->dy, b);
+    } else {
+        MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, m, 1, d->col, K,
+                  n->dz, N, 0, d->dw, N);
+        MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, K, N, 1, n->dz, N,
+                  W, N, 0, d->col, K);
+        col2im(&d->w, d->col, p->dy, b);
+        AXPY(K * N, a, d->dw, 1, dW, 1);
+    }
+    if (d->use_bias)
+        GEMV(CblasRowMajor, CblasTrans, m, N, a, n->dz, N, d->ones, 1, 1,
+             grads + n->tensors[1].off, 1);
+}
+
+static void conv2d_describe(const mimo_node *n, char *buf, size_t len)
+{
+    snprintf(buf, len, "conv2d(%s)", mimo_act_name(n->act));
+}
+
+/* forward col W, backward col^T dz, and dz W^T when the input takes a
+ * gradient: each (oh ow, K) x (K, filters) per sample */
+static double conv2d_flops(const mimo_graph *g, const mimo_node *n)
+{
+    const conv_node *d = n->priv;
+    double mn = 2.0 * d->w.out_h * d->w.out_w * d->K * d->filters;
+    return mn * (2 + (MIMO_PARENT(g, n, 0)->dy != NULL));
+}
+
+/* the patches, the held-back kernel gradient and the ones */
+static size_t conv2d_scratch(const mimo_graph *g, const mimo_node *n, size_t b)
+{
+    (void)g;
+    const conv_node *d = n->priv;
+    size_t rows = positions(d, b);
+    return (d->direct ? 0 : rows * (size_t)d->K) +
+           (d->direct || !d->dx ? 0 : (size_t)d->K * (size_t)d->filters) +
+           (d->use_bias ? rows : 0);
+}
+
+const mimo_kind mimo_kind_conv2d = {
+    .name = "conv2d",
+    .args = conv2d_keys,
+    .n_args = (int)(sizeof conv2d_keys / sizeof *conv2d_keys),
+    .args_size = sizeof(conv2d_args),
+    .defaults = conv2d_defaults,
+    .finish = conv2d_finish,
+    .node_size = sizeof(conv_node),
+    .dot_shape = "box",
+    .logits = 1,
+    .infer = conv2d_infer,
+    .buffers = conv2d_buffers,
+    .forward = conv2d_forward,
+    .backward = conv2d_backward,
+    .describe = conv2d_describe,
+    .flops = conv2d_flops,
+    .scratch = conv2d_scratch,
+};

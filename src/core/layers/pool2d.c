@@ -1,0 +1,244 @@
+/* pool2d.c — 2-D pooling over channels-last (height, width, channels)
+ * samples, four kinds (Keras' MaxPooling2D, AveragePooling2D,
+ * GlobalAveragePooling2D, GlobalMaxPooling2D). They share one file because
+ * they share everything but the reduction: a global pooling is a pooling
+ * whose window is the whole image, with the output (channels) (or (1, 1,
+ * channels) with keepdims).
+ *   max:  y = max over the window;  dx[argmax] += dy. Ties go to the first
+ *         maximum in window order (row by row), the same every run; padding
+ *         ('same') is never the maximum.
+ *   avg:  y = mean over the window's inputs (padding not counted, as
+ *         Keras);  dx += dy / count on each of them.
+ * No parameters; max pooling keeps each output's argmax (its place in the
+ * window) from forward for backward. */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/layers/window.h"
+
+typedef struct {
+    mimo_ints pool_size, strides;  /* strides default to pool_size */
+    int padding;
+} pool_args;
+
+static const mimo_arg pool_keys[] = {
+    {MIMO_ARG(pool_args, pool_size), .type = MIMO_ARG_INTS, .lo = 1,
+     .hi = 1 << 20, .expect = "an integer > 0"},
+    {MIMO_ARG(pool_args, strides), .type = MIMO_ARG_INTS, .lo = 1,
+     .hi = 1 << 20, .expect = "an integer > 0"},
+    {MIMO_ARG(pool_args, padding), .type = MIMO_ARG_CHOICE,
+     .choices = mimo_window_paddings},
+};
+
+static const mimo_ints two = {1, {2}};
+
+static void pool_defaults(void *p) { ((pool_args *)p)->pool_size = two; }
+
+static int pool_finish(void *p, char *err, size_t len)
+{
+    const pool_args *a = p;
+    int pair[2];
+    if (mimo_window_pair(&a->pool_size, &two, "pool_size", pair, err, len) ||
+        mimo_window_pair(&a->strides, &a->pool_size, "strides", pair, err, len))
+        return -1;
+    return 0;
+}
+
+typedef struct {
+    int keepdims;
+} global_args;
+
+static const mimo_arg global_keys[] = {
+    {MIMO_ARG(global_args, keepdims), .type = MIMO_ARG_BOOL},
+};
+
+typedef struct {
+    mimo_window w;
+    int max;          /* max, else average */
+    mimo_real *arg;   /* max: (B, oh, ow, c) each maximum's i kw + j */
+} pool_node;
+
+static int is_max(const mimo_node *n)
+{
+    return n->kind == &mimo_kind_max_pool2d || n->kind == &mimo_kind_global_max_pool2d;
+}
+
+static int pool_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
+{
+    const pool_args *a = n->args;
+    pool_node *d = n->priv;
+    int k[2], s[2];
+    mimo_window_pair(&a->pool_size, &two, "pool_size", k, err, len);
+    mimo_window_pair(&a->strides, &a->pool_size, "strides", s, err, len);
+    if (mimo_window_infer(g, n, k, s, a->padding, "pool_size", &d->w, err, len))
+        return -1;
+    d->max = is_max(n);
+    n->shape = (mimo_shape){3, {d->w.out_h, d->w.out_w, d->w.c}};
+    return 0;
+}
+
+/* The window is the whole (h, w): one output per channel. */
+static int global_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
+{
+    const global_args *a = n->args;
+    pool_node *d = n->priv;
+    static const int unit[2] = {1, 1};
+    if (mimo_window_infer(g, n, unit, unit, 0, "pool_size", &d->w, err, len))
+        return -1;
+    d->w.kh = d->w.in_h, d->w.kw = d->w.in_w;
+    d->w.out_h = d->w.out_w = 1;
+    d->max = is_max(n);
+    n->shape = a->keepdims ? (mimo_shape){3, {1, 1, d->w.c}}
+                           : (mimo_shape){1, {d->w.c}};
+    return 0;
+}
+
+static void pool_buffers(mimo_graph *g, mimo_node *n, mimo_arena *a)
+{
+    pool_node *d = n->priv;
+    size_t len = (size_t)g->max_batch * (size_t)n->width;
+    n->y = mimo_arena_take(a, len);
+    d->arg = d->max ? mimo_arena_take(a, len) : NULL;
+}
+
+/* The window of output (oy, ox) inside the input: rows [i0, i1), columns
+ * [j0, j1) of the window, whose (0, 0) is input (y0, x0). */
+typedef struct {
+    int y0, x0, i0, i1, j0, j1;
+} span;
+
+static span window_at(const mimo_window *w, int oy, int ox)
+{
+    span p;
+    p.y0 = oy * w->sh - w->pad_top, p.x0 = ox * w->sw - w->pad_left;
+    p.i0 = p.y0 < 0 ? -p.y0 : 0, p.j0 = p.x0 < 0 ? -p.x0 : 0;
+    p.i1 = w->in_h - p.y0 < w->kh ? w->in_h - p.y0 : w->kh;
+    p.j1 = w->in_w - p.x0 < w->kw ? w->in_w - p.x0 : w->kw;
+    return p;
+}
+
+/* One output position's C values: the max and its place, or the mean. */
+static void pool_one(const mimo_window *w, int max, const mimo_real *xs, span p,
+                     mimo_real *restrict y, mimo_real *restrict arg)
+{
+    const int C = w->c;
+    const mimo_real *first = xs + ((size_t)(p.y0 + p.i0) * w->in_w + p.x0 + p.j0) * C;
+    for (int c = 0; c < C; c++)
+        y[c] = first[c];
+    if (max)
+        for (int c = 0; c < C; c++)
+            arg[c] = (mimo_real)(p.i0 * w->kw + p.j0);
+    for (int i = p.i0; i < p.i1; i++)
+        for (int j = p.j0; j < p.j1; j++) {
+            if (i == p.i0 && j == p.j0)
+                continue;
+            const mimo_real *x = xs + ((size_t)(p.y0 + i) * w->in_w + p.x0 + j) * C;
+            if (max) {
+                mimo_real t = (mimo_real)(i * w->kw + j);
+                for (int c = 0; c < C; c++) { /* strictly greater: the first wins */
+                    int gt = x[c] > y[c];
+                    y[c] = gt ? x[c] : y[c];
+                    arg[c] = gt ? t : arg[c];
+                }
+            } else
+                for (int c = 0; c < C; c++)
+                    y[c] += x[c];
+        }
+    if (!max) {
+        mimo_real inv = (mimo_real)1 / (mimo_real)((p.i1 - p.i0) * (p.j1 - p.j0));
+        for (int c = 0; c < C; c++)
+            y[c] *= inv;
+    }
+}
+
+static void pool_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
+                         int b)
+{
+    (void)params;
+    const pool_node *d = n->priv;
+    const mimo_window *w = &d->w;
+    const mimo_real *x = MIMO_PARENT(g, n, 0)->y;
+    const size_t in_s = (size_t)w->in_h * w->in_w * w->c;
+    const size_t out_s = (size_t)w->out_h * w->out_w * w->c;
+    #pragma omp parallel for schedule(static) \
+        if ((long)b * (long)out_s * w->kh * w->kw >= MIMO_PAR_MIN)
+    for (int s = 0; s < b; s++)
+        for (int oy = 0; oy < w->out_h; oy++)
+            for (int ox = 0; ox < w->out_w; ox++) {
+                size_t o = (size_t)s * out_s + ((size_t)oy * w->out_w + ox) * w->c;
+                pool_one(w, d->max, x + (size_t)s * in_s, window_at(w, oy, ox),
+                         n->y + o, d->max ? d->arg + o : NULL);
+            }
+}
+
+/* max: dx at each maximum += dy; avg: dx += dy / count over the window.
+ * Samples in parallel: their dx are apart. */
+static void pool_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
+                          mimo_real *grads, int b)
+{
+    (void)params, (void)grads;
+    const pool_node *d = n->priv;
+    const mimo_window *w = &d->w;
+    mimo_real *dx = MIMO_PARENT(g, n, 0)->dy;
+    const int C = w->c;
+    const size_t in_s = (size_t)w->in_h * w->in_w * C;
+    const size_t out_s = (size_t)w->out_h * w->out_w * C;
+    if (!dx)
+        return;
+    #pragma omp parallel for schedule(static) \
+        if ((long)b * (long)out_s * (d->max ? 1 : w->kh * w->kw) >= MIMO_PAR_MIN)
+    for (int s = 0; s < b; s++)
+        for (int oy = 0; oy < w->out_h; oy++)
+            for (int ox = 0; ox < w->out_w; ox++) {
+                size_t o = (size_t)s * out_s + ((size_t)oy * w->out_w + ox) * C;
+                const mimo_real *dy = n->dy + o;
+                mimo_real *xs = dx + (size_t)s * in_s;
+                span p = window_at(w, oy, ox);
+                if (d->max) {
+                    for (int c = 0; c < C; c++) {
+                        int t = (int)d->arg[o + (size_t)c];
+                        int i = t / w->kw, j = t % w->kw;
+                        xs[((size_t)(p.y0 + i) * w->in_w + p.x0 + j) * C + c] += dy[c];
+                    }
+                    continue;
+                }
+                mimo_real inv = (mimo_real)1 / (mimo_real)((p.i1 - p.i0) * (p.j1 - p.j0));
+                for (int i = p.i0; i < p.i1; i++)
+                    for (int j = p.j0; j < p.j1; j++) {
+                        mimo_real *r = xs + ((size_t)(p.y0 + i) * w->in_w + p.x0 + j) * C;
+                        for (int c = 0; c < C; c++)
+                            r[c] += dy[c] * inv;
+                    }
+            }
+}
+
+static size_t pool_scratch(const mimo_graph *g, const mimo_node *n, size_t b)
+{
+    (void)g;
+    const pool_node *d = n->priv;
+    return d->max ? b * (size_t)n->width : 0;
+}
+
+#define POOL_KIND(NAME, ARGS, KEYS, DEFAULTS, FINISH, INFER)                  \
+    {                                                                         \
+        .name = NAME, .args = KEYS,                                           \
+        .n_args = (int)(sizeof KEYS / sizeof *KEYS),                          \
+        .args_size = sizeof(ARGS), .defaults = DEFAULTS, .finish = FINISH,    \
+        .node_size = sizeof(pool_node), .dot_shape = "box", .infer = INFER,   \
+        .buffers = pool_buffers, .forward = pool_forward,                     \
+        .backward = pool_backward, .scratch = pool_scratch,                   \
+    }
+
+const mimo_kind mimo_kind_max_pool2d =
+    POOL_KIND("max_pool2d", pool_args, pool_keys, pool_defaults, pool_finish,
+              pool_infer);
+const mimo_kind mimo_kind_avg_pool2d =
+    POOL_KIND("avg_pool2d", pool_args, pool_keys, pool_defaults, pool_finish,
+              pool_infer);
+const mimo_kind mimo_kind_global_avg_pool2d =
+    POOL_KIND("global_avg_pool2d", global_args, global_keys, NULL, NULL,
+              global_infer);
+const mimo_kind mimo_kind_global_max_pool2d =
+    POOL_KIND("global_max_pool2d", global_args, global_keys, NULL, NULL,
+              global_infer);

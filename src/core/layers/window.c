@@ -1,0 +1,68 @@
+/* window.c — the window geometry conv2d.c and pool2d.c share (window.h). */
+#include "core/layers/window.h"
+
+#include <stdio.h>
+
+const char *const mimo_window_paddings[] = {"valid", "same", NULL};
+
+int mimo_window_pair(const mimo_ints *v, const mimo_ints *dflt, const char *key,
+                     int pair[2], char *err, size_t len)
+{
+    const mimo_ints *x = v->n ? v : dflt;
+    if (x->n < 1 || x->n > 2) {
+        snprintf(err, len, "%s takes one integer or a pair [height, width], got "
+                 "%d values", key, x->n);
+        return -1;
+    }
+    pair[0] = x->v[0];
+    pair[1] = x->v[x->n - 1];
+    return 0;
+}
+
+/* out and the padding before, along one axis */
+static void axis(int in, int k, int s, int same, int *out, int *before)
+{
+    if (!same) {
+        *out = (in - k) / s + 1;
+        *before = 0;
+        return;
+    }
+    *out = (in + s - 1) / s;
+    long long total = (long long)(*out - 1) * s + k - in;
+    *before = total > 0 ? (int)(total / 2) : 0;
+}
+
+int mimo_window_infer(mimo_graph *g, mimo_node *n, const int k[2],
+                      const int s[2], int same, const char *what,
+                      mimo_window *w, char *err, size_t len)
+{
+    if (mimo_check_inputs(n, 1, 1, "", err, len))
+        return -1;
+    const mimo_node *p = MIMO_PARENT(g, n, 0);
+    char sh[96];
+    mimo_shape_format(&p->shape, sh, sizeof sh);
+    if (p->shape.rank != 3) {
+        snprintf(err, len, "%s layer '%s' needs an image input (height, width, "
+                 "channels), but '%s' has shape %s; give the input a shape like "
+                 "[28, 28, 1] or reshape it first (type: reshape, target_shape: "
+                 "[h, w, c])", n->kind->name, n->name, p->name, sh);
+        return -1;
+    }
+    *w = (mimo_window){p->shape.dim[0], p->shape.dim[1], p->shape.dim[2],
+                       k[0], k[1], s[0], s[1], 0, 0, 0, 0};
+    if (!same && (k[0] > w->in_h || k[1] > w->in_w)) {
+        snprintf(err, len, "%s layer '%s': %s %dx%d is larger than its input "
+                 "'%s' of %dx%d (height x width, shape %s) with padding: valid; "
+                 "use a smaller %s or padding: same", n->kind->name, n->name,
+                 what, k[0], k[1], p->name, w->in_h, w->in_w, sh, what);
+        return -1;
+    }
+    if ((long long)k[0] * k[1] * w->c > (1LL << 30)) {
+        snprintf(err, len, "%s layer '%s': %s %dx%d over %d channels is too "
+                 "large", n->kind->name, n->name, what, k[0], k[1], w->c);
+        return -1;
+    }
+    axis(w->in_h, k[0], s[0], same, &w->out_h, &w->pad_top);
+    axis(w->in_w, k[1], s[1], same, &w->out_w, &w->pad_left);
+    return 0;
+}
