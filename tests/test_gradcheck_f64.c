@@ -310,6 +310,130 @@ static void test_reshape_flatten(void **s)
           "outputs: {p: {loss: mse}}\n");
 }
 
+/* ---- convolution and pooling ----------------------------------------------
+ * Odd sizes, strides 1 and 2, both paddings (same with stride 2 pads
+ * asymmetrically: the extra row and column at the bottom and right), 1 to
+ * 3 input channels, with and without bias, on raw inputs (the input
+ * gradient through col2im is checked too) and after trainable layers. */
+
+static void test_conv2d_same_stride2(void **s)
+{
+    (void)s;
+    /* 5x7: out ceil(5/2) x ceil(7/2) = 3x4; padding 3x3: total 2 rows (1,
+     * 1), 2 columns (1, 1); 3x2: total 1 row (0, 1), 1 column (0, 1) */
+    check("inputs: {x: {shape: [5, 7, 2]}}\n"
+          "layers:\n"
+          "  c: {type: conv2d, filters: 3, kernel_size: 3, strides: 2, padding: same, activation: tanh, from: x}\n"
+          "  d: {type: conv2d, filters: 2, kernel_size: [3, 2], strides: 2, padding: same, from: c}\n"
+          "  f: {type: flatten, from: d}\n"
+          "  o: {type: dense, units: 2, from: f}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+static void test_conv2d_valid_no_bias(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [6, 5, 3]}}\n"
+          "layers:\n"
+          "  c: {type: conv2d, filters: 4, kernel_size: [3, 2], strides: [2, 1], use_bias: false, activation: elu, from: x}\n"
+          "  d: {type: conv2d, filters: 2, kernel_size: 2, padding: valid, use_bias: false, activation: sigmoid, from: c}\n"
+          "  f: {type: flatten, from: d}\n"
+          "  o: {type: dense, units: 3, activation: softmax, from: f}\n"
+          "outputs: {o: {loss: categorical_crossentropy}}\n");
+}
+
+/* 1x1 kernels read the input itself (no patches), one after a reshape of
+ * a dense layer (its gradient flows into a view), a conv2d head fused
+ * with binary cross-entropy, and a kernel as large as the input. */
+static void test_conv2d_1x1_and_head(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: 6}, im: {shape: [3, 3, 2]}}\n"
+          "layers:\n"
+          "  h: {type: dense, units: 12, activation: tanh, from: x}\n"
+          "  r: {type: reshape, target_shape: [2, 2, 3], from: h}\n"
+          "  a: {type: conv2d, filters: 2, kernel_size: 1, activation: relu, from: r}\n"
+          "  b: {type: conv2d, filters: 3, kernel_size: 1, strides: 2, from: im}\n"
+          "  c: {type: conv2d, filters: 2, kernel_size: 2, padding: same, from: b}\n"
+          "  o: {type: conv2d, filters: 2, kernel_size: 1, activation: sigmoid, from: a}\n"
+          "  big: {type: conv2d, filters: 1, kernel_size: 3, from: im}\n"
+          "  m: {type: concat, from: [c, o]}\n"
+          "  q: {type: flatten, from: m}\n"
+          "  z: {type: flatten, from: big}\n"
+          "  out: {type: dense, units: 1, from: q}\n"
+          "outputs:\n"
+          "  o: {loss: binary_crossentropy}\n"
+          "  out: {loss: mse, weight: 0.5}\n"
+          "  z: {loss: mae, weight: 0.3}\n");
+}
+
+static void test_max_pool2d(void **s)
+{
+    (void)s;
+    /* overlapping windows (3x3 stride 1), then same with stride 2 (odd
+     * 5x4 input: the padding is never the maximum) */
+    check("inputs: {x: {shape: [7, 6, 2]}}\n"
+          "layers:\n"
+          "  c: {type: conv2d, filters: 2, kernel_size: 2, activation: tanh, from: x}\n"
+          "  p: {type: max_pool2d, pool_size: 3, strides: 1, from: c}\n"
+          "  q: {type: max_pool2d, pool_size: [2, 3], strides: 2, padding: same, from: x}\n"
+          "  f: {type: flatten, from: p}\n"
+          "  g: {type: flatten, from: q}\n"
+          "  c2: {type: concat, from: [f, g]}\n"
+          "  o: {type: dense, units: 2, from: c2}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+static void test_avg_pool2d(void **s)
+{
+    (void)s;
+    /* same with stride 2 on 5x5: windows at the edge average fewer inputs */
+    check("inputs: {x: {shape: [5, 5, 3]}}\n"
+          "layers:\n"
+          "  c: {type: conv2d, filters: 2, kernel_size: 1, activation: tanh, from: x}\n"
+          "  p: {type: avg_pool2d, pool_size: 2, padding: same, from: c}\n"
+          "  q: {type: avg_pool2d, pool_size: [3, 2], strides: [1, 2], from: x}\n"
+          "  f: {type: flatten, from: p}\n"
+          "  g: {type: flatten, from: q}\n"
+          "  c2: {type: concat, from: [f, g]}\n"
+          "  o: {type: dense, units: 2, from: c2}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+static void test_global_pool2d(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [4, 3, 2]}}\n"
+          "layers:\n"
+          "  c: {type: conv2d, filters: 3, kernel_size: 2, padding: same, activation: tanh, from: x}\n"
+          "  a: {type: global_avg_pool2d, from: c}\n"
+          "  m: {type: global_max_pool2d, from: c}\n"
+          "  k: {type: global_max_pool2d, keepdims: true, from: x}\n"
+          "  f: {type: flatten, from: k}\n"
+          "  cat: {type: concat, from: [a, m, f]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* The issue's image + features network, shrunk: conv, max and average
+ * pooling, global pooling and a dense branch on the features, merged. */
+static void test_graph_conv_branches(void **s)
+{
+    (void)s;
+    check("inputs:\n  image: {shape: [6, 6, 1]}\n  pooled: {shape: 4}\n"
+          "layers:\n"
+          "  c1: {type: conv2d, filters: 3, kernel_size: 3, padding: same, activation: relu, from: image}\n"
+          "  p1: {type: max_pool2d, pool_size: 2, from: c1}\n"
+          "  c2: {type: conv2d, filters: 4, kernel_size: [2, 2], padding: valid, activation: relu, from: p1}\n"
+          "  p2: {type: avg_pool2d, pool_size: 2, from: c2}\n"
+          "  g:  {type: global_avg_pool2d, from: c2}\n"
+          "  f:  {type: flatten, from: p2}\n"
+          "  feat: {type: dense, units: 3, activation: relu, from: pooled}\n"
+          "  cat: {type: concat, from: [f, g, feat]}\n"
+          "  label: {type: dense, units: 3, activation: softmax, from: cat}\n"
+          "outputs: {label: {loss: sparse_categorical_crossentropy}}\n");
+}
+
 /* ---- losses ---------------------------------------------------------------- */
 
 static void check_loss(const char *act, const char *loss, int feeds_more)
@@ -515,6 +639,13 @@ int main(void)
         cmocka_unit_test(test_dense_no_bias),
         cmocka_unit_test(test_dense_rank2),
         cmocka_unit_test(test_reshape_flatten),
+        cmocka_unit_test(test_conv2d_same_stride2),
+        cmocka_unit_test(test_conv2d_valid_no_bias),
+        cmocka_unit_test(test_conv2d_1x1_and_head),
+        cmocka_unit_test(test_max_pool2d),
+        cmocka_unit_test(test_avg_pool2d),
+        cmocka_unit_test(test_global_pool2d),
+        cmocka_unit_test(test_graph_conv_branches),
         cmocka_unit_test(test_loss_mse),
         cmocka_unit_test(test_loss_mae),
         cmocka_unit_test(test_loss_huber),
