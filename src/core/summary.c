@@ -39,19 +39,25 @@ static void sources_text(const mimo_graph *g, const mimo_node *n, char *buf,
 
 int mimo_summary_write(const mimo_graph *g, FILE *f)
 {
-    int wname = (int)strlen("Layer (type)");
+    int wname = (int)strlen("Layer (type)"), wshape = 15;
     char type[64], shape[96], src[1024], cell[160];
+    size_t scratch = 0, bs = (size_t)g->spec->train.batch_size;
     for (int k = 0; k < g->n_nodes; k++) {
-        type_text(&g->nodes[k], type, sizeof type);
-        int w = (int)(strlen(g->nodes[k].name) + strlen(type) + 3);
+        const mimo_node *n = &g->nodes[k];
+        type_text(n, type, sizeof type);
+        int w = (int)(strlen(n->name) + strlen(type) + 3);
         wname = w > wname ? w : wname;
+        mimo_shape_format(&n->shape, shape, sizeof shape);
+        wshape = (int)strlen(shape) > wshape ? (int)strlen(shape) : wshape;
+        if (n->kind && n->kind->scratch)
+            scratch += n->kind->scratch(g, n, bs);
     }
-    int total = wname + 16 + 12 + 24;
+    int total = wname + wshape + 1 + 12 + 24;
     fprintf(f, "Model: %s\n", g->spec->file ? g->spec->file : "<config>");
     for (int i = 0; i < total; i++)
         fputc('=', f);
-    fprintf(f, "\n%-*s %-15s %11s  %s\n", wname, "Layer (type)", "Output shape",
-            "Params", "Connected to");
+    fprintf(f, "\n%-*s %-*s %11s  %s\n", wname, "Layer (type)", wshape,
+            "Output shape", "Params", "Connected to");
     for (int i = 0; i < total; i++)
         fputc('-', f);
     fputc('\n', f);
@@ -61,13 +67,17 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
         snprintf(cell, sizeof cell, "%s (%s)", n->name, type);
         mimo_shape_format(&n->shape, shape, sizeof shape);
         sources_text(g, n, src, sizeof src);
-        fprintf(f, "%-*s %-15s %11zu  %s\n", wname, cell, shape, node_params(n),
-                src);
+        fprintf(f, "%-*s %-*s %11zu  %s\n", wname, cell, wshape, shape,
+                node_params(n), src);
     }
     for (int i = 0; i < total; i++)
         fputc('=', f);
     fprintf(f, "\nTotal params: %zu\nTrainable params: %zu\n", g->n_params,
             g->n_params);
+    if (scratch) /* the kinds' extra work buffers (im2col) */
+        fprintf(f, "Work buffers (im2col patches, pooling argmax): %.1f MiB at "
+                "batch_size %zu\n", (double)scratch * sizeof(mimo_real) / 1048576.0,
+                bs);
     fprintf(f, "Heads:\n");
     for (int h = 0; h < g->n_heads; h++) {
         const mimo_head *hd = &g->heads[h];
