@@ -27,15 +27,20 @@ static const char *idx_usage =
     "                       --out F.h5 [--image-name NAME] [--label-name NAME]\n"
     "                       [--scale | --no-scale] [--pool K [--pool-name NAME]]\n"
     "                       [--label-map NAME=M0,M1,...]\n"
+    "                       [--image-shape flat|full] [--pool-shape flat|full]\n"
     "\n"
     "Converts MNIST-style IDX files (plain or gzip): images to float32\n"
     "(N, rows*cols) named 'image', labels to int32 (N,) named 'label'.\n"
     "  --scale        divide pixels by 255 (the default)\n"
     "  --no-scale     keep pixels 0..255\n"
+    "  --image-shape full   write the images (N, rows, cols, 1), the shape of\n"
+    "                 a conv2d input [rows, cols, 1]; flat (the default):\n"
+    "                 (N, rows*cols), the same values in the same order\n"
     "  --pool K       also write each image K x K average-pooled, float32\n"
     "                 (N, rows/K * cols/K) (K must divide rows and cols;\n"
     "                 28x28 with --pool 4: 7x7 = 49 values)\n"
     "  --pool-name NAME   its dataset name (default 'pooled')\n"
+    "  --pool-shape full  write it (N, rows/K, cols/K, 1) (default flat)\n"
     "  --label-map NAME=M0,M1,...   also write int32 (N,) NAME = M[label]:\n"
     "                 one integer >= 0 per class, e.g. Fashion-MNIST's groups\n"
     "                 group=0,1,0,1,0,2,0,2,3,2 (tops, bottoms/dresses, shoes,\n"
@@ -168,13 +173,13 @@ static int label_map(char *v, int32_t *map, mimo_idx_views *w)
 
 static int idx(int argc, char **argv)
 {
-    mimo_idx_opts o = {NULL, NULL, NULL, NULL, NULL, 1};
-    mimo_idx_views w = {0, NULL, NULL, NULL, 0};
+    mimo_idx_opts o = {NULL, NULL, NULL, NULL, NULL, 1, 0};
+    mimo_idx_views w = {0, NULL, NULL, NULL, 0, 0};
     static int32_t map[MAX_MAP];
-    enum { N_VALUED = 8 };
+    enum { N_VALUED = 10 };
     static const char *const valued[N_VALUED] = {
         "--images", "--labels", "--out", "--image-name", "--label-name",
-        "--pool-name", "--pool", "--label-map"};
+        "--pool-name", "--pool", "--label-map", "--image-shape", "--pool-shape"};
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i];
         if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
@@ -207,6 +212,12 @@ static int idx(int argc, char **argv)
             int rc = label_map(v, map, &w);
             if (rc)
                 return rc;
+        } else if (k == 8 || k == 9) {
+            int full = strcmp(v, "full") == 0;
+            if (!full && strcmp(v, "flat") != 0)
+                return mimo_cli_usage_error("import idx: %s expects flat or full, "
+                                            "got '%s'", s, v);
+            *(k == 8 ? &o.image_full : &w.pool_full) = full;
         } else {
             const char **dst[6] = {&o.images, &o.labels, &o.out, &o.image_name,
                                    &o.label_name, &w.pool_name};
@@ -218,6 +229,8 @@ static int idx(int argc, char **argv)
                                     "are required");
     if (w.pool_name && !w.pool)
         return mimo_cli_usage_error("import idx: --pool-name needs --pool K");
+    if (w.pool_full && !w.pool)
+        return mimo_cli_usage_error("import idx: --pool-shape needs --pool K");
     if (mimo_import_idx_views(&o, &w))
         return mimo_cli_fail();
     printf("wrote %s\n", o.out);

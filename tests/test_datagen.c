@@ -513,7 +513,7 @@ static void write_pair(int gz)
 
 static int idx(const char *images, const char *labels, const char *out, int scale)
 {
-    mimo_idx_opts o = {tmp(images), tmp(labels), tmp(out), NULL, NULL, scale};
+    mimo_idx_opts o = {tmp(images), tmp(labels), tmp(out), NULL, NULL, scale, 0};
     return mimo_import_idx(&o);
 }
 
@@ -529,7 +529,7 @@ static void test_idx(void **state)
     near(x.v[1], 1.0, 1e-7), near(x.v[2], 0.2, 1e-7), near(x.v[11], 40 / 255.0, 1e-7);
     near(y.v[0], 7, 0), near(y.v[2], 9, 0);
     free(x.v), free(y.v);
-    mimo_idx_opts o = {tmp("img.idx"), tmp("lab.idx"), tmp("mnp.h5"), "pix", "digit", 0};
+    mimo_idx_opts o = {tmp("img.idx"), tmp("lab.idx"), tmp("mnp.h5"), "pix", "digit", 0, 0};
     assert_int_equal(mimo_import_idx(&o), 0);
     ds p = rd(tmp("mnp.h5"), "pix"), d = rd(tmp("mnp.h5"), "digit");
     expect_shape(&p, 3, 4, 0);

@@ -17,7 +17,10 @@
 
 typedef struct {
     char *name;     /* dataset name in the file */
-    int cols;       /* features */
+    int cols;       /* features: the product of the sample's shape */
+    mimo_shape shape; /* inputs: the sample's shape (rank 0 for targets) */
+    int rank;       /* of the dataset in the file: 1 to 4 */
+    hsize_t dims[MIMO_SAMPLE_RANK + 1]; /* its axes; dims[0] = N */
     int labels;     /* integer class labels in [0, classes) */
     int classes;
     mimo_real *mem; /* (N, cols) when loaded whole */
@@ -85,22 +88,51 @@ static int finish_scan(const mimo_data *d, const column_set *c, size_t bad,
     return 0;
 }
 
-/* Checks one dataset's shape against what the graph needs. */
+/* "(first, d1, d2, ...)" for a sample shape s after a first axis. */
+static void shape_text(const char *first, const mimo_shape *s, char *buf,
+                       size_t len)
+{
+    size_t used = (size_t)snprintf(buf, len, "(%s%s", first, s->rank ? "" : ",");
+    for (int k = 0; k < s->rank && used < len; k++)
+        used += (size_t)snprintf(buf + used, len - used, ", %d", s->dim[k]);
+    if (used < len)
+        snprintf(buf + used, len - used, ")");
+}
+
+/* Checks one dataset's shape against what the graph needs: (N, cols),
+ * (N,) when cols is 1, or for an input of rank 2 or 3 also its full shape
+ * (N, d1, d2[, d3]) (the same values in the same memory order). */
 static int check_shape(mimo_data *d, column_set *c, const char *what,
                        const char *owner, size_t *n)
 {
     int rank;
     size_t rows, cols;
-    int rc = mimo_h5_shape(d->file, d->path, c->name, &rank, &rows, &cols);
+    mimo_shape row;
+    int rc = mimo_h5_shape(d->file, d->path, c->name, &rank, &rows, &cols, &row);
     if (rc == MIMO_EINVAL && !mimo_h5_exists(d->file, c->name))
         return mimo_error(MIMO_EINVAL, "%s: no dataset '%s' for %s '%s'", d->path,
                           c->name, what, owner);
     if (rc)
         return rc;
-    if (cols != (size_t)c->cols)
+    int full = c->shape.rank > 1; /* the input may come with its shape */
+    char whole[96] = "";
+    if (full)
+        shape_text("N", &c->shape, whole, sizeof whole);
+    if (rank > 2 && !(full && row.rank == c->shape.rank &&
+                      memcmp(row.dim, c->shape.dim, sizeof(int) * (size_t)row.rank) == 0)) {
+        char have[128], first[32], flat[48];
+        snprintf(first, sizeof first, "%zu", rows);
+        shape_text(first, &row, have, sizeof have);
+        shape_text("N", &(mimo_shape){1, {c->cols}}, flat, sizeof flat);
+        return mimo_error(MIMO_ESHAPE, "%s: dataset '%s' has shape %s, %s '%s' "
+                          "needs %s%s%s", d->path, c->name, have, what, owner, flat,
+                          full ? " or " : "", whole);
+    }
+    if (rank <= 2 && cols != (size_t)c->cols)
         return mimo_error(MIMO_ESHAPE, "%s: dataset '%s' has %zu feature(s) per "
-                          "row, %s '%s' needs %d", d->path, c->name, cols, what,
-                          owner, c->cols);
+                          "row, %s '%s' needs %d%s%s%s", d->path, c->name, cols,
+                          what, owner, c->cols, full ? " (or shape " : "", whole,
+                          full ? ")" : "");
     if (rows == 0)
         return mimo_error(MIMO_EINVAL, "%s: dataset '%s' is empty", d->path, c->name);
     if (*n != (size_t)-1 && rows != *n)
@@ -108,6 +140,10 @@ static int check_shape(mimo_data *d, column_set *c, const char *what,
                           "%zu; all datasets must share N", d->path, c->name, rows,
                           d->sets[0].name, *n);
     *n = rows;
+    c->rank = rank;
+    c->dims[0] = rows;
+    for (int k = 1; k < rank; k++)
+        c->dims[k] = (hsize_t)row.dim[k - 1];
     return 0;
 }
 
@@ -118,6 +154,7 @@ static int describe_sets(mimo_data *d, const mimo_graph *g)
         if (i < d->n_in) {
             c->name = mimo_strdup(mimo_graph_input_name(g, i));
             c->cols = mimo_graph_input_width(g, i);
+            c->shape = *mimo_graph_input_shape(g, i);
         } else {
             int h = i - d->n_in;
             const mimo_output_spec *o = mimo_graph_head_spec(g, h);
@@ -197,8 +234,9 @@ static int read_set(mimo_data *d, const column_set *c, int b, mimo_real *dst)
 {
     hid_t ds = H5Dopen2(d->file, c->name, H5P_DEFAULT);
     hid_t fs = ds < 0 ? -1 : H5Dget_space(ds);
-    int rank = fs < 0 ? 0 : H5Sget_simple_extent_ndims(fs);
     herr_t st = fs < 0 ? -1 : H5Sselect_none(fs);
+    hsize_t start[MIMO_SAMPLE_RANK + 1] = {0}, count[MIMO_SAMPLE_RANK + 1];
+    memcpy(count, c->dims, sizeof count); /* whole rows: all the other axes */
     for (int k = 0; k < b && st >= 0;) {
         uint64_t row = d->sorted[k] >> 32;
         int run = 1;
@@ -208,12 +246,12 @@ static int read_set(mimo_data *d, const column_set *c, int b, mimo_real *dst)
             st = -1; /* the same row twice: the union would drop one */
             break;
         }
-        hsize_t start[2] = {row, 0}, count[2] = {(hsize_t)run, (hsize_t)c->cols};
+        start[0] = row, count[0] = (hsize_t)run;
         st = H5Sselect_hyperslab(fs, H5S_SELECT_OR, start, NULL, count, NULL);
         k += run;
     }
-    hsize_t mdims[2] = {(hsize_t)b, (hsize_t)c->cols};
-    hid_t ms = H5Screate_simple(rank, mdims, NULL);
+    count[0] = (hsize_t)b;
+    hid_t ms = H5Screate_simple(c->rank, count, NULL);
     if (st >= 0)
         st = H5Dread(ds, MIMO_H5_REAL, ms, fs, H5P_DEFAULT, d->tmp);
     H5Sclose(ms);

@@ -77,7 +77,7 @@ int mimo_h5_exists(hid_t loc, const char *name)
 }
 
 int mimo_h5_shape(hid_t f, const char *path, const char *name, int *rank,
-                  size_t *rows, size_t *cols)
+                  size_t *rows, size_t *cols, mimo_shape *row)
 {
     if (!mimo_h5_exists(f, name))
         return mimo_error(MIMO_EINVAL, "%s: no dataset '%s'", path, name);
@@ -96,12 +96,25 @@ int mimo_h5_shape(hid_t f, const char *path, const char *name, int *rank,
         return mimo_error(MIMO_EIO, "%s: cannot read the shape of '%s'", path, name);
     if (cls != H5T_FLOAT && cls != H5T_INTEGER)
         return mimo_error(MIMO_EINVAL, "%s: dataset '%s' is not numeric", path, name);
-    if (r != 1 && r != 2)
+    if (r < 1 || r > MIMO_SAMPLE_RANK + 1)
         return mimo_error(MIMO_ESHAPE, "%s: dataset '%s' has rank %d, expected "
-                          "(N,) or (N, features)", path, name, r);
+                          "(N,), (N, features) or (N, height, width, channels)",
+                          path, name, r);
+    size_t c = 1;
+    for (int k = 1; k < r; k++) {
+        if (dims[k] > (hsize_t)INT_MAX || (dims[k] && c > SIZE_MAX / dims[k]))
+            return mimo_error(MIMO_ESHAPE, "%s: dataset '%s' is too large", path,
+                              name);
+        c *= (size_t)dims[k];
+    }
+    if (row) {
+        row->rank = r - 1;
+        for (int k = 1; k < r; k++)
+            row->dim[k - 1] = (int)dims[k];
+    }
     *rank = r;
     *rows = (size_t)dims[0];
-    *cols = r == 2 ? (size_t)dims[1] : 1;
+    *cols = c;
     return 0;
 }
 
@@ -113,15 +126,24 @@ int mimo_h5_read_rows(hid_t f, const char *path, const char *name, size_t r0,
     hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
     if (d < 0)
         return mimo_error(MIMO_EIO, "%s: cannot open dataset '%s'", path, name);
-    hid_t fs = H5Dget_space(d);
-    int rank = H5Sget_simple_extent_ndims(fs);
-    hsize_t start[2] = {r0, 0}, count[2] = {n, cols};
-    hid_t ms = H5Screate_simple(rank, count, NULL);
-    herr_t st = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
+    hid_t fs = H5Dget_space(d), ms = -1;
+    hsize_t start[H5S_MAX_RANK] = {0}, count[H5S_MAX_RANK] = {0};
+    int rank = fs < 0 ? -1 : H5Sget_simple_extent_dims(fs, count, NULL);
+    size_t c = 1;
+    for (int k = 1; k < rank; k++)
+        c *= (size_t)count[k];
+    herr_t st = rank < 1 || c != cols ? -1 : 0; /* the whole rows r0.. */
+    start[0] = r0, count[0] = n;
+    if (st >= 0 && (ms = H5Screate_simple(rank, count, NULL)) < 0)
+        st = -1;
+    if (st >= 0)
+        st = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
     if (st >= 0)
         st = H5Dread(d, MIMO_H5_REAL, ms, fs, H5P_DEFAULT, dst);
-    H5Sclose(ms);
-    H5Sclose(fs);
+    if (ms >= 0)
+        H5Sclose(ms);
+    if (fs >= 0)
+        H5Sclose(fs);
     H5Dclose(d);
     if (st < 0)
         return mimo_error(MIMO_EIO, "%s: reading rows %zu..%zu of '%s' failed "
@@ -161,6 +183,17 @@ int mimo_h5_write_real(hid_t loc, const char *path, const char *name,
     hsize_t dims[2] = {rows, cols};
     return write_data(loc, path, name, H5T_IEEE_F32LE, MIMO_H5_REAL, data,
                       cols ? 2 : 1, dims);
+}
+
+int mimo_h5_write_rows(hid_t loc, const char *path, const char *name,
+                       const mimo_real *data, size_t rows, const mimo_shape *row)
+{
+    hsize_t dims[MIMO_SAMPLE_RANK + 1] = {rows};
+    for (int k = 0; k < row->rank && k < MIMO_SAMPLE_RANK; k++)
+        dims[k + 1] = (hsize_t)row->dim[k];
+    return write_data(loc, path, name, H5T_IEEE_F32LE, MIMO_H5_REAL, data,
+                      1 + (row->rank < MIMO_SAMPLE_RANK ? row->rank : MIMO_SAMPLE_RANK),
+                      dims);
 }
 
 int mimo_h5_write_tensor(hid_t loc, const char *path, const char *name,

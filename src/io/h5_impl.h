@@ -45,13 +45,18 @@ int mimo_h5_fail(const char *call, const char *path, const char *obj);
  * H5P_DEFAULT. Returns the file id or a negative MIMO_E* code. */
 hid_t mimo_h5_open_read(const char *path, hid_t fapl);
 
-/* Shape of dataset `name` in file f: rank (1 or 2 accepted), rows, cols
- * (1 for rank 1). Returns 0, or an error naming path and dataset. */
+/* Shape of numeric dataset `name` in file f: rank (1 to MIMO_SAMPLE_RANK
+ * + 1 accepted: (N,), (N, features), (N, d1, d2[, d3])), rows, cols (the
+ * product of the axes after the first; 1 for rank 1), and those axes in
+ * *row (may be NULL; rank 0 for a rank-1 dataset). Returns 0, or an error
+ * naming path and dataset. */
 int mimo_h5_shape(hid_t f, const char *path, const char *name, int *rank,
-                  size_t *rows, size_t *cols);
+                  size_t *rows, size_t *cols, mimo_shape *row);
 
-/* Reads rows [r0, r0 + n) of a rank-1 or rank-2 numeric dataset into dst
- * (n, cols) as mimo_real, converting other numeric types. */
+/* Reads rows [r0, r0 + n) of a numeric dataset of any rank mimo_h5_shape
+ * accepts into dst (n, cols) as mimo_real, in the file's memory order,
+ * converting other numeric types; cols must be the product of its axes
+ * after the first. */
 int mimo_h5_read_rows(hid_t f, const char *path, const char *name, size_t r0,
                       size_t n, size_t cols, mimo_real *dst);
 
@@ -59,6 +64,11 @@ int mimo_h5_read_rows(hid_t f, const char *path, const char *name, size_t r0,
  * (intermediate groups created). data is (rows, max(cols, 1)). */
 int mimo_h5_write_real(hid_t loc, const char *path, const char *name,
                        const mimo_real *data, size_t rows, size_t cols);
+
+/* Writes a float32 dataset (rows, row...) from data: rows samples of the
+ * shape row (rank 1 to MIMO_SAMPLE_RANK), e.g. images (N, 28, 28, 1). */
+int mimo_h5_write_rows(hid_t loc, const char *path, const char *name,
+                       const mimo_real *data, size_t rows, const mimo_shape *row);
 
 /* A float32 dataset of the given shape (a parameter tensor), its shape
  * (rank 1 to MIMO_MAX_RANK, numeric), and all of it read as mimo_real. */

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "mimo/real.h"
+#include "mimo/spec.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -28,6 +29,10 @@ int mimo_dsfile_create(const char *path, mimo_dsfile **out);
  * rank-1 (rows,) dataset from rows values. */
 int mimo_dsfile_write_real(mimo_dsfile *f, const char *name,
                            const mimo_real *data, size_t rows, size_t cols);
+/* A float32 dataset (rows, row...) from data: rows samples of shape row
+ * (1 to 3 axes), e.g. images (N, 28, 28, 1). */
+int mimo_dsfile_write_rows(mimo_dsfile *f, const char *name,
+                           const mimo_real *data, size_t rows, const mimo_shape *row);
 /* An int32 (rows,) dataset of class labels. */
 int mimo_dsfile_write_int(mimo_dsfile *f, const char *name,
                           const int32_t *data, size_t rows);
@@ -40,8 +45,8 @@ int mimo_dsfile_commit(mimo_dsfile **f);
 void mimo_dsfile_abort(mimo_dsfile **f);
 
 /* Reads dataset `name` of the file at `path` whole, converted to double:
- * *rows x max(*cols, 1) values in *data (malloc'd; free it). *cols is 0 for
- * a rank-1 dataset; *is_int (may be NULL) tells an integer dataset. For
+ * *rows x max(*cols, 1) values in *data (malloc'd; free it). *cols is the
+ * product of the axes after the first, 0 for a rank-1 dataset; *is_int (may be NULL) tells an integer dataset. For
  * checking generated and imported files; training reads with dataset.c. */
 int mimo_dsfile_read(const char *path, const char *name, size_t *rows,
                      size_t *cols, int *is_int, double **data);
@@ -116,6 +121,9 @@ typedef struct {
     const char *image_name;   /* NULL = "image": float32 (N, rows*cols) */
     const char *label_name;   /* NULL = "label": int32 (N,) */
     int scale;                /* pixels / 255 (else 0..255 as floats) */
+    int image_full;           /* 1: the images (N, rows, cols, 1), the shape
+                                 of a conv2d input; 0: flat (N, rows*cols),
+                                 the same values in the same order */
 } mimo_idx_opts;
 
 /* Converts the pair. Errors name the file: missing, bad magic, truncated
@@ -132,6 +140,7 @@ typedef struct {
     const char *map_name;   /* NULL = no derived label */
     const int32_t *map;     /* derived label of class c = map[c], >= 0 */
     size_t n_map;           /* entries of map; every label must be < n_map */
+    int pool_full;          /* 1: the pooled view (N, rows/K, cols/K, 1) */
 } mimo_idx_views;
 
 /* mimo_import_idx plus the views in v (NULL = none). Further errors

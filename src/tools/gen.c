@@ -72,6 +72,12 @@ int mimo_dsfile_write_real(mimo_dsfile *f, const char *name,
     return mimo_h5_write_real(f->f, f->a.path, name, data, rows, cols);
 }
 
+int mimo_dsfile_write_rows(mimo_dsfile *f, const char *name,
+                           const mimo_real *data, size_t rows, const mimo_shape *row)
+{
+    return mimo_h5_write_rows(f->f, f->a.path, name, data, rows, row);
+}
+
 int mimo_dsfile_write_int(mimo_dsfile *f, const char *name,
                           const int32_t *data, size_t rows)
 {
@@ -156,7 +162,7 @@ int mimo_dsfile_read(const char *path, const char *name, size_t *rows,
         return (int)f;
     int rank = 0;
     size_t r = 0, c = 0;
-    int rc = mimo_h5_shape(f, path, name, &rank, &r, &c);
+    int rc = mimo_h5_shape(f, path, name, &rank, &r, &c, NULL);
     int isint = rc ? 0 : dataset_is_int(f, name);
     if (!rc && isint < 0)
         rc = mimo_error(MIMO_EIO, "%s: cannot read the type of '%s'", path, name);
@@ -174,7 +180,7 @@ int mimo_dsfile_read(const char *path, const char *name, size_t *rows,
         return rc;
     }
     *rows = r;
-    *cols = rank == 2 ? c : 0;
+    *cols = rank >= 2 ? c : 0;
     if (is_int)
         *is_int = isint;
     *data = buf;

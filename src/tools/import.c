@@ -738,6 +738,9 @@ static int idx_write(const mimo_idx_opts *o, const mimo_idx_views *v,
     mimo_real *pooled = NULL;
     int32_t *mapped = NULL;
     int rc = idx_names(o, v, names);
+    if (!rc && (rows > INT_MAX || cols > INT_MAX))
+        rc = mimo_error(MIMO_EINVAL, "%s: %zux%zu images are too large", o->images,
+                        rows, cols);
     if (!rc && names[2]) {
         size_t k = (size_t)v->pool;
         if (rows % k || cols % k)
@@ -751,13 +754,18 @@ static int idx_write(const mimo_idx_opts *o, const mimo_idx_views *v,
     mimo_dsfile *f = NULL;
     if (!rc)
         rc = mimo_dsfile_create(o->out, &f);
+    mimo_shape img = {3, {(int)rows, (int)cols, 1}};
+    mimo_shape pl = {3, {(int)(rows / (v && v->pool ? (size_t)v->pool : 1)),
+                         (int)(cols / (v && v->pool ? (size_t)v->pool : 1)), 1}};
     if (!rc)
-        rc = mimo_dsfile_write_real(f, names[0], pix, n, rows * cols);
+        rc = o->image_full ? mimo_dsfile_write_rows(f, names[0], pix, n, &img)
+                           : mimo_dsfile_write_real(f, names[0], pix, n, rows * cols);
     if (!rc)
         rc = mimo_dsfile_write_int(f, names[1], lab, n);
     if (!rc && pooled)
-        rc = mimo_dsfile_write_real(f, names[2], pooled, n,
-                                    (rows / (size_t)v->pool) * (cols / (size_t)v->pool));
+        rc = v->pool_full ? mimo_dsfile_write_rows(f, names[2], pooled, n, &pl)
+                          : mimo_dsfile_write_real(f, names[2], pooled, n,
+                                                   (size_t)pl.dim[0] * (size_t)pl.dim[1]);
     if (!rc && mapped)
         rc = mimo_dsfile_write_int(f, names[3], mapped, n);
     if (!rc)

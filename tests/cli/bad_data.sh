@@ -46,7 +46,7 @@ PYEOF
 
 expect 1 "missing.h5: no dataset 'reg' for head 'reg'" train net.yaml --out r --data missing.h5
 expect 1 "width.h5: dataset 'a' has 4 feature(s) per row, input 'a' needs 3" train net.yaml --out r --data width.h5
-expect 1 "rank.h5: dataset 'a' has rank 3, expected (N,) or (N, features)" train net.yaml --out r --data rank.h5
+expect 1 "rank.h5: dataset 'a' has shape (100, 3, 1), input 'a' needs (N, 3)" train net.yaml --out r --data rank.h5
 expect 1 "rows.h5: dataset 'b' has 99 rows but 'a' has 100; all datasets must share N" train net.yaml --out r --data rows.h5
 expect 1 "nan.h5: dataset 'a' has 3 NaN/Inf value(s), the first in row 7" train net.yaml --out r --data nan.h5
 expect 1 "label.h5: dataset 'cls' row 4: class label 4 is not an integer in [0, 4)" train net.yaml --out r --data label.h5
