@@ -152,6 +152,28 @@ static void inside(int x0, int k, int in, int *j0, int *j1)
         *j1 = *j0;
 }
 
+/* One output row's patches column by column, for short runs (a window row
+ * of fewer than 16 values, e.g. 3x3 over one channel): for each (i, j, c)
+ * a strided pass over ox, without the per-run overhead. */
+static void im2col_line_narrow(const mimo_window *w, const mimo_real *xs, int y0,
+                               mimo_real *dst)
+{
+    const int C = w->c, K = w->kh * w->kw * C;
+    for (int i = 0; i < w->kh; i++) {
+        int iy = y0 + i, in = iy >= 0 && iy < w->in_h;
+        const mimo_real *row = xs + (size_t)(in ? iy : 0) * w->in_w * C;
+        for (int j = 0; j < w->kw; j++)
+            for (int c = 0; c < C; c++) {
+                mimo_real *d = dst + (i * w->kw + j) * C + c;
+                for (int ox = 0; ox < w->out_w; ox++) {
+                    int ix = ox * w->sw - w->pad_left + j;
+                    d[(size_t)ox * K] = in && ix >= 0 && ix < w->in_w
+                                            ? row[(size_t)ix * C + c] : 0;
+                }
+            }
+    }
+}
+
 /* col (b oh ow, K) = the windows of x (b, in_h, in_w, c): row (s, oy, ox)
  * holds x[s, oy sh - pt + i, ox sw - pl + j, :] at (i kw + j) c, zeros for
  * padding. Each window row is one contiguous run of x. */
@@ -166,6 +188,10 @@ static void im2col(const mimo_window *w, const mimo_real *x, mimo_real *col, int
         int s = r / w->out_h, oy = r % w->out_h, y0 = oy * w->sh - w->pad_top;
         const mimo_real *xs = x + (size_t)s * in_s;
         mimo_real *dst = col + (size_t)r * w->out_w * K;
+        if (run < 16) {
+            im2col_line_narrow(w, xs, y0, dst);
+            continue;
+        }
         for (int ox = 0; ox < w->out_w; ox++) {
             int x0 = ox * w->sw - w->pad_left, j0, j1;
             inside(x0, w->kw, w->in_w, &j0, &j1);

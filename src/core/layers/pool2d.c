@@ -118,6 +118,42 @@ static span window_at(const mimo_window *w, int oy, int ox)
     return p;
 }
 
+/* y = max(y, x) over C channels, arg = t where x is strictly greater (the
+ * first maximum stays); branch-free, so it vectorizes (random data would
+ * mispredict a branch half the time). */
+static void max_in(const mimo_real *restrict x, mimo_real *restrict y,
+                   mimo_real *restrict arg, mimo_real t, int C)
+{
+    for (int c = 0; c < C; c++) { /* a, t small integers: exact */
+        mimo_real v = x[c], cur = y[c], gt = (mimo_real)(v > cur);
+        y[c] = v > cur ? v : cur;
+        arg[c] += gt * (t - arg[c]);
+    }
+}
+
+static void add_in(const mimo_real *restrict x, mimo_real *restrict y, int C)
+{
+    for (int c = 0; c < C; c++)
+        y[c] += x[c];
+}
+
+/* dx += dy where the maximum was at t (branch-free: vectorizes) */
+static void add_at(const mimo_real *restrict arg, mimo_real t,
+                   const mimo_real *restrict dy, mimo_real *restrict dx, int C)
+{
+    for (int c = 0; c < C; c++) {
+        mimo_real v = dy[c], a = arg[c];
+        dx[c] += a == t ? v : 0;
+    }
+}
+
+static void add_scaled(const mimo_real *restrict dy, mimo_real s,
+                       mimo_real *restrict dx, int C)
+{
+    for (int c = 0; c < C; c++)
+        dx[c] += dy[c] * s;
+}
+
 /* One output position's C values: the max and its place, or the mean. */
 static void pool_one(const mimo_window *w, int max, const mimo_real *xs, span p,
                      mimo_real *restrict y, mimo_real *restrict arg)
@@ -134,16 +170,10 @@ static void pool_one(const mimo_window *w, int max, const mimo_real *xs, span p,
             if (i == p.i0 && j == p.j0)
                 continue;
             const mimo_real *x = xs + ((size_t)(p.y0 + i) * w->in_w + p.x0 + j) * C;
-            if (max) {
-                mimo_real t = (mimo_real)(i * w->kw + j);
-                for (int c = 0; c < C; c++) { /* strictly greater: the first wins */
-                    int gt = x[c] > y[c];
-                    y[c] = gt ? x[c] : y[c];
-                    arg[c] = gt ? t : arg[c];
-                }
-            } else
-                for (int c = 0; c < C; c++)
-                    y[c] += x[c];
+            if (max)
+                max_in(x, y, arg, (mimo_real)(i * w->kw + j), C);
+            else
+                add_in(x, y, C);
         }
     if (!max) {
         mimo_real inv = (mimo_real)1 / (mimo_real)((p.i1 - p.i0) * (p.j1 - p.j0));
@@ -172,8 +202,10 @@ static void pool_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
             }
 }
 
-/* max: dx at each maximum += dy; avg: dx += dy / count over the window.
- * Samples in parallel: their dx are apart. */
+/* max: dx at each maximum += dy (small windows: a masked pass per window
+ * position, which vectorizes; large ones, as global pooling: a scatter);
+ * avg: dx += dy / count over the window. Samples in parallel: their dx are
+ * apart. */
 static void pool_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                           mimo_real *grads, int b)
 {
@@ -187,7 +219,7 @@ static void pool_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
     if (!dx)
         return;
     #pragma omp parallel for schedule(static) \
-        if ((long)b * (long)out_s * (d->max ? 1 : w->kh * w->kw) >= MIMO_PAR_MIN)
+        if ((long)b * (long)out_s * w->kh * w->kw >= MIMO_PAR_MIN)
     for (int s = 0; s < b; s++)
         for (int oy = 0; oy < w->out_h; oy++)
             for (int ox = 0; ox < w->out_w; ox++) {
@@ -195,7 +227,7 @@ static void pool_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                 const mimo_real *dy = n->dy + o;
                 mimo_real *xs = dx + (size_t)s * in_s;
                 span p = window_at(w, oy, ox);
-                if (d->max) {
+                if (d->max && w->kh * w->kw > 16) {
                     for (int c = 0; c < C; c++) {
                         int t = (int)d->arg[o + (size_t)c];
                         int i = t / w->kw, j = t % w->kw;
@@ -207,8 +239,10 @@ static void pool_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                 for (int i = p.i0; i < p.i1; i++)
                     for (int j = p.j0; j < p.j1; j++) {
                         mimo_real *r = xs + ((size_t)(p.y0 + i) * w->in_w + p.x0 + j) * C;
-                        for (int c = 0; c < C; c++)
-                            r[c] += dy[c] * inv;
+                        if (d->max)
+                            add_at(d->arg + o, (mimo_real)(i * w->kw + j), dy, r, C);
+                        else
+                            add_scaled(dy, inv, r, C);
                     }
             }
 }
