@@ -38,6 +38,25 @@ static void report(const mimo_bench_result *r)
     if (r->ranks > 1 && r->pss_mb > 0) /* the shared gradient windows */
         printf("PSS                %.1f MiB (resident, pages shared by the "
                "ranks divided among them)\n", r->pss_mb);
+    if (r->scratch_mb > 0)
+        printf("work buffers       %.1f MiB (im2col patches, pooling argmax; "
+               "for %ld rows, allocated once)\n", r->scratch_mb, r->batch);
+    if (r->n_kinds == 0)
+        return;
+    printf("per layer kind     (rank 0, each layer alone on its %d-row slice, "
+           "mean of 5)\n", r->slice);
+    printf("  %-20s %10s %10s %9s %8s\n", "kind (layers)", "forward", "backward",
+           "GFLOP/s", "% sgemm");
+    for (int k = 0; k < r->n_kinds; k++) {
+        const mimo_bench_kind *q = &r->kinds[k];
+        char name[64];
+        double t = q->fwd_s + q->bwd_s, gf = t > 0 ? q->flops / t / 1e9 : 0;
+        snprintf(name, sizeof name, "%s (%d)", q->kind, q->layers);
+        printf("  %-20s %7.3f ms %7.3f ms", name, 1e3 * q->fwd_s, 1e3 * q->bwd_s);
+        if (q->flops > 0)
+            printf(" %9.2f %7.1f%%", gf, 100 * gf / r->sgemm_gflops);
+        printf("\n");
+    }
 }
 
 int mimo_cmd_bench(int argc, char **argv)

@@ -16,7 +16,7 @@
 #endif
 
 #include "base/clock.h"
-#include "core/graph_impl.h"
+#include "core/kind.h"
 #include "mimo/fit.h"
 #include "mimo/dist.h"
 #include "mimo/error.h"
@@ -147,6 +147,68 @@ static void summarize(const counter *c, long warmup, long steps, int segments,
     r->step_s = (c->marks[warmup + steps - 1] - c->marks[warmup - 1]) / (double)steps;
 }
 
+/* Each layer's forward and backward alone, reps times on the slice the
+ * last step left in the graph (b rows), summed per kind into r->kinds;
+ * backward adds into a scratch gradient buffer (never the model's). */
+static int profile_kinds(mimo_model *m, int b, double scale, int reps,
+                         mimo_bench_result *r)
+{
+    mimo_graph *g = mimo_model_graph(m);
+    const mimo_real *params = mimo_model_params(m);
+    mimo_real *grads = calloc(mimo_model_param_count(m) + 1, sizeof *grads);
+    int *slot = calloc((size_t)g->n_nodes, sizeof *slot);
+    if (!grads || !slot) {
+        free(grads), free(slot);
+        return mimo_error(MIMO_ENOMEM, "out of memory for the profile");
+    }
+    for (int k = 0; k < g->n_nodes; k++) {
+        const mimo_kind *kd = g->nodes[k].kind;
+        int s = 0;
+        while (kd && s < r->n_kinds && strcmp(r->kinds[s].kind, kd->name) != 0)
+            s++;
+        if (kd && s == r->n_kinds && s < MIMO_BENCH_MAX_KINDS)
+            r->kinds[r->n_kinds++] = (mimo_bench_kind){kd->name, 0, 0, 0, 0};
+        slot[k] = kd && s < r->n_kinds ? s : -1;
+        if (slot[k] >= 0) {
+            r->kinds[s].layers++;
+            r->kinds[s].flops += (kd->flops ? kd->flops(g, &g->nodes[k]) : 0) * b;
+        }
+    }
+    int rc = 0;
+    for (int rep = -1; rep < reps && !rc; rep++) { /* -1: warm-up */
+        double w = rep < 0 ? 0 : 1.0 / reps;
+        for (int k = 0; k < g->n_nodes; k++) {
+            mimo_node *n = &g->nodes[k];
+            if (slot[k] < 0)
+                continue;
+            double t = mimo_clock();
+            n->kind->forward(g, n, params, b);
+            r->kinds[slot[k]].fwd_s += w * (mimo_clock() - t);
+        }
+        rc = mimo_model_loss(m, b, scale, NULL);
+        for (int k = g->n_nodes - 1; k >= 0 && !rc; k--) {
+            mimo_node *n = &g->nodes[k];
+            if (slot[k] < 0 || !(n->dy || n->fused))
+                continue;
+            double t = mimo_clock();
+            n->kind->backward(g, n, params, grads, b);
+            r->kinds[slot[k]].bwd_s += w * (mimo_clock() - t);
+        }
+    }
+    free(grads);
+    free(slot);
+    return rc;
+}
+
+static double scratch_mb(const mimo_graph *g)
+{
+    size_t v = 0;
+    for (int k = 0; k < g->n_nodes; k++)
+        if (g->nodes[k].kind && g->nodes[k].kind->scratch)
+            v += g->nodes[k].kind->scratch(g, &g->nodes[k], (size_t)g->max_batch);
+    return (double)v * sizeof(mimo_real) / 1048576.0;
+}
+
 /* This process's proportional set size (shared pages divided among the
  * processes that map them) in MiB, from Linux's smaps_rollup; 0 if none. */
 static double pss_mb(void)
@@ -222,6 +284,11 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
         mimo_dist_times(d, t, 1);
         for (int k = 0; k < 5; k++)
             r->phase[k] = t[k] / (double)steps;
+        size_t lo, hi, gb = (size_t)spec->train.batch_size;
+        mimo_model_slice(m, gb, &lo, &hi);
+        r->slice = (int)(hi - lo);
+        if (!rc && r->slice > 0) /* the last step left a full slice in place */
+            rc = profile_kinds(m, r->slice, 1.0 / (double)gb, 5, r);
     }
     if (!rc) {
         r->batch = spec->train.batch_size;
@@ -236,6 +303,7 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
         r->rss_mb = (double)ru.ru_maxrss / 1024.0;
         r->pss_mb = pss_mb();
         r->model_mb = model_mb(m, g, rows);
+        r->scratch_mb = scratch_mb(g);
     }
     for (int i = 0; i < s.n; i++)
         free(s.buf[i]);

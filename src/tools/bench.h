@@ -27,6 +27,18 @@ typedef struct {
     MPI_Comm comm;
 } mimo_bench_opts;
 
+/* The most layer kinds the per-kind profile lists. */
+#define MIMO_BENCH_MAX_KINDS 32
+
+/* One layer kind's share of a step, measured after the timed steps by
+ * running each layer's forward and backward alone on the rank's slice. */
+typedef struct {
+    const char *kind;      /* "conv2d", ... (static) */
+    int layers;            /* of this kind in the network */
+    double fwd_s, bwd_s;   /* mean seconds per step, all its layers */
+    double flops;          /* per step, of its matrix products */
+} mimo_bench_kind;
+
 typedef struct {
     int ranks, threads;
     mimo_allreduce allreduce; /* the gradient sum's form in use */
@@ -46,6 +58,10 @@ typedef struct {
                          shared between ranks divided among them (Linux;
                          0 elsewhere) */
     double model_mb;  /* params + grads + moments + activations + data */
+    double scratch_mb; /* the kinds' extra work buffers (im2col patches) */
+    int slice;        /* rows of rank 0's slice of a global batch */
+    int n_kinds;      /* per-kind profile of rank 0, in network order */
+    mimo_bench_kind kinds[MIMO_BENCH_MAX_KINDS];
 } mimo_bench_result;
 
 int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
