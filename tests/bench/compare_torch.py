@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """compare_torch.py — training speed of mimo against the same networks in PyTorch.
 
-For each benchmark network (configs/bench/{tiny,small,large}.yaml) and each
+For each benchmark network (configs/bench/{tiny,small,large,conv}.yaml) and each
 configuration — 1 process x 1 thread, 1 process x 2 threads, 2 processes x 1
 thread — this runs `mimo bench` and an identical PyTorch training loop
 alternately (mimo, torch, mimo, torch, ... for --rounds rounds, so that both
@@ -14,6 +14,11 @@ The PyTorch side (one fresh process per measurement, like mimo):
     h1 = relu(x1 W1), h2 = relu(x1 W2), h3 = relu([x2, h1, h2] W3),
     loss = BCEWithLogits(h3 W4, t1) + MAE(softmax(h3 W5), t2)  (means over
     units then batch, weights 1 — what mimo computes);
+  * conv (the image + features network of configs/bench/conv.yaml):
+    nn.Conv2d / F.max_pool2d / F.avg_pool2d in PyTorch's own channels-first
+    layout (its oneDNN convolutions), the image branch flattened as PyTorch
+    flattens it (the same network up to a fixed order of the dense kernel's
+    rows), softmax + cross-entropy from the logits;
   * plain SGD with the config's lr, float32, the config's global batch;
   * synthetic data in memory: 8 global batches of random rows (BCE targets
     0/1, MAE targets normal, as `mimo bench`), reshuffled every epoch and
@@ -50,7 +55,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 # enough timed work per run for a stable median, and the whole default run
 # (3 nets x 3 configurations x 3 rounds x 2 frameworks) within ~5 minutes
 # on a quiet 2-core machine (large is most of it).
-DEFAULT_STEPS = {"tiny": (200, 2000), "small": (50, 500), "large": (10, 100)}
+DEFAULT_STEPS = {"tiny": (200, 2000), "small": (50, 500), "large": (10, 100),
+                 "conv": (10, 100)}
 SEGMENTS = 5
 
 CONFIGS = [  # (label, processes, threads)
@@ -61,6 +67,41 @@ CONFIGS = [  # (label, processes, threads)
 
 
 # ---- the network, read from the mimo config --------------------------------
+
+def read_conv_net(path, text, num):
+    """The image + features network of configs/bench/conv.yaml: its sizes,
+    after checking every layer, so both sides train the same network."""
+    net = {"kind": "conv"}
+    layers = [
+        (r"c1:\s*\{type:\s*conv2d,\s*filters:\s*(\d+),\s*kernel_size:\s*3,\s*padding:\s*same,"
+         r"\s*activation:\s*relu,\s*from:\s*image\s*\}", "c1"),
+        (r"p1:\s*\{type:\s*max_pool2d,\s*pool_size:\s*2,\s*from:\s*c1\s*\}", None),
+        (r"c2:\s*\{type:\s*conv2d,\s*filters:\s*(\d+),\s*kernel_size:\s*3,\s*padding:\s*valid,"
+         r"\s*activation:\s*relu,\s*from:\s*p1\s*\}", "c2"),
+        (r"p2:\s*\{type:\s*avg_pool2d,\s*pool_size:\s*2,\s*from:\s*c2\s*\}", None),
+        (r"g:\s*\{type:\s*global_avg_pool2d,\s*from:\s*c2\s*\}", None),
+        (r"f:\s*\{type:\s*flatten,\s*from:\s*p2\s*\}", None),
+        (r"feat:\s*\{type:\s*dense,\s*units:\s*(\d+),\s*activation:\s*relu,\s*from:\s*pooled\s*\}",
+         "feat"),
+        (r"cat:\s*\{type:\s*concat,\s*from:\s*\[f,\s*g,\s*feat\]\s*\}", None),
+        (r"label:\s*\{type:\s*dense,\s*units:\s*(\d+),\s*activation:\s*softmax,\s*from:\s*cat\s*\}",
+         "classes"),
+        (r"image:\s*\{\s*shape:\s*\[28,\s*28,\s*1\]\s*\}", None),
+        (r"pooled:\s*\{\s*shape:\s*49\s*\}", None),
+        (r"label:\s*\{loss:\s*sparse_categorical_crossentropy\s*\}", None),
+        (r"optimizer:\s*\{type:\s*sgd,", None),
+    ]
+    for pattern, key in layers:
+        m = re.search(r"^\s*" + pattern, text, re.M)
+        if not m:
+            sys.exit("compare_torch: %s: not the conv benchmark network (no match for %r)"
+                     % (path, pattern))
+        if key:
+            net[key] = int(m.group(1))
+    net["batch"] = num(r"^\s*batch_size:\s*(\d+)")
+    net["lr"] = num(r"lr:\s*([0-9.eE+-]+)", float)
+    return net
+
 
 def read_net(path):
     """Shapes, batch and lr of a configs/bench/*.yaml network; checks that it
@@ -77,6 +118,8 @@ def read_net(path):
             sys.exit("compare_torch: %s: cannot find %r" % (path, pattern))
         return cast(m.group(1))
 
+    if re.search(r"type:\s*conv2d", text):
+        return read_conv_net(path, text, num)
     net = {}
     for name in ("x1", "x2"):
         net[name] = num(r"^\s*%s:\s*\{\s*shape:\s*(\d+)\s*\}" % name)
@@ -102,6 +145,39 @@ def read_net(path):
 
 
 # ---- the PyTorch side (runs in a fresh process) ------------------------------
+
+def conv_model(net, nn, F, torch):
+    """The conv benchmark network, its loss, and its synthetic data maker."""
+    class ConvNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(1, net["c1"], 3, padding=1)
+            self.c2 = nn.Conv2d(net["c1"], net["c2"], 3)
+            self.feat = nn.Linear(49, net["feat"])
+            self.label = nn.Linear(6 * 6 * net["c2"] + net["c2"] + net["feat"],
+                                   net["classes"])
+            for m in self.modules():
+                if isinstance(m, (nn.Linear, nn.Conv2d)):
+                    nn.init.xavier_uniform_(m.weight)
+                    nn.init.zeros_(m.bias)
+
+        def forward(self, image, pooled):
+            c1 = F.relu(self.c1(image))
+            c2 = F.relu(self.c2(F.max_pool2d(c1, 2)))
+            f = torch.flatten(F.avg_pool2d(c2, 2), 1)
+            g = c2.mean((2, 3))
+            return self.label(torch.cat([f, g, F.relu(self.feat(pooled))], 1))
+
+    def data(rows, g):
+        return [torch.rand(rows, 1, 28, 28, generator=g),
+                torch.rand(rows, 49, generator=g),
+                torch.randint(0, net["classes"], (rows,), generator=g)]
+
+    def loss(model, b):
+        return F.cross_entropy(model(b[0], b[1]), b[2])  # softmax + CCE, mean
+
+    return ConvNet(), data, loss
+
 
 def torch_train(net, warmup, steps, threads, rank=0, world=1, result_q=None):
     """Trains the network for warmup + steps steps; returns the median
@@ -135,7 +211,10 @@ def torch_train(net, warmup, steps, threads, rank=0, world=1, result_q=None):
             h3 = F.relu(self.h3(torch.cat([x2, h1, h2], 1)))
             return self.y1(h3), torch.softmax(self.y2(h3), 1)
 
-    model = Net()
+    if net.get("kind") == "conv":
+        model, make_data, conv_loss = conv_model(net, nn, F, torch)
+    else:
+        model = Net()
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model)
     opt = torch.optim.SGD(model.parameters(), lr=net["lr"])
@@ -146,10 +225,13 @@ def torch_train(net, warmup, steps, threads, rank=0, world=1, result_q=None):
     lb = gb // world
     rows = 8 * gb
     g = torch.Generator().manual_seed(12345)
-    x1 = torch.randn(rows, net["x1"], generator=g)
-    x2 = torch.randn(rows, net["x2"], generator=g)
-    t1 = (torch.rand(rows, net["y1"], generator=g) < 0.5).float()
-    t2 = torch.randn(rows, net["y2"], generator=g)
+    if net.get("kind") == "conv":
+        tensors = make_data(rows, g)
+    else:
+        tensors = [torch.randn(rows, net["x1"], generator=g),
+                   torch.randn(rows, net["x2"], generator=g),
+                   (torch.rand(rows, net["y1"], generator=g) < 0.5).float(),
+                   torch.randn(rows, net["y2"], generator=g)]
 
     marks = []
     perm = None
@@ -159,11 +241,13 @@ def torch_train(net, warmup, steps, threads, rank=0, world=1, result_q=None):
         if b == 0:
             perm = torch.randperm(rows, generator=g)
         idx = perm[b * gb + rank * lb: b * gb + (rank + 1) * lb]
-        bx1, bx2 = x1.index_select(0, idx), x2.index_select(0, idx)
-        bt1, bt2 = t1.index_select(0, idx), t2.index_select(0, idx)
+        batch = [t.index_select(0, idx) for t in tensors]
         opt.zero_grad(set_to_none=True)
-        o1, o2 = model(bx1, bx2)
-        loss = bce(o1, bt1) + mae(o2, bt2)
+        if net.get("kind") == "conv":
+            loss = conv_loss(model, batch)
+        else:
+            o1, o2 = model(batch[0], batch[1])
+            loss = bce(o1, batch[2]) + mae(o2, batch[3])
         loss.backward()
         opt.step()
         if s == warmup - 1:
