@@ -99,6 +99,11 @@ static int conv2d_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
     if (mimo_window_infer(g, n, k, s, a->padding, "kernel_size", &d->w, err, len))
         return -1;
     d->K = k[0] * k[1] * d->w.c;
+    if ((long long)d->K * a->filters > INT_MAX / 2) {
+        snprintf(err, len, "conv2d layer '%s': a kernel of %dx%dx%dx%d values is "
+                 "too large", n->name, k[0], k[1], d->w.c, a->filters);
+        return -1;
+    }
     d->filters = a->filters;
     d->use_bias = a->use_bias;
     d->direct = k[0] == 1 && k[1] == 1 && s[0] == 1 && s[1] == 1;
