@@ -43,6 +43,8 @@ net pad 'c: {type: conv2d, filters: 2, kernel_size: 1, padding: full, from: x}' 
 expect 1 "pad.yaml:3:58: unknown value 'full' for 'padding' in layer 'c' (expected one of: valid, same)" summary pad.yaml
 net nokernel 'c: {type: conv2d, filters: 2, from: x}' 'o: {type: flatten, from: c}'
 expect 1 "nokernel.yaml:3:3: layer 'c' has no 'kernel_size'" summary nokernel.yaml
+printf 'inputs: {x: {shape: [4, 4, 100000]}}\nlayers:\n  c: {type: conv2d, filters: 100000, kernel_size: 3, padding: same, from: x}\noutputs: {c: {loss: mse}}\n' >huge.yaml
+expect 1 "huge.yaml:3:3: conv2d layer 'c': a kernel of 3x3x100000x100000 values is too large" summary huge.yaml
 net units 'c: {type: conv2d, filters: 2, kernel_size: 1, units: 3, from: x}' 'o: {type: flatten, from: c}'
 expect 1 "key 'units' is not valid for a conv2d layer (only dense layers take it)" summary units.yaml
 expect 1 "--set layers.c.kernel_size: expected an integer > 0 for 'kernel_size' in layer 'c', got '-3'" summary same.yaml --set layers.c.kernel_size=-3
