@@ -119,6 +119,10 @@ expect 0 "" train img.yaml --out stream0 --data full.h5 --quiet --set data.memor
 for d in flat f64 stream stream0; do
     check "$d: the same weights as the full-shape file loaded whole" same_params full/checkpoints/last.h5 $d/checkpoints/last.h5
 done
+# checkpoints hold the (kh, kw, c_in, filters) kernels: resume is exact
+expect 0 "" train img.yaml --out half --data full.h5 --quiet --epochs 1
+expect 0 "resuming from half/checkpoints/last.h5 (epoch 2, step 0)" train img.yaml --out half --data full.h5 --resume half
+check "resume of a conv net is bitwise exact" same_params full/checkpoints/last.h5 half/checkpoints/last.h5
 expect 1 "hw.h5: dataset 'im' has shape (200, 6, 10)" eval full --data hw.h5
 expect 0 "samples 200" eval full --data full.h5
 expect 0 "" predict full --data flat.h5 --out p.h5
