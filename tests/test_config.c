@@ -251,8 +251,9 @@ static void test_unknown_key_suggests(void **state)
     expect_err(HEAD "layers:\n  h1:\n    type: dense\n    from: x1\n"
                "    unit: 4\n" TAIL,
                "m.yaml:7:5: unknown key 'unit' in layer 'h1' (expected one "
-               "of: type, from, units, activation, alpha, use_bias, "
-               "kernel_initializer, bias_initializer; did you mean 'units'?)",
+               "of: type, from, shares, trainable, units, activation, alpha, "
+               "use_bias, kernel_initializer, bias_initializer; did you mean "
+               "'units'?)",
                NULL);
     expect_err(HEAD "layer: {}\n" TAIL, "m.yaml:3:1: unknown key 'layer'",
                "did you mean 'layers'?");
@@ -307,7 +308,8 @@ static void test_bad_enum(void **state)
     expect_err(HEAD "layers: {h1: {type: convolution, from: x1}}\n" TAIL,
                "m.yaml:3:21: unknown layer type 'convolution'",
                "dense, activation, concat, add, subtract, multiply, average,"
-               " masked_softmax, flatten, reshape)");
+               " masked_softmax, flatten, reshape, embedding, dropout, batch_norm,"
+               " layer_norm)");
     expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n"
                "outputs: {h1: {loss: mse, metrics: [acc]}}\n",
                "m.yaml:4:37: unknown metric 'acc'", "accuracy, mse, mae");

@@ -45,18 +45,25 @@ static void fill_target(mimo_rng *r, mimo_loss l, mimo_real *t, int units, int t
     }
 }
 
-/* Inputs named mask* get 0/1 values with at least one 1 per row. */
-static void fill_input(mimo_rng *r, const char *name, mimo_real *x, int w)
+/* Inputs named mask* get 0/1 values with at least one 1 per row; integer
+ * id inputs ids in [0, bound), repeating. */
+static void fill_input(mimo_rng *r, const char *name, mimo_real *x, int w,
+                       long long bound)
 {
     for (int row = 0; row < BATCH; row++)
         for (int j = 0; j < w; j++) {
             mimo_real *v = &x[(size_t)row * w + j];
-            if (strncmp(name, "mask", 4) == 0)
+            if (bound > 0)
+                *v = (mimo_real)mimo_rng_below(r, (uint64_t)(bound < 3 ? bound : 3));
+            else if (strncmp(name, "mask", 4) == 0)
                 *v = j == row % w || mimo_rng_uniform(r) < 0.5;
             else
                 *v = mimo_rng_normal(r);
         }
 }
+
+/* The global rows of the checked batch: dropout's masks come from them. */
+static const uint64_t ROWS[BATCH] = {3, 17, 4, 250, 9};
 
 static void setup_graph(fixture *f, const char *yaml)
 {
@@ -67,6 +74,7 @@ static void setup_graph(fixture *f, const char *yaml)
     rc = mimo_graph_compile(&f->spec, BATCH, 1, &f->g);
     if (rc)
         fail_msg("compile: %s", mimo_errmsg());
+    mimo_graph_set_training(f->g, ROWS, 2); /* masks fixed by rows and epoch */
     f->n = mimo_graph_param_count(f->g);
     f->params = calloc(f->n + 1, sizeof(mimo_real));
     f->grads = calloc(f->n + 1, sizeof(mimo_real));
@@ -77,8 +85,10 @@ static void setup_graph(fixture *f, const char *yaml)
         f->params[i] += 0.1 * mimo_rng_normal(&r);
     for (int i = 0; i < mimo_graph_n_inputs(f->g); i++) {
         int w = mimo_graph_input_width(f->g, i);
+        long long bound = 0;
+        mimo_graph_input_ids(f->g, i, &bound);
         f->in[i] = calloc((size_t)BATCH * w, sizeof(mimo_real));
-        fill_input(&r, mimo_graph_input_name(f->g, i), f->in[i], w);
+        fill_input(&r, mimo_graph_input_name(f->g, i), f->in[i], w, bound);
     }
     for (int h = 0; h < mimo_graph_n_heads(f->g); h++) {
         int tw = mimo_graph_head_target_width(f->g, h);
@@ -153,6 +163,7 @@ static int check_without_input_grads(fixture *f)
     memcpy(want, f->grads, sizeof(mimo_real) * f->n);
     if (mimo_graph_compile(&f->spec, BATCH, 0, &lean))
         fail_msg("compile: %s", mimo_errmsg());
+    mimo_graph_set_training(lean, ROWS, 2);
     f->g = lean;
     analytic(f);
     for (size_t i = 0; i < f->n; i++)
@@ -169,18 +180,23 @@ static int check_without_input_grads(fixture *f)
 }
 
 /* Backward as a plain SGD step in place (what one process does with plain
- * SGD) must move every parameter by -lr times the gradient checked here. */
+ * SGD) must move every trained parameter by -lr times the gradient checked
+ * here. (Not for shared layers: the model never runs them in place.) */
 static int check_sgd_in_place(fixture *f)
 {
     const double lr = 0.1;
     mimo_real *p = malloc(sizeof(mimo_real) * (f->n + 1));
     int bad = 0;
+    if (mimo_graph_shares(f->g)) {
+        free(p);
+        return 0;
+    }
     memcpy(p, f->params, sizeof(mimo_real) * f->n);
     mimo_graph_forward(f->g, p, (const mimo_real *const *)f->in, BATCH);
     assert_int_equal(mimo_graph_loss(f->g, (const mimo_real *const *)f->tgt,
                                      BATCH, 1.0 / BATCH, NULL), 0);
     mimo_graph_backward_sgd(f->g, p, lr, BATCH, NULL, NULL);
-    for (size_t i = 0; i < f->n; i++) {
+    for (size_t i = 0; i < mimo_graph_trained_count(f->g); i++) {
         double want = f->params[i] - lr * f->grads[i];
         if (!(fabs(p[i] - want) <= 1e-12 * (1 + fabs(want)))) {
             print_error("param[%zu] after SGD in backward: %.15g, want %.15g\n", i,
@@ -201,11 +217,14 @@ static void check_opt(const char *yaml, int allow_zero)
     analytic(&f);
     int bad = check_without_input_grads(&f) + check_sgd_in_place(&f);
     double norm = 0;
-    for (size_t i = 0; i < f.n; i++) {
+    for (size_t i = 0; i < mimo_graph_trained_count(f.g); i++) {
         bad += compare(&f, &f.params[i], f.grads[i], "param", i);
         norm += f.grads[i] * f.grads[i];
     }
     for (int i = 0; i < mimo_graph_n_inputs(f.g); i++) {
+        long long bound;
+        if (mimo_graph_input_ids(f.g, i, &bound))
+            continue; /* integer ids have no gradient */
         const mimo_real *gx = mimo_graph_input_grad(f.g, i);
         size_t w = (size_t)mimo_graph_input_width(f.g, i);
         mimo_real *copy = malloc(sizeof(mimo_real) * BATCH * w);
@@ -220,9 +239,9 @@ static void check_opt(const char *yaml, int allow_zero)
     for (int t = 0; t < mimo_graph_n_tensors(f.g); t++) {
         mimo_param_info p = mimo_graph_tensor(f.g, t);
         double s = 0;
-        for (size_t k = 0; k < p.size; k++)
+        for (size_t k = 0; k < p.size && p.trainable; k++)
             s += fabs(f.grads[p.offset + k]);
-        if (s < 1e-12 && !allow_zero) {
+        if (p.trainable && s < 1e-12 && !allow_zero) {
             print_error("tensor %s/%s has an all-zero gradient\n", p.layer, p.name);
             bad++;
         }
@@ -308,6 +327,198 @@ static void test_reshape_flatten(void **s)
           "  o: {type: dense, units: 2, from: g}\n"
           "  p: {type: reshape, target_shape: [2, 1], from: o}\n"
           "outputs: {p: {loss: mse}}\n");
+}
+
+/* ---- the layers of real multi-input models ------------------------------ */
+
+/* Ids repeated in the batch: their rows' gradients add up. */
+static void test_embedding(void **s)
+{
+    (void)s;
+    check("inputs: {ids: {shape: 3, dtype: int32}, x: {shape: 2}}\n"
+          "layers:\n"
+          "  e: {type: embedding, input_dim: 4, output_dim: 3, from: ids}\n"
+          "  f: {type: flatten, from: e}\n"
+          "  h: {type: dense, units: 2, activation: tanh, from: x}\n"
+          "  c: {type: concat, from: [f, h]}\n"
+          "  o: {type: dense, units: 2, from: c}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* A fixed mask (the rows and epoch are fixed): dx = dy m / (1 - rate). */
+static void test_dropout(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: 6}}\n"
+          "layers:\n"
+          "  h: {type: dense, units: 8, activation: tanh, from: x}\n"
+          "  d: {type: dropout, rate: 0.4, from: h}\n"
+          "  o: {type: dense, units: 2, from: d}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* Training mode: the batch's statistics, on one axis and on positions.
+ * (A bias just before batch_norm has a zero gradient: none there.) */
+static void test_batch_norm(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: 4}}\n"
+          "layers:\n"
+          "  h: {type: dense, units: 3, use_bias: false, from: x}\n"
+          "  b: {type: batch_norm, from: h}\n"
+          "  a: {type: activation, activation: tanh, from: b}\n"
+          "  o: {type: dense, units: 2, from: a}\n"
+          "outputs: {o: {loss: mse}}\n");
+    check("inputs: {x: {shape: [3, 2]}}\n"
+          "layers:\n"
+          "  b: {type: batch_norm, momentum: 0.9, epsilon: 0.01, from: x}\n"
+          "  f: {type: flatten, from: b}\n"
+          "  h: {type: dense, units: 4, activation: tanh, from: f}\n"
+          "  c: {type: batch_norm, center: false, from: h}\n"
+          "  o: {type: dense, units: 2, from: c}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* trainable: false on batch_norm: the moving statistics, affine; its own
+ * tensors get no gradient, the layer below does. */
+static void test_batch_norm_frozen(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: 4}}\n"
+          "layers:\n"
+          "  h: {type: dense, units: 3, from: x}\n"
+          "  b: {type: batch_norm, trainable: false, from: h}\n"
+          "  o: {type: dense, units: 2, from: b}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+static void test_layer_norm(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [2, 5]}}\n"
+          "layers:\n"
+          "  h: {type: dense, units: 4, from: x}\n"
+          "  n: {type: layer_norm, epsilon: 0.001, from: h}\n"
+          "  f: {type: flatten, from: n}\n"
+          "  o: {type: dense, units: 2, from: f}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* One tower on two inputs: the shared kernel's gradient is the sum of both
+ * uses (the central difference moves it in both). */
+static void test_shared_layer(void **s)
+{
+    (void)s;
+    /* tc shares through tb (a chain); tb comes before ta in the config */
+    check("inputs: {a: {shape: 3}, b: {shape: 3}, c: {shape: 3}}\n"
+          "layers:\n"
+          "  tb: {type: dense, shares: ta, from: b}\n"
+          "  ta: {type: dense, units: 4, activation: tanh, from: a}\n"
+          "  tc: {type: dense, shares: tb, from: c}\n"
+          "  m: {type: multiply, from: [ta, tb]}\n"
+          "  j: {type: concat, from: [m, tc]}\n"
+          "  o: {type: dense, units: 2, from: j}\n"
+          "outputs: {o: {loss: mse}}\n");
+    /* a shared layer deeper than its owner: the owner's block is final only
+     * after the owner's backward (the gradient-sum hooks rely on that) */
+    check("inputs: {a: {shape: 3}}\n"
+          "layers:\n"
+          "  t1: {type: dense, units: 3, activation: tanh, from: a}\n"
+          "  t2: {type: dense, shares: t1, from: t1}\n"
+          "  o: {type: dense, units: 2, from: t2}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* A frozen layer: no gradient for its tensors, a nonzero one below it. */
+static void test_frozen_layer(void **s)
+{
+    (void)s;
+    const char *y = "inputs: {x: {shape: 3}}\n"
+                    "layers:\n"
+                    "  h: {type: dense, units: 4, activation: tanh, from: x}\n"
+                    "  f: {type: dense, units: 3, activation: tanh, trainable: false, from: h}\n"
+                    "  o: {type: dense, units: 2, from: f}\n"
+                    "outputs: {o: {loss: mse}}\n";
+    check(y);
+    fixture f;
+    setup_graph(&f, y);
+    assert_int_equal(mimo_graph_param_count(f.g), 16 + 15 + 8);
+    assert_int_equal(mimo_graph_trained_count(f.g), 16 + 8);
+    for (int t = 0; t < mimo_graph_n_tensors(f.g); t++) {
+        mimo_param_info p = mimo_graph_tensor(f.g, t);
+        assert_int_equal(p.trainable, strcmp(p.layer, "f") != 0);
+        assert_true(!p.trainable == (p.offset >= mimo_graph_trained_count(f.g)));
+    }
+    teardown_graph(&f);
+}
+
+/* The gradient-sum hooks start a bucket as soon as backward reports its
+ * values final: every prefix reported must already hold its final values
+ * (also when a shared layer adds into its owner's block later). */
+typedef struct {
+    const mimo_real *grads, *final;
+    size_t last;
+    int bad;
+} prefix_check;
+
+static void check_prefix(void *u, const char *layer, size_t done)
+{
+    prefix_check *c = u;
+    if (done < c->last) {
+        print_error("after '%s' the final prefix shrank: %zu < %zu\n", layer, done,
+                    c->last);
+        c->bad++;
+    }
+    for (size_t i = 0; i < done; i++)
+        if (c->grads[i] != c->final[i]) {
+            print_error("after '%s': gradient[%zu] reported final but changes\n",
+                        layer, i);
+            c->bad++;
+            break;
+        }
+    c->last = done;
+}
+
+static void test_backward_prefix(void **s)
+{
+    (void)s;
+    const char *graphs[] = {
+        "inputs: {a: {shape: 3}, b: {shape: 3}}\n"
+        "layers:\n"
+        "  t1: {type: dense, units: 3, activation: tanh, from: a}\n"
+        "  u: {type: dense, units: 3, activation: tanh, from: b}\n"
+        "  t2: {type: dense, shares: t1, from: t1}\n"
+        "  c: {type: concat, from: [t2, u]}\n"
+        "  t3: {type: dense, shares: t1, from: u}\n"
+        "  j: {type: concat, from: [c, t3]}\n"
+        "  o: {type: dense, units: 2, from: j}\n"
+        "outputs: {o: {loss: mse}}\n",
+        "inputs: {x1: {shape: 5}, x2: {shape: 3}}\n"
+        "layers:\n"
+        "  h1: {type: dense, units: 4, activation: relu, from: x1}\n"
+        "  h2: {type: dense, units: 3, activation: relu, from: x1}\n"
+        "  cat: {type: concat, from: [x2, h1, h2]}\n"
+        "  b: {type: batch_norm, from: cat}\n"
+        "  h3: {type: dense, units: 4, trainable: false, from: b}\n"
+        "  y1: {type: dense, units: 5, activation: sigmoid, from: h3}\n"
+        "outputs: {y1: {loss: binary_crossentropy}}\n"};
+    for (size_t k = 0; k < sizeof graphs / sizeof *graphs; k++) {
+        fixture f;
+        setup_graph(&f, graphs[k]);
+        analytic(&f);
+        mimo_real *final = malloc(sizeof(mimo_real) * (f.n + 1));
+        memcpy(final, f.grads, sizeof(mimo_real) * f.n);
+        memset(f.grads, 0, sizeof(mimo_real) * f.n);
+        prefix_check c = {f.grads, final, 0, 0};
+        mimo_graph_forward(f.g, f.params, (const mimo_real *const *)f.in, BATCH);
+        assert_int_equal(mimo_graph_loss(f.g, (const mimo_real *const *)f.tgt,
+                                         BATCH, 1.0 / BATCH, NULL), 0);
+        mimo_graph_backward_hooked(f.g, f.params, f.grads, BATCH, check_prefix, &c);
+        assert_int_equal(c.bad, 0);
+        assert_int_equal(c.last, mimo_graph_trained_count(f.g));
+        free(final);
+        teardown_graph(&f);
+    }
 }
 
 /* ---- losses ---------------------------------------------------------------- */
@@ -515,6 +726,14 @@ int main(void)
         cmocka_unit_test(test_dense_no_bias),
         cmocka_unit_test(test_dense_rank2),
         cmocka_unit_test(test_reshape_flatten),
+        cmocka_unit_test(test_embedding),
+        cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_batch_norm),
+        cmocka_unit_test(test_batch_norm_frozen),
+        cmocka_unit_test(test_layer_norm),
+        cmocka_unit_test(test_shared_layer),
+        cmocka_unit_test(test_frozen_layer),
+        cmocka_unit_test(test_backward_prefix),
         cmocka_unit_test(test_loss_mse),
         cmocka_unit_test(test_loss_mae),
         cmocka_unit_test(test_loss_huber),

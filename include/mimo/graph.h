@@ -37,7 +37,13 @@ MIMO_API int mimo_graph_compile(const mimo_spec *spec, int max_batch, int input_
 /* Frees the graph and sets *g to NULL. */
 MIMO_API void mimo_graph_free(mimo_graph **g);
 
+/* All parameters; the first mimo_graph_trained_count of them are trained
+ * (have gradients and optimizer moments), the rest are not (batch_norm's
+ * moving statistics, the layers marked trainable: false). */
 MIMO_API size_t mimo_graph_param_count(const mimo_graph *g);
+MIMO_API size_t mimo_graph_trained_count(const mimo_graph *g);
+/* Whether some layer shares another's parameters (`shares`). */
+MIMO_API int mimo_graph_shares(const mimo_graph *g);
 MIMO_API int mimo_graph_max_batch(const mimo_graph *g);
 MIMO_API const mimo_spec *mimo_graph_spec(const mimo_graph *g);
 
@@ -46,6 +52,9 @@ MIMO_API int mimo_graph_n_inputs(const mimo_graph *g);
 MIMO_API const char *mimo_graph_input_name(const mimo_graph *g, int i);
 MIMO_API int mimo_graph_input_width(const mimo_graph *g, int i);
 MIMO_API const mimo_shape *mimo_graph_input_shape(const mimo_graph *g, int i);
+/* Whether input i holds integer ids (dtype: int32); *bound: they must lie
+ * in [0, bound) for the layers that read them (0: no such layer). */
+MIMO_API int mimo_graph_input_ids(const mimo_graph *g, int i, long long *bound);
 
 /* Heads, in config order. A head's target has target_width columns
  * (1 for sparse_categorical_crossentropy, else units). */
@@ -55,13 +64,15 @@ MIMO_API int mimo_graph_head_units(const mimo_graph *g, int h);
 MIMO_API int mimo_graph_head_target_width(const mimo_graph *g, int h);
 
 /* Parameter tensors (a dense layer's kernel (in, out) and bias (out), ...),
- * in topological order of their layers, each layer's in its own order.
+ * in topological order of their layers, each layer's in its own order; a
+ * layer that shares another's has none of its own.
  * offset is into the flat buffer; shape has 1 to MIMO_MAX_RANK axes. */
 typedef struct {
     const char *layer;
     const char *name;     /* "kernel", "bias", ... */
     size_t offset, size;
     mimo_shape shape;
+    int trainable;        /* trained: it has gradients and optimizer moments */
 } mimo_param_info;
 MIMO_API int mimo_graph_n_tensors(const mimo_graph *g);
 MIMO_API mimo_param_info mimo_graph_tensor(const mimo_graph *g, int k);
@@ -75,6 +86,32 @@ MIMO_API double mimo_graph_flops(const mimo_graph *g);
  * in topological order from a PRNG seeded with seed. */
 MIMO_API void mimo_graph_init_params(const mimo_graph *g, mimo_real *params,
                             uint64_t seed);
+
+/* Training mode for the following forwards and backwards: dropout draws
+ * each sample's mask from (seed, epoch, its global row rows[r], layer),
+ * batch_norm normalizes with the statistics of the global batch (summed
+ * over the ranks with the reduce function) and updates its moving ones.
+ * rows (b values) must stay valid until backward. Inference mode (after
+ * compile, or mimo_graph_set_inference): dropout is the identity and
+ * batch_norm uses its moving statistics. */
+MIMO_API void mimo_graph_set_training(mimo_graph *g, const uint64_t *rows,
+                                      long epoch);
+MIMO_API void mimo_graph_set_inference(mimo_graph *g);
+
+/* Sums n doubles over the ranks, in place (0, or an error code). */
+typedef int (*mimo_reduce_fn)(void *user, double *v, int n);
+/* Used by layers whose statistics span the global batch (batch_norm).
+ * fn NULL: one process. writes_state 0: another rank of the node updates
+ * the untrained state this rank's parameters share (moving statistics of
+ * node-shared parameters). */
+MIMO_API void mimo_graph_set_reduce(mimo_graph *g, mimo_reduce_fn fn, void *user,
+                                    int writes_state);
+/* Whether some layer reduces over the ranks in training mode: then every
+ * rank must run forward and backward each step, also with no rows. */
+MIMO_API int mimo_graph_collective(const mimo_graph *g);
+/* The first error met inside forward or backward since the last call (an
+ * id out of range, a failed reduction), 0 if none; clears it. */
+MIMO_API int mimo_graph_status(mimo_graph *g);
 
 /* Forward pass over b <= max_batch rows. inputs[i] is (b, width_i),
  * row-major, in input order; it must stay valid until backward. */

@@ -71,7 +71,8 @@ typedef enum {
  * - sum: the gradient buffer becomes the sum over all ranks, in place.
  * - apply: sums over ranks and updates this rank's slice (SLICES).
  * - phase around "data", "forward", "backward" and "optimizer" (end 0/1),
- *   for timings and traces. */
+ *   for timings and traces.
+ * - reduce and skip_state: see below and mimo_graph_set_reduce. */
 typedef struct {
     void *user;
     mimo_real *grads, *params;
@@ -80,6 +81,11 @@ typedef struct {
     int (*sum)(void *user, mimo_real *grads, size_t n);
     int (*apply)(void *user, mimo_optim *o, mimo_real *params, double lr);
     void (*phase)(void *user, const char *name, int end);
+    /* reduce: sums doubles over the ranks (batch statistics); skip_state:
+     * another rank of the node updates the shared untrained parameters
+     * (batch_norm's moving statistics) */
+    int (*reduce)(void *user, double *v, int n);
+    int skip_state;
 } mimo_step_hooks;
 
 /* Compiles spec for its batch size, initializes parameters from its seed
@@ -95,7 +101,10 @@ MIMO_API mimo_real *mimo_model_params(mimo_model *m);
 /* The gradient buffer in use (see mimo_update for what it holds when). */
 MIMO_API mimo_real *mimo_model_grads(mimo_model *m);
 MIMO_API mimo_optim *mimo_model_optim(mimo_model *m);
+/* All parameters, and the trained ones at their front (the gradient
+ * buffer's and each optimizer moment's length; see mimo_graph_param_count). */
 MIMO_API size_t mimo_model_param_count(const mimo_model *m);
+MIMO_API size_t mimo_model_trained_count(const mimo_model *m);
 /* Learning rate used by the next steps (starts at the spec's). */
 MIMO_API void mimo_model_set_lr(mimo_model *m, double lr);
 MIMO_API double mimo_model_lr(const mimo_model *m);
@@ -128,13 +137,14 @@ MIMO_API const uint64_t *mimo_model_order(mimo_model *m, size_t n, long epoch);
 MIMO_API void mimo_model_slice(const mimo_model *m, size_t gb, size_t *lo,
                                size_t *hi);
 /* Clears the gradient buffer (unless the strategy leaves it clear) and
- * tells the runtime a step begins. */
-MIMO_API void mimo_model_begin_step(mimo_model *m);
+ * tells the runtime a step of epoch `epoch` begins. */
+MIMO_API void mimo_model_begin_step(mimo_model *m, long epoch);
 /* Reads rows[0, b) of src into the model's batch buffers (inputs, and
  * targets when targets is set). */
 MIMO_API int mimo_model_read(mimo_model *m, const mimo_source *src,
                              const uint64_t *rows, int b, int targets);
-/* Forward over the b rows read. */
+/* Forward in training mode over the b rows read (b may be 0 on a rank
+ * without rows when the graph is collective). */
 MIMO_API void mimo_model_forward(mimo_model *m, int b);
 /* Per-head sums of the losses and metrics of the b rows into st (one per
  * head; added to); with scale != 0 also seeds backward with the gradient

@@ -85,9 +85,16 @@ typedef struct {
     int dim[MIMO_MAX_RANK];
 } mimo_shape;
 
+/* The type of an input's values. */
+typedef enum {
+    MIMO_DTYPE_FLOAT32 = 0, /* features (any numeric dataset, converted) */
+    MIMO_DTYPE_INT32        /* integer ids (an integer dataset; embeddings) */
+} mimo_dtype;
+
 typedef struct {
     char *name;
     mimo_shape shape;     /* per sample; a dataset stores it flat or whole */
+    mimo_dtype dtype;     /* default float32 */
     mimo_pos pos;
 } mimo_input_spec;
 
@@ -99,11 +106,18 @@ typedef struct {
     char *name;
     const mimo_kind *kind;
     void *args;           /* the kind's settings, parsed from its config
-                           * keys (read them with mimo_layer_arg) */
+                           * keys (read them with mimo_layer_arg); a
+                           * sharing layer has a copy of its owner's */
     char **from;          /* names of inputs or layers, n_from of them */
     mimo_pos *from_pos;
     int n_from;
+    char *shares;         /* `shares: LAYER`: the layer whose parameters
+                           * (and settings) this one uses, or NULL */
+    int trainable;        /* `trainable: false`: its parameters are not
+                           * updated (gradients still pass); default 1 */
     mimo_pos pos;         /* position of the layer's name */
+    mimo_pos shares_pos;    /* of the `shares` value */
+    mimo_pos trainable_pos; /* of the `trainable` value; line -1: not given */
 } mimo_layer_spec;
 
 /* The value of one of a layer's settings, by config key: integers,

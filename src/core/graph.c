@@ -292,40 +292,186 @@ static int infer_shapes(mimo_graph *g)
 
 /* ---- compile: parameters and buffers ---------------------------------- */
 
-int mimo_node_add_tensor(mimo_node *n, const char *name, const mimo_shape *shape,
-                         mimo_init init, double fan_in, double fan_out)
+static int add_tensor(mimo_node *n, const char *name, const mimo_shape *shape,
+                      mimo_init init, double fan_in, double fan_out, int state)
 {
     mimo_tensor *t = realloc(n->tensors, sizeof *t * (size_t)(n->n_tensors + 1));
     if (!t)
         return -1;
     n->tensors = t;
     t += n->n_tensors;
-    *t = (mimo_tensor){name, *shape, 1, 0, init, fan_in, fan_out};
+    *t = (mimo_tensor){name, *shape, 1, 0, init, fan_in, fan_out, state, !state, 0};
     for (int k = 0; k < shape->rank; k++)
         t->size *= (size_t)shape->dim[k];
     return n->n_tensors++;
 }
 
-/* Reverse topological order: the last layer's gradient is complete first
- * in backward and sits at offset 0, so the buffer fills front to back. */
-static int layout_params(mimo_graph *g)
+int mimo_node_add_tensor(mimo_node *n, const char *name, const mimo_shape *shape,
+                         mimo_init init, double fan_in, double fan_out)
 {
-    size_t off = 0;
-    for (int k = g->n_nodes - 1; k >= 0; k--) {
-        mimo_node *n = &g->nodes[k];
-        for (int t = 0; t < n->n_tensors; t++) {
-            n->tensors[t].off = off;
-            if (add_size(&off, 1, n->tensors[t].size))
-                return mimo_error(MIMO_ENOMEM, "parameter count overflows");
+    return add_tensor(n, name, shape, init, fan_in, fan_out, 0);
+}
+
+int mimo_node_add_state(mimo_node *n, const char *name, const mimo_shape *shape,
+                        mimo_init init)
+{
+    return add_tensor(n, name, shape, init, 1, 1, 1);
+}
+
+/* "(3, 4)" */
+static void dims_text(const mimo_shape *s, char *buf, size_t len)
+{
+    size_t used = (size_t)snprintf(buf, len, "(");
+    for (int k = 0; k < s->rank && used < len; k++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%d", k ? ", " : "",
+                                 s->dim[k]);
+    if (used < len)
+        snprintf(buf + used, len - used, ")");
+}
+
+/* A sharing layer's tensors must have its owner's shapes; they then use
+ * the owner's blocks. */
+static int share_tensors(mimo_graph *g, mimo_node *n, const mimo_node *o)
+{
+    const mimo_layer_spec *l = &g->spec->layers[n->spec_index];
+    if (o->n_tensors == 0)
+        return spec_error(g->spec, l->shares_pos, MIMO_EINVAL, "layer '%s' shares "
+                          "'%s', which has no parameters to share", n->name, o->name);
+    for (int t = 0; t < n->n_tensors; t++) {
+        const mimo_tensor *a = &n->tensors[t], *b = &o->tensors[t];
+        if (a->shape.rank != b->shape.rank ||
+            memcmp(a->shape.dim, b->shape.dim, sizeof(int) * (size_t)a->shape.rank)) {
+            char x[96], y[96];
+            dims_text(&a->shape, x, sizeof x);
+            dims_text(&b->shape, y, sizeof y);
+            return spec_error(g->spec, l->shares_pos, MIMO_ESHAPE, "layer '%s' "
+                              "shares the parameters of '%s', but its input gives "
+                              "%s %s where '%s' has %s: the inputs of shared layers "
+                              "must have the same shape", n->name, o->name,
+                              a->name, x, o->name, y);
         }
-        g->n_param_nodes += n->n_tensors > 0;
+        n->tensors[t].shared = 1;
+        n->tensors[t].trained = b->trained;
+        g->n_shared++;
     }
+    return 0;
+}
+
+/* Trainability (trainable: false), and the owners of shared tensors. */
+static int resolve_params(mimo_graph *g, const int *node_of)
+{
+    const mimo_spec *s = g->spec;
+    for (int k = 0; k < g->n_nodes; k++) {
+        mimo_node *n = &g->nodes[k];
+        const mimo_layer_spec *l = n->kind ? &s->layers[n->spec_index] : NULL;
+        if (!l)
+            continue;
+        if (l->trainable_pos.line >= 0 && n->n_tensors == 0 && !l->shares)
+            return spec_error(s, l->trainable_pos, MIMO_EINVAL, "'trainable' on "
+                              "layer '%s', which has no parameters (%s layers have "
+                              "none)", n->name, n->kind->name);
+        for (int t = 0; t < n->n_tensors && !l->trainable; t++)
+            n->tensors[t].trained = 0;
+    }
+    for (int k = 0; k < g->n_nodes; k++) {
+        mimo_node *n = &g->nodes[k];
+        const mimo_layer_spec *l = n->kind ? &s->layers[n->spec_index] : NULL;
+        if (!l || !l->shares)
+            continue;
+        const mimo_layer_spec *o = l;
+        while (o->shares) /* the config resolved chains and cycles */
+            for (int j = 0; j < s->n_layers; j++)
+                if (strcmp(s->layers[j].name, o->shares) == 0) {
+                    o = &s->layers[j];
+                    break;
+                }
+        int rc = share_tensors(g, n, &g->nodes[node_of[s->n_inputs + (o - s->layers)]]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* The node whose blocks node k's tensors use: k, or its owner's. */
+static int owner_of(const mimo_graph *g, const int *node_of, int k)
+{
+    const mimo_node *n = &g->nodes[k];
+    const mimo_spec *s = g->spec;
+    if (!n->kind || !s->layers[n->spec_index].shares)
+        return k;
+    const mimo_layer_spec *o = &s->layers[n->spec_index];
+    while (o->shares)
+        for (int j = 0; j < s->n_layers; j++)
+            if (strcmp(s->layers[j].name, o->shares) == 0) {
+                o = &s->layers[j];
+                break;
+            }
+    return node_of[s->n_inputs + (int)(o - s->layers)];
+}
+
+/* Trained tensors first, each owner's block placed in the order backward
+ * finishes it: a block is final after the backward of its last user (the
+ * lowest node index among the owner and the layers sharing it), so blocks
+ * go in decreasing order of that index and the final part of the gradient
+ * only grows from the front (done_after). Then what is not trained. */
+static int layout_params(mimo_graph *g, const int *node_of)
+{
+    int N = g->n_nodes;
+    int *final_at = malloc(sizeof(int) * (size_t)N);
+    g->done_after = calloc((size_t)N, sizeof *g->done_after);
+    if (!final_at || !g->done_after) {
+        free(final_at);
+        return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
+    }
+    for (int k = 0; k < N; k++)
+        final_at[k] = N; /* owners only; set below */
+    for (int k = 0; k < N; k++) {
+        int o = owner_of(g, node_of, k);
+        if (g->nodes[o].n_tensors && (final_at[o] == N || k < final_at[o]))
+            final_at[o] = k < o ? k : o;
+    }
+    size_t off = 0;
+    int rc = 0;
+    for (int at = N - 1; at >= 0 && !rc; at--) /* trained, by final_at */
+        for (int o = N - 1; o >= 0 && !rc; o--) {
+            mimo_node *n = &g->nodes[o];
+            if (final_at[o] != at || owner_of(g, node_of, o) != o)
+                continue;
+            for (int t = 0; t < n->n_tensors && !rc; t++)
+                if (n->tensors[t].trained) {
+                    n->tensors[t].off = off;
+                    rc = add_size(&off, 1, n->tensors[t].size);
+                }
+            g->done_after[at] = off;
+        }
+    g->n_trained = off;
+    for (int o = 0; o < N && !rc; o++) { /* the rest, in topological order */
+        mimo_node *n = &g->nodes[o];
+        for (int t = 0; t < n->n_tensors && !rc && owner_of(g, node_of, o) == o; t++)
+            if (!n->tensors[t].trained) {
+                n->tensors[t].off = off;
+                rc = add_size(&off, 1, n->tensors[t].size);
+            }
+    }
+    for (int k = N - 2; k >= 0; k--) /* the prefix after k covers all after k+1 */
+        if (g->done_after[k] < g->done_after[k + 1])
+            g->done_after[k] = g->done_after[k + 1];
+    free(final_at);
+    if (rc)
+        return mimo_error(MIMO_ENOMEM, "parameter count overflows");
     g->n_params = off;
+    for (int k = 0; k < N; k++) { /* sharing layers use their owner's blocks */
+        mimo_node *n = &g->nodes[k];
+        int o = owner_of(g, node_of, k);
+        for (int t = 0; t < n->n_tensors && o != k; t++)
+            n->tensors[t].off = g->nodes[o].tensors[t].off;
+        g->n_param_nodes += n->n_tensors > 0 && o == k;
+    }
     g->tensor_node = malloc(sizeof(int) * (size_t)(g->n_param_nodes ? g->n_param_nodes : 1));
     if (!g->tensor_node)
         return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
-    for (int k = 0, d = 0; k < g->n_nodes; k++)
-        if (g->nodes[k].n_tensors)
+    for (int k = 0, d = 0; k < N; k++)
+        if (g->nodes[k].n_tensors && owner_of(g, node_of, k) == k)
             g->tensor_node[d++] = k;
     return 0;
 }
@@ -336,7 +482,9 @@ static void mark_grads(const mimo_graph *g, char *need, int input_grads)
 {
     for (int k = 0; k < g->n_nodes; k++) {
         const mimo_node *n = &g->nodes[k];
-        need[k] = n->kind ? n->n_tensors > 0 : (char)input_grads;
+        need[k] = (char)input_grads * !n->kind;
+        for (int t = 0; t < n->n_tensors; t++)
+            need[k] |= (char)n->tensors[t].trained;
         for (int j = 0; j < n->n_in; j++)
             need[k] |= need[n->in[j]];
     }
@@ -348,6 +496,12 @@ mimo_real *mimo_arena_take(mimo_arena *a, size_t len)
     if (add_size(&a->used, 1, pad16(len)))
         a->overflow = 1;
     return a->overflow ? NULL : p;
+}
+
+double *mimo_arena_take_doubles(mimo_arena *a, size_t n)
+{
+    /* blocks start on 64-byte boundaries of a calloc'd base */
+    return (double *)(void *)mimo_arena_take(a, n * (sizeof(double) / sizeof(mimo_real)));
 }
 
 static int is_view(const mimo_node *n) { return n->kind && n->kind->view; }
@@ -405,6 +559,9 @@ static int alloc_buffers(mimo_graph *g, int input_grads)
     g->loss_scratch = calloc((size_t)maxu, sizeof(mimo_real));
     g->col_scratch = calloc((size_t)maxw, sizeof(mimo_real));
     g->grad_alpha = 1;
+    g->writes_state = 1;
+    for (int k = 0; k < g->n_nodes; k++)
+        g->n_collective += g->nodes[k].kind && g->nodes[k].kind->collective;
     if (!g->arena || !g->grad_arena || !g->loss_scratch || !g->col_scratch)
         return mimo_error(MIMO_ENOMEM, "out of memory for the activations of "
                           "batch %d", g->max_batch);
@@ -435,7 +592,8 @@ static int compile_steps(mimo_graph *g, int input_grads)
     else if (!(rc = resolve_names(s, parents)) && !(rc = topo_sort(s, parents, order)) &&
              !(rc = build_nodes(g, parents, order, node_of)) &&
              !(rc = attach_heads(g, node_of)) && !(rc = check_usage(g)) &&
-             !(rc = infer_shapes(g)) && !(rc = layout_params(g)))
+             !(rc = infer_shapes(g)) && !(rc = resolve_params(g, node_of)) &&
+             !(rc = layout_params(g, node_of)))
         rc = alloc_buffers(g, input_grads);
     for (int i = 0; parents && i < n; i++)
         free(parents[i]);
@@ -495,6 +653,7 @@ void mimo_graph_free(mimo_graph **gp)
     free(g->loss_scratch);
     free(g->col_scratch);
     free(g->tensor_node);
+    free(g->done_after);
     free(g);
     *gp = NULL;
 }
@@ -502,6 +661,8 @@ void mimo_graph_free(mimo_graph **gp)
 /* ---- accessors --------------------------------------------------------- */
 
 size_t mimo_graph_param_count(const mimo_graph *g) { return g->n_params; }
+size_t mimo_graph_trained_count(const mimo_graph *g) { return g->n_trained; }
+int mimo_graph_shares(const mimo_graph *g) { return g->n_shared > 0; }
 int mimo_graph_max_batch(const mimo_graph *g) { return g->max_batch; }
 const mimo_spec *mimo_graph_spec(const mimo_graph *g) { return g->spec; }
 int mimo_graph_n_inputs(const mimo_graph *g) { return g->n_inputs; }
@@ -530,11 +691,60 @@ mimo_param_info mimo_graph_tensor(const mimo_graph *g, int k)
         const mimo_node *n = &g->nodes[g->tensor_node[d]];
         if (k < n->n_tensors) {
             const mimo_tensor *t = &n->tensors[k];
-            return (mimo_param_info){n->name, t->name, t->off, t->size, t->shape};
+            return (mimo_param_info){n->name, t->name, t->off, t->size, t->shape,
+                                     t->trained};
         }
         k -= n->n_tensors;
     }
     return p;
+}
+
+void mimo_graph_set_training(mimo_graph *g, const uint64_t *rows, long epoch)
+{
+    g->training = 1, g->rows = rows, g->epoch = epoch;
+}
+
+void mimo_graph_set_inference(mimo_graph *g) { g->training = 0, g->rows = NULL; }
+
+void mimo_graph_set_reduce(mimo_graph *g, mimo_reduce_fn fn, void *user,
+                           int writes_state)
+{
+    g->reduce = fn, g->reduce_user = user, g->writes_state = writes_state;
+}
+
+int mimo_graph_collective(const mimo_graph *g) { return g->n_collective > 0; }
+
+int mimo_graph_input_ids(const mimo_graph *g, int i, long long *bound)
+{
+    int k = g->input_node[i];
+    *bound = 0;
+    for (int c = k + 1; c < g->n_nodes; c++) {
+        const mimo_node *n = &g->nodes[c];
+        for (int j = 0; n->kind && n->kind->id_bound && j < n->n_in; j++)
+            if (n->in[j] == k && (*bound == 0 || n->kind->id_bound(n) < *bound))
+                *bound = n->kind->id_bound(n);
+    }
+    return g->spec->inputs[i].dtype == MIMO_DTYPE_INT32;
+}
+
+void mimo_graph_fault(mimo_graph *g, int rc)
+{
+    if (!g->fault)
+        g->fault = rc;
+}
+
+void mimo_graph_reduce(mimo_graph *g, double *v, int n)
+{
+    int rc = g->reduce ? g->reduce(g->reduce_user, v, n) : 0;
+    if (rc)
+        mimo_graph_fault(g, rc);
+}
+
+int mimo_graph_status(mimo_graph *g)
+{
+    int rc = g->fault;
+    g->fault = 0;
+    return rc;
 }
 
 double mimo_graph_flops(const mimo_graph *g)
@@ -579,6 +789,9 @@ void mimo_graph_forward(mimo_graph *g, const mimo_real *params,
 int mimo_graph_loss(mimo_graph *g, const mimo_real *const *targets, int b,
                     double grad_scale, mimo_head_stats *stats)
 {
+    int fault = mimo_graph_status(g); /* met in forward */
+    if (fault)
+        return fault;
     if (grad_scale != 0)
         mimo_vec_zero(g->grad_arena, g->grad_arena_len);
     for (int h = 0; h < g->n_heads; h++) {
@@ -601,9 +814,7 @@ void mimo_graph_backward_hooked(mimo_graph *g, const mimo_real *params,
             continue;
         if (n->dy || n->fused)
             n->kind->backward(g, n, params, grads, b);
-        for (int t = 0; t < n->n_tensors; t++) /* its block ends the final prefix */
-            if (n->tensors[t].off + n->tensors[t].size > done)
-                done = n->tensors[t].off + n->tensors[t].size;
+        done = g->done_after[k];
         if (hook)
             hook(user, n->name, done);
     }

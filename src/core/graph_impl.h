@@ -27,6 +27,10 @@ typedef struct {
     size_t off;            /* into the flat buffer */
     mimo_init init;
     double fan_in, fan_out;
+    int state;             /* never trained: a statistic (moving_mean) */
+    int trained;           /* has a gradient and optimizer moments (not
+                            * state, not in a trainable: false layer) */
+    int shared;            /* the block of another node's tensor (shares) */
 } mimo_tensor;
 
 /* Work buffers are taken from one allocation in two passes: counting
@@ -79,12 +83,26 @@ struct mimo_graph {
     int *input_node;       /* config input i -> node */
     int n_heads;
     mimo_head *heads;
-    size_t n_params;
+    size_t n_params;       /* all parameters: [0, n_trained) trained, in
+                            * backward's order; then what is not trained */
+    size_t n_trained;
+    int n_shared;          /* tensors used by more than one layer */
+    size_t *done_after;    /* per node: the trained prefix final after its
+                            * backward (for the gradient-sum hooks) */
     mimo_real *arena;      /* the kinds' work buffers */
     mimo_real *grad_arena; /* all dy buffers: zeroed by one memset */
     size_t grad_arena_len;
     int *tensor_node;      /* nodes with parameters, topological order */
     int n_param_nodes;
+    /* the mode of the next forward and backward (mimo_graph_set_training) */
+    int training;          /* 0: inference */
+    const uint64_t *rows;  /* training: the global rows of the batch */
+    long epoch;
+    int n_collective;      /* layers that reduce over the ranks in training */
+    mimo_reduce_fn reduce; /* sums doubles over the ranks; NULL: one process */
+    void *reduce_user;
+    int writes_state;      /* this rank updates the untrained state */
+    int fault;             /* an error met inside forward/backward */
     mimo_real *loss_scratch; /* one row of the widest head */
     mimo_real *col_scratch;  /* one row of the widest layer */
     mimo_real grad_alpha;    /* backward adds grad_alpha x the gradient */
@@ -93,11 +111,16 @@ struct mimo_graph {
 #define MIMO_PARENT(g, n, k) (&(g)->nodes[(n)->in[k]])
 
 /* graph.c: declares a parameter tensor of n during infer (name is a static
- * string); returns its index in n->tensors, or -1 out of memory. */
+ * string); returns its index in n->tensors, or -1 out of memory. A state
+ * tensor is never trained (batch_norm's moving statistics): the kind
+ * updates it itself (only when g->writes_state). */
 int mimo_node_add_tensor(mimo_node *n, const char *name, const mimo_shape *shape,
                          mimo_init init, double fan_in, double fan_out);
-/* graph.c: n (B, len) values from the arena (see mimo_arena). */
+int mimo_node_add_state(mimo_node *n, const char *name, const mimo_shape *shape,
+                        mimo_init init);
+/* graph.c: len values from the arena (see mimo_arena); n doubles. */
 mimo_real *mimo_arena_take(mimo_arena *a, size_t len);
+double *mimo_arena_take_doubles(mimo_arena *a, size_t n);
 /* graph.c: the columns of node k's output whose gradient is used. */
 void mimo_node_grad_span(const mimo_graph *g, int k, int *lo, int *hi);
 /* Positions per sample for a kind acting on the last axis: the product
@@ -110,6 +133,13 @@ static inline int mimo_shape_rows(const mimo_shape *s)
     return r;
 }
 static inline int mimo_shape_last(const mimo_shape *s) { return s->dim[s->rank - 1]; }
+
+/* graph.c: for kinds, during forward or backward: v[0, n) summed over
+ * the ranks in place (nothing on one process); a failure is kept in
+ * g->fault for mimo_graph_status. */
+void mimo_graph_reduce(mimo_graph *g, double *v, int n);
+/* graph.c: keeps the first error met inside forward/backward. */
+void mimo_graph_fault(mimo_graph *g, int rc);
 
 /* vec.c: x[0, n) = 0, threaded when large. */
 void mimo_vec_zero(mimo_real *x, size_t n);

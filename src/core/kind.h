@@ -68,6 +68,9 @@ struct mimo_kind {
      * reshape): the node's y and dy are its parent's (no copy; forward
      * sets n->y, and the graph points n->dy at the parent's) */
     int view;
+    /* 1: in training, forward and backward reduce over the ranks
+     * (mimo_graph_reduce): every rank runs them, with or without rows */
+    int collective;
 
     /* Compile time, in topological order: checks the number of inputs
      * (mimo_check_inputs), sets n->shape from the parents' shapes, and
@@ -98,6 +101,9 @@ struct mimo_kind {
     /* Optional: floating-point operations of one sample's forward and
      * backward in matrix products (for mimo bench). */
     double (*flops)(const mimo_graph *g, const mimo_node *n);
+    /* Optional: the node reads integer ids of its input, which must lie
+     * in [0, bound) (checked when a dataset is opened). */
+    long long (*id_bound)(const mimo_node *n);
 };
 
 /* For infer: n must have min..max inputs (max 0: any); else a message
@@ -114,12 +120,15 @@ const mimo_arg *mimo_kind_arg(const mimo_kind *k, const char *key);
 /* A fresh settings struct with the kind's defaults (NULL: out of memory),
  * and its release (frees owned names too). */
 void *mimo_kind_args_new(const mimo_kind *k);
+/* A deep copy of a settings struct (a sharing layer takes its owner's). */
+void *mimo_kind_args_copy(const mimo_kind *k, const void *args);
 void mimo_kind_args_free(const mimo_kind *k, void *args);
 
 /* The kinds, each defined in its own file under src/core/layers/. */
 extern const mimo_kind mimo_kind_dense, mimo_kind_activation,
     mimo_kind_concat, mimo_kind_add, mimo_kind_subtract,
     mimo_kind_multiply, mimo_kind_average, mimo_kind_masked_softmax,
-    mimo_kind_flatten, mimo_kind_reshape;
+    mimo_kind_flatten, mimo_kind_reshape, mimo_kind_embedding,
+    mimo_kind_dropout, mimo_kind_batch_norm, mimo_kind_layer_norm;
 
 #endif

@@ -23,6 +23,8 @@ struct mimo_model {
     int rank, size;
     mimo_step_hooks hooks;
     mimo_update update;
+    long epoch;                            /* of the step in progress */
+    const uint64_t *step_rows;             /* its rows (global indices) */
     int n_in, n_heads;
     const mimo_array **arr;                /* bound arrays: inputs, targets */
     int arr_targets;
@@ -114,16 +116,16 @@ int mimo_model_create(const mimo_spec *spec, mimo_model **out)
         mimo_model_free(&m);
         return rc;
     }
-    size_t n = mimo_graph_param_count(m->g);
+    size_t n = mimo_graph_param_count(m->g), nt = mimo_graph_trained_count(m->g);
     m->n_in = mimo_graph_n_inputs(m->g);
     m->n_heads = mimo_graph_n_heads(m->g);
     m->params = calloc(n ? n : 1, sizeof(mimo_real));
-    m->grads = calloc(n ? n : 1, sizeof(mimo_real));
+    m->grads = calloc(nt ? nt : 1, sizeof(mimo_real));
     if (!m->params || !m->grads || alloc_staging(m)) {
         mimo_model_free(&m);
         return mimo_error(MIMO_ENOMEM, "out of memory creating the model");
     }
-    if ((rc = mimo_optim_create(&spec->train.opt, n, &m->opt))) {
+    if ((rc = mimo_optim_create(&spec->train.opt, nt, &m->opt))) {
         mimo_model_free(&m);
         return rc;
     }
@@ -166,6 +168,7 @@ mimo_real *mimo_model_grads(mimo_model *m)
 }
 mimo_optim *mimo_model_optim(mimo_model *m) { return m->opt; }
 size_t mimo_model_param_count(const mimo_model *m) { return mimo_graph_param_count(m->g); }
+size_t mimo_model_trained_count(const mimo_model *m) { return mimo_graph_trained_count(m->g); }
 void mimo_model_set_lr(mimo_model *m, double lr) { m->lr = lr; }
 double mimo_model_lr(const mimo_model *m) { return m->lr; }
 
@@ -174,8 +177,10 @@ static mimo_update choose_update(const mimo_model *m)
 {
     if (m->hooks.params && m->hooks.grads && m->hooks.apply)
         return MIMO_UPDATE_SLICES;
+    /* in place, a layer's input gradient must read its kernel before the
+     * kernel changes: with shared kernels another layer changes it first */
     if (m->size == 1 && !m->hooks.sum && !m->hooks.apply &&
-        mimo_optim_is_plain_sgd(m->opt))
+        mimo_optim_is_plain_sgd(m->opt) && !mimo_graph_shares(m->g))
         return MIMO_UPDATE_IN_BACKWARD;
     return MIMO_UPDATE_STEP;
 }
@@ -188,6 +193,7 @@ void mimo_model_set_partition(mimo_model *m, int rank, int size,
     if (hooks)
         m->hooks = *hooks;
     m->update = choose_update(m);
+    mimo_graph_set_reduce(m->g, m->hooks.reduce, m->hooks.user, !m->hooks.skip_state);
 }
 
 mimo_update mimo_model_update_kind(const mimo_model *m) { return m->update; }
@@ -313,9 +319,11 @@ void mimo_model_slice(const mimo_model *m, size_t gb, size_t *lo, size_t *hi)
     *hi = gb * (size_t)(m->rank + 1) / (size_t)m->size;
 }
 
-void mimo_model_begin_step(mimo_model *m)
+void mimo_model_begin_step(mimo_model *m, long epoch)
 {
-    size_t n = mimo_graph_param_count(m->g);
+    m->epoch = epoch;
+    m->step_rows = NULL;
+    size_t n = mimo_graph_trained_count(m->g);
     if (m->update == MIMO_UPDATE_STEP) /* the shared sum leaves zeros */
         mimo_vec_zero(mimo_model_grads(m), n);
     if (m->hooks.begin)
@@ -326,14 +334,17 @@ int mimo_model_read(mimo_model *m, const mimo_source *src, const uint64_t *rows,
                     int b, int targets)
 {
     phase(m, "data", 0);
-    int rc = src->read(src->ctx, rows, b, m->batch_in, targets ? m->batch_tgt : NULL);
+    int rc = b > 0 ? src->read(src->ctx, rows, b, m->batch_in,
+                               targets ? m->batch_tgt : NULL) : 0;
     phase(m, "data", 1);
+    m->step_rows = rows;
     return rc;
 }
 
 void mimo_model_forward(mimo_model *m, int b)
 {
     phase(m, "forward", 0);
+    mimo_graph_set_training(m->g, m->step_rows, m->epoch);
     mimo_graph_forward(m->g, mimo_model_params(m),
                        (const mimo_real *const *)m->batch_in, b);
 }
@@ -360,8 +371,10 @@ void mimo_model_backward(mimo_model *m, int b)
 
 int mimo_model_update(mimo_model *m)
 {
-    size_t n = mimo_graph_param_count(m->g);
-    int rc = 0;
+    size_t n = mimo_graph_trained_count(m->g);
+    int rc = mimo_graph_status(m->g); /* met in backward */
+    if (rc)
+        return rc;
     switch (m->update) {
     case MIMO_UPDATE_IN_BACKWARD: /* backward applied it: count the step */
         mimo_optim_begin_step(m->opt);
@@ -389,6 +402,7 @@ static int sweep(mimo_model *m, const mimo_source *src, int targets,
 {
     size_t B = (size_t)mimo_graph_max_batch(m->g), lo_r, hi_r;
     mimo_model_slice(m, src->rows, &lo_r, &hi_r);
+    mimo_graph_set_inference(m->g);
     for (size_t lo = lo_r; lo < hi_r; lo += B) {
         int b = (int)(hi_r - lo < B ? hi_r - lo : B), rc;
         for (int r = 0; r < b; r++)
@@ -398,7 +412,7 @@ static int sweep(mimo_model *m, const mimo_source *src, int targets,
             return rc;
         mimo_graph_forward(m->g, mimo_model_params(m),
                            (const mimo_real *const *)m->batch_in, b);
-        if ((rc = visit(m, lo, b, u)))
+        if ((rc = mimo_graph_status(m->g)) || (rc = visit(m, lo, b, u)))
             return rc;
     }
     return 0;

@@ -112,6 +112,7 @@ void mimo_spec_free(mimo_spec *s)
         mimo_layer_spec *l = &s->layers[i];
         free(l->name);
         mimo_kind_args_free(l->kind, l->args);
+        free(l->shares);
         for (int j = 0; j < l->n_from; j++)
             free(l->from[j]);
         free(l->from);

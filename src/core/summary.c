@@ -7,22 +7,30 @@
 #include "mimo/error.h"
 #include "core/kind.h"
 
-/* "dense(relu)", "concat", "input", ... */
-static void type_text(const mimo_node *n, char *buf, size_t len)
+/* "dense(relu)", "concat", "input", "dense(tanh) shares a", ... */
+static void type_text(const mimo_graph *g, const mimo_node *n, char *buf,
+                      size_t len)
 {
+    const mimo_layer_spec *l = n->kind ? &g->spec->layers[n->spec_index] : NULL;
     if (!n->kind)
         snprintf(buf, len, "input");
     else if (n->kind->describe)
         n->kind->describe(n, buf, len);
     else
         snprintf(buf, len, "%s", n->kind->name);
+    size_t used = strlen(buf);
+    if (l && l->shares)
+        snprintf(buf + used, len - used, " shares %s", l->shares);
+    else if (l && !l->trainable)
+        snprintf(buf + used, len - used, " frozen");
 }
 
+/* The parameters a layer owns (a sharing layer owns none). */
 static size_t node_params(const mimo_node *n)
 {
     size_t p = 0;
     for (int t = 0; t < n->n_tensors; t++)
-        p += n->tensors[t].size;
+        p += n->tensors[t].shared ? 0 : n->tensors[t].size;
     return p;
 }
 
@@ -40,9 +48,9 @@ static void sources_text(const mimo_graph *g, const mimo_node *n, char *buf,
 int mimo_summary_write(const mimo_graph *g, FILE *f)
 {
     int wname = (int)strlen("Layer (type)");
-    char type[64], shape[96], src[1024], cell[160];
+    char type[160], shape[96], src[1024], cell[256];
     for (int k = 0; k < g->n_nodes; k++) {
-        type_text(&g->nodes[k], type, sizeof type);
+        type_text(g, &g->nodes[k], type, sizeof type);
         int w = (int)(strlen(g->nodes[k].name) + strlen(type) + 3);
         wname = w > wname ? w : wname;
     }
@@ -57,7 +65,7 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
     fputc('\n', f);
     for (int k = 0; k < g->n_nodes; k++) {
         const mimo_node *n = &g->nodes[k];
-        type_text(n, type, sizeof type);
+        type_text(g, n, type, sizeof type);
         snprintf(cell, sizeof cell, "%s (%s)", n->name, type);
         mimo_shape_format(&n->shape, shape, sizeof shape);
         sources_text(g, n, src, sizeof src);
@@ -66,8 +74,8 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
     }
     for (int i = 0; i < total; i++)
         fputc('=', f);
-    fprintf(f, "\nTotal params: %zu\nTrainable params: %zu\n", g->n_params,
-            g->n_params);
+    fprintf(f, "\nTotal params: %zu\nTrainable params: %zu\nNon-trainable params: "
+            "%zu\n", g->n_params, g->n_trained, g->n_params - g->n_trained);
     fprintf(f, "Heads:\n");
     for (int h = 0; h < g->n_heads; h++) {
         const mimo_head *hd = &g->heads[h];
@@ -108,13 +116,13 @@ static void edge_text(const mimo_shape *s, char *buf, size_t len)
 
 int mimo_dot_write(const mimo_graph *g, FILE *f)
 {
-    char type[64], dims[96];
+    char type[160], dims[96];
     fprintf(f, "digraph mimo {\n  rankdir=TB;\n"
                "  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n"
                "  edge [fontname=\"Helvetica\", fontsize=10];\n");
     for (int k = 0; k < g->n_nodes; k++) {
         const mimo_node *n = &g->nodes[k];
-        type_text(n, type, sizeof type);
+        type_text(g, n, type, sizeof type);
         const char *shape = !n->kind ? "ellipse" : n->kind->dot_shape;
         fprintf(f, "  ");
         dot_quote(f, n->name);

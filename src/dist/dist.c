@@ -218,6 +218,14 @@ static int hook_apply(void *u, mimo_optim *o, mimo_real *params, double lr)
     return rc;
 }
 
+/* Batch statistics (batch_norm): a small sum over all ranks. */
+static int hook_reduce(void *u, double *v, int n)
+{
+    mimo_dist *d = u;
+    MIMO_MPI(MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, d->comm));
+    return 0;
+}
+
 static void hook_phase(void *u, const char *name, int end)
 {
     mimo_dist *d = u;
@@ -268,6 +276,7 @@ static int attach_shared(mimo_dist *d, mimo_model *m, mimo_step_hooks *h)
         d->mode = MIMO_ALLREDUCE_SHARED;
         h->apply = hook_apply;
         h->sum = NULL;
+        h->skip_state = mimo_shm_local_rank(d->shm) != 0; /* one writer a node */
     }
     return rc;
 }
@@ -278,7 +287,7 @@ int mimo_dist_attach(mimo_dist *d, mimo_model *m)
                          .phase = hook_phase};
     int rc = 0;
     if (d->size > 1) /* one rank (a trace only): nothing to sum */
-        h.sum = hook_sum;
+        h.sum = hook_sum, h.reduce = hook_reduce;
     if (d->size > 1 &&
         (d->mode == MIMO_ALLREDUCE_SHARED || d->mode == MIMO_ALLREDUCE_AUTO))
         rc = attach_shared(d, m, &h);

@@ -66,13 +66,16 @@ static void py_shape(const mimo_shape *s, char *buf, size_t len)
         snprintf(buf + used, len - used, "%s)", s->rank == 1 ? "," : "");
 }
 
-/* Writes each tensor of buf under group/<layer>/<name>. */
+/* Writes each tensor of buf under group/<layer>/<name> (only the trained
+ * ones for optimizer moments, which have no others). */
 static int write_tensors(hid_t f, const char *path, const char *group,
-                         const mimo_graph *g, const mimo_real *buf)
+                         const mimo_graph *g, const mimo_real *buf, int trained)
 {
     char name[512];
     for (int t = 0; t < mimo_graph_n_tensors(g); t++) {
         mimo_param_info p = mimo_graph_tensor(g, t);
+        if (trained && !p.trainable)
+            continue;
         snprintf(name, sizeof name, "%s/%s/%s", group, p.layer, p.name);
         int rc = mimo_h5_write_tensor(f, path, name, buf + p.offset, &p.shape);
         if (rc)
@@ -81,15 +84,18 @@ static int write_tensors(hid_t f, const char *path, const char *group,
     return 0;
 }
 
-/* Reads group/<layer>/<name> into buf, checking each shape. */
+/* Reads group/<layer>/<name> into buf, checking each shape (only the
+ * trained tensors for optimizer moments). */
 static int read_tensors(hid_t f, const char *path, const char *group,
-                        const mimo_graph *g, mimo_real *buf)
+                        const mimo_graph *g, mimo_real *buf, int trained)
 {
     char name[512], want[96], got[96];
     for (int t = 0; t < mimo_graph_n_tensors(g); t++) {
         mimo_param_info p = mimo_graph_tensor(g, t);
         mimo_shape s;
         int rc;
+        if (trained && !p.trainable)
+            continue;
         snprintf(name, sizeof name, "%s/%s/%s", group, p.layer, p.name);
         py_shape(&p.shape, want, sizeof want);
         if (!mimo_h5_exists(f, name))
@@ -147,10 +153,10 @@ static int write_all(hid_t f, const char *path, mimo_model *m,
     if (!rc)
         rc = mimo_h5_write_text(f, path, "config", spec->text ? spec->text : "");
     if (!rc)
-        rc = write_tensors(f, path, "params", g, mimo_model_params(m));
+        rc = write_tensors(f, path, "params", g, mimo_model_params(m), 0);
     for (int k = 0; k < mimo_optim_n_slots(o) && !rc; k++) {
         snprintf(group, sizeof group, "optimizer/%s", mimo_optim_slot_name(o, k));
-        rc = write_tensors(f, path, group, g, mimo_optim_slot(o, k));
+        rc = write_tensors(f, path, group, g, mimo_optim_slot(o, k), 1);
     }
     if (!rc) { /* the step count lives on /optimizer (created if no slots) */
         hid_t grp = mimo_h5_exists(f, "optimizer")
@@ -165,7 +171,7 @@ static int write_all(hid_t f, const char *path, mimo_model *m,
             H5Gclose(grp);
     }
     if (!rc && best)
-        rc = write_tensors(f, path, "best_params", g, best);
+        rc = write_tensors(f, path, "best_params", g, best, 0);
     return rc;
 }
 
@@ -274,7 +280,7 @@ static int read_optimizer(hid_t f, const char *path, mimo_model *m)
     H5Gclose(grp);
     for (int k = 0; k < mimo_optim_n_slots(o) && !rc; k++) {
         snprintf(group, sizeof group, "optimizer/%s", mimo_optim_slot_name(o, k));
-        rc = read_tensors(f, path, group, mimo_model_graph(m), mimo_optim_slot(o, k));
+        rc = read_tensors(f, path, group, mimo_model_graph(m), mimo_optim_slot(o, k), 1);
     }
     if (!rc)
         mimo_optim_set_steps(o, steps);
@@ -287,7 +293,7 @@ int mimo_checkpoint_load(const char *path, mimo_model *m, mimo_ckpt_state *st,
     hid_t f = open_checkpoint(path);
     if (f < 0)
         return (int)f;
-    int rc = read_tensors(f, path, "params", mimo_model_graph(m), mimo_model_params(m));
+    int rc = read_tensors(f, path, "params", mimo_model_graph(m), mimo_model_params(m), 0);
     if (!rc)
         rc = read_optimizer(f, path, m);
     if (!rc && st)
@@ -295,7 +301,7 @@ int mimo_checkpoint_load(const char *path, mimo_model *m, mimo_ckpt_state *st,
     if (has_best)
         *has_best = 0;
     if (!rc && best && mimo_h5_exists(f, "best_params")) {
-        rc = read_tensors(f, path, "best_params", mimo_model_graph(m), best);
+        rc = read_tensors(f, path, "best_params", mimo_model_graph(m), best, 0);
         if (has_best)
             *has_best = !rc;
     }
@@ -308,7 +314,7 @@ int mimo_checkpoint_init_params(const char *path, mimo_model *m)
     hid_t f = mimo_h5_open_read(path, H5P_DEFAULT);
     if (f < 0)
         return (int)f;
-    int rc = read_tensors(f, path, "params", mimo_model_graph(m), mimo_model_params(m));
+    int rc = read_tensors(f, path, "params", mimo_model_graph(m), mimo_model_params(m), 0);
     H5Fclose(f);
     return rc;
 }

@@ -236,6 +236,20 @@ static int err(const cfg *c, const yaml_node_t *n, const char *fmt, ...)
     return mimo_error(MIMO_EINVAL, "%s: %s", loc, msg);
 }
 
+/* The same for a position kept in the spec (line 0: from --set). */
+static int err_at(const cfg *c, mimo_pos p, const char *fmt, ...) CFG_PRINTF(3, 4);
+static int err_at(const cfg *c, mimo_pos p, const char *fmt, ...)
+{
+    char msg[MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (p.line > 0)
+        return mimo_error(MIMO_EINVAL, "%s:%d:%d: %s", c->file, p.line, p.col, msg);
+    return mimo_error(MIMO_EINVAL, "%s: (--set) %s", c->file, msg);
+}
+
 static int nomem(const cfg *c)
 {
     return mimo_error(MIMO_ENOMEM, "%s: out of memory reading the config",
@@ -608,7 +622,9 @@ static int missing(cfg *c, yaml_node_t *at, const char *what, const char *key,
 
 /* ---- inputs ------------------------------------------------------------ */
 
-static const char *const INPUT_KEYS[] = {"shape"};
+static const char *const INPUT_KEYS[] = {"shape", "dtype"};
+/* int32 and int64 alike: integer ids (read as exact values below 2^24) */
+static const char *const DTYPES[] = {"float32", "int32", "int64", NULL};
 
 /* shape: INT > 0 or a list of 1 to MIMO_SAMPLE_RANK of them, whose
  * product stays below 2^31. */
@@ -643,6 +659,9 @@ static int get_shape(cfg *c, yaml_node_t *n, const char *what, mimo_shape *shape
     return 0;
 }
 
+static int get_choice(cfg *c, yaml_node_t *n, const char *what,
+                      const mimo_arg *a, int *v);
+
 static int conv_input(cfg *c, yaml_node_t *key, yaml_node_t *val,
                       mimo_input_spec *in)
 {
@@ -652,13 +671,22 @@ static int conv_input(cfg *c, yaml_node_t *key, yaml_node_t *val,
     snprintf(what, sizeof what, "input '%s'", sval(key));
     if (val->type != YAML_MAPPING_NODE)
         return wrong(c, val, "a mapping {shape: N}", what);
-    if ((rc = check_keys(c, val, what, INPUT_KEYS, 1)))
+    if ((rc = check_keys(c, val, what, INPUT_KEYS, 2)))
         return rc;
     shape = get(c, val, "shape", NULL);
     if (!shape)
         return missing(c, key, what, "shape", "shape: N or [N, ...]");
     snprintf(w2, sizeof w2, "'shape' of %s", what);
-    return get_shape(c, shape, w2, &in->shape);
+    if ((rc = get_shape(c, shape, w2, &in->shape)))
+        return rc;
+    yaml_node_t *dt = get(c, val, "dtype", NULL);
+    int d = 0;
+    const mimo_arg a = {.key = "dtype", .type = MIMO_ARG_CHOICE, .choices = DTYPES};
+    snprintf(w2, sizeof w2, "'dtype' of %s", what);
+    if (dt && (rc = get_choice(c, dt, w2, &a, &d)))
+        return rc;
+    in->dtype = d ? MIMO_DTYPE_INT32 : MIMO_DTYPE_FLOAT32;
+    return 0;
 }
 
 /* A section mapping NAME -> item: non-empty, names unique. */
@@ -913,12 +941,15 @@ static int kinds_taking(const char *key, char *buf, size_t cap)
     return n;
 }
 
-/* Every key of the layer is type, from, or one of its kind's. */
+/* Keys every layer may have, whatever its kind. */
+static const char *const LAYER_COMMON[] = {"type", "from", "shares", "trainable"};
+
+/* Every key of the layer is a common one or one of its kind's. */
 static int check_layer_keys(cfg *c, yaml_node_t *val, const char *what,
                             yaml_node_t *t, const mimo_kind *kind)
 {
-    const char *keys[64] = {"type", "from"};
-    int n = 2;
+    const char *keys[64] = {"type", "from", "shares", "trainable"};
+    int n = 4;
     for (int i = 0; i < kind->n_args && n < 64; i++)
         keys[n++] = kind->args[i].key;
     for (yaml_node_pair_t *p = val->data.mapping.pairs.start;
@@ -985,6 +1016,66 @@ static int layer_parse(const char *s)
 
 static const enum_desc E_LAYER = {"layer type", layer_parse, layer_name, 0, 64};
 
+/* `shares: LAYER`: the settings come from LAYER (conv_layers copies them
+ * once every layer is read), so no other key of the kind is given. */
+static int conv_shares(cfg *c, yaml_node_t *val, yaml_node_t *v,
+                       const char *what, mimo_layer_spec *l)
+{
+    char w[MSG_MAX / 2];
+    const char *s = NULL;
+    int rc = get_name(c, v, kw(w, sizeof w, "shares", what), &s);
+    if (rc)
+        return rc;
+    for (yaml_node_pair_t *p = val->data.mapping.pairs.start;
+         p < val->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node_at(c, p->key);
+        if (!in_list(sval(k), LAYER_COMMON, 4) || strcmp(sval(k), "trainable") == 0)
+            return err(c, k, "key '%s' is not valid in %s, which shares '%s': a "
+                       "shared layer takes the settings%s of the layer it shares",
+                       sval(k), what, s, strcmp(sval(k), "trainable") == 0
+                       ? " and trainability" : "");
+    }
+    l->shares_pos = pos_of(c, v);
+    return (l->shares = mimo_strdup(s)) ? 0 : nomem(c);
+}
+
+/* Each sharing layer gets its owner's settings: the owner must be a layer
+ * of the same type; chains resolve to the layer that owns the parameters. */
+static int resolve_shares(cfg *c, mimo_spec *s)
+{
+    for (int i = 0; i < s->n_layers; i++) {
+        mimo_layer_spec *l = &s->layers[i], *o = l;
+        for (int hops = 0; o->shares && hops <= s->n_layers; hops++) {
+            const mimo_layer_spec *next = NULL;
+            for (int j = 0; j < s->n_layers && !next; j++)
+                if (strcmp(s->layers[j].name, o->shares) == 0)
+                    next = &s->layers[j];
+            if (!next)
+                return err_at(c, l->shares_pos, "layer '%s' shares '%s', which "
+                              "is not a layer", l->name, o->shares);
+            o = (mimo_layer_spec *)next;
+            if (o == l)
+                return err_at(c, l->shares_pos, "layer '%s' shares its own "
+                              "parameters (through 'shares')", l->name);
+        }
+        if (o == l)
+            continue;
+        if (o->kind != l->kind)
+            return err_at(c, l->shares_pos, "layer '%s' is %s %s layer but shares "
+                          "'%s', %s %s layer; a shared layer has the type of the "
+                          "layer it shares", l->name, article(l->kind->name),
+                          l->kind->name, o->name, article(o->kind->name),
+                          o->kind->name);
+        void *copy = mimo_kind_args_copy(o->kind, o->args);
+        if (!copy)
+            return nomem(c);
+        mimo_kind_args_free(l->kind, l->args);
+        l->args = copy;
+        l->trainable = o->trainable;
+    }
+    return 0;
+}
+
 /* The type first (an unknown type is reported before its keys), then the
  * keys, `from`, and the kind's settings. */
 static int conv_layer(cfg *c, yaml_node_t *key, yaml_node_t *val,
@@ -1014,6 +1105,15 @@ static int conv_layer(cfg *c, yaml_node_t *key, yaml_node_t *val,
         return missing(c, key, what, "from", "a name or a list of names");
     if ((rc = conv_from(c, v, kw(w, sizeof w, "from", what), l)))
         return rc;
+    l->trainable = 1;
+    l->trainable_pos = (mimo_pos){-1, -1}; /* not given */
+    if ((v = get(c, val, "trainable", NULL))) {
+        if ((rc = get_bool(c, v, kw(w, sizeof w, "trainable", what), &l->trainable)))
+            return rc;
+        l->trainable_pos = pos_of(c, v);
+    }
+    if ((v = get(c, val, "shares", NULL)))
+        return conv_shares(c, val, v, what, l);
     return conv_kind_args(c, key, val, what, l);
 }
 
@@ -1036,7 +1136,7 @@ static int conv_layers(cfg *c, yaml_node_t *n, mimo_spec *s)
         if ((rc = conv_layer(c, k, node_at(c, p->value), l)))
             return rc;
     }
-    return 0;
+    return resolve_shares(c, s);
 }
 
 /* ---- outputs ----------------------------------------------------------- */

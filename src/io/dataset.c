@@ -17,9 +17,12 @@
 
 typedef struct {
     char *name;     /* dataset name in the file */
+    const char *owner; /* the input's or head's name */
     int cols;       /* features */
     int labels;     /* integer class labels in [0, classes) */
     int classes;
+    int ids;        /* an input of integer ids (dtype: int32) ... */
+    long long id_bound; /* ... in [0, id_bound) when > 0 */
     mimo_real *mem; /* (N, cols) when loaded whole */
 } column_set;
 
@@ -65,6 +68,13 @@ static int scan_finite(const mimo_data *d, const column_set *c,
                 return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: class "
                                   "label %g is not an integer in [0, %d)", d->path,
                                   c->name, row0 + r, (double)v, c->classes);
+            else if (c->ids && (v < 0 || v != floor(v) ||
+                                (c->id_bound > 0 && v >= (mimo_real)c->id_bound)))
+                return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: id %.0f "
+                                  "is outside [0, %lld), the input_dim of the "
+                                  "embedding that reads input '%s'", d->path,
+                                  c->name, row0 + r, (double)v, c->id_bound,
+                                  c->owner);
         }
     return 0;
 }
@@ -101,6 +111,11 @@ static int check_shape(mimo_data *d, column_set *c, const char *what,
         return mimo_error(MIMO_ESHAPE, "%s: dataset '%s' has %zu feature(s) per "
                           "row, %s '%s' needs %d", d->path, c->name, cols, what,
                           owner, c->cols);
+    if (c->ids && !mimo_h5_is_integer(d->file, c->name))
+        return mimo_error(MIMO_EINVAL, "%s: dataset '%s' holds floating-point "
+                          "values, but input '%s' is declared dtype: int32 "
+                          "(integer ids): store it as an integer dataset",
+                          d->path, c->name, owner);
     if (rows == 0)
         return mimo_error(MIMO_EINVAL, "%s: dataset '%s' is empty", d->path, c->name);
     if (*n != (size_t)-1 && rows != *n)
@@ -117,11 +132,14 @@ static int describe_sets(mimo_data *d, const mimo_graph *g)
         column_set *c = &d->sets[i];
         if (i < d->n_in) {
             c->name = mimo_strdup(mimo_graph_input_name(g, i));
+            c->owner = mimo_graph_input_name(g, i);
             c->cols = mimo_graph_input_width(g, i);
+            c->ids = mimo_graph_input_ids(g, i, &c->id_bound);
         } else {
             int h = i - d->n_in;
             const mimo_output_spec *o = mimo_graph_head_spec(g, h);
             c->name = mimo_strdup(o->target ? o->target : o->name);
+            c->owner = o->name;
             c->cols = mimo_graph_head_target_width(g, h);
             c->labels = o->loss == MIMO_LOSS_SPARSE_CCE;
             c->classes = mimo_graph_head_units(g, h);

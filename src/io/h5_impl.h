@@ -50,6 +50,9 @@ hid_t mimo_h5_open_read(const char *path, hid_t fapl);
 int mimo_h5_shape(hid_t f, const char *path, const char *name, int *rank,
                   size_t *rows, size_t *cols);
 
+/* Whether dataset `name` holds integers (0 if it cannot be opened). */
+int mimo_h5_is_integer(hid_t f, const char *name);
+
 /* Reads rows [r0, r0 + n) of a rank-1 or rank-2 numeric dataset into dst
  * (n, cols) as mimo_real, converting other numeric types. */
 int mimo_h5_read_rows(hid_t f, const char *path, const char *name, size_t r0,

@@ -200,7 +200,7 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
     mimo_graph *g = m ? mimo_model_graph(m) : NULL;
     size_t rows = (size_t)spec->train.batch_size * 8;
     if (!rc && !(rc = make_data(g, rows, &s)))
-        rc = mimo_dist_create(comm, mimo_model_param_count(m), &o->dist, NULL, &d);
+        rc = mimo_dist_create(comm, mimo_model_trained_count(m), &o->dist, NULL, &d);
     mimo_source src;
     if (!rc && !(rc = mimo_arrays_source(m, &(mimo_dataset){s.arr, s.n}, 1, &src)) &&
         !(rc = mimo_dist_attach(d, m))) {

@@ -509,7 +509,7 @@ static int setup_parallel(run *r)
     if (o->trace_path)
         rc = mimo_trace_create(r->rank, 1u << 20, &r->trace);
     if (!rc && (r->size > 1 || r->trace))
-        rc = mimo_dist_create(r->comm, mimo_model_param_count(r->m), &o->dist,
+        rc = mimo_dist_create(r->comm, mimo_model_trained_count(r->m), &o->dist,
                               r->trace, &r->dist);
     if ((rc = agree(r, rc)) || !r->dist)
         return rc;

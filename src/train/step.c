@@ -34,8 +34,9 @@ int mimo_train_step(mimo_model *m, const mimo_source *src, const uint64_t *rows,
     mimo_model_slice(m, gb, &lo, &hi); /* this rank's rows: [lo, hi) */
     int b = (int)(hi - lo);
     memset(st, 0, sizeof *st * (size_t)mimo_graph_n_heads(mimo_model_graph(m)));
-    mimo_model_begin_step(m);
-    if (b > 0) {
+    mimo_model_begin_step(m, epoch);
+    /* a rank without rows still joins the batch statistics' reductions */
+    if (b > 0 || mimo_graph_collective(mimo_model_graph(m))) {
         if ((rc = mimo_model_read(m, src, rows + lo, b, 1)))
             return rc;
         mimo_model_forward(m, b);
