@@ -8,9 +8,11 @@
 #include "mimo/config.h"
 
 static const char *usage =
-    "usage: mimo bench CONFIG [--steps N] [--warmup N] [--segments K]\n"
+    "usage: mimo bench CONFIG [--steps N] [--warmup N] [--segments K] [--layers]\n"
     "                  [--allreduce MODE] [--bucket-mb X] [--ranks-per-node K]\n"
     "                  [--set KEY.PATH=VALUE]...\n"
+    "  --layers           also time each layer kind's forward and backward\n"
+    "                     (50 more steps, apart from the figures above)\n"
     MIMO_CLI_DIST_HELP;
 
 static void report(const mimo_bench_result *r)
@@ -38,6 +40,16 @@ static void report(const mimo_bench_result *r)
     if (r->ranks > 1 && r->pss_mb > 0) /* the shared gradient windows */
         printf("PSS                %.1f MiB (resident, pages shared by the "
                "ranks divided among them)\n", r->pss_mb);
+    double all = 0;
+    for (int k = 0; k < r->n_kinds; k++)
+        all += r->kinds[k].fwd + r->kinds[k].bwd;
+    if (r->n_kinds)
+        printf("layers (--layers)  forward + backward per step, by kind:\n");
+    for (int k = 0; k < r->n_kinds; k++)
+        printf("  %-16s %.3f ms  %5.1f%%  (forward %.3f, backward %.3f)\n",
+               r->kinds[k].kind, 1e3 * (r->kinds[k].fwd + r->kinds[k].bwd),
+               all > 0 ? 100 * (r->kinds[k].fwd + r->kinds[k].bwd) / all : 0,
+               1e3 * r->kinds[k].fwd, 1e3 * r->kinds[k].bwd);
 }
 
 int mimo_cmd_bench(int argc, char **argv)
@@ -53,6 +65,8 @@ int mimo_cmd_bench(int argc, char **argv)
             if (mimo_cli_rank() == 0)
                 fputs(usage, stdout);
             return 0;
+        } else if (!strcmp(s, "--layers")) {
+            o.layers = 1;
         } else if (mimo_cli_is(s, "--steps") || mimo_cli_is(s, "--warmup") ||
                    mimo_cli_is(s, "--segments")) {
             if ((rc = mimo_cli_long(s, mimo_cli_value(argc, argv, &i), 1, &v)))

@@ -82,6 +82,20 @@ MIMO_API mimo_param_info mimo_graph_tensor(const mimo_graph *g, int k);
  * the sgemm rate. */
 MIMO_API double mimo_graph_flops(const mimo_graph *g);
 
+/* The nodes (inputs and layers) in topological order: name and kind
+ * ("input", "dense", ...). */
+MIMO_API int mimo_graph_n_nodes(const mimo_graph *g);
+MIMO_API const char *mimo_graph_node_name(const mimo_graph *g, int k);
+MIMO_API const char *mimo_graph_node_kind(const mimo_graph *g, int k);
+
+/* Timing of each layer's forward and backward (for mimo bench): on adds
+ * up seconds per node from now on (0 or MIMO_ENOMEM); layer_time reads
+ * node k's (0 when off). Nodes are topologically sorted: see
+ * mimo_graph_node_name. */
+MIMO_API int mimo_graph_time_layers(mimo_graph *g, int on);
+MIMO_API void mimo_graph_layer_time(const mimo_graph *g, int k, double *fwd,
+                                    double *bwd);
+
 /* Fills params (param_count values) with each layer's initializers, drawn
  * in topological order from a PRNG seeded with seed. */
 MIMO_API void mimo_graph_init_params(const mimo_graph *g, mimo_real *params,

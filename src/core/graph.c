@@ -17,6 +17,7 @@
 #include <tgmath.h>
 
 #include "mimo/error.h"
+#include "base/clock.h"
 #include "core/kind.h"
 
 /* ---- errors that name the config position ---------------------------- */
@@ -654,6 +655,7 @@ void mimo_graph_free(mimo_graph **gp)
     free(g->col_scratch);
     free(g->tensor_node);
     free(g->done_after);
+    free(g->t_layer);
     free(g);
     *gp = NULL;
 }
@@ -713,6 +715,26 @@ void mimo_graph_set_reduce(mimo_graph *g, mimo_reduce_fn fn, void *user,
 }
 
 int mimo_graph_collective(const mimo_graph *g) { return g->n_collective > 0; }
+
+int mimo_graph_n_nodes(const mimo_graph *g) { return g->n_nodes; }
+const char *mimo_graph_node_name(const mimo_graph *g, int k) { return g->nodes[k].name; }
+const char *mimo_graph_node_kind(const mimo_graph *g, int k)
+{
+    return g->nodes[k].kind ? g->nodes[k].kind->name : "input";
+}
+
+int mimo_graph_time_layers(mimo_graph *g, int on)
+{
+    free(g->t_layer);
+    g->t_layer = on ? calloc(2 * (size_t)g->n_nodes, sizeof *g->t_layer) : NULL;
+    return on && !g->t_layer ? mimo_error(MIMO_ENOMEM, "out of memory") : 0;
+}
+
+void mimo_graph_layer_time(const mimo_graph *g, int k, double *fwd, double *bwd)
+{
+    *fwd = g->t_layer ? g->t_layer[k] : 0;
+    *bwd = g->t_layer ? g->t_layer[g->n_nodes + k] : 0;
+}
 
 int mimo_graph_input_ids(const mimo_graph *g, int i, long long *bound)
 {
@@ -781,8 +803,11 @@ void mimo_graph_forward(mimo_graph *g, const mimo_real *params,
         g->nodes[g->input_node[i]].y = (mimo_real *)inputs[i];
     for (int k = 0; k < g->n_nodes; k++) {
         mimo_node *n = &g->nodes[k];
+        double t0 = g->t_layer ? mimo_clock() : 0;
         if (n->kind)
             n->kind->forward(g, n, params, b);
+        if (g->t_layer)
+            g->t_layer[k] += mimo_clock() - t0;
     }
 }
 
@@ -812,8 +837,11 @@ void mimo_graph_backward_hooked(mimo_graph *g, const mimo_real *params,
         mimo_node *n = &g->nodes[k];
         if (!n->kind)
             continue;
+        double t0 = g->t_layer ? mimo_clock() : 0;
         if (n->dy || n->fused)
             n->kind->backward(g, n, params, grads, b);
+        if (g->t_layer)
+            g->t_layer[g->n_nodes + k] += mimo_clock() - t0;
         done = g->done_after[k];
         if (hook)
             hook(user, n->name, done);

@@ -103,6 +103,9 @@ struct mimo_graph {
     void *reduce_user;
     int writes_state;      /* this rank updates the untrained state */
     int fault;             /* an error met inside forward/backward */
+    double *t_layer;       /* when timing (mimo_graph_time_layers): seconds
+                            * of each node's forward [k] and backward
+                            * [n_nodes + k] */
     mimo_real *loss_scratch; /* one row of the widest head */
     mimo_real *col_scratch;  /* one row of the widest layer */
     mimo_real grad_alpha;    /* backward adds grad_alpha x the gradient */

@@ -54,14 +54,17 @@ typedef struct {
     mimo_real **buf;
 } synth;
 
+/* Targets that suit the loss; ids in [0, ids) for an id input (ids > 0);
+ * else normal values. */
 static void fill(mimo_rng *r, mimo_real *x, size_t rows, int cols, mimo_loss l,
-                 int classes)
+                 int classes, long long ids)
 {
     for (size_t i = 0; i < rows; i++) {
         int c = (int)mimo_rng_below(r, (uint64_t)(classes > 0 ? classes : 1));
         for (int j = 0; j < cols; j++) {
             mimo_real *v = &x[i * (size_t)cols + (size_t)j];
-            *v = l == MIMO_LOSS_SPARSE_CCE ? (mimo_real)c
+            *v = ids > 0                   ? (mimo_real)mimo_rng_below(r, (uint64_t)ids)
+                 : l == MIMO_LOSS_SPARSE_CCE ? (mimo_real)c
                  : l == MIMO_LOSS_CCE       ? (mimo_real)(j == c)
                  : l == MIMO_LOSS_BCE       ? (mimo_real)(mimo_rng_uniform(r) < 0.5)
                                             : (mimo_real)mimo_rng_normal(r);
@@ -85,8 +88,11 @@ static int make_data(const mimo_graph *g, size_t rows, synth *s)
         s->buf[i] = malloc(sizeof(mimo_real) * rows * (size_t)cols);
         if (!s->buf[i])
             return mimo_error(MIMO_ENOMEM, "out of memory for bench data");
+        long long ids = 0;
+        if (h < 0 && mimo_graph_input_ids(g, i, &ids) && ids == 0)
+            ids = 100; /* integer ids no layer bounds */
         fill(&r, s->buf[i], rows, cols, o ? o->loss : MIMO_LOSS_MSE,
-             o ? mimo_graph_head_units(g, h) : 0);
+             o ? mimo_graph_head_units(g, h) : 0, ids);
         s->arr[i] = (mimo_array){h < 0 ? mimo_graph_input_name(g, i)
                                        : (o->target ? o->target : o->name),
                                  s->buf[i], rows, cols};
@@ -121,6 +127,33 @@ static int run_steps(mimo_model *m, const mimo_source *src, counter *c, long n)
         c->marks[c->done++] = mimo_clock();
     }
     return 0;
+}
+
+/* The layer times of the graph, per kind, largest first. */
+static void kind_times(const mimo_graph *g, long steps, mimo_bench_result *r)
+{
+    r->n_kinds = 0;
+    for (int k = 0; k < mimo_graph_n_nodes(g); k++) {
+        const char *kind = mimo_graph_node_kind(g, k);
+        double f, b;
+        int j = 0;
+        if (strcmp(kind, "input") == 0)
+            continue;
+        mimo_graph_layer_time(g, k, &f, &b);
+        while (j < r->n_kinds && strcmp(r->kinds[j].kind, kind) != 0)
+            j++;
+        if (j == r->n_kinds && j == MIMO_BENCH_MAX_KINDS)
+            kind = "other", j = MIMO_BENCH_MAX_KINDS - 1;
+        else if (j == r->n_kinds)
+            r->kinds[r->n_kinds++].kind = kind;
+        r->kinds[j].fwd += f / (double)steps, r->kinds[j].bwd += b / (double)steps;
+    }
+    for (int a = 1; a < r->n_kinds; a++) /* insertion sort, largest first */
+        for (int j = a; j > 0 && r->kinds[j].fwd + r->kinds[j].bwd >
+                                     r->kinds[j - 1].fwd + r->kinds[j - 1].bwd; j--) {
+            __typeof__(r->kinds[0]) t = r->kinds[j];
+            r->kinds[j] = r->kinds[j - 1], r->kinds[j - 1] = t;
+        }
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -222,6 +255,14 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
         mimo_dist_times(d, t, 1);
         for (int k = 0; k < 5; k++)
             r->phase[k] = t[k] / (double)steps;
+        if (!rc && o->layers && !(rc = mimo_graph_time_layers(g, 1))) {
+            long layer_steps = steps < 50 ? steps : 50; /* apart from the above */
+            counter lc = {0, malloc(sizeof(double) * 51), c.sums};
+            rc = lc.marks ? run_steps(m, &src, &lc, layer_steps)
+                          : mimo_error(MIMO_ENOMEM, "out of memory");
+            kind_times(g, layer_steps, r);
+            free(lc.marks);
+        }
     }
     if (!rc) {
         r->batch = spec->train.batch_size;

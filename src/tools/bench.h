@@ -25,7 +25,12 @@ typedef struct {
                             * most MIMO_BENCH_MAX_SEGMENTS) */
     mimo_dist_opts dist;   /* the gradient sum's form ({0}: auto) */
     MPI_Comm comm;
+    int layers;            /* also time each layer kind (a clock read per
+                            * layer and pass: separate from the figures) */
 } mimo_bench_opts;
+
+/* Layer kinds reported apart; the rest are summed as "other". */
+#define MIMO_BENCH_MAX_KINDS 32
 
 typedef struct {
     int ranks, threads;
@@ -46,6 +51,12 @@ typedef struct {
                          shared between ranks divided among them (Linux;
                          0 elsewhere) */
     double model_mb;  /* params + grads + moments + activations + data */
+    int n_kinds;      /* with o->layers: forward + backward seconds per
+                       * step of each layer kind, largest first (rank 0) */
+    struct {
+        const char *kind;
+        double fwd, bwd;
+    } kinds[MIMO_BENCH_MAX_KINDS];
 } mimo_bench_result;
 
 int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,

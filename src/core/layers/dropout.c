@@ -51,7 +51,9 @@ static void dropout_buffers(mimo_graph *g, mimo_node *n, mimo_arena *a)
     n->dz = mimo_arena_take(a, len);
 }
 
-/* The scaled mask of one sample (global row `row`) into m[0, w). */
+/* The scaled mask of one sample (global row `row`) into m[0, w): element
+ * j keeps when its uniform u_j >= rate, two 32-bit uniforms per draw of a
+ * counter-based generator keyed by (seed, epoch, layer, row). */
 static void sample_mask(const mimo_graph *g, uint64_t layer, uint64_t row,
                         double rate, mimo_real *m, int w)
 {
@@ -60,10 +62,12 @@ static void sample_mask(const mimo_graph *g, uint64_t layer, uint64_t row,
     k = splitmix64(k ^ layer);
     k = splitmix64(k ^ row);
     mimo_real keep = (mimo_real)(1 / (1 - rate));
-    for (int j = 0; j < w; j++) {
-        double u = (double)(splitmix64(k + (uint64_t)j * 0xd1342543de82ef95ULL) >> 11) *
-                   0x1.0p-53;
-        m[j] = u >= rate ? keep : 0;
+    uint64_t cut = (uint64_t)(rate * 4294967296.0); /* u < rate: drop */
+    for (int j = 0; j < w; j += 2) {
+        uint64_t z = splitmix64(k + (uint64_t)(j / 2) * 0xd1342543de82ef95ULL);
+        m[j] = (z >> 32) >= cut ? keep : 0;
+        if (j + 1 < w)
+            m[j + 1] = (z & 0xffffffffu) >= cut ? keep : 0;
     }
 }
 
