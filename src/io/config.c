@@ -3,6 +3,7 @@
  * as text, and every check that needs no graph (keys, types, enum names).
  * Not here: `from` names, cycles and shapes (graph.c); defaults and enum
  * names (spec.c). */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "mimo/config.h"
 
 #include <errno.h>
@@ -40,6 +41,9 @@ typedef struct {
     int n_sets;
     int n_orig;                /* nodes 1..n_orig come from the text */
     int *set_first;            /* first node index created by each set */
+    const char *base;          /* the config file's directory (absolute),
+                                * for its relative data paths; or NULL */
+    int rewritten;             /* a path was resolved: emit the text */
 } cfg;
 
 /* ---- small string helpers ---------------------------------------------- */
@@ -1616,6 +1620,11 @@ static int conv_train(cfg *c, yaml_node_t *n, mimo_train_spec *t)
     return conv_train_extras(c, n, t);
 }
 
+/* A data path. One written in the config file is relative to the file's
+ * directory (as a compiler resolves includes), and the document gets the
+ * resolved, absolute path, so the config saved with the run resolves the
+ * same from anywhere; one given with --set is relative to the current
+ * directory, as every path on the command line. */
 static int conv_path(cfg *c, yaml_node_t *n, const char *key, char **dst)
 {
     char w[MSG_MAX / 2];
@@ -1623,8 +1632,21 @@ static int conv_path(cfg *c, yaml_node_t *n, const char *key, char **dst)
     int rc = scalar(c, n, "a file path", kw(w, sizeof w, key, "data"), &s);
     if (rc)
         return rc;
-    if (!(*dst = mimo_strdup(s)))
+    if (!c->base || s[0] == '/' || set_of(c, n) >= 0)
+        return (*dst = mimo_strdup(s)) ? 0 : nomem(c);
+    size_t len = strlen(c->base) + strlen(s) + 2;
+    char *full = malloc(len);
+    if (!full)
         return nomem(c);
+    snprintf(full, len, "%s/%s", c->base, s);
+    if (!(*dst = mimo_strdup(full))) {
+        free(full);
+        return nomem(c);
+    }
+    free(n->data.scalar.value); /* libyaml's allocator is malloc's */
+    n->data.scalar.value = (yaml_char_t *)full;
+    n->data.scalar.length = len - 1;
+    c->rewritten = 1;
     return 0;
 }
 
@@ -2074,7 +2096,7 @@ static int emit_text(cfg *c, mimo_spec *out)
 
 static int keep_text(cfg *c, const char *text, size_t len, mimo_spec *out)
 {
-    if (c->n_sets > 0)
+    if (c->n_sets > 0 || c->rewritten)
         return emit_text(c, out);
     if (!(out->text = malloc(len + 1)))
         return nomem(c);
@@ -2086,8 +2108,9 @@ static int keep_text(cfg *c, const char *text, size_t len, mimo_spec *out)
 
 /* ---- public ------------------------------------------------------------ */
 
-int mimo_config_parse(const char *text, size_t len, const char *file,
-                      const char *const *sets, int n_sets, mimo_spec *out)
+static int parse(const char *text, size_t len, const char *file,
+                 const char *base, const char *const *sets, int n_sets,
+                 mimo_spec *out)
 {
     cfg c;
     int rc;
@@ -2096,6 +2119,7 @@ int mimo_config_parse(const char *text, size_t len, const char *file,
     mimo_spec_defaults(out);
     memset(&c, 0, sizeof c);
     c.file = file ? file : "<config>";
+    c.base = base;
     c.sets = sets;
     c.n_sets = sets ? n_sets : 0;
     if (!text && len)
@@ -2119,6 +2143,27 @@ int mimo_config_parse(const char *text, size_t len, const char *file,
     if (rc)
         mimo_spec_free(out);
     return rc;
+}
+
+int mimo_config_parse(const char *text, size_t len, const char *file,
+                      const char *const *sets, int n_sets, mimo_spec *out)
+{
+    return parse(text, len, file, NULL, sets, n_sets, out);
+}
+
+/* The absolute directory of the file at path (NULL when out of memory or
+ * it cannot be resolved: the paths then stay as written). */
+static char *dir_of(const char *path)
+{
+    char *copy = mimo_strdup(path), *dir = NULL;
+    if (copy) {
+        char *slash = strrchr(copy, '/');
+        if (slash)
+            *(slash == copy ? slash + 1 : slash) = '\0';
+        dir = realpath(slash ? copy : ".", NULL);
+    }
+    free(copy);
+    return dir;
 }
 
 /* Reads a whole file; *buf owned by the caller. */
@@ -2168,7 +2213,9 @@ int mimo_config_load(const char *path, const char *const *sets, int n_sets,
         return mimo_error(MIMO_EINVAL, "mimo_config_load: path is NULL");
     if ((rc = read_file(path, &text, &len)))
         return rc;
-    rc = mimo_config_parse(text, len, path, sets, n_sets, out);
+    char *base = dir_of(path);
+    rc = parse(text, len, path, base, sets, n_sets, out);
+    free(base);
     free(text);
     return rc;
 }
