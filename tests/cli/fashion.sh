@@ -15,6 +15,7 @@
 # Needs the dataset-fashion-mnist package (scripts/install-deps.sh). About
 # 1 minute on 2 quiet cores (the training is ~35 s of it), 2-3 minutes
 # when the machine is busy.
+# resource-lock: slurm (its last part runs the README's SLURM block)
 source "$(dirname "$0")/lib.bash"
 PY=/usr/bin/python3
 FIX=$SRC/tests/data

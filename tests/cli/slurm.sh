@@ -6,6 +6,7 @@
 # and ends with bitwise the parameters of an uninterrupted job; sweep.sbatch
 # runs 2 array tasks into 2 run directories; multinode.sbatch with
 # LAUNCHER=mpirun; usage errors exit 2. Every wait is bounded.
+# resource-lock: slurm (it starts, uses and stops the SLURM daemons)
 source "$(dirname "$0")/lib.bash"
 PY=/usr/bin/python3
 MIMO=$(realpath "$MIMO")
