@@ -149,6 +149,12 @@ if [ -n "$slurm_block" ] && [ "$(id -u)" = 0 ] && command -v slurmctld >/dev/nul
    ! ldd "$MIMO" 2>/dev/null | grep -q 'libasan'; then
     ln -s "$SRC/slurm" slurm
     ln -s "$SRC/scripts" scripts
+    # The block's start and stop run for this test's own owner of the
+    # daemons (scripts/slurm-owner.bash): its stop leaves running what it
+    # did not start, and what another owner still uses. If the block fails
+    # before its stop, the stop runs at exit.
+    export MIMO_SLURM_OWNER=cli-fashion-$$ MIMO_SLURM_OWNER_PID=$$
+    trap 'bash "$SRC/scripts/stop-slurm.sh" >/dev/null 2>&1; rm -rf "$TMP"' EXIT
     start=$(date +%s)
     if timeout -k 5 900 bash -euo pipefail -c "$slurm_block" >slurm-tutorial.log 2>&1; then
         passed=$((passed + 1))
@@ -157,6 +163,9 @@ if [ -n "$slurm_block" ] && [ "$(id -u)" = 0 ] && command -v slurmctld >/dev/nul
         cat slurm-*.out 2>/dev/null | tail -n 20
         failed=$((failed + 1))
     fi
+    check "the block's stop-slurm.sh released this test's lease" \
+        grep -q "stop-slurm.sh: owner $MIMO_SLURM_OWNER released its lease" slurm-tutorial.log
+    grep "left running" slurm-tutorial.log
     sacc=$(awk '$1 == "label_accuracy" { print $2 }' slurm-tutorial.log)
     echo "tutorial under SLURM: $(($(date +%s) - start)) s; test label accuracy ${sacc:-?}"
     check "SLURM run: test label accuracy ($sacc) >= $bar" \
