@@ -15,7 +15,6 @@
 # Needs the dataset-fashion-mnist package (scripts/install-deps.sh). About
 # 1 minute on 2 quiet cores (the training is ~35 s of it), 2-3 minutes
 # when the machine is busy.
-# resource-lock: slurm (its last part runs the README's SLURM block)
 source "$(dirname "$0")/lib.bash"
 PY=/usr/bin/python3
 FIX=$SRC/tests/data
@@ -139,38 +138,4 @@ assert b[:8] == b'\x89PNG\r\n\x1a\n', b[:8]
 w, h = struct.unpack('>II', b[16:24])
 assert 800 <= w <= 4000 and 400 <= h <= 4000, (w, h)
 "
-# The tutorial's SLURM run, verbatim: the README's `<!-- ci: fashion-slurm -->`
-# block (one-machine SLURM from scripts/start-slurm.sh; optimized builds
-# only, as root, when SLURM is installed — tests/cli/slurm.sh tests the
-# scripts themselves).
-slurm_block=$(awk -v m="<!-- ci: fashion-slurm -->" '$0 == m {f = 1; next}
-    f && /^```sh/ {in_b = 1; next} in_b && /^```/ {exit} in_b {print}' "$SRC/README.md")
-if [ -n "$slurm_block" ] && [ "$(id -u)" = 0 ] && command -v slurmctld >/dev/null &&
-   ! ldd "$MIMO" 2>/dev/null | grep -q 'libasan'; then
-    ln -s "$SRC/slurm" slurm
-    ln -s "$SRC/scripts" scripts
-    # The block's start and stop run for this test's own owner of the
-    # daemons (scripts/slurm-owner.bash): its stop leaves running what it
-    # did not start, and what another owner still uses. If the block fails
-    # before its stop, the stop runs at exit.
-    export MIMO_SLURM_OWNER=cli-fashion-$$ MIMO_SLURM_OWNER_PID=$$
-    trap 'bash "$SRC/scripts/stop-slurm.sh" >/dev/null 2>&1; rm -rf "$TMP"' EXIT
-    start=$(date +%s)
-    if timeout -k 5 900 bash -euo pipefail -c "$slurm_block" >slurm-tutorial.log 2>&1; then
-        passed=$((passed + 1))
-    else
-        echo "FAIL: the tutorial's SLURM commands (exit $?):"; tail -n 30 slurm-tutorial.log
-        cat slurm-*.out 2>/dev/null | tail -n 20
-        failed=$((failed + 1))
-    fi
-    check "the block's stop-slurm.sh released this test's lease" \
-        grep -q "stop-slurm.sh: owner $MIMO_SLURM_OWNER released its lease" slurm-tutorial.log
-    grep "left running" slurm-tutorial.log
-    sacc=$(awk '$1 == "label_accuracy" { print $2 }' slurm-tutorial.log)
-    echo "tutorial under SLURM: $(($(date +%s) - start)) s; test label accuracy ${sacc:-?}"
-    check "SLURM run: test label accuracy ($sacc) >= $bar" \
-        awk -v a="$sacc" -v b="$bar" 'BEGIN { exit !(a != "" && a + 0 >= b + 0) }'
-else
-    echo "note: the tutorial's SLURM block is not run here (needs root, SLURM, an optimized build)"
-fi
 finish
