@@ -5,13 +5,20 @@
 #
 #   bash scripts/start-slurm.sh     # start, wait until the node is idle
 #   sbatch --wait slurm/train.sbatch configs/multitask.yaml runs/multitask
-#   bash scripts/stop-slurm.sh      # stop what start-slurm.sh started
+#   bash scripts/stop-slurm.sh      # stop what this start started
 #
 # Idempotent: a daemon whose pid file names a live process is left alone,
 # so a second start on a healthy cluster only checks it. Everything it
 # owns lives under $MIMO_SLURM_DIR (pid files, logs, spool, controller
-# state); the one file outside it is /etc/slurm/slurm.conf (where sbatch,
-# srun, sinfo look), which it writes only if absent or written by itself.
+# state, owner records); the one file outside it is /etc/slurm/slurm.conf
+# (where sbatch, srun, sinfo look), which it writes only if absent or
+# written by itself.
+#
+# Shared safely: each start runs for an owner (MIMO_SLURM_OWNER, default
+# the calling shell's session), takes a lease and records which daemons it
+# started — none when they were already running. The matching
+# stop-slurm.sh (same owner) stops only those, and only once no other
+# owner holds a lease (scripts/slurm-owner.bash).
 #
 # Knobs (environment):
 #   MIMO_SLURM_DIR      state directory              [/tmp/mimo-slurm]
@@ -19,6 +26,9 @@
 #                       than the cores is fine here, SlurmdParameters=
 #                       config_overrides]
 #   MIMO_SLURM_TIMEOUT  seconds to wait for an idle node  [30]
+#   MIMO_SLURM_OWNER    who this start runs for      [session-<sid>]
+#   MIMO_SLURM_OWNER_PID  a process whose end ends the owner's lease
+#                       [the session leader; none if MIMO_SLURM_OWNER is set]
 set -euo pipefail
 
 STATE=${MIMO_SLURM_DIR:-/tmp/mimo-slurm}
@@ -38,13 +48,9 @@ for b in munged mungekey slurmctld slurmd sinfo scontrol; do
 done
 getent passwd munge >/dev/null || die "no user 'munge': is the munge package installed?"
 
-# alive NAME PIDFILE: the pid file names a live process called NAME
-alive() {
-    local pid
-    [ -s "$2" ] || return 1
-    pid=$(cat "$2")
-    [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ]
-}
+# shellcheck source=scripts/slurm-owner.bash
+source "$(dirname "$0")/slurm-owner.bash"
+owner_init
 waitpid() { # waitpid NAME PIDFILE: up to 5 s for the daemon's pid file
     for _ in $(seq 50); do alive "$1" "$2" && return 0; sleep 0.1; done
     return 1
@@ -56,9 +62,10 @@ logs() { # the last lines of every log, for an error message
     done >&2
 }
 
-mkdir -p "$STATE"/{ctld,spool,log,munge}
+mkdir -p "$STATE"/{ctld,spool,log,munge,leases,owner}
 chmod 755 "$STATE"
 chown munge:munge "$STATE/munge"
+lock
 
 # --- slurm.conf ----------------------------------------------------------
 if [ -f "$CONF" ] && ! grep -qF "$MARK" "$CONF"; then
@@ -101,9 +108,40 @@ else
     mv "$CONF.tmp" "$CONF"
 fi
 
+# --- this owner's lease (before any daemon starts: a concurrent stop by
+# another owner then leaves them running) ------------------------------------
+prune
+if [ -f "$STATE/leases/$OWNER" ]; then
+    say "owner $OWNER already holds a lease"
+else
+    printf 'holder=%s\nstarted=\n' "$HOLDER" >"$STATE/leases/$OWNER"
+fi
+started=()
+# mine DAEMON: this start started DAEMON: record it as this owner's
+mine() {
+    echo "$OWNER" >"$STATE/owner/$1"
+    sed -i "s/^started=.*/& $1/" "$STATE/leases/$OWNER"
+    started+=("$1")
+}
+# found DAEMON: DAEMON already runs; name its owner, and take it over if
+# that owner's lease has ended (dropped above): someone must stop it
+found() {
+    local o pid
+    pid=$(cat "$(pidfile_of "$1")")
+    o=$(owner_of "$1")
+    if [ -z "$o" ]; then
+        say "$1 already running (pid $pid; no owner record: not stopped by stop-slurm.sh)"
+    elif [ "$o" = "$OWNER" ] || lease_live "$o"; then
+        say "$1 already running (pid $pid, owner $o)"
+    else
+        echo "$OWNER" >"$STATE/owner/$1"
+        say "$1 already running (pid $pid); its owner $o has ended: owner $OWNER takes it over"
+    fi
+}
+
 # --- munged --------------------------------------------------------------
 if alive munged "$STATE/munge/munged.pid"; then
-    say "munged already running (pid $(cat "$STATE/munge/munged.pid"))"
+    found munged
 elif munge -n 2>/dev/null | unmunge >/dev/null 2>&1; then
     say "a munged not started by this script answers on $MUNGE_SOCKET; using it"
 else
@@ -114,8 +152,9 @@ else
     fi
     install -d -o munge -g munge -m 755 /run/munge
     runuser -u munge -- munged --pid-file="$STATE/munge/munged.pid" \
-        --log-file="$STATE/munge/munged.log" ||
+        --log-file="$STATE/munge/munged.log" 9>&- ||
         { tail -n 20 "$STATE/munge/munged.log" >&2 || true; die "munged did not start"; }
+    mine munged
     say "munged started (pid $(cat "$STATE/munge/munged.pid"))"
 fi
 for _ in $(seq 50); do
@@ -126,27 +165,32 @@ munge -n | unmunge >/dev/null || die "munge does not answer on $MUNGE_SOCKET"
 
 # --- slurmctld -----------------------------------------------------------
 if alive slurmctld "$STATE/slurmctld.pid"; then
-    say "slurmctld already running (pid $(cat "$STATE/slurmctld.pid"))"
+    found slurmctld
 elif scontrol ping 2>/dev/null | grep -q "is UP"; then
     die "a slurmctld not started by this script answers; stop it first (or use it)"
 else
-    if ! { slurmctld -c && waitpid slurmctld "$STATE/slurmctld.pid"; }; then
+    # (9>&-: a daemon must not inherit the lock)
+    if ! { slurmctld -c 9>&- && waitpid slurmctld "$STATE/slurmctld.pid"; }; then
         logs
         die "slurmctld did not start"
     fi
+    mine slurmctld
     say "slurmctld started (pid $(cat "$STATE/slurmctld.pid"))"
 fi
 
 # --- slurmd --------------------------------------------------------------
 if alive slurmd "$STATE/slurmd.pid"; then
-    say "slurmd already running (pid $(cat "$STATE/slurmd.pid"))"
+    found slurmd
 else
-    if ! { slurmd -N localhost && waitpid slurmd "$STATE/slurmd.pid"; }; then
+    if ! { slurmd -N localhost 9>&- && waitpid slurmd "$STATE/slurmd.pid"; }; then
         logs
         die "slurmd did not start"
     fi
+    mine slurmd
     say "slurmd started (pid $(cat "$STATE/slurmd.pid"))"
 fi
+
+say "owner $OWNER started ${started[*]:-nothing}"
 
 # --- wait for an idle node ---------------------------------------------------
 deadline=$((SECONDS + TIMEOUT))

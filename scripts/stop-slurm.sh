@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# stop-slurm.sh — stop the daemons scripts/start-slurm.sh started (slurmd,
-# slurmctld, munged), each by the PID in its pid file under
-# $MIMO_SLURM_DIR [/tmp/mimo-slurm], never by name: daemons it did not
-# start are left alone. SIGTERM, then SIGKILL after 10 s. Idempotent.
+# stop-slurm.sh — stop the daemons the matching scripts/start-slurm.sh
+# started (slurmd, slurmctld, munged), each by the PID in its pid file
+# under $MIMO_SLURM_DIR [/tmp/mimo-slurm], never by name. SIGTERM, then
+# SIGKILL after 10 s. Idempotent.
+#
+# "Matching": run for the same owner as the start (MIMO_SLURM_OWNER,
+# default the calling shell's session; see scripts/slurm-owner.bash). It
+# releases that owner's lease and stops the daemons recorded as that
+# owner's — unless another owner still holds a lease: then they stay up,
+# handed to that owner, and a line says so. Daemons it did not start
+# (another owner's, an older start-slurm.sh's, a munged found running)
+# are left running, each with a line saying why.
 # Jobs still running keep running in their slurmstepd; scancel them first.
 set -uo pipefail
 
@@ -12,16 +20,7 @@ say() { echo "stop-slurm.sh: $*"; }
 # stop NAME PIDFILE
 stop() {
     local name=$1 file=$2 pid
-    if [ ! -s "$file" ]; then
-        say "$name: no pid file ($file); not started by start-slurm.sh"
-        return 0
-    fi
     pid=$(cat "$file")
-    if [ -z "$pid" ] || [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != "$name" ]; then
-        say "$name: pid ${pid:-?} from $file is not running"
-        rm -f "$file"
-        return 0
-    fi
     kill -TERM "$pid" 2>/dev/null
     for _ in $(seq 100); do
         [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] || break
@@ -31,11 +30,54 @@ stop() {
         say "$name (pid $pid) ignored SIGTERM for 10 s: SIGKILL"
         kill -KILL "$pid" 2>/dev/null
     fi
-    rm -f "$file"
+    rm -f "$file" "$STATE/owner/$name"
     say "$name (pid $pid) stopped"
 }
 
 [ "$(id -u)" -eq 0 ] || { echo "stop-slurm.sh: error: run me as root" >&2; exit 1; }
-stop slurmd "$STATE/slurmd.pid"
-stop slurmctld "$STATE/slurmctld.pid"
-stop munged "$STATE/munge/munged.pid"
+# shellcheck source=scripts/slurm-owner.bash
+source "$(dirname "$0")/slurm-owner.bash"
+owner_init
+if [ ! -d "$STATE" ]; then
+    say "no $STATE: start-slurm.sh has not run; nothing to stop"
+    exit 0
+fi
+mkdir -p "$STATE/leases" "$STATE/owner"
+lock
+prune
+if [ -f "$STATE/leases/$OWNER" ]; then
+    rm -f "$STATE/leases/$OWNER"
+    say "owner $OWNER released its lease"
+else
+    say "owner $OWNER holds no lease (never started, or already stopped)"
+fi
+others=$(leases "" | tr '\n' ' ')
+others=${others% }
+
+for name in slurmd slurmctld munged; do
+    file=$(pidfile_of "$name")
+    if [ ! -s "$file" ]; then
+        say "$name: no pid file ($file): none started by start-slurm.sh runs"
+        continue
+    fi
+    pid=$(cat "$file")
+    if ! alive "$name" "$file"; then
+        say "$name: pid ${pid:-?} from $file is not running"
+        rm -f "$file" "$STATE/owner/$name"
+        continue
+    fi
+    o=$(owner_of "$name")
+    if [ -z "$o" ]; then
+        say "$name (pid $pid) left running: no owner record (started by hand or by an older start-slurm.sh)"
+    elif [ "$o" != "$OWNER" ] && lease_live "$o"; then
+        say "$name (pid $pid) left running: owner $o started it and still uses it"
+    elif [ -n "$others" ]; then
+        echo "${others%% *}" >"$STATE/owner/$name"
+        say "$name (pid $pid) left running: owner(s) $others still use it;" \
+            "owner ${others%% *}'s stop-slurm.sh will stop it"
+    else
+        [ "$o" = "$OWNER" ] ||
+            say "$name (pid $pid): its owner $o has ended and no one holds a lease: stopping it"
+        stop "$name" "$file"
+    fi
+done
