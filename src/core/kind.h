@@ -50,6 +50,9 @@ typedef struct {
 
 struct mimo_kind {
     const char *name;          /* in configs: "dense" */
+    /* other names it answers to (Keras': "batch_normalization"); case and
+     * underscores never matter; NULL-terminated, may be NULL */
+    const char *const *aliases;
     const mimo_arg *args;      /* its config keys (besides type and from) */
     int n_args;
     size_t args_size;          /* its settings struct */

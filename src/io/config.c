@@ -73,13 +73,19 @@ static int min3(int a, int b, int c)
 }
 
 /* Optimal string alignment distance (a swap counts 1); 99 if too long. */
-static int edit_distance(const char *a, const char *b)
+/* Damerau-Levenshtein distance, case-insensitive (Keras users write ReLU). */
+static int edit_distance(const char *ca, const char *cb)
 {
     enum { L = 40 };
-    size_t n = strlen(a), m = strlen(b);
+    size_t n = strlen(ca), m = strlen(cb);
     int d[L + 1][L + 1];
+    char a[L + 1], b[L + 1];
     if (n > L || m > L)
         return 99;
+    for (size_t i = 0; i <= n; i++)
+        a[i] = ca[i] >= 'A' && ca[i] <= 'Z' ? (char)(ca[i] - 'A' + 'a') : ca[i];
+    for (size_t j = 0; j <= m; j++)
+        b[j] = cb[j] >= 'A' && cb[j] <= 'Z' ? (char)(cb[j] - 'A' + 'a') : cb[j];
     for (size_t i = 0; i <= n; i++)
         d[i][0] = (int)i;
     for (size_t j = 0; j <= m; j++)
@@ -545,7 +551,40 @@ typedef struct {
     int (*parse)(const char *);
     const char *(*name)(int);
     int first, count;
+    const char *const *aliases;  /* pairs: Keras' name, ours; NULL-ended */
 } enum_desc;
+
+/* Whether a and b name the same thing, Keras' way: case and underscores
+ * do not matter (ReLU = relu, BatchNormalization = batch_normalization). */
+static int same_name(const char *a, const char *b)
+{
+    for (;;) {
+        while (*a == '_')
+            a++;
+        while (*b == '_')
+            b++;
+        if (!*a || !*b)
+            return !*a && !*b;
+        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
+        char y = *b >= 'A' && *b <= 'Z' ? (char)(*b - 'A' + 'a') : *b;
+        if (x != y)
+            return 0;
+        a++, b++;
+    }
+}
+
+/* The index of s among d's names and their Keras aliases, or -1. */
+static int enum_find(const enum_desc *d, const char *s)
+{
+    int v = d->parse(s);
+    for (int i = d->first; v < 0 && i < d->count && d->name(i); i++)
+        if (same_name(s, d->name(i)))
+            v = i;
+    for (int k = 0; v < 0 && d->aliases && d->aliases[k]; k += 2)
+        if (same_name(s, d->aliases[k]))
+            v = d->parse(d->aliases[k + 1]);
+    return v;
+}
 
 static const char *act_name(int i) { return mimo_act_name((mimo_act)i); }
 static const char *init_name(int i)
@@ -566,14 +605,24 @@ static int metric_parse(const char *s)
 }
 
 static const enum_desc E_ACT = {"activation", mimo_act_parse, act_name, 0,
-                                MIMO_ACT_COUNT};
+                                MIMO_ACT_COUNT, NULL};
+static const char *const INIT_ALIASES[] = {
+    "random_uniform", "uniform", "Zeros", "zeros", NULL};
+static const char *const LOSS_ALIASES[] = {
+    "mean_squared_error", "mse", "mean_absolute_error", "mae",
+    "huber_loss", "huber", NULL};
+static const char *const METRIC_ALIASES[] = {
+    "acc", "accuracy", "binary_accuracy", "accuracy", "categorical_accuracy",
+    "accuracy", "sparse_categorical_accuracy", "accuracy",
+    "mean_squared_error", "mse", "mean_absolute_error", "mae", NULL};
 static const enum_desc E_INIT = {"initializer", mimo_init_parse, init_name,
-                                 0, MIMO_INIT_COUNT};
+                                 0, MIMO_INIT_COUNT, INIT_ALIASES};
 static const enum_desc E_LOSS = {"loss", mimo_loss_parse, loss_name, 1,
-                                 MIMO_LOSS_COUNT};
+                                 MIMO_LOSS_COUNT, LOSS_ALIASES};
 static const enum_desc E_OPT = {"optimizer", mimo_opt_parse, opt_name, 0,
-                                MIMO_OPT_COUNT};
-static const enum_desc E_METRIC = {"metric", metric_parse, metric_name, 0, 3};
+                                MIMO_OPT_COUNT, NULL};
+static const enum_desc E_METRIC = {"metric", metric_parse, metric_name, 0, 3,
+                                   METRIC_ALIASES};
 
 static const char *sched_name(int i)
 {
@@ -582,8 +631,8 @@ static const char *sched_name(int i)
 static const char *mode_name(int i) { return mimo_mode_name((mimo_mode)i); }
 
 static const enum_desc E_SCHED = {"schedule", mimo_sched_parse, sched_name,
-                                  0, MIMO_SCHED_COUNT};
-static const enum_desc E_MODE = {"mode", mimo_mode_parse, mode_name, 0, 3};
+                                  0, MIMO_SCHED_COUNT, NULL};
+static const enum_desc E_MODE = {"mode", mimo_mode_parse, mode_name, 0, 3, NULL};
 
 /* "linear, relu, ..." and, for a typo, the hint. */
 static void enum_list(const enum_desc *d, const char *s, char *list,
@@ -609,7 +658,7 @@ static int get_enum(cfg *c, yaml_node_t *n, const enum_desc *d,
     if (n->type != YAML_SCALAR_NODE || is_null(n))
         return wrong(c, n, expected, what);
     s = sval(n);
-    *v = d->parse(s);
+    *v = enum_find(d, s);
     if (*v >= 0 && strlen(s) == n->data.scalar.length)
         return 0;
     enum_list(d, s, list, sizeof list, hint, sizeof hint);
@@ -1010,15 +1059,23 @@ static const char *layer_name(int i)
     return k ? k->name : NULL;
 }
 
+/* A kind by its name, Keras' way (Dense, BatchNormalization, ...): any
+ * case, underscores or not, or one of the kind's aliases. */
 static int layer_parse(const char *s)
 {
-    for (int i = 0; mimo_kind_at(i); i++)
-        if (strcmp(mimo_kind_at(i)->name, s) == 0)
+    for (int i = 0; mimo_kind_at(i); i++) {
+        const mimo_kind *k = mimo_kind_at(i);
+        if (same_name(k->name, s))
             return i;
+        for (int a = 0; k->aliases && k->aliases[a]; a++)
+            if (same_name(k->aliases[a], s))
+                return i;
+    }
     return -1;
 }
 
-static const enum_desc E_LAYER = {"layer type", layer_parse, layer_name, 0, 64};
+static const enum_desc E_LAYER = {"layer type", layer_parse, layer_name, 0, 64,
+                                  NULL};
 
 /* `shares: LAYER`: the settings come from LAYER (conv_layers copies them
  * once every layer is read), so no other key of the kind is given. */
@@ -1901,8 +1958,50 @@ static int set_value(cfg *c, int i, const char *text, int *out)
 }
 
 /* Index of the pair of `map` whose key is [k, k+klen), or -1. */
+/* Keras' spellings of keys, and ours (the document keeps ours). */
+static const char *const KEY_ALIASES[] = {
+    "learning_rate", "lr", "beta_1", "beta1", "beta_2", "beta2",
+    "restore_best_weights", "restore_best", NULL};
+
+/* The key's own spelling for an alias of k[0, *klen), else k itself. */
+static const char *canonical_key(const char *k, size_t *klen)
+{
+    for (int i = 0; KEY_ALIASES[i]; i += 2)
+        if (strlen(KEY_ALIASES[i]) == *klen && memcmp(KEY_ALIASES[i], k, *klen) == 0) {
+            *klen = strlen(KEY_ALIASES[i + 1]);
+            return KEY_ALIASES[i + 1];
+        }
+    return k;
+}
+
+/* Every mapping key of the document that is a Keras alias becomes ours. */
+static int canonical_keys(cfg *c)
+{
+    for (yaml_node_t *n = c->doc.nodes.start; n < c->doc.nodes.top; n++) {
+        if (n->type != YAML_MAPPING_NODE)
+            continue;
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+             p < n->data.mapping.pairs.top; p++) {
+            yaml_node_t *k = node_at(c, p->key);
+            size_t len = k->type == YAML_SCALAR_NODE ? k->data.scalar.length : 0;
+            const char *to = len ? canonical_key(sval(k), &len) : NULL;
+            if (!to || to == sval(k))
+                continue;
+            char *copy = mimo_strdup(to);
+            if (!copy)
+                return nomem(c);
+            free(k->data.scalar.value); /* libyaml's allocator is malloc's */
+            k->data.scalar.value = (yaml_char_t *)copy;
+            k->data.scalar.length = len;
+            c->rewritten = 1;
+        }
+    }
+    return 0;
+}
+
 static int find_pair(cfg *c, int map, const char *k, size_t klen)
 {
+    k = canonical_key(k, &klen);
     yaml_node_t *m = node_at(c, map);
     for (int i = 0; i < pair_count(m); i++) {
         yaml_node_t *key = node_at(c, m->data.mapping.pairs.start[i].key);
@@ -1916,6 +2015,7 @@ static int find_pair(cfg *c, int map, const char *k, size_t klen)
 /* Adds the pair (new key [k, k+klen), value) to map; 0 on failure. */
 static int add_pair(cfg *c, int map, const char *k, size_t klen, int value)
 {
+    k = canonical_key(k, &klen);
     int key = yaml_document_add_scalar(&c->doc, NULL, (yaml_char_t *)k,
                                        (int)klen, YAML_PLAIN_SCALAR_STYLE);
     return key && yaml_document_append_mapping_pair(&c->doc, map, key, value);
@@ -2129,6 +2229,8 @@ static int parse(const char *text, size_t len, const char *file,
     rc = load(&c, text ? text : "", text ? len : 0);
     if (!rc)
         rc = check_root_kind(&c);
+    if (!rc)
+        rc = canonical_keys(&c);
     if (!rc)
         rc = apply_sets(&c);
     if (!rc)

@@ -189,8 +189,11 @@ static void batch_norm_describe(const mimo_node *n, char *buf, size_t len)
     (void)n;
 }
 
+static const char *const batch_norm_aliases[] = {"batch_normalization", NULL};
+
 const mimo_kind mimo_kind_batch_norm = {
     .name = "batch_norm",
+    .aliases = batch_norm_aliases,
     .args = batch_norm_keys,
     .n_args = (int)(sizeof batch_norm_keys / sizeof *batch_norm_keys),
     .args_size = sizeof(batch_norm_args),

@@ -119,8 +119,11 @@ static void layer_norm_backward(mimo_graph *g, mimo_node *n, const mimo_real *pa
     }
 }
 
+static const char *const layer_norm_aliases[] = {"layer_normalization", NULL};
+
 const mimo_kind mimo_kind_layer_norm = {
     .name = "layer_norm",
+    .aliases = layer_norm_aliases,
     .args = layer_norm_keys,
     .n_args = (int)(sizeof layer_norm_keys / sizeof *layer_norm_keys),
     .args_size = sizeof(layer_norm_args),
