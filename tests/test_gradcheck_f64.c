@@ -550,6 +550,31 @@ static void test_loss_cce_probs(void **s) { (void)s; check_loss("softmax", "cate
 static void test_loss_scce_logits(void **s) { (void)s; check_loss("softmax", "sparse_categorical_crossentropy", 0); }
 static void test_loss_scce_probs(void **s) { (void)s; check_loss("softmax", "sparse_categorical_crossentropy", 1); }
 
+/* from_logits: the head's output is logits; the loss applies the sigmoid
+ * or softmax itself (a linear head, and one ending in relu's neighbour
+ * elu; one feeding another layer too). */
+static void test_loss_from_logits(void **s)
+{
+    (void)s;
+    static const char *losses[] = {"binary_crossentropy", "categorical_crossentropy",
+                                   "sparse_categorical_crossentropy"};
+    for (int k = 0; k < 3; k++) {
+        char y[1024];
+        snprintf(y, sizeof y,
+                 "inputs: {x: {shape: 4}}\n"
+                 "layers:\n"
+                 "  h: {type: dense, units: 5, activation: tanh, from: x}\n"
+                 "  o: {type: dense, units: 3, from: h}\n"
+                 "  e: {type: dense, units: 3, activation: elu, from: h}\n"
+                 "  p: {type: dense, units: 2, from: o}\n"
+                 "outputs:\n"
+                 "  o: {loss: %s, from_logits: true, weight: 0.7}\n"
+                 "  e: {loss: %s, from_logits: true}\n"
+                 "  p: {loss: mse, weight: 0.3}\n", losses[k], losses[k]);
+        check(y);
+    }
+}
+
 static void test_loss_bce_activation_layer(void **s)
 {
     (void)s;
@@ -744,6 +769,7 @@ int main(void)
         cmocka_unit_test(test_loss_scce_logits),
         cmocka_unit_test(test_loss_scce_probs),
         cmocka_unit_test(test_loss_bce_activation_layer),
+        cmocka_unit_test(test_loss_from_logits),
         cmocka_unit_test(test_merge_concat),
         cmocka_unit_test(test_merge_add),
         cmocka_unit_test(test_merge_subtract),

@@ -161,6 +161,47 @@ static void test_embedding_out_of_range(void **s)
     drop(&t);
 }
 
+/* A linear head with from_logits is the same loss and gradient as the
+ * same head ending in sigmoid/softmax (which mimo fuses from the logits),
+ * also for logits of +-1000; its metrics see the probabilities. */
+static void test_from_logits_equals_fused(void **s)
+{
+    (void)s;
+    static const char *const loss[2] = {"binary_crossentropy",
+                                        "sparse_categorical_crossentropy"};
+    static const char *const act[2] = {"sigmoid", "softmax"};
+    for (int k = 0; k < 2; k++) {
+        char ya[512], yb[512];
+        const char *fmt = "inputs: {x: {shape: 2}}\n"
+                          "layers: {o: {type: dense, units: 3, activation: %s, from: x}}\n"
+                          "outputs: {o: {loss: %s, metrics: [accuracy]%s}}\n";
+        snprintf(ya, sizeof ya, fmt, act[k], loss[k], "");
+        snprintf(yb, sizeof yb, fmt, "linear", loss[k], ", from_logits: true");
+        net a, b;
+        build(&a, ya, 3);
+        build(&b, yb, 3);
+        memcpy(b.params, a.params, sizeof(mimo_real) * mimo_graph_param_count(a.g));
+        mimo_real x[6] = {0.5f, -1, 300, -200, -0.1f, 0.2f};
+        mimo_real t[9] = {1, 0, 1, 0, 1, 1, 1, 0, 0}, lab[3] = {2, 0, 1};
+        const mimo_real *in[] = {x}, *tg[] = {k ? lab : t};
+        size_t n = mimo_graph_param_count(a.g);
+        mimo_real *ga = calloc(n, sizeof *ga), *gb = calloc(n, sizeof *gb);
+        mimo_head_stats sa = {0}, sb = {0};
+        mimo_graph_forward(a.g, a.params, in, 3);
+        assert_int_equal(mimo_graph_loss(a.g, tg, 3, 1.0 / 3, &sa), 0);
+        mimo_graph_backward(a.g, a.params, ga, 3);
+        mimo_graph_forward(b.g, b.params, in, 3);
+        assert_int_equal(mimo_graph_loss(b.g, tg, 3, 1.0 / 3, &sb), 0);
+        mimo_graph_backward(b.g, b.params, gb, 3);
+        assert_true(isfinite(sb.loss) && fabs(sa.loss - sb.loss) <= 1e-4 * fabs(sa.loss));
+        assert_true(sa.acc == sb.acc);
+        for (size_t i = 0; i < n; i++)
+            assert_true(fabs(ga[i] - gb[i]) <= 1e-5 + 1e-4 * fabs(ga[i]));
+        free(ga), free(gb);
+        drop(&a), drop(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -168,6 +209,7 @@ int main(void)
         cmocka_unit_test(test_dropout_mask_belongs_to_the_sample),
         cmocka_unit_test(test_batch_norm_modes),
         cmocka_unit_test(test_embedding_out_of_range),
+        cmocka_unit_test(test_from_logits_equals_fused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

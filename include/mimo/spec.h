@@ -138,6 +138,8 @@ typedef struct {
     double huber_delta;   /* default 1.0 */
     unsigned metrics;     /* MIMO_METRIC_* bits */
     char *target;         /* dataset name of the target; default = name */
+    int from_logits;      /* cross-entropy on logits: the loss applies the
+                           * sigmoid (binary) or softmax itself */
     mimo_pos pos;
 } mimo_output_spec;
 

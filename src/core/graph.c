@@ -249,6 +249,49 @@ static int infer_node(mimo_graph *g, mimo_node *n, char *err, size_t len)
     return 0;
 }
 
+/* What a head's layer ends in, seen through views: 1 probabilities
+ * (sigmoid, softmax, masked_softmax), 0 values that cannot be (linear,
+ * relu, tanh, a raw input, ...), -1 unknown (a merge of whatever). */
+static int ends_in_probabilities(const mimo_graph *g, const mimo_node *n)
+{
+    while (n->kind && n->kind->view)
+        n = MIMO_PARENT(g, n, 0);
+    if (!n->kind)
+        return 0;
+    if (n->kind->probabilities)
+        return 1;
+    if (n->kind->logits)
+        return n->act == MIMO_ACT_SIGMOID || n->act == MIMO_ACT_SOFTMAX;
+    return -1;
+}
+
+/* A cross-entropy head takes probabilities, or logits with from_logits. */
+static int check_head_activation(const mimo_graph *g, const mimo_head *hd)
+{
+    const mimo_node *n = &g->nodes[hd->node];
+    mimo_loss l = hd->spec->loss;
+    int ce = l == MIMO_LOSS_BCE || l == MIMO_LOSS_CCE || l == MIMO_LOSS_SPARSE_CCE;
+    int probs = ends_in_probabilities(g, n);
+    while (n->kind && n->kind->view) /* name the layer that decides */
+        n = MIMO_PARENT(g, n, 0);
+    const char *act = !n->kind ? "an input" : n->kind->logits ? mimo_act_name(n->act)
+                                                              : n->kind->name;
+    if (ce && hd->spec->from_logits && probs == 1)
+        return spec_error(g->spec, hd->spec->pos, MIMO_EINVAL, "head '%s': "
+                          "from_logits: true, but layer '%s' ends in %s, which "
+                          "gives probabilities already: drop the activation or "
+                          "from_logits", hd->spec->name, n->name, act);
+    if (ce && !hd->spec->from_logits && probs == 0)
+        return spec_error(g->spec, hd->spec->pos, MIMO_EINVAL, "head '%s': %s "
+                          "needs probabilities, but layer '%s' ends in %s: set "
+                          "from_logits: true on the head (the loss then applies "
+                          "the %s itself), or end the layer in %s",
+                          hd->spec->name, mimo_loss_name(l), n->name, act,
+                          l == MIMO_LOSS_BCE ? "sigmoid" : "softmax",
+                          l == MIMO_LOSS_BCE ? "sigmoid" : "softmax");
+    return 0;
+}
+
 static int infer_shapes(mimo_graph *g)
 {
     const mimo_spec *s = g->spec;
@@ -284,9 +327,12 @@ static int infer_shapes(mimo_graph *g)
                               "%s (flatten it first)", hd->spec->name,
                               mimo_loss_name(l), n->name, sh);
         }
+        int rc = check_head_activation(g, hd);
+        if (rc)
+            return rc;
         /* the loss starts from the logits: the node's own z and dz */
         n->fused = n->kind->logits && n->n_consumers == 0 &&
-                   mimo_loss_fusable(l, n->act);
+                   !hd->spec->from_logits && mimo_loss_fusable(l, n->act);
     }
     return 0;
 }
@@ -558,12 +604,14 @@ static int alloc_buffers(mimo_graph *g, int input_grads)
     for (int k = 0; k < g->n_nodes; k++)
         maxw = g->nodes[k].width > maxw ? g->nodes[k].width : maxw;
     g->loss_scratch = calloc((size_t)maxu, sizeof(mimo_real));
+    g->prob_scratch = calloc((size_t)maxu, sizeof(mimo_real));
     g->col_scratch = calloc((size_t)maxw, sizeof(mimo_real));
     g->grad_alpha = 1;
     g->writes_state = 1;
     for (int k = 0; k < g->n_nodes; k++)
         g->n_collective += g->nodes[k].kind && g->nodes[k].kind->collective;
-    if (!g->arena || !g->grad_arena || !g->loss_scratch || !g->col_scratch)
+    if (!g->arena || !g->grad_arena || !g->loss_scratch || !g->prob_scratch ||
+        !g->col_scratch)
         return mimo_error(MIMO_ENOMEM, "out of memory for the activations of "
                           "batch %d", g->max_batch);
     return 0;
@@ -652,6 +700,7 @@ void mimo_graph_free(mimo_graph **gp)
     free(g->arena);
     free(g->grad_arena);
     free(g->loss_scratch);
+    free(g->prob_scratch);
     free(g->col_scratch);
     free(g->tensor_node);
     free(g->done_after);

@@ -107,6 +107,7 @@ struct mimo_graph {
                             * of each node's forward [k] and backward
                             * [n_nodes + k] */
     mimo_real *loss_scratch; /* one row of the widest head */
+    mimo_real *prob_scratch; /* another: a from_logits head's probabilities */
     mimo_real *col_scratch;  /* one row of the widest layer */
     mimo_real grad_alpha;    /* backward adds grad_alpha x the gradient */
 };

@@ -71,6 +71,9 @@ struct mimo_kind {
      * reshape): the node's y and dy are its parent's (no copy; forward
      * sets n->y, and the graph points n->dy at the parent's) */
     int view;
+    /* 1: the output is a probability distribution (masked_softmax), fit
+     * for a cross-entropy head without from_logits */
+    int probabilities;
     /* 1: in training, forward and backward reduce over the ranks
      * (mimo_graph_reduce): every rank runs them, with or without rows */
     int collective;

@@ -190,13 +190,21 @@ static void row_metrics(const mimo_head *h, const mimo_real *y,
     }
 }
 
+/* from_logits: the head's output z is logits; p (one row) gets the
+ * probabilities the loss and the metrics see. */
+static void probabilities(const mimo_head *h, const mimo_real *z, mimo_real *p)
+{
+    mimo_act a = h->spec->loss == MIMO_LOSS_BCE ? MIMO_ACT_SIGMOID : MIMO_ACT_SOFTMAX;
+    mimo_act_forward(a, 0, NULL, (mimo_real *)z, p, 1, h->units); /* z is read only */
+}
+
 int mimo_head_loss(const mimo_graph *g, const mimo_head *h, const mimo_real *t,
                    int b, double grad_scale, mimo_head_stats *st)
 {
     const mimo_node *nd = &g->nodes[h->node];
     mimo_loss l = h->spec->loss;
     int sparse = l == MIMO_LOSS_SPARSE_CCE, tw = h->target_width, n = h->units;
-    int categorical = sparse || l == MIMO_LOSS_CCE;
+    int categorical = sparse || l == MIMO_LOSS_CCE, logits = h->spec->from_logits;
     /* per-sample mean over units, except the categorical sums */
     double per_unit = categorical ? 1.0 : 1.0 / n;
     mimo_real gs = (mimo_real)(grad_scale * h->spec->weight * per_unit);
@@ -213,14 +221,19 @@ int mimo_head_loss(const mimo_graph *g, const mimo_head *h, const mimo_real *t,
         size_t o = (size_t)r * n;
         const mimo_real *y = nd->y + o, *tr = t + (size_t)r * tw;
         const mimo_real *z = nd->fused ? nd->z + o : NULL;
+        int from_z = nd->fused; /* the loss is computed from logits z */
+        if (logits) { /* the output is z: y becomes its probabilities */
+            probabilities(h, y, g->prob_scratch);
+            z = y, y = g->prob_scratch, from_z = 1;
+        }
         /* fused: the gradient is dz itself; else it is added into dy */
         /* no gradient wanted, or none needed: nothing upstream trains */
         mimo_real *dst = grad_scale == 0 || (!nd->fused && !nd->dy) ? NULL
                          : nd->fused ? nd->dz + o : nd->dy + o;
         mimo_real *gr = dst && nd->fused ? dst : g->loss_scratch;
         total += per_unit * (categorical
-                                 ? row_categorical(h, y, z, tr, gr, nd->fused, sparse)
-                                 : row_elementwise(h, y, z, tr, gr, nd->fused));
+                                 ? row_categorical(h, y, z, tr, gr, from_z, sparse)
+                                 : row_elementwise(h, y, z, tr, gr, from_z));
         if (dst && nd->fused)
             for (int j = 0; j < n; j++)
                 dst[j] *= gs;

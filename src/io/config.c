@@ -1203,7 +1203,7 @@ static int conv_layers(cfg *c, yaml_node_t *n, mimo_spec *s)
 /* ---- outputs ----------------------------------------------------------- */
 
 static const char *const OUTPUT_KEYS[] = {"loss", "weight", "metrics",
-                                          "delta", "target"};
+                                          "delta", "target", "from_logits"};
 
 static int conv_metrics(cfg *c, yaml_node_t *n, const char *what,
                         unsigned *bits)
@@ -1243,6 +1243,15 @@ static int conv_output_body(cfg *c, yaml_node_t *val, const char *what,
                              &o->huber_delta)))
             return rc;
     }
+    if ((v = get(c, val, "from_logits", &k))) {
+        if (o->loss != MIMO_LOSS_BCE && o->loss != MIMO_LOSS_CCE &&
+            o->loss != MIMO_LOSS_SPARSE_CCE)
+            return err(c, k, "key 'from_logits' is only valid with the "
+                       "cross-entropy losses in %s", what);
+        if ((rc = get_bool(c, v, kw(w, sizeof w, "from_logits", what),
+                           &o->from_logits)))
+            return rc;
+    }
     if ((v = get(c, val, "target", NULL))) {
         if ((rc = get_name(c, v, kw(w, sizeof w, "target", what), &s)))
             return rc;
@@ -1263,7 +1272,7 @@ static int conv_output(cfg *c, yaml_node_t *key, yaml_node_t *val,
     if (!is_null(val) && val->type != YAML_MAPPING_NODE)
         return wrong(c, val, "a mapping {loss: ..., weight: ...}", what);
     if (val->type == YAML_MAPPING_NODE
-        && (rc = check_keys(c, val, what, OUTPUT_KEYS, 5)))
+        && (rc = check_keys(c, val, what, OUTPUT_KEYS, 6)))
         return rc;
     if (val->type == YAML_MAPPING_NODE)
         v = get(c, val, "loss", NULL);
