@@ -89,7 +89,7 @@ int mimo_cmd_bench(int argc, char **argv)
         return mimo_cli_usage_error("missing CONFIG file");
     mimo_spec spec;
     mimo_bench_result r;
-    if ((rc = mimo_cli_agree(mimo_config_load(c.config, c.sets, c.n_sets, &spec)))) {
+    if ((rc = mimo_cli_agree(mimo_cli_load_spec(&c, &spec)))) {
         mimo_spec_free(&spec);
         return mimo_cli_fail_rc(rc);
     }

@@ -72,6 +72,8 @@ static int dispatch(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "train") == 0)
+        mimo_cmd_train_signals();
     mimo_cli_mpi_init(&argc, &argv);
     int rc = dispatch(argc, argv);
     mimo_cli_mpi_finalize();

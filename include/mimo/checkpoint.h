@@ -68,6 +68,11 @@ MIMO_API int mimo_checkpoint_load(const char *path, mimo_model *m, mimo_ckpt_sta
  * dense layer (e.g. written with h5py); optimizer state is left fresh. */
 MIMO_API int mimo_checkpoint_init_params(const char *path, mimo_model *m);
 
+/* Where the checkpoint at path stands: the next step to run is `step` of
+ * epoch `epoch` (0-based), after global_step steps. */
+MIMO_API int mimo_checkpoint_position(const char *path, int64_t *epoch,
+                                      int64_t *step, int64_t *global_step);
+
 /* Whether path is a readable mimo checkpoint; *global_step receives its
  * position (for choosing the newest). Quiet: no error message kept. */
 MIMO_API int mimo_checkpoint_probe(const char *path, int64_t *global_step);

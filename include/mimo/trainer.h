@@ -58,6 +58,9 @@ typedef struct {
      * mimo_train returns MIMO_TRAIN_STOPPED */
     volatile sig_atomic_t *stop;
     double time_limit;       /* seconds from the start; 0: none */
+    /* out_dir holds an earlier run (history, checkpoints) and resume is
+     * NULL: an error, unless overwrite (then they are deleted first) */
+    int overwrite;
 } mimo_train_opts;
 
 /* mimo_train's result when it stopped early with a checkpoint written

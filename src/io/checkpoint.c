@@ -319,6 +319,21 @@ int mimo_checkpoint_init_params(const char *path, mimo_model *m)
     return rc;
 }
 
+int mimo_checkpoint_position(const char *path, int64_t *epoch, int64_t *step,
+                             int64_t *global_step)
+{
+    hid_t f = open_checkpoint(path);
+    if (f < 0)
+        return (int)f;
+    int rc = mimo_h5_attr_read_i64(f, path, "epoch", epoch);
+    if (!rc)
+        rc = mimo_h5_attr_read_i64(f, path, "step", step);
+    if (!rc)
+        rc = mimo_h5_attr_read_i64(f, path, "global_step", global_step);
+    H5Fclose(f);
+    return rc;
+}
+
 int mimo_checkpoint_probe(const char *path, int64_t *global_step)
 {
     char keep[1024];

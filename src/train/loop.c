@@ -64,6 +64,7 @@ typedef struct {
     long long count_at_start;   /* tr.count when this process began the epoch */
     long first_step;            /* the step this process began the epoch at */
     int save_pending;           /* a step checkpoint fell on an epoch's last step */
+    int warned_sum;             /* the gradient sum's cost was judged */
     /* clocks: run start, epoch start, step start, last checkpoint */
     double t_start, t_epoch, t_step, t_ckpt, step_s;
 } run;
@@ -299,6 +300,25 @@ static int epoch_checkpoints(run *r, long e)
     return rc;
 }
 
+/* Once, after the first epoch on several ranks: when summing the
+ * gradients took longer than computing them, more ranks do not pay. */
+static void warn_sum_cost(run *r)
+{
+    double t[5];
+    if (!r->dist || r->size == 1 || r->warned_sum)
+        return;
+    r->warned_sum = 1;
+    mimo_dist_times(r->dist, t, 0);
+    if (t[4] <= t[1] + t[2])
+        return;
+    char msg[512];
+    snprintf(msg, sizeof msg, "warning: summing the gradients over the %d ranks "
+             "took %.2f s of this epoch, more than the %.2f s of forward and "
+             "backward: for a model this small, fewer ranks (or a larger batch) "
+             "may train faster", r->size, t[4], t[1] + t[2]);
+    note(r, msg);
+}
+
 /* Validation, history, callbacks and checkpoints after an epoch. Sets
  * *stop when early stopping ends the run. */
 static int end_epoch(run *r, long e, int *stop)
@@ -306,6 +326,8 @@ static int end_epoch(run *r, long e, int *stop)
     int rc = log_epoch(r, e);
     if (rc)
         return rc;
+    if (r->rank == 0)
+        warn_sum_cost(r);
     callbacks(r, e, stop);
     r->state.ck.epoch = e + 1;
     r->state.ck.step = 0;
@@ -540,6 +562,10 @@ static int set_up(run *r)
     if (!rc) /* rank 0 alone writes the directory: agree before collectives */
         rc = agree(r, (rc = mimo_history_init(&r->hist, r->g, r->have_val)) ||
                       (rc = setup_monitors(r)) ||
+                      (rc = r->rank == 0 ? mimo_rundir_check(r->o->out_dir,
+                                                            r->o->resume != NULL,
+                                                            r->o->overwrite)
+                                         : 0) ||
                       (rc = mimo_rundir_open(&r->dir, r->o->out_dir,
                                              r->spec->train.checkpoint.keep,
                                              r->spec->text, r->comm, r->rank,

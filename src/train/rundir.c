@@ -54,6 +54,70 @@ void mimo_rundir_close(mimo_rundir *d)
     memset(d, 0, sizeof *d);
 }
 
+/* The .h5 files of dir/checkpoints into list (malloc'd names, *n of
+ * them); none when it does not exist. */
+static int list_checkpoints(const char *dir, char ***list, size_t *n)
+{
+    char path[4200];
+    size_t cap = 0;
+    *list = NULL, *n = 0;
+    snprintf(path, sizeof path, "%s/checkpoints", dir);
+    DIR *d = opendir(path);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        char file[4500];
+        struct stat sb;
+        snprintf(file, sizeof file, "%s/%s", path, e->d_name);
+        if (len < 4 || strcmp(e->d_name + len - 3, ".h5") || stat(file, &sb) ||
+            !S_ISREG(sb.st_mode))
+            continue;
+        if (*n == cap) {
+            char **l = realloc(*list, sizeof *l * (cap = cap ? 2 * cap : 16));
+            if (!l)
+                break;
+            *list = l;
+        }
+        if (!((*list)[*n] = mimo_strdup(e->d_name)))
+            break;
+        ++*n;
+    }
+    if (d)
+        closedir(d);
+    return 0;
+}
+
+int mimo_rundir_check(const char *dir, int resume, int overwrite)
+{
+    char path[4200], **list;
+    size_t n;
+    struct stat sb;
+    if (resume)
+        return 0;
+    snprintf(path, sizeof path, "%s/history.csv", dir);
+    int history = stat(path, &sb) == 0;
+    list_checkpoints(dir, &list, &n);
+    int rc = 0;
+    if ((history || n) && !overwrite)
+        rc = mimo_error(MIMO_EINVAL, "%s holds an earlier run (%s%s%zu checkpoint%s): "
+                        "resume it with --resume auto, or start again with "
+                        "--overwrite, which deletes them", dir,
+                        history ? "history.csv" : "", history ? " and " : "", n,
+                        n == 1 ? "" : "s");
+    for (size_t i = 0; i < n; i++) {
+        if (!rc) { /* --overwrite: the user asked to lose them */
+            snprintf(path, sizeof path, "%s/checkpoints/%s", dir, list[i]);
+            remove(path);
+        }
+        free(list[i]);
+    }
+    free(list);
+    if (!rc && history) {
+        snprintf(path, sizeof path, "%s/history.csv", dir);
+        remove(path);
+    }
+    return rc;
+}
+
 static char *ckpt_path(const mimo_rundir *d, const char *name)
 {
     size_t n = strlen(d->ckpt_dir) + strlen(name) + 2;

@@ -16,6 +16,12 @@ typedef struct {
     int rank, size;
 } mimo_rundir;
 
+/* Whether a new run may use dir: yes when it holds no earlier run
+ * (history.csv, checkpoints) or the run resumes; with overwrite the
+ * earlier run's checkpoints and history are deleted; else an error that
+ * says how to resume or start again. On rank 0 (the caller agrees). */
+int mimo_rundir_check(const char *dir, int resume, int overwrite);
+
 /* Names the directory's files; rank 0 creates it and writes config.yaml
  * (config_text). Not collective (the caller agrees on the result). */
 int mimo_rundir_open(mimo_rundir *d, const char *dir, int keep,

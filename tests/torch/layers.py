@@ -95,7 +95,7 @@ with h5py.File('init.h5', 'w') as f:
 init = {k: np.asarray(v, 'f4').astype('f8') for k, v in init.items()}
 
 subprocess.run([MIMO, 'train', 'net.yaml', '--out', 'run', '--init', 'init.h5',
-                '--quiet', '--set', 'train.checkpoint.every_steps=1',
+                '--quiet', '--overwrite', '--set', 'train.checkpoint.every_steps=1',
                 '--set', 'train.checkpoint.keep=100'], check=True)
 
 # ---- mimo's dropout masks ----------------------------------------------------
