@@ -518,12 +518,12 @@ int mimo_cmd_eval(int argc, char **argv)
         for (int h = 0; h < st.n_heads; h++) {
             const mimo_output_spec *o = &spec.outputs[h];
             printf("%s_loss %.6g\n", o->name, st.head[h].loss);
-            if (o->metrics & MIMO_METRIC_ACCURACY)
-                printf("%s_accuracy %.6g\n", o->name, st.head[h].acc);
-            if (o->metrics & MIMO_METRIC_MSE)
-                printf("%s_mse %.6g\n", o->name, st.head[h].mse);
-            if (o->metrics & MIMO_METRIC_MAE)
-                printf("%s_mae %.6g\n", o->name, st.head[h].mae);
+            for (int j = 0; j < MIMO_METRIC_COUNT; j++)
+                if (o->metrics & (1u << j))
+                    printf("%s_%s %.6g\n", o->name, mimo_metric_name(j),
+                           mimo_head_metric(&st.head[h], j));
+            if (o->missing)
+                printf("%s_labelled %.0f\n", o->name, st.head[h].labelled);
         }
         printf("samples %lld\n", st.count);
     }

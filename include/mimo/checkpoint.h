@@ -28,6 +28,14 @@ typedef struct {
     double value;
 } mimo_ckpt_extra;
 
+/* A named vector of the trainer's state (an epoch's metric sums), stored
+ * as the dataset /state/<name>. */
+typedef struct {
+    char name[MIMO_CKPT_NAME_MAX];
+    double *v;
+    size_t n;
+} mimo_ckpt_array;
+
 typedef struct {
     int64_t epoch, step, global_step, samples_seen;
     int64_t world_size;
@@ -35,13 +43,22 @@ typedef struct {
     double lr;
     int n_extra, cap_extra;
     mimo_ckpt_extra *extra;
+    int n_array;
+    mimo_ckpt_array *array;
 } mimo_ckpt_state;
 
 /* Sets name = value in st->extra (added or replaced). Returns 0, or
  * MIMO_EINVAL for a name of MIMO_CKPT_NAME_MAX or more characters, or
  * MIMO_ENOMEM. */
 MIMO_API int mimo_ckpt_set(mimo_ckpt_state *st, const char *name, double value);
-/* Frees the extras (the state stays usable, with none). */
+/* Sets name = v[0, n) (a copy) in st->array; a load fills the arrays
+ * named before it from the file (n = 0 when the file has none). */
+MIMO_API int mimo_ckpt_set_array(mimo_ckpt_state *st, const char *name,
+                                 const double *v, size_t n);
+/* The array called name (*n values), or NULL. */
+MIMO_API const double *mimo_ckpt_get_array(const mimo_ckpt_state *st,
+                                           const char *name, size_t *n);
+/* Frees the extras and arrays (the state stays usable, with none). */
 MIMO_API void mimo_ckpt_state_free(mimo_ckpt_state *st);
 /* Value of name in st->extra, or dflt when absent. */
 MIMO_API double mimo_ckpt_get(const mimo_ckpt_state *st, const char *name, double dflt);

@@ -20,11 +20,18 @@ extern "C" {
 
 typedef struct mimo_graph mimo_graph;
 
-/* Sums over the samples of one batch for one head (divide by the count).
- * acc/mse/mae are filled only for the metrics the head asks for. */
+/* One head's numbers. From mimo_graph_loss: the batch's sums -- loss
+ * (sum over labelled rows of v * the row's loss), weight (sum of v) and
+ * labelled (rows with a label). In a mimo_stats after mimo_stats_finish:
+ * the head's loss (loss / weight) and each metric it asks for over its
+ * labelled rows (NaN without any), weight and labelled as totals, and the
+ * weight of the head in the total loss. */
 typedef struct {
     double loss;
     double acc, mse, mae;
+    double weight, labelled;
+    double auc, precision, recall, f1, top_k, r2;
+    double task_weight;
 } mimo_head_stats;
 
 /* Compiles spec into a graph for batches of up to max_batch rows. Resolves
@@ -132,13 +139,44 @@ MIMO_API int mimo_graph_status(mimo_graph *g);
 MIMO_API void mimo_graph_forward(mimo_graph *g, const mimo_real *params,
                         const mimo_real *const *inputs, int b);
 
-/* Per-head losses and metrics of the last forward against targets[h]
- * (b, target_width_h); adds the batch sums into stats[h] (may be NULL).
- * When grad_scale != 0, also seeds the backward pass with the gradient of
- * sum_h weight_h * sum_rows loss_h * grad_scale (use 1/global batch).
- * Returns 0, or MIMO_EINVAL for a class label out of range. */
+/* Row weights. A head whose spec has `missing`, `sample_weight` or
+ * `class_weight` weighs its rows: v = sample weight x class weight of
+ * the row's class (each 1 when not given), or MIMO_UNLABELLED for a row
+ * without a label. Other heads weigh every row 1. */
+#define MIMO_UNLABELLED ((mimo_real)-1)
+MIMO_API int mimo_graph_head_weighted(const mimo_graph *g, int h);
+/* For each weighted head: w[h][r] = the weight of row r of targets[h]
+ * (b, target_width_h), with sw[h] its sample weights (b values; sw or
+ * sw[h] NULL: 1), and sums[h] = the sum of w[h] over its labelled rows;
+ * for the others sums[h] = b and w[h] is not touched. Returns 0, or
+ * MIMO_EINVAL for a target with some but not all units missing. */
+MIMO_API int mimo_graph_weigh(const mimo_graph *g, const mimo_real *const *targets,
+                              const mimo_real *const *sw, int b,
+                              mimo_real *const *w, double *sums);
+
+/* Per-head losses of the last forward against targets[h]
+ * (b, target_width_h), rows weighted by w[h] (b values from
+ * mimo_graph_weigh; w or w[h] NULL: every row labelled, weight 1); adds
+ * the batch sums (loss, weight, labelled) into stats[h] (may be NULL).
+ * With scale (n_heads values), also seeds the backward pass with the
+ * gradient of sum_h scale[h] * sum_rows v * loss of the row (for the
+ * global batch's mean: scale[h] = weight_h / the global sum of v). Rows
+ * without a label contribute nothing. Returns 0, or MIMO_EINVAL for a
+ * class label out of range. */
+MIMO_API int mimo_graph_loss_weighted(mimo_graph *g, const mimo_real *const *targets,
+                                      const mimo_real *const *w, int b,
+                                      const double *scale, mimo_head_stats *stats);
+/* The same with the weights of missing labels and class weights (no
+ * sample weights) and scale[h] = weight_h * grad_scale, no gradient when
+ * grad_scale is 0: sum_h weight_h * sum_rows loss * grad_scale (use
+ * 1/global batch). */
 MIMO_API int mimo_graph_loss(mimo_graph *g, const mimo_real *const *targets, int b,
                     double grad_scale, mimo_head_stats *stats);
+
+/* train.loss_weighting: uncertainty -- the learned s_h of the heads are
+ * the first n_heads trained parameters (tensor loss_weighting/log_var);
+ * 0 otherwise. */
+MIMO_API int mimo_graph_log_vars(const mimo_graph *g);
 
 /* Backward pass after mimo_graph_loss: ADDS d loss / d params into grads. */
 MIMO_API void mimo_graph_backward(mimo_graph *g, const mimo_real *params,

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "mimo/graph.h"
+#include "mimo/metrics.h"
 #include "mimo/optim.h"
 #include "mimo/source.h"
 
@@ -23,16 +24,27 @@
 extern "C" {
 #endif
 
-/* Per-epoch results: means over samples after mimo_stats_finish. */
+/* Per-epoch results. The model adds batches into metrics (the sums);
+ * mimo_stats_finish turns them into head[] (each head's loss and
+ * metrics) and loss. */
 typedef struct {
     int n_heads;
-    double loss;            /* sum_h weight_h * head[h].loss */
+    double loss;            /* the total: sum_h weight_h * head[h].loss over
+                             * the heads with labelled rows (uncertainty
+                             * weighting: exp(-s_h) loss_h + s_h) */
     long long count;        /* samples */
     mimo_head_stats *head;  /* n_heads entries */
+    mimo_metrics *metrics;  /* the sums (bound to a graph: mimo_stats_bind,
+                             * or by the first model call that adds) */
 } mimo_stats;
 
 MIMO_API int mimo_stats_init(mimo_stats *st, int n_heads);
+/* Gives st the sums for g's heads (once; 0 or MIMO_ENOMEM). */
+MIMO_API int mimo_stats_bind(mimo_stats *st, const mimo_graph *g);
+/* Empties st (keeps its memory). */
 MIMO_API void mimo_stats_reset(mimo_stats *st);
+/* dst = src (both bound to the same graph). */
+MIMO_API int mimo_stats_copy(mimo_stats *dst, const mimo_stats *src);
 MIMO_API void mimo_stats_free(mimo_stats *st);
 
 typedef struct mimo_model mimo_model;
@@ -146,11 +158,25 @@ MIMO_API int mimo_model_read(mimo_model *m, const mimo_source *src,
 /* Forward in training mode over the b rows read (b may be 0 on a rank
  * without rows when the graph is collective). */
 MIMO_API void mimo_model_forward(mimo_model *m, int b);
-/* Per-head sums of the losses and metrics of the b rows into st (one per
- * head; added to); with scale != 0 also seeds backward with the gradient
- * of sum_h weight_h sum_rows loss_h * scale (scale = 1 / global batch). */
-MIMO_API int mimo_model_loss(mimo_model *m, int b, double scale,
-                             mimo_head_stats *st);
+/* Weighs the b rows read for the heads that weigh rows (missing labels,
+ * sample and class weights: mimo_graph_weigh) and sums the weights over
+ * the global batch of gb rows: each head's loss is divided by its global
+ * sum, so that the step is the same on any number of ranks. Collective
+ * (a small sum over the ranks) when some head weighs rows: every rank
+ * calls it every step, also with no rows. */
+MIMO_API int mimo_model_weigh(mimo_model *m, int b, size_t gb);
+/* The losses of the b rows: seeds backward with the gradient of the
+ * step's total loss (each head's mean over the global batch by
+ * mimo_model_weigh's sums, times its weight) and adds the rows' losses
+ * and metrics into st (may be NULL). */
+MIMO_API int mimo_model_loss(mimo_model *m, int b, mimo_stats *st);
+/* The sums of the last mimo_model_loss (n_heads: loss, weight, labelled). */
+MIMO_API const mimo_head_stats *mimo_model_step_stats(const mimo_model *m);
+/* Head h's weight in the total loss now: its `weight`, or exp(-s_h)
+ * with loss_weighting: uncertainty. */
+MIMO_API double mimo_model_head_weight(const mimo_model *m, int h);
+/* The total loss of per-head losses (NaN ones left out). */
+MIMO_API double mimo_model_total_loss(const mimo_model *m, const double *head_loss);
 /* Backward over the b rows into the gradient buffer (or, for
  * MIMO_UPDATE_IN_BACKWARD, into the parameters). */
 MIMO_API void mimo_model_backward(mimo_model *m, int b);
@@ -164,11 +190,8 @@ MIMO_API int mimo_model_evaluate(mimo_model *m, const mimo_source *src,
 /* Head outputs over all rows of src: outs[h] is (rows, units_h). */
 MIMO_API int mimo_model_predict(mimo_model *m, const mimo_source *src,
                                 mimo_real *const *outs);
-/* Divides the sums by the count and forms the weighted total. */
+/* Each head's loss and metrics from the sums, and the weighted total. */
 MIMO_API void mimo_stats_finish(const mimo_model *m, mimo_stats *st);
-/* dst += src (heads and count). */
-MIMO_API void mimo_stats_add(mimo_stats *dst, const mimo_head_stats *src,
-                             long long count);
 
 #ifdef __cplusplus
 }

@@ -292,6 +292,35 @@ static int check_head_activation(const mimo_graph *g, const mimo_head *hd)
     return 0;
 }
 
+/* class_weight: classes in the head's range; a dense table (1 where not
+ * given). A binary head's classes are 0 and 1 of its one unit. */
+static int setup_head_weights(const mimo_graph *g, mimo_head *hd)
+{
+    const mimo_output_spec *o = hd->spec;
+    int binary = o->loss == MIMO_LOSS_BCE, classes = binary ? 2 : hd->units;
+    hd->weighted = o->missing || o->sample_weight || o->n_class_weight > 0;
+    if (o->n_class_weight == 0)
+        return 0;
+    if (binary && hd->units != 1)
+        return spec_error(g->spec, o->class_weight[0].pos, MIMO_EINVAL, "head "
+                          "'%s': class_weight on a binary head needs one unit "
+                          "(its classes are 0 and 1), layer '%s' has %d",
+                          o->name, o->name, hd->units);
+    for (int i = 0; i < o->n_class_weight; i++)
+        if (o->class_weight[i].cls >= classes)
+            return spec_error(g->spec, o->class_weight[i].pos, MIMO_EINVAL,
+                              "head '%s': class_weight names class %lld, but "
+                              "the head has classes 0 to %d", o->name,
+                              o->class_weight[i].cls, classes - 1);
+    if (!(hd->class_w = malloc(sizeof(mimo_real) * (size_t)classes)))
+        return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
+    for (int c = 0; c < classes; c++)
+        hd->class_w[c] = 1;
+    for (int i = 0; i < o->n_class_weight; i++)
+        hd->class_w[o->class_weight[i].cls] = (mimo_real)o->class_weight[i].weight;
+    return 0;
+}
+
 static int infer_shapes(mimo_graph *g)
 {
     const mimo_spec *s = g->spec;
@@ -328,7 +357,7 @@ static int infer_shapes(mimo_graph *g)
                               mimo_loss_name(l), n->name, sh);
         }
         int rc = check_head_activation(g, hd);
-        if (rc)
+        if (rc || (rc = setup_head_weights(g, hd)))
             return rc;
         /* the loss starts from the logits: the node's own z and dz */
         n->fused = n->kind->logits && n->n_consumers == 0 &&
@@ -408,6 +437,13 @@ static int share_tensors(mimo_graph *g, mimo_node *n, const mimo_node *o)
 static int resolve_params(mimo_graph *g, const int *node_of)
 {
     const mimo_spec *s = g->spec;
+    for (int i = 0; i < s->n_layers; i++)
+        if (s->train.loss_weighting == MIMO_WEIGHTING_UNCERTAINTY &&
+            strcmp(s->layers[i].name, "loss_weighting") == 0)
+            return spec_error(s, s->layers[i].pos, MIMO_EINVAL, "layer name "
+                              "'loss_weighting' is taken by the learned task "
+                              "weights of loss_weighting: uncertainty (tensor "
+                              "loss_weighting/log_var): rename the layer");
     for (int k = 0; k < g->n_nodes; k++) {
         mimo_node *n = &g->nodes[k];
         const mimo_layer_spec *l = n->kind ? &s->layers[n->spec_index] : NULL;
@@ -477,8 +513,13 @@ static int layout_params(mimo_graph *g, const int *node_of)
         if (g->nodes[o].n_tensors && (final_at[o] == N || k < final_at[o]))
             final_at[o] = k < o ? k : o;
     }
-    size_t off = 0;
+    /* the heads' learned s_h: final after the loss, before any layer */
+    g->n_log_var = g->spec->train.loss_weighting == MIMO_WEIGHTING_UNCERTAINTY
+                       ? g->n_heads : 0;
+    size_t off = (size_t)g->n_log_var;
     int rc = 0;
+    for (int k = 0; k < N; k++)
+        g->done_after[k] = off;
     for (int at = N - 1; at >= 0 && !rc; at--) /* trained, by final_at */
         for (int o = N - 1; o >= 0 && !rc; o--) {
             mimo_node *n = &g->nodes[o];
@@ -604,6 +645,12 @@ static int alloc_buffers(mimo_graph *g, int input_grads)
     for (int k = 0; k < g->n_nodes; k++)
         maxw = g->nodes[k].width > maxw ? g->nodes[k].width : maxw;
     g->loss_scratch = calloc((size_t)maxu, sizeof(mimo_real));
+    g->loss_scale = calloc(2 * (size_t)g->n_heads, sizeof *g->loss_scale);
+    g->row_w = calloc((size_t)g->n_heads, sizeof *g->row_w);
+    for (int h = 0; g->row_w && h < g->n_heads; h++)
+        if (g->heads[h].weighted &&
+            !(g->row_w[h] = malloc(sizeof(mimo_real) * (size_t)g->max_batch)))
+            return mimo_error(MIMO_ENOMEM, "out of memory for the row weights");
     g->prob_scratch = calloc((size_t)maxu, sizeof(mimo_real));
     g->col_scratch = calloc((size_t)maxw, sizeof(mimo_real));
     g->grad_alpha = 1;
@@ -611,7 +658,7 @@ static int alloc_buffers(mimo_graph *g, int input_grads)
     for (int k = 0; k < g->n_nodes; k++)
         g->n_collective += g->nodes[k].kind && g->nodes[k].kind->collective;
     if (!g->arena || !g->grad_arena || !g->loss_scratch || !g->prob_scratch ||
-        !g->col_scratch)
+        !g->col_scratch || !g->loss_scale || !g->row_w)
         return mimo_error(MIMO_ENOMEM, "out of memory for the activations of "
                           "batch %d", g->max_batch);
     return 0;
@@ -696,7 +743,14 @@ void mimo_graph_free(mimo_graph **gp)
     }
     free(g->nodes);
     free(g->input_node);
+    for (int h = 0; g->heads && h < g->n_heads; h++) {
+        free(g->heads[h].class_w);
+        if (g->row_w)
+            free(g->row_w[h]);
+    }
     free(g->heads);
+    free(g->row_w);
+    free(g->loss_scale);
     free(g->arena);
     free(g->grad_arena);
     free(g->loss_scratch);
@@ -729,7 +783,7 @@ const mimo_real *mimo_graph_input_grad(const mimo_graph *g, int i) { return g->n
 
 int mimo_graph_n_tensors(const mimo_graph *g)
 {
-    int t = 0;
+    int t = g->n_log_var > 0;
     for (int d = 0; d < g->n_param_nodes; d++)
         t += g->nodes[g->tensor_node[d]].n_tensors;
     return t;
@@ -747,6 +801,9 @@ mimo_param_info mimo_graph_tensor(const mimo_graph *g, int k)
         }
         k -= n->n_tensors;
     }
+    if (k == 0 && g->n_log_var) /* last: the heads' learned s_h */
+        return (mimo_param_info){"loss_weighting", "log_var", 0,
+                                 (size_t)g->n_log_var, {1, {g->n_log_var}}, 1};
     return p;
 }
 
@@ -833,6 +890,8 @@ void mimo_graph_init_params(const mimo_graph *g, mimo_real *params, uint64_t see
 {
     mimo_rng r;
     mimo_rng_seed(&r, seed);
+    for (int h = 0; h < g->n_log_var; h++)
+        params[h] = 0; /* s_h = 0: every head weighs 1 at the start */
     for (int d = 0; d < g->n_param_nodes; d++) {
         const mimo_node *n = &g->nodes[g->tensor_node[d]];
         for (int t = 0; t < n->n_tensors; t++) {
@@ -860,22 +919,55 @@ void mimo_graph_forward(mimo_graph *g, const mimo_real *params,
     }
 }
 
-int mimo_graph_loss(mimo_graph *g, const mimo_real *const *targets, int b,
-                    double grad_scale, mimo_head_stats *stats)
+int mimo_graph_weigh(const mimo_graph *g, const mimo_real *const *targets,
+                     const mimo_real *const *sw, int b, mimo_real *const *w,
+                     double *sums)
+{
+    for (int h = 0; h < g->n_heads; h++) {
+        const mimo_head *hd = &g->heads[h];
+        sums[h] = b;
+        int rc = hd->weighted ? mimo_head_weigh(hd, targets[h], sw ? sw[h] : NULL,
+                                                b, w[h], &sums[h]) : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int mimo_graph_loss_weighted(mimo_graph *g, const mimo_real *const *targets,
+                             const mimo_real *const *w, int b,
+                             const double *scale, mimo_head_stats *stats)
 {
     int fault = mimo_graph_status(g); /* met in forward */
     if (fault)
         return fault;
-    if (grad_scale != 0)
+    if (scale)
         mimo_vec_zero(g->grad_arena, g->grad_arena_len);
     for (int h = 0; h < g->n_heads; h++) {
-        int rc = mimo_head_loss(g, &g->heads[h], targets[h], b, grad_scale,
+        int rc = mimo_head_loss(g, &g->heads[h], targets[h], w ? w[h] : NULL, b,
+                                scale != NULL, scale ? scale[h] : 0,
                                 stats ? &stats[h] : NULL);
         if (rc)
             return rc;
     }
     return 0;
 }
+
+int mimo_graph_loss(mimo_graph *g, const mimo_real *const *targets, int b,
+                    double grad_scale, mimo_head_stats *stats)
+{
+    double *scale = g->loss_scale, *sums = g->loss_scale + g->n_heads;
+    int rc = mimo_graph_weigh(g, targets, NULL, b, g->row_w, sums);
+    for (int h = 0; h < g->n_heads; h++)
+        scale[h] = grad_scale * g->heads[h].spec->weight;
+    return rc ? rc : mimo_graph_loss_weighted(g, targets,
+                                              (const mimo_real *const *)g->row_w,
+                                              b, grad_scale != 0 ? scale : NULL,
+                                              stats);
+}
+
+int mimo_graph_head_weighted(const mimo_graph *g, int h) { return g->heads[h].weighted; }
+int mimo_graph_log_vars(const mimo_graph *g) { return g->n_log_var; }
 
 void mimo_graph_backward_hooked(mimo_graph *g, const mimo_real *params,
                                 mimo_real *grads, int b,

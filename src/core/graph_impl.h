@@ -72,6 +72,9 @@ typedef struct {
     int node;
     const mimo_output_spec *spec;
     int units, target_width;
+    int weighted;          /* weighs its rows (mimo_graph_head_weighted) */
+    mimo_real *class_w;    /* class_weight by class index (units, or 2 for
+                            * a binary head), or NULL */
 } mimo_head;
 
 struct mimo_graph {
@@ -87,6 +90,7 @@ struct mimo_graph {
                             * backward's order; then what is not trained */
     size_t n_trained;
     int n_shared;          /* tensors used by more than one layer */
+    int n_log_var;         /* uncertainty weighting: s_h at [0, n_heads) */
     size_t *done_after;    /* per node: the trained prefix final after its
                             * backward (for the gradient-sum hooks) */
     mimo_real *arena;      /* the kinds' work buffers */
@@ -108,6 +112,8 @@ struct mimo_graph {
                             * [n_nodes + k] */
     mimo_real *loss_scratch; /* one row of the widest head */
     mimo_real *prob_scratch; /* another: a from_logits head's probabilities */
+    mimo_real **row_w;     /* per head (max_batch, weighted heads only) and */
+    double *loss_scale;    /* 2 n_heads: for mimo_graph_loss */
     mimo_real *col_scratch;  /* one row of the widest layer */
     mimo_real grad_alpha;    /* backward adds grad_alpha x the gradient */
 };
@@ -162,10 +168,17 @@ int mimo_act_derivative_from_y(mimo_act a, mimo_real alpha);
 /* Keras' alpha when a config gives none: leaky_relu 0.3, elu 1.0. */
 double mimo_act_alpha_default(mimo_act a);
 
-/* loss.c: loss of one head; see mimo_graph_loss. */
+/* loss.c: loss of one head, rows weighted by w (NULL: all 1); see
+ * mimo_graph_loss_weighted. want_grad: seed backward with scale x the
+ * gradient. */
 int mimo_head_loss(const mimo_graph *g, const mimo_head *h,
-                   const mimo_real *t, int b, double grad_scale,
-                   mimo_head_stats *st);
+                   const mimo_real *t, const mimo_real *w, int b,
+                   int want_grad, double scale, mimo_head_stats *st);
+/* loss.c: head h's row weights (see mimo_graph_weigh); *sum their sum. */
+int mimo_head_weigh(const mimo_head *h, const mimo_real *t, const mimo_real *sw,
+                    int b, mimo_real *w, double *sum);
+/* loss.c: the probabilities of a from_logits head's row z into p. */
+void mimo_head_probabilities(const mimo_head *h, const mimo_real *z, mimo_real *p);
 /* Whether a head with this loss after this activation can be computed
  * from the logits (sigmoid+BCE, softmax+CCE/sparse CCE). */
 int mimo_loss_fusable(mimo_loss l, mimo_act a);

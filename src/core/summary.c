@@ -54,6 +54,8 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
         int w = (int)(strlen(g->nodes[k].name) + strlen(type) + 3);
         wname = w > wname ? w : wname;
     }
+    if (g->n_log_var && wname < (int)strlen("loss_weighting (uncertainty)"))
+        wname = (int)strlen("loss_weighting (uncertainty)");
     int total = wname + 16 + 12 + 24;
     fprintf(f, "Model: %s\n", g->spec->file ? g->spec->file : "<config>");
     for (int i = 0; i < total; i++)
@@ -72,6 +74,9 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
         fprintf(f, "%-*s %-15s %11zu  %s\n", wname, cell, shape, node_params(n),
                 src);
     }
+    if (g->n_log_var) /* the learned s_h of loss_weighting: uncertainty */
+        fprintf(f, "%-*s %-15s %11d  %s\n", wname, "loss_weighting (uncertainty)",
+                "", g->n_log_var, "the heads' losses");
     for (int i = 0; i < total; i++)
         fputc('=', f);
     fprintf(f, "\nTotal params: %zu\nTrainable params: %zu\nNon-trainable params: "
@@ -79,10 +84,23 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
     fprintf(f, "Heads:\n");
     for (int h = 0; h < g->n_heads; h++) {
         const mimo_head *hd = &g->heads[h];
+        const mimo_output_spec *o = hd->spec;
         mimo_shape_format(&g->nodes[hd->node].shape, shape, sizeof shape);
-        fprintf(f, "  %s: %s, weight %g, %s%s\n", hd->spec->name,
-                mimo_loss_name(hd->spec->loss), hd->spec->weight, shape,
-                g->nodes[hd->node].fused ? ", from logits" : "");
+        if (g->n_log_var)
+            snprintf(cell, sizeof cell, "weight learned");
+        else
+            snprintf(cell, sizeof cell, "weight %g", o->weight);
+        fprintf(f, "  %s: %s, %s, %s%s", o->name, mimo_loss_name(o->loss), cell,
+                shape, g->nodes[hd->node].fused ? ", from logits" : "");
+        if (o->missing == MIMO_MISSING_NAN)
+            fprintf(f, ", missing: nan");
+        else if (o->missing)
+            fprintf(f, ", missing: %g", o->missing_value);
+        if (o->sample_weight)
+            fprintf(f, ", sample_weight: %s", o->sample_weight);
+        if (o->n_class_weight)
+            fprintf(f, ", class_weight: %d class(es)", o->n_class_weight);
+        fputc('\n', f);
     }
     return ferror(f) ? mimo_error(MIMO_EIO, "could not write the summary") : 0;
 }

@@ -44,28 +44,74 @@ int mimo_dist_sum(mimo_dist *d, double *v, int n)
     return 0;
 }
 
-/* count, then loss, acc, mse, mae of each head: one allreduce */
+/* Every rank's AUC scores of head h, in rank order, on every rank. */
+static int gather_scores(mimo_dist *d, mimo_metrics *mt, int h)
+{
+    MPI_Comm comm = mimo_dist_comm(d);
+    int p = mimo_dist_size(d), rc = 0;
+    const mimo_real *sc;
+    const unsigned char *pos;
+    unsigned long long n = mimo_metrics_scores(mt, h, &sc, &pos), total = 0;
+    unsigned long long *all = malloc(sizeof *all * (size_t)p);
+    int *cnt = malloc(sizeof *cnt * (size_t)p), *disp = malloc(sizeof *disp * (size_t)p);
+    mimo_real *my_sc = malloc(sizeof *my_sc * (n ? n : 1));
+    unsigned char *my_pos = malloc(n ? n : 1);
+    if (!all || !cnt || !disp || !my_sc || !my_pos)
+        rc = mimo_error(MIMO_ENOMEM, "out of memory gathering AUC scores");
+    /* every rank gets this far: agree on the counts before the data */
+    unsigned long long mine = rc ? ~0ULL : n;
+    if (MPI_Allgather(&mine, 1, MPI_UNSIGNED_LONG_LONG, all ? all : &mine, all ? 1 : 0,
+                      MPI_UNSIGNED_LONG_LONG, comm) != MPI_SUCCESS && !rc)
+        rc = mimo_error(MIMO_EMPI, "MPI_Allgather of AUC counts failed");
+    for (int r = 0; r < p && !rc; r++) {
+        if (all[r] == ~0ULL)
+            rc = mimo_error(MIMO_EPEER, "another rank could not gather AUC scores");
+        else if (total + all[r] > INT_MAX)
+            rc = mimo_error(MIMO_EINVAL, "more than 2^31 AUC scores in an epoch "
+                            "on head %d: too many for an exact AUC", h);
+        else
+            disp[r] = (int)total, cnt[r] = (int)all[r], total += all[r];
+    }
+    mimo_real *dst_sc = NULL;
+    unsigned char *dst_pos = NULL;
+    if (!rc) {
+        memcpy(my_sc, sc, sizeof *sc * n);
+        memcpy(my_pos, pos, n);
+        rc = mimo_metrics_set_scores(mt, h, total, &dst_sc, &dst_pos);
+    }
+    if (!(rc = mimo_agree(comm, rc))) {
+        MIMO_MPI_KEEP(&rc, MPI_Allgatherv(my_sc, (int)n, MIMO_MPI_REAL, dst_sc, cnt,
+                                          disp, MIMO_MPI_REAL, comm));
+        MIMO_MPI_KEEP(&rc, MPI_Allgatherv(my_pos, (int)n, MPI_UNSIGNED_CHAR, dst_pos,
+                                          cnt, disp, MPI_UNSIGNED_CHAR, comm));
+    }
+    free(all), free(cnt), free(disp), free(my_sc), free(my_pos);
+    return rc;
+}
+
+/* count and every head's sums: one allreduce; then the AUC scores */
 int mimo_dist_sum_stats(mimo_dist *d, mimo_stats *st)
 {
-    size_t len = 1 + 4 * (size_t)st->n_heads, k = 0;
-    double *buf = malloc(sizeof *buf * len);
+    if (!st->metrics)
+        return mimo_error(MIMO_EINVAL, "statistics not bound to a graph");
+    if (mimo_dist_size(d) == 1)
+        return 0;
+    size_t n = mimo_metrics_n_sums(st->metrics), k = 0;
+    double *buf = malloc(sizeof *buf * (n + 1));
     if (!buf)
         return mimo_error(MIMO_ENOMEM, "out of memory");
+    double *sums = mimo_metrics_sums(st->metrics);
     buf[k++] = (double)st->count;
-    for (int h = 0; h < st->n_heads; h++) {
-        buf[k++] = st->head[h].loss, buf[k++] = st->head[h].acc;
-        buf[k++] = st->head[h].mse, buf[k++] = st->head[h].mae;
-    }
-    int rc = len > INT_MAX ? mimo_error(MIMO_EINVAL, "too many heads")
-                           : mimo_dist_sum(d, buf, (int)len);
+    memcpy(buf + 1, sums, sizeof *buf * n);
+    int rc = n + 1 > INT_MAX ? mimo_error(MIMO_EINVAL, "too many sums")
+                             : mimo_dist_sum(d, buf, (int)(n + 1));
     if (!rc) {
-        k = 0;
-        st->count = (long long)buf[k++];
-        for (int h = 0; h < st->n_heads; h++) {
-            st->head[h].loss = buf[k++], st->head[h].acc = buf[k++];
-            st->head[h].mse = buf[k++], st->head[h].mae = buf[k++];
-        }
+        st->count = (long long)buf[0];
+        memcpy(sums, buf + 1, sizeof *buf * n);
     }
     free(buf);
+    for (int h = 0; h < st->n_heads && !rc; h++)
+        if (mimo_metrics_has_scores(st->metrics, h))
+            rc = gather_scores(d, st->metrics, h);
     return rc;
 }

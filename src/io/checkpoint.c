@@ -38,11 +38,58 @@ int mimo_ckpt_set(mimo_ckpt_state *st, const char *name, double value)
     return 0;
 }
 
+static mimo_ckpt_array *find_array(const mimo_ckpt_state *st, const char *name)
+{
+    for (int i = 0; i < st->n_array; i++)
+        if (strcmp(st->array[i].name, name) == 0)
+            return &st->array[i];
+    return NULL;
+}
+
+int mimo_ckpt_set_array(mimo_ckpt_state *st, const char *name, const double *v,
+                        size_t n)
+{
+    mimo_ckpt_array *a = find_array(st, name);
+    if (!a && strlen(name) >= MIMO_CKPT_NAME_MAX)
+        return mimo_error(MIMO_EINVAL, "checkpoint state name '%s' is longer than "
+                          "%d characters", name, MIMO_CKPT_NAME_MAX - 1);
+    if (!a) {
+        mimo_ckpt_array *arr = realloc(st->array, sizeof *arr * (size_t)(st->n_array + 1));
+        if (!arr)
+            return mimo_error(MIMO_ENOMEM, "out of memory");
+        st->array = arr;
+        a = &arr[st->n_array++];
+        *a = (mimo_ckpt_array){.n = 0};
+        snprintf(a->name, MIMO_CKPT_NAME_MAX, "%s", name);
+    }
+    double *copy = malloc(sizeof *copy * (n ? n : 1));
+    if (!copy)
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    if (n)
+        memcpy(copy, v, sizeof *copy * n);
+    free(a->v);
+    a->v = copy, a->n = n;
+    return 0;
+}
+
+const double *mimo_ckpt_get_array(const mimo_ckpt_state *st, const char *name,
+                                  size_t *n)
+{
+    const mimo_ckpt_array *a = find_array(st, name);
+    *n = a ? a->n : 0;
+    return a ? a->v : NULL;
+}
+
 void mimo_ckpt_state_free(mimo_ckpt_state *st)
 {
     free(st->extra);
     st->extra = NULL;
     st->n_extra = st->cap_extra = 0;
+    for (int i = 0; i < st->n_array; i++)
+        free(st->array[i].v);
+    free(st->array);
+    st->array = NULL;
+    st->n_array = 0;
 }
 
 double mimo_ckpt_get(const mimo_ckpt_state *st, const char *name, double dflt)
@@ -139,6 +186,12 @@ static int write_state(hid_t f, const char *path, const mimo_ckpt_state *st)
         rc = mimo_h5_attr_write_f64(f, path, "lr", st->lr);
     for (int i = 0; i < st->n_extra && !rc; i++)
         rc = mimo_h5_attr_write_f64(f, path, st->extra[i].name, st->extra[i].value);
+    char name[MIMO_CKPT_NAME_MAX + 8];
+    for (int i = 0; i < st->n_array && !rc; i++)
+        if (st->array[i].n) {
+            snprintf(name, sizeof name, "state/%s", st->array[i].name);
+            rc = mimo_h5_write_f64(f, path, name, st->array[i].v, st->array[i].n);
+        }
     return rc;
 }
 
@@ -265,6 +318,17 @@ static int read_state(hid_t f, const char *path, mimo_ckpt_state *st)
     for (int i = 0; i < st->n_extra && !rc; i++) /* the names asked for */
         if (H5Aexists(f, st->extra[i].name) > 0)
             rc = mimo_h5_attr_read_f64(f, path, st->extra[i].name, &st->extra[i].value);
+    char name[MIMO_CKPT_NAME_MAX + 8];
+    for (int i = 0; i < st->n_array && !rc; i++) {
+        mimo_ckpt_array *a = &st->array[i];
+        snprintf(name, sizeof name, "state/%s", a->name);
+        a->n = 0;
+        if (mimo_h5_exists(f, name)) {
+            free(a->v);
+            a->v = NULL;
+            rc = mimo_h5_read_f64(f, path, name, &a->v, &a->n);
+        }
+    }
     return rc;
 }
 

@@ -48,6 +48,8 @@ typedef struct {
 
 /* ---- small string helpers ---------------------------------------------- */
 
+#define NKEYS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
 static int lower_eq(const char *a, const char *b)
 {
     for (; *a && *b; a++, b++) {
@@ -594,14 +596,9 @@ static const char *init_name(int i)
 static const char *loss_name(int i) { return mimo_loss_name((mimo_loss)i); }
 static const char *opt_name(int i) { return mimo_opt_name((mimo_opt_kind)i); }
 
-static const char *const metric_names[] = {"accuracy", "mse", "mae"};
-static const char *metric_name(int i) { return metric_names[i]; }
-static int metric_parse(const char *s)
+static const char *metric_name(int i)
 {
-    for (int i = 0; i < 3; i++)
-        if (strcmp(s, metric_names[i]) == 0)
-            return i;
-    return -1;
+    return i < MIMO_METRIC_COUNT ? mimo_metric_name(i) : NULL;
 }
 
 static const enum_desc E_ACT = {"activation", mimo_act_parse, act_name, 0,
@@ -614,15 +611,24 @@ static const char *const LOSS_ALIASES[] = {
 static const char *const METRIC_ALIASES[] = {
     "acc", "accuracy", "binary_accuracy", "accuracy", "categorical_accuracy",
     "accuracy", "sparse_categorical_accuracy", "accuracy",
-    "mean_squared_error", "mse", "mean_absolute_error", "mae", NULL};
+    "mean_squared_error", "mse", "mean_absolute_error", "mae",
+    "f1_score", "f1", "top_k_categorical_accuracy", "top_k_accuracy",
+    "sparse_top_k_categorical_accuracy", "top_k_accuracy", "r2_score", "r2",
+    NULL};
 static const enum_desc E_INIT = {"initializer", mimo_init_parse, init_name,
                                  0, MIMO_INIT_COUNT, INIT_ALIASES};
 static const enum_desc E_LOSS = {"loss", mimo_loss_parse, loss_name, 1,
                                  MIMO_LOSS_COUNT, LOSS_ALIASES};
 static const enum_desc E_OPT = {"optimizer", mimo_opt_parse, opt_name, 0,
                                 MIMO_OPT_COUNT, NULL};
-static const enum_desc E_METRIC = {"metric", metric_parse, metric_name, 0, 3,
-                                   METRIC_ALIASES};
+static const enum_desc E_METRIC = {"metric", mimo_metric_parse, metric_name, 0,
+                                   MIMO_METRIC_COUNT, METRIC_ALIASES};
+static const char *weighting_name(int i)
+{
+    return mimo_weighting_name((mimo_loss_weighting)i);
+}
+static const enum_desc E_WEIGHTING = {"loss_weighting", mimo_weighting_parse,
+                                      weighting_name, 0, 2, NULL};
 
 static const char *sched_name(int i)
 {
@@ -1202,11 +1208,34 @@ static int conv_layers(cfg *c, yaml_node_t *n, mimo_spec *s)
 
 /* ---- outputs ----------------------------------------------------------- */
 
-static const char *const OUTPUT_KEYS[] = {"loss", "weight", "metrics",
-                                          "delta", "target", "from_logits"};
+static const char *const OUTPUT_KEYS[] = {
+    "loss", "weight", "metrics", "delta", "target", "from_logits", "missing",
+    "sample_weight", "class_weight", "top_k"};
+
+static int is_classifier(mimo_loss l)
+{
+    return l == MIMO_LOSS_BCE || l == MIMO_LOSS_CCE || l == MIMO_LOSS_SPARSE_CCE;
+}
+
+/* A metric must suit the head's loss: the class metrics need classes,
+ * top_k_accuracy more than two of them. */
+static int metric_fits(cfg *c, yaml_node_t *it, const char *what, int m,
+                       mimo_loss l)
+{
+    unsigned bit = 1u << m;
+    if ((bit & MIMO_METRICS_CLASSIFY) && !is_classifier(l))
+        return err(c, it, "metric '%s' needs class labels, but %s has the %s "
+                   "loss (use it on a binary_crossentropy, "
+                   "categorical_crossentropy or sparse_categorical_crossentropy "
+                   "head)", mimo_metric_name(m), what, mimo_loss_name(l));
+    if (bit == MIMO_METRIC_TOP_K && l == MIMO_LOSS_BCE)
+        return err(c, it, "metric 'top_k_accuracy' needs a categorical head, "
+                   "but %s is binary (binary_crossentropy)", what);
+    return 0;
+}
 
 static int conv_metrics(cfg *c, yaml_node_t *n, const char *what,
-                        unsigned *bits)
+                        mimo_output_spec *o)
 {
     int count = 1, m, rc;
     if (n->type == YAML_SEQUENCE_NODE)
@@ -1214,9 +1243,72 @@ static int conv_metrics(cfg *c, yaml_node_t *n, const char *what,
     for (int i = 0; i < count; i++) {
         yaml_node_t *it = n->type == YAML_SEQUENCE_NODE
             ? node_at(c, n->data.sequence.items.start[i]) : n;
-        if ((rc = get_enum(c, it, &E_METRIC, what, &m)))
+        if ((rc = get_enum(c, it, &E_METRIC, what, &m)) ||
+            (rc = metric_fits(c, it, what, m, o->loss)))
             return rc;
-        *bits |= 1u << m;
+        o->metrics |= 1u << m;
+    }
+    return 0;
+}
+
+/* missing: nan (any float target), or an integer marking class labels. */
+static int conv_missing(cfg *c, yaml_node_t *n, const char *what,
+                        mimo_output_spec *o)
+{
+    const char *e = "nan or an integer (e.g. -1)", *s = NULL;
+    char w[MSG_MAX / 2];
+    long long v;
+    int rc = scalar(c, n, e, kw(w, sizeof w, "missing", what), &s);
+    if (rc)
+        return rc;
+    if (lower_eq(s, "nan") || lower_eq(s, ".nan")) {
+        o->missing = MIMO_MISSING_NAN;
+        return 0;
+    }
+    if (parse_ll(s, &v) || v < -(1LL << 24) || v > (1LL << 24))
+        return wrong(c, n, e, w);
+    if (o->loss != MIMO_LOSS_SPARSE_CCE && o->loss != MIMO_LOSS_BCE)
+        return err(c, n, "missing: %s marks class labels (binary_crossentropy "
+                   "or sparse_categorical_crossentropy), but %s has the %s "
+                   "loss: mark its missing targets with NaN and use missing: nan",
+                   s, what, mimo_loss_name(o->loss));
+    o->missing = MIMO_MISSING_VALUE;
+    o->missing_value = (double)v;
+    return 0;
+}
+
+/* class_weight: {CLASS: WEIGHT, ...} on a classification head. */
+static int conv_class_weight(cfg *c, yaml_node_t *k, yaml_node_t *n,
+                             const char *what, mimo_output_spec *o)
+{
+    char w[MSG_MAX / 2];
+    long long cls;
+    int rc;
+    if (!is_classifier(o->loss))
+        return err(c, k, "class_weight needs class labels, but %s has the %s "
+                   "loss (use sample_weight to weigh the rows of a regression "
+                   "head)", what, mimo_loss_name(o->loss));
+    if (n->type != YAML_MAPPING_NODE)
+        return wrong(c, n, "a mapping {CLASS: WEIGHT, ...}", kw(w, sizeof w,
+                     "class_weight", what));
+    free(o->class_weight);
+    o->n_class_weight = 0;
+    if (!(o->class_weight = calloc((size_t)pair_count(n) + 1, sizeof *o->class_weight)))
+        return nomem(c);
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+         p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *ck = node_at(c, p->key), *cv = node_at(c, p->value);
+        mimo_class_weight *cw = &o->class_weight[o->n_class_weight];
+        kw(w, sizeof w, "class_weight", what);
+        if ((rc = get_int(c, ck, w, 0, INT_MAX, "a class index >= 0", &cls)) ||
+            (rc = get_double(c, cv, w, R_NONNEG, &cw->weight)))
+            return rc;
+        for (int j = 0; j < o->n_class_weight; j++)
+            if (o->class_weight[j].cls == cls)
+                return err(c, ck, "class %lld appears twice in %s", cls, w);
+        cw->cls = cls;
+        cw->pos = pos_of(c, ck);
+        o->n_class_weight++;
     }
     return 0;
 }
@@ -1233,8 +1325,31 @@ static int conv_output_body(cfg *c, yaml_node_t *val, const char *what,
                             &o->weight)))
         return rc;
     if ((v = get(c, val, "metrics", NULL))
-        && (rc = conv_metrics(c, v, what, &o->metrics)))
+        && (rc = conv_metrics(c, v, what, o)))
         return rc;
+    if ((v = get(c, val, "missing", NULL)) && (rc = conv_missing(c, v, what, o)))
+        return rc;
+    if ((v = get(c, val, "class_weight", &k))
+        && (rc = conv_class_weight(c, k, v, what, o)))
+        return rc;
+    if ((v = get(c, val, "top_k", &k))) {
+        long long x;
+        if (!(o->metrics & MIMO_METRIC_TOP_K))
+            return err(c, k, "key 'top_k' goes with the metric top_k_accuracy "
+                       "in %s", what);
+        if ((rc = get_int(c, v, kw(w, sizeof w, "top_k", what), 1, INT_MAX,
+                          "an integer > 0", &x)))
+            return rc;
+        o->top_k = (int)x;
+    }
+    if ((v = get(c, val, "sample_weight", NULL))) {
+        if ((rc = get_name(c, v, kw(w, sizeof w, "sample_weight", what), &s)))
+            return rc;
+        free(o->sample_weight);
+        if (!(o->sample_weight = mimo_strdup(s)))
+            return nomem(c);
+        o->sample_weight_pos = pos_of(c, v);
+    }
     if ((v = get(c, val, "delta", &k))) {
         if (o->loss != MIMO_LOSS_HUBER)
             return err(c, k, "key 'delta' is only valid with the huber loss "
@@ -1272,7 +1387,7 @@ static int conv_output(cfg *c, yaml_node_t *key, yaml_node_t *val,
     if (!is_null(val) && val->type != YAML_MAPPING_NODE)
         return wrong(c, val, "a mapping {loss: ..., weight: ...}", what);
     if (val->type == YAML_MAPPING_NODE
-        && (rc = check_keys(c, val, what, OUTPUT_KEYS, 6)))
+        && (rc = check_keys(c, val, what, OUTPUT_KEYS, NKEYS(OUTPUT_KEYS))))
         return rc;
     if (val->type == YAML_MAPPING_NODE)
         v = get(c, val, "loss", NULL);
@@ -1302,6 +1417,7 @@ static int conv_outputs(cfg *c, yaml_node_t *n, mimo_spec *s)
         mimo_output_spec *o = &s->outputs[s->n_outputs++];
         o->weight = 1.0;
         o->huber_delta = 1.0;
+        o->top_k = 5;
         if (!(o->name = mimo_strdup(sval(k))) || !(o->target = mimo_strdup(sval(k))))
             return nomem(c);
         o->pos = pos_of(c, k);
@@ -1313,12 +1429,11 @@ static int conv_outputs(cfg *c, yaml_node_t *n, mimo_spec *s)
 
 /* ---- train and data ---------------------------------------------------- */
 
-#define NKEYS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static const char *const TRAIN_KEYS[] = {
     "optimizer", "batch_size", "epochs", "seed", "shuffle",
     "validation_split", "lr_schedule", "reduce_lr_on_plateau",
-    "early_stopping", "checkpoint"};
+    "early_stopping", "checkpoint", "loss_weighting"};
 static const char *const OPT_KEYS[] = {
     "type", "lr", "momentum", "nesterov", "beta1", "beta2", "epsilon", "rho",
     "weight_decay", "clipnorm", "clipvalue"};
@@ -1683,6 +1798,12 @@ static int conv_train(cfg *c, yaml_node_t *n, mimo_train_spec *t)
         && (rc = get_double(c, v, kw(w, sizeof w, "validation_split", "train"),
                             R_UNIT, &t->validation_split)))
         return rc;
+    if ((v = get(c, n, "loss_weighting", NULL))) {
+        int lw;
+        if ((rc = get_enum(c, v, &E_WEIGHTING, "train", &lw)))
+            return rc;
+        t->loss_weighting = (mimo_loss_weighting)lw;
+    }
     return conv_train_extras(c, n, t);
 }
 

@@ -230,6 +230,40 @@ int mimo_h5_read_all(hid_t f, const char *path, const char *name, mimo_real *dst
     return 0;
 }
 
+int mimo_h5_write_f64(hid_t loc, const char *path, const char *name,
+                      const double *v, size_t n)
+{
+    hsize_t dims[1] = {n};
+    return write_data(loc, path, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, v, 1, dims);
+}
+
+int mimo_h5_read_f64(hid_t loc, const char *path, const char *name, double **v,
+                     size_t *n)
+{
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    hid_t s = d < 0 ? -1 : H5Dget_space(d);
+    hssize_t len = s < 0 ? -1 : H5Sget_simple_extent_npoints(s);
+    *v = NULL, *n = 0;
+    herr_t st = len < 0 ? -1 : 0;
+    if (st >= 0 && !(*v = malloc(sizeof **v * (size_t)(len ? len : 1))))
+        st = -2;
+    if (st >= 0 && len > 0)
+        st = H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *v);
+    if (s >= 0)
+        H5Sclose(s);
+    if (d >= 0)
+        H5Dclose(d);
+    if (st < 0) {
+        free(*v);
+        *v = NULL;
+        return st == -2 ? mimo_error(MIMO_ENOMEM, "out of memory reading '%s'", name)
+                        : mimo_error(MIMO_EIO, "%s: reading '%s' failed (truncated "
+                                     "or damaged file?)", path, name);
+    }
+    *n = (size_t)len;
+    return 0;
+}
+
 int mimo_h5_write_int(hid_t loc, const char *path, const char *name,
                       const int32_t *data, size_t rows)
 {

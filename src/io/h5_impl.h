@@ -72,6 +72,11 @@ int mimo_h5_tensor_shape(hid_t f, const char *path, const char *name,
 int mimo_h5_read_all(hid_t f, const char *path, const char *name, mimo_real *dst);
 
 /* Writes a rank-1 int32 dataset (class labels). */
+/* A 1-D float64 dataset of n values; reading allocates *v (free it). */
+int mimo_h5_write_f64(hid_t loc, const char *path, const char *name,
+                      const double *v, size_t n);
+int mimo_h5_read_f64(hid_t loc, const char *path, const char *name, double **v,
+                     size_t *n);
 int mimo_h5_write_int(hid_t loc, const char *path, const char *name,
                       const int32_t *data, size_t rows);
 

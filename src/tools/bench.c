@@ -77,8 +77,8 @@ static int make_data(const mimo_graph *g, size_t rows, synth *s)
     mimo_rng r;
     mimo_rng_seed(&r, 12345);
     int ni = mimo_graph_n_inputs(g), nh = mimo_graph_n_heads(g);
-    s->arr = calloc((size_t)(ni + nh), sizeof *s->arr);
-    s->buf = calloc((size_t)(ni + nh), sizeof *s->buf);
+    s->arr = calloc((size_t)(ni + 2 * nh), sizeof *s->arr);
+    s->buf = calloc((size_t)(ni + 2 * nh), sizeof *s->buf);
     if (!s->arr || !s->buf)
         return mimo_error(MIMO_ENOMEM, "out of memory for bench data");
     for (int i = 0; i < ni + nh; i++) {
@@ -98,6 +98,17 @@ static int make_data(const mimo_graph *g, size_t rows, synth *s)
                                  s->buf[i], rows, cols};
         s->n = i + 1;
     }
+    for (int h = 0; h < nh; h++) { /* sample weights in [0, 2) */
+        const char *w = mimo_graph_head_spec(g, h)->sample_weight;
+        if (!w)
+            continue;
+        if (!(s->buf[s->n] = malloc(sizeof(mimo_real) * rows)))
+            return mimo_error(MIMO_ENOMEM, "out of memory for bench data");
+        for (size_t k = 0; k < rows; k++)
+            s->buf[s->n][k] = (mimo_real)(2 * mimo_rng_uniform(&r));
+        s->arr[s->n] = (mimo_array){w, s->buf[s->n], rows, 1};
+        s->n++;
+    }
     return 0;
 }
 
@@ -106,7 +117,7 @@ static int make_data(const mimo_graph *g, size_t rows, synth *s)
 typedef struct {
     long done;
     double *marks;   /* time at the end of each step */
-    mimo_head_stats *sums;
+    mimo_stats *st;  /* the epoch's sums and metrics, as a run keeps them */
 } counter;
 
 /* n steps of training (mimo_train_step, as `mimo train` runs them) over
@@ -120,8 +131,10 @@ static int run_steps(mimo_model *m, const mimo_source *src, counter *c, long n)
         long e = c->done / per_epoch, step = c->done % per_epoch;
         if ((step == 0 || !order) && !(order = mimo_model_order(m, rows, e)))
             return MIMO_ENOMEM;
+        if (step == 0)
+            mimo_stats_reset(c->st);
         size_t start = (size_t)step * B, gb = rows - start < B ? rows - start : B;
-        int rc = mimo_train_step(m, src, order + start, gb, e, step, c->sums);
+        int rc = mimo_train_step(m, src, order + start, gb, e, step, c->st);
         if (rc < 0)
             return rc;
         c->marks[c->done++] = mimo_clock();
@@ -224,12 +237,13 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
     mimo_dist *d = NULL;
     MPI_Comm comm = MPI_COMM_NULL;
     synth s = {0};
-    counter c = {0, malloc(sizeof(double) * (size_t)(warmup + steps + 1)),
-                 calloc((size_t)spec->n_outputs + 1, sizeof(mimo_head_stats))};
+    mimo_stats st = {0};
+    counter c = {0, malloc(sizeof(double) * (size_t)(warmup + steps + 1)), &st};
     int rc = mimo_comm_dup(o->comm, &comm); /* collective: first of all */
     if (!rc)
-        rc = c.marks && c.sums ? mimo_model_create(spec, &m)
-                               : mimo_error(MIMO_ENOMEM, "out of memory");
+        rc = c.marks && !mimo_stats_init(&st, spec->n_outputs)
+                 ? mimo_model_create(spec, &m)
+                 : mimo_error(MIMO_ENOMEM, "out of memory");
     mimo_graph *g = m ? mimo_model_graph(m) : NULL;
     size_t rows = (size_t)spec->train.batch_size * 8;
     if (!rc && !(rc = make_data(g, rows, &s)))
@@ -257,7 +271,7 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
             r->phase[k] = t[k] / (double)steps;
         if (!rc && o->layers && !(rc = mimo_graph_time_layers(g, 1))) {
             long layer_steps = steps < 50 ? steps : 50; /* apart from the above */
-            counter lc = {0, malloc(sizeof(double) * 51), c.sums};
+            counter lc = {0, malloc(sizeof(double) * 51), c.st};
             rc = lc.marks ? run_steps(m, &src, &lc, layer_steps)
                           : mimo_error(MIMO_ENOMEM, "out of memory");
             kind_times(g, layer_steps, r);
@@ -283,7 +297,7 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
     free(s.buf);
     free(s.arr);
     free(c.marks);
-    free(c.sums);
+    mimo_stats_free(&st);
     /* a rank that failed alone must not enter the collective window free:
      * its job ends with MPI_Abort */
     int alone = rc && d && mimo_dist_size(d) > 1 && !mimo_error_agreed();

@@ -10,8 +10,6 @@
 
 #include "mimo/error.h"
 
-static const char *const metric_names[3] = {"accuracy", "mse", "mae"};
-
 static int add_col(mimo_history *h, const char *prefix, const char *name)
 {
     char **nn = realloc(h->names, sizeof *nn * (size_t)(h->n_cols + 1));
@@ -25,25 +23,41 @@ static int add_col(mimo_history *h, const char *prefix, const char *name)
     return 0;
 }
 
-/* epoch, loss, <head>_loss, <head>_<metric>, val_..., lr, seconds, samples_per_s */
+/* What a head logs after its loss: its metrics, its labelled rows (with
+ * `missing`) and its weight in the total (learned: training only). */
+static int head_cols(mimo_history *h, const char *pre, const mimo_output_spec *o,
+                     int learned)
+{
+    char buf[512];
+    int rc = 0;
+    for (int j = 0; j < MIMO_METRIC_COUNT && !rc; j++)
+        if (o->metrics & (1u << j)) {
+            snprintf(buf, sizeof buf, "%s_%s", o->name, mimo_metric_name(j));
+            rc = add_col(h, pre, buf);
+        }
+    if (!rc && o->missing)
+        snprintf(buf, sizeof buf, "%s_labelled", o->name), rc = add_col(h, pre, buf);
+    if (!rc && learned && !*pre)
+        snprintf(buf, sizeof buf, "%s_weight", o->name), rc = add_col(h, pre, buf);
+    return rc;
+}
+
+/* epoch, loss, <head>_loss, <head>_<metric>, <head>_labelled, <head>_weight,
+ * val_..., lr, seconds, samples_per_s */
 int mimo_history_init(mimo_history *h, const mimo_graph *g, int have_val)
 {
     char buf[512];
     memset(h, 0, sizeof *h);
     h->g = g, h->have_val = have_val;
-    int rc = add_col(h, "", "epoch");
+    int rc = add_col(h, "", "epoch"), learned = mimo_graph_log_vars(g) > 0;
     for (int v = 0; v < 1 + have_val && !rc; v++) {
         const char *pre = v ? "val_" : "";
         rc = add_col(h, pre, "loss");
         for (int k = 0; k < mimo_graph_n_heads(g) && !rc; k++) {
             const mimo_output_spec *o = mimo_graph_head_spec(g, k);
             snprintf(buf, sizeof buf, "%s_loss", o->name);
-            rc = add_col(h, pre, buf);
-            for (int j = 0; j < 3 && !rc; j++)
-                if (o->metrics & (1u << j)) {
-                    snprintf(buf, sizeof buf, "%s_%s", o->name, metric_names[j]);
-                    rc = add_col(h, pre, buf);
-                }
+            if (!(rc = add_col(h, pre, buf)))
+                rc = head_cols(h, pre, o, learned);
         }
     }
     for (int j = 0; j < 3 && !rc; j++)
@@ -111,12 +125,13 @@ void mimo_history_fill(mimo_history *h, long epoch, const mimo_stats *train,
         for (int k = 0; k < mimo_graph_n_heads(h->g); k++) {
             const mimo_output_spec *o = mimo_graph_head_spec(h->g, k);
             h->values[c++] = s->head[k].loss;
-            if (o->metrics & MIMO_METRIC_ACCURACY)
-                h->values[c++] = s->head[k].acc;
-            if (o->metrics & MIMO_METRIC_MSE)
-                h->values[c++] = s->head[k].mse;
-            if (o->metrics & MIMO_METRIC_MAE)
-                h->values[c++] = s->head[k].mae;
+            for (int j = 0; j < MIMO_METRIC_COUNT; j++)
+                if (o->metrics & (1u << j))
+                    h->values[c++] = mimo_head_metric(&s->head[k], j);
+            if (o->missing)
+                h->values[c++] = s->head[k].labelled;
+            if (mimo_graph_log_vars(h->g) && !v)
+                h->values[c++] = s->head[k].task_weight;
         }
     }
     h->values[c++] = lr;

@@ -60,8 +60,10 @@ static int eval_on(const char *ckpt, const char *data, MPI_Comm comm,
     int rc = load_for_inference(ckpt, comm, spec, &m);
     if (!rc)
         rc = mimo_stats_init(st, mimo_graph_n_heads(mimo_model_graph(m)));
+    if (!rc)
+        rc = mimo_stats_bind(st, mimo_model_graph(m));
     if (!(rc = agree_on(comm, rc)) &&
-        !(rc = mimo_data_open(data, mimo_model_graph(m), 1, comm, &d))) {
+        !(rc = mimo_data_open(data, mimo_model_graph(m), MIMO_DATA_TARGETS, comm, &d))) {
         mimo_source s = mimo_data_source(d);
         rc = mimo_model_evaluate(m, &s, st);
         if (!rc && comm != MPI_COMM_NULL) {
@@ -143,7 +145,7 @@ static int predict_on(const char *ckpt, const char *data, MPI_Comm comm,
         rc = MPI_Comm_rank(comm, &rank) == MPI_SUCCESS ? 0
              : mimo_error(MIMO_EMPI, "MPI_Comm_rank failed");
     if (!(rc = agree_on(comm, rc)))
-        rc = mimo_data_open(data, mimo_model_graph(m), 0, comm, &d);
+        rc = mimo_data_open(data, mimo_model_graph(m), MIMO_DATA_INPUTS, comm, &d);
     const mimo_graph *g = m ? mimo_model_graph(m) : NULL;
     int nh = g ? mimo_graph_n_heads(g) : 0;
     size_t rows = d ? mimo_data_rows(d) : 0;

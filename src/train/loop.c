@@ -57,7 +57,6 @@ typedef struct {
     long epochs, steps;
     double base_lr;
     const uint64_t *order;
-    mimo_head_stats *step_sums; /* this rank's sums of the last step */
     const char **head_names;    /* for progress reports */
     double *head_loss;
     mimo_stats tr, va;          /* the epoch's sums (this rank's) */
@@ -103,11 +102,9 @@ static int save(run *r, const char *name, int periodic)
     int rc = mimo_stats_init(&part, r->n_heads);
     if (r->train_d)
         mimo_data_wait(r->train_d); /* the reader thread must be out of HDF5 */
-    if (!rc) {
-        mimo_stats_add(&part, r->tr.head, r->tr.count);
-        if (r->dist)
-            rc = mimo_dist_sum_stats(r->dist, &part);
-    }
+    if (!rc && !(rc = mimo_stats_bind(&part, r->g)) &&
+        !(rc = mimo_stats_copy(&part, &r->tr)) && r->dist)
+        rc = mimo_dist_sum_stats(r->dist, &part);
     if (!rc)
         rc = mimo_run_state_pack(&r->state, r->spec, r->ts.rows, r->size,
                                  mimo_model_lr(r->m), &part);
@@ -122,12 +119,9 @@ static int save(run *r, const char *name, int periodic)
 
 /* ---- one step and its bookkeeping ------------------------------------------ */
 
-/* Counters, this step's sums into the epoch's, the next step's lr. */
+/* Counters, the next step's lr. */
 static void count_step(run *r, long epoch, long step, size_t gb)
 {
-    size_t lo, hi;
-    mimo_model_slice(r->m, gb, &lo, &hi);
-    mimo_stats_add(&r->tr, r->step_sums, (long long)(hi - lo));
     r->state.ck.global_step++;
     r->state.ck.samples_seen += (int64_t)gb;
     r->state.ck.step = step + 1;
@@ -139,12 +133,10 @@ static void report(run *r, long epoch, long step)
 {
     if (!r->o->on_step)
         return;
-    double el = mimo_clock() - r->t_epoch, cnt = r->tr.count > 0 ? (double)r->tr.count : 1;
-    double tot = 0;
-    for (int h = 0; h < r->n_heads; h++) {
-        r->head_loss[h] = r->tr.head[h].loss / cnt;
-        tot += r->spec->outputs[h].weight * r->head_loss[h];
-    }
+    double el = mimo_clock() - r->t_epoch;
+    for (int h = 0; h < r->n_heads; h++)
+        r->head_loss[h] = mimo_metrics_loss(r->tr.metrics, h);
+    double tot = mimo_model_total_loss(r->m, r->head_loss);
     double done = (double)(r->tr.count - r->count_at_start) * r->size;
     double per_step = el / (double)(step + 1 - r->first_step);
     mimo_progress p = {epoch, r->epochs, step + 1, r->steps, r->n_heads,
@@ -185,7 +177,7 @@ static int run_step(run *r, long epoch, long step)
     size_t gb = r->ts.rows - start < B ? r->ts.rows - start : B;
     int rc, verdict;
     if ((rc = mimo_train_step(r->m, &r->ts, r->order + start, gb, epoch, step,
-                              r->step_sums)))
+                              &r->tr)))
         return rc;
     if (r->ts.prefetch && start + B < r->ts.rows) { /* the next step's rows */
         size_t nb = r->ts.rows - start - B < B ? r->ts.rows - start - B : B, lo, hi;
@@ -391,11 +383,11 @@ static int open_data(run *r)
     if (!tp)
         return mimo_error(MIMO_EINVAL, "%s: no training data (set data.train or "
                           "pass --data)", r->spec->file);
-    if ((rc = mimo_data_open(tp, r->g, 1, r->comm, &r->train_d)))
+    if ((rc = mimo_data_open(tp, r->g, MIMO_DATA_TRAIN, r->comm, &r->train_d)))
         return rc;
     r->ts = mimo_data_source(r->train_d);
     if (vp) {
-        if ((rc = mimo_data_open(vp, r->g, 1, r->comm, &r->val_d)))
+        if ((rc = mimo_data_open(vp, r->g, MIMO_DATA_TARGETS, r->comm, &r->val_d)))
             return rc;
         r->vs = mimo_data_source(r->val_d);
         r->have_val = 1;
@@ -470,7 +462,15 @@ static int starting_point(run *r)
         (rc = mimo_checkpoint_load(path, r->m, &r->state.ck, r->best_params,
                                    &r->has_best)))
         return rc;
-    mimo_run_state_unpack(&r->state, r->rank, &r->tr);
+    if ((rc = mimo_run_state_unpack(&r->state, r->rank, &r->tr)) == MIMO_ENOMEM)
+        return rc;
+    if (rc) {
+        mimo_error_clear();
+        snprintf(msg, sizeof msg, "%s: its sums of epoch %lld so far do not fit "
+                 "this config's metrics: that epoch's logged values cover only "
+                 "the steps from here", path, (long long)r->state.ck.epoch + 1);
+        note(r, msg);
+    }
     if ((rc = mimo_run_state_check(&r->state, r->spec, r->ts.rows, path, note_cb,
                                    r)))
         return rc;
@@ -512,16 +512,17 @@ static int create_model(run *r)
     r->g = mimo_model_graph(r->m);
     r->n_heads = mimo_graph_n_heads(r->g);
     r->best_params = calloc(mimo_model_param_count(r->m) + 1, sizeof(mimo_real));
-    r->step_sums = calloc((size_t)r->n_heads, sizeof *r->step_sums);
     r->head_names = calloc((size_t)r->n_heads, sizeof *r->head_names);
     r->head_loss = calloc((size_t)r->n_heads, sizeof *r->head_loss);
-    if (!r->best_params || !r->step_sums || !r->head_names || !r->head_loss)
+    if (!r->best_params || !r->head_names || !r->head_loss)
         return mimo_error(MIMO_ENOMEM, "out of memory");
     for (int h = 0; h < r->n_heads; h++)
         r->head_names[h] = r->spec->outputs[h].name;
-    if ((rc = mimo_stats_init(&r->tr, r->n_heads)))
+    if ((rc = mimo_stats_init(&r->tr, r->n_heads)) ||
+        (rc = mimo_stats_init(&r->va, r->n_heads)) ||
+        (rc = mimo_stats_bind(&r->tr, r->g)))
         return rc;
-    return mimo_stats_init(&r->va, r->n_heads);
+    return mimo_stats_bind(&r->va, r->g);
 }
 
 static int setup_parallel(run *r)
@@ -600,7 +601,6 @@ static void clean_up(run *r, int rc)
     done(&r->train_d);
     mimo_stats_free(&r->tr);
     mimo_stats_free(&r->va);
-    free(r->step_sums);
     free((void *)r->head_names);
     free(r->head_loss);
     free(r->best_params);

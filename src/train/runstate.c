@@ -2,6 +2,7 @@
 #include "train/runstate.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mimo/error.h"
@@ -9,6 +10,59 @@
 static void part_name(char *buf, size_t len, int h, const char *what)
 {
     snprintf(buf, len, "partial_%d_%s", h, what);
+}
+
+/* The epoch's sums as arrays: every head's sums, and the AUC scores of
+ * the heads that keep them (scores and 0/1 labels). */
+static int pack_sums(mimo_ckpt_state *s, const mimo_stats *part)
+{
+    mimo_metrics *mt = part->metrics;
+    char nm[MIMO_CKPT_NAME_MAX];
+    int rc = mimo_ckpt_set_array(s, "partial_sums", mimo_metrics_sums(mt),
+                                 mimo_metrics_n_sums(mt));
+    for (int h = 0; h < part->n_heads && !rc; h++) {
+        const mimo_real *sc;
+        const unsigned char *pos;
+        size_t n = mimo_metrics_scores(mt, h, &sc, &pos);
+        if (!mimo_metrics_has_scores(mt, h))
+            continue;
+        double *v = malloc(sizeof *v * (2 * n + 1));
+        if (!v)
+            return mimo_error(MIMO_ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++)
+            v[i] = sc[i], v[n + i] = pos[i];
+        part_name(nm, sizeof nm, h, "auc");
+        rc = mimo_ckpt_set_array(s, nm, v, 2 * n);
+        free(v);
+    }
+    return rc;
+}
+
+static int unpack_sums(const mimo_ckpt_state *s, mimo_stats *part)
+{
+    mimo_metrics *mt = part->metrics;
+    char nm[MIMO_CKPT_NAME_MAX];
+    size_t n;
+    const double *v = mimo_ckpt_get_array(s, "partial_sums", &n);
+    if (!v || n == 0)
+        return 0;
+    if (n != mimo_metrics_n_sums(mt))
+        return MIMO_EINVAL;
+    memcpy(mimo_metrics_sums(mt), v, sizeof *v * n);
+    for (int h = 0; h < part->n_heads; h++) {
+        mimo_real *sc;
+        unsigned char *pos;
+        part_name(nm, sizeof nm, h, "auc");
+        v = mimo_ckpt_get_array(s, nm, &n);
+        if (!mimo_metrics_has_scores(mt, h) || !v)
+            continue;
+        int rc = mimo_metrics_set_scores(mt, h, n / 2, &sc, &pos);
+        if (rc)
+            return rc;
+        for (size_t i = 0; i < n / 2; i++)
+            sc[i] = (mimo_real)v[i], pos[i] = v[n / 2 + i] != 0;
+    }
+    return 0;
 }
 
 int mimo_run_state_pack(mimo_run_state *st, const mimo_spec *spec,
@@ -33,30 +87,18 @@ int mimo_run_state_pack(mimo_run_state *st, const mimo_spec *spec,
         {"checkpoint_best", st->ckpt_best},
         {"checkpoint_best_set", st->ckpt_best_set},
         {"partial_count", (double)part->count}};
-    char nm[MIMO_CKPT_NAME_MAX];
     int rc = 0;
     s->seed = spec->train.seed;
     s->world_size = world;
     s->lr = lr;
     for (size_t i = 0; i < sizeof v / sizeof *v && !rc; i++)
         rc = mimo_ckpt_set(s, v[i].k, v[i].v);
-    for (int h = 0; h < part->n_heads && !rc; h++) {
-        const mimo_head_stats *p = &part->head[h];
-        part_name(nm, sizeof nm, h, "loss");
-        if (!(rc = mimo_ckpt_set(s, nm, p->loss)))
-            part_name(nm, sizeof nm, h, "acc"), rc = mimo_ckpt_set(s, nm, p->acc);
-        if (!rc)
-            part_name(nm, sizeof nm, h, "mse"), rc = mimo_ckpt_set(s, nm, p->mse);
-        if (!rc)
-            part_name(nm, sizeof nm, h, "mae"), rc = mimo_ckpt_set(s, nm, p->mae);
-    }
-    return rc;
+    return rc ? rc : pack_sums(s, part);
 }
 
-void mimo_run_state_unpack(mimo_run_state *st, int rank, mimo_stats *part)
+int mimo_run_state_unpack(mimo_run_state *st, int rank, mimo_stats *part)
 {
     const mimo_ckpt_state *s = &st->ck;
-    char nm[MIMO_CKPT_NAME_MAX];
     st->lr_scale = mimo_ckpt_get(s, "lr_scale", 1);
     st->plateau.best = mimo_ckpt_get(s, "plateau_best", 0);
     st->plateau.wait = (long)mimo_ckpt_get(s, "plateau_wait", 0);
@@ -70,15 +112,14 @@ void mimo_run_state_unpack(mimo_run_state *st, int rank, mimo_stats *part)
     st->ckpt_best_set = (int)mimo_ckpt_get(s, "checkpoint_best_set", 0);
     mimo_stats_reset(part);
     if (rank != 0) /* the sums over all ranks: rank 0 carries them */
-        return;
+        return 0;
     part->count = (long long)mimo_ckpt_get(s, "partial_count", 0);
-    for (int h = 0; h < part->n_heads; h++) {
-        mimo_head_stats *p = &part->head[h];
-        part_name(nm, sizeof nm, h, "loss"), p->loss = mimo_ckpt_get(s, nm, 0);
-        part_name(nm, sizeof nm, h, "acc"), p->acc = mimo_ckpt_get(s, nm, 0);
-        part_name(nm, sizeof nm, h, "mse"), p->mse = mimo_ckpt_get(s, nm, 0);
-        part_name(nm, sizeof nm, h, "mae"), p->mae = mimo_ckpt_get(s, nm, 0);
+    int rc = unpack_sums(s, part);
+    if (rc) {
+        mimo_stats_reset(part);
+        part->count = 0;
     }
+    return rc;
 }
 
 int mimo_run_state_check(const mimo_run_state *st, const mimo_spec *spec,
