@@ -24,15 +24,29 @@ typedef struct {
     mimo_real *params, *grads;
     mimo_real *in[8], *tgt[8];
     size_t n;
+    /* sample weights: the heads' row weights with sw[h], each head's loss
+     * divided by its weight sum plus `others` (the weights of the other
+     * ranks' rows of a global batch) */
+    int sample_weights;
+    mimo_real *sw[8], *w[8];
+    double others;
 } fixture;
 
-/* Targets that suit each loss: probabilities, one-hot rows, labels. */
-static void fill_target(mimo_rng *r, mimo_loss l, mimo_real *t, int units, int tw)
+/* Targets that suit each loss: probabilities, one-hot rows, labels; a
+ * head with `missing` has no label in rows 1 and 3. */
+static void fill_target(mimo_rng *r, const mimo_output_spec *o, mimo_real *t,
+                        int units, int tw)
 {
+    mimo_loss l = o->loss;
     for (int row = 0; row < BATCH; row++) {
         mimo_real *tr = t + (size_t)row * tw;
         int c = (int)mimo_rng_below(r, (uint64_t)units);
         for (int j = 0; j < tw; j++) {
+            if (o->missing && (row == 1 || row == 3)) {
+                tr[j] = o->missing == MIMO_MISSING_NAN ? (mimo_real)NAN
+                                                       : (mimo_real)o->missing_value;
+                continue;
+            }
             if (l == MIMO_LOSS_BCE)
                 tr[j] = mimo_rng_uniform(r);
             else if (l == MIMO_LOSS_CCE)
@@ -93,8 +107,12 @@ static void setup_graph(fixture *f, const char *yaml)
     for (int h = 0; h < mimo_graph_n_heads(f->g); h++) {
         int tw = mimo_graph_head_target_width(f->g, h);
         f->tgt[h] = calloc((size_t)BATCH * tw, sizeof(mimo_real));
-        fill_target(&r, mimo_graph_head_spec(f->g, h)->loss, f->tgt[h],
+        fill_target(&r, mimo_graph_head_spec(f->g, h), f->tgt[h],
                     mimo_graph_head_units(f->g, h), tw);
+        f->sw[h] = calloc(BATCH, sizeof(mimo_real));
+        f->w[h] = calloc(BATCH, sizeof(mimo_real));
+        for (int k = 0; k < BATCH; k++)
+            f->sw[h][k] = k == 2 ? 0 : 0.25 + 2 * mimo_rng_uniform(&r);
     }
 }
 
@@ -103,6 +121,8 @@ static void teardown_graph(fixture *f)
     for (int i = 0; i < 8; i++) {
         free(f->in[i]);
         free(f->tgt[i]);
+        free(f->sw[i]);
+        free(f->w[i]);
     }
     free(f->params);
     free(f->grads);
@@ -110,10 +130,39 @@ static void teardown_graph(fixture *f)
     mimo_spec_free(&f->spec);
 }
 
+/* With sample weights: sum_h weight_h * sum v loss / (sum v + others);
+ * scale (may be NULL) gets the gradient scales that go with it. */
+static double weighted_loss(fixture *f, double *scale)
+{
+    int nh = mimo_graph_n_heads(f->g);
+    double sums[8], L = 0;
+    mimo_head_stats st[8];
+    memset(st, 0, sizeof st);
+    assert_int_equal(mimo_graph_weigh(f->g, (const mimo_real *const *)f->tgt,
+                                      (const mimo_real *const *)f->sw, BATCH, f->w,
+                                      sums), 0);
+    for (int h = 0; h < nh; h++) {
+        sums[h] += f->others;
+        if (scale)
+            scale[h] = mimo_graph_head_spec(f->g, h)->weight / sums[h];
+    }
+    mimo_graph_forward(f->g, f->params, (const mimo_real *const *)f->in, BATCH);
+    const mimo_real *w[8];
+    for (int h = 0; h < nh; h++)
+        w[h] = mimo_graph_head_weighted(f->g, h) ? f->w[h] : NULL;
+    assert_int_equal(mimo_graph_loss_weighted(f->g, (const mimo_real *const *)f->tgt,
+                                              w, BATCH, scale, st), 0);
+    for (int h = 0; h < nh; h++)
+        L += mimo_graph_head_spec(f->g, h)->weight * st[h].loss / sums[h];
+    return L;
+}
+
 /* The total loss: sum_h weight_h * mean over rows of the head loss. */
 static double total_loss(fixture *f)
 {
     mimo_head_stats st[8];
+    if (f->sample_weights)
+        return weighted_loss(f, NULL);
     memset(st, 0, sizeof st);
     mimo_graph_forward(f->g, f->params, (const mimo_real *const *)f->in, BATCH);
     assert_int_equal(mimo_graph_loss(f->g, (const mimo_real *const *)f->tgt,
@@ -127,6 +176,12 @@ static double total_loss(fixture *f)
 static void analytic(fixture *f)
 {
     memset(f->grads, 0, sizeof(mimo_real) * f->n);
+    if (f->sample_weights) {
+        double scale[8];
+        weighted_loss(f, scale);
+        mimo_graph_backward(f->g, f->params, f->grads, BATCH);
+        return;
+    }
     mimo_graph_forward(f->g, f->params, (const mimo_real *const *)f->in, BATCH);
     assert_int_equal(mimo_graph_loss(f->g, (const mimo_real *const *)f->tgt,
                                      BATCH, 1.0 / BATCH, NULL), 0);
@@ -210,12 +265,14 @@ static int check_sgd_in_place(fixture *f)
 
 /* Checks every parameter and every input gradient of the graph in yaml.
  * Unless allow_zero, every trainable tensor must get a nonzero gradient. */
-static void check_opt(const char *yaml, int allow_zero)
+static void check_mode(const char *yaml, int allow_zero, int sample_weights)
 {
     fixture f;
     setup_graph(&f, yaml);
+    f.sample_weights = sample_weights;
+    f.others = sample_weights ? 1.75 : 0;
     analytic(&f);
-    int bad = check_without_input_grads(&f) + check_sgd_in_place(&f);
+    int bad = sample_weights ? 0 : check_without_input_grads(&f) + check_sgd_in_place(&f);
     double norm = 0;
     for (size_t i = 0; i < mimo_graph_trained_count(f.g); i++) {
         bad += compare(&f, &f.params[i], f.grads[i], "param", i);
@@ -251,6 +308,7 @@ static void check_opt(const char *yaml, int allow_zero)
     assert_int_equal(bad, 0);
 }
 
+static void check_opt(const char *yaml, int allow_zero) { check_mode(yaml, allow_zero, 0); }
 static void check(const char *yaml) { check_opt(yaml, 0); }
 
 /* ---- activations -------------------------------------------------------- */
@@ -695,6 +753,141 @@ static void test_graph_seed000(void **s)
           "  y2: {loss: mae}\n");
 }
 
+
+/* ---- missing labels, sample and class weights, learned task weights ---- */
+
+/* Heads of every loss with rows 1 and 3 unlabelled (NaN or -1), class
+ * weights (one of 0), on fused and unfused outputs and from logits. */
+#define WEIGHTED_GRAPH(sw)                                                     \
+    "inputs: {x: {shape: 4}, z: {shape: 3}}\n"                                \
+    "layers:\n"                                                                \
+    "  h: {type: dense, units: 5, activation: tanh, from: x}\n"               \
+    "  k: {type: dense, units: 4, activation: elu, from: z}\n"                \
+    "  c: {type: concat, from: [h, k]}\n"                                      \
+    "  r: {type: dense, units: 2, from: c}\n"                                  \
+    "  b: {type: dense, units: 1, activation: sigmoid, from: c}\n"            \
+    "  m: {type: dense, units: 3, activation: softmax, from: h}\n"            \
+    "  s: {type: dense, units: 3, activation: softmax, from: k}\n"            \
+    "  q: {type: dense, units: 2, activation: sigmoid, from: c}\n"            \
+    "  l: {type: dense, units: 3, from: c}\n"                                  \
+    "outputs:\n"                                                               \
+    "  r: {loss: mse, missing: nan, weight: 0.6" sw "}\n"                     \
+    "  b: {loss: binary_crossentropy, class_weight: {0: 0.5, 1: 3}, missing: nan}\n" \
+    "  m: {loss: categorical_crossentropy, class_weight: {1: 2.5}, weight: 0.8" sw "}\n" \
+    "  s: {loss: sparse_categorical_crossentropy, missing: -1, class_weight: {0: 0, 2: 1.5}}\n" \
+    "  q: {loss: binary_crossentropy, missing: -1, weight: 0.4}\n"            \
+    "  l: {loss: sparse_categorical_crossentropy, from_logits: true, missing: -1" sw "}\n"
+
+static void test_weights_missing_and_classes(void **s)
+{
+    (void)s;
+    check(WEIGHTED_GRAPH(""));
+}
+
+/* Sample weights (one row of weight 0), and each head divided by its
+ * global weight sum, of which this batch holds only a part. */
+static void test_weights_sample_global(void **s)
+{
+    (void)s;
+    check_mode(WEIGHTED_GRAPH(", sample_weight: w"), 0, 1);
+}
+
+/* A row without a label adds nothing: its outputs get no gradient, and
+ * its loss is not in the sum (NaN targets would poison both). */
+static void test_weights_unlabelled_rows_silent(void **s)
+{
+    (void)s;
+    fixture f;
+    setup_graph(&f, "inputs: {x: {shape: 3}}\n"
+                    "layers: {o: {type: dense, units: 2, activation: sigmoid, from: x}}\n"
+                    "outputs: {o: {loss: binary_crossentropy, missing: nan}}\n");
+    analytic(&f);
+    double before = total_loss(&f);
+    f.in[0][1 * 3 + 0] += 5, f.in[0][3 * 3 + 2] -= 7; /* the unlabelled rows */
+    assert_true(fabs(total_loss(&f) - before) == 0);
+    assert_true(isfinite(before) && before > 0);
+    for (size_t i = 0; i < f.n; i++)
+        assert_true(isfinite(f.grads[i]));
+    teardown_graph(&f);
+}
+
+/* loss_weighting: uncertainty, through the model's step parts: the total
+ * sum_h exp(-s_h) loss_h + s_h, each loss_h over the batch's weighted
+ * labelled rows; d/d every parameter and every s_h. */
+static double uncertainty_total(mimo_model *m, const mimo_source *src,
+                                const uint64_t *rows)
+{
+    mimo_model_begin_step(m, 0);
+    assert_int_equal(mimo_model_read(m, src, rows, BATCH, 1), 0);
+    assert_int_equal(mimo_model_weigh(m, BATCH, BATCH), 0);
+    mimo_model_forward(m, BATCH);
+    assert_int_equal(mimo_model_loss(m, BATCH, NULL), 0);
+    const mimo_head_stats *st = mimo_model_step_stats(m);
+    const mimo_real *p = mimo_model_params(m);
+    double L = 0;
+    for (int h = 0; h < mimo_graph_n_heads(mimo_model_graph(m)); h++)
+        if (st[h].weight > 0)
+            L += exp(-p[h]) * st[h].loss / st[h].weight + p[h];
+    return L;
+}
+
+static void test_weights_uncertainty(void **s)
+{
+    (void)s;
+    fixture f; /* for the data */
+    setup_graph(&f, WEIGHTED_GRAPH(", sample_weight: w"));
+    mimo_spec spec;
+    const char *yaml = WEIGHTED_GRAPH(", sample_weight: w")
+                       "train: {loss_weighting: uncertainty}\n";
+    assert_int_equal(mimo_config_parse(yaml, strlen(yaml), "u.yaml", NULL, 0, &spec), 0);
+    mimo_model *m = NULL;
+    assert_int_equal(mimo_model_create(&spec, &m), 0);
+    int nh = mimo_graph_n_heads(mimo_model_graph(m));
+    assert_int_equal(mimo_graph_log_vars(mimo_model_graph(m)), nh);
+    mimo_array arr[16];
+    int na = 0;
+    arr[na++] = (mimo_array){"x", f.in[0], BATCH, 4};
+    arr[na++] = (mimo_array){"z", f.in[1], BATCH, 3};
+    for (int h = 0; h < nh; h++) {
+        const mimo_output_spec *o = mimo_graph_head_spec(f.g, h);
+        arr[na++] = (mimo_array){o->name, f.tgt[h], BATCH,
+                                 mimo_graph_head_target_width(f.g, h)};
+    }
+    arr[na++] = (mimo_array){"w", f.sw[0], BATCH, 1};
+    mimo_source src;
+    assert_int_equal(mimo_arrays_source(m, &(mimo_dataset){arr, na}, 1, &src), 0);
+    mimo_real *p = mimo_model_params(m);
+    for (int h = 0; h < nh; h++)
+        p[h] = (mimo_real)(0.3 * h - 0.7); /* s_h */
+    const uint64_t rows[BATCH] = {0, 1, 2, 3, 4};
+    uncertainty_total(m, &src, rows);
+    mimo_model_backward(m, BATCH);
+    size_t n = mimo_model_trained_count(m);
+    mimo_real *g = malloc(sizeof(mimo_real) * n);
+    memcpy(g, mimo_model_grads(m), sizeof(mimo_real) * n);
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double keep = p[i];
+        p[i] = keep + STEP;
+        double lp = uncertainty_total(m, &src, rows);
+        p[i] = keep - STEP;
+        double lm = uncertainty_total(m, &src, rows);
+        p[i] = keep;
+        double num = (lp - lm) / (2 * STEP);
+        if (fabs(num - g[i]) > 1e-6 + 1e-5 * fmax(fabs(num), fabs(g[i]))) {
+            print_error("param[%zu]: analytic %.10g, numeric %.10g\n", i, g[i], num);
+            bad++;
+        }
+    }
+    for (int h = 0; h < nh; h++) /* the s_h: 1 - exp(-s_h) loss_h, not 0 */
+        assert_true(fabs(g[h]) > 1e-5);
+    assert_int_equal(bad, 0);
+    free(g);
+    mimo_model_free(&m);
+    mimo_spec_free(&spec);
+    teardown_graph(&f);
+}
+
 static void test_graph_three_by_three(void **s)
 {
     (void)s;
@@ -780,6 +973,10 @@ int main(void)
         cmocka_unit_test(test_graph_seed000),
         cmocka_unit_test(test_graph_three_by_three),
         cmocka_unit_test(test_graph_deep_skip),
+        cmocka_unit_test(test_weights_missing_and_classes),
+        cmocka_unit_test(test_weights_sample_global),
+        cmocka_unit_test(test_weights_unlabelled_rows_silent),
+        cmocka_unit_test(test_weights_uncertainty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -210,10 +210,10 @@ int mimo_head_weigh(const mimo_head *h, const mimo_real *t, const mimo_real *sw,
         const mimo_real *tr = t + (size_t)r * tw;
         int miss = o->missing ? row_missing(o, tr, tw) : 0;
         if (miss < 0)
-            return mimo_error(MIMO_EINVAL, "head '%s': target row %d has some "
-                              "but not all of its %d values missing; a row "
-                              "without a label is missing in every unit",
-                              o->name, r, tw);
+            return mimo_error(MIMO_EINVAL, "head '%s': the target in row %d of "
+                              "the batch has some but not all of its %d values "
+                              "missing; a row without a label is missing in "
+                              "every unit", o->name, r, tw);
         if (miss) {
             w[r] = MIMO_UNLABELLED;
             continue;
@@ -221,7 +221,7 @@ int mimo_head_weigh(const mimo_head *h, const mimo_real *t, const mimo_real *sw,
         mimo_real v = sw ? sw[r] : 1;
         if (!(v >= 0) || !isfinite(v))
             return mimo_error(MIMO_EINVAL, "head '%s': sample weight %g in row "
-                              "%d is not a finite number >= 0", o->name,
+                              "%d of the batch is not a finite number >= 0", o->name,
                               (double)v, r);
         if (h->class_w) {
             int c = row_class(h, tr);
