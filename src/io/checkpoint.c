@@ -133,8 +133,11 @@ static int write_tensors(hid_t f, const char *path, const char *group,
 
 /* Reads group/<layer>/<name> into buf, checking each shape (only the
  * trained tensors for optimizer moments). */
+/* trained: only the trained tensors (optimizer moments). init: a file of
+ * another run's weights, which may lack the learned task weights (they
+ * then start at 0). */
 static int read_tensors(hid_t f, const char *path, const char *group,
-                        const mimo_graph *g, mimo_real *buf, int trained)
+                        const mimo_graph *g, mimo_real *buf, int trained, int init)
 {
     char name[512], want[96], got[96];
     for (int t = 0; t < mimo_graph_n_tensors(g); t++) {
@@ -145,6 +148,9 @@ static int read_tensors(hid_t f, const char *path, const char *group,
             continue;
         snprintf(name, sizeof name, "%s/%s/%s", group, p.layer, p.name);
         py_shape(&p.shape, want, sizeof want);
+        if (init && p.offset == 0 && mimo_graph_log_vars(g) &&
+            strcmp(p.layer, "loss_weighting") == 0 && !mimo_h5_exists(f, name))
+            continue;
         if (!mimo_h5_exists(f, name))
             return mimo_error(MIMO_EINVAL, "%s: no '%s' for layer '%s' (%s %s)",
                               path, name, p.layer, p.name, want);
@@ -344,7 +350,7 @@ static int read_optimizer(hid_t f, const char *path, mimo_model *m)
     H5Gclose(grp);
     for (int k = 0; k < mimo_optim_n_slots(o) && !rc; k++) {
         snprintf(group, sizeof group, "optimizer/%s", mimo_optim_slot_name(o, k));
-        rc = read_tensors(f, path, group, mimo_model_graph(m), mimo_optim_slot(o, k), 1);
+        rc = read_tensors(f, path, group, mimo_model_graph(m), mimo_optim_slot(o, k), 1, 0);
     }
     if (!rc)
         mimo_optim_set_steps(o, steps);
@@ -357,7 +363,7 @@ int mimo_checkpoint_load(const char *path, mimo_model *m, mimo_ckpt_state *st,
     hid_t f = open_checkpoint(path);
     if (f < 0)
         return (int)f;
-    int rc = read_tensors(f, path, "params", mimo_model_graph(m), mimo_model_params(m), 0);
+    int rc = read_tensors(f, path, "params", mimo_model_graph(m), mimo_model_params(m), 0, 0);
     if (!rc)
         rc = read_optimizer(f, path, m);
     if (!rc && st)
@@ -365,7 +371,7 @@ int mimo_checkpoint_load(const char *path, mimo_model *m, mimo_ckpt_state *st,
     if (has_best)
         *has_best = 0;
     if (!rc && best && mimo_h5_exists(f, "best_params")) {
-        rc = read_tensors(f, path, "best_params", mimo_model_graph(m), best, 0);
+        rc = read_tensors(f, path, "best_params", mimo_model_graph(m), best, 0, 0);
         if (has_best)
             *has_best = !rc;
     }
@@ -378,7 +384,7 @@ int mimo_checkpoint_init_params(const char *path, mimo_model *m)
     hid_t f = mimo_h5_open_read(path, H5P_DEFAULT);
     if (f < 0)
         return (int)f;
-    int rc = read_tensors(f, path, "params", mimo_model_graph(m), mimo_model_params(m), 0);
+    int rc = read_tensors(f, path, "params", mimo_model_graph(m), mimo_model_params(m), 0, 1);
     H5Fclose(f);
     return rc;
 }
