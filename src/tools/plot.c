@@ -208,11 +208,19 @@ static void put_quoted(FILE *s, const char *t)
     fputc('\'', s);
 }
 
-/* Columns never drawn as a panel of their own. */
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Columns never drawn as a panel of their own (the labelled rows of a
+ * head with missing labels are a count of the data, not of training). */
 static int skipped(const char *name)
 {
     return strcmp(name, "epoch") == 0 || strcmp(name, "seconds") == 0 ||
-           strcmp(name, "samples_per_s") == 0 || strncmp(name, "val_", 4) == 0;
+           strcmp(name, "samples_per_s") == 0 || strncmp(name, "val_", 4) == 0 ||
+           ends_with(name, "_labelled");
 }
 
 /* Log scale for a positive quantity spanning more than 30x (losses over
@@ -255,18 +263,19 @@ static int range(const history *h, int c, int v, double *lo, double *hi)
     return any;
 }
 
-/* The axis label of a quantity: what it measures. */
+/* The axis label of a quantity: what it measures, by its name's end. */
 static const char *y_label(const char *name)
 {
-    size_t n = strlen(name);
+    static const char *const by_end[][2] = {
+        {"accuracy", "accuracy"}, {"mse", "mean squared error"},
+        {"mae", "mean absolute error"}, {"_auc", "ROC AUC"},
+        {"_precision", "precision"}, {"_recall", "recall"}, {"_f1", "F1"},
+        {"_r2", "R^2"}, {"_weight", "weight exp(-s)"}};
     if (!strcmp(name, "lr"))
         return "learning rate";
-    if (n >= 8 && !strcmp(name + n - 8, "accuracy"))
-        return "accuracy";
-    if (n >= 3 && !strcmp(name + n - 3, "mse"))
-        return "mean squared error";
-    if (n >= 3 && !strcmp(name + n - 3, "mae"))
-        return "mean absolute error";
+    for (size_t i = 0; i < sizeof by_end / sizeof *by_end; i++)
+        if (ends_with(name, by_end[i][0]))
+            return by_end[i][1];
     return "loss";
 }
 
