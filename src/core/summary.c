@@ -98,8 +98,11 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
             fprintf(f, ", missing: %g", o->missing_value);
         if (o->sample_weight)
             fprintf(f, ", sample_weight: %s", o->sample_weight);
+        for (int i = 0; i < o->n_class_weight && i < 8; i++)
+            fprintf(f, "%s%lld: %g", i ? ", " : ", class_weight: {",
+                    o->class_weight[i].cls, o->class_weight[i].weight);
         if (o->n_class_weight)
-            fprintf(f, ", class_weight: %d class(es)", o->n_class_weight);
+            fprintf(f, "%s}", o->n_class_weight > 8 ? ", ..." : "");
         fputc('\n', f);
     }
     return ferror(f) ? mimo_error(MIMO_EIO, "could not write the summary") : 0;
