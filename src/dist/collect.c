@@ -74,12 +74,14 @@ static int gather_scores(mimo_dist *d, mimo_metrics *mt, int h)
     }
     mimo_real *dst_sc = NULL;
     unsigned char *dst_pos = NULL;
-    if (!rc) {
+    if (!rc && n) {
         memcpy(my_sc, sc, sizeof *sc * n);
         memcpy(my_pos, pos, n);
+    }
+    if (!rc) {
         rc = mimo_metrics_set_scores(mt, h, total, &dst_sc, &dst_pos);
     }
-    if (!(rc = mimo_agree(comm, rc))) {
+    if (!(rc = mimo_agree(comm, rc)) && total) {
         MIMO_MPI_KEEP(&rc, MPI_Allgatherv(my_sc, (int)n, MIMO_MPI_REAL, dst_sc, cnt,
                                           disp, MIMO_MPI_REAL, comm));
         MIMO_MPI_KEEP(&rc, MPI_Allgatherv(my_pos, (int)n, MPI_UNSIGNED_CHAR, dst_pos,
