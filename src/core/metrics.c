@@ -285,7 +285,8 @@ int mimo_metrics_add(mimo_metrics *m, int h, const mimo_head_stats *batch,
             mimo_head_probabilities(hd, y, m->prob);
             y = m->prob;
         }
-        add_classes(s, hd->spec->top_k, y, tr, d);
+        if (s->bits & (MIMO_METRIC_ACCURACY | MIMO_METRIC_TOP_K) || s->classes)
+            add_classes(s, hd->spec->top_k, y, tr, d);
         add_errors(s, y, tr, d);
         if (s->lists)
             add_scores(s, y, tr);
