@@ -5,7 +5,7 @@
 # its own address on a bridge; processes started in it (by mpirun through
 # the launch agent below, or by `hosts.sh exec`) also get their own
 # hostname, so Open MPI and SLURM see separate nodes. Linux, as root
-# (CAP_NET_ADMIN); needs iproute2 (ip, tc) and util-linux (unshare).
+# (CAP_NET_ADMIN); needs iproute2 (ip, tc) and util-linux (unshare, nsenter).
 #
 #   bash scripts/hosts.sh up N [--rate R] [--delay D]
 #       create (or reconcile to) N hosts mimo-h1..mimo-hN at 10.200.0.11.. on
@@ -66,13 +66,15 @@ link_exists() { ip link show dev "$1" >/dev/null 2>&1; }
 
 need_root() {
     [ "$(id -u)" -eq 0 ] || die "run me as root (network namespaces need CAP_NET_ADMIN)"
-    for b in ip tc unshare; do
+    for b in ip tc unshare nsenter; do
         command -v "$b" >/dev/null || die "'$b' not found: install iproute2 and util-linux"
     done
 }
 
 # ---- the launch agent: mpirun calls it as `agent [ssh options] HOST CMD`
 # (plm_rsh_agent); it runs CMD in HOST's namespace under HOST's hostname.
+# nsenter, not `ip netns exec`: that one also mounts a fresh /sys, without
+# /sys/fs/cgroup, which slurmd needs.
 write_agent() {
     mkdir -p "$STATE_DIR"
     cat >"$AGENT.tmp" <<'EOF'
@@ -81,7 +83,7 @@ write_agent() {
 while [ $# -gt 0 ]; do case "$1" in -*) shift ;; *) break ;; esac; done
 host=$1; shift
 [ -e "/run/netns/$host" ] || { echo "hosts.sh agent: no host '$host' (scripts/hosts.sh up N)" >&2; exit 255; }
-exec ip netns exec "$host" unshare --uts sh -c 'hostname "$1" && eval "$2"' sh "$host" "$*"
+exec nsenter --net="/run/netns/$host" unshare --uts sh -c 'hostname "$1" && eval "$2"' sh "$host" "$*"
 EOF
     chmod 755 "$AGENT.tmp"
     mv "$AGENT.tmp" "$AGENT"
@@ -256,7 +258,7 @@ exec)
     [ $# -ge 2 ] || usage
     h=$1; shift
     recorded netns "$h" || die "no host '$h' (hosts: $(hosts | tr '\n' ' '))"
-    exec ip netns exec "$h" unshare --uts sh -c 'hostname "$0" && exec "$@"' "$h" "$@"
+    exec nsenter --net="/run/netns/$h" unshare --uts sh -c 'hostname "$0" && exec "$@"' "$h" "$@"
     ;;
 link)
     [ $# -eq 2 ] && { [ "$2" = up ] || [ "$2" = down ]; } || usage

@@ -4,9 +4,15 @@
 # $MIMO_SLURM_DIR [/tmp/mimo-slurm], never by name: daemons it did not
 # start are left alone. SIGTERM, then SIGKILL after 10 s. Idempotent.
 # Jobs still running keep running in their slurmstepd; scancel them first.
+# `--hosts`: the cluster of `start-slurm.sh --hosts` (state in
+# /tmp/mimo-slurm-hosts): every node's slurmd, slurmctld, its munged.
 set -uo pipefail
 
-STATE=${MIMO_SLURM_DIR:-/tmp/mimo-slurm}
+case ${1:-} in
+--hosts) STATE=${MIMO_SLURM_DIR:-/tmp/mimo-slurm-hosts} ;;
+"") STATE=${MIMO_SLURM_DIR:-/tmp/mimo-slurm} ;;
+*) echo "usage: bash scripts/stop-slurm.sh [--hosts]" >&2; exit 2 ;;
+esac
 say() { echo "stop-slurm.sh: $*"; }
 
 # stop NAME PIDFILE
@@ -36,6 +42,9 @@ stop() {
 }
 
 [ "$(id -u)" -eq 0 ] || { echo "stop-slurm.sh: error: run me as root" >&2; exit 1; }
-stop slurmd "$STATE/slurmd.pid"
+[ -e "$STATE/slurmd.pid" ] || [ "${1:-}" != --hosts ] && stop slurmd "$STATE/slurmd.pid"
+for f in "$STATE"/slurmd-*.pid; do # --hosts: one per node
+    [ -e "$f" ] && stop slurmd "$f"
+done
 stop slurmctld "$STATE/slurmctld.pid"
 stop munged "$STATE/munge/munged.pid"

@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# slurm_multinode.sh — slurm/multinode.sbatch on a SLURM cluster of 2 real
+# nodes: the hosts of scripts/hosts.sh (network namespaces), one slurmd in
+# each (scripts/start-slurm.sh --hosts). `sbatch -N 2` trains on 2 nodes x
+# 2 ranks with `srun --mpi=pmix` and with `mpirun` inside the allocation
+# (the weights 1 rank trains, 1e-5); a job preempted on 2 nodes
+# checkpoints, requeues itself, resumes and ends bitwise where an
+# uninterrupted one ends; a preempted job whose allocation shrinks to 1
+# node while it waits resumes its 2-rank checkpoint on 1 rank. (The
+# checks of the "resuming a P-rank checkpoint on Q ranks" line wait for
+# mimo to print it.) Needs root
+# (CAP_NET_ADMIN): skips otherwise. Every wait is bounded. ~1 minute.
+source "$(dirname "$0")/lib.bash"
+PY=/usr/bin/python3
+MIMO=$(realpath "$MIMO")
+SRC=$(realpath "$SRC")
+HOSTS=$SRC/scripts/hosts.sh
+cd "$TMP" || exit 1
+
+probe=mimo-p$$
+if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null || ! ip netns add "$probe" 2>/dev/null; then
+    echo "SKIP: cannot create network namespaces (needs root with CAP_NET_ADMIN, iproute2)"
+    exit 0
+fi
+if ! ip link add "$probe" type veth peer name eth0 netns "$probe" 2>/dev/null; then
+    ip netns del "$probe"
+    echo "SKIP: cannot create network links (needs CAP_NET_ADMIN)"
+    exit 0
+fi
+ip link del "$probe"
+ip netns del "$probe"
+for b in slurmctld slurmd munged sbatch srun squeue scontrol; do
+    command -v "$b" >/dev/null || {
+        echo "FAIL: '$b' not found: SLURM is not installed (bash scripts/install-deps.sh installs slurm-wlm and munge)"
+        exit 1
+    }
+done
+
+# The hosts (2, unless more are up: then those) and their cluster, apart
+# from the one-node cluster of slurm.sh (own config, ports, munged). Put
+# back what was there: stop the cluster and take the hosts down only if
+# started here.
+state=${MIMO_HOSTS_DIR:-/run/mimo-hosts}
+export SLURM_CONF=${MIMO_SLURM_DIR:-/tmp/mimo-slurm-hosts}/slurm.conf
+before=$(sed -n 's/^netns //p' "$state/state" 2>/dev/null | wc -l)
+tag=mimo-mn-$$
+cluster_was_up=0
+cleanup() {
+    local n
+    for n in srun mpirun ref pre shrink; do scancel --name="$tag-$n" 2>/dev/null; done
+    [ "$cluster_was_up" -eq 0 ] && bash "$SRC/scripts/stop-slurm.sh" --hosts >/dev/null
+    [ "$before" -eq 0 ] && bash "$HOSTS" down >/dev/null 2>&1
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+[ -f "$SLURM_CONF" ] && timeout 5 scontrol ping 2>/dev/null | grep -q "is UP" && cluster_was_up=1
+t0=$SECONDS
+if [ "$before" -lt 2 ]; then
+    bash "$HOSTS" up 2 >up.log 2>&1 || { echo "FAIL: hosts.sh up 2"; cat up.log; exit 1; }
+fi
+timeout 60 bash "$SRC/scripts/start-slurm.sh" --hosts >start.log 2>&1
+rc=$?
+check "start-slurm.sh --hosts starts a cluster of the hosts (exit $rc)" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || { cat start.log; finish; exit 1; }
+timeout 30 bash "$SRC/scripts/start-slurm.sh" --hosts >start2.log 2>&1
+check "a second start finds every slurmd running" grep -q "slurmd of mimo-h2 already running" start2.log
+check "nodes mimo-h1 and mimo-h2 are idle, 2 CPUs each" \
+    test "$(sinfo -h -N -n mimo-h1,mimo-h2 -o '%N %T %c' | tr '\n' ' ')" = "mimo-h1 idle 2 mimo-h2 idle 2 "
+echo "  hosts and SLURM up in $((SECONDS - t0)) s"
+
+# The jobs run as root from $TMP with absolute paths; sbatch exports this
+# environment (MIMO, SLURM_CONF, OMPI_*) to them. All hosts share this
+# machine's cores: ranks yield when idle.
+export MIMO OMPI_MCA_mpi_yield_when_idle=1
+$PY - <<'PYEOF'
+import h5py, numpy as np
+rs = np.random.RandomState(4)
+n = 500
+a = rs.randn(n, 6).astype('f4'); b = rs.randn(n, 3).astype('f4')
+with h5py.File('data.h5', 'w') as f:
+    f['a'], f['b'] = a, b
+    f['reg'] = np.tanh(a[:, :2] - b[:, :2]).astype('f4')
+    f['cls'] = (a[:, 2] + b[:, 2] > 0).astype('f4')[:, None]
+PYEOF
+config net "inputs: {a: {shape: 6}, b: {shape: 3}}
+layers:
+  ha: {type: dense, units: 16, activation: tanh, from: a}
+  hb: {type: dense, units: 16, activation: tanh, from: b}
+  s: {type: add, from: [ha, hb]}
+  c: {type: concat, from: [s, b]}
+  reg: {type: dense, units: 2, from: c}
+  cls: {type: dense, units: 1, activation: sigmoid, from: s}
+outputs:
+  reg: {loss: mse}
+  cls: {loss: binary_crossentropy, weight: 0.5, metrics: [accuracy]}
+train:
+  optimizer: {type: sgd, lr: 0.05, momentum: 0.9}
+  batch_size: 29
+  epochs: 6
+  seed: 11
+data: {train: $TMP/data.h5}"
+
+# submit NAME SBATCH_ARGS... -- SCRIPT ARGS...: sbatch --wait in the
+# background (at most 150 s), its exit code into NAME.rc, output NAME.out
+submit() {
+    local name=$1
+    shift
+    (
+        timeout 150 sbatch --wait --quiet --job-name="$tag-$name" --time=5 \
+            --output="$TMP/$name.out" "$@" >"$name.sbatch.log" 2>&1
+        echo $? >"$name.rc"
+    ) &
+}
+await() {
+    for _ in $(seq 1600); do [ -s "$1.rc" ] && break; sleep 0.1; done
+    [ -s "$1.rc" ] && cat "$1.rc" || echo 124
+}
+jobid() { squeue -h -n "$tag-$1" -o %i 2>/dev/null | head -n 1; }
+
+# --- 2 nodes x 2 ranks: srun --mpi=pmix, then mpirun in the allocation
+t0=$SECONDS
+"$MIMO" train net.yaml --out np1 --quiet
+for launcher in srun mpirun; do
+    LAUNCHER=$launcher submit $launcher -N 2 --ntasks-per-node=2 -- \
+        "$SRC/slurm/multinode.sbatch" "$TMP/net.yaml" "$TMP/runs/$launcher" --check-every 1
+    rc=$(await $launcher)
+    check "sbatch -N 2 multinode.sbatch, LAUNCHER=$launcher: exit code $rc, expected 0" test "$rc" -eq 0
+    [ "$rc" -eq 0 ] || cat $launcher.out $launcher.sbatch.log
+    check "... ran 4 ranks on mimo-h[1-2]" grep -q "on mimo-h\[1-2\], 4 ranks x 1 threads" $launcher.out
+    check "... trained the weights 1 rank trains (1e-5)" \
+        params_close np1/checkpoints/last.h5 runs/$launcher/checkpoints/last.h5 1e-5
+done
+echo "  srun and mpirun jobs on 2 nodes: $((SECONDS - t0)) s"
+
+# --- preemption on 2 nodes: 'pre' gets SIGUSR1 once its first checkpoint
+# exists, checkpoints, exits 75, requeues itself; released from the requeue
+# hold it resumes and ends bitwise where 'ref' (same 2 nodes x 1 rank)
+# ends (srun). 'shrink' (mpirun) is preempted the same way, but while it
+# waits its allocation becomes 1 node x 1 rank: it resumes the 2-rank
+# checkpoint on 1 rank (within 1e-5 of 'ref').
+t0=$SECONDS
+long=(--epochs 300 --set train.checkpoint.every_steps=100)
+submit ref -N 2 --ntasks-per-node=1 -- "$SRC/slurm/multinode.sbatch" "$TMP/net.yaml" "$TMP/runs/ref" "${long[@]}"
+submit pre -N 2 --ntasks-per-node=1 -- "$SRC/slurm/multinode.sbatch" "$TMP/net.yaml" "$TMP/runs/pre" "${long[@]}"
+# preempt NAME [SCONTROL UPDATES...]: signal NAME after its first checkpoint,
+# wait until it is requeued, apply the updates, release it
+preempt() {
+    local name=$1 id first= state=
+    shift
+    for _ in $(seq 600); do
+        first=$(ls runs/"$name"/checkpoints/ckpt-*.h5 2>/dev/null | head -n 1)
+        [ -n "$first" ] && break
+        sleep 0.1
+    done
+    id=$(jobid "$name")
+    [ -n "$id" ] || { sleep 1; id=$(jobid "$name"); }
+    check "job '$name' wrote its first checkpoint (${first:-none}) and runs (job '$id')" test -n "$first" -a -n "$id"
+    [ -n "$id" ] || return 0
+    scancel --signal=USR1 --batch "$id"
+    for _ in $(seq 600); do
+        state=$(squeue -h -j "$id" -o '%T %r' 2>/dev/null)
+        [ "$state" = "PENDING BeginTime" ] && break
+        sleep 0.1
+    done
+    check "job '$name' requeued itself (state '$state')" test "$state" = "PENDING BeginTime"
+    [ $# -gt 0 ] && scontrol update JobId="$id" "$@"
+    sleep 2 # slurmd refuses a job released in the second of its requeue
+    scontrol update JobId="$id" StartTime=now
+}
+preempt pre
+rc=$(await ref)
+check "the uninterrupted 2-node job: exit code $rc, expected 0" test "$rc" -eq 0
+rc=$(await pre)
+check "the preempted 2-node job, after requeue: exit code $rc, expected 0" test "$rc" -eq 0
+check "... stopped mid-training" grep -q "mimo: stopping at epoch" pre.out
+check "... reran with SLURM_RESTART_COUNT=1 on 2 nodes" grep -q "on mimo-h\[1-2\], 2 ranks x 1 threads, restart 1," pre.out
+check "... resumed from its checkpoint" grep -q "mimo: resuming from $TMP/runs/pre/checkpoints/ckpt-" pre.out
+check "... and ends with bitwise the parameters of the uninterrupted job" \
+    same_params runs/ref/checkpoints/last.h5 runs/pre/checkpoints/last.h5
+[ "$failed" -eq 0 ] || { echo "--- pre.out"; grep -v '^epoch' pre.out; }
+
+# mpirun across nodes exits ~4 x MPI_SIGKILL_TIMEOUT after its ranks have
+# checkpointed and exited 75 (40 s for the default 10): the tiny net's
+# checkpoint needs far less than 2 s
+LAUNCHER=mpirun MPI_SIGKILL_TIMEOUT=2 submit shrink -N 2 --ntasks-per-node=1 -- \
+    "$SRC/slurm/multinode.sbatch" "$TMP/net.yaml" "$TMP/runs/shrink" "${long[@]}"
+preempt shrink NumNodes=1-1 NumTasks=1
+rc=$(await shrink)
+check "a preempted job (mpirun) requeued onto 1 node: exit code $rc, expected 0" test "$rc" -eq 0
+check "... stopped mid-training" grep -q "mimo: stopping at epoch" shrink.out
+check "... reran on 1 node, 1 rank" grep -qE "on mimo-h[12], 1 ranks x 1 threads, restart 1," shrink.out
+check "... saying it resumes a 2-rank checkpoint on 1 rank" \
+    grep -q "mimo: resuming a 2-rank checkpoint on 1 rank" shrink.out
+check "... and ends within 1e-5 of the uninterrupted 2-node job" \
+    params_close runs/ref/checkpoints/last.h5 runs/shrink/checkpoints/last.h5 1e-5
+[ "$failed" -eq 0 ] || { echo "--- shrink.out"; grep -v '^epoch' shrink.out; }
+echo "  preemption on 2 nodes, and onto 1: $((SECONDS - t0)) s"
+finish
