@@ -112,6 +112,8 @@ fi
 if [ -f "$CONF" ] && ! grep -qF "$MARK" "$CONF"; then
     die "$CONF exists and was not written by this script; not touching it"
 fi
+node_suffix= pid_suffix=
+[ -n "$HOSTS" ] && node_suffix=/%n pid_suffix=-%n
 mem=$(awk '/^MemTotal:/ {printf "%d", $2 / 1024 * 0.9}' /proc/meminfo)
 [ -n "$HOSTS" ] && mem=$((mem / $(wc -w <<<"$nodes"))) # the nodes share it
 mkdir -p "$(dirname "$CONF")"
@@ -149,24 +151,15 @@ ReturnToService=2
 MinJobAge=5
 MailProg=/bin/true
 StateSaveLocation=$STATE/ctld
+SlurmdSpoolDir=$STATE/spool$node_suffix
 SlurmctldPidFile=$STATE/slurmctld.pid
+SlurmdPidFile=$STATE/slurmd$pid_suffix.pid
 SlurmctldLogFile=$STATE/log/slurmctld.log
+SlurmdLogFile=$STATE/log/slurmd$pid_suffix.log
 EOF
-if [ -z "$HOSTS" ]; then
-    cat <<EOF
-SlurmdSpoolDir=$STATE/spool
-SlurmdPidFile=$STATE/slurmd.pid
-SlurmdLogFile=$STATE/log/slurmd.log
-EOF
-else # one slurmd per node on this machine (%n: the node's name); the
-    # PMIx plugin's directories, under TmpFS, must differ between them
-    cat <<EOF
-SlurmdSpoolDir=$STATE/spool/%n
-TmpFS=$STATE/tmp/%n
-SlurmdPidFile=$STATE/slurmd-%n.pid
-SlurmdLogFile=$STATE/log/slurmd-%n.log
-EOF
-fi
+# one slurmd per node on this machine (%n: the node's name); the PMIx
+# plugin's directories, under TmpFS, must differ between them
+[ -n "$HOSTS" ] && echo "TmpFS=$STATE/tmp/%n"
 while read -r line; do
     echo "$line CPUs=$CPUS Sockets=1 CoresPerSocket=$CPUS ThreadsPerCore=1 RealMemory=$mem State=UNKNOWN"
 done <<<"$node_lines"
