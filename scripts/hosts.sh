@@ -97,14 +97,16 @@ opts() {
     # - keepalive on the daemons' connections: a host whose link dies is
     #   noticed within ~5 + 2 x 3 s, and the job ended (Open MPI's default,
     #   300 + 20 x 9 s, leaves the other ranks waiting in a collective)
-    # - yield when idle: every host's ranks share this machine's cores, but
-    #   each host's slots look free to Open MPI, whose busy polling would
-    #   then starve the ranks that have work (steps 20-50x slower)
+    # - every host's ranks share this machine's cores, but each host's
+    #   daemon thinks the cores are its own: no binding (each would bind
+    #   its first rank to core 0, all on one core), and yield when idle
+    #   (busy polling would starve the ranks that have work: steps 20-50x
+    #   slower with 2 hosts x 2 ranks on 2 cores)
     echo "--mca plm_rsh_agent $AGENT --mca oob_tcp_if_include $NET.0/24" \
         "--mca btl_tcp_if_include $NET.0/24 --mca btl self,vader,tcp" \
         "--mca oob_tcp_keepalive_time 5 --mca oob_tcp_keepalive_intvl 2" \
         "--mca oob_tcp_keepalive_probes 3 --mca mpi_yield_when_idle 1" \
-        "-H $(IFS=,; echo "${list[*]}")"
+        "--bind-to none -H $(IFS=,; echo "${list[*]}")"
 }
 
 # shape IFACE NETNS|"": the rate and delay limits on IFACE's egress

@@ -69,9 +69,10 @@ check "nodes mimo-h1 and mimo-h2 are idle, 2 CPUs each" \
 echo "  hosts and SLURM up in $((SECONDS - t0)) s"
 
 # The jobs run as root from $TMP with absolute paths; sbatch exports this
-# environment (MIMO, SLURM_CONF, OMPI_*) to them. All hosts share this
-# machine's cores: ranks yield when idle.
-export MIMO OMPI_MCA_mpi_yield_when_idle=1
+# environment (MIMO, SLURM_CONF, OMPI_*, MPIRUN_ARGS) to them. All hosts
+# share this machine's cores: ranks yield when idle, and mpirun does not
+# bind (each node's first rank would go to core 0).
+export MIMO OMPI_MCA_mpi_yield_when_idle=1 MPIRUN_ARGS="--bind-to none"
 $PY - <<'PYEOF'
 import h5py, numpy as np
 rs = np.random.RandomState(4)
