@@ -201,14 +201,16 @@ await_end() {
     fi
     took=$((SECONDS - t))
 }
-# leftovers HOST: processes of this test's jobs still in HOST after 20 s
+# leftovers HOST: ranks or daemons of this test's jobs (run from $TMP)
+# still in HOST after 20 s
 leftovers() {
     local p left=
     for _ in $(seq 200); do
         left=
         for p in $(ip netns pids "$1" 2>/dev/null); do
-            grep -qF "$TMP" "/proc/$p/cmdline" 2>/dev/null || grep -q orted "/proc/$p/comm" 2>/dev/null &&
-                left+=" $p"
+            case $(cat "/proc/$p/comm" 2>/dev/null) in
+            mimo | orted) [ "$(readlink "/proc/$p/cwd")" = "$TMP" ] && left+=" $p" ;;
+            esac
         done
         [ -z "$left" ] && return 0
         sleep 0.1
