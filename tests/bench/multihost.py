@@ -6,18 +6,19 @@ links limited to 1 and 10 Gbit/s (tc), against the ring cost model
 2(p-1)/p * N_bytes / bandwidth.
 
 For each link rate it checks the raw TCP rate of the link (a socket
-stream from host 1 to host 2), then runs `mimo bench` alternately with
---allreduce blocking (one MPI_Allreduce after backward: its "gradient
-sum" phase is the allreduce alone) and bucketed (2 MiB buckets started
-during backward, progressed by MPI_Test after each layer; "gradient sum"
-is then only the wait left after backward), for each global batch, in
-rounds, and reports medians:
+stream from host 1 to host 2); times the allreduce of the gradient alone
+(allreduce.c: MPI_Allreduce, and 2 MiB MPI_Iallreduce buckets, with 1 and
+2 TCP connections per pair of ranks); and runs `mimo bench` for each form
+(blocking, bucketed, +links2: btl_tcp_links 2, +thread: Open MPI's TCP
+progress thread) and global batch, alternately, in rounds. It reports
+medians and ranges, and
 
-  hidden (by step) = (step_blocking - step_bucketed) / allreduce alone
-  hidden (by wait) = 1 - wait_bucketed / allreduce alone
+  hidden = 1 - (wait after backward, bucketed) / (bucketed allreduce alone)
+
+--from-log LOG... reports earlier runs (together) without measuring.
 
 Not a test: nothing here is run by ctest or CI, and nothing is asserted.
-Needs root (network namespaces), a built mimo, Open MPI. Takes ~10 min.
+Needs root (network namespaces), a built mimo, Open MPI (mpicc). ~20-40 min.
 
   /usr/bin/python3 tests/bench/multihost.py [--mimo build/mimo]
       [--rates 1gbit,10gbit] [--batches 256,1024] [--rounds 3] [--steps 8]
@@ -122,6 +123,35 @@ def med(rows, key, **sel):
     return statistics.median(v) if v else float('nan')
 
 
+def span(rows, key, **sel):
+    v = [r[key] for r in rows if all(r[k] == x for k, x in sel.items())]
+    return f'{min(v):.0f}–{max(v):.0f}' if v else '–'
+
+
+def parse_logs(paths):
+    """The per-run lines of earlier outputs of this script, to report them
+    again or together (rounds from several sessions)."""
+    rows, links, link = [], [], {}
+    run = re.compile(r'^\s+(\S+) batch\s+(\d+) (\S+)\s+round (\d+): step\s+([0-9.]+) ms, forward\s+'
+                     r'([0-9.]+), backward\s+([0-9.]+), gradient sum\s+([0-9.]+), sgemm ([0-9.na]+)')
+    ar = re.compile(r'^\s+(\S+) allreduce alone, (\d) TCP link\(s\): MPI_Allreduce ([0-9.]+) ms, '
+                    r'bucketed MPI_Iallreduce ([0-9.]+) ms')
+    ln = re.compile(r'^# link (\S+): raw TCP ([0-9.]+) Gbit/s')
+    for path in paths:
+        for line in open(path):
+            if (m := run.match(line)):
+                rows.append({'rate': m[1], 'batch': m[2], 'form': m[3], 'round': int(m[4]),
+                             'step': float(m[5]), 'forward': float(m[6]), 'backward': float(m[7]),
+                             'sum': float(m[8]), 'optimizer': float('nan'), 'params': 0,
+                             'sgemm': float(m[9])})
+            elif (m := ar.match(line)):
+                links.append({'rate': m[1], 'links': int(m[2]), 'blocking': float(m[3]),
+                              'bucketed': float(m[4])})
+            elif (m := ln.match(line)):
+                link[m[1]] = float(m[2]) * 1e9
+    return rows, links, link
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--mimo', default=os.path.join(SRC, 'build', 'mimo'))
@@ -135,7 +165,16 @@ def main():
     ap.add_argument('--rounds', type=int, default=3)
     ap.add_argument('--steps', type=int, default=8)
     ap.add_argument('--warmup', type=int, default=2)
+    ap.add_argument('--params', type=int, default=10491648, help='gradient values, when a log '
+                    'has none (large.yaml: 10491648)')
+    ap.add_argument('--from-log', nargs='+', metavar='LOG',
+                    help='measure nothing: report the runs in these outputs of this script')
     args = ap.parse_args()
+    if args.from_log:
+        rows, links, link = parse_logs(args.from_log)
+        uniq = lambda k: list(dict.fromkeys(r[k] for r in rows))
+        report(rows, links, link, args, uniq('rate'), uniq('batch'), uniq('form'))
+        return 0
     args.mimo = os.path.abspath(args.mimo)
     if os.geteuid() == 0:
         os.environ.setdefault('OMPI_ALLOW_RUN_AS_ROOT', '1')
@@ -190,61 +229,64 @@ def main():
             print('# hosts were up before: left up (with the last rate)')
         shutil.rmtree(tmp, ignore_errors=True)
 
-    nvalues = max(r['params'] for r in rows)
+    report(rows, links, link, args, rates, batches, forms)
+
+
+def report(rows, links, link, args, rates, batches, forms):
+    nvalues = max([r['params'] for r in rows] + [args.params])
     nbytes, p = 4 * nvalues, 2
     print(f'\n# {nvalues} parameters = {nbytes / 1e6:.2f} MB of float32 gradients; p = {p} hosts '
           f'x 1 rank x 1 thread; medians of {args.rounds} rounds ({args.steps} timed steps each); '
           f'load {os.getloadavg()[0]:.1f} at end')
-    print('\n## The allreduce alone (tests/bench/allreduce.c, after a barrier)\n')
+    print('\n## The allreduce alone (tests/bench/allreduce.c, after a barrier; median (range))\n')
     print('| link | raw TCP | ring model 2(p-1)/p·N/B (TCP payload) | MPI_Allreduce, 1 TCP link | '
           '2 links | bucketed MPI_Iallreduce, 1 link | 2 links |')
     print('| --- | --- | --- | --- | --- | --- | --- |')
     for rate in rates:
         bw = rate_bits(rate)
         model = 2 * (p - 1) / p * nbytes * 8 / (bw * ETH_EFF) if bw else float('nan')
-        c = {(k, f): med(links, f, rate=rate, links=k) for k in (1, 2) for f in ('blocking', 'bucketed')}
+        c = {(k, f): f'{med(links, f, rate=rate, links=k):.0f} ms ({span(links, f, rate=rate, links=k)})'
+             for k in (1, 2) for f in ('blocking', 'bucketed')}
         print(f'| {rate} | {link[rate] / 1e9:.2f} Gbit/s | {model * 1e3:.0f} ms | '
-              f'{c[1, "blocking"]:.0f} ms | {c[2, "blocking"]:.0f} ms | {c[1, "bucketed"]:.0f} ms | '
-              f'{c[2, "bucketed"]:.0f} ms |')
+              f'{c[1, "blocking"]} | {c[2, "blocking"]} | {c[1, "bucketed"]} | {c[2, "bucketed"]} |')
     print('\n## Training steps (mimo bench, rank 0, ms)\n')
-    print('| link | global batch | form | step | forward | backward | optimizer | gradient sum | '
-          'samples/s |')
+    print('| link | global batch | form | step (range) | forward | backward | optimizer | '
+          'gradient sum (range) | samples/s |')
     print('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
     for rate in rates:
         for batch in batches:
             for form in forms:
                 m = {k: med(rows, k, rate=rate, batch=batch, form=form)
                      for k in ('step', 'forward', 'backward', 'optimizer', 'sum')}
-                print(f'| {rate} | {batch} | {form} | {m["step"]:.0f} | {m["forward"]:.0f} | '
-                      f'{m["backward"]:.0f} | {m["optimizer"]:.0f} | {m["sum"]:.0f} | '
+                print(f'| {rate} | {batch} | {form} | {m["step"]:.0f} '
+                      f'({span(rows, "step", rate=rate, batch=batch, form=form)}) | '
+                      f'{m["forward"]:.0f} | {m["backward"]:.0f} | {m["optimizer"]:.0f} | '
+                      f'{m["sum"]:.0f} ({span(rows, "sum", rate=rate, batch=batch, form=form)}) | '
                       f'{1e3 * int(batch) / m["step"]:.0f} |')
     print('\n## How much of the communication the bucketed form hides\n')
-    print('compute = step - gradient sum of the blocking run (same links); exposed = step - '
-          'compute; hidden = 1 - exposed / (bucketed allreduce alone); at most backward / '
-          '(allreduce alone): only backward overlaps.\n')
-    print('| link | global batch | form | allreduce alone ms | compute ms | step ms | exposed ms | '
-          'hidden | bound (backward / alone) |')
+    print('exposed = the wait after backward (the bucketed run\'s gradient sum); hidden = 1 - '
+          'exposed / (bucketed allreduce alone, same links); overlap cost = its backward - the '
+          'blocking run\'s backward (MPI_Test and the TCP stack on the same cores). Only backward '
+          'can overlap, so hidden <= backward / alone.\n')
+    print('| link | global batch | form | allreduce alone ms | exposed ms (range) | hidden | '
+          'backward ms | overlap cost ms | backward / alone |')
     print('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
     for rate in rates:
         for batch in batches:
             for form in forms:
-                mode, extra = variant(form)
+                mode, _ = variant(form)
                 if mode != 'bucketed':
                     continue
                 k = 2 if '+links2' in form else 1
                 base = 'blocking' + ('+links2' if k == 2 else '')
-                if base not in forms:
-                    continue
-                comp = (med(rows, 'step', rate=rate, batch=batch, form=base)
-                        - med(rows, 'sum', rate=rate, batch=batch, form=base))
-                step = med(rows, 'step', rate=rate, batch=batch, form=form)
                 t_alone = med(links, 'bucketed', rate=rate, links=k)
-                exposed = step - comp
+                wait = med(rows, 'sum', rate=rate, batch=batch, form=form)
                 bwd = med(rows, 'backward', rate=rate, batch=batch, form=form)
-                print(f'| {rate} | {batch} | {form} | {t_alone:.0f} | {comp:.0f} | {step:.0f} | '
-                      f'{exposed:.0f} | {100 * (1 - exposed / t_alone):.0f}% | '
+                cost = bwd - med(rows, 'backward', rate=rate, batch=batch, form=base)
+                print(f'| {rate} | {batch} | {form} | {t_alone:.0f} | {wait:.0f} '
+                      f'({span(rows, "sum", rate=rate, batch=batch, form=form)}) | '
+                      f'{100 * (1 - wait / t_alone):.0f}% | {bwd:.0f} | {cost:+.0f} | '
                       f'{100 * min(1, bwd / t_alone):.0f}% |')
-
 
 if __name__ == '__main__':
     sys.exit(main())
