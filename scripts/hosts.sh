@@ -128,7 +128,7 @@ shape() {
 }
 
 up() {
-    local n= rate= delay=
+    local n='' rate='' delay=''
     while [ $# -gt 0 ]; do
         case $1 in
         --rate) rate=${2:?--rate needs a value (1gbit, 10gbit, ...)}; shift 2 ;;

@@ -112,7 +112,7 @@ fi
 if [ -f "$CONF" ] && ! grep -qF "$MARK" "$CONF"; then
     die "$CONF exists and was not written by this script; not touching it"
 fi
-node_suffix= pid_suffix=
+node_suffix='' pid_suffix=''
 [ -n "$HOSTS" ] && node_suffix=/%n pid_suffix=-%n
 mem=$(awk '/^MemTotal:/ {printf "%d", $2 / 1024 * 0.9}' /proc/meminfo)
 [ -n "$HOSTS" ] && mem=$((mem / $(wc -w <<<"$nodes"))) # the nodes share it

@@ -86,6 +86,7 @@ mh_expect() {
 
 # --- the test bed itself: ranks land on the hosts, and only the ranks of
 # one host share memory
+# shellcheck disable=SC2046 # the options are words
 out=$(timeout 30 mpirun $(bash "$HOSTS" opts 2) -np 4 sh -c 'echo "rank $OMPI_COMM_WORLD_RANK on $(hostname)"' 2>&1 | grep '^rank' | sort)
 check "2 hosts x 2 ranks: ranks 0,1 on mimo-h1 and 2,3 on mimo-h2 ($(echo $out))" \
     test "$(echo $out)" = "rank 0 on mimo-h1 rank 1 on mimo-h1 rank 2 on mimo-h2 rank 3 on mimo-h2"

@@ -146,7 +146,7 @@ submit pre -N 2 --ntasks-per-node=1 -- "$SRC/slurm/multinode.sbatch" "$TMP/net.y
 # preempt NAME [SCONTROL UPDATES...]: signal NAME after its first checkpoint,
 # wait until it is requeued, apply the updates, release it
 preempt() {
-    local name=$1 id first= state=
+    local name=$1 id first='' state=''
     shift
     for _ in $(seq 600); do
         first=$(ls runs/"$name"/checkpoints/ckpt-*.h5 2>/dev/null | head -n 1)
