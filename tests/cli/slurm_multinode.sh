@@ -3,7 +3,8 @@
 # nodes: the hosts of scripts/hosts.sh (network namespaces), one slurmd in
 # each (scripts/start-slurm.sh --hosts). `sbatch -N 2` trains on 2 nodes x
 # 2 ranks with `srun --mpi=pmix` and with `mpirun` inside the allocation
-# (the weights 1 rank trains, 1e-5); a job preempted on 2 nodes
+# (the weights 1 rank trains, 1e-5); kill -9 of the rank on the second
+# node ends the job (srun --kill-on-bad-exit); a job preempted on 2 nodes
 # checkpoints, requeues itself, resumes and ends bitwise where an
 # uninterrupted one ends; a preempted job whose allocation shrinks to 1
 # node while it waits resumes its 2-rank checkpoint on 1 rank. (The
@@ -47,7 +48,7 @@ tag=mimo-mn-$$
 cluster_was_up=0
 cleanup() {
     local n
-    for n in srun mpirun ref pre shrink; do scancel --name="$tag-$n" 2>/dev/null; done
+    for n in srun mpirun kill ref pre shrink; do scancel --name="$tag-$n" 2>/dev/null; done
     [ "$cluster_was_up" -eq 0 ] && bash "$SRC/scripts/stop-slurm.sh" --hosts >/dev/null
     [ "$before" -eq 0 ] && bash "$HOSTS" down >/dev/null 2>&1
     rm -rf "$TMP"
@@ -132,6 +133,27 @@ for launcher in srun mpirun; do
         params_close np1/checkpoints/last.h5 runs/$launcher/checkpoints/last.h5 1e-5
 done
 echo "  srun and mpirun jobs on 2 nodes: $((SECONDS - t0)) s"
+
+# --- kill -9 of the rank on the second node (srun): without
+# --kill-on-bad-exit the other rank waits in the allreduce and the job
+# hangs until its time limit; with it srun ends the step within KillWait
+# (30 s)
+t0=$SECONDS
+submit kill -N 2 --ntasks-per-node=1 -- "$SRC/slurm/multinode.sbatch" "$TMP/net.yaml" "$TMP/runs/kill" \
+    --epochs 100000 --set train.checkpoint.every_steps=50
+for _ in $(seq 600); do ls runs/kill/checkpoints/ckpt-*.h5 >/dev/null 2>&1 && break; sleep 0.1; done
+sleep 0.5
+victim=
+for p in $(ip netns pids mimo-h2); do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = mimo ] && victim=$p; done
+check "the job's rank on mimo-h2 runs (pid ${victim:-none})" test -n "$victim"
+[ -n "$victim" ] && kill -9 "$victim"
+t1=$SECONDS
+rc=$(await kill)
+check "kill -9 of the rank on mimo-h2 ends the job within 45 s (exit $rc, $((SECONDS - t1)) s)" \
+    test "$rc" -ne 0 -a "$rc" -ne 124 -a $((SECONDS - t1)) -le 45
+check "... naming the node and the task" grep -q "mimo-h2: task 1: Killed" kill.out
+check "... and the newest checkpoint loads" "$MIMO" eval "$TMP/runs/kill" --data "$TMP/data.h5"
+echo "  kill -9 on 2 nodes: $((SECONDS - t0)) s"
 
 # --- preemption on 2 nodes: 'pre' gets SIGUSR1 once its first checkpoint
 # exists, checkpoints, exits 75, requeues itself; released from the requeue
