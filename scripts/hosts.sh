@@ -203,16 +203,25 @@ up() {
     opts 1
 }
 
+# del_link NAME: delete a link of ours if it is there (a veth also goes
+# when its peer's namespace does, so it may vanish at any moment)
+del_link() {
+    ip link del "$1" 2>/dev/null || true
+    link_exists "$1" && die "could not delete link $1"
+    return 0
+}
+
 remove_host() {
-    local i=$1 h=$PREFIX$1 v=mimo-v$1 pids
+    local h=$PREFIX$1 v=mimo-v$1 pids
+    # the cable first (its peer, the host's eth0, goes with it), then the host
+    recorded link "$v" && del_link "$v"
+    forget link "$v"
     if recorded netns "$h" && netns_exists "$h"; then
         pids=$(ip netns pids "$h" 2>/dev/null | tr '\n' ' ')
         [ -n "$pids" ] && say "note: processes still in $h (left alone; the namespace goes when they end): $pids"
         ip netns del "$h" || say "could not delete namespace $h"
     fi
     forget netns "$h"
-    recorded link "$v" && link_exists "$v" && ip link del "$v"
-    forget link "$v"
 }
 
 down() {
@@ -223,11 +232,11 @@ down() {
     # links recorded without their namespace (a crash in between)
     local v
     for v in $(sed -n 's/^link //p' "$STATE"); do
-        link_exists "$v" && ip link del "$v"
+        del_link "$v"
         forget link "$v"
     done
     if recorded bridge $BRIDGE; then
-        link_exists $BRIDGE && ip link del $BRIDGE
+        del_link $BRIDGE
         forget bridge $BRIDGE
     fi
     [ -s "$STATE" ] && die "left in $STATE: $(tr '\n' ' ' <"$STATE")"
