@@ -1,5 +1,7 @@
 # slurm-owner.bash — who owns the one-machine SLURM daemons; sourced by
 # scripts/start-slurm.sh and scripts/stop-slurm.sh (needs $STATE, say()).
+# The one-node cluster and the --hosts one each keep all of it in their
+# own state directory ($STATE): leases, owner records, lock.
 #
 # Several users (a terminal, two test suites, a README block) may use the
 # daemons at once. Each start-slurm.sh runs for an OWNER and leaves a
@@ -19,10 +21,20 @@
 # dropped, so a crashed user does not keep the daemons forever.
 # start and stop hold the lock $STATE/lock while they run.
 
-pidfile_of() { # pidfile_of DAEMON
+# A daemon is named by a KEY: munged, slurmctld, slurmd, or (--hosts, one
+# slurmd per node) slurmd-NODE. The key names its pid file and its owner
+# record; its process is called comm_of KEY.
+pidfile_of() { # pidfile_of KEY
     case $1 in
     munged) echo "$STATE/munge/munged.pid" ;;
     *) echo "$STATE/$1.pid" ;;
+    esac
+}
+comm_of() { echo "${1%%-*}"; }
+label_of() { # label_of KEY: how messages name it ("slurmd of mimo-h1")
+    case $1 in
+    slurmd-*) echo "slurmd of ${1#slurmd-}" ;;
+    *) echo "$1" ;;
     esac
 }
 
@@ -102,4 +114,4 @@ leases() {
     done
 }
 
-owner_of() { cat "$STATE/owner/$1" 2>/dev/null; }
+owner_of() { cat "$STATE/owner/$1" 2>/dev/null; } # owner_of KEY
