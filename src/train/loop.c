@@ -23,6 +23,7 @@
 #endif
 
 #include "base/clock.h"
+#include "dist/stall.h"
 #include "mimo/dataset.h"
 #include "mimo/error.h"
 #include "mimo/fit.h"
@@ -117,8 +118,11 @@ static int save(run *r, const char *name, int periodic)
         return rc;
     r->t_ckpt = mimo_clock();
     const mimo_real *best = r->has_best ? r->best_params : NULL;
-    return periodic ? mimo_rundir_save_periodic(&r->dir, r->m, &r->state.ck, best)
-                    : mimo_rundir_save(&r->dir, name, r->m, &r->state.ck, best);
+    mimo_stall_at(r->state.ck.global_step, MIMO_BUSY_CHECKPOINT);
+    rc = periodic ? mimo_rundir_save_periodic(&r->dir, r->m, &r->state.ck, best)
+                  : mimo_rundir_save(&r->dir, name, r->m, &r->state.ck, best);
+    mimo_stall_at(r->state.ck.global_step, MIMO_BUSY_STEP);
+    return rc;
 }
 
 /* ---- one step and its bookkeeping ------------------------------------------ */
@@ -185,6 +189,7 @@ static int run_step(run *r, long epoch, long step)
     size_t B = (size_t)r->spec->train.batch_size, start = (size_t)step * B;
     size_t gb = r->ts.rows - start < B ? r->ts.rows - start : B;
     int rc, verdict;
+    mimo_stall_at(r->state.ck.global_step, MIMO_BUSY_STEP);
     if ((rc = mimo_train_step(r->m, &r->ts, r->order + start, gb, epoch, step,
                               r->step_sums)))
         return rc;
@@ -234,6 +239,7 @@ static int log_epoch(run *r, long e)
         return rc;
     mimo_stats_finish(r->m, &r->tr);
     if (r->have_val) {
+        mimo_stall_at(r->state.ck.global_step, MIMO_BUSY_VALIDATION);
         mimo_stats_reset(&r->va);
         if ((rc = mimo_model_evaluate(r->m, &r->vs, &r->va)) ||
             (r->dist && (rc = mimo_dist_sum_stats(r->dist, &r->va))))
@@ -707,6 +713,7 @@ static void clean_up(run *r, int rc)
     mimo_history_free(&r->hist);
     mimo_rundir_close(&r->dir);
     mimo_rundir_unlock(&r->lock_fd);
+    mimo_stall_stop();
     mimo_run_state_free(&r->state);
     if (!alone)
         mimo_comm_free(&r->comm);
@@ -729,6 +736,13 @@ int mimo_train(mimo_spec *spec, const mimo_train_opts *o)
         (MPI_Comm_rank(r->comm, &r->rank) != MPI_SUCCESS ||
          MPI_Comm_size(r->comm, &r->size) != MPI_SUCCESS))
         rc = mimo_error(MIMO_EMPI, "cannot query the communicator");
+    if (!rc) {
+        mimo_stall_opts so = {o->stall_warn, o->stall_abort, o->on_message,
+                              o->on_fatal, o->user};
+        if (!o->on_fatal)
+            so.abort_s = 0; /* nobody to end the job */
+        rc = mimo_stall_start(r->comm, &so);
+    }
     if (!rc && !(rc = set_up(r))) {
         mimo_rundir_status(&r->dir, "running", NULL);
         rc = stopped_early(r) ? MIMO_TRAIN_STOPPED : train_loop(r);
