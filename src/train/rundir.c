@@ -21,16 +21,16 @@
 #include "mimo/error.h"
 #include "mimo/trainer.h"
 
+/* path = text, atomically (a full disk leaves the old file whole). */
 static int write_text_file(const char *path, const char *text)
 {
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return mimo_error(MIMO_EIO, "%s: cannot write: %s", path, strerror(errno));
-    fputs(text ? text : "", f);
-    int bad = ferror(f);
-    if (fclose(f) || bad)
-        return mimo_error(MIMO_EIO, "%s: write failed", path);
-    return 0;
+    mimo_atomic a;
+    int rc = mimo_atomic_begin(&a, path);
+    if (!rc && !(rc = mimo_atomic_write(&a, text ? text : "", text ? strlen(text) : 0)))
+        rc = mimo_atomic_commit(&a, NULL);
+    if (rc)
+        mimo_atomic_abort(&a);
+    return rc;
 }
 
 /* ---- the lock ---------------------------------------------------------------- */
