@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "mimo/error.h"
 #include "base/strutil.h"
@@ -187,6 +188,80 @@ int mimo_h5_shape(hid_t f, const char *path, const char *name, int *rank,
     *rows = (size_t)dims[0];
     *cols = r == 2 ? (size_t)dims[1] : 1;
     return 0;
+}
+
+/* Where an external file's relative name is read from: the access list's
+ * prefix ("${ORIGIN}" is the HDF5 file's directory), else the current
+ * directory (HDF5's rule). */
+static void external_path(hid_t dapl, const char *path, const char *name, char *out,
+                          size_t len)
+{
+    char prefix[2048] = "";
+    if (name[0] == '/' || H5Pget_efile_prefix(dapl, prefix, sizeof prefix) <= 0 ||
+        !prefix[0]) {
+        snprintf(out, len, "%s", name);
+        return;
+    }
+    if (strncmp(prefix, "${ORIGIN}", 9) == 0) {
+        const char *slash = strrchr(path, '/');
+        snprintf(out, len, "%.*s%s/%s", slash ? (int)(slash - path) : 1,
+                 slash ? path : ".", prefix + 9, name);
+    } else
+        snprintf(out, len, "%s/%s", prefix, name);
+}
+
+int mimo_h5_check_storage(hid_t f, const char *path, const char *name)
+{
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0)
+        return mimo_error(MIMO_EIO, "%s: cannot open dataset '%s'", path, name);
+    hid_t dcpl = H5Dget_create_plist(d), dapl = H5Dget_access_plist(d);
+    hid_t t = H5Dget_type(d), s = H5Dget_space(d);
+    double need = (double)H5Tget_size(t) * (double)H5Sget_simple_extent_npoints(s);
+    int n_ext = dcpl < 0 ? 0 : H5Pget_external_count(dcpl), rc = 0;
+    for (int i = 0; i < n_ext && need > 0 && !rc; i++) {
+        char fname[1024] = "", full[4096];
+        off_t off = 0;
+        hsize_t size = 0;
+        struct stat sb;
+        if (H5Pget_external(dcpl, (unsigned)i, sizeof fname, fname, &off, &size) < 0)
+            break;
+        double part = size == H5F_UNLIMITED || (double)size > need ? need : (double)size;
+        external_path(dapl, path, fname, full, sizeof full);
+        if (stat(full, &sb))
+            rc = mimo_error(MIMO_EIO, "%s: dataset '%s' keeps its data in the "
+                            "external file %s: %s", path, name, full, strerror(errno));
+        else if ((double)sb.st_size < (double)off + part)
+            rc = mimo_error(MIMO_EINVAL, "%s: dataset '%s' keeps its data in the "
+                            "external file %s, which holds %.0f of the %.0f bytes it "
+                            "needs from offset %lld: the missing part would read as "
+                            "zeros", path, name, full,
+                            (double)sb.st_size > (double)off ? (double)sb.st_size - (double)off : 0,
+                            part, (long long)off);
+        need -= part;
+    }
+    H5D_space_status_t st = H5D_SPACE_STATUS_ALLOCATED;
+    H5D_fill_value_t fv = H5D_FILL_VALUE_DEFAULT;
+    if (!rc && !n_ext && need > 0 && H5Dget_space_status(d, &st) >= 0 &&
+        st != H5D_SPACE_STATUS_ALLOCATED && H5Pfill_value_defined(dcpl, &fv) >= 0 &&
+        fv != H5D_FILL_VALUE_USER_DEFINED)
+        rc = mimo_error(MIMO_EINVAL, "%s: dataset '%s' was %s written (%s of its data "
+                        "would read as zeros): write all of it, or give it a fill "
+                        "value (h5py: fillvalue=) if that is what unwritten rows mean",
+                        path, name, st == H5D_SPACE_STATUS_NOT_ALLOCATED ? "never"
+                                                                         : "only partly",
+                        st == H5D_SPACE_STATUS_NOT_ALLOCATED ? "all" : "some");
+    H5Eclear2(H5E_DEFAULT);
+    if (s >= 0)
+        H5Sclose(s);
+    if (t >= 0)
+        H5Tclose(t);
+    if (dapl >= 0)
+        H5Pclose(dapl);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    H5Dclose(d);
+    return rc;
 }
 
 int mimo_h5_is_integer(hid_t f, const char *name)

@@ -50,6 +50,12 @@ hid_t mimo_h5_open_read(const char *path, hid_t fapl);
 int mimo_h5_shape(hid_t f, const char *path, const char *name, int *rank,
                   size_t *rows, size_t *cols);
 
+/* Whether every value of dataset `name` is really stored: external raw
+ * files must hold all the bytes the dataset needs (a short one would read
+ * as zeros), and chunks never written are an error unless the dataset has
+ * a fill value its writer chose (then missing rows mean that value). */
+int mimo_h5_check_storage(hid_t f, const char *path, const char *name);
+
 /* Whether dataset `name` holds integers (0 if it cannot be opened). */
 int mimo_h5_is_integer(hid_t f, const char *name);
 
