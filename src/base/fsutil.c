@@ -85,6 +85,42 @@ int mimo_atomic_commit(mimo_atomic *a, void (*before_rename)(void))
     return 0;
 }
 
+double mimo_available_bytes(void)
+{
+    double avail = 0, kb, max = 0, cur = 0;
+    char line[256];
+    FILE *f = fopen("/proc/meminfo", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
+            avail = kb * 1024;
+    if (f)
+        fclose(f);
+    if ((f = fopen("/sys/fs/cgroup/memory.max", "r"))) {
+        if (fscanf(f, "%lf", &max) != 1)
+            max = 0; /* "max": no limit */
+        fclose(f);
+    }
+    if (max > 0 && (f = fopen("/sys/fs/cgroup/memory.current", "r"))) {
+        if (fscanf(f, "%lf", &cur) == 1 && (avail == 0 || max - cur < avail))
+            avail = max - cur > 0 ? max - cur : 1;
+        fclose(f);
+    }
+    return avail;
+}
+
+double mimo_free_bytes(const char *path)
+{
+    char dir[4096];
+    struct statvfs vfs;
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    if (statvfs(slash ? dir : ".", &vfs))
+        return -1;
+    return (double)vfs.f_bavail * (double)vfs.f_frsize;
+}
+
 /* "1.2 MB" */
 static void human(double bytes, char *buf, size_t len)
 {

@@ -23,6 +23,13 @@ typedef struct {
 } mimo_atomic;
 
 int mimo_atomic_begin(mimo_atomic *a, const char *path);
+
+/* Bytes the machine can still give this process: the smaller of
+ * /proc/meminfo's MemAvailable and what the cgroup (v2) allows; 0 when
+ * unknown. */
+double mimo_available_bytes(void);
+/* Bytes free on the file system of path's directory; -1 when unknown. */
+double mimo_free_bytes(const char *path);
 /* Writes len bytes of buf as a->tmp, fsynced and closed; on failure it is
  * removed and the error names PATH, the system's reason ("No space left
  * on device") and how many bytes were needed and free. */

@@ -315,6 +315,29 @@ static int write_all(hid_t f, const char *path, mimo_model *m,
     return rc;
 }
 
+/* A checkpoint too large to build in memory: written straight to the
+ * temporary file, after checking the file system has room for it. */
+static int save_direct(mimo_atomic *a, const char *path, mimo_model *m,
+                       const mimo_ckpt_state *st, const mimo_real *best, size_t est)
+{
+    double avail = mimo_free_bytes(path);
+    if (avail >= 0 && avail < (double)est * 1.02)
+        return mimo_error(MIMO_EIO, "%s: cannot write: No space left on device (the "
+                          "file needs about %.1f MB; %.1f MB free on that file "
+                          "system)", path, (double)est / 1e6, avail / 1e6);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+    H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG); /* closing closes all in it */
+    hid_t f = H5Fcreate(a->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (f < 0)
+        return mimo_h5_fail("H5Fcreate", a->tmp, NULL);
+    int rc = write_all(f, path, m, st, best);
+    if (H5Fclose(f) < 0 && !rc)
+        rc = mimo_h5_fail("H5Fclose", a->tmp, NULL);
+    return rc;
+}
+
 int mimo_checkpoint_save(const char *path, mimo_model *m,
                          const mimo_ckpt_state *st, const mimo_real *best)
 {
@@ -327,6 +350,15 @@ int mimo_checkpoint_save(const char *path, mimo_model *m,
     size_t n = mimo_model_param_count(m);
     size_t est = sizeof(float) * n * (size_t)(2 + mimo_optim_n_slots(mimo_model_optim(m))) +
                  (1u << 20);
+    double mem = mimo_available_bytes();
+    if (mem > 0 && (double)est > mem / 2) {
+        mimo_h5_quiet();
+        if (!(rc = save_direct(&a, path, m, st, best, est)))
+            rc = mimo_atomic_commit(&a, mimo_checkpoint_fault_hook);
+        if (rc)
+            mimo_atomic_abort(&a);
+        return rc;
+    }
     hid_t f = mimo_h5_mem_create(path, est, &img);
     if (f < 0)
         return (int)f;

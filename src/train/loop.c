@@ -23,11 +23,13 @@
 #endif
 
 #include "base/clock.h"
+#include "base/fsutil.h"
 #include "dist/stall.h"
 #include "mimo/dataset.h"
 #include "mimo/error.h"
 #include "mimo/fit.h"
 #include "mimo/schedule.h"
+#include "mimo/summary.h"
 #include "train/history.h"
 #include "train/rundir.h"
 #include "train/runstate.h"
@@ -613,11 +615,51 @@ static int claim_dir(run *r)
     return mimo_rundir_check(r->o->out_dir, r->o->resume != NULL, r->o->overwrite);
 }
 
+/* Before the model is made: its memory, said at start, against what the
+ * node has (all its ranks together); more is an error unless --force. */
+static int check_memory(run *r)
+{
+    mimo_graph *g = NULL;
+    int local = 1, local_rank = 0;
+    int rc = mimo_graph_compile(r->spec, (int)r->spec->train.batch_size, 0, &g);
+    if (rc)
+        return 0; /* create_model reports it */
+    double need = mimo_graph_train_bytes(g), avail = mimo_available_bytes();
+    mimo_graph_free(&g);
+    if ((rc = mimo_comm_node(r->comm, &local, &local_rank)))
+        return rc;
+    char msg[512], node[96] = "";
+    if (local > 1)
+        snprintf(node, sizeof node, "; %d ranks on this node: %.1f MB", local,
+                 need * local / 1e6);
+    if (avail > 0 && need * local > avail) {
+        snprintf(msg, sizeof msg, "the model needs about %.1f MB per rank to train "
+                 "(parameters, gradients, optimizer moments, activations at batch "
+                 "%ld%s) but this machine has %.1f MB available", need / 1e6,
+                 r->spec->train.batch_size, node, avail / 1e6);
+        if (!r->o->force)
+            return mimo_error(MIMO_ENOMEM, "%s: %s: use a smaller model or batch, "
+                              "fewer ranks per node, or --force", r->spec->file, msg);
+        if (r->rank == 0) {
+            char w[600];
+            snprintf(w, sizeof w, "warning: %s (--force: starting anyway)", msg);
+            note(r, w);
+        }
+    } else if (r->rank == 0 && need > 64e6) {
+        snprintf(msg, sizeof msg, "memory: about %.1f MB per rank to train%s (%.1f MB "
+                 "available)", need / 1e6, node, avail / 1e6);
+        note(r, msg);
+    }
+    return 0;
+}
+
 /* The model, the data, the run directory, where to start: every rank
  * agrees on the outcome before the collectives that follow. */
 static int set_up(run *r)
 {
-    int rc = agree(r, create_model(r));
+    int rc = agree(r, check_memory(r));
+    if (!rc)
+        rc = agree(r, create_model(r));
     if (!rc) { /* opening is agreed inside; the split checks are not */
         rc = open_data(r);
         if (!(rc && mimo_error_agreed()))
