@@ -88,4 +88,8 @@ PYEOF
 cat lineage.txt
 check "the long run's 2 checkpoints are untouched" test "$(grep -vc @ lineage.txt)" = 2
 check "the resumed run keeps its own 2 newest" test "$(grep -c @ lineage.txt)" = 2
+# a 64-bit seed is compared and printed exactly (not through a double)
+expect 0 "" train mt.yaml --out seed --epochs 1 --quiet --set train.seed=18446744073709551615
+expect 0 "seed was 18446744073709551615, now 18446744073709551614 (fine at an epoch boundary)" \
+    train mt.yaml --out seed --epochs 2 --resume auto --set train.seed=18446744073709551614
 finish
