@@ -9,10 +9,13 @@
 
 static const char *usage =
     "usage: mimo bench CONFIG [--steps N] [--warmup N] [--segments K] [--layers]\n"
+    "                  [--stall-warn S]\n"
     "                  [--allreduce MODE] [--bucket-mb X] [--ranks-per-node K]\n"
     "                  [--set KEY.PATH=VALUE]...\n"
     "  --layers           also time each layer kind's forward and backward\n"
     "                     (50 more steps, apart from the figures above)\n"
+    "  --stall-warn S     the stall detector as in mimo train (default 60;\n"
+    "                     0: off); its cost per step is reported\n"
     MIMO_CLI_DIST_HELP;
 
 static void report(const mimo_bench_result *r)
@@ -37,6 +40,10 @@ static void report(const mimo_bench_result *r)
                100 * r->phase[k] / r->step_s);
     printf("peak RSS           %.1f MiB (params, grads, moments, activations, "
            "data: %.1f MiB)\n", r->rss_mb, r->model_mb);
+    if (r->ranks > 1 && r->stall_warn > 0)
+        printf("stall detector     --stall-warn %g: %.1f waits marked per step, "
+               "%.1f ns each: %.5f%% of a step\n", r->stall_warn, r->stall_marks,
+               r->stall_mark_ns, 100 * r->stall_marks * r->stall_mark_ns * 1e-9 / r->step_s);
     if (r->ranks > 1 && r->pss_mb > 0) /* the shared gradient windows */
         printf("PSS                %.1f MiB (resident, pages shared by the "
                "ranks divided among them)\n", r->pss_mb);
@@ -67,6 +74,11 @@ int mimo_cmd_bench(int argc, char **argv)
             return 0;
         } else if (!strcmp(s, "--layers")) {
             o.layers = 1;
+        } else if (mimo_cli_is(s, "--stall-warn")) {
+            if ((rc = mimo_cli_double(s, mimo_cli_value(argc, argv, &i), &o.stall_warn)))
+                return rc;
+            if (o.stall_warn <= 0)
+                o.stall_warn = -1; /* off */
         } else if (mimo_cli_is(s, "--steps") || mimo_cli_is(s, "--warmup") ||
                    mimo_cli_is(s, "--segments")) {
             if ((rc = mimo_cli_long(s, mimo_cli_value(argc, argv, &i), 1, &v)))

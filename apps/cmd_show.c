@@ -28,7 +28,9 @@ static int show(const char *cmd, int argc, char **argv)
         mimo_spec_free(&spec);
         return mimo_cli_fail();
     }
-    int rc = mimo_graph_compile(&spec, 1, 0, &g);
+    /* the run's batch, so that the summary's memory estimate is the run's */
+    long b = spec.train.batch_size;
+    int rc = mimo_graph_compile(&spec, b >= 1 && b <= (1L << 30) ? (int)b : 1, 0, &g);
     if (!rc)
         rc = strcmp(cmd, "dot") == 0 ? mimo_dot_write(g, stdout)
                                      : mimo_summary_write(g, stdout);

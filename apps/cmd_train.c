@@ -33,6 +33,8 @@ static const char *train_usage =
     "  --overwrite         train into a run directory that holds an earlier\n"
     "                      run, deleting its checkpoints and history\n"
     "  --time-limit T      checkpoint and stop before T (seconds or [H:]MM:SS)\n"
+    "  --force             start even when the model needs more memory than\n"
+    "                      the machine has available\n"
     "SIGTERM or SIGUSR1 (to any rank): finish the step, checkpoint, exit 75\n"
     "(requeue me); Ctrl-C (SIGINT): the same, exit 130, and a second Ctrl-C\n"
     "stops at once. 'mimo train CONFIG --resume auto' then continues.\n"
@@ -44,14 +46,19 @@ static const char *train_usage =
     "under mpirun/srun (data parallel):\n"
     MIMO_CLI_DIST_HELP
     "  --check-every N     compare replica checksums every N steps (default 100)\n"
+    "  --stall-warn S      when a rank has waited S seconds in a collective,\n"
+    "                      rank 0 names the ranks that have not arrived\n"
+    "                      (default 60; 0: off)\n"
+    "  --stall-abort S     after S seconds of such a wait, end the job\n"
+    "                      (default 0: never)\n"
     "  --trace FILE        write a Chrome trace (Perfetto, chrome://tracing)\n";
 
 typedef struct {
     mimo_cli_config cfg;  /* CONFIG and --set overrides */
     const char *data, *val, *out, *resume, *init, *trace;
-    double time_limit;
+    double time_limit, stall_warn, stall_abort;
     char owned[8][64];
-    int n_owned, quiet, verbose, overwrite;
+    int n_owned, quiet, verbose, overwrite, force;
     int progress;         /* -1 auto, 0 never, 1 always */
     mimo_dist_opts dist;
     long check_every;
@@ -132,6 +139,13 @@ static int parse_parallel(int argc, char **argv, int *i, train_args *a, int *don
         return parse_duration(s, mimo_cli_value(argc, argv, i), &a->time_limit);
     if (mimo_cli_is(s, "--check-every"))
         return mimo_cli_long(s, mimo_cli_value(argc, argv, i), 1, &a->check_every);
+    if (mimo_cli_is(s, "--stall-warn") || mimo_cli_is(s, "--stall-abort")) {
+        double *dst = mimo_cli_is(s, "--stall-warn") ? &a->stall_warn : &a->stall_abort;
+        int bad = mimo_cli_double(s, mimo_cli_value(argc, argv, i), dst);
+        if (!bad && (*dst < 0 || *dst > 1e9))
+            bad = mimo_cli_usage_error("%s expects seconds in [0, 1e9] (0: off)", s);
+        return bad;
+    }
     if (mimo_cli_is(s, "--trace")) {
         if (!(a->trace = mimo_cli_value(argc, argv, i)) || !*a->trace)
             return mimo_cli_usage_error("--trace needs a file");
@@ -157,6 +171,7 @@ static int parse_train(int argc, char **argv, train_args *a)
         {"--lr", "train.optimizer.lr", 0}, {"--seed", "train.seed", 1}};
     memset(a, 0, sizeof *a);
     a->progress = -1;
+    a->stall_warn = 60;
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i], *v;
         int done = 0, rc = 0;
@@ -202,6 +217,8 @@ static int parse_train(int argc, char **argv, train_args *a)
             a->verbose = 1;
         else if (!strcmp(s, "--overwrite"))
             a->overwrite = 1;
+        else if (!strcmp(s, "--force"))
+            a->force = 1;
         else if (mimo_cli_is(s, "--progress")) {
             v = mimo_cli_value(argc, argv, &i);
             a->progress = !v ? -2 : !strcmp(v, "auto") ? -1 : !strcmp(v, "always") ? 1
@@ -369,6 +386,19 @@ static int person_watching(void)
 
 void mimo_cmd_train_signals(void) { catch_stop_signals(); }
 
+/* --stall-abort: the stall detector's thread ends the job. */
+static void stall_fatal(void *user, const char *msg)
+{
+    display *d = user;
+    clear_bar(d);
+    fflush(stdout);
+    fprintf(stderr, "mimo: error: %s\n", msg);
+    fflush(stderr);
+    if (mimo_cli_size() > 1)
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    _exit(1);
+}
+
 int mimo_cmd_train(int argc, char **argv)
 {
     train_args a;
@@ -402,7 +432,8 @@ int mimo_cmd_train(int argc, char **argv)
                          show_epoch, show_message, &d, mimo_cli_comm(),
                          a.dist,
                          a.check_every, a.trace, &stop_requested, a.time_limit,
-                         a.overwrite};
+                         a.overwrite, a.stall_warn, a.stall_abort, stall_fatal,
+                         a.force};
     rc = mimo_train(&spec, &o);
     mimo_spec_free(&spec);
     clear_bar(&d);

@@ -16,8 +16,14 @@
 extern "C" {
 #endif
 
-#define MIMO_CKPT_FORMAT_VERSION 1
+/* 2: Fletcher32 on every tensor and state_crc32 (1 still reads) */
+#define MIMO_CKPT_FORMAT_VERSION 2
 #define MIMO_CKPT_NAME_MAX 64 /* an extra's name, with its NUL */
+#define MIMO_CKPT_LINEAGE_MAX 1024
+/* What a checkpoint's counters may hold (larger ones are damage): epochs
+ * and steps of an epoch below 2^31, steps and samples below 2^53. */
+#define MIMO_CKPT_MAX_EPOCH ((int64_t)1 << 31)
+#define MIMO_CKPT_MAX_COUNT ((int64_t)1 << 53)
 
 /* Where training stands. epoch/step: the next step to run is `step` of
  * epoch `epoch` (0-based). extra: named numbers of the trainer's own
@@ -45,6 +51,10 @@ typedef struct {
     mimo_ckpt_extra *extra;
     int n_array;
     mimo_ckpt_array *array;
+    /* which run wrote it: "ID" for a run started afresh, "A@S/ID" for one
+     * that resumed run A's checkpoint of global step S (and so on back);
+     * "" when unknown. A run's pruning touches only its own lineage. */
+    char lineage[MIMO_CKPT_LINEAGE_MAX];
 } mimo_ckpt_state;
 
 /* Sets name = value in st->extra (added or replaced). Returns 0, or
@@ -75,7 +85,9 @@ MIMO_API int mimo_checkpoint_spec(const char *path, const char *const *sets, int
                          mimo_spec *spec);
 
 /* Loads params, optimizer moments and state from path into m, whose spec
- * must describe the same network. best (may be NULL) receives
+ * must describe the same network. Verifies the file's checksums (a
+ * damaged tensor or state is an error naming the file and what is
+ * damaged), that every tensor is finite and every counter in range. best (may be NULL) receives
  * /best_params when present; *has_best tells whether it was. */
 MIMO_API int mimo_checkpoint_load(const char *path, mimo_model *m, mimo_ckpt_state *st,
                          mimo_real *best, int *has_best);
@@ -93,6 +105,10 @@ MIMO_API int mimo_checkpoint_position(const char *path, int64_t *epoch,
 /* Whether path is a readable mimo checkpoint; *global_step receives its
  * position (for choosing the newest). Quiet: no error message kept. */
 MIMO_API int mimo_checkpoint_probe(const char *path, int64_t *global_step);
+/* The same, and its lineage (see mimo_ckpt_state) into lineage (len
+ * bytes; "" when it has none). */
+MIMO_API int mimo_checkpoint_lineage(const char *path, int64_t *global_step,
+                                     char *lineage, size_t len);
 
 /* Testing only: called during a save after the data is written and before
  * the rename; a test sets it to kill the process there. */

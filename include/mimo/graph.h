@@ -62,6 +62,9 @@ MIMO_API const mimo_shape *mimo_graph_input_shape(const mimo_graph *g, int i);
 /* Whether input i holds integer ids (dtype: int32); *bound: they must lie
  * in [0, bound) for the layers that read them (0: no such layer). */
 MIMO_API int mimo_graph_input_ids(const mimo_graph *g, int i, long long *bound);
+/* Whether input i is the mask of a masked_softmax (its values must be 0
+ * or 1, with a 1 in every softmax group). */
+MIMO_API int mimo_graph_input_mask(const mimo_graph *g, int i);
 
 /* Heads, in config order. A head's target has target_width columns
  * (1 for sparse_categorical_crossentropy, else units). */

@@ -855,6 +855,18 @@ int mimo_graph_input_ids(const mimo_graph *g, int i, long long *bound)
     return g->spec->inputs[i].dtype == MIMO_DTYPE_INT32;
 }
 
+int mimo_graph_input_mask(const mimo_graph *g, int i)
+{
+    int k = g->input_node[i];
+    for (int c = k + 1; c < g->n_nodes; c++) {
+        const mimo_node *n = &g->nodes[c];
+        if (n->kind && strcmp(n->kind->name, "masked_softmax") == 0 && n->n_in > 1 &&
+            n->in[1] == k)
+            return 1;
+    }
+    return 0;
+}
+
 void mimo_graph_fault(mimo_graph *g, int rc)
 {
     if (!g->fault)

@@ -5,7 +5,19 @@
 #include <string.h>
 
 #include "mimo/error.h"
+#include "mimo/optim.h"
 #include "core/kind.h"
+
+double mimo_graph_train_bytes(const mimo_graph *g)
+{
+    mimo_optim *o = NULL;
+    int slots = mimo_optim_create(&g->spec->train.opt, 0, &o) ? 2 : mimo_optim_n_slots(o);
+    mimo_optim_free(&o);
+    double vals = (double)g->n_params * (2.0 + slots), act = 0;
+    for (int k = 0; k < g->n_nodes; k++) /* y, z, dz, dy at most */
+        act += 4.0 * g->max_batch * (double)g->nodes[k].width;
+    return (vals + act) * sizeof(mimo_real);
+}
 
 /* "dense(relu)", "concat", "input", "dense(tanh) shares a", ... */
 static void type_text(const mimo_graph *g, const mimo_node *n, char *buf,
@@ -81,6 +93,9 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
         fputc('=', f);
     fprintf(f, "\nTotal params: %zu\nTrainable params: %zu\nNon-trainable params: "
             "%zu\n", g->n_params, g->n_trained, g->n_params - g->n_trained);
+    fprintf(f, "Memory to train: about %.1f MB per rank (parameters, gradients, "
+            "optimizer moments, activations at batch %d; the data apart)\n",
+            mimo_graph_train_bytes(g) / 1e6, g->max_batch);
     fprintf(f, "Heads:\n");
     for (int h = 0; h < g->n_heads; h++) {
         const mimo_head *hd = &g->heads[h];

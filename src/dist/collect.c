@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dist/mpicall.h"
+#include "dist/stall.h"
 #include "mimo/dist.h"
 #include "mimo/error.h"
 
@@ -24,10 +25,14 @@ int mimo_dist_check_replicas(mimo_dist *d, const mimo_real *params, size_t n,
     uint64_t h = mimo_params_checksum(params, n), lo = h, hi = h;
     if (mimo_dist_size(d) == 1)
         return 0;
-    MIMO_MPI(MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN,
-                           mimo_dist_comm(d)));
-    MIMO_MPI(MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX,
-                           mimo_dist_comm(d)));
+    mimo_stall_enter(MIMO_STALL_REPLICAS);
+    int err = MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN,
+                            mimo_dist_comm(d));
+    if (err == MPI_SUCCESS)
+        err = MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX,
+                            mimo_dist_comm(d));
+    mimo_stall_leave();
+    MIMO_MPI(err);
     if (lo != hi)
         return mimo_error(MIMO_EMPI, "the parameter replicas differ across ranks "
                           "at step %lld (this rank's checksum %016llx)", step,
@@ -39,8 +44,10 @@ int mimo_dist_sum(mimo_dist *d, double *v, int n)
 {
     if (mimo_dist_size(d) == 1)
         return 0;
-    MIMO_MPI(MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM,
-                           mimo_dist_comm(d)));
+    mimo_stall_enter(MIMO_STALL_SUM);
+    int err = MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, mimo_dist_comm(d));
+    mimo_stall_leave();
+    MIMO_MPI(err);
     return 0;
 }
 

@@ -1,12 +1,22 @@
 /* checkpoint.c — saving and loading checkpoints (layout in README.md,
- * "Files", and include/mimo/checkpoint.h). Saves go through the atomic
- * writer (base/fsutil.h): a crash at any moment leaves either the old or
- * the new checkpoint under its name, never a torn one. */
+ * "Files", and include/mimo/checkpoint.h). A save builds the whole file in
+ * memory (HDF5's core driver), then writes it through the atomic writer
+ * (base/fsutil.h): a crash at any moment leaves either the old or the new
+ * checkpoint under its name, never a torn one, and a full disk is one
+ * write() that fails, never an HDF5 error path.
+ *
+ * Integrity: every tensor is stored with HDF5's Fletcher32 filter (HDF5
+ * verifies it on every read, in mimo, h5py or h5dump); the run state —
+ * every attribute of / and /optimizer, and /config — has a CRC-32 of its
+ * own (state_crc32), since HDF5 filters cover only dataset chunks. On load
+ * every tensor must also be finite and every position in range. */
 #include "mimo/checkpoint.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "base/fsutil.h"
 #include "io/h5_impl.h"
@@ -164,7 +174,129 @@ static int read_tensors(hid_t f, const char *path, const char *group,
         }
         if ((rc = mimo_h5_read_all(f, path, name, buf + p.offset)))
             return rc;
+        size_t bad = 0, first = 0, n = (size_t)mimo_shape_size(&p.shape);
+        for (size_t i = n; i-- > 0;)
+            if (!isfinite(buf[p.offset + i]))
+                bad++, first = i;
+        if (bad)
+            return mimo_error(MIMO_EINVAL, "%s: tensor '%s' holds %zu NaN/Inf "
+                              "value(s), the first at flat index %zu: the file is "
+                              "damaged (a trained network's tensors are finite)",
+                              path, name, bad, first);
     }
+    return 0;
+}
+
+/* ---- the state's checksum ---------------------------------------------------- */
+
+typedef struct {
+    uLong crc;
+    const char *path;
+    char bad[160]; /* an attribute that is not a scalar number or string */
+} crc_walk;
+
+static void crc_bytes(crc_walk *w, const void *p, size_t n)
+{
+    w->crc = crc32(w->crc, p, (uInt)n);
+}
+
+/* name, then the value: an integer as int64 and a float as float64, both
+ * little-endian, a string's bytes. */
+static herr_t crc_attr(hid_t loc, const char *name, const H5A_info_t *info, void *u)
+{
+    crc_walk *w = u;
+    (void)info;
+    if (strcmp(name, "state_crc32") == 0)
+        return 0;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    hid_t t = a < 0 ? -1 : H5Aget_type(a), sp = a < 0 ? -1 : H5Aget_space(a);
+    H5T_class_t cls = t < 0 ? H5T_NO_CLASS : H5Tget_class(t);
+    hssize_t npts = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    unsigned char le[8];
+    int ok = npts == 1;
+    crc_bytes(w, name, strlen(name) + 1);
+    if (ok && (cls == H5T_INTEGER || cls == H5T_FLOAT)) {
+        int64_t i = 0;
+        double d = 0;
+        uint64_t bits = 0;
+        ok = H5Aread(a, cls == H5T_INTEGER ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE,
+                     cls == H5T_INTEGER ? (void *)&i : (void *)&d) >= 0;
+        if (cls == H5T_INTEGER)
+            bits = (uint64_t)i;
+        else
+            memcpy(&bits, &d, 8);
+        for (int k = 0; k < 8; k++)
+            le[k] = (unsigned char)(bits >> (8 * k));
+        crc_bytes(w, le, 8);
+    } else if (ok && cls == H5T_STRING) {
+        char *v = NULL;
+        ok = mimo_h5_attr_read_str(loc, w->path, name, &v) == 0;
+        if (ok)
+            crc_bytes(w, v, strlen(v) + 1);
+        free(v);
+    } else
+        ok = 0;
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (t >= 0)
+        H5Tclose(t);
+    if (a >= 0)
+        H5Aclose(a);
+    if (!ok && !w->bad[0])
+        snprintf(w->bad, sizeof w->bad, "%s", name);
+    return 0;
+}
+
+/* The CRC-32 of the run state: the attributes of / and /optimizer in name
+ * order, and the /config text. */
+static int state_crc(hid_t f, const char *path, uint32_t *out)
+{
+    crc_walk w = {crc32(0L, Z_NULL, 0), path, ""};
+    char *text = NULL;
+    int rc = 0;
+    if (H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_INC, NULL, crc_attr, &w) < 0)
+        rc = mimo_h5_fail("H5Aiterate2", path, NULL);
+    if (!rc && mimo_h5_exists(f, "optimizer")) {
+        hid_t g = H5Gopen2(f, "optimizer", H5P_DEFAULT);
+        crc_bytes(&w, "optimizer/", 10);
+        if (g < 0 || H5Aiterate2(g, H5_INDEX_NAME, H5_ITER_INC, NULL, crc_attr, &w) < 0)
+            rc = mimo_h5_fail("H5Aiterate2", path, "optimizer");
+        if (g >= 0)
+            H5Gclose(g);
+    }
+    if (!rc && w.bad[0])
+        rc = mimo_error(MIMO_EINVAL, "%s: attribute '%s' is not a single number or "
+                        "string", path, w.bad);
+    if (!rc && mimo_h5_exists(f, "config") &&
+        !(rc = mimo_h5_read_text(f, path, "config", &text)))
+        crc_bytes(&w, text, strlen(text) + 1);
+    free(text);
+    *out = (uint32_t)w.crc;
+    return rc;
+}
+
+int mimo_checkpoint_seal(hid_t f, const char *path)
+{
+    uint32_t crc;
+    int rc = state_crc(f, path, &crc);
+    return rc ? rc : mimo_h5_attr_write_i64(f, path, "state_crc32", (int64_t)crc);
+}
+
+/* Format 2 and later: the state's checksum must match. */
+static int verify_state(hid_t f, const char *path)
+{
+    int64_t want = -1;
+    uint32_t got;
+    int rc = mimo_h5_attr_read_i64(f, path, "state_crc32", &want);
+    if (rc)
+        return mimo_error(MIMO_EINVAL, "%s: no state checksum (attribute "
+                          "'state_crc32'): not a complete mimo checkpoint", path);
+    if ((rc = state_crc(f, path, &got)))
+        return rc;
+    if ((int64_t)got != want)
+        return mimo_error(MIMO_EINVAL, "%s: the run state (attributes of / and "
+                          "/optimizer, /config) fails its checksum: the file is "
+                          "damaged", path);
     return 0;
 }
 
@@ -188,6 +320,12 @@ static int write_state(hid_t f, const char *path, const mimo_ckpt_state *st)
         rc = mimo_h5_attr_write_str(f, path, "rng", "xoshiro256** seeded by "
                                     "splitmix64(rng_seed); epoch order from "
                                     "(rng_seed, epoch)");
+    if (!rc)
+        rc = mimo_h5_attr_write_str(f, path, "integrity", "Fletcher32 filter on "
+                                    "every tensor; state_crc32: CRC-32 of the "
+                                    "attributes of / and /optimizer and /config");
+    if (!rc && st->lineage[0])
+        rc = mimo_h5_attr_write_str(f, path, "lineage", st->lineage);
     if (!rc)
         rc = mimo_h5_attr_write_f64(f, path, "lr", st->lr);
     for (int i = 0; i < st->n_extra && !rc; i++)
@@ -231,6 +369,31 @@ static int write_all(hid_t f, const char *path, mimo_model *m,
     }
     if (!rc && best)
         rc = write_tensors(f, path, "best_params", g, best, 0);
+    if (!rc)
+        rc = mimo_checkpoint_seal(f, path);
+    return rc;
+}
+
+/* A checkpoint too large to build in memory: written straight to the
+ * temporary file, after checking the file system has room for it. */
+static int save_direct(mimo_atomic *a, const char *path, mimo_model *m,
+                       const mimo_ckpt_state *st, const mimo_real *best, size_t est)
+{
+    double avail = mimo_free_bytes(path);
+    if (avail >= 0 && avail < (double)est * 1.02)
+        return mimo_error(MIMO_EIO, "%s: cannot write: No space left on device (the "
+                          "file needs about %.1f MB; %.1f MB free on that file "
+                          "system)", path, (double)est / 1e6, avail / 1e6);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+    H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG); /* closing closes all in it */
+    hid_t f = H5Fcreate(a->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (f < 0)
+        return mimo_h5_fail("H5Fcreate", a->tmp, NULL);
+    int rc = write_all(f, path, m, st, best);
+    if (H5Fclose(f) < 0 && !rc)
+        rc = mimo_h5_fail("H5Fclose", a->tmp, NULL);
     return rc;
 }
 
@@ -238,18 +401,33 @@ int mimo_checkpoint_save(const char *path, mimo_model *m,
                          const mimo_ckpt_state *st, const mimo_real *best)
 {
     mimo_atomic a;
+    mimo_h5_image img;
     int rc = mimo_atomic_begin(&a, path);
     if (rc)
         return rc;
-    mimo_h5_quiet();
-    hid_t f = H5Fcreate(a.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    /* about: the parameters, each optimizer moment, best, and the rest */
+    size_t n = mimo_model_param_count(m);
+    size_t est = sizeof(float) * n * (size_t)(2 + mimo_optim_n_slots(mimo_model_optim(m))) +
+                 (1u << 20);
+    double mem = mimo_available_bytes();
+    if (mem > 0 && (double)est > mem / 2) {
+        mimo_h5_quiet();
+        if (!(rc = save_direct(&a, path, m, st, best, est)))
+            rc = mimo_atomic_commit(&a, mimo_checkpoint_fault_hook);
+        if (rc)
+            mimo_atomic_abort(&a);
+        return rc;
+    }
+    hid_t f = mimo_h5_mem_create(path, est, &img);
     if (f < 0)
-        return mimo_error(MIMO_EIO, "%s: cannot create the checkpoint file", a.tmp);
+        return (int)f;
     rc = write_all(f, path, m, st, best);
-    if (!rc && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0)
-        rc = mimo_error(MIMO_EIO, "%s: flush failed", a.tmp);
-    if (H5Fclose(f) < 0 && !rc)
-        rc = mimo_error(MIMO_EIO, "%s: close failed", a.tmp);
+    int closed = mimo_h5_mem_close(f, path, &img); /* on every path */
+    if (!rc)
+        rc = closed;
+    if (!rc)
+        rc = mimo_atomic_write(&a, img.buf, img.len);
+    free(img.buf);
     if (!rc)
         rc = mimo_atomic_commit(&a, mimo_checkpoint_fault_hook);
     if (rc)
@@ -259,7 +437,8 @@ int mimo_checkpoint_save(const char *path, mimo_model *m,
 
 /* ---- load ------------------------------------------------------------------ */
 
-/* Opens path and checks it is a mimo checkpoint of a version we read. */
+/* Opens path and checks it is a mimo checkpoint of a version we read, and
+ * (format 2 on) that its state is intact. */
 static hid_t open_checkpoint(const char *path)
 {
     hid_t f = mimo_h5_open_read(path, H5P_DEFAULT);
@@ -276,10 +455,12 @@ static hid_t open_checkpoint(const char *path)
                         "attribute)", path);
     if (!rc)
         rc = mimo_h5_attr_read_i64(f, path, "format_version", &ver);
-    if (!rc && ver != MIMO_CKPT_FORMAT_VERSION)
+    if (!rc && (ver < 1 || ver > MIMO_CKPT_FORMAT_VERSION))
         rc = mimo_error(MIMO_EINVAL, "%s: checkpoint format version %lld, this "
-                        "mimo reads %d", path, (long long)ver,
+                        "mimo reads 1 to %d", path, (long long)ver,
                         MIMO_CKPT_FORMAT_VERSION);
+    if (!rc && ver >= 2) /* format 1 (before checksums): tensors still checked finite */
+        rc = verify_state(f, path);
     free(fmt);
     if (rc) {
         H5Fclose(f);
@@ -310,17 +491,45 @@ int mimo_checkpoint_spec(const char *path, const char *const *sets, int n_sets,
     return rc;
 }
 
+/* Reads integer attribute name into *v, which must lie in [lo, hi]. */
+static int read_count(hid_t f, const char *path, const char *name, int64_t lo,
+                      int64_t hi, int64_t *v)
+{
+    int rc = mimo_h5_attr_read_i64(f, path, name, v);
+    if (!rc && (*v < lo || *v > hi))
+        rc = mimo_error(MIMO_EINVAL, "%s: attribute '%s' = %lld is out of range "
+                        "[%lld, %lld]: the file is damaged", path, name,
+                        (long long)*v, (long long)lo, (long long)hi);
+    return rc;
+}
+
 static int read_state(hid_t f, const char *path, mimo_ckpt_state *st)
 {
     int64_t seed = 0;
-    int rc = mimo_h5_attr_read_i64(f, path, "epoch", &st->epoch);
-    if (!rc) rc = mimo_h5_attr_read_i64(f, path, "step", &st->step);
-    if (!rc) rc = mimo_h5_attr_read_i64(f, path, "global_step", &st->global_step);
-    if (!rc) rc = mimo_h5_attr_read_i64(f, path, "samples_seen", &st->samples_seen);
-    if (!rc) rc = mimo_h5_attr_read_i64(f, path, "world_size", &st->world_size);
+    char *lin = NULL;
+    int rc = read_count(f, path, "epoch", 0, MIMO_CKPT_MAX_EPOCH, &st->epoch);
+    if (!rc) rc = read_count(f, path, "step", 0, MIMO_CKPT_MAX_EPOCH, &st->step);
+    if (!rc) rc = read_count(f, path, "global_step", 0, MIMO_CKPT_MAX_COUNT, &st->global_step);
+    if (!rc) rc = read_count(f, path, "samples_seen", 0, MIMO_CKPT_MAX_COUNT, &st->samples_seen);
+    if (!rc) rc = read_count(f, path, "world_size", 0, 1 << 24, &st->world_size);
     if (!rc) rc = mimo_h5_attr_read_i64(f, path, "rng_seed", &seed);
     if (!rc) rc = mimo_h5_attr_read_f64(f, path, "lr", &st->lr);
+    if (!rc && !(isfinite(st->lr) && st->lr >= 0))
+        rc = mimo_error(MIMO_EINVAL, "%s: attribute 'lr' = %g is not a learning "
+                        "rate: the file is damaged", path, st->lr);
+    if (!rc && (st->global_step < st->epoch + st->step ||
+                st->samples_seen < st->global_step))
+        rc = mimo_error(MIMO_EINVAL, "%s: inconsistent position (epoch %lld, step "
+                        "%lld, global_step %lld, samples_seen %lld: every epoch has "
+                        "a step and every step a sample): the file is damaged", path,
+                        (long long)st->epoch, (long long)st->step,
+                        (long long)st->global_step, (long long)st->samples_seen);
     st->seed = (uint64_t)seed;
+    st->lineage[0] = '\0';
+    if (!rc && H5Aexists(f, "lineage") > 0 &&
+        !(rc = mimo_h5_attr_read_str(f, path, "lineage", &lin)))
+        snprintf(st->lineage, sizeof st->lineage, "%s", lin);
+    free(lin);
     for (int i = 0; i < st->n_extra && !rc; i++) /* the names asked for */
         if (H5Aexists(f, st->extra[i].name) > 0)
             rc = mimo_h5_attr_read_f64(f, path, st->extra[i].name, &st->extra[i].value);
@@ -346,7 +555,7 @@ static int read_optimizer(hid_t f, const char *path, mimo_model *m)
     hid_t grp = mimo_h5_exists(f, "optimizer") ? H5Gopen2(f, "optimizer", H5P_DEFAULT) : -1;
     if (grp < 0)
         return mimo_error(MIMO_EINVAL, "%s: no /optimizer group", path);
-    int rc = mimo_h5_attr_read_i64(grp, path, "steps", &steps);
+    int rc = read_count(grp, path, "steps", 0, MIMO_CKPT_MAX_COUNT, &steps);
     H5Gclose(grp);
     for (int k = 0; k < mimo_optim_n_slots(o) && !rc; k++) {
         snprintf(group, sizeof group, "optimizer/%s", mimo_optim_slot_name(o, k));
@@ -395,26 +604,40 @@ int mimo_checkpoint_position(const char *path, int64_t *epoch, int64_t *step,
     hid_t f = open_checkpoint(path);
     if (f < 0)
         return (int)f;
-    int rc = mimo_h5_attr_read_i64(f, path, "epoch", epoch);
+    int rc = read_count(f, path, "epoch", 0, MIMO_CKPT_MAX_EPOCH, epoch);
     if (!rc)
-        rc = mimo_h5_attr_read_i64(f, path, "step", step);
+        rc = read_count(f, path, "step", 0, MIMO_CKPT_MAX_EPOCH, step);
     if (!rc)
-        rc = mimo_h5_attr_read_i64(f, path, "global_step", global_step);
+        rc = read_count(f, path, "global_step", 0, MIMO_CKPT_MAX_COUNT, global_step);
     H5Fclose(f);
     return rc;
 }
 
-int mimo_checkpoint_probe(const char *path, int64_t *global_step)
+int mimo_checkpoint_lineage(const char *path, int64_t *global_step, char *lineage,
+                            size_t len)
 {
-    char keep[1024];
+    char keep[1024], *lin = NULL;
     snprintf(keep, sizeof keep, "%s", mimo_errmsg());
     hid_t f = open_checkpoint(path);
     int ok = f >= 0;
     if (ok) {
-        ok = mimo_h5_attr_read_i64(f, path, "global_step", global_step) == 0 &&
+        ok = read_count(f, path, "global_step", 0, MIMO_CKPT_MAX_COUNT,
+                        global_step) == 0 &&
              mimo_h5_exists(f, "params") && mimo_h5_exists(f, "config");
+        if (lineage && len) {
+            lineage[0] = '\0';
+            if (ok && H5Aexists(f, "lineage") > 0 &&
+                !mimo_h5_attr_read_str(f, path, "lineage", &lin))
+                snprintf(lineage, len, "%s", lin);
+            free(lin);
+        }
         H5Fclose(f);
     }
     mimo_error(0, "%s", keep);
     return ok;
+}
+
+int mimo_checkpoint_probe(const char *path, int64_t *global_step)
+{
+    return mimo_checkpoint_lineage(path, global_step, NULL, 0);
 }

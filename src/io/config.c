@@ -1777,7 +1777,7 @@ static int conv_train(cfg *c, yaml_node_t *n, mimo_train_spec *t)
         return rc;
     if ((v = get(c, n, "batch_size", NULL))) {
         if ((rc = get_int(c, v, kw(w, sizeof w, "batch_size", "train"), 1,
-                          LONG_MAX, "an integer > 0", &x)))
+                          1L << 30, "an integer from 1 to 1073741824", &x)))
             return rc;
         t->batch_size = (long)x;
     }
@@ -1980,11 +1980,70 @@ static int check_one_doc(cfg *c, yaml_parser_t *p, const char *text,
     return rc;
 }
 
+#define MAX_DEPTH 64 /* nesting of a config: ~5 in practice */
+
+/* The line (1-based) where text first nests deeper than MAX_DEPTH, or 0:
+ * block levels (an indentation stack, plus each "- " that opens a
+ * sequence entry on the line) and flow brackets outside quotes and
+ * comments. One pass, before libyaml, which takes tens of seconds on
+ * text nested 100,000 deep before anything could reject it. */
+static size_t too_deep(const char *t, size_t len)
+{
+    int stack[MAX_DEPTH + 2], sp = 0, flow = 0;
+    char quote = 0;
+    size_t line = 1;
+    for (size_t i = 0; i < len; line++) {
+        size_t indent = 0;
+        int dashes = 0;
+        while (i + indent < len && t[i + indent] == ' ')
+            indent++;
+        size_t j = i + indent;
+        while (!quote && !flow && j + 1 < len && t[j] == '-' &&
+               (t[j + 1] == ' ' || t[j + 1] == '\n')) {
+            dashes++, j++;
+            while (j < len && t[j] == ' ')
+                j++;
+        }
+        int blank = j >= len || t[j] == '\n' || t[j] == '#' || t[j] == '\r';
+        if (!quote && !flow && !blank) {
+            while (sp && stack[sp - 1] >= (int)indent)
+                sp--;
+            stack[sp++] = (int)indent;
+        }
+        for (; j < len && t[j] != '\n'; j++) {
+            char ch = t[j];
+            if (quote) {
+                if (ch == quote)
+                    quote = 0;
+            } else if (ch == '"' || ch == '\'')
+                quote = ch;
+            else if (ch == '#' && (j == 0 || t[j - 1] == ' ' || t[j - 1] == '\t'))
+                break;
+            else if (ch == '[' || ch == '{')
+                flow++;
+            else if ((ch == ']' || ch == '}') && flow > 0)
+                flow--;
+            if (sp + dashes + flow > MAX_DEPTH)
+                return line;
+        }
+        if (sp + dashes + flow > MAX_DEPTH)
+            return line;
+        while (j < len && t[j] != '\n')
+            j++;
+        i = j + 1;
+    }
+    return 0;
+}
+
 static int load(cfg *c, const char *text, size_t len)
 {
     yaml_parser_t p;
     yaml_node_t *root;
     int rc = 0;
+    size_t deep = too_deep(text, len);
+    if (deep)
+        return mimo_error(MIMO_EINVAL, "%s:%zu: nested more than %d levels deep "
+                          "(a config needs a handful)", c->file, deep, MAX_DEPTH);
     if (!yaml_parser_initialize(&p))
         return nomem(c);
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
@@ -2180,6 +2239,14 @@ static int child_mapping(cfg *c, int set, int map, int j, const char *k,
                           "not a mapping (expected a path of mapping keys)",
                           c->file, set_path_len(c->sets[set]), c->sets[set],
                           (int)klen, k);
+    static const char *const sections[] = {"inputs", "layers", "outputs", "train",
+                                           "data", "checkpoint"};
+    for (size_t i = 0; !is_null(vn) && i < sizeof sections / sizeof *sections; i++)
+        if (strlen(sections[i]) == klen && memcmp(sections[i], k, klen) == 0)
+            return err(c, vn, "--set %.*s: '%.*s' is '%s', not a mapping (expected "
+                       "a mapping of keys)", set_path_len(c->sets[set]),
+                       c->sets[set], (int)klen, k,
+                       vn->type == YAML_SCALAR_NODE ? sval(vn) : "?");
     if (!(m = yaml_document_add_mapping(&c->doc, NULL,
                                         YAML_BLOCK_MAPPING_STYLE)))
         return nomem(c);

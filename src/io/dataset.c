@@ -27,6 +27,8 @@ typedef struct {
     const mimo_output_spec *head; /* a target: its `missing` marks rows */
     int weights;    /* sample weights: finite, >= 0 */
     int absent;     /* optional sample weights the file lacks: all 1 */
+    int mask;       /* a masked_softmax's mask: 0/1, a 1 in each group of */
+    int group;      /* ... this many values (the last axis) */
     mimo_real *mem; /* (N, cols) when loaded whole */
 } column_set;
 
@@ -115,11 +117,39 @@ static int scan_finite(const mimo_data *d, const column_set *c,
     return 0;
 }
 
+/* A mask: every value 0 or 1, and a 1 in every softmax group of a row
+ * (an all-zero group has nothing to attend to: its loss cannot move). */
+static int scan_mask(const mimo_data *d, const column_set *c, const mimo_real *x,
+                     size_t rows, size_t row0)
+{
+    size_t w = (size_t)c->cols, gw = c->group > 0 ? (size_t)c->group : w;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t g0 = 0; g0 < w; g0 += gw) {
+            int any = 0;
+            for (size_t j = g0; j < g0 + gw && j < w; j++) {
+                mimo_real v = x[r * w + j];
+                if (v != 0 && v != 1)
+                    return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: mask "
+                                      "value %g is not 0 or 1 (input '%s' is the "
+                                      "mask of a masked_softmax)", d->path, c->name,
+                                      row0 + r, (double)v, c->owner);
+                any |= v == 1;
+            }
+            if (!any)
+                return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: the mask "
+                                  "is all zeros%s: the masked_softmax would have no "
+                                  "position to attend to", d->path, c->name,
+                                  row0 + r, w > gw ? " in a group" : "");
+        }
+    return 0;
+}
+
 static int check_values(const mimo_data *d, const column_set *c,
                         const mimo_real *x, size_t rows, size_t row0,
                         size_t *bad, size_t *first)
 {
-    return scan_finite(d, c, x, rows, row0, bad, first);
+    int rc = scan_finite(d, c, x, rows, row0, bad, first);
+    return !rc && c->mask && !*bad ? scan_mask(d, c, x, rows, row0) : rc;
 }
 
 static int finish_scan(const mimo_data *d, const column_set *c, size_t bad,
@@ -146,6 +176,8 @@ static int check_shape(mimo_data *d, column_set *c, const char *what,
         return mimo_error(MIMO_EINVAL, "%s: no dataset '%s' for %s '%s'", d->path,
                           c->name, what, owner);
     if (rc)
+        return rc;
+    if ((rc = mimo_h5_check_storage(d->file, d->path, c->name)))
         return rc;
     if (cols != (size_t)c->cols)
         return mimo_error(MIMO_ESHAPE, "%s: dataset '%s' has %zu feature(s) per "
@@ -177,6 +209,9 @@ static int describe_sets(mimo_data *d, const mimo_graph *g)
             c->slot = i;
             c->cols = mimo_graph_input_width(g, i);
             c->ids = mimo_graph_input_ids(g, i, &c->id_bound);
+            c->mask = mimo_graph_input_mask(g, i);
+            const mimo_shape *sh = mimo_graph_input_shape(g, i);
+            c->group = sh && sh->rank > 0 ? sh->dim[sh->rank - 1] : c->cols;
         } else if (i < d->n_in + d->n_tgt) {
             int h = i - d->n_in;
             const mimo_output_spec *o = mimo_graph_head_spec(g, h);

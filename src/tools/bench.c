@@ -3,6 +3,7 @@
  * (the same rows everywhere), so the numbers show compute and
  * communication, not the disk. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, getrusage */
+#include "dist/stall.h"
 #include "tools/bench.h"
 
 #include <cblas.h>
@@ -224,6 +225,18 @@ static double model_mb(const mimo_model *mm, const mimo_graph *g, size_t rows)
     return (vals + (double)data + act) * sizeof(mimo_real) / 1048576.0;
 }
 
+/* The stall detector's cost in the step: ns per enter + leave pair. */
+static double stall_mark_ns(void)
+{
+    const long n = 1000000;
+    double t = mimo_clock();
+    for (long i = 0; i < n; i++) {
+        mimo_stall_enter(MIMO_STALL_SUM);
+        mimo_stall_leave();
+    }
+    return (mimo_clock() - t) / (double)n * 1e9;
+}
+
 int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
                mimo_bench_result *r)
 {
@@ -259,14 +272,24 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
         r->threads = 1;
 #endif
         r->sgemm_gflops = sgemm_rate();
-        rc = run_steps(m, &src, &c, warmup);
+        r->stall_warn = o->stall_warn < 0 ? 0 : o->stall_warn > 0 ? o->stall_warn : 60;
+        mimo_stall_opts so = {r->stall_warn, 0, NULL, NULL, NULL};
+        if (r->stall_warn > 0)
+            rc = mimo_stall_start(comm, &so);
+        if (!rc)
+            rc = run_steps(m, &src, &c, warmup);
         double t[5];
         mimo_dist_times(d, t, 1);
         if (!rc && comm != MPI_COMM_NULL && MPI_Barrier(comm) != MPI_SUCCESS)
             rc = mimo_error(MIMO_EMPI, "MPI_Barrier failed");
+        unsigned long seq0 = atomic_load(&mimo_stall_marks.seq);
         if (!rc)
             rc = run_steps(m, &src, &c, steps);
+        r->stall_marks = (double)(atomic_load(&mimo_stall_marks.seq) - seq0) / 2 /
+                         (double)steps;
         mimo_dist_times(d, t, 1);
+        mimo_stall_stop();
+        r->stall_mark_ns = stall_mark_ns();
         for (int k = 0; k < 5; k++)
             r->phase[k] = t[k] / (double)steps;
         if (!rc && o->layers && !(rc = mimo_graph_time_layers(g, 1))) {

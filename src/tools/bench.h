@@ -27,6 +27,8 @@ typedef struct {
     MPI_Comm comm;
     int layers;            /* also time each layer kind (a clock read per
                             * layer and pass: separate from the figures) */
+    double stall_warn;     /* the stall detector as mimo train runs it
+                            * (default 60 s; < 0: off) */
 } mimo_bench_opts;
 
 /* Layer kinds reported apart; the rest are summed as "other". */
@@ -51,6 +53,9 @@ typedef struct {
                          shared between ranks divided among them (Linux;
                          0 elsewhere) */
     double model_mb;  /* params + grads + moments + activations + data */
+    double stall_warn;      /* the stall detector's setting (0: off) */
+    double stall_marks;     /* collective waits it marked per step */
+    double stall_mark_ns;   /* cost of one mark (enter + leave) */
     int n_kinds;      /* with o->layers: forward + backward seconds per
                        * step of each layer kind, largest first (rank 0) */
     struct {

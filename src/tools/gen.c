@@ -29,7 +29,8 @@
 
 struct mimo_dsfile {
     hid_t f;
-    mimo_atomic a; /* the final name, and the temporary one written */
+    mimo_atomic a;     /* the final name, and the temporary one written */
+    mimo_h5_image img; /* built in memory: a full disk is one failed write */
 };
 
 int mimo_dsfile_create(const char *path, mimo_dsfile **out)
@@ -54,11 +55,10 @@ int mimo_dsfile_create(const char *path, mimo_dsfile **out)
         return rc;
     }
     fclose(probe);
-    mimo_h5_quiet();
-    d->f = H5Fcreate(d->a.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    d->f = mimo_h5_mem_create(path, 64u << 20, &d->img);
     if (d->f < 0) {
         mimo_atomic_abort(&d->a);
-        rc = mimo_error(MIMO_EIO, "%s: HDF5 cannot create this file", d->a.tmp);
+        rc = (int)d->f;
         free(d);
         return rc;
     }
@@ -86,11 +86,10 @@ int mimo_dsfile_attr_str(mimo_dsfile *f, const char *name, const char *v)
 int mimo_dsfile_commit(mimo_dsfile **pf)
 {
     mimo_dsfile *d = *pf;
-    int rc = 0;
-    if (H5Fflush(d->f, H5F_SCOPE_GLOBAL) < 0)
-        rc = mimo_error(MIMO_EIO, "%s: flushing failed", d->a.tmp);
-    if (H5Fclose(d->f) < 0 && !rc)
-        rc = mimo_error(MIMO_EIO, "%s: closing failed", d->a.tmp);
+    int rc = mimo_h5_mem_close(d->f, d->a.path, &d->img);
+    if (!rc)
+        rc = mimo_atomic_write(&d->a, d->img.buf, d->img.len);
+    free(d->img.buf);
     if (!rc)
         rc = mimo_atomic_commit(&d->a, NULL);
     if (rc)
@@ -104,7 +103,8 @@ void mimo_dsfile_abort(mimo_dsfile **pf)
 {
     if (!*pf)
         return;
-    H5Fclose((*pf)->f);
+    if (!mimo_h5_mem_close((*pf)->f, (*pf)->a.path, &(*pf)->img))
+        free((*pf)->img.buf);
     mimo_atomic_abort(&(*pf)->a);
     free(*pf);
     *pf = NULL;

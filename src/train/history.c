@@ -1,5 +1,6 @@
 /* history.c — the history columns and history.csv (see history.h). */
 #define _POSIX_C_SOURCE 200809L /* getline */
+#include "base/fsutil.h"
 #include "train/history.h"
 
 #include <errno.h>
@@ -195,13 +196,21 @@ int mimo_history_prepare(const mimo_history *h, const char *path, long keep)
     int rc = f ? kept_rows(f, head, keep, &kept) : 0;
     if (f)
         fclose(f);
-    if (!rc && !(f = fopen(path, "w")))
-        rc = mimo_error(MIMO_EIO, "%s: cannot write: %s", path, strerror(errno));
-    if (!rc) {
-        fprintf(f, "%s\n%s", head, kept ? kept : "");
-        if (fclose(f))
-            rc = mimo_error(MIMO_EIO, "%s: write failed", path);
+    /* replaced atomically: a full disk leaves the old history whole */
+    size_t len = strlen(head) + 1 + (kept ? strlen(kept) : 0);
+    char *text = rc ? NULL : malloc(len + 1);
+    mimo_atomic a;
+    if (!rc && !text)
+        rc = mimo_error(MIMO_ENOMEM, "out of memory");
+    if (!rc)
+        snprintf(text, len + 1, "%s\n%s", head, kept ? kept : "");
+    if (!rc && !(rc = mimo_atomic_begin(&a, path))) {
+        if (!(rc = mimo_atomic_write(&a, text, len)))
+            rc = mimo_atomic_commit(&a, NULL);
+        if (rc)
+            mimo_atomic_abort(&a);
     }
+    free(text);
     free(head);
     free(kept);
     return rc;
@@ -215,5 +224,8 @@ int mimo_history_append(const mimo_history *h, const char *path)
     for (int i = 0; i < h->n_cols; i++)
         fprintf(f, i == 0 ? "%.0f" : ",%.9g", h->values[i]);
     fputc('\n', f);
-    return fclose(f) ? mimo_error(MIMO_EIO, "%s: write failed", path) : 0;
+    int bad = fflush(f) ? errno : 0;
+    if (fclose(f) && !bad)
+        bad = errno;
+    return bad ? mimo_error(MIMO_EIO, "%s: cannot append: %s", path, strerror(bad)) : 0;
 }

@@ -103,15 +103,23 @@ static int write_predictions(const char *out, const mimo_graph *g,
     int rc = mimo_mkdirs_for(out);
     if (rc || (rc = mimo_atomic_begin(&a, out)))
         return rc;
-    mimo_h5_quiet();
-    hid_t f = H5Fcreate(a.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    /* built in memory, written with one checked write (as checkpoints) */
+    size_t est = 0;
+    for (int h = 0; h < mimo_graph_n_heads(g); h++)
+        est += n * (size_t)mimo_graph_head_units(g, h) * sizeof(float);
+    mimo_h5_image img;
+    hid_t f = mimo_h5_mem_create(out, est + (1u << 16), &img);
     if (f < 0)
-        return mimo_error(MIMO_EIO, "%s: cannot create the predictions file", out);
+        return (int)f;
     for (int h = 0; h < mimo_graph_n_heads(g) && !rc; h++)
         rc = mimo_h5_write_real(f, out, mimo_graph_head_spec(g, h)->name, outs[h], n,
                                 (size_t)mimo_graph_head_units(g, h));
-    if (H5Fclose(f) < 0 && !rc)
-        rc = mimo_error(MIMO_EIO, "%s: close failed", out);
+    int closed = mimo_h5_mem_close(f, out, &img);
+    if (!rc)
+        rc = closed;
+    if (!rc)
+        rc = mimo_atomic_write(&a, img.buf, img.len);
+    free(img.buf);
     if (!rc)
         rc = mimo_atomic_commit(&a, NULL);
     if (rc)

@@ -23,10 +23,13 @@
 #endif
 
 #include "base/clock.h"
+#include "base/fsutil.h"
+#include "dist/stall.h"
 #include "mimo/dataset.h"
 #include "mimo/error.h"
 #include "mimo/fit.h"
 #include "mimo/schedule.h"
+#include "mimo/summary.h"
 #include "train/history.h"
 #include "train/rundir.h"
 #include "train/runstate.h"
@@ -47,6 +50,7 @@ typedef struct {
     mimo_dist *dist;
     mimo_trace *trace;
     /* the run's files and the state a resume needs */
+    int lock_fd;                /* rank 0: the run directory's lock */
     mimo_rundir dir;
     mimo_history hist;
     mimo_run_state state;
@@ -113,8 +117,11 @@ static int save(run *r, const char *name, int periodic)
         return rc;
     r->t_ckpt = mimo_clock();
     const mimo_real *best = r->has_best ? r->best_params : NULL;
-    return periodic ? mimo_rundir_save_periodic(&r->dir, r->m, &r->state.ck, best)
-                    : mimo_rundir_save(&r->dir, name, r->m, &r->state.ck, best);
+    mimo_stall_at(r->state.ck.global_step, MIMO_BUSY_CHECKPOINT);
+    rc = periodic ? mimo_rundir_save_periodic(&r->dir, r->m, &r->state.ck, best)
+                  : mimo_rundir_save(&r->dir, name, r->m, &r->state.ck, best);
+    mimo_stall_at(r->state.ck.global_step, MIMO_BUSY_STEP);
+    return rc;
 }
 
 /* ---- one step and its bookkeeping ------------------------------------------ */
@@ -176,6 +183,7 @@ static int run_step(run *r, long epoch, long step)
     size_t B = (size_t)r->spec->train.batch_size, start = (size_t)step * B;
     size_t gb = r->ts.rows - start < B ? r->ts.rows - start : B;
     int rc, verdict;
+    mimo_stall_at(r->state.ck.global_step, MIMO_BUSY_STEP);
     if ((rc = mimo_train_step(r->m, &r->ts, r->order + start, gb, epoch, step,
                               &r->tr)))
         return rc;
@@ -225,6 +233,7 @@ static int log_epoch(run *r, long e)
         return rc;
     mimo_stats_finish(r->m, &r->tr);
     if (r->have_val) {
+        mimo_stall_at(r->state.ck.global_step, MIMO_BUSY_VALIDATION);
         mimo_stats_reset(&r->va);
         if ((rc = mimo_model_evaluate(r->m, &r->vs, &r->va)) ||
             (r->dist && (rc = mimo_dist_sum_stats(r->dist, &r->va))))
@@ -447,6 +456,40 @@ static int resume_path(run *r, char *path, size_t len)
     return 0;
 }
 
+/* A new run's id: 16 hex digits from the kernel's random source (else
+ * the clock and the pid). */
+static void new_run_id(char *id, size_t len)
+{
+    uint64_t v = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(&v, sizeof v, 1, f) != 1)
+        v = (uint64_t)(mimo_clock() * 1e9) ^ ((uint64_t)getpid() << 32);
+    if (f)
+        fclose(f);
+    snprintf(id, len, "%016llx", (unsigned long long)v);
+}
+
+/* This run's lineage (mimo_ckpt_state): its own id after the resumed
+ * checkpoint's lineage and step; the oldest entries dropped when long. */
+static void set_lineage(run *r, int resumed)
+{
+    char id[24], *lin = r->state.ck.lineage;
+    size_t cap = sizeof r->state.ck.lineage;
+    new_run_id(id, sizeof id);
+    if (!resumed || !lin[0]) {
+        snprintf(lin, cap, "%s", id);
+        return;
+    }
+    char tail[64];
+    snprintf(tail, sizeof tail, "@%lld/%s", (long long)r->state.ck.global_step, id);
+    while (strlen(lin) + strlen(tail) >= cap && strchr(lin, '/'))
+        memmove(lin, strchr(lin, '/') + 1, strlen(strchr(lin, '/') + 1) + 1);
+    if (strlen(lin) + strlen(tail) < cap)
+        strcat(lin, tail);
+    else
+        snprintf(lin, cap, "%s", id);
+}
+
 /* Fresh start, --init, or --resume. */
 static int starting_point(run *r)
 {
@@ -455,12 +498,17 @@ static int starting_point(run *r)
     r->state.lr_scale = 1;
     if (rc)
         return rc;
-    if (!path[0])
+    if (!path[0]) {
+        set_lineage(r, 0);
         return r->o->init ? mimo_checkpoint_init_params(r->o->init, r->m) : 0;
+    }
     /* ask for every name the state packs, so the load fills them */
     if ((rc = mimo_run_state_pack(&r->state, r->spec, r->ts.rows, r->size, 0, &r->tr)) ||
         (rc = mimo_checkpoint_load(path, r->m, &r->state.ck, r->best_params,
                                    &r->has_best)))
+        return rc;
+    if ((rc = mimo_run_state_check(&r->state, r->spec, r->ts.rows, path, note_cb,
+                                   r)))
         return rc;
     if ((rc = mimo_run_state_unpack(&r->state, r->rank, &r->tr)) == MIMO_ENOMEM)
         return rc;
@@ -471,9 +519,7 @@ static int starting_point(run *r)
                  "the steps from here", path, (long long)r->state.ck.epoch + 1);
         note(r, msg);
     }
-    if ((rc = mimo_run_state_check(&r->state, r->spec, r->ts.rows, path, note_cb,
-                                   r)))
-        return rc;
+    set_lineage(r, 1);
     snprintf(msg, sizeof msg, "resuming from %s (epoch %lld, step %lld)", path,
              (long long)r->state.ck.epoch + 1, (long long)r->state.ck.step);
     note(r, msg);
@@ -550,11 +596,71 @@ static int sync_replicas(run *r)
                                               r->state.ck.global_step);
 }
 
+/* Rank 0: the run directory's lock before anything in it is read or
+ * removed, then the leftovers of dead processes, then whether it holds an
+ * earlier run. */
+static int claim_dir(run *r)
+{
+    int rc = mimo_rundir_lock(r->o->out_dir, &r->lock_fd), n;
+    double bytes;
+    if (rc)
+        return rc;
+    mimo_rundir_clean_tmp(r->o->out_dir, &n, &bytes);
+    if (n) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "removed %d temporary file(s) (%.1f MB) left in "
+                 "%s by processes that ended mid-write", n, bytes / 1e6,
+                 r->o->out_dir);
+        note(r, msg);
+    }
+    return mimo_rundir_check(r->o->out_dir, r->o->resume != NULL, r->o->overwrite);
+}
+
+/* Before the model is made: its memory, said at start, against what the
+ * node has (all its ranks together); more is an error unless --force. */
+static int check_memory(run *r)
+{
+    mimo_graph *g = NULL;
+    int local = 1, local_rank = 0;
+    int rc = mimo_graph_compile(r->spec, (int)r->spec->train.batch_size, 0, &g);
+    if (rc)
+        return 0; /* create_model reports it */
+    double need = mimo_graph_train_bytes(g), avail = mimo_available_bytes();
+    mimo_graph_free(&g);
+    if ((rc = mimo_comm_node(r->comm, &local, &local_rank)))
+        return rc;
+    char msg[512], node[96] = "";
+    if (local > 1)
+        snprintf(node, sizeof node, "; %d ranks on this node: %.1f MB", local,
+                 need * local / 1e6);
+    if (avail > 0 && need * local > avail) {
+        snprintf(msg, sizeof msg, "the model needs about %.1f MB per rank to train "
+                 "(parameters, gradients, optimizer moments, activations at batch "
+                 "%ld%s) but this machine has %.1f MB available", need / 1e6,
+                 r->spec->train.batch_size, node, avail / 1e6);
+        if (!r->o->force)
+            return mimo_error(MIMO_ENOMEM, "%s: %s: use a smaller model or batch, "
+                              "fewer ranks per node, or --force", r->spec->file, msg);
+        if (r->rank == 0) {
+            char w[600];
+            snprintf(w, sizeof w, "warning: %s (--force: starting anyway)", msg);
+            note(r, w);
+        }
+    } else if (r->rank == 0 && need > 64e6) {
+        snprintf(msg, sizeof msg, "memory: about %.1f MB per rank to train%s (%.1f MB "
+                 "available)", need / 1e6, node, avail / 1e6);
+        note(r, msg);
+    }
+    return 0;
+}
+
 /* The model, the data, the run directory, where to start: every rank
  * agrees on the outcome before the collectives that follow. */
 static int set_up(run *r)
 {
-    int rc = agree(r, create_model(r));
+    int rc = agree(r, check_memory(r));
+    if (!rc)
+        rc = agree(r, create_model(r));
     if (!rc) { /* opening is agreed inside; the split checks are not */
         rc = open_data(r);
         if (!(rc && mimo_error_agreed()))
@@ -563,10 +669,7 @@ static int set_up(run *r)
     if (!rc) /* rank 0 alone writes the directory: agree before collectives */
         rc = agree(r, (rc = mimo_history_init(&r->hist, r->g, r->have_val)) ||
                       (rc = setup_monitors(r)) ||
-                      (rc = r->rank == 0 ? mimo_rundir_check(r->o->out_dir,
-                                                            r->o->resume != NULL,
-                                                            r->o->overwrite)
-                                         : 0) ||
+                      (rc = r->rank == 0 ? claim_dir(r) : 0) ||
                       (rc = mimo_rundir_open(&r->dir, r->o->out_dir,
                                              r->spec->train.checkpoint.keep,
                                              r->spec->text, r->comm, r->rank,
@@ -585,6 +688,48 @@ static int set_up(run *r)
                                    : 0);
     }
     return rc;
+}
+
+/* A stop asked for while setting up (on any rank): nothing new to save —
+ * the run starts from its seed, --init or the checkpoint it resumed. */
+static int stopped_early(run *r)
+{
+    int flag = r->o->stop && *r->o->stop;
+    if (r->size > 1 &&
+        MPI_Allreduce(MPI_IN_PLACE, &flag, 1, MPI_INT, MPI_MAX, r->comm) != MPI_SUCCESS)
+        return 0; /* the first step's vote will see it */
+    if (flag)
+        note(r, "stop requested before the first step: nothing to checkpoint yet "
+                "(the run starts again where it would have begun)");
+    return flag;
+}
+
+/* DIR/status after the run: what scripts read instead of the launcher's
+ * exit status. */
+static void final_status(run *r, int rc)
+{
+    char detail[1100];
+    if (rc == MIMO_TRAIN_STOPPED) {
+        snprintf(detail, sizeof detail, "checkpoint: %s\nepoch: %lld\nstep: %lld\n"
+                 "resume: mimo train CONFIG --out DIR --resume auto\n",
+                 r->dir.last[0] ? r->dir.last : "none (stopped before the first step)",
+                 (long long)r->state.ck.epoch + 1, (long long)r->state.ck.step);
+        mimo_rundir_status(&r->dir, "stopped", detail);
+    } else if (!rc) {
+        snprintf(detail, sizeof detail, "checkpoint: %s\nepochs: %lld\n",
+                 r->dir.last, (long long)r->state.ck.epoch);
+        mimo_rundir_status(&r->dir, "finished", detail);
+    } else if (r->rank == 0) { /* keep the message (and whether agreed) */
+        char keep[1024];
+        int agreed = mimo_error_agreed();
+        snprintf(keep, sizeof keep, "%s", mimo_errmsg());
+        snprintf(detail, sizeof detail, "error: %s\n",
+                 rc == MIMO_EPEER ? "on another rank (see its message)" : keep);
+        mimo_rundir_status(&r->dir, "failed", detail);
+        mimo_error(rc, "%s", keep);
+        if (agreed)
+            mimo_error_set_agreed();
+    }
 }
 
 /* After an error on this rank alone (not agreed) the other ranks may be
@@ -609,6 +754,8 @@ static void clean_up(run *r, int rc)
     mimo_model_free(&r->m);
     mimo_history_free(&r->hist);
     mimo_rundir_close(&r->dir);
+    mimo_rundir_unlock(&r->lock_fd);
+    mimo_stall_stop();
     mimo_run_state_free(&r->state);
     if (!alone)
         mimo_comm_free(&r->comm);
@@ -625,15 +772,25 @@ int mimo_train(mimo_spec *spec, const mimo_train_opts *o)
     r->base_lr = spec->train.opt.lr;
     r->t_start = r->t_ckpt = mimo_clock();
     r->size = 1;
+    r->lock_fd = -1;
     int rc = mimo_comm_dup(o->comm, &r->comm);
     if (!rc && r->comm != MPI_COMM_NULL &&
         (MPI_Comm_rank(r->comm, &r->rank) != MPI_SUCCESS ||
          MPI_Comm_size(r->comm, &r->size) != MPI_SUCCESS))
         rc = mimo_error(MIMO_EMPI, "cannot query the communicator");
+    if (!rc) {
+        mimo_stall_opts so = {o->stall_warn, o->stall_abort, o->on_message,
+                              o->on_fatal, o->user};
+        if (!o->on_fatal)
+            so.abort_s = 0; /* nobody to end the job */
+        rc = mimo_stall_start(r->comm, &so);
+    }
     if (!rc && !(rc = set_up(r))) {
-        rc = train_loop(r);
+        mimo_rundir_status(&r->dir, "running", NULL);
+        rc = stopped_early(r) ? MIMO_TRAIN_STOPPED : train_loop(r);
         if (!rc && r->trace)
             rc = mimo_trace_write(r->trace, r->comm, o->trace_path);
+        final_status(r, rc);
     }
     clean_up(r, rc);
     free(r);

@@ -1,6 +1,7 @@
 /* runstate.c — the run's own state in a checkpoint (see runstate.h). */
 #include "train/runstate.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,12 +123,65 @@ int mimo_run_state_unpack(mimo_run_state *st, int rank, mimo_stats *part)
     return rc;
 }
 
+/* A named number of the state within [lo, hi] (an integer when asked):
+ * anything else is damage, named; absent is fine (older files). */
+static int in_range(const mimo_ckpt_state *s, const char *path, const char *name,
+                    double lo, double hi, int integer)
+{
+    double v = mimo_ckpt_get(s, name, lo);
+    if (v >= lo && v <= hi && (!integer || v == floor(v)))
+        return 0;
+    return mimo_error(MIMO_EINVAL, "%s: state '%s' = %g is out of range [%g, %g]%s: "
+                      "the file is damaged", path, name, v, lo, hi,
+                      integer ? " or not an integer" : "");
+}
+
+/* Every number of the state in its range, and the position inside the
+ * epoch this run's batch size and rows define. */
+static int check_ranges(const mimo_ckpt_state *s, const mimo_spec *spec,
+                        size_t train_rows, const char *path)
+{
+    static const char *const counts[] = {"plateau_wait", "plateau_cooldown",
+                                         "early_wait", "partial_count"};
+    static const char *const flags[] = {"shuffle", "plateau_initialized",
+                                        "early_initialized", "checkpoint_best_set"};
+    const double big = 9007199254740992.0; /* 2^53 */
+    int rc = in_range(s, path, "lr_scale", 1e-300, 1e6, 0);
+    for (size_t i = 0; !rc && i < sizeof counts / sizeof *counts; i++)
+        rc = in_range(s, path, counts[i], 0, big, 1);
+    for (size_t i = 0; !rc && i < sizeof flags / sizeof *flags; i++)
+        rc = in_range(s, path, flags[i], 0, 1, 1);
+    if (!rc)
+        rc = in_range(s, path, "early_best_epoch", -1, 2147483647.0, 1);
+    if (!rc && mimo_ckpt_get(s, "batch_size", -1) != -1)
+        rc = in_range(s, path, "batch_size", 1, big, 1);
+    if (!rc && mimo_ckpt_get(s, "train_rows", -1) != -1)
+        rc = in_range(s, path, "train_rows", 1, big, 1);
+    for (int i = 0; !rc && i < s->n_extra; i++)
+        if (isnan(s->extra[i].value))
+            rc = mimo_error(MIMO_EINVAL, "%s: state '%s' is NaN: the file is "
+                            "damaged", path, s->extra[i].name);
+    size_t B = (size_t)spec->train.batch_size;
+    int64_t steps = (int64_t)((train_rows + B - 1) / B);
+    double was_b = mimo_ckpt_get(s, "batch_size", -1);
+    double was_rows = mimo_ckpt_get(s, "train_rows", -1);
+    if (!rc && s->step >= steps && (was_b < 0 || was_b == (double)B) &&
+        (was_rows < 0 || was_rows == (double)train_rows)) /* else: see below */
+        rc = mimo_error(MIMO_EINVAL, "%s: step %lld of an epoch, which has %lld "
+                        "steps: the file is damaged", path, (long long)s->step,
+                        (long long)steps);
+    return rc;
+}
+
 int mimo_run_state_check(const mimo_run_state *st, const mimo_spec *spec,
                          size_t train_rows, const char *path,
                          void (*note)(void *u, const char *msg), void *u)
 {
     const mimo_ckpt_state *s = &st->ck;
     const mimo_train_spec *t = &spec->train;
+    int rc = check_ranges(s, spec, train_rows, path);
+    if (rc)
+        return rc;
     double was[4] = {mimo_ckpt_get(s, "batch_size", -1),
                      mimo_ckpt_get(s, "train_rows", -1), (double)s->seed,
                      mimo_ckpt_get(s, "shuffle", -1)};
@@ -137,6 +191,24 @@ int mimo_run_state_check(const mimo_run_state *st, const mimo_spec *spec,
                                         "shuffle"};
     char msg[4400];
     for (int k = 0; k < 4; k++) {
+        if (k == 2) { /* a 64-bit seed: compared and printed exactly */
+            if (s->seed == t->seed)
+                continue;
+            if (s->step > 0)
+                return mimo_error(MIMO_EINVAL, "%s: stopped in the middle of epoch "
+                                  "%lld (step %lld) with seed %llu; this run has "
+                                  "%llu, which would skip or repeat rows: resume "
+                                  "with the same seed, or from a checkpoint at the "
+                                  "end of an epoch", path, (long long)s->epoch + 1,
+                                  (long long)s->step, (unsigned long long)s->seed,
+                                  (unsigned long long)t->seed);
+            snprintf(msg, sizeof msg, "%s: seed was %llu, now %llu (fine at an "
+                     "epoch boundary)", path, (unsigned long long)s->seed,
+                     (unsigned long long)t->seed);
+            if (note)
+                note(u, msg);
+            continue;
+        }
         if (was[k] < 0 || was[k] == now[k])
             continue;
         if (s->step > 0)
