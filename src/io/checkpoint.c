@@ -385,7 +385,7 @@ static int save_direct(mimo_atomic *a, const char *path, mimo_model *m,
                           "file needs about %.1f MB; %.1f MB free on that file "
                           "system)", path, (double)est / 1e6, avail / 1e6);
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST);
     H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG); /* closing closes all in it */
     hid_t f = H5Fcreate(a->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);

@@ -111,8 +111,10 @@ hid_t mimo_h5_mem_create(const char *path, size_t estimate, mimo_h5_image *img)
     MIMO_H5_TRY(&rc, fapl = H5Pcreate(H5P_FILE_ACCESS), path, NULL);
     MIMO_H5_TRY(&rc, H5Pset_fapl_core(fapl, inc, 0), path, NULL);
     MIMO_H5_TRY(&rc, H5Pset_file_image_callbacks(fapl, &cb), path, NULL);
-    /* object headers with checksums of their own (the 1.8 format) */
-    MIMO_H5_TRY(&rc, H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST),
+    /* metadata with checksums of its own, the chunk indexes included (the
+     * 1.10 format: a flipped chunk address is an error, not another
+     * chunk's data with a valid Fletcher32) */
+    MIMO_H5_TRY(&rc, H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST),
                 path, NULL);
     MIMO_H5_TRY(&rc, f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl), path,
                 NULL);
@@ -558,12 +560,18 @@ int mimo_h5_attr_read_f64(hid_t obj, const char *path, const char *name,
     return attr_read(obj, path, name, H5T_NATIVE_DOUBLE, v);
 }
 
-/* A variable-length UTF-8 string type (close it), or -1. */
-static hid_t vlen_str(void)
+/* A UTF-8 string type (close it), or -1: variable length for reading any
+ * string; fixed length, n bytes with the terminating NUL, for writing. mimo
+ * writes only fixed-length strings: they live in the object header (or the
+ * dataset) that holds them, under its checksum, while variable-length ones
+ * live in the global heap, which has no checksum and whose object lengths
+ * HDF5 trusts — one flipped bit there makes H5Aread copy past its buffer. */
+static hid_t str_type(size_t n)
 {
     hid_t t = H5Tcopy(H5T_C_S1);
-    if (t >= 0 && (H5Tset_size(t, H5T_VARIABLE) < 0 ||
-                   H5Tset_cset(t, H5T_CSET_UTF8) < 0)) {
+    if (t >= 0 && (H5Tset_size(t, n ? n : H5T_VARIABLE) < 0 ||
+                   H5Tset_cset(t, H5T_CSET_UTF8) < 0 ||
+                   (n && H5Tset_strpad(t, H5T_STR_NULLTERM) < 0))) {
         H5Tclose(t);
         return -1;
     }
@@ -573,9 +581,9 @@ static hid_t vlen_str(void)
 int mimo_h5_attr_write_str(hid_t obj, const char *path, const char *name,
                            const char *v)
 {
-    hid_t t = vlen_str();
+    hid_t t = str_type(strlen(v) + 1);
     int rc = t < 0 ? mimo_h5_fail("H5Tcopy", path, name)
-                   : attr_write(obj, path, name, t, t, &v);
+                   : attr_write(obj, path, name, t, t, v);
     if (t >= 0)
         MIMO_H5_KEEP(&rc, H5Tclose(t), path, name);
     return rc;
@@ -596,7 +604,7 @@ static int read_string(hid_t id, int is_attr, char **out)
     *out = NULL;
     if (ft >= 0 && H5Tget_class(ft) == H5T_STRING) {
         if (H5Tis_variable_str(ft) > 0) {
-            hid_t t = vlen_str();
+            hid_t t = str_type(0);
             char *s = NULL;
             st = is_attr ? H5Aread(id, t, &s) : H5Dread(id, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s);
             if (st >= 0 && s) {
@@ -642,11 +650,11 @@ int mimo_h5_write_text(hid_t loc, const char *path, const char *name,
     int rc = 0;
     if (mimo_h5_exists(loc, name))
         MIMO_H5_TRY(&rc, H5Ldelete(loc, name, H5P_DEFAULT), path, name);
-    MIMO_H5_TRY(&rc, t = vlen_str(), path, name);
+    MIMO_H5_TRY(&rc, t = str_type(strlen(text) + 1), path, name);
     MIMO_H5_TRY(&rc, s = H5Screate(H5S_SCALAR), path, name);
     MIMO_H5_TRY(&rc, d = H5Dcreate2(loc, name, t, s, H5P_DEFAULT, H5P_DEFAULT,
                                     H5P_DEFAULT), path, name);
-    MIMO_H5_TRY(&rc, H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, &text), path, name);
+    MIMO_H5_TRY(&rc, H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, text), path, name);
     if (d >= 0)
         MIMO_H5_KEEP(&rc, H5Dclose(d), path, name);
     if (s >= 0)
