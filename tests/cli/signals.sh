@@ -157,4 +157,28 @@ wait "$pid"
 code=$?
 check "train.sbatch: SIGTERM, mpirun exits 1, mimo stopped: the script exits 75 (got $code)" test "$code" = 75
 check "train.sbatch says why" grep -q "mpirun exited 1; mimo stopped with a checkpoint" sb.log
+
+# 6. after a requeue, an srun launch that fails before mimo starts (the old
+# step's PMIx socket still bound) is tried again; mimo's own errors are not
+cat >bin/srun <<EOF
+#!/bin/bash
+n=\$(cat $TMP/srun.count 2>/dev/null || echo 0)
+echo \$((n + 1)) >$TMP/srun.count
+[ "\$n" -eq 0 ] && { echo "srun: error: task 0 launch failed: Unspecified error" >&2; exit 137; }
+while [ "\$1" != "$MIMO" ]; do shift; done
+exec "\$@"
+EOF
+chmod +x bin/srun
+PATH=$TMP/bin:$PATH MIMO=$MIMO SLURM_JOB_ID= SLURM_RESTART_COUNT=1 bash "$SRC/slurm/train.sbatch" \
+    mt.yaml relaunch --epochs 1 >relaunch.log 2>&1
+code=$?
+check "train.sbatch: a failed srun launch after a requeue is retried, then trains (exit $code)" test "$code" = 0
+check "... saying so" grep -q "srun exited 137 before mimo started; launching again in 5 s (attempt 2 of 3)" relaunch.log
+check "... and srun ran twice" test "$(cat srun.count)" = 2
+rm -f srun.count
+SLURM_RESTART_COUNT=1 PATH=$TMP/bin:$PATH MIMO=$MIMO SLURM_JOB_ID= bash "$SRC/slurm/multinode.sbatch" \
+    mt.yaml relaunch2 --epochs 1 --no-such-flag >relaunch2.log 2>&1
+code=$?
+check "multinode.sbatch: mimo's own error (a bad flag) is not retried (exit $code, srun ran $(cat srun.count) times)" \
+    test "$code" = 2 -a "$(cat srun.count)" = 2
 finish
