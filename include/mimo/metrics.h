@@ -43,6 +43,10 @@ MIMO_API double *mimo_metrics_sums(mimo_metrics *m);
 MIMO_API size_t mimo_metrics_scores(const mimo_metrics *m, int h,
                                     const mimo_real **score,
                                     const unsigned char **positive);
+/* The sums' layout, to tell whether saved sums fit these metrics: per
+ * head its metric bits, units, classes counted, AUC lists and r2 units.
+ * Writes the values into out (may be NULL) and returns how many. */
+MIMO_API size_t mimo_metrics_layout(const mimo_metrics *m, double *out);
 /* Whether head h keeps AUC scores (it asks for auc). */
 MIMO_API int mimo_metrics_has_scores(const mimo_metrics *m, int h);
 /* Makes room for n entries of head h, replacing its scores; fill them

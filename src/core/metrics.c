@@ -16,6 +16,8 @@
  *                   the classes with positives and negatives (macro);
  *                   NaN when no class has both
  *   r2              1 - SSE / SST per unit with SST > 0, averaged
+ *                   (SST below 1e-10 of the sum of squared targets counts
+ *                   as 0: constant targets, up to rounding)
  * A head without a labelled row has NaN for every metric and its loss.
  * All of it is sums that add over ranks, except the AUC, which keeps
  * every labelled row's scores and is exact on any number of ranks. */
@@ -129,6 +131,18 @@ size_t mimo_metrics_scores(const mimo_metrics *m, int h, const mimo_real **score
 {
     *score = m->h[h].score, *positive = m->h[h].pos;
     return m->h[h].n;
+}
+
+size_t mimo_metrics_layout(const mimo_metrics *m, double *out)
+{
+    enum { PER_HEAD = 5 };
+    for (int h = 0; out && h < m->n_heads; h++) {
+        const head_sums *s = &m->h[h];
+        double *o = out + (size_t)h * PER_HEAD;
+        o[0] = s->bits, o[1] = s->units, o[2] = s->classes, o[3] = s->lists;
+        o[4] = s->r2_units;
+    }
+    return (size_t)m->n_heads * PER_HEAD;
 }
 
 int mimo_metrics_has_scores(const mimo_metrics *m, int h) { return m->h[h].lists > 0; }
@@ -274,6 +288,8 @@ int mimo_metrics_add(mimo_metrics *m, int h, const mimo_head_stats *batch,
     d[S_LOSS] += batch->loss;
     d[S_WEIGHT] += batch->weight;
     d[S_LABELLED] += batch->labelled;
+    if (!s->bits)
+        return 0; /* only the loss: no probabilities, no counts */
     if (s->lists && (rc = reserve(s, s->n + (size_t)b * (size_t)s->units)))
         return rc;
     const mimo_real *out = m->g->nodes[hd->node].y;
@@ -362,8 +378,10 @@ static double r2_value(const head_sums *s, const double *d, double n)
     double sum = 0;
     int used = 0;
     for (int j = 0; j < s->units; j++) {
+        /* SST by the one-pass formula: for (near) constant targets the
+         * difference is rounding, not spread; such a unit is skipped */
         double sst = stt[j] - st[j] * st[j] / n;
-        if (sst > 0)
+        if (sst > 1e-10 * stt[j])
             sum += 1 - sse[j] / sst, used++;
     }
     return used ? sum / used : NAN;

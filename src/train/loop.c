@@ -515,8 +515,8 @@ static int starting_point(run *r)
     if (rc) {
         mimo_error_clear();
         snprintf(msg, sizeof msg, "%s: its sums of epoch %lld so far do not fit "
-                 "this config's metrics: that epoch's logged values cover only "
-                 "the steps from here", path, (long long)r->state.ck.epoch + 1);
+                 "this config's metrics (or come from an older mimo): that epoch's "
+                 "logged values cover only the steps from here", path, (long long)r->state.ck.epoch + 1);
         note(r, msg);
     }
     set_lineage(r, 1);

@@ -19,7 +19,15 @@ static int pack_sums(mimo_ckpt_state *s, const mimo_stats *part)
 {
     mimo_metrics *mt = part->metrics;
     char nm[MIMO_CKPT_NAME_MAX];
-    int rc = mimo_ckpt_set_array(s, "partial_sums", mimo_metrics_sums(mt),
+    size_t nl = mimo_metrics_layout(mt, NULL);
+    double *lay = malloc(sizeof *lay * (nl + 1));
+    if (!lay)
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    mimo_metrics_layout(mt, lay);
+    int rc = mimo_ckpt_set_array(s, "partial_layout", lay, nl);
+    free(lay);
+    if (!rc)
+        rc = mimo_ckpt_set_array(s, "partial_sums", mimo_metrics_sums(mt),
                                  mimo_metrics_n_sums(mt));
     for (int h = 0; h < part->n_heads && !rc; h++) {
         const mimo_real *sc;
@@ -39,15 +47,35 @@ static int pack_sums(mimo_ckpt_state *s, const mimo_stats *part)
     return rc;
 }
 
+/* Whether the saved layout is this config's (a copy of the run directory
+ * with another config's metrics would otherwise misread the sums). */
+static int layout_fits(const mimo_ckpt_state *s, const mimo_metrics *mt)
+{
+    size_t n, nl = mimo_metrics_layout(mt, NULL);
+    const double *v = mimo_ckpt_get_array(s, "partial_layout", &n);
+    double *lay = malloc(sizeof *lay * (nl + 1));
+    int fits = v && lay && n == nl;
+    if (fits) {
+        mimo_metrics_layout(mt, lay);
+        fits = memcmp(v, lay, sizeof *lay * nl) == 0;
+    }
+    free(lay);
+    return fits;
+}
+
+/* The epoch's sums back on rank 0: none (an epoch boundary) is fine; sums
+ * that are missing (an older mimo) or do not fit are MIMO_EINVAL. */
 static int unpack_sums(const mimo_ckpt_state *s, mimo_stats *part)
 {
     mimo_metrics *mt = part->metrics;
     char nm[MIMO_CKPT_NAME_MAX];
     size_t n;
+    if (part->count == 0)
+        return 0; /* an epoch boundary: nothing to carry on */
     const double *v = mimo_ckpt_get_array(s, "partial_sums", &n);
     if (!v || n == 0)
-        return 0;
-    if (n != mimo_metrics_n_sums(mt))
+        return MIMO_EINVAL;
+    if (n != mimo_metrics_n_sums(mt) || !layout_fits(s, mt))
         return MIMO_EINVAL;
     memcpy(mimo_metrics_sums(mt), v, sizeof *v * n);
     for (int h = 0; h < part->n_heads; h++) {

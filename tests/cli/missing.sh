@@ -121,9 +121,14 @@ expect 0 "purchase: binary_crossentropy, weight learned, (None, 1), from logits,
 # ---- resume from the middle of an epoch: bitwise, history included
 expect 0 "" train net.yaml --out part --quiet --epochs 3 --set train.checkpoint.every_steps=8
 rm part/checkpoints/last.h5 part/checkpoints/ckpt-000000000051.h5
+cp part/checkpoints/ckpt-000000000048.h5 mid.h5
 expect 0 "resuming from part/checkpoints/ckpt-000000000048.h5 (epoch 3, step 14)" train net.yaml --out part --resume part
 check "resumed mid-epoch: bitwise the uninterrupted run" same_params np1/checkpoints/last.h5 part/checkpoints/last.h5
 check "resumed mid-epoch: the same history (AUC, counts; not the times)" cmp <(cut -d, -f1-20 np1/history.csv) <(cut -d, -f1-20 part/history.csv)
+# the same number of sums, other meanings (purchase: 3 class counts before,
+# 3 r2 sums now): the saved layout tells, and the epoch restarts its sums
+expect 0 "mid.h5: its sums of epoch 3 so far do not fit this config's metrics" \
+    train net.yaml --out other --resume mid.h5 --epochs 3 --set 'outputs.purchase.metrics=[auc, r2]'
 
 # ---- eval and predict: per head, labelled rows only; every row predicted
 expect 0 "purchase_auc" eval np1 --data data.h5
