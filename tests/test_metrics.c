@@ -121,6 +121,15 @@ static void test_auc_binary_ties(void **state)
     assert_true(fabs(v.precision - P) < 1e-12);
     assert_true(fabs(v.recall - R) < 1e-12);
     assert_true(fabs(v.f1 - 2 * P * R / (P + R)) < 1e-12);
+    /* a value fixed from elsewhere (rank 0's, over all ranks) is reported
+     * until the entries change; new rows bring back this process's own */
+    assert_true(mimo_metrics_auc(t.m, 0) == v.auc);
+    mimo_metrics_fix_auc(t.m, 0, 0.25);
+    mimo_metrics_values(t.m, 0, &v);
+    assert_true(v.auc == 0.25);
+    feed(&t, x, 1, y, 1);
+    mimo_metrics_values(t.m, 0, &v);
+    assert_true(fabs(v.auc - want) < 1e-12); /* each row twice: the same AUC */
     destroy(&t);
 }
 

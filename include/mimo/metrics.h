@@ -47,6 +47,11 @@ MIMO_API size_t mimo_metrics_scores(const mimo_metrics *m, int h,
  * head its metric bits, units, classes counted, AUC lists and r2 units.
  * Writes the values into out (may be NULL) and returns how many. */
 MIMO_API size_t mimo_metrics_layout(const mimo_metrics *m, double *out);
+/* Head h's AUC from the entries this process holds (NaN without both
+ * classes); mimo_metrics_fix_auc sets the value the values report until
+ * the entries change (the AUC over all ranks, computed on one). */
+MIMO_API double mimo_metrics_auc(const mimo_metrics *m, int h);
+MIMO_API void mimo_metrics_fix_auc(mimo_metrics *m, int h, double auc);
 /* Whether head h keeps AUC scores (it asks for auc). */
 MIMO_API int mimo_metrics_has_scores(const mimo_metrics *m, int h);
 /* Makes room for n entries of head h, replacing its scores; fill them
@@ -65,7 +70,7 @@ MIMO_API double mimo_head_metric(const mimo_head_stats *s, int i);
 
 /* The exact ROC AUC of n (score, positive) pairs: the probability that a
  * positive scores above a negative, ties counting one half; NaN when all
- * are positive or all negative. */
+ * are positive or all negative, or without memory for a sorted copy. */
 MIMO_API double mimo_auc(const mimo_real *score, const unsigned char *positive,
                          size_t n, size_t stride);
 

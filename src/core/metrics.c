@@ -20,7 +20,8 @@
  *                   as 0: constant targets, up to rounding)
  * A head without a labelled row has NaN for every metric and its loss.
  * All of it is sums that add over ranks, except the AUC, which keeps
- * every labelled row's scores and is exact on any number of ranks. */
+ * every labelled row's scores and is exact on any number of ranks (the
+ * scores go to rank 0, which computes it for all: mimo_metrics_fix_auc). */
 #include "mimo/metrics.h"
 
 #include <stdlib.h>
@@ -35,6 +36,12 @@
  * of targets, of squared targets and of squared errors. */
 enum { S_LOSS, S_WEIGHT, S_LABELLED, S_ACC, S_MSE, S_MAE, S_TOP_K, S_FIXED };
 
+/* An AUC entry while sorting. */
+typedef struct {
+    mimo_real s;
+    unsigned char p;
+} scored;
+
 typedef struct {
     unsigned bits;
     int binary, categorical, sparse;
@@ -45,6 +52,9 @@ typedef struct {
     size_t n, cap;          /* AUC entries */
     mimo_real *score;
     unsigned char *pos;
+    scored *work;           /* one list's entries, sorted: cap / lists + 1 */
+    int auc_fixed;          /* auc set by mimo_metrics_fix_auc since the */
+    double auc;             /* last change of the entries */
 } head_sums;
 
 struct mimo_metrics {
@@ -108,6 +118,7 @@ void mimo_metrics_free(mimo_metrics **mp)
     for (int h = 0; m->h && h < m->n_heads; h++) {
         free(m->h[h].score);
         free(m->h[h].pos);
+        free(m->h[h].work);
     }
     free(m->h);
     free(m->sums);
@@ -120,7 +131,7 @@ void mimo_metrics_reset(mimo_metrics *m)
 {
     memset(m->sums, 0, sizeof *m->sums * m->n_sums);
     for (int h = 0; h < m->n_heads; h++)
-        m->h[h].n = 0;
+        m->h[h].n = 0, m->h[h].auc_fixed = 0;
 }
 
 size_t mimo_metrics_n_sums(const mimo_metrics *m) { return m->n_sums; }
@@ -158,9 +169,13 @@ static int reserve(head_sums *s, size_t n)
     if (sc)
         s->score = sc;
     unsigned char *p = sc ? realloc(s->pos, cap) : NULL;
-    if (!p)
+    if (p)
+        s->pos = p;
+    /* the sort's buffer now, so that the values never allocate */
+    scored *w = p ? realloc(s->work, sizeof *w * (cap / (size_t)s->lists + 1)) : NULL;
+    if (!w)
         return mimo_error(MIMO_ENOMEM, "out of memory for %zu AUC scores", n);
-    s->pos = p, s->cap = cap;
+    s->work = w, s->cap = cap;
     return 0;
 }
 
@@ -171,7 +186,7 @@ int mimo_metrics_set_scores(mimo_metrics *m, int h, size_t n, mimo_real **score,
     int rc = reserve(s, n);
     if (rc)
         return rc;
-    s->n = n;
+    s->n = n, s->auc_fixed = 0;
     *score = s->score, *positive = s->pos;
     return 0;
 }
@@ -190,6 +205,7 @@ int mimo_metrics_copy(mimo_metrics *dst, const mimo_metrics *src)
             memcpy(sc, s->score, sizeof *sc * s->n);
             memcpy(p, s->pos, s->n);
         }
+        dst->h[h].auc_fixed = s->auc_fixed, dst->h[h].auc = s->auc;
     }
     return 0;
 }
@@ -292,6 +308,7 @@ int mimo_metrics_add(mimo_metrics *m, int h, const mimo_head_stats *batch,
         return 0; /* only the loss: no probabilities, no counts */
     if (s->lists && (rc = reserve(s, s->n + (size_t)b * (size_t)s->units)))
         return rc;
+    s->auc_fixed = 0;
     const mimo_real *out = m->g->nodes[hd->node].y;
     for (int r = 0; r < b; r++) {
         if (w && w[r] < 0)
@@ -312,11 +329,6 @@ int mimo_metrics_add(mimo_metrics *m, int h, const mimo_head_stats *batch,
 
 /* ---- the values --------------------------------------------------------- */
 
-typedef struct {
-    mimo_real s;
-    unsigned char p;
-} scored;
-
 static int by_score(const void *a, const void *b)
 {
     mimo_real x = ((const scored *)a)->s, y = ((const scored *)b)->s;
@@ -324,14 +336,12 @@ static int by_score(const void *a, const void *b)
 }
 
 /* Mann-Whitney: the positives' rank sum in score order, ties sharing the
- * mean of their ranks (sums of halves: exact in double). */
-double mimo_auc(const mimo_real *score, const unsigned char *positive, size_t n,
-                size_t stride)
+ * mean of their ranks (sums of halves: exact in double); v: n entries of
+ * scratch. */
+static double auc_in(scored *v, const mimo_real *score, const unsigned char *positive,
+                     size_t n, size_t stride)
 {
-    scored *v = malloc(sizeof *v * (n ? n : 1));
     double npos = 0, rank_sum = 0;
-    if (!v)
-        return NAN;
     for (size_t i = 0; i < n; i++) {
         v[i] = (scored){score[i * stride], positive[i * stride]};
         npos += v[i].p;
@@ -343,11 +353,19 @@ double mimo_auc(const mimo_real *score, const unsigned char *positive, size_t n,
             pos += v[j].p;
         rank_sum += pos * ((double)i + 1 + (double)j) / 2; /* ranks i+1..j */
     }
-    free(v);
     double nneg = (double)n - npos;
     if (npos == 0 || nneg == 0)
         return NAN;
     return (rank_sum - npos * (npos + 1) / 2) / (npos * nneg);
+}
+
+double mimo_auc(const mimo_real *score, const unsigned char *positive, size_t n,
+                size_t stride)
+{
+    scored *v = malloc(sizeof *v * (n ? n : 1));
+    double a = v ? auc_in(v, score, positive, n, stride) : NAN;
+    free(v);
+    return a;
 }
 
 static double ratio(double a, double b) { return b > 0 ? a / b : 0; }
@@ -392,12 +410,26 @@ static double auc_value(const head_sums *s)
     double sum = 0;
     int used = 0;
     size_t rows = s->n / (size_t)s->lists;
+    if (s->auc_fixed)
+        return s->auc;
+    if (!rows)
+        return NAN;
     for (int l = 0; l < s->lists; l++) {
-        double a = mimo_auc(s->score + l, s->pos + l, rows, (size_t)s->lists);
+        double a = auc_in(s->work, s->score + l, s->pos + l, rows, (size_t)s->lists);
         if (!isnan(a))
             sum += a, used++;
     }
     return used ? sum / used : NAN;
+}
+
+double mimo_metrics_auc(const mimo_metrics *m, int h)
+{
+    return m->h[h].lists ? auc_value(&m->h[h]) : NAN;
+}
+
+void mimo_metrics_fix_auc(mimo_metrics *m, int h, double auc)
+{
+    m->h[h].auc = auc, m->h[h].auc_fixed = 1;
 }
 
 double mimo_head_metric(const mimo_head_stats *s, int i)

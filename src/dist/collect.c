@@ -51,50 +51,74 @@ int mimo_dist_sum(mimo_dist *d, double *v, int n)
     return 0;
 }
 
-/* Every rank's AUC scores of head h, in rank order, on every rank. */
+/* Up to this many AUC entries per message: MPI counts are ints. */
+#define MIMO_AUC_CHUNK ((size_t)1 << 28)
+
+/* n AUC entries from rank r into sc, pos (on rank 0), in chunks. */
+static int recv_scores(MPI_Comm comm, int r, mimo_real *sc, unsigned char *pos,
+                       size_t n)
+{
+    int rc = 0;
+    for (size_t off = 0; off < n && !rc; off += MIMO_AUC_CHUNK) {
+        int c = (int)(n - off < MIMO_AUC_CHUNK ? n - off : MIMO_AUC_CHUNK);
+        MIMO_MPI_KEEP(&rc, MPI_Recv(sc + off, c, MIMO_MPI_REAL, r, 0, comm,
+                                    MPI_STATUS_IGNORE));
+        MIMO_MPI_KEEP(&rc, MPI_Recv(pos + off, c, MPI_UNSIGNED_CHAR, r, 1, comm,
+                                    MPI_STATUS_IGNORE));
+    }
+    return rc;
+}
+
+/* This rank's n AUC entries to rank 0, in the same chunks. */
+static int send_scores(MPI_Comm comm, const mimo_real *sc, const unsigned char *pos,
+                       size_t n)
+{
+    int rc = 0;
+    for (size_t off = 0; off < n && !rc; off += MIMO_AUC_CHUNK) {
+        int c = (int)(n - off < MIMO_AUC_CHUNK ? n - off : MIMO_AUC_CHUNK);
+        MIMO_MPI_KEEP(&rc, MPI_Send(sc + off, c, MIMO_MPI_REAL, 0, 0, comm));
+        MIMO_MPI_KEEP(&rc, MPI_Send(pos + off, c, MPI_UNSIGNED_CHAR, 0, 1, comm));
+    }
+    return rc;
+}
+
+/* Head h's AUC over every rank's scores: rank 0 receives them (in rank
+ * order, after its own: what its checkpoint keeps), computes the AUC and
+ * sends every rank the value (fixed in each one's metrics). The other
+ * ranks keep only their own scores; no int limit on the total. */
 static int gather_scores(mimo_dist *d, mimo_metrics *mt, int h)
 {
     MPI_Comm comm = mimo_dist_comm(d);
-    int p = mimo_dist_size(d), rc = 0;
+    int p = mimo_dist_size(d), me = mimo_dist_rank(d), rc = 0;
     const mimo_real *sc;
     const unsigned char *pos;
     unsigned long long n = mimo_metrics_scores(mt, h, &sc, &pos), total = 0;
-    unsigned long long *all = malloc(sizeof *all * (size_t)p);
-    int *cnt = malloc(sizeof *cnt * (size_t)p), *disp = malloc(sizeof *disp * (size_t)p);
-    mimo_real *my_sc = malloc(sizeof *my_sc * (n ? n : 1));
-    unsigned char *my_pos = malloc(n ? n : 1);
-    if (!all || !cnt || !disp || !my_sc || !my_pos)
+    unsigned long long *all = me == 0 ? malloc(sizeof *all * (size_t)p) : NULL;
+    if (me == 0 && !all)
         rc = mimo_error(MIMO_ENOMEM, "out of memory gathering AUC scores");
-    /* every rank gets this far: agree on the counts before the data */
-    unsigned long long mine = rc ? ~0ULL : n;
-    if (MPI_Allgather(&mine, 1, MPI_UNSIGNED_LONG_LONG, all ? all : &mine, all ? 1 : 0,
-                      MPI_UNSIGNED_LONG_LONG, comm) != MPI_SUCCESS && !rc)
-        rc = mimo_error(MIMO_EMPI, "MPI_Allgather of AUC counts failed");
-    for (int r = 0; r < p && !rc; r++) {
-        if (all[r] == ~0ULL)
-            rc = mimo_error(MIMO_EPEER, "another rank could not gather AUC scores");
-        else if (total + all[r] > INT_MAX)
-            rc = mimo_error(MIMO_EINVAL, "more than 2^31 AUC scores in an epoch "
-                            "on head %d: too many for an exact AUC", h);
-        else
-            disp[r] = (int)total, cnt[r] = (int)all[r], total += all[r];
-    }
+    MIMO_MPI_KEEP(&rc, MPI_Gather(&n, 1, MPI_UNSIGNED_LONG_LONG, all ? all : &n, 1,
+                                  MPI_UNSIGNED_LONG_LONG, 0, comm));
     mimo_real *dst_sc = NULL;
     unsigned char *dst_pos = NULL;
-    if (!rc && n) {
-        memcpy(my_sc, sc, sizeof *sc * n);
-        memcpy(my_pos, pos, n);
+    for (int r = 0; r < p && all && !rc; r++)
+        total += all[r];
+    if (me == 0 && !rc)
+        rc = mimo_metrics_set_scores(mt, h, total, &dst_sc, &dst_pos); /* own first */
+    if ((rc = mimo_agree(comm, rc))) {
+        free(all);
+        return rc;
     }
-    if (!rc) {
-        rc = mimo_metrics_set_scores(mt, h, total, &dst_sc, &dst_pos);
-    }
-    if (!(rc = mimo_agree(comm, rc)) && total) {
-        MIMO_MPI_KEEP(&rc, MPI_Allgatherv(my_sc, (int)n, MIMO_MPI_REAL, dst_sc, cnt,
-                                          disp, MIMO_MPI_REAL, comm));
-        MIMO_MPI_KEEP(&rc, MPI_Allgatherv(my_pos, (int)n, MPI_UNSIGNED_CHAR, dst_pos,
-                                          cnt, disp, MPI_UNSIGNED_CHAR, comm));
-    }
-    free(all), free(cnt), free(disp), free(my_sc), free(my_pos);
+    if (me == 0)
+        for (size_t r = 1, off = n; r < (size_t)p && !rc; off += all[r], r++)
+            rc = recv_scores(comm, (int)r, dst_sc + off, dst_pos + off, all[r]);
+    else
+        rc = send_scores(comm, sc, pos, n);
+    double auc = me == 0 && !rc ? mimo_metrics_auc(mt, h) : 0;
+    if (!(rc = mimo_agree(comm, rc)))
+        MIMO_MPI_KEEP(&rc, MPI_Bcast(&auc, 1, MPI_DOUBLE, 0, comm));
+    if (!rc)
+        mimo_metrics_fix_auc(mt, h, auc);
+    free(all);
     return rc;
 }
 
