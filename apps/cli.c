@@ -7,11 +7,14 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mimo/dist.h"
+#include "mimo/config.h"
 #include "mimo/error.h"
+#include "mimo/trainer.h"
 
 static int mpi_on, world_rank, world_size = 1, solo;
 
@@ -164,6 +167,34 @@ int mimo_cli_add_set(mimo_cli_config *c, const char *set)
                                     MIMO_CLI_MAX_SETS);
     c->sets[c->n_sets++] = set;
     return 0;
+}
+
+/* Whether path is a directory or starts with HDF5's signature. */
+static int is_run_or_checkpoint(const char *path)
+{
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    unsigned char b[8];
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return 1;
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(b, 1, 8, f) : 0;
+    if (f)
+        fclose(f);
+    return n == 8 && memcmp(b, sig, 8) == 0;
+}
+
+int mimo_cli_load_spec(const mimo_cli_config *c, mimo_spec *spec)
+{
+    char path[4096];
+    int rc;
+    if (!is_run_or_checkpoint(c->config))
+        return mimo_config_load(c->config, c->sets, c->n_sets, spec);
+    if ((rc = mimo_find_checkpoint(c->config, path, sizeof path))) {
+        mimo_spec_defaults(spec);
+        return rc;
+    }
+    return mimo_checkpoint_spec(path, c->sets, c->n_sets, spec);
 }
 
 int mimo_cli_config_arg(int argc, char **argv, int *i, mimo_cli_config *c)

@@ -59,6 +59,11 @@ typedef struct {
     int n_sets;
 } mimo_cli_config;
 
+/* The spec of c->config with its --set overrides: a YAML config file, or
+ * the config inside a checkpoint (a .h5 file) or a run directory's newest
+ * checkpoint. */
+int mimo_cli_load_spec(const mimo_cli_config *c, mimo_spec *spec);
+
 /* Takes argv[*i] as --set KEY.PATH=VALUE or as the CONFIG file; any other
  * option is a usage error. Returns 0 or the usage error's code (2). */
 int mimo_cli_config_arg(int argc, char **argv, int *i, mimo_cli_config *c);
@@ -81,6 +86,9 @@ int mimo_cli_add_set(mimo_cli_config *c, const char *set);
 int mimo_cmd_summary(int argc, char **argv);
 int mimo_cmd_dot(int argc, char **argv);
 int mimo_cmd_train(int argc, char **argv);
+/* Installs train's stop signals (before MPI starts: a signal at once must
+ * not kill the process). */
+void mimo_cmd_train_signals(void);
 int mimo_cmd_predict(int argc, char **argv);
 int mimo_cmd_eval(int argc, char **argv);
 int mimo_cmd_gen(int argc, char **argv);

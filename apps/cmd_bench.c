@@ -8,9 +8,15 @@
 #include "mimo/config.h"
 
 static const char *usage =
-    "usage: mimo bench CONFIG [--steps N] [--warmup N] [--segments K]\n"
+    "usage: mimo bench CONFIG [--steps N] [--warmup N] [--segments K] [--layers]\n"
+    "                  [--stall-warn S]\n"
     "                  [--allreduce MODE] [--bucket-mb X] [--ranks-per-node K]\n"
     "                  [--set KEY.PATH=VALUE]...\n"
+    "  --layers           also time each layer kind's forward and backward\n"
+    "                     (50 more steps, apart from the figures above): ms,\n"
+    "                     share, GFLOP/s of its matrix products, % of sgemm\n"
+    "  --stall-warn S     the stall detector as in mimo train (default 60;\n"
+    "                     0: off); its cost per step is reported\n"
     MIMO_CLI_DIST_HELP;
 
 static void report(const mimo_bench_result *r)
@@ -35,25 +41,33 @@ static void report(const mimo_bench_result *r)
                100 * r->phase[k] / r->step_s);
     printf("peak RSS           %.1f MiB (params, grads, moments, activations, "
            "data: %.1f MiB)\n", r->rss_mb, r->model_mb);
+    if (r->ranks > 1 && r->stall_warn > 0)
+        printf("stall detector     --stall-warn %g: %.1f waits marked per step, "
+               "%.1f ns each: %.5f%% of a step\n", r->stall_warn, r->stall_marks,
+               r->stall_mark_ns, 100 * r->stall_marks * r->stall_mark_ns * 1e-9 / r->step_s);
     if (r->ranks > 1 && r->pss_mb > 0) /* the shared gradient windows */
         printf("PSS                %.1f MiB (resident, pages shared by the "
                "ranks divided among them)\n", r->pss_mb);
     if (r->scratch_mb > 0)
         printf("work buffers       %.1f MiB (im2col patches, pooling argmax; "
                "for %ld rows, allocated once)\n", r->scratch_mb, r->batch);
-    if (r->n_kinds == 0)
+    if (r->n_kinds == 0) /* without --layers */
         return;
-    printf("per layer kind     (rank 0, each layer alone on its %d-row slice, "
-           "mean of 5)\n", r->slice);
-    printf("  %-20s %10s %10s %9s %8s\n", "kind (layers)", "forward", "backward",
-           "GFLOP/s", "% sgemm");
+    double all = 0;
+    for (int k = 0; k < r->n_kinds; k++)
+        all += r->kinds[k].fwd_s + r->kinds[k].bwd_s;
+    printf("per layer kind     (--layers: mean per step of rank 0's %d-row "
+           "slice, largest first)\n", r->slice);
+    printf("  %-22s %10s %10s %6s %9s %8s\n", "kind (layers)", "forward",
+           "backward", "share", "GFLOP/s", "% sgemm");
     for (int k = 0; k < r->n_kinds; k++) {
         const mimo_bench_kind *q = &r->kinds[k];
         char name[64];
         double t = q->fwd_s + q->bwd_s, gf = t > 0 ? q->flops / t / 1e9 : 0;
         snprintf(name, sizeof name, "%s (%d)", q->kind, q->layers);
-        printf("  %-20s %7.3f ms %7.3f ms", name, 1e3 * q->fwd_s, 1e3 * q->bwd_s);
-        if (q->flops > 0)
+        printf("  %-22s %7.3f ms %7.3f ms %5.1f%%", name, 1e3 * q->fwd_s,
+               1e3 * q->bwd_s, all > 0 ? 100 * t / all : 0);
+        if (q->flops > 0 && r->sgemm_gflops > 0)
             printf(" %9.2f %7.1f%%", gf, 100 * gf / r->sgemm_gflops);
         printf("\n");
     }
@@ -72,6 +86,13 @@ int mimo_cmd_bench(int argc, char **argv)
             if (mimo_cli_rank() == 0)
                 fputs(usage, stdout);
             return 0;
+        } else if (!strcmp(s, "--layers")) {
+            o.layers = 1;
+        } else if (mimo_cli_is(s, "--stall-warn")) {
+            if ((rc = mimo_cli_double(s, mimo_cli_value(argc, argv, &i), &o.stall_warn)))
+                return rc;
+            if (o.stall_warn <= 0)
+                o.stall_warn = -1; /* off */
         } else if (mimo_cli_is(s, "--steps") || mimo_cli_is(s, "--warmup") ||
                    mimo_cli_is(s, "--segments")) {
             if ((rc = mimo_cli_long(s, mimo_cli_value(argc, argv, &i), 1, &v)))
@@ -94,7 +115,7 @@ int mimo_cmd_bench(int argc, char **argv)
         return mimo_cli_usage_error("missing CONFIG file");
     mimo_spec spec;
     mimo_bench_result r;
-    if ((rc = mimo_cli_agree(mimo_config_load(c.config, c.sets, c.n_sets, &spec)))) {
+    if ((rc = mimo_cli_agree(mimo_cli_load_spec(&c, &spec)))) {
         mimo_spec_free(&spec);
         return mimo_cli_fail_rc(rc);
     }

@@ -3,6 +3,7 @@
  * usage errors exit 2, bad input files exit 1. */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -28,6 +29,8 @@ static const char *idx_usage =
     "                       [--scale | --no-scale] [--pool K [--pool-name NAME]]\n"
     "                       [--label-map NAME=M0,M1,...]\n"
     "                       [--image-shape flat|full] [--pool-shape flat|full]\n"
+    "                       [--keep-labels NAME=FRACTION [--keep-seed S]\n"
+    "                        [--only-kept]]\n"
     "\n"
     "Converts MNIST-style IDX files (plain or gzip): images to float32\n"
     "(N, rows*cols) named 'image', labels to int32 (N,) named 'label'.\n"
@@ -44,7 +47,12 @@ static const char *idx_usage =
     "  --label-map NAME=M0,M1,...   also write int32 (N,) NAME = M[label]:\n"
     "                 one integer >= 0 per class, e.g. Fashion-MNIST's groups\n"
     "                 group=0,1,0,1,0,2,0,2,3,2 (tops, bottoms/dresses, shoes,\n"
-    "                 bags)\n";
+    "                 bags)\n"
+    "  --keep-labels NAME=FRACTION   keep the labels of dataset NAME (the\n"
+    "                 label or a --label-map) for a random FRACTION of the\n"
+    "                 rows, -1 on the others (a head's missing: -1)\n"
+    "  --keep-seed S  the draw of those rows (default 1)\n"
+    "  --only-kept    write only those rows (every label kept)\n";
 
 #define MAX_MAP 4096
 
@@ -174,12 +182,14 @@ static int label_map(char *v, int32_t *map, mimo_idx_views *w)
 static int idx(int argc, char **argv)
 {
     mimo_idx_opts o = {NULL, NULL, NULL, NULL, NULL, 1, 0};
-    mimo_idx_views w = {0, NULL, NULL, NULL, 0, 0};
+    mimo_idx_views w = {0};
+    w.keep_seed = 1;
     static int32_t map[MAX_MAP];
-    enum { N_VALUED = 10 };
+    enum { N_VALUED = 12 };
     static const char *const valued[N_VALUED] = {
         "--images", "--labels", "--out", "--image-name", "--label-name",
-        "--pool-name", "--pool", "--label-map", "--image-shape", "--pool-shape"};
+        "--pool-name", "--pool", "--label-map", "--keep-labels", "--keep-seed",
+        "--image-shape", "--pool-shape"};
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i];
         if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
@@ -188,6 +198,10 @@ static int idx(int argc, char **argv)
         }
         if (strcmp(s, "--scale") == 0 || strcmp(s, "--no-scale") == 0) {
             o.scale = s[2] == 's';
+            continue;
+        }
+        if (strcmp(s, "--only-kept") == 0) {
+            w.only_kept = 1;
             continue;
         }
         size_t k = 0;
@@ -212,12 +226,28 @@ static int idx(int argc, char **argv)
             int rc = label_map(v, map, &w);
             if (rc)
                 return rc;
-        } else if (k == 8 || k == 9) {
+        } else if (k == 8) {
+            char given[256], *eq = strchr(v, '='), *end = NULL;
+            snprintf(given, sizeof given, "%s", v);
+            if (eq)
+                *eq = '\0', w.keep = strtod(eq + 1, &end);
+            if (!eq || eq == v || end == eq + 1 || *end || !(w.keep > 0 && w.keep <= 1))
+                return mimo_cli_usage_error("import idx: --keep-labels expects "
+                                            "NAME=FRACTION with a fraction in "
+                                            "(0, 1] (e.g. group=0.1), got '%s'",
+                                            given);
+            w.keep_name = v;
+        } else if (k == 9) {
+            long seed = 0;
+            if (mimo_cli_long("--keep-seed", v, 0, &seed))
+                return 2;
+            w.keep_seed = (uint64_t)seed;
+        } else if (k == 10 || k == 11) {
             int full = strcmp(v, "full") == 0;
             if (!full && strcmp(v, "flat") != 0)
                 return mimo_cli_usage_error("import idx: %s expects flat or full, "
                                             "got '%s'", s, v);
-            *(k == 8 ? &o.image_full : &w.pool_full) = full;
+            *(k == 10 ? &o.image_full : &w.pool_full) = full;
         } else {
             const char **dst[6] = {&o.images, &o.labels, &o.out, &o.image_name,
                                    &o.label_name, &w.pool_name};
@@ -231,6 +261,9 @@ static int idx(int argc, char **argv)
         return mimo_cli_usage_error("import idx: --pool-name needs --pool K");
     if (w.pool_full && !w.pool)
         return mimo_cli_usage_error("import idx: --pool-shape needs --pool K");
+    if (w.only_kept && !w.keep_name)
+        return mimo_cli_usage_error("import idx: --only-kept needs --keep-labels "
+                                    "NAME=FRACTION");
     if (mimo_import_idx_views(&o, &w))
         return mimo_cli_fail();
     printf("wrote %s\n", o.out);

@@ -12,7 +12,9 @@ static int show(const char *cmd, int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         int rc;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            printf("usage: mimo %s CONFIG [--set KEY.PATH=VALUE]...\n", cmd);
+            printf("usage: mimo %s CONFIG|CHECKPOINT|RUN_DIR [--set KEY.PATH=VALUE]...\n"
+                   "  (a checkpoint's or a run directory's newest checkpoint's "
+                   "config)\n", cmd);
             return 0;
         }
         if ((rc = mimo_cli_config_arg(argc, argv, &i, &c)))
@@ -22,9 +24,13 @@ static int show(const char *cmd, int argc, char **argv)
         return mimo_cli_usage_error("missing CONFIG file");
     mimo_spec spec;
     mimo_graph *g = NULL;
-    if (mimo_config_load(c.config, c.sets, c.n_sets, &spec))
+    if (mimo_cli_load_spec(&c, &spec)) {
+        mimo_spec_free(&spec);
         return mimo_cli_fail();
-    int rc = mimo_graph_compile(&spec, 1, 0, &g);
+    }
+    /* the run's batch, so that the summary's memory estimate is the run's */
+    long b = spec.train.batch_size;
+    int rc = mimo_graph_compile(&spec, b >= 1 && b <= (1L << 30) ? (int)b : 1, 0, &g);
     if (!rc)
         rc = strcmp(cmd, "dot") == 0 ? mimo_dot_write(g, stdout)
                                      : mimo_summary_write(g, stdout);

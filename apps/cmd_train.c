@@ -2,12 +2,13 @@
  * call the trainer, show progress. Flags that set config values (--epochs,
  * --lr, ...) become --set overrides, so the run's saved config says what
  * was really used. */
-#define _POSIX_C_SOURCE 200809L /* isatty, fileno, sigaction */
+#define _DEFAULT_SOURCE /* isatty, sigaction, TIOCGWINSZ */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -29,28 +30,43 @@ static const char *train_usage =
     "  --resume PATH|DIR   continue from a checkpoint or a run directory's\n"
     "                      newest; CONFIG defaults to the checkpoint's\n"
     "  --resume auto       the run directory's newest checkpoint, if any\n"
+    "  --overwrite         train into a run directory that holds an earlier\n"
+    "                      run, deleting its checkpoints and history\n"
     "  --time-limit T      checkpoint and stop before T (seconds or [H:]MM:SS)\n"
+    "  --force             start even when the model needs more memory than\n"
+    "                      the machine has available\n"
     "SIGTERM or SIGUSR1 (to any rank): finish the step, checkpoint, exit 75\n"
-    "(requeue me); 'mimo train CONFIG --resume auto' then continues.\n"
-    "  --init F            start from /params/<layer>/kernel|bias of F\n"
+    "(requeue me); Ctrl-C (SIGINT): the same, exit 130, and a second Ctrl-C\n"
+    "stops at once. 'mimo train CONFIG --resume auto' then continues.\n"
+    "  --init F            start from /params/<layer>/<tensor> of F\n"
+    "  --progress WHEN     a progress bar on rank 0's standard output:\n"
+    "                      auto (when it is a terminal), always, never\n"
+    "  --verbose           every history column in the epoch lines\n"
     "  --quiet             only errors\n"
     "under mpirun/srun (data parallel):\n"
     MIMO_CLI_DIST_HELP
     "  --check-every N     compare replica checksums every N steps (default 100)\n"
+    "  --stall-warn S      when a rank has waited S seconds in a collective,\n"
+    "                      rank 0 names the ranks that have not arrived\n"
+    "                      (default 60; 0: off)\n"
+    "  --stall-abort S     after S seconds of such a wait, end the job\n"
+    "                      (default 0: never)\n"
     "  --trace FILE        write a Chrome trace (Perfetto, chrome://tracing)\n";
 
 typedef struct {
     mimo_cli_config cfg;  /* CONFIG and --set overrides */
     const char *data, *val, *out, *resume, *init, *trace;
-    double time_limit;
+    double time_limit, stall_warn, stall_abort;
     char owned[8][64];
-    int n_owned, quiet;
+    int n_owned, quiet, verbose, overwrite, force;
+    int progress;         /* -1 auto, 0 never, 1 always */
     mimo_dist_opts dist;
     long check_every;
 } train_args;
 
 #define HELP_SHOWN (-1)
 #define EXIT_REQUEUE 75 /* EX_TEMPFAIL: checkpointed, please requeue */
+#define EXIT_INTERRUPTED 130 /* 128 + SIGINT: checkpointed after Ctrl-C */
 
 /* Seconds, MM:SS or H:MM:SS (SLURM's forms). */
 static int parse_duration(const char *flag, const char *v, double *out)
@@ -74,15 +90,32 @@ static int parse_duration(const char *flag, const char *v, double *out)
     return *out > 0 ? 0 : mimo_cli_usage_error("%s must be positive", flag);
 }
 
+/* 0: train on; 1: stop (SIGTERM, SIGUSR1); 2: stop (Ctrl-C) */
 static volatile sig_atomic_t stop_requested;
 
-static void on_signal(int sig)
+static void say(const char *msg) /* async-signal-safe */
 {
-    (void)sig;
-    stop_requested = 1;
+    ssize_t ignored = write(STDERR_FILENO, msg, strlen(msg));
+    (void)ignored;
 }
 
-/* SIGTERM and SIGUSR1 ask training to checkpoint and stop. */
+/* A second Ctrl-C stops at once: every file mimo writes whole is renamed
+ * into place only when complete, so what is on disk stays intact. */
+static void on_signal(int sig)
+{
+    if (sig == SIGINT && stop_requested == 2) {
+        say("\nmimo: stopped at once (second Ctrl-C); the files on disk are intact\n");
+        _exit(EXIT_INTERRUPTED);
+    }
+    if (sig == SIGINT) {
+        stop_requested = 2;
+        say("\nmimo: Ctrl-C: finishing this step and writing a checkpoint "
+            "(Ctrl-C again to stop at once)\n");
+    } else if (!stop_requested)
+        stop_requested = 1;
+}
+
+/* SIGTERM, SIGUSR1 and SIGINT ask training to checkpoint and stop. */
 static void catch_stop_signals(void)
 {
     struct sigaction sa;
@@ -91,6 +124,7 @@ static void catch_stop_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
 }
 
 /* The data-parallel flags; *done = 1 when s was one of them. */
@@ -105,6 +139,13 @@ static int parse_parallel(int argc, char **argv, int *i, train_args *a, int *don
         return parse_duration(s, mimo_cli_value(argc, argv, i), &a->time_limit);
     if (mimo_cli_is(s, "--check-every"))
         return mimo_cli_long(s, mimo_cli_value(argc, argv, i), 1, &a->check_every);
+    if (mimo_cli_is(s, "--stall-warn") || mimo_cli_is(s, "--stall-abort")) {
+        double *dst = mimo_cli_is(s, "--stall-warn") ? &a->stall_warn : &a->stall_abort;
+        int bad = mimo_cli_double(s, mimo_cli_value(argc, argv, i), dst);
+        if (!bad && (*dst < 0 || *dst > 1e9))
+            bad = mimo_cli_usage_error("%s expects seconds in [0, 1e9] (0: off)", s);
+        return bad;
+    }
     if (mimo_cli_is(s, "--trace")) {
         if (!(a->trace = mimo_cli_value(argc, argv, i)) || !*a->trace)
             return mimo_cli_usage_error("--trace needs a file");
@@ -129,6 +170,8 @@ static int parse_train(int argc, char **argv, train_args *a)
         {"--epochs", "train.epochs", 1}, {"--batch-size", "train.batch_size", 1},
         {"--lr", "train.optimizer.lr", 0}, {"--seed", "train.seed", 1}};
     memset(a, 0, sizeof *a);
+    a->progress = -1;
+    a->stall_warn = 60;
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i], *v;
         int done = 0, rc = 0;
@@ -170,6 +213,20 @@ static int parse_train(int argc, char **argv, train_args *a)
             *dst = v;
         } else if (!strcmp(s, "--quiet") || !strcmp(s, "-q"))
             a->quiet = 1;
+        else if (!strcmp(s, "--verbose") || !strcmp(s, "-v"))
+            a->verbose = 1;
+        else if (!strcmp(s, "--overwrite"))
+            a->overwrite = 1;
+        else if (!strcmp(s, "--force"))
+            a->force = 1;
+        else if (mimo_cli_is(s, "--progress")) {
+            v = mimo_cli_value(argc, argv, &i);
+            a->progress = !v ? -2 : !strcmp(v, "auto") ? -1 : !strcmp(v, "always") ? 1
+                          : !strcmp(v, "never") ? 0 : -2;
+            if (a->progress == -2)
+                return mimo_cli_usage_error("--progress expects auto, always or "
+                                            "never, got '%s'", v ? v : "");
+        }
         else if ((rc = mimo_cli_config_arg(argc, argv, &i, &a->cfg)))
             return rc;
     }
@@ -191,47 +248,155 @@ static void default_out(const char *config, char *out, size_t len)
 /* ---- progress display ------------------------------------------------------ */
 
 typedef struct {
-    int quiet, tty;
+    int quiet, verbose;
+    int bar;        /* draw a progress bar on standard output */
+    int columns;    /* the width a line must fit in */
+    int drawn;      /* a bar is on the current line */
     double last;
 } display;
 
+/* Appends " - name value" (or any token) to line if it fits in the width;
+ * returns 0 (and marks the line cut) when it does not. */
+static int add_token(char *line, size_t cap, int width, int *cut, const char *tok)
+{
+    size_t used = strlen(line), n = strlen(tok);
+    if (*cut || (int)(used + n) > width - 6) { /* room for " - ..." */
+        *cut = 1;
+        return 0;
+    }
+    snprintf(line + used, cap - used, "%s", tok);
+    return 1;
+}
+
+static void clear_bar(display *d)
+{
+    if (d->drawn)
+        fputs("\r\033[K", stdout);
+    d->drawn = 0;
+}
+
+/* epoch 3/15 [=========>       ] 180/469 loss 0.3171 label_loss ... | 31250 samples/s ETA 6s */
 static void show_step(void *user, const mimo_progress *p)
 {
     display *d = user;
     double t = mimo_clock();
-    if (d->quiet || !d->tty || (t - d->last < 0.1 && p->step < p->steps))
+    if (d->quiet || !d->bar || (t - d->last < 0.1 && p->step < p->steps))
         return;
     d->last = t;
-    int width = 24, fill = (int)((double)width * (double)p->step / (double)p->steps);
-    fprintf(stderr, "\r\033[Kepoch %ld/%ld [", p->epoch + 1, p->epochs);
-    for (int i = 0; i < width; i++)
-        fputc(i < fill ? '=' : i == fill ? '>' : ' ', stderr);
-    fprintf(stderr, "] %ld/%ld", p->step, p->steps);
-    for (int h = 0; h < p->n_heads; h++)
-        fprintf(stderr, " %s_loss %.4g", p->head_names[h], p->head_loss[h]);
-    fprintf(stderr, " | %.0f samples/s ETA %.0fs", p->samples_per_s, p->eta_s);
-    fflush(stderr);
+    char line[512], tok[160], tail[96];
+    int width = 20, fill = (int)((double)width * (double)p->step / (double)p->steps), cut = 0;
+    int n = snprintf(line, sizeof line, "epoch %ld/%ld [", p->epoch + 1, p->epochs);
+    for (int i = 0; i < width && n < (int)sizeof line - 1; i++)
+        line[n++] = i < fill ? '=' : i == fill ? '>' : ' ';
+    snprintf(line + n, sizeof line - (size_t)n, "] %ld/%ld", p->step, p->steps);
+    snprintf(tail, sizeof tail, " | %.0f samples/s ETA %.0fs", p->samples_per_s, p->eta_s);
+    snprintf(tok, sizeof tok, " loss %.4g", p->loss);
+    add_token(line, sizeof line, d->columns - (int)strlen(tail), &cut, tok);
+    for (int h = 0; h < p->n_heads && p->n_heads > 1; h++) {
+        snprintf(tok, sizeof tok, " %s_loss %.4g", p->head_names[h], p->head_loss[h]);
+        add_token(line, sizeof line, d->columns - (int)strlen(tail), &cut, tok);
+    }
+    printf("\r\033[K%s%s", line, tail);
+    fflush(stdout);
+    d->drawn = 1;
 }
 
+/* Whether a history column is a metric of a head (not a loss, not lr,
+ * seconds or samples_per_s). */
+static int is_metric(const char *name)
+{
+    size_t n = strlen(name);
+    return strcmp(name, "epoch") && strcmp(name, "lr") && strcmp(name, "seconds") &&
+           strcmp(name, "samples_per_s") && !(n >= 4 && !strcmp(name + n - 4, "loss"));
+}
+
+/* One line per epoch, short enough for the terminal: the losses and the
+ * (validation) metrics that fit, then the time; --verbose: every column
+ * (history.csv has them all in any case). */
 static void show_epoch(void *user, const mimo_epoch_log *log)
 {
     display *d = user;
+    char line[4096], tok[256];
+    int cut = 0, val = 0;
     if (d->quiet)
         return;
-    if (d->tty)
-        fprintf(stderr, "\r\033[K");
-    printf("epoch %.0f", log->values[0]);
+    clear_bar(d);
+    snprintf(line, sizeof line, "epoch %.0f", log->values[0]);
     for (int i = 1; i < log->n; i++)
-        printf(" - %s %.5g", log->names[i], log->values[i]);
-    printf("\n");
+        val |= strncmp(log->names[i], "val_", 4) == 0;
+    int width = d->verbose ? (int)sizeof line : d->columns;
+    for (int pass = 0; pass < 3; pass++) /* losses, metrics, the rest */
+        for (int i = 1; i < log->n; i++) {
+            const char *nm = log->names[i];
+            int is_val = strncmp(nm, "val_", 4) == 0;
+            int want = d->verbose ? pass == 0
+                     : pass == 0 ? !strcmp(nm, "loss") || !strcmp(nm, "val_loss")
+                     : pass == 1 ? is_metric(nm) && is_val == val
+                     : !strcmp(nm, "seconds");
+            if (!want)
+                continue;
+            if (!strcmp(nm, "seconds") && !d->verbose)
+                snprintf(tok, sizeof tok, " - %.1fs", log->values[i]);
+            else
+                snprintf(tok, sizeof tok, " - %s %.5g", nm, log->values[i]);
+            add_token(line, sizeof line, width, &cut, tok);
+        }
+    printf("%s%s\n", line, cut ? " - ..." : "");
     fflush(stdout);
 }
 
 static void show_message(void *user, const char *msg)
 {
     display *d = user;
-    if (!d->quiet)
-        fprintf(stderr, "mimo: %s\n", msg);
+    if (d->quiet)
+        return;
+    clear_bar(d);
+    fflush(stdout);
+    fprintf(stderr, "mimo: %s\n", msg);
+}
+
+/* The width an epoch line must fit: the terminal's (72 to 160), else 100. */
+static int line_width(void)
+{
+    struct winsize w;
+    if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &w) == 0 && w.ws_col)
+        return w.ws_col < 72 ? 72 : w.ws_col > 160 ? 160 : w.ws_col;
+    return 100;
+}
+
+/* Whether a person is looking at this process's standard output: it is a
+ * terminal — and, under Open MPI, which gives every rank a pseudo-terminal
+ * whatever mpirun writes to, when mpirun's own output (the parent's, on
+ * the node where it runs) is one too. Elsewhere (orted's children, no
+ * /proc) no bar: logs stay clean. */
+static int person_watching(void)
+{
+    if (!isatty(STDOUT_FILENO))
+        return 0;
+    if (!getenv("OMPI_COMM_WORLD_SIZE"))
+        return 1;
+    char link[64], target[256];
+    snprintf(link, sizeof link, "/proc/%ld/fd/1", (long)getppid());
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n <= 0)
+        return 0;
+    target[n] = '\0';
+    return strncmp(target, "/dev/pts/", 9) == 0 || strncmp(target, "/dev/tty", 8) == 0;
+}
+
+void mimo_cmd_train_signals(void) { catch_stop_signals(); }
+
+/* --stall-abort: the stall detector's thread ends the job. */
+static void stall_fatal(void *user, const char *msg)
+{
+    display *d = user;
+    clear_bar(d);
+    fflush(stdout);
+    fprintf(stderr, "mimo: error: %s\n", msg);
+    fflush(stderr);
+    if (mimo_cli_size() > 1)
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    _exit(1);
 }
 
 int mimo_cmd_train(int argc, char **argv)
@@ -258,19 +423,27 @@ int mimo_cmd_train(int argc, char **argv)
         snprintf(out, sizeof out, "%s", a.resume);
     else
         default_out(a.cfg.config, out, sizeof out);
-    display d = {a.quiet || mimo_cli_rank() != 0, isatty(fileno(stderr)), 0};
+    /* the bar goes where a person looks: rank 0's standard output when
+     * that reaches a terminal (under mpirun stderr is a pipe) */
+    display d = {a.quiet || mimo_cli_rank() != 0, a.verbose,
+                 a.progress == 1 || (a.progress == -1 && person_watching()),
+                 line_width(), 0, 0};
     mimo_train_opts o = {out, a.resume, a.init, a.data, a.val, show_step,
                          show_epoch, show_message, &d, mimo_cli_comm(),
                          a.dist,
-                         a.check_every, a.trace, &stop_requested, a.time_limit};
-    catch_stop_signals();
+                         a.check_every, a.trace, &stop_requested, a.time_limit,
+                         a.overwrite, a.stall_warn, a.stall_abort, stall_fatal,
+                         a.force};
     rc = mimo_train(&spec, &o);
     mimo_spec_free(&spec);
+    clear_bar(&d);
     if (rc == MIMO_TRAIN_STOPPED) {
+        int code = stop_requested == 2 ? EXIT_INTERRUPTED : EXIT_REQUEUE;
         if (!d.quiet)
             fprintf(stderr, "mimo: checkpointed in %s; resume with --resume auto "
-                    "(exit %d: requeue)\n", out, EXIT_REQUEUE);
-        return EXIT_REQUEUE;
+                    "(exit %d: %s)\n", out, code,
+                    code == EXIT_REQUEUE ? "requeue" : "interrupted");
+        return code;
     }
     if (rc)
         return mimo_cli_fail_rc(rc);
@@ -281,18 +454,21 @@ int mimo_cmd_train(int argc, char **argv)
 
 /* ---- predict and eval ---------------------------------------------------------- */
 
-/* Parses CHECKPOINT --data F [--out F]; out may be NULL when not wanted. */
+/* Parses CHECKPOINT --data F [--out F] [--quiet]; out may be NULL when
+ * not wanted. */
 static int parse_infer(const char *cmd, int argc, char **argv, const char **ckpt,
-                       const char **data, const char **out)
+                       const char **data, const char **out, int *quiet)
 {
     *ckpt = *data = NULL;
+    *quiet = 0;
     if (out)
         *out = NULL;
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i];
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
             if (mimo_cli_rank() == 0)
-                printf("usage: mimo %s CHECKPOINT|RUN_DIR --data F%s\n", cmd,
+                printf("usage: mimo %s CHECKPOINT|RUN_DIR --data F%s [--quiet]\n"
+                       "  (a run directory: its newest checkpoint)\n", cmd,
                        out ? " --out F" : "");
             return HELP_SHOWN;
         }
@@ -301,7 +477,9 @@ static int parse_infer(const char *cmd, int argc, char **argv, const char **ckpt
         if (dst) {
             if (!(*dst = mimo_cli_value(argc, argv, &i)) || !**dst)
                 return mimo_cli_usage_error("%s needs a file", s);
-        } else if (s[0] == '-' && s[1])
+        } else if (!strcmp(s, "--quiet") || !strcmp(s, "-q"))
+            *quiet = 1;
+        else if (s[0] == '-' && s[1])
             return mimo_cli_usage_error("unknown option '%s'", s);
         else if (*ckpt)
             return mimo_cli_usage_error("unexpected argument '%s'", s);
@@ -317,42 +495,66 @@ static int parse_infer(const char *cmd, int argc, char **argv, const char **ckpt
     return 0;
 }
 
+/* "runs/x/checkpoints/last.h5 (after epoch 15)" or "(epoch 3, step 40)" */
+static void ckpt_text(const char *path, char *buf, size_t len)
+{
+    int64_t epoch = 0, step = 0, gs = 0;
+    if (mimo_checkpoint_position(path, &epoch, &step, &gs))
+        snprintf(buf, len, "%s", path);
+    else if (step == 0)
+        snprintf(buf, len, "%s (after epoch %lld)", path, (long long)epoch);
+    else
+        snprintf(buf, len, "%s (epoch %lld, step %lld)", path, (long long)epoch + 1,
+                 (long long)step);
+}
+
 int mimo_cmd_predict(int argc, char **argv)
 {
     const char *ckpt, *data, *out;
-    char path[4096];
-    int rc = parse_infer("predict", argc, argv, &ckpt, &data, &out);
+    char path[4096], what[4300];
+    int quiet;
+    int rc = parse_infer("predict", argc, argv, &ckpt, &data, &out, &quiet);
     if (rc)
         return rc == HELP_SHOWN ? 0 : rc;
     if ((rc = mimo_cli_agree(mimo_find_checkpoint(ckpt, path, sizeof path))) ||
         (rc = mimo_predict_file(path, data, mimo_cli_comm(), out)))
         return mimo_cli_fail_rc(rc);
+    if (!quiet && mimo_cli_rank() == 0) {
+        ckpt_text(path, what, sizeof what);
+        fprintf(stderr, "mimo: wrote %s: every head's outputs for %s, by %s\n", out,
+                data, what);
+    }
     return 0;
 }
 
 int mimo_cmd_eval(int argc, char **argv)
 {
     const char *ckpt, *data;
-    char path[4096];
+    char path[4096], what[4300];
     mimo_spec spec;
     mimo_stats st;
-    int rc = parse_infer("eval", argc, argv, &ckpt, &data, NULL);
+    int quiet;
+    int rc = parse_infer("eval", argc, argv, &ckpt, &data, NULL, &quiet);
     if (rc)
         return rc == HELP_SHOWN ? 0 : rc;
     if ((rc = mimo_cli_agree(mimo_find_checkpoint(ckpt, path, sizeof path))))
         return mimo_cli_fail_rc(rc);
     rc = mimo_eval_file(path, data, mimo_cli_comm(), &spec, &st);
     if (!rc && mimo_cli_rank() == 0) {
+        if (!quiet) {
+            ckpt_text(path, what, sizeof what);
+            fprintf(stderr, "mimo: evaluating %s on %s\n", what, data);
+        }
         printf("loss %.6g\n", st.loss);
         for (int h = 0; h < st.n_heads; h++) {
             const mimo_output_spec *o = &spec.outputs[h];
             printf("%s_loss %.6g\n", o->name, st.head[h].loss);
-            if (o->metrics & MIMO_METRIC_ACCURACY)
-                printf("%s_accuracy %.6g\n", o->name, st.head[h].acc);
-            if (o->metrics & MIMO_METRIC_MSE)
-                printf("%s_mse %.6g\n", o->name, st.head[h].mse);
-            if (o->metrics & MIMO_METRIC_MAE)
-                printf("%s_mae %.6g\n", o->name, st.head[h].mae);
+            for (int j = 0; j < MIMO_METRIC_COUNT; j++)
+                if (o->metrics & (1u << j))
+                    printf("%s_%s %.6g\n", o->name, mimo_metric_name(j),
+                           mimo_head_metric(&st.head[h], j));
+            if (o->missing)
+                printf("%s_labelled %.0f\n", o->name, st.head[h].labelled);
         }
         printf("samples %lld\n", st.count);
     }

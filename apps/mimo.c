@@ -70,8 +70,24 @@ static int dispatch(int argc, char **argv)
     return mimo_cli_usage_error("unknown command '%s'", argv[1]);
 }
 
+/* train's stop signals (SIGTERM, SIGUSR1, SIGINT) are caught from the
+ * first moment the program runs: from .preinit_array, which the dynamic
+ * loader calls before any shared library's constructors (OpenBLAS, Open
+ * MPI and OpenMP take tens of milliseconds to start), so that a signal at
+ * once asks for a stop instead of killing the process. */
+static void early_signals(int argc, char **argv, char **envp)
+{
+    (void)envp;
+    if (argc > 1 && argv && argv[1] && strcmp(argv[1], "train") == 0)
+        mimo_cmd_train_signals();
+}
+__attribute__((section(".preinit_array"), used))
+static void (*const mimo_preinit)(int, char **, char **) = early_signals;
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "train") == 0)
+        mimo_cmd_train_signals(); /* again: in case no loader ran preinit */
     mimo_cli_mpi_init(&argc, &argv);
     int rc = dispatch(argc, argv);
     mimo_cli_mpi_finalize();

@@ -13,6 +13,7 @@ packages=(
   graphviz gnuplot-nox
   dataset-fashion-mnist
   slurm-wlm munge
+  iproute2
 )
 
 missing=()

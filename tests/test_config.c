@@ -169,6 +169,52 @@ static void test_example(void **state)
     assert_null(s.layers);
 }
 
+/* Keras' spellings: names in any case, with or without underscores, and
+ * Keras' aliases of names and keys; the document keeps mimo's keys. */
+static void test_keras_spellings(void **state)
+{
+    const char *text =
+        "inputs: {x: {shape: 4}}\n"
+        "layers:\n"
+        "  h: {type: Dense, units: 8, activation: LeakyReLU, kernel_initializer: GlorotUniform, from: x}\n"
+        "  b: {type: BatchNormalization, from: h}\n"
+        "  n: {type: layer_normalization, from: b}\n"
+        "  c: {type: Concatenate, from: [n, x]}\n"
+        "  y: {type: Dense, units: 3, activation: Softmax, from: c}\n"
+        "  z: {type: dense, units: 1, from: c}\n"
+        "outputs:\n"
+        "  y: {loss: SparseCategoricalCrossentropy, metrics: [acc]}\n"
+        "  z: {loss: mean_squared_error, metrics: [mean_absolute_error]}\n"
+        "train:\n"
+        "  optimizer: {type: AdamW, learning_rate: 0.02, beta_1: 0.8, beta_2: 0.9}\n"
+        "  early_stopping: {restore_best_weights: false}\n";
+    const char *sets[] = {"train.optimizer.learning_rate=0.03"};
+    mimo_spec s;
+    (void)state;
+    parse_ok(text, sets, 1, &s);
+    assert_string_equal(mimo_layer_kind_name(&s.layers[0]), "dense");
+    assert_int_equal(arg_i(&s.layers[0], "activation"), MIMO_ACT_LEAKY_RELU);
+    assert_int_equal(arg_init(&s.layers[0], "kernel_initializer").kind,
+                     MIMO_INIT_GLOROT_UNIFORM);
+    assert_string_equal(mimo_layer_kind_name(&s.layers[1]), "batch_norm");
+    assert_string_equal(mimo_layer_kind_name(&s.layers[2]), "layer_norm");
+    assert_string_equal(mimo_layer_kind_name(&s.layers[3]), "concat");
+    assert_int_equal(s.outputs[0].loss, MIMO_LOSS_SPARSE_CCE);
+    assert_int_equal(s.outputs[0].metrics, MIMO_METRIC_ACCURACY);
+    assert_int_equal(s.outputs[1].loss, MIMO_LOSS_MSE);
+    assert_int_equal(s.outputs[1].metrics, MIMO_METRIC_MAE);
+    assert_int_equal(s.train.opt.kind, MIMO_OPT_ADAMW);
+    assert_true(s.train.opt.lr == 0.03); /* --set with Keras' name overrides */
+    assert_true(s.train.opt.beta1 == 0.8 && s.train.opt.beta2 == 0.9);
+    assert_int_equal(s.train.early.restore_best, 0);
+    assert_non_null(strstr(s.text, "lr: 0.03"));
+    assert_null(strstr(s.text, "learning_rate"));
+    mimo_spec_free(&s);
+    expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1, "
+               "activation: ReLu6}}\n" TAIL, "unknown activation 'ReLu6'",
+               "did you mean 'relu'?");
+}
+
 static void test_all_options(void **state)
 {
     const char *text =
@@ -251,8 +297,9 @@ static void test_unknown_key_suggests(void **state)
     expect_err(HEAD "layers:\n  h1:\n    type: dense\n    from: x1\n"
                "    unit: 4\n" TAIL,
                "m.yaml:7:5: unknown key 'unit' in layer 'h1' (expected one "
-               "of: type, from, units, activation, alpha, use_bias, "
-               "kernel_initializer, bias_initializer; did you mean 'units'?)",
+               "of: type, from, shares, trainable, units, activation, alpha, "
+               "use_bias, kernel_initializer, bias_initializer; did you mean "
+               "'units'?)",
                NULL);
     expect_err(HEAD "layer: {}\n" TAIL, "m.yaml:3:1: unknown key 'layer'",
                "did you mean 'layers'?");
@@ -307,11 +354,12 @@ static void test_bad_enum(void **state)
     expect_err(HEAD "layers: {h1: {type: convolution, from: x1}}\n" TAIL,
                "m.yaml:3:21: unknown layer type 'convolution'",
                "dense, activation, concat, add, subtract, multiply, average,"
-               " masked_softmax, flatten, reshape, conv2d, max_pool2d,"
-               " avg_pool2d, global_avg_pool2d, global_max_pool2d)");
+               " masked_softmax, flatten, reshape, embedding, dropout, batch_norm,"
+               " layer_norm, conv2d, max_pool2d, avg_pool2d, global_avg_pool2d,"
+               " global_max_pool2d)");
     expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n"
-               "outputs: {h1: {loss: mse, metrics: [acc]}}\n",
-               "m.yaml:4:37: unknown metric 'acc'", "accuracy, mse, mae");
+               "outputs: {h1: {loss: mse, metrics: [acuracy]}}\n",
+               "m.yaml:4:37: unknown metric 'acuracy'", "accuracy, mse, mae");
     expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n" TAIL
                "train: {optimizer: adagrad}\n",
                "unknown optimizer 'adagrad'", "sgd, adam, adamw, rmsprop");
@@ -1057,6 +1105,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_example),
         cmocka_unit_test(test_all_options),
+        cmocka_unit_test(test_keras_spellings),
         cmocka_unit_test(test_optimizer_name),
         cmocka_unit_test(test_unknown_key_suggests),
         cmocka_unit_test(test_unknown_key_no_suggestion),

@@ -117,22 +117,22 @@ static void test_names(void **state)
 {
     (void)state;
     static const char *want[] = {"seed-mimo", "xor", "sine-window", "sinexp",
-                                 "sin12", "multitask", "masked"};
+                                 "sin12", "multitask", "masked", "tabular"};
     const char *const *n = mimo_gen_names();
     size_t k = 0;
     for (; n[k]; k++) {
         mimo_gen_info info;
-        assert_true(k < 7);
+        assert_true(k < 8);
         assert_string_equal(n[k], want[k]);
         assert_int_equal(mimo_gen_lookup(n[k], &info), 0);
         assert_string_equal(info.name, n[k]);
         assert_true(info.default_n >= 1);
     }
-    assert_int_equal(k, 7);
+    assert_int_equal(k, 8);
     mimo_gen_info info;
     expect_err(mimo_gen_lookup("xorr", &info), MIMO_EINVAL,
                "unknown dataset 'xorr' (expected one of: seed-mimo, xor, "
-               "sine-window, sinexp, sin12, multitask, masked)");
+               "sine-window, sinexp, sin12, multitask, masked, tabular)");
 }
 
 static void test_seed_mimo(void **state)

@@ -24,15 +24,29 @@ typedef struct {
     mimo_real *params, *grads;
     mimo_real *in[8], *tgt[8];
     size_t n;
+    /* sample weights: the heads' row weights with sw[h], each head's loss
+     * divided by its weight sum plus `others` (the weights of the other
+     * ranks' rows of a global batch) */
+    int sample_weights;
+    mimo_real *sw[8], *w[8];
+    double others;
 } fixture;
 
-/* Targets that suit each loss: probabilities, one-hot rows, labels. */
-static void fill_target(mimo_rng *r, mimo_loss l, mimo_real *t, int units, int tw)
+/* Targets that suit each loss: probabilities, one-hot rows, labels; a
+ * head with `missing` has no label in rows 1 and 3. */
+static void fill_target(mimo_rng *r, const mimo_output_spec *o, mimo_real *t,
+                        int units, int tw)
 {
+    mimo_loss l = o->loss;
     for (int row = 0; row < BATCH; row++) {
         mimo_real *tr = t + (size_t)row * tw;
         int c = (int)mimo_rng_below(r, (uint64_t)units);
         for (int j = 0; j < tw; j++) {
+            if (o->missing && (row == 1 || row == 3)) {
+                tr[j] = o->missing == MIMO_MISSING_NAN ? (mimo_real)NAN
+                                                       : (mimo_real)o->missing_value;
+                continue;
+            }
             if (l == MIMO_LOSS_BCE)
                 tr[j] = mimo_rng_uniform(r);
             else if (l == MIMO_LOSS_CCE)
@@ -45,18 +59,25 @@ static void fill_target(mimo_rng *r, mimo_loss l, mimo_real *t, int units, int t
     }
 }
 
-/* Inputs named mask* get 0/1 values with at least one 1 per row. */
-static void fill_input(mimo_rng *r, const char *name, mimo_real *x, int w)
+/* Inputs named mask* get 0/1 values with at least one 1 per row; integer
+ * id inputs ids in [0, bound), repeating. */
+static void fill_input(mimo_rng *r, const char *name, mimo_real *x, int w,
+                       long long bound)
 {
     for (int row = 0; row < BATCH; row++)
         for (int j = 0; j < w; j++) {
             mimo_real *v = &x[(size_t)row * w + j];
-            if (strncmp(name, "mask", 4) == 0)
+            if (bound > 0)
+                *v = (mimo_real)mimo_rng_below(r, (uint64_t)(bound < 3 ? bound : 3));
+            else if (strncmp(name, "mask", 4) == 0)
                 *v = j == row % w || mimo_rng_uniform(r) < 0.5;
             else
                 *v = mimo_rng_normal(r);
         }
 }
+
+/* The global rows of the checked batch: dropout's masks come from them. */
+static const uint64_t ROWS[BATCH] = {3, 17, 4, 250, 9};
 
 static void setup_graph(fixture *f, const char *yaml)
 {
@@ -67,6 +88,7 @@ static void setup_graph(fixture *f, const char *yaml)
     rc = mimo_graph_compile(&f->spec, BATCH, 1, &f->g);
     if (rc)
         fail_msg("compile: %s", mimo_errmsg());
+    mimo_graph_set_training(f->g, ROWS, 2); /* masks fixed by rows and epoch */
     f->n = mimo_graph_param_count(f->g);
     f->params = calloc(f->n + 1, sizeof(mimo_real));
     f->grads = calloc(f->n + 1, sizeof(mimo_real));
@@ -77,14 +99,20 @@ static void setup_graph(fixture *f, const char *yaml)
         f->params[i] += 0.1 * mimo_rng_normal(&r);
     for (int i = 0; i < mimo_graph_n_inputs(f->g); i++) {
         int w = mimo_graph_input_width(f->g, i);
+        long long bound = 0;
+        mimo_graph_input_ids(f->g, i, &bound);
         f->in[i] = calloc((size_t)BATCH * w, sizeof(mimo_real));
-        fill_input(&r, mimo_graph_input_name(f->g, i), f->in[i], w);
+        fill_input(&r, mimo_graph_input_name(f->g, i), f->in[i], w, bound);
     }
     for (int h = 0; h < mimo_graph_n_heads(f->g); h++) {
         int tw = mimo_graph_head_target_width(f->g, h);
         f->tgt[h] = calloc((size_t)BATCH * tw, sizeof(mimo_real));
-        fill_target(&r, mimo_graph_head_spec(f->g, h)->loss, f->tgt[h],
+        fill_target(&r, mimo_graph_head_spec(f->g, h), f->tgt[h],
                     mimo_graph_head_units(f->g, h), tw);
+        f->sw[h] = calloc(BATCH, sizeof(mimo_real));
+        f->w[h] = calloc(BATCH, sizeof(mimo_real));
+        for (int k = 0; k < BATCH; k++)
+            f->sw[h][k] = k == 2 ? 0 : 0.25 + 2 * mimo_rng_uniform(&r);
     }
 }
 
@@ -93,6 +121,8 @@ static void teardown_graph(fixture *f)
     for (int i = 0; i < 8; i++) {
         free(f->in[i]);
         free(f->tgt[i]);
+        free(f->sw[i]);
+        free(f->w[i]);
     }
     free(f->params);
     free(f->grads);
@@ -100,10 +130,39 @@ static void teardown_graph(fixture *f)
     mimo_spec_free(&f->spec);
 }
 
+/* With sample weights: sum_h weight_h * sum v loss / (sum v + others);
+ * scale (may be NULL) gets the gradient scales that go with it. */
+static double weighted_loss(fixture *f, double *scale)
+{
+    int nh = mimo_graph_n_heads(f->g);
+    double sums[8], L = 0;
+    mimo_head_stats st[8];
+    memset(st, 0, sizeof st);
+    assert_int_equal(mimo_graph_weigh(f->g, (const mimo_real *const *)f->tgt,
+                                      (const mimo_real *const *)f->sw, BATCH, f->w,
+                                      sums), 0);
+    for (int h = 0; h < nh; h++) {
+        sums[h] += f->others;
+        if (scale)
+            scale[h] = mimo_graph_head_spec(f->g, h)->weight / sums[h];
+    }
+    mimo_graph_forward(f->g, f->params, (const mimo_real *const *)f->in, BATCH);
+    const mimo_real *w[8];
+    for (int h = 0; h < nh; h++)
+        w[h] = mimo_graph_head_weighted(f->g, h) ? f->w[h] : NULL;
+    assert_int_equal(mimo_graph_loss_weighted(f->g, (const mimo_real *const *)f->tgt,
+                                              w, BATCH, scale, st), 0);
+    for (int h = 0; h < nh; h++)
+        L += mimo_graph_head_spec(f->g, h)->weight * st[h].loss / sums[h];
+    return L;
+}
+
 /* The total loss: sum_h weight_h * mean over rows of the head loss. */
 static double total_loss(fixture *f)
 {
     mimo_head_stats st[8];
+    if (f->sample_weights)
+        return weighted_loss(f, NULL);
     memset(st, 0, sizeof st);
     mimo_graph_forward(f->g, f->params, (const mimo_real *const *)f->in, BATCH);
     assert_int_equal(mimo_graph_loss(f->g, (const mimo_real *const *)f->tgt,
@@ -117,6 +176,12 @@ static double total_loss(fixture *f)
 static void analytic(fixture *f)
 {
     memset(f->grads, 0, sizeof(mimo_real) * f->n);
+    if (f->sample_weights) {
+        double scale[8];
+        weighted_loss(f, scale);
+        mimo_graph_backward(f->g, f->params, f->grads, BATCH);
+        return;
+    }
     mimo_graph_forward(f->g, f->params, (const mimo_real *const *)f->in, BATCH);
     assert_int_equal(mimo_graph_loss(f->g, (const mimo_real *const *)f->tgt,
                                      BATCH, 1.0 / BATCH, NULL), 0);
@@ -153,6 +218,7 @@ static int check_without_input_grads(fixture *f)
     memcpy(want, f->grads, sizeof(mimo_real) * f->n);
     if (mimo_graph_compile(&f->spec, BATCH, 0, &lean))
         fail_msg("compile: %s", mimo_errmsg());
+    mimo_graph_set_training(lean, ROWS, 2);
     f->g = lean;
     analytic(f);
     for (size_t i = 0; i < f->n; i++)
@@ -169,18 +235,23 @@ static int check_without_input_grads(fixture *f)
 }
 
 /* Backward as a plain SGD step in place (what one process does with plain
- * SGD) must move every parameter by -lr times the gradient checked here. */
+ * SGD) must move every trained parameter by -lr times the gradient checked
+ * here. (Not for shared layers: the model never runs them in place.) */
 static int check_sgd_in_place(fixture *f)
 {
     const double lr = 0.1;
     mimo_real *p = malloc(sizeof(mimo_real) * (f->n + 1));
     int bad = 0;
+    if (mimo_graph_shares(f->g)) {
+        free(p);
+        return 0;
+    }
     memcpy(p, f->params, sizeof(mimo_real) * f->n);
     mimo_graph_forward(f->g, p, (const mimo_real *const *)f->in, BATCH);
     assert_int_equal(mimo_graph_loss(f->g, (const mimo_real *const *)f->tgt,
                                      BATCH, 1.0 / BATCH, NULL), 0);
     mimo_graph_backward_sgd(f->g, p, lr, BATCH, NULL, NULL);
-    for (size_t i = 0; i < f->n; i++) {
+    for (size_t i = 0; i < mimo_graph_trained_count(f->g); i++) {
         double want = f->params[i] - lr * f->grads[i];
         if (!(fabs(p[i] - want) <= 1e-12 * (1 + fabs(want)))) {
             print_error("param[%zu] after SGD in backward: %.15g, want %.15g\n", i,
@@ -194,18 +265,23 @@ static int check_sgd_in_place(fixture *f)
 
 /* Checks every parameter and every input gradient of the graph in yaml.
  * Unless allow_zero, every trainable tensor must get a nonzero gradient. */
-static void check_opt(const char *yaml, int allow_zero)
+static void check_mode(const char *yaml, int allow_zero, int sample_weights)
 {
     fixture f;
     setup_graph(&f, yaml);
+    f.sample_weights = sample_weights;
+    f.others = sample_weights ? 1.75 : 0;
     analytic(&f);
-    int bad = check_without_input_grads(&f) + check_sgd_in_place(&f);
+    int bad = sample_weights ? 0 : check_without_input_grads(&f) + check_sgd_in_place(&f);
     double norm = 0;
-    for (size_t i = 0; i < f.n; i++) {
+    for (size_t i = 0; i < mimo_graph_trained_count(f.g); i++) {
         bad += compare(&f, &f.params[i], f.grads[i], "param", i);
         norm += f.grads[i] * f.grads[i];
     }
     for (int i = 0; i < mimo_graph_n_inputs(f.g); i++) {
+        long long bound;
+        if (mimo_graph_input_ids(f.g, i, &bound))
+            continue; /* integer ids have no gradient */
         const mimo_real *gx = mimo_graph_input_grad(f.g, i);
         size_t w = (size_t)mimo_graph_input_width(f.g, i);
         mimo_real *copy = malloc(sizeof(mimo_real) * BATCH * w);
@@ -220,9 +296,9 @@ static void check_opt(const char *yaml, int allow_zero)
     for (int t = 0; t < mimo_graph_n_tensors(f.g); t++) {
         mimo_param_info p = mimo_graph_tensor(f.g, t);
         double s = 0;
-        for (size_t k = 0; k < p.size; k++)
+        for (size_t k = 0; k < p.size && p.trainable; k++)
             s += fabs(f.grads[p.offset + k]);
-        if (s < 1e-12 && !allow_zero) {
+        if (p.trainable && s < 1e-12 && !allow_zero) {
             print_error("tensor %s/%s has an all-zero gradient\n", p.layer, p.name);
             bad++;
         }
@@ -232,6 +308,7 @@ static void check_opt(const char *yaml, int allow_zero)
     assert_int_equal(bad, 0);
 }
 
+static void check_opt(const char *yaml, int allow_zero) { check_mode(yaml, allow_zero, 0); }
 static void check(const char *yaml) { check_opt(yaml, 0); }
 
 /* ---- activations -------------------------------------------------------- */
@@ -434,6 +511,245 @@ static void test_graph_conv_branches(void **s)
           "outputs: {label: {loss: sparse_categorical_crossentropy}}\n");
 }
 
+/* conv2d with shared and frozen parameters: a kernel used twice gets the
+ * sum of both uses' gradients; a frozen one (trainable: false) passes the
+ * gradient to the layers below but gets none itself, and plain SGD in
+ * backward leaves it as it was (the direct 1x1 path, and im2col with and
+ * without an input gradient). */
+static void test_conv2d_shared_frozen(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [5, 4, 2]}}\n"
+          "layers:\n"
+          "  k: {type: conv2d, filters: 2, kernel_size: 2, padding: same, activation: tanh, from: x}\n"
+          "  t: {type: conv2d, shares: k, from: k}\n"
+          "  z: {type: conv2d, filters: 3, kernel_size: [2, 3], trainable: false, from: t}\n"
+          "  f: {type: flatten, from: z}\n"
+          "  o: {type: dense, units: 2, from: f}\n"
+          "outputs: {o: {loss: mse}}\n");
+    const char *y = "inputs: {x: {shape: [5, 4, 2]}}\n"
+                    "layers:\n"
+                    "  r: {type: conv2d, filters: 2, kernel_size: 3, trainable: false, from: x}\n"
+                    "  c: {type: conv2d, filters: 3, kernel_size: 3, strides: 2, padding: same, activation: tanh, from: x}\n"
+                    "  z: {type: conv2d, filters: 2, kernel_size: 2, trainable: false, from: c}\n"
+                    "  w: {type: conv2d, filters: 2, kernel_size: 1, trainable: false, activation: elu, from: z}\n"
+                    "  f: {type: flatten, from: w}\n"
+                    "  g: {type: flatten, from: r}\n"
+                    "  m: {type: concat, from: [f, g]}\n"
+                    "  o: {type: dense, units: 2, from: m}\n"
+                    "outputs: {o: {loss: mse}}\n";
+    check(y);
+    fixture f;
+    setup_graph(&f, y);
+    size_t nt = mimo_graph_trained_count(f.g);
+    assert_true(nt < f.n);
+    analytic(&f);
+    for (size_t i = nt; i < f.n; i++)
+        assert_true(f.grads[i] == 0);
+    mimo_real *p = malloc(sizeof(mimo_real) * (f.n + 1));
+    memcpy(p, f.params, sizeof(mimo_real) * f.n);
+    mimo_graph_forward(f.g, p, (const mimo_real *const *)f.in, BATCH);
+    assert_int_equal(mimo_graph_loss(f.g, (const mimo_real *const *)f.tgt, BATCH,
+                                     1.0 / BATCH, NULL), 0);
+    mimo_graph_backward_sgd(f.g, p, 0.1, BATCH, NULL, NULL);
+    for (size_t i = nt; i < f.n; i++)
+        assert_true(p[i] == f.params[i]);
+    free(p);
+    teardown_graph(&f);
+}
+
+/* ---- the layers of real multi-input models ------------------------------ */
+
+/* Ids repeated in the batch: their rows' gradients add up. */
+static void test_embedding(void **s)
+{
+    (void)s;
+    check("inputs: {ids: {shape: 3, dtype: int32}, x: {shape: 2}}\n"
+          "layers:\n"
+          "  e: {type: embedding, input_dim: 4, output_dim: 3, from: ids}\n"
+          "  f: {type: flatten, from: e}\n"
+          "  h: {type: dense, units: 2, activation: tanh, from: x}\n"
+          "  c: {type: concat, from: [f, h]}\n"
+          "  o: {type: dense, units: 2, from: c}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* A fixed mask (the rows and epoch are fixed): dx = dy m / (1 - rate). */
+static void test_dropout(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: 6}}\n"
+          "layers:\n"
+          "  h: {type: dense, units: 8, activation: tanh, from: x}\n"
+          "  d: {type: dropout, rate: 0.4, from: h}\n"
+          "  o: {type: dense, units: 2, from: d}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* Training mode: the batch's statistics, on one axis and on positions.
+ * (A bias just before batch_norm has a zero gradient: none there.) */
+static void test_batch_norm(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: 4}}\n"
+          "layers:\n"
+          "  h: {type: dense, units: 3, use_bias: false, from: x}\n"
+          "  b: {type: batch_norm, from: h}\n"
+          "  a: {type: activation, activation: tanh, from: b}\n"
+          "  o: {type: dense, units: 2, from: a}\n"
+          "outputs: {o: {loss: mse}}\n");
+    check("inputs: {x: {shape: [3, 2]}}\n"
+          "layers:\n"
+          "  b: {type: batch_norm, momentum: 0.9, epsilon: 0.01, from: x}\n"
+          "  f: {type: flatten, from: b}\n"
+          "  h: {type: dense, units: 4, activation: tanh, from: f}\n"
+          "  c: {type: batch_norm, center: false, from: h}\n"
+          "  o: {type: dense, units: 2, from: c}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* trainable: false on batch_norm: the moving statistics, affine; its own
+ * tensors get no gradient, the layer below does. */
+static void test_batch_norm_frozen(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: 4}}\n"
+          "layers:\n"
+          "  h: {type: dense, units: 3, from: x}\n"
+          "  b: {type: batch_norm, trainable: false, from: h}\n"
+          "  o: {type: dense, units: 2, from: b}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+static void test_layer_norm(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [2, 5]}}\n"
+          "layers:\n"
+          "  h: {type: dense, units: 4, from: x}\n"
+          "  n: {type: layer_norm, epsilon: 0.001, from: h}\n"
+          "  f: {type: flatten, from: n}\n"
+          "  o: {type: dense, units: 2, from: f}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* One tower on two inputs: the shared kernel's gradient is the sum of both
+ * uses (the central difference moves it in both). */
+static void test_shared_layer(void **s)
+{
+    (void)s;
+    /* tc shares through tb (a chain); tb comes before ta in the config */
+    check("inputs: {a: {shape: 3}, b: {shape: 3}, c: {shape: 3}}\n"
+          "layers:\n"
+          "  tb: {type: dense, shares: ta, from: b}\n"
+          "  ta: {type: dense, units: 4, activation: tanh, from: a}\n"
+          "  tc: {type: dense, shares: tb, from: c}\n"
+          "  m: {type: multiply, from: [ta, tb]}\n"
+          "  j: {type: concat, from: [m, tc]}\n"
+          "  o: {type: dense, units: 2, from: j}\n"
+          "outputs: {o: {loss: mse}}\n");
+    /* a shared layer deeper than its owner: the owner's block is final only
+     * after the owner's backward (the gradient-sum hooks rely on that) */
+    check("inputs: {a: {shape: 3}}\n"
+          "layers:\n"
+          "  t1: {type: dense, units: 3, activation: tanh, from: a}\n"
+          "  t2: {type: dense, shares: t1, from: t1}\n"
+          "  o: {type: dense, units: 2, from: t2}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* A frozen layer: no gradient for its tensors, a nonzero one below it. */
+static void test_frozen_layer(void **s)
+{
+    (void)s;
+    const char *y = "inputs: {x: {shape: 3}}\n"
+                    "layers:\n"
+                    "  h: {type: dense, units: 4, activation: tanh, from: x}\n"
+                    "  f: {type: dense, units: 3, activation: tanh, trainable: false, from: h}\n"
+                    "  o: {type: dense, units: 2, from: f}\n"
+                    "outputs: {o: {loss: mse}}\n";
+    check(y);
+    fixture f;
+    setup_graph(&f, y);
+    assert_int_equal(mimo_graph_param_count(f.g), 16 + 15 + 8);
+    assert_int_equal(mimo_graph_trained_count(f.g), 16 + 8);
+    for (int t = 0; t < mimo_graph_n_tensors(f.g); t++) {
+        mimo_param_info p = mimo_graph_tensor(f.g, t);
+        assert_int_equal(p.trainable, strcmp(p.layer, "f") != 0);
+        assert_true(!p.trainable == (p.offset >= mimo_graph_trained_count(f.g)));
+    }
+    teardown_graph(&f);
+}
+
+/* The gradient-sum hooks start a bucket as soon as backward reports its
+ * values final: every prefix reported must already hold its final values
+ * (also when a shared layer adds into its owner's block later). */
+typedef struct {
+    const mimo_real *grads, *final;
+    size_t last;
+    int bad;
+} prefix_check;
+
+static void check_prefix(void *u, const char *layer, size_t done)
+{
+    prefix_check *c = u;
+    if (done < c->last) {
+        print_error("after '%s' the final prefix shrank: %zu < %zu\n", layer, done,
+                    c->last);
+        c->bad++;
+    }
+    for (size_t i = 0; i < done; i++)
+        if (c->grads[i] != c->final[i]) {
+            print_error("after '%s': gradient[%zu] reported final but changes\n",
+                        layer, i);
+            c->bad++;
+            break;
+        }
+    c->last = done;
+}
+
+static void test_backward_prefix(void **s)
+{
+    (void)s;
+    const char *graphs[] = {
+        "inputs: {a: {shape: 3}, b: {shape: 3}}\n"
+        "layers:\n"
+        "  t1: {type: dense, units: 3, activation: tanh, from: a}\n"
+        "  u: {type: dense, units: 3, activation: tanh, from: b}\n"
+        "  t2: {type: dense, shares: t1, from: t1}\n"
+        "  c: {type: concat, from: [t2, u]}\n"
+        "  t3: {type: dense, shares: t1, from: u}\n"
+        "  j: {type: concat, from: [c, t3]}\n"
+        "  o: {type: dense, units: 2, from: j}\n"
+        "outputs: {o: {loss: mse}}\n",
+        "inputs: {x1: {shape: 5}, x2: {shape: 3}}\n"
+        "layers:\n"
+        "  h1: {type: dense, units: 4, activation: relu, from: x1}\n"
+        "  h2: {type: dense, units: 3, activation: relu, from: x1}\n"
+        "  cat: {type: concat, from: [x2, h1, h2]}\n"
+        "  b: {type: batch_norm, from: cat}\n"
+        "  h3: {type: dense, units: 4, trainable: false, from: b}\n"
+        "  y1: {type: dense, units: 5, activation: sigmoid, from: h3}\n"
+        "outputs: {y1: {loss: binary_crossentropy}}\n"};
+    for (size_t k = 0; k < sizeof graphs / sizeof *graphs; k++) {
+        fixture f;
+        setup_graph(&f, graphs[k]);
+        analytic(&f);
+        mimo_real *final = malloc(sizeof(mimo_real) * (f.n + 1));
+        memcpy(final, f.grads, sizeof(mimo_real) * f.n);
+        memset(f.grads, 0, sizeof(mimo_real) * f.n);
+        prefix_check c = {f.grads, final, 0, 0};
+        mimo_graph_forward(f.g, f.params, (const mimo_real *const *)f.in, BATCH);
+        assert_int_equal(mimo_graph_loss(f.g, (const mimo_real *const *)f.tgt,
+                                         BATCH, 1.0 / BATCH, NULL), 0);
+        mimo_graph_backward_hooked(f.g, f.params, f.grads, BATCH, check_prefix, &c);
+        assert_int_equal(c.bad, 0);
+        assert_int_equal(c.last, mimo_graph_trained_count(f.g));
+        free(final);
+        teardown_graph(&f);
+    }
+}
+
 /* ---- losses ---------------------------------------------------------------- */
 
 static void check_loss(const char *act, const char *loss, int feeds_more)
@@ -462,6 +778,31 @@ static void test_loss_cce_logits(void **s) { (void)s; check_loss("softmax", "cat
 static void test_loss_cce_probs(void **s) { (void)s; check_loss("softmax", "categorical_crossentropy", 1); }
 static void test_loss_scce_logits(void **s) { (void)s; check_loss("softmax", "sparse_categorical_crossentropy", 0); }
 static void test_loss_scce_probs(void **s) { (void)s; check_loss("softmax", "sparse_categorical_crossentropy", 1); }
+
+/* from_logits: the head's output is logits; the loss applies the sigmoid
+ * or softmax itself (a linear head, and one ending in relu's neighbour
+ * elu; one feeding another layer too). */
+static void test_loss_from_logits(void **s)
+{
+    (void)s;
+    static const char *losses[] = {"binary_crossentropy", "categorical_crossentropy",
+                                   "sparse_categorical_crossentropy"};
+    for (int k = 0; k < 3; k++) {
+        char y[1024];
+        snprintf(y, sizeof y,
+                 "inputs: {x: {shape: 4}}\n"
+                 "layers:\n"
+                 "  h: {type: dense, units: 5, activation: tanh, from: x}\n"
+                 "  o: {type: dense, units: 3, from: h}\n"
+                 "  e: {type: dense, units: 3, activation: elu, from: h}\n"
+                 "  p: {type: dense, units: 2, from: o}\n"
+                 "outputs:\n"
+                 "  o: {loss: %s, from_logits: true, weight: 0.7}\n"
+                 "  e: {loss: %s, from_logits: true}\n"
+                 "  p: {loss: mse, weight: 0.3}\n", losses[k], losses[k]);
+        check(y);
+    }
+}
 
 static void test_loss_bce_activation_layer(void **s)
 {
@@ -583,6 +924,141 @@ static void test_graph_seed000(void **s)
           "  y2: {loss: mae}\n");
 }
 
+
+/* ---- missing labels, sample and class weights, learned task weights ---- */
+
+/* Heads of every loss with rows 1 and 3 unlabelled (NaN or -1), class
+ * weights (one of 0), on fused and unfused outputs and from logits. */
+#define WEIGHTED_GRAPH(sw)                                                     \
+    "inputs: {x: {shape: 4}, z: {shape: 3}}\n"                                \
+    "layers:\n"                                                                \
+    "  h: {type: dense, units: 5, activation: tanh, from: x}\n"               \
+    "  k: {type: dense, units: 4, activation: elu, from: z}\n"                \
+    "  c: {type: concat, from: [h, k]}\n"                                      \
+    "  r: {type: dense, units: 2, from: c}\n"                                  \
+    "  b: {type: dense, units: 1, activation: sigmoid, from: c}\n"            \
+    "  m: {type: dense, units: 3, activation: softmax, from: h}\n"            \
+    "  s: {type: dense, units: 3, activation: softmax, from: k}\n"            \
+    "  q: {type: dense, units: 2, activation: sigmoid, from: c}\n"            \
+    "  l: {type: dense, units: 3, from: c}\n"                                  \
+    "outputs:\n"                                                               \
+    "  r: {loss: mse, missing: nan, weight: 0.6" sw "}\n"                     \
+    "  b: {loss: binary_crossentropy, class_weight: {0: 0.5, 1: 3}, missing: nan}\n" \
+    "  m: {loss: categorical_crossentropy, class_weight: {1: 2.5}, weight: 0.8" sw "}\n" \
+    "  s: {loss: sparse_categorical_crossentropy, missing: -1, class_weight: {0: 0, 2: 1.5}}\n" \
+    "  q: {loss: binary_crossentropy, missing: -1, weight: 0.4}\n"            \
+    "  l: {loss: sparse_categorical_crossentropy, from_logits: true, missing: -1" sw "}\n"
+
+static void test_weights_missing_and_classes(void **s)
+{
+    (void)s;
+    check(WEIGHTED_GRAPH(""));
+}
+
+/* Sample weights (one row of weight 0), and each head divided by its
+ * global weight sum, of which this batch holds only a part. */
+static void test_weights_sample_global(void **s)
+{
+    (void)s;
+    check_mode(WEIGHTED_GRAPH(", sample_weight: w"), 0, 1);
+}
+
+/* A row without a label adds nothing: its outputs get no gradient, and
+ * its loss is not in the sum (NaN targets would poison both). */
+static void test_weights_unlabelled_rows_silent(void **s)
+{
+    (void)s;
+    fixture f;
+    setup_graph(&f, "inputs: {x: {shape: 3}}\n"
+                    "layers: {o: {type: dense, units: 2, activation: sigmoid, from: x}}\n"
+                    "outputs: {o: {loss: binary_crossentropy, missing: nan}}\n");
+    analytic(&f);
+    double before = total_loss(&f);
+    f.in[0][1 * 3 + 0] += 5, f.in[0][3 * 3 + 2] -= 7; /* the unlabelled rows */
+    assert_true(fabs(total_loss(&f) - before) == 0);
+    assert_true(isfinite(before) && before > 0);
+    for (size_t i = 0; i < f.n; i++)
+        assert_true(isfinite(f.grads[i]));
+    teardown_graph(&f);
+}
+
+/* loss_weighting: uncertainty, through the model's step parts: the total
+ * sum_h exp(-s_h) loss_h + s_h, each loss_h over the batch's weighted
+ * labelled rows; d/d every parameter and every s_h. */
+static double uncertainty_total(mimo_model *m, const mimo_source *src,
+                                const uint64_t *rows)
+{
+    mimo_model_begin_step(m, 0);
+    assert_int_equal(mimo_model_read(m, src, rows, BATCH, 1), 0);
+    assert_int_equal(mimo_model_weigh(m, BATCH, BATCH), 0);
+    mimo_model_forward(m, BATCH);
+    assert_int_equal(mimo_model_loss(m, BATCH, NULL), 0);
+    const mimo_head_stats *st = mimo_model_step_stats(m);
+    const mimo_real *p = mimo_model_params(m);
+    double L = 0;
+    for (int h = 0; h < mimo_graph_n_heads(mimo_model_graph(m)); h++)
+        if (st[h].weight > 0)
+            L += exp(-p[h]) * st[h].loss / st[h].weight + p[h];
+    return L;
+}
+
+static void test_weights_uncertainty(void **s)
+{
+    (void)s;
+    fixture f; /* for the data */
+    setup_graph(&f, WEIGHTED_GRAPH(", sample_weight: w"));
+    mimo_spec spec;
+    const char *yaml = WEIGHTED_GRAPH(", sample_weight: w")
+                       "train: {loss_weighting: uncertainty}\n";
+    assert_int_equal(mimo_config_parse(yaml, strlen(yaml), "u.yaml", NULL, 0, &spec), 0);
+    mimo_model *m = NULL;
+    assert_int_equal(mimo_model_create(&spec, &m), 0);
+    int nh = mimo_graph_n_heads(mimo_model_graph(m));
+    assert_int_equal(mimo_graph_log_vars(mimo_model_graph(m)), nh);
+    mimo_array arr[16];
+    int na = 0;
+    arr[na++] = (mimo_array){"x", f.in[0], BATCH, 4};
+    arr[na++] = (mimo_array){"z", f.in[1], BATCH, 3};
+    for (int h = 0; h < nh; h++) {
+        const mimo_output_spec *o = mimo_graph_head_spec(f.g, h);
+        arr[na++] = (mimo_array){o->name, f.tgt[h], BATCH,
+                                 mimo_graph_head_target_width(f.g, h)};
+    }
+    arr[na++] = (mimo_array){"w", f.sw[0], BATCH, 1};
+    mimo_source src;
+    assert_int_equal(mimo_arrays_source(m, &(mimo_dataset){arr, na}, 1, &src), 0);
+    mimo_real *p = mimo_model_params(m);
+    for (int h = 0; h < nh; h++)
+        p[h] = (mimo_real)(0.3 * h - 0.7); /* s_h */
+    const uint64_t rows[BATCH] = {0, 1, 2, 3, 4};
+    uncertainty_total(m, &src, rows);
+    mimo_model_backward(m, BATCH);
+    size_t n = mimo_model_trained_count(m);
+    mimo_real *g = malloc(sizeof(mimo_real) * n);
+    memcpy(g, mimo_model_grads(m), sizeof(mimo_real) * n);
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double keep = p[i];
+        p[i] = keep + STEP;
+        double lp = uncertainty_total(m, &src, rows);
+        p[i] = keep - STEP;
+        double lm = uncertainty_total(m, &src, rows);
+        p[i] = keep;
+        double num = (lp - lm) / (2 * STEP);
+        if (fabs(num - g[i]) > 1e-6 + 1e-5 * fmax(fabs(num), fabs(g[i]))) {
+            print_error("param[%zu]: analytic %.10g, numeric %.10g\n", i, g[i], num);
+            bad++;
+        }
+    }
+    for (int h = 0; h < nh; h++) /* the s_h: 1 - exp(-s_h) loss_h, not 0 */
+        assert_true(fabs(g[h]) > 1e-5);
+    assert_int_equal(bad, 0);
+    free(g);
+    mimo_model_free(&m);
+    mimo_spec_free(&spec);
+    teardown_graph(&f);
+}
+
 static void test_graph_three_by_three(void **s)
 {
     (void)s;
@@ -646,6 +1122,15 @@ int main(void)
         cmocka_unit_test(test_avg_pool2d),
         cmocka_unit_test(test_global_pool2d),
         cmocka_unit_test(test_graph_conv_branches),
+        cmocka_unit_test(test_conv2d_shared_frozen),
+        cmocka_unit_test(test_embedding),
+        cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_batch_norm),
+        cmocka_unit_test(test_batch_norm_frozen),
+        cmocka_unit_test(test_layer_norm),
+        cmocka_unit_test(test_shared_layer),
+        cmocka_unit_test(test_frozen_layer),
+        cmocka_unit_test(test_backward_prefix),
         cmocka_unit_test(test_loss_mse),
         cmocka_unit_test(test_loss_mae),
         cmocka_unit_test(test_loss_huber),
@@ -656,6 +1141,7 @@ int main(void)
         cmocka_unit_test(test_loss_scce_logits),
         cmocka_unit_test(test_loss_scce_probs),
         cmocka_unit_test(test_loss_bce_activation_layer),
+        cmocka_unit_test(test_loss_from_logits),
         cmocka_unit_test(test_merge_concat),
         cmocka_unit_test(test_merge_add),
         cmocka_unit_test(test_merge_subtract),
@@ -666,6 +1152,10 @@ int main(void)
         cmocka_unit_test(test_graph_seed000),
         cmocka_unit_test(test_graph_three_by_three),
         cmocka_unit_test(test_graph_deep_skip),
+        cmocka_unit_test(test_weights_missing_and_classes),
+        cmocka_unit_test(test_weights_sample_global),
+        cmocka_unit_test(test_weights_unlabelled_rows_silent),
+        cmocka_unit_test(test_weights_uncertainty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -296,6 +296,121 @@ static void test_head_without_parameters(void **s)
     mimo_spec_free(&spec);
 }
 
+/* Trains one epoch of config (batches of 4 over 8 rows) and returns its
+ * model's parameters (caller frees) and the epoch's record. */
+static mimo_real *train_rows(const char *yaml, const mimo_dataset *d, record *r,
+                             mimo_real **log_var)
+{
+    mimo_spec spec;
+    mimo_model *m = NULL;
+    parse(yaml, &spec);
+    assert_int_equal(mimo_model_create(&spec, &m), 0);
+    fit(m, d, NULL, r);
+    size_t n = mimo_model_param_count(m);
+    mimo_real *p = malloc(sizeof *p * n);
+    memcpy(p, mimo_model_params(m), sizeof *p * n);
+    *log_var = NULL;
+    if (mimo_graph_log_vars(mimo_model_graph(m))) {
+        *log_var = malloc(sizeof(mimo_real) * 2);
+        memcpy(*log_var, p, sizeof(mimo_real) * 2);
+    }
+    mimo_model_free(&m);
+    mimo_spec_free(&spec);
+    return p;
+}
+
+/* A head without a single label in the whole epoch contributes exactly
+ * nothing: the same parameters as with that head weighing 0, finite
+ * everything, its loss NaN (no labelled row) and the total finite; with
+ * learned task weights its s_h stays at 0 while the other's moves. */
+static void test_head_without_labels(void **s)
+{
+    (void)s;
+    static const mimo_real x[16] = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f, 0.7f, -0.8f,
+                                    0.2f, 0.1f, -0.3f, 0.5f, 0.4f, -0.6f, 0.1f, 0.9f};
+    static const mimo_real c[8] = {1, 0, 0, 1, 1, 0, 1, 0};
+    static mimo_real none[8], zero[8];
+    for (int i = 0; i < 8; i++)
+        none[i] = (mimo_real)NAN, zero[i] = 0;
+    mimo_array a[] = {{"x", x, 8, 2}, {"c", c, 8, 1}, {"r", none, 8, 1}};
+    mimo_array b[] = {{"x", x, 8, 2}, {"c", c, 8, 1}, {"r", zero, 8, 1}};
+    const char *graph =
+        "inputs: {x: {shape: 2}}\n"
+        "layers:\n"
+        "  h: {type: dense, units: 3, activation: tanh, from: x}\n"
+        "  r: {type: dense, units: 1, from: h}\n"
+        "  c: {type: dense, units: 1, activation: sigmoid, from: h}\n";
+    const char *train = "train: {optimizer: {type: sgd, lr: 0.5}, batch_size: 4, "
+                        "epochs: 1, shuffle: false%s}\n";
+    char ya[1024], yb[1024], yu[1024], ta[256], tu[256];
+    snprintf(ta, sizeof ta, train, "");
+    snprintf(tu, sizeof tu, train, ", loss_weighting: uncertainty");
+    snprintf(ya, sizeof ya, "%soutputs: {r: {loss: mse, missing: nan}, "
+             "c: {loss: binary_crossentropy}}\n%s", graph, ta);
+    snprintf(yb, sizeof yb, "%soutputs: {r: {loss: mse, weight: 0}, "
+             "c: {loss: binary_crossentropy}}\n%s", graph, ta);
+    snprintf(yu, sizeof yu, "%soutputs: {r: {loss: mse, missing: nan}, "
+             "c: {loss: binary_crossentropy}}\n%s", graph, tu);
+    record ra, rb, ru;
+    mimo_real *lv, *lvb, *lvu;
+    mimo_real *pa = train_rows(ya, &(mimo_dataset){a, 3}, &ra, &lv);
+    mimo_real *pb = train_rows(yb, &(mimo_dataset){b, 3}, &rb, &lvb);
+    mimo_real *pu = train_rows(yu, &(mimo_dataset){a, 3}, &ru, &lvu);
+    for (int i = 0; i < 2 * 3 + 3 + 3 + 1 + 3 + 1; i++) {
+        assert_true(pa[i] == pb[i]);
+        assert_true(isfinite(pu[i]));
+    }
+    assert_true(isnan(ra.last.head[0].loss) && ra.last.head[0].labelled == 0);
+    assert_true(isfinite(ra.last.loss) && ra.last.loss == ra.last.head[1].loss);
+    assert_true(fabs(rb.last.head[1].loss - ra.last.head[1].loss) < 1e-7);
+    assert_non_null(lvu);
+    print_message("s after an epoch: r %g, c %g\n", lvu[0], lvu[1]);
+    assert_true(lvu[0] == 0 && lvu[1] != 0);
+    free(pa), free(pb), free(pu), free(lvu);
+    record_free(&ra), record_free(&rb), record_free(&ru);
+}
+
+/* Sample weights from arrays: a row of weight 0 changes nothing, bad
+ * weights are an error naming the head and the row. */
+static void test_sample_weights_arrays(void **s)
+{
+    (void)s;
+    static const mimo_real x[8] = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f, 0.7f, -0.8f};
+    static mimo_real y[8] = {0.2f, 0.1f, -0.3f, 0.5f, 0.4f, -0.6f, 0.1f, 0.9f};
+    static mimo_real w[8] = {1, 2, 0, 1, 0.5f, 1, 0, 3};
+    const char *yaml = "inputs: {x: {shape: 1}}\n"
+                       "layers: {y: {type: dense, units: 1, from: x}}\n"
+                       "outputs: {y: {loss: mse, sample_weight: w}}\n"
+                       "train: {optimizer: {type: sgd, lr: 0.3}, batch_size: 8, "
+                       "epochs: 3}\n";
+    mimo_array a[] = {{"x", x, 8, 1}, {"y", y, 8, 1}, {"w", w, 8, 1}};
+    record r1, r2;
+    mimo_real *lv;
+    mimo_real *p1 = train_rows(yaml, &(mimo_dataset){a, 3}, &r1, &lv);
+    y[2] = 1000, y[6] = -50; /* rows of weight 0 */
+    mimo_real *p2 = train_rows(yaml, &(mimo_dataset){a, 3}, &r2, &lv);
+    assert_true(p1[0] == p2[0] && p1[1] == p2[1]);
+    assert_true(r1.last.head[0].labelled == 8 && r1.last.head[0].weight == 8.5);
+    free(p1), free(p2);
+    record_free(&r1), record_free(&r2);
+    w[5] = -1;
+    mimo_spec spec;
+    mimo_model *m = NULL;
+    parse(yaml, &spec);
+    assert_int_equal(mimo_model_create(&spec, &m), 0);
+    record r;
+    memset(&r, 0, sizeof r);
+    mimo_stats_init(&r.last, 1);
+    mimo_stats_init(&r.last_val, 1);
+    assert_int_equal(mimo_fit(m, &(mimo_dataset){a, 3}, NULL, on_epoch, &r), MIMO_EINVAL);
+    print_message("%s\n", mimo_errmsg());
+    assert_non_null(strstr(mimo_errmsg(), "sample weight -1"));
+    record_free(&r);
+    mimo_model_free(&m);
+    mimo_spec_free(&spec);
+    w[5] = 1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +420,8 @@ int main(void)
         cmocka_unit_test(test_seeded_determinism),
         cmocka_unit_test(test_validation_split),
         cmocka_unit_test(test_head_without_parameters),
+        cmocka_unit_test(test_head_without_labels),
+        cmocka_unit_test(test_sample_weights_arrays),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

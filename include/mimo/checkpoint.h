@@ -16,8 +16,14 @@
 extern "C" {
 #endif
 
-#define MIMO_CKPT_FORMAT_VERSION 1
+/* 2: Fletcher32 on every tensor and state_crc32 (1 still reads) */
+#define MIMO_CKPT_FORMAT_VERSION 2
 #define MIMO_CKPT_NAME_MAX 64 /* an extra's name, with its NUL */
+#define MIMO_CKPT_LINEAGE_MAX 1024
+/* What a checkpoint's counters may hold (larger ones are damage): epochs
+ * and steps of an epoch below 2^31, steps and samples below 2^53. */
+#define MIMO_CKPT_MAX_EPOCH ((int64_t)1 << 31)
+#define MIMO_CKPT_MAX_COUNT ((int64_t)1 << 53)
 
 /* Where training stands. epoch/step: the next step to run is `step` of
  * epoch `epoch` (0-based). extra: named numbers of the trainer's own
@@ -28,6 +34,14 @@ typedef struct {
     double value;
 } mimo_ckpt_extra;
 
+/* A named vector of the trainer's state (an epoch's metric sums), stored
+ * as the dataset /state/<name>. */
+typedef struct {
+    char name[MIMO_CKPT_NAME_MAX];
+    double *v;
+    size_t n;
+} mimo_ckpt_array;
+
 typedef struct {
     int64_t epoch, step, global_step, samples_seen;
     int64_t world_size;
@@ -35,13 +49,26 @@ typedef struct {
     double lr;
     int n_extra, cap_extra;
     mimo_ckpt_extra *extra;
+    int n_array;
+    mimo_ckpt_array *array;
+    /* which run wrote it: "ID" for a run started afresh, "A@S/ID" for one
+     * that resumed run A's checkpoint of global step S (and so on back);
+     * "" when unknown. A run's pruning touches only its own lineage. */
+    char lineage[MIMO_CKPT_LINEAGE_MAX];
 } mimo_ckpt_state;
 
 /* Sets name = value in st->extra (added or replaced). Returns 0, or
  * MIMO_EINVAL for a name of MIMO_CKPT_NAME_MAX or more characters, or
  * MIMO_ENOMEM. */
 MIMO_API int mimo_ckpt_set(mimo_ckpt_state *st, const char *name, double value);
-/* Frees the extras (the state stays usable, with none). */
+/* Sets name = v[0, n) (a copy) in st->array; a load fills the arrays
+ * named before it from the file (n = 0 when the file has none). */
+MIMO_API int mimo_ckpt_set_array(mimo_ckpt_state *st, const char *name,
+                                 const double *v, size_t n);
+/* The array called name (*n values), or NULL. */
+MIMO_API const double *mimo_ckpt_get_array(const mimo_ckpt_state *st,
+                                           const char *name, size_t *n);
+/* Frees the extras and arrays (the state stays usable, with none). */
 MIMO_API void mimo_ckpt_state_free(mimo_ckpt_state *st);
 /* Value of name in st->extra, or dflt when absent. */
 MIMO_API double mimo_ckpt_get(const mimo_ckpt_state *st, const char *name, double dflt);
@@ -58,7 +85,9 @@ MIMO_API int mimo_checkpoint_spec(const char *path, const char *const *sets, int
                          mimo_spec *spec);
 
 /* Loads params, optimizer moments and state from path into m, whose spec
- * must describe the same network. best (may be NULL) receives
+ * must describe the same network. Verifies the file's checksums (a
+ * damaged tensor or state is an error naming the file and what is
+ * damaged), that every tensor is finite and every counter in range. best (may be NULL) receives
  * /best_params when present; *has_best tells whether it was. */
 MIMO_API int mimo_checkpoint_load(const char *path, mimo_model *m, mimo_ckpt_state *st,
                          mimo_real *best, int *has_best);
@@ -68,9 +97,18 @@ MIMO_API int mimo_checkpoint_load(const char *path, mimo_model *m, mimo_ckpt_sta
  * dense layer (e.g. written with h5py); optimizer state is left fresh. */
 MIMO_API int mimo_checkpoint_init_params(const char *path, mimo_model *m);
 
+/* Where the checkpoint at path stands: the next step to run is `step` of
+ * epoch `epoch` (0-based), after global_step steps. */
+MIMO_API int mimo_checkpoint_position(const char *path, int64_t *epoch,
+                                      int64_t *step, int64_t *global_step);
+
 /* Whether path is a readable mimo checkpoint; *global_step receives its
  * position (for choosing the newest). Quiet: no error message kept. */
 MIMO_API int mimo_checkpoint_probe(const char *path, int64_t *global_step);
+/* The same, and its lineage (see mimo_ckpt_state) into lineage (len
+ * bytes; "" when it has none). */
+MIMO_API int mimo_checkpoint_lineage(const char *path, int64_t *global_step,
+                                     char *lineage, size_t len);
 
 /* Testing only: called during a save after the data is written and before
  * the rename; a test sets it to kill the process there. */

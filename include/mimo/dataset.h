@@ -24,16 +24,26 @@ extern "C" {
 
 typedef struct mimo_data mimo_data;
 
+/* What mimo_data_open reads besides the inputs. */
+enum {
+    MIMO_DATA_INPUTS = 0,  /* inputs only (predict) */
+    MIMO_DATA_TARGETS = 1, /* and every head's target, and the sample
+                            * weights the file has (1 where it has none:
+                            * validation, eval) */
+    MIMO_DATA_TRAIN = 2    /* and every head's sample weights (training) */
+};
+
 /* Opens and validates path for graph g: every input (and, with targets,
- * every head target) present, shapes right, one N, no NaN/Inf, labels in
- * range. Loads it whole when under spec->data.memory_limit_mb, else
+ * every head target) present, shapes right, one N, no NaN/Inf (a head's
+ * target may be NaN or its `missing` value in whole rows), labels in
+ * range, sample weights finite and >= 0. Loads it whole when under spec->data.memory_limit_mb, else
  * streams with spec->data.prefetch batches read ahead. Errors name the
  * file and the dataset.
  * With a communicator of more than one rank (collective on it): the file
  * is opened with the MPI-IO driver, always streamed, and each rank reads
  * (and checks for NaN/Inf) only rows it needs; a rank whose check fails
  * returns its error and the others MIMO_EPEER. comm may be MPI_COMM_NULL. */
-MIMO_API int mimo_data_open(const char *path, const mimo_graph *g, int targets,
+MIMO_API int mimo_data_open(const char *path, const mimo_graph *g, int what,
                    MPI_Comm comm, mimo_data **out);
 MIMO_API void mimo_data_close(mimo_data **d);
 /* Frees d after an error on this rank alone: an MPI-IO file is not closed

@@ -12,13 +12,14 @@ extern "C" {
 #endif
 
 /* One training step on the global batch rows[0, gb) (global row indices
- * of src, in the epoch's order): this rank's slice of them, forward, loss,
- * backward, update. st (one per head) receives this rank's sums for the
- * step. epoch and step (0-based) only name the step in errors: a
- * non-finite loss is MIMO_ENUM naming the head and the step. */
+ * of src, in the epoch's order): this rank's slice of them, the row
+ * weights' global sums, forward, loss, backward, update. st (may be NULL)
+ * receives this rank's sums of the step (added to). epoch and step
+ * (0-based) only name the step in errors: a non-finite loss is MIMO_ENUM
+ * naming the head and the step. */
 MIMO_API int mimo_train_step(mimo_model *m, const mimo_source *src,
                              const uint64_t *rows, size_t gb, long epoch,
-                             long step, mimo_head_stats *st);
+                             long step, mimo_stats *st);
 
 /* One epoch over src from step first_step (0, or where a resumed run
  * stopped), adding this rank's sums into st (may be NULL). */

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "mimo/graph.h"
+#include "mimo/metrics.h"
 #include "mimo/optim.h"
 #include "mimo/source.h"
 
@@ -23,16 +24,27 @@
 extern "C" {
 #endif
 
-/* Per-epoch results: means over samples after mimo_stats_finish. */
+/* Per-epoch results. The model adds batches into metrics (the sums);
+ * mimo_stats_finish turns them into head[] (each head's loss and
+ * metrics) and loss. */
 typedef struct {
     int n_heads;
-    double loss;            /* sum_h weight_h * head[h].loss */
+    double loss;            /* the total: sum_h weight_h * head[h].loss over
+                             * the heads with labelled rows (uncertainty
+                             * weighting: exp(-s_h) loss_h + s_h) */
     long long count;        /* samples */
     mimo_head_stats *head;  /* n_heads entries */
+    mimo_metrics *metrics;  /* the sums (bound to a graph: mimo_stats_bind,
+                             * or by the first model call that adds) */
 } mimo_stats;
 
 MIMO_API int mimo_stats_init(mimo_stats *st, int n_heads);
+/* Gives st the sums for g's heads (once; 0 or MIMO_ENOMEM). */
+MIMO_API int mimo_stats_bind(mimo_stats *st, const mimo_graph *g);
+/* Empties st (keeps its memory). */
 MIMO_API void mimo_stats_reset(mimo_stats *st);
+/* dst = src (both bound to the same graph). */
+MIMO_API int mimo_stats_copy(mimo_stats *dst, const mimo_stats *src);
 MIMO_API void mimo_stats_free(mimo_stats *st);
 
 typedef struct mimo_model mimo_model;
@@ -71,7 +83,8 @@ typedef enum {
  * - sum: the gradient buffer becomes the sum over all ranks, in place.
  * - apply: sums over ranks and updates this rank's slice (SLICES).
  * - phase around "data", "forward", "backward" and "optimizer" (end 0/1),
- *   for timings and traces. */
+ *   for timings and traces.
+ * - reduce and skip_state: see below and mimo_graph_set_reduce. */
 typedef struct {
     void *user;
     mimo_real *grads, *params;
@@ -80,6 +93,11 @@ typedef struct {
     int (*sum)(void *user, mimo_real *grads, size_t n);
     int (*apply)(void *user, mimo_optim *o, mimo_real *params, double lr);
     void (*phase)(void *user, const char *name, int end);
+    /* reduce: sums doubles over the ranks (batch statistics); skip_state:
+     * another rank of the node updates the shared untrained parameters
+     * (batch_norm's moving statistics) */
+    int (*reduce)(void *user, double *v, int n);
+    int skip_state;
 } mimo_step_hooks;
 
 /* Compiles spec for its batch size, initializes parameters from its seed
@@ -95,7 +113,10 @@ MIMO_API mimo_real *mimo_model_params(mimo_model *m);
 /* The gradient buffer in use (see mimo_update for what it holds when). */
 MIMO_API mimo_real *mimo_model_grads(mimo_model *m);
 MIMO_API mimo_optim *mimo_model_optim(mimo_model *m);
+/* All parameters, and the trained ones at their front (the gradient
+ * buffer's and each optimizer moment's length; see mimo_graph_param_count). */
 MIMO_API size_t mimo_model_param_count(const mimo_model *m);
+MIMO_API size_t mimo_model_trained_count(const mimo_model *m);
 /* Learning rate used by the next steps (starts at the spec's). */
 MIMO_API void mimo_model_set_lr(mimo_model *m, double lr);
 MIMO_API double mimo_model_lr(const mimo_model *m);
@@ -128,19 +149,34 @@ MIMO_API const uint64_t *mimo_model_order(mimo_model *m, size_t n, long epoch);
 MIMO_API void mimo_model_slice(const mimo_model *m, size_t gb, size_t *lo,
                                size_t *hi);
 /* Clears the gradient buffer (unless the strategy leaves it clear) and
- * tells the runtime a step begins. */
-MIMO_API void mimo_model_begin_step(mimo_model *m);
+ * tells the runtime a step of epoch `epoch` begins. */
+MIMO_API void mimo_model_begin_step(mimo_model *m, long epoch);
 /* Reads rows[0, b) of src into the model's batch buffers (inputs, and
  * targets when targets is set). */
 MIMO_API int mimo_model_read(mimo_model *m, const mimo_source *src,
                              const uint64_t *rows, int b, int targets);
-/* Forward over the b rows read. */
+/* Forward in training mode over the b rows read (b may be 0 on a rank
+ * without rows when the graph is collective). */
 MIMO_API void mimo_model_forward(mimo_model *m, int b);
-/* Per-head sums of the losses and metrics of the b rows into st (one per
- * head; added to); with scale != 0 also seeds backward with the gradient
- * of sum_h weight_h sum_rows loss_h * scale (scale = 1 / global batch). */
-MIMO_API int mimo_model_loss(mimo_model *m, int b, double scale,
-                             mimo_head_stats *st);
+/* Weighs the b rows read for the heads that weigh rows (missing labels,
+ * sample and class weights: mimo_graph_weigh) and sums the weights over
+ * the global batch of gb rows: each head's loss is divided by its global
+ * sum, so that the step is the same on any number of ranks. Collective
+ * (a small sum over the ranks) when some head weighs rows: every rank
+ * calls it every step, also with no rows. */
+MIMO_API int mimo_model_weigh(mimo_model *m, int b, size_t gb);
+/* The losses of the b rows: seeds backward with the gradient of the
+ * step's total loss (each head's mean over the global batch by
+ * mimo_model_weigh's sums, times its weight) and adds the rows' losses
+ * and metrics into st (may be NULL). */
+MIMO_API int mimo_model_loss(mimo_model *m, int b, mimo_stats *st);
+/* The sums of the last mimo_model_loss (n_heads: loss, weight, labelled). */
+MIMO_API const mimo_head_stats *mimo_model_step_stats(const mimo_model *m);
+/* Head h's weight in the total loss now: its `weight`, or exp(-s_h)
+ * with loss_weighting: uncertainty. */
+MIMO_API double mimo_model_head_weight(const mimo_model *m, int h);
+/* The total loss of per-head losses (NaN ones left out). */
+MIMO_API double mimo_model_total_loss(const mimo_model *m, const double *head_loss);
 /* Backward over the b rows into the gradient buffer (or, for
  * MIMO_UPDATE_IN_BACKWARD, into the parameters). */
 MIMO_API void mimo_model_backward(mimo_model *m, int b);
@@ -154,11 +190,8 @@ MIMO_API int mimo_model_evaluate(mimo_model *m, const mimo_source *src,
 /* Head outputs over all rows of src: outs[h] is (rows, units_h). */
 MIMO_API int mimo_model_predict(mimo_model *m, const mimo_source *src,
                                 mimo_real *const *outs);
-/* Divides the sums by the count and forms the weighted total. */
+/* Each head's loss and metrics from the sums, and the weighted total. */
 MIMO_API void mimo_stats_finish(const mimo_model *m, mimo_stats *st);
-/* dst += src (heads and count). */
-MIMO_API void mimo_stats_add(mimo_stats *dst, const mimo_head_stats *src,
-                             long long count);
 
 #ifdef __cplusplus
 }

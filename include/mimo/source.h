@@ -14,7 +14,9 @@ extern "C" {
 #endif
 
 /* Rows for the model: fills in[i] (b, input width i) and, when tgt is not
- * NULL, tgt[h] (b, target width h) with rows[0..b) in that order. */
+ * NULL, tgt[h] (b, target width h) with rows[0..b) in that order, and for
+ * each head with a sample_weight dataset tgt[n_heads + h] (b values; the
+ * entry is NULL for the other heads). */
 typedef struct {
     size_t rows;
     void *ctx;

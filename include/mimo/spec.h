@@ -59,12 +59,46 @@ typedef enum {
     MIMO_LOSS_COUNT
 } mimo_loss;
 
-/* Metric bits for mimo_output_spec.metrics. */
+/* Metric bits for mimo_output_spec.metrics, in the order history columns
+ * list them; names by mimo_metric_name(bit index). What each computes is
+ * in core/metrics.c and the README. */
 enum {
-    MIMO_METRIC_ACCURACY = 1 << 0, /* binary or categorical, by the loss */
+    MIMO_METRIC_ACCURACY = 1 << 0,  /* binary or categorical, by the loss */
     MIMO_METRIC_MSE = 1 << 1,
-    MIMO_METRIC_MAE = 1 << 2
+    MIMO_METRIC_MAE = 1 << 2,
+    MIMO_METRIC_AUC = 1 << 3,       /* ROC AUC, exact over the epoch */
+    MIMO_METRIC_PRECISION = 1 << 4,
+    MIMO_METRIC_RECALL = 1 << 5,
+    MIMO_METRIC_F1 = 1 << 6,
+    MIMO_METRIC_TOP_K = 1 << 7,     /* top_k_accuracy (categorical) */
+    MIMO_METRIC_R2 = 1 << 8
 };
+#define MIMO_METRIC_COUNT 9
+/* The metrics that need class labels (a cross-entropy head). */
+#define MIMO_METRICS_CLASSIFY (MIMO_METRIC_AUC | MIMO_METRIC_PRECISION | \
+                               MIMO_METRIC_RECALL | MIMO_METRIC_F1 | MIMO_METRIC_TOP_K)
+
+/* Which rows of a head's target carry no label (`missing:`). */
+typedef enum {
+    MIMO_MISSING_NONE = 0,  /* every row is labelled; NaN is an error */
+    MIMO_MISSING_NAN,       /* a row whose target is NaN in every unit */
+    MIMO_MISSING_VALUE      /* a row whose target equals missing_value in
+                             * every unit (an integer, e.g. -1) */
+} mimo_missing;
+
+/* One entry of a head's class_weight: class index -> weight. */
+typedef struct {
+    long long cls;
+    double weight;
+    mimo_pos pos;         /* of the class key */
+} mimo_class_weight;
+
+/* How the heads' losses add up to the total (train.loss_weighting). */
+typedef enum {
+    MIMO_WEIGHTING_FIXED = 0,    /* sum_h weight_h * loss_h */
+    MIMO_WEIGHTING_UNCERTAINTY   /* sum_h exp(-s_h) * loss_h + s_h, with a
+                                  * learned s_h per head (Kendall et al.) */
+} mimo_loss_weighting;
 
 typedef enum {
     MIMO_OPT_SGD = 0,
@@ -85,9 +119,16 @@ typedef struct {
     int dim[MIMO_MAX_RANK];
 } mimo_shape;
 
+/* The type of an input's values. */
+typedef enum {
+    MIMO_DTYPE_FLOAT32 = 0, /* features (any numeric dataset, converted) */
+    MIMO_DTYPE_INT32        /* integer ids (an integer dataset; embeddings) */
+} mimo_dtype;
+
 typedef struct {
     char *name;
     mimo_shape shape;     /* per sample; a dataset stores it flat or whole */
+    mimo_dtype dtype;     /* default float32 */
     mimo_pos pos;
 } mimo_input_spec;
 
@@ -99,11 +140,18 @@ typedef struct {
     char *name;
     const mimo_kind *kind;
     void *args;           /* the kind's settings, parsed from its config
-                           * keys (read them with mimo_layer_arg) */
+                           * keys (read them with mimo_layer_arg); a
+                           * sharing layer has a copy of its owner's */
     char **from;          /* names of inputs or layers, n_from of them */
     mimo_pos *from_pos;
     int n_from;
+    char *shares;         /* `shares: LAYER`: the layer whose parameters
+                           * (and settings) this one uses, or NULL */
+    int trainable;        /* `trainable: false`: its parameters are not
+                           * updated (gradients still pass); default 1 */
     mimo_pos pos;         /* position of the layer's name */
+    mimo_pos shares_pos;    /* of the `shares` value */
+    mimo_pos trainable_pos; /* of the `trainable` value; line -1: not given */
 } mimo_layer_spec;
 
 /* The value of one of a layer's settings, by config key: integers,
@@ -124,7 +172,16 @@ typedef struct {
     double huber_delta;   /* default 1.0 */
     unsigned metrics;     /* MIMO_METRIC_* bits */
     char *target;         /* dataset name of the target; default = name */
+    int from_logits;      /* cross-entropy on logits: the loss applies the
+                           * sigmoid (binary) or softmax itself */
+    mimo_missing missing; /* rows without a label (default: none) */
+    double missing_value; /* MIMO_MISSING_VALUE: the value, an integer */
+    char *sample_weight;  /* dataset of per-row weights (N,) or (N, 1), or NULL */
+    mimo_class_weight *class_weight; /* n_class_weight entries */
+    int n_class_weight;
+    int top_k;            /* top_k_accuracy's k, default 5 */
     mimo_pos pos;
+    mimo_pos sample_weight_pos; /* of the `sample_weight` value */
 } mimo_output_spec;
 
 typedef struct {
@@ -207,6 +264,7 @@ typedef struct {
     unsigned long long seed; /* default 42 */
     int shuffle;          /* default 1 */
     double validation_split; /* Keras semantics: last fraction, default 0 */
+    mimo_loss_weighting loss_weighting; /* default fixed */
 } mimo_train_spec;
 
 typedef struct {
@@ -259,6 +317,11 @@ MIMO_API const char *mimo_sched_name(mimo_sched_kind k);
 MIMO_API int mimo_sched_parse(const char *s);
 MIMO_API const char *mimo_mode_name(mimo_mode m);
 MIMO_API int mimo_mode_parse(const char *s);
+/* Metric i is bit 1 << i ("accuracy", "mse", ..., "top_k_accuracy", "r2"). */
+MIMO_API const char *mimo_metric_name(int i);
+MIMO_API int mimo_metric_parse(const char *s);
+MIMO_API const char *mimo_weighting_name(mimo_loss_weighting w);
+MIMO_API int mimo_weighting_parse(const char *s);
 
 #ifdef __cplusplus
 }

@@ -58,6 +58,19 @@ typedef struct {
      * mimo_train returns MIMO_TRAIN_STOPPED */
     volatile sig_atomic_t *stop;
     double time_limit;       /* seconds from the start; 0: none */
+    /* out_dir holds an earlier run (history, checkpoints) and resume is
+     * NULL: an error, unless overwrite (then they are deleted first) */
+    int overwrite;
+    /* the stall detector (several ranks): when a rank has waited in a
+     * collective for stall_warn seconds, rank 0 reports (on_message) which
+     * ranks have not arrived, every stall_warn seconds while it lasts;
+     * after stall_abort seconds on_fatal gets the message and must end
+     * the job (MPI_Abort). 0: off. */
+    double stall_warn, stall_abort;
+    void (*on_fatal)(void *user, const char *msg);
+    /* start even when the model's memory estimate exceeds the memory
+     * available (otherwise an error saying both) */
+    int force;
 } mimo_train_opts;
 
 /* mimo_train's result when it stopped early with a checkpoint written

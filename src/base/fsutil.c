@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "mimo/error.h"
@@ -82,6 +83,91 @@ int mimo_atomic_commit(mimo_atomic *a, void (*before_rename)(void))
         snprintf(dir, sizeof dir, ".");
     sync_path(dir, 1);
     return 0;
+}
+
+double mimo_available_bytes(void)
+{
+    double avail = 0, kb, max = 0, cur = 0;
+    char line[256];
+    FILE *f = fopen("/proc/meminfo", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lf kB", &kb) == 1)
+            avail = kb * 1024;
+    if (f)
+        fclose(f);
+    if ((f = fopen("/sys/fs/cgroup/memory.max", "r"))) {
+        if (fscanf(f, "%lf", &max) != 1)
+            max = 0; /* "max": no limit */
+        fclose(f);
+    }
+    if (max > 0 && (f = fopen("/sys/fs/cgroup/memory.current", "r"))) {
+        if (fscanf(f, "%lf", &cur) == 1 && (avail == 0 || max - cur < avail))
+            avail = max - cur > 0 ? max - cur : 1;
+        fclose(f);
+    }
+    return avail;
+}
+
+double mimo_free_bytes(const char *path)
+{
+    char dir[4096];
+    struct statvfs vfs;
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    if (statvfs(slash ? dir : ".", &vfs))
+        return -1;
+    return (double)vfs.f_bavail * (double)vfs.f_frsize;
+}
+
+/* "1.2 MB" */
+static void human(double bytes, char *buf, size_t len)
+{
+    if (bytes < 1e6)
+        snprintf(buf, len, "%.0f kB", bytes / 1e3);
+    else if (bytes < 1e9)
+        snprintf(buf, len, "%.1f MB", bytes / 1e6);
+    else
+        snprintf(buf, len, "%.2f GB", bytes / 1e9);
+}
+
+int mimo_atomic_write(mimo_atomic *a, const void *buf, size_t len)
+{
+    int fd = open(a->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666), err = 0;
+    const char *p = buf;
+    size_t done = 0;
+    if (fd < 0)
+        err = errno;
+    while (!err && done < len) {
+        ssize_t n = write(fd, p + done, len - done);
+        if (n < 0 && errno != EINTR)
+            err = errno;
+        else if (n > 0)
+            done += (size_t)n;
+    }
+    if (!err && fsync(fd))
+        err = errno;
+    if (fd >= 0 && close(fd) && !err)
+        err = errno;
+    if (!err)
+        return 0;
+    remove(a->tmp);
+    char need[32], avail[32] = "", dir[4096];
+    struct statvfs vfs;
+    snprintf(dir, sizeof dir, "%s", a->path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    human((double)len, need, sizeof need);
+    if (statvfs(slash ? dir : ".", &vfs) == 0) {
+        human((double)vfs.f_bavail * (double)vfs.f_frsize, avail, sizeof avail);
+        return mimo_error(MIMO_EIO, "%s: cannot write: %s (the file needs %s; %s "
+                          "free on that file system)", a->path, strerror(err), need,
+                          avail);
+    }
+    return mimo_error(MIMO_EIO, "%s: cannot write: %s (the file needs %s)", a->path,
+                      strerror(err), need);
 }
 
 void mimo_atomic_abort(mimo_atomic *a)

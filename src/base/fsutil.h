@@ -3,6 +3,8 @@
 #ifndef MIMO_FSUTIL_H
 #define MIMO_FSUTIL_H
 
+#include <stddef.h>
+
 /* mkdir -p path. Returns 0 or MIMO_EIO naming the directory. */
 int mimo_mkdirs(const char *path);
 
@@ -21,6 +23,17 @@ typedef struct {
 } mimo_atomic;
 
 int mimo_atomic_begin(mimo_atomic *a, const char *path);
+
+/* Bytes the machine can still give this process: the smaller of
+ * /proc/meminfo's MemAvailable and what the cgroup (v2) allows; 0 when
+ * unknown. */
+double mimo_available_bytes(void);
+/* Bytes free on the file system of path's directory; -1 when unknown. */
+double mimo_free_bytes(const char *path);
+/* Writes len bytes of buf as a->tmp, fsynced and closed; on failure it is
+ * removed and the error names PATH, the system's reason ("No space left
+ * on device") and how many bytes were needed and free. */
+int mimo_atomic_write(mimo_atomic *a, const void *buf, size_t len);
 int mimo_atomic_commit(mimo_atomic *a, void (*before_rename)(void));
 void mimo_atomic_abort(mimo_atomic *a);
 

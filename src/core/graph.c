@@ -17,6 +17,7 @@
 #include <tgmath.h>
 
 #include "mimo/error.h"
+#include "base/clock.h"
 #include "core/kind.h"
 
 /* ---- errors that name the config position ---------------------------- */
@@ -248,6 +249,78 @@ static int infer_node(mimo_graph *g, mimo_node *n, char *err, size_t len)
     return 0;
 }
 
+/* What a head's layer ends in, seen through views: 1 probabilities
+ * (sigmoid, softmax, masked_softmax), 0 values that cannot be (linear,
+ * relu, tanh, a raw input, ...), -1 unknown (a merge of whatever). */
+static int ends_in_probabilities(const mimo_graph *g, const mimo_node *n)
+{
+    while (n->kind && n->kind->view)
+        n = MIMO_PARENT(g, n, 0);
+    if (!n->kind)
+        return 0;
+    if (n->kind->probabilities)
+        return 1;
+    if (n->kind->logits)
+        return n->act == MIMO_ACT_SIGMOID || n->act == MIMO_ACT_SOFTMAX;
+    return -1;
+}
+
+/* A cross-entropy head takes probabilities, or logits with from_logits. */
+static int check_head_activation(const mimo_graph *g, const mimo_head *hd)
+{
+    const mimo_node *n = &g->nodes[hd->node];
+    mimo_loss l = hd->spec->loss;
+    int ce = l == MIMO_LOSS_BCE || l == MIMO_LOSS_CCE || l == MIMO_LOSS_SPARSE_CCE;
+    int probs = ends_in_probabilities(g, n);
+    while (n->kind && n->kind->view) /* name the layer that decides */
+        n = MIMO_PARENT(g, n, 0);
+    const char *act = !n->kind ? "an input" : n->kind->logits ? mimo_act_name(n->act)
+                                                              : n->kind->name;
+    if (ce && hd->spec->from_logits && probs == 1)
+        return spec_error(g->spec, hd->spec->pos, MIMO_EINVAL, "head '%s': "
+                          "from_logits: true, but layer '%s' ends in %s, which "
+                          "gives probabilities already: drop the activation or "
+                          "from_logits", hd->spec->name, n->name, act);
+    if (ce && !hd->spec->from_logits && probs == 0)
+        return spec_error(g->spec, hd->spec->pos, MIMO_EINVAL, "head '%s': %s "
+                          "needs probabilities, but layer '%s' ends in %s: set "
+                          "from_logits: true on the head (the loss then applies "
+                          "the %s itself), or end the layer in %s",
+                          hd->spec->name, mimo_loss_name(l), n->name, act,
+                          l == MIMO_LOSS_BCE ? "sigmoid" : "softmax",
+                          l == MIMO_LOSS_BCE ? "sigmoid" : "softmax");
+    return 0;
+}
+
+/* class_weight: classes in the head's range; a dense table (1 where not
+ * given). A binary head's classes are 0 and 1 of its one unit. */
+static int setup_head_weights(const mimo_graph *g, mimo_head *hd)
+{
+    const mimo_output_spec *o = hd->spec;
+    int binary = o->loss == MIMO_LOSS_BCE, classes = binary ? 2 : hd->units;
+    hd->weighted = o->missing || o->sample_weight || o->n_class_weight > 0;
+    if (o->n_class_weight == 0)
+        return 0;
+    if (binary && hd->units != 1)
+        return spec_error(g->spec, o->class_weight[0].pos, MIMO_EINVAL, "head "
+                          "'%s': class_weight on a binary head needs one unit "
+                          "(its classes are 0 and 1), layer '%s' has %d",
+                          o->name, o->name, hd->units);
+    for (int i = 0; i < o->n_class_weight; i++)
+        if (o->class_weight[i].cls >= classes)
+            return spec_error(g->spec, o->class_weight[i].pos, MIMO_EINVAL,
+                              "head '%s': class_weight names class %lld, but "
+                              "the head has classes 0 to %d", o->name,
+                              o->class_weight[i].cls, classes - 1);
+    if (!(hd->class_w = malloc(sizeof(mimo_real) * (size_t)classes)))
+        return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
+    for (int c = 0; c < classes; c++)
+        hd->class_w[c] = 1;
+    for (int i = 0; i < o->n_class_weight; i++)
+        hd->class_w[o->class_weight[i].cls] = (mimo_real)o->class_weight[i].weight;
+    return 0;
+}
+
 static int infer_shapes(mimo_graph *g)
 {
     const mimo_spec *s = g->spec;
@@ -283,49 +356,210 @@ static int infer_shapes(mimo_graph *g)
                               "%s (flatten it first)", hd->spec->name,
                               mimo_loss_name(l), n->name, sh);
         }
+        int rc = check_head_activation(g, hd);
+        if (rc || (rc = setup_head_weights(g, hd)))
+            return rc;
         /* the loss starts from the logits: the node's own z and dz */
         n->fused = n->kind->logits && n->n_consumers == 0 &&
-                   mimo_loss_fusable(l, n->act);
+                   !hd->spec->from_logits && mimo_loss_fusable(l, n->act);
     }
     return 0;
 }
 
 /* ---- compile: parameters and buffers ---------------------------------- */
 
-int mimo_node_add_tensor(mimo_node *n, const char *name, const mimo_shape *shape,
-                         mimo_init init, double fan_in, double fan_out)
+static int add_tensor(mimo_node *n, const char *name, const mimo_shape *shape,
+                      mimo_init init, double fan_in, double fan_out, int state)
 {
     mimo_tensor *t = realloc(n->tensors, sizeof *t * (size_t)(n->n_tensors + 1));
     if (!t)
         return -1;
     n->tensors = t;
     t += n->n_tensors;
-    *t = (mimo_tensor){name, *shape, 1, 0, init, fan_in, fan_out};
+    *t = (mimo_tensor){name, *shape, 1, 0, init, fan_in, fan_out, state, !state, 0};
     for (int k = 0; k < shape->rank; k++)
         t->size *= (size_t)shape->dim[k];
     return n->n_tensors++;
 }
 
-/* Reverse topological order: the last layer's gradient is complete first
- * in backward and sits at offset 0, so the buffer fills front to back. */
-static int layout_params(mimo_graph *g)
+int mimo_node_add_tensor(mimo_node *n, const char *name, const mimo_shape *shape,
+                         mimo_init init, double fan_in, double fan_out)
 {
-    size_t off = 0;
-    for (int k = g->n_nodes - 1; k >= 0; k--) {
-        mimo_node *n = &g->nodes[k];
-        for (int t = 0; t < n->n_tensors; t++) {
-            n->tensors[t].off = off;
-            if (add_size(&off, 1, n->tensors[t].size))
-                return mimo_error(MIMO_ENOMEM, "parameter count overflows");
+    return add_tensor(n, name, shape, init, fan_in, fan_out, 0);
+}
+
+int mimo_node_add_state(mimo_node *n, const char *name, const mimo_shape *shape,
+                        mimo_init init)
+{
+    return add_tensor(n, name, shape, init, 1, 1, 1);
+}
+
+/* "(3, 4)" */
+static void dims_text(const mimo_shape *s, char *buf, size_t len)
+{
+    size_t used = (size_t)snprintf(buf, len, "(");
+    for (int k = 0; k < s->rank && used < len; k++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%d", k ? ", " : "",
+                                 s->dim[k]);
+    if (used < len)
+        snprintf(buf + used, len - used, ")");
+}
+
+/* A sharing layer's tensors must have its owner's shapes; they then use
+ * the owner's blocks. */
+static int share_tensors(mimo_graph *g, mimo_node *n, const mimo_node *o)
+{
+    const mimo_layer_spec *l = &g->spec->layers[n->spec_index];
+    if (o->n_tensors == 0)
+        return spec_error(g->spec, l->shares_pos, MIMO_EINVAL, "layer '%s' shares "
+                          "'%s', which has no parameters to share", n->name, o->name);
+    for (int t = 0; t < n->n_tensors; t++) {
+        const mimo_tensor *a = &n->tensors[t], *b = &o->tensors[t];
+        if (a->shape.rank != b->shape.rank ||
+            memcmp(a->shape.dim, b->shape.dim, sizeof(int) * (size_t)a->shape.rank)) {
+            char x[96], y[96];
+            dims_text(&a->shape, x, sizeof x);
+            dims_text(&b->shape, y, sizeof y);
+            return spec_error(g->spec, l->shares_pos, MIMO_ESHAPE, "layer '%s' "
+                              "shares the parameters of '%s', but its input gives "
+                              "%s %s where '%s' has %s: the inputs of shared layers "
+                              "must have the same shape", n->name, o->name,
+                              a->name, x, o->name, y);
         }
-        g->n_param_nodes += n->n_tensors > 0;
+        n->tensors[t].shared = 1;
+        n->tensors[t].trained = b->trained;
+        g->n_shared++;
     }
+    return 0;
+}
+
+/* Trainability (trainable: false), and the owners of shared tensors. */
+static int resolve_params(mimo_graph *g, const int *node_of)
+{
+    const mimo_spec *s = g->spec;
+    for (int i = 0; i < s->n_layers; i++)
+        if (s->train.loss_weighting == MIMO_WEIGHTING_UNCERTAINTY &&
+            strcmp(s->layers[i].name, "loss_weighting") == 0)
+            return spec_error(s, s->layers[i].pos, MIMO_EINVAL, "layer name "
+                              "'loss_weighting' is taken by the learned task "
+                              "weights of loss_weighting: uncertainty (tensor "
+                              "loss_weighting/log_var): rename the layer");
+    for (int k = 0; k < g->n_nodes; k++) {
+        mimo_node *n = &g->nodes[k];
+        const mimo_layer_spec *l = n->kind ? &s->layers[n->spec_index] : NULL;
+        if (!l)
+            continue;
+        if (l->trainable_pos.line >= 0 && n->n_tensors == 0 && !l->shares)
+            return spec_error(s, l->trainable_pos, MIMO_EINVAL, "'trainable' on "
+                              "layer '%s', which has no parameters (%s layers have "
+                              "none)", n->name, n->kind->name);
+        for (int t = 0; t < n->n_tensors && !l->trainable; t++)
+            n->tensors[t].trained = 0;
+    }
+    for (int k = 0; k < g->n_nodes; k++) {
+        mimo_node *n = &g->nodes[k];
+        const mimo_layer_spec *l = n->kind ? &s->layers[n->spec_index] : NULL;
+        if (!l || !l->shares)
+            continue;
+        const mimo_layer_spec *o = l;
+        while (o->shares) /* the config resolved chains and cycles */
+            for (int j = 0; j < s->n_layers; j++)
+                if (strcmp(s->layers[j].name, o->shares) == 0) {
+                    o = &s->layers[j];
+                    break;
+                }
+        int rc = share_tensors(g, n, &g->nodes[node_of[s->n_inputs + (o - s->layers)]]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* The node whose blocks node k's tensors use: k, or its owner's. */
+static int owner_of(const mimo_graph *g, const int *node_of, int k)
+{
+    const mimo_node *n = &g->nodes[k];
+    const mimo_spec *s = g->spec;
+    if (!n->kind || !s->layers[n->spec_index].shares)
+        return k;
+    const mimo_layer_spec *o = &s->layers[n->spec_index];
+    while (o->shares)
+        for (int j = 0; j < s->n_layers; j++)
+            if (strcmp(s->layers[j].name, o->shares) == 0) {
+                o = &s->layers[j];
+                break;
+            }
+    return node_of[s->n_inputs + (int)(o - s->layers)];
+}
+
+/* Trained tensors first, each owner's block placed in the order backward
+ * finishes it: a block is final after the backward of its last user (the
+ * lowest node index among the owner and the layers sharing it), so blocks
+ * go in decreasing order of that index and the final part of the gradient
+ * only grows from the front (done_after). Then what is not trained. */
+static int layout_params(mimo_graph *g, const int *node_of)
+{
+    int N = g->n_nodes;
+    int *final_at = malloc(sizeof(int) * (size_t)N);
+    g->done_after = calloc((size_t)N, sizeof *g->done_after);
+    if (!final_at || !g->done_after) {
+        free(final_at);
+        return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
+    }
+    for (int k = 0; k < N; k++)
+        final_at[k] = N; /* owners only; set below */
+    for (int k = 0; k < N; k++) {
+        int o = owner_of(g, node_of, k);
+        if (g->nodes[o].n_tensors && (final_at[o] == N || k < final_at[o]))
+            final_at[o] = k < o ? k : o;
+    }
+    /* the heads' learned s_h: final after the loss, before any layer */
+    g->n_log_var = g->spec->train.loss_weighting == MIMO_WEIGHTING_UNCERTAINTY
+                       ? g->n_heads : 0;
+    size_t off = (size_t)g->n_log_var;
+    int rc = 0;
+    for (int k = 0; k < N; k++)
+        g->done_after[k] = off;
+    for (int at = N - 1; at >= 0 && !rc; at--) /* trained, by final_at */
+        for (int o = N - 1; o >= 0 && !rc; o--) {
+            mimo_node *n = &g->nodes[o];
+            if (final_at[o] != at || owner_of(g, node_of, o) != o)
+                continue;
+            for (int t = 0; t < n->n_tensors && !rc; t++)
+                if (n->tensors[t].trained) {
+                    n->tensors[t].off = off;
+                    rc = add_size(&off, 1, n->tensors[t].size);
+                }
+            g->done_after[at] = off;
+        }
+    g->n_trained = off;
+    for (int o = 0; o < N && !rc; o++) { /* the rest, in topological order */
+        mimo_node *n = &g->nodes[o];
+        for (int t = 0; t < n->n_tensors && !rc && owner_of(g, node_of, o) == o; t++)
+            if (!n->tensors[t].trained) {
+                n->tensors[t].off = off;
+                rc = add_size(&off, 1, n->tensors[t].size);
+            }
+    }
+    for (int k = N - 2; k >= 0; k--) /* the prefix after k covers all after k+1 */
+        if (g->done_after[k] < g->done_after[k + 1])
+            g->done_after[k] = g->done_after[k + 1];
+    free(final_at);
+    if (rc)
+        return mimo_error(MIMO_ENOMEM, "parameter count overflows");
     g->n_params = off;
+    for (int k = 0; k < N; k++) { /* sharing layers use their owner's blocks */
+        mimo_node *n = &g->nodes[k];
+        int o = owner_of(g, node_of, k);
+        for (int t = 0; t < n->n_tensors && o != k; t++)
+            n->tensors[t].off = g->nodes[o].tensors[t].off;
+        g->n_param_nodes += n->n_tensors > 0 && o == k;
+    }
     g->tensor_node = malloc(sizeof(int) * (size_t)(g->n_param_nodes ? g->n_param_nodes : 1));
     if (!g->tensor_node)
         return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
-    for (int k = 0, d = 0; k < g->n_nodes; k++)
-        if (g->nodes[k].n_tensors)
+    for (int k = 0, d = 0; k < N; k++)
+        if (g->nodes[k].n_tensors && owner_of(g, node_of, k) == k)
             g->tensor_node[d++] = k;
     return 0;
 }
@@ -336,7 +570,9 @@ static void mark_grads(const mimo_graph *g, char *need, int input_grads)
 {
     for (int k = 0; k < g->n_nodes; k++) {
         const mimo_node *n = &g->nodes[k];
-        need[k] = n->kind ? n->n_tensors > 0 : (char)input_grads;
+        need[k] = (char)input_grads * !n->kind;
+        for (int t = 0; t < n->n_tensors; t++)
+            need[k] |= (char)n->tensors[t].trained;
         for (int j = 0; j < n->n_in; j++)
             need[k] |= need[n->in[j]];
     }
@@ -348,6 +584,12 @@ mimo_real *mimo_arena_take(mimo_arena *a, size_t len)
     if (add_size(&a->used, 1, pad16(len)))
         a->overflow = 1;
     return a->overflow ? NULL : p;
+}
+
+double *mimo_arena_take_doubles(mimo_arena *a, size_t n)
+{
+    /* blocks start on 64-byte boundaries of a calloc'd base */
+    return (double *)(void *)mimo_arena_take(a, n * (sizeof(double) / sizeof(mimo_real)));
 }
 
 static int is_view(const mimo_node *n) { return n->kind && n->kind->view; }
@@ -403,9 +645,20 @@ static int alloc_buffers(mimo_graph *g, int input_grads)
     for (int k = 0; k < g->n_nodes; k++)
         maxw = g->nodes[k].width > maxw ? g->nodes[k].width : maxw;
     g->loss_scratch = calloc((size_t)maxu, sizeof(mimo_real));
+    g->loss_scale = calloc(2 * (size_t)g->n_heads, sizeof *g->loss_scale);
+    g->row_w = calloc((size_t)g->n_heads, sizeof *g->row_w);
+    for (int h = 0; g->row_w && h < g->n_heads; h++)
+        if (g->heads[h].weighted &&
+            !(g->row_w[h] = malloc(sizeof(mimo_real) * (size_t)g->max_batch)))
+            return mimo_error(MIMO_ENOMEM, "out of memory for the row weights");
+    g->prob_scratch = calloc((size_t)maxu, sizeof(mimo_real));
     g->col_scratch = calloc((size_t)maxw, sizeof(mimo_real));
     g->grad_alpha = 1;
-    if (!g->arena || !g->grad_arena || !g->loss_scratch || !g->col_scratch)
+    g->writes_state = 1;
+    for (int k = 0; k < g->n_nodes; k++)
+        g->n_collective += g->nodes[k].kind && g->nodes[k].kind->collective;
+    if (!g->arena || !g->grad_arena || !g->loss_scratch || !g->prob_scratch ||
+        !g->col_scratch || !g->loss_scale || !g->row_w)
         return mimo_error(MIMO_ENOMEM, "out of memory for the activations of "
                           "batch %d", g->max_batch);
     return 0;
@@ -435,7 +688,8 @@ static int compile_steps(mimo_graph *g, int input_grads)
     else if (!(rc = resolve_names(s, parents)) && !(rc = topo_sort(s, parents, order)) &&
              !(rc = build_nodes(g, parents, order, node_of)) &&
              !(rc = attach_heads(g, node_of)) && !(rc = check_usage(g)) &&
-             !(rc = infer_shapes(g)) && !(rc = layout_params(g)))
+             !(rc = infer_shapes(g)) && !(rc = resolve_params(g, node_of)) &&
+             !(rc = layout_params(g, node_of)))
         rc = alloc_buffers(g, input_grads);
     for (int i = 0; parents && i < n; i++)
         free(parents[i]);
@@ -489,12 +743,22 @@ void mimo_graph_free(mimo_graph **gp)
     }
     free(g->nodes);
     free(g->input_node);
+    for (int h = 0; g->heads && h < g->n_heads; h++) {
+        free(g->heads[h].class_w);
+        if (g->row_w)
+            free(g->row_w[h]);
+    }
     free(g->heads);
+    free(g->row_w);
+    free(g->loss_scale);
     free(g->arena);
     free(g->grad_arena);
     free(g->loss_scratch);
+    free(g->prob_scratch);
     free(g->col_scratch);
     free(g->tensor_node);
+    free(g->done_after);
+    free(g->t_layer);
     free(g);
     *gp = NULL;
 }
@@ -502,6 +766,8 @@ void mimo_graph_free(mimo_graph **gp)
 /* ---- accessors --------------------------------------------------------- */
 
 size_t mimo_graph_param_count(const mimo_graph *g) { return g->n_params; }
+size_t mimo_graph_trained_count(const mimo_graph *g) { return g->n_trained; }
+int mimo_graph_shares(const mimo_graph *g) { return g->n_shared > 0; }
 int mimo_graph_max_batch(const mimo_graph *g) { return g->max_batch; }
 const mimo_spec *mimo_graph_spec(const mimo_graph *g) { return g->spec; }
 int mimo_graph_n_inputs(const mimo_graph *g) { return g->n_inputs; }
@@ -517,7 +783,7 @@ const mimo_real *mimo_graph_input_grad(const mimo_graph *g, int i) { return g->n
 
 int mimo_graph_n_tensors(const mimo_graph *g)
 {
-    int t = 0;
+    int t = g->n_log_var > 0;
     for (int d = 0; d < g->n_param_nodes; d++)
         t += g->nodes[g->tensor_node[d]].n_tensors;
     return t;
@@ -530,11 +796,95 @@ mimo_param_info mimo_graph_tensor(const mimo_graph *g, int k)
         const mimo_node *n = &g->nodes[g->tensor_node[d]];
         if (k < n->n_tensors) {
             const mimo_tensor *t = &n->tensors[k];
-            return (mimo_param_info){n->name, t->name, t->off, t->size, t->shape};
+            return (mimo_param_info){n->name, t->name, t->off, t->size, t->shape,
+                                     t->trained};
         }
         k -= n->n_tensors;
     }
+    if (k == 0 && g->n_log_var) /* last: the heads' learned s_h */
+        return (mimo_param_info){"loss_weighting", "log_var", 0,
+                                 (size_t)g->n_log_var, {1, {g->n_log_var}}, 1};
     return p;
+}
+
+void mimo_graph_set_training(mimo_graph *g, const uint64_t *rows, long epoch)
+{
+    g->training = 1, g->rows = rows, g->epoch = epoch;
+}
+
+void mimo_graph_set_inference(mimo_graph *g) { g->training = 0, g->rows = NULL; }
+
+void mimo_graph_set_reduce(mimo_graph *g, mimo_reduce_fn fn, void *user,
+                           int writes_state)
+{
+    g->reduce = fn, g->reduce_user = user, g->writes_state = writes_state;
+}
+
+int mimo_graph_collective(const mimo_graph *g) { return g->n_collective > 0; }
+
+int mimo_graph_n_nodes(const mimo_graph *g) { return g->n_nodes; }
+const char *mimo_graph_node_name(const mimo_graph *g, int k) { return g->nodes[k].name; }
+const char *mimo_graph_node_kind(const mimo_graph *g, int k)
+{
+    return g->nodes[k].kind ? g->nodes[k].kind->name : "input";
+}
+
+int mimo_graph_time_layers(mimo_graph *g, int on)
+{
+    free(g->t_layer);
+    g->t_layer = on ? calloc(2 * (size_t)g->n_nodes, sizeof *g->t_layer) : NULL;
+    return on && !g->t_layer ? mimo_error(MIMO_ENOMEM, "out of memory") : 0;
+}
+
+void mimo_graph_layer_time(const mimo_graph *g, int k, double *fwd, double *bwd)
+{
+    *fwd = g->t_layer ? g->t_layer[k] : 0;
+    *bwd = g->t_layer ? g->t_layer[g->n_nodes + k] : 0;
+}
+
+int mimo_graph_input_ids(const mimo_graph *g, int i, long long *bound)
+{
+    int k = g->input_node[i];
+    *bound = 0;
+    for (int c = k + 1; c < g->n_nodes; c++) {
+        const mimo_node *n = &g->nodes[c];
+        for (int j = 0; n->kind && n->kind->id_bound && j < n->n_in; j++)
+            if (n->in[j] == k && (*bound == 0 || n->kind->id_bound(n) < *bound))
+                *bound = n->kind->id_bound(n);
+    }
+    return g->spec->inputs[i].dtype == MIMO_DTYPE_INT32;
+}
+
+int mimo_graph_input_mask(const mimo_graph *g, int i)
+{
+    int k = g->input_node[i];
+    for (int c = k + 1; c < g->n_nodes; c++) {
+        const mimo_node *n = &g->nodes[c];
+        if (n->kind && strcmp(n->kind->name, "masked_softmax") == 0 && n->n_in > 1 &&
+            n->in[1] == k)
+            return 1;
+    }
+    return 0;
+}
+
+void mimo_graph_fault(mimo_graph *g, int rc)
+{
+    if (!g->fault)
+        g->fault = rc;
+}
+
+void mimo_graph_reduce(mimo_graph *g, double *v, int n)
+{
+    int rc = g->reduce ? g->reduce(g->reduce_user, v, n) : 0;
+    if (rc)
+        mimo_graph_fault(g, rc);
+}
+
+int mimo_graph_status(mimo_graph *g)
+{
+    int rc = g->fault;
+    g->fault = 0;
+    return rc;
 }
 
 double mimo_graph_flops(const mimo_graph *g)
@@ -552,6 +902,8 @@ void mimo_graph_init_params(const mimo_graph *g, mimo_real *params, uint64_t see
 {
     mimo_rng r;
     mimo_rng_seed(&r, seed);
+    for (int h = 0; h < g->n_log_var; h++)
+        params[h] = 0; /* s_h = 0: every head weighs 1 at the start */
     for (int d = 0; d < g->n_param_nodes; d++) {
         const mimo_node *n = &g->nodes[g->tensor_node[d]];
         for (int t = 0; t < n->n_tensors; t++) {
@@ -571,24 +923,63 @@ void mimo_graph_forward(mimo_graph *g, const mimo_real *params,
         g->nodes[g->input_node[i]].y = (mimo_real *)inputs[i];
     for (int k = 0; k < g->n_nodes; k++) {
         mimo_node *n = &g->nodes[k];
+        double t0 = g->t_layer ? mimo_clock() : 0;
         if (n->kind)
             n->kind->forward(g, n, params, b);
+        if (g->t_layer)
+            g->t_layer[k] += mimo_clock() - t0;
     }
 }
 
-int mimo_graph_loss(mimo_graph *g, const mimo_real *const *targets, int b,
-                    double grad_scale, mimo_head_stats *stats)
+int mimo_graph_weigh(const mimo_graph *g, const mimo_real *const *targets,
+                     const mimo_real *const *sw, int b, mimo_real *const *w,
+                     double *sums)
 {
-    if (grad_scale != 0)
+    for (int h = 0; h < g->n_heads; h++) {
+        const mimo_head *hd = &g->heads[h];
+        sums[h] = b;
+        int rc = hd->weighted ? mimo_head_weigh(hd, targets[h], sw ? sw[h] : NULL,
+                                                b, w[h], &sums[h]) : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int mimo_graph_loss_weighted(mimo_graph *g, const mimo_real *const *targets,
+                             const mimo_real *const *w, int b,
+                             const double *scale, mimo_head_stats *stats)
+{
+    int fault = mimo_graph_status(g); /* met in forward */
+    if (fault)
+        return fault;
+    if (scale)
         mimo_vec_zero(g->grad_arena, g->grad_arena_len);
     for (int h = 0; h < g->n_heads; h++) {
-        int rc = mimo_head_loss(g, &g->heads[h], targets[h], b, grad_scale,
+        int rc = mimo_head_loss(g, &g->heads[h], targets[h], w ? w[h] : NULL, b,
+                                scale != NULL, scale ? scale[h] : 0,
                                 stats ? &stats[h] : NULL);
         if (rc)
             return rc;
     }
     return 0;
 }
+
+int mimo_graph_loss(mimo_graph *g, const mimo_real *const *targets, int b,
+                    double grad_scale, mimo_head_stats *stats)
+{
+    double *scale = g->loss_scale, *sums = g->loss_scale + g->n_heads;
+    int rc = mimo_graph_weigh(g, targets, NULL, b, g->row_w, sums);
+    for (int h = 0; h < g->n_heads; h++)
+        scale[h] = grad_scale * g->heads[h].spec->weight;
+    return rc ? rc : mimo_graph_loss_weighted(g, targets,
+                                              (const mimo_real *const *)g->row_w,
+                                              b, grad_scale != 0 ? scale : NULL,
+                                              stats);
+}
+
+int mimo_graph_head_weighted(const mimo_graph *g, int h) { return g->heads[h].weighted; }
+int mimo_graph_log_vars(const mimo_graph *g) { return g->n_log_var; }
 
 void mimo_graph_backward_hooked(mimo_graph *g, const mimo_real *params,
                                 mimo_real *grads, int b,
@@ -599,11 +990,12 @@ void mimo_graph_backward_hooked(mimo_graph *g, const mimo_real *params,
         mimo_node *n = &g->nodes[k];
         if (!n->kind)
             continue;
+        double t0 = g->t_layer ? mimo_clock() : 0;
         if (n->dy || n->fused)
             n->kind->backward(g, n, params, grads, b);
-        for (int t = 0; t < n->n_tensors; t++) /* its block ends the final prefix */
-            if (n->tensors[t].off + n->tensors[t].size > done)
-                done = n->tensors[t].off + n->tensors[t].size;
+        if (g->t_layer)
+            g->t_layer[g->n_nodes + k] += mimo_clock() - t0;
+        done = g->done_after[k];
         if (hook)
             hook(user, n->name, done);
     }

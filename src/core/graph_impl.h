@@ -27,6 +27,10 @@ typedef struct {
     size_t off;            /* into the flat buffer */
     mimo_init init;
     double fan_in, fan_out;
+    int state;             /* never trained: a statistic (moving_mean) */
+    int trained;           /* has a gradient and optimizer moments (not
+                            * state, not in a trainable: false layer) */
+    int shared;            /* the block of another node's tensor (shares) */
 } mimo_tensor;
 
 /* Work buffers are taken from one allocation in two passes: counting
@@ -68,6 +72,9 @@ typedef struct {
     int node;
     const mimo_output_spec *spec;
     int units, target_width;
+    int weighted;          /* weighs its rows (mimo_graph_head_weighted) */
+    mimo_real *class_w;    /* class_weight by class index (units, or 2 for
+                            * a binary head), or NULL */
 } mimo_head;
 
 struct mimo_graph {
@@ -79,13 +86,34 @@ struct mimo_graph {
     int *input_node;       /* config input i -> node */
     int n_heads;
     mimo_head *heads;
-    size_t n_params;
+    size_t n_params;       /* all parameters: [0, n_trained) trained, in
+                            * backward's order; then what is not trained */
+    size_t n_trained;
+    int n_shared;          /* tensors used by more than one layer */
+    int n_log_var;         /* uncertainty weighting: s_h at [0, n_heads) */
+    size_t *done_after;    /* per node: the trained prefix final after its
+                            * backward (for the gradient-sum hooks) */
     mimo_real *arena;      /* the kinds' work buffers */
     mimo_real *grad_arena; /* all dy buffers: zeroed by one memset */
     size_t grad_arena_len;
     int *tensor_node;      /* nodes with parameters, topological order */
     int n_param_nodes;
+    /* the mode of the next forward and backward (mimo_graph_set_training) */
+    int training;          /* 0: inference */
+    const uint64_t *rows;  /* training: the global rows of the batch */
+    long epoch;
+    int n_collective;      /* layers that reduce over the ranks in training */
+    mimo_reduce_fn reduce; /* sums doubles over the ranks; NULL: one process */
+    void *reduce_user;
+    int writes_state;      /* this rank updates the untrained state */
+    int fault;             /* an error met inside forward/backward */
+    double *t_layer;       /* when timing (mimo_graph_time_layers): seconds
+                            * of each node's forward [k] and backward
+                            * [n_nodes + k] */
     mimo_real *loss_scratch; /* one row of the widest head */
+    mimo_real *prob_scratch; /* another: a from_logits head's probabilities */
+    mimo_real **row_w;     /* per head (max_batch, weighted heads only) and */
+    double *loss_scale;    /* 2 n_heads: for mimo_graph_loss */
     mimo_real *col_scratch;  /* one row of the widest layer */
     mimo_real grad_alpha;    /* backward adds grad_alpha x the gradient */
 };
@@ -93,11 +121,16 @@ struct mimo_graph {
 #define MIMO_PARENT(g, n, k) (&(g)->nodes[(n)->in[k]])
 
 /* graph.c: declares a parameter tensor of n during infer (name is a static
- * string); returns its index in n->tensors, or -1 out of memory. */
+ * string); returns its index in n->tensors, or -1 out of memory. A state
+ * tensor is never trained (batch_norm's moving statistics): the kind
+ * updates it itself (only when g->writes_state). */
 int mimo_node_add_tensor(mimo_node *n, const char *name, const mimo_shape *shape,
                          mimo_init init, double fan_in, double fan_out);
-/* graph.c: n (B, len) values from the arena (see mimo_arena). */
+int mimo_node_add_state(mimo_node *n, const char *name, const mimo_shape *shape,
+                        mimo_init init);
+/* graph.c: len values from the arena (see mimo_arena); n doubles. */
 mimo_real *mimo_arena_take(mimo_arena *a, size_t len);
+double *mimo_arena_take_doubles(mimo_arena *a, size_t n);
 /* graph.c: the columns of node k's output whose gradient is used. */
 void mimo_node_grad_span(const mimo_graph *g, int k, int *lo, int *hi);
 /* Positions per sample for a kind acting on the last axis: the product
@@ -110,6 +143,13 @@ static inline int mimo_shape_rows(const mimo_shape *s)
     return r;
 }
 static inline int mimo_shape_last(const mimo_shape *s) { return s->dim[s->rank - 1]; }
+
+/* graph.c: for kinds, during forward or backward: v[0, n) summed over
+ * the ranks in place (nothing on one process); a failure is kept in
+ * g->fault for mimo_graph_status. */
+void mimo_graph_reduce(mimo_graph *g, double *v, int n);
+/* graph.c: keeps the first error met inside forward/backward. */
+void mimo_graph_fault(mimo_graph *g, int rc);
 
 /* vec.c: x[0, n) = 0, threaded when large. */
 void mimo_vec_zero(mimo_real *x, size_t n);
@@ -128,10 +168,17 @@ int mimo_act_derivative_from_y(mimo_act a, mimo_real alpha);
 /* Keras' alpha when a config gives none: leaky_relu 0.3, elu 1.0. */
 double mimo_act_alpha_default(mimo_act a);
 
-/* loss.c: loss of one head; see mimo_graph_loss. */
+/* loss.c: loss of one head, rows weighted by w (NULL: all 1); see
+ * mimo_graph_loss_weighted. want_grad: seed backward with scale x the
+ * gradient. */
 int mimo_head_loss(const mimo_graph *g, const mimo_head *h,
-                   const mimo_real *t, int b, double grad_scale,
-                   mimo_head_stats *st);
+                   const mimo_real *t, const mimo_real *w, int b,
+                   int want_grad, double scale, mimo_head_stats *st);
+/* loss.c: head h's row weights (see mimo_graph_weigh); *sum their sum. */
+int mimo_head_weigh(const mimo_head *h, const mimo_real *t, const mimo_real *sw,
+                    int b, mimo_real *w, double *sum);
+/* loss.c: the probabilities of a from_logits head's row z into p. */
+void mimo_head_probabilities(const mimo_head *h, const mimo_real *z, mimo_real *p);
 /* Whether a head with this loss after this activation can be computed
  * from the logits (sigmoid+BCE, softmax+CCE/sparse CCE). */
 int mimo_loss_fusable(mimo_loss l, mimo_act a);

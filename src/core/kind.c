@@ -6,6 +6,7 @@
  * mimo_kind; they use core/kind.h and graph_impl.h only.
  */
 #include "core/kind.h"
+#include "base/strutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +16,10 @@ static const mimo_kind *const kinds[] = {
     &mimo_kind_dense,    &mimo_kind_activation, &mimo_kind_concat,
     &mimo_kind_add,      &mimo_kind_subtract,   &mimo_kind_multiply,
     &mimo_kind_average,  &mimo_kind_masked_softmax, &mimo_kind_flatten,
-    &mimo_kind_reshape,  &mimo_kind_conv2d,     &mimo_kind_max_pool2d,
-    &mimo_kind_avg_pool2d, &mimo_kind_global_avg_pool2d,
-    &mimo_kind_global_max_pool2d,
+    &mimo_kind_reshape,  &mimo_kind_embedding,  &mimo_kind_dropout,
+    &mimo_kind_batch_norm, &mimo_kind_layer_norm, &mimo_kind_conv2d,
+    &mimo_kind_max_pool2d, &mimo_kind_avg_pool2d,
+    &mimo_kind_global_avg_pool2d, &mimo_kind_global_max_pool2d,
 };
 #define N_KINDS ((int)(sizeof kinds / sizeof *kinds))
 
@@ -44,6 +46,26 @@ void *mimo_kind_args_new(const mimo_kind *k)
     void *a = calloc(1, k->args_size ? k->args_size : 1);
     if (a && k->defaults)
         k->defaults(a);
+    return a;
+}
+
+void *mimo_kind_args_copy(const mimo_kind *k, const void *args)
+{
+    void *a = malloc(k->args_size ? k->args_size : 1);
+    if (!a)
+        return NULL;
+    memcpy(a, args, k->args_size);
+    for (int i = 0; i < k->n_args; i++)
+        if (k->args[i].type == MIMO_ARG_NAME) {
+            char **dst = (char **)((char *)a + k->args[i].offset);
+            if (*dst && !(*dst = mimo_strdup(*dst))) {
+                for (int j = 0; j < i; j++) /* undo the copies made */
+                    if (k->args[j].type == MIMO_ARG_NAME)
+                        free(*(char **)((char *)a + k->args[j].offset));
+                free(a);
+                return NULL;
+            }
+        }
     return a;
 }
 

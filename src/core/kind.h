@@ -50,6 +50,9 @@ typedef struct {
 
 struct mimo_kind {
     const char *name;          /* in configs: "dense" */
+    /* other names it answers to (Keras': "batch_normalization"); case and
+     * underscores never matter; NULL-terminated, may be NULL */
+    const char *const *aliases;
     const mimo_arg *args;      /* its config keys (besides type and from) */
     int n_args;
     size_t args_size;          /* its settings struct */
@@ -68,6 +71,12 @@ struct mimo_kind {
      * reshape): the node's y and dy are its parent's (no copy; forward
      * sets n->y, and the graph points n->dy at the parent's) */
     int view;
+    /* 1: the output is a probability distribution (masked_softmax), fit
+     * for a cross-entropy head without from_logits */
+    int probabilities;
+    /* 1: in training, forward and backward reduce over the ranks
+     * (mimo_graph_reduce): every rank runs them, with or without rows */
+    int collective;
 
     /* Compile time, in topological order: checks the number of inputs
      * (mimo_check_inputs), sets n->shape from the parents' shapes, and
@@ -102,6 +111,9 @@ struct mimo_kind {
      * besides its output, pre-activation and their gradients (conv2d's
      * im2col patches); mimo summary and mimo bench report them. */
     size_t (*scratch)(const mimo_graph *g, const mimo_node *n, size_t b);
+    /* Optional: the node reads integer ids of its input, which must lie
+     * in [0, bound) (checked when a dataset is opened). */
+    long long (*id_bound)(const mimo_node *n);
 };
 
 /* For infer: n must have min..max inputs (max 0: any); else a message
@@ -118,14 +130,17 @@ const mimo_arg *mimo_kind_arg(const mimo_kind *k, const char *key);
 /* A fresh settings struct with the kind's defaults (NULL: out of memory),
  * and its release (frees owned names too). */
 void *mimo_kind_args_new(const mimo_kind *k);
+/* A deep copy of a settings struct (a sharing layer takes its owner's). */
+void *mimo_kind_args_copy(const mimo_kind *k, const void *args);
 void mimo_kind_args_free(const mimo_kind *k, void *args);
 
 /* The kinds, each defined in its own file under src/core/layers/. */
 extern const mimo_kind mimo_kind_dense, mimo_kind_activation,
     mimo_kind_concat, mimo_kind_add, mimo_kind_subtract,
     mimo_kind_multiply, mimo_kind_average, mimo_kind_masked_softmax,
-    mimo_kind_flatten, mimo_kind_reshape, mimo_kind_conv2d,
-    mimo_kind_max_pool2d, mimo_kind_avg_pool2d, mimo_kind_global_avg_pool2d,
-    mimo_kind_global_max_pool2d;
+    mimo_kind_flatten, mimo_kind_reshape, mimo_kind_embedding,
+    mimo_kind_dropout, mimo_kind_batch_norm, mimo_kind_layer_norm,
+    mimo_kind_conv2d, mimo_kind_max_pool2d, mimo_kind_avg_pool2d,
+    mimo_kind_global_avg_pool2d, mimo_kind_global_max_pool2d;
 
 #endif

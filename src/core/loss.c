@@ -1,9 +1,12 @@
-/* loss.c — per-head losses, their gradients and metrics.
+/* loss.c — per-head losses and their gradients, and the weights of a
+ * head's rows (missing labels, sample and class weights).
  * Reduction as Keras: per-sample loss is the mean over units (mse, mae,
  * huber, binary CE) or the sum over classes (categorical CEs); the batch
- * value is the sum over rows, divided by the global batch by the caller.
+ * value is the sum over labelled rows of v x the row's loss, divided by
+ * the global batch's sum of v by the caller (model.c).
  * A head whose layer ends in sigmoid (BCE) or softmax (CE) and feeds
  * nothing else is computed from the logits z: stable for any |z|. */
+#include <string.h>
 #include <tgmath.h>
 
 #include "mimo/error.h"
@@ -162,75 +165,132 @@ static int argmax(const mimo_real *v, int n)
     return k;
 }
 
-/* Adds one row's metrics into st. */
-static void row_metrics(const mimo_head *h, const mimo_real *y,
-                        const mimo_real *t, mimo_head_stats *st)
+void mimo_head_probabilities(const mimo_head *h, const mimo_real *z, mimo_real *p)
 {
-    int n = h->units, sparse = h->spec->loss == MIMO_LOSS_SPARSE_CCE;
-    unsigned m = h->spec->metrics;
-    if (m & MIMO_METRIC_ACCURACY) {
-        int categorical = sparse || h->spec->loss == MIMO_LOSS_CCE ||
-                          (h->spec->loss != MIMO_LOSS_BCE && n > 1);
-        if (categorical)
-            st->acc += argmax(y, n) == (sparse ? (int)t[0] : argmax(t, n));
-        else {
-            int hits = 0;
-            for (int j = 0; j < n; j++)
-                hits += (y[j] > (mimo_real)0.5) == (t[j] > (mimo_real)0.5);
-            st->acc += (double)hits / n;
+    mimo_act a = h->spec->loss == MIMO_LOSS_BCE ? MIMO_ACT_SIGMOID : MIMO_ACT_SOFTMAX;
+    mimo_act_forward(a, 0, NULL, (mimo_real *)z, p, 1, h->units); /* z is read only */
+}
+
+static int bad_label(const mimo_head *h, mimo_real v, int r)
+{
+    return mimo_error(MIMO_EINVAL, "head '%s': class label %g in row %d is not "
+                      "an integer in [0, %d)", h->spec->name, (double)v, r,
+                      h->units);
+}
+
+/* Whether row t (n values) has no label: 1; a label: 0; part of one: -1. */
+static int row_missing(const mimo_output_spec *o, const mimo_real *t, int n)
+{
+    int k = 0;
+    for (int j = 0; j < n; j++)
+        k += o->missing == MIMO_MISSING_NAN ? isnan(t[j])
+                                            : t[j] == (mimo_real)o->missing_value;
+    return k == 0 ? 0 : k == n ? 1 : -1;
+}
+
+/* The class of a labelled row, for class_weight: the label (sparse), the
+ * largest target (one-hot), or t > 0.5 (binary, one unit); -1 if invalid. */
+static int row_class(const mimo_head *h, const mimo_real *t)
+{
+    mimo_loss l = h->spec->loss;
+    if (l == MIMO_LOSS_SPARSE_CCE)
+        return t[0] >= 0 && t[0] < h->units && t[0] == floor(t[0]) ? (int)t[0] : -1;
+    if (l == MIMO_LOSS_CCE)
+        return argmax(t, h->units);
+    return t[0] > (mimo_real)0.5;
+}
+
+int mimo_head_weigh(const mimo_head *h, const mimo_real *t, const mimo_real *sw,
+                    int b, mimo_real *w, double *sum)
+{
+    const mimo_output_spec *o = h->spec;
+    int tw = h->target_width;
+    double s = 0;
+    for (int r = 0; r < b; r++) {
+        const mimo_real *tr = t + (size_t)r * tw;
+        int miss = o->missing ? row_missing(o, tr, tw) : 0;
+        if (miss < 0)
+            return mimo_error(MIMO_EINVAL, "head '%s': the target in row %d of "
+                              "the batch has some but not all of its %d values "
+                              "missing; a row without a label is missing in "
+                              "every unit", o->name, r, tw);
+        if (miss) {
+            w[r] = MIMO_UNLABELLED;
+            continue;
         }
-    }
-    if (m & (MIMO_METRIC_MSE | MIMO_METRIC_MAE)) {
-        double se = 0, ae = 0;
-        for (int j = 0; j < n; j++) {
-            double tj = sparse ? (j == (int)t[0]) : t[j], e = y[j] - tj;
-            se += e * e, ae += fabs(e);
+        mimo_real v = sw ? sw[r] : 1;
+        if (!(v >= 0) || !isfinite(v))
+            return mimo_error(MIMO_EINVAL, "head '%s': sample weight %g in row "
+                              "%d of the batch is not a finite number >= 0", o->name,
+                              (double)v, r);
+        if (h->class_w) {
+            int c = row_class(h, tr);
+            if (c < 0)
+                return bad_label(h, tr[0], r);
+            v *= h->class_w[c];
         }
-        st->mse += se / n, st->mae += ae / n;
+        w[r] = v;
+        s += v;
     }
+    *sum = s;
+    return 0;
 }
 
 int mimo_head_loss(const mimo_graph *g, const mimo_head *h, const mimo_real *t,
-                   int b, double grad_scale, mimo_head_stats *st)
+                   const mimo_real *w, int b, int want_grad, double scale,
+                   mimo_head_stats *st)
 {
     const mimo_node *nd = &g->nodes[h->node];
     mimo_loss l = h->spec->loss;
     int sparse = l == MIMO_LOSS_SPARSE_CCE, tw = h->target_width, n = h->units;
-    int categorical = sparse || l == MIMO_LOSS_CCE;
+    int categorical = sparse || l == MIMO_LOSS_CCE, logits = h->spec->from_logits;
     /* per-sample mean over units, except the categorical sums */
     double per_unit = categorical ? 1.0 : 1.0 / n;
-    mimo_real gs = (mimo_real)(grad_scale * h->spec->weight * per_unit);
-    double total = 0;
-    if (sparse)
-        for (int r = 0; r < b; r++) {
-            mimo_real v = t[(size_t)r * tw];
-            if (!(v >= 0 && v < n) || v != floor(v))
-                return mimo_error(MIMO_EINVAL, "head '%s': class label %g in "
-                                  "row %d is not an integer in [0, %d)",
-                                  h->spec->name, (double)v, r, n);
-        }
+    mimo_real gs = (mimo_real)(scale * per_unit);
+    double total = 0, weight = 0, labelled = 0;
+    for (int r = 0; sparse && r < b; r++) {
+        mimo_real v = t[(size_t)r * tw];
+        if ((!w || w[r] >= 0) && (!(v >= 0 && v < n) || v != floor(v)))
+            return bad_label(h, v, r);
+    }
+    /* no gradient for this head: nothing upstream trains, or its scale is
+     * 0 (no label in the global batch); a fused head's dz still needs
+     * zeros then */
+    int grad = want_grad && (nd->fused || nd->dy) && gs != 0;
+    if (want_grad && nd->fused && !grad)
+        memset(nd->dz, 0, sizeof(mimo_real) * (size_t)b * (size_t)n);
     for (int r = 0; r < b; r++) {
         size_t o = (size_t)r * n;
+        if (w && w[r] < 0) { /* no label: no loss, no gradient */
+            if (grad && nd->fused)
+                memset(nd->dz + o, 0, sizeof(mimo_real) * (size_t)n);
+            continue;
+        }
         const mimo_real *y = nd->y + o, *tr = t + (size_t)r * tw;
         const mimo_real *z = nd->fused ? nd->z + o : NULL;
+        int from_z = nd->fused; /* the loss is computed from logits z */
+        if (logits) { /* the output is z: y becomes its probabilities */
+            mimo_head_probabilities(h, y, g->prob_scratch);
+            z = y, y = g->prob_scratch, from_z = 1;
+        }
         /* fused: the gradient is dz itself; else it is added into dy */
-        /* no gradient wanted, or none needed: nothing upstream trains */
-        mimo_real *dst = grad_scale == 0 || (!nd->fused && !nd->dy) ? NULL
-                         : nd->fused ? nd->dz + o : nd->dy + o;
+        mimo_real *dst = !grad ? NULL : nd->fused ? nd->dz + o : nd->dy + o;
         mimo_real *gr = dst && nd->fused ? dst : g->loss_scratch;
-        total += per_unit * (categorical
-                                 ? row_categorical(h, y, z, tr, gr, nd->fused, sparse)
-                                 : row_elementwise(h, y, z, tr, gr, nd->fused));
+        double row = per_unit * (categorical
+                                     ? row_categorical(h, y, z, tr, gr, from_z, sparse)
+                                     : row_elementwise(h, y, z, tr, gr, from_z));
+        mimo_real gv = w ? gs * w[r] : gs;
+        total += w ? w[r] * row : row;
+        weight += w ? w[r] : 1;
+        labelled++;
         if (dst && nd->fused)
             for (int j = 0; j < n; j++)
-                dst[j] *= gs;
+                dst[j] *= gv;
         else if (dst)
             for (int j = 0; j < n; j++)
-                dst[j] += gs * gr[j];
-        if (st)
-            row_metrics(h, y, tr, st);
+                dst[j] += gv * gr[j];
     }
     if (st)
-        st->loss += total;
+        st->loss += total, st->weight += weight, st->labelled += labelled;
     return 0;
 }

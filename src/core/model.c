@@ -23,10 +23,20 @@ struct mimo_model {
     int rank, size;
     mimo_step_hooks hooks;
     mimo_update update;
+    long epoch;                            /* of the step in progress */
+    const uint64_t *step_rows;             /* its rows (global indices) */
     int n_in, n_heads;
     const mimo_array **arr;                /* bound arrays: inputs, targets */
     int arr_targets;
-    mimo_real **batch_in, **batch_tgt;     /* (max_batch, cols) staging */
+    mimo_real **batch_in, **batch_tgt;     /* (max_batch, cols) staging; the
+                                            * targets, then sample weights */
+    mimo_real **row_w;                     /* per weighted head (max_batch) */
+    double *denom;                         /* per head, the global sum of
+                                            * the step's row weights (and a
+                                            * fault flag) */
+    double *scale;                         /* per head: gradient scale */
+    double *head_loss;                     /* per head: scratch */
+    mimo_head_stats *step;                 /* the last loss's sums */
     uint64_t *rows;                        /* (max_batch) row indices */
     uint64_t *perm;                        /* the epoch's order */
     size_t perm_len;
@@ -42,37 +52,64 @@ int mimo_stats_init(mimo_stats *st, int n_heads)
     return 0;
 }
 
+int mimo_stats_bind(mimo_stats *st, const mimo_graph *g)
+{
+    return st->metrics ? 0 : mimo_metrics_create(g, &st->metrics);
+}
+
 void mimo_stats_reset(mimo_stats *st)
 {
     memset(st->head, 0, sizeof *st->head * (size_t)st->n_heads);
+    if (st->metrics)
+        mimo_metrics_reset(st->metrics);
     st->loss = 0;
     st->count = 0;
+}
+
+int mimo_stats_copy(mimo_stats *dst, const mimo_stats *src)
+{
+    memcpy(dst->head, src->head, sizeof *dst->head * (size_t)src->n_heads);
+    dst->loss = src->loss, dst->count = src->count;
+    return src->metrics && dst->metrics ? mimo_metrics_copy(dst->metrics, src->metrics)
+                                        : 0;
 }
 
 void mimo_stats_free(mimo_stats *st)
 {
     free(st->head);
+    mimo_metrics_free(&st->metrics);
     memset(st, 0, sizeof *st);
 }
 
-void mimo_stats_add(mimo_stats *dst, const mimo_head_stats *src, long long count)
+double mimo_model_head_weight(const mimo_model *m, int h)
 {
-    for (int h = 0; h < dst->n_heads; h++) {
-        dst->head[h].loss += src[h].loss, dst->head[h].acc += src[h].acc;
-        dst->head[h].mse += src[h].mse, dst->head[h].mae += src[h].mae;
-    }
-    dst->count += count;
+    if (mimo_graph_log_vars(m->g))
+        return exp(-(double)mimo_model_params((mimo_model *)m)[h]);
+    return m->spec->outputs[h].weight;
+}
+
+double mimo_model_total_loss(const mimo_model *m, const double *head_loss)
+{
+    int lv = mimo_graph_log_vars(m->g);
+    double t = 0;
+    for (int h = 0; h < m->n_heads; h++)
+        if (!isnan(head_loss[h]))
+            t += mimo_model_head_weight(m, h) * head_loss[h] +
+                 (lv ? (double)mimo_model_params((mimo_model *)m)[h] : 0);
+    return t;
 }
 
 void mimo_stats_finish(const mimo_model *m, mimo_stats *st)
 {
-    double c = st->count > 0 ? (double)st->count : 1;
-    st->loss = 0;
+    double *loss = m->head_loss;
     for (int h = 0; h < st->n_heads; h++) {
         mimo_head_stats *s = &st->head[h];
-        s->loss /= c, s->acc /= c, s->mse /= c, s->mae /= c;
-        st->loss += m->spec->outputs[h].weight * s->loss;
+        if (st->metrics)
+            mimo_metrics_values(st->metrics, h, s);
+        s->task_weight = mimo_model_head_weight(m, h);
+        loss[h] = s->loss;
     }
+    st->loss = mimo_model_total_loss(m, loss);
 }
 
 /* ---- creation ------------------------------------------------------------ */
@@ -80,20 +117,34 @@ void mimo_stats_finish(const mimo_model *m, mimo_stats *st)
 static int alloc_staging(mimo_model *m)
 {
     int B = mimo_graph_max_batch(m->g);
-    m->arr = calloc((size_t)(m->n_in + m->n_heads), sizeof *m->arr);
+    m->arr = calloc((size_t)(m->n_in + 2 * m->n_heads), sizeof *m->arr);
     m->rows = malloc(sizeof *m->rows * (size_t)B);
     m->batch_in = calloc((size_t)m->n_in, sizeof *m->batch_in);
-    m->batch_tgt = calloc((size_t)m->n_heads, sizeof *m->batch_tgt);
-    if (!m->arr || !m->rows || !m->batch_in || !m->batch_tgt)
+    m->batch_tgt = calloc(2 * (size_t)m->n_heads, sizeof *m->batch_tgt);
+    m->row_w = calloc((size_t)m->n_heads, sizeof *m->row_w);
+    m->denom = calloc((size_t)m->n_heads + 1, sizeof *m->denom);
+    m->scale = calloc((size_t)m->n_heads, sizeof *m->scale);
+    m->step = calloc((size_t)m->n_heads, sizeof *m->step);
+    m->head_loss = calloc((size_t)m->n_heads, sizeof *m->head_loss);
+    if (!m->head_loss || !m->arr || !m->rows || !m->batch_in || !m->batch_tgt || !m->row_w ||
+        !m->denom || !m->scale || !m->step)
         return -1;
     for (int i = 0; i < m->n_in; i++)
         if (!(m->batch_in[i] = malloc(sizeof(mimo_real) * (size_t)B *
                                       (size_t)mimo_graph_input_width(m->g, i))))
             return -1;
-    for (int h = 0; h < m->n_heads; h++)
+    for (int h = 0; h < m->n_heads; h++) {
+        const mimo_output_spec *o = mimo_graph_head_spec(m->g, h);
         if (!(m->batch_tgt[h] = malloc(sizeof(mimo_real) * (size_t)B *
                                        (size_t)mimo_graph_head_target_width(m->g, h))))
             return -1;
+        if (o->sample_weight &&
+            !(m->batch_tgt[m->n_heads + h] = malloc(sizeof(mimo_real) * (size_t)B)))
+            return -1;
+        if (mimo_graph_head_weighted(m->g, h) &&
+            !(m->row_w[h] = malloc(sizeof(mimo_real) * (size_t)B)))
+            return -1;
+    }
     return 0;
 }
 
@@ -114,16 +165,16 @@ int mimo_model_create(const mimo_spec *spec, mimo_model **out)
         mimo_model_free(&m);
         return rc;
     }
-    size_t n = mimo_graph_param_count(m->g);
+    size_t n = mimo_graph_param_count(m->g), nt = mimo_graph_trained_count(m->g);
     m->n_in = mimo_graph_n_inputs(m->g);
     m->n_heads = mimo_graph_n_heads(m->g);
     m->params = calloc(n ? n : 1, sizeof(mimo_real));
-    m->grads = calloc(n ? n : 1, sizeof(mimo_real));
+    m->grads = calloc(nt ? nt : 1, sizeof(mimo_real));
     if (!m->params || !m->grads || alloc_staging(m)) {
         mimo_model_free(&m);
         return mimo_error(MIMO_ENOMEM, "out of memory creating the model");
     }
-    if ((rc = mimo_optim_create(&spec->train.opt, n, &m->opt))) {
+    if ((rc = mimo_optim_create(&spec->train.opt, nt, &m->opt))) {
         mimo_model_free(&m);
         return rc;
     }
@@ -140,10 +191,17 @@ void mimo_model_free(mimo_model **mp)
         return;
     for (int i = 0; m->batch_in && i < m->n_in; i++)
         free(m->batch_in[i]);
-    for (int h = 0; m->batch_tgt && h < m->n_heads; h++)
+    for (int h = 0; m->batch_tgt && h < 2 * m->n_heads; h++)
         free(m->batch_tgt[h]);
+    for (int h = 0; m->row_w && h < m->n_heads; h++)
+        free(m->row_w[h]);
     free(m->batch_in);
     free(m->batch_tgt);
+    free(m->row_w);
+    free(m->denom);
+    free(m->scale);
+    free(m->step);
+    free(m->head_loss);
     free(m->arr);
     free(m->rows);
     free(m->perm);
@@ -166,6 +224,7 @@ mimo_real *mimo_model_grads(mimo_model *m)
 }
 mimo_optim *mimo_model_optim(mimo_model *m) { return m->opt; }
 size_t mimo_model_param_count(const mimo_model *m) { return mimo_graph_param_count(m->g); }
+size_t mimo_model_trained_count(const mimo_model *m) { return mimo_graph_trained_count(m->g); }
 void mimo_model_set_lr(mimo_model *m, double lr) { m->lr = lr; }
 double mimo_model_lr(const mimo_model *m) { return m->lr; }
 
@@ -174,8 +233,12 @@ static mimo_update choose_update(const mimo_model *m)
 {
     if (m->hooks.params && m->hooks.grads && m->hooks.apply)
         return MIMO_UPDATE_SLICES;
+    /* in place, a layer's input gradient must read its kernel before the
+     * kernel changes: with shared kernels another layer changes it first */
+    /* the learned task weights take their gradient from the buffer */
     if (m->size == 1 && !m->hooks.sum && !m->hooks.apply &&
-        mimo_optim_is_plain_sgd(m->opt))
+        mimo_optim_is_plain_sgd(m->opt) && !mimo_graph_shares(m->g) &&
+        !mimo_graph_log_vars(m->g))
         return MIMO_UPDATE_IN_BACKWARD;
     return MIMO_UPDATE_STEP;
 }
@@ -188,6 +251,7 @@ void mimo_model_set_partition(mimo_model *m, int rank, int size,
     if (hooks)
         m->hooks = *hooks;
     m->update = choose_update(m);
+    mimo_graph_set_reduce(m->g, m->hooks.reduce, m->hooks.user, !m->hooks.skip_state);
 }
 
 mimo_update mimo_model_update_kind(const mimo_model *m) { return m->update; }
@@ -235,12 +299,14 @@ static int arrays_read(void *ctx, const uint64_t *rows, int b,
                        mimo_real *const *in, mimo_real *const *tgt)
 {
     mimo_model *m = ctx;
-    int n_sets = m->n_in + (tgt ? m->n_heads : 0);
+    int n_sets = m->n_in + (tgt ? 2 * m->n_heads : 0);
     if (tgt && !m->arr_targets)
         return mimo_error(MIMO_EINVAL, "the data has no targets bound");
     for (int i = 0; i < n_sets; i++) {
         const mimo_array *a = m->arr[i];
         mimo_real *dst = i < m->n_in ? in[i] : tgt[i - m->n_in];
+        if (!a || !dst) /* a head without sample weights */
+            continue;
         size_t w = (size_t)a->cols;
         for (int r = 0; r < b; r++)
             memcpy(dst + (size_t)r * w, a->data + (size_t)rows[r] * w,
@@ -264,7 +330,10 @@ int mimo_arrays_source(mimo_model *m, const mimo_dataset *d, int targets,
         const mimo_output_spec *o = mimo_graph_head_spec(m->g, h);
         if ((rc = bind_one(d, o->target ? o->target : o->name, "head", o->name,
                            mimo_graph_head_target_width(m->g, h),
-                           &m->arr[m->n_in + h], &rows)))
+                           &m->arr[m->n_in + h], &rows)) ||
+            (o->sample_weight &&
+             (rc = bind_one(d, o->sample_weight, "the sample weights of head",
+                            o->name, 1, &m->arr[m->n_in + m->n_heads + h], &rows))))
             return rc;
     }
     if (rows == (size_t)-1 || rows == 0)
@@ -313,9 +382,22 @@ void mimo_model_slice(const mimo_model *m, size_t gb, size_t *lo, size_t *hi)
     *hi = gb * (size_t)(m->rank + 1) / (size_t)m->size;
 }
 
-void mimo_model_begin_step(mimo_model *m)
+/* The last loss's sums and the rows' metrics into st. */
+static int add_stats(mimo_model *m, int b, mimo_stats *st)
 {
-    size_t n = mimo_graph_param_count(m->g);
+    int rc = mimo_stats_bind(st, m->g);
+    for (int h = 0; h < m->n_heads && !rc; h++)
+        rc = mimo_metrics_add(st->metrics, h, &m->step[h], m->batch_tgt[h],
+                              m->row_w[h], b);
+    st->count += b;
+    return rc;
+}
+
+void mimo_model_begin_step(mimo_model *m, long epoch)
+{
+    m->epoch = epoch;
+    m->step_rows = NULL;
+    size_t n = mimo_graph_trained_count(m->g);
     if (m->update == MIMO_UPDATE_STEP) /* the shared sum leaves zeros */
         mimo_vec_zero(mimo_model_grads(m), n);
     if (m->hooks.begin)
@@ -326,25 +408,77 @@ int mimo_model_read(mimo_model *m, const mimo_source *src, const uint64_t *rows,
                     int b, int targets)
 {
     phase(m, "data", 0);
-    int rc = src->read(src->ctx, rows, b, m->batch_in, targets ? m->batch_tgt : NULL);
+    int rc = b > 0 ? src->read(src->ctx, rows, b, m->batch_in,
+                               targets ? m->batch_tgt : NULL) : 0;
     phase(m, "data", 1);
+    m->step_rows = rows;
     return rc;
 }
 
 void mimo_model_forward(mimo_model *m, int b)
 {
     phase(m, "forward", 0);
+    mimo_graph_set_training(m->g, m->step_rows, m->epoch);
     mimo_graph_forward(m->g, mimo_model_params(m),
                        (const mimo_real *const *)m->batch_in, b);
 }
 
-int mimo_model_loss(mimo_model *m, int b, double scale, mimo_head_stats *st)
+/* The heads that weigh rows sum their weights over the ranks, with a
+ * flag for a rank that met bad targets, so that none waits alone. */
+int mimo_model_weigh(mimo_model *m, int b, size_t gb)
 {
-    int rc = mimo_graph_loss(m->g, (const mimo_real *const *)m->batch_tgt, b,
-                             scale, st);
+    int rc = mimo_graph_weigh(m->g, (const mimo_real *const *)m->batch_tgt,
+                              (const mimo_real *const *)(m->batch_tgt + m->n_heads),
+                              b, m->row_w, m->denom);
+    int weighted = 0;
+    for (int h = 0; h < m->n_heads; h++) {
+        weighted |= mimo_graph_head_weighted(m->g, h);
+        if (!mimo_graph_head_weighted(m->g, h) || rc)
+            m->denom[h] = mimo_graph_head_weighted(m->g, h) ? 0 : (double)gb;
+    }
+    m->denom[m->n_heads] = rc != 0;
+    if (weighted && m->hooks.reduce) {
+        int rr = m->hooks.reduce(m->hooks.user, m->denom, m->n_heads + 1);
+        if (!rc && rr)
+            return rr;
+        if (!rc && m->denom[m->n_heads] > 0)
+            return mimo_error(MIMO_EPEER, "another rank met bad targets");
+        for (int h = 0; h < m->n_heads; h++) /* the sum of gb's, not gb */
+            if (!mimo_graph_head_weighted(m->g, h))
+                m->denom[h] = (double)gb;
+    }
+    if (rc)
+        return rc;
+    /* the +1 of each s_h (added once, by rank 0) where the head has labels */
+    mimo_real *grads = mimo_model_grads(m);
+    for (int h = 0; h < mimo_graph_log_vars(m->g) && m->rank == 0; h++)
+        grads[h] += m->denom[h] > 0;
+    return 0;
+}
+
+int mimo_model_loss(mimo_model *m, int b, mimo_stats *st)
+{
+    int lv = mimo_graph_log_vars(m->g), rc;
+    for (int h = 0; h < m->n_heads; h++)
+        m->scale[h] = m->denom[h] > 0 ? 1.0 / m->denom[h] * mimo_model_head_weight(m, h)
+                                      : 0;
+    memset(m->step, 0, sizeof *m->step * (size_t)m->n_heads);
+    rc = mimo_graph_loss_weighted(m->g, (const mimo_real *const *)m->batch_tgt,
+                                  (const mimo_real *const *)m->row_w, b, m->scale,
+                                  m->step);
+    /* d/ds_h of exp(-s_h) loss_h: -exp(-s_h) x this rank's part of loss_h */
+    mimo_real *grads = mimo_model_grads(m);
+    for (int h = 0; h < lv && !rc; h++)
+        if (m->denom[h] > 0)
+            grads[h] -= (mimo_real)(mimo_model_head_weight(m, h) * m->step[h].loss /
+                                    m->denom[h]);
+    if (!rc && st)
+        rc = add_stats(m, b, st);
     phase(m, "forward", 1);
     return rc;
 }
+
+const mimo_head_stats *mimo_model_step_stats(const mimo_model *m) { return m->step; }
 
 void mimo_model_backward(mimo_model *m, int b)
 {
@@ -360,8 +494,10 @@ void mimo_model_backward(mimo_model *m, int b)
 
 int mimo_model_update(mimo_model *m)
 {
-    size_t n = mimo_graph_param_count(m->g);
-    int rc = 0;
+    size_t n = mimo_graph_trained_count(m->g);
+    int rc = mimo_graph_status(m->g); /* met in backward */
+    if (rc)
+        return rc;
     switch (m->update) {
     case MIMO_UPDATE_IN_BACKWARD: /* backward applied it: count the step */
         mimo_optim_begin_step(m->opt);
@@ -389,6 +525,7 @@ static int sweep(mimo_model *m, const mimo_source *src, int targets,
 {
     size_t B = (size_t)mimo_graph_max_batch(m->g), lo_r, hi_r;
     mimo_model_slice(m, src->rows, &lo_r, &hi_r);
+    mimo_graph_set_inference(m->g);
     for (size_t lo = lo_r; lo < hi_r; lo += B) {
         int b = (int)(hi_r - lo < B ? hi_r - lo : B), rc;
         for (int r = 0; r < b; r++)
@@ -398,7 +535,7 @@ static int sweep(mimo_model *m, const mimo_source *src, int targets,
             return rc;
         mimo_graph_forward(m->g, mimo_model_params(m),
                            (const mimo_real *const *)m->batch_in, b);
-        if ((rc = visit(m, lo, b, u)))
+        if ((rc = mimo_graph_status(m->g)) || (rc = visit(m, lo, b, u)))
             return rc;
     }
     return 0;
@@ -407,15 +544,21 @@ static int sweep(mimo_model *m, const mimo_source *src, int targets,
 static int visit_eval(mimo_model *m, size_t lo, int b, void *u)
 {
     (void)lo;
-    mimo_stats *st = u;
-    st->count += b;
-    return mimo_graph_loss(m->g, (const mimo_real *const *)m->batch_tgt, b, 0,
-                           st->head);
+    int rc = mimo_graph_weigh(m->g, (const mimo_real *const *)m->batch_tgt,
+                              (const mimo_real *const *)(m->batch_tgt + m->n_heads),
+                              b, m->row_w, m->denom);
+    memset(m->step, 0, sizeof *m->step * (size_t)m->n_heads);
+    if (!rc)
+        rc = mimo_graph_loss_weighted(m->g, (const mimo_real *const *)m->batch_tgt,
+                                      (const mimo_real *const *)m->row_w, b, NULL,
+                                      m->step);
+    return rc ? rc : add_stats(m, b, u);
 }
 
 int mimo_model_evaluate(mimo_model *m, const mimo_source *src, mimo_stats *st)
 {
-    return sweep(m, src, 1, visit_eval, st);
+    int rc = mimo_stats_bind(st, m->g);
+    return rc ? rc : sweep(m, src, 1, visit_eval, st);
 }
 
 /* outs[h] rows are global row indices: this rank writes its own share. */

@@ -23,6 +23,10 @@ static const char *const opt_names[MIMO_OPT_COUNT] = {
 static const char *const sched_names[MIMO_SCHED_COUNT] = {
     "constant", "step", "exponential", "cosine"};
 static const char *const mode_names[3] = {"auto", "min", "max"};
+static const char *const metric_names[MIMO_METRIC_COUNT] = {
+    "accuracy", "mse", "mae", "auc", "precision", "recall", "f1",
+    "top_k_accuracy", "r2"};
+static const char *const weighting_names[2] = {"fixed", "uncertainty"};
 
 static int find_name(const char *const *names, int n, const char *s)
 {
@@ -54,6 +58,10 @@ const char *mimo_sched_name(mimo_sched_kind k) { return get_name(sched_names, MI
 int mimo_sched_parse(const char *s) { return find_name(sched_names, MIMO_SCHED_COUNT, s); }
 const char *mimo_mode_name(mimo_mode m) { return get_name(mode_names, 3, (int)m); }
 int mimo_mode_parse(const char *s) { return find_name(mode_names, 3, s); }
+const char *mimo_metric_name(int i) { return get_name(metric_names, MIMO_METRIC_COUNT, i); }
+int mimo_metric_parse(const char *s) { return find_name(metric_names, MIMO_METRIC_COUNT, s); }
+const char *mimo_weighting_name(mimo_loss_weighting w) { return get_name(weighting_names, 2, (int)w); }
+int mimo_weighting_parse(const char *s) { return find_name(weighting_names, 2, s); }
 
 long long mimo_shape_size(const mimo_shape *s)
 {
@@ -112,6 +120,7 @@ void mimo_spec_free(mimo_spec *s)
         mimo_layer_spec *l = &s->layers[i];
         free(l->name);
         mimo_kind_args_free(l->kind, l->args);
+        free(l->shares);
         for (int j = 0; j < l->n_from; j++)
             free(l->from[j]);
         free(l->from);
@@ -121,6 +130,8 @@ void mimo_spec_free(mimo_spec *s)
     for (int i = 0; i < s->n_outputs; i++) {
         free(s->outputs[i].name);
         free(s->outputs[i].target);
+        free(s->outputs[i].sample_weight);
+        free(s->outputs[i].class_weight);
     }
     free(s->outputs);
     free(s->data.train);

@@ -5,24 +5,48 @@
 #include <string.h>
 
 #include "mimo/error.h"
+#include "mimo/optim.h"
 #include "core/kind.h"
 
-/* "dense(relu)", "concat", "input", ... */
-static void type_text(const mimo_node *n, char *buf, size_t len)
+double mimo_graph_train_bytes(const mimo_graph *g)
 {
+    mimo_optim *o = NULL;
+    int slots = mimo_optim_create(&g->spec->train.opt, 0, &o) ? 2 : mimo_optim_n_slots(o);
+    mimo_optim_free(&o);
+    double vals = (double)g->n_params * (2.0 + slots), act = 0;
+    for (int k = 0; k < g->n_nodes; k++) { /* y, z, dz, dy at most */
+        const mimo_node *n = &g->nodes[k];
+        act += 4.0 * g->max_batch * (double)n->width;
+        if (n->kind && n->kind->scratch) /* im2col patches */
+            act += (double)n->kind->scratch(g, n, (size_t)g->max_batch);
+    }
+    return (vals + act) * sizeof(mimo_real);
+}
+
+/* "dense(relu)", "concat", "input", "dense(tanh) shares a", ... */
+static void type_text(const mimo_graph *g, const mimo_node *n, char *buf,
+                      size_t len)
+{
+    const mimo_layer_spec *l = n->kind ? &g->spec->layers[n->spec_index] : NULL;
     if (!n->kind)
         snprintf(buf, len, "input");
     else if (n->kind->describe)
         n->kind->describe(n, buf, len);
     else
         snprintf(buf, len, "%s", n->kind->name);
+    size_t used = strlen(buf);
+    if (l && l->shares)
+        snprintf(buf + used, len - used, " shares %s", l->shares);
+    else if (l && !l->trainable)
+        snprintf(buf + used, len - used, " frozen");
 }
 
+/* The parameters a layer owns (a sharing layer owns none). */
 static size_t node_params(const mimo_node *n)
 {
     size_t p = 0;
     for (int t = 0; t < n->n_tensors; t++)
-        p += n->tensors[t].size;
+        p += n->tensors[t].shared ? 0 : n->tensors[t].size;
     return p;
 }
 
@@ -40,11 +64,11 @@ static void sources_text(const mimo_graph *g, const mimo_node *n, char *buf,
 int mimo_summary_write(const mimo_graph *g, FILE *f)
 {
     int wname = (int)strlen("Layer (type)"), wshape = 15;
-    char type[64], shape[96], src[1024], cell[160];
+    char type[160], shape[96], src[1024], cell[256];
     size_t scratch = 0, bs = (size_t)g->spec->train.batch_size;
     for (int k = 0; k < g->n_nodes; k++) {
         const mimo_node *n = &g->nodes[k];
-        type_text(n, type, sizeof type);
+        type_text(g, n, type, sizeof type);
         int w = (int)(strlen(n->name) + strlen(type) + 3);
         wname = w > wname ? w : wname;
         mimo_shape_format(&n->shape, shape, sizeof shape);
@@ -52,6 +76,8 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
         if (n->kind && n->kind->scratch)
             scratch += n->kind->scratch(g, n, bs);
     }
+    if (g->n_log_var && wname < (int)strlen("loss_weighting (uncertainty)"))
+        wname = (int)strlen("loss_weighting (uncertainty)");
     int total = wname + wshape + 1 + 12 + 24;
     fprintf(f, "Model: %s\n", g->spec->file ? g->spec->file : "<config>");
     for (int i = 0; i < total; i++)
@@ -63,17 +89,23 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
     fputc('\n', f);
     for (int k = 0; k < g->n_nodes; k++) {
         const mimo_node *n = &g->nodes[k];
-        type_text(n, type, sizeof type);
+        type_text(g, n, type, sizeof type);
         snprintf(cell, sizeof cell, "%s (%s)", n->name, type);
         mimo_shape_format(&n->shape, shape, sizeof shape);
         sources_text(g, n, src, sizeof src);
         fprintf(f, "%-*s %-*s %11zu  %s\n", wname, cell, wshape, shape,
                 node_params(n), src);
     }
+    if (g->n_log_var) /* the learned s_h of loss_weighting: uncertainty */
+        fprintf(f, "%-*s %-*s %11d  %s\n", wname, "loss_weighting (uncertainty)",
+                wshape, "", g->n_log_var, "the heads' losses");
     for (int i = 0; i < total; i++)
         fputc('=', f);
-    fprintf(f, "\nTotal params: %zu\nTrainable params: %zu\n", g->n_params,
-            g->n_params);
+    fprintf(f, "\nTotal params: %zu\nTrainable params: %zu\nNon-trainable params: "
+            "%zu\n", g->n_params, g->n_trained, g->n_params - g->n_trained);
+    fprintf(f, "Memory to train: about %.1f MB per rank (parameters, gradients, "
+            "optimizer moments, activations and work buffers at batch %d; the "
+            "data apart)\n", mimo_graph_train_bytes(g) / 1e6, g->max_batch);
     if (scratch) /* the kinds' extra work buffers (im2col) */
         fprintf(f, "Work buffers (im2col patches, pooling argmax): %.1f MiB at "
                 "batch_size %zu\n", (double)scratch * sizeof(mimo_real) / 1048576.0,
@@ -81,10 +113,26 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
     fprintf(f, "Heads:\n");
     for (int h = 0; h < g->n_heads; h++) {
         const mimo_head *hd = &g->heads[h];
+        const mimo_output_spec *o = hd->spec;
         mimo_shape_format(&g->nodes[hd->node].shape, shape, sizeof shape);
-        fprintf(f, "  %s: %s, weight %g, %s%s\n", hd->spec->name,
-                mimo_loss_name(hd->spec->loss), hd->spec->weight, shape,
-                g->nodes[hd->node].fused ? ", from logits" : "");
+        if (g->n_log_var)
+            snprintf(cell, sizeof cell, "weight learned");
+        else
+            snprintf(cell, sizeof cell, "weight %g", o->weight);
+        fprintf(f, "  %s: %s, %s, %s%s", o->name, mimo_loss_name(o->loss), cell,
+                shape, g->nodes[hd->node].fused ? ", from logits" : "");
+        if (o->missing == MIMO_MISSING_NAN)
+            fprintf(f, ", missing: nan");
+        else if (o->missing)
+            fprintf(f, ", missing: %g", o->missing_value);
+        if (o->sample_weight)
+            fprintf(f, ", sample_weight: %s", o->sample_weight);
+        for (int i = 0; i < o->n_class_weight && i < 8; i++)
+            fprintf(f, "%s%lld: %g", i ? ", " : ", class_weight: {",
+                    o->class_weight[i].cls, o->class_weight[i].weight);
+        if (o->n_class_weight)
+            fprintf(f, "%s}", o->n_class_weight > 8 ? ", ..." : "");
+        fputc('\n', f);
     }
     return ferror(f) ? mimo_error(MIMO_EIO, "could not write the summary") : 0;
 }
@@ -118,13 +166,13 @@ static void edge_text(const mimo_shape *s, char *buf, size_t len)
 
 int mimo_dot_write(const mimo_graph *g, FILE *f)
 {
-    char type[64], dims[96];
+    char type[160], dims[96];
     fprintf(f, "digraph mimo {\n  rankdir=TB;\n"
                "  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n"
                "  edge [fontname=\"Helvetica\", fontsize=10];\n");
     for (int k = 0; k < g->n_nodes; k++) {
         const mimo_node *n = &g->nodes[k];
-        type_text(n, type, sizeof type);
+        type_text(g, n, type, sizeof type);
         const char *shape = !n->kind ? "ellipse" : n->kind->dot_shape;
         fprintf(f, "  ");
         dot_quote(f, n->name);

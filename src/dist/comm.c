@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dist/mpicall.h"
+#include "dist/stall.h"
 #include "mimo/dist.h"
 #include "mimo/error.h"
 
@@ -60,7 +61,10 @@ int mimo_agree(MPI_Comm comm, int rc)
         (err = MPI_Comm_size(comm, &size)) != MPI_SUCCESS)
         return mimo_mpi_fail("MPI_Comm_size", err);
     int mine = rc ? rank : size;
-    if ((err = MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm)) != MPI_SUCCESS)
+    mimo_stall_enter(MIMO_STALL_AGREE);
+    err = MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
+    mimo_stall_leave();
+    if (err != MPI_SUCCESS)
         return rc ? rc : mimo_mpi_fail("MPI_Allreduce", err);
     if (first == size)
         return 0;

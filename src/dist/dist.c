@@ -22,6 +22,7 @@
 #include "base/clock.h"
 #include "dist/mpicall.h"
 #include "dist/shm.h"
+#include "dist/stall.h"
 #include "mimo/error.h"
 
 struct mimo_dist {
@@ -199,7 +200,9 @@ static int hook_sum(void *u, mimo_real *grads, size_t n)
     mimo_dist *d = u;
     double t0 = mimo_trace_now(d->trace), w0 = mimo_clock();
     int blocking = d->mode == MIMO_ALLREDUCE_BLOCKING;
+    mimo_stall_enter(MIMO_STALL_GRADIENTS);
     int rc = blocking ? sum_blocking(d, grads, n) : sum_buckets(d, grads);
+    mimo_stall_leave();
     mimo_trace_span(d->trace, "allreduce", blocking ? "allreduce (blocking)"
                     : "allreduce wait", t0, mimo_trace_now(d->trace));
     d->spent[4] += mimo_clock() - w0;
@@ -211,11 +214,24 @@ static int hook_apply(void *u, mimo_optim *o, mimo_real *params, double lr)
 {
     mimo_dist *d = u;
     double t0 = mimo_trace_now(d->trace), w0 = mimo_clock();
+    mimo_stall_enter(MIMO_STALL_GRADIENTS);
     int rc = mimo_shm_apply(d->shm, o, params, lr);
+    mimo_stall_leave();
     mimo_trace_span(d->trace, "allreduce", "sum and update (shared memory)", t0,
                     mimo_trace_now(d->trace));
     d->spent[4] += mimo_clock() - w0;
     return rc;
+}
+
+/* Batch statistics (batch_norm): a small sum over all ranks. */
+static int hook_reduce(void *u, double *v, int n)
+{
+    mimo_dist *d = u;
+    mimo_stall_enter(MIMO_STALL_BATCH_STATS);
+    int err = MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, d->comm);
+    mimo_stall_leave();
+    MIMO_MPI(err);
+    return 0;
 }
 
 static void hook_phase(void *u, const char *name, int end)
@@ -268,6 +284,7 @@ static int attach_shared(mimo_dist *d, mimo_model *m, mimo_step_hooks *h)
         d->mode = MIMO_ALLREDUCE_SHARED;
         h->apply = hook_apply;
         h->sum = NULL;
+        h->skip_state = mimo_shm_local_rank(d->shm) != 0; /* one writer a node */
     }
     return rc;
 }
@@ -278,7 +295,7 @@ int mimo_dist_attach(mimo_dist *d, mimo_model *m)
                          .phase = hook_phase};
     int rc = 0;
     if (d->size > 1) /* one rank (a trace only): nothing to sum */
-        h.sum = hook_sum;
+        h.sum = hook_sum, h.reduce = hook_reduce;
     if (d->size > 1 &&
         (d->mode == MIMO_ALLREDUCE_SHARED || d->mode == MIMO_ALLREDUCE_AUTO))
         rc = attach_shared(d, m, &h);
@@ -292,11 +309,18 @@ int mimo_dist_bcast(mimo_dist *d, mimo_real *params, size_t n)
 {
     if (d->size == 1)
         return 0;
-    if (d->shm) /* one buffer per node: its local rank 0 receives */
-        return mimo_shm_bcast_params(d->shm);
-    for (size_t s = 0; s < n; s += INT_MAX)
-        MIMO_MPI(MPI_Bcast(params + s, (int)(n - s < INT_MAX ? n - s : INT_MAX),
-                           MIMO_MPI_REAL, 0, d->comm));
+    int err = MPI_SUCCESS;
+    mimo_stall_enter(MIMO_STALL_BCAST);
+    if (d->shm) { /* one buffer per node: its local rank 0 receives */
+        int rc = mimo_shm_bcast_params(d->shm);
+        mimo_stall_leave();
+        return rc;
+    }
+    for (size_t s = 0; s < n && err == MPI_SUCCESS; s += INT_MAX)
+        err = MPI_Bcast(params + s, (int)(n - s < INT_MAX ? n - s : INT_MAX),
+                        MIMO_MPI_REAL, 0, d->comm);
+    mimo_stall_leave();
+    MIMO_MPI(err);
     return 0;
 }
 
@@ -319,7 +343,10 @@ int mimo_dist_vote(mimo_dist *d, int flags, int *verdict)
     }
     *verdict = 0;
     if (d->vote_pending) {
-        MIMO_MPI(MPI_Wait(&d->vote_req, MPI_STATUS_IGNORE));
+        mimo_stall_enter(MIMO_STALL_VOTE);
+        int err = MPI_Wait(&d->vote_req, MPI_STATUS_IGNORE);
+        mimo_stall_leave();
+        MIMO_MPI(err);
         *verdict = d->vote_sum;
         d->vote_pending = 0;
     }
@@ -335,6 +362,9 @@ int mimo_dist_vote_drain(mimo_dist *d)
     if (!d || !d->vote_pending)
         return 0;
     d->vote_pending = 0;
-    MIMO_MPI(MPI_Wait(&d->vote_req, MPI_STATUS_IGNORE));
+    mimo_stall_enter(MIMO_STALL_VOTE);
+    int err = MPI_Wait(&d->vote_req, MPI_STATUS_IGNORE);
+    mimo_stall_leave();
+    MIMO_MPI(err);
     return 0;
 }

@@ -21,7 +21,8 @@
 struct mimo_shm {
     MPI_Comm node, cross;      /* ranks of this node; same local rank, all nodes */
     int lrank, lsize, nodes;
-    size_t n, lo, hi;          /* values; this rank's slice */
+    size_t n, lo, hi;          /* trained values; this rank's slice */
+    size_t n_all;              /* all parameters (the untrained tail too) */
     MPI_Win gwin, pwin, mwin[MAX_SLOTS];
     int n_slots;
     mimo_real **seg;           /* lsize gradient buffers, n values each */
@@ -73,13 +74,15 @@ static int alloc_window(MPI_Comm node, size_t bytes, int noncontig,
     return 0;
 }
 
-/* An n-value array shared by the node, each rank contributing its slice,
- * contiguous across the ranks (MPI-3's default, checked). */
-static int shared_array(mimo_shm *s, const char *what, MPI_Win *win, mimo_real **base)
+/* An array of n + tail values shared by the node, each rank contributing
+ * its slice of the first n (the last rank also the tail), contiguous
+ * across the ranks (MPI-3's default, checked). */
+static int shared_array(mimo_shm *s, const char *what, size_t tail, MPI_Win *win,
+                        mimo_real **base)
 {
     mimo_real *mine;
-    int rc = alloc_window(s->node, (s->hi - s->lo) * sizeof(mimo_real), 0, what,
-                          &mine, win);
+    size_t len = s->hi - s->lo + (s->lrank == s->lsize - 1 ? tail : 0);
+    int rc = alloc_window(s->node, len * sizeof(mimo_real), 0, what, &mine, win);
     MPI_Aint bytes;
     int unit;
     for (int q = 0; !rc && q < s->lsize; q++) {
@@ -171,10 +174,15 @@ int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_step_hooks *h)
     if (mimo_optim_n_slots(o) > MAX_SLOTS)
         return mimo_error(MIMO_EINVAL, "an optimizer with %d moments cannot "
                           "share them (at most %d)", mimo_optim_n_slots(o), MAX_SLOTS);
-    int rc = shared_array(s, "the shared parameters", &s->pwin, &s->params);
+    /* the parameters' tail that is not trained (moving statistics, frozen
+     * layers) is shared too: one copy per node, as the rest */
+    s->n_all = mimo_model_param_count(m);
+    int rc = shared_array(s, "the shared parameters", s->n_all - s->n, &s->pwin,
+                          &s->params);
     s->n_slots = mimo_optim_n_slots(o);
     for (int k = 0; !rc && k < s->n_slots; k++)
-        rc = shared_array(s, "the shared optimizer moments", &s->mwin[k], &s->slot[k]);
+        rc = shared_array(s, "the shared optimizer moments", 0, &s->mwin[k],
+                          &s->slot[k]);
     if (rc)
         return rc;
     /* each rank touches its own slice first, so that its pages live next
@@ -187,7 +195,7 @@ int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_step_hooks *h)
     if ((rc = node_barrier(s)))
         return rc;
     if (s->lrank == 0) { /* its parameters: those rank 0 broadcasts later */
-        memcpy(s->params, mimo_model_params(m), sizeof(mimo_real) * s->n);
+        memcpy(s->params, mimo_model_params(m), sizeof(mimo_real) * s->n_all);
         for (int k = 0; k < s->n_slots; k++)
             memcpy(s->slot[k], mimo_optim_slot(o, k), sizeof(mimo_real) * s->n);
     }
@@ -200,6 +208,8 @@ int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_step_hooks *h)
     h->params = s->params;
     return 0;
 }
+
+int mimo_shm_local_rank(const mimo_shm *s) { return s->lrank; }
 
 /* ---- the step ----------------------------------------------------------- */
 
@@ -296,8 +306,9 @@ int mimo_shm_bcast_params(mimo_shm *s)
     int rc = node_barrier(s); /* nobody reads them while they change */
     if (rc)
         return rc;
-    for (size_t a = 0; s->nodes > 1 && s->lrank == 0 && a < s->n; a += INT_MAX)
-        MIMO_MPI(MPI_Bcast(s->params + a, (int)(s->n - a < INT_MAX ? s->n - a : INT_MAX),
+    for (size_t a = 0; s->nodes > 1 && s->lrank == 0 && a < s->n_all; a += INT_MAX)
+        MIMO_MPI(MPI_Bcast(s->params + a,
+                           (int)(s->n_all - a < INT_MAX ? s->n_all - a : INT_MAX),
                            MIMO_MPI_REAL, 0, s->cross));
     return node_barrier(s);
 }
@@ -309,7 +320,7 @@ int mimo_shm_write_params(mimo_shm *s, mimo_real *dst, const mimo_real *src,
     if (rc)
         return rc;
     if (s->lrank == 0 && dst != src)
-        memcpy(dst, src, sizeof(mimo_real) * n);
+        memcpy(dst, src, sizeof(mimo_real) * n); /* n: all the parameters */
     return node_barrier(s);
 }
 
@@ -331,7 +342,7 @@ void mimo_shm_free(mimo_shm **sp)
         mimo_model *m = s->m;
         mimo_optim *o = mimo_model_optim(m);
         mimo_model_set_partition(m, mimo_model_rank(m), mimo_model_size(m), NULL);
-        memcpy(mimo_model_params(m), s->params, sizeof(mimo_real) * s->n);
+        memcpy(mimo_model_params(m), s->params, sizeof(mimo_real) * s->n_all);
         for (int k = 0; k < s->n_slots; k++) {
             mimo_optim_lend_slot(o, k, NULL);
             memcpy(mimo_optim_slot(o, k), s->slot[k], sizeof(mimo_real) * s->n);

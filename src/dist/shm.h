@@ -44,6 +44,9 @@ int mimo_shm_create(MPI_Comm comm, size_t n, int ranks_per_node, int required,
  * of h (the shared sum leaves zeros in grads); the caller adds apply. */
 int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_step_hooks *h);
 
+/* This rank's index among the ranks of its node. */
+int mimo_shm_local_rank(const mimo_shm *s);
+
 /* After backward: sums this rank's slice of the gradients over all ranks
  * and applies o's step to that slice of params and moments at rate lr;
  * every slice is updated on return. */

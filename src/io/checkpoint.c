@@ -1,12 +1,22 @@
 /* checkpoint.c — saving and loading checkpoints (layout in README.md,
- * "Files", and include/mimo/checkpoint.h). Saves go through the atomic
- * writer (base/fsutil.h): a crash at any moment leaves either the old or
- * the new checkpoint under its name, never a torn one. */
+ * "Files", and include/mimo/checkpoint.h). A save builds the whole file in
+ * memory (HDF5's core driver), then writes it through the atomic writer
+ * (base/fsutil.h): a crash at any moment leaves either the old or the new
+ * checkpoint under its name, never a torn one, and a full disk is one
+ * write() that fails, never an HDF5 error path.
+ *
+ * Integrity: every tensor is stored with HDF5's Fletcher32 filter (HDF5
+ * verifies it on every read, in mimo, h5py or h5dump); the run state —
+ * every attribute of / and /optimizer, and /config — has a CRC-32 of its
+ * own (state_crc32), since HDF5 filters cover only dataset chunks. On load
+ * every tensor must also be finite and every position in range. */
 #include "mimo/checkpoint.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "base/fsutil.h"
 #include "io/h5_impl.h"
@@ -38,11 +48,58 @@ int mimo_ckpt_set(mimo_ckpt_state *st, const char *name, double value)
     return 0;
 }
 
+static mimo_ckpt_array *find_array(const mimo_ckpt_state *st, const char *name)
+{
+    for (int i = 0; i < st->n_array; i++)
+        if (strcmp(st->array[i].name, name) == 0)
+            return &st->array[i];
+    return NULL;
+}
+
+int mimo_ckpt_set_array(mimo_ckpt_state *st, const char *name, const double *v,
+                        size_t n)
+{
+    mimo_ckpt_array *a = find_array(st, name);
+    if (!a && strlen(name) >= MIMO_CKPT_NAME_MAX)
+        return mimo_error(MIMO_EINVAL, "checkpoint state name '%s' is longer than "
+                          "%d characters", name, MIMO_CKPT_NAME_MAX - 1);
+    if (!a) {
+        mimo_ckpt_array *arr = realloc(st->array, sizeof *arr * (size_t)(st->n_array + 1));
+        if (!arr)
+            return mimo_error(MIMO_ENOMEM, "out of memory");
+        st->array = arr;
+        a = &arr[st->n_array++];
+        *a = (mimo_ckpt_array){.n = 0};
+        snprintf(a->name, MIMO_CKPT_NAME_MAX, "%s", name);
+    }
+    double *copy = malloc(sizeof *copy * (n ? n : 1));
+    if (!copy)
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    if (n)
+        memcpy(copy, v, sizeof *copy * n);
+    free(a->v);
+    a->v = copy, a->n = n;
+    return 0;
+}
+
+const double *mimo_ckpt_get_array(const mimo_ckpt_state *st, const char *name,
+                                  size_t *n)
+{
+    const mimo_ckpt_array *a = find_array(st, name);
+    *n = a ? a->n : 0;
+    return a ? a->v : NULL;
+}
+
 void mimo_ckpt_state_free(mimo_ckpt_state *st)
 {
     free(st->extra);
     st->extra = NULL;
     st->n_extra = st->cap_extra = 0;
+    for (int i = 0; i < st->n_array; i++)
+        free(st->array[i].v);
+    free(st->array);
+    st->array = NULL;
+    st->n_array = 0;
 }
 
 double mimo_ckpt_get(const mimo_ckpt_state *st, const char *name, double dflt)
@@ -66,13 +123,16 @@ static void py_shape(const mimo_shape *s, char *buf, size_t len)
         snprintf(buf + used, len - used, "%s)", s->rank == 1 ? "," : "");
 }
 
-/* Writes each tensor of buf under group/<layer>/<name>. */
+/* Writes each tensor of buf under group/<layer>/<name> (only the trained
+ * ones for optimizer moments, which have no others). */
 static int write_tensors(hid_t f, const char *path, const char *group,
-                         const mimo_graph *g, const mimo_real *buf)
+                         const mimo_graph *g, const mimo_real *buf, int trained)
 {
     char name[512];
     for (int t = 0; t < mimo_graph_n_tensors(g); t++) {
         mimo_param_info p = mimo_graph_tensor(g, t);
+        if (trained && !p.trainable)
+            continue;
         snprintf(name, sizeof name, "%s/%s/%s", group, p.layer, p.name);
         int rc = mimo_h5_write_tensor(f, path, name, buf + p.offset, &p.shape);
         if (rc)
@@ -81,17 +141,26 @@ static int write_tensors(hid_t f, const char *path, const char *group,
     return 0;
 }
 
-/* Reads group/<layer>/<name> into buf, checking each shape. */
+/* Reads group/<layer>/<name> into buf, checking each shape (only the
+ * trained tensors for optimizer moments). */
+/* trained: only the trained tensors (optimizer moments). init: a file of
+ * another run's weights, which may lack the learned task weights (they
+ * then start at 0). */
 static int read_tensors(hid_t f, const char *path, const char *group,
-                        const mimo_graph *g, mimo_real *buf)
+                        const mimo_graph *g, mimo_real *buf, int trained, int init)
 {
     char name[512], want[96], got[96];
     for (int t = 0; t < mimo_graph_n_tensors(g); t++) {
         mimo_param_info p = mimo_graph_tensor(g, t);
         mimo_shape s;
         int rc;
+        if (trained && !p.trainable)
+            continue;
         snprintf(name, sizeof name, "%s/%s/%s", group, p.layer, p.name);
         py_shape(&p.shape, want, sizeof want);
+        if (init && p.offset == 0 && mimo_graph_log_vars(g) &&
+            strcmp(p.layer, "loss_weighting") == 0 && !mimo_h5_exists(f, name))
+            continue;
         if (!mimo_h5_exists(f, name))
             return mimo_error(MIMO_EINVAL, "%s: no '%s' for layer '%s' (%s %s)",
                               path, name, p.layer, p.name, want);
@@ -105,7 +174,129 @@ static int read_tensors(hid_t f, const char *path, const char *group,
         }
         if ((rc = mimo_h5_read_all(f, path, name, buf + p.offset)))
             return rc;
+        size_t bad = 0, first = 0, n = (size_t)mimo_shape_size(&p.shape);
+        for (size_t i = n; i-- > 0;)
+            if (!isfinite(buf[p.offset + i]))
+                bad++, first = i;
+        if (bad)
+            return mimo_error(MIMO_EINVAL, "%s: tensor '%s' holds %zu NaN/Inf "
+                              "value(s), the first at flat index %zu: the file is "
+                              "damaged (a trained network's tensors are finite)",
+                              path, name, bad, first);
     }
+    return 0;
+}
+
+/* ---- the state's checksum ---------------------------------------------------- */
+
+typedef struct {
+    uLong crc;
+    const char *path;
+    char bad[160]; /* an attribute that is not a scalar number or string */
+} crc_walk;
+
+static void crc_bytes(crc_walk *w, const void *p, size_t n)
+{
+    w->crc = crc32(w->crc, p, (uInt)n);
+}
+
+/* name, then the value: an integer as int64 and a float as float64, both
+ * little-endian, a string's bytes. */
+static herr_t crc_attr(hid_t loc, const char *name, const H5A_info_t *info, void *u)
+{
+    crc_walk *w = u;
+    (void)info;
+    if (strcmp(name, "state_crc32") == 0)
+        return 0;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    hid_t t = a < 0 ? -1 : H5Aget_type(a), sp = a < 0 ? -1 : H5Aget_space(a);
+    H5T_class_t cls = t < 0 ? H5T_NO_CLASS : H5Tget_class(t);
+    hssize_t npts = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    unsigned char le[8];
+    int ok = npts == 1;
+    crc_bytes(w, name, strlen(name) + 1);
+    if (ok && (cls == H5T_INTEGER || cls == H5T_FLOAT)) {
+        int64_t i = 0;
+        double d = 0;
+        uint64_t bits = 0;
+        ok = H5Aread(a, cls == H5T_INTEGER ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE,
+                     cls == H5T_INTEGER ? (void *)&i : (void *)&d) >= 0;
+        if (cls == H5T_INTEGER)
+            bits = (uint64_t)i;
+        else
+            memcpy(&bits, &d, 8);
+        for (int k = 0; k < 8; k++)
+            le[k] = (unsigned char)(bits >> (8 * k));
+        crc_bytes(w, le, 8);
+    } else if (ok && cls == H5T_STRING) {
+        char *v = NULL;
+        ok = mimo_h5_attr_read_str(loc, w->path, name, &v) == 0;
+        if (ok)
+            crc_bytes(w, v, strlen(v) + 1);
+        free(v);
+    } else
+        ok = 0;
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (t >= 0)
+        H5Tclose(t);
+    if (a >= 0)
+        H5Aclose(a);
+    if (!ok && !w->bad[0])
+        snprintf(w->bad, sizeof w->bad, "%s", name);
+    return 0;
+}
+
+/* The CRC-32 of the run state: the attributes of / and /optimizer in name
+ * order, and the /config text. */
+static int state_crc(hid_t f, const char *path, uint32_t *out)
+{
+    crc_walk w = {crc32(0L, Z_NULL, 0), path, ""};
+    char *text = NULL;
+    int rc = 0;
+    if (H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_INC, NULL, crc_attr, &w) < 0)
+        rc = mimo_h5_fail("H5Aiterate2", path, NULL);
+    if (!rc && mimo_h5_exists(f, "optimizer")) {
+        hid_t g = H5Gopen2(f, "optimizer", H5P_DEFAULT);
+        crc_bytes(&w, "optimizer/", 10);
+        if (g < 0 || H5Aiterate2(g, H5_INDEX_NAME, H5_ITER_INC, NULL, crc_attr, &w) < 0)
+            rc = mimo_h5_fail("H5Aiterate2", path, "optimizer");
+        if (g >= 0)
+            H5Gclose(g);
+    }
+    if (!rc && w.bad[0])
+        rc = mimo_error(MIMO_EINVAL, "%s: attribute '%s' is not a single number or "
+                        "string", path, w.bad);
+    if (!rc && mimo_h5_exists(f, "config") &&
+        !(rc = mimo_h5_read_text(f, path, "config", &text)))
+        crc_bytes(&w, text, strlen(text) + 1);
+    free(text);
+    *out = (uint32_t)w.crc;
+    return rc;
+}
+
+int mimo_checkpoint_seal(hid_t f, const char *path)
+{
+    uint32_t crc;
+    int rc = state_crc(f, path, &crc);
+    return rc ? rc : mimo_h5_attr_write_i64(f, path, "state_crc32", (int64_t)crc);
+}
+
+/* Format 2 and later: the state's checksum must match. */
+static int verify_state(hid_t f, const char *path)
+{
+    int64_t want = -1;
+    uint32_t got;
+    int rc = mimo_h5_attr_read_i64(f, path, "state_crc32", &want);
+    if (rc)
+        return mimo_error(MIMO_EINVAL, "%s: no state checksum (attribute "
+                          "'state_crc32'): not a complete mimo checkpoint", path);
+    if ((rc = state_crc(f, path, &got)))
+        return rc;
+    if ((int64_t)got != want)
+        return mimo_error(MIMO_EINVAL, "%s: the run state (attributes of / and "
+                          "/optimizer, /config) fails its checksum: the file is "
+                          "damaged", path);
     return 0;
 }
 
@@ -130,9 +321,21 @@ static int write_state(hid_t f, const char *path, const mimo_ckpt_state *st)
                                     "splitmix64(rng_seed); epoch order from "
                                     "(rng_seed, epoch)");
     if (!rc)
+        rc = mimo_h5_attr_write_str(f, path, "integrity", "Fletcher32 filter on "
+                                    "every tensor; state_crc32: CRC-32 of the "
+                                    "attributes of / and /optimizer and /config");
+    if (!rc && st->lineage[0])
+        rc = mimo_h5_attr_write_str(f, path, "lineage", st->lineage);
+    if (!rc)
         rc = mimo_h5_attr_write_f64(f, path, "lr", st->lr);
     for (int i = 0; i < st->n_extra && !rc; i++)
         rc = mimo_h5_attr_write_f64(f, path, st->extra[i].name, st->extra[i].value);
+    char name[MIMO_CKPT_NAME_MAX + 8];
+    for (int i = 0; i < st->n_array && !rc; i++)
+        if (st->array[i].n) {
+            snprintf(name, sizeof name, "state/%s", st->array[i].name);
+            rc = mimo_h5_write_f64(f, path, name, st->array[i].v, st->array[i].n);
+        }
     return rc;
 }
 
@@ -147,10 +350,10 @@ static int write_all(hid_t f, const char *path, mimo_model *m,
     if (!rc)
         rc = mimo_h5_write_text(f, path, "config", spec->text ? spec->text : "");
     if (!rc)
-        rc = write_tensors(f, path, "params", g, mimo_model_params(m));
+        rc = write_tensors(f, path, "params", g, mimo_model_params(m), 0);
     for (int k = 0; k < mimo_optim_n_slots(o) && !rc; k++) {
         snprintf(group, sizeof group, "optimizer/%s", mimo_optim_slot_name(o, k));
-        rc = write_tensors(f, path, group, g, mimo_optim_slot(o, k));
+        rc = write_tensors(f, path, group, g, mimo_optim_slot(o, k), 1);
     }
     if (!rc) { /* the step count lives on /optimizer (created if no slots) */
         hid_t grp = mimo_h5_exists(f, "optimizer")
@@ -165,7 +368,32 @@ static int write_all(hid_t f, const char *path, mimo_model *m,
             H5Gclose(grp);
     }
     if (!rc && best)
-        rc = write_tensors(f, path, "best_params", g, best);
+        rc = write_tensors(f, path, "best_params", g, best, 0);
+    if (!rc)
+        rc = mimo_checkpoint_seal(f, path);
+    return rc;
+}
+
+/* A checkpoint too large to build in memory: written straight to the
+ * temporary file, after checking the file system has room for it. */
+static int save_direct(mimo_atomic *a, const char *path, mimo_model *m,
+                       const mimo_ckpt_state *st, const mimo_real *best, size_t est)
+{
+    double avail = mimo_free_bytes(path);
+    if (avail >= 0 && avail < (double)est * 1.02)
+        return mimo_error(MIMO_EIO, "%s: cannot write: No space left on device (the "
+                          "file needs about %.1f MB; %.1f MB free on that file "
+                          "system)", path, (double)est / 1e6, avail / 1e6);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST);
+    H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG); /* closing closes all in it */
+    hid_t f = H5Fcreate(a->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (f < 0)
+        return mimo_h5_fail("H5Fcreate", a->tmp, NULL);
+    int rc = write_all(f, path, m, st, best);
+    if (H5Fclose(f) < 0 && !rc)
+        rc = mimo_h5_fail("H5Fclose", a->tmp, NULL);
     return rc;
 }
 
@@ -173,18 +401,33 @@ int mimo_checkpoint_save(const char *path, mimo_model *m,
                          const mimo_ckpt_state *st, const mimo_real *best)
 {
     mimo_atomic a;
+    mimo_h5_image img;
     int rc = mimo_atomic_begin(&a, path);
     if (rc)
         return rc;
-    mimo_h5_quiet();
-    hid_t f = H5Fcreate(a.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    /* about: the parameters, each optimizer moment, best, and the rest */
+    size_t n = mimo_model_param_count(m);
+    size_t est = sizeof(float) * n * (size_t)(2 + mimo_optim_n_slots(mimo_model_optim(m))) +
+                 (1u << 20);
+    double mem = mimo_available_bytes();
+    if (mem > 0 && (double)est > mem / 2) {
+        mimo_h5_quiet();
+        if (!(rc = save_direct(&a, path, m, st, best, est)))
+            rc = mimo_atomic_commit(&a, mimo_checkpoint_fault_hook);
+        if (rc)
+            mimo_atomic_abort(&a);
+        return rc;
+    }
+    hid_t f = mimo_h5_mem_create(path, est, &img);
     if (f < 0)
-        return mimo_error(MIMO_EIO, "%s: cannot create the checkpoint file", a.tmp);
+        return (int)f;
     rc = write_all(f, path, m, st, best);
-    if (!rc && H5Fflush(f, H5F_SCOPE_GLOBAL) < 0)
-        rc = mimo_error(MIMO_EIO, "%s: flush failed", a.tmp);
-    if (H5Fclose(f) < 0 && !rc)
-        rc = mimo_error(MIMO_EIO, "%s: close failed", a.tmp);
+    int closed = mimo_h5_mem_close(f, path, &img); /* on every path */
+    if (!rc)
+        rc = closed;
+    if (!rc)
+        rc = mimo_atomic_write(&a, img.buf, img.len);
+    free(img.buf);
     if (!rc)
         rc = mimo_atomic_commit(&a, mimo_checkpoint_fault_hook);
     if (rc)
@@ -194,7 +437,8 @@ int mimo_checkpoint_save(const char *path, mimo_model *m,
 
 /* ---- load ------------------------------------------------------------------ */
 
-/* Opens path and checks it is a mimo checkpoint of a version we read. */
+/* Opens path and checks it is a mimo checkpoint of a version we read, and
+ * (format 2 on) that its state is intact. */
 static hid_t open_checkpoint(const char *path)
 {
     hid_t f = mimo_h5_open_read(path, H5P_DEFAULT);
@@ -211,10 +455,12 @@ static hid_t open_checkpoint(const char *path)
                         "attribute)", path);
     if (!rc)
         rc = mimo_h5_attr_read_i64(f, path, "format_version", &ver);
-    if (!rc && ver != MIMO_CKPT_FORMAT_VERSION)
+    if (!rc && (ver < 1 || ver > MIMO_CKPT_FORMAT_VERSION))
         rc = mimo_error(MIMO_EINVAL, "%s: checkpoint format version %lld, this "
-                        "mimo reads %d", path, (long long)ver,
+                        "mimo reads 1 to %d", path, (long long)ver,
                         MIMO_CKPT_FORMAT_VERSION);
+    if (!rc && ver >= 2) /* format 1 (before checksums): tensors still checked finite */
+        rc = verify_state(f, path);
     free(fmt);
     if (rc) {
         H5Fclose(f);
@@ -245,20 +491,59 @@ int mimo_checkpoint_spec(const char *path, const char *const *sets, int n_sets,
     return rc;
 }
 
+/* Reads integer attribute name into *v, which must lie in [lo, hi]. */
+static int read_count(hid_t f, const char *path, const char *name, int64_t lo,
+                      int64_t hi, int64_t *v)
+{
+    int rc = mimo_h5_attr_read_i64(f, path, name, v);
+    if (!rc && (*v < lo || *v > hi))
+        rc = mimo_error(MIMO_EINVAL, "%s: attribute '%s' = %lld is out of range "
+                        "[%lld, %lld]: the file is damaged", path, name,
+                        (long long)*v, (long long)lo, (long long)hi);
+    return rc;
+}
+
 static int read_state(hid_t f, const char *path, mimo_ckpt_state *st)
 {
     int64_t seed = 0;
-    int rc = mimo_h5_attr_read_i64(f, path, "epoch", &st->epoch);
-    if (!rc) rc = mimo_h5_attr_read_i64(f, path, "step", &st->step);
-    if (!rc) rc = mimo_h5_attr_read_i64(f, path, "global_step", &st->global_step);
-    if (!rc) rc = mimo_h5_attr_read_i64(f, path, "samples_seen", &st->samples_seen);
-    if (!rc) rc = mimo_h5_attr_read_i64(f, path, "world_size", &st->world_size);
+    char *lin = NULL;
+    int rc = read_count(f, path, "epoch", 0, MIMO_CKPT_MAX_EPOCH, &st->epoch);
+    if (!rc) rc = read_count(f, path, "step", 0, MIMO_CKPT_MAX_EPOCH, &st->step);
+    if (!rc) rc = read_count(f, path, "global_step", 0, MIMO_CKPT_MAX_COUNT, &st->global_step);
+    if (!rc) rc = read_count(f, path, "samples_seen", 0, MIMO_CKPT_MAX_COUNT, &st->samples_seen);
+    if (!rc) rc = read_count(f, path, "world_size", 0, 1 << 24, &st->world_size);
     if (!rc) rc = mimo_h5_attr_read_i64(f, path, "rng_seed", &seed);
     if (!rc) rc = mimo_h5_attr_read_f64(f, path, "lr", &st->lr);
+    if (!rc && !(isfinite(st->lr) && st->lr >= 0))
+        rc = mimo_error(MIMO_EINVAL, "%s: attribute 'lr' = %g is not a learning "
+                        "rate: the file is damaged", path, st->lr);
+    if (!rc && (st->global_step < st->epoch + st->step ||
+                st->samples_seen < st->global_step))
+        rc = mimo_error(MIMO_EINVAL, "%s: inconsistent position (epoch %lld, step "
+                        "%lld, global_step %lld, samples_seen %lld: every epoch has "
+                        "a step and every step a sample): the file is damaged", path,
+                        (long long)st->epoch, (long long)st->step,
+                        (long long)st->global_step, (long long)st->samples_seen);
     st->seed = (uint64_t)seed;
+    st->lineage[0] = '\0';
+    if (!rc && H5Aexists(f, "lineage") > 0 &&
+        !(rc = mimo_h5_attr_read_str(f, path, "lineage", &lin)))
+        snprintf(st->lineage, sizeof st->lineage, "%s", lin);
+    free(lin);
     for (int i = 0; i < st->n_extra && !rc; i++) /* the names asked for */
         if (H5Aexists(f, st->extra[i].name) > 0)
             rc = mimo_h5_attr_read_f64(f, path, st->extra[i].name, &st->extra[i].value);
+    char name[MIMO_CKPT_NAME_MAX + 8];
+    for (int i = 0; i < st->n_array && !rc; i++) {
+        mimo_ckpt_array *a = &st->array[i];
+        snprintf(name, sizeof name, "state/%s", a->name);
+        a->n = 0;
+        if (mimo_h5_exists(f, name)) {
+            free(a->v);
+            a->v = NULL;
+            rc = mimo_h5_read_f64(f, path, name, &a->v, &a->n);
+        }
+    }
     return rc;
 }
 
@@ -270,11 +555,11 @@ static int read_optimizer(hid_t f, const char *path, mimo_model *m)
     hid_t grp = mimo_h5_exists(f, "optimizer") ? H5Gopen2(f, "optimizer", H5P_DEFAULT) : -1;
     if (grp < 0)
         return mimo_error(MIMO_EINVAL, "%s: no /optimizer group", path);
-    int rc = mimo_h5_attr_read_i64(grp, path, "steps", &steps);
+    int rc = read_count(grp, path, "steps", 0, MIMO_CKPT_MAX_COUNT, &steps);
     H5Gclose(grp);
     for (int k = 0; k < mimo_optim_n_slots(o) && !rc; k++) {
         snprintf(group, sizeof group, "optimizer/%s", mimo_optim_slot_name(o, k));
-        rc = read_tensors(f, path, group, mimo_model_graph(m), mimo_optim_slot(o, k));
+        rc = read_tensors(f, path, group, mimo_model_graph(m), mimo_optim_slot(o, k), 1, 0);
     }
     if (!rc)
         mimo_optim_set_steps(o, steps);
@@ -287,7 +572,7 @@ int mimo_checkpoint_load(const char *path, mimo_model *m, mimo_ckpt_state *st,
     hid_t f = open_checkpoint(path);
     if (f < 0)
         return (int)f;
-    int rc = read_tensors(f, path, "params", mimo_model_graph(m), mimo_model_params(m));
+    int rc = read_tensors(f, path, "params", mimo_model_graph(m), mimo_model_params(m), 0, 0);
     if (!rc)
         rc = read_optimizer(f, path, m);
     if (!rc && st)
@@ -295,7 +580,7 @@ int mimo_checkpoint_load(const char *path, mimo_model *m, mimo_ckpt_state *st,
     if (has_best)
         *has_best = 0;
     if (!rc && best && mimo_h5_exists(f, "best_params")) {
-        rc = read_tensors(f, path, "best_params", mimo_model_graph(m), best);
+        rc = read_tensors(f, path, "best_params", mimo_model_graph(m), best, 0, 0);
         if (has_best)
             *has_best = !rc;
     }
@@ -308,22 +593,51 @@ int mimo_checkpoint_init_params(const char *path, mimo_model *m)
     hid_t f = mimo_h5_open_read(path, H5P_DEFAULT);
     if (f < 0)
         return (int)f;
-    int rc = read_tensors(f, path, "params", mimo_model_graph(m), mimo_model_params(m));
+    int rc = read_tensors(f, path, "params", mimo_model_graph(m), mimo_model_params(m), 0, 1);
     H5Fclose(f);
     return rc;
 }
 
-int mimo_checkpoint_probe(const char *path, int64_t *global_step)
+int mimo_checkpoint_position(const char *path, int64_t *epoch, int64_t *step,
+                             int64_t *global_step)
 {
-    char keep[1024];
+    hid_t f = open_checkpoint(path);
+    if (f < 0)
+        return (int)f;
+    int rc = read_count(f, path, "epoch", 0, MIMO_CKPT_MAX_EPOCH, epoch);
+    if (!rc)
+        rc = read_count(f, path, "step", 0, MIMO_CKPT_MAX_EPOCH, step);
+    if (!rc)
+        rc = read_count(f, path, "global_step", 0, MIMO_CKPT_MAX_COUNT, global_step);
+    H5Fclose(f);
+    return rc;
+}
+
+int mimo_checkpoint_lineage(const char *path, int64_t *global_step, char *lineage,
+                            size_t len)
+{
+    char keep[1024], *lin = NULL;
     snprintf(keep, sizeof keep, "%s", mimo_errmsg());
     hid_t f = open_checkpoint(path);
     int ok = f >= 0;
     if (ok) {
-        ok = mimo_h5_attr_read_i64(f, path, "global_step", global_step) == 0 &&
+        ok = read_count(f, path, "global_step", 0, MIMO_CKPT_MAX_COUNT,
+                        global_step) == 0 &&
              mimo_h5_exists(f, "params") && mimo_h5_exists(f, "config");
+        if (lineage && len) {
+            lineage[0] = '\0';
+            if (ok && H5Aexists(f, "lineage") > 0 &&
+                !mimo_h5_attr_read_str(f, path, "lineage", &lin))
+                snprintf(lineage, len, "%s", lin);
+            free(lin);
+        }
         H5Fclose(f);
     }
     mimo_error(0, "%s", keep);
     return ok;
+}
+
+int mimo_checkpoint_probe(const char *path, int64_t *global_step)
+{
+    return mimo_checkpoint_lineage(path, global_step, NULL, 0);
 }

@@ -3,6 +3,7 @@
  * as text, and every check that needs no graph (keys, types, enum names).
  * Not here: `from` names, cycles and shapes (graph.c); defaults and enum
  * names (spec.c). */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "mimo/config.h"
 
 #include <errno.h>
@@ -40,9 +41,14 @@ typedef struct {
     int n_sets;
     int n_orig;                /* nodes 1..n_orig come from the text */
     int *set_first;            /* first node index created by each set */
+    const char *base;          /* the config file's directory (absolute),
+                                * for its relative data paths; or NULL */
+    int rewritten;             /* a path was resolved: emit the text */
 } cfg;
 
 /* ---- small string helpers ---------------------------------------------- */
+
+#define NKEYS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static int lower_eq(const char *a, const char *b)
 {
@@ -69,13 +75,19 @@ static int min3(int a, int b, int c)
 }
 
 /* Optimal string alignment distance (a swap counts 1); 99 if too long. */
-static int edit_distance(const char *a, const char *b)
+/* Damerau-Levenshtein distance, case-insensitive (Keras users write ReLU). */
+static int edit_distance(const char *ca, const char *cb)
 {
     enum { L = 40 };
-    size_t n = strlen(a), m = strlen(b);
+    size_t n = strlen(ca), m = strlen(cb);
     int d[L + 1][L + 1];
+    char a[L + 1], b[L + 1];
     if (n > L || m > L)
         return 99;
+    for (size_t i = 0; i <= n; i++)
+        a[i] = ca[i] >= 'A' && ca[i] <= 'Z' ? (char)(ca[i] - 'A' + 'a') : ca[i];
+    for (size_t j = 0; j <= m; j++)
+        b[j] = cb[j] >= 'A' && cb[j] <= 'Z' ? (char)(cb[j] - 'A' + 'a') : cb[j];
     for (size_t i = 0; i <= n; i++)
         d[i][0] = (int)i;
     for (size_t j = 0; j <= m; j++)
@@ -234,6 +246,20 @@ static int err(const cfg *c, const yaml_node_t *n, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     return mimo_error(MIMO_EINVAL, "%s: %s", loc, msg);
+}
+
+/* The same for a position kept in the spec (line 0: from --set). */
+static int err_at(const cfg *c, mimo_pos p, const char *fmt, ...) CFG_PRINTF(3, 4);
+static int err_at(const cfg *c, mimo_pos p, const char *fmt, ...)
+{
+    char msg[MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (p.line > 0)
+        return mimo_error(MIMO_EINVAL, "%s:%d:%d: %s", c->file, p.line, p.col, msg);
+    return mimo_error(MIMO_EINVAL, "%s: (--set) %s", c->file, msg);
 }
 
 static int nomem(const cfg *c)
@@ -527,7 +553,40 @@ typedef struct {
     int (*parse)(const char *);
     const char *(*name)(int);
     int first, count;
+    const char *const *aliases;  /* pairs: Keras' name, ours; NULL-ended */
 } enum_desc;
+
+/* Whether a and b name the same thing, Keras' way: case and underscores
+ * do not matter (ReLU = relu, BatchNormalization = batch_normalization). */
+static int same_name(const char *a, const char *b)
+{
+    for (;;) {
+        while (*a == '_')
+            a++;
+        while (*b == '_')
+            b++;
+        if (!*a || !*b)
+            return !*a && !*b;
+        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
+        char y = *b >= 'A' && *b <= 'Z' ? (char)(*b - 'A' + 'a') : *b;
+        if (x != y)
+            return 0;
+        a++, b++;
+    }
+}
+
+/* The index of s among d's names and their Keras aliases, or -1. */
+static int enum_find(const enum_desc *d, const char *s)
+{
+    int v = d->parse(s);
+    for (int i = d->first; v < 0 && i < d->count && d->name(i); i++)
+        if (same_name(s, d->name(i)))
+            v = i;
+    for (int k = 0; v < 0 && d->aliases && d->aliases[k]; k += 2)
+        if (same_name(s, d->aliases[k]))
+            v = d->parse(d->aliases[k + 1]);
+    return v;
+}
 
 static const char *act_name(int i) { return mimo_act_name((mimo_act)i); }
 static const char *init_name(int i)
@@ -537,25 +596,39 @@ static const char *init_name(int i)
 static const char *loss_name(int i) { return mimo_loss_name((mimo_loss)i); }
 static const char *opt_name(int i) { return mimo_opt_name((mimo_opt_kind)i); }
 
-static const char *const metric_names[] = {"accuracy", "mse", "mae"};
-static const char *metric_name(int i) { return metric_names[i]; }
-static int metric_parse(const char *s)
+static const char *metric_name(int i)
 {
-    for (int i = 0; i < 3; i++)
-        if (strcmp(s, metric_names[i]) == 0)
-            return i;
-    return -1;
+    return i < MIMO_METRIC_COUNT ? mimo_metric_name(i) : NULL;
 }
 
 static const enum_desc E_ACT = {"activation", mimo_act_parse, act_name, 0,
-                                MIMO_ACT_COUNT};
+                                MIMO_ACT_COUNT, NULL};
+static const char *const INIT_ALIASES[] = {
+    "random_uniform", "uniform", "Zeros", "zeros", NULL};
+static const char *const LOSS_ALIASES[] = {
+    "mean_squared_error", "mse", "mean_absolute_error", "mae",
+    "huber_loss", "huber", NULL};
+static const char *const METRIC_ALIASES[] = {
+    "acc", "accuracy", "binary_accuracy", "accuracy", "categorical_accuracy",
+    "accuracy", "sparse_categorical_accuracy", "accuracy",
+    "mean_squared_error", "mse", "mean_absolute_error", "mae",
+    "f1_score", "f1", "top_k_categorical_accuracy", "top_k_accuracy",
+    "sparse_top_k_categorical_accuracy", "top_k_accuracy", "r2_score", "r2",
+    NULL};
 static const enum_desc E_INIT = {"initializer", mimo_init_parse, init_name,
-                                 0, MIMO_INIT_COUNT};
+                                 0, MIMO_INIT_COUNT, INIT_ALIASES};
 static const enum_desc E_LOSS = {"loss", mimo_loss_parse, loss_name, 1,
-                                 MIMO_LOSS_COUNT};
+                                 MIMO_LOSS_COUNT, LOSS_ALIASES};
 static const enum_desc E_OPT = {"optimizer", mimo_opt_parse, opt_name, 0,
-                                MIMO_OPT_COUNT};
-static const enum_desc E_METRIC = {"metric", metric_parse, metric_name, 0, 3};
+                                MIMO_OPT_COUNT, NULL};
+static const enum_desc E_METRIC = {"metric", mimo_metric_parse, metric_name, 0,
+                                   MIMO_METRIC_COUNT, METRIC_ALIASES};
+static const char *weighting_name(int i)
+{
+    return mimo_weighting_name((mimo_loss_weighting)i);
+}
+static const enum_desc E_WEIGHTING = {"loss_weighting", mimo_weighting_parse,
+                                      weighting_name, 0, 2, NULL};
 
 static const char *sched_name(int i)
 {
@@ -564,8 +637,8 @@ static const char *sched_name(int i)
 static const char *mode_name(int i) { return mimo_mode_name((mimo_mode)i); }
 
 static const enum_desc E_SCHED = {"schedule", mimo_sched_parse, sched_name,
-                                  0, MIMO_SCHED_COUNT};
-static const enum_desc E_MODE = {"mode", mimo_mode_parse, mode_name, 0, 3};
+                                  0, MIMO_SCHED_COUNT, NULL};
+static const enum_desc E_MODE = {"mode", mimo_mode_parse, mode_name, 0, 3, NULL};
 
 /* "linear, relu, ..." and, for a typo, the hint. */
 static void enum_list(const enum_desc *d, const char *s, char *list,
@@ -591,7 +664,7 @@ static int get_enum(cfg *c, yaml_node_t *n, const enum_desc *d,
     if (n->type != YAML_SCALAR_NODE || is_null(n))
         return wrong(c, n, expected, what);
     s = sval(n);
-    *v = d->parse(s);
+    *v = enum_find(d, s);
     if (*v >= 0 && strlen(s) == n->data.scalar.length)
         return 0;
     enum_list(d, s, list, sizeof list, hint, sizeof hint);
@@ -608,7 +681,9 @@ static int missing(cfg *c, yaml_node_t *at, const char *what, const char *key,
 
 /* ---- inputs ------------------------------------------------------------ */
 
-static const char *const INPUT_KEYS[] = {"shape"};
+static const char *const INPUT_KEYS[] = {"shape", "dtype"};
+/* int32 and int64 alike: integer ids (read as exact values below 2^24) */
+static const char *const DTYPES[] = {"float32", "int32", "int64", NULL};
 
 /* shape: INT > 0 or a list of 1 to MIMO_SAMPLE_RANK of them, whose
  * product stays below 2^31. */
@@ -643,6 +718,9 @@ static int get_shape(cfg *c, yaml_node_t *n, const char *what, mimo_shape *shape
     return 0;
 }
 
+static int get_choice(cfg *c, yaml_node_t *n, const char *what,
+                      const mimo_arg *a, int *v);
+
 static int conv_input(cfg *c, yaml_node_t *key, yaml_node_t *val,
                       mimo_input_spec *in)
 {
@@ -652,13 +730,22 @@ static int conv_input(cfg *c, yaml_node_t *key, yaml_node_t *val,
     snprintf(what, sizeof what, "input '%s'", sval(key));
     if (val->type != YAML_MAPPING_NODE)
         return wrong(c, val, "a mapping {shape: N}", what);
-    if ((rc = check_keys(c, val, what, INPUT_KEYS, 1)))
+    if ((rc = check_keys(c, val, what, INPUT_KEYS, 2)))
         return rc;
     shape = get(c, val, "shape", NULL);
     if (!shape)
         return missing(c, key, what, "shape", "shape: N or [N, ...]");
     snprintf(w2, sizeof w2, "'shape' of %s", what);
-    return get_shape(c, shape, w2, &in->shape);
+    if ((rc = get_shape(c, shape, w2, &in->shape)))
+        return rc;
+    yaml_node_t *dt = get(c, val, "dtype", NULL);
+    int d = 0;
+    const mimo_arg a = {.key = "dtype", .type = MIMO_ARG_CHOICE, .choices = DTYPES};
+    snprintf(w2, sizeof w2, "'dtype' of %s", what);
+    if (dt && (rc = get_choice(c, dt, w2, &a, &d)))
+        return rc;
+    in->dtype = d ? MIMO_DTYPE_INT32 : MIMO_DTYPE_FLOAT32;
+    return 0;
 }
 
 /* A section mapping NAME -> item: non-empty, names unique. */
@@ -913,12 +1000,15 @@ static int kinds_taking(const char *key, char *buf, size_t cap)
     return n;
 }
 
-/* Every key of the layer is type, from, or one of its kind's. */
+/* Keys every layer may have, whatever its kind. */
+static const char *const LAYER_COMMON[] = {"type", "from", "shares", "trainable"};
+
+/* Every key of the layer is a common one or one of its kind's. */
 static int check_layer_keys(cfg *c, yaml_node_t *val, const char *what,
                             yaml_node_t *t, const mimo_kind *kind)
 {
-    const char *keys[64] = {"type", "from"};
-    int n = 2;
+    const char *keys[64] = {"type", "from", "shares", "trainable"};
+    int n = 4;
     for (int i = 0; i < kind->n_args && n < 64; i++)
         keys[n++] = kind->args[i].key;
     for (yaml_node_pair_t *p = val->data.mapping.pairs.start;
@@ -975,15 +1065,83 @@ static const char *layer_name(int i)
     return k ? k->name : NULL;
 }
 
+/* A kind by its name, Keras' way (Dense, BatchNormalization, ...): any
+ * case, underscores or not, or one of the kind's aliases. */
 static int layer_parse(const char *s)
 {
-    for (int i = 0; mimo_kind_at(i); i++)
-        if (strcmp(mimo_kind_at(i)->name, s) == 0)
+    for (int i = 0; mimo_kind_at(i); i++) {
+        const mimo_kind *k = mimo_kind_at(i);
+        if (same_name(k->name, s))
             return i;
+        for (int a = 0; k->aliases && k->aliases[a]; a++)
+            if (same_name(k->aliases[a], s))
+                return i;
+    }
     return -1;
 }
 
-static const enum_desc E_LAYER = {"layer type", layer_parse, layer_name, 0, 64};
+static const enum_desc E_LAYER = {"layer type", layer_parse, layer_name, 0, 64,
+                                  NULL};
+
+/* `shares: LAYER`: the settings come from LAYER (conv_layers copies them
+ * once every layer is read), so no other key of the kind is given. */
+static int conv_shares(cfg *c, yaml_node_t *val, yaml_node_t *v,
+                       const char *what, mimo_layer_spec *l)
+{
+    char w[MSG_MAX / 2];
+    const char *s = NULL;
+    int rc = get_name(c, v, kw(w, sizeof w, "shares", what), &s);
+    if (rc)
+        return rc;
+    for (yaml_node_pair_t *p = val->data.mapping.pairs.start;
+         p < val->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node_at(c, p->key);
+        if (!in_list(sval(k), LAYER_COMMON, 4) || strcmp(sval(k), "trainable") == 0)
+            return err(c, k, "key '%s' is not valid in %s, which shares '%s': a "
+                       "shared layer takes the settings%s of the layer it shares",
+                       sval(k), what, s, strcmp(sval(k), "trainable") == 0
+                       ? " and trainability" : "");
+    }
+    l->shares_pos = pos_of(c, v);
+    return (l->shares = mimo_strdup(s)) ? 0 : nomem(c);
+}
+
+/* Each sharing layer gets its owner's settings: the owner must be a layer
+ * of the same type; chains resolve to the layer that owns the parameters. */
+static int resolve_shares(cfg *c, mimo_spec *s)
+{
+    for (int i = 0; i < s->n_layers; i++) {
+        mimo_layer_spec *l = &s->layers[i], *o = l;
+        for (int hops = 0; o->shares && hops <= s->n_layers; hops++) {
+            const mimo_layer_spec *next = NULL;
+            for (int j = 0; j < s->n_layers && !next; j++)
+                if (strcmp(s->layers[j].name, o->shares) == 0)
+                    next = &s->layers[j];
+            if (!next)
+                return err_at(c, l->shares_pos, "layer '%s' shares '%s', which "
+                              "is not a layer", l->name, o->shares);
+            o = (mimo_layer_spec *)next;
+            if (o == l)
+                return err_at(c, l->shares_pos, "layer '%s' shares its own "
+                              "parameters (through 'shares')", l->name);
+        }
+        if (o == l)
+            continue;
+        if (o->kind != l->kind)
+            return err_at(c, l->shares_pos, "layer '%s' is %s %s layer but shares "
+                          "'%s', %s %s layer; a shared layer has the type of the "
+                          "layer it shares", l->name, article(l->kind->name),
+                          l->kind->name, o->name, article(o->kind->name),
+                          o->kind->name);
+        void *copy = mimo_kind_args_copy(o->kind, o->args);
+        if (!copy)
+            return nomem(c);
+        mimo_kind_args_free(l->kind, l->args);
+        l->args = copy;
+        l->trainable = o->trainable;
+    }
+    return 0;
+}
 
 /* The type first (an unknown type is reported before its keys), then the
  * keys, `from`, and the kind's settings. */
@@ -1014,6 +1172,15 @@ static int conv_layer(cfg *c, yaml_node_t *key, yaml_node_t *val,
         return missing(c, key, what, "from", "a name or a list of names");
     if ((rc = conv_from(c, v, kw(w, sizeof w, "from", what), l)))
         return rc;
+    l->trainable = 1;
+    l->trainable_pos = (mimo_pos){-1, -1}; /* not given */
+    if ((v = get(c, val, "trainable", NULL))) {
+        if ((rc = get_bool(c, v, kw(w, sizeof w, "trainable", what), &l->trainable)))
+            return rc;
+        l->trainable_pos = pos_of(c, v);
+    }
+    if ((v = get(c, val, "shares", NULL)))
+        return conv_shares(c, val, v, what, l);
     return conv_kind_args(c, key, val, what, l);
 }
 
@@ -1036,16 +1203,39 @@ static int conv_layers(cfg *c, yaml_node_t *n, mimo_spec *s)
         if ((rc = conv_layer(c, k, node_at(c, p->value), l)))
             return rc;
     }
-    return 0;
+    return resolve_shares(c, s);
 }
 
 /* ---- outputs ----------------------------------------------------------- */
 
-static const char *const OUTPUT_KEYS[] = {"loss", "weight", "metrics",
-                                          "delta", "target"};
+static const char *const OUTPUT_KEYS[] = {
+    "loss", "weight", "metrics", "delta", "target", "from_logits", "missing",
+    "sample_weight", "class_weight", "top_k"};
+
+static int is_classifier(mimo_loss l)
+{
+    return l == MIMO_LOSS_BCE || l == MIMO_LOSS_CCE || l == MIMO_LOSS_SPARSE_CCE;
+}
+
+/* A metric must suit the head's loss: the class metrics need classes,
+ * top_k_accuracy more than two of them. */
+static int metric_fits(cfg *c, yaml_node_t *it, const char *what, int m,
+                       mimo_loss l)
+{
+    unsigned bit = 1u << m;
+    if ((bit & MIMO_METRICS_CLASSIFY) && !is_classifier(l))
+        return err(c, it, "metric '%s' needs class labels, but %s has the %s "
+                   "loss (use it on a binary_crossentropy, "
+                   "categorical_crossentropy or sparse_categorical_crossentropy "
+                   "head)", mimo_metric_name(m), what, mimo_loss_name(l));
+    if (bit == MIMO_METRIC_TOP_K && l == MIMO_LOSS_BCE)
+        return err(c, it, "metric 'top_k_accuracy' needs a categorical head, "
+                   "but %s is binary (binary_crossentropy)", what);
+    return 0;
+}
 
 static int conv_metrics(cfg *c, yaml_node_t *n, const char *what,
-                        unsigned *bits)
+                        mimo_output_spec *o)
 {
     int count = 1, m, rc;
     if (n->type == YAML_SEQUENCE_NODE)
@@ -1053,9 +1243,72 @@ static int conv_metrics(cfg *c, yaml_node_t *n, const char *what,
     for (int i = 0; i < count; i++) {
         yaml_node_t *it = n->type == YAML_SEQUENCE_NODE
             ? node_at(c, n->data.sequence.items.start[i]) : n;
-        if ((rc = get_enum(c, it, &E_METRIC, what, &m)))
+        if ((rc = get_enum(c, it, &E_METRIC, what, &m)) ||
+            (rc = metric_fits(c, it, what, m, o->loss)))
             return rc;
-        *bits |= 1u << m;
+        o->metrics |= 1u << m;
+    }
+    return 0;
+}
+
+/* missing: nan (any float target), or an integer marking class labels. */
+static int conv_missing(cfg *c, yaml_node_t *n, const char *what,
+                        mimo_output_spec *o)
+{
+    const char *e = "nan or an integer (e.g. -1)", *s = NULL;
+    char w[MSG_MAX / 2];
+    long long v;
+    int rc = scalar(c, n, e, kw(w, sizeof w, "missing", what), &s);
+    if (rc)
+        return rc;
+    if (lower_eq(s, "nan") || lower_eq(s, ".nan")) {
+        o->missing = MIMO_MISSING_NAN;
+        return 0;
+    }
+    if (parse_ll(s, &v) || v < -(1LL << 24) || v > (1LL << 24))
+        return wrong(c, n, e, w);
+    if (o->loss != MIMO_LOSS_SPARSE_CCE && o->loss != MIMO_LOSS_BCE)
+        return err(c, n, "missing: %s marks class labels (binary_crossentropy "
+                   "or sparse_categorical_crossentropy), but %s has the %s "
+                   "loss: mark its missing targets with NaN and use missing: nan",
+                   s, what, mimo_loss_name(o->loss));
+    o->missing = MIMO_MISSING_VALUE;
+    o->missing_value = (double)v;
+    return 0;
+}
+
+/* class_weight: {CLASS: WEIGHT, ...} on a classification head. */
+static int conv_class_weight(cfg *c, yaml_node_t *k, yaml_node_t *n,
+                             const char *what, mimo_output_spec *o)
+{
+    char w[MSG_MAX / 2];
+    long long cls;
+    int rc;
+    if (!is_classifier(o->loss))
+        return err(c, k, "class_weight needs class labels, but %s has the %s "
+                   "loss (use sample_weight to weigh the rows of a regression "
+                   "head)", what, mimo_loss_name(o->loss));
+    if (n->type != YAML_MAPPING_NODE)
+        return wrong(c, n, "a mapping {CLASS: WEIGHT, ...}", kw(w, sizeof w,
+                     "class_weight", what));
+    free(o->class_weight);
+    o->n_class_weight = 0;
+    if (!(o->class_weight = calloc((size_t)pair_count(n) + 1, sizeof *o->class_weight)))
+        return nomem(c);
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+         p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *ck = node_at(c, p->key), *cv = node_at(c, p->value);
+        mimo_class_weight *cw = &o->class_weight[o->n_class_weight];
+        kw(w, sizeof w, "class_weight", what);
+        if ((rc = get_int(c, ck, w, 0, INT_MAX, "a class index >= 0", &cls)) ||
+            (rc = get_double(c, cv, w, R_NONNEG, &cw->weight)))
+            return rc;
+        for (int j = 0; j < o->n_class_weight; j++)
+            if (o->class_weight[j].cls == cls)
+                return err(c, ck, "class %lld appears twice in %s", cls, w);
+        cw->cls = cls;
+        cw->pos = pos_of(c, ck);
+        o->n_class_weight++;
     }
     return 0;
 }
@@ -1072,14 +1325,46 @@ static int conv_output_body(cfg *c, yaml_node_t *val, const char *what,
                             &o->weight)))
         return rc;
     if ((v = get(c, val, "metrics", NULL))
-        && (rc = conv_metrics(c, v, what, &o->metrics)))
+        && (rc = conv_metrics(c, v, what, o)))
         return rc;
+    if ((v = get(c, val, "missing", NULL)) && (rc = conv_missing(c, v, what, o)))
+        return rc;
+    if ((v = get(c, val, "class_weight", &k))
+        && (rc = conv_class_weight(c, k, v, what, o)))
+        return rc;
+    if ((v = get(c, val, "top_k", &k))) {
+        long long x;
+        if (!(o->metrics & MIMO_METRIC_TOP_K))
+            return err(c, k, "key 'top_k' goes with the metric top_k_accuracy "
+                       "in %s", what);
+        if ((rc = get_int(c, v, kw(w, sizeof w, "top_k", what), 1, INT_MAX,
+                          "an integer > 0", &x)))
+            return rc;
+        o->top_k = (int)x;
+    }
+    if ((v = get(c, val, "sample_weight", NULL))) {
+        if ((rc = get_name(c, v, kw(w, sizeof w, "sample_weight", what), &s)))
+            return rc;
+        free(o->sample_weight);
+        if (!(o->sample_weight = mimo_strdup(s)))
+            return nomem(c);
+        o->sample_weight_pos = pos_of(c, v);
+    }
     if ((v = get(c, val, "delta", &k))) {
         if (o->loss != MIMO_LOSS_HUBER)
             return err(c, k, "key 'delta' is only valid with the huber loss "
                        "in %s", what);
         if ((rc = get_double(c, v, kw(w, sizeof w, "delta", what), R_POS,
                              &o->huber_delta)))
+            return rc;
+    }
+    if ((v = get(c, val, "from_logits", &k))) {
+        if (o->loss != MIMO_LOSS_BCE && o->loss != MIMO_LOSS_CCE &&
+            o->loss != MIMO_LOSS_SPARSE_CCE)
+            return err(c, k, "key 'from_logits' is only valid with the "
+                       "cross-entropy losses in %s", what);
+        if ((rc = get_bool(c, v, kw(w, sizeof w, "from_logits", what),
+                           &o->from_logits)))
             return rc;
     }
     if ((v = get(c, val, "target", NULL))) {
@@ -1102,7 +1387,7 @@ static int conv_output(cfg *c, yaml_node_t *key, yaml_node_t *val,
     if (!is_null(val) && val->type != YAML_MAPPING_NODE)
         return wrong(c, val, "a mapping {loss: ..., weight: ...}", what);
     if (val->type == YAML_MAPPING_NODE
-        && (rc = check_keys(c, val, what, OUTPUT_KEYS, 5)))
+        && (rc = check_keys(c, val, what, OUTPUT_KEYS, NKEYS(OUTPUT_KEYS))))
         return rc;
     if (val->type == YAML_MAPPING_NODE)
         v = get(c, val, "loss", NULL);
@@ -1132,6 +1417,7 @@ static int conv_outputs(cfg *c, yaml_node_t *n, mimo_spec *s)
         mimo_output_spec *o = &s->outputs[s->n_outputs++];
         o->weight = 1.0;
         o->huber_delta = 1.0;
+        o->top_k = 5;
         if (!(o->name = mimo_strdup(sval(k))) || !(o->target = mimo_strdup(sval(k))))
             return nomem(c);
         o->pos = pos_of(c, k);
@@ -1143,12 +1429,11 @@ static int conv_outputs(cfg *c, yaml_node_t *n, mimo_spec *s)
 
 /* ---- train and data ---------------------------------------------------- */
 
-#define NKEYS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static const char *const TRAIN_KEYS[] = {
     "optimizer", "batch_size", "epochs", "seed", "shuffle",
     "validation_split", "lr_schedule", "reduce_lr_on_plateau",
-    "early_stopping", "checkpoint"};
+    "early_stopping", "checkpoint", "loss_weighting"};
 static const char *const OPT_KEYS[] = {
     "type", "lr", "momentum", "nesterov", "beta1", "beta2", "epsilon", "rho",
     "weight_decay", "clipnorm", "clipvalue"};
@@ -1492,7 +1777,7 @@ static int conv_train(cfg *c, yaml_node_t *n, mimo_train_spec *t)
         return rc;
     if ((v = get(c, n, "batch_size", NULL))) {
         if ((rc = get_int(c, v, kw(w, sizeof w, "batch_size", "train"), 1,
-                          LONG_MAX, "an integer > 0", &x)))
+                          1L << 30, "an integer from 1 to 1073741824", &x)))
             return rc;
         t->batch_size = (long)x;
     }
@@ -1513,9 +1798,20 @@ static int conv_train(cfg *c, yaml_node_t *n, mimo_train_spec *t)
         && (rc = get_double(c, v, kw(w, sizeof w, "validation_split", "train"),
                             R_UNIT, &t->validation_split)))
         return rc;
+    if ((v = get(c, n, "loss_weighting", NULL))) {
+        int lw;
+        if ((rc = get_enum(c, v, &E_WEIGHTING, "train", &lw)))
+            return rc;
+        t->loss_weighting = (mimo_loss_weighting)lw;
+    }
     return conv_train_extras(c, n, t);
 }
 
+/* A data path. One written in the config file is relative to the file's
+ * directory (as a compiler resolves includes), and the document gets the
+ * resolved, absolute path, so the config saved with the run resolves the
+ * same from anywhere; one given with --set is relative to the current
+ * directory, as every path on the command line. */
 static int conv_path(cfg *c, yaml_node_t *n, const char *key, char **dst)
 {
     char w[MSG_MAX / 2];
@@ -1523,8 +1819,21 @@ static int conv_path(cfg *c, yaml_node_t *n, const char *key, char **dst)
     int rc = scalar(c, n, "a file path", kw(w, sizeof w, key, "data"), &s);
     if (rc)
         return rc;
-    if (!(*dst = mimo_strdup(s)))
+    if (!c->base || s[0] == '/' || set_of(c, n) >= 0)
+        return (*dst = mimo_strdup(s)) ? 0 : nomem(c);
+    size_t len = strlen(c->base) + strlen(s) + 2;
+    char *full = malloc(len);
+    if (!full)
         return nomem(c);
+    snprintf(full, len, "%s/%s", c->base, s);
+    if (!(*dst = mimo_strdup(full))) {
+        free(full);
+        return nomem(c);
+    }
+    free(n->data.scalar.value); /* libyaml's allocator is malloc's */
+    n->data.scalar.value = (yaml_char_t *)full;
+    n->data.scalar.length = len - 1;
+    c->rewritten = 1;
     return 0;
 }
 
@@ -1671,11 +1980,70 @@ static int check_one_doc(cfg *c, yaml_parser_t *p, const char *text,
     return rc;
 }
 
+#define MAX_DEPTH 64 /* nesting of a config: ~5 in practice */
+
+/* The line (1-based) where text first nests deeper than MAX_DEPTH, or 0:
+ * block levels (an indentation stack, plus each "- " that opens a
+ * sequence entry on the line) and flow brackets outside quotes and
+ * comments. One pass, before libyaml, which takes tens of seconds on
+ * text nested 100,000 deep before anything could reject it. */
+static size_t too_deep(const char *t, size_t len)
+{
+    int stack[MAX_DEPTH + 2], sp = 0, flow = 0;
+    char quote = 0;
+    size_t line = 1;
+    for (size_t i = 0; i < len; line++) {
+        size_t indent = 0;
+        int dashes = 0;
+        while (i + indent < len && t[i + indent] == ' ')
+            indent++;
+        size_t j = i + indent;
+        while (!quote && !flow && j + 1 < len && t[j] == '-' &&
+               (t[j + 1] == ' ' || t[j + 1] == '\n')) {
+            dashes++, j++;
+            while (j < len && t[j] == ' ')
+                j++;
+        }
+        int blank = j >= len || t[j] == '\n' || t[j] == '#' || t[j] == '\r';
+        if (!quote && !flow && !blank) {
+            while (sp && stack[sp - 1] >= (int)indent)
+                sp--;
+            stack[sp++] = (int)indent;
+        }
+        for (; j < len && t[j] != '\n'; j++) {
+            char ch = t[j];
+            if (quote) {
+                if (ch == quote)
+                    quote = 0;
+            } else if (ch == '"' || ch == '\'')
+                quote = ch;
+            else if (ch == '#' && (j == 0 || t[j - 1] == ' ' || t[j - 1] == '\t'))
+                break;
+            else if (ch == '[' || ch == '{')
+                flow++;
+            else if ((ch == ']' || ch == '}') && flow > 0)
+                flow--;
+            if (sp + dashes + flow > MAX_DEPTH)
+                return line;
+        }
+        if (sp + dashes + flow > MAX_DEPTH)
+            return line;
+        while (j < len && t[j] != '\n')
+            j++;
+        i = j + 1;
+    }
+    return 0;
+}
+
 static int load(cfg *c, const char *text, size_t len)
 {
     yaml_parser_t p;
     yaml_node_t *root;
     int rc = 0;
+    size_t deep = too_deep(text, len);
+    if (deep)
+        return mimo_error(MIMO_EINVAL, "%s:%zu: nested more than %d levels deep "
+                          "(a config needs a handful)", c->file, deep, MAX_DEPTH);
     if (!yaml_parser_initialize(&p))
         return nomem(c);
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
@@ -1779,8 +2147,50 @@ static int set_value(cfg *c, int i, const char *text, int *out)
 }
 
 /* Index of the pair of `map` whose key is [k, k+klen), or -1. */
+/* Keras' spellings of keys, and ours (the document keeps ours). */
+static const char *const KEY_ALIASES[] = {
+    "learning_rate", "lr", "beta_1", "beta1", "beta_2", "beta2",
+    "restore_best_weights", "restore_best", NULL};
+
+/* The key's own spelling for an alias of k[0, *klen), else k itself. */
+static const char *canonical_key(const char *k, size_t *klen)
+{
+    for (int i = 0; KEY_ALIASES[i]; i += 2)
+        if (strlen(KEY_ALIASES[i]) == *klen && memcmp(KEY_ALIASES[i], k, *klen) == 0) {
+            *klen = strlen(KEY_ALIASES[i + 1]);
+            return KEY_ALIASES[i + 1];
+        }
+    return k;
+}
+
+/* Every mapping key of the document that is a Keras alias becomes ours. */
+static int canonical_keys(cfg *c)
+{
+    for (yaml_node_t *n = c->doc.nodes.start; n < c->doc.nodes.top; n++) {
+        if (n->type != YAML_MAPPING_NODE)
+            continue;
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+             p < n->data.mapping.pairs.top; p++) {
+            yaml_node_t *k = node_at(c, p->key);
+            size_t len = k->type == YAML_SCALAR_NODE ? k->data.scalar.length : 0;
+            const char *to = len ? canonical_key(sval(k), &len) : NULL;
+            if (!to || to == sval(k))
+                continue;
+            char *copy = mimo_strdup(to);
+            if (!copy)
+                return nomem(c);
+            free(k->data.scalar.value); /* libyaml's allocator is malloc's */
+            k->data.scalar.value = (yaml_char_t *)copy;
+            k->data.scalar.length = len;
+            c->rewritten = 1;
+        }
+    }
+    return 0;
+}
+
 static int find_pair(cfg *c, int map, const char *k, size_t klen)
 {
+    k = canonical_key(k, &klen);
     yaml_node_t *m = node_at(c, map);
     for (int i = 0; i < pair_count(m); i++) {
         yaml_node_t *key = node_at(c, m->data.mapping.pairs.start[i].key);
@@ -1794,6 +2204,7 @@ static int find_pair(cfg *c, int map, const char *k, size_t klen)
 /* Adds the pair (new key [k, k+klen), value) to map; 0 on failure. */
 static int add_pair(cfg *c, int map, const char *k, size_t klen, int value)
 {
+    k = canonical_key(k, &klen);
     int key = yaml_document_add_scalar(&c->doc, NULL, (yaml_char_t *)k,
                                        (int)klen, YAML_PLAIN_SCALAR_STYLE);
     return key && yaml_document_append_mapping_pair(&c->doc, map, key, value);
@@ -1828,6 +2239,14 @@ static int child_mapping(cfg *c, int set, int map, int j, const char *k,
                           "not a mapping (expected a path of mapping keys)",
                           c->file, set_path_len(c->sets[set]), c->sets[set],
                           (int)klen, k);
+    static const char *const sections[] = {"inputs", "layers", "outputs", "train",
+                                           "data", "checkpoint"};
+    for (size_t i = 0; !is_null(vn) && i < sizeof sections / sizeof *sections; i++)
+        if (strlen(sections[i]) == klen && memcmp(sections[i], k, klen) == 0)
+            return err(c, vn, "--set %.*s: '%.*s' is '%s', not a mapping (expected "
+                       "a mapping of keys)", set_path_len(c->sets[set]),
+                       c->sets[set], (int)klen, k,
+                       vn->type == YAML_SCALAR_NODE ? sval(vn) : "?");
     if (!(m = yaml_document_add_mapping(&c->doc, NULL,
                                         YAML_BLOCK_MAPPING_STYLE)))
         return nomem(c);
@@ -1974,7 +2393,7 @@ static int emit_text(cfg *c, mimo_spec *out)
 
 static int keep_text(cfg *c, const char *text, size_t len, mimo_spec *out)
 {
-    if (c->n_sets > 0)
+    if (c->n_sets > 0 || c->rewritten)
         return emit_text(c, out);
     if (!(out->text = malloc(len + 1)))
         return nomem(c);
@@ -1986,8 +2405,9 @@ static int keep_text(cfg *c, const char *text, size_t len, mimo_spec *out)
 
 /* ---- public ------------------------------------------------------------ */
 
-int mimo_config_parse(const char *text, size_t len, const char *file,
-                      const char *const *sets, int n_sets, mimo_spec *out)
+static int parse(const char *text, size_t len, const char *file,
+                 const char *base, const char *const *sets, int n_sets,
+                 mimo_spec *out)
 {
     cfg c;
     int rc;
@@ -1996,6 +2416,7 @@ int mimo_config_parse(const char *text, size_t len, const char *file,
     mimo_spec_defaults(out);
     memset(&c, 0, sizeof c);
     c.file = file ? file : "<config>";
+    c.base = base;
     c.sets = sets;
     c.n_sets = sets ? n_sets : 0;
     if (!text && len)
@@ -2005,6 +2426,8 @@ int mimo_config_parse(const char *text, size_t len, const char *file,
     rc = load(&c, text ? text : "", text ? len : 0);
     if (!rc)
         rc = check_root_kind(&c);
+    if (!rc)
+        rc = canonical_keys(&c);
     if (!rc)
         rc = apply_sets(&c);
     if (!rc)
@@ -2019,6 +2442,27 @@ int mimo_config_parse(const char *text, size_t len, const char *file,
     if (rc)
         mimo_spec_free(out);
     return rc;
+}
+
+int mimo_config_parse(const char *text, size_t len, const char *file,
+                      const char *const *sets, int n_sets, mimo_spec *out)
+{
+    return parse(text, len, file, NULL, sets, n_sets, out);
+}
+
+/* The absolute directory of the file at path (NULL when out of memory or
+ * it cannot be resolved: the paths then stay as written). */
+static char *dir_of(const char *path)
+{
+    char *copy = mimo_strdup(path), *dir = NULL;
+    if (copy) {
+        char *slash = strrchr(copy, '/');
+        if (slash)
+            *(slash == copy ? slash + 1 : slash) = '\0';
+        dir = realpath(slash ? copy : ".", NULL);
+    }
+    free(copy);
+    return dir;
 }
 
 /* Reads a whole file; *buf owned by the caller. */
@@ -2068,7 +2512,9 @@ int mimo_config_load(const char *path, const char *const *sets, int n_sets,
         return mimo_error(MIMO_EINVAL, "mimo_config_load: path is NULL");
     if ((rc = read_file(path, &text, &len)))
         return rc;
-    rc = mimo_config_parse(text, len, path, sets, n_sets, out);
+    char *base = dir_of(path);
+    rc = parse(text, len, path, base, sets, n_sets, out);
+    free(base);
     free(text);
     return rc;
 }

@@ -17,12 +17,21 @@
 
 typedef struct {
     char *name;     /* dataset name in the file */
+    const char *owner; /* the input's or head's name */
+    int slot;       /* where its rows go: in[slot] (inputs) or tgt[slot] */
     int cols;       /* features: the product of the sample's shape */
     mimo_shape shape; /* inputs: the sample's shape (rank 0 for targets) */
     int rank;       /* of the dataset in the file: 1 to 4 */
     hsize_t dims[MIMO_SAMPLE_RANK + 1]; /* its axes; dims[0] = N */
     int labels;     /* integer class labels in [0, classes) */
     int classes;
+    int ids;        /* an input of integer ids (dtype: int32) ... */
+    long long id_bound; /* ... in [0, id_bound) when > 0 */
+    const mimo_output_spec *head; /* a target: its `missing` marks rows */
+    int weights;    /* sample weights: finite, >= 0 */
+    int absent;     /* optional sample weights the file lacks: all 1 */
+    int mask;       /* a masked_softmax's mask: 0/1, a 1 in each group of */
+    int group;      /* ... this many values (the last axis) */
     mimo_real *mem; /* (N, cols) when loaded whole */
 } column_set;
 
@@ -34,6 +43,7 @@ struct mimo_data {
     size_t n;            /* rows */
     size_t r0;           /* views: first row */
     int n_in, n_tgt, max_batch, owner;
+    int n_sets;          /* inputs, targets, then sample weights */
     int rank, size;      /* of the communicator (0, 1 without MPI) */
     struct mimo_data *base; /* views: the file's owner (its reader thread) */
     column_set *sets;    /* inputs, then targets */
@@ -52,14 +62,44 @@ struct mimo_data {
 
 /* ---- validation -------------------------------------------------------- */
 
+/* Whether row x of a target has no label (1), a label (0), or is partly
+ * missing (-1), by its head's `missing`. */
+static int row_unlabelled(const column_set *c, const mimo_real *x)
+{
+    const mimo_output_spec *o = c->head;
+    int k = 0;
+    if (!o || !o->missing)
+        return 0;
+    for (int j = 0; j < c->cols; j++)
+        k += o->missing == MIMO_MISSING_NAN ? isnan(x[j])
+                                            : x[j] == (mimo_real)o->missing_value;
+    return k == 0 ? 0 : k == c->cols ? 1 : -1;
+}
+
 /* Counts NaN/Inf in x (rows, cols); reports the first row (global index). */
 static int scan_finite(const mimo_data *d, const column_set *c,
                        const mimo_real *x, size_t rows, size_t row0,
                        size_t *bad, size_t *first)
 {
-    for (size_t r = 0; r < rows; r++)
+    for (size_t r = 0; r < rows; r++) {
+        int miss = row_unlabelled(c, x + r * (size_t)c->cols);
+        if (miss < 0)
+            return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: some but "
+                              "not all of its %d values are missing (%s); a row "
+                              "without a label for head '%s' is missing in every "
+                              "unit", d->path, c->name, row0 + r, c->cols,
+                              c->head->missing == MIMO_MISSING_NAN ? "NaN"
+                                                                  : "the missing value",
+                              c->owner);
+        if (miss)
+            continue;
         for (int j = 0; j < c->cols; j++) {
             mimo_real v = x[r * (size_t)c->cols + (size_t)j];
+            if (c->weights && isfinite(v) && !(v >= 0))
+                return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: sample "
+                                  "weight %g of head '%s' is negative (weights "
+                                  "must be finite and >= 0)", d->path, c->name,
+                                  row0 + r, (double)v, c->owner);
             if (!isfinite(v)) {
                 if (*bad == 0)
                     *first = row0 + r;
@@ -68,6 +108,41 @@ static int scan_finite(const mimo_data *d, const column_set *c,
                 return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: class "
                                   "label %g is not an integer in [0, %d)", d->path,
                                   c->name, row0 + r, (double)v, c->classes);
+            else if (c->ids && (v < 0 || v != floor(v) ||
+                                (c->id_bound > 0 && v >= (mimo_real)c->id_bound)))
+                return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: id %.0f "
+                                  "is outside [0, %lld), the input_dim of the "
+                                  "embedding that reads input '%s'", d->path,
+                                  c->name, row0 + r, (double)v, c->id_bound,
+                                  c->owner);
+        }
+    }
+    return 0;
+}
+
+/* A mask: every value 0 or 1, and a 1 in every softmax group of a row
+ * (an all-zero group has nothing to attend to: its loss cannot move). */
+static int scan_mask(const mimo_data *d, const column_set *c, const mimo_real *x,
+                     size_t rows, size_t row0)
+{
+    size_t w = (size_t)c->cols, gw = c->group > 0 ? (size_t)c->group : w;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t g0 = 0; g0 < w; g0 += gw) {
+            int any = 0;
+            for (size_t j = g0; j < g0 + gw && j < w; j++) {
+                mimo_real v = x[r * w + j];
+                if (v != 0 && v != 1)
+                    return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: mask "
+                                      "value %g is not 0 or 1 (input '%s' is the "
+                                      "mask of a masked_softmax)", d->path, c->name,
+                                      row0 + r, (double)v, c->owner);
+                any |= v == 1;
+            }
+            if (!any)
+                return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: the mask "
+                                  "is all zeros%s: the masked_softmax would have no "
+                                  "position to attend to", d->path, c->name,
+                                  row0 + r, w > gw ? " in a group" : "");
         }
     return 0;
 }
@@ -76,15 +151,20 @@ static int check_values(const mimo_data *d, const column_set *c,
                         const mimo_real *x, size_t rows, size_t row0,
                         size_t *bad, size_t *first)
 {
-    return scan_finite(d, c, x, rows, row0, bad, first);
+    int rc = scan_finite(d, c, x, rows, row0, bad, first);
+    return !rc && c->mask && !*bad ? scan_mask(d, c, x, rows, row0) : rc;
 }
 
 static int finish_scan(const mimo_data *d, const column_set *c, size_t bad,
                        size_t first)
 {
+    const char *hint = !c->head || c->head->missing ? ""
+                       : " (rows without a label? mark them NaN in every unit "
+                         "and give the head missing: nan)";
     if (bad)
         return mimo_error(MIMO_ENUM, "%s: dataset '%s' has %zu NaN/Inf value(s), "
-                          "the first in row %zu", d->path, c->name, bad, first);
+                          "the first in row %zu%s", d->path, c->name, bad, first,
+                          hint);
     return 0;
 }
 
@@ -114,6 +194,8 @@ static int check_shape(mimo_data *d, column_set *c, const char *what,
                           c->name, what, owner);
     if (rc)
         return rc;
+    if ((rc = mimo_h5_check_storage(d->file, d->path, c->name)))
+        return rc;
     int full = c->shape.rank > 1; /* the input may come with its shape */
     char whole[96] = "";
     if (full)
@@ -133,6 +215,11 @@ static int check_shape(mimo_data *d, column_set *c, const char *what,
                           "row, %s '%s' needs %d%s%s%s", d->path, c->name, cols,
                           what, owner, c->cols, full ? " (or shape " : "", whole,
                           full ? ")" : "");
+    if (c->ids && !mimo_h5_is_integer(d->file, c->name))
+        return mimo_error(MIMO_EINVAL, "%s: dataset '%s' holds floating-point "
+                          "values, but input '%s' is declared dtype: int32 "
+                          "(integer ids): store it as an integer dataset",
+                          d->path, c->name, owner);
     if (rows == 0)
         return mimo_error(MIMO_EINVAL, "%s: dataset '%s' is empty", d->path, c->name);
     if (*n != (size_t)-1 && rows != *n)
@@ -149,19 +236,38 @@ static int check_shape(mimo_data *d, column_set *c, const char *what,
 
 static int describe_sets(mimo_data *d, const mimo_graph *g)
 {
-    for (int i = 0; i < d->n_in + d->n_tgt; i++) {
+    int nh = mimo_graph_n_heads(g);
+    for (int i = 0, w = 0; i < d->n_sets; i++) {
         column_set *c = &d->sets[i];
         if (i < d->n_in) {
             c->name = mimo_strdup(mimo_graph_input_name(g, i));
+            c->owner = mimo_graph_input_name(g, i);
+            c->slot = i;
             c->cols = mimo_graph_input_width(g, i);
             c->shape = *mimo_graph_input_shape(g, i);
-        } else {
+            c->ids = mimo_graph_input_ids(g, i, &c->id_bound);
+            c->mask = mimo_graph_input_mask(g, i);
+            const mimo_shape *sh = &c->shape;
+            c->group = sh->rank > 0 ? sh->dim[sh->rank - 1] : c->cols;
+        } else if (i < d->n_in + d->n_tgt) {
             int h = i - d->n_in;
             const mimo_output_spec *o = mimo_graph_head_spec(g, h);
             c->name = mimo_strdup(o->target ? o->target : o->name);
+            c->owner = o->name;
+            c->slot = h;
             c->cols = mimo_graph_head_target_width(g, h);
             c->labels = o->loss == MIMO_LOSS_SPARSE_CCE;
             c->classes = mimo_graph_head_units(g, h);
+            c->head = o;
+        } else { /* the next head with sample weights */
+            while (!mimo_graph_head_spec(g, w)->sample_weight)
+                w++;
+            const mimo_output_spec *o = mimo_graph_head_spec(g, w);
+            c->name = mimo_strdup(o->sample_weight);
+            c->owner = o->name;
+            c->slot = nh + w++;
+            c->cols = 1;
+            c->weights = 1;
         }
         if (!c->name)
             return mimo_error(MIMO_ENOMEM, "out of memory");
@@ -169,15 +275,19 @@ static int describe_sets(mimo_data *d, const mimo_graph *g)
     return 0;
 }
 
-static int validate(mimo_data *d, const mimo_graph *g)
+static int validate(mimo_data *d, int weights_required)
 {
     size_t n = (size_t)-1;
     int rc;
-    for (int i = 0; i < d->n_in + d->n_tgt; i++) {
-        const char *what = i < d->n_in ? "input" : "head";
-        const char *owner = i < d->n_in ? mimo_graph_input_name(g, i)
-                                        : mimo_graph_head_spec(g, i - d->n_in)->name;
-        if ((rc = check_shape(d, &d->sets[i], what, owner, &n)))
+    for (int i = 0; i < d->n_sets; i++) {
+        column_set *c = &d->sets[i];
+        const char *what = i < d->n_in ? "input" : c->weights ? "the sample "
+                           "weights of head" : "head";
+        if (c->weights && !weights_required && !mimo_h5_exists(d->file, c->name)) {
+            c->absent = 1; /* validation and eval data may have none */
+            continue;
+        }
+        if ((rc = check_shape(d, c, what, c->owner, &n)))
             return rc;
     }
     d->n = n;
@@ -195,9 +305,11 @@ static int load_or_scan(mimo_data *d, int whole)
     int rc = 0;
     size_t lo = d->n * (size_t)d->rank / (size_t)d->size;
     size_t hi = d->n * (size_t)(d->rank + 1) / (size_t)d->size;
-    for (int i = 0; i < d->n_in + d->n_tgt && !rc; i++) {
+    for (int i = 0; i < d->n_sets && !rc; i++) {
         column_set *c = &d->sets[i];
         size_t bad = 0, first = 0, chunk = whole ? d->n : SCAN_ROWS;
+        if (c->absent)
+            continue;
         mimo_real *buf = malloc(sizeof(mimo_real) * (size_t)c->cols *
                                 (chunk < d->n ? chunk : d->n));
         if (!buf)
@@ -269,6 +381,19 @@ static int read_set(mimo_data *d, const column_set *c, int b, mimo_real *dst)
     return 0;
 }
 
+static void fill_ones(mimo_real *x, int b)
+{
+    for (int k = 0; k < b; k++)
+        x[k] = 1;
+}
+
+/* Where set i's rows go among a read's destinations. */
+static mimo_real *dest(const mimo_data *d, int i, mimo_real *const *in,
+                       mimo_real *const *tgt)
+{
+    return i < d->n_in ? in[d->sets[i].slot] : tgt[d->sets[i].slot];
+}
+
 /* Streaming read of rows[0..b) into the per-set destinations. */
 static int stream_rows(mimo_data *d, const uint64_t *rows, int b,
                        mimo_real *const *dst, int n_sets)
@@ -277,7 +402,8 @@ static int stream_rows(mimo_data *d, const uint64_t *rows, int b,
         d->sorted[k] = ((rows[k] + d->r0) << 32) | (uint64_t)k;
     qsort(d->sorted, (size_t)b, sizeof *d->sorted, cmp_u64);
     for (int i = 0; i < n_sets; i++) {
-        int rc = read_set(d, &d->sets[i], b, dst[i]);
+        int rc = d->sets[i].absent ? (fill_ones(dst[i], b), 0)
+                                   : read_set(d, &d->sets[i], b, dst[i]);
         if (rc)
             return rc;
     }
@@ -294,7 +420,7 @@ static void *reader_main(void *arg)
         if (d->stop)
             break;
         pthread_mutex_unlock(&d->mu);
-        int rc = stream_rows(d, d->req, d->req_b, d->pre, d->n_in + d->n_tgt);
+        int rc = stream_rows(d, d->req, d->req_b, d->pre, d->n_sets);
         pthread_mutex_lock(&d->mu);
         if (rc) /* messages are per thread: hand it to the reader's caller */
             snprintf(d->errmsg, sizeof d->errmsg, "%s", mimo_errmsg());
@@ -343,8 +469,8 @@ static int take_prefetched(mimo_data *d, const uint64_t *rows, int b,
     }
     d->state = IDLE;
     *rc = d->rc ? mimo_error(d->rc, "%s", d->errmsg) : 0;
-    for (int i = 0; i < d->n_in + (tgt ? d->n_tgt : 0) && !*rc; i++)
-        memcpy(i < d->n_in ? in[i] : tgt[i - d->n_in], d->pre[i],
+    for (int i = 0; i < (tgt ? d->n_sets : d->n_in) && !*rc; i++)
+        memcpy(dest(d, i, in, tgt), d->pre[i],
                sizeof(mimo_real) * (size_t)b * (size_t)d->sets[i].cols);
     return 1;
 }
@@ -357,12 +483,16 @@ static int source_read(void *ctx, const uint64_t *rows, int b,
     if (b > d->max_batch && !d->sets[0].mem)
         return mimo_error(MIMO_EINVAL, "%s: batch of %d rows exceeds %d", d->path,
                           b, d->max_batch);
-    int n_sets = d->n_in + (tgt ? d->n_tgt : 0);
+    int n_sets = tgt ? d->n_sets : d->n_in;
     if (d->sets[0].mem) { /* loaded whole: gather */
         for (int i = 0; i < n_sets; i++) {
             const column_set *c = &d->sets[i];
-            mimo_real *dst = i < d->n_in ? in[i] : tgt[i - d->n_in];
+            mimo_real *dst = dest(d, i, in, tgt);
             size_t w = (size_t)c->cols;
+            if (c->absent) {
+                fill_ones(dst, b);
+                continue;
+            }
             for (int k = 0; k < b; k++)
                 memcpy(dst + (size_t)k * w, c->mem + (rows[k] + d->r0) * w,
                        sizeof(mimo_real) * w);
@@ -374,7 +504,7 @@ static int source_read(void *ctx, const uint64_t *rows, int b,
     if (d->thread_on && take_prefetched(d, rows, b, in, tgt, &rc))
         return rc;
     for (int i = 0; i < n_sets; i++)
-        d->dst[i] = i < d->n_in ? in[i] : tgt[i - d->n_in];
+        d->dst[i] = dest(d, i, in, tgt);
     return stream_rows(d, rows, b, d->dst, n_sets);
 }
 
@@ -382,7 +512,7 @@ static int source_read(void *ctx, const uint64_t *rows, int b,
 
 static int alloc_stream(mimo_data *d)
 {
-    int maxc = 1, n_sets = d->n_in + d->n_tgt;
+    int maxc = 1, n_sets = d->n_sets;
     for (int i = 0; i < n_sets; i++)
         maxc = d->sets[i].cols > maxc ? d->sets[i].cols : maxc;
     size_t B = (size_t)d->max_batch;
@@ -409,23 +539,26 @@ static int start_reader(mimo_data *d)
     return 0;
 }
 
-static int open_steps(mimo_data *d, const mimo_graph *g, int targets, MPI_Comm comm)
+static int open_steps(mimo_data *d, const mimo_graph *g, int what, MPI_Comm comm)
 {
-    int rc;
+    int rc, n_w = 0;
     const mimo_spec *s = mimo_graph_spec(g);
     d->n_in = mimo_graph_n_inputs(g);
-    d->n_tgt = targets ? mimo_graph_n_heads(g) : 0;
+    d->n_tgt = what != MIMO_DATA_INPUTS ? mimo_graph_n_heads(g) : 0;
+    for (int h = 0; h < d->n_tgt; h++)
+        n_w += mimo_graph_head_spec(g, h)->sample_weight != NULL;
+    d->n_sets = d->n_in + d->n_tgt + n_w;
     d->max_batch = mimo_graph_max_batch(g);
-    d->sets = calloc((size_t)(d->n_in + d->n_tgt), sizeof *d->sets);
+    d->sets = calloc((size_t)d->n_sets, sizeof *d->sets);
     if (!d->sets)
         return mimo_error(MIMO_ENOMEM, "out of memory");
-    if ((rc = describe_sets(d, g)) || (rc = validate(d, g)))
+    if ((rc = describe_sets(d, g)) || (rc = validate(d, what == MIMO_DATA_TRAIN)))
         return rc;
     if (d->n >= (1ULL << 32))
         return mimo_error(MIMO_EINVAL, "%s: %zu rows is more than mimo handles "
                           "(2^32)", d->path, d->n);
     double bytes = 0;
-    for (int i = 0; i < d->n_in + d->n_tgt; i++)
+    for (int i = 0; i < d->n_sets; i++)
         bytes += (double)d->n * d->sets[i].cols * sizeof(mimo_real);
     int whole = d->size == 1 && bytes <= s->data.memory_limit_mb * 1048576.0;
     if ((rc = load_or_scan(d, whole)))
@@ -465,7 +598,7 @@ static int open_file(mimo_data *d, MPI_Comm comm)
     return d->size > 1 ? mimo_agree(comm, rc) : rc;
 }
 
-int mimo_data_open(const char *path, const mimo_graph *g, int targets,
+int mimo_data_open(const char *path, const mimo_graph *g, int what,
                    MPI_Comm comm, mimo_data **out)
 {
     *out = NULL;
@@ -482,7 +615,7 @@ int mimo_data_open(const char *path, const mimo_graph *g, int targets,
     }
     int rc = open_file(d, comm); /* agreed inside */
     if (!rc) {
-        rc = open_steps(d, g, targets, comm);
+        rc = open_steps(d, g, what, comm);
         if (d->size > 1)
             rc = mimo_agree(comm, rc);
     }
@@ -512,7 +645,7 @@ static void data_free(mimo_data **dp, int close_file)
             pthread_mutex_destroy(&d->mu);
             pthread_cond_destroy(&d->cv);
         }
-        for (int i = 0; d->sets && i < d->n_in + d->n_tgt; i++) {
+        for (int i = 0; d->sets && i < d->n_sets; i++) {
             free(d->sets[i].name);
             free(d->sets[i].mem);
             if (d->pre)

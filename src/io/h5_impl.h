@@ -53,6 +53,15 @@ hid_t mimo_h5_open_read(const char *path, hid_t fapl);
 int mimo_h5_shape(hid_t f, const char *path, const char *name, int *rank,
                   size_t *rows, size_t *cols, mimo_shape *row);
 
+/* Whether every value of dataset `name` is really stored: external raw
+ * files must hold all the bytes the dataset needs (a short one would read
+ * as zeros), and chunks never written are an error unless the dataset has
+ * a fill value its writer chose (then missing rows mean that value). */
+int mimo_h5_check_storage(hid_t f, const char *path, const char *name);
+
+/* Whether dataset `name` holds integers (0 if it cannot be opened). */
+int mimo_h5_is_integer(hid_t f, const char *name);
+
 /* Reads rows [r0, r0 + n) of a numeric dataset of any rank mimo_h5_shape
  * accepts into dst (n, cols) as mimo_real, in the file's memory order,
  * converting other numeric types; cols must be the product of its axes
@@ -71,7 +80,10 @@ int mimo_h5_write_rows(hid_t loc, const char *path, const char *name,
                        const mimo_real *data, size_t rows, const mimo_shape *row);
 
 /* A float32 dataset of the given shape (a parameter tensor), its shape
- * (rank 1 to MIMO_MAX_RANK, numeric), and all of it read as mimo_real. */
+ * (rank 1 to MIMO_MAX_RANK, numeric), and all of it read as mimo_real.
+ * Tensors are written chunked with HDF5's Fletcher32 checksum filter, which
+ * HDF5 itself verifies on every read (mimo's, h5py's, h5dump's): a damaged
+ * tensor fails to read, with an error naming it. */
 int mimo_h5_write_tensor(hid_t loc, const char *path, const char *name,
                          const mimo_real *data, const mimo_shape *shape);
 int mimo_h5_tensor_shape(hid_t f, const char *path, const char *name,
@@ -79,6 +91,11 @@ int mimo_h5_tensor_shape(hid_t f, const char *path, const char *name,
 int mimo_h5_read_all(hid_t f, const char *path, const char *name, mimo_real *dst);
 
 /* Writes a rank-1 int32 dataset (class labels). */
+/* A 1-D float64 dataset of n values; reading allocates *v (free it). */
+int mimo_h5_write_f64(hid_t loc, const char *path, const char *name,
+                      const double *v, size_t n);
+int mimo_h5_read_f64(hid_t loc, const char *path, const char *name, double **v,
+                     size_t *n);
 int mimo_h5_write_int(hid_t loc, const char *path, const char *name,
                       const int32_t *data, size_t rows);
 
@@ -102,6 +119,25 @@ int mimo_h5_write_text(hid_t loc, const char *path, const char *name,
                        const char *text);
 int mimo_h5_read_text(hid_t loc, const char *path, const char *name,
                       char **text);
+
+/* Files built whole in memory (HDF5's core driver, no backing store), so
+ * that HDF5 never meets a full disk: mimo_h5_mem_create makes one (about
+ * `estimate` bytes; path names it in messages), mimo_h5_mem_close closes
+ * it — on every path, nothing of it left open — and on success hands its
+ * bytes to *img (free() them), which the caller writes itself (e.g.
+ * mimo_write_file). */
+typedef struct {
+    unsigned char *buf; /* the file's bytes (malloc'd) */
+    size_t len;
+    int closing;        /* inside H5Fclose: keep the buffer HDF5 frees */
+} mimo_h5_image;
+hid_t mimo_h5_mem_create(const char *path, size_t estimate, mimo_h5_image *img);
+int mimo_h5_mem_close(hid_t f, const char *path, mimo_h5_image *img);
+
+/* Writes the checkpoint's state_crc32 (checkpoint.c) for what f holds now:
+ * the attributes of / and /optimizer and /config. Also for tests that
+ * craft hostile files which must get past the checksum. */
+int mimo_checkpoint_seal(hid_t f, const char *path);
 
 /* Whether link `name` (a path like "a/b") exists under loc. */
 int mimo_h5_exists(hid_t loc, const char *name);

@@ -3,6 +3,7 @@
  * (the same rows everywhere), so the numbers show compute and
  * communication, not the disk. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, getrusage */
+#include "dist/stall.h"
 #include "tools/bench.h"
 
 #include <cblas.h>
@@ -54,14 +55,17 @@ typedef struct {
     mimo_real **buf;
 } synth;
 
+/* Targets that suit the loss; ids in [0, ids) for an id input (ids > 0);
+ * else normal values. */
 static void fill(mimo_rng *r, mimo_real *x, size_t rows, int cols, mimo_loss l,
-                 int classes)
+                 int classes, long long ids)
 {
     for (size_t i = 0; i < rows; i++) {
         int c = (int)mimo_rng_below(r, (uint64_t)(classes > 0 ? classes : 1));
         for (int j = 0; j < cols; j++) {
             mimo_real *v = &x[i * (size_t)cols + (size_t)j];
-            *v = l == MIMO_LOSS_SPARSE_CCE ? (mimo_real)c
+            *v = ids > 0                   ? (mimo_real)mimo_rng_below(r, (uint64_t)ids)
+                 : l == MIMO_LOSS_SPARSE_CCE ? (mimo_real)c
                  : l == MIMO_LOSS_CCE       ? (mimo_real)(j == c)
                  : l == MIMO_LOSS_BCE       ? (mimo_real)(mimo_rng_uniform(r) < 0.5)
                                             : (mimo_real)mimo_rng_normal(r);
@@ -74,8 +78,8 @@ static int make_data(const mimo_graph *g, size_t rows, synth *s)
     mimo_rng r;
     mimo_rng_seed(&r, 12345);
     int ni = mimo_graph_n_inputs(g), nh = mimo_graph_n_heads(g);
-    s->arr = calloc((size_t)(ni + nh), sizeof *s->arr);
-    s->buf = calloc((size_t)(ni + nh), sizeof *s->buf);
+    s->arr = calloc((size_t)(ni + 2 * nh), sizeof *s->arr);
+    s->buf = calloc((size_t)(ni + 2 * nh), sizeof *s->buf);
     if (!s->arr || !s->buf)
         return mimo_error(MIMO_ENOMEM, "out of memory for bench data");
     for (int i = 0; i < ni + nh; i++) {
@@ -85,12 +89,26 @@ static int make_data(const mimo_graph *g, size_t rows, synth *s)
         s->buf[i] = malloc(sizeof(mimo_real) * rows * (size_t)cols);
         if (!s->buf[i])
             return mimo_error(MIMO_ENOMEM, "out of memory for bench data");
+        long long ids = 0;
+        if (h < 0 && mimo_graph_input_ids(g, i, &ids) && ids == 0)
+            ids = 100; /* integer ids no layer bounds */
         fill(&r, s->buf[i], rows, cols, o ? o->loss : MIMO_LOSS_MSE,
-             o ? mimo_graph_head_units(g, h) : 0);
+             o ? mimo_graph_head_units(g, h) : 0, ids);
         s->arr[i] = (mimo_array){h < 0 ? mimo_graph_input_name(g, i)
                                        : (o->target ? o->target : o->name),
                                  s->buf[i], rows, cols};
         s->n = i + 1;
+    }
+    for (int h = 0; h < nh; h++) { /* sample weights in [0, 2) */
+        const char *w = mimo_graph_head_spec(g, h)->sample_weight;
+        if (!w)
+            continue;
+        if (!(s->buf[s->n] = malloc(sizeof(mimo_real) * rows)))
+            return mimo_error(MIMO_ENOMEM, "out of memory for bench data");
+        for (size_t k = 0; k < rows; k++)
+            s->buf[s->n][k] = (mimo_real)(2 * mimo_rng_uniform(&r));
+        s->arr[s->n] = (mimo_array){w, s->buf[s->n], rows, 1};
+        s->n++;
     }
     return 0;
 }
@@ -100,7 +118,7 @@ static int make_data(const mimo_graph *g, size_t rows, synth *s)
 typedef struct {
     long done;
     double *marks;   /* time at the end of each step */
-    mimo_head_stats *sums;
+    mimo_stats *st;  /* the epoch's sums and metrics, as a run keeps them */
 } counter;
 
 /* n steps of training (mimo_train_step, as `mimo train` runs them) over
@@ -114,13 +132,50 @@ static int run_steps(mimo_model *m, const mimo_source *src, counter *c, long n)
         long e = c->done / per_epoch, step = c->done % per_epoch;
         if ((step == 0 || !order) && !(order = mimo_model_order(m, rows, e)))
             return MIMO_ENOMEM;
+        if (step == 0)
+            mimo_stats_reset(c->st);
         size_t start = (size_t)step * B, gb = rows - start < B ? rows - start : B;
-        int rc = mimo_train_step(m, src, order + start, gb, e, step, c->sums);
+        int rc = mimo_train_step(m, src, order + start, gb, e, step, c->st);
         if (rc < 0)
             return rc;
         c->marks[c->done++] = mimo_clock();
     }
     return 0;
+}
+
+/* The per-kind profile: the seconds the graph's clock reads gave each
+ * layer's forward and backward over `steps` steps (kernels only: the
+ * gradient sum's hooks run outside them), and its matrix products' flops
+ * on a slice of `rows` rows, summed per kind (past MIMO_BENCH_MAX_KINDS
+ * kinds the rest go to "other"), largest share first. */
+static void kind_times(const mimo_graph *g, long steps, int rows,
+                       mimo_bench_result *r)
+{
+    r->n_kinds = 0;
+    for (int k = 0; k < g->n_nodes; k++) {
+        const mimo_node *n = &g->nodes[k];
+        double f, b;
+        int j = 0;
+        if (!n->kind) /* an input */
+            continue;
+        mimo_graph_layer_time(g, k, &f, &b);
+        while (j < r->n_kinds && strcmp(r->kinds[j].kind, n->kind->name) != 0)
+            j++;
+        if (j == MIMO_BENCH_MAX_KINDS)
+            j = MIMO_BENCH_MAX_KINDS - 1, r->kinds[j].kind = "other";
+        else if (j == r->n_kinds)
+            r->kinds[r->n_kinds++] = (mimo_bench_kind){n->kind->name, 0, 0, 0, 0};
+        mimo_bench_kind *q = &r->kinds[j];
+        q->layers++;
+        q->fwd_s += f / (double)steps, q->bwd_s += b / (double)steps;
+        q->flops += (n->kind->flops ? n->kind->flops(g, n) : 0) * rows;
+    }
+    for (int a = 1; a < r->n_kinds; a++) /* insertion sort, largest first */
+        for (int j = a; j > 0 && r->kinds[j].fwd_s + r->kinds[j].bwd_s >
+                                     r->kinds[j - 1].fwd_s + r->kinds[j - 1].bwd_s; j--) {
+            mimo_bench_kind t = r->kinds[j];
+            r->kinds[j] = r->kinds[j - 1], r->kinds[j - 1] = t;
+        }
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -145,59 +200,6 @@ static void summarize(const counter *c, long warmup, long steps, int segments,
     r->sps_median = segments % 2 ? sps[segments / 2]
                                   : (sps[segments / 2 - 1] + sps[segments / 2]) / 2;
     r->step_s = (c->marks[warmup + steps - 1] - c->marks[warmup - 1]) / (double)steps;
-}
-
-/* Each layer's forward and backward alone, reps times on the slice the
- * last step left in the graph (b rows), summed per kind into r->kinds;
- * backward adds into a scratch gradient buffer (never the model's). */
-static int profile_kinds(mimo_model *m, int b, double scale, int reps,
-                         mimo_bench_result *r)
-{
-    mimo_graph *g = mimo_model_graph(m);
-    const mimo_real *params = mimo_model_params(m);
-    mimo_real *grads = calloc(mimo_model_param_count(m) + 1, sizeof *grads);
-    int *slot = calloc((size_t)g->n_nodes, sizeof *slot);
-    if (!grads || !slot) {
-        free(grads), free(slot);
-        return mimo_error(MIMO_ENOMEM, "out of memory for the profile");
-    }
-    for (int k = 0; k < g->n_nodes; k++) {
-        const mimo_kind *kd = g->nodes[k].kind;
-        int s = 0;
-        while (kd && s < r->n_kinds && strcmp(r->kinds[s].kind, kd->name) != 0)
-            s++;
-        if (kd && s == r->n_kinds && s < MIMO_BENCH_MAX_KINDS)
-            r->kinds[r->n_kinds++] = (mimo_bench_kind){kd->name, 0, 0, 0, 0};
-        slot[k] = kd && s < r->n_kinds ? s : -1;
-        if (slot[k] >= 0) {
-            r->kinds[s].layers++;
-            r->kinds[s].flops += (kd->flops ? kd->flops(g, &g->nodes[k]) : 0) * b;
-        }
-    }
-    int rc = 0;
-    for (int rep = -1; rep < reps && !rc; rep++) { /* -1: warm-up */
-        double w = rep < 0 ? 0 : 1.0 / reps;
-        for (int k = 0; k < g->n_nodes; k++) {
-            mimo_node *n = &g->nodes[k];
-            if (slot[k] < 0)
-                continue;
-            double t = mimo_clock();
-            n->kind->forward(g, n, params, b);
-            r->kinds[slot[k]].fwd_s += w * (mimo_clock() - t);
-        }
-        rc = mimo_model_loss(m, b, scale, NULL);
-        for (int k = g->n_nodes - 1; k >= 0 && !rc; k--) {
-            mimo_node *n = &g->nodes[k];
-            if (slot[k] < 0 || !(n->dy || n->fused))
-                continue;
-            double t = mimo_clock();
-            n->kind->backward(g, n, params, grads, b);
-            r->kinds[slot[k]].bwd_s += w * (mimo_clock() - t);
-        }
-    }
-    free(grads);
-    free(slot);
-    return rc;
 }
 
 static double scratch_mb(const mimo_graph *g)
@@ -240,6 +242,18 @@ static double model_mb(const mimo_model *mm, const mimo_graph *g, size_t rows)
     return (vals + (double)data + act) * sizeof(mimo_real) / 1048576.0;
 }
 
+/* The stall detector's cost in the step: ns per enter + leave pair. */
+static double stall_mark_ns(void)
+{
+    const long n = 1000000;
+    double t = mimo_clock();
+    for (long i = 0; i < n; i++) {
+        mimo_stall_enter(MIMO_STALL_SUM);
+        mimo_stall_leave();
+    }
+    return (mimo_clock() - t) / (double)n * 1e9;
+}
+
 int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
                mimo_bench_result *r)
 {
@@ -253,16 +267,17 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
     mimo_dist *d = NULL;
     MPI_Comm comm = MPI_COMM_NULL;
     synth s = {0};
-    counter c = {0, malloc(sizeof(double) * (size_t)(warmup + steps + 1)),
-                 calloc((size_t)spec->n_outputs + 1, sizeof(mimo_head_stats))};
+    mimo_stats st = {0};
+    counter c = {0, malloc(sizeof(double) * (size_t)(warmup + steps + 1)), &st};
     int rc = mimo_comm_dup(o->comm, &comm); /* collective: first of all */
     if (!rc)
-        rc = c.marks && c.sums ? mimo_model_create(spec, &m)
-                               : mimo_error(MIMO_ENOMEM, "out of memory");
+        rc = c.marks && !mimo_stats_init(&st, spec->n_outputs)
+                 ? mimo_model_create(spec, &m)
+                 : mimo_error(MIMO_ENOMEM, "out of memory");
     mimo_graph *g = m ? mimo_model_graph(m) : NULL;
     size_t rows = (size_t)spec->train.batch_size * 8;
     if (!rc && !(rc = make_data(g, rows, &s)))
-        rc = mimo_dist_create(comm, mimo_model_param_count(m), &o->dist, NULL, &d);
+        rc = mimo_dist_create(comm, mimo_model_trained_count(m), &o->dist, NULL, &d);
     mimo_source src;
     if (!rc && !(rc = mimo_arrays_source(m, &(mimo_dataset){s.arr, s.n}, 1, &src)) &&
         !(rc = mimo_dist_attach(d, m))) {
@@ -274,21 +289,37 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
         r->threads = 1;
 #endif
         r->sgemm_gflops = sgemm_rate();
-        rc = run_steps(m, &src, &c, warmup);
+        r->stall_warn = o->stall_warn < 0 ? 0 : o->stall_warn > 0 ? o->stall_warn : 60;
+        mimo_stall_opts so = {r->stall_warn, 0, NULL, NULL, NULL};
+        if (r->stall_warn > 0)
+            rc = mimo_stall_start(comm, &so);
+        if (!rc)
+            rc = run_steps(m, &src, &c, warmup);
         double t[5];
         mimo_dist_times(d, t, 1);
         if (!rc && comm != MPI_COMM_NULL && MPI_Barrier(comm) != MPI_SUCCESS)
             rc = mimo_error(MIMO_EMPI, "MPI_Barrier failed");
+        unsigned long seq0 = atomic_load(&mimo_stall_marks.seq);
         if (!rc)
             rc = run_steps(m, &src, &c, steps);
+        r->stall_marks = (double)(atomic_load(&mimo_stall_marks.seq) - seq0) / 2 /
+                         (double)steps;
         mimo_dist_times(d, t, 1);
+        mimo_stall_stop();
+        r->stall_mark_ns = stall_mark_ns();
         for (int k = 0; k < 5; k++)
             r->phase[k] = t[k] / (double)steps;
-        size_t lo, hi, gb = (size_t)spec->train.batch_size;
-        mimo_model_slice(m, gb, &lo, &hi);
-        r->slice = (int)(hi - lo);
-        if (!rc && r->slice > 0) /* the last step left a full slice in place */
-            rc = profile_kinds(m, r->slice, 1.0 / (double)gb, 5, r);
+        size_t lo, hi;
+        mimo_model_slice(m, (size_t)spec->train.batch_size, &lo, &hi);
+        r->slice = (int)(hi - lo); /* every step's: the data are whole batches */
+        if (!rc && o->layers && !(rc = mimo_graph_time_layers(g, 1))) {
+            long layer_steps = steps < 50 ? steps : 50; /* apart from the above */
+            counter lc = {0, malloc(sizeof(double) * 51), c.st};
+            rc = lc.marks ? run_steps(m, &src, &lc, layer_steps)
+                          : mimo_error(MIMO_ENOMEM, "out of memory");
+            kind_times(g, layer_steps, r->slice, r);
+            free(lc.marks);
+        }
     }
     if (!rc) {
         r->batch = spec->train.batch_size;
@@ -310,7 +341,7 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
     free(s.buf);
     free(s.arr);
     free(c.marks);
-    free(c.sums);
+    mimo_stats_free(&st);
     /* a rank that failed alone must not enter the collective window free:
      * its job ends with MPI_Abort */
     int alone = rc && d && mimo_dist_size(d) > 1 && !mimo_error_agreed();

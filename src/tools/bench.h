@@ -25,18 +25,24 @@ typedef struct {
                             * most MIMO_BENCH_MAX_SEGMENTS) */
     mimo_dist_opts dist;   /* the gradient sum's form ({0}: auto) */
     MPI_Comm comm;
+    int layers;            /* also time each layer kind (a clock read per
+                            * layer and pass: separate from the figures) */
+    double stall_warn;     /* the stall detector as mimo train runs it
+                            * (default 60 s; < 0: off) */
 } mimo_bench_opts;
 
-/* The most layer kinds the per-kind profile lists. */
+/* The most layer kinds the per-kind profile lists apart (more are summed
+ * as "other"). */
 #define MIMO_BENCH_MAX_KINDS 32
 
-/* One layer kind's share of a step, measured after the timed steps by
- * running each layer's forward and backward alone on the rank's slice. */
+/* One layer kind's share of a training step (--layers): the clock read
+ * around each layer's forward and backward inside the graph's own passes
+ * (not the gradient sum's hooks), on rank 0's slice. */
 typedef struct {
-    const char *kind;      /* "conv2d", ... (static) */
+    const char *kind;      /* "conv2d", ... (static), or "other" */
     int layers;            /* of this kind in the network */
     double fwd_s, bwd_s;   /* mean seconds per step, all its layers */
-    double flops;          /* per step, of its matrix products */
+    double flops;          /* per step, of its matrix products on the slice */
 } mimo_bench_kind;
 
 typedef struct {
@@ -60,7 +66,11 @@ typedef struct {
     double model_mb;  /* params + grads + moments + activations + data */
     double scratch_mb; /* the kinds' extra work buffers (im2col patches) */
     int slice;        /* rows of rank 0's slice of a global batch */
-    int n_kinds;      /* per-kind profile of rank 0, in network order */
+    double stall_warn;      /* the stall detector's setting (0: off) */
+    double stall_marks;     /* collective waits it marked per step */
+    double stall_mark_ns;   /* cost of one mark (enter + leave) */
+    int n_kinds;      /* with o->layers: the per-kind profile of rank 0,
+                       * largest share first */
     mimo_bench_kind kinds[MIMO_BENCH_MAX_KINDS];
 } mimo_bench_result;
 

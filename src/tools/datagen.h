@@ -141,12 +141,22 @@ typedef struct {
     const int32_t *map;     /* derived label of class c = map[c], >= 0 */
     size_t n_map;           /* entries of map; every label must be < n_map */
     int pool_full;          /* 1: the pooled view (N, rows/K, cols/K, 1) */
+    /* partly labelled data: the labels of dataset keep_name (the label's
+     * or the map's name; NULL: all kept) kept for a random fraction keep
+     * of the rows (exactly round(keep N), drawn from keep_seed), -1 on
+     * the others (a head's `missing: -1`); only_kept: write only the kept
+     * rows instead (the same ones, in file order) */
+    const char *keep_name;
+    double keep;
+    uint64_t keep_seed;
+    int only_kept;
 } mimo_idx_views;
 
 /* mimo_import_idx plus the views in v (NULL = none). Further errors
  * (MIMO_EINVAL): K < 0 or K not dividing the image's rows and columns, a
  * negative map value, an empty map, a label with no map entry (naming the
- * row), two datasets with the same name. */
+ * row), two datasets with the same name, keep_name not one of the label
+ * datasets, keep outside (0, 1]. */
 int mimo_import_idx_views(const mimo_idx_opts *o, const mimo_idx_views *v);
 
 #ifdef __cplusplus

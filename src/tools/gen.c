@@ -29,7 +29,8 @@
 
 struct mimo_dsfile {
     hid_t f;
-    mimo_atomic a; /* the final name, and the temporary one written */
+    mimo_atomic a;     /* the final name, and the temporary one written */
+    mimo_h5_image img; /* built in memory: a full disk is one failed write */
 };
 
 int mimo_dsfile_create(const char *path, mimo_dsfile **out)
@@ -54,11 +55,10 @@ int mimo_dsfile_create(const char *path, mimo_dsfile **out)
         return rc;
     }
     fclose(probe);
-    mimo_h5_quiet();
-    d->f = H5Fcreate(d->a.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    d->f = mimo_h5_mem_create(path, 64u << 20, &d->img);
     if (d->f < 0) {
         mimo_atomic_abort(&d->a);
-        rc = mimo_error(MIMO_EIO, "%s: HDF5 cannot create this file", d->a.tmp);
+        rc = (int)d->f;
         free(d);
         return rc;
     }
@@ -92,11 +92,10 @@ int mimo_dsfile_attr_str(mimo_dsfile *f, const char *name, const char *v)
 int mimo_dsfile_commit(mimo_dsfile **pf)
 {
     mimo_dsfile *d = *pf;
-    int rc = 0;
-    if (H5Fflush(d->f, H5F_SCOPE_GLOBAL) < 0)
-        rc = mimo_error(MIMO_EIO, "%s: flushing failed", d->a.tmp);
-    if (H5Fclose(d->f) < 0 && !rc)
-        rc = mimo_error(MIMO_EIO, "%s: closing failed", d->a.tmp);
+    int rc = mimo_h5_mem_close(d->f, d->a.path, &d->img);
+    if (!rc)
+        rc = mimo_atomic_write(&d->a, d->img.buf, d->img.len);
+    free(d->img.buf);
     if (!rc)
         rc = mimo_atomic_commit(&d->a, NULL);
     if (rc)
@@ -110,7 +109,8 @@ void mimo_dsfile_abort(mimo_dsfile **pf)
 {
     if (!*pf)
         return;
-    H5Fclose((*pf)->f);
+    if (!mimo_h5_mem_close((*pf)->f, (*pf)->a.path, &(*pf)->img))
+        free((*pf)->img.buf);
     mimo_atomic_abort(&(*pf)->a);
     free(*pf);
     *pf = NULL;
@@ -556,6 +556,87 @@ static int gen_masked(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
     return rc;
 }
 
+/* ---- tabular: a wide-and-deep click / dwell-time set -------------------- */
+
+#define TB_NUM 8       /* numeric features */
+#define TB_USERS 200   /* categorical: user ids */
+#define TB_ITEMS 100   /* categorical: item ids */
+#define TB_K 4         /* latent factors of the user x item affinity */
+
+/* The hidden model, drawn first (it depends on the seed only): a linear
+ * map of the numeric features, a bias and K factors per user and item. */
+typedef struct {
+    double w_click[TB_NUM], w_dwell[TB_NUM];
+    double ub[TB_USERS], uf[TB_USERS][TB_K];
+    double ib[TB_ITEMS], itf[TB_ITEMS][TB_K];
+} tb_model;
+
+static void tb_draw(tb_model *m, mimo_rng *r)
+{
+    for (int j = 0; j < TB_NUM; j++)
+        m->w_click[j] = mimo_rng_normal(r) / sqrt((double)TB_NUM),
+        m->w_dwell[j] = mimo_rng_normal(r) / sqrt((double)TB_NUM);
+    for (int u = 0; u < TB_USERS; u++) {
+        m->ub[u] = 0.7 * mimo_rng_normal(r);
+        for (int k = 0; k < TB_K; k++)
+            m->uf[u][k] = mimo_rng_normal(r);
+    }
+    for (int i = 0; i < TB_ITEMS; i++) {
+        m->ib[i] = 0.7 * mimo_rng_normal(r);
+        for (int k = 0; k < TB_K; k++)
+            m->itf[i][k] = mimo_rng_normal(r);
+    }
+}
+
+/* One row: num ~ N(0, I), a user and an item uniformly; click ~
+ * Bernoulli(sigmoid(num w + b_u + b_i + 0.7 <f_u, f_i>)), dwell =
+ * softplus(num w' + 0.5 b_u + 0.5 <f_u, f_i> / 2) + N(0, 0.1^2). */
+static void tb_row(const tb_model *m, mimo_rng *r, mimo_real *num, int32_t *user,
+                   int32_t *item, mimo_real *click, mimo_real *dwell)
+{
+    double lc = 0, ld = 0, aff = 0;
+    int u = (int)mimo_rng_below(r, TB_USERS), i = (int)mimo_rng_below(r, TB_ITEMS);
+    for (int j = 0; j < TB_NUM; j++) {
+        double x = mimo_rng_normal(r);
+        num[j] = (mimo_real)x;
+        lc += x * m->w_click[j], ld += x * m->w_dwell[j];
+    }
+    for (int k = 0; k < TB_K; k++)
+        aff += m->uf[u][k] * m->itf[i][k] / sqrt((double)TB_K);
+    lc += m->ub[u] + m->ib[i] + 0.7 * aff;
+    ld += 0.5 * m->ub[u] + 0.25 * aff;
+    *user = u, *item = i;
+    *click = mimo_rng_uniform(r) < 1 / (1 + exp(-lc)) ? 1 : 0;
+    *dwell = (mimo_real)(log1p(exp(ld)) + 0.1 * mimo_rng_normal(r));
+}
+
+static int gen_tabular(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
+{
+    (void)random_x;
+    tb_model *m = malloc(sizeof *m);
+    int32_t *user = alloc_array(n, sizeof *user), *item = alloc_array(n, sizeof *item);
+    gen_out o[3] = {{"num", alloc_real(n, TB_NUM), TB_NUM},
+                    {"click", alloc_real(n, 1), 1}, {"dwell", alloc_real(n, 1), 1}};
+    int ok = m && user && item && all_allocated(o, 3);
+    if (ok) {
+        tb_draw(m, r);
+        for (size_t j = 0; j < n; j++)
+            tb_row(m, r, o[0].data + TB_NUM * j, user + j, item + j, o[1].data + j,
+                   o[2].data + j);
+    }
+    free(m);
+    if (!ok)
+        drop_all(o, 3);
+    int rc = write_all(f, "tabular", o, 3, n);
+    if (!rc)
+        rc = user && item ? mimo_dsfile_write_int(f, "user", user, n) : oom("tabular");
+    if (!rc)
+        rc = mimo_dsfile_write_int(f, "item", item, n);
+    free(user);
+    free(item);
+    return rc;
+}
+
 /* ---- the table ------------------------------------------------------- */
 
 typedef int (*gen_fn)(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x);
@@ -577,13 +658,16 @@ static const struct {
     {{"masked", "x (N,8), mask (N,10) 0/1 -> y (N,) int32 in 0..9, the "
       "argmax of a linear map of x over the mask's 1s", 5000, 0},
      gen_masked},
+    {{"tabular", "num (N,8), user (N,) int32 in 0..199, item (N,) int32 in "
+      "0..99 -> click (N,1) 0/1, dwell (N,1): wide-and-deep data", 40000, 0},
+     gen_tabular},
 };
 #define N_GEN (sizeof generators / sizeof *generators)
 
 /* The same names, in the same order, as generators[] (test_datagen checks). */
 static const char *const gen_names[] = {"seed-mimo", "xor", "sine-window",
                                         "sinexp", "sin12", "multitask", "masked",
-                                        NULL};
+                                        "tabular", NULL};
 
 const char *const *mimo_gen_names(void) { return gen_names; }
 

@@ -5,6 +5,8 @@
  * atomic mimo_dsfile of gen.c. */
 #include "tools/datagen.h"
 
+#include "mimo/rng.h"
+
 #include <errno.h>
 #include <float.h>
 #include <limits.h>
@@ -729,9 +731,41 @@ static int idx_check_views(const mimo_idx_views *v)
     return 0;
 }
 
+/* The rows whose labels are kept (see mimo_idx_views): kept[i] 0 or 1. */
+static int idx_kept_rows(const mimo_idx_views *v, size_t n, unsigned char **kept)
+{
+    uint64_t *perm = malloc(sizeof *perm * (n ? n : 1));
+    *kept = calloc(n ? n : 1, 1);
+    if (!perm || !*kept) {
+        free(perm);
+        return mimo_error(MIMO_ENOMEM, "import idx: out of memory");
+    }
+    mimo_rng r;
+    mimo_rng_seed(&r, v->keep_seed);
+    mimo_rng_permutation(&r, perm, n);
+    size_t k = (size_t)llround(v->keep * (double)n);
+    for (size_t i = 0; i < k && i < n; i++)
+        (*kept)[perm[i]] = 1;
+    free(perm);
+    return 0;
+}
+
+/* Only the kept rows of the images and labels, in file order: *n shrinks. */
+static void idx_compact(const unsigned char *kept, size_t *n, size_t px,
+                        mimo_real *pix, int32_t *lab)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < *n; i++)
+        if (kept[i]) {
+            memmove(pix + m * px, pix + i * px, sizeof *pix * px);
+            lab[m++] = lab[i];
+        }
+    *n = m;
+}
+
 static int idx_write(const mimo_idx_opts *o, const mimo_idx_views *v,
                      const idx_file *im, const mimo_real *pix,
-                     const int32_t *lab)
+                     int32_t *lab, const unsigned char *kept)
 {
     const char *names[4];
     size_t n = im->dims[0], rows = im->dims[1], cols = im->dims[2];
@@ -751,6 +785,10 @@ static int idx_write(const mimo_idx_opts *o, const mimo_idx_views *v,
     }
     if (!rc && names[3])
         rc = idx_map(o, v, lab, n, &mapped);
+    /* labels dropped after the map is drawn from them all */
+    for (size_t i = 0; !rc && kept && i < n; i++)
+        if (!kept[i])
+            (strcmp(v->keep_name, names[1]) == 0 ? lab : mapped)[i] = -1;
     mimo_dsfile *f = NULL;
     if (!rc)
         rc = mimo_dsfile_create(o->out, &f);
@@ -795,11 +833,20 @@ int mimo_import_idx_views(const mimo_idx_opts *o, const mimo_idx_views *v)
         rc = idx_check_views(v);
     if (rc)
         return rc;
+    if (v && v->keep_name && strcmp(v->keep_name, names[1]) &&
+        (!names[3] || strcmp(v->keep_name, names[3])))
+        return mimo_error(MIMO_EINVAL, "import idx: --keep-labels names '%s', "
+                          "which is not a label dataset (%s%s%s)", v->keep_name,
+                          names[1], names[3] ? " or " : "", names[3] ? names[3] : "");
+    if (v && v->keep_name && !(v->keep > 0 && v->keep <= 1))
+        return mimo_error(MIMO_EINVAL, "import idx: --keep-labels %s=%g: the "
+                          "fraction must be in (0, 1]", v->keep_name, v->keep);
     idx_file im, lb;
     memset(&im, 0, sizeof im);
     memset(&lb, 0, sizeof lb);
     mimo_real *pix = NULL;
     int32_t *lab = NULL;
+    unsigned char *kept = NULL;
     rc = idx_open(&im, o->images, IDX_IMAGES);
     if (!rc)
         rc = idx_open(&lb, o->labels, IDX_LABELS);
@@ -809,11 +856,21 @@ int mimo_import_idx_views(const mimo_idx_opts *o, const mimo_idx_views *v)
                         (unsigned)lb.dims[0]);
     if (!rc)
         rc = idx_convert(&im, &lb, o->scale, &pix, &lab);
+    if (!rc && v && v->keep_name)
+        rc = idx_kept_rows(v, im.dims[0], &kept);
+    if (!rc && kept && v->only_kept) {
+        size_t n = im.dims[0];
+        idx_compact(kept, &n, (size_t)im.dims[1] * im.dims[2], pix, lab);
+        im.dims[0] = (uint32_t)n;
+        free(kept);
+        kept = NULL;
+    }
     if (!rc)
-        rc = idx_write(o, v, &im, pix, lab);
+        rc = idx_write(o, v, &im, pix, lab, kept);
     idx_close(&im);
     idx_close(&lb);
     free(pix);
     free(lab);
+    free(kept);
     return rc;
 }

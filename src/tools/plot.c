@@ -208,11 +208,19 @@ static void put_quoted(FILE *s, const char *t)
     fputc('\'', s);
 }
 
-/* Columns never drawn as a panel of their own. */
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Columns never drawn as a panel of their own (the labelled rows of a
+ * head with missing labels are a count of the data, not of training). */
 static int skipped(const char *name)
 {
     return strcmp(name, "epoch") == 0 || strcmp(name, "seconds") == 0 ||
-           strcmp(name, "samples_per_s") == 0 || strncmp(name, "val_", 4) == 0;
+           strcmp(name, "samples_per_s") == 0 || strncmp(name, "val_", 4) == 0 ||
+           ends_with(name, "_labelled");
 }
 
 /* Log scale for a positive quantity spanning more than 30x (losses over
@@ -255,6 +263,63 @@ static int range(const history *h, int c, int v, double *lo, double *hi)
     return any;
 }
 
+/* The axis label of a quantity: what it measures, by its name's end. */
+static const char *y_label(const char *name)
+{
+    static const char *const by_end[][2] = {
+        {"accuracy", "accuracy"}, {"mse", "mean squared error"},
+        {"mae", "mean absolute error"}, {"_auc", "ROC AUC"},
+        {"_precision", "precision"}, {"_recall", "recall"}, {"_f1", "F1"},
+        {"_r2", "R^2"}, {"_weight", "weight exp(-s)"}};
+    if (!strcmp(name, "lr"))
+        return "learning rate";
+    for (size_t i = 0; i < sizeof by_end / sizeof *by_end; i++)
+        if (ends_with(name, by_end[i][0]))
+            return by_end[i][1];
+    return "loss";
+}
+
+/* The epoch of the best (lowest) val_loss, else loss; 0 if none. */
+static double best_epoch(const history *h, const char **by)
+{
+    int c = find_col(h, "val_loss"), e = find_col(h, "epoch");
+    *by = "val_loss";
+    if (c < 0)
+        c = find_col(h, "loss"), *by = "loss";
+    double best = INFINITY, at = 0;
+    for (size_t r = 0; c >= 0 && e >= 0 && r < h->nrows; r++) {
+        double x = h->v[r * h->ncols + (size_t)c];
+        if (isfinite(x) && x < best)
+            best = x, at = h->v[r * h->ncols + (size_t)e];
+    }
+    return at;
+}
+
+/* An accuracy climbs fast and then creeps: its axis spans the later half
+ * of training (earlier, lower points run off the bottom), so 0.995 and
+ * 0.999 stay apart. 0 when there is nothing to zoom to. */
+static int zoom_accuracy(const history *h, int c, int v, double *lo, double *hi)
+{
+    int any = 0;
+    for (size_t r = h->nrows / 2; r < h->nrows; r++)
+        for (int k = 0; k < 2; k++) {
+            int col = k ? v : c;
+            double x = col < 0 ? NAN : h->v[r * h->ncols + (size_t)col];
+            if (!isfinite(x))
+                continue;
+            *lo = !any || x < *lo ? x : *lo;
+            *hi = !any || x > *hi ? x : *hi;
+            any = 1;
+        }
+    if (!any || h->nrows < 4)
+        return 0;
+    double pad = (*hi - *lo) * 0.15 + 1e-4;
+    *lo -= pad, *hi += pad;
+    if (*hi > 1 && *lo < 1)
+        *hi = 1 + pad / 4;
+    return 1;
+}
+
 static void write_script(FILE *s, const history *h, const char *title)
 {
     size_t panels = 0;
@@ -294,8 +359,18 @@ static void write_script(FILE *s, const history *h, const char *title)
         fputs("set xrange [0:2]\n", s);
     else /* the epochs' range, a little room for the end points */
         fputs("set autoscale xfix\nset offsets graph 0.02, graph 0.02, 0, 0\n", s);
+    const char *by;
+    double best = best_epoch(h, &by);
+    char full[4400];
+    if (best > 0 && h->nrows > 1) { /* a dashed line at the best epoch */
+        fprintf(s, "set arrow 1 from %.9g, graph 0 to %.9g, graph 1 nohead dt 2 "
+                   "lc rgb '#555555'\n", best, best);
+        snprintf(full, sizeof full, "%s   (dashed: the best %s, epoch %.0f)", title,
+                 by, best);
+    } else
+        snprintf(full, sizeof full, "%s", title);
     fprintf(s, "set multiplot layout %zu,%zu title ", rows, cols);
-    put_quoted(s, title);
+    put_quoted(s, full);
     fputs(" font ',12'\n", s);
     for (size_t c = 0; c < h->ncols; c++) {
         if (skipped(h->names[c]))
@@ -305,13 +380,18 @@ static void write_script(FILE *s, const history *h, const char *title)
         int v = find_col(h, val);
         fputs("set title ", s);
         put_quoted(s, h->names[c]);
-        fputs(" font ',11'\n", s);
+        fputs(" font ',11'\nset ylabel ", s);
+        put_quoted(s, y_label(h->names[c]));
+        fputs(" offset 1,0\n", s);
         fputs(wants_log(h, (int)c, v) ? "set logscale y\n" : "unset logscale y\n",
               s);
         double lo = 0, hi = 0;
         if (range(h, (int)c, v, &lo, &hi) && lo == hi) /* a constant: centred */
             fprintf(s, "set yrange [%.9g:%.9g]\n", lo - (lo ? fabs(lo) / 2 : 1),
                     hi + (hi ? fabs(hi) / 2 : 1));
+        else if (!strcmp(y_label(h->names[c]), "accuracy") &&
+                 zoom_accuracy(h, (int)c, v, &lo, &hi))
+            fprintf(s, "set yrange [%.9g:%.9g]\n", lo, hi);
         else
             fputs("set autoscale y\n", s);
         /* accuracies climb: their key goes to the bottom */

@@ -14,22 +14,14 @@ int mimo_model_train_epoch(mimo_model *m, const mimo_source *src, long epoch,
     const mimo_spec *spec = mimo_graph_spec(mimo_model_graph(m));
     size_t n = src->rows, B = (size_t)spec->train.batch_size;
     long steps = mimo_model_steps_per_epoch(m, n);
-    int nh = mimo_graph_n_heads(mimo_model_graph(m)), rc = 0;
-    mimo_head_stats *one = calloc((size_t)nh, sizeof *one);
-    const uint64_t *order = one ? mimo_model_order(m, n, epoch) : NULL;
-    if (!one || !order) {
-        free(one);
+    int rc = 0;
+    const uint64_t *order = mimo_model_order(m, n, epoch);
+    if (!order)
         return mimo_error(MIMO_ENOMEM, "out of memory for an epoch");
-    }
     for (long step = first_step; step < steps && !rc; step++) {
         size_t start = (size_t)step * B, gb = n - start < B ? n - start : B;
-        size_t lo, hi;
-        if (!(rc = mimo_train_step(m, src, order + start, gb, epoch, step, one)) && st) {
-            mimo_model_slice(m, gb, &lo, &hi);
-            mimo_stats_add(st, one, (long long)(hi - lo));
-        }
+        rc = mimo_train_step(m, src, order + start, gb, epoch, step, st);
     }
-    free(one);
     return rc;
 }
 
@@ -56,9 +48,12 @@ static int fit_loop(mimo_model *m, const mimo_dataset *train,
 {
     const mimo_spec *spec = mimo_graph_spec(mimo_model_graph(m));
     int nh = mimo_graph_n_heads(mimo_model_graph(m));
-    mimo_stats st, vst;
+    mimo_stats st = {0}, vst = {0};
     int rc = mimo_stats_init(&st, nh);
-    if (rc || (rc = mimo_stats_init(&vst, nh))) {
+    if (rc || (rc = mimo_stats_init(&vst, nh)) ||
+        (rc = mimo_stats_bind(&st, mimo_model_graph(m))) ||
+        (rc = mimo_stats_bind(&vst, mimo_model_graph(m)))) {
+        mimo_stats_free(&vst);
         mimo_stats_free(&st);
         return rc;
     }

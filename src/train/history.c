@@ -1,5 +1,6 @@
 /* history.c — the history columns and history.csv (see history.h). */
 #define _POSIX_C_SOURCE 200809L /* getline */
+#include "base/fsutil.h"
 #include "train/history.h"
 
 #include <errno.h>
@@ -9,8 +10,6 @@
 #include <string.h>
 
 #include "mimo/error.h"
-
-static const char *const metric_names[3] = {"accuracy", "mse", "mae"};
 
 static int add_col(mimo_history *h, const char *prefix, const char *name)
 {
@@ -25,25 +24,41 @@ static int add_col(mimo_history *h, const char *prefix, const char *name)
     return 0;
 }
 
-/* epoch, loss, <head>_loss, <head>_<metric>, val_..., lr, seconds, samples_per_s */
+/* What a head logs after its loss: its metrics, its labelled rows (with
+ * `missing`) and its weight in the total (learned: training only). */
+static int head_cols(mimo_history *h, const char *pre, const mimo_output_spec *o,
+                     int learned)
+{
+    char buf[512];
+    int rc = 0;
+    for (int j = 0; j < MIMO_METRIC_COUNT && !rc; j++)
+        if (o->metrics & (1u << j)) {
+            snprintf(buf, sizeof buf, "%s_%s", o->name, mimo_metric_name(j));
+            rc = add_col(h, pre, buf);
+        }
+    if (!rc && o->missing)
+        snprintf(buf, sizeof buf, "%s_labelled", o->name), rc = add_col(h, pre, buf);
+    if (!rc && learned && !*pre)
+        snprintf(buf, sizeof buf, "%s_weight", o->name), rc = add_col(h, pre, buf);
+    return rc;
+}
+
+/* epoch, loss, <head>_loss, <head>_<metric>, <head>_labelled, <head>_weight,
+ * val_..., lr, seconds, samples_per_s */
 int mimo_history_init(mimo_history *h, const mimo_graph *g, int have_val)
 {
     char buf[512];
     memset(h, 0, sizeof *h);
     h->g = g, h->have_val = have_val;
-    int rc = add_col(h, "", "epoch");
+    int rc = add_col(h, "", "epoch"), learned = mimo_graph_log_vars(g) > 0;
     for (int v = 0; v < 1 + have_val && !rc; v++) {
         const char *pre = v ? "val_" : "";
         rc = add_col(h, pre, "loss");
         for (int k = 0; k < mimo_graph_n_heads(g) && !rc; k++) {
             const mimo_output_spec *o = mimo_graph_head_spec(g, k);
             snprintf(buf, sizeof buf, "%s_loss", o->name);
-            rc = add_col(h, pre, buf);
-            for (int j = 0; j < 3 && !rc; j++)
-                if (o->metrics & (1u << j)) {
-                    snprintf(buf, sizeof buf, "%s_%s", o->name, metric_names[j]);
-                    rc = add_col(h, pre, buf);
-                }
+            if (!(rc = add_col(h, pre, buf)))
+                rc = head_cols(h, pre, o, learned);
         }
     }
     for (int j = 0; j < 3 && !rc; j++)
@@ -111,12 +126,13 @@ void mimo_history_fill(mimo_history *h, long epoch, const mimo_stats *train,
         for (int k = 0; k < mimo_graph_n_heads(h->g); k++) {
             const mimo_output_spec *o = mimo_graph_head_spec(h->g, k);
             h->values[c++] = s->head[k].loss;
-            if (o->metrics & MIMO_METRIC_ACCURACY)
-                h->values[c++] = s->head[k].acc;
-            if (o->metrics & MIMO_METRIC_MSE)
-                h->values[c++] = s->head[k].mse;
-            if (o->metrics & MIMO_METRIC_MAE)
-                h->values[c++] = s->head[k].mae;
+            for (int j = 0; j < MIMO_METRIC_COUNT; j++)
+                if (o->metrics & (1u << j))
+                    h->values[c++] = mimo_head_metric(&s->head[k], j);
+            if (o->missing)
+                h->values[c++] = s->head[k].labelled;
+            if (mimo_graph_log_vars(h->g) && !v)
+                h->values[c++] = s->head[k].task_weight;
         }
     }
     h->values[c++] = lr;
@@ -180,13 +196,21 @@ int mimo_history_prepare(const mimo_history *h, const char *path, long keep)
     int rc = f ? kept_rows(f, head, keep, &kept) : 0;
     if (f)
         fclose(f);
-    if (!rc && !(f = fopen(path, "w")))
-        rc = mimo_error(MIMO_EIO, "%s: cannot write: %s", path, strerror(errno));
-    if (!rc) {
-        fprintf(f, "%s\n%s", head, kept ? kept : "");
-        if (fclose(f))
-            rc = mimo_error(MIMO_EIO, "%s: write failed", path);
+    /* replaced atomically: a full disk leaves the old history whole */
+    size_t len = strlen(head) + 1 + (kept ? strlen(kept) : 0);
+    char *text = rc ? NULL : malloc(len + 1);
+    mimo_atomic a;
+    if (!rc && !text)
+        rc = mimo_error(MIMO_ENOMEM, "out of memory");
+    if (!rc)
+        snprintf(text, len + 1, "%s\n%s", head, kept ? kept : "");
+    if (!rc && !(rc = mimo_atomic_begin(&a, path))) {
+        if (!(rc = mimo_atomic_write(&a, text, len)))
+            rc = mimo_atomic_commit(&a, NULL);
+        if (rc)
+            mimo_atomic_abort(&a);
     }
+    free(text);
     free(head);
     free(kept);
     return rc;
@@ -200,5 +224,8 @@ int mimo_history_append(const mimo_history *h, const char *path)
     for (int i = 0; i < h->n_cols; i++)
         fprintf(f, i == 0 ? "%.0f" : ",%.9g", h->values[i]);
     fputc('\n', f);
-    return fclose(f) ? mimo_error(MIMO_EIO, "%s: write failed", path) : 0;
+    int bad = fflush(f) ? errno : 0;
+    if (fclose(f) && !bad)
+        bad = errno;
+    return bad ? mimo_error(MIMO_EIO, "%s: cannot append: %s", path, strerror(bad)) : 0;
 }

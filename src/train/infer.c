@@ -60,8 +60,10 @@ static int eval_on(const char *ckpt, const char *data, MPI_Comm comm,
     int rc = load_for_inference(ckpt, comm, spec, &m);
     if (!rc)
         rc = mimo_stats_init(st, mimo_graph_n_heads(mimo_model_graph(m)));
+    if (!rc)
+        rc = mimo_stats_bind(st, mimo_model_graph(m));
     if (!(rc = agree_on(comm, rc)) &&
-        !(rc = mimo_data_open(data, mimo_model_graph(m), 1, comm, &d))) {
+        !(rc = mimo_data_open(data, mimo_model_graph(m), MIMO_DATA_TARGETS, comm, &d))) {
         mimo_source s = mimo_data_source(d);
         rc = mimo_model_evaluate(m, &s, st);
         if (!rc && comm != MPI_COMM_NULL) {
@@ -101,15 +103,23 @@ static int write_predictions(const char *out, const mimo_graph *g,
     int rc = mimo_mkdirs_for(out);
     if (rc || (rc = mimo_atomic_begin(&a, out)))
         return rc;
-    mimo_h5_quiet();
-    hid_t f = H5Fcreate(a.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    /* built in memory, written with one checked write (as checkpoints) */
+    size_t est = 0;
+    for (int h = 0; h < mimo_graph_n_heads(g); h++)
+        est += n * (size_t)mimo_graph_head_units(g, h) * sizeof(float);
+    mimo_h5_image img;
+    hid_t f = mimo_h5_mem_create(out, est + (1u << 16), &img);
     if (f < 0)
-        return mimo_error(MIMO_EIO, "%s: cannot create the predictions file", out);
+        return (int)f;
     for (int h = 0; h < mimo_graph_n_heads(g) && !rc; h++)
         rc = mimo_h5_write_real(f, out, mimo_graph_head_spec(g, h)->name, outs[h], n,
                                 (size_t)mimo_graph_head_units(g, h));
-    if (H5Fclose(f) < 0 && !rc)
-        rc = mimo_error(MIMO_EIO, "%s: close failed", out);
+    int closed = mimo_h5_mem_close(f, out, &img);
+    if (!rc)
+        rc = closed;
+    if (!rc)
+        rc = mimo_atomic_write(&a, img.buf, img.len);
+    free(img.buf);
     if (!rc)
         rc = mimo_atomic_commit(&a, NULL);
     if (rc)
@@ -143,7 +153,7 @@ static int predict_on(const char *ckpt, const char *data, MPI_Comm comm,
         rc = MPI_Comm_rank(comm, &rank) == MPI_SUCCESS ? 0
              : mimo_error(MIMO_EMPI, "MPI_Comm_rank failed");
     if (!(rc = agree_on(comm, rc)))
-        rc = mimo_data_open(data, mimo_model_graph(m), 0, comm, &d);
+        rc = mimo_data_open(data, mimo_model_graph(m), MIMO_DATA_INPUTS, comm, &d);
     const mimo_graph *g = m ? mimo_model_graph(m) : NULL;
     int nh = g ? mimo_graph_n_heads(g) : 0;
     size_t rows = d ? mimo_data_rows(d) : 0;

@@ -23,10 +23,13 @@
 #endif
 
 #include "base/clock.h"
+#include "base/fsutil.h"
+#include "dist/stall.h"
 #include "mimo/dataset.h"
 #include "mimo/error.h"
 #include "mimo/fit.h"
 #include "mimo/schedule.h"
+#include "mimo/summary.h"
 #include "train/history.h"
 #include "train/rundir.h"
 #include "train/runstate.h"
@@ -47,6 +50,7 @@ typedef struct {
     mimo_dist *dist;
     mimo_trace *trace;
     /* the run's files and the state a resume needs */
+    int lock_fd;                /* rank 0: the run directory's lock */
     mimo_rundir dir;
     mimo_history hist;
     mimo_run_state state;
@@ -57,13 +61,13 @@ typedef struct {
     long epochs, steps;
     double base_lr;
     const uint64_t *order;
-    mimo_head_stats *step_sums; /* this rank's sums of the last step */
     const char **head_names;    /* for progress reports */
     double *head_loss;
     mimo_stats tr, va;          /* the epoch's sums (this rank's) */
     long long count_at_start;   /* tr.count when this process began the epoch */
     long first_step;            /* the step this process began the epoch at */
     int save_pending;           /* a step checkpoint fell on an epoch's last step */
+    int warned_sum;             /* the gradient sum's cost was judged */
     /* clocks: run start, epoch start, step start, last checkpoint */
     double t_start, t_epoch, t_step, t_ckpt, step_s;
 } run;
@@ -102,11 +106,9 @@ static int save(run *r, const char *name, int periodic)
     int rc = mimo_stats_init(&part, r->n_heads);
     if (r->train_d)
         mimo_data_wait(r->train_d); /* the reader thread must be out of HDF5 */
-    if (!rc) {
-        mimo_stats_add(&part, r->tr.head, r->tr.count);
-        if (r->dist)
-            rc = mimo_dist_sum_stats(r->dist, &part);
-    }
+    if (!rc && !(rc = mimo_stats_bind(&part, r->g)) &&
+        !(rc = mimo_stats_copy(&part, &r->tr)) && r->dist)
+        rc = mimo_dist_sum_stats(r->dist, &part);
     if (!rc)
         rc = mimo_run_state_pack(&r->state, r->spec, r->ts.rows, r->size,
                                  mimo_model_lr(r->m), &part);
@@ -115,18 +117,18 @@ static int save(run *r, const char *name, int periodic)
         return rc;
     r->t_ckpt = mimo_clock();
     const mimo_real *best = r->has_best ? r->best_params : NULL;
-    return periodic ? mimo_rundir_save_periodic(&r->dir, r->m, &r->state.ck, best)
-                    : mimo_rundir_save(&r->dir, name, r->m, &r->state.ck, best);
+    mimo_stall_at(r->state.ck.global_step, MIMO_BUSY_CHECKPOINT);
+    rc = periodic ? mimo_rundir_save_periodic(&r->dir, r->m, &r->state.ck, best)
+                  : mimo_rundir_save(&r->dir, name, r->m, &r->state.ck, best);
+    mimo_stall_at(r->state.ck.global_step, MIMO_BUSY_STEP);
+    return rc;
 }
 
 /* ---- one step and its bookkeeping ------------------------------------------ */
 
-/* Counters, this step's sums into the epoch's, the next step's lr. */
+/* Counters, the next step's lr. */
 static void count_step(run *r, long epoch, long step, size_t gb)
 {
-    size_t lo, hi;
-    mimo_model_slice(r->m, gb, &lo, &hi);
-    mimo_stats_add(&r->tr, r->step_sums, (long long)(hi - lo));
     r->state.ck.global_step++;
     r->state.ck.samples_seen += (int64_t)gb;
     r->state.ck.step = step + 1;
@@ -138,12 +140,10 @@ static void report(run *r, long epoch, long step)
 {
     if (!r->o->on_step)
         return;
-    double el = mimo_clock() - r->t_epoch, cnt = r->tr.count > 0 ? (double)r->tr.count : 1;
-    double tot = 0;
-    for (int h = 0; h < r->n_heads; h++) {
-        r->head_loss[h] = r->tr.head[h].loss / cnt;
-        tot += r->spec->outputs[h].weight * r->head_loss[h];
-    }
+    double el = mimo_clock() - r->t_epoch;
+    for (int h = 0; h < r->n_heads; h++)
+        r->head_loss[h] = mimo_metrics_loss(r->tr.metrics, h);
+    double tot = mimo_model_total_loss(r->m, r->head_loss);
     double done = (double)(r->tr.count - r->count_at_start) * r->size;
     double per_step = el / (double)(step + 1 - r->first_step);
     mimo_progress p = {epoch, r->epochs, step + 1, r->steps, r->n_heads,
@@ -183,8 +183,9 @@ static int run_step(run *r, long epoch, long step)
     size_t B = (size_t)r->spec->train.batch_size, start = (size_t)step * B;
     size_t gb = r->ts.rows - start < B ? r->ts.rows - start : B;
     int rc, verdict;
+    mimo_stall_at(r->state.ck.global_step, MIMO_BUSY_STEP);
     if ((rc = mimo_train_step(r->m, &r->ts, r->order + start, gb, epoch, step,
-                              r->step_sums)))
+                              &r->tr)))
         return rc;
     if (r->ts.prefetch && start + B < r->ts.rows) { /* the next step's rows */
         size_t nb = r->ts.rows - start - B < B ? r->ts.rows - start - B : B, lo, hi;
@@ -232,6 +233,7 @@ static int log_epoch(run *r, long e)
         return rc;
     mimo_stats_finish(r->m, &r->tr);
     if (r->have_val) {
+        mimo_stall_at(r->state.ck.global_step, MIMO_BUSY_VALIDATION);
         mimo_stats_reset(&r->va);
         if ((rc = mimo_model_evaluate(r->m, &r->vs, &r->va)) ||
             (r->dist && (rc = mimo_dist_sum_stats(r->dist, &r->va))))
@@ -299,6 +301,25 @@ static int epoch_checkpoints(run *r, long e)
     return rc;
 }
 
+/* Once, after the first epoch on several ranks: when summing the
+ * gradients took longer than computing them, more ranks do not pay. */
+static void warn_sum_cost(run *r)
+{
+    double t[5];
+    if (!r->dist || r->size == 1 || r->warned_sum)
+        return;
+    r->warned_sum = 1;
+    mimo_dist_times(r->dist, t, 0);
+    if (t[4] <= t[1] + t[2])
+        return;
+    char msg[512];
+    snprintf(msg, sizeof msg, "warning: summing the gradients over the %d ranks "
+             "took %.2f s of this epoch, more than the %.2f s of forward and "
+             "backward: for a model this small, fewer ranks (or a larger batch) "
+             "may train faster", r->size, t[4], t[1] + t[2]);
+    note(r, msg);
+}
+
 /* Validation, history, callbacks and checkpoints after an epoch. Sets
  * *stop when early stopping ends the run. */
 static int end_epoch(run *r, long e, int *stop)
@@ -306,6 +327,8 @@ static int end_epoch(run *r, long e, int *stop)
     int rc = log_epoch(r, e);
     if (rc)
         return rc;
+    if (r->rank == 0)
+        warn_sum_cost(r);
     callbacks(r, e, stop);
     r->state.ck.epoch = e + 1;
     r->state.ck.step = 0;
@@ -369,11 +392,11 @@ static int open_data(run *r)
     if (!tp)
         return mimo_error(MIMO_EINVAL, "%s: no training data (set data.train or "
                           "pass --data)", r->spec->file);
-    if ((rc = mimo_data_open(tp, r->g, 1, r->comm, &r->train_d)))
+    if ((rc = mimo_data_open(tp, r->g, MIMO_DATA_TRAIN, r->comm, &r->train_d)))
         return rc;
     r->ts = mimo_data_source(r->train_d);
     if (vp) {
-        if ((rc = mimo_data_open(vp, r->g, 1, r->comm, &r->val_d)))
+        if ((rc = mimo_data_open(vp, r->g, MIMO_DATA_TARGETS, r->comm, &r->val_d)))
             return rc;
         r->vs = mimo_data_source(r->val_d);
         r->have_val = 1;
@@ -433,6 +456,40 @@ static int resume_path(run *r, char *path, size_t len)
     return 0;
 }
 
+/* A new run's id: 16 hex digits from the kernel's random source (else
+ * the clock and the pid). */
+static void new_run_id(char *id, size_t len)
+{
+    uint64_t v = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(&v, sizeof v, 1, f) != 1)
+        v = (uint64_t)(mimo_clock() * 1e9) ^ ((uint64_t)getpid() << 32);
+    if (f)
+        fclose(f);
+    snprintf(id, len, "%016llx", (unsigned long long)v);
+}
+
+/* This run's lineage (mimo_ckpt_state): its own id after the resumed
+ * checkpoint's lineage and step; the oldest entries dropped when long. */
+static void set_lineage(run *r, int resumed)
+{
+    char id[24], *lin = r->state.ck.lineage;
+    size_t cap = sizeof r->state.ck.lineage;
+    new_run_id(id, sizeof id);
+    if (!resumed || !lin[0]) {
+        snprintf(lin, cap, "%s", id);
+        return;
+    }
+    char tail[64];
+    snprintf(tail, sizeof tail, "@%lld/%s", (long long)r->state.ck.global_step, id);
+    while (strlen(lin) + strlen(tail) >= cap && strchr(lin, '/'))
+        memmove(lin, strchr(lin, '/') + 1, strlen(strchr(lin, '/') + 1) + 1);
+    if (strlen(lin) + strlen(tail) < cap)
+        strcat(lin, tail);
+    else
+        snprintf(lin, cap, "%s", id);
+}
+
 /* Fresh start, --init, or --resume. */
 static int starting_point(run *r)
 {
@@ -441,17 +498,28 @@ static int starting_point(run *r)
     r->state.lr_scale = 1;
     if (rc)
         return rc;
-    if (!path[0])
+    if (!path[0]) {
+        set_lineage(r, 0);
         return r->o->init ? mimo_checkpoint_init_params(r->o->init, r->m) : 0;
+    }
     /* ask for every name the state packs, so the load fills them */
     if ((rc = mimo_run_state_pack(&r->state, r->spec, r->ts.rows, r->size, 0, &r->tr)) ||
         (rc = mimo_checkpoint_load(path, r->m, &r->state.ck, r->best_params,
                                    &r->has_best)))
         return rc;
-    mimo_run_state_unpack(&r->state, r->rank, &r->tr);
     if ((rc = mimo_run_state_check(&r->state, r->spec, r->ts.rows, path, note_cb,
                                    r)))
         return rc;
+    if ((rc = mimo_run_state_unpack(&r->state, r->rank, &r->tr)) == MIMO_ENOMEM)
+        return rc;
+    if (rc) {
+        mimo_error_clear();
+        snprintf(msg, sizeof msg, "%s: its sums of epoch %lld so far do not fit "
+                 "this config's metrics (or come from an older mimo): that epoch's "
+                 "logged values cover only the steps from here", path, (long long)r->state.ck.epoch + 1);
+        note(r, msg);
+    }
+    set_lineage(r, 1);
     snprintf(msg, sizeof msg, "resuming from %s (epoch %lld, step %lld)", path,
              (long long)r->state.ck.epoch + 1, (long long)r->state.ck.step);
     note(r, msg);
@@ -490,16 +558,17 @@ static int create_model(run *r)
     r->g = mimo_model_graph(r->m);
     r->n_heads = mimo_graph_n_heads(r->g);
     r->best_params = calloc(mimo_model_param_count(r->m) + 1, sizeof(mimo_real));
-    r->step_sums = calloc((size_t)r->n_heads, sizeof *r->step_sums);
     r->head_names = calloc((size_t)r->n_heads, sizeof *r->head_names);
     r->head_loss = calloc((size_t)r->n_heads, sizeof *r->head_loss);
-    if (!r->best_params || !r->step_sums || !r->head_names || !r->head_loss)
+    if (!r->best_params || !r->head_names || !r->head_loss)
         return mimo_error(MIMO_ENOMEM, "out of memory");
     for (int h = 0; h < r->n_heads; h++)
         r->head_names[h] = r->spec->outputs[h].name;
-    if ((rc = mimo_stats_init(&r->tr, r->n_heads)))
+    if ((rc = mimo_stats_init(&r->tr, r->n_heads)) ||
+        (rc = mimo_stats_init(&r->va, r->n_heads)) ||
+        (rc = mimo_stats_bind(&r->tr, r->g)))
         return rc;
-    return mimo_stats_init(&r->va, r->n_heads);
+    return mimo_stats_bind(&r->va, r->g);
 }
 
 static int setup_parallel(run *r)
@@ -509,7 +578,7 @@ static int setup_parallel(run *r)
     if (o->trace_path)
         rc = mimo_trace_create(r->rank, 1u << 20, &r->trace);
     if (!rc && (r->size > 1 || r->trace))
-        rc = mimo_dist_create(r->comm, mimo_model_param_count(r->m), &o->dist,
+        rc = mimo_dist_create(r->comm, mimo_model_trained_count(r->m), &o->dist,
                               r->trace, &r->dist);
     if ((rc = agree(r, rc)) || !r->dist)
         return rc;
@@ -527,11 +596,71 @@ static int sync_replicas(run *r)
                                               r->state.ck.global_step);
 }
 
+/* Rank 0: the run directory's lock before anything in it is read or
+ * removed, then the leftovers of dead processes, then whether it holds an
+ * earlier run. */
+static int claim_dir(run *r)
+{
+    int rc = mimo_rundir_lock(r->o->out_dir, &r->lock_fd), n;
+    double bytes;
+    if (rc)
+        return rc;
+    mimo_rundir_clean_tmp(r->o->out_dir, &n, &bytes);
+    if (n) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "removed %d temporary file(s) (%.1f MB) left in "
+                 "%s by processes that ended mid-write", n, bytes / 1e6,
+                 r->o->out_dir);
+        note(r, msg);
+    }
+    return mimo_rundir_check(r->o->out_dir, r->o->resume != NULL, r->o->overwrite);
+}
+
+/* Before the model is made: its memory, said at start, against what the
+ * node has (all its ranks together); more is an error unless --force. */
+static int check_memory(run *r)
+{
+    mimo_graph *g = NULL;
+    int local = 1, local_rank = 0;
+    int rc = mimo_graph_compile(r->spec, (int)r->spec->train.batch_size, 0, &g);
+    if (rc)
+        return 0; /* create_model reports it */
+    double need = mimo_graph_train_bytes(g), avail = mimo_available_bytes();
+    mimo_graph_free(&g);
+    if ((rc = mimo_comm_node(r->comm, &local, &local_rank)))
+        return rc;
+    char msg[512], node[96] = "";
+    if (local > 1)
+        snprintf(node, sizeof node, "; %d ranks on this node: %.1f MB", local,
+                 need * local / 1e6);
+    if (avail > 0 && need * local > avail) {
+        snprintf(msg, sizeof msg, "the model needs about %.1f MB per rank to train "
+                 "(parameters, gradients, optimizer moments, activations at batch "
+                 "%ld%s) but this machine has %.1f MB available", need / 1e6,
+                 r->spec->train.batch_size, node, avail / 1e6);
+        if (!r->o->force)
+            return mimo_error(MIMO_ENOMEM, "%s: %s: use a smaller model or batch, "
+                              "fewer ranks per node, or --force", r->spec->file, msg);
+        if (r->rank == 0) {
+            char w[600];
+            snprintf(w, sizeof w, "warning: %s (--force: starting anyway)", msg);
+            note(r, w);
+        }
+    } else if (r->rank == 0 && need > 64e6) {
+        snprintf(msg, sizeof msg, "memory: about %.1f MB per rank to train%s (%.1f MB "
+                 "available)", need / 1e6, node, avail / 1e6);
+        note(r, msg);
+    }
+    return 0;
+}
+
 /* The model, the data, the run directory, where to start: every rank
  * agrees on the outcome before the collectives that follow. */
 static int set_up(run *r)
 {
-    int rc = agree(r, create_model(r));
+    int rc = agree(r, check_memory(r));
+    if (!rc)
+        rc = agree(r, create_model(r));
     if (!rc) { /* opening is agreed inside; the split checks are not */
         rc = open_data(r);
         if (!(rc && mimo_error_agreed()))
@@ -540,6 +669,7 @@ static int set_up(run *r)
     if (!rc) /* rank 0 alone writes the directory: agree before collectives */
         rc = agree(r, (rc = mimo_history_init(&r->hist, r->g, r->have_val)) ||
                       (rc = setup_monitors(r)) ||
+                      (rc = r->rank == 0 ? claim_dir(r) : 0) ||
                       (rc = mimo_rundir_open(&r->dir, r->o->out_dir,
                                              r->spec->train.checkpoint.keep,
                                              r->spec->text, r->comm, r->rank,
@@ -560,6 +690,48 @@ static int set_up(run *r)
     return rc;
 }
 
+/* A stop asked for while setting up (on any rank): nothing new to save —
+ * the run starts from its seed, --init or the checkpoint it resumed. */
+static int stopped_early(run *r)
+{
+    int flag = r->o->stop && *r->o->stop;
+    if (r->size > 1 &&
+        MPI_Allreduce(MPI_IN_PLACE, &flag, 1, MPI_INT, MPI_MAX, r->comm) != MPI_SUCCESS)
+        return 0; /* the first step's vote will see it */
+    if (flag)
+        note(r, "stop requested before the first step: nothing to checkpoint yet "
+                "(the run starts again where it would have begun)");
+    return flag;
+}
+
+/* DIR/status after the run: what scripts read instead of the launcher's
+ * exit status. */
+static void final_status(run *r, int rc)
+{
+    char detail[1100];
+    if (rc == MIMO_TRAIN_STOPPED) {
+        snprintf(detail, sizeof detail, "checkpoint: %s\nepoch: %lld\nstep: %lld\n"
+                 "resume: mimo train CONFIG --out DIR --resume auto\n",
+                 r->dir.last[0] ? r->dir.last : "none (stopped before the first step)",
+                 (long long)r->state.ck.epoch + 1, (long long)r->state.ck.step);
+        mimo_rundir_status(&r->dir, "stopped", detail);
+    } else if (!rc) {
+        snprintf(detail, sizeof detail, "checkpoint: %s\nepochs: %lld\n",
+                 r->dir.last, (long long)r->state.ck.epoch);
+        mimo_rundir_status(&r->dir, "finished", detail);
+    } else if (r->rank == 0) { /* keep the message (and whether agreed) */
+        char keep[1024];
+        int agreed = mimo_error_agreed();
+        snprintf(keep, sizeof keep, "%s", mimo_errmsg());
+        snprintf(detail, sizeof detail, "error: %s\n",
+                 rc == MIMO_EPEER ? "on another rank (see its message)" : keep);
+        mimo_rundir_status(&r->dir, "failed", detail);
+        mimo_error(rc, "%s", keep);
+        if (agreed)
+            mimo_error_set_agreed();
+    }
+}
+
 /* After an error on this rank alone (not agreed) the other ranks may be
  * waiting in a collective: no MPI call and no collective file close then,
  * the caller ends the job with MPI_Abort. */
@@ -574,7 +746,6 @@ static void clean_up(run *r, int rc)
     done(&r->train_d);
     mimo_stats_free(&r->tr);
     mimo_stats_free(&r->va);
-    free(r->step_sums);
     free((void *)r->head_names);
     free(r->head_loss);
     free(r->best_params);
@@ -583,6 +754,8 @@ static void clean_up(run *r, int rc)
     mimo_model_free(&r->m);
     mimo_history_free(&r->hist);
     mimo_rundir_close(&r->dir);
+    mimo_rundir_unlock(&r->lock_fd);
+    mimo_stall_stop();
     mimo_run_state_free(&r->state);
     if (!alone)
         mimo_comm_free(&r->comm);
@@ -599,15 +772,25 @@ int mimo_train(mimo_spec *spec, const mimo_train_opts *o)
     r->base_lr = spec->train.opt.lr;
     r->t_start = r->t_ckpt = mimo_clock();
     r->size = 1;
+    r->lock_fd = -1;
     int rc = mimo_comm_dup(o->comm, &r->comm);
     if (!rc && r->comm != MPI_COMM_NULL &&
         (MPI_Comm_rank(r->comm, &r->rank) != MPI_SUCCESS ||
          MPI_Comm_size(r->comm, &r->size) != MPI_SUCCESS))
         rc = mimo_error(MIMO_EMPI, "cannot query the communicator");
+    if (!rc) {
+        mimo_stall_opts so = {o->stall_warn, o->stall_abort, o->on_message,
+                              o->on_fatal, o->user};
+        if (!o->on_fatal)
+            so.abort_s = 0; /* nobody to end the job */
+        rc = mimo_stall_start(r->comm, &so);
+    }
     if (!rc && !(rc = set_up(r))) {
-        rc = train_loop(r);
+        mimo_rundir_status(&r->dir, "running", NULL);
+        rc = stopped_early(r) ? MIMO_TRAIN_STOPPED : train_loop(r);
         if (!rc && r->trace)
             rc = mimo_trace_write(r->trace, r->comm, o->trace_path);
+        final_status(r, rc);
     }
     clean_up(r, rc);
     free(r);

@@ -1,14 +1,19 @@
 /* rundir.c — the run directory and its checkpoints (see rundir.h), and
  * finding the newest checkpoint of a directory (trainer.h). */
-#define _POSIX_C_SOURCE 200809L /* opendir, stat */
+#define _DEFAULT_SOURCE /* flock, gethostname, opendir, stat */
 #include "train/rundir.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "base/fsutil.h"
 #include "base/strutil.h"
@@ -16,17 +21,138 @@
 #include "mimo/error.h"
 #include "mimo/trainer.h"
 
+/* path = text, atomically (a full disk leaves the old file whole). */
 static int write_text_file(const char *path, const char *text)
 {
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return mimo_error(MIMO_EIO, "%s: cannot write: %s", path, strerror(errno));
-    fputs(text ? text : "", f);
-    int bad = ferror(f);
-    if (fclose(f) || bad)
-        return mimo_error(MIMO_EIO, "%s: write failed", path);
+    mimo_atomic a;
+    int rc = mimo_atomic_begin(&a, path);
+    if (!rc && !(rc = mimo_atomic_write(&a, text ? text : "", text ? strlen(text) : 0)))
+        rc = mimo_atomic_commit(&a, NULL);
+    if (rc)
+        mimo_atomic_abort(&a);
+    return rc;
+}
+
+/* ---- the lock ---------------------------------------------------------------- */
+
+int mimo_rundir_lock(const char *dir, int *fd)
+{
+    char path[4200], who[512] = "", host[256] = "?", when[64] = "?";
+    *fd = -1;
+    int rc = mimo_mkdirs(dir);
+    if (rc)
+        return rc;
+    snprintf(path, sizeof path, "%s/lock", dir);
+    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (f < 0)
+        return mimo_error(MIMO_EIO, "%s: cannot create the run directory's lock: %s",
+                          path, strerror(errno));
+    while (flock(f, LOCK_EX | LOCK_NB)) {
+        if (errno == EINTR)
+            continue;
+        int err = errno;
+        ssize_t n = err == EWOULDBLOCK ? pread(f, who, sizeof who - 1, 0) : -1;
+        close(f);
+        if (err != EWOULDBLOCK)
+            return mimo_error(MIMO_EIO, "%s: cannot lock: %s", path, strerror(err));
+        who[n > 0 ? n : 0] = '\0';
+        who[strcspn(who, "\n")] = '\0';
+        return mimo_error(MIMO_EINVAL, "%s is in use by another mimo train (%s): "
+                          "two runs in one directory would destroy each other's "
+                          "checkpoints; wait for it to end, or train into another "
+                          "--out", dir, who[0] ? who : "holder unknown");
+    }
+    time_t now = time(NULL);
+    struct tm tm;
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    if (localtime_r(&now, &tm))
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    int len = snprintf(who, sizeof who, "pid %ld on host %s, since %s\n",
+                       (long)getpid(), host, when);
+    if (ftruncate(f, 0) || pwrite(f, who, (size_t)len, 0) != len) {
+        /* the lock holds all the same; only its note is missing */
+    }
+    *fd = f;
     return 0;
 }
+
+void mimo_rundir_unlock(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd); /* releases the flock */
+    *fd = -1;
+}
+
+/* ---- stale temporaries ---------------------------------------------------------- */
+
+/* The pid of a temporary's name "X.tmp.<pid>", or 0. */
+static long tmp_pid(const char *name)
+{
+    const char *t = strstr(name, ".tmp.");
+    if (!t)
+        return 0;
+    char *end;
+    long pid = strtol(t + 5, &end, 10);
+    return *end || pid <= 0 || strstr(t + 5, ".tmp.") ? 0 : pid;
+}
+
+static void clean_dir(const char *dir, int *n, double *bytes)
+{
+    DIR *d = opendir(dir);
+    char path[4600];
+    struct stat sb;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        long pid = tmp_pid(e->d_name);
+        if (!pid)
+            continue;
+        /* ours cannot be yet (nothing written); another's only when dead */
+        if (pid != (long)getpid() && !(kill((pid_t)pid, 0) && errno == ESRCH))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && remove(path) == 0)
+            ++*n, *bytes += (double)sb.st_size;
+    }
+    if (d)
+        closedir(d);
+}
+
+void mimo_rundir_clean_tmp(const char *dir, int *n, double *bytes)
+{
+    char sub[4200];
+    *n = 0, *bytes = 0;
+    clean_dir(dir, n, bytes);
+    snprintf(sub, sizeof sub, "%s/checkpoints", dir);
+    clean_dir(sub, n, bytes);
+}
+
+/* ---- the status marker ---------------------------------------------------------- */
+
+int mimo_rundir_status(const mimo_rundir *d, const char *state, const char *detail)
+{
+    if (d->rank != 0 || !d->dir)
+        return 0;
+    char path[4200], text[8192], host[256] = "?", when[64] = "?";
+    time_t now = time(NULL);
+    struct tm tm;
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    if (localtime_r(&now, &tm))
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(path, sizeof path, "%s/status", d->dir);
+    snprintf(text, sizeof text, "state: %s\npid: %ld\nhost: %s\ntime: %s\n%s%s",
+             state, (long)getpid(), host, when, detail ? detail : "",
+             detail && *detail && detail[strlen(detail) - 1] != '\n' ? "\n" : "");
+    mimo_atomic a;
+    int rc = mimo_atomic_begin(&a, path);
+    if (!rc && !(rc = mimo_atomic_write(&a, text, strlen(text))))
+        rc = mimo_atomic_commit(&a, NULL);
+    if (rc)
+        mimo_atomic_abort(&a);
+    return rc;
+}
+
+/* ---- the directory ---------------------------------------------------------------- */
 
 int mimo_rundir_open(mimo_rundir *d, const char *dir, int keep,
                      const char *config_text, MPI_Comm comm, int rank, int size)
@@ -54,6 +180,70 @@ void mimo_rundir_close(mimo_rundir *d)
     memset(d, 0, sizeof *d);
 }
 
+/* The .h5 files of dir/checkpoints into list (malloc'd names, *n of
+ * them); none when it does not exist. */
+static int list_checkpoints(const char *dir, char ***list, size_t *n)
+{
+    char path[4200];
+    size_t cap = 0;
+    *list = NULL, *n = 0;
+    snprintf(path, sizeof path, "%s/checkpoints", dir);
+    DIR *d = opendir(path);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        char file[4500];
+        struct stat sb;
+        snprintf(file, sizeof file, "%s/%s", path, e->d_name);
+        if (len < 4 || strcmp(e->d_name + len - 3, ".h5") || stat(file, &sb) ||
+            !S_ISREG(sb.st_mode))
+            continue;
+        if (*n == cap) {
+            char **l = realloc(*list, sizeof *l * (cap = cap ? 2 * cap : 16));
+            if (!l)
+                break;
+            *list = l;
+        }
+        if (!((*list)[*n] = mimo_strdup(e->d_name)))
+            break;
+        ++*n;
+    }
+    if (d)
+        closedir(d);
+    return 0;
+}
+
+int mimo_rundir_check(const char *dir, int resume, int overwrite)
+{
+    char path[4200], **list;
+    size_t n;
+    struct stat sb;
+    if (resume)
+        return 0;
+    snprintf(path, sizeof path, "%s/history.csv", dir);
+    int history = stat(path, &sb) == 0;
+    list_checkpoints(dir, &list, &n);
+    int rc = 0;
+    if ((history || n) && !overwrite)
+        rc = mimo_error(MIMO_EINVAL, "%s holds an earlier run (%s%s%zu checkpoint%s): "
+                        "resume it with --resume auto, or start again with "
+                        "--overwrite, which deletes them", dir,
+                        history ? "history.csv" : "", history ? " and " : "", n,
+                        n == 1 ? "" : "s");
+    for (size_t i = 0; i < n; i++) {
+        if (!rc) { /* --overwrite: the user asked to lose them */
+            snprintf(path, sizeof path, "%s/checkpoints/%s", dir, list[i]);
+            remove(path);
+        }
+        free(list[i]);
+    }
+    free(list);
+    if (!rc && history) {
+        snprintf(path, sizeof path, "%s/history.csv", dir);
+        remove(path);
+    }
+    return rc;
+}
+
 static char *ckpt_path(const mimo_rundir *d, const char *name)
 {
     size_t n = strlen(d->ckpt_dir) + strlen(name) + 2;
@@ -63,7 +253,7 @@ static char *ckpt_path(const mimo_rundir *d, const char *name)
     return p;
 }
 
-int mimo_rundir_save(const mimo_rundir *d, const char *name, mimo_model *m,
+int mimo_rundir_save(mimo_rundir *d, const char *name, mimo_model *m,
                      const mimo_ckpt_state *st, const mimo_real *best)
 {
     int rc = 0;
@@ -72,57 +262,96 @@ int mimo_rundir_save(const mimo_rundir *d, const char *name, mimo_model *m,
         rc = path ? mimo_checkpoint_save(path, m, st, best)
                   : mimo_error(MIMO_ENOMEM, "out of memory");
         free(path);
+        if (!rc)
+            snprintf(d->last, sizeof d->last, "%s", name);
     }
     return d->size > 1 ? mimo_agree(d->comm, rc) : rc;
 }
 
-static int cmp_str(const void *a, const void *b)
+/* Whether a checkpoint written by lineage `theirs` at global step gs lies
+ * on lineage `ours` ("A@S/B@T/C"): its writer (the last id of theirs) is
+ * C, or an ancestor A whose checkpoint we resumed at step S, with gs <= S
+ * (a later one of A's is a branch we left). */
+static int on_lineage(const char *ours, const char *theirs, int64_t gs)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    const char *slash = strrchr(theirs, '/'), *writer = slash ? slash + 1 : theirs;
+    size_t wn = strlen(writer);
+    if (!wn || !*ours)
+        return 0;
+    for (const char *p = ours; *p;) {
+        size_t n = strcspn(p, "@/");
+        if (n == wn && strncmp(p, writer, n) == 0) {
+            if (p[n] != '@')
+                return 1; /* the open end: this run */
+            return gs <= strtoll(p + n + 1, NULL, 10);
+        }
+        p += strcspn(p, "/");
+        p += *p == '/';
+    }
+    return 0;
 }
 
-/* Removes all but the newest `keep` ckpt-*.h5 of the directory. A name
- * that cannot be copied (out of memory) is just not pruned. */
-static void prune(const mimo_rundir *d)
+typedef struct {
+    char *name;
+    int64_t gs;
+} ckpt_entry;
+
+static int cmp_gs(const void *a, const void *b)
+{
+    const ckpt_entry *x = a, *y = b;
+    return (x->gs > y->gs) - (x->gs < y->gs);
+}
+
+/* Removes all but the newest `keep` ckpt-*.h5 of this run's lineage. A
+ * file of another run, or one that cannot be read, is never touched. */
+static void prune(const mimo_rundir *d, const char *lineage)
 {
     DIR *dir = opendir(d->ckpt_dir);
-    char **list = NULL;
+    ckpt_entry *list = NULL;
     size_t n = 0, cap = 0;
+    char theirs[MIMO_CKPT_LINEAGE_MAX];
     for (struct dirent *e; dir && (e = readdir(dir));) {
         size_t len = strlen(e->d_name);
+        int64_t gs;
         if (strncmp(e->d_name, "ckpt-", 5) || len < 4 || strcmp(e->d_name + len - 3, ".h5"))
             continue;
+        char *path = ckpt_path(d, e->d_name);
+        int ours = path && mimo_checkpoint_lineage(path, &gs, theirs, sizeof theirs) &&
+                   on_lineage(lineage, theirs, gs);
+        free(path);
+        if (!ours)
+            continue;
         if (n == cap) {
-            char **l = realloc(list, sizeof *l * (cap = cap ? 2 * cap : 16));
+            ckpt_entry *l = realloc(list, sizeof *l * (cap = cap ? 2 * cap : 16));
             if (!l)
                 break;
             list = l;
         }
-        if ((list[n] = mimo_strdup(e->d_name)))
-            n++;
+        if ((list[n].name = mimo_strdup(e->d_name)))
+            list[n++].gs = gs;
     }
     if (dir)
         closedir(dir);
     if (n)
-        qsort(list, n, sizeof *list, cmp_str);
+        qsort(list, n, sizeof *list, cmp_gs);
     for (size_t i = 0; i < n; i++) {
-        char *path = (long)i < (long)n - d->keep ? ckpt_path(d, list[i]) : NULL;
+        char *path = (long)i < (long)n - d->keep ? ckpt_path(d, list[i].name) : NULL;
         if (path)
             remove(path);
         free(path);
-        free(list[i]);
+        free(list[i].name);
     }
     free(list);
 }
 
-int mimo_rundir_save_periodic(const mimo_rundir *d, mimo_model *m,
+int mimo_rundir_save_periodic(mimo_rundir *d, mimo_model *m,
                               const mimo_ckpt_state *st, const mimo_real *best)
 {
     char name[64];
     snprintf(name, sizeof name, "ckpt-%012lld.h5", (long long)st->global_step);
     int rc = mimo_rundir_save(d, name, m, st, best);
     if (!rc && d->rank == 0)
-        prune(d);
+        prune(d, st->lineage);
     return rc;
 }
 

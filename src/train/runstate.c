@@ -1,7 +1,9 @@
 /* runstate.c — the run's own state in a checkpoint (see runstate.h). */
 #include "train/runstate.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mimo/error.h"
@@ -9,6 +11,87 @@
 static void part_name(char *buf, size_t len, int h, const char *what)
 {
     snprintf(buf, len, "partial_%d_%s", h, what);
+}
+
+/* The epoch's sums as arrays: every head's sums, and the AUC scores of
+ * the heads that keep them (scores and 0/1 labels). */
+static int pack_sums(mimo_ckpt_state *s, const mimo_stats *part)
+{
+    mimo_metrics *mt = part->metrics;
+    char nm[MIMO_CKPT_NAME_MAX];
+    size_t nl = mimo_metrics_layout(mt, NULL);
+    double *lay = malloc(sizeof *lay * (nl + 1));
+    if (!lay)
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    mimo_metrics_layout(mt, lay);
+    int rc = mimo_ckpt_set_array(s, "partial_layout", lay, nl);
+    free(lay);
+    if (!rc)
+        rc = mimo_ckpt_set_array(s, "partial_sums", mimo_metrics_sums(mt),
+                                 mimo_metrics_n_sums(mt));
+    for (int h = 0; h < part->n_heads && !rc; h++) {
+        const mimo_real *sc;
+        const unsigned char *pos;
+        size_t n = mimo_metrics_scores(mt, h, &sc, &pos);
+        if (!mimo_metrics_has_scores(mt, h))
+            continue;
+        double *v = malloc(sizeof *v * (2 * n + 1));
+        if (!v)
+            return mimo_error(MIMO_ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++)
+            v[i] = sc[i], v[n + i] = pos[i];
+        part_name(nm, sizeof nm, h, "auc");
+        rc = mimo_ckpt_set_array(s, nm, v, 2 * n);
+        free(v);
+    }
+    return rc;
+}
+
+/* Whether the saved layout is this config's (a copy of the run directory
+ * with another config's metrics would otherwise misread the sums). */
+static int layout_fits(const mimo_ckpt_state *s, const mimo_metrics *mt)
+{
+    size_t n, nl = mimo_metrics_layout(mt, NULL);
+    const double *v = mimo_ckpt_get_array(s, "partial_layout", &n);
+    double *lay = malloc(sizeof *lay * (nl + 1));
+    int fits = v && lay && n == nl;
+    if (fits) {
+        mimo_metrics_layout(mt, lay);
+        fits = memcmp(v, lay, sizeof *lay * nl) == 0;
+    }
+    free(lay);
+    return fits;
+}
+
+/* The epoch's sums back on rank 0: none (an epoch boundary) is fine; sums
+ * that are missing (an older mimo) or do not fit are MIMO_EINVAL. */
+static int unpack_sums(const mimo_ckpt_state *s, mimo_stats *part)
+{
+    mimo_metrics *mt = part->metrics;
+    char nm[MIMO_CKPT_NAME_MAX];
+    size_t n;
+    if (part->count == 0)
+        return 0; /* an epoch boundary: nothing to carry on */
+    const double *v = mimo_ckpt_get_array(s, "partial_sums", &n);
+    if (!v || n == 0)
+        return MIMO_EINVAL;
+    if (n != mimo_metrics_n_sums(mt) || !layout_fits(s, mt))
+        return MIMO_EINVAL;
+    memcpy(mimo_metrics_sums(mt), v, sizeof *v * n);
+    for (int h = 0; h < part->n_heads; h++) {
+        mimo_real *sc;
+        unsigned char *pos;
+        part_name(nm, sizeof nm, h, "auc");
+        v = mimo_ckpt_get_array(s, nm, &n);
+        if (!mimo_metrics_has_scores(mt, h) || !v)
+            continue;
+        int rc = mimo_metrics_set_scores(mt, h, n / 2, &sc, &pos);
+        if (rc)
+            return rc;
+        for (size_t i = 0; i < n / 2; i++)
+            sc[i] = (mimo_real)v[i], pos[i] = v[n / 2 + i] != 0;
+    }
+    return 0;
 }
 
 int mimo_run_state_pack(mimo_run_state *st, const mimo_spec *spec,
@@ -33,30 +116,18 @@ int mimo_run_state_pack(mimo_run_state *st, const mimo_spec *spec,
         {"checkpoint_best", st->ckpt_best},
         {"checkpoint_best_set", st->ckpt_best_set},
         {"partial_count", (double)part->count}};
-    char nm[MIMO_CKPT_NAME_MAX];
     int rc = 0;
     s->seed = spec->train.seed;
     s->world_size = world;
     s->lr = lr;
     for (size_t i = 0; i < sizeof v / sizeof *v && !rc; i++)
         rc = mimo_ckpt_set(s, v[i].k, v[i].v);
-    for (int h = 0; h < part->n_heads && !rc; h++) {
-        const mimo_head_stats *p = &part->head[h];
-        part_name(nm, sizeof nm, h, "loss");
-        if (!(rc = mimo_ckpt_set(s, nm, p->loss)))
-            part_name(nm, sizeof nm, h, "acc"), rc = mimo_ckpt_set(s, nm, p->acc);
-        if (!rc)
-            part_name(nm, sizeof nm, h, "mse"), rc = mimo_ckpt_set(s, nm, p->mse);
-        if (!rc)
-            part_name(nm, sizeof nm, h, "mae"), rc = mimo_ckpt_set(s, nm, p->mae);
-    }
-    return rc;
+    return rc ? rc : pack_sums(s, part);
 }
 
-void mimo_run_state_unpack(mimo_run_state *st, int rank, mimo_stats *part)
+int mimo_run_state_unpack(mimo_run_state *st, int rank, mimo_stats *part)
 {
     const mimo_ckpt_state *s = &st->ck;
-    char nm[MIMO_CKPT_NAME_MAX];
     st->lr_scale = mimo_ckpt_get(s, "lr_scale", 1);
     st->plateau.best = mimo_ckpt_get(s, "plateau_best", 0);
     st->plateau.wait = (long)mimo_ckpt_get(s, "plateau_wait", 0);
@@ -70,15 +141,64 @@ void mimo_run_state_unpack(mimo_run_state *st, int rank, mimo_stats *part)
     st->ckpt_best_set = (int)mimo_ckpt_get(s, "checkpoint_best_set", 0);
     mimo_stats_reset(part);
     if (rank != 0) /* the sums over all ranks: rank 0 carries them */
-        return;
+        return 0;
     part->count = (long long)mimo_ckpt_get(s, "partial_count", 0);
-    for (int h = 0; h < part->n_heads; h++) {
-        mimo_head_stats *p = &part->head[h];
-        part_name(nm, sizeof nm, h, "loss"), p->loss = mimo_ckpt_get(s, nm, 0);
-        part_name(nm, sizeof nm, h, "acc"), p->acc = mimo_ckpt_get(s, nm, 0);
-        part_name(nm, sizeof nm, h, "mse"), p->mse = mimo_ckpt_get(s, nm, 0);
-        part_name(nm, sizeof nm, h, "mae"), p->mae = mimo_ckpt_get(s, nm, 0);
+    int rc = unpack_sums(s, part);
+    if (rc) {
+        mimo_stats_reset(part);
+        part->count = 0;
     }
+    return rc;
+}
+
+/* A named number of the state within [lo, hi] (an integer when asked):
+ * anything else is damage, named; absent is fine (older files). */
+static int in_range(const mimo_ckpt_state *s, const char *path, const char *name,
+                    double lo, double hi, int integer)
+{
+    double v = mimo_ckpt_get(s, name, lo);
+    if (v >= lo && v <= hi && (!integer || v == floor(v)))
+        return 0;
+    return mimo_error(MIMO_EINVAL, "%s: state '%s' = %g is out of range [%g, %g]%s: "
+                      "the file is damaged", path, name, v, lo, hi,
+                      integer ? " or not an integer" : "");
+}
+
+/* Every number of the state in its range, and the position inside the
+ * epoch this run's batch size and rows define. */
+static int check_ranges(const mimo_ckpt_state *s, const mimo_spec *spec,
+                        size_t train_rows, const char *path)
+{
+    static const char *const counts[] = {"plateau_wait", "plateau_cooldown",
+                                         "early_wait", "partial_count"};
+    static const char *const flags[] = {"shuffle", "plateau_initialized",
+                                        "early_initialized", "checkpoint_best_set"};
+    const double big = 9007199254740992.0; /* 2^53 */
+    int rc = in_range(s, path, "lr_scale", 1e-300, 1e6, 0);
+    for (size_t i = 0; !rc && i < sizeof counts / sizeof *counts; i++)
+        rc = in_range(s, path, counts[i], 0, big, 1);
+    for (size_t i = 0; !rc && i < sizeof flags / sizeof *flags; i++)
+        rc = in_range(s, path, flags[i], 0, 1, 1);
+    if (!rc)
+        rc = in_range(s, path, "early_best_epoch", -1, 2147483647.0, 1);
+    if (!rc && mimo_ckpt_get(s, "batch_size", -1) != -1)
+        rc = in_range(s, path, "batch_size", 1, big, 1);
+    if (!rc && mimo_ckpt_get(s, "train_rows", -1) != -1)
+        rc = in_range(s, path, "train_rows", 1, big, 1);
+    for (int i = 0; !rc && i < s->n_extra; i++)
+        if (isnan(s->extra[i].value))
+            rc = mimo_error(MIMO_EINVAL, "%s: state '%s' is NaN: the file is "
+                            "damaged", path, s->extra[i].name);
+    size_t B = (size_t)spec->train.batch_size;
+    int64_t steps = (int64_t)((train_rows + B - 1) / B);
+    double was_b = mimo_ckpt_get(s, "batch_size", -1);
+    double was_rows = mimo_ckpt_get(s, "train_rows", -1);
+    if (!rc && s->step >= steps && (was_b < 0 || was_b == (double)B) &&
+        (was_rows < 0 || was_rows == (double)train_rows)) /* else: see below */
+        rc = mimo_error(MIMO_EINVAL, "%s: step %lld of an epoch, which has %lld "
+                        "steps: the file is damaged", path, (long long)s->step,
+                        (long long)steps);
+    return rc;
 }
 
 int mimo_run_state_check(const mimo_run_state *st, const mimo_spec *spec,
@@ -87,6 +207,9 @@ int mimo_run_state_check(const mimo_run_state *st, const mimo_spec *spec,
 {
     const mimo_ckpt_state *s = &st->ck;
     const mimo_train_spec *t = &spec->train;
+    int rc = check_ranges(s, spec, train_rows, path);
+    if (rc)
+        return rc;
     double was[4] = {mimo_ckpt_get(s, "batch_size", -1),
                      mimo_ckpt_get(s, "train_rows", -1), (double)s->seed,
                      mimo_ckpt_get(s, "shuffle", -1)};
@@ -96,6 +219,24 @@ int mimo_run_state_check(const mimo_run_state *st, const mimo_spec *spec,
                                         "shuffle"};
     char msg[4400];
     for (int k = 0; k < 4; k++) {
+        if (k == 2) { /* a 64-bit seed: compared and printed exactly */
+            if (s->seed == t->seed)
+                continue;
+            if (s->step > 0)
+                return mimo_error(MIMO_EINVAL, "%s: stopped in the middle of epoch "
+                                  "%lld (step %lld) with seed %llu; this run has "
+                                  "%llu, which would skip or repeat rows: resume "
+                                  "with the same seed, or from a checkpoint at the "
+                                  "end of an epoch", path, (long long)s->epoch + 1,
+                                  (long long)s->step, (unsigned long long)s->seed,
+                                  (unsigned long long)t->seed);
+            snprintf(msg, sizeof msg, "%s: seed was %llu, now %llu (fine at an "
+                     "epoch boundary)", path, (unsigned long long)s->seed,
+                     (unsigned long long)t->seed);
+            if (note)
+                note(u, msg);
+            continue;
+        }
         if (was[k] < 0 || was[k] == now[k])
             continue;
         if (s->step > 0)

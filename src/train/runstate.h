@@ -2,7 +2,7 @@
  * optimizer's moments: where it stands (epoch, step, samples), the
  * learning-rate scale ReduceLROnPlateau left, the callbacks' states, the
  * best monitored value, and the sums of an interrupted epoch. It travels
- * as a checkpoint's named numbers (mimo_ckpt_state), packed and unpacked
+ * as a checkpoint's named numbers and arrays (mimo_ckpt_state), packed and unpacked
  * here, with what fixes the position inside an epoch, checked on resume. */
 #ifndef MIMO_TRAIN_RUNSTATE_H
 #define MIMO_TRAIN_RUNSTATE_H
@@ -26,8 +26,10 @@ int mimo_run_state_pack(mimo_run_state *st, const mimo_spec *spec,
                         size_t train_rows, int world, double lr,
                         const mimo_stats *part);
 /* Back from st->ck after a load; the epoch's sums go into part on rank 0
- * (they are the sums over all ranks) and are zero on the others. */
-void mimo_run_state_unpack(mimo_run_state *st, int rank, mimo_stats *part);
+ * (they are the sums over all ranks) and are zero on the others. Returns
+ * MIMO_EINVAL when the sums do not fit part's metrics (another config's:
+ * part is left empty), or MIMO_ENOMEM. */
+int mimo_run_state_unpack(mimo_run_state *st, int rank, mimo_stats *part);
 
 /* A checkpoint taken mid-epoch holds a position in that epoch's sample
  * order, which the batch size, the row count, the seed and shuffling

@@ -75,6 +75,12 @@ int mimo_monitor_is_max(mimo_mode mode, const char *monitor)
         return 1;
     if (mode == MIMO_MODE_MIN || ends_with(m, "loss"))
         return 0;
+    /* Keras' rule (names with "acc"), and the other metrics where more is
+     * better */
+    static const char *const up[] = {"_auc", "_precision", "_recall", "_f1", "_r2"};
+    for (size_t i = 0; i < sizeof up / sizeof *up; i++)
+        if (ends_with(m, up[i]))
+            return 1;
     return strstr(m, "acc") != NULL;
 }
 

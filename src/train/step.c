@@ -1,7 +1,8 @@
 /* step.c — one training step, the whole of it in order: this rank's rows
- * of the global batch, forward, loss, backward (the runtime's hooks start
- * the gradient sum as layers finish), the update (the sum over ranks and
- * the optimizer, by the model's update strategy). Every training loop of
+ * of the global batch, the row weights summed over the global batch,
+ * forward, loss, backward (the runtime's hooks start the gradient sum as
+ * layers finish), the update (the sum over ranks and the optimizer, by
+ * the model's update strategy). Every training loop of
  * mimo runs this function: `mimo train` (loop.c), mimo_fit (fit.c) and
  * `mimo bench`. */
 #include "mimo/fit.h"
@@ -12,10 +13,10 @@
 #include "mimo/error.h"
 
 /* A non-finite loss stops training before the update, naming the head. */
-static int check_finite(const mimo_model *m, const mimo_head_stats *st,
-                        long epoch, long step)
+static int check_finite(const mimo_model *m, long epoch, long step)
 {
     const mimo_graph *g = mimo_model_graph((mimo_model *)m);
+    const mimo_head_stats *st = mimo_model_step_stats(m);
     for (int h = 0; h < mimo_graph_n_heads(g); h++)
         if (!isfinite(st[h].loss))
             return mimo_error(MIMO_ENUM, "loss of head '%s' is not finite at "
@@ -27,20 +28,21 @@ static int check_finite(const mimo_model *m, const mimo_head_stats *st,
 }
 
 int mimo_train_step(mimo_model *m, const mimo_source *src, const uint64_t *rows,
-                    size_t gb, long epoch, long step, mimo_head_stats *st)
+                    size_t gb, long epoch, long step, mimo_stats *st)
 {
     size_t lo, hi;
     int rc;
     mimo_model_slice(m, gb, &lo, &hi); /* this rank's rows: [lo, hi) */
     int b = (int)(hi - lo);
-    memset(st, 0, sizeof *st * (size_t)mimo_graph_n_heads(mimo_model_graph(m)));
-    mimo_model_begin_step(m);
-    if (b > 0) {
-        if ((rc = mimo_model_read(m, src, rows + lo, b, 1)))
-            return rc;
+    mimo_model_begin_step(m, epoch);
+    /* every rank joins the sums of row weights, also without rows */
+    if ((rc = mimo_model_read(m, src, rows + lo, b, 1)) ||
+        (rc = mimo_model_weigh(m, b, gb)))
+        return rc;
+    /* a rank without rows still joins the batch statistics' reductions */
+    if (b > 0 || mimo_graph_collective(mimo_model_graph(m))) {
         mimo_model_forward(m, b);
-        if ((rc = mimo_model_loss(m, b, 1.0 / (double)gb, st)) ||
-            (rc = check_finite(m, st, epoch, step)))
+        if ((rc = mimo_model_loss(m, b, st)) || (rc = check_finite(m, epoch, step)))
             return rc;
         mimo_model_backward(m, b);
     }

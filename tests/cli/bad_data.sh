@@ -80,4 +80,55 @@ done
 if cmp -s <(cut -d, -f1-9 split/history.csv) <(cut -d, -f1-9 splits/history.csv) &&
    head -n1 split/history.csv | grep -q val_cls_accuracy; then passed=$((passed + 1));
 else echo "FAIL: validation_split differs when streaming"; failed=$((failed + 1)); fi
+# data read silently wrong before: an external raw file cut short, a chunked
+# dataset with rows never written, masks that are not 0/1 or leave nothing
+$PY - <<'PYEOF'
+import h5py, numpy as np
+rs = np.random.RandomState(3)
+a = rs.randn(100, 3).astype('f4')
+a.tofile('ext.raw')
+with open('ext.raw', 'r+b') as f:
+    f.truncate(1000)
+with h5py.File('ext.h5', 'w') as f:
+    f.create_dataset('a', (100, 3), 'f4', external=[('ext.raw', 0, 1200)])
+    f['b'] = rs.randn(100, 2); f['cls'] = rs.randint(0, 4, 100).astype('i4')
+    f['reg'] = rs.randn(100, 2).astype('f4')
+with h5py.File('unwritten.h5', 'w') as f:
+    f.create_dataset('a', (50000000, 3), 'f4', chunks=(65536, 3))
+    for k, w in (('b', 2), ('reg', 2)):
+        f.create_dataset(k, (50000000, w), 'f4', chunks=(65536, w))
+    f.create_dataset('cls', (50000000,), 'i4', chunks=(65536,))
+with h5py.File('partly.h5', 'w') as f:
+    d = f.create_dataset('a', (1000, 3), 'f4', chunks=(100, 3)); d[:500] = 1
+    f['b'] = rs.randn(1000, 2); f['cls'] = rs.randint(0, 4, 1000).astype('i4')
+    f['reg'] = rs.randn(1000, 2).astype('f4')
+with h5py.File('filled.h5', 'w') as f:
+    d = f.create_dataset('a', (1000, 3), 'f4', chunks=(100, 3), fillvalue=0.5); d[:500] = 1
+    f['b'] = rs.randn(1000, 2); f['cls'] = rs.randint(0, 4, 1000).astype('i4')
+    f['reg'] = rs.randn(1000, 2).astype('f4')
+def masked(name, mask):
+    with h5py.File(name, 'w') as f:
+        f['x'] = rs.randn(len(mask), 8).astype('f4'); f['mask'] = mask
+        f['y'] = np.argmax(mask, 1).astype('i4')
+m = (rs.rand(200, 10) < 0.5).astype('f4'); m[:, 0] = 1
+masked('mask_ok.h5', m)
+m2 = m.copy(); m2[17, 3] = 0.5
+masked('mask_half.h5', m2)
+m3 = m.copy(); m3[42] = 0
+masked('mask_zero.h5', m3)
+PYEOF
+expect 1 "ext.h5: dataset 'a' keeps its data in the external file ext.raw, which holds 1000 of the 1200 bytes it needs from offset 0: the missing part would read as zeros" \
+    train net.yaml --out r --data ext.h5
+expect 1 "unwritten.h5: dataset 'a' was never written (all of its data would read as zeros)" \
+    train net.yaml --out r --data unwritten.h5
+expect 1 "partly.h5: dataset 'a' was only partly written (some of its data would read as zeros)" \
+    train net.yaml --out r --data partly.h5
+expect 0 "" train net.yaml --out filled --data filled.h5 --quiet --epochs 1
+sed -n '/^inputs:/,$p' "$SRC/configs/masked-softmax.yaml" >masked.yaml
+expect 0 "" train masked.yaml --out m --data mask_ok.h5 --epochs 1 --quiet
+expect 1 "mask_half.h5: dataset 'mask' row 17: mask value 0.5 is not 0 or 1 (input 'mask' is the mask of a masked_softmax)" \
+    train masked.yaml --out m2 --data mask_half.h5 --epochs 1
+expect 1 "mask_zero.h5: dataset 'mask' row 42: the mask is all zeros: the masked_softmax would have no position to attend to" \
+    train masked.yaml --out m3 --data mask_zero.h5 --epochs 1
+expect 1 "mask_zero.h5: dataset 'mask' row 42: the mask is all zeros" predict m --data mask_zero.h5 --out mp.h5
 finish

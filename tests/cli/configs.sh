@@ -10,7 +10,7 @@
 source "$(dirname "$0")/lib.bash"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 cd "$TMP" || exit 1
-ln -s "$SRC/configs" configs
+cp -r "$SRC/configs" configs # a copy: data paths resolve next to it, ../data
 mkdir data
 
 # cmp_num A OP B: numeric comparison (floats, 1e-5 notation), OP < or >
@@ -53,7 +53,7 @@ check "the configs document their mimo gen commands" test -n "$gens"
 while read -r -a args; do
     [ ${#args[@]} -gt 0 ] && expect 0 "wrote data/" "${args[@]}"
 done <<<"$gens"
-for f in seed-mimo xor sine-window sinexp sinexp-val sin12 sin12-val multitask; do
+for f in seed-mimo xor sine-window sinexp sinexp-val sin12 sin12-val multitask tabular; do
     check "data/$f.h5 is made by a documented gen command" test -f "data/$f.h5"
 done
 
@@ -76,6 +76,11 @@ target "multi-output val_cls_accuracy" "$(hist multi-output val_cls_accuracy 40)
 train multitask
 target "multitask val_reg_loss" "$(hist multitask val_reg_loss 40)" '<' 0.006
 target "multitask val_cls_accuracy" "$(hist multitask val_cls_accuracy 40)" '>' 0.95
+
+# wide and deep: embeddings of two id columns, batch_norm, dropout
+train tabular
+target "tabular val_click_accuracy" "$(hist tabular val_click_accuracy 10)" '>' 0.66
+target "tabular val_dwell_loss" "$(hist tabular val_dwell_loss 10)" '<' 0.035
 
 # 003: sliding-window sine, quadratic activation, clipped SGD vs Adam
 for c in sine-window sine-window-adam; do

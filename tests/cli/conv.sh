@@ -151,6 +151,46 @@ import h5py, sys
 f = h5py.File('full/checkpoints/last.h5')
 sys.exit(0 if f['params/c/kernel'].shape == (3, 3, 2, 4) and f['params/c/bias'].shape == (4,) else 1)"
 
+# ---- with the layers of real models: batch_norm after a conv (the global
+# batch's statistics over batch, height and width), dropout, a shared and
+# a frozen conv2d; 1 and 2 ranks train the same weights, the frozen kernel
+# never moves; bench --layers profiles every kind, on 1 and 2 ranks. (No
+# bias before batch_norm, as in Keras: its gradient is zero up to rounding,
+# which Adam would turn into steps that differ between rank counts.)
+config bn 'inputs: {im: {shape: [6, 5, 2]}, v: {shape: 3}}
+layers:
+  c: {type: conv2d, filters: 4, kernel_size: 3, padding: same, use_bias: false, from: im}
+  b: {type: batch_norm, from: c}
+  a: {type: activation, activation: relu, from: b}
+  k: {type: conv2d, filters: 4, kernel_size: 1, activation: tanh, from: a}
+  t: {type: conv2d, shares: k, from: k}
+  z: {type: conv2d, filters: 2, kernel_size: 2, trainable: false, from: t}
+  p: {type: max_pool2d, pool_size: 2, padding: same, from: z}
+  f: {type: flatten, from: p}
+  d: {type: dropout, rate: 0.3, from: f}
+  h: {type: dense, units: 4, activation: tanh, from: v}
+  cat: {type: concat, from: [d, h]}
+  y: {type: dense, units: 3, activation: softmax, from: cat}
+outputs: {y: {loss: sparse_categorical_crossentropy, metrics: [accuracy]}}
+train: {optimizer: adam, batch_size: 16, epochs: 2, seed: 3}'
+expect 0 "z (conv2d(linear) frozen)" summary bn.yaml
+expect 0 "" train bn.yaml --out bn1 --data full.h5 --quiet
+expect 0 "" train bn.yaml --out bn0 --data full.h5 --quiet --epochs 1
+mpi_expect 2 0 "" train bn.yaml --out bn2 --data flat.h5 --quiet
+check "batch_norm, dropout, shared and frozen conv2d: 2 ranks = 1 rank (1e-5)" params_close bn1/checkpoints/last.h5 bn2/checkpoints/last.h5 1e-5
+check "the frozen conv2d kernel is the same after 1 and 2 epochs" $PY -c "
+import h5py, numpy as np, sys
+a, b = h5py.File('bn0/checkpoints/last.h5'), h5py.File('bn1/checkpoints/last.h5')
+same = lambda n: np.array_equal(a['params/' + n][()], b['params/' + n][()])
+sys.exit(0 if same('z/kernel') and same('z/bias') and not same('k/kernel') and 't' not in b['params'] else 1)"
+expect 0 "conv2d (4)" bench bn.yaml --steps 4 --warmup 1 --segments 1 --layers
+check "bench prints the per-kind profile only with --layers" bash -c "! $MIMO bench bn.yaml --steps 2 --warmup 1 --segments 1 | grep -q 'per layer kind'"
+mpi_expect 2 0 "batch_norm (1)" bench bn.yaml --steps 4 --warmup 1 --segments 1 --layers
+expect 0 "max_pool2d (1)" bench cnn.yaml --steps 2 --warmup 1 --segments 1 --layers
+# Keras' long names of the pooling layers
+net keras 'p: {type: MaxPooling2D, from: x}' 'g: {type: GlobalAveragePooling2D, from: p}' 'q: {type: AveragePooling2D, from: x}' 'm: {type: GlobalMaxPool2D, from: q}' 'o: {type: Concatenate, from: [g, m, v]}'
+expect 0 "g (global_avg_pool2d)" summary keras.yaml
+
 # ---- import idx --image-shape full -----------------------------------------------
 img=$SRC/tests/data/tiny-images-idx3-ubyte lab=$SRC/tests/data/tiny-labels-idx1-ubyte
 expect 0 "wrote" import idx --images "$img" --labels "$lab" --out t.h5 --image-shape full --pool 2 --pool-shape full

@@ -95,7 +95,7 @@ fi
 
 mkdir -p build data
 ln -s "$MIMO" build/mimo
-ln -s "$SRC/configs" configs
+cp -r "$SRC/configs" configs # a copy: data paths resolve next to it, ../data
 # A sanitizer build (CI's ASan + UBSan Debug build) trains ~5x slower: it
 # runs the same commands with 1 epoch (and a bar of 0.8) to check memory
 # and UB; the optimized build runs them verbatim, 15 epochs, bar 0.89.
@@ -139,29 +139,4 @@ assert b[:8] == b'\x89PNG\r\n\x1a\n', b[:8]
 w, h = struct.unpack('>II', b[16:24])
 assert 800 <= w <= 4000 and 400 <= h <= 4000, (w, h)
 "
-# The tutorial's SLURM run, verbatim: the README's `<!-- ci: fashion-slurm -->`
-# block (one-machine SLURM from scripts/start-slurm.sh; optimized builds
-# only, as root, when SLURM is installed — tests/cli/slurm.sh tests the
-# scripts themselves).
-slurm_block=$(awk -v m="<!-- ci: fashion-slurm -->" '$0 == m {f = 1; next}
-    f && /^```sh/ {in_b = 1; next} in_b && /^```/ {exit} in_b {print}' "$SRC/README.md")
-if [ -n "$slurm_block" ] && [ "$(id -u)" = 0 ] && command -v slurmctld >/dev/null &&
-   ! ldd "$MIMO" 2>/dev/null | grep -q 'libasan'; then
-    ln -s "$SRC/slurm" slurm
-    ln -s "$SRC/scripts" scripts
-    start=$(date +%s)
-    if timeout -k 5 900 bash -euo pipefail -c "$slurm_block" >slurm-tutorial.log 2>&1; then
-        passed=$((passed + 1))
-    else
-        echo "FAIL: the tutorial's SLURM commands (exit $?):"; tail -n 30 slurm-tutorial.log
-        cat slurm-*.out 2>/dev/null | tail -n 20
-        failed=$((failed + 1))
-    fi
-    sacc=$(awk '$1 == "label_accuracy" { print $2 }' slurm-tutorial.log)
-    echo "tutorial under SLURM: $(($(date +%s) - start)) s; test label accuracy ${sacc:-?}"
-    check "SLURM run: test label accuracy ($sacc) >= $bar" \
-        awk -v a="$sacc" -v b="$bar" 'BEGIN { exit !(a != "" && a + 0 >= b + 0) }'
-else
-    echo "note: the tutorial's SLURM block is not run here (needs root, SLURM, an optimized build)"
-fi
 finish

@@ -32,7 +32,7 @@ check() {
 expect 0 "usage: mimo gen NAME --out FILE.h5" gen --help
 expect 0 "multitask" gen --help
 expect 2 "missing NAME" gen
-expect 2 "unknown dataset 'xorr' (expected one of: seed-mimo, xor, sine-window, sinexp, sin12, multitask, masked)" gen xorr --out "$TMP/a.h5"
+expect 2 "unknown dataset 'xorr' (expected one of: seed-mimo, xor, sine-window, sinexp, sin12, multitask, masked, tabular)" gen xorr --out "$TMP/a.h5"
 expect 2 "missing --out FILE" gen xor
 expect 2 "--out needs a value" gen xor --out
 expect 2 "--n expects an integer >= 1, got '0'" gen xor --out "$TMP/a.h5" --n 0
@@ -127,4 +127,22 @@ dump_has "$TMP/m.h5" label "(0): 7, 0, 9"
 expect 0 "" import idx --images "$TMP/img.idx" --labels "$TMP/lab.idx" --out "$TMP/m2.h5" --no-scale --image-name pix --label-name digit
 dump_has "$TMP/m2.h5" pix "(0,0): 0, 255, 51, 102," -w 200
 dump_has "$TMP/m2.h5" digit "H5T_STD_I32LE" -H
+# partly labelled data: 2 of 3 rows keep their label (-1 elsewhere), and
+# --only-kept writes just those rows; the same rows for a derived label
+expect 0 "" import idx --images "$TMP/img.idx" --labels "$TMP/lab.idx" --out "$TMP/k.h5" --keep-labels label=0.67 --keep-seed 3
+expect 0 "" import idx --images "$TMP/img.idx" --labels "$TMP/lab.idx" --out "$TMP/k2.h5" --keep-labels label=0.67 --keep-seed 3 --only-kept
+expect 0 "" import idx --images "$TMP/img.idx" --labels "$TMP/lab.idx" --out "$TMP/k3.h5" --label-map odd=0,1,0,1,0,1,0,1,0,1 --keep-labels odd=0.67 --keep-seed 3
+check "--keep-labels: 2 of 3 labels kept, the rest -1" 0 /usr/bin/python3 -c "
+import h5py, numpy as np
+k, k2, k3 = (h5py.File('$TMP/%s.h5' % n) for n in ('k', 'k2', 'k3'))
+lab = k['label'][()]
+kept = lab >= 0
+assert kept.sum() == 2 and set(lab[~kept]) == {-1}, lab
+assert np.array_equal(k2['label'][()], lab[kept]) and k2['image'].shape == (2, 4)
+assert np.array_equal(k2['image'][()], k['image'][()][kept])
+assert np.array_equal(k3['label'][()], [7, 0, 9]) and np.array_equal(k3['odd'][()] >= 0, kept)
+"
+expect 2 "--keep-labels expects NAME=FRACTION with a fraction in (0, 1] (e.g. group=0.1), got 'label=0'" import idx --images "$TMP/img.idx" --labels "$TMP/lab.idx" --out "$TMP/k4.h5" --keep-labels label=0
+expect 1 "--keep-labels names 'group', which is not a label dataset (label)" import idx --images "$TMP/img.idx" --labels "$TMP/lab.idx" --out "$TMP/k4.h5" --keep-labels group=0.5
+expect 2 "--only-kept needs --keep-labels NAME=FRACTION" import idx --images "$TMP/img.idx" --labels "$TMP/lab.idx" --out "$TMP/k4.h5" --only-kept
 finish

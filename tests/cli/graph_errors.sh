@@ -63,4 +63,16 @@ outputs: {h: {loss: mse}}'
 expect 1 "dense_two.yaml:3:3: dense layer 'h' takes one input, got 2" summary "$TMP/dense_two.yaml"
 
 expect 1 "(--set) layer 'h' takes input from 'q'" summary "$TMP/dense_two.yaml" --set 'layers.h.from=q'
+
+# cross-entropy takes probabilities, or logits with from_logits (Keras'
+# from_logits=True); a relu or linear head is an error that says so
+config logits 'inputs: {x: {shape: 2}}
+layers:
+  h: {type: dense, units: 3, activation: relu, from: x}
+  f: {type: flatten, from: h}
+outputs: {f: {loss: sparse_categorical_crossentropy}}'
+expect 1 "logits.yaml:5:11: head 'f': sparse_categorical_crossentropy needs probabilities, but layer 'h' ends in relu: set from_logits: true on the head (the loss then applies the softmax itself), or end the layer in softmax" summary "$TMP/logits.yaml"
+expect 0 "f: sparse_categorical_crossentropy" summary "$TMP/logits.yaml" --set outputs.f.from_logits=true
+expect 1 "head 'f': from_logits: true, but layer 'h' ends in sigmoid, which gives probabilities already" summary "$TMP/logits.yaml" --set outputs.f.from_logits=true --set layers.h.activation=sigmoid
+expect 1 "key 'from_logits' is only valid with the cross-entropy losses in output 'f'" summary "$TMP/logits.yaml" --set outputs.f.from_logits=true --set outputs.f.loss=mse
 finish

@@ -86,6 +86,12 @@ finish() {
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
+# The suite runs two tests at a time on 2 cores (ctest -j2): a rank or an
+# OpenMP thread that waits must give its core away, not spin on it (Open
+# MPI spins when ranks <= cores, libgomp spins before sleeping), or the
+# test beside it crawls. Speeds are never asserted; results do not change.
+export OMPI_MCA_mpi_yield_when_idle=${OMPI_MCA_mpi_yield_when_idle:-1}
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 # Under AddressSanitizer, Open MPI's plugins (dlopen'ed, unloaded at
 # MPI_Finalize) leave allocations LeakSanitizer cannot name or suppress:
 # leak checks run in the single-process tests, not under mpirun.

@@ -144,7 +144,7 @@ sys.exit(0 if has('trace.json', common | {'sum and update (shared memory)'}) and
 start=$SECONDS
 mpi_expect 2 1 "rank 1 of 2: nan_late.h5: dataset 'a' has 1 NaN/Inf value(s), the first in row 400" train net.yaml --out f1 --data nan_late.h5
 mpi_expect 2 1 "is not finite at epoch" train net.yaml --out f2 --data overflow.h5
-mpi_expect 2 1 "rank 0 of 2: data.h5: no dataset 'zz' for input 'zz'" train net.yaml --out f3 --set inputs.zz.shape=1 --set layers.c.from=[s,b,zz]
+mpi_expect 2 1 "rank 0 of 2: $(realpath "$TMP")/data.h5: no dataset 'zz' for input 'zz'" train net.yaml --out f3 --set inputs.zz.shape=1 --set layers.c.from=[s,b,zz]
 mpi_expect 2 1 "rank 0 of 2: net.yaml:4:21: key 'units' is not valid for a concat layer" train net.yaml --out f5 --set layers.hb.type=concat
 mpi_expect 2 1 "absent.h5: cannot open" train net.yaml --out f4 --data absent.h5
 touch afile   # rank 0 alone makes the run directory: it fails, the others wait

@@ -30,6 +30,26 @@ check "no .tmp left" no_tmp fashion.png
 expect 0 "wrote sub/dir/f.png" plot "$FIX/history-fashion.csv" --out sub/dir/f.png --title "Fashion-MNIST"
 png sub/dir/f.png 1440 680
 
+# ---- what the panels say (the script gnuplot gets, through a spy on PATH):
+# an axis label each, a dashed line at the best val_loss's epoch (14 in
+# this history), and accuracy axes that zoom to the later epochs (0.89 to
+# 0.95 here) instead of spanning from the first epoch's 0.83
+mkdir spy
+printf '#!/bin/sh\ntee "%s/plot.gp" | exec /usr/bin/gnuplot "$@"\n' "$TMP" >spy/gnuplot
+chmod +x spy/gnuplot
+MIMO_SAVED=$MIMO
+MIMO="env PATH=$TMP/spy:$PATH $MIMO_SAVED"
+expect 0 "wrote spied.png" plot "$FIX/history-fashion.csv" -o spied.png --title T
+MIMO=$MIMO_SAVED
+check "each panel has a y-axis label" bash -c "grep -c \"^set ylabel 'loss'\" plot.gp | grep -qx 3 && grep -q \"^set ylabel 'accuracy'\" plot.gp && grep -q \"^set ylabel 'learning rate'\" plot.gp"
+check "a dashed line at the best epoch, named in the title" bash -c "grep -q '^set arrow 1 from 14, graph 0 to 14, graph 1 nohead dt 2' plot.gp && grep -q 'dashed: the best val_loss, epoch 14' plot.gp"
+check "the accuracy axis zooms to the later epochs" $PY -c "
+import re, sys
+t = open('plot.gp').read()
+block = t[t.index(\"set title 'label_accuracy'\"):]
+lo, hi = map(float, re.search(r'set yrange \[([-0-9.e]+):([-0-9.e]+)\]', block).groups())
+sys.exit(0 if 0.85 < lo < 0.89 and 0.95 < hi < 0.97 else 1)"
+
 # ---- a run directory, a history without validation: 4 panels in 2x2
 expect 0 "" gen xor --out xor.h5
 config xor 'inputs: {x: {shape: 2}}

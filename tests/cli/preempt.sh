@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.bash"
 PY=/usr/bin/python3
 cd "$TMP"
 "$MIMO" gen multitask --out mt.h5 --n 4000 >/dev/null
-sed "s|data/multitask.h5|mt.h5|" "$SRC/configs/multitask.yaml" >mt.yaml
+sed "s|\.\./data/multitask.h5|mt.h5|" "$SRC/configs/multitask.yaml" >mt.yaml
 E=60
 
 # wait_ckpt DIR: until DIR has a periodic checkpoint (at most 20 s)

@@ -15,7 +15,7 @@ source "$(dirname "$0")/lib.bash"
 PY=/usr/bin/python3
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 cd "$TMP" || exit 1
-ln -s "$SRC/configs" configs
+cp -r "$SRC/configs" configs # a copy: data paths resolve next to it, ../data
 mkdir data
 
 # hist RUN COLUMN [EPOCH]: a value of runs/RUN/history.csv (default: last row)

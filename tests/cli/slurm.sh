@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # slurm.sh — slurm/*.sbatch against real SLURM daemons on this machine
-# (scripts/start-slurm.sh; stopped at the end if this test started them):
+# (scripts/start-slurm.sh, as an owner of its own: stopped at the end if
+# this test started them and no other owner uses them; the ownership
+# itself is checked too):
 # train.sbatch trains on 2 tasks (exit 0, checkpoints, history); a job
 # signalled mid-training checkpoints, exits 75, requeues itself, resumes
 # and ends with bitwise the parameters of an uninterrupted job; sweep.sbatch
 # runs 2 array tasks into 2 run directories; multinode.sbatch with
 # LAUNCHER=mpirun; usage errors exit 2. Every wait is bounded.
+# resource-lock: slurm (it starts, uses and stops the SLURM daemons)
 source "$(dirname "$0")/lib.bash"
 PY=/usr/bin/python3
 MIMO=$(realpath "$MIMO")
@@ -20,32 +23,58 @@ for b in slurmctld slurmd munged sbatch srun squeue scontrol; do
 done
 [ "$(id -u)" -eq 0 ] || { echo "FAIL: the SLURM test starts slurmd and munged: run it as root"; exit 1; }
 
-# Start SLURM unless it is already up; stop it at the end only if started
-# here. Cancel this test's jobs first (by job name) so nothing lingers.
+# This test is one owner of the daemons (scripts/slurm-owner.bash): its
+# stop-slurm.sh stops what its start-slurm.sh started, and only when no
+# other owner uses them; a start that finds them running starts nothing.
+# Cancel this test's jobs first (by job name) so nothing lingers.
 tag=mimo-test-$$
-we_started=0
+export MIMO_SLURM_OWNER=cli-slurm-$$ MIMO_SLURM_OWNER_PID=$$
+ghost=
 cleanup() {
     local n
-    for n in train sweep pre ref mpirun usage; do scancel --name="$tag-$n" 2>/dev/null; done
-    [ "$we_started" -eq 1 ] && bash "$SRC/scripts/stop-slurm.sh" >/dev/null
+    # (not when the test's own stop has stopped the controller: each
+    # scancel would then retry for 18 s)
+    if timeout 5 scontrol ping 2>/dev/null | grep -q "is UP"; then
+        for n in train sweep pre ref mpirun usage; do scancel --name="$tag-$n" 2>/dev/null; done
+    fi
+    [ -n "$ghost" ] && kill "$ghost" 2>/dev/null
+    bash "$SRC/scripts/stop-slurm.sh" >/dev/null
     rm -rf "$TMP"
 }
 trap cleanup EXIT
-if timeout 5 scontrol ping 2>/dev/null | grep -q "is UP"; then
-    echo "  SLURM already up: using it, leaving it running"
-else
-    we_started=1
-fi
 t0=$SECONDS
 timeout 60 bash "$SRC/scripts/start-slurm.sh" >start.log 2>&1
 rc=$?
 check "start-slurm.sh starts SLURM (exit $rc)" test "$rc" -eq 0
 [ "$rc" -eq 0 ] || { cat start.log; finish; exit 1; }
+grep -q "owner $MIMO_SLURM_OWNER started nothing" start.log &&
+    echo "  SLURM already up: using it (another owner's; this test's stop leaves it running)"
 echo "  SLURM up in $((SECONDS - t0)) s"
 timeout 30 bash "$SRC/scripts/start-slurm.sh" >start2.log 2>&1
 check "a second start-slurm.sh finds it running and healthy" \
     grep -q "slurmd already running" start2.log
 check "the node is idle with 4 CPUs" test "$(sinfo -h -N -n localhost -o '%T %c')" = "idle 4"
+
+# --- ownership: another owner's start finds the daemons running and starts
+# nothing; its stop leaves them running and says so; a lease whose holder
+# has ended is dropped by the next start.
+sleep 60 &
+ghost=$!
+MIMO_SLURM_OWNER=$tag-ghost MIMO_SLURM_OWNER_PID=$ghost timeout 30 \
+    bash "$SRC/scripts/start-slurm.sh" >ghost.log 2>&1
+kill "$ghost"
+wait "$ghost" 2>/dev/null
+ghost=
+MIMO_SLURM_OWNER=$tag-other timeout 30 bash "$SRC/scripts/start-slurm.sh" >other-start.log 2>&1
+check "another owner's start-slurm.sh starts nothing" \
+    grep -q "owner $tag-other started nothing" other-start.log
+check "... and drops the lease of an owner whose holder has ended" \
+    grep -q "dropped the lease of owner $tag-ghost" other-start.log
+MIMO_SLURM_OWNER=$tag-other timeout 30 bash "$SRC/scripts/stop-slurm.sh" >other-stop.log 2>&1
+check "its stop-slurm.sh leaves the daemons running and says so" \
+    grep -Eq "slurmd \(pid [0-9]+\) left running" other-stop.log
+check "... and they still answer" bash -c 'timeout 5 scontrol ping | grep -q "is UP"'
+[ "$failed" -eq 0 ] || cat ghost.log other-start.log other-stop.log
 
 # The jobs run as root from $TMP with absolute paths; sbatch exports this
 # environment (MIMO, OMPI_*, ASAN_OPTIONS) to them.
@@ -171,4 +200,17 @@ check "resumed and uninterrupted jobs end with bitwise the same parameters" \
     params_equal runs/ref/checkpoints/last.h5 runs/pre/checkpoints/last.h5
 [ "$failed" -eq 0 ] || { echo "--- pre.out"; grep -v '^epoch' pre.out; echo "--- ref.out"; grep -v '^epoch' ref.out; }
 echo "  preemption (2 jobs of $epochs epochs side by side): $((SECONDS - t0)) s"
+
+# --- this test's stop: it stops slurmd (by pid) if this test started it
+# (or was handed it by an owner that has stopped), or says who else still
+# uses it
+pid=$(sed -n 's/.*slurmd \(started\|already running\) (pid \([0-9]*\).*/\2/p' start.log)
+timeout 60 bash "$SRC/scripts/stop-slurm.sh" >stop.log 2>&1
+if grep -q "slurmd (pid ${pid:-none}) stopped" stop.log; then
+    check "stop-slurm.sh stopped slurmd (pid $pid)" test ! -e "/proc/$pid"
+else
+    check "stop-slurm.sh left slurmd running and said why" grep -Eq "slurmd \(pid [0-9]+\) left running" stop.log
+    grep "left running" stop.log
+fi
+[ "$failed" -eq 0 ] || cat start.log stop.log
 finish

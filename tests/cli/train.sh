@@ -70,7 +70,7 @@ expect 0 "" predict straight --data val.h5 --out pred.h5
 check "checkpoint and predictions layout (h5py)" $PY - <<'PYEOF'
 import h5py, numpy as np
 with h5py.File('straight/checkpoints/last.h5') as c:
-    assert c.attrs['format'] == 'mimo-checkpoint' and c.attrs['format_version'] == 1
+    assert c.attrs['format'] == b'mimo-checkpoint' and c.attrs['format_version'] == 2
     assert c.attrs['epoch'] == 9 and c.attrs['step'] == 0 and c.attrs['world_size'] == 1
     assert c['params/l1/kernel'].shape == (1, 16) and c['params/l1/bias'].shape == (16,)
     assert c['params/l2/kernel'].shape == (32, 16) and c['params/exp/kernel'].shape == (32, 1)

@@ -84,8 +84,11 @@ static void concat_grad_span(const mimo_graph *g, const mimo_node *n, int *lo,
     *lo = first < 0 ? 0 : first, *hi = end;
 }
 
+static const char *const concat_aliases[] = {"concatenate", NULL};
+
 const mimo_kind mimo_kind_concat = {
     .name = "concat",
+    .aliases = concat_aliases,
     .dot_shape = "hexagon",
     .infer = concat_infer,
     .forward = concat_forward,

@@ -271,29 +271,34 @@ static void conv2d_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
  * place): dz = dy act'(z); dW += a col^T dz; dcol = dz W^T, then col2im
  * into dx; db += a dz^T 1. The input gradient reads W before W changes:
  * in place, the kernel gradient waits in d->dw while dcol overwrites the
- * patches it was computed from. */
+ * patches it was computed from. A frozen tensor (trainable: false) gets
+ * no gradient: it lies past the trained ones, outside grads. */
 static void conv2d_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                             mimo_real *grads, int b)
 {
     conv_node *d = n->priv;
     mimo_node *p = MIMO_PARENT(g, n, 0);
     int m = (int)positions(d, (size_t)b), N = d->filters, K = d->K;
+    int tw = n->tensors[0].trained, tb = d->use_bias && n->tensors[1].trained;
     const mimo_real *W = params + n->tensors[0].off;
-    mimo_real *dW = grads + n->tensors[0].off, a = g->grad_alpha;
+    mimo_real *dW = tw ? grads + n->tensors[0].off : NULL, a = g->grad_alpha;
     if (!n->fused && n->dz != n->dy)
         mimo_act_backward(n->act, n->alpha, n->z, n->y, n->dy, n->dz, m, N);
     if (d->direct) { /* col is x: dx += dz W^T, then dW */
         if (d->dx)
             MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, K, N, 1, n->dz,
                       N, W, N, 1, p->dy, K);
-        MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, m, a, p->y, K,
-                  n->dz, N, 1, dW, N);
+        if (tw)
+            MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, m, a, p->y, K,
+                      n->dz, N, 1, dW, N);
     } else if (!d->dx) {
-        MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, m, a, d->col, K,
-                  n->dz, N, 1, dW, N);
-    } else if (grads != params) {
-        MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, m, a, d->col, K,
-                  n->dz, N, 1, dW, N);
+        if (tw)
+            MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, m, a, d->col,
+                      K, n->dz, N, 1, dW, N);
+    } else if (grads != params || !tw) {
+        if (tw)
+            MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, m, a, d->col,
+                      K, n->dz, N, 1, dW, N);
         MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, K, N, 1, n->dz, N,
                   W, N, 0, d->col, K);
         col2im(&d->w, d->col, p->dy, b);
@@ -305,7 +310,7 @@ static void conv2d_backward(mimo_graph *g, mimo_node *n, const mimo_real *params
         col2im(&d->w, d->col, p->dy, b);
         AXPY(K * N, a, d->dw, 1, dW, 1);
     }
-    if (d->use_bias)
+    if (tb)
         GEMV(CblasRowMajor, CblasTrans, m, N, a, n->dz, N, d->ones, 1, 1,
              grads + n->tensors[1].off, 1);
 }

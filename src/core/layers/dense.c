@@ -125,9 +125,10 @@ static void dense_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
         MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, d->dx_hi - d->dx_lo,
                   out, 1, n->dz, out, params + w_off + (size_t)d->dx_lo * out,
                   out, 1, p->dy + d->dx_lo, in);
-    MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, m, a, p->y, in,
-              n->dz, out, 1, grads + w_off, out);
-    if (d->use_bias) {
+    if (n->tensors[0].trained) /* trainable: false: no update, dx only */
+        MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, m, a, p->y, in,
+                  n->dz, out, 1, grads + w_off, out);
+    if (d->use_bias && n->tensors[1].trained) {
         mimo_real *db = grads + n->tensors[1].off, *s = a == 1 ? db : g->col_scratch;
         if (s != db)
             memset(s, 0, sizeof *s * (size_t)out);

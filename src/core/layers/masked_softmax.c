@@ -76,6 +76,7 @@ static void masked_softmax_backward(mimo_graph *g, mimo_node *n,
 const mimo_kind mimo_kind_masked_softmax = {
     .name = "masked_softmax",
     .dot_shape = "hexagon",
+    .probabilities = 1,
     .infer = masked_softmax_infer,
     .buffers = masked_softmax_buffers,
     .forward = masked_softmax_forward,

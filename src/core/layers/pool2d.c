@@ -254,9 +254,9 @@ static size_t pool_scratch(const mimo_graph *g, const mimo_node *n, size_t b)
     return d->max ? b * (size_t)n->width : 0;
 }
 
-#define POOL_KIND(NAME, ARGS, KEYS, DEFAULTS, FINISH, INFER)                  \
+#define POOL_KIND(NAME, ALIASES, ARGS, KEYS, DEFAULTS, FINISH, INFER)         \
     {                                                                         \
-        .name = NAME, .args = KEYS,                                           \
+        .name = NAME, .aliases = ALIASES, .args = KEYS,                       \
         .n_args = (int)(sizeof KEYS / sizeof *KEYS),                          \
         .args_size = sizeof(ARGS), .defaults = DEFAULTS, .finish = FINISH,    \
         .node_size = sizeof(pool_node), .dot_shape = "box", .infer = INFER,   \
@@ -264,15 +264,21 @@ static size_t pool_scratch(const mimo_graph *g, const mimo_node *n, size_t b)
         .backward = pool_backward, .scratch = pool_scratch,                   \
     }
 
+/* Keras' long names (its short ones, MaxPool2D, ..., match the names) */
+static const char *const max_aliases[] = {"max_pooling2d", NULL};
+static const char *const avg_aliases[] = {"average_pooling2d", NULL};
+static const char *const gavg_aliases[] = {"global_average_pooling2d", NULL};
+static const char *const gmax_aliases[] = {"global_max_pooling2d", NULL};
+
 const mimo_kind mimo_kind_max_pool2d =
-    POOL_KIND("max_pool2d", pool_args, pool_keys, pool_defaults, pool_finish,
-              pool_infer);
+    POOL_KIND("max_pool2d", max_aliases, pool_args, pool_keys, pool_defaults,
+              pool_finish, pool_infer);
 const mimo_kind mimo_kind_avg_pool2d =
-    POOL_KIND("avg_pool2d", pool_args, pool_keys, pool_defaults, pool_finish,
-              pool_infer);
+    POOL_KIND("avg_pool2d", avg_aliases, pool_args, pool_keys, pool_defaults,
+              pool_finish, pool_infer);
 const mimo_kind mimo_kind_global_avg_pool2d =
-    POOL_KIND("global_avg_pool2d", global_args, global_keys, NULL, NULL,
-              global_infer);
+    POOL_KIND("global_avg_pool2d", gavg_aliases, global_args, global_keys, NULL,
+              NULL, global_infer);
 const mimo_kind mimo_kind_global_max_pool2d =
-    POOL_KIND("global_max_pool2d", global_args, global_keys, NULL, NULL,
-              global_infer);
+    POOL_KIND("global_max_pool2d", gmax_aliases, global_args, global_keys, NULL,
+              NULL, global_infer);

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""conv_check.py — mimo's conv2d and pooling against PyTorch: the same network
+"""conv.py — mimo's conv2d and pooling against PyTorch: the same network
 from the same weights, one training step, the outputs and every gradient.
 
 The network has an image branch (conv2d with stride 2 and same padding that
@@ -22,7 +22,8 @@ transposed to (N, c, h, w), each kernel to (c_out, c_in, kh, kw), and
 back). Every tensor must agree to 1e-4 relative (the largest difference
 over the largest magnitude of the tensor).
 
-Usage: /usr/bin/python3 tests/torch/conv_check.py MIMO_BINARY
+Usage: /usr/bin/python3 tests/torch/conv.py MIMO_BINARY [WORKDIR]
+(CTest torch_conv; its files go to a temporary directory under WORKDIR)
 Exit 0: agreed; 1: a difference; 77: PyTorch or h5py is not installed
 (CTest reports the test as skipped).
 """
@@ -172,9 +173,12 @@ def compare(what, got, want):
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: conv_check.py MIMO_BINARY")
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: conv.py MIMO_BINARY [WORKDIR]")
     mimo = os.path.abspath(sys.argv[1])
+    work = os.path.abspath(sys.argv[2]) if len(sys.argv) == 3 else None
+    if work:
+        os.makedirs(work, exist_ok=True)
     torch.set_default_dtype(torch.float64)
     rs = np.random.RandomState(7)
     image = rs.rand(N, 8, 7, 2).astype("f4")
@@ -187,7 +191,7 @@ def main():
         w0[layer + "/kernel"] = (rs.randn(*shape) / np.sqrt(fan)).astype("f4")
         if bias:
             w0[layer + "/bias"] = (0.1 * rs.randn(shape[-1])).astype("f4")
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
         os.chdir(tmp)
         open("net.yaml", "w").write(CONFIG)
         with h5py.File("data.h5", "w") as f:

@@ -1,0 +1,121 @@
+/* embedding.c — the embedding layer: integer ids (a model input declared
+ * dtype: int32) to rows of a table: y[.., :] = E[id, :], so an input of
+ * shape (k) gives (k, output_dim). dE[id, :] += dy[.., :], repeated ids
+ * adding up; ids get no gradient. Tensor: embeddings (input_dim,
+ * output_dim), Keras' default initializer uniform(-0.05, 0.05). Ids are
+ * checked when the data is opened (mimo_graph_input_ids); an id out of
+ * range met here anyway (in-memory arrays) is an error, never a read
+ * outside the table. */
+#include <stdio.h>
+#include <tgmath.h>
+
+#include "core/kind.h"
+#include "mimo/error.h"
+
+/* float32 holds every integer up to 2^24 exactly */
+#define MAX_IDS (1 << 24)
+
+typedef struct {
+    int input_dim, output_dim;
+    mimo_init embeddings_initializer;
+} embedding_args;
+
+static const mimo_arg embedding_keys[] = {
+    {MIMO_ARG(embedding_args, input_dim), .type = MIMO_ARG_INT, .required = 1,
+     .lo = 1, .hi = MAX_IDS, .expect = "an integer in [1, 16777216]"},
+    {MIMO_ARG(embedding_args, output_dim), .type = MIMO_ARG_INT, .required = 1,
+     .lo = 1, .hi = 1 << 24, .expect = "an integer > 0"},
+    {MIMO_ARG(embedding_args, embeddings_initializer), .type = MIMO_ARG_INIT},
+};
+
+static void embedding_defaults(void *p)
+{
+    embedding_args *a = p;
+    a->embeddings_initializer = (mimo_init){MIMO_INIT_UNIFORM, -0.05, 0.05};
+}
+
+static int embedding_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
+{
+    const embedding_args *a = n->args;
+    if (mimo_check_inputs(n, 1, 1, "", err, len))
+        return -1;
+    const mimo_node *p = MIMO_PARENT(g, n, 0);
+    if (p->kind || g->spec->inputs[p->spec_index].dtype != MIMO_DTYPE_INT32) {
+        snprintf(err, len, "embedding layer '%s' takes integer ids: its input "
+                 "'%s' must be a model input with dtype: int32", n->name, p->name);
+        return -1;
+    }
+    if (p->shape.rank >= MIMO_SAMPLE_RANK) {
+        snprintf(err, len, "embedding layer '%s': input '%s' has %d axes; ids "
+                 "have at most %d", n->name, p->name, p->shape.rank,
+                 MIMO_SAMPLE_RANK - 1);
+        return -1;
+    }
+    n->shape = p->shape;
+    n->shape.dim[n->shape.rank++] = a->output_dim;
+    mimo_shape s = {2, {a->input_dim, a->output_dim}};
+    return mimo_node_add_tensor(n, "embeddings", &s, a->embeddings_initializer,
+                                a->input_dim, a->output_dim) < 0 ? -1 : 0;
+}
+
+/* The row of id v, or -1 (and the graph's fault) when v is no id. */
+static long row_of(mimo_graph *g, const mimo_node *n, mimo_real v)
+{
+    const embedding_args *a = n->args;
+    if (v >= 0 && v < a->input_dim && v == floor(v))
+        return (long)v;
+    if (!g->fault)
+        mimo_graph_fault(g, mimo_error(MIMO_EINVAL, "embedding layer '%s': id %g "
+                                       "is not an integer in [0, %d)", n->name,
+                                       (double)v, a->input_dim));
+    return -1;
+}
+
+static void embedding_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
+                              int b)
+{
+    const embedding_args *a = n->args;
+    const mimo_real *ids = MIMO_PARENT(g, n, 0)->y;
+    const mimo_real *E = params + n->tensors[0].off;
+    size_t count = (size_t)b * (size_t)MIMO_PARENT(g, n, 0)->width, d = (size_t)a->output_dim;
+    for (size_t i = 0; i < count; i++) {
+        long row = row_of(g, n, ids[i]);
+        for (size_t j = 0; j < d; j++)
+            n->y[i * d + j] = row >= 0 ? E[(size_t)row * d + j] : 0;
+    }
+}
+
+static void embedding_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
+                               mimo_real *grads, int b)
+{
+    (void)params;
+    const embedding_args *a = n->args;
+    if (!n->tensors[0].trained)
+        return;
+    const mimo_real *ids = MIMO_PARENT(g, n, 0)->y;
+    mimo_real *dE = grads + n->tensors[0].off, al = g->grad_alpha;
+    size_t count = (size_t)b * (size_t)MIMO_PARENT(g, n, 0)->width, d = (size_t)a->output_dim;
+    for (size_t i = 0; i < count; i++) {
+        long row = row_of(g, n, ids[i]);
+        for (size_t j = 0; row >= 0 && j < d; j++)
+            dE[(size_t)row * d + j] += al * n->dy[i * d + j];
+    }
+}
+
+static long long embedding_id_bound(const mimo_node *n)
+{
+    return ((const embedding_args *)n->args)->input_dim;
+}
+
+const mimo_kind mimo_kind_embedding = {
+    .name = "embedding",
+    .args = embedding_keys,
+    .n_args = (int)(sizeof embedding_keys / sizeof *embedding_keys),
+    .args_size = sizeof(embedding_args),
+    .defaults = embedding_defaults,
+    .dot_shape = "box",
+    .infer = embedding_infer,
+    .forward = embedding_forward,
+    .backward = embedding_backward,
+    .id_bound = embedding_id_bound,
+};

@@ -1,0 +1,137 @@
+/* layer_norm.c — layer normalization over the last axis (Keras'
+ * LayerNormalization): per position, xhat = (x - mean) / sqrt(var + eps)
+ * with the position's own mean and (biased) variance, y = gamma xhat + beta.
+ * dx = inv (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), dxhat = dy gamma.
+ * Tensors: gamma (d) ones, beta (d) zeros (scale, center). */
+#include <stdio.h>
+#include <tgmath.h>
+
+#include "core/kind.h"
+
+typedef struct {
+    double epsilon;
+    int center, scale;
+} layer_norm_args;
+
+static const mimo_arg layer_norm_keys[] = {
+    {MIMO_ARG(layer_norm_args, epsilon), .type = MIMO_ARG_REAL, .lo = 0,
+     .hi = HUGE_VAL, .excl = 1, .expect = "a number > 0"},
+    {MIMO_ARG(layer_norm_args, center), .type = MIMO_ARG_BOOL},
+    {MIMO_ARG(layer_norm_args, scale), .type = MIMO_ARG_BOOL},
+};
+
+static void layer_norm_defaults(void *p)
+{
+    layer_norm_args *a = p;
+    a->epsilon = 1e-3, a->center = 1, a->scale = 1;
+}
+
+typedef struct {
+    int gamma, beta;      /* tensor indices, -1 when absent */
+    mimo_real *xhat, *inv; /* (B, width), (B, positions) of the last forward */
+} layer_norm_node;
+
+static int layer_norm_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
+{
+    const layer_norm_args *a = n->args;
+    layer_norm_node *d = n->priv;
+    if (mimo_check_inputs(n, 1, 1, "", err, len))
+        return -1;
+    n->shape = MIMO_PARENT(g, n, 0)->shape;
+    mimo_shape s = {1, {mimo_shape_last(&n->shape)}};
+    d->gamma = a->scale ? mimo_node_add_tensor(n, "gamma", &s,
+                                               (mimo_init){MIMO_INIT_CONSTANT, 1, 0}, 1, 1)
+                        : -1;
+    d->beta = a->center ? mimo_node_add_tensor(n, "beta", &s,
+                                               (mimo_init){MIMO_INIT_ZEROS, 0, 0}, 1, 1)
+                        : -1;
+    return (a->scale && d->gamma < 0) || (a->center && d->beta < 0) ? -1 : 0;
+}
+
+static void layer_norm_buffers(mimo_graph *g, mimo_node *n, mimo_arena *a)
+{
+    layer_norm_node *d = n->priv;
+    size_t B = (size_t)g->max_batch;
+    n->y = mimo_arena_take(a, B * (size_t)n->width);
+    d->xhat = mimo_arena_take(a, B * (size_t)n->width);
+    d->inv = mimo_arena_take(a, B * (size_t)mimo_shape_rows(&n->shape));
+}
+
+static void layer_norm_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
+                               int b)
+{
+    const layer_norm_args *a = n->args;
+    const layer_norm_node *d = n->priv;
+    const mimo_real *x = MIMO_PARENT(g, n, 0)->y;
+    const mimo_real *gamma = d->gamma >= 0 ? params + n->tensors[d->gamma].off : NULL;
+    const mimo_real *beta = d->beta >= 0 ? params + n->tensors[d->beta].off : NULL;
+    int w = mimo_shape_last(&n->shape), R = b * mimo_shape_rows(&n->shape);
+    #pragma omp parallel for schedule(static) if ((size_t)R * w >= MIMO_PAR_MIN)
+    for (int r = 0; r < R; r++) {
+        const mimo_real *xr = x + (size_t)r * w;
+        mimo_real *h = d->xhat + (size_t)r * w, *y = n->y + (size_t)r * w;
+        double mean = 0, var = 0;
+        for (int j = 0; j < w; j++)
+            mean += xr[j];
+        mean /= w;
+        for (int j = 0; j < w; j++)
+            var += (xr[j] - mean) * (xr[j] - mean);
+        mimo_real inv = (mimo_real)(1 / sqrt(var / w + a->epsilon));
+        d->inv[r] = inv;
+        for (int j = 0; j < w; j++) {
+            h[j] = (mimo_real)(xr[j] - mean) * inv;
+            y[j] = (gamma ? gamma[j] : 1) * h[j] + (beta ? beta[j] : 0);
+        }
+    }
+}
+
+static void layer_norm_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
+                                mimo_real *grads, int b)
+{
+    const layer_norm_node *d = n->priv;
+    mimo_node *p = MIMO_PARENT(g, n, 0);
+    const mimo_real *gamma = d->gamma >= 0 ? params + n->tensors[d->gamma].off : NULL;
+    int w = mimo_shape_last(&n->shape), R = b * mimo_shape_rows(&n->shape);
+    #pragma omp parallel for schedule(static) if (p->dy && (size_t)R * w >= MIMO_PAR_MIN)
+    for (int r = 0; r < (p->dy ? R : 0); r++) {
+        const mimo_real *dy = n->dy + (size_t)r * w, *h = d->xhat + (size_t)r * w;
+        mimo_real *dx = p->dy + (size_t)r * w;
+        double s1 = 0, s2 = 0;
+        for (int j = 0; j < w; j++) {
+            double dh = dy[j] * (gamma ? gamma[j] : 1);
+            s1 += dh, s2 += dh * h[j];
+        }
+        s1 /= w, s2 /= w;
+        for (int j = 0; j < w; j++)
+            dx[j] += d->inv[r] *
+                     (mimo_real)(dy[j] * (gamma ? gamma[j] : 1) - s1 - h[j] * s2);
+    }
+    /* then the parameters' (dx read gamma first: plain SGD in place) */
+    mimo_real al = g->grad_alpha;
+    for (int r = 0; r < R; r++) {
+        const mimo_real *dy = n->dy + (size_t)r * w, *h = d->xhat + (size_t)r * w;
+        if (d->gamma >= 0 && n->tensors[d->gamma].trained)
+            for (int j = 0; j < w; j++)
+                grads[n->tensors[d->gamma].off + (size_t)j] += al * dy[j] * h[j];
+        if (d->beta >= 0 && n->tensors[d->beta].trained)
+            for (int j = 0; j < w; j++)
+                grads[n->tensors[d->beta].off + (size_t)j] += al * dy[j];
+    }
+}
+
+static const char *const layer_norm_aliases[] = {"layer_normalization", NULL};
+
+const mimo_kind mimo_kind_layer_norm = {
+    .name = "layer_norm",
+    .aliases = layer_norm_aliases,
+    .args = layer_norm_keys,
+    .n_args = (int)(sizeof layer_norm_keys / sizeof *layer_norm_keys),
+    .args_size = sizeof(layer_norm_args),
+    .defaults = layer_norm_defaults,
+    .node_size = sizeof(layer_norm_node),
+    .dot_shape = "box",
+    .infer = layer_norm_infer,
+    .buffers = layer_norm_buffers,
+    .forward = layer_norm_forward,
+    .backward = layer_norm_backward,
+};

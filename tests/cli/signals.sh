@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# signals.sh — a stop signal at any moment ends the run cleanly: SIGUSR1
+# and SIGTERM from the moment mimo's own code runs (its .preinit_array,
+# before the shared libraries' constructors; only the dynamic loader's
+# milliseconds come before it) exit 75
+# with DIR/status "stopped", also when the stop comes before the first
+# step (nothing to save yet) and to mpirun from 0.5 s on; a signal during
+# validation stops at the next step with a checkpoint from which the run
+# resumes bitwise; a second SIGTERM while the stop checkpoint is written
+# does not abort it; a second Ctrl-C stops at once with the files intact
+# (its temporary removed by the next start). mpirun's own exit status
+# after a SIGTERM (1 under Open MPI 4) is not what the sbatch scripts go
+# by: they read DIR/status (tested with an mpirun that always exits 1).
+source "$(dirname "$0")/lib.bash"
+PY=/usr/bin/python3
+cd "$TMP"
+"$MIMO" gen multitask --out mt.h5 --n 4000 >/dev/null
+sed "s|\.\./data/multitask.h5|mt.h5|" "$SRC/configs/multitask.yaml" >mt.yaml
+export OMP_NUM_THREADS=1
+
+# caught PID: until PID catches SIGTERM and SIGUSR1 (its /proc status
+# SigCgt mask has bits 15 and 10): the moment mimo's own code has run
+caught() {
+    local mask
+    for _ in $(seq 20000); do
+        mask=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null)
+        [ -n "$mask" ] && (( (16#$mask >> 14) & (16#$mask >> 9) & 1 )) && return 0
+        kill -0 "$1" 2>/dev/null || return 1
+    done
+    return 1
+}
+
+# run_signal NAME DELAY SIGNAL... LAUNCH...: starts LAUNCH, sends each
+# SIGNAL after DELAY (and 0.05 s between them), waits (90 s at most); $code.
+# DELAY "+T": T seconds after the process catches the signals.
+run_signal() {
+    local name=$1 delay=$2 sigs=$3
+    shift 3
+    "$@" >"$name.log" 2>&1 &
+    local pid=$! first=1
+    if [ "${delay:0:1}" = + ]; then
+        caught "$pid" || echo "note: $name: $pid never caught the signals"
+        delay=${delay:1}
+    fi
+    sleep "$delay"
+    for s in $sigs; do
+        [ $first = 1 ] || sleep 0.05
+        first=0
+        kill -s "$s" "$pid" 2>/dev/null
+    done
+    for _ in $(seq 900); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -9 "$pid"; code=timeout; echo "$name: no end after 90 s; its output:"; tail -n 20 "$name.log"
+    else wait "$pid"; code=$?; fi
+}
+state() { sed -n 's/^state: //p' "$1/status" 2>/dev/null; }
+
+# 1. at start, one process: from the moment mimo's own code has run (its
+# .preinit_array: before the libraries' constructors, MPI, the data)
+for sig in USR1 TERM; do
+    for t in 0 0.01 0.03 0.1 0.3 0.8; do
+        d=start-$sig-$t
+        run_signal "$d" "+$t" "$sig" "$MIMO" train mt.yaml --out "$d" --epochs 1000
+        check "SIG$sig at +${t}s: exit 75 (got $code)" test "$code" = 75
+        check "SIG$sig at +${t}s: status stopped (got '$(state "$d")')" test "$(state "$d")" = stopped
+    done
+done
+check "a stop before the first step says there is nothing to save yet" \
+    grep -lq "stop requested before the first step" start-*.log
+expect 75 "" train mt.yaml --out start-USR1-0 --epochs 1000 --resume auto --time-limit 2
+
+# 2. at start, to mpirun (which forwards SIGUSR1 to the ranks)
+for t in 0.5 1 2; do
+    d=mpi-$t
+    run_signal "$d" "$t" USR1 env ASAN_OPTIONS="$MPI_ASAN" mpirun -np 2 "$MIMO" train mt.yaml --out "$d" --epochs 1000
+    check "SIGUSR1 to mpirun at ${t}s: exit 75 (got $code)" test "$code" = 75
+    check "SIGUSR1 to mpirun at ${t}s: status stopped" test "$(state "$d")" = stopped
+done
+
+# 3. during validation: 200 training rows, 40000 validation rows
+"$MIMO" gen multitask --out val.h5 --n 40000 --seed 9 >/dev/null
+"$MIMO" gen multitask --out small.h5 --n 200 >/dev/null
+expect 0 "" train mt.yaml --out vref --val val.h5 --data small.h5 --epochs 6 --quiet \
+    --set train.batch_size=64
+for t in 0.7 1.3 2.1; do
+    d=val-$t
+    run_signal "$d" "$t" TERM "$MIMO" train mt.yaml --out "$d" --val val.h5 --data small.h5 --epochs 6 \
+        --set train.batch_size=64
+    check "SIGTERM at ${t}s (mostly validating): exit 75 or done (got $code)" test "$code" = 75 -o "$code" = 0
+    expect 0 "" train mt.yaml --out "$d" --val val.h5 --data small.h5 --epochs 6 --resume auto --quiet \
+        --set train.batch_size=64
+    check "stopped during validation at ${t}s, resumed = uninterrupted (bitwise)" \
+        same_params vref/checkpoints/last.h5 "$d"/checkpoints/last.h5
+done
+
+# 4. twice, while the stop checkpoint is written (a 60 MB checkpoint)
+config big 'inputs: {x: {shape: 32}}
+layers:
+  h1: {type: dense, units: 2000, activation: relu, from: x}
+  h2: {type: dense, units: 2000, activation: relu, from: h1}
+  y: {type: dense, units: 1, from: h2}
+outputs: {y: {loss: mse}}
+train: {optimizer: adam, batch_size: 16, epochs: 1000, seed: 1}'
+$PY -c "
+import h5py, numpy as np
+with h5py.File('b.h5', 'w') as f:
+    f['x'] = np.random.RandomState(0).randn(64, 32).astype('f4')
+    f['y'] = np.random.RandomState(1).randn(64, 1).astype('f4')"
+for gap in 0.5 1 1.5; do
+    d=twice-$gap
+    "$MIMO" train big.yaml --data b.h5 --out "$d" >"$d.log" 2>&1 &
+    pid=$!
+    sleep 2
+    kill -TERM "$pid"
+    sleep "$gap"
+    kill -TERM "$pid" 2>/dev/null
+    wait "$pid"
+    code=$?
+    check "SIGTERM twice ($gap s apart): exit 75 (got $code)" test "$code" = 75
+    check "SIGTERM twice: the stop checkpoint is whole" \
+        "$MIMO" eval "$d" --data b.h5 --quiet >/dev/null
+done
+"$MIMO" train big.yaml --data b.h5 --out int2 >int2.log 2>&1 &
+pid=$!
+sleep 2
+kill -INT "$pid"
+sleep 0.3
+kill -INT "$pid" 2>/dev/null
+wait "$pid"
+code=$?
+check "Ctrl-C twice: exit 130 (got $code)" test "$code" = 130
+for c in int2/checkpoints/*.h5; do
+    [ -e "$c" ] && expect 0 "" eval "$c" --data b.h5 --quiet
+done
+expect 0 "" train big.yaml --data b.h5 --out int2 --epochs 1 --resume auto --quiet
+check "no temporary left after the next start" test -z "$(find int2 -name '*.tmp.*')"
+
+# 5. the sbatch script goes by DIR/status, not by mpirun's exit status
+mkdir bin
+cat >bin/mpirun <<EOF
+#!/bin/bash
+$(command -v mpirun) "\$@" &
+child=\$!
+trap 'kill -USR1 \$child' USR1
+trap 'kill -TERM \$child' TERM
+while kill -0 \$child 2>/dev/null; do wait \$child; done
+exit 1 # as Open MPI 4's mpirun after a SIGTERM, whatever its ranks did
+EOF
+chmod +x bin/mpirun
+PATH=$TMP/bin:$PATH LAUNCHER=mpirun MIMO=$MIMO SLURM_JOB_ID= bash "$SRC/slurm/train.sbatch" \
+    mt.yaml sb --epochs 1000 >sb.log 2>&1 &
+pid=$!
+for _ in $(seq 200); do [ -s sb/status ] && break; sleep 0.1; done
+sleep 1
+kill -TERM "$pid"
+wait "$pid"
+code=$?
+check "train.sbatch: SIGTERM, mpirun exits 1, mimo stopped: the script exits 75 (got $code)" test "$code" = 75
+check "train.sbatch says why" grep -q "mpirun exited 1; mimo stopped with a checkpoint" sb.log
+
+# 6. after a requeue, an srun launch that fails before mimo starts (the old
+# step's PMIx socket still bound) is tried again; mimo's own errors are not
+cat >bin/srun <<EOF
+#!/bin/bash
+n=\$(cat $TMP/srun.count 2>/dev/null || echo 0)
+echo \$((n + 1)) >$TMP/srun.count
+[ "\$n" -eq 0 ] && { echo "srun: error: task 0 launch failed: Unspecified error" >&2; exit 0; } # as srun 22.05 did here
+while [ "\$1" != "$MIMO" ]; do shift; done
+exec "\$@"
+EOF
+chmod +x bin/srun
+PATH=$TMP/bin:$PATH MIMO=$MIMO SLURM_JOB_ID= SLURM_RESTART_COUNT=1 bash "$SRC/slurm/train.sbatch" \
+    mt.yaml relaunch --epochs 1 >relaunch.log 2>&1
+code=$?
+check "train.sbatch: a failed srun launch after a requeue is retried, then trains (exit $code)" test "$code" = 0
+check "... saying so" grep -q "srun exited 0 before mimo started; launching again in 5 s (attempt 2 of 3)" relaunch.log
+check "... and srun ran twice" test "$(cat srun.count)" = 2
+rm -f srun.count
+SLURM_RESTART_COUNT=1 PATH=$TMP/bin:$PATH MIMO=$MIMO SLURM_JOB_ID= bash "$SRC/slurm/multinode.sbatch" \
+    mt.yaml relaunch2 --epochs 1 --no-such-flag >relaunch2.log 2>&1
+code=$?
+check "multinode.sbatch: mimo's own error (a bad flag) is not retried (exit $code, srun ran $(cat srun.count) times)" \
+    test "$code" = 2 -a "$(cat srun.count)" = 2
+finish
