@@ -122,9 +122,11 @@ check "predictions on 2 ranks = 1 rank" $PY -c "
 import h5py, numpy as np, sys
 a, b = h5py.File('p1.h5'), h5py.File('p2.h5')
 sys.exit(0 if all(np.allclose(a[k][()], b[k][()], rtol=1e-6, atol=1e-7) for k in ('reg', 'cls')) else 1)"
-"$MIMO" eval np1 --data data.h5 >e1.txt 2>&1
-ASAN_OPTIONS=$MPI_ASAN timeout -k 5 60 mpirun -np 2 -x OMP_NUM_THREADS=1 "$MIMO" eval np1 --data data.h5 >e2.txt 2>&1
+# (stdout and stderr apart: mpirun interleaves the two in any order)
+"$MIMO" eval np1 --data data.h5 >e1.txt 2>e1.err
+ASAN_OPTIONS=$MPI_ASAN timeout -k 5 60 mpirun -np 2 -x OMP_NUM_THREADS=1 "$MIMO" eval np1 --data data.h5 >e2.txt 2>e2.err
 check "eval on 2 ranks prints what 1 rank prints" cmp e1.txt e2.txt
+check "... and says the same on stderr" cmp e1.err e2.err
 mpi_expect 3 0 "samples 500" eval np1 --data data.h5
 
 # --trace: one Chrome trace with a track per rank
