@@ -30,9 +30,24 @@ caught() {
     return 1
 }
 
+# ranks_caught PID N: until N children of mpirun PID catch the signals
+# (a signal mpirun forwards before that kills a rank: the dynamic loader
+# runs before any code of mimo, and under load it takes its time)
+ranks_caught() {
+    local kids=() k
+    for _ in $(seq 3000); do
+        mapfile -t kids < <(pgrep -P "$1")
+        [ "${#kids[@]}" -ge "$2" ] && break
+        kill -0 "$1" 2>/dev/null || return 1
+        sleep 0.01
+    done
+    for k in "${kids[@]}"; do caught "$k" || return 1; done
+}
+
 # run_signal NAME DELAY SIGNAL... LAUNCH...: starts LAUNCH, sends each
 # SIGNAL after DELAY (and 0.05 s between them), waits (90 s at most); $code.
-# DELAY "+T": T seconds after the process catches the signals.
+# DELAY "+T": T seconds after the process catches the signals; "2+T": T
+# seconds after the 2 ranks of mpirun do.
 run_signal() {
     local name=$1 delay=$2 sigs=$3
     shift 3
@@ -41,6 +56,9 @@ run_signal() {
     if [ "${delay:0:1}" = + ]; then
         caught "$pid" || echo "note: $name: $pid never caught the signals"
         delay=${delay:1}
+    elif [ "${delay:1:1}" = + ]; then
+        ranks_caught "$pid" "${delay:0:1}" || echo "note: $name: the ranks of $pid never caught the signals"
+        delay=${delay:2}
     fi
     sleep "$delay"
     for s in $sigs; do
@@ -69,12 +87,13 @@ check "a stop before the first step says there is nothing to save yet" \
     grep -lq "stop requested before the first step" start-*.log
 expect 75 "" train mt.yaml --out start-USR1-0 --epochs 1000 --resume auto --time-limit 2
 
-# 2. at start, to mpirun (which forwards SIGUSR1 to the ranks)
-for t in 0.5 1 2; do
+# 2. at start, to mpirun (which forwards SIGUSR1 to the ranks), from the
+# moment both ranks run mimo's code
+for t in 0 0.5 1.5; do
     d=mpi-$t
-    run_signal "$d" "$t" USR1 env ASAN_OPTIONS="$MPI_ASAN" mpirun -np 2 "$MIMO" train mt.yaml --out "$d" --epochs 1000
-    check "SIGUSR1 to mpirun at ${t}s: exit 75 (got $code)" test "$code" = 75
-    check "SIGUSR1 to mpirun at ${t}s: status stopped" test "$(state "$d")" = stopped
+    run_signal "$d" "2+$t" USR1 env ASAN_OPTIONS="$MPI_ASAN" mpirun -np 2 "$MIMO" train mt.yaml --out "$d" --epochs 1000
+    check "SIGUSR1 to mpirun, ${t}s after its ranks run mimo: exit 75 (got $code)" test "$code" = 75
+    check "SIGUSR1 to mpirun, ${t}s after its ranks run mimo: status stopped" test "$(state "$d")" = stopped
 done
 
 # 3. during validation: 200 training rows, 40000 validation rows
