@@ -1,6 +1,6 @@
 /* fsutil.c — mkdir -p, for run directories and output files whose parent
  * directories do not exist yet; atomic file writes (tmp, fsync, rename,
- * directory fsync). */
+ * directory fsync), and atomic second names (hard links, or copies). */
 #define _POSIX_C_SOURCE 200809L /* mkdir, fsync, O_DIRECTORY */
 #include "base/fsutil.h"
 
@@ -174,4 +174,51 @@ void mimo_atomic_abort(mimo_atomic *a)
 {
     if (a->tmp[0])
         remove(a->tmp);
+}
+
+/* Copies src into a->tmp, fsynced (the fallback of mimo_atomic_link). */
+static int copy_to_tmp(const char *src, mimo_atomic *a)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, err = 0;
+    char buf[1 << 16];
+    if (in < 0 || (out = open(a->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0)
+        err = errno;
+    for (ssize_t n; !err && (n = read(in, buf, sizeof buf)) != 0;) {
+        for (ssize_t done = 0, w; !err && n > 0 && done < n; done += w > 0 ? w : 0)
+            if ((w = write(out, buf + done, (size_t)(n - done))) < 0 && errno != EINTR)
+                err = errno;
+        if (n < 0 && errno != EINTR)
+            err = errno;
+    }
+    if (!err && fsync(out))
+        err = errno;
+    if (out >= 0 && close(out) && !err)
+        err = errno;
+    if (in >= 0)
+        close(in);
+    if (err)
+        return mimo_error(MIMO_EIO, "%s: cannot write (copying %s: %s)", a->path, src,
+                          strerror(err));
+    return 0;
+}
+
+int mimo_atomic_link(const char *src, const char *dst)
+{
+    mimo_atomic a;
+    int rc = mimo_atomic_begin(&a, dst);
+    if (rc)
+        return rc;
+    unlink(a.tmp); /* a leftover of this pid: link() does not replace */
+    if (link(src, a.tmp)) {
+        int e = errno;
+        if (e != EXDEV && e != EPERM && e != ENOTSUP && e != EMLINK && e != ENOSYS)
+            return mimo_error(MIMO_EIO, "%s: cannot write (linking %s: %s)", dst, src,
+                              strerror(e));
+        rc = copy_to_tmp(src, &a);
+    }
+    if (!rc)
+        rc = mimo_atomic_commit(&a, NULL);
+    if (rc)
+        mimo_atomic_abort(&a);
+    return rc;
 }

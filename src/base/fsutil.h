@@ -37,4 +37,11 @@ int mimo_atomic_write(mimo_atomic *a, const void *buf, size_t len);
 int mimo_atomic_commit(mimo_atomic *a, void (*before_rename)(void));
 void mimo_atomic_abort(mimo_atomic *a);
 
+/* dst becomes another name of the complete file src, atomically: a hard
+ * link under dst's temporary name, renamed over dst (the directory
+ * fsynced), so a crash leaves the old dst or the new one. Where the file
+ * system has no hard links (link() fails with EXDEV, EPERM, ENOTSUP,
+ * EMLINK, ENOSYS) src is copied instead, through the atomic writer. */
+int mimo_atomic_link(const char *src, const char *dst);
+
 #endif

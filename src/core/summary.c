@@ -8,12 +8,18 @@
 #include "mimo/optim.h"
 #include "core/kind.h"
 
-double mimo_graph_train_bytes(const mimo_graph *g)
+/* The optimizer's moments per parameter (2 when unknown). */
+static int optim_slots(const mimo_graph *g)
 {
     mimo_optim *o = NULL;
     int slots = mimo_optim_create(&g->spec->train.opt, 0, &o) ? 2 : mimo_optim_n_slots(o);
     mimo_optim_free(&o);
-    double vals = (double)g->n_params * (2.0 + slots), act = 0;
+    return slots;
+}
+
+double mimo_graph_train_bytes(const mimo_graph *g)
+{
+    double vals = (double)g->n_params * (2.0 + optim_slots(g)), act = 0;
     for (int k = 0; k < g->n_nodes; k++) { /* y, z, dz, dy at most */
         const mimo_node *n = &g->nodes[k];
         act += 4.0 * g->max_batch * (double)n->width;
@@ -110,6 +116,10 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
         fprintf(f, "Work buffers (im2col patches, pooling argmax): %.1f MiB at "
                 "batch_size %zu\n", (double)scratch * sizeof(mimo_real) / 1048576.0,
                 bs);
+    /* as io/checkpoint.c estimates it: parameters, best, moments, 1 MiB */
+    fprintf(f, "Checkpoint: about %.1f MB, built in memory on rank 0 and held "
+            "there while the background writer writes it\n",
+            ((double)g->n_params * (2.0 + optim_slots(g)) * sizeof(float) + 1048576) / 1e6);
     fprintf(f, "Heads:\n");
     for (int h = 0; h < g->n_heads; h++) {
         const mimo_head *hd = &g->heads[h];

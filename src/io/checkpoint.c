@@ -19,6 +19,7 @@
 #include <zlib.h>
 
 #include "base/fsutil.h"
+#include "io/checkpoint_impl.h"
 #include "io/h5_impl.h"
 #include "mimo/config.h"
 #include "mimo/error.h"
@@ -374,64 +375,92 @@ static int write_all(hid_t f, const char *path, mimo_model *m,
     return rc;
 }
 
-/* A checkpoint too large to build in memory: written straight to the
- * temporary file, after checking the file system has room for it. */
-static int save_direct(mimo_atomic *a, const char *path, mimo_model *m,
-                       const mimo_ckpt_state *st, const mimo_real *best, size_t est)
+/* A checkpoint too large to build in memory: written straight to path
+ * (atomically), after checking the file system has room for it. */
+static int save_direct(const char *path, mimo_model *m, const mimo_ckpt_state *st,
+                       const mimo_real *best, size_t est)
 {
+    mimo_atomic a;
+    int rc = mimo_atomic_begin(&a, path);
+    if (rc)
+        return rc;
     double avail = mimo_free_bytes(path);
     if (avail >= 0 && avail < (double)est * 1.02)
         return mimo_error(MIMO_EIO, "%s: cannot write: No space left on device (the "
                           "file needs about %.1f MB; %.1f MB free on that file "
                           "system)", path, (double)est / 1e6, avail / 1e6);
+    mimo_h5_quiet();
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST);
     H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG); /* closing closes all in it */
-    hid_t f = H5Fcreate(a->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    hid_t f = H5Fcreate(a.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
     if (f < 0)
-        return mimo_h5_fail("H5Fcreate", a->tmp, NULL);
-    int rc = write_all(f, path, m, st, best);
+        return mimo_h5_fail("H5Fcreate", a.tmp, NULL);
+    rc = write_all(f, path, m, st, best);
     if (H5Fclose(f) < 0 && !rc)
-        rc = mimo_h5_fail("H5Fclose", a->tmp, NULL);
+        rc = mimo_h5_fail("H5Fclose", a.tmp, NULL);
+    if (!rc)
+        rc = mimo_atomic_commit(&a, mimo_checkpoint_fault_hook);
+    if (rc)
+        mimo_atomic_abort(&a);
+    return rc;
+}
+
+size_t mimo_checkpoint_estimate(mimo_model *m)
+{
+    /* the parameters, each optimizer moment, best, and the rest */
+    size_t n = mimo_model_param_count(m);
+    return sizeof(float) * n * (size_t)(2 + mimo_optim_n_slots(mimo_model_optim(m))) +
+           (1u << 20);
+}
+
+int mimo_checkpoint_build(const char *path, mimo_model *m, const mimo_ckpt_state *st,
+                          const mimo_real *best, void **buf, size_t *len)
+{
+    mimo_h5_image img;
+    size_t est = mimo_checkpoint_estimate(m);
+    double mem = mimo_available_bytes();
+    *buf = NULL, *len = 0;
+    if (mem > 0 && (double)est > mem / 2)
+        return save_direct(path, m, st, best, est);
+    hid_t f = mimo_h5_mem_create(path, est, &img);
+    if (f < 0)
+        return (int)f;
+    int rc = write_all(f, path, m, st, best);
+    int closed = mimo_h5_mem_close(f, path, &img); /* on every path */
+    if (!rc)
+        rc = closed;
+    if (rc) {
+        free(img.buf);
+        return rc;
+    }
+    *buf = img.buf, *len = img.len;
+    return 0;
+}
+
+int mimo_checkpoint_write(const char *path, const void *buf, size_t len)
+{
+    mimo_atomic a;
+    int rc = mimo_atomic_begin(&a, path);
+    if (rc)
+        return rc;
+    if (!(rc = mimo_atomic_write(&a, buf, len)))
+        rc = mimo_atomic_commit(&a, mimo_checkpoint_fault_hook);
+    if (rc)
+        mimo_atomic_abort(&a);
     return rc;
 }
 
 int mimo_checkpoint_save(const char *path, mimo_model *m,
                          const mimo_ckpt_state *st, const mimo_real *best)
 {
-    mimo_atomic a;
-    mimo_h5_image img;
-    int rc = mimo_atomic_begin(&a, path);
-    if (rc)
-        return rc;
-    /* about: the parameters, each optimizer moment, best, and the rest */
-    size_t n = mimo_model_param_count(m);
-    size_t est = sizeof(float) * n * (size_t)(2 + mimo_optim_n_slots(mimo_model_optim(m))) +
-                 (1u << 20);
-    double mem = mimo_available_bytes();
-    if (mem > 0 && (double)est > mem / 2) {
-        mimo_h5_quiet();
-        if (!(rc = save_direct(&a, path, m, st, best, est)))
-            rc = mimo_atomic_commit(&a, mimo_checkpoint_fault_hook);
-        if (rc)
-            mimo_atomic_abort(&a);
-        return rc;
-    }
-    hid_t f = mimo_h5_mem_create(path, est, &img);
-    if (f < 0)
-        return (int)f;
-    rc = write_all(f, path, m, st, best);
-    int closed = mimo_h5_mem_close(f, path, &img); /* on every path */
-    if (!rc)
-        rc = closed;
-    if (!rc)
-        rc = mimo_atomic_write(&a, img.buf, img.len);
-    free(img.buf);
-    if (!rc)
-        rc = mimo_atomic_commit(&a, mimo_checkpoint_fault_hook);
-    if (rc)
-        mimo_atomic_abort(&a);
+    void *buf;
+    size_t len;
+    int rc = mimo_checkpoint_build(path, m, st, best, &buf, &len);
+    if (!rc && buf)
+        rc = mimo_checkpoint_write(path, buf, len);
+    free(buf);
     return rc;
 }
 

@@ -99,8 +99,10 @@ static double lr_at(const run *r, long epoch, long step)
 /* ---- checkpoints ------------------------------------------------------------ */
 
 /* Collective: the epoch's sums so far over all ranks go into the state,
- * rank 0 writes the checkpoint, and its success is agreed. */
-static int save(run *r, const char *name, int periodic)
+ * rank 0 builds the checkpoint (the periodic one, with best.h5 as its
+ * second name when also_best; else checkpoints/name) and hands it to the
+ * background writer, and its success is agreed. */
+static int save(run *r, const char *name, int periodic, int also_best)
 {
     mimo_stats part = {0};
     int rc = mimo_stats_init(&part, r->n_heads);
@@ -118,7 +120,7 @@ static int save(run *r, const char *name, int periodic)
     r->t_ckpt = mimo_clock();
     const mimo_real *best = r->has_best ? r->best_params : NULL;
     mimo_stall_at(r->state.ck.global_step, MIMO_BUSY_CHECKPOINT);
-    rc = periodic ? mimo_rundir_save_periodic(&r->dir, r->m, &r->state.ck, best)
+    rc = periodic ? mimo_rundir_save_periodic(&r->dir, r->m, &r->state.ck, best, also_best)
                   : mimo_rundir_save(&r->dir, name, r->m, &r->state.ck, best);
     mimo_stall_at(r->state.ck.global_step, MIMO_BUSY_STEP);
     return rc;
@@ -207,13 +209,13 @@ static int run_step(run *r, long epoch, long step)
         snprintf(msg, sizeof msg, "stopping at epoch %ld, step %ld: writing a "
                  "checkpoint to resume from", epoch + 1, step + 1);
         note(r, msg);
-        return (rc = save(r, NULL, 1)) ? rc : MIMO_TRAIN_STOPPED;
+        return (rc = save(r, NULL, 1, 0)) ? rc : MIMO_TRAIN_STOPPED;
     }
     int due = (c->every_steps > 0 && r->state.ck.global_step % c->every_steps == 0) ||
               (verdict & FLAG_SAVE);
     if (due && step + 1 == r->steps)
         r->save_pending = 1; /* saved after the epoch's end, as (e + 1, 0) */
-    else if (due && (rc = save(r, NULL, 1)))
+    else if (due && (rc = save(r, NULL, 1, 0)))
         return rc;
     r->t_step = mimo_clock();
     return 0;
@@ -279,24 +281,25 @@ static void callbacks(run *r, long e, int *stop)
     }
 }
 
-/* best.h5 when the monitored value improved; the periodic checkpoint. */
+/* The periodic checkpoint, and best.h5 when the monitored value improved:
+ * the same file (written once, best.h5 its second name) when both are
+ * due. */
 static int epoch_checkpoints(run *r, long e)
 {
     const mimo_ckpt_spec *c = &r->spec->train.checkpoint;
-    int rc = 0;
+    int rc = 0, best = 0;
     if (c->save_best) {
         double v = mimo_history_value(&r->hist, r->monitor_ckpt);
         int is_max = mimo_monitor_is_max(c->mode, r->monitor_ckpt);
         if (isfinite(v) && (!r->state.ckpt_best_set ||
-                            mimo_monitor_better(is_max, v, r->state.ckpt_best, 0))) {
-            r->state.ckpt_best = v, r->state.ckpt_best_set = 1;
-            if ((rc = save(r, "best.h5", 0)))
-                return rc;
-        }
+                            mimo_monitor_better(is_max, v, r->state.ckpt_best, 0)))
+            r->state.ckpt_best = v, r->state.ckpt_best_set = best = 1;
     }
     int periodic = c->every_epochs > 0 && (e + 1) % c->every_epochs == 0;
     if (periodic || r->save_pending) /* incl. a step save due at the last step */
-        rc = save(r, NULL, 1);
+        rc = save(r, NULL, 1, best);
+    else if (best)
+        rc = save(r, "best.h5", 0, 0);
     r->save_pending = 0;
     return rc;
 }
@@ -341,7 +344,7 @@ static int end_epoch(run *r, long e, int *stop)
 
 static int train_loop(run *r)
 {
-    int rc = 0, stop = 0;
+    int rc = 0, stop = 0, restored = 0;
     mimo_model_set_lr(r->m, lr_at(r, r->state.ck.epoch, r->state.ck.step));
     for (long e = r->state.ck.epoch; e < r->epochs && !stop && !rc; e++) {
         if (!(r->order = mimo_model_order(r->m, r->ts.rows, e)))
@@ -376,10 +379,14 @@ static int train_loop(run *r)
         note(r, msg);
         if ((rc = mimo_dist_write_params(r->dist, r->m, r->best_params)))
             return rc;
+        restored = 1;
     } else if (stop) {
         note(r, "early stopping");
     }
-    return save(r, "last.h5", 0);
+    /* unchanged since the epoch's checkpoint: last.h5 is another name of it */
+    if (!restored && r->dir.last_gs == r->state.ck.global_step)
+        return mimo_rundir_link(&r->dir, "last.h5");
+    return save(r, "last.h5", 0, 0);
 }
 
 /* ---- setting up ------------------------------------------------------------------ */
@@ -704,6 +711,25 @@ static int stopped_early(run *r)
     return flag;
 }
 
+/* The save still being written, waited for: agreed at an end every rank
+ * reaches (finished, stopped); after an error, rank 0 waits alone and the
+ * run's error stays the one reported. */
+static int end_saves(run *r, int rc)
+{
+    if (!rc || rc == MIMO_TRAIN_STOPPED) {
+        int w = mimo_rundir_finish(&r->dir);
+        return w ? w : rc;
+    }
+    char keep[1024];
+    int agreed = mimo_error_agreed();
+    snprintf(keep, sizeof keep, "%s", mimo_errmsg());
+    mimo_rundir_wait(&r->dir);
+    mimo_error(rc, "%s", keep);
+    if (agreed)
+        mimo_error_set_agreed();
+    return rc;
+}
+
 /* DIR/status after the run: what scripts read instead of the launcher's
  * exit status. */
 static void final_status(run *r, int rc)
@@ -787,7 +813,7 @@ int mimo_train(mimo_spec *spec, const mimo_train_opts *o)
     }
     if (!rc && !(rc = set_up(r))) {
         mimo_rundir_status(&r->dir, "running", NULL);
-        rc = stopped_early(r) ? MIMO_TRAIN_STOPPED : train_loop(r);
+        rc = end_saves(r, stopped_early(r) ? MIMO_TRAIN_STOPPED : train_loop(r));
         if (!rc && r->trace)
             rc = mimo_trace_write(r->trace, r->comm, o->trace_path);
         final_status(r, rc);

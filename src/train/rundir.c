@@ -1,11 +1,15 @@
 /* rundir.c — the run directory and its checkpoints (see rundir.h), and
- * finding the newest checkpoint of a directory (trainer.h). */
+ * finding the newest checkpoint of a directory (trainer.h). A save's file
+ * is built on the caller's thread and written by one background thread
+ * (a job: the bytes, the file's second names, the files pruned after it);
+ * the thread does no HDF5 and no MPI, and has every signal blocked. */
 #define _DEFAULT_SOURCE /* flock, gethostname, opendir, stat */
 #include "train/rundir.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +21,7 @@
 
 #include "base/fsutil.h"
 #include "base/strutil.h"
+#include "io/checkpoint_impl.h"
 #include "mimo/dist.h"
 #include "mimo/error.h"
 #include "mimo/trainer.h"
@@ -159,6 +164,7 @@ int mimo_rundir_open(mimo_rundir *d, const char *dir, int keep,
 {
     memset(d, 0, sizeof *d);
     d->keep = keep, d->comm = comm, d->rank = rank, d->size = size;
+    d->last_gs = -1;
     char *cfg = mimo_strcat2(dir, "/config.yaml");
     if (!(d->dir = mimo_strdup(dir)) || !(d->ckpt_dir = mimo_strcat2(dir, "/checkpoints")) ||
         !(d->history = mimo_strcat2(dir, "/history.csv")) || !cfg) {
@@ -174,6 +180,7 @@ int mimo_rundir_open(mimo_rundir *d, const char *dir, int keep,
 
 void mimo_rundir_close(mimo_rundir *d)
 {
+    mimo_rundir_wait(d); /* its error, if any, was the run's to report */
     free(d->dir);
     free(d->ckpt_dir);
     free(d->history);
@@ -253,21 +260,6 @@ static char *ckpt_path(const mimo_rundir *d, const char *name)
     return p;
 }
 
-int mimo_rundir_save(mimo_rundir *d, const char *name, mimo_model *m,
-                     const mimo_ckpt_state *st, const mimo_real *best)
-{
-    int rc = 0;
-    if (d->rank == 0) {
-        char *path = ckpt_path(d, name);
-        rc = path ? mimo_checkpoint_save(path, m, st, best)
-                  : mimo_error(MIMO_ENOMEM, "out of memory");
-        free(path);
-        if (!rc)
-            snprintf(d->last, sizeof d->last, "%s", name);
-    }
-    return d->size > 1 ? mimo_agree(d->comm, rc) : rc;
-}
-
 /* Whether a checkpoint written by lineage `theirs` at global step gs lies
  * on lineage `ours` ("A@S/B@T/C"): its writer (the last id of theirs) is
  * C, or an ancestor A whose checkpoint we resumed at step S, with gs <= S
@@ -302,9 +294,124 @@ static int cmp_gs(const void *a, const void *b)
     return (x->gs > y->gs) - (x->gs < y->gs);
 }
 
-/* Removes all but the newest `keep` ckpt-*.h5 of this run's lineage. A
- * file of another run, or one that cannot be read, is never touched. */
-static void prune(const mimo_rundir *d, const char *lineage)
+/* ---- the background writer ---------------------------------------------- */
+
+/* One save: written on the writer thread, then owned again by the caller
+ * once joined (mimo_rundir_wait). */
+struct mimo_rundir_job {
+    pthread_t thread;
+    int threaded;        /* on a thread of its own (to join) */
+    void *buf;           /* the file's bytes (owned); NULL: already on disk */
+    size_t len;
+    char *path;          /* the file (owned) */
+    char name[64];       /* what d->last becomes when it is complete */
+    char *links[2];      /* its second names (owned) */
+    int n_links;
+    char **victims;      /* removed once it is complete (owned) */
+    size_t n_victims;
+    int rc;              /* the outcome, and its message */
+    char err[1024];
+};
+typedef struct mimo_rundir_job job;
+
+static void job_free(job *j)
+{
+    free(j->buf);
+    free(j->path);
+    for (int i = 0; i < j->n_links; i++)
+        free(j->links[i]);
+    for (size_t i = 0; i < j->n_victims; i++)
+        free(j->victims[i]);
+    free(j->victims);
+    free(j);
+}
+
+/* checkpoints/name as a job, nothing in it yet. */
+static job *job_new(const mimo_rundir *d, const char *name)
+{
+    job *j = calloc(1, sizeof *j);
+    if (j && !(j->path = ckpt_path(d, name))) {
+        free(j);
+        j = NULL;
+    }
+    if (j)
+        snprintf(j->name, sizeof j->name, "%s", name);
+    return j;
+}
+
+static int job_link(const mimo_rundir *d, job *j, const char *name)
+{
+    if (!(j->links[j->n_links] = ckpt_path(d, name)))
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    j->n_links++;
+    return 0;
+}
+
+/* On the writer thread: the file, its second names, the pruning. */
+static int job_run(job *j)
+{
+    int rc = j->buf ? mimo_checkpoint_write(j->path, j->buf, j->len) : 0;
+    free(j->buf); /* the memory back as soon as it is on disk */
+    j->buf = NULL;
+    for (int i = 0; i < j->n_links && !rc; i++)
+        rc = mimo_atomic_link(j->path, j->links[i]);
+    for (size_t i = 0; i < j->n_victims && !rc; i++)
+        remove(j->victims[i]);
+    return rc;
+}
+
+static void *job_thread(void *arg)
+{
+    job *j = arg;
+    if ((j->rc = job_run(j))) /* messages are per thread: keep it */
+        snprintf(j->err, sizeof j->err, "%s", mimo_errmsg());
+    return NULL;
+}
+
+/* Hands j to a writer thread, whose signals are blocked (they stay the
+ * training thread's); runs it here when no thread can be started. */
+static void job_start(mimo_rundir *d, job *j)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    j->threaded = pthread_create(&j->thread, NULL, job_thread, j) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!j->threaded)
+        job_thread(j);
+    d->job = j;
+}
+
+int mimo_rundir_wait(mimo_rundir *d)
+{
+    job *j = d->job;
+    if (!j)
+        return 0;
+    if (j->threaded)
+        pthread_join(j->thread, NULL);
+    d->job = NULL;
+    int rc = j->rc;
+    if (rc)
+        mimo_error(rc, "%s", j->err);
+    else
+        snprintf(d->last, sizeof d->last, "%s", j->name);
+    job_free(j);
+    return rc;
+}
+
+int mimo_rundir_finish(mimo_rundir *d)
+{
+    int rc = d->rank == 0 ? mimo_rundir_wait(d) : 0;
+    return d->size > 1 ? mimo_agree(d->comm, rc) : rc;
+}
+
+/* ---- saves -------------------------------------------------------------------- */
+
+/* The ckpt-*.h5 of this run's lineage to remove once j's file (newer than
+ * all) is complete: all but the newest keep - 1 others. A file of another
+ * run, or one that cannot be read, is never touched. Read here, on the
+ * caller's thread (HDF5). */
+static int prune_list(const mimo_rundir *d, job *j, const char *lineage)
 {
     DIR *dir = opendir(d->ckpt_dir);
     ckpt_entry *list = NULL;
@@ -313,7 +420,8 @@ static void prune(const mimo_rundir *d, const char *lineage)
     for (struct dirent *e; dir && (e = readdir(dir));) {
         size_t len = strlen(e->d_name);
         int64_t gs;
-        if (strncmp(e->d_name, "ckpt-", 5) || len < 4 || strcmp(e->d_name + len - 3, ".h5"))
+        if (strncmp(e->d_name, "ckpt-", 5) || len < 4 ||
+            strcmp(e->d_name + len - 3, ".h5") || !strcmp(e->d_name, j->name))
             continue;
         char *path = ckpt_path(d, e->d_name);
         int ours = path && mimo_checkpoint_lineage(path, &gs, theirs, sizeof theirs) &&
@@ -334,25 +442,93 @@ static void prune(const mimo_rundir *d, const char *lineage)
         closedir(dir);
     if (n)
         qsort(list, n, sizeof *list, cmp_gs);
+    long go = (long)n - (d->keep - 1);
+    if (go > 0 && !(j->victims = calloc((size_t)go, sizeof *j->victims)))
+        go = 0; /* out of memory: prune next time */
     for (size_t i = 0; i < n; i++) {
-        char *path = (long)i < (long)n - d->keep ? ckpt_path(d, list[i].name) : NULL;
-        if (path)
-            remove(path);
-        free(path);
+        if ((long)i < go && (j->victims[j->n_victims] = ckpt_path(d, list[i].name)))
+            j->n_victims++;
         free(list[i].name);
     }
     free(list);
+    return 0;
+}
+
+/* Rank 0: waits for the save before, builds checkpoints/name and hands it
+ * to the writer. */
+static int submit(mimo_rundir *d, const char *name, mimo_model *m,
+                  const mimo_ckpt_state *st, const mimo_real *best, int also_best,
+                  int periodic)
+{
+    int rc = mimo_rundir_wait(d);
+    if (rc)
+        return rc;
+    job *j = job_new(d, name);
+    if (!j)
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    rc = mimo_checkpoint_build(j->path, m, st, best, &j->buf, &j->len);
+    if (!rc && also_best)
+        rc = job_link(d, j, "best.h5");
+    if (!rc && periodic)
+        rc = prune_list(d, j, st->lineage);
+    if (rc) {
+        job_free(j);
+        return rc;
+    }
+    job_start(d, j);
+    return 0;
+}
+
+/* The success of a save agreed; every rank then knows its step. */
+static int agreed_save(mimo_rundir *d, int rc, int64_t global_step)
+{
+    rc = d->size > 1 ? mimo_agree(d->comm, rc) : rc;
+    if (!rc)
+        d->last_gs = global_step;
+    return rc;
+}
+
+int mimo_rundir_save(mimo_rundir *d, const char *name, mimo_model *m,
+                     const mimo_ckpt_state *st, const mimo_real *best)
+{
+    int rc = d->rank == 0 ? submit(d, name, m, st, best, 0, 0) : 0;
+    return agreed_save(d, rc, st->global_step);
 }
 
 int mimo_rundir_save_periodic(mimo_rundir *d, mimo_model *m,
-                              const mimo_ckpt_state *st, const mimo_real *best)
+                              const mimo_ckpt_state *st, const mimo_real *best,
+                              int also_best)
 {
     char name[64];
     snprintf(name, sizeof name, "ckpt-%012lld.h5", (long long)st->global_step);
-    int rc = mimo_rundir_save(d, name, m, st, best);
-    if (!rc && d->rank == 0)
-        prune(d, st->lineage);
-    return rc;
+    int rc = d->rank == 0 ? submit(d, name, m, st, best, also_best, 1) : 0;
+    return agreed_save(d, rc, st->global_step);
+}
+
+/* Rank 0: name as a second name of the newest complete checkpoint. */
+static int submit_link(mimo_rundir *d, const char *name)
+{
+    int rc = mimo_rundir_wait(d);
+    if (rc)
+        return rc;
+    if (!d->last[0])
+        return mimo_error(MIMO_EINVAL, "%s: no checkpoint to link it to", name);
+    job *j = job_new(d, d->last);
+    if (!j)
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    if ((rc = job_link(d, j, name))) {
+        job_free(j);
+        return rc;
+    }
+    snprintf(j->name, sizeof j->name, "%s", name);
+    job_start(d, j);
+    return 0;
+}
+
+int mimo_rundir_link(mimo_rundir *d, const char *name)
+{
+    int rc = d->rank == 0 ? submit_link(d, name) : 0;
+    return d->size > 1 ? mimo_agree(d->comm, rc) : rc;
 }
 
 /* ---- finding checkpoints ------------------------------------------------ */

@@ -1,11 +1,19 @@
 /* rundir.h — a run directory (`mimo train --out DIR`): config.yaml (the
  * resolved config), history.csv, and checkpoints/ with ckpt-<global
  * step>.h5 (the newest `keep` kept), best.h5 and last.h5. Rank 0 alone
- * writes it; saves are collective, their success agreed. */
+ * writes it; saves are collective, their success agreed.
+ *
+ * A save builds the file in memory on the calling thread (HDF5 is not
+ * thread-safe here) and hands the bytes to one background writer thread
+ * (write, fsync, rename, the second names as hard links, pruning), so
+ * training goes on at once. One save is in flight at most: the next save
+ * waits for it first, and its error (naming the file) is returned by the
+ * next save, mimo_rundir_finish or mimo_rundir_wait. */
 #ifndef MIMO_TRAIN_RUNDIR_H
 #define MIMO_TRAIN_RUNDIR_H
 
 #include <mpi.h>
+#include <stdint.h>
 
 #include "mimo/checkpoint.h"
 
@@ -15,6 +23,9 @@ typedef struct {
     MPI_Comm comm;                   /* MPI_COMM_NULL: one process */
     int rank, size;
     char last[64];                   /* the newest checkpoint this run wrote */
+    int64_t last_gs;                 /* the global step of the newest save handed
+                                        over (written or in flight); -1: none */
+    struct mimo_rundir_job *job;     /* the save in flight (rank 0), or NULL */
 } mimo_rundir;
 
 /* The run directory's exclusive lock, held by rank 0 for the whole run:
@@ -48,14 +59,27 @@ int mimo_rundir_open(mimo_rundir *d, const char *dir, int keep,
                      const char *config_text, MPI_Comm comm, int rank, int size);
 void mimo_rundir_close(mimo_rundir *d);
 
-/* checkpoints/NAME from m, st and best (may be NULL), written by rank 0,
- * its success agreed. Collective. */
+/* checkpoints/NAME from m, st and best (may be NULL), written by rank 0
+ * in the background (after the save before it is complete); the success
+ * of building it (and of the save before) agreed. Collective. */
 int mimo_rundir_save(mimo_rundir *d, const char *name, mimo_model *m,
                      const mimo_ckpt_state *st, const mimo_real *best);
-/* checkpoints/ckpt-<global step>.h5, then all but the newest `keep` such
- * files of this run's lineage (st->lineage) removed; checkpoints of other
- * runs are never touched. Collective. */
+/* checkpoints/ckpt-<global step>.h5 (and best.h5 as a second name of it
+ * when also_best), then all but the newest `keep` such files of this run's
+ * lineage (st->lineage) removed; checkpoints of other runs are never
+ * touched. Collective, in the background as mimo_rundir_save. */
 int mimo_rundir_save_periodic(mimo_rundir *d, mimo_model *m,
-                              const mimo_ckpt_state *st, const mimo_real *best);
+                              const mimo_ckpt_state *st, const mimo_real *best,
+                              int also_best);
+/* checkpoints/NAME as a second name (hard link, else a copy) of the newest
+ * checkpoint this run saved, whose content it must want (the caller knows
+ * nothing changed since: see last_gs). Collective. */
+int mimo_rundir_link(mimo_rundir *d, const char *name);
+/* Waits for the save in flight (rank 0; a no-op elsewhere) and returns its
+ * error. Not collective: for ends after an error. */
+int mimo_rundir_wait(mimo_rundir *d);
+/* Waits for the save in flight, its success agreed. Collective: the end
+ * of a run that every rank reaches (finished, or stopped to be resumed). */
+int mimo_rundir_finish(mimo_rundir *d);
 
 #endif
