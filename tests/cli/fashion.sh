@@ -65,15 +65,8 @@ check "no .tmp after failed imports" no_tmp "$TMP/bad.h5"
 expect 0 "--pool K" import idx --help
 
 # ---- 2. the tutorial --------------------------------------------------------
-F=/usr/share/datasets/fashion-mnist
-if [ ! -f "$F/train-images-idx3-ubyte.gz" ]; then
-    echo "FAIL: $F missing: install dataset-fashion-mnist (scripts/install-deps.sh)"
-    failed=$((failed + 1))
-    finish
-    exit
-fi
+need_fashion
 # The tutorial's commands, verbatim (the README block must equal them).
-tutorial=$(sed -n '/^# TUTORIAL-BEGIN$/,/^# TUTORIAL-END$/p' "$0" | sed '1d;$d' | sed 's/^# //')
 # TUTORIAL-BEGIN
 # F=/usr/share/datasets/fashion-mnist
 # ./build/mimo import idx --images $F/train-images-idx3-ubyte.gz --labels $F/train-labels-idx1-ubyte.gz --out data/fashion-train.h5 --pool 4 --label-map group=0,1,0,1,0,2,0,2,3,2
@@ -83,19 +76,7 @@ tutorial=$(sed -n '/^# TUTORIAL-BEGIN$/,/^# TUTORIAL-END$/p' "$0" | sed '1d;$d' 
 # ./build/mimo predict runs/fashion-mimo --data data/fashion-test.h5 --out runs/fashion-mimo/test-predictions.h5
 # ./build/mimo plot runs/fashion-mimo -o runs/fashion-mimo/history.png --title "Fashion-MNIST, 2 inputs, 2 heads"
 # TUTORIAL-END
-readme=$(awk -v m="<!-- ci: fashion -->" '$0 == m {f = 1; next}
-    f && /^```sh/ {in_b = 1; next} in_b && /^```/ {exit} in_b {print}' "$SRC/README.md")
-if [ -n "$readme" ]; then
-    check "README's ci: fashion block = the commands in tests/cli/fashion.sh" \
-        test "$readme" = "$tutorial"
-    [ "$readme" = "$tutorial" ] || diff <(echo "$readme") <(echo "$tutorial")
-else
-    echo "note: README.md has no <!-- ci: fashion --> block yet; running fashion.sh's copy"
-fi
-
-mkdir -p build data
-ln -s "$MIMO" build/mimo
-cp -r "$SRC/configs" configs # a copy: data paths resolve next to it, ../data
+tutorial_block "$0" fashion
 # A sanitizer build (CI's ASan + UBSan Debug build) trains ~5x slower: it
 # runs the same commands with 1 epoch (and a bar of 0.8) to check memory
 # and UB; the optimized build runs them verbatim, 15 epochs, bar 0.89.

@@ -16,14 +16,7 @@ source "$(dirname "$0")/lib.bash"
 PY=/usr/bin/python3
 cd "$TMP" || exit 1
 
-F=/usr/share/datasets/fashion-mnist
-if [ ! -f "$F/train-images-idx3-ubyte.gz" ]; then
-    echo "FAIL: $F missing: install dataset-fashion-mnist (scripts/install-deps.sh)"
-    failed=$((failed + 1))
-    finish
-    exit
-fi
-tutorial=$(sed -n '/^# TUTORIAL-BEGIN$/,/^# TUTORIAL-END$/p' "$0" | sed '1d;$d' | sed 's/^# //')
+need_fashion
 # TUTORIAL-BEGIN
 # F=/usr/share/datasets/fashion-mnist
 # ./build/mimo import idx --images $F/train-images-idx3-ubyte.gz --labels $F/train-labels-idx1-ubyte.gz --out data/fashion-cnn-train.h5 --image-shape full --pool 4 --label-map group=0,1,0,1,0,2,0,2,3,2
@@ -32,19 +25,7 @@ tutorial=$(sed -n '/^# TUTORIAL-BEGIN$/,/^# TUTORIAL-END$/p' "$0" | sed '1d;$d' 
 # mpirun -np 2 -x OMP_NUM_THREADS=1 ./build/mimo train configs/fashion-cnn.yaml
 # ./build/mimo eval runs/fashion-cnn --data data/fashion-cnn-test.h5
 # TUTORIAL-END
-readme=$(awk -v m="<!-- ci: fashion-cnn -->" '$0 == m {f = 1; next}
-    f && /^```sh/ {in_b = 1; next} in_b && /^```/ {exit} in_b {print}' "$SRC/README.md")
-if [ -n "$readme" ]; then
-    check "README's ci: fashion-cnn block = the commands in tests/cli/fashion_cnn.sh" \
-        test "$readme" = "$tutorial"
-    [ "$readme" = "$tutorial" ] || diff <(echo "$readme") <(echo "$tutorial")
-else
-    echo "note: README.md has no <!-- ci: fashion-cnn --> block yet; running fashion_cnn.sh's copy"
-fi
-
-mkdir -p build data
-ln -s "$MIMO" build/mimo
-cp -r "$SRC/configs" configs # a copy: data paths resolve next to it, ../data
+tutorial_block "$0" fashion-cnn
 train='train configs/fashion-cnn.yaml$'
 if ldd "$MIMO" 2>/dev/null | grep -q 'libasan\|libubsan'; then
     run=$(sed "s|$train|& --epochs 1 --set data.train=data/small.h5|" <<<"$tutorial") bar=0.70

@@ -82,6 +82,38 @@ finish() {
     [ "$failed" -eq 0 ]
 }
 
+# need_fashion: F is the Fashion-MNIST folder, else one FAIL and the end.
+need_fashion() {
+    F=/usr/share/datasets/fashion-mnist
+    [ -f "$F/train-images-idx3-ubyte.gz" ] && return 0
+    echo "FAIL: $F missing: install dataset-fashion-mnist (scripts/install-deps.sh)"
+    failed=$((failed + 1))
+    finish
+    exit
+}
+
+# tutorial_block SCRIPT NAME: $tutorial = the commands between the lines
+# "# TUTORIAL-BEGIN" and "# TUTORIAL-END" of SCRIPT, verbatim; checks
+# that README.md's "<!-- ci: NAME -->" block holds the same commands, and
+# prepares the current directory to run them as the README does: build/mimo
+# and a copy of configs/ (data paths resolve next to it, ../data).
+tutorial_block() {
+    local readme
+    tutorial=$(sed -n '/^# TUTORIAL-BEGIN$/,/^# TUTORIAL-END$/p' "$1" | sed '1d;$d' | sed 's/^# //')
+    readme=$(awk -v m="<!-- ci: $2 -->" '$0 == m {f = 1; next}
+        f && /^```sh/ {in_b = 1; next} in_b && /^```/ {exit} in_b {print}' "$SRC/README.md")
+    if [ -n "$readme" ]; then
+        check "README's ci: $2 block = the commands in tests/cli/$(basename "$1")" \
+            test "$readme" = "$tutorial"
+        [ "$readme" = "$tutorial" ] || diff <(echo "$readme") <(echo "$tutorial")
+    else
+        echo "note: README.md has no <!-- ci: $2 --> block yet; running $(basename "$1")'s copy"
+    fi
+    mkdir -p build data
+    ln -s "$MIMO" build/mimo
+    cp -r "$SRC/configs" configs
+}
+
 # MPI: as root mpirun needs these; 4 ranks on 2 cores need oversubscribe.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
