@@ -76,7 +76,7 @@ need_fashion
 # ./build/mimo predict runs/fashion-mimo --data data/fashion-test.h5 --out runs/fashion-mimo/test-predictions.h5
 # ./build/mimo plot runs/fashion-mimo -o runs/fashion-mimo/history.png --title "Fashion-MNIST, 2 inputs, 2 heads"
 # TUTORIAL-END
-tutorial_block "$0" fashion
+tutorial_block fashion
 # A sanitizer build (CI's ASan + UBSan Debug build) trains ~5x slower: it
 # runs the same commands with 1 epoch (and a bar of 0.8) to check memory
 # and UB; the optimized build runs them verbatim, 15 epochs, bar 0.89.

@@ -25,7 +25,7 @@ need_fashion
 # mpirun -np 2 -x OMP_NUM_THREADS=1 ./build/mimo train configs/fashion-cnn.yaml
 # ./build/mimo eval runs/fashion-cnn --data data/fashion-cnn-test.h5
 # TUTORIAL-END
-tutorial_block "$0" fashion-cnn
+tutorial_block fashion-cnn
 train='train configs/fashion-cnn.yaml$'
 if ldd "$MIMO" 2>/dev/null | grep -q 'libasan\|libubsan'; then
     run=$(sed "s|$train|& --epochs 1 --set data.train=data/small.h5|" <<<"$tutorial") bar=0.70

@@ -5,6 +5,7 @@ set -u
 MIMO=${1:?usage: test.sh MIMO_BINARY SOURCE_DIR}
 SRC=${2:?usage: test.sh MIMO_BINARY SOURCE_DIR}
 TMP=$(mktemp -d)
+SELF=$(realpath "$0") # the test script, wherever it later cd's to
 trap 'rm -rf "$TMP"' EXIT
 passed=0
 failed=0
@@ -92,22 +93,22 @@ need_fashion() {
     exit
 }
 
-# tutorial_block SCRIPT NAME: $tutorial = the commands between the lines
-# "# TUTORIAL-BEGIN" and "# TUTORIAL-END" of SCRIPT, verbatim; checks
+# tutorial_block NAME: $tutorial = the commands between the lines
+# "# TUTORIAL-BEGIN" and "# TUTORIAL-END" of the test script, verbatim; checks
 # that README.md's "<!-- ci: NAME -->" block holds the same commands, and
 # prepares the current directory to run them as the README does: build/mimo
 # and a copy of configs/ (data paths resolve next to it, ../data).
 tutorial_block() {
     local readme
-    tutorial=$(sed -n '/^# TUTORIAL-BEGIN$/,/^# TUTORIAL-END$/p' "$1" | sed '1d;$d' | sed 's/^# //')
-    readme=$(awk -v m="<!-- ci: $2 -->" '$0 == m {f = 1; next}
+    tutorial=$(sed -n '/^# TUTORIAL-BEGIN$/,/^# TUTORIAL-END$/p' "$SELF" | sed '1d;$d' | sed 's/^# //')
+    readme=$(awk -v m="<!-- ci: $1 -->" '$0 == m {f = 1; next}
         f && /^```sh/ {in_b = 1; next} in_b && /^```/ {exit} in_b {print}' "$SRC/README.md")
     if [ -n "$readme" ]; then
-        check "README's ci: $2 block = the commands in tests/cli/$(basename "$1")" \
+        check "README's ci: $1 block = the commands in tests/cli/$(basename "$SELF")" \
             test "$readme" = "$tutorial"
         [ "$readme" = "$tutorial" ] || diff <(echo "$readme") <(echo "$tutorial")
     else
-        echo "note: README.md has no <!-- ci: $2 --> block yet; running $(basename "$1")'s copy"
+        echo "note: README.md has no <!-- ci: $1 --> block yet; running $(basename "$SELF")'s copy"
     fi
     mkdir -p build data
     ln -s "$MIMO" build/mimo
