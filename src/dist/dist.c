@@ -91,6 +91,15 @@ int mimo_dist_create(MPI_Comm comm, size_t n, const mimo_dist_opts *o,
     return 0;
 }
 
+/* Whether a nonblocking operation still targets d's memory. */
+static int in_flight(const mimo_dist *d)
+{
+    for (int k = 0; d->req && k < d->nb; k++)
+        if (d->req[k] != MPI_REQUEST_NULL)
+            return 1;
+    return d->vote_pending;
+}
+
 static void dist_release(mimo_dist **dp, int collective)
 {
     if (!dp || !*dp)
@@ -98,8 +107,18 @@ static void dist_release(mimo_dist **dp, int collective)
     if (collective) {
         mimo_dist_vote_drain(*dp);
         mimo_shm_free(&(*dp)->shm);
-    } else
+    } else {
         mimo_shm_abandon(&(*dp)->shm);
+        /* Abandoned (the other ranks may be gone): an operation still in
+         * flight cannot be completed, and MPI may yet write its result
+         * here while the process ends (seen: the step-late vote's sum,
+         * delivered by the stall detector's last probe). Its memory is
+         * left to the exit, not freed under it. */
+        if (in_flight(*dp)) {
+            *dp = NULL;
+            return;
+        }
+    }
     free((*dp)->start);
     free((*dp)->req);
     free(*dp);
