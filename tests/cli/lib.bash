@@ -32,6 +32,44 @@ expect() {
 # config NAME TEXT: writes $TMP/NAME.yaml
 config() { printf '%s\n' "$2" >"$TMP/$1.yaml"; }
 
+# two_branch_data: data.h5 here, 500 rows (seed 4) for two_branch_net:
+# inputs a (6) and b (3), targets reg (2, regression) and cls (1, binary).
+two_branch_data() {
+    /usr/bin/python3 - <<'PYEOF'
+import h5py, numpy as np
+rs = np.random.RandomState(4)
+n = 500
+a = rs.randn(n, 6).astype('f4'); b = rs.randn(n, 3).astype('f4')
+with h5py.File('data.h5', 'w') as f:
+    f['a'], f['b'] = a, b
+    f['reg'] = np.tanh(a[:, :2] - b[:, :2]).astype('f4')
+    f['cls'] = (a[:, 2] + b[:, 2] > 0).astype('f4')[:, None]
+PYEOF
+}
+
+# two_branch_net BATCH EPOCHS DATA [TRAIN_LINE]: net.yaml, the network the
+# MPI tests train: two input branches added, two heads; SGD, seed 11.
+two_branch_net() {
+    config net "inputs: {a: {shape: 6}, b: {shape: 3}}
+layers:
+  ha: {type: dense, units: 16, activation: tanh, from: a}
+  hb: {type: dense, units: 16, activation: tanh, from: b}
+  s: {type: add, from: [ha, hb]}
+  c: {type: concat, from: [s, b]}
+  reg: {type: dense, units: 2, from: c}
+  cls: {type: dense, units: 1, activation: sigmoid, from: s}
+outputs:
+  reg: {loss: mse}
+  cls: {loss: binary_crossentropy, weight: 0.5, metrics: [accuracy]}
+train:
+  optimizer: {type: sgd, lr: 0.05, momentum: 0.9}
+  batch_size: $1
+  epochs: $2
+  seed: 11${4:+
+  $4}
+data: {train: $3}"
+}
+
 # no_tmp PATH: no temporary file of an atomic write to PATH is left
 # (they are named PATH.tmp.<pid>).
 no_tmp() { ! compgen -G "$1.tmp*" >/dev/null; }

@@ -8,41 +8,21 @@ source "$(dirname "$0")/lib.bash"
 PY=/usr/bin/python3
 cd "$TMP"
 
+two_branch_data
 $PY - <<'PYEOF'
-import h5py, numpy as np
-rs = np.random.RandomState(4)
-n = 500
-a = rs.randn(n, 6).astype('f4'); b = rs.randn(n, 3).astype('f4')
-reg = np.tanh(a[:, :2] - b[:, :2]).astype('f4')
-cls = (a[:, 2] + b[:, 2] > 0).astype('f4')[:, None]
+import h5py
+with h5py.File('data.h5', 'r') as f:
+    base = {k: f[k][()] for k in f}
 def write(name, **over):
-    d = dict(a=a, b=b, reg=reg, cls=cls); d.update(over)
+    d = dict(base); d.update(over)
     with h5py.File(name, 'w') as f:
         for k, v in d.items(): f[k] = v
-write('data.h5')
-bad = a.copy(); bad[400, 1] = np.nan          # only rank 1 of 2 reads row 400
+bad = base['a'].copy(); bad[400, 1] = float('nan')   # only rank 1 of 2 reads row 400
 write('nan_late.h5', a=bad)
-big = reg.copy(); big[123, 0] = 1e30          # finite, but its loss overflows
+big = base['reg'].copy(); big[123, 0] = 1e30          # finite, but its loss overflows
 write('overflow.h5', reg=big)
 PYEOF
-
-config net 'inputs: {a: {shape: 6}, b: {shape: 3}}
-layers:
-  ha: {type: dense, units: 16, activation: tanh, from: a}
-  hb: {type: dense, units: 16, activation: tanh, from: b}
-  s: {type: add, from: [ha, hb]}
-  c: {type: concat, from: [s, b]}
-  reg: {type: dense, units: 2, from: c}
-  cls: {type: dense, units: 1, activation: sigmoid, from: s}
-outputs:
-  reg: {loss: mse}
-  cls: {loss: binary_crossentropy, weight: 0.5, metrics: [accuracy]}
-train:
-  optimizer: {type: sgd, lr: 0.05, momentum: 0.9}
-  batch_size: 30
-  epochs: 12
-  seed: 11
-data: {train: data.h5}'
+two_branch_net 30 12 data.h5
 
 losses_close() { # per-epoch losses of two histories within 1e-4 relative
     $PY - "$1" "$2" <<'PYEOF'

@@ -99,34 +99,8 @@ mh_expect 1 3 0 "gradient sum       bucketed" bench "$SRC/configs/bench/tiny.yam
 # --- data: 500 rows, a global batch of 29: 18 steps an epoch, slices of
 # 7/7/7/8 rows on 4 ranks and 9/10/10 on 3, a last batch of 7 rows
 # (1/2/2/2 and 2/2/3)
-$PY - <<'PYEOF'
-import h5py, numpy as np
-rs = np.random.RandomState(4)
-n = 500
-a = rs.randn(n, 6).astype('f4'); b = rs.randn(n, 3).astype('f4')
-with h5py.File('data.h5', 'w') as f:
-    f['a'], f['b'] = a, b
-    f['reg'] = np.tanh(a[:, :2] - b[:, :2]).astype('f4')
-    f['cls'] = (a[:, 2] + b[:, 2] > 0).astype('f4')[:, None]
-PYEOF
-config net 'inputs: {a: {shape: 6}, b: {shape: 3}}
-layers:
-  ha: {type: dense, units: 16, activation: tanh, from: a}
-  hb: {type: dense, units: 16, activation: tanh, from: b}
-  s: {type: add, from: [ha, hb]}
-  c: {type: concat, from: [s, b]}
-  reg: {type: dense, units: 2, from: c}
-  cls: {type: dense, units: 1, activation: sigmoid, from: s}
-outputs:
-  reg: {loss: mse}
-  cls: {loss: binary_crossentropy, weight: 0.5, metrics: [accuracy]}
-train:
-  optimizer: {type: sgd, lr: 0.05, momentum: 0.9}
-  batch_size: 29
-  epochs: 6
-  seed: 11
-  checkpoint: {every_steps: 20, keep: 20}
-data: {train: data.h5}'
+two_branch_data
+two_branch_net 29 6 data.h5 'checkpoint: {every_steps: 20, keep: 20}'
 ckpt() { printf '%s/checkpoints/ckpt-%012d.h5' "$1" "$2"; }
 
 # --- the same weights on 1 rank, 2 hosts x 2 and 3 hosts x 1. --check-every 1

@@ -99,33 +99,8 @@ check "... and they still answer" bash -c 'timeout 5 scontrol ping | grep -q "is
 # when idle (lib.bash's OMPI_MCA_mpi_yield_when_idle), and mpirun does not
 # bind (each node's first rank would go to core 0).
 export MIMO ASAN_OPTIONS=$MPI_ASAN MPIRUN_ARGS="--bind-to none"
-$PY - <<'PYEOF'
-import h5py, numpy as np
-rs = np.random.RandomState(4)
-n = 500
-a = rs.randn(n, 6).astype('f4'); b = rs.randn(n, 3).astype('f4')
-with h5py.File('data.h5', 'w') as f:
-    f['a'], f['b'] = a, b
-    f['reg'] = np.tanh(a[:, :2] - b[:, :2]).astype('f4')
-    f['cls'] = (a[:, 2] + b[:, 2] > 0).astype('f4')[:, None]
-PYEOF
-config net "inputs: {a: {shape: 6}, b: {shape: 3}}
-layers:
-  ha: {type: dense, units: 16, activation: tanh, from: a}
-  hb: {type: dense, units: 16, activation: tanh, from: b}
-  s: {type: add, from: [ha, hb]}
-  c: {type: concat, from: [s, b]}
-  reg: {type: dense, units: 2, from: c}
-  cls: {type: dense, units: 1, activation: sigmoid, from: s}
-outputs:
-  reg: {loss: mse}
-  cls: {loss: binary_crossentropy, weight: 0.5, metrics: [accuracy]}
-train:
-  optimizer: {type: sgd, lr: 0.05, momentum: 0.9}
-  batch_size: 29
-  epochs: 6
-  seed: 11
-data: {train: $TMP/data.h5}"
+two_branch_data
+two_branch_net 29 6 "$TMP/data.h5"
 
 # submit NAME SBATCH_ARGS... -- SCRIPT ARGS...: sbatch --wait in the
 # background (at most 150 s), its exit code into NAME.rc, output NAME.out
