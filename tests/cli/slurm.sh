@@ -82,34 +82,6 @@ export MIMO ASAN_OPTIONS=$MPI_ASAN
 "$MIMO" gen multitask --out multitask.h5 >/dev/null || { echo "FAIL: mimo gen"; exit 1; }
 CONFIG=$SRC/configs/multitask.yaml
 
-# submit NAME SBATCH_ARGS... -- SCRIPT ARGS...: sbatch --wait in the
-# background (at most 150 s), its exit code into NAME.rc, the job's
-# output into NAME.out (NAME-<task>.out for arrays).
-submit() {
-    local name=$1
-    shift
-    (
-        timeout 150 sbatch --wait --quiet --job-name="$tag-$name" --time=5 \
-            --output="$TMP/$name.out" "$@" >"$name.sbatch.log" 2>&1
-        echo $? >"$name.rc"
-    ) &
-}
-await() { # await NAME: the exit code of its sbatch --wait (124: timed out)
-    for _ in $(seq 1600); do [ -s "$1.rc" ] && break; sleep 0.1; done
-    [ -s "$1.rc" ] && cat "$1.rc" || echo 124
-}
-jobid() { squeue -h -n "$tag-$1" -o %i 2>/dev/null | head -n 1; }
-params_equal() { # params_equal A B: every /params tensor bitwise equal
-    $PY - "$@" <<'PYEOF'
-import sys, h5py, numpy as np
-a, b = h5py.File(sys.argv[1], 'r'), h5py.File(sys.argv[2], 'r')
-names = [f'{l}/{t}' for l in a['params'] for t in a['params'][l]]
-bad = [n for n in names if not np.array_equal(a['params'][n][()], b['params'][n][()])]
-print(f'  {len(names)} tensors compared, {len(bad)} differ {bad}')
-sys.exit(0 if names and not bad else 1)
-PYEOF
-}
-
 # --- train.sbatch on 2 tasks, and a 2-task sweep, side by side (4 CPUs)
 t0=$SECONDS
 submit train -- "$SRC/slurm/train.sbatch" "$CONFIG" "$TMP/runs/train" --data "$TMP/multitask.h5" --epochs 5
@@ -197,7 +169,7 @@ check "... reran with SLURM_RESTART_COUNT=1" grep -q "restart 1," pre.out
 check "... and resumed from its checkpoint" grep -q "mimo: resuming from $TMP/runs/pre/checkpoints/ckpt-" pre.out
 check "... trained all $epochs epochs" test "$(tail -n 1 runs/pre/history.csv | cut -d, -f1)" = "$epochs"
 check "resumed and uninterrupted jobs end with bitwise the same parameters" \
-    params_equal runs/ref/checkpoints/last.h5 runs/pre/checkpoints/last.h5
+    same_params runs/ref/checkpoints/last.h5 runs/pre/checkpoints/last.h5
 [ "$failed" -eq 0 ] || { echo "--- pre.out"; grep -v '^epoch' pre.out; echo "--- ref.out"; grep -v '^epoch' ref.out; }
 echo "  preemption (2 jobs of $epochs epochs side by side): $((SECONDS - t0)) s"
 

@@ -102,23 +102,6 @@ export MIMO ASAN_OPTIONS=$MPI_ASAN MPIRUN_ARGS="--bind-to none"
 two_branch_data
 two_branch_net 29 6 "$TMP/data.h5"
 
-# submit NAME SBATCH_ARGS... -- SCRIPT ARGS...: sbatch --wait in the
-# background (at most 150 s), its exit code into NAME.rc, output NAME.out
-submit() {
-    local name=$1
-    shift
-    (
-        timeout 150 sbatch --wait --quiet --job-name="$tag-$name" --time=5 \
-            --output="$TMP/$name.out" "$@" >"$name.sbatch.log" 2>&1
-        echo $? >"$name.rc"
-    ) &
-}
-await() {
-    for _ in $(seq 1600); do [ -s "$1.rc" ] && break; sleep 0.1; done
-    [ -s "$1.rc" ] && cat "$1.rc" || echo 124
-}
-jobid() { squeue -h -n "$tag-$1" -o %i 2>/dev/null | head -n 1; }
-
 # --- 2 nodes x 2 ranks: srun --mpi=pmix, then mpirun in the allocation
 t0=$SECONDS
 expect 0 "" train net.yaml --out np1 --quiet
