@@ -85,20 +85,7 @@ if ldd "$MIMO" 2>/dev/null | grep -q 'libasan\|libubsan'; then
     run=$(sed 's|train configs/fashion-mimo.yaml$|& --epochs 1|' <<<"$tutorial") bar=0.80
     echo "note: sanitizer build: training 1 epoch, accuracy bar $bar"
 fi
-start=$(date +%s)
-# MIMO under ASan: no leak checks under mpirun (lib.bash)
-if ASAN_OPTIONS=$MPI_ASAN timeout -k 5 900 bash -euo pipefail -c "$run" >tutorial.log 2>&1; then
-    passed=$((passed + 1))
-else
-    echo "FAIL: the tutorial's commands (exit $?):"; tail -n 30 tutorial.log
-    failed=$((failed + 1))
-fi
-secs=$(($(date +%s) - start))
-acc=$(awk '$1 == "label_accuracy" { print $2 }' tutorial.log)
-echo "tutorial: ${secs} s in all; test label accuracy ${acc:-?}"
-grep -E "^(loss|label_|group_|samples)" tutorial.log
-check "test label accuracy ($acc) >= $bar" \
-    awk -v a="$acc" -v b="$bar" 'BEGIN { exit !(a != "" && a + 0 >= b + 0) }'
+run_tutorial 900 "$bar"
 py "predictions: shapes and agreement with eval" "
 import h5py, numpy as np
 with h5py.File('runs/fashion-mimo/test-predictions.h5') as p, h5py.File('data/fashion-test.h5') as d:

@@ -176,6 +176,28 @@ tutorial_block() {
     cp -r "$SRC/configs" configs
 }
 
+# run_tutorial LIMIT BAR: runs $run (the tutorial's commands, as written
+# or shortened) under bash -euo pipefail, at most LIMIT seconds, into
+# tutorial.log; says how long it took and what eval printed, sets $acc
+# (eval's label_accuracy) and checks it is at least BAR.
+run_tutorial() {
+    local start secs
+    start=$(date +%s)
+    # MIMO under ASan: no leak checks under mpirun (MPI_ASAN)
+    if ASAN_OPTIONS=$MPI_ASAN timeout -k 5 "$1" bash -euo pipefail -c "$run" >tutorial.log 2>&1; then
+        passed=$((passed + 1))
+    else
+        echo "FAIL: the tutorial's commands (exit $?):"; tail -n 30 tutorial.log
+        failed=$((failed + 1))
+    fi
+    secs=$(($(date +%s) - start))
+    acc=$(awk '$1 == "label_accuracy" { print $2 }' tutorial.log)
+    echo "tutorial: ${secs} s in all; test label accuracy ${acc:-?}"
+    grep -E "^epoch|^(loss|label_|group_|samples)" tutorial.log
+    check "test label accuracy ($acc) >= $2" \
+        awk -v a="$acc" -v b="$2" 'BEGIN { exit !(a != "" && a + 0 >= b + 0) }'
+}
+
 # MPI: as root mpirun needs these; 4 ranks on 2 cores need oversubscribe.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
