@@ -340,36 +340,58 @@ static int write_state(hid_t f, const char *path, const mimo_ckpt_state *st)
     return rc;
 }
 
-static int write_all(hid_t f, const char *path, mimo_model *m,
-                     const mimo_ckpt_state *st, const mimo_real *best)
+/* What a checkpoint holds, read from a live model or from a snapshot of
+ * one (the graph and config are fixed during a run: borrowed). */
+typedef struct {
+    const mimo_graph *g;
+    const mimo_spec *spec;
+    const mimo_real *params, *best;   /* best may be NULL */
+    const mimo_real *slot[MIMO_CKPT_MAX_SLOTS];
+    const char *slot_name[MIMO_CKPT_MAX_SLOTS];
+    int n_slots;
+    long long steps;                  /* the optimizer's */
+    const mimo_ckpt_state *st;
+} ckpt_view;
+
+static ckpt_view model_view(mimo_model *m, const mimo_ckpt_state *st,
+                            const mimo_real *best)
 {
-    mimo_graph *g = mimo_model_graph(m);
     mimo_optim *o = mimo_model_optim(m);
-    const mimo_spec *spec = mimo_graph_spec(g);
+    ckpt_view v = {mimo_model_graph(m), mimo_graph_spec(mimo_model_graph(m)),
+                   mimo_model_params(m), best, {0}, {0}, mimo_optim_n_slots(o),
+                   mimo_optim_steps(o), st};
+    for (int k = 0; k < v.n_slots; k++)
+        v.slot[k] = mimo_optim_slot(o, k), v.slot_name[k] = mimo_optim_slot_name(o, k);
+    return v;
+}
+
+static int write_all(hid_t f, const char *path, const ckpt_view *v)
+{
+    const mimo_spec *spec = v->spec;
     char group[128];
-    int rc = write_state(f, path, st);
+    int rc = write_state(f, path, v->st);
     if (!rc)
         rc = mimo_h5_write_text(f, path, "config", spec->text ? spec->text : "");
     if (!rc)
-        rc = write_tensors(f, path, "params", g, mimo_model_params(m), 0);
-    for (int k = 0; k < mimo_optim_n_slots(o) && !rc; k++) {
-        snprintf(group, sizeof group, "optimizer/%s", mimo_optim_slot_name(o, k));
-        rc = write_tensors(f, path, group, g, mimo_optim_slot(o, k), 1);
+        rc = write_tensors(f, path, "params", v->g, v->params, 0);
+    for (int k = 0; k < v->n_slots && !rc; k++) {
+        snprintf(group, sizeof group, "optimizer/%s", v->slot_name[k]);
+        rc = write_tensors(f, path, group, v->g, v->slot[k], 1);
     }
     if (!rc) { /* the step count lives on /optimizer (created if no slots) */
         hid_t grp = mimo_h5_exists(f, "optimizer")
                         ? H5Gopen2(f, "optimizer", H5P_DEFAULT)
                         : H5Gcreate2(f, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         rc = grp < 0 ? mimo_error(MIMO_EIO, "%s: cannot create /optimizer", path)
-                     : mimo_h5_attr_write_i64(grp, path, "steps", mimo_optim_steps(o));
+                     : mimo_h5_attr_write_i64(grp, path, "steps", v->steps);
         if (grp >= 0 && !rc)
             rc = mimo_h5_attr_write_str(grp, path, "type",
                                         mimo_opt_name(spec->train.opt.kind));
         if (grp >= 0)
             H5Gclose(grp);
     }
-    if (!rc && best)
-        rc = write_tensors(f, path, "best_params", g, best, 0);
+    if (!rc && v->best)
+        rc = write_tensors(f, path, "best_params", v->g, v->best, 0);
     if (!rc)
         rc = mimo_checkpoint_seal(f, path);
     return rc;
@@ -377,8 +399,7 @@ static int write_all(hid_t f, const char *path, mimo_model *m,
 
 /* A checkpoint too large to build in memory: written straight to path
  * (atomically), after checking the file system has room for it. */
-static int save_direct(const char *path, mimo_model *m, const mimo_ckpt_state *st,
-                       const mimo_real *best, size_t est)
+static int save_direct(const char *path, const ckpt_view *v, size_t est)
 {
     mimo_atomic a;
     int rc = mimo_atomic_begin(&a, path);
@@ -397,7 +418,7 @@ static int save_direct(const char *path, mimo_model *m, const mimo_ckpt_state *s
     H5Pclose(fapl);
     if (f < 0)
         return mimo_h5_fail("H5Fcreate", a.tmp, NULL);
-    rc = write_all(f, path, m, st, best);
+    rc = write_all(f, path, v);
     if (H5Fclose(f) < 0 && !rc)
         rc = mimo_h5_fail("H5Fclose", a.tmp, NULL);
     if (!rc)
@@ -407,27 +428,32 @@ static int save_direct(const char *path, mimo_model *m, const mimo_ckpt_state *s
     return rc;
 }
 
-size_t mimo_checkpoint_estimate(mimo_model *m)
+/* The parameters, each optimizer moment, best, and the rest. */
+static size_t estimate(size_t params, size_t trained, int slots)
 {
-    /* the parameters, each optimizer moment, best, and the rest */
-    size_t n = mimo_model_param_count(m);
-    return sizeof(float) * n * (size_t)(2 + mimo_optim_n_slots(mimo_model_optim(m))) +
-           (1u << 20);
+    return sizeof(float) * (2 * params + (size_t)slots * trained) + (1u << 20);
 }
 
-int mimo_checkpoint_build(const char *path, mimo_model *m, const mimo_ckpt_state *st,
-                          const mimo_real *best, void **buf, size_t *len)
+size_t mimo_checkpoint_estimate(mimo_model *m)
+{
+    return estimate(mimo_model_param_count(m), mimo_model_trained_count(m),
+                    mimo_optim_n_slots(mimo_model_optim(m)));
+}
+
+/* Builds v's file in memory (*buf), or, when it would take more than half
+ * the available memory, writes it to path at once (*buf NULL). */
+static int build(const char *path, const ckpt_view *v, size_t est, void **buf,
+                 size_t *len)
 {
     mimo_h5_image img;
-    size_t est = mimo_checkpoint_estimate(m);
     double mem = mimo_available_bytes();
     *buf = NULL, *len = 0;
     if (mem > 0 && (double)est > mem / 2)
-        return save_direct(path, m, st, best, est);
+        return save_direct(path, v, est);
     hid_t f = mimo_h5_mem_create(path, est, &img);
     if (f < 0)
         return (int)f;
-    int rc = write_all(f, path, m, st, best);
+    int rc = write_all(f, path, v);
     int closed = mimo_h5_mem_close(f, path, &img); /* on every path */
     if (!rc)
         rc = closed;
@@ -437,6 +463,90 @@ int mimo_checkpoint_build(const char *path, mimo_model *m, const mimo_ckpt_state
     }
     *buf = img.buf, *len = img.len;
     return 0;
+}
+
+int mimo_checkpoint_build(const char *path, mimo_model *m, const mimo_ckpt_state *st,
+                          const mimo_real *best, void **buf, size_t *len)
+{
+    if (mimo_optim_n_slots(mimo_model_optim(m)) > MIMO_CKPT_MAX_SLOTS)
+        return mimo_error(MIMO_EINVAL, "%s: an optimizer with more than %d moments",
+                          path, MIMO_CKPT_MAX_SLOTS);
+    ckpt_view v = model_view(m, st, best);
+    return build(path, &v, mimo_checkpoint_estimate(m), buf, len);
+}
+
+/* ---- snapshots ---------------------------------------------------------------- */
+
+/* dst = a deep copy of src (dst's arrays freed first). */
+static int state_copy(mimo_ckpt_state *dst, const mimo_ckpt_state *src)
+{
+    mimo_ckpt_state_free(dst);
+    *dst = *src;
+    dst->extra = NULL, dst->array = NULL;
+    dst->n_extra = dst->cap_extra = dst->n_array = 0;
+    for (int i = 0; i < src->n_extra; i++)
+        if (mimo_ckpt_set(dst, src->extra[i].name, src->extra[i].value))
+            return MIMO_ENOMEM;
+    for (int i = 0; i < src->n_array; i++)
+        if (mimo_ckpt_set_array(dst, src->array[i].name, src->array[i].v,
+                                src->array[i].n))
+            return MIMO_ENOMEM;
+    return 0;
+}
+
+size_t mimo_ckpt_snap_bytes(mimo_model *m)
+{
+    return sizeof(mimo_real) * (2 * mimo_model_param_count(m) +
+                                (size_t)mimo_optim_n_slots(mimo_model_optim(m)) *
+                                    mimo_model_trained_count(m));
+}
+
+int mimo_ckpt_snap_take(mimo_ckpt_snap *s, mimo_model *m, const mimo_ckpt_state *st,
+                        const mimo_real *best)
+{
+    mimo_optim *o = mimo_model_optim(m);
+    size_t n = mimo_model_param_count(m), nt = mimo_model_trained_count(m);
+    int slots = mimo_optim_n_slots(o);
+    if (slots > MIMO_CKPT_MAX_SLOTS)
+        return mimo_error(MIMO_EINVAL, "an optimizer with more than %d moments",
+                          MIMO_CKPT_MAX_SLOTS);
+    if (!s->buf) { /* once: the sizes hold for the run */
+        s->n = n, s->trained = nt, s->n_slots = slots;
+        if (!(s->buf = malloc(mimo_ckpt_snap_bytes(m))))
+            return mimo_error(MIMO_ENOMEM, "out of memory for the checkpoint's "
+                              "snapshot (%.1f MB)", (double)mimo_ckpt_snap_bytes(m) / 1e6);
+    }
+    mimo_real *p = s->buf;
+    memcpy(p, mimo_model_params(m), sizeof *p * n);
+    for (int k = 0; k < slots; k++)
+        memcpy(p + n + (size_t)k * nt, mimo_optim_slot(o, k), sizeof *p * nt);
+    s->has_best = best != NULL;
+    if (best)
+        memcpy(p + n + (size_t)slots * nt, best, sizeof *p * n);
+    s->model = m;
+    s->steps = mimo_optim_steps(o);
+    return state_copy(&s->st, st) ? mimo_error(MIMO_ENOMEM, "out of memory") : 0;
+}
+
+int mimo_ckpt_snap_build(const char *path, const mimo_ckpt_snap *s, void **buf,
+                         size_t *len)
+{
+    mimo_optim *o = mimo_model_optim(s->model);
+    const mimo_graph *g = mimo_model_graph(s->model);
+    ckpt_view v = {g, mimo_graph_spec(g), s->buf,
+                   s->has_best ? s->buf + s->n + (size_t)s->n_slots * s->trained : NULL,
+                   {0}, {0}, s->n_slots, s->steps, &s->st};
+    for (int k = 0; k < s->n_slots; k++)
+        v.slot[k] = s->buf + s->n + (size_t)k * s->trained,
+        v.slot_name[k] = mimo_optim_slot_name(o, k);
+    return build(path, &v, estimate(s->n, s->trained, s->n_slots), buf, len);
+}
+
+void mimo_ckpt_snap_free(mimo_ckpt_snap *s)
+{
+    free(s->buf);
+    mimo_ckpt_state_free(&s->st);
+    memset(s, 0, sizeof *s);
 }
 
 int mimo_checkpoint_write(const char *path, const void *buf, size_t len)

@@ -1,14 +1,44 @@
-/* checkpoint_impl.h — a checkpoint save in two halves, for the run
- * directory's background writer (train/rundir.c): building the file needs
- * HDF5, which is not thread-safe here, so it runs on the caller's thread
- * (in memory, fast); writing the finished bytes needs no HDF5 and may run
- * on another thread. Not exported. */
+/* checkpoint_impl.h — a checkpoint save in parts, for the run directory's
+ * background writer (train/rundir.c): a snapshot of what changes during
+ * training (parameters, optimizer moments, best parameters, run state),
+ * taken on the training thread (copies only); building the file from it
+ * in memory (HDF5: under mimo_h5_lock, as HDF5 is not thread-safe here);
+ * writing the finished bytes (no HDF5). The last two run on the writer
+ * thread. Not exported. */
 #ifndef MIMO_IO_CHECKPOINT_IMPL_H
 #define MIMO_IO_CHECKPOINT_IMPL_H
 
 #include <stddef.h>
 
 #include "mimo/checkpoint.h"
+
+/* The optimizer moments a checkpoint holds at most (Adam: m and v). */
+#define MIMO_CKPT_MAX_SLOTS 2
+
+/* A model's changing state, copied: buf holds the parameters (n), each
+ * optimizer moment (trained), the best parameters (n, when has_best); st
+ * a deep copy of the run state. Its buffer is allocated by the first
+ * take and reused after (the sizes hold for a run). The model itself is
+ * borrowed for its graph and config, which do not change during a run. */
+typedef struct {
+    mimo_model *model;
+    mimo_real *buf;
+    size_t n, trained;
+    int n_slots, has_best;
+    long long steps;
+    mimo_ckpt_state st;
+} mimo_ckpt_snap;
+
+/* The bytes a snapshot of m holds (besides its small run state). */
+size_t mimo_ckpt_snap_bytes(mimo_model *m);
+/* s = a copy of m's parameters and moments, best (may be NULL) and st. */
+int mimo_ckpt_snap_take(mimo_ckpt_snap *s, mimo_model *m, const mimo_ckpt_state *st,
+                        const mimo_real *best);
+/* mimo_checkpoint_build from a snapshot: any one thread at a time, the
+ * caller holding mimo_h5_lock. */
+int mimo_ckpt_snap_build(const char *path, const mimo_ckpt_snap *s, void **buf,
+                         size_t *len);
+void mimo_ckpt_snap_free(mimo_ckpt_snap *s);
 
 /* About how many bytes a checkpoint of m takes (and its image in memory). */
 size_t mimo_checkpoint_estimate(mimo_model *m);

@@ -398,16 +398,16 @@ static mimo_real *dest(const mimo_data *d, int i, mimo_real *const *in,
 static int stream_rows(mimo_data *d, const uint64_t *rows, int b,
                        mimo_real *const *dst, int n_sets)
 {
+    int rc = 0;
     for (int k = 0; k < b; k++)
         d->sorted[k] = ((rows[k] + d->r0) << 32) | (uint64_t)k;
     qsort(d->sorted, (size_t)b, sizeof *d->sorted, cmp_u64);
-    for (int i = 0; i < n_sets; i++) {
-        int rc = d->sets[i].absent ? (fill_ones(dst[i], b), 0)
-                                   : read_set(d, &d->sets[i], b, dst[i]);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    mimo_h5_lock(); /* a checkpoint may be being built on another thread */
+    for (int i = 0; i < n_sets && !rc; i++)
+        rc = d->sets[i].absent ? (fill_ones(dst[i], b), 0)
+                               : read_set(d, &d->sets[i], b, dst[i]);
+    mimo_h5_unlock();
+    return rc;
 }
 
 static void *reader_main(void *arg)

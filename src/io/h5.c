@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,10 @@
 #include "base/strutil.h"
 
 void mimo_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+static pthread_mutex_t h5_mu = PTHREAD_MUTEX_INITIALIZER;
+void mimo_h5_lock(void) { pthread_mutex_lock(&h5_mu); }
+void mimo_h5_unlock(void) { pthread_mutex_unlock(&h5_mu); }
 
 /* The innermost (first) entry of HDF5's error stack: where it failed. */
 static herr_t first_error(unsigned n, const H5E_error2_t *e, void *buf)

@@ -20,6 +20,12 @@
 /* Turns off HDF5's own error printing (we report errors ourselves). */
 void mimo_h5_quiet(void);
 
+/* HDF5 is not built thread-safe here: the threads that call it while
+ * others run (the dataset reader, the checkpoint writer) hold this
+ * process-wide lock around their calls. */
+void mimo_h5_lock(void);
+void mimo_h5_unlock(void);
+
 /* Every HDF5 call that can fail is checked: a negative herr_t or hid_t
  * becomes one mimo_error naming the file, the object and the HDF5
  * function, with the innermost message of HDF5's error stack (e.g. the

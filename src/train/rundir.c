@@ -1,8 +1,10 @@
 /* rundir.c — the run directory and its checkpoints (see rundir.h), and
- * finding the newest checkpoint of a directory (trainer.h). A save's file
- * is built on the caller's thread and written by one background thread
- * (a job: the bytes, the file's second names, the files pruned after it);
- * the thread does no HDF5 and no MPI, and has every signal blocked. */
+ * finding the newest checkpoint of a directory (trainer.h). A save copies
+ * the model's changing state into a snapshot on the caller's thread; one
+ * background thread builds the file from it (HDF5, under mimo_h5_lock)
+ * and writes it (a job: the snapshot, the file's second names, the files
+ * pruned after it); the thread does no MPI and has every signal
+ * blocked. */
 #define _DEFAULT_SOURCE /* flock, gethostname, opendir, stat */
 #include "train/rundir.h"
 
@@ -22,6 +24,7 @@
 #include "base/fsutil.h"
 #include "base/strutil.h"
 #include "io/checkpoint_impl.h"
+#include "io/h5_impl.h"
 #include "mimo/dist.h"
 #include "mimo/error.h"
 #include "mimo/trainer.h"
@@ -181,6 +184,7 @@ int mimo_rundir_open(mimo_rundir *d, const char *dir, int keep,
 void mimo_rundir_close(mimo_rundir *d)
 {
     mimo_rundir_wait(d); /* its error, if any, was the run's to report */
+    mimo_ckpt_snap_free(&d->snap);
     free(d->dir);
     free(d->ckpt_dir);
     free(d->history);
@@ -301,6 +305,7 @@ static int cmp_gs(const void *a, const void *b)
 struct mimo_rundir_job {
     pthread_t thread;
     int threaded;        /* on a thread of its own (to join) */
+    const mimo_ckpt_snap *snap; /* the file's content to build, or NULL */
     void *buf;           /* the file's bytes (owned); NULL: already on disk */
     size_t len;
     char *path;          /* the file (owned) */
@@ -347,10 +352,18 @@ static int job_link(const mimo_rundir *d, job *j, const char *name)
     return 0;
 }
 
-/* On the writer thread: the file, its second names, the pruning. */
+/* On the writer thread: the file (built from the snapshot first), its
+ * second names, the pruning. */
 static int job_run(job *j)
 {
-    int rc = j->buf ? mimo_checkpoint_write(j->path, j->buf, j->len) : 0;
+    int rc = 0;
+    if (j->snap) {
+        mimo_h5_lock();
+        rc = mimo_ckpt_snap_build(j->path, j->snap, &j->buf, &j->len);
+        mimo_h5_unlock();
+    }
+    if (!rc && j->buf)
+        rc = mimo_checkpoint_write(j->path, j->buf, j->len);
     free(j->buf); /* the memory back as soon as it is on disk */
     j->buf = NULL;
     for (int i = 0; i < j->n_links && !rc; i++)
@@ -454,8 +467,17 @@ static int prune_list(const mimo_rundir *d, job *j, const char *lineage)
     return 0;
 }
 
-/* Rank 0: waits for the save before, builds checkpoints/name and hands it
- * to the writer. */
+/* Whether a snapshot of m (and the file built from it) fit in a quarter
+ * of the memory available: else the file is built on the caller's thread
+ * from the model itself (or, larger still, written at once). */
+static int snapshot_fits(mimo_model *m)
+{
+    double mem = mimo_available_bytes();
+    return mem <= 0 || 2.0 * (double)mimo_ckpt_snap_bytes(m) < mem / 4;
+}
+
+/* Rank 0: waits for the save before, snapshots the model (or builds the
+ * file) and hands checkpoints/name to the writer. */
 static int submit(mimo_rundir *d, const char *name, mimo_model *m,
                   const mimo_ckpt_state *st, const mimo_real *best, int also_best,
                   int periodic)
@@ -466,7 +488,12 @@ static int submit(mimo_rundir *d, const char *name, mimo_model *m,
     job *j = job_new(d, name);
     if (!j)
         return mimo_error(MIMO_ENOMEM, "out of memory");
-    rc = mimo_checkpoint_build(j->path, m, st, best, &j->buf, &j->len);
+    if (d->snap.buf || snapshot_fits(m)) { /* built by the writer */
+        rc = mimo_ckpt_snap_take(&d->snap, m, st, best);
+        j->snap = &d->snap;
+    } else { /* no room for a copy: built here, the model still */
+        rc = mimo_checkpoint_build(j->path, m, st, best, &j->buf, &j->len);
+    }
     if (!rc && also_best)
         rc = job_link(d, j, "best.h5");
     if (!rc && periodic)

@@ -3,10 +3,11 @@
  * step>.h5 (the newest `keep` kept), best.h5 and last.h5. Rank 0 alone
  * writes it; saves are collective, their success agreed.
  *
- * A save builds the file in memory on the calling thread (HDF5 is not
- * thread-safe here) and hands the bytes to one background writer thread
- * (write, fsync, rename, the second names as hard links, pruning), so
- * training goes on at once. One save is in flight at most: the next save
+ * A save copies the parameters, optimizer moments, best parameters and
+ * run state into a snapshot (kept for the run's next saves) and hands it
+ * to one background writer thread (build the file in memory under
+ * mimo_h5_lock, write, fsync, rename, the second names as hard links,
+ * pruning), so training goes on after the copy. One save is in flight at most: the next save
  * waits for it first, and its error (naming the file) is returned by the
  * next save, mimo_rundir_finish or mimo_rundir_wait. */
 #ifndef MIMO_TRAIN_RUNDIR_H
@@ -15,6 +16,7 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "io/checkpoint_impl.h"
 #include "mimo/checkpoint.h"
 
 typedef struct {
@@ -26,6 +28,7 @@ typedef struct {
     int64_t last_gs;                 /* the global step of the newest save handed
                                         over (written or in flight); -1: none */
     struct mimo_rundir_job *job;     /* the save in flight (rank 0), or NULL */
+    mimo_ckpt_snap snap;             /* what it builds from (rank 0; reused) */
 } mimo_rundir;
 
 /* The run directory's exclusive lock, held by rank 0 for the whole run:
