@@ -2,7 +2,9 @@
  * categorical cross-entropy (from logits and from probabilities) give
  * finite losses and finite gradients, in the float32 library; and the
  * vectorized activations and losses (libmvec's exp, log1p, expm1, tanh)
- * agree with double-precision libm on rows long enough to vectorize. */
+ * agree with double-precision libm on rows long enough to vectorize; and
+ * a sample's output, loss and gradient are bitwise the same wherever it
+ * lies in a batch (narrow rows are computed as one run of values). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -219,6 +221,75 @@ static void test_vector_losses(void **s)
     mimo_spec_free(&spec);
 }
 
+/* ---- a sample's result does not depend on its place in the batch ------ */
+
+#define PB 7 /* rows in the batch */
+
+/* p = act(x) with head p (loss), on PB rows of n at once and on each row
+ * alone: outputs and input gradients bitwise equal, and the batch's loss
+ * the sum of the rows' in order. Narrow rows go through the kernels as
+ * one run of values, so a value's lane and chunk depend on its row. */
+static void check_rows(const char *act, const char *loss, int n)
+{
+    char yaml[512];
+    snprintf(yaml, sizeof yaml,
+             "inputs: {x: {shape: %d}}\n"
+             "layers: {p: {type: activation, activation: %s, alpha: 0.5, from: x}}\n"
+             "outputs: {p: {loss: %s}}\n", n, act, loss);
+    mimo_spec spec;
+    mimo_graph *g = NULL;
+    if (mimo_config_parse(yaml, strlen(yaml), "rows.yaml", NULL, 0, &spec))
+        fail_msg("%s", mimo_errmsg());
+    if (mimo_graph_compile(&spec, PB, 1, &g))
+        fail_msg("%s", mimo_errmsg());
+    mimo_real x[PB * 16], t[PB * 16], y[PB * 16], gx[PB * 16], params[1], grads[1];
+    assert_true(n <= 16);
+    for (int i = 0; i < PB * n; i++) { /* values in (-12, 12), no pattern */
+        x[i] = (mimo_real)(12.0 * sin(1.7 * i + 0.3));
+        t[i] = (mimo_real)(i % 3 == 0);
+    }
+    const mimo_real *in[1] = {x}, *tg[1] = {t};
+    mimo_head_stats st = {0};
+    mimo_graph_forward(g, params, in, PB);
+    assert_int_equal(mimo_graph_loss(g, tg, PB, 1.0, &st), 0);
+    mimo_graph_backward(g, params, grads, PB);
+    memcpy(y, mimo_graph_output(g, 0), sizeof(mimo_real) * PB * n);
+    memcpy(gx, mimo_graph_input_grad(g, 0), sizeof(mimo_real) * PB * n);
+    double sum = 0;
+    for (int r = 0; r < PB; r++) {
+        const mimo_real *in1[1] = {x + r * n}, *tg1[1] = {t + r * n};
+        mimo_head_stats one = {0};
+        mimo_graph_forward(g, params, in1, 1);
+        assert_int_equal(mimo_graph_loss(g, tg1, 1, 1.0, &one), 0);
+        mimo_graph_backward(g, params, grads, 1);
+        if (memcmp(mimo_graph_output(g, 0), y + r * n, sizeof(mimo_real) * n) ||
+            memcmp(mimo_graph_input_grad(g, 0), gx + r * n, sizeof(mimo_real) * n))
+            fail_msg("%s/%s, width %d: row %d alone differs from row %d of a "
+                     "batch of %d", act, loss, n, r, r, PB);
+        sum += one.loss;
+    }
+    if (sum != st.loss)
+        fail_msg("%s/%s, width %d: batch loss %.17g, rows' sum %.17g", act, loss,
+                 n, st.loss, sum);
+    mimo_graph_free(&g);
+    mimo_spec_free(&spec);
+}
+
+static void test_rows_anywhere(void **s)
+{
+    (void)s;
+    const char *acts[] = {"sigmoid", "tanh", "softplus", "elu", "softmax"};
+    const int widths[] = {1, 3, 5, 9, 13};
+    for (size_t a = 0; a < sizeof acts / sizeof *acts; a++)
+        for (size_t w = 0; w < sizeof widths / sizeof *widths; w++)
+            check_rows(acts[a], "mse", widths[w]);
+    for (size_t w = 0; w < sizeof widths / sizeof *widths; w++) {
+        check_rows("sigmoid", "binary_crossentropy", widths[w]); /* from logits */
+        if (widths[w] > 1)
+            check_rows("softmax", "categorical_crossentropy", widths[w]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_dense_heads),
         cmocka_unit_test(test_vector_activations),
         cmocka_unit_test(test_vector_losses),
+        cmocka_unit_test(test_rows_anywhere),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

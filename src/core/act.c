@@ -4,6 +4,9 @@
  * +-1000 stay finite. */
 #include <string.h>
 #include <tgmath.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "core/graph_impl.h"
 #include "core/vmath.h"
@@ -16,67 +19,100 @@ static inline mimo_real sigmoid(mimo_real x)
     return x >= 0 ? r : e * r;
 }
 
-/* y = softmax(z) over one row of n. */
+/* y = softmax(z) over one row of n: every exp through the same vector
+ * code (chunks of MIMO_LANES, the last one padded; see vmath.h). */
 MIMO_VEC_KERNEL static void softmax_row(const mimo_real *restrict z,
                                         mimo_real *restrict y, int n)
 {
-    mimo_real m = z[0], s = 0;
+    mimo_real m = z[0], s = 0, x[MIMO_LANES], e[MIMO_LANES];
     for (int j = 1; j < n; j++)
         m = z[j] > m ? z[j] : m;
-    #pragma omp simd reduction(+ : s)
-    for (int j = 0; j < n; j++) {
-        y[j] = exp(z[j] - m);
-        s += y[j];
+    for (int i = 0; i < n; i += MIMO_LANES) {
+        int c = n - i < MIMO_LANES ? n - i : MIMO_LANES;
+        for (int j = 0; j < MIMO_LANES; j++)
+            x[j] = j < c ? z[i + j] - m : 0;
+        #pragma omp simd
+        for (int j = 0; j < MIMO_LANES; j++)
+            e[j] = exp(x[j]);
+        for (int j = 0; j < c; j++)
+            y[i + j] = e[j], s += e[j];
     }
     mimo_real inv = 1 / s;
     for (int j = 0; j < n; j++)
         y[j] *= inv;
 }
 
-/* Row kernels, generated per activation so each loop is one branch-free
- * expression over restrict-qualified rows, which the compiler vectorizes.
- * FWD: x = z + bias (z keeps x unless y is z), y = f(x).
+/* Kernels, generated per activation so each chunk is one branch-free
+ * expression over MIMO_LANES values, which the compiler vectorizes (exp,
+ * log1p, tanh through vmath.h). Every value goes through the same vector
+ * code wherever it lies (the last chunk padded), so a sample's result does
+ * not depend on its row in the batch, the batch size or the ranks.
+ * FWD: x = z + bias (z keeps x unless y is z), y = f(x); y may be z.
  * BWD: dz = dy * f'(x), x read from z (or from y where y replaced z: the
  * activations of mimo_act_derivative_from_y give the same test on y). */
 #define ACT_KERNELS(NAME, F, DF)                                              \
-    MIMO_VEC_KERNEL static void fwd_in_##NAME(                                \
-        mimo_real *restrict z, const mimo_real *restrict bias,                \
-        mimo_real alpha, int n)                                               \
+    static inline void f_##NAME(const mimo_real *restrict xs,                 \
+                                mimo_real *restrict out, mimo_real alpha)     \
     {                                                                         \
         (void)alpha;                                                          \
-        if (bias)                                                             \
-            for (int j = 0; j < n; j++) {                                     \
-                mimo_real x = z[j] + bias[j];                                 \
-                z[j] = (F);                                                   \
-            }                                                                 \
-        else                                                                  \
-            for (int j = 0; j < n; j++) {                                     \
-                mimo_real x = z[j];                                           \
-                z[j] = (F);                                                   \
-            }                                                                 \
-    }                                                                         \
-    MIMO_VEC_KERNEL static void fwd_sep_##NAME(                               \
-        mimo_real *restrict z, mimo_real *restrict y,                         \
-        const mimo_real *restrict bias, mimo_real alpha, int n)               \
-    {                                                                         \
-        (void)alpha;                                                          \
-        if (bias)                                                             \
-            for (int j = 0; j < n; j++)                                       \
-                z[j] += bias[j];                                              \
-        for (int j = 0; j < n; j++) {                                         \
-            mimo_real x = z[j];                                               \
-            y[j] = (F);                                                       \
+        _Pragma("omp simd") for (int j = 0; j < MIMO_LANES; j++)              \
+        {                                                                     \
+            mimo_real x = xs[j];                                              \
+            out[j] = (F);                                                     \
         }                                                                     \
     }                                                                         \
-    MIMO_VEC_KERNEL static void bwd_##NAME(                                   \
-        const mimo_real *z, const mimo_real *y, const mimo_real *dy,          \
-        mimo_real *restrict dz, mimo_real alpha, int n)                       \
+    static inline void df_##NAME(const mimo_real *restrict xs,                \
+                                 const mimo_real *restrict vs,                \
+                                 const mimo_real *restrict dys,               \
+                                 mimo_real *restrict out, mimo_real alpha)    \
     {                                                                         \
         (void)alpha;                                                          \
-        for (int j = 0; j < n; j++) {                                         \
-            mimo_real x = z[j], v = y[j];                                     \
+        _Pragma("omp simd") for (int j = 0; j < MIMO_LANES; j++)              \
+        {                                                                     \
+            mimo_real x = xs[j], v = vs[j];                                   \
             (void)x, (void)v;                                                 \
-            dz[j] = dy[j] * (DF);                                             \
+            out[j] = dys[j] * (DF);                                           \
+        }                                                                     \
+    }                                                                         \
+    MIMO_VEC_KERNEL static void fwd_##NAME(mimo_real *z, mimo_real *y,        \
+                                           const mimo_real *bias,             \
+                                           mimo_real alpha, size_t n)         \
+    {                                                                         \
+        mimo_real x[MIMO_LANES], out[MIMO_LANES];                             \
+        for (size_t i = 0; i < n; i += MIMO_LANES) {                          \
+            size_t c = n - i < MIMO_LANES ? n - i : MIMO_LANES;               \
+            if (c == MIMO_LANES) {                                            \
+                for (int j = 0; j < MIMO_LANES; j++)                          \
+                    x[j] = bias ? z[i + j] + bias[i + j] : z[i + j];          \
+            } else {                                                          \
+                for (size_t j = 0; j < MIMO_LANES; j++)                       \
+                    x[j] = j >= c ? 0 : bias ? z[i + j] + bias[i + j] : z[i + j]; \
+            }                                                                 \
+            if (bias && y != z)                                               \
+                memcpy(z + i, x, sizeof *x * c);                              \
+            f_##NAME(x, out, alpha);                                          \
+            memcpy(y + i, out, sizeof *out * c);                              \
+        }                                                                     \
+    }                                                                         \
+    MIMO_VEC_KERNEL static void bwd_##NAME(const mimo_real *z,                \
+                                           const mimo_real *y,                \
+                                           const mimo_real *dy,               \
+                                           mimo_real *dz, mimo_real alpha,    \
+                                           size_t n)                          \
+    {                                                                         \
+        mimo_real x[MIMO_LANES] = {0}, v[MIMO_LANES] = {0},                   \
+                  d[MIMO_LANES] = {0}, out[MIMO_LANES];                       \
+        size_t i = 0;                                                         \
+        for (; i + MIMO_LANES <= n; i += MIMO_LANES) {                        \
+            df_##NAME(z + i, y + i, dy + i, out, alpha);                      \
+            memcpy(dz + i, out, sizeof out);                                  \
+        }                                                                     \
+        if (i < n) {                                                          \
+            memcpy(x, z + i, sizeof *x * (n - i));                            \
+            memcpy(v, y + i, sizeof *v * (n - i));                            \
+            memcpy(d, dy + i, sizeof *d * (n - i));                           \
+            df_##NAME(x, v, d, out, alpha);                                   \
+            memcpy(dz + i, out, sizeof *out * (n - i));                       \
         }                                                                     \
     }
 
@@ -92,60 +128,83 @@ ACT_KERNELS(softplus, (x > 0 ? x : 0) + log1p(exp(-fabs(x))), sigmoid(x))
 ACT_KERNELS(quadratic, x * x, 2 * x)
 
 typedef struct {
-    void (*fwd_in)(mimo_real *restrict, const mimo_real *restrict, mimo_real, int);
-    void (*fwd_sep)(mimo_real *restrict, mimo_real *restrict,
-                    const mimo_real *restrict, mimo_real, int);
+    void (*fwd)(mimo_real *, mimo_real *, const mimo_real *, mimo_real, size_t);
     void (*bwd)(const mimo_real *, const mimo_real *, const mimo_real *,
-                mimo_real *restrict, mimo_real, int);
+                mimo_real *, mimo_real, size_t);
 } act_kernels;
 
-#define K(NAME) {fwd_in_##NAME, fwd_sep_##NAME, bwd_##NAME}
+#define K(NAME) {fwd_##NAME, bwd_##NAME}
 static const act_kernels kernels[MIMO_ACT_COUNT] = {
     [MIMO_ACT_LINEAR] = K(linear), [MIMO_ACT_RELU] = K(relu),
     [MIMO_ACT_LEAKY_RELU] = K(leaky), [MIMO_ACT_ELU] = K(elu),
     [MIMO_ACT_SIGMOID] = K(sigmoid), [MIMO_ACT_TANH] = K(tanh),
-    [MIMO_ACT_SOFTMAX] = {NULL, NULL, NULL}, /* row-wise, below */
+    [MIMO_ACT_SOFTMAX] = {NULL, NULL}, /* row-wise, below */
     [MIMO_ACT_SOFTPLUS] = K(softplus), [MIMO_ACT_QUADRATIC] = K(quadratic)};
 
-static void row_forward(mimo_act a, mimo_real alpha, const mimo_real *bias,
-                        mimo_real *z, mimo_real *y, int n)
+/* Rows [r0, r1) of (b, n) blocks; softmax row by row, the others on the
+ * rows as one run of values (narrow rows: whole vector chunks). */
+static void rows_forward(mimo_act a, mimo_real alpha, const mimo_real *bias,
+                         mimo_real *z, mimo_real *y, int r0, int r1, int n)
 {
+    size_t o = (size_t)r0 * n;
     if (a == MIMO_ACT_SOFTMAX) {
-        if (bias)
+        for (int r = r0; r < r1; r++, o += (size_t)n) {
+            for (int j = 0; bias && j < n; j++)
+                z[o + j] += bias[j];
+            softmax_row(z + o, y + o, n);
+        }
+    } else if (!bias) { /* e.g. an activation layer: z, its parent's output, kept */
+        kernels[a].fwd(z + o, y + o, NULL, alpha, (size_t)(r1 - r0) * n);
+    } else if (n >= 2 * MIMO_LANES) { /* the bias add fused, row by row */
+        for (int r = r0; r < r1; r++, o += (size_t)n)
+            kernels[a].fwd(z + o, y + o, bias, alpha, (size_t)n);
+    } else { /* z keeps x = z + bias either way (y may be z) */
+        for (int r = r0; r < r1; r++)
             for (int j = 0; j < n; j++)
-                z[j] += bias[j];
-        softmax_row(z, y, n);
-    } else if (y == z)
-        kernels[a].fwd_in(z, bias, alpha, n);
-    else if (bias)
-        kernels[a].fwd_sep(z, y, bias, alpha, n);
-    else /* an activation layer: z is its parent's output, left as is */
-        kernels[a].fwd_sep((mimo_real *)z, y, NULL, alpha, n);
+                z[(size_t)r * n + j] += bias[j];
+        kernels[a].fwd(z + o, y + o, NULL, alpha, (size_t)(r1 - r0) * n);
+    }
 }
 
-/* z += bias; y = f(z); z, y are (b, n); y may be z (see row_forward). */
+/* Splits b rows into one part per thread when the block is large. */
+#define ACT_PARTS(b, n) ((long)(b) * (n) >= MIMO_PAR_MIN ? omp_parts() : 1)
+static int omp_parts(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* z += bias; y = f(z); z, y are (b, n); y may be z (see rows_forward). */
 void mimo_act_forward(mimo_act a, mimo_real alpha, const mimo_real *bias,
                       mimo_real *z, mimo_real *y, int b, int n)
 {
-    #pragma omp parallel for schedule(static) if ((long)b * n >= MIMO_PAR_MIN)
-    for (int r = 0; r < b; r++)
-        row_forward(a, alpha, bias, z + (size_t)r * n, y + (size_t)r * n, n);
+    int parts = ACT_PARTS(b, n);
+    #pragma omp parallel for schedule(static) if (parts > 1)
+    for (int p = 0; p < parts; p++)
+        rows_forward(a, alpha, bias, z, y, (int)((long)b * p / parts),
+                     (int)((long)b * (p + 1) / parts), n);
 }
 
-static void row_backward(mimo_act a, mimo_real alpha, const mimo_real *z,
-                         const mimo_real *y, const mimo_real *dy, mimo_real *dz,
-                         int n)
+static void rows_backward(mimo_act a, mimo_real alpha, const mimo_real *z,
+                          const mimo_real *y, const mimo_real *dy, mimo_real *dz,
+                          int r0, int r1, int n)
 {
+    size_t o = (size_t)r0 * n;
     if (a != MIMO_ACT_SOFTMAX) {
-        kernels[a].bwd(z, y, dy, dz, alpha, n);
+        kernels[a].bwd(z + o, y + o, dy + o, dz + o, alpha, (size_t)(r1 - r0) * n);
         return;
     }
-    mimo_real s = 0; /* dz_i = y_i (dy_i - sum_j y_j dy_j) */
-    #pragma omp simd reduction(+ : s)
-    for (int j = 0; j < n; j++)
-        s += y[j] * dy[j];
-    for (int j = 0; j < n; j++)
-        dz[j] = y[j] * (dy[j] - s);
+    for (int r = r0; r < r1; r++, o += (size_t)n) {
+        mimo_real s = 0; /* dz_i = y_i (dy_i - sum_j y_j dy_j) */
+        #pragma omp simd reduction(+ : s)
+        for (int j = 0; j < n; j++)
+            s += y[o + j] * dy[o + j];
+        for (int j = 0; j < n; j++)
+            dz[o + j] = y[o + j] * (dy[o + j] - s);
+    }
 }
 
 void mimo_act_backward(mimo_act a, mimo_real alpha, const mimo_real *z,
@@ -154,11 +213,11 @@ void mimo_act_backward(mimo_act a, mimo_real alpha, const mimo_real *z,
 {
     if (!z)
         z = y; /* masked softmax passes no z */
-    #pragma omp parallel for schedule(static) if ((long)b * n >= MIMO_PAR_MIN)
-    for (int r = 0; r < b; r++) {
-        size_t o = (size_t)r * n;
-        row_backward(a, alpha, z + o, y + o, dy + o, dz + o, n);
-    }
+    int parts = ACT_PARTS(b, n);
+    #pragma omp parallel for schedule(static) if (parts > 1)
+    for (int p = 0; p < parts; p++)
+        rows_backward(a, alpha, z, y, dy, dz, (int)((long)b * p / parts),
+                      (int)((long)b * (p + 1) / parts), n);
 }
 
 /* Whether f'(x) can be read off y = f(x) with the tests above (so a dense

@@ -74,19 +74,28 @@ static double row_huber(const mimo_real *restrict y, const mimo_real *restrict t
     return s;
 }
 
-/* max(z,0) - z t + log(1 + exp(-|z|)); d/dz = sigmoid(z) - t = y - t */
+/* max(z,0) - z t + log(1 + exp(-|z|)); d/dz = sigmoid(z) - t = y - t.
+ * The log1p and exp in chunks of MIMO_LANES, the last padded (vmath.h):
+ * the same vector code for every value, however narrow the head. */
 MIMO_VEC_KERNEL static double row_bce_logits(const mimo_real *restrict y,
                                              const mimo_real *restrict z,
                                              const mimo_real *restrict t,
                                              mimo_real *restrict g, int n)
 {
     double s = 0;
-    #pragma omp simd reduction(+ : s)
-    for (int j = 0; j < n; j++) {
-        mimo_real x = z[j];
-        s += (x > 0 ? x : 0) - x * t[j] + log1p(exp(-fabs(x)));
-        g[j] = y[j] - t[j];
+    mimo_real x[MIMO_LANES], sp[MIMO_LANES];
+    for (int i = 0; i < n; i += MIMO_LANES) {
+        int c = n - i < MIMO_LANES ? n - i : MIMO_LANES;
+        for (int j = 0; j < MIMO_LANES; j++)
+            x[j] = j < c ? z[i + j] : 0;
+        #pragma omp simd
+        for (int j = 0; j < MIMO_LANES; j++)
+            sp[j] = log1p(exp(-fabs(x[j])));
+        for (int j = 0; j < c; j++)
+            s += (x[j] > 0 ? x[j] : 0) - x[j] * t[i + j] + sp[j];
     }
+    for (int j = 0; j < n; j++)
+        g[j] = y[j] - t[j];
     return s;
 }
 
@@ -116,15 +125,22 @@ static double row_elementwise(const mimo_head *h, const mimo_real *y,
     }
 }
 
-/* log sum_j exp(z_j), max-shifted. */
+/* log sum_j exp(z_j), max-shifted; exp chunked as row_bce_logits's. */
 MIMO_VEC_KERNEL static mimo_real log_sum_exp(const mimo_real *restrict z, int n)
 {
-    mimo_real m = z[0], s = 0;
+    mimo_real m = z[0], s = 0, x[MIMO_LANES], e[MIMO_LANES];
     for (int j = 1; j < n; j++)
         m = z[j] > m ? z[j] : m;
-    #pragma omp simd reduction(+ : s)
-    for (int j = 0; j < n; j++)
-        s += exp(z[j] - m);
+    for (int i = 0; i < n; i += MIMO_LANES) {
+        int c = n - i < MIMO_LANES ? n - i : MIMO_LANES;
+        for (int j = 0; j < MIMO_LANES; j++)
+            x[j] = j < c ? z[i + j] - m : 0;
+        #pragma omp simd
+        for (int j = 0; j < MIMO_LANES; j++)
+            e[j] = exp(x[j]);
+        for (int j = 0; j < c; j++)
+            s += e[j];
+    }
     return m + log(s);
 }
 

@@ -40,4 +40,11 @@ MIMO_SIMD_DECL double (tanh)(double);
 #define MIMO_VEC_KERNEL
 #endif
 
+/* Loops over these functions run in chunks of MIMO_LANES values, the last
+ * chunk padded, so that every value goes through the same vector code:
+ * a compiler's scalar epilogue (the scalar exp) would give a value other
+ * last bits depending on where it lies — on its row in the batch, and so
+ * on the batch size and the number of ranks. One AVX2 vector of float. */
+#define MIMO_LANES 8
+
 #endif
