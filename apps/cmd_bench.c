@@ -1,5 +1,6 @@
 /* cmd_bench.c — `mimo bench CONFIG`: speed of one config's training step
- * on synthetic data, as one process or under mpirun (see mimo/bench.h). */
+ * on a dataset file or synthetic rows, as one process or under mpirun
+ * (see tools/bench.h). */
 #include <stdio.h>
 #include <string.h>
 
@@ -8,10 +9,14 @@
 #include "mimo/config.h"
 
 static const char *usage =
-    "usage: mimo bench CONFIG [--steps N] [--warmup N] [--segments K] [--layers]\n"
-    "                  [--stall-warn S]\n"
+    "usage: mimo bench CONFIG [--data FILE | --rows N] [--steps N] [--warmup N]\n"
+    "                  [--segments K] [--layers] [--stall-warn S]\n"
     "                  [--allreduce MODE] [--bucket-mb X] [--ranks-per-node K]\n"
     "                  [--set KEY.PATH=VALUE]...\n"
+    "  --data FILE        train on FILE's rows, read as mimo train reads\n"
+    "                     data.train (held whole or streamed); default:\n"
+    "                     random rows of the right shapes in memory\n"
+    "  --rows N           that many random rows (default 8 global batches)\n"
     "  --layers           also time each layer kind's forward and backward\n"
     "                     (50 more steps, apart from the figures above): ms,\n"
     "                     share, GFLOP/s of its matrix products, % of sgemm\n"
@@ -19,12 +24,15 @@ static const char *usage =
     "                     0: off); its cost per step is reported\n"
     MIMO_CLI_DIST_HELP;
 
-static void report(const mimo_bench_result *r)
+static void report(const mimo_bench_result *r, const char *data)
 {
     static const char *const phase[5] = {"data", "forward", "backward",
                                          "optimizer", "gradient sum"};
     printf("ranks %d x threads %d, global batch %ld, %zu parameters, %ld timed steps\n",
            r->ranks, r->threads, r->batch, r->params, r->steps);
+    printf("data               %ld rows, %s%s\n", r->rows, data ? data : "random",
+           !data ? ", in memory" : r->streamed ? ", streamed from the file"
+                                               : ", held in memory");
     if (r->ranks > 1)
         printf("gradient sum       %s\n", mimo_allreduce_name(r->allreduce));
     printf("samples/s          %.0f (median; range %.0f .. %.0f)\n", r->sps_median,
@@ -86,6 +94,12 @@ int mimo_cmd_bench(int argc, char **argv)
             if (mimo_cli_rank() == 0)
                 fputs(usage, stdout);
             return 0;
+        } else if (mimo_cli_is(s, "--data")) {
+            if (!(o.data = mimo_cli_value(argc, argv, &i)) || !*o.data)
+                return mimo_cli_usage_error("--data needs a file");
+        } else if (mimo_cli_is(s, "--rows")) {
+            if ((rc = mimo_cli_long(s, mimo_cli_value(argc, argv, &i), 1, &o.rows)))
+                return rc;
         } else if (!strcmp(s, "--layers")) {
             o.layers = 1;
         } else if (mimo_cli_is(s, "--stall-warn")) {
@@ -113,6 +127,8 @@ int mimo_cmd_bench(int argc, char **argv)
     }
     if (!c.config)
         return mimo_cli_usage_error("missing CONFIG file");
+    if (o.data && o.rows)
+        return mimo_cli_usage_error("--rows sets the random rows: not with --data");
     mimo_spec spec;
     mimo_bench_result r;
     if ((rc = mimo_cli_agree(mimo_cli_load_spec(&c, &spec)))) {
@@ -124,6 +140,6 @@ int mimo_cmd_bench(int argc, char **argv)
     if (rc)
         return mimo_cli_fail_rc(rc);
     if (mimo_cli_rank() == 0)
-        report(&r);
+        report(&r, o.data);
     return 0;
 }

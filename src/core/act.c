@@ -79,15 +79,22 @@ MIMO_VEC_KERNEL static void softmax_row(const mimo_real *restrict z,
                                            mimo_real alpha, size_t n)         \
     {                                                                         \
         mimo_real x[MIMO_LANES], out[MIMO_LANES];                             \
-        for (size_t i = 0; i < n; i += MIMO_LANES) {                          \
-            size_t c = n - i < MIMO_LANES ? n - i : MIMO_LANES;               \
-            if (c == MIMO_LANES) {                                            \
+        size_t i = 0;                                                         \
+        for (; i + MIMO_LANES <= n; i += MIMO_LANES) {                        \
+            if (bias) {                                                       \
                 for (int j = 0; j < MIMO_LANES; j++)                          \
-                    x[j] = bias ? z[i + j] + bias[i + j] : z[i + j];          \
+                    x[j] = z[i + j] + bias[i + j];                            \
+                if (y != z) /* z keeps x */                                   \
+                    memcpy(z + i, x, sizeof x);                               \
             } else {                                                          \
-                for (size_t j = 0; j < MIMO_LANES; j++)                       \
-                    x[j] = j >= c ? 0 : bias ? z[i + j] + bias[i + j] : z[i + j]; \
+                memcpy(x, z + i, sizeof x);                                   \
             }                                                                 \
+            f_##NAME(x, y + i, alpha);                                        \
+        }                                                                     \
+        if (i < n) { /* the tail, padded */                                   \
+            size_t c = n - i;                                                 \
+            for (size_t j = 0; j < MIMO_LANES; j++)                           \
+                x[j] = j >= c ? 0 : bias ? z[i + j] + bias[i + j] : z[i + j]; \
             if (bias && y != z)                                               \
                 memcpy(z + i, x, sizeof *x * c);                              \
             f_##NAME(x, out, alpha);                                          \
@@ -97,17 +104,15 @@ MIMO_VEC_KERNEL static void softmax_row(const mimo_real *restrict z,
     MIMO_VEC_KERNEL static void bwd_##NAME(const mimo_real *z,                \
                                            const mimo_real *y,                \
                                            const mimo_real *dy,               \
-                                           mimo_real *dz, mimo_real alpha,    \
-                                           size_t n)                          \
+                                           mimo_real *restrict dz,            \
+                                           mimo_real alpha, size_t n)         \
     {                                                                         \
-        mimo_real x[MIMO_LANES] = {0}, v[MIMO_LANES] = {0},                   \
-                  d[MIMO_LANES] = {0}, out[MIMO_LANES];                       \
         size_t i = 0;                                                         \
-        for (; i + MIMO_LANES <= n; i += MIMO_LANES) {                        \
-            df_##NAME(z + i, y + i, dy + i, out, alpha);                      \
-            memcpy(dz + i, out, sizeof out);                                  \
-        }                                                                     \
-        if (i < n) {                                                          \
+        for (; i + MIMO_LANES <= n; i += MIMO_LANES)                          \
+            df_##NAME(z + i, y + i, dy + i, dz + i, alpha);                   \
+        if (i < n) { /* the tail, padded */                                   \
+            mimo_real x[MIMO_LANES] = {0}, v[MIMO_LANES] = {0},               \
+                      d[MIMO_LANES] = {0}, out[MIMO_LANES];                   \
             memcpy(x, z + i, sizeof *x * (n - i));                            \
             memcpy(v, y + i, sizeof *v * (n - i));                            \
             memcpy(d, dy + i, sizeof *d * (n - i));                           \
@@ -130,7 +135,7 @@ ACT_KERNELS(quadratic, x * x, 2 * x)
 typedef struct {
     void (*fwd)(mimo_real *, mimo_real *, const mimo_real *, mimo_real, size_t);
     void (*bwd)(const mimo_real *, const mimo_real *, const mimo_real *,
-                mimo_real *, mimo_real, size_t);
+                mimo_real *restrict, mimo_real, size_t);
 } act_kernels;
 
 #define K(NAME) {fwd_##NAME, bwd_##NAME}

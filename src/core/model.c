@@ -12,6 +12,7 @@
 
 #include "mimo/error.h"
 #include "mimo/rng.h"
+#include "core/gather.h"
 #include "core/graph_impl.h"
 
 struct mimo_model {
@@ -307,10 +308,7 @@ static int arrays_read(void *ctx, const uint64_t *rows, int b,
         mimo_real *dst = i < m->n_in ? in[i] : tgt[i - m->n_in];
         if (!a || !dst) /* a head without sample weights */
             continue;
-        size_t w = (size_t)a->cols;
-        for (int r = 0; r < b; r++)
-            memcpy(dst + (size_t)r * w, a->data + (size_t)rows[r] * w,
-                   sizeof(mimo_real) * w);
+        mimo_gather_rows(dst, a->data, rows, b, 0, (size_t)a->cols);
     }
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <tgmath.h>
 
+#include "core/gather.h"
 #include "io/h5_impl.h"
 #include "mimo/dist.h"
 #include "mimo/error.h"
@@ -475,38 +476,6 @@ static int take_prefetched(mimo_data *d, const uint64_t *rows, int b,
     return 1;
 }
 
-/* One row of W values: a copy of known size, inlined by the compiler. */
-#define MIMO_GATHER_W(W)                                                          \
-    case W:                                                                       \
-        for (int k = 0; k < b; k++)                                               \
-            memcpy(dst + (size_t)k * W, src + (rows[k] + r0) * W, sizeof *dst * W); \
-        return;
-
-/* dst (b, w) = the rows r0 + rows[k] of src (., w), in one pass. Narrow
- * rows are copied inline: a memcpy call per row of a few values cost more
- * than the copy (20% of a tiny network's `mimo train`). */
-static void gather_rows(mimo_real *restrict dst, const mimo_real *restrict src,
-                        const uint64_t *rows, int b, uint64_t r0, size_t w)
-{
-    switch (w) {
-        MIMO_GATHER_W(1) MIMO_GATHER_W(2) MIMO_GATHER_W(3) MIMO_GATHER_W(4)
-        MIMO_GATHER_W(5) MIMO_GATHER_W(6) MIMO_GATHER_W(7) MIMO_GATHER_W(8)
-        MIMO_GATHER_W(16) MIMO_GATHER_W(32)
-    default:
-        break;
-    }
-    if (w < 32) {
-        for (int k = 0; k < b; k++) {
-            const mimo_real *s = src + (rows[k] + r0) * w;
-            for (size_t j = 0; j < w; j++)
-                dst[(size_t)k * w + j] = s[j];
-        }
-        return;
-    }
-    for (int k = 0; k < b; k++)
-        memcpy(dst + (size_t)k * w, src + (rows[k] + r0) * w, sizeof *dst * w);
-}
-#undef MIMO_GATHER_W
 
 static int source_read(void *ctx, const uint64_t *rows, int b,
                        mimo_real *const *in, mimo_real *const *tgt)
@@ -526,7 +495,7 @@ static int source_read(void *ctx, const uint64_t *rows, int b,
                 fill_ones(dst, b);
                 continue;
             }
-            gather_rows(dst, c->mem, rows, b, d->r0, w);
+            mimo_gather_rows(dst, c->mem, rows, b, d->r0, w);
         }
         return 0;
     }

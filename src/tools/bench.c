@@ -1,7 +1,10 @@
-/* bench.c — the measurements of `mimo bench` (see include/mimo/bench.h).
- * Data are random rows of the right shapes made in memory on every rank
- * (the same rows everywhere), so the numbers show compute and
- * communication, not the disk. */
+/* bench.c — the measurements of `mimo bench` (see tools/bench.h). Each
+ * step is `mimo train`'s: the global batch's rows in the epoch's shuffled
+ * order gathered through a data source, losses and metrics summed as
+ * training sums them, the next batch prefetched and the step-late vote.
+ * The data are a file (--data: opened as mimo train opens data.train) or
+ * random rows of the right shapes made in memory on every rank (the same
+ * rows everywhere), read through the same gather. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, getrusage */
 #include "dist/stall.h"
 #include "tools/bench.h"
@@ -18,6 +21,7 @@
 
 #include "base/clock.h"
 #include "core/kind.h"
+#include "mimo/dataset.h"
 #include "mimo/fit.h"
 #include "mimo/dist.h"
 #include "mimo/error.h"
@@ -119,10 +123,12 @@ typedef struct {
     long done;
     double *marks;   /* time at the end of each step */
     mimo_stats *st;  /* the epoch's sums and metrics, as a run keeps them */
+    mimo_dist *dist; /* for the step-late vote, as a run casts it */
 } counter;
 
-/* n steps of training (mimo_train_step, as `mimo train` runs them) over
- * the epochs of src's rows, each step's end time in c->marks. */
+/* n steps of training over the epochs of src's rows, as `mimo train`
+ * runs them (mimo_train_step, the next batch's prefetch, the vote), each
+ * step's end time in c->marks. */
 static int run_steps(mimo_model *m, const mimo_source *src, counter *c, long n)
 {
     size_t B = (size_t)mimo_graph_max_batch(mimo_model_graph(m)), rows = src->rows;
@@ -130,13 +136,21 @@ static int run_steps(mimo_model *m, const mimo_source *src, counter *c, long n)
     const uint64_t *order = NULL;
     for (long k = 0; k < n; k++) {
         long e = c->done / per_epoch, step = c->done % per_epoch;
+        int verdict, rc;
         if ((step == 0 || !order) && !(order = mimo_model_order(m, rows, e)))
             return MIMO_ENOMEM;
         if (step == 0)
             mimo_stats_reset(c->st);
         size_t start = (size_t)step * B, gb = rows - start < B ? rows - start : B;
-        int rc = mimo_train_step(m, src, order + start, gb, e, step, c->st);
-        if (rc < 0)
+        if ((rc = mimo_train_step(m, src, order + start, gb, e, step, c->st)) < 0)
+            return rc;
+        if (src->prefetch && start + B < rows) { /* the next step's rows */
+            size_t nb = rows - start - B < B ? rows - start - B : B, lo, hi;
+            mimo_model_slice(m, nb, &lo, &hi);
+            if (hi > lo)
+                src->prefetch(src->ctx, order + start + B + lo, (int)(hi - lo));
+        }
+        if ((rc = mimo_dist_vote(c->dist, 0, &verdict)))
             return rc;
         c->marks[c->done++] = mimo_clock();
     }
@@ -268,19 +282,30 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
     MPI_Comm comm = MPI_COMM_NULL;
     synth s = {0};
     mimo_stats st = {0};
-    counter c = {0, malloc(sizeof(double) * (size_t)(warmup + steps + 1)), &st};
+    counter c = {0, malloc(sizeof(double) * (size_t)(warmup + steps + 1)), &st, NULL};
     int rc = mimo_comm_dup(o->comm, &comm); /* collective: first of all */
     if (!rc)
         rc = c.marks && !mimo_stats_init(&st, spec->n_outputs)
                  ? mimo_model_create(spec, &m)
                  : mimo_error(MIMO_ENOMEM, "out of memory");
     mimo_graph *g = m ? mimo_model_graph(m) : NULL;
-    size_t rows = (size_t)spec->train.batch_size * 8;
-    if (!rc && !(rc = make_data(g, rows, &s)))
-        rc = mimo_dist_create(comm, mimo_model_trained_count(m), &o->dist, NULL, &d);
+    size_t rows = o->rows > 0 ? (size_t)o->rows : (size_t)spec->train.batch_size * 8;
+    mimo_data *file = NULL;
     mimo_source src;
-    if (!rc && !(rc = mimo_arrays_source(m, &(mimo_dataset){s.arr, s.n}, 1, &src)) &&
-        !(rc = mimo_dist_attach(d, m))) {
+    if (!rc && o->data) { /* as mimo train opens data.train */
+        if (!(rc = mimo_data_open(o->data, g, MIMO_DATA_TRAIN, comm, &file))) {
+            src = mimo_data_source(file);
+            rows = src.rows;
+        }
+    } else if (!rc && !(rc = make_data(g, rows, &s))) {
+        rc = mimo_arrays_source(m, &(mimo_dataset){s.arr, s.n}, 1, &src);
+    }
+    if (!rc)
+        rc = mimo_dist_create(comm, mimo_model_trained_count(m), &o->dist, NULL, &d);
+    c.dist = d;
+    if (!rc && !(rc = mimo_dist_attach(d, m))) {
+        r->rows = (long)rows;
+        r->streamed = file && !mimo_data_in_memory(file);
         r->ranks = mimo_dist_size(d);
         r->allreduce = mimo_dist_mode(d);
 #ifdef _OPENMP
@@ -314,7 +339,7 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
         r->slice = (int)(hi - lo); /* every step's: the data are whole batches */
         if (!rc && o->layers && !(rc = mimo_graph_time_layers(g, 1))) {
             long layer_steps = steps < 50 ? steps : 50; /* apart from the above */
-            counter lc = {0, malloc(sizeof(double) * 51), c.st};
+            counter lc = {0, malloc(sizeof(double) * 51), c.st, d};
             rc = lc.marks ? run_steps(m, &src, &lc, layer_steps)
                           : mimo_error(MIMO_ENOMEM, "out of memory");
             kind_times(g, layer_steps, r->slice, r);
@@ -336,6 +361,10 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
         r->model_mb = model_mb(m, g, rows);
         r->scratch_mb = scratch_mb(g);
     }
+    if (!rc && d)
+        rc = mimo_dist_vote_drain(d);
+    if (file)
+        mimo_data_wait(file); /* the reader thread out of HDF5 */
     for (int i = 0; i < s.n; i++)
         free(s.buf[i]);
     free(s.buf);
@@ -345,6 +374,7 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
     /* a rank that failed alone must not enter the collective window free:
      * its job ends with MPI_Abort */
     int alone = rc && d && mimo_dist_size(d) > 1 && !mimo_error_agreed();
+    (alone ? mimo_data_abandon : mimo_data_close)(&file);
     (alone ? mimo_dist_abandon : mimo_dist_free)(&d);
     if (!alone)
         mimo_comm_free(&comm);

@@ -1,5 +1,6 @@
-/* bench.h — `mimo bench`: trains a config on synthetic in-memory data and
- * measures samples/s, the achieved GFLOP/s of the matrix products against
+/* bench.h — `mimo bench`: trains a config as `mimo train` steps (shuffled
+ * batches gathered from a dataset file or from synthetic rows in memory,
+ * losses and metrics, prefetch, the step-late vote) and measures samples/s, the achieved GFLOP/s of the matrix products against
  * the sgemm rate measured in the same run, a per-phase breakdown, and
  * peak memory. Collective on comm when comm is not MPI_COMM_NULL. */
 #ifndef MIMO_BENCH_H
@@ -29,6 +30,9 @@ typedef struct {
                             * layer and pass: separate from the figures) */
     double stall_warn;     /* the stall detector as mimo train runs it
                             * (default 60 s; < 0: off) */
+    const char *data;      /* a dataset file, opened as mimo train opens
+                            * data.train (NULL: synthetic rows) */
+    long rows;             /* synthetic rows (default 8 global batches) */
 } mimo_bench_opts;
 
 /* The most layer kinds the per-kind profile lists apart (more are summed
@@ -49,6 +53,8 @@ typedef struct {
     int ranks, threads;
     mimo_allreduce allreduce; /* the gradient sum's form in use */
     long batch, steps;
+    long rows;             /* the data's rows (file or synthetic) */
+    int streamed;          /* the file is read as it goes, not held whole */
     size_t params;
     double sps_median, sps_min, sps_max;  /* samples/s, all ranks together */
     double flops_per_sample;              /* of the matrix products */

@@ -92,6 +92,16 @@ check "3 nodes of 1 rank train the same weights as 1 rank (1e-5)" params_close n
 # auto: shared when ranks share a node, else the bucketed allreduce
 mpi_expect 2 0 "gradient sum       shared" bench "$SRC/configs/bench/tiny.yaml" --steps 20 --warmup 2
 mpi_expect 2 0 "gradient sum       bucketed" bench "$SRC/configs/bench/tiny.yaml" --steps 20 --warmup 2 --ranks-per-node 1
+# bench on a dataset file, read as mimo train reads it (held whole or
+# streamed), on 1 and 2 ranks; random rows by count; bad input one error
+expect 0 "data               500 rows, data.h5, held in memory" bench net.yaml --data data.h5 --steps 20 --warmup 2
+mpi_expect 2 0 "data               500 rows, data.h5, streamed from the file" bench net.yaml --data data.h5 --steps 20 --warmup 2 --set data.memory_limit_mb=0.01
+expect 0 "data               300 rows, random, in memory" bench net.yaml --rows 300 --steps 20 --warmup 2
+expect 1 "nothere.h5: cannot open: No such file or directory" bench net.yaml --data nothere.h5
+mpi_expect 2 1 "nothere.h5: cannot open: No such file or directory" bench net.yaml --data nothere.h5
+expect 1 "data.h5: no dataset 'x1' for input 'x1'" bench "$SRC/configs/bench/tiny.yaml" --data data.h5
+expect 2 "--rows sets the random rows: not with --data" bench net.yaml --data data.h5 --rows 10
+expect 2 "--rows expects an integer >= 1, got '0'" bench net.yaml --rows 0
 mpi_expect 4 1 "--allreduce shared needs the same number of ranks on every node, got 1 to 3" train net.yaml --out uneven --allreduce shared --ranks-per-node 3
 mpi_expect 2 2 "--allreduce expects auto, shared, bucketed or blocking" train net.yaml --allreduce ring
 
