@@ -36,12 +36,14 @@ enum {
 /* Opens and validates path for graph g: every input (and, with targets,
  * every head target) present, shapes right, one N, no NaN/Inf (a head's
  * target may be NaN or its `missing` value in whole rows), labels in
- * range, sample weights finite and >= 0. Loads it whole when under spec->data.memory_limit_mb, else
- * streams with spec->data.prefetch batches read ahead. Errors name the
- * file and the dataset.
+ * range, sample weights finite and >= 0. Loads it whole when it takes at
+ * most spec->data.memory_limit_mb (per rank), else streams with
+ * spec->data.prefetch batches read ahead. Errors name the file and the
+ * dataset.
  * With a communicator of more than one rank (collective on it): the file
- * is opened with the MPI-IO driver, always streamed, and each rank reads
- * (and checks for NaN/Inf) only rows it needs; a rank whose check fails
+ * is opened with the MPI-IO driver; every rank loads it whole (a copy
+ * each), or streams it, reading only the rows of its slices and checking
+ * (for NaN/Inf) only its share of the rows; a rank whose check fails
  * returns its error and the others MIMO_EPEER. comm may be MPI_COMM_NULL. */
 MIMO_API int mimo_data_open(const char *path, const mimo_graph *g, int what,
                    MPI_Comm comm, mimo_data **out);

@@ -299,13 +299,14 @@ static int validate(mimo_data *d, int weights_required)
 
 #define SCAN_ROWS 65536
 
-/* Loads every dataset whole, or scans them in chunks for NaN/Inf and bad
- * labels; with several ranks each scans only its share of the rows. */
+/* Loads every dataset whole (every rank all of it: any row may fall in
+ * its slice of a shuffled batch), or scans them in chunks for NaN/Inf and
+ * bad labels, with several ranks each only its share of the rows. */
 static int load_or_scan(mimo_data *d, int whole)
 {
     int rc = 0;
-    size_t lo = d->n * (size_t)d->rank / (size_t)d->size;
-    size_t hi = d->n * (size_t)(d->rank + 1) / (size_t)d->size;
+    size_t lo = whole ? 0 : d->n * (size_t)d->rank / (size_t)d->size;
+    size_t hi = whole ? d->n : d->n * (size_t)(d->rank + 1) / (size_t)d->size;
     for (int i = 0; i < d->n_sets && !rc; i++) {
         column_set *c = &d->sets[i];
         size_t bad = 0, first = 0, chunk = whole ? d->n : SCAN_ROWS;
@@ -560,7 +561,8 @@ static int open_steps(mimo_data *d, const mimo_graph *g, int what, MPI_Comm comm
     double bytes = 0;
     for (int i = 0; i < d->n_sets; i++)
         bytes += (double)d->n * d->sets[i].cols * sizeof(mimo_real);
-    int whole = d->size == 1 && bytes <= s->data.memory_limit_mb * 1048576.0;
+    /* per rank: on several ranks each holds its own copy */
+    int whole = bytes <= s->data.memory_limit_mb * 1048576.0;
     if ((rc = load_or_scan(d, whole)))
         return rc;
     if (whole)

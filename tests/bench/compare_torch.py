@@ -179,19 +179,9 @@ def conv_model(net, nn, F, torch):
     return ConvNet(), data, loss
 
 
-def torch_train(net, warmup, steps, threads, rank=0, world=1, result_q=None):
-    """Trains the network for warmup + steps steps; returns the median
-    samples/s over SEGMENTS segments of the timed steps (global rate)."""
-    import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
-
-    torch.set_num_threads(threads)
-    torch.manual_seed(1)
-    if world > 1:
-        import torch.distributed as dist
-        dist.init_process_group("gloo", rank=rank, world_size=world)
-
+def dense_model(net, nn, F, torch):
+    """The benchmark topology as nn.Linear layers, glorot-uniform weights,
+    zero biases; forward returns (y1 logits, y2 probabilities)."""
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
@@ -211,10 +201,26 @@ def torch_train(net, warmup, steps, threads, rank=0, world=1, result_q=None):
             h3 = F.relu(self.h3(torch.cat([x2, h1, h2], 1)))
             return self.y1(h3), torch.softmax(self.y2(h3), 1)
 
+    return Net()
+
+
+def torch_train(net, warmup, steps, threads, rank=0, world=1, result_q=None):
+    """Trains the network for warmup + steps steps; returns the median
+    samples/s over SEGMENTS segments of the timed steps (global rate)."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    if world > 1:
+        import torch.distributed as dist
+        dist.init_process_group("gloo", rank=rank, world_size=world)
+
     if net.get("kind") == "conv":
         model, make_data, conv_loss = conv_model(net, nn, F, torch)
     else:
-        model = Net()
+        model = dense_model(net, nn, F, torch)
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model)
     opt = torch.optim.SGD(model.parameters(), lr=net["lr"])

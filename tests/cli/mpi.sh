@@ -42,6 +42,9 @@ for np in 2 3 4; do
     check "$np ranks train the same weights as 1 (1e-5)" params_close np1/checkpoints/last.h5 np$np/checkpoints/last.h5 1e-5
     check "$np ranks log the same epoch losses as 1" losses_close np1/history.csv np$np/history.csv
 done
+# the file streamed by every rank (MPI-IO, prefetch) trains as held whole
+mpi_expect 2 0 "" train net.yaml --out np2s --quiet --set data.memory_limit_mb=0.01
+check "2 ranks streaming the file = 2 ranks holding it whole (bitwise)" params_close np2/checkpoints/last.h5 np2s/checkpoints/last.h5 0
 check "world_size is recorded" $PY -c "import h5py,sys; sys.exit(int(h5py.File('np3/checkpoints/last.h5').attrs['world_size'] != 3))"
 
 # more ranks x threads than cores: a warning, training goes on
@@ -134,7 +137,10 @@ sys.exit(0 if has('trace.json', common | {'sum and update (shared memory)'}) and
 
 # faults: each ends the whole job, names the rank, within 30 s
 start=$SECONDS
-mpi_expect 2 1 "rank 1 of 2: nan_late.h5: dataset 'a' has 1 NaN/Inf value(s), the first in row 400" train net.yaml --out f1 --data nan_late.h5
+# streamed, each rank checks its share of the rows: rank 1 finds it alone;
+# loaded whole (the default for small files), every rank checks every row
+mpi_expect 2 1 "rank 1 of 2: nan_late.h5: dataset 'a' has 1 NaN/Inf value(s), the first in row 400" train net.yaml --out f1 --data nan_late.h5 --set data.memory_limit_mb=0.01
+mpi_expect 2 1 "rank 0 of 2: nan_late.h5: dataset 'a' has 1 NaN/Inf value(s), the first in row 400" train net.yaml --out f1 --data nan_late.h5
 mpi_expect 2 1 "is not finite at epoch" train net.yaml --out f2 --data overflow.h5
 mpi_expect 2 1 "rank 0 of 2: $(realpath "$TMP")/data.h5: no dataset 'zz' for input 'zz'" train net.yaml --out f3 --set inputs.zz.shape=1 --set layers.c.from=[s,b,zz]
 mpi_expect 2 1 "rank 0 of 2: net.yaml:4:21: key 'units' is not valid for a concat layer" train net.yaml --out f5 --set layers.hb.type=concat
