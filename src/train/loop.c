@@ -67,6 +67,7 @@ typedef struct {
     long long count_at_start;   /* tr.count when this process began the epoch */
     long first_step;            /* the step this process began the epoch at */
     int save_pending;           /* a step checkpoint fell on an epoch's last step */
+    int stop_pending;           /* so did a stop: after the epoch's end */
     int warned_sum;             /* the gradient sum's cost was judged */
     /* clocks: run start, epoch start, step start, last checkpoint */
     double t_start, t_epoch, t_step, t_ckpt, step_s;
@@ -204,6 +205,12 @@ static int run_step(run *r, long epoch, long step)
         return rc;
     if ((rc = vote(r, &verdict)))
         return rc;
+    if ((verdict & FLAG_STOP) && step + 1 == r->steps) {
+        /* the position (e, steps) is not one to resume from: the epoch
+         * ends first (history, checkpoint as (e + 1, 0)), then the run */
+        r->stop_pending = r->save_pending = 1;
+        return 0;
+    }
     if (verdict & FLAG_STOP) {
         char msg[160];
         snprintf(msg, sizeof msg, "stopping at epoch %ld, step %ld: writing a "
@@ -361,8 +368,17 @@ static int train_loop(run *r)
         }
         for (long step = r->state.ck.step; step < r->steps && !rc; step++)
             rc = run_step(r, e, step);
+        int stopping = r->stop_pending && e + 1 < r->epochs; /* else: done */
+        if (!rc && stopping) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "stopping at epoch %ld, after its last step: "
+                     "writing a checkpoint to resume from", e + 1);
+            note(r, msg);
+        }
         if (!rc)
             rc = end_epoch(r, e, &stop);
+        if (!rc && stopping)
+            return MIMO_TRAIN_STOPPED;
     }
     if (rc)
         return rc;

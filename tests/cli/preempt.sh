@@ -2,7 +2,8 @@
 # preempt.sh — the stop-and-requeue path without SLURM: SIGTERM to a
 # process, SIGUSR1 to mpirun, SIGTERM to one rank and --time-limit each
 # checkpoint and exit 75; --resume auto finishes the run with bitwise the
-# parameters of an uninterrupted one; SIGTERM to mpirun still leaves a
+# parameters of an uninterrupted one, also when the stop falls on an
+# epoch's last step; SIGTERM to mpirun still leaves a
 # checkpoint to resume from (Open MPI's mpirun then exits 1 by itself).
 source "$(dirname "$0")/lib.bash"
 PY=/usr/bin/python3
@@ -41,6 +42,17 @@ stop_run one TERM launcher "$MIMO" train mt.yaml --out one --epochs $E --quiet $
 check "SIGTERM to one process: exit 75 (got $code)" test "$code" = 75
 expect 0 "resuming from one/checkpoints/ckpt-" train mt.yaml --out one --epochs $E --resume auto
 check "resumed after SIGTERM = uninterrupted (bitwise)" same_params ref1/checkpoints/last.h5 one/checkpoints/last.h5
+
+# one step an epoch: every stop falls on an epoch's last step, where
+# (epoch, steps) is no position to resume from; the epoch ends (history,
+# checkpoint as the next epoch's start), then the run stops
+expect 0 "" train mt.yaml --out ref1e --epochs 400 --quiet --set train.batch_size=4000
+stop_run onee TERM launcher "$MIMO" train mt.yaml --out onee --epochs 400 --set train.batch_size=4000
+check "SIGTERM at an epoch's last step: exit 75 (got $code)" test "$code" = 75
+check "... says it stops after the epoch's last step" grep -q "after its last step" onee.log
+expect 0 "resuming from onee/checkpoints/ckpt-" train mt.yaml --out onee --epochs 400 --set train.batch_size=4000 --resume auto
+check "... resumed = uninterrupted (bitwise)" same_params ref1e/checkpoints/last.h5 onee/checkpoints/last.h5
+check "... the history as the uninterrupted run's" cmp <(cut -d, -f1-4 ref1e/history.csv) <(cut -d, -f1-4 onee/history.csv)
 
 export OMP_NUM_THREADS=1 ASAN_OPTIONS=$MPI_ASAN
 stop_run usr1 USR1 launcher mpirun -np 2 "$MIMO" train mt.yaml --out usr1 --epochs $E --quiet $ckpt_every
