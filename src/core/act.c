@@ -4,12 +4,10 @@
  * +-1000 stay finite. */
 #include <string.h>
 #include <tgmath.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "core/graph_impl.h"
 #include "core/vmath.h"
+#include "core/par.h"
 
 /* sigmoid(x), stable for large |x|: with e = exp(-|x|) <= 1, 1 / (1 + e)
  * for x >= 0 and e / (1 + e) below; branch-free, so loops vectorize. */
@@ -172,25 +170,17 @@ static void rows_forward(mimo_act a, mimo_real alpha, const mimo_real *bias,
 }
 
 /* Splits b rows into one part per thread when the block is large. */
-#define ACT_PARTS(b, n) ((long)(b) * (n) >= MIMO_PAR_MIN ? omp_parts() : 1)
-static int omp_parts(void)
-{
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
+#define ACT_PARTS(b, n) ((long)(b) * (n) >= MIMO_PAR_MIN ? mimo_par_threads() : 1)
 
 /* z += bias; y = f(z); z, y are (b, n); y may be z (see rows_forward). */
 void mimo_act_forward(mimo_act a, mimo_real alpha, const mimo_real *bias,
                       mimo_real *z, mimo_real *y, int b, int n)
 {
     int parts = ACT_PARTS(b, n);
-    #pragma omp parallel for schedule(static) if (parts > 1)
-    for (int p = 0; p < parts; p++)
+    MIMO_PAR_FOR(parts > 1, int p = 0, p < parts, p++, {
         rows_forward(a, alpha, bias, z, y, (int)((long)b * p / parts),
                      (int)((long)b * (p + 1) / parts), n);
+    });
 }
 
 static void rows_backward(mimo_act a, mimo_real alpha, const mimo_real *z,
@@ -219,10 +209,10 @@ void mimo_act_backward(mimo_act a, mimo_real alpha, const mimo_real *z,
     if (!z)
         z = y; /* masked softmax passes no z */
     int parts = ACT_PARTS(b, n);
-    #pragma omp parallel for schedule(static) if (parts > 1)
-    for (int p = 0; p < parts; p++)
+    MIMO_PAR_FOR(parts > 1, int p = 0, p < parts, p++, {
         rows_backward(a, alpha, z, y, dy, dz, (int)((long)b * p / parts),
                       (int)((long)b * (p + 1) / parts), n);
+    });
 }
 
 /* Whether f'(x) can be read off y = f(x) with the tests above (so a dense

@@ -11,6 +11,7 @@
 
 #include "mimo/error.h"
 #include "core/graph_impl.h"
+#include "core/par.h"
 
 #define MAX_SLOTS 2
 
@@ -104,7 +105,7 @@ typedef struct {
 static void run_split(void (*kernel)(const step_args *), const step_args *a)
 {
     long len = a->hi - a->lo;
-    if (len < MIMO_PAR_MIN) {
+    if (len < MIMO_PAR_MIN || mimo_par_threads() < 2) {
         kernel(a);
         return;
     }
@@ -216,7 +217,7 @@ double mimo_optim_prepare(const mimo_optim *o, size_t lo, size_t hi,
     mimo_real cv = (mimo_real)o->s.clipvalue;
     long a = (long)lo, len = (long)(hi - lo);
     double sq = 0;
-    if (len < MIMO_PAR_MIN) /* see run_split */
+    if (len < MIMO_PAR_MIN || mimo_par_threads() < 2) /* see run_split */
         return prepare_serial(wd, cv, params, grads, out, a, a, a + len);
     #pragma omp parallel reduction(+:sq)
     {

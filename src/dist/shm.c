@@ -13,6 +13,7 @@
 #include "mimo/dist.h"
 #include "mimo/error.h"
 #include "mimo/optim.h"
+#include "core/par.h"
 #include "core/graph_impl.h" /* MIMO_PAR_MIN */
 
 #define MAX_SLOTS 2
@@ -246,8 +247,7 @@ static void apply_fused(mimo_shm *s, mimo_optim *o, mimo_real *params, double lr
     size_t len = s->hi - s->lo;
     long nblk = (long)((len + SUM_BLOCK - 1) / SUM_BLOCK);
     int prep = mimo_optim_prepares(o);
-    #pragma omp parallel for schedule(static) if (len >= 2 * MIMO_PAR_MIN)
-    for (long k = 0; k < nblk; k++) {
+    MIMO_PAR_FOR(len >= 2 * MIMO_PAR_MIN, long k = 0, k < nblk, k++, {
         mimo_real g[SUM_BLOCK];
         size_t a = s->lo + (size_t)k * SUM_BLOCK;
         size_t e = a + SUM_BLOCK < s->hi ? a + SUM_BLOCK : s->hi;
@@ -255,7 +255,7 @@ static void apply_fused(mimo_shm *s, mimo_optim *o, mimo_real *params, double lr
         if (prep)
             mimo_optim_prepare(o, a, e, params, g, g);
         mimo_optim_apply(o, a, e, params, g, 1, lr);
-    }
+    });
 }
 
 /* Several nodes or clipnorm: the slice's sum in s->sum, allreduced across
@@ -264,10 +264,10 @@ static int apply_staged(mimo_shm *s, mimo_optim *o, mimo_real *params, double lr
 {
     size_t len = s->hi - s->lo;
     double scale = 1;
-    #pragma omp parallel for schedule(static) if (len >= 2 * MIMO_PAR_MIN)
-    for (size_t a = 0; a < len; a += SUM_BLOCK)
+    MIMO_PAR_FOR(len >= 2 * MIMO_PAR_MIN, size_t a = 0, a < len, a += SUM_BLOCK, {
         sum_block(s, s->lo + a, s->lo + (a + SUM_BLOCK < len ? a + SUM_BLOCK : len),
                   s->sum + a);
+    });
     for (size_t a = 0; s->nodes > 1 && a < len; a += INT_MAX)
         MIMO_MPI(MPI_Allreduce(MPI_IN_PLACE, s->sum + a,
                                (int)(len - a < INT_MAX ? len - a : INT_MAX),

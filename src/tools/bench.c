@@ -21,6 +21,7 @@
 
 #include "base/clock.h"
 #include "core/kind.h"
+#include "io/checkpoint_impl.h"
 #include "mimo/dataset.h"
 #include "mimo/fit.h"
 #include "mimo/dist.h"
@@ -360,6 +361,8 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
         r->pss_mb = pss_mb();
         r->model_mb = model_mb(m, g, rows);
         r->scratch_mb = scratch_mb(g);
+        r->ckpt_mb = (double)mimo_checkpoint_estimate(m) / 1e6;
+        r->snap_mb = (double)mimo_ckpt_snap_bytes(m) / 1e6;
     }
     if (!rc && d)
         rc = mimo_dist_vote_drain(d);

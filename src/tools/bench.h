@@ -71,6 +71,8 @@ typedef struct {
                          0 elsewhere) */
     double model_mb;  /* params + grads + moments + activations + data */
     double scratch_mb; /* the kinds' extra work buffers (im2col patches) */
+    double ckpt_mb;   /* a checkpoint's size, about */
+    double snap_mb;   /* the copy a save takes on rank 0 (its snapshot) */
     int slice;        /* rows of rank 0's slice of a global batch */
     double stall_warn;      /* the stall detector's setting (0: off) */
     double stall_marks;     /* collective waits it marked per step */

@@ -120,10 +120,14 @@ static int save(run *r, const char *name, int periodic, int also_best)
         return rc;
     r->t_ckpt = mimo_clock();
     const mimo_real *best = r->has_best ? r->best_params : NULL;
+    double t0 = r->trace ? mimo_trace_now(r->trace) : 0;
     mimo_stall_at(r->state.ck.global_step, MIMO_BUSY_CHECKPOINT);
     rc = periodic ? mimo_rundir_save_periodic(&r->dir, r->m, &r->state.ck, best, also_best)
                   : mimo_rundir_save(&r->dir, name, r->m, &r->state.ck, best);
     mimo_stall_at(r->state.ck.global_step, MIMO_BUSY_STEP);
+    /* the training thread's part: waiting for the save before, the copy */
+    mimo_trace_span(r->trace, "train", "checkpoint", t0,
+                    r->trace ? mimo_trace_now(r->trace) : 0);
     return rc;
 }
 

@@ -15,6 +15,7 @@
 #include <tgmath.h>
 
 #include "core/kind.h"
+#include "core/par.h"
 
 typedef struct {
     double momentum, epsilon;
@@ -134,13 +135,13 @@ static void batch_norm_forward(mimo_graph *g, mimo_node *n, const mimo_real *par
     const mimo_real *beta = d->beta >= 0 ? params + n->tensors[d->beta].off : NULL;
     for (int j = 0; j < c; j++)
         d->inv[j] = (mimo_real)(1 / sqrt(var[j] + a->epsilon));
-    #pragma omp parallel for schedule(static) if ((size_t)R * c >= MIMO_PAR_MIN)
-    for (int r = 0; r < R; r++)
+    MIMO_PAR_FOR((size_t)R * c >= MIMO_PAR_MIN, int r = 0, r < R, r++, {
         for (int j = 0; j < c; j++) {
             size_t i = (size_t)r * c + j;
             d->xhat[i] = (mimo_real)(x[i] - mean[j]) * d->inv[j];
             n->y[i] = (gamma ? gamma[j] : 1) * d->xhat[i] + (beta ? beta[j] : 0);
         }
+    });
 }
 
 /* dx first (it reads gamma, which plain SGD in place changes next), from
@@ -167,8 +168,7 @@ static void batch_norm_backward(mimo_graph *g, mimo_node *n, const mimo_real *pa
         for (int j = 0; j < 2 * c; j++)
             mdy[j] = d->count > 0 ? mdy[j] / d->count : 0;
     }
-    #pragma omp parallel for schedule(static) if (p->dy && (size_t)R * c >= MIMO_PAR_MIN)
-    for (int r = 0; r < (p->dy ? R : 0); r++)
+    MIMO_PAR_FOR((size_t)R * c >= MIMO_PAR_MIN, int r = 0, r < (p->dy ? R : 0), r++, {
         for (int j = 0; j < c; j++) {
             size_t i = (size_t)r * c + j;
             mimo_real k = (gamma ? gamma[j] : 1) * d->inv[j];
@@ -176,6 +176,7 @@ static void batch_norm_backward(mimo_graph *g, mimo_node *n, const mimo_real *pa
                             ? k * (mimo_real)(n->dy[i] - mdy[j] - d->xhat[i] * mdyx[j])
                             : k * n->dy[i];
         }
+    });
     mimo_real al = g->grad_alpha;
     for (int j = 0; d->gamma >= 0 && n->tensors[d->gamma].trained && j < c; j++)
         grads[n->tensors[d->gamma].off + (size_t)j] += al * (mimo_real)sdyx[j];

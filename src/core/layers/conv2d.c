@@ -17,6 +17,7 @@
 #include <tgmath.h>
 
 #include "core/layers/window.h"
+#include "core/par.h"
 
 #ifdef MIMO_REAL_DOUBLE
 #define GEMV cblas_dgemv
@@ -187,9 +188,7 @@ static void im2col(const mimo_window *w, const mimo_real *x, mimo_real *col, int
     const int C = w->c, run = w->kw * C, K = w->kh * run;
     const size_t in_s = (size_t)w->in_h * w->in_w * C;
     const int lines = b * w->out_h;
-    #pragma omp parallel for schedule(static) \
-        if ((long)lines * w->out_w * K >= MIMO_PAR_MIN)
-    for (int r = 0; r < lines; r++) {
+    MIMO_PAR_FOR((long)lines * w->out_w * K >= MIMO_PAR_MIN, int r = 0, r < lines, r++, {
         int s = r / w->out_h, oy = r % w->out_h, y0 = oy * w->sh - w->pad_top;
         const mimo_real *xs = x + (size_t)s * in_s;
         mimo_real *dst = col + (size_t)r * w->out_w * K;
@@ -216,7 +215,7 @@ static void im2col(const mimo_window *w, const mimo_real *x, mimo_real *col, int
                     dst[t] = 0;
             }
         }
-    }
+    });
 }
 
 /* dx (b, in_h, in_w, c) += each row of dcol added back onto the window it
@@ -226,8 +225,7 @@ static void col2im(const mimo_window *w, const mimo_real *dcol, mimo_real *dx, i
     const int C = w->c, run = w->kw * C, K = w->kh * run;
     const size_t in_s = (size_t)w->in_h * w->in_w * C;
     const size_t out_s = (size_t)w->out_h * w->out_w * K;
-    #pragma omp parallel for schedule(static) if ((long)b * (long)out_s >= MIMO_PAR_MIN)
-    for (int s = 0; s < b; s++) {
+    MIMO_PAR_FOR((long)b * (long)out_s >= MIMO_PAR_MIN, int s = 0, s < b, s++, {
         mimo_real *xs = dx + (size_t)s * in_s;
         const mimo_real *src = dcol + (size_t)s * out_s;
         for (int oy = 0; oy < w->out_h; oy++) {
@@ -247,7 +245,7 @@ static void col2im(const mimo_window *w, const mimo_real *dcol, mimo_real *dx, i
                 }
             }
         }
-    }
+    });
 }
 
 static void conv2d_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,

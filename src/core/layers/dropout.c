@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/kind.h"
+#include "core/par.h"
 
 typedef struct {
     double rate;
@@ -83,14 +84,13 @@ static void dropout_forward(mimo_graph *g, mimo_node *n, const mimo_real *params
         memcpy(n->y, x, sizeof(mimo_real) * w * (size_t)b);
         return;
     }
-    #pragma omp parallel for schedule(static) if ((size_t)b * w >= MIMO_PAR_MIN)
-    for (int r = 0; r < b; r++) {
+    MIMO_PAR_FOR((size_t)b * w >= MIMO_PAR_MIN, int r = 0, r < b, r++, {
         mimo_real *m = n->dz + (size_t)r * w, *y = n->y + (size_t)r * w;
         const mimo_real *xr = x + (size_t)r * w;
         sample_mask(g, d->layer, g->rows[r], a->rate, m, (int)w);
         for (size_t j = 0; j < w; j++)
             y[j] = xr[j] * m[j];
-    }
+    });
 }
 
 /* dx += dy m (training; inference never goes backward) */

@@ -7,6 +7,7 @@
 #include <tgmath.h>
 
 #include "core/kind.h"
+#include "core/par.h"
 
 typedef struct {
     double epsilon;
@@ -66,8 +67,7 @@ static void layer_norm_forward(mimo_graph *g, mimo_node *n, const mimo_real *par
     const mimo_real *gamma = d->gamma >= 0 ? params + n->tensors[d->gamma].off : NULL;
     const mimo_real *beta = d->beta >= 0 ? params + n->tensors[d->beta].off : NULL;
     int w = mimo_shape_last(&n->shape), R = b * mimo_shape_rows(&n->shape);
-    #pragma omp parallel for schedule(static) if ((size_t)R * w >= MIMO_PAR_MIN)
-    for (int r = 0; r < R; r++) {
+    MIMO_PAR_FOR((size_t)R * w >= MIMO_PAR_MIN, int r = 0, r < R, r++, {
         const mimo_real *xr = x + (size_t)r * w;
         mimo_real *h = d->xhat + (size_t)r * w, *y = n->y + (size_t)r * w;
         double mean = 0, var = 0;
@@ -82,7 +82,7 @@ static void layer_norm_forward(mimo_graph *g, mimo_node *n, const mimo_real *par
             h[j] = (mimo_real)(xr[j] - mean) * inv;
             y[j] = (gamma ? gamma[j] : 1) * h[j] + (beta ? beta[j] : 0);
         }
-    }
+    });
 }
 
 static void layer_norm_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
@@ -92,8 +92,7 @@ static void layer_norm_backward(mimo_graph *g, mimo_node *n, const mimo_real *pa
     mimo_node *p = MIMO_PARENT(g, n, 0);
     const mimo_real *gamma = d->gamma >= 0 ? params + n->tensors[d->gamma].off : NULL;
     int w = mimo_shape_last(&n->shape), R = b * mimo_shape_rows(&n->shape);
-    #pragma omp parallel for schedule(static) if (p->dy && (size_t)R * w >= MIMO_PAR_MIN)
-    for (int r = 0; r < (p->dy ? R : 0); r++) {
+    MIMO_PAR_FOR((size_t)R * w >= MIMO_PAR_MIN, int r = 0, r < (p->dy ? R : 0), r++, {
         const mimo_real *dy = n->dy + (size_t)r * w, *h = d->xhat + (size_t)r * w;
         mimo_real *dx = p->dy + (size_t)r * w;
         double s1 = 0, s2 = 0;
@@ -105,7 +104,7 @@ static void layer_norm_backward(mimo_graph *g, mimo_node *n, const mimo_real *pa
         for (int j = 0; j < w; j++)
             dx[j] += d->inv[r] *
                      (mimo_real)(dy[j] * (gamma ? gamma[j] : 1) - s1 - h[j] * s2);
-    }
+    });
     /* then the parameters' (dx read gamma first: plain SGD in place) */
     mimo_real al = g->grad_alpha;
     for (int r = 0; r < R; r++) {

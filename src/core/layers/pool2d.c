@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/layers/window.h"
+#include "core/par.h"
 
 typedef struct {
     mimo_ints pool_size, strides;  /* strides default to pool_size */
@@ -191,15 +192,15 @@ static void pool_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
     const mimo_real *x = MIMO_PARENT(g, n, 0)->y;
     const size_t in_s = (size_t)w->in_h * w->in_w * w->c;
     const size_t out_s = (size_t)w->out_h * w->out_w * w->c;
-    #pragma omp parallel for schedule(static) \
-        if ((long)b * (long)out_s * w->kh * w->kw >= MIMO_PAR_MIN)
-    for (int s = 0; s < b; s++)
+    MIMO_PAR_FOR((long)b * (long)out_s * w->kh * w->kw >= MIMO_PAR_MIN,
+                 int s = 0, s < b, s++, {
         for (int oy = 0; oy < w->out_h; oy++)
             for (int ox = 0; ox < w->out_w; ox++) {
                 size_t o = (size_t)s * out_s + ((size_t)oy * w->out_w + ox) * w->c;
                 pool_one(w, d->max, x + (size_t)s * in_s, window_at(w, oy, ox),
                          n->y + o, d->max ? d->arg + o : NULL);
             }
+    });
 }
 
 /* max: dx at each maximum += dy (small windows: a masked pass per window
@@ -218,9 +219,8 @@ static void pool_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
     const size_t out_s = (size_t)w->out_h * w->out_w * C;
     if (!dx)
         return;
-    #pragma omp parallel for schedule(static) \
-        if ((long)b * (long)out_s * w->kh * w->kw >= MIMO_PAR_MIN)
-    for (int s = 0; s < b; s++)
+    MIMO_PAR_FOR((long)b * (long)out_s * w->kh * w->kw >= MIMO_PAR_MIN,
+                 int s = 0, s < b, s++, {
         for (int oy = 0; oy < w->out_h; oy++)
             for (int ox = 0; ox < w->out_w; ox++) {
                 size_t o = (size_t)s * out_s + ((size_t)oy * w->out_w + ox) * C;
@@ -245,6 +245,7 @@ static void pool_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                             add_scaled(dy, inv, r, C);
                     }
             }
+    });
 }
 
 static size_t pool_scratch(const mimo_graph *g, const mimo_node *n, size_t b)
