@@ -78,6 +78,7 @@ int posix_memalign(void **p, size_t align, size_t n)
 }
 #endif
 
+#ifndef MIMO_TEST_SANITIZED
 static const char *yaml =
     "inputs: {im: {shape: [6, 5, 2]}, v: {shape: 3}, id: {shape: 1, dtype: int32}}\n"
     "layers:\n"
@@ -100,6 +101,7 @@ static const char *yaml =
     "train: {optimizer: adam, batch_size: 16, seed: 3}\n";
 
 #define ROWS 100 /* 7 steps an epoch, the last of 4 rows */
+#endif
 
 static void test_steps_allocate_nothing(void **s)
 {

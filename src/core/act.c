@@ -17,25 +17,10 @@ static inline mimo_real sigmoid(mimo_real x)
     return x >= 0 ? r : e * r;
 }
 
-/* y = softmax(z) over one row of n: every exp through the same vector
- * code (chunks of MIMO_LANES, the last one padded; see vmath.h). */
-MIMO_VEC_KERNEL static void softmax_row(const mimo_real *restrict z,
-                                        mimo_real *restrict y, int n)
+/* y = softmax(z) over one row of n (vmath.h: max-shifted, chunked). */
+static void softmax_row(const mimo_real *restrict z, mimo_real *restrict y, int n)
 {
-    mimo_real m = z[0], s = 0, x[MIMO_LANES], e[MIMO_LANES];
-    for (int j = 1; j < n; j++)
-        m = z[j] > m ? z[j] : m;
-    for (int i = 0; i < n; i += MIMO_LANES) {
-        int c = n - i < MIMO_LANES ? n - i : MIMO_LANES;
-        for (int j = 0; j < MIMO_LANES; j++)
-            x[j] = j < c ? z[i + j] - m : 0;
-        #pragma omp simd
-        for (int j = 0; j < MIMO_LANES; j++)
-            e[j] = exp(x[j]);
-        for (int j = 0; j < c; j++)
-            y[i + j] = e[j], s += e[j];
-    }
-    mimo_real inv = 1 / s;
+    mimo_real m, inv = 1 / mimo_exp_shifted(z, y, n, &m);
     for (int j = 0; j < n; j++)
         y[j] *= inv;
 }

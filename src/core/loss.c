@@ -125,22 +125,10 @@ static double row_elementwise(const mimo_head *h, const mimo_real *y,
     }
 }
 
-/* log sum_j exp(z_j), max-shifted; exp chunked as row_bce_logits's. */
-MIMO_VEC_KERNEL static mimo_real log_sum_exp(const mimo_real *restrict z, int n)
+/* log sum_j exp(z_j), max-shifted (vmath.h). */
+static mimo_real log_sum_exp(const mimo_real *restrict z, int n)
 {
-    mimo_real m = z[0], s = 0, x[MIMO_LANES], e[MIMO_LANES];
-    for (int j = 1; j < n; j++)
-        m = z[j] > m ? z[j] : m;
-    for (int i = 0; i < n; i += MIMO_LANES) {
-        int c = n - i < MIMO_LANES ? n - i : MIMO_LANES;
-        for (int j = 0; j < MIMO_LANES; j++)
-            x[j] = j < c ? z[i + j] - m : 0;
-        #pragma omp simd
-        for (int j = 0; j < MIMO_LANES; j++)
-            e[j] = exp(x[j]);
-        for (int j = 0; j < c; j++)
-            s += e[j];
-    }
+    mimo_real m, s = mimo_exp_shifted(z, NULL, n, &m);
     return m + log(s);
 }
 

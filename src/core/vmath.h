@@ -47,4 +47,12 @@ MIMO_SIMD_DECL double (tanh)(double);
  * on the batch size and the number of ranks. One AVX2 vector of float. */
 #define MIMO_LANES 8
 
+#include "mimo/real.h"
+
+/* exp(z_j - max z) over a row of n, chunked as above: into y (when not
+ * NULL); returns their sum in row order, *max = max z. Softmax and the
+ * log-sum-exp of the cross-entropy from logits share it. */
+mimo_real mimo_exp_shifted(const mimo_real *restrict z, mimo_real *restrict y, int n,
+                           mimo_real *max);
+
 #endif
