@@ -17,6 +17,8 @@ static const char *usage =
     "                     data.train (held whole or streamed); default:\n"
     "                     random rows of the right shapes in memory\n"
     "  --rows N           that many random rows (default 8 global batches)\n"
+    "  --trace FILE       write a Chrome trace of every rank's steps (as\n"
+    "                     mimo train --trace)\n"
     "  --layers           also time each layer kind's forward and backward\n"
     "                     (50 more steps, apart from the figures above): ms,\n"
     "                     share, GFLOP/s of its matrix products, % of sgemm\n"
@@ -100,6 +102,9 @@ int mimo_cmd_bench(int argc, char **argv)
         } else if (mimo_cli_is(s, "--data")) {
             if (!(o.data = mimo_cli_value(argc, argv, &i)) || !*o.data)
                 return mimo_cli_usage_error("--data needs a file");
+        } else if (mimo_cli_is(s, "--trace")) {
+            if (!(o.trace_path = mimo_cli_value(argc, argv, &i)) || !*o.trace_path)
+                return mimo_cli_usage_error("--trace needs a file");
         } else if (mimo_cli_is(s, "--rows")) {
             if ((rc = mimo_cli_long(s, mimo_cli_value(argc, argv, &i), 1, &o.rows)))
                 return rc;

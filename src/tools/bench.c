@@ -28,6 +28,7 @@
 #include "mimo/error.h"
 #include "mimo/model.h"
 #include "mimo/rng.h"
+#include "mimo/trace.h"
 
 
 /* GFLOP/s of a square sgemm at this thread count (best of 3). */
@@ -301,8 +302,14 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
     } else if (!rc && !(rc = make_data(g, rows, &s))) {
         rc = mimo_arrays_source(m, &(mimo_dataset){s.arr, s.n}, 1, &src);
     }
+    mimo_trace *trace = NULL;
+    int rank = 0;
+    if (comm != MPI_COMM_NULL)
+        MPI_Comm_rank(comm, &rank);
+    if (!rc && o->trace_path)
+        rc = mimo_trace_create(rank, 1u << 20, &trace);
     if (!rc)
-        rc = mimo_dist_create(comm, mimo_model_trained_count(m), &o->dist, NULL, &d);
+        rc = mimo_dist_create(comm, mimo_model_trained_count(m), &o->dist, trace, &d);
     c.dist = d;
     if (!rc && !(rc = mimo_dist_attach(d, m))) {
         r->rows = (long)rows;
@@ -366,6 +373,8 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
     }
     if (!rc && d)
         rc = mimo_dist_vote_drain(d);
+    if (!rc && trace) /* collective */
+        rc = mimo_trace_write(trace, comm, o->trace_path);
     if (file)
         mimo_data_wait(file); /* the reader thread out of HDF5 */
     for (int i = 0; i < s.n; i++)
@@ -379,6 +388,7 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
     int alone = rc && d && mimo_dist_size(d) > 1 && !mimo_error_agreed();
     (alone ? mimo_data_abandon : mimo_data_close)(&file);
     (alone ? mimo_dist_abandon : mimo_dist_free)(&d);
+    mimo_trace_free(&trace);
     if (!alone)
         mimo_comm_free(&comm);
     mimo_model_free(&m);

@@ -33,6 +33,7 @@ typedef struct {
     const char *data;      /* a dataset file, opened as mimo train opens
                             * data.train (NULL: synthetic rows) */
     long rows;             /* synthetic rows (default 8 global batches) */
+    const char *trace_path; /* a Chrome trace of every rank's steps, or NULL */
 } mimo_bench_opts;
 
 /* The most layer kinds the per-kind profile lists apart (more are summed

@@ -106,6 +106,6 @@ data: {train: wide.h5}'
 $PY -c "
 import h5py, numpy as np
 with h5py.File('wide.h5', 'w') as f:
-    f['x'] = np.random.rand(40, 256).astype('f4'); f['y'] = np.random.rand(40, 256).astype('f4')"
+    f['x'] = np.random.rand(200, 256).astype('f4'); f['y'] = np.random.rand(200, 256).astype('f4')"
 mpi_expect 2 0 "warning: summing the gradients over the 2 ranks took" train wide.yaml --out wide --allreduce blocking
 finish

@@ -125,6 +125,8 @@ mpi_expect 3 0 "samples 500" eval np1 --data data.h5
 # --trace: one Chrome trace with a track per rank
 mpi_expect 2 0 "" train net.yaml --out traced --quiet --epochs 1 --trace trace.json
 mpi_expect 2 0 "" train net.yaml --out traced-b --quiet --epochs 1 --trace trace-b.json --allreduce bucketed
+mpi_expect 2 0 "" bench net.yaml --data data.h5 --steps 10 --warmup 2 --trace trace-bench.json
+expect 2 "--trace needs a file" bench net.yaml --trace
 check "the traces have each rank's forward, per-layer backward, the sum and update or buckets, waits and optimizer" $PY -c "
 import json, sys
 def has(path, need):
@@ -133,6 +135,7 @@ def has(path, need):
     return all((r, n) in names for r in (0, 1) for n in need)
 common = {'data', 'forward', 'reg', 'ha'}
 sys.exit(0 if has('trace.json', common | {'sum and update (shared memory)'}) and
+         has('trace-bench.json', common | {'sum and update (shared memory)'}) and
          has('trace-b.json', common | {'bucket start', 'allreduce wait', 'optimizer'}) else 1)"
 
 # faults: each ends the whole job, names the rank, within 30 s
