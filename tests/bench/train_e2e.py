@@ -16,8 +16,9 @@ process x 1 thread, 2 processes x 1 thread) runs, alternately for
     over the difference of the two wall times (start-up, the first epoch
     and the final save excluded alike); per epoch = the median of
     history.csv's samples_per_s over epochs 2.. (the steps alone);
-  * train, no checkpoints: the same with checkpoint.every_epochs = 0 (the
-    final save only): checkpoint cost = 1 - its time / the time with them;
+  * train, no checkpoints: the same with checkpoint.every_epochs = 0 and
+    save_best = false (the final save only): checkpoint cost = 1 - its
+    time / the time with them;
   * torch: the same network (compare_torch.py's), the file read into
     tensors with h5py, every epoch a new permutation, each batch gathered
     with index_select, plain SGD, the running loss read each step as a
@@ -156,11 +157,15 @@ def timed(cmd):
 
 def mimo_train(args, cfg, data, out, procs, epochs, every):
     """Wall seconds of `mimo train` for `epochs` epochs; per-epoch rates
-    from history.csv (epochs 2..)."""
+    from history.csv (epochs 2..). every = 0: no checkpoint but the final
+    one (best.h5 off too: it would be saved whenever the loss improves)."""
     shutil.rmtree(out, ignore_errors=True)
+    ck = ["--set", "train.checkpoint.every_epochs=%d" % every]
+    if every == 0:
+        ck += ["--set", "train.checkpoint.save_best=false"]
     t = timed(mimo_cmd(args, procs, [
         "train", cfg, "--data", data, "--out", out, "--quiet", "--overwrite",
-        "--epochs", str(epochs), "--set", "train.checkpoint.every_epochs=%d" % every]))
+        "--epochs", str(epochs)] + ck))
     with open(os.path.join(out, "history.csv")) as f:
         lines = f.read().split("\n")
     col = lines[0].split(",").index("samples_per_s")
