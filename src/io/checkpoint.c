@@ -440,17 +440,18 @@ size_t mimo_checkpoint_estimate(mimo_model *m)
                     mimo_optim_n_slots(mimo_model_optim(m)));
 }
 
-/* Builds v's file in memory (*buf), or, when it would take more than half
+/* Builds v's file in memory (*buf: keep when it fits there, else
+ * malloc'd; *cap bytes allocated), or, when it would take more than half
  * the available memory, writes it to path at once (*buf NULL). */
-static int build(const char *path, const ckpt_view *v, size_t est, void **buf,
-                 size_t *len)
+static int build_in(const char *path, const ckpt_view *v, size_t est, void *keep,
+                    size_t keep_cap, void **buf, size_t *len, size_t *cap)
 {
     mimo_h5_image img;
     double mem = mimo_available_bytes();
-    *buf = NULL, *len = 0;
+    *buf = NULL, *len = 0, *cap = 0;
     if (mem > 0 && (double)est > mem / 2)
         return save_direct(path, v, est);
-    hid_t f = mimo_h5_mem_create(path, est, &img);
+    hid_t f = mimo_h5_mem_create_in(path, est, keep, keep_cap, &img);
     if (f < 0)
         return (int)f;
     int rc = write_all(f, path, v);
@@ -458,11 +459,19 @@ static int build(const char *path, const ckpt_view *v, size_t est, void **buf,
     if (!rc)
         rc = closed;
     if (rc) {
-        free(img.buf);
+        if (img.buf != keep)
+            free(img.buf);
         return rc;
     }
-    *buf = img.buf, *len = img.len;
+    *buf = img.buf, *len = img.len, *cap = img.cap;
     return 0;
+}
+
+static int build(const char *path, const ckpt_view *v, size_t est, void **buf,
+                 size_t *len)
+{
+    size_t cap;
+    return build_in(path, v, est, NULL, 0, buf, len, &cap);
 }
 
 int mimo_checkpoint_build(const char *path, mimo_model *m, const mimo_ckpt_state *st,
@@ -528,7 +537,7 @@ int mimo_ckpt_snap_take(mimo_ckpt_snap *s, mimo_model *m, const mimo_ckpt_state 
     return state_copy(&s->st, st) ? mimo_error(MIMO_ENOMEM, "out of memory") : 0;
 }
 
-int mimo_ckpt_snap_build(const char *path, const mimo_ckpt_snap *s, void **buf,
+int mimo_ckpt_snap_build(const char *path, mimo_ckpt_snap *s, void **buf,
                          size_t *len)
 {
     mimo_optim *o = mimo_model_optim(s->model);
@@ -539,12 +548,20 @@ int mimo_ckpt_snap_build(const char *path, const mimo_ckpt_snap *s, void **buf,
     for (int k = 0; k < s->n_slots; k++)
         v.slot[k] = s->buf + s->n + (size_t)k * s->trained,
         v.slot_name[k] = mimo_optim_slot_name(o, k);
-    return build(path, &v, estimate(s->n, s->trained, s->n_slots), buf, len);
+    size_t cap;
+    int rc = build_in(path, &v, estimate(s->n, s->trained, s->n_slots), s->image,
+                      s->image_cap, buf, len, &cap);
+    if (!rc && *buf && *buf != s->image) { /* the first, or outgrown: keep it */
+        free(s->image);
+        s->image = *buf, s->image_cap = cap;
+    }
+    return rc;
 }
 
 void mimo_ckpt_snap_free(mimo_ckpt_snap *s)
 {
     free(s->buf);
+    free(s->image);
     mimo_ckpt_state_free(&s->st);
     memset(s, 0, sizeof *s);
 }

@@ -27,6 +27,8 @@ typedef struct {
     int n_slots, has_best;
     long long steps;
     mimo_ckpt_state st;
+    void *image;       /* the last file built from it, its buffer kept for */
+    size_t image_cap;  /* the next (no fresh pages to fault in and clear) */
 } mimo_ckpt_snap;
 
 /* The bytes a snapshot of m holds (besides its small run state). */
@@ -35,8 +37,9 @@ size_t mimo_ckpt_snap_bytes(mimo_model *m);
 int mimo_ckpt_snap_take(mimo_ckpt_snap *s, mimo_model *m, const mimo_ckpt_state *st,
                         const mimo_real *best);
 /* mimo_checkpoint_build from a snapshot: any one thread at a time, the
- * caller holding mimo_h5_lock. */
-int mimo_ckpt_snap_build(const char *path, const mimo_ckpt_snap *s, void **buf,
+ * caller holding mimo_h5_lock. *buf is s->image (the snapshot's: never
+ * free it; valid until the next build) or NULL (written at once). */
+int mimo_ckpt_snap_build(const char *path, mimo_ckpt_snap *s, void **buf,
                          size_t *len);
 void mimo_ckpt_snap_free(mimo_ckpt_snap *s);
 

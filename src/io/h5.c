@@ -67,10 +67,17 @@ hid_t mimo_h5_open_read(const char *path, hid_t fapl)
 /* ---- files built in memory ------------------------------------------------ */
 
 /* The core driver's memory goes through these: at the file's close its
- * buffer is kept (it becomes the image) instead of freed. */
+ * buffer is kept (it becomes the image) instead of freed; a caller's
+ * buffer (keep) is used first when the file fits, and never freed. */
 static void *img_malloc(size_t n, H5FD_file_image_op_t op, void *u)
 {
-    (void)op, (void)u;
+    mimo_h5_image *img = u;
+    (void)op;
+    if (img->keep && !img->keep_busy && n <= img->keep_cap) {
+        img->keep_busy = 1, img->size = img->keep_cap;
+        return img->keep;
+    }
+    img->size = n;
     return malloc(n ? n : 1);
 }
 
@@ -83,17 +90,36 @@ static void *img_memcpy(void *d, const void *s, size_t n, H5FD_file_image_op_t o
 
 static void *img_realloc(void *p, size_t n, H5FD_file_image_op_t op, void *u)
 {
-    (void)op, (void)u;
-    return realloc(p, n ? n : 1);
+    mimo_h5_image *img = u;
+    if (!p) /* the core driver's first write allocates this way */
+        return img_malloc(n, op, u);
+    if (p == img->keep) {
+        if (n <= img->keep_cap)
+            return p;
+        void *q = malloc(n); /* outgrown: keep stays the caller's */
+        if (q) {
+            memcpy(q, p, img->keep_cap);
+            img->keep_busy = 0, img->size = n;
+        }
+        return q;
+    }
+    void *q = realloc(p, n ? n : 1);
+    if (q)
+        img->size = n;
+    return q;
 }
 
 static herr_t img_free(void *p, H5FD_file_image_op_t op, void *u)
 {
     mimo_h5_image *img = u;
-    if (op == H5FD_FILE_IMAGE_OP_FILE_CLOSE && img->closing && !img->buf)
+    if (op == H5FD_FILE_IMAGE_OP_FILE_CLOSE && img->closing && !img->buf) {
         img->buf = p; /* the file's bytes: ours now */
-    else
+        img->cap = img->size;
+    } else if (p && p == img->keep) {
+        img->keep_busy = 0;
+    } else {
         free(p);
+    }
     return 0;
 }
 
@@ -106,11 +132,18 @@ static herr_t img_udata_free(void *u)
 
 hid_t mimo_h5_mem_create(const char *path, size_t estimate, mimo_h5_image *img)
 {
+    return mimo_h5_mem_create_in(path, estimate, NULL, 0, img);
+}
+
+hid_t mimo_h5_mem_create_in(const char *path, size_t estimate, void *keep,
+                            size_t keep_cap, mimo_h5_image *img)
+{
     H5FD_file_image_callbacks_t cb = {img_malloc, img_memcpy, img_realloc, img_free,
                                       img_udata_copy, img_udata_free, img};
     hid_t fapl = -1, f = -1;
     int rc = 0;
     memset(img, 0, sizeof *img);
+    img->keep = keep, img->keep_cap = keep ? keep_cap : 0;
     mimo_h5_quiet();
     size_t inc = estimate < (1u << 20) ? (1u << 20) : estimate + (estimate >> 4);
     MIMO_H5_TRY(&rc, fapl = H5Pcreate(H5P_FILE_ACCESS), path, NULL);
@@ -142,7 +175,8 @@ int mimo_h5_mem_close(hid_t f, const char *path, mimo_h5_image *img)
     if (!rc && !img->buf)
         rc = mimo_error(MIMO_EIO, "%s: HDF5 kept the file's image", path);
     if (rc) {
-        free(img->buf);
+        if (img->buf != img->keep)
+            free(img->buf);
         img->buf = NULL;
         return rc;
     }

@@ -133,11 +133,19 @@ int mimo_h5_read_text(hid_t loc, const char *path, const char *name,
  * bytes to *img (free() them), which the caller writes itself (e.g.
  * mimo_write_file). */
 typedef struct {
-    unsigned char *buf; /* the file's bytes (malloc'd) */
-    size_t len;
+    unsigned char *buf; /* the file's bytes (malloc'd, or keep) */
+    size_t len, cap;    /* its length, and the bytes allocated for it */
     int closing;        /* inside H5Fclose: keep the buffer HDF5 frees */
+    void *keep;         /* mimo_h5_mem_create_in: a buffer of the caller's */
+    size_t keep_cap, size; /* its size; the driver's buffer's size */
+    int keep_busy;      /* the driver holds keep */
 } mimo_h5_image;
 hid_t mimo_h5_mem_create(const char *path, size_t estimate, mimo_h5_image *img);
+/* The same, the core driver taking keep (keep_cap bytes, not freed here)
+ * for the file when it fits: a buffer kept from an earlier file, whose
+ * pages are already there. img->buf may then be keep (never free it). */
+hid_t mimo_h5_mem_create_in(const char *path, size_t estimate, void *keep,
+                            size_t keep_cap, mimo_h5_image *img);
 int mimo_h5_mem_close(hid_t f, const char *path, mimo_h5_image *img);
 
 /* Writes the checkpoint's state_crc32 (checkpoint.c) for what f holds now:

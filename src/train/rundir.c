@@ -305,8 +305,9 @@ static int cmp_gs(const void *a, const void *b)
 struct mimo_rundir_job {
     pthread_t thread;
     int threaded;        /* on a thread of its own (to join) */
-    const mimo_ckpt_snap *snap; /* the file's content to build, or NULL */
-    void *buf;           /* the file's bytes (owned); NULL: already on disk */
+    mimo_ckpt_snap *snap; /* the file's content to build, or NULL */
+    void *buf;           /* the file's bytes (owned unless snap's); NULL:
+                            already on disk */
     size_t len;
     char *path;          /* the file (owned) */
     char name[64];       /* what d->last becomes when it is complete */
@@ -321,7 +322,8 @@ typedef struct mimo_rundir_job job;
 
 static void job_free(job *j)
 {
-    free(j->buf);
+    if (!j->snap) /* else the snapshot's image */
+        free(j->buf);
     free(j->path);
     for (int i = 0; i < j->n_links; i++)
         free(j->links[i]);
@@ -364,7 +366,8 @@ static int job_run(job *j)
     }
     if (!rc && j->buf)
         rc = mimo_checkpoint_write(j->path, j->buf, j->len);
-    free(j->buf); /* the memory back as soon as it is on disk */
+    if (!j->snap) /* the memory back as soon as it is on disk */
+        free(j->buf);
     j->buf = NULL;
     for (int i = 0; i < j->n_links && !rc; i++)
         rc = mimo_atomic_link(j->path, j->links[i]);
