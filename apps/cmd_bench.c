@@ -52,8 +52,8 @@ static void report(const mimo_bench_result *r, const char *data)
     printf("peak RSS           %.1f MiB (params, grads, moments, activations, "
            "data: %.1f MiB)\n", r->rss_mb, r->model_mb);
     printf("checkpoint         about %.1f MB; a save copies %.1f MB on rank 0 (a "
-           "snapshot, kept), the file is built from it in memory\n", r->ckpt_mb,
-           r->snap_mb);
+           "snapshot), the file is built from it in memory (both kept)\n",
+           r->ckpt_mb, r->snap_mb);
     if (r->ranks > 1 && r->stall_warn > 0)
         printf("stall detector     --stall-warn %g: %.1f waits marked per step, "
                "%.1f ns each: %.5f%% of a step\n", r->stall_warn, r->stall_marks,

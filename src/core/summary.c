@@ -120,9 +120,10 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
     double snap = ((double)g->n_params * 2.0 + (double)g->n_trained * optim_slots(g)) *
                   sizeof(float);
     fprintf(f, "Checkpoint: about %.1f MB; each save takes a %.1f MB snapshot of "
-            "the parameters and moments on rank 0 (kept for the next saves), "
-            "from which a background thread builds the file in memory and "
-            "writes it\n", (snap + 1048576) / 1e6, snap / 1e6);
+            "the parameters and moments on rank 0, from which a background "
+            "thread builds the file in memory and writes it (snapshot and "
+            "file buffer kept for the next saves)\n", (snap + 1048576) / 1e6,
+            snap / 1e6);
     fprintf(f, "Heads:\n");
     for (int h = 0; h < g->n_heads; h++) {
         const mimo_head *hd = &g->heads[h];
