@@ -21,6 +21,13 @@ MIMO_API int mimo_train_step(mimo_model *m, const mimo_source *src,
                              const uint64_t *rows, size_t gb, long epoch,
                              long step, mimo_stats *st);
 
+/* Asks src to read ahead this rank's rows of the global batch of B rows
+ * (fewer at the epoch's end) that starts at order[start], where order is
+ * the epoch's order of src's rows: what the next mimo_train_step will
+ * read. Nothing when src does not read ahead or the epoch ends first. */
+MIMO_API void mimo_train_prefetch(mimo_model *m, const mimo_source *src,
+                                  const uint64_t *order, size_t start, size_t B);
+
 /* One epoch over src from step first_step (0, or where a resumed run
  * stopped), adding this rank's sums into st (may be NULL). */
 MIMO_API int mimo_model_train_epoch(mimo_model *m, const mimo_source *src,

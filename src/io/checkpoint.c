@@ -467,13 +467,6 @@ static int build_in(const char *path, const ckpt_view *v, size_t est, void *keep
     return 0;
 }
 
-static int build(const char *path, const ckpt_view *v, size_t est, void **buf,
-                 size_t *len)
-{
-    size_t cap;
-    return build_in(path, v, est, NULL, 0, buf, len, &cap);
-}
-
 int mimo_checkpoint_build(const char *path, mimo_model *m, const mimo_ckpt_state *st,
                           const mimo_real *best, void **buf, size_t *len)
 {
@@ -481,7 +474,8 @@ int mimo_checkpoint_build(const char *path, mimo_model *m, const mimo_ckpt_state
         return mimo_error(MIMO_EINVAL, "%s: an optimizer with more than %d moments",
                           path, MIMO_CKPT_MAX_SLOTS);
     ckpt_view v = model_view(m, st, best);
-    return build(path, &v, mimo_checkpoint_estimate(m), buf, len);
+    size_t cap;
+    return build_in(path, &v, mimo_checkpoint_estimate(m), NULL, 0, buf, len, &cap);
 }
 
 /* ---- snapshots ---------------------------------------------------------------- */

@@ -146,12 +146,7 @@ static int run_steps(mimo_model *m, const mimo_source *src, counter *c, long n)
         size_t start = (size_t)step * B, gb = rows - start < B ? rows - start : B;
         if ((rc = mimo_train_step(m, src, order + start, gb, e, step, c->st)) < 0)
             return rc;
-        if (src->prefetch && start + B < rows) { /* the next step's rows */
-            size_t nb = rows - start - B < B ? rows - start - B : B, lo, hi;
-            mimo_model_slice(m, nb, &lo, &hi);
-            if (hi > lo)
-                src->prefetch(src->ctx, order + start + B + lo, (int)(hi - lo));
-        }
+        mimo_train_prefetch(m, src, order, start + B, B); /* the next step's */
         if ((rc = mimo_dist_vote(c->dist, 0, &verdict)))
             return rc;
         c->marks[c->done++] = mimo_clock();
@@ -375,8 +370,6 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
         rc = mimo_dist_vote_drain(d);
     if (!rc && trace) /* collective */
         rc = mimo_trace_write(trace, comm, o->trace_path);
-    if (file)
-        mimo_data_wait(file); /* the reader thread out of HDF5 */
     for (int i = 0; i < s.n; i++)
         free(s.buf[i]);
     free(s.buf);

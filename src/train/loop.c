@@ -194,12 +194,7 @@ static int run_step(run *r, long epoch, long step)
     if ((rc = mimo_train_step(r->m, &r->ts, r->order + start, gb, epoch, step,
                               &r->tr)))
         return rc;
-    if (r->ts.prefetch && start + B < r->ts.rows) { /* the next step's rows */
-        size_t nb = r->ts.rows - start - B < B ? r->ts.rows - start - B : B, lo, hi;
-        mimo_model_slice(r->m, nb, &lo, &hi);
-        if (hi > lo)
-            r->ts.prefetch(r->ts.ctx, r->order + start + B + lo, (int)(hi - lo));
-    }
+    mimo_train_prefetch(r->m, &r->ts, r->order, start + B, B); /* the next step's */
     count_step(r, epoch, step, gb);
     report(r, epoch, step);
     if (r->dist && r->state.ck.global_step % (r->o->check_every > 0 ? r->o->check_every : 100) == 0 &&
@@ -363,13 +358,8 @@ static int train_loop(run *r)
         r->t_epoch = r->t_step = mimo_clock();
         r->count_at_start = r->tr.count;
         r->first_step = r->state.ck.step;
-        if (r->ts.prefetch) { /* the first step's rows */
-            size_t B = (size_t)r->spec->train.batch_size, s0 = (size_t)r->state.ck.step * B;
-            size_t gb = r->ts.rows - s0 < B ? r->ts.rows - s0 : B, lo, hi;
-            mimo_model_slice(r->m, gb, &lo, &hi);
-            if (s0 < r->ts.rows && hi > lo)
-                r->ts.prefetch(r->ts.ctx, r->order + s0 + lo, (int)(hi - lo));
-        }
+        size_t B = (size_t)r->spec->train.batch_size; /* the first step's rows */
+        mimo_train_prefetch(r->m, &r->ts, r->order, (size_t)r->state.ck.step * B, B);
         for (long step = r->state.ck.step; step < r->steps && !rc; step++)
             rc = run_step(r, e, step);
         int stopping = r->stop_pending && e + 1 < r->epochs; /* else: done */

@@ -27,6 +27,17 @@ static int check_finite(const mimo_model *m, long epoch, long step)
     return 0;
 }
 
+void mimo_train_prefetch(mimo_model *m, const mimo_source *src,
+                         const uint64_t *order, size_t start, size_t B)
+{
+    size_t lo, hi;
+    if (!src->prefetch || start >= src->rows)
+        return;
+    mimo_model_slice(m, src->rows - start < B ? src->rows - start : B, &lo, &hi);
+    if (hi > lo)
+        src->prefetch(src->ctx, order + start + lo, (int)(hi - lo));
+}
+
 int mimo_train_step(mimo_model *m, const mimo_source *src, const uint64_t *rows,
                     size_t gb, long epoch, long step, mimo_stats *st)
 {
