@@ -45,20 +45,50 @@ all_load() {
 
 all_load_one() { "$MIMO" eval "$1" --data d.h5 --quiet >/dev/null 2>&1; }
 
-# kill -9 at random moments, resuming each time
+# writing PID: one of PID's checkpoint temporaries is on disk
+writing() { compgen -G "k/checkpoints/*.tmp.$1*" >/dev/null; }
+
+# kill_in_write PID: kill -9 while PID writes a checkpoint. Polled without
+# a pause; PID is frozen when a temporary appears and killed if it is still
+# there (else thawed, for the next save); 1 when PID ended or 60 s passed.
+kill_in_write() {
+    local end=$((SECONDS + 60))
+    while kill -0 "$1" 2>/dev/null && [ "$SECONDS" -lt "$end" ]; do
+        writing "$1" || continue
+        freeze "$1" || return 1
+        writing "$1" && { kill -9 "$1"; return 0; }
+        thaw "$1"
+    done
+    return 1
+}
+
+# kill -9 at random moments, resuming each time. The moments are events,
+# not times (a fast machine finishes this run in a fraction of a second):
+# each run goes to its checkpoint of a random step 2 to 16 steps past where
+# it resumed, then the odd runs are killed 0-9 ms later and the even ones
+# in the middle of their next write; the 8 kills land in the first ~130 of
+# the 320 steps, with saves every 2 steps ahead of each. A run that ended
+# before its kill fails the test.
 RANDOM=16
 kills=0 torn=0
 for i in $(seq 8); do
+    target=$(($(ckpt_step k) + 2 * (RANDOM % 8 + 1)))
     "$MIMO" train net.yaml --data d.h5 --out k --resume auto --quiet >"k$i.log" 2>&1 &
     pid=$!
-    sleep "0.$((RANDOM % 7 + 3))" # 0.3 to 0.9 s: start-up takes about 0.2
-    kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
+    wait_ckpt k "$target" "$pid" || echo "  run $i: no checkpoint at step $target (exit or hang)"
+    if [ $((i % 2)) = 1 ]; then
+        sleep "0.00$((RANDOM % 10))"
+        kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
+    else
+        kill_in_write "$pid" && kills=$((kills + 1))
+    fi
     wait "$pid" 2>/dev/null
-    compgen -G "k/checkpoints/*.tmp.$pid" >/dev/null && torn=$((torn + 1))
+    writing "$pid" && torn=$((torn + 1))
     check "kill -9 number $i: every checkpoint left loads" all_load k
 done
-echo "  $kills of 8 runs killed while training, $torn of them during a write (a temporary left)"
-check "some runs were killed while training ($kills)" test "$kills" -ge 4
+echo "  $kills of 8 runs killed while training (the last at step $(ckpt_step k) of 320), $torn during a write (a temporary left)"
+check "every run was killed while training ($kills of 8)" test "$kills" = 8
+check "4 or more of them during a write ($torn)" test "$torn" -ge 4
 expect 0 "" train net.yaml --data d.h5 --out k --resume auto --quiet
 check "resumed after the kills: bitwise the uninterrupted run" \
     same_params ref/checkpoints/last.h5 k/checkpoints/last.h5
@@ -67,7 +97,7 @@ check "no temporary left after the final run" no_tmp "k/checkpoints/last.h5"
 # SIGTERM: the save in flight completes before exit 75
 "$MIMO" train net.yaml --data d.h5 --out t --quiet >t.log 2>&1 &
 pid=$!
-for _ in $(seq 200); do ls t/checkpoints/ckpt-*.h5 >/dev/null 2>&1 && break; sleep 0.05; done
+wait_ckpt t 1 "$pid"
 kill -TERM "$pid"
 wait "$pid"
 code=$?

@@ -13,10 +13,6 @@ cd "$TMP"
 sed "s|\.\./data/multitask.h5|mt.h5|" "$SRC/configs/multitask.yaml" >mt.yaml
 
 # ---- Ctrl-C: finish the step, checkpoint, exit 130; resume continues
-wait_ckpt() {
-    for _ in $(seq 300); do ls "$1"/checkpoints/ckpt-*.h5 >/dev/null 2>&1 && return 0; sleep 0.1; done
-    return 1
-}
 expect 0 "" train mt.yaml --out ref --epochs 30 --quiet
 OMP_NUM_THREADS=1 "$MIMO" train mt.yaml --out int1 --epochs 30 --set train.checkpoint.every_steps=20 >int1.log 2>&1 &
 pid=$!

@@ -93,6 +93,61 @@ jobid() { squeue -h -n "$tag-$1" -o %i 2>/dev/null | head -n 1; }
 # (they are named PATH.tmp.<pid>).
 no_tmp() { ! compgen -G "$1.tmp*" >/dev/null; }
 
+# Events, not seconds: a test waits for what it needs to have happened (a
+# checkpoint written, a lock taken, a handler installed), never for a time
+# that assumes the machine's speed. The limits below only bound a hang.
+#
+# wait_until LIMIT COND...: until COND holds, polled every 10 ms; 1 when it
+# still does not after LIMIT seconds.
+wait_until() {
+    local end=$((SECONDS + $1))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -lt "$end" ] || return 1
+        sleep 0.01
+    done
+}
+
+# ckpt_step DIR: the global step of DIR's newest periodic checkpoint (its
+# name, ckpt-<step>.h5, appears only once the file is whole); 0 for none.
+ckpt_step() {
+    local f s n=0
+    for f in "$1"/checkpoints/ckpt-*.h5; do
+        [ -e "$f" ] || continue
+        s=${f##*/ckpt-}
+        s=$((10#${s%.h5}))
+        [ "$s" -gt "$n" ] && n=$s
+    done
+    echo "$n"
+}
+has_ckpt() { [ "$(ckpt_step "$1")" -gt 0 ]; }
+ckpt_reached() { [ "$(ckpt_step "$1")" -ge "$2" ]; } # ckpt_reached DIR STEP
+
+# wait_ckpt DIR [STEP [PID]]: until DIR has a periodic checkpoint (at step
+# STEP or later); 1 after 300 s, or at once when PID has ended without it.
+wait_ckpt() {
+    local end=$((SECONDS + 300))
+    until ckpt_reached "$1" "${2:-1}"; do
+        [ -z "${3:-}" ] || kill -0 "$3" 2>/dev/null || return 1
+        [ "$SECONDS" -lt "$end" ] || return 1
+        sleep 0.01
+    done
+}
+
+# tree PID: PID and all its descendants (mpirun and its ranks, or a
+# timeout, its mpirun and the ranks).
+tree() {
+    local c
+    echo "$1"
+    for c in $(ps -o pid= --ppid "$1"); do tree "$c"; done
+}
+
+# freeze PID... / thaw PID...: SIGSTOP / SIGCONT. A process frozen at an
+# event stays at that point however fast the machine, while the test does
+# what it must do during the run; 1 when a PID has already ended.
+freeze() { local p r=0; for p in "$@"; do kill -STOP "$p" 2>/dev/null || r=1; done; return $r; }
+thaw() { local p; for p in "$@"; do kill -CONT "$p" 2>/dev/null; done; }
+
 # check DESCRIPTION COMMAND...: counts a pass when COMMAND succeeds.
 check() {
     local what=$1

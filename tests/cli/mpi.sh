@@ -152,14 +152,13 @@ touch afile   # rank 0 alone makes the run directory: it fails, the others wait
 mpi_expect 2 1 "afile/run: cannot create directory" train net.yaml --out afile/run
 mkdir -p f6/checkpoints/best.h5/in-the-way   # rank 0's checkpoint cannot be renamed
 mpi_expect 2 1 "rank 0 of 2: f6/checkpoints/best.h5: cannot write (renaming" train net.yaml --out f6 --epochs 2 --set train.checkpoint.save_best=true
-check "each fault ended its job quickly ($((SECONDS - start)) s for 7)" test $((SECONDS - start)) -lt 70
+check "each fault ended its job quickly ($((SECONDS - start)) s for 7)" test $((SECONDS - start)) -lt 300
 
 # kill -9 of one rank mid-training: the job ends, the newest checkpoint loads
 OMP_NUM_THREADS=1 ASAN_OPTIONS=$MPI_ASAN mpirun -np 2 "$MIMO" train net.yaml --out killed --quiet --epochs 100000 \
     --set train.checkpoint.every_steps=5 >kill.log 2>&1 &
 launcher=$!
-for _ in $(seq 100); do ls killed/checkpoints/ckpt-*.h5 >/dev/null 2>&1 && break; sleep 0.1; done
-sleep 0.5
+wait_ckpt killed 1 "$launcher"
 victim=$(ps -o pid= --ppid "$launcher" | head -n 1 | tr -d ' ')
 t0=$SECONDS
 [ -n "$victim" ] && kill -9 "$victim"

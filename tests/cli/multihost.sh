@@ -163,8 +163,7 @@ start_long() {
         --out "$1" --quiet --epochs 100000 --set train.checkpoint.every_steps=10 >"$1.log" 2>&1 &
     job=$!
     jobs_pids+=("$job")
-    for _ in $(seq 300); do ls "$1"/checkpoints/ckpt-*.h5 >/dev/null 2>&1 && break; sleep 0.1; done
-    sleep 0.5
+    wait_ckpt "$1" 1 "$job"
 }
 # await_end LIMIT: seconds until $job ends (at most LIMIT), its exit code in $rc
 await_end() {

@@ -15,19 +15,21 @@ cd "$TMP"
 sed "s|\.\./data/multitask.h5|mt.h5|" "$SRC/configs/multitask.yaml" >mt.yaml
 host=$(hostname)
 
-# wait_for COND...: until COND holds (at most 30 s)
-wait_for() { for _ in $(seq 300); do "$@" >/dev/null && return 0; sleep 0.1; done; return 1; }
+# wait_for COND...: until COND holds (at most 300 s: a bound for a hang)
+wait_for() { wait_until 300 "$@"; }
 
 # 1. two runs, one directory
 "$MIMO" train mt.yaml --out same --epochs 40 --quiet --set train.checkpoint.every_steps=10 \
     --set train.checkpoint.keep=2 >first.log 2>&1 &
 first=$!
 check "the first run holds the lock" wait_for test -s same/lock
+freeze "$first" # it holds the lock while the others try, however fast it trains
 expect 1 "same is in use by another mimo train (pid $first on host $host, since" \
     train mt.yaml --out same --epochs 2
 expect 1 "in use by another mimo train (pid $first" train mt.yaml --out same --epochs 2 --overwrite
 expect 1 "in use by another mimo train (pid $first" train mt.yaml --out same --resume auto
 mpi_expect 2 1 "in use by another mimo train (pid $first" train mt.yaml --out same --epochs 2
+thaw "$first"
 wait "$first"
 check "the first run finished (exit $?)" test "$(head -n 1 same/status)" = "state: finished"
 check "its history has its 40 epochs, nothing interleaved" \
@@ -43,7 +45,10 @@ ASAN_OPTIONS=$MPI_ASAN timeout -k 5 120 mpirun -np 2 -x OMP_NUM_THREADS=1 "$MIMO
     --out two --epochs 30 --quiet >two.log 2>&1 &
 job=$!
 check "the first job holds the lock" wait_for test -s two/lock
+held=$(tree "$job")
+freeze $held
 mpi_expect 2 1 "two is in use by another mimo train" train mt.yaml --out two --epochs 2
+thaw $held
 wait "$job"
 check "the first 2-rank job finished" test "$(head -n 1 two/status)" = "state: finished"
 
@@ -59,7 +64,7 @@ expect 0 "resuming from killed/checkpoints/ckpt-" train mt.yaml --out killed --e
 sleep 0.01 &
 dead=$!
 wait "$dead"
-sleep 60 &
+sleep 600 &
 live=$!
 head -c 100000 /dev/zero >killed/checkpoints/ckpt-000000000001.h5.tmp.$dead
 head -c 100 /dev/zero >killed/checkpoints/last.h5.tmp.$live

@@ -46,14 +46,22 @@ ranks_caught() {
 
 # run_signal NAME DELAY SIGNAL... LAUNCH...: starts LAUNCH, sends each
 # SIGNAL after DELAY (and 0.05 s between them), waits (90 s at most); $code.
-# DELAY "+T": T seconds after the process catches the signals; "2+T": T
-# seconds after the 2 ranks of mpirun do.
+# DELAY "+T": T seconds after the process catches the signals ("+0": the
+# process is frozen at that moment, signalled, and thawed: the stop is
+# there before the rest of its set-up, however fast the machine); "2+T": T
+# seconds after the 2 ranks of mpirun do. The runs it stops are 10^5
+# epochs long: any moment is in the middle of one.
 run_signal() {
     local name=$1 delay=$2 sigs=$3
     shift 3
     "$@" >"$name.log" 2>&1 &
     local pid=$! first=1
-    if [ "${delay:0:1}" = + ]; then
+    if [ "$delay" = +0 ]; then # frozen at the event: the stop lands in set-up
+        caught "$pid" && freeze "$pid" || echo "note: $name: $pid never caught the signals"
+        for s in $sigs; do kill -s "$s" "$pid" 2>/dev/null; done
+        sigs= delay=0
+        thaw "$pid"
+    elif [ "${delay:0:1}" = + ]; then
         caught "$pid" || echo "note: $name: $pid never caught the signals"
         delay=${delay:1}
     elif [ "${delay:1:1}" = + ]; then
@@ -78,37 +86,49 @@ state() { sed -n 's/^state: //p' "$1/status" 2>/dev/null; }
 for sig in USR1 TERM; do
     for t in 0 0.01 0.03 0.1 0.3 0.8; do
         d=start-$sig-$t
-        run_signal "$d" "+$t" "$sig" "$MIMO" train mt.yaml --out "$d" --epochs 1000
+        run_signal "$d" "+$t" "$sig" "$MIMO" train mt.yaml --out "$d" --epochs 100000
         check "SIG$sig at +${t}s: exit 75 (got $code)" test "$code" = 75
         check "SIG$sig at +${t}s: status stopped (got '$(state "$d")')" test "$(state "$d")" = stopped
     done
 done
-check "a stop before the first step says there is nothing to save yet" \
-    grep -lq "stop requested before the first step" start-*.log
-expect 75 "" train mt.yaml --out start-USR1-0 --epochs 1000 --resume auto --time-limit 2
+for sig in USR1 TERM; do
+    check "SIG$sig at +0 s stops before the first step: nothing to save yet" \
+        grep -q "stop requested before the first step" start-$sig-0.log
+done
+expect 75 "" train mt.yaml --out start-USR1-0 --epochs 100000 --resume auto --time-limit 2
 
 # 2. at start, to mpirun (which forwards SIGUSR1 to the ranks), from the
 # moment both ranks run mimo's code
 for t in 0 0.5 1.5; do
     d=mpi-$t
-    run_signal "$d" "2+$t" USR1 env ASAN_OPTIONS="$MPI_ASAN" mpirun -np 2 "$MIMO" train mt.yaml --out "$d" --epochs 1000
+    run_signal "$d" "2+$t" USR1 env ASAN_OPTIONS="$MPI_ASAN" mpirun -np 2 "$MIMO" train mt.yaml --out "$d" --epochs 100000
     check "SIGUSR1 to mpirun, ${t}s after its ranks run mimo: exit 75 (got $code)" test "$code" = 75
     check "SIGUSR1 to mpirun, ${t}s after its ranks run mimo: status stopped" test "$(state "$d")" = stopped
 done
 
-# 3. during validation: 200 training rows, 40000 validation rows
+# 3. during validation: 200 training rows (4 steps an epoch), 40000
+# validation rows. The signal goes when epoch K's history row is written
+# (the process frozen there, so it is still at the start of epoch K+1):
+# epoch K+1's validation is nearly all of what is left of that epoch.
 "$MIMO" gen multitask --out val.h5 --n 40000 --seed 9 >/dev/null
 "$MIMO" gen multitask --out small.h5 --n 200 >/dev/null
 expect 0 "" train mt.yaml --out vref --val val.h5 --data small.h5 --epochs 6 --quiet \
     --set train.batch_size=64
-for t in 0.7 1.3 2.1; do
-    d=val-$t
-    run_signal "$d" "$t" TERM "$MIMO" train mt.yaml --out "$d" --val val.h5 --data small.h5 --epochs 6 \
-        --set train.batch_size=64
-    check "SIGTERM at ${t}s (mostly validating): exit 75 or done (got $code)" test "$code" = 75 -o "$code" = 0
+epochs_logged() { [ "$(($(wc -l <"$1/history.csv") - 1))" -ge "$2" ]; } # DIR K
+for k in 1 2 3; do
+    d=val-$k
+    "$MIMO" train mt.yaml --out "$d" --val val.h5 --data small.h5 --epochs 6 \
+        --set train.batch_size=64 >"$d.log" 2>&1 &
+    pid=$!
+    wait_until 300 epochs_logged "$d" "$k" && freeze "$pid"
+    kill -TERM "$pid" 2>/dev/null
+    thaw "$pid"
+    wait "$pid"
+    code=$?
+    check "SIGTERM after epoch $k, in epoch $((k + 1))'s validation: exit 75 (got $code)" test "$code" = 75
     expect 0 "" train mt.yaml --out "$d" --val val.h5 --data small.h5 --epochs 6 --resume auto --quiet \
         --set train.batch_size=64
-    check "stopped during validation at ${t}s, resumed = uninterrupted (bitwise)" \
+    check "stopped in epoch $((k + 1)), resumed = uninterrupted (bitwise)" \
         same_params vref/checkpoints/last.h5 "$d"/checkpoints/last.h5
 done
 
@@ -125,29 +145,43 @@ import h5py, numpy as np
 with h5py.File('b.h5', 'w') as f:
     f['x'] = np.random.RandomState(0).randn(64, 32).astype('f4')
     f['y'] = np.random.RandomState(1).randn(64, 1).astype('f4')"
-for gap in 0.5 1 1.5; do
-    d=twice-$gap
-    "$MIMO" train big.yaml --data b.h5 --out "$d" >"$d.log" 2>&1 &
-    pid=$!
-    sleep 2
-    kill -TERM "$pid"
-    sleep "$gap"
-    kill -TERM "$pid" 2>/dev/null
+# in_write PID DIR: PID is frozen while one of its checkpoint temporaries
+# is on disk in DIR (polled without a pause); 1 if PID ended or 60 s passed
+in_write() {
+    local end=$((SECONDS + 60))
+    while kill -0 "$1" 2>/dev/null && [ "$SECONDS" -lt "$end" ]; do
+        compgen -G "$2/checkpoints/*.tmp.$1*" >/dev/null || continue
+        freeze "$1" || return 1
+        compgen -G "$2/checkpoints/*.tmp.$1*" >/dev/null && return 0
+        thaw "$1"
+    done
+    return 1
+}
+# stop_twice NAME SIGNAL: SIGNAL once training runs (a checkpoint on disk),
+# and again while the stop checkpoint (or a save still in flight) is
+# written; $code, $second (the second signal found the write)
+stop_twice() {
+    "$MIMO" train big.yaml --data b.h5 --out "$1" >"$1.log" 2>&1 &
+    local pid=$!
+    wait_ckpt "$1" 1 "$pid"
+    kill -s "$2" "$pid"
+    second=0
+    in_write "$pid" "$1" && kill -s "$2" "$pid" && second=1
+    thaw "$pid"
     wait "$pid"
     code=$?
-    check "SIGTERM twice ($gap s apart): exit 75 (got $code)" test "$code" = 75
-    check "SIGTERM twice: the stop checkpoint is whole" \
+}
+for i in 1 2 3; do
+    d=twice-$i
+    stop_twice "$d" TERM
+    check "SIGTERM twice ($i): the second came during a write" test "$second" = 1
+    check "SIGTERM twice ($i): exit 75 (got $code)" test "$code" = 75
+    check "SIGTERM twice ($i): the stop checkpoint is whole" \
         "$MIMO" eval "$d" --data b.h5 --quiet >/dev/null
 done
-"$MIMO" train big.yaml --data b.h5 --out int2 >int2.log 2>&1 &
-pid=$!
-sleep 2
-kill -INT "$pid"
-sleep 0.3
-kill -INT "$pid" 2>/dev/null
-wait "$pid"
-code=$?
-check "Ctrl-C twice: exit 130 (got $code)" test "$code" = 130
+stop_twice int2 INT
+check "Ctrl-C twice, the second during a write: exit 130 (got $code)" test "$code" = 130 -a "$second" = 1
+check "... at once: the write's temporary is left" bash -c 'compgen -G "int2/checkpoints/*.tmp.*" >/dev/null'
 for c in int2/checkpoints/*.h5; do
     [ -e "$c" ] && expect 0 "" eval "$c" --data b.h5 --quiet
 done
@@ -167,10 +201,9 @@ exit 1 # as Open MPI 4's mpirun after a SIGTERM, whatever its ranks did
 EOF
 chmod +x bin/mpirun
 PATH=$TMP/bin:$PATH LAUNCHER=mpirun MIMO=$MIMO SLURM_JOB_ID= bash "$SRC/slurm/train.sbatch" \
-    mt.yaml sb --epochs 1000 >sb.log 2>&1 &
+    mt.yaml sb --epochs 100000 --set train.checkpoint.every_steps=20 >sb.log 2>&1 &
 pid=$!
-for _ in $(seq 200); do [ -s sb/status ] && break; sleep 0.1; done
-sleep 1
+wait_until 300 has_ckpt sb # mimo trains on both ranks
 kill -TERM "$pid"
 wait "$pid"
 code=$?

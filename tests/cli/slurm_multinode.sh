@@ -124,8 +124,7 @@ echo "  srun and mpirun jobs on 2 nodes: $((SECONDS - t0)) s"
 t0=$SECONDS
 submit kill -N 2 --ntasks-per-node=1 -- "$SRC/slurm/multinode.sbatch" "$TMP/net.yaml" "$TMP/runs/kill" \
     --epochs 100000 --set train.checkpoint.every_steps=50
-for _ in $(seq 600); do ls runs/kill/checkpoints/ckpt-*.h5 >/dev/null 2>&1 && break; sleep 0.1; done
-sleep 0.5
+wait_ckpt runs/kill
 victim=
 for p in $(ip netns pids mimo-h2); do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = mimo ] && victim=$p; done
 check "the job's rank on mimo-h2 runs (pid ${victim:-none})" test -n "$victim"

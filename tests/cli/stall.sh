@@ -12,7 +12,6 @@ export OMP_NUM_THREADS=1 ASAN_OPTIONS=$MPI_ASAN
 
 # rank_pid LAUNCHER_PID K: the pid of the K-th child (rank) of mpirun
 rank_pid() { ps -o pid= --ppid "$1" | sed -n "$2p" | tr -d ' '; }
-wait_ckpt() { for _ in $(seq 300); do compgen -G "$1/checkpoints/ckpt-*.h5" >/dev/null && return 0; sleep 0.1; done; return 1; }
 
 # 1. warn, then continue: the run ends normally
 mpirun -np 2 "$MIMO" train mt.yaml --out warn --epochs 6 --stall-warn 1 \
@@ -21,7 +20,8 @@ job=$!
 wait_ckpt warn
 victim=$(rank_pid "$job" 2)
 kill -STOP "$victim"
-sleep 4.5
+warned_twice() { [ "$(grep -c 'warning: stall' warn.log)" -ge 2 ]; }
+wait_until 120 warned_twice
 kill -CONT "$victim"
 wait "$job"
 code=$?
@@ -39,7 +39,7 @@ job=$!
 wait_ckpt abort
 victim=$(rank_pid "$job" 3)
 kill -STOP "$victim"
-for _ in $(seq 300); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 1200); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$job" 2>/dev/null && { kill -CONT "$victim"; kill -9 "$job"; }
 wait "$job"
 code=$?
