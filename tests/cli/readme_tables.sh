@@ -9,7 +9,8 @@
 # A name in the code but not in README fails, and a name in README but not
 # in the code fails. In a row, the names are the `backticked` words before
 # its first ';', leaving out what is in parentheses (notes such as
-# "(momentum, nesterov)"). A few seconds (the self-check runs the comparison 8 more times).
+# "(momentum, nesterov)"). A few seconds (the self-check below runs the
+# comparison 8 more times).
 source "$(dirname "$0")/lib.bash"
 README=${README:-$SRC/README.md} # (the self-check below swaps in copies)
 
