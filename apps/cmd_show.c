@@ -1,10 +1,35 @@
 /* cmd_show.c — `mimo summary` and `mimo dot`: load a config, compile it,
- * print the layer table or the Graphviz text. */
+ * print the layer table (and what a checkpoint of it takes) or the
+ * Graphviz text. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 #include "mimo/mimo.h"
+
+/* "12.4 kB", "6.7 MB" */
+static const char *size_text(double bytes, char *buf, size_t len)
+{
+    if (bytes < 1e6)
+        snprintf(buf, len, "%.1f kB", bytes / 1e3);
+    else
+        snprintf(buf, len, "%.1f MB", bytes / 1e6);
+    return buf;
+}
+
+/* What a save takes, as io/checkpoint.c writes it (the core's summary
+ * knows nothing of HDF5). */
+static void checkpoint_line(const mimo_graph *g)
+{
+    double file, snap;
+    char a[32], b[32];
+    mimo_checkpoint_sizes(g, &file, &snap);
+    printf("Checkpoint: about %s; each save takes a %s snapshot of the "
+           "parameters and moments on rank 0, from which a background thread "
+           "builds the file in memory and writes it (snapshot and file buffer "
+           "kept for the next saves)\n", size_text(file, a, sizeof a),
+           size_text(snap, b, sizeof b));
+}
 
 static int show(const char *cmd, int argc, char **argv)
 {
@@ -34,6 +59,8 @@ static int show(const char *cmd, int argc, char **argv)
     if (!rc)
         rc = strcmp(cmd, "dot") == 0 ? mimo_dot_write(g, stdout)
                                      : mimo_summary_write(g, stdout);
+    if (!rc && strcmp(cmd, "summary") == 0)
+        checkpoint_line(g);
     mimo_graph_free(&g);
     mimo_spec_free(&spec);
     return rc ? mimo_cli_fail() : 0;

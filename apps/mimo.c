@@ -11,16 +11,18 @@ static const char *usage_text =
     "usage: mimo COMMAND [options]\n"
     "\n"
     "commands:\n"
-    "  train CONFIG [options]          train a network (see mimo train --help)\n"
-    "  predict CHECKPOINT --data F --out F   write each head's outputs\n"
-    "  eval CHECKPOINT --data F        per-head losses and metrics\n"
-    "  summary CONFIG|CHECKPOINT       layer table, shapes, parameters\n"
-    "  dot CONFIG|CHECKPOINT           Graphviz text of the network\n"
-    "  gen NAME --out F                write a built-in dataset\n"
-    "  import csv|idx ...              convert CSV or IDX files to HDF5\n"
-    "  bench CONFIG [options]          training speed on synthetic data\n"
-    "  plot HISTORY.csv -o F.png       draw a run's losses and metrics\n"
-    "  version                         print the version\n"
+    "  train [CONFIG] [options]            train a network (see mimo train --help)\n"
+    "  predict CHECKPOINT|RUN_DIR --data F --out F   write each head's outputs\n"
+    "  eval CHECKPOINT|RUN_DIR --data F    per-head losses and metrics\n"
+    "  summary CONFIG|CHECKPOINT|RUN_DIR   layer table, shapes, parameters, memory\n"
+    "  dot CONFIG|CHECKPOINT|RUN_DIR       Graphviz text of the network\n"
+    "  gen NAME --out F                    write a built-in dataset\n"
+    "  import csv|idx ...                  convert CSV or IDX files to HDF5\n"
+    "  bench CONFIG [--data F | --rows N]  training speed, on a dataset file or random rows\n"
+    "  plot HISTORY.csv|RUN_DIR -o F.png   draw a run's losses and metrics\n"
+    "  list [CATEGORY]                     the layer kinds, activations, losses, metrics,\n"
+    "                                      optimizers and initializers a config may use\n"
+    "  version                             print the version\n"
     "\n"
     "Run 'mimo COMMAND --help' for a command's options.\n";
 
@@ -36,7 +38,7 @@ static const struct {
     {"train", mimo_cmd_train, 1},     {"predict", mimo_cmd_predict, 1},
     {"eval", mimo_cmd_eval, 1},       {"gen", mimo_cmd_gen, 0},
     {"import", mimo_cmd_import, 0},   {"bench", mimo_cmd_bench, 1},
-    {"plot", mimo_cmd_plot, 0},
+    {"plot", mimo_cmd_plot, 0},       {"list", mimo_cmd_list, 0},
 };
 
 static int on_rank0(int (*run)(int, char **), int argc, char **argv)

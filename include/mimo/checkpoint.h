@@ -79,6 +79,14 @@ MIMO_API double mimo_ckpt_get(const mimo_ckpt_state *st, const char *name, doubl
 MIMO_API int mimo_checkpoint_save(const char *path, mimo_model *m,
                          const mimo_ckpt_state *st, const mimo_real *best);
 
+/* What a save of g's run takes, about, in bytes: *file, the checkpoint
+ * file (tensors, checksums, HDF5's metadata, the config; within a few
+ * percent for the configs/ networks; more inside an epoch with an auc
+ * metric: its scores so far); *snapshot, the copy of the parameters and
+ * optimizer moments (and best parameters) rank 0 takes for the writer. */
+MIMO_API void mimo_checkpoint_sizes(const mimo_graph *g, double *file,
+                                    double *snapshot);
+
 /* Reads the config text of a checkpoint into *spec (parsed as the run
  * used it, with the n_sets overrides applied on top). */
 MIMO_API int mimo_checkpoint_spec(const char *path, const char *const *sets, int n_sets,

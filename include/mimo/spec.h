@@ -294,6 +294,9 @@ MIMO_API void mimo_shape_format(const mimo_shape *s, char *buf, size_t len);
 /* A layer's kind name ("dense"), and its setting `key` into *v: 0, or -1
  * when the kind has no such key. */
 MIMO_API const char *mimo_layer_kind_name(const mimo_layer_spec *l);
+/* The name of layer kind i (0, 1, ... in the table's order), NULL past the
+ * last: what a config's `type` may be (Keras' names aside). */
+MIMO_API const char *mimo_layer_kind_at(int i);
 MIMO_API int mimo_layer_arg(const mimo_layer_spec *l, const char *key,
                             mimo_arg_value *v);
 

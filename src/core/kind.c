@@ -101,6 +101,12 @@ const char *mimo_layer_kind_name(const mimo_layer_spec *l)
     return l && l->kind ? l->kind->name : "?";
 }
 
+const char *mimo_layer_kind_at(int i)
+{
+    const mimo_kind *k = mimo_kind_at(i);
+    return k ? k->name : NULL;
+}
+
 int mimo_layer_arg(const mimo_layer_spec *l, const char *key, mimo_arg_value *v)
 {
     const mimo_arg *a = l ? mimo_kind_arg(l->kind, key) : NULL;

@@ -116,14 +116,6 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
         fprintf(f, "Work buffers (im2col patches, pooling argmax): %.1f MiB at "
                 "batch_size %zu\n", (double)scratch * sizeof(mimo_real) / 1048576.0,
                 bs);
-    /* as io/checkpoint.c estimates it: parameters, best, moments, 1 MiB */
-    double snap = ((double)g->n_params * 2.0 + (double)g->n_trained * optim_slots(g)) *
-                  sizeof(float);
-    fprintf(f, "Checkpoint: about %.1f MB; each save takes a %.1f MB snapshot of "
-            "the parameters and moments on rank 0, from which a background "
-            "thread builds the file in memory and writes it (snapshot and "
-            "file buffer kept for the next saves)\n", (snap + 1048576) / 1e6,
-            snap / 1e6);
     fprintf(f, "Heads:\n");
     for (int h = 0; h < g->n_heads; h++) {
         const mimo_head *hd = &g->heads[h];
@@ -133,8 +125,10 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
             snprintf(cell, sizeof cell, "weight learned");
         else
             snprintf(cell, sizeof cell, "weight %g", o->weight);
+        /* from_logits only: a sigmoid or softmax fused with its
+         * cross-entropy still takes probabilities, as the config says */
         fprintf(f, "  %s: %s, %s, %s%s", o->name, mimo_loss_name(o->loss), cell,
-                shape, g->nodes[hd->node].fused ? ", from logits" : "");
+                shape, o->from_logits ? ", from logits" : "");
         if (o->missing == MIMO_MISSING_NAN)
             fprintf(f, ", missing: nan");
         else if (o->missing)

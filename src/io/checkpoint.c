@@ -428,7 +428,9 @@ static int save_direct(const char *path, const ckpt_view *v, size_t est)
     return rc;
 }
 
-/* The parameters, each optimizer moment, best, and the rest. */
+/* The file's first buffer, an upper bound: the parameters, each optimizer
+ * moment, best, and 1 MiB for the rest (mimo_checkpoint_sizes estimates
+ * the file itself, for summary and bench). */
 static size_t estimate(size_t params, size_t trained, int slots)
 {
     return sizeof(float) * (2 * params + (size_t)slots * trained) + (1u << 20);
@@ -438,6 +440,33 @@ size_t mimo_checkpoint_estimate(mimo_model *m)
 {
     return estimate(mimo_model_param_count(m), mimo_model_trained_count(m),
                     mimo_optim_n_slots(mimo_model_optim(m)));
+}
+
+/* HDF5's metadata, measured on the configs/ checkpoints (1.10 format,
+ * checksummed headers): about 400 bytes per tensor (its object header,
+ * chunk index and the groups above it) and 7.5 kB for the rest (superblock,
+ * the root's and /optimizer's attributes, the run state's arrays). */
+#define CKPT_BYTES_PER_TENSOR 400.0
+#define CKPT_BYTES_FIXED 7500.0
+
+void mimo_checkpoint_sizes(const mimo_graph *g, double *file, double *snapshot)
+{
+    const mimo_spec *spec = mimo_graph_spec(g);
+    mimo_optim *o = NULL;
+    int slots = mimo_optim_create(&spec->train.opt, 0, &o) ? 2 : mimo_optim_n_slots(o);
+    mimo_optim_free(&o);
+    /* best_params only with early stopping's restore_best */
+    int best = spec->train.early.enabled && spec->train.early.restore_best;
+    double f = CKPT_BYTES_FIXED + (spec->text ? (double)strlen(spec->text) : 0);
+    double n = 0, trained = 0;
+    for (int t = 0; t < mimo_graph_n_tensors(g); t++) {
+        mimo_param_info p = mimo_graph_tensor(g, t);
+        int copies = 1 + best + (p.trainable ? slots : 0);
+        f += copies * (mimo_h5_tensor_stored_bytes(&p.shape) + CKPT_BYTES_PER_TENSOR);
+        n += (double)p.size, trained += p.trainable ? (double)p.size : 0;
+    }
+    *file = f;
+    *snapshot = sizeof(mimo_real) * (2 * n + slots * trained); /* as snap_take */
 }
 
 /* Builds v's file in memory (*buf: keep when it fits there, else

@@ -411,6 +411,23 @@ static void chunk_dims(int rank, const hsize_t *dims, hsize_t *chunk)
     }
 }
 
+/* What mimo_h5_write_tensor stores of a tensor: its chunks, whole (edge
+ * chunks are allocated in full), each with Fletcher32's 4 bytes. */
+double mimo_h5_tensor_stored_bytes(const mimo_shape *shape)
+{
+    hsize_t dims[MIMO_MAX_RANK], chunk[MIMO_MAX_RANK];
+    double chunks = 1, per = 4;
+    for (int k = 0; k < shape->rank; k++)
+        if ((dims[k] = (hsize_t)shape->dim[k]) == 0)
+            return 0;
+    chunk_dims(shape->rank, dims, chunk);
+    for (int k = 0; k < shape->rank; k++) {
+        chunks *= (double)((dims[k] + chunk[k] - 1) / chunk[k]);
+        per *= (double)chunk[k];
+    }
+    return chunks * (per + 4);
+}
+
 int mimo_h5_write_rows(hid_t loc, const char *path, const char *name,
                        const mimo_real *data, size_t rows, const mimo_shape *row)
 {

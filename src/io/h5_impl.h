@@ -94,6 +94,8 @@ int mimo_h5_write_tensor(hid_t loc, const char *path, const char *name,
                          const mimo_real *data, const mimo_shape *shape);
 int mimo_h5_tensor_shape(hid_t f, const char *path, const char *name,
                          mimo_shape *shape);
+/* The bytes a tensor of this shape takes in the file (chunks, checksums). */
+double mimo_h5_tensor_stored_bytes(const mimo_shape *shape);
 int mimo_h5_read_all(hid_t f, const char *path, const char *name, mimo_real *dst);
 
 /* Writes a rank-1 int32 dataset (class labels). */

@@ -363,7 +363,9 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
         r->pss_mb = pss_mb();
         r->model_mb = model_mb(m, g, rows);
         r->scratch_mb = scratch_mb(g);
-        r->ckpt_mb = (double)mimo_checkpoint_estimate(m) / 1e6;
+        double ck_file, ck_snap;
+        mimo_checkpoint_sizes(g, &ck_file, &ck_snap);
+        r->ckpt_mb = ck_file / 1e6;
         r->snap_mb = (double)mimo_ckpt_snap_bytes(m) / 1e6;
     }
     if (!rc && d)

@@ -116,7 +116,7 @@ for i, h in enumerate(('click', 'purchase', 'category', 'dwell')):
 print('  exp(-s):', np.round(np.exp(-s), 3))
 "
 expect 0 "loss_weighting (uncertainty)" summary lw1
-expect 0 "purchase: binary_crossentropy, weight learned, (None, 1), from logits, missing: nan, sample_weight: purchase_w" summary lw1
+expect 0 "purchase: binary_crossentropy, weight learned, (None, 1), missing: nan, sample_weight: purchase_w" summary lw1
 
 # ---- resume from the middle of an epoch: bitwise, history included
 expect 0 "" train net.yaml --out part --quiet --epochs 3 --set train.checkpoint.every_steps=8
