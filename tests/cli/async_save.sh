@@ -54,7 +54,7 @@ for i in $(seq 8); do
     sleep "0.$((RANDOM % 7 + 3))" # 0.3 to 0.9 s: start-up takes about 0.2
     kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
     wait "$pid" 2>/dev/null
-    compgen -G "k/checkpoints/*.tmp.$pid" >/dev/null && torn=$((torn + 1))
+    compgen -G "k/checkpoints/*.tmp.$pid.*" >/dev/null && torn=$((torn + 1))
     check "kill -9 number $i: every checkpoint left loads" all_load k
 done
 echo "  $kills of 8 runs killed while training, $torn of them during a write (a temporary left)"
