@@ -4,12 +4,14 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mimo/dist.h"
 #include "mimo/config.h"
@@ -177,10 +179,12 @@ static int is_run_or_checkpoint(const char *path)
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return 1;
-    FILE *f = fopen(path, "rb");
-    size_t n = f ? fread(b, 1, 8, f) : 0;
-    if (f)
-        fclose(f);
+    if (stat(path, &st) || !S_ISREG(st.st_mode))
+        return 0; /* a FIFO, /dev/zero: the config reader refuses it, by name */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, b, 8) : 0;
+    if (fd >= 0)
+        close(fd);
     return n == 8 && memcmp(b, sig, 8) == 0;
 }
 

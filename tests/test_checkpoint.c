@@ -190,7 +190,7 @@ static void test_bad_files(void **s)
     path_in(sub, sizeof sub, "no/such/dir/c.h5");
     mimo_ckpt_state st = {0};
     assert_true(mimo_checkpoint_save(sub, m, &st, NULL) < 0);
-    assert_non_null(strstr(mimo_errmsg(), "cannot write: No such file or directory"));
+    assert_non_null(strstr(mimo_errmsg(), "c.h5: cannot create: No such file or directory"));
     mimo_model_free(&m);
     mimo_spec_free(&spec);
 }

@@ -35,7 +35,7 @@ static const char *tmp(const char *name)
 }
 
 /* Whether a temporary file of an atomic write to tmpdir/name is left
- * (they are named NAME.tmp.<pid>). */
+ * (they are named NAME.tmp.<pid>.<random>). */
 static int tmp_left(const char *name)
 {
     char prefix[512];

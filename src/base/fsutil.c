@@ -1,15 +1,22 @@
 /* fsutil.c — mkdir -p, for run directories and output files whose parent
  * directories do not exist yet; atomic file writes (tmp, fsync, rename,
- * directory fsync), and atomic second names (hard links, or copies). */
-#define _POSIX_C_SOURCE 200809L /* mkdir, fsync, O_DIRECTORY */
+ * directory fsync), and atomic second names (hard links, or copies);
+ * opening inputs only when they are regular files, and whether two paths
+ * name one file. A temporary is created by mimo itself (O_CREAT|O_EXCL,
+ * an unguessable name): mimo never writes through a name someone else
+ * planted, nor renames a file it did not write. */
+#define _DEFAULT_SOURCE /* mkdir, fsync, O_DIRECTORY, O_NOFOLLOW, getrandom */
 #include "base/fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mimo/error.h"
@@ -46,42 +53,135 @@ int mimo_mkdirs_for(const char *path)
     return mimo_mkdirs(dir);
 }
 
-int mimo_atomic_begin(mimo_atomic *a, const char *path)
+/* 32 bits no other process can guess: the kernel's, else the clock's
+ * nanoseconds mixed with a counter (the temporary is created O_EXCL all
+ * the same: a guess only makes the create fail, and it is retried). */
+static uint32_t unguessable(void)
 {
+    static unsigned counter;
+    uint32_t r;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) == (ssize_t)sizeof r)
+        return r;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
+                 ((uint64_t)__atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED) << 20);
+    x *= 0x9e3779b97f4a7c15ull; /* spread the bits */
+    return (uint32_t)(x >> 32);
+}
+
+/* a->tmp = "PATH.tmp.<pid>.<8 hex digits>", a new random suffix each call
+ * (the pid lets a later run remove a dead writer's temporaries). */
+static void tmp_name(mimo_atomic *a)
+{
+    snprintf(a->tmp, sizeof a->tmp, "%s.tmp.%ld.%08x", a->path, (long)getpid(),
+             (unsigned)unguessable());
+}
+
+/* The temporary's identity, to check before renaming or removing it. */
+static void remember(mimo_atomic *a, const struct stat *sb)
+{
+    a->dev = (unsigned long long)sb->st_dev;
+    a->ino = (unsigned long long)sb->st_ino;
+}
+
+/* Whether a->tmp is still the regular file mimo created (not replaced,
+ * not a symbolic link). */
+static int still_ours(const mimo_atomic *a)
+{
+    struct stat sb;
+    return lstat(a->tmp, &sb) == 0 && S_ISREG(sb.st_mode) &&
+           (unsigned long long)sb.st_dev == a->dev &&
+           (unsigned long long)sb.st_ino == a->ino;
+}
+
+static int start(mimo_atomic *a, const char *path)
+{
+    a->fd = -1, a->tmp[0] = '\0', a->dev = a->ino = 0;
     if (snprintf(a->path, sizeof a->path, "%s", path) >= (int)sizeof a->path)
         return mimo_error(MIMO_EINVAL, "path too long: %s", path);
-    snprintf(a->tmp, sizeof a->tmp, "%s.tmp.%ld", path, (long)getpid());
     return 0;
 }
 
-/* fsyncs a file or directory by path (best effort for directories). */
-static int sync_path(const char *path, int dir)
+int mimo_atomic_begin(mimo_atomic *a, const char *path)
 {
-    int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-    if (fd < 0)
-        return dir ? 0 : -1;
-    int rc = fsync(fd);
-    close(fd);
-    return dir ? 0 : rc;
+    int rc = start(a, path), err = EEXIST;
+    struct stat sb;
+    for (int tries = 0; !rc && err == EEXIST && tries < 100; tries++) {
+        tmp_name(a);
+        /* O_EXCL: a name that exists (a planted file or symbolic link) is
+         * never opened; O_NOFOLLOW says so again */
+        a->fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        err = a->fd < 0 ? errno : 0;
+    }
+    if (rc)
+        return rc;
+    if (err || fstat(a->fd, &sb)) {
+        err = err ? err : errno;
+        if (a->fd >= 0) {
+            close(a->fd);
+            unlink(a->tmp);
+        }
+        a->fd = -1, a->tmp[0] = '\0';
+        return mimo_error(MIMO_EIO, "%s: cannot create: %s", path, strerror(err));
+    }
+    remember(a, &sb);
+    return 0;
+}
+
+int mimo_atomic_fd_path(const mimo_atomic *a, char *buf, size_t len)
+{
+    char self[64];
+    struct stat sb;
+    snprintf(self, sizeof self, "/proc/self/fd/%d", a->fd);
+    /* the kernel's name of the open file, whatever its name now: a name
+     * swapped for a link after the create is not followed */
+    if (a->fd >= 0 && stat(self, &sb) == 0 && (unsigned long long)sb.st_ino == a->ino &&
+        (unsigned long long)sb.st_dev == a->dev)
+        return snprintf(buf, len, "%s", self) < (int)len ? 0 : -1;
+    return snprintf(buf, len, "%s", a->tmp) < (int)len ? 0 : -1;
+}
+
+/* fsyncs a directory by path (best effort). */
+static void sync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
 }
 
 int mimo_atomic_commit(mimo_atomic *a, void (*before_rename)(void))
 {
     char dir[4096];
-    if (sync_path(a->tmp, 0))
-        return mimo_error(MIMO_EIO, "%s: fsync failed: %s", a->tmp, strerror(errno));
+    if (a->fd >= 0) { /* written by the caller through the descriptor */
+        int err = fsync(a->fd) ? errno : 0;
+        if (close(a->fd) && !err)
+            err = errno;
+        a->fd = -1;
+        if (err)
+            return mimo_error(MIMO_EIO, "%s: fsync failed: %s", a->tmp, strerror(err));
+    }
     if (before_rename)
         before_rename();
+    /* rename() replaces a link at PATH, never writes through it; the
+     * temporary must still be the file written here */
+    if (!still_ours(a))
+        return mimo_error(MIMO_EIO, "%s: not written: its temporary %s was replaced "
+                          "or removed by another process while mimo wrote it",
+                          a->path, a->tmp);
     if (rename(a->tmp, a->path))
         return mimo_error(MIMO_EIO, "%s: cannot write (renaming %s onto it: %s)",
                           a->path, a->tmp, strerror(errno));
+    a->tmp[0] = '\0';
     snprintf(dir, sizeof dir, "%s", a->path);
     char *slash = strrchr(dir, '/');
     if (slash)
         *(slash == dir ? slash + 1 : slash) = '\0';
     else
         snprintf(dir, sizeof dir, ".");
-    sync_path(dir, 1);
+    sync_dir(dir);
     return 0;
 }
 
@@ -134,11 +234,10 @@ static void human(double bytes, char *buf, size_t len)
 
 int mimo_atomic_write(mimo_atomic *a, const void *buf, size_t len)
 {
-    int fd = open(a->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666), err = 0;
+    int fd = a->fd, err = fd < 0 ? EBADF : 0;
     const char *p = buf;
     size_t done = 0;
-    if (fd < 0)
-        err = errno;
+    a->fd = -1; /* closed here, fsynced first */
     while (!err && done < len) {
         ssize_t n = write(fd, p + done, len - done);
         if (n < 0 && errno != EINTR)
@@ -152,7 +251,7 @@ int mimo_atomic_write(mimo_atomic *a, const void *buf, size_t len)
         err = errno;
     if (!err)
         return 0;
-    remove(a->tmp);
+    mimo_atomic_abort(a);
     char need[32], avail[32] = "", dir[4096];
     struct statvfs vfs;
     snprintf(dir, sizeof dir, "%s", a->path);
@@ -172,53 +271,130 @@ int mimo_atomic_write(mimo_atomic *a, const void *buf, size_t len)
 
 void mimo_atomic_abort(mimo_atomic *a)
 {
-    if (a->tmp[0])
-        remove(a->tmp);
+    if (a->fd >= 0)
+        close(a->fd);
+    a->fd = -1;
+    if (a->tmp[0] && still_ours(a)) /* another's file under its name stays */
+        unlink(a->tmp);
+    a->tmp[0] = '\0';
 }
 
-/* Copies src into a->tmp, fsynced (the fallback of mimo_atomic_link). */
+/* Copies src into dst's temporary (created), fsynced (the fallback of
+ * mimo_atomic_link). */
 static int copy_to_tmp(const char *src, mimo_atomic *a)
 {
-    int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, err = 0;
+    int in = -1, err = 0;
     char buf[1 << 16];
-    if (in < 0 || (out = open(a->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0)
+    int rc = mimo_atomic_begin(a, a->path);
+    if (rc)
+        return rc;
+    if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0)
         err = errno;
     for (ssize_t n; !err && (n = read(in, buf, sizeof buf)) != 0;) {
         for (ssize_t done = 0, w; !err && n > 0 && done < n; done += w > 0 ? w : 0)
-            if ((w = write(out, buf + done, (size_t)(n - done))) < 0 && errno != EINTR)
+            if ((w = write(a->fd, buf + done, (size_t)(n - done))) < 0 && errno != EINTR)
                 err = errno;
         if (n < 0 && errno != EINTR)
             err = errno;
     }
-    if (!err && fsync(out))
-        err = errno;
-    if (out >= 0 && close(out) && !err)
-        err = errno;
     if (in >= 0)
         close(in);
     if (err)
         return mimo_error(MIMO_EIO, "%s: cannot write (copying %s: %s)", a->path, src,
                           strerror(err));
-    return 0;
+    return 0; /* commit fsyncs and closes it */
 }
 
 int mimo_atomic_link(const char *src, const char *dst)
 {
     mimo_atomic a;
-    int rc = mimo_atomic_begin(&a, dst);
+    int rc = start(&a, dst), e = EEXIST;
+    struct stat sb;
+    for (int tries = 0; !rc && e == EEXIST && tries < 100; tries++) {
+        tmp_name(&a); /* link() never follows nor replaces an existing name */
+        e = link(src, a.tmp) ? errno : 0;
+    }
     if (rc)
         return rc;
-    unlink(a.tmp); /* a leftover of this pid: link() does not replace */
-    if (link(src, a.tmp)) {
-        int e = errno;
-        if (e != EXDEV && e != EPERM && e != ENOTSUP && e != EMLINK && e != ENOSYS)
-            return mimo_error(MIMO_EIO, "%s: cannot write (linking %s: %s)", dst, src,
-                              strerror(e));
+    if (!e && lstat(a.tmp, &sb)) {
+        e = errno;
+        unlink(a.tmp);
+    }
+    if (!e) {
+        remember(&a, &sb);
+    } else if (e == EXDEV || e == EPERM || e == ENOTSUP || e == EMLINK || e == ENOSYS) {
         rc = copy_to_tmp(src, &a);
+    } else {
+        a.tmp[0] = '\0';
+        return mimo_error(MIMO_EIO, "%s: cannot write (linking %s: %s)", dst, src,
+                          strerror(e));
     }
     if (!rc)
         rc = mimo_atomic_commit(&a, NULL);
     if (rc)
         mimo_atomic_abort(&a);
     return rc;
+}
+
+/* ---- inputs --------------------------------------------------------------- */
+
+/* "a FIFO", "a directory": what st_mode is, for messages. */
+static const char *file_kind(mode_t m)
+{
+    return S_ISFIFO(m) ? "a FIFO (named pipe)" : S_ISCHR(m) ? "a character device"
+         : S_ISBLK(m) ? "a block device" : S_ISDIR(m) ? "a directory"
+         : S_ISSOCK(m) ? "a socket" : "not a regular file";
+}
+
+int mimo_open_regular(const char *path, const char *what, int *fd)
+{
+    struct stat sb;
+    *fd = -1;
+    /* O_NONBLOCK: opening a FIFO does not wait for a writer; fstat then
+     * judges the very file opened (no race with a rename) */
+    int f = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (f < 0)
+        return mimo_error(MIMO_EIO, "%s: cannot open%s%s: %s", path, what ? " " : "",
+                          what ? what : "", strerror(errno));
+    if (fstat(f, &sb)) {
+        int err = errno;
+        close(f);
+        return mimo_error(MIMO_EIO, "%s: %s", path, strerror(err));
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(f);
+        return mimo_error(MIMO_EINVAL, "%s: %s is %s: mimo reads only regular files",
+                          path, what ? what : "the file", file_kind(sb.st_mode));
+    }
+    int flags = fcntl(f, F_GETFL);
+    if (flags >= 0)
+        fcntl(f, F_SETFL, flags & ~O_NONBLOCK);
+    *fd = f;
+    return 0;
+}
+
+int mimo_check_regular(const char *path, const char *what)
+{
+    int fd, rc = mimo_open_regular(path, what, &fd);
+    if (!rc)
+        close(fd);
+    return rc;
+}
+
+int mimo_same_file(const char *a, const char *b)
+{
+    struct stat x, y;
+    return a && b && stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev &&
+           x.st_ino == y.st_ino;
+}
+
+int mimo_check_not_input(const char *out, const char *const *inputs, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (mimo_same_file(out, inputs[i]))
+            return mimo_error(MIMO_EINVAL, "%s: the output is the input file %s (the "
+                              "same file%s): mimo will not write over its own input; "
+                              "choose another output", out, inputs[i],
+                              strcmp(out, inputs[i]) ? ", through a link" : "");
+    return 0;
 }

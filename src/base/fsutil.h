@@ -12,14 +12,21 @@ int mimo_mkdirs(const char *path);
 int mimo_mkdirs_for(const char *path);
 
 /* Writing a file so that a crash at any moment leaves the old file or the
- * complete new one under its name, never a torn one: the caller writes
- * a->tmp (PATH.tmp.<pid>, in PATH's directory, which must exist) and
- * closes it; commit fsyncs it, calls before_rename (a test's fault
- * injection; may be NULL), renames it over PATH and fsyncs the directory;
- * abort (also after a failed commit) removes it. */
+ * complete new one under its name, never a torn one: begin creates the
+ * temporary a->tmp (PATH.tmp.<pid>.<random>, in PATH's directory, which
+ * must exist) with O_CREAT|O_EXCL|O_NOFOLLOW, open as a->fd: a name
+ * planted beforehand (a symbolic link, a file) is never written through.
+ * The caller writes it (mimo_atomic_write, or through a->fd, or
+ * mimo_atomic_fd_path); commit fsyncs and closes it, calls before_rename
+ * (a test's fault injection; may be NULL), checks that the name is still
+ * the file created (same device and inode, not a link), renames it over
+ * PATH (a link at PATH is replaced, not followed) and fsyncs the
+ * directory; abort (also after a failed commit) closes and removes it. */
 typedef struct {
     char path[4096];
     char tmp[4200];
+    int fd;                      /* the temporary, open; -1 once closed */
+    unsigned long long dev, ino; /* the temporary's identity */
 } mimo_atomic;
 
 int mimo_atomic_begin(mimo_atomic *a, const char *path);
@@ -30,7 +37,10 @@ int mimo_atomic_begin(mimo_atomic *a, const char *path);
 double mimo_available_bytes(void);
 /* Bytes free on the file system of path's directory; -1 when unknown. */
 double mimo_free_bytes(const char *path);
-/* Writes len bytes of buf as a->tmp, fsynced and closed; on failure it is
+/* A name that opens the temporary itself for a library that opens files
+ * by name (HDF5): /proc/self/fd/N when there is one, else a->tmp. */
+int mimo_atomic_fd_path(const mimo_atomic *a, char *buf, size_t len);
+/* Writes len bytes of buf into a->tmp, fsynced and closed; on failure it is
  * removed and the error names PATH, the system's reason ("No space left
  * on device") and how many bytes were needed and free. */
 int mimo_atomic_write(mimo_atomic *a, const void *buf, size_t len);
@@ -43,5 +53,20 @@ void mimo_atomic_abort(mimo_atomic *a);
  * system has no hard links (link() fails with EXDEV, EPERM, ENOTSUP,
  * EMLINK, ENOSYS) src is copied instead, through the atomic writer. */
 int mimo_atomic_link(const char *src, const char *dst);
+
+/* Opens path for reading (*fd) only when it is a regular file: a FIFO, a
+ * device (/dev/zero), a socket or a directory is refused with a message
+ * naming path and what it is ("what": "config file", or NULL). Opened
+ * O_NONBLOCK and judged by fstat, so a FIFO never blocks the open. */
+int mimo_open_regular(const char *path, const char *what, int *fd);
+/* The same check, the file closed again (for libraries that open by name). */
+int mimo_check_regular(const char *path, const char *what);
+
+/* Whether paths a and b name one file (device and inode: through
+ * symbolic and hard links too); 0 when either does not exist. */
+int mimo_same_file(const char *a, const char *b);
+/* An error when `out` is the same file as one of the n inputs (NULL
+ * entries skipped): mimo never writes over its own input. */
+int mimo_check_not_input(const char *out, const char *const *inputs, int n);
 
 #endif

@@ -406,18 +406,26 @@ static int save_direct(const char *path, const ckpt_view *v, size_t est)
     if (rc)
         return rc;
     double avail = mimo_free_bytes(path);
-    if (avail >= 0 && avail < (double)est * 1.02)
+    char fdpath[4200];
+    if (avail >= 0 && avail < (double)est * 1.02) {
+        mimo_atomic_abort(&a);
         return mimo_error(MIMO_EIO, "%s: cannot write: No space left on device (the "
                           "file needs about %.1f MB; %.1f MB free on that file "
                           "system)", path, (double)est / 1e6, avail / 1e6);
+    }
     mimo_h5_quiet();
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST);
     H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG); /* closing closes all in it */
-    hid_t f = H5Fcreate(a.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    /* HDF5 opens by name: the name of the file the atomic writer created */
+    hid_t f = mimo_atomic_fd_path(&a, fdpath, sizeof fdpath)
+                  ? -1 : H5Fcreate(fdpath, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
-    if (f < 0)
-        return mimo_h5_fail("H5Fcreate", a.tmp, NULL);
+    if (f < 0) {
+        rc = mimo_h5_fail("H5Fcreate", a.tmp, NULL);
+        mimo_atomic_abort(&a);
+        return rc;
+    }
     rc = write_all(f, path, v);
     if (H5Fclose(f) < 0 && !rc)
         rc = mimo_h5_fail("H5Fclose", a.tmp, NULL);
@@ -814,6 +822,21 @@ int mimo_checkpoint_lineage(const char *path, int64_t *global_step, char *lineag
     }
     mimo_error(0, "%s", keep);
     return ok;
+}
+
+int mimo_checkpoint_marked(const char *path)
+{
+    char keep[1024], *fmt = NULL;
+    snprintf(keep, sizeof keep, "%s", mimo_errmsg());
+    hid_t f = mimo_h5_open_read(path, H5P_DEFAULT);
+    int ours = f >= 0 && H5Aexists(f, "format") > 0 &&
+               !mimo_h5_attr_read_str(f, path, "format", &fmt) &&
+               strcmp(fmt, "mimo-checkpoint") == 0;
+    free(fmt);
+    if (f >= 0)
+        H5Fclose(f);
+    mimo_error(0, "%s", keep);
+    return ours;
 }
 
 int mimo_checkpoint_probe(const char *path, int64_t *global_step)

@@ -58,4 +58,9 @@ int mimo_checkpoint_build(const char *path, mimo_model *m, const mimo_ckpt_state
  * thread may call it. */
 int mimo_checkpoint_write(const char *path, const void *buf, size_t len);
 
+/* Whether path is marked as a mimo checkpoint (an HDF5 file whose root
+ * says format "mimo-checkpoint"), however damaged its content: what
+ * --overwrite may delete. Leaves the error message as it was. */
+int mimo_checkpoint_marked(const char *path);
+
 #endif

@@ -15,10 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <yaml.h>
 
 #include "mimo/error.h"
+#include "base/fsutil.h"
 #include "base/strutil.h"
 #include "core/kind.h"
 
@@ -2465,17 +2467,31 @@ static char *dir_of(const char *path)
     return dir;
 }
 
-/* Reads a whole file; *buf owned by the caller. */
+/* A config larger than this is refused, not read (a 100,000-layer chain
+ * is about 6 MB). */
+#define MIMO_CONFIG_MAX_BYTES (64u << 20)
+
+/* Reads a whole config file, a regular file of at most
+ * MIMO_CONFIG_MAX_BYTES; *buf owned by the caller. */
 static int read_file(const char *path, char **buf, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
     size_t cap = 0, n = 0, k;
     char *b = NULL, *p;
-    int bad;
-    if (!f)
-        return mimo_error(MIMO_EIO, "%s: cannot open config file: %s", path,
-                          strerror(errno));
+    int bad, fd, rc = mimo_open_regular(path, "config file", &fd);
+    if (rc)
+        return rc;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return mimo_error(MIMO_ENOMEM, "%s: out of memory", path);
+    }
     for (;;) {
+        if (n > MIMO_CONFIG_MAX_BYTES) {
+            free(b);
+            fclose(f);
+            return mimo_error(MIMO_EINVAL, "%s: config file larger than %u MB: "
+                              "not a config", path, MIMO_CONFIG_MAX_BYTES >> 20);
+        }
         if (n == cap) {
             cap = cap ? cap * 2 : 4096;
             if (cap < n || !(p = realloc(b, cap))) {

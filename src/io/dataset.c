@@ -10,6 +10,7 @@
 #include <string.h>
 #include <tgmath.h>
 
+#include "base/fsutil.h"
 #include "core/gather.h"
 #include "io/h5_impl.h"
 #include "mimo/dist.h"
@@ -584,10 +585,7 @@ static int open_file(mimo_data *d, MPI_Comm comm)
     hid_t fapl = H5P_DEFAULT;
     int rc = 0;
     if (d->size > 1) {
-        FILE *f = fopen(d->path, "rb"); /* a rank that cannot read it says so */
-        rc = f ? 0 : mimo_h5_open_read(d->path, H5P_DEFAULT);
-        if (f)
-            fclose(f);
+        rc = mimo_check_regular(d->path, NULL); /* a rank that cannot read it says so */
         if ((rc = mimo_agree(comm, rc)))
             return rc;
         fapl = H5Pcreate(H5P_FILE_ACCESS);

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "mimo/error.h"
+#include "base/fsutil.h"
 #include "base/strutil.h"
 
 void mimo_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
@@ -50,10 +51,9 @@ int mimo_h5_fail(const char *call, const char *path, const char *obj)
 hid_t mimo_h5_open_read(const char *path, hid_t fapl)
 {
     mimo_h5_quiet();
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return mimo_error(MIMO_EIO, "%s: cannot open: %s", path, strerror(errno));
-    fclose(fp);
+    int rc = mimo_check_regular(path, NULL); /* a FIFO would block HDF5's open */
+    if (rc)
+        return rc;
     htri_t is = H5Fis_hdf5(path);
     if (is == 0)
         return mimo_error(MIMO_EIO, "%s: not an HDF5 file", path);

@@ -23,7 +23,8 @@ extern "C" {
  * an error never leaves a half-written file under the real name. */
 typedef struct mimo_dsfile mimo_dsfile;
 
-/* Creates PATH.tmp. Returns 0 and *out, or MIMO_EIO naming the path. */
+/* Creates PATH's temporary (the atomic writer's). Returns 0 and *out, or
+ * MIMO_EIO naming the path. */
 int mimo_dsfile_create(const char *path, mimo_dsfile **out);
 /* A float32 dataset (rows, cols) from data (rows, cols); cols 0 writes a
  * rank-1 (rows,) dataset from rows values. */

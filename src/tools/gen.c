@@ -46,15 +46,6 @@ int mimo_dsfile_create(const char *path, mimo_dsfile **out)
         free(d);
         return rc;
     }
-    /* fopen first: its errno says why (no such directory, permission) */
-    FILE *probe = fopen(d->a.tmp, "wb");
-    if (!probe) {
-        rc = mimo_error(MIMO_EIO, "%s: cannot create: %s", d->a.tmp,
-                        strerror(errno));
-        free(d);
-        return rc;
-    }
-    fclose(probe);
     d->f = mimo_h5_mem_create(path, 64u << 20, &d->img);
     if (d->f < 0) {
         mimo_atomic_abort(&d->a);

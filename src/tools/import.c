@@ -16,8 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
+#include "base/fsutil.h"
 #include "mimo/error.h"
 
 /* Grows the array whose pointer is at pp (any T **) to hold at least
@@ -50,9 +52,14 @@ static int grow(void *pp, size_t *cap, size_t need, size_t size)
 static int slurp(const char *path, char **buf, size_t *len)
 {
     *buf = NULL;
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
+    int fd, rc0 = mimo_open_regular(path, NULL, &fd);
+    if (rc0)
+        return rc0;
+    FILE *fp = fdopen(fd, "rb");
+    if (!fp) {
+        close(fd);
         return mimo_error(MIMO_EIO, "%s: cannot open: %s", path, strerror(errno));
+    }
     size_t n = 0, cap = 0;
     char *b = NULL;
     int rc = 0;
@@ -493,7 +500,9 @@ int mimo_import_csv(const mimo_csv_opts *o)
     j.rd.path = o->path;
     j.rd.line = 1;
     j.rd.delim = o->delimiter ? o->delimiter : ',';
-    int rc = slurp(o->path, &j.rd.buf, &j.rd.len);
+    int rc = mimo_check_not_input(o->out, &o->path, 1);
+    if (!rc)
+        rc = slurp(o->path, &j.rd.buf, &j.rd.len);
     if (!rc && !(j.out = calloc(o->n_columns, sizeof *j.out)))
         rc = mimo_error(MIMO_ENOMEM, "out of memory");
     if (!rc && j.rd.len >= 3 && memcmp(j.rd.buf, "\xEF\xBB\xBF", 3) == 0)
@@ -561,8 +570,12 @@ static int idx_open(idx_file *x, const char *path, uint32_t want)
 {
     memset(x, 0, sizeof *x);
     x->path = path;
+    int fd, rc0 = mimo_open_regular(path, NULL, &fd);
+    if (rc0)
+        return rc0;
     errno = 0;
-    x->g = gzopen(path, "rb");
+    if (!(x->g = gzdopen(fd, "rb")))
+        close(fd);
     if (!x->g)
         return mimo_error(MIMO_EIO, "%s: cannot open: %s", path,
                           errno ? strerror(errno) : "out of memory");
@@ -828,7 +841,9 @@ int mimo_import_idx_views(const mimo_idx_opts *o, const mimo_idx_views *v)
         return mimo_error(MIMO_EINVAL, "import idx: images, labels and output "
                           "files are required");
     const char *names[4];
-    int rc = idx_names(o, v, names);
+    int rc = mimo_check_not_input(o->out, (const char *const[]){o->images, o->labels}, 2);
+    if (!rc)
+        rc = idx_names(o, v, names);
     if (!rc)
         rc = idx_check_views(v);
     if (rc)

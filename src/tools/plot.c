@@ -45,9 +45,14 @@ static void history_free(history *h)
 
 static int slurp(const char *path, char **out)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    int fd, rc = mimo_open_regular(path, NULL, &fd);
+    if (rc)
+        return rc;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
         return mimo_error(MIMO_EIO, "%s: cannot open: %s", path, strerror(errno));
+    }
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
@@ -511,23 +516,18 @@ int mimo_plot_history(const mimo_plot_opts *o)
                 rc = mimo_error(MIMO_ENOMEM, "out of memory");
         }
     }
-    int fd = -1;
-    if (!rc && !(rc = mimo_mkdirs_for(o->out)) &&
-        !(rc = mimo_atomic_begin(&a, o->out))) {
-        fd = open(a.tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0)
-            rc = mimo_error(MIMO_EIO, "%s: cannot create: %s", a.tmp, strerror(errno));
-    }
-    if (!rc)
-        rc = run_gnuplot(o->gnuplot ? o->gnuplot : "gnuplot", script, len, fd);
-    if (fd >= 0 && close(fd) && !rc)
-        rc = mimo_error(MIMO_EIO, "%s: %s", a.tmp, strerror(errno));
+    int begun = 0;
+    if (!rc && !(rc = mimo_check_not_input(o->out, (const char *const[]){hpath}, 1)) &&
+        !(rc = mimo_mkdirs_for(o->out)) && !(rc = mimo_atomic_begin(&a, o->out)))
+        begun = 1;
+    if (!rc) /* gnuplot writes the temporary mimo created, through its descriptor */
+        rc = run_gnuplot(o->gnuplot ? o->gnuplot : "gnuplot", script, len, a.fd);
     if (!rc && !is_png(a.tmp))
         rc = mimo_error(MIMO_EIO, "gnuplot wrote no PNG (does it have the "
                         "pngcairo or png terminal?)");
     if (!rc)
         rc = mimo_atomic_commit(&a, NULL);
-    if (rc && fd >= 0)
+    if (rc && begun)
         mimo_atomic_abort(&a);
     free(script);
     history_free(&h);

@@ -1,13 +1,15 @@
 /* history.c — the history columns and history.csv (see history.h). */
-#define _POSIX_C_SOURCE 200809L /* getline */
+#define _DEFAULT_SOURCE /* getline, O_NOFOLLOW */
 #include "base/fsutil.h"
 #include "train/history.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mimo/error.h"
 
@@ -192,8 +194,14 @@ int mimo_history_prepare(const mimo_history *h, const char *path, long keep)
     char *head = header(h), *kept = NULL;
     if (!head)
         return mimo_error(MIMO_ENOMEM, "out of memory");
-    FILE *f = fopen(path, "r");
-    int rc = f ? kept_rows(f, head, keep, &kept) : 0;
+    /* the run directory's history: absent, or a regular file (a FIFO
+     * planted there would block) */
+    int fd = -1, rc = access(path, F_OK) ? 0 : mimo_open_regular(path, NULL, &fd);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (fd >= 0 && !f)
+        close(fd);
+    if (!rc && f)
+        rc = kept_rows(f, head, keep, &kept);
     if (f)
         fclose(f);
     /* replaced atomically: a full disk leaves the old history whole */
@@ -218,7 +226,11 @@ int mimo_history_prepare(const mimo_history *h, const char *path, long keep)
 
 int mimo_history_append(const mimo_history *h, const char *path)
 {
-    FILE *f = fopen(path, "a");
+    /* O_NOFOLLOW: the file prepare wrote, never a link put in its place */
+    int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "a") : NULL;
+    if (fd >= 0 && !f)
+        close(fd);
     if (!f)
         return mimo_error(MIMO_EIO, "%s: cannot append: %s", path, strerror(errno));
     for (int i = 0; i < h->n_cols; i++)

@@ -109,8 +109,10 @@ static int write_predictions(const char *out, const mimo_graph *g,
         est += n * (size_t)mimo_graph_head_units(g, h) * sizeof(float);
     mimo_h5_image img;
     hid_t f = mimo_h5_mem_create(out, est + (1u << 16), &img);
-    if (f < 0)
+    if (f < 0) {
+        mimo_atomic_abort(&a);
         return (int)f;
+    }
     for (int h = 0; h < mimo_graph_n_heads(g) && !rc; h++)
         rc = mimo_h5_write_real(f, out, mimo_graph_head_spec(g, h)->name, outs[h], n,
                                 (size_t)mimo_graph_head_units(g, h));
@@ -148,7 +150,13 @@ static int predict_on(const char *ckpt, const char *data, MPI_Comm comm,
     mimo_model *m = NULL;
     mimo_data *d = NULL;
     mimo_real **outs = NULL;
-    int rank = 0, rc = load_for_inference(ckpt, comm, &spec, &m);
+    /* the output is never one of the inputs (same device and inode, through
+     * links too): the atomic rename would replace it, silently */
+    int rank = 0, rc = mimo_check_not_input(out, (const char *const[]){ckpt, data}, 2);
+    if (!rc)
+        rc = load_for_inference(ckpt, comm, &spec, &m);
+    else
+        mimo_spec_defaults(&spec);
     if (comm != MPI_COMM_NULL && !rc)
         rc = MPI_Comm_rank(comm, &rank) == MPI_SUCCESS ? 0
              : mimo_error(MIMO_EMPI, "MPI_Comm_rank failed");

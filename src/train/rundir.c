@@ -43,18 +43,65 @@ static int write_text_file(const char *path, const char *text)
 
 /* ---- the lock ---------------------------------------------------------------- */
 
+/* DIR/lock, opened for writing only when it is the run directory's own:
+ * not a symbolic link (O_NOFOLLOW), a regular file with one name (a hard
+ * link to a file elsewhere would be truncated and rewritten). */
+static int open_lock(const char *path, int *fd)
+{
+    struct stat sb;
+    int f = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666);
+    *fd = -1;
+    if (f < 0 && errno == ELOOP)
+        return mimo_error(MIMO_EINVAL, "%s: the run directory's lock is a symbolic "
+                          "link: mimo writes its lock only into a file of its own; "
+                          "remove the link", path);
+    if (f < 0)
+        return mimo_error(MIMO_EIO, "%s: cannot create the run directory's lock: %s",
+                          path, strerror(errno));
+    const char *bad = fstat(f, &sb) ? strerror(errno)
+                      : !S_ISREG(sb.st_mode) ? "it is not a regular file"
+                      : sb.st_nlink != 1 ? "it has other names (hard links): it may "
+                                           "be a file of someone else's"
+                      : NULL;
+    if (bad) {
+        close(f);
+        return mimo_error(MIMO_EINVAL, "%s: refusing the run directory's lock: %s; "
+                          "remove it", path, bad);
+    }
+    *fd = f;
+    return 0;
+}
+
+/* DIR/checkpoints, when it exists, is a directory, not a symbolic link:
+ * mimo writes, prunes and deletes there, never through a link. */
+static int check_ckpt_dir(const char *dir)
+{
+    char path[4200];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/checkpoints", dir);
+    if (lstat(path, &sb))
+        return 0; /* made later */
+    if (S_ISLNK(sb.st_mode))
+        return mimo_error(MIMO_EINVAL, "%s is a symbolic link: mimo writes and deletes "
+                          "checkpoints only in a directory of the run's own, never "
+                          "through a link; remove it (or train into another --out)",
+                          path);
+    if (!S_ISDIR(sb.st_mode))
+        return mimo_error(MIMO_EINVAL, "%s is not a directory: remove it (or train "
+                          "into another --out)", path);
+    return 0;
+}
+
 int mimo_rundir_lock(const char *dir, int *fd)
 {
     char path[4200], who[512] = "", host[256] = "?", when[64] = "?";
     *fd = -1;
-    int rc = mimo_mkdirs(dir);
+    int rc = mimo_mkdirs(dir), f;
     if (rc)
         return rc;
     snprintf(path, sizeof path, "%s/lock", dir);
-    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    if (f < 0)
-        return mimo_error(MIMO_EIO, "%s: cannot create the run directory's lock: %s",
-                          path, strerror(errno));
+    if ((rc = open_lock(path, &f)))
+        return rc;
     while (flock(f, LOCK_EX | LOCK_NB)) {
         if (errno == EINTR)
             continue;
@@ -81,6 +128,10 @@ int mimo_rundir_lock(const char *dir, int *fd)
     if (ftruncate(f, 0) || pwrite(f, who, (size_t)len, 0) != len) {
         /* the lock holds all the same; only its note is missing */
     }
+    if ((rc = check_ckpt_dir(dir))) { /* before anything in it is read or removed */
+        close(f);
+        return rc;
+    }
     *fd = f;
     return 0;
 }
@@ -94,15 +145,20 @@ void mimo_rundir_unlock(int *fd)
 
 /* ---- stale temporaries ---------------------------------------------------------- */
 
-/* The pid of a temporary's name "X.tmp.<pid>", or 0. */
+/* The pid of a temporary's name "X.tmp.<pid>.<8 hex digits>" (the atomic
+ * writer's) or "X.tmp.<pid>" (older mimo's), or 0. */
 static long tmp_pid(const char *name)
 {
     const char *t = strstr(name, ".tmp.");
-    if (!t)
+    if (!t || strstr(t + 5, ".tmp."))
         return 0;
     char *end;
     long pid = strtol(t + 5, &end, 10);
-    return *end || pid <= 0 || strstr(t + 5, ".tmp.") ? 0 : pid;
+    if (pid <= 0 || end == t + 5)
+        return 0;
+    if (*end == '.' && strlen(end + 1) == 8 && strspn(end + 1, "0123456789abcdef") == 8)
+        end += 9;
+    return *end ? 0 : pid;
 }
 
 static void clean_dir(const char *dir, int *n, double *bytes)
@@ -118,7 +174,7 @@ static void clean_dir(const char *dir, int *n, double *bytes)
         if (pid != (long)getpid() && !(kill((pid_t)pid, 0) && errno == ESRCH))
             continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && remove(path) == 0)
+        if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && remove(path) == 0)
             ++*n, *bytes += (double)sb.st_size;
     }
     if (d)
@@ -191,8 +247,21 @@ void mimo_rundir_close(mimo_rundir *d)
     memset(d, 0, sizeof *d);
 }
 
-/* The .h5 files of dir/checkpoints into list (malloc'd names, *n of
- * them); none when it does not exist. */
+/* Whether name is one mimo gives a checkpoint: ckpt-<digits>.h5, last.h5,
+ * best.h5. */
+static int ckpt_name(const char *name)
+{
+    size_t len = strlen(name);
+    if (!strcmp(name, "last.h5") || !strcmp(name, "best.h5"))
+        return 1;
+    return len > 8 && !strncmp(name, "ckpt-", 5) && !strcmp(name + len - 3, ".h5") &&
+           strspn(name + 5, "0123456789") == len - 8;
+}
+
+/* The checkpoints of dir/checkpoints into list (malloc'd names, *n of
+ * them); none when it does not exist. Only what mimo wrote there counts:
+ * a checkpoint's name, a regular file itself (not a link), marked as a
+ * mimo checkpoint. */
 static int list_checkpoints(const char *dir, char ***list, size_t *n)
 {
     char path[4200];
@@ -201,12 +270,11 @@ static int list_checkpoints(const char *dir, char ***list, size_t *n)
     snprintf(path, sizeof path, "%s/checkpoints", dir);
     DIR *d = opendir(path);
     for (struct dirent *e; d && (e = readdir(d));) {
-        size_t len = strlen(e->d_name);
         char file[4500];
         struct stat sb;
         snprintf(file, sizeof file, "%s/%s", path, e->d_name);
-        if (len < 4 || strcmp(e->d_name + len - 3, ".h5") || stat(file, &sb) ||
-            !S_ISREG(sb.st_mode))
+        if (!ckpt_name(e->d_name) || lstat(file, &sb) || !S_ISREG(sb.st_mode) ||
+            !mimo_checkpoint_marked(file))
             continue;
         if (*n == cap) {
             char **l = realloc(*list, sizeof *l * (cap = cap ? 2 * cap : 16));
@@ -436,11 +504,13 @@ static int prune_list(const mimo_rundir *d, job *j, const char *lineage)
     for (struct dirent *e; dir && (e = readdir(dir));) {
         size_t len = strlen(e->d_name);
         int64_t gs;
-        if (strncmp(e->d_name, "ckpt-", 5) || len < 4 ||
-            strcmp(e->d_name + len - 3, ".h5") || !strcmp(e->d_name, j->name))
+        struct stat sb;
+        if (strncmp(e->d_name, "ckpt-", 5) || !ckpt_name(e->d_name) || len < 4 ||
+            !strcmp(e->d_name, j->name))
             continue;
         char *path = ckpt_path(d, e->d_name);
-        int ours = path && mimo_checkpoint_lineage(path, &gs, theirs, sizeof theirs) &&
+        int ours = path && lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
+                   mimo_checkpoint_lineage(path, &gs, theirs, sizeof theirs) &&
                    on_lineage(lineage, theirs, gs);
         free(path);
         if (!ours)

@@ -35,11 +35,15 @@ typedef struct {
  * flock() on DIR/lock (DIR is created), released by the kernel when the
  * process ends in any way, so a kill -9 leaves no stale lock. The file
  * says who holds it (pid, host, start time); a second run gets an error
- * naming them. *fd: the lock's descriptor (-1 when not held). */
+ * naming them. A lock that is a symbolic link, not a regular file, or a
+ * file with other names (hard links) is refused, never written through;
+ * so is a DIR/checkpoints that is a symbolic link or not a directory.
+ * *fd: the lock's descriptor (-1 when not held). */
 int mimo_rundir_lock(const char *dir, int *fd);
 void mimo_rundir_unlock(int *fd);
 
-/* Removes the temporaries of atomic writes (NAME.tmp.<pid>) in dir and
+/* Removes the temporaries of atomic writes (NAME.tmp.<pid>.<random>, or
+ * an older mimo's NAME.tmp.<pid>; regular files, not links) in dir and
  * dir/checkpoints whose process is no longer alive on this host (never a
  * live writer's); *n and *bytes say what went. Under the lock, on rank 0. */
 void mimo_rundir_clean_tmp(const char *dir, int *n, double *bytes);
@@ -52,7 +56,10 @@ int mimo_rundir_status(const mimo_rundir *d, const char *state, const char *deta
 
 /* Whether a new run may use dir: yes when it holds no earlier run
  * (history.csv, checkpoints) or the run resumes; with overwrite the
- * earlier run's checkpoints and history are deleted; else an error that
+ * earlier run's checkpoints and history are deleted — only files that
+ * mimo wrote there: named as checkpoints (ckpt-<step>.h5, last.h5,
+ * best.h5), regular files (not links), marked as mimo checkpoints; any
+ * other file stays. Else an error that
  * says how to resume or start again. On rank 0 (the caller agrees). */
 int mimo_rundir_check(const char *dir, int resume, int overwrite);
 

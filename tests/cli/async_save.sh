@@ -46,7 +46,7 @@ all_load() {
 all_load_one() { "$MIMO" eval "$1" --data d.h5 --quiet >/dev/null 2>&1; }
 
 # writing PID: one of PID's checkpoint temporaries is on disk
-writing() { compgen -G "k/checkpoints/*.tmp.$1*" >/dev/null; }
+writing() { compgen -G "k/checkpoints/*.tmp.$1.*" >/dev/null; }
 
 # kill_in_write PID: kill -9 while PID writes a checkpoint. Polled without
 # a pause; PID is frozen when a temporary appears and killed if it is still

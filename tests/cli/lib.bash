@@ -90,7 +90,7 @@ await() { # await NAME: the exit code of its sbatch --wait (124: timed out)
 jobid() { squeue -h -n "$tag-$1" -o %i 2>/dev/null | head -n 1; }
 
 # no_tmp PATH: no temporary file of an atomic write to PATH is left
-# (they are named PATH.tmp.<pid>).
+# (they are named PATH.tmp.<pid>.<random>).
 no_tmp() { ! compgen -G "$1.tmp*" >/dev/null; }
 
 # Events, not seconds: a test waits for what it needs to have happened (a
