@@ -150,9 +150,9 @@ with h5py.File('b.h5', 'w') as f:
 in_write() {
     local end=$((SECONDS + 60))
     while kill -0 "$1" 2>/dev/null && [ "$SECONDS" -lt "$end" ]; do
-        compgen -G "$2/checkpoints/*.tmp.$1*" >/dev/null || continue
+        compgen -G "$2/checkpoints/*.tmp.$1.*" >/dev/null || continue
         freeze "$1" || return 1
-        compgen -G "$2/checkpoints/*.tmp.$1*" >/dev/null && return 0
+        compgen -G "$2/checkpoints/*.tmp.$1.*" >/dev/null && return 0
         thaw "$1"
     done
     return 1
