@@ -77,7 +77,7 @@ check "no command ran from a name or title" test -z "$(ls -d pwned[0-9] 2>/dev/n
 
 # ---- usage errors (2)
 expect 0 "usage: mimo plot HISTORY.csv|RUN_DIR -o FILE.png" plot --help
-expect 0 "plot HISTORY.csv -o F.png" --help
+expect 0 "plot HISTORY.csv|RUN_DIR -o F.png" --help
 expect 2 "plot: missing HISTORY.csv" plot
 expect 2 "plot: missing -o FILE.png" plot run
 expect 2 "plot: -o needs a value" plot run -o
