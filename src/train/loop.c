@@ -25,6 +25,7 @@
 #include "base/clock.h"
 #include "base/fsutil.h"
 #include "dist/stall.h"
+#include "io/dataset_impl.h"
 #include "mimo/dataset.h"
 #include "mimo/error.h"
 #include "mimo/fit.h"
@@ -507,6 +508,24 @@ static void set_lineage(run *r, int resumed)
         snprintf(lin, cap, "%s", id);
 }
 
+/* --init: the parameters a file has for this graph; a warning naming the
+ * ones it has that no layer reads (a renamed layer would start fresh). */
+static int init_from(run *r)
+{
+    char names[600], msg[800];
+    int rc = mimo_checkpoint_init_params(r->o->init, r->m);
+    int n = rc || r->rank != 0 ? 0 : mimo_checkpoint_unused_params(r->o->init, r->g,
+                                                                   names, sizeof names);
+    if (n) {
+        snprintf(msg, sizeof msg, "warning: %s: %d entr%s of /params match%s no layer "
+                 "of this network and %s not used: %s", r->o->init, n,
+                 n == 1 ? "y" : "ies", n == 1 ? "es" : "", n == 1 ? "is" : "are",
+                 names);
+        note(r, msg);
+    }
+    return rc;
+}
+
 /* Fresh start, --init, or --resume. */
 static int starting_point(run *r)
 {
@@ -517,7 +536,7 @@ static int starting_point(run *r)
         return rc;
     if (!path[0]) {
         set_lineage(r, 0);
-        return r->o->init ? mimo_checkpoint_init_params(r->o->init, r->m) : 0;
+        return r->o->init ? init_from(r) : 0;
     }
     /* ask for every name the state packs, so the load fills them */
     if ((rc = mimo_run_state_pack(&r->state, r->spec, r->ts.rows, r->size, 0, &r->tr)) ||
@@ -671,6 +690,8 @@ static int check_memory(run *r)
     return 0;
 }
 
+static int stopped_early(run *r);
+
 /* The model, the data, the run directory, where to start: every rank
  * agrees on the outcome before the collectives that follow. */
 static int set_up(run *r)
@@ -679,9 +700,13 @@ static int set_up(run *r)
     if (!rc)
         rc = agree(r, create_model(r));
     if (!rc) { /* opening is agreed inside; the split checks are not */
+        mimo_data_stop_flag(r->o->stop);
         rc = open_data(r);
+        mimo_data_stop_flag(NULL);
         if (!(rc && mimo_error_agreed()))
             rc = agree(r, rc);
+        if (rc && stopped_early(r)) /* a scan cut short by the stop */
+            return MIMO_TRAIN_STOPPED;
     }
     if (!rc) /* rank 0 alone writes the directory: agree before collectives */
         rc = agree(r, (rc = mimo_history_init(&r->hist, r->g, r->have_val)) ||
