@@ -11,6 +11,7 @@
 #include <tgmath.h>
 
 #include "core/gather.h"
+#include "io/dataset_impl.h"
 #include "io/h5_impl.h"
 #include "mimo/dist.h"
 #include "mimo/error.h"
@@ -26,6 +27,7 @@ typedef struct {
     hsize_t dims[MIMO_SAMPLE_RANK + 1]; /* its axes; dims[0] = N */
     int labels;     /* integer class labels in [0, classes) */
     int classes;
+    int unit;       /* binary_crossentropy targets: in [0, 1] */
     int ids;        /* an input of integer ids (dtype: int32) ... */
     long long id_bound; /* ... in [0, id_bound) when > 0 */
     const mimo_output_spec *head; /* a target: its `missing` marks rows */
@@ -109,6 +111,11 @@ static int scan_finite(const mimo_data *d, const column_set *c,
                 return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: class "
                                   "label %g is not an integer in [0, %d)", d->path,
                                   c->name, row0 + r, (double)v, c->classes);
+            else if (c->unit && (v < 0 || v > 1))
+                return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: target "
+                                  "%g of head '%s' is outside [0, 1] (its loss is "
+                                  "binary_crossentropy: a probability)", d->path,
+                                  c->name, row0 + r, (double)v, c->owner);
             else if (c->ids && (v < 0 || v != floor(v) ||
                                 (c->id_bound > 0 && v >= (mimo_real)c->id_bound)))
                 return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: id %.0f "
@@ -258,6 +265,7 @@ static int describe_sets(mimo_data *d, const mimo_graph *g)
             c->slot = h;
             c->cols = mimo_graph_head_target_width(g, h);
             c->labels = o->loss == MIMO_LOSS_SPARSE_CCE;
+            c->unit = o->loss == MIMO_LOSS_BCE;
             c->classes = mimo_graph_head_units(g, h);
             c->head = o;
         } else { /* the next head with sample weights */
@@ -299,6 +307,10 @@ static int validate(mimo_data *d, int weights_required)
 
 #define SCAN_ROWS 65536
 
+static volatile sig_atomic_t *scan_stop;
+
+void mimo_data_stop_flag(volatile sig_atomic_t *stop) { scan_stop = stop; }
+
 /* Loads every dataset whole (every rank all of it: any row may fall in
  * its slice of a shuffled batch), or scans them in chunks for NaN/Inf and
  * bad labels, with several ranks each only its share of the rows. */
@@ -319,6 +331,11 @@ static int load_or_scan(mimo_data *d, int whole)
                               d->path, c->name);
         for (size_t r = lo; r < hi && !rc; r += chunk) {
             size_t m = hi - r < chunk ? hi - r : chunk;
+            if (scan_stop && *scan_stop) { /* a signal: seconds, not an hour */
+                rc = mimo_error(MIMO_EINVAL, "%s: stopped while checking dataset "
+                                "'%s' (row %zu of %zu)", d->path, c->name, r, d->n);
+                break;
+            }
             rc = mimo_h5_read_rows(d->file, d->path, c->name, r, m,
                                    (size_t)c->cols, buf);
             if (!rc)
