@@ -8,7 +8,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <tgmath.h>
+#include <zlib.h>
 
 #include "core/gather.h"
 #include "io/dataset_impl.h"
@@ -57,6 +59,7 @@ struct mimo_data {
     mimo_real **dst;     /* per set: where a streamed read puts its rows */
     uint64_t *req;       /* requested rows */
     int req_b, state, rc, stop, thread_on;
+    double fp[3];        /* the file's size, mtime and digest (fingerprint) */
     char errmsg[1024];   /* the reader thread's error message */
     pthread_t thread;
     pthread_mutex_t mu;
@@ -351,6 +354,49 @@ static int load_or_scan(mimo_data *d, int whole)
     return rc;
 }
 
+/* ---- the fingerprint ------------------------------------------------------- */
+
+#define FP_ROWS 17 /* rows sampled per dataset: the first, the last, between */
+
+/* What identifies the data a run trained on, cheaply: the file's size and
+ * mtime, and a CRC-32 of every dataset's name and shape and of 17 rows
+ * spread over it (a checkpoint keeps it; a resume compares). */
+static int fingerprint(mimo_data *d)
+{
+    struct stat sb;
+    uLong crc = crc32(0L, Z_NULL, 0);
+    mimo_real row[4096];
+    if (stat(d->path, &sb) == 0) {
+        d->fp[0] = (double)sb.st_size;
+        d->fp[1] = (double)sb.st_mtime;
+    }
+    for (int i = 0; i < d->n_sets; i++) {
+        const column_set *c = &d->sets[i];
+        if (c->absent)
+            continue;
+        crc = crc32(crc, (const Bytef *)c->name, (uInt)strlen(c->name));
+        crc = crc32(crc, (const Bytef *)c->dims, (uInt)(sizeof(hsize_t) * (size_t)c->rank));
+        if ((size_t)c->cols > sizeof row / sizeof *row)
+            continue; /* wide rows: their shape only */
+        for (int k = 0; k < FP_ROWS; k++) {
+            size_t r = d->n > 1 ? (d->n - 1) * (size_t)k / (FP_ROWS - 1) : 0;
+            const mimo_real *x = c->mem ? c->mem + r * (size_t)c->cols : row;
+            int rc = c->mem ? 0 : mimo_h5_read_rows(d->file, d->path, c->name, r, 1,
+                                                    (size_t)c->cols, row);
+            if (rc)
+                return rc;
+            crc = crc32(crc, (const Bytef *)x, (uInt)(sizeof *x * (size_t)c->cols));
+        }
+    }
+    d->fp[2] = (double)crc;
+    return 0;
+}
+
+void mimo_data_fingerprint(const mimo_data *d, double fp[3])
+{
+    memcpy(fp, d->fp, sizeof d->fp);
+}
+
 /* ---- reading rows -------------------------------------------------------- */
 
 static int cmp_u64(const void *a, const void *b)
@@ -580,7 +626,7 @@ static int open_steps(mimo_data *d, const mimo_graph *g, int what, MPI_Comm comm
         bytes += (double)d->n * d->sets[i].cols * sizeof(mimo_real);
     /* per rank: on several ranks each holds its own copy */
     int whole = bytes <= s->data.memory_limit_mb * 1048576.0;
-    if ((rc = load_or_scan(d, whole)))
+    if ((rc = load_or_scan(d, whole)) || (rc = fingerprint(d)))
         return rc;
     if (whole)
         return 0;

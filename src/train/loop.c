@@ -402,9 +402,14 @@ static int train_loop(run *r)
 
 /* ---- setting up ------------------------------------------------------------------ */
 
+static const char *train_path(const run *r)
+{
+    return r->o->train_path ? r->o->train_path : r->spec->data.train;
+}
+
 static int open_data(run *r)
 {
-    const char *tp = r->o->train_path ? r->o->train_path : r->spec->data.train;
+    const char *tp = train_path(r);
     const char *vp = r->o->val_path ? r->o->val_path : r->spec->data.val;
     int rc;
     if (!tp)
@@ -412,6 +417,8 @@ static int open_data(run *r)
                           "pass --data)", r->spec->file);
     if ((rc = mimo_data_open(tp, r->g, MIMO_DATA_TRAIN, r->comm, &r->train_d)))
         return rc;
+    mimo_data_fingerprint(r->train_d, r->state.data_fp); /* kept in checkpoints */
+    r->state.have_data_fp = 1;
     r->ts = mimo_data_source(r->train_d);
     if (vp) {
         if ((rc = mimo_data_open(vp, r->g, MIMO_DATA_TARGETS, r->comm, &r->val_d)))
@@ -544,7 +551,9 @@ static int starting_point(run *r)
                                    &r->has_best)))
         return rc;
     if ((rc = mimo_run_state_check(&r->state, r->spec, r->ts.rows, path, note_cb,
-                                   r)))
+                                   r)) ||
+        (rc = mimo_run_state_check_data(&r->state, r->state.data_fp, path, train_path(r),
+                                        r->o->strict_data, note_cb, r)))
         return rc;
     if ((rc = mimo_run_state_unpack(&r->state, r->rank, &r->tr)) == MIMO_ENOMEM)
         return rc;

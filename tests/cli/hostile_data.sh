@@ -6,7 +6,8 @@
 # devices and unwritten chunks are refused with one message naming the
 # file and the dataset; binary cross-entropy targets outside [0, 1] are
 # refused; a file declaring billions of rows of fill value is refused, and
-# a long scan of a huge file stops within seconds of a SIGTERM.
+# a long scan of a huge file stops within seconds of a SIGTERM; a training
+# file rewritten between a checkpoint and its resume is noticed.
 source "$(dirname "$0")/lib.bash"
 PY=/usr/bin/python3
 cd "$TMP"
@@ -203,4 +204,51 @@ wait $pid
 rc=$?
 check "a stopped scan exits 75 (requeue), got $rc" test $rc -eq 75
 check "it says it stopped before the first step" grep -q "stop requested before the first step" scan.log
+
+# 5. a training file rewritten between a checkpoint and its resume: a
+#    warning (--strict-data: an error); a file only touched: a note; a
+#    checkpoint from before fingerprints: no check
+cp plain_f1.h5 data5.h5
+expect 0 "" train net.yaml --out run5 --data data5.h5 --quiet --epochs 1
+for d in a b c d e; do cp -r run5 run5$d; done
+expect 0 "resuming from" train net.yaml --out run5a --data data5.h5 --resume auto --epochs 2
+check "the same data: no warning" bash -c "! $MIMO train net.yaml --out run5 --data data5.h5 --resume auto --epochs 2 2>&1 | grep -q 'not the data\|modified'"
+touch -d '2001-01-01' data5.h5
+expect 0 "data5.h5 was modified since run5b/checkpoints/" train net.yaml --out run5b --data data5.h5 --resume auto --epochs 2
+$PY - <<'PYEOF'
+import h5py, numpy as np
+with h5py.File('data5.h5', 'r+') as f:  # one sampled row of 'b' differs
+    b = f['b'][()]; b[-1, 0] += 1; f['b'][...] = b
+PYEOF
+expect 0 "warning: data5.h5 is not the data run5c/checkpoints/" train net.yaml --out run5c --data data5.h5 --resume auto --epochs 2
+expect 1 "data5.h5 is not the data run5d/checkpoints/" train net.yaml --out run5d --data data5.h5 --resume auto --epochs 2 --strict-data
+mpi_expect 2 1 "data5.h5 is not the data run5d/checkpoints/last.h5 trained on (its shapes or sampled rows changed)" train net.yaml --out run5d --data data5.h5 --resume auto --epochs 2 --strict-data
+# a checkpoint from before fingerprints (their attributes removed, the
+# state checksum recomputed as checkpoint.c does): resumes without a word
+$PY - <<'PYEOF'
+import glob, struct, zlib, h5py, numpy as np
+def crc_attrs(obj, crc):
+    for name in sorted(obj.attrs.keys(), key=lambda n: n.encode()):
+        if name == 'state_crc32':
+            continue
+        v = obj.attrs[name]
+        crc = zlib.crc32(name.encode() + b'\0', crc)
+        if isinstance(v, (bytes, str)):
+            crc = zlib.crc32((v.encode() if isinstance(v, str) else v) + b'\0', crc)
+        elif np.issubdtype(np.asarray(v).dtype, np.integer):
+            crc = zlib.crc32(struct.pack('<q', int(v)), crc)
+        else:
+            crc = zlib.crc32(struct.pack('<d', float(v)), crc)
+    return crc
+for p in glob.glob('run5e/checkpoints/*.h5'):
+    with h5py.File(p, 'r+') as f:
+        for k in ('data_size', 'data_mtime', 'data_digest'):
+            del f.attrs[k]
+        crc = crc_attrs(f, 0)
+        crc = crc_attrs(f['optimizer'], zlib.crc32(b'optimizer/', crc))
+        text = f['config'][()]
+        crc = zlib.crc32((text.encode() if isinstance(text, str) else text) + b'\0', crc)
+        f.attrs['state_crc32'] = np.int64(crc)
+PYEOF
+expect 0 "resuming from" train net.yaml --out run5e --data data5.h5 --resume auto --epochs 2 --strict-data
 finish
