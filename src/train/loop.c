@@ -69,6 +69,7 @@ typedef struct {
     long first_step;            /* the step this process began the epoch at */
     int save_pending;           /* a step checkpoint fell on an epoch's last step */
     int stop_pending;           /* so did a stop: after the epoch's end */
+    int scan_stopped;           /* a stop cut the data's scan short */
     int warned_sum;             /* the gradient sum's cost was judged */
     /* clocks: run start, epoch start, step start, last checkpoint */
     double t_start, t_epoch, t_step, t_ckpt, step_s;
@@ -714,8 +715,11 @@ static int set_up(run *r)
         mimo_data_stop_flag(NULL);
         if (!(rc && mimo_error_agreed()))
             rc = agree(r, rc);
-        if (rc && stopped_early(r)) /* a scan cut short by the stop */
-            return MIMO_TRAIN_STOPPED;
+        if (rc && stopped_early(r)) { /* a scan cut short by the stop: */
+            mimo_error_clear();           /* the directory says "stopped" */
+            r->scan_stopped = 1;
+            rc = 0;
+        }
     }
     if (!rc) /* rank 0 alone writes the directory: agree before collectives */
         rc = agree(r, (rc = mimo_history_init(&r->hist, r->g, r->have_val)) ||
@@ -725,7 +729,9 @@ static int set_up(run *r)
                                              r->spec->train.checkpoint.keep,
                                              r->spec->text, r->comm, r->rank,
                                              r->size)) ||
-                      (rc = starting_point(r)) ? rc : 0);
+                      (rc = r->scan_stopped ? 0 : starting_point(r)) ? rc : 0);
+    if (!rc && r->scan_stopped)
+        return MIMO_TRAIN_STOPPED;
     if (!rc)
         rc = setup_parallel(r);
     if (!rc)
@@ -855,7 +861,10 @@ int mimo_train(mimo_spec *spec, const mimo_train_opts *o)
             so.abort_s = 0; /* nobody to end the job */
         rc = mimo_stall_start(r->comm, &so);
     }
-    if (!rc && !(rc = set_up(r))) {
+    if (!rc && (rc = set_up(r)) == MIMO_TRAIN_STOPPED) { /* while scanning */
+        rc = end_saves(r, rc);
+        final_status(r, rc);
+    } else if (!rc) {
         mimo_rundir_status(&r->dir, "running", NULL);
         rc = end_saves(r, stopped_early(r) ? MIMO_TRAIN_STOPPED : train_loop(r));
         if (!rc && r->trace)

@@ -204,6 +204,7 @@ wait $pid
 rc=$?
 check "a stopped scan exits 75 (requeue), got $rc" test $rc -eq 75
 check "it says it stopped before the first step" grep -q "stop requested before the first step" scan.log
+check "its status says stopped" grep -qx "state: stopped" scan/status
 
 # 5. a training file rewritten between a checkpoint and its resume: a
 #    warning (--strict-data: an error); a file only touched: a note; a
