@@ -29,6 +29,8 @@ static const char *train_usage =
     "  --out DIR           run directory (default runs/<config name>)\n"
     "  --resume PATH|DIR   continue from a checkpoint or a run directory's\n"
     "                      newest; CONFIG defaults to the checkpoint's\n"
+    "  --strict-data       refuse to resume on a training file other than the\n"
+    "                      one the checkpoint trained on (default: a warning)\n"
     "  --resume auto       the run directory's newest checkpoint, if any\n"
     "  --overwrite         train into a run directory that holds an earlier\n"
     "                      run, deleting its checkpoints and history\n"
@@ -60,7 +62,7 @@ typedef struct {
     const char *data, *val, *out, *resume, *init, *trace;
     double time_limit, stall_warn, stall_abort;
     char owned[8][64];
-    int n_owned, quiet, verbose, overwrite, force;
+    int n_owned, quiet, verbose, overwrite, force, strict_data;
     int progress;         /* -1 auto, 0 never, 1 always */
     mimo_dist_opts dist;
     long check_every;
@@ -221,6 +223,8 @@ static int parse_train(int argc, char **argv, train_args *a)
             a->overwrite = 1;
         else if (!strcmp(s, "--force"))
             a->force = 1;
+        else if (!strcmp(s, "--strict-data"))
+            a->strict_data = 1;
         else if (mimo_cli_is(s, "--progress")) {
             v = mimo_cli_value(argc, argv, &i);
             a->progress = !v ? -2 : !strcmp(v, "auto") ? -1 : !strcmp(v, "always") ? 1
@@ -435,7 +439,7 @@ int mimo_cmd_train(int argc, char **argv)
                          a.dist,
                          a.check_every, a.trace, &stop_requested, a.time_limit,
                          a.overwrite, a.stall_warn, a.stall_abort, stall_fatal,
-                         a.force};
+                         a.force, a.strict_data};
     rc = mimo_train(&spec, &o);
     mimo_spec_free(&spec);
     clear_bar(&d);

@@ -105,6 +105,13 @@ MIMO_API int mimo_checkpoint_load(const char *path, mimo_model *m, mimo_ckpt_sta
  * dense layer (e.g. written with h5py); optimizer state is left fresh. */
 MIMO_API int mimo_checkpoint_init_params(const char *path, mimo_model *m);
 
+/* The /params/<layer>[/<tensor>] entries of path that no tensor of g
+ * reads (what --init would ignore), comma-separated into names (len
+ * bytes, cut short when long); returns how many (0 also when the file
+ * cannot be read: mimo_checkpoint_init_params reports that). */
+MIMO_API int mimo_checkpoint_unused_params(const char *path, const mimo_graph *g,
+                                           char *names, size_t len);
+
 /* Where the checkpoint at path stands: the next step to run is `step` of
  * epoch `epoch` (0-based), after global_step steps. */
 MIMO_API int mimo_checkpoint_position(const char *path, int64_t *epoch,

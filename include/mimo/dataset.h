@@ -36,7 +36,9 @@ enum {
 /* Opens and validates path for graph g: every input (and, with targets,
  * every head target) present, shapes right, one N, no NaN/Inf (a head's
  * target may be NaN or its `missing` value in whole rows), labels in
- * range, sample weights finite and >= 0. Loads it whole when it takes at
+ * range, binary_crossentropy targets in [0, 1], sample weights finite
+ * and >= 0; stored data only (no virtual datasets, no unwritten chunks
+ * without a fill value, external files whole). Loads it whole when it takes at
  * most spec->data.memory_limit_mb (per rank), else streams with
  * spec->data.prefetch batches read ahead. Errors name the file and the
  * dataset.

@@ -71,6 +71,9 @@ typedef struct {
     /* start even when the model's memory estimate exceeds the memory
      * available (otherwise an error saying both) */
     int force;
+    /* resuming on a training file other than the one the checkpoint
+     * trained on (size or sampled rows differ): an error (else a warning) */
+    int strict_data;
 } mimo_train_opts;
 
 /* mimo_train's result when it stopped early with a checkpoint written

@@ -173,6 +173,8 @@ static int read_tensors(hid_t f, const char *path, const char *group,
             return mimo_error(MIMO_ESHAPE, "%s: '%s' has shape %s, layer '%s' "
                               "needs %s", path, name, got, p.layer, want);
         }
+        if (init && (rc = mimo_h5_check_storage(f, path, name)))
+            return rc; /* any file: unwritten, virtual or external storage */
         if ((rc = mimo_h5_read_all(f, path, name, buf + p.offset)))
             return rc;
         size_t bad = 0, first = 0, n = (size_t)mimo_shape_size(&p.shape);
@@ -783,6 +785,85 @@ int mimo_checkpoint_init_params(const char *path, mimo_model *m)
     int rc = read_tensors(f, path, "params", mimo_model_graph(m), mimo_model_params(m), 0, 1);
     H5Fclose(f);
     return rc;
+}
+
+typedef struct {
+    const mimo_graph *g;
+    const char *layer; /* the group being walked, or NULL at /params */
+    char *buf;
+    size_t len, used;
+    int n;
+} unused_walk;
+
+/* Whether g has a tensor named layer/name. */
+static int graph_has(const mimo_graph *g, const char *layer, const char *name)
+{
+    for (int t = 0; t < mimo_graph_n_tensors(g); t++) {
+        mimo_param_info p = mimo_graph_tensor(g, t);
+        if (strcmp(p.layer, layer) == 0 && (!name || strcmp(p.name, name) == 0))
+            return 1;
+    }
+    return 0;
+}
+
+static void unused_add(unused_walk *w, const char *layer, const char *name)
+{
+    if (w->n++ > 0 && w->used + 2 < w->len)
+        w->used += (size_t)snprintf(w->buf + w->used, w->len - w->used, ", ");
+    if (w->used + 1 < w->len)
+        w->used += (size_t)snprintf(w->buf + w->used, w->len - w->used, "%s%s%s",
+                                    layer, name ? "/" : "", name ? name : "");
+    if (w->used >= w->len)
+        w->used = w->len - 1;
+}
+
+static herr_t unused_visit(hid_t grp, const char *name, const H5L_info_t *info,
+                           void *u)
+{
+    unused_walk *w = u;
+    (void)info;
+    if (w->layer) { /* inside /params/<layer>: a tensor */
+        if (!graph_has(w->g, w->layer, name))
+            unused_add(w, w->layer, name);
+        return 0;
+    }
+    H5O_info_t oi;
+    if (H5Oget_info_by_name(grp, name, &oi, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_GROUP ||
+        !graph_has(w->g, name, NULL)) {
+        unused_add(w, name, NULL); /* no such layer */
+        return 0;
+    }
+    hid_t sub = H5Gopen2(grp, name, H5P_DEFAULT);
+    if (sub >= 0) {
+        hsize_t idx = 0;
+        w->layer = name;
+        H5Literate(sub, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, unused_visit, w);
+        w->layer = NULL;
+        H5Gclose(sub);
+    }
+    return 0;
+}
+
+int mimo_checkpoint_unused_params(const char *path, const mimo_graph *g, char *names,
+                                  size_t len)
+{
+    char keep[1024];
+    snprintf(keep, sizeof keep, "%s", mimo_errmsg());
+    unused_walk w = {g, NULL, names, len, 0, 0};
+    if (len)
+        names[0] = '\0';
+    hid_t f = mimo_h5_open_read(path, H5P_DEFAULT);
+    hid_t grp = f >= 0 && mimo_h5_exists(f, "params") ? H5Gopen2(f, "params", H5P_DEFAULT) : -1;
+    if (grp >= 0) {
+        hsize_t idx = 0;
+        H5Literate(grp, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, unused_visit, &w);
+        H5Gclose(grp);
+    }
+    if (f >= 0)
+        H5Fclose(f);
+    H5Eclear2(H5E_DEFAULT);
+    mimo_error(0, "%s", keep);
+    return w.n;
 }
 
 int mimo_checkpoint_position(const char *path, int64_t *epoch, int64_t *step,

@@ -8,10 +8,13 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <tgmath.h>
+#include <zlib.h>
 
 #include "base/fsutil.h"
 #include "core/gather.h"
+#include "io/dataset_impl.h"
 #include "io/h5_impl.h"
 #include "mimo/dist.h"
 #include "mimo/error.h"
@@ -27,6 +30,7 @@ typedef struct {
     hsize_t dims[MIMO_SAMPLE_RANK + 1]; /* its axes; dims[0] = N */
     int labels;     /* integer class labels in [0, classes) */
     int classes;
+    int unit;       /* binary_crossentropy targets: in [0, 1] */
     int ids;        /* an input of integer ids (dtype: int32) ... */
     long long id_bound; /* ... in [0, id_bound) when > 0 */
     const mimo_output_spec *head; /* a target: its `missing` marks rows */
@@ -56,6 +60,7 @@ struct mimo_data {
     mimo_real **dst;     /* per set: where a streamed read puts its rows */
     uint64_t *req;       /* requested rows */
     int req_b, state, rc, stop, thread_on;
+    double fp[3];        /* the file's size, mtime and digest (fingerprint) */
     char errmsg[1024];   /* the reader thread's error message */
     pthread_t thread;
     pthread_mutex_t mu;
@@ -110,6 +115,11 @@ static int scan_finite(const mimo_data *d, const column_set *c,
                 return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: class "
                                   "label %g is not an integer in [0, %d)", d->path,
                                   c->name, row0 + r, (double)v, c->classes);
+            else if (c->unit && (v < 0 || v > 1))
+                return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: target "
+                                  "%g of head '%s' is outside [0, 1] (its loss is "
+                                  "binary_crossentropy: a probability)", d->path,
+                                  c->name, row0 + r, (double)v, c->owner);
             else if (c->ids && (v < 0 || v != floor(v) ||
                                 (c->id_bound > 0 && v >= (mimo_real)c->id_bound)))
                 return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: id %.0f "
@@ -259,6 +269,7 @@ static int describe_sets(mimo_data *d, const mimo_graph *g)
             c->slot = h;
             c->cols = mimo_graph_head_target_width(g, h);
             c->labels = o->loss == MIMO_LOSS_SPARSE_CCE;
+            c->unit = o->loss == MIMO_LOSS_BCE;
             c->classes = mimo_graph_head_units(g, h);
             c->head = o;
         } else { /* the next head with sample weights */
@@ -300,6 +311,10 @@ static int validate(mimo_data *d, int weights_required)
 
 #define SCAN_ROWS 65536
 
+static volatile sig_atomic_t *scan_stop;
+
+void mimo_data_stop_flag(volatile sig_atomic_t *stop) { scan_stop = stop; }
+
 /* Loads every dataset whole (every rank all of it: any row may fall in
  * its slice of a shuffled batch), or scans them in chunks for NaN/Inf and
  * bad labels, with several ranks each only its share of the rows. */
@@ -320,6 +335,11 @@ static int load_or_scan(mimo_data *d, int whole)
                               d->path, c->name);
         for (size_t r = lo; r < hi && !rc; r += chunk) {
             size_t m = hi - r < chunk ? hi - r : chunk;
+            if (scan_stop && *scan_stop) { /* a signal: seconds, not an hour */
+                rc = mimo_error(MIMO_EINVAL, "%s: stopped while checking dataset "
+                                "'%s' (row %zu of %zu)", d->path, c->name, r, d->n);
+                break;
+            }
             rc = mimo_h5_read_rows(d->file, d->path, c->name, r, m,
                                    (size_t)c->cols, buf);
             if (!rc)
@@ -333,6 +353,49 @@ static int load_or_scan(mimo_data *d, int whole)
             free(buf);
     }
     return rc;
+}
+
+/* ---- the fingerprint ------------------------------------------------------- */
+
+#define FP_ROWS 17 /* rows sampled per dataset: the first, the last, between */
+
+/* What identifies the data a run trained on, cheaply: the file's size and
+ * mtime, and a CRC-32 of every dataset's name and shape and of 17 rows
+ * spread over it (a checkpoint keeps it; a resume compares). */
+static int fingerprint(mimo_data *d)
+{
+    struct stat sb;
+    uLong crc = crc32(0L, Z_NULL, 0);
+    mimo_real row[4096];
+    if (stat(d->path, &sb) == 0) {
+        d->fp[0] = (double)sb.st_size;
+        d->fp[1] = (double)sb.st_mtime;
+    }
+    for (int i = 0; i < d->n_sets; i++) {
+        const column_set *c = &d->sets[i];
+        if (c->absent)
+            continue;
+        crc = crc32(crc, (const Bytef *)c->name, (uInt)strlen(c->name));
+        crc = crc32(crc, (const Bytef *)c->dims, (uInt)(sizeof(hsize_t) * (size_t)c->rank));
+        if ((size_t)c->cols > sizeof row / sizeof *row)
+            continue; /* wide rows: their shape only */
+        for (int k = 0; k < FP_ROWS; k++) {
+            size_t r = d->n > 1 ? (d->n - 1) * (size_t)k / (FP_ROWS - 1) : 0;
+            const mimo_real *x = c->mem ? c->mem + r * (size_t)c->cols : row;
+            int rc = c->mem ? 0 : mimo_h5_read_rows(d->file, d->path, c->name, r, 1,
+                                                    (size_t)c->cols, row);
+            if (rc)
+                return rc;
+            crc = crc32(crc, (const Bytef *)x, (uInt)(sizeof *x * (size_t)c->cols));
+        }
+    }
+    d->fp[2] = (double)crc;
+    return 0;
+}
+
+void mimo_data_fingerprint(const mimo_data *d, double fp[3])
+{
+    memcpy(fp, d->fp, sizeof d->fp);
 }
 
 /* ---- reading rows -------------------------------------------------------- */
@@ -564,7 +627,7 @@ static int open_steps(mimo_data *d, const mimo_graph *g, int what, MPI_Comm comm
         bytes += (double)d->n * d->sets[i].cols * sizeof(mimo_real);
     /* per rank: on several ranks each holds its own copy */
     int whole = bytes <= s->data.memory_limit_mb * 1048576.0;
-    if ((rc = load_or_scan(d, whole)))
+    if ((rc = load_or_scan(d, whole)) || (rc = fingerprint(d)))
         return rc;
     if (whole)
         return 0;

@@ -264,15 +264,13 @@ static void external_path(hid_t dapl, const char *path, const char *name, char *
         snprintf(out, len, "%s/%s", prefix, name);
 }
 
-int mimo_h5_check_storage(hid_t f, const char *path, const char *name)
+/* External raw files: each must exist, be a regular file (a device such as
+ * /dev/zero reads as anything at all) and hold the bytes the dataset takes
+ * from it. need: the dataset's bytes. */
+static int check_external(hid_t dcpl, hid_t dapl, int n_ext, double need,
+                          const char *path, const char *name)
 {
-    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-    if (d < 0)
-        return mimo_error(MIMO_EIO, "%s: cannot open dataset '%s'", path, name);
-    hid_t dcpl = H5Dget_create_plist(d), dapl = H5Dget_access_plist(d);
-    hid_t t = H5Dget_type(d), s = H5Dget_space(d);
-    double need = (double)H5Tget_size(t) * (double)H5Sget_simple_extent_npoints(s);
-    int n_ext = dcpl < 0 ? 0 : H5Pget_external_count(dcpl), rc = 0;
+    int rc = 0;
     for (int i = 0; i < n_ext && need > 0 && !rc; i++) {
         char fname[1024] = "", full[4096];
         off_t off = 0;
@@ -285,6 +283,11 @@ int mimo_h5_check_storage(hid_t f, const char *path, const char *name)
         if (stat(full, &sb))
             rc = mimo_error(MIMO_EIO, "%s: dataset '%s' keeps its data in the "
                             "external file %s: %s", path, name, full, strerror(errno));
+        else if (!S_ISREG(sb.st_mode))
+            rc = mimo_error(MIMO_EINVAL, "%s: dataset '%s' keeps its data in the "
+                            "external file %s, which is not a regular file: copy "
+                            "it into a regular dataset (h5repack -l CONTI)",
+                            path, name, full);
         else if ((double)sb.st_size < (double)off + part)
             rc = mimo_error(MIMO_EINVAL, "%s: dataset '%s' keeps its data in the "
                             "external file %s, which holds %.0f of the %.0f bytes it "
@@ -294,17 +297,83 @@ int mimo_h5_check_storage(hid_t f, const char *path, const char *name)
                             part, (long long)off);
         need -= part;
     }
-    H5D_space_status_t st = H5D_SPACE_STATUS_ALLOCATED;
+    return rc;
+}
+
+/* Chunks written and chunks the extent needs (ceil of each axis over the
+ * chunk's): H5Dget_space_status compares bytes, so a compressed dataset
+ * written whole would look partly written. -1 in *have when unknown.
+ * (HDF5 1.10 takes the dataset's own space there, not H5S_ALL.) */
+static void count_chunks(hid_t d, hid_t dcpl, hid_t s, double *have, double *need)
+{
+    hsize_t dims[H5S_MAX_RANK] = {0}, chunk[H5S_MAX_RANK] = {0}, n = 0;
+    int r = H5Sget_simple_extent_dims(s, dims, NULL);
+    int cr = H5Pget_chunk(dcpl, H5S_MAX_RANK, chunk);
+    *need = 1;
+    for (int k = 0; k < r; k++)
+        *need *= k < cr && chunk[k] ? (double)((dims[k] + chunk[k] - 1) / chunk[k]) : 1;
+    *have = H5Dget_num_chunks(d, s, &n) < 0 ? -1 : (double)n;
+}
+
+/* Written storage: 0 when every value is stored, else an error naming
+ * how much would read as the fill value (zeros unless the writer chose
+ * one: then unwritten chunks mean that value, but a dataset of nothing
+ * but its fill value is refused — it holds no data at all). */
+static int check_written(hid_t d, hid_t dcpl, hid_t s, const char *path,
+                         const char *name)
+{
     H5D_fill_value_t fv = H5D_FILL_VALUE_DEFAULT;
-    if (!rc && !n_ext && need > 0 && H5Dget_space_status(d, &st) >= 0 &&
-        st != H5D_SPACE_STATUS_ALLOCATED && H5Pfill_value_defined(dcpl, &fv) >= 0 &&
-        fv != H5D_FILL_VALUE_USER_DEFINED)
-        rc = mimo_error(MIMO_EINVAL, "%s: dataset '%s' was %s written (%s of its data "
-                        "would read as zeros): write all of it, or give it a fill "
-                        "value (h5py: fillvalue=) if that is what unwritten rows mean",
-                        path, name, st == H5D_SPACE_STATUS_NOT_ALLOCATED ? "never"
-                                                                         : "only partly",
-                        st == H5D_SPACE_STATUS_NOT_ALLOCATED ? "all" : "some");
+    int user_fill = H5Pfill_value_defined(dcpl, &fv) >= 0 &&
+                    fv == H5D_FILL_VALUE_USER_DEFINED;
+    double have = 1, need = 1;
+    if (H5Pget_layout(dcpl) == H5D_CHUNKED)
+        count_chunks(d, dcpl, s, &have, &need);
+    else { /* contiguous (no filters there) or compact: bytes are exact */
+        H5D_space_status_t st = H5D_SPACE_STATUS_ALLOCATED;
+        if (H5Dget_space_status(d, &st) >= 0)
+            have = st == H5D_SPACE_STATUS_NOT_ALLOCATED ? 0
+                   : st == H5D_SPACE_STATUS_ALLOCATED ? 1 : 0.5;
+    }
+    if (have < 0 || have >= need || (have > 0 && user_fill))
+        return 0;
+    if (have == 0 && user_fill)
+        return mimo_error(MIMO_EINVAL, "%s: dataset '%s' was never written: every "
+                          "value is its fill value, it holds no data", path, name);
+    if (have == 0)
+        return mimo_error(MIMO_EINVAL, "%s: dataset '%s' was never written (all of "
+                          "its data would read as zeros)", path, name);
+    char chunks[96] = "";
+    if (H5Pget_layout(dcpl) == H5D_CHUNKED)
+        snprintf(chunks, sizeof chunks, ": %.0f of its %.0f chunks", have, need);
+    return mimo_error(MIMO_EINVAL, "%s: dataset '%s' was only partly written%s (some "
+                      "of its data would read as zeros): write all of it, or give "
+                      "it a fill value (h5py: fillvalue=) if that is what unwritten "
+                      "rows mean", path, name, chunks);
+}
+
+int mimo_h5_check_storage(hid_t f, const char *path, const char *name)
+{
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0)
+        return mimo_error(MIMO_EIO, "%s: cannot open dataset '%s'", path, name);
+    hid_t dcpl = H5Dget_create_plist(d), dapl = H5Dget_access_plist(d);
+    hid_t t = H5Dget_type(d), s = H5Dget_space(d);
+    double need = (double)H5Tget_size(t) * (double)H5Sget_simple_extent_npoints(s);
+    int n_ext = dcpl < 0 ? 0 : H5Pget_external_count(dcpl), rc = 0;
+    if (dcpl < 0 || s < 0)
+        rc = mimo_error(MIMO_EIO, "%s: cannot read how dataset '%s' is stored",
+                        path, name);
+    else if (H5Pget_layout(dcpl) == H5D_VIRTUAL)
+        /* its sources may be missing, partial or itself (HDF5 then recurses
+         * until the stack overflows): what they map is not checked here */
+        rc = mimo_error(MIMO_EINVAL, "%s: dataset '%s' is a virtual dataset (its "
+                        "values live in other datasets or files, which mimo does "
+                        "not check): copy it into a regular dataset, e.g. "
+                        "h5repack -l %s:CONTI %s copy.h5", path, name, name, path);
+    else if (n_ext > 0)
+        rc = check_external(dcpl, dapl, n_ext, need, path, name);
+    else if (need > 0)
+        rc = check_written(d, dcpl, s, path, name);
     H5Eclear2(H5E_DEFAULT);
     if (s >= 0)
         H5Sclose(s);

@@ -25,6 +25,7 @@
 #include "base/clock.h"
 #include "base/fsutil.h"
 #include "dist/stall.h"
+#include "io/dataset_impl.h"
 #include "mimo/dataset.h"
 #include "mimo/error.h"
 #include "mimo/fit.h"
@@ -68,6 +69,7 @@ typedef struct {
     long first_step;            /* the step this process began the epoch at */
     int save_pending;           /* a step checkpoint fell on an epoch's last step */
     int stop_pending;           /* so did a stop: after the epoch's end */
+    int scan_stopped;           /* a stop cut the data's scan short */
     int warned_sum;             /* the gradient sum's cost was judged */
     /* clocks: run start, epoch start, step start, last checkpoint */
     double t_start, t_epoch, t_step, t_ckpt, step_s;
@@ -401,9 +403,14 @@ static int train_loop(run *r)
 
 /* ---- setting up ------------------------------------------------------------------ */
 
+static const char *train_path(const run *r)
+{
+    return r->o->train_path ? r->o->train_path : r->spec->data.train;
+}
+
 static int open_data(run *r)
 {
-    const char *tp = r->o->train_path ? r->o->train_path : r->spec->data.train;
+    const char *tp = train_path(r);
     const char *vp = r->o->val_path ? r->o->val_path : r->spec->data.val;
     int rc;
     if (!tp)
@@ -411,6 +418,8 @@ static int open_data(run *r)
                           "pass --data)", r->spec->file);
     if ((rc = mimo_data_open(tp, r->g, MIMO_DATA_TRAIN, r->comm, &r->train_d)))
         return rc;
+    mimo_data_fingerprint(r->train_d, r->state.data_fp); /* kept in checkpoints */
+    r->state.have_data_fp = 1;
     r->ts = mimo_data_source(r->train_d);
     if (vp) {
         if ((rc = mimo_data_open(vp, r->g, MIMO_DATA_TARGETS, r->comm, &r->val_d)))
@@ -507,6 +516,24 @@ static void set_lineage(run *r, int resumed)
         snprintf(lin, cap, "%s", id);
 }
 
+/* --init: the parameters a file has for this graph; a warning naming the
+ * ones it has that no layer reads (a renamed layer would start fresh). */
+static int init_from(run *r)
+{
+    char names[600], msg[800];
+    int rc = mimo_checkpoint_init_params(r->o->init, r->m);
+    int n = rc || r->rank != 0 ? 0 : mimo_checkpoint_unused_params(r->o->init, r->g,
+                                                                   names, sizeof names);
+    if (n) {
+        snprintf(msg, sizeof msg, "warning: %s: %d entr%s of /params match%s no layer "
+                 "of this network and %s not used: %s", r->o->init, n,
+                 n == 1 ? "y" : "ies", n == 1 ? "es" : "", n == 1 ? "is" : "are",
+                 names);
+        note(r, msg);
+    }
+    return rc;
+}
+
 /* Fresh start, --init, or --resume. */
 static int starting_point(run *r)
 {
@@ -517,7 +544,7 @@ static int starting_point(run *r)
         return rc;
     if (!path[0]) {
         set_lineage(r, 0);
-        return r->o->init ? mimo_checkpoint_init_params(r->o->init, r->m) : 0;
+        return r->o->init ? init_from(r) : 0;
     }
     /* ask for every name the state packs, so the load fills them */
     if ((rc = mimo_run_state_pack(&r->state, r->spec, r->ts.rows, r->size, 0, &r->tr)) ||
@@ -525,7 +552,9 @@ static int starting_point(run *r)
                                    &r->has_best)))
         return rc;
     if ((rc = mimo_run_state_check(&r->state, r->spec, r->ts.rows, path, note_cb,
-                                   r)))
+                                   r)) ||
+        (rc = mimo_run_state_check_data(&r->state, r->state.data_fp, path, train_path(r),
+                                        r->o->strict_data, note_cb, r)))
         return rc;
     if ((rc = mimo_run_state_unpack(&r->state, r->rank, &r->tr)) == MIMO_ENOMEM)
         return rc;
@@ -671,6 +700,8 @@ static int check_memory(run *r)
     return 0;
 }
 
+static int stopped_early(run *r);
+
 /* The model, the data, the run directory, where to start: every rank
  * agrees on the outcome before the collectives that follow. */
 static int set_up(run *r)
@@ -679,9 +710,16 @@ static int set_up(run *r)
     if (!rc)
         rc = agree(r, create_model(r));
     if (!rc) { /* opening is agreed inside; the split checks are not */
+        mimo_data_stop_flag(r->o->stop);
         rc = open_data(r);
+        mimo_data_stop_flag(NULL);
         if (!(rc && mimo_error_agreed()))
             rc = agree(r, rc);
+        if (rc && stopped_early(r)) { /* a scan cut short by the stop: */
+            mimo_error_clear();           /* the directory says "stopped" */
+            r->scan_stopped = 1;
+            rc = 0;
+        }
     }
     if (!rc) /* rank 0 alone writes the directory: agree before collectives */
         rc = agree(r, (rc = mimo_history_init(&r->hist, r->g, r->have_val)) ||
@@ -691,7 +729,9 @@ static int set_up(run *r)
                                              r->spec->train.checkpoint.keep,
                                              r->spec->text, r->comm, r->rank,
                                              r->size)) ||
-                      (rc = starting_point(r)) ? rc : 0);
+                      (rc = r->scan_stopped ? 0 : starting_point(r)) ? rc : 0);
+    if (!rc && r->scan_stopped)
+        return MIMO_TRAIN_STOPPED;
     if (!rc)
         rc = setup_parallel(r);
     if (!rc)
@@ -821,7 +861,10 @@ int mimo_train(mimo_spec *spec, const mimo_train_opts *o)
             so.abort_s = 0; /* nobody to end the job */
         rc = mimo_stall_start(r->comm, &so);
     }
-    if (!rc && !(rc = set_up(r))) {
+    if (!rc && (rc = set_up(r)) == MIMO_TRAIN_STOPPED) { /* while scanning */
+        rc = end_saves(r, rc);
+        final_status(r, rc);
+    } else if (!rc) {
         mimo_rundir_status(&r->dir, "running", NULL);
         rc = end_saves(r, stopped_early(r) ? MIMO_TRAIN_STOPPED : train_loop(r));
         if (!rc && r->trace)

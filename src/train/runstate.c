@@ -122,6 +122,9 @@ int mimo_run_state_pack(mimo_run_state *st, const mimo_spec *spec,
     s->lr = lr;
     for (size_t i = 0; i < sizeof v / sizeof *v && !rc; i++)
         rc = mimo_ckpt_set(s, v[i].k, v[i].v);
+    static const char *const fp[3] = {"data_size", "data_mtime", "data_digest"};
+    for (int k = 0; k < 3 && !rc && st->have_data_fp; k++)
+        rc = mimo_ckpt_set(s, fp[k], st->data_fp[k]);
     return rc ? rc : pack_sums(s, part);
 }
 
@@ -250,6 +253,37 @@ int mimo_run_state_check(const mimo_run_state *st, const mimo_spec *spec,
                  "boundary)", path, what[k], was[k], now[k]);
         if (note)
             note(u, msg);
+    }
+    return 0;
+}
+
+int mimo_run_state_check_data(const mimo_run_state *st, const double now[3],
+                              const char *path, const char *data_path, int strict,
+                              void (*note)(void *u, const char *msg), void *u)
+{
+    const mimo_ckpt_state *s = &st->ck;
+    double size = mimo_ckpt_get(s, "data_size", -1);
+    double mtime = mimo_ckpt_get(s, "data_mtime", -1);
+    double digest = mimo_ckpt_get(s, "data_digest", -1);
+    char msg[4400];
+    if (size < 0 || digest < 0) /* an older checkpoint: nothing to compare */
+        return 0;
+    if (size != now[0] || digest != now[2]) {
+        snprintf(msg, sizeof msg, "%s is not the data %s trained on (%s): the "
+                 "resumed run trains on different data", data_path, path,
+                 size != now[0] ? "its size changed" : "its shapes or sampled rows changed");
+        if (strict)
+            return mimo_error(MIMO_EINVAL, "%s (--strict-data: resume on the same "
+                              "file, or start afresh)", msg);
+        if (note) {
+            char w[4500];
+            snprintf(w, sizeof w, "warning: %s", msg);
+            note(u, w);
+        }
+    } else if (mtime >= 0 && mtime != now[1] && note) {
+        snprintf(msg, sizeof msg, "%s was modified since %s was written; its size, "
+                 "shapes and sampled rows are the same", data_path, path);
+        note(u, msg);
     }
     return 0;
 }

@@ -17,6 +17,10 @@ typedef struct {
     mimo_early_state early;
     double ckpt_best;
     int ckpt_best_set;
+    /* the training file's size, mtime and digest (mimo_data_fingerprint);
+     * packed when have_data_fp */
+    double data_fp[3];
+    int have_data_fp;
 } mimo_run_state;
 
 /* Into st->ck: everything above, the epoch's sums so far over all ranks
@@ -39,6 +43,15 @@ int mimo_run_state_unpack(mimo_run_state *st, int rank, mimo_stats *part);
 int mimo_run_state_check(const mimo_run_state *st, const mimo_spec *spec,
                          size_t train_rows, const char *path,
                          void (*note)(void *u, const char *msg), void *u);
+
+/* Whether the training data is the data the checkpoint at path trained
+ * on (its fingerprint then and now, *now): a different size or digest is
+ * a note naming data_path (strict: an error), a different mtime alone a
+ * milder note. A checkpoint without a fingerprint (older mimo) is not
+ * checked. Call after the load, before packing the current fingerprint. */
+int mimo_run_state_check_data(const mimo_run_state *st, const double now[3],
+                              const char *path, const char *data_path, int strict,
+                              void (*note)(void *u, const char *msg), void *u);
 
 void mimo_run_state_free(mimo_run_state *st);
 

@@ -1,0 +1,23 @@
+/* dataset_impl.h — what the trainer tells the dataset layer besides the
+ * public API: the flag a signal sets, so that a long scan of a file
+ * (NaN/Inf, labels, ranges: minutes on a huge file) stops within a chunk
+ * of rows when a stop is asked for; and what identifies a file's data,
+ * which a checkpoint keeps so that a resume notices a rewritten file. */
+#ifndef MIMO_IO_DATASET_IMPL_H
+#define MIMO_IO_DATASET_IMPL_H
+
+#include <signal.h>
+
+#include "mimo/dataset.h"
+
+/* While *stop is nonzero, mimo_data_open's scans end with MIMO_EINVAL
+ * ("stopped while checking"); NULL: never. Process-wide, like a signal
+ * handler's flag; set before opening, cleared after. */
+void mimo_data_stop_flag(volatile sig_atomic_t *stop);
+
+/* What identifies the file d was opened from: fp[0] its size in bytes,
+ * fp[1] its mtime (seconds), fp[2] a CRC-32 of its datasets' names and
+ * shapes and of 17 rows of each, spread over the file. */
+void mimo_data_fingerprint(const mimo_data *d, double fp[3]);
+
+#endif
