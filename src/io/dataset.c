@@ -578,6 +578,8 @@ static int source_read(void *ctx, const uint64_t *rows, int b,
 static int alloc_stream(mimo_data *d)
 {
     int maxc = 1, n_sets = d->n_sets;
+    if (n_sets <= 0 || d->max_batch <= 0) /* (and GCC's range check knows it) */
+        return -1;
     for (int i = 0; i < n_sets; i++)
         maxc = d->sets[i].cols > maxc ? d->sets[i].cols : maxc;
     size_t B = (size_t)d->max_batch;
