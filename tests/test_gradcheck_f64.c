@@ -234,31 +234,46 @@ static int check_without_input_grads(fixture *f)
     return bad;
 }
 
-/* Backward as a plain SGD step in place (what one process does with plain
- * SGD) must move every trained parameter by -lr times the gradient checked
- * here. (Not for shared layers: the model never runs them in place.) */
-static int check_sgd_in_place(fixture *f)
+/* Every backward keeps one rule: it ADDS the gradient into grads and never
+ * writes the parameters (the update is the exchange's, after backward).
+ * Backward into a buffer already holding c must leave c + the gradient
+ * checked here, and the parameters as forward left them (batch_norm's
+ * moving statistics move in forward), bit for bit. */
+static int check_adds_into_grads(fixture *f)
 {
-    const double lr = 0.1;
+    const double c = 0.375;
+    size_t nt = mimo_graph_trained_count(f->g);
     mimo_real *p = malloc(sizeof(mimo_real) * (f->n + 1));
+    mimo_real *gr = malloc(sizeof(mimo_real) * (nt + 1));
+    mimo_real *was = malloc(sizeof(mimo_real) * (f->n + 1));
     int bad = 0;
-    if (mimo_graph_shares(f->g)) {
-        free(p);
-        return 0;
-    }
+    assert_non_null(p);
+    assert_non_null(gr);
+    assert_non_null(was);
     memcpy(p, f->params, sizeof(mimo_real) * f->n);
+    for (size_t i = 0; i < nt; i++)
+        gr[i] = (mimo_real)c;
     mimo_graph_forward(f->g, p, (const mimo_real *const *)f->in, BATCH);
     assert_int_equal(mimo_graph_loss(f->g, (const mimo_real *const *)f->tgt,
                                      BATCH, 1.0 / BATCH, NULL), 0);
-    mimo_graph_backward_sgd(f->g, p, lr, BATCH, NULL, NULL);
-    for (size_t i = 0; i < mimo_graph_trained_count(f->g); i++) {
-        double want = f->params[i] - lr * f->grads[i];
-        if (!(fabs(p[i] - want) <= 1e-12 * (1 + fabs(want)))) {
-            print_error("param[%zu] after SGD in backward: %.15g, want %.15g\n", i,
-                        p[i], want);
+    memcpy(was, p, sizeof(mimo_real) * f->n);
+    mimo_graph_backward(f->g, p, gr, BATCH);
+    for (size_t i = 0; i < f->n; i++)
+        if (memcmp(&p[i], &was[i], sizeof *p) != 0) {
+            print_error("param[%zu] changed in backward: %.15g, was %.15g\n", i,
+                        p[i], was[i]);
+            bad++;
+        }
+    for (size_t i = 0; i < nt; i++) {
+        double want = c + f->grads[i];
+        if (!(fabs(gr[i] - want) <= 1e-12 * (1 + fabs(want)))) {
+            print_error("grad[%zu] after backward into %g: %.15g, want %.15g\n", i,
+                        c, gr[i], want);
             bad++;
         }
     }
+    free(was);
+    free(gr);
     free(p);
     return bad;
 }
@@ -272,7 +287,7 @@ static void check_mode(const char *yaml, int allow_zero, int sample_weights)
     f.sample_weights = sample_weights;
     f.others = sample_weights ? 1.75 : 0;
     analytic(&f);
-    int bad = sample_weights ? 0 : check_without_input_grads(&f) + check_sgd_in_place(&f);
+    int bad = sample_weights ? 0 : check_without_input_grads(&f) + check_adds_into_grads(&f);
     double norm = 0;
     for (size_t i = 0; i < mimo_graph_trained_count(f.g); i++) {
         bad += compare(&f, &f.params[i], f.grads[i], "param", i);
@@ -513,9 +528,10 @@ static void test_graph_conv_branches(void **s)
 
 /* conv2d with shared and frozen parameters: a kernel used twice gets the
  * sum of both uses' gradients; a frozen one (trainable: false) passes the
- * gradient to the layers below but gets none itself, and plain SGD in
- * backward leaves it as it was (the direct 1x1 path, and im2col with and
- * without an input gradient). */
+ * gradient to the layers below but gets none itself: backward writes
+ * nothing past the trained parameters' gradients (a buffer of just those,
+ * checked by the sanitizers) and no parameter (the direct 1x1 path, and
+ * im2col with and without an input gradient). */
 static void test_conv2d_shared_frozen(void **s)
 {
     (void)s;
@@ -547,13 +563,15 @@ static void test_conv2d_shared_frozen(void **s)
     for (size_t i = nt; i < f.n; i++)
         assert_true(f.grads[i] == 0);
     mimo_real *p = malloc(sizeof(mimo_real) * (f.n + 1));
+    mimo_real *gr = calloc(nt + 1, sizeof(mimo_real));
     memcpy(p, f.params, sizeof(mimo_real) * f.n);
     mimo_graph_forward(f.g, p, (const mimo_real *const *)f.in, BATCH);
     assert_int_equal(mimo_graph_loss(f.g, (const mimo_real *const *)f.tgt, BATCH,
                                      1.0 / BATCH, NULL), 0);
-    mimo_graph_backward_sgd(f.g, p, 0.1, BATCH, NULL, NULL);
-    for (size_t i = nt; i < f.n; i++)
+    mimo_graph_backward(f.g, p, gr, BATCH); /* grads holds the trained only */
+    for (size_t i = 0; i < f.n; i++)
         assert_true(p[i] == f.params[i]);
+    free(gr);
     free(p);
     teardown_graph(&f);
 }
@@ -989,6 +1007,7 @@ static double uncertainty_total(mimo_model *m, const mimo_source *src,
                                 const uint64_t *rows)
 {
     mimo_model_begin_step(m, 0);
+    mimo_exchange_begin_step(mimo_model_exchange(m), m);
     assert_int_equal(mimo_model_read(m, src, rows, BATCH, 1), 0);
     assert_int_equal(mimo_model_weigh(m, BATCH, BATCH), 0);
     mimo_model_forward(m, BATCH);

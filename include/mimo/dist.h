@@ -76,18 +76,20 @@ MIMO_API int mimo_dist_size(const mimo_dist *d);
 MIMO_API MPI_Comm mimo_dist_comm(const mimo_dist *d);
 MIMO_API int mimo_dist_buckets(const mimo_dist *d);
 
-/* Wires d into m: its rank and size, and the gradient sum into each step;
- * sets up the shared-memory windows when the mode is shared (or auto
- * resolves to it). Collective. */
+/* Wires d into m: its rank and size, and d's exchange (mimo/exchange.h:
+ * node_shared, setting up the shared-memory windows, when the mode is
+ * shared or auto resolves to it; else allreduce). Collective. */
 MIMO_API int mimo_dist_attach(mimo_dist *d, mimo_model *m);
 
 /* The form of the gradient sum in use (auto resolved by attach). Not
  * collective. */
 MIMO_API mimo_allreduce mimo_dist_mode(const mimo_dist *d);
 
-/* Seconds this rank spent in data, forward, backward, optimizer and
- * waiting for the allreduce since the last reset. Not collective. */
-MIMO_API void mimo_dist_times(mimo_dist *d, double secs[5], int reset);
+/* Seconds this rank spent in each phase of the step (indexed by
+ * mimo_phase: data, forward, backward, optimizer, and the exchange:
+ * waiting for the sum, or, node_shared, summing and updating) since the
+ * last reset. Not collective. */
+MIMO_API void mimo_dist_times(mimo_dist *d, double secs[MIMO_N_PHASES], int reset);
 
 /* params = src (n values) on every rank: through the one writer of each
  * node when the node shares its parameters (--allreduce shared). d may be

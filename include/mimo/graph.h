@@ -195,14 +195,6 @@ MIMO_API void mimo_graph_backward_hooked(mimo_graph *g, const mimo_real *params,
                                 mimo_real *grads, int b,
                                 mimo_backward_hook hook, void *user);
 
-/* Backward that is also a plain SGD step: each dense layer's kernel and
- * bias move by -lr times their gradient, added into params by the very
- * sgemm that computes it (no gradient buffer, no optimizer pass; each
- * layer's input gradient is computed before its kernel changes). The same
- * as mimo_graph_backward into zeroed grads then params -= lr grads, up to
- * rounding. */
-MIMO_API void mimo_graph_backward_sgd(mimo_graph *g, mimo_real *params, double lr, int b,
-                             mimo_backward_hook hook, void *user);
 
 /* Head h's output of the last forward, (b, units); owned by the graph. */
 MIMO_API const mimo_real *mimo_graph_output(const mimo_graph *g, int h);

@@ -5,6 +5,7 @@
 
 #include "mimo/config.h"
 #include "mimo/error.h"
+#include "mimo/exchange.h"
 #include "mimo/fit.h"
 #include "mimo/graph.h"
 #include "mimo/model.h"

@@ -6,7 +6,7 @@
  * permutation drawn from (seed, epoch); rank r of p takes its contiguous
  * slice of each global batch, and gradients are scaled by 1 / (actual
  * global batch). Nothing is allocated per step. No MPI here: a runtime
- * plugs in through mimo_step_hooks. */
+ * plugs in its exchange (mimo/exchange.h). */
 #ifndef MIMO_MODEL_H
 #define MIMO_MODEL_H
 
@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mimo/exchange.h"
 #include "mimo/graph.h"
 #include "mimo/metrics.h"
 #include "mimo/optim.h"
@@ -49,56 +50,13 @@ MIMO_API void mimo_stats_free(mimo_stats *st);
 
 typedef struct mimo_model mimo_model;
 
-/* How a step's gradient reaches the parameters. Chosen in one place, by
- * mimo_model_set_partition, from the rank count, the optimizer and the
- * runtime's hooks; read it with mimo_model_update_kind.
- *   MIMO_UPDATE_STEP         backward fills the gradient buffer; the
- *                            runtime's sum hook (if any) makes it the sum
- *                            over ranks in place; one optimizer step then
- *                            updates every parameter, on every rank.
- *   MIMO_UPDATE_IN_BACKWARD  one process, plain SGD, no hooks: backward
- *                            adds -lr x the gradient into the parameters
- *                            itself (mimo_graph_backward_sgd); the gradient
- *                            buffer is never written.
- *   MIMO_UPDATE_SLICES       the ranks of a node share the parameters (the
- *                            hooks give the buffers): the apply hook sums
- *                            the node's gradients and updates this rank's
- *                            slice of the parameters and moments.
- * The gradient buffer means one thing: zeros before backward; between
- * backward and the update, this rank's gradient of the step's loss (each
- * sample's loss scaled by 1 / the global batch); after the update,
- * nothing (the next step clears it, or the strategy left zeros). */
-typedef enum {
-    MIMO_UPDATE_STEP,
-    MIMO_UPDATE_IN_BACKWARD,
-    MIMO_UPDATE_SLICES
-} mimo_update;
-
-/* What a data-parallel runtime plugs into each training step (all
- * optional; dist.c fills them).
- * - params and grads: node-shared parameter and gradient buffers (both
- *   set: MIMO_UPDATE_SLICES, which also needs apply).
- * - begin before backward; layer_done after each layer's backward (the
- *   first `done` gradient values are final: a bucket can start).
- * - sum: the gradient buffer becomes the sum over all ranks, in place.
- * - apply: sums over ranks and updates this rank's slice (SLICES).
- * - phase around "data", "forward", "backward" and "optimizer" (end 0/1),
- *   for timings and traces.
- * - reduce and skip_state: see below and mimo_graph_set_reduce. */
-typedef struct {
-    void *user;
-    mimo_real *grads, *params;
-    void (*begin)(void *user, mimo_real *grads, size_t n);
-    void (*layer_done)(void *user, const char *layer, size_t done);
-    int (*sum)(void *user, mimo_real *grads, size_t n);
-    int (*apply)(void *user, mimo_optim *o, mimo_real *params, double lr);
-    void (*phase)(void *user, const char *name, int end);
-    /* reduce: sums doubles over the ranks (batch statistics); skip_state:
-     * another rank of the node updates the shared untrained parameters
-     * (batch_norm's moving statistics) */
-    int (*reduce)(void *user, double *v, int n);
-    int skip_state;
-} mimo_step_hooks;
+/* How a step's gradient reaches the parameters is the model's exchange
+ * (mimo/exchange.h): `local` until a runtime sets another with
+ * mimo_model_set_exchange. The gradient buffer means one thing: zeros
+ * after mimo_exchange_begin_step; between backward and
+ * mimo_exchange_finish, this rank's gradient of the step's loss (each
+ * sample's loss scaled by 1 / the global batch); after finish, nothing
+ * (the next begin_step makes it zeros again). */
 
 /* Compiles spec for its batch size, initializes parameters from its seed
  * and creates its optimizer. The model keeps a pointer to spec. */
@@ -106,11 +64,13 @@ MIMO_API int mimo_model_create(const mimo_spec *spec, mimo_model **out);
 MIMO_API void mimo_model_free(mimo_model **m);
 
 MIMO_API mimo_graph *mimo_model_graph(mimo_model *m);
-/* The parameters in use. Under MIMO_UPDATE_SLICES they are shared by the
- * ranks of a node: write them only through mimo_dist_write_params then;
- * load checkpoints before mimo_dist_attach. */
+/* The parameters in use: the exchange's when it owns them (node_shared:
+ * shared by the ranks of a node; write them only through
+ * mimo_dist_write_params then; load checkpoints before mimo_dist_attach),
+ * else the model's own. */
 MIMO_API mimo_real *mimo_model_params(mimo_model *m);
-/* The gradient buffer in use (see mimo_update for what it holds when). */
+/* The gradient buffer in use (the exchange's when it owns one; what it
+ * holds when: above). */
 MIMO_API mimo_real *mimo_model_grads(mimo_model *m);
 MIMO_API mimo_optim *mimo_model_optim(mimo_model *m);
 /* All parameters, and the trained ones at their front (the gradient
@@ -120,13 +80,15 @@ MIMO_API size_t mimo_model_trained_count(const mimo_model *m);
 /* Learning rate used by the next steps (starts at the spec's). */
 MIMO_API void mimo_model_set_lr(mimo_model *m, double lr);
 MIMO_API double mimo_model_lr(const mimo_model *m);
-/* This process is rank `rank` of `size` (default 0 of 1); hooks (may be
- * NULL) is copied; chooses the update strategy. */
-MIMO_API void mimo_model_set_partition(mimo_model *m, int rank, int size,
-                                       const mimo_step_hooks *hooks);
+/* This process is rank `rank` of `size` (default 0 of 1) and its step's
+ * update goes through x (copied; NULL: mimo_exchange_local()). The one
+ * place the exchange is chosen. */
+MIMO_API void mimo_model_set_exchange(mimo_model *m, int rank, int size,
+                                      const mimo_exchange *x);
+/* The exchange in use (owned by the model). */
+MIMO_API mimo_exchange *mimo_model_exchange(mimo_model *m);
 MIMO_API int mimo_model_rank(const mimo_model *m);
 MIMO_API int mimo_model_size(const mimo_model *m);
-MIMO_API mimo_update mimo_model_update_kind(const mimo_model *m);
 
 /* A source over in-memory arrays matched by name to the model's inputs
  * (and head targets when targets is set). The model holds ONE such
@@ -148,8 +110,8 @@ MIMO_API const uint64_t *mimo_model_order(mimo_model *m, size_t n, long epoch);
 /* This rank's contiguous share [lo, hi) of a global batch of gb rows. */
 MIMO_API void mimo_model_slice(const mimo_model *m, size_t gb, size_t *lo,
                                size_t *hi);
-/* Clears the gradient buffer (unless the strategy leaves it clear) and
- * tells the runtime a step of epoch `epoch` begins. */
+/* A step of epoch `epoch` begins (for dropout's and the data's draws);
+ * the exchange's begin_step clears the gradient buffer. */
 MIMO_API void mimo_model_begin_step(mimo_model *m, long epoch);
 /* Reads rows[0, b) of src into the model's batch buffers (inputs, and
  * targets when targets is set). */
@@ -177,12 +139,8 @@ MIMO_API const mimo_head_stats *mimo_model_step_stats(const mimo_model *m);
 MIMO_API double mimo_model_head_weight(const mimo_model *m, int h);
 /* The total loss of per-head losses (NaN ones left out). */
 MIMO_API double mimo_model_total_loss(const mimo_model *m, const double *head_loss);
-/* Backward over the b rows into the gradient buffer (or, for
- * MIMO_UPDATE_IN_BACKWARD, into the parameters). */
+/* Backward over the b rows: adds into the gradient buffer. */
 MIMO_API void mimo_model_backward(mimo_model *m, int b);
-/* The sum over ranks and the optimizer step, by the update strategy;
- * every rank calls it every step (also with no rows of its own). */
-MIMO_API int mimo_model_update(mimo_model *m);
 
 /* Losses and metrics over src without training (sums into st). */
 MIMO_API int mimo_model_evaluate(mimo_model *m, const mimo_source *src,

@@ -68,10 +68,6 @@ MIMO_API mimo_real *mimo_optim_slot(mimo_optim *o, int k);
  * The contents are not copied. */
 MIMO_API void mimo_optim_lend_slot(mimo_optim *o, int k, mimo_real *buf);
 
-/* Whether a step is exactly params -= lr grads (sgd without momentum,
- * decay or clipping), which mimo_graph_backward_sgd can do in place. */
-MIMO_API int mimo_optim_is_plain_sgd(const mimo_optim *o);
-
 /* Number of steps taken (adam's t); settable for resuming. */
 MIMO_API long long mimo_optim_steps(const mimo_optim *o);
 MIMO_API void mimo_optim_set_steps(mimo_optim *o, long long t);

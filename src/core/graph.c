@@ -639,11 +639,9 @@ static int alloc_buffers(mimo_graph *g, int input_grads)
         work = (mimo_arena){g->arena, 0, 0};
         place_buffers(g, &work);
     }
-    int maxu = 1, maxw = 1;
+    int maxu = 1;
     for (int h = 0; h < g->n_heads; h++)
         maxu = g->heads[h].units > maxu ? g->heads[h].units : maxu;
-    for (int k = 0; k < g->n_nodes; k++)
-        maxw = g->nodes[k].width > maxw ? g->nodes[k].width : maxw;
     g->loss_scratch = calloc((size_t)maxu, sizeof(mimo_real));
     g->loss_scale = calloc(2 * (size_t)g->n_heads, sizeof *g->loss_scale);
     g->row_w = calloc((size_t)g->n_heads, sizeof *g->row_w);
@@ -652,13 +650,11 @@ static int alloc_buffers(mimo_graph *g, int input_grads)
             !(g->row_w[h] = malloc(sizeof(mimo_real) * (size_t)g->max_batch)))
             return mimo_error(MIMO_ENOMEM, "out of memory for the row weights");
     g->prob_scratch = calloc((size_t)maxu, sizeof(mimo_real));
-    g->col_scratch = calloc((size_t)maxw, sizeof(mimo_real));
-    g->grad_alpha = 1;
     g->writes_state = 1;
     for (int k = 0; k < g->n_nodes; k++)
         g->n_collective += g->nodes[k].kind && g->nodes[k].kind->collective;
     if (!g->arena || !g->grad_arena || !g->loss_scratch || !g->prob_scratch ||
-        !g->col_scratch || !g->loss_scale || !g->row_w)
+        !g->loss_scale || !g->row_w)
         return mimo_error(MIMO_ENOMEM, "out of memory for the activations of "
                           "batch %d", g->max_batch);
     return 0;
@@ -755,7 +751,6 @@ void mimo_graph_free(mimo_graph **gp)
     free(g->grad_arena);
     free(g->loss_scratch);
     free(g->prob_scratch);
-    free(g->col_scratch);
     free(g->tensor_node);
     free(g->done_after);
     free(g->t_layer);
@@ -999,14 +994,6 @@ void mimo_graph_backward_hooked(mimo_graph *g, const mimo_real *params,
         if (hook)
             hook(user, n->name, done);
     }
-}
-
-void mimo_graph_backward_sgd(mimo_graph *g, mimo_real *params, double lr, int b,
-                             mimo_backward_hook hook, void *user)
-{
-    g->grad_alpha = (mimo_real)-lr;
-    mimo_graph_backward_hooked(g, params, params, b, hook, user);
-    g->grad_alpha = 1;
 }
 
 void mimo_graph_backward(mimo_graph *g, const mimo_real *params,

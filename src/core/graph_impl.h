@@ -92,7 +92,7 @@ struct mimo_graph {
     int n_shared;          /* tensors used by more than one layer */
     int n_log_var;         /* uncertainty weighting: s_h at [0, n_heads) */
     size_t *done_after;    /* per node: the trained prefix final after its
-                            * backward (for the gradient-sum hooks) */
+                            * backward (for the exchange's layer_done) */
     mimo_real *arena;      /* the kinds' work buffers */
     mimo_real *grad_arena; /* all dy buffers: zeroed by one memset */
     size_t grad_arena_len;
@@ -114,8 +114,6 @@ struct mimo_graph {
     mimo_real *prob_scratch; /* another: a from_logits head's probabilities */
     mimo_real **row_w;     /* per head (max_batch, weighted heads only) and */
     double *loss_scale;    /* 2 n_heads: for mimo_graph_loss */
-    mimo_real *col_scratch;  /* one row of the widest layer */
-    mimo_real grad_alpha;    /* backward adds grad_alpha x the gradient */
 };
 
 #define MIMO_PARENT(g, n, k) (&(g)->nodes[(n)->in[k]])

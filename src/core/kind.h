@@ -93,7 +93,8 @@ struct mimo_kind {
     void (*forward)(mimo_graph *g, mimo_node *n, const mimo_real *params,
                     int b);
     /* Adds into the parents' dy (those that have one) and into grads (the
-     * parameter gradient, times g->grad_alpha). Called when n->dy is set
+     * parameter gradient): always adds, never updates params (the one
+     * rule every backward keeps; the exchange applies the update). Called when n->dy is set
      * or a head's loss wrote n->dz (n->fused). */
     void (*backward)(mimo_graph *g, mimo_node *n, const mimo_real *params,
                      mimo_real *grads, int b);

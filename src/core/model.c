@@ -2,8 +2,8 @@
  * and prediction from a mimo_source. Owns the flat parameter and gradient
  * buffers, the optimizer, the batch buffers and the epoch order; the graph
  * does the math. MPI enters only through the partition (rank, size) and
- * the step hooks (gradient sum, tracing); the update strategy is chosen
- * here, in choose_update. */
+ * the exchange (mimo/exchange.h: the gradient sum and the update, row
+ * weights' sums, timings), set once by mimo_model_set_exchange. */
 #include "mimo/model.h"
 
 #include <stdlib.h>
@@ -22,8 +22,7 @@ struct mimo_model {
     mimo_real *params, *grads;
     double lr;
     int rank, size;
-    mimo_step_hooks hooks;
-    mimo_update update;
+    mimo_exchange x;                       /* local, or the runtime's */
     long epoch;                            /* of the step in progress */
     const uint64_t *step_rows;             /* its rows (global indices) */
     int n_in, n_heads;
@@ -180,7 +179,7 @@ int mimo_model_create(const mimo_spec *spec, mimo_model **out)
         return rc;
     }
     mimo_graph_init_params(m->g, m->params, spec->train.seed);
-    mimo_model_set_partition(m, 0, 1, NULL);
+    mimo_model_set_exchange(m, 0, 1, NULL);
     *out = m;
     return 0;
 }
@@ -217,11 +216,11 @@ void mimo_model_free(mimo_model **mp)
 mimo_graph *mimo_model_graph(mimo_model *m) { return m->g; }
 mimo_real *mimo_model_params(mimo_model *m)
 {
-    return m->hooks.params ? m->hooks.params : m->params;
+    return m->x.params ? m->x.params : m->params;
 }
 mimo_real *mimo_model_grads(mimo_model *m)
 {
-    return m->hooks.grads ? m->hooks.grads : m->grads;
+    return m->x.grads ? m->x.grads : m->grads;
 }
 mimo_optim *mimo_model_optim(mimo_model *m) { return m->opt; }
 size_t mimo_model_param_count(const mimo_model *m) { return mimo_graph_param_count(m->g); }
@@ -229,41 +228,22 @@ size_t mimo_model_trained_count(const mimo_model *m) { return mimo_graph_trained
 void mimo_model_set_lr(mimo_model *m, double lr) { m->lr = lr; }
 double mimo_model_lr(const mimo_model *m) { return m->lr; }
 
-/* The one place the update strategy is chosen (see mimo_update). */
-static mimo_update choose_update(const mimo_model *m)
-{
-    if (m->hooks.params && m->hooks.grads && m->hooks.apply)
-        return MIMO_UPDATE_SLICES;
-    /* in place, a layer's input gradient must read its kernel before the
-     * kernel changes: with shared kernels another layer changes it first */
-    /* the learned task weights take their gradient from the buffer */
-    if (m->size == 1 && !m->hooks.sum && !m->hooks.apply &&
-        mimo_optim_is_plain_sgd(m->opt) && !mimo_graph_shares(m->g) &&
-        !mimo_graph_log_vars(m->g))
-        return MIMO_UPDATE_IN_BACKWARD;
-    return MIMO_UPDATE_STEP;
-}
-
-void mimo_model_set_partition(mimo_model *m, int rank, int size,
-                              const mimo_step_hooks *hooks)
+void mimo_model_set_exchange(mimo_model *m, int rank, int size,
+                             const mimo_exchange *x)
 {
     m->rank = rank, m->size = size;
-    memset(&m->hooks, 0, sizeof m->hooks);
-    if (hooks)
-        m->hooks = *hooks;
-    m->update = choose_update(m);
-    mimo_graph_set_reduce(m->g, m->hooks.reduce, m->hooks.user, !m->hooks.skip_state);
+    m->x = x ? *x : mimo_exchange_local();
+    mimo_graph_set_reduce(m->g, m->x.ops->reduce, m->x.state, m->x.writes_state);
 }
 
-mimo_update mimo_model_update_kind(const mimo_model *m) { return m->update; }
+mimo_exchange *mimo_model_exchange(mimo_model *m) { return &m->x; }
 
 int mimo_model_rank(const mimo_model *m) { return m->rank; }
 int mimo_model_size(const mimo_model *m) { return m->size; }
 
-static void phase(const mimo_model *m, const char *name, int end)
+static void phase(const mimo_model *m, mimo_phase p, int end)
 {
-    if (m->hooks.phase)
-        m->hooks.phase(m->hooks.user, name, end);
+    mimo_exchange_phase(&m->x, p, end);
 }
 
 /* ---- in-memory arrays as a source ------------------------------------ */
@@ -395,27 +375,22 @@ void mimo_model_begin_step(mimo_model *m, long epoch)
 {
     m->epoch = epoch;
     m->step_rows = NULL;
-    size_t n = mimo_graph_trained_count(m->g);
-    if (m->update == MIMO_UPDATE_STEP) /* the shared sum leaves zeros */
-        mimo_vec_zero(mimo_model_grads(m), n);
-    if (m->hooks.begin)
-        m->hooks.begin(m->hooks.user, mimo_model_grads(m), n);
 }
 
 int mimo_model_read(mimo_model *m, const mimo_source *src, const uint64_t *rows,
                     int b, int targets)
 {
-    phase(m, "data", 0);
+    phase(m, MIMO_PHASE_DATA, 0);
     int rc = b > 0 ? src->read(src->ctx, rows, b, m->batch_in,
                                targets ? m->batch_tgt : NULL) : 0;
-    phase(m, "data", 1);
+    phase(m, MIMO_PHASE_DATA, 1);
     m->step_rows = rows;
     return rc;
 }
 
 void mimo_model_forward(mimo_model *m, int b)
 {
-    phase(m, "forward", 0);
+    phase(m, MIMO_PHASE_FORWARD, 0);
     mimo_graph_set_training(m->g, m->step_rows, m->epoch);
     mimo_graph_forward(m->g, mimo_model_params(m),
                        (const mimo_real *const *)m->batch_in, b);
@@ -435,8 +410,8 @@ int mimo_model_weigh(mimo_model *m, int b, size_t gb)
             m->denom[h] = mimo_graph_head_weighted(m->g, h) ? 0 : (double)gb;
     }
     m->denom[m->n_heads] = rc != 0;
-    if (weighted && m->hooks.reduce) {
-        int rr = m->hooks.reduce(m->hooks.user, m->denom, m->n_heads + 1);
+    if (weighted && m->x.ops->reduce) {
+        int rr = m->x.ops->reduce(m->x.state, m->denom, m->n_heads + 1);
         if (!rc && rr)
             return rr;
         if (!rc && m->denom[m->n_heads] > 0)
@@ -472,7 +447,7 @@ int mimo_model_loss(mimo_model *m, int b, mimo_stats *st)
                                     m->denom[h]);
     if (!rc && st)
         rc = add_stats(m, b, st);
-    phase(m, "forward", 1);
+    phase(m, MIMO_PHASE_FORWARD, 1);
     return rc;
 }
 
@@ -480,38 +455,10 @@ const mimo_head_stats *mimo_model_step_stats(const mimo_model *m) { return m->st
 
 void mimo_model_backward(mimo_model *m, int b)
 {
-    phase(m, "backward", 0);
-    if (m->update == MIMO_UPDATE_IN_BACKWARD)
-        mimo_graph_backward_sgd(m->g, m->params, m->lr, b, m->hooks.layer_done,
-                                m->hooks.user);
-    else
-        mimo_graph_backward_hooked(m->g, mimo_model_params(m), mimo_model_grads(m),
-                                   b, m->hooks.layer_done, m->hooks.user);
-    phase(m, "backward", 1);
-}
-
-int mimo_model_update(mimo_model *m)
-{
-    size_t n = mimo_graph_trained_count(m->g);
-    int rc = mimo_graph_status(m->g); /* met in backward */
-    if (rc)
-        return rc;
-    switch (m->update) {
-    case MIMO_UPDATE_IN_BACKWARD: /* backward applied it: count the step */
-        mimo_optim_begin_step(m->opt);
-        return 0;
-    case MIMO_UPDATE_SLICES: /* the runtime sums and updates its slice */
-        return m->hooks.apply(m->hooks.user, m->opt, m->hooks.params, m->lr);
-    case MIMO_UPDATE_STEP:
-        if (m->hooks.sum && (rc = m->hooks.sum(m->hooks.user, m->grads, n)))
-            return rc;
-        phase(m, "optimizer", 0);
-        /* m->grads holds the sum; scratch for decay and clipping is the
-         * same buffer, which the next step clears */
-        mimo_optim_step(m->opt, mimo_model_params(m), m->grads, m->grads, m->lr);
-        phase(m, "optimizer", 1);
-    }
-    return 0;
+    phase(m, MIMO_PHASE_BACKWARD, 0);
+    mimo_graph_backward_hooked(m->g, mimo_model_params(m), mimo_model_grads(m),
+                               b, m->x.ops->layer_done, m->x.state);
+    phase(m, MIMO_PHASE_BACKWARD, 1);
 }
 
 /* ---- evaluation and prediction ---------------------------------------- */

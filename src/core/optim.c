@@ -77,11 +77,6 @@ void mimo_optim_lend_slot(mimo_optim *o, int k, mimo_real *buf)
 }
 long long mimo_optim_steps(const mimo_optim *o) { return o->t; }
 
-int mimo_optim_is_plain_sgd(const mimo_optim *o)
-{
-    return o->s.kind == MIMO_OPT_SGD && o->n_slots == 0 && o->s.weight_decay == 0 &&
-           o->s.clipnorm <= 0 && o->s.clipvalue <= 0;
-}
 void mimo_optim_set_steps(mimo_optim *o, long long t) { o->t = t; }
 
 /* An update of params[lo, hi) (all of them, or the slice a rank updates

@@ -1,17 +1,24 @@
-/* dist.c — the gradient sum over ranks in each step (see dist.h for its
- * three forms) and the hooks that wire it into the model.
- * bucketed: the gradient buffer is split into fixed buckets (front to back,
- * the same on every rank); backward finishes the buffer front to back, so
- * each bucket's MPI_Iallreduce starts as soon as its last value is final,
- * and MPI_Test drives the started ones while backward goes on; the sum
- * hook starts what is left and waits for all before the optimizer runs.
- * blocking: one MPI_Allreduce in the sum hook.
- * shared: shm.c, through the apply hook.
+/* dist.c — the MPI implementations of the exchange contract
+ * (mimo/exchange.h), chosen once by mimo_dist_attach (see dist.h for the
+ * forms):
+ * allreduce (owns nothing; sums the model's gradient buffer in place):
+ *   bucketed: the gradient buffer is split into fixed buckets (front to
+ *   back, the same on every rank); backward finishes the buffer front to
+ *   back, so each bucket's MPI_Iallreduce starts in layer_done as soon as
+ *   its last value is final, and MPI_Test drives the started ones while
+ *   backward goes on; finish starts what is left, waits for all, then
+ *   runs the optimizer. blocking: one MPI_Allreduce in finish.
+ * node_shared (owns the parameters, the gradients and the moments, in
+ *   shm.c's node-shared windows): finish sums the node's gradients and
+ *   updates this rank's slice.
+ * Both time the step's phases (for mimo_dist_times and traces) and sum
+ * row weights and batch statistics over the ranks (reduce).
  * Checksums and logged sums are in collect.c; communicators and checked
  * calls in comm.c.
  *
  * Part dist (src/dist/): everything MPI — gradient sums, collectives,
- * node-shared memory, traces; uses core (through mimo_step_hooks) and base.
+ * node-shared memory, traces; uses core (through its exchange contract)
+ * and base.
  */
 #include "mimo/dist.h"
 
@@ -38,9 +45,9 @@ struct mimo_dist {
     mimo_real *grads;          /* the buffer of the current step */
     int err;                   /* the first MPI failure inside a hook */
     mimo_trace *trace;
-    double t_phase[4], t_layer;
-    double spent[5];           /* seconds: data, forward, backward, optimizer, wait */
-    double t_wall[4];
+    double t_phase[MIMO_N_PHASES], t_layer;
+    double spent[MIMO_N_PHASES]; /* seconds in each phase */
+    double t_wall[MIMO_N_PHASES];
     /* the vote in flight (mimo_dist_vote) */
     int vote_send, vote_sum, vote_pending;
     MPI_Request vote_req;
@@ -162,18 +169,27 @@ static void start_bucket(mimo_dist *d, int k)
                                           &d->req[k]));
 }
 
-static void hook_begin(void *u, mimo_real *grads, size_t n)
+static void allreduce_begin(void *u, mimo_real *grads, size_t n)
 {
     mimo_dist *d = u;
-    (void)n;
+    memset(grads, 0, sizeof *grads * n);
     d->grads = grads;
     d->next = 0;
     d->t_layer = mimo_trace_now(d->trace);
 }
 
+/* node_shared: the last finish left zeros in this rank's shared buffer
+ * (and attach cleared it) */
+static void shared_begin(void *u, mimo_real *grads, size_t n)
+{
+    mimo_dist *d = u;
+    (void)grads, (void)n;
+    d->t_layer = mimo_trace_now(d->trace);
+}
+
 /* Starts every bucket whose values are all final, then lets MPI progress
  * the ones in flight. */
-static void hook_layer(void *u, const char *layer, size_t done)
+static void layer_done(void *u, const char *layer, size_t done)
 {
     mimo_dist *d = u;
     if (d->trace) {
@@ -214,38 +230,74 @@ static int sum_buckets(mimo_dist *d, mimo_real *grads)
     return 0;
 }
 
-static int hook_sum(void *u, mimo_real *grads, size_t n)
+static void phase(void *u, mimo_phase p, int end)
 {
+    static const char *const names[MIMO_N_PHASES] = {"data", "forward", "backward",
+                                                     "optimizer", "exchange"};
     mimo_dist *d = u;
-    double t0 = mimo_trace_now(d->trace), w0 = mimo_clock();
-    int blocking = d->mode == MIMO_ALLREDUCE_BLOCKING;
-    mimo_stall_enter(MIMO_STALL_GRADIENTS);
-    int rc = blocking ? sum_blocking(d, grads, n) : sum_buckets(d, grads);
-    mimo_stall_leave();
-    mimo_trace_span(d->trace, "allreduce", blocking ? "allreduce (blocking)"
-                    : "allreduce wait", t0, mimo_trace_now(d->trace));
-    d->spent[4] += mimo_clock() - w0;
-    return rc;
+    double w = mimo_clock();
+    if (!end)
+        d->t_wall[p] = w;
+    else
+        d->spent[p] += w - d->t_wall[p];
+    if (!d->trace)
+        return;
+    double t = mimo_trace_now(d->trace);
+    if (!end)
+        d->t_phase[p] = t;
+    else if (p != MIMO_PHASE_BACKWARD) /* backward is traced per layer */
+        mimo_trace_span(d->trace, "step", names[p], d->t_phase[p], t);
 }
 
-/* The shared form: the sum and this rank's slice of the update. */
-static int hook_apply(void *u, mimo_optim *o, mimo_real *params, double lr)
+/* allreduce: the sum (none on one rank: a trace only), then the
+ * optimizer on every rank. grads is also the optimizer's scratch for
+ * decay and clipping: the next begin_step clears it. */
+static int allreduce_finish(void *u, mimo_optim *o, mimo_real *params,
+                            mimo_real *grads, size_t n, double lr)
 {
     mimo_dist *d = u;
+    if (d->size > 1) {
+        double t0 = mimo_trace_now(d->trace), w0 = mimo_clock();
+        int blocking = d->mode == MIMO_ALLREDUCE_BLOCKING;
+        mimo_stall_enter(MIMO_STALL_GRADIENTS);
+        int rc = blocking ? sum_blocking(d, grads, n) : sum_buckets(d, grads);
+        mimo_stall_leave();
+        mimo_trace_span(d->trace, "allreduce", blocking ? "allreduce (blocking)"
+                        : "allreduce wait", t0, mimo_trace_now(d->trace));
+        d->spent[MIMO_PHASE_EXCHANGE] += mimo_clock() - w0;
+        if (rc)
+            return rc;
+    }
+    phase(d, MIMO_PHASE_OPTIMIZER, 0);
+    mimo_optim_step(o, params, grads, grads, lr);
+    phase(d, MIMO_PHASE_OPTIMIZER, 1);
+    return 0;
+}
+
+/* node_shared: the sum and this rank's slice of the update (the update
+ * counts as exchange time). */
+static int shared_finish(void *u, mimo_optim *o, mimo_real *params,
+                         mimo_real *grads, size_t n, double lr)
+{
+    mimo_dist *d = u;
+    (void)grads, (void)n;
     double t0 = mimo_trace_now(d->trace), w0 = mimo_clock();
     mimo_stall_enter(MIMO_STALL_GRADIENTS);
     int rc = mimo_shm_apply(d->shm, o, params, lr);
     mimo_stall_leave();
     mimo_trace_span(d->trace, "allreduce", "sum and update (shared memory)", t0,
                     mimo_trace_now(d->trace));
-    d->spent[4] += mimo_clock() - w0;
+    d->spent[MIMO_PHASE_EXCHANGE] += mimo_clock() - w0;
     return rc;
 }
 
-/* Batch statistics (batch_norm): a small sum over all ranks. */
-static int hook_reduce(void *u, double *v, int n)
+/* Batch statistics (batch_norm), row weights: a small sum over all ranks
+ * (one rank, a trace only: already the sum; its comm may be null). */
+static int reduce(void *u, double *v, int n)
 {
     mimo_dist *d = u;
+    if (d->size == 1)
+        return 0;
     mimo_stall_enter(MIMO_STALL_BATCH_STATS);
     int err = MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, d->comm);
     mimo_stall_leave();
@@ -253,44 +305,51 @@ static int hook_reduce(void *u, double *v, int n)
     return 0;
 }
 
-static void hook_phase(void *u, const char *name, int end)
+static int checksum(void *u, const mimo_real *params, size_t n, long long step)
 {
-    mimo_dist *d = u;
-    static const char *const names[4] = {"data", "forward", "backward", "optimizer"};
-    for (int i = 0; i < 4; i++)
-        if (strcmp(name, names[i]) == 0) {
-            double w = mimo_clock();
-            if (!end)
-                d->t_wall[i] = w;
-            else
-                d->spent[i] += w - d->t_wall[i];
-            if (!d->trace)
-                return;
-            double t = mimo_trace_now(d->trace);
-            if (!end)
-                d->t_phase[i] = t;
-            else if (i != 2) /* backward is traced per layer */
-                mimo_trace_span(d->trace, "step", names[i], d->t_phase[i], t);
-        }
+    return mimo_dist_check_replicas(u, params, n, step);
 }
 
-void mimo_dist_times(mimo_dist *d, double secs[5], int reset)
+static const mimo_exchange_ops allreduce_ops = {
+    .name = "allreduce",
+    .owns = 0,
+    .begin_step = allreduce_begin,
+    .layer_done = layer_done,
+    .finish = allreduce_finish,
+    .checksum = checksum,
+    .reduce = reduce,
+    .phase = phase,
+};
+
+static const mimo_exchange_ops node_shared_ops = {
+    .name = "node_shared",
+    .owns = MIMO_EXCHANGE_OWNS_PARAMS | MIMO_EXCHANGE_OWNS_GRADS |
+            MIMO_EXCHANGE_OWNS_MOMENTS,
+    .begin_step = shared_begin,
+    .layer_done = layer_done,
+    .finish = shared_finish,
+    .checksum = checksum,
+    .reduce = reduce,
+    .phase = phase,
+};
+
+void mimo_dist_times(mimo_dist *d, double secs[MIMO_N_PHASES], int reset)
 {
     memcpy(secs, d->spent, sizeof d->spent);
     if (reset)
         memset(d->spent, 0, sizeof d->spent);
 }
 
-/* The shared form when asked for, or under auto when every node has the
- * same number (> 1) of ranks; h gets its buffers and apply. */
-static int attach_shared(mimo_dist *d, mimo_model *m, mimo_step_hooks *h)
+/* node_shared when asked for, or under auto when every node has the
+ * same number (> 1) of ranks: x gets its table and the buffers it lends. */
+static int attach_shared(mimo_dist *d, mimo_model *m, mimo_exchange *x)
 {
     int rc = mimo_shm_create(d->comm, d->n, d->ranks_per_node,
                              d->mode == MIMO_ALLREDUCE_SHARED, &d->shm);
     if (!rc)
-        rc = mimo_agree(d->comm, mimo_shm_attach(d->shm, m, h));
+        rc = mimo_agree(d->comm, mimo_shm_attach(d->shm, m, &x->params, &x->grads));
     if (rc) /* none of the shared buffers, whatever happens next */
-        h->grads = h->params = NULL;
+        x->grads = x->params = NULL;
     if (rc && d->mode == MIMO_ALLREDUCE_AUTO) {
         /* 1: no node shares memory between ranks; or this MPI cannot
          * (e.g. no unified memory model): the MPI allreduce then */
@@ -301,26 +360,25 @@ static int attach_shared(mimo_dist *d, mimo_model *m, mimo_step_hooks *h)
     }
     if (!rc) {
         d->mode = MIMO_ALLREDUCE_SHARED;
-        h->apply = hook_apply;
-        h->sum = NULL;
-        h->skip_state = mimo_shm_local_rank(d->shm) != 0; /* one writer a node */
+        x->ops = &node_shared_ops;
+        x->writes_state = mimo_shm_local_rank(d->shm) == 0; /* one writer a node */
     }
     return rc;
 }
 
+/* The one place a runtime's exchange is chosen: allreduce (also for one
+ * rank with a trace: it sums nothing, times the phases) unless the ranks
+ * of a node share memory. */
 int mimo_dist_attach(mimo_dist *d, mimo_model *m)
 {
-    mimo_step_hooks h = {.user = d, .begin = hook_begin, .layer_done = hook_layer,
-                         .phase = hook_phase};
+    mimo_exchange x = {.ops = &allreduce_ops, .state = d, .writes_state = 1};
     int rc = 0;
-    if (d->size > 1) /* one rank (a trace only): nothing to sum */
-        h.sum = hook_sum, h.reduce = hook_reduce;
     if (d->size > 1 &&
         (d->mode == MIMO_ALLREDUCE_SHARED || d->mode == MIMO_ALLREDUCE_AUTO))
-        rc = attach_shared(d, m, &h);
+        rc = attach_shared(d, m, &x);
     else if (d->mode == MIMO_ALLREDUCE_AUTO)
         d->mode = MIMO_ALLREDUCE_BUCKETED;
-    mimo_model_set_partition(m, d->rank, d->size, &h);
+    mimo_model_set_exchange(m, d->rank, d->size, &x);
     return rc;
 }
 

@@ -169,7 +169,8 @@ static int node_barrier(mimo_shm *s)
     return 0;
 }
 
-int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_step_hooks *h)
+int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_real **params,
+                    mimo_real **grads)
 {
     mimo_optim *o = mimo_model_optim(m);
     if (mimo_optim_n_slots(o) > MAX_SLOTS)
@@ -205,8 +206,8 @@ int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_step_hooks *h)
     for (int k = 0; k < s->n_slots; k++)
         mimo_optim_lend_slot(o, k, s->slot[k]);
     s->m = m;
-    h->grads = s->seg[s->lrank];
-    h->params = s->params;
+    *grads = s->seg[s->lrank];
+    *params = s->params;
     return 0;
 }
 
@@ -341,7 +342,7 @@ void mimo_shm_free(mimo_shm **sp)
     if (s->m) { /* the model gets its own buffers back, with the values */
         mimo_model *m = s->m;
         mimo_optim *o = mimo_model_optim(m);
-        mimo_model_set_partition(m, mimo_model_rank(m), mimo_model_size(m), NULL);
+        mimo_model_set_exchange(m, mimo_model_rank(m), mimo_model_size(m), NULL);
         memcpy(mimo_model_params(m), s->params, sizeof(mimo_real) * s->n_all);
         for (int k = 0; k < s->n_slots; k++) {
             mimo_optim_lend_slot(o, k, NULL);

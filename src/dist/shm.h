@@ -40,9 +40,12 @@ int mimo_shm_create(MPI_Comm comm, size_t n, int ranks_per_node, int required,
                     mimo_shm **out);
 
 /* Moves m's parameters and optimizer moments into node-shared memory (the
- * node's local rank 0 copies its own) and sets the grads and params fields
- * of h (the shared sum leaves zeros in grads); the caller adds apply. */
-int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_step_hooks *h);
+ * node's local rank 0 copies its own), lends the moments to m's optimizer
+ * and sets *params and *grads to the node's parameters and this rank's
+ * gradient buffer (zeros; the shared sum leaves zeros in it), for the
+ * node_shared exchange to lend the model. */
+int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_real **params,
+                    mimo_real **grads);
 
 /* This rank's index among the ranks of its node. */
 int mimo_shm_local_rank(const mimo_shm *s);

@@ -156,7 +156,7 @@ static int run_steps(mimo_model *m, const mimo_source *src, counter *c, long n)
 
 /* The per-kind profile: the seconds the graph's clock reads gave each
  * layer's forward and backward over `steps` steps (kernels only: the
- * gradient sum's hooks run outside them), and its matrix products' flops
+ * exchange's layer_done runs outside them), and its matrix products' flops
  * on a slice of `rows` rows, summed per kind (past MIMO_BENCH_MAX_KINDS
  * kinds the rest go to "other"), largest share first. */
 static void kind_times(const mimo_graph *g, long steps, int rows,
@@ -323,7 +323,7 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
             rc = mimo_stall_start(comm, &so);
         if (!rc)
             rc = run_steps(m, &src, &c, warmup);
-        double t[5];
+        double t[MIMO_N_PHASES];
         mimo_dist_times(d, t, 1);
         if (!rc && comm != MPI_COMM_NULL && MPI_Barrier(comm) != MPI_SUCCESS)
             rc = mimo_error(MIMO_EMPI, "MPI_Barrier failed");
@@ -335,7 +335,7 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
         mimo_dist_times(d, t, 1);
         mimo_stall_stop();
         r->stall_mark_ns = stall_mark_ns();
-        for (int k = 0; k < 5; k++)
+        for (int k = 0; k < MIMO_N_PHASES; k++)
             r->phase[k] = t[k] / (double)steps;
         size_t lo, hi;
         mimo_model_slice(m, (size_t)spec->train.batch_size, &lo, &hi);

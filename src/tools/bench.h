@@ -42,7 +42,7 @@ typedef struct {
 
 /* One layer kind's share of a training step (--layers): the clock read
  * around each layer's forward and backward inside the graph's own passes
- * (not the gradient sum's hooks), on rank 0's slice. */
+ * (not the exchange's layer_done), on rank 0's slice. */
 typedef struct {
     const char *kind;      /* "conv2d", ... (static), or "other" */
     int layers;            /* of this kind in the network */
@@ -62,7 +62,7 @@ typedef struct {
     double gflops;                        /* achieved, all ranks together */
     double sgemm_gflops;                  /* one rank, square sgemm */
     double sgemm_bound_sps;               /* samples/s sgemm alone allows */
-    double phase[5];  /* mean seconds per step: data, forward, backward,
+    double phase[MIMO_N_PHASES];  /* mean seconds per step: data, forward, backward,
                          optimizer, gradient sum (waiting for it, and
                          when shared the summing itself; rank 0) */
     double step_s;    /* mean seconds per step (rank 0) */

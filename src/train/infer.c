@@ -30,7 +30,7 @@ static int load_for_inference(const char *ckpt, MPI_Comm comm, mimo_spec *spec,
         int rank, size;
         MIMO_MPI(MPI_Comm_rank(comm, &rank));
         MIMO_MPI(MPI_Comm_size(comm, &size));
-        mimo_model_set_partition(*m, rank, size, NULL);
+        mimo_model_set_exchange(*m, rank, size, NULL);
     }
     return mimo_checkpoint_load(ckpt, *m, NULL, NULL, NULL);
 }

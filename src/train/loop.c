@@ -200,9 +200,8 @@ static int run_step(run *r, long epoch, long step)
     count_step(r, epoch, step, gb);
     report(r, epoch, step);
     if (r->dist && r->state.ck.global_step % (r->o->check_every > 0 ? r->o->check_every : 100) == 0 &&
-        (rc = mimo_dist_check_replicas(r->dist, mimo_model_params(r->m),
-                                       mimo_model_param_count(r->m),
-                                       r->state.ck.global_step)))
+        (rc = mimo_exchange_checksum(mimo_model_exchange(r->m), r->m,
+                                     r->state.ck.global_step)))
         return rc;
     if ((rc = vote(r, &verdict)))
         return rc;
@@ -316,18 +315,19 @@ static int epoch_checkpoints(run *r, long e)
  * gradients took longer than computing them, more ranks do not pay. */
 static void warn_sum_cost(run *r)
 {
-    double t[5];
+    double t[MIMO_N_PHASES];
     if (!r->dist || r->size == 1 || r->warned_sum)
         return;
     r->warned_sum = 1;
     mimo_dist_times(r->dist, t, 0);
-    if (t[4] <= t[1] + t[2])
+    double compute = t[MIMO_PHASE_FORWARD] + t[MIMO_PHASE_BACKWARD];
+    if (t[MIMO_PHASE_EXCHANGE] <= compute)
         return;
     char msg[512];
     snprintf(msg, sizeof msg, "warning: summing the gradients over the %d ranks "
              "took %.2f s of this epoch, more than the %.2f s of forward and "
              "backward: for a model this small, fewer ranks (or a larger batch) "
-             "may train faster", r->size, t[4], t[1] + t[2]);
+             "may train faster", r->size, t[MIMO_PHASE_EXCHANGE], compute);
     note(r, msg);
 }
 
@@ -379,9 +379,8 @@ static int train_loop(run *r)
     if (rc)
         return rc;
     if (r->dist && r->size > 1 && /* replicas must end bitwise identical */
-        (rc = mimo_dist_check_replicas(r->dist, mimo_model_params(r->m),
-                                       mimo_model_param_count(r->m),
-                                       r->state.ck.global_step)))
+        (rc = mimo_exchange_checksum(mimo_model_exchange(r->m), r->m,
+                                     r->state.ck.global_step)))
         return rc;
     if (stop && r->has_best && r->spec->train.early.restore_best) {
         char msg[256];
@@ -638,8 +637,8 @@ static int sync_replicas(run *r)
         return 0;
     size_t n = mimo_model_param_count(r->m);
     int rc = mimo_dist_bcast(r->dist, mimo_model_params(r->m), n);
-    return rc ? rc : mimo_dist_check_replicas(r->dist, mimo_model_params(r->m), n,
-                                              r->state.ck.global_step);
+    return rc ? rc : mimo_exchange_checksum(mimo_model_exchange(r->m), r->m,
+                                            r->state.ck.global_step);
 }
 
 /* Rank 0: the run directory's lock before anything in it is read or

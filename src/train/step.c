@@ -1,10 +1,12 @@
-/* step.c — one training step, the whole of it in order: this rank's rows
- * of the global batch, the row weights summed over the global batch,
- * forward, loss, backward (the runtime's hooks start the gradient sum as
- * layers finish), the update (the sum over ranks and the optimizer, by
- * the model's update strategy). Every training loop of
- * mimo runs this function: `mimo train` (loop.c), mimo_fit (fit.c) and
- * `mimo bench`. */
+/* step.c — one training step, the whole of it in order: the exchange
+ * clears the gradient buffer; this rank's rows of the global batch, the
+ * row weights summed over the global batch, forward, loss, backward (which
+ * adds into the gradient buffer; the exchange may start summing as layers
+ * finish); the exchange's finish: the gradient summed over the ranks and
+ * the optimizer's update (mimo/exchange.h: local, allreduce or
+ * node_shared, chosen once when the runtime attached). Every training
+ * loop of mimo runs this function: `mimo train` (loop.c), mimo_fit
+ * (fit.c) and `mimo bench`. */
 #include "mimo/fit.h"
 
 #include <string.h>
@@ -45,7 +47,9 @@ int mimo_train_step(mimo_model *m, const mimo_source *src, const uint64_t *rows,
     int rc;
     mimo_model_slice(m, gb, &lo, &hi); /* this rank's rows: [lo, hi) */
     int b = (int)(hi - lo);
+    mimo_exchange *x = mimo_model_exchange(m);
     mimo_model_begin_step(m, epoch);
+    mimo_exchange_begin_step(x, m); /* the gradient buffer: zeros */
     /* every rank joins the sums of row weights, also without rows */
     if ((rc = mimo_model_read(m, src, rows + lo, b, 1)) ||
         (rc = mimo_model_weigh(m, b, gb)))
@@ -55,7 +59,10 @@ int mimo_train_step(mimo_model *m, const mimo_source *src, const uint64_t *rows,
         mimo_model_forward(m, b);
         if ((rc = mimo_model_loss(m, b, st)) || (rc = check_finite(m, epoch, step)))
             return rc;
-        mimo_model_backward(m, b);
+        mimo_model_backward(m, b); /* adds into the gradient buffer */
     }
-    return mimo_model_update(m);
+    if ((rc = mimo_graph_status(mimo_model_graph(m)))) /* met in backward */
+        return rc;
+    /* the update: summed over the ranks, then applied */
+    return mimo_exchange_finish(x, m);
 }

@@ -23,7 +23,7 @@ while IFS= read -r f; do
     checked=$((checked + 1))
 done < <(find "$SRC/src/base" "$SRC/src/core" -name '*.c' | sort)
 # and the public headers the core's users see
-for h in api error fit graph model optim real rng source spec summary version config schedule; do
+for h in api error exchange fit graph model optim real rng source spec summary version config schedule; do
     deps=$(echo "#include \"mimo/$h.h\"" | "$CC" -std=c11 -M "${flags[@]}" -x c - 2>&1)
     if tr ' \\' '\n\n' <<<"$deps" | grep -qE '/(mpi|hdf5|yaml)\.h$'; then
         echo "FAIL: include/mimo/$h.h reaches MPI, HDF5 or libyaml"; bad=$((bad + 1))

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # mpi.sh — data-parallel training under mpirun: the same weights on 1, 2, 3
 # and 4 ranks (a global batch that does not divide evenly), replicas
-# bitwise identical, bucketed = blocking allreduce, predict/eval on 2 ranks
+# bitwise identical, the exchanges bitwise the same (bucketed = blocking
+# allreduce = node_shared, with SGD and Adam; local = allreduce over one
+# rank), predict/eval on 2 ranks
 # = 1 rank, and faults (one rank's bad rows, a NaN on one rank, kill -9 of
 # a rank) ending the job within 30 s with the newest checkpoint intact.
 source "$(dirname "$0")/lib.bash"
@@ -60,6 +62,20 @@ mpi_expect 2 0 "" train net.yaml --out blocking --quiet --allreduce blocking --e
 mpi_expect 2 0 "" train net.yaml --out shared --quiet --allreduce shared --epochs 4
 check "bucketed and blocking allreduce: bitwise the same" params_close bucketed/checkpoints/last.h5 blocking/checkpoints/last.h5 0
 check "shared-memory sum and blocking allreduce: bitwise the same" params_close shared/checkpoints/last.h5 blocking/checkpoints/last.h5 0
+# The exchange contract (mimo/exchange.h): each implementation applies the
+# same update. With Adam (configs/multitask.yaml's optimizer: moments the
+# node_shared exchange owns and updates by slices) the three on 2 ranks
+# are bitwise the same; on one process, local (no runtime) and allreduce
+# over one rank (attached for --trace) too.
+adam=(--epochs 4 --set 'train.optimizer={type: adam, lr: 0.01}')
+for x in blocking bucketed shared; do
+    mpi_expect 2 0 "" train net.yaml --out adam-$x --quiet --allreduce $x "${adam[@]}"
+done
+check "adam: bucketed allreduce = blocking (bitwise)" same_params adam-blocking/checkpoints/last.h5 adam-bucketed/checkpoints/last.h5
+check "adam: node_shared = blocking allreduce (bitwise)" same_params adam-blocking/checkpoints/last.h5 adam-shared/checkpoints/last.h5
+expect 0 "" train net.yaml --out adam-local --quiet "${adam[@]}"
+expect 0 "" train net.yaml --out adam-one --quiet --trace adam-one.json "${adam[@]}"
+check "adam, one process: local = allreduce over one rank (bitwise)" same_params adam-local/checkpoints/last.h5 adam-one/checkpoints/last.h5
 # Under the shared form each rank updates its slice of the node's one
 # parameter buffer and moments: Adam with L2 and clipnorm (a norm over all
 # slices), then early stopping restoring the best epoch's parameters (a

@@ -177,11 +177,10 @@ static void batch_norm_backward(mimo_graph *g, mimo_node *n, const mimo_real *pa
                             : k * n->dy[i];
         }
     });
-    mimo_real al = g->grad_alpha;
     for (int j = 0; d->gamma >= 0 && n->tensors[d->gamma].trained && j < c; j++)
-        grads[n->tensors[d->gamma].off + (size_t)j] += al * (mimo_real)sdyx[j];
+        grads[n->tensors[d->gamma].off + (size_t)j] += (mimo_real)sdyx[j];
     for (int j = 0; d->beta >= 0 && n->tensors[d->beta].trained && j < c; j++)
-        grads[n->tensors[d->beta].off + (size_t)j] += al * (mimo_real)sdy[j];
+        grads[n->tensors[d->beta].off + (size_t)j] += (mimo_real)sdy[j];
 }
 
 static void batch_norm_describe(const mimo_node *n, char *buf, size_t len)

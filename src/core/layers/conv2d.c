@@ -21,10 +21,8 @@
 
 #ifdef MIMO_REAL_DOUBLE
 #define GEMV cblas_dgemv
-#define AXPY cblas_daxpy
 #else
 #define GEMV cblas_sgemv
-#define AXPY cblas_saxpy
 #endif
 
 typedef struct {
@@ -85,8 +83,6 @@ typedef struct {
     mimo_window w;
     int K, filters, use_bias, direct, dx;
     mimo_real *col;   /* (B oh ow, K): patches; in backward their gradient */
-    mimo_real *dw;    /* (K, filters): the kernel gradient while the kernel
-                       * itself is still read (plain SGD in place) */
     mimo_real *ones;  /* (B oh ow) ones: the bias gradient as one gemv */
 } conv_node;
 
@@ -142,8 +138,6 @@ static void conv2d_buffers(mimo_graph *g, mimo_node *n, mimo_arena *a)
                                                    : mimo_arena_take(a, len);
     d->dx = MIMO_PARENT(g, n, 0)->dy != NULL;
     d->col = d->direct ? NULL : mimo_arena_take(a, rows * (size_t)d->K);
-    d->dw = d->direct || !d->dx ? NULL
-                                : mimo_arena_take(a, (size_t)d->K * (size_t)d->filters);
     d->ones = d->use_bias ? mimo_arena_take(a, rows) : NULL;
     for (size_t r = 0; d->ones && r < rows; r++)
         d->ones[r] = 1;
@@ -265,12 +259,10 @@ static void conv2d_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                      m, N);
 }
 
-/* With a = g->grad_alpha (1, or -lr when grads is params: plain SGD in
- * place): dz = dy act'(z); dW += a col^T dz; dcol = dz W^T, then col2im
- * into dx; db += a dz^T 1. The input gradient reads W before W changes:
- * in place, the kernel gradient waits in d->dw while dcol overwrites the
- * patches it was computed from. A frozen tensor (trainable: false) gets
- * no gradient: it lies past the trained ones, outside grads. */
+/* dz = dy act'(z); dW += col^T dz; dcol = dz W^T (over the patches dW
+ * was computed from), then col2im into dx; db += dz^T 1. A frozen tensor
+ * (trainable: false) gets no gradient: it lies past the trained ones,
+ * outside grads. */
 static void conv2d_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                             mimo_real *grads, int b)
 {
@@ -279,7 +271,7 @@ static void conv2d_backward(mimo_graph *g, mimo_node *n, const mimo_real *params
     int m = (int)positions(d, (size_t)b), N = d->filters, K = d->K;
     int tw = n->tensors[0].trained, tb = d->use_bias && n->tensors[1].trained;
     const mimo_real *W = params + n->tensors[0].off;
-    mimo_real *dW = tw ? grads + n->tensors[0].off : NULL, a = g->grad_alpha;
+    mimo_real *dW = tw ? grads + n->tensors[0].off : NULL;
     if (!n->fused && n->dz != n->dy)
         mimo_act_backward(n->act, n->alpha, n->z, n->y, n->dy, n->dz, m, N);
     if (d->direct) { /* col is x: dx += dz W^T, then dW */
@@ -287,29 +279,20 @@ static void conv2d_backward(mimo_graph *g, mimo_node *n, const mimo_real *params
             MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, K, N, 1, n->dz,
                       N, W, N, 1, p->dy, K);
         if (tw)
-            MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, m, a, p->y, K,
+            MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, m, 1, p->y, K,
                       n->dz, N, 1, dW, N);
-    } else if (!d->dx) {
-        if (tw)
-            MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, m, a, d->col,
-                      K, n->dz, N, 1, dW, N);
-    } else if (grads != params || !tw) {
-        if (tw)
-            MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, m, a, d->col,
-                      K, n->dz, N, 1, dW, N);
-        MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, K, N, 1, n->dz, N,
-                  W, N, 0, d->col, K);
-        col2im(&d->w, d->col, p->dy, b);
     } else {
-        MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, m, 1, d->col, K,
-                  n->dz, N, 0, d->dw, N);
-        MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, K, N, 1, n->dz, N,
-                  W, N, 0, d->col, K);
-        col2im(&d->w, d->col, p->dy, b);
-        AXPY(K * N, a, d->dw, 1, dW, 1);
+        if (tw)
+            MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, m, 1, d->col,
+                      K, n->dz, N, 1, dW, N);
+        if (d->dx) {
+            MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, K, N, 1, n->dz, N,
+                      W, N, 0, d->col, K);
+            col2im(&d->w, d->col, p->dy, b);
+        }
     }
     if (tb)
-        GEMV(CblasRowMajor, CblasTrans, m, N, a, n->dz, N, d->ones, 1, 1,
+        GEMV(CblasRowMajor, CblasTrans, m, N, 1, n->dz, N, d->ones, 1, 1,
              grads + n->tensors[1].off, 1);
 }
 
@@ -327,14 +310,13 @@ static double conv2d_flops(const mimo_graph *g, const mimo_node *n)
     return mn * (2 + (MIMO_PARENT(g, n, 0)->dy != NULL));
 }
 
-/* the patches, the held-back kernel gradient and the ones */
+/* the patches and the ones */
 static size_t conv2d_scratch(const mimo_graph *g, const mimo_node *n, size_t b)
 {
     (void)g;
     const conv_node *d = n->priv;
     size_t rows = positions(d, b);
     return (d->direct ? 0 : rows * (size_t)d->K) +
-           (d->direct || !d->dx ? 0 : (size_t)d->K * (size_t)d->filters) +
            (d->use_bias ? rows : 0);
 }
 

@@ -108,9 +108,7 @@ static void dense_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
 }
 
 /* dx[:, lo:hi] += dz W[lo:hi, :]^T, the input columns whose gradient is
- * used; then, with a = g->grad_alpha (1, or -lr when grads is params:
- * plain SGD in place), dW += a x^T dz and db += a colsum(dz). dx comes
- * first: it must read W before W changes. */
+ * used; dW += x^T dz and db += colsum(dz). */
 static void dense_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                            mimo_real *grads, int b)
 {
@@ -118,7 +116,6 @@ static void dense_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
     mimo_node *p = MIMO_PARENT(g, n, 0);
     int m = b * d->rows, in = d->in, out = mimo_shape_last(&n->shape);
     size_t w_off = n->tensors[0].off;
-    mimo_real a = g->grad_alpha;
     if (!n->fused && n->dz != n->dy)
         mimo_act_backward(n->act, n->alpha, n->z, n->y, n->dy, n->dz, m, out);
     if (d->dx_hi > d->dx_lo)
@@ -126,17 +123,13 @@ static void dense_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                   out, 1, n->dz, out, params + w_off + (size_t)d->dx_lo * out,
                   out, 1, p->dy + d->dx_lo, in);
     if (n->tensors[0].trained) /* trainable: false: no update, dx only */
-        MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, m, a, p->y, in,
+        MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, m, 1, p->y, in,
                   n->dz, out, 1, grads + w_off, out);
     if (d->use_bias && n->tensors[1].trained) {
-        mimo_real *db = grads + n->tensors[1].off, *s = a == 1 ? db : g->col_scratch;
-        if (s != db)
-            memset(s, 0, sizeof *s * (size_t)out);
+        mimo_real *db = grads + n->tensors[1].off;
         for (int r = 0; r < m; r++)
             for (int j = 0; j < out; j++)
-                s[j] += n->dz[(size_t)r * out + j];
-        for (int j = 0; s != db && j < out; j++)
-            db[j] += a * s[j];
+                db[j] += n->dz[(size_t)r * out + j];
     }
 }
 

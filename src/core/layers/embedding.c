@@ -93,12 +93,12 @@ static void embedding_backward(mimo_graph *g, mimo_node *n, const mimo_real *par
     if (!n->tensors[0].trained)
         return;
     const mimo_real *ids = MIMO_PARENT(g, n, 0)->y;
-    mimo_real *dE = grads + n->tensors[0].off, al = g->grad_alpha;
+    mimo_real *dE = grads + n->tensors[0].off;
     size_t count = (size_t)b * (size_t)MIMO_PARENT(g, n, 0)->width, d = (size_t)a->output_dim;
     for (size_t i = 0; i < count; i++) {
         long row = row_of(g, n, ids[i]);
         for (size_t j = 0; row >= 0 && j < d; j++)
-            dE[(size_t)row * d + j] += al * n->dy[i * d + j];
+            dE[(size_t)row * d + j] += n->dy[i * d + j];
     }
 }
 

@@ -105,16 +105,15 @@ static void layer_norm_backward(mimo_graph *g, mimo_node *n, const mimo_real *pa
             dx[j] += d->inv[r] *
                      (mimo_real)(dy[j] * (gamma ? gamma[j] : 1) - s1 - h[j] * s2);
     });
-    /* then the parameters' (dx read gamma first: plain SGD in place) */
-    mimo_real al = g->grad_alpha;
+    /* then the parameters' */
     for (int r = 0; r < R; r++) {
         const mimo_real *dy = n->dy + (size_t)r * w, *h = d->xhat + (size_t)r * w;
         if (d->gamma >= 0 && n->tensors[d->gamma].trained)
             for (int j = 0; j < w; j++)
-                grads[n->tensors[d->gamma].off + (size_t)j] += al * dy[j] * h[j];
+                grads[n->tensors[d->gamma].off + (size_t)j] += dy[j] * h[j];
         if (d->beta >= 0 && n->tensors[d->beta].trained)
             for (int j = 0; j < w; j++)
-                grads[n->tensors[d->beta].off + (size_t)j] += al * dy[j];
+                grads[n->tensors[d->beta].off + (size_t)j] += dy[j];
     }
 }
 
