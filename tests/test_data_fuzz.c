@@ -50,6 +50,8 @@
 #include "io/h5_impl.h"
 #include "mimo/mimo.h"
 
+#include "fuzz.h"
+
 static const char *yaml =
     "inputs: {x: {shape: 3}, ids: {shape: 2, dtype: int32}}\n"
     "layers:\n"
@@ -70,25 +72,8 @@ static const char *const names[] = {"x", "ids", "o", "w", "cls", "b"};
 enum { N_NAMES = 6 };
 
 static char dir[256], base[300], work[300], side[300];
-enum { ACCEPTED = 10, REJECTED = 11, SILENT = 13 };
-static int tried, accepted, crash, hang, silent;
+static fuzz_tally tally;
 
-static void copy_file(const char *from, const char *to)
-{
-    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
-    char buf[65536];
-    size_t n;
-    assert_non_null(a);
-    assert_non_null(b);
-    while ((n = fread(buf, 1, sizeof buf, a)) > 0)
-        assert_int_equal(fwrite(buf, 1, n, b), n);
-    fclose(a);
-    fclose(b);
-}
-
-/* ---- the child: open and read as training does ----------------------------- */
-
-/* Every row, in shuffled batches of the graph's batch, through the source. */
 static int read_all(const mimo_graph *g, mimo_data *d)
 {
     mimo_source s = mimo_data_source(d);
@@ -123,14 +108,10 @@ static int read_all(const mimo_graph *g, mimo_data *d)
     return rc;
 }
 
-static void child(void)
+static void child(void *unused)
 {
-    /* a crash ends the child by its signal: not cmocka's handler, which
-     * would carry on in the child (teardown included) */
-    int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
-    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
-        signal(sigs[i], SIG_DFL);
-    alarm(60);
+    (void)unused;
+    fuzz_child_begin(60);
     mimo_spec spec;
     mimo_graph *g = NULL;
     int rc = mimo_config_parse(yaml, strlen(yaml), "fuzz.yaml", NULL, 0, &spec);
@@ -151,33 +132,11 @@ static void child(void)
     mimo_graph_free(&g);
     mimo_spec_free(&spec);
     if (rc < 0 && !mimo_errmsg()[0])
-        _exit(SILENT); /* an error must say what */
-    _exit(rc == 0 ? ACCEPTED : REJECTED);
+        _exit(FUZZ_MUTE); /* an error must say what */
+    _exit(rc == 0 ? FUZZ_ACCEPTED : FUZZ_REJECTED);
 }
 
-static void run_case(const char *what)
-{
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0)
-        child();
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    tried++;
-    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
-        hang++;
-        printf("HANG: %s\n", what);
-    } else if (WIFEXITED(status) && WEXITSTATUS(status) == SILENT) {
-        silent++;
-        printf("AN ERROR WITHOUT A MESSAGE: %s\n", what);
-    } else if (WIFEXITED(status) &&
-               (WEXITSTATUS(status) == ACCEPTED || WEXITSTATUS(status) == REJECTED)) {
-        accepted += WEXITSTATUS(status) == ACCEPTED;
-    } else {
-        crash++;
-        printf("CRASH (status %d): %s\n", status, what);
-    }
-}
+static void run_case(const char *what) { fuzz_run(&tally, child, NULL, what); }
 
 /* ---- the base file ----------------------------------------------------------- */
 
@@ -300,7 +259,7 @@ static void virtual_of(hid_t f, const char *name, int rank, const hsize_t *dims,
 
 static void mutate(const char *name, int kind)
 {
-    copy_file(base, work);
+    fuzz_copy_file(base, work);
     hid_t f = H5Fopen(work, H5F_ACC_RDWR, H5P_DEFAULT);
     assert_true(f >= 0);
     hsize_t dims[4] = {0}, nd[5];
@@ -444,10 +403,10 @@ static void test_fuzz(void **s)
      * default, and the latest, with checksummed metadata) */
     for (int fmt = 0; fmt < 2; fmt++) {
         write_base(fmt == 0);
-        copy_file(base, work); /* the unchanged file opens and reads */
-        int was = accepted;
+        fuzz_copy_file(base, work); /* the unchanged file opens and reads */
+        int was = tally.accepted;
         run_case(fmt == 0 ? "unchanged (old format)" : "unchanged");
-        assert_int_equal(accepted, was + 1);
+        assert_int_equal(tally.accepted, was + 1);
         for (int i = 0; i < N_NAMES; i++)
             for (int kind = 0; kind < M_COUNT; kind++) {
                 mutate(names[i], kind);
@@ -506,16 +465,17 @@ static void test_fuzz(void **s)
         if (only < 0 || k == only)
             run_case(text);
         if (k == only) /* kept for a debugger: mimo train on it, or gdb */
-            copy_file(work, "data-fuzz-case.h5");
+            fuzz_copy_file(work, "data-fuzz-case.h5");
     }
     free(img);
     free(keep);
     printf("data fuzz: tried %d, %d accepted, %d a clear error, crash %d, hang %d, "
-           "error without a message %d\n", tried, accepted, tried - accepted - crash -
-           hang - silent, crash, hang, silent);
-    assert_int_equal(crash, 0);
-    assert_int_equal(hang, 0);
-    assert_int_equal(silent, 0);
+           "error without a message %d\n", tally.tried, tally.accepted, tally.rejected,
+           tally.crash, tally.hang, tally.mute);
+    assert_int_equal(tally.crash, 0);
+    assert_int_equal(tally.hang, 0);
+    assert_int_equal(tally.mute, 0);
+    assert_int_equal(tally.wrong, 0);
 }
 
 int main(void)
