@@ -229,6 +229,17 @@ static int run_step(run *r, long epoch, long step)
 
 /* ---- the end of an epoch ---------------------------------------------------- */
 
+/* What the validation rows are, for messages (buf: 4200 bytes). */
+static const char *val_name(const run *r, char *buf)
+{
+    const char *vp = r->o->val_path ? r->o->val_path : r->spec->data.val;
+    if (vp)
+        return vp;
+    snprintf(buf, 4200, "the last %zu rows of %s (validation_split)",
+             r->vs.rows, r->o->train_path ? r->o->train_path : r->spec->data.train);
+    return buf;
+}
+
 /* The logged sums over all ranks, validation, and the history row. */
 static int log_epoch(run *r, long e)
 {
@@ -247,6 +258,10 @@ static int log_epoch(run *r, long e)
             (r->dist && (rc = mimo_dist_sum_stats(r->dist, &r->va))))
             return rc;
         mimo_stats_finish(r->m, &r->va);
+        char name[4200];
+        if ((rc = agree(r, mimo_stats_check_finite(&r->va, r->g, "validation",
+                                                   val_name(r, name)))))
+            return rc;
     }
     mimo_history_fill(&r->hist, e, &r->tr, &r->va, mimo_model_lr(r->m), secs,
                       secs > 0 ? done / secs : 0);
