@@ -471,21 +471,83 @@ static int setup_monitors(run *r)
     return rc;
 }
 
-/* The checkpoint to resume from, into path ("" for a fresh start).
- * "auto": the run directory's newest, if it has one yet. */
-static int resume_path(run *r, char *path, size_t len)
+/* Loads a checkpoint into the model and the state (every name the state
+ * packs is asked for, so the load fills them; packed again before each
+ * try, so a failed one leaves nothing behind in the state). */
+static int load_checkpoint(run *r, const char *path)
+{
+    int rc = mimo_run_state_pack(&r->state, r->spec, r->ts.rows, r->size, 0, &r->tr);
+    return rc ? rc : mimo_checkpoint_load(path, r->m, &r->state.ck, r->best_params,
+                                          &r->has_best);
+}
+
+/* Says that c[i] (and its other names) did not load, and why. */
+static void note_skipped(run *r, const mimo_resume_entry *c, size_t n, size_t i)
+{
+    char names[1024] = "", msg[2600];
+    for (size_t j = i + 1; j < n; j++)
+        if (c[j].file == i) {
+            size_t u = strlen(names);
+            const char *base = strrchr(c[j].path, '/');
+            snprintf(names + u, sizeof names - u, "%s%s", u ? ", " : " (also named ",
+                     base ? base + 1 : c[j].path);
+        }
+    if (names[0])
+        strncat(names, ")", sizeof names - strlen(names) - 1);
+    snprintf(msg, sizeof msg, "warning: skipping %s%s, which does not load (%s); "
+             "trying the previous checkpoint", c[i].path, names, mimo_errmsg());
+    note(r, msg);
+}
+
+/* --resume auto: the newest checkpoint of the run directory that loads
+ * (loaded), into path; each newer one that does not is named with why —
+ * a damaged newest file must not fail every requeue until someone
+ * deletes it. "" when there is none yet; an error when none loads. Every
+ * rank tries the same files in the same order (sync_replicas checks
+ * they agree). */
+static int resume_auto(run *r, char *path, size_t len)
+{
+    mimo_resume_entry *c;
+    size_t n, tried = 0;
+    char first[1024] = "";
+    int rc = mimo_resume_list(r->o->out_dir, &c, &n);
+    path[0] = '\0';
+    for (size_t i = 0; i < n && !rc && !path[0]; i++) {
+        if (c[i].file != i)
+            continue; /* another name of a file that did not load */
+        int lr = load_checkpoint(r, c[i].path);
+        if (!lr)
+            snprintf(path, len, "%s", c[i].path);
+        else if (lr == MIMO_ENOMEM)
+            rc = lr;
+        else {
+            if (!tried++)
+                snprintf(first, sizeof first, "%s", mimo_errmsg());
+            note_skipped(r, c, n, i);
+            mimo_error_clear();
+        }
+    }
+    mimo_resume_list_free(&c, n);
+    if (!rc && tried && !path[0])
+        return mimo_error(MIMO_EINVAL, "%s: none of its %zu checkpoint file(s) loads "
+                          "(the newest: %s): start again with --overwrite, or resume "
+                          "from a copy with --resume FILE", r->o->out_dir, tried, first);
+    if (!rc && !path[0])
+        note(r, "no checkpoint to resume from yet: starting fresh");
+    return rc;
+}
+
+/* The checkpoint to resume from, loaded, into path ("" for a fresh
+ * start). */
+static int resume_from(run *r, char *path, size_t len)
 {
     path[0] = '\0';
     if (!r->o->resume)
         return 0;
-    if (strcmp(r->o->resume, "auto") != 0)
-        return mimo_find_checkpoint(r->o->resume, path, len);
-    if (mimo_find_checkpoint(r->o->out_dir, path, len)) {
-        path[0] = '\0';
-        mimo_error_clear();
-        note(r, "no checkpoint to resume from yet: starting fresh");
-    }
-    return 0;
+    if (strcmp(r->o->resume, "auto") == 0)
+        return resume_auto(r, path, len);
+    int rc = mimo_find_checkpoint(r->o->resume, path, len);
+    return rc ? rc : load_checkpoint(r, path);
 }
 
 /* A new run's id: 16 hex digits from the kernel's random source (else
@@ -526,19 +588,14 @@ static void set_lineage(run *r, int resumed)
 static int starting_point(run *r)
 {
     char path[4096], msg[4300];
-    int rc = resume_path(r, path, sizeof path);
     r->state.lr_scale = 1;
+    int rc = resume_from(r, path, sizeof path);
     if (rc)
         return rc;
     if (!path[0]) {
         set_lineage(r, 0);
         return r->o->init ? mimo_checkpoint_init_params(r->o->init, r->m) : 0;
     }
-    /* ask for every name the state packs, so the load fills them */
-    if ((rc = mimo_run_state_pack(&r->state, r->spec, r->ts.rows, r->size, 0, &r->tr)) ||
-        (rc = mimo_checkpoint_load(path, r->m, &r->state.ck, r->best_params,
-                                   &r->has_best)))
-        return rc;
     if ((rc = mimo_run_state_check(&r->state, r->spec, r->ts.rows, path, note_cb,
                                    r)))
         return rc;
@@ -617,11 +674,22 @@ static int setup_parallel(run *r)
     return agree(r, mimo_dist_attach(r->dist, r->m)); /* collective */
 }
 
-/* Every rank starts from rank 0's parameters (and checks it). */
+/* Every rank starts from rank 0's parameters (and checks it), at the same
+ * position: a resume on every rank picked the same checkpoint (each tries
+ * the same files; one that loaded only on some ranks would split them). */
 static int sync_replicas(run *r)
 {
     if (!r->dist || r->size == 1)
         return 0;
+    long long gs[2] = {r->state.ck.global_step, -r->state.ck.global_step};
+    if (MPI_Allreduce(MPI_IN_PLACE, gs, 2, MPI_LONG_LONG, MPI_MAX, r->comm) != MPI_SUCCESS)
+        return mimo_error(MIMO_EMPI, "MPI_Allreduce failed comparing the ranks' "
+                          "starting points");
+    if (gs[0] != -gs[1])
+        return agree(r, mimo_error(MIMO_EINVAL, "the ranks start from different "
+                                   "checkpoints (global steps %lld to %lld): a "
+                                   "checkpoint that loads on some ranks only",
+                                   -gs[1], gs[0]));
     size_t n = mimo_model_param_count(r->m);
     int rc = mimo_dist_bcast(r->dist, mimo_model_params(r->m), n);
     return rc ? rc : mimo_dist_check_replicas(r->dist, mimo_model_params(r->m), n,
