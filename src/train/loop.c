@@ -838,13 +838,23 @@ static void final_status(run *r, int rc)
         snprintf(detail, sizeof detail, "checkpoint: %s\nepochs: %lld\n",
                  r->dir.last, (long long)r->state.ck.epoch);
         mimo_rundir_status(&r->dir, "finished", detail);
-    } else if (r->rank == 0) { /* keep the message (and whether agreed) */
+    } else if (r->rank == 0 || (r->size > 1 && !mimo_error_agreed())) {
+        /* rank 0 writes the status; a rank that failed alone too: the app
+         * ends the job with MPI_Abort and rank 0 never learns why. Keep
+         * the message (and whether agreed). */
         char keep[1024];
         int agreed = mimo_error_agreed();
         snprintf(keep, sizeof keep, "%s", mimo_errmsg());
-        snprintf(detail, sizeof detail, "error: %s\n",
-                 rc == MIMO_EPEER ? "on another rank (see its message)" : keep);
-        mimo_rundir_status(&r->dir, "failed", detail);
+        if (r->rank == 0)
+            snprintf(detail, sizeof detail, "error: %s\n",
+                     rc == MIMO_EPEER ? "on another rank (see its message)" : keep);
+        else
+            snprintf(detail, sizeof detail, "error: rank %d of %d: %s\n", r->rank,
+                     r->size, keep);
+        if (r->rank == 0)
+            mimo_rundir_status(&r->dir, "failed", detail);
+        else
+            mimo_rundir_status_alone(&r->dir, detail);
         mimo_error(rc, "%s", keep);
         if (agreed)
             mimo_error_set_agreed();

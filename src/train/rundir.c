@@ -136,9 +136,9 @@ void mimo_rundir_clean_tmp(const char *dir, int *n, double *bytes)
 
 /* ---- the status marker ---------------------------------------------------------- */
 
-int mimo_rundir_status(const mimo_rundir *d, const char *state, const char *detail)
+static int write_status(const mimo_rundir *d, const char *state, const char *detail)
 {
-    if (d->rank != 0 || !d->dir)
+    if (!d->dir)
         return 0;
     char path[4200], text[8192], host[256] = "?", when[64] = "?";
     time_t now = time(NULL);
@@ -158,6 +158,16 @@ int mimo_rundir_status(const mimo_rundir *d, const char *state, const char *deta
     if (rc)
         mimo_atomic_abort(&a);
     return rc;
+}
+
+int mimo_rundir_status(const mimo_rundir *d, const char *state, const char *detail)
+{
+    return d->rank == 0 ? write_status(d, state, detail) : 0;
+}
+
+int mimo_rundir_status_alone(const mimo_rundir *d, const char *detail)
+{
+    return write_status(d, "failed", detail);
 }
 
 /* ---- the directory ---------------------------------------------------------------- */

@@ -49,6 +49,10 @@ void mimo_rundir_clean_tmp(const char *dir, int *n, double *bytes);
  * checkpoint to resume. Scripts read it instead of a launcher's exit
  * status. Not collective; a no-op on other ranks. */
 int mimo_rundir_status(const mimo_rundir *d, const char *state, const char *detail);
+/* "failed" with detail, from any rank: the one that failed alone, whose
+ * error the others never learn (the app ends the job with MPI_Abort, rank
+ * 0 dies in a collective and would leave "running"). */
+int mimo_rundir_status_alone(const mimo_rundir *d, const char *detail);
 
 /* Whether a new run may use dir: yes when it holds no earlier run
  * (history.csv, checkpoints) or the run resumes; with overwrite the
