@@ -240,22 +240,62 @@ static const char *val_name(const run *r, char *buf)
     return buf;
 }
 
-/* The logged sums over all ranks, validation, and the history row. */
+/* The validation rows read through this: a stop asked for ends the sweep
+ * at the next batch (MIMO_TRAIN_STOPPED), so a SIGTERM is honoured within
+ * a batch however long the validation. */
+typedef struct {
+    const mimo_source *in;
+    volatile sig_atomic_t *stop;
+} stoppable;
+
+static int read_or_stop(void *ctx, const uint64_t *rows, int b, mimo_real *const *in,
+                        mimo_real *const *tgt)
+{
+    const stoppable *s = ctx;
+    if (s->stop && *s->stop)
+        return MIMO_TRAIN_STOPPED;
+    return s->in->read(s->in->ctx, rows, b, in, tgt);
+}
+
+/* Collective: this rank's validation sums, or MIMO_TRAIN_STOPPED when a
+ * stop came (on any rank: agreed, each rank having swept all or part of
+ * its rows) — then nothing is summed or logged and the epoch is saved as
+ * (e, steps), from which a resume validates again. */
+static int validate(run *r)
+{
+    stoppable st = {&r->vs, r->o->stop};
+    mimo_source src = r->vs;
+    int flag, rc;
+    src.ctx = &st, src.read = read_or_stop;
+    mimo_stall_at(r->state.ck.global_step, MIMO_BUSY_VALIDATION);
+    mimo_stats_reset(&r->va);
+    rc = mimo_model_evaluate(r->m, &src, &r->va);
+    if (rc && rc != MIMO_TRAIN_STOPPED)
+        return rc; /* this rank's alone: the app ends the job */
+    flag = rc == MIMO_TRAIN_STOPPED || (r->o->stop && *r->o->stop);
+    if (r->size > 1 &&
+        MPI_Allreduce(MPI_IN_PLACE, &flag, 1, MPI_INT, MPI_MAX, r->comm) != MPI_SUCCESS)
+        return mimo_error(MIMO_EMPI, "MPI_Allreduce failed agreeing on a stop "
+                          "during validation");
+    return flag ? MIMO_TRAIN_STOPPED : 0;
+}
+
+/* The logged sums over all ranks, validation, and the history row (or
+ * MIMO_TRAIN_STOPPED from validation). */
 static int log_epoch(run *r, long e)
 {
     double secs = mimo_clock() - r->t_epoch;
     long long here = r->tr.count - r->count_at_start; /* this process's part */
     double done = (double)here;
     int rc = 0;
+    if (r->have_val && (rc = validate(r))) /* before the sums: a stop leaves */
+        return rc;                         /* this rank's part of the epoch */
     if (r->dist && ((rc = mimo_dist_sum_stats(r->dist, &r->tr)) ||
                     (rc = mimo_dist_sum(r->dist, &done, 1))))
         return rc;
     mimo_stats_finish(r->m, &r->tr);
     if (r->have_val) {
-        mimo_stall_at(r->state.ck.global_step, MIMO_BUSY_VALIDATION);
-        mimo_stats_reset(&r->va);
-        if ((rc = mimo_model_evaluate(r->m, &r->vs, &r->va)) ||
-            (r->dist && (rc = mimo_dist_sum_stats(r->dist, &r->va))))
+        if (r->dist && (rc = mimo_dist_sum_stats(r->dist, &r->va)))
             return rc;
         mimo_stats_finish(r->m, &r->va);
         char name[4200];
@@ -349,6 +389,14 @@ static void warn_sum_cost(run *r)
 static int end_epoch(run *r, long e, int *stop)
 {
     int rc = log_epoch(r, e);
+    if (rc == MIMO_TRAIN_STOPPED) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "stopping at epoch %ld, during its validation: "
+                 "writing a checkpoint to resume from (the validation runs again)",
+                 e + 1);
+        note(r, msg);
+        return (rc = save(r, NULL, 1, 0)) ? rc : MIMO_TRAIN_STOPPED;
+    }
     if (rc)
         return rc;
     if (r->rank == 0)
