@@ -4,7 +4,7 @@
 # a checkpoint at the epoch's end before its validation (epoch e, step =
 # steps), from which --resume auto validates again and ends bitwise like
 # an uninterrupted run (parameters, and the history's validation loss).
-# 1 and 2 ranks (mpirun forwards the signal).
+# 1 and 2 ranks (the signal to each rank).
 # No speed is assumed: an epoch is one step and its validation long (200k
 # rows through a 768x768 net); the signal goes when the log shows epoch
 # 1's line (validation 1 over: epoch 2's one step, then its validation
@@ -65,8 +65,12 @@ for np in 1 2; do
     fi
     check "$np rank(s): validation 1 took ${t1} s, at least 1.5 s (else too short to show a stop inside it)" \
         test "$(echo "$t1 >= 1.5" | bc)" = 1
+    # 2 ranks: to each rank, as scancel and srun do (mpirun itself waits
+    # about a second before it forwards a SIGTERM: not mimo's time)
+    targets=$pid
+    [ "$np" = 1 ] || targets=$(pgrep -P "$pid" | tr '\n' ' ')
     sent=$(now)
-    kill -TERM "$pid"
+    kill -TERM $targets
     for _ in $(seq 6000); do # the stop: DIR/status leaves "running" (600 s at most)
         [ "$(state "$d")" != running ] && break
         kill -0 "$pid" 2>/dev/null || break
