@@ -938,6 +938,18 @@ static void clean_up(run *r, int rc)
         mimo_comm_free(&r->comm);
 }
 
+/* --stall-abort, on the stall detector's thread: DIR/status says why
+ * before the app ends the job (its ranks never reach the run's end). The
+ * main thread waits in a collective meanwhile: it does not touch r->dir. */
+static void stall_fatal(void *u, const char *msg)
+{
+    run *r = u;
+    char detail[1100];
+    snprintf(detail, sizeof detail, "error: rank %d of %d: %s\n", r->rank, r->size, msg);
+    mimo_rundir_status_alone(&r->dir, detail);
+    r->o->on_fatal(r->o->user, msg);
+}
+
 int mimo_train(mimo_spec *spec, const mimo_train_opts *o)
 {
     run *r = calloc(1, sizeof *r);
@@ -956,8 +968,8 @@ int mimo_train(mimo_spec *spec, const mimo_train_opts *o)
          MPI_Comm_size(r->comm, &r->size) != MPI_SUCCESS))
         rc = mimo_error(MIMO_EMPI, "cannot query the communicator");
     if (!rc) {
-        mimo_stall_opts so = {o->stall_warn, o->stall_abort, o->on_message,
-                              o->on_fatal, o->user};
+        mimo_stall_opts so = {o->stall_warn, o->stall_abort, note_cb,
+                              o->on_fatal ? stall_fatal : NULL, r};
         if (!o->on_fatal)
             so.abort_s = 0; /* nobody to end the job */
         rc = mimo_stall_start(r->comm, &so);

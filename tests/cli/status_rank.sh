@@ -6,7 +6,8 @@
 # rank was not 0, rank 0 died in a collective never knowing why, and the
 # status stayed "running" — the failing rank writes it now. Rows are
 # tried until both a rank-1 and a rank-0 case were seen (which rank gets a
-# row depends on the shuffle: none on rank 1 fails the test).
+# row depends on the shuffle: none on rank 1 fails the test). And when
+# --stall-abort ends the job (a rank SIGSTOPped), the status says so.
 source "$(dirname "$0")/lib.bash"
 cd "$TMP"
 two_branch_data
@@ -43,4 +44,21 @@ for row in 300 123 450 124 10 200 350 60; do
 done
 check "a fault on rank 1 alone was among the cases" test $seen1 = 1
 check "a fault on rank 0 alone was among the cases" test $seen0 = 1
+
+# --stall-abort: rank 1 stopped for good after the first checkpoint
+two_branch_net 30 100000 data.h5 "checkpoint: {every_steps: 20}"
+ASAN_OPTIONS=$MPI_ASAN mpirun -np 2 -x OMP_NUM_THREADS=1 "$MIMO" train net.yaml --out stall \
+    --stall-warn 1 --stall-abort 3 >stall.log 2>&1 &
+job=$!
+for _ in $(seq 600); do compgen -G "stall/checkpoints/ckpt-*.h5" >/dev/null && break; sleep 0.1; done
+victim=$(ps -o pid= --ppid "$job" | sed -n 2p | tr -d ' ')
+kill -STOP "$victim"
+for _ in $(seq 600); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$job" 2>/dev/null && { kill -CONT "$victim"; kill -9 "$job"; }
+wait "$job"
+kill -CONT "$victim" 2>/dev/null
+check "--stall-abort ended the job: status failed (got '$(state stall)'): $(cat stall.log)" \
+    test "$(state stall)" = failed
+check "--stall-abort: the status says the job stalled" \
+    grep -q "^error: rank 0 of 2: stalled: rank(s) 0 of 2 have waited" stall/status
 finish
