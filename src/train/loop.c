@@ -893,16 +893,15 @@ static void final_status(run *r, int rc)
         char keep[1024];
         int agreed = mimo_error_agreed();
         snprintf(keep, sizeof keep, "%s", mimo_errmsg());
-        if (r->rank == 0)
+        if (r->rank == 0) {
             snprintf(detail, sizeof detail, "error: %s\n",
                      rc == MIMO_EPEER ? "on another rank (see its message)" : keep);
-        else
+            mimo_rundir_status(&r->dir, "failed", detail);
+        } else {
             snprintf(detail, sizeof detail, "error: rank %d of %d: %s\n", r->rank,
                      r->size, keep);
-        if (r->rank == 0)
-            mimo_rundir_status(&r->dir, "failed", detail);
-        else
             mimo_rundir_status_alone(&r->dir, detail);
+        }
         mimo_error(rc, "%s", keep);
         if (agreed)
             mimo_error_set_agreed();
