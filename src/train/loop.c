@@ -242,17 +242,35 @@ static const char *val_name(const run *r, char *buf)
 
 /* The validation rows read through this: a stop asked for ends the sweep
  * at the next batch (MIMO_TRAIN_STOPPED), so a SIGTERM is honoured within
- * a batch however long the validation. */
+ * a batch however long the validation. A stop on one rank only reaches
+ * the others as a message (STOP_TAG, no data) each of them probes for
+ * between batches, so they end their sweeps too instead of finishing
+ * them; validate() collects the messages afterwards. */
+enum { STOP_TAG = 7275 }; /* no other point-to-point message uses it */
+
 typedef struct {
     const mimo_source *in;
     volatile sig_atomic_t *stop;
+    MPI_Comm comm;
+    int rank, size;
+    int told; /* this rank sent its stop to the others */
 } stoppable;
 
 static int read_or_stop(void *ctx, const uint64_t *rows, int b, mimo_real *const *in,
                         mimo_real *const *tgt)
 {
-    const stoppable *s = ctx;
-    if (s->stop && *s->stop)
+    stoppable *s = ctx;
+    int peer = 0;
+    if (s->stop && *s->stop) {
+        for (int k = 0; k < s->size && !s->told; k++)
+            if (k != s->rank) /* 0 bytes: sent at once (eager) */
+                MPI_Send(NULL, 0, MPI_BYTE, k, STOP_TAG, s->comm);
+        s->told = 1;
+        return MIMO_TRAIN_STOPPED;
+    }
+    if (s->size > 1 &&
+        MPI_Iprobe(MPI_ANY_SOURCE, STOP_TAG, s->comm, &peer, MPI_STATUS_IGNORE) ==
+            MPI_SUCCESS && peer)
         return MIMO_TRAIN_STOPPED;
     return s->in->read(s->in->ctx, rows, b, in, tgt);
 }
@@ -263,21 +281,26 @@ static int read_or_stop(void *ctx, const uint64_t *rows, int b, mimo_real *const
  * (e, steps), from which a resume validates again. */
 static int validate(run *r)
 {
-    stoppable st = {&r->vs, r->o->stop};
+    stoppable st = {&r->vs, r->o->stop, r->comm, r->rank, r->size, 0};
     mimo_source src = r->vs;
-    int flag, rc;
+    int v[2], rc;
     src.ctx = &st, src.read = read_or_stop;
     mimo_stall_at(r->state.ck.global_step, MIMO_BUSY_VALIDATION);
     mimo_stats_reset(&r->va);
     rc = mimo_model_evaluate(r->m, &src, &r->va);
     if (rc && rc != MIMO_TRAIN_STOPPED)
         return rc; /* this rank's alone: the app ends the job */
-    flag = rc == MIMO_TRAIN_STOPPED || (r->o->stop && *r->o->stop);
+    v[0] = rc == MIMO_TRAIN_STOPPED || (r->o->stop && *r->o->stop);
+    v[1] = st.told; /* the stop messages sent: each rank takes the others' */
     if (r->size > 1 &&
-        MPI_Allreduce(MPI_IN_PLACE, &flag, 1, MPI_INT, MPI_MAX, r->comm) != MPI_SUCCESS)
+        MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_INT, MPI_SUM, r->comm) != MPI_SUCCESS)
         return mimo_error(MIMO_EMPI, "MPI_Allreduce failed agreeing on a stop "
                           "during validation");
-    return flag ? MIMO_TRAIN_STOPPED : 0;
+    for (int k = 0; k < v[1] - st.told; k++)
+        if (MPI_Recv(NULL, 0, MPI_BYTE, MPI_ANY_SOURCE, STOP_TAG, r->comm,
+                     MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            return mimo_error(MIMO_EMPI, "MPI_Recv failed taking a stop message");
+    return v[0] ? MIMO_TRAIN_STOPPED : 0;
 }
 
 /* The logged sums over all ranks, validation, and the history row (or

@@ -4,7 +4,8 @@
 # a checkpoint at the epoch's end before its validation (epoch e, step =
 # steps), from which --resume auto validates again and ends bitwise like
 # an uninterrupted run (parameters, and the history's validation loss).
-# 1 and 2 ranks (the signal to each rank).
+# 1 and 2 ranks (the signal to each rank, or to one rank alone: it tells
+# the other, which ends its sweep too instead of finishing it).
 # No speed is assumed: an epoch is one step and its validation long (200k
 # rows through a 768x768 net); the signal goes when the log shows epoch
 # 1's line (validation 1 over: epoch 2's one step, then its validation
@@ -39,11 +40,11 @@ val_loss() { # the last row's val_loss column of a history
     awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "val_loss") c = i; next }
              { v = $c } END { print v }' "$1/history.csv"
 }
-for np in 1 2; do
-    ref=ref$np d=stop$np
-    if [ "$np" = 1 ]; then
+for mode in 1 2 2r1; do # 1 rank; 2 ranks, the signal to both; to one rank only
+    np=${mode:0:1} ref=ref${mode:0:1} d=stop$mode
+    if [ "$mode" = 1 ]; then
         expect 0 "" train net.yaml --out "$ref" --data small.h5 --val val.h5 --quiet
-    else
+    elif [ "$mode" = 2 ]; then
         mpi_expect 2 0 "" train net.yaml --out "$ref" --data small.h5 --val val.h5 --quiet
     fi
     start=$(now)
@@ -59,16 +60,17 @@ for np in 1 2; do
     done
     t1=$(echo "$(now) - $start" | bc)
     if ! grep -q "^epoch 1 " "$d.log"; then
-        check "$np rank(s): epoch 1's line came (log: $(cat "$d.log"))" false
+        check "$mode: epoch 1's line came (log: $(cat "$d.log"))" false
         kill "$pid" 2>/dev/null; wait "$pid"
         continue
     fi
-    check "$np rank(s): validation 1 took ${t1} s, at least 1.5 s (else too short to show a stop inside it)" \
+    check "$mode: validation 1 took ${t1} s, at least 1.5 s (else too short to show a stop inside it)" \
         test "$(echo "$t1 >= 1.5" | bc)" = 1
     # 2 ranks: to each rank, as scancel and srun do (mpirun itself waits
     # about a second before it forwards a SIGTERM: not mimo's time)
     targets=$pid
     [ "$np" = 1 ] || targets=$(pgrep -P "$pid" | tr '\n' ' ')
+    [ "$mode" = 2r1 ] && targets=$(pgrep -P "$pid" | sed -n 2p)
     sent=$(now)
     kill -TERM $targets
     for _ in $(seq 6000); do # the stop: DIR/status leaves "running" (600 s at most)
@@ -79,24 +81,24 @@ for np in 1 2; do
     lat=$(echo "$(now) - $sent" | bc)
     wait "$pid"
     code=$?
-    echo "$np rank(s): validation 1 in ${t1} s; stopped ${lat} s after the SIGTERM (exit $code)"
+    echo "$mode: validation 1 in ${t1} s; stopped ${lat} s after the SIGTERM (exit $code)"
     # mpirun's own exit status after a SIGTERM is 1 under Open MPI 4: the
     # status file is what counts (signals.sh)
     [ "$np" = 1 ] && check "SIGTERM during validation: exit 75 (got $code): $(cat "$d.log")" test "$code" = 75
-    check "$np rank(s): stopped (status written) within half a validation (${lat} s < ${t1}/2 s)" \
+    check "$mode: stopped (status written) within half a validation (${lat} s < ${t1}/2 s)" \
         test "$(echo "$lat < $t1 / 2" | bc)" = 1
-    check "$np rank(s): it said it stopped during validation" \
+    check "$mode: it said it stopped during validation" \
         grep -q "stopping at epoch 2, during its validation" "$d.log"
-    check "$np rank(s): status stopped (got '$(state "$d")')" test "$(state "$d")" = stopped
+    check "$mode: status stopped (got '$(state "$d")')" test "$(state "$d")" = stopped
     if [ "$np" = 1 ]; then
         expect 0 "" train net.yaml --out "$d" --data small.h5 --val val.h5 --resume auto --quiet
     else
         mpi_expect 2 0 "" train net.yaml --out "$d" --data small.h5 --val val.h5 --resume auto --quiet
     fi
-    check "$np rank(s): stopped during validation, resumed = uninterrupted (bitwise)" \
+    check "$mode: stopped during validation, resumed = uninterrupted (bitwise)" \
         same_params "$ref/checkpoints/last.h5" "$d/checkpoints/last.h5"
-    check "$np rank(s): epoch 2's val_loss as uninterrupted ($(val_loss "$d") = $(val_loss "$ref"))" \
+    check "$mode: epoch 2's val_loss as uninterrupted ($(val_loss "$d") = $(val_loss "$ref"))" \
         test "$(val_loss "$d")" = "$(val_loss "$ref")"
-    check "$np rank(s): history has 2 epochs" test "$(wc -l <"$d/history.csv")" = 3
+    check "$mode: history has 2 epochs" test "$(wc -l <"$d/history.csv")" = 3
 done
 finish
