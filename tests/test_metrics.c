@@ -2,7 +2,8 @@
  * exact ROC AUC against counting every (positive, negative) pair, on ties,
  * over batches, without the unlabelled rows, and NaN for a single class;
  * precision, recall and f1 (binary pooled, categorical macro), top-k with
- * ties, r2; and the sums' copy and reset. */
+ * ties, r2; the sums' copy and reset; and NaN scores (an AUC of NaN,
+ * in bounded time: the tie loop once spun forever on NaN != NaN). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mimo/mimo.h"
 
@@ -162,6 +164,54 @@ static void test_auc_single_class_nan(void **state)
     destroy(&t);
 }
 
+/* A NaN score has no rank: the AUC of a list holding one is NaN (the rule
+ * in metrics.c), through mimo_auc and through a head's epoch, binary and
+ * one-vs-rest; infinite scores rank as any other. The alarm turns a
+ * return of the endless tie loop into a failure, not a hung suite. */
+static void test_auc_nan_scores(void **state)
+{
+    (void)state;
+    alarm(60);
+    mimo_real s[4] = {(mimo_real)NAN, 0.2f, (mimo_real)NAN, 0.7f};
+    unsigned char p[4] = {1, 0, 0, 1};
+    assert_true(isnan(mimo_auc(s, p, 4, 1)));
+    s[0] = s[2] = (mimo_real)NAN, s[1] = s[3] = (mimo_real)NAN;
+    assert_true(isnan(mimo_auc(s, p, 4, 1)));
+    mimo_real inf[3] = {(mimo_real)-INFINITY, 0.5f, (mimo_real)INFINITY};
+    assert_true(mimo_auc(inf, (unsigned char[]){0, 0, 1}, 3, 1) == 1);
+
+    bench t;
+    make(&t, "inputs: {x: {shape: 1}}\n"
+             "layers: {p: {type: activation, activation: sigmoid, from: x}}\n"
+             "outputs: {p: {loss: binary_crossentropy, "
+             "metrics: [auc, accuracy]}}\n");
+    mimo_real x[N], y[N];
+    for (int i = 0; i < N; i++)
+        x[i] = i % 50 == 3 ? (mimo_real)NAN : (mimo_real)(i % 5), y[i] = (mimo_real)(i % 2);
+    feed(&t, x, 1, y, 1);
+    mimo_head_stats v;
+    mimo_metrics_values(t.m, 0, &v);
+    assert_true(isnan(v.auc) && isnan(v.loss));
+    assert_true(v.acc >= 0 && v.acc <= 1); /* a NaN output is no hit */
+    destroy(&t);
+
+    /* one-vs-rest: a NaN in any class's scores, not only skipped */
+    make(&t, "inputs: {x: {shape: 3}}\n"
+             "layers: {p: {type: activation, activation: softmax, from: x}}\n"
+             "outputs: {p: {loss: sparse_categorical_crossentropy, "
+             "metrics: [auc]}}\n");
+    mimo_real x3[N * 3];
+    for (int i = 0; i < N * 3; i++)
+        x3[i] = i == 7 ? (mimo_real)NAN : (mimo_real)((i * 7) % 11);
+    for (int i = 0; i < N; i++)
+        y[i] = (mimo_real)(i % 3);
+    feed(&t, x3, 3, y, 1);
+    mimo_metrics_values(t.m, 0, &v);
+    assert_true(isnan(v.auc));
+    destroy(&t);
+    alarm(0);
+}
+
 /* Categorical: one-vs-rest AUC per class averaged, precision/recall/f1 of
  * the argmax per class averaged, top-2 with ties; -1 rows unlabelled. */
 static void test_categorical(void **state)
@@ -276,6 +326,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_auc_binary_ties),
         cmocka_unit_test(test_auc_single_class_nan),
+        cmocka_unit_test(test_auc_nan_scores),
         cmocka_unit_test(test_categorical),
         cmocka_unit_test(test_r2_copy_reset),
     };

@@ -18,6 +18,7 @@
 
 #include "mimo/error.h"
 #include "base/clock.h"
+#include "base/strutil.h"
 #include "core/kind.h"
 
 /* ---- errors that name the config position ---------------------------- */
@@ -53,20 +54,22 @@ static size_t pad16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 /* ---- compile: names and order ----------------------------------------- */
 
-/* Spec ids: inputs are 0..ni-1, layers ni..ni+nl-1. */
-static int find_id(const mimo_spec *s, const char *name)
+/* Spec ids: inputs are 0..ni-1, layers ni..ni+nl-1; ix finds them by
+ * name (an input before a layer of the same name, as a scan would). */
+static int index_names(const mimo_spec *s, mimo_names *ix)
 {
+    if (mimo_names_init(ix, s->n_inputs + s->n_layers))
+        return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
     for (int i = 0; i < s->n_inputs; i++)
-        if (strcmp(s->inputs[i].name, name) == 0)
-            return i;
+        mimo_names_add(ix, s->inputs[i].name, i);
     for (int i = 0; i < s->n_layers; i++)
-        if (strcmp(s->layers[i].name, name) == 0)
-            return s->n_inputs + i;
-    return -1;
+        mimo_names_add(ix, s->layers[i].name, s->n_inputs + i);
+    mimo_names_sort(ix);
+    return 0;
 }
 
 /* parents[id] gets the spec ids of a layer's inputs (NULL for inputs). */
-static int resolve_names(const mimo_spec *s, int **parents)
+static int resolve_names(const mimo_spec *s, const mimo_names *ix, int **parents)
 {
     for (int i = 0; i < s->n_layers; i++) {
         const mimo_layer_spec *l = &s->layers[i];
@@ -75,7 +78,7 @@ static int resolve_names(const mimo_spec *s, int **parents)
         if (!parents[id])
             return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
         for (int k = 0; k < l->n_from; k++) {
-            parents[id][k] = find_id(s, l->from[k]);
+            parents[id][k] = mimo_names_find(ix, l->from[k]);
             if (parents[id][k] < 0)
                 return spec_error(s, l->from_pos[k], MIMO_EINVAL,
                                   "layer '%s' takes input from '%s', which is "
@@ -96,29 +99,85 @@ static const char *id_name(const mimo_spec *s, int id)
     return id < s->n_inputs ? s->inputs[id].name : s->layers[id - s->n_inputs].name;
 }
 
+/* A min-heap of spec ids: the ready nodes, smallest id on top. */
+static void heap_push(int *h, int *n, int v)
+{
+    int i = (*n)++;
+    for (; i > 0 && h[(i - 1) / 2] > v; i = (i - 1) / 2)
+        h[i] = h[(i - 1) / 2];
+    h[i] = v;
+}
+
+static int heap_pop(int *h, int *n)
+{
+    int top = h[0], v = h[--*n], i = 0;
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= *n)
+            break;
+        if (c + 1 < *n && h[c + 1] < h[c])
+            c++;
+        if (h[c] >= v)
+            break;
+        h[i] = h[c], i = c;
+    }
+    h[i] = v;
+    return top;
+}
+
+/* The consumers of each spec id as one array (CSR): those of id are
+ * kids[at[id] .. at[id + 1]), one entry per edge. */
+static int consumers(const mimo_spec *s, int *const *parents, int **at, int **kids)
+{
+    int n = s->n_inputs + s->n_layers;
+    size_t edges = 0;
+    for (int id = 0; id < n; id++)
+        edges += (size_t)n_parents(s, id);
+    *at = calloc((size_t)n + 2, sizeof **at);
+    *kids = malloc(sizeof **kids * (edges + 1));
+    if (!*at || !*kids)
+        return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
+    for (int id = 0; id < n; id++)
+        for (int k = 0; k < n_parents(s, id); k++)
+            (*at)[parents[id][k] + 2]++;
+    for (int id = 0; id < n; id++)
+        (*at)[id + 2] += (*at)[id + 1];
+    for (int id = 0; id < n; id++) /* at[p + 1] counts p's kids placed */
+        for (int k = 0; k < n_parents(s, id); k++)
+            (*kids)[(*at)[parents[id][k] + 1]++] = id;
+    return 0;
+}
+
 /* order[] gets the spec ids sorted topologically, preferring config order
- * among ready nodes, so the result is deterministic. */
+ * among ready nodes, so the result is deterministic: Kahn's algorithm
+ * taking the smallest ready id each time (a heap), O(E + N log N). */
 static int topo_sort(const mimo_spec *s, int *const *parents, int *order)
 {
-    int n = s->n_inputs + s->n_layers, done = 0;
+    int n = s->n_inputs + s->n_layers, done = 0, ready = 0;
     char *placed = calloc((size_t)n, 1);
-    if (!placed)
-        return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
-    while (done < n) {
-        int pick = -1;
-        for (int id = 0; id < n && pick < 0; id++) {
-            if (placed[id])
-                continue;
-            int ready = 1;
-            for (int k = 0; k < n_parents(s, id) && ready; k++)
-                ready = placed[parents[id][k]];
-            if (ready)
-                pick = id;
-        }
-        if (pick < 0)
-            break;
+    int *waiting = malloc(sizeof(int) * (size_t)n), *heap = malloc(sizeof(int) * (size_t)n);
+    int *at = NULL, *kids = NULL;
+    int rc = !placed || !waiting || !heap
+                 ? mimo_error(MIMO_ENOMEM, "out of memory compiling the graph")
+                 : consumers(s, parents, &at, &kids);
+    for (int id = 0; id < n && !rc; id++)
+        if (!(waiting[id] = n_parents(s, id)))
+            heap_push(heap, &ready, id);
+    while (!rc && ready > 0) {
+        int pick = heap_pop(heap, &ready);
         placed[pick] = 1;
         order[done++] = pick;
+        for (int e = at[pick]; e < at[pick + 1]; e++)
+            if (--waiting[kids[e]] == 0)
+                heap_push(heap, &ready, kids[e]);
+    }
+    free(waiting);
+    free(heap);
+    free(at);
+    free(kids);
+    if (rc) {
+        free(placed);
+        return rc;
     }
     if (done < n) { /* the unplaced layers wait on each other: a cycle */
         char names[512] = "";
@@ -178,12 +237,12 @@ static int build_nodes(mimo_graph *g, int *const *parents, const int *order,
     return 0;
 }
 
-static int attach_heads(mimo_graph *g, const int *node_of)
+static int attach_heads(mimo_graph *g, const mimo_names *ix, const int *node_of)
 {
     const mimo_spec *s = g->spec;
     for (int h = 0; h < g->n_heads; h++) {
         const mimo_output_spec *o = &s->outputs[h];
-        int id = find_id(s, o->name);
+        int id = mimo_names_find(ix, o->name);
         if (id < 0)
             return spec_error(s, o->pos, MIMO_EINVAL, "output '%s' is not a "
                               "layer of the network", o->name);
@@ -434,7 +493,7 @@ static int share_tensors(mimo_graph *g, mimo_node *n, const mimo_node *o)
 }
 
 /* Trainability (trainable: false), and the owners of shared tensors. */
-static int resolve_params(mimo_graph *g, const int *node_of)
+static int resolve_params(mimo_graph *g, const int *owner)
 {
     const mimo_spec *s = g->spec;
     for (int i = 0; i < s->n_layers; i++)
@@ -461,35 +520,53 @@ static int resolve_params(mimo_graph *g, const int *node_of)
         const mimo_layer_spec *l = n->kind ? &s->layers[n->spec_index] : NULL;
         if (!l || !l->shares)
             continue;
-        const mimo_layer_spec *o = l;
-        while (o->shares) /* the config resolved chains and cycles */
-            for (int j = 0; j < s->n_layers; j++)
-                if (strcmp(s->layers[j].name, o->shares) == 0) {
-                    o = &s->layers[j];
-                    break;
-                }
-        int rc = share_tensors(g, n, &g->nodes[node_of[s->n_inputs + (o - s->layers)]]);
+        int rc = share_tensors(g, n, &g->nodes[owner[k]]);
         if (rc)
             return rc;
     }
     return 0;
 }
 
-/* The node whose blocks node k's tensors use: k, or its owner's. */
-static int owner_of(const mimo_graph *g, const int *node_of, int k)
+/* owner[k]: the node whose blocks node k's tensors use — k, or the end of
+ * its `shares` chain (the config resolved chains and rejected cycles).
+ * Each layer's owner is found once: a walk stops at a layer already
+ * resolved and then marks its path, so a chain of n costs O(n log n). */
+static int find_owners(const mimo_graph *g, const mimo_names *ix, const int *node_of,
+                       int *owner)
 {
-    const mimo_node *n = &g->nodes[k];
     const mimo_spec *s = g->spec;
-    if (!n->kind || !s->layers[n->spec_index].shares)
-        return k;
-    const mimo_layer_spec *o = &s->layers[n->spec_index];
-    while (o->shares)
-        for (int j = 0; j < s->n_layers; j++)
-            if (strcmp(s->layers[j].name, o->shares) == 0) {
-                o = &s->layers[j];
-                break;
+    int ni = s->n_inputs, nl = s->n_layers;
+    int *own = malloc(sizeof(int) * (size_t)(nl ? nl : 1)); /* by layer */
+    if (!own)
+        return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
+    for (int i = 0; i < nl; i++)
+        own[i] = -1;
+    for (int i = 0; i < nl; i++) {
+        int j = i, hops = 0;
+        while (own[j] < 0 && s->layers[j].shares) {
+            int id = mimo_names_find(ix, s->layers[j].shares);
+            if (id < ni || ++hops > nl) { /* a spec the config did not check */
+                free(own);
+                return spec_error(s, s->layers[i].shares_pos, MIMO_EINVAL,
+                                  "layer '%s' shares '%s', which resolves to no "
+                                  "layer with parameters", s->layers[i].name,
+                                  s->layers[i].shares);
             }
-    return node_of[s->n_inputs + (int)(o - s->layers)];
+            j = id - ni;
+        }
+        int o = own[j] >= 0 ? own[j] : j;
+        for (j = i; own[j] < 0; j = mimo_names_find(ix, s->layers[j].shares) - ni) {
+            own[j] = o;
+            if (!s->layers[j].shares)
+                break;
+        }
+    }
+    for (int k = 0; k < g->n_nodes; k++) {
+        const mimo_node *n = &g->nodes[k];
+        owner[k] = n->kind ? node_of[ni + own[n->spec_index]] : k;
+    }
+    free(own);
+    return 0;
 }
 
 /* Trained tensors first, each owner's block placed in the order backward
@@ -497,19 +574,22 @@ static int owner_of(const mimo_graph *g, const int *node_of, int k)
  * lowest node index among the owner and the layers sharing it), so blocks
  * go in decreasing order of that index and the final part of the gradient
  * only grows from the front (done_after). Then what is not trained. */
-static int layout_params(mimo_graph *g, const int *node_of)
+static int layout_params(mimo_graph *g, const int *owner)
 {
     int N = g->n_nodes;
     int *final_at = malloc(sizeof(int) * (size_t)N);
+    int *first = malloc(sizeof(int) * (size_t)N), *next = malloc(sizeof(int) * (size_t)N);
     g->done_after = calloc((size_t)N, sizeof *g->done_after);
-    if (!final_at || !g->done_after) {
+    if (!final_at || !first || !next || !g->done_after) {
         free(final_at);
+        free(first);
+        free(next);
         return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
     }
     for (int k = 0; k < N; k++)
         final_at[k] = N; /* owners only; set below */
     for (int k = 0; k < N; k++) {
-        int o = owner_of(g, node_of, k);
+        int o = owner[k];
         if (g->nodes[o].n_tensors && (final_at[o] == N || k < final_at[o]))
             final_at[o] = k < o ? k : o;
     }
@@ -519,12 +599,13 @@ static int layout_params(mimo_graph *g, const int *node_of)
     size_t off = (size_t)g->n_log_var;
     int rc = 0;
     for (int k = 0; k < N; k++)
-        g->done_after[k] = off;
+        g->done_after[k] = off, first[k] = -1;
+    for (int o = 0; o < N; o++) /* the owners by final_at, each list in */
+        if (final_at[o] < N && owner[o] == o) /* decreasing node order */
+            next[o] = first[final_at[o]], first[final_at[o]] = o;
     for (int at = N - 1; at >= 0 && !rc; at--) /* trained, by final_at */
-        for (int o = N - 1; o >= 0 && !rc; o--) {
+        for (int o = first[at]; o >= 0 && !rc; o = next[o]) {
             mimo_node *n = &g->nodes[o];
-            if (final_at[o] != at || owner_of(g, node_of, o) != o)
-                continue;
             for (int t = 0; t < n->n_tensors && !rc; t++)
                 if (n->tensors[t].trained) {
                     n->tensors[t].off = off;
@@ -535,7 +616,7 @@ static int layout_params(mimo_graph *g, const int *node_of)
     g->n_trained = off;
     for (int o = 0; o < N && !rc; o++) { /* the rest, in topological order */
         mimo_node *n = &g->nodes[o];
-        for (int t = 0; t < n->n_tensors && !rc && owner_of(g, node_of, o) == o; t++)
+        for (int t = 0; t < n->n_tensors && !rc && owner[o] == o; t++)
             if (!n->tensors[t].trained) {
                 n->tensors[t].off = off;
                 rc = add_size(&off, 1, n->tensors[t].size);
@@ -545,12 +626,14 @@ static int layout_params(mimo_graph *g, const int *node_of)
         if (g->done_after[k] < g->done_after[k + 1])
             g->done_after[k] = g->done_after[k + 1];
     free(final_at);
+    free(first);
+    free(next);
     if (rc)
         return mimo_error(MIMO_ENOMEM, "parameter count overflows");
     g->n_params = off;
     for (int k = 0; k < N; k++) { /* sharing layers use their owner's blocks */
         mimo_node *n = &g->nodes[k];
-        int o = owner_of(g, node_of, k);
+        int o = owner[k];
         for (int t = 0; t < n->n_tensors && o != k; t++)
             n->tensors[t].off = g->nodes[o].tensors[t].off;
         g->n_param_nodes += n->n_tensors > 0 && o == k;
@@ -559,7 +642,7 @@ static int layout_params(mimo_graph *g, const int *node_of)
     if (!g->tensor_node)
         return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
     for (int k = 0, d = 0; k < N; k++)
-        if (g->nodes[k].n_tensors && owner_of(g, node_of, k) == k)
+        if (g->nodes[k].n_tensors && owner[k] == k)
             g->tensor_node[d++] = k;
     return 0;
 }
@@ -679,14 +762,19 @@ static int compile_steps(mimo_graph *g, int input_grads)
     int **parents = calloc((size_t)n, sizeof *parents);
     int *order = malloc(sizeof(int) * (size_t)n);
     int *node_of = malloc(sizeof(int) * (size_t)n);
-    if (!parents || !order || !node_of)
+    int *owner = malloc(sizeof(int) * (size_t)n);
+    mimo_names ix = {0};
+    if (!parents || !order || !node_of || !owner)
         rc = mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
-    else if (!(rc = resolve_names(s, parents)) && !(rc = topo_sort(s, parents, order)) &&
+    else if (!(rc = index_names(s, &ix)) && !(rc = resolve_names(s, &ix, parents)) &&
+             !(rc = topo_sort(s, parents, order)) &&
              !(rc = build_nodes(g, parents, order, node_of)) &&
-             !(rc = attach_heads(g, node_of)) && !(rc = check_usage(g)) &&
-             !(rc = infer_shapes(g)) && !(rc = resolve_params(g, node_of)) &&
-             !(rc = layout_params(g, node_of)))
+             !(rc = attach_heads(g, &ix, node_of)) && !(rc = check_usage(g)) &&
+             !(rc = infer_shapes(g)) && !(rc = find_owners(g, &ix, node_of, owner)) &&
+             !(rc = resolve_params(g, owner)) && !(rc = layout_params(g, owner)))
         rc = alloc_buffers(g, input_grads);
+    mimo_names_free(&ix);
+    free(owner);
     for (int i = 0; parents && i < n; i++)
         free(parents[i]);
     free(parents);

@@ -14,7 +14,11 @@
  *   auc             ROC AUC, exact: binary pools every unit's (output,
  *                   target > 0.5); categorical averages one-vs-rest over
  *                   the classes with positives and negatives (macro);
- *                   NaN when no class has both
+ *                   NaN when no class has both, and NaN when any
+ *                   score is NaN (a NaN has no rank: the head's outputs
+ *                   overflowed; the loss is then non-finite too, and
+ *                   the other metrics count a NaN output as no hit);
+ *                   infinite scores rank as any other
  *   r2              1 - SSE / SST per unit with SST > 0, averaged
  *                   (SST below 1e-10 of the sum of squared targets counts
  *                   as 0: constant targets, up to rounding)
@@ -335,21 +339,33 @@ static int by_score(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static int any_nan(const mimo_real *x, size_t n, size_t stride)
+{
+    for (size_t i = 0; i < n; i++)
+        if (isnan(x[i * stride]))
+            return 1;
+    return 0;
+}
+
 /* Mann-Whitney: the positives' rank sum in score order, ties sharing the
  * mean of their ranks (sums of halves: exact in double); v: n entries of
- * scratch. */
+ * scratch. NaN when a score is NaN: it has no rank, and sorting needs an
+ * order (each tie group starts with j = i + 1 so the loop ends even if a
+ * NaN got there). */
 static double auc_in(scored *v, const mimo_real *score, const unsigned char *positive,
                      size_t n, size_t stride)
 {
     double npos = 0, rank_sum = 0;
+    if (any_nan(score, n, stride))
+        return NAN;
     for (size_t i = 0; i < n; i++) {
         v[i] = (scored){score[i * stride], positive[i * stride]};
         npos += v[i].p;
     }
     qsort(v, n, sizeof *v, by_score);
     for (size_t i = 0, j; i < n; i = j) {
-        double pos = 0;
-        for (j = i; j < n && v[j].s == v[i].s; j++)
+        double pos = v[i].p;
+        for (j = i + 1; j < n && v[j].s == v[i].s; j++)
             pos += v[j].p;
         rank_sum += pos * ((double)i + 1 + (double)j) / 2; /* ranks i+1..j */
     }
@@ -412,8 +428,8 @@ static double auc_value(const head_sums *s)
     size_t rows = s->n / (size_t)s->lists;
     if (s->auc_fixed)
         return s->auc;
-    if (!rows)
-        return NAN;
+    if (!rows || any_nan(s->score, s->n, 1))
+        return NAN; /* not only the lists with a NaN skipped */
     for (int l = 0; l < s->lists; l++) {
         double a = auc_in(s->work, s->score + l, s->pos + l, rows, (size_t)s->lists);
         if (!isnan(a))

@@ -1108,41 +1108,80 @@ static int conv_shares(cfg *c, yaml_node_t *val, yaml_node_t *v,
     return (l->shares = mimo_strdup(s)) ? 0 : nomem(c);
 }
 
+/* The end of layer i's `shares` chain into *owner (a layer index; i when
+ * it shares nothing); an error at i's `shares` for a name that is not a
+ * layer or a chain that comes back to i. own[] keeps the ends found so
+ * far, so a chain is walked once however long (the walk stops at a layer
+ * already resolved, then marks its path): O(n log n) in all, where a scan
+ * per hop was cubic. */
+static int shares_owner(cfg *c, const mimo_spec *s, const mimo_names *ix, int *own,
+                        int i, int *owner)
+{
+    const mimo_layer_spec *l = &s->layers[i];
+    int j = i;
+    for (int hops = 0; own[j] < 0 && s->layers[j].shares && hops <= s->n_layers; hops++) {
+        int next = mimo_names_find(ix, s->layers[j].shares);
+        if (next < 0)
+            return err_at(c, l->shares_pos, "layer '%s' shares '%s', which "
+                          "is not a layer", l->name, s->layers[j].shares);
+        if (next == i)
+            return err_at(c, l->shares_pos, "layer '%s' shares its own "
+                          "parameters (through 'shares')", l->name);
+        j = next;
+    }
+    if (own[j] < 0 && s->layers[j].shares) { /* in a cycle that is not i's: */
+        *owner = j; /* that cycle's own layers report it */
+        return 0;
+    }
+    int o = own[j] >= 0 ? own[j] : j;
+    for (j = i; own[j] < 0; j = mimo_names_find(ix, s->layers[j].shares)) {
+        own[j] = o;
+        if (!s->layers[j].shares)
+            break;
+    }
+    *owner = o;
+    return 0;
+}
+
 /* Each sharing layer gets its owner's settings: the owner must be a layer
  * of the same type; chains resolve to the layer that owns the parameters. */
 static int resolve_shares(cfg *c, mimo_spec *s)
 {
-    for (int i = 0; i < s->n_layers; i++) {
-        mimo_layer_spec *l = &s->layers[i], *o = l;
-        for (int hops = 0; o->shares && hops <= s->n_layers; hops++) {
-            const mimo_layer_spec *next = NULL;
-            for (int j = 0; j < s->n_layers && !next; j++)
-                if (strcmp(s->layers[j].name, o->shares) == 0)
-                    next = &s->layers[j];
-            if (!next)
-                return err_at(c, l->shares_pos, "layer '%s' shares '%s', which "
-                              "is not a layer", l->name, o->shares);
-            o = (mimo_layer_spec *)next;
-            if (o == l)
-                return err_at(c, l->shares_pos, "layer '%s' shares its own "
-                              "parameters (through 'shares')", l->name);
-        }
-        if (o == l)
+    mimo_names ix;
+    int *own = malloc(sizeof(int) * (size_t)(s->n_layers + 1)), rc = 0;
+    if (!own || mimo_names_init(&ix, s->n_layers)) {
+        free(own);
+        return nomem(c);
+    }
+    for (int i = 0; i < s->n_layers; i++)
+        mimo_names_add(&ix, s->layers[i].name, i), own[i] = -1;
+    mimo_names_sort(&ix);
+    for (int i = 0; i < s->n_layers && !rc; i++) {
+        mimo_layer_spec *l = &s->layers[i], *o;
+        int at = i;
+        if ((rc = shares_owner(c, s, &ix, own, i, &at)) || at == i)
             continue;
-        if (o->kind != l->kind)
-            return err_at(c, l->shares_pos, "layer '%s' is %s %s layer but shares "
-                          "'%s', %s %s layer; a shared layer has the type of the "
-                          "layer it shares", l->name, article(l->kind->name),
-                          l->kind->name, o->name, article(o->kind->name),
-                          o->kind->name);
+        o = &s->layers[at];
+        if (o->kind != l->kind) {
+            rc = err_at(c, l->shares_pos, "layer '%s' is %s %s layer but shares "
+                        "'%s', %s %s layer; a shared layer has the type of the "
+                        "layer it shares", l->name, article(l->kind->name),
+                        l->kind->name, o->name, article(o->kind->name),
+                        o->kind->name);
+            continue;
+        }
         void *copy = mimo_kind_args_copy(o->kind, o->args);
-        if (!copy)
-            return nomem(c);
+        if (!copy) {
+            rc = nomem(c);
+            continue;
+        }
         mimo_kind_args_free(l->kind, l->args);
         l->args = copy;
         l->trainable = o->trainable;
     }
-    return 0;
+    mimo_names_free(&ix);
+    free(own);
+    return rc;
 }
 
 /* The type first (an unknown type is reported before its keys), then the

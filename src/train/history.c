@@ -142,6 +142,23 @@ void mimo_history_fill(mimo_history *h, long epoch, const mimo_stats *train,
     h->values[c++] = samples_per_s;
 }
 
+int mimo_stats_check_finite(const mimo_stats *st, const mimo_graph *g,
+                            const char *what, const char *data)
+{
+    for (int h = 0; h < st->n_heads; h++) {
+        const mimo_head_stats *s = &st->head[h];
+        if (s->weight > 0 && !isfinite(s->loss))
+            return mimo_error(MIMO_ENUM, "%s on %s: the loss of head '%s' is not finite "
+                       "(%s over %.0f labelled rows): the model's outputs overflow "
+                       "or are NaN on this data (inputs far outside the training "
+                       "data's range, or parameters that diverged)", what, data,
+                       mimo_graph_head_spec(g, h)->name,
+                       isnan(s->loss) ? "NaN" : s->loss > 0 ? "+inf" : "-inf",
+                       s->labelled);
+    }
+    return 0;
+}
+
 /* The header line, malloc'd (NULL: out of memory). */
 static char *header(const mimo_history *h)
 {

@@ -35,6 +35,18 @@ void mimo_history_fill(mimo_history *h, long epoch, const mimo_stats *train,
                        const mimo_stats *val, double lr, double secs,
                        double samples_per_s);
 
+/* Validation and eval (mimo_stats after mimo_stats_finish, summed over
+ * the ranks, so every rank decides alike): a head whose loss over rows of
+ * positive weight is not finite — its outputs overflowed or are NaN on
+ * this data — is an error naming `what` ("validation", "evaluation"),
+ * the data and the head (the same on every rank: the callers agree on it
+ * so that one rank reports it). The rule, not
+ * NaN metrics: a NaN head loss would drop out of the total loss (heads
+ * without labels do) and read as an improvement to best.h5 and the
+ * callbacks; and the training loss has the same rule (step.c). */
+int mimo_stats_check_finite(const mimo_stats *st, const mimo_graph *g,
+                            const char *what, const char *data);
+
 /* history.csv: keeps the header and the rows of epochs 1..keep (a resumed
  * run rewrites what it will log again), or starts the file; then appends
  * the filled row. */

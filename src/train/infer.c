@@ -13,6 +13,7 @@
 #include "mimo/dist.h"
 #include "mimo/error.h"
 #include "mimo/trainer.h"
+#include "train/history.h"
 
 /* Loads a checkpoint's spec and parameters into a model, partitioned
  * over comm's ranks (each rank sweeps its contiguous share of the rows). */
@@ -72,8 +73,11 @@ static int eval_on(const char *ckpt, const char *data, MPI_Comm comm,
                 rc = mimo_dist_sum_stats(dist, st);
             mimo_dist_free(&dist);
         }
-        if (!rc)
+        if (!rc) {
             mimo_stats_finish(m, st);
+            rc = agree_on(comm, mimo_stats_check_finite(st, mimo_model_graph(m),
+                                                        "evaluation", data));
+        }
     }
     close_data(&d, comm, rc);
     mimo_model_free(&m);

@@ -230,24 +230,102 @@ static int run_step(run *r, long epoch, long step)
 
 /* ---- the end of an epoch ---------------------------------------------------- */
 
-/* The logged sums over all ranks, validation, and the history row. */
+/* What the validation rows are, for messages (buf: 4200 bytes). */
+static const char *val_name(const run *r, char *buf)
+{
+    const char *vp = r->o->val_path ? r->o->val_path : r->spec->data.val;
+    if (vp)
+        return vp;
+    snprintf(buf, 4200, "the last %zu rows of %s (validation_split)",
+             r->vs.rows, r->o->train_path ? r->o->train_path : r->spec->data.train);
+    return buf;
+}
+
+/* The validation rows read through this: a stop asked for ends the sweep
+ * at the next batch (MIMO_TRAIN_STOPPED), so a SIGTERM is honoured within
+ * a batch however long the validation. A stop on one rank only reaches
+ * the others as a message (STOP_TAG, no data) each of them probes for
+ * between batches, so they end their sweeps too instead of finishing
+ * them; validate() collects the messages afterwards. */
+enum { STOP_TAG = 7275 }; /* no other point-to-point message uses it */
+
+typedef struct {
+    const mimo_source *in;
+    volatile sig_atomic_t *stop;
+    MPI_Comm comm;
+    int rank, size;
+    int told; /* this rank sent its stop to the others */
+} stoppable;
+
+static int read_or_stop(void *ctx, const uint64_t *rows, int b, mimo_real *const *in,
+                        mimo_real *const *tgt)
+{
+    stoppable *s = ctx;
+    int peer = 0;
+    if (s->stop && *s->stop) {
+        for (int k = 0; k < s->size && !s->told; k++)
+            if (k != s->rank) /* 0 bytes: sent at once (eager) */
+                MPI_Send(NULL, 0, MPI_BYTE, k, STOP_TAG, s->comm);
+        s->told = 1;
+        return MIMO_TRAIN_STOPPED;
+    }
+    if (s->size > 1 &&
+        MPI_Iprobe(MPI_ANY_SOURCE, STOP_TAG, s->comm, &peer, MPI_STATUS_IGNORE) ==
+            MPI_SUCCESS && peer)
+        return MIMO_TRAIN_STOPPED;
+    return s->in->read(s->in->ctx, rows, b, in, tgt);
+}
+
+/* Collective: this rank's validation sums, or MIMO_TRAIN_STOPPED when a
+ * stop came (on any rank: agreed, each rank having swept all or part of
+ * its rows) — then nothing is summed or logged and the epoch is saved as
+ * (e, steps), from which a resume validates again. */
+static int validate(run *r)
+{
+    stoppable st = {&r->vs, r->o->stop, r->comm, r->rank, r->size, 0};
+    mimo_source src = r->vs;
+    int v[2], rc;
+    src.ctx = &st, src.read = read_or_stop;
+    mimo_stall_at(r->state.ck.global_step, MIMO_BUSY_VALIDATION);
+    mimo_stats_reset(&r->va);
+    rc = mimo_model_evaluate(r->m, &src, &r->va);
+    if (rc && rc != MIMO_TRAIN_STOPPED)
+        return rc; /* this rank's alone: the app ends the job */
+    v[0] = rc == MIMO_TRAIN_STOPPED || (r->o->stop && *r->o->stop);
+    v[1] = st.told; /* the stop messages sent: each rank takes the others' */
+    if (r->size > 1 &&
+        MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_INT, MPI_SUM, r->comm) != MPI_SUCCESS)
+        return mimo_error(MIMO_EMPI, "MPI_Allreduce failed agreeing on a stop "
+                          "during validation");
+    for (int k = 0; k < v[1] - st.told; k++)
+        if (MPI_Recv(NULL, 0, MPI_BYTE, MPI_ANY_SOURCE, STOP_TAG, r->comm,
+                     MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            return mimo_error(MIMO_EMPI, "MPI_Recv failed taking a stop message");
+    return v[0] ? MIMO_TRAIN_STOPPED : 0;
+}
+
+/* The logged sums over all ranks, validation, and the history row (or
+ * MIMO_TRAIN_STOPPED from validation). */
 static int log_epoch(run *r, long e)
 {
     double secs = mimo_clock() - r->t_epoch;
     long long here = r->tr.count - r->count_at_start; /* this process's part */
     double done = (double)here;
     int rc = 0;
+    if (r->have_val && (rc = validate(r))) /* before the sums: a stop leaves */
+        return rc;                         /* this rank's part of the epoch */
     if (r->dist && ((rc = mimo_dist_sum_stats(r->dist, &r->tr)) ||
                     (rc = mimo_dist_sum(r->dist, &done, 1))))
         return rc;
     mimo_stats_finish(r->m, &r->tr);
     if (r->have_val) {
-        mimo_stall_at(r->state.ck.global_step, MIMO_BUSY_VALIDATION);
-        mimo_stats_reset(&r->va);
-        if ((rc = mimo_model_evaluate(r->m, &r->vs, &r->va)) ||
-            (r->dist && (rc = mimo_dist_sum_stats(r->dist, &r->va))))
+        if (r->dist && (rc = mimo_dist_sum_stats(r->dist, &r->va)))
             return rc;
         mimo_stats_finish(r->m, &r->va);
+        char name[4200];
+        if ((rc = agree(r, mimo_stats_check_finite(&r->va, r->g, "validation",
+                                                   val_name(r, name)))))
+            return rc;
     }
     mimo_history_fill(&r->hist, e, &r->tr, &r->va, mimo_model_lr(r->m), secs,
                       secs > 0 ? done / secs : 0);
@@ -336,6 +414,14 @@ static void warn_sum_cost(run *r)
 static int end_epoch(run *r, long e, int *stop)
 {
     int rc = log_epoch(r, e);
+    if (rc == MIMO_TRAIN_STOPPED) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "stopping at epoch %ld, during its validation: "
+                 "writing a checkpoint to resume from (the validation runs again)",
+                 e + 1);
+        note(r, msg);
+        return (rc = save(r, NULL, 1, 0)) ? rc : MIMO_TRAIN_STOPPED;
+    }
     if (rc)
         return rc;
     if (r->rank == 0)
@@ -464,21 +550,83 @@ static int setup_monitors(run *r)
     return rc;
 }
 
-/* The checkpoint to resume from, into path ("" for a fresh start).
- * "auto": the run directory's newest, if it has one yet. */
-static int resume_path(run *r, char *path, size_t len)
+/* Loads a checkpoint into the model and the state (every name the state
+ * packs is asked for, so the load fills them; packed again before each
+ * try, so a failed one leaves nothing behind in the state). */
+static int load_checkpoint(run *r, const char *path)
+{
+    int rc = mimo_run_state_pack(&r->state, r->spec, r->ts.rows, r->size, 0, &r->tr);
+    return rc ? rc : mimo_checkpoint_load(path, r->m, &r->state.ck, r->best_params,
+                                          &r->has_best);
+}
+
+/* Says that c[i] (and its other names) did not load, and why. */
+static void note_skipped(run *r, const mimo_resume_entry *c, size_t n, size_t i)
+{
+    char names[1024] = "", msg[2600];
+    for (size_t j = i + 1; j < n; j++)
+        if (c[j].file == i) {
+            size_t u = strlen(names);
+            const char *base = strrchr(c[j].path, '/');
+            snprintf(names + u, sizeof names - u, "%s%s", u ? ", " : " (also named ",
+                     base ? base + 1 : c[j].path);
+        }
+    if (names[0])
+        strncat(names, ")", sizeof names - strlen(names) - 1);
+    snprintf(msg, sizeof msg, "warning: skipping %s%s, which does not load (%s); "
+             "trying the previous checkpoint", c[i].path, names, mimo_errmsg());
+    note(r, msg);
+}
+
+/* --resume auto: the newest checkpoint of the run directory that loads
+ * (loaded), into path; each newer one that does not is named with why —
+ * a damaged newest file must not fail every requeue until someone
+ * deletes it. "" when there is none yet; an error when none loads. Every
+ * rank tries the same files in the same order (sync_replicas checks
+ * they agree). */
+static int resume_auto(run *r, char *path, size_t len)
+{
+    mimo_resume_entry *c;
+    size_t n, tried = 0;
+    char first[1024] = "";
+    int rc = mimo_resume_list(r->o->out_dir, &c, &n);
+    path[0] = '\0';
+    for (size_t i = 0; i < n && !rc && !path[0]; i++) {
+        if (c[i].file != i)
+            continue; /* another name of a file that did not load */
+        int lr = load_checkpoint(r, c[i].path);
+        if (!lr)
+            snprintf(path, len, "%s", c[i].path);
+        else if (lr == MIMO_ENOMEM)
+            rc = lr;
+        else {
+            if (!tried++)
+                snprintf(first, sizeof first, "%s", mimo_errmsg());
+            note_skipped(r, c, n, i);
+            mimo_error_clear();
+        }
+    }
+    mimo_resume_list_free(&c, n);
+    if (!rc && tried && !path[0])
+        return mimo_error(MIMO_EINVAL, "%s: none of its %zu checkpoint file(s) loads "
+                          "(the newest: %s): start again with --overwrite, or resume "
+                          "from a copy with --resume FILE", r->o->out_dir, tried, first);
+    if (!rc && !path[0])
+        note(r, "no checkpoint to resume from yet: starting fresh");
+    return rc;
+}
+
+/* The checkpoint to resume from, loaded, into path ("" for a fresh
+ * start). */
+static int resume_from(run *r, char *path, size_t len)
 {
     path[0] = '\0';
     if (!r->o->resume)
         return 0;
-    if (strcmp(r->o->resume, "auto") != 0)
-        return mimo_find_checkpoint(r->o->resume, path, len);
-    if (mimo_find_checkpoint(r->o->out_dir, path, len)) {
-        path[0] = '\0';
-        mimo_error_clear();
-        note(r, "no checkpoint to resume from yet: starting fresh");
-    }
-    return 0;
+    if (strcmp(r->o->resume, "auto") == 0)
+        return resume_auto(r, path, len);
+    int rc = mimo_find_checkpoint(r->o->resume, path, len);
+    return rc ? rc : load_checkpoint(r, path);
 }
 
 /* A new run's id: 16 hex digits from the kernel's random source (else
@@ -537,19 +685,14 @@ static int init_from(run *r)
 static int starting_point(run *r)
 {
     char path[4096], msg[4300];
-    int rc = resume_path(r, path, sizeof path);
     r->state.lr_scale = 1;
+    int rc = resume_from(r, path, sizeof path);
     if (rc)
         return rc;
     if (!path[0]) {
         set_lineage(r, 0);
         return r->o->init ? init_from(r) : 0;
     }
-    /* ask for every name the state packs, so the load fills them */
-    if ((rc = mimo_run_state_pack(&r->state, r->spec, r->ts.rows, r->size, 0, &r->tr)) ||
-        (rc = mimo_checkpoint_load(path, r->m, &r->state.ck, r->best_params,
-                                   &r->has_best)))
-        return rc;
     if ((rc = mimo_run_state_check(&r->state, r->spec, r->ts.rows, path, note_cb,
                                    r)) ||
         (rc = mimo_run_state_check_data(&r->state, r->state.data_fp, path, train_path(r),
@@ -630,11 +773,22 @@ static int setup_parallel(run *r)
     return agree(r, mimo_dist_attach(r->dist, r->m)); /* collective */
 }
 
-/* Every rank starts from rank 0's parameters (and checks it). */
+/* Every rank starts from rank 0's parameters (and checks it), at the same
+ * position: a resume on every rank picked the same checkpoint (each tries
+ * the same files; one that loaded only on some ranks would split them). */
 static int sync_replicas(run *r)
 {
     if (!r->dist || r->size == 1)
         return 0;
+    long long gs[2] = {r->state.ck.global_step, -r->state.ck.global_step};
+    if (MPI_Allreduce(MPI_IN_PLACE, gs, 2, MPI_LONG_LONG, MPI_MAX, r->comm) != MPI_SUCCESS)
+        return mimo_error(MIMO_EMPI, "MPI_Allreduce failed comparing the ranks' "
+                          "starting points");
+    if (gs[0] != -gs[1])
+        return agree(r, mimo_error(MIMO_EINVAL, "the ranks start from different "
+                                   "checkpoints (global steps %lld to %lld): a "
+                                   "checkpoint that loads on some ranks only",
+                                   -gs[1], gs[0]));
     size_t n = mimo_model_param_count(r->m);
     int rc = mimo_dist_bcast(r->dist, mimo_model_params(r->m), n);
     return rc ? rc : mimo_exchange_checksum(mimo_model_exchange(r->m), r->m,
@@ -794,13 +948,22 @@ static void final_status(run *r, int rc)
         snprintf(detail, sizeof detail, "checkpoint: %s\nepochs: %lld\n",
                  r->dir.last, (long long)r->state.ck.epoch);
         mimo_rundir_status(&r->dir, "finished", detail);
-    } else if (r->rank == 0) { /* keep the message (and whether agreed) */
+    } else if (r->rank == 0 || (r->size > 1 && !mimo_error_agreed())) {
+        /* rank 0 writes the status; a rank that failed alone too: the app
+         * ends the job with MPI_Abort and rank 0 never learns why. Keep
+         * the message (and whether agreed). */
         char keep[1024];
         int agreed = mimo_error_agreed();
         snprintf(keep, sizeof keep, "%s", mimo_errmsg());
-        snprintf(detail, sizeof detail, "error: %s\n",
-                 rc == MIMO_EPEER ? "on another rank (see its message)" : keep);
-        mimo_rundir_status(&r->dir, "failed", detail);
+        if (r->rank == 0) {
+            snprintf(detail, sizeof detail, "error: %s\n",
+                     rc == MIMO_EPEER ? "on another rank (see its message)" : keep);
+            mimo_rundir_status(&r->dir, "failed", detail);
+        } else {
+            snprintf(detail, sizeof detail, "error: rank %d of %d: %s\n", r->rank,
+                     r->size, keep);
+            mimo_rundir_status_alone(&r->dir, detail);
+        }
         mimo_error(rc, "%s", keep);
         if (agreed)
             mimo_error_set_agreed();
@@ -836,6 +999,18 @@ static void clean_up(run *r, int rc)
         mimo_comm_free(&r->comm);
 }
 
+/* --stall-abort, on the stall detector's thread: DIR/status says why
+ * before the app ends the job (its ranks never reach the run's end). The
+ * main thread waits in a collective meanwhile: it does not touch r->dir. */
+static void stall_fatal(void *u, const char *msg)
+{
+    run *r = u;
+    char detail[1100];
+    snprintf(detail, sizeof detail, "error: rank %d of %d: %s\n", r->rank, r->size, msg);
+    mimo_rundir_status_alone(&r->dir, detail);
+    r->o->on_fatal(r->o->user, msg);
+}
+
 int mimo_train(mimo_spec *spec, const mimo_train_opts *o)
 {
     run *r = calloc(1, sizeof *r);
@@ -854,8 +1029,8 @@ int mimo_train(mimo_spec *spec, const mimo_train_opts *o)
          MPI_Comm_size(r->comm, &r->size) != MPI_SUCCESS))
         rc = mimo_error(MIMO_EMPI, "cannot query the communicator");
     if (!rc) {
-        mimo_stall_opts so = {o->stall_warn, o->stall_abort, o->on_message,
-                              o->on_fatal, o->user};
+        mimo_stall_opts so = {o->stall_warn, o->stall_abort, note_cb,
+                              o->on_fatal ? stall_fatal : NULL, r};
         if (!o->on_fatal)
             so.abort_s = 0; /* nobody to end the job */
         rc = mimo_stall_start(r->comm, &so);

@@ -192,9 +192,9 @@ void mimo_rundir_clean_tmp(const char *dir, int *n, double *bytes)
 
 /* ---- the status marker ---------------------------------------------------------- */
 
-int mimo_rundir_status(const mimo_rundir *d, const char *state, const char *detail)
+static int write_status(const mimo_rundir *d, const char *state, const char *detail)
 {
-    if (d->rank != 0 || !d->dir)
+    if (!d->dir)
         return 0;
     char path[4200], text[8192], host[256] = "?", when[64] = "?";
     time_t now = time(NULL);
@@ -214,6 +214,16 @@ int mimo_rundir_status(const mimo_rundir *d, const char *state, const char *deta
     if (rc)
         mimo_atomic_abort(&a);
     return rc;
+}
+
+int mimo_rundir_status(const mimo_rundir *d, const char *state, const char *detail)
+{
+    return d->rank == 0 ? write_status(d, state, detail) : 0;
+}
+
+int mimo_rundir_status_alone(const mimo_rundir *d, const char *detail)
+{
+    return write_status(d, "failed", detail);
 }
 
 /* ---- the directory ---------------------------------------------------------------- */
@@ -245,6 +255,16 @@ void mimo_rundir_close(mimo_rundir *d)
     free(d->ckpt_dir);
     free(d->history);
     memset(d, 0, sizeof *d);
+}
+
+/* dir/checkpoints/name, malloc'd (NULL: out of memory). */
+static char *ckpt_dir_path(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + sizeof "/checkpoints/";
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/checkpoints/%s", dir, name);
+    return p;
 }
 
 /* Whether name is one mimo gives a checkpoint: ckpt-<digits>.h5, last.h5,
@@ -668,4 +688,89 @@ int mimo_find_checkpoint(const char *dir_or_file, char *path, size_t len)
         return mimo_error(MIMO_EINVAL, "%s: no valid checkpoint to resume from",
                           dir_or_file);
     return 0;
+}
+
+/* ---- what --resume auto tries ------------------------------------------- */
+
+typedef struct {
+    mimo_resume_entry e;
+    int last;               /* named last.h5 */
+    dev_t dev;
+    ino_t ino;
+} resume_item;
+
+static int by_newest(const void *pa, const void *pb)
+{
+    const resume_item *a = pa, *b = pb;
+    if (a->e.gs != b->e.gs)
+        return (a->e.gs < b->e.gs) - (a->e.gs > b->e.gs);
+    if (a->last != b->last)
+        return b->last - a->last;
+    return strcmp(a->e.path, b->e.path);
+}
+
+/* The step a file holds, else the one its name says, else the newest. */
+static int64_t resume_step(const char *path, const char *name)
+{
+    int64_t gs;
+    long long v;
+    char tail;
+    if (mimo_checkpoint_probe(path, &gs))
+        return gs;
+    if (sscanf(name, "ckpt-%lld.h%c", &v, &tail) == 2 && tail == '5' && v >= 0)
+        return (int64_t)v;
+    return INT64_MAX;
+}
+
+int mimo_resume_list(const char *dir, mimo_resume_entry **list, size_t *n)
+{
+    char **names;
+    size_t k = 0, count;
+    resume_item *it;
+    *list = NULL, *n = 0;
+    list_checkpoints(dir, &names, &count);
+    it = calloc(count + 1, sizeof *it);
+    for (size_t i = 0; i < count; i++) {
+        struct stat sb;
+        char *path = it && strcmp(names[i], "best.h5") ? ckpt_dir_path(dir, names[i]) : NULL;
+        if (path && !stat(path, &sb)) {
+            it[k] = (resume_item){{path, resume_step(path, names[i]), 0},
+                                  strcmp(names[i], "last.h5") == 0, sb.st_dev, sb.st_ino};
+            k++;
+        } else {
+            free(path);
+        }
+        free(names[i]);
+    }
+    free(names);
+    if (!it)
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    qsort(it, k, sizeof *it, by_newest);
+    *list = malloc(sizeof **list * (k + 1));
+    if (!*list) {
+        for (size_t i = 0; i < k; i++)
+            free(it[i].e.path);
+        free(it);
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < k; i++) {
+        (*list)[i] = it[i].e;
+        (*list)[i].file = i;
+        for (size_t j = 0; j < i; j++) /* another name of an earlier one */
+            if (it[j].dev == it[i].dev && it[j].ino == it[i].ino) {
+                (*list)[i].file = j;
+                break;
+            }
+    }
+    *n = k;
+    free(it);
+    return 0;
+}
+
+void mimo_resume_list_free(mimo_resume_entry **list, size_t n)
+{
+    for (size_t i = 0; *list && i < n; i++)
+        free((*list)[i].path);
+    free(*list);
+    *list = NULL;
 }

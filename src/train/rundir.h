@@ -53,6 +53,10 @@ void mimo_rundir_clean_tmp(const char *dir, int *n, double *bytes);
  * checkpoint to resume. Scripts read it instead of a launcher's exit
  * status. Not collective; a no-op on other ranks. */
 int mimo_rundir_status(const mimo_rundir *d, const char *state, const char *detail);
+/* "failed" with detail, from any rank: the one that failed alone, whose
+ * error the others never learn (the app ends the job with MPI_Abort, rank
+ * 0 dies in a collective and would leave "running"). */
+int mimo_rundir_status_alone(const mimo_rundir *d, const char *detail);
 
 /* Whether a new run may use dir: yes when it holds no earlier run
  * (history.csv, checkpoints) or the run resumes; with overwrite the
@@ -91,5 +95,22 @@ int mimo_rundir_wait(mimo_rundir *d);
 /* Waits for the save in flight, its success agreed. Collective: the end
  * of a run that every rank reaches (finished, or stopped to be resumed). */
 int mimo_rundir_finish(mimo_rundir *d);
+
+/* The checkpoints `--resume auto` may start from: DIR/checkpoints/\*.h5
+ * but best.h5 (the best, not the newest), newest first by the global step
+ * each file holds; a file whose step cannot be read (truncated, damaged)
+ * sorts by the step its name ckpt-<step>.h5 gives, else (last.h5) first,
+ * so the caller tries it and says why it is skipped. At equal steps
+ * last.h5 first. Several names of one file (last.h5 is a hard link of the
+ * newest periodic checkpoint) share `file`, the index of their first.
+ * *n 0 when there is none. Free with mimo_resume_list_free. */
+typedef struct {
+    char *path;
+    int64_t gs;
+    size_t file;
+} mimo_resume_entry;
+
+int mimo_resume_list(const char *dir, mimo_resume_entry **list, size_t *n);
+void mimo_resume_list_free(mimo_resume_entry **list, size_t n);
 
 #endif

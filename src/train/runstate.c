@@ -196,7 +196,9 @@ static int check_ranges(const mimo_ckpt_state *s, const mimo_spec *spec,
     int64_t steps = (int64_t)((train_rows + B - 1) / B);
     double was_b = mimo_ckpt_get(s, "batch_size", -1);
     double was_rows = mimo_ckpt_get(s, "train_rows", -1);
-    if (!rc && s->step >= steps && (was_b < 0 || was_b == (double)B) &&
+    /* step == steps: every step of the epoch done, stopped during its
+     * validation (loop.c): a resume runs the epoch's end first */
+    if (!rc && s->step > steps && (was_b < 0 || was_b == (double)B) &&
         (was_rows < 0 || was_rows == (double)train_rows)) /* else: see below */
         rc = mimo_error(MIMO_EINVAL, "%s: step %lld of an epoch, which has %lld "
                         "steps: the file is damaged", path, (long long)s->step,
