@@ -280,9 +280,10 @@ static int ckpt_name(const char *name)
 
 /* The checkpoints of dir/checkpoints into list (malloc'd names, *n of
  * them); none when it does not exist. Only what mimo wrote there counts:
- * a checkpoint's name, a regular file itself (not a link), marked as a
- * mimo checkpoint. */
-static int list_checkpoints(const char *dir, char ***list, size_t *n)
+ * a checkpoint's name, a regular file itself (not a link), and with
+ * `marked`, marked as a mimo checkpoint (what --overwrite may delete; a
+ * resume tries damaged ones too, to say why it passes them over). */
+static int list_checkpoints(const char *dir, int marked, char ***list, size_t *n)
 {
     char path[4200];
     size_t cap = 0;
@@ -294,7 +295,7 @@ static int list_checkpoints(const char *dir, char ***list, size_t *n)
         struct stat sb;
         snprintf(file, sizeof file, "%s/%s", path, e->d_name);
         if (!ckpt_name(e->d_name) || lstat(file, &sb) || !S_ISREG(sb.st_mode) ||
-            !mimo_checkpoint_marked(file))
+            (marked && !mimo_checkpoint_marked(file)))
             continue;
         if (*n == cap) {
             char **l = realloc(*list, sizeof *l * (cap = cap ? 2 * cap : 16));
@@ -320,7 +321,7 @@ int mimo_rundir_check(const char *dir, int resume, int overwrite)
         return 0;
     snprintf(path, sizeof path, "%s/history.csv", dir);
     int history = stat(path, &sb) == 0;
-    list_checkpoints(dir, &list, &n);
+    list_checkpoints(dir, 1, &list, &n);
     int rc = 0;
     if ((history || n) && !overwrite)
         rc = mimo_error(MIMO_EINVAL, "%s holds an earlier run (%s%s%zu checkpoint%s): "
@@ -728,7 +729,7 @@ int mimo_resume_list(const char *dir, mimo_resume_entry **list, size_t *n)
     size_t k = 0, count;
     resume_item *it;
     *list = NULL, *n = 0;
-    list_checkpoints(dir, &names, &count);
+    list_checkpoints(dir, 0, &names, &count);
     it = calloc(count + 1, sizeof *it);
     for (size_t i = 0; i < count; i++) {
         struct stat sb;
