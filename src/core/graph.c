@@ -642,8 +642,16 @@ static int layout_params(mimo_graph *g, const int *owner)
     if (!g->tensor_node)
         return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
     for (int k = 0, d = 0; k < N; k++)
-        if (g->nodes[k].n_tensors && owner[k] == k)
+        if (g->nodes[k].n_tensors && owner[k] == k) {
             g->tensor_node[d++] = k;
+            g->n_tensor_refs += g->nodes[k].n_tensors;
+        }
+    g->tensor_ref = malloc(sizeof *g->tensor_ref * (size_t)(g->n_tensor_refs + 1));
+    if (!g->tensor_ref)
+        return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
+    for (int d = 0, r = 0; d < g->n_param_nodes; d++)
+        for (int t = 0; t < g->nodes[g->tensor_node[d]].n_tensors; t++, r++)
+            g->tensor_ref[r][0] = g->tensor_node[d], g->tensor_ref[r][1] = t;
     return 0;
 }
 
@@ -840,6 +848,7 @@ void mimo_graph_free(mimo_graph **gp)
     free(g->loss_scratch);
     free(g->prob_scratch);
     free(g->tensor_node);
+    free(g->tensor_ref);
     free(g->done_after);
     free(g->t_layer);
     free(g);
@@ -866,25 +875,18 @@ const mimo_real *mimo_graph_input_grad(const mimo_graph *g, int i) { return g->n
 
 int mimo_graph_n_tensors(const mimo_graph *g)
 {
-    int t = g->n_log_var > 0;
-    for (int d = 0; d < g->n_param_nodes; d++)
-        t += g->nodes[g->tensor_node[d]].n_tensors;
-    return t;
+    return g->n_tensor_refs + (g->n_log_var > 0);
 }
 
 mimo_param_info mimo_graph_tensor(const mimo_graph *g, int k)
 {
     mimo_param_info p = {0};
-    for (int d = 0; d < g->n_param_nodes; d++) {
-        const mimo_node *n = &g->nodes[g->tensor_node[d]];
-        if (k < n->n_tensors) {
-            const mimo_tensor *t = &n->tensors[k];
-            return (mimo_param_info){n->name, t->name, t->off, t->size, t->shape,
-                                     t->trained};
-        }
-        k -= n->n_tensors;
+    if (k >= 0 && k < g->n_tensor_refs) {
+        const mimo_node *n = &g->nodes[g->tensor_ref[k][0]];
+        const mimo_tensor *t = &n->tensors[g->tensor_ref[k][1]];
+        return (mimo_param_info){n->name, t->name, t->off, t->size, t->shape, t->trained};
     }
-    if (k == 0 && g->n_log_var) /* last: the heads' learned s_h */
+    if (k == g->n_tensor_refs && g->n_log_var) /* last: the heads' learned s_h */
         return (mimo_param_info){"loss_weighting", "log_var", 0,
                                  (size_t)g->n_log_var, {1, {g->n_log_var}}, 1};
     return p;

@@ -98,6 +98,9 @@ struct mimo_graph {
     size_t grad_arena_len;
     int *tensor_node;      /* nodes with parameters, topological order */
     int n_param_nodes;
+    int (*tensor_ref)[2];  /* every parameter tensor in that order: (node,
+                            * index in its tensors), for O(1) look-ups */
+    int n_tensor_refs;
     /* the mode of the next forward and backward (mimo_graph_set_training) */
     int training;          /* 0: inference */
     const uint64_t *rows;  /* training: the global rows of the batch */
