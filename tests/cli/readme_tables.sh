@@ -5,7 +5,8 @@
 #     code's own tables: kind.c's kinds[], spec.c's name arrays);
 #   - its tools row and the Commands block against `mimo --help`;
 #   - the configs table against the files in configs/;
-#   - the gen bullet against `mimo gen --help`'s datasets.
+#   - the gen bullet against `mimo gen --help`'s datasets;
+#   - the Reliability table's tests against tests/.
 # A name in the code but not in README fails, and a name in README but not
 # in the code fails. In a row, the names are the `backticked` words before
 # its first ';', leaving out what is in parentheses (notes such as
@@ -76,6 +77,25 @@ check_all() {
 }
 
 check "README.md names what the code has" check_all
+
+# The Reliability table's tests exist: `cli_NAME` is tests/cli/NAME.sh,
+# `test_NAME` tests/test_NAME.c (a renamed test cannot leave the table
+# pointing at nothing).
+reliability_tests() {
+    sed -n '/^## Reliability$/,/^## /p' "$README" | grep '^| ' |
+        grep -oE '`(cli|test)_[a-z0-9_]+`' | tr -d '`' | sort -u
+}
+missing_tests() {
+    local t n=0 bad=0
+    for t in $(reliability_tests); do
+        n=$((n + 1))
+        [ -f "$SRC/tests/cli/${t#cli_}.sh" ] || [ -f "$SRC/tests/$t.c" ] ||
+            { echo "  README's Reliability table names $t, which does not exist"; bad=1; }
+    done
+    [ "$n" -gt 10 ] || { echo "  the Reliability table names only $n tests"; bad=1; }
+    return $bad
+}
+check "the Reliability table names tests that exist" missing_tests
 expect 0 "sparse_categorical_crossentropy" list losses
 expect 0 "layers: dense activation" list
 expect 0 "usage: mimo list" list --help
@@ -97,4 +117,10 @@ check "self-check: a command missing from the Commands block fails" mutant '/^mi
 check "self-check: a config missing from the table fails" mutant '/^| `fashion-shirt` |/d'
 check "self-check: a config that does not exist fails" mutant 's/^| `fashion-shirt` |/| `fashion-shirts` |/'
 check "self-check: a gen dataset missing fails" mutant 's/`sin12`, //'
+mutant_tests() { # SED-EXPRESSION: missing_tests on a copy of README edited by it fails
+    sed -e "$1" "$SRC/README.md" >"$TMP/README.md"
+    ! README=$TMP/README.md missing_tests >/dev/null
+}
+check "self-check: a Reliability row naming a test that does not exist fails" \
+    mutant_tests 's/`cli_scale`/`cli_scales`/'
 finish
