@@ -119,16 +119,25 @@ static void on_signal(int sig)
         stop_requested = 1;
 }
 
-/* SIGTERM, SIGUSR1 and SIGINT ask training to checkpoint and stop. */
+/* SIGTERM, SIGUSR1 and SIGINT ask training to checkpoint and stop. A
+ * launcher may start us with them blocked (the mask survives exec): they
+ * are unblocked here, so that a stop is never held back until the kill
+ * that follows it, and one already pending is taken at once. */
 static void catch_stop_signals(void)
 {
     struct sigaction sa;
+    sigset_t stops;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGUSR1);
+    sigaddset(&stops, SIGINT);
+    sigprocmask(SIG_UNBLOCK, &stops, NULL);
 }
 
 /* The data-parallel flags; *done = 1 when s was one of them. */

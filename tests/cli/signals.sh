@@ -3,12 +3,13 @@
 # and SIGTERM from the moment mimo's own code runs (its .preinit_array,
 # before the shared libraries' constructors; only the dynamic loader's
 # milliseconds come before it) exit 75
-# with DIR/status "stopped", also when the stop comes before the first
-# step (nothing to save yet) and to mpirun from 0.5 s on; a signal during
-# validation stops at the next step with a checkpoint from which the run
-# resumes bitwise; a second SIGTERM while the stop checkpoint is written
-# does not abort it; a second Ctrl-C stops at once with the files intact
-# (its temporary removed by the next start). mpirun's own exit status
+# with DIR/status "stopped"; a stop already pending at exec (blocked by the
+# launcher) is taken before the first step (nothing to save yet); to
+# mpirun from 0.5 s on; a signal in an epoch's validation stops the run
+# with a checkpoint from which it resumes bitwise; a second SIGTERM while
+# the stop checkpoint is written does not abort it; a second Ctrl-C stops
+# at once with the files intact (its temporary removed by the next
+# start). mpirun's own exit status
 # after a SIGTERM (1 under Open MPI 4) is not what the sbatch scripts go
 # by: they read DIR/status (tested with an mpirun that always exits 1).
 source "$(dirname "$0")/lib.bash"
@@ -46,22 +47,27 @@ ranks_caught() {
 
 # run_signal NAME DELAY SIGNAL... LAUNCH...: starts LAUNCH, sends each
 # SIGNAL after DELAY (and 0.05 s between them), waits (90 s at most); $code.
-# DELAY "+T": T seconds after the process catches the signals ("+0": the
-# process is frozen at that moment, signalled, and thawed: the stop is
-# there before the rest of its set-up, however fast the machine); "2+T": T
+# DELAY "+T": T seconds after the process catches the signals; "2+T": T
 # seconds after the 2 ranks of mpirun do. The runs it stops are 10^5
 # epochs long: any moment is in the middle of one.
+#
+# pending SIGNAL PROGRAM ARGS...: runs PROGRAM with SIGNAL blocked and
+# already pending, as a launcher may leave it (mask and pending signals
+# survive exec): mimo unblocks its stop signals at its first moment, so
+# the stop is there before any of its set-up, however fast the machine.
+pending() {
+    /usr/bin/python3 -c 'import os, signal, sys
+s = getattr(signal, "SIG" + sys.argv[1])
+signal.pthread_sigmask(signal.SIG_BLOCK, {s})
+os.kill(os.getpid(), s)
+os.execv(sys.argv[2], sys.argv[2:])' "$@"
+}
 run_signal() {
     local name=$1 delay=$2 sigs=$3
     shift 3
     "$@" >"$name.log" 2>&1 &
     local pid=$! first=1
-    if [ "$delay" = +0 ]; then # frozen at the event: the stop lands in set-up
-        caught "$pid" && freeze "$pid" || echo "note: $name: $pid never caught the signals"
-        for s in $sigs; do kill -s "$s" "$pid" 2>/dev/null; done
-        sigs= delay=0
-        thaw "$pid"
-    elif [ "${delay:0:1}" = + ]; then
+    if [ "${delay:0:1}" = + ]; then
         caught "$pid" || echo "note: $name: $pid never caught the signals"
         delay=${delay:1}
     elif [ "${delay:1:1}" = + ]; then
@@ -84,6 +90,12 @@ state() { sed -n 's/^state: //p' "$1/status" 2>/dev/null; }
 # 1. at start, one process: from the moment mimo's own code has run (its
 # .preinit_array: before the libraries' constructors, MPI, the data)
 for sig in USR1 TERM; do
+    d=start-$sig-pending
+    run_signal "$d" 0 "" pending "$sig" "$MIMO" train mt.yaml --out "$d" --epochs 100000
+    check "SIG$sig pending at exec: exit 75 (got $code)" test "$code" = 75
+    check "SIG$sig pending at exec: status stopped (got '$(state "$d")')" test "$(state "$d")" = stopped
+    check "SIG$sig pending at exec: stopped before the first step, nothing to save yet" \
+        grep -q "stop requested before the first step" "$d.log"
     for t in 0 0.01 0.03 0.1 0.3 0.8; do
         d=start-$sig-$t
         run_signal "$d" "+$t" "$sig" "$MIMO" train mt.yaml --out "$d" --epochs 100000
@@ -91,11 +103,7 @@ for sig in USR1 TERM; do
         check "SIG$sig at +${t}s: status stopped (got '$(state "$d")')" test "$(state "$d")" = stopped
     done
 done
-for sig in USR1 TERM; do
-    check "SIG$sig at +0 s stops before the first step: nothing to save yet" \
-        grep -q "stop requested before the first step" start-$sig-0.log
-done
-expect 75 "" train mt.yaml --out start-USR1-0 --epochs 100000 --resume auto --time-limit 2
+expect 75 "" train mt.yaml --out start-USR1-pending --epochs 100000 --resume auto --time-limit 2
 
 # 2. at start, to mpirun (which forwards SIGUSR1 to the ranks), from the
 # moment both ranks run mimo's code
