@@ -115,17 +115,18 @@ for t in 0 0.5 1.5; do
 done
 
 # 3. during validation: 200 training rows (4 steps an epoch), 40000
-# validation rows. The signal goes when epoch K's history row is written
-# (the process frozen there, so it is still at the start of epoch K+1):
-# epoch K+1's validation is nearly all of what is left of that epoch.
+# validation rows, so validation is nearly all of each epoch. The signal
+# goes once epoch K's history row is written (the process frozen as soon
+# as the test sees it), with 12 - K epochs still ahead however fast the
+# machine; stop_validation.sh shows the stop lands within the sweep.
 "$MIMO" gen multitask --out val.h5 --n 40000 --seed 9 >/dev/null
 "$MIMO" gen multitask --out small.h5 --n 200 >/dev/null
-expect 0 "" train mt.yaml --out vref --val val.h5 --data small.h5 --epochs 6 --quiet \
+expect 0 "" train mt.yaml --out vref --val val.h5 --data small.h5 --epochs 12 --quiet \
     --set train.batch_size=64
 epochs_logged() { [ "$(($(wc -l <"$1/history.csv") - 1))" -ge "$2" ]; } # DIR K
 for k in 1 2 3; do
     d=val-$k
-    "$MIMO" train mt.yaml --out "$d" --val val.h5 --data small.h5 --epochs 6 \
+    "$MIMO" train mt.yaml --out "$d" --val val.h5 --data small.h5 --epochs 12 \
         --set train.batch_size=64 >"$d.log" 2>&1 &
     pid=$!
     wait_until 300 epochs_logged "$d" "$k" && freeze "$pid"
@@ -133,10 +134,10 @@ for k in 1 2 3; do
     thaw "$pid"
     wait "$pid"
     code=$?
-    check "SIGTERM after epoch $k, in epoch $((k + 1))'s validation: exit 75 (got $code)" test "$code" = 75
-    expect 0 "" train mt.yaml --out "$d" --val val.h5 --data small.h5 --epochs 6 --resume auto --quiet \
+    check "SIGTERM after epoch $k's row, while validating: exit 75 (got $code)" test "$code" = 75
+    expect 0 "" train mt.yaml --out "$d" --val val.h5 --data small.h5 --epochs 12 --resume auto --quiet \
         --set train.batch_size=64
-    check "stopped in epoch $((k + 1)), resumed = uninterrupted (bitwise)" \
+    check "stopped after epoch $k, resumed = uninterrupted (bitwise)" \
         same_params vref/checkpoints/last.h5 "$d"/checkpoints/last.h5
 done
 
