@@ -1,0 +1,293 @@
+/* config_names.c — names in a config: the enums (activations,
+ * initializers, losses, optimizers, metrics, ...) read Keras' way (any
+ * case, underscores or not, and Keras' aliases), the layer kinds, the
+ * lists and typo hints of error messages, and Keras' spellings of keys
+ * (learning_rate for lr), which the document takes as ours. */
+#include "io/config_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/strutil.h"
+#include "core/kind.h"
+
+/* ---- small string helpers ---------------------------------------------- */
+
+int lower_eq(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++) {
+        int ca = (*a >= 'A' && *a <= 'Z') ? *a - 'A' + 'a' : *a;
+        if (ca != *b)
+            return 0;
+    }
+    return *a == *b;
+}
+
+int in_list(const char *s, const char *const *list, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(s, list[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int min3(int a, int b, int c)
+{
+    int m = a < b ? a : b;
+    return m < c ? m : c;
+}
+
+/* Optimal string alignment distance (a swap counts 1); 99 if too long. */
+/* Damerau-Levenshtein distance, case-insensitive (Keras users write ReLU). */
+static int edit_distance(const char *ca, const char *cb)
+{
+    enum { L = 40 };
+    size_t n = strlen(ca), m = strlen(cb);
+    int d[L + 1][L + 1];
+    char a[L + 1], b[L + 1];
+    if (n > L || m > L)
+        return 99;
+    for (size_t i = 0; i <= n; i++)
+        a[i] = ca[i] >= 'A' && ca[i] <= 'Z' ? (char)(ca[i] - 'A' + 'a') : ca[i];
+    for (size_t j = 0; j <= m; j++)
+        b[j] = cb[j] >= 'A' && cb[j] <= 'Z' ? (char)(cb[j] - 'A' + 'a') : cb[j];
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = (int)j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            int cost = a[i - 1] != b[j - 1];
+            d[i][j] = min3(d[i - 1][j] + 1, d[i][j - 1] + 1,
+                           d[i - 1][j - 1] + cost);
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]
+                && d[i - 2][j - 2] + 1 < d[i][j])
+                d[i][j] = d[i - 2][j - 2] + 1;
+        }
+    return d[n][m];
+}
+
+/* "; did you mean 'x'?" for the closest candidate within distance 2. */
+void suggest(char *buf, size_t cap, const char *s,
+             const char *const *cands, int n)
+{
+    int best = 3;
+    const char *pick = NULL;
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        int d = edit_distance(s, cands[i]);
+        if (d < best && d < (int)strlen(cands[i])) {
+            best = d;
+            pick = cands[i];
+        }
+    }
+    if (pick)
+        snprintf(buf, cap, "; did you mean '%s'?", pick);
+}
+
+/* "a, b, c" */
+void join(char *buf, size_t cap, const char *const *names, int n)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && used < cap; i++) {
+        int k = snprintf(buf + used, cap - used, "%s%s", i ? ", " : "",
+                         names[i]);
+        if (k < 0)
+            break;
+        used += (size_t)k;
+    }
+}
+
+const char *article(const char *word)
+{
+    return strchr("aeiou", word[0]) ? "an" : "a";
+}
+
+/* ---- enum names -------------------------------------------------------- */
+
+/* Whether a and b name the same thing, Keras' way: case and underscores
+ * do not matter (ReLU = relu, BatchNormalization = batch_normalization). */
+static int same_name(const char *a, const char *b)
+{
+    for (;;) {
+        while (*a == '_')
+            a++;
+        while (*b == '_')
+            b++;
+        if (!*a || !*b)
+            return !*a && !*b;
+        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
+        char y = *b >= 'A' && *b <= 'Z' ? (char)(*b - 'A' + 'a') : *b;
+        if (x != y)
+            return 0;
+        a++, b++;
+    }
+}
+
+/* The index of s among d's names and their Keras aliases, or -1. */
+static int enum_find(const enum_desc *d, const char *s)
+{
+    int v = d->parse(s);
+    for (int i = d->first; v < 0 && i < d->count && d->name(i); i++)
+        if (same_name(s, d->name(i)))
+            v = i;
+    for (int k = 0; v < 0 && d->aliases && d->aliases[k]; k += 2)
+        if (same_name(s, d->aliases[k]))
+            v = d->parse(d->aliases[k + 1]);
+    return v;
+}
+
+static const char *act_name(int i) { return mimo_act_name((mimo_act)i); }
+static const char *init_name(int i)
+{
+    return mimo_init_name((mimo_init_kind)i);
+}
+static const char *loss_name(int i) { return mimo_loss_name((mimo_loss)i); }
+static const char *opt_name(int i) { return mimo_opt_name((mimo_opt_kind)i); }
+
+static const char *metric_name(int i)
+{
+    return i < MIMO_METRIC_COUNT ? mimo_metric_name(i) : NULL;
+}
+
+const enum_desc E_ACT = {"activation", mimo_act_parse, act_name, 0,
+                         MIMO_ACT_COUNT, NULL};
+static const char *const INIT_ALIASES[] = {
+    "random_uniform", "uniform", "Zeros", "zeros", NULL};
+static const char *const LOSS_ALIASES[] = {
+    "mean_squared_error", "mse", "mean_absolute_error", "mae",
+    "huber_loss", "huber", NULL};
+static const char *const METRIC_ALIASES[] = {
+    "acc", "accuracy", "binary_accuracy", "accuracy", "categorical_accuracy",
+    "accuracy", "sparse_categorical_accuracy", "accuracy",
+    "mean_squared_error", "mse", "mean_absolute_error", "mae",
+    "f1_score", "f1", "top_k_categorical_accuracy", "top_k_accuracy",
+    "sparse_top_k_categorical_accuracy", "top_k_accuracy", "r2_score", "r2",
+    NULL};
+const enum_desc E_INIT = {"initializer", mimo_init_parse, init_name,
+                          0, MIMO_INIT_COUNT, INIT_ALIASES};
+const enum_desc E_LOSS = {"loss", mimo_loss_parse, loss_name, 1,
+                          MIMO_LOSS_COUNT, LOSS_ALIASES};
+const enum_desc E_OPT = {"optimizer", mimo_opt_parse, opt_name, 0,
+                         MIMO_OPT_COUNT, NULL};
+const enum_desc E_METRIC = {"metric", mimo_metric_parse, metric_name, 0,
+                            MIMO_METRIC_COUNT, METRIC_ALIASES};
+static const char *weighting_name(int i)
+{
+    return mimo_weighting_name((mimo_loss_weighting)i);
+}
+const enum_desc E_WEIGHTING = {"loss_weighting", mimo_weighting_parse,
+                               weighting_name, 0, 2, NULL};
+
+static const char *sched_name(int i)
+{
+    return mimo_sched_name((mimo_sched_kind)i);
+}
+static const char *mode_name(int i) { return mimo_mode_name((mimo_mode)i); }
+
+const enum_desc E_SCHED = {"schedule", mimo_sched_parse, sched_name,
+                           0, MIMO_SCHED_COUNT, NULL};
+const enum_desc E_MODE = {"mode", mimo_mode_parse, mode_name, 0, 3, NULL};
+
+/* "linear, relu, ..." and, for a typo, the hint. */
+void enum_list(const enum_desc *d, const char *s, char *list,
+               size_t cap, char *hint, size_t hcap)
+{
+    const char *names[32] = {0};
+    int n = 0;
+    for (int i = d->first; i < d->count && n < 32 && d->name(i); i++)
+        names[n++] = d->name(i);
+    join(list, cap, names, n);
+    if (hint)
+        suggest(hint, hcap, s ? s : "", names, n);
+}
+
+int get_enum(cfg *c, yaml_node_t *n, const enum_desc *d,
+             const char *what, int *v)
+{
+    char list[MSG_MAX / 2], hint[96], expected[MSG_MAX / 2 + 16];
+    const char *s = NULL;
+    *v = 0;
+    enum_list(d, NULL, list, sizeof list, NULL, 0);
+    snprintf(expected, sizeof expected, "one of: %s", list);
+    if (n->type != YAML_SCALAR_NODE || is_null(n))
+        return wrong(c, n, expected, what);
+    s = sval(n);
+    *v = enum_find(d, s);
+    if (*v >= 0 && strlen(s) == n->data.scalar.length)
+        return 0;
+    enum_list(d, s, list, sizeof list, hint, sizeof hint);
+    return err(c, n, "unknown %s '%s' in %s (expected one of: %s%s)",
+               d->kind, s, what, list, hint);
+}
+
+/* ---- layer kinds ------------------------------------------------------ */
+
+static const char *layer_name(int i)
+{
+    const mimo_kind *k = mimo_kind_at(i);
+    return k ? k->name : NULL;
+}
+
+/* A kind by its name, Keras' way (Dense, BatchNormalization, ...): any
+ * case, underscores or not, or one of the kind's aliases. */
+static int layer_parse(const char *s)
+{
+    for (int i = 0; mimo_kind_at(i); i++) {
+        const mimo_kind *k = mimo_kind_at(i);
+        if (same_name(k->name, s))
+            return i;
+        for (int a = 0; k->aliases && k->aliases[a]; a++)
+            if (same_name(k->aliases[a], s))
+                return i;
+    }
+    return -1;
+}
+
+const enum_desc E_LAYER = {"layer type", layer_parse, layer_name, 0, 64,
+                    NULL};
+
+/* ---- Keras spellings of keys ------------------------------------------ */
+
+/* Keras' spellings of keys, and ours (the document keeps ours). */
+static const char *const KEY_ALIASES[] = {
+    "learning_rate", "lr", "beta_1", "beta1", "beta_2", "beta2",
+    "restore_best_weights", "restore_best", NULL};
+
+/* The key's own spelling for an alias of k[0, *klen), else k itself. */
+const char *canonical_key(const char *k, size_t *klen)
+{
+    for (int i = 0; KEY_ALIASES[i]; i += 2)
+        if (strlen(KEY_ALIASES[i]) == *klen && memcmp(KEY_ALIASES[i], k, *klen) == 0) {
+            *klen = strlen(KEY_ALIASES[i + 1]);
+            return KEY_ALIASES[i + 1];
+        }
+    return k;
+}
+
+/* Every mapping key of the document that is a Keras alias becomes ours. */
+int canonical_keys(cfg *c)
+{
+    for (yaml_node_t *n = c->doc.nodes.start; n < c->doc.nodes.top; n++) {
+        if (n->type != YAML_MAPPING_NODE)
+            continue;
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+             p < n->data.mapping.pairs.top; p++) {
+            yaml_node_t *k = node_at(c, p->key);
+            size_t len = k->type == YAML_SCALAR_NODE ? k->data.scalar.length : 0;
+            const char *to = len ? canonical_key(sval(k), &len) : NULL;
+            if (!to || to == sval(k))
+                continue;
+            char *copy = mimo_strdup(to);
+            if (!copy)
+                return nomem(c);
+            free(k->data.scalar.value); /* libyaml's allocator is malloc's */
+            k->data.scalar.value = (yaml_char_t *)copy;
+            k->data.scalar.length = len;
+            c->rewritten = 1;
+        }
+    }
+    return 0;
+}

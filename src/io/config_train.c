@@ -1,0 +1,440 @@
+/* config_train.c — the sections that describe the run: train (epochs,
+ * batch, optimizer, schedule, callbacks, checkpoint) and data (files,
+ * paths relative to the config's directory, memory limit). */
+#include "io/config_impl.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mimo/error.h"
+#include "base/fsutil.h"
+#include "base/strutil.h"
+
+/* ---- train and data ---------------------------------------------------- */
+
+
+static const char *const TRAIN_KEYS[] = {
+    "optimizer", "batch_size", "epochs", "seed", "shuffle",
+    "validation_split", "lr_schedule", "reduce_lr_on_plateau",
+    "early_stopping", "checkpoint", "loss_weighting"};
+static const char *const OPT_KEYS[] = {
+    "type", "lr", "momentum", "nesterov", "beta1", "beta2", "epsilon", "rho",
+    "weight_decay", "clipnorm", "clipvalue"};
+static const char *const DATA_KEYS[] = {"train", "val", "memory_limit_mb",
+                                        "prefetch"};
+
+static int opt_key_ok(mimo_opt_kind k, const char *key)
+{
+    static const char *const common[] = {"type", "lr", "weight_decay",
+                                         "clipnorm", "clipvalue"};
+    static const char *const sgd[] = {"momentum", "nesterov"};
+    static const char *const adam[] = {"beta1", "beta2", "epsilon"};
+    static const char *const rms[] = {"rho", "momentum", "epsilon"};
+    if (in_list(key, common, 5))
+        return 1;
+    if (k == MIMO_OPT_SGD)
+        return in_list(key, sgd, 2);
+    if (k == MIMO_OPT_ADAM || k == MIMO_OPT_ADAMW)
+        return in_list(key, adam, 3);
+    return in_list(key, rms, 3);
+}
+
+/* One optimizer number: which key, where it goes, its range. */
+typedef struct {
+    const char *key;
+    size_t off;
+    int range;
+} opt_num;
+
+static const opt_num OPT_NUMS[] = {
+    {"lr", offsetof(mimo_opt_spec, lr), R_POS},
+    {"momentum", offsetof(mimo_opt_spec, momentum), R_UNIT},
+    {"beta1", offsetof(mimo_opt_spec, beta1), R_UNIT},
+    {"beta2", offsetof(mimo_opt_spec, beta2), R_UNIT},
+    {"epsilon", offsetof(mimo_opt_spec, eps), R_NONNEG},
+    {"rho", offsetof(mimo_opt_spec, rho), R_UNIT},
+    {"weight_decay", offsetof(mimo_opt_spec, weight_decay), R_NONNEG},
+    {"clipnorm", offsetof(mimo_opt_spec, clipnorm), R_NONNEG},
+    {"clipvalue", offsetof(mimo_opt_spec, clipvalue), R_NONNEG}};
+
+static int conv_opt_map(cfg *c, yaml_node_t *n, mimo_opt_spec *o)
+{
+    const char *what = "train.optimizer";
+    char w[MSG_MAX / 2];
+    yaml_node_t *t = get(c, n, "type", NULL), *v;
+    yaml_node_pair_t *p;
+    int rc = check_keys(c, n, what, OPT_KEYS, 11), kind = MIMO_OPT_SGD;
+    if (rc)
+        return rc;
+    if (t && (rc = get_enum(c, t, &E_OPT, what, &kind)))
+        return rc;
+    o->kind = (mimo_opt_kind)kind;
+    o->lr = o->kind == MIMO_OPT_SGD ? 0.01 : 0.001;
+    for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = node_at(c, p->key);
+        if (!opt_key_ok(o->kind, sval(k)))
+            return err(c, k, "key '%s' is not valid for the %s optimizer",
+                       sval(k), mimo_opt_name(o->kind));
+    }
+    for (size_t i = 0; i < sizeof OPT_NUMS / sizeof OPT_NUMS[0]; i++) {
+        double *dst = (double *)((char *)o + OPT_NUMS[i].off);
+        if ((v = get(c, n, OPT_NUMS[i].key, NULL))
+            && (rc = get_double(c, v, kw(w, sizeof w, OPT_NUMS[i].key, what),
+                                OPT_NUMS[i].range, dst)))
+            return rc;
+    }
+    if ((v = get(c, n, "nesterov", NULL))
+        && (rc = get_bool(c, v, kw(w, sizeof w, "nesterov", what),
+                          &o->nesterov)))
+        return rc;
+    return 0;
+}
+
+static int conv_opt(cfg *c, yaml_node_t *n, mimo_opt_spec *o)
+{
+    int kind, rc;
+    if (n->type == YAML_MAPPING_NODE)
+        return conv_opt_map(c, n, o);
+    if ((rc = get_enum(c, n, &E_OPT, "train.optimizer", &kind)))
+        return rc;
+    o->kind = (mimo_opt_kind)kind;
+    o->lr = o->kind == MIMO_OPT_SGD ? 0.01 : 0.001;
+    return 0;
+}
+
+/* An optional section: a mapping, or nothing at all. */
+static int optional_section(cfg *c, yaml_node_t *n, const char *name,
+                            const char *const *keys, int n_keys)
+{
+    if (is_null(n))
+        return 0;
+    if (n->type != YAML_MAPPING_NODE)
+        return wrong(c, n, "a mapping", name);
+    return check_keys(c, n, name, keys, n_keys);
+}
+
+/* ---- fields of the schedule, callbacks, checkpoint and data ----------- */
+
+/* How one key is read: integers with a lower bound, numbers with a range,
+ * booleans, monitor names (strdup'ed), modes; F_SKIP is read elsewhere. */
+enum { F_SKIP, F_LONG0, F_LONG1, F_INT0, F_INT1, F_NUM, F_BOOL, F_MONITOR,
+       F_MODE };
+
+typedef struct {
+    const char *key;
+    size_t off;           /* offset of the field in its struct */
+    int type;             /* F_* */
+    int range;            /* R_* for F_NUM */
+} field;
+
+/* monitor: a non-empty name; which names exist is checked with the graph */
+static int get_monitor(cfg *c, yaml_node_t *n, const char *what, char **dst)
+{
+    const char *e = "a monitored quantity like loss, val_loss or "
+                    "val_<head>_<metric>", *s = NULL;
+    int rc = scalar(c, n, e, what, &s);
+    if (rc)
+        return rc;
+    if (!*s)
+        return wrong(c, n, e, what);
+    free(*dst);
+    if (!(*dst = mimo_strdup(s)))
+        return nomem(c);
+    return 0;
+}
+
+static int get_count(cfg *c, yaml_node_t *n, const char *what, int type,
+                     long long *x)
+{
+    int pos = type == F_LONG1 || type == F_INT1;
+    long long hi = type == F_INT0 || type == F_INT1 ? INT_MAX : LONG_MAX;
+    return get_int(c, n, what, pos, hi,
+                   pos ? "an integer > 0" : "an integer >= 0", x);
+}
+
+/* Reads node n into the field f of the struct at base. */
+static int conv_field(cfg *c, yaml_node_t *n, const char *sect,
+                      const field *f, void *base)
+{
+    char w[MSG_MAX / 2];
+    char *dst = (char *)base + f->off;
+    long long x = 0;
+    int rc = 0, e = 0;
+    kw(w, sizeof w, f->key, sect);
+    switch (f->type) {
+    case F_LONG0: case F_LONG1:
+        if (!(rc = get_count(c, n, w, f->type, &x)))
+            *(long *)(void *)dst = (long)x;
+        return rc;
+    case F_INT0: case F_INT1:
+        if (!(rc = get_count(c, n, w, f->type, &x)))
+            *(int *)(void *)dst = (int)x;
+        return rc;
+    case F_NUM:
+        return get_double(c, n, w, f->range, (double *)(void *)dst);
+    case F_BOOL:
+        return get_bool(c, n, w, (int *)(void *)dst);
+    case F_MONITOR:
+        return get_monitor(c, n, w, (char **)(void *)dst);
+    case F_MODE:
+        if (!(rc = get_enum(c, n, &E_MODE, sect, &e)))
+            *(mimo_mode *)(void *)dst = (mimo_mode)e;
+        return rc;
+    default:
+        return 0;
+    }
+}
+
+/* Known keys of a field table, each once. */
+static int check_fields(cfg *c, yaml_node_t *map, const char *sect,
+                        const field *f, int nf)
+{
+    const char *keys[16];
+    for (int i = 0; i < nf && i < 16; i++)
+        keys[i] = f[i].key;
+    return check_keys(c, map, sect, keys, nf < 16 ? nf : 16);
+}
+
+/* Every field of the table present in map, in table order. */
+static int read_fields(cfg *c, yaml_node_t *map, const char *sect,
+                       const field *f, int nf, void *base)
+{
+    for (int i = 0; i < nf; i++) {
+        yaml_node_t *v = get(c, map, f[i].key, NULL);
+        int rc = v ? conv_field(c, v, sect, &f[i], base) : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+#define FLD(T, key, type, range) {#key, offsetof(T, key), type, range}
+
+static const field SCHED_FIELDS[] = {
+    {"type", 0, F_SKIP, 0},
+    FLD(mimo_sched_spec, step_size, F_LONG1, 0),
+    FLD(mimo_sched_spec, gamma, F_NUM, R_GAMMA),
+    FLD(mimo_sched_spec, min_lr, F_NUM, R_NONNEG),
+    FLD(mimo_sched_spec, warmup_epochs, F_LONG0, 0)};
+
+static const field PLATEAU_FIELDS[] = {
+    FLD(mimo_plateau_spec, monitor, F_MONITOR, 0),
+    FLD(mimo_plateau_spec, mode, F_MODE, 0),
+    FLD(mimo_plateau_spec, factor, F_NUM, R_FACTOR),
+    FLD(mimo_plateau_spec, patience, F_LONG0, 0),
+    FLD(mimo_plateau_spec, min_delta, F_NUM, R_NONNEG),
+    FLD(mimo_plateau_spec, cooldown, F_LONG0, 0),
+    FLD(mimo_plateau_spec, min_lr, F_NUM, R_NONNEG)};
+
+static const field EARLY_FIELDS[] = {
+    FLD(mimo_early_spec, monitor, F_MONITOR, 0),
+    FLD(mimo_early_spec, mode, F_MODE, 0),
+    FLD(mimo_early_spec, patience, F_LONG0, 0),
+    FLD(mimo_early_spec, min_delta, F_NUM, R_NONNEG),
+    FLD(mimo_early_spec, restore_best, F_BOOL, 0)};
+
+static const field CKPT_FIELDS[] = {
+    FLD(mimo_ckpt_spec, every_epochs, F_LONG0, 0),
+    FLD(mimo_ckpt_spec, every_steps, F_LONG0, 0),
+    FLD(mimo_ckpt_spec, every_seconds, F_NUM, R_NONNEG),
+    FLD(mimo_ckpt_spec, keep, F_INT1, 0),
+    FLD(mimo_ckpt_spec, save_best, F_BOOL, 0),
+    FLD(mimo_ckpt_spec, monitor, F_MONITOR, 0),
+    FLD(mimo_ckpt_spec, mode, F_MODE, 0)};
+
+static const field DATA_FIELDS[] = {
+    FLD(mimo_data_spec, memory_limit_mb, F_NUM, R_POS),
+    FLD(mimo_data_spec, prefetch, F_INT0, 0)};
+
+/* Which schedule takes which key: warmup_epochs all, the rest one or two. */
+static int sched_key_ok(mimo_sched_kind k, const char *key)
+{
+    if (strcmp(key, "step_size") == 0)
+        return k == MIMO_SCHED_STEP;
+    if (strcmp(key, "gamma") == 0)
+        return k == MIMO_SCHED_STEP || k == MIMO_SCHED_EXPONENTIAL;
+    if (strcmp(key, "min_lr") == 0)
+        return k == MIMO_SCHED_COSINE;
+    return 1;
+}
+
+/* The kind, and the gamma default that goes with it (step 0.1, exp 0.96). */
+static void sched_kind(mimo_sched_spec *s, int kind)
+{
+    s->kind = (mimo_sched_kind)kind;
+    s->gamma = s->kind == MIMO_SCHED_EXPONENTIAL ? 0.96 : 0.1;
+}
+
+/* lr_schedule: NAME or {type: NAME (default constant), KEY: VALUE, ...} */
+static int conv_sched(cfg *c, yaml_node_t *n, mimo_sched_spec *s)
+{
+    const char *sect = "train.lr_schedule";
+    yaml_node_t *t;
+    yaml_node_pair_t *p;
+    int rc, kind = MIMO_SCHED_CONSTANT;
+    if (n->type != YAML_MAPPING_NODE) {
+        if (!(rc = get_enum(c, n, &E_SCHED, sect, &kind)))
+            sched_kind(s, kind);
+        return rc;
+    }
+    if ((rc = check_fields(c, n, sect, SCHED_FIELDS, NKEYS(SCHED_FIELDS))))
+        return rc;
+    if ((t = get(c, n, "type", NULL))
+        && (rc = get_enum(c, t, &E_SCHED, sect, &kind)))
+        return rc;
+    sched_kind(s, kind);
+    for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = node_at(c, p->key);
+        if (!sched_key_ok(s->kind, sval(k)))
+            return err(c, k, "key '%s' is not valid for the %s schedule",
+                       sval(k), mimo_sched_name(s->kind));
+    }
+    return read_fields(c, n, sect, SCHED_FIELDS, NKEYS(SCHED_FIELDS), s);
+}
+
+/* A callback: true, false or a mapping; true or a mapping enables it. */
+static int conv_callback(cfg *c, yaml_node_t *n, const char *sect,
+                         const field *f, int nf, void *spec, int *enabled)
+{
+    int rc;
+    if (n->type == YAML_MAPPING_NODE) {
+        *enabled = 1;
+        if ((rc = check_fields(c, n, sect, f, nf)))
+            return rc;
+        return read_fields(c, n, sect, f, nf, spec);
+    }
+    if (!is_bool_node(n))
+        return wrong(c, n, "true, false or a mapping of settings", sect);
+    bool_word(sval(n), enabled);
+    return 0;
+}
+
+static int conv_ckpt(cfg *c, yaml_node_t *n, mimo_ckpt_spec *k)
+{
+    const char *sect = "train.checkpoint";
+    int rc;
+    if (is_null(n))
+        return 0;
+    if (n->type != YAML_MAPPING_NODE)
+        return wrong(c, n, "a mapping", sect);
+    if ((rc = check_fields(c, n, sect, CKPT_FIELDS, NKEYS(CKPT_FIELDS))))
+        return rc;
+    return read_fields(c, n, sect, CKPT_FIELDS, NKEYS(CKPT_FIELDS), k);
+}
+
+/* The train sections after the scalar keys. */
+static int conv_train_extras(cfg *c, yaml_node_t *n, mimo_train_spec *t)
+{
+    yaml_node_t *v;
+    int rc = 0;
+    if ((v = get(c, n, "lr_schedule", NULL))
+        && (rc = conv_sched(c, v, &t->schedule)))
+        return rc;
+    if ((v = get(c, n, "reduce_lr_on_plateau", NULL))
+        && (rc = conv_callback(c, v, "train.reduce_lr_on_plateau",
+                               PLATEAU_FIELDS, NKEYS(PLATEAU_FIELDS),
+                               &t->plateau, &t->plateau.enabled)))
+        return rc;
+    if ((v = get(c, n, "early_stopping", NULL))
+        && (rc = conv_callback(c, v, "train.early_stopping", EARLY_FIELDS,
+                               NKEYS(EARLY_FIELDS), &t->early,
+                               &t->early.enabled)))
+        return rc;
+    if ((v = get(c, n, "checkpoint", NULL))
+        && (rc = conv_ckpt(c, v, &t->checkpoint)))
+        return rc;
+    return 0;
+}
+
+int conv_train(cfg *c, yaml_node_t *n, mimo_train_spec *t)
+{
+    char w[MSG_MAX / 2];
+    yaml_node_t *v;
+    long long x;
+    int rc = optional_section(c, n, "train", TRAIN_KEYS, NKEYS(TRAIN_KEYS));
+    if (rc || is_null(n))
+        return rc;
+    if ((v = get(c, n, "optimizer", NULL)) && (rc = conv_opt(c, v, &t->opt)))
+        return rc;
+    if ((v = get(c, n, "batch_size", NULL))) {
+        if ((rc = get_int(c, v, kw(w, sizeof w, "batch_size", "train"), 1,
+                          1L << 30, "an integer from 1 to 1073741824", &x)))
+            return rc;
+        t->batch_size = (long)x;
+    }
+    if ((v = get(c, n, "epochs", NULL))) {
+        if ((rc = get_int(c, v, kw(w, sizeof w, "epochs", "train"), 0,
+                          LONG_MAX, "an integer >= 0", &x)))
+            return rc;
+        t->epochs = (long)x;
+    }
+    if ((v = get(c, n, "seed", NULL))
+        && (rc = get_ull(c, v, kw(w, sizeof w, "seed", "train"), &t->seed)))
+        return rc;
+    if ((v = get(c, n, "shuffle", NULL))
+        && (rc = get_bool(c, v, kw(w, sizeof w, "shuffle", "train"),
+                          &t->shuffle)))
+        return rc;
+    if ((v = get(c, n, "validation_split", NULL))
+        && (rc = get_double(c, v, kw(w, sizeof w, "validation_split", "train"),
+                            R_UNIT, &t->validation_split)))
+        return rc;
+    if ((v = get(c, n, "loss_weighting", NULL))) {
+        int lw;
+        if ((rc = get_enum(c, v, &E_WEIGHTING, "train", &lw)))
+            return rc;
+        t->loss_weighting = (mimo_loss_weighting)lw;
+    }
+    return conv_train_extras(c, n, t);
+}
+
+/* A data path. One written in the config file is relative to the file's
+ * directory (as a compiler resolves includes), and the document gets the
+ * resolved, absolute path, so the config saved with the run resolves the
+ * same from anywhere; one given with --set is relative to the current
+ * directory, as every path on the command line. */
+static int conv_path(cfg *c, yaml_node_t *n, const char *key, char **dst)
+{
+    char w[MSG_MAX / 2];
+    const char *s = NULL;
+    int rc = scalar(c, n, "a file path", kw(w, sizeof w, key, "data"), &s);
+    if (rc)
+        return rc;
+    if (!c->base || s[0] == '/' || set_of(c, n) >= 0)
+        return (*dst = mimo_strdup(s)) ? 0 : nomem(c);
+    size_t len = strlen(c->base) + strlen(s) + 2;
+    char *full = malloc(len);
+    if (!full)
+        return nomem(c);
+    snprintf(full, len, "%s/%s", c->base, s);
+    if (!(*dst = mimo_strdup(full))) {
+        free(full);
+        return nomem(c);
+    }
+    free(n->data.scalar.value); /* libyaml's allocator is malloc's */
+    n->data.scalar.value = (yaml_char_t *)full;
+    n->data.scalar.length = len - 1;
+    c->rewritten = 1;
+    return 0;
+}
+
+int conv_data(cfg *c, yaml_node_t *n, mimo_data_spec *d)
+{
+    yaml_node_t *v;
+    int rc = optional_section(c, n, "data", DATA_KEYS, NKEYS(DATA_KEYS));
+    if (rc || is_null(n))
+        return rc;
+    if ((v = get(c, n, "train", NULL))
+        && (rc = conv_path(c, v, "train", &d->train)))
+        return rc;
+    if ((v = get(c, n, "val", NULL)) && (rc = conv_path(c, v, "val", &d->val)))
+        return rc;
+    return read_fields(c, n, "data", DATA_FIELDS, NKEYS(DATA_FIELDS), d);
+}
+
