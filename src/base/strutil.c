@@ -1,5 +1,5 @@
 /* strutil.c — string copies for the library (strdup is POSIX, not C11),
- * and the sorted index of names (strutil.h). */
+ * names compared Keras' way, and the sorted index of names (strutil.h). */
 #include "base/strutil.h"
 
 #include <stdlib.h>
@@ -17,6 +17,23 @@ char *mimo_strcat2(const char *a, const char *b)
 }
 
 char *mimo_strdup(const char *s) { return mimo_strcat2(s, ""); }
+
+int mimo_same_name(const char *a, const char *b)
+{
+    for (;;) {
+        while (*a == '_')
+            a++;
+        while (*b == '_')
+            b++;
+        if (!*a || !*b)
+            return !*a && !*b;
+        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
+        char y = *b >= 'A' && *b <= 'Z' ? (char)(*b - 'A' + 'a') : *b;
+        if (x != y)
+            return 0;
+        a++, b++;
+    }
+}
 
 int mimo_names_init(mimo_names *ix, int cap)
 {

@@ -9,6 +9,10 @@ char *mimo_strdup(const char *s);
 /* A malloc'd a followed by b, or NULL when out of memory. */
 char *mimo_strcat2(const char *a, const char *b);
 
+/* Whether a and b name the same thing, Keras' way: case and underscores
+ * do not matter (ReLU = relu, BatchNormalization = batch_normalization). */
+int mimo_same_name(const char *a, const char *b);
+
 /* Names to ids, sorted once (O(n log n)) and found by binary search
  * (O(log n)): what makes compiling a graph of 100k layers near-linear
  * where a scan per lookup was quadratic. The names are not copied: they

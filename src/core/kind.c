@@ -27,9 +27,13 @@ const mimo_kind *mimo_kind_at(int i) { return i >= 0 && i < N_KINDS ? kinds[i] :
 
 const mimo_kind *mimo_kind_find(const char *s)
 {
-    for (int i = 0; s && i < N_KINDS; i++)
-        if (strcmp(kinds[i]->name, s) == 0)
+    for (int i = 0; s && i < N_KINDS; i++) {
+        if (mimo_same_name(kinds[i]->name, s))
             return kinds[i];
+        for (int a = 0; kinds[i]->aliases && kinds[i]->aliases[a]; a++)
+            if (mimo_same_name(kinds[i]->aliases[a], s))
+                return kinds[i];
+    }
     return NULL;
 }
 

@@ -122,7 +122,8 @@ struct mimo_kind {
 int mimo_check_inputs(const mimo_node *n, int min, int max, const char *hint,
                       char *err, size_t len);
 
-/* The kind named s, or NULL. */
+/* The kind s names, Keras' way: its name or one of its aliases, in any
+ * case, underscores or not ("Dense", "BatchNormalization"); or NULL. */
 const mimo_kind *mimo_kind_find(const char *s);
 /* The i-th kind of the table, NULL past the end (for listing names). */
 const mimo_kind *mimo_kind_at(int i);

@@ -107,34 +107,15 @@ const char *article(const char *word)
 
 /* ---- enum names -------------------------------------------------------- */
 
-/* Whether a and b name the same thing, Keras' way: case and underscores
- * do not matter (ReLU = relu, BatchNormalization = batch_normalization). */
-static int same_name(const char *a, const char *b)
-{
-    for (;;) {
-        while (*a == '_')
-            a++;
-        while (*b == '_')
-            b++;
-        if (!*a || !*b)
-            return !*a && !*b;
-        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
-        char y = *b >= 'A' && *b <= 'Z' ? (char)(*b - 'A' + 'a') : *b;
-        if (x != y)
-            return 0;
-        a++, b++;
-    }
-}
-
 /* The index of s among d's names and their Keras aliases, or -1. */
 static int enum_find(const enum_desc *d, const char *s)
 {
     int v = d->parse(s);
     for (int i = d->first; v < 0 && i < d->count && d->name(i); i++)
-        if (same_name(s, d->name(i)))
+        if (mimo_same_name(s, d->name(i)))
             v = i;
     for (int k = 0; v < 0 && d->aliases && d->aliases[k]; k += 2)
-        if (same_name(s, d->aliases[k]))
+        if (mimo_same_name(s, d->aliases[k]))
             v = d->parse(d->aliases[k + 1]);
     return v;
 }
@@ -231,18 +212,14 @@ static const char *layer_name(int i)
     return k ? k->name : NULL;
 }
 
-/* A kind by its name, Keras' way (Dense, BatchNormalization, ...): any
- * case, underscores or not, or one of the kind's aliases. */
+/* The index in the kind table of the kind s names, Keras' way (Dense,
+ * BatchNormalization: mimo_kind_find), or -1. */
 static int layer_parse(const char *s)
 {
-    for (int i = 0; mimo_kind_at(i); i++) {
-        const mimo_kind *k = mimo_kind_at(i);
-        if (same_name(k->name, s))
+    const mimo_kind *k = mimo_kind_find(s);
+    for (int i = 0; k && mimo_kind_at(i); i++)
+        if (mimo_kind_at(i) == k)
             return i;
-        for (int a = 0; k->aliases && k->aliases[a]; a++)
-            if (same_name(k->aliases[a], s))
-                return i;
-    }
     return -1;
 }
 
