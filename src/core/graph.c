@@ -313,13 +313,13 @@ static int infer_node(mimo_graph *g, mimo_node *n, char *err, size_t len)
  * relu, tanh, a raw input, ...), -1 unknown (a merge of whatever). */
 static int ends_in_probabilities(const mimo_graph *g, const mimo_node *n)
 {
-    while (n->kind && n->kind->view)
+    while (MIMO_KIND_HAS(n, MIMO_KIND_VIEW))
         n = MIMO_PARENT(g, n, 0);
     if (!n->kind)
         return 0;
-    if (n->kind->probabilities)
+    if (n->kind->flags & MIMO_KIND_PROBABILITIES)
         return 1;
-    if (n->kind->logits)
+    if (n->kind->flags & MIMO_KIND_LOGITS)
         return n->act == MIMO_ACT_SIGMOID || n->act == MIMO_ACT_SOFTMAX;
     return -1;
 }
@@ -331,10 +331,11 @@ static int check_head_activation(const mimo_graph *g, const mimo_head *hd)
     mimo_loss l = hd->spec->loss;
     int ce = l == MIMO_LOSS_BCE || l == MIMO_LOSS_CCE || l == MIMO_LOSS_SPARSE_CCE;
     int probs = ends_in_probabilities(g, n);
-    while (n->kind && n->kind->view) /* name the layer that decides */
+    while (MIMO_KIND_HAS(n, MIMO_KIND_VIEW)) /* name the layer that decides */
         n = MIMO_PARENT(g, n, 0);
-    const char *act = !n->kind ? "an input" : n->kind->logits ? mimo_act_name(n->act)
-                                                              : n->kind->name;
+    const char *act = !n->kind ? "an input"
+                      : MIMO_KIND_HAS(n, MIMO_KIND_LOGITS) ? mimo_act_name(n->act)
+                                                           : n->kind->name;
     if (ce && hd->spec->from_logits && probs == 1)
         return spec_error(g->spec, hd->spec->pos, MIMO_EINVAL, "head '%s': "
                           "from_logits: true, but layer '%s' ends in %s, which "
@@ -419,7 +420,7 @@ static int infer_shapes(mimo_graph *g)
         if (rc || (rc = setup_head_weights(g, hd)))
             return rc;
         /* the loss starts from the logits: the node's own z and dz */
-        n->fused = n->kind->logits && n->n_consumers == 0 &&
+        n->fused = MIMO_KIND_HAS(n, MIMO_KIND_LOGITS) && n->n_consumers == 0 &&
                    !hd->spec->from_logits && mimo_loss_fusable(l, n->act);
     }
     return 0;
@@ -683,7 +684,10 @@ double *mimo_arena_take_doubles(mimo_arena *a, size_t n)
     return (double *)(void *)mimo_arena_take(a, n * (sizeof(double) / sizeof(mimo_real)));
 }
 
-static int is_view(const mimo_node *n) { return n->kind && n->kind->view; }
+static int is_view(const mimo_node *n)
+{
+    return MIMO_KIND_HAS(n, MIMO_KIND_VIEW);
+}
 
 /* One pass over the kinds' buffers: counting (a->base NULL) or assigning. */
 static void place_buffers(mimo_graph *g, mimo_arena *a)
@@ -694,7 +698,7 @@ static void place_buffers(mimo_graph *g, mimo_arena *a)
             continue;
         if (n->kind->buffers)
             n->kind->buffers(g, n, a);
-        else if (!n->kind->view) /* a view's y is its parent's */
+        else if (!MIMO_KIND_HAS(n, MIMO_KIND_VIEW)) /* a view's y is its parent's */
             n->y = mimo_arena_take(a, (size_t)g->max_batch * (size_t)n->width);
     }
 }
@@ -743,7 +747,7 @@ static int alloc_buffers(mimo_graph *g, int input_grads)
     g->prob_scratch = calloc((size_t)maxu, sizeof(mimo_real));
     g->writes_state = 1;
     for (int k = 0; k < g->n_nodes; k++)
-        g->n_collective += g->nodes[k].kind && g->nodes[k].kind->collective;
+        g->n_collective += MIMO_KIND_HAS(&g->nodes[k], MIMO_KIND_COLLECTIVE);
     if (!g->arena || !g->grad_arena || !g->loss_scratch || !g->prob_scratch ||
         !g->loss_scale || !g->row_w)
         return mimo_error(MIMO_ENOMEM, "out of memory for the activations of "
@@ -945,8 +949,7 @@ int mimo_graph_input_mask(const mimo_graph *g, int i)
     int k = g->input_node[i];
     for (int c = k + 1; c < g->n_nodes; c++) {
         const mimo_node *n = &g->nodes[c];
-        if (n->kind && strcmp(n->kind->name, "masked_softmax") == 0 && n->n_in > 1 &&
-            n->in[1] == k)
+        if (MIMO_KIND_HAS(n, MIMO_KIND_MASK_INPUT) && n->n_in > 1 && n->in[1] == k)
             return 1;
     }
     return 0;

@@ -48,6 +48,32 @@ typedef struct {
 
 /* ---- the kind ------------------------------------------------------------ */
 
+/* Properties of a kind that the rest of the library asks about (never by
+ * the kind's name: a new kind with the property just sets the flag). */
+enum {
+    /* the node ends in an activation (n->act) with its pre-activation in
+     * n->z, and a head's loss may write the gradient of z into n->dz
+     * itself (sigmoid or softmax fused with cross-entropy) */
+    MIMO_KIND_LOGITS = 1u << 0,
+    /* the output is the first input's data in another shape (flatten,
+     * reshape): the node's y and dy are its parent's (no copy; forward
+     * sets n->y, and the graph points n->dy at the parent's) */
+    MIMO_KIND_VIEW = 1u << 1,
+    /* the output is a probability distribution (masked_softmax), fit for
+     * a cross-entropy head without from_logits */
+    MIMO_KIND_PROBABILITIES = 1u << 2,
+    /* in training, forward and backward reduce over the ranks
+     * (mimo_graph_reduce): every rank runs them, with or without rows */
+    MIMO_KIND_COLLECTIVE = 1u << 3,
+    /* a second input, when given, is a 0/1 mask (masked_softmax): an
+     * input of the model that feeds it there is checked as a mask when a
+     * dataset is opened (mimo_graph_input_mask) */
+    MIMO_KIND_MASK_INPUT = 1u << 4,
+};
+
+/* Whether node n's kind has flag f (an input node has no kind: none). */
+#define MIMO_KIND_HAS(n, f) ((n)->kind && ((n)->kind->flags & (f)))
+
 struct mimo_kind {
     const char *name;          /* in configs: "dense" */
     /* other names it answers to (Keras': "batch_normalization"); case and
@@ -63,20 +89,7 @@ struct mimo_kind {
     int (*finish)(void *args, char *err, size_t len);
     size_t node_size;          /* its per-node data (mimo_node.priv) */
     const char *dot_shape;     /* Graphviz node shape: "box", "hexagon" */
-    /* 1: the node ends in an activation (n->act) with its pre-activation
-     * in n->z, and a head's loss may write the gradient of z into n->dz
-     * itself (sigmoid or softmax fused with cross-entropy) */
-    int logits;
-    /* 1: the output is the first input's data in another shape (flatten,
-     * reshape): the node's y and dy are its parent's (no copy; forward
-     * sets n->y, and the graph points n->dy at the parent's) */
-    int view;
-    /* 1: the output is a probability distribution (masked_softmax), fit
-     * for a cross-entropy head without from_logits */
-    int probabilities;
-    /* 1: in training, forward and backward reduce over the ranks
-     * (mimo_graph_reduce): every rank runs them, with or without rows */
-    int collective;
+    unsigned flags;            /* what it is: MIMO_KIND_* below, or'ed */
 
     /* Compile time, in topological order: checks the number of inputs
      * (mimo_check_inputs), sets n->shape from the parents' shapes, and

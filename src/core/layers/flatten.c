@@ -28,7 +28,7 @@ static void flatten_backward(mimo_graph *g, mimo_node *n, const mimo_real *param
 const mimo_kind mimo_kind_flatten = {
     .name = "flatten",
     .dot_shape = "box",
-    .view = 1,
+    .flags = MIMO_KIND_VIEW,
     .infer = flatten_infer,
     .forward = flatten_forward,
     .backward = flatten_backward,

@@ -76,7 +76,7 @@ static void masked_softmax_backward(mimo_graph *g, mimo_node *n,
 const mimo_kind mimo_kind_masked_softmax = {
     .name = "masked_softmax",
     .dot_shape = "hexagon",
-    .probabilities = 1,
+    .flags = MIMO_KIND_PROBABILITIES | MIMO_KIND_MASK_INPUT,
     .infer = masked_softmax_infer,
     .buffers = masked_softmax_buffers,
     .forward = masked_softmax_forward,
