@@ -35,8 +35,8 @@ static int check_root_kind(cfg *c)
 {
     yaml_node_t *root = yaml_document_get_root_node(&c->doc);
     if (root->type != YAML_MAPPING_NODE)
-        return wrong(c, root, "a mapping with inputs, layers, outputs",
-                     "the top level of the config");
+        return mimo_cfg_wrong(c, root, "a mapping with inputs, layers, outputs",
+                              "the top level of the config");
     return 0;
 }
 
@@ -45,35 +45,40 @@ static int check_root(cfg *c)
 {
     yaml_node_t *root = yaml_document_get_root_node(&c->doc);
     int rc;
-    if ((rc = check_keys(c, root, "the config", ROOT_KEYS, 5)))
+    if ((rc = mimo_cfg_check_keys(c, root, "the config", ROOT_KEYS, 5)))
         return rc;
     for (int i = 0; i < 3; i++)
-        if (!get(c, root, ROOT_KEYS[i], NULL))
-            return err(c, root, "missing section '%s' (expected inputs, "
-                       "layers, outputs)", ROOT_KEYS[i]);
+        if (!mimo_cfg_get(c, root, ROOT_KEYS[i], NULL))
+            return mimo_cfg_err(c, root,
+                                "missing section '%s' (expected inputs, "
+                                "layers, outputs)",
+                                ROOT_KEYS[i]);
     return 0;
 }
 
 /* No name is both an input and a layer. */
 static int check_names(cfg *c, yaml_node_t *inputs, yaml_node_t *layers)
 {
-    int ni = pair_count(inputs), nl = pair_count(layers), rc = 0;
+    int ni = mimo_cfg_pair_count(inputs), nl = mimo_cfg_pair_count(layers),
+        rc = 0;
     yaml_node_t *first, *again;
     entry *e = calloc((size_t)ni + (size_t)nl, sizeof *e);
     if (!e)
-        return nomem(c);
+        return mimo_cfg_nomem(c);
     for (int i = 0; i < ni + nl; i++) {
         yaml_node_t *m = i < ni ? inputs : layers;
         int j = i < ni ? i : i - ni;
-        e[i].node = node_at(c, m->data.mapping.pairs.start[j].key);
-        e[i].name = sval(e[i].node);
+        e[i].node = mimo_cfg_node_at(c, m->data.mapping.pairs.start[j].key);
+        e[i].name = mimo_cfg_sval(e[i].node);
         e[i].order = i;
     }
-    if (find_dup(e, ni + nl, &first, &again)) {
+    if (mimo_cfg_find_dup(e, ni + nl, &first, &again)) {
         char at[MSG_MAX];
-        where_short(c, first, at, sizeof at);
-        rc = err(c, again, "name '%s' is used by both an input and a layer "
-                 "(the input is at %s); names must be unique", sval(again), at);
+        mimo_cfg_where_short(c, first, at, sizeof at);
+        rc = mimo_cfg_err(c, again,
+                          "name '%s' is used by both an input and a layer "
+                          "(the input is at %s); names must be unique",
+                          mimo_cfg_sval(again), at);
     }
     free(e);
     return rc;
@@ -87,23 +92,23 @@ static int convert(cfg *c, mimo_spec *s)
     int rc = 0;
     for (p = root->data.mapping.pairs.start;
          !rc && p < root->data.mapping.pairs.top; p++) {
-        const char *k = sval(node_at(c, p->key));
-        yaml_node_t *v = node_at(c, p->value);
+        const char *k = mimo_cfg_sval(mimo_cfg_node_at(c, p->key));
+        yaml_node_t *v = mimo_cfg_node_at(c, p->value);
         if (strcmp(k, "inputs") == 0)
-            rc = conv_inputs(c, v, s);
+            rc = mimo_cfg_conv_inputs(c, v, s);
         else if (strcmp(k, "layers") == 0)
-            rc = conv_layers(c, v, s);
+            rc = mimo_cfg_conv_layers(c, v, s);
         else if (strcmp(k, "outputs") == 0)
-            rc = conv_outputs(c, v, s);
+            rc = mimo_cfg_conv_outputs(c, v, s);
         else if (strcmp(k, "train") == 0)
-            rc = conv_train(c, v, &s->train);
+            rc = mimo_cfg_conv_train(c, v, &s->train);
         else
-            rc = conv_data(c, v, &s->data);
+            rc = mimo_cfg_conv_data(c, v, &s->data);
     }
     if (rc)
         return rc;
-    return check_names(c, get(c, root, "inputs", NULL),
-                       get(c, root, "layers", NULL));
+    return check_names(c, mimo_cfg_get(c, root, "inputs", NULL),
+                       mimo_cfg_get(c, root, "layers", NULL));
 }
 
 /* ---- public ------------------------------------------------------------ */
@@ -125,20 +130,20 @@ static int parse(const char *text, size_t len, const char *file,
     if (!text && len)
         return mimo_error(MIMO_EINVAL, "%s: no config text", c.file);
     if (!(out->file = mimo_strdup(c.file)))
-        return nomem(&c);
-    rc = load(&c, text ? text : "", text ? len : 0);
+        return mimo_cfg_nomem(&c);
+    rc = mimo_cfg_load(&c, text ? text : "", text ? len : 0);
     if (!rc)
         rc = check_root_kind(&c);
     if (!rc)
-        rc = canonical_keys(&c);
+        rc = mimo_cfg_canonical_keys(&c);
     if (!rc)
-        rc = apply_sets(&c);
+        rc = mimo_cfg_apply_sets(&c);
     if (!rc)
         rc = check_root(&c);
     if (!rc)
         rc = convert(&c, out);
     if (!rc)
-        rc = keep_text(&c, text, len, out);
+        rc = mimo_cfg_keep_text(&c, text, len, out);
     if (c.loaded)
         yaml_document_delete(&c.doc);
     free(c.set_first);

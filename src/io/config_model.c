@@ -29,23 +29,25 @@ static int get_shape(cfg *c, yaml_node_t *n, const char *what, mimo_shape *shape
     snprintf(e, sizeof e, "an integer > 0 or a list of 1 to %d of them",
              MIMO_SAMPLE_RANK);
     memset(shape, 0, sizeof *shape);
-    if (n->type == YAML_SCALAR_NODE && !is_null(n)) {
-        int rc = get_int(c, n, what, 1, INT_MAX, "an integer > 0", &v);
+    if (n->type == YAML_SCALAR_NODE && !mimo_cfg_is_null(n)) {
+        int rc = mimo_cfg_get_int(c, n, what, 1, INT_MAX, "an integer > 0", &v);
         *shape = (mimo_shape){1, {(int)v}};
         return rc;
     }
-    if (n->type != YAML_SEQUENCE_NODE || seq_len(n) == 0 ||
-        seq_len(n) > MIMO_SAMPLE_RANK)
-        return wrong(c, n, e, what);
+    if (n->type != YAML_SEQUENCE_NODE || mimo_cfg_seq_len(n) == 0
+        || mimo_cfg_seq_len(n) > MIMO_SAMPLE_RANK)
+        return mimo_cfg_wrong(c, n, e, what);
     for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
-        int rc = get_int(c, node_at(c, *it), what, 1, INT_MAX,
-                         "an integer > 0", &v);
+        int rc = mimo_cfg_get_int(c, mimo_cfg_node_at(c, *it), what, 1, INT_MAX,
+                                  "an integer > 0", &v);
         if (rc)
             return rc;
         if (prod > INT_MAX / v)
-            return err(c, n, "shape of %s is too large (more than %d "
-                       "features)", what, INT_MAX);
+            return mimo_cfg_err(c, n,
+                                "shape of %s is too large (more than %d "
+                                "features)",
+                                what, INT_MAX);
         prod *= v;
         shape->dim[shape->rank++] = (int)v;
     }
@@ -61,18 +63,18 @@ static int conv_input(cfg *c, yaml_node_t *key, yaml_node_t *val,
     char what[MSG_MAX / 4], w2[MSG_MAX / 2];
     yaml_node_t *shape;
     int rc;
-    snprintf(what, sizeof what, "input '%s'", sval(key));
+    snprintf(what, sizeof what, "input '%s'", mimo_cfg_sval(key));
     if (val->type != YAML_MAPPING_NODE)
-        return wrong(c, val, "a mapping {shape: N}", what);
-    if ((rc = check_keys(c, val, what, INPUT_KEYS, 2)))
+        return mimo_cfg_wrong(c, val, "a mapping {shape: N}", what);
+    if ((rc = mimo_cfg_check_keys(c, val, what, INPUT_KEYS, 2)))
         return rc;
-    shape = get(c, val, "shape", NULL);
+    shape = mimo_cfg_get(c, val, "shape", NULL);
     if (!shape)
-        return missing(c, key, what, "shape", "shape: N or [N, ...]");
+        return mimo_cfg_missing(c, key, what, "shape", "shape: N or [N, ...]");
     snprintf(w2, sizeof w2, "'shape' of %s", what);
     if ((rc = get_shape(c, shape, w2, &in->shape)))
         return rc;
-    yaml_node_t *dt = get(c, val, "dtype", NULL);
+    yaml_node_t *dt = mimo_cfg_get(c, val, "dtype", NULL);
     int d = 0;
     const mimo_arg a = {.key = "dtype", .type = MIMO_ARG_CHOICE, .choices = DTYPES};
     snprintf(w2, sizeof w2, "'dtype' of %s", what);
@@ -83,35 +85,36 @@ static int conv_input(cfg *c, yaml_node_t *key, yaml_node_t *val,
 }
 
 /* A section mapping NAME -> item: non-empty, names unique. */
-int section(cfg *c, yaml_node_t *n, const char *name,
-            const char *example)
+int mimo_cfg_section(cfg *c, yaml_node_t *n, const char *name,
+                     const char *example)
 {
     char e[MSG_MAX / 4];
     snprintf(e, sizeof e, "a mapping like %s", example);
-    if (is_null(n) || (n->type == YAML_MAPPING_NODE && !pair_count(n)))
-        return err(c, n, "empty %s (expected %s)", name, e);
+    if (mimo_cfg_is_null(n)
+        || (n->type == YAML_MAPPING_NODE && !mimo_cfg_pair_count(n)))
+        return mimo_cfg_err(c, n, "empty %s (expected %s)", name, e);
     if (n->type != YAML_MAPPING_NODE)
-        return wrong(c, n, e, name);
-    return check_keys(c, n, name, NULL, 0);
+        return mimo_cfg_wrong(c, n, e, name);
+    return mimo_cfg_check_keys(c, n, name, NULL, 0);
 }
 
-int conv_inputs(cfg *c, yaml_node_t *n, mimo_spec *s)
+int mimo_cfg_conv_inputs(cfg *c, yaml_node_t *n, mimo_spec *s)
 {
-    int rc = section(c, n, "inputs", "{x1: {shape: 5}}");
+    int rc = mimo_cfg_section(c, n, "inputs", "{x1: {shape: 5}}");
     yaml_node_pair_t *p;
     if (rc)
         return rc;
-    s->inputs = calloc((size_t)pair_count(n), sizeof *s->inputs);
+    s->inputs = calloc((size_t)mimo_cfg_pair_count(n), sizeof *s->inputs);
     if (!s->inputs)
-        return nomem(c);
+        return mimo_cfg_nomem(c);
     for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
          p++) {
-        yaml_node_t *k = node_at(c, p->key);
+        yaml_node_t *k = mimo_cfg_node_at(c, p->key);
         mimo_input_spec *in = &s->inputs[s->n_inputs++];
-        if (!(in->name = mimo_strdup(sval(k))))
-            return nomem(c);
-        in->pos = pos_of(c, k);
-        if ((rc = conv_input(c, k, node_at(c, p->value), in)))
+        if (!(in->name = mimo_strdup(mimo_cfg_sval(k))))
+            return mimo_cfg_nomem(c);
+        in->pos = mimo_cfg_pos_of(c, k);
+        if ((rc = conv_input(c, k, mimo_cfg_node_at(c, p->value), in)))
             return rc;
     }
     return 0;
@@ -124,7 +127,8 @@ int conv_inputs(cfg *c, yaml_node_t *n, mimo_spec *s)
 static const char *const INIT_KEYS[] = {"type", "value", "min", "max"};
 
 /* "'units' in layer 'h1'" */
-const char *kw(char *buf, size_t cap, const char *key, const char *what)
+const char *mimo_cfg_kw(char *buf, size_t cap, const char *key,
+                        const char *what)
 {
     snprintf(buf, cap, "'%s' in %s", key, what);
     return buf;
@@ -140,39 +144,46 @@ static void init_defaults(mimo_init *in)
 static int conv_init_map(cfg *c, yaml_node_t *n, const char *what,
                          mimo_init *in)
 {
-    yaml_node_t *t = get(c, n, "type", NULL), *k = NULL, *v;
-    int rc = check_keys(c, n, what, INIT_KEYS, 4), kind;
+    yaml_node_t *t = mimo_cfg_get(c, n, "type", NULL), *k = NULL, *v;
+    int rc = mimo_cfg_check_keys(c, n, what, INIT_KEYS, 4), kind;
     char w[MSG_MAX];
     if (rc)
         return rc;
     if (!t) {
         char list[MSG_MAX / 2];
-        enum_list(&E_INIT, NULL, list, sizeof list, NULL, 0);
-        return err(c, n, "%s has no 'type' (expected one of: %s)", what, list);
+        mimo_cfg_enum_list(&mimo_cfg_enum_init, NULL, list, sizeof list, NULL,
+                           0);
+        return mimo_cfg_err(c, n, "%s has no 'type' (expected one of: %s)",
+                            what, list);
     }
-    if ((rc = get_enum(c, t, &E_INIT, what, &kind)))
+    if ((rc = mimo_cfg_get_enum(c, t, &mimo_cfg_enum_init, what, &kind)))
         return rc;
     in->kind = (mimo_init_kind)kind;
     init_defaults(in);
-    if (((v = get(c, n, "value", &k)) && in->kind != MIMO_INIT_CONSTANT)
-        || ((v = get(c, n, "min", &k)) && in->kind != MIMO_INIT_UNIFORM)
-        || ((v = get(c, n, "max", &k)) && in->kind != MIMO_INIT_UNIFORM))
-        return err(c, k, "key '%s' is not valid for %s %s initializer",
-                   sval(k), article(sval(t)), sval(t));
-    if ((v = get(c, n, "value", NULL))
-        && (rc = get_double(c, v, kw(w, sizeof w, "value", what), R_ANY,
-                            &in->a)))
+    if (((v = mimo_cfg_get(c, n, "value", &k))
+         && in->kind != MIMO_INIT_CONSTANT)
+        || ((v = mimo_cfg_get(c, n, "min", &k))
+            && in->kind != MIMO_INIT_UNIFORM)
+        || ((v = mimo_cfg_get(c, n, "max", &k))
+            && in->kind != MIMO_INIT_UNIFORM))
+        return mimo_cfg_err(c, k, "key '%s' is not valid for %s %s initializer",
+                            mimo_cfg_sval(k),
+                            mimo_cfg_article(mimo_cfg_sval(t)),
+                            mimo_cfg_sval(t));
+    if ((v = mimo_cfg_get(c, n, "value", NULL))
+        && (rc = mimo_cfg_get_double(
+                c, v, mimo_cfg_kw(w, sizeof w, "value", what), R_ANY, &in->a)))
         return rc;
-    if ((v = get(c, n, "min", NULL))
-        && (rc = get_double(c, v, kw(w, sizeof w, "min", what), R_ANY,
-                            &in->a)))
+    if ((v = mimo_cfg_get(c, n, "min", NULL))
+        && (rc = mimo_cfg_get_double(
+                c, v, mimo_cfg_kw(w, sizeof w, "min", what), R_ANY, &in->a)))
         return rc;
-    if ((v = get(c, n, "max", NULL))
-        && (rc = get_double(c, v, kw(w, sizeof w, "max", what), R_ANY,
-                            &in->b)))
+    if ((v = mimo_cfg_get(c, n, "max", NULL))
+        && (rc = mimo_cfg_get_double(
+                c, v, mimo_cfg_kw(w, sizeof w, "max", what), R_ANY, &in->b)))
         return rc;
     if (in->kind == MIMO_INIT_UNIFORM && !(in->a <= in->b))
-        return err(c, n, "%s has min %g > max %g", what, in->a, in->b);
+        return mimo_cfg_err(c, n, "%s has min %g > max %g", what, in->a, in->b);
     return 0;
 }
 
@@ -181,7 +192,7 @@ static int conv_init(cfg *c, yaml_node_t *n, const char *what, mimo_init *in)
     int kind, rc;
     if (n->type == YAML_MAPPING_NODE)
         return conv_init_map(c, n, what, in);
-    if ((rc = get_enum(c, n, &E_INIT, what, &kind)))
+    if ((rc = mimo_cfg_get_enum(c, n, &mimo_cfg_enum_init, what, &kind)))
         return rc;
     in->kind = (mimo_init_kind)kind;
     init_defaults(in);
@@ -195,21 +206,24 @@ static int conv_from(cfg *c, yaml_node_t *n, const char *what,
     int count = 1, rc;
     const char *s = NULL;
     if (n->type == YAML_SEQUENCE_NODE)
-        count = seq_len(n);
+        count = mimo_cfg_seq_len(n);
     if (n->type == YAML_MAPPING_NODE || count == 0)
-        return wrong(c, n, "a name or a non-empty list of names", what);
+        return mimo_cfg_wrong(c, n, "a name or a non-empty list of names",
+                              what);
     l->from = calloc((size_t)count, sizeof *l->from);
     l->from_pos = calloc((size_t)count, sizeof *l->from_pos);
     if (!l->from || !l->from_pos)
-        return nomem(c);
+        return mimo_cfg_nomem(c);
     for (int i = 0; i < count; i++) {
-        yaml_node_t *it = n->type == YAML_SEQUENCE_NODE
-            ? node_at(c, n->data.sequence.items.start[i]) : n;
-        if ((rc = get_name(c, it, what, &s)))
+        yaml_node_t *it =
+            n->type == YAML_SEQUENCE_NODE
+                ? mimo_cfg_node_at(c, n->data.sequence.items.start[i])
+                : n;
+        if ((rc = mimo_cfg_get_name(c, it, what, &s)))
             return rc;
         if (!(l->from[i] = mimo_strdup(s)))
-            return nomem(c);
-        l->from_pos[i] = pos_of(c, it);
+            return mimo_cfg_nomem(c);
+        l->from_pos[i] = mimo_cfg_pos_of(c, it);
         l->n_from = i + 1;
     }
     return 0;
@@ -219,12 +233,12 @@ static int conv_from(cfg *c, yaml_node_t *n, const char *what,
 static int get_bounded(cfg *c, yaml_node_t *n, const char *what,
                        const mimo_arg *a, double *v)
 {
-    int rc = get_double(c, n, what, R_ANY, v);
+    int rc = mimo_cfg_get_double(c, n, what, R_ANY, v);
     if (rc)
         return rc;
     int low = (a->excl & 1) ? *v > a->lo : *v >= a->lo;
     int high = (a->excl & 2) ? *v < a->hi : *v <= a->hi;
-    return low && high ? 0 : wrong(c, n, a->expect, what);
+    return low && high ? 0 : mimo_cfg_wrong(c, n, a->expect, what);
 }
 
 /* An integer, or a list of 1 to MIMO_MAX_RANK of them, within bounds. */
@@ -236,12 +250,13 @@ static int get_ints(cfg *c, yaml_node_t *n, const char *what,
     int rc;
     snprintf(e, sizeof e, "%s or a list of them", a->expect);
     if (n->type == YAML_SEQUENCE_NODE) {
-        int len = seq_len(n);
+        int len = mimo_cfg_seq_len(n);
         if (len < 1 || len > MIMO_MAX_RANK)
-            return wrong(c, n, e, what);
+            return mimo_cfg_wrong(c, n, e, what);
         for (int i = 0; i < len; i++) {
-            rc = get_int(c, node_at(c, n->data.sequence.items.start[i]), what,
-                         (long long)a->lo, (long long)a->hi, a->expect, &x);
+            rc = mimo_cfg_get_int(
+                c, mimo_cfg_node_at(c, n->data.sequence.items.start[i]), what,
+                (long long)a->lo, (long long)a->hi, a->expect, &x);
             if (rc)
                 return rc;
             v->v[i] = (int)x;
@@ -250,9 +265,9 @@ static int get_ints(cfg *c, yaml_node_t *n, const char *what,
         return 0;
     }
     if (n->type != YAML_SCALAR_NODE)
-        return wrong(c, n, e, what);
-    if ((rc = get_int(c, n, what, (long long)a->lo, (long long)a->hi, a->expect,
-                      &x)))
+        return mimo_cfg_wrong(c, n, e, what);
+    if ((rc = mimo_cfg_get_int(c, n, what, (long long)a->lo, (long long)a->hi,
+                               a->expect, &x)))
         return rc;
     v->n = 1, v->v[0] = (int)x;
     return 0;
@@ -267,9 +282,9 @@ static int get_choice(cfg *c, yaml_node_t *n, const char *what,
     while (a->choices[count])
         count++;
     char list[MSG_MAX / 2], hint[96], e[MSG_MAX / 2 + 16];
-    join(list, sizeof list, a->choices, count);
+    mimo_cfg_join(list, sizeof list, a->choices, count);
     snprintf(e, sizeof e, "one of: %s", list);
-    int rc = scalar(c, n, e, what, &s);
+    int rc = mimo_cfg_scalar(c, n, e, what, &s);
     if (rc)
         return rc;
     for (int i = 0; i < count; i++)
@@ -277,9 +292,9 @@ static int get_choice(cfg *c, yaml_node_t *n, const char *what,
             *v = i;
             return 0;
         }
-    suggest(hint, sizeof hint, s, a->choices, count);
-    return err(c, n, "unknown value '%s' for %s (expected %s%s)", s, what, e,
-               hint);
+    mimo_cfg_suggest(hint, sizeof hint, s, a->choices, count);
+    return mimo_cfg_err(c, n, "unknown value '%s' for %s (expected %s%s)", s,
+                        what, e, hint);
 }
 
 /* Reads the value of one of a kind's keys into the settings struct. */
@@ -291,17 +306,19 @@ static int conv_arg(cfg *c, yaml_node_t *v, const char *what,
     const char *s = NULL;
     long long i;
     int rc, e;
-    kw(w, sizeof w, a->key, what);
+    mimo_cfg_kw(w, sizeof w, a->key, what);
     switch (a->type) {
     case MIMO_ARG_INT:
-        rc = get_int(c, v, w, (long long)a->lo, (long long)a->hi, a->expect, &i);
+        rc = mimo_cfg_get_int(c, v, w, (long long)a->lo, (long long)a->hi,
+                              a->expect, &i);
         if (!rc)
             *(int *)dst = (int)i;
         return rc;
     case MIMO_ARG_REAL: return get_bounded(c, v, w, a, (double *)dst);
-    case MIMO_ARG_BOOL: return get_bool(c, v, w, (int *)dst);
+    case MIMO_ARG_BOOL:
+        return mimo_cfg_get_bool(c, v, w, (int *)dst);
     case MIMO_ARG_ACT:
-        rc = get_enum(c, v, &E_ACT, what, &e);
+        rc = mimo_cfg_get_enum(c, v, &mimo_cfg_enum_act, what, &e);
         if (!rc)
             *(mimo_act *)dst = (mimo_act)e;
         return rc;
@@ -309,10 +326,10 @@ static int conv_arg(cfg *c, yaml_node_t *v, const char *what,
     case MIMO_ARG_INTS: return get_ints(c, v, w, a, (mimo_ints *)dst);
     case MIMO_ARG_CHOICE: return get_choice(c, v, w, a, (int *)dst);
     case MIMO_ARG_NAME:
-        if ((rc = get_name(c, v, w, &s)))
+        if ((rc = mimo_cfg_get_name(c, v, w, &s)))
             return rc;
         free(*(char **)dst);
-        return (*(char **)dst = mimo_strdup(s)) ? 0 : nomem(c);
+        return (*(char **)dst = mimo_strdup(s)) ? 0 : mimo_cfg_nomem(c);
     }
     return 0;
 }
@@ -347,20 +364,24 @@ static int check_layer_keys(cfg *c, yaml_node_t *val, const char *what,
         keys[n++] = kind->args[i].key;
     for (yaml_node_pair_t *p = val->data.mapping.pairs.start;
          p < val->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node_at(c, p->key);
+        yaml_node_t *k = mimo_cfg_node_at(c, p->key);
         char list[MSG_MAX / 2], hint[96];
-        if (in_list(sval(k), keys, n))
+        if (mimo_cfg_in_list(mimo_cfg_sval(k), keys, n))
             continue;
-        if (kinds_taking(sval(k), list, sizeof list))
-            return err(c, k, "key '%s' is not valid for %s %s layer (only %s "
-                       "layers take it)", sval(k), article(sval(t)), sval(t),
-                       list);
-        join(list, sizeof list, keys, n);
-        suggest(hint, sizeof hint, sval(k), keys, n);
-        if (!hint[0] && strchr(sval(k), ':'))
+        if (kinds_taking(mimo_cfg_sval(k), list, sizeof list))
+            return mimo_cfg_err(
+                c, k,
+                "key '%s' is not valid for %s %s layer (only %s "
+                "layers take it)",
+                mimo_cfg_sval(k), mimo_cfg_article(mimo_cfg_sval(t)),
+                mimo_cfg_sval(t), list);
+        mimo_cfg_join(list, sizeof list, keys, n);
+        mimo_cfg_suggest(hint, sizeof hint, mimo_cfg_sval(k), keys, n);
+        if (!hint[0] && strchr(mimo_cfg_sval(k), ':'))
             snprintf(hint, sizeof hint, "; put a space after ':'");
-        return err(c, k, "unknown key '%s' in %s (expected one of: %s%s)",
-                   sval(k), what, list, hint);
+        return mimo_cfg_err(c, k,
+                            "unknown key '%s' in %s (expected one of: %s%s)",
+                            mimo_cfg_sval(k), what, list, hint);
     }
     return 0;
 }
@@ -374,22 +395,24 @@ static int conv_kind_args(cfg *c, yaml_node_t *key, yaml_node_t *val,
     int rc;
     for (int i = 0; i < kind->n_args; i++) {
         const mimo_arg *a = &kind->args[i];
-        yaml_node_t *v = get(c, val, a->key, NULL);
+        yaml_node_t *v = mimo_cfg_get(c, val, a->key, NULL);
         if (!v && a->required) {
             char list[MSG_MAX / 2], e[MSG_MAX / 2 + 16];
             if (a->type == MIMO_ARG_ACT) {
-                enum_list(&E_ACT, NULL, list, sizeof list, NULL, 0);
+                mimo_cfg_enum_list(&mimo_cfg_enum_act, NULL, list, sizeof list,
+                                   NULL, 0);
                 snprintf(e, sizeof e, "one of: %s", list);
             } else
                 snprintf(e, sizeof e, "%s", a->expect ? a->expect : "a value");
-            return missing(c, key, what, a->key, e);
+            return mimo_cfg_missing(c, key, what, a->key, e);
         }
         if (v && (rc = conv_arg(c, v, what, a, l->args)))
             return rc;
     }
     msg[0] = '\0';
     if (kind->finish && kind->finish(l->args, msg, sizeof msg) < 0)
-        return err(c, key, "%s: %s", what, msg[0] ? msg : "invalid settings");
+        return mimo_cfg_err(c, key, "%s: %s", what,
+                            msg[0] ? msg : "invalid settings");
     return 0;
 }
 
@@ -400,20 +423,25 @@ static int conv_shares(cfg *c, yaml_node_t *val, yaml_node_t *v,
 {
     char w[MSG_MAX / 2];
     const char *s = NULL;
-    int rc = get_name(c, v, kw(w, sizeof w, "shares", what), &s);
+    int rc =
+        mimo_cfg_get_name(c, v, mimo_cfg_kw(w, sizeof w, "shares", what), &s);
     if (rc)
         return rc;
     for (yaml_node_pair_t *p = val->data.mapping.pairs.start;
          p < val->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node_at(c, p->key);
-        if (!in_list(sval(k), LAYER_COMMON, 4) || strcmp(sval(k), "trainable") == 0)
-            return err(c, k, "key '%s' is not valid in %s, which shares '%s': a "
-                       "shared layer takes the settings%s of the layer it shares",
-                       sval(k), what, s, strcmp(sval(k), "trainable") == 0
-                       ? " and trainability" : "");
+        yaml_node_t *k = mimo_cfg_node_at(c, p->key);
+        if (!mimo_cfg_in_list(mimo_cfg_sval(k), LAYER_COMMON, 4)
+            || strcmp(mimo_cfg_sval(k), "trainable") == 0)
+            return mimo_cfg_err(
+                c, k,
+                "key '%s' is not valid in %s, which shares '%s': a "
+                "shared layer takes the settings%s of the layer it shares",
+                mimo_cfg_sval(k), what, s,
+                strcmp(mimo_cfg_sval(k), "trainable") == 0 ? " and trainability"
+                                                           : "");
     }
-    l->shares_pos = pos_of(c, v);
-    return (l->shares = mimo_strdup(s)) ? 0 : nomem(c);
+    l->shares_pos = mimo_cfg_pos_of(c, v);
+    return (l->shares = mimo_strdup(s)) ? 0 : mimo_cfg_nomem(c);
 }
 
 /* The end of layer i's `shares` chain into *owner (a layer index; i when
@@ -430,11 +458,15 @@ static int shares_owner(cfg *c, const mimo_spec *s, const mimo_names *ix, int *o
     for (int hops = 0; own[j] < 0 && s->layers[j].shares && hops <= s->n_layers; hops++) {
         int next = mimo_names_find(ix, s->layers[j].shares);
         if (next < 0)
-            return err_at(c, l->shares_pos, "layer '%s' shares '%s', which "
-                          "is not a layer", l->name, s->layers[j].shares);
+            return mimo_cfg_err_at(c, l->shares_pos,
+                                   "layer '%s' shares '%s', which "
+                                   "is not a layer",
+                                   l->name, s->layers[j].shares);
         if (next == i)
-            return err_at(c, l->shares_pos, "layer '%s' shares its own "
-                          "parameters (through 'shares')", l->name);
+            return mimo_cfg_err_at(c, l->shares_pos,
+                                   "layer '%s' shares its own "
+                                   "parameters (through 'shares')",
+                                   l->name);
         j = next;
     }
     if (own[j] < 0 && s->layers[j].shares) { /* in a cycle that is not i's: */
@@ -459,7 +491,7 @@ static int resolve_shares(cfg *c, mimo_spec *s)
     int *own = malloc(sizeof(int) * (size_t)(s->n_layers + 1)), rc = 0;
     if (!own || mimo_names_init(&ix, s->n_layers)) {
         free(own);
-        return nomem(c);
+        return mimo_cfg_nomem(c);
     }
     for (int i = 0; i < s->n_layers; i++)
         mimo_names_add(&ix, s->layers[i].name, i), own[i] = -1;
@@ -471,16 +503,18 @@ static int resolve_shares(cfg *c, mimo_spec *s)
             continue;
         o = &s->layers[at];
         if (o->kind != l->kind) {
-            rc = err_at(c, l->shares_pos, "layer '%s' is %s %s layer but shares "
-                        "'%s', %s %s layer; a shared layer has the type of the "
-                        "layer it shares", l->name, article(l->kind->name),
-                        l->kind->name, o->name, article(o->kind->name),
-                        o->kind->name);
+            rc = mimo_cfg_err_at(
+                c, l->shares_pos,
+                "layer '%s' is %s %s layer but shares "
+                "'%s', %s %s layer; a shared layer has the type of the "
+                "layer it shares",
+                l->name, mimo_cfg_article(l->kind->name), l->kind->name,
+                o->name, mimo_cfg_article(o->kind->name), o->kind->name);
             continue;
         }
         void *copy = mimo_kind_args_copy(o->kind, o->args);
         if (!copy) {
-            rc = nomem(c);
+            rc = mimo_cfg_nomem(c);
             continue;
         }
         mimo_kind_args_free(l->kind, l->args);
@@ -500,56 +534,61 @@ static int conv_layer(cfg *c, yaml_node_t *key, yaml_node_t *val,
     char what[MSG_MAX / 4], list[MSG_MAX / 2], w[MSG_MAX / 2];
     yaml_node_t *t, *v;
     int rc, type;
-    snprintf(what, sizeof what, "layer '%s'", sval(key));
+    snprintf(what, sizeof what, "layer '%s'", mimo_cfg_sval(key));
     if (val->type != YAML_MAPPING_NODE)
-        return wrong(c, val, "a mapping {type: ..., from: ...}", what);
-    if ((rc = check_keys(c, val, what, NULL, 0)))
+        return mimo_cfg_wrong(c, val, "a mapping {type: ..., from: ...}", what);
+    if ((rc = mimo_cfg_check_keys(c, val, what, NULL, 0)))
         return rc;
-    if (!(t = get(c, val, "type", NULL))) {
-        enum_list(&E_LAYER, NULL, list, sizeof list, NULL, 0);
-        return err(c, key, "%s has no 'type' (expected one of: %s)", what,
-                   list);
+    if (!(t = mimo_cfg_get(c, val, "type", NULL))) {
+        mimo_cfg_enum_list(&mimo_cfg_enum_layer, NULL, list, sizeof list, NULL,
+                           0);
+        return mimo_cfg_err(c, key, "%s has no 'type' (expected one of: %s)",
+                            what, list);
     }
-    if ((rc = get_enum(c, t, &E_LAYER, what, &type)))
+    if ((rc = mimo_cfg_get_enum(c, t, &mimo_cfg_enum_layer, what, &type)))
         return rc;
     l->kind = mimo_kind_at(type);
     if (!(l->args = mimo_kind_args_new(l->kind)))
-        return nomem(c);
+        return mimo_cfg_nomem(c);
     if ((rc = check_layer_keys(c, val, what, t, l->kind)))
         return rc;
-    if (!(v = get(c, val, "from", NULL)))
-        return missing(c, key, what, "from", "a name or a list of names");
-    if ((rc = conv_from(c, v, kw(w, sizeof w, "from", what), l)))
+    if (!(v = mimo_cfg_get(c, val, "from", NULL)))
+        return mimo_cfg_missing(c, key, what, "from",
+                                "a name or a list of names");
+    if ((rc = conv_from(c, v, mimo_cfg_kw(w, sizeof w, "from", what), l)))
         return rc;
     l->trainable = 1;
     l->trainable_pos = (mimo_pos){-1, -1}; /* not given */
-    if ((v = get(c, val, "trainable", NULL))) {
-        if ((rc = get_bool(c, v, kw(w, sizeof w, "trainable", what), &l->trainable)))
+    if ((v = mimo_cfg_get(c, val, "trainable", NULL))) {
+        if ((rc = mimo_cfg_get_bool(c, v,
+                                    mimo_cfg_kw(w, sizeof w, "trainable", what),
+                                    &l->trainable)))
             return rc;
-        l->trainable_pos = pos_of(c, v);
+        l->trainable_pos = mimo_cfg_pos_of(c, v);
     }
-    if ((v = get(c, val, "shares", NULL)))
+    if ((v = mimo_cfg_get(c, val, "shares", NULL)))
         return conv_shares(c, val, v, what, l);
     return conv_kind_args(c, key, val, what, l);
 }
 
-int conv_layers(cfg *c, yaml_node_t *n, mimo_spec *s)
+int mimo_cfg_conv_layers(cfg *c, yaml_node_t *n, mimo_spec *s)
 {
-    int rc = section(c, n, "layers", "{h1: {type: dense, units: 4, from: x1}}");
+    int rc = mimo_cfg_section(c, n, "layers",
+                              "{h1: {type: dense, units: 4, from: x1}}");
     yaml_node_pair_t *p;
     if (rc)
         return rc;
-    s->layers = calloc((size_t)pair_count(n), sizeof *s->layers);
+    s->layers = calloc((size_t)mimo_cfg_pair_count(n), sizeof *s->layers);
     if (!s->layers)
-        return nomem(c);
+        return mimo_cfg_nomem(c);
     for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
          p++) {
-        yaml_node_t *k = node_at(c, p->key);
+        yaml_node_t *k = mimo_cfg_node_at(c, p->key);
         mimo_layer_spec *l = &s->layers[s->n_layers++];
-        if (!(l->name = mimo_strdup(sval(k))))
-            return nomem(c);
-        l->pos = pos_of(c, k);
-        if ((rc = conv_layer(c, k, node_at(c, p->value), l)))
+        if (!(l->name = mimo_strdup(mimo_cfg_sval(k))))
+            return mimo_cfg_nomem(c);
+        l->pos = mimo_cfg_pos_of(c, k);
+        if ((rc = conv_layer(c, k, mimo_cfg_node_at(c, p->value), l)))
             return rc;
     }
     return resolve_shares(c, s);
@@ -573,13 +612,18 @@ static int metric_fits(cfg *c, yaml_node_t *it, const char *what, int m,
 {
     unsigned bit = 1u << m;
     if ((bit & MIMO_METRICS_CLASSIFY) && !is_classifier(l))
-        return err(c, it, "metric '%s' needs class labels, but %s has the %s "
-                   "loss (use it on a binary_crossentropy, "
-                   "categorical_crossentropy or sparse_categorical_crossentropy "
-                   "head)", mimo_metric_name(m), what, mimo_loss_name(l));
+        return mimo_cfg_err(
+            c, it,
+            "metric '%s' needs class labels, but %s has the %s "
+            "loss (use it on a binary_crossentropy, "
+            "categorical_crossentropy or sparse_categorical_crossentropy "
+            "head)",
+            mimo_metric_name(m), what, mimo_loss_name(l));
     if (bit == MIMO_METRIC_TOP_K && l == MIMO_LOSS_BCE)
-        return err(c, it, "metric 'top_k_accuracy' needs a categorical head, "
-                   "but %s is binary (binary_crossentropy)", what);
+        return mimo_cfg_err(c, it,
+                            "metric 'top_k_accuracy' needs a categorical head, "
+                            "but %s is binary (binary_crossentropy)",
+                            what);
     return 0;
 }
 
@@ -588,12 +632,14 @@ static int conv_metrics(cfg *c, yaml_node_t *n, const char *what,
 {
     int count = 1, m, rc;
     if (n->type == YAML_SEQUENCE_NODE)
-        count = seq_len(n);
+        count = mimo_cfg_seq_len(n);
     for (int i = 0; i < count; i++) {
-        yaml_node_t *it = n->type == YAML_SEQUENCE_NODE
-            ? node_at(c, n->data.sequence.items.start[i]) : n;
-        if ((rc = get_enum(c, it, &E_METRIC, what, &m)) ||
-            (rc = metric_fits(c, it, what, m, o->loss)))
+        yaml_node_t *it =
+            n->type == YAML_SEQUENCE_NODE
+                ? mimo_cfg_node_at(c, n->data.sequence.items.start[i])
+                : n;
+        if ((rc = mimo_cfg_get_enum(c, it, &mimo_cfg_enum_metric, what, &m))
+            || (rc = metric_fits(c, it, what, m, o->loss)))
             return rc;
         o->metrics |= 1u << m;
     }
@@ -607,20 +653,23 @@ static int conv_missing(cfg *c, yaml_node_t *n, const char *what,
     const char *e = "nan or an integer (e.g. -1)", *s = NULL;
     char w[MSG_MAX / 2];
     long long v;
-    int rc = scalar(c, n, e, kw(w, sizeof w, "missing", what), &s);
+    int rc =
+        mimo_cfg_scalar(c, n, e, mimo_cfg_kw(w, sizeof w, "missing", what), &s);
     if (rc)
         return rc;
-    if (lower_eq(s, "nan") || lower_eq(s, ".nan")) {
+    if (mimo_cfg_lower_eq(s, "nan") || mimo_cfg_lower_eq(s, ".nan")) {
         o->missing = MIMO_MISSING_NAN;
         return 0;
     }
-    if (parse_ll(s, &v) || v < -(1LL << 24) || v > (1LL << 24))
-        return wrong(c, n, e, w);
+    if (mimo_cfg_parse_ll(s, &v) || v < -(1LL << 24) || v > (1LL << 24))
+        return mimo_cfg_wrong(c, n, e, w);
     if (o->loss != MIMO_LOSS_SPARSE_CCE && o->loss != MIMO_LOSS_BCE)
-        return err(c, n, "missing: %s marks class labels (binary_crossentropy "
-                   "or sparse_categorical_crossentropy), but %s has the %s "
-                   "loss: mark its missing targets with NaN and use missing: nan",
-                   s, what, mimo_loss_name(o->loss));
+        return mimo_cfg_err(
+            c, n,
+            "missing: %s marks class labels (binary_crossentropy "
+            "or sparse_categorical_crossentropy), but %s has the %s "
+            "loss: mark its missing targets with NaN and use missing: nan",
+            s, what, mimo_loss_name(o->loss));
     o->missing = MIMO_MISSING_VALUE;
     o->missing_value = (double)v;
     return 0;
@@ -634,29 +683,36 @@ static int conv_class_weight(cfg *c, yaml_node_t *k, yaml_node_t *n,
     long long cls;
     int rc;
     if (!is_classifier(o->loss))
-        return err(c, k, "class_weight needs class labels, but %s has the %s "
-                   "loss (use sample_weight to weigh the rows of a regression "
-                   "head)", what, mimo_loss_name(o->loss));
+        return mimo_cfg_err(
+            c, k,
+            "class_weight needs class labels, but %s has the %s "
+            "loss (use sample_weight to weigh the rows of a regression "
+            "head)",
+            what, mimo_loss_name(o->loss));
     if (n->type != YAML_MAPPING_NODE)
-        return wrong(c, n, "a mapping {CLASS: WEIGHT, ...}", kw(w, sizeof w,
-                     "class_weight", what));
+        return mimo_cfg_wrong(c, n, "a mapping {CLASS: WEIGHT, ...}",
+                              mimo_cfg_kw(w, sizeof w, "class_weight", what));
     free(o->class_weight);
     o->n_class_weight = 0;
-    if (!(o->class_weight = calloc((size_t)pair_count(n) + 1, sizeof *o->class_weight)))
-        return nomem(c);
+    if (!(o->class_weight = calloc((size_t)mimo_cfg_pair_count(n) + 1,
+                                   sizeof *o->class_weight)))
+        return mimo_cfg_nomem(c);
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
          p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *ck = node_at(c, p->key), *cv = node_at(c, p->value);
+        yaml_node_t *ck = mimo_cfg_node_at(c, p->key),
+                    *cv = mimo_cfg_node_at(c, p->value);
         mimo_class_weight *cw = &o->class_weight[o->n_class_weight];
-        kw(w, sizeof w, "class_weight", what);
-        if ((rc = get_int(c, ck, w, 0, INT_MAX, "a class index >= 0", &cls)) ||
-            (rc = get_double(c, cv, w, R_NONNEG, &cw->weight)))
+        mimo_cfg_kw(w, sizeof w, "class_weight", what);
+        if ((rc = mimo_cfg_get_int(c, ck, w, 0, INT_MAX, "a class index >= 0",
+                                   &cls))
+            || (rc = mimo_cfg_get_double(c, cv, w, R_NONNEG, &cw->weight)))
             return rc;
         for (int j = 0; j < o->n_class_weight; j++)
             if (o->class_weight[j].cls == cls)
-                return err(c, ck, "class %lld appears twice in %s", cls, w);
+                return mimo_cfg_err(c, ck, "class %lld appears twice in %s",
+                                    cls, w);
         cw->cls = cls;
-        cw->pos = pos_of(c, ck);
+        cw->pos = mimo_cfg_pos_of(c, ck);
         o->n_class_weight++;
     }
     return 0;
@@ -669,59 +725,73 @@ static int conv_output_body(cfg *c, yaml_node_t *val, const char *what,
     yaml_node_t *v, *k;
     const char *s = NULL;
     int rc;
-    if ((v = get(c, val, "weight", NULL))
-        && (rc = get_double(c, v, kw(w, sizeof w, "weight", what), R_NONNEG,
-                            &o->weight)))
+    if ((v = mimo_cfg_get(c, val, "weight", NULL))
+        && (rc = mimo_cfg_get_double(c, v,
+                                     mimo_cfg_kw(w, sizeof w, "weight", what),
+                                     R_NONNEG, &o->weight)))
         return rc;
-    if ((v = get(c, val, "metrics", NULL))
+    if ((v = mimo_cfg_get(c, val, "metrics", NULL))
         && (rc = conv_metrics(c, v, what, o)))
         return rc;
-    if ((v = get(c, val, "missing", NULL)) && (rc = conv_missing(c, v, what, o)))
+    if ((v = mimo_cfg_get(c, val, "missing", NULL))
+        && (rc = conv_missing(c, v, what, o)))
         return rc;
-    if ((v = get(c, val, "class_weight", &k))
+    if ((v = mimo_cfg_get(c, val, "class_weight", &k))
         && (rc = conv_class_weight(c, k, v, what, o)))
         return rc;
-    if ((v = get(c, val, "top_k", &k))) {
+    if ((v = mimo_cfg_get(c, val, "top_k", &k))) {
         long long x;
         if (!(o->metrics & MIMO_METRIC_TOP_K))
-            return err(c, k, "key 'top_k' goes with the metric top_k_accuracy "
-                       "in %s", what);
-        if ((rc = get_int(c, v, kw(w, sizeof w, "top_k", what), 1, INT_MAX,
-                          "an integer > 0", &x)))
+            return mimo_cfg_err(
+                c, k,
+                "key 'top_k' goes with the metric top_k_accuracy "
+                "in %s",
+                what);
+        if ((rc =
+                 mimo_cfg_get_int(c, v, mimo_cfg_kw(w, sizeof w, "top_k", what),
+                                  1, INT_MAX, "an integer > 0", &x)))
             return rc;
         o->top_k = (int)x;
     }
-    if ((v = get(c, val, "sample_weight", NULL))) {
-        if ((rc = get_name(c, v, kw(w, sizeof w, "sample_weight", what), &s)))
+    if ((v = mimo_cfg_get(c, val, "sample_weight", NULL))) {
+        if ((rc = mimo_cfg_get_name(
+                 c, v, mimo_cfg_kw(w, sizeof w, "sample_weight", what), &s)))
             return rc;
         free(o->sample_weight);
         if (!(o->sample_weight = mimo_strdup(s)))
-            return nomem(c);
-        o->sample_weight_pos = pos_of(c, v);
+            return mimo_cfg_nomem(c);
+        o->sample_weight_pos = mimo_cfg_pos_of(c, v);
     }
-    if ((v = get(c, val, "delta", &k))) {
+    if ((v = mimo_cfg_get(c, val, "delta", &k))) {
         if (o->loss != MIMO_LOSS_HUBER)
-            return err(c, k, "key 'delta' is only valid with the huber loss "
-                       "in %s", what);
-        if ((rc = get_double(c, v, kw(w, sizeof w, "delta", what), R_POS,
-                             &o->huber_delta)))
+            return mimo_cfg_err(c, k,
+                                "key 'delta' is only valid with the huber loss "
+                                "in %s",
+                                what);
+        if ((rc = mimo_cfg_get_double(c, v,
+                                      mimo_cfg_kw(w, sizeof w, "delta", what),
+                                      R_POS, &o->huber_delta)))
             return rc;
     }
-    if ((v = get(c, val, "from_logits", &k))) {
+    if ((v = mimo_cfg_get(c, val, "from_logits", &k))) {
         if (o->loss != MIMO_LOSS_BCE && o->loss != MIMO_LOSS_CCE &&
             o->loss != MIMO_LOSS_SPARSE_CCE)
-            return err(c, k, "key 'from_logits' is only valid with the "
-                       "cross-entropy losses in %s", what);
-        if ((rc = get_bool(c, v, kw(w, sizeof w, "from_logits", what),
-                           &o->from_logits)))
+            return mimo_cfg_err(c, k,
+                                "key 'from_logits' is only valid with the "
+                                "cross-entropy losses in %s",
+                                what);
+        if ((rc = mimo_cfg_get_bool(
+                 c, v, mimo_cfg_kw(w, sizeof w, "from_logits", what),
+                 &o->from_logits)))
             return rc;
     }
-    if ((v = get(c, val, "target", NULL))) {
-        if ((rc = get_name(c, v, kw(w, sizeof w, "target", what), &s)))
+    if ((v = mimo_cfg_get(c, val, "target", NULL))) {
+        if ((rc = mimo_cfg_get_name(
+                 c, v, mimo_cfg_kw(w, sizeof w, "target", what), &s)))
             return rc;
         free(o->target);
         if (!(o->target = mimo_strdup(s)))
-            return nomem(c);
+            return mimo_cfg_nomem(c);
     }
     return 0;
 }
@@ -732,45 +802,49 @@ static int conv_output(cfg *c, yaml_node_t *key, yaml_node_t *val,
     char what[MSG_MAX / 4], list[MSG_MAX / 2], e[MSG_MAX / 2 + 16];
     yaml_node_t *v = NULL;
     int rc, loss;
-    snprintf(what, sizeof what, "output '%s'", sval(key));
-    if (!is_null(val) && val->type != YAML_MAPPING_NODE)
-        return wrong(c, val, "a mapping {loss: ..., weight: ...}", what);
+    snprintf(what, sizeof what, "output '%s'", mimo_cfg_sval(key));
+    if (!mimo_cfg_is_null(val) && val->type != YAML_MAPPING_NODE)
+        return mimo_cfg_wrong(c, val, "a mapping {loss: ..., weight: ...}",
+                              what);
     if (val->type == YAML_MAPPING_NODE
-        && (rc = check_keys(c, val, what, OUTPUT_KEYS, NKEYS(OUTPUT_KEYS))))
+        && (rc = mimo_cfg_check_keys(c, val, what, OUTPUT_KEYS,
+                                     NKEYS(OUTPUT_KEYS))))
         return rc;
     if (val->type == YAML_MAPPING_NODE)
-        v = get(c, val, "loss", NULL);
+        v = mimo_cfg_get(c, val, "loss", NULL);
     if (!v) {
-        enum_list(&E_LOSS, NULL, list, sizeof list, NULL, 0);
+        mimo_cfg_enum_list(&mimo_cfg_enum_loss, NULL, list, sizeof list, NULL,
+                           0);
         snprintf(e, sizeof e, "one of: %s", list);
-        return missing(c, key, what, "loss", e);
+        return mimo_cfg_missing(c, key, what, "loss", e);
     }
-    if ((rc = get_enum(c, v, &E_LOSS, what, &loss)))
+    if ((rc = mimo_cfg_get_enum(c, v, &mimo_cfg_enum_loss, what, &loss)))
         return rc;
     o->loss = (mimo_loss)loss;
     return conv_output_body(c, val, what, o);
 }
 
-int conv_outputs(cfg *c, yaml_node_t *n, mimo_spec *s)
+int mimo_cfg_conv_outputs(cfg *c, yaml_node_t *n, mimo_spec *s)
 {
-    int rc = section(c, n, "outputs", "{y1: {loss: mse}}");
+    int rc = mimo_cfg_section(c, n, "outputs", "{y1: {loss: mse}}");
     yaml_node_pair_t *p;
     if (rc)
         return rc;
-    s->outputs = calloc((size_t)pair_count(n), sizeof *s->outputs);
+    s->outputs = calloc((size_t)mimo_cfg_pair_count(n), sizeof *s->outputs);
     if (!s->outputs)
-        return nomem(c);
+        return mimo_cfg_nomem(c);
     for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
          p++) {
-        yaml_node_t *k = node_at(c, p->key);
+        yaml_node_t *k = mimo_cfg_node_at(c, p->key);
         mimo_output_spec *o = &s->outputs[s->n_outputs++];
         o->weight = 1.0;
         o->huber_delta = 1.0;
         o->top_k = 5;
-        if (!(o->name = mimo_strdup(sval(k))) || !(o->target = mimo_strdup(sval(k))))
-            return nomem(c);
-        o->pos = pos_of(c, k);
-        if ((rc = conv_output(c, k, node_at(c, p->value), o)))
+        if (!(o->name = mimo_strdup(mimo_cfg_sval(k)))
+            || !(o->target = mimo_strdup(mimo_cfg_sval(k))))
+            return mimo_cfg_nomem(c);
+        o->pos = mimo_cfg_pos_of(c, k);
+        if ((rc = conv_output(c, k, mimo_cfg_node_at(c, p->value), o)))
             return rc;
     }
     return 0;

@@ -14,7 +14,7 @@
 
 /* ---- small string helpers ---------------------------------------------- */
 
-int lower_eq(const char *a, const char *b)
+int mimo_cfg_lower_eq(const char *a, const char *b)
 {
     for (; *a && *b; a++, b++) {
         int ca = (*a >= 'A' && *a <= 'Z') ? *a - 'A' + 'a' : *a;
@@ -24,7 +24,7 @@ int lower_eq(const char *a, const char *b)
     return *a == *b;
 }
 
-int in_list(const char *s, const char *const *list, int n)
+int mimo_cfg_in_list(const char *s, const char *const *list, int n)
 {
     for (int i = 0; i < n; i++)
         if (strcmp(s, list[i]) == 0)
@@ -69,8 +69,8 @@ static int edit_distance(const char *ca, const char *cb)
 }
 
 /* "; did you mean 'x'?" for the closest candidate within distance 2. */
-void suggest(char *buf, size_t cap, const char *s,
-             const char *const *cands, int n)
+void mimo_cfg_suggest(char *buf, size_t cap, const char *s,
+                      const char *const *cands, int n)
 {
     int best = 3;
     const char *pick = NULL;
@@ -87,7 +87,7 @@ void suggest(char *buf, size_t cap, const char *s,
 }
 
 /* "a, b, c" */
-void join(char *buf, size_t cap, const char *const *names, int n)
+void mimo_cfg_join(char *buf, size_t cap, const char *const *names, int n)
 {
     size_t used = 0;
     buf[0] = '\0';
@@ -100,7 +100,7 @@ void join(char *buf, size_t cap, const char *const *names, int n)
     }
 }
 
-const char *article(const char *word)
+const char *mimo_cfg_article(const char *word)
 {
     return strchr("aeiou", word[0]) ? "an" : "a";
 }
@@ -133,8 +133,8 @@ static const char *metric_name(int i)
     return i < MIMO_METRIC_COUNT ? mimo_metric_name(i) : NULL;
 }
 
-const enum_desc E_ACT = {"activation", mimo_act_parse, act_name, 0,
-                         MIMO_ACT_COUNT, NULL};
+const enum_desc mimo_cfg_enum_act = {
+    "activation", mimo_act_parse, act_name, 0, MIMO_ACT_COUNT, NULL};
 static const char *const INIT_ALIASES[] = {
     "random_uniform", "uniform", "Zeros", "zeros", NULL};
 static const char *const LOSS_ALIASES[] = {
@@ -147,20 +147,22 @@ static const char *const METRIC_ALIASES[] = {
     "f1_score", "f1", "top_k_categorical_accuracy", "top_k_accuracy",
     "sparse_top_k_categorical_accuracy", "top_k_accuracy", "r2_score", "r2",
     NULL};
-const enum_desc E_INIT = {"initializer", mimo_init_parse, init_name,
-                          0, MIMO_INIT_COUNT, INIT_ALIASES};
-const enum_desc E_LOSS = {"loss", mimo_loss_parse, loss_name, 1,
-                          MIMO_LOSS_COUNT, LOSS_ALIASES};
-const enum_desc E_OPT = {"optimizer", mimo_opt_parse, opt_name, 0,
-                         MIMO_OPT_COUNT, NULL};
-const enum_desc E_METRIC = {"metric", mimo_metric_parse, metric_name, 0,
-                            MIMO_METRIC_COUNT, METRIC_ALIASES};
+const enum_desc mimo_cfg_enum_init = {"initializer",   mimo_init_parse,
+                                      init_name,       0,
+                                      MIMO_INIT_COUNT, INIT_ALIASES};
+const enum_desc mimo_cfg_enum_loss = {"loss", mimo_loss_parse, loss_name,
+                                      1,      MIMO_LOSS_COUNT, LOSS_ALIASES};
+const enum_desc mimo_cfg_enum_opt = {"optimizer", mimo_opt_parse, opt_name,
+                                     0,           MIMO_OPT_COUNT, NULL};
+const enum_desc mimo_cfg_enum_metric = {"metric",          mimo_metric_parse,
+                                        metric_name,       0,
+                                        MIMO_METRIC_COUNT, METRIC_ALIASES};
 static const char *weighting_name(int i)
 {
     return mimo_weighting_name((mimo_loss_weighting)i);
 }
-const enum_desc E_WEIGHTING = {"loss_weighting", mimo_weighting_parse,
-                               weighting_name, 0, 2, NULL};
+const enum_desc mimo_cfg_enum_weighting = {
+    "loss_weighting", mimo_weighting_parse, weighting_name, 0, 2, NULL};
 
 static const char *sched_name(int i)
 {
@@ -168,40 +170,41 @@ static const char *sched_name(int i)
 }
 static const char *mode_name(int i) { return mimo_mode_name((mimo_mode)i); }
 
-const enum_desc E_SCHED = {"schedule", mimo_sched_parse, sched_name,
-                           0, MIMO_SCHED_COUNT, NULL};
-const enum_desc E_MODE = {"mode", mimo_mode_parse, mode_name, 0, 3, NULL};
+const enum_desc mimo_cfg_enum_sched = {"schedule", mimo_sched_parse, sched_name,
+                                       0,          MIMO_SCHED_COUNT, NULL};
+const enum_desc mimo_cfg_enum_mode = {"mode", mimo_mode_parse, mode_name, 0, 3,
+                                      NULL};
 
 /* "linear, relu, ..." and, for a typo, the hint. */
-void enum_list(const enum_desc *d, const char *s, char *list,
-               size_t cap, char *hint, size_t hcap)
+void mimo_cfg_enum_list(const enum_desc *d, const char *s, char *list,
+                        size_t cap, char *hint, size_t hcap)
 {
     const char *names[32] = {0};
     int n = 0;
     for (int i = d->first; i < d->count && n < 32 && d->name(i); i++)
         names[n++] = d->name(i);
-    join(list, cap, names, n);
+    mimo_cfg_join(list, cap, names, n);
     if (hint)
-        suggest(hint, hcap, s ? s : "", names, n);
+        mimo_cfg_suggest(hint, hcap, s ? s : "", names, n);
 }
 
-int get_enum(cfg *c, yaml_node_t *n, const enum_desc *d,
-             const char *what, int *v)
+int mimo_cfg_get_enum(cfg *c, yaml_node_t *n, const enum_desc *d,
+                      const char *what, int *v)
 {
     char list[MSG_MAX / 2], hint[96], expected[MSG_MAX / 2 + 16];
     const char *s = NULL;
     *v = 0;
-    enum_list(d, NULL, list, sizeof list, NULL, 0);
+    mimo_cfg_enum_list(d, NULL, list, sizeof list, NULL, 0);
     snprintf(expected, sizeof expected, "one of: %s", list);
-    if (n->type != YAML_SCALAR_NODE || is_null(n))
-        return wrong(c, n, expected, what);
-    s = sval(n);
+    if (n->type != YAML_SCALAR_NODE || mimo_cfg_is_null(n))
+        return mimo_cfg_wrong(c, n, expected, what);
+    s = mimo_cfg_sval(n);
     *v = enum_find(d, s);
     if (*v >= 0 && strlen(s) == n->data.scalar.length)
         return 0;
-    enum_list(d, s, list, sizeof list, hint, sizeof hint);
-    return err(c, n, "unknown %s '%s' in %s (expected one of: %s%s)",
-               d->kind, s, what, list, hint);
+    mimo_cfg_enum_list(d, s, list, sizeof list, hint, sizeof hint);
+    return mimo_cfg_err(c, n, "unknown %s '%s' in %s (expected one of: %s%s)",
+                        d->kind, s, what, list, hint);
 }
 
 /* ---- layer kinds ------------------------------------------------------ */
@@ -223,8 +226,8 @@ static int layer_parse(const char *s)
     return -1;
 }
 
-const enum_desc E_LAYER = {"layer type", layer_parse, layer_name, 0, 64,
-                    NULL};
+const enum_desc mimo_cfg_enum_layer = {"layer type", layer_parse, layer_name, 0,
+                                       64,           NULL};
 
 /* ---- Keras spellings of keys ------------------------------------------ */
 
@@ -234,7 +237,7 @@ static const char *const KEY_ALIASES[] = {
     "restore_best_weights", "restore_best", NULL};
 
 /* The key's own spelling for an alias of k[0, *klen), else k itself. */
-const char *canonical_key(const char *k, size_t *klen)
+const char *mimo_cfg_canonical_key(const char *k, size_t *klen)
 {
     for (int i = 0; KEY_ALIASES[i]; i += 2)
         if (strlen(KEY_ALIASES[i]) == *klen && memcmp(KEY_ALIASES[i], k, *klen) == 0) {
@@ -245,21 +248,22 @@ const char *canonical_key(const char *k, size_t *klen)
 }
 
 /* Every mapping key of the document that is a Keras alias becomes ours. */
-int canonical_keys(cfg *c)
+int mimo_cfg_canonical_keys(cfg *c)
 {
     for (yaml_node_t *n = c->doc.nodes.start; n < c->doc.nodes.top; n++) {
         if (n->type != YAML_MAPPING_NODE)
             continue;
         for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
              p < n->data.mapping.pairs.top; p++) {
-            yaml_node_t *k = node_at(c, p->key);
+            yaml_node_t *k = mimo_cfg_node_at(c, p->key);
             size_t len = k->type == YAML_SCALAR_NODE ? k->data.scalar.length : 0;
-            const char *to = len ? canonical_key(sval(k), &len) : NULL;
-            if (!to || to == sval(k))
+            const char *to =
+                len ? mimo_cfg_canonical_key(mimo_cfg_sval(k), &len) : NULL;
+            if (!to || to == mimo_cfg_sval(k))
                 continue;
             char *copy = mimo_strdup(to);
             if (!copy)
-                return nomem(c);
+                return mimo_cfg_nomem(c);
             free(k->data.scalar.value); /* libyaml's allocator is malloc's */
             k->data.scalar.value = (yaml_char_t *)copy;
             k->data.scalar.length = len;

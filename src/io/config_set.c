@@ -36,7 +36,7 @@ static int copy_node(cfg *c, copier *cp, int si, int depth)
     }
     if (n->type == YAML_SEQUENCE_NODE) {
         di = yaml_document_add_sequence(d, n->tag, n->data.sequence.style);
-        len = seq_len(n);
+        len = mimo_cfg_seq_len(n);
         for (int i = 0; di && i < len; i++) {
             int item = copy_node(c, cp, n->data.sequence.items.start[i],
                                  depth + 1);
@@ -46,7 +46,7 @@ static int copy_node(cfg *c, copier *cp, int si, int depth)
         return di;
     }
     di = yaml_document_add_mapping(d, n->tag, n->data.mapping.style);
-    len = pair_count(n);
+    len = mimo_cfg_pair_count(n);
     for (int i = 0; di && i < len; i++) {
         yaml_node_pair_t pr = n->data.mapping.pairs.start[i];
         int k = copy_node(c, cp, pr.key, depth + 1);
@@ -66,13 +66,13 @@ static int set_value(cfg *c, int i, const char *text, int *out)
     copier cp;
     yaml_document_t vd;
     int rc = 0;
-    snprintf(who, sizeof who, "%.*s", set_path_len(set), set);
+    snprintf(who, sizeof who, "%.*s", mimo_cfg_set_path_len(set), set);
     if (!yaml_parser_initialize(&p))
-        return nomem(c);
+        return mimo_cfg_nomem(c);
     yaml_parser_set_input_string(&p, (const unsigned char *)text,
                                  strlen(text));
     if (!yaml_parser_load(&p, &vd)) {
-        rc = parse_error(c, &p, text, strlen(text), who);
+        rc = mimo_cfg_parse_error(c, &p, text, strlen(text), who);
         yaml_parser_delete(&p);
         return rc;
     }
@@ -86,10 +86,11 @@ static int set_value(cfg *c, int i, const char *text, int *out)
     else
         *out = copy_node(c, &cp, 1, 0);
     if (!*out)
-        rc = cp.budget < 0 ? mimo_error(MIMO_EINVAL, "%s: --set %s: value "
+        rc = cp.budget < 0 ? mimo_error(MIMO_EINVAL,
+                                        "%s: --set %s: value "
                                         "is too large or too deeply nested",
                                         c->file, who)
-                           : nomem(c);
+                           : mimo_cfg_nomem(c);
     yaml_document_delete(&vd);
     return rc;
 }
@@ -97,10 +98,11 @@ static int set_value(cfg *c, int i, const char *text, int *out)
 /* Index of the pair of `map` whose key is [k, k+klen), or -1. */
 static int find_pair(cfg *c, int map, const char *k, size_t klen)
 {
-    k = canonical_key(k, &klen);
-    yaml_node_t *m = node_at(c, map);
-    for (int i = 0; i < pair_count(m); i++) {
-        yaml_node_t *key = node_at(c, m->data.mapping.pairs.start[i].key);
+    k = mimo_cfg_canonical_key(k, &klen);
+    yaml_node_t *m = mimo_cfg_node_at(c, map);
+    for (int i = 0; i < mimo_cfg_pair_count(m); i++) {
+        yaml_node_t *key =
+            mimo_cfg_node_at(c, m->data.mapping.pairs.start[i].key);
         if (key->type == YAML_SCALAR_NODE && key->data.scalar.length == klen
             && memcmp(key->data.scalar.value, k, klen) == 0)
             return i;
@@ -111,7 +113,7 @@ static int find_pair(cfg *c, int map, const char *k, size_t klen)
 /* Adds the pair (new key [k, k+klen), value) to map; 0 on failure. */
 static int add_pair(cfg *c, int map, const char *k, size_t klen, int value)
 {
-    k = canonical_key(k, &klen);
+    k = mimo_cfg_canonical_key(k, &klen);
     int key = yaml_document_add_scalar(&c->doc, NULL, (yaml_char_t *)k,
                                        (int)klen, YAML_PLAIN_SCALAR_STYLE);
     return key && yaml_document_append_mapping_pair(&c->doc, map, key, value);
@@ -135,33 +137,38 @@ static int is_callback_key(const char *k, size_t klen)
 static int child_mapping(cfg *c, int set, int map, int j, const char *k,
                          size_t klen, int *out)
 {
-    int v = node_at(c, map)->data.mapping.pairs.start[j].value, m;
-    yaml_node_t *vn = node_at(c, v);
+    int v = mimo_cfg_node_at(c, map)->data.mapping.pairs.start[j].value, m;
+    yaml_node_t *vn = mimo_cfg_node_at(c, v);
     if (vn->type == YAML_MAPPING_NODE) {
         *out = v;
         return 0;
     }
     if (vn->type == YAML_SEQUENCE_NODE)
-        return mimo_error(MIMO_EINVAL, "%s: --set %.*s: '%.*s' is a list, "
+        return mimo_error(MIMO_EINVAL,
+                          "%s: --set %.*s: '%.*s' is a list, "
                           "not a mapping (expected a path of mapping keys)",
-                          c->file, set_path_len(c->sets[set]), c->sets[set],
-                          (int)klen, k);
+                          c->file, mimo_cfg_set_path_len(c->sets[set]),
+                          c->sets[set], (int)klen, k);
     static const char *const sections[] = {"inputs", "layers", "outputs", "train",
                                            "data", "checkpoint"};
-    for (size_t i = 0; !is_null(vn) && i < sizeof sections / sizeof *sections; i++)
+    for (size_t i = 0;
+         !mimo_cfg_is_null(vn) && i < sizeof sections / sizeof *sections; i++)
         if (strlen(sections[i]) == klen && memcmp(sections[i], k, klen) == 0)
-            return err(c, vn, "--set %.*s: '%.*s' is '%s', not a mapping (expected "
-                       "a mapping of keys)", set_path_len(c->sets[set]),
-                       c->sets[set], (int)klen, k,
-                       vn->type == YAML_SCALAR_NODE ? sval(vn) : "?");
+            return mimo_cfg_err(
+                c, vn,
+                "--set %.*s: '%.*s' is '%s', not a mapping (expected "
+                "a mapping of keys)",
+                mimo_cfg_set_path_len(c->sets[set]), c->sets[set], (int)klen, k,
+                vn->type == YAML_SCALAR_NODE ? mimo_cfg_sval(vn) : "?");
     if (!(m = yaml_document_add_mapping(&c->doc, NULL,
                                         YAML_BLOCK_MAPPING_STYLE)))
-        return nomem(c);
-    vn = node_at(c, v);                /* adding nodes may move them */
-    if (!is_null(vn) && !(is_bool_node(vn) && is_callback_key(k, klen))
+        return mimo_cfg_nomem(c);
+    vn = mimo_cfg_node_at(c, v); /* adding nodes may move them */
+    if (!mimo_cfg_is_null(vn)
+        && !(mimo_cfg_is_bool_node(vn) && is_callback_key(k, klen))
         && !add_pair(c, m, "type", 4, v))
-        return nomem(c);
-    node_at(c, map)->data.mapping.pairs.start[j].value = m;
+        return mimo_cfg_nomem(c);
+    mimo_cfg_node_at(c, map)->data.mapping.pairs.start[j].value = m;
     *out = m;
     return 0;
 }
@@ -177,9 +184,10 @@ static int walk_set(cfg *c, int set, const char *path, size_t plen, int value)
         int j = find_pair(c, cur, k, klen), m = 0;
         if (!dot) {
             if (j >= 0)
-                node_at(c, cur)->data.mapping.pairs.start[j].value = value;
+                mimo_cfg_node_at(c, cur)->data.mapping.pairs.start[j].value =
+                    value;
             else if (!add_pair(c, cur, k, klen, value))
-                return nomem(c);
+                return mimo_cfg_nomem(c);
             return 0;
         }
         if (j >= 0) {
@@ -188,7 +196,7 @@ static int walk_set(cfg *c, int set, const char *path, size_t plen, int value)
         } else if (!(m = yaml_document_add_mapping(&c->doc, NULL,
                                                    YAML_BLOCK_MAPPING_STYLE))
                    || !add_pair(c, cur, k, klen, m)) {
-            return nomem(c);
+            return mimo_cfg_nomem(c);
         }
         cur = m;
         k = dot + 1;
@@ -217,13 +225,13 @@ static int split_set(const char *s, const char **path, size_t *plen,
     return 0;
 }
 
-int apply_sets(cfg *c)
+int mimo_cfg_apply_sets(cfg *c)
 {
     if (c->n_sets <= 0)
         return 0;
     c->set_first = malloc((size_t)c->n_sets * sizeof *c->set_first);
     if (!c->set_first)
-        return nomem(c);
+        return mimo_cfg_nomem(c);
     for (int i = 0; i < c->n_sets; i++)
         c->set_first[i] = INT_MAX;
     for (int i = 0; i < c->n_sets; i++) {

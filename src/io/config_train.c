@@ -34,13 +34,13 @@ static int opt_key_ok(mimo_opt_kind k, const char *key)
     static const char *const sgd[] = {"momentum", "nesterov"};
     static const char *const adam[] = {"beta1", "beta2", "epsilon"};
     static const char *const rms[] = {"rho", "momentum", "epsilon"};
-    if (in_list(key, common, 5))
+    if (mimo_cfg_in_list(key, common, 5))
         return 1;
     if (k == MIMO_OPT_SGD)
-        return in_list(key, sgd, 2);
+        return mimo_cfg_in_list(key, sgd, 2);
     if (k == MIMO_OPT_ADAM || k == MIMO_OPT_ADAMW)
-        return in_list(key, adam, 3);
-    return in_list(key, rms, 3);
+        return mimo_cfg_in_list(key, adam, 3);
+    return mimo_cfg_in_list(key, rms, 3);
 }
 
 /* One optimizer number: which key, where it goes, its range. */
@@ -65,32 +65,35 @@ static int conv_opt_map(cfg *c, yaml_node_t *n, mimo_opt_spec *o)
 {
     const char *what = "train.optimizer";
     char w[MSG_MAX / 2];
-    yaml_node_t *t = get(c, n, "type", NULL), *v;
+    yaml_node_t *t = mimo_cfg_get(c, n, "type", NULL), *v;
     yaml_node_pair_t *p;
-    int rc = check_keys(c, n, what, OPT_KEYS, 11), kind = MIMO_OPT_SGD;
+    int rc = mimo_cfg_check_keys(c, n, what, OPT_KEYS, 11), kind = MIMO_OPT_SGD;
     if (rc)
         return rc;
-    if (t && (rc = get_enum(c, t, &E_OPT, what, &kind)))
+    if (t && (rc = mimo_cfg_get_enum(c, t, &mimo_cfg_enum_opt, what, &kind)))
         return rc;
     o->kind = (mimo_opt_kind)kind;
     o->lr = o->kind == MIMO_OPT_SGD ? 0.01 : 0.001;
     for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
          p++) {
-        yaml_node_t *k = node_at(c, p->key);
-        if (!opt_key_ok(o->kind, sval(k)))
-            return err(c, k, "key '%s' is not valid for the %s optimizer",
-                       sval(k), mimo_opt_name(o->kind));
+        yaml_node_t *k = mimo_cfg_node_at(c, p->key);
+        if (!opt_key_ok(o->kind, mimo_cfg_sval(k)))
+            return mimo_cfg_err(c, k,
+                                "key '%s' is not valid for the %s optimizer",
+                                mimo_cfg_sval(k), mimo_opt_name(o->kind));
     }
     for (size_t i = 0; i < sizeof OPT_NUMS / sizeof OPT_NUMS[0]; i++) {
         double *dst = (double *)((char *)o + OPT_NUMS[i].off);
-        if ((v = get(c, n, OPT_NUMS[i].key, NULL))
-            && (rc = get_double(c, v, kw(w, sizeof w, OPT_NUMS[i].key, what),
-                                OPT_NUMS[i].range, dst)))
+        if ((v = mimo_cfg_get(c, n, OPT_NUMS[i].key, NULL))
+            && (rc = mimo_cfg_get_double(
+                    c, v, mimo_cfg_kw(w, sizeof w, OPT_NUMS[i].key, what),
+                    OPT_NUMS[i].range, dst)))
             return rc;
     }
-    if ((v = get(c, n, "nesterov", NULL))
-        && (rc = get_bool(c, v, kw(w, sizeof w, "nesterov", what),
-                          &o->nesterov)))
+    if ((v = mimo_cfg_get(c, n, "nesterov", NULL))
+        && (rc = mimo_cfg_get_bool(c, v,
+                                   mimo_cfg_kw(w, sizeof w, "nesterov", what),
+                                   &o->nesterov)))
         return rc;
     return 0;
 }
@@ -100,7 +103,8 @@ static int conv_opt(cfg *c, yaml_node_t *n, mimo_opt_spec *o)
     int kind, rc;
     if (n->type == YAML_MAPPING_NODE)
         return conv_opt_map(c, n, o);
-    if ((rc = get_enum(c, n, &E_OPT, "train.optimizer", &kind)))
+    if ((rc = mimo_cfg_get_enum(c, n, &mimo_cfg_enum_opt, "train.optimizer",
+                                &kind)))
         return rc;
     o->kind = (mimo_opt_kind)kind;
     o->lr = o->kind == MIMO_OPT_SGD ? 0.01 : 0.001;
@@ -111,11 +115,11 @@ static int conv_opt(cfg *c, yaml_node_t *n, mimo_opt_spec *o)
 static int optional_section(cfg *c, yaml_node_t *n, const char *name,
                             const char *const *keys, int n_keys)
 {
-    if (is_null(n))
+    if (mimo_cfg_is_null(n))
         return 0;
     if (n->type != YAML_MAPPING_NODE)
-        return wrong(c, n, "a mapping", name);
-    return check_keys(c, n, name, keys, n_keys);
+        return mimo_cfg_wrong(c, n, "a mapping", name);
+    return mimo_cfg_check_keys(c, n, name, keys, n_keys);
 }
 
 /* ---- fields of the schedule, callbacks, checkpoint and data ----------- */
@@ -137,14 +141,14 @@ static int get_monitor(cfg *c, yaml_node_t *n, const char *what, char **dst)
 {
     const char *e = "a monitored quantity like loss, val_loss or "
                     "val_<head>_<metric>", *s = NULL;
-    int rc = scalar(c, n, e, what, &s);
+    int rc = mimo_cfg_scalar(c, n, e, what, &s);
     if (rc)
         return rc;
     if (!*s)
-        return wrong(c, n, e, what);
+        return mimo_cfg_wrong(c, n, e, what);
     free(*dst);
     if (!(*dst = mimo_strdup(s)))
-        return nomem(c);
+        return mimo_cfg_nomem(c);
     return 0;
 }
 
@@ -153,8 +157,8 @@ static int get_count(cfg *c, yaml_node_t *n, const char *what, int type,
 {
     int pos = type == F_LONG1 || type == F_INT1;
     long long hi = type == F_INT0 || type == F_INT1 ? INT_MAX : LONG_MAX;
-    return get_int(c, n, what, pos, hi,
-                   pos ? "an integer > 0" : "an integer >= 0", x);
+    return mimo_cfg_get_int(c, n, what, pos, hi,
+                            pos ? "an integer > 0" : "an integer >= 0", x);
 }
 
 /* Reads node n into the field f of the struct at base. */
@@ -165,7 +169,7 @@ static int conv_field(cfg *c, yaml_node_t *n, const char *sect,
     char *dst = (char *)base + f->off;
     long long x = 0;
     int rc = 0, e = 0;
-    kw(w, sizeof w, f->key, sect);
+    mimo_cfg_kw(w, sizeof w, f->key, sect);
     switch (f->type) {
     case F_LONG0: case F_LONG1:
         if (!(rc = get_count(c, n, w, f->type, &x)))
@@ -176,13 +180,13 @@ static int conv_field(cfg *c, yaml_node_t *n, const char *sect,
             *(int *)(void *)dst = (int)x;
         return rc;
     case F_NUM:
-        return get_double(c, n, w, f->range, (double *)(void *)dst);
+        return mimo_cfg_get_double(c, n, w, f->range, (double *)(void *)dst);
     case F_BOOL:
-        return get_bool(c, n, w, (int *)(void *)dst);
+        return mimo_cfg_get_bool(c, n, w, (int *)(void *)dst);
     case F_MONITOR:
         return get_monitor(c, n, w, (char **)(void *)dst);
     case F_MODE:
-        if (!(rc = get_enum(c, n, &E_MODE, sect, &e)))
+        if (!(rc = mimo_cfg_get_enum(c, n, &mimo_cfg_enum_mode, sect, &e)))
             *(mimo_mode *)(void *)dst = (mimo_mode)e;
         return rc;
     default:
@@ -197,7 +201,7 @@ static int check_fields(cfg *c, yaml_node_t *map, const char *sect,
     const char *keys[16];
     for (int i = 0; i < nf && i < 16; i++)
         keys[i] = f[i].key;
-    return check_keys(c, map, sect, keys, nf < 16 ? nf : 16);
+    return mimo_cfg_check_keys(c, map, sect, keys, nf < 16 ? nf : 16);
 }
 
 /* Every field of the table present in map, in table order. */
@@ -205,7 +209,7 @@ static int read_fields(cfg *c, yaml_node_t *map, const char *sect,
                        const field *f, int nf, void *base)
 {
     for (int i = 0; i < nf; i++) {
-        yaml_node_t *v = get(c, map, f[i].key, NULL);
+        yaml_node_t *v = mimo_cfg_get(c, map, f[i].key, NULL);
         int rc = v ? conv_field(c, v, sect, &f[i], base) : 0;
         if (rc)
             return rc;
@@ -278,22 +282,23 @@ static int conv_sched(cfg *c, yaml_node_t *n, mimo_sched_spec *s)
     yaml_node_pair_t *p;
     int rc, kind = MIMO_SCHED_CONSTANT;
     if (n->type != YAML_MAPPING_NODE) {
-        if (!(rc = get_enum(c, n, &E_SCHED, sect, &kind)))
+        if (!(rc = mimo_cfg_get_enum(c, n, &mimo_cfg_enum_sched, sect, &kind)))
             sched_kind(s, kind);
         return rc;
     }
     if ((rc = check_fields(c, n, sect, SCHED_FIELDS, NKEYS(SCHED_FIELDS))))
         return rc;
-    if ((t = get(c, n, "type", NULL))
-        && (rc = get_enum(c, t, &E_SCHED, sect, &kind)))
+    if ((t = mimo_cfg_get(c, n, "type", NULL))
+        && (rc = mimo_cfg_get_enum(c, t, &mimo_cfg_enum_sched, sect, &kind)))
         return rc;
     sched_kind(s, kind);
     for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
          p++) {
-        yaml_node_t *k = node_at(c, p->key);
-        if (!sched_key_ok(s->kind, sval(k)))
-            return err(c, k, "key '%s' is not valid for the %s schedule",
-                       sval(k), mimo_sched_name(s->kind));
+        yaml_node_t *k = mimo_cfg_node_at(c, p->key);
+        if (!sched_key_ok(s->kind, mimo_cfg_sval(k)))
+            return mimo_cfg_err(c, k,
+                                "key '%s' is not valid for the %s schedule",
+                                mimo_cfg_sval(k), mimo_sched_name(s->kind));
     }
     return read_fields(c, n, sect, SCHED_FIELDS, NKEYS(SCHED_FIELDS), s);
 }
@@ -309,9 +314,10 @@ static int conv_callback(cfg *c, yaml_node_t *n, const char *sect,
             return rc;
         return read_fields(c, n, sect, f, nf, spec);
     }
-    if (!is_bool_node(n))
-        return wrong(c, n, "true, false or a mapping of settings", sect);
-    bool_word(sval(n), enabled);
+    if (!mimo_cfg_is_bool_node(n))
+        return mimo_cfg_wrong(c, n, "true, false or a mapping of settings",
+                              sect);
+    mimo_cfg_bool_word(mimo_cfg_sval(n), enabled);
     return 0;
 }
 
@@ -319,10 +325,10 @@ static int conv_ckpt(cfg *c, yaml_node_t *n, mimo_ckpt_spec *k)
 {
     const char *sect = "train.checkpoint";
     int rc;
-    if (is_null(n))
+    if (mimo_cfg_is_null(n))
         return 0;
     if (n->type != YAML_MAPPING_NODE)
-        return wrong(c, n, "a mapping", sect);
+        return mimo_cfg_wrong(c, n, "a mapping", sect);
     if ((rc = check_fields(c, n, sect, CKPT_FIELDS, NKEYS(CKPT_FIELDS))))
         return rc;
     return read_fields(c, n, sect, CKPT_FIELDS, NKEYS(CKPT_FIELDS), k);
@@ -333,61 +339,68 @@ static int conv_train_extras(cfg *c, yaml_node_t *n, mimo_train_spec *t)
 {
     yaml_node_t *v;
     int rc = 0;
-    if ((v = get(c, n, "lr_schedule", NULL))
+    if ((v = mimo_cfg_get(c, n, "lr_schedule", NULL))
         && (rc = conv_sched(c, v, &t->schedule)))
         return rc;
-    if ((v = get(c, n, "reduce_lr_on_plateau", NULL))
+    if ((v = mimo_cfg_get(c, n, "reduce_lr_on_plateau", NULL))
         && (rc = conv_callback(c, v, "train.reduce_lr_on_plateau",
                                PLATEAU_FIELDS, NKEYS(PLATEAU_FIELDS),
                                &t->plateau, &t->plateau.enabled)))
         return rc;
-    if ((v = get(c, n, "early_stopping", NULL))
+    if ((v = mimo_cfg_get(c, n, "early_stopping", NULL))
         && (rc = conv_callback(c, v, "train.early_stopping", EARLY_FIELDS,
                                NKEYS(EARLY_FIELDS), &t->early,
                                &t->early.enabled)))
         return rc;
-    if ((v = get(c, n, "checkpoint", NULL))
+    if ((v = mimo_cfg_get(c, n, "checkpoint", NULL))
         && (rc = conv_ckpt(c, v, &t->checkpoint)))
         return rc;
     return 0;
 }
 
-int conv_train(cfg *c, yaml_node_t *n, mimo_train_spec *t)
+int mimo_cfg_conv_train(cfg *c, yaml_node_t *n, mimo_train_spec *t)
 {
     char w[MSG_MAX / 2];
     yaml_node_t *v;
     long long x;
     int rc = optional_section(c, n, "train", TRAIN_KEYS, NKEYS(TRAIN_KEYS));
-    if (rc || is_null(n))
+    if (rc || mimo_cfg_is_null(n))
         return rc;
-    if ((v = get(c, n, "optimizer", NULL)) && (rc = conv_opt(c, v, &t->opt)))
+    if ((v = mimo_cfg_get(c, n, "optimizer", NULL))
+        && (rc = conv_opt(c, v, &t->opt)))
         return rc;
-    if ((v = get(c, n, "batch_size", NULL))) {
-        if ((rc = get_int(c, v, kw(w, sizeof w, "batch_size", "train"), 1,
-                          1L << 30, "an integer from 1 to 1073741824", &x)))
+    if ((v = mimo_cfg_get(c, n, "batch_size", NULL))) {
+        if ((rc = mimo_cfg_get_int(
+                 c, v, mimo_cfg_kw(w, sizeof w, "batch_size", "train"), 1,
+                 1L << 30, "an integer from 1 to 1073741824", &x)))
             return rc;
         t->batch_size = (long)x;
     }
-    if ((v = get(c, n, "epochs", NULL))) {
-        if ((rc = get_int(c, v, kw(w, sizeof w, "epochs", "train"), 0,
-                          LONG_MAX, "an integer >= 0", &x)))
+    if ((v = mimo_cfg_get(c, n, "epochs", NULL))) {
+        if ((rc = mimo_cfg_get_int(c, v,
+                                   mimo_cfg_kw(w, sizeof w, "epochs", "train"),
+                                   0, LONG_MAX, "an integer >= 0", &x)))
             return rc;
         t->epochs = (long)x;
     }
-    if ((v = get(c, n, "seed", NULL))
-        && (rc = get_ull(c, v, kw(w, sizeof w, "seed", "train"), &t->seed)))
+    if ((v = mimo_cfg_get(c, n, "seed", NULL))
+        && (rc = mimo_cfg_get_ull(
+                c, v, mimo_cfg_kw(w, sizeof w, "seed", "train"), &t->seed)))
         return rc;
-    if ((v = get(c, n, "shuffle", NULL))
-        && (rc = get_bool(c, v, kw(w, sizeof w, "shuffle", "train"),
-                          &t->shuffle)))
+    if ((v = mimo_cfg_get(c, n, "shuffle", NULL))
+        && (rc = mimo_cfg_get_bool(c, v,
+                                   mimo_cfg_kw(w, sizeof w, "shuffle", "train"),
+                                   &t->shuffle)))
         return rc;
-    if ((v = get(c, n, "validation_split", NULL))
-        && (rc = get_double(c, v, kw(w, sizeof w, "validation_split", "train"),
-                            R_UNIT, &t->validation_split)))
+    if ((v = mimo_cfg_get(c, n, "validation_split", NULL))
+        && (rc = mimo_cfg_get_double(
+                c, v, mimo_cfg_kw(w, sizeof w, "validation_split", "train"),
+                R_UNIT, &t->validation_split)))
         return rc;
-    if ((v = get(c, n, "loss_weighting", NULL))) {
+    if ((v = mimo_cfg_get(c, n, "loss_weighting", NULL))) {
         int lw;
-        if ((rc = get_enum(c, v, &E_WEIGHTING, "train", &lw)))
+        if ((rc = mimo_cfg_get_enum(c, v, &mimo_cfg_enum_weighting, "train",
+                                    &lw)))
             return rc;
         t->loss_weighting = (mimo_loss_weighting)lw;
     }
@@ -403,19 +416,20 @@ static int conv_path(cfg *c, yaml_node_t *n, const char *key, char **dst)
 {
     char w[MSG_MAX / 2];
     const char *s = NULL;
-    int rc = scalar(c, n, "a file path", kw(w, sizeof w, key, "data"), &s);
+    int rc = mimo_cfg_scalar(c, n, "a file path",
+                             mimo_cfg_kw(w, sizeof w, key, "data"), &s);
     if (rc)
         return rc;
-    if (!c->base || s[0] == '/' || set_of(c, n) >= 0)
-        return (*dst = mimo_strdup(s)) ? 0 : nomem(c);
+    if (!c->base || s[0] == '/' || mimo_cfg_set_of(c, n) >= 0)
+        return (*dst = mimo_strdup(s)) ? 0 : mimo_cfg_nomem(c);
     size_t len = strlen(c->base) + strlen(s) + 2;
     char *full = malloc(len);
     if (!full)
-        return nomem(c);
+        return mimo_cfg_nomem(c);
     snprintf(full, len, "%s/%s", c->base, s);
     if (!(*dst = mimo_strdup(full))) {
         free(full);
-        return nomem(c);
+        return mimo_cfg_nomem(c);
     }
     free(n->data.scalar.value); /* libyaml's allocator is malloc's */
     n->data.scalar.value = (yaml_char_t *)full;
@@ -424,16 +438,17 @@ static int conv_path(cfg *c, yaml_node_t *n, const char *key, char **dst)
     return 0;
 }
 
-int conv_data(cfg *c, yaml_node_t *n, mimo_data_spec *d)
+int mimo_cfg_conv_data(cfg *c, yaml_node_t *n, mimo_data_spec *d)
 {
     yaml_node_t *v;
     int rc = optional_section(c, n, "data", DATA_KEYS, NKEYS(DATA_KEYS));
-    if (rc || is_null(n))
+    if (rc || mimo_cfg_is_null(n))
         return rc;
-    if ((v = get(c, n, "train", NULL))
+    if ((v = mimo_cfg_get(c, n, "train", NULL))
         && (rc = conv_path(c, v, "train", &d->train)))
         return rc;
-    if ((v = get(c, n, "val", NULL)) && (rc = conv_path(c, v, "val", &d->val)))
+    if ((v = mimo_cfg_get(c, n, "val", NULL))
+        && (rc = conv_path(c, v, "val", &d->val)))
         return rc;
     return read_fields(c, n, "data", DATA_FIELDS, NKEYS(DATA_FIELDS), d);
 }

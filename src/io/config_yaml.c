@@ -20,7 +20,7 @@
 
 /* ---- nodes and messages ------------------------------------------------ */
 
-yaml_node_t *node_at(cfg *c, int index)
+yaml_node_t *mimo_cfg_node_at(cfg *c, int index)
 {
     return yaml_document_get_node(&c->doc, index);
 }
@@ -30,31 +30,31 @@ static int node_index(const cfg *c, const yaml_node_t *n)
     return (int)(n - c->doc.nodes.start) + 1;
 }
 
-const char *sval(const yaml_node_t *n)
+const char *mimo_cfg_sval(const yaml_node_t *n)
 {
     return (const char *)n->data.scalar.value;
 }
 
-int is_null(const yaml_node_t *n)
+int mimo_cfg_is_null(const yaml_node_t *n)
 {
     static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
     return n->type == YAML_SCALAR_NODE
-        && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE
-        && in_list(sval(n), nulls, 5);
+           && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE
+           && mimo_cfg_in_list(mimo_cfg_sval(n), nulls, 5);
 }
 
-int seq_len(const yaml_node_t *seq)
+int mimo_cfg_seq_len(const yaml_node_t *seq)
 {
     return (int)(seq->data.sequence.items.top - seq->data.sequence.items.start);
 }
 
-int pair_count(const yaml_node_t *map)
+int mimo_cfg_pair_count(const yaml_node_t *map)
 {
     return (int)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
 }
 
 /* The --set that created node n, or -1 if n comes from the text. */
-int set_of(const cfg *c, const yaml_node_t *n)
+int mimo_cfg_set_of(const cfg *c, const yaml_node_t *n)
 {
     int idx = node_index(c, n), s = -1;
     if (idx <= c->n_orig)
@@ -65,21 +65,21 @@ int set_of(const cfg *c, const yaml_node_t *n)
     return s;
 }
 
-int set_path_len(const char *set)
+int mimo_cfg_set_path_len(const char *set)
 {
     const char *eq = strchr(set, '=');
     return (int)(eq ? eq - set : (ptrdiff_t)strlen(set));
 }
 
 /* "FILE:LINE:COL" or "FILE: --set KEY.PATH" */
-void where(const cfg *c, const yaml_node_t *n, char *buf, size_t cap)
+void mimo_cfg_where(const cfg *c, const yaml_node_t *n, char *buf, size_t cap)
 {
-    int s = n ? set_of(c, n) : -1;
+    int s = n ? mimo_cfg_set_of(c, n) : -1;
     if (!n)
         snprintf(buf, cap, "%s", c->file);
     else if (s >= 0)
         snprintf(buf, cap, "%s: --set %.*s", c->file,
-                 set_path_len(c->sets[s]), c->sets[s]);
+                 mimo_cfg_set_path_len(c->sets[s]), c->sets[s]);
     else
         snprintf(buf, cap, "%s:%lu:%lu", c->file,
                  (unsigned long)n->start_mark.line + 1,
@@ -87,12 +87,12 @@ void where(const cfg *c, const yaml_node_t *n, char *buf, size_t cap)
 }
 
 /* "line 3, column 5" or "--set KEY.PATH", for "first given at ..." */
-void where_short(const cfg *c, const yaml_node_t *n, char *buf,
-                 size_t cap)
+void mimo_cfg_where_short(const cfg *c, const yaml_node_t *n, char *buf,
+                          size_t cap)
 {
-    int s = set_of(c, n);
+    int s = mimo_cfg_set_of(c, n);
     if (s >= 0)
-        snprintf(buf, cap, "--set %.*s", set_path_len(c->sets[s]),
+        snprintf(buf, cap, "--set %.*s", mimo_cfg_set_path_len(c->sets[s]),
                  c->sets[s]);
     else
         snprintf(buf, cap, "line %lu, column %lu",
@@ -100,10 +100,10 @@ void where_short(const cfg *c, const yaml_node_t *n, char *buf,
                  (unsigned long)n->start_mark.column + 1);
 }
 
-mimo_pos pos_of(const cfg *c, const yaml_node_t *n)
+mimo_pos mimo_cfg_pos_of(const cfg *c, const yaml_node_t *n)
 {
     mimo_pos p = {0, 0};
-    if (set_of(c, n) < 0) {
+    if (mimo_cfg_set_of(c, n) < 0) {
         size_t l = n->start_mark.line + 1, k = n->start_mark.column + 1;
         p.line = l > INT_MAX ? INT_MAX : (int)l;
         p.col = k > INT_MAX ? INT_MAX : (int)k;
@@ -112,11 +112,11 @@ mimo_pos pos_of(const cfg *c, const yaml_node_t *n)
 }
 
 /* Records "WHERE: message" for node n and returns MIMO_EINVAL. */
-int err(const cfg *c, const yaml_node_t *n, const char *fmt, ...)
+int mimo_cfg_err(const cfg *c, const yaml_node_t *n, const char *fmt, ...)
 {
     char loc[MSG_MAX], msg[MSG_MAX];
     va_list ap;
-    where(c, n, loc, sizeof loc);
+    mimo_cfg_where(c, n, loc, sizeof loc);
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
@@ -124,7 +124,7 @@ int err(const cfg *c, const yaml_node_t *n, const char *fmt, ...)
 }
 
 /* The same for a position kept in the spec (line 0: from --set). */
-int err_at(const cfg *c, mimo_pos p, const char *fmt, ...)
+int mimo_cfg_err_at(const cfg *c, mimo_pos p, const char *fmt, ...)
 {
     char msg[MSG_MAX];
     va_list ap;
@@ -136,7 +136,7 @@ int err_at(const cfg *c, mimo_pos p, const char *fmt, ...)
     return mimo_error(MIMO_EINVAL, "%s: (--set) %s", c->file, msg);
 }
 
-int nomem(const cfg *c)
+int mimo_cfg_nomem(const cfg *c)
 {
     return mimo_error(MIMO_ENOMEM, "%s: out of memory reading the config",
                       c->file);
@@ -146,38 +146,41 @@ int nomem(const cfg *c)
 static void describe(const yaml_node_t *n, char *buf, size_t cap)
 {
     if (n->type == YAML_MAPPING_NODE)
-        snprintf(buf, cap, "%s", pair_count(n) ? "a mapping"
-                                               : "an empty mapping");
+        snprintf(buf, cap, "%s",
+                 mimo_cfg_pair_count(n) ? "a mapping" : "an empty mapping");
     else if (n->type == YAML_SEQUENCE_NODE)
-        snprintf(buf, cap, "%s", seq_len(n) ? "a list" : "an empty list");
-    else if (is_null(n))
+        snprintf(buf, cap, "%s",
+                 mimo_cfg_seq_len(n) ? "a list" : "an empty list");
+    else if (mimo_cfg_is_null(n))
         snprintf(buf, cap, "nothing");
     else
-        snprintf(buf, cap, "'%.60s'", sval(n));
+        snprintf(buf, cap, "'%.60s'", mimo_cfg_sval(n));
 }
 
-int wrong(const cfg *c, const yaml_node_t *n, const char *expected,
-          const char *what)
+int mimo_cfg_wrong(const cfg *c, const yaml_node_t *n, const char *expected,
+                   const char *what)
 {
     char got[80];
     describe(n, got, sizeof got);
-    return err(c, n, "expected %s for %s, got %s", expected, what, got);
+    return mimo_cfg_err(c, n, "expected %s for %s, got %s", expected, what,
+                        got);
 }
 
 /* ---- mappings: lookup, unknown and duplicate keys ---------------------- */
 
 /* Value of `key` in map (first match), its key node in *knode. */
-yaml_node_t *get(cfg *c, yaml_node_t *map, const char *key,
-                 yaml_node_t **knode)
+yaml_node_t *mimo_cfg_get(cfg *c, yaml_node_t *map, const char *key,
+                          yaml_node_t **knode)
 {
     yaml_node_pair_t *p;
     for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
-        yaml_node_t *k = node_at(c, p->key);
-        if (k && k->type == YAML_SCALAR_NODE && strcmp(sval(k), key) == 0) {
+        yaml_node_t *k = mimo_cfg_node_at(c, p->key);
+        if (k && k->type == YAML_SCALAR_NODE
+            && strcmp(mimo_cfg_sval(k), key) == 0) {
             if (knode)
                 *knode = k;
-            return node_at(c, p->value);
+            return mimo_cfg_node_at(c, p->value);
         }
     }
     return NULL;
@@ -191,7 +194,7 @@ static int cmp_entry(const void *pa, const void *pb)
 }
 
 /* Finds the earliest second use of a name; 1 if found, with both nodes. */
-int find_dup(entry *e, int n, yaml_node_t **first, yaml_node_t **again)
+int mimo_cfg_find_dup(entry *e, int n, yaml_node_t **first, yaml_node_t **again)
 {
     int best = -1;
     qsort(e, (size_t)n, sizeof *e, cmp_entry);
@@ -211,56 +214,60 @@ int find_dup(entry *e, int n, yaml_node_t **first, yaml_node_t **again)
 /* A key must be a non-empty name without NUL bytes. */
 static int key_name(cfg *c, yaml_node_t *k, const char *what)
 {
-    if (k->type != YAML_SCALAR_NODE || is_null(k)
-        || strlen(sval(k)) != k->data.scalar.length)
-        return wrong(c, k, "a key name", what);
+    if (k->type != YAML_SCALAR_NODE || mimo_cfg_is_null(k)
+        || strlen(mimo_cfg_sval(k)) != k->data.scalar.length)
+        return mimo_cfg_wrong(c, k, "a key name", what);
     return 0;
 }
 
 static int check_dups(cfg *c, yaml_node_t *map, const char *what)
 {
-    int n = pair_count(map), rc = 0;
+    int n = mimo_cfg_pair_count(map), rc = 0;
     yaml_node_t *first, *again;
     entry *e;
     if (n < 2)
         return 0;
     e = calloc((size_t)n, sizeof *e);
     if (!e)
-        return nomem(c);
+        return mimo_cfg_nomem(c);
     for (int i = 0; i < n; i++) {
-        e[i].node = node_at(c, map->data.mapping.pairs.start[i].key);
-        e[i].name = sval(e[i].node);
+        e[i].node = mimo_cfg_node_at(c, map->data.mapping.pairs.start[i].key);
+        e[i].name = mimo_cfg_sval(e[i].node);
         e[i].order = i;
     }
-    if (find_dup(e, n, &first, &again)) {
+    if (mimo_cfg_find_dup(e, n, &first, &again)) {
         char at[MSG_MAX];
-        where_short(c, first, at, sizeof at);
-        rc = err(c, again, "duplicate key '%s' in %s (first given at %s)",
-                 sval(again), what, at);
+        mimo_cfg_where_short(c, first, at, sizeof at);
+        rc = mimo_cfg_err(c, again,
+                          "duplicate key '%s' in %s (first given at %s)",
+                          mimo_cfg_sval(again), what, at);
     }
     free(e);
     return rc;
 }
 
 /* Every key a name, known (if allowed != NULL) and given once. */
-int check_keys(cfg *c, yaml_node_t *map, const char *what,
-               const char *const *allowed, int n_allowed)
+int mimo_cfg_check_keys(cfg *c, yaml_node_t *map, const char *what,
+                        const char *const *allowed, int n_allowed)
 {
     yaml_node_pair_t *p;
     for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
-        yaml_node_t *k = node_at(c, p->key);
+        yaml_node_t *k = mimo_cfg_node_at(c, p->key);
         int rc = key_name(c, k, what);
         if (rc)
             return rc;
-        if (allowed && !in_list(sval(k), allowed, n_allowed)) {
+        if (allowed
+            && !mimo_cfg_in_list(mimo_cfg_sval(k), allowed, n_allowed)) {
             char list[MSG_MAX / 2], hint[96];
-            join(list, sizeof list, allowed, n_allowed);
-            suggest(hint, sizeof hint, sval(k), allowed, n_allowed);
-            if (!hint[0] && strchr(sval(k), ':'))
+            mimo_cfg_join(list, sizeof list, allowed, n_allowed);
+            mimo_cfg_suggest(hint, sizeof hint, mimo_cfg_sval(k), allowed,
+                             n_allowed);
+            if (!hint[0] && strchr(mimo_cfg_sval(k), ':'))
                 snprintf(hint, sizeof hint, "; put a space after ':'");
-            return err(c, k, "unknown key '%s' in %s (expected one of: %s%s)",
-                       sval(k), what, list, hint);
+            return mimo_cfg_err(
+                c, k, "unknown key '%s' in %s (expected one of: %s%s)",
+                mimo_cfg_sval(k), what, list, hint);
         }
     }
     return check_dups(c, map, what);
@@ -269,23 +276,23 @@ int check_keys(cfg *c, yaml_node_t *map, const char *what,
 /* ---- scalars ----------------------------------------------------------- */
 
 /* A non-null scalar without NUL bytes. */
-int scalar(cfg *c, yaml_node_t *n, const char *expected,
-           const char *what, const char **s)
+int mimo_cfg_scalar(cfg *c, yaml_node_t *n, const char *expected,
+                    const char *what, const char **s)
 {
-    if (n->type != YAML_SCALAR_NODE || is_null(n)
-        || strlen(sval(n)) != n->data.scalar.length)
-        return wrong(c, n, expected, what);
-    *s = sval(n);
+    if (n->type != YAML_SCALAR_NODE || mimo_cfg_is_null(n)
+        || strlen(mimo_cfg_sval(n)) != n->data.scalar.length)
+        return mimo_cfg_wrong(c, n, expected, what);
+    *s = mimo_cfg_sval(n);
     return 0;
 }
 
-int get_name(cfg *c, yaml_node_t *n, const char *what, const char **s)
+int mimo_cfg_get_name(cfg *c, yaml_node_t *n, const char *what, const char **s)
 {
-    return scalar(c, n, "a name", what, s);
+    return mimo_cfg_scalar(c, n, "a name", what, s);
 }
 
 /* Decimal integer: 0 ok, 1 not an integer, 2 out of range. */
-int parse_ll(const char *s, long long *v)
+int mimo_cfg_parse_ll(const char *s, long long *v)
 {
     const char *p = s + (*s == '+' || *s == '-');
     if (!*p)
@@ -298,43 +305,43 @@ int parse_ll(const char *s, long long *v)
     return errno == ERANGE ? 2 : 0;
 }
 
-int get_int(cfg *c, yaml_node_t *n, const char *what, long long lo,
-            long long hi, const char *expected, long long *v)
+int mimo_cfg_get_int(cfg *c, yaml_node_t *n, const char *what, long long lo,
+                     long long hi, const char *expected, long long *v)
 {
     const char *s = NULL;
-    int rc = scalar(c, n, expected, what, &s), r;
+    int rc = mimo_cfg_scalar(c, n, expected, what, &s), r;
     if (rc)
         return rc;
-    r = parse_ll(s, v);
+    r = mimo_cfg_parse_ll(s, v);
     if (r == 1)
-        return wrong(c, n, expected, what);
+        return mimo_cfg_wrong(c, n, expected, what);
     if (r == 2 || *v > hi)
-        return err(c, n, "%s is too large for %s (expected %s)", s, what,
-                   expected);
+        return mimo_cfg_err(c, n, "%s is too large for %s (expected %s)", s,
+                            what, expected);
     if (*v < lo)
-        return wrong(c, n, expected, what);
+        return mimo_cfg_wrong(c, n, expected, what);
     return 0;
 }
 
-int get_ull(cfg *c, yaml_node_t *n, const char *what,
-            unsigned long long *v)
+int mimo_cfg_get_ull(cfg *c, yaml_node_t *n, const char *what,
+                     unsigned long long *v)
 {
     const char *s = NULL, *expected = "a non-negative integer";
-    int rc = scalar(c, n, expected, what, &s);
+    int rc = mimo_cfg_scalar(c, n, expected, what, &s);
     const char *p;
     if (rc)
         return rc;
     p = s + (*s == '+');
     if (!*p)
-        return wrong(c, n, expected, what);
+        return mimo_cfg_wrong(c, n, expected, what);
     for (const char *q = p; *q; q++)
         if (*q < '0' || *q > '9')
-            return wrong(c, n, expected, what);
+            return mimo_cfg_wrong(c, n, expected, what);
     errno = 0;
     *v = strtoull(p, NULL, 10);
     if (errno == ERANGE)
-        return err(c, n, "%s is too large for %s (expected %s)", s, what,
-                   expected);
+        return mimo_cfg_err(c, n, "%s is too large for %s (expected %s)", s,
+                            what, expected);
     return 0;
 }
 
@@ -356,76 +363,80 @@ static int in_range(int range, double v)
     }
 }
 
-int get_double(cfg *c, yaml_node_t *n, const char *what, int range,
-               double *v)
+int mimo_cfg_get_double(cfg *c, yaml_node_t *n, const char *what, int range,
+                        double *v)
 {
     static const char *const expect[] = {
         "a number", "a number > 0", "a number >= 0", "a number in [0, 1)",
         "a number in (0, 1]", "a number in (0, 1)"};
     const char *s = NULL, *e = expect[range];
     char *end;
-    int rc = scalar(c, n, e, what, &s);
+    int rc = mimo_cfg_scalar(c, n, e, what, &s);
     if (rc)
         return rc;
     *v = strtod(s, &end);
     if (end == s || *end)
-        return wrong(c, n, e, what);
+        return mimo_cfg_wrong(c, n, e, what);
     if (!isfinite(*v))
-        return err(c, n, "expected %s for %s, got %s (NaN and Inf are not "
-                   "allowed)", e, what, s);
+        return mimo_cfg_err(c, n,
+                            "expected %s for %s, got %s (NaN and Inf are not "
+                            "allowed)",
+                            e, what, s);
     if (!in_range(range, *v))
-        return wrong(c, n, e, what);
+        return mimo_cfg_wrong(c, n, e, what);
     return 0;
 }
 
 /* YAML 1.1 booleans, any case: 1 and *v set when s is one. */
-int bool_word(const char *s, int *v)
+int mimo_cfg_bool_word(const char *s, int *v)
 {
     static const char *const yes[] = {"true", "yes", "on"};
     static const char *const no[] = {"false", "no", "off"};
     for (int i = 0; i < 3; i++) {
-        if (lower_eq(s, yes[i]) || lower_eq(s, no[i])) {
-            *v = lower_eq(s, yes[i]);
+        if (mimo_cfg_lower_eq(s, yes[i]) || mimo_cfg_lower_eq(s, no[i])) {
+            *v = mimo_cfg_lower_eq(s, yes[i]);
             return 1;
         }
     }
     return 0;
 }
 
-int is_bool_node(const yaml_node_t *n)
+int mimo_cfg_is_bool_node(const yaml_node_t *n)
 {
     int v;
-    return n->type == YAML_SCALAR_NODE && !is_null(n)
-        && strlen(sval(n)) == n->data.scalar.length && bool_word(sval(n), &v);
+    return n->type == YAML_SCALAR_NODE && !mimo_cfg_is_null(n)
+           && strlen(mimo_cfg_sval(n)) == n->data.scalar.length
+           && mimo_cfg_bool_word(mimo_cfg_sval(n), &v);
 }
 
-int get_bool(cfg *c, yaml_node_t *n, const char *what, int *v)
+int mimo_cfg_get_bool(cfg *c, yaml_node_t *n, const char *what, int *v)
 {
     const char *e = "true or false", *s = NULL;
-    int rc = scalar(c, n, e, what, &s);
+    int rc = mimo_cfg_scalar(c, n, e, what, &s);
     if (rc)
         return rc;
-    if (bool_word(s, v))
+    if (mimo_cfg_bool_word(s, v))
         return 0;
-    return wrong(c, n, e, what);
+    return mimo_cfg_wrong(c, n, e, what);
 }
 
 /* Error for a required key missing in the item named by node `at`. */
-int missing(cfg *c, yaml_node_t *at, const char *what, const char *key,
-            const char *expected)
+int mimo_cfg_missing(cfg *c, yaml_node_t *at, const char *what, const char *key,
+                     const char *expected)
 {
-    return err(c, at, "%s has no '%s' (expected %s)", what, key, expected);
+    return mimo_cfg_err(c, at, "%s has no '%s' (expected %s)", what, key,
+                        expected);
 }
 
 /* ---- loading ----------------------------------------------------------- */
 
-int parse_error(cfg *c, yaml_parser_t *p, const char *text, size_t len,
-                const char *who)
+int mimo_cfg_parse_error(cfg *c, yaml_parser_t *p, const char *text, size_t len,
+                         const char *who)
 {
     size_t line = p->problem_mark.line, col = p->problem_mark.column;
     char ctx[MSG_MAX / 2] = "";
     if (p->error == YAML_MEMORY_ERROR)
-        return nomem(c);
+        return mimo_cfg_nomem(c);
     if (p->error == YAML_READER_ERROR) {
         line = col = 0;
         for (size_t i = 0; i < p->problem_offset && i < len; i++) {
@@ -455,7 +466,7 @@ static int check_one_doc(cfg *c, yaml_parser_t *p, const char *text,
     yaml_node_t *r;
     int rc = 0;
     if (!yaml_parser_load(p, &extra))
-        return parse_error(c, p, text, len, NULL);
+        return mimo_cfg_parse_error(c, p, text, len, NULL);
     r = yaml_document_get_root_node(&extra);
     if (r)
         rc = mimo_error(MIMO_EINVAL, "%s:%lu:%lu: a second YAML document "
@@ -521,7 +532,7 @@ static size_t too_deep(const char *t, size_t len)
     return 0;
 }
 
-int load(cfg *c, const char *text, size_t len)
+int mimo_cfg_load(cfg *c, const char *text, size_t len)
 {
     yaml_parser_t p;
     yaml_node_t *root;
@@ -531,17 +542,17 @@ int load(cfg *c, const char *text, size_t len)
         return mimo_error(MIMO_EINVAL, "%s:%zu: nested more than %d levels deep "
                           "(a config needs a handful)", c->file, deep, MAX_DEPTH);
     if (!yaml_parser_initialize(&p))
-        return nomem(c);
+        return mimo_cfg_nomem(c);
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
     if (!yaml_parser_load(&p, &c->doc)) {
-        rc = parse_error(c, &p, text, len, NULL);
+        rc = mimo_cfg_parse_error(c, &p, text, len, NULL);
         yaml_parser_delete(&p);
         return rc;
     }
     c->loaded = 1;
     c->n_orig = (int)(c->doc.nodes.top - c->doc.nodes.start);
     root = yaml_document_get_root_node(&c->doc);
-    if (!root || is_null(root))
+    if (!root || mimo_cfg_is_null(root))
         rc = mimo_error(MIMO_EINVAL, "%s: empty config, expected a mapping "
                         "with inputs, layers, outputs", c->file);
     if (!rc)
@@ -583,7 +594,7 @@ static int emit_text(cfg *c, mimo_spec *out)
     outbuf b = {NULL, 0, 0};
     int ok, rc = 0;
     if (!yaml_emitter_initialize(&e))
-        return nomem(c);
+        return mimo_cfg_nomem(c);
     yaml_emitter_set_output(&e, write_out, &b);
     yaml_emitter_set_unicode(&e, 1);
     yaml_emitter_set_width(&e, -1);
@@ -595,9 +606,12 @@ static int emit_text(cfg *c, mimo_spec *out)
     ok = ok && yaml_emitter_close(&e) && yaml_emitter_flush(&e) && b.buf;
     if (!ok)
         rc = e.error == YAML_MEMORY_ERROR || e.error == YAML_WRITER_ERROR
-           || !e.problem ? nomem(c)
-           : mimo_error(MIMO_EINVAL, "%s: cannot write the config after "
-                        "--set: %s", c->file, e.problem);
+                     || !e.problem
+                 ? mimo_cfg_nomem(c)
+                 : mimo_error(MIMO_EINVAL,
+                              "%s: cannot write the config after "
+                              "--set: %s",
+                              c->file, e.problem);
     yaml_emitter_delete(&e);
     if (rc)
         free(b.buf);
@@ -606,12 +620,12 @@ static int emit_text(cfg *c, mimo_spec *out)
     return rc;
 }
 
-int keep_text(cfg *c, const char *text, size_t len, mimo_spec *out)
+int mimo_cfg_keep_text(cfg *c, const char *text, size_t len, mimo_spec *out)
 {
     if (c->n_sets > 0 || c->rewritten)
         return emit_text(c, out);
     if (!(out->text = malloc(len + 1)))
-        return nomem(c);
+        return mimo_cfg_nomem(c);
     if (len)
         memcpy(out->text, text, len);
     out->text[len] = '\0';
