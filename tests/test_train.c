@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/error_impl.h"
 #include "mimo/mimo.h"
 
 typedef struct {
@@ -268,6 +269,29 @@ static void test_validation_split(void **s)
     mimo_spec_free(&spec);
 }
 
+/* Saving and restoring the last error keeps its message and whether it
+ * was agreed, whatever came in between. */
+static void test_error_saved(void **s)
+{
+    (void)s;
+    mimo_error_saved keep;
+    mimo_error(MIMO_EIO, "first");
+    mimo_error_set_agreed();
+    mimo_error_save(&keep);
+    mimo_error(MIMO_EINVAL, "second");
+    assert_int_equal(mimo_error_restore(&keep, MIMO_EIO), MIMO_EIO);
+    assert_string_equal(mimo_errmsg(), "first");
+    assert_true(mimo_error_agreed());
+    mimo_error(MIMO_EIO, "alone");
+    mimo_error_save(&keep);
+    mimo_error(MIMO_EINVAL, "agreed");
+    mimo_error_set_agreed();
+    mimo_error_restore(&keep, MIMO_EIO);
+    assert_string_equal(mimo_errmsg(), "alone");
+    assert_false(mimo_error_agreed());
+    mimo_error_clear();
+}
+
 /* A head with no trainable layer upstream (an activation of an input)
  * trains beside a normal head: it gets no gradient and breaks nothing. */
 static void test_head_without_parameters(void **s)
@@ -419,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_sinexp),
         cmocka_unit_test(test_seeded_determinism),
         cmocka_unit_test(test_validation_split),
+        cmocka_unit_test(test_error_saved),
         cmocka_unit_test(test_head_without_parameters),
         cmocka_unit_test(test_head_without_labels),
         cmocka_unit_test(test_sample_weights_arrays),

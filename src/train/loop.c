@@ -23,6 +23,7 @@
 #endif
 
 #include "base/clock.h"
+#include "base/error_impl.h"
 #include "base/fsutil.h"
 #include "dist/stall.h"
 #include "io/dataset_impl.h"
@@ -923,14 +924,10 @@ static int end_saves(run *r, int rc)
         int w = mimo_rundir_finish(&r->dir);
         return w ? w : rc;
     }
-    char keep[1024];
-    int agreed = mimo_error_agreed();
-    snprintf(keep, sizeof keep, "%s", mimo_errmsg());
+    mimo_error_saved keep;
+    mimo_error_save(&keep);
     mimo_rundir_wait(&r->dir);
-    mimo_error(rc, "%s", keep);
-    if (agreed)
-        mimo_error_set_agreed();
-    return rc;
+    return mimo_error_restore(&keep, rc);
 }
 
 /* DIR/status after the run: what scripts read instead of the launcher's
@@ -952,21 +949,18 @@ static void final_status(run *r, int rc)
         /* rank 0 writes the status; a rank that failed alone too: the app
          * ends the job with MPI_Abort and rank 0 never learns why. Keep
          * the message (and whether agreed). */
-        char keep[1024];
-        int agreed = mimo_error_agreed();
-        snprintf(keep, sizeof keep, "%s", mimo_errmsg());
+        mimo_error_saved keep;
+        mimo_error_save(&keep);
         if (r->rank == 0) {
             snprintf(detail, sizeof detail, "error: %s\n",
-                     rc == MIMO_EPEER ? "on another rank (see its message)" : keep);
+                     rc == MIMO_EPEER ? "on another rank (see its message)" : keep.msg);
             mimo_rundir_status(&r->dir, "failed", detail);
         } else {
             snprintf(detail, sizeof detail, "error: rank %d of %d: %s\n", r->rank,
-                     r->size, keep);
+                     r->size, keep.msg);
             mimo_rundir_status_alone(&r->dir, detail);
         }
-        mimo_error(rc, "%s", keep);
-        if (agreed)
-            mimo_error_set_agreed();
+        mimo_error_restore(&keep, rc);
     }
 }
 
