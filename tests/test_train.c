@@ -15,6 +15,7 @@
 
 #include "base/error_impl.h"
 #include "mimo/mimo.h"
+#include "train/teardown.h"
 
 typedef struct {
     mimo_stats last, last_val;
@@ -292,6 +293,17 @@ static void test_error_saved(void **s)
     mimo_error_clear();
 }
 
+/* The lone-failure rule needs an error (not a stop) on more than one
+ * rank: without MPI, nothing is ever alone (2 ranks: tests/cli). */
+static void test_failed_alone_one_process(void **s)
+{
+    (void)s;
+    mimo_error(MIMO_EIO, "alone");
+    assert_false(mimo_failed_alone(MPI_COMM_NULL, MIMO_EIO));
+    assert_false(mimo_failed_alone(MPI_COMM_NULL, 0));
+    mimo_error_clear();
+}
+
 /* A head with no trainable layer upstream (an activation of an input)
  * trains beside a normal head: it gets no gradient and breaks nothing. */
 static void test_head_without_parameters(void **s)
@@ -444,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_seeded_determinism),
         cmocka_unit_test(test_validation_split),
         cmocka_unit_test(test_error_saved),
+        cmocka_unit_test(test_failed_alone_one_process),
         cmocka_unit_test(test_head_without_parameters),
         cmocka_unit_test(test_head_without_labels),
         cmocka_unit_test(test_sample_weights_arrays),

@@ -35,6 +35,7 @@
 #include "train/history.h"
 #include "train/rundir.h"
 #include "train/runstate.h"
+#include "train/teardown.h"
 
 typedef struct {
     mimo_spec *spec;
@@ -964,24 +965,22 @@ static void final_status(run *r, int rc)
     }
 }
 
-/* After an error on this rank alone (not agreed) the other ranks may be
- * waiting in a collective: no MPI call and no collective file close then,
- * the caller ends the job with MPI_Abort. */
+/* By the lone-failure rule (teardown.h): after an error on this rank
+ * alone the other ranks may be waiting in a collective, so no collective
+ * close then; the caller ends the job with MPI_Abort. */
 static void clean_up(run *r, int rc)
 {
-    int alone = rc < 0 && r->size > 1 && !mimo_error_agreed(); /* not a stop */
-    void (*done)(mimo_data **) = alone ? mimo_data_abandon : mimo_data_close;
+    int alone = mimo_failed_alone(r->comm, rc);
     if (r->train_d)
         mimo_data_wait(r->train_d); /* the reader thread out of HDF5 first */
     mimo_data_close(&r->val_view); /* a view: frees memory only */
-    done(&r->val_d);
-    done(&r->train_d);
+    mimo_release(&(mimo_held){.data = {&r->val_d, &r->train_d}, .dist = &r->dist,
+                                     .comm = &r->comm}, alone);
     mimo_stats_free(&r->tr);
     mimo_stats_free(&r->va);
     free((void *)r->head_names);
     free(r->head_loss);
     free(r->best_params);
-    (alone ? mimo_dist_abandon : mimo_dist_free)(&r->dist);
     mimo_trace_free(&r->trace);
     mimo_model_free(&r->m);
     mimo_history_free(&r->hist);
@@ -989,8 +988,6 @@ static void clean_up(run *r, int rc)
     mimo_rundir_unlock(&r->lock_fd);
     mimo_stall_stop();
     mimo_run_state_free(&r->state);
-    if (!alone)
-        mimo_comm_free(&r->comm);
 }
 
 /* --stall-abort, on the stall detector's thread: DIR/status says why
