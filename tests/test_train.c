@@ -15,6 +15,7 @@
 
 #include "base/error_impl.h"
 #include "mimo/mimo.h"
+#include "train/fit_impl.h"
 #include "train/teardown.h"
 
 typedef struct {
@@ -270,6 +271,42 @@ static void test_validation_split(void **s)
     mimo_spec_free(&spec);
 }
 
+/* The rows validation_split holds out, one function for `mimo train` and
+ * mimo_fit: the last n * split rows, and an error naming the config when
+ * either part would be empty. */
+static void test_validation_rows(void **s)
+{
+    (void)s;
+    size_t nv = 99;
+    assert_int_equal(mimo_validation_rows(0.2, 10, "c.yaml", &nv), 0);
+    assert_int_equal(nv, 2);
+    assert_int_equal(mimo_validation_rows(0, 10, "c.yaml", &nv), 0);
+    assert_int_equal(nv, 0);
+    assert_int_equal(mimo_validation_rows(0.05, 10, "c.yaml", &nv), MIMO_EINVAL);
+    assert_string_equal(mimo_errmsg(), "c.yaml: validation_split 0.05 of 10 rows "
+                                       "leaves no validation rows");
+    assert_int_equal(mimo_validation_rows(1, 10, NULL, &nv), MIMO_EINVAL);
+    assert_string_equal(mimo_errmsg(), "validation_split 1 of 10 rows leaves no "
+                                       "training rows");
+    /* mimo_fit refuses it the same way */
+    static mimo_real x[10], y[10];
+    mimo_array a[] = {{"x", x, 10, 1}, {"y", y, 10, 1}};
+    mimo_dataset d = {a, 2};
+    mimo_spec spec;
+    mimo_model *m = NULL;
+    parse("inputs: {x: {shape: 1}}\n"
+          "layers: {y: {type: dense, units: 1, from: x}}\n"
+          "outputs: {y: {loss: mse}}\n"
+          "train: {epochs: 1, validation_split: 0.05}\n",
+          &spec);
+    assert_int_equal(mimo_model_create(&spec, &m), 0);
+    assert_int_equal(mimo_fit(m, &d, NULL, NULL, NULL), MIMO_EINVAL);
+    assert_string_equal(mimo_errmsg(), "validation_split 0.05 of 10 rows leaves no "
+                                       "validation rows");
+    mimo_model_free(&m);
+    mimo_spec_free(&spec);
+}
+
 /* Saving and restoring the last error keeps its message and whether it
  * was agreed, whatever came in between. */
 static void test_error_saved(void **s)
@@ -455,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_sinexp),
         cmocka_unit_test(test_seeded_determinism),
         cmocka_unit_test(test_validation_split),
+        cmocka_unit_test(test_validation_rows),
         cmocka_unit_test(test_error_saved),
         cmocka_unit_test(test_failed_alone_one_process),
         cmocka_unit_test(test_head_without_parameters),

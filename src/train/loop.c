@@ -32,6 +32,7 @@
 #include "mimo/fit.h"
 #include "mimo/schedule.h"
 #include "mimo/summary.h"
+#include "train/fit_impl.h"
 #include "train/history.h"
 #include "train/rundir.h"
 #include "train/runstate.h"
@@ -514,12 +515,10 @@ static int open_data(run *r)
         r->vs = mimo_data_source(r->val_d);
         r->have_val = 1;
     } else if (r->spec->train.validation_split > 0) {
-        size_t n = r->ts.rows;
-        size_t nv = (size_t)((double)n * r->spec->train.validation_split);
-        if (nv == 0 || nv >= n)
-            return mimo_error(MIMO_EINVAL, "%s: validation_split %g of %zu rows "
-                              "leaves an empty set", r->spec->file,
-                              r->spec->train.validation_split, n);
+        size_t n = r->ts.rows, nv;
+        if ((rc = mimo_validation_rows(r->spec->train.validation_split, n,
+                                       r->spec->file, &nv)))
+            return rc;
         /* Keras: the last rows, before shuffling; training keeps the rest
          * (the same source with fewer rows, so prefetching still works) */
         r->vs = mimo_data_range(r->train_d, n - nv, nv, &r->val_view);
