@@ -13,7 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/error_impl.h"
 #include "mimo/mimo.h"
+#include "train/fit_impl.h"
+#include "train/teardown.h"
 
 typedef struct {
     mimo_stats last, last_val;
@@ -268,6 +271,76 @@ static void test_validation_split(void **s)
     mimo_spec_free(&spec);
 }
 
+/* The rows validation_split holds out, one function for `mimo train` and
+ * mimo_fit: the last n * split rows, and an error naming the config when
+ * either part would be empty. */
+static void test_validation_rows(void **s)
+{
+    (void)s;
+    size_t nv = 99;
+    assert_int_equal(mimo_validation_rows(0.2, 10, "c.yaml", &nv), 0);
+    assert_int_equal(nv, 2);
+    assert_int_equal(mimo_validation_rows(0, 10, "c.yaml", &nv), 0);
+    assert_int_equal(nv, 0);
+    assert_int_equal(mimo_validation_rows(0.05, 10, "c.yaml", &nv), MIMO_EINVAL);
+    assert_string_equal(mimo_errmsg(), "c.yaml: validation_split 0.05 of 10 rows "
+                                       "leaves no validation rows");
+    assert_int_equal(mimo_validation_rows(1, 10, NULL, &nv), MIMO_EINVAL);
+    assert_string_equal(mimo_errmsg(), "validation_split 1 of 10 rows leaves no "
+                                       "training rows");
+    /* mimo_fit refuses it the same way */
+    static mimo_real x[10], y[10];
+    mimo_array a[] = {{"x", x, 10, 1}, {"y", y, 10, 1}};
+    mimo_dataset d = {a, 2};
+    mimo_spec spec;
+    mimo_model *m = NULL;
+    parse("inputs: {x: {shape: 1}}\n"
+          "layers: {y: {type: dense, units: 1, from: x}}\n"
+          "outputs: {y: {loss: mse}}\n"
+          "train: {epochs: 1, validation_split: 0.05}\n",
+          &spec);
+    assert_int_equal(mimo_model_create(&spec, &m), 0);
+    assert_int_equal(mimo_fit(m, &d, NULL, NULL, NULL), MIMO_EINVAL);
+    assert_string_equal(mimo_errmsg(), "validation_split 0.05 of 10 rows leaves no "
+                                       "validation rows");
+    mimo_model_free(&m);
+    mimo_spec_free(&spec);
+}
+
+/* Saving and restoring the last error keeps its message and whether it
+ * was agreed, whatever came in between. */
+static void test_error_saved(void **s)
+{
+    (void)s;
+    mimo_error_saved keep;
+    mimo_error(MIMO_EIO, "first");
+    mimo_error_set_agreed();
+    mimo_error_save(&keep);
+    mimo_error(MIMO_EINVAL, "second");
+    assert_int_equal(mimo_error_restore(&keep, MIMO_EIO), MIMO_EIO);
+    assert_string_equal(mimo_errmsg(), "first");
+    assert_true(mimo_error_agreed());
+    mimo_error(MIMO_EIO, "alone");
+    mimo_error_save(&keep);
+    mimo_error(MIMO_EINVAL, "agreed");
+    mimo_error_set_agreed();
+    mimo_error_restore(&keep, MIMO_EIO);
+    assert_string_equal(mimo_errmsg(), "alone");
+    assert_false(mimo_error_agreed());
+    mimo_error_clear();
+}
+
+/* The lone-failure rule needs an error (not a stop) on more than one
+ * rank: without MPI, nothing is ever alone (2 ranks: tests/cli). */
+static void test_failed_alone_one_process(void **s)
+{
+    (void)s;
+    mimo_error(MIMO_EIO, "alone");
+    assert_false(mimo_failed_alone(MPI_COMM_NULL, MIMO_EIO));
+    assert_false(mimo_failed_alone(MPI_COMM_NULL, 0));
+    mimo_error_clear();
+}
+
 /* A head with no trainable layer upstream (an activation of an input)
  * trains beside a normal head: it gets no gradient and breaks nothing. */
 static void test_head_without_parameters(void **s)
@@ -419,6 +492,9 @@ int main(void)
         cmocka_unit_test(test_sinexp),
         cmocka_unit_test(test_seeded_determinism),
         cmocka_unit_test(test_validation_split),
+        cmocka_unit_test(test_validation_rows),
+        cmocka_unit_test(test_error_saved),
+        cmocka_unit_test(test_failed_alone_one_process),
         cmocka_unit_test(test_head_without_parameters),
         cmocka_unit_test(test_head_without_labels),
         cmocka_unit_test(test_sample_weights_arrays),

@@ -5,7 +5,7 @@
  * Part base (src/base/): errors, strings, files, the clock, the PRNG; it
  * uses nothing else of mimo and everything may use it.
  */
-#include "mimo/error.h"
+#include "base/error_impl.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,3 +29,16 @@ void mimo_error_clear(void) { errmsg[0] = '\0', agreed = 0; }
 
 int mimo_error_agreed(void) { return agreed; }
 void mimo_error_set_agreed(void) { agreed = 1; }
+
+void mimo_error_save(mimo_error_saved *s)
+{
+    snprintf(s->msg, sizeof s->msg, "%s", errmsg);
+    s->agreed = agreed;
+}
+
+int mimo_error_restore(const mimo_error_saved *s, int code)
+{
+    mimo_error(code, "%s", s->msg);
+    agreed = s->agreed;
+    return code;
+}

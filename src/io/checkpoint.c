@@ -18,6 +18,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "base/error_impl.h"
 #include "base/fsutil.h"
 #include "io/checkpoint_impl.h"
 #include "io/h5_impl.h"
@@ -847,8 +848,8 @@ static herr_t unused_visit(hid_t grp, const char *name, const H5L_info_t *info,
 int mimo_checkpoint_unused_params(const char *path, const mimo_graph *g, char *names,
                                   size_t len)
 {
-    char keep[1024];
-    snprintf(keep, sizeof keep, "%s", mimo_errmsg());
+    mimo_error_saved keep;
+    mimo_error_save(&keep);
     unused_walk w = {g, NULL, names, len, 0, 0};
     if (len)
         names[0] = '\0';
@@ -862,7 +863,7 @@ int mimo_checkpoint_unused_params(const char *path, const mimo_graph *g, char *n
     if (f >= 0)
         H5Fclose(f);
     H5Eclear2(H5E_DEFAULT);
-    mimo_error(0, "%s", keep);
+    mimo_error_restore(&keep, 0);
     return w.n;
 }
 
@@ -884,8 +885,9 @@ int mimo_checkpoint_position(const char *path, int64_t *epoch, int64_t *step,
 int mimo_checkpoint_lineage(const char *path, int64_t *global_step, char *lineage,
                             size_t len)
 {
-    char keep[1024], *lin = NULL;
-    snprintf(keep, sizeof keep, "%s", mimo_errmsg());
+    char *lin = NULL;
+    mimo_error_saved keep;
+    mimo_error_save(&keep);
     hid_t f = open_checkpoint(path);
     int ok = f >= 0;
     if (ok) {
@@ -901,14 +903,15 @@ int mimo_checkpoint_lineage(const char *path, int64_t *global_step, char *lineag
         }
         H5Fclose(f);
     }
-    mimo_error(0, "%s", keep);
+    mimo_error_restore(&keep, 0);
     return ok;
 }
 
 int mimo_checkpoint_marked(const char *path)
 {
-    char keep[1024], *fmt = NULL;
-    snprintf(keep, sizeof keep, "%s", mimo_errmsg());
+    char *fmt = NULL;
+    mimo_error_saved keep;
+    mimo_error_save(&keep);
     hid_t f = mimo_h5_open_read(path, H5P_DEFAULT);
     int ours = f >= 0 && H5Aexists(f, "format") > 0 &&
                !mimo_h5_attr_read_str(f, path, "format", &fmt) &&
@@ -916,7 +919,7 @@ int mimo_checkpoint_marked(const char *path)
     free(fmt);
     if (f >= 0)
         H5Fclose(f);
-    mimo_error(0, "%s", keep);
+    mimo_error_restore(&keep, 0);
     return ours;
 }
 

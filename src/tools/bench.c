@@ -29,6 +29,7 @@
 #include "mimo/model.h"
 #include "mimo/rng.h"
 #include "mimo/trace.h"
+#include "train/teardown.h"
 
 
 /* GFLOP/s of a square sgemm at this thread count (best of 3). */
@@ -378,14 +379,11 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
     free(s.arr);
     free(c.marks);
     mimo_stats_free(&st);
-    /* a rank that failed alone must not enter the collective window free:
-     * its job ends with MPI_Abort */
-    int alone = rc && d && mimo_dist_size(d) > 1 && !mimo_error_agreed();
-    (alone ? mimo_data_abandon : mimo_data_close)(&file);
-    (alone ? mimo_dist_abandon : mimo_dist_free)(&d);
+    /* a rank that failed alone makes no collective call (teardown.h): its
+     * job ends with MPI_Abort */
+    mimo_release(&(mimo_held){.data = {&file}, .dist = &d, .comm = &comm},
+                 mimo_failed_alone(comm, rc));
     mimo_trace_free(&trace);
-    if (!alone)
-        mimo_comm_free(&comm);
     mimo_model_free(&m);
     return rc;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "mimo/error.h"
+#include "train/fit_impl.h"
 
 int mimo_model_train_epoch(mimo_model *m, const mimo_source *src, long epoch,
                            long first_step, mimo_stats *st)
@@ -23,6 +24,17 @@ int mimo_model_train_epoch(mimo_model *m, const mimo_source *src, long epoch,
         rc = mimo_train_step(m, src, order + start, gb, epoch, step, st);
     }
     return rc;
+}
+
+int mimo_validation_rows(double split, size_t n, const char *where, size_t *n_val)
+{
+    size_t nv = split > 0 ? (size_t)((double)n * split) : 0;
+    *n_val = nv;
+    if (split > 0 && (nv == 0 || nv >= n))
+        return mimo_error(MIMO_EINVAL, "%s%svalidation_split %g of %zu rows leaves "
+                          "no %s rows", where ? where : "", where ? ": " : "", split,
+                          n, nv == 0 ? "validation" : "training");
+    return 0;
 }
 
 /* Splits d into its first rows (train) and last n_val rows (val). */
@@ -87,11 +99,9 @@ int mimo_fit(mimo_model *m, const mimo_dataset *train, const mimo_dataset *val,
     int rc = mimo_arrays_source(m, train, 1, &src);
     if (rc)
         return rc;
-    size_t n = src.rows;
-    size_t n_val = (size_t)((double)n * split);
-    if (n_val == 0 || n_val >= n)
-        return mimo_error(MIMO_EINVAL, "validation_split %g of %zu rows leaves "
-                          "an empty training or validation set", split, n);
+    size_t n_val;
+    if ((rc = mimo_validation_rows(split, src.rows, NULL, &n_val)))
+        return rc;
     mimo_array *tr = NULL, *va = NULL;
     if (!(rc = split_views(train, n_val, &tr, &va))) {
         mimo_dataset dt = {tr, train->n_arrays}, dv = {va, train->n_arrays};

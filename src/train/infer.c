@@ -14,6 +14,7 @@
 #include "mimo/error.h"
 #include "mimo/trainer.h"
 #include "train/history.h"
+#include "train/teardown.h"
 
 /* Loads a checkpoint's spec and parameters into a model, partitioned
  * over comm's ranks (each rank sweeps its contiguous share of the rows). */
@@ -34,18 +35,6 @@ static int load_for_inference(const char *ckpt, MPI_Comm comm, mimo_spec *spec,
         mimo_model_set_exchange(*m, rank, size, NULL);
     }
     return mimo_checkpoint_load(ckpt, *m, NULL, NULL, NULL);
-}
-
-/* Closes d, or abandons it after an error this rank met alone. */
-static void close_data(mimo_data **d, MPI_Comm comm, int rc)
-{
-    int size = 1;
-    if (comm != MPI_COMM_NULL && MPI_Comm_size(comm, &size) != MPI_SUCCESS)
-        size = 2; /* a broken communicator: do not close collectively */
-    if (rc && size > 1 && !mimo_error_agreed())
-        mimo_data_abandon(d);
-    else
-        mimo_data_close(d);
 }
 
 static int agree_on(MPI_Comm comm, int rc)
@@ -79,7 +68,7 @@ static int eval_on(const char *ckpt, const char *data, MPI_Comm comm,
                                                         "evaluation", data));
         }
     }
-    close_data(&d, comm, rc);
+    mimo_release(&(mimo_held){.data = {&d}}, mimo_failed_alone(comm, rc));
     mimo_model_free(&m);
     return rc;
 }
@@ -95,8 +84,7 @@ int mimo_eval_file(const char *ckpt, const char *data, MPI_Comm comm,
         return rc;
     }
     rc = eval_on(ckpt, data, own, spec, st);
-    if (!(rc && own != MPI_COMM_NULL && !mimo_error_agreed()))
-        mimo_comm_free(&own); /* collective: not after a lone failure */
+    mimo_release(&(mimo_held){.comm = &own}, mimo_failed_alone(own, rc));
     return rc;
 }
 
@@ -186,7 +174,7 @@ static int predict_on(const char *ckpt, const char *data, MPI_Comm comm,
     for (int h = 0; outs && h < nh; h++)
         free(outs[h]);
     free(outs);
-    close_data(&d, comm, rc);
+    mimo_release(&(mimo_held){.data = {&d}}, mimo_failed_alone(comm, rc));
     mimo_model_free(&m);
     mimo_spec_free(&spec);
     return rc;
@@ -200,7 +188,6 @@ int mimo_predict_file(const char *ckpt, const char *data, MPI_Comm comm,
     if (rc)
         return rc;
     rc = predict_on(ckpt, data, own, out);
-    if (!(rc && own != MPI_COMM_NULL && !mimo_error_agreed()))
-        mimo_comm_free(&own); /* collective: not after a lone failure */
+    mimo_release(&(mimo_held){.comm = &own}, mimo_failed_alone(own, rc));
     return rc;
 }

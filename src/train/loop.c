@@ -23,6 +23,7 @@
 #endif
 
 #include "base/clock.h"
+#include "base/error_impl.h"
 #include "base/fsutil.h"
 #include "dist/stall.h"
 #include "io/dataset_impl.h"
@@ -31,9 +32,11 @@
 #include "mimo/fit.h"
 #include "mimo/schedule.h"
 #include "mimo/summary.h"
+#include "train/fit_impl.h"
 #include "train/history.h"
 #include "train/rundir.h"
 #include "train/runstate.h"
+#include "train/teardown.h"
 
 typedef struct {
     mimo_spec *spec;
@@ -512,12 +515,10 @@ static int open_data(run *r)
         r->vs = mimo_data_source(r->val_d);
         r->have_val = 1;
     } else if (r->spec->train.validation_split > 0) {
-        size_t n = r->ts.rows;
-        size_t nv = (size_t)((double)n * r->spec->train.validation_split);
-        if (nv == 0 || nv >= n)
-            return mimo_error(MIMO_EINVAL, "%s: validation_split %g of %zu rows "
-                              "leaves an empty set", r->spec->file,
-                              r->spec->train.validation_split, n);
+        size_t n = r->ts.rows, nv;
+        if ((rc = mimo_validation_rows(r->spec->train.validation_split, n,
+                                       r->spec->file, &nv)))
+            return rc;
         /* Keras: the last rows, before shuffling; training keeps the rest
          * (the same source with fewer rows, so prefetching still works) */
         r->vs = mimo_data_range(r->train_d, n - nv, nv, &r->val_view);
@@ -923,14 +924,10 @@ static int end_saves(run *r, int rc)
         int w = mimo_rundir_finish(&r->dir);
         return w ? w : rc;
     }
-    char keep[1024];
-    int agreed = mimo_error_agreed();
-    snprintf(keep, sizeof keep, "%s", mimo_errmsg());
+    mimo_error_saved keep;
+    mimo_error_save(&keep);
     mimo_rundir_wait(&r->dir);
-    mimo_error(rc, "%s", keep);
-    if (agreed)
-        mimo_error_set_agreed();
-    return rc;
+    return mimo_error_restore(&keep, rc);
 }
 
 /* DIR/status after the run: what scripts read instead of the launcher's
@@ -952,42 +949,37 @@ static void final_status(run *r, int rc)
         /* rank 0 writes the status; a rank that failed alone too: the app
          * ends the job with MPI_Abort and rank 0 never learns why. Keep
          * the message (and whether agreed). */
-        char keep[1024];
-        int agreed = mimo_error_agreed();
-        snprintf(keep, sizeof keep, "%s", mimo_errmsg());
+        mimo_error_saved keep;
+        mimo_error_save(&keep);
         if (r->rank == 0) {
             snprintf(detail, sizeof detail, "error: %s\n",
-                     rc == MIMO_EPEER ? "on another rank (see its message)" : keep);
+                     rc == MIMO_EPEER ? "on another rank (see its message)" : keep.msg);
             mimo_rundir_status(&r->dir, "failed", detail);
         } else {
             snprintf(detail, sizeof detail, "error: rank %d of %d: %s\n", r->rank,
-                     r->size, keep);
+                     r->size, keep.msg);
             mimo_rundir_status_alone(&r->dir, detail);
         }
-        mimo_error(rc, "%s", keep);
-        if (agreed)
-            mimo_error_set_agreed();
+        mimo_error_restore(&keep, rc);
     }
 }
 
-/* After an error on this rank alone (not agreed) the other ranks may be
- * waiting in a collective: no MPI call and no collective file close then,
- * the caller ends the job with MPI_Abort. */
+/* By the lone-failure rule (teardown.h): after an error on this rank
+ * alone the other ranks may be waiting in a collective, so no collective
+ * close then; the caller ends the job with MPI_Abort. */
 static void clean_up(run *r, int rc)
 {
-    int alone = rc < 0 && r->size > 1 && !mimo_error_agreed(); /* not a stop */
-    void (*done)(mimo_data **) = alone ? mimo_data_abandon : mimo_data_close;
+    int alone = mimo_failed_alone(r->comm, rc);
     if (r->train_d)
         mimo_data_wait(r->train_d); /* the reader thread out of HDF5 first */
     mimo_data_close(&r->val_view); /* a view: frees memory only */
-    done(&r->val_d);
-    done(&r->train_d);
+    mimo_release(&(mimo_held){.data = {&r->val_d, &r->train_d}, .dist = &r->dist,
+                                     .comm = &r->comm}, alone);
     mimo_stats_free(&r->tr);
     mimo_stats_free(&r->va);
     free((void *)r->head_names);
     free(r->head_loss);
     free(r->best_params);
-    (alone ? mimo_dist_abandon : mimo_dist_free)(&r->dist);
     mimo_trace_free(&r->trace);
     mimo_model_free(&r->m);
     mimo_history_free(&r->hist);
@@ -995,8 +987,6 @@ static void clean_up(run *r, int rc)
     mimo_rundir_unlock(&r->lock_fd);
     mimo_stall_stop();
     mimo_run_state_free(&r->state);
-    if (!alone)
-        mimo_comm_free(&r->comm);
 }
 
 /* --stall-abort, on the stall detector's thread: DIR/status says why

@@ -116,4 +116,12 @@ expect 2 "--epochs expects an integer" train net.yaml --epochs x
 expect 2 "unknown option '--epoch'" train net.yaml --epoch 3
 expect 1 "no valid checkpoint" train net.yaml --out empty --resume "$TMP"
 expect 2 "missing --out" predict straight --data val.h5
+# validation_split with no validation file: the error names the config and
+# the empty part (one function for mimo train and mimo_fit; a split that
+# leaves no training rows needs validation_split 1, which the config
+# refuses: test_train checks that message)
+config nosplit "$(sed '/^data:/d' net.yaml)
+data: {train: train.h5}"
+expect 1 "nosplit.yaml: validation_split 0.001 of 300 rows leaves no validation rows" \
+    train nosplit.yaml --out nosplit --set train.validation_split=0.001
 finish
