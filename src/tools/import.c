@@ -3,6 +3,7 @@
  * (MNIST, Fashion-MNIST; plain or gzip, read with zlib). Every error names
  * the file, and for CSV the line and column. Writing goes through the
  * atomic mimo_dsfile of gen.c. */
+#define _POSIX_C_SOURCE 200809L /* fdopen */
 #include "tools/datagen.h"
 
 #include "mimo/rng.h"
