@@ -53,6 +53,10 @@ int mimo_cli_is(const char *arg, const char *name);
 /* What commands that read a config take besides their own flags: the
  * CONFIG file and --set overrides. */
 #define MIMO_CLI_MAX_SETS 96
+
+/* A number's macro as text, for the help texts' defaults (one home each). */
+#define MIMO_CLI_STR_(x) #x
+#define MIMO_CLI_STR(x) MIMO_CLI_STR_(x)
 typedef struct {
     const char *config;
     const char *sets[MIMO_CLI_MAX_SETS];

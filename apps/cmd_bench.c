@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "tools/bench.h"
 #include "mimo/config.h"
+#include "mimo/trainer.h"
 
 static const char *usage =
     "usage: mimo bench CONFIG [--data FILE | --rows N] [--steps N] [--warmup N]\n"
@@ -22,7 +23,8 @@ static const char *usage =
     "  --layers           also time each layer kind's forward and backward\n"
     "                     (50 more steps, apart from the figures above): ms,\n"
     "                     share, GFLOP/s of its matrix products, % of sgemm\n"
-    "  --stall-warn S     the stall detector as in mimo train (default 60;\n"
+    "  --stall-warn S     the stall detector as in mimo train (default "
+    MIMO_CLI_STR(MIMO_STALL_WARN_DEFAULT) ";\n"
     "                     0: off); its cost per step is reported\n"
     MIMO_CLI_DIST_HELP;
 

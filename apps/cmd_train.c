@@ -52,7 +52,7 @@ static const char *train_usage =
     "  --check-every N     compare replica checksums every N steps (default 100)\n"
     "  --stall-warn S      when a rank has waited S seconds in a collective,\n"
     "                      rank 0 names the ranks that have not arrived\n"
-    "                      (default 60; 0: off)\n"
+    "                      (default " MIMO_CLI_STR(MIMO_STALL_WARN_DEFAULT) "; 0: off)\n"
     "  --stall-abort S     after S seconds of such a wait, end the job\n"
     "                      (default 0: never)\n"
     "  --trace FILE        write a Chrome trace (Perfetto, chrome://tracing)\n";
@@ -184,7 +184,7 @@ static int parse_train(int argc, char **argv, train_args *a)
         {"--lr", "train.optimizer.lr", 0}, {"--seed", "train.seed", 1}};
     memset(a, 0, sizeof *a);
     a->progress = -1;
-    a->stall_warn = 60;
+    a->stall_warn = MIMO_STALL_WARN_DEFAULT;
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i], *v;
         int done = 0, rc = 0;
@@ -443,12 +443,16 @@ int mimo_cmd_train(int argc, char **argv)
     display d = {a.quiet || mimo_cli_rank() != 0, a.verbose,
                  a.progress == 1 || (a.progress == -1 && person_watching()),
                  line_width(), 0, 0};
-    mimo_train_opts o = {out, a.resume, a.init, a.data, a.val, show_step,
-                         show_epoch, show_message, &d, mimo_cli_comm(),
-                         a.dist,
-                         a.check_every, a.trace, &stop_requested, a.time_limit,
-                         a.overwrite, a.stall_warn, a.stall_abort, stall_fatal,
-                         a.force, a.strict_data};
+    mimo_train_opts o = {.out_dir = out, .resume = a.resume, .init = a.init,
+                         .train_path = a.data, .val_path = a.val,
+                         .on_step = show_step, .on_epoch = show_epoch,
+                         .on_message = show_message, .user = &d,
+                         .comm = mimo_cli_comm(), .dist = a.dist,
+                         .check_every = a.check_every, .trace_path = a.trace,
+                         .stop = &stop_requested, .time_limit = a.time_limit,
+                         .overwrite = a.overwrite, .stall_warn = a.stall_warn,
+                         .stall_abort = a.stall_abort, .on_fatal = stall_fatal,
+                         .force = a.force, .strict_data = a.strict_data};
     rc = mimo_train(&spec, &o);
     mimo_spec_free(&spec);
     clear_bar(&d);

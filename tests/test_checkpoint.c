@@ -17,6 +17,7 @@
 
 #include "mimo/mimo.h"
 #include "mimo/checkpoint.h"
+#include "io/checkpoint_impl.h" /* the test-only fault hook */
 #include "mimo/trainer.h"
 
 static const char *yaml =

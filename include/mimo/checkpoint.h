@@ -125,10 +125,6 @@ MIMO_API int mimo_checkpoint_probe(const char *path, int64_t *global_step);
 MIMO_API int mimo_checkpoint_lineage(const char *path, int64_t *global_step,
                                      char *lineage, size_t len);
 
-/* Testing only: called during a save after the data is written and before
- * the rename; a test sets it to kill the process there. */
-extern MIMO_API void (*mimo_checkpoint_fault_hook)(void);
-
 #ifdef __cplusplus
 }
 #endif

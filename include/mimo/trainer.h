@@ -66,7 +66,8 @@ typedef struct {
      * ranks have not arrived, every stall_warn seconds while it lasts;
      * after stall_abort seconds on_fatal gets the message and must end
      * the job (MPI_Abort). 0: off. */
-    double stall_warn, stall_abort;
+    double stall_warn, stall_abort; /* (the command line's default warn:
+                                     * MIMO_STALL_WARN_DEFAULT) */
     void (*on_fatal)(void *user, const char *msg);
     /* start even when the model's memory estimate exceeds the memory
      * available (otherwise an error saying both) */
@@ -75,6 +76,10 @@ typedef struct {
      * trained on (size or sampled rows differ): an error (else a warning) */
     int strict_data;
 } mimo_train_opts;
+
+/* Seconds a rank may wait in a collective before the stall detector
+ * warns, unless told otherwise (mimo train --stall-warn, mimo bench). */
+#define MIMO_STALL_WARN_DEFAULT 60
 
 /* mimo_train's result when it stopped early with a checkpoint written
  * (signal or time limit): the run can be resumed. */

@@ -12,6 +12,11 @@
 
 #include "mimo/checkpoint.h"
 
+/* Testing only, never installed or exported (the tests link the static
+ * library): called during a save after the data is written and before
+ * the rename; a test sets it to kill the process there. */
+extern void (*mimo_checkpoint_fault_hook)(void);
+
 /* The optimizer moments a checkpoint holds at most (Adam: m and v). */
 #define MIMO_CKPT_MAX_SLOTS 2
 

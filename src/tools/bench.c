@@ -29,6 +29,7 @@
 #include "mimo/model.h"
 #include "mimo/rng.h"
 #include "mimo/trace.h"
+#include "mimo/trainer.h"
 #include "train/teardown.h"
 
 
@@ -318,7 +319,7 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
         r->threads = 1;
 #endif
         r->sgemm_gflops = sgemm_rate();
-        r->stall_warn = o->stall_warn < 0 ? 0 : o->stall_warn > 0 ? o->stall_warn : 60;
+        r->stall_warn = o->stall_warn < 0 ? 0 : o->stall_warn > 0 ? o->stall_warn : MIMO_STALL_WARN_DEFAULT;
         mimo_stall_opts so = {r->stall_warn, 0, NULL, NULL, NULL};
         if (r->stall_warn > 0)
             rc = mimo_stall_start(comm, &so);

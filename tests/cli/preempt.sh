@@ -41,11 +41,11 @@ check "resumed after SIGTERM = uninterrupted (bitwise)" same_params ref1/checkpo
 # one step an epoch: every stop falls on an epoch's last step, where
 # (epoch, steps) is no position to resume from; the epoch ends (history,
 # checkpoint as the next epoch's start), then the run stops
-expect 0 "" train mt.yaml --out ref1e --epochs 400 --quiet --set train.batch_size=4000
-stop_run onee TERM launcher "$MIMO" train mt.yaml --out onee --epochs 400 --set train.batch_size=4000
+expect 0 "" train mt.yaml --out ref1e --epochs 400 --quiet --set train.batch_size=4000 --set train.validation_split=0
+stop_run onee TERM launcher "$MIMO" train mt.yaml --out onee --epochs 400 --set train.batch_size=4000 --set train.validation_split=0
 check "SIGTERM at an epoch's last step: exit 75 (got $code)" test "$code" = 75
 check "... says it stops after the epoch's last step" grep -q "after its last step" onee.log
-expect 0 "resuming from onee/checkpoints/ckpt-" train mt.yaml --out onee --epochs 400 --set train.batch_size=4000 --resume auto
+expect 0 "resuming from onee/checkpoints/ckpt-" train mt.yaml --out onee --epochs 400 --set train.batch_size=4000 --set train.validation_split=0 --resume auto
 check "... resumed = uninterrupted (bitwise)" same_params ref1e/checkpoints/last.h5 onee/checkpoints/last.h5
 check "... the history as the uninterrupted run's" cmp <(cut -d, -f1-4 ref1e/history.csv) <(cut -d, -f1-4 onee/history.csv)
 
