@@ -5,7 +5,7 @@
  * the stop/save vote, checkpoints) — and after each epoch validation,
  * history, callbacks and checkpoints. The history lives in history.c, the
  * run directory and its checkpoints in rundir.c, the state a resumed run
- * needs in runstate.c, eval and predict in infer.c. Never prints.
+ * needs in runstate.c, eval and predict in evaluate.c. Never prints.
  *
  * Part train (src/train/): a training run — the step, the loop, history,
  * run directory, resume state, eval/predict, fit; uses every part above.

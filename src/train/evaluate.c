@@ -1,4 +1,4 @@
-/* infer.c — evaluation and prediction from a checkpoint alone (its config
+/* evaluate.c — evaluation and prediction from a checkpoint alone (its config
  * is inside): each rank sweeps its contiguous share of the rows; eval sums
  * the statistics over the ranks, predict assembles every head's outputs
  * on rank 0, which writes the predictions file atomically. */
