@@ -1,4 +1,4 @@
-/* cmd_show.c — `mimo summary` and `mimo dot`: load a config, compile it,
+/* cmd_summary.c — `mimo summary` and `mimo dot`: load a config, compile it,
  * print the layer table (and what a checkpoint of it takes) or the
  * Graphviz text. */
 #include <stdio.h>
