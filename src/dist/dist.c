@@ -13,7 +13,7 @@
  *   updates this rank's slice.
  * Both time the step's phases (for mimo_dist_times and traces) and sum
  * row weights and batch statistics over the ranks (reduce).
- * Checksums and logged sums are in collect.c; communicators and checked
+ * Checksums and logged sums are in reduce.c; communicators and checked
  * calls in comm.c.
  *
  * Part dist (src/dist/): everything MPI — gradient sums, collectives,

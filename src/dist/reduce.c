@@ -1,6 +1,8 @@
-/* collect.c — the collectives around the step: replica checksums and the
- * sums of logged statistics. Each is collective on the dist's
- * communicator and a no-op on one process. */
+/* reduce.c — the reductions around the step: the replica checksums
+ * (min and max of every rank's parameter hash) and the sums of logged
+ * statistics (counts, each head's sums, the AUC over every rank's scores).
+ * Each is collective on the dist's communicator and a no-op on one
+ * process. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
