@@ -10,15 +10,15 @@
  *                                update applied by the implementation
  *
  * The implementations (no MPI here: the struct is core's, the MPI ones
- * live in src/dist):
+ * live in src/comm):
  *   local        one process (mimo_exchange_local, src/core/exchange.c):
  *                owns nothing; finish is the optimizer step on the
  *                model's own buffers.
- *   allreduce    src/dist/dist.c: owns nothing (sums the model's gradient
+ *   allreduce    src/comm/dist.c: owns nothing (sums the model's gradient
  *                buffer in place: buckets started as backward completes
  *                them, or one blocking MPI_Allreduce); finish waits for
  *                the sum, then the optimizer step on every rank.
- *   node_shared  src/dist/dist.c over src/dist/shm.c: owns the
+ *   node_shared  src/comm/dist.c over src/comm/shm.c: owns the
  *                parameters, every rank's gradient buffer and the
  *                optimizer moments, in node-shared memory, and lends
  *                them to the model (params, grads) and the optimizer

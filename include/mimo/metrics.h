@@ -2,7 +2,7 @@
  * sums (loss, weight, labelled rows, hits, squared errors, per-class
  * counts, ...) that adds elementwise over batches and ranks, and for an
  * exact ROC AUC every labelled row's scores. The parts that combine
- * them over ranks (dist/) or keep them in a checkpoint (train/) use this;
+ * them over ranks (comm/) or keep them in a checkpoint (train/) use this;
  * users read the values from a finished mimo_stats. */
 #ifndef MIMO_METRICS_H
 #define MIMO_METRICS_H

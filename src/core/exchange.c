@@ -2,7 +2,7 @@
  * and its one-process implementation, `local`: it owns nothing; the
  * gradient buffer is cleared before backward and the optimizer steps the
  * model's own parameters after it. The MPI implementations (allreduce,
- * node_shared) are in src/dist/dist.c. */
+ * node_shared) are in src/comm/dist.c. */
 #include "mimo/exchange.h"
 
 #include "core/graph_impl.h"

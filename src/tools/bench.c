@@ -6,7 +6,7 @@
  * random rows of the right shapes made in memory on every rank (the same
  * rows everywhere), read through the same gather. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, getrusage */
-#include "dist/stall.h"
+#include "comm/stall.h"
 #include "tools/bench.h"
 
 #include <cblas.h>

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "base/fsutil.h"
-#include "dist/mpicall.h"
+#include "comm/mpicall.h"
 #include "io/h5_impl.h"
 #include "mimo/dataset.h"
 #include "mimo/dist.h"

@@ -25,7 +25,7 @@
 #include "base/clock.h"
 #include "base/error_impl.h"
 #include "base/fsutil.h"
-#include "dist/stall.h"
+#include "comm/stall.h"
 #include "io/dataset_impl.h"
 #include "mimo/dataset.h"
 #include "mimo/error.h"

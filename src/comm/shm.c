@@ -3,13 +3,13 @@
  * with MPI_MODE_NOCHECK for their whole life and ordered by the MPI-3
  * unified-model idiom: MPI_Win_sync, MPI_Barrier on the node,
  * MPI_Win_sync. */
-#include "dist/shm.h"
+#include "comm/shm.h"
 
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist/mpicall.h"
+#include "comm/mpicall.h"
 #include "mimo/dist.h"
 #include "mimo/error.h"
 #include "mimo/optim.h"

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "base/clock.h"
-#include "dist/mpicall.h"
+#include "comm/mpicall.h"
 #include "mimo/error.h"
 
 typedef struct {

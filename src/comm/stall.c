@@ -3,7 +3,7 @@
  * reports of waits longer than warn_s go to rank 0 on a communicator of
  * their own, and rank 0 says which ranks have not arrived. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, pthread_cond_timedwait */
-#include "dist/stall.h"
+#include "comm/stall.h"
 
 #include <pthread.h>
 #include <stdio.h>

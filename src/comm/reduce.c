@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist/mpicall.h"
-#include "dist/stall.h"
+#include "comm/mpicall.h"
+#include "comm/stall.h"
 #include "mimo/dist.h"
 #include "mimo/error.h"
 

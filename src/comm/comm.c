@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "dist/mpicall.h"
-#include "dist/stall.h"
+#include "comm/mpicall.h"
+#include "comm/stall.h"
 #include "mimo/dist.h"
 #include "mimo/error.h"
 

@@ -16,7 +16,7 @@
  * Checksums and logged sums are in reduce.c; communicators and checked
  * calls in comm.c.
  *
- * Part dist (src/dist/): everything MPI — gradient sums, collectives,
+ * Part comm (src/comm/): everything MPI — gradient sums, collectives,
  * node-shared memory, traces; uses core (through its exchange contract)
  * and base.
  */
@@ -27,9 +27,9 @@
 #include <string.h>
 
 #include "base/clock.h"
-#include "dist/mpicall.h"
-#include "dist/shm.h"
-#include "dist/stall.h"
+#include "comm/mpicall.h"
+#include "comm/shm.h"
+#include "comm/stall.h"
 #include "mimo/error.h"
 
 struct mimo_dist {
