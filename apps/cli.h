@@ -7,7 +7,7 @@
 
 #include <mpi.h>
 
-#include "mimo/dist.h"
+#include "comm/dist.h"
 
 /* MPI is initialized only when a launcher (mpirun, srun) started us or
  * MIMO_MPI=1 asks for it; a plain `mimo` is one process without MPI. */

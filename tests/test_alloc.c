@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/model.h"
 #include "mimo/mimo.h"
 
 #if defined(__SANITIZE_ADDRESS__)

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/model.h"
 #include "mimo/mimo.h"
 #include "mimo/checkpoint.h"
 #include "io/checkpoint_impl.h" /* the test-only fault hook */

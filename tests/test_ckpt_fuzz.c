@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "io/h5_impl.h"
+#include "core/model.h"
 #include "mimo/mimo.h"
 #include "mimo/trainer.h"
 #include "tools/datagen.h"

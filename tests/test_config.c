@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "train/schedule.h"
+#include "core/model.h"
 #include "mimo/config.h"
 #include "mimo/error.h"
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/model.h"
 #include "mimo/mimo.h"
 #include "core/graph_impl.h"
 

@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "io/h5_impl.h"
+#include "core/model.h"
 #include "mimo/mimo.h"
 
 #include "fuzz.h"

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "tools/datagen.h"
+#include "core/model.h"
 #include "mimo/error.h"
 
 static char tmpdir[] = "/tmp/mimo-test-datagen-XXXXXX";

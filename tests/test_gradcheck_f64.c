@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/model.h"
 #include "mimo/mimo.h"
 
 #define BATCH 5

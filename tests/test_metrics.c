@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/model.h"
 #include "mimo/mimo.h"
 
 #define N 240

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/model.h"
 #include "mimo/mimo.h"
 
 static mimo_opt_spec base(mimo_opt_kind kind, double lr)

@@ -10,7 +10,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "mimo/schedule.h"
+#include "train/schedule.h"
+#include "core/model.h"
 #include "mimo/spec.h"
 
 static mimo_train_spec defaults(void)

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/model.h"
 #include "mimo/mimo.h"
 
 #define B 2

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/error_impl.h"
+#include "core/model.h"
 #include "mimo/mimo.h"
 #include "train/fit_impl.h"
 #include "train/teardown.h"

@@ -5,22 +5,17 @@
 
 #include "mimo/config.h"
 #include "mimo/error.h"
-#include "mimo/exchange.h"
 #include "mimo/fit.h"
 #include "mimo/graph.h"
 #include "mimo/model.h"
-#include "mimo/optim.h"
 #include "mimo/real.h"
 #include "mimo/rng.h"
 #include "mimo/spec.h"
 #include "mimo/summary.h"
 #include "mimo/dataset.h"
 #include "mimo/checkpoint.h"
-#include "mimo/schedule.h"
 #include "mimo/source.h"
 #include "mimo/trainer.h"
-#include "mimo/dist.h"
-#include "mimo/trace.h"
 #include "mimo/version.h"
 
 #endif

@@ -1,12 +1,13 @@
 /* model.h — a trainable model: a compiled graph with its flat parameter and
- * gradient buffers, its optimizer and its batch buffers, and the parts of
- * a training step (read, forward, loss, backward, update), which
- * train/step.c runs in order. Batches as the README says:
+ * gradient buffers, its optimizer and its batch buffers; what a user does
+ * with one (create, read its parameters, evaluate, predict; mimo_fit in
+ * fit.h trains it). The parts of a training step are the library's
+ * (core/model.h). Batches as the README says:
  * spec->train.batch_size is the GLOBAL batch; an epoch's order is a
  * permutation drawn from (seed, epoch); rank r of p takes its contiguous
  * slice of each global batch, and gradients are scaled by 1 / (actual
  * global batch). Nothing is allocated per step. No MPI here: a runtime
- * plugs in its exchange (mimo/exchange.h). */
+ * plugs in its exchange (core/exchange.h). */
 #ifndef MIMO_MODEL_H
 #define MIMO_MODEL_H
 
@@ -15,10 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mimo/exchange.h"
 #include "mimo/graph.h"
-#include "mimo/metrics.h"
-#include "mimo/optim.h"
 #include "mimo/source.h"
 
 #ifdef __cplusplus
@@ -28,6 +26,8 @@ extern "C" {
 /* Per-epoch results. The model adds batches into metrics (the sums);
  * mimo_stats_finish turns them into head[] (each head's loss and
  * metrics) and loss. */
+typedef struct mimo_metrics mimo_metrics;
+
 typedef struct {
     int n_heads;
     double loss;            /* the total: sum_h weight_h * head[h].loss over
@@ -69,10 +69,6 @@ MIMO_API mimo_graph *mimo_model_graph(mimo_model *m);
  * mimo_dist_write_params then; load checkpoints before mimo_dist_attach),
  * else the model's own. */
 MIMO_API mimo_real *mimo_model_params(mimo_model *m);
-/* The gradient buffer in use (the exchange's when it owns one; what it
- * holds when: above). */
-MIMO_API mimo_real *mimo_model_grads(mimo_model *m);
-MIMO_API mimo_optim *mimo_model_optim(mimo_model *m);
 /* All parameters, and the trained ones at their front (the gradient
  * buffer's and each optimizer moment's length; see mimo_graph_param_count). */
 MIMO_API size_t mimo_model_param_count(const mimo_model *m);
@@ -80,67 +76,12 @@ MIMO_API size_t mimo_model_trained_count(const mimo_model *m);
 /* Learning rate used by the next steps (starts at the spec's). */
 MIMO_API void mimo_model_set_lr(mimo_model *m, double lr);
 MIMO_API double mimo_model_lr(const mimo_model *m);
-/* This process is rank `rank` of `size` (default 0 of 1) and its step's
- * update goes through x (copied; NULL: mimo_exchange_local()). The one
- * place the exchange is chosen. */
-MIMO_API void mimo_model_set_exchange(mimo_model *m, int rank, int size,
-                                      const mimo_exchange *x);
-/* The exchange in use (owned by the model). */
-MIMO_API mimo_exchange *mimo_model_exchange(mimo_model *m);
-MIMO_API int mimo_model_rank(const mimo_model *m);
-MIMO_API int mimo_model_size(const mimo_model *m);
-
 /* A source over in-memory arrays matched by name to the model's inputs
  * (and head targets when targets is set). The model holds ONE such
  * binding: a second call rebinds, and earlier sources then read the new
  * arrays (mimo_fit binds before each use). */
 MIMO_API int mimo_arrays_source(mimo_model *m, const mimo_dataset *d,
                                 int targets, mimo_source *out);
-
-/* Steps per epoch for n rows at the spec's global batch. */
-MIMO_API long mimo_model_steps_per_epoch(const mimo_model *m, size_t n);
-/* The sample order of an epoch of n rows: the permutation drawn from
- * (seed, epoch) when the spec shuffles, else 0..n-1; the same on every
- * rank. Owned by the model, valid until the next call; NULL when out of
- * memory (memory is taken only when n grows). */
-MIMO_API const uint64_t *mimo_model_order(mimo_model *m, size_t n, long epoch);
-
-/* ---- the parts of one training step (in train/step.c's order) ---------- */
-
-/* This rank's contiguous share [lo, hi) of a global batch of gb rows. */
-MIMO_API void mimo_model_slice(const mimo_model *m, size_t gb, size_t *lo,
-                               size_t *hi);
-/* A step of epoch `epoch` begins (for dropout's and the data's draws);
- * the exchange's begin_step clears the gradient buffer. */
-MIMO_API void mimo_model_begin_step(mimo_model *m, long epoch);
-/* Reads rows[0, b) of src into the model's batch buffers (inputs, and
- * targets when targets is set). */
-MIMO_API int mimo_model_read(mimo_model *m, const mimo_source *src,
-                             const uint64_t *rows, int b, int targets);
-/* Forward in training mode over the b rows read (b may be 0 on a rank
- * without rows when the graph is collective). */
-MIMO_API void mimo_model_forward(mimo_model *m, int b);
-/* Weighs the b rows read for the heads that weigh rows (missing labels,
- * sample and class weights: mimo_graph_weigh) and sums the weights over
- * the global batch of gb rows: each head's loss is divided by its global
- * sum, so that the step is the same on any number of ranks. Collective
- * (a small sum over the ranks) when some head weighs rows: every rank
- * calls it every step, also with no rows. */
-MIMO_API int mimo_model_weigh(mimo_model *m, int b, size_t gb);
-/* The losses of the b rows: seeds backward with the gradient of the
- * step's total loss (each head's mean over the global batch by
- * mimo_model_weigh's sums, times its weight) and adds the rows' losses
- * and metrics into st (may be NULL). */
-MIMO_API int mimo_model_loss(mimo_model *m, int b, mimo_stats *st);
-/* The sums of the last mimo_model_loss (n_heads: loss, weight, labelled). */
-MIMO_API const mimo_head_stats *mimo_model_step_stats(const mimo_model *m);
-/* Head h's weight in the total loss now: its `weight`, or exp(-s_h)
- * with loss_weighting: uncertainty. */
-MIMO_API double mimo_model_head_weight(const mimo_model *m, int h);
-/* The total loss of per-head losses (NaN ones left out). */
-MIMO_API double mimo_model_total_loss(const mimo_model *m, const double *head_loss);
-/* Backward over the b rows: adds into the gradient buffer. */
-MIMO_API void mimo_model_backward(mimo_model *m, int b);
 
 /* Losses and metrics over src without training (sums into st). */
 MIMO_API int mimo_model_evaluate(mimo_model *m, const mimo_source *src,

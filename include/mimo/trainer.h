@@ -12,12 +12,38 @@
 #include <signal.h>
 
 #include "mimo/checkpoint.h"
-#include "mimo/dist.h"
 #include "mimo/model.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The form of the gradient sum over the ranks (README: the gradient
+ * exchange; comm/dist.c implements each). */
+typedef enum {
+    MIMO_ALLREDUCE_AUTO,
+    MIMO_ALLREDUCE_SHARED,
+    MIMO_ALLREDUCE_BUCKETED,
+    MIMO_ALLREDUCE_BLOCKING
+} mimo_allreduce;
+
+/* "auto", "shared", "bucketed", "blocking" <-> mimo_allreduce; parse
+ * returns -1 for anything else. */
+MIMO_API int mimo_allreduce_parse(const char *s, mimo_allreduce *out);
+MIMO_API const char *mimo_allreduce_name(mimo_allreduce a);
+
+typedef struct {
+    mimo_allreduce mode;
+    size_t bucket_bytes;   /* bucket size (default 2 MiB) */
+    int ranks_per_node;    /* shared: group every K consecutive ranks as a
+                            * node (0: the nodes MPI reports) */
+} mimo_dist_opts;
+
+/* Agreement after a phase where any rank may have failed on its own:
+ * returns 0 if all ranks succeeded; otherwise the lowest failing rank gets
+ * its own code back (its message intact, for it to print) and every other
+ * rank gets MIMO_EPEER. Collective on comm. */
+MIMO_API int mimo_agree(MPI_Comm comm, int rc);
 
 /* What a step report carries: running means of this epoch so far. */
 typedef struct {

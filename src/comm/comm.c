@@ -6,7 +6,7 @@
 
 #include "comm/mpicall.h"
 #include "comm/stall.h"
-#include "mimo/dist.h"
+#include "comm/dist.h"
 #include "mimo/error.h"
 
 int mimo_mpi_fail(const char *call, int err)

@@ -20,7 +20,7 @@
  * node-shared memory, traces; uses core (through its exchange contract)
  * and base.
  */
-#include "mimo/dist.h"
+#include "comm/dist.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -30,6 +30,7 @@
 #include "comm/mpicall.h"
 #include "comm/shm.h"
 #include "comm/stall.h"
+#include "core/model.h"
 #include "mimo/error.h"
 
 struct mimo_dist {

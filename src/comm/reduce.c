@@ -9,7 +9,8 @@
 
 #include "comm/mpicall.h"
 #include "comm/stall.h"
-#include "mimo/dist.h"
+#include "comm/dist.h"
+#include "core/model.h"
 #include "mimo/error.h"
 
 uint64_t mimo_params_checksum(const mimo_real *params, size_t n)

@@ -10,9 +10,10 @@
 #include <string.h>
 
 #include "comm/mpicall.h"
-#include "mimo/dist.h"
+#include "comm/dist.h"
+#include "core/model.h"
 #include "mimo/error.h"
-#include "mimo/optim.h"
+#include "core/optim.h"
 #include "core/par.h"
 #include "core/graph_impl.h" /* MIMO_PAR_MIN */
 

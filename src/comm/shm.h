@@ -29,7 +29,7 @@
 #include <mpi.h>
 #include <stddef.h>
 
-#include "mimo/model.h"
+#include "core/model.h"
 
 typedef struct mimo_shm mimo_shm;
 

@@ -2,7 +2,7 @@
  * trace-event JSON and gathered to rank 0, which writes one file with a
  * track (pid 0, tid = rank) per rank. */
 #define _POSIX_C_SOURCE 200809L /* open_memstream */
-#include "mimo/trace.h"
+#include "comm/trace.h"
 
 #include <stdio.h>
 #include <stdlib.h>

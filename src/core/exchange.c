@@ -3,10 +3,10 @@
  * gradient buffer is cleared before backward and the optimizer steps the
  * model's own parameters after it. The MPI implementations (allreduce,
  * node_shared) are in src/comm/dist.c. */
-#include "mimo/exchange.h"
+#include "core/exchange.h"
 
 #include "core/graph_impl.h"
-#include "mimo/model.h"
+#include "core/model.h"
 
 static void local_begin(void *state, mimo_real *grads, size_t n)
 {

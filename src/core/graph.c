@@ -16,6 +16,7 @@
 #include <string.h>
 #include <tgmath.h>
 
+#include "core/model.h"
 #include "mimo/error.h"
 #include "base/clock.h"
 #include "base/strutil.h"

@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "mimo/graph.h"
+#include "core/graph.h"
 #include "mimo/rng.h"
 
 /* Elementwise loops are threaded only above this many elements, so small

@@ -26,12 +26,13 @@
  * All of it is sums that add over ranks, except the AUC, which keeps
  * every labelled row's scores and is exact on any number of ranks (the
  * scores go to rank 0, which computes it for all: mimo_metrics_fix_auc). */
-#include "mimo/metrics.h"
+#include "core/metrics.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <tgmath.h>
 
+#include "core/model.h"
 #include "mimo/error.h"
 #include "core/graph_impl.h"
 

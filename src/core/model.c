@@ -4,7 +4,7 @@
  * does the math. MPI enters only through the partition (rank, size) and
  * the exchange (mimo/exchange.h: the gradient sum and the update, row
  * weights' sums, timings), set once by mimo_model_set_exchange. */
-#include "mimo/model.h"
+#include "core/model.h"
 
 #include <stdlib.h>
 #include <string.h>

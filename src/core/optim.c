@@ -1,7 +1,7 @@
 /* optim.c — sgd, adam, adamw and rmsprop over flat buffers (formulas in
  * include/mimo/optim.h). Each update is one loop over the parameters (or
  * over one rank's slice of them), threaded only when large enough to pay. */
-#include "mimo/optim.h"
+#include "core/optim.h"
 
 #include <stdlib.h>
 #include <tgmath.h>
@@ -9,6 +9,7 @@
 #include <omp.h>
 #endif
 
+#include "core/model.h"
 #include "mimo/error.h"
 #include "core/graph_impl.h"
 #include "core/par.h"

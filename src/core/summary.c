@@ -1,11 +1,12 @@
 /* summary.c — the layer table of `mimo summary` and the Graphviz text of
  * `mimo dot`, both read straight off the compiled graph. */
+#include "core/model.h"
 #include "mimo/summary.h"
 
 #include <string.h>
 
 #include "mimo/error.h"
-#include "mimo/optim.h"
+#include "core/optim.h"
 #include "core/kind.h"
 
 /* The optimizer's moments per parameter (2 when unknown). */

@@ -10,6 +10,7 @@
  * every attribute of / and /optimizer, and /config — has a CRC-32 of its
  * own (state_crc32), since HDF5 filters cover only dataset chunks. On load
  * every tensor must also be finite and every position in range. */
+#include "core/model.h"
 #include "mimo/checkpoint.h"
 
 #include <math.h>

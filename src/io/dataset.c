@@ -16,7 +16,7 @@
 #include "core/gather.h"
 #include "io/dataset_impl.h"
 #include "io/h5_impl.h"
-#include "mimo/dist.h"
+#include "comm/dist.h"
 #include "mimo/error.h"
 #include "base/strutil.h"
 

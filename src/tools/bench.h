@@ -12,7 +12,7 @@
 #include <mpi.h>
 #include <stddef.h>
 
-#include "mimo/dist.h"
+#include "comm/dist.h"
 #include "mimo/spec.h"
 
 #ifdef __cplusplus

@@ -2,6 +2,7 @@
  * mimo_train_step over the model's epoch order, validation after each, a
  * Keras-style validation_split. The library's counterpart of `mimo
  * train`, without files, checkpoints or MPI. */
+#include "core/model.h"
 #include "mimo/fit.h"
 
 #include <stdlib.h>

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/model.h"
 #include "mimo/error.h"
 
 static int add_col(mimo_history *h, const char *prefix, const char *name)

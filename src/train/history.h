@@ -5,7 +5,7 @@
 #ifndef MIMO_TRAIN_HISTORY_H
 #define MIMO_TRAIN_HISTORY_H
 
-#include "mimo/model.h"
+#include "core/model.h"
 
 typedef struct {
     int n_cols;

@@ -11,6 +11,7 @@
  * run directory, resume state, eval/predict, fit; uses every part above.
  */
 #define _POSIX_C_SOURCE 200809L /* sysconf */
+#include "core/model.h"
 #include "mimo/trainer.h"
 
 #include <math.h>
@@ -30,7 +31,7 @@
 #include "mimo/dataset.h"
 #include "mimo/error.h"
 #include "mimo/fit.h"
-#include "mimo/schedule.h"
+#include "train/schedule.h"
 #include "mimo/summary.h"
 #include "train/fit_impl.h"
 #include "train/history.h"

@@ -25,7 +25,7 @@
 #include "base/strutil.h"
 #include "io/checkpoint_impl.h"
 #include "io/h5_impl.h"
-#include "mimo/dist.h"
+#include "comm/dist.h"
 #include "mimo/error.h"
 #include "mimo/trainer.h"
 

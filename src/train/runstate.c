@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/model.h"
 #include "mimo/error.h"
 
 static void part_name(char *buf, size_t len, int h, const char *what)

@@ -8,7 +8,7 @@
 #define MIMO_TRAIN_RUNSTATE_H
 
 #include "mimo/checkpoint.h"
-#include "mimo/schedule.h"
+#include "train/schedule.h"
 
 typedef struct {
     mimo_ckpt_state ck;  /* position and named numbers */

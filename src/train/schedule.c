@@ -1,7 +1,7 @@
 /* schedule.c — learning-rate schedules, ReduceLROnPlateau and EarlyStopping
  * as pure functions of small plain-number states (formulas in schedule.h).
  * Not here: when the trainer calls them, how it logs or checkpoints them. */
-#include "mimo/schedule.h"
+#include "train/schedule.h"
 
 #include <math.h>
 #include <string.h>

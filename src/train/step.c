@@ -7,6 +7,7 @@
  * node_shared, chosen once when the runtime attached). Every training
  * loop of mimo runs this function: `mimo train` (loop.c), mimo_fit
  * (fit.c) and `mimo bench`. */
+#include "core/model.h"
 #include "mimo/fit.h"
 
 #include <string.h>

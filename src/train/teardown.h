@@ -14,7 +14,7 @@
 #define MIMO_TRAIN_TEARDOWN_H
 
 #include "mimo/dataset.h"
-#include "mimo/dist.h"
+#include "comm/dist.h"
 
 /* Whether rc is an error this rank met alone on comm (the rule above); a
  * communicator whose size cannot be read counts as more than one rank. */

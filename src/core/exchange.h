@@ -27,14 +27,13 @@
  *                in the gradient buffer.
  * Another exchange (row-sparse, reduced precision) is one more table:
  * see ARCHITECTURE.md. */
-#ifndef MIMO_EXCHANGE_H
-#define MIMO_EXCHANGE_H
+#ifndef MIMO_CORE_EXCHANGE_H
+#define MIMO_CORE_EXCHANGE_H
 
-#include "mimo/api.h"
 
 #include <stddef.h>
 
-#include "mimo/optim.h"
+#include "core/optim.h"
 #include "mimo/real.h"
 
 #ifdef __cplusplus
@@ -98,15 +97,15 @@ typedef struct {
 } mimo_exchange;
 
 /* The one-process implementation (state NULL, owns nothing). */
-MIMO_API mimo_exchange mimo_exchange_local(void);
+mimo_exchange mimo_exchange_local(void);
 
 /* The contract's operations on m's buffers, optimizer and rate. */
-MIMO_API void mimo_exchange_begin_step(mimo_exchange *x, mimo_model *m);
-MIMO_API int mimo_exchange_finish(mimo_exchange *x, mimo_model *m);
-MIMO_API int mimo_exchange_checksum(mimo_exchange *x, mimo_model *m,
+void mimo_exchange_begin_step(mimo_exchange *x, mimo_model *m);
+int mimo_exchange_finish(mimo_exchange *x, mimo_model *m);
+int mimo_exchange_checksum(mimo_exchange *x, mimo_model *m,
                                     long long step);
 /* x's phase hook, when it has one. */
-MIMO_API void mimo_exchange_phase(const mimo_exchange *x, mimo_phase p, int end);
+void mimo_exchange_phase(const mimo_exchange *x, mimo_phase p, int end);
 
 #ifdef __cplusplus
 }

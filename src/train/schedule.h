@@ -4,10 +4,9 @@
  * the same (allreduced) numbers, so every rank decides the same. State lives
  * in small structs of plain numbers, so a checkpoint can save and restore it
  * field by field. */
-#ifndef MIMO_SCHEDULE_H
-#define MIMO_SCHEDULE_H
+#ifndef MIMO_TRAIN_SCHEDULE_H
+#define MIMO_TRAIN_SCHEDULE_H
 
-#include "mimo/api.h"
 
 #include "mimo/spec.h"
 
@@ -32,7 +31,7 @@ extern "C" {
  *     exponential:  base * gamma^e
  *     cosine:       min_lr + (base - min_lr) * (1 + cos(pi * e / E)) / 2,
  *                   and min_lr once e >= E (also when E <= 0). */
-MIMO_API double mimo_schedule_lr(const mimo_sched_spec *s, double base_lr, long epoch,
+double mimo_schedule_lr(const mimo_sched_spec *s, double base_lr, long epoch,
                         long epochs, long step_in_epoch,
                         long steps_per_epoch);
 
@@ -43,13 +42,13 @@ MIMO_API double mimo_schedule_lr(const mimo_sched_spec *s, double base_lr, long 
 /* 1 when larger is better. mode max -> 1, min -> 0; auto -> 0 for a name
  * ending in "loss" (so a head named "acc..." still minimizes its loss),
  * else 1 when the name contains "acc" (Keras), else 0. NULL counts as "". */
-MIMO_API int mimo_monitor_is_max(mimo_mode mode, const char *monitor);
+int mimo_monitor_is_max(mimo_mode mode, const char *monitor);
 
 /* 1 when value improves on best by more than min_delta:
  *     max: value > best + min_delta;   min: value < best - min_delta.
  * A NaN value is never better. Used by plateau, early stopping and the
  * best checkpoint alike. */
-MIMO_API int mimo_monitor_better(int is_max, double value, double best,
+int mimo_monitor_better(int is_max, double value, double best,
                         double min_delta);
 
 /* ---- ReduceLROnPlateau (keras.callbacks.ReduceLROnPlateau) --------------
@@ -73,13 +72,13 @@ typedef struct {
 
 /* Resets st for spec s watching `monitor` (the resolved name, e.g.
  * "val_loss"; the direction comes from s->mode and this name). */
-MIMO_API void mimo_plateau_init(mimo_plateau_state *st, const mimo_plateau_spec *s,
+void mimo_plateau_init(mimo_plateau_state *st, const mimo_plateau_spec *s,
                        const char *monitor);
 
 /* One epoch end: returns the lr to use from now on (never below s->min_lr
  * by a reduction; an lr already <= min_lr is left as it is) and sets
  * *reduced (may be NULL) to 1 when it was reduced. */
-MIMO_API double mimo_plateau_update(mimo_plateau_state *st, const mimo_plateau_spec *s,
+double mimo_plateau_update(mimo_plateau_state *st, const mimo_plateau_spec *s,
                            const char *monitor, double value, double lr,
                            int *reduced);
 
@@ -100,12 +99,12 @@ typedef struct {
 
 /* Resets st: no best yet, best_epoch -1. (An all-zero state also works,
  * except that best_epoch reads 0.) */
-MIMO_API void mimo_early_init(mimo_early_state *st);
+void mimo_early_init(mimo_early_state *st);
 
 /* One epoch end (epoch 0-based): returns 1 when training should stop now,
  * and sets *improved (may be NULL) to 1 when this epoch is the new best, so
  * the trainer keeps a copy of the parameters for restore_best. */
-MIMO_API int mimo_early_update(mimo_early_state *st, const mimo_early_spec *s,
+int mimo_early_update(mimo_early_state *st, const mimo_early_spec *s,
                       const char *monitor, long epoch, double value,
                       int *improved);
 

@@ -15,10 +15,9 @@
  *   adamw:    w -= lr weight_decay w (decoupled), then adam
  *   rmsprop:  v = rho v + (1-rho) g^2; d = lr g / (sqrt(v) + eps);
  *             momentum m: u = m u + d, w -= u; else w -= d */
-#ifndef MIMO_OPTIM_H
-#define MIMO_OPTIM_H
+#ifndef MIMO_CORE_OPTIM_H
+#define MIMO_CORE_OPTIM_H
 
-#include "mimo/api.h"
 
 #include <stddef.h>
 
@@ -32,13 +31,13 @@ extern "C" {
 typedef struct mimo_optim mimo_optim;
 
 /* An optimizer for n parameters; moments start at zero. */
-MIMO_API int mimo_optim_create(const mimo_opt_spec *spec, size_t n, mimo_optim **out);
-MIMO_API void mimo_optim_free(mimo_optim **o);
+int mimo_optim_create(const mimo_opt_spec *spec, size_t n, mimo_optim **out);
+void mimo_optim_free(mimo_optim **o);
 
 /* One update of params with grads at learning rate lr. grads is only read:
  * when weight decay (L2) or clipping apply, the gradient they give is
  * written into scratch (n values; may be grads itself). */
-MIMO_API void mimo_optim_step(mimo_optim *o, mimo_real *params, const mimo_real *grads,
+void mimo_optim_step(mimo_optim *o, mimo_real *params, const mimo_real *grads,
                      mimo_real *scratch, double lr);
 
 /* mimo_optim_step in parts, for ranks that each update a slice
@@ -49,28 +48,28 @@ MIMO_API void mimo_optim_step(mimo_optim *o, mimo_real *params, const mimo_real 
  * sum of which over all slices gives clip_scale; apply updates
  * params[lo, hi) and the slots' slices with grads x scale (1 unless
  * clipnorm). params and the slots are whole buffers. */
-MIMO_API void mimo_optim_begin_step(mimo_optim *o);
-MIMO_API int mimo_optim_prepares(const mimo_optim *o);
-MIMO_API double mimo_optim_prepare(const mimo_optim *o, size_t lo, size_t hi,
+void mimo_optim_begin_step(mimo_optim *o);
+int mimo_optim_prepares(const mimo_optim *o);
+double mimo_optim_prepare(const mimo_optim *o, size_t lo, size_t hi,
                           const mimo_real *params, const mimo_real *grads,
                           mimo_real *out);
-MIMO_API int mimo_optim_clips_norm(const mimo_optim *o);
-MIMO_API double mimo_optim_clip_scale(const mimo_optim *o, double sum_sq);
-MIMO_API void mimo_optim_apply(mimo_optim *o, size_t lo, size_t hi, mimo_real *params,
+int mimo_optim_clips_norm(const mimo_optim *o);
+double mimo_optim_clip_scale(const mimo_optim *o, double sum_sq);
+void mimo_optim_apply(mimo_optim *o, size_t lo, size_t hi, mimo_real *params,
                       const mimo_real *grads, double scale, double lr);
 
 /* Moment buffers ("velocity", "m", "v", "momentum"), n values each. */
-MIMO_API int mimo_optim_n_slots(const mimo_optim *o);
-MIMO_API const char *mimo_optim_slot_name(const mimo_optim *o, int k);
-MIMO_API mimo_real *mimo_optim_slot(mimo_optim *o, int k);
+int mimo_optim_n_slots(const mimo_optim *o);
+const char *mimo_optim_slot_name(const mimo_optim *o, int k);
+mimo_real *mimo_optim_slot(mimo_optim *o, int k);
 /* Makes slot k use buf (n values, owned by the caller, e.g. memory shared
  * by the ranks of a node) instead of its own buffer; NULL switches back.
  * The contents are not copied. */
-MIMO_API void mimo_optim_lend_slot(mimo_optim *o, int k, mimo_real *buf);
+void mimo_optim_lend_slot(mimo_optim *o, int k, mimo_real *buf);
 
 /* Number of steps taken (adam's t); settable for resuming. */
-MIMO_API long long mimo_optim_steps(const mimo_optim *o);
-MIMO_API void mimo_optim_set_steps(mimo_optim *o, long long t);
+long long mimo_optim_steps(const mimo_optim *o);
+void mimo_optim_set_steps(mimo_optim *o, long long t);
 
 #ifdef __cplusplus
 }

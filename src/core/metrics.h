@@ -4,14 +4,13 @@
  * exact ROC AUC every labelled row's scores. The parts that combine
  * them over ranks (comm/) or keep them in a checkpoint (train/) use this;
  * users read the values from a finished mimo_stats. */
-#ifndef MIMO_METRICS_H
-#define MIMO_METRICS_H
+#ifndef MIMO_CORE_METRICS_H
+#define MIMO_CORE_METRICS_H
 
-#include "mimo/api.h"
 
 #include <stddef.h>
 
-#include "mimo/graph.h"
+#include "core/graph.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -20,58 +19,55 @@ extern "C" {
 typedef struct mimo_metrics mimo_metrics;
 
 /* Empty sums for the heads of g (which must outlive them). */
-MIMO_API int mimo_metrics_create(const mimo_graph *g, mimo_metrics **out);
-MIMO_API void mimo_metrics_free(mimo_metrics **m);
+int mimo_metrics_create(const mimo_graph *g, mimo_metrics **out);
+void mimo_metrics_free(mimo_metrics **m);
 /* Back to empty (memory is kept). */
-MIMO_API void mimo_metrics_reset(mimo_metrics *m);
+void mimo_metrics_reset(mimo_metrics *m);
 /* dst = src (same graph). */
-MIMO_API int mimo_metrics_copy(mimo_metrics *dst, const mimo_metrics *src);
+int mimo_metrics_copy(mimo_metrics *dst, const mimo_metrics *src);
 
 /* Adds head h's batch: the loss sums of mimo_graph_loss_weighted in
  * batch, and the metrics of the graph's last forward against targets t
  * (b, target width) over the rows that w (b weights; NULL: all) labels. */
-MIMO_API int mimo_metrics_add(mimo_metrics *m, int h, const mimo_head_stats *batch,
+int mimo_metrics_add(mimo_metrics *m, int h, const mimo_head_stats *batch,
                               const mimo_real *t, const mimo_real *w, int b);
 
 /* The sums: n values, added elementwise to combine two sets of batches. */
-MIMO_API size_t mimo_metrics_n_sums(const mimo_metrics *m);
-MIMO_API double *mimo_metrics_sums(mimo_metrics *m);
+size_t mimo_metrics_n_sums(const mimo_metrics *m);
+double *mimo_metrics_sums(mimo_metrics *m);
 
 /* Head h's AUC scores: *n entries of (score, 1 for a positive or 0),
  * in the order the rows came (each row adds the same number). 0 entries
  * when the head has no auc metric. */
-MIMO_API size_t mimo_metrics_scores(const mimo_metrics *m, int h,
+size_t mimo_metrics_scores(const mimo_metrics *m, int h,
                                     const mimo_real **score,
                                     const unsigned char **positive);
 /* The sums' layout, to tell whether saved sums fit these metrics: per
  * head its metric bits, units, classes counted, AUC lists and r2 units.
  * Writes the values into out (may be NULL) and returns how many. */
-MIMO_API size_t mimo_metrics_layout(const mimo_metrics *m, double *out);
+size_t mimo_metrics_layout(const mimo_metrics *m, double *out);
 /* Head h's AUC from the entries this process holds (NaN without both
  * classes); mimo_metrics_fix_auc sets the value the values report until
  * the entries change (the AUC over all ranks, computed on one). */
-MIMO_API double mimo_metrics_auc(const mimo_metrics *m, int h);
-MIMO_API void mimo_metrics_fix_auc(mimo_metrics *m, int h, double auc);
+double mimo_metrics_auc(const mimo_metrics *m, int h);
+void mimo_metrics_fix_auc(mimo_metrics *m, int h, double auc);
 /* Whether head h keeps AUC scores (it asks for auc). */
-MIMO_API int mimo_metrics_has_scores(const mimo_metrics *m, int h);
+int mimo_metrics_has_scores(const mimo_metrics *m, int h);
 /* Makes room for n entries of head h, replacing its scores; fill them
  * through the pointers. */
-MIMO_API int mimo_metrics_set_scores(mimo_metrics *m, int h, size_t n,
+int mimo_metrics_set_scores(mimo_metrics *m, int h, size_t n,
                                      mimo_real **score, unsigned char **positive);
 
 /* Head h's values into st: loss (sum v x loss / sum v), each metric the
  * head asks for, weight and labelled (NaN for what has no labelled row). */
-MIMO_API void mimo_metrics_values(const mimo_metrics *m, int h, mimo_head_stats *st);
+void mimo_metrics_values(const mimo_metrics *m, int h, mimo_head_stats *st);
 /* The running mean loss of head h (NaN before any weight). */
-MIMO_API double mimo_metrics_loss(const mimo_metrics *m, int h);
-
-/* Metric i (bit 1 << i, named by mimo_metric_name) of a finished head. */
-MIMO_API double mimo_head_metric(const mimo_head_stats *s, int i);
+double mimo_metrics_loss(const mimo_metrics *m, int h);
 
 /* The exact ROC AUC of n (score, positive) pairs: the probability that a
  * positive scores above a negative, ties counting one half; NaN when all
  * are positive or all negative, or without memory for a sorted copy. */
-MIMO_API double mimo_auc(const mimo_real *score, const unsigned char *positive,
+double mimo_auc(const mimo_real *score, const unsigned char *positive,
                          size_t n, size_t stride);
 
 #ifdef __cplusplus
