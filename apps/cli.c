@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "comm/dist.h"
+#include "mimo/trainer.h"
 #include "mimo/config.h"
 #include "mimo/error.h"
 #include "mimo/trainer.h"

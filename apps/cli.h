@@ -7,7 +7,7 @@
 
 #include <mpi.h>
 
-#include "comm/dist.h"
+#include "mimo/trainer.h"
 
 /* MPI is initialized only when a launcher (mpirun, srun) started us or
  * MIMO_MPI=1 asks for it; a plain `mimo` is one process without MPI. */

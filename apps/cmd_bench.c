@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "tools/bench.h"
+#include "mimo/bench.h"
 #include "mimo/config.h"
 #include "mimo/trainer.h"
 
@@ -30,7 +30,7 @@ static const char *usage =
 
 static void report(const mimo_bench_result *r, const char *data)
 {
-    static const char *const phase[MIMO_N_PHASES] = {"data", "forward", "backward",
+    static const char *const phase[MIMO_BENCH_PHASES] = {"data", "forward", "backward",
                                                      "optimizer", "gradient sum"};
     printf("ranks %d x threads %d, global batch %ld, %zu parameters, %ld timed steps\n",
            r->ranks, r->threads, r->batch, r->params, r->steps);
@@ -48,7 +48,7 @@ static void report(const mimo_bench_result *r, const char *data)
     printf("share of sgemm     %.1f%% (sgemm-bound rate %.0f samples/s)\n",
            100 * r->sps_median / r->sgemm_bound_sps, r->sgemm_bound_sps);
     printf("step               %.3f ms (rank 0)\n", 1e3 * r->step_s);
-    for (int k = 0; k < MIMO_N_PHASES; k++)
+    for (int k = 0; k < MIMO_BENCH_PHASES; k++)
         printf("  %-16s %.3f ms  %5.1f%%\n", phase[k], 1e3 * r->phase[k],
                100 * r->phase[k] / r->step_s);
     printf("peak RSS           %.1f MiB (params, grads, moments, activations, "

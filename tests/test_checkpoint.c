@@ -126,11 +126,16 @@ static void test_round_trip(void **s)
     mimo_spec_free(&spec2);
 }
 
+#ifdef MIMO_TEST_HOOKS
 static void die_midway(void) { _exit(3); }
+#endif
 
 static void test_interrupted_save(void **s)
 {
     (void)s;
+#ifndef MIMO_TEST_HOOKS
+    skip(); /* a build without the library's test hooks (MIMO_TEST_HOOKS) */
+#else
     mimo_spec spec;
     mimo_model *m = trained(&spec, 1);
     size_t n = mimo_model_param_count(m);
@@ -171,6 +176,7 @@ static void test_interrupted_save(void **s)
     free(old);
     mimo_model_free(&m);
     mimo_spec_free(&spec);
+#endif
 }
 
 static void test_bad_files(void **s)

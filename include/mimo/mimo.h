@@ -3,6 +3,7 @@
 #ifndef MIMO_MIMO_H
 #define MIMO_MIMO_H
 
+#include "mimo/bench.h"
 #include "mimo/config.h"
 #include "mimo/error.h"
 #include "mimo/fit.h"
@@ -13,6 +14,7 @@
 #include "mimo/spec.h"
 #include "mimo/summary.h"
 #include "mimo/dataset.h"
+#include "mimo/dsfile.h"
 #include "mimo/checkpoint.h"
 #include "mimo/source.h"
 #include "mimo/trainer.h"

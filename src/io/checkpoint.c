@@ -27,7 +27,9 @@
 #include "mimo/error.h"
 #include "mimo/version.h"
 
+#ifdef MIMO_TEST_HOOKS
 void (*mimo_checkpoint_fault_hook)(void) = NULL;
+#endif
 
 int mimo_ckpt_set(mimo_ckpt_state *st, const char *name, double value)
 {
@@ -434,7 +436,7 @@ static int save_direct(const char *path, const ckpt_view *v, size_t est)
     if (H5Fclose(f) < 0 && !rc)
         rc = mimo_h5_fail("H5Fclose", a.tmp, NULL);
     if (!rc)
-        rc = mimo_atomic_commit(&a, mimo_checkpoint_fault_hook);
+        rc = mimo_atomic_commit(&a, MIMO_CKPT_FAULT_HOOK);
     if (rc)
         mimo_atomic_abort(&a);
     return rc;
@@ -608,7 +610,7 @@ int mimo_checkpoint_write(const char *path, const void *buf, size_t len)
     if (rc)
         return rc;
     if (!(rc = mimo_atomic_write(&a, buf, len)))
-        rc = mimo_atomic_commit(&a, mimo_checkpoint_fault_hook);
+        rc = mimo_atomic_commit(&a, MIMO_CKPT_FAULT_HOOK);
     if (rc)
         mimo_atomic_abort(&a);
     return rc;

@@ -12,10 +12,17 @@
 
 #include "mimo/checkpoint.h"
 
-/* Testing only, never installed or exported (the tests link the static
- * library): called during a save after the data is written and before
- * the rename; a test sets it to kill the process there. */
+/* Testing only, and only in a build with MIMO_TEST_HOOKS (CMake option
+ * of the same name, on when the tests are built; never installed or
+ * exported): called during a save after the data is written and before
+ * the rename; a test sets it to kill the process there. Without the
+ * option the save has no hook at all. */
+#ifdef MIMO_TEST_HOOKS
 extern void (*mimo_checkpoint_fault_hook)(void);
+#define MIMO_CKPT_FAULT_HOOK mimo_checkpoint_fault_hook
+#else
+#define MIMO_CKPT_FAULT_HOOK NULL
+#endif
 
 /* The optimizer moments a checkpoint holds at most (Adam: m and v). */
 #define MIMO_CKPT_MAX_SLOTS 2

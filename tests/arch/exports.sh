@@ -3,6 +3,8 @@
 # every dynamic symbol it defines starts with mimo_ and is declared with
 # MIMO_API in a header of include/mimo/, and every such declaration is
 # exported (no public function lost to the hidden visibility).
+# And that public API is the list in tests/arch/api.txt, header by header:
+# a name added, removed or moved is a deliberate edit of that list.
 # Usage: exports.sh LIBMIMO_SO SOURCE_DIR
 set -u
 LIB=${1:?usage: exports.sh LIBMIMO_SO SOURCE_DIR}
@@ -29,6 +31,22 @@ while read -r s; do
         bad=$((bad + 1))
     fi
 done <<<"$declared"
+# the declarations, header by header, against the list
+names_of() { { grep -hoE 'MIMO_API[^(;]*\b(mimo_[a-z0-9_]+)[[:space:]]*[(;]' "$1" |
+                 grep -oE 'mimo_[a-z0-9_]+[[:space:]]*[(;]$'
+               grep -hoE 'MIMO_API[^(;]*\(\*mimo_[a-z0-9_]+\)' "$1" |
+                 grep -oE 'mimo_[a-z0-9_]+'; } | tr -d '(; ' | sort -u; }
+by_header=$(for h in "$SRC"/include/mimo/*.h; do
+                names=$(names_of "$h")
+                [ -n "$names" ] && printf '[%s]\n%s\n' "$(basename "$h")" "$names"
+            done)
+listed=$(grep -vE '^[[:space:]]*(#|$)' "$SRC/tests/arch/api.txt")
+if ! diff_out=$(diff <(echo "$listed") <(echo "$by_header")); then
+    echo "FAIL: the public headers' MIMO_API declarations differ from tests/arch/api.txt"
+    echo "      (< only in the list, > only in the headers):"
+    sed 's/^/      /' <<<"$diff_out"
+    bad=$((bad + 1))
+fi
 n=$(wc -l <<<"$exported")
 echo "$n symbols exported, $(wc -l <<<"$declared") declared public, $bad mismatches"
 [ "$n" -gt 50 ] && [ "$bad" -eq 0 ]

@@ -1,4 +1,4 @@
-/* bench.h — `mimo bench`: trains a config as `mimo train` steps (shuffled
+/* bench.h — `mimo bench` as a library call: trains a config as `mimo train` steps (shuffled
  * batches gathered from a dataset file or from synthetic rows in memory,
  * losses and metrics, prefetch, the step-late vote) and measures samples/s, the achieved GFLOP/s of the matrix products against
  * the sgemm rate measured in the same run, a per-phase breakdown, and
@@ -6,18 +6,23 @@
 #ifndef MIMO_BENCH_H
 #define MIMO_BENCH_H
 
-/* The most timed segments a run is split into. */
-#define MIMO_BENCH_MAX_SEGMENTS 64
+#include "mimo/api.h"
 
 #include <mpi.h>
 #include <stddef.h>
 
-#include "comm/dist.h"
 #include "mimo/spec.h"
+#include "mimo/trainer.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The most timed segments a run is split into. */
+#define MIMO_BENCH_MAX_SEGMENTS 64
+/* The phases of a step the result splits its time into: data, forward,
+ * backward, optimizer, gradient sum. */
+#define MIMO_BENCH_PHASES 5
 
 typedef struct {
     long steps;            /* timed steps (default 200) */
@@ -62,7 +67,7 @@ typedef struct {
     double gflops;                        /* achieved, all ranks together */
     double sgemm_gflops;                  /* one rank, square sgemm */
     double sgemm_bound_sps;               /* samples/s sgemm alone allows */
-    double phase[MIMO_N_PHASES];  /* mean seconds per step: data, forward, backward,
+    double phase[MIMO_BENCH_PHASES];  /* mean seconds per step: data, forward, backward,
                          optimizer, gradient sum (waiting for it, and
                          when shared the summing itself; rank 0) */
     double step_s;    /* mean seconds per step (rank 0) */
@@ -83,8 +88,8 @@ typedef struct {
     mimo_bench_kind kinds[MIMO_BENCH_MAX_KINDS];
 } mimo_bench_result;
 
-int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
-               mimo_bench_result *r);
+MIMO_API int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
+                        mimo_bench_result *r);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,4 @@
-/* bench.c — the measurements of `mimo bench` (see tools/bench.h). Each
+/* bench.c — the measurements of `mimo bench` (see mimo/bench.h). Each
  * step is `mimo train`'s: the global batch's rows in the epoch's shuffled
  * order gathered through a data source, losses and metrics summed as
  * training sums them, the next batch prefetched and the step-late vote.
@@ -6,8 +6,7 @@
  * random rows of the right shapes made in memory on every rank (the same
  * rows everywhere), read through the same gather. */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, getrusage */
-#include "comm/stall.h"
-#include "tools/bench.h"
+#include "mimo/bench.h"
 
 #include <cblas.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 #endif
 
 #include "base/clock.h"
+#include "comm/stall.h"
 #include "core/kind.h"
 #include "io/checkpoint_impl.h"
 #include "core/model.h"
@@ -27,12 +27,13 @@
 #include "mimo/fit.h"
 #include "comm/dist.h"
 #include "mimo/error.h"
-#include "mimo/model.h"
 #include "mimo/rng.h"
 #include "comm/trace.h"
 #include "mimo/trainer.h"
 #include "train/teardown.h"
 
+_Static_assert(MIMO_BENCH_PHASES == MIMO_N_PHASES,
+               "mimo_bench_result.phase has one entry per mimo_phase");
 
 /* GFLOP/s of a square sgemm at this thread count (best of 3). */
 static double sgemm_rate(void)
