@@ -16,7 +16,8 @@ static void usage(void)
            "Writes a built-in dataset (HDF5, one dataset per input and target).\n"
            "  --out FILE   output file (written to FILE.tmp, then renamed)\n"
            "  --n N        samples (default: per dataset, below)\n"
-           "  --seed S     seed of every random draw (default 42)\n"
+           "  --seed S     seed of every random draw (default "
+           MIMO_CLI_STR(MIMO_GEN_SEED_DEFAULT) ")\n"
            "  --random     sinexp, sin12: x uniform in [0, 1), sorted, instead\n"
            "               of linspace(0, 1, N) (for validation sets)\n"
            "\n"
@@ -61,7 +62,7 @@ static int option(int argc, char **argv, int *i, mimo_gen_opts *o)
 
 int mimo_cmd_gen(int argc, char **argv)
 {
-    mimo_gen_opts o = {NULL, NULL, 0, 42, 0};
+    mimo_gen_opts o = {.seed = MIMO_GEN_SEED_DEFAULT};
     for (int i = 0; i < argc; i++) {
         if (argv[i][0] == '-' && argv[i][1] != '\0') {
             int rc = option(argc, argv, &i, &o);

@@ -181,7 +181,7 @@ static int label_map(char *v, int32_t *map, mimo_idx_views *w)
 
 static int idx(int argc, char **argv)
 {
-    mimo_idx_opts o = {NULL, NULL, NULL, NULL, NULL, 1, 0};
+    mimo_idx_opts o = {.scale = 1};
     mimo_idx_views w = {0};
     w.keep_seed = 1;
     static int32_t map[MAX_MAP];

@@ -21,7 +21,7 @@ static const char *usage =
 
 int mimo_cmd_plot(int argc, char **argv)
 {
-    mimo_plot_opts o = {NULL, NULL, NULL, NULL};
+    mimo_plot_opts o = {0};
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i];
         if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {

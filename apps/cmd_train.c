@@ -49,7 +49,8 @@ static const char *train_usage =
     "  --quiet             only errors\n"
     "under mpirun/srun (data parallel):\n"
     MIMO_CLI_DIST_HELP
-    "  --check-every N     compare replica checksums every N steps (default 100)\n"
+    "  --check-every N     compare replica checksums every N steps (default "
+    MIMO_CLI_STR(MIMO_CHECK_EVERY_DEFAULT) ")\n"
     "  --stall-warn S      when a rank has waited S seconds in a collective,\n"
     "                      rank 0 names the ranks that have not arrived\n"
     "                      (default " MIMO_CLI_STR(MIMO_STALL_WARN_DEFAULT) "; 0: off)\n"

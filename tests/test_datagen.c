@@ -97,7 +97,8 @@ static void near(double got, double want, double tol)
 static int gen(const char *name, const char *file, long n, uint64_t seed,
                int random_x)
 {
-    mimo_gen_opts o = {name, tmp(file), n, seed, random_x};
+    mimo_gen_opts o = {.name = name, .path = tmp(file), .n = n, .seed = seed,
+                      .random_x = random_x};
     return mimo_gen(&o);
 }
 
@@ -325,13 +326,13 @@ static void test_gen_errors(void **state)
     FILE *plain = fopen(tmp("plain"), "w"); /* a file where a directory goes */
     assert_non_null(plain);
     fclose(plain);
-    mimo_gen_opts o = {"xor", tmp("plain/e.h5"), 0, 1, 0};
+    mimo_gen_opts o = {.name = "xor", .path = tmp("plain/e.h5"), .seed = 1};
     expect_err(mimo_gen(&o), MIMO_EIO, "cannot create: Not a directory");
     assert_int_equal(access(tmp("e.h5"), F_OK), -1);
-    mimo_gen_opts made = {"xor", tmp("new-dir/sub/e.h5"), 0, 1, 0};
+    mimo_gen_opts made = {.name = "xor", .path = tmp("new-dir/sub/e.h5"), .seed = 1};
     assert_int_equal(mimo_gen(&made), 0); /* missing directories are made */
     assert_int_equal(access(tmp("new-dir/sub/e.h5"), F_OK), 0);
-    mimo_gen_opts p = {"xor", NULL, 0, 1, 0};
+    mimo_gen_opts p = {.name = "xor", .seed = 1};
     expect_err(mimo_gen(&p), MIMO_EINVAL, "no output file");
 }
 
@@ -514,7 +515,8 @@ static void write_pair(int gz)
 
 static int idx(const char *images, const char *labels, const char *out, int scale)
 {
-    mimo_idx_opts o = {tmp(images), tmp(labels), tmp(out), NULL, NULL, scale, 0};
+    mimo_idx_opts o = {.images = tmp(images), .labels = tmp(labels), .out = tmp(out),
+                      .scale = scale};
     return mimo_import_idx(&o);
 }
 
@@ -530,7 +532,8 @@ static void test_idx(void **state)
     near(x.v[1], 1.0, 1e-7), near(x.v[2], 0.2, 1e-7), near(x.v[11], 40 / 255.0, 1e-7);
     near(y.v[0], 7, 0), near(y.v[2], 9, 0);
     free(x.v), free(y.v);
-    mimo_idx_opts o = {tmp("img.idx"), tmp("lab.idx"), tmp("mnp.h5"), "pix", "digit", 0, 0};
+    mimo_idx_opts o = {.images = tmp("img.idx"), .labels = tmp("lab.idx"),
+                      .out = tmp("mnp.h5"), .image_name = "pix", .label_name = "digit"};
     assert_int_equal(mimo_import_idx(&o), 0);
     ds p = rd(tmp("mnp.h5"), "pix"), d = rd(tmp("mnp.h5"), "digit");
     expect_shape(&p, 3, 4, 0);

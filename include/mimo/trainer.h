@@ -18,6 +18,10 @@
 extern "C" {
 #endif
 
+/* How often, in steps, the replicas' parameter checksums are compared
+ * when mimo_train_opts.check_every is 0. */
+#define MIMO_CHECK_EVERY_DEFAULT 100
+
 /* The form of the gradient sum over the ranks (README: the gradient
  * exchange; comm/dist.c implements each). */
 typedef enum {
@@ -76,7 +80,8 @@ typedef struct {
     /* data parallelism: ranks of comm (MPI_COMM_NULL: one process) */
     MPI_Comm comm;
     mimo_dist_opts dist;     /* the gradient sum's form ({0}: auto) */
-    long check_every;        /* replica checksum every N steps (0: 100) */
+    long check_every;        /* replica checksum every N steps (0:
+                              * MIMO_CHECK_EVERY_DEFAULT) */
     const char *trace_path;  /* Chrome trace JSON, or NULL */
     /* preemption: when *stop becomes nonzero on any rank (a signal
      * handler sets it), or when time_limit seconds would be exceeded,

@@ -28,6 +28,9 @@ typedef struct {
                             instead of linspace(0, 1, N) (validation sets) */
 } mimo_gen_opts;
 
+/* mimo gen's seed when none is given. */
+#define MIMO_GEN_SEED_DEFAULT 42
+
 /* What a generator makes, for help texts and argument checks. */
 typedef struct {
     const char *name;

@@ -322,7 +322,7 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
 #endif
         r->sgemm_gflops = sgemm_rate();
         r->stall_warn = o->stall_warn < 0 ? 0 : o->stall_warn > 0 ? o->stall_warn : MIMO_STALL_WARN_DEFAULT;
-        mimo_stall_opts so = {r->stall_warn, 0, NULL, NULL, NULL};
+        mimo_stall_opts so = {.warn_s = r->stall_warn};
         if (r->stall_warn > 0)
             rc = mimo_stall_start(comm, &so);
         if (!rc)

@@ -203,7 +203,8 @@ static int run_step(run *r, long epoch, long step)
     mimo_train_prefetch(r->m, &r->ts, r->order, start + B, B); /* the next step's */
     count_step(r, epoch, step, gb);
     report(r, epoch, step);
-    if (r->dist && r->state.ck.global_step % (r->o->check_every > 0 ? r->o->check_every : 100) == 0 &&
+    long every = r->o->check_every > 0 ? r->o->check_every : MIMO_CHECK_EVERY_DEFAULT;
+    if (r->dist && r->state.ck.global_step % every == 0 &&
         (rc = mimo_exchange_checksum(mimo_model_exchange(r->m), r->m,
                                      r->state.ck.global_step)))
         return rc;
@@ -1020,8 +1021,10 @@ int mimo_train(mimo_spec *spec, const mimo_train_opts *o)
          MPI_Comm_size(r->comm, &r->size) != MPI_SUCCESS))
         rc = mimo_error(MIMO_EMPI, "cannot query the communicator");
     if (!rc) {
-        mimo_stall_opts so = {o->stall_warn, o->stall_abort, note_cb,
-                              o->on_fatal ? stall_fatal : NULL, r};
+        mimo_stall_opts so = {.warn_s = o->stall_warn, .abort_s = o->stall_abort,
+                              .note = note_cb,
+                              .fatal = o->on_fatal ? stall_fatal : NULL,
+                              .user = r};
         if (!o->on_fatal)
             so.abort_s = 0; /* nobody to end the job */
         rc = mimo_stall_start(r->comm, &so);
