@@ -6,3 +6,5 @@
 #endif
 
 const char *mimo_version(void) { return MIMO_VERSION_STRING; }
+
+int mimo_version_number(void) { return MIMO_VERSION_NUMBER; }
