@@ -50,17 +50,11 @@ enum {
 MIMO_API int mimo_data_open(const char *path, const mimo_graph *g, int what,
                    MPI_Comm comm, mimo_data **out);
 MIMO_API void mimo_data_close(mimo_data **d);
-/* Frees d after an error on this rank alone: an MPI-IO file is not closed
- * (that is collective and the other ranks are elsewhere); the job is
- * expected to end with MPI_Abort. Not collective. */
-MIMO_API void mimo_data_abandon(mimo_data **d);
 
 /* The source view of an open file (valid while the file is open). */
 MIMO_API mimo_source mimo_data_source(mimo_data *d);
 MIMO_API size_t mimo_data_rows(const mimo_data *d);
-/* Waits for the reader thread to finish a prefetch: call before any other
- * HDF5 work (e.g. writing a checkpoint) while the file is streaming. */
-MIMO_API void mimo_data_wait(mimo_data *d);
+/* Whether the file is held whole in memory (else it streams). */
 MIMO_API int mimo_data_in_memory(const mimo_data *d);
 /* A view of rows [r0, r0 + n) (for a validation split); shares d, which
  * must outlive it; free the view with mimo_data_close. */

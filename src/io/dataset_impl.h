@@ -1,5 +1,6 @@
 /* dataset_impl.h — what the trainer tells the dataset layer besides the
- * public API: the flag a signal sets, so that a long scan of a file
+ * public API: the release of a file by a rank that failed alone, the
+ * wait for the reader thread, the flag a signal sets, so that a long scan of a file
  * (NaN/Inf, labels, ranges: minutes on a huge file) stops within a chunk
  * of rows when a stop is asked for; and what identifies a file's data,
  * which a checkpoint keeps so that a resume notices a rewritten file. */
@@ -19,5 +20,14 @@ void mimo_data_stop_flag(volatile sig_atomic_t *stop);
  * fp[1] its mtime (seconds), fp[2] a CRC-32 of its datasets' names and
  * shapes and of 17 rows of each, spread over the file. */
 void mimo_data_fingerprint(const mimo_data *d, double fp[3]);
+
+/* Frees d after an error on this rank alone: an MPI-IO file is not closed
+ * (that is collective and the other ranks are elsewhere); the job is
+ * expected to end with MPI_Abort. Not collective. */
+void mimo_data_abandon(mimo_data **d);
+
+/* Waits for the reader thread to finish a prefetch: call before any other
+ * HDF5 work (e.g. writing a checkpoint) while the file is streaming. */
+void mimo_data_wait(mimo_data *d);
 
 #endif

@@ -2,6 +2,7 @@
  * job's data files, runtime and communicator by it. */
 #include "train/teardown.h"
 
+#include "io/dataset_impl.h"
 #include "mimo/error.h"
 
 int mimo_failed_alone(MPI_Comm comm, int rc)
