@@ -99,6 +99,7 @@ int mimo_cmd_gen(int argc, char **argv);
 int mimo_cmd_import(int argc, char **argv);
 int mimo_cmd_bench(int argc, char **argv);
 int mimo_cmd_plot(int argc, char **argv);
+int mimo_cmd_export(int argc, char **argv);
 int mimo_cmd_list(int argc, char **argv);
 
 #endif

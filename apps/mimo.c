@@ -20,6 +20,7 @@ static const char *usage_text =
     "  import csv|idx ...                  convert CSV or IDX files to HDF5\n"
     "  bench CONFIG [--data F | --rows N]  training speed, on a dataset file or random rows\n"
     "  plot HISTORY.csv|RUN_DIR -o F.png   draw a run's losses and metrics\n"
+    "  export onnx CHECKPOINT|RUN_DIR --out F.onnx   the model for other runtimes\n"
     "  list [CATEGORY]                     the layer kinds, activations, losses, metrics,\n"
     "                                      optimizers and initializers a config may use\n"
     "  version                             print the version\n"
@@ -39,6 +40,7 @@ static const struct {
     {"eval", mimo_cmd_eval, 1},       {"gen", mimo_cmd_gen, 0},
     {"import", mimo_cmd_import, 0},   {"bench", mimo_cmd_bench, 1},
     {"plot", mimo_cmd_plot, 0},       {"list", mimo_cmd_list, 0},
+    {"export", mimo_cmd_export, 0},
 };
 
 static int on_rank0(int (*run)(int, char **), int argc, char **argv)

@@ -9,7 +9,8 @@ packages=(
   libopenblas-openmp-dev
   libhdf5-openmpi-dev hdf5-tools
   libcmocka-dev libyaml-dev zlib1g-dev
-  python3 python3-h5py python3-numpy
+  libprotobuf-c-dev protobuf-c-compiler libonnx-dev
+  python3 python3-h5py python3-numpy python3-onnx
   graphviz gnuplot-nox
   dataset-fashion-mnist
   slurm-wlm munge

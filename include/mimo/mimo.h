@@ -6,6 +6,7 @@
 #include "mimo/bench.h"
 #include "mimo/config.h"
 #include "mimo/error.h"
+#include "mimo/export.h"
 #include "mimo/fit.h"
 #include "mimo/graph.h"
 #include "mimo/model.h"

@@ -11,6 +11,8 @@
 
 #include "core/graph_impl.h"
 
+typedef struct mimo_onnx mimo_onnx; /* core/onnx.h */
+
 /* ---- settings: one mimo_arg per config key ------------------------------ */
 
 typedef enum {
@@ -128,6 +130,13 @@ struct mimo_kind {
     /* Optional: the node reads integer ids of its input, which must lie
      * in [0, bound) (checked when a dataset is opened). */
     long long (*id_bound)(const mimo_node *n);
+    /* Optional (exporting a graph with a kind that has none is an error
+     * naming the layer): the node in inference mode as ONNX operators
+     * (core/onnx.h), from its parents' values in[0, n->n_in) (an id
+     * reader's is the int32 input itself); returns its value's name, or
+     * NULL with a message in err (or the builder's error). */
+    const char *(*onnx)(mimo_onnx *x, const mimo_graph *g, const mimo_node *n,
+                        const char *const *in, char *err, size_t len);
 };
 
 /* For infer: n must have min..max inputs (max 0: any); else a message

@@ -4,6 +4,7 @@
 #include <tgmath.h>
 
 #include "core/kind.h"
+#include "core/onnx.h"
 
 typedef struct {
     mimo_act activation;
@@ -83,6 +84,16 @@ static void activation_describe(const mimo_node *n, char *buf, size_t len)
     snprintf(buf, len, "activation(%s)", mimo_act_name(n->act));
 }
 
+static const char *activation_onnx(mimo_onnx *x, const mimo_graph *g,
+                                   const mimo_node *n, const char *const *in,
+                                   char *err, size_t len)
+{
+    (void)g, (void)err, (void)len;
+    const char *y = mimo_onnx_act(x, n->act, n->alpha, in[0]);
+    /* linear: a value of its own, so the node's name can be given to it */
+    return y == in[0] ? mimo_onnx_op1(x, "Identity", y) : y;
+}
+
 const mimo_kind mimo_kind_activation = {
     .name = "activation",
     .args = activation_keys,
@@ -97,4 +108,5 @@ const mimo_kind mimo_kind_activation = {
     .forward = activation_forward,
     .backward = activation_backward,
     .describe = activation_describe,
+    .onnx = activation_onnx,
 };

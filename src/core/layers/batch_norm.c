@@ -11,10 +11,12 @@
  * Tensors: gamma (c) ones, beta (c) zeros (scale, center), and the
  * untrained state moving_mean (c) zeros, moving_variance (c) ones. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <tgmath.h>
 
 #include "core/kind.h"
+#include "core/onnx.h"
 #include "core/par.h"
 
 typedef struct {
@@ -191,6 +193,36 @@ static void batch_norm_describe(const mimo_node *n, char *buf, size_t len)
 
 static const char *const batch_norm_aliases[] = {"batch_normalization", NULL};
 
+/* Inference: (x - moving_mean) inv, inv = 1 / sqrt(moving_variance + eps)
+ * rounded as forward rounds it, then gamma and beta; each a Mul or Add
+ * broadcast over the last axis. */
+static const char *batch_norm_onnx(mimo_onnx *x, const mimo_graph *g,
+                                   const mimo_node *n, const char *const *in,
+                                   char *err, size_t len)
+{
+    (void)g;
+    const batch_norm_args *a = n->args;
+    const batch_norm_node *d = n->priv;
+    int c = mimo_shape_last(&n->shape);
+    mimo_real *inv = malloc(sizeof *inv * (size_t)c);
+    if (!inv) {
+        snprintf(err, len, "out of memory");
+        return NULL;
+    }
+    const mimo_real *var = x->params + n->tensors[d->var].off;
+    for (int j = 0; j < c; j++)
+        inv[j] = (mimo_real)(1 / sqrt((double)var[j] + a->epsilon));
+    long long dims = c;
+    const char *y = mimo_onnx_op2(x, "Sub", in[0], mimo_onnx_tensor(x, n, d->mean));
+    y = mimo_onnx_op2(x, "Mul", y, x->constant(x, "inv_std", inv, &dims, 1));
+    free(inv);
+    if (d->gamma >= 0)
+        y = mimo_onnx_op2(x, "Mul", y, mimo_onnx_tensor(x, n, d->gamma));
+    if (d->beta >= 0)
+        y = mimo_onnx_op2(x, "Add", y, mimo_onnx_tensor(x, n, d->beta));
+    return y;
+}
+
 const mimo_kind mimo_kind_batch_norm = {
     .name = "batch_norm",
     .aliases = batch_norm_aliases,
@@ -206,4 +238,5 @@ const mimo_kind mimo_kind_batch_norm = {
     .forward = batch_norm_forward,
     .backward = batch_norm_backward,
     .describe = batch_norm_describe,
+    .onnx = batch_norm_onnx,
 };

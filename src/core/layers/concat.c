@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/kind.h"
+#include "core/onnx.h"
 
 static int concat_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
 {
@@ -86,6 +87,14 @@ static void concat_grad_span(const mimo_graph *g, const mimo_node *n, int *lo,
 
 static const char *const concat_aliases[] = {"concatenate", NULL};
 
+static const char *concat_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node *n,
+                               const char *const *in, char *err, size_t len)
+{
+    (void)g, (void)err, (void)len;
+    const mimo_onnx_attr last = {.name = "axis", .type = MIMO_ONNX_INT, .i = -1};
+    return x->op(x, "Concat", in, n->n_in, &last, 1);
+}
+
 const mimo_kind mimo_kind_concat = {
     .name = "concat",
     .aliases = concat_aliases,
@@ -94,4 +103,5 @@ const mimo_kind mimo_kind_concat = {
     .forward = concat_forward,
     .backward = concat_backward,
     .grad_span = concat_grad_span,
+    .onnx = concat_onnx,
 };

@@ -17,6 +17,7 @@
 #include <tgmath.h>
 
 #include "core/layers/window.h"
+#include "core/onnx.h"
 #include "core/par.h"
 
 #ifdef MIMO_REAL_DOUBLE
@@ -320,6 +321,21 @@ static size_t conv2d_scratch(const mimo_graph *g, const mimo_node *n, size_t b)
            (d->use_bias ? rows : 0);
 }
 
+/* Conv on the transposed input; the kernel (kh, kw, c_in, filters), the
+ * checkpoint's Keras layout, transposed to ONNX's (filters, c_in, kh, kw)
+ * by a Transpose of the constant (folded by runtimes). */
+static const char *conv2d_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node *n,
+                               const char *const *in, char *err, size_t len)
+{
+    (void)g, (void)err, (void)len;
+    static const long long oihw[4] = {3, 2, 0, 1};
+    const conv_node *d = n->priv;
+    const char *more[2] = {mimo_onnx_transpose(x, mimo_onnx_tensor(x, n, 0), oihw, 4),
+                           d->use_bias ? mimo_onnx_tensor(x, n, 1) : NULL};
+    const char *z = mimo_window_onnx(x, &d->w, "Conv", in[0], more, d->use_bias ? 2 : 1);
+    return mimo_onnx_act(x, n->act, n->alpha, z);
+}
+
 const mimo_kind mimo_kind_conv2d = {
     .name = "conv2d",
     .args = conv2d_keys,
@@ -337,4 +353,5 @@ const mimo_kind mimo_kind_conv2d = {
     .describe = conv2d_describe,
     .flops = conv2d_flops,
     .scratch = conv2d_scratch,
+    .onnx = conv2d_onnx,
 };

@@ -8,6 +8,7 @@
 #include <tgmath.h>
 
 #include "core/kind.h"
+#include "core/onnx.h"
 
 typedef struct {
     int units;
@@ -147,6 +148,19 @@ static double dense_flops(const mimo_graph *g, const mimo_node *n)
     return d->rows * (2 * mn + 2.0 * (d->dx_hi - d->dx_lo) * out);
 }
 
+/* x W (+ b), then the activation: MatMul acts on the last axis as the
+ * kernel's rows do. */
+static const char *dense_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node *n,
+                              const char *const *in, char *err, size_t len)
+{
+    (void)g, (void)err, (void)len;
+    const dense_node *d = n->priv;
+    const char *z = mimo_onnx_op2(x, "MatMul", in[0], mimo_onnx_tensor(x, n, 0));
+    if (d->use_bias)
+        z = mimo_onnx_op2(x, "Add", z, mimo_onnx_tensor(x, n, 1));
+    return mimo_onnx_act(x, n->act, n->alpha, z);
+}
+
 const mimo_kind mimo_kind_dense = {
     .name = "dense",
     .args = dense_keys,
@@ -163,4 +177,5 @@ const mimo_kind mimo_kind_dense = {
     .backward = dense_backward,
     .describe = dense_describe,
     .flops = dense_flops,
+    .onnx = dense_onnx,
 };

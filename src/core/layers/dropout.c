@@ -9,6 +9,7 @@
 
 #include "core/kind.h"
 #include "core/par.h"
+#include "core/onnx.h"
 
 typedef struct {
     double rate;
@@ -116,6 +117,14 @@ static void dropout_describe(const mimo_node *n, char *buf, size_t len)
     snprintf(buf, len, "dropout(%g)", ((const dropout_args *)n->args)->rate);
 }
 
+/* Inference: the identity. */
+static const char *dropout_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node *n,
+                                const char *const *in, char *err, size_t len)
+{
+    (void)g, (void)n, (void)err, (void)len;
+    return mimo_onnx_op1(x, "Identity", in[0]);
+}
+
 const mimo_kind mimo_kind_dropout = {
     .name = "dropout",
     .args = dropout_keys,
@@ -128,4 +137,5 @@ const mimo_kind mimo_kind_dropout = {
     .forward = dropout_forward,
     .backward = dropout_backward,
     .describe = dropout_describe,
+    .onnx = dropout_onnx,
 };

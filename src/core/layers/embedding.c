@@ -10,6 +10,7 @@
 #include <tgmath.h>
 
 #include "core/kind.h"
+#include "core/onnx.h"
 #include "mimo/error.h"
 
 /* float32 holds every integer up to 2^24 exactly */
@@ -107,6 +108,14 @@ static long long embedding_id_bound(const mimo_node *n)
     return ((const embedding_args *)n->args)->input_dim;
 }
 
+/* Gather of the table's rows by the int32 ids themselves. */
+static const char *embedding_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node *n,
+                                  const char *const *in, char *err, size_t len)
+{
+    (void)g, (void)err, (void)len;
+    return mimo_onnx_op2(x, "Gather", mimo_onnx_tensor(x, n, 0), in[0]);
+}
+
 const mimo_kind mimo_kind_embedding = {
     .name = "embedding",
     .args = embedding_keys,
@@ -118,4 +127,5 @@ const mimo_kind mimo_kind_embedding = {
     .forward = embedding_forward,
     .backward = embedding_backward,
     .id_bound = embedding_id_bound,
+    .onnx = embedding_onnx,
 };

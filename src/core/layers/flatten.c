@@ -2,6 +2,7 @@
  * h w c values, in the same memory order. A view: no copy, no math (the
  * output and its gradient are the input's). */
 #include "core/kind.h"
+#include "core/onnx.h"
 
 static int flatten_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
 {
@@ -25,6 +26,13 @@ static void flatten_backward(mimo_graph *g, mimo_node *n, const mimo_real *param
     (void)g, (void)n, (void)params, (void)grads, (void)b;
 }
 
+static const char *flatten_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node *n,
+                            const char *const *in, char *err, size_t len)
+{
+    (void)g, (void)err, (void)len;
+    return mimo_onnx_reshape(x, in[0], &n->shape);
+}
+
 const mimo_kind mimo_kind_flatten = {
     .name = "flatten",
     .dot_shape = "box",
@@ -32,4 +40,5 @@ const mimo_kind mimo_kind_flatten = {
     .infer = flatten_infer,
     .forward = flatten_forward,
     .backward = flatten_backward,
+    .onnx = flatten_onnx,
 };

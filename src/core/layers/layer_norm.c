@@ -4,9 +4,11 @@
  * dx = inv (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), dxhat = dy gamma.
  * Tensors: gamma (d) ones, beta (d) zeros (scale, center). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <tgmath.h>
 
 #include "core/kind.h"
+#include "core/onnx.h"
 #include "core/par.h"
 
 typedef struct {
@@ -119,6 +121,45 @@ static void layer_norm_backward(mimo_graph *g, mimo_node *n, const mimo_real *pa
 
 static const char *const layer_norm_aliases[] = {"layer_normalization", NULL};
 
+/* ONNX's LayerNormalization over the last axis (opset 17; its scale is
+ * required: ones without gamma). */
+static const char *layer_norm_onnx(mimo_onnx *x, const mimo_graph *g,
+                                   const mimo_node *n, const char *const *in,
+                                   char *err, size_t len)
+{
+    (void)g;
+    const layer_norm_args *a = n->args;
+    const layer_norm_node *d = n->priv;
+    int w = mimo_shape_last(&n->shape);
+    if (x->opset < 17) {
+        snprintf(err, len, "layer_norm needs opset 17 (LayerNormalization); "
+                 "the file's is %d", x->opset);
+        return NULL;
+    }
+    const char *v[3] = {in[0], NULL, ""};
+    if (d->gamma >= 0) {
+        v[1] = mimo_onnx_tensor(x, n, d->gamma);
+    } else {
+        mimo_real *ones = malloc(sizeof *ones * (size_t)w);
+        if (!ones) {
+            snprintf(err, len, "out of memory");
+            return NULL;
+        }
+        for (int j = 0; j < w; j++)
+            ones[j] = 1;
+        long long dims = w;
+        v[1] = x->constant(x, "gamma", ones, &dims, 1);
+        free(ones);
+    }
+    if (d->beta >= 0)
+        v[2] = mimo_onnx_tensor(x, n, d->beta);
+    const mimo_onnx_attr at[2] = {
+        {.name = "axis", .type = MIMO_ONNX_INT, .i = -1},
+        {.name = "epsilon", .type = MIMO_ONNX_FLOAT, .f = a->epsilon}};
+    return v[1] && v[2] ? x->op(x, "LayerNormalization", v, d->beta >= 0 ? 3 : 2, at, 2)
+                        : NULL;
+}
+
 const mimo_kind mimo_kind_layer_norm = {
     .name = "layer_norm",
     .aliases = layer_norm_aliases,
@@ -132,4 +173,5 @@ const mimo_kind mimo_kind_layer_norm = {
     .buffers = layer_norm_buffers,
     .forward = layer_norm_forward,
     .backward = layer_norm_backward,
+    .onnx = layer_norm_onnx,
 };

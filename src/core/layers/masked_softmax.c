@@ -7,6 +7,7 @@
 #include <tgmath.h>
 
 #include "core/kind.h"
+#include "core/onnx.h"
 
 static int masked_softmax_infer(mimo_graph *g, mimo_node *n, char *err,
                                 size_t len)
@@ -73,6 +74,28 @@ static void masked_softmax_backward(mimo_graph *g, mimo_node *n,
         p->dy[i] += n->dz[i];
 }
 
+/* Over the sample's values flattened: the positions off get the lowest
+ * float before the softmax (their exp is 0 beside any position on) and
+ * are zeroed after it, which also zeroes a row with none on. */
+static const char *masked_softmax_onnx(mimo_onnx *x, const mimo_graph *g,
+                                       const mimo_node *n, const char *const *in,
+                                       char *err, size_t len)
+{
+    (void)g, (void)err, (void)len;
+    const mimo_onnx_attr last = {.name = "axis", .type = MIMO_ONNX_INT, .i = -1};
+    const mimo_real half = (mimo_real)0.5, lowest = (mimo_real)-3.4028234e38f;
+    const mimo_shape flat = {1, {n->width}};
+    const char *xs = mimo_onnx_reshape(x, in[0], &flat);
+    const char *ms = mimo_onnx_reshape(x, in[1], &flat);
+    const char *on = mimo_onnx_op2(x, "Greater", ms, x->constant(x, "half", &half, NULL, 0));
+    const char *sel[3] = {on, xs, x->constant(x, "lowest", &lowest, NULL, 0)};
+    const char *z = on && xs && sel[2] ? x->op(x, "Where", sel, 3, NULL, 0) : NULL;
+    const char *p = z ? x->op(x, "Softmax", &z, 1, &last, 1) : NULL;
+    const mimo_onnx_attr to_float = {.name = "to", .type = MIMO_ONNX_INT, .i = 1};
+    const char *m01 = on ? x->op(x, "Cast", &on, 1, &to_float, 1) : NULL;
+    return mimo_onnx_reshape(x, mimo_onnx_op2(x, "Mul", p, m01), &n->shape);
+}
+
 const mimo_kind mimo_kind_masked_softmax = {
     .name = "masked_softmax",
     .dot_shape = "hexagon",
@@ -81,4 +104,5 @@ const mimo_kind mimo_kind_masked_softmax = {
     .buffers = masked_softmax_buffers,
     .forward = masked_softmax_forward,
     .backward = masked_softmax_backward,
+    .onnx = masked_softmax_onnx,
 };

@@ -1,6 +1,8 @@
 /* merge.c — helpers of the merge kinds (see merge.h). */
 #include "core/layers/merge.h"
 
+#include "core/onnx.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -62,4 +64,15 @@ void mimo_merge_sum_backward(mimo_graph *g, mimo_node *n, int b, mimo_real sign,
             for (size_t i = 0; i < len; i++)
                 p->dy[i] += c * n->dy[i];
     }
+}
+
+const char *mimo_merge_sum_onnx(mimo_onnx *x, const mimo_node *n,
+                                const char *const *in, int sign, mimo_real scale)
+{
+    const char *y = in[0];
+    for (int k = 1; k < n->n_in; k++)
+        y = mimo_onnx_op2(x, sign > 0 ? "Add" : "Sub", y, in[k]);
+    if (scale != 1)
+        y = mimo_onnx_op2(x, "Mul", y, x->constant(x, "scale", &scale, NULL, 0));
+    return y;
 }

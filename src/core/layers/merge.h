@@ -17,4 +17,8 @@ void mimo_merge_sum_forward(mimo_graph *g, mimo_node *n, int b, mimo_real sign,
 void mimo_merge_sum_backward(mimo_graph *g, mimo_node *n, int b, mimo_real sign,
                              mimo_real scale);
 
+/* The same sum as ONNX operators, in the same order (core/onnx.h). */
+const char *mimo_merge_sum_onnx(mimo_onnx *x, const mimo_node *n,
+                                const char *const *in, int sign, mimo_real scale);
+
 #endif

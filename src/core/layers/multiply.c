@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/layers/merge.h"
+#include "core/onnx.h"
 
 static int multiply_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
 {
@@ -44,10 +45,21 @@ static void multiply_backward(mimo_graph *g, mimo_node *n,
     }
 }
 
+static const char *multiply_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node *n,
+                                 const char *const *in, char *err, size_t len)
+{
+    (void)g, (void)err, (void)len;
+    const char *y = in[0];
+    for (int k = 1; k < n->n_in; k++)
+        y = mimo_onnx_op2(x, "Mul", y, in[k]);
+    return y;
+}
+
 const mimo_kind mimo_kind_multiply = {
     .name = "multiply",
     .dot_shape = "hexagon",
     .infer = multiply_infer,
     .forward = multiply_forward,
     .backward = multiply_backward,
+    .onnx = multiply_onnx,
 };

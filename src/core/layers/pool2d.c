@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/layers/window.h"
+#include "core/onnx.h"
 #include "core/par.h"
 
 typedef struct {
@@ -255,6 +256,19 @@ static size_t pool_scratch(const mimo_graph *g, const mimo_node *n, size_t b)
     return d->max ? b * (size_t)n->width : 0;
 }
 
+/* MaxPool or AveragePool (padding not counted, as Keras) over the
+ * window; the global kinds are one window over the whole input, then the
+ * node's shape ((c), or (1, 1, c) with keepdims). */
+static const char *pool_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node *n,
+                             const char *const *in, char *err, size_t len)
+{
+    (void)g, (void)err, (void)len;
+    const pool_node *d = n->priv;
+    const char *y = mimo_window_onnx(x, &d->w, d->max ? "MaxPool" : "AveragePool",
+                                     in[0], NULL, 0);
+    return mimo_onnx_reshape(x, y, &n->shape);
+}
+
 #define POOL_KIND(NAME, ALIASES, ARGS, KEYS, DEFAULTS, FINISH, INFER)         \
     {                                                                         \
         .name = NAME, .aliases = ALIASES, .args = KEYS,                       \
@@ -263,6 +277,7 @@ static size_t pool_scratch(const mimo_graph *g, const mimo_node *n, size_t b)
         .node_size = sizeof(pool_node), .dot_shape = "box", .infer = INFER,   \
         .buffers = pool_buffers, .forward = pool_forward,                     \
         .backward = pool_backward, .scratch = pool_scratch,                   \
+        .onnx = pool_onnx,                                                    \
     }
 
 /* Keras' long names (its short ones, MaxPool2D, ..., match the names) */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "core/kind.h"
+#include "core/onnx.h"
 
 typedef struct {
     mimo_ints target_shape;
@@ -78,6 +79,13 @@ static void reshape_backward(mimo_graph *g, mimo_node *n, const mimo_real *param
     (void)g, (void)n, (void)params, (void)grads, (void)b;
 }
 
+static const char *reshape_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node *n,
+                            const char *const *in, char *err, size_t len)
+{
+    (void)g, (void)err, (void)len;
+    return mimo_onnx_reshape(x, in[0], &n->shape);
+}
+
 const mimo_kind mimo_kind_reshape = {
     .name = "reshape",
     .args = reshape_keys,
@@ -89,4 +97,5 @@ const mimo_kind mimo_kind_reshape = {
     .infer = reshape_infer,
     .forward = reshape_forward,
     .backward = reshape_backward,
+    .onnx = reshape_onnx,
 };

@@ -1,6 +1,8 @@
 /* window.c — the window geometry conv2d.c and pool2d.c share (window.h). */
 #include "core/layers/window.h"
 
+#include "core/onnx.h"
+
 #include <stdio.h>
 
 const char *const mimo_window_paddings[] = {"valid", "same", NULL};
@@ -65,4 +67,26 @@ int mimo_window_infer(mimo_graph *g, mimo_node *n, const int k[2],
     axis(w->in_h, k[0], s[0], same, &w->out_h, &w->pad_top);
     axis(w->in_w, k[1], s[1], same, &w->out_w, &w->pad_left);
     return 0;
+}
+
+const char *mimo_window_onnx(mimo_onnx *o, const mimo_window *w, const char *op,
+                             const char *x, const char *const *more, int n_more)
+{
+    static const long long to_nchw[4] = {0, 3, 1, 2}, to_nhwc[4] = {0, 2, 3, 1};
+    int bottom = (w->out_h - 1) * w->sh + w->kh - w->in_h - w->pad_top;
+    int right = (w->out_w - 1) * w->sw + w->kw - w->in_w - w->pad_left;
+    const long long k[2] = {w->kh, w->kw}, s[2] = {w->sh, w->sw};
+    const long long pads[4] = {w->pad_top, w->pad_left, bottom > 0 ? bottom : 0,
+                               right > 0 ? right : 0};
+    const mimo_onnx_attr at[3] = {
+        {.name = "kernel_shape", .type = MIMO_ONNX_INTS, .ints = k, .n = 2},
+        {.name = "strides", .type = MIMO_ONNX_INTS, .ints = s, .n = 2},
+        {.name = "pads", .type = MIMO_ONNX_INTS, .ints = pads, .n = 4}};
+    const char *in[3] = {mimo_onnx_transpose(o, x, to_nchw, 4), NULL, NULL};
+    for (int i = 0; i < n_more && i < 2; i++)
+        in[i + 1] = more[i];
+    for (int i = 0; i <= n_more && i < 3; i++)
+        if (!in[i])
+            return NULL;
+    return mimo_onnx_transpose(o, o->op(o, op, in, 1 + n_more, at, 3), to_nhwc, 4);
 }

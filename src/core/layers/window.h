@@ -40,4 +40,11 @@ int mimo_window_infer(mimo_graph *g, mimo_node *n, const int k[2],
                       const int s[2], int same, const char *what,
                       mimo_window *w, char *err, size_t len);
 
+/* The ONNX operator op (Conv, MaxPool, AveragePool) of window w on the
+ * channels-last value x: transposed to channels first and back around
+ * it, with w's kernel, strides and Keras' padding as explicit pads;
+ * more[0, n_more) are its inputs after x (Conv's weight and bias). */
+const char *mimo_window_onnx(mimo_onnx *o, const mimo_window *w, const char *op,
+                             const char *x, const char *const *more, int n_more);
+
 #endif

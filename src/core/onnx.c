@@ -1,0 +1,66 @@
+/* onnx.c — helpers the kinds' ONNX exports share over the builder of
+ * core/onnx.h: one- and two-input operators, activations as act.c
+ * computes them, parameter tensors as constants, reshapes that keep the
+ * batch axis, transposes. */
+#include "core/onnx.h"
+
+#include <stdlib.h>
+
+const char *mimo_onnx_op1(mimo_onnx *x, const char *op, const char *a)
+{
+    return a ? x->op(x, op, &a, 1, NULL, 0) : NULL;
+}
+
+const char *mimo_onnx_op2(mimo_onnx *x, const char *op, const char *a,
+                          const char *b)
+{
+    const char *in[2] = {a, b};
+    return a && b ? x->op(x, op, in, 2, NULL, 0) : NULL;
+}
+
+const char *mimo_onnx_act(mimo_onnx *x, mimo_act a, double alpha, const char *v)
+{
+    const mimo_onnx_attr slope = {.name = "alpha", .type = MIMO_ONNX_FLOAT, .f = alpha};
+    const mimo_onnx_attr last = {.name = "axis", .type = MIMO_ONNX_INT, .i = -1};
+    if (!v)
+        return NULL;
+    switch (a) {
+    case MIMO_ACT_LINEAR: return v;
+    case MIMO_ACT_RELU: return mimo_onnx_op1(x, "Relu", v);
+    case MIMO_ACT_LEAKY_RELU: return x->op(x, "LeakyRelu", &v, 1, &slope, 1);
+    case MIMO_ACT_ELU: return x->op(x, "Elu", &v, 1, &slope, 1);
+    case MIMO_ACT_SIGMOID: return mimo_onnx_op1(x, "Sigmoid", v);
+    case MIMO_ACT_TANH: return mimo_onnx_op1(x, "Tanh", v);
+    case MIMO_ACT_SOFTMAX: return x->op(x, "Softmax", &v, 1, &last, 1);
+    case MIMO_ACT_SOFTPLUS: return mimo_onnx_op1(x, "Softplus", v);
+    case MIMO_ACT_QUADRATIC: return mimo_onnx_op2(x, "Mul", v, v);
+    case MIMO_ACT_COUNT: break;
+    }
+    return NULL;
+}
+
+const char *mimo_onnx_tensor(mimo_onnx *x, const mimo_node *n, int k)
+{
+    const mimo_tensor *t = &n->tensors[k];
+    long long dims[MIMO_MAX_RANK];
+    for (int a = 0; a < t->shape.rank; a++)
+        dims[a] = t->shape.dim[a];
+    return x->constant(x, t->name, x->params + t->off, dims, t->shape.rank);
+}
+
+const char *mimo_onnx_reshape(mimo_onnx *x, const char *v, const mimo_shape *shape)
+{
+    long long dims[MIMO_MAX_RANK + 1] = {0}; /* 0: Reshape keeps that axis */
+    for (int a = 0; a < shape->rank; a++)
+        dims[a + 1] = shape->dim[a];
+    const char *s = x->constant_i64(x, "shape", dims, shape->rank + 1);
+    return mimo_onnx_op2(x, "Reshape", v, s);
+}
+
+const char *mimo_onnx_transpose(mimo_onnx *x, const char *v, const long long *perm,
+                                int rank)
+{
+    const mimo_onnx_attr p = {.name = "perm", .type = MIMO_ONNX_INTS, .ints = perm,
+                              .n = rank};
+    return v ? x->op(x, "Transpose", &v, 1, &p, 1) : NULL;
+}

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# onnx.sh — `mimo export onnx` checked in a runtime nobody here wrote:
+# the demo, the tabular wide-and-deep (int32 ids, embeddings, batch_norm,
+# dropout), the Fashion CNN, the masked-softmax config and a graph with
+# every layer kind `mimo list layers` names (so a new kind without an
+# export fails here) are trained briefly, exported, validated by ONNX's
+# checker (python3-onnx) and run in onnxruntime (npm's onnxruntime-node,
+# installed with --ignore-scripts beside the build); each head's outputs
+# must be within 1e-5 relative of `mimo predict` on the same rows. And the
+# bad inputs: a missing checkpoint, a wrong format, an opset mimo does not
+# write, layer_norm below opset 17: one clear error each, no file left.
+# Skips (SKIP:) without node, npm's package or python3-onnx.
+source "$(dirname "$0")/lib.bash"
+PY=/usr/bin/python3
+ORT=${MIMO_ORT_DIR:-$(dirname "$(realpath "$MIMO")")/onnxruntime-node}
+RUN_JS=$SRC/tests/onnx/ort_run.js
+COMPARE=$SRC/tests/onnx/compare.py
+
+if ! $PY -c 'import onnx' 2>/dev/null; then
+    echo "SKIP: python3-onnx is missing (scripts/install-deps.sh installs it)"; exit 0
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "SKIP: node and npm are missing (Debian: nodejs npm)"; exit 0
+fi
+if [ ! -d "$ORT/node_modules/onnxruntime-node" ]; then
+    mkdir -p "$ORT"
+    if ! (cd "$ORT" && npm install --ignore-scripts --no-audit --no-fund --silent \
+            onnxruntime-node@1.30.0 >/dev/null 2>&1); then
+        echo "SKIP: npm could not install onnxruntime-node@1.30.0 into $ORT"
+        rm -rf "$ORT"; exit 0
+    fi
+fi
+export NODE_PATH=$ORT/node_modules
+cd "$TMP"
+
+# export_and_run NAME CONFIG DATA ROWS [--set ...]: trains NAME briefly,
+# predicts, exports, and compares onnxruntime's outputs with predict's.
+export_and_run() {
+    local name=$1 cfg=$2 data=$3 rows=$4
+    shift 4
+    expect 0 "" train "$cfg" --out "run-$name" --set "data.train=$PWD/$data" "$@"
+    expect 0 "wrote" predict "run-$name" --data "$data" --out "pred-$name.h5"
+    expect 0 "wrote $name.onnx" export onnx "run-$name" --out "$name.onnx"
+    echo "$name:"
+    if [ -f "$name.onnx" ] && $PY "$COMPARE" "$name.onnx" "$data" "pred-$name.h5" "$rows" "$RUN_JS"; then
+        passed=$((passed + 1))
+    else
+        echo "FAIL: $name: onnxruntime's outputs differ from mimo predict's"
+        failed=$((failed + 1))
+    fi
+}
+
+$PY - <<'PYEOF'
+import h5py, numpy as np
+rs = np.random.RandomState(5)
+n = 300
+with h5py.File('seed.h5', 'w') as f:          # the demo's shapes
+    f['x1'] = rs.randn(n, 5).astype('f4'); f['x2'] = rs.randn(n, 3).astype('f4')
+    f['y1'] = (rs.rand(n, 5) > 0.5).astype('f4')
+    f['y2'] = np.eye(4, dtype='f4')[rs.randint(0, 4, n)]
+with h5py.File('cnn.h5', 'w') as f:           # the Fashion CNN's shapes
+    f['image'] = rs.rand(n, 28, 28, 1).astype('f4')
+    f['pooled'] = rs.rand(n, 49).astype('f4')
+    f['label'] = rs.randint(0, 10, n).astype('i4'); f['group'] = rs.randint(0, 4, n).astype('i4')
+with h5py.File('all.h5', 'w') as f:           # every kind
+    f['img'] = rs.rand(n, 9, 7, 2).astype('f4')
+    f['vec'] = rs.randn(n, 6).astype('f4')
+    f['ids'] = rs.randint(0, 30, size=(n, 3)).astype('i4')
+    mask = (rs.rand(n, 6) > 0.4).astype('f4'); mask[np.arange(n), rs.randint(0, 6, n)] = 1
+    f['mask'] = mask
+    f['cls'] = rs.randint(0, 6, n).astype('i4')
+    f['reg'] = rs.randn(n, 4).astype('f4')
+    f['prob'] = (rs.rand(n, 1) > 0.5).astype('f4')
+PYEOF
+expect 0 "" gen tabular --out tabular.h5 --n 2000
+expect 0 "" gen masked --out masked.h5 --n 1000
+
+export_and_run demo "$SRC/configs/seed-mimo.yaml" seed.h5 300 --set train.epochs=2 \
+    --set train.batch_size=16
+export_and_run tabular "$SRC/configs/tabular.yaml" tabular.h5 500 --set train.epochs=2
+export_and_run cnn "$SRC/configs/fashion-cnn.yaml" cnn.h5 64 --set train.epochs=1 \
+    --set "data.val=$PWD/cnn.h5" --set train.batch_size=64
+export_and_run masked "$SRC/configs/masked-softmax.yaml" masked.h5 500 --set train.epochs=2
+
+config all 'inputs:
+  img:  {shape: [9, 7, 2]}
+  vec:  {shape: 6}
+  ids:  {shape: 3, dtype: int32}
+  mask: {shape: 6}
+layers:
+  c1:   {type: conv2d, filters: 4, kernel_size: 3, padding: same, activation: relu, from: img}
+  c2:   {type: conv2d, filters: 3, kernel_size: [2, 3], strides: 2, padding: valid, activation: elu, from: c1}
+  mp:   {type: max_pool2d, pool_size: 2, padding: same, from: c1}
+  ap:   {type: avg_pool2d, pool_size: [3, 2], strides: [2, 2], padding: same, from: c1}
+  gap:  {type: global_avg_pool2d, from: mp}
+  gmp:  {type: global_max_pool2d, keepdims: true, from: ap}
+  f2:   {type: flatten, from: c2}
+  fg:   {type: flatten, from: gmp}
+  emb:  {type: embedding, input_dim: 30, output_dim: 4, from: ids}
+  fe:   {type: flatten, from: emb}
+  r:    {type: reshape, target_shape: [3, 4], from: fe}
+  ln:   {type: layer_norm, from: r}
+  fl:   {type: flatten, from: ln}
+  d1:   {type: dense, units: 6, activation: leaky_relu, from: vec}
+  bn:   {type: batch_norm, from: d1}
+  dr:   {type: dropout, rate: 0.3, from: bn}
+  a1:   {type: activation, activation: softplus, from: dr}
+  a2:   {type: activation, activation: tanh, from: vec}
+  a3:   {type: activation, activation: quadratic, from: vec}
+  sub:  {type: subtract, from: [a1, a2]}
+  mul:  {type: multiply, from: [sub, a3]}
+  avg:  {type: average, from: [mul, a2, a1]}
+  add:  {type: add, from: [avg, vec]}
+  cat:  {type: concat, from: [add, gap, fg, f2, fl]}
+  h:    {type: dense, units: 16, activation: sigmoid, from: cat}
+  lg:   {type: dense, units: 6, from: h}
+  cls:  {type: masked_softmax, from: [lg, mask]}
+  reg:  {type: dense, units: 4, activation: softmax, from: h}
+  prob: {type: dense, units: 1, from: h}
+outputs:
+  cls:  {loss: sparse_categorical_crossentropy}
+  reg:  {loss: mse}
+  prob: {loss: binary_crossentropy, from_logits: true}
+train: {optimizer: {type: adam, lr: 0.01}, batch_size: 32, epochs: 3, seed: 2}
+data: {train: all.h5}'
+# the graph holds every kind mimo has
+kinds=$($MIMO list layers) || kinds=""
+missing=""
+for k in $kinds; do
+    grep -qE "type: $k[,}]" all.yaml || missing="$missing $k"
+done
+check "every layer kind is in the every-kind graph (missing:${missing:- none})" \
+    test -n "$kinds" -a -z "$missing"
+export_and_run all all.yaml all.h5 300
+
+# bad input: one clear error each, no file left behind
+expect 1 "no-such-run" export onnx no-such-run --out x.onnx
+check "no x.onnx after a missing checkpoint" test ! -e x.onnx
+expect 2 "the format must be 'onnx'" export tflite run-demo --out x.onnx
+expect 2 "missing --out" export onnx run-demo
+expect 1 "opset 12: mimo writes opsets 13 to 17" export onnx run-demo --out x.onnx --opset 12
+expect 1 "layer 'ln': layer_norm needs opset 17" export onnx run-all --out x.onnx --opset 16
+check "no x.onnx after a refused export" test ! -e x.onnx
+check "no temporaries left" no_tmp x.onnx
+finish
