@@ -10,6 +10,7 @@
 #include "mimo/graph.h"
 #include "mimo/model.h"
 #include "mimo/optim.h"
+#include "mimo/plugin.h"
 #include "mimo/real.h"
 #include "mimo/rng.h"
 #include "mimo/spec.h"

@@ -183,9 +183,9 @@ static int check_info(const char *path, const mimo_plugin_info *p)
                           (int)sizeof(mimo_real));
     if (p->n_kinds < 1 || !p->kinds)
         return mimo_error(MIMO_EINVAL, "%s: the plug-in lists no layer kinds", path);
-    if (n_entries + p->n_kinds > MAX_KINDS || n_files == MAX_FILES)
-        return mimo_error(MIMO_EINVAL, "%s: too many plug-ins (at most %d files, %d "
-                          "kinds in a process)", path, MAX_FILES, MAX_KINDS);
+    if (n_entries + p->n_kinds > MAX_KINDS)
+        return mimo_error(MIMO_EINVAL, "%s: too many plug-in kinds (at most %d in "
+                          "a process)", path, MAX_KINDS);
     for (int i = 0; i < p->n_kinds; i++) {
         int rc = check_kind(path, p->kinds, i);
         if (rc)
@@ -195,6 +195,18 @@ static int check_info(const char *path, const mimo_plugin_info *p)
 }
 
 /* ---- loading -------------------------------------------------------------- */
+
+int mimo_plugin_register(const mimo_plugin_info *p, const char *file)
+{
+    int rc = check_info(file, p);
+    if (rc)
+        return rc;
+    for (int i = 0; i < p->n_kinds; i++) {
+        mimo_plugin_entry_init(&entries[n_entries], &p->kinds[i], file);
+        n_entries++; /* only now do lookups see it */
+    }
+    return 0;
+}
 
 /* dlopen's name for path: one without '/' would be searched for in the
  * library path; the user meant the file here. */
@@ -224,22 +236,23 @@ int mimo_plugin_load(const char *path)
             return 0;
         }
     const mimo_plugin_info *p = dlsym(h, MIMO_PLUGIN_SYMBOL);
-    if (!p) {
-        dlclose(h);
-        return mimo_error(MIMO_EINVAL, "%s: not a mimo plug-in: it defines no '%s' "
-                          "symbol (see mimo/plugin.h)", path, MIMO_PLUGIN_SYMBOL);
-    }
-    char *keep = mimo_strdup(path);
-    if (!keep || (rc = check_info(path, p))) {
+    char *keep = p && n_files < MAX_FILES ? mimo_strdup(path) : NULL;
+    if (!p)
+        rc = mimo_error(MIMO_EINVAL, "%s: not a mimo plug-in: it defines no '%s' "
+                        "symbol (see mimo/plugin.h)", path, MIMO_PLUGIN_SYMBOL);
+    else if (n_files == MAX_FILES)
+        rc = mimo_error(MIMO_EINVAL, "%s: too many plug-ins (at most %d files in a "
+                        "process)", path, MAX_FILES);
+    else if (!keep)
+        rc = mimo_error(MIMO_ENOMEM, "%s: out of memory", path);
+    else
+        rc = mimo_plugin_register(p, keep);
+    if (rc) {
         free(keep);
         dlclose(h);
-        return keep ? rc : mimo_error(MIMO_ENOMEM, "%s: out of memory", path);
+        return rc;
     }
     files[n_files].handle = h;
     files[n_files++].path = keep;
-    for (int i = 0; i < p->n_kinds; i++) {
-        mimo_plugin_entry_init(&entries[n_entries], &p->kinds[i], keep);
-        n_entries++; /* only now do lookups see it */
-    }
     return 0;
 }

@@ -30,6 +30,11 @@ typedef struct {
 void mimo_plugin_entry_init(mimo_plugin_entry *e, const mimo_plugin_kind *pk,
                             const char *file);
 
+/* plugin.c: checks the plug-in p (named `file` in messages; file must
+ * outlive the process) and registers its kinds: mimo_plugin_load after
+ * dlopen, and the tests with a plug-in linked in (in double precision). */
+int mimo_plugin_register(const mimo_plugin_info *p, const char *file);
+
 /* plugin.c: a copy of s kept until the process ends (the tensor names
  * plug-ins declare: checkpoints and summaries read them after infer). */
 const char *mimo_plugin_intern(const char *s);
