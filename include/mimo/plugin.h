@@ -90,8 +90,10 @@ typedef struct {
                          * "glorot_uniform", "zeros", "constant", ... */
     double init_a;      /* constant: the value; uniform: the minimum */
     double init_b;      /* uniform: the maximum */
-    double fan_in;      /* glorot, he, lecun: the fans (0: the product of */
-    double fan_out;     /* the axes but the last, and the last axis) */
+    double fan_in;      /* glorot, he, lecun: the fans; 0: Keras' (rank */
+    double fan_out;     /* 1: the axis both; else the receptive field (the
+                         * axes before the last two) times the second-last
+                         * axis in, times the last axis out) */
 } mimo_plugin_param;
 
 /* One layer kind. `args` below is always the layer's values of the kind's
