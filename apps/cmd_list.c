@@ -1,12 +1,14 @@
 /* cmd_list.c — `mimo list [CATEGORY]`: the names a config may use (layer
  * kinds, activations, losses, metrics, optimizers, initializers), read
  * from the library's own tables, so that scripts and the README's test
- * (tests/cli/readme_tables.sh) see what the code accepts. */
+ * (tests/cli/readme_tables.sh) see what the code accepts; with --plugin
+ * FILE, the layer kinds of that plug-in too (after the built-in ones). */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 #include "mimo/mimo.h"
+#include "mimo/plugin.h"
 
 static const char *layer_at(int i) { return mimo_layer_kind_at(i); }
 static const char *act_at(int i)
@@ -42,8 +44,30 @@ static const struct {
 
 static const char *usage =
     "usage: mimo list [layers|activations|losses|metrics|optimizers|initializers]\n"
+    "                 [--plugin FILE]...\n"
     "  the names a config may use, one per line; without a category,\n"
-    "  every category on a line of its own: 'layers: dense activation ...'\n";
+    "  every category on a line of its own: 'layers: dense activation ...'\n"
+    "  --plugin FILE  load a plug-in (as a config's plugins: does): its layer\n"
+    "                 kinds are listed after the built-in ones\n";
+
+/* Loads the --plugin FILEs and removes them from argv; 0, 1 (failed: the
+ * message printed) or 2 (usage). */
+static int load_plugins(int *argc, char **argv)
+{
+    int n = 0;
+    for (int i = 0; i < *argc; i++) {
+        if (strcmp(argv[i], "--plugin") != 0) {
+            argv[n++] = argv[i];
+            continue;
+        }
+        if (i + 1 == *argc)
+            return mimo_cli_usage_error("list: --plugin needs a FILE");
+        if (mimo_plugin_load(argv[++i]))
+            return mimo_cli_fail();
+    }
+    *argc = n;
+    return 0;
+}
 
 int mimo_cmd_list(int argc, char **argv)
 {
@@ -51,6 +75,9 @@ int mimo_cmd_list(int argc, char **argv)
         fputs(usage, stdout);
         return 0;
     }
+    int rc = load_plugins(&argc, argv);
+    if (rc)
+        return rc;
     if (argc > 1)
         return mimo_cli_usage_error("list: unexpected argument '%s'", argv[1]);
     for (int c = 0; c < N_CATEGORIES; c++) {

@@ -21,7 +21,7 @@ static const char *usage_text =
     "  bench CONFIG [--data F | --rows N]  training speed, on a dataset file or random rows\n"
     "  plot HISTORY.csv|RUN_DIR -o F.png   draw a run's losses and metrics\n"
     "  export onnx CHECKPOINT|RUN_DIR --out F.onnx   the model for other runtimes\n"
-    "  list [CATEGORY]                     the layer kinds, activations, losses, metrics,\n"
+    "  list [CATEGORY] [--plugin F]        the layer kinds, activations, losses, metrics,\n"
     "                                      optimizers and initializers a config may use\n"
     "  version                             print the version\n"
     "\n"

@@ -15,6 +15,8 @@
 
 #include "core/model.h"
 #include "mimo/mimo.h"
+#include "core/plugin_impl.h"
+#include "../examples/plugin/swish.c"
 
 #define BATCH 5
 #define STEP 1e-6
@@ -1120,6 +1122,31 @@ static void test_graph_deep_skip(void **s)
     check(y);
 }
 
+/* ---- a plug-in's kind (mimo/plugin.h) --------------------------------------- */
+
+/* The example plug-in, compiled into this test in double (this build's
+ * mimo_real) and registered as mimo_plugin_load does after dlopen: its
+ * math and the adapter (core/plugin_kind.c: inputs, parameters, dx and
+ * dparams wired to the graph) against central differences, its learned
+ * beta shared by two layers and frozen in a third. */
+static void test_plugin_kind(void **s)
+{
+    (void)s;
+    assert_int_equal(mimo_plugin_register(&mimo_plugin, "examples/plugin/swish.c"), 0);
+    check("inputs: {x: {shape: [2, 3]}, z: {shape: 4}}\n"
+          "layers:\n"
+          "  h: {type: dense, units: 4, from: x}\n"
+          "  s1: {type: swish, beta: 0.7, learn_beta: true, from: h}\n"
+          "  s2: {type: swish, shares: s1, from: h}\n"
+          "  f: {type: swish, beta: 1.5, learn_beta: true, trainable: false, from: z}\n"
+          "  g: {type: SiluBeta, beta: 2, from: s2}\n"
+          "  c: {type: concat, from: [s1, g]}\n"
+          "  fl: {type: flatten, from: c}\n"
+          "  c2: {type: concat, from: [fl, f]}\n"
+          "  o: {type: dense, units: 2, from: c2}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1148,6 +1175,7 @@ int main(void)
         cmocka_unit_test(test_batch_norm),
         cmocka_unit_test(test_batch_norm_frozen),
         cmocka_unit_test(test_layer_norm),
+        cmocka_unit_test(test_plugin_kind),
         cmocka_unit_test(test_shared_layer),
         cmocka_unit_test(test_frozen_layer),
         cmocka_unit_test(test_backward_prefix),

@@ -10,6 +10,7 @@
 #include "mimo/fit.h"
 #include "mimo/graph.h"
 #include "mimo/model.h"
+#include "mimo/plugin.h"
 #include "mimo/real.h"
 #include "mimo/rng.h"
 #include "mimo/spec.h"

@@ -23,16 +23,20 @@ static const mimo_kind *const kinds[] = {
 };
 #define N_KINDS ((int)(sizeof kinds / sizeof *kinds))
 
-const mimo_kind *mimo_kind_at(int i) { return i >= 0 && i < N_KINDS ? kinds[i] : NULL; }
+const mimo_kind *mimo_kind_at(int i)
+{
+    return i < 0 ? NULL : i < N_KINDS ? kinds[i] : mimo_plugin_kind_at(i - N_KINDS);
+}
 
 const mimo_kind *mimo_kind_find(const char *s)
 {
-    for (int i = 0; s && i < N_KINDS; i++) {
-        if (mimo_same_name(kinds[i]->name, s))
-            return kinds[i];
-        for (int a = 0; kinds[i]->aliases && kinds[i]->aliases[a]; a++)
-            if (mimo_same_name(kinds[i]->aliases[a], s))
-                return kinds[i];
+    const mimo_kind *k;
+    for (int i = 0; s && (k = mimo_kind_at(i)); i++) {
+        if (mimo_same_name(k->name, s))
+            return k;
+        for (int a = 0; k->aliases && k->aliases[a]; a++)
+            if (mimo_same_name(k->aliases[a], s))
+                return k;
     }
     return NULL;
 }
@@ -48,6 +52,8 @@ const mimo_arg *mimo_kind_arg(const mimo_kind *k, const char *key)
 void *mimo_kind_args_new(const mimo_kind *k)
 {
     void *a = calloc(1, k->args_size ? k->args_size : 1);
+    if (a && k->initial)
+        memcpy(a, k->initial, k->args_size);
     if (a && k->defaults)
         k->defaults(a);
     return a;

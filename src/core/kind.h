@@ -137,6 +137,9 @@ struct mimo_kind {
      * NULL with a message in err (or the builder's error). */
     const char *(*onnx)(mimo_onnx *x, const mimo_graph *g, const mimo_node *n,
                         const char *const *in, char *err, size_t len);
+    /* Optional: args_size bytes a fresh settings struct starts from,
+     * before defaults (a plug-in kind's defaults: core/plugin_kind.c). */
+    const void *initial;
 };
 
 /* For infer: n must have min..max inputs (max 0: any); else a message
@@ -147,8 +150,12 @@ int mimo_check_inputs(const mimo_node *n, int min, int max, const char *hint,
 /* The kind s names, Keras' way: its name or one of its aliases, in any
  * case, underscores or not ("Dense", "BatchNormalization"); or NULL. */
 const mimo_kind *mimo_kind_find(const char *s);
-/* The i-th kind of the table, NULL past the end (for listing names). */
+/* The i-th kind: the table's, then those plug-ins registered
+ * (core/plugin.c), in the order they were loaded; NULL past the end (for
+ * listing names). */
 const mimo_kind *mimo_kind_at(int i);
+/* plugin.c: the i-th kind plug-ins registered, NULL past the end. */
+const mimo_kind *mimo_plugin_kind_at(int i);
 /* The arg of kind k for key, or NULL. */
 const mimo_arg *mimo_kind_arg(const mimo_kind *k, const char *key);
 /* A fresh settings struct with the kind's defaults (NULL: out of memory),

@@ -23,13 +23,14 @@
 #include <unistd.h>
 
 #include "mimo/error.h"
+#include "mimo/plugin.h"
 #include "base/fsutil.h"
 #include "base/strutil.h"
 
 /* ---- the root ---------------------------------------------------------- */
 
 static const char *const ROOT_KEYS[] = {"inputs", "layers", "outputs",
-                                        "train", "data"};
+                                        "train", "data", "plugins"};
 
 static int check_root_kind(cfg *c)
 {
@@ -45,7 +46,8 @@ static int check_root(cfg *c)
 {
     yaml_node_t *root = yaml_document_get_root_node(&c->doc);
     int rc;
-    if ((rc = mimo_cfg_check_keys(c, root, "the config", ROOT_KEYS, 5)))
+    if ((rc = mimo_cfg_check_keys(c, root, "the config", ROOT_KEYS,
+                                  NKEYS(ROOT_KEYS))))
         return rc;
     for (int i = 0; i < 3; i++)
         if (!mimo_cfg_get(c, root, ROOT_KEYS[i], NULL))
@@ -84,6 +86,39 @@ static int check_names(cfg *c, yaml_node_t *inputs, yaml_node_t *layers)
     return rc;
 }
 
+/* plugins: [PATH, ...] (or one PATH): each loaded (mimo_plugin_load),
+ * before any section is converted, so that layers anywhere in the file
+ * may name their kinds. Paths resolve as data paths do (mimo_cfg_path):
+ * the text kept with the run holds absolute ones, and eval, predict and
+ * --resume from a checkpoint load the same files. Every rank parses the
+ * config, so every rank loads them. */
+static int load_plugins(cfg *c)
+{
+    yaml_node_t *root = yaml_document_get_root_node(&c->doc);
+    yaml_node_t *v = mimo_cfg_get(c, root, "plugins", NULL);
+    int n = 1, rc = 0;
+    if (!v || mimo_cfg_is_null(v))
+        return 0;
+    if (v->type == YAML_MAPPING_NODE)
+        return mimo_cfg_wrong(c, v, "a list of plug-in files", "plugins");
+    if (v->type == YAML_SEQUENCE_NODE)
+        n = mimo_cfg_seq_len(v);
+    for (int i = 0; !rc && i < n; i++) {
+        yaml_node_t *it = v->type == YAML_SEQUENCE_NODE
+            ? mimo_cfg_node_at(c, v->data.sequence.items.start[i]) : v;
+        char *path = NULL;
+        if ((rc = mimo_cfg_path(c, it, "plugins", &path)))
+            break;
+        if ((rc = mimo_plugin_load(path))) {
+            char msg[MSG_MAX];
+            snprintf(msg, sizeof msg, "%s", mimo_errmsg());
+            rc = mimo_cfg_err(c, it, "%s", msg);
+        }
+        free(path);
+    }
+    return rc;
+}
+
 /* Converts the sections in file order, then checks names across them. */
 static int convert(cfg *c, mimo_spec *s)
 {
@@ -102,8 +137,9 @@ static int convert(cfg *c, mimo_spec *s)
             rc = mimo_cfg_conv_outputs(c, v, s);
         else if (strcmp(k, "train") == 0)
             rc = mimo_cfg_conv_train(c, v, &s->train);
-        else
+        else if (strcmp(k, "data") == 0)
             rc = mimo_cfg_conv_data(c, v, &s->data);
+        /* plugins: loaded before (load_plugins) */
     }
     if (rc)
         return rc;
@@ -140,6 +176,8 @@ static int parse(const char *text, size_t len, const char *file,
         rc = mimo_cfg_apply_sets(&c);
     if (!rc)
         rc = check_root(&c);
+    if (!rc)
+        rc = load_plugins(&c);
     if (!rc)
         rc = convert(&c, out);
     if (!rc)

@@ -113,6 +113,10 @@ int mimo_cfg_get_double(cfg *c, yaml_node_t *n, const char *what, int range,
 int mimo_cfg_bool_word(const char *s, int *v);
 int mimo_cfg_is_bool_node(const yaml_node_t *n);
 int mimo_cfg_get_bool(cfg *c, yaml_node_t *n, const char *what, int *v);
+/* A file path into *dst (malloc'd): one the config file gives relative
+ * is made absolute from the file's directory, in the document too (the
+ * text kept with the run then resolves from anywhere). */
+int mimo_cfg_path(cfg *c, yaml_node_t *n, const char *what, char **dst);
 
 /* ---- config_names.c: names --------------------------------------------- */
 

@@ -5,6 +5,7 @@
  * (learning_rate for lr), which the document takes as ours. */
 #include "io/config_impl.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,8 +227,10 @@ static int layer_parse(const char *s)
     return -1;
 }
 
+/* (the count is no bound: names end where mimo_kind_at does, plug-in
+ * kinds included) */
 const enum_desc mimo_cfg_enum_layer = {"layer type", layer_parse, layer_name, 0,
-                                       64,           NULL};
+                                       INT_MAX,      NULL};
 
 /* ---- Keras spellings of keys ------------------------------------------ */
 

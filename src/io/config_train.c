@@ -407,35 +407,11 @@ int mimo_cfg_conv_train(cfg *c, yaml_node_t *n, mimo_train_spec *t)
     return conv_train_extras(c, n, t);
 }
 
-/* A data path. One written in the config file is relative to the file's
- * directory (as a compiler resolves includes), and the document gets the
- * resolved, absolute path, so the config saved with the run resolves the
- * same from anywhere; one given with --set is relative to the current
- * directory, as every path on the command line. */
+/* A data path (resolved as config_yaml.c's mimo_cfg_path says). */
 static int conv_path(cfg *c, yaml_node_t *n, const char *key, char **dst)
 {
     char w[MSG_MAX / 2];
-    const char *s = NULL;
-    int rc = mimo_cfg_scalar(c, n, "a file path",
-                             mimo_cfg_kw(w, sizeof w, key, "data"), &s);
-    if (rc)
-        return rc;
-    if (!c->base || s[0] == '/' || mimo_cfg_set_of(c, n) >= 0)
-        return (*dst = mimo_strdup(s)) ? 0 : mimo_cfg_nomem(c);
-    size_t len = strlen(c->base) + strlen(s) + 2;
-    char *full = malloc(len);
-    if (!full)
-        return mimo_cfg_nomem(c);
-    snprintf(full, len, "%s/%s", c->base, s);
-    if (!(*dst = mimo_strdup(full))) {
-        free(full);
-        return mimo_cfg_nomem(c);
-    }
-    free(n->data.scalar.value); /* libyaml's allocator is malloc's */
-    n->data.scalar.value = (yaml_char_t *)full;
-    n->data.scalar.length = len - 1;
-    c->rewritten = 1;
-    return 0;
+    return mimo_cfg_path(c, n, mimo_cfg_kw(w, sizeof w, key, "data"), dst);
 }
 
 int mimo_cfg_conv_data(cfg *c, yaml_node_t *n, mimo_data_spec *d)

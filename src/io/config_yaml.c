@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "mimo/error.h"
+#include "base/strutil.h"
 
 /* ---- nodes and messages ------------------------------------------------ */
 
@@ -632,3 +633,32 @@ int mimo_cfg_keep_text(cfg *c, const char *text, size_t len, mimo_spec *out)
     return 0;
 }
 
+
+/* A file path. One written in the config file is relative to the file's
+ * directory (as a compiler resolves includes), and the document gets the
+ * resolved, absolute path, so the config saved with the run resolves the
+ * same from anywhere; one given with --set is relative to the current
+ * directory, as every path on the command line. */
+int mimo_cfg_path(cfg *c, yaml_node_t *n, const char *what, char **dst)
+{
+    const char *s = NULL;
+    int rc = mimo_cfg_scalar(c, n, "a file path", what, &s);
+    if (rc)
+        return rc;
+    if (!c->base || s[0] == '/' || mimo_cfg_set_of(c, n) >= 0)
+        return (*dst = mimo_strdup(s)) ? 0 : mimo_cfg_nomem(c);
+    size_t len = strlen(c->base) + strlen(s) + 2;
+    char *full = malloc(len);
+    if (!full)
+        return mimo_cfg_nomem(c);
+    snprintf(full, len, "%s/%s", c->base, s);
+    if (!(*dst = mimo_strdup(full))) {
+        free(full);
+        return mimo_cfg_nomem(c);
+    }
+    free(n->data.scalar.value); /* libyaml's allocator is malloc's */
+    n->data.scalar.value = (yaml_char_t *)full;
+    n->data.scalar.length = len - 1;
+    c->rewritten = 1;
+    return 0;
+}
