@@ -42,7 +42,11 @@ static const char *train_usage =
     "second Ctrl-C stops at once; under mpirun, Ctrl-C reaches mpirun, which\n"
     "sends its ranks SIGTERM (exit 75; mpirun exits 1, DIR/status says\n"
     "stopped). 'mimo train CONFIG --resume auto' then continues.\n"
-    "  --init F            start from /params/<layer>/<tensor> of F\n"
+    "  --init F            start from the tensors of F's /params/<layer>/<tensor>\n"
+    "                      that match a layer and tensor by name and shape (the\n"
+    "                      others keep their initial values); prints a table\n"
+    "  --init-strict       every tensor from F, or an error\n"
+    "  --init-map OLD=NEW  read F's layer OLD for the layer NEW (repeatable)\n"
     "  --progress WHEN     a progress bar on rank 0's standard output:\n"
     "                      auto (when it is a terminal), always, never\n"
     "  --verbose           every history column in the epoch lines\n"
@@ -61,6 +65,8 @@ static const char *train_usage =
 typedef struct {
     mimo_cli_config cfg;  /* CONFIG and --set overrides */
     const char *data, *val, *out, *resume, *init, *trace;
+    const char *init_map[MIMO_CLI_MAX_SETS];
+    int n_init_map, init_strict;
     double time_limit, stall_warn, stall_abort;
     char owned[8][64];
     int n_owned, quiet, verbose, overwrite, force, strict_data;
@@ -235,6 +241,16 @@ static int parse_train(int argc, char **argv, train_args *a)
             a->force = 1;
         else if (!strcmp(s, "--strict-data"))
             a->strict_data = 1;
+        else if (!strcmp(s, "--init-strict"))
+            a->init_strict = 1;
+        else if (mimo_cli_is(s, "--init-map")) {
+            if (!(v = mimo_cli_value(argc, argv, &i)) || !strchr(v, '='))
+                return mimo_cli_usage_error("--init-map expects OLD=NEW (a layer of "
+                                            "the --init file, a layer of this network)");
+            if (a->n_init_map == MIMO_CLI_MAX_SETS)
+                return mimo_cli_usage_error("more than %d --init-map", MIMO_CLI_MAX_SETS);
+            a->init_map[a->n_init_map++] = v;
+        }
         else if (mimo_cli_is(s, "--progress")) {
             v = mimo_cli_value(argc, argv, &i);
             a->progress = !v ? -2 : !strcmp(v, "auto") ? -1 : !strcmp(v, "always") ? 1
@@ -445,6 +461,8 @@ int mimo_cmd_train(int argc, char **argv)
                  a.progress == 1 || (a.progress == -1 && person_watching()),
                  line_width(), 0, 0};
     mimo_train_opts o = {.out_dir = out, .resume = a.resume, .init = a.init,
+                         .init_strict = a.init_strict, .init_map = a.init_map,
+                         .n_init_map = a.n_init_map,
                          .train_path = a.data, .val_path = a.val,
                          .on_step = show_step, .on_epoch = show_epoch,
                          .on_message = show_message, .user = &d,

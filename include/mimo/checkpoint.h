@@ -100,10 +100,38 @@ MIMO_API int mimo_checkpoint_spec(const char *path, const char *const *sets, int
 MIMO_API int mimo_checkpoint_load(const char *path, mimo_model *m, mimo_ckpt_state *st,
                          mimo_real *best, int *has_best);
 
-/* Starts m from the parameters of any HDF5 file with
- * /params/<layer>/kernel (in, out) and /params/<layer>/bias (out) for each
- * dense layer (e.g. written with h5py); optimizer state is left fresh. */
+/* Starts m from the parameters of any HDF5 file with every tensor of m
+ * under /params/<layer>/<tensor> (e.g. written with h5py), in its shape,
+ * or fails naming the first one missing or of another shape (--init
+ * --init-strict); optimizer state is left fresh. */
 MIMO_API int mimo_checkpoint_init_params(const char *path, mimo_model *m);
+
+/* What --init by name did with a tensor. */
+typedef enum {
+    MIMO_INIT_LOADED,   /* read from the file */
+    MIMO_INIT_NEW,      /* not in the file: keeps its initial values */
+    MIMO_INIT_MISMATCH, /* in the file with another shape: keeps them too */
+    MIMO_INIT_UNUSED    /* in the file, read by no tensor of the network */
+} mimo_init_status;
+
+/* One line of the report: the tensor ("layer/name": the network's; for
+ * UNUSED the file's entry), its shape ("(64, 2)") and, for MISMATCH, the
+ * file's. */
+typedef void (*mimo_init_report)(void *user, const char *tensor,
+                                 mimo_init_status status, const char *shape,
+                                 const char *file_shape);
+
+/* Starts m from the tensors of path's /params that match a layer and
+ * tensor of m by name and by shape (Keras' load_weights(by_name=True,
+ * skip_mismatch=True)): the others keep their initial values, so a
+ * config may add heads or change a layer's width; optimizer state is left
+ * fresh. rename: n_rename entries "OLD=NEW": the file's layer OLD is read
+ * for the layer NEW. Reports every tensor, and the file's unused entries
+ * (report may be NULL). Errors: the file unreadable, a tensor not finite,
+ * a rename naming a layer the file or the network lacks, nothing matched. */
+MIMO_API int mimo_checkpoint_init_by_name(const char *path, mimo_model *m,
+                                          const char *const *rename, int n_rename,
+                                          mimo_init_report report, void *user);
 
 /* The /params/<layer>[/<tensor>] entries of path that no tensor of g
  * reads (what --init would ignore), comma-separated into names (len

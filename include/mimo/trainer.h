@@ -70,7 +70,15 @@ typedef struct {
 typedef struct {
     const char *out_dir;     /* run directory (created); required */
     const char *resume;      /* checkpoint file or run directory, or NULL */
-    const char *init;        /* file with /params to start from, or NULL */
+    const char *init;        /* file with /params to start from, or NULL:
+                              * the tensors matching by name and shape
+                              * (mimo_checkpoint_init_by_name), a table of
+                              * what was loaded through on_message */
+    int init_strict;         /* every tensor or an error (the table-free
+                              * mimo_checkpoint_init_params) */
+    const char *const *init_map; /* "OLD=NEW": the file's layer OLD read for
+                                  * the layer NEW (n_init_map of them) */
+    int n_init_map;
     const char *train_path;  /* dataset files (override the config's) */
     const char *val_path;
     void (*on_step)(void *user, const mimo_progress *p);

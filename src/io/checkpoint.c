@@ -151,6 +151,35 @@ static int write_tensors(hid_t f, const char *path, const char *group,
 /* trained: only the trained tensors (optimizer moments). init: a file of
  * another run's weights, which may lack the learned task weights (they
  * then start at 0). */
+/* Reads the tensor `name` of f (of p's shape, checked by the caller) into
+ * buf at p's offset; a file given to --init may be any HDF5 file (init:
+ * its storage is checked). Every value must be finite. */
+static int read_one(hid_t f, const char *path, const char *name,
+                    const mimo_param_info *p, mimo_real *buf, int init)
+{
+    int rc;
+    if (init && (rc = mimo_h5_check_storage(f, path, name)))
+        return rc; /* any file: unwritten, virtual or external storage */
+    if ((rc = mimo_h5_read_all(f, path, name, buf + p->offset)))
+        return rc;
+    size_t bad = 0, first = 0, n = (size_t)mimo_shape_size(&p->shape);
+    for (size_t i = n; i-- > 0;)
+        if (!isfinite(buf[p->offset + i]))
+            bad++, first = i;
+    if (bad)
+        return mimo_error(MIMO_EINVAL, "%s: tensor '%s' holds %zu NaN/Inf "
+                          "value(s), the first at flat index %zu: the file is "
+                          "damaged (a trained network's tensors are finite)",
+                          path, name, bad, first);
+    return 0;
+}
+
+static int same_shape(const mimo_shape *a, const mimo_shape *b)
+{
+    return a->rank == b->rank &&
+           memcmp(a->dim, b->dim, sizeof(int) * (size_t)a->rank) == 0;
+}
+
 static int read_tensors(hid_t f, const char *path, const char *group,
                         const mimo_graph *g, mimo_real *buf, int trained, int init)
 {
@@ -171,25 +200,13 @@ static int read_tensors(hid_t f, const char *path, const char *group,
                               path, name, p.layer, p.name, want);
         if ((rc = mimo_h5_tensor_shape(f, path, name, &s)))
             return rc;
-        if (s.rank != p.shape.rank ||
-            memcmp(s.dim, p.shape.dim, sizeof(int) * (size_t)s.rank) != 0) {
+        if (!same_shape(&s, &p.shape)) {
             py_shape(&s, got, sizeof got);
             return mimo_error(MIMO_ESHAPE, "%s: '%s' has shape %s, layer '%s' "
                               "needs %s", path, name, got, p.layer, want);
         }
-        if (init && (rc = mimo_h5_check_storage(f, path, name)))
-            return rc; /* any file: unwritten, virtual or external storage */
-        if ((rc = mimo_h5_read_all(f, path, name, buf + p.offset)))
+        if ((rc = read_one(f, path, name, &p, buf, init)))
             return rc;
-        size_t bad = 0, first = 0, n = (size_t)mimo_shape_size(&p.shape);
-        for (size_t i = n; i-- > 0;)
-            if (!isfinite(buf[p.offset + i]))
-                bad++, first = i;
-        if (bad)
-            return mimo_error(MIMO_EINVAL, "%s: tensor '%s' holds %zu NaN/Inf "
-                              "value(s), the first at flat index %zu: the file is "
-                              "damaged (a trained network's tensors are finite)",
-                              path, name, bad, first);
     }
     return 0;
 }
@@ -791,15 +808,49 @@ int mimo_checkpoint_init_params(const char *path, mimo_model *m)
     return rc;
 }
 
+/* The graph's layer the file's layer `file` is read for: its new name
+ * under a rename "file=new", else the same. */
+static const char *renamed(const char *const *rename, int n, const char *file,
+                           char *buf, size_t len)
+{
+    for (int k = 0; k < n; k++) {
+        const char *eq = strchr(rename[k], '=');
+        if (eq && (size_t)(eq - rename[k]) == strlen(file) &&
+            strncmp(rename[k], file, strlen(file)) == 0) {
+            snprintf(buf, len, "%s", eq + 1);
+            return buf;
+        }
+    }
+    return file;
+}
+
+/* The reverse: the file's layer read for the graph's `layer`. */
+static const char *file_layer(const char *const *rename, int n, const char *layer,
+                              char *buf, size_t len)
+{
+    for (int k = 0; k < n; k++) {
+        const char *eq = strchr(rename[k], '=');
+        if (eq && strcmp(eq + 1, layer) == 0) {
+            snprintf(buf, len, "%.*s", (int)(eq - rename[k]), rename[k]);
+            return buf;
+        }
+    }
+    return layer;
+}
+
 typedef struct {
     const mimo_graph *g;
-    const char *layer; /* the group being walked, or NULL at /params */
-    char *buf;
+    const char *layer;       /* the group being walked, or NULL at /params */
+    const char *const *rename;
+    int n_rename;
+    mimo_init_report report; /* each unused entry to it, or ... */
+    void *user;
+    char *buf;               /* ... their names into buf */
     size_t len, used;
     int n;
 } unused_walk;
 
-/* Whether g has a tensor named layer/name. */
+/* Whether g has a tensor named layer/name (any tensor: name NULL). */
 static int graph_has(const mimo_graph *g, const char *layer, const char *name)
 {
     for (int t = 0; t < mimo_graph_n_tensors(g); t++) {
@@ -812,7 +863,14 @@ static int graph_has(const mimo_graph *g, const char *layer, const char *name)
 
 static void unused_add(unused_walk *w, const char *layer, const char *name)
 {
-    if (w->n++ > 0 && w->used + 2 < w->len)
+    char full[512];
+    w->n++;
+    if (w->report) {
+        snprintf(full, sizeof full, "%s%s%s", layer, name ? "/" : "", name ? name : "");
+        w->report(w->user, full, MIMO_INIT_UNUSED, "", "");
+        return;
+    }
+    if (w->n > 1 && w->used + 2 < w->len)
         w->used += (size_t)snprintf(w->buf + w->used, w->len - w->used, ", ");
     if (w->used + 1 < w->len)
         w->used += (size_t)snprintf(w->buf + w->used, w->len - w->used, "%s%s%s",
@@ -825,15 +883,17 @@ static herr_t unused_visit(hid_t grp, const char *name, const H5L_info_t *info,
                            void *u)
 {
     unused_walk *w = u;
+    char buf[256];
     (void)info;
     if (w->layer) { /* inside /params/<layer>: a tensor */
-        if (!graph_has(w->g, w->layer, name))
+        if (!graph_has(w->g, renamed(w->rename, w->n_rename, w->layer, buf, sizeof buf),
+                       name))
             unused_add(w, w->layer, name);
         return 0;
     }
     H5O_info_t oi;
     if (H5Oget_info_by_name(grp, name, &oi, H5P_DEFAULT) < 0 || oi.type != H5O_TYPE_GROUP ||
-        !graph_has(w->g, name, NULL)) {
+        !graph_has(w->g, renamed(w->rename, w->n_rename, name, buf, sizeof buf), NULL)) {
         unused_add(w, name, NULL); /* no such layer */
         return 0;
     }
@@ -848,26 +908,113 @@ static herr_t unused_visit(hid_t grp, const char *name, const H5L_info_t *info,
     return 0;
 }
 
+/* Walks path's /params for what g does not read (w's g, rename and
+ * report or buffer set); f open on path. */
+static void walk_unused(hid_t f, unused_walk *w)
+{
+    hid_t grp = f >= 0 && mimo_h5_exists(f, "params") ? H5Gopen2(f, "params", H5P_DEFAULT) : -1;
+    if (grp >= 0) {
+        hsize_t idx = 0;
+        H5Literate(grp, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, unused_visit, w);
+        H5Gclose(grp);
+    }
+}
+
 int mimo_checkpoint_unused_params(const char *path, const mimo_graph *g, char *names,
                                   size_t len)
 {
     mimo_error_saved keep;
     mimo_error_save(&keep);
-    unused_walk w = {g, NULL, names, len, 0, 0};
+    unused_walk w = {.g = g, .buf = names, .len = len};
     if (len)
         names[0] = '\0';
     hid_t f = mimo_h5_open_read(path, H5P_DEFAULT);
-    hid_t grp = f >= 0 && mimo_h5_exists(f, "params") ? H5Gopen2(f, "params", H5P_DEFAULT) : -1;
-    if (grp >= 0) {
-        hsize_t idx = 0;
-        H5Literate(grp, H5_INDEX_NAME, H5_ITER_NATIVE, &idx, unused_visit, &w);
-        H5Gclose(grp);
-    }
+    walk_unused(f, &w);
     if (f >= 0)
         H5Fclose(f);
     H5Eclear2(H5E_DEFAULT);
     mimo_error_restore(&keep, 0);
     return w.n;
+}
+
+/* Each rename "old=new" names a layer of the file's /params and a layer of
+ * g with parameters. */
+static int check_renames(hid_t f, const char *path, const mimo_graph *g,
+                         const char *const *rename, int n)
+{
+    char name[512];
+    for (int k = 0; k < n; k++) {
+        const char *eq = strchr(rename[k], '=');
+        if (!eq || eq == rename[k] || !eq[1])
+            return mimo_error(MIMO_EINVAL, "--init-map '%s': expected OLD=NEW (a "
+                              "layer of the file, a layer of this network)", rename[k]);
+        snprintf(name, sizeof name, "params/%.*s", (int)(eq - rename[k]), rename[k]);
+        if (!mimo_h5_exists(f, name))
+            return mimo_error(MIMO_EINVAL, "--init-map '%s': %s has no layer '%.*s' "
+                              "under /params", rename[k], path, (int)(eq - rename[k]),
+                              rename[k]);
+        if (!graph_has(g, eq + 1, NULL))
+            return mimo_error(MIMO_EINVAL, "--init-map '%s': this network has no "
+                              "layer '%s' with parameters", rename[k], eq + 1);
+    }
+    return 0;
+}
+
+/* One tensor of the graph by name: loaded, new or a shape mismatch. */
+static int init_one(hid_t f, const char *path, const mimo_param_info *p,
+                    const char *const *rename, int n_rename, mimo_real *params,
+                    mimo_init_report report, void *user, int *loaded)
+{
+    char name[512], buf[256], want[96], got[96] = "", full[512];
+    mimo_shape s;
+    int rc = 0;
+    mimo_init_status st = MIMO_INIT_NEW;
+    snprintf(name, sizeof name, "params/%s/%s",
+             file_layer(rename, n_rename, p->layer, buf, sizeof buf), p->name);
+    py_shape(&p->shape, want, sizeof want);
+    if (mimo_h5_exists(f, name)) {
+        if ((rc = mimo_h5_tensor_shape(f, path, name, &s)))
+            return rc;
+        if (same_shape(&s, &p->shape)) {
+            if ((rc = read_one(f, path, name, p, params, 1)))
+                return rc;
+            st = MIMO_INIT_LOADED, (*loaded)++;
+        } else {
+            st = MIMO_INIT_MISMATCH;
+            py_shape(&s, got, sizeof got);
+        }
+    }
+    snprintf(full, sizeof full, "%s/%s", p->layer, p->name);
+    if (report)
+        report(user, full, st, want, got);
+    return 0;
+}
+
+int mimo_checkpoint_init_by_name(const char *path, mimo_model *m,
+                                 const char *const *rename, int n_rename,
+                                 mimo_init_report report, void *user)
+{
+    const mimo_graph *g = mimo_model_graph(m);
+    hid_t f = mimo_h5_open_read(path, H5P_DEFAULT);
+    if (f < 0)
+        return (int)f;
+    int rc = check_renames(f, path, g, rename, n_rename), loaded = 0;
+    for (int t = 0; t < mimo_graph_n_tensors(g) && !rc; t++) {
+        mimo_param_info p = mimo_graph_tensor(g, t);
+        rc = init_one(f, path, &p, rename, n_rename, mimo_model_params(m), report,
+                      user, &loaded);
+    }
+    if (!rc) {
+        unused_walk w = {.g = g, .rename = rename, .n_rename = n_rename,
+                         .report = report, .user = user};
+        walk_unused(f, &w);
+        H5Eclear2(H5E_DEFAULT);
+    }
+    if (!rc && !loaded)
+        rc = mimo_error(MIMO_EINVAL, "%s: no tensor under /params matches a layer "
+                        "and tensor of this network in name and shape", path);
+    H5Fclose(f);
+    return rc;
 }
 
 int mimo_checkpoint_position(const char *path, int64_t *epoch, int64_t *step,

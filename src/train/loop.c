@@ -666,11 +666,71 @@ static void set_lineage(run *r, int resumed)
         snprintf(lin, cap, "%s", id);
 }
 
-/* --init: the parameters a file has for this graph; a warning naming the
- * ones it has that no layer reads (a renamed layer would start fresh). */
+/* The table --init prints (rank 0): a line per tensor, as it goes, after a
+ * header; the counts at the end. */
+typedef struct {
+    run *r;
+    int n[4];
+    int strict;     /* --init-strict: no table; the first tensor not loaded */
+    char bad[400];  /* is kept here */
+} init_table;
+
+static void init_line(void *u, const char *tensor, mimo_init_status st,
+                      const char *shape, const char *file_shape)
+{
+    static const char *const what[] = {"loaded", "new (initialized)",
+                                       "shape mismatch (initialized)",
+                                       "in the file, unused"};
+    init_table *t = u;
+    char msg[700], why[160] = "";
+    t->n[st]++;
+    if (t->strict) {
+        if (!t->bad[0] && st == MIMO_INIT_NEW)
+            snprintf(t->bad, sizeof t->bad, "no tensor for '%s' %s", tensor, shape);
+        else if (!t->bad[0] && st == MIMO_INIT_MISMATCH)
+            snprintf(t->bad, sizeof t->bad, "the tensor for '%s' has shape %s, the "
+                     "layer needs %s", tensor, file_shape, shape);
+        return;
+    }
+    if (t->r->rank != 0)
+        return;
+    if (st == MIMO_INIT_MISMATCH)
+        snprintf(why, sizeof why, ": the file's is %s", file_shape);
+    snprintf(msg, sizeof msg, "  %-32s %-14s %s%s", tensor, shape, what[st], why);
+    note(t->r, msg);
+}
+
+/* --init: by name (a table of what was loaded), or --init-strict: every
+ * tensor (renamed by --init-map, if any), and a warning naming the file's
+ * entries no layer reads. */
 static int init_from(run *r)
 {
     char names[600], msg[800];
+    if (r->o->init_strict && r->o->n_init_map) {
+        init_table t = {.r = r, .strict = 1};
+        int rc = mimo_checkpoint_init_by_name(r->o->init, r->m, r->o->init_map,
+                                              r->o->n_init_map, init_line, &t);
+        if (!rc && t.bad[0])
+            rc = mimo_error(MIMO_EINVAL, "%s: %s (--init-strict: every tensor from the "
+                            "file)", r->o->init, t.bad);
+        return rc;
+    }
+    if (!r->o->init_strict) {
+        init_table t = {r, {0}, 0, ""};
+        if (r->rank == 0) {
+            snprintf(msg, sizeof msg, "--init %s, by layer and tensor name:", r->o->init);
+            note(r, msg);
+        }
+        int rc = mimo_checkpoint_init_by_name(r->o->init, r->m, r->o->init_map,
+                                              r->o->n_init_map, init_line, &t);
+        if (!rc && r->rank == 0) {
+            snprintf(msg, sizeof msg, "--init: %d tensor%s loaded, %d new, %d shape "
+                     "mismatch%s, %d unused in the file", t.n[0], t.n[0] == 1 ? "" : "s",
+                     t.n[1], t.n[2], t.n[2] == 1 ? "" : "es", t.n[3]);
+            note(r, msg);
+        }
+        return rc;
+    }
     int rc = mimo_checkpoint_init_params(r->o->init, r->m);
     int n = rc || r->rank != 0 ? 0 : mimo_checkpoint_unused_params(r->o->init, r->g,
                                                                    names, sizeof names);

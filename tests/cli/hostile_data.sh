@@ -163,7 +163,9 @@ for how in ('extra', 'unwritten', 'vds', 'zero'):
     params('init_%s.h5' % how, how)
 PYEOF
 expect 0 "warning: init_extra.h5: 2 entries of /params match no layer of this network and are not used: h/gamma, old_layer" \
-    train net.yaml --out i1 --data plain_f1.h5 --init init_extra.h5 --epochs 1
+    train net.yaml --out i1 --data plain_f1.h5 --init init_extra.h5 --epochs 1 --init-strict
+expect 0 "--init: 6 tensors loaded, 0 new, 0 shape mismatches, 2 unused in the file" \
+    train net.yaml --out i1b --data plain_f1.h5 --init init_extra.h5 --epochs 1
 expect 1 "init_unwritten.h5: dataset 'params/h/kernel' was never written" \
     train net.yaml --out i2 --data plain_f1.h5 --init init_unwritten.h5
 expect 1 "init_vds.h5: dataset 'params/h/kernel' is a virtual dataset" \

@@ -100,9 +100,10 @@ with h5py.File('straight/checkpoints/last.h5') as c, h5py.File('init.h5', 'w') a
         o[f'params/{k}/bias'] = c['params'][k]['bias'][()]
     del o['params/l2/kernel']; o['params/l2/kernel'] = np.zeros((16, 32), 'f4')
 PYEOF
-expect 1 "init.h5: 'params/l2/kernel' has shape (16, 32), layer 'l2' needs (32, 16)" train net.yaml --out bad --init init.h5
+expect 1 "init.h5: 'params/l2/kernel' has shape (16, 32), layer 'l2' needs (32, 16)" train net.yaml --out bad --init init.h5 --init-strict
+expect 0 "l2/kernel                        (32, 16)       shape mismatch (initialized): the file's is (16, 32)" train net.yaml --out by-name --init init.h5 --epochs 1
 $PY -c "import h5py, numpy as np; f = h5py.File('init.h5', 'a'); del f['params/sin']; del f['params/l2/kernel']; f['params/l2/kernel'] = np.zeros((32, 16), 'f4')"
-expect 1 "init.h5: no 'params/sin/kernel' for layer 'sin'" train net.yaml --out bad --init init.h5
+expect 1 "init.h5: no 'params/sin/kernel' for layer 'sin'" train net.yaml --out bad --init init.h5 --init-strict
 
 # divergence stops with the head and step named; the last checkpoint loads
 expect 0 "" train net.yaml --out nan --epochs 1 --quiet
