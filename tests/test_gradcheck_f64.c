@@ -576,6 +576,83 @@ static void test_conv2d_shared_frozen(void **s)
     teardown_graph(&f);
 }
 
+/* ---- sequences: conv1d and 1-D pooling ----------------------------------
+ * (timesteps, features) inputs: same (asymmetric with stride 2), valid,
+ * causal (only the past: the left padding), dilated, a kernel as long as
+ * the sequence, a 1-tap kernel (no patches); pools with and without
+ * padding, and the global pools. */
+
+static void test_conv1d(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [7, 3]}}\n"
+          "layers:\n"
+          "  a: {type: conv1d, filters: 4, kernel_size: 3, strides: 2, padding: same, activation: tanh, from: x}\n"
+          "  b: {type: conv1d, filters: 2, kernel_size: 2, padding: valid, use_bias: false, from: a}\n"
+          "  c: {type: conv1d, filters: 3, kernel_size: 3, padding: causal, dilation_rate: 2, activation: elu, from: x}\n"
+          "  d: {type: conv1d, filters: 2, kernel_size: 4, padding: causal, strides: 2, from: c}\n"
+          "  e: {type: conv1d, filters: 2, kernel_size: 7, from: x}\n"
+          "  f: {type: conv1d, filters: 3, kernel_size: [1], activation: sigmoid, from: c}\n"
+          "  g: {type: conv1d, filters: 2, kernel_size: 2, dilation_rate: 3, padding: same, from: f}\n"
+          "  fb: {type: flatten, from: b}\n"
+          "  fd: {type: flatten, from: d}\n"
+          "  fe: {type: flatten, from: e}\n"
+          "  fg: {type: flatten, from: g}\n"
+          "  cat: {type: concat, from: [fb, fd, fe, fg]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* causal: output t depends on inputs up to t only (checked on values:
+ * changing the last timestep changes only the last output) */
+static void test_conv1d_causal_values(void **s)
+{
+    (void)s;
+    fixture f;
+    setup_graph(&f, "inputs: {x: {shape: [6, 2]}}\n"
+                    "layers:\n"
+                    "  c: {type: conv1d, filters: 2, kernel_size: 3, dilation_rate: 2, padding: causal, from: x}\n"
+                    "outputs: {c: {loss: mse}}\n");
+    total_loss(&f);
+    double before[BATCH * 12];
+    memcpy(before, mimo_graph_output(f.g, 0), sizeof before);
+    f.in[0][2 * 12 + 5 * 2 + 1] += 3; /* sample 2, t = 5 */
+    f.in[0][4 * 12 + 3 * 2 + 0] += 3; /* sample 4, t = 3: outputs 3 and 5 */
+    total_loss(&f);
+    const mimo_real *y = mimo_graph_output(f.g, 0);
+    for (int r = 0; r < BATCH; r++)
+        for (int t = 0; t < 6; t++)
+            for (int c = 0; c < 2; c++) {
+                int i = r * 12 + t * 2 + c;
+                int moved = (r == 2 && t == 5) || (r == 4 && (t == 3 || t == 5));
+                assert_true(moved ? y[i] != before[i] : y[i] == before[i]);
+            }
+    teardown_graph(&f);
+}
+
+static void test_pool1d(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [7, 2]}}\n"
+          "layers:\n"
+          "  c: {type: conv1d, filters: 3, kernel_size: 2, activation: tanh, from: x}\n"
+          "  p: {type: max_pool1d, pool_size: 3, strides: 1, from: c}\n"
+          "  q: {type: max_pool1d, pool_size: 2, padding: same, from: x}\n"
+          "  a: {type: avg_pool1d, pool_size: 2, padding: same, from: c}\n"
+          "  v: {type: avg_pool1d, pool_size: 3, strides: 2, from: x}\n"
+          "  ga: {type: global_avg_pool1d, from: c}\n"
+          "  gm: {type: global_max_pool1d, from: c}\n"
+          "  gk: {type: global_max_pool1d, keepdims: true, from: x}\n"
+          "  f1: {type: flatten, from: p}\n"
+          "  f2: {type: flatten, from: q}\n"
+          "  f3: {type: flatten, from: a}\n"
+          "  f4: {type: flatten, from: v}\n"
+          "  f5: {type: flatten, from: gk}\n"
+          "  cat: {type: concat, from: [f1, f2, f3, f4, ga, gm, f5]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
 /* ---- the layers of real multi-input models ------------------------------ */
 
 /* Ids repeated in the batch: their rows' gradients add up. */
@@ -1142,6 +1219,9 @@ int main(void)
         cmocka_unit_test(test_global_pool2d),
         cmocka_unit_test(test_graph_conv_branches),
         cmocka_unit_test(test_conv2d_shared_frozen),
+        cmocka_unit_test(test_conv1d),
+        cmocka_unit_test(test_conv1d_causal_values),
+        cmocka_unit_test(test_pool1d),
         cmocka_unit_test(test_embedding),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_batch_norm),

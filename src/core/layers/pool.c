@@ -1,8 +1,10 @@
-/* pool2d.c — 2-D pooling over channels-last (height, width, channels)
- * samples, four kinds (Keras' MaxPooling2D, AveragePooling2D,
- * GlobalAveragePooling2D, GlobalMaxPooling2D). They share one file because
- * they share everything but the reduction: a global pooling is a pooling
- * whose window is the whole image, with the output (channels) (or (1, 1,
+/* pool.c — pooling over channels-last (height, width, channels) samples
+ * and (timesteps, features) sequences, eight kinds (Keras' MaxPooling2D,
+ * AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D and their
+ * 1D forms). They share one file because they share everything but the
+ * reduction and the rank: a sequence is the image (1, T, C) (window.h),
+ * and a global pooling is a pooling whose window is the whole image or
+ * sequence, with the output (channels) (or (1, 1, channels), (1,
  * channels) with keepdims).
  *   max:  y = max over the window;  dx[argmax] += dy. Ties go to the first
  *         maximum in window order (row by row), the same every run; padding
@@ -34,6 +36,15 @@ static const mimo_arg pool_keys[] = {
 
 static const mimo_ints two = {1, {2}};
 
+static const mimo_arg pool1d_keys[] = {
+    {MIMO_ARG(pool_args, pool_size), .type = MIMO_ARG_INTS, .lo = 1,
+     .hi = 1 << 20, .expect = "an integer > 0"},
+    {MIMO_ARG(pool_args, strides), .type = MIMO_ARG_INTS, .lo = 1,
+     .hi = 1 << 20, .expect = "an integer > 0"},
+    {MIMO_ARG(pool_args, padding), .type = MIMO_ARG_CHOICE,
+     .choices = mimo_window_paddings},
+};
+
 static void pool_defaults(void *p) { ((pool_args *)p)->pool_size = two; }
 
 static int pool_finish(void *p, char *err, size_t len)
@@ -42,6 +53,16 @@ static int pool_finish(void *p, char *err, size_t len)
     int pair[2];
     if (mimo_window_pair(&a->pool_size, &two, "pool_size", pair, err, len) ||
         mimo_window_pair(&a->strides, &a->pool_size, "strides", pair, err, len))
+        return -1;
+    return 0;
+}
+
+static int pool1d_finish(void *p, char *err, size_t len)
+{
+    const pool_args *a = p;
+    int v;
+    if (mimo_window_one(&a->pool_size, &two, "pool_size", &v, err, len) ||
+        mimo_window_one(&a->strides, &a->pool_size, "strides", &v, err, len))
         return -1;
     return 0;
 }
@@ -62,7 +83,8 @@ typedef struct {
 
 static int is_max(const mimo_node *n)
 {
-    return n->kind == &mimo_kind_max_pool2d || n->kind == &mimo_kind_global_max_pool2d;
+    return n->kind == &mimo_kind_max_pool2d || n->kind == &mimo_kind_global_max_pool2d ||
+           n->kind == &mimo_kind_max_pool1d || n->kind == &mimo_kind_global_max_pool1d;
 }
 
 static int pool_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
@@ -91,6 +113,37 @@ static int global_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
     d->w.out_h = d->w.out_w = 1;
     d->max = is_max(n);
     n->shape = a->keepdims ? (mimo_shape){3, {1, 1, d->w.c}}
+                           : (mimo_shape){1, {d->w.c}};
+    return 0;
+}
+
+static int pool1d_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
+{
+    const pool_args *a = n->args;
+    pool_node *d = n->priv;
+    int k, s;
+    mimo_window_one(&a->pool_size, &two, "pool_size", &k, err, len);
+    mimo_window_one(&a->strides, &a->pool_size, "strides", &s, err, len);
+    if (mimo_window_infer1d(g, n, k, s, 1, a->padding, "pool_size", &d->w, err,
+                            len))
+        return -1;
+    d->max = is_max(n);
+    n->shape = (mimo_shape){2, {d->w.out_w, d->w.c}};
+    return 0;
+}
+
+/* The window is the whole sequence: one output per feature. */
+static int global1d_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
+{
+    const global_args *a = n->args;
+    pool_node *d = n->priv;
+    if (mimo_window_infer1d(g, n, 1, 1, 1, MIMO_PAD_VALID, "pool_size", &d->w,
+                            err, len))
+        return -1;
+    d->w.kw = d->w.in_w;
+    d->w.out_w = 1;
+    d->max = is_max(n);
+    n->shape = a->keepdims ? (mimo_shape){2, {1, d->w.c}}
                            : (mimo_shape){1, {d->w.c}};
     return 0;
 }
@@ -270,6 +323,24 @@ static const char *const max_aliases[] = {"max_pooling2d", NULL};
 static const char *const avg_aliases[] = {"average_pooling2d", NULL};
 static const char *const gavg_aliases[] = {"global_average_pooling2d", NULL};
 static const char *const gmax_aliases[] = {"global_max_pooling2d", NULL};
+
+static const char *const max1_aliases[] = {"max_pooling1d", NULL};
+static const char *const avg1_aliases[] = {"average_pooling1d", NULL};
+static const char *const gavg1_aliases[] = {"global_average_pooling1d", NULL};
+static const char *const gmax1_aliases[] = {"global_max_pooling1d", NULL};
+
+const mimo_kind mimo_kind_max_pool1d =
+    POOL_KIND("max_pool1d", max1_aliases, pool_args, pool1d_keys, pool_defaults,
+              pool1d_finish, pool1d_infer);
+const mimo_kind mimo_kind_avg_pool1d =
+    POOL_KIND("avg_pool1d", avg1_aliases, pool_args, pool1d_keys, pool_defaults,
+              pool1d_finish, pool1d_infer);
+const mimo_kind mimo_kind_global_avg_pool1d =
+    POOL_KIND("global_avg_pool1d", gavg1_aliases, global_args, global_keys, NULL,
+              NULL, global1d_infer);
+const mimo_kind mimo_kind_global_max_pool1d =
+    POOL_KIND("global_max_pool1d", gmax1_aliases, global_args, global_keys, NULL,
+              NULL, global1d_infer);
 
 const mimo_kind mimo_kind_max_pool2d =
     POOL_KIND("max_pool2d", max_aliases, pool_args, pool_keys, pool_defaults,
