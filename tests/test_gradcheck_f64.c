@@ -60,14 +60,31 @@ static void fill_target(mimo_rng *r, const mimo_output_spec *o, mimo_real *t,
 }
 
 /* Inputs named mask* get 0/1 values with at least one 1 per row; integer
- * id inputs ids in [0, bound), repeating. */
+ * id inputs ids in [0, bound), repeating; those named tok* ids in
+ * [1, bound) with padding (0) at the end of row 0, the start of row 1,
+ * the middle of row 2, everywhere but one step of row 3, nowhere in row
+ * 4. */
+static int padded(int row, int j, int w)
+{
+    switch (row) {
+    case 0: return j >= w - 2;
+    case 1: return j < 2;
+    case 2: return j == w / 2 || j == w / 2 - 1;
+    case 3: return j != w / 2;
+    default: return 0;
+    }
+}
+
 static void fill_input(mimo_rng *r, const char *name, mimo_real *x, int w,
                        long long bound)
 {
     for (int row = 0; row < BATCH; row++)
         for (int j = 0; j < w; j++) {
             mimo_real *v = &x[(size_t)row * w + j];
-            if (bound > 0)
+            if (bound > 0 && strncmp(name, "tok", 3) == 0)
+                *v = padded(row, j, w) ? 0
+                                       : (mimo_real)(1 + mimo_rng_below(r, (uint64_t)bound - 1));
+            else if (bound > 0)
                 *v = (mimo_real)mimo_rng_below(r, (uint64_t)(bound < 3 ? bound : 3));
             else if (strncmp(name, "mask", 4) == 0)
                 *v = j == row % w || mimo_rng_uniform(r) < 0.5;
@@ -653,6 +670,116 @@ static void test_pool1d(void **s)
           "outputs: {o: {loss: mse}}\n");
 }
 
+/* ---- recurrent layers ------------------------------------------------------
+ * gru and lstm, the last state and every step's, forwards and backwards,
+ * other activations, without bias, stacked, on a raw input (its gradient
+ * through the reordered steps) and after a conv1d. */
+
+static void test_gru(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [5, 3]}}\n"
+          "layers:\n"
+          "  a: {type: gru, units: 4, return_sequences: true, from: x}\n"
+          "  b: {type: gru, units: 3, go_backwards: true, from: a}\n"
+          "  c: {type: gru, units: 2, return_sequences: true, go_backwards: true, activation: elu, recurrent_activation: tanh, use_bias: false, from: x}\n"
+          "  f: {type: flatten, from: c}\n"
+          "  cat: {type: concat, from: [b, f]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+static void test_lstm(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [6, 2]}}\n"
+          "layers:\n"
+          "  k: {type: conv1d, filters: 3, kernel_size: 2, padding: causal, activation: tanh, from: x}\n"
+          "  a: {type: lstm, units: 4, return_sequences: true, go_backwards: true, from: k}\n"
+          "  b: {type: lstm, units: 3, from: a}\n"
+          "  c: {type: lstm, units: 2, return_sequences: true, activation: softplus, recurrent_activation: tanh, unit_forget_bias: false, from: x}\n"
+          "  d: {type: lstm, units: 2, use_bias: false, go_backwards: true, from: x}\n"
+          "  f: {type: flatten, from: c}\n"
+          "  cat: {type: concat, from: [b, f, d]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* ---- masks ---------------------------------------------------------------
+ * An embedding with mask_zero (tok: padding at the end, the start, the
+ * middle, all but one step, none) through dropout, dense, activation,
+ * layer_norm and conv1d (same, causal) into gru and lstm (every step's
+ * output and the last, forwards and backwards) and the global pools. */
+
+static void test_mask_recurrent(void **s)
+{
+    (void)s;
+    check("inputs: {tok: {shape: 6, dtype: int32}}\n"
+          "layers:\n"
+          "  e: {type: embedding, input_dim: 7, output_dim: 3, mask_zero: true, from: tok}\n"
+          "  d: {type: dropout, rate: 0.3, from: e}\n"
+          "  g: {type: gru, units: 3, return_sequences: true, from: d}\n"
+          "  l: {type: lstm, units: 2, go_backwards: true, from: g}\n"
+          "  b: {type: gru, units: 2, return_sequences: true, go_backwards: true, from: e}\n"
+          "  m: {type: lstm, units: 2, from: b}\n"
+          "  h: {type: gru, units: 2, go_backwards: true, from: e}\n"
+          "  cat: {type: concat, from: [l, m, h]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+static void test_mask_pools(void **s)
+{
+    (void)s;
+    check("inputs: {tok: {shape: 6, dtype: int32}}\n"
+          "layers:\n"
+          "  e: {type: embedding, input_dim: 7, output_dim: 3, mask_zero: true, from: tok}\n"
+          "  h: {type: dense, units: 4, activation: tanh, from: e}\n"
+          "  a: {type: activation, activation: elu, from: h}\n"
+          "  n: {type: layer_norm, from: a}\n"
+          "  c: {type: conv1d, filters: 3, kernel_size: 3, padding: same, from: n}\n"
+          "  k: {type: conv1d, filters: 2, kernel_size: 2, padding: causal, dilation_rate: 2, from: c}\n"
+          "  ga: {type: global_avg_pool1d, from: k}\n"
+          "  gm: {type: global_max_pool1d, from: c}\n"
+          "  l: {type: lstm, units: 2, return_sequences: true, go_backwards: true, from: c}\n"
+          "  gl: {type: global_avg_pool1d, from: l}\n"
+          "  cat: {type: concat, from: [ga, gm, gl]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* The values: a masked step changes nothing (the ids there may be
+ * anything), an unmasked one does; masked positions are left out of the
+ * pools; lstm's every-step output repeats the state over masked steps. */
+static void test_mask_values(void **s)
+{
+    (void)s;
+    fixture f;
+    setup_graph(&f, "inputs: {tok: {shape: 6, dtype: int32}}\n"
+                    "layers:\n"
+                    "  e: {type: embedding, input_dim: 7, output_dim: 3, mask_zero: true, from: tok}\n"
+                    "  g: {type: gru, units: 3, from: e}\n"
+                    "  l: {type: lstm, units: 2, return_sequences: true, from: e}\n"
+                    "  p: {type: global_avg_pool1d, from: e}\n"
+                    "  q: {type: global_max_pool1d, from: e}\n"
+                    "  fl: {type: global_max_pool1d, from: l}\n"
+                    "  cat: {type: concat, from: [g, p, q, fl]}\n"
+                    "  o: {type: dense, units: 2, from: cat}\n"
+                    "outputs: {o: {loss: mse}}\n");
+    double base = total_loss(&f);
+    /* the embedding row of id 0 is what masked steps read: moving it must
+     * change nothing, moving another must */
+    mimo_param_info e = mimo_graph_tensor(f.g, 0);
+    assert_string_equal(e.name, "embeddings");
+    for (int j = 0; j < 3; j++)
+        f.params[e.offset + j] += 0.5;
+    assert_true(total_loss(&f) == base);
+    for (int j = 3; j < 21; j++) /* ids 1 to 6 */
+        f.params[e.offset + j] += 0.5;
+    assert_true(total_loss(&f) != base);
+    teardown_graph(&f);
+}
+
 /* ---- the layers of real multi-input models ------------------------------ */
 
 /* Ids repeated in the batch: their rows' gradients add up. */
@@ -1222,6 +1349,11 @@ int main(void)
         cmocka_unit_test(test_conv1d),
         cmocka_unit_test(test_conv1d_causal_values),
         cmocka_unit_test(test_pool1d),
+        cmocka_unit_test(test_gru),
+        cmocka_unit_test(test_lstm),
+        cmocka_unit_test(test_mask_recurrent),
+        cmocka_unit_test(test_mask_pools),
+        cmocka_unit_test(test_mask_values),
         cmocka_unit_test(test_embedding),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_batch_norm),

@@ -83,6 +83,13 @@ static void activation_describe(const mimo_node *n, char *buf, size_t len)
     snprintf(buf, len, "activation(%s)", mimo_act_name(n->act));
 }
 
+/* masks: the output keeps the input's time axis (ARCHITECTURE.md, Masks) */
+static int activation_masking(const mimo_graph *g, const mimo_node *n)
+{
+    (void)g, (void)n;
+    return MIMO_MASK_PASS;
+}
+
 const mimo_kind mimo_kind_activation = {
     .name = "activation",
     .args = activation_keys,
@@ -93,6 +100,7 @@ const mimo_kind mimo_kind_activation = {
     .dot_shape = "box",
     .flags = MIMO_KIND_LOGITS,
     .infer = activation_infer,
+    .masking = activation_masking,
     .buffers = activation_buffers,
     .forward = activation_forward,
     .backward = activation_backward,

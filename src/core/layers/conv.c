@@ -423,6 +423,15 @@ const mimo_kind mimo_kind_conv2d = {
     .scratch = conv2d_scratch,
 };
 
+/* masks: same and causal padding with stride 1 keep the time axis, step
+ * for step; a strided or valid conv1d would misalign it */
+static int conv1d_masking(const mimo_graph *g, const mimo_node *n)
+{
+    (void)g;
+    const conv_node *d = n->priv;
+    return d->w.sw == 1 && d->w.out_w == d->w.in_w ? MIMO_MASK_PASS : 0;
+}
+
 const mimo_kind mimo_kind_conv1d = {
     .name = "conv1d",
     .args = conv1d_keys,
@@ -434,6 +443,7 @@ const mimo_kind mimo_kind_conv1d = {
     .dot_shape = "box",
     .flags = MIMO_KIND_LOGITS,
     .infer = conv1d_infer,
+    .masking = conv1d_masking,
     .buffers = conv2d_buffers,
     .forward = conv2d_forward,
     .backward = conv2d_backward,

@@ -147,6 +147,13 @@ static double dense_flops(const mimo_graph *g, const mimo_node *n)
     return d->rows * (2 * mn + 2.0 * (d->dx_hi - d->dx_lo) * out);
 }
 
+/* masks: the output keeps the input's time axis (ARCHITECTURE.md, Masks) */
+static int dense_masking(const mimo_graph *g, const mimo_node *n)
+{
+    (void)g, (void)n;
+    return MIMO_MASK_PASS;
+}
+
 const mimo_kind mimo_kind_dense = {
     .name = "dense",
     .args = dense_keys,
@@ -158,6 +165,7 @@ const mimo_kind mimo_kind_dense = {
     .dot_shape = "box",
     .flags = MIMO_KIND_LOGITS,
     .infer = dense_infer,
+    .masking = dense_masking,
     .buffers = dense_buffers,
     .forward = dense_forward,
     .backward = dense_backward,

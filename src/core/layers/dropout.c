@@ -116,6 +116,13 @@ static void dropout_describe(const mimo_node *n, char *buf, size_t len)
     snprintf(buf, len, "dropout(%g)", ((const dropout_args *)n->args)->rate);
 }
 
+/* masks: the output keeps the input's time axis (ARCHITECTURE.md, Masks) */
+static int dropout_masking(const mimo_graph *g, const mimo_node *n)
+{
+    (void)g, (void)n;
+    return MIMO_MASK_PASS;
+}
+
 const mimo_kind mimo_kind_dropout = {
     .name = "dropout",
     .args = dropout_keys,
@@ -124,6 +131,7 @@ const mimo_kind mimo_kind_dropout = {
     .node_size = sizeof(dropout_node),
     .dot_shape = "box",
     .infer = dropout_infer,
+    .masking = dropout_masking,
     .buffers = dropout_buffers,
     .forward = dropout_forward,
     .backward = dropout_backward,

@@ -81,6 +81,14 @@ typedef struct {
     mimo_real *arg;   /* max: (B, oh, ow, c) each maximum's i kw + j */
 } pool_node;
 
+/* The global 1-D pools read a mask (masked timesteps left out); the other
+ * pools cannot honour one. */
+static int global1d_masking(const mimo_graph *g, const mimo_node *n)
+{
+    (void)g, (void)n;
+    return MIMO_MASK_USE;
+}
+
 static int is_max(const mimo_node *n)
 {
     return n->kind == &mimo_kind_max_pool2d || n->kind == &mimo_kind_global_max_pool2d ||
@@ -236,6 +244,61 @@ static void pool_one(const mimo_window *w, int max, const mimo_real *xs, span p,
     }
 }
 
+/* A global 1-D pool over the timesteps whose mask is 1: the mean (zeros
+ * when every step is masked), or the maximum and its step (-1: none). */
+static void masked_forward(const pool_node *d, const mimo_real *x,
+                           const mimo_real *mask, mimo_real *y, int b)
+{
+    const int T = d->w.in_w, C = d->w.c;
+    for (int s = 0; s < b; s++) {
+        const mimo_real *m = mask + (size_t)s * T, *xs = x + (size_t)s * T * C;
+        mimo_real *ys = y + (size_t)s * C, *arg = d->max ? d->arg + (size_t)s * C : NULL;
+        int count = 0;
+        for (int c = 0; c < C; c++)
+            ys[c] = 0;
+        for (int c = 0; arg && c < C; c++)
+            arg[c] = -1;
+        for (int t = 0; t < T; t++) {
+            if (m[t] == 0)
+                continue;
+            const mimo_real *xt = xs + (size_t)t * C;
+            for (int c = 0; c < C; c++) {
+                if (!d->max)
+                    ys[c] += xt[c];
+                else if (count == 0 || xt[c] > ys[c])
+                    ys[c] = xt[c], arg[c] = (mimo_real)t;
+            }
+            count++;
+        }
+        for (int c = 0; !d->max && count > 0 && c < C; c++)
+            ys[c] /= (mimo_real)count;
+    }
+}
+
+static void masked_backward(const pool_node *d, const mimo_real *mask,
+                            const mimo_real *dy, mimo_real *dx, int b)
+{
+    const int T = d->w.in_w, C = d->w.c;
+    for (int s = 0; s < b; s++) {
+        const mimo_real *m = mask + (size_t)s * T, *dys = dy + (size_t)s * C;
+        mimo_real *xs = dx + (size_t)s * T * C;
+        if (d->max) {
+            for (int c = 0; c < C; c++) {
+                int t = (int)d->arg[(size_t)s * C + c];
+                if (t >= 0)
+                    xs[(size_t)t * C + c] += dys[c];
+            }
+            continue;
+        }
+        int count = 0;
+        for (int t = 0; t < T; t++)
+            count += m[t] != 0;
+        for (int t = 0; t < T; t++)
+            for (int c = 0; m[t] != 0 && c < C; c++)
+                xs[(size_t)t * C + c] += dys[c] / (mimo_real)count;
+    }
+}
+
 static void pool_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                          int b)
 {
@@ -243,6 +306,10 @@ static void pool_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
     const pool_node *d = n->priv;
     const mimo_window *w = &d->w;
     const mimo_real *x = MIMO_PARENT(g, n, 0)->y;
+    if (MIMO_PARENT(g, n, 0)->mask) {
+        masked_forward(d, x, MIMO_PARENT(g, n, 0)->mask, n->y, b);
+        return;
+    }
     const size_t in_s = (size_t)w->in_h * w->in_w * w->c;
     const size_t out_s = (size_t)w->out_h * w->out_w * w->c;
     MIMO_PAR_FOR((long)b * (long)out_s * w->kh * w->kw >= MIMO_PAR_MIN,
@@ -272,6 +339,10 @@ static void pool_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
     const size_t out_s = (size_t)w->out_h * w->out_w * C;
     if (!dx)
         return;
+    if (MIMO_PARENT(g, n, 0)->mask) {
+        masked_backward(d, MIMO_PARENT(g, n, 0)->mask, n->dy, dx, b);
+        return;
+    }
     MIMO_PAR_FOR((long)b * (long)out_s * w->kh * w->kw >= MIMO_PAR_MIN,
                  int s = 0, s < b, s++, {
         for (int oy = 0; oy < w->out_h; oy++)
@@ -308,8 +379,9 @@ static size_t pool_scratch(const mimo_graph *g, const mimo_node *n, size_t b)
     return d->max ? b * (size_t)n->width : 0;
 }
 
-#define POOL_KIND(NAME, ALIASES, ARGS, KEYS, DEFAULTS, FINISH, INFER)         \
+#define POOL_KIND(NAME, ALIASES, ARGS, KEYS, DEFAULTS, FINISH, INFER, MASK)   \
     {                                                                         \
+        .masking = MASK,                                                      \
         .name = NAME, .aliases = ALIASES, .args = KEYS,                       \
         .n_args = (int)(sizeof KEYS / sizeof *KEYS),                          \
         .args_size = sizeof(ARGS), .defaults = DEFAULTS, .finish = FINISH,    \
@@ -331,26 +403,26 @@ static const char *const gmax1_aliases[] = {"global_max_pooling1d", NULL};
 
 const mimo_kind mimo_kind_max_pool1d =
     POOL_KIND("max_pool1d", max1_aliases, pool_args, pool1d_keys, pool_defaults,
-              pool1d_finish, pool1d_infer);
+              pool1d_finish, pool1d_infer, NULL);
 const mimo_kind mimo_kind_avg_pool1d =
     POOL_KIND("avg_pool1d", avg1_aliases, pool_args, pool1d_keys, pool_defaults,
-              pool1d_finish, pool1d_infer);
+              pool1d_finish, pool1d_infer, NULL);
 const mimo_kind mimo_kind_global_avg_pool1d =
     POOL_KIND("global_avg_pool1d", gavg1_aliases, global_args, global_keys, NULL,
-              NULL, global1d_infer);
+              NULL, global1d_infer, global1d_masking);
 const mimo_kind mimo_kind_global_max_pool1d =
     POOL_KIND("global_max_pool1d", gmax1_aliases, global_args, global_keys, NULL,
-              NULL, global1d_infer);
+              NULL, global1d_infer, global1d_masking);
 
 const mimo_kind mimo_kind_max_pool2d =
     POOL_KIND("max_pool2d", max_aliases, pool_args, pool_keys, pool_defaults,
-              pool_finish, pool_infer);
+              pool_finish, pool_infer, NULL);
 const mimo_kind mimo_kind_avg_pool2d =
     POOL_KIND("avg_pool2d", avg_aliases, pool_args, pool_keys, pool_defaults,
-              pool_finish, pool_infer);
+              pool_finish, pool_infer, NULL);
 const mimo_kind mimo_kind_global_avg_pool2d =
     POOL_KIND("global_avg_pool2d", gavg_aliases, global_args, global_keys, NULL,
-              NULL, global_infer);
+              NULL, global_infer, NULL);
 const mimo_kind mimo_kind_global_max_pool2d =
     POOL_KIND("global_max_pool2d", gmax_aliases, global_args, global_keys, NULL,
-              NULL, global_infer);
+              NULL, global_infer, NULL);
