@@ -374,6 +374,47 @@ static void test_act_tanh(void **s) { (void)s; check_dense_act("tanh"); }
 static void test_act_softmax(void **s) { (void)s; check_dense_act("softmax"); }
 static void test_act_softplus(void **s) { (void)s; check_dense_act("softplus"); }
 static void test_act_quadratic(void **s) { (void)s; check_dense_act("quadratic"); }
+static void test_act_gelu(void **s) { (void)s; check_dense_act("gelu"); check_dense_act("gelu_approximate"); }
+static void test_act_swish(void **s) { (void)s; check_dense_act("swish"); check_dense_act("silu"); }
+static void test_act_selu(void **s) { (void)s; check_dense_act("selu"); }
+static void test_act_mish(void **s) { (void)s; check_dense_act("mish"); }
+static void test_act_hard_sigmoid(void **s) { (void)s; check_dense_act("hard_sigmoid"); }
+
+/* The new activations' values at 1 and -1.5 against float64 PyTorch
+ * 1.13's (F.gelu, approximate='tanh', F.silu, F.selu, F.mish) and Keras
+ * 3's hard_sigmoid, clip(x / 6 + 1/2, 0, 1). */
+static void test_act_values(void **s)
+{
+    (void)s;
+    static const struct {
+        const char *act;
+        double at1, at_m15;
+    } want[] = {
+        {"gelu", 0.84134474606854304, -0.10021080190328704},
+        {"gelu_approximate", 0.84119199060827676, -0.10042842301976707},
+        {"swish", 0.7310585786300049, -0.27363828570953452},
+        {"silu", 0.7310585786300049, -0.27363828570953452},
+        {"selu", 1.0507009873554805, -1.3658143533672527},
+        {"mish", 0.86509838826731034, -0.29809974216680674},
+        {"hard_sigmoid", 0.6666666666666666, 0.25},
+    };
+    for (size_t k = 0; k < sizeof want / sizeof *want; k++) {
+        char y[512];
+        snprintf(y, sizeof y, "inputs: {x: {shape: 2}}\n"
+                 "layers: {a: {type: activation, activation: %s, from: x}}\n"
+                 "outputs: {a: {loss: mse}}\n", want[k].act);
+        fixture f;
+        setup_graph(&f, y);
+        for (int r = 0; r < BATCH; r++)
+            f.in[0][2 * r] = 1, f.in[0][2 * r + 1] = -1.5;
+        total_loss(&f);
+        const mimo_real *o = mimo_graph_output(f.g, 0);
+        if (fabs(o[0] - want[k].at1) > 1e-12 || fabs(o[1] - want[k].at_m15) > 1e-12)
+            fail_msg("%s: %.16g, %.16g; want %.16g, %.16g", want[k].act, o[0], o[1],
+                     want[k].at1, want[k].at_m15);
+        teardown_graph(&f);
+    }
+}
 
 static void test_dense_no_bias(void **s)
 {
@@ -1335,6 +1376,12 @@ int main(void)
         cmocka_unit_test(test_act_softmax),
         cmocka_unit_test(test_act_softplus),
         cmocka_unit_test(test_act_quadratic),
+        cmocka_unit_test(test_act_gelu),
+        cmocka_unit_test(test_act_swish),
+        cmocka_unit_test(test_act_selu),
+        cmocka_unit_test(test_act_mish),
+        cmocka_unit_test(test_act_hard_sigmoid),
+        cmocka_unit_test(test_act_values),
         cmocka_unit_test(test_dense_no_bias),
         cmocka_unit_test(test_dense_rank2),
         cmocka_unit_test(test_reshape_flatten),

@@ -11,7 +11,8 @@
 
 static const char *const act_names[MIMO_ACT_COUNT] = {
     "linear", "relu", "leaky_relu", "elu", "sigmoid",
-    "tanh", "softmax", "softplus", "quadratic"};
+    "tanh", "softmax", "softplus", "quadratic", "gelu", "gelu_approximate",
+    "swish", "selu", "mish", "hard_sigmoid"};
 static const char *const init_names[MIMO_INIT_COUNT] = {
     "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
     "lecun_normal", "zeros", "constant", "uniform"};
