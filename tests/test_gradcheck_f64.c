@@ -746,6 +746,52 @@ static void test_lstm(void **s)
           "outputs: {o: {loss: mse}}\n");
 }
 
+/* Keras' defaults: the recurrent kernel (u, 3u) orthogonal (W W^T = I),
+ * the forget gate's bias 1 (unit_forget_bias), the rest of the bias 0; a
+ * tall dense kernel with orthogonal_initializer: W^T W = I. */
+static void test_rnn_init(void **s)
+{
+    (void)s;
+    const char *yaml = "inputs: {x: {shape: [4, 3]}}\n"
+                       "layers:\n"
+                       "  g: {type: gru, units: 5, from: x}\n"
+                       "  l: {type: lstm, units: 2, from: x}\n"
+                       "  c: {type: concat, from: [g, l]}\n"
+                       "  o: {type: dense, units: 3, kernel_initializer: orthogonal, from: c}\n"
+                       "outputs: {o: {loss: mse}}\n";
+    mimo_spec spec;
+    mimo_graph *g = NULL;
+    assert_int_equal(mimo_config_parse(yaml, strlen(yaml), "i.yaml", NULL, 0, &spec), 0);
+    assert_int_equal(mimo_graph_compile(&spec, 2, 0, &g), 0);
+    mimo_real *p = calloc(mimo_graph_param_count(g), sizeof *p);
+    mimo_graph_init_params(g, p, 3);
+    for (int t = 0; t < mimo_graph_n_tensors(g); t++) {
+        mimo_param_info i = mimo_graph_tensor(g, t);
+        const mimo_real *w = p + i.offset;
+        int rows = i.shape.dim[0], cols = i.shape.rank > 1 ? i.shape.dim[1] : 1;
+        if (strcmp(i.name, "recurrent_kernel") == 0 || strcmp(i.layer, "o") == 0) {
+            if (strcmp(i.name, "bias") == 0)
+                continue;
+            int wide = rows < cols, n = wide ? rows : cols, m = wide ? cols : rows;
+            for (int a = 0; a < n; a++) /* the products of rows (wide) or columns */
+                for (int b = 0; b < n; b++) {
+                    double d = 0;
+                    for (int k = 0; k < m; k++)
+                        d += wide ? w[a * cols + k] * w[b * cols + k]
+                                  : w[k * cols + a] * w[k * cols + b];
+                    if (fabs(d - (a == b)) > 1e-9)
+                        fail_msg("%s/%s: product (%d, %d) = %g", i.layer, i.name, a, b, d);
+                }
+        }
+        if (strcmp(i.name, "bias") == 0 && strcmp(i.layer, "l") == 0)
+            for (size_t k = 0; k < i.size; k++)
+                assert_true(w[k] == (k >= 2 && k < 4 ? 1 : 0));
+    }
+    free(p);
+    mimo_graph_free(&g);
+    mimo_spec_free(&spec);
+}
+
 /* ---- masks ---------------------------------------------------------------
  * An embedding with mask_zero (tok: padding at the end, the start, the
  * middle, all but one step, none) through dropout, dense, activation,
@@ -1398,6 +1444,7 @@ int main(void)
         cmocka_unit_test(test_pool1d),
         cmocka_unit_test(test_gru),
         cmocka_unit_test(test_lstm),
+        cmocka_unit_test(test_rnn_init),
         cmocka_unit_test(test_mask_recurrent),
         cmocka_unit_test(test_mask_pools),
         cmocka_unit_test(test_mask_values),

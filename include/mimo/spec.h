@@ -46,6 +46,8 @@ typedef enum {
     MIMO_INIT_ZEROS,
     MIMO_INIT_CONSTANT,        /* a = value */
     MIMO_INIT_UNIFORM,         /* a = min, b = max */
+    MIMO_INIT_ORTHOGONAL,      /* (fan_in, size / fan_in) with orthonormal
+                                * rows or columns (Keras': gain 1) */
     MIMO_INIT_COUNT
 } mimo_init_kind;
 

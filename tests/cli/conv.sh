@@ -46,7 +46,7 @@ expect 1 "nokernel.yaml:3:3: layer 'c' has no 'kernel_size'" summary nokernel.ya
 printf 'inputs: {x: {shape: [4, 4, 100000]}}\nlayers:\n  c: {type: conv2d, filters: 100000, kernel_size: 3, padding: same, from: x}\noutputs: {c: {loss: mse}}\n' >huge.yaml
 expect 1 "huge.yaml:3:3: conv2d layer 'c': a kernel of 3x3x100000x100000 values is too large" summary huge.yaml
 net units 'c: {type: conv2d, filters: 2, kernel_size: 1, units: 3, from: x}' 'o: {type: flatten, from: c}'
-expect 1 "key 'units' is not valid for a conv2d layer (only dense layers take it)" summary units.yaml
+expect 1 "key 'units' is not valid for a conv2d layer (only dense, gru and lstm layers take it)" summary units.yaml
 expect 1 "--set layers.c.kernel_size: expected an integer > 0 for 'kernel_size' in layer 'c', got '-3'" summary same.yaml --set layers.c.kernel_size=-3
 
 # ---- summary: Keras' output shapes and parameter counts -----------------------

@@ -68,7 +68,7 @@ static void rnn_defaults(void *p)
     a->unit_forget_bias = 1;
     a->reset_after = 1;
     a->kernel_initializer = (mimo_init){MIMO_INIT_GLOROT_UNIFORM, 0, 0};
-    a->recurrent_initializer = (mimo_init){MIMO_INIT_GLOROT_UNIFORM, 0, 0};
+    a->recurrent_initializer = (mimo_init){MIMO_INIT_ORTHOGONAL, 0, 0};
     a->bias_initializer = (mimo_init){MIMO_INIT_ZEROS, 0, 0};
 }
 
