@@ -506,14 +506,19 @@ static double rnn_flops(const mimo_graph *g, const mimo_node *n)
     return 2 * xw + 3 * hu + (MIMO_PARENT(g, n, 0)->dy ? xw : 0);
 }
 
-/* every buffer but y: the steps' inputs, gates, states and gradients */
+/* every buffer but y, as rnn_buffers takes them for training: the
+ * steps' inputs, gates, states, mask and gradients */
 static size_t rnn_scratch(const mimo_graph *g, const mimo_node *n, size_t b)
 {
-    (void)g;
     const rnn_node *d = n->priv;
     size_t T = (size_t)d->T, u = (size_t)d->u, G = (size_t)d->G, D = (size_t)d->d;
-    size_t f = T * b * (2 * D + (d->lstm ? 4 : 5) * G + (d->lstm ? 3 : 1) * u + 1) +
-               b * (G + 4 * u + u + (d->lstm ? u : 0));
+    size_t gates = d->lstm ? 3 : 5; /* pre, gate (+ hp), dgx (+ dgh) */
+    size_t states = d->lstm ? 2 * (T + 1) + T : T + 1; /* h (+ c, tc) */
+    size_t f = T * b * (D + gates * G + 1) + states * b * u + b * (G + 4 * u);
+    if (n->mask_src == (int)(n - g->nodes))
+        f += b * T; /* the reversed mask */
+    if (MIMO_PARENT(g, n, 0)->dy)
+        f += T * b * D;
     return f;
 }
 
