@@ -730,6 +730,22 @@ static void test_gru(void **s)
           "outputs: {o: {loss: mse}}\n");
 }
 
+/* a gru shared by two sequences (the kernels' gradients add up), a frozen
+ * lstm (no gradient of its own, its input's still) */
+static void test_rnn_shared_frozen(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [4, 3]}, v: {shape: [4, 3]}}\n"
+          "layers:\n"
+          "  a: {type: gru, units: 3, return_sequences: true, from: x}\n"
+          "  b: {type: gru, shares: a, from: v}\n"
+          "  f: {type: lstm, units: 2, trainable: false, from: a}\n"
+          "  g: {type: flatten, from: b}\n"
+          "  cat: {type: concat, from: [f, g]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
 static void test_lstm(void **s)
 {
     (void)s;
@@ -1444,6 +1460,7 @@ int main(void)
         cmocka_unit_test(test_pool1d),
         cmocka_unit_test(test_gru),
         cmocka_unit_test(test_lstm),
+        cmocka_unit_test(test_rnn_shared_frozen),
         cmocka_unit_test(test_rnn_init),
         cmocka_unit_test(test_mask_recurrent),
         cmocka_unit_test(test_mask_pools),
