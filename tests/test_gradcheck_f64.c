@@ -63,14 +63,31 @@ static void fill_target(mimo_rng *r, const mimo_output_spec *o, mimo_real *t,
 }
 
 /* Inputs named mask* get 0/1 values with at least one 1 per row; integer
- * id inputs ids in [0, bound), repeating. */
+ * id inputs ids in [0, bound), repeating; those named tok* ids in
+ * [1, bound) with padding (0) at the end of row 0, the start of row 1,
+ * the middle of row 2, everywhere but one step of row 3, nowhere in row
+ * 4. */
+static int padded(int row, int j, int w)
+{
+    switch (row) {
+    case 0: return j >= w - 2;
+    case 1: return j < 2;
+    case 2: return j == w / 2 || j == w / 2 - 1;
+    case 3: return j != w / 2;
+    default: return 0;
+    }
+}
+
 static void fill_input(mimo_rng *r, const char *name, mimo_real *x, int w,
                        long long bound)
 {
     for (int row = 0; row < BATCH; row++)
         for (int j = 0; j < w; j++) {
             mimo_real *v = &x[(size_t)row * w + j];
-            if (bound > 0)
+            if (bound > 0 && strncmp(name, "tok", 3) == 0)
+                *v = padded(row, j, w) ? 0
+                                       : (mimo_real)(1 + mimo_rng_below(r, (uint64_t)bound - 1));
+            else if (bound > 0)
                 *v = (mimo_real)mimo_rng_below(r, (uint64_t)(bound < 3 ? bound : 3));
             else if (strncmp(name, "mask", 4) == 0)
                 *v = j == row % w || mimo_rng_uniform(r) < 0.5;
@@ -360,6 +377,47 @@ static void test_act_tanh(void **s) { (void)s; check_dense_act("tanh"); }
 static void test_act_softmax(void **s) { (void)s; check_dense_act("softmax"); }
 static void test_act_softplus(void **s) { (void)s; check_dense_act("softplus"); }
 static void test_act_quadratic(void **s) { (void)s; check_dense_act("quadratic"); }
+static void test_act_gelu(void **s) { (void)s; check_dense_act("gelu"); check_dense_act("gelu_approximate"); }
+static void test_act_swish(void **s) { (void)s; check_dense_act("swish"); check_dense_act("silu"); }
+static void test_act_selu(void **s) { (void)s; check_dense_act("selu"); }
+static void test_act_mish(void **s) { (void)s; check_dense_act("mish"); }
+static void test_act_hard_sigmoid(void **s) { (void)s; check_dense_act("hard_sigmoid"); }
+
+/* The new activations' values at 1 and -1.5 against float64 PyTorch
+ * 1.13's (F.gelu, approximate='tanh', F.silu, F.selu, F.mish) and Keras
+ * 3's hard_sigmoid, clip(x / 6 + 1/2, 0, 1). */
+static void test_act_values(void **s)
+{
+    (void)s;
+    static const struct {
+        const char *act;
+        double at1, at_m15;
+    } want[] = {
+        {"gelu", 0.84134474606854304, -0.10021080190328704},
+        {"gelu_approximate", 0.84119199060827676, -0.10042842301976707},
+        {"swish", 0.7310585786300049, -0.27363828570953452},
+        {"silu", 0.7310585786300049, -0.27363828570953452},
+        {"selu", 1.0507009873554805, -1.3658143533672527},
+        {"mish", 0.86509838826731034, -0.29809974216680674},
+        {"hard_sigmoid", 0.6666666666666666, 0.25},
+    };
+    for (size_t k = 0; k < sizeof want / sizeof *want; k++) {
+        char y[512];
+        snprintf(y, sizeof y, "inputs: {x: {shape: 2}}\n"
+                 "layers: {a: {type: activation, activation: %s, from: x}}\n"
+                 "outputs: {a: {loss: mse}}\n", want[k].act);
+        fixture f;
+        setup_graph(&f, y);
+        for (int r = 0; r < BATCH; r++)
+            f.in[0][2 * r] = 1, f.in[0][2 * r + 1] = -1.5;
+        total_loss(&f);
+        const mimo_real *o = mimo_graph_output(f.g, 0);
+        if (fabs(o[0] - want[k].at1) > 1e-12 || fabs(o[1] - want[k].at_m15) > 1e-12)
+            fail_msg("%s: %.16g, %.16g; want %.16g, %.16g", want[k].act, o[0], o[1],
+                     want[k].at1, want[k].at_m15);
+        teardown_graph(&f);
+    }
+}
 
 static void test_dense_no_bias(void **s)
 {
@@ -576,6 +634,255 @@ static void test_conv2d_shared_frozen(void **s)
         assert_true(p[i] == f.params[i]);
     free(gr);
     free(p);
+    teardown_graph(&f);
+}
+
+/* ---- sequences: conv1d and 1-D pooling ----------------------------------
+ * (timesteps, features) inputs: same (asymmetric with stride 2), valid,
+ * causal (only the past: the left padding), dilated, a kernel as long as
+ * the sequence, a 1-tap kernel (no patches); pools with and without
+ * padding, and the global pools. */
+
+static void test_conv1d(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [7, 3]}}\n"
+          "layers:\n"
+          "  a: {type: conv1d, filters: 4, kernel_size: 3, strides: 2, padding: same, activation: tanh, from: x}\n"
+          "  b: {type: conv1d, filters: 2, kernel_size: 2, padding: valid, use_bias: false, from: a}\n"
+          "  c: {type: conv1d, filters: 3, kernel_size: 3, padding: causal, dilation_rate: 2, activation: elu, from: x}\n"
+          "  d: {type: conv1d, filters: 2, kernel_size: 4, padding: causal, strides: 2, from: c}\n"
+          "  e: {type: conv1d, filters: 2, kernel_size: 7, from: x}\n"
+          "  f: {type: conv1d, filters: 3, kernel_size: [1], activation: sigmoid, from: c}\n"
+          "  g: {type: conv1d, filters: 2, kernel_size: 2, dilation_rate: 3, padding: same, from: f}\n"
+          "  fb: {type: flatten, from: b}\n"
+          "  fd: {type: flatten, from: d}\n"
+          "  fe: {type: flatten, from: e}\n"
+          "  fg: {type: flatten, from: g}\n"
+          "  cat: {type: concat, from: [fb, fd, fe, fg]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* causal: output t depends on inputs up to t only (checked on values:
+ * changing the last timestep changes only the last output) */
+static void test_conv1d_causal_values(void **s)
+{
+    (void)s;
+    fixture f;
+    setup_graph(&f, "inputs: {x: {shape: [6, 2]}}\n"
+                    "layers:\n"
+                    "  c: {type: conv1d, filters: 2, kernel_size: 3, dilation_rate: 2, padding: causal, from: x}\n"
+                    "outputs: {c: {loss: mse}}\n");
+    total_loss(&f);
+    double before[BATCH * 12];
+    memcpy(before, mimo_graph_output(f.g, 0), sizeof before);
+    f.in[0][2 * 12 + 5 * 2 + 1] += 3; /* sample 2, t = 5 */
+    f.in[0][4 * 12 + 3 * 2 + 0] += 3; /* sample 4, t = 3: outputs 3 and 5 */
+    total_loss(&f);
+    const mimo_real *y = mimo_graph_output(f.g, 0);
+    for (int r = 0; r < BATCH; r++)
+        for (int t = 0; t < 6; t++)
+            for (int c = 0; c < 2; c++) {
+                int i = r * 12 + t * 2 + c;
+                int moved = (r == 2 && t == 5) || (r == 4 && (t == 3 || t == 5));
+                assert_true(moved ? y[i] != before[i] : y[i] == before[i]);
+            }
+    teardown_graph(&f);
+}
+
+static void test_pool1d(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [7, 2]}}\n"
+          "layers:\n"
+          "  c: {type: conv1d, filters: 3, kernel_size: 2, activation: tanh, from: x}\n"
+          "  p: {type: max_pool1d, pool_size: 3, strides: 1, from: c}\n"
+          "  q: {type: max_pool1d, pool_size: 2, padding: same, from: x}\n"
+          "  a: {type: avg_pool1d, pool_size: 2, padding: same, from: c}\n"
+          "  v: {type: avg_pool1d, pool_size: 3, strides: 2, from: x}\n"
+          "  ga: {type: global_avg_pool1d, from: c}\n"
+          "  gm: {type: global_max_pool1d, from: c}\n"
+          "  gk: {type: global_max_pool1d, keepdims: true, from: x}\n"
+          "  f1: {type: flatten, from: p}\n"
+          "  f2: {type: flatten, from: q}\n"
+          "  f3: {type: flatten, from: a}\n"
+          "  f4: {type: flatten, from: v}\n"
+          "  f5: {type: flatten, from: gk}\n"
+          "  cat: {type: concat, from: [f1, f2, f3, f4, ga, gm, f5]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* ---- recurrent layers ------------------------------------------------------
+ * gru and lstm, the last state and every step's, forwards and backwards,
+ * other activations, without bias, stacked, on a raw input (its gradient
+ * through the reordered steps) and after a conv1d. */
+
+static void test_gru(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [5, 3]}}\n"
+          "layers:\n"
+          "  a: {type: gru, units: 4, return_sequences: true, from: x}\n"
+          "  b: {type: gru, units: 3, go_backwards: true, from: a}\n"
+          "  c: {type: gru, units: 2, return_sequences: true, go_backwards: true, activation: elu, recurrent_activation: tanh, use_bias: false, from: x}\n"
+          "  f: {type: flatten, from: c}\n"
+          "  cat: {type: concat, from: [b, f]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* a gru shared by two sequences (the kernels' gradients add up), a frozen
+ * lstm (no gradient of its own, its input's still) */
+static void test_rnn_shared_frozen(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [4, 3]}, v: {shape: [4, 3]}}\n"
+          "layers:\n"
+          "  a: {type: gru, units: 3, return_sequences: true, from: x}\n"
+          "  b: {type: gru, shares: a, from: v}\n"
+          "  f: {type: lstm, units: 2, trainable: false, from: a}\n"
+          "  g: {type: flatten, from: b}\n"
+          "  cat: {type: concat, from: [f, g]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+static void test_lstm(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [6, 2]}}\n"
+          "layers:\n"
+          "  k: {type: conv1d, filters: 3, kernel_size: 2, padding: causal, activation: tanh, from: x}\n"
+          "  a: {type: lstm, units: 4, return_sequences: true, go_backwards: true, from: k}\n"
+          "  b: {type: lstm, units: 3, from: a}\n"
+          "  c: {type: lstm, units: 2, return_sequences: true, activation: softplus, recurrent_activation: tanh, unit_forget_bias: false, from: x}\n"
+          "  d: {type: lstm, units: 2, use_bias: false, go_backwards: true, from: x}\n"
+          "  f: {type: flatten, from: c}\n"
+          "  cat: {type: concat, from: [b, f, d]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* Keras' defaults: the recurrent kernel (u, 3u) orthogonal (W W^T = I),
+ * the forget gate's bias 1 (unit_forget_bias), the rest of the bias 0; a
+ * tall dense kernel with orthogonal_initializer: W^T W = I. */
+static void test_rnn_init(void **s)
+{
+    (void)s;
+    const char *yaml = "inputs: {x: {shape: [4, 3]}}\n"
+                       "layers:\n"
+                       "  g: {type: gru, units: 5, from: x}\n"
+                       "  l: {type: lstm, units: 2, from: x}\n"
+                       "  c: {type: concat, from: [g, l]}\n"
+                       "  o: {type: dense, units: 3, kernel_initializer: orthogonal, from: c}\n"
+                       "outputs: {o: {loss: mse}}\n";
+    mimo_spec spec;
+    mimo_graph *g = NULL;
+    assert_int_equal(mimo_config_parse(yaml, strlen(yaml), "i.yaml", NULL, 0, &spec), 0);
+    assert_int_equal(mimo_graph_compile(&spec, 2, 0, &g), 0);
+    mimo_real *p = calloc(mimo_graph_param_count(g), sizeof *p);
+    mimo_graph_init_params(g, p, 3);
+    for (int t = 0; t < mimo_graph_n_tensors(g); t++) {
+        mimo_param_info i = mimo_graph_tensor(g, t);
+        const mimo_real *w = p + i.offset;
+        int rows = i.shape.dim[0], cols = i.shape.rank > 1 ? i.shape.dim[1] : 1;
+        if (strcmp(i.name, "recurrent_kernel") == 0 || strcmp(i.layer, "o") == 0) {
+            if (strcmp(i.name, "bias") == 0)
+                continue;
+            int wide = rows < cols, n = wide ? rows : cols, m = wide ? cols : rows;
+            for (int a = 0; a < n; a++) /* the products of rows (wide) or columns */
+                for (int b = 0; b < n; b++) {
+                    double d = 0;
+                    for (int k = 0; k < m; k++)
+                        d += wide ? w[a * cols + k] * w[b * cols + k]
+                                  : w[k * cols + a] * w[k * cols + b];
+                    if (fabs(d - (a == b)) > 1e-9)
+                        fail_msg("%s/%s: product (%d, %d) = %g", i.layer, i.name, a, b, d);
+                }
+        }
+        if (strcmp(i.name, "bias") == 0 && strcmp(i.layer, "l") == 0)
+            for (size_t k = 0; k < i.size; k++)
+                assert_true(w[k] == (k >= 2 && k < 4 ? 1 : 0));
+    }
+    free(p);
+    mimo_graph_free(&g);
+    mimo_spec_free(&spec);
+}
+
+/* ---- masks ---------------------------------------------------------------
+ * An embedding with mask_zero (tok: padding at the end, the start, the
+ * middle, all but one step, none) through dropout, dense, activation,
+ * layer_norm and conv1d (same, causal) into gru and lstm (every step's
+ * output and the last, forwards and backwards) and the global pools. */
+
+static void test_mask_recurrent(void **s)
+{
+    (void)s;
+    check("inputs: {tok: {shape: 6, dtype: int32}}\n"
+          "layers:\n"
+          "  e: {type: embedding, input_dim: 7, output_dim: 3, mask_zero: true, from: tok}\n"
+          "  d: {type: dropout, rate: 0.3, from: e}\n"
+          "  g: {type: gru, units: 3, return_sequences: true, from: d}\n"
+          "  l: {type: lstm, units: 2, go_backwards: true, from: g}\n"
+          "  b: {type: gru, units: 2, return_sequences: true, go_backwards: true, from: e}\n"
+          "  m: {type: lstm, units: 2, from: b}\n"
+          "  h: {type: gru, units: 2, go_backwards: true, from: e}\n"
+          "  cat: {type: concat, from: [l, m, h]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+static void test_mask_pools(void **s)
+{
+    (void)s;
+    check("inputs: {tok: {shape: 6, dtype: int32}}\n"
+          "layers:\n"
+          "  e: {type: embedding, input_dim: 7, output_dim: 3, mask_zero: true, from: tok}\n"
+          "  h: {type: dense, units: 4, activation: tanh, from: e}\n"
+          "  a: {type: activation, activation: elu, from: h}\n"
+          "  n: {type: layer_norm, from: a}\n"
+          "  c: {type: conv1d, filters: 3, kernel_size: 3, padding: same, from: n}\n"
+          "  k: {type: conv1d, filters: 2, kernel_size: 2, padding: causal, dilation_rate: 2, from: c}\n"
+          "  ga: {type: global_avg_pool1d, from: k}\n"
+          "  gm: {type: global_max_pool1d, from: c}\n"
+          "  l: {type: lstm, units: 2, return_sequences: true, go_backwards: true, from: c}\n"
+          "  gl: {type: global_avg_pool1d, from: l}\n"
+          "  cat: {type: concat, from: [ga, gm, gl]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* The values: a masked step changes nothing (the ids there may be
+ * anything), an unmasked one does; masked positions are left out of the
+ * pools; lstm's every-step output repeats the state over masked steps. */
+static void test_mask_values(void **s)
+{
+    (void)s;
+    fixture f;
+    setup_graph(&f, "inputs: {tok: {shape: 6, dtype: int32}}\n"
+                    "layers:\n"
+                    "  e: {type: embedding, input_dim: 7, output_dim: 3, mask_zero: true, from: tok}\n"
+                    "  g: {type: gru, units: 3, from: e}\n"
+                    "  l: {type: lstm, units: 2, return_sequences: true, from: e}\n"
+                    "  p: {type: global_avg_pool1d, from: e}\n"
+                    "  q: {type: global_max_pool1d, from: e}\n"
+                    "  fl: {type: global_max_pool1d, from: l}\n"
+                    "  cat: {type: concat, from: [g, p, q, fl]}\n"
+                    "  o: {type: dense, units: 2, from: cat}\n"
+                    "outputs: {o: {loss: mse}}\n");
+    double base = total_loss(&f);
+    /* the embedding row of id 0 is what masked steps read: moving it must
+     * change nothing, moving another must */
+    mimo_param_info e = mimo_graph_tensor(f.g, 0);
+    assert_string_equal(e.name, "embeddings");
+    for (int j = 0; j < 3; j++)
+        f.params[e.offset + j] += 0.5;
+    assert_true(total_loss(&f) == base);
+    for (int j = 3; j < 21; j++) /* ids 1 to 6 */
+        f.params[e.offset + j] += 0.5;
+    assert_true(total_loss(&f) != base);
     teardown_graph(&f);
 }
 
@@ -1159,6 +1466,12 @@ int main(void)
         cmocka_unit_test(test_act_softmax),
         cmocka_unit_test(test_act_softplus),
         cmocka_unit_test(test_act_quadratic),
+        cmocka_unit_test(test_act_gelu),
+        cmocka_unit_test(test_act_swish),
+        cmocka_unit_test(test_act_selu),
+        cmocka_unit_test(test_act_mish),
+        cmocka_unit_test(test_act_hard_sigmoid),
+        cmocka_unit_test(test_act_values),
         cmocka_unit_test(test_dense_no_bias),
         cmocka_unit_test(test_dense_rank2),
         cmocka_unit_test(test_reshape_flatten),
@@ -1170,6 +1483,16 @@ int main(void)
         cmocka_unit_test(test_global_pool2d),
         cmocka_unit_test(test_graph_conv_branches),
         cmocka_unit_test(test_conv2d_shared_frozen),
+        cmocka_unit_test(test_conv1d),
+        cmocka_unit_test(test_conv1d_causal_values),
+        cmocka_unit_test(test_pool1d),
+        cmocka_unit_test(test_gru),
+        cmocka_unit_test(test_lstm),
+        cmocka_unit_test(test_rnn_shared_frozen),
+        cmocka_unit_test(test_rnn_init),
+        cmocka_unit_test(test_mask_recurrent),
+        cmocka_unit_test(test_mask_pools),
+        cmocka_unit_test(test_mask_values),
         cmocka_unit_test(test_embedding),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_batch_norm),

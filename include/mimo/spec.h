@@ -28,6 +28,12 @@ typedef enum {
     MIMO_ACT_SOFTMAX,    /* over the feature axis */
     MIMO_ACT_SOFTPLUS,
     MIMO_ACT_QUADRATIC,  /* y = x^2 */
+    MIMO_ACT_GELU,       /* x Phi(x), the exact erf form */
+    MIMO_ACT_GELU_APPROXIMATE, /* its tanh approximation */
+    MIMO_ACT_SWISH,      /* x sigmoid(x), also named silu */
+    MIMO_ACT_SELU,       /* Klambauer et al.'s constants, as Keras */
+    MIMO_ACT_MISH,       /* x tanh(softplus(x)) */
+    MIMO_ACT_HARD_SIGMOID, /* clip(x / 6 + 1/2, 0, 1), as Keras 3 */
     MIMO_ACT_COUNT
 } mimo_act;
 
@@ -40,6 +46,8 @@ typedef enum {
     MIMO_INIT_ZEROS,
     MIMO_INIT_CONSTANT,        /* a = value */
     MIMO_INIT_UNIFORM,         /* a = min, b = max */
+    MIMO_INIT_ORTHOGONAL,      /* (fan_in, size / fan_in) with orthonormal
+                                * rows or columns (Keras': gain 1) */
     MIMO_INIT_COUNT
 } mimo_init_kind;
 

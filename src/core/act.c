@@ -114,6 +114,28 @@ ACT_KERNELS(sigmoid, sigmoid(x), v * (1 - v))
 ACT_KERNELS(tanh, tanh(x), 1 - v * v)
 ACT_KERNELS(softplus, (x > 0 ? x : 0) + log1p(exp(-fabs(x))), sigmoid(x))
 ACT_KERNELS(quadratic, x * x, 2 * x)
+/* gelu: x Phi(x), Phi'(x) = exp(-x^2 / 2) / sqrt(2 pi) */
+#define PHI(x) ((mimo_real)0.5 * (1 + erf((x) * (mimo_real)0.70710678118654752)))
+ACT_KERNELS(gelu, x * PHI(x),
+            PHI(x) + x * exp((mimo_real)-0.5 * x * x) * (mimo_real)0.39894228040143268)
+/* 0.5 x (1 + tanh(k (x + 0.044715 x^3))), k = sqrt(2 / pi) */
+#define GK(x) (tanh((mimo_real)0.79788456080286536 * ((x) + (mimo_real)0.044715 * (x) * (x) * (x))))
+ACT_KERNELS(gelu_tanh, (mimo_real)0.5 * x * (1 + GK(x)),
+            (mimo_real)0.5 * (1 + GK(x)) +
+                (mimo_real)0.5 * x * (1 - GK(x) * GK(x)) * (mimo_real)0.79788456080286536 *
+                    (1 + (mimo_real)0.134145 * x * x))
+ACT_KERNELS(swish, x * sigmoid(x), sigmoid(x) * (1 + x * (1 - sigmoid(x))))
+#define SELU_L ((mimo_real)1.0507009873554805)
+#define SELU_A ((mimo_real)1.6732632423543772)
+ACT_KERNELS(selu, SELU_L * (x > 0 ? x : SELU_A * expm1(x)),
+            SELU_L * (POS(x) + (1 - POS(x)) * SELU_A * exp(x)))
+/* softplus as above; tanh(sp)' = (1 - tanh^2) sigmoid */
+#define SP(x) (((x) > 0 ? (x) : 0) + log1p(exp(-fabs(x))))
+ACT_KERNELS(mish, x * tanh(SP(x)),
+            tanh(SP(x)) + x * (1 - tanh(SP(x)) * tanh(SP(x))) * sigmoid(x))
+#define INSIDE(x) ((mimo_real)((x) > -3) * (mimo_real)((x) < 3))
+ACT_KERNELS(hard_sigmoid, fmin(fmax(x / 6 + (mimo_real)0.5, (mimo_real)0), (mimo_real)1),
+            INSIDE(x) / 6)
 
 typedef struct {
     void (*fwd)(mimo_real *, mimo_real *, const mimo_real *, mimo_real, size_t);
@@ -127,7 +149,10 @@ static const act_kernels kernels[MIMO_ACT_COUNT] = {
     [MIMO_ACT_LEAKY_RELU] = K(leaky), [MIMO_ACT_ELU] = K(elu),
     [MIMO_ACT_SIGMOID] = K(sigmoid), [MIMO_ACT_TANH] = K(tanh),
     [MIMO_ACT_SOFTMAX] = {NULL, NULL}, /* row-wise, below */
-    [MIMO_ACT_SOFTPLUS] = K(softplus), [MIMO_ACT_QUADRATIC] = K(quadratic)};
+    [MIMO_ACT_SOFTPLUS] = K(softplus), [MIMO_ACT_QUADRATIC] = K(quadratic),
+    [MIMO_ACT_GELU] = K(gelu), [MIMO_ACT_GELU_APPROXIMATE] = K(gelu_tanh),
+    [MIMO_ACT_SWISH] = K(swish), [MIMO_ACT_SELU] = K(selu),
+    [MIMO_ACT_MISH] = K(mish), [MIMO_ACT_HARD_SIGMOID] = K(hard_sigmoid)};
 
 /* Rows [r0, r1) of (b, n) blocks; softmax row by row, the others on the
  * rows as one run of values (narrow rows: whole vector chunks). */

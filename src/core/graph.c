@@ -212,6 +212,7 @@ static int build_nodes(mimo_graph *g, int *const *parents, const int *order,
         mimo_node *n = &g->nodes[k];
         int id = order[k];
         n->head = -1;
+        n->mask_src = -1;
         n->name = id_name(s, id);
         n->act = MIMO_ACT_LINEAR;
         if (id < s->n_inputs) {
@@ -290,10 +291,38 @@ static int check_usage(mimo_graph *g)
     return rc;
 }
 
-/* The kind's shape inference, then the limits every shape keeps. */
+/* A mask on n's input: n passes it on, reads it, or makes its own; a
+ * kind that can do none of these with it is a config error. */
+static int infer_mask(mimo_graph *g, mimo_node *n, char *err, size_t len)
+{
+    const mimo_node *p = NULL;
+    for (int j = 0; j < n->n_in; j++)
+        if (MIMO_PARENT(g, n, j)->mask_src >= 0 && !p)
+            p = MIMO_PARENT(g, n, j);
+    if (!p)
+        return 0;
+    int how = n->n_in == 1 && n->kind->masking ? n->kind->masking(g, n) : 0;
+    if (!how) {
+        snprintf(err, len, "%s layer '%s' cannot honour the mask that its input "
+                 "'%s' carries (made by '%s' with mask_zero: true): masks go "
+                 "through dropout, dense, activation, layer_norm and conv1d "
+                 "(padding same or causal, strides 1), and end in gru, lstm, "
+                 "global_avg_pool1d or global_max_pool1d", n->kind->name,
+                 n->name, p->name, g->nodes[p->mask_src].name);
+        return -1;
+    }
+    if (how & MIMO_MASK_OWN)
+        n->mask_src = (int)(n - g->nodes);
+    else if (how & MIMO_MASK_PASS)
+        n->mask_src = p->mask_src;
+    return 0;
+}
+
+/* The kind's shape inference and masks, then the limits every shape
+ * keeps. */
 static int infer_node(mimo_graph *g, mimo_node *n, char *err, size_t len)
 {
-    if (n->kind->infer(g, n, err, len) < 0)
+    if (n->kind->infer(g, n, err, len) < 0 || infer_mask(g, n, err, len) < 0)
         return -1;
     long long w = mimo_shape_size(&n->shape);
     if (n->shape.rank < 1 || n->shape.rank > MIMO_SAMPLE_RANK || w < 1 ||
@@ -402,6 +431,13 @@ static int infer_shapes(mimo_graph *g)
         mimo_node *n = &g->nodes[hd->node];
         mimo_loss l = hd->spec->loss;
         int categorical = l == MIMO_LOSS_CCE || l == MIMO_LOSS_SPARSE_CCE;
+        if (n->mask_src >= 0)
+            return spec_error(s, hd->spec->pos, MIMO_ESHAPE, "head '%s': layer "
+                              "'%s' carries the mask made by '%s' (mask_zero: "
+                              "true), and a loss over masked timesteps is not "
+                              "supported: reduce the time axis first (gru, "
+                              "lstm, global_avg_pool1d)", hd->spec->name,
+                              n->name, g->nodes[n->mask_src].name);
         hd->units = n->width;
         hd->target_width = l == MIMO_LOSS_SPARSE_CCE ? 1 : n->width;
         if (categorical && n->width < 2)
@@ -734,6 +770,11 @@ static int alloc_buffers(mimo_graph *g, int input_grads)
     if (g->arena) {
         work = (mimo_arena){g->arena, 0, 0};
         place_buffers(g, &work);
+        for (int k = 0; k < g->n_nodes; k++) { /* masks made: point at them */
+            mimo_node *n = &g->nodes[k];
+            if (n->mask_src >= 0 && n->mask_src != k)
+                n->mask = g->nodes[n->mask_src].mask;
+        }
     }
     int maxu = 1;
     for (int h = 0; h < g->n_heads; h++)
@@ -1000,6 +1041,8 @@ void mimo_graph_init_params(const mimo_graph *g, mimo_real *params, uint64_t see
             mimo_init_fill(&r, x->init, params + x->off, x->size, x->fan_in,
                            x->fan_out);
         }
+        if (n->kind->init)
+            n->kind->init(n, params);
     }
 }
 

@@ -66,6 +66,11 @@ struct mimo_node {
     mimo_real *z, *dz;     /* pre-activation and its gradient, for kinds
                             * that end in an activation (may alias y, dy) */
     void *priv;            /* the kind's own data (kind->node_size bytes) */
+    /* (B, T) per sample: 1 a timestep, 0 padding, for the time axis (the
+     * first) of y; NULL: no mask. The mask of the node mask_src, which
+     * made it (embedding with mask_zero), or -1 */
+    const mimo_real *mask;
+    int mask_src;
 };
 
 typedef struct {

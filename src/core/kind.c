@@ -20,6 +20,9 @@ static const mimo_kind *const kinds[] = {
     &mimo_kind_batch_norm, &mimo_kind_layer_norm, &mimo_kind_conv2d,
     &mimo_kind_max_pool2d, &mimo_kind_avg_pool2d,
     &mimo_kind_global_avg_pool2d, &mimo_kind_global_max_pool2d,
+    &mimo_kind_conv1d, &mimo_kind_max_pool1d, &mimo_kind_avg_pool1d,
+    &mimo_kind_global_avg_pool1d, &mimo_kind_global_max_pool1d,
+    &mimo_kind_gru, &mimo_kind_lstm,
 };
 #define N_KINDS ((int)(sizeof kinds / sizeof *kinds))
 

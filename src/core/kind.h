@@ -73,6 +73,16 @@ enum {
     MIMO_KIND_MASK_INPUT = 1u << 4,
 };
 
+/* What a kind does with the mask its input carries (core/kind.h's
+ * masking; ARCHITECTURE.md, Masks), or'ed: */
+enum {
+    MIMO_MASK_PASS = 1u << 0, /* its output keeps the input's time axis: it
+                               * carries the same mask on */
+    MIMO_MASK_USE = 1u << 1,  /* it reads the mask (p->mask) */
+    MIMO_MASK_OWN = 1u << 2,  /* its output carries a mask it makes itself
+                               * (n->mask, set in buffers) */
+};
+
 /* Whether node n's kind has flag f (an input node has no kind: none). */
 #define MIMO_KIND_HAS(n, f) ((n)->kind && ((n)->kind->flags & (f)))
 
@@ -127,6 +137,13 @@ struct mimo_kind {
      * besides its output, pre-activation and their gradients (conv2d's
      * im2col patches); mimo summary and mimo bench report them. */
     size_t (*scratch)(const mimo_graph *g, const mimo_node *n, size_t b);
+    /* Optional: what n does with the mask its input carries (MIMO_MASK_*
+     * or'ed, for its settings); 0 or NULL: it cannot honour a mask, and a
+     * masked input is a config error naming it. */
+    int (*masking)(const mimo_graph *g, const mimo_node *n);
+    /* Optional: after the initializers filled n's tensors, adjusts them
+     * (lstm's unit_forget_bias: ones in the forget gate's bias). */
+    void (*init)(const mimo_node *n, mimo_real *params);
     /* Optional: the node reads integer ids of its input, which must lie
      * in [0, bound) (checked when a dataset is opened). */
     long long (*id_bound)(const mimo_node *n);
@@ -172,6 +189,9 @@ extern const mimo_kind mimo_kind_dense, mimo_kind_activation,
     mimo_kind_flatten, mimo_kind_reshape, mimo_kind_embedding,
     mimo_kind_dropout, mimo_kind_batch_norm, mimo_kind_layer_norm,
     mimo_kind_conv2d, mimo_kind_max_pool2d, mimo_kind_avg_pool2d,
-    mimo_kind_global_avg_pool2d, mimo_kind_global_max_pool2d;
+    mimo_kind_global_avg_pool2d, mimo_kind_global_max_pool2d,
+    mimo_kind_conv1d, mimo_kind_max_pool1d, mimo_kind_avg_pool1d,
+    mimo_kind_global_avg_pool1d, mimo_kind_global_max_pool1d,
+    mimo_kind_gru, mimo_kind_lstm;
 
 #endif

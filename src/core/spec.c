@@ -11,10 +11,11 @@
 
 static const char *const act_names[MIMO_ACT_COUNT] = {
     "linear", "relu", "leaky_relu", "elu", "sigmoid",
-    "tanh", "softmax", "softplus", "quadratic"};
+    "tanh", "softmax", "softplus", "quadratic", "gelu", "gelu_approximate",
+    "swish", "selu", "mish", "hard_sigmoid"};
 static const char *const init_names[MIMO_INIT_COUNT] = {
     "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-    "lecun_normal", "zeros", "constant", "uniform"};
+    "lecun_normal", "zeros", "constant", "uniform", "orthogonal"};
 static const char *const loss_names[MIMO_LOSS_COUNT] = {
     "none", "mse", "mae", "huber", "binary_crossentropy",
     "categorical_crossentropy", "sparse_categorical_crossentropy"};

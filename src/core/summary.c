@@ -46,6 +46,9 @@ static void type_text(const mimo_graph *g, const mimo_node *n, char *buf,
         snprintf(buf + used, len - used, " shares %s", l->shares);
     else if (l && !l->trainable)
         snprintf(buf + used, len - used, " frozen");
+    used = strlen(buf);
+    if (n->mask_src >= 0) /* its output carries a mask over time */
+        snprintf(buf + used, len - used, ", mask");
 }
 
 /* The parameters a layer owns (a sharing layer owns none). */
@@ -114,7 +117,7 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
             "optimizer moments, activations and work buffers at batch %d; the "
             "data apart)\n", mimo_graph_train_bytes(g) / 1e6, g->max_batch);
     if (scratch) /* the kinds' extra work buffers (im2col) */
-        fprintf(f, "Work buffers (im2col patches, pooling argmax): %.1f MiB at "
+        fprintf(f, "Work buffers (im2col patches, pooling argmax, recurrent steps): %.1f MiB at "
                 "batch_size %zu\n", (double)scratch * sizeof(mimo_real) / 1048576.0,
                 bs);
     fprintf(f, "Heads:\n");

@@ -134,8 +134,9 @@ static const char *metric_name(int i)
     return i < MIMO_METRIC_COUNT ? mimo_metric_name(i) : NULL;
 }
 
+static const char *const ACT_ALIASES[] = {"silu", "swish", NULL};
 const enum_desc mimo_cfg_enum_act = {
-    "activation", mimo_act_parse, act_name, 0, MIMO_ACT_COUNT, NULL};
+    "activation", mimo_act_parse, act_name, 0, MIMO_ACT_COUNT, ACT_ALIASES};
 static const char *const INIT_ALIASES[] = {
     "random_uniform", "uniform", "Zeros", "zeros", NULL};
 static const char *const LOSS_ALIASES[] = {

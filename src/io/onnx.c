@@ -205,10 +205,10 @@ static const char *b_constant_i64(mimo_onnx *x, const char *hint,
     long long dims = n;
     if (n > (int)(sizeof buf / sizeof *buf))
         return NULL;
-    for (int k = 0; k < n; k++)
+    for (int k = 0; k < (n ? n : 1); k++)
         buf[k] = v[k];
     return initializer((writer *)x, hint, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, buf,
-                       sizeof *buf, &dims, 1);
+                       sizeof *buf, &dims, n ? 1 : 0);
 }
 
 /* A graph input or output: type, then (N, dims...). */
@@ -280,6 +280,12 @@ static int write_layers(writer *w, const mimo_graph *g,
         if (!n->kind->onnx)
             return mimo_error(MIMO_EINVAL, "layer '%s': mimo has no ONNX export for "
                               "the kind %s yet", n->name, n->kind->name);
+        int masked = n->mask_src >= 0;
+        for (int i = 0; i < n->n_in; i++)
+            masked |= g->nodes[n->in[i]].mask_src >= 0;
+        if (masked)
+            return mimo_error(MIMO_EINVAL, "layer '%s': masks (mask_zero) have no ONNX "
+                              "export yet", n->name);
         if (n->n_in > (int)(sizeof in / sizeof *in))
             return mimo_error(MIMO_EINVAL, "layer '%s': more than %d inputs",
                               n->name, (int)(sizeof in / sizeof *in));

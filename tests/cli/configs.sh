@@ -88,6 +88,10 @@ for c in sine-window sine-window-adam; do
     target "$c val_y_loss" "$(hist $c val_y_loss 200)" '<' 0.012
 done
 
+# the same window as a sequence: causal conv1d, then a gru
+train sine-window-gru
+target "sine-window-gru val_y_loss" "$(hist sine-window-gru val_y_loss 50)" '<' 0.012
+
 # 004 part 1: x, x^2 -> sin 2 pi x, exp x with RMSprop
 train sinexp
 target "sinexp val sin_loss" "$(evalv sinexp data/sinexp-val.h5 sin_loss)" '<' 0.01

@@ -46,7 +46,7 @@ expect 1 "nokernel.yaml:3:3: layer 'c' has no 'kernel_size'" summary nokernel.ya
 printf 'inputs: {x: {shape: [4, 4, 100000]}}\nlayers:\n  c: {type: conv2d, filters: 100000, kernel_size: 3, padding: same, from: x}\noutputs: {c: {loss: mse}}\n' >huge.yaml
 expect 1 "huge.yaml:3:3: conv2d layer 'c': a kernel of 3x3x100000x100000 values is too large" summary huge.yaml
 net units 'c: {type: conv2d, filters: 2, kernel_size: 1, units: 3, from: x}' 'o: {type: flatten, from: c}'
-expect 1 "key 'units' is not valid for a conv2d layer (only dense layers take it)" summary units.yaml
+expect 1 "key 'units' is not valid for a conv2d layer (only dense, gru and lstm layers take it)" summary units.yaml
 expect 1 "--set layers.c.kernel_size: expected an integer > 0 for 'kernel_size' in layer 'c', got '-3'" summary same.yaml --set layers.c.kernel_size=-3
 
 # ---- summary: Keras' output shapes and parameter counts -----------------------
@@ -71,7 +71,7 @@ expect 0 "c2 (conv2d(relu))      (None, 12, 12, 64)       18496  p1" summary cnn
 expect 0 "p2 (avg_pool2d)        (None, 6, 6, 64)             0  c2" summary cnn.yaml
 expect 0 "g (global_avg_pool2d)  (None, 64)                   0  c2" summary cnn.yaml
 expect 0 "Total params: 46346" summary cnn.yaml
-expect 0 "Work buffers (im2col patches, pooling argmax): 27.2 MiB at batch_size 128" summary cnn.yaml
+expect 0 "Work buffers (im2col patches, pooling argmax, recurrent steps): 27.2 MiB at batch_size 128" summary cnn.yaml
 expect 0 '"c1" [shape=box, label="c1\nconv2d(relu)\n(None, 28, 28, 32)"];' dot cnn.yaml
 expect 0 '"c1" -> "p1" [label="28x28x32"];' dot cnn.yaml
 

@@ -65,6 +65,7 @@ with h5py.File('cnn.h5', 'w') as f:           # the Fashion CNN's shapes
 with h5py.File('all.h5', 'w') as f:           # every kind
     f['img'] = rs.rand(n, 9, 7, 2).astype('f4')
     f['vec'] = rs.randn(n, 6).astype('f4')
+    f['seq'] = rs.randn(n, 12, 3).astype('f4')
     f['ids'] = rs.randint(0, 30, size=(n, 3)).astype('i4')
     mask = (rs.rand(n, 6) > 0.4).astype('f4'); mask[np.arange(n), rs.randint(0, 6, n)] = 1
     f['mask'] = mask
@@ -87,7 +88,22 @@ config all 'inputs:
   vec:  {shape: 6}
   ids:  {shape: 3, dtype: int32}
   mask: {shape: 6}
+  seq:  {shape: [12, 3]}
 layers:
+  k1:   {type: conv1d, filters: 4, kernel_size: 3, padding: causal, dilation_rate: 2, activation: gelu, from: seq}
+  k2:   {type: conv1d, filters: 3, kernel_size: 2, strides: 2, padding: same, activation: swish, from: k1}
+  mp1:  {type: max_pool1d, pool_size: 2, padding: same, from: k2}
+  ap1:  {type: avg_pool1d, pool_size: 3, strides: 1, padding: same, from: k1}
+  gru:  {type: gru, units: 5, return_sequences: true, from: ap1}
+  lstm: {type: lstm, units: 4, go_backwards: true, from: gru}
+  gru2: {type: gru, units: 3, go_backwards: true, return_sequences: true, activation: tanh, from: k1}
+  g1a:  {type: global_avg_pool1d, from: gru2}
+  g1m:  {type: global_max_pool1d, from: mp1}
+  lst2: {type: lstm, units: 3, from: seq}
+  s1:   {type: activation, activation: selu, from: lstm}
+  s2:   {type: activation, activation: mish, from: g1a}
+  s3:   {type: activation, activation: hard_sigmoid, from: g1m}
+  s4:   {type: activation, activation: gelu_approximate, from: lst2}
   c1:   {type: conv2d, filters: 4, kernel_size: 3, padding: same, activation: relu, from: img}
   c2:   {type: conv2d, filters: 3, kernel_size: [2, 3], strides: 2, padding: valid, activation: elu, from: c1}
   mp:   {type: max_pool2d, pool_size: 2, padding: same, from: c1}
@@ -111,7 +127,7 @@ layers:
   mul:  {type: multiply, from: [sub, a3]}
   avg:  {type: average, from: [mul, a2, a1]}
   add:  {type: add, from: [avg, vec]}
-  cat:  {type: concat, from: [add, gap, fg, f2, fl]}
+  cat:  {type: concat, from: [add, gap, fg, f2, fl, s1, s2, s3, s4]}
   h:    {type: dense, units: 16, activation: sigmoid, from: cat}
   lg:   {type: dense, units: 6, from: h}
   cls:  {type: masked_softmax, from: [lg, mask]}
@@ -140,6 +156,21 @@ expect 2 "the format must be 'onnx'" export tflite run-demo --out x.onnx
 expect 2 "missing --out" export onnx run-demo
 expect 1 "opset 12: mimo writes opsets 13 to 17" export onnx run-demo --out x.onnx --opset 12
 expect 1 "layer 'ln': layer_norm needs opset 17" export onnx run-all --out x.onnx --opset 16
+config mzero 'inputs: {tok: {shape: 5, dtype: int32}}
+layers:
+  emb: {type: embedding, input_dim: 30, output_dim: 4, mask_zero: true, from: tok}
+  g:   {type: gru, units: 3, from: emb}
+  y:   {type: dense, units: 1, from: g}
+outputs: {y: {loss: mse}}
+train: {batch_size: 16, epochs: 1}'
+$PY -c "
+import h5py, numpy as np
+with h5py.File('tok.h5', 'w') as f:
+    f['tok'] = np.random.RandomState(1).randint(0, 30, (64, 5)).astype('i4')
+    f['y'] = np.zeros((64, 1), 'f4')"
+expect 0 "" train mzero.yaml --data tok.h5 --out run-mzero --quiet
+expect 1 "layer 'emb': masks (mask_zero) have no ONNX export yet" \
+    export onnx run-mzero --out x.onnx
 check "no x.onnx after a refused export" test ! -e x.onnx
 check "no temporaries left" no_tmp x.onnx
 finish

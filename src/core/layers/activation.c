@@ -94,6 +94,13 @@ static const char *activation_onnx(mimo_onnx *x, const mimo_graph *g,
     return y == in[0] ? mimo_onnx_op1(x, "Identity", y) : y;
 }
 
+/* masks: the output keeps the input's time axis (ARCHITECTURE.md, Masks) */
+static int activation_masking(const mimo_graph *g, const mimo_node *n)
+{
+    (void)g, (void)n;
+    return MIMO_MASK_PASS;
+}
+
 const mimo_kind mimo_kind_activation = {
     .name = "activation",
     .args = activation_keys,
@@ -104,6 +111,7 @@ const mimo_kind mimo_kind_activation = {
     .dot_shape = "box",
     .flags = MIMO_KIND_LOGITS,
     .infer = activation_infer,
+    .masking = activation_masking,
     .buffers = activation_buffers,
     .forward = activation_forward,
     .backward = activation_backward,

@@ -161,6 +161,13 @@ static const char *dense_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node
     return mimo_onnx_act(x, n->act, n->alpha, z);
 }
 
+/* masks: the output keeps the input's time axis (ARCHITECTURE.md, Masks) */
+static int dense_masking(const mimo_graph *g, const mimo_node *n)
+{
+    (void)g, (void)n;
+    return MIMO_MASK_PASS;
+}
+
 const mimo_kind mimo_kind_dense = {
     .name = "dense",
     .args = dense_keys,
@@ -172,6 +179,7 @@ const mimo_kind mimo_kind_dense = {
     .dot_shape = "box",
     .flags = MIMO_KIND_LOGITS,
     .infer = dense_infer,
+    .masking = dense_masking,
     .buffers = dense_buffers,
     .forward = dense_forward,
     .backward = dense_backward,

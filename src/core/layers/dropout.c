@@ -125,6 +125,13 @@ static const char *dropout_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_no
     return mimo_onnx_op1(x, "Identity", in[0]);
 }
 
+/* masks: the output keeps the input's time axis (ARCHITECTURE.md, Masks) */
+static int dropout_masking(const mimo_graph *g, const mimo_node *n)
+{
+    (void)g, (void)n;
+    return MIMO_MASK_PASS;
+}
+
 const mimo_kind mimo_kind_dropout = {
     .name = "dropout",
     .args = dropout_keys,
@@ -133,6 +140,7 @@ const mimo_kind mimo_kind_dropout = {
     .node_size = sizeof(dropout_node),
     .dot_shape = "box",
     .infer = dropout_infer,
+    .masking = dropout_masking,
     .buffers = dropout_buffers,
     .forward = dropout_forward,
     .backward = dropout_backward,

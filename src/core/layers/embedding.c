@@ -19,6 +19,7 @@
 typedef struct {
     int input_dim, output_dim;
     mimo_init embeddings_initializer;
+    int mask_zero;
 } embedding_args;
 
 static const mimo_arg embedding_keys[] = {
@@ -27,6 +28,7 @@ static const mimo_arg embedding_keys[] = {
     {MIMO_ARG(embedding_args, output_dim), .type = MIMO_ARG_INT, .required = 1,
      .lo = 1, .hi = 1 << 24, .expect = "an integer > 0"},
     {MIMO_ARG(embedding_args, embeddings_initializer), .type = MIMO_ARG_INIT},
+    {MIMO_ARG(embedding_args, mask_zero), .type = MIMO_ARG_BOOL},
 };
 
 static void embedding_defaults(void *p)
@@ -52,6 +54,15 @@ static int embedding_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
                  MIMO_SAMPLE_RANK - 1);
         return -1;
     }
+    if (a->mask_zero && p->shape.rank != 1) {
+        char sh[96];
+        mimo_shape_format(&p->shape, sh, sizeof sh);
+        snprintf(err, len, "embedding layer '%s': mask_zero: true needs ids of "
+                 "shape (timesteps), but '%s' has shape %s", n->name, p->name, sh);
+        return -1;
+    }
+    if (a->mask_zero) /* its output carries the mask: id 0 is padding */
+        n->mask_src = (int)(n - g->nodes);
     n->shape = p->shape;
     n->shape.dim[n->shape.rank++] = a->output_dim;
     mimo_shape s = {2, {a->input_dim, a->output_dim}};
@@ -72,6 +83,17 @@ static long row_of(mimo_graph *g, const mimo_node *n, mimo_real v)
     return -1;
 }
 
+/* y, and with mask_zero the mask (B, T): 0 where the id is 0 */
+static void embedding_buffers(mimo_graph *g, mimo_node *n, mimo_arena *a)
+{
+    const embedding_args *a_ = n->args;
+    size_t B = (size_t)g->max_batch;
+    n->y = mimo_arena_take(a, B * (size_t)n->width);
+    n->mask = a_->mask_zero
+                  ? mimo_arena_take(a, B * (size_t)MIMO_PARENT(g, n, 0)->width)
+                  : NULL;
+}
+
 static void embedding_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                               int b)
 {
@@ -79,6 +101,8 @@ static void embedding_forward(mimo_graph *g, mimo_node *n, const mimo_real *para
     const mimo_real *ids = MIMO_PARENT(g, n, 0)->y;
     const mimo_real *E = params + n->tensors[0].off;
     size_t count = (size_t)b * (size_t)MIMO_PARENT(g, n, 0)->width, d = (size_t)a->output_dim;
+    for (size_t i = 0; n->mask && i < count; i++)
+        ((mimo_real *)n->mask)[i] = ids[i] != 0;
     for (size_t i = 0; i < count; i++) {
         long row = row_of(g, n, ids[i]);
         for (size_t j = 0; j < d; j++)
@@ -124,6 +148,7 @@ const mimo_kind mimo_kind_embedding = {
     .defaults = embedding_defaults,
     .dot_shape = "box",
     .infer = embedding_infer,
+    .buffers = embedding_buffers,
     .forward = embedding_forward,
     .backward = embedding_backward,
     .id_bound = embedding_id_bound,

@@ -119,6 +119,13 @@ static void layer_norm_backward(mimo_graph *g, mimo_node *n, const mimo_real *pa
     }
 }
 
+/* masks: the output keeps the input's time axis (ARCHITECTURE.md, Masks) */
+static int layer_norm_masking(const mimo_graph *g, const mimo_node *n)
+{
+    (void)g, (void)n;
+    return MIMO_MASK_PASS;
+}
+
 static const char *const layer_norm_aliases[] = {"layer_normalization", NULL};
 
 /* ONNX's LayerNormalization over the last axis (opset 17; its scale is
@@ -170,6 +177,7 @@ const mimo_kind mimo_kind_layer_norm = {
     .node_size = sizeof(layer_norm_node),
     .dot_shape = "box",
     .infer = layer_norm_infer,
+    .masking = layer_norm_masking,
     .buffers = layer_norm_buffers,
     .forward = layer_norm_forward,
     .backward = layer_norm_backward,

@@ -1,5 +1,8 @@
-/* conv2d.c — 2-D convolution (Keras Conv2D), channels last, lowered to ONE
- * matrix product over the rank's whole batch slice (im2col):
+/* conv.c — 2-D and 1-D convolution (Keras Conv2D and Conv1D), channels
+ * last, lowered to ONE matrix product over the rank's whole batch slice
+ * (im2col). A (timesteps, features) sequence is the image (1, T, C), so
+ * conv1d is conv2d with kh = 1, plus dilation (taps dil apart) and causal
+ * padding (window.h):
  *   col = patches(x)   (b oh ow, K), K = kh kw c_in: each output position's
  *                      window of x in (i, j, c) order, zeros where it
  *                      reads padding
@@ -7,8 +10,8 @@
  *   y = act(z)         (K, filters) matrix; z, y (b, oh, ow, filters)
  * Backward: dz = dy act'(z); dW += a col^T dz; db += a colsum(dz);
  * dcol = dz W^T, added back window by window into dx (col2im).
- * Tensors: kernel (kh, kw, c_in, filters) and bias (filters), as Keras
- * stores them, so weights move to and from Keras and h5py as they are.
+ * Tensors: kernel (kh, kw, c_in, filters) — conv1d (kw, c_in, filters) —
+ * and bias (filters), as Keras stores them, so weights move to and from Keras and h5py as they are.
  * A 1x1 kernel with stride 1 needs no patches: col is x itself. */
 #include <cblas.h>
 #include <limits.h>
@@ -29,7 +32,8 @@
 typedef struct {
     int filters;
     mimo_ints kernel_size, strides;
-    int padding;         /* index into mimo_window_paddings: valid, same */
+    int padding;         /* MIMO_PAD_*: valid, same (conv1d: causal too) */
+    mimo_ints dilation_rate; /* conv1d */
     mimo_act activation;
     double alpha;        /* leaky_relu 0.3, elu 1.0 unless given */
     int use_bias;
@@ -53,12 +57,32 @@ static const mimo_arg conv2d_keys[] = {
     {MIMO_ARG(conv2d_args, bias_initializer), .type = MIMO_ARG_INIT},
 };
 
+static const mimo_arg conv1d_keys[] = {
+    {MIMO_ARG(conv2d_args, filters), .type = MIMO_ARG_INT, .required = 1,
+     .lo = 1, .hi = INT_MAX, .expect = "an integer > 0"},
+    {MIMO_ARG(conv2d_args, kernel_size), .type = MIMO_ARG_INTS, .required = 1,
+     .lo = 1, .hi = 1 << 20, .expect = "an integer > 0"},
+    {MIMO_ARG(conv2d_args, strides), .type = MIMO_ARG_INTS, .lo = 1,
+     .hi = 1 << 20, .expect = "an integer > 0"},
+    {MIMO_ARG(conv2d_args, padding), .type = MIMO_ARG_CHOICE,
+     .choices = mimo_window_paddings1d},
+    {MIMO_ARG(conv2d_args, dilation_rate), .type = MIMO_ARG_INTS, .lo = 1,
+     .hi = 1 << 20, .expect = "an integer > 0"},
+    {MIMO_ARG(conv2d_args, activation), .type = MIMO_ARG_ACT},
+    {MIMO_ARG(conv2d_args, alpha), .type = MIMO_ARG_REAL, .lo = -HUGE_VAL,
+     .hi = HUGE_VAL, .expect = "a number"},
+    {MIMO_ARG(conv2d_args, use_bias), .type = MIMO_ARG_BOOL},
+    {MIMO_ARG(conv2d_args, kernel_initializer), .type = MIMO_ARG_INIT},
+    {MIMO_ARG(conv2d_args, bias_initializer), .type = MIMO_ARG_INIT},
+};
+
 static const mimo_ints one = {1, {1}};
 
 static void conv2d_defaults(void *p)
 {
     conv2d_args *a = p;
     a->strides = one;
+    a->dilation_rate = one;
     a->activation = MIMO_ACT_LINEAR;
     a->alpha = NAN;
     a->use_bias = 1;
@@ -78,6 +102,26 @@ static int conv2d_finish(void *p, char *err, size_t len)
     return 0;
 }
 
+/* Keras: one kernel size, stride and dilation, not both a stride and a
+ * dilation above 1 */
+static int conv1d_finish(void *p, char *err, size_t len)
+{
+    conv2d_args *a = p;
+    int k, s, d;
+    if (isnan(a->alpha))
+        a->alpha = mimo_act_alpha_default(a->activation);
+    if (mimo_window_one(&a->kernel_size, &one, "kernel_size", &k, err, len) ||
+        mimo_window_one(&a->strides, &one, "strides", &s, err, len) ||
+        mimo_window_one(&a->dilation_rate, &one, "dilation_rate", &d, err, len))
+        return -1;
+    if (s > 1 && d > 1) {
+        snprintf(err, len, "strides %d and dilation_rate %d: one of them must "
+                 "be 1 (as Keras)", s, d);
+        return -1;
+    }
+    return 0;
+}
+
 /* Per node: the window, K = kh kw c_in, whether the patches are x itself
  * (direct) and whether the parent takes a gradient (dx); work buffers. */
 typedef struct {
@@ -86,6 +130,8 @@ typedef struct {
     mimo_real *col;   /* (B oh ow, K): patches; in backward their gradient */
     mimo_real *ones;  /* (B oh ow) ones: the bias gradient as one gemv */
 } conv_node;
+
+static int conv_setup(mimo_node *n, const mimo_shape *ks, char *err, size_t len);
 
 static int conv2d_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
 {
@@ -96,22 +142,51 @@ static int conv2d_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
     mimo_window_pair(&a->strides, &one, "strides", s, err, len);
     if (mimo_window_infer(g, n, k, s, a->padding, "kernel_size", &d->w, err, len))
         return -1;
-    d->K = k[0] * k[1] * d->w.c;
+    n->shape = (mimo_shape){3, {d->w.out_h, d->w.out_w, a->filters}};
+    mimo_shape ks = {4, {k[0], k[1], d->w.c, a->filters}};
+    return conv_setup(n, &ks, err, len);
+}
+
+/* conv1d: the window over (T, C), output (out_T, filters), kernel
+ * (kw, c_in, filters). */
+static int conv1d_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
+{
+    const conv2d_args *a = n->args;
+    conv_node *d = n->priv;
+    int k, s, dil;
+    mimo_window_one(&a->kernel_size, &one, "kernel_size", &k, err, len);
+    mimo_window_one(&a->strides, &one, "strides", &s, err, len);
+    mimo_window_one(&a->dilation_rate, &one, "dilation_rate", &dil, err, len);
+    if (mimo_window_infer1d(g, n, k, s, dil, a->padding, "kernel_size", &d->w,
+                            err, len))
+        return -1;
+    n->shape = (mimo_shape){2, {d->w.out_w, a->filters}};
+    mimo_shape ks = {3, {k, d->w.c, a->filters}};
+    return conv_setup(n, &ks, err, len);
+}
+
+/* What both kinds share once the window is known: K, the tensors. */
+static int conv_setup(mimo_node *n, const mimo_shape *ks, char *err, size_t len)
+{
+    const conv2d_args *a = n->args;
+    conv_node *d = n->priv;
+    const mimo_window *w = &d->w;
+    d->K = w->kh * w->kw * w->c;
     if ((long long)d->K * a->filters > INT_MAX / 2) {
-        snprintf(err, len, "conv2d layer '%s': a kernel of %dx%dx%dx%d values is "
-                 "too large", n->name, k[0], k[1], d->w.c, a->filters);
+        snprintf(err, len, "%s layer '%s': a kernel of %dx%dx%dx%d values is "
+                 "too large", n->kind->name, n->name, w->kh, w->kw, w->c,
+                 a->filters);
         return -1;
     }
     d->filters = a->filters;
     d->use_bias = a->use_bias;
-    d->direct = k[0] == 1 && k[1] == 1 && s[0] == 1 && s[1] == 1;
-    n->shape = (mimo_shape){3, {d->w.out_h, d->w.out_w, a->filters}};
+    d->direct = w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1;
     n->act = a->activation;
     n->alpha = (mimo_real)a->alpha;
     /* Keras' fans for a kernel: the receptive field times the channels */
-    double fan_in = d->K, fan_out = (double)k[0] * k[1] * a->filters;
-    mimo_shape ks = {4, {k[0], k[1], d->w.c, a->filters}}, bs = {1, {a->filters}};
-    if (mimo_node_add_tensor(n, "kernel", &ks, a->kernel_initializer, fan_in,
+    double fan_in = d->K, fan_out = (double)w->kh * w->kw * a->filters;
+    mimo_shape bs = {1, {a->filters}};
+    if (mimo_node_add_tensor(n, "kernel", ks, a->kernel_initializer, fan_in,
                              fan_out) < 0 ||
         (a->use_bias && mimo_node_add_tensor(n, "bias", &bs, a->bias_initializer,
                                              fan_in, fan_out) < 0))
@@ -144,18 +219,22 @@ static void conv2d_buffers(mimo_graph *g, mimo_node *n, mimo_arena *a)
         d->ones[r] = 1;
 }
 
-/* The columns [j0, j1) of the window at input column x0 inside the input. */
-static void inside(int x0, int k, int in, int *j0, int *j1)
+/* The taps [j0, j1) of the window at input column x0, taps dil apart,
+ * that lie inside the input (tap j reads column x0 + j dil). */
+static void inside(int x0, int k, int dil, int in, int *j0, int *j1)
 {
-    *j0 = x0 < 0 ? -x0 : 0;
-    *j1 = in - x0 < k ? in - x0 : k;
+    *j0 = x0 < 0 ? (-x0 + dil - 1) / dil : 0;
+    *j1 = in - x0 <= 0 ? 0 : (in - x0 + dil - 1) / dil;
+    if (*j1 > k)
+        *j1 = k;
     if (*j1 < *j0)
         *j1 = *j0;
 }
 
 /* One output row's patches column by column, for short runs (a window row
- * of fewer than 16 values, e.g. 3x3 over one channel): for each (i, j, c)
- * a strided pass over ox, without the per-run overhead. */
+ * of fewer than 16 values, e.g. 3x3 over one channel) and dilated windows
+ * (whose rows are no one run of x): for each (i, j, c) a strided pass over
+ * ox, without the per-run overhead. */
 static void im2col_line_narrow(const mimo_window *w, const mimo_real *xs, int y0,
                                mimo_real *dst)
 {
@@ -167,7 +246,7 @@ static void im2col_line_narrow(const mimo_window *w, const mimo_real *xs, int y0
             for (int c = 0; c < C; c++) {
                 mimo_real *d = dst + (i * w->kw + j) * C + c;
                 for (int ox = 0; ox < w->out_w; ox++) {
-                    int ix = ox * w->sw - w->pad_left + j;
+                    int ix = ox * w->sw - w->pad_left + j * w->dil;
                     d[(size_t)ox * K] = in && ix >= 0 && ix < w->in_w
                                             ? row[(size_t)ix * C + c] : 0;
                 }
@@ -187,13 +266,13 @@ static void im2col(const mimo_window *w, const mimo_real *x, mimo_real *col, int
         int s = r / w->out_h, oy = r % w->out_h, y0 = oy * w->sh - w->pad_top;
         const mimo_real *xs = x + (size_t)s * in_s;
         mimo_real *dst = col + (size_t)r * w->out_w * K;
-        if (run < 16) {
+        if (run < 16 || w->dil > 1) {
             im2col_line_narrow(w, xs, y0, dst);
             continue;
         }
         for (int ox = 0; ox < w->out_w; ox++) {
             int x0 = ox * w->sw - w->pad_left, j0, j1;
-            inside(x0, w->kw, w->in_w, &j0, &j1);
+            inside(x0, w->kw, 1, w->in_w, &j0, &j1);
             for (int i = 0; i < w->kh; i++, dst += run) {
                 int iy = y0 + i;
                 if (iy < 0 || iy >= w->in_h || j1 == j0) {
@@ -227,16 +306,21 @@ static void col2im(const mimo_window *w, const mimo_real *dcol, mimo_real *dx, i
             int y0 = oy * w->sh - w->pad_top;
             for (int ox = 0; ox < w->out_w; ox++, src += K) {
                 int x0 = ox * w->sw - w->pad_left, j0, j1;
-                inside(x0, w->kw, w->in_w, &j0, &j1);
+                inside(x0, w->kw, w->dil, w->in_w, &j0, &j1);
                 for (int i = 0; i < w->kh; i++) {
                     int iy = y0 + i;
                     if (iy < 0 || iy >= w->in_h || j1 == j0)
                         continue;
-                    mimo_real *dst = xs + ((size_t)iy * w->in_w + x0 + j0) * C;
-                    const mimo_real *row = src + (size_t)i * run + (size_t)j0 * C;
-                    int len = (j1 - j0) * C;
-                    for (int t = 0; t < len; t++)
-                        dst[t] += row[t];
+                    /* taps dil apart: runs of C (dil 1: one run) */
+                    int per = w->dil == 1 ? j1 - j0 : 1;
+                    for (int j = j0; j < j1; j += per) {
+                        mimo_real *dst = xs + ((size_t)iy * w->in_w + x0 +
+                                               (size_t)j * w->dil) * C;
+                        const mimo_real *row = src + (size_t)i * run + (size_t)j * C;
+                        int len = per * C;
+                        for (int t = 0; t < len; t++)
+                            dst[t] += row[t];
+                    }
                 }
             }
         }
@@ -299,7 +383,7 @@ static void conv2d_backward(mimo_graph *g, mimo_node *n, const mimo_real *params
 
 static void conv2d_describe(const mimo_node *n, char *buf, size_t len)
 {
-    snprintf(buf, len, "conv2d(%s)", mimo_act_name(n->act));
+    snprintf(buf, len, "%s(%s)", n->kind->name, mimo_act_name(n->act));
 }
 
 /* forward col W, backward col^T dz, and dz W^T when the input takes a
@@ -324,15 +408,21 @@ static size_t conv2d_scratch(const mimo_graph *g, const mimo_node *n, size_t b)
 /* Conv on the transposed input; the kernel (kh, kw, c_in, filters), the
  * checkpoint's Keras layout, transposed to ONNX's (filters, c_in, kh, kw)
  * by a Transpose of the constant (folded by runtimes). */
-static const char *conv2d_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node *n,
-                               const char *const *in, char *err, size_t len)
+static const char *conv_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node *n,
+                             const char *const *in, char *err, size_t len)
 {
-    (void)g, (void)err, (void)len;
+    (void)err, (void)len;
     static const long long oihw[4] = {3, 2, 0, 1};
     const conv_node *d = n->priv;
-    const char *more[2] = {mimo_onnx_transpose(x, mimo_onnx_tensor(x, n, 0), oihw, 4),
-                           d->use_bias ? mimo_onnx_tensor(x, n, 1) : NULL};
-    const char *z = mimo_window_onnx(x, &d->w, "Conv", in[0], more, d->use_bias ? 2 : 1);
+    const mimo_tensor *k = &n->tensors[0];
+    /* conv1d's kernel (kw, c_in, filters) is the image kernel (1, kw, ...) */
+    const long long dims[4] = {d->w.kh, d->w.kw, d->w.c, d->filters};
+    const char *more[2] = {
+        mimo_onnx_transpose(x, x->constant(x, k->name, x->params + k->off, dims, 4),
+                            oihw, 4),
+        d->use_bias ? mimo_onnx_tensor(x, n, 1) : NULL};
+    const char *z = mimo_window_onnx_node(x, g, n, &d->w, "Conv", in[0], more,
+                                          d->use_bias ? 2 : 1);
     return mimo_onnx_act(x, n->act, n->alpha, z);
 }
 
@@ -353,5 +443,35 @@ const mimo_kind mimo_kind_conv2d = {
     .describe = conv2d_describe,
     .flops = conv2d_flops,
     .scratch = conv2d_scratch,
-    .onnx = conv2d_onnx,
+    .onnx = conv_onnx,
+};
+
+/* masks: same and causal padding with stride 1 keep the time axis, step
+ * for step; a strided or valid conv1d would misalign it */
+static int conv1d_masking(const mimo_graph *g, const mimo_node *n)
+{
+    (void)g;
+    const conv_node *d = n->priv;
+    return d->w.sw == 1 && d->w.out_w == d->w.in_w ? MIMO_MASK_PASS : 0;
+}
+
+const mimo_kind mimo_kind_conv1d = {
+    .name = "conv1d",
+    .args = conv1d_keys,
+    .n_args = (int)(sizeof conv1d_keys / sizeof *conv1d_keys),
+    .args_size = sizeof(conv2d_args),
+    .defaults = conv2d_defaults,
+    .finish = conv1d_finish,
+    .node_size = sizeof(conv_node),
+    .dot_shape = "box",
+    .flags = MIMO_KIND_LOGITS,
+    .infer = conv1d_infer,
+    .masking = conv1d_masking,
+    .buffers = conv2d_buffers,
+    .forward = conv2d_forward,
+    .backward = conv2d_backward,
+    .describe = conv2d_describe,
+    .flops = conv2d_flops,
+    .scratch = conv2d_scratch,
+    .onnx = conv_onnx,
 };

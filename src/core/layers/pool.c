@@ -1,8 +1,10 @@
-/* pool2d.c — 2-D pooling over channels-last (height, width, channels)
- * samples, four kinds (Keras' MaxPooling2D, AveragePooling2D,
- * GlobalAveragePooling2D, GlobalMaxPooling2D). They share one file because
- * they share everything but the reduction: a global pooling is a pooling
- * whose window is the whole image, with the output (channels) (or (1, 1,
+/* pool.c — pooling over channels-last (height, width, channels) samples
+ * and (timesteps, features) sequences, eight kinds (Keras' MaxPooling2D,
+ * AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D and their
+ * 1D forms). They share one file because they share everything but the
+ * reduction and the rank: a sequence is the image (1, T, C) (window.h),
+ * and a global pooling is a pooling whose window is the whole image or
+ * sequence, with the output (channels) (or (1, 1, channels), (1,
  * channels) with keepdims).
  *   max:  y = max over the window;  dx[argmax] += dy. Ties go to the first
  *         maximum in window order (row by row), the same every run; padding
@@ -35,6 +37,15 @@ static const mimo_arg pool_keys[] = {
 
 static const mimo_ints two = {1, {2}};
 
+static const mimo_arg pool1d_keys[] = {
+    {MIMO_ARG(pool_args, pool_size), .type = MIMO_ARG_INTS, .lo = 1,
+     .hi = 1 << 20, .expect = "an integer > 0"},
+    {MIMO_ARG(pool_args, strides), .type = MIMO_ARG_INTS, .lo = 1,
+     .hi = 1 << 20, .expect = "an integer > 0"},
+    {MIMO_ARG(pool_args, padding), .type = MIMO_ARG_CHOICE,
+     .choices = mimo_window_paddings},
+};
+
 static void pool_defaults(void *p) { ((pool_args *)p)->pool_size = two; }
 
 static int pool_finish(void *p, char *err, size_t len)
@@ -43,6 +54,16 @@ static int pool_finish(void *p, char *err, size_t len)
     int pair[2];
     if (mimo_window_pair(&a->pool_size, &two, "pool_size", pair, err, len) ||
         mimo_window_pair(&a->strides, &a->pool_size, "strides", pair, err, len))
+        return -1;
+    return 0;
+}
+
+static int pool1d_finish(void *p, char *err, size_t len)
+{
+    const pool_args *a = p;
+    int v;
+    if (mimo_window_one(&a->pool_size, &two, "pool_size", &v, err, len) ||
+        mimo_window_one(&a->strides, &a->pool_size, "strides", &v, err, len))
         return -1;
     return 0;
 }
@@ -61,9 +82,18 @@ typedef struct {
     mimo_real *arg;   /* max: (B, oh, ow, c) each maximum's i kw + j */
 } pool_node;
 
+/* The global 1-D pools read a mask (masked timesteps left out); the other
+ * pools cannot honour one. */
+static int global1d_masking(const mimo_graph *g, const mimo_node *n)
+{
+    (void)g, (void)n;
+    return MIMO_MASK_USE;
+}
+
 static int is_max(const mimo_node *n)
 {
-    return n->kind == &mimo_kind_max_pool2d || n->kind == &mimo_kind_global_max_pool2d;
+    return n->kind == &mimo_kind_max_pool2d || n->kind == &mimo_kind_global_max_pool2d ||
+           n->kind == &mimo_kind_max_pool1d || n->kind == &mimo_kind_global_max_pool1d;
 }
 
 static int pool_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
@@ -92,6 +122,37 @@ static int global_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
     d->w.out_h = d->w.out_w = 1;
     d->max = is_max(n);
     n->shape = a->keepdims ? (mimo_shape){3, {1, 1, d->w.c}}
+                           : (mimo_shape){1, {d->w.c}};
+    return 0;
+}
+
+static int pool1d_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
+{
+    const pool_args *a = n->args;
+    pool_node *d = n->priv;
+    int k, s;
+    mimo_window_one(&a->pool_size, &two, "pool_size", &k, err, len);
+    mimo_window_one(&a->strides, &a->pool_size, "strides", &s, err, len);
+    if (mimo_window_infer1d(g, n, k, s, 1, a->padding, "pool_size", &d->w, err,
+                            len))
+        return -1;
+    d->max = is_max(n);
+    n->shape = (mimo_shape){2, {d->w.out_w, d->w.c}};
+    return 0;
+}
+
+/* The window is the whole sequence: one output per feature. */
+static int global1d_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
+{
+    const global_args *a = n->args;
+    pool_node *d = n->priv;
+    if (mimo_window_infer1d(g, n, 1, 1, 1, MIMO_PAD_VALID, "pool_size", &d->w,
+                            err, len))
+        return -1;
+    d->w.kw = d->w.in_w;
+    d->w.out_w = 1;
+    d->max = is_max(n);
+    n->shape = a->keepdims ? (mimo_shape){2, {1, d->w.c}}
                            : (mimo_shape){1, {d->w.c}};
     return 0;
 }
@@ -184,6 +245,61 @@ static void pool_one(const mimo_window *w, int max, const mimo_real *xs, span p,
     }
 }
 
+/* A global 1-D pool over the timesteps whose mask is 1: the mean (zeros
+ * when every step is masked), or the maximum and its step (-1: none). */
+static void masked_forward(const pool_node *d, const mimo_real *x,
+                           const mimo_real *mask, mimo_real *y, int b)
+{
+    const int T = d->w.in_w, C = d->w.c;
+    for (int s = 0; s < b; s++) {
+        const mimo_real *m = mask + (size_t)s * T, *xs = x + (size_t)s * T * C;
+        mimo_real *ys = y + (size_t)s * C, *arg = d->max ? d->arg + (size_t)s * C : NULL;
+        int count = 0;
+        for (int c = 0; c < C; c++)
+            ys[c] = 0;
+        for (int c = 0; arg && c < C; c++)
+            arg[c] = -1;
+        for (int t = 0; t < T; t++) {
+            if (m[t] == 0)
+                continue;
+            const mimo_real *xt = xs + (size_t)t * C;
+            for (int c = 0; c < C; c++) {
+                if (!d->max)
+                    ys[c] += xt[c];
+                else if (count == 0 || xt[c] > ys[c])
+                    ys[c] = xt[c], arg[c] = (mimo_real)t;
+            }
+            count++;
+        }
+        for (int c = 0; !d->max && count > 0 && c < C; c++)
+            ys[c] /= (mimo_real)count;
+    }
+}
+
+static void masked_backward(const pool_node *d, const mimo_real *mask,
+                            const mimo_real *dy, mimo_real *dx, int b)
+{
+    const int T = d->w.in_w, C = d->w.c;
+    for (int s = 0; s < b; s++) {
+        const mimo_real *m = mask + (size_t)s * T, *dys = dy + (size_t)s * C;
+        mimo_real *xs = dx + (size_t)s * T * C;
+        if (d->max) {
+            for (int c = 0; c < C; c++) {
+                int t = (int)d->arg[(size_t)s * C + c];
+                if (t >= 0)
+                    xs[(size_t)t * C + c] += dys[c];
+            }
+            continue;
+        }
+        int count = 0;
+        for (int t = 0; t < T; t++)
+            count += m[t] != 0;
+        for (int t = 0; t < T; t++)
+            for (int c = 0; m[t] != 0 && c < C; c++)
+                xs[(size_t)t * C + c] += dys[c] / (mimo_real)count;
+    }
+}
+
 static void pool_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                          int b)
 {
@@ -191,6 +307,10 @@ static void pool_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
     const pool_node *d = n->priv;
     const mimo_window *w = &d->w;
     const mimo_real *x = MIMO_PARENT(g, n, 0)->y;
+    if (MIMO_PARENT(g, n, 0)->mask) {
+        masked_forward(d, x, MIMO_PARENT(g, n, 0)->mask, n->y, b);
+        return;
+    }
     const size_t in_s = (size_t)w->in_h * w->in_w * w->c;
     const size_t out_s = (size_t)w->out_h * w->out_w * w->c;
     MIMO_PAR_FOR((long)b * (long)out_s * w->kh * w->kw >= MIMO_PAR_MIN,
@@ -220,6 +340,10 @@ static void pool_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
     const size_t out_s = (size_t)w->out_h * w->out_w * C;
     if (!dx)
         return;
+    if (MIMO_PARENT(g, n, 0)->mask) {
+        masked_backward(d, MIMO_PARENT(g, n, 0)->mask, n->dy, dx, b);
+        return;
+    }
     MIMO_PAR_FOR((long)b * (long)out_s * w->kh * w->kw >= MIMO_PAR_MIN,
                  int s = 0, s < b, s++, {
         for (int oy = 0; oy < w->out_h; oy++)
@@ -262,15 +386,15 @@ static size_t pool_scratch(const mimo_graph *g, const mimo_node *n, size_t b)
 static const char *pool_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node *n,
                              const char *const *in, char *err, size_t len)
 {
-    (void)g, (void)err, (void)len;
+    (void)err, (void)len;
     const pool_node *d = n->priv;
-    const char *y = mimo_window_onnx(x, &d->w, d->max ? "MaxPool" : "AveragePool",
-                                     in[0], NULL, 0);
-    return mimo_onnx_reshape(x, y, &n->shape);
+    return mimo_window_onnx_node(x, g, n, &d->w, d->max ? "MaxPool" : "AveragePool",
+                                 in[0], NULL, 0);
 }
 
-#define POOL_KIND(NAME, ALIASES, ARGS, KEYS, DEFAULTS, FINISH, INFER)         \
+#define POOL_KIND(NAME, ALIASES, ARGS, KEYS, DEFAULTS, FINISH, INFER, MASK)   \
     {                                                                         \
+        .masking = MASK,                                                      \
         .name = NAME, .aliases = ALIASES, .args = KEYS,                       \
         .n_args = (int)(sizeof KEYS / sizeof *KEYS),                          \
         .args_size = sizeof(ARGS), .defaults = DEFAULTS, .finish = FINISH,    \
@@ -286,15 +410,33 @@ static const char *const avg_aliases[] = {"average_pooling2d", NULL};
 static const char *const gavg_aliases[] = {"global_average_pooling2d", NULL};
 static const char *const gmax_aliases[] = {"global_max_pooling2d", NULL};
 
+static const char *const max1_aliases[] = {"max_pooling1d", NULL};
+static const char *const avg1_aliases[] = {"average_pooling1d", NULL};
+static const char *const gavg1_aliases[] = {"global_average_pooling1d", NULL};
+static const char *const gmax1_aliases[] = {"global_max_pooling1d", NULL};
+
+const mimo_kind mimo_kind_max_pool1d =
+    POOL_KIND("max_pool1d", max1_aliases, pool_args, pool1d_keys, pool_defaults,
+              pool1d_finish, pool1d_infer, NULL);
+const mimo_kind mimo_kind_avg_pool1d =
+    POOL_KIND("avg_pool1d", avg1_aliases, pool_args, pool1d_keys, pool_defaults,
+              pool1d_finish, pool1d_infer, NULL);
+const mimo_kind mimo_kind_global_avg_pool1d =
+    POOL_KIND("global_avg_pool1d", gavg1_aliases, global_args, global_keys, NULL,
+              NULL, global1d_infer, global1d_masking);
+const mimo_kind mimo_kind_global_max_pool1d =
+    POOL_KIND("global_max_pool1d", gmax1_aliases, global_args, global_keys, NULL,
+              NULL, global1d_infer, global1d_masking);
+
 const mimo_kind mimo_kind_max_pool2d =
     POOL_KIND("max_pool2d", max_aliases, pool_args, pool_keys, pool_defaults,
-              pool_finish, pool_infer);
+              pool_finish, pool_infer, NULL);
 const mimo_kind mimo_kind_avg_pool2d =
     POOL_KIND("avg_pool2d", avg_aliases, pool_args, pool_keys, pool_defaults,
-              pool_finish, pool_infer);
+              pool_finish, pool_infer, NULL);
 const mimo_kind mimo_kind_global_avg_pool2d =
     POOL_KIND("global_avg_pool2d", gavg_aliases, global_args, global_keys, NULL,
-              NULL, global_infer);
+              NULL, global_infer, NULL);
 const mimo_kind mimo_kind_global_max_pool2d =
     POOL_KIND("global_max_pool2d", gmax_aliases, global_args, global_keys, NULL,
-              NULL, global_infer);
+              NULL, global_infer, NULL);
