@@ -1,0 +1,32 @@
+/* tabular.h — `mimo import csv --schema` and `--infer-schema` (tabular.c,
+ * infer.c): CSV columns of numbers, strings and lists into dataset files,
+ * with the vocabularies and statistics of the training split stored in
+ * each file under /preprocessing. Tools part; not in libmimo. */
+#ifndef MIMO_TOOLS_TABULAR_H
+#define MIMO_TOOLS_TABULAR_H
+
+#include <stdio.h>
+
+#include "io/schema.h"
+
+typedef struct {
+    const char *path;    /* the CSV */
+    const char *out;     /* the training split's file; val and test go to
+                            OUT with .val/.test before .h5 */
+    const char *schema;  /* the schema's YAML file */
+    char delimiter;      /* 0: the schema's, else ',' */
+    double memory_mb;    /* the write windows' budget; 0: 256 */
+    FILE *report;        /* what was written, per dataset; NULL: nothing */
+} mimo_tab_opts;
+
+/* Imports the CSV by the schema (see tabular.c's purpose block). Errors
+ * name the file and, for the CSV, line and column; no output file is left
+ * behind on any error. */
+int mimo_import_tabular(const mimo_tab_opts *o);
+
+/* Prints a schema for the CSV to out, each column's kind guessed from the
+ * first max_rows rows (numbers -> numeric, few distinct strings ->
+ * category, many -> hashed, one distinct value per row -> skip). */
+int mimo_infer_schema(const char *path, char delimiter, long max_rows, FILE *out);
+
+#endif
