@@ -11,7 +11,7 @@ packages=(
   libcmocka-dev libyaml-dev zlib1g-dev
   python3 python3-h5py python3-numpy
   graphviz gnuplot-nox
-  dataset-fashion-mnist
+  dataset-fashion-mnist python3-vega-datasets
   slurm-wlm munge
   iproute2
 )

@@ -23,7 +23,7 @@ static const char *const ROOT_KEYS[] = {"columns", "split", "shuffle",
 static const char *const SPLIT_KEYS[] = {"val", "test", "seed", "by"};
 static const char *const COL_KEYS[] = {
     "kind", "target", "into", "max_tokens", "min_count", "num_bins",
-    "separator", "max_length", "missing", "log", "seed"};
+    "separator", "max_length", "missing", "log", "seed", "fill"};
 static const char *const KINDS[] = {"skip", "numeric", "category", "hashed",
                                     "multi_hot"};
 
@@ -35,7 +35,7 @@ const char *mimo_col_kind_name(mimo_col_kind k)
 /* Which settings each kind takes (besides kind, target and into). */
 static int key_fits(mimo_col_kind k, const char *key)
 {
-    static const char *const num[] = {"log"};
+    static const char *const num[] = {"log", "fill"};
     static const char *const cat[] = {"max_tokens", "min_count", "missing"};
     static const char *const hsh[] = {"num_bins", "seed"};
     static const char *const mh[] = {"max_tokens", "min_count", "separator",
@@ -43,7 +43,7 @@ static int key_fits(mimo_col_kind k, const char *key)
     if (!strcmp(key, "kind") || !strcmp(key, "target") || !strcmp(key, "into"))
         return 1;
     switch (k) {
-    case MIMO_COL_NUMERIC: return mimo_cfg_in_list(key, num, 1);
+    case MIMO_COL_NUMERIC: return mimo_cfg_in_list(key, num, 2);
     case MIMO_COL_CATEGORY: return mimo_cfg_in_list(key, cat, 3);
     case MIMO_COL_HASHED: return mimo_cfg_in_list(key, hsh, 2);
     case MIMO_COL_MULTI_HOT: return mimo_cfg_in_list(key, mh, 4);
@@ -143,6 +143,15 @@ static int col_settings(cfg *c, yaml_node_t *map, mimo_schema_col *col,
         (rc = mimo_cfg_get_bool(c, v, mimo_cfg_kw(w, sizeof w, "log", what),
                                 &col->log)))
         return rc;
+    if ((v = mimo_cfg_get(c, map, "fill", NULL))) {
+        mimo_cfg_kw(w, sizeof w, "fill", what);
+        if (v->type == YAML_SCALAR_NODE && !strcmp(mimo_cfg_sval(v), "mean"))
+            col->fill_kind = 1;
+        else if ((rc = mimo_cfg_get_double(c, v, w, R_ANY, &col->fill)))
+            return mimo_cfg_wrong(c, v, "mean or a number", w);
+        else
+            col->fill_kind = 2;
+    }
     if ((v = mimo_cfg_get(c, map, "missing", NULL))) {
         if ((rc = mimo_cfg_scalar(c, v, "oov or mask",
                                   mimo_cfg_kw(w, sizeof w, "missing", what), &s)))

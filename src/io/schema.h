@@ -36,6 +36,9 @@ typedef struct {
     char separator;       /* multi_hot: default '|' */
     int missing_mask;     /* category: empty -> 0 (mask) instead of 1 (OOV) */
     int log;              /* numeric: the natural log of the value */
+    int fill_kind;        /* numeric, empty cells: 0 NaN, 1 the training
+                             mean, 2 the value fill */
+    double fill;
     mimo_pos pos;         /* of the column's key in the schema */
 } mimo_schema_col;
 

@@ -562,8 +562,13 @@ static int convert(tjob *j, tcol *c, void *row)
     const char *s = mimo_csv_field(&j->csv, c->field);
     const mimo_schema_col *sc = c->s;
     int32_t *id = (int32_t *)row + c->slot;
-    if (sc->kind == MIMO_COL_NUMERIC)
-        return parse_num(j, c, s, (float *)row + c->slot);
+    if (sc->kind == MIMO_COL_NUMERIC) {
+        float *x = (float *)row + c->slot;
+        int rc = parse_num(j, c, s, x);
+        if (!rc && isnan(*x) && sc->fill_kind)
+            *x = sc->fill_kind == 1 ? (float)c->mean : (float)sc->fill;
+        return rc;
+    }
     if (sc->kind == MIMO_COL_HASHED) {
         *id = (int32_t)(mimo_siphash24(sc->hash_seed, sc->hash_seed, s, strlen(s)) %
                         (uint64_t)sc->num_bins);
@@ -765,20 +770,32 @@ static int windows(tjob *j)
 
 /* ---- /preprocessing ------------------------------------------------------ */
 
+/* A (n,) dataset of fixed-length UTF-8 strings (NUL-padded to the
+ * longest; as mimo's checkpoints store strings: inside checksummed
+ * metadata, none in HDF5's global heap). */
 static int write_strings(hid_t loc, const char *path, const char *name,
                          const char *const *v, size_t n)
 {
+    size_t width = 1;
+    for (size_t k = 0; k < n; k++)
+        width = strlen(v[k]) > width ? strlen(v[k]) : width;
+    char *buf = calloc(n ? n : 1, width);
+    if (!buf)
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    for (size_t k = 0; k < n; k++)
+        memcpy(buf + k * width, v[k], strlen(v[k]));
     hid_t t = -1, s = -1, d = -1;
     hsize_t dims[1] = {n};
     int rc = 0;
     MIMO_H5_TRY(&rc, t = H5Tcopy(H5T_C_S1), path, name);
-    MIMO_H5_TRY(&rc, H5Tset_size(t, H5T_VARIABLE), path, name);
+    MIMO_H5_TRY(&rc, H5Tset_size(t, width), path, name);
+    MIMO_H5_TRY(&rc, H5Tset_strpad(t, H5T_STR_NULLPAD), path, name);
     MIMO_H5_TRY(&rc, H5Tset_cset(t, H5T_CSET_UTF8), path, name);
     MIMO_H5_TRY(&rc, s = H5Screate_simple(1, dims, NULL), path, name);
     MIMO_H5_TRY(&rc, d = H5Dcreate2(loc, name, t, s, H5P_DEFAULT, H5P_DEFAULT,
                                     H5P_DEFAULT), path, name);
     if (n)
-        MIMO_H5_TRY(&rc, H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), path,
+        MIMO_H5_TRY(&rc, H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), path,
                     name);
     if (d >= 0)
         MIMO_H5_KEEP(&rc, H5Dclose(d), path, name);
@@ -786,6 +803,7 @@ static int write_strings(hid_t loc, const char *path, const char *name,
         H5Sclose(s);
     if (t >= 0)
         H5Tclose(t);
+    free(buf);
     return rc;
 }
 
@@ -840,11 +858,12 @@ static int write_vocab(hid_t g, const char *path, const tcol *c)
 }
 
 /* mean, variance (population, as Keras' Normalization), min, max, count,
- * missing, log: one value per column of the dataset, training split. */
+ * missing, log, fill (what an empty cell became; NaN: NaN): one value per
+ * column of the dataset, from the training split. */
 static int write_stats(hid_t g, const char *path, const tjob *j, const tset *t)
 {
     size_t k = t->width;
-    double *a = malloc(7 * k * sizeof *a);
+    double *a = malloc(8 * k * sizeof *a);
     if (!a)
         return mimo_error(MIMO_ENOMEM, "out of memory");
     for (int i = 0; i < j->ncols; i++) {
@@ -859,11 +878,13 @@ static int write_stats(hid_t g, const char *path, const tjob *j, const tset *t)
         a[4 * k + q] = c->n;
         a[5 * k + q] = (double)c->missing;
         a[6 * k + q] = c->s->log;
+        a[7 * k + q] = c->s->fill_kind == 1 ? a[q]
+                       : c->s->fill_kind == 2 ? c->s->fill : NAN;
     }
-    static const char *const names[7] = {"mean", "variance", "min", "max",
-                                         "count", "missing", "log"};
+    static const char *const names[8] = {"mean", "variance", "min", "max",
+                                         "count", "missing", "log", "fill"};
     int rc = 0;
-    for (int s = 0; s < 7 && !rc; s++)
+    for (int s = 0; s < 8 && !rc; s++)
         rc = mimo_h5_write_f64(g, path, names[s], a + (size_t)s * k, k);
     free(a);
     return rc;
