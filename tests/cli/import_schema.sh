@@ -156,6 +156,17 @@ for k in ('id', 'x', 'cat', 'col', 'tags', 'zip'):
 assert list(a['preprocessing/cat/vocabulary']) == list(b['preprocessing/cat/vocabulary'])
 "
 printf '\xef\xbb\xbfname,v\r\n"a, ""b""\nc",1\r\nCafé,2\r\n,3\r\n"a, ""b""\nc",4\r\n' >q.csv
+# numbers: the fast decimal path and strtod's (exponents, 20 digits, hex)
+# give float32(the text's value) exactly
+printf 'n\n0.1\n-2.675\n+3.14159265358979\n1e-7\n 12345678901234567890.5 \n0x1p3\n.5\n7.\n-0\n1.00000017881393421514957253748434595763683319091796875\n' >n.csv
+printf 'columns:\n  n: {kind: numeric}\n' >n.yaml
+expect 0 "" import csv n.csv --out o/n.h5 --schema n.yaml
+py "numbers read as float32(float(text)), bit for bit" "
+import h5py, numpy as np
+got = h5py.File('o/n.h5')['n'][:]
+want = np.array([float.fromhex(t) if 'x' in t else float(t) for t in open('n.csv').read().split()[1:]], dtype='f4')
+assert got.tobytes() == want.tobytes(), (got, want)
+"
 printf 'columns:\n  name: {kind: category}\n  v: {kind: numeric}\n' >q.yaml
 expect 0 "wrote o/q.h5 (train, 4 rows)" import csv q.csv --out o/q.h5 --schema q.yaml
 py "quoted field with separator, quotes and a line break; UTF-8; BOM; empty -> OOV" "
