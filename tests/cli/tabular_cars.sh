@@ -16,7 +16,7 @@ tutorial_block cars
 export OMP_NUM_THREADS=1
 # TUTORIAL-BEGIN
 # python3 -c 'import csv, json, sys; d = json.load(open(sys.argv[1])); w = csv.writer(open("cars.csv", "w", newline="")); w.writerow(d[0]); w.writerows([["" if v is None else v for v in r.values()] for r in d])' /usr/lib/python3/dist-packages/vega_datasets/_data/cars.json
-# build/mimo import csv cars.csv --out data/cars.h5 --schema configs/cars.schema.yaml
+# build/mimo import csv cars.csv --out data/cars.h5 --schema configs/schemas/cars.yaml
 # build/mimo train configs/cars.yaml
 # build/mimo eval runs/cars --data data/cars.test.h5
 # build/mimo train configs/cars-linear.yaml
