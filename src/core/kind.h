@@ -128,6 +128,11 @@ struct mimo_kind {
     /* Optional: the node reads integer ids of its input, which must lie
      * in [0, bound) (checked when a dataset is opened). */
     long long (*id_bound)(const mimo_node *n);
+    /* Optional: 1 when the node's state tensors `mean` and `variance` (the
+     * last axis' size each) are to be set, at a fresh start of `mimo
+     * train`, from the training file's statistics of the model input it
+     * reads (/preprocessing/<input>/mean, variance: io/adapt.c). */
+    int (*from_data)(const mimo_node *n);
 };
 
 /* For infer: n must have min..max inputs (max 0: any); else a message
@@ -156,6 +161,7 @@ extern const mimo_kind mimo_kind_dense, mimo_kind_activation,
     mimo_kind_flatten, mimo_kind_reshape, mimo_kind_embedding,
     mimo_kind_dropout, mimo_kind_batch_norm, mimo_kind_layer_norm,
     mimo_kind_conv2d, mimo_kind_max_pool2d, mimo_kind_avg_pool2d,
-    mimo_kind_global_avg_pool2d, mimo_kind_global_max_pool2d;
+    mimo_kind_global_avg_pool2d, mimo_kind_global_max_pool2d,
+    mimo_kind_normalization;
 
 #endif

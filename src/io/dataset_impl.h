@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include "mimo/dataset.h"
+#include "mimo/model.h"
 
 /* While *stop is nonzero, mimo_data_open's scans end with MIMO_EINVAL
  * ("stopped while checking"); NULL: never. Process-wide, like a signal
@@ -19,5 +20,11 @@ void mimo_data_stop_flag(volatile sig_atomic_t *stop);
  * fp[1] its mtime (seconds), fp[2] a CRC-32 of its datasets' names and
  * shapes and of 17 rows of each, spread over the file. */
 void mimo_data_fingerprint(const mimo_data *d, double fp[3]);
+
+/* adapt: from_data (io/adapt.c): sets the `mean` and `variance` state
+ * tensors of every node whose kind's from_data says so from the file at
+ * path's /preprocessing/<the input it reads>/mean and variance; *count
+ * the nodes set. An error names the file, the object and the layer. */
+int mimo_data_adapt(const char *path, mimo_model *m, int *count);
 
 #endif

@@ -54,7 +54,12 @@ for s in s sh; do
         >"$s.out" 2>"$s.time"
     secs=$(awk -F': ' '/Elapsed/ {n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s}' "$s.time")
     rss=$(awk -F': ' '/Maximum resident/ {print $2}' "$s.time")
-    awk -v s="$s" -v b="$bytes" -v r="$rows" -v t="$secs" -v m="$rss" 'BEGIN {
-        printf "%-8s %d rows, %.0f MB in %.2f s: %.0f rows/s, %.1f MB/s, peak RSS %.1f MB\n",
-            (s == "s" ? "plain" : "shuffled"), r, b / 1e6, t, r / t, b / 1e6 / t, m / 1024 }'
+    cpu=$(awk -F': ' '/User time|System time/ {c += $2} END {print c}' "$s.time")
+    awk -v s="$s" -v b="$bytes" -v r="$rows" -v t="$secs" -v m="$rss" -v c="$cpu" 'BEGIN {
+        printf "%-8s %d rows, %.0f MB in %.2f s (%.2f s CPU): %.0f rows/s, %.1f MB/s, peak RSS %.1f MB\n",
+            (s == "s" ? "plain" : "shuffled"), r, b / 1e6, t, c, r / t, b / 1e6 / t, m / 1024 }'
 done
+# bounded memory: the same plain import with 32 MB of windows
+/usr/bin/time -v "$MIMO" import csv big.csv --out o/m.h5 --schema s.yaml --memory-mb 32 \
+    >/dev/null 2>m.time
+awk -F': ' '/Elapsed/ {print "--memory-mb 32: " $2 " wall"} /Maximum resident/ {printf "  peak RSS %.1f MB\n", $2 / 1024}' m.time
