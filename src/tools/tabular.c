@@ -707,11 +707,20 @@ static int flush(tjob *j, int sp, uint64_t lo, size_t n)
     return rc;
 }
 
+/* splitmix64's finalizer: a bijective mix of 64 bits. */
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
 /* A seeded permutation of [0, n) evaluated one index at a time, in O(1)
  * memory: a 4-round Feistel network on the smallest power-of-4 domain
- * holding n, SipHash as the round function, cycle-walking back into
- * [0, n) (Black & Rogaway's construction). */
-static uint64_t permute(uint64_t seed, uint64_t n, uint64_t x)
+ * holding n, round function mix64(half ^ key[round]) with keys from
+ * SipHash of the seed, cycle-walking back into [0, n) (Black & Rogaway's
+ * construction; at most 4 walks expected, 1.x typical). */
+static uint64_t permute(const uint64_t key[4], uint64_t n, uint64_t x)
 {
     int bits = 2;
     while (bits < 64 && ((uint64_t)1 << bits) < n)
@@ -720,16 +729,22 @@ static uint64_t permute(uint64_t seed, uint64_t n, uint64_t x)
     uint64_t mask = ((uint64_t)1 << half) - 1;
     do {
         uint64_t l = x >> half, r = x & mask;
-        for (uint64_t round = 0; round < 4; round++) {
-            uint64_t in[2] = {r, round};
-            uint64_t f = mimo_siphash24(seed, SHUFFLE_KEY1, in, sizeof in) & mask;
-            uint64_t t = l ^ f;
+        for (int round = 0; round < 4; round++) {
+            uint64_t t = l ^ (mix64(r ^ key[round]) & mask);
             l = r;
             r = t;
         }
         x = l << half | r;
     } while (x >= n);
     return x;
+}
+
+static void permute_keys(uint64_t seed, int sp, uint64_t key[4])
+{
+    for (uint64_t round = 0; round < 4; round++) {
+        uint64_t in[2] = {(uint64_t)sp, round};
+        key[round] = mimo_siphash24(seed, SHUFFLE_KEY1, in, sizeof in);
+    }
 }
 
 /* Pass 2 (once per window when shuffled): converts and writes. */
@@ -739,10 +754,13 @@ static int pass2(tjob *j)
     memset(j->seen, 0, sizeof j->seen);
     if ((rc = mimo_csv_rewind(&j->csv)) || (r = mimo_csv_next(&j->csv)) < 0)
         return rc ? rc : r; /* the header, read in pass 1 */
+    uint64_t key[NSPLIT][4];
+    for (int sp = 0; sp < NSPLIT; sp++)
+        permute_keys(j->sc.seed, sp, key[sp]);
     for (uint64_t row = 0; (r = next_row(j)) > 0; row++) {
         int sp = row_split(j, row);
         uint64_t k = j->seen[sp]++, pos = j->sc.shuffle
-            ? permute(j->sc.seed + (uint64_t)sp, j->rows[sp], k) : k;
+            ? permute(key[sp], j->rows[sp], k) : k;
         if (!j->sc.shuffle && pos == j->lo[sp] + j->win_rows[sp]) {
             if ((rc = flush(j, sp, j->lo[sp], j->win_rows[sp])))
                 return rc;
