@@ -25,7 +25,7 @@ static const char *csv_usage =
     "the schema says: numeric (float32, empty -> NaN), category (strings ->\n"
     "int32 ids: 0 mask, 1 out-of-vocabulary, then by frequency), hashed\n"
     "(SipHash-2-4 mod num_bins), multi_hot (\"a|b\" -> (N, max_length) ids),\n"
-    "skip; rows split into OUT (train), OUT.val.h5 and OUT.test.h5, the\n"
+    "skip; rows split into F.h5 (train), F.val.h5 and F.test.h5, the\n"
     "vocabularies and statistics from the training rows only, stored in each\n"
     "file under /preprocessing. See README, 'Tabular data'.\n"
     "  --schema F      the schema (YAML)\n"
