@@ -2,10 +2,12 @@
  * (MNIST) pair into a dataset file (tools/import.c; with --schema,
  * tools/tabular.c). Only parses arguments; usage errors exit 2, bad input
  * files exit 1. */
+#define _POSIX_C_SOURCE 200809L /* isatty, fileno */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "tools/datagen.h"
@@ -161,6 +163,7 @@ static int csv_schema(const mimo_csv_opts *o, mimo_tab_opts *t, int infer)
     t->out = o->out;
     t->delimiter = o->delimiter;
     t->report = stdout;
+    t->progress = isatty(fileno(stderr)) ? stderr : NULL;
     return mimo_import_tabular(t) ? mimo_cli_fail() : 0;
 }
 

@@ -520,12 +520,31 @@ static int learn(tjob *j, tcol *c, const char *s)
     }
 }
 
+/* The progress line: the pass and how far into the file, redrawn when
+ * the percentage moves. */
+static void progress(tjob *j, const char *pass, int *last)
+{
+    if (!j->o->progress || !j->csv.size)
+        return;
+    int pct = (int)(100.0 * (double)j->csv.bytes / (double)j->csv.size);
+    if (pct == *last)
+        return;
+    *last = pct;
+    fprintf(j->o->progress, "\rimport %s: %3d%% of %.0f MB", pass, pct,
+            (double)j->csv.size / 1e6);
+    if (pct >= 100)
+        fputc('\n', j->o->progress);
+    fflush(j->o->progress);
+}
+
 /* Pass 1: splits, checks, training statistics. */
 static int pass1(tjob *j)
 {
-    int r;
+    int r, last = -1;
     float x;
     while ((r = next_row(j)) > 0) {
+        if (!(j->total & 0xffff))
+            progress(j, "pass 1 (statistics)", &last);
         int sp = row_split(j, j->total++);
         j->rows[sp]++;
         for (int i = 0; i < j->ncols; i++) {
@@ -539,6 +558,10 @@ static int pass1(tjob *j)
     }
     if (r < 0)
         return r;
+    if (last >= 0) {
+        j->csv.bytes = j->csv.size; /* the end (a byte-order mark is not counted) */
+        progress(j, "pass 1 (statistics)", &last);
+    }
     if (!j->total)
         return mimo_error(MIMO_EINVAL, "%s: no data rows after the header",
                           j->o->path);
@@ -757,7 +780,10 @@ static int pass2(tjob *j)
     uint64_t key[NSPLIT][4];
     for (int sp = 0; sp < NSPLIT; sp++)
         permute_keys(j->sc.seed, sp, key[sp]);
+    int last = -1;
     for (uint64_t row = 0; (r = next_row(j)) > 0; row++) {
+        if (!(row & 0xffff))
+            progress(j, "pass 2 (writing)", &last);
         int sp = row_split(j, row);
         uint64_t k = j->seen[sp]++, pos = j->sc.shuffle
             ? permute(key[sp], j->rows[sp], k) : k;
@@ -779,6 +805,10 @@ static int pass2(tjob *j)
     }
     if (r < 0)
         return r;
+    if (last >= 0) {
+        j->csv.bytes = j->csv.size; /* the end (a byte-order mark is not counted) */
+        progress(j, "pass 2 (writing)", &last);
+    }
     for (int sp = 0; sp < NSPLIT && !rc; sp++) {
         if (!j->want[sp] || j->lo[sp] >= j->rows[sp])
             continue;

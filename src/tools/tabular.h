@@ -17,6 +17,8 @@ typedef struct {
     char delimiter;      /* 0: the schema's, else ',' */
     double memory_mb;    /* the write windows' budget; 0: 256 */
     FILE *report;        /* what was written, per dataset; NULL: nothing */
+    FILE *progress;      /* a line redrawn as the passes go (a terminal);
+                            NULL: none */
 } mimo_tab_opts;
 
 /* Imports the CSV by the schema (see tabular.c's purpose block). Errors
