@@ -177,6 +177,37 @@ assert v == ['', '[UNK]', 'a, \"b\"\nc', 'Café'], v
 assert list(f['name'][:]) == [2, 3, 1, 2] and list(f['v'][:]) == [1, 2, 3, 4]
 "
 
+# ---- split by a column: a group's rows stay together; a target category
+# (ids 0..K-1, unseen -> -1); fill: mean (the training mean)
+cat >g.yaml <<'EOF'
+columns:
+  id:  {kind: numeric}
+  x:   {kind: numeric, fill: mean}
+  cat: {kind: category, target: true}
+split: {val: 0.3, seed: 4, by: col}
+EOF
+expect 0 "cat          category  int32 (N,) target: " import csv d.csv --out o/g.h5 --schema g.yaml
+py "by: col keeps each group in one split; target ids; fill: mean" "
+import csv, h5py, numpy as np
+rows = {int(r['id']): r for r in csv.DictReader(open('d.csv', newline='', encoding='utf-8'))}
+a, b = h5py.File('o/g.h5'), h5py.File('o/g.val.h5')
+ga = {rows[int(i)]['col'] for i in a['id'][:]}; gb = {rows[int(i)]['col'] for i in b['id'][:]}
+assert ga and gb and not ga & gb, (ga, gb)
+v = [s.decode() for s in a['preprocessing/cat/vocabulary'][:]]
+assert '' not in v and '[UNK]' not in v and a['preprocessing/cat'].attrs['oov_id'] == -1
+for f in (a, b):
+    for i, c in zip(f['id'][:], f['cat'][:]):
+        want = v.index(rows[int(i)]['cat']) if rows[int(i)]['cat'] in v else -1
+        assert c == want, (i, c, want)
+m = a['preprocessing/x']['mean'][0]
+for f in (a, b):
+    for i, x in zip(f['id'][:], f['x'][:]):
+        assert x == (np.float32(m) if rows[int(i)]['x'] == '' else np.float32(float(rows[int(i)]['x'])))
+assert a['preprocessing/x']['fill'][0] == m and a['preprocessing'].attrs['split_by'] == b'col'
+"
+printf 'columns:\n  x: {kind: numeric}\nsplit: {val: 0.2, by: grp}\n' >by.yaml
+expect 1 "by.yaml:3:23: column 'grp' is not in d.csv" import csv d.csv --out o/by.h5 --schema by.yaml
+
 # ---- infer-schema: a first schema that imports as is
 expect 0 "cat: {kind: category}" import csv d.csv --infer-schema
 expect 0 "x: {kind: numeric}" import csv d.csv --infer-schema
