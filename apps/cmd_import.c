@@ -1,21 +1,41 @@
 /* cmd_import.c — `mimo import csv|idx`: converts a CSV file or an IDX
- * (MNIST) pair into a dataset file (src/import.c). Only parses arguments;
- * usage errors exit 2, bad input files exit 1. */
+ * (MNIST) pair into a dataset file (tools/import.c; with --schema,
+ * tools/tabular.c). Only parses arguments; usage errors exit 2, bad input
+ * files exit 1. */
+#define _POSIX_C_SOURCE 200809L /* isatty, fileno */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "tools/datagen.h"
+#include "mimo/import.h"
 
 #define MAX_COLUMNS 64
 
 static const char *csv_usage =
-    "usage: mimo import csv FILE.csv --out F.h5 --columns NAME=SPEC "
+    "usage: mimo import csv FILE.csv --out F.h5 --schema SCHEMA.yaml\n"
+    "                       [--delimiter C] [--memory-mb M]\n"
+    "       mimo import csv FILE.csv --infer-schema [--delimiter C]\n"
+    "       mimo import csv FILE.csv --out F.h5 --columns NAME=SPEC "
     "[--columns NAME=SPEC]...\n"
     "                       [--labels NAME]... [--delimiter C] [--no-header]\n"
     "\n"
+    "With --schema, each column of the CSV (by its header name) becomes what\n"
+    "the schema says: numeric (float32, empty -> NaN), category (strings ->\n"
+    "int32 ids: 0 mask, 1 out-of-vocabulary, then by frequency), hashed\n"
+    "(SipHash-2-4 mod num_bins), multi_hot (\"a|b\" -> (N, max_length) ids),\n"
+    "skip; rows split into F.h5 (train), F.val.h5 and F.test.h5, the\n"
+    "vocabularies and statistics from the training rows only, stored in each\n"
+    "file under /preprocessing. See README, 'Tabular data'.\n"
+    "  --schema F      the schema (YAML)\n"
+    "  --infer-schema  print a schema guessed from the first 100000 rows\n"
+    "  --memory-mb M   memory for the rows being written (default 256); a\n"
+    "                  shuffled split larger than that is read once per M\n"
+    "\n"
+    "Without a schema (numbers only):\n"
     "Each --columns NAME=SPEC writes a float32 (N, k) dataset NAME from the\n"
     "columns in SPEC: header names, 0-based indices and ranges, comma\n"
     "separated, e.g. x=sepal_length,sepal_width  x=0-3  y=4.\n"
@@ -84,16 +104,30 @@ static int column(char *v, mimo_csv_column *c)
 
 /* Takes the value of the valued option argv[*i] into o; 0 or 2. */
 static int csv_option(int argc, char **argv, int *i, mimo_csv_opts *o,
-                      mimo_csv_column *cols, const char **labels)
+                      mimo_csv_column *cols, const char **labels,
+                      mimo_tab_opts *t)
 {
     const char *s = argv[*i];
     int is_cols = mimo_cli_is(s, "--columns"), is_lab = mimo_cli_is(s, "--labels");
-    if (!is_cols && !is_lab && !mimo_cli_is(s, "--out") &&
+    int is_schema = mimo_cli_is(s, "--schema"), is_mem = mimo_cli_is(s, "--memory-mb");
+    if (!is_cols && !is_lab && !is_schema && !is_mem && !mimo_cli_is(s, "--out") &&
         !mimo_cli_is(s, "--delimiter"))
         return mimo_cli_usage_error("import csv: unknown option '%s'", s);
     char *v = (char *)mimo_cli_value(argc, argv, i); /* points into argv */
     if (!v)
         return mimo_cli_usage_error("import csv: %s needs a value", s);
+    if (is_schema) {
+        t->schema = v;
+        return 0;
+    }
+    if (is_mem) {
+        if (mimo_cli_double("--memory-mb", v, &t->memory_mb))
+            return 2;
+        if (!(t->memory_mb > 0))
+            return mimo_cli_usage_error("import csv: --memory-mb expects a "
+                                        "number > 0, got '%s'", v);
+        return 0;
+    }
     if ((is_cols && o->n_columns == MAX_COLUMNS) ||
         (is_lab && o->n_labels == MAX_COLUMNS))
         return mimo_cli_usage_error("import csv: too many %s (at most %d)", s,
@@ -109,11 +143,37 @@ static int csv_option(int argc, char **argv, int *i, mimo_csv_opts *o,
     return 0;
 }
 
+/* --schema or --infer-schema: the schema import (tools/tabular.c). */
+static int csv_schema(const mimo_csv_opts *o, mimo_tab_opts *t, int infer)
+{
+    if (o->n_columns || o->n_labels || o->no_header)
+        return mimo_cli_usage_error("import csv: %s replaces --columns, --labels "
+                                    "and --no-header (the schema names each "
+                                    "column by the header)", infer ?
+                                    "--infer-schema" : "--schema");
+    if (infer && (t->schema || o->out))
+        return mimo_cli_usage_error("import csv: --infer-schema prints a schema; "
+                                    "it takes no --schema or --out");
+    if (infer)
+        return mimo_infer_schema(o->path, o->delimiter, 100000, stdout)
+                   ? mimo_cli_fail() : 0;
+    if (!o->out)
+        return mimo_cli_usage_error("import csv: missing --out F.h5");
+    t->path = o->path;
+    t->out = o->out;
+    t->delimiter = o->delimiter;
+    t->report = stdout;
+    t->progress = isatty(fileno(stderr)) ? stderr : NULL;
+    return mimo_import_tabular(t) ? mimo_cli_fail() : 0;
+}
+
 static int csv(int argc, char **argv)
 {
     mimo_csv_column cols[MAX_COLUMNS];
     const char *labels[MAX_COLUMNS];
-    mimo_csv_opts o = {NULL, NULL, cols, 0, labels, 0, ',', 0};
+    mimo_csv_opts o = {NULL, NULL, cols, 0, labels, 0, 0, 0};
+    mimo_tab_opts t = {0};
+    int infer = 0;
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i];
         if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
@@ -121,8 +181,10 @@ static int csv(int argc, char **argv)
             return 0;
         } else if (strcmp(s, "--no-header") == 0) {
             o.no_header = 1;
+        } else if (strcmp(s, "--infer-schema") == 0) {
+            infer = 1;
         } else if (s[0] == '-' && s[1] != '\0') {
-            int rc = csv_option(argc, argv, &i, &o, cols, labels);
+            int rc = csv_option(argc, argv, &i, &o, cols, labels, &t);
             if (rc)
                 return rc;
         } else if (o.path) {
@@ -133,10 +195,21 @@ static int csv(int argc, char **argv)
     }
     if (!o.path)
         return mimo_cli_usage_error("import csv: missing FILE.csv");
+    if (infer || t.schema)
+        return csv_schema(&o, &t, infer);
+    if (t.memory_mb)
+        return mimo_cli_usage_error("import csv: --memory-mb applies to "
+                                    "--schema");
     if (!o.out)
         return mimo_cli_usage_error("import csv: missing --out F.h5");
+    if (!o.n_columns && o.n_labels)
+        return mimo_cli_usage_error("import csv: --labels %s needs --columns "
+                                    "%s=COLUMN too (or, for string categories, "
+                                    "a schema: mimo import csv FILE "
+                                    "--infer-schema)", labels[0], labels[0]);
     if (!o.n_columns)
-        return mimo_cli_usage_error("import csv: no --columns NAME=SPEC given");
+        return mimo_cli_usage_error("import csv: no --columns NAME=SPEC given "
+                                    "(or --schema F; --infer-schema writes one)");
     if (mimo_import_csv(&o))
         return mimo_cli_fail();
     printf("wrote %s\n", o.out);

@@ -12,7 +12,7 @@ packages=(
   libprotobuf-c-dev protobuf-c-compiler libonnx-dev
   python3 python3-h5py python3-numpy python3-onnx
   graphviz gnuplot-nox
-  dataset-fashion-mnist
+  dataset-fashion-mnist python3-vega-datasets
   slurm-wlm munge
   iproute2
 )

@@ -961,6 +961,27 @@ static void test_layer_norm(void **s)
           "outputs: {o: {loss: mse}}\n");
 }
 
+/* Fixed statistics (the fixture's noise moves them off 0 and 1, so a
+ * backward that forgot 1/sqrt(variance + epsilon) fails): on an input,
+ * whose gradient is checked too, and per position of a (3, 2) layer. */
+static void test_normalization(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: 4}}\n"
+          "layers:\n"
+          "  n: {type: normalization, adapt: from_data, from: x}\n"
+          "  h: {type: dense, units: 3, activation: tanh, from: n}\n"
+          "  o: {type: dense, units: 2, from: h}\n"
+          "outputs: {o: {loss: mse}}\n");
+    check("inputs: {x: {shape: [3, 2]}}\n"
+          "layers:\n"
+          "  h: {type: dense, units: 2, activation: tanh, from: x}\n"
+          "  n: {type: normalization, epsilon: 0.01, from: h}\n"
+          "  f: {type: flatten, from: n}\n"
+          "  o: {type: dense, units: 2, from: f}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
 /* One tower on two inputs: the shared kernel's gradient is the sum of both
  * uses (the central difference moves it in both). */
 static void test_shared_layer(void **s)
@@ -1499,6 +1520,7 @@ int main(void)
         cmocka_unit_test(test_batch_norm_frozen),
         cmocka_unit_test(test_layer_norm),
         cmocka_unit_test(test_plugin_kind),
+        cmocka_unit_test(test_normalization),
         cmocka_unit_test(test_shared_layer),
         cmocka_unit_test(test_frozen_layer),
         cmocka_unit_test(test_backward_prefix),

@@ -9,6 +9,7 @@
 #include "mimo/export.h"
 #include "mimo/fit.h"
 #include "mimo/graph.h"
+#include "mimo/import.h"
 #include "mimo/model.h"
 #include "mimo/plugin.h"
 #include "mimo/real.h"

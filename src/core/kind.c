@@ -23,6 +23,7 @@ static const mimo_kind *const kinds[] = {
     &mimo_kind_conv1d, &mimo_kind_max_pool1d, &mimo_kind_avg_pool1d,
     &mimo_kind_global_avg_pool1d, &mimo_kind_global_max_pool1d,
     &mimo_kind_gru, &mimo_kind_lstm,
+    &mimo_kind_normalization,
 };
 #define N_KINDS ((int)(sizeof kinds / sizeof *kinds))
 

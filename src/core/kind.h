@@ -157,6 +157,11 @@ struct mimo_kind {
     /* Optional: args_size bytes a fresh settings struct starts from,
      * before defaults (a plug-in kind's defaults: core/plugin_kind.c). */
     const void *initial;
+    /* Optional: 1 when the node's state tensors `mean` and `variance` (the
+     * last axis' size each) are to be set, at a fresh start of `mimo
+     * train`, from the training file's statistics of the model input it
+     * reads (/preprocessing/<input>/mean, variance: io/adapt.c). */
+    int (*from_data)(const mimo_node *n);
 };
 
 /* For infer: n must have min..max inputs (max 0: any); else a message
@@ -192,6 +197,6 @@ extern const mimo_kind mimo_kind_dense, mimo_kind_activation,
     mimo_kind_global_avg_pool2d, mimo_kind_global_max_pool2d,
     mimo_kind_conv1d, mimo_kind_max_pool1d, mimo_kind_avg_pool1d,
     mimo_kind_global_avg_pool1d, mimo_kind_global_max_pool1d,
-    mimo_kind_gru, mimo_kind_lstm;
+    mimo_kind_gru, mimo_kind_lstm, mimo_kind_normalization;
 
 #endif

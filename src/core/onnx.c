@@ -5,6 +5,7 @@
 #include "core/onnx.h"
 
 #include <stdlib.h>
+#include <tgmath.h>
 
 const char *mimo_onnx_op1(mimo_onnx *x, const char *op, const char *a)
 {
@@ -108,4 +109,20 @@ const char *mimo_onnx_transpose(mimo_onnx *x, const char *v, const long long *pe
     const mimo_onnx_attr p = {.name = "perm", .type = MIMO_ONNX_INTS, .ints = perm,
                               .n = rank};
     return v ? x->op(x, "Transpose", &v, 1, &p, 1) : NULL;
+}
+
+const char *mimo_onnx_standardize(mimo_onnx *x, const mimo_node *n, const char *v,
+                                  int mean, int var, double eps)
+{
+    const mimo_tensor *t = &n->tensors[var];
+    mimo_real *inv = malloc(sizeof *inv * t->size);
+    if (!inv)
+        return NULL;
+    for (size_t j = 0; j < t->size; j++)
+        inv[j] = (mimo_real)(1 / sqrt((double)x->params[t->off + j] + eps));
+    long long dims = (long long)t->size;
+    const char *s = x->constant(x, "inv_std", inv, &dims, 1);
+    free(inv);
+    return mimo_onnx_op2(x, "Mul", mimo_onnx_op2(x, "Sub", v, mimo_onnx_tensor(x, n, mean)),
+                         s);
 }

@@ -71,6 +71,11 @@ const char *mimo_onnx_op2(mimo_onnx *x, const char *op, const char *a,
 const char *mimo_onnx_act(mimo_onnx *x, mimo_act a, double alpha, const char *v);
 /* Parameter tensor k of node n as a constant of its own shape. */
 const char *mimo_onnx_tensor(mimo_onnx *x, const mimo_node *n, int k);
+/* (v - mean) inv, inv = 1 / sqrt(variance + eps) rounded to mimo_real as
+ * the forwards of batch_norm and normalization round it: node n's state
+ * tensors mean and var (indices), broadcast over the last axis. */
+const char *mimo_onnx_standardize(mimo_onnx *x, const mimo_node *n, const char *v,
+                                  int mean, int var, double eps);
 /* v reshaped to (N, shape...) — N kept from v's first axis. */
 const char *mimo_onnx_reshape(mimo_onnx *x, const char *v, const mimo_shape *shape);
 /* v with its axes permuted (Transpose's perm, rank values). */

@@ -10,6 +10,7 @@
 #include <signal.h>
 
 #include "mimo/dataset.h"
+#include "mimo/model.h"
 
 /* While *stop is nonzero, mimo_data_open's scans end with MIMO_EINVAL
  * ("stopped while checking"); NULL: never. Process-wide, like a signal
@@ -29,5 +30,10 @@ void mimo_data_abandon(mimo_data **d);
 /* Waits for the reader thread to finish a prefetch: call before any other
  * HDF5 work (e.g. writing a checkpoint) while the file is streaming. */
 void mimo_data_wait(mimo_data *d);
+/* adapt: from_data (io/adapt.c): sets the `mean` and `variance` state
+ * tensors of every node whose kind's from_data says so from the file at
+ * path's /preprocessing/<the input it reads>/mean and variance; *count
+ * the nodes set. An error names the file, the object and the layer. */
+int mimo_data_adapt(const char *path, mimo_model *m, int *count);
 
 #endif

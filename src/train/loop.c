@@ -744,6 +744,21 @@ static int init_from(run *r)
     return rc;
 }
 
+/* adapt: from_data at a fresh start (after --init: the data's statistics
+ * win): the layers' mean and variance from the training file's
+ * /preprocessing. A resumed run keeps its checkpoint's. */
+static int adapt_from_data(run *r)
+{
+    int n = 0, rc = mimo_data_adapt(train_path(r), r->m, &n);
+    if (!rc && n) {
+        char msg[4300];
+        snprintf(msg, sizeof msg, "%d layer%s adapted to the statistics of %s",
+                 n, n == 1 ? "" : "s", train_path(r));
+        note(r, msg);
+    }
+    return rc;
+}
+
 /* Fresh start, --init, or --resume. */
 static int starting_point(run *r)
 {
@@ -754,7 +769,8 @@ static int starting_point(run *r)
         return rc;
     if (!path[0]) {
         set_lineage(r, 0);
-        return r->o->init ? init_from(r) : 0;
+        rc = r->o->init ? init_from(r) : 0;
+        return rc ? rc : adapt_from_data(r);
     }
     if ((rc = mimo_run_state_check(&r->state, r->spec, r->ts.rows, path, note_cb,
                                    r)) ||

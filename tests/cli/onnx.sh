@@ -117,7 +117,8 @@ layers:
   r:    {type: reshape, target_shape: [3, 4], from: fe}
   ln:   {type: layer_norm, from: r}
   fl:   {type: flatten, from: ln}
-  d1:   {type: dense, units: 6, activation: leaky_relu, from: vec}
+  nrm:  {type: normalization, from: vec}
+  d1:   {type: dense, units: 6, activation: leaky_relu, from: nrm}
   bn:   {type: batch_norm, from: d1}
   dr:   {type: dropout, rate: 0.3, from: bn}
   a1:   {type: activation, activation: softplus, from: dr}

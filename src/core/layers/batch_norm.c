@@ -11,7 +11,6 @@
  * Tensors: gamma (c) ones, beta (c) zeros (scale, center), and the
  * untrained state moving_mean (c) zeros, moving_variance (c) ones. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <tgmath.h>
 
@@ -200,22 +199,10 @@ static const char *batch_norm_onnx(mimo_onnx *x, const mimo_graph *g,
                                    const mimo_node *n, const char *const *in,
                                    char *err, size_t len)
 {
-    (void)g;
+    (void)g, (void)err, (void)len;
     const batch_norm_args *a = n->args;
     const batch_norm_node *d = n->priv;
-    int c = mimo_shape_last(&n->shape);
-    mimo_real *inv = malloc(sizeof *inv * (size_t)c);
-    if (!inv) {
-        snprintf(err, len, "out of memory");
-        return NULL;
-    }
-    const mimo_real *var = x->params + n->tensors[d->var].off;
-    for (int j = 0; j < c; j++)
-        inv[j] = (mimo_real)(1 / sqrt((double)var[j] + a->epsilon));
-    long long dims = c;
-    const char *y = mimo_onnx_op2(x, "Sub", in[0], mimo_onnx_tensor(x, n, d->mean));
-    y = mimo_onnx_op2(x, "Mul", y, x->constant(x, "inv_std", inv, &dims, 1));
-    free(inv);
+    const char *y = mimo_onnx_standardize(x, n, in[0], d->mean, d->var, a->epsilon);
     if (d->gamma >= 0)
         y = mimo_onnx_op2(x, "Mul", y, mimo_onnx_tensor(x, n, d->gamma));
     if (d->beta >= 0)
