@@ -20,7 +20,7 @@ static const char *usage_text =
     "  import csv|idx ...                  convert CSV or IDX files to HDF5\n"
     "  bench CONFIG [--data F | --rows N]  training speed, on a dataset file or random rows\n"
     "  plot HISTORY.csv|RUN_DIR -o F.png   draw a run's losses and metrics\n"
-    "  export onnx CHECKPOINT|RUN_DIR --out F.onnx   the model for other runtimes\n"
+    "  export onnx|torch CHECKPOINT|RUN_DIR --out F  the model for other runtimes\n"
     "  list [CATEGORY] [--plugin F]        the layer kinds, activations, losses, metrics,\n"
     "                                      optimizers and initializers a config may use\n"
     "  version                             print the version\n"

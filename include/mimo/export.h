@@ -1,5 +1,6 @@
 /* export.h — a trained model out of mimo: its inference graph as an ONNX
- * file that other runtimes run (onnxruntime, TensorRT, a browser). */
+ * file that other runtimes run (onnxruntime, TensorRT, a browser), and a
+ * PyTorch module for users who go on in PyTorch. */
 #ifndef MIMO_EXPORT_H
 #define MIMO_EXPORT_H
 
@@ -21,6 +22,13 @@ extern "C" {
  * writes 13 to 17. A layer kind without an export is an error naming the
  * layer. One process; no MPI needed. */
 MIMO_API int mimo_export_onnx(const char *checkpoint, const char *out, int opset);
+
+/* Writes the model of a checkpoint (or a run directory's newest) as a
+ * self-contained PyTorch module to out (a .py file, atomically): plain
+ * torch.nn, no mimo import; the network's graph as data, each kind as
+ * PyTorch code, and load_mimo(path), which reads a checkpoint's /params
+ * with h5py. The module's outputs are what `mimo predict` writes. */
+MIMO_API int mimo_export_torch(const char *checkpoint, const char *out);
 
 #ifdef __cplusplus
 }

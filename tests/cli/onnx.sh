@@ -62,16 +62,6 @@ with h5py.File('cnn.h5', 'w') as f:           # the Fashion CNN's shapes
     f['image'] = rs.rand(n, 28, 28, 1).astype('f4')
     f['pooled'] = rs.rand(n, 49).astype('f4')
     f['label'] = rs.randint(0, 10, n).astype('i4'); f['group'] = rs.randint(0, 4, n).astype('i4')
-with h5py.File('all.h5', 'w') as f:           # every kind
-    f['img'] = rs.rand(n, 9, 7, 2).astype('f4')
-    f['vec'] = rs.randn(n, 6).astype('f4')
-    f['seq'] = rs.randn(n, 12, 3).astype('f4')
-    f['ids'] = rs.randint(0, 30, size=(n, 3)).astype('i4')
-    mask = (rs.rand(n, 6) > 0.4).astype('f4'); mask[np.arange(n), rs.randint(0, 6, n)] = 1
-    f['mask'] = mask
-    f['cls'] = rs.randint(0, 6, n).astype('i4')
-    f['reg'] = rs.randn(n, 4).astype('f4')
-    f['prob'] = (rs.rand(n, 1) > 0.5).astype('f4')
 PYEOF
 expect 0 "" gen tabular --out tabular.h5 --n 2000
 expect 0 "" gen masked --out masked.h5 --n 1000
@@ -83,63 +73,8 @@ export_and_run cnn "$SRC/configs/fashion-cnn.yaml" cnn.h5 64 --set train.epochs=
     --set "data.val=$PWD/cnn.h5" --set train.batch_size=64
 export_and_run masked "$SRC/configs/masked-softmax.yaml" masked.h5 500 --set train.epochs=2
 
-config all 'inputs:
-  img:  {shape: [9, 7, 2]}
-  vec:  {shape: 6}
-  ids:  {shape: 3, dtype: int32}
-  mask: {shape: 6}
-  seq:  {shape: [12, 3]}
-layers:
-  k1:   {type: conv1d, filters: 4, kernel_size: 3, padding: causal, dilation_rate: 2, activation: gelu, from: seq}
-  k2:   {type: conv1d, filters: 3, kernel_size: 2, strides: 2, padding: same, activation: swish, from: k1}
-  mp1:  {type: max_pool1d, pool_size: 2, padding: same, from: k2}
-  ap1:  {type: avg_pool1d, pool_size: 3, strides: 1, padding: same, from: k1}
-  gru:  {type: gru, units: 5, return_sequences: true, from: ap1}
-  lstm: {type: lstm, units: 4, go_backwards: true, from: gru}
-  gru2: {type: gru, units: 3, go_backwards: true, return_sequences: true, activation: tanh, from: k1}
-  g1a:  {type: global_avg_pool1d, from: gru2}
-  g1m:  {type: global_max_pool1d, from: mp1}
-  lst2: {type: lstm, units: 3, from: seq}
-  s1:   {type: activation, activation: selu, from: lstm}
-  s2:   {type: activation, activation: mish, from: g1a}
-  s3:   {type: activation, activation: hard_sigmoid, from: g1m}
-  s4:   {type: activation, activation: gelu_approximate, from: lst2}
-  c1:   {type: conv2d, filters: 4, kernel_size: 3, padding: same, activation: relu, from: img}
-  c2:   {type: conv2d, filters: 3, kernel_size: [2, 3], strides: 2, padding: valid, activation: elu, from: c1}
-  mp:   {type: max_pool2d, pool_size: 2, padding: same, from: c1}
-  ap:   {type: avg_pool2d, pool_size: [3, 2], strides: [2, 2], padding: same, from: c1}
-  gap:  {type: global_avg_pool2d, from: mp}
-  gmp:  {type: global_max_pool2d, keepdims: true, from: ap}
-  f2:   {type: flatten, from: c2}
-  fg:   {type: flatten, from: gmp}
-  emb:  {type: embedding, input_dim: 30, output_dim: 4, from: ids}
-  fe:   {type: flatten, from: emb}
-  r:    {type: reshape, target_shape: [3, 4], from: fe}
-  ln:   {type: layer_norm, from: r}
-  fl:   {type: flatten, from: ln}
-  nrm:  {type: normalization, from: vec}
-  d1:   {type: dense, units: 6, activation: leaky_relu, from: nrm}
-  bn:   {type: batch_norm, from: d1}
-  dr:   {type: dropout, rate: 0.3, from: bn}
-  a1:   {type: activation, activation: softplus, from: dr}
-  a2:   {type: activation, activation: tanh, from: vec}
-  a3:   {type: activation, activation: quadratic, from: vec}
-  sub:  {type: subtract, from: [a1, a2]}
-  mul:  {type: multiply, from: [sub, a3]}
-  avg:  {type: average, from: [mul, a2, a1]}
-  add:  {type: add, from: [avg, vec]}
-  cat:  {type: concat, from: [add, gap, fg, f2, fl, s1, s2, s3, s4]}
-  h:    {type: dense, units: 16, activation: sigmoid, from: cat}
-  lg:   {type: dense, units: 6, from: h}
-  cls:  {type: masked_softmax, from: [lg, mask]}
-  reg:  {type: dense, units: 4, activation: softmax, from: h}
-  prob: {type: dense, units: 1, from: h}
-outputs:
-  cls:  {loss: sparse_categorical_crossentropy}
-  reg:  {loss: mse}
-  prob: {loss: binary_crossentropy, from_logits: true}
-train: {optimizer: {type: adam, lr: 0.01}, batch_size: 32, epochs: 3, seed: 2}
-data: {train: all.h5}'
+cp "$SRC/tests/data/every_kind.yaml" all.yaml
+$PY "$SRC/tests/data/every_kind.py" all.h5
 # the graph holds every kind mimo has
 kinds=$($MIMO list layers) || kinds=""
 missing=""

@@ -1,0 +1,310 @@
+"""A mimo model as a PyTorch module, written by `mimo export torch`.
+
+Plain torch.nn (PyTorch >= 1.13), numpy and h5py; nothing of mimo is
+imported. GRAPH below is the network mimo compiled (nodes in topological
+order, Keras layouts, channels last); MimoModel runs it, and
+load_mimo(path) builds one with the parameters of a mimo checkpoint
+(/params/<layer>/<tensor>). Inputs are a dict {input name: tensor (N,
+shape...)}; the output is a dict {head name: (N, units)}, what
+`mimo predict` writes (a head with from_logits gives its logits).
+
+    model = load_mimo('runs/demo/checkpoints/last.h5')
+    out = model({'x1': torch.randn(4, 5), 'x2': torch.randn(4, 3)})
+
+Training in PyTorch from here: model.train() turns dropout and
+batch_norm's batch statistics on; the parameters are model.params
+(named '<layer>/<tensor>'); batch_norm's moving statistics are buffers
+updated as mimo does (moving = momentum moving + (1 - momentum) batch,
+the batch variance biased).
+"""
+import json
+import math
+
+import torch
+import torch.nn.functional as F
+
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+
+
+def activation(name, alpha, x):
+    if name == 'linear':
+        return x
+    if name == 'relu':
+        return torch.relu(x)
+    if name == 'leaky_relu':
+        return F.leaky_relu(x, alpha)
+    if name == 'elu':
+        return torch.where(x > 0, x, alpha * torch.expm1(x))
+    if name == 'sigmoid':
+        return torch.sigmoid(x)
+    if name == 'tanh':
+        return torch.tanh(x)
+    if name == 'softmax':
+        return torch.softmax(x, -1)
+    if name == 'softplus':
+        return F.softplus(x)
+    if name == 'quadratic':
+        return x * x
+    if name == 'gelu':
+        return 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
+    if name == 'gelu_approximate':
+        return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    if name == 'swish':
+        return x * torch.sigmoid(x)
+    if name == 'selu':
+        return SELU_SCALE * torch.where(x > 0, x, SELU_ALPHA * torch.expm1(x))
+    if name == 'mish':
+        return x * torch.tanh(F.softplus(x))
+    if name == 'hard_sigmoid':
+        return torch.clamp(x / 6 + 0.5, 0, 1)
+    raise ValueError('activation %r has no PyTorch form here' % name)
+
+
+def same_pads(size, k, s, dil, padding):
+    """Keras' padding along one axis: (before, after)."""
+    span = (k - 1) * dil + 1
+    if padding == 'valid':
+        return 0, 0
+    out = -(-size // s)
+    if padding == 'causal':
+        return span - 1, 0
+    total = max((out - 1) * s + span - size, 0)
+    return total // 2, total - total // 2
+
+
+def window(x, n, k, s, dil, padding, fill):
+    """x (N, C, H, W) padded as Keras pads an (H, W) window."""
+    top, bottom = same_pads(x.shape[2], k[0], s[0], 1, padding)
+    left, right = same_pads(x.shape[3], k[1], s[1], dil, padding)
+    if top or bottom or left or right:
+        x = F.pad(x, (left, right, top, bottom), value=fill)
+    return x
+
+
+def pair(v):
+    v = v if isinstance(v, list) else [v]
+    return v * 2 if len(v) == 1 else v
+
+
+class MimoModel(torch.nn.Module):
+    def __init__(self, graph=None):
+        super().__init__()
+        self.graph = graph or json.loads(GRAPH)
+        self.params = torch.nn.ParameterDict()
+        for n in self.graph['nodes']:
+            for t in n.get('tensors', []):
+                p = torch.nn.Parameter(torch.zeros(t['shape']), requires_grad=t['trainable'])
+                if t['state']:
+                    self.register_buffer(self._key(n['name'], t['name']), p.data)
+                else:
+                    self.params[self._key(n['name'], t['name'])] = p
+
+    @staticmethod
+    def _key(layer, tensor):
+        return layer + '__' + tensor  # ParameterDict keys may not hold '/'
+
+    def tensor(self, node, name):
+        layer = node.get('params_of') or node['name']
+        key = self._key(layer, name)
+        return self.params[key] if key in self.params else getattr(self, key)
+
+    def forward(self, inputs):
+        v = {}
+        for n in self.graph['nodes']:
+            if n['kind'] == 'input':
+                x = inputs[n['name']]
+                v[n['name']] = x.long() if n.get('ids') else x.to(torch.get_default_dtype())
+                continue
+            xs = [v[p] for p in n['from']]
+            run = getattr(self, 'k_' + n['kind'], None)
+            if run is None:
+                raise NotImplementedError("layer %r: the kind %r has no PyTorch form in "
+                                          "this module" % (n['name'], n['kind']))
+            v[n['name']] = run(n, n['args'], xs)
+        return {h['name']: v[h['node']].reshape(v[h['node']].shape[0], -1)
+                for h in self.graph['heads']}
+
+    # ---- the kinds, in inference mode unless self.training ---------------
+    def k_dense(self, n, a, xs):
+        z = xs[0] @ self.tensor(n, 'kernel')
+        if a['use_bias']:
+            z = z + self.tensor(n, 'bias')
+        return activation(a['activation'], a.get('alpha', 0), z)
+
+    def k_activation(self, n, a, xs):
+        return activation(a['activation'], a.get('alpha', 0), xs[0])
+
+    def k_embedding(self, n, a, xs):
+        return F.embedding(xs[0], self.tensor(n, 'embeddings'))
+
+    def k_dropout(self, n, a, xs):
+        return F.dropout(xs[0], a['rate'], self.training)
+
+    def k_flatten(self, n, a, xs):
+        return xs[0].reshape(xs[0].shape[0], -1)
+
+    def k_reshape(self, n, a, xs):
+        return xs[0].reshape([xs[0].shape[0]] + n['shape'])
+
+    def k_concat(self, n, a, xs):
+        return torch.cat(xs, -1)
+
+    def k_add(self, n, a, xs):
+        return sum(xs[1:], xs[0])
+
+    def k_subtract(self, n, a, xs):
+        y = xs[0]
+        for x in xs[1:]:
+            y = y - x
+        return y
+
+    def k_multiply(self, n, a, xs):
+        y = xs[0]
+        for x in xs[1:]:
+            y = y * x
+        return y
+
+    def k_average(self, n, a, xs):
+        return sum(xs[1:], xs[0]) * (1.0 / len(xs))
+
+    def k_masked_softmax(self, n, a, xs):
+        x, m = xs[0].reshape(xs[0].shape[0], -1), xs[1].reshape(xs[1].shape[0], -1)
+        on = m > 0.5
+        p = torch.softmax(torch.where(on, x, torch.full_like(x, -1e30)), -1) * on
+        return p.reshape(xs[0].shape)
+
+    def k_layer_norm(self, n, a, xs):
+        d = xs[0].shape[-1]
+        g = self.tensor(n, 'gamma') if a['scale'] else None
+        b = self.tensor(n, 'beta') if a['center'] else None
+        return F.layer_norm(xs[0], (d,), g, b, a['epsilon'])
+
+    def k_normalization(self, n, a, xs):
+        return (xs[0] - self.tensor(n, 'mean')) / torch.sqrt(self.tensor(n, 'variance') +
+                                                           a['epsilon'])
+
+    def k_batch_norm(self, n, a, xs):
+        x = xs[0]
+        mean, var = self.tensor(n, 'moving_mean'), self.tensor(n, 'moving_variance')
+        if self.training and n['trainable']:
+            flat = x.reshape(-1, x.shape[-1])
+            bm, bv = flat.mean(0), flat.var(0, unbiased=False)
+            with torch.no_grad():
+                m = a['momentum']
+                mean.mul_(m).add_((1 - m) * bm)
+                var.mul_(m).add_((1 - m) * bv)
+            mean, var = bm, bv
+        y = (x - mean) / torch.sqrt(var + a['epsilon'])
+        if a['scale']:
+            y = y * self.tensor(n, 'gamma')
+        if a['center']:
+            y = y + self.tensor(n, 'beta')
+        return y
+
+    def _conv(self, n, a, x, one_d):
+        if one_d:  # (N, T, C) as the image (N, 1, T, C)
+            x = x.unsqueeze(1)
+        k = self.tensor(n, 'kernel')
+        if one_d:
+            k = k.unsqueeze(0)
+        kh, kw = k.shape[0], k.shape[1]
+        s = [1, a['strides'][0]] if one_d else pair(a['strides'])
+        dil = a.get('dilation_rate', [1])[0] if one_d else 1
+        x = window(x.permute(0, 3, 1, 2), n, (kh, kw), s, dil, a['padding'], 0.0)
+        z = F.conv2d(x, k.permute(3, 2, 0, 1), self.tensor(n, 'bias') if a['use_bias'] else None,
+                     stride=s, dilation=(1, dil)).permute(0, 2, 3, 1)
+        z = z.squeeze(1) if one_d else z
+        return activation(a['activation'], a.get('alpha', 0), z)
+
+    def k_conv2d(self, n, a, xs):
+        return self._conv(n, a, xs[0], False)
+
+    def k_conv1d(self, n, a, xs):
+        return self._conv(n, a, xs[0], True)
+
+    def _pool(self, n, a, x, one_d, kind):
+        if one_d:
+            x = x.unsqueeze(1)
+        x = x.permute(0, 3, 1, 2)
+        if kind.startswith('global'):
+            y = x.amax((2, 3)) if 'max' in kind else x.mean((2, 3))
+            return y.reshape([x.shape[0]] + n['shape'])
+        k = [1, a['pool_size'][0]] if one_d else pair(a['pool_size'])
+        st = a.get('strides') or a['pool_size']
+        s = [1, st[0]] if one_d else pair(st)
+        if kind.startswith('max'):
+            y = F.max_pool2d(window(x, n, k, s, 1, a['padding'], -math.inf), k, s)
+        else:  # the padding is not counted (Keras)
+            ones = window(torch.ones_like(x[:1, :1]), n, k, s, 1, a['padding'], 0.0)
+            y = (F.avg_pool2d(window(x, n, k, s, 1, a['padding'], 0.0), k, s) /
+                 F.avg_pool2d(ones, k, s))
+        return y.permute(0, 2, 3, 1).reshape([x.shape[0]] + n['shape'])
+
+    def k_max_pool2d(self, n, a, xs):
+        return self._pool(n, a, xs[0], False, 'max')
+
+    def k_avg_pool2d(self, n, a, xs):
+        return self._pool(n, a, xs[0], False, 'avg')
+
+    def k_global_avg_pool2d(self, n, a, xs):
+        return self._pool(n, a, xs[0], False, 'global_avg')
+
+    def k_global_max_pool2d(self, n, a, xs):
+        return self._pool(n, a, xs[0], False, 'global_max')
+
+    def k_max_pool1d(self, n, a, xs):
+        return self._pool(n, a, xs[0], True, 'max')
+
+    def k_avg_pool1d(self, n, a, xs):
+        return self._pool(n, a, xs[0], True, 'avg')
+
+    def k_global_avg_pool1d(self, n, a, xs):
+        return self._pool(n, a, xs[0], True, 'global_avg')
+
+    def k_global_max_pool1d(self, n, a, xs):
+        return self._pool(n, a, xs[0], True, 'global_max')
+
+    def _rnn(self, n, a, x, lstm):
+        u = a['units']
+        W, U = self.tensor(n, 'kernel'), self.tensor(n, 'recurrent_kernel')
+        b = self.tensor(n, 'bias') if a['use_bias'] else None
+        act = lambda z: activation(a['activation'], 0, z)
+        ract = lambda z: activation(a['recurrent_activation'], 0, z)
+        steps = range(x.shape[1] - 1, -1, -1) if a['go_backwards'] else range(x.shape[1])
+        h = x.new_zeros(x.shape[0], u)
+        c = x.new_zeros(x.shape[0], u)
+        out = []
+        for t in steps:
+            if lstm:  # gates i, f, c, o
+                g = x[:, t] @ W + h @ U + (b if b is not None else 0)
+                i, f, cc, o = ract(g[:, :u]), ract(g[:, u:2 * u]), act(g[:, 2 * u:3 * u]), ract(g[:, 3 * u:])
+                c = f * c + i * cc
+                h = o * act(c)
+            else:  # gates z, r, h; reset after the recurrent product
+                gx = x[:, t] @ W + (b[0] if b is not None else 0)
+                gh = h @ U + (b[1] if b is not None else 0)
+                z = ract(gx[:, :u] + gh[:, :u])
+                r = ract(gx[:, u:2 * u] + gh[:, u:2 * u])
+                hh = act(gx[:, 2 * u:] + r * gh[:, 2 * u:])
+                h = z * h + (1 - z) * hh
+            out.append(h)
+        return torch.stack(out, 1) if a['return_sequences'] else h
+
+    def k_gru(self, n, a, xs):
+        return self._rnn(n, a, xs[0], False)
+
+    def k_lstm(self, n, a, xs):
+        return self._rnn(n, a, xs[0], True)
+
+
+def load_mimo(path):
+    """A MimoModel with the parameters of the mimo checkpoint (or any HDF5
+    file with /params/<layer>/<tensor>) at path, in eval mode."""
+    import h5py
+    model = MimoModel()
+    with h5py.File(path, 'r') as f, torch.no_grad():
+        for n in model.graph['nodes']:
+            for t in n.get('tensors', []):
+                v = torch.as_tensor(f['params'][n['name']][t['name']][()])
+                model.tensor(n, t['name']).copy_(v.to(torch.get_default_dtype()))
+    return model.eval()

@@ -1,0 +1,19 @@
+"""every_kind.py OUT.h5 — data for every_kind.yaml: 300 random rows of each
+input (a 0/1 mask with a 1 in every row) and head target, seed 5."""
+import sys
+
+import h5py
+import numpy as np
+
+rs = np.random.RandomState(5)
+n = 300
+with h5py.File(sys.argv[1], 'w') as f:
+    f['img'] = rs.rand(n, 9, 7, 2).astype('f4')
+    f['vec'] = rs.randn(n, 6).astype('f4')
+    f['seq'] = rs.randn(n, 12, 3).astype('f4')
+    f['ids'] = rs.randint(0, 30, size=(n, 3)).astype('i4')
+    mask = (rs.rand(n, 6) > 0.4).astype('f4'); mask[np.arange(n), rs.randint(0, 6, n)] = 1
+    f['mask'] = mask
+    f['cls'] = rs.randint(0, 6, n).astype('i4')
+    f['reg'] = rs.randn(n, 4).astype('f4')
+    f['prob'] = (rs.rand(n, 1) > 0.5).astype('f4')
