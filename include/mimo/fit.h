@@ -29,7 +29,8 @@ MIMO_API void mimo_train_prefetch(mimo_model *m, const mimo_source *src,
                                   const uint64_t *order, size_t start, size_t B);
 
 /* One epoch over src from step first_step (0, or where a resumed run
- * stopped), adding this rank's sums into st (may be NULL). */
+ * stopped), adding this rank's sums into st (may be NULL); each step at
+ * the spec's lr schedule's rate, as mimo train runs it. */
 MIMO_API int mimo_model_train_epoch(mimo_model *m, const mimo_source *src,
                                     long epoch, long first_step, mimo_stats *st);
 

@@ -7,6 +7,7 @@
 #include "mimo/config.h"
 #include "mimo/error.h"
 #include "mimo/export.h"
+#include "mimo/ffi.h"
 #include "mimo/fit.h"
 #include "mimo/graph.h"
 #include "mimo/import.h"

@@ -9,6 +9,7 @@
 
 #include "mimo/error.h"
 #include "train/fit_impl.h"
+#include "train/schedule.h"
 
 int mimo_model_train_epoch(mimo_model *m, const mimo_source *src, long epoch,
                            long first_step, mimo_stats *st)
@@ -22,6 +23,9 @@ int mimo_model_train_epoch(mimo_model *m, const mimo_source *src, long epoch,
         return mimo_error(MIMO_ENOMEM, "out of memory for an epoch");
     for (long step = first_step; step < steps && !rc; step++) {
         size_t start = (size_t)step * B, gb = n - start < B ? n - start : B;
+        /* the lr schedule's value for this step, as mimo train sets it */
+        mimo_model_set_lr(m, mimo_schedule_lr(&spec->train.schedule, spec->train.opt.lr,
+                                              epoch, spec->train.epochs, step, steps));
         rc = mimo_train_step(m, src, order + start, gb, epoch, step, st);
     }
     return rc;
