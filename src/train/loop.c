@@ -790,6 +790,19 @@ static int starting_point(run *r)
     snprintf(msg, sizeof msg, "resuming from %s (epoch %lld, step %lld)", path,
              (long long)r->state.ck.epoch + 1, (long long)r->state.ck.step);
     note(r, msg);
+    mimo_spec was;
+    if (r->rank == 0 && !mimo_checkpoint_spec(path, NULL, 0, &was)) {
+        char changes[1200];
+        int n = mimo_run_state_changes(&was, r->spec, changes, sizeof changes);
+        if (n) {
+            snprintf(msg, sizeof msg, "resuming with %d setting%s changed from the "
+                     "checkpoint's config: %s", n, n == 1 ? "" : "s", changes);
+            note(r, msg);
+        }
+        mimo_spec_free(&was);
+    } else if (r->rank == 0) {
+        mimo_error_clear(); /* read just before by the load: only a note is lost */
+    }
     if (r->state.ck.world_size > 0 && r->state.ck.world_size != r->size) {
         snprintf(msg, sizeof msg, "resuming a %lld-rank checkpoint on %d rank%s",
                  (long long)r->state.ck.world_size, r->size, r->size == 1 ? "" : "s");

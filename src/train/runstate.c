@@ -292,3 +292,68 @@ int mimo_run_state_check_data(const mimo_run_state *st, const double now[3],
 }
 
 void mimo_run_state_free(mimo_run_state *st) { mimo_ckpt_state_free(&st->ck); }
+
+/* ---- what a resume changes -------------------------------------------- */
+
+typedef struct {
+    char *buf;
+    size_t len, used;
+    int n;
+} change_list;
+
+static void change(change_list *c, const char *key, const char *was, const char *now)
+{
+    if (strcmp(was, now) == 0)
+        return;
+    if (c->used < c->len)
+        c->used += (size_t)snprintf(c->buf + c->used, c->len - c->used, "%s%s %s -> %s",
+                                    c->n ? ", " : "", key, was, now);
+    if (c->used >= c->len && c->len)
+        c->used = c->len - 1;
+    c->n++;
+}
+
+static void change_num(change_list *c, const char *key, double was, double now)
+{
+    char a[32], b[32];
+    snprintf(a, sizeof a, "%.10g", was);
+    snprintf(b, sizeof b, "%.10g", now);
+    change(c, key, a, b);
+}
+
+int mimo_run_state_changes(const mimo_spec *was, const mimo_spec *now, char *buf,
+                           size_t len)
+{
+    change_list c = {buf, len, 0, 0};
+    const mimo_train_spec *a = &was->train, *b = &now->train;
+    if (len)
+        buf[0] = '\0';
+    change(&c, "train.optimizer.type", mimo_opt_name(a->opt.kind), mimo_opt_name(b->opt.kind));
+    change_num(&c, "train.optimizer.lr", a->opt.lr, b->opt.lr);
+    change_num(&c, "train.optimizer.momentum", a->opt.momentum, b->opt.momentum);
+    change_num(&c, "train.optimizer.weight_decay", a->opt.weight_decay, b->opt.weight_decay);
+    change_num(&c, "train.optimizer.clipnorm", a->opt.clipnorm, b->opt.clipnorm);
+    change_num(&c, "train.optimizer.clipvalue", a->opt.clipvalue, b->opt.clipvalue);
+    change_num(&c, "train.optimizer.beta_1", a->opt.beta1, b->opt.beta1);
+    change_num(&c, "train.optimizer.beta_2", a->opt.beta2, b->opt.beta2);
+    change(&c, "train.lr_schedule", mimo_sched_name(a->schedule.kind),
+           mimo_sched_name(b->schedule.kind));
+    change_num(&c, "train.batch_size", (double)a->batch_size, (double)b->batch_size);
+    change_num(&c, "train.epochs", (double)a->epochs, (double)b->epochs);
+    change_num(&c, "train.seed", (double)a->seed, (double)b->seed);
+    change_num(&c, "train.shuffle", a->shuffle, b->shuffle);
+    change_num(&c, "train.validation_split", a->validation_split, b->validation_split);
+    change(&c, "train.loss_weighting", mimo_weighting_name(a->loss_weighting),
+           mimo_weighting_name(b->loss_weighting));
+    for (int h = 0; h < now->n_outputs; h++)
+        for (int k = 0; k < was->n_outputs; k++)
+            if (strcmp(now->outputs[h].name, was->outputs[k].name) == 0) {
+                char key[300];
+                snprintf(key, sizeof key, "outputs.%s.weight", now->outputs[h].name);
+                change_num(&c, key, was->outputs[k].weight, now->outputs[h].weight);
+                snprintf(key, sizeof key, "outputs.%s.loss", now->outputs[h].name);
+                change(&c, key, mimo_loss_name(was->outputs[k].loss),
+                       mimo_loss_name(now->outputs[h].loss));
+            }
+    return c.n;
+}

@@ -55,4 +55,12 @@ int mimo_run_state_check_data(const mimo_run_state *st, const double now[3],
 
 void mimo_run_state_free(mimo_run_state *st);
 
+/* The settings a resumed run changes from the checkpoint's config (was):
+ * optimizer, lr schedule, batch size, epochs, seed, shuffle, validation
+ * split, loss weighting, each head's loss and weight: "key was -> now"
+ * comma-separated into buf (len bytes, cut short when long); returns how
+ * many changed. */
+int mimo_run_state_changes(const mimo_spec *was, const mimo_spec *now, char *buf,
+                           size_t len);
+
 #endif

@@ -43,6 +43,10 @@ expect 0 "epoch 8 - loss" train net.yaml --out straight --epochs 8
 expect 0 "" train net.yaml --out split --epochs 4 --quiet
 expect 0 "resuming from split/checkpoints/last.h5 (epoch 5, step 0)" train net.yaml --out split --epochs 8 --resume split
 check "resume at an epoch boundary is bitwise exact" same_params straight/checkpoints/last.h5 split/checkpoints/last.h5
+# a resume says which settings differ from the checkpoint's config
+expect 0 "" train net.yaml --out chg --epochs 1 --quiet
+expect 0 "resuming with 3 settings changed from the checkpoint's config: train.optimizer.lr 0.01 -> 0.02, train.epochs 1 -> 2, outputs.exp.weight 0.5 -> 0.7" \
+    train net.yaml --out chg --epochs 2 --lr 0.02 --set outputs.exp.weight=0.7 --resume chg
 check "history of the resumed run equals the straight run's" \
     cmp <(cut -d, -f1-9 straight/history.csv) <(cut -d, -f1-9 split/history.csv)
 
