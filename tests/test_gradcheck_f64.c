@@ -61,14 +61,20 @@ static void fill_target(mimo_rng *r, const mimo_output_spec *o, mimo_real *t,
 }
 
 /* Inputs named mask* get 0/1 values with at least one 1 per row; integer
- * id inputs ids in [0, bound), repeating. */
+ * id inputs ids in [0, bound), repeating; bag* inputs: row 0 a bag
+ * with a repeated id and padding, row 1 all padding (id 0), the others
+ * any ids of [0, bound). */
 static void fill_input(mimo_rng *r, const char *name, mimo_real *x, int w,
                        long long bound)
 {
     for (int row = 0; row < BATCH; row++)
         for (int j = 0; j < w; j++) {
             mimo_real *v = &x[(size_t)row * w + j];
-            if (bound > 0)
+            if (bound > 0 && strncmp(name, "bag", 3) == 0)
+                *v = row == 0 ? (j < 2 ? 2 : j == 2 ? 3 : 0) /* repeated, padded */
+                     : row == 1 ? 0                          /* all padding */
+                     : (mimo_real)mimo_rng_below(r, (uint64_t)bound);
+            else if (bound > 0)
                 *v = (mimo_real)mimo_rng_below(r, (uint64_t)(bound < 3 ? bound : 3));
             else if (strncmp(name, "mask", 4) == 0)
                 *v = j == row % w || mimo_rng_uniform(r) < 0.5;
@@ -591,6 +597,38 @@ static void test_embedding(void **s)
           "  c: {type: concat, from: [f, h]}\n"
           "  o: {type: dense, units: 2, from: c}\n"
           "outputs: {o: {loss: mse}}\n");
+}
+
+/* Bags of ids pooled by combiner (and weights from a layer: their
+ * gradient checked too); the second bag is all padding. */
+static void check_bag(const char *combiner, int weights, int mask_zero)
+{
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "inputs: {bag: {shape: 4, dtype: int32}, x: {shape: 2}}\n"
+             "layers:\n"
+             "%s"
+             "  e: {type: embedding_bag, input_dim: 5, output_dim: 3, combiner: %s,"
+             " mask_zero: %s, from: %s}\n"
+             "  h: {type: dense, units: 2, activation: tanh, from: x}\n"
+             "  c: {type: concat, from: [e, h]}\n"
+             "  o: {type: dense, units: 2, from: c}\n"
+             "outputs: {o: {loss: mse}}\n",
+             weights ? "  w: {type: dense, units: 4, activation: sigmoid, from: x}\n" : "",
+             combiner, mask_zero ? "true" : "false", weights ? "[bag, w]" : "bag");
+    check(yaml);
+}
+
+static void test_embedding_bag_sum(void **s) { (void)s; check_bag("sum", 0, 1); }
+static void test_embedding_bag_mean(void **s) { (void)s; check_bag("mean", 0, 1); }
+static void test_embedding_bag_max(void **s) { (void)s; check_bag("max", 0, 1); }
+static void test_embedding_bag_sum_weights(void **s) { (void)s; check_bag("sum", 1, 1); }
+static void test_embedding_bag_mean_weights(void **s) { (void)s; check_bag("mean", 1, 1); }
+static void test_embedding_bag_no_mask(void **s)
+{
+    (void)s;
+    check_bag("mean", 1, 0);
+    check_bag("max", 0, 0);
 }
 
 /* A fixed mask (the rows and epoch are fixed): dx = dy m / (1 - rate). */
@@ -1144,6 +1182,12 @@ int main(void)
         cmocka_unit_test(test_graph_conv_branches),
         cmocka_unit_test(test_conv2d_shared_frozen),
         cmocka_unit_test(test_embedding),
+        cmocka_unit_test(test_embedding_bag_sum),
+        cmocka_unit_test(test_embedding_bag_mean),
+        cmocka_unit_test(test_embedding_bag_max),
+        cmocka_unit_test(test_embedding_bag_sum_weights),
+        cmocka_unit_test(test_embedding_bag_mean_weights),
+        cmocka_unit_test(test_embedding_bag_no_mask),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_batch_norm),
         cmocka_unit_test(test_batch_norm_frozen),

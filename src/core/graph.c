@@ -938,9 +938,11 @@ int mimo_graph_input_ids(const mimo_graph *g, int i, long long *bound)
     *bound = 0;
     for (int c = k + 1; c < g->n_nodes; c++) {
         const mimo_node *n = &g->nodes[c];
-        for (int j = 0; n->kind && n->kind->id_bound && j < n->n_in; j++)
-            if (n->in[j] == k && (*bound == 0 || n->kind->id_bound(n) < *bound))
-                *bound = n->kind->id_bound(n);
+        /* the ids are a kind's first input (embedding_bag's weights
+         * are its second) */
+        if (n->kind && n->kind->id_bound && n->n_in > 0 && n->in[0] == k &&
+            (*bound == 0 || n->kind->id_bound(n) < *bound))
+            *bound = n->kind->id_bound(n);
     }
     return g->spec->inputs[i].dtype == MIMO_DTYPE_INT32;
 }

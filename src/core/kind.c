@@ -20,6 +20,7 @@ static const mimo_kind *const kinds[] = {
     &mimo_kind_batch_norm, &mimo_kind_layer_norm, &mimo_kind_conv2d,
     &mimo_kind_max_pool2d, &mimo_kind_avg_pool2d,
     &mimo_kind_global_avg_pool2d, &mimo_kind_global_max_pool2d,
+    &mimo_kind_embedding_bag,
 };
 #define N_KINDS ((int)(sizeof kinds / sizeof *kinds))
 

@@ -156,6 +156,7 @@ extern const mimo_kind mimo_kind_dense, mimo_kind_activation,
     mimo_kind_flatten, mimo_kind_reshape, mimo_kind_embedding,
     mimo_kind_dropout, mimo_kind_batch_norm, mimo_kind_layer_norm,
     mimo_kind_conv2d, mimo_kind_max_pool2d, mimo_kind_avg_pool2d,
-    mimo_kind_global_avg_pool2d, mimo_kind_global_max_pool2d;
+    mimo_kind_global_avg_pool2d, mimo_kind_global_max_pool2d,
+    mimo_kind_embedding_bag;
 
 #endif
