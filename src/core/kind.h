@@ -69,6 +69,11 @@ enum {
      * input of the model that feeds it there is checked as a mask when a
      * dataset is opened (mimo_graph_input_mask) */
     MIMO_KIND_MASK_INPUT = 1u << 4,
+    /* its first tensor is a table (rows, width) and backward adds into
+     * its gradient only in the rows named by the ids of its first input
+     * (embedding, embedding_bag): the exchange may sum just those rows
+     * over the ranks (mimo_graph_touched_rows) */
+    MIMO_KIND_ROW_SPARSE = 1u << 5,
 };
 
 /* Whether node n's kind has flag f (an input node has no kind: none). */

@@ -25,6 +25,7 @@ struct mimo_model {
     mimo_exchange x;                       /* local, or the runtime's */
     long epoch;                            /* of the step in progress */
     const uint64_t *step_rows;             /* its rows (global indices) */
+    int backward_rows;                     /* rows of this step's backward */
     int n_in, n_heads;
     const mimo_array **arr;                /* bound arrays: inputs, targets */
     int arr_targets;
@@ -214,6 +215,7 @@ void mimo_model_free(mimo_model **mp)
 }
 
 mimo_graph *mimo_model_graph(mimo_model *m) { return m->g; }
+int mimo_model_backward_rows(const mimo_model *m) { return m->backward_rows; }
 mimo_real *mimo_model_params(mimo_model *m)
 {
     return m->x.params ? m->x.params : m->params;
@@ -375,6 +377,7 @@ void mimo_model_begin_step(mimo_model *m, long epoch)
 {
     m->epoch = epoch;
     m->step_rows = NULL;
+    m->backward_rows = 0;
 }
 
 int mimo_model_read(mimo_model *m, const mimo_source *src, const uint64_t *rows,
@@ -456,6 +459,7 @@ const mimo_head_stats *mimo_model_step_stats(const mimo_model *m) { return m->st
 void mimo_model_backward(mimo_model *m, int b)
 {
     phase(m, MIMO_PHASE_BACKWARD, 0);
+    m->backward_rows = b;
     mimo_graph_backward_hooked(m->g, mimo_model_params(m), mimo_model_grads(m),
                                b, m->x.ops->layer_done, m->x.state);
     phase(m, MIMO_PHASE_BACKWARD, 1);

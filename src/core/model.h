@@ -72,5 +72,8 @@ double mimo_model_head_weight(const mimo_model *m, int h);
 double mimo_model_total_loss(const mimo_model *m, const double *head_loss);
 /* Backward over the b rows: adds into the gradient buffer. */
 void mimo_model_backward(mimo_model *m, int b);
+/* The rows of this step's backward (0 when it ran none): what a
+ * row-sparse exchange reads the touched rows of (mimo_graph_touched_rows). */
+int mimo_model_backward_rows(const mimo_model *m);
 
 #endif

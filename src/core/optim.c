@@ -230,6 +230,11 @@ double mimo_optim_prepare(const mimo_optim *o, size_t lo, size_t hi,
 
 int mimo_optim_clips_norm(const mimo_optim *o) { return o->s.clipnorm > 0; }
 
+int mimo_optim_row_sparse(const mimo_optim *o)
+{
+    return o->s.kind == MIMO_OPT_SGD && o->n_slots == 0 && !mimo_optim_prepares(o);
+}
+
 double mimo_optim_clip_scale(const mimo_optim *o, double sum_sq)
 {
     double norm = sqrt(sum_sq);

@@ -54,6 +54,11 @@ double mimo_optim_prepare(const mimo_optim *o, size_t lo, size_t hi,
                           const mimo_real *params, const mimo_real *grads,
                           mimo_real *out);
 int mimo_optim_clips_norm(const mimo_optim *o);
+/* Whether a zero gradient leaves a parameter and every moment as they
+ * are (plain sgd: no momentum, decay or clipping), so that an update of
+ * only the values whose gradient may be nonzero (mimo_optim_apply on
+ * their ranges, after one begin_step) equals the whole update bitwise. */
+int mimo_optim_row_sparse(const mimo_optim *o);
 double mimo_optim_clip_scale(const mimo_optim *o, double sum_sq);
 void mimo_optim_apply(mimo_optim *o, size_t lo, size_t hi, mimo_real *params,
                       const mimo_real *grads, double scale, double lr);

@@ -315,6 +315,7 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
         r->streamed = file && !mimo_data_in_memory(file);
         r->ranks = mimo_dist_size(d);
         r->allreduce = mimo_dist_mode(d);
+        r->exchange = mimo_model_exchange(m)->ops->name;
 #ifdef _OPENMP
         r->threads = omp_get_max_threads();
 #else

@@ -93,6 +93,7 @@ const mimo_kind mimo_kind_embedding = {
     .args_size = sizeof(embedding_args),
     .defaults = embedding_defaults,
     .dot_shape = "box",
+    .flags = MIMO_KIND_ROW_SPARSE,
     .infer = embedding_infer,
     .forward = embedding_forward,
     .backward = embedding_backward,

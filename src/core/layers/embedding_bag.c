@@ -218,6 +218,7 @@ const mimo_kind mimo_kind_embedding_bag = {
     .args_size = sizeof(bag_args),
     .defaults = bag_defaults,
     .dot_shape = "box",
+    .flags = MIMO_KIND_ROW_SPARSE,
     .infer = bag_infer,
     .forward = bag_forward,
     .backward = bag_backward,
