@@ -8,6 +8,9 @@
  *   its last value is final, and MPI_Test drives the started ones while
  *   backward goes on; finish starts what is left, waits for all, then
  *   runs the optimizer. blocking: one MPI_Allreduce in finish.
+ * row_sparse (as allreduce, for a model with embedding tables): the
+ *   buckets (or the blocking allreduce) cover the buffer outside the
+ *   tables, and rows.c sums the tables by the rows the ranks touched.
  * node_shared (owns the parameters, the gradients and the moments, in
  *   shm.c's node-shared windows): finish sums the node's gradients and
  *   updates this rank's slice.

@@ -149,6 +149,28 @@ static int alloc_staging(mimo_model *m)
     return 0;
 }
 
+/* lazy adam: the optimizer learns where the embedding tables lie */
+static int lazy_tables(mimo_model *m)
+{
+    int n = mimo_graph_sparse_tables(m->g, NULL, 0), rc = 0;
+    if (!m->g->spec->train.opt.lazy || n == 0)
+        return 0;
+    mimo_sparse_table *t = calloc((size_t)n, sizeof *t);
+    size_t *lo = calloc((size_t)n, sizeof *lo), *hi = calloc((size_t)n, sizeof *hi);
+    if (!t || !lo || !hi)
+        rc = mimo_error(MIMO_ENOMEM, "out of memory");
+    for (int k = 0; !rc && k < mimo_graph_sparse_tables(m->g, t, n); k++) {
+        lo[k] = t[k].off;
+        hi[k] = t[k].off + (size_t)t[k].rows * (size_t)t[k].width;
+    }
+    if (!rc)
+        rc = mimo_optim_set_lazy(m->opt, n, lo, hi);
+    free(t);
+    free(lo);
+    free(hi);
+    return rc;
+}
+
 int mimo_model_create(const mimo_spec *spec, mimo_model **out)
 {
     *out = NULL;
@@ -175,7 +197,8 @@ int mimo_model_create(const mimo_spec *spec, mimo_model **out)
         mimo_model_free(&m);
         return mimo_error(MIMO_ENOMEM, "out of memory creating the model");
     }
-    if ((rc = mimo_optim_create(&spec->train.opt, nt, &m->opt))) {
+    if ((rc = mimo_optim_create(&spec->train.opt, nt, &m->opt)) ||
+        (rc = lazy_tables(m))) {
         mimo_model_free(&m);
         return rc;
     }

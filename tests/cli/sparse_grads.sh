@@ -4,8 +4,9 @@
 # as the dense allreduce of the whole tables (--embedding-grads dense):
 # a model with an embedding, a bag with weights, a bag sharing its table,
 # a frozen bag and dense layers, under plain sgd (the update touches only
-# the rows), adam (dense update) and sgd with momentum, decay and
-# clipping (the update uses the buffer as scratch), on 1, 2 and 3 ranks:
+# the rows), adam (dense update), sgd with momentum, decay and clipping
+# (the update uses the buffer as scratch) and lazy adamw (only the rows,
+# as sgd; untouched rows' moments frozen, checked), on 1, 2 and 3 ranks:
 # bitwise equal with the bucketed allreduce, within 1e-6 of the blocking
 # one (its ring sums in another order on 3 ranks); node_shared still
 # works beside it; a resume gives the uninterrupted run bitwise.
@@ -66,6 +67,7 @@ data: {train: data.h5}"
 net sgd '{type: sgd, lr: 0.2}'
 net adam '{type: adam, lr: 0.01}'
 net mom '{type: sgd, lr: 0.1, momentum: 0.9, weight_decay: 0.0001, clipnorm: 1.0}'
+net lazy '{type: adamw, lr: 0.01, weight_decay: 0.01, lazy: true}'
 
 # ---- which exchange runs
 bench() { mpi_expect 2 0 "$1" bench sgd.yaml --steps 2 --warmup 1 "${@:2}"; }
@@ -76,7 +78,7 @@ bench "gradient sum       shared (node_shared)" --allreduce shared
 expect 2 "--embedding-grads expects sparse or dense" train sgd.yaml --embedding-grads rows
 
 # ---- sparse = dense
-for opt in sgd adam mom; do
+for opt in sgd adam mom lazy; do
     expect 0 "" train $opt.yaml --out $opt-np1 --quiet
     for np in 2 3; do
         for eg in sparse dense; do
@@ -108,6 +110,32 @@ assert moved('hb/embeddings') == ids('hist', 'hist2') - {0}
 assert moved('ue/embeddings') == ids('user')
 assert not moved('tb/embeddings') and 'hb2' not in b
 "
+
+# ---- lazy adam: the same on every exchange, node_shared's slices too
+mpi_expect 2 0 "" train lazy.yaml --out lazy-shared --quiet --allreduce shared
+check "lazy, 2 ranks: node_shared = sparse rows (bitwise)" \
+    same_params lazy-shared/checkpoints/last.h5 lazy-2-sparse/checkpoints/last.h5
+for opt in lazy adam; do # steps 16..20 read rows 300..599
+    mpi_expect 2 0 "" train $opt.yaml --out $opt-order --quiet --allreduce bucketed \
+        --set train.shuffle=false --set train.checkpoint.every_steps=5
+done
+py "lazy adamw freezes the untouched rows' values and moments; adam moves them" "
+import h5py, numpy as np
+d = h5py.File('data.h5')
+touched = sorted(set(np.concatenate([d[k][()][300:].ravel() for k in ('hist', 'hist2')])))
+for run, lazy in (('lazy-order', True), ('adam-order', False)):
+    a = h5py.File(run + '/checkpoints/ckpt-000000000015.h5')
+    b = h5py.File(run + '/checkpoints/last.h5')
+    m = a['optimizer/m/hb/embeddings'][()]
+    rows = np.abs(m).max(axis=1) > 0          # touched before step 16 ...
+    rows[touched] = False                      # ... but not after
+    assert rows.sum() > 50, rows.sum()
+    for k in ('params/hb/embeddings', 'optimizer/m/hb/embeddings', 'optimizer/v/hb/embeddings'):
+        same = np.all(a[k][()][rows] == b[k][()][rows], axis=1)
+        assert same.all() if lazy else not same.any(), (run, k, same.mean())
+"
+sed 's/lazy: true/lazy: true, momentum: 0.9/; s/adamw/sgd/' lazy.yaml >bad_lazy.yaml
+expect 1 "key 'lazy' is not valid for the sgd optimizer" train bad_lazy.yaml --out bad
 
 # ---- resume: the exchange starts afresh, the run goes on bitwise
 mpi_expect 2 0 "" train mom.yaml --out part --quiet --allreduce bucketed --epochs 1
