@@ -631,6 +631,57 @@ static void test_embedding_bag_no_mask(void **s)
     check_bag("max", 0, 0);
 }
 
+/* A mixture of experts (MMoE's block): three experts stacked, a gate
+ * of softmax weights, their weighted sum; both inputs of weighted_sum and
+ * every expert get gradients. */
+static void test_mixture(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: 4}}\n"
+          "layers:\n"
+          "  e1: {type: dense, units: 3, activation: tanh, from: x}\n"
+          "  e2: {type: dense, units: 3, activation: tanh, from: x}\n"
+          "  e3: {type: dense, units: 3, activation: relu, from: x}\n"
+          "  st: {type: stack, from: [e1, e2, e3]}\n"
+          "  gl: {type: dense, units: 3, from: x}\n"
+          "  g:  {type: softmax, from: gl}\n"
+          "  m:  {type: weighted_sum, from: [st, g]}\n"
+          "  o:  {type: dense, units: 2, from: m}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* stack with a raw input first and last (its slices routed right) */
+static void test_stack_raw(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: 3}, z: {shape: 3}}\n"
+          "layers:\n"
+          "  h:  {type: dense, units: 3, activation: tanh, from: z}\n"
+          "  a:  {type: stack, from: [x, h]}\n"
+          "  b:  {type: stack, from: [h, x, h]}\n"
+          "  fa: {type: flatten, from: a}\n"
+          "  fb: {type: flatten, from: b}\n"
+          "  c:  {type: concat, from: [fa, fb]}\n"
+          "  o:  {type: dense, units: 2, from: c}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* softmax over the first and the middle axis of a sample */
+static void test_softmax_axis(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [3, 4]}, z: {shape: [2, 3, 2]}}\n"
+          "layers:\n"
+          "  h:  {type: dense, units: 4, activation: tanh, from: x}\n"
+          "  s1: {type: softmax, axis: 1, from: h}\n"
+          "  s2: {type: softmax, axis: -2, from: z}\n"
+          "  f1: {type: flatten, from: s1}\n"
+          "  f2: {type: flatten, from: s2}\n"
+          "  c:  {type: concat, from: [f1, f2]}\n"
+          "  o:  {type: dense, units: 2, from: c}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
 /* A fixed mask (the rows and epoch are fixed): dx = dy m / (1 - rate). */
 static void test_dropout(void **s)
 {
@@ -1188,6 +1239,9 @@ int main(void)
         cmocka_unit_test(test_embedding_bag_sum_weights),
         cmocka_unit_test(test_embedding_bag_mean_weights),
         cmocka_unit_test(test_embedding_bag_no_mask),
+        cmocka_unit_test(test_mixture),
+        cmocka_unit_test(test_stack_raw),
+        cmocka_unit_test(test_softmax_axis),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_batch_norm),
         cmocka_unit_test(test_batch_norm_frozen),

@@ -20,7 +20,8 @@ static const mimo_kind *const kinds[] = {
     &mimo_kind_batch_norm, &mimo_kind_layer_norm, &mimo_kind_conv2d,
     &mimo_kind_max_pool2d, &mimo_kind_avg_pool2d,
     &mimo_kind_global_avg_pool2d, &mimo_kind_global_max_pool2d,
-    &mimo_kind_embedding_bag,
+    &mimo_kind_embedding_bag, &mimo_kind_stack, &mimo_kind_softmax,
+    &mimo_kind_weighted_sum,
 };
 #define N_KINDS ((int)(sizeof kinds / sizeof *kinds))
 
