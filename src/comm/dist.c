@@ -334,10 +334,12 @@ static int allreduce_finish(void *u, mimo_optim *o, mimo_real *params,
         d->spent[MIMO_PHASE_EXCHANGE] += mimo_clock() - w0;
         if (rc)
             return rc;
+    } else if (d->rows) { /* one rank: its rows are the step's */
+        mimo_rows_note_local(d->rows);
     }
     phase(d, MIMO_PHASE_OPTIMIZER, 0);
     if (d->rows)
-        mimo_rows_update(d->rows, o, params, grads, n, lr);
+        mimo_rows_update(d->rows, o, params, grads, lr);
     else
         mimo_optim_step(o, params, grads, grads, lr);
     phase(d, MIMO_PHASE_OPTIMIZER, 1);
@@ -460,7 +462,8 @@ static int attach_rows(mimo_dist *d, mimo_model *m, mimo_exchange *x)
         int nseg = mimo_rows_dense(d->rows, &lo, &hi);
         rc = make_buckets(d, nseg, lo, hi);
     }
-    rc = mimo_agree(d->comm, rc);
+    if (d->size > 1) /* one rank: its comm may be null */
+        rc = mimo_agree(d->comm, rc);
     if (!rc && d->rows)
         x->ops = &row_sparse_ops;
     return rc;
@@ -480,7 +483,7 @@ int mimo_dist_attach(mimo_dist *d, mimo_model *m)
         rc = attach_shared(d, m, &x);
     else if (d->mode == MIMO_ALLREDUCE_AUTO)
         d->mode = MIMO_ALLREDUCE_BUCKETED;
-    if (!rc && d->size > 1 && x.ops == &allreduce_ops && !d->dense_tables)
+    if (!rc && x.ops == &allreduce_ops && !d->dense_tables)
         rc = attach_rows(d, m, &x);
     mimo_model_set_exchange(m, d->rank, d->size, &x);
     return rc;

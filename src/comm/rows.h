@@ -1,15 +1,16 @@
-/* rows.h — the row-sparse part of the gradient sum: the embedding tables
- * of a model (mimo_graph_sparse_tables) are summed over the ranks by the
- * rows each rank touched, never in full. Used by dist.c's exchange
- * `row_sparse` (the allreduce of the rest of the buffer, then these
- * rows); see rows.c for the exchange and why its sum is the dense one. */
+/* rows.h — the sum over the ranks of the embedding tables' gradients
+ * by the rows each rank touched, never the tables in full (the tables,
+ * their row lists and the update are core's: core/sparse.h). Used by
+ * dist.c's exchange `row_sparse` (the allreduce of the rest of the
+ * buffer, then these rows); see rows.c for the exchange and why its sum
+ * is the dense one. */
 #ifndef MIMO_COMM_ROWS_H
 #define MIMO_COMM_ROWS_H
 
 #include <mpi.h>
 #include <stddef.h>
 
-#include "core/model.h"
+#include "core/sparse.h"
 
 typedef struct mimo_rows mimo_rows;
 
@@ -33,10 +34,12 @@ void mimo_rows_begin(mimo_rows *r, mimo_real *grads);
  * grads (every other row stays zero). Collective. */
 int mimo_rows_sum(mimo_rows *r, mimo_real *grads);
 
-/* The update: when the optimizer is row-sparse (mimo_optim_row_sparse)
- * only the dense ranges and the rows some rank touched, else the whole
- * buffer (the gradient held is the dense sum). */
+/* One rank: the rows its backward touched are the step's (no sum). */
+void mimo_rows_note_local(mimo_rows *r);
+
+/* The update (mimo_sparse_update): only the rows when the optimizer
+ * is row-sparse, else the whole buffer. */
 void mimo_rows_update(mimo_rows *r, mimo_optim *o, mimo_real *params,
-                      mimo_real *grads, size_t n, double lr);
+                      mimo_real *grads, double lr);
 
 #endif

@@ -18,6 +18,10 @@
  *                buffer in place: buckets started as backward completes
  *                them, or one blocking MPI_Allreduce); finish waits for
  *                the sum, then the optimizer step on every rank.
+ *   local_rows   one process, a model with embedding tables
+ *                (src/core/sparse.c): as local, but the tables are
+ *                cleared and (plain sgd, lazy adam) updated only in the
+ *                rows the step touched.
  *   row_sparse   src/comm/dist.c over src/comm/rows.c: allreduce for
  *                the buffer outside the embedding tables, and each
  *                table summed by the rows the ranks touched (one

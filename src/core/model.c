@@ -14,6 +14,7 @@
 #include "mimo/rng.h"
 #include "core/gather.h"
 #include "core/graph_impl.h"
+#include "core/sparse.h"
 
 struct mimo_model {
     const mimo_spec *spec;
@@ -23,6 +24,7 @@ struct mimo_model {
     double lr;
     int rank, size;
     mimo_exchange x;                       /* local, or the runtime's */
+    mimo_sparse *sparse;                   /* local_rows' state, or NULL */
     long epoch;                            /* of the step in progress */
     const uint64_t *step_rows;             /* its rows (global indices) */
     int backward_rows;                     /* rows of this step's backward */
@@ -203,6 +205,10 @@ int mimo_model_create(const mimo_spec *spec, mimo_model **out)
         return rc;
     }
     mimo_graph_init_params(m->g, m->params, spec->train.seed);
+    if ((rc = mimo_sparse_create(m, nt, 1, &m->sparse))) {
+        mimo_model_free(&m);
+        return rc;
+    }
     mimo_model_set_exchange(m, 0, 1, NULL);
     *out = m;
     return 0;
@@ -232,6 +238,7 @@ void mimo_model_free(mimo_model **mp)
     free(m->params);
     free(m->grads);
     mimo_optim_free(&m->opt);
+    mimo_sparse_free(&m->sparse);
     mimo_graph_free(&m->g);
     free(m);
     *mp = NULL;
@@ -257,11 +264,19 @@ void mimo_model_set_exchange(mimo_model *m, int rank, int size,
                              const mimo_exchange *x)
 {
     m->rank = rank, m->size = size;
-    m->x = x ? *x : mimo_exchange_local();
+    m->x = x ? *x : m->sparse ? mimo_exchange_local_rows(m->sparse) : mimo_exchange_local();
     mimo_graph_set_reduce(m->g, m->x.ops->reduce, m->x.state, m->x.writes_state);
 }
 
 mimo_exchange *mimo_model_exchange(mimo_model *m) { return &m->x; }
+
+void mimo_model_dense_tables(mimo_model *m)
+{
+    int local = m->sparse && m->x.state == m->sparse;
+    mimo_sparse_free(&m->sparse);
+    if (local)
+        mimo_model_set_exchange(m, m->rank, m->size, NULL);
+}
 
 int mimo_model_rank(const mimo_model *m) { return m->rank; }
 int mimo_model_size(const mimo_model *m) { return m->size; }

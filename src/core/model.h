@@ -23,8 +23,12 @@ mimo_optim *mimo_model_optim(mimo_model *m);
  * place the exchange is chosen. */
 void mimo_model_set_exchange(mimo_model *m, int rank, int size,
                                       const mimo_exchange *x);
-/* The exchange in use (owned by the model). */
+/* The exchange in use (owned by the model). One process: `local`, or
+ * `local_rows` (core/sparse.h) when the model has embedding tables. */
 mimo_exchange *mimo_model_exchange(mimo_model *m);
+/* The embedding tables are cleared and updated in full on one process
+ * (--embedding-grads dense): `local` instead of `local_rows`. */
+void mimo_model_dense_tables(mimo_model *m);
 int mimo_model_rank(const mimo_model *m);
 int mimo_model_size(const mimo_model *m);
 

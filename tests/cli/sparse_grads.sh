@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# sparse_grads.sh — the embedding tables' gradients summed by the rows
-# each rank touched (the row_sparse exchange, comm/rows.c) train exactly
-# as the dense allreduce of the whole tables (--embedding-grads dense):
-# a model with an embedding, a bag with weights, a bag sharing its table,
-# a frozen bag and dense layers, under plain sgd (the update touches only
-# the rows), adam (dense update), sgd with momentum, decay and clipping
-# (the update uses the buffer as scratch) and lazy adamw (only the rows,
-# as sgd; untouched rows' moments frozen, checked), on 1, 2 and 3 ranks:
-# bitwise equal with the bucketed allreduce, within 1e-6 of the blocking
-# one (its ring sums in another order on 3 ranks) and on 4 ranks (the
-# allreduce adds pairs); node_shared still
-# works beside it; a resume gives the uninterrupted run bitwise.
+# sparse_grads.sh — the embedding tables' gradients cleared, summed and
+# updated by the rows the step touched (one process: `local_rows`,
+# core/sparse.c; ranks: `row_sparse`, comm/rows.c) train exactly as the
+# whole tables (--embedding-grads dense): a model with an embedding, a bag
+# with weights, a bag sharing its table, a frozen bag and dense layers,
+# under plain sgd (the update touches only the rows), adam (dense
+# update), sgd with momentum, decay and clipping (the update uses the
+# buffer as scratch) and lazy adamw (only the rows, as sgd; untouched
+# rows' moments frozen, checked), on 1 process, 2 and 3 ranks: bitwise
+# equal with the bucketed allreduce, within 1e-6 of the blocking one (its
+# ring sums in another order on 3 ranks) and on 4 ranks (the allreduce
+# adds pairs); node_shared still works beside it; a resume gives the
+# uninterrupted run bitwise.
 source "$(dirname "$0")/lib.bash"
 PY=/usr/bin/python3
 cd "$TMP"
@@ -76,11 +77,15 @@ bench "gradient sum       bucketed (row_sparse)" --allreduce bucketed
 bench "gradient sum       blocking (row_sparse)" --allreduce blocking
 bench "gradient sum       bucketed (allreduce)" --allreduce bucketed --embedding-grads dense
 bench "gradient sum       shared (node_shared)" --allreduce shared
+expect 0 "" bench sgd.yaml --steps 2 --warmup 1
 expect 2 "--embedding-grads expects sparse or dense" train sgd.yaml --embedding-grads rows
 
 # ---- sparse = dense
 for opt in sgd adam mom lazy; do
     expect 0 "" train $opt.yaml --out $opt-np1 --quiet
+    expect 0 "" train $opt.yaml --out $opt-1-dense --quiet --embedding-grads dense
+    check "$opt, 1 process: rows (local_rows) = whole tables (bitwise)" \
+        same_params $opt-1-dense/checkpoints/last.h5 $opt-np1/checkpoints/last.h5
     for np in 2 3; do
         for eg in sparse dense; do
             mpi_expect "$np" 0 "" train $opt.yaml --out $opt-$np-$eg --quiet --check-every 1 \
