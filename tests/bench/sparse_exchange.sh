@@ -55,11 +55,11 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 echo "table ${ROWS} x ${DIM}, global batch 1024, bags of 20, sgd, 2 ranks; median of $ROUNDS runs"
 echo "CPU: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-8s %14s %14s %14s %14s %16s\n' grads "step (shm)" "sum (shm)" "step (tcp lo)" "sum (tcp lo)" "bytes/step/rank"
+printf '%-8s %14s %14s %14s %14s %16s %14s\n' grads "step (shm)" "sum (shm)" "step (tcp lo)" "sum (tcp lo)" "bytes/step/rank" "1 process"
 for eg in sparse dense; do
     short=$([ $eg = sparse ] && echo 5 || echo 3)
     long=$([ $eg = sparse ] && echo 45 || echo 13)
-    : >shm.txt; : >tcp.txt; : >bytes.txt
+    : >shm.txt; : >tcp.txt; : >bytes.txt; : >one.txt
     for r in $(seq "$ROUNDS"); do
         out=$(run 20 $eg)
         echo "$(step_ms <<<"$out") $(sum_ms <<<"$out")" >>shm.txt
@@ -68,9 +68,11 @@ for eg in sparse dense; do
         out=$(run $long $eg "${TCP[@]}"); c=$(lo_tx)
         echo "$(step_ms <<<"$out") $(sum_ms <<<"$out")" >>tcp.txt
         echo $(( ((c - b) - (b - a)) / (long - short) / 2 )) >>bytes.txt
+        OMP_NUM_THREADS=1 "$MIMO" bench net.yaml --rows 8192 --steps 20 --warmup 2 \
+            --embedding-grads $eg | step_ms >>one.txt
     done
-    printf '%-8s %11s ms %11s ms %11s ms %11s ms %16s   %s\n' $eg \
+    printf '%-8s %11s ms %11s ms %11s ms %11s ms %16s %11s ms   %s\n' $eg \
         "$(cut -d' ' -f1 shm.txt | median)" "$(cut -d' ' -f2 shm.txt | median)" \
         "$(cut -d' ' -f1 tcp.txt | median)" "$(cut -d' ' -f2 tcp.txt | median)" \
-        "$(median <bytes.txt)" "$(cat form.txt)"
+        "$(median <bytes.txt)" "$(median <one.txt)" "$(cat form.txt)"
 done
