@@ -152,6 +152,17 @@ int mimo_cli_dist_arg(int argc, char **argv, int *i, mimo_dist_opts *o, int *don
         if (!rc && (mb <= 0 || mb > 1e6))
             rc = mimo_cli_usage_error("--bucket-mb must be in (0, 1e6]");
         o->bucket_bytes = (size_t)(mb * 1048576.0);
+    } else if (mimo_cli_is(s, "--embedding-grads")) {
+        /* the index is the value of dense_embeddings */
+        static const char *const forms[] = {"sparse", "dense"};
+        const char *v = mimo_cli_value(argc, argv, i);
+        int f = 0;
+        while (f < 2 && !(v && strcmp(v, forms[f]) == 0))
+            f++;
+        if (f < 2)
+            o->dense_embeddings = f;
+        else
+            rc = mimo_cli_usage_error("--embedding-grads expects sparse or dense");
     } else if (mimo_cli_is(s, "--ranks-per-node")) {
         rc = mimo_cli_long(s, mimo_cli_value(argc, argv, i), 1, &k);
         if (!rc && k > 1 << 20)

@@ -81,7 +81,11 @@ int mimo_cli_dist_arg(int argc, char **argv, int *i, mimo_dist_opts *o, int *don
     "                      when ranks share a node, else bucketed), shared,\n" \
     "                      bucketed (overlapped with backward) or blocking\n"  \
     "  --bucket-mb X       bucketed: bucket size in MiB (default 2)\n"         \
-    "  --ranks-per-node K  shared: treat every K consecutive ranks as a node\n"
+    "  --ranks-per-node K  shared: treat every K consecutive ranks as a node\n" \
+    "  --embedding-grads sparse|dense\n"                                      \
+    "                      bucketed, blocking: sum the embedding tables by\n"   \
+    "                      the rows the ranks touched (sparse, the default)\n" \
+    "                      or in full (dense)\n"
 
 /* Adds one override (e.g. built from a flag). */
 int mimo_cli_add_set(mimo_cli_config *c, const char *set);

@@ -13,6 +13,7 @@ static const char *usage =
     "usage: mimo bench CONFIG [--data FILE | --rows N] [--steps N] [--warmup N]\n"
     "                  [--segments K] [--layers] [--stall-warn S]\n"
     "                  [--allreduce MODE] [--bucket-mb X] [--ranks-per-node K]\n"
+    "                  [--embedding-grads sparse|dense]\n"
     "                  [--set KEY.PATH=VALUE]...\n"
     "  --data FILE        train on FILE's rows, read as mimo train reads\n"
     "                     data.train (held whole or streamed); default:\n"
@@ -38,7 +39,8 @@ static void report(const mimo_bench_result *r, const char *data)
            !data ? ", in memory" : r->streamed ? ", streamed from the file"
                                                : ", held in memory");
     if (r->ranks > 1)
-        printf("gradient sum       %s\n", mimo_allreduce_name(r->allreduce));
+        printf("gradient sum       %s (%s)\n", mimo_allreduce_name(r->allreduce),
+               r->exchange);
     printf("samples/s          %.0f (median; range %.0f .. %.0f)\n", r->sps_median,
            r->sps_min, r->sps_max);
     printf("matrix products    %.2f GFLOP/s (%.3g MFLOP per sample)\n", r->gflops,

@@ -66,7 +66,8 @@ static void fill_target(mimo_rng *r, const mimo_output_spec *o, mimo_real *t,
  * id inputs ids in [0, bound), repeating; those named tok* ids in
  * [1, bound) with padding (0) at the end of row 0, the start of row 1,
  * the middle of row 2, everywhere but one step of row 3, nowhere in row
- * 4. */
+ * 4; bag* inputs: row 0 a bag with a repeated id and padding, row 1 all
+ * padding (id 0), the others any ids of [0, bound). */
 static int padded(int row, int j, int w)
 {
     switch (row) {
@@ -87,6 +88,10 @@ static void fill_input(mimo_rng *r, const char *name, mimo_real *x, int w,
             if (bound > 0 && strncmp(name, "tok", 3) == 0)
                 *v = padded(row, j, w) ? 0
                                        : (mimo_real)(1 + mimo_rng_below(r, (uint64_t)bound - 1));
+            else if (bound > 0 && strncmp(name, "bag", 3) == 0)
+                *v = row == 0 ? (j < 2 ? 2 : j == 2 ? 3 : 0) /* repeated, padded */
+                     : row == 1 ? 0                          /* all padding */
+                     : (mimo_real)mimo_rng_below(r, (uint64_t)bound);
             else if (bound > 0)
                 *v = (mimo_real)mimo_rng_below(r, (uint64_t)(bound < 3 ? bound : 3));
             else if (strncmp(name, "mask", 4) == 0)
@@ -902,6 +907,89 @@ static void test_embedding(void **s)
           "outputs: {o: {loss: mse}}\n");
 }
 
+/* Bags of ids pooled by combiner (and weights from a layer: their
+ * gradient checked too); the second bag is all padding. */
+static void check_bag(const char *combiner, int weights, int mask_zero)
+{
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "inputs: {bag: {shape: 4, dtype: int32}, x: {shape: 2}}\n"
+             "layers:\n"
+             "%s"
+             "  e: {type: embedding_bag, input_dim: 5, output_dim: 3, combiner: %s,"
+             " mask_zero: %s, from: %s}\n"
+             "  h: {type: dense, units: 2, activation: tanh, from: x}\n"
+             "  c: {type: concat, from: [e, h]}\n"
+             "  o: {type: dense, units: 2, from: c}\n"
+             "outputs: {o: {loss: mse}}\n",
+             weights ? "  w: {type: dense, units: 4, activation: sigmoid, from: x}\n" : "",
+             combiner, mask_zero ? "true" : "false", weights ? "[bag, w]" : "bag");
+    check(yaml);
+}
+
+static void test_embedding_bag_sum(void **s) { (void)s; check_bag("sum", 0, 1); }
+static void test_embedding_bag_mean(void **s) { (void)s; check_bag("mean", 0, 1); }
+static void test_embedding_bag_max(void **s) { (void)s; check_bag("max", 0, 1); }
+static void test_embedding_bag_sum_weights(void **s) { (void)s; check_bag("sum", 1, 1); }
+static void test_embedding_bag_mean_weights(void **s) { (void)s; check_bag("mean", 1, 1); }
+static void test_embedding_bag_no_mask(void **s)
+{
+    (void)s;
+    check_bag("mean", 1, 0);
+    check_bag("max", 0, 0);
+}
+
+/* A mixture of experts (MMoE's block): three experts stacked, a gate
+ * of softmax weights, their weighted sum; both inputs of weighted_sum and
+ * every expert get gradients. */
+static void test_mixture(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: 4}}\n"
+          "layers:\n"
+          "  e1: {type: dense, units: 3, activation: tanh, from: x}\n"
+          "  e2: {type: dense, units: 3, activation: tanh, from: x}\n"
+          "  e3: {type: dense, units: 3, activation: relu, from: x}\n"
+          "  st: {type: stack, from: [e1, e2, e3]}\n"
+          "  gl: {type: dense, units: 3, from: x}\n"
+          "  g:  {type: softmax, from: gl}\n"
+          "  m:  {type: weighted_sum, from: [st, g]}\n"
+          "  o:  {type: dense, units: 2, from: m}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* stack with a raw input first and last (its slices routed right) */
+static void test_stack_raw(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: 3}, z: {shape: 3}}\n"
+          "layers:\n"
+          "  h:  {type: dense, units: 3, activation: tanh, from: z}\n"
+          "  a:  {type: stack, from: [x, h]}\n"
+          "  b:  {type: stack, from: [h, x, h]}\n"
+          "  fa: {type: flatten, from: a}\n"
+          "  fb: {type: flatten, from: b}\n"
+          "  c:  {type: concat, from: [fa, fb]}\n"
+          "  o:  {type: dense, units: 2, from: c}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* softmax over the first and the middle axis of a sample */
+static void test_softmax_axis(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [3, 4]}, z: {shape: [2, 3, 2]}}\n"
+          "layers:\n"
+          "  h:  {type: dense, units: 4, activation: tanh, from: x}\n"
+          "  s1: {type: softmax, axis: 1, from: h}\n"
+          "  s2: {type: softmax, axis: -2, from: z}\n"
+          "  f1: {type: flatten, from: s1}\n"
+          "  f2: {type: flatten, from: s2}\n"
+          "  c:  {type: concat, from: [f1, f2]}\n"
+          "  o:  {type: dense, units: 2, from: c}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
 /* A fixed mask (the rows and epoch are fixed): dx = dy m / (1 - rate). */
 static void test_dropout(void **s)
 {
@@ -1515,6 +1603,15 @@ int main(void)
         cmocka_unit_test(test_mask_pools),
         cmocka_unit_test(test_mask_values),
         cmocka_unit_test(test_embedding),
+        cmocka_unit_test(test_embedding_bag_sum),
+        cmocka_unit_test(test_embedding_bag_mean),
+        cmocka_unit_test(test_embedding_bag_max),
+        cmocka_unit_test(test_embedding_bag_sum_weights),
+        cmocka_unit_test(test_embedding_bag_mean_weights),
+        cmocka_unit_test(test_embedding_bag_no_mask),
+        cmocka_unit_test(test_mixture),
+        cmocka_unit_test(test_stack_raw),
+        cmocka_unit_test(test_softmax_axis),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_batch_norm),
         cmocka_unit_test(test_batch_norm_frozen),

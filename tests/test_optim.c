@@ -202,6 +202,48 @@ static void test_slices(void **s)
     }
 }
 
+/* lazy adam: inside the table ranges [2, 5) and [7, 8), a value whose
+ * gradient is 0 keeps its value and moments, where adam decays the
+ * moments and moves it; everywhere else (and where the gradient is not
+ * 0) it is adam's update, bitwise. */
+static void test_lazy(void **s)
+{
+    (void)s;
+    mimo_opt_spec spec = base(MIMO_OPT_ADAM, 0.01);
+    mimo_real g1[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+    mimo_real g2[9] = {0.5f, 0, 0, 2, 0, 0, 0, 0, -1}, wl[9], wa[9], w1[9];
+    for (int i = 0; i < 9; i++)
+        wl[i] = wa[i] = 0.25f * (mimo_real)(i + 1);
+    size_t lo[2] = {7, 2}, hi[2] = {8, 5};
+    mimo_optim *lazy = NULL, *adam = NULL;
+    assert_int_equal(mimo_optim_create(&spec, 9, &adam), 0);
+    assert_int_equal(mimo_optim_set_lazy(adam, 2, lo, hi), 0); /* not lazy: no-op */
+    assert_false(mimo_optim_row_sparse(adam));
+    spec.lazy = 1;
+    assert_int_equal(mimo_optim_create(&spec, 9, &lazy), 0);
+    assert_int_equal(mimo_optim_set_lazy(lazy, 2, lo, hi), 0);
+    assert_true(mimo_optim_row_sparse(lazy));
+    mimo_optim_step(lazy, wl, g1, NULL, 0.01);
+    mimo_optim_step(adam, wa, g1, NULL, 0.01);
+    memcpy(w1, wl, sizeof w1);
+    mimo_real m1 = mimo_optim_slot(lazy, 0)[2];
+    for (int step = 0; step < 2; step++) {
+        mimo_optim_step(lazy, wl, g2, NULL, 0.01);
+        mimo_optim_step(adam, wa, g2, NULL, 0.01);
+    }
+    for (int i = 0; i < 9; i++) {
+        int frozen = g2[i] == 0 && ((i >= 2 && i < 5) || i == 7);
+        if (frozen) {
+            assert_true(wl[i] == w1[i] && wa[i] != w1[i]);
+            assert_true(mimo_optim_slot(lazy, 0)[i] == m1);
+            assert_true(mimo_optim_slot(adam, 0)[i] != m1);
+        } else {
+            assert_true(wl[i] == wa[i]); /* outside the tables: adam */
+        }
+    }
+    mimo_optim_free(&lazy), mimo_optim_free(&adam);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -210,7 +252,7 @@ int main(void)
         cmocka_unit_test(test_adamw),      cmocka_unit_test(test_rmsprop),
         cmocka_unit_test(test_rmsprop_momentum), cmocka_unit_test(test_l2_decay),
         cmocka_unit_test(test_clipnorm),   cmocka_unit_test(test_clipvalue),
-        cmocka_unit_test(test_slices),
+        cmocka_unit_test(test_slices),      cmocka_unit_test(test_lazy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,6 +58,8 @@ typedef struct {
 typedef struct {
     int ranks, threads;
     mimo_allreduce allreduce; /* the gradient sum's form in use */
+    const char *exchange;  /* its implementation: "allreduce", "row_sparse"
+                            * (embedding tables by rows), "node_shared" */
     long batch, steps;
     long rows;             /* the data's rows (file or synthetic) */
     int streamed;          /* the file is read as it goes, not held whole */

@@ -203,6 +203,9 @@ typedef struct {
     double weight_decay;  /* adamw: decoupled; others: L2 (g += wd * w) */
     double clipnorm;      /* clip by global norm when > 0 */
     double clipvalue;     /* clip each component to [-c, c] when > 0 */
+    int lazy;             /* adam(w): values of embedding tables whose
+                           * gradient is 0 this step keep their value and
+                           * moments (TF's LazyAdam; another optimizer) */
 } mimo_opt_spec;
 
 /* Learning-rate schedules (per epoch, Keras semantics), with an optional

@@ -41,6 +41,9 @@ typedef struct {
     size_t bucket_bytes;   /* bucket size (default 2 MiB) */
     int ranks_per_node;    /* shared: group every K consecutive ranks as a
                             * node (0: the nodes MPI reports) */
+    int dense_embeddings;  /* 1: embedding tables summed in full by the
+                            * allreduce, not by the rows each rank touched
+                            * (--embedding-grads dense) */
 } mimo_dist_opts;
 
 /* Agreement after a phase where any rank may have failed on its own:

@@ -8,6 +8,9 @@
  *   its last value is final, and MPI_Test drives the started ones while
  *   backward goes on; finish starts what is left, waits for all, then
  *   runs the optimizer. blocking: one MPI_Allreduce in finish.
+ * row_sparse (as allreduce, for a model with embedding tables): the
+ *   buckets (or the blocking allreduce) cover the buffer outside the
+ *   tables, and rows.c sums the tables by the rows the ranks touched.
  * node_shared (owns the parameters, the gradients and the moments, in
  *   shm.c's node-shared windows): finish sums the node's gradients and
  *   updates this rank's slice.
@@ -28,6 +31,7 @@
 
 #include "base/clock.h"
 #include "comm/mpicall.h"
+#include "comm/rows.h"
 #include "comm/shm.h"
 #include "comm/stall.h"
 #include "core/model.h"
@@ -38,10 +42,13 @@ struct mimo_dist {
     int rank, size;
     mimo_allreduce mode;
     int ranks_per_node;
+    size_t per;                /* values a bucket */
     mimo_shm *shm;             /* the shared form's state, or NULL */
     size_t n;
+    int dense_tables;          /* --embedding-grads dense */
+    mimo_rows *rows;           /* row_sparse's tables, or NULL */
     int nb, next;              /* buckets; the next one to start */
-    size_t *start;             /* nb + 1 bucket boundaries (values) */
+    size_t *lo, *hi;           /* bucket k: values [lo[k], hi[k]) */
     MPI_Request *req;
     mimo_real *grads;          /* the buffer of the current step */
     int err;                   /* the first MPI failure inside a hook */
@@ -53,6 +60,35 @@ struct mimo_dist {
     int vote_send, vote_sum, vote_pending;
     MPI_Request vote_req;
 };
+
+/* The buckets: each of the nseg ranges [lo, hi) of the gradient buffer
+ * (the whole buffer, or what the embedding tables leave) cut in equal
+ * shares of at most d->per values, front to back, the same on every
+ * rank. */
+static int make_buckets(mimo_dist *d, int nseg, const size_t *lo, const size_t *hi)
+{
+    size_t per = d->per < 1 ? 1 : d->per > INT_MAX ? INT_MAX : d->per, nb = 0;
+    for (int s = 0; s < nseg; s++)
+        nb += (hi[s] - lo[s] + per - 1) / per;
+    free(d->lo);
+    free(d->hi);
+    free(d->req);
+    d->lo = malloc(sizeof *d->lo * (nb ? nb : 1));
+    d->hi = malloc(sizeof *d->hi * (nb ? nb : 1));
+    d->req = malloc(sizeof *d->req * (nb ? nb : 1));
+    if (!d->lo || !d->hi || !d->req || nb > INT_MAX)
+        return mimo_error(MIMO_ENOMEM, "out of memory for %zu buckets", nb);
+    d->nb = 0;
+    for (int s = 0; s < nseg; s++) {
+        size_t len = hi[s] - lo[s], k = (len + per - 1) / per;
+        for (size_t j = 0; j < k; j++, d->nb++) { /* equal shares */
+            d->lo[d->nb] = lo[s] + len * j / k;
+            d->hi[d->nb] = lo[s] + len * (j + 1) / k;
+            d->req[d->nb] = MPI_REQUEST_NULL;
+        }
+    }
+    return 0;
+}
 
 int mimo_dist_create(MPI_Comm comm, size_t n, const mimo_dist_opts *o,
                      mimo_trace *trace, mimo_dist **out)
@@ -75,26 +111,17 @@ int mimo_dist_create(MPI_Comm comm, size_t n, const mimo_dist_opts *o,
     d->mode = o ? o->mode : MIMO_ALLREDUCE_AUTO;
     d->ranks_per_node = o ? o->ranks_per_node : 0;
     d->n = n;
+    d->dense_tables = o ? o->dense_embeddings : 0;
     d->trace = trace;
     d->vote_req = MPI_REQUEST_NULL;
-    size_t per = (o && o->bucket_bytes ? o->bucket_bytes : MIMO_BUCKET_BYTES_DEFAULT)
-                 / sizeof(mimo_real);
-    if (per < 1)
-        per = 1;
-    if (per > INT_MAX)
-        per = INT_MAX;
-    size_t nb = n ? (n + per - 1) / per : 1;
-    d->nb = (int)nb;
-    d->start = malloc(sizeof *d->start * (nb + 1));
-    d->req = malloc(sizeof *d->req * nb);
-    if (!d->start || !d->req || nb > INT_MAX) {
+    d->per = (o && o->bucket_bytes ? o->bucket_bytes : MIMO_BUCKET_BYTES_DEFAULT)
+             / sizeof(mimo_real);
+    size_t lo = 0;
+    int rc = make_buckets(d, 1, &lo, &n);
+    if (rc) {
         mimo_dist_free(&d);
-        return mimo_error(MIMO_ENOMEM, "out of memory for %zu buckets", nb);
+        return rc;
     }
-    for (size_t k = 0; k <= nb; k++) /* equal shares, front to back */
-        d->start[k] = n * k / nb;
-    for (size_t k = 0; k < nb; k++)
-        d->req[k] = MPI_REQUEST_NULL;
     *out = d;
     return 0;
 }
@@ -127,7 +154,9 @@ static void dist_release(mimo_dist **dp, int collective)
             return;
         }
     }
-    free((*dp)->start);
+    mimo_rows_free(&(*dp)->rows);
+    free((*dp)->lo);
+    free((*dp)->hi);
     free((*dp)->req);
     free(*dp);
     *dp = NULL;
@@ -163,7 +192,7 @@ const char *mimo_allreduce_name(mimo_allreduce a)
 
 static void start_bucket(mimo_dist *d, int k)
 {
-    size_t s = d->start[k], e = d->start[k + 1];
+    size_t s = d->lo[k], e = d->hi[k];
     mimo_trace_instant(d->trace, "allreduce", "bucket start", k);
     MIMO_MPI_KEEP(&d->err, MPI_Iallreduce(MPI_IN_PLACE, d->grads + s, (int)(e - s),
                                           MIMO_MPI_REAL, MPI_SUM, d->comm,
@@ -174,6 +203,21 @@ static void allreduce_begin(void *u, mimo_real *grads, size_t n)
 {
     mimo_dist *d = u;
     memset(grads, 0, sizeof *grads * n);
+    d->grads = grads;
+    d->next = 0;
+    d->t_layer = mimo_trace_now(d->trace);
+}
+
+/* row_sparse: zeros outside the tables, and in the rows of the tables
+ * the last step touched (rows.c) */
+static void rows_begin(void *u, mimo_real *grads, size_t n)
+{
+    mimo_dist *d = u;
+    const size_t *lo, *hi;
+    (void)n;
+    for (int s = 0, nseg = mimo_rows_dense(d->rows, &lo, &hi); s < nseg; s++)
+        memset(grads + lo[s], 0, sizeof *grads * (hi[s] - lo[s]));
+    mimo_rows_begin(d->rows, grads);
     d->grads = grads;
     d->next = 0;
     d->t_layer = mimo_trace_now(d->trace);
@@ -200,7 +244,7 @@ static void layer_done(void *u, const char *layer, size_t done)
     }
     if (d->mode != MIMO_ALLREDUCE_BUCKETED || d->size == 1)
         return;
-    while (d->next < d->nb && d->start[d->next + 1] <= done)
+    while (d->next < d->nb && d->hi[d->next] <= done)
         start_bucket(d, d->next++);
     for (int k = 0; k < d->next; k++)
         if (d->req[k] != MPI_REQUEST_NULL) {
@@ -209,13 +253,29 @@ static void layer_done(void *u, const char *layer, size_t done)
         }
 }
 
-/* Blocking: one allreduce in pieces of at most INT_MAX values. */
+/* Blocking: one allreduce of [lo, hi) in pieces of at most INT_MAX
+ * values. */
+static int allreduce_range(mimo_dist *d, mimo_real *grads, size_t lo, size_t hi)
+{
+    for (size_t s = lo; s < hi; s += INT_MAX)
+        MIMO_MPI(MPI_Allreduce(MPI_IN_PLACE, grads + s,
+                               (int)(hi - s < INT_MAX ? hi - s : INT_MAX),
+                               MIMO_MPI_REAL, MPI_SUM, d->comm));
+    return 0;
+}
+
+/* Blocking: the whole buffer, or (row_sparse) each range outside the
+ * tables. */
 static int sum_blocking(mimo_dist *d, mimo_real *grads, size_t n)
 {
-    for (size_t s = 0; s < n; s += INT_MAX)
-        MIMO_MPI(MPI_Allreduce(MPI_IN_PLACE, grads + s,
-                               (int)(n - s < INT_MAX ? n - s : INT_MAX),
-                               MIMO_MPI_REAL, MPI_SUM, d->comm));
+    size_t zero = 0;
+    const size_t *lo = &zero, *hi = &n;
+    int nseg = d->rows ? mimo_rows_dense(d->rows, &lo, &hi) : 1;
+    for (int s = 0; s < nseg; s++) {
+        int rc = allreduce_range(d, grads, lo[s], hi[s]);
+        if (rc)
+            return rc;
+    }
     return 0;
 }
 
@@ -252,7 +312,8 @@ static void phase(void *u, mimo_phase p, int end)
 
 /* allreduce: the sum (none on one rank: a trace only), then the
  * optimizer on every rank. grads is also the optimizer's scratch for
- * decay and clipping: the next begin_step clears it. */
+ * decay and clipping: the next begin_step clears it. row_sparse: the
+ * same for the buffer outside the tables, then their rows (rows.c). */
 static int allreduce_finish(void *u, mimo_optim *o, mimo_real *params,
                             mimo_real *grads, size_t n, double lr)
 {
@@ -262,15 +323,25 @@ static int allreduce_finish(void *u, mimo_optim *o, mimo_real *params,
         int blocking = d->mode == MIMO_ALLREDUCE_BLOCKING;
         mimo_stall_enter(MIMO_STALL_GRADIENTS);
         int rc = blocking ? sum_blocking(d, grads, n) : sum_buckets(d, grads);
+        if (!rc && d->rows) {
+            mimo_trace_span(d->trace, "allreduce", "dense part", t0,
+                            mimo_trace_now(d->trace));
+            rc = mimo_rows_sum(d->rows, grads);
+        }
         mimo_stall_leave();
         mimo_trace_span(d->trace, "allreduce", blocking ? "allreduce (blocking)"
                         : "allreduce wait", t0, mimo_trace_now(d->trace));
         d->spent[MIMO_PHASE_EXCHANGE] += mimo_clock() - w0;
         if (rc)
             return rc;
+    } else if (d->rows) { /* one rank: its rows are the step's */
+        mimo_rows_note_local(d->rows);
     }
     phase(d, MIMO_PHASE_OPTIMIZER, 0);
-    mimo_optim_step(o, params, grads, grads, lr);
+    if (d->rows)
+        mimo_rows_update(d->rows, o, params, grads, lr);
+    else
+        mimo_optim_step(o, params, grads, grads, lr);
     phase(d, MIMO_PHASE_OPTIMIZER, 1);
     return 0;
 }
@@ -315,6 +386,19 @@ static const mimo_exchange_ops allreduce_ops = {
     .name = "allreduce",
     .owns = 0,
     .begin_step = allreduce_begin,
+    .layer_done = layer_done,
+    .finish = allreduce_finish,
+    .checksum = checksum,
+    .reduce = reduce,
+    .phase = phase,
+};
+
+/* allreduce with the embedding tables summed by the rows each rank
+ * touched (rows.c), never in full */
+static const mimo_exchange_ops row_sparse_ops = {
+    .name = "row_sparse",
+    .owns = 0,
+    .begin_step = rows_begin,
     .layer_done = layer_done,
     .finish = allreduce_finish,
     .checksum = checksum,
@@ -367,9 +451,29 @@ static int attach_shared(mimo_dist *d, mimo_model *m, mimo_exchange *x)
     return rc;
 }
 
+/* row_sparse when the model has embedding tables (and they are not
+ * asked to be summed in full): the buckets cover the rest of the buffer.
+ * Collective (a rank short of memory fails them all). */
+static int attach_rows(mimo_dist *d, mimo_model *m, mimo_exchange *x)
+{
+    int rc = mimo_rows_create(d->comm, d->rank, d->size, m, d->n, &d->rows);
+    if (!rc && d->rows) {
+        const size_t *lo, *hi;
+        int nseg = mimo_rows_dense(d->rows, &lo, &hi);
+        rc = make_buckets(d, nseg, lo, hi);
+    }
+    if (d->size > 1) /* one rank: its comm may be null */
+        rc = mimo_agree(d->comm, rc);
+    if (!rc && d->rows)
+        x->ops = &row_sparse_ops;
+    return rc;
+}
+
 /* The one place a runtime's exchange is chosen: allreduce (also for one
  * rank with a trace: it sums nothing, times the phases) unless the ranks
- * of a node share memory. */
+ * of a node share memory; row_sparse instead of allreduce when the model
+ * has embedding tables (node_shared sums them in full: its slices of the
+ * node's buffers are summed by memory, and across nodes by allreduce). */
 int mimo_dist_attach(mimo_dist *d, mimo_model *m)
 {
     mimo_exchange x = {.ops = &allreduce_ops, .state = d, .writes_state = 1};
@@ -379,6 +483,8 @@ int mimo_dist_attach(mimo_dist *d, mimo_model *m)
         rc = attach_shared(d, m, &x);
     else if (d->mode == MIMO_ALLREDUCE_AUTO)
         d->mode = MIMO_ALLREDUCE_BUCKETED;
+    if (!rc && x.ops == &allreduce_ops && !d->dense_tables)
+        rc = attach_rows(d, m, &x);
     mimo_model_set_exchange(m, d->rank, d->size, &x);
     return rc;
 }

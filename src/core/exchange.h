@@ -18,6 +18,15 @@
  *                buffer in place: buckets started as backward completes
  *                them, or one blocking MPI_Allreduce); finish waits for
  *                the sum, then the optimizer step on every rank.
+ *   local_rows   one process, a model with embedding tables
+ *                (src/core/sparse.c): as local, but the tables are
+ *                cleared and (plain sgd, lazy adam) updated only in the
+ *                rows the step touched.
+ *   row_sparse   src/comm/dist.c over src/comm/rows.c: allreduce for
+ *                the buffer outside the embedding tables, and each
+ *                table summed by the rows the ranks touched (one
+ *                MPI_Allgatherv, merged in rank order); plain sgd then
+ *                updates only those rows.
  *   node_shared  src/comm/dist.c over src/comm/shm.c: owns the
  *                parameters, every rank's gradient buffer and the
  *                optimizer moments, in node-shared memory, and lends
@@ -25,7 +34,7 @@
  *                (mimo_optim_lend_slot); finish sums the node's
  *                gradients and updates this rank's slice, leaving zeros
  *                in the gradient buffer.
- * Another exchange (row-sparse, reduced precision) is one more table:
+ * Another exchange (reduced precision) is one more table:
  * see ARCHITECTURE.md. */
 #ifndef MIMO_CORE_EXCHANGE_H
 #define MIMO_CORE_EXCHANGE_H

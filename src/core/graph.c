@@ -979,11 +979,72 @@ int mimo_graph_input_ids(const mimo_graph *g, int i, long long *bound)
     *bound = 0;
     for (int c = k + 1; c < g->n_nodes; c++) {
         const mimo_node *n = &g->nodes[c];
-        for (int j = 0; n->kind && n->kind->id_bound && j < n->n_in; j++)
-            if (n->in[j] == k && (*bound == 0 || n->kind->id_bound(n) < *bound))
-                *bound = n->kind->id_bound(n);
+        /* the ids are a kind's first input (embedding_bag's weights
+         * are its second) */
+        if (n->kind && n->kind->id_bound && n->n_in > 0 && n->in[0] == k &&
+            (*bound == 0 || n->kind->id_bound(n) < *bound))
+            *bound = n->kind->id_bound(n);
     }
     return g->spec->inputs[i].dtype == MIMO_DTYPE_INT32;
+}
+
+/* The trained first tensor of a row-sparse reader, or NULL. */
+static const mimo_tensor *sparse_tensor(const mimo_node *n)
+{
+    if (!MIMO_KIND_HAS(n, MIMO_KIND_ROW_SPARSE) || n->n_tensors < 1 ||
+        !n->tensors[0].trained)
+        return NULL;
+    return &n->tensors[0];
+}
+
+int mimo_graph_sparse_tables(const mimo_graph *g, mimo_sparse_table *out, int cap)
+{
+    int count = 0;
+    for (int k = 0; k < g->n_nodes; k++) {
+        const mimo_tensor *t = sparse_tensor(&g->nodes[k]);
+        if (!t)
+            continue;
+        size_t ids = (size_t)g->max_batch * (size_t)MIMO_PARENT(g, &g->nodes[k], 0)->width;
+        int j = 0;
+        while (j < count && j < cap && out[j].off != t->off)
+            j++;
+        if (j < count && j < cap) { /* shared: one more reader */
+            out[j].max_touched += ids;
+        } else {
+            if (count < cap)
+                out[count] = (mimo_sparse_table){t->off, t->shape.dim[0],
+                                                 t->shape.dim[1], ids};
+            count++;
+        }
+    }
+    for (int j = 0; j < count && j < cap; j++)
+        if (out[j].max_touched > (size_t)out[j].rows)
+            out[j].max_touched = (size_t)out[j].rows;
+    return count;
+}
+
+size_t mimo_graph_touched_rows(const mimo_graph *g, const mimo_sparse_table *t,
+                               int b, unsigned char *mark, int32_t *rows)
+{
+    size_t count = 0;
+    for (int k = 0; k < g->n_nodes; k++) {
+        const mimo_node *n = &g->nodes[k];
+        const mimo_tensor *e = sparse_tensor(n);
+        if (!e || e->off != t->off)
+            continue;
+        const mimo_node *p = MIMO_PARENT(g, n, 0);
+        size_t len = (size_t)b * (size_t)p->width;
+        for (size_t i = 0; i < len && count < t->max_touched; i++) {
+            mimo_real v = p->y[i];
+            if (!(v >= 0 && v < t->rows) || mark[(long)v])
+                continue;
+            mark[(long)v] = 1;
+            rows[count++] = (int32_t)v;
+        }
+    }
+    for (size_t i = 0; i < count; i++)
+        mark[rows[i]] = 0;
+    return count;
 }
 
 int mimo_graph_input_mask(const mimo_graph *g, int i)

@@ -110,6 +110,29 @@ void mimo_graph_backward_hooked(mimo_graph *g, const mimo_real *params,
                                 mimo_backward_hook hook, void *user);
 
 
+/* A trained table whose gradient is row-sparse: backward adds into it
+ * only in the rows that the ids its readers (MIMO_KIND_ROW_SPARSE:
+ * embedding, embedding_bag) read name; every other row of its gradient
+ * stays as it was (zero after the exchange's begin_step). */
+typedef struct {
+    size_t off;           /* its first value in the gradient buffer */
+    int rows, width;      /* (rows, width) values */
+    size_t max_touched;   /* at most this many rows in a backward of up
+                           * to max_batch rows */
+} mimo_sparse_table;
+
+/* The row-sparse tables of g, each once (a table shared by several
+ * layers too; frozen ones are not trained, so not here): the first cap
+ * into out; returns how many there are. */
+int mimo_graph_sparse_tables(const mimo_graph *g, mimo_sparse_table *out, int cap);
+/* The distinct rows of t that a backward over the b rows of the inputs
+ * last given to forward added into (ids out of range left out: that
+ * backward faulted), written into rows (t->max_touched values at most),
+ * in the order met. mark: t->rows bytes, all zero, and zero again on
+ * return. Returns how many. */
+size_t mimo_graph_touched_rows(const mimo_graph *g, const mimo_sparse_table *t,
+                               int b, unsigned char *mark, int32_t *rows);
+
 /* Head h's output of the last forward, (b, units); owned by the graph. */
 const mimo_real *mimo_graph_output(const mimo_graph *g, int h);
 /* d loss / d input i, (b, width), when compiled with input_grads. */

@@ -71,6 +71,11 @@ enum {
      * input of the model that feeds it there is checked as a mask when a
      * dataset is opened (mimo_graph_input_mask) */
     MIMO_KIND_MASK_INPUT = 1u << 4,
+    /* its first tensor is a table (rows, width) and backward adds into
+     * its gradient only in the rows named by the ids of its first input
+     * (embedding, embedding_bag): the exchange may sum just those rows
+     * over the ranks (mimo_graph_touched_rows) */
+    MIMO_KIND_ROW_SPARSE = 1u << 5,
 };
 
 /* What a kind does with the mask its input carries (core/kind.h's
@@ -197,6 +202,8 @@ extern const mimo_kind mimo_kind_dense, mimo_kind_activation,
     mimo_kind_global_avg_pool2d, mimo_kind_global_max_pool2d,
     mimo_kind_conv1d, mimo_kind_max_pool1d, mimo_kind_avg_pool1d,
     mimo_kind_global_avg_pool1d, mimo_kind_global_max_pool1d,
-    mimo_kind_gru, mimo_kind_lstm, mimo_kind_normalization;
+    mimo_kind_gru, mimo_kind_lstm, mimo_kind_normalization,
+    mimo_kind_embedding_bag, mimo_kind_stack, mimo_kind_softmax,
+    mimo_kind_weighted_sum;
 
 #endif

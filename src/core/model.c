@@ -14,6 +14,7 @@
 #include "mimo/rng.h"
 #include "core/gather.h"
 #include "core/graph_impl.h"
+#include "core/sparse.h"
 
 struct mimo_model {
     const mimo_spec *spec;
@@ -23,8 +24,10 @@ struct mimo_model {
     double lr;
     int rank, size;
     mimo_exchange x;                       /* local, or the runtime's */
+    mimo_sparse *sparse;                   /* local_rows' state, or NULL */
     long epoch;                            /* of the step in progress */
     const uint64_t *step_rows;             /* its rows (global indices) */
+    int backward_rows;                     /* rows of this step's backward */
     int n_in, n_heads;
     const mimo_array **arr;                /* bound arrays: inputs, targets */
     int arr_targets;
@@ -148,6 +151,28 @@ static int alloc_staging(mimo_model *m)
     return 0;
 }
 
+/* lazy adam: the optimizer learns where the embedding tables lie */
+static int lazy_tables(mimo_model *m)
+{
+    int n = mimo_graph_sparse_tables(m->g, NULL, 0), rc = 0;
+    if (!m->g->spec->train.opt.lazy || n == 0)
+        return 0;
+    mimo_sparse_table *t = calloc((size_t)n, sizeof *t);
+    size_t *lo = calloc((size_t)n, sizeof *lo), *hi = calloc((size_t)n, sizeof *hi);
+    if (!t || !lo || !hi)
+        rc = mimo_error(MIMO_ENOMEM, "out of memory");
+    for (int k = 0; !rc && k < mimo_graph_sparse_tables(m->g, t, n); k++) {
+        lo[k] = t[k].off;
+        hi[k] = t[k].off + (size_t)t[k].rows * (size_t)t[k].width;
+    }
+    if (!rc)
+        rc = mimo_optim_set_lazy(m->opt, n, lo, hi);
+    free(t);
+    free(lo);
+    free(hi);
+    return rc;
+}
+
 int mimo_model_create(const mimo_spec *spec, mimo_model **out)
 {
     *out = NULL;
@@ -174,11 +199,16 @@ int mimo_model_create(const mimo_spec *spec, mimo_model **out)
         mimo_model_free(&m);
         return mimo_error(MIMO_ENOMEM, "out of memory creating the model");
     }
-    if ((rc = mimo_optim_create(&spec->train.opt, nt, &m->opt))) {
+    if ((rc = mimo_optim_create(&spec->train.opt, nt, &m->opt)) ||
+        (rc = lazy_tables(m))) {
         mimo_model_free(&m);
         return rc;
     }
     mimo_graph_init_params(m->g, m->params, spec->train.seed);
+    if ((rc = mimo_sparse_create(m, nt, 1, &m->sparse))) {
+        mimo_model_free(&m);
+        return rc;
+    }
     mimo_model_set_exchange(m, 0, 1, NULL);
     *out = m;
     return 0;
@@ -208,12 +238,14 @@ void mimo_model_free(mimo_model **mp)
     free(m->params);
     free(m->grads);
     mimo_optim_free(&m->opt);
+    mimo_sparse_free(&m->sparse);
     mimo_graph_free(&m->g);
     free(m);
     *mp = NULL;
 }
 
 mimo_graph *mimo_model_graph(mimo_model *m) { return m->g; }
+int mimo_model_backward_rows(const mimo_model *m) { return m->backward_rows; }
 mimo_real *mimo_model_params(mimo_model *m)
 {
     return m->x.params ? m->x.params : m->params;
@@ -232,11 +264,19 @@ void mimo_model_set_exchange(mimo_model *m, int rank, int size,
                              const mimo_exchange *x)
 {
     m->rank = rank, m->size = size;
-    m->x = x ? *x : mimo_exchange_local();
+    m->x = x ? *x : m->sparse ? mimo_exchange_local_rows(m->sparse) : mimo_exchange_local();
     mimo_graph_set_reduce(m->g, m->x.ops->reduce, m->x.state, m->x.writes_state);
 }
 
 mimo_exchange *mimo_model_exchange(mimo_model *m) { return &m->x; }
+
+void mimo_model_dense_tables(mimo_model *m)
+{
+    int local = m->sparse && m->x.state == m->sparse;
+    mimo_sparse_free(&m->sparse);
+    if (local)
+        mimo_model_set_exchange(m, m->rank, m->size, NULL);
+}
 
 int mimo_model_rank(const mimo_model *m) { return m->rank; }
 int mimo_model_size(const mimo_model *m) { return m->size; }
@@ -375,6 +415,7 @@ void mimo_model_begin_step(mimo_model *m, long epoch)
 {
     m->epoch = epoch;
     m->step_rows = NULL;
+    m->backward_rows = 0;
 }
 
 int mimo_model_read(mimo_model *m, const mimo_source *src, const uint64_t *rows,
@@ -456,6 +497,7 @@ const mimo_head_stats *mimo_model_step_stats(const mimo_model *m) { return m->st
 void mimo_model_backward(mimo_model *m, int b)
 {
     phase(m, MIMO_PHASE_BACKWARD, 0);
+    m->backward_rows = b;
     mimo_graph_backward_hooked(m->g, mimo_model_params(m), mimo_model_grads(m),
                                b, m->x.ops->layer_done, m->x.state);
     phase(m, MIMO_PHASE_BACKWARD, 1);

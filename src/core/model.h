@@ -23,8 +23,12 @@ mimo_optim *mimo_model_optim(mimo_model *m);
  * place the exchange is chosen. */
 void mimo_model_set_exchange(mimo_model *m, int rank, int size,
                                       const mimo_exchange *x);
-/* The exchange in use (owned by the model). */
+/* The exchange in use (owned by the model). One process: `local`, or
+ * `local_rows` (core/sparse.h) when the model has embedding tables. */
 mimo_exchange *mimo_model_exchange(mimo_model *m);
+/* The embedding tables are cleared and updated in full on one process
+ * (--embedding-grads dense): `local` instead of `local_rows`. */
+void mimo_model_dense_tables(mimo_model *m);
 int mimo_model_rank(const mimo_model *m);
 int mimo_model_size(const mimo_model *m);
 
@@ -72,5 +76,8 @@ double mimo_model_head_weight(const mimo_model *m, int h);
 double mimo_model_total_loss(const mimo_model *m, const double *head_loss);
 /* Backward over the b rows: adds into the gradient buffer. */
 void mimo_model_backward(mimo_model *m, int b);
+/* The rows of this step's backward (0 when it ran none): what a
+ * row-sparse exchange reads the touched rows of (mimo_graph_touched_rows). */
+int mimo_model_backward_rows(const mimo_model *m);
 
 #endif

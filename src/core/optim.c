@@ -24,6 +24,8 @@ struct mimo_optim {
     const char *slot_name[MAX_SLOTS];
     mimo_real *slot[MAX_SLOTS];  /* in use: own[k], or a buffer lent */
     mimo_real *own[MAX_SLOTS];
+    int n_lazy;                  /* lazy adam: the tables' ranges, sorted */
+    size_t *lazy_lo, *lazy_hi;
 };
 
 int mimo_optim_create(const mimo_opt_spec *spec, size_t n, mimo_optim **out)
@@ -65,6 +67,8 @@ void mimo_optim_free(mimo_optim **op)
         return;
     for (int k = 0; k < o->n_slots; k++)
         free(o->own[k]);
+    free(o->lazy_lo);
+    free(o->lazy_hi);
     free(o);
     *op = NULL;
 }
@@ -90,6 +94,7 @@ typedef struct {
     mimo_real *w;
     const mimo_real *g;
     mimo_real lr, scale;
+    int lazy;            /* adam: a zero gradient updates nothing */
 } step_args;
 
 /* The kernels below are serial over [a->lo, a->hi); run_split shares a
@@ -152,8 +157,11 @@ static void adam_step(const step_args *a)
     mimo_real eps = (mimo_real)o->s.eps, *m = o->slot[0], *v = o->slot[1];
     mimo_real decay = o->s.kind == MIMO_OPT_ADAMW
                           ? 1 - lr * (mimo_real)o->s.weight_decay : 1;
+    int lazy = a->lazy;
     FOR_SLICE(a) {
         mimo_real gi = g[i - lo] * sc;
+        if (lazy && g[i - lo] == 0)
+            continue;
         m[i] = b1 * m[i] + (1 - b1) * gi;
         v[i] = b2 * v[i] + (1 - b2) * gi * gi;
         w[i] = decay * w[i] - lr * (m[i] * c1) / (sqrt(v[i] * c2) + eps);
@@ -230,6 +238,55 @@ double mimo_optim_prepare(const mimo_optim *o, size_t lo, size_t hi,
 
 int mimo_optim_clips_norm(const mimo_optim *o) { return o->s.clipnorm > 0; }
 
+int mimo_optim_row_sparse(const mimo_optim *o)
+{
+    return ((o->s.kind == MIMO_OPT_SGD && o->n_slots == 0) || o->n_lazy > 0) &&
+           !mimo_optim_prepares(o);
+}
+
+int mimo_optim_set_lazy(mimo_optim *o, int n, const size_t *lo, const size_t *hi)
+{
+    if (!o->s.lazy || n == 0)
+        return 0;
+    o->lazy_lo = malloc(sizeof(size_t) * (size_t)n);
+    o->lazy_hi = malloc(sizeof(size_t) * (size_t)n);
+    if (!o->lazy_lo || !o->lazy_hi)
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    for (int k = 0; k < n; k++) { /* insertion by lo: a few tables */
+        int j = k;
+        while (j > 0 && o->lazy_lo[j - 1] > lo[k]) {
+            o->lazy_lo[j] = o->lazy_lo[j - 1];
+            o->lazy_hi[j] = o->lazy_hi[j - 1];
+            j--;
+        }
+        o->lazy_lo[j] = lo[k];
+        o->lazy_hi[j] = hi[k];
+    }
+    o->n_lazy = n;
+    return 0;
+}
+
+/* adam over [a->lo, a->hi), lazy inside the tables' ranges */
+static void adam_ranges(const step_args *a)
+{
+    long at = a->lo;
+    for (int k = 0; k <= a->o->n_lazy && at < a->hi; k++) {
+        long tlo = k < a->o->n_lazy ? (long)a->o->lazy_lo[k] : a->hi;
+        long thi = k < a->o->n_lazy ? (long)a->o->lazy_hi[k] : a->hi;
+        for (int lazy = 0; lazy < 2; lazy++) { /* before the table, in it */
+            long e = lazy ? thi : tlo;
+            e = e < a->hi ? e : a->hi;
+            if (e > at) {
+                step_args part = *a;
+                part.lo = at, part.hi = e, part.g = a->g + (at - a->lo);
+                part.lazy = lazy;
+                run_split(adam_step, &part);
+                at = e;
+            }
+        }
+    }
+}
+
 double mimo_optim_clip_scale(const mimo_optim *o, double sum_sq)
 {
     double norm = sqrt(sum_sq);
@@ -240,11 +297,15 @@ void mimo_optim_apply(mimo_optim *o, size_t lo, size_t hi, mimo_real *params,
                       const mimo_real *grads, double scale, double lr)
 {
     step_args a = {o, (long)lo, (long)hi, params, grads, (mimo_real)lr,
-                   (mimo_real)scale};
+                   (mimo_real)scale, 0};
     switch (o->s.kind) {
     case MIMO_OPT_SGD: run_split(sgd_step, &a); break;
     case MIMO_OPT_RMSPROP: run_split(rmsprop_step, &a); break;
-    default: run_split(adam_step, &a);
+    default:
+        if (o->n_lazy)
+            adam_ranges(&a);
+        else
+            run_split(adam_step, &a);
     }
 }
 

@@ -13,6 +13,8 @@
  *   adam:     m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
  *             w -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
  *   adamw:    w -= lr weight_decay w (decoupled), then adam
+ *   lazy adam(w): as above, but a value of an embedding table whose g is
+ *             0 keeps w, m and v (TF's LazyAdam)
  *   rmsprop:  v = rho v + (1-rho) g^2; d = lr g / (sqrt(v) + eps);
  *             momentum m: u = m u + d, w -= u; else w -= d */
 #ifndef MIMO_CORE_OPTIM_H
@@ -54,6 +56,19 @@ double mimo_optim_prepare(const mimo_optim *o, size_t lo, size_t hi,
                           const mimo_real *params, const mimo_real *grads,
                           mimo_real *out);
 int mimo_optim_clips_norm(const mimo_optim *o);
+/* Whether, inside the embedding tables, a zero gradient leaves a
+ * parameter and every moment as they are (plain sgd: no momentum, decay
+ * or clipping; lazy adam), so that an update of the values outside the
+ * tables and of the table rows whose gradient may be nonzero
+ * (mimo_optim_apply on their ranges, after one begin_step) equals the
+ * whole update bitwise. */
+int mimo_optim_row_sparse(const mimo_optim *o);
+/* lazy: true (adam, adamw): the ranges [lo[k], hi[k]) of the trained
+ * buffer that are embedding tables, where a value whose gradient is 0
+ * this step keeps its value and moments (TF's LazyAdam: a different
+ * optimizer from adam, whose moments decay everywhere every step).
+ * Nothing without lazy. 0 or MIMO_ENOMEM. */
+int mimo_optim_set_lazy(mimo_optim *o, int n, const size_t *lo, const size_t *hi);
 double mimo_optim_clip_scale(const mimo_optim *o, double sum_sq);
 void mimo_optim_apply(mimo_optim *o, size_t lo, size_t hi, mimo_real *params,
                       const mimo_real *grads, double scale, double lr);

@@ -23,7 +23,7 @@ static const char *const TRAIN_KEYS[] = {
     "early_stopping", "checkpoint", "loss_weighting"};
 static const char *const OPT_KEYS[] = {
     "type", "lr", "momentum", "nesterov", "beta1", "beta2", "epsilon", "rho",
-    "weight_decay", "clipnorm", "clipvalue"};
+    "weight_decay", "clipnorm", "clipvalue", "lazy"};
 static const char *const DATA_KEYS[] = {"train", "val", "memory_limit_mb",
                                         "prefetch"};
 
@@ -32,14 +32,14 @@ static int opt_key_ok(mimo_opt_kind k, const char *key)
     static const char *const common[] = {"type", "lr", "weight_decay",
                                          "clipnorm", "clipvalue"};
     static const char *const sgd[] = {"momentum", "nesterov"};
-    static const char *const adam[] = {"beta1", "beta2", "epsilon"};
+    static const char *const adam[] = {"beta1", "beta2", "epsilon", "lazy"};
     static const char *const rms[] = {"rho", "momentum", "epsilon"};
     if (mimo_cfg_in_list(key, common, 5))
         return 1;
     if (k == MIMO_OPT_SGD)
         return mimo_cfg_in_list(key, sgd, 2);
     if (k == MIMO_OPT_ADAM || k == MIMO_OPT_ADAMW)
-        return mimo_cfg_in_list(key, adam, 3);
+        return mimo_cfg_in_list(key, adam, 4);
     return mimo_cfg_in_list(key, rms, 3);
 }
 
@@ -67,7 +67,7 @@ static int conv_opt_map(cfg *c, yaml_node_t *n, mimo_opt_spec *o)
     char w[MSG_MAX / 2];
     yaml_node_t *t = mimo_cfg_get(c, n, "type", NULL), *v;
     yaml_node_pair_t *p;
-    int rc = mimo_cfg_check_keys(c, n, what, OPT_KEYS, 11), kind = MIMO_OPT_SGD;
+    int rc = mimo_cfg_check_keys(c, n, what, OPT_KEYS, 12), kind = MIMO_OPT_SGD;
     if (rc)
         return rc;
     if (t && (rc = mimo_cfg_get_enum(c, t, &mimo_cfg_enum_opt, what, &kind)))
@@ -94,6 +94,10 @@ static int conv_opt_map(cfg *c, yaml_node_t *n, mimo_opt_spec *o)
         && (rc = mimo_cfg_get_bool(c, v,
                                    mimo_cfg_kw(w, sizeof w, "nesterov", what),
                                    &o->nesterov)))
+        return rc;
+    if ((v = mimo_cfg_get(c, n, "lazy", NULL))
+        && (rc = mimo_cfg_get_bool(c, v, mimo_cfg_kw(w, sizeof w, "lazy", what),
+                                   &o->lazy)))
         return rc;
     return 0;
 }

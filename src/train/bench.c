@@ -309,12 +309,15 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
         rc = mimo_trace_create(rank, 1u << 20, &trace);
     if (!rc)
         rc = mimo_dist_create(comm, mimo_model_trained_count(m), &o->dist, trace, &d);
+    if (o->dist.dense_embeddings) /* one process too (local, not local_rows) */
+        mimo_model_dense_tables(m);
     c.dist = d;
     if (!rc && !(rc = mimo_dist_attach(d, m))) {
         r->rows = (long)rows;
         r->streamed = file && !mimo_data_in_memory(file);
         r->ranks = mimo_dist_size(d);
         r->allreduce = mimo_dist_mode(d);
+        r->exchange = mimo_model_exchange(m)->ops->name;
 #ifdef _OPENMP
         r->threads = omp_get_max_threads();
 #else

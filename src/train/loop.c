@@ -855,6 +855,8 @@ static int setup_parallel(run *r)
 {
     const mimo_train_opts *o = r->o;
     int rc = 0;
+    if (o->dist.dense_embeddings) /* one process too (local, not local_rows) */
+        mimo_model_dense_tables(r->m);
     if (o->trace_path)
         rc = mimo_trace_create(r->rank, 1u << 20, &r->trace);
     if (!rc && (r->size > 1 || r->trace))

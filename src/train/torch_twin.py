@@ -137,6 +137,30 @@ class MimoModel(torch.nn.Module):
     def k_embedding(self, n, a, xs):
         return F.embedding(xs[0], self.tensor(n, 'embeddings'))
 
+    def k_embedding_bag(self, n, a, xs):
+        rows = F.embedding(xs[0], self.tensor(n, 'embeddings'))  # (N, .., L, d)
+        c = (xs[0] != 0).to(rows.dtype) if a['mask_zero'] else torch.ones_like(rows[..., 0])
+        if len(xs) > 1:
+            c = c * xs[1]
+        if a['combiner'] == 'max':
+            m = torch.where(c.unsqueeze(-1) > 0, rows, torch.full_like(rows, -math.inf)).amax(-2)
+            return torch.where((c.sum(-1) == 0).unsqueeze(-1), torch.zeros_like(m), m)
+        s = (rows * c.unsqueeze(-1)).sum(-2)
+        if a['combiner'] == 'sum':
+            return s
+        den = c.sum(-1, keepdim=True)
+        return torch.where(den == 0, torch.zeros_like(s), s / torch.where(den == 0, 1, den))
+
+    def k_stack(self, n, a, xs):
+        return torch.stack(xs, 1)
+
+    def k_softmax(self, n, a, xs):
+        return torch.softmax(xs[0], a['axis'])
+
+    def k_weighted_sum(self, n, a, xs):
+        e, g = xs
+        return (e * g.reshape(list(g.shape) + [1] * (e.dim() - 2))).sum(1)
+
     def k_dropout(self, n, a, xs):
         return F.dropout(xs[0], a['rate'], self.training)
 

@@ -82,6 +82,12 @@ train tabular
 target "tabular val_click_accuracy" "$(hist tabular val_click_accuracy 10)" '>' 0.66
 target "tabular val_dwell_loss" "$(hist tabular val_dwell_loss 10)" '<' 0.035
 
+# MMoE on the same data: stacked experts, a softmax gate per task
+train mmoe
+target "mmoe val_click_accuracy" "$(hist mmoe val_click_accuracy 10)" '>' 0.65
+target "mmoe val_dwell_loss" "$(hist mmoe val_dwell_loss 10)" '<' 0.033
+expect 0 "gate_click (softmax(axis -1)) (None, 3)" summary configs/mmoe.yaml
+
 # 003: sliding-window sine, quadratic activation, clipped SGD vs Adam
 for c in sine-window sine-window-adam; do
     train $c

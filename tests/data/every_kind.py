@@ -14,6 +14,11 @@ with h5py.File(sys.argv[1], 'w') as f:
     f['ids'] = rs.randint(0, 30, size=(n, 3)).astype('i4')
     mask = (rs.rand(n, 6) > 0.4).astype('f4'); mask[np.arange(n), rs.randint(0, 6, n)] = 1
     f['mask'] = mask
+    bag = rs.randint(0, 30, size=(n, 5)).astype('i4')
+    bag[0] = 0                                    # a bag of padding only
+    bag[1] = [4, 4, 7, 0, 0]                      # a repeated id, padding
+    f['bag'] = bag
+    f['bw'] = rs.rand(n, 5).astype('f4') + 0.1
     f['cls'] = rs.randint(0, 6, n).astype('i4')
     f['reg'] = rs.randn(n, 4).astype('f4')
     f['prob'] = (rs.rand(n, 1) > 0.5).astype('f4')

@@ -7,14 +7,9 @@
  * range met here anyway (in-memory arrays) is an error, never a read
  * outside the table. */
 #include <stdio.h>
-#include <tgmath.h>
 
-#include "core/kind.h"
+#include "core/layers/ids.h"
 #include "core/onnx.h"
-#include "mimo/error.h"
-
-/* float32 holds every integer up to 2^24 exactly */
-#define MAX_IDS (1 << 24)
 
 typedef struct {
     int input_dim, output_dim;
@@ -24,7 +19,7 @@ typedef struct {
 
 static const mimo_arg embedding_keys[] = {
     {MIMO_ARG(embedding_args, input_dim), .type = MIMO_ARG_INT, .required = 1,
-     .lo = 1, .hi = MAX_IDS, .expect = "an integer in [1, 16777216]"},
+     .lo = 1, .hi = MIMO_IDS_MAX, .expect = "an integer in [1, 16777216]"},
     {MIMO_ARG(embedding_args, output_dim), .type = MIMO_ARG_INT, .required = 1,
      .lo = 1, .hi = 1 << 24, .expect = "an integer > 0"},
     {MIMO_ARG(embedding_args, embeddings_initializer), .type = MIMO_ARG_INIT},
@@ -42,18 +37,9 @@ static int embedding_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
     const embedding_args *a = n->args;
     if (mimo_check_inputs(n, 1, 1, "", err, len))
         return -1;
+    if (mimo_ids_input(g, n, 0, MIMO_SAMPLE_RANK - 1, err, len))
+        return -1;
     const mimo_node *p = MIMO_PARENT(g, n, 0);
-    if (p->kind || g->spec->inputs[p->spec_index].dtype != MIMO_DTYPE_INT32) {
-        snprintf(err, len, "embedding layer '%s' takes integer ids: its input "
-                 "'%s' must be a model input with dtype: int32", n->name, p->name);
-        return -1;
-    }
-    if (p->shape.rank >= MIMO_SAMPLE_RANK) {
-        snprintf(err, len, "embedding layer '%s': input '%s' has %d axes; ids "
-                 "have at most %d", n->name, p->name, p->shape.rank,
-                 MIMO_SAMPLE_RANK - 1);
-        return -1;
-    }
     if (a->mask_zero && p->shape.rank != 1) {
         char sh[96];
         mimo_shape_format(&p->shape, sh, sizeof sh);
@@ -73,14 +59,7 @@ static int embedding_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
 /* The row of id v, or -1 (and the graph's fault) when v is no id. */
 static long row_of(mimo_graph *g, const mimo_node *n, mimo_real v)
 {
-    const embedding_args *a = n->args;
-    if (v >= 0 && v < a->input_dim && v == floor(v))
-        return (long)v;
-    if (!g->fault)
-        mimo_graph_fault(g, mimo_error(MIMO_EINVAL, "embedding layer '%s': id %g "
-                                       "is not an integer in [0, %d)", n->name,
-                                       (double)v, a->input_dim));
-    return -1;
+    return mimo_ids_row(g, n, v, ((const embedding_args *)n->args)->input_dim);
 }
 
 /* y, and with mask_zero the mask (B, T): 0 where the id is 0 */
@@ -147,6 +126,7 @@ const mimo_kind mimo_kind_embedding = {
     .args_size = sizeof(embedding_args),
     .defaults = embedding_defaults,
     .dot_shape = "box",
+    .flags = MIMO_KIND_ROW_SPARSE,
     .infer = embedding_infer,
     .buffers = embedding_buffers,
     .forward = embedding_forward,
