@@ -11,7 +11,7 @@
 
 static void usage(void)
 {
-    printf("usage: mimo gen NAME --out FILE.h5 [--n N] [--seed S] [--random]\n"
+    printf("usage: mimo gen NAME --out FILE.h5 [--n N] [--seed S] [--random] [--vocab V]\n"
            "\n"
            "Writes a built-in dataset (HDF5, one dataset per input and target).\n"
            "  --out FILE   output file (written to FILE.tmp, then renamed)\n"
@@ -20,6 +20,8 @@ static void usage(void)
            MIMO_CLI_STR(MIMO_GEN_SEED_DEFAULT) ")\n"
            "  --random     sinexp, sin12: x uniform in [0, 1), sorted, instead\n"
            "               of linspace(0, 1, N) (for validation sets)\n"
+           "  --vocab V    ctr: ids per table (default "
+           MIMO_CLI_STR(MIMO_GEN_VOCAB_DEFAULT) ", at most 10^7)\n"
            "\n"
            "datasets:\n");
     for (const char *const *n = mimo_gen_names(); *n; n++) {
@@ -43,7 +45,11 @@ static int option(int argc, char **argv, int *i, mimo_gen_opts *o)
         return 0;
     }
     int out = mimo_cli_is(s, "--out"), n = mimo_cli_is(s, "--n"),
-        seed = mimo_cli_is(s, "--seed");
+        seed = mimo_cli_is(s, "--seed"), vocab = mimo_cli_is(s, "--vocab");
+    if (vocab) {
+        const char *val = mimo_cli_value(argc, argv, i);
+        return mimo_cli_long("--vocab", val, 2, &o->vocab) ? 2 : 0;
+    }
     if (!out && !n && !seed)
         return mimo_cli_usage_error("gen: unknown option '%s'", s);
     const char *val = mimo_cli_value(argc, argv, i);

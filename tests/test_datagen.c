@@ -119,22 +119,22 @@ static void test_names(void **state)
 {
     (void)state;
     static const char *want[] = {"seed-mimo", "xor", "sine-window", "sinexp",
-                                 "sin12", "multitask", "masked", "tabular"};
+                                 "sin12", "multitask", "masked", "tabular", "ctr"};
     const char *const *n = mimo_gen_names();
     size_t k = 0;
     for (; n[k]; k++) {
         mimo_gen_info info;
-        assert_true(k < 8);
+        assert_true(k < 9);
         assert_string_equal(n[k], want[k]);
         assert_int_equal(mimo_gen_lookup(n[k], &info), 0);
         assert_string_equal(info.name, n[k]);
         assert_true(info.default_n >= 1);
     }
-    assert_int_equal(k, 8);
+    assert_int_equal(k, 9);
     mimo_gen_info info;
     expect_err(mimo_gen_lookup("xorr", &info), MIMO_EINVAL,
                "unknown dataset 'xorr' (expected one of: seed-mimo, xor, "
-               "sine-window, sinexp, sin12, multitask, masked, tabular)");
+               "sine-window, sinexp, sin12, multitask, masked, tabular, ctr)");
 }
 
 static void test_seed_mimo(void **state)
@@ -313,6 +313,40 @@ static void test_multitask(void **state)
         if (k != 3)
             assert_false(same(tmp("mt.h5"), tmp("mtc.h5"), names[k]));
     }
+}
+
+/* ctr: ids in [1, V) with the power law's skew, history bags of 1..8 ids
+ * then 0s, conversion NaN exactly where there is no click; --vocab. */
+static void test_ctr(void **state)
+{
+    (void)state;
+    mimo_gen_opts o = {.name = "ctr", .path = tmp("ctr.h5"), .n = 4000, .seed = 2,
+                       .vocab = 500};
+    assert_int_equal(mimo_gen(&o), 0);
+    const char *f = tmp("ctr.h5");
+    ds u = rd(f, "user"), h = rd(f, "history"), c = rd(f, "click"), v = rd(f, "conversion");
+    expect_shape(&u, 4000, 0, 1);
+    expect_shape(&h, 4000, 8, 1);
+    expect_shape(&c, 4000, 1, 0);
+    int low = 0, clicks = 0;
+    for (size_t i = 0; i < 4000; i++) {
+        assert_true(u.v[i] >= 1 && u.v[i] < 500);
+        low += u.v[i] <= 10; /* 2% of the ids */
+        int len = 0;
+        while (len < 8 && h.v[8 * i + len] != 0)
+            len++;
+        assert_true(len >= 1);
+        for (int j = len; j < 8; j++)
+            assert_true(h.v[8 * i + j] == 0);
+        assert_true(c.v[i] == 0 || c.v[i] == 1);
+        assert_true(isnan(v.v[i]) == (c.v[i] == 0));
+        clicks += c.v[i] == 1;
+    }
+    assert_true(low > 4000 / 4); /* Zipf: the smallest ids are most rows */
+    assert_true(clicks > 400 && clicks < 3600);
+    free(u.v), free(h.v), free(c.v), free(v.v);
+    o.vocab = 1;
+    expect_err(mimo_gen(&o), MIMO_EINVAL, "gen ctr: --vocab must be in [2, 10000000], got 1");
 }
 
 static void test_gen_errors(void **state)
@@ -607,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_seed_mimo_rows), cmocka_unit_test(test_xor),
         cmocka_unit_test(test_sinexp),      cmocka_unit_test(test_sin12),
         cmocka_unit_test(test_sine_window), cmocka_unit_test(test_multitask),
+        cmocka_unit_test(test_ctr),
         cmocka_unit_test(test_gen_errors),  cmocka_unit_test(test_csv),
         cmocka_unit_test(test_csv_no_header), cmocka_unit_test(test_csv_errors),
         cmocka_unit_test(test_idx),         cmocka_unit_test(test_idx_errors),

@@ -37,6 +37,10 @@ MIMO_API int mimo_dsfile_write_rows(mimo_dsfile *f, const char *name,
 /* An int32 (rows,) dataset of class labels. */
 MIMO_API int mimo_dsfile_write_int(mimo_dsfile *f, const char *name,
                           const int32_t *data, size_t rows);
+/* An int32 (rows, cols) dataset: integer ids of an input of shape (cols),
+ * e.g. bags of ids for embedding_bag, 0 the padding. */
+MIMO_API int mimo_dsfile_write_ints(mimo_dsfile *f, const char *name,
+                                    const int32_t *data, size_t rows, size_t cols);
 /* A string attribute on the file's root (provenance, e.g. "source"). */
 MIMO_API int mimo_dsfile_attr_str(mimo_dsfile *f, const char *name, const char *v);
 /* Flushes, closes and renames onto PATH; frees *f and sets it to NULL,

@@ -61,6 +61,12 @@ int mimo_dsfile_write_int(mimo_dsfile *f, const char *name,
     return mimo_h5_write_int(f->f, f->a.path, name, data, rows);
 }
 
+int mimo_dsfile_write_ints(mimo_dsfile *f, const char *name, const int32_t *data,
+                           size_t rows, size_t cols)
+{
+    return mimo_h5_write_ints(f->f, f->a.path, name, data, rows, cols);
+}
+
 int mimo_dsfile_attr_str(mimo_dsfile *f, const char *name, const char *v)
 {
     return mimo_h5_attr_write_str(f->f, f->a.path, name, v);

@@ -648,9 +648,15 @@ int mimo_h5_read_f64(hid_t loc, const char *path, const char *name, double **v,
 int mimo_h5_write_int(hid_t loc, const char *path, const char *name,
                       const int32_t *data, size_t rows)
 {
-    hsize_t dims[1] = {rows};
-    return write_data(loc, path, name, H5T_STD_I32LE, H5T_NATIVE_INT32, data, 1,
-                      dims, H5P_DEFAULT);
+    return mimo_h5_write_ints(loc, path, name, data, rows, 0);
+}
+
+int mimo_h5_write_ints(hid_t loc, const char *path, const char *name,
+                       const int32_t *data, size_t rows, size_t cols)
+{
+    hsize_t dims[2] = {rows, cols};
+    return write_data(loc, path, name, H5T_STD_I32LE, H5T_NATIVE_INT32, data,
+                      cols ? 2 : 1, dims, H5P_DEFAULT);
 }
 
 /* Writes the scalar attribute `name` of file type ft from *v (in memory

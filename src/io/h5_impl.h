@@ -106,6 +106,9 @@ int mimo_h5_read_f64(hid_t loc, const char *path, const char *name, double **v,
                      size_t *n);
 int mimo_h5_write_int(hid_t loc, const char *path, const char *name,
                       const int32_t *data, size_t rows);
+/* An int32 (rows, cols) dataset (cols 0: (rows,)). */
+int mimo_h5_write_ints(hid_t loc, const char *path, const char *name,
+                       const int32_t *data, size_t rows, size_t cols);
 
 /* Scalar attributes on an object (attribute replaced if present). */
 int mimo_h5_attr_write_i64(hid_t obj, const char *path, const char *name,

@@ -24,12 +24,17 @@ typedef struct {
     const char *path;    /* output file */
     long n;              /* samples; 0 = the generator's default */
     uint64_t seed;       /* every random draw comes from mimo_rng(seed) */
+    long vocab;          /* ctr: ids per table (0: MIMO_GEN_VOCAB_DEFAULT) */
     int random_x;        /* sinexp, sin12: x uniform in [0, 1), sorted,
                             instead of linspace(0, 1, N) (validation sets) */
 } mimo_gen_opts;
 
 /* mimo gen's seed when none is given. */
 #define MIMO_GEN_SEED_DEFAULT 42
+/* ctr's ids per table when --vocab is not given. */
+#define MIMO_GEN_VOCAB_DEFAULT 100000
+#define MIMO_GEN_STR_(x) #x
+#define MIMO_GEN_STR(x) MIMO_GEN_STR_(x)
 
 /* What a generator makes, for help texts and argument checks. */
 typedef struct {

@@ -155,9 +155,9 @@ static void seed_mimo_row(size_t i, mimo_rng *r, mimo_real *x1, mimo_real *x2,
         y2[k] = (mimo_real)(k == cls);
 }
 
-static int gen_seed_mimo(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
+static int gen_seed_mimo(mimo_dsfile *f, size_t n, mimo_rng *r, const mimo_gen_opts *opts)
 {
-    (void)random_x;
+    (void)opts;
     gen_out o[4] = {{"x1", alloc_real(n, 5), 5}, {"x2", alloc_real(n, 3), 3},
                     {"y1", alloc_real(n, 5), 5}, {"y2", alloc_real(n, 4), 4}};
     if (all_allocated(o, 4))
@@ -170,9 +170,9 @@ static int gen_seed_mimo(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
 /* ---- xor (seed 002) -------------------------------------------------- */
 
 /* x (n, 2), y (n, 1): the four XOR rows, repeated in order. */
-static int gen_xor(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
+static int gen_xor(mimo_dsfile *f, size_t n, mimo_rng *r, const mimo_gen_opts *opts)
 {
-    (void)r, (void)random_x;
+    (void)r, (void)opts;
     static const mimo_real in[4][2] = {{0, 0}, {0, 1}, {1, 0}, {1, 1}};
     static const mimo_real out[4] = {0, 1, 1, 0};
     gen_out o[2] = {{"x", alloc_real(n, 2), 2}, {"y", alloc_real(n, 1), 1}};
@@ -213,9 +213,9 @@ static double *sine_series(size_t len, mimo_rng *r, double *mean, double *sd)
 }
 
 /* x (n, 5): window i is s[i..i+5); y (n, 1): s[i+5]. */
-static int gen_sine_window(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
+static int gen_sine_window(mimo_dsfile *f, size_t n, mimo_rng *r, const mimo_gen_opts *opts)
 {
-    (void)random_x;
+    (void)opts;
     double mean = 0, sd = 0;
     double *s = n <= SIZE_MAX - SW_WINDOW ? sine_series(n + SW_WINDOW, r, &mean, &sd)
                                           : NULL;
@@ -244,9 +244,9 @@ static int gen_sine_window(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
 /* ---- sinexp and sin12 (seed 004) ------------------------------------- */
 
 /* x1 = x, x2 = x^2, sin = sin 2 pi x, exp = exp x; each (n, 1). */
-static int gen_sinexp(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
+static int gen_sinexp(mimo_dsfile *f, size_t n, mimo_rng *r, const mimo_gen_opts *opts)
 {
-    double *x = make_x(n, r, random_x);
+    double *x = make_x(n, r, opts->random_x);
     gen_out o[4] = {{"x1", alloc_real(n, 1), 1}, {"x2", alloc_real(n, 1), 1},
                     {"sin", alloc_real(n, 1), 1}, {"exp", alloc_real(n, 1), 1}};
     if (x && all_allocated(o, 4))
@@ -263,9 +263,9 @@ static int gen_sinexp(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
 }
 
 /* x (n, 1), y = sin 12 pi x (n, 1). */
-static int gen_sin12(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
+static int gen_sin12(mimo_dsfile *f, size_t n, mimo_rng *r, const mimo_gen_opts *opts)
 {
-    double *x = make_x(n, r, random_x);
+    double *x = make_x(n, r, opts->random_x);
     gen_out o[2] = {{"x", alloc_real(n, 1), 1}, {"y", alloc_real(n, 1), 1}};
     if (x && all_allocated(o, 2))
         for (size_t i = 0; i < n; i++) {
@@ -329,9 +329,9 @@ static void mt_row(const mt_maps *m, mimo_rng *r, mimo_real *a, mimo_real *b,
     *cls = (int32_t)argmax(sc, MT_CLS);
 }
 
-static int gen_multitask(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
+static int gen_multitask(mimo_dsfile *f, size_t n, mimo_rng *r, const mimo_gen_opts *opts)
 {
-    (void)random_x;
+    (void)opts;
     mt_maps *m = malloc(sizeof *m);
     int32_t *cls = alloc_array(n, sizeof *cls);
     gen_out o[3] = {{"a", alloc_real(n, MT_A), MT_A}, {"b", alloc_real(n, MT_B), MT_B},
@@ -361,9 +361,9 @@ static int gen_multitask(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
 /* x (N, 8) ~ N(0, I); mask (N, 10) of 0/1, each 1 with probability 1/2
  * and at least one 1 per row; y = the argmax of x W (W (8, 10) ~ N(0, 1),
  * drawn first) over the positions the mask keeps. */
-static int gen_masked(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
+static int gen_masked(mimo_dsfile *f, size_t n, mimo_rng *r, const mimo_gen_opts *opts)
 {
-    (void)random_x;
+    (void)opts;
     double w[MK_X][MK_K];
     int32_t *y = alloc_array(n, sizeof *y);
     gen_out o[2] = {{"x", alloc_real(n, MK_X), MK_X},
@@ -456,9 +456,9 @@ static void tb_row(const tb_model *m, mimo_rng *r, mimo_real *num, int32_t *user
     *dwell = (mimo_real)(log1p(exp(ld)) + 0.1 * mimo_rng_normal(r));
 }
 
-static int gen_tabular(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
+static int gen_tabular(mimo_dsfile *f, size_t n, mimo_rng *r, const mimo_gen_opts *opts)
 {
-    (void)random_x;
+    (void)opts;
     tb_model *m = malloc(sizeof *m);
     int32_t *user = alloc_array(n, sizeof *user), *item = alloc_array(n, sizeof *item);
     gen_out o[3] = {{"num", alloc_real(n, TB_NUM), TB_NUM},
@@ -483,9 +483,108 @@ static int gen_tabular(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x)
     return rc;
 }
 
+/* ---- ctr: recommendation multi-task data --------------------------------- */
+
+#define CTR_NUM 4      /* numeric features */
+#define CTR_BAG 8      /* history bag length (0-padded) */
+#define CTR_K 4        /* latent factors */
+#define CTR_ZIPF 1.1   /* exponent of the ids' power law */
+
+/* Factor k of id v of a table: the same for every row that names it, from
+ * the seed, without a stored table (vocabularies up to 10^7). */
+static double ctr_factor(uint64_t seed, uint64_t table, uint64_t v, int k)
+{
+    uint64_t z = seed ^ (table << 56) ^ (v * 4 + (uint64_t)k) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return ((double)(z >> 11) * 0x1p-53 - 0.5) * 2 * sqrt(3.0); /* mean 0, var 1 */
+}
+
+/* An id in [1, vocab): a discretized power law P(v) ~ v^-1.1 (Zipf-like:
+ * a few ids are most of the rows); 0 is left for padding. */
+static int32_t ctr_id(mimo_rng *r, long vocab)
+{
+    double a = 1 - CTR_ZIPF, top = pow((double)vocab, a);
+    double v = pow(1 + (top - 1) * mimo_rng_uniform(r), 1 / a);
+    long id = (long)v;
+    return (int32_t)(id < 1 ? 1 : id >= vocab ? vocab - 1 : id);
+}
+
+static double ctr_dot(uint64_t seed, int ta, int32_t a, int tb, int32_t b)
+{
+    double s = 0;
+    for (int k = 0; k < CTR_K; k++)
+        s += ctr_factor(seed, (uint64_t)ta, (uint64_t)a, k) *
+             ctr_factor(seed, (uint64_t)tb, (uint64_t)b, k);
+    return s / CTR_K;
+}
+
+/* One row. A user, an item and a history of 1..CTR_BAG items (Zipf ids),
+ * num ~ N(0, I). The known model: affinity = <f_user, f_item> + 0.5 x the
+ * mean over the history of <f_hist, f_item>; click ~ Bernoulli(sigmoid(
+ * 2 affinity + 0.5 num_0 - 0.5)); conversion, only where clicked (NaN
+ * elsewhere: a head with missing: nan), ~ Bernoulli(sigmoid(2 affinity +
+ * num_1 - 1)); dwell = tanh(affinity) + 0.3 num_2 + N(0, 0.1^2). */
+static void ctr_row(uint64_t seed, long vocab, mimo_rng *r, mimo_real *num,
+                    int32_t *user, int32_t *item, int32_t *hist, mimo_real *y)
+{
+    int32_t u = ctr_id(r, vocab), i = ctr_id(r, vocab);
+    int len = 1 + (int)mimo_rng_below(r, CTR_BAG);
+    double h = 0;
+    for (int j = 0; j < CTR_BAG; j++) {
+        hist[j] = j < len ? ctr_id(r, vocab) : 0;
+        if (j < len)
+            h += ctr_dot(seed, 2, hist[j], 1, i) / len;
+    }
+    for (int j = 0; j < CTR_NUM; j++)
+        num[j] = (mimo_real)mimo_rng_normal(r);
+    double aff = ctr_dot(seed, 0, u, 1, i) + 0.5 * h;
+    int click = mimo_rng_uniform(r) < 1 / (1 + exp(-(2 * aff + 0.5 * num[0] - 0.5)));
+    double pc = 1 / (1 + exp(-(2 * aff + num[1] - 1)));
+    double conv = mimo_rng_uniform(r) < pc;
+    *user = u, *item = i;
+    y[0] = (mimo_real)click;
+    y[1] = click ? (mimo_real)conv : (mimo_real)NAN;
+    y[2] = (mimo_real)(tanh(aff) + 0.3 * num[2] + 0.1 * mimo_rng_normal(r));
+}
+
+static int gen_ctr(mimo_dsfile *f, size_t n, mimo_rng *r, const mimo_gen_opts *opts)
+{
+    long vocab = opts->vocab ? opts->vocab : MIMO_GEN_VOCAB_DEFAULT;
+    if (vocab < 2 || vocab > 10000000)
+        return mimo_error(MIMO_EINVAL, "gen ctr: --vocab must be in [2, 10000000], "
+                          "got %ld", vocab);
+    int32_t *user = alloc_array(n, sizeof *user), *item = alloc_array(n, sizeof *item);
+    int32_t *hist = alloc_array(n * CTR_BAG, sizeof *hist);
+    mimo_real *y = alloc_real(n, 3);
+    gen_out o[4] = {{"num", alloc_real(n, CTR_NUM), CTR_NUM}, {"click", NULL, 1},
+                      {"conversion", NULL, 1}, {"dwell", NULL, 1}};
+    for (int k = 1; k < 4; k++)
+        o[k].data = alloc_real(n, 1);
+    int ok = user && item && hist && y && all_allocated(o, 4);
+    for (size_t j = 0; ok && j < n; j++) {
+        ctr_row(opts->seed, vocab, r, o[0].data + CTR_NUM * j, user + j, item + j,
+                hist + CTR_BAG * j, y + 3 * j);
+        for (int k = 0; k < 3; k++)
+            o[k + 1].data[j] = y[3 * j + k];
+    }
+    if (!ok)
+        drop_all(o, 4);
+    int rc = write_all(f, "ctr", o, 4, n);
+    if (!rc)
+        rc = user && item && hist ? mimo_dsfile_write_int(f, "user", user, n) : oom("ctr");
+    if (!rc)
+        rc = mimo_dsfile_write_int(f, "item", item, n);
+    if (!rc)
+        rc = mimo_dsfile_write_ints(f, "history", hist, n, CTR_BAG);
+    free(user), free(item), free(hist), free(y);
+    return rc;
+}
+
 /* ---- the table ------------------------------------------------------- */
 
-typedef int (*gen_fn)(mimo_dsfile *f, size_t n, mimo_rng *r, int random_x);
+typedef int (*gen_fn)(mimo_dsfile *f, size_t n, mimo_rng *r, const mimo_gen_opts *opts);
 
 static const struct {
     mimo_gen_info info;
@@ -507,13 +606,17 @@ static const struct {
     {{"tabular", "num (N,8), user (N,) int32 in 0..199, item (N,) int32 in "
       "0..99 -> click (N,1) 0/1, dwell (N,1): wide-and-deep data", 40000, 0},
      gen_tabular},
+    {{"ctr", "num (N,4), user, item (N,) int32 Zipf ids in 1..V-1, history (N,8) "
+      "int32 bags, 0-padded -> click (N,1) 0/1, conversion (N,1) 0/1, NaN where "
+      "not clicked, dwell (N,1): recommendation data (--vocab V, default "
+      MIMO_GEN_STR(MIMO_GEN_VOCAB_DEFAULT) ")", 100000, 0}, gen_ctr},
 };
 #define N_GEN (sizeof generators / sizeof *generators)
 
 /* The same names, in the same order, as generators[] (test_datagen checks). */
 static const char *const gen_names[] = {"seed-mimo", "xor", "sine-window",
                                         "sinexp", "sin12", "multitask", "masked",
-                                        "tabular", NULL};
+                                        "tabular", "ctr", NULL};
 
 const char *const *mimo_gen_names(void) { return gen_names; }
 
@@ -580,7 +683,7 @@ int mimo_gen(const mimo_gen_opts *o)
     int rc = mimo_dsfile_create(o->path, &f);
     if (rc)
         return rc;
-    rc = generators[k].run(f, n, &r, o->random_x);
+    rc = generators[k].run(f, n, &r, o);
     if (!rc)
         rc = provenance(f, o, n);
     if (rc) {
