@@ -265,6 +265,9 @@ typedef struct {
     int shuffle;          /* default 1 */
     double validation_split; /* Keras semantics: last fraction, default 0 */
     mimo_loss_weighting loss_weighting; /* default fixed */
+    long accumulate;      /* micro-steps per update: batch_size is the
+                           * update's global batch, each micro-step takes
+                           * batch_size / accumulate of it; default 1 */
 } mimo_train_spec;
 
 typedef struct {

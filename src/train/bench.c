@@ -137,7 +137,8 @@ typedef struct {
  * step's end time in c->marks. */
 static int run_steps(mimo_model *m, const mimo_source *src, counter *c, long n)
 {
-    size_t B = (size_t)mimo_graph_max_batch(mimo_model_graph(m)), rows = src->rows;
+    size_t B = (size_t)mimo_graph_spec(mimo_model_graph(m))->train.batch_size;
+    size_t rows = src->rows;
     long per_epoch = mimo_model_steps_per_epoch(m, rows);
     const uint64_t *order = NULL;
     for (long k = 0; k < n; k++) {
