@@ -268,6 +268,9 @@ typedef struct {
     long accumulate;      /* micro-steps per update: batch_size is the
                            * update's global batch, each micro-step takes
                            * batch_size / accumulate of it; default 1 */
+    int grad_diagnostics; /* per-head gradient norms and cosines at the
+                           * shared representation in the history;
+                           * default 0 */
 } mimo_train_spec;
 
 typedef struct {

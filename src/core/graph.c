@@ -845,6 +845,7 @@ void mimo_graph_free(mimo_graph **gp)
         if (g->row_w)
             free(g->row_w[h]);
     }
+    mimo_graph_diag_free(g);
     free(g->heads);
     free(g->row_w);
     free(g->loss_scale);
@@ -1075,19 +1076,27 @@ void mimo_graph_backward_hooked(mimo_graph *g, const mimo_real *params,
                                 mimo_backward_hook hook, void *user)
 {
     size_t done = 0;
+    if (g->diag && b > 0)
+        mimo_diag_begin(g, b);
     for (int k = g->n_nodes - 1; k >= 0; k--) {
         mimo_node *n = &g->nodes[k];
         if (!n->kind)
             continue;
         double t0 = g->t_layer ? mimo_clock() : 0;
+        if (g->diag && b > 0)
+            mimo_diag_before(g, k, b);
         if (n->dy || n->fused)
             n->kind->backward(g, n, params, grads, b);
+        if (g->diag && b > 0)
+            mimo_diag_after(g, k, b);
         if (g->t_layer)
             g->t_layer[g->n_nodes + k] += mimo_clock() - t0;
         done = g->done_after[k];
         if (hook)
             hook(user, n->name, done);
     }
+    if (g->diag && b > 0)
+        mimo_diag_end(g, b);
 }
 
 void mimo_graph_backward(mimo_graph *g, const mimo_real *params,

@@ -195,6 +195,10 @@ int mimo_model_create(const mimo_spec *spec, mimo_model **out)
         mimo_model_free(&m);
         return rc;
     }
+    if (spec->train.grad_diagnostics && (rc = mimo_graph_diag_enable(m->g))) {
+        mimo_model_free(&m);
+        return rc;
+    }
     size_t n = mimo_graph_param_count(m->g), nt = mimo_graph_trained_count(m->g);
     m->n_in = mimo_graph_n_inputs(m->g);
     m->n_heads = mimo_graph_n_heads(m->g);
@@ -543,6 +547,17 @@ int mimo_model_loss(mimo_model *m, int b, mimo_stats *st)
 }
 
 const mimo_head_stats *mimo_model_step_stats(const mimo_model *m) { return m->step; }
+
+int mimo_model_diag_add(mimo_model *m, mimo_stats *st)
+{
+    if (!mimo_graph_diag_on(m->g))
+        return 0;
+    int rc = st ? mimo_stats_bind(st, m->g) : 0;
+    if (!rc && st) /* the step counted once over the ranks */
+        mimo_metrics_add_gram(st->metrics, mimo_graph_diag_gram(m->g), m->rank == 0);
+    mimo_graph_diag_clear(m->g);
+    return rc;
+}
 
 void mimo_model_backward(mimo_model *m, int b)
 {

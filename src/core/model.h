@@ -95,6 +95,10 @@ const mimo_head_stats *mimo_model_step_stats(const mimo_model *m);
 double mimo_model_head_weight(const mimo_model *m, int h);
 /* The total loss of per-head losses (NaN ones left out). */
 double mimo_model_total_loss(const mimo_model *m, const double *head_loss);
+/* With train.grad_diagnostics, after a step's last backward: the step's
+ * Gram matrix of the heads' gradients (mimo_graph_diag_gram) into st's
+ * sums, and cleared for the next step; else nothing. */
+int mimo_model_diag_add(mimo_model *m, mimo_stats *st);
 /* Backward over the b rows: adds into the gradient buffer. */
 void mimo_model_backward(mimo_model *m, int b);
 

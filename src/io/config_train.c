@@ -20,7 +20,8 @@
 static const char *const TRAIN_KEYS[] = {
     "optimizer", "batch_size", "epochs", "seed", "shuffle",
     "validation_split", "lr_schedule", "reduce_lr_on_plateau",
-    "early_stopping", "checkpoint", "loss_weighting", "accumulate"};
+    "early_stopping", "checkpoint", "loss_weighting", "accumulate",
+    "grad_diagnostics"};
 static const char *const OPT_KEYS[] = {
     "type", "lr", "momentum", "nesterov", "beta1", "beta2", "epsilon", "rho",
     "weight_decay", "clipnorm", "clipvalue"};
@@ -430,6 +431,11 @@ int mimo_cfg_conv_train(cfg *c, yaml_node_t *n, mimo_train_spec *t)
         t->loss_weighting = (mimo_loss_weighting)lw;
     }
     if ((rc = conv_accumulate(c, n, t)))
+        return rc;
+    if ((v = mimo_cfg_get(c, n, "grad_diagnostics", NULL))
+        && (rc = mimo_cfg_get_bool(c, v, mimo_cfg_kw(w, sizeof w, "grad_diagnostics",
+                                                     "train"),
+                                   &t->grad_diagnostics)))
         return rc;
     return conv_train_extras(c, n, t);
 }

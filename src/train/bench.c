@@ -333,8 +333,10 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
         if (!rc && comm != MPI_COMM_NULL && MPI_Barrier(comm) != MPI_SUCCESS)
             rc = mimo_error(MIMO_EMPI, "MPI_Barrier failed");
         unsigned long seq0 = atomic_load(&mimo_stall_marks.seq);
+        double diag0 = mimo_graph_diag_seconds(g);
         if (!rc)
             rc = run_steps(m, &src, &c, steps);
+        r->diag_s = (mimo_graph_diag_seconds(g) - diag0) / (double)steps;
         r->stall_marks = (double)(atomic_load(&mimo_stall_marks.seq) - seq0) / 2 /
                          (double)steps;
         mimo_dist_times(d, t, 1);

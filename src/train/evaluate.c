@@ -28,6 +28,7 @@ static int load_for_inference(const char *ckpt, MPI_Comm comm, mimo_spec *spec,
     if (spec->train.batch_size < 256)
         spec->train.batch_size = 256; /* inference batch: any size works */
     spec->train.accumulate = 1;
+    spec->train.grad_diagnostics = 0; /* no backward */
     if ((rc = mimo_model_create(spec, m)))
         return rc;
     if (comm != MPI_COMM_NULL) {
