@@ -100,6 +100,15 @@ typedef enum {
                                   * learned s_h per head (Kendall et al.) */
 } mimo_loss_weighting;
 
+/* How the heads' gradients combine on the shared parameters
+ * (train.task_balancing). */
+typedef enum {
+    MIMO_BALANCING_NONE = 0,     /* their sum */
+    MIMO_BALANCING_PCGRAD,       /* conflicting parts projected away (Yu et
+                                  * al. 2020) */
+    MIMO_BALANCING_COUNT
+} mimo_task_balancing;
+
 typedef enum {
     MIMO_OPT_SGD = 0,
     MIMO_OPT_ADAM,
@@ -271,6 +280,7 @@ typedef struct {
     int grad_diagnostics; /* per-head gradient norms and cosines at the
                            * shared representation in the history;
                            * default 0 */
+    mimo_task_balancing task_balancing; /* default none */
 } mimo_train_spec;
 
 typedef struct {

@@ -44,6 +44,7 @@ struct mimo_diag {
     int n_use;
     double *gram;           /* (n_heads, n_heads), upper triangle used */
     double seconds;         /* spent in the brackets below, for mimo bench */
+    int group;              /* several backwards make one (mimo_graph_diag_group) */
     uint64_t covered;       /* heads with a gradient at some shared tensor */
 };
 
@@ -235,7 +236,33 @@ void mimo_graph_diag_clear(mimo_graph *g)
 
 /* ---- inside the backward (graph.c) ------------------------------------ */
 
+static void begin(mimo_graph *g, int b);
+static void end(mimo_graph *g, int b);
+
+void mimo_graph_diag_group(mimo_graph *g, int on, int b)
+{
+    if (!g->diag || b <= 0)
+        return;
+    if (on)
+        begin(g, b);
+    else
+        end(g, b);
+    g->diag->group = on;
+}
+
 void mimo_diag_begin(mimo_graph *g, int b)
+{
+    if (!g->diag->group)
+        begin(g, b);
+}
+
+void mimo_diag_end(mimo_graph *g, int b)
+{
+    if (!g->diag->group)
+        end(g, b);
+}
+
+static void begin(mimo_graph *g, int b)
 {
     struct mimo_diag *d = g->diag;
     double t0 = mimo_clock();
@@ -280,7 +307,7 @@ void mimo_diag_after(mimo_graph *g, int k, int b)
     d->seconds += mimo_clock() - t0;
 }
 
-void mimo_diag_end(mimo_graph *g, int b)
+static void end(mimo_graph *g, int b)
 {
     struct mimo_diag *d = g->diag;
     int T = g->n_heads;

@@ -62,6 +62,10 @@ int mimo_graph_diag_on(const mimo_graph *g);
 int mimo_graph_diag_covers(const mimo_graph *g, int h);
 const double *mimo_graph_diag_gram(const mimo_graph *g);
 void mimo_graph_diag_clear(mimo_graph *g);
+/* The following backwards over the same b rows count as one (on 1 before
+ * the first, 0 after the last): each head's gradient is the sum of what
+ * they add (task balancing runs one per head). */
+void mimo_graph_diag_group(mimo_graph *g, int on, int b);
 /* Seconds the diagnostics took in backward so far (their cost). */
 double mimo_graph_diag_seconds(const mimo_graph *g);
 

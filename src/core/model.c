@@ -12,6 +12,7 @@
 
 #include "mimo/error.h"
 #include "mimo/rng.h"
+#include "core/balance.h"
 #include "core/gather.h"
 #include "core/graph_impl.h"
 
@@ -45,6 +46,9 @@ struct mimo_model {
                                             * the step's row weights (and a
                                             * fault flag) */
     double *scale;                         /* per head: gradient scale */
+    double *scale1;                        /* the same, one head's only */
+    mimo_balance *bal;                     /* task_balancing: per-head
+                                            * gradients, or NULL */
     double *head_loss;                     /* per head: scratch */
     mimo_head_stats *step;                 /* the last loss's sums */
     uint64_t *rows;                        /* (max_batch) row indices */
@@ -137,6 +141,7 @@ static int alloc_staging(mimo_model *m)
     m->row_w = calloc((size_t)m->n_heads, sizeof *m->row_w);
     m->denom = calloc((size_t)m->n_heads + 1, sizeof *m->denom);
     m->scale = calloc((size_t)m->n_heads, sizeof *m->scale);
+    m->scale1 = calloc((size_t)m->n_heads, sizeof *m->scale1);
     m->step = calloc((size_t)m->n_heads, sizeof *m->step);
     m->head_loss = calloc((size_t)m->n_heads, sizeof *m->head_loss);
     m->micro = calloc((size_t)m->acc + 1, sizeof *m->micro);
@@ -145,7 +150,7 @@ static int alloc_staging(mimo_model *m)
     m->view_in = calloc((size_t)m->n_in + 1, sizeof *m->view_in);
     m->view_tgt = calloc(2 * (size_t)m->n_heads + 1, sizeof *m->view_tgt);
     m->view_w = calloc((size_t)m->n_heads + 1, sizeof *m->view_w);
-    if (!m->micro || !m->plan_rows || !m->pre_rows || !m->view_in || !m->view_tgt ||
+    if (!m->scale1 || !m->micro || !m->plan_rows || !m->pre_rows || !m->view_in || !m->view_tgt ||
         !m->view_w)
         return -1;
     if (!m->head_loss || !m->arr || !m->rows || !m->batch_in || !m->batch_tgt || !m->row_w ||
@@ -169,6 +174,20 @@ static int alloc_staging(mimo_model *m)
     }
     mimo_model_micro(m, 0, 1);
     return 0;
+}
+
+/* task_balancing: per-head gradients, of parameters some heads share. */
+static int balance_create(mimo_model *m)
+{
+    const char *file = m->spec->file ? m->spec->file : "<config>";
+    if (m->n_heads < 2 || mimo_graph_log_vars(m->g))
+        return mimo_error(MIMO_EINVAL, "%s: task_balancing needs two heads or more "
+                          "and their fixed weights", file);
+    int rc = mimo_balance_create(m->g, &m->bal);
+    if (!rc && mimo_balance_shared(m->bal) == 0)
+        rc = mimo_error(MIMO_EINVAL, "%s: task_balancing: no trained parameter is "
+                        "shared by two heads (nothing to balance; use none)", file);
+    return rc;
 }
 
 int mimo_model_create(const mimo_spec *spec, mimo_model **out)
@@ -195,7 +214,9 @@ int mimo_model_create(const mimo_spec *spec, mimo_model **out)
         mimo_model_free(&m);
         return rc;
     }
-    if (spec->train.grad_diagnostics && (rc = mimo_graph_diag_enable(m->g))) {
+    m->n_heads = mimo_graph_n_heads(m->g);
+    if ((spec->train.grad_diagnostics && (rc = mimo_graph_diag_enable(m->g))) ||
+        (spec->train.task_balancing != MIMO_BALANCING_NONE && (rc = balance_create(m)))) {
         mimo_model_free(&m);
         return rc;
     }
@@ -234,6 +255,8 @@ void mimo_model_free(mimo_model **mp)
     free(m->row_w);
     free(m->denom);
     free(m->scale);
+    free(m->scale1);
+    mimo_balance_free(&m->bal);
     free(m->step);
     free(m->head_loss);
     free(m->micro);
@@ -467,6 +490,8 @@ static int add_stats(mimo_model *m, int b, mimo_stats *st)
 
 void mimo_model_begin_step(mimo_model *m, long epoch)
 {
+    if (m->bal)
+        mimo_balance_begin(m->bal);
     m->epoch = epoch;
     m->step_rows = m->read_rows = NULL;
     mimo_model_micro(m, 0, 1);
@@ -548,6 +573,15 @@ int mimo_model_loss(mimo_model *m, int b, mimo_stats *st)
 
 const mimo_head_stats *mimo_model_step_stats(const mimo_model *m) { return m->step; }
 
+int mimo_model_balance(mimo_model *m, long epoch, long step)
+{
+    if (!m->bal)
+        return 0;
+    return mimo_balance_pcgrad(m->bal, mimo_model_grads(m), m->rank,
+                               m->spec->train.seed, epoch, step, m->x.ops->reduce,
+                               m->x.state);
+}
+
 int mimo_model_diag_add(mimo_model *m, mimo_stats *st)
 {
     if (!mimo_graph_diag_on(m->g))
@@ -559,9 +593,32 @@ int mimo_model_diag_add(mimo_model *m, mimo_stats *st)
     return rc;
 }
 
+/* task_balancing: one backward per head, seeded by that head alone, into
+ * its own buffer (the loss recomputed to seed it: cheap next to a
+ * backward). */
+static void backward_per_head(mimo_model *m, int b)
+{
+    mimo_graph_diag_group(m->g, 1, b);
+    for (int h = 0; h < m->n_heads; h++) {
+        memset(m->scale1, 0, sizeof *m->scale1 * (size_t)m->n_heads);
+        m->scale1[h] = m->scale[h];
+        if (mimo_graph_loss_weighted(m->g, (const mimo_real *const *)m->view_tgt,
+                                     (const mimo_real *const *)m->view_w, b,
+                                     m->scale1, NULL))
+            continue; /* already met by mimo_model_loss */
+        mimo_graph_backward(m->g, mimo_model_params(m), mimo_balance_grads(m->bal, h), b);
+    }
+    mimo_graph_diag_group(m->g, 0, b);
+}
+
 void mimo_model_backward(mimo_model *m, int b)
 {
     phase(m, MIMO_PHASE_BACKWARD, 0);
+    if (m->bal) {
+        backward_per_head(m, b);
+        phase(m, MIMO_PHASE_BACKWARD, 1);
+        return;
+    }
     /* only the last micro-batch's backward makes layers' gradients final */
     mimo_graph_backward_hooked(m->g, mimo_model_params(m), mimo_model_grads(m),
                                b, m->view_last ? m->x.ops->layer_done : NULL,

@@ -95,6 +95,10 @@ const mimo_head_stats *mimo_model_step_stats(const mimo_model *m);
 double mimo_model_head_weight(const mimo_model *m, int h);
 /* The total loss of per-head losses (NaN ones left out). */
 double mimo_model_total_loss(const mimo_model *m, const double *head_loss);
+/* With train.task_balancing, after a step's last backward: the heads'
+ * gradients combined into the gradient buffer (collective: a sum over
+ * the ranks of their shared parts); else nothing. */
+int mimo_model_balance(mimo_model *m, long epoch, long step);
 /* With train.grad_diagnostics, after a step's last backward: the step's
  * Gram matrix of the heads' gradients (mimo_graph_diag_gram) into st's
  * sums, and cleared for the next step; else nothing. */

@@ -21,7 +21,7 @@ static const char *const TRAIN_KEYS[] = {
     "optimizer", "batch_size", "epochs", "seed", "shuffle",
     "validation_split", "lr_schedule", "reduce_lr_on_plateau",
     "early_stopping", "checkpoint", "loss_weighting", "accumulate",
-    "grad_diagnostics"};
+    "grad_diagnostics", "task_balancing"};
 static const char *const OPT_KEYS[] = {
     "type", "lr", "momentum", "nesterov", "beta1", "beta2", "epsilon", "rho",
     "weight_decay", "clipnorm", "clipvalue"};
@@ -437,6 +437,12 @@ int mimo_cfg_conv_train(cfg *c, yaml_node_t *n, mimo_train_spec *t)
                                                      "train"),
                                    &t->grad_diagnostics)))
         return rc;
+    if ((v = mimo_cfg_get(c, n, "task_balancing", NULL))) {
+        int tb;
+        if ((rc = mimo_cfg_get_enum(c, v, &mimo_cfg_enum_balancing, "train", &tb)))
+            return rc;
+        t->task_balancing = (mimo_task_balancing)tb;
+    }
     return conv_train_extras(c, n, t);
 }
 

@@ -102,6 +102,19 @@ expect 0 "resuming from part/checkpoints/ckpt-000000000020.h5 (epoch 2, step 8)"
 check "resumed mid-epoch: bitwise the uninterrupted run" same_params on/checkpoints/last.h5 part/checkpoints/last.h5
 check "resumed mid-epoch: the same history, diagnostics included (not the times)" cmp <(cut -d, -f1-14 on/history.csv) <(cut -d, -f1-14 part/history.csv)
 
+# ---- with task_balancing: pcgrad (one backward per head, counted as one):
+# one step over all rows from the same weights logs what summing logs
+expect 0 "" train on.yaml --out one_sum --quiet --epochs 1 --batch-size 300
+expect 0 "" train on.yaml --out one_pc --quiet --epochs 1 --batch-size 300 --set train.task_balancing=pcgrad
+py "pcgrad's per-head backwards: the same diagnostics (1e-6)" "
+import csv
+a, b = (list(csv.DictReader(open(p + '/history.csv'))) for p in ('one_sum', 'one_pc'))
+ks = [k for k in a[0] if 'grad_norm' in k or k.startswith('cos_')]
+assert len(ks) == 6, ks
+for k in ks:
+    assert abs(float(a[0][k]) - float(b[0][k])) <= 1e-6 * max(1, abs(float(a[0][k]))), (k, a[0][k], b[0][k])
+"
+
 # ---- bad input
 config apart "inputs: {a: {shape: 4}, b: {shape: 3}}
 layers:
