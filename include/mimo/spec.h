@@ -106,6 +106,9 @@ typedef enum {
     MIMO_BALANCING_NONE = 0,     /* their sum */
     MIMO_BALANCING_PCGRAD,       /* conflicting parts projected away (Yu et
                                   * al. 2020) */
+    MIMO_BALANCING_MGDA_UB,      /* the min-norm combination of the heads'
+                                  * gradients at the shared representation
+                                  * (Sener & Koltun 2018) */
     MIMO_BALANCING_COUNT
 } mimo_task_balancing;
 

@@ -7,6 +7,7 @@
  * global per-head gradients, identically on every rank. */
 #include "core/balance.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,6 +151,60 @@ void mimo_balance_order(int n_heads, uint64_t seed, long epoch, long step, int i
     mimo_rng_permutation(&r, perm, (uint64_t)(n_heads - 1));
     for (int k = 0; k < n_heads - 1; k++) /* the others: skip i itself */
         order[k] = (int)perm[k] + ((int)perm[k] >= i);
+}
+
+/* The least-norm point between two vectors with these dot products:
+ * gamma of the first, and its squared norm (Sener & Koltun's
+ * _min_norm_element_from2, its clamps included). */
+static double from2(double v1v1, double v1v2, double v2v2, double *cost)
+{
+    if (v1v2 >= v1v1)
+        return *cost = v1v1, 0.999;
+    if (v1v2 >= v2v2)
+        return *cost = v2v2, 0.001;
+    double gamma = -1.0 * ((v1v2 - v2v2) / (v1v1 + v2v2 - 2 * v1v2));
+    *cost = v2v2 + gamma * (v1v2 - v2v2);
+    return gamma;
+}
+
+void mimo_balance_min_norm(const double *M, int T, double *alpha)
+{
+    double dmin = 1e8, best_c = 1; /* the published solver's start */
+    int bi = 0, bj = T > 1 ? 1 : 0;
+    for (int i = 0; i < T; i++)
+        for (int j = i + 1; j < T; j++) {
+            double d, c = from2(M[i * T + i], M[i * T + j], M[j * T + j], &d);
+            if (d < dmin)
+                dmin = d, best_c = c, bi = i, bj = j;
+        }
+    for (int t = 0; t < T; t++)
+        alpha[t] = 0;
+    alpha[bi] = best_c, alpha[bj] = 1 - best_c;
+    if (T < 3) /* optimal for two */
+        return;
+    double Ma[64], na[64];
+    for (int it = 0; it < 250; it++) {
+        int t_it = 0;
+        for (int a = 0; a < T; a++) {
+            Ma[a] = 0;
+            for (int c = 0; c < T; c++)
+                Ma[a] += M[a * T + c] * alpha[c];
+            if (Ma[a] < Ma[t_it])
+                t_it = a;
+        }
+        double v1v1 = 0, v1v2 = 0, v2v2 = M[t_it * T + t_it], d;
+        for (int a = 0; a < T; a++)
+            v1v1 += alpha[a] * Ma[a], v1v2 += alpha[a] * M[a * T + t_it];
+        double nc = from2(v1v1, v1v2, v2v2, &d), change = 0;
+        for (int a = 0; a < T; a++)
+            na[a] = nc * alpha[a];
+        na[t_it] += 1 - nc;
+        for (int a = 0; a < T; a++)
+            change += fabs(na[a] - alpha[a]);
+        if (change < 1e-5)
+            return;
+        memcpy(alpha, na, sizeof *alpha * (size_t)T);
+    }
 }
 
 /* The heads' shared parts into d, summed over the ranks in chunks. */

@@ -37,6 +37,13 @@ int mimo_balance_pcgrad(mimo_balance *b, mimo_real *grads, int rank,
                         uint64_t seed, long epoch, long step,
                         int (*reduce)(void *state, double *v, int n),
                         void *state);
+/* MGDA-UB's weights: the point alpha of the simplex (T values) whose
+ * combination of the heads' gradients has the least norm, from their
+ * Gram matrix M (T x T, symmetric), by Sener & Koltun's solver as
+ * published (MinNormSolver.find_min_norm_element_FW: the best pair, then
+ * Frank-Wolfe steps, at most 250, until the weights move by less than
+ * 1e-5); the PyTorch oracle replays it. */
+void mimo_balance_min_norm(const double *M, int T, double *alpha);
 /* The order in which head i meets the others at (seed, epoch, step):
  * order[0 .. n_heads - 2] (tests and the PyTorch oracle replay it). */
 void mimo_balance_order(int n_heads, uint64_t seed, long epoch, long step,

@@ -45,6 +45,7 @@ struct mimo_diag {
     double *gram;           /* (n_heads, n_heads), upper triangle used */
     double seconds;         /* spent in the brackets below, for mimo bench */
     int group;              /* several backwards make one (mimo_graph_diag_group) */
+    int paused;             /* backwards add nothing (mimo_graph_diag_pause) */
     uint64_t covered;       /* heads with a gradient at some shared tensor */
 };
 
@@ -252,14 +253,28 @@ void mimo_graph_diag_group(mimo_graph *g, int on, int b)
 
 void mimo_diag_begin(mimo_graph *g, int b)
 {
-    if (!g->diag->group)
+    if (!g->diag->group && !g->diag->paused)
         begin(g, b);
 }
 
 void mimo_diag_end(mimo_graph *g, int b)
 {
-    if (!g->diag->group)
+    if (!g->diag->group && !g->diag->paused)
         end(g, b);
+}
+
+void mimo_graph_diag_pause(mimo_graph *g, int on)
+{
+    if (g->diag)
+        g->diag->paused = on;
+}
+
+int mimo_graph_diag_first(const mimo_graph *g)
+{
+    int first = g->n_nodes;
+    for (int i = 0; g->diag && i < g->diag->n_shared; i++)
+        first = g->diag->sh[i].node < first ? g->diag->sh[i].node : first;
+    return first;
 }
 
 static void begin(mimo_graph *g, int b)
@@ -278,7 +293,7 @@ static void begin(mimo_graph *g, int b)
 void mimo_diag_before(mimo_graph *g, int k, int b)
 {
     struct mimo_diag *d = g->diag;
-    if (d->first_of[k] == d->first_of[k + 1])
+    if (d->paused || d->first_of[k] == d->first_of[k + 1])
         return;
     double t0 = mimo_clock();
     for (int u = d->first_of[k]; u < d->first_of[k + 1]; u++) {
@@ -293,7 +308,7 @@ void mimo_diag_after(mimo_graph *g, int k, int b)
 {
     struct mimo_diag *d = g->diag;
     int h = d->head_of[k];
-    if (h < 0 || d->first_of[k] == d->first_of[k + 1])
+    if (d->paused || h < 0 || d->first_of[k] == d->first_of[k + 1])
         return;
     double t0 = mimo_clock();
     for (int u = d->first_of[k]; u < d->first_of[k + 1] && h >= 0; u++) {

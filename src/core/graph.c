@@ -1071,14 +1071,29 @@ int mimo_graph_loss(mimo_graph *g, const mimo_real *const *targets, int b,
 int mimo_graph_head_weighted(const mimo_graph *g, int h) { return g->heads[h].weighted; }
 int mimo_graph_log_vars(const mimo_graph *g) { return g->n_log_var; }
 
+static void backward_nodes(mimo_graph *g, const mimo_real *params, mimo_real *grads,
+                           int b, mimo_backward_hook hook, void *user, int after);
+
 void mimo_graph_backward_hooked(mimo_graph *g, const mimo_real *params,
                                 mimo_real *grads, int b,
                                 mimo_backward_hook hook, void *user)
 {
+    backward_nodes(g, params, grads, b, hook, user, -1);
+}
+
+void mimo_graph_backward_after(mimo_graph *g, const mimo_real *params,
+                               mimo_real *grads, int b, int after)
+{
+    backward_nodes(g, params, grads, b, NULL, NULL, after);
+}
+
+static void backward_nodes(mimo_graph *g, const mimo_real *params, mimo_real *grads,
+                           int b, mimo_backward_hook hook, void *user, int after)
+{
     size_t done = 0;
     if (g->diag && b > 0)
         mimo_diag_begin(g, b);
-    for (int k = g->n_nodes - 1; k >= 0; k--) {
+    for (int k = g->n_nodes - 1; k > after; k--) {
         mimo_node *n = &g->nodes[k];
         if (!n->kind)
             continue;

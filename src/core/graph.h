@@ -66,6 +66,14 @@ void mimo_graph_diag_clear(mimo_graph *g);
  * the first, 0 after the last): each head's gradient is the sum of what
  * they add (task balancing runs one per head). */
 void mimo_graph_diag_group(mimo_graph *g, int on, int b);
+/* While on, backwards add nothing to the Gram matrix. */
+void mimo_graph_diag_pause(mimo_graph *g, int on);
+/* The first node where the heads part (n_nodes without diagnostics):
+ * a backward over the nodes after it gives the whole Gram matrix. */
+int mimo_graph_diag_first(const mimo_graph *g);
+/* Backward over the nodes after node `after` only (adds into grads). */
+void mimo_graph_backward_after(mimo_graph *g, const mimo_real *params,
+                               mimo_real *grads, int b, int after);
 /* Seconds the diagnostics took in backward so far (their cost). */
 double mimo_graph_diag_seconds(const mimo_graph *g);
 

@@ -108,7 +108,7 @@ int mimo_metrics_create(const mimo_graph *g, mimo_metrics **out)
         m->n_sums += S_FIXED + 3 * (size_t)s->classes + 3 * (size_t)s->r2_units;
         maxu = s->units > maxu ? s->units : maxu;
     }
-    if (mimo_graph_diag_on(g)) {
+    if (mimo_graph_diag_on(g) && g->spec->train.grad_diagnostics) {
         m->diag_T = g->n_heads;
         m->diag_off = m->n_sums;
         m->n_sums += (size_t)g->n_heads * (size_t)g->n_heads + 1;

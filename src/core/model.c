@@ -47,8 +47,12 @@ struct mimo_model {
                                             * fault flag) */
     double *scale;                         /* per head: gradient scale */
     double *scale1;                        /* the same, one head's only */
-    mimo_balance *bal;                     /* task_balancing: per-head
-                                            * gradients, or NULL */
+    mimo_balance *bal;                     /* pcgrad: per-head gradients,
+                                            * or NULL */
+    int mgda;                              /* mgda_ub: */
+    mimo_real *scratch;                    /* (trained) the first pass's
+                                            * parameter gradients, dropped */
+    double *gram, *alpha;                  /* (T x T), (T) */
     double *head_loss;                     /* per head: scratch */
     mimo_head_stats *step;                 /* the last loss's sums */
     uint64_t *rows;                        /* (max_batch) row indices */
@@ -183,6 +187,21 @@ static int balance_create(mimo_model *m)
     if (m->n_heads < 2 || mimo_graph_log_vars(m->g))
         return mimo_error(MIMO_EINVAL, "%s: task_balancing needs two heads or more "
                           "and their fixed weights", file);
+    if (m->spec->train.task_balancing == MIMO_BALANCING_MGDA_UB) {
+        size_t T = (size_t)m->n_heads, nt = mimo_graph_trained_count(m->g);
+        m->mgda = 1;
+        m->scratch = malloc(sizeof *m->scratch * (nt ? nt : 1));
+        m->gram = calloc(T * T, sizeof *m->gram);
+        m->alpha = calloc(T, sizeof *m->alpha);
+        if (!m->scratch || !m->gram || !m->alpha)
+            return mimo_error(MIMO_ENOMEM, "out of memory for task balancing");
+        /* the gradients at the shared representation: the diagnostics' */
+        int rc = mimo_graph_diag_enable(m->g);
+        return rc == MIMO_EINVAL ? mimo_error(MIMO_EINVAL, "%s: task_balancing: "
+                                              "mgda_ub needs a tensor where two "
+                                              "heads' paths part below trained "
+                                              "layers", file) : rc;
+    }
     int rc = mimo_balance_create(m->g, &m->bal);
     if (!rc && mimo_balance_shared(m->bal) == 0)
         rc = mimo_error(MIMO_EINVAL, "%s: task_balancing: no trained parameter is "
@@ -256,6 +275,9 @@ void mimo_model_free(mimo_model **mp)
     free(m->denom);
     free(m->scale);
     free(m->scale1);
+    free(m->scratch);
+    free(m->gram);
+    free(m->alpha);
     mimo_balance_free(&m->bal);
     free(m->step);
     free(m->head_loss);
@@ -573,8 +595,41 @@ int mimo_model_loss(mimo_model *m, int b, mimo_stats *st)
 
 const mimo_head_stats *mimo_model_step_stats(const mimo_model *m) { return m->step; }
 
+/* MGDA-UB: the Gram matrix of the heads' gradients at the shared
+ * representation summed over the ranks, the min-norm weights, and the
+ * backward of sum_h alpha_h (weight_h loss_h): the loss seeded again. */
+static int mgda_step(mimo_model *m)
+{
+    int T = m->n_heads, rc = 0, b = m->micro[1] - m->micro[0];
+    const double *G = mimo_graph_diag_gram(m->g);
+    for (int x = 0; x < T; x++)
+        for (int y = 0; y < T; y++)
+            m->gram[x * T + y] = x <= y ? G[x * T + y] : G[y * T + x];
+    if (m->x.ops->reduce && (rc = m->x.ops->reduce(m->x.state, m->gram, T * T)))
+        return rc;
+    mimo_balance_min_norm(m->gram, T, m->alpha);
+    if (b == 0 && !mimo_graph_collective(m->g))
+        return 0;
+    for (int h = 0; h < T; h++)
+        m->scale1[h] = m->scale[h] * m->alpha[h];
+    mimo_model_micro(m, 0, 1);
+    phase(m, MIMO_PHASE_BACKWARD, 0);
+    if (!(rc = mimo_graph_loss_weighted(m->g, (const mimo_real *const *)m->view_tgt,
+                                        (const mimo_real *const *)m->view_w, b,
+                                        m->scale1, NULL))) {
+        mimo_graph_diag_pause(m->g, 1);
+        mimo_graph_backward_hooked(m->g, mimo_model_params(m), mimo_model_grads(m), b,
+                                   m->x.ops->layer_done, m->x.state);
+        mimo_graph_diag_pause(m->g, 0);
+    }
+    phase(m, MIMO_PHASE_BACKWARD, 1);
+    return rc ? rc : mimo_graph_status(m->g);
+}
+
 int mimo_model_balance(mimo_model *m, long epoch, long step)
 {
+    if (m->mgda)
+        return mgda_step(m);
     if (!m->bal)
         return 0;
     return mimo_balance_pcgrad(m->bal, mimo_model_grads(m), m->rank,
@@ -586,8 +641,8 @@ int mimo_model_diag_add(mimo_model *m, mimo_stats *st)
 {
     if (!mimo_graph_diag_on(m->g))
         return 0;
-    int rc = st ? mimo_stats_bind(st, m->g) : 0;
-    if (!rc && st) /* the step counted once over the ranks */
+    int rc = st && m->spec->train.grad_diagnostics ? mimo_stats_bind(st, m->g) : 0;
+    if (!rc && st && m->spec->train.grad_diagnostics) /* the step once over ranks */
         mimo_metrics_add_gram(st->metrics, mimo_graph_diag_gram(m->g), m->rank == 0);
     mimo_graph_diag_clear(m->g);
     return rc;
@@ -614,6 +669,13 @@ static void backward_per_head(mimo_model *m, int b)
 void mimo_model_backward(mimo_model *m, int b)
 {
     phase(m, MIMO_PHASE_BACKWARD, 0);
+    if (m->mgda) { /* the first pass: down to where the heads part */
+        memset(m->scratch, 0, sizeof *m->scratch * mimo_graph_trained_count(m->g));
+        mimo_graph_backward_after(m->g, mimo_model_params(m), m->scratch, b,
+                                  mimo_graph_diag_first(m->g));
+        phase(m, MIMO_PHASE_BACKWARD, 1);
+        return;
+    }
     if (m->bal) {
         backward_per_head(m, b);
         phase(m, MIMO_PHASE_BACKWARD, 1);

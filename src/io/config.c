@@ -99,6 +99,12 @@ static int check_balancing(cfg *c, yaml_node_t *root, const mimo_spec *s)
         return mimo_cfg_err(c, v, "train.task_balancing: %s balances the gradients "
                             "of several heads, but the network has %d (use none)",
                             name, s->n_outputs);
+    if (s->train.task_balancing == MIMO_BALANCING_MGDA_UB && s->train.accumulate > 1)
+        return mimo_cfg_err(c, v, "train.task_balancing: mgda_ub needs the whole "
+                            "batch's gradients before its backward; with accumulate "
+                            "%ld it would run each micro-batch's forward twice (not "
+                            "supported: use accumulate: 1 or pcgrad)",
+                            s->train.accumulate);
     if (s->train.loss_weighting != MIMO_WEIGHTING_FIXED)
         return mimo_cfg_err(c, v, "train.task_balancing: %s goes with the heads' "
                             "fixed weights, not loss_weighting: %s (choose one)",

@@ -46,18 +46,23 @@ static int head_cols(mimo_history *h, const char *pre, const mimo_output_spec *o
     return rc;
 }
 
+static int diag_logged(const mimo_graph *g)
+{
+    return mimo_graph_diag_on(g) && mimo_graph_spec(g)->train.grad_diagnostics;
+}
+
 /* grad_diagnostics (training only): <head>_grad_norm for each head with a
  * gradient at the shared representation, cos_<a>_<b> for each pair. */
 static int diag_cols(mimo_history *h, const mimo_graph *g)
 {
     char buf[1024];
     int T = mimo_graph_n_heads(g), rc = 0;
-    for (int a = 0; a < T && !rc && mimo_graph_diag_on(g); a++)
+    for (int a = 0; a < T && !rc && diag_logged(g); a++)
         if (mimo_graph_diag_covers(g, a)) {
             snprintf(buf, sizeof buf, "%s_grad_norm", mimo_graph_head_spec(g, a)->name);
             rc = add_col(h, "", buf);
         }
-    for (int a = 0; a < T && !rc && mimo_graph_diag_on(g); a++)
+    for (int a = 0; a < T && !rc && diag_logged(g); a++)
         for (int b = a + 1; b < T && !rc; b++)
             if (mimo_graph_diag_covers(g, a) && mimo_graph_diag_covers(g, b)) {
                 snprintf(buf, sizeof buf, "cos_%s_%s", mimo_graph_head_spec(g, a)->name,
@@ -71,11 +76,11 @@ static int diag_fill(const mimo_history *h, const mimo_stats *train, int c)
 {
     const mimo_graph *g = h->g;
     int T = mimo_graph_n_heads(g);
-    for (int a = 0; a < T && mimo_graph_diag_on(g); a++)
+    for (int a = 0; a < T && diag_logged(g); a++)
         if (mimo_graph_diag_covers(g, a))
             h->values[c++] = train->metrics ? mimo_metrics_grad_norm(train->metrics, a)
                                             : NAN;
-    for (int a = 0; a < T && mimo_graph_diag_on(g); a++)
+    for (int a = 0; a < T && diag_logged(g); a++)
         for (int b = a + 1; b < T; b++)
             if (mimo_graph_diag_covers(g, a) && mimo_graph_diag_covers(g, b))
                 h->values[c++] = train->metrics

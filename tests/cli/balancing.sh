@@ -4,7 +4,8 @@
 # tests/torch/pcgrad.py), with the bucketed allreduce too; none is the
 # default and changes nothing; a mid-epoch resume is bitwise; bad values
 # are one clear error (one head, learned task weights, an unknown method,
-# nothing shared by two heads).
+# nothing shared by two heads, mgda_ub with accumulate). mgda_ub: 1 and 2
+# ranks alike.
 source "$(dirname "$0")/lib.bash"
 cd "$TMP"
 two_branch_data
@@ -25,6 +26,13 @@ assert d > 1e-3, d
 print(f'  shared layer ha: {d:.2e} from plain summing')
 "
 
+# ---- mgda_ub (its PyTorch cross-check: tests/torch/mgda.py)
+expect 0 "" train net.yaml --out mg1 --quiet --set train.task_balancing=mgda_ub
+mpi_expect 2 0 "" train net.yaml --out mg2 --quiet --set train.task_balancing=mgda_ub --check-every 1
+check "mgda_ub: 2 ranks as 1 (1e-5)" params_close mg1/checkpoints/last.h5 mg2/checkpoints/last.h5 1e-5
+mpi_expect 2 0 "" train net.yaml --out mgb --quiet --set train.task_balancing=mgda_ub --allreduce bucketed --bucket-mb 0.0005
+check "mgda_ub, bucketed allreduce: as 1 rank (1e-5)" params_close mg1/checkpoints/last.h5 mgb/checkpoints/last.h5 1e-5
+
 # ---- resume mid-epoch: bitwise
 expect 0 "" train net.yaml --out part --quiet --epochs 2 --set train.checkpoint.every_steps=3
 rm part/checkpoints/last.h5 part/checkpoints/ckpt-000000000020.h5
@@ -32,8 +40,9 @@ expect 0 "resuming from part/checkpoints/ckpt-000000000018.h5 (epoch 2, step 8)"
 check "pcgrad, resumed mid-epoch: bitwise" same_params pc1/checkpoints/last.h5 part/checkpoints/last.h5
 
 # ---- bad input
-expect 1 "net.yaml: --set train.task_balancing: unknown task_balancing 'gradnorm' in train (expected one of: none, pcgrad)" summary net.yaml --set train.task_balancing=gradnorm
+expect 1 "net.yaml: --set train.task_balancing: unknown task_balancing 'gradnorm' in train (expected one of: none, pcgrad, mgda_ub)" summary net.yaml --set train.task_balancing=gradnorm
 expect 1 "train.task_balancing: pcgrad goes with the heads' fixed weights, not loss_weighting: uncertainty" summary net.yaml --set train.loss_weighting=uncertainty
+expect 1 "train.task_balancing: mgda_ub needs the whole batch's gradients before its backward; with accumulate 2 it would run each micro-batch's forward twice (not supported: use accumulate: 1 or pcgrad)" summary net.yaml --set train.task_balancing=mgda_ub --set train.accumulate=2
 config one "inputs: {a: {shape: 6}}
 layers:
   h: {type: dense, units: 4, from: a}
@@ -49,4 +58,5 @@ outputs: {reg: {loss: mse}, cls: {loss: binary_crossentropy}}
 train: {task_balancing: pcgrad}
 data: {train: data.h5}"
 expect 1 "apart.yaml: task_balancing: no trained parameter is shared by two heads (nothing to balance; use none)" train apart.yaml --out apart
+expect 1 "apart.yaml: task_balancing: mgda_ub needs a tensor where two heads' paths part below trained layers" train apart.yaml --out apart --set train.task_balancing=mgda_ub
 finish

@@ -102,13 +102,16 @@ expect 0 "resuming from part/checkpoints/ckpt-000000000020.h5 (epoch 2, step 8)"
 check "resumed mid-epoch: bitwise the uninterrupted run" same_params on/checkpoints/last.h5 part/checkpoints/last.h5
 check "resumed mid-epoch: the same history, diagnostics included (not the times)" cmp <(cut -d, -f1-14 on/history.csv) <(cut -d, -f1-14 part/history.csv)
 
-# ---- with task_balancing: pcgrad (one backward per head, counted as one):
+# ---- with task_balancing: pcgrad (one backward per head, counted as one)
+# and mgda_ub (the Gram from a first pass, the second adding nothing):
 # one step over all rows from the same weights logs what summing logs
 expect 0 "" train on.yaml --out one_sum --quiet --epochs 1 --batch-size 300
 expect 0 "" train on.yaml --out one_pc --quiet --epochs 1 --batch-size 300 --set train.task_balancing=pcgrad
-py "pcgrad's per-head backwards: the same diagnostics (1e-6)" "
+expect 0 "" train on.yaml --out one_mg --quiet --epochs 1 --batch-size 300 --set train.task_balancing=mgda_ub
+py "pcgrad's per-head backwards, mgda_ub's two passes: the same diagnostics (1e-6)" "
 import csv
-a, b = (list(csv.DictReader(open(p + '/history.csv'))) for p in ('one_sum', 'one_pc'))
+a, b, c = (list(csv.DictReader(open(p + '/history.csv'))) for p in ('one_sum', 'one_pc', 'one_mg'))
+assert all(abs(float(a[0][k]) - float(c[0][k])) <= 1e-6 * max(1, abs(float(a[0][k]))) for k in a[0] if 'grad_norm' in k or k.startswith('cos_')), c
 ks = [k for k in a[0] if 'grad_norm' in k or k.startswith('cos_')]
 assert len(ks) == 6, ks
 for k in ks:
