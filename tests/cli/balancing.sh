@@ -33,6 +33,9 @@ check "mgda_ub: 2 ranks as 1 (1e-5)" params_close mg1/checkpoints/last.h5 mg2/ch
 mpi_expect 2 0 "" train net.yaml --out mgb --quiet --set train.task_balancing=mgda_ub --allreduce bucketed --bucket-mb 0.0005
 check "mgda_ub, bucketed allreduce: as 1 rank (1e-5)" params_close mg1/checkpoints/last.h5 mgb/checkpoints/last.h5 1e-5
 
+expect 0 "reg_loss" eval mg1 --data data.h5
+expect 0 "reg_loss" eval pc1 --data data.h5
+
 # ---- resume mid-epoch: bitwise
 expect 0 "" train net.yaml --out part --quiet --epochs 2 --set train.checkpoint.every_steps=3
 rm part/checkpoints/last.h5 part/checkpoints/ckpt-000000000020.h5
