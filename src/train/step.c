@@ -2,7 +2,9 @@
  * clears the gradient buffer; this rank's rows of the global batch, the
  * row weights summed over the global batch, forward, loss, backward (which
  * adds into the gradient buffer; the exchange may start summing as layers
- * finish); the exchange's finish: the gradient summed over the ranks and
+ * finish) — k times with train.accumulate, once per micro-batch; the
+ * heads' gradients combined by train.task_balancing; the Gram matrix of
+ * train.grad_diagnostics into the epoch's sums; the exchange's finish: the gradient summed over the ranks and
  * the optimizer's update (mimo/exchange.h: local, allreduce or
  * node_shared, chosen once when the runtime attached). Every training
  * loop of mimo runs this function: `mimo train` (loop.c), mimo_fit
