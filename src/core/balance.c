@@ -17,6 +17,7 @@
 
 typedef struct {
     size_t off, size;
+    uint64_t heads;        /* the heads the block's users reach */
 } range;
 
 struct mimo_balance {
@@ -40,8 +41,15 @@ static int popcount64(uint64_t x)
     return c;
 }
 
+static int by_off(const void *x, const void *y)
+{
+    const range *a = x, *b = y;
+    return (a->off > b->off) - (a->off < b->off);
+}
+
 /* Per parameter block (by offset): the heads its users reach; the shared
- * ones into b->sh. */
+ * ones into b->sh (tensors sorted by offset: a block several layers
+ * use appears once per layer, with the heads each reaches). */
 static int find_shared(const mimo_graph *g, mimo_balance *b)
 {
     uint64_t *H = calloc((size_t)g->n_nodes, sizeof *H);
@@ -49,8 +57,7 @@ static int find_shared(const mimo_graph *g, mimo_balance *b)
     for (int k = 0; k < g->n_nodes; k++)
         cap += (size_t)g->nodes[k].n_tensors;
     range *r = malloc(sizeof *r * (cap + 1));
-    uint64_t *rh = calloc(cap + 1, sizeof *rh);
-    int n = 0, rc = !H || !r || !rh ? -1 : 0;
+    int n = 0, rc = !H || !r ? -1 : 0;
     for (int h = 0; !rc && h < g->n_heads; h++)
         H[g->heads[h].node] |= 1ULL << h;
     for (int k = g->n_nodes - 1; !rc && k >= 0; k--)
@@ -59,21 +66,20 @@ static int find_shared(const mimo_graph *g, mimo_balance *b)
     for (int k = 0; !rc && k < g->n_nodes; k++)
         for (int t = 0; t < g->nodes[k].n_tensors; t++) {
             const mimo_tensor *x = &g->nodes[k].tensors[t];
-            int i = 0;
-            if (!x->trained)
-                continue;
-            while (i < n && r[i].off != x->off) /* a block shared by layers */
-                i++;
-            if (i == n)
-                r[n].off = x->off, r[n].size = x->size, n++;
-            rh[i] |= H[k];
+            if (x->trained)
+                r[n].off = x->off, r[n].size = x->size, r[n++].heads = H[k];
         }
-    for (int i = 0; !rc && i < n; i++)
-        if (popcount64(rh[i]) >= 2)
-            b->sh[b->n_sh++] = r[i], b->len += r[i].size;
+    if (!rc)
+        qsort(r, (size_t)n, sizeof *r, by_off);
+    for (int i = 0; !rc && i < n;) {
+        range blk = r[i];
+        for (i++; i < n && r[i].off == blk.off; i++)
+            blk.heads |= r[i].heads;
+        if (popcount64(blk.heads) >= 2)
+            b->sh[b->n_sh++] = blk, b->len += blk.size;
+    }
     free(H);
     free(r);
-    free(rh);
     return rc;
 }
 

@@ -85,31 +85,39 @@ static void head_sets(const mimo_graph *g, uint64_t *H)
             H[g->nodes[k].in[j]] |= H[k];
 }
 
-/* Whether tensor t's every consumer (through views) serves one head. */
-static int parts_here(const mimo_graph *g, const uint64_t *H, int t)
+/* mixed[t]: some consumer of tensor t (through views) serves more than
+ * one head (one pass over the graph's edges). */
+static void mark_mixed(const mimo_graph *g, const uint64_t *H, int *mixed)
 {
-    for (int c = t + 1; c < g->n_nodes; c++) {
+    for (int c = 0; c < g->n_nodes; c++) {
         const mimo_node *n = &g->nodes[c];
-        if (is_view(n))
+        if (!n->kind || is_view(n))
             continue;
         for (int j = 0; j < n->n_in; j++)
-            if (root_of(g, n->in[j]) == t && popcount64(H[c]) != 1)
-                return 0;
+            if (popcount64(H[c]) != 1)
+                mixed[root_of(g, n->in[j])] = 1;
     }
-    return 1;
 }
 
+/* is_head[t] on entry; each node's index among the shared tensors (or -1)
+ * in it on return. */
 static int find_shared(mimo_graph *g, struct mimo_diag *d, const uint64_t *H,
                        int *is_head)
 {
     size_t B = (size_t)g->max_batch;
+    int *mixed = calloc((size_t)g->n_nodes, sizeof *mixed);
     d->sh = calloc((size_t)g->n_nodes, sizeof *d->sh);
-    if (!d->sh)
+    if (!d->sh || !mixed) {
+        free(mixed);
         return -1;
+    }
+    mark_mixed(g, H, mixed);
     for (int t = 0; t < g->n_nodes; t++) {
         const mimo_node *n = &g->nodes[t];
-        if (!n->dy || (n->kind && is_view(n)) || is_head[t] || popcount64(H[t]) < 2 ||
-            !parts_here(g, H, t))
+        int skip = !n->dy || (n->kind && is_view(n)) || is_head[t] ||
+                   popcount64(H[t]) < 2 || mixed[t];
+        is_head[t] = skip ? -1 : d->n_shared;
+        if (skip)
             continue;
         shared_t *s = &d->sh[d->n_shared++];
         s->node = t;
@@ -123,11 +131,14 @@ static int find_shared(mimo_graph *g, struct mimo_diag *d, const uint64_t *H,
                 return -1;
         d->covered |= H[t];
     }
+    free(mixed);
     return 0;
 }
 
-/* The (consumer, shared tensor) pairs the backward brackets, by node. */
-static int find_uses(const mimo_graph *g, struct mimo_diag *d, const uint64_t *H)
+/* The (consumer, shared tensor) pairs the backward brackets, by node;
+ * index_of: each node's index among the shared tensors, or -1. */
+static int find_uses(const mimo_graph *g, struct mimo_diag *d, const uint64_t *H,
+                     const int *index_of)
 {
     size_t cap = 0;
     for (int c = 0; c < g->n_nodes; c++)
@@ -141,11 +152,11 @@ static int find_uses(const mimo_graph *g, struct mimo_diag *d, const uint64_t *H
         const mimo_node *n = &g->nodes[c];
         d->first_of[c] = d->n_use;
         d->head_of[c] = -1;
-        for (int i = 0; i < d->n_shared && n->kind && !is_view(n); i++) {
-            int used = 0;
-            for (int j = 0; j < n->n_in; j++)
-                used |= root_of(g, n->in[j]) == d->sh[i].node;
-            if (!used)
+        for (int j = 0; j < n->n_in && n->kind && !is_view(n); j++) {
+            int i = index_of[root_of(g, n->in[j])], seen = 0;
+            for (int u = d->first_of[c]; u < d->n_use; u++)
+                seen |= d->use[u][1] == i; /* a tensor read twice: once */
+            if (i < 0 || seen)
                 continue;
             d->use[d->n_use][0] = c, d->use[d->n_use++][1] = i;
             d->head_of[c] = single_head(H[c]);
@@ -193,7 +204,8 @@ int mimo_graph_diag_enable(mimo_graph *g)
             is_head[g->heads[h].node] = 1;
         head_sets(g, H);
         d->gram = calloc((size_t)g->n_heads * (size_t)g->n_heads, sizeof *d->gram);
-        rc = !d->gram || find_shared(g, d, H, is_head) || find_uses(g, d, H) ? -1 : 0;
+        rc = !d->gram || find_shared(g, d, H, is_head) || find_uses(g, d, H, is_head)
+                 ? -1 : 0;
     }
     free(H);
     free(is_head);

@@ -36,6 +36,22 @@ check "mgda_ub, bucketed allreduce: as 1 rank (1e-5)" params_close mg1/checkpoin
 expect 0 "reg_loss" eval mg1 --data data.h5
 expect 0 "reg_loss" eval pc1 --data data.h5
 
+# a block two layers share (shares:) on the paths of two heads is shared
+config tied "inputs: {a: {shape: 6}, b: {shape: 3}}
+layers:
+  ta: {type: dense, units: 3, activation: tanh, from: a}
+  tb: {type: dense, units: 3, activation: tanh, from: b}
+  ua: {type: dense, units: 4, activation: tanh, from: ta}
+  ub: {type: dense, shares: ua, from: tb}
+  reg: {type: dense, units: 2, from: ua}
+  cls: {type: dense, units: 1, activation: sigmoid, from: ub}
+outputs: {reg: {loss: mse}, cls: {loss: binary_crossentropy}}
+train: {task_balancing: pcgrad, epochs: 1, batch_size: 50}
+data: {train: data.h5}"
+expect 0 "" train tied.yaml --out tied --quiet
+sed 's/  ub: {type: dense, shares: ua, from: tb}/  ub: {type: dense, units: 4, activation: tanh, from: tb}/' tied.yaml >untied.yaml
+expect 1 "no trained parameter is shared by two heads" train untied.yaml --out untied
+
 # ---- resume mid-epoch: bitwise
 expect 0 "" train net.yaml --out part --quiet --epochs 2 --set train.checkpoint.every_steps=3
 rm part/checkpoints/last.h5 part/checkpoints/ckpt-000000000020.h5
