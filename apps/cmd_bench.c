@@ -62,6 +62,10 @@ static void report(const mimo_bench_result *r, const char *data)
         printf("stall detector     --stall-warn %g: %.1f waits marked per step, "
                "%.1f ns each: %.5f%% of a step\n", r->stall_warn, r->stall_marks,
                r->stall_mark_ns, 100 * r->stall_marks * r->stall_mark_ns * 1e-9 / r->step_s);
+    if (r->diag_s > 0)
+        printf("grad diagnostics   %.3f ms per step: %.2f%% of a step (copies and "
+               "dot products at the shared tensors)\n", 1e3 * r->diag_s,
+               100 * r->diag_s / r->step_s);
     if (r->ranks > 1 && r->pss_mb > 0) /* the shared gradient windows */
         printf("PSS                %.1f MiB (resident, pages shared by the "
                "ranks divided among them)\n", r->pss_mb);

@@ -54,7 +54,9 @@ static int show(const char *cmd, int argc, char **argv)
         return mimo_cli_fail();
     }
     /* the run's batch, so that the summary's memory estimate is the run's */
-    long b = spec.train.batch_size;
+    long b = spec.train.batch_size; /* a micro-step's rows with accumulate */
+    if (spec.train.accumulate > 1)
+        b /= spec.train.accumulate;
     int rc = mimo_graph_compile(&spec, b >= 1 && b <= (1L << 30) ? (int)b : 1, 0, &g);
     if (!rc)
         rc = strcmp(cmd, "dot") == 0 ? mimo_dot_write(g, stdout)

@@ -88,6 +88,8 @@ typedef struct {
     int n_kinds;      /* with o->layers: the per-kind profile of rank 0,
                        * largest share first */
     mimo_bench_kind kinds[MIMO_BENCH_MAX_KINDS];
+    double diag_s;    /* train.grad_diagnostics: seconds per step in its
+                       * work (rank 0; 0 when off) */
 } mimo_bench_result;
 
 MIMO_API int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,

@@ -108,6 +108,18 @@ typedef enum {
                                   * learned s_h per head (Kendall et al.) */
 } mimo_loss_weighting;
 
+/* How the heads' gradients combine on the shared parameters
+ * (train.task_balancing). */
+typedef enum {
+    MIMO_BALANCING_NONE = 0,     /* their sum */
+    MIMO_BALANCING_PCGRAD,       /* conflicting parts projected away (Yu et
+                                  * al. 2020) */
+    MIMO_BALANCING_MGDA_UB,      /* the min-norm combination of the heads'
+                                  * gradients at the shared representation
+                                  * (Sener & Koltun 2018) */
+    MIMO_BALANCING_COUNT
+} mimo_task_balancing;
+
 typedef enum {
     MIMO_OPT_SGD = 0,
     MIMO_OPT_ADAM,
@@ -276,6 +288,13 @@ typedef struct {
     int shuffle;          /* default 1 */
     double validation_split; /* Keras semantics: last fraction, default 0 */
     mimo_loss_weighting loss_weighting; /* default fixed */
+    long accumulate;      /* micro-steps per update: batch_size is the
+                           * update's global batch, each micro-step takes
+                           * batch_size / accumulate of it; default 1 */
+    int grad_diagnostics; /* per-head gradient norms and cosines at the
+                           * shared representation in the history;
+                           * default 0 */
+    mimo_task_balancing task_balancing; /* default none */
 } mimo_train_spec;
 
 typedef struct {

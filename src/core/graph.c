@@ -886,6 +886,7 @@ void mimo_graph_free(mimo_graph **gp)
         if (g->row_w)
             free(g->row_w[h]);
     }
+    mimo_graph_diag_free(g);
     free(g->heads);
     free(g->row_w);
     free(g->loss_scale);
@@ -1174,24 +1175,47 @@ int mimo_graph_loss(mimo_graph *g, const mimo_real *const *targets, int b,
 int mimo_graph_head_weighted(const mimo_graph *g, int h) { return g->heads[h].weighted; }
 int mimo_graph_log_vars(const mimo_graph *g) { return g->n_log_var; }
 
+static void backward_nodes(mimo_graph *g, const mimo_real *params, mimo_real *grads,
+                           int b, mimo_backward_hook hook, void *user, int after);
+
 void mimo_graph_backward_hooked(mimo_graph *g, const mimo_real *params,
                                 mimo_real *grads, int b,
                                 mimo_backward_hook hook, void *user)
 {
+    backward_nodes(g, params, grads, b, hook, user, -1);
+}
+
+void mimo_graph_backward_after(mimo_graph *g, const mimo_real *params,
+                               mimo_real *grads, int b, int after)
+{
+    backward_nodes(g, params, grads, b, NULL, NULL, after);
+}
+
+static void backward_nodes(mimo_graph *g, const mimo_real *params, mimo_real *grads,
+                           int b, mimo_backward_hook hook, void *user, int after)
+{
     size_t done = 0;
-    for (int k = g->n_nodes - 1; k >= 0; k--) {
+    if (g->diag && b > 0)
+        mimo_diag_begin(g, b);
+    for (int k = g->n_nodes - 1; k > after; k--) {
         mimo_node *n = &g->nodes[k];
         if (!n->kind)
             continue;
         double t0 = g->t_layer ? mimo_clock() : 0;
+        if (g->diag && b > 0)
+            mimo_diag_before(g, k, b);
         if (n->dy || n->fused)
             n->kind->backward(g, n, params, grads, b);
+        if (g->diag && b > 0)
+            mimo_diag_after(g, k, b);
         if (g->t_layer)
             g->t_layer[g->n_nodes + k] += mimo_clock() - t0;
         done = g->done_after[k];
         if (hook)
             hook(user, n->name, done);
     }
+    if (g->diag && b > 0)
+        mimo_diag_end(g, b);
 }
 
 void mimo_graph_backward(mimo_graph *g, const mimo_real *params,

@@ -51,6 +51,32 @@ int mimo_graph_collective(const mimo_graph *g);
  * id out of range, a failed reduction), 0 if none; clears it. */
 int mimo_graph_status(mimo_graph *g);
 
+/* Per-head gradient diagnostics (diag.c): enable finds the tensors where
+ * the heads' paths part (an error when there are none); from then on
+ * every backward adds, per pair of heads (a, b), the dot product of their
+ * gradients at those tensors over the rows into gram[a * n_heads + b]
+ * (a <= b; the diagonal: squared norms), until diag_clear. covers: head h
+ * has a gradient at one of them. The training computation is unchanged. */
+int mimo_graph_diag_enable(mimo_graph *g);
+int mimo_graph_diag_on(const mimo_graph *g);
+int mimo_graph_diag_covers(const mimo_graph *g, int h);
+const double *mimo_graph_diag_gram(const mimo_graph *g);
+void mimo_graph_diag_clear(mimo_graph *g);
+/* The following backwards over the same b rows count as one (on 1 before
+ * the first, 0 after the last): each head's gradient is the sum of what
+ * they add (task balancing runs one per head). */
+void mimo_graph_diag_group(mimo_graph *g, int on, int b);
+/* While on, backwards add nothing to the Gram matrix. */
+void mimo_graph_diag_pause(mimo_graph *g, int on);
+/* The first node where the heads part (n_nodes without diagnostics):
+ * a backward over the nodes after it gives the whole Gram matrix. */
+int mimo_graph_diag_first(const mimo_graph *g);
+/* Backward over the nodes after node `after` only (adds into grads). */
+void mimo_graph_backward_after(mimo_graph *g, const mimo_real *params,
+                               mimo_real *grads, int b, int after);
+/* Seconds the diagnostics took in backward so far (their cost). */
+double mimo_graph_diag_seconds(const mimo_graph *g);
+
 /* Forward pass over b <= max_batch rows. inputs[i] is (b, width_i),
  * row-major, in input order; it must stay valid until backward. */
 void mimo_graph_forward(mimo_graph *g, const mimo_real *params,

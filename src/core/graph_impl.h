@@ -122,7 +122,16 @@ struct mimo_graph {
     mimo_real *prob_scratch; /* another: a from_logits head's probabilities */
     mimo_real **row_w;     /* per head (max_batch, weighted heads only) and */
     double *loss_scale;    /* 2 n_heads: for mimo_graph_loss */
+    struct mimo_diag *diag; /* per-head gradient diagnostics, or NULL */
 };
+
+/* diag.c: the backward's brackets when g->diag is set: before the first
+ * node, around node k's backward, after the last (b rows). */
+void mimo_diag_begin(mimo_graph *g, int b);
+void mimo_diag_before(mimo_graph *g, int k, int b);
+void mimo_diag_after(mimo_graph *g, int k, int b);
+void mimo_diag_end(mimo_graph *g, int b);
+void mimo_graph_diag_free(mimo_graph *g);
 
 #define MIMO_PARENT(g, n, k) (&(g)->nodes[(n)->in[k]])
 

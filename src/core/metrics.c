@@ -69,6 +69,9 @@ struct mimo_metrics {
     size_t n_sums;
     double *sums;
     mimo_real *prob;        /* one row of a from_logits head's probabilities */
+    int diag_T;             /* grad_diagnostics: n_heads (else 0); the sums */
+    size_t diag_off;        /* from diag_off: the Gram matrix (T x T), then
+                             * the steps it sums */
 };
 
 static void describe(const mimo_graph *g, int h, head_sums *s)
@@ -104,6 +107,11 @@ int mimo_metrics_create(const mimo_graph *g, mimo_metrics **out)
         s->off = m->n_sums;
         m->n_sums += S_FIXED + 3 * (size_t)s->classes + 3 * (size_t)s->r2_units;
         maxu = s->units > maxu ? s->units : maxu;
+    }
+    if (mimo_graph_diag_on(g) && g->spec->train.grad_diagnostics) {
+        m->diag_T = g->n_heads;
+        m->diag_off = m->n_sums;
+        m->n_sums += (size_t)g->n_heads * (size_t)g->n_heads + 1;
     }
     m->sums = calloc(m->n_sums + 1, sizeof *m->sums);
     m->prob = malloc(sizeof(mimo_real) * (size_t)maxu);
@@ -158,7 +166,34 @@ size_t mimo_metrics_layout(const mimo_metrics *m, double *out)
         o[0] = s->bits, o[1] = s->units, o[2] = s->classes, o[3] = s->lists;
         o[4] = s->r2_units;
     }
-    return (size_t)m->n_heads * PER_HEAD;
+    if (out && m->diag_T) /* the Gram matrix's sums (only when they exist) */
+        out[(size_t)m->n_heads * PER_HEAD] = m->diag_T;
+    return (size_t)m->n_heads * PER_HEAD + (m->diag_T > 0);
+}
+
+void mimo_metrics_add_gram(mimo_metrics *m, const double *gram, double steps)
+{
+    size_t n = (size_t)m->diag_T * (size_t)m->diag_T;
+    for (size_t i = 0; i < n; i++)
+        m->sums[m->diag_off + i] += gram[i];
+    if (n)
+        m->sums[m->diag_off + n] += steps;
+}
+
+double mimo_metrics_grad_norm(const mimo_metrics *m, int h)
+{
+    int T = m->diag_T;
+    const double *G = m->sums + m->diag_off;
+    double steps = T ? G[(size_t)T * (size_t)T] : 0;
+    return steps > 0 ? sqrt(G[h * T + h] / steps) : NAN;
+}
+
+double mimo_metrics_grad_cos(const mimo_metrics *m, int a, int b)
+{
+    int T = m->diag_T;
+    const double *G = m->sums + m->diag_off;
+    double d = T ? sqrt(G[a * T + a] * G[b * T + b]) : 0;
+    return d > 0 ? G[a * T + b] / d : NAN;
 }
 
 int mimo_metrics_has_scores(const mimo_metrics *m, int h) { return m->h[h].lists > 0; }

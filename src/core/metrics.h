@@ -64,6 +64,18 @@ void mimo_metrics_values(const mimo_metrics *m, int h, mimo_head_stats *st);
 /* The running mean loss of head h (NaN before any weight). */
 double mimo_metrics_loss(const mimo_metrics *m, int h);
 
+/* Per-head gradient diagnostics (with the graph's, mimo_graph_diag_on):
+ * a step's Gram matrix of the heads' gradients (n_heads^2, upper
+ * triangle) and its count of steps (1 on one rank, 0 on the others, so
+ * that sums over ranks count steps once) add into the sums; grad_norm is
+ * head h's root mean square over the steps of its gradient's norm over
+ * the global batch, grad_cos the cosine of heads a < b over the epoch
+ * (the sum of the steps' dot products over the root of the product of
+ * the sums of their squared norms); NaN when there is nothing. */
+void mimo_metrics_add_gram(mimo_metrics *m, const double *gram, double steps);
+double mimo_metrics_grad_norm(const mimo_metrics *m, int h);
+double mimo_metrics_grad_cos(const mimo_metrics *m, int a, int b);
+
 /* The exact ROC AUC of n (score, positive) pairs: the probability that a
  * positive scores above a negative, ties counting one half; NaN when all
  * are positive or all negative, or without memory for a sorted copy. */

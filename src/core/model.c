@@ -12,6 +12,7 @@
 
 #include "mimo/error.h"
 #include "mimo/rng.h"
+#include "core/balance.h"
 #include "core/gather.h"
 #include "core/graph_impl.h"
 #include "core/sparse.h"
@@ -28,6 +29,16 @@ struct mimo_model {
     long epoch;                            /* of the step in progress */
     const uint64_t *step_rows;             /* its rows (global indices) */
     int backward_rows;                     /* rows of this step's backward */
+    const uint64_t *read_rows;             /* the rows read (global indices) */
+    int acc;                               /* micro-steps per update (k) */
+    int *micro;                            /* (k + 1) offsets of the micro-
+                                            * batches in the rows read */
+    uint64_t *plan_rows, *pre_rows;        /* (batch_size) this rank's rows
+                                            * of the step, of the next step */
+    int view_last;                         /* the micro-batch ends the step */
+    mimo_real **view_in, **view_tgt;       /* the micro-batch's rows: */
+    mimo_real **view_w;                    /* batch_in, batch_tgt, row_w
+                                            * from its offset */
     int n_in, n_heads;
     const mimo_array **arr;                /* bound arrays: inputs, targets */
     int arr_targets;
@@ -38,6 +49,13 @@ struct mimo_model {
                                             * the step's row weights (and a
                                             * fault flag) */
     double *scale;                         /* per head: gradient scale */
+    double *scale1;                        /* the same, one head's only */
+    mimo_balance *bal;                     /* pcgrad: per-head gradients,
+                                            * or NULL */
+    int mgda;                              /* mgda_ub: */
+    mimo_real *scratch;                    /* (trained) the first pass's
+                                            * parameter gradients, dropped */
+    double *gram, *alpha;                  /* (T x T), (T) */
     double *head_loss;                     /* per head: scratch */
     mimo_head_stats *step;                 /* the last loss's sums */
     uint64_t *rows;                        /* (max_batch) row indices */
@@ -117,9 +135,12 @@ void mimo_stats_finish(const mimo_model *m, mimo_stats *st)
 
 /* ---- creation ------------------------------------------------------------ */
 
+/* The staging buffers hold the update's whole share of rows (all its
+ * micro-batches: their row weights are summed before the first forward);
+ * the graph's buffers one micro-batch. */
 static int alloc_staging(mimo_model *m)
 {
-    int B = mimo_graph_max_batch(m->g);
+    int B = (int)m->spec->train.batch_size;
     m->arr = calloc((size_t)(m->n_in + 2 * m->n_heads), sizeof *m->arr);
     m->rows = malloc(sizeof *m->rows * (size_t)B);
     m->batch_in = calloc((size_t)m->n_in, sizeof *m->batch_in);
@@ -127,8 +148,18 @@ static int alloc_staging(mimo_model *m)
     m->row_w = calloc((size_t)m->n_heads, sizeof *m->row_w);
     m->denom = calloc((size_t)m->n_heads + 1, sizeof *m->denom);
     m->scale = calloc((size_t)m->n_heads, sizeof *m->scale);
+    m->scale1 = calloc((size_t)m->n_heads, sizeof *m->scale1);
     m->step = calloc((size_t)m->n_heads, sizeof *m->step);
     m->head_loss = calloc((size_t)m->n_heads, sizeof *m->head_loss);
+    m->micro = calloc((size_t)m->acc + 1, sizeof *m->micro);
+    m->plan_rows = malloc(sizeof *m->plan_rows * (size_t)B);
+    m->pre_rows = malloc(sizeof *m->pre_rows * (size_t)B);
+    m->view_in = calloc((size_t)m->n_in + 1, sizeof *m->view_in);
+    m->view_tgt = calloc(2 * (size_t)m->n_heads + 1, sizeof *m->view_tgt);
+    m->view_w = calloc((size_t)m->n_heads + 1, sizeof *m->view_w);
+    if (!m->scale1 || !m->micro || !m->plan_rows || !m->pre_rows || !m->view_in || !m->view_tgt ||
+        !m->view_w)
+        return -1;
     if (!m->head_loss || !m->arr || !m->rows || !m->batch_in || !m->batch_tgt || !m->row_w ||
         !m->denom || !m->scale || !m->step)
         return -1;
@@ -148,6 +179,7 @@ static int alloc_staging(mimo_model *m)
             !(m->row_w[h] = malloc(sizeof(mimo_real) * (size_t)B)))
             return -1;
     }
+    mimo_model_micro(m, 0, 1);
     return 0;
 }
 
@@ -173,6 +205,35 @@ static int lazy_tables(mimo_model *m)
     return rc;
 }
 
+/* task_balancing: per-head gradients, of parameters some heads share. */
+static int balance_create(mimo_model *m)
+{
+    const char *file = m->spec->file ? m->spec->file : "<config>";
+    if (m->n_heads < 2 || mimo_graph_log_vars(m->g))
+        return mimo_error(MIMO_EINVAL, "%s: task_balancing needs two heads or more "
+                          "and their fixed weights", file);
+    if (m->spec->train.task_balancing == MIMO_BALANCING_MGDA_UB) {
+        size_t T = (size_t)m->n_heads, nt = mimo_graph_trained_count(m->g);
+        m->mgda = 1;
+        m->scratch = malloc(sizeof *m->scratch * (nt ? nt : 1));
+        m->gram = calloc(T * T, sizeof *m->gram);
+        m->alpha = calloc(T, sizeof *m->alpha);
+        if (!m->scratch || !m->gram || !m->alpha)
+            return mimo_error(MIMO_ENOMEM, "out of memory for task balancing");
+        /* the gradients at the shared representation: the diagnostics' */
+        int rc = mimo_graph_diag_enable(m->g);
+        return rc == MIMO_EINVAL ? mimo_error(MIMO_EINVAL, "%s: task_balancing: "
+                                              "mgda_ub needs a tensor where two "
+                                              "heads' paths part below trained "
+                                              "layers", file) : rc;
+    }
+    int rc = mimo_balance_create(m->g, &m->bal);
+    if (!rc && mimo_balance_shared(m->bal) == 0)
+        rc = mimo_error(MIMO_EINVAL, "%s: task_balancing: no trained parameter is "
+                        "shared by two heads (nothing to balance; use none)", file);
+    return rc;
+}
+
 int mimo_model_create(const mimo_spec *spec, mimo_model **out)
 {
     *out = NULL;
@@ -180,13 +241,26 @@ int mimo_model_create(const mimo_spec *spec, mimo_model **out)
         return mimo_error(MIMO_EINVAL, "%s: batch_size %ld is out of range",
                           spec->file ? spec->file : "<config>",
                           spec->train.batch_size);
+    if (spec->train.accumulate < 0 ||
+        (spec->train.accumulate > 1 && spec->train.batch_size % spec->train.accumulate))
+        return mimo_error(MIMO_EINVAL, "%s: accumulate %ld does not divide batch_size "
+                          "%ld into equal micro-batches",
+                          spec->file ? spec->file : "<config>", spec->train.accumulate,
+                          spec->train.batch_size);
     mimo_model *m = calloc(1, sizeof *m);
     if (!m)
         return mimo_error(MIMO_ENOMEM, "out of memory creating the model");
     m->spec = spec;
     m->lr = spec->train.opt.lr;
-    int rc = mimo_graph_compile(spec, (int)spec->train.batch_size, 0, &m->g);
+    m->acc = spec->train.accumulate > 1 ? (int)spec->train.accumulate : 1;
+    int rc = mimo_graph_compile(spec, (int)mimo_micro_batch(spec), 0, &m->g);
     if (rc) {
+        mimo_model_free(&m);
+        return rc;
+    }
+    m->n_heads = mimo_graph_n_heads(m->g);
+    if ((spec->train.grad_diagnostics && (rc = mimo_graph_diag_enable(m->g))) ||
+        (spec->train.task_balancing != MIMO_BALANCING_NONE && (rc = balance_create(m)))) {
         mimo_model_free(&m);
         return rc;
     }
@@ -230,8 +304,19 @@ void mimo_model_free(mimo_model **mp)
     free(m->row_w);
     free(m->denom);
     free(m->scale);
+    free(m->scale1);
+    free(m->scratch);
+    free(m->gram);
+    free(m->alpha);
+    mimo_balance_free(&m->bal);
     free(m->step);
     free(m->head_loss);
+    free(m->micro);
+    free(m->plan_rows);
+    free(m->pre_rows);
+    free(m->view_in);
+    free(m->view_tgt);
+    free(m->view_w);
     free(m->arr);
     free(m->rows);
     free(m->perm);
@@ -400,22 +485,79 @@ void mimo_model_slice(const mimo_model *m, size_t gb, size_t *lo, size_t *hi)
     *hi = gb * (size_t)(m->rank + 1) / (size_t)m->size;
 }
 
+int mimo_model_accumulate(const mimo_model *m) { return m->acc; }
+
+/* Micro-batch j of a global batch of gb rows is its rows
+ * [j gb / k, (j + 1) gb / k) — the same rows on any number of ranks, so
+ * that batch statistics are too — and this rank takes its slice of each. */
+int mimo_model_plan(mimo_model *m, const uint64_t *rows, size_t gb, int next,
+                    const uint64_t **out)
+{
+    size_t lo, hi, k = (size_t)m->acc;
+    if (k == 1) { /* one micro-batch: this rank's rows are contiguous */
+        mimo_model_slice(m, gb, &lo, &hi);
+        *out = rows + lo;
+        if (!next)
+            m->micro[0] = 0, m->micro[1] = (int)(hi - lo);
+        return (int)(hi - lo);
+    }
+    uint64_t *buf = next ? m->pre_rows : m->plan_rows;
+    int n = 0;
+    for (size_t j = 0; j < k; j++) {
+        size_t a = j * gb / k, e = (j + 1) * gb / k;
+        mimo_model_slice(m, e - a, &lo, &hi);
+        if (!next)
+            m->micro[j] = n;
+        memcpy(buf + n, rows + a + lo, sizeof *buf * (hi - lo));
+        n += (int)(hi - lo);
+    }
+    if (!next)
+        m->micro[k] = n;
+    *out = buf;
+    return n;
+}
+
+int mimo_model_micro_rows(const mimo_model *m, int j, int *off)
+{
+    *off = m->micro[j];
+    return m->micro[j + 1] - m->micro[j];
+}
+
+void mimo_model_micro(mimo_model *m, int off, int last)
+{
+    size_t o = (size_t)off;
+    for (int i = 0; i < m->n_in; i++)
+        m->view_in[i] = m->batch_in[i] + o * (size_t)mimo_graph_input_width(m->g, i);
+    for (int h = 0; h < m->n_heads; h++) {
+        m->view_tgt[h] = m->batch_tgt[h] +
+                         o * (size_t)mimo_graph_head_target_width(m->g, h);
+        mimo_real *sw = m->batch_tgt[m->n_heads + h];
+        m->view_tgt[m->n_heads + h] = sw ? sw + o : NULL;
+        m->view_w[h] = m->row_w[h] ? m->row_w[h] + o : NULL;
+    }
+    m->step_rows = m->read_rows ? m->read_rows + o : NULL;
+    m->view_last = last;
+}
+
 /* The last loss's sums and the rows' metrics into st. */
 static int add_stats(mimo_model *m, int b, mimo_stats *st)
 {
     int rc = mimo_stats_bind(st, m->g);
     for (int h = 0; h < m->n_heads && !rc; h++)
-        rc = mimo_metrics_add(st->metrics, h, &m->step[h], m->batch_tgt[h],
-                              m->row_w[h], b);
+        rc = mimo_metrics_add(st->metrics, h, &m->step[h], m->view_tgt[h],
+                              m->view_w[h], b);
     st->count += b;
     return rc;
 }
 
 void mimo_model_begin_step(mimo_model *m, long epoch)
 {
+    if (m->bal)
+        mimo_balance_begin(m->bal);
     m->epoch = epoch;
-    m->step_rows = NULL;
+    m->step_rows = m->read_rows = NULL;
     m->backward_rows = 0;
+    mimo_model_micro(m, 0, 1);
 }
 
 int mimo_model_read(mimo_model *m, const mimo_source *src, const uint64_t *rows,
@@ -425,7 +567,7 @@ int mimo_model_read(mimo_model *m, const mimo_source *src, const uint64_t *rows,
     int rc = b > 0 ? src->read(src->ctx, rows, b, m->batch_in,
                                targets ? m->batch_tgt : NULL) : 0;
     phase(m, MIMO_PHASE_DATA, 1);
-    m->step_rows = rows;
+    m->step_rows = m->read_rows = rows;
     return rc;
 }
 
@@ -434,7 +576,7 @@ void mimo_model_forward(mimo_model *m, int b)
     phase(m, MIMO_PHASE_FORWARD, 0);
     mimo_graph_set_training(m->g, m->step_rows, m->epoch);
     mimo_graph_forward(m->g, mimo_model_params(m),
-                       (const mimo_real *const *)m->batch_in, b);
+                       (const mimo_real *const *)m->view_in, b);
 }
 
 /* The heads that weigh rows sum their weights over the ranks, with a
@@ -477,8 +619,8 @@ int mimo_model_loss(mimo_model *m, int b, mimo_stats *st)
         m->scale[h] = m->denom[h] > 0 ? 1.0 / m->denom[h] * mimo_model_head_weight(m, h)
                                       : 0;
     memset(m->step, 0, sizeof *m->step * (size_t)m->n_heads);
-    rc = mimo_graph_loss_weighted(m->g, (const mimo_real *const *)m->batch_tgt,
-                                  (const mimo_real *const *)m->row_w, b, m->scale,
+    rc = mimo_graph_loss_weighted(m->g, (const mimo_real *const *)m->view_tgt,
+                                  (const mimo_real *const *)m->view_w, b, m->scale,
                                   m->step);
     /* d/ds_h of exp(-s_h) loss_h: -exp(-s_h) x this rank's part of loss_h */
     mimo_real *grads = mimo_model_grads(m);
@@ -494,12 +636,97 @@ int mimo_model_loss(mimo_model *m, int b, mimo_stats *st)
 
 const mimo_head_stats *mimo_model_step_stats(const mimo_model *m) { return m->step; }
 
+/* MGDA-UB: the Gram matrix of the heads' gradients at the shared
+ * representation summed over the ranks, the min-norm weights, and the
+ * backward of sum_h alpha_h (weight_h loss_h): the loss seeded again. */
+static int mgda_step(mimo_model *m)
+{
+    int T = m->n_heads, rc = 0, b = m->micro[1] - m->micro[0];
+    const double *G = mimo_graph_diag_gram(m->g);
+    for (int x = 0; x < T; x++)
+        for (int y = 0; y < T; y++)
+            m->gram[x * T + y] = x <= y ? G[x * T + y] : G[y * T + x];
+    if (m->x.ops->reduce && (rc = m->x.ops->reduce(m->x.state, m->gram, T * T)))
+        return rc;
+    mimo_balance_min_norm(m->gram, T, m->alpha);
+    if (b == 0 && !mimo_graph_collective(m->g))
+        return 0;
+    for (int h = 0; h < T; h++)
+        m->scale1[h] = m->scale[h] * m->alpha[h];
+    mimo_model_micro(m, 0, 1);
+    phase(m, MIMO_PHASE_BACKWARD, 0);
+    if (!(rc = mimo_graph_loss_weighted(m->g, (const mimo_real *const *)m->view_tgt,
+                                        (const mimo_real *const *)m->view_w, b,
+                                        m->scale1, NULL))) {
+        mimo_graph_diag_pause(m->g, 1);
+        mimo_graph_backward_hooked(m->g, mimo_model_params(m), mimo_model_grads(m), b,
+                                   m->x.ops->layer_done, m->x.state);
+        mimo_graph_diag_pause(m->g, 0);
+    }
+    phase(m, MIMO_PHASE_BACKWARD, 1);
+    return rc ? rc : mimo_graph_status(m->g);
+}
+
+int mimo_model_balance(mimo_model *m, long epoch, long step)
+{
+    if (m->mgda)
+        return mgda_step(m);
+    if (!m->bal)
+        return 0;
+    return mimo_balance_pcgrad(m->bal, mimo_model_grads(m), m->rank,
+                               m->spec->train.seed, epoch, step, m->x.ops->reduce,
+                               m->x.state);
+}
+
+int mimo_model_diag_add(mimo_model *m, mimo_stats *st)
+{
+    if (!mimo_graph_diag_on(m->g))
+        return 0;
+    int rc = st && m->spec->train.grad_diagnostics ? mimo_stats_bind(st, m->g) : 0;
+    if (!rc && st && m->spec->train.grad_diagnostics) /* the step once over ranks */
+        mimo_metrics_add_gram(st->metrics, mimo_graph_diag_gram(m->g), m->rank == 0);
+    mimo_graph_diag_clear(m->g);
+    return rc;
+}
+
+/* task_balancing: one backward per head, seeded by that head alone, into
+ * its own buffer (the loss recomputed to seed it: cheap next to a
+ * backward). */
+static void backward_per_head(mimo_model *m, int b)
+{
+    mimo_graph_diag_group(m->g, 1, b);
+    for (int h = 0; h < m->n_heads; h++) {
+        memset(m->scale1, 0, sizeof *m->scale1 * (size_t)m->n_heads);
+        m->scale1[h] = m->scale[h];
+        if (mimo_graph_loss_weighted(m->g, (const mimo_real *const *)m->view_tgt,
+                                     (const mimo_real *const *)m->view_w, b,
+                                     m->scale1, NULL))
+            continue; /* already met by mimo_model_loss */
+        mimo_graph_backward(m->g, mimo_model_params(m), mimo_balance_grads(m->bal, h), b);
+    }
+    mimo_graph_diag_group(m->g, 0, b);
+}
+
 void mimo_model_backward(mimo_model *m, int b)
 {
     phase(m, MIMO_PHASE_BACKWARD, 0);
     m->backward_rows = b;
+    if (m->mgda) { /* the first pass: down to where the heads part */
+        memset(m->scratch, 0, sizeof *m->scratch * mimo_graph_trained_count(m->g));
+        mimo_graph_backward_after(m->g, mimo_model_params(m), m->scratch, b,
+                                  mimo_graph_diag_first(m->g));
+        phase(m, MIMO_PHASE_BACKWARD, 1);
+        return;
+    }
+    if (m->bal) {
+        backward_per_head(m, b);
+        phase(m, MIMO_PHASE_BACKWARD, 1);
+        return;
+    }
+    /* only the last micro-batch's backward makes layers' gradients final */
     mimo_graph_backward_hooked(m->g, mimo_model_params(m), mimo_model_grads(m),
-                               b, m->x.ops->layer_done, m->x.state);
+                               b, m->view_last ? m->x.ops->layer_done : NULL,
+                               m->x.state);
     phase(m, MIMO_PHASE_BACKWARD, 1);
 }
 
@@ -513,6 +740,8 @@ static int sweep(mimo_model *m, const mimo_source *src, int targets,
     size_t B = (size_t)mimo_graph_max_batch(m->g), lo_r, hi_r;
     mimo_model_slice(m, src->rows, &lo_r, &hi_r);
     mimo_graph_set_inference(m->g);
+    m->read_rows = NULL;
+    mimo_model_micro(m, 0, 1);
     for (size_t lo = lo_r; lo < hi_r; lo += B) {
         int b = (int)(hi_r - lo < B ? hi_r - lo : B), rc;
         for (int r = 0; r < b; r++)

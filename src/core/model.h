@@ -45,6 +45,31 @@ const uint64_t *mimo_model_order(mimo_model *m, size_t n, long epoch);
 /* This rank's contiguous share [lo, hi) of a global batch of gb rows. */
 void mimo_model_slice(const mimo_model *m, size_t gb, size_t *lo,
                                size_t *hi);
+/* The rows of one micro-step: the update's global batch split in
+ * train.accumulate (k, default 1) parts. */
+static inline long mimo_micro_batch(const mimo_spec *s)
+{
+    return s->train.accumulate > 1 ? s->train.batch_size / s->train.accumulate
+                                   : s->train.batch_size;
+}
+/* k of the model (1 without accumulation). */
+int mimo_model_accumulate(const mimo_model *m);
+/* This rank's rows of a step's global batch rows[0, gb), split in k
+ * micro-batches (micro-batch j: rows [j gb / k, (j + 1) gb / k), this
+ * rank's slice of each, one after the other): their count, the rows at
+ * *out (rows + lo itself when k is 1; else the model's buffer, a second
+ * one when next is set: the next step's, for a prefetch, leaving the
+ * step's micro-batch offsets alone). */
+int mimo_model_plan(mimo_model *m, const uint64_t *rows, size_t gb, int next,
+                    const uint64_t **out);
+/* Micro-batch j of the last plan: its row count, *off its first row in
+ * the rows read. */
+int mimo_model_micro_rows(const mimo_model *m, int j, int *off);
+/* Forward, loss and backward work on the rows read from row off on (and
+ * their weights); last: this micro-batch's backward ends the step's, so
+ * it tells the exchange when layers are done (earlier ones must not:
+ * their gradient is not final). Default: (0, 1). */
+void mimo_model_micro(mimo_model *m, int off, int last);
 /* A step of epoch `epoch` begins (for dropout's and the data's draws);
  * the exchange's begin_step clears the gradient buffer. */
 void mimo_model_begin_step(mimo_model *m, long epoch);
@@ -74,6 +99,14 @@ const mimo_head_stats *mimo_model_step_stats(const mimo_model *m);
 double mimo_model_head_weight(const mimo_model *m, int h);
 /* The total loss of per-head losses (NaN ones left out). */
 double mimo_model_total_loss(const mimo_model *m, const double *head_loss);
+/* With train.task_balancing, after a step's last backward: the heads'
+ * gradients combined into the gradient buffer (collective: a sum over
+ * the ranks of their shared parts); else nothing. */
+int mimo_model_balance(mimo_model *m, long epoch, long step);
+/* With train.grad_diagnostics, after a step's last backward: the step's
+ * Gram matrix of the heads' gradients (mimo_graph_diag_gram) into st's
+ * sums, and cleared for the next step; else nothing. */
+int mimo_model_diag_add(mimo_model *m, mimo_stats *st);
 /* Backward over the b rows: adds into the gradient buffer. */
 void mimo_model_backward(mimo_model *m, int b);
 /* The rows of this step's backward (0 when it ran none): what a

@@ -91,8 +91,12 @@ int mimo_sparse_create(mimo_model *m, size_t n_grads, int ranks, mimo_sparse **o
 {
     *out = NULL;
     const mimo_graph *g = mimo_model_graph(m);
+    const mimo_train_spec *t = &mimo_graph_spec(g)->train;
     int n = mimo_graph_sparse_tables(g, NULL, 0);
-    if (n == 0)
+    /* the rows a step touches are its backward's: with micro-batches
+     * (accumulate) or per-head gradients combined on one rank
+     * (task_balancing) they are not, and the tables are summed in full */
+    if (n == 0 || t->accumulate > 1 || t->task_balancing != MIMO_BALANCING_NONE)
         return 0;
     mimo_sparse *s = calloc(1, sizeof *s);
     mimo_sparse_table *ts = calloc((size_t)n, sizeof *ts);

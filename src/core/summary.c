@@ -75,7 +75,7 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
 {
     int wname = (int)strlen("Layer (type)"), wshape = 15;
     char type[160], shape[96], src[1024], cell[256];
-    size_t scratch = 0, bs = (size_t)g->spec->train.batch_size;
+    size_t scratch = 0, bs = (size_t)g->max_batch;
     for (int k = 0; k < g->n_nodes; k++) {
         const mimo_node *n = &g->nodes[k];
         type_text(g, n, type, sizeof type);
@@ -116,6 +116,10 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
     fprintf(f, "Memory to train: about %.1f MB per rank (parameters, gradients, "
             "optimizer moments, activations and work buffers at batch %d; the "
             "data apart)\n", mimo_graph_train_bytes(g) / 1e6, g->max_batch);
+    if (g->spec->train.accumulate > 1)
+        fprintf(f, "Gradient accumulation: %ld micro-steps of %d rows per update of "
+                "%ld\n", g->spec->train.accumulate, g->max_batch,
+                g->spec->train.batch_size);
     if (scratch) /* the kinds' extra work buffers (im2col) */
         fprintf(f, "Work buffers (im2col patches, pooling argmax, recurrent steps): %.1f MiB at "
                 "batch_size %zu\n", (double)scratch * sizeof(mimo_real) / 1048576.0,

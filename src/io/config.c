@@ -119,6 +119,34 @@ static int load_plugins(cfg *c)
     return rc;
 }
 
+/* train.task_balancing balances several heads' gradients, with the heads'
+ * fixed weights (the learned ones of loss_weighting: uncertainty have
+ * gradients of their own that no projection defines). */
+static int check_balancing(cfg *c, yaml_node_t *root, const mimo_spec *s)
+{
+    yaml_node_t *t = mimo_cfg_get(c, root, "train", NULL);
+    yaml_node_t *v = t && t->type == YAML_MAPPING_NODE
+                         ? mimo_cfg_get(c, t, "task_balancing", NULL) : NULL;
+    const char *name = mimo_cfg_enum_balancing.name((int)s->train.task_balancing);
+    if (!v || s->train.task_balancing == MIMO_BALANCING_NONE)
+        return 0;
+    if (s->n_outputs < 2)
+        return mimo_cfg_err(c, v, "train.task_balancing: %s balances the gradients "
+                            "of several heads, but the network has %d (use none)",
+                            name, s->n_outputs);
+    if (s->train.task_balancing == MIMO_BALANCING_MGDA_UB && s->train.accumulate > 1)
+        return mimo_cfg_err(c, v, "train.task_balancing: mgda_ub needs the whole "
+                            "batch's gradients before its backward; with accumulate "
+                            "%ld it would run each micro-batch's forward twice (not "
+                            "supported: use accumulate: 1 or pcgrad)",
+                            s->train.accumulate);
+    if (s->train.loss_weighting != MIMO_WEIGHTING_FIXED)
+        return mimo_cfg_err(c, v, "train.task_balancing: %s goes with the heads' "
+                            "fixed weights, not loss_weighting: %s (choose one)",
+                            name, mimo_weighting_name(s->train.loss_weighting));
+    return 0;
+}
+
 /* Converts the sections in file order, then checks names across them. */
 static int convert(cfg *c, mimo_spec *s)
 {
@@ -141,7 +169,7 @@ static int convert(cfg *c, mimo_spec *s)
             rc = mimo_cfg_conv_data(c, v, &s->data);
         /* plugins: loaded before (load_plugins) */
     }
-    if (rc)
+    if (rc || (rc = check_balancing(c, root, s)))
         return rc;
     return check_names(c, mimo_cfg_get(c, root, "inputs", NULL),
                        mimo_cfg_get(c, root, "layers", NULL));

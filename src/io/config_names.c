@@ -166,6 +166,22 @@ static const char *weighting_name(int i)
 const enum_desc mimo_cfg_enum_weighting = {
     "loss_weighting", mimo_weighting_parse, weighting_name, 0, 2, NULL};
 
+static const char *const balancing_names[MIMO_BALANCING_COUNT] = {"none", "pcgrad",
+                                                                   "mgda_ub"};
+static const char *balancing_name(int i)
+{
+    return i >= 0 && i < MIMO_BALANCING_COUNT ? balancing_names[i] : "?";
+}
+static int balancing_parse(const char *s)
+{
+    for (int i = 0; i < MIMO_BALANCING_COUNT; i++)
+        if (strcmp(s, balancing_names[i]) == 0)
+            return i;
+    return -1;
+}
+const enum_desc mimo_cfg_enum_balancing = {
+    "task_balancing", balancing_parse, balancing_name, 0, MIMO_BALANCING_COUNT, NULL};
+
 static const char *sched_name(int i)
 {
     return mimo_sched_name((mimo_sched_kind)i);

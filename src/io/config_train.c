@@ -20,7 +20,8 @@
 static const char *const TRAIN_KEYS[] = {
     "optimizer", "batch_size", "epochs", "seed", "shuffle",
     "validation_split", "lr_schedule", "reduce_lr_on_plateau",
-    "early_stopping", "checkpoint", "loss_weighting"};
+    "early_stopping", "checkpoint", "loss_weighting", "accumulate",
+    "grad_diagnostics", "task_balancing"};
 static const char *const OPT_KEYS[] = {
     "type", "lr", "momentum", "nesterov", "beta1", "beta2", "epsilon", "rho",
     "weight_decay", "clipnorm", "clipvalue", "lazy"};
@@ -362,6 +363,31 @@ static int conv_train_extras(cfg *c, yaml_node_t *n, mimo_train_spec *t)
     return 0;
 }
 
+/* train.accumulate: micro-steps per update. batch_size stays the update's
+ * global batch (the epoch's steps, the lr schedule and a checkpoint's
+ * position are counted in updates), so it must split into equal
+ * micro-batches. */
+static int conv_accumulate(cfg *c, yaml_node_t *n, mimo_train_spec *t)
+{
+    char w[MSG_MAX / 2];
+    long long x;
+    yaml_node_t *v = mimo_cfg_get(c, n, "accumulate", NULL);
+    if (!v)
+        return 0;
+    int rc = mimo_cfg_get_int(c, v, mimo_cfg_kw(w, sizeof w, "accumulate", "train"),
+                              1, 1L << 30, "an integer >= 1 (micro-steps per update)",
+                              &x);
+    if (rc)
+        return rc;
+    if (t->batch_size % x != 0)
+        return mimo_cfg_err(c, v, "train.accumulate: %lld micro-steps do not divide "
+                            "train.batch_size %ld (the update's global batch) into "
+                            "equal micro-batches; use a divisor of it", x,
+                            t->batch_size);
+    t->accumulate = (long)x;
+    return 0;
+}
+
 int mimo_cfg_conv_train(cfg *c, yaml_node_t *n, mimo_train_spec *t)
 {
     char w[MSG_MAX / 2];
@@ -407,6 +433,19 @@ int mimo_cfg_conv_train(cfg *c, yaml_node_t *n, mimo_train_spec *t)
                                     &lw)))
             return rc;
         t->loss_weighting = (mimo_loss_weighting)lw;
+    }
+    if ((rc = conv_accumulate(c, n, t)))
+        return rc;
+    if ((v = mimo_cfg_get(c, n, "grad_diagnostics", NULL))
+        && (rc = mimo_cfg_get_bool(c, v, mimo_cfg_kw(w, sizeof w, "grad_diagnostics",
+                                                     "train"),
+                                   &t->grad_diagnostics)))
+        return rc;
+    if ((v = mimo_cfg_get(c, n, "task_balancing", NULL))) {
+        int tb;
+        if ((rc = mimo_cfg_get_enum(c, v, &mimo_cfg_enum_balancing, "train", &tb)))
+            return rc;
+        t->task_balancing = (mimo_task_balancing)tb;
     }
     return conv_train_extras(c, n, t);
 }

@@ -615,7 +615,9 @@ static int open_steps(mimo_data *d, const mimo_graph *g, int what, MPI_Comm comm
     for (int h = 0; h < d->n_tgt; h++)
         n_w += mimo_graph_head_spec(g, h)->sample_weight != NULL;
     d->n_sets = d->n_in + d->n_tgt + n_w;
-    d->max_batch = mimo_graph_max_batch(g);
+    /* a step reads all its micro-batches' rows at once (train.accumulate) */
+    d->max_batch = mimo_graph_max_batch(g) > s->train.batch_size
+                       ? mimo_graph_max_batch(g) : (int)s->train.batch_size;
     d->sets = calloc((size_t)d->n_sets, sizeof *d->sets);
     if (!d->sets)
         return mimo_error(MIMO_ENOMEM, "out of memory");

@@ -275,9 +275,12 @@ static const char *y_label(const char *name)
         {"accuracy", "accuracy"}, {"mse", "mean squared error"},
         {"mae", "mean absolute error"}, {"_auc", "ROC AUC"},
         {"_precision", "precision"}, {"_recall", "recall"}, {"_f1", "F1"},
-        {"_r2", "R^2"}, {"_weight", "weight exp(-s)"}};
+        {"_r2", "R^2"}, {"_weight", "weight exp(-s)"},
+        {"_grad_norm", "gradient norm at the shared tensors"}};
     if (!strcmp(name, "lr"))
         return "learning rate";
+    if (!strncmp(name, "cos_", 4)) /* grad_diagnostics: two heads' gradients */
+        return "cosine of the heads' gradients";
     for (size_t i = 0; i < sizeof by_end / sizeof *by_end; i++)
         if (ends_with(name, by_end[i][0]))
             return by_end[i][1];

@@ -137,7 +137,8 @@ typedef struct {
  * step's end time in c->marks. */
 static int run_steps(mimo_model *m, const mimo_source *src, counter *c, long n)
 {
-    size_t B = (size_t)mimo_graph_max_batch(mimo_model_graph(m)), rows = src->rows;
+    size_t B = (size_t)mimo_graph_spec(mimo_model_graph(m))->train.batch_size;
+    size_t rows = src->rows;
     long per_epoch = mimo_model_steps_per_epoch(m, rows);
     const uint64_t *order = NULL;
     for (long k = 0; k < n; k++) {
@@ -335,8 +336,10 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
         if (!rc && comm != MPI_COMM_NULL && MPI_Barrier(comm) != MPI_SUCCESS)
             rc = mimo_error(MIMO_EMPI, "MPI_Barrier failed");
         unsigned long seq0 = atomic_load(&mimo_stall_marks.seq);
+        double diag0 = mimo_graph_diag_seconds(g);
         if (!rc)
             rc = run_steps(m, &src, &c, steps);
+        r->diag_s = (mimo_graph_diag_seconds(g) - diag0) / (double)steps;
         r->stall_marks = (double)(atomic_load(&mimo_stall_marks.seq) - seq0) / 2 /
                          (double)steps;
         mimo_dist_times(d, t, 1);

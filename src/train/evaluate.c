@@ -27,6 +27,9 @@ static int load_for_inference(const char *ckpt, MPI_Comm comm, mimo_spec *spec,
         return rc;
     if (spec->train.batch_size < 256)
         spec->train.batch_size = 256; /* inference batch: any size works */
+    spec->train.accumulate = 1;
+    spec->train.grad_diagnostics = 0; /* no backward */
+    spec->train.task_balancing = MIMO_BALANCING_NONE;
     if ((rc = mimo_model_create(spec, m)))
         return rc;
     if (comm != MPI_COMM_NULL) {

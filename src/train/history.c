@@ -46,8 +46,51 @@ static int head_cols(mimo_history *h, const char *pre, const mimo_output_spec *o
     return rc;
 }
 
+static int diag_logged(const mimo_graph *g)
+{
+    return mimo_graph_diag_on(g) && mimo_graph_spec(g)->train.grad_diagnostics;
+}
+
+/* grad_diagnostics (training only): <head>_grad_norm for each head with a
+ * gradient at the shared representation, cos_<a>_<b> for each pair. */
+static int diag_cols(mimo_history *h, const mimo_graph *g)
+{
+    char buf[1024];
+    int T = mimo_graph_n_heads(g), rc = 0;
+    for (int a = 0; a < T && !rc && diag_logged(g); a++)
+        if (mimo_graph_diag_covers(g, a)) {
+            snprintf(buf, sizeof buf, "%s_grad_norm", mimo_graph_head_spec(g, a)->name);
+            rc = add_col(h, "", buf);
+        }
+    for (int a = 0; a < T && !rc && diag_logged(g); a++)
+        for (int b = a + 1; b < T && !rc; b++)
+            if (mimo_graph_diag_covers(g, a) && mimo_graph_diag_covers(g, b)) {
+                snprintf(buf, sizeof buf, "cos_%s_%s", mimo_graph_head_spec(g, a)->name,
+                         mimo_graph_head_spec(g, b)->name);
+                rc = add_col(h, "", buf);
+            }
+    return rc;
+}
+
+static int diag_fill(const mimo_history *h, const mimo_stats *train, int c)
+{
+    const mimo_graph *g = h->g;
+    int T = mimo_graph_n_heads(g);
+    for (int a = 0; a < T && diag_logged(g); a++)
+        if (mimo_graph_diag_covers(g, a))
+            h->values[c++] = train->metrics ? mimo_metrics_grad_norm(train->metrics, a)
+                                            : NAN;
+    for (int a = 0; a < T && diag_logged(g); a++)
+        for (int b = a + 1; b < T; b++)
+            if (mimo_graph_diag_covers(g, a) && mimo_graph_diag_covers(g, b))
+                h->values[c++] = train->metrics
+                                     ? mimo_metrics_grad_cos(train->metrics, a, b)
+                                     : NAN;
+    return c;
+}
+
 /* epoch, loss, <head>_loss, <head>_<metric>, <head>_labelled, <head>_weight,
- * val_..., lr, seconds, samples_per_s */
+ * [<head>_grad_norm, cos_<a>_<b>], val_..., lr, seconds, samples_per_s */
 int mimo_history_init(mimo_history *h, const mimo_graph *g, int have_val)
 {
     char buf[512];
@@ -63,6 +106,8 @@ int mimo_history_init(mimo_history *h, const mimo_graph *g, int have_val)
             if (!(rc = add_col(h, pre, buf)))
                 rc = head_cols(h, pre, o, learned);
         }
+        if (!v && !rc)
+            rc = diag_cols(h, g);
     }
     for (int j = 0; j < 3 && !rc; j++)
         rc = add_col(h, "", (const char *[]){"lr", "seconds", "samples_per_s"}[j]);
@@ -137,6 +182,8 @@ void mimo_history_fill(mimo_history *h, long epoch, const mimo_stats *train,
             if (mimo_graph_log_vars(h->g) && !v)
                 h->values[c++] = s->head[k].task_weight;
         }
+        if (!v)
+            c = diag_fill(h, train, c);
     }
     h->values[c++] = lr;
     h->values[c++] = secs;

@@ -915,7 +915,7 @@ static int check_memory(run *r)
 {
     mimo_graph *g = NULL;
     int local = 1, local_rank = 0;
-    int rc = mimo_graph_compile(r->spec, (int)r->spec->train.batch_size, 0, &g);
+    int rc = mimo_graph_compile(r->spec, (int)mimo_micro_batch(r->spec), 0, &g);
     if (rc)
         return 0; /* create_model reports it */
     double need = mimo_graph_train_bytes(g), avail = mimo_available_bytes();
@@ -930,7 +930,7 @@ static int check_memory(run *r)
         snprintf(msg, sizeof msg, "the model needs about %.1f MB per rank to train "
                  "(parameters, gradients, optimizer moments, activations at batch "
                  "%ld%s) but this machine has %.1f MB available", need / 1e6,
-                 r->spec->train.batch_size, node, avail / 1e6);
+                 mimo_micro_batch(r->spec), node, avail / 1e6);
         if (!r->o->force)
             return mimo_error(MIMO_ENOMEM, "%s: %s: use a smaller model or batch, "
                               "fewer ranks per node, or --force", r->spec->file, msg);

@@ -160,4 +160,20 @@ mpi_expect 2 0 "" train mom.yaml --out part --quiet --allreduce bucketed --epoch
 mpi_expect 2 0 "resuming" train mom.yaml --out part --allreduce bucketed --resume part
 check "mom, 2 ranks: resumed = uninterrupted (bitwise)" \
     same_params mom-2-sparse/checkpoints/last.h5 part/checkpoints/last.h5
+# ---- micro-batches and per-head gradients: a step's rows are not its
+# backward's, so the tables are summed in full (and stay exact)
+expect 0 "" train sgd.yaml --out acc-np1 --quiet --set train.accumulate=3
+for np in 2 3; do
+    mpi_expect "$np" 0 "" train sgd.yaml --out acc-$np --quiet --allreduce bucketed \
+        --set train.accumulate=3
+    check "sgd, accumulate 3, $np ranks: as 1 rank (1e-5)" \
+        params_close acc-np1/checkpoints/last.h5 acc-$np/checkpoints/last.h5 1e-5
+done
+mpi_expect 2 0 "gradient sum       bucketed (allreduce)" bench sgd.yaml --steps 2 --warmup 1 \
+    --allreduce bucketed --set train.accumulate=3
+expect 0 "" train sgd.yaml --out pc-np1 --quiet --set train.task_balancing=pcgrad
+mpi_expect 2 0 "" train sgd.yaml --out pc-2 --quiet --allreduce bucketed \
+    --set train.task_balancing=pcgrad
+check "sgd, pcgrad, 2 ranks: as 1 rank (1e-5)" \
+    params_close pc-np1/checkpoints/last.h5 pc-2/checkpoints/last.h5 1e-5
 finish
