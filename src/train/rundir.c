@@ -686,8 +686,8 @@ int mimo_find_checkpoint(const char *dir_or_file, char *path, size_t len)
     }
     closedir(d);
     if (best < 0)
-        return mimo_error(MIMO_EINVAL, "%s: no valid checkpoint to resume from",
-                          dir_or_file);
+        return mimo_error(MIMO_EINVAL, "%s: no valid checkpoint (checkpoints/*.h5 "
+                          "that load) in this run directory", dir_or_file);
     return 0;
 }
 

@@ -88,7 +88,12 @@ export_and_run all all.yaml all.h5 300
 # bad input: one clear error each, no file left behind
 expect 1 "no-such-run" export onnx no-such-run --out x.onnx
 check "no x.onnx after a missing checkpoint" test ! -e x.onnx
-expect 2 "the format must be 'onnx'" export tflite run-demo --out x.onnx
+mkdir -p no-ckpt/checkpoints
+expect 1 "no-ckpt: no valid checkpoint (checkpoints/*.h5 that load) in this run directory" \
+    export onnx no-ckpt --out x.onnx
+expect 1 "no-ckpt: no valid checkpoint" export torch no-ckpt --out x.py
+check "no x.py after a refused export" test ! -e x.py
+expect 2 "the format must be 'onnx' or 'torch'" export tflite run-demo --out x.onnx
 expect 2 "missing --out" export onnx run-demo
 expect 1 "opset 12: mimo writes opsets 13 to 17" export onnx run-demo --out x.onnx --opset 12
 expect 1 "layer 'ln': layer_norm needs opset 17" export onnx run-all --out x.onnx --opset 16
