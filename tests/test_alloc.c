@@ -4,10 +4,11 @@
  * allocation of the process — mimo's, libgomp's, libc's — goes through
  * them and is counted while steps run. OpenBLAS's own are counted apart
  * (its small-matrix sgemm kernels of 0.3.21 malloc a buffer per call:
- * not mimo's to change; the test says how many). The network has a layer of each
- * common kind (embedding, conv2d, pooling, batch_norm, dropout, dense,
- * concat, gru, lstm, multi_head_attention with dropout) and heads with
- * sample weights, missing labels, class weights and metrics (accuracy and AUC, whose scores grow over an epoch: counted
+ * not mimo's to change; the test says how many). The network has a layer
+ * of each common kind (embedding, conv2d, pooling, batch_norm, dropout,
+ * dense, concat, gru, lstm, multi_head_attention with dropout) and heads
+ * with sample weights, missing labels, class weights and metrics
+ * (accuracy and AUC, whose scores grow over an epoch: counted
  * from the second epoch on, when their buffers have their size). Batches
  * are gathered from arrays in memory (the gather of files held whole);
  * a streamed file reads through HDF5, which allocates, and is not covered.
