@@ -390,8 +390,13 @@ static void att_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
             attend_back(d, r, h, drop);
     project_back(n, d->kernel[P_Q], d->bias[P_Q], pq->y, pq->dy, rq, d->dq, H * d->Dk,
                  d->gq, params, grads, 1);
-    project_back(n, d->kernel[P_K], d->bias[P_K], pk->y, pk->dy, rv, d->dk, H * d->Dk,
-                 d->gk, params, grads, 1);
+    /* key_bias: no gradient added. It adds q_i . b_k to every score of
+     * query i's row, which the softmax cancels: its gradient is exactly
+     * zero (the column sums of ds are 0), and the float sum's rounding
+     * noise, which Adam would scale up to steps of lr, would make it
+     * drift differently on every rank count. */
+    project_back(n, d->kernel[P_K], -1, pk->y, pk->dy, rv, d->dk, H * d->Dk, d->gk,
+                 params, grads, 1);
     project_back(n, d->kernel[P_V], d->bias[P_V], pv->y, pv->dy, rv, d->dv, H * d->Dv,
                  d->gv, params, grads, 1);
 }
