@@ -320,6 +320,27 @@ class MimoModel(torch.nn.Module):
     def k_lstm(self, n, a, xs):
         return self._rnn(n, a, xs[0], True)
 
+    def k_multi_head_attention(self, n, a, xs):
+        """Keras' MultiHeadAttention: [query, value(, key)], kernels (d, H,
+        c), output_kernel (H, Dv, d_out); dropout on the weights in
+        training (PyTorch's draws, not mimo's)."""
+        xq, xv = xs[0], xs[1]
+        xk = xs[2] if len(xs) > 2 else xv
+        proj = {}
+        for part, x in (('query', xq), ('key', xk), ('value', xv)):
+            p = torch.einsum('btd,dhc->bthc', x, self.tensor(n, part + '_kernel'))
+            proj[part] = p + self.tensor(n, part + '_bias') if a['use_bias'] else p
+        s = torch.einsum('bihc,bjhc->bhij', proj['query'], proj['key'])
+        s = s / math.sqrt(proj['query'].shape[-1])
+        if a['use_causal_mask']:
+            tq, tv = s.shape[-2], s.shape[-1]
+            seen = torch.ones(tq, tv, dtype=torch.bool, device=s.device).tril()
+            s = s.masked_fill(~seen, -math.inf)
+        w = F.dropout(torch.softmax(s, -1), a['dropout'], self.training)
+        c = torch.einsum('bhij,bjhc->bihc', w, proj['value'])
+        y = torch.einsum('bihc,hco->bio', c, self.tensor(n, 'output_kernel'))
+        return y + self.tensor(n, 'output_bias') if a['use_bias'] else y
+
 
 def load_mimo(path):
     """A MimoModel with the parameters of the mimo checkpoint (or any HDF5
