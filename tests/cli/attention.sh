@@ -4,10 +4,11 @@
 # = key: one parent thrice) and cross attention with a separate key
 # trains the same on 1, 2 and 3 ranks (uneven slices; parameters within
 # 1e-5: dropout's draws follow the sample's global row, not the rank;
-# SGD with momentum, not Adam: attention's key path gets gradients that
-# are differences of nearly equal sums (each query's weights sum to 1),
-# and Adam scales their float rounding, which differs with the rank
-# count's order of sums, up to steps of lr);
+# plain SGD, not Adam nor a strong momentum: attention's key path gets
+# gradients that are differences of nearly equal sums (each query's
+# weights sum to 1), and Adam scales their float rounding, which differs
+# with the rank count's order of sums, up to steps of lr; momentum 0.9 at
+# lr 0.1 grew it past 1e-5 in the Debug+ASan build);
 # summary shows Keras' counts and that the output keeps the query's mask;
 # checkpoints hold Keras' layouts; each bad input (key_dim or num_heads
 # <= 0, a key whose length is not the value's, a query without a time
@@ -51,7 +52,7 @@ outputs:
   y: {loss: mse}
   cls: {loss: sparse_categorical_crossentropy, metrics: [accuracy]}
 train:
-  optimizer: {type: sgd, lr: 0.1, momentum: 0.9}
+  optimizer: {type: sgd, lr: 0.1}
   batch_size: 32
   epochs: 3
   seed: 4
@@ -68,7 +69,7 @@ expect 0 "" train net.yaml --out nodrop --quiet --set layers.sa.dropout=0
 py "dropout on the attention weights changes the training" "
 import h5py, numpy as np
 a, b = h5py.File('np1/checkpoints/last.h5'), h5py.File('nodrop/checkpoints/last.h5')
-assert np.abs(a['params/sa/value_kernel'][()] - b['params/sa/value_kernel'][()]).max() > 1e-3
+assert np.abs(a['params/sa/value_kernel'][()] - b['params/sa/value_kernel'][()]).max() > 1e-5
 "
 py "checkpoint tensors in Keras' layouts" "
 import h5py
