@@ -102,11 +102,9 @@ bad() { # bad NAME FROM TO: net.yaml with FROM replaced by TO
     sed "s/$2/$3/" net.yaml >"$1.yaml"
 }
 bad kd0 'key_dim: 4, use_causal' 'key_dim: 0, use_causal'
-expect 1 "kd0.yaml:6:" summary kd0.yaml
-expect 1 "expected an integer > 0 for 'key_dim' in layer 'sa', got '0'" summary kd0.yaml
+expect 1 "kd0.yaml:6:57: expected an integer > 0 for 'key_dim' in layer 'sa', got '0'" summary kd0.yaml
 bad nh0 'num_heads: 3' 'num_heads: -1'
-expect 1 "nh0.yaml:9:" summary nh0.yaml
-expect 1 "expected an integer > 0 for 'num_heads' in layer 'ca', got '-1'" summary nh0.yaml
+expect 1 "nh0.yaml:9:47: expected an integer > 0 for 'num_heads' in layer 'ca', got '-1'" summary nh0.yaml
 bad len 'from: \[ser, emb, kx\]' 'from: [kx, ser, emb]'
 expect 1 "len.yaml:9:3: multi_head_attention layer 'ca': its key 'emb' has 10 timesteps but its value 'ser' has 8: each key goes with a value" summary len.yaml
 bad noseq 'ser: {shape: \[8, 3\]}' 'ser: {shape: 24}'
