@@ -19,6 +19,7 @@
 #include "mimo/checkpoint.h"
 #include "mimo/config.h"
 #include "mimo/error.h"
+#include "mimo/ffi.h"
 #include "mimo/trainer.h"
 
 _Static_assert(MIMO_ONNX_OPSET_DEFAULT >= MIMO_ONNX_OPSET_MIN &&
@@ -30,27 +31,11 @@ static const unsigned char twin[] = {
 #include "torch_twin.inc"
 };
 
-/* The checkpoint (or a run directory's newest) as a model: its spec in
- * spec, its parameters loaded. */
-static int load(const char *checkpoint, mimo_spec *spec, mimo_model **m)
-{
-    char path[4096];
-    *m = NULL;
-    mimo_spec_defaults(spec); /* freeable whatever fails */
-    int rc = mimo_find_checkpoint(checkpoint, path, sizeof path);
-    if (rc || (rc = mimo_checkpoint_spec(path, NULL, 0, spec)))
-        return rc;
-    spec->train.batch_size = 1; /* buffers for one row: the graph is only walked */
-    if (!(rc = mimo_model_create(spec, m)))
-        rc = mimo_checkpoint_load(path, *m, NULL, NULL, NULL);
-    return rc;
-}
-
 int mimo_export_onnx(const char *checkpoint, const char *out, int opset)
 {
     mimo_spec spec;
     mimo_model *m = NULL;
-    int rc = load(checkpoint, &spec, &m);
+    int rc = mimo_load(checkpoint, &spec, &m);
     if (!rc)
         rc = mimo_onnx_write(mimo_model_graph(m), mimo_model_params(m),
                              opset ? opset : MIMO_ONNX_OPSET_DEFAULT, out);
@@ -239,7 +224,7 @@ int mimo_export_torch(const char *checkpoint, const char *out)
     mimo_spec spec;
     mimo_model *m = NULL;
     text t = {0};
-    int rc = load(checkpoint, &spec, &m);
+    int rc = mimo_load(checkpoint, &spec, &m);
     if (!rc)
         rc = graph_json(mimo_model_graph(m), &t);
     if (!rc && strstr(t.s, "'''"))

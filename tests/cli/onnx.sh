@@ -68,6 +68,10 @@ expect 0 "" gen masked --out masked.h5 --n 1000
 
 export_and_run demo "$SRC/configs/seed-mimo.yaml" seed.h5 300 --set train.epochs=2 \
     --set train.batch_size=16
+# a run trained with the training-only settings (micro-batches that would
+# not divide predict's batch, per-head gradients) exports as any other
+export_and_run acc "$SRC/configs/seed-mimo.yaml" seed.h5 300 --set train.epochs=1 \
+    --set train.batch_size=30 --set train.accumulate=3 --set train.task_balancing=pcgrad
 export_and_run tabular "$SRC/configs/tabular.yaml" tabular.h5 500 --set train.epochs=2
 export_and_run cnn "$SRC/configs/fashion-cnn.yaml" cnn.h5 64 --set train.epochs=1 \
     --set "data.val=$PWD/cnn.h5" --set train.batch_size=64
