@@ -20,9 +20,11 @@ extern "C" {
 MIMO_API size_t mimo_spec_sizeof(void);
 
 /* The model of a checkpoint (or a run directory's newest), its
- * parameters loaded, for predict and evaluate (batches of up to 256 rows
- * at a time): spec receives the checkpoint's config and must outlive
- * *out. One process; no MPI. */
+ * parameters loaded, for predict, evaluate and export (batches of up to
+ * 256 rows at a time; the training-only settings — accumulate, gradient
+ * diagnostics, task balancing — off): spec receives the checkpoint's
+ * config and must outlive *out. One process; no MPI. Eval, predict and
+ * the exports load through it. */
 MIMO_API int mimo_load(const char *checkpoint, mimo_spec *spec, mimo_model **out);
 
 /* The name of head h of g (its output and target dataset's name). */

@@ -58,6 +58,18 @@ struct mimo_onnx {
     const mimo_real *params; /* the model's parameters (flat buffer) */
     int opset;               /* of the file: a kind whose operator came
                               * later says so in its error */
+    /* Masks (ARCHITECTURE.md, Masks), as values (N, T) of bool, true
+     * where the step counts. Before each kind's onnx the driver sets mask
+     * to the mask its input carries (NULL: none) and clears the two
+     * others. A kind that reads it (MIMO_MASK_USE) sets mask_used; one
+     * whose output carries a mask of its own (embedding's mask_zero,
+     * MIMO_MASK_OWN) sets mask_out to it. A kind that passes the mask on
+     * (MIMO_MASK_PASS) does nothing: the driver hands the same value on.
+     * A node that reads a mask without mask_used, or makes one without
+     * mask_out, is an export error, never a model that ignores it. */
+    const char *mask;
+    const char *mask_out;
+    int mask_used;
 };
 
 /* Helpers over the builder (core/onnx.c). */

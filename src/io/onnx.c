@@ -265,9 +265,38 @@ static const char *parent_value(writer *w, const mimo_graph *g, const mimo_node 
     return as_float[k];
 }
 
-/* The layers' operators in topological order; values[k] is node k's. */
-static int write_layers(writer *w, const mimo_graph *g,
-                        const char **values, const char **as_float)
+/* The mask node n's input carries: the first parent's that has one (a
+ * masked node has one input; graph.c, infer_mask), or NULL. */
+static const char *input_mask(const mimo_node *n, const char **masks)
+{
+    for (int i = 0; i < n->n_in; i++)
+        if (masks[n->in[i]])
+            return masks[n->in[i]];
+    return NULL;
+}
+
+/* After n's onnx: its output's mask (masks[k]) — its own, or its
+ * source's value handed on — and the checks that the kind honoured the
+ * mask it was given and made the one it claims. */
+static int note_mask(writer *w, const mimo_graph *g, int k, const char **masks)
+{
+    const mimo_node *n = &g->nodes[k];
+    int how = w->b.mask && n->kind->masking ? n->kind->masking(g, n) : 0;
+    if ((how & MIMO_MASK_USE) && !w->b.mask_used)
+        return mimo_error(MIMO_EINVAL, "layer '%s': the ONNX export of the kind %s "
+                          "cannot read a mask (mask_zero) yet", n->name, n->kind->name);
+    if (n->mask_src == k && !w->b.mask_out)
+        return mimo_error(MIMO_EINVAL, "layer '%s': the ONNX export of the kind %s "
+                          "cannot make its mask yet", n->name, n->kind->name);
+    masks[k] = n->mask_src == k ? w->b.mask_out
+               : n->mask_src >= 0 ? masks[n->mask_src] : NULL;
+    return 0;
+}
+
+/* The layers' operators in topological order; values[k] is node k's,
+ * masks[k] the mask its output carries (NULL: none). */
+static int write_layers(writer *w, const mimo_graph *g, const char **values,
+                        const char **as_float, const char **masks)
 {
     const char *in[64];
     char err[512] = "";
@@ -280,24 +309,23 @@ static int write_layers(writer *w, const mimo_graph *g,
         if (!n->kind->onnx)
             return mimo_error(MIMO_EINVAL, "layer '%s': mimo has no ONNX export for "
                               "the kind %s yet", n->name, n->kind->name);
-        int masked = n->mask_src >= 0;
-        for (int i = 0; i < n->n_in; i++)
-            masked |= g->nodes[n->in[i]].mask_src >= 0;
-        if (masked)
-            return mimo_error(MIMO_EINVAL, "layer '%s': masks (mask_zero) have no ONNX "
-                              "export yet", n->name);
         if (n->n_in > (int)(sizeof in / sizeof *in))
             return mimo_error(MIMO_EINVAL, "layer '%s': more than %d inputs",
                               n->name, (int)(sizeof in / sizeof *in));
         w->layer = n->name;
         for (int i = 0; i < n->n_in; i++)
             in[i] = parent_value(w, g, n, n->in[i], values, as_float);
+        w->b.mask = input_mask(n, masks);
+        w->b.mask_out = NULL, w->b.mask_used = 0;
         values[k] = n->kind->onnx(&w->b, g, n, in, err, sizeof err);
         if (!values[k] && !w->failed)
             return mimo_error(MIMO_EINVAL, "layer '%s': %s", n->name,
                               *err ? err : "cannot be exported");
         if (w->failed)
             return mimo_error(MIMO_ENOMEM, "out of memory writing the ONNX model");
+        int rc = note_mask(w, g, k, masks);
+        if (rc)
+            return rc;
     }
     return 0;
 }
@@ -368,12 +396,13 @@ int mimo_onnx_write(const mimo_graph *g, const mimo_real *params, int opset,
                 .layer = "mimo"};
     const char **values = calloc((size_t)g->n_nodes, sizeof *values);
     const char **as_float = calloc((size_t)g->n_nodes, sizeof *as_float);
+    const char **masks = calloc((size_t)g->n_nodes, sizeof *masks);
     Onnx__GraphProto gp;
     onnx__graph_proto__init(&gp);
     gp.name = "mimo";
-    int rc = !values || !as_float ? mimo_error(MIMO_ENOMEM, "out of memory") : 0;
+    int rc = !values || !as_float || !masks ? mimo_error(MIMO_ENOMEM, "out of memory") : 0;
     if (!rc)
-        rc = write_layers(&w, g, values, as_float);
+        rc = write_layers(&w, g, values, as_float, masks);
     if (!rc && write_ends(&w, g, values, &gp))
         rc = mimo_error(MIMO_ENOMEM, "out of memory writing the ONNX model");
     if (!rc) {
@@ -394,6 +423,6 @@ int mimo_onnx_write(const mimo_graph *g, const mimo_real *params, int opset,
     for (size_t i = 0; i < w.owned.n; i++)
         free(w.owned.v[i]);
     free(w.owned.v), free(w.nodes.v), free(w.inits.v);
-    free(values), free(as_float);
+    free(values), free(as_float), free(masks);
     return rc;
 }

@@ -13,6 +13,7 @@
 #include "mimo/dataset.h"
 #include "comm/dist.h"
 #include "mimo/error.h"
+#include "mimo/ffi.h"
 #include "mimo/trainer.h"
 #include "train/history.h"
 #include "train/teardown.h"
@@ -22,23 +23,14 @@
 static int load_for_inference(const char *ckpt, MPI_Comm comm, mimo_spec *spec,
                               mimo_model **m)
 {
-    int rc = mimo_checkpoint_spec(ckpt, NULL, 0, spec);
-    if (rc)
-        return rc;
-    if (spec->train.batch_size < 256)
-        spec->train.batch_size = 256; /* inference batch: any size works */
-    spec->train.accumulate = 1;
-    spec->train.grad_diagnostics = 0; /* no backward */
-    spec->train.task_balancing = MIMO_BALANCING_NONE;
-    if ((rc = mimo_model_create(spec, m)))
-        return rc;
-    if (comm != MPI_COMM_NULL) {
+    int rc = mimo_load(ckpt, spec, m);
+    if (!rc && comm != MPI_COMM_NULL) {
         int rank, size;
         MIMO_MPI(MPI_Comm_rank(comm, &rank));
         MIMO_MPI(MPI_Comm_size(comm, &size));
         mimo_model_set_exchange(*m, rank, size, NULL);
     }
-    return mimo_checkpoint_load(ckpt, *m, NULL, NULL, NULL);
+    return rc;
 }
 
 static int agree_on(MPI_Comm comm, int rc)

@@ -2,8 +2,8 @@
  * (the graph written by io/onnx.c), and as a PyTorch module: the runtime
  * in torch_twin.py (embedded at build time) followed by the graph as JSON
  * — nodes in topological order with their kind, settings (each kind's
- * config keys, read through its arg table), parents, per-sample shape and
- * parameter tensors, and the heads. */
+ * config keys, read through its arg table), parents, per-sample shape,
+ * masks and parameter tensors, and the heads. */
 #include "mimo/export.h"
 
 #include <stdarg.h>
@@ -19,6 +19,7 @@
 #include "mimo/checkpoint.h"
 #include "mimo/config.h"
 #include "mimo/error.h"
+#include "mimo/ffi.h"
 #include "mimo/trainer.h"
 
 _Static_assert(MIMO_ONNX_OPSET_DEFAULT >= MIMO_ONNX_OPSET_MIN &&
@@ -30,27 +31,11 @@ static const unsigned char twin[] = {
 #include "torch_twin.inc"
 };
 
-/* The checkpoint (or a run directory's newest) as a model: its spec in
- * spec, its parameters loaded. */
-static int load(const char *checkpoint, mimo_spec *spec, mimo_model **m)
-{
-    char path[4096];
-    *m = NULL;
-    mimo_spec_defaults(spec); /* freeable whatever fails */
-    int rc = mimo_find_checkpoint(checkpoint, path, sizeof path);
-    if (rc || (rc = mimo_checkpoint_spec(path, NULL, 0, spec)))
-        return rc;
-    spec->train.batch_size = 1; /* buffers for one row: the graph is only walked */
-    if (!(rc = mimo_model_create(spec, m)))
-        rc = mimo_checkpoint_load(path, *m, NULL, NULL, NULL);
-    return rc;
-}
-
 int mimo_export_onnx(const char *checkpoint, const char *out, int opset)
 {
     mimo_spec spec;
     mimo_model *m = NULL;
-    int rc = load(checkpoint, &spec, &m);
+    int rc = mimo_load(checkpoint, &spec, &m);
     if (!rc)
         rc = mimo_onnx_write(mimo_model_graph(m), mimo_model_params(m),
                              opset ? opset : MIMO_ONNX_OPSET_DEFAULT, out);
@@ -138,6 +123,26 @@ static void put_arg(text *t, const mimo_arg *a, const void *args)
     }
 }
 
+/* Masks (ARCHITECTURE.md, Masks) by the names of the nodes that made
+ * them: mask_in, the one n's input carries, with mask_use when n reads
+ * it; mask_src, the one n's output carries (n's own name: n makes it). */
+static void put_masks(text *t, const mimo_graph *g, const mimo_node *n)
+{
+    int in = -1;
+    for (int i = 0; i < n->n_in && in < 0; i++)
+        in = g->nodes[n->in[i]].mask_src;
+    if (in >= 0) {
+        int how = n->kind->masking ? n->kind->masking(g, n) : 0;
+        put(t, ", \"mask_in\": ");
+        put_str(t, g->nodes[in].name);
+        put(t, ", \"mask_use\": %s", how & MIMO_MASK_USE ? "true" : "false");
+    }
+    if (n->mask_src >= 0) {
+        put(t, ", \"mask_src\": ");
+        put_str(t, g->nodes[n->mask_src].name);
+    }
+}
+
 static void put_node(text *t, const mimo_graph *g, int k)
 {
     const mimo_node *n = &g->nodes[k];
@@ -170,6 +175,7 @@ static void put_node(text *t, const mimo_graph *g, int k)
         put(t, ", \"params_of\": ");
         put_str(t, l->shares);
     }
+    put_masks(t, g, n);
     put(t, ", \"tensors\": [");
     for (int i = 0, first = 1; i < n->n_tensors; i++) {
         const mimo_tensor *x = &n->tensors[i];
@@ -190,10 +196,6 @@ static int graph_json(const mimo_graph *g, text *t)
 {
     put(t, "{\"nodes\": [\n");
     for (int k = 0; k < g->n_nodes; k++) {
-        const mimo_node *n = &g->nodes[k];
-        if (n->mask_src >= 0)
-            return mimo_error(MIMO_EINVAL, "layer '%s': masks (mask_zero) have no "
-                              "PyTorch export yet", n->name);
         put_node(t, g, k);
         put(t, k + 1 < g->n_nodes ? ",\n" : "\n");
     }
@@ -239,7 +241,7 @@ int mimo_export_torch(const char *checkpoint, const char *out)
     mimo_spec spec;
     mimo_model *m = NULL;
     text t = {0};
-    int rc = load(checkpoint, &spec, &m);
+    int rc = mimo_load(checkpoint, &spec, &m);
     if (!rc)
         rc = graph_json(mimo_model_graph(m), &t);
     if (!rc && strstr(t.s, "'''"))

@@ -28,6 +28,9 @@ int mimo_load(const char *checkpoint, mimo_spec *spec, mimo_model **out)
         return rc;
     if (spec->train.batch_size < 256)
         spec->train.batch_size = 256; /* inference batch: any size works */
+    spec->train.accumulate = 1;           /* no training step here: */
+    spec->train.grad_diagnostics = 0;     /* no backward, no update */
+    spec->train.task_balancing = MIMO_BALANCING_NONE;
     if (!(rc = mimo_model_create(spec, out)) &&
         (rc = mimo_checkpoint_load(path, *out, NULL, NULL, NULL)))
         mimo_model_free(out);

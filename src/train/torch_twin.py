@@ -8,6 +8,13 @@ load_mimo(path) builds one with the parameters of a mimo checkpoint
 shape...)}; the output is a dict {head name: (N, units)}, what
 `mimo predict` writes (a head with from_logits gives its logits).
 
+Masks (embedding's mask_zero) follow mimo: the mask (N, T), true where
+the id is not 0, goes with the tensors of the nodes that pass it on (a
+node's mask_src names the node that made it); gru/lstm carry their state
+over a masked step and, going backwards with every step's output, make
+their own mask, the input's reversed; the global 1-D pools leave masked
+steps out (zeros when none is left).
+
     model = load_mimo('runs/demo/checkpoints/last.h5')
     out = model({'x1': torch.randn(4, 5), 'x2': torch.randn(4, 3)})
 
@@ -110,6 +117,7 @@ class MimoModel(torch.nn.Module):
 
     def forward(self, inputs):
         v = {}
+        masks = {}  # (N, T) bool, true where a step counts, by the node that made it
         for n in self.graph['nodes']:
             if n['kind'] == 'input':
                 x = inputs[n['name']]
@@ -120,7 +128,20 @@ class MimoModel(torch.nn.Module):
             if run is None:
                 raise NotImplementedError("layer %r: the kind %r has no PyTorch form in "
                                           "this module" % (n['name'], n['kind']))
+            # the mask the input carries (mask_in), for a kind that reads it
+            # (mask_use: it sets mask_used) or makes its own (mask_src is
+            # the node itself: it sets mask_out); the others pass it on
+            self.mask_in = masks[n['mask_in']] if 'mask_in' in n else None
+            self.mask_out, self.mask_used = None, False
             v[n['name']] = run(n, n['args'], xs)
+            if n.get('mask_use') and not self.mask_used:
+                raise NotImplementedError("layer %r: the kind %r reads no mask in this "
+                                          "module" % (n['name'], n['kind']))
+            if n.get('mask_src') == n['name']:
+                if self.mask_out is None:
+                    raise NotImplementedError("layer %r: the kind %r makes no mask in "
+                                              "this module" % (n['name'], n['kind']))
+                masks[n['name']] = self.mask_out
         return {h['name']: v[h['node']].reshape(v[h['node']].shape[0], -1)
                 for h in self.graph['heads']}
 
@@ -135,6 +156,8 @@ class MimoModel(torch.nn.Module):
         return activation(a['activation'], a.get('alpha', 0), xs[0])
 
     def k_embedding(self, n, a, xs):
+        if a['mask_zero']:  # id 0 is padding
+            self.mask_out = xs[0] != 0
         return F.embedding(xs[0], self.tensor(n, 'embeddings'))
 
     def k_embedding_bag(self, n, a, xs):
@@ -250,6 +273,8 @@ class MimoModel(torch.nn.Module):
         if one_d:
             x = x.unsqueeze(1)
         x = x.permute(0, 3, 1, 2)
+        if kind.startswith('global') and self.mask_in is not None:
+            return self._masked_pool(n, x.squeeze(2).permute(0, 2, 1), 'max' in kind)
         if kind.startswith('global'):
             y = x.amax((2, 3)) if 'max' in kind else x.mean((2, 3))
             return y.reshape([x.shape[0]] + n['shape'])
@@ -263,6 +288,20 @@ class MimoModel(torch.nn.Module):
             y = (F.avg_pool2d(window(x, n, k, s, 1, a['padding'], 0.0), k, s) /
                  F.avg_pool2d(ones, k, s))
         return y.permute(0, 2, 3, 1).reshape([x.shape[0]] + n['shape'])
+
+    def _masked_pool(self, n, x, is_max):
+        """x (N, T, C) over the steps whose mask is true; zeros for a row
+        with none left."""
+        m = self.mask_in.unsqueeze(-1)
+        self.mask_used = True
+        count = m.sum(1).to(x.dtype)  # (N, 1)
+        zeros = torch.zeros_like(x)
+        if is_max:
+            y = torch.where(m, x, torch.full_like(x, -math.inf)).amax(1)
+            y = torch.where(count > 0, y, zeros[:, 0])
+        else:
+            y = torch.where(m, x, zeros).sum(1) / count.clamp(min=1)
+        return y.reshape([x.shape[0]] + n['shape'])
 
     def k_max_pool2d(self, n, a, xs):
         return self._pool(n, a, xs[0], False, 'max')
@@ -297,8 +336,10 @@ class MimoModel(torch.nn.Module):
         steps = range(x.shape[1] - 1, -1, -1) if a['go_backwards'] else range(x.shape[1])
         h = x.new_zeros(x.shape[0], u)
         c = x.new_zeros(x.shape[0], u)
+        m = self.mask_in  # a masked step carries h (and c) over
         out = []
         for t in steps:
+            h0, c0 = h, c
             if lstm:  # gates i, f, c, o
                 g = x[:, t] @ W + h @ U + (b if b is not None else 0)
                 i, f, cc, o = ract(g[:, :u]), ract(g[:, u:2 * u]), act(g[:, 2 * u:3 * u]), ract(g[:, 3 * u:])
@@ -311,7 +352,14 @@ class MimoModel(torch.nn.Module):
                 r = ract(gx[:, u:2 * u] + gh[:, u:2 * u])
                 hh = act(gx[:, 2 * u:] + r * gh[:, 2 * u:])
                 h = z * h + (1 - z) * hh
+            if m is not None:
+                h = torch.where(m[:, t:t + 1], h, h0)
+                c = torch.where(m[:, t:t + 1], c, c0)
             out.append(h)
+        if m is not None:
+            self.mask_used = True
+            if a['go_backwards'] and a['return_sequences']:  # the output's, in step order
+                self.mask_out = m.flip(1)
         return torch.stack(out, 1) if a['return_sequences'] else h
 
     def k_gru(self, n, a, xs):

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # onnx.sh — `mimo export onnx` checked in a runtime nobody here wrote:
 # the demo, the tabular wide-and-deep (int32 ids, embeddings, batch_norm,
-# dropout), the Fashion CNN, the masked-softmax config and a graph with
+# dropout), the Fashion CNN, the masked-softmax config, a graph with
 # every layer kind `mimo list layers` names (so a new kind without an
-# export fails here) are trained briefly, exported, validated by ONNX's
+# export fails here) and a graph of masks (mask_zero through every kind
+# that passes, reverses or reads one: tests/data/masked_kinds.yaml;
+# padding at the end, start and middle of rows) are trained briefly, exported, validated by ONNX's
 # checker (python3-onnx) and run in onnxruntime (npm's onnxruntime-node,
 # installed with --ignore-scripts beside the build); each head's outputs
 # must be within 1e-5 relative of `mimo predict` on the same rows. And the
@@ -68,6 +70,10 @@ expect 0 "" gen masked --out masked.h5 --n 1000
 
 export_and_run demo "$SRC/configs/seed-mimo.yaml" seed.h5 300 --set train.epochs=2 \
     --set train.batch_size=16
+# a run trained with the training-only settings (micro-batches that would
+# not divide predict's batch, per-head gradients) exports as any other
+export_and_run acc "$SRC/configs/seed-mimo.yaml" seed.h5 300 --set train.epochs=1 \
+    --set train.batch_size=30 --set train.accumulate=3 --set train.task_balancing=pcgrad
 export_and_run tabular "$SRC/configs/tabular.yaml" tabular.h5 500 --set train.epochs=2
 export_and_run cnn "$SRC/configs/fashion-cnn.yaml" cnn.h5 64 --set train.epochs=1 \
     --set "data.val=$PWD/cnn.h5" --set train.batch_size=64
@@ -84,6 +90,18 @@ done
 check "every layer kind is in the every-kind graph (missing:${missing:- none})" \
     test -n "$kinds" -a -z "$missing"
 export_and_run all all.yaml all.h5 300
+
+# masks: recurrent kinds unrolled with Where where a step is masked, the
+# pools over the steps left; the unmasked gru/lstm stay ONNX's GRU/LSTM
+cp "$SRC/tests/data/masked_kinds.yaml" masked_kinds.yaml
+$PY "$SRC/tests/data/masked_kinds.py" masked_kinds.h5
+export_and_run masked_kinds masked_kinds.yaml masked_kinds.h5 300
+check "a masked gru/lstm is unrolled, an unmasked one is ONNX's operator" $PY -c "
+import onnx, sys
+ops = [n.op_type for n in onnx.load('all.onnx').graph.node]
+mops = [n.op_type for n in onnx.load('masked_kinds.onnx').graph.node]
+sys.exit(not ('GRU' in ops and 'LSTM' in ops and 'GRU' not in mops and 'LSTM' not in mops
+              and 'Where' in mops))"
 
 # bad input: one clear error each, no file left behind
 expect 1 "no-such-run" export onnx no-such-run --out x.onnx
@@ -110,8 +128,9 @@ with h5py.File('tok.h5', 'w') as f:
     f['tok'] = np.random.RandomState(1).randint(0, 30, (64, 5)).astype('i4')
     f['y'] = np.zeros((64, 1), 'f4')"
 expect 0 "" train mzero.yaml --data tok.h5 --out run-mzero --quiet
-expect 1 "layer 'emb': masks (mask_zero) have no ONNX export yet" \
-    export onnx run-mzero --out x.onnx
-check "no x.onnx after a refused export" test ! -e x.onnx
+expect 0 "wrote mzero.onnx" export onnx run-mzero --out mzero.onnx
+expect 0 "wrote mzero.py" export torch run-mzero --out mzero.py
+check "the masked model's ONNX passes the checker" $PY -c "
+import onnx; onnx.checker.check_model(onnx.load('mzero.onnx'), full_check=True)"
 check "no temporaries left" no_tmp x.onnx
 finish

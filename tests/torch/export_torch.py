@@ -5,12 +5,15 @@ checkpoint's weights by its own load_mimo and
 
   1. gives mimo predict's outputs within 1e-5 relative, for the demo, the
      tabular wide-and-deep (ids, embeddings, batch_norm, dropout), the
-     Fashion CNN and a graph of every layer kind and activation
-     (tests/data/every_kind.yaml, so a kind without a PyTorch form fails);
+     Fashion CNN, a graph of every layer kind and activation
+     (tests/data/every_kind.yaml, so a kind without a PyTorch form fails)
+     and a graph of masks (tests/data/masked_kinds.yaml: mask_zero passed
+     on, reversed and read by gru, lstm and the global 1-D pools);
   2. trains like mimo: one full-batch SGD step from the same weights, in
      float64 through the module's own forward and mimo's losses, agrees
      with mimo's step (--init from the same checkpoint) within 1e-5
-     relative on every tensor (a network without dropout).
+     relative on every tensor (a network without dropout, with a masked
+     gru going backwards into a masked pool).
 
 Usage: export_torch.py MIMO_BINARY WORKDIR   (exit 0: all match)
 """
@@ -90,6 +93,8 @@ with h5py.File('cnn.h5', 'w') as f:
 mimo('gen', 'tabular', '--out', 'tabular.h5', '--n', '1000')
 subprocess.run(['/usr/bin/python3', os.path.join(SRC, 'tests/data/every_kind.py'), 'all.h5'],
                check=True)
+subprocess.run(['/usr/bin/python3', os.path.join(SRC, 'tests/data/masked_kinds.py'),
+                'masked_kinds.h5'], check=True)
 
 print('1. predictions:')
 compare_predict('demo', os.path.join(SRC, 'configs/seed-mimo.yaml'), os.path.abspath('seed.h5'),
@@ -101,6 +106,8 @@ compare_predict('cnn', os.path.join(SRC, 'configs/fashion-cnn.yaml'), os.path.ab
                 '--set', 'train.batch_size=32')
 shutil.copy(os.path.join(SRC, 'tests/data/every_kind.yaml'), 'all.yaml')
 compare_predict('all', 'all.yaml', os.path.abspath('all.h5'), 300)
+shutil.copy(os.path.join(SRC, 'tests/data/masked_kinds.yaml'), 'masked_kinds.yaml')
+compare_predict('masked_kinds', 'masked_kinds.yaml', os.path.abspath('masked_kinds.h5'), 300)
 
 # 2. one SGD step: mimo's and the twin's, from the same weights
 print('2. one full-batch SGD step:')
@@ -111,11 +118,15 @@ with h5py.File('step.h5', 'w') as f:
     f['num'] = rs.randn(N, 5).astype('f4'); f['ids'] = rs.randint(0, 20, (N, 2)).astype('i4')
     f['reg'] = rs.randn(N, 3).astype('f4'); f['bin'] = (rs.rand(N, 1) > 0.5).astype('f4')
     f['cls'] = rs.randint(0, 4, N).astype('i4')
+    tok = rs.randint(1, 9, (N, 6)).astype('i4')
+    tok[0::4, 4:] = 0; tok[1::4, :2] = 0; tok[2::4, 2:4] = 0  # end, start, middle
+    f['tok'] = tok
 net = """inputs:
   img: {shape: [8, 8, 2]}
   seq: {shape: [10, 3]}
   num: {shape: 5}
   ids: {shape: 2, dtype: int32}
+  tok: {shape: 6, dtype: int32}
 layers:
   c:   {type: conv2d, filters: 3, kernel_size: 3, padding: same, activation: relu, from: img}
   p:   {type: max_pool2d, pool_size: 2, from: c}
@@ -128,7 +139,10 @@ layers:
   ln:  {type: layer_norm, from: fe}
   h:   {type: dense, units: 8, activation: elu, from: num}
   bn:  {type: batch_norm, from: h}
-  cat: {type: concat, from: [fc, g, l, ln, bn]}
+  me:  {type: embedding, input_dim: 9, output_dim: 3, mask_zero: true, from: tok}
+  mg:  {type: gru, units: 3, return_sequences: true, go_backwards: true, from: me}
+  mp:  {type: global_avg_pool1d, from: mg}
+  cat: {type: concat, from: [fc, g, l, ln, bn, mp]}
   t:   {type: dense, units: 12, activation: swish, from: cat}
   reg: {type: dense, units: 3, from: t}
   bin: {type: dense, units: 1, activation: sigmoid, from: t}

@@ -111,11 +111,22 @@ static long long embedding_id_bound(const mimo_node *n)
     return ((const embedding_args *)n->args)->input_dim;
 }
 
-/* Gather of the table's rows by the int32 ids themselves. */
+/* Gather of the table's rows by the int32 ids themselves; with
+ * mask_zero the mask, ids != 0 (compared as forward compares them, in
+ * floating point). */
 static const char *embedding_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node *n,
                                   const char *const *in, char *err, size_t len)
 {
     (void)g, (void)err, (void)len;
+    if (((const embedding_args *)n->args)->mask_zero) {
+        const mimo_real zero = 0;
+        const mimo_onnx_attr to = {.name = "to", .type = MIMO_ONNX_INT, .i = 1}; /* float */
+        const char *ids = x->op(x, "Cast", in, 1, &to, 1);
+        x->mask_out = mimo_onnx_op1(x, "Not", mimo_onnx_op2(x, "Equal", ids,
+                                    x->constant(x, "zero", &zero, NULL, 0)));
+        if (!x->mask_out)
+            return NULL;
+    }
     return mimo_onnx_op2(x, "Gather", mimo_onnx_tensor(x, n, 0), in[0]);
 }
 

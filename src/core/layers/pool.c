@@ -14,6 +14,7 @@
  * No parameters; max pooling keeps each output's argmax (its place in the
  * window) from forward for backward. */
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -380,14 +381,57 @@ static size_t pool_scratch(const mimo_graph *g, const mimo_node *n, size_t b)
     return d->max ? b * (size_t)n->width : 0;
 }
 
+/* A masked global 1-D pool of v (N, T, C) over the steps whose mask
+ * (N, T) is true, as masked_forward: the sum of those steps over their
+ * count, or their maximum (masked steps as -inf); a row with no step
+ * left gives zeros. Then the node's shape. */
+static const char *masked_pool_onnx(mimo_onnx *x, const mimo_node *n, const char *v,
+                                    const char *mask)
+{
+    const pool_node *d = n->priv;
+    const long long one = 1, two_ = 2;
+    const mimo_real zero = 0, unit = 1, ninf = -INFINITY;
+    const mimo_onnx_attr to = {.name = "to", .type = MIMO_ONNX_INT, .i = 1}; /* float */
+    const mimo_onnx_attr keep = {.name = "keepdims", .type = MIMO_ONNX_INT, .i = 0};
+    const mimo_onnx_attr axes = {.name = "axes", .type = MIMO_ONNX_INTS, .ints = &one,
+                                 .n = 1};
+    const char *ax = x->constant_i64(x, "axes", &one, 1);
+    const char *m3 = mimo_onnx_op2(x, "Unsqueeze", mask, x->constant_i64(x, "axes", &two_, 1));
+    const char *cf = x->op(x, "Cast", &mask, 1, &to, 1);
+    const char *ci[2] = {cf, ax};
+    const char *count = cf && ax ? x->op(x, "ReduceSum", ci, 2, NULL, 0) : NULL; /* (N, 1) */
+    const char *sel[3] = {m3, v, x->constant(x, d->max ? "ninf" : "zero",
+                                             d->max ? &ninf : &zero, NULL, 0)};
+    const char *kept = m3 && sel[2] ? x->op(x, "Where", sel, 3, NULL, 0) : NULL;
+    const char *y;
+    if (d->max) {
+        const char *mx = kept ? x->op(x, "ReduceMax", &kept, 1,
+                                      (const mimo_onnx_attr[]){axes, keep}, 2) : NULL;
+        const char *w[3] = {mimo_onnx_op2(x, "Greater", count,
+                                          x->constant(x, "zero", &zero, NULL, 0)),
+                            mx, x->constant(x, "zero", &zero, NULL, 0)};
+        y = w[0] && mx && w[2] ? x->op(x, "Where", w, 3, NULL, 0) : NULL;
+    } else {
+        const char *si[2] = {kept, ax};
+        const char *sum = kept && ax ? x->op(x, "ReduceSum", si, 2, &keep, 1) : NULL;
+        y = mimo_onnx_op2(x, "Div", sum, mimo_onnx_op2(x, "Max", count,
+                                                       x->constant(x, "one", &unit, NULL, 0)));
+    }
+    x->mask_used = 1;
+    return mimo_onnx_reshape(x, y, &n->shape);
+}
+
 /* MaxPool or AveragePool (padding not counted, as Keras) over the
  * window; the global kinds are one window over the whole input, then the
- * node's shape ((c), or (1, 1, c) with keepdims). */
+ * node's shape ((c), or (1, 1, c) with keepdims). A masked input (the
+ * global 1-D pools): masked_pool_onnx. */
 static const char *pool_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node *n,
                              const char *const *in, char *err, size_t len)
 {
     (void)err, (void)len;
     const pool_node *d = n->priv;
+    if (x->mask)
+        return masked_pool_onnx(x, n, in[0], x->mask);
     return mimo_window_onnx_node(x, g, n, &d->w, d->max ? "MaxPool" : "AveragePool",
                                  in[0], NULL, 0);
 }

@@ -533,7 +533,7 @@ static int rnn_masking(const mimo_graph *g, const mimo_node *n)
     return MIMO_MASK_USE | (!d->seq ? 0 : d->back ? MIMO_MASK_OWN : MIMO_MASK_PASS);
 }
 
-/* ---- ONNX: the GRU and LSTM operators --------------------------------- */
+/* ---- ONNX: the GRU and LSTM operators (no mask) ------------------------ */
 
 /* (1, G, cols) from src (cols, G), transposed, ONNX's gate k taken from
  * mimo's gate order[k] (u rows each); a NULL src gives zeros. */
@@ -574,23 +574,196 @@ static const char *onnx_bias(mimo_onnx *x, const mimo_node *n, const rnn_node *d
     return c;
 }
 
+/* ---- ONNX, unrolled: the recurrence written out over the T steps ---- */
+
+/* The gate's columns [k u, (k + 1) u) of the (rows, G) matrix src as a
+ * (rows, u) constant; rows 0: the (u) vector of a bias. */
+static const char *gate_cols(mimo_onnx *x, const char *hint, const mimo_real *src,
+                             int rows, int G, int k, int u)
+{
+    int r = rows ? rows : 1;
+    mimo_real *t = malloc(sizeof *t * (size_t)r * (size_t)u);
+    if (!t)
+        return NULL;
+    for (int i = 0; i < r; i++)
+        memcpy(t + (size_t)i * u, src + (size_t)i * G + (size_t)k * u, sizeof *t * (size_t)u);
+    const long long dims[2] = {rows, u};
+    const char *c = rows ? x->constant(x, hint, t, dims, 2)
+                         : x->constant(x, hint, t, dims + 1, 1);
+    free(t);
+    return c;
+}
+
+/* What every step reads: per gate k the input's projection xg[k] (N, T,
+ * u) = x W_k (+ the input bias), the recurrent kernel U[k] (u, u) and gru's
+ * recurrent bias br[k] (NULL: none); the mask (N, T, 1) (NULL: none). */
+typedef struct {
+    const char *xg[4], *U[4], *br[4], *mask;
+} unrolled;
+
+static int unrolled_setup(mimo_onnx *x, const mimo_node *n, const rnn_node *d,
+                          const char *in, unrolled *r)
+{
+    const mimo_real *W = x->params + n->tensors[0].off, *U = x->params + n->tensors[1].off;
+    const mimo_real *b = d->use_bias ? x->params + n->tensors[2].off : NULL;
+    const long long two = 2;
+    for (int k = 0; k < d->G / d->u; k++) {
+        r->xg[k] = mimo_onnx_op2(x, "MatMul", in, gate_cols(x, "W", W, d->d, d->G, k, d->u));
+        if (b)
+            r->xg[k] = mimo_onnx_op2(x, "Add", r->xg[k], gate_cols(x, "b", b, 0, d->G, k, d->u));
+        r->U[k] = gate_cols(x, "U", U, d->u, d->G, k, d->u);
+        r->br[k] = b && !d->lstm ? gate_cols(x, "b_rec", b + d->G, 0, d->G, k, d->u) : NULL;
+        if (!r->xg[k] || !r->U[k] || (b && !d->lstm && !r->br[k]))
+            return -1;
+    }
+    r->mask = x->mask ? mimo_onnx_op2(x, "Unsqueeze", x->mask,
+                                      x->constant_i64(x, "axes", &two, 1)) : NULL;
+    return x->mask && !r->mask ? -1 : 0;
+}
+
+/* v (N, T, .) at timestep t: (N, .). */
+static const char *at_step(mimo_onnx *x, const char *v, int t)
+{
+    const long long tt = t;
+    const mimo_onnx_attr axis1 = {.name = "axis", .type = MIMO_ONNX_INT, .i = 1};
+    const char *in[2] = {v, x->constant_i64(x, "t", &tt, 0)};
+    return v && in[1] ? x->op(x, "Gather", in, 2, &axis1, 1) : NULL;
+}
+
+/* h U_k (+ gru's recurrent bias) */
+static const char *recurrent(mimo_onnx *x, const unrolled *r, const char *h, int k)
+{
+    const char *v = mimo_onnx_op2(x, "MatMul", h, r->U[k]);
+    return r->br[k] ? mimo_onnx_op2(x, "Add", v, r->br[k]) : v;
+}
+
+/* A masked step keeps the state: where m, v, else old. */
+static const char *keep_masked(mimo_onnx *x, const char *m, const char *v, const char *old)
+{
+    const char *in[3] = {m, v, old};
+    return !m ? v : v && old ? x->op(x, "Where", in, 3, NULL, 0) : NULL;
+}
+
+/* gru_step: the next state from h at timestep t */
+static const char *gru_unrolled(mimo_onnx *x, const rnn_node *d, const unrolled *r,
+                                const char *h, int t, const char *m)
+{
+    const mimo_real one = 1;
+    const char *hz = recurrent(x, r, h, 0), *hr = recurrent(x, r, h, 1);
+    const char *hh = recurrent(x, r, h, 2);
+    const char *z = mimo_onnx_act(x, d->ract, d->ralpha,
+                                  mimo_onnx_op2(x, "Add", at_step(x, r->xg[0], t), hz));
+    const char *rr = mimo_onnx_act(x, d->ract, d->ralpha,
+                                   mimo_onnx_op2(x, "Add", at_step(x, r->xg[1], t), hr));
+    const char *cand = mimo_onnx_act(x, d->act, d->alpha,
+                                     mimo_onnx_op2(x, "Add", at_step(x, r->xg[2], t),
+                                                   mimo_onnx_op2(x, "Mul", rr, hh)));
+    const char *keep = mimo_onnx_op2(x, "Sub", x->constant(x, "one", &one, NULL, 0), z);
+    const char *hn = mimo_onnx_op2(x, "Add", mimo_onnx_op2(x, "Mul", z, h),
+                                   mimo_onnx_op2(x, "Mul", keep, cand));
+    return keep_masked(x, m, hn, h);
+}
+
+/* lstm_step: the next state h (returned) and *c from h, *c at step t */
+static const char *lstm_unrolled(mimo_onnx *x, const rnn_node *d, const unrolled *r,
+                                 const char *h, const char **c, int t, const char *m)
+{
+    const char *g[4];
+    for (int k = 0; k < 4; k++)
+        g[k] = mimo_onnx_op2(x, "Add", at_step(x, r->xg[k], t), recurrent(x, r, h, k));
+    const char *i = mimo_onnx_act(x, d->ract, d->ralpha, g[0]);
+    const char *f = mimo_onnx_act(x, d->ract, d->ralpha, g[1]);
+    const char *cc = mimo_onnx_act(x, d->act, d->alpha, g[2]);
+    const char *o = mimo_onnx_act(x, d->ract, d->ralpha, g[3]);
+    const char *cn = keep_masked(x, m, mimo_onnx_op2(x, "Add", mimo_onnx_op2(x, "Mul", f, *c),
+                                                     mimo_onnx_op2(x, "Mul", i, cc)), *c);
+    const char *hn = mimo_onnx_op2(x, "Mul", o, mimo_onnx_act(x, d->act, d->alpha, cn));
+    *c = cn;
+    return keep_masked(x, m, hn, h);
+}
+
+/* (N, u) zeros, N from v (N, ...): the first state */
+static const char *zero_state(mimo_onnx *x, const char *v, int u)
+{
+    const long long zero = 0, uu = u;
+    const char *n = mimo_onnx_op2(x, "Gather", mimo_onnx_op1(x, "Shape", v),
+                                  x->constant_i64(x, "axis0", &zero, 1));
+    const mimo_onnx_attr axis0 = {.name = "axis", .type = MIMO_ONNX_INT, .i = 0};
+    const char *in[2] = {n, x->constant_i64(x, "units", &uu, 1)};
+    const char *shape = n && in[1] ? x->op(x, "Concat", in, 2, &axis0, 1) : NULL;
+    return mimo_onnx_op1(x, "ConstantOfShape", shape); /* float zeros */
+}
+
+/* v reversed along its time axis 1 */
+static const char *reversed(mimo_onnx *x, const char *v)
+{
+    const long long s = -1, e = -(1LL << 62), ax = 1, st = -1;
+    const char *sl[5] = {v, x->constant_i64(x, "starts", &s, 1),
+                         x->constant_i64(x, "ends", &e, 1),
+                         x->constant_i64(x, "axes", &ax, 1),
+                         x->constant_i64(x, "steps", &st, 1)};
+    for (int k = 0; k < 5; k++)
+        if (!sl[k])
+            return NULL;
+    return x->op(x, "Slice", sl, 5, NULL, 0);
+}
+
+/* The layer as rnn_forward runs it, step by step over the fixed T: the
+ * states through Where where a mask (x->mask) says a step is masked, any
+ * activation through mimo_onnx_act. Output: every step's state in the
+ * order run, concatenated (N, T, u), or the last; go_backwards with
+ * return_sequences also makes the output's mask, the input's reversed. */
+static const char *rnn_onnx_unrolled(mimo_onnx *x, const mimo_node *n, const char *in)
+{
+    const rnn_node *d = n->priv;
+    const long long one = 1;
+    const mimo_onnx_attr axis1 = {.name = "axis", .type = MIMO_ONNX_INT, .i = 1};
+    unrolled r = {{0}, {0}, {0}, NULL};
+    const char **outs = d->seq ? calloc((size_t)d->T, sizeof *outs) : NULL;
+    if ((d->seq && !outs) || unrolled_setup(x, n, d, in, &r)) {
+        free(outs);
+        return NULL;
+    }
+    const char *h = zero_state(x, in, d->u), *c = h;
+    for (int k = 0; h && k < d->T; k++) {
+        int t = step_time(d, k);
+        const char *m = r.mask ? at_step(x, r.mask, t) : NULL; /* (N, 1) */
+        if (r.mask && !m)
+            h = NULL;
+        else
+            h = d->lstm ? lstm_unrolled(x, d, &r, h, &c, t, m) : gru_unrolled(x, d, &r, h, t, m);
+        if (d->seq)
+            outs[k] = mimo_onnx_op2(x, "Unsqueeze", h, x->constant_i64(x, "axes", &one, 1));
+        if (d->seq && !outs[k])
+            h = NULL;
+    }
+    const char *y = h && d->seq ? x->op(x, "Concat", outs, d->T, &axis1, 1) : h;
+    free(outs);
+    if (x->mask) {
+        x->mask_used = 1;
+        if (d->seq && d->back && !(x->mask_out = reversed(x, x->mask)))
+            return NULL;
+    }
+    return y;
+}
+
 /* The sequence (N, T, d) through ONNX's GRU (linear_before_reset: Keras'
  * reset_after) or LSTM (gates i, o, f, c: Keras' i, f, c, o reordered),
  * run over (T, N, d); then every step's output in the order run (go
  * backwards: the reverse direction's outputs reversed in time) or the
- * last one. */
+ * last one. These operators take no mask but a length per row, which
+ * cannot say "masked" in the middle or at the start of a row, and have
+ * only their own activations: a masked input or other activations go
+ * through rnn_onnx_unrolled. */
 static const char *rnn_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node *n,
                             const char *const *in, char *err, size_t len)
 {
-    (void)g;
+    (void)g, (void)err, (void)len;
     static const int gru_order[3] = {0, 1, 2}, lstm_order[4] = {0, 3, 1, 2};
     static const long long tnd[3] = {1, 0, 2};
     const rnn_node *d = n->priv;
-    if (d->ract != MIMO_ACT_SIGMOID || d->act != MIMO_ACT_TANH) {
-        snprintf(err, len, "ONNX export needs the default activations (tanh, "
-                 "recurrent sigmoid)");
-        return NULL;
-    }
+    if (x->mask || d->ract != MIMO_ACT_SIGMOID || d->act != MIMO_ACT_TANH)
+        return rnn_onnx_unrolled(x, n, in[0]);
     const int *order = d->lstm ? lstm_order : gru_order, gates = d->lstm ? 4 : 3;
     const char *v[4] = {
         mimo_onnx_transpose(x, in[0], tnd, 3),
@@ -614,18 +787,7 @@ static const char *rnn_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node *
         return y && gi[1] ? x->op(x, "Gather", gi, 2, &axis0, 1) : NULL;
     }
     y = mimo_onnx_transpose(x, y, tnd, 3); /* (N, T, u) */
-    if (d->back) {
-        const long long s = -1, e = -(1LL << 62), ax = 1, st = -1;
-        const char *sl[5] = {y, x->constant_i64(x, "starts", &s, 1),
-                             x->constant_i64(x, "ends", &e, 1),
-                             x->constant_i64(x, "axes", &ax, 1),
-                             x->constant_i64(x, "steps", &st, 1)};
-        for (int k = 0; k < 5; k++)
-            if (!sl[k])
-                return NULL;
-        y = x->op(x, "Slice", sl, 5, NULL, 0);
-    }
-    return y;
+    return d->back ? reversed(x, y) : y;
 }
 
 #define RNN_KIND(NAME, KEYS)                                                  \
