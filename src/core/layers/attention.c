@@ -477,10 +477,30 @@ static const char *onnx_causal(mimo_onnx *x, const att_node *d)
     return c;
 }
 
+/* Where(c, a, b) */
+static const char *onnx_where(mimo_onnx *x, const char *c, const char *a, const char *b)
+{
+    const char *in[3] = {c, a, b};
+    return c && a && b ? x->op(x, "Where", in, 3, NULL, 0) : NULL;
+}
+
+/* The keys seen, (N, 1, 1, Tv) bool: the value's mask and the key's (the
+ * masks of inputs 1 and 2, and'ed); NULL when neither has one. */
+static const char *onnx_keys_seen(mimo_onnx *x, const mimo_node *n, const att_node *d)
+{
+    const char *mv = x->masks_in ? x->masks_in[1] : NULL;
+    const char *mk = x->masks_in && n->n_in == 3 ? x->masks_in[2] : NULL;
+    const char *m = mv && mk ? mimo_onnx_op2(x, "And", mv, mk) : mv ? mv : mk;
+    const mimo_shape s = {3, {1, 1, d->Tv}};
+    return m ? mimo_onnx_reshape(x, m, &s) : NULL;
+}
+
 /* The layer in inference (no dropout): q k^T / sqrt(Dk) per head by
  * MatMul on (N, H, Tq, Dk) x (N, H, Dk, Tv), Softmax over the keys,
  * times (N, H, Tv, Dv), the heads back to (N, Tq, H Dv), the output
- * kernel seen as (H Dv, do). */
+ * kernel seen as (H Dv, do). Masked keys (the value's and the key's
+ * masks, masks_in) are set to -1e30 before the Softmax and its output
+ * multiplied by the keys seen, so a query with no key left gets zeros. */
 static const char *att_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node *n,
                             const char *const *in, char *err, size_t len)
 {
@@ -494,8 +514,17 @@ static const char *att_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node *
     s = mimo_onnx_op2(x, "Mul", s, x->constant(x, "scale", &scale, NULL, 0));
     if (d->causal)
         s = mimo_onnx_op2(x, "Add", s, onnx_causal(x, d));
+    const char *seen = onnx_keys_seen(x, n, d);
+    if (seen) /* a masked key: -1e30 before the softmax */
+        s = onnx_where(x, seen, s, x->constant(x, "masked", &(mimo_real){(mimo_real)-1e30},
+                                               NULL, 0));
     const mimo_onnx_attr last = {.name = "axis", .type = MIMO_ONNX_INT, .i = -1};
     const char *p = s ? x->op(x, "Softmax", &s, 1, &last, 1) : NULL;
+    if (seen) { /* a query with no key left: zeros, not the softmax's uniform */
+        const mimo_onnx_attr to = {.name = "to", .type = MIMO_ONNX_INT, .i = 1};
+        p = mimo_onnx_op2(x, "Mul", p, x->op(x, "Cast", &seen, 1, &to, 1));
+    }
+    x->mask_used = 1; /* the query's mask is not read: it passes on */
     static const long long nthc[4] = {0, 2, 1, 3};
     const mimo_shape cs = {2, {d->Tq, d->H * d->Dv}};
     const char *c = mimo_onnx_reshape(
