@@ -4,10 +4,11 @@
  * allocation of the process — mimo's, libgomp's, libc's — goes through
  * them and is counted while steps run. OpenBLAS's own are counted apart
  * (its small-matrix sgemm kernels of 0.3.21 malloc a buffer per call:
- * not mimo's to change; the test says how many). The network has a layer of each
- * common kind (embedding, conv2d, pooling, batch_norm, dropout, dense,
- * concat) and heads with sample weights, missing labels, class weights
- * and metrics (accuracy and AUC, whose scores grow over an epoch: counted
+ * not mimo's to change; the test says how many). The network has a layer
+ * of each common kind (embedding, conv2d, pooling, batch_norm, dropout,
+ * dense, concat, gru, lstm, multi_head_attention with dropout) and heads
+ * with sample weights, missing labels, class weights and metrics
+ * (accuracy and AUC, whose scores grow over an epoch: counted
  * from the second epoch on, when their buffers have their size). Batches
  * are gathered from arrays in memory (the gather of files held whole);
  * a streamed file reads through HDF5, which allocates, and is not covered.
@@ -93,7 +94,9 @@ static const char *yaml =
     "  sq: {type: reshape, target_shape: [30, 2], from: im}\n"
     "  c1: {type: conv1d, filters: 3, kernel_size: 3, padding: causal, from: sq}\n"
     "  r: {type: gru, units: 4, return_sequences: true, from: c1}\n"
-    "  l: {type: lstm, units: 3, go_backwards: true, from: r}\n"
+    "  at: {type: multi_head_attention, num_heads: 2, key_dim: 3, dropout: 0.2, "
+    "use_causal_mask: true, from: [r, c1]}\n"
+    "  l: {type: lstm, units: 3, go_backwards: true, from: at}\n"
     "  cat: {type: concat, from: [f, ef, b, l]}\n"
     "  d: {type: dropout, rate: 0.25, from: cat}\n"
     "  y: {type: dense, units: 1, activation: sigmoid, from: d}\n"

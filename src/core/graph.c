@@ -292,7 +292,9 @@ static int check_usage(mimo_graph *g)
 }
 
 /* A mask on n's input: n passes it on, reads it, or makes its own; a
- * kind that can do none of these with it is a config error. */
+ * kind that can do none of these with it is a config error. A kind of
+ * several inputs that answers (multi_head_attention) reads the masks of
+ * all of them, and passes on its first input's (the query's), if any. */
 static int infer_mask(mimo_graph *g, mimo_node *n, char *err, size_t len)
 {
     const mimo_node *p = NULL;
@@ -301,20 +303,20 @@ static int infer_mask(mimo_graph *g, mimo_node *n, char *err, size_t len)
             p = MIMO_PARENT(g, n, j);
     if (!p)
         return 0;
-    int how = n->n_in == 1 && n->kind->masking ? n->kind->masking(g, n) : 0;
+    int how = n->kind->masking ? n->kind->masking(g, n) : 0;
     if (!how) {
         snprintf(err, len, "%s layer '%s' cannot honour the mask that its input "
                  "'%s' carries (made by '%s' with mask_zero: true): masks go "
                  "through dropout, dense, activation, layer_norm and conv1d "
                  "(padding same or causal, strides 1), and end in gru, lstm, "
-                 "global_avg_pool1d or global_max_pool1d", n->kind->name,
+                 "global_avg_pool1d, global_max_pool1d or multi_head_attention", n->kind->name,
                  n->name, p->name, g->nodes[p->mask_src].name);
         return -1;
     }
     if (how & MIMO_MASK_OWN)
         n->mask_src = (int)(n - g->nodes);
     else if (how & MIMO_MASK_PASS)
-        n->mask_src = p->mask_src;
+        n->mask_src = MIMO_PARENT(g, n, 0)->mask_src;
     return 0;
 }
 

@@ -70,6 +70,10 @@ struct mimo_onnx {
     const char *mask;
     const char *mask_out;
     int mask_used;
+    /* The masks of each input in[i] (NULL: none), for a kind of several
+     * inputs that reads more than the first's (multi_head_attention: the
+     * value's and the key's); it sets mask_used too. */
+    const char *const *masks_in;
 };
 
 /* Helpers over the builder (core/onnx.c). */

@@ -266,7 +266,8 @@ static const char *parent_value(writer *w, const mimo_graph *g, const mimo_node 
 }
 
 /* The mask node n's input carries: the first parent's that has one (a
- * masked node has one input; graph.c, infer_mask), or NULL. */
+ * kind of several inputs that reads theirs finds each in masks_in), or
+ * NULL. */
 static const char *input_mask(const mimo_node *n, const char **masks)
 {
     for (int i = 0; i < n->n_in; i++)
@@ -298,7 +299,7 @@ static int note_mask(writer *w, const mimo_graph *g, int k, const char **masks)
 static int write_layers(writer *w, const mimo_graph *g, const char **values,
                         const char **as_float, const char **masks)
 {
-    const char *in[64];
+    const char *in[64], *in_masks[64];
     char err[512] = "";
     for (int k = 0; k < g->n_nodes; k++) {
         const mimo_node *n = &g->nodes[k];
@@ -313,9 +314,12 @@ static int write_layers(writer *w, const mimo_graph *g, const char **values,
             return mimo_error(MIMO_EINVAL, "layer '%s': more than %d inputs",
                               n->name, (int)(sizeof in / sizeof *in));
         w->layer = n->name;
-        for (int i = 0; i < n->n_in; i++)
+        for (int i = 0; i < n->n_in; i++) {
             in[i] = parent_value(w, g, n, n->in[i], values, as_float);
+            in_masks[i] = masks[n->in[i]];
+        }
         w->b.mask = input_mask(n, masks);
+        w->b.masks_in = in_masks;
         w->b.mask_out = NULL, w->b.mask_used = 0;
         values[k] = n->kind->onnx(&w->b, g, n, in, err, sizeof err);
         if (!values[k] && !w->failed)

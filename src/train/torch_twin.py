@@ -118,6 +118,8 @@ class MimoModel(torch.nn.Module):
     def forward(self, inputs):
         v = {}
         masks = {}  # (N, T) bool, true where a step counts, by the node that made it
+        self.masks_in = None  # the masks of each input (a kind reading several)
+        by_name = {n['name']: n for n in self.graph['nodes']}
         for n in self.graph['nodes']:
             if n['kind'] == 'input':
                 x = inputs[n['name']]
@@ -132,6 +134,7 @@ class MimoModel(torch.nn.Module):
             # (mask_use: it sets mask_used) or makes its own (mask_src is
             # the node itself: it sets mask_out); the others pass it on
             self.mask_in = masks[n['mask_in']] if 'mask_in' in n else None
+            self.masks_in = [masks.get(by_name[p].get('mask_src')) for p in n['from']]
             self.mask_out, self.mask_used = None, False
             v[n['name']] = run(n, n['args'], xs)
             if n.get('mask_use') and not self.mask_used:
@@ -367,6 +370,37 @@ class MimoModel(torch.nn.Module):
 
     def k_lstm(self, n, a, xs):
         return self._rnn(n, a, xs[0], True)
+
+    def k_multi_head_attention(self, n, a, xs):
+        """Keras' MultiHeadAttention: [query, value(, key)], kernels (d, H,
+        c), output_kernel (H, Dv, d_out); a key masked by the value's or
+        the key's mask gets no weight (a query with none left: zeros);
+        dropout on the weights in training (PyTorch's draws, not mimo's)."""
+        xq, xv = xs[0], xs[1]
+        xk = xs[2] if len(xs) > 2 else xv
+        proj = {}
+        for part, x in (('query', xq), ('key', xk), ('value', xv)):
+            p = torch.einsum('btd,dhc->bthc', x, self.tensor(n, part + '_kernel'))
+            proj[part] = p + self.tensor(n, part + '_bias') if a['use_bias'] else p
+        s = torch.einsum('bihc,bjhc->bhij', proj['query'], proj['key'])
+        s = s / math.sqrt(proj['query'].shape[-1])
+        tq, tv = s.shape[-2], s.shape[-1]
+        seen = torch.ones(1, 1, tq, tv, dtype=torch.bool, device=s.device)
+        if a['use_causal_mask']:
+            seen = seen.tril()
+        for m in self.masks_in[1:]:  # the value's and the key's masks
+            if m is not None:
+                seen = seen & m[:, None, None, :]
+        self.mask_used = True  # the query's mask is not read: it passes on
+        s = s.masked_fill(~seen, -math.inf)
+        mx = s.amax(-1, keepdim=True)
+        e = torch.exp(s - torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx)))
+        den = e.sum(-1, keepdim=True)
+        w = e / torch.where(den > 0, den, torch.ones_like(den))  # no key left: no weight
+        w = F.dropout(w, a['dropout'], self.training)
+        c = torch.einsum('bhij,bjhc->bihc', w, proj['value'])
+        y = torch.einsum('bihc,hco->bio', c, self.tensor(n, 'output_kernel'))
+        return y + self.tensor(n, 'output_bias') if a['use_bias'] else y
 
 
 def load_mimo(path):

@@ -2,7 +2,8 @@
  * m ~ Bernoulli(1 - rate) per element, dx = dy m / (1 - rate); in
  * inference y = x. The mask of a sample depends only on (seed, epoch, the
  * sample's global row, the layer's name) — never on the rank that holds
- * the sample — so 1 rank and N ranks draw the same masks. */
+ * the sample — so 1 rank and N ranks draw the same masks (the draws are
+ * here, declared in drop.h: attention's dropout draws the same way). */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "core/kind.h"
 #include "core/par.h"
 #include "core/onnx.h"
+#include "core/layers/drop.h"
 
 typedef struct {
     double rate;
@@ -32,32 +34,18 @@ static uint64_t splitmix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-static int dropout_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
+uint64_t mimo_drop_layer_key(const char *name)
 {
-    dropout_node *d = n->priv;
-    if (mimo_check_inputs(n, 1, 1, "", err, len))
-        return -1;
-    n->shape = MIMO_PARENT(g, n, 0)->shape;
-    d->layer = 0xcbf29ce484222325ULL; /* FNV-1a */
-    for (const char *c = n->name; *c; c++)
-        d->layer = (d->layer ^ (unsigned char)*c) * 0x100000001b3ULL;
-    return 0;
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+    for (const char *c = name; *c; c++)
+        h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
+    return h;
 }
 
-/* y, and the scaled mask (0 or 1 / (1 - rate)) of the last training
- * forward in dz */
-static void dropout_buffers(mimo_graph *g, mimo_node *n, mimo_arena *a)
-{
-    size_t len = (size_t)g->max_batch * (size_t)n->width;
-    n->y = mimo_arena_take(a, len);
-    n->dz = mimo_arena_take(a, len);
-}
-
-/* The scaled mask of one sample (global row `row`) into m[0, w): element
- * j keeps when its uniform u_j >= rate, two 32-bit uniforms per draw of a
- * counter-based generator keyed by (seed, epoch, layer, row). */
-static void sample_mask(const mimo_graph *g, uint64_t layer, uint64_t row,
-                        double rate, mimo_real *m, int w)
+/* element j keeps when its uniform u_j >= rate, two 32-bit uniforms per
+ * draw of a counter-based generator keyed by (seed, epoch, layer, row) */
+void mimo_drop_mask(const mimo_graph *g, uint64_t layer, uint64_t row, double rate,
+                    mimo_real *m, int w)
 {
     uint64_t k = splitmix64(g->spec->train.seed ^
                             splitmix64((uint64_t)g->epoch + 1));
@@ -71,6 +59,25 @@ static void sample_mask(const mimo_graph *g, uint64_t layer, uint64_t row,
         if (j + 1 < w)
             m[j + 1] = (z & 0xffffffffu) >= cut ? keep : 0;
     }
+}
+
+static int dropout_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
+{
+    dropout_node *d = n->priv;
+    if (mimo_check_inputs(n, 1, 1, "", err, len))
+        return -1;
+    n->shape = MIMO_PARENT(g, n, 0)->shape;
+    d->layer = mimo_drop_layer_key(n->name);
+    return 0;
+}
+
+/* y, and the scaled mask (0 or 1 / (1 - rate)) of the last training
+ * forward in dz */
+static void dropout_buffers(mimo_graph *g, mimo_node *n, mimo_arena *a)
+{
+    size_t len = (size_t)g->max_batch * (size_t)n->width;
+    n->y = mimo_arena_take(a, len);
+    n->dz = mimo_arena_take(a, len);
 }
 
 static void dropout_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
@@ -88,7 +95,7 @@ static void dropout_forward(mimo_graph *g, mimo_node *n, const mimo_real *params
     MIMO_PAR_FOR((size_t)b * w >= MIMO_PAR_MIN, int r = 0, r < b, r++, {
         mimo_real *m = n->dz + (size_t)r * w, *y = n->y + (size_t)r * w;
         const mimo_real *xr = x + (size_t)r * w;
-        sample_mask(g, d->layer, g->rows[r], a->rate, m, (int)w);
+        mimo_drop_mask(g, d->layer, g->rows[r], a->rate, m, (int)w);
         for (size_t j = 0; j < w; j++)
             y[j] = xr[j] * m[j];
     });
