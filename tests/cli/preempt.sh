@@ -56,7 +56,16 @@ stop_run rank TERM rank mpirun -np 2 "$MIMO" train mt.yaml --out rank --epochs $
 check "SIGTERM to one rank of 2: exit 75 (got $code)" test "$code" = 75
 stop_run term TERM launcher mpirun -np 2 "$MIMO" train mt.yaml --out term --epochs $E $ckpt_every
 check "SIGTERM to mpirun: the job ends (got $code)" test "$code" != timeout
-check "SIGTERM to mpirun: a stop checkpoint was written" grep -q "stopping at epoch" term.log
+# Whether the ranks write their stop checkpoint before mpirun's own kill
+# is a race mpirun sets (on a loaded machine its SIGKILL can come first:
+# CI's no-OpenMP run saw it once); what must hold either way is that a
+# checkpoint is left to resume from, bitwise (below).
+if grep -q "stopping at epoch" term.log; then
+    echo "  SIGTERM to mpirun: the ranks wrote their stop checkpoint"
+else
+    echo "  SIGTERM to mpirun: mpirun's kill came before the stop checkpoint"
+fi
+check "SIGTERM to mpirun: a checkpoint is left" has_ckpt term
 unset ASAN_OPTIONS
 for d in usr1 rank term; do
     timeout -k 5 120 mpirun -np 2 "$MIMO" train mt.yaml --out $d --epochs $E --resume auto --quiet >/dev/null 2>&1
