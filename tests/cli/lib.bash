@@ -144,9 +144,41 @@ tree() {
 
 # freeze PID... / thaw PID...: SIGSTOP / SIGCONT. A process frozen at an
 # event stays at that point however fast the machine, while the test does
-# what it must do during the run; 1 when a PID has already ended.
-freeze() { local p r=0; for p in "$@"; do kill -STOP "$p" 2>/dev/null || r=1; done; return $r; }
+# what it must do during the run; 1 when a PID has already ended. freeze
+# returns once every thread of each PID is stopped: SIGSTOP is delivered
+# asynchronously, and a background thread (the checkpoint writer) could
+# otherwise still rename its file after the test saw it mid-write.
+freeze() {
+    local p r=0
+    for p in "$@"; do kill -STOP "$p" 2>/dev/null || r=1; done
+    for p in "$@"; do wait_until 60 all_stopped "$p" || r=1; done
+    return $r
+}
 thaw() { local p; for p in "$@"; do kill -CONT "$p" 2>/dev/null; done; }
+
+# all_stopped PID: every thread of PID is stopped (state T or t in its
+# /proc stat, after the command name's closing parenthesis), or has ended.
+all_stopped() {
+    local st s
+    for st in /proc/"$1"/task/*/stat; do
+        s=$(cat "$st" 2>/dev/null) || continue
+        s=${s##*) }
+        case ${s%% *} in T | t | Z | X) ;; *) return 1 ;; esac
+    done
+}
+
+# rank_pid LAUNCHER_PID RANK: the pid of MPI rank RANK among mpirun's
+# children, by the OMPI_COMM_WORLD_RANK in its environment (their pid order
+# need not be the ranks' order); empty when none has it (yet).
+rank_pid() {
+    local c
+    for c in $(ps -o pid= --ppid "$1"); do
+        if tr '\0' '\n' <"/proc/$c/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then
+            echo "$c"
+            return
+        fi
+    done
+}
 
 # check DESCRIPTION COMMAND...: counts a pass when COMMAND succeeds.
 check() {

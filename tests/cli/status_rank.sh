@@ -51,7 +51,7 @@ ASAN_OPTIONS=$MPI_ASAN mpirun -np 2 -x OMP_NUM_THREADS=1 "$MIMO" train net.yaml 
     --stall-warn 1 --stall-abort 3 >stall.log 2>&1 &
 job=$!
 for _ in $(seq 600); do compgen -G "stall/checkpoints/ckpt-*.h5" >/dev/null && break; sleep 0.1; done
-victim=$(ps -o pid= --ppid "$job" | sed -n 2p | tr -d ' ')
+victim=$(rank_pid "$job" 1)
 kill -STOP "$victim"
 for _ in $(seq 600); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$job" 2>/dev/null && { kill -CONT "$victim"; kill -9 "$job"; }
