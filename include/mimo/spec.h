@@ -117,6 +117,9 @@ typedef enum {
     MIMO_BALANCING_MGDA_UB,      /* the min-norm combination of the heads'
                                   * gradients at the shared representation
                                   * (Sener & Koltun 2018) */
+    MIMO_BALANCING_GRADNORM,     /* learned head weights that balance the
+                                  * heads' gradient norms at the shared
+                                  * representation (Chen et al. 2018) */
     MIMO_BALANCING_COUNT
 } mimo_task_balancing;
 
@@ -295,6 +298,7 @@ typedef struct {
                            * shared representation in the history;
                            * default 0 */
     mimo_task_balancing task_balancing; /* default none */
+    double gradnorm_alpha; /* gradnorm's asymmetry alpha, default 1.5 */
 } mimo_train_spec;
 
 typedef struct {

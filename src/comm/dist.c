@@ -429,7 +429,8 @@ void mimo_dist_times(mimo_dist *d, double secs[MIMO_N_PHASES], int reset)
  * same number (> 1) of ranks: x gets its table and the buffers it lends. */
 static int attach_shared(mimo_dist *d, mimo_model *m, mimo_exchange *x)
 {
-    int rc = mimo_shm_create(d->comm, d->n, d->ranks_per_node,
+    int rc = mimo_shm_create(d->comm, d->n, mimo_optim_renorm(mimo_model_optim(m)),
+                             d->ranks_per_node,
                              d->mode == MIMO_ALLREDUCE_SHARED, &d->shm);
     if (!rc)
         rc = mimo_agree(d->comm, mimo_shm_attach(d->shm, m, &x->params, &x->grads));

@@ -110,8 +110,8 @@ static int check_nodes(mimo_shm *s, MPI_Comm comm, int required)
                       "ranks on every node, got %d to %d", range[0], -range[1]);
 }
 
-int mimo_shm_create(MPI_Comm comm, size_t n, int ranks_per_node, int required,
-                    mimo_shm **out)
+int mimo_shm_create(MPI_Comm comm, size_t n, size_t keep, int ranks_per_node,
+                    int required, mimo_shm **out)
 {
     int rank, size, rc;
     *out = NULL;
@@ -137,6 +137,10 @@ int mimo_shm_create(MPI_Comm comm, size_t n, int ranks_per_node, int required,
     s->nodes = size / s->lsize;
     s->lo = n * (size_t)s->lrank / (size_t)s->lsize;
     s->hi = n * (size_t)(s->lrank + 1) / (size_t)s->lsize;
+    if (s->lrank > 0 && s->lo < keep) /* [0, keep) in local rank 0's slice */
+        s->lo = keep < n ? keep : n;
+    if (s->hi < keep)
+        s->hi = keep < n ? keep : n;
     MIMO_MPI(MPI_Comm_split(comm, s->lrank, rank, &s->cross));
     s->seg = calloc((size_t)s->lsize, sizeof *s->seg);
     s->sum = malloc(sizeof(mimo_real) * (s->hi - s->lo + 1));

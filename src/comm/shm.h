@@ -33,11 +33,13 @@
 
 typedef struct mimo_shm mimo_shm;
 
-/* Splits comm into nodes. Returns 1 (and *out NULL) when a node has one
- * rank or the nodes differ in size and !required; an error when required;
- * else 0. Collective on comm. */
-int mimo_shm_create(MPI_Comm comm, size_t n, int ranks_per_node, int required,
-                    mimo_shm **out);
+/* Splits comm into nodes, each rank to update a slice of the n trained
+ * values, the first keep of them in one slice (mimo_optim_renorm).
+ * Returns 1 (and *out NULL) when a node has one rank or the nodes differ
+ * in size and !required; an error when required; else 0. Collective on
+ * comm. */
+int mimo_shm_create(MPI_Comm comm, size_t n, size_t keep, int ranks_per_node,
+                    int required, mimo_shm **out);
 
 /* Moves m's parameters and optimizer moments into node-shared memory (the
  * node's local rank 0 copies its own), lends the moments to m's optimizer

@@ -278,3 +278,22 @@ int mimo_balance_pcgrad(mimo_balance *b, mimo_real *grads, int rank,
             grads[b->sh[i].off + v] = rank == 0 ? (mimo_real)acc[o + v] : 0;
     return 0;
 }
+
+void mimo_balance_gradnorm(int T, const double *sq, const double *loss,
+                           const double *l0, const int *active,
+                           const mimo_real *w, double alpha, double *grad)
+{
+    double gbar = 0, rbar = 0;
+    int n = 0;
+    for (int h = 0; h < T; h++)
+        if (active[h])
+            gbar += sqrt(sq[h]), rbar += loss[h] / l0[h], n++;
+    for (int h = 0; h < T; h++) {
+        grad[h] = 0;
+        if (!active[h] || w[h] == 0)
+            continue;
+        double G = sqrt(sq[h]), r = loss[h] / l0[h] / (rbar / n);
+        double target = gbar / n * pow(r, alpha), d = G - target;
+        grad[h] = (d > 0 ? 1 : d < 0 ? -1 : 0) * G / (double)w[h];
+    }
+}

@@ -44,6 +44,16 @@ int mimo_balance_pcgrad(mimo_balance *b, mimo_real *grads, int rank,
  * Frank-Wolfe steps, at most 250, until the weights move by less than
  * 1e-5); the PyTorch oracle replays it. */
 void mimo_balance_min_norm(const double *M, int T, double *alpha);
+/* GradNorm (Chen et al., ICML 2018, eq. 2): the gradient of
+ * L_grad = sum_h |G_h - mean(G) r_h^alpha| with respect to the heads'
+ * weights w (T values), the targets mean(G) r_h^alpha held constant as
+ * the paper says. G_h = sqrt(sq[h]) is the norm of the weighted head's
+ * gradient at the shared representation (so dG_h/dw_h = G_h / w_h);
+ * r_h = (loss_h / l0_h) / mean over heads of the same. Only heads with
+ * active[h] take part in the means; the others get 0. */
+void mimo_balance_gradnorm(int T, const double *sq, const double *loss,
+                           const double *l0, const int *active,
+                           const mimo_real *w, double alpha, double *grad);
 /* The order in which head i meets the others at (seed, epoch, step):
  * order[0 .. n_heads - 2] (tests and the PyTorch oracle replay it). */
 void mimo_balance_order(int n_heads, uint64_t seed, long epoch, long step,

@@ -543,6 +543,13 @@ static int resolve_params(mimo_graph *g, const int *owner)
                               "'loss_weighting' is taken by the learned task "
                               "weights of loss_weighting: uncertainty (tensor "
                               "loss_weighting/log_var): rename the layer");
+        else if (s->train.task_balancing == MIMO_BALANCING_GRADNORM &&
+                 strcmp(s->layers[i].name, "task_balancing") == 0)
+            return spec_error(s, s->layers[i].pos, MIMO_EINVAL, "layer name "
+                              "'task_balancing' is taken by the learned task "
+                              "weights of task_balancing: gradnorm (tensors "
+                              "task_balancing/weight, initial_loss): rename "
+                              "the layer");
     for (int k = 0; k < g->n_nodes; k++) {
         mimo_node *n = &g->nodes[k];
         const mimo_layer_spec *l = n->kind ? &s->layers[n->spec_index] : NULL;
@@ -636,7 +643,10 @@ static int layout_params(mimo_graph *g, const int *owner)
     /* the heads' learned s_h: final after the loss, before any layer */
     g->n_log_var = g->spec->train.loss_weighting == MIMO_WEIGHTING_UNCERTAINTY
                        ? g->n_heads : 0;
-    size_t off = (size_t)g->n_log_var;
+    /* or gradnorm's learned weights, trained alike */
+    g->n_gradnorm = g->spec->train.task_balancing == MIMO_BALANCING_GRADNORM
+                        ? g->n_heads : 0;
+    size_t off = (size_t)(g->n_log_var + g->n_gradnorm);
     int rc = 0;
     for (int k = 0; k < N; k++)
         g->done_after[k] = off, first[k] = -1;
@@ -662,6 +672,9 @@ static int layout_params(mimo_graph *g, const int *owner)
                 rc = add_size(&off, 1, n->tensors[t].size);
             }
     }
+    g->gradnorm_l0 = off; /* gradnorm's first losses: the last untrained */
+    if (!rc)
+        rc = add_size(&off, 1, (size_t)g->n_gradnorm);
     for (int k = N - 2; k >= 0; k--) /* the prefix after k covers all after k+1 */
         if (g->done_after[k] < g->done_after[k + 1])
             g->done_after[k] = g->done_after[k + 1];
@@ -924,7 +937,7 @@ const mimo_real *mimo_graph_input_grad(const mimo_graph *g, int i) { return g->n
 
 int mimo_graph_n_tensors(const mimo_graph *g)
 {
-    return g->n_tensor_refs + (g->n_log_var > 0);
+    return g->n_tensor_refs + (g->n_log_var > 0) + 2 * (g->n_gradnorm > 0);
 }
 
 mimo_param_info mimo_graph_tensor(const mimo_graph *g, int k)
@@ -938,6 +951,12 @@ mimo_param_info mimo_graph_tensor(const mimo_graph *g, int k)
     if (k == g->n_tensor_refs && g->n_log_var) /* last: the heads' learned s_h */
         return (mimo_param_info){"loss_weighting", "log_var", 0,
                                  (size_t)g->n_log_var, {1, {g->n_log_var}}, 1};
+    if (k == g->n_tensor_refs && g->n_gradnorm) /* or gradnorm's weights, */
+        return (mimo_param_info){"task_balancing", "weight", 0,
+                                 (size_t)g->n_gradnorm, {1, {g->n_gradnorm}}, 1};
+    if (k == g->n_tensor_refs + 1 && g->n_gradnorm) /* and its first losses */
+        return (mimo_param_info){"task_balancing", "initial_loss", g->gradnorm_l0,
+                                 (size_t)g->n_gradnorm, {1, {g->n_gradnorm}}, 0};
     return p;
 }
 
@@ -1098,6 +1117,8 @@ void mimo_graph_init_params(const mimo_graph *g, mimo_real *params, uint64_t see
     mimo_rng_seed(&r, seed);
     for (int h = 0; h < g->n_log_var; h++)
         params[h] = 0; /* s_h = 0: every head weighs 1 at the start */
+    for (int h = 0; h < g->n_gradnorm; h++) /* gradnorm: weights 1, and no */
+        params[h] = 1, params[g->gradnorm_l0 + (size_t)h] = 0; /* first loss yet */
     for (int d = 0; d < g->n_param_nodes; d++) {
         const mimo_node *n = &g->nodes[g->tensor_node[d]];
         for (int t = 0; t < n->n_tensors; t++) {
@@ -1176,6 +1197,12 @@ int mimo_graph_loss(mimo_graph *g, const mimo_real *const *targets, int b,
 
 int mimo_graph_head_weighted(const mimo_graph *g, int h) { return g->heads[h].weighted; }
 int mimo_graph_log_vars(const mimo_graph *g) { return g->n_log_var; }
+int mimo_graph_gradnorm(const mimo_graph *g, size_t *l0)
+{
+    if (l0)
+        *l0 = g->gradnorm_l0;
+    return g->n_gradnorm;
+}
 
 static void backward_nodes(mimo_graph *g, const mimo_real *params, mimo_real *grads,
                            int b, mimo_backward_hook hook, void *user, int after);

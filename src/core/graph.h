@@ -120,6 +120,11 @@ int mimo_graph_loss(mimo_graph *g, const mimo_real *const *targets, int b,
  * the first n_heads trained parameters (tensor loss_weighting/log_var);
  * 0 otherwise. */
 int mimo_graph_log_vars(const mimo_graph *g);
+/* train.task_balancing: gradnorm -- the heads' learned weights are the
+ * first n_heads trained parameters (tensor task_balancing/weight) and
+ * their losses at the first step the untrained ones at *l0
+ * (task_balancing/initial_loss; 0: not yet met); 0 otherwise. */
+int mimo_graph_gradnorm(const mimo_graph *g, size_t *l0);
 
 /* Backward pass after mimo_graph_loss: ADDS d loss / d params into grads. */
 void mimo_graph_backward(mimo_graph *g, const mimo_real *params,

@@ -96,6 +96,8 @@ struct mimo_graph {
     size_t n_trained;
     int n_shared;          /* tensors used by more than one layer */
     int n_log_var;         /* uncertainty weighting: s_h at [0, n_heads) */
+    int n_gradnorm;        /* gradnorm: the heads' weights at [0, n_heads) */
+    size_t gradnorm_l0;    /* and their first losses there (not trained) */
     size_t *done_after;    /* per node: the trained prefix final after its
                             * backward (for the exchange's layer_done) */
     mimo_real *arena;      /* the kinds' work buffers */

@@ -56,6 +56,11 @@ struct mimo_model {
     mimo_real *scratch;                    /* (trained) the first pass's
                                             * parameter gradients, dropped */
     double *gram, *alpha;                  /* (T x T), (T) */
+    int gradnorm;                          /* gradnorm: */
+    double *gn_loss;                       /* (3T) the heads' losses this
+                                            * step, their l0, the weights'
+                                            * gradient */
+    int *gn_active;                        /* (T) heads with a loss */
     double *head_loss;                     /* per head: scratch */
     mimo_head_stats *step;                 /* the last loss's sums */
     uint64_t *rows;                        /* (max_batch) row indices */
@@ -106,6 +111,9 @@ double mimo_model_head_weight(const mimo_model *m, int h)
 {
     if (mimo_graph_log_vars(m->g))
         return exp(-(double)mimo_model_params((mimo_model *)m)[h]);
+    if (m->gradnorm) /* the configured weight is part of the head's loss */
+        return m->spec->outputs[h].weight *
+               (double)mimo_model_params((mimo_model *)m)[h];
     return m->spec->outputs[h].weight;
 }
 
@@ -212,6 +220,20 @@ static int balance_create(mimo_model *m)
     if (m->n_heads < 2 || mimo_graph_log_vars(m->g))
         return mimo_error(MIMO_EINVAL, "%s: task_balancing needs two heads or more "
                           "and their fixed weights", file);
+    if (m->spec->train.task_balancing == MIMO_BALANCING_GRADNORM) {
+        size_t T = (size_t)m->n_heads;
+        m->gradnorm = 1;
+        m->gram = calloc(T * T + T, sizeof *m->gram);
+        m->gn_loss = calloc(3 * T, sizeof *m->gn_loss);
+        m->gn_active = calloc(T, sizeof *m->gn_active);
+        if (!m->gram || !m->gn_loss || !m->gn_active)
+            return mimo_error(MIMO_ENOMEM, "out of memory for task balancing");
+        int rc = mimo_graph_diag_enable(m->g); /* the norms at the shared tensor */
+        return rc == MIMO_EINVAL ? mimo_error(MIMO_EINVAL, "%s: task_balancing: "
+                                              "gradnorm needs a tensor where two "
+                                              "heads' paths part below trained "
+                                              "layers", file) : rc;
+    }
     if (m->spec->train.task_balancing == MIMO_BALANCING_MGDA_UB) {
         size_t T = (size_t)m->n_heads, nt = mimo_graph_trained_count(m->g);
         m->mgda = 1;
@@ -278,6 +300,8 @@ int mimo_model_create(const mimo_spec *spec, mimo_model **out)
         mimo_model_free(&m);
         return rc;
     }
+    if (m->gradnorm) /* its weights sum to T after every update */
+        mimo_optim_set_renorm(m->opt, (size_t)m->n_heads);
     mimo_graph_init_params(m->g, m->params, spec->train.seed);
     if ((rc = mimo_sparse_create(m, nt, 1, &m->sparse))) {
         mimo_model_free(&m);
@@ -308,6 +332,8 @@ void mimo_model_free(mimo_model **mp)
     free(m->scratch);
     free(m->gram);
     free(m->alpha);
+    free(m->gn_loss);
+    free(m->gn_active);
     mimo_balance_free(&m->bal);
     free(m->step);
     free(m->head_loss);
@@ -554,6 +580,8 @@ void mimo_model_begin_step(mimo_model *m, long epoch)
 {
     if (m->bal)
         mimo_balance_begin(m->bal);
+    if (m->gradnorm)
+        memset(m->gn_loss, 0, sizeof *m->gn_loss * (size_t)m->n_heads);
     m->epoch = epoch;
     m->step_rows = m->read_rows = NULL;
     m->backward_rows = 0;
@@ -628,6 +656,9 @@ int mimo_model_loss(mimo_model *m, int b, mimo_stats *st)
         if (m->denom[h] > 0)
             grads[h] -= (mimo_real)(mimo_model_head_weight(m, h) * m->step[h].loss /
                                     m->denom[h]);
+    for (int h = 0; h < m->n_heads && m->gradnorm && !rc; h++)
+        if (m->denom[h] > 0) /* this rank's part of the head's mean loss */
+            m->gn_loss[h] += m->step[h].loss / m->denom[h];
     if (!rc && st)
         rc = add_stats(m, b, st);
     phase(m, MIMO_PHASE_FORWARD, 1);
@@ -667,8 +698,46 @@ static int mgda_step(mimo_model *m)
     return rc ? rc : mimo_graph_status(m->g);
 }
 
+/* GradNorm: the heads' squared gradient norms at the shared
+ * representation (the diagnostics' Gram diagonal) and their losses, summed
+ * over the ranks in one reduce; the losses of the first step a head has
+ * labels kept as its l0 (in the parameters' untrained tail, so that they
+ * are checkpointed); the weights' gradient written on rank 0 only, so
+ * that the exchange's sum over the ranks is it. The optimizer steps the
+ * weights with the network and rescales them to sum to T
+ * (mimo_optim_set_renorm). */
+static int gradnorm_step(mimo_model *m)
+{
+    int T = m->n_heads, rc = 0;
+    size_t l0_off;
+    const double *G = mimo_graph_diag_gram(m->g);
+    double *sq = m->gram, *loss = m->gram + T;
+    for (int h = 0; h < T; h++)
+        sq[h] = G[h * T + h], loss[h] = m->gn_loss[h];
+    if (m->x.ops->reduce && (rc = m->x.ops->reduce(m->x.state, m->gram, 2 * T)))
+        return rc;
+    mimo_graph_gradnorm(m->g, &l0_off);
+    mimo_real *params = mimo_model_params(m), *l0 = params + l0_off;
+    double *l0d = m->gn_loss + T; /* l0 in double, for the ratios */
+    for (int h = 0; h < T; h++) {
+        if (m->denom[h] > 0 && l0[h] == 0 && m->x.writes_state)
+            l0[h] = (mimo_real)loss[h]; /* the first: every writer the same */
+        l0d[h] = l0[h] != 0 ? (double)l0[h] : (double)(mimo_real)loss[h];
+        m->gn_active[h] = m->denom[h] > 0 && l0d[h] > 0;
+    }
+    double *grad = m->gn_loss + 2 * T;
+    mimo_balance_gradnorm(T, sq, loss, l0d, m->gn_active, params,
+                          m->spec->train.gradnorm_alpha, grad);
+    mimo_real *grads = mimo_model_grads(m);
+    for (int h = 0; h < T && m->rank == 0; h++)
+        grads[h] += (mimo_real)grad[h];
+    return 0;
+}
+
 int mimo_model_balance(mimo_model *m, long epoch, long step)
 {
+    if (m->gradnorm)
+        return gradnorm_step(m);
     if (m->mgda)
         return mgda_step(m);
     if (!m->bal)
@@ -723,9 +792,12 @@ void mimo_model_backward(mimo_model *m, int b)
         phase(m, MIMO_PHASE_BACKWARD, 1);
         return;
     }
-    /* only the last micro-batch's backward makes layers' gradients final */
+    /* only the last micro-batch's backward makes layers' gradients final;
+     * under gradnorm not even that: its weights' gradient, the first
+     * values, comes after the backward */
     mimo_graph_backward_hooked(m->g, mimo_model_params(m), mimo_model_grads(m),
-                               b, m->view_last ? m->x.ops->layer_done : NULL,
+                               b, m->view_last && !m->gradnorm ? m->x.ops->layer_done
+                                                               : NULL,
                                m->x.state);
     phase(m, MIMO_PHASE_BACKWARD, 1);
 }

@@ -26,6 +26,7 @@ struct mimo_optim {
     mimo_real *own[MAX_SLOTS];
     int n_lazy;                  /* lazy adam: the tables' ranges, sorted */
     size_t *lazy_lo, *lazy_hi;
+    size_t renorm;               /* [0, renorm) sums to renorm after a step */
 };
 
 int mimo_optim_create(const mimo_opt_spec *spec, size_t n, mimo_optim **out)
@@ -293,6 +294,22 @@ double mimo_optim_clip_scale(const mimo_optim *o, double sum_sq)
     return o->s.clipnorm > 0 && norm > o->s.clipnorm ? o->s.clipnorm / norm : 1;
 }
 
+void mimo_optim_set_renorm(mimo_optim *o, size_t k) { o->renorm = k <= o->n ? k : 0; }
+size_t mimo_optim_renorm(const mimo_optim *o) { return o->renorm; }
+
+/* [0, k) rescaled to sum to k, in double, in index order (the same on
+ * every rank); left as it is when its sum is not positive. */
+static void renormalize(mimo_real *p, size_t k)
+{
+    double sum = 0;
+    for (size_t i = 0; i < k; i++)
+        sum += (double)p[i];
+    if (!(sum > 0))
+        return;
+    for (size_t i = 0; i < k; i++)
+        p[i] = (mimo_real)((double)p[i] * (double)k / sum);
+}
+
 void mimo_optim_apply(mimo_optim *o, size_t lo, size_t hi, mimo_real *params,
                       const mimo_real *grads, double scale, double lr)
 {
@@ -307,6 +324,8 @@ void mimo_optim_apply(mimo_optim *o, size_t lo, size_t hi, mimo_real *params,
         else
             run_split(adam_step, &a);
     }
+    if (o->renorm && lo == 0 && hi >= o->renorm)
+        renormalize(params, o->renorm);
 }
 
 void mimo_optim_step(mimo_optim *o, mimo_real *params, const mimo_real *grads,

@@ -73,6 +73,13 @@ double mimo_optim_clip_scale(const mimo_optim *o, double sum_sq);
 void mimo_optim_apply(mimo_optim *o, size_t lo, size_t hi, mimo_real *params,
                       const mimo_real *grads, double scale, double lr);
 
+/* A constraint after each update (task_balancing: gradnorm): values
+ * [0, k) rescaled to sum to k, by whichever apply covers all of them
+ * (slices of a shared buffer must not split [0, k): mimo_optim_renorm
+ * says where the first may end). k 0: none. */
+void mimo_optim_set_renorm(mimo_optim *o, size_t k);
+size_t mimo_optim_renorm(const mimo_optim *o);
+
 /* Moment buffers ("velocity", "m", "v", "momentum"), n values each. */
 int mimo_optim_n_slots(const mimo_optim *o);
 const char *mimo_optim_slot_name(const mimo_optim *o, int k);

@@ -104,6 +104,7 @@ void mimo_spec_defaults(mimo_spec *s)
     s->data.prefetch = 2;
     s->train.batch_size = 32;
     s->train.accumulate = 1;
+    s->train.gradnorm_alpha = 1.5;
     s->train.epochs = 1;
     s->train.seed = 42;
     s->train.shuffle = 1;

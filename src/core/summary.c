@@ -109,6 +109,9 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
     if (g->n_log_var) /* the learned s_h of loss_weighting: uncertainty */
         fprintf(f, "%-*s %-*s %11d  %s\n", wname, "loss_weighting (uncertainty)",
                 wshape, "", g->n_log_var, "the heads' losses");
+    if (g->n_gradnorm) /* the weights and first losses of gradnorm */
+        fprintf(f, "%-*s %-*s %11d  %s\n", wname, "task_balancing (gradnorm)",
+                wshape, "", 2 * g->n_gradnorm, "the heads' losses");
     for (int i = 0; i < total; i++)
         fputc('=', f);
     fprintf(f, "\nTotal params: %zu\nTrainable params: %zu\nNon-trainable params: "
@@ -129,7 +132,7 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
         const mimo_head *hd = &g->heads[h];
         const mimo_output_spec *o = hd->spec;
         mimo_shape_format(&g->nodes[hd->node].shape, shape, sizeof shape);
-        if (g->n_log_var)
+        if (g->n_log_var || g->n_gradnorm)
             snprintf(cell, sizeof cell, "weight learned");
         else
             snprintf(cell, sizeof cell, "weight %g", o->weight);

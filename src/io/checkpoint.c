@@ -192,8 +192,11 @@ static int read_tensors(hid_t f, const char *path, const char *group,
             continue;
         snprintf(name, sizeof name, "%s/%s/%s", group, p.layer, p.name);
         py_shape(&p.shape, want, sizeof want);
-        if (init && p.offset == 0 && mimo_graph_log_vars(g) &&
-            strcmp(p.layer, "loss_weighting") == 0 && !mimo_h5_exists(f, name))
+        /* --init from a file without them: learned head weights start
+         * as a fresh run's (uncertainty's s_h, gradnorm's w and l0) */
+        if (init && (strcmp(p.layer, "loss_weighting") == 0 ||
+                     strcmp(p.layer, "task_balancing") == 0) &&
+            !mimo_h5_exists(f, name))
             continue;
         if (!mimo_h5_exists(f, name))
             return mimo_error(MIMO_EINVAL, "%s: no '%s' for layer '%s' (%s %s)",

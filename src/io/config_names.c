@@ -167,7 +167,7 @@ const enum_desc mimo_cfg_enum_weighting = {
     "loss_weighting", mimo_weighting_parse, weighting_name, 0, 2, NULL};
 
 static const char *const balancing_names[MIMO_BALANCING_COUNT] = {"none", "pcgrad",
-                                                                   "mgda_ub"};
+                                                                   "mgda_ub", "gradnorm"};
 static const char *balancing_name(int i)
 {
     return i >= 0 && i < MIMO_BALANCING_COUNT ? balancing_names[i] : "?";

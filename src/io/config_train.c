@@ -116,6 +116,33 @@ static int conv_opt(cfg *c, yaml_node_t *n, mimo_opt_spec *o)
     return 0;
 }
 
+/* train.task_balancing: a method's name, or {type: NAME, alpha: A} (alpha:
+ * gradnorm's only setting). */
+static int conv_balancing(cfg *c, yaml_node_t *n, mimo_train_spec *t)
+{
+    static const char *const keys[] = {"type", "alpha"};
+    const char *what = "train.task_balancing";
+    yaml_node_t *ty = n, *a = NULL;
+    int tb, rc;
+    if (n->type == YAML_MAPPING_NODE) {
+        if ((rc = mimo_cfg_check_keys(c, n, what, keys, 2)))
+            return rc;
+        if (!(ty = mimo_cfg_get(c, n, "type", NULL)))
+            return mimo_cfg_err(c, n, "%s: missing 'type' (none, pcgrad, mgda_ub "
+                                "or gradnorm)", what);
+        a = mimo_cfg_get(c, n, "alpha", NULL);
+    }
+    if ((rc = mimo_cfg_get_enum(c, ty, &mimo_cfg_enum_balancing, "train", &tb)))
+        return rc;
+    t->task_balancing = (mimo_task_balancing)tb;
+    if (a && tb != MIMO_BALANCING_GRADNORM)
+        return mimo_cfg_err(c, a, "%s: alpha is gradnorm's setting, not %s's", what,
+                            mimo_cfg_enum_balancing.name(tb));
+    return a ? mimo_cfg_get_double(c, a, "train.task_balancing.alpha", R_NONNEG,
+                                   &t->gradnorm_alpha)
+             : 0;
+}
+
 /* An optional section: a mapping, or nothing at all. */
 static int optional_section(cfg *c, yaml_node_t *n, const char *name,
                             const char *const *keys, int n_keys)
@@ -441,12 +468,9 @@ int mimo_cfg_conv_train(cfg *c, yaml_node_t *n, mimo_train_spec *t)
                                                      "train"),
                                    &t->grad_diagnostics)))
         return rc;
-    if ((v = mimo_cfg_get(c, n, "task_balancing", NULL))) {
-        int tb;
-        if ((rc = mimo_cfg_get_enum(c, v, &mimo_cfg_enum_balancing, "train", &tb)))
-            return rc;
-        t->task_balancing = (mimo_task_balancing)tb;
-    }
+    if ((v = mimo_cfg_get(c, n, "task_balancing", NULL))
+        && (rc = conv_balancing(c, v, t)))
+        return rc;
     return conv_train_extras(c, n, t);
 }
 

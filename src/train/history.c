@@ -96,7 +96,8 @@ int mimo_history_init(mimo_history *h, const mimo_graph *g, int have_val)
     char buf[512];
     memset(h, 0, sizeof *h);
     h->g = g, h->have_val = have_val;
-    int rc = add_col(h, "", "epoch"), learned = mimo_graph_log_vars(g) > 0;
+    int rc = add_col(h, "", "epoch"), learned = mimo_graph_log_vars(g) > 0 ||
+                                             mimo_graph_gradnorm(g, NULL) > 0;
     for (int v = 0; v < 1 + have_val && !rc; v++) {
         const char *pre = v ? "val_" : "";
         rc = add_col(h, pre, "loss");
@@ -179,7 +180,7 @@ void mimo_history_fill(mimo_history *h, long epoch, const mimo_stats *train,
                     h->values[c++] = mimo_head_metric(&s->head[k], j);
             if (o->missing)
                 h->values[c++] = s->head[k].labelled;
-            if (mimo_graph_log_vars(h->g) && !v)
+            if ((mimo_graph_log_vars(h->g) || mimo_graph_gradnorm(h->g, NULL)) && !v)
                 h->values[c++] = s->head[k].task_weight;
         }
         if (!v)

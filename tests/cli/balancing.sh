@@ -5,7 +5,10 @@
 # default and changes nothing; a mid-epoch resume is bitwise; bad values
 # are one clear error (one head, learned task weights, an unknown method,
 # nothing shared by two heads, mgda_ub with accumulate). mgda_ub: 1 and 2
-# ranks alike.
+# ranks alike. gradnorm: 1, 2 and 4 ranks alike, bucketed too, and with
+# accumulate: 3; its weights sum to the number of heads, are logged per
+# epoch, and its first losses are checkpointed (a mid-epoch resume is
+# bitwise).
 source "$(dirname "$0")/lib.bash"
 cd "$TMP"
 two_branch_data
@@ -33,6 +36,35 @@ check "mgda_ub: 2 ranks as 1 (1e-5)" params_close mg1/checkpoints/last.h5 mg2/ch
 mpi_expect 2 0 "" train net.yaml --out mgb --quiet --set train.task_balancing=mgda_ub --allreduce bucketed --bucket-mb 0.0005
 check "mgda_ub, bucketed allreduce: as 1 rank (1e-5)" params_close mg1/checkpoints/last.h5 mgb/checkpoints/last.h5 1e-5
 
+# ---- gradnorm (its PyTorch cross-check: tests/torch/gradnorm.py)
+config gnet "$(sed 's/task_balancing: pcgrad/task_balancing: {type: gradnorm, alpha: 1.5}/' net.yaml)"
+expect 0 "task_balancing (gradnorm)" summary gnet.yaml
+expect 0 "" train gnet.yaml --out gn1 --quiet
+mpi_expect 2 0 "" train gnet.yaml --out gn2 --quiet --check-every 1
+check "gradnorm: 2 ranks as 1 (1e-5)" params_close gn1/checkpoints/last.h5 gn2/checkpoints/last.h5 1e-5
+mpi_expect 4 0 "" train gnet.yaml --out gn4 --quiet --check-every 1
+check "gradnorm: 4 ranks as 1 (1e-5)" params_close gn1/checkpoints/last.h5 gn4/checkpoints/last.h5 1e-5
+mpi_expect 2 0 "" train gnet.yaml --out gnb --quiet --allreduce bucketed --bucket-mb 0.0005
+check "gradnorm, bucketed allreduce: as 1 rank (1e-5)" params_close gn1/checkpoints/last.h5 gnb/checkpoints/last.h5 1e-5
+expect 0 "" train gnet.yaml --out gna1 --quiet --set train.batch_size=60 --set train.accumulate=3
+mpi_expect 3 0 "" train gnet.yaml --out gna3 --quiet --set train.batch_size=60 --set train.accumulate=3
+check "gradnorm, accumulate 3: 3 ranks as 1 (1e-5)" params_close gna1/checkpoints/last.h5 gna3/checkpoints/last.h5 1e-5
+py "gradnorm: the weights moved, sum to 2, and are logged per epoch" "
+import csv, h5py, numpy as np
+w = h5py.File('gn1/checkpoints/last.h5')['params/task_balancing/weight'][()]
+l0 = h5py.File('gn1/checkpoints/last.h5')['params/task_balancing/initial_loss'][()]
+assert abs(float(w.sum()) - 2) < 1e-5 and np.max(np.abs(w - 1)) > 1e-3, w
+assert (l0 > 0).all(), l0
+rows = list(csv.DictReader(open('gn1/history.csv')))
+assert abs(float(rows[-1]['reg_weight']) - w[0]) < 1e-6, (rows[-1]['reg_weight'], w)
+print(f'  weights {w}, first losses {l0}')
+"
+expect 0 "" train gnet.yaml --out gnp --quiet --epochs 2 --set train.checkpoint.every_steps=3
+rm gnp/checkpoints/last.h5 gnp/checkpoints/ckpt-000000000020.h5
+expect 0 "resuming from gnp/checkpoints/ckpt-000000000018.h5 (epoch 2, step 8)" train gnet.yaml --out gnp --resume gnp
+check "gradnorm, resumed mid-epoch: bitwise" same_params gn1/checkpoints/last.h5 gnp/checkpoints/last.h5
+expect 0 "reg_loss" eval gn1 --data data.h5
+
 expect 0 "reg_loss" eval mg1 --data data.h5
 expect 0 "reg_loss" eval pc1 --data data.h5
 
@@ -59,7 +91,12 @@ expect 0 "resuming from part/checkpoints/ckpt-000000000018.h5 (epoch 2, step 8)"
 check "pcgrad, resumed mid-epoch: bitwise" same_params pc1/checkpoints/last.h5 part/checkpoints/last.h5
 
 # ---- bad input
-expect 1 "net.yaml: --set train.task_balancing: unknown task_balancing 'gradnorm' in train (expected one of: none, pcgrad, mgda_ub)" summary net.yaml --set train.task_balancing=gradnorm
+expect 1 "net.yaml: --set train.task_balancing: unknown task_balancing 'gradnom' in train (expected one of: none, pcgrad, mgda_ub, gradnorm; did you mean 'gradnorm'?)" summary net.yaml --set train.task_balancing=gradnom
+config alpha "$(sed 's/task_balancing: pcgrad/task_balancing: {type: pcgrad, alpha: 1}/' net.yaml)"
+expect 1 "alpha.yaml:17:41: train.task_balancing: alpha is gradnorm's setting, not pcgrad's" summary alpha.yaml
+config notype "$(sed 's/task_balancing: pcgrad/task_balancing: {alpha: 1}/' net.yaml)"
+expect 1 "notype.yaml:17:19: train.task_balancing: missing 'type' (none, pcgrad, mgda_ub or gradnorm)" summary notype.yaml
+expect 1 "train.task_balancing.alpha" summary gnet.yaml --set train.task_balancing.alpha=-1
 expect 1 "train.task_balancing: pcgrad goes with the heads' fixed weights, not loss_weighting: uncertainty" summary net.yaml --set train.loss_weighting=uncertainty
 expect 1 "train.task_balancing: mgda_ub needs the whole batch's gradients before its backward; with accumulate 2 it would run each micro-batch's forward twice (not supported: use accumulate: 1 or pcgrad)" summary net.yaml --set train.task_balancing=mgda_ub --set train.accumulate=2
 config one "inputs: {a: {shape: 6}}
@@ -78,4 +115,5 @@ train: {task_balancing: pcgrad}
 data: {train: data.h5}"
 expect 1 "apart.yaml: task_balancing: no trained parameter is shared by two heads (nothing to balance; use none)" train apart.yaml --out apart
 expect 1 "apart.yaml: task_balancing: mgda_ub needs a tensor where two heads' paths part below trained layers" train apart.yaml --out apart --set train.task_balancing=mgda_ub
+expect 1 "apart.yaml: task_balancing: gradnorm needs a tensor where two heads' paths part below trained layers" train apart.yaml --out apart --set train.task_balancing=gradnorm
 finish
