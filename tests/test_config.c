@@ -366,8 +366,8 @@ static void test_bad_enum(void **state)
                "outputs: {h1: {loss: mse, metrics: [acuracy]}}\n",
                "m.yaml:4:37: unknown metric 'acuracy'", "accuracy, mse, mae");
     expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1}}\n" TAIL
-               "train: {optimizer: adagrad}\n",
-               "unknown optimizer 'adagrad'", "sgd, adam, adamw, rmsprop");
+               "train: {optimizer: adadelta}\n",
+               "unknown optimizer 'adadelta'", "sgd, adam, adamw, rmsprop, adagrad");
     expect_err(HEAD "layers: {h1: {type: dense, units: 1, from: x1, "
                "kernel_initializer: {type: xavier}}}\n" TAIL,
                "unknown initializer 'xavier'", "glorot_uniform");

@@ -105,6 +105,41 @@ static void test_rmsprop_momentum(void **s)
     run(o, (double[]){0.975507428, -1.967310041, 0.437821649}, "v");
 }
 
+/* adagrad: acc from 0.1, w -= lr g / (sqrt(acc) + 1e-7); the values are
+ * torch.optim.Adagrad's (initial_accumulator_value 0.1, eps 1e-7) in
+ * float64, as is the L2 case (weight_decay 0.1) */
+static void test_adagrad(void **s)
+{
+    (void)s;
+    run(base(MIMO_OPT_ADAGRAD, 0.1), (double[]){0.980034303, -1.947686895, 0.356946303},
+        "accumulator");
+    mimo_opt_spec o = base(MIMO_OPT_ADAGRAD, 0.1);
+    o.weight_decay = 0.1;
+    run(o, (double[]){0.963161334, -1.927512722, 0.356344420}, "accumulator");
+}
+
+/* adagrad is row-sparse exact: a zero gradient leaves the value and its
+ * accumulator bitwise as they were */
+static void test_adagrad_sparse(void **s)
+{
+    (void)s;
+    mimo_opt_spec spec = base(MIMO_OPT_ADAGRAD, 0.1);
+    mimo_real w[4] = {1, 2, 3, 4}, g1[4] = {1, -1, 0.5f, 2}, g2[4] = {0, 0.25f, 0, 0};
+    mimo_optim *o = NULL;
+    assert_int_equal(mimo_optim_create(&spec, 4, &o), 0);
+    assert_true(mimo_optim_row_sparse(o));
+    mimo_optim_step(o, w, g1, NULL, 0.1);
+    mimo_real w1[4], a1[4];
+    memcpy(w1, w, sizeof w1);
+    memcpy(a1, mimo_optim_slot(o, 0), sizeof a1);
+    mimo_optim_step(o, w, g2, NULL, 0.1);
+    for (int i = 0; i < 4; i++) {
+        int same = w[i] == w1[i] && mimo_optim_slot(o, 0)[i] == a1[i];
+        assert_int_equal(same, g2[i] == 0);
+    }
+    mimo_optim_free(&o);
+}
+
 /* L2: g += 0.1 w: g1' = (0.6, -1.2, 2.05), w1 = (0.94, -1.88, 0.295) */
 static void test_l2_decay(void **s)
 {
@@ -162,7 +197,7 @@ static void check_slices(mimo_opt_spec spec, int clip)
     assert_int_equal(mimo_optim_create(&spec, NS, &a), 0);
     assert_int_equal(mimo_optim_create(&spec, NS, &b), 0);
     for (int j = 0; j < mimo_optim_n_slots(a); j++) {
-        memset(m_sh[j], 0, sizeof m_sh[j]);
+        memcpy(m_sh[j], mimo_optim_slot(all, j), sizeof m_sh[j]); /* as shm.c */
         mimo_optim_lend_slot(a, j, m_sh[j]);
         mimo_optim_lend_slot(b, j, m_sh[j]);
     }
@@ -195,7 +230,7 @@ static void test_slices(void **s)
     mimo_opt_spec r = base(MIMO_OPT_RMSPROP, 0.01);
     r.momentum = 0.5;
     mimo_opt_spec specs[] = {base(MIMO_OPT_SGD, 0.1), m, base(MIMO_OPT_ADAM, 0.01),
-                             base(MIMO_OPT_ADAMW, 0.01), r};
+                             base(MIMO_OPT_ADAMW, 0.01), r, base(MIMO_OPT_ADAGRAD, 0.1)};
     for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
         check_slices(specs[i], 0); /* bitwise */
         check_slices(specs[i], 1); /* L2 and clipnorm: the norm's sum order */
@@ -253,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_rmsprop_momentum), cmocka_unit_test(test_l2_decay),
         cmocka_unit_test(test_clipnorm),   cmocka_unit_test(test_clipvalue),
         cmocka_unit_test(test_slices),      cmocka_unit_test(test_lazy),
+        cmocka_unit_test(test_adagrad),     cmocka_unit_test(test_adagrad_sparse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -128,6 +128,7 @@ typedef enum {
     MIMO_OPT_ADAM,
     MIMO_OPT_ADAMW,
     MIMO_OPT_RMSPROP,
+    MIMO_OPT_ADAGRAD,
     MIMO_OPT_COUNT
 } mimo_opt_kind;
 
@@ -213,7 +214,7 @@ typedef struct {
     double momentum;      /* sgd; rmsprop */
     int nesterov;         /* sgd */
     double beta1, beta2;  /* adam(w): 0.9, 0.999 */
-    double eps;           /* adam(w), rmsprop: 1e-7 */
+    double eps;           /* adam(w), rmsprop, adagrad: 1e-7 */
     double rho;           /* rmsprop: 0.9 */
     double weight_decay;  /* adamw: decoupled; others: L2 (g += wd * w) */
     double clipnorm;      /* clip by global norm when > 0 */
@@ -221,6 +222,7 @@ typedef struct {
     int lazy;             /* adam(w): values of embedding tables whose
                            * gradient is 0 this step keep their value and
                            * moments (TF's LazyAdam; another optimizer) */
+    double initial_accumulator; /* adagrad's accumulator at the start: 0.1 */
 } mimo_opt_spec;
 
 /* Learning-rate schedules (per epoch, Keras semantics), with an optional

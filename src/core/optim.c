@@ -47,6 +47,9 @@ int mimo_optim_create(const mimo_opt_spec *spec, size_t n, mimo_optim **out)
         if (spec->momentum > 0)
             o->slot_name[o->n_slots++] = "momentum";
         break;
+    case MIMO_OPT_ADAGRAD:
+        o->slot_name[o->n_slots++] = "accumulator";
+        break;
     default:
         o->slot_name[o->n_slots++] = "m";
         o->slot_name[o->n_slots++] = "v";
@@ -57,6 +60,8 @@ int mimo_optim_create(const mimo_opt_spec *spec, size_t n, mimo_optim **out)
             return mimo_error(MIMO_ENOMEM, "out of memory for optimizer "
                               "moments (%zu parameters)", n);
         }
+    for (size_t i = 0; spec->kind == MIMO_OPT_ADAGRAD && i < n; i++)
+        o->slot[0][i] = (mimo_real)spec->initial_accumulator;
     *out = o;
     return 0;
 }
@@ -189,6 +194,23 @@ static void rmsprop_step(const step_args *a)
     }
 }
 
+/* adagrad (Duchi et al. 2011; Keras' and PyTorch's form): the squared
+ * gradients summed from initial_accumulator, w -= lr g / (sqrt(acc) +
+ * eps). A zero gradient changes neither: row-sparse exact. */
+static void adagrad_step(const step_args *a)
+{
+    const mimo_optim *o = a->o;
+    const mimo_real *g = a->g;
+    long lo = a->lo;
+    mimo_real lr = a->lr, sc = a->scale, *w = a->w;
+    mimo_real eps = (mimo_real)o->s.eps, *acc = o->slot[0];
+    FOR_SLICE(a) {
+        mimo_real gi = g[i - lo] * sc;
+        acc[i] += gi * gi;
+        w[i] -= lr * gi / (sqrt(acc[i]) + eps);
+    }
+}
+
 void mimo_optim_begin_step(mimo_optim *o) { o->t++; }
 
 int mimo_optim_prepares(const mimo_optim *o)
@@ -241,7 +263,8 @@ int mimo_optim_clips_norm(const mimo_optim *o) { return o->s.clipnorm > 0; }
 
 int mimo_optim_row_sparse(const mimo_optim *o)
 {
-    return ((o->s.kind == MIMO_OPT_SGD && o->n_slots == 0) || o->n_lazy > 0) &&
+    return ((o->s.kind == MIMO_OPT_SGD && o->n_slots == 0) ||
+            o->s.kind == MIMO_OPT_ADAGRAD || o->n_lazy > 0) &&
            !mimo_optim_prepares(o);
 }
 
@@ -318,6 +341,7 @@ void mimo_optim_apply(mimo_optim *o, size_t lo, size_t hi, mimo_real *params,
     switch (o->s.kind) {
     case MIMO_OPT_SGD: run_split(sgd_step, &a); break;
     case MIMO_OPT_RMSPROP: run_split(rmsprop_step, &a); break;
+    case MIMO_OPT_ADAGRAD: run_split(adagrad_step, &a); break;
     default:
         if (o->n_lazy)
             adam_ranges(&a);

@@ -20,7 +20,7 @@ static const char *const loss_names[MIMO_LOSS_COUNT] = {
     "none", "mse", "mae", "huber", "binary_crossentropy",
     "categorical_crossentropy", "sparse_categorical_crossentropy"};
 static const char *const opt_names[MIMO_OPT_COUNT] = {
-    "sgd", "adam", "adamw", "rmsprop"};
+    "sgd", "adam", "adamw", "rmsprop", "adagrad"};
 static const char *const sched_names[MIMO_SCHED_COUNT] = {
     "constant", "step", "exponential", "cosine"};
 static const char *const mode_names[3] = {"auto", "min", "max"};
@@ -90,6 +90,7 @@ void mimo_spec_defaults(mimo_spec *s)
     s->train.opt.beta2 = 0.999;
     s->train.opt.eps = 1e-7;
     s->train.opt.rho = 0.9;
+    s->train.opt.initial_accumulator = 0.1;
     s->train.schedule.step_size = 10;
     s->train.schedule.gamma = 0.1;
     s->train.plateau.factor = 0.1;

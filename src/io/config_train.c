@@ -24,7 +24,7 @@ static const char *const TRAIN_KEYS[] = {
     "grad_diagnostics", "task_balancing"};
 static const char *const OPT_KEYS[] = {
     "type", "lr", "momentum", "nesterov", "beta1", "beta2", "epsilon", "rho",
-    "weight_decay", "clipnorm", "clipvalue", "lazy"};
+    "weight_decay", "clipnorm", "clipvalue", "lazy", "initial_accumulator_value"};
 static const char *const DATA_KEYS[] = {"train", "val", "memory_limit_mb",
                                         "prefetch"};
 
@@ -35,12 +35,15 @@ static int opt_key_ok(mimo_opt_kind k, const char *key)
     static const char *const sgd[] = {"momentum", "nesterov"};
     static const char *const adam[] = {"beta1", "beta2", "epsilon", "lazy"};
     static const char *const rms[] = {"rho", "momentum", "epsilon"};
+    static const char *const adagrad[] = {"epsilon", "initial_accumulator_value"};
     if (mimo_cfg_in_list(key, common, 5))
         return 1;
     if (k == MIMO_OPT_SGD)
         return mimo_cfg_in_list(key, sgd, 2);
     if (k == MIMO_OPT_ADAM || k == MIMO_OPT_ADAMW)
         return mimo_cfg_in_list(key, adam, 4);
+    if (k == MIMO_OPT_ADAGRAD)
+        return mimo_cfg_in_list(key, adagrad, 2);
     return mimo_cfg_in_list(key, rms, 3);
 }
 
@@ -60,7 +63,8 @@ static const opt_num OPT_NUMS[] = {
     {"rho", offsetof(mimo_opt_spec, rho), R_UNIT},
     {"weight_decay", offsetof(mimo_opt_spec, weight_decay), R_NONNEG},
     {"clipnorm", offsetof(mimo_opt_spec, clipnorm), R_NONNEG},
-    {"clipvalue", offsetof(mimo_opt_spec, clipvalue), R_NONNEG}};
+    {"clipvalue", offsetof(mimo_opt_spec, clipvalue), R_NONNEG},
+    {"initial_accumulator_value", offsetof(mimo_opt_spec, initial_accumulator), R_NONNEG}};
 
 static int conv_opt_map(cfg *c, yaml_node_t *n, mimo_opt_spec *o)
 {
@@ -68,7 +72,7 @@ static int conv_opt_map(cfg *c, yaml_node_t *n, mimo_opt_spec *o)
     char w[MSG_MAX / 2];
     yaml_node_t *t = mimo_cfg_get(c, n, "type", NULL), *v;
     yaml_node_pair_t *p;
-    int rc = mimo_cfg_check_keys(c, n, what, OPT_KEYS, 12), kind = MIMO_OPT_SGD;
+    int rc = mimo_cfg_check_keys(c, n, what, OPT_KEYS, 13), kind = MIMO_OPT_SGD;
     if (rc)
         return rc;
     if (t && (rc = mimo_cfg_get_enum(c, t, &mimo_cfg_enum_opt, what, &kind)))

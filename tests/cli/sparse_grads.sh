@@ -6,8 +6,9 @@
 # with weights, a bag sharing its table, a frozen bag and dense layers,
 # under plain sgd (the update touches only the rows), adam (dense
 # update), sgd with momentum, decay and clipping (the update uses the
-# buffer as scratch) and lazy adamw (only the rows, as sgd; untouched
-# rows' moments frozen, checked), on 1 process, 2 and 3 ranks: bitwise
+# buffer as scratch), lazy adamw (only the rows, as sgd; untouched
+# rows' moments frozen, checked) and adagrad (only the rows: a zero
+# gradient changes nothing), on 1 process, 2 and 3 ranks: bitwise
 # equal with the bucketed allreduce, within 1e-6 of the blocking one (its
 # ring sums in another order on 3 ranks) and on 4 ranks (the allreduce
 # adds pairs); node_shared still works beside it; a resume gives the
@@ -70,6 +71,7 @@ net sgd '{type: sgd, lr: 0.2}'
 net adam '{type: adam, lr: 0.01}'
 net mom '{type: sgd, lr: 0.1, momentum: 0.9, weight_decay: 0.0001, clipnorm: 1.0}'
 net lazy '{type: adamw, lr: 0.01, weight_decay: 0.01, lazy: true}'
+net adagrad '{type: adagrad, lr: 0.05, initial_accumulator_value: 0.2}'
 
 # ---- which exchange runs
 bench() { mpi_expect 2 0 "$1" bench sgd.yaml --steps 2 --warmup 1 "${@:2}"; }
@@ -81,7 +83,7 @@ expect 0 "" bench sgd.yaml --steps 2 --warmup 1
 expect 2 "--embedding-grads expects sparse or dense" train sgd.yaml --embedding-grads rows
 
 # ---- sparse = dense
-for opt in sgd adam mom lazy; do
+for opt in sgd adam mom lazy adagrad; do
     expect 0 "" train $opt.yaml --out $opt-np1 --quiet
     expect 0 "" train $opt.yaml --out $opt-1-dense --quiet --embedding-grads dense
     check "$opt, 1 process: rows (local_rows) = whole tables (bitwise)" \
