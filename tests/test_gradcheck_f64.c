@@ -842,6 +842,29 @@ static void test_mask_recurrent(void **s)
           "outputs: {o: {loss: mse}}\n");
 }
 
+/* zero_output_for_mask: a masked step's output is zero, the state carries
+ * over. conv1d (same) reads the zeros into its unmasked neighbours; the
+ * last output (no return_sequences) is zero where the last step is
+ * padding (tok row 0, forwards; row 1 backwards), as Keras. */
+static void test_mask_zero_output(void **s)
+{
+    (void)s;
+    check("inputs: {tok: {shape: 6, dtype: int32}}\n"
+          "layers:\n"
+          "  e: {type: embedding, input_dim: 7, output_dim: 3, mask_zero: true, from: tok}\n"
+          "  g: {type: gru, units: 3, return_sequences: true, zero_output_for_mask: true, from: e}\n"
+          "  c: {type: conv1d, filters: 2, kernel_size: 3, padding: same, from: g}\n"
+          "  l: {type: lstm, units: 2, return_sequences: true, go_backwards: true, zero_output_for_mask: true, from: e}\n"
+          "  k: {type: conv1d, filters: 2, kernel_size: 2, padding: causal, from: l}\n"
+          "  pc: {type: global_avg_pool1d, from: c}\n"
+          "  pk: {type: global_max_pool1d, from: k}\n"
+          "  h: {type: gru, units: 2, zero_output_for_mask: true, from: e}\n"
+          "  m: {type: lstm, units: 2, go_backwards: true, zero_output_for_mask: true, from: e}\n"
+          "  cat: {type: concat, from: [pc, pk, h, m]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
 static void test_mask_pools(void **s)
 {
     (void)s;
@@ -1669,6 +1692,7 @@ int main(void)
         cmocka_unit_test(test_rnn_shared_frozen),
         cmocka_unit_test(test_rnn_init),
         cmocka_unit_test(test_mask_recurrent),
+        cmocka_unit_test(test_mask_zero_output),
         cmocka_unit_test(test_mask_pools),
         cmocka_unit_test(test_mask_values),
         cmocka_unit_test(test_attention_self),

@@ -11,7 +11,8 @@ shape...)}; the output is a dict {head name: (N, units)}, what
 Masks (embedding's mask_zero) follow mimo: the mask (N, T), true where
 the id is not 0, goes with the tensors of the nodes that pass it on (a
 node's mask_src names the node that made it); gru/lstm carry their state
-over a masked step and, going backwards with every step's output, make
+over a masked step (with zero_output_for_mask its output is zero there)
+and, going backwards with every step's output, make
 their own mask, the input's reversed; the global 1-D pools leave masked
 steps out (zeros when none is left).
 
@@ -358,12 +359,15 @@ class MimoModel(torch.nn.Module):
             if m is not None:
                 h = torch.where(m[:, t:t + 1], h, h0)
                 c = torch.where(m[:, t:t + 1], c, c0)
-            out.append(h)
+            if m is not None and a.get('zero_output_for_mask'):  # the state carries over
+                out.append(torch.where(m[:, t:t + 1], h, torch.zeros_like(h)))
+            else:
+                out.append(h)
         if m is not None:
             self.mask_used = True
             if a['go_backwards'] and a['return_sequences']:  # the output's, in step order
                 self.mask_out = m.flip(1)
-        return torch.stack(out, 1) if a['return_sequences'] else h
+        return torch.stack(out, 1) if a['return_sequences'] else out[-1]
 
     def k_gru(self, n, a, xs):
         return self._rnn(n, a, xs[0], False)

@@ -22,8 +22,10 @@
  * ra is recurrent_activation (sigmoid), act activation (tanh).
  * A masked step (mask 0) carries the state over: h' = h (and c' = c), so
  * with return_sequences its output repeats the previous output (zeros
- * before the first step), as Keras. Output: the last state (u), or every
- * step's (T, u) in the order run (go_backwards: reversed, as Keras).
+ * before the first step), as Keras; with zero_output_for_mask its output
+ * is zero instead (the state still carries over; Keras' Bidirectional
+ * sets it). Output: the last step's (u), or every step's (T, u) in the
+ * order run (go_backwards: reversed, as Keras).
  * Backward walks the steps in reverse: the gates' gradients of every step
  * are kept, and the kernels' gradients are then one sgemm each over all
  * steps (x^T dG, h^T dG), as is the input's (dG W^T). No allocation: all
@@ -42,6 +44,7 @@ typedef struct {
     int units;
     mimo_act activation, recurrent_activation;
     int use_bias, return_sequences, go_backwards, unit_forget_bias, reset_after;
+    int zero_output_for_mask;
     mimo_init kernel_initializer, recurrent_initializer, bias_initializer;
 } rnn_args;
 
@@ -53,6 +56,7 @@ typedef struct {
     {MIMO_ARG(rnn_args, use_bias), .type = MIMO_ARG_BOOL},                       \
     {MIMO_ARG(rnn_args, return_sequences), .type = MIMO_ARG_BOOL},               \
     {MIMO_ARG(rnn_args, go_backwards), .type = MIMO_ARG_BOOL},                   \
+    {MIMO_ARG(rnn_args, zero_output_for_mask), .type = MIMO_ARG_BOOL},           \
     {MIMO_ARG(rnn_args, kernel_initializer), .type = MIMO_ARG_INIT},             \
     {MIMO_ARG(rnn_args, recurrent_initializer), .type = MIMO_ARG_INIT},          \
     {MIMO_ARG(rnn_args, bias_initializer), .type = MIMO_ARG_INIT},               \
@@ -93,6 +97,7 @@ static int rnn_finish(void *p, char *err, size_t len)
 
 typedef struct {
     int lstm, T, d, u, G, seq, back, use_bias;
+    int zero;              /* zero_output_for_mask */
     mimo_act act, ract;
     mimo_real alpha, ralpha;
     mimo_real *xt, *pre, *gate, *hp, *h, *c, *tc; /* forward, see above */
@@ -127,6 +132,7 @@ static int rnn_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
     d->T = p->shape.dim[0], d->d = p->shape.dim[1], d->u = a->units;
     d->G = (d->lstm ? 4 : 3) * a->units;
     d->seq = a->return_sequences, d->back = a->go_backwards;
+    d->zero = a->zero_output_for_mask;
     d->use_bias = a->use_bias;
     d->act = a->activation, d->ract = a->recurrent_activation;
     d->alpha = (mimo_real)mimo_act_alpha_default(a->activation);
@@ -300,6 +306,12 @@ static void lstm_step(rnn_node *d, const mimo_real *U, int k, int b)
     }
 }
 
+/* Whether step k's output of row s is zero (zero_output_for_mask) */
+static int zeroed(const rnn_node *d, int k, int s, int b)
+{
+    return d->zero && d->m[(size_t)k * b + s] == 0;
+}
+
 static void rnn_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                         int b)
 {
@@ -321,15 +333,14 @@ static void rnn_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
     for (int k = 0; d->mask_out && k < d->T; k++)
         for (int s = 0; s < b; s++)
             d->mask_out[(size_t)s * d->T + k] = d->m[(size_t)k * b + s];
-    for (int s = 0; s < b; s++) {
-        if (!d->seq) {
-            memcpy(n->y + s * u, d->h + (size_t)d->T * su + s * u, sizeof(mimo_real) * u);
-            continue;
+    for (int s = 0; s < b; s++)
+        for (int k = d->seq ? 0 : d->T - 1; k < d->T; k++) {
+            mimo_real *y = n->y + ((size_t)s * (d->seq ? d->T : 1) + (d->seq ? k : 0)) * u;
+            if (zeroed(d, k, s, b))
+                memset(y, 0, sizeof(mimo_real) * u);
+            else
+                memcpy(y, d->h + (k + 1) * su + s * u, sizeof(mimo_real) * u);
         }
-        for (int k = 0; k < d->T; k++)
-            memcpy(n->y + ((size_t)s * d->T + k) * u, d->h + (k + 1) * su + s * u,
-                   sizeof(mimo_real) * u);
-    }
 }
 
 /* dh += the output's gradient at step k */
@@ -339,6 +350,8 @@ static void add_output_grad(const mimo_node *n, rnn_node *d, int k, int b)
     if (!d->seq && k != d->T - 1)
         return;
     for (int s = 0; s < b; s++) {
+        if (zeroed(d, k, s, b))
+            continue;
         const mimo_real *dy = d->seq ? n->dy + ((size_t)s * d->T + k) * u
                                      : n->dy + (size_t)s * u;
         for (size_t j = 0; j < u; j++)
@@ -724,7 +737,7 @@ static const char *rnn_onnx_unrolled(mimo_onnx *x, const mimo_node *n, const cha
         free(outs);
         return NULL;
     }
-    const char *h = zero_state(x, in, d->u), *c = h;
+    const char *h = zero_state(x, in, d->u), *c = h, *zero = h, *o = h;
     for (int k = 0; h && k < d->T; k++) {
         int t = step_time(d, k);
         const char *m = r.mask ? at_step(x, r.mask, t) : NULL; /* (N, 1) */
@@ -732,12 +745,13 @@ static const char *rnn_onnx_unrolled(mimo_onnx *x, const mimo_node *n, const cha
             h = NULL;
         else
             h = d->lstm ? lstm_unrolled(x, d, &r, h, &c, t, m) : gru_unrolled(x, d, &r, h, t, m);
+        o = d->zero ? keep_masked(x, m, h, zero) : h; /* zero_output_for_mask */
         if (d->seq)
-            outs[k] = mimo_onnx_op2(x, "Unsqueeze", h, x->constant_i64(x, "axes", &one, 1));
-        if (d->seq && !outs[k])
+            outs[k] = mimo_onnx_op2(x, "Unsqueeze", o, x->constant_i64(x, "axes", &one, 1));
+        if (!o || (d->seq && !outs[k]))
             h = NULL;
     }
-    const char *y = h && d->seq ? x->op(x, "Concat", outs, d->T, &axis1, 1) : h;
+    const char *y = h && d->seq ? x->op(x, "Concat", outs, d->T, &axis1, 1) : h ? o : NULL;
     free(outs);
     if (x->mask) {
         x->mask_used = 1;
