@@ -865,6 +865,44 @@ static void test_mask_zero_output(void **s)
           "outputs: {o: {loss: mse}}\n");
 }
 
+/* bidirectional around gru and lstm: every merge mode, every step's
+ * output (the backward copy's reversed to time order) and the last, the
+ * wrapped layer going backwards itself; masked (tok: padding anywhere,
+ * all but one step; conv1d reads the zeros of masked steps) and on a raw
+ * sequence (the input's gradient from both copies). */
+static void test_bidirectional_masked(void **s)
+{
+    (void)s;
+    check("inputs: {tok: {shape: 6, dtype: int32}}\n"
+          "layers:\n"
+          "  e: {type: embedding, input_dim: 7, output_dim: 3, mask_zero: true, from: tok}\n"
+          "  a: {type: bidirectional, layer: {type: gru, units: 3, return_sequences: true}, from: e}\n"
+          "  c: {type: conv1d, filters: 2, kernel_size: 3, padding: same, from: a}\n"
+          "  pc: {type: global_avg_pool1d, from: c}\n"
+          "  b: {type: bidirectional, layer: {type: lstm, units: 2}, merge_mode: mul, from: e}\n"
+          "  g: {type: bidirectional, layer: {type: gru, units: 2, return_sequences: true, go_backwards: true}, merge_mode: sum, from: e}\n"
+          "  pg: {type: global_max_pool1d, from: g}\n"
+          "  l: {type: Bidirectional, layer: {type: LSTM, units: 2, return_sequences: true}, merge_mode: ave, from: a}\n"
+          "  pl: {type: global_avg_pool1d, from: l}\n"
+          "  cat: {type: concat, from: [pc, b, pg, pl]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+static void test_bidirectional(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [5, 3]}}\n"
+          "layers:\n"
+          "  a: {type: bidirectional, layer: {type: gru, units: 3, return_sequences: true, use_bias: false}, merge_mode: ave, from: x}\n"
+          "  b: {type: bidirectional, layer: {type: lstm, units: 2, activation: softplus}, from: a}\n"
+          "  m: {type: bidirectional, layer: {type: gru, units: 2}, merge_mode: mul, from: x}\n"
+          "  f: {type: flatten, from: a}\n"
+          "  cat: {type: concat, from: [b, m, f]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
 static void test_mask_pools(void **s)
 {
     (void)s;
@@ -1693,6 +1731,8 @@ int main(void)
         cmocka_unit_test(test_rnn_init),
         cmocka_unit_test(test_mask_recurrent),
         cmocka_unit_test(test_mask_zero_output),
+        cmocka_unit_test(test_bidirectional_masked),
+        cmocka_unit_test(test_bidirectional),
         cmocka_unit_test(test_mask_pools),
         cmocka_unit_test(test_mask_values),
         cmocka_unit_test(test_attention_self),
