@@ -903,6 +903,25 @@ static void test_bidirectional(void **s)
           "outputs: {o: {loss: mse}}\n");
 }
 
+/* position_embedding: the table's first T rows (its later rows get no
+ * gradient), added to the sequence; masked (the mask passes on) and not */
+static void test_position_embedding(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [4, 3]}, tok: {shape: 5, dtype: int32}}\n"
+          "layers:\n"
+          "  p: {type: position_embedding, sequence_length: 6, from: x}\n"
+          "  a: {type: add, from: [x, p]}\n"
+          "  g: {type: gru, units: 2, from: a}\n"
+          "  e: {type: embedding, input_dim: 7, output_dim: 2, mask_zero: true, from: tok}\n"
+          "  q: {type: PositionEmbedding, sequence_length: 5, initializer: {type: uniform, min: -0.5, max: 0.5}, from: e}\n"
+          "  l: {type: lstm, units: 2, from: q}\n"
+          "  m: {type: gru, units: 2, from: e}\n"
+          "  cat: {type: concat, from: [g, l, m]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
 static void test_mask_pools(void **s)
 {
     (void)s;
@@ -1733,6 +1752,7 @@ int main(void)
         cmocka_unit_test(test_mask_zero_output),
         cmocka_unit_test(test_bidirectional_masked),
         cmocka_unit_test(test_bidirectional),
+        cmocka_unit_test(test_position_embedding),
         cmocka_unit_test(test_mask_pools),
         cmocka_unit_test(test_mask_values),
         cmocka_unit_test(test_attention_self),

@@ -26,7 +26,7 @@ static const mimo_kind *const kinds[] = {
     &mimo_kind_normalization,
     &mimo_kind_embedding_bag, &mimo_kind_stack, &mimo_kind_softmax,
     &mimo_kind_weighted_sum, &mimo_kind_multi_head_attention,
-    &mimo_kind_bidirectional,
+    &mimo_kind_bidirectional, &mimo_kind_position_embedding,
 };
 #define N_KINDS ((int)(sizeof kinds / sizeof *kinds))
 

@@ -395,6 +395,12 @@ class MimoModel(torch.nn.Module):
             return torch.cat([f, b], -1)
         return f + b if mode == 'sum' else (f + b) / 2 if mode == 'ave' else f * b
 
+    def k_position_embedding(self, n, a, xs):
+        """keras_hub's PositionEmbedding: the table's first T rows, the
+        same for every sample (the input gives the shape)."""
+        x = xs[0]
+        return self.tensor(n, 'embeddings')[:x.shape[1]].expand(x.shape)
+
     def k_multi_head_attention(self, n, a, xs):
         """Keras' MultiHeadAttention: [query, value(, key)], kernels (d, H,
         c), output_kernel (H, Dv, d_out); a key masked by the value's or

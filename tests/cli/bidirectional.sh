@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # bidirectional.sh — bidirectional (gru and lstm wrapped, merge modes,
-# masks) and zero_output_for_mask from the command line: the graph trains
+# masks), zero_output_for_mask and position_embedding from the command
+# line: the graph trains
 # the same on 1, 2 and 3 ranks (uneven slices; parameters within 1e-5)
 # and resumes mid-epoch bitwise; checkpoints hold forward_* and
 # backward_* in the wrapped kind's layouts; summary describes the layer;
-# each bad `layer:` is one clear error with file:line:col.
+# each bad `layer:` or position_embedding is one clear error with
+# file:line:col.
 source "$(dirname "$0")/lib.bash"
 PY=/usr/bin/python3
 cd "$TMP" || exit 1
@@ -37,7 +39,9 @@ layers:
   pk: {type: global_avg_pool1d, from: k}
   bl: {type: bidirectional, layer: {type: lstm, units: 3}, merge_mode: mul, from: emb}
   zl: {type: lstm, units: 3, go_backwards: true, zero_output_for_mask: true, from: emb}
-  bs: {type: bidirectional, layer: {type: lstm, units: 3, return_sequences: true}, merge_mode: ave, from: ser}
+  pos: {type: position_embedding, sequence_length: 8, from: ser}
+  sp: {type: add, from: [ser, pos]}
+  bs: {type: bidirectional, layer: {type: lstm, units: 3, return_sequences: true}, merge_mode: ave, from: sp}
   ps: {type: global_max_pool1d, from: bs}
   cat: {type: concat, from: [pk, bl, zl, ps]}
   y: {type: dense, units: 1, from: cat}
@@ -77,7 +81,8 @@ for d in ('forward', 'backward'):
 # ---- summary: Keras' counts (2 x gru 3 (d u + u u + 2 u), 2 x lstm 4 (d u + u u + u))
 expect 0 "bi (bidirectional(gru(4, seq), concat), mask) (None, 9, 8)            264  emb" summary net.yaml
 expect 0 "bl (bidirectional(lstm(3), mul))" summary net.yaml
-expect 0 "bs (bidirectional(lstm(3, seq), ave))         (None, 7, 3)            144  ser" summary net.yaml
+expect 0 "bs (bidirectional(lstm(3, seq), ave))         (None, 7, 3)            144  sp" summary net.yaml
+expect 0 "pos (position_embedding(8))" summary net.yaml
 
 # ---- bad input: one error naming file:line:col
 bad() { # bad NAME FROM TO: net.yaml with FROM replaced by TO
@@ -99,4 +104,10 @@ bad flat 'mul, from: emb}' 'mul, from: zl}'
 expect 1 "flat.yaml:9:3: bidirectional layer 'bl' needs a sequence input (timesteps, features), but 'zl' has shape (None, 3)" summary flat.yaml
 bad u0 'units: 4, return' 'units: 0, return'
 expect 1 "expected an integer > 0 for 'units' in 'layer' in layer 'bi', got '0'" summary u0.yaml
+bad short 'sequence_length: 8' 'sequence_length: 5'
+expect 1 "short.yaml:11:3: position_embedding layer 'pos': its input 'ser' has 7 timesteps (shape (None, 7, 2)), more than its sequence_length of 5" summary short.yaml
+bad prank 'sequence_length: 8, from: ser' 'sequence_length: 8, from: zl'
+expect 1 "prank.yaml:11:3: position_embedding layer 'pos' needs a sequence input (timesteps, features), but 'zl' has shape (None, 3)" summary prank.yaml
+bad pl0 'sequence_length: 8' 'sequence_length: 0'
+expect 1 "expected an integer > 0 for 'sequence_length' in layer 'pos', got '0'" summary pl0.yaml
 finish

@@ -1,13 +1,15 @@
 #!/usr/bin/python3
-"""bidirectional.py — Keras' Bidirectional and zero_output_for_mask
-cross-checked against PyTorch: bidirectional around gru and lstm with
+"""bidirectional.py — Keras' Bidirectional, zero_output_for_mask and
+keras_hub's PositionEmbedding cross-checked against PyTorch: bidirectional around gru and lstm with
 every merge mode (concat, sum, ave, mul), every step's output (the
 backward copy's sequence reversed to time order) and the last, the
 wrapped layer going backwards itself, on a masked embedding (ids 0 are
 padding: at the end, the start, the middle, all but one step) and on a
 raw sequence; gru and lstm with zero_output_for_mask (a masked step's
 output is zero, the state carried over; a conv1d reads those zeros into
-its unmasked neighbours). The same initial weights (written with h5py,
+its unmasked neighbours); position_embedding added to a sequence, and
+on the masked embedding (the table's rows, the mask passed on to a
+gru). The same initial weights (written with h5py,
 given to mimo with --init), the same batches and the same plain-SGD
 steps; every parameter tensor after every step must agree with float64
 PyTorch to 1e-4 relative, and must have moved.
@@ -77,9 +79,13 @@ layers:
   zk:  {{type: conv1d, filters: 2, kernel_size: 2, padding: causal, from: zg}}
   pz:  {{type: global_avg_pool1d, from: zk}}
   zl:  {{type: lstm, units: 2, go_backwards: true, zero_output_for_mask: true, from: emb}}
-  ba:  {{type: bidirectional, layer: {{type: lstm, units: 2, return_sequences: true}}, merge_mode: ave, from: ser}}
+  pos: {{type: position_embedding, sequence_length: 9, from: ser}}
+  sp:  {{type: add, from: [ser, pos]}}
+  ba:  {{type: bidirectional, layer: {{type: lstm, units: 2, return_sequences: true}}, merge_mode: ave, from: sp}}
   pa:  {{type: global_avg_pool1d, from: ba}}
-  cat: {{type: concat, from: [pk, bl, ps, pz, zl, pa]}}
+  pq:  {{type: PositionEmbedding, sequence_length: {L}, from: emb}}
+  gq:  {{type: gru, units: 2, from: pq}}
+  cat: {{type: concat, from: [pk, bl, ps, pz, zl, pa, gq]}}
   y:   {{type: dense, units: 1, from: cat}}
   cls: {{type: dense, units: 3, activation: softmax, from: cat}}
 outputs:
@@ -123,7 +129,9 @@ init.update({'zk/kernel': w(2, 3, 2), 'zk/bias': w(2, s=0.1)})
 init.update(lstm_init('zl/', 3, 2))
 init.update(lstm_init('ba/forward_', 3, 2))
 init.update(lstm_init('ba/backward_', 3, 2))
-width = 2 + 2 + 2 + 2 + 2 + 2
+init.update({'pos/embeddings': w(9, 3), 'pq/embeddings': w(L, 3)})
+init.update(gru_init('gq/', 3, 2))
+width = 2 + 2 + 2 + 2 + 2 + 2 + 2
 init.update({'y/kernel': w(width, 1), 'y/bias': w(1, s=0.1),
              'cls/kernel': w(width, 3), 'cls/bias': w(3, s=0.1)})
 with h5py.File('init.h5', 'w') as f:
@@ -208,8 +216,10 @@ def forward(rows):
     zg = rnn(emb, 'zg/', gru_cell, mask, seq=True, zero=True)
     pz = masked_mean(conv1d(zg, 'zk', 1, 0), mask)
     zl = rnn(emb, 'zl/', lstm_cell, mask, back=True, zero=True)
-    pa = bidirectional(x, 'ba', lstm_cell, 'ave', seq=True).mean(1)
-    cat = torch.cat([pk, bl, ps, pz, zl, pa], 1)
+    sp = x + P['pos/embeddings'][:T]  # the table's first T rows, every sample
+    pa = bidirectional(sp, 'ba', lstm_cell, 'ave', seq=True).mean(1)
+    gq = rnn(P['pq/embeddings'].expand(len(rows), L, 3), 'gq/', gru_cell, mask)
+    cat = torch.cat([pk, bl, ps, pz, zl, pa, gq], 1)
     return cat @ P['y/kernel'] + P['y/bias'], cat @ P['cls/kernel'] + P['cls/bias']
 
 
