@@ -869,7 +869,7 @@ static void test_mask_zero_output(void **s)
  * output (the backward copy's reversed to time order) and the last, the
  * wrapped layer going backwards itself; masked (tok: padding anywhere,
  * all but one step; conv1d reads the zeros of masked steps) and on a raw
- * sequence (the input's gradient from both copies). */
+ * sequence (the input's gradient from both copies); shared layers. */
 static void test_bidirectional_masked(void **s)
 {
     (void)s;
@@ -899,6 +899,17 @@ static void test_bidirectional(void **s)
           "  m: {type: bidirectional, layer: {type: gru, units: 2}, merge_mode: mul, from: x}\n"
           "  f: {type: flatten, from: a}\n"
           "  cat: {type: concat, from: [b, m, f]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");    /* shared (the gradients of both uses add up) */
+    check("inputs: {x: {shape: [4, 3]}, v: {shape: [4, 3]}}\n"
+          "layers:\n"
+          "  a: {type: bidirectional, layer: {type: lstm, units: 2}, merge_mode: sum, from: x}\n"
+          "  b: {type: bidirectional, shares: a, from: v}\n"
+          "  p: {type: position_embedding, sequence_length: 5, from: x}\n"
+          "  q: {type: position_embedding, shares: p, from: v}\n"
+          "  g: {type: gru, units: 2, from: p}\n"
+          "  h: {type: gru, shares: g, from: q}\n"
+          "  cat: {type: concat, from: [a, b, g, h]}\n"
           "  o: {type: dense, units: 2, from: cat}\n"
           "outputs: {o: {loss: mse}}\n");
 }
