@@ -842,6 +842,97 @@ static void test_mask_recurrent(void **s)
           "outputs: {o: {loss: mse}}\n");
 }
 
+/* zero_output_for_mask: a masked step's output is zero, the state carries
+ * over. conv1d (same) reads the zeros into its unmasked neighbours; the
+ * last output (no return_sequences) is zero where the last step is
+ * padding (tok row 0, forwards; row 1 backwards), as Keras. */
+static void test_mask_zero_output(void **s)
+{
+    (void)s;
+    check("inputs: {tok: {shape: 6, dtype: int32}}\n"
+          "layers:\n"
+          "  e: {type: embedding, input_dim: 7, output_dim: 3, mask_zero: true, from: tok}\n"
+          "  g: {type: gru, units: 3, return_sequences: true, zero_output_for_mask: true, from: e}\n"
+          "  c: {type: conv1d, filters: 2, kernel_size: 3, padding: same, from: g}\n"
+          "  l: {type: lstm, units: 2, return_sequences: true, go_backwards: true, zero_output_for_mask: true, from: e}\n"
+          "  k: {type: conv1d, filters: 2, kernel_size: 2, padding: causal, from: l}\n"
+          "  pc: {type: global_avg_pool1d, from: c}\n"
+          "  pk: {type: global_max_pool1d, from: k}\n"
+          "  h: {type: gru, units: 2, zero_output_for_mask: true, from: e}\n"
+          "  m: {type: lstm, units: 2, go_backwards: true, zero_output_for_mask: true, from: e}\n"
+          "  cat: {type: concat, from: [pc, pk, h, m]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* bidirectional around gru and lstm: every merge mode, every step's
+ * output (the backward copy's reversed to time order) and the last, the
+ * wrapped layer going backwards itself; masked (tok: padding anywhere,
+ * all but one step; conv1d reads the zeros of masked steps) and on a raw
+ * sequence (the input's gradient from both copies); shared layers. */
+static void test_bidirectional_masked(void **s)
+{
+    (void)s;
+    check("inputs: {tok: {shape: 6, dtype: int32}}\n"
+          "layers:\n"
+          "  e: {type: embedding, input_dim: 7, output_dim: 3, mask_zero: true, from: tok}\n"
+          "  a: {type: bidirectional, layer: {type: gru, units: 3, return_sequences: true}, from: e}\n"
+          "  c: {type: conv1d, filters: 2, kernel_size: 3, padding: same, from: a}\n"
+          "  pc: {type: global_avg_pool1d, from: c}\n"
+          "  b: {type: bidirectional, layer: {type: lstm, units: 2}, merge_mode: mul, from: e}\n"
+          "  g: {type: bidirectional, layer: {type: gru, units: 2, return_sequences: true, go_backwards: true}, merge_mode: sum, from: e}\n"
+          "  pg: {type: global_max_pool1d, from: g}\n"
+          "  l: {type: Bidirectional, layer: {type: LSTM, units: 2, return_sequences: true}, merge_mode: ave, from: a}\n"
+          "  pl: {type: global_avg_pool1d, from: l}\n"
+          "  cat: {type: concat, from: [pc, b, pg, pl]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+static void test_bidirectional(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [5, 3]}}\n"
+          "layers:\n"
+          "  a: {type: bidirectional, layer: {type: gru, units: 3, return_sequences: true, use_bias: false}, merge_mode: ave, from: x}\n"
+          "  b: {type: bidirectional, layer: {type: lstm, units: 2, activation: softplus}, from: a}\n"
+          "  m: {type: bidirectional, layer: {type: gru, units: 2}, merge_mode: mul, from: x}\n"
+          "  f: {type: flatten, from: a}\n"
+          "  cat: {type: concat, from: [b, m, f]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");    /* shared (the gradients of both uses add up) */
+    check("inputs: {x: {shape: [4, 3]}, v: {shape: [4, 3]}}\n"
+          "layers:\n"
+          "  a: {type: bidirectional, layer: {type: lstm, units: 2}, merge_mode: sum, from: x}\n"
+          "  b: {type: bidirectional, shares: a, from: v}\n"
+          "  p: {type: position_embedding, sequence_length: 5, from: x}\n"
+          "  q: {type: position_embedding, shares: p, from: v}\n"
+          "  g: {type: gru, units: 2, from: p}\n"
+          "  h: {type: gru, shares: g, from: q}\n"
+          "  cat: {type: concat, from: [a, b, g, h]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
+/* position_embedding: the table's first T rows (its later rows get no
+ * gradient), added to the sequence; masked (the mask passes on) and not */
+static void test_position_embedding(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [4, 3]}, tok: {shape: 5, dtype: int32}}\n"
+          "layers:\n"
+          "  p: {type: position_embedding, sequence_length: 6, from: x}\n"
+          "  a: {type: add, from: [x, p]}\n"
+          "  g: {type: gru, units: 2, from: a}\n"
+          "  e: {type: embedding, input_dim: 7, output_dim: 2, mask_zero: true, from: tok}\n"
+          "  q: {type: PositionEmbedding, sequence_length: 5, initializer: {type: uniform, min: -0.5, max: 0.5}, from: e}\n"
+          "  l: {type: lstm, units: 2, from: q}\n"
+          "  m: {type: gru, units: 2, from: e}\n"
+          "  cat: {type: concat, from: [g, l, m]}\n"
+          "  o: {type: dense, units: 2, from: cat}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
 static void test_mask_pools(void **s)
 {
     (void)s;
@@ -1669,6 +1760,10 @@ int main(void)
         cmocka_unit_test(test_rnn_shared_frozen),
         cmocka_unit_test(test_rnn_init),
         cmocka_unit_test(test_mask_recurrent),
+        cmocka_unit_test(test_mask_zero_output),
+        cmocka_unit_test(test_bidirectional_masked),
+        cmocka_unit_test(test_bidirectional),
+        cmocka_unit_test(test_position_embedding),
         cmocka_unit_test(test_mask_pools),
         cmocka_unit_test(test_mask_values),
         cmocka_unit_test(test_attention_self),

@@ -307,9 +307,10 @@ static int infer_mask(mimo_graph *g, mimo_node *n, char *err, size_t len)
     if (!how) {
         snprintf(err, len, "%s layer '%s' cannot honour the mask that its input "
                  "'%s' carries (made by '%s' with mask_zero: true): masks go "
-                 "through dropout, dense, activation, layer_norm and conv1d "
-                 "(padding same or causal, strides 1), and end in gru, lstm, "
-                 "global_avg_pool1d, global_max_pool1d or multi_head_attention", n->kind->name,
+                 "through dropout, dense, activation, layer_norm, position_embedding "
+                 "and conv1d (padding same or causal, strides 1), and end in gru, "
+                 "lstm, bidirectional, global_avg_pool1d, global_max_pool1d or "
+                 "multi_head_attention", n->kind->name,
                  n->name, p->name, g->nodes[p->mask_src].name);
         return -1;
     }

@@ -26,6 +26,7 @@ static const mimo_kind *const kinds[] = {
     &mimo_kind_normalization,
     &mimo_kind_embedding_bag, &mimo_kind_stack, &mimo_kind_softmax,
     &mimo_kind_weighted_sum, &mimo_kind_multi_head_attention,
+    &mimo_kind_bidirectional, &mimo_kind_position_embedding,
 };
 #define N_KINDS ((int)(sizeof kinds / sizeof *kinds))
 
@@ -65,31 +66,55 @@ void *mimo_kind_args_new(const mimo_kind *k)
     return a;
 }
 
+/* The owned parts of settings struct a (names, a nested layer's
+ * settings): copied in place (returns -1 out of memory, what was
+ * copied released again), or released. */
+static int own_copy(const mimo_kind *k, void *a, int n)
+{
+    for (int i = 0; i < n; i++) {
+        void *p = (char *)a + k->args[i].offset;
+        int fail = 0;
+        if (k->args[i].type == MIMO_ARG_NAME && *(char **)p)
+            fail = !(*(char **)p = mimo_strdup(*(char **)p));
+        if (k->args[i].type == MIMO_ARG_LAYER && ((mimo_sublayer *)p)->args) {
+            mimo_sublayer *s = p;
+            fail = !(s->args = mimo_kind_args_copy(s->kind, s->args));
+        }
+        if (fail) {
+            for (int j = 0; j < i; j++) /* undo the copies made */
+                mimo_kind_args_free_owned(k, a, j);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void mimo_kind_args_free_owned(const mimo_kind *k, void *args, int i)
+{
+    void *p = (char *)args + k->args[i].offset;
+    if (k->args[i].type == MIMO_ARG_NAME)
+        free(*(char **)p);
+    if (k->args[i].type == MIMO_ARG_LAYER && ((mimo_sublayer *)p)->args)
+        mimo_kind_args_free(((mimo_sublayer *)p)->kind, ((mimo_sublayer *)p)->args);
+}
+
 void *mimo_kind_args_copy(const mimo_kind *k, const void *args)
 {
     void *a = malloc(k->args_size ? k->args_size : 1);
     if (!a)
         return NULL;
     memcpy(a, args, k->args_size);
-    for (int i = 0; i < k->n_args; i++)
-        if (k->args[i].type == MIMO_ARG_NAME) {
-            char **dst = (char **)((char *)a + k->args[i].offset);
-            if (*dst && !(*dst = mimo_strdup(*dst))) {
-                for (int j = 0; j < i; j++) /* undo the copies made */
-                    if (k->args[j].type == MIMO_ARG_NAME)
-                        free(*(char **)((char *)a + k->args[j].offset));
-                free(a);
-                return NULL;
-            }
-        }
+    if (own_copy(k, a, k->n_args)) {
+        free(a);
+        return NULL;
+    }
     return a;
 }
 
 void mimo_kind_args_free(const mimo_kind *k, void *args)
 {
     for (int i = 0; args && k && i < k->n_args; i++)
-        if (k->args[i].type == MIMO_ARG_NAME)
-            free(*(char **)((char *)args + k->args[i].offset));
+        mimo_kind_args_free_owned(k, args, i);
     free(args);
 }
 
@@ -141,6 +166,11 @@ int mimo_layer_arg(const mimo_layer_spec *l, const char *key, mimo_arg_value *v)
         break;
     }
     case MIMO_ARG_NAME: v->s = *(char *const *)p; break;
+    case MIMO_ARG_LAYER: {
+        const mimo_sublayer *sl = (const mimo_sublayer *)p;
+        v->s = sl->kind ? sl->kind->name : NULL; /* its kind */
+        break;
+    }
     case MIMO_ARG_CHOICE:
         v->i = *(const int *)p;
         v->s = a->choices[v->i];

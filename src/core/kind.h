@@ -23,7 +23,10 @@ typedef enum {
     MIMO_ARG_INIT,   /* mimo_init: a name or {type, value, min, max} */
     MIMO_ARG_INTS,   /* mimo_ints: an int or a list of 1..MIMO_MAX_RANK */
     MIMO_ARG_CHOICE, /* int: the index of the name in choices */
-    MIMO_ARG_NAME    /* char * (owned by the spec): a layer name */
+    MIMO_ARG_NAME,   /* char * (owned by the spec): a layer name */
+    MIMO_ARG_LAYER   /* mimo_sublayer: a mapping {type: K, K's keys...}, K
+                      * one of the kinds named in choices (bidirectional's
+                      * `layer`); owned by the settings struct */
 } mimo_arg_type;
 
 typedef struct {
@@ -39,8 +42,16 @@ typedef struct {
     double lo, hi;              /* INT, REAL, INTS: bounds, inclusive ... */
     int excl;                   /* ... but 1: lo excluded, 2: hi, 3: both */
     const char *expect;         /* INT, REAL, INTS: "an integer > 0" */
-    const char *const *choices; /* CHOICE: names, NULL-terminated */
+    const char *const *choices; /* CHOICE: names, NULL-terminated; LAYER:
+                                 * the kinds it may be */
 } mimo_arg;
+
+/* A layer inside a layer's settings (MIMO_ARG_LAYER): its kind and that
+ * kind's settings struct (NULL until the config gives it). */
+typedef struct {
+    const struct mimo_kind *kind;
+    void *args;
+} mimo_sublayer;
 
 /* The key and offset of a field of a kind's settings struct T, for the
  * designated initializer of its mimo_arg: the key is the field's name.
@@ -191,6 +202,9 @@ void *mimo_kind_args_new(const mimo_kind *k);
 /* A deep copy of a settings struct (a sharing layer takes its owner's). */
 void *mimo_kind_args_copy(const mimo_kind *k, const void *args);
 void mimo_kind_args_free(const mimo_kind *k, void *args);
+/* Releases what the i-th setting of args owns (a name, a nested layer's
+ * settings), not args itself. */
+void mimo_kind_args_free_owned(const mimo_kind *k, void *args, int i);
 
 /* The kinds, each defined in its own file under src/core/layers/. */
 extern const mimo_kind mimo_kind_dense, mimo_kind_activation,
@@ -204,6 +218,7 @@ extern const mimo_kind mimo_kind_dense, mimo_kind_activation,
     mimo_kind_global_avg_pool1d, mimo_kind_global_max_pool1d,
     mimo_kind_gru, mimo_kind_lstm, mimo_kind_normalization,
     mimo_kind_embedding_bag, mimo_kind_stack, mimo_kind_softmax,
-    mimo_kind_weighted_sum, mimo_kind_multi_head_attention;
+    mimo_kind_weighted_sum, mimo_kind_multi_head_attention,
+    mimo_kind_bidirectional, mimo_kind_position_embedding;
 
 #endif

@@ -297,6 +297,9 @@ static int get_choice(cfg *c, yaml_node_t *n, const char *what,
                         what, e, hint);
 }
 
+static int conv_sublayer(cfg *c, yaml_node_t *v, const char *what,
+                         const mimo_arg *a, mimo_sublayer *dst);
+
 /* Reads the value of one of a kind's keys into the settings struct. */
 static int conv_arg(cfg *c, yaml_node_t *v, const char *what,
                     const mimo_arg *a, void *args)
@@ -330,6 +333,7 @@ static int conv_arg(cfg *c, yaml_node_t *v, const char *what,
             return rc;
         free(*(char **)dst);
         return (*(char **)dst = mimo_strdup(s)) ? 0 : mimo_cfg_nomem(c);
+    case MIMO_ARG_LAYER: return conv_sublayer(c, v, w, a, (mimo_sublayer *)dst);
     }
     return 0;
 }
@@ -354,12 +358,14 @@ static int kinds_taking(const char *key, char *buf, size_t cap)
 /* Keys every layer may have, whatever its kind. */
 static const char *const LAYER_COMMON[] = {"type", "from", "shares", "trainable"};
 
-/* Every key of the layer is a common one or one of its kind's. */
+/* Every key of the layer is a common one (the first n_common of
+ * LAYER_COMMON) or one of its kind's. */
 static int check_layer_keys(cfg *c, yaml_node_t *val, const char *what,
-                            yaml_node_t *t, const mimo_kind *kind)
+                            yaml_node_t *t, const mimo_kind *kind, int n_common)
 {
-    const char *keys[64] = {"type", "from", "shares", "trainable"};
-    int n = 4;
+    const char *keys[64];
+    int n = n_common;
+    memcpy(keys, LAYER_COMMON, sizeof *keys * (size_t)n_common);
     for (int i = 0; i < kind->n_args && n < 64; i++)
         keys[n++] = kind->args[i].key;
     for (yaml_node_pair_t *p = val->data.mapping.pairs.start;
@@ -386,11 +392,11 @@ static int check_layer_keys(cfg *c, yaml_node_t *val, const char *what,
     return 0;
 }
 
-/* The kind's keys, in its table's order, then its own checks. */
+/* The kind's keys, in its table's order, into its settings struct args,
+ * then its own checks. */
 static int conv_kind_args(cfg *c, yaml_node_t *key, yaml_node_t *val,
-                          const char *what, mimo_layer_spec *l)
+                          const char *what, const mimo_kind *kind, void *args)
 {
-    const mimo_kind *kind = l->kind;
     char msg[MSG_MAX / 2];
     int rc;
     for (int i = 0; i < kind->n_args; i++) {
@@ -406,11 +412,11 @@ static int conv_kind_args(cfg *c, yaml_node_t *key, yaml_node_t *val,
                 snprintf(e, sizeof e, "%s", a->expect ? a->expect : "a value");
             return mimo_cfg_missing(c, key, what, a->key, e);
         }
-        if (v && (rc = conv_arg(c, v, what, a, l->args)))
+        if (v && (rc = conv_arg(c, v, what, a, args)))
             return rc;
     }
     msg[0] = '\0';
-    if (kind->finish && kind->finish(l->args, msg, sizeof msg) < 0)
+    if (kind->finish && kind->finish(args, msg, sizeof msg) < 0)
         return mimo_cfg_err(c, key, "%s: %s", what,
                             msg[0] ? msg : "invalid settings");
     return 0;
@@ -550,7 +556,7 @@ static int conv_layer(cfg *c, yaml_node_t *key, yaml_node_t *val,
     l->kind = mimo_kind_at(type);
     if (!(l->args = mimo_kind_args_new(l->kind)))
         return mimo_cfg_nomem(c);
-    if ((rc = check_layer_keys(c, val, what, t, l->kind)))
+    if ((rc = check_layer_keys(c, val, what, t, l->kind, 4)))
         return rc;
     if (!(v = mimo_cfg_get(c, val, "from", NULL)))
         return mimo_cfg_missing(c, key, what, "from",
@@ -568,7 +574,41 @@ static int conv_layer(cfg *c, yaml_node_t *key, yaml_node_t *val,
     }
     if ((v = mimo_cfg_get(c, val, "shares", NULL)))
         return conv_shares(c, val, v, what, l);
-    return conv_kind_args(c, key, val, what, l);
+    return conv_kind_args(c, key, val, what, l->kind, l->args);
+}
+
+/* A layer inside a layer's settings (bidirectional's `layer: {type: gru,
+ * units: 6}`): a mapping with a type among a->choices and that kind's
+ * keys (no from, shares or trainable: the outer layer has them). */
+static int conv_sublayer(cfg *c, yaml_node_t *v, const char *what,
+                         const mimo_arg *a, mimo_sublayer *dst)
+{
+    char list[MSG_MAX / 4] = "";
+    const mimo_kind *k = NULL;
+    yaml_node_t *t;
+    int rc, n = 0;
+    for (; a->choices[n]; n++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+                 n ? ", " : "", a->choices[n]);
+    if (v->type != YAML_MAPPING_NODE)
+        return mimo_cfg_wrong(c, v, "a mapping {type: ..., units: ...}", what);
+    if (!(t = mimo_cfg_get(c, v, "type", NULL)))
+        return mimo_cfg_err(c, v, "%s has no 'type' (expected one of: %s)", what, list);
+    const char *s = mimo_cfg_sval(t);
+    for (int i = 0; s && i < n && !k; i++)
+        if (mimo_kind_find(s) == mimo_kind_find(a->choices[i]))
+            k = mimo_kind_find(s);
+    if (!k)
+        return mimo_cfg_err(c, t, "%s: type '%s' cannot be wrapped here "
+                            "(expected one of: %s)", what, s ? s : "", list);
+    if (dst->args)
+        mimo_kind_args_free(dst->kind, dst->args);
+    dst->kind = k;
+    if (!(dst->args = mimo_kind_args_new(k)))
+        return mimo_cfg_nomem(c);
+    if ((rc = check_layer_keys(c, v, what, t, k, 1)))
+        return rc;
+    return conv_kind_args(c, v, v, what, k, dst->args);
 }
 
 int mimo_cfg_conv_layers(cfg *c, yaml_node_t *n, mimo_spec *s)

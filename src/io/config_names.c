@@ -197,9 +197,9 @@ const enum_desc mimo_cfg_enum_mode = {"mode", mimo_mode_parse, mode_name, 0, 3,
 void mimo_cfg_enum_list(const enum_desc *d, const char *s, char *list,
                         size_t cap, char *hint, size_t hcap)
 {
-    const char *names[32] = {0};
+    const char *names[64] = {0}; /* the layer kinds are past 32 */
     int n = 0;
-    for (int i = d->first; i < d->count && n < 32 && d->name(i); i++)
+    for (int i = d->first; i < d->count && n < 64 && d->name(i); i++)
         names[n++] = d->name(i);
     mimo_cfg_join(list, cap, names, n);
     if (hint)

@@ -120,6 +120,19 @@ static void put_arg(text *t, const mimo_arg *a, const void *args)
         put(t, "]");
         break;
     case MIMO_ARG_INIT: put(t, "null"); break; /* initializers: not needed */
+    case MIMO_ARG_LAYER: { /* {"type": kind, its settings...} */
+        const mimo_sublayer *s = (const mimo_sublayer *)p;
+        put(t, "{\"type\": ");
+        put_str(t, s->kind ? s->kind->name : "");
+        for (int k = 0; s->args && k < s->kind->n_args; k++) {
+            put(t, ", ");
+            put_str(t, s->kind->args[k].key);
+            put(t, ": ");
+            put_arg(t, &s->kind->args[k], s->args);
+        }
+        put(t, "}");
+        break;
+    }
     }
 }
 

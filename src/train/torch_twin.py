@@ -11,8 +11,10 @@ shape...)}; the output is a dict {head name: (N, units)}, what
 Masks (embedding's mask_zero) follow mimo: the mask (N, T), true where
 the id is not 0, goes with the tensors of the nodes that pass it on (a
 node's mask_src names the node that made it); gru/lstm carry their state
-over a masked step and, going backwards with every step's output, make
-their own mask, the input's reversed; the global 1-D pools leave masked
+over a masked step (with zero_output_for_mask its output is zero there)
+and, going backwards with every step's output, make
+their own mask, the input's reversed; bidirectional passes the input's
+mask on with every step's output; the global 1-D pools leave masked
 steps out (zeros when none is left).
 
     model = load_mimo('runs/demo/checkpoints/last.h5')
@@ -330,10 +332,10 @@ class MimoModel(torch.nn.Module):
     def k_global_max_pool1d(self, n, a, xs):
         return self._pool(n, a, xs[0], True, 'global_max')
 
-    def _rnn(self, n, a, x, lstm):
+    def _rnn(self, n, a, x, lstm, prefix=''):
         u = a['units']
-        W, U = self.tensor(n, 'kernel'), self.tensor(n, 'recurrent_kernel')
-        b = self.tensor(n, 'bias') if a['use_bias'] else None
+        W, U = self.tensor(n, prefix + 'kernel'), self.tensor(n, prefix + 'recurrent_kernel')
+        b = self.tensor(n, prefix + 'bias') if a['use_bias'] else None
         act = lambda z: activation(a['activation'], 0, z)
         ract = lambda z: activation(a['recurrent_activation'], 0, z)
         steps = range(x.shape[1] - 1, -1, -1) if a['go_backwards'] else range(x.shape[1])
@@ -358,18 +360,46 @@ class MimoModel(torch.nn.Module):
             if m is not None:
                 h = torch.where(m[:, t:t + 1], h, h0)
                 c = torch.where(m[:, t:t + 1], c, c0)
-            out.append(h)
+            if m is not None and a.get('zero_output_for_mask'):  # the state carries over
+                out.append(torch.where(m[:, t:t + 1], h, torch.zeros_like(h)))
+            else:
+                out.append(h)
         if m is not None:
             self.mask_used = True
             if a['go_backwards'] and a['return_sequences']:  # the output's, in step order
                 self.mask_out = m.flip(1)
-        return torch.stack(out, 1) if a['return_sequences'] else h
+        return torch.stack(out, 1) if a['return_sequences'] else out[-1]
 
     def k_gru(self, n, a, xs):
         return self._rnn(n, a, xs[0], False)
 
     def k_lstm(self, n, a, xs):
         return self._rnn(n, a, xs[0], True)
+
+    def k_bidirectional(self, n, a, xs):
+        """Keras' Bidirectional: the wrapped gru/lstm (a['layer']) as a
+        forward copy and a backward one (go_backwards flipped), both with
+        zero_output_for_mask = return_sequences; the backward copy's
+        sequence reversed to time order, then merged. The input's mask
+        passes on with every step's output."""
+        fa = dict(a['layer'], zero_output_for_mask=a['layer']['return_sequences'])
+        ba = dict(fa, go_backwards=not fa['go_backwards'])
+        lstm = a['layer']['type'] == 'lstm'
+        f = self._rnn(n, fa, xs[0], lstm, 'forward_')
+        b = self._rnn(n, ba, xs[0], lstm, 'backward_')
+        self.mask_out = None  # the input's mask passes on unreversed
+        if fa['return_sequences']:
+            b = b.flip(1)
+        mode = a['merge_mode']
+        if mode == 'concat':
+            return torch.cat([f, b], -1)
+        return f + b if mode == 'sum' else (f + b) / 2 if mode == 'ave' else f * b
+
+    def k_position_embedding(self, n, a, xs):
+        """keras_hub's PositionEmbedding: the table's first T rows, the
+        same for every sample (the input gives the shape)."""
+        x = xs[0]
+        return self.tensor(n, 'embeddings')[:x.shape[1]].expand(x.shape)
 
     def k_multi_head_attention(self, n, a, xs):
         """Keras' MultiHeadAttention: [query, value(, key)], kernels (d, H,

@@ -32,5 +32,6 @@ with h5py.File(sys.argv[1], 'w') as f:
     f['tok'] = tok
     f['seq'] = rs.randn(n, 6, 3).astype('f4')
     for name, w in [('pa1', 3), ('pm1', 3), ('pm2', 4), ('fa', 6), ('l3', 3), ('g3', 3),
-                    ('u1', 3), ('pat', 5), ('fak', 18)]:
+                    ('u1', 3), ('pat', 5), ('fak', 18), ('pz', 2), ('zl', 2),
+                    ('pbm', 2), ('bl', 2), ('pbs', 2), ('gpe', 2)]:
         f[name] = rs.randn(n, w).astype('f4')

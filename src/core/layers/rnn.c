@@ -22,12 +22,16 @@
  * ra is recurrent_activation (sigmoid), act activation (tanh).
  * A masked step (mask 0) carries the state over: h' = h (and c' = c), so
  * with return_sequences its output repeats the previous output (zeros
- * before the first step), as Keras. Output: the last state (u), or every
- * step's (T, u) in the order run (go_backwards: reversed, as Keras).
+ * before the first step), as Keras; with zero_output_for_mask its output
+ * is zero instead (the state still carries over; Keras' Bidirectional
+ * sets it). Output: the last step's (u), or every step's (T, u) in the
+ * order run (go_backwards: reversed, as Keras).
  * Backward walks the steps in reverse: the gates' gradients of every step
  * are kept, and the kernels' gradients are then one sgemm each over all
  * steps (x^T dG, h^T dG), as is the input's (dG W^T). No allocation: all
- * buffers come from the graph's arena. */
+ * buffers come from the graph's arena. The layer itself (mimo_rnn, rnn.h)
+ * reads its input, mask and output gradient from pointers, so
+ * bidirectional.c runs two of them in one node. */
 #include <cblas.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -36,34 +40,29 @@
 #include <tgmath.h>
 
 #include "core/kind.h"
+#include "core/layers/rnn.h"
 #include "core/onnx.h"
 
-typedef struct {
-    int units;
-    mimo_act activation, recurrent_activation;
-    int use_bias, return_sequences, go_backwards, unit_forget_bias, reset_after;
-    mimo_init kernel_initializer, recurrent_initializer, bias_initializer;
-} rnn_args;
-
 #define RNN_KEYS(EXTRA)                                                          \
-    {MIMO_ARG(rnn_args, units), .type = MIMO_ARG_INT, .required = 1, .lo = 1,    \
+    {MIMO_ARG(mimo_rnn_args, units), .type = MIMO_ARG_INT, .required = 1, .lo = 1,    \
      .hi = 1 << 20, .expect = "an integer > 0"},                                 \
-    {MIMO_ARG(rnn_args, activation), .type = MIMO_ARG_ACT},                      \
-    {MIMO_ARG(rnn_args, recurrent_activation), .type = MIMO_ARG_ACT},            \
-    {MIMO_ARG(rnn_args, use_bias), .type = MIMO_ARG_BOOL},                       \
-    {MIMO_ARG(rnn_args, return_sequences), .type = MIMO_ARG_BOOL},               \
-    {MIMO_ARG(rnn_args, go_backwards), .type = MIMO_ARG_BOOL},                   \
-    {MIMO_ARG(rnn_args, kernel_initializer), .type = MIMO_ARG_INIT},             \
-    {MIMO_ARG(rnn_args, recurrent_initializer), .type = MIMO_ARG_INIT},          \
-    {MIMO_ARG(rnn_args, bias_initializer), .type = MIMO_ARG_INIT},               \
-    {MIMO_ARG(rnn_args, EXTRA), .type = MIMO_ARG_BOOL}
+    {MIMO_ARG(mimo_rnn_args, activation), .type = MIMO_ARG_ACT},                      \
+    {MIMO_ARG(mimo_rnn_args, recurrent_activation), .type = MIMO_ARG_ACT},            \
+    {MIMO_ARG(mimo_rnn_args, use_bias), .type = MIMO_ARG_BOOL},                       \
+    {MIMO_ARG(mimo_rnn_args, return_sequences), .type = MIMO_ARG_BOOL},               \
+    {MIMO_ARG(mimo_rnn_args, go_backwards), .type = MIMO_ARG_BOOL},                   \
+    {MIMO_ARG(mimo_rnn_args, zero_output_for_mask), .type = MIMO_ARG_BOOL},           \
+    {MIMO_ARG(mimo_rnn_args, kernel_initializer), .type = MIMO_ARG_INIT},             \
+    {MIMO_ARG(mimo_rnn_args, recurrent_initializer), .type = MIMO_ARG_INIT},          \
+    {MIMO_ARG(mimo_rnn_args, bias_initializer), .type = MIMO_ARG_INIT},               \
+    {MIMO_ARG(mimo_rnn_args, EXTRA), .type = MIMO_ARG_BOOL}
 
 static const mimo_arg gru_keys[] = {RNN_KEYS(reset_after)};
 static const mimo_arg lstm_keys[] = {RNN_KEYS(unit_forget_bias)};
 
 static void rnn_defaults(void *p)
 {
-    rnn_args *a = p;
+    mimo_rnn_args *a = p;
     a->activation = MIMO_ACT_TANH;
     a->recurrent_activation = MIMO_ACT_SIGMOID;
     a->use_bias = 1;
@@ -76,7 +75,7 @@ static void rnn_defaults(void *p)
 
 static int rnn_finish(void *p, char *err, size_t len)
 {
-    const rnn_args *a = p;
+    const mimo_rnn_args *a = p;
     if (a->activation == MIMO_ACT_SOFTMAX || a->recurrent_activation == MIMO_ACT_SOFTMAX) {
         snprintf(err, len, "softmax is no activation of a recurrent cell (it "
                  "normalizes over a whole axis); use tanh, sigmoid, relu, ...");
@@ -91,29 +90,10 @@ static int rnn_finish(void *p, char *err, size_t len)
     return 0;
 }
 
-typedef struct {
-    int lstm, T, d, u, G, seq, back, use_bias;
-    mimo_act act, ract;
-    mimo_real alpha, ralpha;
-    mimo_real *xt, *pre, *gate, *hp, *h, *c, *tc; /* forward, see above */
-    mimo_real *dgx, *dgh;  /* (T, b, G) the gates' gradients: input side,
-                            * recurrent side (lstm: the same buffer) */
-    mimo_real *raw;        /* (b, G) a step's gradients before act' */
-    mimo_real *dh, *dh2, *dc, *tmp; /* (b, u) */
-    mimo_real *dxt;        /* (T, b, d) the input's gradient, reordered */
-    mimo_real *m;          /* (T, b) the mask in step order */
-    mimo_real *mask_out;   /* (b, T) go_backwards with return_sequences: the
-                            * mask of the output, in step order */
-    int dx;                /* the parent takes a gradient */
-} rnn_node;
-
-static int rnn_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
+int mimo_rnn_infer(mimo_rnn *d, mimo_node *n, const mimo_rnn_args *a, int lstm,
+                   const mimo_node *p, const char *const names[3], char *err,
+                   size_t len)
 {
-    const rnn_args *a = n->args;
-    rnn_node *d = n->priv;
-    if (mimo_check_inputs(n, 1, 1, "", err, len))
-        return -1;
-    const mimo_node *p = MIMO_PARENT(g, n, 0);
     if (p->shape.rank != 2) {
         char sh[96];
         mimo_shape_format(&p->shape, sh, sizeof sh);
@@ -123,10 +103,12 @@ static int rnn_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
                  n->kind->name, n->name, p->name, sh);
         return -1;
     }
-    d->lstm = n->kind == &mimo_kind_lstm;
+    d->lstm = lstm;
+    d->t0 = n->n_tensors;
     d->T = p->shape.dim[0], d->d = p->shape.dim[1], d->u = a->units;
     d->G = (d->lstm ? 4 : 3) * a->units;
     d->seq = a->return_sequences, d->back = a->go_backwards;
+    d->zero = a->zero_output_for_mask;
     d->use_bias = a->use_bias;
     d->act = a->activation, d->ract = a->recurrent_activation;
     d->alpha = (mimo_real)mimo_act_alpha_default(a->activation);
@@ -136,35 +118,49 @@ static int rnn_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
                  "large", n->kind->name, n->name, d->u, d->d);
         return -1;
     }
-    n->shape = d->seq ? (mimo_shape){2, {d->T, d->u}} : (mimo_shape){1, {d->u}};
     mimo_shape ks = {2, {d->d, d->G}}, rs = {2, {d->u, d->G}};
     mimo_shape bs = d->lstm ? (mimo_shape){1, {d->G}} : (mimo_shape){2, {2, d->G}};
-    if (mimo_node_add_tensor(n, "kernel", &ks, a->kernel_initializer, d->d, d->G) < 0 ||
-        mimo_node_add_tensor(n, "recurrent_kernel", &rs, a->recurrent_initializer,
+    if (mimo_node_add_tensor(n, names[0], &ks, a->kernel_initializer, d->d, d->G) < 0 ||
+        mimo_node_add_tensor(n, names[1], &rs, a->recurrent_initializer,
                              d->u, d->G) < 0 ||
-        (a->use_bias && mimo_node_add_tensor(n, "bias", &bs, a->bias_initializer,
+        (a->use_bias && mimo_node_add_tensor(n, names[2], &bs, a->bias_initializer,
                                              d->d, d->G) < 0))
         return -1; /* out of memory: no message */
     return 0;
 }
 
-/* lstm's unit_forget_bias: the forget gate's bias [u, 2u) starts at 1 */
-static void rnn_init(const mimo_node *n, mimo_real *params)
+static int rnn_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
 {
-    const rnn_args *a = n->args;
-    const rnn_node *d = n->priv;
+    static const char *const names[3] = {"kernel", "recurrent_kernel", "bias"};
+    mimo_rnn *d = n->priv;
+    if (mimo_check_inputs(n, 1, 1, "", err, len) ||
+        mimo_rnn_infer(d, n, n->args, n->kind == &mimo_kind_lstm, MIMO_PARENT(g, n, 0),
+                       names, err, len))
+        return -1;
+    n->shape = d->seq ? (mimo_shape){2, {d->T, d->u}} : (mimo_shape){1, {d->u}};
+    return 0;
+}
+
+/* lstm's unit_forget_bias: the forget gate's bias [u, 2u) starts at 1 */
+void mimo_rnn_init(const mimo_rnn *d, const mimo_node *n, const mimo_rnn_args *a,
+                   mimo_real *params)
+{
     if (!d->lstm || !a->use_bias || !a->unit_forget_bias)
         return;
     for (int j = 0; j < d->u; j++)
-        params[n->tensors[2].off + (size_t)(d->u + j)] = 1;
+        params[n->tensors[d->t0 + 2].off + (size_t)(d->u + j)] = 1;
 }
 
-static void rnn_buffers(mimo_graph *g, mimo_node *n, mimo_arena *a)
+static void rnn_init(const mimo_node *n, mimo_real *params)
 {
-    rnn_node *d = n->priv;
+    mimo_rnn_init(n->priv, n, n->args, params);
+}
+
+void mimo_rnn_buffers(mimo_rnn *d, const mimo_graph *g, mimo_arena *a, int own_mask,
+                      int train, int dx)
+{
     size_t B = (size_t)g->max_batch, T = (size_t)d->T, u = (size_t)d->u;
     size_t G = (size_t)d->G;
-    n->y = mimo_arena_take(a, B * (size_t)n->width);
     d->xt = mimo_arena_take(a, T * B * (size_t)d->d);
     d->pre = mimo_arena_take(a, T * B * G);
     d->gate = mimo_arena_take(a, T * B * G);
@@ -173,10 +169,9 @@ static void rnn_buffers(mimo_graph *g, mimo_node *n, mimo_arena *a)
     d->c = d->lstm ? mimo_arena_take(a, (T + 1) * B * u) : NULL;
     d->tc = d->lstm ? mimo_arena_take(a, T * B * u) : NULL;
     d->m = mimo_arena_take(a, T * B);
-    d->mask_out = n->mask_src == (int)(n - g->nodes) ? mimo_arena_take(a, B * T) : NULL;
-    n->mask = d->mask_out;
-    d->dx = MIMO_PARENT(g, n, 0)->dy != NULL;
-    if (!n->dy) /* inference only: no backward buffers */
+    d->mask_out = own_mask ? mimo_arena_take(a, B * T) : NULL;
+    d->dx = dx;
+    if (!train) /* inference only: no backward buffers */
         return;
     d->dgx = mimo_arena_take(a, T * B * G);
     d->dgh = d->lstm ? d->dgx : mimo_arena_take(a, T * B * G);
@@ -186,6 +181,15 @@ static void rnn_buffers(mimo_graph *g, mimo_node *n, mimo_arena *a)
     d->dc = mimo_arena_take(a, B * u);
     d->tmp = mimo_arena_take(a, B * u);
     d->dxt = d->dx ? mimo_arena_take(a, T * B * (size_t)d->d) : NULL;
+}
+
+static void rnn_buffers(mimo_graph *g, mimo_node *n, mimo_arena *a)
+{
+    mimo_rnn *d = n->priv;
+    n->y = mimo_arena_take(a, (size_t)g->max_batch * (size_t)n->width);
+    mimo_rnn_buffers(d, g, a, n->mask_src == (int)(n - g->nodes), n->dy != NULL,
+                     MIMO_PARENT(g, n, 0)->dy != NULL);
+    n->mask = d->mask_out;
 }
 
 /* act over the columns [off, off + len) of b rows of width G */
@@ -208,35 +212,33 @@ static void seg_backward(mimo_act f, mimo_real alpha, const mimo_real *z,
     }
 }
 
-static int step_time(const rnn_node *d, int k) { return d->back ? d->T - 1 - k : k; }
+static int step_time(const mimo_rnn *d, int k) { return d->back ? d->T - 1 - k : k; }
 
 /* xt and the mask in step order; pre = xt W + input bias, every step */
-static void project_inputs(mimo_graph *g, mimo_node *n, const mimo_real *params,
-                           int b)
+static void project_inputs(mimo_rnn *d, const mimo_node *n, const mimo_real *params,
+                           const mimo_real *x, const mimo_real *mask, int b)
 {
-    rnn_node *d = n->priv;
-    const mimo_node *p = MIMO_PARENT(g, n, 0);
     size_t D = (size_t)d->d, G = (size_t)d->G;
     for (int k = 0; k < d->T; k++) {
         int t = step_time(d, k);
         for (int s = 0; s < b; s++) {
             memcpy(d->xt + ((size_t)k * b + s) * D,
-                   p->y + ((size_t)s * d->T + t) * D, sizeof(mimo_real) * D);
-            d->m[(size_t)k * b + s] = p->mask ? p->mask[(size_t)s * d->T + t] : 1;
+                   x + ((size_t)s * d->T + t) * D, sizeof(mimo_real) * D);
+            d->m[(size_t)k * b + s] = mask ? mask[(size_t)s * d->T + t] : 1;
         }
     }
     int rows = d->T * b;
     MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d->G, d->d, 1, d->xt,
-              d->d, params + n->tensors[0].off, d->G, 0, d->pre, d->G);
+              d->d, params + n->tensors[d->t0].off, d->G, 0, d->pre, d->G);
     if (d->use_bias) {
-        const mimo_real *bias = params + n->tensors[2].off; /* row 0 for gru */
+        const mimo_real *bias = params + n->tensors[d->t0 + 2].off; /* row 0 for gru */
         for (size_t r = 0; r < (size_t)rows; r++)
             for (size_t j = 0; j < G; j++)
                 d->pre[r * G + j] += bias[j];
     }
 }
 
-static void gru_step(rnn_node *d, const mimo_real *U, const mimo_real *brec, int k,
+static void gru_step(mimo_rnn *d, const mimo_real *U, const mimo_real *brec, int k,
                      int b)
 {
     const int u = d->u, G = d->G;
@@ -273,7 +275,7 @@ static void gru_step(rnn_node *d, const mimo_real *U, const mimo_real *brec, int
     }
 }
 
-static void lstm_step(rnn_node *d, const mimo_real *U, int k, int b)
+static void lstm_step(mimo_rnn *d, const mimo_real *U, int k, int b)
 {
     const int u = d->u, G = d->G;
     const size_t blk = (size_t)b * G, su = (size_t)b * u;
@@ -300,15 +302,20 @@ static void lstm_step(rnn_node *d, const mimo_real *U, int k, int b)
     }
 }
 
-static void rnn_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
-                        int b)
+/* Whether step k's output of row s is zero (zero_output_for_mask) */
+static int zeroed(const mimo_rnn *d, int k, int s, int b)
 {
-    rnn_node *d = n->priv;
+    return d->zero && d->m[(size_t)k * b + s] == 0;
+}
+
+void mimo_rnn_forward(mimo_rnn *d, const mimo_node *n, const mimo_real *params,
+                      const mimo_real *x, const mimo_real *mask, mimo_real *y, int b)
+{
     const size_t u = (size_t)d->u, su = (size_t)b * u;
-    const mimo_real *U = params + n->tensors[1].off;
+    const mimo_real *U = params + n->tensors[d->t0 + 1].off;
     const mimo_real *brec = !d->lstm && d->use_bias
-                                ? params + n->tensors[2].off + d->G : NULL;
-    project_inputs(g, n, params, b);
+                                ? params + n->tensors[d->t0 + 2].off + d->G : NULL;
+    project_inputs(d, n, params, x, mask, b);
     memset(d->h, 0, sizeof(mimo_real) * su);
     if (d->lstm)
         memset(d->c, 0, sizeof(mimo_real) * su);
@@ -321,34 +328,42 @@ static void rnn_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
     for (int k = 0; d->mask_out && k < d->T; k++)
         for (int s = 0; s < b; s++)
             d->mask_out[(size_t)s * d->T + k] = d->m[(size_t)k * b + s];
-    for (int s = 0; s < b; s++) {
-        if (!d->seq) {
-            memcpy(n->y + s * u, d->h + (size_t)d->T * su + s * u, sizeof(mimo_real) * u);
-            continue;
+    for (int s = 0; s < b; s++)
+        for (int k = d->seq ? 0 : d->T - 1; k < d->T; k++) {
+            mimo_real *ys = y + ((size_t)s * (d->seq ? d->T : 1) + (d->seq ? k : 0)) * u;
+            if (zeroed(d, k, s, b))
+                memset(ys, 0, sizeof(mimo_real) * u);
+            else
+                memcpy(ys, d->h + (k + 1) * su + s * u, sizeof(mimo_real) * u);
         }
-        for (int k = 0; k < d->T; k++)
-            memcpy(n->y + ((size_t)s * d->T + k) * u, d->h + (k + 1) * su + s * u,
-                   sizeof(mimo_real) * u);
-    }
+}
+
+static void rnn_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
+                        int b)
+{
+    const mimo_node *p = MIMO_PARENT(g, n, 0);
+    mimo_rnn_forward(n->priv, n, params, p->y, p->mask, n->y, b);
 }
 
 /* dh += the output's gradient at step k */
-static void add_output_grad(const mimo_node *n, rnn_node *d, int k, int b)
+static void add_output_grad(mimo_rnn *d, const mimo_real *dy, int k, int b)
 {
     const size_t u = (size_t)d->u;
     if (!d->seq && k != d->T - 1)
         return;
     for (int s = 0; s < b; s++) {
-        const mimo_real *dy = d->seq ? n->dy + ((size_t)s * d->T + k) * u
-                                     : n->dy + (size_t)s * u;
+        if (zeroed(d, k, s, b))
+            continue;
+        const mimo_real *dys = d->seq ? dy + ((size_t)s * d->T + k) * u
+                                      : dy + (size_t)s * u;
         for (size_t j = 0; j < u; j++)
-            d->dh[s * u + j] += dy[j];
+            d->dh[s * u + j] += dys[j];
     }
 }
 
 /* Step k of gru backward: the gates' gradients into dgx, dgh (zeros where
  * masked), dh2 = the gradient of h[k] (less its recurrent product). */
-static void gru_back(rnn_node *d, int k, int b)
+static void gru_back(mimo_rnn *d, int k, int b)
 {
     const int u = d->u, G = d->G;
     const size_t blk = (size_t)b * G;
@@ -394,7 +409,7 @@ static void gru_back(rnn_node *d, int k, int b)
 /* Step k of lstm backward: the gates' gradients into dgx (zeros where
  * masked); dh2 (first the gradient of c' through h') becomes the gradient
  * of h[k] less its recurrent product; dc becomes the gradient of c[k]. */
-static void lstm_back(rnn_node *d, int k, int b)
+static void lstm_back(mimo_rnn *d, int k, int b)
 {
     const int u = d->u, G = d->G;
     const size_t blk = (size_t)b * G, su = (size_t)b * u;
@@ -442,18 +457,17 @@ static void add_colsum(mimo_real *db, const mimo_real *D, size_t rows, int G)
             db[j] += D[r * (size_t)G + j];
 }
 
-static void rnn_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
-                         mimo_real *grads, int b)
+void mimo_rnn_backward(mimo_rnn *d, const mimo_node *n, const mimo_real *params,
+                       mimo_real *grads, const mimo_real *dy, mimo_real *dx, int b)
 {
-    rnn_node *d = n->priv;
-    mimo_node *p = MIMO_PARENT(g, n, 0);
+    const mimo_tensor *tn = n->tensors + d->t0;
     const int u = d->u, G = d->G, rows = d->T * b;
     const size_t su = (size_t)b * u, blk = (size_t)b * G;
-    const mimo_real *W = params + n->tensors[0].off, *U = params + n->tensors[1].off;
+    const mimo_real *W = params + tn[0].off, *U = params + tn[1].off;
     memset(d->dh, 0, sizeof(mimo_real) * su);
     memset(d->dc, 0, sizeof(mimo_real) * su);
     for (int k = d->T - 1; k >= 0; k--) {
-        add_output_grad(n, d, k, b);
+        add_output_grad(d, dy, k, b);
         if (d->lstm)
             lstm_back(d, k, b);
         else
@@ -464,19 +478,19 @@ static void rnn_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
         mimo_real *t = d->dh;
         d->dh = d->dh2, d->dh2 = t;
     }
-    if (n->tensors[0].trained) /* dW += xt^T dGx over all steps */
+    if (tn[0].trained) /* dW += xt^T dGx over all steps */
         MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, d->d, G, rows, 1, d->xt,
-                  d->d, d->dgx, G, 1, grads + n->tensors[0].off, G);
-    if (n->tensors[1].trained) /* dU += h[0..T-1]^T dGh */
+                  d->d, d->dgx, G, 1, grads + tn[0].off, G);
+    if (tn[1].trained) /* dU += h[0..T-1]^T dGh */
         MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, u, G, rows, 1, d->h, u,
-                  d->dgh, G, 1, grads + n->tensors[1].off, G);
-    if (d->use_bias && n->tensors[2].trained) {
-        mimo_real *db = grads + n->tensors[2].off;
+                  d->dgh, G, 1, grads + tn[1].off, G);
+    if (d->use_bias && tn[2].trained) {
+        mimo_real *db = grads + tn[2].off;
         add_colsum(db, d->dgx, (size_t)rows, G);
         if (!d->lstm)
             add_colsum(db + G, d->dgh, (size_t)rows, G);
     }
-    if (!d->dx)
+    if (!d->dx || !dx)
         return;
     MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, rows, d->d, G, 1, d->dgx, G,
               W, G, 0, d->dxt, d->d);
@@ -484,44 +498,59 @@ static void rnn_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
     for (int k = 0; k < d->T; k++) {
         int t = step_time(d, k);
         for (int s = 0; s < b; s++) {
-            mimo_real *dx = p->dy + ((size_t)s * d->T + t) * D;
+            mimo_real *dxs = dx + ((size_t)s * d->T + t) * D;
             const mimo_real *src = d->dxt + ((size_t)k * b + s) * D;
             for (size_t j = 0; j < D; j++)
-                dx[j] += src[j];
+                dxs[j] += src[j];
         }
     }
 }
 
+static void rnn_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
+                         mimo_real *grads, int b)
+{
+    mimo_rnn_backward(n->priv, n, params, grads, n->dy, MIMO_PARENT(g, n, 0)->dy, b);
+}
+
 static void rnn_describe(const mimo_node *n, char *buf, size_t len)
 {
-    const rnn_node *d = n->priv;
+    const mimo_rnn *d = n->priv;
     snprintf(buf, len, "%s(%d%s%s)", n->kind->name, d->u, d->seq ? ", seq" : "",
              d->back ? ", backwards" : "");
 }
 
 /* forward x W and h U per step; backward dG^T x, h^T dG, dG U^T, and
  * dG W^T when the input takes a gradient */
+double mimo_rnn_flops(const mimo_rnn *d, int dx)
+{
+    double xw = 2.0 * d->T * d->d * d->G, hu = 2.0 * d->T * d->u * d->G;
+    return 2 * xw + 3 * hu + (dx ? xw : 0);
+}
+
 static double rnn_flops(const mimo_graph *g, const mimo_node *n)
 {
-    const rnn_node *d = n->priv;
-    double xw = 2.0 * d->T * d->d * d->G, hu = 2.0 * d->T * d->u * d->G;
-    return 2 * xw + 3 * hu + (MIMO_PARENT(g, n, 0)->dy ? xw : 0);
+    return mimo_rnn_flops(n->priv, MIMO_PARENT(g, n, 0)->dy != NULL);
 }
 
 /* every buffer but y, as rnn_buffers takes them for training: the
  * steps' inputs, gates, states, mask and gradients */
-static size_t rnn_scratch(const mimo_graph *g, const mimo_node *n, size_t b)
+size_t mimo_rnn_scratch(const mimo_rnn *d, size_t b, int own_mask, int dx)
 {
-    const rnn_node *d = n->priv;
     size_t T = (size_t)d->T, u = (size_t)d->u, G = (size_t)d->G, D = (size_t)d->d;
     size_t gates = d->lstm ? 3 : 5; /* pre, gate (+ hp), dgx (+ dgh) */
     size_t states = d->lstm ? 2 * (T + 1) + T : T + 1; /* h (+ c, tc) */
     size_t f = T * b * (D + gates * G + 1) + states * b * u + b * (G + 4 * u);
-    if (n->mask_src == (int)(n - g->nodes))
+    if (own_mask)
         f += b * T; /* the reversed mask */
-    if (MIMO_PARENT(g, n, 0)->dy)
+    if (dx)
         f += T * b * D;
     return f;
+}
+
+static size_t rnn_scratch(const mimo_graph *g, const mimo_node *n, size_t b)
+{
+    return mimo_rnn_scratch(n->priv, b, n->mask_src == (int)(n - g->nodes),
+                            MIMO_PARENT(g, n, 0)->dy != NULL);
 }
 
 /* masks: read; every step's output keeps the time axis, in the order run:
@@ -529,7 +558,7 @@ static size_t rnn_scratch(const mimo_graph *g, const mimo_node *n, size_t b)
 static int rnn_masking(const mimo_graph *g, const mimo_node *n)
 {
     (void)g;
-    const rnn_node *d = n->priv;
+    const mimo_rnn *d = n->priv;
     return MIMO_MASK_USE | (!d->seq ? 0 : d->back ? MIMO_MASK_OWN : MIMO_MASK_PASS);
 }
 
@@ -556,10 +585,10 @@ static const char *onnx_gates(mimo_onnx *x, const char *hint, const mimo_real *s
 
 /* B (1, 2 G): the input side's bias, then the recurrent side's (gru:
  * Keras' bias rows; lstm: its one bias, zeros after). */
-static const char *onnx_bias(mimo_onnx *x, const mimo_node *n, const rnn_node *d,
+static const char *onnx_bias(mimo_onnx *x, const mimo_node *n, const mimo_rnn *d,
                              const int *order, int gates)
 {
-    const mimo_real *b = x->params + n->tensors[2].off;
+    const mimo_real *b = x->params + n->tensors[d->t0 + 2].off;
     size_t G = (size_t)d->G;
     mimo_real *t = calloc(2 * G, sizeof *t);
     if (!t)
@@ -601,11 +630,12 @@ typedef struct {
     const char *xg[4], *U[4], *br[4], *mask;
 } unrolled;
 
-static int unrolled_setup(mimo_onnx *x, const mimo_node *n, const rnn_node *d,
+static int unrolled_setup(mimo_onnx *x, const mimo_node *n, const mimo_rnn *d,
                           const char *in, unrolled *r)
 {
-    const mimo_real *W = x->params + n->tensors[0].off, *U = x->params + n->tensors[1].off;
-    const mimo_real *b = d->use_bias ? x->params + n->tensors[2].off : NULL;
+    const mimo_real *W = x->params + n->tensors[d->t0].off;
+    const mimo_real *U = x->params + n->tensors[d->t0 + 1].off;
+    const mimo_real *b = d->use_bias ? x->params + n->tensors[d->t0 + 2].off : NULL;
     const long long two = 2;
     for (int k = 0; k < d->G / d->u; k++) {
         r->xg[k] = mimo_onnx_op2(x, "MatMul", in, gate_cols(x, "W", W, d->d, d->G, k, d->u));
@@ -645,7 +675,7 @@ static const char *keep_masked(mimo_onnx *x, const char *m, const char *v, const
 }
 
 /* gru_step: the next state from h at timestep t */
-static const char *gru_unrolled(mimo_onnx *x, const rnn_node *d, const unrolled *r,
+static const char *gru_unrolled(mimo_onnx *x, const mimo_rnn *d, const unrolled *r,
                                 const char *h, int t, const char *m)
 {
     const mimo_real one = 1;
@@ -665,7 +695,7 @@ static const char *gru_unrolled(mimo_onnx *x, const rnn_node *d, const unrolled 
 }
 
 /* lstm_step: the next state h (returned) and *c from h, *c at step t */
-static const char *lstm_unrolled(mimo_onnx *x, const rnn_node *d, const unrolled *r,
+static const char *lstm_unrolled(mimo_onnx *x, const mimo_rnn *d, const unrolled *r,
                                  const char *h, const char **c, int t, const char *m)
 {
     const char *g[4];
@@ -695,7 +725,7 @@ static const char *zero_state(mimo_onnx *x, const char *v, int u)
 }
 
 /* v reversed along its time axis 1 */
-static const char *reversed(mimo_onnx *x, const char *v)
+const char *mimo_rnn_onnx_reversed(mimo_onnx *x, const char *v)
 {
     const long long s = -1, e = -(1LL << 62), ax = 1, st = -1;
     const char *sl[5] = {v, x->constant_i64(x, "starts", &s, 1),
@@ -713,9 +743,9 @@ static const char *reversed(mimo_onnx *x, const char *v)
  * activation through mimo_onnx_act. Output: every step's state in the
  * order run, concatenated (N, T, u), or the last; go_backwards with
  * return_sequences also makes the output's mask, the input's reversed. */
-static const char *rnn_onnx_unrolled(mimo_onnx *x, const mimo_node *n, const char *in)
+static const char *rnn_onnx_unrolled(mimo_onnx *x, const mimo_node *n, const mimo_rnn *d,
+                                     const char *in)
 {
-    const rnn_node *d = n->priv;
     const long long one = 1;
     const mimo_onnx_attr axis1 = {.name = "axis", .type = MIMO_ONNX_INT, .i = 1};
     unrolled r = {{0}, {0}, {0}, NULL};
@@ -724,7 +754,7 @@ static const char *rnn_onnx_unrolled(mimo_onnx *x, const mimo_node *n, const cha
         free(outs);
         return NULL;
     }
-    const char *h = zero_state(x, in, d->u), *c = h;
+    const char *h = zero_state(x, in, d->u), *c = h, *zero = h, *o = h;
     for (int k = 0; h && k < d->T; k++) {
         int t = step_time(d, k);
         const char *m = r.mask ? at_step(x, r.mask, t) : NULL; /* (N, 1) */
@@ -732,18 +762,16 @@ static const char *rnn_onnx_unrolled(mimo_onnx *x, const mimo_node *n, const cha
             h = NULL;
         else
             h = d->lstm ? lstm_unrolled(x, d, &r, h, &c, t, m) : gru_unrolled(x, d, &r, h, t, m);
+        o = d->zero ? keep_masked(x, m, h, zero) : h; /* zero_output_for_mask */
         if (d->seq)
-            outs[k] = mimo_onnx_op2(x, "Unsqueeze", h, x->constant_i64(x, "axes", &one, 1));
-        if (d->seq && !outs[k])
+            outs[k] = mimo_onnx_op2(x, "Unsqueeze", o, x->constant_i64(x, "axes", &one, 1));
+        if (!o || (d->seq && !outs[k]))
             h = NULL;
     }
-    const char *y = h && d->seq ? x->op(x, "Concat", outs, d->T, &axis1, 1) : h;
+    const char *y = h && d->seq ? x->op(x, "Concat", outs, d->T, &axis1, 1) : h ? o : NULL;
     free(outs);
-    if (x->mask) {
+    if (x->mask)
         x->mask_used = 1;
-        if (d->seq && d->back && !(x->mask_out = reversed(x, x->mask)))
-            return NULL;
-    }
     return y;
 }
 
@@ -755,20 +783,18 @@ static const char *rnn_onnx_unrolled(mimo_onnx *x, const mimo_node *n, const cha
  * cannot say "masked" in the middle or at the start of a row, and have
  * only their own activations: a masked input or other activations go
  * through rnn_onnx_unrolled. */
-static const char *rnn_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node *n,
-                            const char *const *in, char *err, size_t len)
+const char *mimo_rnn_onnx(mimo_onnx *x, const mimo_node *n, const mimo_rnn *d,
+                          const char *in)
 {
-    (void)g, (void)err, (void)len;
     static const int gru_order[3] = {0, 1, 2}, lstm_order[4] = {0, 3, 1, 2};
     static const long long tnd[3] = {1, 0, 2};
-    const rnn_node *d = n->priv;
     if (x->mask || d->ract != MIMO_ACT_SIGMOID || d->act != MIMO_ACT_TANH)
-        return rnn_onnx_unrolled(x, n, in[0]);
+        return rnn_onnx_unrolled(x, n, d, in);
     const int *order = d->lstm ? lstm_order : gru_order, gates = d->lstm ? 4 : 3;
     const char *v[4] = {
-        mimo_onnx_transpose(x, in[0], tnd, 3),
-        onnx_gates(x, "W", x->params + n->tensors[0].off, d->d, d->u, gates, order),
-        onnx_gates(x, "R", x->params + n->tensors[1].off, d->u, d->u, gates, order),
+        mimo_onnx_transpose(x, in, tnd, 3),
+        onnx_gates(x, "W", x->params + n->tensors[d->t0].off, d->d, d->u, gates, order),
+        onnx_gates(x, "R", x->params + n->tensors[d->t0 + 1].off, d->u, d->u, gates, order),
         d->use_bias ? onnx_bias(x, n, d, order, gates) : ""};
     const mimo_onnx_attr at[3] = {
         {.name = "hidden_size", .type = MIMO_ONNX_INT, .i = d->u},
@@ -787,15 +813,28 @@ static const char *rnn_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node *
         return y && gi[1] ? x->op(x, "Gather", gi, 2, &axis0, 1) : NULL;
     }
     y = mimo_onnx_transpose(x, y, tnd, 3); /* (N, T, u) */
-    return d->back ? reversed(x, y) : y;
+    return d->back ? mimo_rnn_onnx_reversed(x, y) : y;
+}
+
+/* go_backwards with return_sequences also makes the output's mask, the
+ * input's reversed */
+static const char *rnn_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node *n,
+                            const char *const *in, char *err, size_t len)
+{
+    (void)g, (void)err, (void)len;
+    const mimo_rnn *d = n->priv;
+    const char *y = mimo_rnn_onnx(x, n, d, in[0]);
+    if (y && x->mask && d->seq && d->back && !(x->mask_out = mimo_rnn_onnx_reversed(x, x->mask)))
+        return NULL;
+    return y;
 }
 
 #define RNN_KIND(NAME, KEYS)                                                  \
     {                                                                         \
         .name = NAME, .args = KEYS,                                           \
         .n_args = (int)(sizeof KEYS / sizeof *KEYS),                          \
-        .args_size = sizeof(rnn_args), .defaults = rnn_defaults,              \
-        .finish = rnn_finish, .node_size = sizeof(rnn_node),                  \
+        .args_size = sizeof(mimo_rnn_args), .defaults = rnn_defaults,         \
+        .finish = rnn_finish, .node_size = sizeof(mimo_rnn),                  \
         .dot_shape = "box", .infer = rnn_infer, .buffers = rnn_buffers,       \
         .forward = rnn_forward, .backward = rnn_backward,                     \
         .describe = rnn_describe, .flops = rnn_flops,                         \
