@@ -12,6 +12,7 @@
 static void usage(void)
 {
     printf("usage: mimo gen NAME --out FILE.h5 [--n N] [--seed S] [--random] [--vocab V]\n"
+           "                [--correlation P]\n"
            "\n"
            "Writes a built-in dataset (HDF5, one dataset per input and target).\n"
            "  --out FILE   output file (written to FILE.tmp, then renamed)\n"
@@ -22,6 +23,8 @@ static void usage(void)
            "               of linspace(0, 1, N) (for validation sets)\n"
            "  --vocab V    ctr: ids per table (default "
            MIMO_CLI_STR(MIMO_GEN_VOCAB_DEFAULT) ", at most 10^7)\n"
+           "  --correlation P  correlated: the two tasks' correlation, in\n"
+           "               [-1, 1] (default 0)\n"
            "\n"
            "datasets:\n");
     for (const char *const *n = mimo_gen_names(); *n; n++) {
@@ -49,6 +52,15 @@ static int option(int argc, char **argv, int *i, mimo_gen_opts *o)
     if (vocab) {
         const char *val = mimo_cli_value(argc, argv, i);
         return mimo_cli_long("--vocab", val, 2, &o->vocab) ? 2 : 0;
+    }
+    if (mimo_cli_is(s, "--correlation")) {
+        const char *val = mimo_cli_value(argc, argv, i);
+        if (mimo_cli_double("--correlation", val, &o->correlation))
+            return 2;
+        if (!(o->correlation >= -1 && o->correlation <= 1))
+            return mimo_cli_usage_error("gen: --correlation must be in [-1, 1], got %s",
+                                        val);
+        return 0;
     }
     if (!out && !n && !seed)
         return mimo_cli_usage_error("gen: unknown option '%s'", s);

@@ -119,22 +119,23 @@ static void test_names(void **state)
 {
     (void)state;
     static const char *want[] = {"seed-mimo", "xor", "sine-window", "sinexp",
-                                 "sin12", "multitask", "masked", "tabular", "ctr"};
+                                 "sin12", "multitask", "masked", "tabular", "ctr",
+                                 "correlated"};
     const char *const *n = mimo_gen_names();
     size_t k = 0;
     for (; n[k]; k++) {
         mimo_gen_info info;
-        assert_true(k < 9);
+        assert_true(k < 10);
         assert_string_equal(n[k], want[k]);
         assert_int_equal(mimo_gen_lookup(n[k], &info), 0);
         assert_string_equal(info.name, n[k]);
         assert_true(info.default_n >= 1);
     }
-    assert_int_equal(k, 9);
+    assert_int_equal(k, 10);
     mimo_gen_info info;
     expect_err(mimo_gen_lookup("xorr", &info), MIMO_EINVAL,
                "unknown dataset 'xorr' (expected one of: seed-mimo, xor, "
-               "sine-window, sinexp, sin12, multitask, masked, tabular, ctr)");
+               "sine-window, sinexp, sin12, multitask, masked, tabular, ctr, correlated)");
 }
 
 static void test_seed_mimo(void **state)
@@ -347,6 +348,43 @@ static void test_ctr(void **state)
     free(u.v), free(h.v), free(c.v), free(v.v);
     o.vocab = 1;
     expect_err(mimo_gen(&o), MIMO_EINVAL, "gen ctr: --vocab must be in [2, 10000000], got 1");
+}
+
+/* correlated: the two tasks' linear parts w1.x, w2.x recovered by least
+ * squares over the rows have the cosine asked for; the labels are those
+ * parts plus the sines (|y - w.x| <= 10 + noise). */
+static void test_correlated(void **state)
+{
+    (void)state;
+    const double ps[3] = {1.0, 0.5, 0.0};
+    for (int k = 0; k < 3; k++) {
+        mimo_gen_opts o = {.name = "correlated", .path = tmp("co.h5"), .n = 3000,
+                           .seed = 5, .correlation = ps[k]};
+        assert_int_equal(mimo_gen(&o), 0);
+        ds x = rd(tmp("co.h5"), "x"), y1 = rd(tmp("co.h5"), "y1"), y2 = rd(tmp("co.h5"), "y2");
+        expect_shape(&x, 3000, 100, 0);
+        expect_shape(&y1, 3000, 1, 0);
+        /* with x ~ N(0, I) and the sines' small share, E[x y] ~ w: the
+         * cosine of the two sample covariances */
+        double c1[100] = {0}, c2[100] = {0}, d = 0, n1 = 0, n2 = 0;
+        for (size_t i = 0; i < 3000; i++)
+            for (int j = 0; j < 100; j++)
+                c1[j] += x.v[100 * i + (size_t)j] * y1.v[i],
+                c2[j] += x.v[100 * i + (size_t)j] * y2.v[i];
+        for (int j = 0; j < 100; j++)
+            d += c1[j] * c2[j], n1 += c1[j] * c1[j], n2 += c2[j] * c2[j];
+        double cosine = d / sqrt(n1 * n2);
+        if (fabs(cosine - ps[k]) > 0.15)
+            fail_msg("correlation %g: the linear parts' cosine is %g", ps[k], cosine);
+        if (ps[k] == 1.0)
+            for (size_t i = 0; i < 3000; i++)
+                assert_true(fabs(y1.v[i] - y2.v[i]) < 0.1); /* the noise apart */
+        free(x.v), free(y1.v), free(y2.v);
+    }
+    mimo_gen_opts bad = {.name = "correlated", .path = tmp("co.h5"), .n = 10,
+                         .correlation = 1.5};
+    expect_err(mimo_gen(&bad), MIMO_EINVAL,
+               "gen correlated: --correlation must be in [-1, 1], got 1.5");
 }
 
 static void test_gen_errors(void **state)
@@ -642,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_sinexp),      cmocka_unit_test(test_sin12),
         cmocka_unit_test(test_sine_window), cmocka_unit_test(test_multitask),
         cmocka_unit_test(test_ctr),
+        cmocka_unit_test(test_correlated),
         cmocka_unit_test(test_gen_errors),  cmocka_unit_test(test_csv),
         cmocka_unit_test(test_csv_no_header), cmocka_unit_test(test_csv_errors),
         cmocka_unit_test(test_idx),         cmocka_unit_test(test_idx_errors),

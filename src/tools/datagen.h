@@ -25,6 +25,7 @@ typedef struct {
     long n;              /* samples; 0 = the generator's default */
     uint64_t seed;       /* every random draw comes from mimo_rng(seed) */
     long vocab;          /* ctr: ids per table (0: MIMO_GEN_VOCAB_DEFAULT) */
+    double correlation;  /* correlated: the tasks' correlation p, [-1, 1] */
     int random_x;        /* sinexp, sin12: x uniform in [0, 1), sorted,
                             instead of linspace(0, 1, N) (validation sets) */
 } mimo_gen_opts;
