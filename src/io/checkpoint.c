@@ -692,6 +692,17 @@ static hid_t open_checkpoint(const char *path)
     return f;
 }
 
+int mimo_checkpoint_prep(const char *path, void **buf, size_t *len)
+{
+    *buf = NULL, *len = 0;
+    hid_t f = open_checkpoint(path); /* its /preprocessing checksum verified */
+    if (f < 0)
+        return (int)f;
+    int rc = mimo_prep_take(f, path, buf, len);
+    H5Fclose(f);
+    return rc;
+}
+
 int mimo_checkpoint_spec(const char *path, const char *const *sets, int n_sets,
                          mimo_spec *spec)
 {

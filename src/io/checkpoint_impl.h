@@ -69,6 +69,10 @@ int mimo_checkpoint_build(const char *path, mimo_model *m, const mimo_ckpt_state
                           const mimo_real *best, const void *pre, size_t pre_len,
                           void **buf, size_t *len);
 
+/* The checkpoint's /preprocessing (verified against its checksum) as an
+ * image (io/prep.h; *buf malloc'd), or *buf NULL when it has none. */
+int mimo_checkpoint_prep(const char *path, void **buf, size_t *len);
+
 /* Writes buf as path through the atomic writer (tmp, write, fsync,
  * mimo_checkpoint_fault_hook, rename, directory fsync). No HDF5: any
  * thread may call it. */

@@ -192,12 +192,14 @@ hid_t mimo_prep_open(const void *buf, size_t len, const char *label)
 {
     hid_t fapl = -1, f = -1;
     int rc = 0;
+    char name[4200]; /* not a file's name: the core driver would look at it */
+    snprintf(name, sizeof name, "%s#image", label);
     mimo_h5_quiet();
     MIMO_H5_TRY(&rc, fapl = H5Pcreate(H5P_FILE_ACCESS), label, NULL);
     MIMO_H5_TRY(&rc, H5Pset_fapl_core(fapl, 1u << 16, 0), label, NULL);
     /* HDF5 copies the image (its default): buf stays the caller's */
     MIMO_H5_TRY(&rc, H5Pset_file_image(fapl, (void *)buf, len), label, NULL);
-    MIMO_H5_TRY(&rc, f = H5Fopen(label, H5F_ACC_RDONLY, fapl), label, NULL);
+    MIMO_H5_TRY(&rc, f = H5Fopen(name, H5F_ACC_RDONLY, fapl), label, NULL);
     if (fapl >= 0)
         H5Pclose(fapl);
     return rc ? rc : f;

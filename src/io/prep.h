@@ -19,8 +19,8 @@ int mimo_prep_take(hid_t f, const char *path, void **buf, size_t *len);
 /* The same from the file at path (opened read-only here). */
 int mimo_prep_take_file(const char *path, void **buf, size_t *len);
 
-/* An image opened read-only (label names it; free nothing of buf while
- * it is open: the core driver reads it in place). Close with H5Fclose. */
+/* An image opened read-only (label names it; HDF5 copies the bytes, buf
+ * stays the caller's). Close with H5Fclose. */
 hid_t mimo_prep_open(const void *buf, size_t len, const char *label);
 
 /* Copies the image's /preprocessing into f (being built: path names it)
@@ -32,5 +32,17 @@ int mimo_prep_copy(hid_t f, const char *path, const void *buf, size_t len);
  * neither must be there, and the checksum must match (an error saying
  * the file is damaged). */
 int mimo_prep_verify(hid_t f, const char *path);
+
+/* A raw CSV (csv) as a dataset file's image (*buf malloc'd, *len bytes),
+ * converted as `mimo import csv --schema` converts rows, by the schema,
+ * vocabularies, statistics and hash settings of pre's /preprocessing
+ * (pre: an open file, e.g. mimo_prep_open of a checkpoint's; ckpt names
+ * it in messages): every row in the file's order, no split, no shuffle,
+ * a value the training data lacked -> the OOV id (1; a target's: -1).
+ * Columns of kind skip, split.by and (unless targets) the targets need
+ * not be there; a column the schema needs and the CSV lacks is an error
+ * naming both. io/tabular.c. */
+int mimo_tab_raw(const char *csv, const char *ckpt, hid_t pre, int targets,
+                 void **buf, size_t *len);
 
 #endif
