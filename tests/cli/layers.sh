@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # layers.sh — the layers of real multi-input models from the command line:
-# embedding, dropout, batch_norm, layer_norm, reshape/flatten, a shared
+# embedding, dropout, batch_norm, layer_norm, reshape/flatten,
+# discretization (one-hot buckets into a head), a shared
 # tower and a frozen layer in one graph train the same on 1, 2, 3 and 4
 # ranks (parameters and moving statistics within 1e-5), resume mid-epoch
 # bitwise, land in checkpoints under Keras' names, show in summary; and
@@ -47,7 +48,10 @@ layers:
   d2:      {type: dense, units: 3, activation: tanh, from: r}
   f2:      {type: flatten, from: d2}
   click:   {type: dense, units: 1, activation: sigmoid, from: f2}
-  dwell:   {type: dense, units: 1, from: cat}
+  bins:    {type: discretization, bin_boundaries: [-1, 0, 1], output_mode: one_hot, from: num2}
+  fbins:   {type: flatten, from: bins}
+  wide:    {type: concat, from: [cat, fbins]}
+  dwell:   {type: dense, units: 1, from: wide}
 outputs:
   click: {loss: binary_crossentropy, metrics: [accuracy]}
   dwell: {loss: mse, weight: 0.5}
@@ -109,6 +113,7 @@ expect 0 "tower_b (dense(tanh) shares tower_a)" summary net.yaml
 expect 0 "frozen (dense(linear) frozen)" summary net.yaml
 expect 0 "emb (embedding)" summary net.yaml
 expect 0 "(None, 2, 4)" summary net.yaml
+expect 0 "bins (discretization(4 bins, one_hot)) (None, 12, 4)" summary net.yaml
 expect 0 "Non-trainable params: 104" summary net.yaml
 
 # ---- bad input
