@@ -23,8 +23,17 @@
 
 typedef struct {
     uLong crc;
-    int bad; /* an HDF5 call failed */
+    int bad;           /* an HDF5 call failed ... */
+    char at[512];      /* the object being read (under /preprocessing) */
+    char bad_at[512];  /* ... first on this one */
 } walk;
+
+static void failed(walk *w)
+{
+    if (!w->bad)
+        snprintf(w->bad_at, sizeof w->bad_at, "%s", w->at[0] ? w->at : "/");
+    w->bad = 1;
+}
 
 static void add(walk *w, const void *p, size_t n)
 {
@@ -40,7 +49,7 @@ static void add_value(walk *w, hid_t id, hid_t t, hid_t sp, int is_attr)
     int rank = sp < 0 ? -1 : H5Sget_simple_extent_dims(sp, dims, NULL);
     hssize_t npts = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
     if (rank < 0 || npts < 0) {
-        w->bad = 1;
+        failed(w);
         return;
     }
     for (int k = 0; k < rank; k++)
@@ -53,7 +62,7 @@ static void add_value(walk *w, hid_t id, hid_t t, hid_t sp, int is_attr)
     herr_t st = !buf ? -1 : is_attr ? H5Aread(id, t, buf)
                           : H5Dread(id, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
     if (st < 0)
-        w->bad = 1;
+        failed(w);
     else
         add(w, buf, n);
     free(buf);
@@ -68,7 +77,7 @@ static herr_t attr_visit(hid_t loc, const char *name, const H5A_info_t *info,
     hid_t t = a < 0 ? -1 : H5Aget_type(a), sp = a < 0 ? -1 : H5Aget_space(a);
     add(w, name, strlen(name) + 1);
     if (t < 0 || sp < 0)
-        w->bad = 1;
+        failed(w);
     else
         add_value(w, a, t, sp, 1);
     if (sp >= 0)
@@ -83,7 +92,7 @@ static herr_t attr_visit(hid_t loc, const char *name, const H5A_info_t *info,
 static void add_attrs(walk *w, hid_t obj)
 {
     if (H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, NULL, attr_visit, w) < 0)
-        w->bad = 1;
+        failed(w);
 }
 
 static herr_t link_visit(hid_t grp, const char *name, const H5L_info_t *info,
@@ -94,7 +103,7 @@ static void add_group(walk *w, hid_t g)
     hsize_t idx = 0;
     add_attrs(w, g);
     if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, link_visit, w) < 0)
-        w->bad = 1;
+        failed(w);
 }
 
 static herr_t link_visit(hid_t grp, const char *name, const H5L_info_t *info,
@@ -103,9 +112,12 @@ static herr_t link_visit(hid_t grp, const char *name, const H5L_info_t *info,
     walk *w = u;
     H5O_info_t oi;
     (void)info;
+    size_t up = strlen(w->at); /* w->at is this object's path while in it */
+    snprintf(w->at + up, sizeof w->at - up, "%s%s", up ? "/" : "", name);
     add(w, name, strlen(name) + 1);
     if (H5Oget_info_by_name(grp, name, &oi, H5P_DEFAULT) < 0) {
-        w->bad = 1;
+        failed(w);
+        w->at[up] = '\0';
         return 0;
     }
     char tag = oi.type == H5O_TYPE_GROUP ? 'G' : oi.type == H5O_TYPE_DATASET ? 'D' : '?';
@@ -113,7 +125,7 @@ static herr_t link_visit(hid_t grp, const char *name, const H5L_info_t *info,
     if (oi.type == H5O_TYPE_GROUP) {
         hid_t g = H5Gopen2(grp, name, H5P_DEFAULT);
         if (g < 0)
-            w->bad = 1;
+            failed(w);
         else {
             add_group(w, g);
             H5Gclose(g);
@@ -122,7 +134,7 @@ static herr_t link_visit(hid_t grp, const char *name, const H5L_info_t *info,
         hid_t d = H5Dopen2(grp, name, H5P_DEFAULT);
         hid_t t = d < 0 ? -1 : H5Dget_type(d), sp = d < 0 ? -1 : H5Dget_space(d);
         if (t < 0 || sp < 0)
-            w->bad = 1;
+            failed(w);
         else {
             add_attrs(w, d);
             add_value(w, d, t, sp, 0);
@@ -134,13 +146,14 @@ static herr_t link_visit(hid_t grp, const char *name, const H5L_info_t *info,
         if (d >= 0)
             H5Dclose(d);
     }
+    w->at[up] = '\0';
     return 0;
 }
 
 /* The CRC-32 of f's /preprocessing (which must exist). */
 static int group_crc(hid_t f, const char *path, uint32_t *out)
 {
-    walk w = {crc32(0L, Z_NULL, 0), 0};
+    walk w = {crc32(0L, Z_NULL, 0), 0, "", ""};
     hid_t g = H5Gopen2(f, GROUP, H5P_DEFAULT);
     if (g < 0)
         return mimo_h5_fail("H5Gopen2", path, GROUP);
@@ -148,8 +161,8 @@ static int group_crc(hid_t f, const char *path, uint32_t *out)
     H5Gclose(g);
     H5Eclear2(H5E_DEFAULT);
     if (w.bad)
-        return mimo_error(MIMO_EIO, "%s: /preprocessing cannot be read whole "
-                          "(damaged?)", path);
+        return mimo_error(MIMO_EIO, "%s: /preprocessing/%s cannot be read (HDF5's "
+                          "checksum fails?): the file is damaged", path, w.bad_at);
     *out = (uint32_t)w.crc;
     return 0;
 }

@@ -246,4 +246,26 @@ with h5py.File('damaged.h5', 'r+') as f:
 expect 1 "damaged.h5: /preprocessing (the vocabularies and statistics of the training data) fails its checksum" \
     predict damaged.h5 --data test.csv --out p_bad.h5
 expect 1 "fails its checksum" eval damaged.h5 --data o/d.test.h5
+
+# one flipped bit in each stored dataset of /preprocessing, the import's
+# layout (its strings contiguous, its numbers chunked with HDF5's
+# Fletcher32): every one refused, by the checksum or by HDF5's
+/usr/bin/python3 - "$CK" >flips.txt <<'PYEOF'
+import sys, h5py
+f = h5py.File(sys.argv[1])
+def visit(name, o):
+    if isinstance(o, h5py.Dataset) and o.id.get_storage_size():
+        at = o.id.get_offset() if o.chunks is None else o.id.get_chunk_info(0).byte_offset
+        print(at + o.id.get_storage_size() // 3, name)
+f['preprocessing'].visititems(visit)
+PYEOF
+flip() { cp "$CK" "$2"; /usr/bin/python3 -c "
+f = open('$2', 'r+b'); f.seek($1); b = f.read(1)[0] ^ 4; f.seek($1); f.write(bytes([b]))"; }
+n=0
+while read -r off name; do
+    n=$((n + 1))
+    flip "$off" flip$n.h5
+    expect 1 "flip$n.h5: /preprocessing" predict flip$n.h5 --data test.csv --out p_bad.h5
+done <flips.txt
+check "a flip in each of the 20 or more datasets of /preprocessing" test "$n" -ge 20
 finish
