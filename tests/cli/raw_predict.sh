@@ -7,10 +7,11 @@
 # categories, a mask, a list, hashed ids, shuffled splits), a value the
 # training split lacks -> the OOV id (as a rare value dropped by
 # min_count, not as the mask or another id), eval's metrics the same as
-# on the imported file, 1 and 2 ranks alike; bad input: a CSV without a
-# column the schema needs (one message naming file and column), a
-# target missing for eval (not for predict), a checkpoint without
-# /preprocessing. One core, ~5 s.
+# on the imported file, 1 and 2 ranks alike, the import's --delimiter
+# kept; bad input: a CSV without a column the schema needs (one message
+# naming file and column), a target missing for eval (not for predict),
+# a ragged row, text in a number, a header alone, a checkpoint without
+# /preprocessing, a flipped bit in each of its datasets. One core, ~12 s.
 source "$(dirname "$0")/lib.bash"
 cd "$TMP" || exit 1
 export OMP_NUM_THREADS=1
@@ -215,6 +216,25 @@ printf 'id,x\n1,2,3\n' >ragged.csv
 expect 1 "ragged.csv:" predict run --data ragged.csv --out p_bad.h5
 sed 's/^\([0-9]*\),[^,]*,/\1,abc,/' test.csv >text.csv
 expect 1 "text.csv:2: column 'x' (2): 'abc' is not a number" predict run --data text.csv --out p_bad.h5
+
+printf 'id,x,y,cat,col,tags,zip,label,t,note\n' >header.csv
+expect 1 "header.csv: no data rows after the header" predict run --data header.csv --out p_bad.h5
+
+# the import's --delimiter is kept: a ';' CSV predicted with it
+/usr/bin/python3 -c "
+import csv
+for a, b in (('d.csv', 'semi.csv'), ('test.csv', 'semi_test.csv')):
+    csv.writer(open(b, 'w', newline=''), delimiter=';').writerows(csv.reader(open(a, newline='')))
+"
+expect 0 "" import csv semi.csv --out o2/d.h5 --schema s.yaml --delimiter ';'
+expect 0 "" train net.yaml --out semirun --epochs 1 --quiet --data o2/d.h5 --val o2/d.val.h5
+expect 0 "" predict semirun --data o2/d.test.h5 --out p_semi_h5.h5
+expect 0 "" predict semirun --data semi_test.csv --out p_semi.h5
+py "a ';' CSV through the stored delimiter, bitwise" "
+import h5py
+a, b = h5py.File('p_semi_h5.h5'), h5py.File('p_semi.h5')
+assert all(a[k][:].tobytes() == b[k][:].tobytes() for k in a)
+"
 
 # a checkpoint whose training file had no /preprocessing
 /usr/bin/python3 -c "
