@@ -2,9 +2,9 @@
  * the config text, parameters, optimizer moments and step count, the
  * training position, and (mimo train, when the training file has it) the
  * data's /preprocessing, so that predict/eval need nothing else (a raw CSV
- * included) and a resumed
- * run continues bitwise where it stopped. Saves are atomic: written under
- * a temporary name, flushed and synced, then renamed over the real name. */
+ * included) and a resumed run continues bitwise where it stopped. Saves
+ * are atomic: written under a temporary name, flushed and synced, then
+ * renamed over the real name. */
 #ifndef MIMO_CHECKPOINT_H
 #define MIMO_CHECKPOINT_H
 
