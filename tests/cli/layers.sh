@@ -140,4 +140,12 @@ mpi_expect 2 1 "dataset 'ids' row 321: id 50 is outside [0, 50)" train net.yaml 
 expect 1 "ids_float.h5: dataset 'ids' holds floating-point values, but input 'ids' is declared dtype: int32" train net.yaml --out bad3 --data ids_float.h5
 sed 's/type: embedding, input_dim: 50/type: embedding, input_dim: 0/' net.yaml >bad_dim.yaml
 expect 1 "expected an integer in [1, 16777216] for 'input_dim' in layer 'emb'" summary bad_dim.yaml
+sed 's/bin_boundaries: \[-1, 0, 1\]/bin_boundaries: [-1, 1, 1]/' net.yaml >bad_bins.yaml
+expect 1 "bad_bins.yaml:21:3: discretization layer 'bins': bin_boundaries must increase (1 after 1, as float32)" summary bad_bins.yaml
+sed 's/bin_boundaries: \[-1, 0, 1\]/bin_boundaries: 0.5/' net.yaml >bad_bins2.yaml
+expect 1 "bad_bins2.yaml:21:51: expected a list of 1 to 64 numbers for 'bin_boundaries' in layer 'bins', got '0.5'" summary bad_bins2.yaml
+sed 's/bin_boundaries: \[-1, 0, 1\], //' net.yaml >bad_bins3.yaml
+expect 1 "bad_bins3.yaml:21:3: layer 'bins' has no 'bin_boundaries'" summary bad_bins3.yaml
+sed 's/output_mode: one_hot/output_mode: multi_hot/' net.yaml >bad_bins4.yaml
+expect 1 "unknown value 'multi_hot' for 'output_mode' in layer 'bins' (expected one of: int, one_hot" summary bad_bins4.yaml
 finish
