@@ -14,7 +14,14 @@
  * statistics, the hash's name and key, the schema text.
  * Memory: the read block, the windows (--memory-mb), and the
  * vocabularies (one entry per distinct training value of a category
- * column: use hashed for ids without bound). */
+ * column: use hashed for ids without bound).
+ *
+ * The same passes, frozen, convert a raw CSV at predict and eval
+ * (mimo_tab_raw, io/prep.h): the schema, delimiter, vocabularies and
+ * means come from a checkpoint's /preprocessing instead of pass 1, which
+ * then only counts and checks the rows; one split, unshuffled, in one
+ * window, written to a file in memory. A row is thus converted by the
+ * very code that converted the training data. */
 #define _POSIX_C_SOURCE 200809L
 #include "mimo/import.h"
 
