@@ -506,7 +506,13 @@ static int parse_infer(const char *cmd, int argc, char **argv, const char **ckpt
         if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
             if (mimo_cli_rank() == 0)
                 printf("usage: mimo %s CHECKPOINT|RUN_DIR --data F%s [--quiet]\n"
-                       "  (a run directory: its newest checkpoint)\n", cmd,
+                       "  (a run directory: its newest checkpoint)\n"
+                       "  --data F  an HDF5 dataset file, or a raw CSV (F ending in "
+                       ".csv or .tsv)\n"
+                       "            converted as `mimo import csv --schema` "
+                       "converted the training\n"
+                       "            data, by the vocabularies and statistics "
+                       "the checkpoint carries\n", cmd,
                        out ? " --out F" : "");
             return HELP_SHOWN;
         }

@@ -1230,6 +1230,24 @@ static void test_normalization(void **s)
           "outputs: {o: {loss: mse}}\n");
 }
 
+/* Buckets have no gradient (a step's central difference is 0 away from
+ * its boundaries): x's gradient is its dense branch's alone, and the
+ * dense after the buckets, one-hot and as ids, learns from them. */
+static void test_discretization(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: 4}}\n"
+          "layers:\n"
+          "  b: {type: discretization, bin_boundaries: [-0.5, 0, 0.5], "
+          "output_mode: one_hot, from: x}\n"
+          "  f: {type: flatten, from: b}\n"
+          "  i: {type: discretization, bin_boundaries: [0], from: x}\n"
+          "  h: {type: dense, units: 3, activation: tanh, from: x}\n"
+          "  c: {type: concat, from: [f, i, h]}\n"
+          "  o: {type: dense, units: 2, from: c}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
 /* One tower on two inputs: the shared kernel's gradient is the sum of both
  * uses (the central difference moves it in both). */
 static void test_shared_layer(void **s)
@@ -1785,6 +1803,7 @@ int main(void)
         cmocka_unit_test(test_layer_norm),
         cmocka_unit_test(test_plugin_kind),
         cmocka_unit_test(test_normalization),
+        cmocka_unit_test(test_discretization),
         cmocka_unit_test(test_shared_layer),
         cmocka_unit_test(test_frozen_layer),
         cmocka_unit_test(test_backward_prefix),

@@ -1,8 +1,10 @@
 /* checkpoint.h — self-describing HDF5 checkpoints (layout in README.md):
- * the config text, parameters, optimizer moments and step count, and the
- * training position, so that predict/eval need nothing else and a resumed
- * run continues bitwise where it stopped. Saves are atomic: written under
- * a temporary name, flushed and synced, then renamed over the real name. */
+ * the config text, parameters, optimizer moments and step count, the
+ * training position, and (mimo train, when the training file has it) the
+ * data's /preprocessing, so that predict/eval need nothing else (a raw CSV
+ * included) and a resumed run continues bitwise where it stopped. Saves
+ * are atomic: written under a temporary name, flushed and synced, then
+ * renamed over the real name. */
 #ifndef MIMO_CHECKPOINT_H
 #define MIMO_CHECKPOINT_H
 

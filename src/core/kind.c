@@ -27,6 +27,7 @@ static const mimo_kind *const kinds[] = {
     &mimo_kind_embedding_bag, &mimo_kind_stack, &mimo_kind_softmax,
     &mimo_kind_weighted_sum, &mimo_kind_multi_head_attention,
     &mimo_kind_bidirectional, &mimo_kind_position_embedding,
+    &mimo_kind_discretization,
 };
 #define N_KINDS ((int)(sizeof kinds / sizeof *kinds))
 
@@ -166,6 +167,12 @@ int mimo_layer_arg(const mimo_layer_spec *l, const char *key, mimo_arg_value *v)
         break;
     }
     case MIMO_ARG_NAME: v->s = *(char *const *)p; break;
+    case MIMO_ARG_REALS: { /* the count, and the first value */
+        const mimo_reals *x = (const mimo_reals *)p;
+        v->n = x->n;
+        v->d = x->n ? x->v[0] : 0;
+        break;
+    }
     case MIMO_ARG_LAYER: {
         const mimo_sublayer *sl = (const mimo_sublayer *)p;
         v->s = sl->kind ? sl->kind->name : NULL; /* its kind */

@@ -24,9 +24,10 @@ typedef enum {
     MIMO_ARG_INTS,   /* mimo_ints: an int or a list of 1..MIMO_MAX_RANK */
     MIMO_ARG_CHOICE, /* int: the index of the name in choices */
     MIMO_ARG_NAME,   /* char * (owned by the spec): a layer name */
-    MIMO_ARG_LAYER   /* mimo_sublayer: a mapping {type: K, K's keys...}, K
+    MIMO_ARG_LAYER,  /* mimo_sublayer: a mapping {type: K, K's keys...}, K
                       * one of the kinds named in choices (bidirectional's
                       * `layer`); owned by the settings struct */
+    MIMO_ARG_REALS   /* mimo_reals: a list of 1..MIMO_MAX_REALS numbers */
 } mimo_arg_type;
 
 typedef struct {
@@ -34,12 +35,20 @@ typedef struct {
     int v[MIMO_MAX_RANK];
 } mimo_ints;
 
+/* A short list of numbers kept in the settings struct itself (copied with
+ * it, nothing to free): discretization's bin_boundaries. */
+#define MIMO_MAX_REALS 64
+typedef struct {
+    int n;
+    double v[MIMO_MAX_REALS];
+} mimo_reals;
+
 typedef struct {
     const char *key;
     size_t offset;              /* of the value in the kind's args struct */
     mimo_arg_type type;
     int required;
-    double lo, hi;              /* INT, REAL, INTS: bounds, inclusive ... */
+    double lo, hi;              /* INT, REAL, INTS, REALS: bounds, inclusive ... */
     int excl;                   /* ... but 1: lo excluded, 2: hi, 3: both */
     const char *expect;         /* INT, REAL, INTS: "an integer > 0" */
     const char *const *choices; /* CHOICE: names, NULL-terminated; LAYER:
@@ -219,6 +228,7 @@ extern const mimo_kind mimo_kind_dense, mimo_kind_activation,
     mimo_kind_gru, mimo_kind_lstm, mimo_kind_normalization,
     mimo_kind_embedding_bag, mimo_kind_stack, mimo_kind_softmax,
     mimo_kind_weighted_sum, mimo_kind_multi_head_attention,
-    mimo_kind_bidirectional, mimo_kind_position_embedding;
+    mimo_kind_bidirectional, mimo_kind_position_embedding,
+    mimo_kind_discretization;
 
 #endif

@@ -23,6 +23,7 @@
 #include "base/fsutil.h"
 #include "io/checkpoint_impl.h"
 #include "io/h5_impl.h"
+#include "io/prep.h"
 #include "mimo/config.h"
 #include "mimo/error.h"
 #include "mimo/version.h"
@@ -350,7 +351,9 @@ static int write_state(hid_t f, const char *path, const mimo_ckpt_state *st)
     if (!rc)
         rc = mimo_h5_attr_write_str(f, path, "integrity", "Fletcher32 filter on "
                                     "every tensor; state_crc32: CRC-32 of the "
-                                    "attributes of / and /optimizer and /config");
+                                    "attributes of / and /optimizer and /config; "
+                                    "preprocessing_crc32: of /preprocessing, "
+                                    "when there");
     if (!rc && st->lineage[0])
         rc = mimo_h5_attr_write_str(f, path, "lineage", st->lineage);
     if (!rc)
@@ -377,6 +380,8 @@ typedef struct {
     int n_slots;
     long long steps;                  /* the optimizer's */
     const mimo_ckpt_state *st;
+    const void *pre;                  /* the training data's /preprocessing */
+    size_t pre_len;                   /* (an image, io/prep.h), or NULL */
 } ckpt_view;
 
 static ckpt_view model_view(mimo_model *m, const mimo_ckpt_state *st,
@@ -385,7 +390,7 @@ static ckpt_view model_view(mimo_model *m, const mimo_ckpt_state *st,
     mimo_optim *o = mimo_model_optim(m);
     ckpt_view v = {mimo_model_graph(m), mimo_graph_spec(mimo_model_graph(m)),
                    mimo_model_params(m), best, {0}, {0}, mimo_optim_n_slots(o),
-                   mimo_optim_steps(o), st};
+                   mimo_optim_steps(o), st, NULL, 0};
     for (int k = 0; k < v.n_slots; k++)
         v.slot[k] = mimo_optim_slot(o, k), v.slot_name[k] = mimo_optim_slot_name(o, k);
     return v;
@@ -418,6 +423,8 @@ static int write_all(hid_t f, const char *path, const ckpt_view *v)
     }
     if (!rc && v->best)
         rc = write_tensors(f, path, "best_params", v->g, v->best, 0);
+    if (!rc && v->pre) /* its checksum a root attribute, under the seal's */
+        rc = mimo_prep_copy(f, path, v->pre, v->pre_len);
     if (!rc)
         rc = mimo_checkpoint_seal(f, path);
     return rc;
@@ -531,14 +538,17 @@ static int build_in(const char *path, const ckpt_view *v, size_t est, void *keep
 }
 
 int mimo_checkpoint_build(const char *path, mimo_model *m, const mimo_ckpt_state *st,
-                          const mimo_real *best, void **buf, size_t *len)
+                          const mimo_real *best, const void *pre, size_t pre_len,
+                          void **buf, size_t *len)
 {
     if (mimo_optim_n_slots(mimo_model_optim(m)) > MIMO_CKPT_MAX_SLOTS)
         return mimo_error(MIMO_EINVAL, "%s: an optimizer with more than %d moments",
                           path, MIMO_CKPT_MAX_SLOTS);
     ckpt_view v = model_view(m, st, best);
+    v.pre = pre, v.pre_len = pre_len;
     size_t cap;
-    return build_in(path, &v, mimo_checkpoint_estimate(m), NULL, 0, buf, len, &cap);
+    return build_in(path, &v, mimo_checkpoint_estimate(m) + pre_len, NULL, 0, buf,
+                    len, &cap);
 }
 
 /* ---- snapshots ---------------------------------------------------------------- */
@@ -601,12 +611,13 @@ int mimo_ckpt_snap_build(const char *path, mimo_ckpt_snap *s, void **buf,
     const mimo_graph *g = mimo_model_graph(s->model);
     ckpt_view v = {g, mimo_graph_spec(g), s->buf,
                    s->has_best ? s->buf + s->n + (size_t)s->n_slots * s->trained : NULL,
-                   {0}, {0}, s->n_slots, s->steps, &s->st};
+                   {0}, {0}, s->n_slots, s->steps, &s->st, s->pre, s->pre_len};
     for (int k = 0; k < s->n_slots; k++)
         v.slot[k] = s->buf + s->n + (size_t)k * s->trained,
         v.slot_name[k] = mimo_optim_slot_name(o, k);
     size_t cap;
-    int rc = build_in(path, &v, estimate(s->n, s->trained, s->n_slots), s->image,
+    int rc = build_in(path, &v, estimate(s->n, s->trained, s->n_slots) + s->pre_len,
+                      s->image,
                       s->image_cap, buf, len, &cap);
     if (!rc && *buf && *buf != s->image) { /* the first, or outgrown: keep it */
         free(s->image);
@@ -641,7 +652,7 @@ int mimo_checkpoint_save(const char *path, mimo_model *m,
 {
     void *buf;
     size_t len;
-    int rc = mimo_checkpoint_build(path, m, st, best, &buf, &len);
+    int rc = mimo_checkpoint_build(path, m, st, best, NULL, 0, &buf, &len);
     if (!rc && buf)
         rc = mimo_checkpoint_write(path, buf, len);
     free(buf);
@@ -674,12 +685,25 @@ static hid_t open_checkpoint(const char *path)
                         MIMO_CKPT_FORMAT_VERSION);
     if (!rc && ver >= 2) /* format 1 (before checksums): tensors still checked finite */
         rc = verify_state(f, path);
+    if (!rc && ver >= 2)
+        rc = mimo_prep_verify(f, path);
     free(fmt);
     if (rc) {
         H5Fclose(f);
         return rc;
     }
     return f;
+}
+
+int mimo_checkpoint_prep(const char *path, void **buf, size_t *len)
+{
+    *buf = NULL, *len = 0;
+    hid_t f = open_checkpoint(path); /* its /preprocessing checksum verified */
+    if (f < 0)
+        return (int)f;
+    int rc = mimo_prep_take(f, path, buf, len);
+    H5Fclose(f);
+    return rc;
 }
 
 int mimo_checkpoint_spec(const char *path, const char *const *sets, int n_sets,

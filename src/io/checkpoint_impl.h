@@ -41,6 +41,8 @@ typedef struct {
     mimo_ckpt_state st;
     void *image;       /* the last file built from it, its buffer kept for */
     size_t image_cap;  /* the next (no fresh pages to fault in and clear) */
+    const void *pre;   /* the training data's /preprocessing (an image, */
+    size_t pre_len;    /* io/prep.h; borrowed) copied in, or NULL */
 } mimo_ckpt_snap;
 
 /* The bytes a snapshot of m holds (besides its small run state). */
@@ -59,11 +61,17 @@ void mimo_ckpt_snap_free(mimo_ckpt_snap *s);
 size_t mimo_checkpoint_estimate(mimo_model *m);
 
 /* Builds the checkpoint file for path in memory: *buf (malloc'd, the
- * caller frees it) of *len bytes. A checkpoint larger than half the
+ * caller frees it) of *len bytes; pre (may be NULL): an image of the
+ * training data's /preprocessing (io/prep.h) the file carries. A checkpoint larger than half the
  * available memory is written to path at once instead (atomically, after
  * a free-space check), and *buf is NULL. */
 int mimo_checkpoint_build(const char *path, mimo_model *m, const mimo_ckpt_state *st,
-                          const mimo_real *best, void **buf, size_t *len);
+                          const mimo_real *best, const void *pre, size_t pre_len,
+                          void **buf, size_t *len);
+
+/* The checkpoint's /preprocessing (verified against its checksum) as an
+ * image (io/prep.h; *buf malloc'd), or *buf NULL when it has none. */
+int mimo_checkpoint_prep(const char *path, void **buf, size_t *len);
 
 /* Writes buf as path through the atomic writer (tmp, write, fsync,
  * mimo_checkpoint_fault_hook, rename, directory fsync). No HDF5: any

@@ -273,6 +273,27 @@ static int get_ints(cfg *c, yaml_node_t *n, const char *what,
     return 0;
 }
 
+/* A list of 1 to MIMO_MAX_REALS numbers, each within bounds. */
+static int get_reals(cfg *c, yaml_node_t *n, const char *what,
+                     const mimo_arg *a, mimo_reals *v)
+{
+    char e[MSG_MAX / 4];
+    snprintf(e, sizeof e, "a list of 1 to %d numbers", MIMO_MAX_REALS);
+    if (n->type != YAML_SEQUENCE_NODE)
+        return mimo_cfg_wrong(c, n, e, what);
+    int len = mimo_cfg_seq_len(n);
+    if (len < 1 || len > MIMO_MAX_REALS)
+        return mimo_cfg_wrong(c, n, e, what);
+    for (int i = 0; i < len; i++) {
+        int rc = get_bounded(c, mimo_cfg_node_at(c, n->data.sequence.items.start[i]),
+                             what, a, &v->v[i]);
+        if (rc)
+            return rc;
+    }
+    v->n = len;
+    return 0;
+}
+
 /* One of the names in a->choices. */
 static int get_choice(cfg *c, yaml_node_t *n, const char *what,
                       const mimo_arg *a, int *v)
@@ -327,6 +348,7 @@ static int conv_arg(cfg *c, yaml_node_t *v, const char *what,
         return rc;
     case MIMO_ARG_INIT: return conv_init(c, v, w, (mimo_init *)dst);
     case MIMO_ARG_INTS: return get_ints(c, v, w, a, (mimo_ints *)dst);
+    case MIMO_ARG_REALS: return get_reals(c, v, w, a, (mimo_reals *)dst);
     case MIMO_ARG_CHOICE: return get_choice(c, v, w, a, (int *)dst);
     case MIMO_ARG_NAME:
         if ((rc = mimo_cfg_get_name(c, v, w, &s)))

@@ -310,6 +310,28 @@ static int read_text(const char *path, char **text, size_t *len)
     return 0;
 }
 
+/* Parses out->text (len bytes) as the schema named out->file. */
+static int parse(mimo_schema *out, size_t len)
+{
+    if (strspn(out->text, " \t\r\n") == len) {
+        mimo_error(MIMO_EINVAL, "%s: empty schema, expected a mapping with "
+                   "columns: {NAME: {kind: ...}}", out->file);
+        mimo_schema_free(out);
+        return MIMO_EINVAL;
+    }
+    cfg c;
+    memset(&c, 0, sizeof c);
+    c.file = out->file;
+    int rc = mimo_cfg_load(&c, out->text, len);
+    if (!rc)
+        rc = convert(&c, out);
+    if (c.loaded)
+        yaml_document_delete(&c.doc);
+    if (rc)
+        mimo_schema_free(out);
+    return rc;
+}
+
 int mimo_schema_load(const char *path, mimo_schema *out)
 {
     memset(out, 0, sizeof *out);
@@ -321,22 +343,17 @@ int mimo_schema_load(const char *path, mimo_schema *out)
         mimo_schema_free(out);
         return mimo_error(MIMO_ENOMEM, "out of memory");
     }
-    if (strspn(out->text, " \t\r\n") == len) {
+    return parse(out, len);
+}
+
+int mimo_schema_parse(const char *text, const char *name, mimo_schema *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!(out->text = mimo_strdup(text)) || !(out->file = mimo_strdup(name))) {
         mimo_schema_free(out);
-        return mimo_error(MIMO_EINVAL, "%s: empty schema, expected a mapping "
-                          "with columns: {NAME: {kind: ...}}", path);
+        return mimo_error(MIMO_ENOMEM, "out of memory");
     }
-    cfg c;
-    memset(&c, 0, sizeof c);
-    c.file = out->file;
-    rc = mimo_cfg_load(&c, out->text, len);
-    if (!rc)
-        rc = convert(&c, out);
-    if (c.loaded)
-        yaml_document_delete(&c.doc);
-    if (rc)
-        mimo_schema_free(out);
-    return rc;
+    return parse(out, strlen(text));
 }
 
 void mimo_schema_free(mimo_schema *s)

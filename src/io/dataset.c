@@ -16,6 +16,7 @@
 #include "core/gather.h"
 #include "io/dataset_impl.h"
 #include "io/h5_impl.h"
+#include "io/prep.h"
 #include "comm/dist.h"
 #include "mimo/error.h"
 #include "base/strutil.h"
@@ -61,6 +62,8 @@ struct mimo_data {
     uint64_t *req;       /* requested rows */
     int req_b, state, rc, stop, thread_on;
     double fp[3];        /* the file's size, mtime and digest (fingerprint) */
+    int image;           /* opened from bytes in memory (a raw CSV
+                            converted): each rank its own, no MPI-IO */
     char errmsg[1024];   /* the reader thread's error message */
     pthread_t thread;
     pthread_mutex_t mu;
@@ -665,8 +668,9 @@ static int open_file(mimo_data *d, MPI_Comm comm)
     return d->size > 1 ? mimo_agree(comm, rc) : rc;
 }
 
-int mimo_data_open(const char *path, const mimo_graph *g, int what,
-                   MPI_Comm comm, mimo_data **out)
+/* path's file, or (image) the file in buf's len bytes, path its name. */
+static int data_open(const char *path, const void *image, size_t len,
+                     const mimo_graph *g, int what, MPI_Comm comm, mimo_data **out)
 {
     *out = NULL;
     mimo_data *d = calloc(1, sizeof *d);
@@ -680,7 +684,15 @@ int mimo_data_open(const char *path, const mimo_graph *g, int what,
         MPI_Comm_rank(comm, &d->rank);
         MPI_Comm_size(comm, &d->size);
     }
-    int rc = open_file(d, comm); /* agreed inside */
+    int rc = 0;
+    if (image) { /* every rank has the same bytes: no MPI-IO */
+        d->image = 1;
+        d->file = mimo_prep_open(image, len, path);
+        rc = d->file < 0 ? (int)d->file : 0;
+        rc = d->size > 1 ? mimo_agree(comm, rc) : rc;
+    } else {
+        rc = open_file(d, comm); /* agreed inside */
+    }
     if (!rc) {
         rc = open_steps(d, g, what, comm);
         if (d->size > 1)
@@ -692,6 +704,19 @@ int mimo_data_open(const char *path, const mimo_graph *g, int what,
     }
     *out = d;
     return 0;
+}
+
+int mimo_data_open(const char *path, const mimo_graph *g, int what,
+                   MPI_Comm comm, mimo_data **out)
+{
+    return data_open(path, NULL, 0, g, what, comm, out);
+}
+
+int mimo_data_open_image(const char *name, const void *buf, size_t len,
+                         const mimo_graph *g, int what, MPI_Comm comm,
+                         mimo_data **out)
+{
+    return data_open(name, buf, len, g, what, comm, out);
 }
 
 /* Frees d; close_file = 0 leaves an MPI-IO file open, since closing it is
@@ -736,7 +761,7 @@ void mimo_data_close(mimo_data **dp) { data_free(dp, 1); }
 
 void mimo_data_abandon(mimo_data **dp)
 {
-    data_free(dp, dp && *dp && (*dp)->size == 1);
+    data_free(dp, dp && *dp && ((*dp)->size == 1 || (*dp)->image));
 }
 
 mimo_source mimo_data_source(mimo_data *d)

@@ -30,6 +30,14 @@ void mimo_data_abandon(mimo_data **d);
 /* Waits for the reader thread to finish a prefetch: call before any other
  * HDF5 work (e.g. writing a checkpoint) while the file is streaming. */
 void mimo_data_wait(mimo_data *d);
+/* mimo_data_open of a file held in memory (buf, len bytes: HDF5 copies
+ * them), name standing for it in messages: a raw CSV converted by
+ * mimo_tab_raw. Each rank opens its own copy (no MPI-IO); with comm,
+ * collective as mimo_data_open. */
+int mimo_data_open_image(const char *name, const void *buf, size_t len,
+                         const mimo_graph *g, int what, MPI_Comm comm,
+                         mimo_data **out);
+
 /* adapt: from_data (io/adapt.c): sets the `mean` and `variance` state
  * tensors of every node whose kind's from_data says so from the file at
  * path's /preprocessing/<the input it reads>/mean and variance; *count

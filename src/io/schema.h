@@ -57,6 +57,9 @@ typedef struct {
 
 /* Reads and checks the schema at path. Errors name path:line:col. */
 int mimo_schema_load(const char *path, mimo_schema *out);
+/* The same from a schema's text (as stored in /preprocessing/schema);
+ * name stands for the file in messages. */
+int mimo_schema_parse(const char *text, const char *name, mimo_schema *out);
 /* Frees what load allocated; the struct is zeroed. */
 void mimo_schema_free(mimo_schema *s);
 /* "category" etc., for messages and the stored files. */

@@ -14,7 +14,14 @@
  * statistics, the hash's name and key, the schema text.
  * Memory: the read block, the windows (--memory-mb), and the
  * vocabularies (one entry per distinct training value of a category
- * column: use hashed for ids without bound). */
+ * column: use hashed for ids without bound).
+ *
+ * The same passes, frozen, convert a raw CSV at predict and eval
+ * (mimo_tab_raw, io/prep.h): the schema, delimiter, vocabularies and
+ * means come from a checkpoint's /preprocessing instead of pass 1, which
+ * then only counts and checks the rows; one split, unshuffled, in one
+ * window, written to a file in memory. A row is thus converted by the
+ * very code that converted the training data. */
 #define _POSIX_C_SOURCE 200809L
 #include "mimo/import.h"
 
@@ -30,6 +37,7 @@
 #include "base/hash.h"
 #include "base/strutil.h"
 #include "io/h5_impl.h"
+#include "io/prep.h"
 #include "io/schema.h"
 #include "mimo/error.h"
 #include "io/csv.h"
@@ -220,6 +228,13 @@ typedef struct {
     hid_t f[NSPLIT];
     size_t win_rows[NSPLIT];
     uint64_t lo[NSPLIT], seen[NSPLIT]; /* pass 2: window starts, rows met */
+    /* a raw CSV for predict and eval (mimo_tab_raw): the vocabularies and
+     * statistics are a checkpoint's, one file of every row in order,
+     * built in memory */
+    int frozen;
+    int targets;         /* frozen: the target columns too (eval) */
+    const char *ckpt;    /* frozen: where the preprocessing came from */
+    mimo_h5_image img;   /* frozen: the file's bytes */
 } tjob;
 
 /* "'name' (column 3)" for messages. */
@@ -243,6 +258,9 @@ static int find_field(const tjob *j, const char *name, size_t *field)
 
 static int missing_column(const tjob *j, const char *name, mimo_pos pos)
 {
+    int target = 0;
+    for (int i = 0; i < j->sc.n_cols; i++)
+        target |= !strcmp(j->sc.cols[i].name, name) && j->sc.cols[i].target;
     char list[600] = "";
     for (size_t c = 0; c < j->nh; c++) {
         size_t used = strlen(list);
@@ -253,6 +271,11 @@ static int missing_column(const tjob *j, const char *name, mimo_pos pos)
         snprintf(list + used, sizeof list - used, "%s%s", c ? ", " : "",
                  j->header[c]);
     }
+    if (j->frozen)
+        return mimo_error(MIMO_EINVAL, "%s: no column '%s', which the training "
+                          "schema (kept in %s) needs%s (its columns: %s)",
+                          j->o->path, name, j->ckpt,
+                          target ? " to evaluate (a target)" : "", list);
     return mimo_error(MIMO_EINVAL, "%s:%d:%d: column '%s' is not in %s (its "
                       "columns: %s)", j->sc.file, pos.line, pos.col, name,
                       j->o->path, list);
@@ -305,6 +328,8 @@ static int bind(tjob *j)
     for (int i = 0; i < j->sc.n_cols; i++) {
         const mimo_schema_col *s = &j->sc.cols[i];
         size_t field = 0;
+        if (j->frozen && (s->kind == MIMO_COL_SKIP || (s->target && !j->targets)))
+            continue; /* not needed to predict */
         if (!find_field(j, s->name, &field))
             return missing_column(j, s->name, s->pos);
         for (int k = 0; k < j->ncols; k++)
@@ -326,9 +351,9 @@ static int bind(tjob *j)
     if (!j->ncols)
         return mimo_error(MIMO_EINVAL, "%s: every column is kind: skip, nothing "
                           "to import", j->sc.file);
-    if (j->sc.by && !find_field(j, j->sc.by, &j->by_field))
+    if (j->sc.by && !j->frozen && !find_field(j, j->sc.by, &j->by_field))
         return missing_column(j, j->sc.by, j->sc.by_pos);
-    if (j->sc.by)
+    if (j->sc.by && !j->frozen)
         j->by = 0;
     return 0;
 }
@@ -551,7 +576,7 @@ static int pass1(tjob *j)
         for (int i = 0; i < j->ncols; i++) {
             tcol *c = &j->cols[i];
             const char *s = mimo_csv_field(&j->csv, c->field);
-            int rc = sp == TRAIN ? learn(j, c, s)
+            int rc = sp == TRAIN && !j->frozen ? learn(j, c, s)
                      : c->s->kind == MIMO_COL_NUMERIC ? parse_num(j, c, s, &x) : 0;
             if (rc)
                 return rc;
@@ -662,6 +687,10 @@ static int create_file(tjob *j, int sp)
 {
     const char *path = j->path[sp];
     char fdpath[4200];
+    if (j->frozen) {
+        j->f[sp] = mimo_h5_mem_create(path, 1u << 20, &j->img);
+        return j->f[sp] < 0 ? (int)j->f[sp] : 0;
+    }
     int rc = mimo_mkdirs_for(path);
     if (!rc)
         rc = mimo_atomic_begin(&j->at[sp], path);
@@ -833,7 +862,8 @@ static int windows(tjob *j)
     for (int sp = 0; sp < NSPLIT; sp++) {
         if (!j->want[sp])
             continue;
-        double w = all * (double)j->rows[sp] / (double)j->total;
+        double w = j->frozen ? (double)j->rows[sp]
+                             : all * (double)j->rows[sp] / (double)j->total;
         j->win_rows[sp] = w < 1 ? 1 : w > (double)j->rows[sp]
                                           ? (size_t)j->rows[sp] : (size_t)w;
         for (int k = 0; k < j->nsets; k++) {
@@ -1015,8 +1045,10 @@ static int write_preprocessing(tjob *j, int sp)
     MIMO_H5_TRY(&rc, pre = H5Gcreate2(j->f[sp], "preprocessing", H5P_DEFAULT,
                                       H5P_DEFAULT, H5P_DEFAULT), path,
                 "preprocessing");
+    char delim[2] = {j->csv.delim, 0};
     struct { const char *k, *v; } strs[] = {
         {"format", "mimo-preprocessing"}, {"source", j->o->path},
+        {"delimiter", delim},
         {"split", SPLIT_NAME[sp]}, {"split_by", j->sc.by ? j->sc.by : ""},
         {"split_hash", "siphash-2-4"}};
     for (size_t i = 0; i < sizeof strs / sizeof *strs && !rc; i++)
@@ -1046,7 +1078,10 @@ static int finish_files(tjob *j, int rc)
                              j->sets[k].name);
                 j->sets[k].d[sp] = -1;
             }
-        if (j->f[sp] >= 0)
+        if (j->f[sp] >= 0 && j->frozen) {
+            int closed = mimo_h5_mem_close(j->f[sp], j->path[sp], &j->img);
+            rc = rc ? rc : closed;
+        } else if (j->f[sp] >= 0)
             MIMO_H5_KEEP(&rc, H5Fclose(j->f[sp]), j->path[sp], NULL);
         j->f[sp] = -1;
     }
@@ -1130,7 +1165,7 @@ static int open_outputs(tjob *j)
         if (!(j->path[sp] = split_path(j->o->out, sp)))
             return mimo_error(MIMO_ENOMEM, "out of memory");
         const char *in[2] = {j->o->path, j->o->schema};
-        if ((rc = mimo_check_not_input(j->path[sp], in, 2)) ||
+        if ((!j->frozen && (rc = mimo_check_not_input(j->path[sp], in, 2))) ||
             (rc = create_file(j, sp)))
             return rc;
         for (int k = 0; k < j->nsets && !rc; k++)
@@ -1205,6 +1240,137 @@ int mimo_import_tabular(const mimo_tab_opts *o)
     rc = finish_files(&j, rc);
     if (!rc)
         report(&j, o->report);
+    free_job(&j);
+    return rc;
+}
+
+/* ---- a raw CSV through a checkpoint's preprocessing ---------------------- */
+
+/* Column c's ids as stored in pre's /preprocessing/<its dataset>/vocabulary
+ * (index = id; an input's mask "" and OOV "[UNK]", ids 0 and 1, are no
+ * values): an unseen value then finds no entry, as in pass 2 of an import. */
+static int load_vocab(tjob *j, hid_t pre, tcol *c)
+{
+    char obj[600];
+    snprintf(obj, sizeof obj, "preprocessing/%s/vocabulary", j->sets[c->set].name);
+    if (!mimo_h5_exists(pre, obj))
+        return mimo_error(MIMO_EINVAL, "%s: no /%s (column '%s'): the file is "
+                          "damaged", j->ckpt, obj, c->s->name);
+    hid_t d = H5Dopen2(pre, obj, H5P_DEFAULT);
+    hid_t t = d < 0 ? -1 : H5Dget_type(d), sp = d < 0 ? -1 : H5Dget_space(d);
+    hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    size_t width = t < 0 ? 0 : H5Tget_size(t);
+    char *buf = NULL;
+    int rc = 0;
+    if (n < 0 || t < 0 || H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t) > 0)
+        rc = mimo_error(MIMO_EINVAL, "%s: /%s is not a dataset of fixed-length "
+                        "strings", j->ckpt, obj);
+    else if (!(buf = malloc((size_t)n * width + 1)))
+        rc = mimo_error(MIMO_ENOMEM, "out of memory");
+    else if (n && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+        rc = mimo_h5_fail("H5Dread", j->ckpt, obj);
+    for (hssize_t k = c->s->target ? 0 : 2; !rc && k < n; k++) {
+        const char *v = buf + (size_t)k * width;
+        size_t len = strnlen(v, width);
+        if (vadd(&c->voc, v, len))
+            rc = mimo_error(MIMO_ENOMEM, "out of memory");
+        else
+            vfind(&c->voc, v, len)->id = (int32_t)k;
+    }
+    free(buf);
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (t >= 0)
+        H5Tclose(t);
+    if (d >= 0)
+        H5Dclose(d);
+    return rc;
+}
+
+/* Column c's training mean (what fill: mean puts in an empty cell). */
+static int load_mean(tjob *j, hid_t pre, tcol *c)
+{
+    char obj[600];
+    double *v = NULL;
+    size_t n = 0;
+    snprintf(obj, sizeof obj, "preprocessing/%s/mean", j->sets[c->set].name);
+    int rc = mimo_h5_read_f64(pre, j->ckpt, obj, &v, &n);
+    if (!rc && (size_t)c->slot >= n)
+        rc = mimo_error(MIMO_EINVAL, "%s: /%s has %zu values, column '%s' is "
+                        "number %d: the file is damaged", j->ckpt, obj, n,
+                        c->s->name, c->slot + 1);
+    if (!rc)
+        c->mean = v[c->slot];
+    free(v);
+    return rc;
+}
+
+/* The schema stored with the preprocessing; no split, no shuffle. */
+static int load_schema(tjob *j, hid_t pre)
+{
+    char *text = NULL, name[4200];
+    snprintf(name, sizeof name, "%s:/preprocessing/schema", j->ckpt);
+    int rc = mimo_h5_read_text(pre, j->ckpt, "preprocessing/schema", &text);
+    if (!rc)
+        rc = mimo_schema_parse(text, name, &j->sc);
+    free(text);
+    j->sc.val = j->sc.test = 0;
+    j->sc.shuffle = 0;
+    return rc;
+}
+
+/* The delimiter the import read (stored since the checkpoints carry the
+ * preprocessing; before: the schema's, else ','). */
+static char stored_delimiter(const tjob *j, hid_t pre)
+{
+    char *d = NULL, out = j->sc.delimiter ? j->sc.delimiter : ',';
+    hid_t g = H5Gopen2(pre, "preprocessing", H5P_DEFAULT);
+    if (g >= 0 && H5Aexists(g, "delimiter") > 0 &&
+        !mimo_h5_attr_read_str(g, j->ckpt, "delimiter", &d) && d[0])
+        out = d[0];
+    free(d);
+    if (g >= 0)
+        H5Gclose(g);
+    return out;
+}
+
+int mimo_tab_raw(const char *csv, const char *ckpt, hid_t pre, int targets,
+                 void **buf, size_t *len)
+{
+    mimo_tab_opts o = {.path = csv, .out = csv};
+    tjob j;
+    memset(&j, 0, sizeof j);
+    j.o = &o, j.frozen = 1, j.targets = targets, j.ckpt = ckpt;
+    for (int sp = 0; sp < NSPLIT; sp++)
+        j.f[sp] = -1;
+    *buf = NULL, *len = 0;
+    int rc = load_schema(&j, pre);
+    if (!rc)
+        rc = mimo_csv_open(&j.csv, csv, stored_delimiter(&j, pre));
+    if (!rc)
+        rc = read_header(&j);
+    if (!rc)
+        rc = bind(&j);
+    for (int i = 0; i < j.ncols && !rc; i++) {
+        tcol *c = &j.cols[i];
+        if (c->s->kind == MIMO_COL_CATEGORY || c->s->kind == MIMO_COL_MULTI_HOT)
+            rc = load_vocab(&j, pre, c);
+        else if (c->s->kind == MIMO_COL_NUMERIC)
+            rc = load_mean(&j, pre, c);
+    }
+    if (!rc)
+        rc = pass1(&j); /* the rows counted, every number checked */
+    if (!rc)
+        rc = open_outputs(&j);
+    if (!rc)
+        rc = windows(&j);
+    if (!rc)
+        rc = write_all(&j);
+    rc = finish_files(&j, rc);
+    if (!rc)
+        *buf = j.img.buf, *len = j.img.len;
+    else
+        free(j.img.buf);
     free_job(&j);
     return rc;
 }

@@ -1,14 +1,22 @@
 /* evaluate.c — evaluation and prediction from a checkpoint alone (its config
  * is inside): each rank sweeps its contiguous share of the rows; eval sums
  * the statistics over the ranks, predict assembles every head's outputs
- * on rank 0, which writes the predictions file atomically. */
+ * on rank 0, which writes the predictions file atomically. The data is an
+ * HDF5 dataset file, or a raw CSV (*.csv, *.tsv) converted as the import
+ * converted the training data, by the preprocessing the checkpoint
+ * carries: each rank converts the whole CSV into a file in memory and
+ * reads its share of the rows from it, as from a file on disk. */
 #include <limits.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/fsutil.h"
 #include "comm/mpicall.h"
+#include "io/checkpoint_impl.h"
+#include "io/dataset_impl.h"
 #include "io/h5_impl.h"
+#include "io/prep.h"
 #include "core/model.h"
 #include "mimo/dataset.h"
 #include "comm/dist.h"
@@ -38,6 +46,54 @@ static int agree_on(MPI_Comm comm, int rc)
     return comm != MPI_COMM_NULL ? mimo_agree(comm, rc) : rc;
 }
 
+/* Whether data names a raw CSV (by its name: .csv or .tsv). */
+static int is_csv(const char *data)
+{
+    size_t n = strlen(data);
+    return n > 4 && (!strcasecmp(data + n - 4, ".csv") ||
+                     !strcasecmp(data + n - 4, ".tsv"));
+}
+
+/* A raw CSV through ckpt's /preprocessing into a file in memory. */
+static int csv_image(const char *ckpt, const char *data, int targets, void **img,
+                     size_t *len)
+{
+    void *pre = NULL;
+    size_t plen = 0;
+    hid_t pf = -1;
+    int rc = mimo_checkpoint_prep(ckpt, &pre, &plen);
+    if (!rc && !pre)
+        rc = mimo_error(MIMO_EINVAL, "%s: a raw CSV needs the vocabularies and "
+                        "statistics of the training data, and %s has none (no "
+                        "/preprocessing: its training file was not made by `mimo "
+                        "import csv --schema`, or an older mimo trained it): give "
+                        "an HDF5 dataset file instead", data, ckpt);
+    if (!rc && (pf = mimo_prep_open(pre, plen, ckpt)) < 0)
+        rc = (int)pf;
+    if (!rc)
+        rc = mimo_tab_raw(data, ckpt, pf, targets, img, len);
+    if (pf >= 0)
+        H5Fclose(pf);
+    free(pre);
+    return rc;
+}
+
+/* mimo_data_open, or a raw CSV's rows (every rank converts them all). */
+static int open_data(const char *ckpt, const char *data, const mimo_graph *g,
+                     int what, MPI_Comm comm, mimo_data **d)
+{
+    if (!is_csv(data))
+        return mimo_data_open(data, g, what, comm, d);
+    void *img = NULL;
+    size_t len = 0;
+    int rc = agree_on(comm, csv_image(ckpt, data, what != MIMO_DATA_INPUTS, &img,
+                                      &len));
+    if (!rc)
+        rc = mimo_data_open_image(data, img, len, g, what, comm, d);
+    free(img);
+    return rc;
+}
+
 static int eval_on(const char *ckpt, const char *data, MPI_Comm comm,
                    mimo_spec *spec, mimo_stats *st)
 {
@@ -49,7 +105,8 @@ static int eval_on(const char *ckpt, const char *data, MPI_Comm comm,
     if (!rc)
         rc = mimo_stats_bind(st, mimo_model_graph(m));
     if (!(rc = agree_on(comm, rc)) &&
-        !(rc = mimo_data_open(data, mimo_model_graph(m), MIMO_DATA_TARGETS, comm, &d))) {
+        !(rc = open_data(ckpt, data, mimo_model_graph(m), MIMO_DATA_TARGETS, comm,
+                         &d))) {
         mimo_source s = mimo_data_source(d);
         rc = mimo_model_evaluate(m, &s, st);
         if (!rc && comm != MPI_COMM_NULL) {
@@ -149,7 +206,7 @@ static int predict_on(const char *ckpt, const char *data, MPI_Comm comm,
         rc = MPI_Comm_rank(comm, &rank) == MPI_SUCCESS ? 0
              : mimo_error(MIMO_EMPI, "MPI_Comm_rank failed");
     if (!(rc = agree_on(comm, rc)))
-        rc = mimo_data_open(data, mimo_model_graph(m), MIMO_DATA_INPUTS, comm, &d);
+        rc = open_data(ckpt, data, mimo_model_graph(m), MIMO_DATA_INPUTS, comm, &d);
     const mimo_graph *g = m ? mimo_model_graph(m) : NULL;
     int nh = g ? mimo_graph_n_heads(g) : 0;
     size_t rows = d ? mimo_data_rows(d) : 0;

@@ -119,6 +119,12 @@ static void put_arg(text *t, const mimo_arg *a, const void *args)
             put(t, "%s%d", k ? ", " : "", v->v[k]);
         put(t, "]");
         break;
+    case MIMO_ARG_REALS:
+        put(t, "[");
+        for (int k = 0; k < ((const mimo_reals *)p)->n; k++)
+            put(t, "%s%.17g", k ? ", " : "", ((const mimo_reals *)p)->v[k]);
+        put(t, "]");
+        break;
     case MIMO_ARG_INIT: put(t, "null"); break; /* initializers: not needed */
     case MIMO_ARG_LAYER: { /* {"type": kind, its settings...} */
         const mimo_sublayer *s = (const mimo_sublayer *)p;

@@ -28,6 +28,7 @@
 #include "base/fsutil.h"
 #include "comm/stall.h"
 #include "io/dataset_impl.h"
+#include "io/prep.h"
 #include "mimo/dataset.h"
 #include "mimo/error.h"
 #include "mimo/fit.h"
@@ -976,6 +977,8 @@ static int set_up(run *r)
                                              r->spec->train.checkpoint.keep,
                                              r->spec->text, r->comm, r->rank,
                                              r->size)) ||
+                      (rc = r->rank == 0 ? mimo_prep_take_file(train_path(r), &r->dir.pre,
+                                                               &r->dir.pre_len) : 0) ||
                       (rc = r->scan_stopped ? 0 : starting_point(r)) ? rc : 0);
     if (!rc && r->scan_stopped)
         return MIMO_TRAIN_STOPPED;

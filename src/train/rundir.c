@@ -251,6 +251,7 @@ void mimo_rundir_close(mimo_rundir *d)
 {
     mimo_rundir_wait(d); /* its error, if any, was the run's to report */
     mimo_ckpt_snap_free(&d->snap);
+    free(d->pre);
     free(d->dir);
     free(d->ckpt_dir);
     free(d->history);
@@ -584,9 +585,11 @@ static int submit(mimo_rundir *d, const char *name, mimo_model *m,
         return mimo_error(MIMO_ENOMEM, "out of memory");
     if (d->snap.buf || snapshot_fits(m)) { /* built by the writer */
         rc = mimo_ckpt_snap_take(&d->snap, m, st, best);
+        d->snap.pre = d->pre, d->snap.pre_len = d->pre_len;
         j->snap = &d->snap;
     } else { /* no room for a copy: built here, the model still */
-        rc = mimo_checkpoint_build(j->path, m, st, best, &j->buf, &j->len);
+        rc = mimo_checkpoint_build(j->path, m, st, best, d->pre, d->pre_len,
+                                   &j->buf, &j->len);
     }
     if (!rc && also_best)
         rc = job_link(d, j, "best.h5");

@@ -29,6 +29,10 @@ typedef struct {
                                         over (written or in flight); -1: none */
     struct mimo_rundir_job *job;     /* the save in flight (rank 0), or NULL */
     mimo_ckpt_snap snap;             /* what it builds from (rank 0; reused) */
+    void *pre;                       /* the training data's /preprocessing,
+                                        which every checkpoint carries (an
+                                        image, io/prep.h; owned), or NULL */
+    size_t pre_len;
 } mimo_rundir;
 
 /* The run directory's exclusive lock, held by rank 0 for the whole run:

@@ -235,6 +235,15 @@ class MimoModel(torch.nn.Module):
         return (xs[0] - self.tensor(n, 'mean')) / torch.sqrt(self.tensor(n, 'variance') +
                                                            a['epsilon'])
 
+    def k_discretization(self, n, a, xs):
+        # the count of boundaries <= x, the boundaries rounded to float32 as mimo's
+        b = torch.tensor(a['bin_boundaries'], dtype=torch.float32).to(xs[0].dtype)
+        ids = (xs[0].unsqueeze(-1) >= b).sum(-1)
+        if a['output_mode'] == 'int':
+            return ids.to(xs[0].dtype)
+        return F.one_hot(ids, len(b) + 1).to(xs[0].dtype).reshape(
+            [xs[0].shape[0]] + n['shape'])
+
     def k_batch_norm(self, n, a, xs):
         x = xs[0]
         mean, var = self.tensor(n, 'moving_mean'), self.tensor(n, 'moving_variance')

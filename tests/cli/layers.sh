@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # layers.sh — the layers of real multi-input models from the command line:
-# embedding, dropout, batch_norm, layer_norm, reshape/flatten, a shared
+# embedding, dropout, batch_norm, layer_norm, reshape/flatten,
+# discretization (one-hot buckets into a head), a shared
 # tower and a frozen layer in one graph train the same on 1, 2, 3 and 4
 # ranks (parameters and moving statistics within 1e-5), resume mid-epoch
 # bitwise, land in checkpoints under Keras' names, show in summary; and
@@ -47,7 +48,10 @@ layers:
   d2:      {type: dense, units: 3, activation: tanh, from: r}
   f2:      {type: flatten, from: d2}
   click:   {type: dense, units: 1, activation: sigmoid, from: f2}
-  dwell:   {type: dense, units: 1, from: cat}
+  bins:    {type: discretization, bin_boundaries: [-1, 0, 1], output_mode: one_hot, from: num2}
+  fbins:   {type: flatten, from: bins}
+  wide:    {type: concat, from: [cat, fbins]}
+  dwell:   {type: dense, units: 1, from: wide}
 outputs:
   click: {loss: binary_crossentropy, metrics: [accuracy]}
   dwell: {loss: mse, weight: 0.5}
@@ -109,6 +113,7 @@ expect 0 "tower_b (dense(tanh) shares tower_a)" summary net.yaml
 expect 0 "frozen (dense(linear) frozen)" summary net.yaml
 expect 0 "emb (embedding)" summary net.yaml
 expect 0 "(None, 2, 4)" summary net.yaml
+expect 0 "bins (discretization(4 bins, one_hot)) (None, 12, 4)" summary net.yaml
 expect 0 "Non-trainable params: 104" summary net.yaml
 
 # ---- bad input
@@ -135,4 +140,12 @@ mpi_expect 2 1 "dataset 'ids' row 321: id 50 is outside [0, 50)" train net.yaml 
 expect 1 "ids_float.h5: dataset 'ids' holds floating-point values, but input 'ids' is declared dtype: int32" train net.yaml --out bad3 --data ids_float.h5
 sed 's/type: embedding, input_dim: 50/type: embedding, input_dim: 0/' net.yaml >bad_dim.yaml
 expect 1 "expected an integer in [1, 16777216] for 'input_dim' in layer 'emb'" summary bad_dim.yaml
+sed 's/bin_boundaries: \[-1, 0, 1\]/bin_boundaries: [-1, 1, 1]/' net.yaml >bad_bins.yaml
+expect 1 "bad_bins.yaml:21:3: discretization layer 'bins': bin_boundaries must increase (1 after 1, as float32)" summary bad_bins.yaml
+sed 's/bin_boundaries: \[-1, 0, 1\]/bin_boundaries: 0.5/' net.yaml >bad_bins2.yaml
+expect 1 "bad_bins2.yaml:21:51: expected a list of 1 to 64 numbers for 'bin_boundaries' in layer 'bins', got '0.5'" summary bad_bins2.yaml
+sed 's/bin_boundaries: \[-1, 0, 1\], //' net.yaml >bad_bins3.yaml
+expect 1 "bad_bins3.yaml:21:3: layer 'bins' has no 'bin_boundaries'" summary bad_bins3.yaml
+sed 's/output_mode: one_hot/output_mode: multi_hot/' net.yaml >bad_bins4.yaml
+expect 1 "unknown value 'multi_hot' for 'output_mode' in layer 'bins' (expected one of: int, one_hot" summary bad_bins4.yaml
 finish

@@ -4,7 +4,8 @@
 # python3-vega-datasets; SKIP without it) to CSV, imported by its schema,
 # the wide-and-deep two-task config and its linear baseline trained, both
 # evaluated on the test split; mimo's numbers must beat the majority class
-# and the training-mean predictor by a margin. One core, ~2 s.
+# and the training-mean predictor by a margin; the raw CSV predicted
+# through the checkpoint's vocabularies. One core, ~2 s.
 source "$(dirname "$0")/lib.bash"
 CARS=/usr/lib/python3/dist-packages/vega_datasets/_data/cars.json
 if [ ! -f "$CARS" ]; then
@@ -21,6 +22,7 @@ export OMP_NUM_THREADS=1
 # build/mimo eval runs/cars --data data/cars.test.h5
 # build/mimo train configs/cars-linear.yaml
 # build/mimo eval runs/cars-linear --data data/cars.test.h5
+# build/mimo predict runs/cars --data cars.csv --out cars-predictions.h5
 # TUTORIAL-END
 run=${tutorial//python3 /\/usr\/bin\/python3 }
 if timeout -k 5 120 bash -euo pipefail -c "$run" >tutorial.log 2>&1; then
@@ -44,5 +46,15 @@ acc, mse, lin_acc, lin_mse = v
 print('test: majority %.3f, linear %.3f, wide-and-deep %.3f; log-mpg mse: mean %.4f, linear %.4f, wide-and-deep %.4f' % (maj, lin_acc, acc, mean_mse, lin_mse, mse))
 assert acc >= maj + 0.2 and lin_acc >= maj + 0.2, (acc, lin_acc, maj)
 assert mse < 0.6 * mean_mse and mse < lin_mse, (mse, lin_mse, mean_mse)
+"
+py "predict on the raw CSV: every car, the origins right" "
+import csv, h5py, numpy as np
+rows = list(csv.DictReader(open('cars.csv', newline='')))
+p = h5py.File('cars-predictions.h5')
+classes = [v.decode() for v in h5py.File('data/cars.h5')['preprocessing/Origin/vocabulary'][:]]
+assert p['Origin'].shape == (406, 3) and p['mpg'].shape == (406, 1), p['Origin'].shape
+acc = np.mean([classes[k] == r['Origin'] for k, r in zip(p['Origin'][:].argmax(1), rows)])
+print('origin accuracy over all 406 raw rows: %.3f' % acc)
+assert acc > 0.95, acc
 "
 finish
