@@ -3,7 +3,15 @@
  * each such node set from /preprocessing/<input>/mean and variance of the
  * training file, where `mimo import csv --schema` stores the training
  * split's statistics of each numeric dataset. Every rank reads the same
- * file, so every rank sets the same values. */
+ * file, so every rank sets the same values.
+ *
+ * A file without them (any HDF5 dataset file): the statistics are
+ * computed over the training rows (the source given: validation_split's
+ * rows left out) as Keras' adapt does — per feature of the last axis, the
+ * mean and the population variance, in double, two passes in row order
+ * over chunks of rows. Every rank reads all the training rows itself, so
+ * the result is the same on every rank and any number of ranks, bitwise
+ * (the cost: one read of the training inputs per rank, at a fresh start). */
 #include "io/dataset_impl.h"
 
 #include <math.h>
@@ -58,26 +66,136 @@ static int adapt_one(hid_t f, const char *path, const mimo_node *n,
     return rc;
 }
 
-int mimo_data_adapt(const char *path, mimo_model *m, int *count)
+#define ADAPT_ROWS 1024 /* rows read at a time */
+
+/* The model input node n reads (its first parent), as an index. */
+static int input_of(const mimo_graph *g, const mimo_node *n)
+{
+    for (int i = 0; i < g->n_inputs; i++)
+        if (g->input_node[i] == n->in[0])
+            return i;
+    return -1;
+}
+
+/* Per input i with want[i]: sum[i] (c_i values) of x (pass 0), or of
+ * (x - mean)^2 (pass 1, mean = the first pass's), over src's rows. */
+static int adapt_pass(const mimo_graph *g, const mimo_source *src, const int *want,
+                      mimo_real **buf, uint64_t *rows, double **sum, int pass)
+{
+    for (size_t r0 = 0; r0 < src->rows; r0 += ADAPT_ROWS) {
+        int b = (int)(src->rows - r0 < ADAPT_ROWS ? src->rows - r0 : ADAPT_ROWS);
+        for (int k = 0; k < b; k++)
+            rows[k] = r0 + (uint64_t)k;
+        int rc = src->read(src->ctx, rows, b, buf, NULL);
+        if (rc)
+            return rc;
+        for (int i = 0; i < g->n_inputs; i++) {
+            if (!want[i])
+                continue;
+            const mimo_shape *sh = mimo_graph_input_shape(g, i);
+            size_t w = (size_t)mimo_graph_input_width(g, i);
+            size_t c = (size_t)sh->dim[sh->rank - 1];
+            for (size_t e = 0; e < (size_t)b * w; e++) {
+                double x = (double)buf[i][e], *s = &sum[i][e % c];
+                *s += pass ? (x - s[c]) * (x - s[c]) : x; /* s[c]: the mean */
+            }
+        }
+    }
+    return 0;
+}
+
+/* The statistics of the inputs with want[i], over src's rows: into the
+ * mean and variance tensors of every adapting node reading them. */
+static int adapt_computed(const char *path, mimo_graph *g, const mimo_source *src,
+                          const int *want, mimo_real *params)
+{
+    int ni = g->n_inputs, rc = 0;
+    mimo_real **buf = calloc((size_t)ni, sizeof *buf);
+    double **sum = calloc((size_t)ni, sizeof *sum);
+    uint64_t *rows = malloc(sizeof *rows * ADAPT_ROWS);
+    if (!buf || !sum || !rows)
+        rc = mimo_error(MIMO_ENOMEM, "out of memory adapting to %s", path);
+    for (int i = 0; i < ni && !rc; i++) {
+        size_t w = (size_t)mimo_graph_input_width(g, i);
+        const mimo_shape *sh = mimo_graph_input_shape(g, i);
+        buf[i] = malloc(sizeof **buf * ADAPT_ROWS * (w ? w : 1));
+        /* per feature: the sum, then (after c) mean, then variance */
+        sum[i] = want[i] ? calloc(3 * (size_t)sh->dim[sh->rank - 1], sizeof **sum) : NULL;
+        if (!buf[i] || (want[i] && !sum[i]))
+            rc = mimo_error(MIMO_ENOMEM, "out of memory adapting to %s", path);
+    }
+    if (!rc && src->rows == 0)
+        rc = mimo_error(MIMO_EINVAL, "%s: no training rows to adapt to", path);
+    for (int pass = 0; pass < 2 && !rc; pass++) {
+        if (!(rc = adapt_pass(g, src, want, buf, rows, sum, pass)))
+            for (int i = 0; i < ni; i++) {
+                const mimo_shape *sh = mimo_graph_input_shape(g, i);
+                size_t c = (size_t)sh->dim[sh->rank - 1];
+                double per = (double)src->rows * (double)(mimo_graph_input_width(g, i) / (int)c);
+                for (size_t j = 0; want[i] && j < c; j++) { /* sum -> mean, variance */
+                    sum[i][(pass ? 2 * c : c) + j] = sum[i][j] / per;
+                    sum[i][j] = 0;
+                }
+            }
+    }
+    for (int k = 0; k < g->n_nodes && !rc; k++) {
+        const mimo_node *n = &g->nodes[k];
+        int i = n->kind && n->kind->from_data && n->kind->from_data(n) ? input_of(g, n) : -1;
+        if (i < 0 || !want[i])
+            continue;
+        size_t c = n->tensors[tensor_of(n, "mean")].size;
+        for (size_t j = 0; j < c && !rc; j++) {
+            double mean = sum[i][c + j], var = sum[i][2 * c + j];
+            if (!isfinite(mean) || !isfinite(var))
+                rc = mimo_error(MIMO_EINVAL, "%s: input '%s' feature %zu has a "
+                                "non-finite value in its training rows: no "
+                                "statistics for layer '%s' (adapt: from_data)", path,
+                                mimo_graph_input_name(g, i), j, n->name);
+            params[n->tensors[tensor_of(n, "mean")].off + j] = (mimo_real)mean;
+            params[n->tensors[tensor_of(n, "variance")].off + j] = (mimo_real)var;
+        }
+    }
+    for (int i = 0; buf && sum && i < ni; i++)
+        free(buf[i]), free(sum[i]);
+    free(buf), free(sum), free(rows);
+    return rc;
+}
+
+int mimo_data_adapt(const char *path, mimo_model *m, const mimo_source *src,
+                    int *count, int *computed)
 {
     mimo_graph *g = mimo_model_graph(m);
     mimo_real *params = mimo_model_params(m);
-    int rc = 0;
+    int rc = 0, *want = calloc((size_t)g->n_inputs + 1, sizeof *want);
+    char obj[512];
     hid_t f = -1;
-    *count = 0;
-    for (int i = 0; i < g->n_nodes && !rc; i++) {
-        const mimo_node *n = &g->nodes[i];
+    *count = *computed = 0;
+    if (!want)
+        return mimo_error(MIMO_ENOMEM, "out of memory");
+    for (int k = 0; k < g->n_nodes && !rc; k++) {
+        const mimo_node *n = &g->nodes[k];
         if (!n->kind || !n->kind->from_data || !n->kind->from_data(n))
             continue;
-        if (f < 0 && (f = mimo_h5_open_read(path, H5P_DEFAULT)) < 0)
+        if (f < 0 && (f = mimo_h5_open_read(path, H5P_DEFAULT)) < 0) {
+            free(want);
             return (int)f;
+        }
         const char *input = MIMO_PARENT(g, n, 0)->name;
-        rc = adapt_one(f, path, n, input, "mean", params);
-        if (!rc)
-            rc = adapt_one(f, path, n, input, "variance", params);
+        snprintf(obj, sizeof obj, "preprocessing/%s", input);
+        if (!mimo_h5_exists(f, obj) && input_of(g, n) >= 0) {
+            want[input_of(g, n)] = 1; /* none stored: computed below */
+            ++*computed;
+        } else {
+            rc = adapt_one(f, path, n, input, "mean", params);
+            if (!rc)
+                rc = adapt_one(f, path, n, input, "variance", params);
+        }
         ++*count;
     }
     if (f >= 0)
         H5Fclose(f);
+    if (!rc && *computed)
+        rc = adapt_computed(path, g, src, want, params);
+    free(want);
     return rc;
 }

@@ -40,8 +40,11 @@ int mimo_data_open_image(const char *name, const void *buf, size_t len,
 
 /* adapt: from_data (io/adapt.c): sets the `mean` and `variance` state
  * tensors of every node whose kind's from_data says so from the file at
- * path's /preprocessing/<the input it reads>/mean and variance; *count
- * the nodes set. An error names the file, the object and the layer. */
-int mimo_data_adapt(const char *path, mimo_model *m, int *count);
+ * path's /preprocessing/<the input it reads>/mean and variance, or, where
+ * the file has no /preprocessing/<input>, computes them over src's rows
+ * (the training rows of that file); *count the nodes set, *computed those
+ * of them computed. An error names the file, the object and the layer. */
+int mimo_data_adapt(const char *path, mimo_model *m, const mimo_source *src,
+                    int *count, int *computed);
 
 #endif

@@ -747,14 +747,17 @@ static int init_from(run *r)
 
 /* adapt: from_data at a fresh start (after --init: the data's statistics
  * win): the layers' mean and variance from the training file's
- * /preprocessing. A resumed run keeps its checkpoint's. */
+ * /preprocessing, or computed over its training rows. A resumed run keeps
+ * its checkpoint's. */
 static int adapt_from_data(run *r)
 {
-    int n = 0, rc = mimo_data_adapt(train_path(r), r->m, &n);
+    int n = 0, computed = 0, rc = mimo_data_adapt(train_path(r), r->m, &r->ts, &n,
+                                                  &computed);
     if (!rc && n) {
-        char msg[4300];
-        snprintf(msg, sizeof msg, "%d layer%s adapted to the statistics of %s",
-                 n, n == 1 ? "" : "s", train_path(r));
+        char msg[4400];
+        snprintf(msg, sizeof msg, "%d layer%s adapted to the statistics of %s%s",
+                 n, n == 1 ? "" : "s", train_path(r),
+                 computed ? " (computed over its training rows: it stores none)" : "");
         note(r, msg);
     }
     return rc;

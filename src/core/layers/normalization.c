@@ -4,8 +4,9 @@
  * untrained state tensors mean (c) zeros and variance (c) ones are the
  * statistics: with adapt: from_data, `mimo train` sets them at a fresh
  * start from the training file's /preprocessing/<input>/mean and
- * variance (the training split's, written by `mimo import csv --schema`;
- * io/adapt.c), so the layer must read a model input directly; then they
+ * variance (the training split's, written by `mimo import csv --schema`),
+ * or computed over the training rows when the file has none (io/adapt.c),
+ * so the layer must read a model input directly; then they
  * travel in every checkpoint, and predict and eval normalize alike.
  * Keras 3 divides by max(sqrt(variance), epsilon): the same unless a
  * variance is below about epsilon squared. */
