@@ -477,10 +477,14 @@ int mimo_cmd_train(int argc, char **argv)
     clear_bar(&d);
     if (rc == MIMO_TRAIN_STOPPED) {
         int code = stop_requested == 2 ? EXIT_INTERRUPTED : EXIT_REQUEUE;
+        /* a stop before the first step leaves no checkpoint to name */
+        int saved = mimo_find_checkpoint(out, ckpt, sizeof ckpt) == 0;
+        mimo_error_clear();
         if (!d.quiet)
-            fprintf(stderr, "mimo: checkpointed in %s; resume with --resume auto "
-                    "(exit %d: %s)\n", out, code,
-                    code == EXIT_REQUEUE ? "requeue" : "interrupted");
+            fprintf(stderr, "mimo: %s %s; %s with --resume auto (exit %d: %s)\n",
+                    saved ? "checkpointed in" : "stopped before a checkpoint in", out,
+                    saved ? "resume" : "the same command starts afresh",
+                    code, code == EXIT_REQUEUE ? "requeue" : "interrupted");
         return code;
     }
     if (rc)

@@ -206,6 +206,8 @@ wait $pid
 rc=$?
 check "a stopped scan exits 75 (requeue), got $rc" test $rc -eq 75
 check "it says it stopped before the first step" grep -q "stop requested before the first step" scan.log
+check "and that no checkpoint is there yet (not 'checkpointed')" \
+    grep -q "mimo: stopped before a checkpoint in scan; the same command starts afresh with --resume auto (exit 75: requeue)" scan.log
 check "its status says stopped" grep -qx "state: stopped" scan/status
 
 # 5. a training file rewritten between a checkpoint and its resume: a

@@ -301,12 +301,14 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 MPI_ASAN="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 
 # mpi_expect NP CODE PHRASE ARGS...: like expect, under mpirun -np NP, with
-# one OpenMP thread per rank and a 60 s limit (a hang fails the test).
+# one OpenMP thread per rank and a 300 s limit: a hang fails the test, and
+# the limit is far above what any run here takes, so that a loaded machine
+# (CI's parallel suites, other jobs) is never taken for a hang.
 mpi_expect() {
     local np=$1
     shift
     local saved=$MIMO
-    MIMO="env ASAN_OPTIONS=$MPI_ASAN timeout -k 5 60 mpirun -np $np -x OMP_NUM_THREADS=1 $saved"
+    MIMO="env ASAN_OPTIONS=$MPI_ASAN timeout -k 5 300 mpirun -np $np -x OMP_NUM_THREADS=1 $saved"
     expect "$@"
     MIMO=$saved
 }
