@@ -86,4 +86,58 @@ sed 's/s:     {type: dot, axes: 2, from/s:     {type: dot, axes: -3, from/' dots
 expect 1 "bad_dot4.yaml:12:3: dot layer 's': axis -3 is not an axis of 'seq', a sample of 2 axes (1..2, or -2..-1; 0 is the batch)" summary bad_dot4.yaml
 sed 's/s:     {type: dot, axes: 2, from: \[seq, k\]}/s:     {type: dot, axes: 2, from: [seq, k, k]}/' dots.yaml >bad_dot5.yaml
 expect 1 "bad_dot5.yaml:12:3: dot layer 's' takes two inputs [x, y], got 3" summary bad_dot5.yaml
+
+# log_mean: a gate's mean weight per expert over each epoch's training
+# rows in history.csv. With the gate's logits frozen (trainable: false)
+# the mean is that of softmax(num W + b) over the 2400 training rows,
+# computed here from the checkpoint; the same on 1-3 ranks and after a
+# resume from the middle of an epoch; too wide a softmax is an error.
+cat >gates.yaml <<'EOF'
+inputs:
+  num:  {shape: 8}
+layers:
+  e1:    {type: dense, units: 8, activation: relu, from: num}
+  e2:    {type: dense, units: 8, activation: tanh, from: num}
+  ex:    {type: stack, from: [e1, e2]}
+  lg:    {type: dense, units: 2, trainable: false, kernel_initializer: {type: uniform, min: -1, max: 1}, bias_initializer: {type: uniform, min: -2, max: 2}, from: num}
+  gate:  {type: softmax, log_mean: true, from: lg}
+  m:     {type: weighted_sum, from: [ex, gate]}
+  click: {type: dense, units: 1, activation: sigmoid, from: m}
+  dwell: {type: dense, units: 1, from: m}
+outputs:
+  click: {loss: binary_crossentropy}
+  dwell: {loss: mse}
+train: {optimizer: {type: adam, lr: 0.01}, batch_size: 200, epochs: 2, seed: 4, validation_split: 0.2}
+data: {train: data/tabular.h5}
+EOF
+expect 0 "gate (softmax(axis -1, log_mean))" summary gates.yaml
+expect 0 "" train gates.yaml --out gates-np1 --quiet
+for np in 2 3; do
+    mpi_expect "$np" 0 "" train gates.yaml --out gates-np$np --quiet
+done
+py "log_mean: the frozen gate's mean over the training rows, on 1-3 ranks" "
+import csv, h5py, numpy as np
+with h5py.File('gates-np1/checkpoints/last.h5') as f:
+    W, b = f['params/lg/kernel'][()].astype('f8'), f['params/lg/bias'][()].astype('f8')
+with h5py.File('data/tabular.h5') as f:
+    x = f['num'][:2400].astype('f8')
+z = x @ W + b
+g = np.exp(z - z.max(1, keepdims=True)); g /= g.sum(1, keepdims=True)
+want = g.mean(0)
+assert 0.05 < want[0] < 0.95 and abs(want[0] - 0.5) > 0.05, want  # mixes, unevenly
+for np_ in (1, 2, 3):
+    rows = list(csv.DictReader(open(f'gates-np{np_}/history.csv')))
+    assert len(rows) == 2
+    for r in rows:
+        got = np.array([float(r['gate_mean_0']), float(r['gate_mean_1'])])
+        assert np.abs(got - want).max() < 1e-6, (np_, r['epoch'], got, want)
+print('  gate means', want, 'on 1, 2 and 3 ranks')
+"
+# a mid-epoch checkpoint keeps the epoch's sums of the means
+expect 0 "" train gates.yaml --out part --quiet --set train.checkpoint.every_steps=5
+rm part/checkpoints/last.h5 part/checkpoints/ckpt-000000000024.h5
+expect 0 "resuming from part/checkpoints/ckpt-000000000020.h5 (epoch 2, step 8)" train gates.yaml --out part --resume part
+check "log_mean resumed mid-epoch: the same history (not the times)" cmp <(cut -d, -f1-10 gates-np1/history.csv) <(cut -d, -f1-10 part/history.csv)
+sed 's/lg:    {type: dense, units: 2,/lg:    {type: dense, units: 65,/' gates.yaml >bad_mean.yaml
+expect 1 "bad_mean.yaml:8:3: softmax layer 'gate': log_mean logs one column per value, and its 65 values are more than 64" summary bad_mean.yaml
 finish
