@@ -59,8 +59,8 @@ static int show(const char *cmd, int argc, char **argv)
         b /= spec.train.accumulate;
     int rc = mimo_graph_compile(&spec, b >= 1 && b <= (1L << 30) ? (int)b : 1, 0, &g);
     if (!rc)
-        rc = strcmp(cmd, "dot") == 0 ? mimo_dot_write(g, stdout)
-                                     : mimo_summary_write(g, stdout);
+        rc = strcmp(cmd, "summary") == 0 ? mimo_summary_write(g, stdout)
+                                         : mimo_dot_write(g, stdout); /* mimo dot */
     if (!rc && strcmp(cmd, "summary") == 0)
         checkpoint_line(g);
     mimo_graph_free(&g);

@@ -1134,6 +1134,34 @@ static void test_stack_raw(void **s)
           "outputs: {o: {loss: mse}}\n");
 }
 
+/* dot (Keras' Dot) in each geometry: (k, d)·(d) over [2, 1]; (T, d)·(S,
+ * d) over 2, plain and cosine (normalize); over the first axis of both,
+ * (3, 4)·(3, 2) -> (4, 2); the middle axis of (2, 3, 4) with (3); and
+ * (d)·(d) -> (1) cosine, the same input on both sides. */
+static void test_dot(void **s)
+{
+    (void)s;
+    check("inputs: {x: {shape: [3, 4]}, q: {shape: 4}, z: {shape: [5, 4]},\n"
+          "         w: {shape: [2, 3, 4]}, r: {shape: 3}, v: {shape: 4}}\n"
+          "layers:\n"
+          "  h:  {type: dense, units: 4, activation: tanh, from: x}\n"
+          "  k:  {type: dense, units: 2, from: x}\n"
+          "  a:  {type: dot, axes: [2, 1], from: [h, q]}\n"
+          "  b:  {type: Dot, axes: 2, from: [h, z]}\n"
+          "  c:  {type: dot, axes: -1, normalize: true, from: [h, z]}\n"
+          "  m:  {type: dot, axes: 1, from: [h, k]}\n"
+          "  t:  {type: dot, axes: [2, -1], from: [w, r]}\n"
+          "  u:  {type: dot, axes: 1, normalize: true, from: [q, v]}\n"
+          "  uu: {type: dot, axes: 1, from: [v, v]}\n"
+          "  fb: {type: flatten, from: b}\n"
+          "  fc: {type: flatten, from: c}\n"
+          "  fm: {type: flatten, from: m}\n"
+          "  ft: {type: flatten, from: t}\n"
+          "  cc: {type: concat, from: [a, fb, fc, fm, ft, u, uu]}\n"
+          "  o:  {type: dense, units: 2, activation: tanh, from: cc}\n"
+          "outputs: {o: {loss: mse}}\n");
+}
+
 /* softmax over the first and the middle axis of a sample */
 static void test_softmax_axis(void **s)
 {
@@ -1796,6 +1824,7 @@ int main(void)
         cmocka_unit_test(test_embedding_bag_no_mask),
         cmocka_unit_test(test_mixture),
         cmocka_unit_test(test_stack_raw),
+        cmocka_unit_test(test_dot),
         cmocka_unit_test(test_softmax_axis),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_batch_norm),

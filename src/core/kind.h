@@ -187,7 +187,15 @@ struct mimo_kind {
      * train`, from the training file's statistics of the model input it
      * reads (/preprocessing/<input>/mean, variance: io/adapt.c). */
     int (*from_data)(const mimo_node *n);
+    /* Optional: 1 when each value of the node's output is to be averaged
+     * over each epoch's training rows (all ranks) into history.csv as
+     * <layer>_mean_<j> (core/metrics.c; softmax's log_mean: a gate's mean
+     * weight per expert). The node's width is at most MIMO_LOG_MEAN_MAX. */
+    int (*log_mean)(const mimo_node *n);
 };
+
+/* The most values of one layer whose means history.csv logs. */
+#define MIMO_LOG_MEAN_MAX 64
 
 /* For infer: n must have min..max inputs (max 0: any); else a message
  * "<kind> layer 'name' takes ..." (plus hint, may be "") and -1. */
@@ -227,7 +235,8 @@ extern const mimo_kind mimo_kind_dense, mimo_kind_activation,
     mimo_kind_global_avg_pool1d, mimo_kind_global_max_pool1d,
     mimo_kind_gru, mimo_kind_lstm, mimo_kind_normalization,
     mimo_kind_embedding_bag, mimo_kind_stack, mimo_kind_softmax,
-    mimo_kind_weighted_sum, mimo_kind_multi_head_attention,
+    mimo_kind_weighted_sum, mimo_kind_dot,
+    mimo_kind_multi_head_attention,
     mimo_kind_bidirectional, mimo_kind_position_embedding,
     mimo_kind_discretization;
 

@@ -35,6 +35,7 @@
 #include "core/model.h"
 #include "mimo/error.h"
 #include "core/graph_impl.h"
+#include "core/kind.h"
 
 /* The sums of a head, from its offset: these, then per class true
  * positives, false positives and false negatives, then per unit the sum
@@ -72,7 +73,28 @@ struct mimo_metrics {
     int diag_T;             /* grad_diagnostics: n_heads (else 0); the sums */
     size_t diag_off;        /* from diag_off: the Gram matrix (T x T), then
                              * the steps it sums */
+    int n_mean;             /* the layers whose output means are logged */
+    int *mean_node;         /* (kind's log_mean): their nodes; the sums */
+    size_t mean_off;        /* from mean_off: each one's width of sums of
+                             * its values over the rows, then the rows */
+    int mean_w;             /* the widths' total */
 };
+
+/* Whether node n's output means are logged (its kind's log_mean). */
+static int logs_mean(const mimo_node *n)
+{
+    return n->kind && n->kind->log_mean && n->kind->log_mean(n);
+}
+
+int mimo_metrics_mean_node(const mimo_graph *g, int i, const char **name, int *width)
+{
+    for (int k = 0; k < g->n_nodes; k++)
+        if (logs_mean(&g->nodes[k]) && i-- == 0) {
+            *name = g->nodes[k].name, *width = g->nodes[k].width;
+            return 1;
+        }
+    return 0;
+}
 
 static void describe(const mimo_graph *g, int h, head_sums *s)
 {
@@ -113,9 +135,18 @@ int mimo_metrics_create(const mimo_graph *g, mimo_metrics **out)
         m->diag_off = m->n_sums;
         m->n_sums += (size_t)g->n_heads * (size_t)g->n_heads + 1;
     }
+    m->mean_off = m->n_sums;
+    for (int k = 0; k < g->n_nodes; k++)
+        if (logs_mean(&g->nodes[k]))
+            m->n_mean++, m->mean_w += g->nodes[k].width;
+    m->n_sums += m->mean_w + (m->n_mean > 0);
+    m->mean_node = malloc(sizeof(int) * (size_t)(m->n_mean + 1));
+    for (int k = 0, i = 0; m->mean_node && k < g->n_nodes; k++)
+        if (logs_mean(&g->nodes[k]))
+            m->mean_node[i++] = k;
     m->sums = calloc(m->n_sums + 1, sizeof *m->sums);
     m->prob = malloc(sizeof(mimo_real) * (size_t)maxu);
-    if (!m->h || !m->sums || !m->prob) {
+    if (!m->h || !m->sums || !m->prob || !m->mean_node) {
         mimo_metrics_free(&m);
         return mimo_error(MIMO_ENOMEM, "out of memory for the metrics");
     }
@@ -136,6 +167,7 @@ void mimo_metrics_free(mimo_metrics **mp)
     free(m->h);
     free(m->sums);
     free(m->prob);
+    free(m->mean_node);
     free(m);
     *mp = NULL;
 }
@@ -166,9 +198,39 @@ size_t mimo_metrics_layout(const mimo_metrics *m, double *out)
         o[0] = s->bits, o[1] = s->units, o[2] = s->classes, o[3] = s->lists;
         o[4] = s->r2_units;
     }
+    size_t n = (size_t)m->n_heads * PER_HEAD;
     if (out && m->diag_T) /* the Gram matrix's sums (only when they exist) */
-        out[(size_t)m->n_heads * PER_HEAD] = m->diag_T;
-    return (size_t)m->n_heads * PER_HEAD + (m->diag_T > 0);
+        out[n] = m->diag_T;
+    n += m->diag_T > 0;
+    if (out && m->n_mean) /* the logged means' sums (likewise) */
+        out[n] = m->mean_w;
+    return n + (m->n_mean > 0);
+}
+
+void mimo_metrics_add_means(mimo_metrics *m, int b)
+{
+    double *s = m->sums + m->mean_off;
+    for (int i = 0; i < m->n_mean; i++) {
+        const mimo_node *n = &m->g->nodes[m->mean_node[i]];
+        size_t w = (size_t)n->width;
+        for (size_t r = 0; r < (size_t)b; r++)
+            for (size_t j = 0; j < w; j++)
+                s[j] += n->y[r * w + j];
+        s += w;
+    }
+    if (m->n_mean)
+        *s += b;
+}
+
+double mimo_metrics_mean(const mimo_metrics *m, int i, int j)
+{
+    const double *s = m->sums + m->mean_off;
+    if (i < 0 || i >= m->n_mean)
+        return NAN;
+    for (int k = 0; k < i; k++)
+        s += m->g->nodes[m->mean_node[k]].width;
+    double rows = m->sums[m->mean_off + (size_t)m->mean_w];
+    return rows > 0 ? s[j] / rows : NAN;
 }
 
 void mimo_metrics_add_gram(mimo_metrics *m, const double *gram, double steps)

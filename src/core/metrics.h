@@ -76,6 +76,16 @@ void mimo_metrics_add_gram(mimo_metrics *m, const double *gram, double steps);
 double mimo_metrics_grad_norm(const mimo_metrics *m, int h);
 double mimo_metrics_grad_cos(const mimo_metrics *m, int a, int b);
 
+/* The layers whose output means are logged (their kind's log_mean:
+ * softmax's): the i-th one's name and width (1), or 0 past the last.
+ * Their sums (each value's over the rows, and the rows, so that sums
+ * over ranks give the mean over the global rows) add the graph's last
+ * forward of b rows; mimo_metrics_mean: the i-th one's value j over
+ * them (NaN without rows). */
+int mimo_metrics_mean_node(const mimo_graph *g, int i, const char **name, int *width);
+void mimo_metrics_add_means(mimo_metrics *m, int b);
+double mimo_metrics_mean(const mimo_metrics *m, int i, int j);
+
 /* The exact ROC AUC of n (score, positive) pairs: the probability that a
  * positive scores above a negative, ties counting one half; NaN when all
  * are positive or all negative, or without memory for a sorted copy. */

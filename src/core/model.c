@@ -572,6 +572,8 @@ static int add_stats(mimo_model *m, int b, mimo_stats *st)
     for (int h = 0; h < m->n_heads && !rc; h++)
         rc = mimo_metrics_add(st->metrics, h, &m->step[h], m->view_tgt[h],
                               m->view_w[h], b);
+    if (!rc)
+        mimo_metrics_add_means(st->metrics, b);
     st->count += b;
     return rc;
 }

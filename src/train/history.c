@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/metrics.h"
 #include "core/model.h"
 #include "mimo/error.h"
 
@@ -89,8 +90,35 @@ static int diag_fill(const mimo_history *h, const mimo_stats *train, int c)
     return c;
 }
 
+/* The layers that log their output's means (softmax's log_mean; training
+ * only): <layer>_mean_<j> for each value j. */
+static int mean_cols(mimo_history *h, const mimo_graph *g)
+{
+    char buf[512];
+    const char *name;
+    int w, rc = 0;
+    for (int i = 0; !rc && mimo_metrics_mean_node(g, i, &name, &w); i++)
+        for (int j = 0; j < w && !rc; j++) {
+            snprintf(buf, sizeof buf, "%s_mean_%d", name, j);
+            rc = add_col(h, "", buf);
+        }
+    return rc;
+}
+
+static int mean_fill(const mimo_history *h, const mimo_stats *train, int c)
+{
+    const char *name;
+    int w;
+    for (int i = 0; mimo_metrics_mean_node(h->g, i, &name, &w); i++)
+        for (int j = 0; j < w; j++)
+            h->values[c++] = train->metrics ? mimo_metrics_mean(train->metrics, i, j)
+                                            : NAN;
+    return c;
+}
+
 /* epoch, loss, <head>_loss, <head>_<metric>, <head>_labelled, <head>_weight,
- * [<head>_grad_norm, cos_<a>_<b>], val_..., lr, seconds, samples_per_s */
+ * [<head>_grad_norm, cos_<a>_<b>], [<layer>_mean_<j>], val_..., lr,
+ * seconds, samples_per_s */
 int mimo_history_init(mimo_history *h, const mimo_graph *g, int have_val)
 {
     char buf[512];
@@ -109,6 +137,8 @@ int mimo_history_init(mimo_history *h, const mimo_graph *g, int have_val)
         }
         if (!v && !rc)
             rc = diag_cols(h, g);
+        if (!v && !rc)
+            rc = mean_cols(h, g);
     }
     for (int j = 0; j < 3 && !rc; j++)
         rc = add_col(h, "", (const char *[]){"lr", "seconds", "samples_per_s"}[j]);
@@ -184,7 +214,7 @@ void mimo_history_fill(mimo_history *h, long epoch, const mimo_stats *train,
                 h->values[c++] = s->head[k].task_weight;
         }
         if (!v)
-            c = diag_fill(h, train, c);
+            c = mean_fill(h, train, diag_fill(h, train, c));
     }
     h->values[c++] = lr;
     h->values[c++] = secs;

@@ -1,6 +1,6 @@
 /* history.h — a run's history: one row per epoch of named columns
- * (epoch, loss, <head>_loss, <head>_<metric>, the val_ versions, lr,
- * seconds, samples_per_s), kept in memory for the callbacks' monitors and
+ * (epoch, loss, <head>_loss, <head>_<metric>, the layers' logged means
+ * <layer>_mean_<j>, the val_ versions, lr, seconds, samples_per_s), kept in memory for the callbacks' monitors and
  * written to history.csv by rank 0. */
 #ifndef MIMO_TRAIN_HISTORY_H
 #define MIMO_TRAIN_HISTORY_H

@@ -189,6 +189,20 @@ class MimoModel(torch.nn.Module):
         e, g = xs
         return (e * g.reshape(list(g.shape) + [1] * (e.dim() - 2))).sum(1)
 
+    def k_dot(self, n, a, xs):
+        # Keras' Dot: axes count the batch as 0, a negative one from each
+        # input's end; x's free axes then y's; normalize: cosine
+        ax = a['axes'] * 2 if len(a['axes']) == 1 else a['axes']
+        x, y = xs
+        ax = [v % t.dim() for v, t in zip(ax, (x, y))]
+        if a['normalize']:  # x / sqrt(max(sum x^2, 1e-12)), as mimo
+            x, y = [t * torch.rsqrt(torch.clamp((t * t).sum(v, keepdim=True), min=1e-12))
+                    for t, v in zip((x, y), ax)]
+        k = x.shape[ax[0]]
+        x = x.movedim(ax[0], -1).reshape(x.shape[0], -1, k)
+        y = y.movedim(ax[1], 1).reshape(y.shape[0], k, -1)
+        return torch.bmm(x, y).reshape([x.shape[0]] + n['shape'])
+
     def k_dropout(self, n, a, xs):
         return F.dropout(xs[0], a['rate'], self.training)
 

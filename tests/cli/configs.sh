@@ -95,6 +95,27 @@ target "mmoe val_click_accuracy" "$(hist mmoe val_click_accuracy 10)" '>' 0.65
 target "mmoe val_dwell_loss" "$(hist mmoe val_dwell_loss 10)" '<' 0.033
 expect 0 "gate_click (softmax(axis -1)) (None, 3)" summary configs/mmoe.yaml
 
+# PLE on the same data: two extraction levels, task and shared experts,
+# each level's gates named gate<level>_<task> in the summary and their
+# mean weights per expert (log_mean) in history.csv, each epoch's a
+# distribution over the gate's experts
+train ple
+target "ple val_click_accuracy" "$(hist ple val_click_accuracy 10)" '>' 0.65
+target "ple val_dwell_loss" "$(hist ple val_dwell_loss 10)" '<' 0.031
+expect 0 "gate1_shared (softmax(axis -1, log_mean)) (None, 4)" summary configs/ple.yaml
+expect 0 "gate2_dwell (softmax(axis -1, log_mean))  (None, 3)" summary configs/ple.yaml
+expect 0 "h1_shared (dot(axes 1, 1))                (None, 16)" summary configs/ple.yaml
+py "ple: each gate's logged means, every epoch, sum to 1" "
+import csv
+rows = list(csv.DictReader(open('runs/ple/history.csv')))
+gates = {'gate1_click': 3, 'gate1_dwell': 3, 'gate1_shared': 4, 'gate2_click': 3, 'gate2_dwell': 3}
+assert len(rows) == 10
+for r in rows:
+    for g, k in gates.items():
+        v = [float(r[f'{g}_mean_{j}']) for j in range(k)]
+        assert abs(sum(v) - 1) < 1e-6 and min(v) > 0, (r['epoch'], g, v)
+"
+
 # MMoE's synthetic experiment (README; tests/bench/mmoe_correlation.sh):
 # both networks learn the two tasks of correlation 0.5 (the labels'
 # variance is about 1.2; measured, seed 42: MMoE 0.60 and 0.34, the

@@ -2,7 +2,9 @@
  * axis counts the batch as 0, as Keras does (-1, the default, is the
  * last; 1 the first of a sample); the batch axis is refused.
  *   y = exp(x - max) / sum exp(x - max) along the axis;
- *   dx = y (dy - sum_axis y dy) */
+ *   dx = y (dy - sum_axis y dy)
+ * log_mean: each output value's mean over an epoch's training rows goes
+ * to history.csv (a mixture's gate: its mean weight per expert). */
 #include <stdio.h>
 #include <tgmath.h>
 
@@ -11,11 +13,13 @@
 
 typedef struct {
     int axis;
+    int log_mean;
 } softmax_args;
 
 static const mimo_arg softmax_keys[] = {
     {MIMO_ARG(softmax_args, axis), .type = MIMO_ARG_INT, .lo = -MIMO_SAMPLE_RANK,
      .hi = MIMO_SAMPLE_RANK, .expect = "an axis in [-3, 3], not 0 (the batch)"},
+    {MIMO_ARG(softmax_args, log_mean), .type = MIMO_ARG_BOOL},
 };
 
 static void softmax_defaults(void *p) { ((softmax_args *)p)->axis = -1; }
@@ -40,7 +44,21 @@ static int softmax_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
                  n->shape.rank, n->shape.rank);
         return -1;
     }
+    int w = 1;
+    for (int k = 0; k < n->shape.rank; k++)
+        w *= n->shape.dim[k];
+    if (((const softmax_args *)n->args)->log_mean && w > MIMO_LOG_MEAN_MAX) {
+        snprintf(err, len, "softmax layer '%s': log_mean logs one column per "
+                 "value, and its %d values are more than %d", n->name, w,
+                 MIMO_LOG_MEAN_MAX);
+        return -1;
+    }
     return 0;
+}
+
+static int softmax_log_mean(const mimo_node *n)
+{
+    return ((const softmax_args *)n->args)->log_mean;
 }
 
 /* outer x len x inner: the softmax runs over len values inner apart */
@@ -96,7 +114,8 @@ static void softmax_backward(mimo_graph *g, mimo_node *n, const mimo_real *param
 
 static void softmax_describe(const mimo_node *n, char *buf, size_t len)
 {
-    snprintf(buf, len, "softmax(axis %d)", ((const softmax_args *)n->args)->axis);
+    const softmax_args *a = n->args;
+    snprintf(buf, len, "softmax(axis %d%s)", a->axis, a->log_mean ? ", log_mean" : "");
 }
 
 /* Softmax along the axis (Keras' numbering, the batch 0, is ONNX's). */
@@ -122,4 +141,5 @@ const mimo_kind mimo_kind_softmax = {
     .backward = softmax_backward,
     .describe = softmax_describe,
     .onnx = softmax_onnx,
+    .log_mean = softmax_log_mean,
 };
