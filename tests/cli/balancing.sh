@@ -5,7 +5,8 @@
 # default and changes nothing; a mid-epoch resume is bitwise; bad values
 # are one clear error (one head, learned task weights, an unknown method,
 # nothing shared by two heads, mgda_ub with accumulate). mgda_ub: 1 and 2
-# ranks alike. gradnorm: 1, 2 and 4 ranks alike, bucketed too, and with
+# ranks alike; pcgrad and mgda_ub on 4 ranks too. gradnorm: 1, 2 and 4
+# ranks alike, bucketed too, and with
 # accumulate: 3; its weights sum to the number of heads, are logged per
 # epoch, and its first losses are checkpointed (a mid-epoch resume is
 # bitwise).
@@ -18,6 +19,8 @@ two_branch_net 50 3 data.h5 "task_balancing: pcgrad
 expect 0 "" train net.yaml --out pc1 --quiet
 mpi_expect 2 0 "" train net.yaml --out pc2 --quiet --check-every 1
 check "pcgrad: 2 ranks as 1 (1e-5)" params_close pc1/checkpoints/last.h5 pc2/checkpoints/last.h5 1e-5
+mpi_expect 4 0 "" train net.yaml --out pc4 --quiet --check-every 1
+check "pcgrad: 4 ranks as 1 (1e-5)" params_close pc1/checkpoints/last.h5 pc4/checkpoints/last.h5 1e-5
 mpi_expect 2 0 "" train net.yaml --out pcb --quiet --allreduce bucketed --bucket-mb 0.0005
 check "pcgrad, bucketed allreduce: as 1 rank (1e-5)" params_close pc1/checkpoints/last.h5 pcb/checkpoints/last.h5 1e-5
 expect 0 "" train net.yaml --out none --quiet --set train.task_balancing=none
@@ -33,6 +36,8 @@ print(f'  shared layer ha: {d:.2e} from plain summing')
 expect 0 "" train net.yaml --out mg1 --quiet --set train.task_balancing=mgda_ub
 mpi_expect 2 0 "" train net.yaml --out mg2 --quiet --set train.task_balancing=mgda_ub --check-every 1
 check "mgda_ub: 2 ranks as 1 (1e-5)" params_close mg1/checkpoints/last.h5 mg2/checkpoints/last.h5 1e-5
+mpi_expect 4 0 "" train net.yaml --out mg4 --quiet --set train.task_balancing=mgda_ub --check-every 1
+check "mgda_ub: 4 ranks as 1 (1e-5)" params_close mg1/checkpoints/last.h5 mg4/checkpoints/last.h5 1e-5
 mpi_expect 2 0 "" train net.yaml --out mgb --quiet --set train.task_balancing=mgda_ub --allreduce bucketed --bucket-mb 0.0005
 check "mgda_ub, bucketed allreduce: as 1 rank (1e-5)" params_close mg1/checkpoints/last.h5 mgb/checkpoints/last.h5 1e-5
 
