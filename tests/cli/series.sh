@@ -126,6 +126,27 @@ for s in ('val', 'test'):
     assert np.array_equal(h5py.File('o/sh.%s.h5' % s)['x'][:], h5py.File('o/s.%s.h5' % s)['x'][:])
 "
 
+# ---- a model trained on windows: the (N, 5, 2) input as any input; a raw
+# CSV at predict is refused with the reason (windows need the import)
+cat >w.yaml <<'EOF'
+inputs: {x: {shape: [5, 2]}, sky: {shape: 5, dtype: int32}}
+layers:
+  xn:  {type: normalization, adapt: from_data, from: x}
+  g:   {type: gru, units: 4, from: xn}
+  e:   {type: embedding, input_dim: 5, output_dim: 2, from: sky}
+  p:   {type: global_avg_pool1d, from: e}
+  c:   {type: concat, from: [g, p]}
+  t_next: {type: dense, units: 1, from: c}
+outputs: {t_next: {loss: mse}}
+train: {epochs: 1, batch_size: 8, checkpoint: {every_epochs: 1}}
+data: {train: o/s.h5, val: o/s.val.h5}
+EOF
+expect 0 "epoch 1" train w.yaml
+expect 0 "t_next_loss" eval runs/w --data o/s.test.h5
+expect 1 "its training data were windows of a time series (window: 5 in the schema it keeps): import s.csv with that schema and predict from the imported file" \
+    predict runs/w --data s.csv --out p.h5
+check "no predictions written" test ! -e p.h5
+
 # ---- bad input: one message, exit 1, nothing written
 bad() { # bad NAME PHRASE SCHEMA
     expect 1 "$2" import csv s.csv --out "o/$1.h5" --schema "$3"
