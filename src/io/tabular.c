@@ -218,7 +218,7 @@ typedef struct {
     void *ring;          /* windowed: the split's last L+H rows (L+H,
                             width) 4-byte values, row i at i % (L+H) */
     hid_t d[NSPLIT];     /* open while pass 2 writes */
-    void *win[NSPLIT];   /* the window: (W_s, width) 4-byte values */
+    void *win[NSPLIT];   /* the window: (W_s, steps, width) 4-byte values */
 } tset;
 
 typedef struct {
@@ -751,9 +751,8 @@ static int create_file(tjob *j, int sp)
     return 0;
 }
 
-/* Dataset t's shape in split sp, n rows from row lo: (N,) or (N, width);
- * a window's input (N, L) for ids, (N, L, width) for numbers and lists.
- * Returns the rank. */
+/* Dataset t's shape with n rows: (n,) or (n, width); a window's input
+ * (n, L) for ids, (n, L, width) for numbers and lists. Returns the rank. */
 static int shape_of(const tset *t, uint64_t n, hsize_t dims[3])
 {
     dims[0] = n;
@@ -766,17 +765,12 @@ static int shape_of(const tset *t, uint64_t n, hsize_t dims[3])
     return t->rank1 && t->kind != MIMO_COL_NUMERIC ? 2 : 3;
 }
 
-static int set_dims(const tjob *j, int sp, const tset *t, hsize_t dims[3])
-{
-    return shape_of(t, j->out_rows[sp], dims);
-}
-
 /* Dataset t of split sp (see shape_of), chunked. */
 static int create_set(tjob *j, int sp, tset *t)
 {
     const char *path = j->path[sp];
     hsize_t dims[3], chunk[3];
-    int rank = set_dims(j, sp, t, dims);
+    int rank = shape_of(t, j->out_rows[sp], dims);
     size_t per = CHUNK_BYTES / (4 * t->width * t->steps);
     memcpy(chunk, dims, sizeof dims);
     chunk[0] = per < 1 ? 1 : per > dims[0] ? dims[0] : per;
