@@ -119,23 +119,23 @@ static void test_names(void **state)
 {
     (void)state;
     static const char *want[] = {"seed-mimo", "xor", "sine-window", "sinexp",
-                                 "sin12", "multitask", "masked", "tabular", "ctr",
-                                 "correlated"};
+                                 "sin12", "multitask", "masked", "tokens",
+                                 "tabular", "ctr", "correlated"};
     const char *const *n = mimo_gen_names();
     size_t k = 0;
     for (; n[k]; k++) {
         mimo_gen_info info;
-        assert_true(k < 10);
+        assert_true(k < 11);
         assert_string_equal(n[k], want[k]);
         assert_int_equal(mimo_gen_lookup(n[k], &info), 0);
         assert_string_equal(info.name, n[k]);
         assert_true(info.default_n >= 1);
     }
-    assert_int_equal(k, 10);
+    assert_int_equal(k, 11);
     mimo_gen_info info;
     expect_err(mimo_gen_lookup("xorr", &info), MIMO_EINVAL,
                "unknown dataset 'xorr' (expected one of: seed-mimo, xor, "
-               "sine-window, sinexp, sin12, multitask, masked, tabular, ctr, correlated)");
+               "sine-window, sinexp, sin12, multitask, masked, tokens, tabular, ctr, correlated)");
 }
 
 static void test_seed_mimo(void **state)

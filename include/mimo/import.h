@@ -1,7 +1,9 @@
 /* import.h — tabular data in: a CSV of numbers, strings and lists into
  * dataset files by a schema, with the vocabularies and statistics of the
  * training split stored in each file under /preprocessing
- * (`mimo import csv --schema`, io/tabular.c), and a first schema guessed
+ * (`mimo import csv --schema`, io/tabular.c; with `window:` in the
+ * schema, a time series cut into windows and split by time), and a
+ * first schema guessed
  * from a CSV (`--infer-schema`, io/infer_schema.c). */
 #ifndef MIMO_IMPORT_H
 #define MIMO_IMPORT_H

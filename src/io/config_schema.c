@@ -19,10 +19,10 @@
 #define SCHEMA_MAX_BYTES (4u << 20) /* a schema of 10,000 columns is ~600 kB */
 
 static const char *const ROOT_KEYS[] = {"columns", "split", "shuffle",
-                                        "delimiter"};
+                                        "delimiter", "window", "horizon"};
 static const char *const SPLIT_KEYS[] = {"val", "test", "seed", "by"};
 static const char *const COL_KEYS[] = {
-    "kind", "target", "into", "max_tokens", "min_count", "num_bins",
+    "kind", "target", "into", "column", "max_tokens", "min_count", "num_bins",
     "separator", "max_length", "missing", "log", "seed", "fill"};
 static const char *const KINDS[] = {"skip", "numeric", "category", "hashed",
                                     "multi_hot"};
@@ -40,7 +40,8 @@ static int key_fits(mimo_col_kind k, const char *key)
     static const char *const hsh[] = {"num_bins", "seed"};
     static const char *const mh[] = {"max_tokens", "min_count", "separator",
                                      "max_length"};
-    if (!strcmp(key, "kind") || !strcmp(key, "target") || !strcmp(key, "into"))
+    if (!strcmp(key, "kind") || !strcmp(key, "target") || !strcmp(key, "into") ||
+        !strcmp(key, "column"))
         return 1;
     switch (k) {
     case MIMO_COL_NUMERIC: return mimo_cfg_in_list(key, num, 2);
@@ -116,6 +117,13 @@ static int col_settings(cfg *c, yaml_node_t *map, mimo_schema_col *col,
         if (strchr(s, '/') || !*s)
             return mimo_cfg_err(c, v, "'%s' cannot name a dataset (no '/')", s);
         if (!(col->into = mimo_strdup(s)))
+            return mimo_cfg_nomem(c);
+    }
+    if ((v = mimo_cfg_get(c, map, "column", NULL))) {
+        if ((rc = mimo_cfg_scalar(c, v, "a CSV column's name",
+                                  mimo_cfg_kw(w, sizeof w, "column", what), &s)))
+            return rc;
+        if (!(col->column = mimo_strdup(s)))
             return mimo_cfg_nomem(c);
     }
     struct { const char *key; long long lo, *dst; const char *exp; } ints[] = {
@@ -256,13 +264,41 @@ static int split(cfg *c, yaml_node_t *n, mimo_schema *s)
     return rc;
 }
 
+/* window: L and horizon: H: windows of L rows, the targets H rows after
+ * the window's last; the split then goes by time, so `by` cannot apply. */
+static int windowing(cfg *c, yaml_node_t *root, mimo_schema *s)
+{
+    yaml_node_t *w = mimo_cfg_get(c, root, "window", NULL);
+    yaml_node_t *h = mimo_cfg_get(c, root, "horizon", NULL);
+    int rc = 0;
+    if (w && (rc = mimo_cfg_get_int(c, w, "window", 1, INT32_MAX,
+                                    "an integer >= 1 (time steps per window)",
+                                    &s->window)))
+        return rc;
+    if (h && !w)
+        return mimo_cfg_err(c, h, "horizon applies to windows: give window: L "
+                            "(time steps per window) too");
+    s->horizon = 1;
+    if (h && (rc = mimo_cfg_get_int(c, h, "horizon", 1, INT32_MAX,
+                                    "an integer >= 1 (the target's row after "
+                                    "the window's last; 1: the next)",
+                                    &s->horizon)))
+        return rc;
+    s->window_pos = mimo_cfg_pos_of(c, w ? w : root);
+    if (w && s->by)
+        return mimo_cfg_err(c, w, "window: the split goes by time (train the "
+                            "earliest rows, then val, then test), so split: "
+                            "by: %s cannot apply: remove one", s->by);
+    return 0;
+}
+
 static int convert(cfg *c, mimo_schema *s)
 {
     yaml_node_t *root = yaml_document_get_root_node(&c->doc), *v;
     if (root->type != YAML_MAPPING_NODE)
         return mimo_cfg_wrong(c, root, "a mapping with columns (and split, "
                               "shuffle, delimiter)", "the schema");
-    int rc = mimo_cfg_check_keys(c, root, "the schema", ROOT_KEYS, 4);
+    int rc = mimo_cfg_check_keys(c, root, "the schema", ROOT_KEYS, 6);
     if (rc)
         return rc;
     if (!(v = mimo_cfg_get(c, root, "columns", NULL)))
@@ -278,7 +314,7 @@ static int convert(cfg *c, mimo_schema *s)
     if ((v = mimo_cfg_get(c, root, "delimiter", NULL)) &&
         (rc = get_char(c, v, "delimiter", &s->delimiter)))
         return rc;
-    return 0;
+    return windowing(c, root, s);
 }
 
 /* The whole schema file, NUL-terminated. */
@@ -361,6 +397,7 @@ void mimo_schema_free(mimo_schema *s)
     for (int i = 0; s->cols && i < s->n_cols; i++) {
         free(s->cols[i].name);
         free(s->cols[i].into);
+        free(s->cols[i].column);
     }
     free(s->cols);
     free(s->by);

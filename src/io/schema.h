@@ -22,6 +22,8 @@ typedef enum {
 /* One column of the CSV, by its header name. */
 typedef struct {
     char *name;           /* the header's name */
+    char *column;         /* the CSV column read (default: name): one
+                             column may feed an input and a target */
     char *into;           /* the dataset written (default: name); numeric
                              columns sharing one make one (N, k) dataset */
     mimo_col_kind kind;
@@ -53,6 +55,11 @@ typedef struct {
     mimo_pos by_pos;
     int shuffle;          /* write each split's rows in a seeded random order */
     char delimiter;       /* 0 = not given */
+    long long window;     /* > 0: rows become windows of this many time
+                             steps, split by time (see tabular.c) */
+    long long horizon;    /* the target's row: this many rows after the
+                             window's last (window only; default 1) */
+    mimo_pos window_pos;  /* of window: (or of the root) */
 } mimo_schema;
 
 /* Reads and checks the schema at path. Errors name path:line:col. */

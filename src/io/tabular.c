@@ -12,6 +12,15 @@
  * when every file is complete (fsutil's atomic writer): an error leaves
  * nothing. Every file carries /preprocessing: the vocabularies, the
  * statistics, the hash's name and key, the schema text.
+ * With window: L in the schema the rows are a time series (in file order):
+ * the split goes by time (train the first rows, then val, then test:
+ * floor(total * val) and floor(total * test) rows, test last), and each
+ * split's rows i..i+L-1 become one written row, an input (L,) per
+ * category or hashed column and (L, F) per numeric dataset, its targets
+ * those of row i+L-1+H (horizon: H). A window never reaches across a
+ * split's boundary, so no val or test row is in a training window nor
+ * the target of one; shuffle: true shuffles the training windows only.
+ * Pass 2 keeps the last L+H converted rows of the split in a ring.
  * Memory: the read block, the windows (--memory-mb), and the
  * vocabularies (one entry per distinct training value of a category
  * column: use hashed for ids without bound).
@@ -204,8 +213,12 @@ typedef struct {
     size_t width;        /* values per row */
     int rank1;           /* written (N,) */
     int first;           /* its first column (tcol index) */
+    size_t steps;        /* rows per written row: window L for an input
+                            of a windowed import, else 1 */
+    void *ring;          /* windowed: the split's last L+H rows (L+H,
+                            width) 4-byte values, row i at i % (L+H) */
     hid_t d[NSPLIT];     /* open while pass 2 writes */
-    void *win[NSPLIT];   /* the window: (W_s, width) 4-byte values */
+    void *win[NSPLIT];   /* the window: (W_s, steps, width) 4-byte values */
 } tset;
 
 typedef struct {
@@ -221,6 +234,10 @@ typedef struct {
     int by;              /* tcol index of split.by, or -1 */
     size_t by_field;
     uint64_t rows[NSPLIT], total;
+    uint64_t out_rows[NSPLIT]; /* the rows written: rows, or windows */
+    int windowed;        /* the schema's window > 0 */
+    uint64_t span;       /* windowed: window + horizon rows */
+    uint64_t time_end[NSPLIT]; /* windowed: the split's rows end here */
     int want[NSPLIT];    /* the split has a file */
     char *path[NSPLIT];  /* its output file */
     mimo_atomic at[NSPLIT];
@@ -312,6 +329,7 @@ static int bind_set(tjob *j, int ci)
     t->width = s->kind == MIMO_COL_MULTI_HOT ? (size_t)s->max_length : 1;
     t->rank1 = s->kind != MIMO_COL_MULTI_HOT;
     t->first = ci;
+    t->steps = j->windowed && !s->target ? (size_t)j->sc.window : 1;
     for (int p = 0; p < NSPLIT; p++)
         t->d[p] = -1;
     c->set = j->nsets++;
@@ -330,10 +348,11 @@ static int bind(tjob *j)
         size_t field = 0;
         if (j->frozen && (s->kind == MIMO_COL_SKIP || (s->target && !j->targets)))
             continue; /* not needed to predict */
-        if (!find_field(j, s->name, &field))
-            return missing_column(j, s->name, s->pos);
-        for (int k = 0; k < j->ncols; k++)
-            if (j->cols[k].field == field)
+        const char *csv_name = s->column ? s->column : s->name;
+        if (!find_field(j, csv_name, &field))
+            return missing_column(j, csv_name, s->pos);
+        for (int k = 0; k < j->ncols && !s->column; k++)
+            if (j->cols[k].field == field && !j->cols[k].s->column)
                 return mimo_error(MIMO_EINVAL, "%s:%d:%d: column '%s' appears "
                                   "twice in the header of %s", j->sc.file,
                                   s->pos.line, s->pos.col, s->name, j->o->path);
@@ -407,6 +426,9 @@ static int next_row(tjob *j)
  * rows go together); [0, test) test, [test, test + val) val, else train. */
 static int row_split(const tjob *j, uint64_t row)
 {
+    if (j->windowed)
+        return row < j->time_end[TRAIN] ? TRAIN
+               : row < j->time_end[VAL] ? VAL : TEST;
     uint64_t h;
     if (j->by >= 0) {
         const char *v = mimo_csv_field(&j->csv, j->by_field);
@@ -563,6 +585,26 @@ static void progress(tjob *j, const char *pass, int *last)
     fflush(j->o->progress);
 }
 
+/* A windowed import's split by time needs the row count first: the
+ * records counted (their field counts checked), the file rewound past
+ * the header. */
+static int time_split(tjob *j)
+{
+    int r;
+    uint64_t n = 0;
+    while ((r = next_row(j)) > 0)
+        n++;
+    int rc = r < 0 ? r : mimo_csv_rewind(&j->csv);
+    if (rc || (r = mimo_csv_next(&j->csv)) < 0)
+        return rc ? rc : r;
+    uint64_t val = (uint64_t)((double)n * j->sc.val),
+             test = (uint64_t)((double)n * j->sc.test);
+    j->time_end[TEST] = n;
+    j->time_end[VAL] = n - test;
+    j->time_end[TRAIN] = n - test - val;
+    return 0;
+}
+
 /* Pass 1: splits, checks, training statistics. */
 static int pass1(tjob *j)
 {
@@ -709,20 +751,34 @@ static int create_file(tjob *j, int sp)
     return 0;
 }
 
-/* Dataset t of split sp: (N,) or (N, width), chunked. */
+/* Dataset t's shape with n rows: (n,) or (n, width); a window's input
+ * (n, L) for ids, (n, L, width) for numbers and lists. Returns the rank. */
+static int shape_of(const tset *t, uint64_t n, hsize_t dims[3])
+{
+    dims[0] = n;
+    if (t->steps == 1) {
+        dims[1] = t->width;
+        return t->rank1 ? 1 : 2;
+    }
+    dims[1] = t->steps;
+    dims[2] = t->width;
+    return t->rank1 && t->kind != MIMO_COL_NUMERIC ? 2 : 3;
+}
+
+/* Dataset t of split sp (see shape_of), chunked. */
 static int create_set(tjob *j, int sp, tset *t)
 {
     const char *path = j->path[sp];
-    hsize_t dims[2] = {j->rows[sp], t->width};
-    size_t per = CHUNK_BYTES / (4 * t->width);
-    hsize_t chunk[2] = {per < 1 ? 1 : per > j->rows[sp] ? j->rows[sp] : per,
-                        t->width};
+    hsize_t dims[3], chunk[3];
+    int rank = shape_of(t, j->out_rows[sp], dims);
+    size_t per = CHUNK_BYTES / (4 * t->width * t->steps);
+    memcpy(chunk, dims, sizeof dims);
+    chunk[0] = per < 1 ? 1 : per > dims[0] ? dims[0] : per;
     hid_t s = -1, p = -1;
     int rc = 0;
-    MIMO_H5_TRY(&rc, s = H5Screate_simple(t->rank1 ? 1 : 2, dims, NULL), path,
-                t->name);
+    MIMO_H5_TRY(&rc, s = H5Screate_simple(rank, dims, NULL), path, t->name);
     MIMO_H5_TRY(&rc, p = H5Pcreate(H5P_DATASET_CREATE), path, t->name);
-    MIMO_H5_TRY(&rc, H5Pset_chunk(p, t->rank1 ? 1 : 2, chunk), path, t->name);
+    MIMO_H5_TRY(&rc, H5Pset_chunk(p, rank, chunk), path, t->name);
     MIMO_H5_TRY(&rc, t->d[sp] = H5Dcreate2(j->f[sp], t->name,
                                            t->is_int ? H5T_STD_I32LE
                                                      : H5T_IEEE_F32LE,
@@ -741,12 +797,13 @@ static int flush(tjob *j, int sp, uint64_t lo, size_t n)
     int rc = 0;
     for (int k = 0; k < j->nsets && !rc && n; k++) {
         tset *t = &j->sets[k];
-        hsize_t start[2] = {lo, 0}, count[2] = {n, t->width};
+        hsize_t start[3] = {lo, 0, 0}, count[3];
+        int rank = shape_of(t, n, count);
         hid_t fs = -1, ms = -1;
         MIMO_H5_TRY(&rc, fs = H5Dget_space(t->d[sp]), j->path[sp], t->name);
         MIMO_H5_TRY(&rc, H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL,
                                              count, NULL), j->path[sp], t->name);
-        MIMO_H5_TRY(&rc, ms = H5Screate_simple(t->rank1 ? 1 : 2, count, NULL),
+        MIMO_H5_TRY(&rc, ms = H5Screate_simple(rank, count, NULL),
                     j->path[sp], t->name);
         MIMO_H5_TRY(&rc, H5Dwrite(t->d[sp], t->is_int ? H5T_NATIVE_INT32
                                                       : H5T_NATIVE_FLOAT,
@@ -800,6 +857,49 @@ static void permute_keys(uint64_t seed, int sp, uint64_t key[4])
     }
 }
 
+/* The current record's columns into row w of split sp's window. */
+static int convert_row_at(tjob *j, int sp, size_t w)
+{
+    int rc = 0;
+    for (int i = 0; i < j->ncols && !rc; i++) {
+        tcol *c = &j->cols[i];
+        tset *t = &j->sets[c->set];
+        rc = convert(j, c, (int32_t *)t->win[sp] + w * t->width);
+    }
+    return rc;
+}
+
+/* The current record's columns into the ring's row r (windowed). */
+static int convert_row(tjob *j, uint64_t r)
+{
+    int rc = 0;
+    for (int i = 0; i < j->ncols && !rc; i++) {
+        tcol *c = &j->cols[i];
+        tset *t = &j->sets[c->set];
+        rc = convert(j, c, (int32_t *)t->ring + (size_t)r * t->width);
+    }
+    return rc;
+}
+
+/* Window k of split sp (its rows k..k+L-1 of the split, the targets of
+ * row k+L-1+H, all in the ring) into row w of the split's write window. */
+static void copy_window(tjob *j, int sp, uint64_t k, size_t w)
+{
+    for (int s = 0; s < j->nsets; s++) {
+        tset *t = &j->sets[s];
+        int32_t *dst = (int32_t *)t->win[sp] + w * t->steps * t->width;
+        const int32_t *ring = t->ring;
+        if (t->target) {
+            uint64_t r = (k + j->span - 1) % j->span;
+            memcpy(dst, ring + r * t->width, 4 * t->width);
+            continue;
+        }
+        for (size_t q = 0; q < t->steps; q++)
+            memcpy(dst + q * t->width, ring + ((k + q) % j->span) * t->width,
+                   4 * t->width);
+    }
+}
+
 /* Pass 2 (once per window when shuffled): converts and writes. */
 static int pass2(tjob *j)
 {
@@ -815,9 +915,17 @@ static int pass2(tjob *j)
         if (!(row & 0xffff))
             progress(j, "pass 2 (writing)", &last);
         int sp = row_split(j, row);
-        uint64_t k = j->seen[sp]++, pos = j->sc.shuffle
-            ? permute(key[sp], j->rows[sp], k) : k;
-        if (!j->sc.shuffle && pos == j->lo[sp] + j->win_rows[sp]) {
+        uint64_t k = j->seen[sp]++;
+        if (j->windowed) { /* the row into the ring; k: the window it ends */
+            if ((rc = convert_row(j, k % j->span)))
+                return rc;
+            if (k + 1 < j->span)
+                continue;
+            k = k + 1 - j->span;
+        }
+        int shuffled = j->sc.shuffle && (!j->windowed || sp == TRAIN);
+        uint64_t pos = shuffled ? permute(key[sp], j->out_rows[sp], k) : k;
+        if (!shuffled && pos == j->lo[sp] + j->win_rows[sp]) {
             if ((rc = flush(j, sp, j->lo[sp], j->win_rows[sp])))
                 return rc;
             j->lo[sp] += j->win_rows[sp];
@@ -825,12 +933,9 @@ static int pass2(tjob *j)
         if (pos < j->lo[sp] || pos >= j->lo[sp] + j->win_rows[sp])
             continue;
         size_t w = (size_t)(pos - j->lo[sp]);
-        for (int i = 0; i < j->ncols && !rc; i++) {
-            tcol *c = &j->cols[i];
-            tset *t = &j->sets[c->set];
-            rc = convert(j, c, (int32_t *)t->win[sp] + w * t->width);
-        }
-        if (rc)
+        if (j->windowed)
+            copy_window(j, sp, k, w);
+        else if ((rc = convert_row_at(j, sp, w)))
             return rc;
     }
     if (r < 0)
@@ -840,9 +945,9 @@ static int pass2(tjob *j)
         progress(j, "pass 2 (writing)", &last);
     }
     for (int sp = 0; sp < NSPLIT && !rc; sp++) {
-        if (!j->want[sp] || j->lo[sp] >= j->rows[sp])
+        if (!j->want[sp] || j->lo[sp] >= j->out_rows[sp])
             continue;
-        uint64_t left = j->rows[sp] - j->lo[sp];
+        uint64_t left = j->out_rows[sp] - j->lo[sp];
         size_t n = left < j->win_rows[sp] ? (size_t)left : j->win_rows[sp];
         rc = flush(j, sp, j->lo[sp], n);
         j->lo[sp] += n;
@@ -854,21 +959,24 @@ static int pass2(tjob *j)
 static int windows(tjob *j)
 {
     size_t row_bytes = 0;
-    for (int k = 0; k < j->nsets; k++)
-        row_bytes += 4 * j->sets[k].width;
+    for (int k = 0; k < j->nsets; k++) {
+        tset *t = &j->sets[k];
+        row_bytes += 4 * t->width * t->steps;
+        if (j->windowed && !(t->ring = calloc(j->span * t->width, 4)))
+            return mimo_error(MIMO_ENOMEM, "out of memory");
+    }
     double budget = (j->o->memory_mb > 0 ? j->o->memory_mb : DEFAULT_MEMORY_MB)
                     * 1048576.0;
     double all = budget / (double)row_bytes;
     for (int sp = 0; sp < NSPLIT; sp++) {
         if (!j->want[sp])
             continue;
-        double w = j->frozen ? (double)j->rows[sp]
-                             : all * (double)j->rows[sp] / (double)j->total;
-        j->win_rows[sp] = w < 1 ? 1 : w > (double)j->rows[sp]
-                                          ? (size_t)j->rows[sp] : (size_t)w;
+        double n = (double)j->out_rows[sp];
+        double w = j->frozen ? n : all * (double)j->rows[sp] / (double)j->total;
+        j->win_rows[sp] = w < 1 ? 1 : w > n ? (size_t)n : (size_t)w;
         for (int k = 0; k < j->nsets; k++) {
             tset *t = &j->sets[k];
-            if (!(t->win[sp] = calloc(j->win_rows[sp] * t->width, 4)))
+            if (!(t->win[sp] = calloc(j->win_rows[sp] * t->width * t->steps, 4)))
                 return mimo_error(MIMO_ENOMEM, "out of memory for a window of "
                                   "%zu rows (lower --memory-mb)", j->win_rows[sp]);
         }
@@ -1050,13 +1158,15 @@ static int write_preprocessing(tjob *j, int sp)
         {"format", "mimo-preprocessing"}, {"source", j->o->path},
         {"delimiter", delim},
         {"split", SPLIT_NAME[sp]}, {"split_by", j->sc.by ? j->sc.by : ""},
-        {"split_hash", "siphash-2-4"}};
+        {"split_hash", j->windowed ? "none: by time" : "siphash-2-4"}};
     for (size_t i = 0; i < sizeof strs / sizeof *strs && !rc; i++)
         rc = mimo_h5_attr_write_str(pre, path, strs[i].k, strs[i].v);
     struct { const char *k; int64_t v; } ints[] = {
         {"format_version", 1}, {"split_seed", (int64_t)j->sc.seed},
         {"shuffle", j->sc.shuffle}, {"rows_train", (int64_t)j->rows[TRAIN]},
-        {"rows_val", (int64_t)j->rows[VAL]}, {"rows_test", (int64_t)j->rows[TEST]}};
+        {"rows_val", (int64_t)j->rows[VAL]}, {"rows_test", (int64_t)j->rows[TEST]},
+        {"window", j->sc.window}, {"horizon", j->windowed ? j->sc.horizon : 0},
+        {"windows", (int64_t)j->out_rows[sp]}};
     for (size_t i = 0; i < sizeof ints / sizeof *ints && !rc; i++)
         rc = mimo_h5_attr_write_i64(pre, path, ints[i].k, ints[i].v);
     if (!rc)
@@ -1104,17 +1214,30 @@ static void report(const tjob *j, FILE *out)
     if (!out)
         return;
     for (int sp = 0; sp < NSPLIT; sp++)
-        if (j->want[sp])
+        if (j->want[sp] && j->windowed)
+            fprintf(out, "wrote %s (%s, rows %llu..%llu of the series: %llu "
+                    "windows of %lld, targets %lld ahead)\n", j->path[sp],
+                    SPLIT_NAME[sp],
+                    (unsigned long long)(j->time_end[sp] - j->rows[sp] + 1),
+                    (unsigned long long)j->time_end[sp],
+                    (unsigned long long)j->out_rows[sp], j->sc.window,
+                    j->sc.horizon);
+        else if (j->want[sp])
             fprintf(out, "wrote %s (%s, %llu rows)\n", j->path[sp],
                     SPLIT_NAME[sp], (unsigned long long)j->rows[sp]);
     for (int k = 0; k < j->nsets; k++) {
         const tset *t = &j->sets[k];
         const tcol *c = &j->cols[t->first];
         char shape[64];
-        if (t->rank1)
+        hsize_t d[3];
+        int rank = shape_of(t, 0, d);
+        if (rank == 1)
             snprintf(shape, sizeof shape, "(N,)");
+        else if (rank == 2)
+            snprintf(shape, sizeof shape, "(N, %llu)", (unsigned long long)d[1]);
         else
-            snprintf(shape, sizeof shape, "(N, %zu)", t->width);
+            snprintf(shape, sizeof shape, "(N, %llu, %llu)",
+                     (unsigned long long)d[1], (unsigned long long)d[2]);
         fprintf(out, "  %-12s %-9s %s %s%s", t->name, mimo_col_kind_name(t->kind),
                 t->is_int ? "int32" : "float32", shape, t->target ? " target" : "");
         if (t->kind == MIMO_COL_NUMERIC && t->width == 1)
@@ -1155,6 +1278,26 @@ static int open_outputs(tjob *j)
     for (int sp = 0; sp < NSPLIT && !rc; sp++) {
         if (!j->want[sp])
             continue;
+        j->out_rows[sp] = j->rows[sp];
+        if (j->windowed && j->rows[sp] < j->span)
+            return mimo_error(MIMO_EINVAL, "%s:%d:%d: window %lld + horizon %lld "
+                              "needs %llu rows in each split, and the %s split "
+                              "of %s has %llu (rows %llu..%llu of %llu, split "
+                              "by time): a shorter window or horizon, %s%s%s",
+                              j->sc.file, j->sc.window_pos.line,
+                              j->sc.window_pos.col, j->sc.window, j->sc.horizon,
+                              (unsigned long long)j->span, SPLIT_NAME[sp],
+                              j->o->path, (unsigned long long)j->rows[sp],
+                              (unsigned long long)(j->time_end[sp] - j->rows[sp] + 1),
+                              (unsigned long long)j->time_end[sp],
+                              (unsigned long long)j->total,
+                              sp == TRAIN ? "smaller val and test fractions"
+                                          : "a larger ",
+                              sp == TRAIN ? "" : SPLIT_NAME[sp],
+                              sp == TRAIN ? "" : " fraction (or 0: no such "
+                                                 "split)");
+        if (j->windowed)
+            j->out_rows[sp] = j->rows[sp] - j->span + 1;
         if (!j->rows[sp])
             return mimo_error(MIMO_EINVAL, "%s: the %s split is empty (of the %llu "
                               "data rows%s): more rows, or %s", j->o->path,
@@ -1178,9 +1321,11 @@ static void free_job(tjob *j)
 {
     for (int i = 0; i < j->ncols; i++)
         vfree(&j->cols[i].voc);
-    for (int k = 0; k < j->nsets; k++)
+    for (int k = 0; k < j->nsets; k++) {
         for (int sp = 0; sp < NSPLIT; sp++)
             free(j->sets[k].win[sp]);
+        free(j->sets[k].ring);
+    }
     for (size_t c = 0; j->header && c < j->nh; c++)
         free(j->header[c]);
     for (int sp = 0; sp < NSPLIT; sp++)
@@ -1199,7 +1344,7 @@ static int write_all(tjob *j)
     for (;;) {
         int left = 0;
         for (int sp = 0; sp < NSPLIT; sp++)
-            left |= j->want[sp] && j->lo[sp] < j->rows[sp];
+            left |= j->want[sp] && j->lo[sp] < j->out_rows[sp];
         if (!left || (rc = pass2(j)))
             return rc;
     }
@@ -1216,6 +1361,8 @@ int mimo_import_tabular(const mimo_tab_opts *o)
     for (int sp = 0; sp < NSPLIT; sp++)
         j.f[sp] = -1;
     int rc = mimo_schema_load(o->schema, &j.sc);
+    j.windowed = !rc && j.sc.window > 0;
+    j.span = j.windowed ? (uint64_t)(j.sc.window + j.sc.horizon) : 1;
     if (!rc)
         rc = mimo_csv_open(&j.csv, o->path,
                            o->delimiter ? o->delimiter
@@ -1224,6 +1371,8 @@ int mimo_import_tabular(const mimo_tab_opts *o)
         rc = read_header(&j);
     if (!rc)
         rc = bind(&j);
+    if (!rc && j.windowed)
+        rc = time_split(&j);
     if (!rc)
         rc = pass1(&j);
     if (!rc)
@@ -1345,6 +1494,11 @@ int mimo_tab_raw(const char *csv, const char *ckpt, hid_t pre, int targets,
         j.f[sp] = -1;
     *buf = NULL, *len = 0;
     int rc = load_schema(&j, pre);
+    if (!rc && j.sc.window)
+        rc = mimo_error(MIMO_EINVAL, "%s: its training data were windows of a "
+                        "time series (window: %lld in the schema it keeps): "
+                        "import %s with that schema and predict from the "
+                        "imported file", ckpt, j.sc.window, csv);
     if (!rc)
         rc = mimo_csv_open(&j.csv, csv, stored_delimiter(&j, pre));
     if (!rc)

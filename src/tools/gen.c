@@ -402,6 +402,45 @@ static int gen_masked(mimo_dsfile *f, size_t n, mimo_rng *r, const mimo_gen_opts
     return rc;
 }
 
+/* ---- tokens: padded id sequences whose answer needs the mask ----------- */
+
+#define TK_LEN 20  /* time steps, right-padded with id 0 */
+#define TK_VOCAB 50 /* ids 0 (padding) .. 49 */
+
+/* tok (N, 20) int32: a length n uniform in 1..20, n ids uniform in 1..49,
+ * then 0s; y (N, 1) = the mean over the n real ids of value[id] (value
+ * (50,) uniform in [0, 1), drawn first). A mean over the real steps is
+ * what a masked average pool gives; without the mask the pool divides by
+ * 20 and counts the padding, and no linear head can undo that (the
+ * answer is a ratio to n). */
+static int gen_tokens(mimo_dsfile *f, size_t n, mimo_rng *r, const mimo_gen_opts *opts)
+{
+    (void)opts;
+    double value[TK_VOCAB];
+    int32_t *tok = alloc_array(n, TK_LEN * sizeof *tok);
+    gen_out o[1] = {{"y", alloc_real(n, 1), 1}};
+    int ok = tok && all_allocated(o, 1);
+    for (int v = 0; v < TK_VOCAB; v++)
+        value[v] = mimo_rng_uniform(r);
+    for (size_t j = 0; ok && j < n; j++) {
+        int len = 1 + (int)(mimo_rng_uniform(r) * TK_LEN) % TK_LEN;
+        double sum = 0;
+        for (int t = 0; t < TK_LEN; t++) {
+            int32_t id = 0;
+            if (t < len)
+                id = 1 + (int32_t)(mimo_rng_uniform(r) * (TK_VOCAB - 1)) % (TK_VOCAB - 1);
+            tok[(size_t)TK_LEN * j + (size_t)t] = id;
+            sum += t < len ? value[id] : 0;
+        }
+        o[0].data[j] = (mimo_real)(sum / len);
+    }
+    int rc = ok ? mimo_dsfile_write_ints(f, "tok", tok, n, TK_LEN) : oom("tokens");
+    if (rc)
+        drop_all(o, 1);
+    free(tok);
+    return rc ? rc : write_all(f, "tokens", o, 1, n);
+}
+
 /* ---- tabular: a wide-and-deep click / dwell-time set -------------------- */
 
 #define TB_NUM 8       /* numeric features */
@@ -671,6 +710,9 @@ static const struct {
     {{"masked", "x (N,8), mask (N,10) 0/1 -> y (N,) int32 in 0..9, the "
       "argmax of a linear map of x over the mask's 1s", 5000, 0},
      gen_masked},
+    {{"tokens", "tok (N,20) int32 ids 1..49 then 0-padding (lengths 1..20) -> "
+      "y (N,1) the mean of a value per id over the real steps", 5000, 0},
+     gen_tokens},
     {{"tabular", "num (N,8), user (N,) int32 in 0..199, item (N,) int32 in "
       "0..99 -> click (N,1) 0/1, dwell (N,1): wide-and-deep data", 40000, 0},
      gen_tabular},
@@ -686,7 +728,7 @@ static const struct {
 /* The same names, in the same order, as generators[] (test_datagen checks). */
 static const char *const gen_names[] = {"seed-mimo", "xor", "sine-window",
                                         "sinexp", "sin12", "multitask", "masked",
-                                        "tabular", "ctr", "correlated", NULL};
+                                        "tokens", "tabular", "ctr", "correlated", NULL};
 
 const char *const *mimo_gen_names(void) { return gen_names; }
 

@@ -137,6 +137,26 @@ done
 train sine-window-gru
 target "sine-window-gru val_y_loss" "$(hist sine-window-gru val_y_loss 50)" '<' 0.012
 
+# a masked token model: the masked mean of the real steps is exact; the
+# same network without the mask cannot beat the least-squares floor of a
+# linear function of the ids' counts over 20 (computed here on the
+# validation rows, the last 20%), and trained it stays there
+train tokens-mask
+target "tokens-mask val_y_loss" "$(hist tokens-mask val_y_loss 30)" '<' 1e-4
+sed 's/mask_zero: true/mask_zero: false/' configs/tokens-mask.yaml >configs/tokens-nomask.yaml
+train tokens-nomask
+floor=$(/usr/bin/python3 -c "
+import h5py, numpy as np
+f = h5py.File('data/tokens.h5'); tok, y = f['tok'][:], f['y'][:, 0].astype(np.float64)
+va = slice(int(len(y) * 0.8), len(y))
+C = np.stack([(tok[va] == v).sum(1) / 20 for v in range(50)] + [np.ones(len(y[va]))], 1)
+w = np.linalg.lstsq(C, y[va], rcond=None)[0]
+print(np.mean((C @ w - y[va]) ** 2))")
+echo "tokens: the mask-free model's floor $floor, reached $(hist tokens-nomask val_y_loss 30), masked $(hist tokens-mask val_y_loss 30)"
+target "tokens-nomask val_y_loss: not below its floor" "$(hist tokens-nomask val_y_loss 30)" '>' "$(awk -v f="$floor" 'BEGIN { print f * 0.999 }')"
+target "tokens-nomask floor: far above the masked target" "$floor" '>' 0.003
+rm configs/tokens-nomask.yaml
+
 # 004 part 1: x, x^2 -> sin 2 pi x, exp x with RMSprop
 train sinexp
 target "sinexp val sin_loss" "$(evalv sinexp data/sinexp-val.h5 sin_loss)" '<' 0.01

@@ -32,7 +32,7 @@ check() {
 expect 0 "usage: mimo gen NAME --out FILE.h5" gen --help
 expect 0 "multitask" gen --help
 expect 2 "missing NAME" gen
-expect 2 "unknown dataset 'xorr' (expected one of: seed-mimo, xor, sine-window, sinexp, sin12, multitask, masked, tabular, ctr)" gen xorr --out "$TMP/a.h5"
+expect 2 "unknown dataset 'xorr' (expected one of: seed-mimo, xor, sine-window, sinexp, sin12, multitask, masked, tokens, tabular, ctr, correlated)" gen xorr --out "$TMP/a.h5"
 expect 2 "missing --out FILE" gen xor
 expect 2 "--out needs a value" gen xor --out
 expect 2 "--n expects an integer >= 1, got '0'" gen xor --out "$TMP/a.h5" --n 0
