@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mem.h"
 #include "comm/mpicall.h"
 #include "comm/dist.h"
 #include "core/model.h"
@@ -174,6 +175,18 @@ static int node_barrier(mimo_shm *s)
     return 0;
 }
 
+/* The model's own parameters, gradients and optimizer moments, whose
+ * values the shared buffers hold from now on (mimo_shm_free copies them
+ * back): their pages given back to the system. */
+static void release_own(const mimo_shm *s, mimo_model *m)
+{
+    mimo_optim *o = mimo_model_optim(m);
+    mimo_mem_release(mimo_model_params(m), sizeof(mimo_real) * s->n_all);
+    mimo_mem_release(mimo_model_grads(m), sizeof(mimo_real) * s->n);
+    for (int k = 0; k < mimo_optim_n_slots(o); k++)
+        mimo_mem_release(mimo_optim_slot(o, k), sizeof(mimo_real) * s->n);
+}
+
 int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_real **params,
                     mimo_real **grads)
 {
@@ -193,7 +206,12 @@ int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_real **params,
     if (rc)
         return rc;
     /* each rank touches its own slice first, so that its pages live next
-     * to it (NUMA), then local rank 0 fills in the values */
+     * to it (NUMA), then local rank 0 fills in the values; the ranks'
+     * own buffers are given back before (the others: theirs are never
+     * read) or right after (local rank 0: once copied), so that a node
+     * never holds more than the shared buffers and one private copy */
+    if (s->lrank != 0)
+        release_own(s, m);
     size_t len = sizeof(mimo_real) * (s->hi - s->lo);
     memset(s->params + s->lo, 0, len);
     for (int k = 0; k < s->n_slots; k++)
@@ -205,6 +223,7 @@ int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_real **params,
         memcpy(s->params, mimo_model_params(m), sizeof(mimo_real) * s->n_all);
         for (int k = 0; k < s->n_slots; k++)
             memcpy(s->slot[k], mimo_optim_slot(o, k), sizeof(mimo_real) * s->n);
+        release_own(s, m);
     }
     if ((rc = node_barrier(s)))
         return rc;
@@ -339,29 +358,42 @@ static void release(mimo_shm *s)
     free(s);
 }
 
+/* Teardown: a failure here has no one left to tell. */
+static void free_window(MPI_Win *w)
+{
+    int ignored = 0;
+    if (*w == MPI_WIN_NULL)
+        return;
+    MIMO_MPI_KEEP(&ignored, MPI_Win_unlock_all(*w));
+    MIMO_MPI_KEEP(&ignored, MPI_Win_free(w));
+}
+
+/* The model gets its own buffers back, with the values, one buffer at a
+ * time, each shared window freed once copied (the gradients' first: no
+ * values to keep), so that a node never holds a private copy of all of
+ * them beside all the shared ones (with a large embedding table, more
+ * than training itself needs). */
 void mimo_shm_free(mimo_shm **sp)
 {
     mimo_shm *s = sp ? *sp : NULL;
     if (!s)
         return;
-    if (s->m) { /* the model gets its own buffers back, with the values */
-        mimo_model *m = s->m;
-        mimo_optim *o = mimo_model_optim(m);
+    mimo_model *m = s->m;
+    if (m)
         mimo_model_set_exchange(m, mimo_model_rank(m), mimo_model_size(m), NULL);
+    free_window(&s->gwin);
+    if (m)
         memcpy(mimo_model_params(m), s->params, sizeof(mimo_real) * s->n_all);
-        for (int k = 0; k < s->n_slots; k++) {
+    free_window(&s->pwin);
+    for (int k = 0; k < MAX_SLOTS; k++) {
+        if (m && k < s->n_slots) {
+            mimo_optim *o = mimo_model_optim(m);
             mimo_optim_lend_slot(o, k, NULL);
             memcpy(mimo_optim_slot(o, k), s->slot[k], sizeof(mimo_real) * s->n);
         }
+        free_window(&s->mwin[k]);
     }
-    /* teardown: a failure here has no one left to tell */
-    MPI_Win *w[2 + MAX_SLOTS] = {&s->gwin, &s->pwin, &s->mwin[0], &s->mwin[1]};
     int ignored = 0;
-    for (int k = 0; k < 2 + MAX_SLOTS; k++)
-        if (*w[k] != MPI_WIN_NULL) {
-            MIMO_MPI_KEEP(&ignored, MPI_Win_unlock_all(*w[k]));
-            MIMO_MPI_KEEP(&ignored, MPI_Win_free(w[k]));
-        }
     if (s->node != MPI_COMM_NULL)
         MIMO_MPI_KEEP(&ignored, MPI_Comm_free(&s->node));
     if (s->cross != MPI_COMM_NULL)
