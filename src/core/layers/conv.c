@@ -328,14 +328,17 @@ static double conv2d_flops(const mimo_graph *g, const mimo_node *n)
     return mn * (2 + (MIMO_PARENT(g, n, 0)->dy != NULL));
 }
 
-/* oneDNN's reordered kernels, dx buffer and scratchpad (as made so
- * far: after a first step, the batch's); im2col's patches and ones */
+/* oneDNN: its dx buffer (when the input takes a gradient) and the
+ * kernel in each primitive's format (its scratchpad, the kernels' own
+ * choice, apart); im2col: the patches and the ones */
 static size_t conv2d_scratch(const mimo_graph *g, const mimo_node *n, size_t b)
 {
     (void)g;
     const conv_node *d = n->priv;
+    const mimo_window *w = &d->w;
     if (d->dnnl)
-        return mimo_conv_dnnl_scratch(d->dnnl, (int)b);
+        return (d->dx ? b * (size_t)w->in_h * (size_t)w->in_w * (size_t)w->c : 0) +
+               3 * (size_t)d->K * (size_t)d->filters;
     return mimo_conv_im2col_scratch(&d->w, (int)b) +
            (d->use_bias ? positions(d, b) : 0);
 }

@@ -452,21 +452,6 @@ int mimo_conv_dnnl_backward_weights(mimo_conv_dnnl *c, int b, const mimo_real *x
     return 0;
 }
 
-size_t mimo_conv_dnnl_scratch(const mimo_conv_dnnl *c, int b)
-{
-    for (int i = 0; i < c->n_plans; i++) {
-        const plan *p = &c->plans[i];
-        if (p->b != b)
-            continue;
-        dnnl_memory_t mems[] = {p->w_fwd, p->w_bwd, p->dw, p->dxs};
-        size_t bytes = p->pad_bytes;
-        for (size_t k = 0; k < sizeof mems / sizeof *mems; k++)
-            bytes += mems[k] ? dnnl_memory_desc_get_size(md_of(mems[k])) : 0;
-        return bytes / sizeof(mimo_real);
-    }
-    return 0;
-}
-
 const char *mimo_conv_dnnl_impl(mimo_conv_dnnl *c, int b)
 {
     plan *p = plan_for(c, b);

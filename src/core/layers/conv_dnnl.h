@@ -42,9 +42,6 @@ int mimo_conv_dnnl_backward_data(mimo_conv_dnnl *c, int b, const mimo_real *dz,
 /* dW and db (may be NULL: no bias, or a frozen one) are added into. */
 int mimo_conv_dnnl_backward_weights(mimo_conv_dnnl *c, int b, const mimo_real *x,
                                     const mimo_real *dz, mimo_real *dW, mimo_real *db);
-/* Values (floats) of the buffers held for a batch of b: the reordered
- * kernels, dx before it is added, oneDNN's scratchpad. */
-size_t mimo_conv_dnnl_scratch(const mimo_conv_dnnl *c, int b);
 /* oneDNN's name of the forward kernel for b ("brgconv:avx512_core"), or "". */
 const char *mimo_conv_dnnl_impl(mimo_conv_dnnl *c, int b);
 /* Testing only, in a build with MIMO_TEST_HOOKS: called with 1 before
@@ -84,11 +81,6 @@ static inline int mimo_conv_dnnl_backward_weights(mimo_conv_dnnl *c, int b,
 {
     (void)c, (void)b, (void)x, (void)dz, (void)dW, (void)db;
     return -1;
-}
-static inline size_t mimo_conv_dnnl_scratch(const mimo_conv_dnnl *c, int b)
-{
-    (void)c, (void)b;
-    return 0;
 }
 #endif
 
