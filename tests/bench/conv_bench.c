@@ -16,7 +16,8 @@
  *             convolution with db, dW += it by a reorder, db += it
  * FLOPs: 2 oh ow kh kw c_in filters per sample for each pass (the
  * multiply-adds of the product; padding's zeros included, as mimo bench
- * counts them). Times: the best of 7 rounds of enough calls for ~0.15 s.
+ * counts them). Times: the best of 7 rounds of enough calls for ~0.15 s;
+ * the sgemm rate: the best seen, measured before and after each layer.
  *
  *   conv_bench [BATCH]   (threads: OMP_NUM_THREADS) */
 #include <cblas.h>
@@ -138,21 +139,29 @@ static double sgemm_gflops(int n)
     return best;
 }
 
+/* one row of the table: GFLOP/s of each engine (-1: not run) */
+typedef struct {
+    const layer *l;
+    char shape[64];
+    const char *impl;
+    double im[3], dn[3];
+} row;
+
 int main(int argc, char **argv)
 {
     int b = argc > 1 ? atoi(argv[1]) : 128;
-    double peak = sgemm_gflops(1024);
-    printf("sgemm (OpenBLAS, 1024x1024x1024, fp32): %.1f GFLOP/s\n", peak);
-    printf("batch %d; GFLOP/s and %% of that sgemm per pass\n\n", b);
-    printf("%-9s %-3s %-22s %-9s %16s %16s  %s\n", "net", "lay", "shape", "pass",
-           "im2col+sgemm", "oneDNN", "oneDNN kernel");
-    const char *passes[3] = {"forward", "bwd data", "bwd wts"};
+    enum { N_LAYERS = sizeof layers / sizeof *layers };
+    row rows[N_LAYERS];
     pass_fn im[3] = {im_fwd, im_bwd_d, im_bwd_w};
 #ifdef MIMO_CONV_DNNL
     pass_fn dn[3] = {dn_fwd, dn_bwd_d, dn_bwd_w};
 #endif
-    for (size_t i = 0; i < sizeof layers / sizeof *layers; i++) {
+    /* sgemm before and after each layer: on a shared machine the best
+     * seen is the denominator (fractions err low, never high) */
+    double peak = sgemm_gflops(1024);
+    for (int i = 0; i < N_LAYERS; i++) {
         const layer *l = &layers[i];
+        row *r = &rows[i];
         mimo_window w = window_of(l);
         size_t xin = (size_t)b * l->h * l->w * l->c;
         size_t out = (size_t)b * w.out_h * w.out_w * l->filters;
@@ -163,33 +172,46 @@ int main(int argc, char **argv)
                    values(mimo_conv_im2col_scratch(&w, b), 11),
                    mimo_conv_dnnl_new(&w, l->filters, 1)};
         double flops = 2.0 * b * w.out_h * w.out_w * (double)K * l->filters;
-        char shape[64];
-        snprintf(shape, sizeof shape, "%dx%dx%d %dx%dx%d %s", l->h, l->w, l->c, l->k,
-                 l->k, l->filters, l->same ? "same" : "valid");
+        r->l = l;
+        snprintf(r->shape, sizeof r->shape, "%dx%dx%d %dx%dx%d %s", l->h, l->w, l->c,
+                 l->k, l->k, l->filters, l->same ? "same" : "valid");
+        r->impl = "(not built: MIMO_DNNL off)";
         im_fwd(&s); /* the patches bwd wts reads */
         for (int p = 0; p < 3; p++) {
-            char a[32], d[32] = "-";
-            double t = per_call(im[p], &s);
-            snprintf(a, sizeof a, "%6.1f (%3.0f%%)", flops / t / 1e9,
-                     100 * flops / t / 1e9 / peak);
+            r->im[p] = flops / per_call(im[p], &s) / 1e9;
+            r->dn[p] = -1;
 #ifdef MIMO_CONV_DNNL
             double u = s.dnnl ? per_call(dn[p], &s) : -1;
-            if (u > 0)
-                snprintf(d, sizeof d, "%6.1f (%3.0f%%)", flops / u / 1e9,
-                         100 * flops / u / 1e9 / peak);
+            r->dn[p] = u > 0 ? flops / u / 1e9 : -1;
 #endif
-            printf("%-9s %-3s %-22s %-9s %16s %16s  %s%s\n", l->net, l->name, shape,
-                   passes[p], a, d,
-#ifdef MIMO_CONV_DNNL
-                   s.dnnl && p == 0 ? mimo_conv_dnnl_impl(s.dnnl, b) : "",
-#else
-                   p == 0 ? "(not built: MIMO_DNNL off)" : "",
-#endif
-                   p == 1 && !l->dx ? "  (not run in training: input layer)" : "");
         }
+#ifdef MIMO_CONV_DNNL
+        static char impl[N_LAYERS][64];
+        snprintf(impl[i], sizeof impl[i], "%s", s.dnnl ? mimo_conv_dnnl_impl(s.dnnl, b) : "-");
+        r->impl = impl[i];
+#endif
         mimo_conv_dnnl_free(s.dnnl);
         free(s.x), free(s.W), free(s.z), free(s.dz), free(s.dx), free(s.dW), free(s.db),
             free(s.col);
+        double g = sgemm_gflops(1024);
+        peak = g > peak ? g : peak;
+    }
+    printf("sgemm (OpenBLAS, 1024x1024x1024, fp32): %.1f GFLOP/s (best of the run)\n", peak);
+    printf("batch %d; GFLOP/s and %% of that sgemm per pass\n\n", b);
+    printf("%-9s %-3s %-22s %-9s %16s %16s  %s\n", "net", "lay", "shape", "pass",
+           "im2col+sgemm", "oneDNN", "oneDNN kernel");
+    const char *passes[3] = {"forward", "bwd data", "bwd wts"};
+    for (int i = 0; i < N_LAYERS; i++) {
+        const row *r = &rows[i];
+        for (int p = 0; p < 3; p++) {
+            char a[32], d[32] = "-";
+            snprintf(a, sizeof a, "%6.1f (%3.0f%%)", r->im[p], 100 * r->im[p] / peak);
+            if (r->dn[p] > 0)
+                snprintf(d, sizeof d, "%6.1f (%3.0f%%)", r->dn[p], 100 * r->dn[p] / peak);
+            printf("%-9s %-3s %-22s %-9s %16s %16s  %s%s\n", r->l->net, r->l->name,
+                   r->shape, passes[p], a, d, p == 0 ? r->impl : "",
+                   p == 1 && !r->l->dx ? "(not run in training: input layer)" : "");
+        }
     }
     return 0;
 }
