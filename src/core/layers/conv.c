@@ -229,10 +229,10 @@ static void conv2d_buffers(mimo_graph *g, mimo_node *n, mimo_arena *a)
         d->ones[r] = 1;
 }
 
-/* oneDNN failed to make a primitive (out of memory, at a batch size not
- * seen before): from now on this layer runs im2col, in buffers of its
- * own for the graph's largest batch. Exits if even those cannot be had:
- * a kernel cannot fail a step. */
+/* oneDNN failed to make a primitive (out of memory, or only its
+ * reference kernel for a batch size not seen before): from now on this
+ * layer runs im2col, in buffers of its own for the graph's largest
+ * batch. Exits if even those cannot be had: a kernel cannot fail a step. */
 static void drop_dnnl(const mimo_graph *g, mimo_node *n)
 {
     conv_node *d = n->priv;
@@ -298,20 +298,20 @@ static void conv2d_backward(mimo_graph *g, mimo_node *n, const mimo_real *params
                                                          : NULL;
     if (!n->fused && n->dz != n->dy)
         mimo_act_backward(n->act, n->alpha, n->z, n->y, n->dy, n->dz, m, d->filters);
+    if (d->dnnl && (dW || db) &&
+        mimo_conv_dnnl_backward_weights(d->dnnl, b, p->y, n->dz, dW, db)) {
+        drop_dnnl(g, n); /* nothing added yet: all of it by im2col */
+        mimo_conv_im2col_patches(&d->w, b, p->y, d->col);
+    }
     if (d->dnnl) {
-        if ((dW || db) &&
-            mimo_conv_dnnl_backward_weights(d->dnnl, b, p->y, n->dz, dW, db))
-            goto failed;
-        if (d->dx && mimo_conv_dnnl_backward_data(d->dnnl, b, n->dz, W, p->dy))
-            goto failed;
+        if (d->dx && mimo_conv_dnnl_backward_data(d->dnnl, b, n->dz, W, p->dy)) {
+            drop_dnnl(g, n); /* dW and db are in: dx alone */
+            mimo_conv_im2col_backward_data(&d->w, d->filters, b, n->dz, W, d->col,
+                                           p->dy);
+        }
         return;
     }
     im2col_backward(n, p, W, dW, db, b);
-    return;
-failed: /* made in the forward of this batch size: not expected */
-    fprintf(stderr, "mimo: %s layer '%s': oneDNN could not run its backward\n",
-            n->kind->name, n->name);
-    exit(1);
 }
 
 static void conv2d_describe(const mimo_node *n, char *buf, size_t len)

@@ -110,7 +110,8 @@ static const char *impl_of(const_dnnl_primitive_desc_t pd)
  * Zen 4, 1 thread: brgconv:avx512_core forward 30-66 GFLOP/s,
  * jit:avx512_core 80-98; noisy). A rule of the shape and of the CPU's
  * list, never of a timing: the same kernels, so the same rounding, in
- * every run. NULL if oneDNN has none. */
+ * every run. NULL if oneDNN has none but its reference kernels (a
+ * hundred times slower than im2col: the layer keeps im2col). */
 static dnnl_primitive_desc_t choose(const mimo_conv_dnnl *c, const_dnnl_op_desc_t desc,
                                     const_dnnl_primitive_desc_t hint)
 {
@@ -134,6 +135,10 @@ static dnnl_primitive_desc_t choose(const mimo_conv_dnnl *c, const_dnnl_op_desc_
     }
     dnnl_primitive_desc_iterator_destroy(it);
     dnnl_primitive_attr_destroy(a);
+    if (pd && strncmp(impl_of(pd), "ref", 3) == 0) { /* ~0.1 GFLOP/s: im2col's */
+        dnnl_primitive_desc_destroy(pd);
+        pd = NULL;
+    }
     return pd;
 }
 
@@ -350,7 +355,8 @@ mimo_conv_dnnl *mimo_conv_dnnl_new(const mimo_window *w, int filters, int bias)
     c->sum = malloc(sizeof *c->sum * (size_t)filters);
     if (!c->part || !c->sum || !OK(dnnl_engine_create(&c->eng, dnnl_cpu, 0)) ||
         !OK(dnnl_stream_create(&c->st, c->eng, dnnl_stream_default_flags)) ||
-        !plan_for(c, 1)) { /* oneDNN takes the geometry */
+        !plan_for(c, 1) || make_fwd(c, c->plans) || make_bwd_d(c, c->plans) ||
+        make_bwd_w(c, c->plans)) { /* oneDNN has kernels for the geometry */
         mimo_conv_dnnl_free(c);
         return NULL;
     }

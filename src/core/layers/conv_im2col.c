@@ -138,6 +138,13 @@ int mimo_conv_im2col_direct(const mimo_window *w)
     return w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1;
 }
 
+void mimo_conv_im2col_patches(const mimo_window *w, int b, const mimo_real *x,
+                              mimo_real *col)
+{
+    if (!mimo_conv_im2col_direct(w))
+        im2col(w, x, col, b);
+}
+
 void mimo_conv_im2col_forward(const mimo_window *w, int filters, int b,
                               const mimo_real *x, const mimo_real *W,
                               mimo_real *col, mimo_real *z)

@@ -13,6 +13,9 @@
 int mimo_conv_im2col_direct(const mimo_window *w);
 /* Values of col for a batch of b (0 when direct). */
 size_t mimo_conv_im2col_scratch(const mimo_window *w, int b);
+/* col = x's patches (nothing when direct). */
+void mimo_conv_im2col_patches(const mimo_window *w, int b, const mimo_real *x,
+                              mimo_real *col);
 /* z = col W, col filled with x's patches (kept for the backward). */
 void mimo_conv_im2col_forward(const mimo_window *w, int filters, int b,
                               const mimo_real *x, const mimo_real *W,
