@@ -70,7 +70,7 @@ static void report(const mimo_bench_result *r, const char *data)
         printf("PSS                %.1f MiB (resident, pages shared by the "
                "ranks divided among them)\n", r->pss_mb);
     if (r->scratch_mb > 0)
-        printf("work buffers       %.1f MiB (im2col patches, pooling argmax, recurrent steps; "
+        printf("work buffers       %.1f MiB (convolutions, pooling argmax, recurrent steps; "
                "for %ld rows, allocated once)\n", r->scratch_mb, r->batch);
     if (r->n_kinds == 0) /* without --layers */
         return;

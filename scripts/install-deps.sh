@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config git
   openmpi-bin libopenmpi-dev
   libopenblas-openmp-dev
+  libdnnl-dev
   libhdf5-openmpi-dev hdf5-tools
   libcmocka-dev libyaml-dev zlib1g-dev
   libprotobuf-c-dev protobuf-c-compiler libonnx-dev

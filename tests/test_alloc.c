@@ -4,7 +4,12 @@
  * allocation of the process — mimo's, libgomp's, libc's — goes through
  * them and is counted while steps run. OpenBLAS's own are counted apart
  * (its small-matrix sgemm kernels of 0.3.21 malloc a buffer per call:
- * not mimo's to change; the test says how many). The network has a layer
+ * not mimo's to change; the test says how many), and so are oneDNN's
+ * (conv2d and conv1d in a MIMO_DNNL build: 2.6's dnnl_primitive_execute
+ * allocates its argument map and context on every call, primitives and
+ * scratchpads made once notwithstanding; told apart by conv_dnnl.h's
+ * hook around its calls; the same number in every epoch — per call, not
+ * a growth). The network has a layer
  * of each common kind (embedding, conv2d, pooling, batch_norm, dropout,
  * dense, concat, gru, lstm, multi_head_attention with dropout) and heads
  * with sample weights, missing labels, class weights and metrics
@@ -27,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/layers/conv_dnnl.h"
 #include "core/model.h"
 #include "mimo/mimo.h"
 
@@ -46,15 +52,22 @@ extern void *__libc_memalign(size_t align, size_t n);
 extern void __libc_free(void *p);
 
 static atomic_int counting;
-static atomic_long allocations, openblas_allocations;
+static atomic_long allocations, openblas_allocations, dnnl_allocations;
+static atomic_int in_dnnl; /* inside a oneDNN call (conv_dnnl.h's hook) */
 static void *openblas_base; /* where libopenblas is loaded */
+
+#ifdef MIMO_CONV_DNNL
+static void dnnl_hook(int entering) { atomic_store(&in_dnnl, entering); }
+#endif
 
 /* apart, so a debugger can stop at a counted allocation: break counted */
 __attribute__((noinline)) void counted(void *caller);
 __attribute__((noinline)) void counted(void *caller)
 {
     Dl_info in;
-    if (openblas_base && dladdr(caller, &in) && in.dli_fbase == openblas_base)
+    if (atomic_load(&in_dnnl))
+        atomic_fetch_add(&dnnl_allocations, 1);
+    else if (openblas_base && dladdr(caller, &in) && in.dli_fbase == openblas_base)
         atomic_fetch_add(&openblas_allocations, 1);
     else
         atomic_fetch_add(&allocations, 1);
@@ -134,6 +147,9 @@ static void test_steps_allocate_nothing(void **s)
     Dl_info in;
     if (dladdr((void *)cblas_sgemm, &in))
         openblas_base = in.dli_fbase;
+#ifdef MIMO_CONV_DNNL
+    mimo_conv_dnnl_hook = dnnl_hook;
+#endif
     mimo_spec spec;
     mimo_model *m = NULL;
     if (mimo_config_parse(yaml, strlen(yaml), "alloc.yaml", NULL, 0, &spec) ||
@@ -147,13 +163,14 @@ static void test_steps_allocate_nothing(void **s)
     assert_int_equal(mimo_stats_init(&st, spec.n_outputs), 0);
     size_t B = 16;
     long per_epoch = mimo_model_steps_per_epoch(m, ROWS);
-    long during[3] = {0}, blas[3] = {0};
+    long during[3] = {0}, blas[3] = {0}, dnnl[3] = {0};
     for (long e = 0; e < 3; e++) {
         const uint64_t *order = mimo_model_order(m, ROWS, e);
         assert_non_null(order);
         mimo_stats_reset(&st);
         atomic_store(&allocations, 0);
         atomic_store(&openblas_allocations, 0);
+        atomic_store(&dnnl_allocations, 0);
         atomic_store(&counting, 1);
         for (long step = 0; step < per_epoch; step++) {
             size_t start = (size_t)step * B, gb = ROWS - start < B ? ROWS - start : B;
@@ -163,10 +180,15 @@ static void test_steps_allocate_nothing(void **s)
         atomic_store(&counting, 0);
         during[e] = atomic_load(&allocations);
         blas[e] = atomic_load(&openblas_allocations);
+        dnnl[e] = atomic_load(&dnnl_allocations);
     }
     print_message("steps of epochs 1-3 allocated %ld, %ld, %ld times (and OpenBLAS "
-                  "%ld, %ld, %ld times)\n", during[0], during[1], during[2], blas[0],
-                  blas[1], blas[2]);
+                  "%ld, %ld, %ld times, oneDNN's execute %ld, %ld, %ld times)\n",
+                  during[0], during[1], during[2], blas[0], blas[1], blas[2], dnnl[0],
+                  dnnl[1], dnnl[2]);
+    if (dnnl[1] != dnnl[2])
+        fail_msg("oneDNN's allocations grew: %ld in epoch 2, %ld in epoch 3", dnnl[1],
+                 dnnl[2]);
     if (during[1] || during[2])
         fail_msg("training steps allocated: %ld times in epoch 2, %ld in epoch 3 "
                  "(%ld in epoch 1)", during[1], during[2], during[0]);

@@ -212,6 +212,10 @@ static void test_conv2d_direct(void **s)
     check_conv(G(4, 6, 3, 1, 1, 1, 1, 0, 4), 1);  /* 1x1: no patches */
     check_conv(G(5, 7, 3, 1, 1, 2, 2, 1, 2), 0);  /* 1x1, stride 2 */
     check_conv(G(3, 3, 2, 5, 4, 1, 1, 1, 2), 1);  /* kernel > input, same */
+    /* 20 filters (oneDNN's bias sum: a chunk of 16 and one of 4) over
+     * 3 x 13 x 11 = 429 positions (a block of 256 rows and one of 173) */
+    check_conv(G(13, 11, 2, 3, 3, 1, 1, 1, 20), 1);
+    check_conv(G(14, 14, 16, 3, 3, 1, 1, 0, 32), 1); /* a CNN's second layer */
 }
 
 /* ---- pooling --------------------------------------------------------------- */

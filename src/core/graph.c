@@ -893,6 +893,8 @@ void mimo_graph_free(mimo_graph **gp)
     for (int k = 0; g->nodes && k < g->n_nodes; k++) {
         free(g->nodes[k].in);
         free(g->nodes[k].tensors);
+        if (g->nodes[k].kind && g->nodes[k].kind->release && g->nodes[k].priv)
+            g->nodes[k].kind->release(&g->nodes[k]);
         free(g->nodes[k].priv);
     }
     free(g->nodes);

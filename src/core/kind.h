@@ -162,6 +162,9 @@ struct mimo_kind {
      * besides its output, pre-activation and their gradients (conv2d's
      * im2col patches); mimo summary and mimo bench report them. */
     size_t (*scratch)(const mimo_graph *g, const mimo_node *n, size_t b);
+    /* Optional: frees what the node holds outside the graph's arenas
+     * (conv2d's oneDNN primitives), before its priv is freed. */
+    void (*release)(mimo_node *n);
     /* Optional: what n does with the mask its input carries (MIMO_MASK_*
      * or'ed, for its settings); 0 or NULL: it cannot honour a mask, and a
      * masked input is a config error naming it. */

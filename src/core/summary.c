@@ -124,7 +124,7 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
                 "%ld\n", g->spec->train.accumulate, g->max_batch,
                 g->spec->train.batch_size);
     if (scratch) /* the kinds' extra work buffers (im2col) */
-        fprintf(f, "Work buffers (im2col patches, pooling argmax, recurrent steps): %.1f MiB at "
+        fprintf(f, "Work buffers (convolutions, pooling argmax, recurrent steps): %.1f MiB at "
                 "batch_size %zu\n", (double)scratch * sizeof(mimo_real) / 1048576.0,
                 bs);
     fprintf(f, "Heads:\n");

@@ -1,27 +1,30 @@
 /* conv.c — 2-D and 1-D convolution (Keras Conv2D and Conv1D), channels
- * last, lowered to ONE matrix product over the rank's whole batch slice
- * (im2col). A (timesteps, features) sequence is the image (1, T, C), so
- * conv1d is conv2d with kh = 1, plus dilation (taps dil apart) and causal
- * padding (window.h):
- *   col = patches(x)   (b oh ow, K), K = kh kw c_in: each output position's
- *                      window of x in (i, j, c) order, zeros where it
- *                      reads padding
- *   z = col W + bias   W the kernel (kh, kw, c_in, filters) read as a
- *   y = act(z)         (K, filters) matrix; z, y (b, oh, ow, filters)
- * Backward: dz = dy act'(z); dW += a col^T dz; db += a colsum(dz);
- * dcol = dz W^T, added back window by window into dx (col2im).
+ * last: the kinds (settings, shapes, tensors, export) and which engine
+ * computes the products. A (timesteps, features) sequence is the image
+ * (1, T, C), so conv1d is conv2d with kh = 1, plus dilation (taps dil
+ * apart) and causal padding (window.h):
+ *   z = x (*) W + bias   W the kernel (kh, kw, c_in, filters); z, y
+ *   y = act(z)           (b, oh, ow, filters)
+ * Backward: dz = dy act'(z); dW += x^T (*) dz; db += the sum of dz over
+ * positions; dx += dz (*)^T W.
+ * The products: oneDNN's convolution primitives (conv_dnnl.c) where the
+ * build has them (MIMO_DNNL, float32), else im2col + sgemm over the whole
+ * batch slice (conv_im2col.c; also the double build's, and the fallback
+ * should oneDNN fail to make a primitive for some batch size at run time).
  * Tensors: kernel (kh, kw, c_in, filters) — conv1d (kw, c_in, filters) —
- * and bias (filters), as Keras stores them, so weights move to and from Keras and h5py as they are.
- * A 1x1 kernel with stride 1 needs no patches: col is x itself. */
+ * and bias (filters), as Keras stores them, so weights move to and from
+ * Keras and h5py as they are, whichever engine runs. */
 #include <cblas.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <tgmath.h>
 
+#include "core/layers/conv_dnnl.h"
+#include "core/layers/conv_im2col.h"
 #include "core/layers/window.h"
 #include "core/onnx.h"
-#include "core/par.h"
 
 #ifdef MIMO_REAL_DOUBLE
 #define GEMV cblas_dgemv
@@ -122,13 +125,15 @@ static int conv1d_finish(void *p, char *err, size_t len)
     return 0;
 }
 
-/* Per node: the window, K = kh kw c_in, whether the patches are x itself
- * (direct) and whether the parent takes a gradient (dx); work buffers. */
+/* Per node: the window, K = kh kw c_in, whether the parent takes a
+ * gradient (dx); the oneDNN plan, or im2col's work buffers. */
 typedef struct {
     mimo_window w;
-    int K, filters, use_bias, direct, dx;
+    int K, filters, use_bias, dx;
+    mimo_conv_dnnl *dnnl; /* NULL: im2col */
     mimo_real *col;   /* (B oh ow, K): patches; in backward their gradient */
     mimo_real *ones;  /* (B oh ow) ones: the bias gradient as one gemv */
+    mimo_real *own;   /* col and ones malloc'd when oneDNN failed at run time */
 } conv_node;
 
 static int conv_setup(mimo_node *n, const mimo_shape *ks, char *err, size_t len);
@@ -180,7 +185,9 @@ static int conv_setup(mimo_node *n, const mimo_shape *ks, char *err, size_t len)
     }
     d->filters = a->filters;
     d->use_bias = a->use_bias;
-    d->direct = w->kh == 1 && w->kw == 1 && w->sh == 1 && w->sw == 1;
+    /* oneDNN where the build has it (NULL otherwise, or if it refuses
+     * the geometry): decided here, before the buffers are counted */
+    d->dnnl = mimo_conv_dnnl_new(w, a->filters, a->use_bias);
     n->act = a->activation;
     n->alpha = (mimo_real)a->alpha;
     /* Keras' fans for a kernel: the receptive field times the channels */
@@ -200,8 +207,8 @@ static size_t positions(const conv_node *d, size_t b)
     return b * (size_t)d->w.out_h * (size_t)d->w.out_w;
 }
 
-/* z, y, dz as dense.c; the patches (unless direct), the kernel gradient
- * held back while the kernel is read, and a column of ones. */
+/* z, y, dz as dense.c; for im2col the patches (unless direct) and a
+ * column of ones (oneDNN keeps its own, conv_dnnl.c). */
 static void conv2d_buffers(mimo_graph *g, mimo_node *n, mimo_arena *a)
 {
     conv_node *d = n->priv;
@@ -213,118 +220,36 @@ static void conv2d_buffers(mimo_graph *g, mimo_node *n, mimo_arena *a)
     n->dz = n->act == MIMO_ACT_LINEAR && !n->fused ? n->dy
                                                    : mimo_arena_take(a, len);
     d->dx = MIMO_PARENT(g, n, 0)->dy != NULL;
-    d->col = d->direct ? NULL : mimo_arena_take(a, rows * (size_t)d->K);
+    if (d->dnnl)
+        return;
+    size_t cols = mimo_conv_im2col_scratch(&d->w, g->max_batch);
+    d->col = cols ? mimo_arena_take(a, cols) : NULL;
     d->ones = d->use_bias ? mimo_arena_take(a, rows) : NULL;
     for (size_t r = 0; d->ones && r < rows; r++)
         d->ones[r] = 1;
 }
 
-/* The taps [j0, j1) of the window at input column x0, taps dil apart,
- * that lie inside the input (tap j reads column x0 + j dil). */
-static void inside(int x0, int k, int dil, int in, int *j0, int *j1)
+/* oneDNN failed to make a primitive (out of memory, or only its
+ * reference kernel for a batch size not seen before): from now on this
+ * layer runs im2col, in buffers of its own for the graph's largest
+ * batch. Exits if even those cannot be had: a kernel cannot fail a step. */
+static void drop_dnnl(const mimo_graph *g, mimo_node *n)
 {
-    *j0 = x0 < 0 ? (-x0 + dil - 1) / dil : 0;
-    *j1 = in - x0 <= 0 ? 0 : (in - x0 + dil - 1) / dil;
-    if (*j1 > k)
-        *j1 = k;
-    if (*j1 < *j0)
-        *j1 = *j0;
-}
-
-/* One output row's patches column by column, for short runs (a window row
- * of fewer than 16 values, e.g. 3x3 over one channel) and dilated windows
- * (whose rows are no one run of x): for each (i, j, c) a strided pass over
- * ox, without the per-run overhead. */
-static void im2col_line_narrow(const mimo_window *w, const mimo_real *xs, int y0,
-                               mimo_real *dst)
-{
-    const int C = w->c, K = w->kh * w->kw * C;
-    for (int i = 0; i < w->kh; i++) {
-        int iy = y0 + i, in = iy >= 0 && iy < w->in_h;
-        const mimo_real *row = xs + (size_t)(in ? iy : 0) * w->in_w * C;
-        for (int j = 0; j < w->kw; j++)
-            for (int c = 0; c < C; c++) {
-                mimo_real *d = dst + (i * w->kw + j) * C + c;
-                for (int ox = 0; ox < w->out_w; ox++) {
-                    int ix = ox * w->sw - w->pad_left + j * w->dil;
-                    d[(size_t)ox * K] = in && ix >= 0 && ix < w->in_w
-                                            ? row[(size_t)ix * C + c] : 0;
-                }
-            }
+    conv_node *d = n->priv;
+    size_t rows = positions(d, (size_t)g->max_batch);
+    size_t cols = mimo_conv_im2col_scratch(&d->w, g->max_batch);
+    mimo_conv_dnnl_free(d->dnnl);
+    d->dnnl = NULL;
+    d->own = malloc(sizeof(mimo_real) * (cols + rows + 1));
+    if (!d->own) {
+        fprintf(stderr, "mimo: %s layer '%s': out of memory for its work buffers\n",
+                n->kind->name, n->name);
+        exit(1);
     }
-}
-
-/* col (b oh ow, K) = the windows of x (b, in_h, in_w, c): row (s, oy, ox)
- * holds x[s, oy sh - pt + i, ox sw - pl + j, :] at (i kw + j) c, zeros for
- * padding. Each window row is one contiguous run of x. */
-static void im2col(const mimo_window *w, const mimo_real *x, mimo_real *col, int b)
-{
-    const int C = w->c, run = w->kw * C, K = w->kh * run;
-    const size_t in_s = (size_t)w->in_h * w->in_w * C;
-    const int lines = b * w->out_h;
-    MIMO_PAR_FOR((long)lines * w->out_w * K >= MIMO_PAR_MIN, int r = 0, r < lines, r++, {
-        int s = r / w->out_h, oy = r % w->out_h, y0 = oy * w->sh - w->pad_top;
-        const mimo_real *xs = x + (size_t)s * in_s;
-        mimo_real *dst = col + (size_t)r * w->out_w * K;
-        if (run < 16 || w->dil > 1) {
-            im2col_line_narrow(w, xs, y0, dst);
-            continue;
-        }
-        for (int ox = 0; ox < w->out_w; ox++) {
-            int x0 = ox * w->sw - w->pad_left, j0, j1;
-            inside(x0, w->kw, 1, w->in_w, &j0, &j1);
-            for (int i = 0; i < w->kh; i++, dst += run) {
-                int iy = y0 + i;
-                if (iy < 0 || iy >= w->in_h || j1 == j0) {
-                    memset(dst, 0, sizeof *dst * (size_t)run);
-                    continue;
-                }
-                const mimo_real *src = xs + ((size_t)iy * w->in_w + x0 + j0) * C;
-                int lo = j0 * C, hi = j1 * C;
-                for (int t = 0; t < lo; t++)
-                    dst[t] = 0;
-                for (int t = lo; t < hi; t++)
-                    dst[t] = src[t - lo];
-                for (int t = hi; t < run; t++)
-                    dst[t] = 0;
-            }
-        }
-    });
-}
-
-/* dx (b, in_h, in_w, c) += each row of dcol added back onto the window it
- * came from (padding dropped). Samples in parallel: their dx are apart. */
-static void col2im(const mimo_window *w, const mimo_real *dcol, mimo_real *dx, int b)
-{
-    const int C = w->c, run = w->kw * C, K = w->kh * run;
-    const size_t in_s = (size_t)w->in_h * w->in_w * C;
-    const size_t out_s = (size_t)w->out_h * w->out_w * K;
-    MIMO_PAR_FOR((long)b * (long)out_s >= MIMO_PAR_MIN, int s = 0, s < b, s++, {
-        mimo_real *xs = dx + (size_t)s * in_s;
-        const mimo_real *src = dcol + (size_t)s * out_s;
-        for (int oy = 0; oy < w->out_h; oy++) {
-            int y0 = oy * w->sh - w->pad_top;
-            for (int ox = 0; ox < w->out_w; ox++, src += K) {
-                int x0 = ox * w->sw - w->pad_left, j0, j1;
-                inside(x0, w->kw, w->dil, w->in_w, &j0, &j1);
-                for (int i = 0; i < w->kh; i++) {
-                    int iy = y0 + i;
-                    if (iy < 0 || iy >= w->in_h || j1 == j0)
-                        continue;
-                    /* taps dil apart: runs of C (dil 1: one run) */
-                    int per = w->dil == 1 ? j1 - j0 : 1;
-                    for (int j = j0; j < j1; j += per) {
-                        mimo_real *dst = xs + ((size_t)iy * w->in_w + x0 +
-                                               (size_t)j * w->dil) * C;
-                        const mimo_real *row = src + (size_t)i * run + (size_t)j * C;
-                        int len = per * C;
-                        for (int t = 0; t < len; t++)
-                            dst[t] += row[t];
-                    }
-                }
-            }
-        }
-    });
+    d->col = cols ? d->own : NULL;
+    d->ones = d->own + cols;
+    for (size_t r = 0; r < rows; r++)
+        d->ones[r] = 1;
 }
 
 static void conv2d_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
@@ -332,53 +257,61 @@ static void conv2d_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
 {
     conv_node *d = n->priv;
     const mimo_real *x = MIMO_PARENT(g, n, 0)->y;
-    int m = (int)positions(d, (size_t)b), N = d->filters;
-    if (!d->direct)
-        im2col(&d->w, x, d->col, b);
-    /* col is (m, K), W is (K, filters), z is (m, filters) */
-    MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, N, d->K, 1,
-              d->direct ? x : d->col, d->K, params + n->tensors[0].off, N, 0,
-              n->z, N);
+    const mimo_real *W = params + n->tensors[0].off;
+    int m = (int)positions(d, (size_t)b);
+    if (d->dnnl && mimo_conv_dnnl_forward(d->dnnl, b, x, W, n->z))
+        drop_dnnl(g, n);
+    if (!d->dnnl)
+        mimo_conv_im2col_forward(&d->w, d->filters, b, x, W, d->col, n->z);
     mimo_act_forward(n->act, n->alpha,
                      d->use_bias ? params + n->tensors[1].off : NULL, n->z, n->y,
-                     m, N);
+                     m, d->filters);
 }
 
-/* dz = dy act'(z); dW += col^T dz; dcol = dz W^T (over the patches dW
- * was computed from), then col2im into dx; db += dz^T 1. A frozen tensor
- * (trainable: false) gets no gradient: it lies past the trained ones,
- * outside grads. */
+/* im2col's backward: dW += col^T dz over the patches of the forward, then
+ * dx (which overwrites them), db += dz^T 1 */
+static void im2col_backward(mimo_node *n, mimo_node *p, const mimo_real *W,
+                            mimo_real *dW, mimo_real *db, int b)
+{
+    conv_node *d = n->priv;
+    int m = (int)positions(d, (size_t)b);
+    if (dW)
+        mimo_conv_im2col_backward_weights(&d->w, d->filters, b, p->y, d->col, n->dz, dW);
+    if (d->dx)
+        mimo_conv_im2col_backward_data(&d->w, d->filters, b, n->dz, W, d->col, p->dy);
+    if (db)
+        GEMV(CblasRowMajor, CblasTrans, m, d->filters, 1, n->dz, d->filters, d->ones,
+             1, 1, db, 1);
+}
+
+/* dz = dy act'(z); then dW, dx, db. A frozen tensor (trainable: false)
+ * gets no gradient: it lies past the trained ones, outside grads. */
 static void conv2d_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                             mimo_real *grads, int b)
 {
     conv_node *d = n->priv;
     mimo_node *p = MIMO_PARENT(g, n, 0);
-    int m = (int)positions(d, (size_t)b), N = d->filters, K = d->K;
-    int tw = n->tensors[0].trained, tb = d->use_bias && n->tensors[1].trained;
+    int m = (int)positions(d, (size_t)b);
     const mimo_real *W = params + n->tensors[0].off;
-    mimo_real *dW = tw ? grads + n->tensors[0].off : NULL;
+    mimo_real *dW = n->tensors[0].trained ? grads + n->tensors[0].off : NULL;
+    mimo_real *db = d->use_bias && n->tensors[1].trained ? grads + n->tensors[1].off
+                                                         : NULL;
     if (!n->fused && n->dz != n->dy)
-        mimo_act_backward(n->act, n->alpha, n->z, n->y, n->dy, n->dz, m, N);
-    if (d->direct) { /* col is x: dx += dz W^T, then dW */
-        if (d->dx)
-            MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, K, N, 1, n->dz,
-                      N, W, N, 1, p->dy, K);
-        if (tw)
-            MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, m, 1, p->y, K,
-                      n->dz, N, 1, dW, N);
-    } else {
-        if (tw)
-            MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, m, 1, d->col,
-                      K, n->dz, N, 1, dW, N);
-        if (d->dx) {
-            MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, K, N, 1, n->dz, N,
-                      W, N, 0, d->col, K);
-            col2im(&d->w, d->col, p->dy, b);
-        }
+        mimo_act_backward(n->act, n->alpha, n->z, n->y, n->dy, n->dz, m, d->filters);
+    if (d->dnnl && (dW || db) &&
+        mimo_conv_dnnl_backward_weights(d->dnnl, b, p->y, n->dz, dW, db)) {
+        drop_dnnl(g, n); /* nothing added yet: all of it by im2col */
+        mimo_conv_im2col_patches(&d->w, b, p->y, d->col);
     }
-    if (tb)
-        GEMV(CblasRowMajor, CblasTrans, m, N, 1, n->dz, N, d->ones, 1, 1,
-             grads + n->tensors[1].off, 1);
+    if (d->dnnl) {
+        if (d->dx && mimo_conv_dnnl_backward_data(d->dnnl, b, n->dz, W, p->dy)) {
+            drop_dnnl(g, n); /* dW and db are in: dx alone */
+            mimo_conv_im2col_backward_data(&d->w, d->filters, b, n->dz, W, d->col,
+                                           p->dy);
+        }
+        return;
+    }
+    im2col_backward(n, p, W, dW, db, b);
 }
 
 static void conv2d_describe(const mimo_node *n, char *buf, size_t len)
@@ -386,8 +319,8 @@ static void conv2d_describe(const mimo_node *n, char *buf, size_t len)
     snprintf(buf, len, "%s(%s)", n->kind->name, mimo_act_name(n->act));
 }
 
-/* forward col W, backward col^T dz, and dz W^T when the input takes a
- * gradient: each (oh ow, K) x (K, filters) per sample */
+/* forward x (*) W, backward x^T (*) dz, and dz (*)^T W when the input
+ * takes a gradient: each (oh ow, K) x (K, filters) per sample */
 static double conv2d_flops(const mimo_graph *g, const mimo_node *n)
 {
     const conv_node *d = n->priv;
@@ -395,14 +328,26 @@ static double conv2d_flops(const mimo_graph *g, const mimo_node *n)
     return mn * (2 + (MIMO_PARENT(g, n, 0)->dy != NULL));
 }
 
-/* the patches and the ones */
+/* oneDNN: its dx buffer (when the input takes a gradient) and the
+ * kernel in each primitive's format (its scratchpad, the kernels' own
+ * choice, apart); im2col: the patches and the ones */
 static size_t conv2d_scratch(const mimo_graph *g, const mimo_node *n, size_t b)
 {
     (void)g;
     const conv_node *d = n->priv;
-    size_t rows = positions(d, b);
-    return (d->direct ? 0 : rows * (size_t)d->K) +
-           (d->use_bias ? rows : 0);
+    const mimo_window *w = &d->w;
+    if (d->dnnl)
+        return (d->dx ? b * (size_t)w->in_h * (size_t)w->in_w * (size_t)w->c : 0) +
+               3 * (size_t)d->K * (size_t)d->filters;
+    return mimo_conv_im2col_scratch(&d->w, (int)b) +
+           (d->use_bias ? positions(d, b) : 0);
+}
+
+static void conv2d_release(mimo_node *n)
+{
+    conv_node *d = n->priv;
+    mimo_conv_dnnl_free(d->dnnl);
+    free(d->own);
 }
 
 /* Conv on the transposed input; the kernel (kh, kw, c_in, filters), the
@@ -443,6 +388,7 @@ const mimo_kind mimo_kind_conv2d = {
     .describe = conv2d_describe,
     .flops = conv2d_flops,
     .scratch = conv2d_scratch,
+    .release = conv2d_release,
     .onnx = conv_onnx,
 };
 
@@ -473,5 +419,6 @@ const mimo_kind mimo_kind_conv1d = {
     .describe = conv2d_describe,
     .flops = conv2d_flops,
     .scratch = conv2d_scratch,
+    .release = conv2d_release,
     .onnx = conv_onnx,
 };
