@@ -20,7 +20,7 @@
 
 static const char *const ROOT_KEYS[] = {"columns", "split", "shuffle",
                                         "delimiter", "window", "horizon"};
-static const char *const SPLIT_KEYS[] = {"val", "test", "seed", "by"};
+static const char *const SPLIT_KEYS[] = {"val", "test", "seed", "by", "ordered"};
 static const char *const COL_KEYS[] = {
     "kind", "target", "into", "column", "max_tokens", "min_count", "num_bins",
     "separator", "max_length", "missing", "log", "seed", "fill"};
@@ -240,7 +240,7 @@ static int split(cfg *c, yaml_node_t *n, mimo_schema *s)
     if (n->type != YAML_MAPPING_NODE)
         return mimo_cfg_wrong(c, n, "a mapping like {val: 0.1, test: 0.1, "
                               "seed: 7}", "split");
-    int rc = mimo_cfg_check_keys(c, n, "split", SPLIT_KEYS, 4);
+    int rc = mimo_cfg_check_keys(c, n, "split", SPLIT_KEYS, 5);
     yaml_node_t *v;
     unsigned long long seed = 0;
     if (!rc && (v = mimo_cfg_get(c, n, "val", NULL)))
@@ -257,6 +257,11 @@ static int split(cfg *c, yaml_node_t *n, mimo_schema *s)
             rc = mimo_cfg_nomem(c);
         s->by_pos = mimo_cfg_pos_of(c, v);
     }
+    if (!rc && (v = mimo_cfg_get(c, n, "ordered", NULL)) &&
+        !(rc = mimo_cfg_get_bool(c, v, "'ordered' in split", &s->ordered)) &&
+        s->ordered && s->by)
+        rc = mimo_cfg_err(c, v, "split: ordered (by time, the file's row order) "
+                          "and by (groups drawn at random) cannot both apply");
     if (!rc && s->val + s->test >= 1)
         rc = mimo_cfg_err(c, n, "split: val + test is %g, which leaves no "
                           "training rows (expected less than 1)",

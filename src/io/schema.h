@@ -53,6 +53,9 @@ typedef struct {
     uint64_t seed;        /* of the split and the shuffle (default 0) */
     char *by;             /* NULL, or a column whose value picks the split */
     mimo_pos by_pos;
+    int ordered;          /* split by time: the rows are in time order, the
+                             last test fraction is test, the val fraction
+                             before it val (implied by window) */
     int shuffle;          /* write each split's rows in a seeded random order */
     char delimiter;       /* 0 = not given */
     long long window;     /* > 0: rows become windows of this many time

@@ -20,6 +20,8 @@
  * those of row i+L-1+H (horizon: H). A window never reaches across a
  * split's boundary, so no val or test row is in a training window nor
  * the target of one; shuffle: true shuffles the training windows only.
+ * split: {ordered: true} splits plain rows by time the same way (the
+ * file in time order; shuffle: true then shuffles the training rows).
  * Pass 2 keeps the last L+H converted rows of the split in a ring.
  * Memory: the read block, the windows (--memory-mb), and the
  * vocabularies (one entry per distinct training value of a category
@@ -236,8 +238,9 @@ typedef struct {
     uint64_t rows[NSPLIT], total;
     uint64_t out_rows[NSPLIT]; /* the rows written: rows, or windows */
     int windowed;        /* the schema's window > 0 */
+    int timed;           /* split by time: windowed, or split.ordered */
     uint64_t span;       /* windowed: window + horizon rows */
-    uint64_t time_end[NSPLIT]; /* windowed: the split's rows end here */
+    uint64_t time_end[NSPLIT]; /* timed: the split's rows end here */
     int want[NSPLIT];    /* the split has a file */
     char *path[NSPLIT];  /* its output file */
     mimo_atomic at[NSPLIT];
@@ -426,7 +429,7 @@ static int next_row(tjob *j)
  * rows go together); [0, test) test, [test, test + val) val, else train. */
 static int row_split(const tjob *j, uint64_t row)
 {
-    if (j->windowed)
+    if (j->timed)
         return row < j->time_end[TRAIN] ? TRAIN
                : row < j->time_end[VAL] ? VAL : TEST;
     uint64_t h;
@@ -585,7 +588,7 @@ static void progress(tjob *j, const char *pass, int *last)
     fflush(j->o->progress);
 }
 
-/* A windowed import's split by time needs the row count first: the
+/* A split by time (windowed or ordered) needs the row count first: the
  * records counted (their field counts checked), the file rewound past
  * the header. */
 static int time_split(tjob *j)
@@ -923,7 +926,7 @@ static int pass2(tjob *j)
                 continue;
             k = k + 1 - j->span;
         }
-        int shuffled = j->sc.shuffle && (!j->windowed || sp == TRAIN);
+        int shuffled = j->sc.shuffle && (!j->timed || sp == TRAIN);
         uint64_t pos = shuffled ? permute(key[sp], j->out_rows[sp], k) : k;
         if (!shuffled && pos == j->lo[sp] + j->win_rows[sp]) {
             if ((rc = flush(j, sp, j->lo[sp], j->win_rows[sp])))
@@ -1158,7 +1161,7 @@ static int write_preprocessing(tjob *j, int sp)
         {"format", "mimo-preprocessing"}, {"source", j->o->path},
         {"delimiter", delim},
         {"split", SPLIT_NAME[sp]}, {"split_by", j->sc.by ? j->sc.by : ""},
-        {"split_hash", j->windowed ? "none: by time" : "siphash-2-4"}};
+        {"split_hash", j->timed ? "none: by time" : "siphash-2-4"}};
     for (size_t i = 0; i < sizeof strs / sizeof *strs && !rc; i++)
         rc = mimo_h5_attr_write_str(pre, path, strs[i].k, strs[i].v);
     struct { const char *k; int64_t v; } ints[] = {
@@ -1362,6 +1365,7 @@ int mimo_import_tabular(const mimo_tab_opts *o)
         j.f[sp] = -1;
     int rc = mimo_schema_load(o->schema, &j.sc);
     j.windowed = !rc && j.sc.window > 0;
+    j.timed = j.windowed || (!rc && j.sc.ordered);
     j.span = j.windowed ? (uint64_t)(j.sc.window + j.sc.horizon) : 1;
     if (!rc)
         rc = mimo_csv_open(&j.csv, o->path,
@@ -1371,7 +1375,7 @@ int mimo_import_tabular(const mimo_tab_opts *o)
         rc = read_header(&j);
     if (!rc)
         rc = bind(&j);
-    if (!rc && j.windowed)
+    if (!rc && j.timed)
         rc = time_split(&j);
     if (!rc)
         rc = pass1(&j);
@@ -1464,7 +1468,7 @@ static int load_schema(tjob *j, hid_t pre)
         rc = mimo_schema_parse(text, name, &j->sc);
     free(text);
     j->sc.val = j->sc.test = 0;
-    j->sc.shuffle = 0;
+    j->sc.shuffle = j->sc.ordered = 0;
     return rc;
 }
 

@@ -3,7 +3,8 @@
 # vocabularies (StringLookup's order, OOV, mask, min_count, max_tokens)
 # against a Python reference computed from the raw CSV's training rows;
 # statistics of the training split only (an outlier in validation must
-# not move them); the hash's fixed values; shuffle as a permutation,
+# not move them); a split by time (ordered); the hash's fixed values;
+# shuffle as a permutation,
 # the same however many windows write it; CSV robustness (quotes,
 # separators and line breaks inside quotes, UTF-8, CRLF, empty cells);
 # bad input: one clear message each, exit 1, no file left.
@@ -205,6 +206,28 @@ for f in (a, b):
         assert x == (np.float32(m) if rows[int(i)]['x'] == '' else np.float32(float(rows[int(i)]['x'])))
 assert a['preprocessing/x']['fill'][0] == m and a['preprocessing'].attrs['split_by'] == b'col'
 "
+# ---- split by time (ordered: the file's order): the last 10% test, the
+# 20% before val, the rest train; the statistics the training period's;
+# shuffle: true shuffles the training rows only
+cat >t.yaml <<'EOF'
+columns:
+  id: {kind: numeric}
+  x:  {kind: numeric}
+split: {val: 0.2, test: 0.1, ordered: true}
+shuffle: true
+EOF
+expect 0 "wrote o/t.test.h5 (test, 40 rows)" import csv d.csv --out o/t.h5 --schema t.yaml
+py "ordered: ids 0-279 train (shuffled), 280-359 val, 360-399 test (in order); training statistics" "
+import h5py, numpy as np
+a, b, c = (h5py.File('o/t%s.h5' % s) for s in ('', '.val', '.test'))
+ta = a['id'][:].astype(int)
+assert sorted(ta) == list(range(280)) and list(ta) != list(range(280)), ta[:10]
+assert list(b['id'][:].astype(int)) == list(range(280, 360))
+assert list(c['id'][:].astype(int)) == list(range(360, 400))
+assert abs(a['preprocessing/id']['mean'][0] - 139.5) < 1e-9, a['preprocessing/id']['mean'][()]
+"
+printf 'columns:\n  x: {kind: numeric}\nsplit: {val: 0.2, by: col, ordered: true}\n' >ob.yaml
+expect 1 "ob.yaml:3:37: split: ordered (by time, the file's row order) and by (groups drawn at random) cannot both apply" import csv d.csv --out o/ob.h5 --schema ob.yaml
 printf 'columns:\n  x: {kind: numeric}\nsplit: {val: 0.2, by: grp}\n' >by.yaml
 expect 1 "by.yaml:3:23: column 'grp' is not in d.csv" import csv d.csv --out o/by.h5 --schema by.yaml
 
