@@ -17,11 +17,8 @@ summing.
 Usage: gradnorm.py MIMO_BINARY WORKDIR   (exit 0: all match)
 """
 import os
-import shutil
-import subprocess
 import sys
 
-import h5py
 import numpy as np
 
 try:
@@ -89,42 +86,6 @@ diff = max(np.max(np.abs(want[-1][k] - plain[-1][k])) / np.max(np.abs(plain[-1][
 if diff < 1e-3:
     print(f'GradNorm moved the parameters no differently from the sum ({diff:.1e})')
     bad += 1
-runs = [('one', [])]
-if shutil.which('mpirun'):  # as tests/cli/lib.bash runs it
-    runs += [('np2', ['@2']), ('np3', ['@3'])]
-    os.environ.update(OMPI_ALLOW_RUN_AS_ROOT='1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM='1',
-                      OMPI_MCA_rmaps_base_oversubscribe='1',
-                      OMPI_MCA_btl_vader_single_copy_mechanism='none')
-    # under ASan: no leak checks under mpirun (MPI's own), as lib.bash
-    asan = os.environ.get('ASAN_OPTIONS')
-    os.environ['ASAN_OPTIONS'] = (asan + ':' if asan else '') + 'detect_leaks=0'
-for run, extra in runs:
-    args = [MIMO, 'train', 'net.yaml', '--out', run, '--init', 'init.h5', '--quiet',
-            '--overwrite']
-    if extra and extra[0].startswith('@'):
-        args = ['timeout', '-k', '5', '120', 'mpirun', '-np', extra[0][1:], '-x',
-                'OMP_NUM_THREADS=1'] + args + ['--check-every', '1']
-    else:
-        args += extra
-    subprocess.run(args, check=True)
-    worst = worst1 = 0
-    for i, ref in enumerate(want):
-        with h5py.File(f'{run}/checkpoints/ckpt-{i + 1:012d}.h5') as f:
-            got = {k: f['params/' + k][()].astype('f8') for k in ref}
-        if run != 'one':
-            with h5py.File(f'one/checkpoints/ckpt-{i + 1:012d}.h5') as f:
-                for k in ref:
-                    x = f['params/' + k][()].astype('f8')
-                    worst1 = max(worst1, np.max(np.abs(got[k] - x)) / (np.max(np.abs(x)) + 1e-12))
-        for k, v in ref.items():
-            rel = np.max(np.abs(got[k] - v)) / (np.max(np.abs(v)) + 1e-12)
-            worst = max(worst, rel)
-            if rel > 1e-4:
-                print(f'{run} step {i + 1}: {k}: relative difference {rel:.2e}')
-                bad += 1
-    if worst1 > 1e-5:
-        print(f'{run}: {worst1:.2e} from 1 rank')
-        bad += 1
-    print(f'  {run:5s} max rel diff {worst:.1e} from PyTorch, {worst1:.1e} from 1 rank')
+bad += check_runs(MIMO, want)
 print(f'{"every parameter matches" if not bad else f"{bad} mismatches"}')
 sys.exit(1 if bad else 0)

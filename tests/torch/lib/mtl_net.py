@@ -4,7 +4,13 @@ labels, sample and class weights), its data and initial weights drawn
 from one seed, the network written out in float64 torch, and each head's
 weighted loss sums. write_files(TRAIN) writes data.h5, init.h5 and
 net.yaml, whose train: section ends with the lines TRAIN (the option the
-oracle checks, its checkpoint cadence)."""
+oracle checks, its checkpoint cadence). check_runs trains net.yaml with
+mimo on 1 process (and the extra runs asked for) and on 2 and 3 ranks,
+and compares every checkpointed step with the oracle's parameters."""
+import os
+import shutil
+import subprocess
+
 import h5py
 import numpy as np
 import torch
@@ -136,3 +142,49 @@ def write_files(train):
         for k, v in init.items():
             f['params/' + k] = np.asarray(v, 'f4')
     open('net.yaml', 'w').write(CONFIG_HEAD + train + 'data: {train: data.h5}\n')
+
+
+def check_runs(mimo, want, extra=()):
+    """mimo trains net.yaml from init.h5 as run 'one', then each (name,
+    args) of extra, then (with mpirun) on 2 and 3 ranks; after every
+    step, every tensor of want[step] must be within 1e-4 (relative to its
+    largest magnitude) of the oracle's, and the ranks' within 1e-5 of
+    'one'. Prints a line per run; returns the count of mismatches."""
+    runs, bad = [('one', [])] + list(extra), 0
+    if shutil.which('mpirun'):  # as tests/cli/lib.bash runs it
+        runs += [('np2', ['@2']), ('np3', ['@3'])]
+        os.environ.update(OMPI_ALLOW_RUN_AS_ROOT='1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM='1',
+                          OMPI_MCA_rmaps_base_oversubscribe='1',
+                          OMPI_MCA_btl_vader_single_copy_mechanism='none')
+        # under ASan: no leak checks under mpirun (MPI's own), as lib.bash
+        asan = os.environ.get('ASAN_OPTIONS')
+        os.environ['ASAN_OPTIONS'] = (asan + ':' if asan else '') + 'detect_leaks=0'
+    for run, args in runs:
+        cmd = [mimo, 'train', 'net.yaml', '--out', run, '--init', 'init.h5', '--quiet',
+               '--overwrite']
+        if args and args[0].startswith('@'):
+            cmd = ['timeout', '-k', '5', '300', 'mpirun', '-np', args[0][1:], '-x',
+                   'OMP_NUM_THREADS=1'] + cmd + ['--check-every', '1']
+        else:
+            cmd += args
+        subprocess.run(cmd, check=True)
+        worst = worst1 = 0
+        for i, ref in enumerate(want):
+            with h5py.File(f'{run}/checkpoints/ckpt-{i + 1:012d}.h5') as f:
+                got = {k: f['params/' + k][()].astype('f8') for k in ref}
+            if run != 'one':
+                with h5py.File(f'one/checkpoints/ckpt-{i + 1:012d}.h5') as f:
+                    for k in ref:
+                        x = f['params/' + k][()].astype('f8')
+                        worst1 = max(worst1, np.max(np.abs(got[k] - x)) / (np.max(np.abs(x)) + 1e-12))
+            for k, v in ref.items():
+                rel = np.max(np.abs(got[k] - v)) / (np.max(np.abs(v)) + 1e-12)
+                worst = max(worst, rel)
+                if rel > 1e-4:
+                    print(f'{run} step {i + 1}: {k}: relative difference {rel:.2e}')
+                    bad += 1
+        if worst1 > 1e-5:
+            print(f'{run}: {worst1:.2e} from 1 rank')
+            bad += 1
+        print(f'  {run:5s} max rel diff {worst:.1e} from PyTorch, {worst1:.1e} from 1 rank')
+    return bad
