@@ -22,6 +22,7 @@
  * need not decrease; the ids between equal ones never occur). */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/kind.h"
@@ -201,7 +202,7 @@ static const char *discretization_onnx(mimo_onnx *x, const mimo_graph *g,
                                        const mimo_node *n, const char *const *in,
                                        char *err, size_t len)
 {
-    (void)g, (void)err, (void)len;
+    (void)g;
     const discretization_args *a = n->args;
     const discretization_node *d = n->priv;
     long long kd = d->k, last = -1;
@@ -217,14 +218,20 @@ static const char *discretization_onnx(mimo_onnx *x, const mimo_graph *g,
                                                   axis}, 2, &keep, 1);
     if (!ids || a->output_mode == 0)
         return ids;
-    mimo_real r[MIMO_MAX_REALS + 1];
     long long rd = d->k + 1;
+    mimo_real *r = malloc(sizeof *r * (size_t)rd); /* num_bins: up to 65536 */
+    if (!r) {
+        snprintf(err, len, "out of memory exporting layer '%s'", n->name);
+        return NULL;
+    }
     for (int i = 0; i <= d->k; i++)
         r[i] = (mimo_real)i;
+    const char *buckets = x->constant(x, "buckets", r, &rd, 1);
+    free(r);
     const char *eq = mimo_onnx_op2(x, "Equal",
                                    x->op(x, "Unsqueeze", (const char *const[]){ids, axis},
                                          2, NULL, 0),
-                                   x->constant(x, "buckets", r, &rd, 1));
+                                   buckets);
     return mimo_onnx_reshape(x, x->op(x, "Cast", &eq, 1, &to, 1), &n->shape);
 }
 
