@@ -185,10 +185,13 @@ struct mimo_kind {
     /* Optional: args_size bytes a fresh settings struct starts from,
      * before defaults (a plug-in kind's defaults: core/plugin_kind.c). */
     const void *initial;
-    /* Optional: 1 when the node's state tensors `mean` and `variance` (the
-     * last axis' size each) are to be set, at a fresh start of `mimo
-     * train`, from the training file's statistics of the model input it
-     * reads (/preprocessing/<input>/mean, variance: io/adapt.c). */
+    /* Optional: what the node takes from the training data of the model
+     * input it reads, at a fresh start of `mimo train` (io/adapt.c): 0
+     * nothing; MIMO_ADAPT_MOMENTS its state tensors `mean` and `variance`
+     * (the last axis' size each: /preprocessing/<input>/mean, variance,
+     * or computed over the training rows); MIMO_ADAPT_QUANTILES its state
+     * tensor `bin_boundaries` (K - 1 values): the quantiles i/K of all
+     * the input's training values. */
     int (*from_data)(const mimo_node *n);
     /* Optional: 1 when each value of the node's output is to be averaged
      * over each epoch's training rows (all ranks) into history.csv as
@@ -196,6 +199,9 @@ struct mimo_kind {
      * weight per expert). The node's width is at most MIMO_LOG_MEAN_MAX. */
     int (*log_mean)(const mimo_node *n);
 };
+
+/* What a kind's from_data asks for. */
+enum { MIMO_ADAPT_MOMENTS = 1, MIMO_ADAPT_QUANTILES = 2 };
 
 /* The most values of one layer whose means history.csv logs. */
 #define MIMO_LOG_MEAN_MAX 64

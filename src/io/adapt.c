@@ -11,11 +11,23 @@
  * mean and the population variance, in double, two passes in row order
  * over chunks of rows. Every rank reads all the training rows itself, so
  * the result is the same on every rank and any number of ranks, bitwise
- * (the cost: one read of the training inputs per rank, at a fresh start). */
+ * (the cost: one read of the training inputs per rank, at a fresh start).
+ *
+ * discretization with num_bins K: its state tensor `bin_boundaries` set
+ * to the quantiles q = i/K (i = 1..K-1) of all the values of its input
+ * (every position, as Keras, not per feature) over the training rows,
+ * always computed (no file stores them), exactly: the values sorted in
+ * double, then numpy.quantile's default method 'linear' (Hyndman & Fan's
+ * 7th): h = (n - 1) q, the value at floor(h) and the next interpolated
+ * by t = h - floor(h) as numpy's _lerp does (from the nearer end), so
+ * the double is numpy's bitwise; then rounded to mimo_real. Keras' own
+ * boundaries are approximate. Again every rank reads all the rows (the
+ * cost: those values in memory as doubles, 8 bytes each, while sorting). */
 #include "io/dataset_impl.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,7 +152,8 @@ static int adapt_computed(const char *path, mimo_graph *g, const mimo_source *sr
     }
     for (int k = 0; k < g->n_nodes && !rc; k++) {
         const mimo_node *n = &g->nodes[k];
-        int i = n->kind && n->kind->from_data && n->kind->from_data(n) ? input_of(g, n) : -1;
+        int i = n->kind && n->kind->from_data &&
+                n->kind->from_data(n) == MIMO_ADAPT_MOMENTS ? input_of(g, n) : -1;
         if (i < 0 || !want[i])
             continue;
         size_t c = n->tensors[tensor_of(n, "mean")].size;
@@ -161,6 +174,72 @@ static int adapt_computed(const char *path, mimo_graph *g, const mimo_source *sr
     return rc;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* numpy.quantile(v, q), method 'linear', of the n sorted values v. */
+static double quantile_linear(const double *v, size_t n, double q)
+{
+    double h = (double)(n - 1) * q, lo = floor(h), t = h - lo;
+    size_t i = (size_t)lo, j = i + 1 < n ? i + 1 : n - 1;
+    double a = v[i], b = v[j], d = b - a;
+    return t >= 0.5 ? b - d * (1 - t) : a + d * t;
+}
+
+/* Node n's bin_boundaries (k values): the quantiles i/(k+1) of all the
+ * values of its input i over src's rows, read in chunks, sorted. */
+static int adapt_quantiles(const char *path, const mimo_graph *g,
+                           const mimo_source *src, const mimo_node *n, int i,
+                           mimo_real *params)
+{
+    int ni = g->n_inputs, rc = 0, t = tensor_of(n, "bin_boundaries");
+    size_t w = (size_t)mimo_graph_input_width(g, i), k = n->tensors[t].size;
+    size_t count = (size_t)src->rows * w;
+    mimo_real **buf = calloc((size_t)ni, sizeof *buf);
+    uint64_t *rows = malloc(sizeof *rows * ADAPT_ROWS);
+    double *v = count && count <= SIZE_MAX / sizeof(double) ? malloc(sizeof *v * count) : NULL;
+    if (!buf || !rows || (!v && count))
+        rc = mimo_error(MIMO_ENOMEM, "out of memory adapting layer '%s' to %s "
+                        "(%zu values of input '%s')", n->name, path, count,
+                        mimo_graph_input_name(g, i));
+    for (int j = 0; j < ni && !rc; j++) {
+        size_t wj = (size_t)mimo_graph_input_width(g, j);
+        if (!(buf[j] = malloc(sizeof **buf * ADAPT_ROWS * (wj ? wj : 1))))
+            rc = mimo_error(MIMO_ENOMEM, "out of memory adapting to %s", path);
+    }
+    if (!rc && count == 0)
+        rc = mimo_error(MIMO_EINVAL, "%s: no training rows to adapt to", path);
+    for (size_t r0 = 0; !rc && r0 < src->rows; r0 += ADAPT_ROWS) {
+        int b = (int)(src->rows - r0 < ADAPT_ROWS ? src->rows - r0 : ADAPT_ROWS);
+        for (int e = 0; e < b; e++)
+            rows[e] = r0 + (uint64_t)e;
+        if ((rc = src->read(src->ctx, rows, b, buf, NULL)))
+            break;
+        for (size_t e = 0; e < (size_t)b * w && !rc; e++) {
+            v[r0 * w + e] = (double)buf[i][e];
+            if (!isfinite(v[r0 * w + e]))
+                rc = mimo_error(MIMO_EINVAL, "%s: input '%s' has a non-finite "
+                                "value in training row %zu: no quantiles for "
+                                "layer '%s' (adapt: from_data)", path,
+                                mimo_graph_input_name(g, i), (size_t)r0 + e / w,
+                                n->name);
+        }
+    }
+    if (!rc) {
+        qsort(v, count, sizeof *v, cmp_double);
+        for (size_t q = 0; q < k; q++) /* q = i/K as numpy's arange(1, K) / K */
+            params[n->tensors[t].off + q] =
+                (mimo_real)quantile_linear(v, count, (double)(q + 1) / (double)(k + 1));
+    }
+    for (int j = 0; buf && j < ni; j++)
+        free(buf[j]);
+    free(buf), free(rows), free(v);
+    return rc;
+}
+
 int mimo_data_adapt(const char *path, mimo_model *m, const mimo_source *src,
                     int *count, int *computed)
 {
@@ -176,6 +255,10 @@ int mimo_data_adapt(const char *path, mimo_model *m, const mimo_source *src,
         const mimo_node *n = &g->nodes[k];
         if (!n->kind || !n->kind->from_data || !n->kind->from_data(n))
             continue;
+        if (n->kind->from_data(n) == MIMO_ADAPT_QUANTILES) {
+            ++*count, ++*computed; /* below, once the moments are set */
+            continue;
+        }
         if (f < 0 && (f = mimo_h5_open_read(path, H5P_DEFAULT)) < 0) {
             free(want);
             return (int)f;
@@ -194,8 +277,17 @@ int mimo_data_adapt(const char *path, mimo_model *m, const mimo_source *src,
     }
     if (f >= 0)
         H5Fclose(f);
-    if (!rc && *computed)
+    int moments = 0;
+    for (int i = 0; i < g->n_inputs; i++)
+        moments |= want[i];
+    if (!rc && moments)
         rc = adapt_computed(path, g, src, want, params);
+    for (int k = 0; k < g->n_nodes && !rc; k++) {
+        const mimo_node *n = &g->nodes[k];
+        if (n->kind && n->kind->from_data &&
+            n->kind->from_data(n) == MIMO_ADAPT_QUANTILES)
+            rc = adapt_quantiles(path, g, src, n, input_of(g, n), params);
+    }
     free(want);
     return rc;
 }

@@ -42,8 +42,11 @@ int mimo_data_open_image(const char *name, const void *buf, size_t len,
  * tensors of every node whose kind's from_data says so from the file at
  * path's /preprocessing/<the input it reads>/mean and variance, or, where
  * the file has no /preprocessing/<input>, computes them over src's rows
- * (the training rows of that file); *count the nodes set, *computed those
- * of them computed. An error names the file, the object and the layer. */
+ * (the training rows of that file); the `bin_boundaries` of every node
+ * whose from_data is MIMO_ADAPT_QUANTILES: the quantiles of its input's
+ * values over src's rows, always computed; *count the nodes set,
+ * *computed those of them computed. An error names the file, the object
+ * and the layer. */
 int mimo_data_adapt(const char *path, mimo_model *m, const mimo_source *src,
                     int *count, int *computed);
 

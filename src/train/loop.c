@@ -747,7 +747,8 @@ static int init_from(run *r)
 
 /* adapt: from_data at a fresh start (after --init: the data's statistics
  * win): the layers' mean and variance from the training file's
- * /preprocessing, or computed over its training rows. A resumed run keeps
+ * /preprocessing, or computed over its training rows; discretization's
+ * bin_boundaries, the quantiles of its training rows. A resumed run keeps
  * its checkpoint's. */
 static int adapt_from_data(run *r)
 {

@@ -250,8 +250,12 @@ class MimoModel(torch.nn.Module):
                                                            a['epsilon'])
 
     def k_discretization(self, n, a, xs):
-        # the count of boundaries <= x, the boundaries rounded to float32 as mimo's
-        b = torch.tensor(a['bin_boundaries'], dtype=torch.float32).to(xs[0].dtype)
+        # the count of boundaries <= x, the boundaries rounded to float32 as mimo's;
+        # num_bins: the adapted state tensor the checkpoint carries
+        if a.get('num_bins'):
+            b = self.tensor(n, 'bin_boundaries').to(xs[0].dtype)
+        else:
+            b = torch.tensor(a['bin_boundaries'], dtype=torch.float32).to(xs[0].dtype)
         ids = (xs[0].unsqueeze(-1) >= b).sum(-1)
         if a['output_mode'] == 'int':
             return ids.to(xs[0].dtype)

@@ -145,7 +145,7 @@ expect 1 "bad_bins.yaml:21:3: discretization layer 'bins': bin_boundaries must i
 sed 's/bin_boundaries: \[-1, 0, 1\]/bin_boundaries: 0.5/' net.yaml >bad_bins2.yaml
 expect 1 "bad_bins2.yaml:21:51: expected a list of 1 to 64 numbers for 'bin_boundaries' in layer 'bins', got '0.5'" summary bad_bins2.yaml
 sed 's/bin_boundaries: \[-1, 0, 1\], //' net.yaml >bad_bins3.yaml
-expect 1 "bad_bins3.yaml:21:3: layer 'bins' has no 'bin_boundaries'" summary bad_bins3.yaml
+expect 1 "bad_bins3.yaml:21:3: discretization layer 'bins': needs bin_boundaries (increasing numbers) or num_bins with adapt: from_data" summary bad_bins3.yaml
 sed 's/output_mode: one_hot/output_mode: multi_hot/' net.yaml >bad_bins4.yaml
 expect 1 "unknown value 'multi_hot' for 'output_mode' in layer 'bins' (expected one of: int, one_hot" summary bad_bins4.yaml
 finish

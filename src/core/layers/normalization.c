@@ -108,7 +108,7 @@ static void normalization_backward(mimo_graph *g, mimo_node *n,
 
 static int normalization_from_data(const mimo_node *n)
 {
-    return ((const normalization_args *)n->args)->adapt == 1;
+    return ((const normalization_args *)n->args)->adapt == 1 ? MIMO_ADAPT_MOMENTS : 0;
 }
 
 static void normalization_describe(const mimo_node *n, char *buf, size_t len)
