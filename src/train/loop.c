@@ -756,9 +756,14 @@ static int adapt_from_data(run *r)
                                                   &computed);
     if (!rc && n) {
         char msg[4400];
-        snprintf(msg, sizeof msg, "%d layer%s adapted to the statistics of %s%s",
-                 n, n == 1 ? "" : "s", train_path(r),
-                 computed ? " (computed over its training rows: it stores none)" : "");
+        char how[64] = "";
+        if (computed == n)
+            snprintf(how, sizeof how, " (computed over its training rows)");
+        else if (computed)
+            snprintf(how, sizeof how, " (%d of them computed over its training rows)",
+                     computed);
+        snprintf(msg, sizeof msg, "%d layer%s adapted to the statistics of %s%s", n,
+                 n == 1 ? "" : "s", train_path(r), how);
         note(r, msg);
     }
     return rc;

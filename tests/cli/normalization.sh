@@ -87,7 +87,7 @@ layers:
 outputs: {y: {loss: mse}}
 train: {batch_size: 40, epochs: 1, seed: 2, validation_split: 0.25}
 data: {train: plain.h5}'
-expect 0 "plain.h5 (computed over its training rows: it stores none)" train plainnet.yaml --out pl1
+expect 0 "plain.h5 (computed over its training rows)" train plainnet.yaml --out pl1
 for np in 2 3; do
     mpi_expect "$np" 0 "" train plainnet.yaml --out pl$np --quiet
 done
