@@ -10,7 +10,6 @@
 #include <string.h>
 #include <tgmath.h>
 
-#include "base/mem.h"
 #include "mimo/error.h"
 #include "mimo/rng.h"
 #include "core/balance.h"
@@ -376,14 +375,6 @@ void mimo_model_set_exchange(mimo_model *m, int rank, int size,
                              const mimo_exchange *x)
 {
     m->rank = rank, m->size = size;
-    /* buffers lent by the exchange (node_shared) replace the model's own
-     * until it is set back (mimo_shm_free copies the values back): their
-     * pages are given back meanwhile, so that a node holds the parameters
-     * once, not once more per rank */
-    if (x && x->params && x->params != m->params)
-        mimo_mem_release(m->params, sizeof *m->params * mimo_graph_param_count(m->g));
-    if (x && x->grads && x->grads != m->grads)
-        mimo_mem_release(m->grads, sizeof *m->grads * mimo_graph_trained_count(m->g));
     m->x = x ? *x : m->sparse ? mimo_exchange_local_rows(m->sparse) : mimo_exchange_local();
     mimo_graph_set_reduce(m->g, m->x.ops->reduce, m->x.state, m->x.writes_state);
 }

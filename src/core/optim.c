@@ -9,7 +9,6 @@
 #include <omp.h>
 #endif
 
-#include "base/mem.h"
 #include "core/model.h"
 #include "mimo/error.h"
 #include "core/graph_impl.h"
@@ -85,8 +84,6 @@ const char *mimo_optim_slot_name(const mimo_optim *o, int k) { return o->slot_na
 mimo_real *mimo_optim_slot(mimo_optim *o, int k) { return o->slot[k]; }
 void mimo_optim_lend_slot(mimo_optim *o, int k, mimo_real *buf)
 {
-    if (buf && buf != o->own[k]) /* not read until switched back (and refilled) */
-        mimo_mem_release(o->own[k], sizeof *o->own[k] * o->n);
     o->slot[k] = buf ? buf : o->own[k];
 }
 long long mimo_optim_steps(const mimo_optim *o) { return o->t; }

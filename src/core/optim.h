@@ -86,9 +86,7 @@ const char *mimo_optim_slot_name(const mimo_optim *o, int k);
 mimo_real *mimo_optim_slot(mimo_optim *o, int k);
 /* Makes slot k use buf (n values, owned by the caller, e.g. memory shared
  * by the ranks of a node) instead of its own buffer; NULL switches back.
- * The contents are not copied; lending gives the own buffer's pages back
- * to the system (they read as zeros after): the lender copies the values
- * back before switching back. */
+ * The contents are not copied. */
 void mimo_optim_lend_slot(mimo_optim *o, int k, mimo_real *buf);
 
 /* Number of steps taken (adam's t); settable for resuming. */
