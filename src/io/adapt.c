@@ -89,28 +89,61 @@ static int input_of(const mimo_graph *g, const mimo_node *n)
     return -1;
 }
 
-/* Per input i with want[i]: sum[i] (c_i values) of x (pass 0), or of
- * (x - mean)^2 (pass 1, mean = the first pass's), over src's rows. */
-static int adapt_pass(const mimo_graph *g, const mimo_source *src, const int *want,
-                      mimo_real **buf, uint64_t *rows, double **sum, int pass)
+/* Reads src's rows in row order, ADAPT_ROWS at a time, every input into
+ * its own buffer, and calls visit(u, buffers, first row, rows) for each
+ * chunk: the one read loop of the moments and the quantiles. */
+typedef int (*chunk_fn)(void *u, mimo_real *const *buf, size_t r0, int b);
+
+static int each_chunk(const char *path, const mimo_graph *g, const mimo_source *src,
+                      chunk_fn visit, void *u)
 {
-    for (size_t r0 = 0; r0 < src->rows; r0 += ADAPT_ROWS) {
+    int ni = g->n_inputs, rc = 0;
+    mimo_real **buf = calloc((size_t)ni, sizeof *buf);
+    uint64_t *rows = malloc(sizeof *rows * ADAPT_ROWS);
+    if (!buf || !rows)
+        rc = mimo_error(MIMO_ENOMEM, "out of memory adapting to %s", path);
+    for (int i = 0; i < ni && !rc; i++) {
+        size_t w = (size_t)mimo_graph_input_width(g, i);
+        if (!(buf[i] = malloc(sizeof **buf * ADAPT_ROWS * (w ? w : 1))))
+            rc = mimo_error(MIMO_ENOMEM, "out of memory adapting to %s", path);
+    }
+    if (!rc && src->rows == 0)
+        rc = mimo_error(MIMO_EINVAL, "%s: no training rows to adapt to", path);
+    for (size_t r0 = 0; !rc && r0 < src->rows; r0 += ADAPT_ROWS) {
         int b = (int)(src->rows - r0 < ADAPT_ROWS ? src->rows - r0 : ADAPT_ROWS);
         for (int k = 0; k < b; k++)
             rows[k] = r0 + (uint64_t)k;
-        int rc = src->read(src->ctx, rows, b, buf, NULL);
-        if (rc)
-            return rc;
-        for (int i = 0; i < g->n_inputs; i++) {
-            if (!want[i])
-                continue;
-            const mimo_shape *sh = mimo_graph_input_shape(g, i);
-            size_t w = (size_t)mimo_graph_input_width(g, i);
-            size_t c = (size_t)sh->dim[sh->rank - 1];
-            for (size_t e = 0; e < (size_t)b * w; e++) {
-                double x = (double)buf[i][e], *s = &sum[i][e % c];
-                *s += pass ? (x - s[c]) * (x - s[c]) : x; /* s[c]: the mean */
-            }
+        if (!(rc = src->read(src->ctx, rows, b, buf, NULL)))
+            rc = visit(u, buf, r0, b);
+    }
+    for (int i = 0; buf && i < ni; i++)
+        free(buf[i]);
+    free(buf), free(rows);
+    return rc;
+}
+
+/* The moments' pass: per input i with want[i], sum[i] (c_i values) of x
+ * (pass 0), or of (x - mean)^2 (pass 1, mean = the first pass's). */
+typedef struct {
+    const mimo_graph *g;
+    const int *want;
+    double **sum;
+    int pass;
+} moments_pass;
+
+static int add_moments(void *u, mimo_real *const *buf, size_t r0, int b)
+{
+    const moments_pass *p = u;
+    (void)r0;
+    for (int i = 0; i < p->g->n_inputs; i++) {
+        if (!p->want[i])
+            continue;
+        const mimo_shape *sh = mimo_graph_input_shape(p->g, i);
+        size_t w = (size_t)mimo_graph_input_width(p->g, i);
+        size_t c = (size_t)sh->dim[sh->rank - 1];
+        for (size_t e = 0; e < (size_t)b * w; e++) {
+            double x = (double)buf[i][e], *s = &p->sum[i][e % c];
+            *s += p->pass ? (x - s[c]) * (x - s[c]) : x; /* s[c]: the mean */
         }
     }
     return 0;
@@ -122,24 +155,19 @@ static int adapt_computed(const char *path, mimo_graph *g, const mimo_source *sr
                           const int *want, mimo_real *params)
 {
     int ni = g->n_inputs, rc = 0;
-    mimo_real **buf = calloc((size_t)ni, sizeof *buf);
     double **sum = calloc((size_t)ni, sizeof *sum);
-    uint64_t *rows = malloc(sizeof *rows * ADAPT_ROWS);
-    if (!buf || !sum || !rows)
+    if (!sum)
         rc = mimo_error(MIMO_ENOMEM, "out of memory adapting to %s", path);
     for (int i = 0; i < ni && !rc; i++) {
-        size_t w = (size_t)mimo_graph_input_width(g, i);
         const mimo_shape *sh = mimo_graph_input_shape(g, i);
-        buf[i] = malloc(sizeof **buf * ADAPT_ROWS * (w ? w : 1));
         /* per feature: the sum, then (after c) mean, then variance */
         sum[i] = want[i] ? calloc(3 * (size_t)sh->dim[sh->rank - 1], sizeof **sum) : NULL;
-        if (!buf[i] || (want[i] && !sum[i]))
+        if (want[i] && !sum[i])
             rc = mimo_error(MIMO_ENOMEM, "out of memory adapting to %s", path);
     }
-    if (!rc && src->rows == 0)
-        rc = mimo_error(MIMO_EINVAL, "%s: no training rows to adapt to", path);
     for (int pass = 0; pass < 2 && !rc; pass++) {
-        if (!(rc = adapt_pass(g, src, want, buf, rows, sum, pass)))
+        moments_pass p = {g, want, sum, pass};
+        if (!(rc = each_chunk(path, g, src, add_moments, &p)))
             for (int i = 0; i < ni; i++) {
                 const mimo_shape *sh = mimo_graph_input_shape(g, i);
                 size_t c = (size_t)sh->dim[sh->rank - 1];
@@ -168,9 +196,9 @@ static int adapt_computed(const char *path, mimo_graph *g, const mimo_source *sr
             params[n->tensors[tensor_of(n, "variance")].off + j] = (mimo_real)var;
         }
     }
-    for (int i = 0; buf && sum && i < ni; i++)
-        free(buf[i]), free(sum[i]);
-    free(buf), free(sum), free(rows);
+    for (int i = 0; sum && i < ni; i++)
+        free(sum[i]);
+    free(sum);
     return rc;
 }
 
@@ -189,54 +217,56 @@ static double quantile_linear(const double *v, size_t n, double q)
     return t >= 0.5 ? b - d * (1 - t) : a + d * t;
 }
 
+/* The quantiles' read: input i's values of each chunk into v, checked. */
+typedef struct {
+    const char *path;
+    const mimo_graph *g;
+    const mimo_node *n;
+    int i;
+    size_t w;
+    double *v;
+} values_read;
+
+static int keep_values(void *u, mimo_real *const *buf, size_t r0, int b)
+{
+    const values_read *p = u;
+    for (size_t e = 0; e < (size_t)b * p->w; e++) {
+        double x = p->v[r0 * p->w + e] = (double)buf[p->i][e];
+        if (!isfinite(x))
+            return mimo_error(MIMO_EINVAL, "%s: input '%s' has a non-finite value in "
+                              "training row %zu: no quantiles for layer '%s' (adapt: "
+                              "from_data)", p->path, mimo_graph_input_name(p->g, p->i),
+                              r0 + e / p->w, p->n->name);
+    }
+    return 0;
+}
+
 /* Node n's bin_boundaries (k values): the quantiles i/(k+1) of all the
  * values of its input i over src's rows, read in chunks, sorted. */
 static int adapt_quantiles(const char *path, const mimo_graph *g,
                            const mimo_source *src, const mimo_node *n, int i,
                            mimo_real *params)
 {
-    int ni = g->n_inputs, rc = 0, t = tensor_of(n, "bin_boundaries");
+    int rc = 0, t = tensor_of(n, "bin_boundaries");
     size_t w = (size_t)mimo_graph_input_width(g, i), k = n->tensors[t].size;
     size_t count = (size_t)src->rows * w;
-    mimo_real **buf = calloc((size_t)ni, sizeof *buf);
-    uint64_t *rows = malloc(sizeof *rows * ADAPT_ROWS);
     double *v = count && count <= SIZE_MAX / sizeof(double) ? malloc(sizeof *v * count) : NULL;
-    if (!buf || !rows || (!v && count))
+    if (!v && count)
         rc = mimo_error(MIMO_ENOMEM, "out of memory adapting layer '%s' to %s "
                         "(%zu values of input '%s')", n->name, path, count,
                         mimo_graph_input_name(g, i));
-    for (int j = 0; j < ni && !rc; j++) {
-        size_t wj = (size_t)mimo_graph_input_width(g, j);
-        if (!(buf[j] = malloc(sizeof **buf * ADAPT_ROWS * (wj ? wj : 1))))
-            rc = mimo_error(MIMO_ENOMEM, "out of memory adapting to %s", path);
-    }
+    values_read p = {path, g, n, i, w, v};
+    if (!rc)
+        rc = each_chunk(path, g, src, keep_values, &p);
     if (!rc && count == 0)
         rc = mimo_error(MIMO_EINVAL, "%s: no training rows to adapt to", path);
-    for (size_t r0 = 0; !rc && r0 < src->rows; r0 += ADAPT_ROWS) {
-        int b = (int)(src->rows - r0 < ADAPT_ROWS ? src->rows - r0 : ADAPT_ROWS);
-        for (int e = 0; e < b; e++)
-            rows[e] = r0 + (uint64_t)e;
-        if ((rc = src->read(src->ctx, rows, b, buf, NULL)))
-            break;
-        for (size_t e = 0; e < (size_t)b * w && !rc; e++) {
-            v[r0 * w + e] = (double)buf[i][e];
-            if (!isfinite(v[r0 * w + e]))
-                rc = mimo_error(MIMO_EINVAL, "%s: input '%s' has a non-finite "
-                                "value in training row %zu: no quantiles for "
-                                "layer '%s' (adapt: from_data)", path,
-                                mimo_graph_input_name(g, i), (size_t)r0 + e / w,
-                                n->name);
-        }
-    }
     if (!rc) {
         qsort(v, count, sizeof *v, cmp_double);
         for (size_t q = 0; q < k; q++) /* q = i/K as numpy's arange(1, K) / K */
             params[n->tensors[t].off + q] =
                 (mimo_real)quantile_linear(v, count, (double)(q + 1) / (double)(k + 1));
     }
-    for (int j = 0; buf && j < ni; j++)
-        free(buf[j]);
-    free(buf), free(rows), free(v);
+    free(v);
     return rc;
 }
 
