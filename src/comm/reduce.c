@@ -147,7 +147,10 @@ int mimo_dist_sum_stats(mimo_dist *d, mimo_stats *st)
     }
     free(buf);
     for (int h = 0; h < st->n_heads && !rc; h++)
-        if (mimo_metrics_has_scores(st->metrics, h))
+        if (mimo_metrics_has_scores(st->metrics, h)) {
+            mimo_stall_enter(MIMO_STALL_SUM);
             rc = gather_scores(d, st->metrics, h);
+            mimo_stall_leave();
+        }
     return rc;
 }

@@ -299,8 +299,11 @@ static int validate(run *r)
         return rc; /* this rank's alone: the app ends the job */
     v[0] = rc == MIMO_TRAIN_STOPPED || (r->o->stop && *r->o->stop);
     v[1] = st.told; /* the stop messages sent: each rank takes the others' */
-    if (r->size > 1 &&
-        MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_INT, MPI_SUM, r->comm) != MPI_SUCCESS)
+    mimo_stall_enter(MIMO_STALL_AGREE);
+    int err = r->size > 1 ? MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_INT, MPI_SUM, r->comm)
+                          : MPI_SUCCESS;
+    mimo_stall_leave();
+    if (err != MPI_SUCCESS)
         return mimo_error(MIMO_EMPI, "MPI_Allreduce failed agreeing on a stop "
                           "during validation");
     for (int k = 0; k < v[1] - st.told; k++)
@@ -885,7 +888,10 @@ static int sync_replicas(run *r)
     if (!r->dist || r->size == 1)
         return 0;
     long long gs[2] = {r->state.ck.global_step, -r->state.ck.global_step};
-    if (MPI_Allreduce(MPI_IN_PLACE, gs, 2, MPI_LONG_LONG, MPI_MAX, r->comm) != MPI_SUCCESS)
+    mimo_stall_enter(MIMO_STALL_AGREE);
+    int err = MPI_Allreduce(MPI_IN_PLACE, gs, 2, MPI_LONG_LONG, MPI_MAX, r->comm);
+    mimo_stall_leave();
+    if (err != MPI_SUCCESS)
         return mimo_error(MIMO_EMPI, "MPI_Allreduce failed comparing the ranks' "
                           "starting points");
     if (gs[0] != -gs[1])
@@ -1010,9 +1016,13 @@ static int set_up(run *r)
  * the run starts from its seed, --init or the checkpoint it resumed. */
 static int stopped_early(run *r)
 {
-    int flag = r->o->stop && *r->o->stop;
-    if (r->size > 1 &&
-        MPI_Allreduce(MPI_IN_PLACE, &flag, 1, MPI_INT, MPI_MAX, r->comm) != MPI_SUCCESS)
+    int flag = r->o->stop && *r->o->stop, err = MPI_SUCCESS;
+    if (r->size > 1) {
+        mimo_stall_enter(MIMO_STALL_AGREE);
+        err = MPI_Allreduce(MPI_IN_PLACE, &flag, 1, MPI_INT, MPI_MAX, r->comm);
+        mimo_stall_leave();
+    }
+    if (err != MPI_SUCCESS)
         return 0; /* the first step's vote will see it */
     if (flag)
         note(r, "stop requested before the first step: nothing to checkpoint yet "
