@@ -24,25 +24,17 @@ Usage: bidirectional.py MIMO_BINARY WORKDIR   (exit 0: all tensors match;
 77: PyTorch is not installed)
 """
 import os
-import subprocess
 import sys
 
-import h5py
 import numpy as np
 
-try:
-    import torch
-    import torch.nn.functional as F
-except ImportError:  # CTest reports a skip (SKIP_RETURN_CODE 77)
-    print('SKIP: python3-torch is not installed (apt-get install python3-torch)')
-    sys.exit(77)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
+import sgd_oracle as oracle  # noqa: E402  the harness: train, compare, finish
 
-torch.set_default_dtype(torch.float64)  # the reference in double
-MIMO, WORK = os.path.abspath(sys.argv[1]), sys.argv[2]
-os.makedirs(WORK, exist_ok=True)
-os.chdir(WORK)
+torch = oracle.torch_or_skip()
+F = torch.nn.functional
 
-N, B, STEPS, LR, T, L = 40, 10, 8, 0.1, 6, 7
+N, B, LR, T, L = 40, 10, 0.1, 6, 7
 rs = np.random.RandomState(4)
 ser = rs.randn(N, T, 3).astype('f4')
 tok = rs.randint(1, 12, size=(N, L)).astype('i4')
@@ -59,9 +51,7 @@ for r in range(N):  # padding: right, left, in the middle, all but one
         tok[r, r % L] = 5
 y = rs.randn(N, 1).astype('f4')
 cls = rs.randint(0, 3, N).astype('i4')
-with h5py.File('data.h5', 'w') as f:
-    for k, v in dict(ser=ser, tok=tok, y=y, cls=cls).items():
-        f[k] = v
+oracle.write_h5('data.h5', dict(ser=ser, tok=tok, y=y, cls=cls))
 
 CONFIG = f"""
 inputs:
@@ -134,17 +124,7 @@ init.update(gru_init('gq/', 3, 2))
 width = 2 + 2 + 2 + 2 + 2 + 2 + 2
 init.update({'y/kernel': w(width, 1), 'y/bias': w(1, s=0.1),
              'cls/kernel': w(width, 3), 'cls/bias': w(3, s=0.1)})
-with h5py.File('init.h5', 'w') as f:
-    for k, v in init.items():
-        f['params/' + k] = np.asarray(v, 'f4')
-init = {k: np.asarray(v, 'f4').astype('f8') for k, v in init.items()}
-
-subprocess.run([MIMO, 'train', 'net.yaml', '--out', 'run', '--init', 'init.h5',
-                '--quiet', '--overwrite', '--set', 'train.checkpoint.every_steps=1',
-                '--set', 'train.checkpoint.keep=100'], check=True,
-               env=dict(os.environ, OMP_NUM_THREADS='1'))
-
-P = {k: torch.tensor(v, requires_grad=True) for k, v in init.items()}
+P = oracle.train(init, env={'OMP_NUM_THREADS': '1'})
 
 
 def conv1d(x, name, left, right):
@@ -228,37 +208,6 @@ def loss(out, logits, rows):
     return ((out - t) ** 2).mean() + 0.5 * F.cross_entropy(logits, c)
 
 
-bad = 0
-
-
-def compare(step, path):
-    global bad
-    with h5py.File(path) as f:
-        for k, v in P.items():
-            got = f['params/' + k][()].astype('f8')
-            want = v.detach().numpy()
-            moved = np.max(np.abs(want - init[k]))
-            rel = np.max(np.abs(got - want)) / (np.max(np.abs(want)) + 1e-12)
-            if rel > 1e-4 or moved == 0:
-                print(f'step {step}: {k}: relative difference {rel:.2e}, moved {moved:.1e}')
-                bad += 1
-            elif step == STEPS:
-                print(f'  {k:28s} {str(want.shape):10s} max rel diff {rel:.1e}')
-
-
-step = 0
-for epoch in range(2):
-    for s in range(N // B):
-        rows = list(range(s * B, (s + 1) * B))
-        out, logits = forward(rows)
-        Lv = loss(out, logits, rows)
-        for p in P.values():
-            p.grad = None
-        Lv.backward()
-        with torch.no_grad():
-            for p in P.values():
-                p -= LR * p.grad
-        step += 1
-        compare(step, f'run/checkpoints/ckpt-{step:012d}.h5')
-print(f'{step} steps compared: {"all tensors match" if not bad else f"{bad} mismatches"}')
-sys.exit(1 if bad else 0)
+oracle.sgd(P, lambda rows, epoch: loss(*forward(rows), rows), N, B, LR,
+           must_move=lambda k: True)  # every tensor must train
+oracle.finish()

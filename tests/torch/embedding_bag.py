@@ -11,25 +11,17 @@ ids in a bag and bags that are all padding.
 Usage: embedding_bag.py MIMO_BINARY WORKDIR   (exit 0: all tensors match)
 """
 import os
-import subprocess
 import sys
 
-import h5py
 import numpy as np
 
-try:
-    import torch
-    import torch.nn.functional as F
-except ImportError:  # CTest reports a skip (SKIP_RETURN_CODE 77)
-    print('SKIP: python3-torch is not installed (apt-get install python3-torch)')
-    sys.exit(77)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
+import sgd_oracle as oracle  # noqa: E402  the harness: train, compare, finish
 
-torch.set_default_dtype(torch.float64)  # the reference in double
-MIMO, WORK = sys.argv[1], sys.argv[2]
-os.makedirs(WORK, exist_ok=True)
-os.chdir(WORK)
+torch = oracle.torch_or_skip()
+F = torch.nn.functional
 
-N, B, STEPS, LR, V, L = 48, 12, 8, 0.2, 12, 6
+N, B, LR, V, L = 48, 12, 0.2, 12, 6
 rs = np.random.RandomState(3)
 lens = rs.randint(0, L + 1, size=N)          # 0: a bag of padding only
 ids = np.zeros((N, L), 'i4')
@@ -41,9 +33,7 @@ w = rs.uniform(0.2, 2.0, size=(N, L)).astype('f4')
 num = rs.randn(N, 4).astype('f4')
 click = (rs.rand(N, 1) < 0.5).astype('f4')
 dwell = rs.randn(N, 2).astype('f4')
-with h5py.File('data.h5', 'w') as f:
-    for k, v in dict(ids=ids, w=w, num=num, click=click, dwell=dwell).items():
-        f[k] = v
+oracle.write_h5('data.h5', dict(ids=ids, w=w, num=num, click=click, dwell=dwell))
 
 CONFIG = f"""
 inputs:
@@ -82,16 +72,7 @@ init = {
     'click/kernel': rs.randn(6, 1) * 0.3, 'click/bias': np.zeros(1),
     'dwell/kernel': rs.randn(15, 2) * 0.3, 'dwell/bias': np.zeros(2),
 }
-with h5py.File('init.h5', 'w') as f:
-    for k, v in init.items():
-        f['params/' + k] = np.asarray(v, 'f4')
-init = {k: np.asarray(v, 'f4').astype('f8') for k, v in init.items()}
-
-subprocess.run([MIMO, 'train', 'net.yaml', '--out', 'run', '--init', 'init.h5',
-                '--quiet', '--overwrite', '--set', 'train.checkpoint.every_steps=1',
-                '--set', 'train.checkpoint.keep=100'], check=True)
-
-P = {k: torch.tensor(v, requires_grad=True) for k, v in init.items()}
+P = oracle.train(init)
 
 
 def bag(name, x, mode, weights=None):
@@ -112,45 +93,12 @@ def forward(rows):
 
 def loss(c, d, rows):
     t, y = torch.tensor(click[rows]).double(), torch.tensor(dwell[rows]).double()
-    bce = -(t * torch.log(c) + (1 - t) * torch.log(1 - c)).mean()
-    return bce + 0.5 * ((d - y) ** 2).mean()
+    return oracle.bce(c, t) + 0.5 * ((d - y) ** 2).mean()
 
 
-bad = 0
-
-
-def compare(step, path):
-    global bad
-    with h5py.File(path) as f:
-        for k, v in P.items():
-            got = f['params/' + k][()].astype('f8')
-            want = v.detach().numpy()
-            rel = np.max(np.abs(got - want)) / (np.max(np.abs(want)) + 1e-12)
-            if rel > 1e-4:
-                print(f'step {step}: {k}: relative difference {rel:.2e}')
-                bad += 1
-            elif step == STEPS:
-                print(f'  {k:20s} {str(want.shape):10s} max rel diff {rel:.1e}')
-
-
-step, moved = 0, 0
-for epoch in range(2):
-    for s in range(N // B):
-        rows = list(range(s * B, (s + 1) * B))
-        c, d = forward(rows)
-        L_ = loss(c, d, rows)
-        for p in P.values():
-            p.grad = None
-        L_.backward()
-        with torch.no_grad():
-            for k, p in P.items():
-                p -= LR * p.grad
-        step += 1
-        compare(step, f'run/checkpoints/ckpt-{step:012d}.h5')
-for k in ('bs', 'bm', 'bx'):  # the tables did train (and row 0, padding, did not)
-    e = P[k + '/embeddings'].detach().numpy()
-    moved += np.abs(e - init[k + '/embeddings']).max() > 1e-3
-    assert np.array_equal(e[0], init[k + '/embeddings'][0]), f'{k}: padding row moved'
-assert moved == 3, 'every table must have trained'
-print(f'{step} steps compared: {"all tensors match" if not bad else f"{bad} mismatches"}')
-sys.exit(1 if bad else 0)
+oracle.sgd(P, lambda rows, epoch: loss(*forward(rows), rows), N, B, LR)
+tables = ('bs/embeddings', 'bm/embeddings', 'bx/embeddings')
+assert len(oracle.moved(P, tables)) == 3, 'every table must have trained'
+for k in tables:  # row 0 is padding: it must not move
+    assert np.array_equal(P[k].detach().numpy()[0], oracle.initial(k)[0]), f'{k}: padding row moved'
+oracle.finish()

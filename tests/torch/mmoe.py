@@ -11,31 +11,21 @@ relative.
 Usage: mmoe.py MIMO_BINARY WORKDIR   (exit 0: all tensors match)
 """
 import os
-import subprocess
 import sys
 
-import h5py
 import numpy as np
 
-try:
-    import torch
-except ImportError:  # CTest reports a skip (SKIP_RETURN_CODE 77)
-    print('SKIP: python3-torch is not installed (apt-get install python3-torch)')
-    sys.exit(77)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
+import sgd_oracle as oracle  # noqa: E402  the harness: train, compare, finish
 
-torch.set_default_dtype(torch.float64)  # the reference in double
-MIMO, WORK = sys.argv[1], sys.argv[2]
-os.makedirs(WORK, exist_ok=True)
-os.chdir(WORK)
+torch = oracle.torch_or_skip()
 
-N, B, STEPS, LR, K, D = 48, 12, 8, 0.2, 3, 5
+N, B, LR, K, D = 48, 12, 0.2, 3, 5
 rs = np.random.RandomState(4)
 x = rs.randn(N, 6).astype('f4')
 click = (rs.rand(N, 1) < 0.5).astype('f4')
 dwell = rs.randn(N, 1).astype('f4')
-with h5py.File('data.h5', 'w') as f:
-    for k, v in dict(x=x, click=click, dwell=dwell).items():
-        f[k] = v
+oracle.write_h5('data.h5', dict(x=x, click=click, dwell=dwell))
 
 CONFIG = f"""
 inputs:
@@ -79,16 +69,7 @@ for g in ('lc', 'ld'):
 init['tc/kernel'], init['tc/bias'] = rs.randn(D, 4) * 0.5, 0.1 * rs.randn(4)
 init['click/kernel'], init['click/bias'] = rs.randn(4, 1) * 0.5, np.zeros(1)
 init['dwell/kernel'], init['dwell/bias'] = rs.randn(D + K * D, 1) * 0.3, np.zeros(1)
-with h5py.File('init.h5', 'w') as f:
-    for k, v in init.items():
-        f['params/' + k] = np.asarray(v, 'f4')
-init = {k: np.asarray(v, 'f4').astype('f8') for k, v in init.items()}
-
-subprocess.run([MIMO, 'train', 'net.yaml', '--out', 'run', '--init', 'init.h5',
-                '--quiet', '--overwrite', '--set', 'train.checkpoint.every_steps=1',
-                '--set', 'train.checkpoint.keep=100'], check=True)
-
-P = {k: torch.tensor(v, requires_grad=True) for k, v in init.items()}
+P = oracle.train(init)
 
 
 def dense(name, v):
@@ -110,43 +91,10 @@ def forward(rows):
 
 def loss(c, d, rows):
     t, y = torch.tensor(click[rows]).double(), torch.tensor(dwell[rows]).double()
-    bce = -(t * torch.log(c) + (1 - t) * torch.log(1 - c)).mean()
-    return bce + 0.5 * ((d - y) ** 2).mean()
+    return oracle.bce(c, t) + 0.5 * ((d - y) ** 2).mean()
 
 
-bad = 0
-
-
-def compare(step, path):
-    global bad
-    with h5py.File(path) as f:
-        for k, v in P.items():
-            got = f['params/' + k][()].astype('f8')
-            want = v.detach().numpy()
-            rel = np.max(np.abs(got - want)) / (np.max(np.abs(want)) + 1e-12)
-            if rel > 1e-4:
-                print(f'step {step}: {k}: relative difference {rel:.2e}')
-                bad += 1
-            elif step == STEPS:
-                print(f'  {k:20s} {str(want.shape):10s} max rel diff {rel:.1e}')
-
-
-step = 0
-for epoch in range(2):
-    for s in range(N // B):
-        rows = list(range(s * B, (s + 1) * B))
-        c, d = forward(rows)
-        L = loss(c, d, rows)
-        for p in P.values():
-            p.grad = None
-        L.backward()
-        with torch.no_grad():
-            for k, p in P.items():
-                p -= LR * p.grad
-        step += 1
-        compare(step, f'run/checkpoints/ckpt-{step:012d}.h5')
-moved = [k for k in ('lc/kernel', 'ld/kernel', 'e0/kernel', 'e2/kernel')
-         if np.abs(P[k].detach().numpy() - init[k]).max() > 1e-3]
+oracle.sgd(P, lambda rows, epoch: loss(*forward(rows), rows), N, B, LR)
+moved = oracle.moved(P, ('lc/kernel', 'ld/kernel', 'e0/kernel', 'e2/kernel'))
 assert len(moved) == 4, f'the gates and experts must train: {moved}'
-print(f'{step} steps compared: {"all tensors match" if not bad else f"{bad} mismatches"}')
-sys.exit(1 if bad else 0)
+oracle.finish()
