@@ -226,6 +226,34 @@ PYEOF
 # same_params A.h5 B.h5: bitwise equal parameters.
 same_params() { params_close "$1" "$2" 0; }
 
+# ranks_agree CONFIG NP...: CONFIG trained by 1 process (run np1) and by
+# each NP ranks (runs npNP, the replicas checked every step): the
+# parameters of 1 process within 1e-5 (moving statistics are /params too).
+ranks_agree() {
+    local cfg=$1 np
+    shift
+    expect 0 "" train "$cfg" --out np1 --quiet
+    for np in "$@"; do
+        mpi_expect "$np" 0 "" train "$cfg" --out "np$np" --quiet --check-every 1
+        check "$np ranks: the parameters of 1 rank (1e-5)" \
+            params_close np1/checkpoints/last.h5 "np$np/checkpoints/last.h5" 1e-5
+    done
+}
+
+# resumes_exactly CONFIG MESSAGE CKPT...: CONFIG trained again with a
+# checkpoint every 5 steps (run part), its checkpoints CKPT... removed (the
+# last ones: the run "stopped" before them), resumed (printing MESSAGE):
+# bitwise the uninterrupted run np1 (ranks_agree's).
+resumes_exactly() {
+    local cfg=$1 msg=$2
+    shift 2
+    expect 0 "" train "$cfg" --out part --quiet --set train.checkpoint.every_steps=5
+    (cd part/checkpoints && rm "$@")
+    expect 0 "$msg" train "$cfg" --out part --resume part
+    check "resumed mid-epoch: bitwise the uninterrupted run" \
+        same_params np1/checkpoints/last.h5 part/checkpoints/last.h5
+}
+
 finish() {
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]
