@@ -4,7 +4,8 @@
  * vectorized activations and losses (libmvec's exp, log1p, expm1, tanh)
  * agree with double-precision libm on rows long enough to vectorize; and
  * a sample's output, loss and gradient are bitwise the same wherever it
- * lies in a batch (narrow rows are computed as one run of values). */
+ * lies in a batch (narrow rows are computed as one run of values); relu
+ * keeps NaN. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/graph_impl.h"
 #include "core/model.h"
 #include "mimo/mimo.h"
 
@@ -187,6 +189,30 @@ static void test_vector_activations(void **s)
     }
 }
 
+/* relu over rows long enough for the vector kernels, with the bias
+ * fused and without, and over the padded tail: NaN stays NaN, +-inf and
+ * the finite values as max(x, 0). */
+static void test_relu_values(void **s)
+{
+    (void)s;
+    enum { N = 21 }; /* two chunks of 8 and a tail of 5 */
+    const mimo_real v[] = {NAN, -INFINITY, INFINITY, -2, -0.0f, 0, 3, -1e-30f};
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+        mimo_real z[2 * N], y[2 * N], bias[N] = {0};
+        for (int i = 0; i < 2 * N; i++)
+            z[i] = v[i % 8];
+        mimo_act_forward(MIMO_ACT_RELU, 0, with_bias ? bias : NULL, z, y, 2, N);
+        for (int i = 0; i < 2 * N; i++) {
+            mimo_real x = v[i % 8];
+            if (isnan(x))
+                assert_true(isnan(y[i]));
+            else if (!(y[i] == (x > 0 ? x : 0)))
+                fail_msg("relu(%g) = %g (bias %d, index %d)", (double)x, (double)y[i],
+                         with_bias, i);
+        }
+    }
+}
+
 /* Softmax over the row and binary cross-entropy from logits. */
 static void test_vector_losses(void **s)
 {
@@ -299,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_probabilities),
         cmocka_unit_test(test_dense_heads),
         cmocka_unit_test(test_vector_activations),
+        cmocka_unit_test(test_relu_values),
         cmocka_unit_test(test_vector_losses),
         cmocka_unit_test(test_rows_anywhere),
     };

@@ -107,7 +107,10 @@ static void softmax_row(const mimo_real *restrict z, mimo_real *restrict y, int 
 ACT_KERNELS(linear, x, 1)
 /* derivatives with (mimo_real)(x > 0) masks, not ?:, so loops vectorize */
 #define POS(x) ((mimo_real)((x) > 0))
-ACT_KERNELS(relu, x * POS(x), POS(x))
+/* relu: a select, which GCC vectorizes in the kernels (x * POS(x) became
+ * a scalar branch per value there: 16% of a small network's step); NaN
+ * stays NaN (a non-finite value must not vanish), below 0 gives +0 */
+ACT_KERNELS(relu, (x > 0 || x != x) ? x : 0, POS(x))
 ACT_KERNELS(leaky, x * (alpha + (1 - alpha) * POS(x)), alpha + (1 - alpha) * POS(x))
 ACT_KERNELS(elu, x > 0 ? x : alpha * expm1(x), POS(x) + (1 - POS(x)) * (v + alpha))
 ACT_KERNELS(sigmoid, sigmoid(x), v * (1 - v))
