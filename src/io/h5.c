@@ -402,6 +402,12 @@ int mimo_h5_is_integer(hid_t f, const char *name)
 int mimo_h5_read_rows(hid_t f, const char *path, const char *name, size_t r0,
                       size_t n, size_t cols, mimo_real *dst)
 {
+    return mimo_h5_read_rows_as(f, path, name, r0, n, cols, MIMO_H5_REAL, dst);
+}
+
+int mimo_h5_read_rows_as(hid_t f, const char *path, const char *name, size_t r0,
+                         size_t n, size_t cols, hid_t type, void *dst)
+{
     if (n == 0)
         return 0;
     hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
@@ -420,7 +426,7 @@ int mimo_h5_read_rows(hid_t f, const char *path, const char *name, size_t r0,
     if (st >= 0)
         st = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
     if (st >= 0)
-        st = H5Dread(d, MIMO_H5_REAL, ms, fs, H5P_DEFAULT, dst);
+        st = H5Dread(d, type, ms, fs, H5P_DEFAULT, dst);
     if (ms >= 0)
         H5Sclose(ms);
     if (fs >= 0)

@@ -74,6 +74,10 @@ int mimo_h5_is_integer(hid_t f, const char *name);
  * after the first. */
 int mimo_h5_read_rows(hid_t f, const char *path, const char *name, size_t r0,
                       size_t n, size_t cols, mimo_real *dst);
+/* The same into memory of HDF5 type `type` (H5T_NATIVE_INT64: integer
+ * ids read exactly). */
+int mimo_h5_read_rows_as(hid_t f, const char *path, const char *name, size_t r0,
+                         size_t n, size_t cols, hid_t type, void *dst);
 
 /* Writes a float32 dataset (rows, cols) (rank 1 when cols == 0) at `name`
  * (intermediate groups created). data is (rows, max(cols, 1)). */

@@ -1,5 +1,5 @@
 /* embedding.c — the embedding layer: integer ids (a model input declared
- * dtype: int32) to rows of a table: y[.., :] = E[id, :], so an input of
+ * dtype: int32 or int64, or a hashing layer's bins) to rows of a table: y[.., :] = E[id, :], so an input of
  * shape (k) gives (k, output_dim). dE[id, :] += dy[.., :], repeated ids
  * adding up; ids get no gradient. Tensor: embeddings (input_dim,
  * output_dim), Keras' default initializer uniform(-0.05, 0.05). Ids are
@@ -73,17 +73,29 @@ static void embedding_buffers(mimo_graph *g, mimo_node *n, mimo_arena *a)
                   : NULL;
 }
 
+/* The row of the i-th id of n's input: a float id, or an int64 input's
+ * exactly (wide). */
+static long row_at(mimo_graph *g, const mimo_node *n, int wide, size_t i)
+{
+    const mimo_node *p = MIMO_PARENT(g, n, 0);
+    return wide ? mimo_ids_row_i64(g, n, mimo_node_i64(p, i),
+                                   ((const embedding_args *)n->args)->input_dim)
+                : row_of(g, n, p->y[i]);
+}
+
 static void embedding_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                               int b)
 {
     const embedding_args *a = n->args;
-    const mimo_real *ids = MIMO_PARENT(g, n, 0)->y;
+    const mimo_node *p = MIMO_PARENT(g, n, 0);
+    const mimo_real *ids = p->y;
     const mimo_real *E = params + n->tensors[0].off;
-    size_t count = (size_t)b * (size_t)MIMO_PARENT(g, n, 0)->width, d = (size_t)a->output_dim;
+    size_t count = (size_t)b * (size_t)p->width, d = (size_t)a->output_dim;
+    int wide = mimo_node_wide(g, p);
     for (size_t i = 0; n->mask && i < count; i++)
-        ((mimo_real *)n->mask)[i] = ids[i] != 0;
+        ((mimo_real *)n->mask)[i] = wide ? mimo_node_i64(p, i) != 0 : ids[i] != 0;
     for (size_t i = 0; i < count; i++) {
-        long row = row_of(g, n, ids[i]);
+        long row = row_at(g, n, wide, i);
         for (size_t j = 0; j < d; j++)
             n->y[i * d + j] = row >= 0 ? E[(size_t)row * d + j] : 0;
     }
@@ -96,11 +108,11 @@ static void embedding_backward(mimo_graph *g, mimo_node *n, const mimo_real *par
     const embedding_args *a = n->args;
     if (!n->tensors[0].trained)
         return;
-    const mimo_real *ids = MIMO_PARENT(g, n, 0)->y;
     mimo_real *dE = grads + n->tensors[0].off;
     size_t count = (size_t)b * (size_t)MIMO_PARENT(g, n, 0)->width, d = (size_t)a->output_dim;
+    int wide = mimo_node_wide(g, MIMO_PARENT(g, n, 0));
     for (size_t i = 0; i < count; i++) {
-        long row = row_of(g, n, ids[i]);
+        long row = row_at(g, n, wide, i);
         for (size_t j = 0; row >= 0 && j < d; j++)
             dE[(size_t)row * d + j] += n->dy[i * d + j];
     }
