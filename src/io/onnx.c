@@ -201,7 +201,7 @@ static const char *b_constant(mimo_onnx *x, const char *hint, const mimo_real *v
 static const char *b_constant_i64(mimo_onnx *x, const char *hint,
                                   const long long *v, int n)
 {
-    int64_t buf[MIMO_MAX_RANK + 2];
+    int64_t buf[64]; /* shapes, axes, and hashing's tables (32 powers of 2) */
     long long dims = n;
     if (n > (int)(sizeof buf / sizeof *buf))
         return NULL;
