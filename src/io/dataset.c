@@ -164,22 +164,25 @@ static int scan_mask(const mimo_data *d, const column_set *c, const mimo_real *x
 /* Integer ids as the file holds them, v (rows, vals): in [0, id_bound)
  * when a layer bounds them (exactly: 2^40 + 1 is no 2^40 here), and an
  * int32 input's within what its floats carry exactly. */
-static int check_ids(const mimo_data *d, const column_set *c, const int64_t *v,
+static int check_ids(const mimo_data *d, const column_set *c, const void *v,
                      size_t rows, size_t row0)
 {
     for (size_t r = 0; r < rows; r++)
         for (int j = 0; j < c->vals; j++) {
-            long long x = v[r * (size_t)c->vals + (size_t)j];
+            int64_t x; /* (a float buffer: memcpy, never a misaligned load) */
+            memcpy(&x, (const char *)v + (r * (size_t)c->vals + (size_t)j) * sizeof x,
+                   sizeof x);
             if (c->id_bound > 0 && (x < 0 || x >= c->id_bound))
                 return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: id %lld "
                                   "is outside [0, %lld), the input_dim of the "
                                   "embedding that reads input '%s'", d->path,
-                                  c->name, row0 + r, x, c->id_bound, c->owner);
+                                  c->name, row0 + r, (long long)x, c->id_bound, c->owner);
             if (!c->wide && (x > MIMO_IDS_MAX || x < -MIMO_IDS_MAX))
                 return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: id %lld "
                                   "does not fit input '%s' of dtype: int32 (exact "
                                   "up to 2^24 in magnitude): declare it dtype: "
-                                  "int64", d->path, c->name, row0 + r, x, c->owner);
+                                  "int64", d->path, c->name, row0 + r, (long long)x,
+                                  c->owner);
         }
     return 0;
 }
@@ -207,7 +210,7 @@ static int read_rows(const mimo_data *d, const column_set *c, size_t r0, size_t 
     int rc = mimo_h5_read_rows_as(d->file, d->path, c->name, r0, m, (size_t)c->vals,
                                   H5T_NATIVE_INT64, buf);
     if (!rc)
-        rc = check_ids(d, c, (const int64_t *)(void *)buf, m, r0);
+        rc = check_ids(d, c, buf, m, r0);
     if (!rc)
         carry_ids(c, buf, m * (size_t)c->vals);
     return rc;
