@@ -5,7 +5,9 @@
 #    `hashed` column of the same CSV (the hash of the id's text, seed =
 #    salt), and into the bins an independent Python SipHash-2-4 (checked
 #    on the paper's reference vector) computes from the decimal text;
-#  - int64 ids reach an embedding exactly: an id of 2^40 + 1 is reported
+#  - int64 ids reach an embedding exactly: the rows a step touched (the
+#    row-sparse gradient sum) are the dense table's, bitwise, on 1 and 2
+#    ranks; an id of 2^40 + 1 is reported
 #    as such (not rounded), out of range; an int32 input fed 2^40 + 1 or
 #    2^24 + 1 by an int64 dataset is a clear error, not a rounded float;
 #  - configs/ctr-hashed.yaml on raw 64-bit user ids trains the same on 1
@@ -139,6 +141,17 @@ outputs:
 train: {optimizer: {type: sgd, lr: 0.1}, batch_size: 20, epochs: 1}
 data: {train: ok64.h5}'
 expect 0 "" train emb.yaml --out r-emb --quiet
+# the rows a step touched, read from the int64 ids, are the dense table's
+expect 0 "" train emb.yaml --out r-emb-dense --quiet --embedding-grads dense
+check "int64 ids, 1 process: touched rows = whole table (bitwise)" \
+    same_params r-emb-dense/checkpoints/last.h5 r-emb/checkpoints/last.h5
+for eg in sparse dense; do
+    mpi_expect 2 0 "" train emb.yaml --out r-emb2-$eg --quiet --allreduce bucketed --embedding-grads $eg
+done
+check "int64 ids, 2 ranks: sparse rows = dense allreduce (bitwise)" \
+    same_params r-emb2-dense/checkpoints/last.h5 r-emb2-sparse/checkpoints/last.h5
+check "int64 ids, 2 ranks: as 1 rank (1e-5)" \
+    params_close r-emb/checkpoints/last.h5 r-emb2-sparse/checkpoints/last.h5 1e-5
 expect 1 "big64.h5: dataset 'i' row 37: id 1099511627777 is outside [0, 50)" train emb.yaml --out r-big --data big64.h5
 expect 1 "neg64.h5: dataset 'i' row 37: id -3 is outside [0, 50)" predict r-emb --data neg64.h5 --out p.h5
 mpi_expect 2 1 "big64.h5: dataset 'i' row 37: id 1099511627777 is outside [0, 50)" train emb.yaml --out r-big2 --data big64.h5
