@@ -188,6 +188,7 @@ PYEOF
 sed -e 's|../data/ctr.h5|ctr.h5|' -e 's/epochs: 6/epochs: 2/' -e 's/batch_size: 256/batch_size: 100/' \
     "$SRC/configs/ctr-hashed.yaml" >ctrh.yaml
 expect 0 "user_bin (hashing(512 bins))" summary ctrh.yaml
+expect 0 "user (input int64)" summary ctrh.yaml
 expect 0 "" train ctrh.yaml --out ctr1 --quiet
 mpi_expect 2 0 "" train ctrh.yaml --out ctr2 --quiet --check-every 1
 check "ctr-hashed: 2 ranks train as 1 (1e-5)" params_close ctr1/checkpoints/last.h5 ctr2/checkpoints/last.h5 1e-5
