@@ -143,12 +143,13 @@ typedef struct {
     const char *two32, *two, *pow2, *swap, *low_twice, *zero_one, *last;
 } sip;
 
-/* op of one or two inputs and up to one attribute; NULL in, NULL out. */
-static const char *op(sip *s, const char *name, const char *a, const char *b,
+/* op of n_in (1 or 2) inputs and one attribute (or none); NULL in (an
+ * operator the builder failed to make, recorded), NULL out. */
+static const char *op(sip *s, const char *name, int n_in, const char *a, const char *b,
                       const mimo_onnx_attr *at)
 {
     const char *in[2] = {a, b};
-    return a ? s->x->op(s->x, name, in, b ? 2 : 1, at, at ? 1 : 0) : NULL;
+    return a && (n_in < 2 || b) ? s->x->op(s->x, name, in, n_in, at, at ? 1 : 0) : NULL;
 }
 
 static const char *i64(sip *s, long long v)
@@ -159,7 +160,7 @@ static const char *i64(sip *s, long long v)
 static const char *gather(sip *s, const char *v, const char *idx)
 {
     const mimo_onnx_attr ax = {.name = "axis", .type = MIMO_ONNX_INT, .i = -1};
-    return idx ? op(s, "Gather", v, idx, &ax) : NULL;
+    return idx ? op(s, "Gather", 2, v, idx, &ax) : NULL;
 }
 
 /* a + b mod 2^64: the limbs' sums, the low limb's carry into the high. */
@@ -192,7 +193,7 @@ static const char *rotl(sip *s, const char *v, int r)
 /* The 32 bits of each limb, (.., 2, 32). */
 static const char *bits(sip *s, const char *v)
 {
-    const char *u = op(s, "Unsqueeze", v, s->last, NULL);
+    const char *u = op(s, "Unsqueeze", 2, v, s->last, NULL);
     return mimo_onnx_op2(s->x, "Mod", mimo_onnx_op2(s->x, "Div", u, s->pow2), s->two);
 }
 
@@ -238,7 +239,7 @@ static const char *digits(sip *s, const char *x, const char **count)
     const char *sel[3] = {mimo_onnx_op2(s->x, "Greater", x, i64(s, 0)),
                           mimo_onnx_op1(s->x, "Neg", x), x};
     const char *npos = sel[0] && sel[1] ? s->x->op(s->x, "Where", sel, 3, NULL, 0) : NULL;
-    const char *q = mimo_onnx_op2(s->x, "Div", op(s, "Unsqueeze", npos, s->last, NULL),
+    const char *q = mimo_onnx_op2(s->x, "Div", op(s, "Unsqueeze", 2, npos, s->last, NULL),
                                   s->x->constant_i64(s->x, "pow10", p10, 19));
     const char *ten = i64(s, 10);
     const char *d = mimo_onnx_op2(s->x, "Sub",
@@ -246,7 +247,7 @@ static const char *digits(sip *s, const char *x, const char **count)
                                                 mimo_onnx_op2(s->x, "Div", q, ten), ten),
                                   q);
     const mimo_onnx_attr to = {.name = "to", .type = MIMO_ONNX_INT, .i = 7}; /* int64 */
-    const char *nz = op(s, "Cast", mimo_onnx_op1(s->x, "Not",
+    const char *nz = op(s, "Cast", 1, mimo_onnx_op1(s->x, "Not",
                                                  mimo_onnx_op2(s->x, "Equal", q, i64(s, 0))),
                         NULL, &to);
     const char *in[2] = {nz, s->last};
@@ -260,9 +261,9 @@ static const char *digits(sip *s, const char *x, const char **count)
 static const char *message(sip *s, const char *x, const char **len)
 {
     const char *nd, *d = digits(s, x, &nd);
-    const mimo_onnx_attr to = {.name = "to", .type = MIMO_ONNX_INT, .i = 7};
-    const char *neg = op(s, "Cast", mimo_onnx_op2(s->x, "Less",
-                                                  op(s, "Unsqueeze", x, s->last, NULL),
+    const mimo_onnx_attr to = {.name = "to", .type = MIMO_ONNX_INT, .i = 7}; /* int64 */
+    const char *neg = op(s, "Cast", 1, mimo_onnx_op2(s->x, "Less",
+                                                  op(s, "Unsqueeze", 2, x, s->last, NULL),
                                                   i64(s, 0)), NULL, &to);
     *len = mimo_onnx_op2(s->x, "Add", nd, neg);
     long long pos[24];
@@ -273,7 +274,7 @@ static const char *message(sip *s, const char *x, const char **len)
     const char *k = mimo_onnx_op2(s->x, "Sub", mimo_onnx_op2(s->x, "Sub", nd, i64(s, 1)), t);
     k = mimo_onnx_op2(s->x, "Max", mimo_onnx_op2(s->x, "Min", k, i64(s, 18)), i64(s, 0));
     const mimo_onnx_attr ax = {.name = "axis", .type = MIMO_ONNX_INT, .i = -1};
-    const char *ch = mimo_onnx_op2(s->x, "Add", op(s, "GatherElements", d, k, &ax),
+    const char *ch = mimo_onnx_op2(s->x, "Add", op(s, "GatherElements", 2, d, k, &ax),
                                    i64(s, '0'));
     const char *sign[3] = {mimo_onnx_op2(s->x, "Less", t, i64(s, 0)), i64(s, '-'), ch};
     const char *text = sign[0] && sign[2] ? s->x->op(s->x, "Where", sign, 3, NULL, 0) : NULL;
@@ -314,7 +315,7 @@ static const char *siphash(sip *s, const mimo_node *n, const char *x, uint64_t k
     const char *after[3][4];
     const mimo_onnx_attr ax = {.name = "axis", .type = MIMO_ONNX_INT, .i = -2};
     for (int b = 0; b < 3; b++) { /* every word; the length picks below */
-        const char *w = op(s, "Gather", m, i64(s, b), &ax);
+        const char *w = op(s, "Gather", 2, m, i64(s, b), &ax);
         v[3] = xor64(s, v[3], w);
         sipround(s, v);
         sipround(s, v);
@@ -356,7 +357,7 @@ static const char *hashing_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_no
     s.last = x->constant_i64(x, "last", &last, 1);
     const mimo_onnx_attr to = {.name = "to", .type = MIMO_ONNX_INT, .i = 7}; /* int64 */
     const char *id = mimo_node_wide(g, MIMO_PARENT(g, n, 0)) ? in[0]
-                                                              : op(&s, "Cast", in[0], NULL, &to);
+                                                              : op(&s, "Cast", 1, in[0], NULL, &to);
     const char *h = siphash(&s, n, id, (uint64_t)a->salt);
     long long bins = a->mask_value != NO_MASK ? a->num_bins - 1 : a->num_bins;
     const char *B = i64(&s, bins);
