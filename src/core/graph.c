@@ -1091,13 +1091,18 @@ size_t mimo_graph_touched_rows(const mimo_graph *g, const mimo_sparse_table *t,
         const mimo_node *p = MIMO_PARENT(g, n, 0);
         size_t len = (size_t)b * (size_t)p->width;
         int wide = mimo_node_wide(g, p);
-        for (size_t i = 0; i < len && count < t->max_touched; i++) {
-            int64_t v = wide ? mimo_node_i64(p, i) : -1;
-            if (!wide && p->y[i] >= 0 && p->y[i] < t->rows)
-                v = (int64_t)p->y[i];
+        for (size_t i = 0; wide && i < len && count < t->max_touched; i++) {
+            int64_t v = mimo_node_i64(p, i); /* an int64 input's ids */
             if (!(v >= 0 && v < t->rows) || mark[v])
                 continue;
             mark[v] = 1;
+            rows[count++] = (int32_t)v;
+        }
+        for (size_t i = 0; !wide && i < len && count < t->max_touched; i++) {
+            mimo_real v = p->y[i];
+            if (!(v >= 0 && v < t->rows) || mark[(long)v])
+                continue;
+            mark[(long)v] = 1;
             rows[count++] = (int32_t)v;
         }
     }

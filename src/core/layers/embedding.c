@@ -73,29 +73,41 @@ static void embedding_buffers(mimo_graph *g, mimo_node *n, mimo_arena *a)
                   : NULL;
 }
 
-/* The row of the i-th id of n's input: a float id, or an int64 input's
- * exactly (wide). */
-static long row_at(mimo_graph *g, const mimo_node *n, int wide, size_t i)
+/* The rows of an int64 input's ids, read exactly (mimo_node_i64): the
+ * loops below with another id type, apart so the float path stays the
+ * loop it always was. dE NULL: forward (y, mask), else backward. */
+static void wide_rows(mimo_graph *g, mimo_node *n, const mimo_real *E, mimo_real *dE,
+                      size_t count)
 {
+    const embedding_args *a = n->args;
     const mimo_node *p = MIMO_PARENT(g, n, 0);
-    return wide ? mimo_ids_row_i64(g, n, mimo_node_i64(p, i),
-                                   ((const embedding_args *)n->args)->input_dim)
-                : row_of(g, n, p->y[i]);
+    size_t d = (size_t)a->output_dim;
+    for (size_t i = 0; !dE && n->mask && i < count; i++)
+        ((mimo_real *)n->mask)[i] = mimo_node_i64(p, i) != 0;
+    for (size_t i = 0; i < count; i++) {
+        long row = mimo_ids_row_i64(g, n, mimo_node_i64(p, i), a->input_dim);
+        for (size_t j = 0; !dE && j < d; j++)
+            n->y[i * d + j] = row >= 0 ? E[(size_t)row * d + j] : 0;
+        for (size_t j = 0; dE && row >= 0 && j < d; j++)
+            dE[(size_t)row * d + j] += n->dy[i * d + j];
+    }
 }
 
 static void embedding_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                               int b)
 {
     const embedding_args *a = n->args;
-    const mimo_node *p = MIMO_PARENT(g, n, 0);
-    const mimo_real *ids = p->y;
+    const mimo_real *ids = MIMO_PARENT(g, n, 0)->y;
     const mimo_real *E = params + n->tensors[0].off;
-    size_t count = (size_t)b * (size_t)p->width, d = (size_t)a->output_dim;
-    int wide = mimo_node_wide(g, p);
+    size_t count = (size_t)b * (size_t)MIMO_PARENT(g, n, 0)->width, d = (size_t)a->output_dim;
+    if (mimo_node_wide(g, MIMO_PARENT(g, n, 0))) {
+        wide_rows(g, n, E, NULL, count);
+        return;
+    }
     for (size_t i = 0; n->mask && i < count; i++)
-        ((mimo_real *)n->mask)[i] = wide ? mimo_node_i64(p, i) != 0 : ids[i] != 0;
+        ((mimo_real *)n->mask)[i] = ids[i] != 0;
     for (size_t i = 0; i < count; i++) {
-        long row = row_at(g, n, wide, i);
+        long row = row_of(g, n, ids[i]);
         for (size_t j = 0; j < d; j++)
             n->y[i * d + j] = row >= 0 ? E[(size_t)row * d + j] : 0;
     }
@@ -108,11 +120,15 @@ static void embedding_backward(mimo_graph *g, mimo_node *n, const mimo_real *par
     const embedding_args *a = n->args;
     if (!n->tensors[0].trained)
         return;
+    const mimo_real *ids = MIMO_PARENT(g, n, 0)->y;
     mimo_real *dE = grads + n->tensors[0].off;
     size_t count = (size_t)b * (size_t)MIMO_PARENT(g, n, 0)->width, d = (size_t)a->output_dim;
-    int wide = mimo_node_wide(g, MIMO_PARENT(g, n, 0));
+    if (mimo_node_wide(g, MIMO_PARENT(g, n, 0))) {
+        wide_rows(g, n, NULL, dE, count);
+        return;
+    }
     for (size_t i = 0; i < count; i++) {
-        long row = row_at(g, n, wide, i);
+        long row = row_of(g, n, ids[i]);
         for (size_t j = 0; row >= 0 && j < d; j++)
             dE[(size_t)row * d + j] += n->dy[i * d + j];
     }
