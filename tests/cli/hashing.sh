@@ -141,6 +141,14 @@ outputs:
 train: {optimizer: {type: sgd, lr: 0.1}, batch_size: 20, epochs: 1}
 data: {train: ok64.h5}'
 expect 0 "" train emb.yaml --out r-emb --quiet
+# streamed (read by hyperslab, with and without the reader thread): the
+# same ids, the same training, bitwise; a bad id found by the scan
+expect 0 "" train emb.yaml --out r-emb-stream --quiet --set data.memory_limit_mb=0.0001
+expect 0 "" train emb.yaml --out r-emb-stream0 --quiet --set data.memory_limit_mb=0.0001 --set data.prefetch=0
+check "int64 ids streamed = held whole (bitwise)" \
+    same_params r-emb/checkpoints/last.h5 r-emb-stream/checkpoints/last.h5
+check "int64 ids streamed without prefetch = held whole (bitwise)" \
+    same_params r-emb/checkpoints/last.h5 r-emb-stream0/checkpoints/last.h5
 # the rows a step touched, read from the int64 ids, are the dense table's
 expect 0 "" train emb.yaml --out r-emb-dense --quiet --embedding-grads dense
 check "int64 ids, 1 process: touched rows = whole table (bitwise)" \
@@ -154,6 +162,7 @@ check "int64 ids, 2 ranks: as 1 rank (1e-5)" \
     params_close r-emb/checkpoints/last.h5 r-emb2-sparse/checkpoints/last.h5 1e-5
 expect 1 "big64.h5: dataset 'i' row 37: id 1099511627777 is outside [0, 50)" train emb.yaml --out r-big --data big64.h5
 expect 1 "neg64.h5: dataset 'i' row 37: id -3 is outside [0, 50)" predict r-emb --data neg64.h5 --out p.h5
+expect 1 "big64.h5: dataset 'i' row 37: id 1099511627777 is outside [0, 50)" train emb.yaml --out r-bigs --data big64.h5 --set data.memory_limit_mb=0.0001
 mpi_expect 2 1 "big64.h5: dataset 'i' row 37: id 1099511627777 is outside [0, 50)" train emb.yaml --out r-big2 --data big64.h5
 sed 's/dtype: int64/dtype: int32/' emb.yaml >emb32.yaml
 expect 1 "big64.h5: dataset 'i' row 37: id 1099511627777 is outside [0, 50)" train emb32.yaml --out r-big32 --data big64.h5
@@ -169,6 +178,9 @@ outputs:
 train: {optimizer: {type: sgd, lr: 0.1}, batch_size: 20, epochs: 1}
 data: {train: ok64.h5}'
 expect 0 "" train hash32.yaml --out r-h32 --quiet
+expect 0 "" train hash32.yaml --out r-h32s --quiet --set data.memory_limit_mb=0.0001
+check "int32 ids into hashing streamed = held whole (bitwise)" \
+    same_params r-h32/checkpoints/last.h5 r-h32s/checkpoints/last.h5
 expect 1 "big64.h5: dataset 'i' row 37: id 1099511627777 does not fit input 'i' of dtype: int32 (exact up to 2^24 in magnitude): declare it dtype: int64" train hash32.yaml --out r-h32b --data big64.h5
 expect 1 "big24.h5: dataset 'i' row 37: id 16777217 does not fit input 'i' of dtype: int32" train hash32.yaml --out r-h32c --data big24.h5
 sed 's/dtype: int32/dtype: int64/' hash32.yaml >hash64.yaml
