@@ -39,6 +39,8 @@ typedef struct {
                        read from the file as int64, checked, carried as
                        floats (int32: exact to 2^24) or bytes (wide) ... */
     int wide;       /* ... dtype: int64 */
+    int u64;        /* ... an unsigned 64-bit dataset: read as such, each
+                       value checked to fit int64 (HDF5 would clip it) */
     long long id_bound; /* ... in [0, id_bound) when > 0 */
     const mimo_output_spec *head; /* a target: its `missing` marks rows */
     int weights;    /* sample weights: finite, >= 0 */
@@ -172,6 +174,12 @@ static int check_ids(const mimo_data *d, const column_set *c, const void *v,
             int64_t x; /* (a float buffer: memcpy, never a misaligned load) */
             memcpy(&x, (const char *)v + (r * (size_t)c->vals + (size_t)j) * sizeof x,
                    sizeof x);
+            if (c->u64 && x < 0) /* read as uint64: above 2^63 - 1 */
+                return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: id %llu "
+                                  "of input '%s' does not fit an int64 (unsigned "
+                                  "64-bit ids are read up to 2^63 - 1: store them "
+                                  "as int64, the same bits)", d->path, c->name,
+                                  row0 + r, (unsigned long long)x, c->owner);
             if (c->id_bound > 0 && (x < 0 || x >= c->id_bound))
                 return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: id %lld "
                                   "is outside [0, %lld), the input_dim of the "
@@ -208,7 +216,7 @@ static int read_rows(const mimo_data *d, const column_set *c, size_t r0, size_t 
     if (!c->ids)
         return mimo_h5_read_rows(d->file, d->path, c->name, r0, m, (size_t)c->cols, buf);
     int rc = mimo_h5_read_rows_as(d->file, d->path, c->name, r0, m, (size_t)c->vals,
-                                  H5T_NATIVE_INT64, buf);
+                                  c->u64 ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64, buf);
     if (!rc)
         rc = check_ids(d, c, buf, m, r0);
     if (!rc)
@@ -296,6 +304,7 @@ static int check_shape(mimo_data *d, column_set *c, const char *what,
                           "values, but input '%s' is declared dtype: %s "
                           "(integer ids): store it as an integer dataset",
                           d->path, c->name, owner, c->wide ? "int64" : "int32");
+    c->u64 = c->ids && mimo_h5_is_u64(d->file, c->name);
     if (rows == 0)
         return mimo_error(MIMO_EINVAL, "%s: dataset '%s' is empty", d->path, c->name);
     if (*n != (size_t)-1 && rows != *n)

@@ -185,6 +185,19 @@ expect 1 "big64.h5: dataset 'i' row 37: id 1099511627777 does not fit input 'i' 
 expect 1 "big24.h5: dataset 'i' row 37: id 16777217 does not fit input 'i' of dtype: int32" train hash32.yaml --out r-h32c --data big24.h5
 sed 's/dtype: int32/dtype: int64/' hash32.yaml >hash64.yaml
 expect 0 "" train hash64.yaml --out r-h64 --data big64.h5 --quiet
+# unsigned 64-bit ids: read as such up to 2^63 - 1 (the same bins as the
+# int64 dataset of the same values), above it one clear error
+$PY -c "
+import h5py, numpy as np
+i = h5py.File('big64.h5')['i'][()].astype(np.uint64)
+for name, top in (('u64.h5', None), ('u64big.h5', 2**64 - 5)):
+    if top: i[41, 0] = top
+    with h5py.File(name, 'w') as f: f['i'] = i; f['y'] = np.zeros((len(i), 1), 'f4')
+"
+expect 0 "" train hash64.yaml --out r-h64u --data u64.h5 --quiet
+check "uint64 ids train as the same int64 ids (bitwise)" \
+    same_params r-h64/checkpoints/last.h5 r-h64u/checkpoints/last.h5
+expect 1 "u64big.h5: dataset 'i' row 41: id 18446744073709551611 of input 'i' does not fit an int64" train hash64.yaml --out r-h64ub --data u64big.h5
 
 # ---- configs/ctr-hashed.yaml on raw 64-bit user ids, 1 and 2 ranks
 expect 0 "wrote" gen ctr --out ctr.h5 --n 2000 --vocab 300
