@@ -10,6 +10,8 @@
 #    ranks; an id of 2^40 + 1 is reported
 #    as such (not rounded), out of range; an int32 input fed 2^40 + 1 or
 #    2^24 + 1 by an int64 dataset is a clear error, not a rounded float;
+#    uint64 ids are read as such (above 2^63 - 1: an error, not clipped);
+#    streamed ids train bitwise as ids held whole;
 #  - configs/ctr-hashed.yaml on raw 64-bit user ids trains the same on 1
 #    and 2 ranks (1e-5), and `mimo summary` shows the layer;
 #  - bad configs: num_bins missing or <= 0, hashing of a float input, an
