@@ -59,10 +59,14 @@ MIMO_API const mimo_spec *mimo_graph_spec(const mimo_graph *g);
 /* Model inputs, in config order. */
 MIMO_API int mimo_graph_n_inputs(const mimo_graph *g);
 MIMO_API const char *mimo_graph_input_name(const mimo_graph *g, int i);
+/* The float slots of one row of input i: its shape's size, twice that
+ * for dtype: int64 (each value's 8 bytes, int64_t in the host's order, in
+ * two float32 slots: an array of int64 viewed as float32). */
 MIMO_API int mimo_graph_input_width(const mimo_graph *g, int i);
 MIMO_API const mimo_shape *mimo_graph_input_shape(const mimo_graph *g, int i);
-/* Whether input i holds integer ids (dtype: int32); *bound: they must lie
- * in [0, bound) for the layers that read them (0: no such layer). */
+/* Whether input i holds integer ids (dtype: int32 or int64); *bound:
+ * they must lie in [0, bound) for the layers that read them (0: no such
+ * layer, or only layers that take any integer: hashing). */
 MIMO_API int mimo_graph_input_ids(const mimo_graph *g, int i, long long *bound);
 /* Whether input i is the mask of a masked_softmax (its values must be 0
  * or 1, with a 1 in every softmax group). */

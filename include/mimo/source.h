@@ -26,7 +26,9 @@ typedef struct {
     void (*prefetch)(void *ctx, const uint64_t *rows, int b);
 } mimo_source;
 
-/* A named (rows, cols) row-major array; the caller owns data. */
+/* A named (rows, cols) row-major array; the caller owns data. cols is
+ * the input's width (mimo_graph_input_width): for an input of dtype
+ * int64, each value's 8 bytes (int64_t) in place of two floats. */
 typedef struct {
     const char *name;
     const mimo_real *data;

@@ -146,7 +146,12 @@ typedef struct {
 /* The type of an input's values. */
 typedef enum {
     MIMO_DTYPE_FLOAT32 = 0, /* features (any numeric dataset, converted) */
-    MIMO_DTYPE_INT32        /* integer ids (an integer dataset; embeddings) */
+    MIMO_DTYPE_INT32,       /* integer ids (an integer dataset; embeddings),
+                             * carried as floats: exact up to 2^24 */
+    MIMO_DTYPE_INT64        /* 64-bit ids (an integer dataset), carried
+                             * exactly: each value's 8 bytes in the row's
+                             * float slots (mimo_graph_input_width); read
+                             * only by the kinds that read ids */
 } mimo_dtype;
 
 typedef struct {

@@ -203,8 +203,15 @@ class Model:
     def _source(self, arrays, targets):
         keep, items = [], []
         rows = None
+        widths = {n: _input_width(self._g, i) for i, n in enumerate(self.inputs)}
         for name, a in arrays.items():
-            a = np.ascontiguousarray(np.asarray(a, dtype=np.float32).reshape(len(a), -1))
+            a = np.asarray(a)
+            a = a.reshape(len(a), -1)
+            if np.issubdtype(a.dtype, np.integer) and widths.get(name) == 2 * a.shape[1]:
+                # an input of dtype int64: each id's 8 bytes in two float slots
+                a = np.ascontiguousarray(a.astype(np.int64)).view(np.float32)
+            else:
+                a = np.ascontiguousarray(a, dtype=np.float32)
             rows = len(a) if rows is None else rows
             if len(a) != rows:
                 raise Error('%s: %d rows, the others %d' % (name, len(a), rows))

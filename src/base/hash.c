@@ -58,3 +58,18 @@ uint64_t mimo_siphash24(uint64_t k0, uint64_t k1, const void *data, size_t len)
         sipround(v);
     return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
+
+uint64_t mimo_siphash_decimal(uint64_t salt, int64_t v)
+{
+    char buf[24];
+    int at = (int)sizeof buf;
+    /* the digits of -|v| (never overflows, unlike |INT64_MIN|) */
+    int64_t n = v > 0 ? -v : v;
+    do {
+        buf[--at] = (char)('0' - n % 10); /* C99: n % 10 in (-10, 0] */
+        n /= 10;
+    } while (n);
+    if (v < 0)
+        buf[--at] = '-';
+    return mimo_siphash24(salt, salt, buf + at, sizeof buf - (size_t)at);
+}

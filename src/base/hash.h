@@ -13,4 +13,11 @@
  * implementation (whose test vectors tests/test_hash.c checks). */
 uint64_t mimo_siphash24(uint64_t k0, uint64_t k1, const void *data, size_t len);
 
+/* The hash of integer v's canonical decimal text ("-42", "0", "123": a
+ * '-' for negatives, no leading zeros or '+') under the key (salt, salt):
+ * what an imported `hashed` column of seed salt stores for a cell holding
+ * that text (before its mod num_bins), so the hashing layer and the
+ * import put the same id in the same bin. */
+uint64_t mimo_siphash_decimal(uint64_t salt, int64_t v);
+
 #endif

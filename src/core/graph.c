@@ -323,9 +323,35 @@ static int infer_mask(mimo_graph *g, mimo_node *n, char *err, size_t len)
 
 /* The kind's shape inference and masks, then the limits every shape
  * keeps. */
+int mimo_node_wide(const mimo_graph *g, const mimo_node *p)
+{
+    return !p->kind && g->spec->inputs[p->spec_index].dtype == MIMO_DTYPE_INT64;
+}
+
+/* Integer ids that floats do not carry (an int64 input's bytes, a
+ * hashing layer's bins) are read only by a kind that reads ids, as its
+ * first input. */
+static int check_id_readers(const mimo_graph *g, const mimo_node *n, char *err,
+                            size_t len)
+{
+    for (int j = 0; j < n->n_in; j++) {
+        const mimo_node *p = MIMO_PARENT(g, n, j);
+        int wide = mimo_node_wide(g, p), bins = p->kind && p->kind->ids_out;
+        if ((!wide && !bins) || (j == 0 && n->kind->id_bound))
+            continue;
+        snprintf(err, len, "%s layer '%s' cannot read '%s' (%s): only a kind "
+                 "that reads ids (embedding, embedding_bag, hashing) reads it, "
+                 "as its first input", n->kind->name, n->name, p->name,
+                 wide ? "an input of dtype: int64" : "the bin ids of a hashing layer");
+        return -1;
+    }
+    return 0;
+}
+
 static int infer_node(mimo_graph *g, mimo_node *n, char *err, size_t len)
 {
-    if (n->kind->infer(g, n, err, len) < 0 || infer_mask(g, n, err, len) < 0)
+    if (check_id_readers(g, n, err, len) < 0 ||
+        n->kind->infer(g, n, err, len) < 0 || infer_mask(g, n, err, len) < 0)
         return -1;
     long long w = mimo_shape_size(&n->shape);
     if (n->shape.rank < 1 || n->shape.rank > MIMO_SAMPLE_RANK || w < 1 ||
@@ -929,7 +955,11 @@ int mimo_graph_max_batch(const mimo_graph *g) { return g->max_batch; }
 const mimo_spec *mimo_graph_spec(const mimo_graph *g) { return g->spec; }
 int mimo_graph_n_inputs(const mimo_graph *g) { return g->n_inputs; }
 const char *mimo_graph_input_name(const mimo_graph *g, int i) { return g->spec->inputs[i].name; }
-int mimo_graph_input_width(const mimo_graph *g, int i) { return g->nodes[g->input_node[i]].width; }
+int mimo_graph_input_width(const mimo_graph *g, int i)
+{
+    const mimo_node *n = &g->nodes[g->input_node[i]];
+    return n->width * (mimo_node_wide(g, n) ? MIMO_I64_SLOTS : 1);
+}
 const mimo_shape *mimo_graph_input_shape(const mimo_graph *g, int i) { return &g->nodes[g->input_node[i]].shape; }
 int mimo_graph_n_heads(const mimo_graph *g) { return g->n_heads; }
 const mimo_output_spec *mimo_graph_head_spec(const mimo_graph *g, int h) { return g->heads[h].spec; }
@@ -1006,11 +1036,12 @@ int mimo_graph_input_ids(const mimo_graph *g, int i, long long *bound)
         const mimo_node *n = &g->nodes[c];
         /* the ids are a kind's first input (embedding_bag's weights
          * are its second) */
-        if (n->kind && n->kind->id_bound && n->n_in > 0 && n->in[0] == k &&
-            (*bound == 0 || n->kind->id_bound(n) < *bound))
-            *bound = n->kind->id_bound(n);
+        long long b = n->kind && n->kind->id_bound && n->n_in > 0 && n->in[0] == k
+                          ? n->kind->id_bound(n) : 0;
+        if (b > 0 && (*bound == 0 || b < *bound)) /* 0: any integer */
+            *bound = b;
     }
-    return g->spec->inputs[i].dtype == MIMO_DTYPE_INT32;
+    return g->spec->inputs[i].dtype != MIMO_DTYPE_FLOAT32;
 }
 
 /* The trained first tensor of a row-sparse reader, or NULL. */
@@ -1059,7 +1090,15 @@ size_t mimo_graph_touched_rows(const mimo_graph *g, const mimo_sparse_table *t,
             continue;
         const mimo_node *p = MIMO_PARENT(g, n, 0);
         size_t len = (size_t)b * (size_t)p->width;
-        for (size_t i = 0; i < len && count < t->max_touched; i++) {
+        int wide = mimo_node_wide(g, p);
+        for (size_t i = 0; wide && i < len && count < t->max_touched; i++) {
+            int64_t v = mimo_node_i64(p, i); /* an int64 input's ids */
+            if (!(v >= 0 && v < t->rows) || mark[v])
+                continue;
+            mark[v] = 1;
+            rows[count++] = (int32_t)v;
+        }
+        for (size_t i = 0; !wide && i < len && count < t->max_touched; i++) {
             mimo_real v = p->y[i];
             if (!(v >= 0 && v < t->rows) || mark[(long)v])
                 continue;

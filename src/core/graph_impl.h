@@ -5,6 +5,8 @@
 #define MIMO_CORE_GRAPH_IMPL_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "core/graph.h"
 #include "mimo/rng.h"
@@ -136,6 +138,24 @@ void mimo_diag_end(mimo_graph *g, int b);
 void mimo_graph_diag_free(mimo_graph *g);
 
 #define MIMO_PARENT(g, n, k) (&(g)->nodes[(n)->in[k]])
+
+/* The float slots an int64 value takes in an input's rows: its 8 bytes
+ * copied as they are (2 slots of float32, 1 of the double build). */
+#define MIMO_I64_SLOTS ((int)(sizeof(int64_t) / sizeof(mimo_real)))
+
+/* Whether node p is a model input of dtype int64: its y holds each
+ * value's 8 bytes (int64_t, the host's order) in MIMO_I64_SLOTS slots,
+ * (B, width) int64 values; only the kinds that read ids read it, through
+ * mimo_node_id. */
+int mimo_node_wide(const mimo_graph *g, const mimo_node *p);
+
+/* The i-th value (of b * width) of a wide input node p, exactly. */
+static inline int64_t mimo_node_i64(const mimo_node *p, size_t i)
+{
+    int64_t v;
+    memcpy(&v, (const char *)p->y + i * sizeof v, sizeof v);
+    return v;
+}
 
 /* graph.c: declares a parameter tensor of n during infer (name is a static
  * string); returns its index in n->tensors, or -1 out of memory. A state

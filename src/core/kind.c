@@ -24,7 +24,7 @@ static const mimo_kind *const kinds[] = {
     &mimo_kind_global_avg_pool1d, &mimo_kind_global_max_pool1d,
     &mimo_kind_gru, &mimo_kind_lstm,
     &mimo_kind_normalization,
-    &mimo_kind_embedding_bag, &mimo_kind_stack, &mimo_kind_softmax,
+    &mimo_kind_embedding_bag, &mimo_kind_hashing, &mimo_kind_stack, &mimo_kind_softmax,
     &mimo_kind_weighted_sum, &mimo_kind_dot,
     &mimo_kind_multi_head_attention,
     &mimo_kind_bidirectional, &mimo_kind_position_embedding,

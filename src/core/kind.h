@@ -172,8 +172,10 @@ struct mimo_kind {
     /* Optional: after the initializers filled n's tensors, adjusts them
      * (lstm's unit_forget_bias: ones in the forget gate's bias). */
     void (*init)(const mimo_node *n, mimo_real *params);
-    /* Optional: the node reads integer ids of its input, which must lie
-     * in [0, bound) (checked when a dataset is opened). */
+    /* Optional: the node reads integer ids of its first input, which
+     * must lie in [0, bound) (checked when a dataset is opened); 0: any
+     * integer (hashing). Only such a kind may read an int64 input
+     * (mimo_node_wide: its values' bytes in the float slots). */
     long long (*id_bound)(const mimo_node *n);
     /* Optional (exporting a graph with a kind that has none is an error
      * naming the layer): the node in inference mode as ONNX operators
@@ -198,6 +200,11 @@ struct mimo_kind {
      * <layer>_mean_<j> (core/metrics.c; softmax's log_mean: a gate's mean
      * weight per expert). The node's width is at most MIMO_LOG_MEAN_MAX. */
     int (*log_mean)(const mimo_node *n);
+    /* Optional: the node's output is integer ids in [0, ids_out(n))
+     * (hashing's bins), read only by kinds that read ids (id_bound), as
+     * their first input: graph.c checks it; ONNX and the PyTorch twin
+     * carry it as int64. */
+    long long (*ids_out)(const mimo_node *n);
 };
 
 /* What a kind's from_data asks for. */
@@ -243,7 +250,7 @@ extern const mimo_kind mimo_kind_dense, mimo_kind_activation,
     mimo_kind_conv1d, mimo_kind_max_pool1d, mimo_kind_avg_pool1d,
     mimo_kind_global_avg_pool1d, mimo_kind_global_max_pool1d,
     mimo_kind_gru, mimo_kind_lstm, mimo_kind_normalization,
-    mimo_kind_embedding_bag, mimo_kind_stack, mimo_kind_softmax,
+    mimo_kind_embedding_bag, mimo_kind_hashing, mimo_kind_stack, mimo_kind_softmax,
     mimo_kind_weighted_sum, mimo_kind_dot,
     mimo_kind_multi_head_attention,
     mimo_kind_bidirectional, mimo_kind_position_embedding,

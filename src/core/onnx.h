@@ -51,8 +51,8 @@ struct mimo_onnx {
      * tensor ("kernel"). */
     const char *(*constant)(mimo_onnx *x, const char *hint, const mimo_real *v,
                             const long long *dims, int rank);
-    /* An int64 constant of n values (shapes for Reshape, axes); n 0: the
-     * scalar v[0]. */
+    /* An int64 constant of n values, n <= 64 (shapes for Reshape, axes,
+     * hashing's powers); n 0: the scalar v[0]. */
     const char *(*constant_i64)(mimo_onnx *x, const char *hint,
                                 const long long *v, int n);
     const mimo_real *params; /* the model's parameters (flat buffer) */

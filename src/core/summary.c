@@ -35,8 +35,8 @@ static void type_text(const mimo_graph *g, const mimo_node *n, char *buf,
                       size_t len)
 {
     const mimo_layer_spec *l = n->kind ? &g->spec->layers[n->spec_index] : NULL;
-    if (!n->kind)
-        snprintf(buf, len, "input");
+    if (!n->kind) /* int64 ids say so: their rows are twice the slots */
+        snprintf(buf, len, "input%s", mimo_node_wide(g, n) ? " int64" : "");
     else if (n->kind->describe)
         n->kind->describe(n, buf, len);
     else

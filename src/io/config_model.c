@@ -80,7 +80,7 @@ static int conv_input(cfg *c, yaml_node_t *key, yaml_node_t *val,
     snprintf(w2, sizeof w2, "'dtype' of %s", what);
     if (dt && (rc = get_choice(c, dt, w2, &a, &d)))
         return rc;
-    in->dtype = d ? MIMO_DTYPE_INT32 : MIMO_DTYPE_FLOAT32;
+    in->dtype = (mimo_dtype)d; /* DTYPES' order */
     return 0;
 }
 

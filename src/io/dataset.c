@@ -17,6 +17,7 @@
 #include "io/dataset_impl.h"
 #include "io/h5_impl.h"
 #include "io/prep.h"
+#include "core/layers/ids.h"
 #include "comm/dist.h"
 #include "mimo/error.h"
 #include "base/strutil.h"
@@ -25,14 +26,21 @@ typedef struct {
     char *name;     /* dataset name in the file */
     const char *owner; /* the input's or head's name */
     int slot;       /* where its rows go: in[slot] (inputs) or tgt[slot] */
-    int cols;       /* features: the product of the sample's shape */
+    int cols;       /* float slots per row: the product of the sample's
+                       shape (twice it for an int64 input: MIMO_I64_SLOTS) */
+    int vals;       /* values per row in the file: the shape's product */
     mimo_shape shape; /* inputs: the sample's shape (rank 0 for targets) */
     int rank;       /* of the dataset in the file: 1 to 4 */
     hsize_t dims[MIMO_SAMPLE_RANK + 1]; /* its axes; dims[0] = N */
     int labels;     /* integer class labels in [0, classes) */
     int classes;
     int unit;       /* binary_crossentropy targets: in [0, 1] */
-    int ids;        /* an input of integer ids (dtype: int32) ... */
+    int ids;        /* an input of integer ids (dtype: int32 or int64),
+                       read from the file as int64, checked, carried as
+                       floats (int32: exact to 2^24) or bytes (wide) ... */
+    int wide;       /* ... dtype: int64 */
+    int u64;        /* ... an unsigned 64-bit dataset: read as such, each
+                       value checked to fit int64 (HDF5 would clip it) */
     long long id_bound; /* ... in [0, id_bound) when > 0 */
     const mimo_output_spec *head; /* a target: its `missing` marks rows */
     int weights;    /* sample weights: finite, >= 0 */
@@ -123,13 +131,6 @@ static int scan_finite(const mimo_data *d, const column_set *c,
                                   "%g of head '%s' is outside [0, 1] (its loss is "
                                   "binary_crossentropy: a probability)", d->path,
                                   c->name, row0 + r, (double)v, c->owner);
-            else if (c->ids && (v < 0 || v != floor(v) ||
-                                (c->id_bound > 0 && v >= (mimo_real)c->id_bound)))
-                return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: id %.0f "
-                                  "is outside [0, %lld), the input_dim of the "
-                                  "embedding that reads input '%s'", d->path,
-                                  c->name, row0 + r, (double)v, c->id_bound,
-                                  c->owner);
         }
     }
     return 0;
@@ -160,6 +161,74 @@ static int scan_mask(const mimo_data *d, const column_set *c, const mimo_real *x
                                   row0 + r, w > gw ? " in a group" : "");
         }
     return 0;
+}
+
+/* Integer ids as the file holds them, v (rows, vals): in [0, id_bound)
+ * when a layer bounds them (exactly: 2^40 + 1 is no 2^40 here), and an
+ * int32 input's within what its floats carry exactly. */
+static int check_ids(const mimo_data *d, const column_set *c, const void *v,
+                     size_t rows, size_t row0)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (int j = 0; j < c->vals; j++) {
+            int64_t x; /* (a float buffer: memcpy, never a misaligned load) */
+            memcpy(&x, (const char *)v + (r * (size_t)c->vals + (size_t)j) * sizeof x,
+                   sizeof x);
+            if (c->u64 && x < 0) /* read as uint64: above 2^63 - 1 */
+                return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: id %llu "
+                                  "of input '%s' does not fit an int64 (unsigned "
+                                  "64-bit ids are read up to 2^63 - 1: store them "
+                                  "as int64, the same bits)", d->path, c->name,
+                                  row0 + r, (unsigned long long)x, c->owner);
+            if (c->id_bound > 0 && (x < 0 || x >= c->id_bound))
+                return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: id %lld "
+                                  "is outside [0, %lld), the input_dim of the "
+                                  "embedding that reads input '%s'", d->path,
+                                  c->name, row0 + r, (long long)x, c->id_bound, c->owner);
+            if (!c->wide && (x > MIMO_IDS_MAX || x < -MIMO_IDS_MAX))
+                return mimo_error(MIMO_EINVAL, "%s: dataset '%s' row %zu: id %lld "
+                                  "does not fit input '%s' of dtype: int32 (exact "
+                                  "up to 2^24 in magnitude): declare it dtype: "
+                                  "int64", d->path, c->name, row0 + r, (long long)x,
+                                  c->owner);
+        }
+    return 0;
+}
+
+/* n ids read as int64 at buf into their carried form in place: an int32
+ * input's as floats (forward: each float lands before the next int64 is
+ * read), an int64 input's bytes as they are. */
+static void carry_ids(const column_set *c, void *buf, size_t n)
+{
+    for (size_t i = 0; !c->wide && i < n; i++) {
+        int64_t v;
+        memcpy(&v, (char *)buf + i * sizeof v, sizeof v);
+        mimo_real f = (mimo_real)v;
+        memcpy((char *)buf + i * sizeof f, &f, sizeof f);
+    }
+}
+
+/* Rows [r0, r0 + m) of set c into buf (m, cols) in their carried form;
+ * ids are checked on the way (buf holds m * vals int64: alloc_ids). */
+static int read_rows(const mimo_data *d, const column_set *c, size_t r0, size_t m,
+                     mimo_real *buf)
+{
+    if (!c->ids)
+        return mimo_h5_read_rows(d->file, d->path, c->name, r0, m, (size_t)c->cols, buf);
+    int rc = mimo_h5_read_rows_as(d->file, d->path, c->name, r0, m, (size_t)c->vals,
+                                  c->u64 ? H5T_NATIVE_UINT64 : H5T_NATIVE_INT64, buf);
+    if (!rc)
+        rc = check_ids(d, c, buf, m, r0);
+    if (!rc)
+        carry_ids(c, buf, m * (size_t)c->vals);
+    return rc;
+}
+
+/* Values of a buffer for m rows of set c read by read_rows. */
+static size_t buf_len(const column_set *c, size_t m)
+{
+    size_t w = c->ids ? (size_t)c->vals * (sizeof(int64_t) / sizeof(mimo_real)) : 0;
+    return m * (w > (size_t)c->cols ? w : (size_t)c->cols);
 }
 
 static int check_values(const mimo_data *d, const column_set *c,
@@ -220,21 +289,22 @@ static int check_shape(mimo_data *d, column_set *c, const char *what,
         char have[128], first[32], flat[48];
         snprintf(first, sizeof first, "%zu", rows);
         shape_text(first, &row, have, sizeof have);
-        shape_text("N", &(mimo_shape){1, {c->cols}}, flat, sizeof flat);
+        shape_text("N", &(mimo_shape){1, {c->vals}}, flat, sizeof flat);
         return mimo_error(MIMO_ESHAPE, "%s: dataset '%s' has shape %s, %s '%s' "
                           "needs %s%s%s", d->path, c->name, have, what, owner, flat,
                           full ? " or " : "", whole);
     }
-    if (rank <= 2 && cols != (size_t)c->cols)
+    if (rank <= 2 && cols != (size_t)c->vals)
         return mimo_error(MIMO_ESHAPE, "%s: dataset '%s' has %zu feature(s) per "
                           "row, %s '%s' needs %d%s%s%s", d->path, c->name, cols,
-                          what, owner, c->cols, full ? " (or shape " : "", whole,
+                          what, owner, c->vals, full ? " (or shape " : "", whole,
                           full ? ")" : "");
     if (c->ids && !mimo_h5_is_integer(d->file, c->name))
         return mimo_error(MIMO_EINVAL, "%s: dataset '%s' holds floating-point "
-                          "values, but input '%s' is declared dtype: int32 "
+                          "values, but input '%s' is declared dtype: %s "
                           "(integer ids): store it as an integer dataset",
-                          d->path, c->name, owner);
+                          d->path, c->name, owner, c->wide ? "int64" : "int32");
+    c->u64 = c->ids && mimo_h5_is_u64(d->file, c->name);
     if (rows == 0)
         return mimo_error(MIMO_EINVAL, "%s: dataset '%s' is empty", d->path, c->name);
     if (*n != (size_t)-1 && rows != *n)
@@ -261,6 +331,7 @@ static int describe_sets(mimo_data *d, const mimo_graph *g)
             c->cols = mimo_graph_input_width(g, i);
             c->shape = *mimo_graph_input_shape(g, i);
             c->ids = mimo_graph_input_ids(g, i, &c->id_bound);
+            c->wide = mimo_graph_spec(g)->inputs[i].dtype == MIMO_DTYPE_INT64;
             c->mask = mimo_graph_input_mask(g, i);
             const mimo_shape *sh = &c->shape;
             c->group = sh->rank > 0 ? sh->dim[sh->rank - 1] : c->cols;
@@ -287,6 +358,7 @@ static int describe_sets(mimo_data *d, const mimo_graph *g)
         }
         if (!c->name)
             return mimo_error(MIMO_ENOMEM, "out of memory");
+        c->vals = i < d->n_in ? (int)mimo_shape_size(&c->shape) : c->cols;
     }
     return 0;
 }
@@ -331,8 +403,7 @@ static int load_or_scan(mimo_data *d, int whole)
         size_t bad = 0, first = 0, chunk = whole ? d->n : SCAN_ROWS;
         if (c->absent)
             continue;
-        mimo_real *buf = malloc(sizeof(mimo_real) * (size_t)c->cols *
-                                (chunk < d->n ? chunk : d->n));
+        mimo_real *buf = malloc(sizeof(mimo_real) * buf_len(c, chunk < d->n ? chunk : d->n));
         if (!buf)
             return mimo_error(MIMO_ENOMEM, "%s: out of memory reading '%s'",
                               d->path, c->name);
@@ -343,9 +414,8 @@ static int load_or_scan(mimo_data *d, int whole)
                                 "'%s' (row %zu of %zu)", d->path, c->name, r, d->n);
                 break;
             }
-            rc = mimo_h5_read_rows(d->file, d->path, c->name, r, m,
-                                   (size_t)c->cols, buf);
-            if (!rc)
+            rc = read_rows(d, c, r, m, buf);
+            if (!rc && !c->ids) /* ids: checked as integers by read_rows */
                 rc = check_values(d, c, buf, m, r, &bad, &first);
         }
         if (!rc)
@@ -369,7 +439,7 @@ static int fingerprint(mimo_data *d)
 {
     struct stat sb;
     uLong crc = crc32(0L, Z_NULL, 0);
-    mimo_real row[4096];
+    mimo_real row[8192]; /* 4096 values, or 4096 slots of ids read as int64 */
     if (stat(d->path, &sb) == 0) {
         d->fp[0] = (double)sb.st_size;
         d->fp[1] = (double)sb.st_mtime;
@@ -380,13 +450,12 @@ static int fingerprint(mimo_data *d)
             continue;
         crc = crc32(crc, (const Bytef *)c->name, (uInt)strlen(c->name));
         crc = crc32(crc, (const Bytef *)c->dims, (uInt)(sizeof(hsize_t) * (size_t)c->rank));
-        if ((size_t)c->cols > sizeof row / sizeof *row)
+        if (c->cols > 4096) /* (int32 ids are read as int64 first: 8192) */
             continue; /* wide rows: their shape only */
         for (int k = 0; k < FP_ROWS; k++) {
             size_t r = d->n > 1 ? (d->n - 1) * (size_t)k / (FP_ROWS - 1) : 0;
             const mimo_real *x = c->mem ? c->mem + r * (size_t)c->cols : row;
-            int rc = c->mem ? 0 : mimo_h5_read_rows(d->file, d->path, c->name, r, 1,
-                                                    (size_t)c->cols, row);
+            int rc = c->mem ? 0 : read_rows(d, c, r, 1, row);
             if (rc)
                 return rc;
             crc = crc32(crc, (const Bytef *)x, (uInt)(sizeof *x * (size_t)c->cols));
@@ -434,7 +503,10 @@ static int read_set(mimo_data *d, const column_set *c, int b, mimo_real *dst)
     count[0] = (hsize_t)b;
     hid_t ms = H5Screate_simple(c->rank, count, NULL);
     if (st >= 0)
-        st = H5Dread(ds, MIMO_H5_REAL, ms, fs, H5P_DEFAULT, d->tmp);
+        st = H5Dread(ds, c->ids ? H5T_NATIVE_INT64 : MIMO_H5_REAL, ms, fs,
+                     H5P_DEFAULT, d->tmp);
+    if (st >= 0 && c->ids) /* checked when the file was opened */
+        carry_ids(c, d->tmp, (size_t)b * (size_t)c->vals);
     H5Sclose(ms);
     if (fs >= 0)
         H5Sclose(fs);
@@ -588,7 +660,7 @@ static int alloc_stream(mimo_data *d)
     size_t B = (size_t)d->max_batch;
     d->sorted = malloc(sizeof *d->sorted * B);
     d->req = malloc(sizeof *d->req * B);
-    d->tmp = malloc(sizeof(mimo_real) * B * (size_t)maxc);
+    d->tmp = malloc(sizeof(int64_t) * B * (size_t)maxc); /* ids read as int64 */
     d->pre = calloc((size_t)n_sets, sizeof *d->pre);
     d->dst = calloc((size_t)n_sets, sizeof *d->dst);
     if (!d->sorted || !d->req || !d->tmp || !d->pre || !d->dst)

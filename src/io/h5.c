@@ -399,8 +399,27 @@ int mimo_h5_is_integer(hid_t f, const char *name)
     return is;
 }
 
+int mimo_h5_is_u64(hid_t f, const char *name)
+{
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    hid_t t = d >= 0 ? H5Dget_type(d) : -1;
+    int is = t >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Tget_sign(t) == H5T_SGN_NONE &&
+             H5Tget_size(t) >= 8;
+    if (t >= 0)
+        H5Tclose(t);
+    if (d >= 0)
+        H5Dclose(d);
+    return is;
+}
+
 int mimo_h5_read_rows(hid_t f, const char *path, const char *name, size_t r0,
                       size_t n, size_t cols, mimo_real *dst)
+{
+    return mimo_h5_read_rows_as(f, path, name, r0, n, cols, MIMO_H5_REAL, dst);
+}
+
+int mimo_h5_read_rows_as(hid_t f, const char *path, const char *name, size_t r0,
+                         size_t n, size_t cols, hid_t type, void *dst)
 {
     if (n == 0)
         return 0;
@@ -420,7 +439,7 @@ int mimo_h5_read_rows(hid_t f, const char *path, const char *name, size_t r0,
     if (st >= 0)
         st = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
     if (st >= 0)
-        st = H5Dread(d, MIMO_H5_REAL, ms, fs, H5P_DEFAULT, dst);
+        st = H5Dread(d, type, ms, fs, H5P_DEFAULT, dst);
     if (ms >= 0)
         H5Sclose(ms);
     if (fs >= 0)

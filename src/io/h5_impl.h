@@ -67,6 +67,9 @@ int mimo_h5_check_storage(hid_t f, const char *path, const char *name);
 
 /* Whether dataset `name` holds integers (0 if it cannot be opened). */
 int mimo_h5_is_integer(hid_t f, const char *name);
+/* Whether it holds unsigned integers of 64 bits: values above 2^63 - 1
+ * that int64 cannot hold (HDF5 would clip them). */
+int mimo_h5_is_u64(hid_t f, const char *name);
 
 /* Reads rows [r0, r0 + n) of a numeric dataset of any rank mimo_h5_shape
  * accepts into dst (n, cols) as mimo_real, in the file's memory order,
@@ -74,6 +77,10 @@ int mimo_h5_is_integer(hid_t f, const char *name);
  * after the first. */
 int mimo_h5_read_rows(hid_t f, const char *path, const char *name, size_t r0,
                       size_t n, size_t cols, mimo_real *dst);
+/* The same into memory of HDF5 type `type` (H5T_NATIVE_INT64: integer
+ * ids read exactly). */
+int mimo_h5_read_rows_as(hid_t f, const char *path, const char *name, size_t r0,
+                         size_t n, size_t cols, hid_t type, void *dst);
 
 /* Writes a float32 dataset (rows, cols) (rank 1 when cols == 0) at `name`
  * (intermediate groups created). data is (rows, max(cols, 1)). */

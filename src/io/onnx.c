@@ -201,7 +201,7 @@ static const char *b_constant(mimo_onnx *x, const char *hint, const mimo_real *v
 static const char *b_constant_i64(mimo_onnx *x, const char *hint,
                                   const long long *v, int n)
 {
-    int64_t buf[MIMO_MAX_RANK + 2];
+    int64_t buf[64]; /* shapes, axes, and hashing's tables (32 powers of 2) */
     long long dims = n;
     if (n > (int)(sizeof buf / sizeof *buf))
         return NULL;
@@ -245,13 +245,15 @@ static Onnx__ValueInfoProto *value_info(writer *w, const char *name, int type,
     return v;
 }
 
-/* The value node k's consumer c reads: an int32 input's ids themselves
- * for a kind that reads ids, else its float32 view (a Cast, made once). */
+/* The value node k's consumer c reads: an integer input's ids (int32,
+ * int64) themselves for a kind that reads ids, else its float32 view (a
+ * Cast, made once); a hashing layer's int64 bins go only to id readers
+ * (graph.c checks it). */
 static const char *parent_value(writer *w, const mimo_graph *g, const mimo_node *c,
                                 int k, const char **values, const char **as_float)
 {
     const mimo_node *p = &g->nodes[k];
-    int ids = !p->kind && g->spec->inputs[p->spec_index].dtype == MIMO_DTYPE_INT32;
+    int ids = !p->kind && g->spec->inputs[p->spec_index].dtype != MIMO_DTYPE_FLOAT32;
     if (!ids || c->kind->id_bound)
         return values[k];
     if (!as_float[k]) {
@@ -344,9 +346,10 @@ static int write_ends(writer *w, const mimo_graph *g, const char **values,
         return MIMO_ENOMEM;
     for (int i = 0; i < g->n_inputs; i++) {
         const mimo_node *n = &g->nodes[g->input_node[i]];
-        int type = g->spec->inputs[n->spec_index].dtype == MIMO_DTYPE_INT32
-                       ? ONNX__TENSOR_PROTO__DATA_TYPE__INT32
-                       : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+        mimo_dtype dt = g->spec->inputs[n->spec_index].dtype;
+        int type = dt == MIMO_DTYPE_INT64   ? ONNX__TENSOR_PROTO__DATA_TYPE__INT64
+                   : dt == MIMO_DTYPE_INT32 ? ONNX__TENSOR_PROTO__DATA_TYPE__INT32
+                                            : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
         if (!(gp->input[i] = value_info(w, n->name, type, &n->shape)))
             return MIMO_ENOMEM;
     }

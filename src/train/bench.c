@@ -102,8 +102,14 @@ static int make_data(const mimo_graph *g, size_t rows, synth *s)
         long long ids = 0;
         if (h < 0 && mimo_graph_input_ids(g, i, &ids) && ids == 0)
             ids = 100; /* integer ids no layer bounds */
-        fill(&r, s->buf[i], rows, cols, o ? o->loss : MIMO_LOSS_MSE,
+        int wide = h < 0 && mimo_graph_spec(g)->inputs[i].dtype == MIMO_DTYPE_INT64;
+        int vals = wide ? (int)mimo_shape_size(mimo_graph_input_shape(g, i)) : cols;
+        fill(&r, s->buf[i], rows, vals, o ? o->loss : MIMO_LOSS_MSE,
              o ? mimo_graph_head_units(g, h) : 0, ids);
+        for (size_t k = rows * (size_t)vals; wide && k-- > 0;) { /* int64's bytes, */
+            int64_t v = (int64_t)s->buf[i][k];      /* from the last (in place) */
+            memcpy((char *)s->buf[i] + k * sizeof v, &v, sizeof v);
+        }
         s->arr[i] = (mimo_array){h < 0 ? mimo_graph_input_name(g, i)
                                        : (o->target ? o->target : o->name),
                                  s->buf[i], rows, cols};

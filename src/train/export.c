@@ -173,7 +173,7 @@ static void put_node(text *t, const mimo_graph *g, int k)
     put(t, ", \"shape\": ");
     put_shape(t, &n->shape);
     if (!n->kind) {
-        put(t, ", \"ids\": %s}", g->spec->inputs[n->spec_index].dtype == MIMO_DTYPE_INT32
+        put(t, ", \"ids\": %s}", g->spec->inputs[n->spec_index].dtype != MIMO_DTYPE_FLOAT32
                                    ? "true" : "false");
         return;
     }

@@ -95,6 +95,40 @@ def pair(v):
     return v * 2 if len(v) == 1 else v
 
 
+_M64 = (1 << 64) - 1
+
+
+def _rotl(x, b):
+    return ((x << b) | (x >> (64 - b))) & _M64
+
+
+def siphash24(k0, k1, data):
+    """SipHash-2-4 (Aumasson & Bernstein) of the bytes data under the key
+    (k0, k1): mimo's stable hash (base/hash.c), the import's hashed
+    columns and the hashing layer."""
+    v = [k0 ^ 0x736f6d6570736575, k1 ^ 0x646f72616e646f6d,
+         k0 ^ 0x6c7967656e657261, k1 ^ 0x7465646279746573]
+
+    def rnd():
+        v[0] = (v[0] + v[1]) & _M64; v[1] = _rotl(v[1], 13) ^ v[0]; v[0] = _rotl(v[0], 32)
+        v[2] = (v[2] + v[3]) & _M64; v[3] = _rotl(v[3], 16) ^ v[2]
+        v[0] = (v[0] + v[3]) & _M64; v[3] = _rotl(v[3], 21) ^ v[0]
+        v[2] = (v[2] + v[1]) & _M64; v[1] = _rotl(v[1], 17) ^ v[2]; v[2] = _rotl(v[2], 32)
+    n = len(data)
+    words = [data[i:i + 8] for i in range(0, n - n % 8, 8)]
+    words.append(data[n - n % 8:] + bytes(7 - n % 8) + bytes([n & 0xff]))
+    for w in words:
+        m = int.from_bytes(w, 'little')
+        v[3] ^= m
+        rnd()
+        rnd()
+        v[0] ^= m
+    v[2] ^= 0xff
+    for _ in range(4):
+        rnd()
+    return v[0] ^ v[1] ^ v[2] ^ v[3]
+
+
 class MimoModel(torch.nn.Module):
     def __init__(self, graph=None):
         super().__init__()
@@ -164,6 +198,16 @@ class MimoModel(torch.nn.Module):
         if a['mask_zero']:  # id 0 is padding
             self.mask_out = xs[0] != 0
         return F.embedding(xs[0], self.tensor(n, 'embeddings'))
+
+    def k_hashing(self, n, a, xs):
+        # the id's decimal text under (salt, salt), as the import's hashed
+        # columns; mask_value's id to bin 0, the others to 1 + h mod (B - 1)
+        masked = a['mask_value'] != -2 ** 31  # none given
+        bins = a['num_bins'] - 1 if masked else a['num_bins']
+        out = [siphash24(a['salt'], a['salt'], str(int(v)).encode()) % bins + masked
+               for v in xs[0].reshape(-1).tolist()]
+        y = torch.tensor(out, dtype=torch.long).reshape(xs[0].shape)
+        return torch.where(xs[0] == a['mask_value'], torch.zeros_like(y), y) if masked else y
 
     def k_embedding_bag(self, n, a, xs):
         rows = F.embedding(xs[0], self.tensor(n, 'embeddings'))  # (N, .., L, d)

@@ -88,6 +88,11 @@ train ctr
 target "ctr val_click_accuracy" "$(hist ctr val_click_accuracy 6)" '>' 0.64
 target "ctr val_click_auc" "$(hist ctr val_click_auc 6)" '>' 0.68
 target "ctr val_conversion_auc" "$(hist ctr val_conversion_auc 6)" '>' 0.68
+# the same with its user ids read as int64 and hashed into 512 bins
+# (fewer than the 1,000 users) before the user embedding
+train ctr-hashed
+target "ctr-hashed val_click_auc" "$(hist ctr-hashed val_click_auc 6)" '>' 0.68
+target "ctr-hashed val_conversion_auc" "$(hist ctr-hashed val_conversion_auc 6)" '>' 0.68
 
 # MMoE on the same data: stacked experts, a softmax gate per task
 train mmoe

@@ -19,6 +19,12 @@ with h5py.File(sys.argv[1], 'w') as f:
     bag[1] = [4, 4, 7, 0, 0]                      # a repeated id, padding
     f['bag'] = bag
     f['bw'] = rs.rand(n, 5).astype('f4') + 0.1
+    # raw 64-bit ids: any size and sign, 0 (hsm's mask_value), both ends
+    big = rs.randint(-2**63, 2**63 - 1, size=(n, 4), dtype=np.int64)
+    big[:, 3] = rs.randint(-3, 4, size=n)            # small ones, 0 among them
+    big[0] = [2**63 - 1, -2**63, 2**40 + 1, 0]
+    f['big'] = big
+    f['id64'] = rs.randint(0, 30, size=(n, 2)).astype(np.int64)
     f['cls'] = rs.randint(0, 6, n).astype('i4')
     f['reg'] = rs.randn(n, 4).astype('f4')
     f['prob'] = (rs.rand(n, 1) > 0.5).astype('f4')

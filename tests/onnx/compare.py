@@ -20,7 +20,8 @@ rows = int(rows)
 
 m = onnx.load(model)
 onnx.checker.check_model(m, full_check=True)
-types = {onnx.TensorProto.FLOAT: ('float32', 'f4'), onnx.TensorProto.INT32: ('int32', 'i4')}
+types = {onnx.TensorProto.FLOAT: ('float32', 'f4'), onnx.TensorProto.INT32: ('int32', 'i4'),
+         onnx.TensorProto.INT64: ('int64', 'i8')}
 work = tempfile.mkdtemp()
 spec = []
 with h5py.File(data, 'r') as f:

@@ -1,7 +1,7 @@
 // ort_run.js — runs an ONNX model in onnxruntime (npm's onnxruntime-node,
 // the CPU runtime; nobody here wrote it) on inputs prepared by the tests:
 //   node ort_run.js MODEL.onnx DIR
-// DIR/inputs.json lists {name, dtype: "float32"|"int32", dims, file}; each
+// DIR/inputs.json lists {name, dtype: "float32"|"int32"|"int64", dims, file}; each
 // file holds the values, little-endian. Writes DIR/<output>.bin (float32)
 // and DIR/outputs.json ({name: dims}). The module is found through
 // NODE_PATH (the tests install it with npm --ignore-scripts).
@@ -17,7 +17,8 @@ async function main() {
   for (const t of spec) {
     const buf = fs.readFileSync(path.join(dir, t.file));
     const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
-    const data = t.dtype === 'int32' ? new Int32Array(ab) : new Float32Array(ab);
+    const data = t.dtype === 'int32' ? new Int32Array(ab)
+               : t.dtype === 'int64' ? new BigInt64Array(ab) : new Float32Array(ab);
     feeds[t.name] = new ort.Tensor(t.dtype, data, t.dims);
   }
   const s = await ort.InferenceSession.create(model, {intraOpNumThreads: 1,

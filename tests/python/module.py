@@ -4,7 +4,8 @@ against the mimo command on the same files: train() writes the run
 `mimo train` writes (bitwise the same weights), load() + predict() give
 `mimo predict`'s outputs bitwise, evaluate() `mimo eval`'s numbers,
 weights() the checkpoint's tensors, fit() on numpy arrays trains the same
-trajectory as `mimo train` on the same rows, errors raise mimo.Error with
+trajectory as `mimo train` on the same rows, numpy int64 ids reach an
+int64 input exactly (predict() as `mimo predict`), errors raise mimo.Error with
 mimo's message, and train() under `mpirun -np 2 python3` matches 1 rank.
 
 Usage: module.py MIMO_BINARY LIBMIMO_SO WORKDIR   (exit 0: all hold)
@@ -83,6 +84,40 @@ fw = fm.weights()
 worst = max(np.abs(fw[k] - b[k]).max() / (np.abs(b[k]).max() + 1e-30) for k in b)
 check('fit() on numpy arrays == mimo train on the file, lr schedule too (max relative '
       '%.1e)' % worst, worst == 0)
+
+# int64 ids: numpy int64 arrays reach a hashing layer and an embedding
+# exactly (ids beyond 2^53, the int64 extremes), as mimo predict reads them
+rs = np.random.RandomState(3)
+big = rs.randint(-2**63, 2**63 - 1, size=(120, 3), dtype=np.int64)
+big[0] = [2**63 - 1, -2**63, 2**53 + 1]
+ids = rs.randint(0, 40, size=(120, 2)).astype(np.int64)
+with h5py.File('i64.h5', 'w') as f:
+    f['big'] = big; f['ids'] = ids; f['y'] = rs.randn(120, 1).astype('f4')
+with open('i64.yaml', 'w') as f:
+    f.write('''inputs:
+  big: {shape: 3, dtype: int64}
+  ids: {shape: 2, dtype: int64}
+layers:
+  h:  {type: hashing, num_bins: 50, salt: 1, from: big}
+  e:  {type: embedding, input_dim: 50, output_dim: 2, from: h}
+  e2: {type: embedding, input_dim: 40, output_dim: 2, from: ids}
+  f:  {type: flatten, from: e}
+  f2: {type: flatten, from: e2}
+  c:  {type: concat, from: [f, f2]}
+  y:  {type: dense, units: 1, from: c}
+outputs:
+  y: {loss: mse}
+train: {optimizer: {type: sgd, lr: 0.1}, batch_size: 40, epochs: 1}
+data: {train: i64.h5}
+''')
+run('train', 'i64.yaml', '--out', 'i64-run', '--quiet')
+run('predict', 'i64-run', '--data', 'i64.h5', '--out', 'i64-pred.h5')
+got = mimo.load('i64-run').predict({'big': big, 'ids': ids})['y']
+near = big.copy(); near[0, 2] = 2**53  # what a float64 would have made of it
+other = mimo.load('i64-run').predict({'big': near, 'ids': ids})['y']
+with h5py.File('i64-pred.h5', 'r') as p:
+    check('predict() on int64 arrays == mimo predict, bitwise; 2^53 + 1 is not 2^53',
+          np.array_equal(got, p['y'][()]) and got[0, 0] != other[0, 0])
 
 # errors
 try:

@@ -1,5 +1,5 @@
 /* embedding.c — the embedding layer: integer ids (a model input declared
- * dtype: int32) to rows of a table: y[.., :] = E[id, :], so an input of
+ * dtype: int32 or int64, or a hashing layer's bins) to rows of a table: y[.., :] = E[id, :], so an input of
  * shape (k) gives (k, output_dim). dE[id, :] += dy[.., :], repeated ids
  * adding up; ids get no gradient. Tensor: embeddings (input_dim,
  * output_dim), Keras' default initializer uniform(-0.05, 0.05). Ids are
@@ -73,6 +73,26 @@ static void embedding_buffers(mimo_graph *g, mimo_node *n, mimo_arena *a)
                   : NULL;
 }
 
+/* The rows of an int64 input's ids, read exactly (mimo_node_i64): the
+ * loops below with another id type, apart so the float path stays the
+ * loop it always was. dE NULL: forward (y, mask), else backward. */
+static void wide_rows(mimo_graph *g, mimo_node *n, const mimo_real *E, mimo_real *dE,
+                      size_t count)
+{
+    const embedding_args *a = n->args;
+    const mimo_node *p = MIMO_PARENT(g, n, 0);
+    size_t d = (size_t)a->output_dim;
+    for (size_t i = 0; !dE && n->mask && i < count; i++)
+        ((mimo_real *)n->mask)[i] = mimo_node_i64(p, i) != 0;
+    for (size_t i = 0; i < count; i++) {
+        long row = mimo_ids_row_i64(g, n, mimo_node_i64(p, i), a->input_dim);
+        for (size_t j = 0; !dE && j < d; j++)
+            n->y[i * d + j] = row >= 0 ? E[(size_t)row * d + j] : 0;
+        for (size_t j = 0; dE && row >= 0 && j < d; j++)
+            dE[(size_t)row * d + j] += n->dy[i * d + j];
+    }
+}
+
 static void embedding_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                               int b)
 {
@@ -80,6 +100,10 @@ static void embedding_forward(mimo_graph *g, mimo_node *n, const mimo_real *para
     const mimo_real *ids = MIMO_PARENT(g, n, 0)->y;
     const mimo_real *E = params + n->tensors[0].off;
     size_t count = (size_t)b * (size_t)MIMO_PARENT(g, n, 0)->width, d = (size_t)a->output_dim;
+    if (mimo_node_wide(g, MIMO_PARENT(g, n, 0))) {
+        wide_rows(g, n, E, NULL, count);
+        return;
+    }
     for (size_t i = 0; n->mask && i < count; i++)
         ((mimo_real *)n->mask)[i] = ids[i] != 0;
     for (size_t i = 0; i < count; i++) {
@@ -99,6 +123,10 @@ static void embedding_backward(mimo_graph *g, mimo_node *n, const mimo_real *par
     const mimo_real *ids = MIMO_PARENT(g, n, 0)->y;
     mimo_real *dE = grads + n->tensors[0].off;
     size_t count = (size_t)b * (size_t)MIMO_PARENT(g, n, 0)->width, d = (size_t)a->output_dim;
+    if (mimo_node_wide(g, MIMO_PARENT(g, n, 0))) {
+        wide_rows(g, n, NULL, dE, count);
+        return;
+    }
     for (size_t i = 0; i < count; i++) {
         long row = row_of(g, n, ids[i]);
         for (size_t j = 0; row >= 0 && j < d; j++)

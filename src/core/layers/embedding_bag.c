@@ -81,17 +81,22 @@ static int bag_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
                                 a->input_dim, a->output_dim) < 0 ? -1 : 0;
 }
 
-/* One bag: its L ids and weights (NULL: 1), its output (d). */
+/* One bag: its L ids (floats, or an int64 input's: ids64) and weights
+ * (NULL: 1), its output (d). */
 typedef struct {
     const mimo_real *ids, *w;
+    const char *ids64;
     mimo_real *y;
 } bag;
 
 static bag bag_at(const mimo_graph *g, const mimo_node *n, size_t r, int L)
 {
+    const mimo_node *p = MIMO_PARENT(g, n, 0);
     const mimo_real *w = n->n_in == 2 ? MIMO_PARENT(g, n, 1)->y : NULL;
     size_t d = (size_t)((const bag_args *)n->args)->output_dim;
-    return (bag){MIMO_PARENT(g, n, 0)->y + r * (size_t)L, w ? w + r * (size_t)L : NULL,
+    int wide = mimo_node_wide(g, p);
+    return (bag){wide ? NULL : p->y + r * (size_t)L, w ? w + r * (size_t)L : NULL,
+                 wide ? (const char *)p->y + r * (size_t)L * sizeof(int64_t) : NULL,
                  n->y + r * d};
 }
 
@@ -100,6 +105,11 @@ static bag bag_at(const mimo_graph *g, const mimo_node *n, size_t r, int L)
 static long row_at(mimo_graph *g, const mimo_node *n, const bag *k, int j)
 {
     const bag_args *a = n->args;
+    if (k->ids64) {
+        int64_t v;
+        memcpy(&v, k->ids64 + (size_t)j * sizeof v, sizeof v);
+        return a->mask_zero && v == 0 ? -1 : mimo_ids_row_i64(g, n, v, a->input_dim);
+    }
     if (a->mask_zero && k->ids[j] == 0)
         return -1;
     return mimo_ids_row(g, n, k->ids[j], a->input_dim);
