@@ -45,8 +45,12 @@ static void report(const mimo_bench_result *r, const char *data)
            r->sps_min, r->sps_max);
     printf("matrix products    %.2f GFLOP/s (%.3g MFLOP per sample)\n", r->gflops,
            r->flops_per_sample / 1e6);
+    printf("precision          %s\n", r->precision);
     printf("sgemm 1024^3       %.2f GFLOP/s per rank at %d thread(s)\n",
            r->sgemm_gflops, r->threads);
+    if (r->bf16_gflops > 0)
+        printf("bf16 matmul 1024^3 %.2f GFLOP/s per rank (float32 accumulation)\n",
+               r->bf16_gflops);
     printf("share of sgemm     %.1f%% (sgemm-bound rate %.0f samples/s)\n",
            100 * r->sps_median / r->sgemm_bound_sps, r->sgemm_bound_sps);
     printf("step               %.3f ms (rank 0)\n", 1e3 * r->step_s);
