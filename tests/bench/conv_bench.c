@@ -170,7 +170,7 @@ int main(int argc, char **argv)
                    values(out, 6), values(out, 7), values(xin, 8),
                    values(K * l->filters, 9), values((size_t)l->filters, 10),
                    values(mimo_conv_im2col_scratch(&w, b), 11),
-                   mimo_conv_dnnl_new(&w, l->filters, 1)};
+                   mimo_conv_dnnl_new(&w, l->filters, 1, 0)};
         double flops = 2.0 * b * w.out_h * w.out_w * (double)K * l->filters;
         r->l = l;
         snprintf(r->shape, sizeof r->shape, "%dx%dx%d %dx%dx%d %s", l->h, l->w, l->c,
