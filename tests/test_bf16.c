@@ -129,9 +129,23 @@ static void test_round(void **s)
         if (mimo_bf16_to(b[i]) != want[i] || signbit(mimo_bf16_to(b[i])) != signbit(want[i]))
             fail_msg("bf16 of %.9g: %.9g, want %.9g", (double)in[i],
                      (double)mimo_bf16_to(b[i]), (double)want[i]);
-    float nan = NAN;
+    float nan = NAN, sub[2] = {1e-40f, -1e-40f}; /* subnormals: zeros of their sign */
     mimo_bf16_from(b, &nan, 1);
     assert_true(isnan(mimo_bf16_to(b[0])));
+    mimo_bf16_from(b, sub, 2);
+    assert_true(b[0] == 0 && b[1] == 0x8000);
+    /* the vector conversion (16 at a time) = the scalar one (tails) */
+    float v[53];
+    mimo_bf16 all[53], one;
+    fill(v, 53, 11);
+    v[3] = 1e-39f, v[17] = -INFINITY, v[20] = NAN, v[40] = 1.0f + 0x1p-8f;
+    mimo_bf16_from(all, v, 53);
+    for (int i = 0; i < 53; i++) {
+        mimo_bf16_from(&one, v + i, 1);
+        if (one != all[i])
+            fail_msg("value %d (%.9g): 0x%04x in a block, 0x%04x alone", i, (double)v[i],
+                     all[i], one);
+    }
 }
 
 static void test_gemm(void **s)

@@ -35,27 +35,80 @@ int mimo_precision_parse(const char *s)
 
 /* ---- conversion ---------------------------------------------------------- */
 
+/* One value: to nearest, ties to even; NaN stays NaN (quiet); a
+ * subnormal becomes a zero of its sign — as the CPUs' own conversion
+ * (VCVTNEPS2BF16 treats subnormal inputs as zeros), so both give the
+ * same bits. */
 static inline mimo_bf16 bf16_of(float f)
 {
     union {
         float f;
         uint32_t u;
     } c = {f};
-    if ((c.u & 0x7fffffffu) > 0x7f800000u) /* NaN: stays one (quiet) */
+    if ((c.u & 0x7fffffffu) > 0x7f800000u) /* NaN */
         return (mimo_bf16)((c.u >> 16) | 0x40u);
-    c.u += 0x7fffu + ((c.u >> 16) & 1u); /* to nearest, ties to even */
+    if ((c.u & 0x7f800000u) == 0) /* zero or subnormal */
+        return (mimo_bf16)((c.u >> 16) & 0x8000u);
+    c.u += 0x7fffu + ((c.u >> 16) & 1u);
     return (mimo_bf16)(c.u >> 16);
+}
+
+static void from_c(mimo_bf16 *dst, const float *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = bf16_of(src[i]);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 10 && \
+    !defined(MIMO_REAL_DOUBLE)
+#include <immintrin.h>
+#define HAVE_CVTNE 1
+/* 16 values an instruction where the CPU converts natively (the bf16
+ * path's CPUs: AVX512_BF16); the tail as from_c, the same bits */
+__attribute__((target("avx512f,avx512bf16"))) static void from_cvtne(mimo_bf16 *dst,
+                                                                     const float *src,
+                                                                     size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256bh b = _mm512_cvtneps_pbh(_mm512_loadu_ps(src + i));
+        memcpy(dst + i, &b, sizeof b);
+    }
+    from_c(dst + i, src + i, n - i);
+}
+#endif
+
+static int cpu_has_bf16(void);
+
+/* the conversion of this CPU, chosen once */
+static void (*pick_from(void))(mimo_bf16 *, const float *, size_t)
+{
+#ifdef HAVE_CVTNE
+    static int has = -1;
+    if (has < 0) {
+        __builtin_cpu_init();
+        has = cpu_has_bf16() == 2 && __builtin_cpu_supports("avx512f");
+    }
+    if (has)
+        return from_cvtne;
+#endif
+    return from_c;
 }
 
 void mimo_bf16_from(mimo_bf16 *dst, const mimo_real *src, size_t n)
 {
+#ifdef MIMO_REAL_DOUBLE
+    for (size_t i = 0; i < n; i++)
+        dst[i] = bf16_of((float)src[i]);
+#else
+    void (*conv)(mimo_bf16 *, const float *, size_t) = pick_from();
     /* in blocks of 4096 values, so threads split it evenly */
     size_t blocks = (n + 4095) / 4096;
     MIMO_PAR_FOR(n >= MIMO_PAR_MIN, size_t k = 0, k < blocks, k++, {
         size_t lo = k * 4096, hi = lo + 4096 < n ? lo + 4096 : n;
-        for (size_t i = lo; i < hi; i++)
-            dst[i] = bf16_of((float)src[i]);
+        conv(dst + lo, src + lo, hi - lo);
     });
+#endif
 }
 
 void mimo_bf16_from_rows(mimo_bf16 *dst, const mimo_real *src, size_t rows, size_t cols,
@@ -65,16 +118,14 @@ void mimo_bf16_from_rows(mimo_bf16 *dst, const mimo_real *src, size_t rows, size
         mimo_bf16_from(dst, src, rows * cols);
         return;
     }
-    MIMO_PAR_FOR(rows * cols >= MIMO_PAR_MIN, size_t r = 0, r < rows, r++, {
-        for (size_t j = 0; j < cols; j++)
-            dst[r * cols + j] = bf16_of((float)src[r * ld + j]);
-    });
+    for (size_t r = 0; r < rows; r++)
+        mimo_bf16_from(dst + r * cols, src + r * ld, cols);
 }
 
 /* ---- detection ----------------------------------------------------------- */
 
-/* The CPU's own flags (what oneDNN's cap may hide): AVX512_BF16 is
- * CPUID.(7,1):EAX[5], AMX-BF16 CPUID.(7,0):EDX[22]. */
+/* The CPU's own flags (what oneDNN's cap may hide): 2 with AVX512_BF16
+ * (CPUID.(7,1):EAX[5]), 1 with AMX-BF16 alone (CPUID.(7,0):EDX[22]), 0. */
 static int cpu_has_bf16(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -84,7 +135,7 @@ static int cpu_has_bf16(void)
     __cpuid_count(7, 0, a, b, c, d);
     int amx = (d >> 22) & 1;
     __cpuid_count(7, 1, a, b, c, d);
-    return amx || ((a >> 5) & 1);
+    return (a >> 5) & 1 ? 2 : amx;
 #else
     return 0;
 #endif

@@ -43,7 +43,9 @@ static inline size_t mimo_bf16_reals(size_t n)
     return (n * sizeof(mimo_bf16) + sizeof(mimo_real) - 1) / sizeof(mimo_real);
 }
 
-/* dst[i] = src[i] rounded to bf16 (nearest, ties to even; NaN stays NaN) */
+/* dst[i] = src[i] rounded to bf16 (nearest, ties to even; NaN stays NaN;
+ * subnormals become zeros, as the CPUs' VCVTNEPS2BF16, which it uses where
+ * there is one) */
 void mimo_bf16_from(mimo_bf16 *dst, const mimo_real *src, size_t n);
 /* the same for rows of a strided matrix: rows x cols from src (ld) */
 void mimo_bf16_from_rows(mimo_bf16 *dst, const mimo_real *src, size_t rows, size_t cols,
