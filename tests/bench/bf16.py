@@ -15,6 +15,9 @@ the load, and at 1 thread (OMP_NUM_THREADS=1):
     save cancel), and per epoch = history.csv's median samples/s; against
     PyTorch 1.13's loop of train_e2e.py in float32 and under
     torch.autocast("cpu", torch.bfloat16) (--no-torch: mimo only);
+  * both also by `mimo bench --data FILE` (train's step on the same file),
+    float32 and bf16 alternating in short runs, --bench-rounds times: the
+    median of the rounds' ratios moves less on a shared machine;
   * the Fashion CNN (configs/fashion-cnn.yaml, Fashion-MNIST's 60,000
     training images, the 10,000 test images as validation): `mimo train`
     float32 and bf16 with the same seed and --fashion-epochs epochs, the
@@ -88,6 +91,28 @@ def products(args, cfg):
             float(bf.group(1)) if bf else float("nan"), pr.group(1) if pr else "?")
 
 
+def bench_alternating(args, cfg, data, steps):
+    """`mimo bench CFG --data DATA` (train's step on the file), float32 and
+    bf16 alternating --bench-rounds times: median samples/s of each and the
+    median of the rounds' ratios (short runs side by side: on a shared
+    machine the ratio of neighbours moves less than either rate)"""
+    sps = {p: [] for p in PRECISIONS}
+    for _ in range(args.bench_rounds):
+        for p in PRECISIONS:
+            out = ct.run([args.mimo, "bench", cfg, "--data", data, "--steps", str(steps),
+                          "--warmup", str(max(steps // 10, 2)), "--set",
+                          "train.precision=" + p], ct.env_threads(1))
+            sps[p].append(float(re.search(r"^samples/s\s+([0-9.]+)", out, re.M).group(1)))
+    ratios = [b / f for f, b in zip(sps["float32"], sps["bf16"])]
+    print("  mimo bench --data, %d alternating rounds of %d steps: float32 %s, bf16 %s "
+          "samples/s (medians); bf16/float32 %.2fx (median of the rounds' ratios; "
+          "range %.2f .. %.2f)" % (args.bench_rounds, steps,
+                                   ct.fmt(statistics.median(sps["float32"])),
+                                   ct.fmt(statistics.median(sps["bf16"])),
+                                   statistics.median(ratios), min(ratios), max(ratios)),
+          flush=True)
+
+
 def large(args, tmp):
     cfg = os.path.join(ROOT, "configs", "bench", "large.yaml")
     net = ct.read_net(cfg)
@@ -131,6 +156,7 @@ def large(args, tmp):
                                  med["float32"] / med["torch"]))
     print("  rounds: " + json.dumps({k: [round(x) for x in v] for k, v in got.items()}),
           flush=True)
+    bench_alternating(args, cfg, data, 40)
 
 
 def fashion(args, tmp):
@@ -146,6 +172,10 @@ def fashion(args, tmp):
                 files[split], "--image-shape", "full", "--pool", "4", "--label-map",
                 "group=0,1,0,1,0,2,0,2,3,2"], ct.env_threads(1))
     cfg = os.path.join(ROOT, "configs", "fashion-cnn.yaml")
+    print("fashion CNN (60,000 images, batch 128, 1 thread):")
+    bench_alternating(args, cfg, files["train"], 60)
+    if args.fashion_epochs <= 0:
+        return
     extra = ["--data", files["train"], "--val", files["test"], "--epochs",
              str(args.fashion_epochs), "--set", "train.checkpoint.every_epochs=0"]
     got = {p: [] for p in PRECISIONS}
@@ -156,8 +186,8 @@ def fashion(args, tmp):
             per = [float(r["seconds"]) for r in h[1:]] or [float(h[0]["seconds"])]
             got[p].append((statistics.median(per), t))
             acc[p] = float(h[-1]["val_label_accuracy"])
-    print("fashion CNN (60,000 images, batch 128, %d epochs, seed 1; s/epoch, median "
-          "of epochs 2..; wall s of the run):" % args.fashion_epochs)
+    print("  mimo train, %d epochs, seed 1 (s/epoch: median of epochs 2..; wall s "
+          "of the run):" % args.fashion_epochs)
     s = {p: min(x[0] for x in got[p]) for p in PRECISIONS}
     w = {p: min(x[1] for x in got[p]) for p in PRECISIONS}
     print("  mimo float32 %.1f s/epoch (%.0f s)   mimo bf16 %.1f s/epoch (%.0f s)   "
@@ -175,7 +205,9 @@ def main():
     ap.add_argument("--nets", default="large,fashion")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=5, help="large: timed epochs E")
-    ap.add_argument("--fashion-epochs", type=int, default=3)
+    ap.add_argument("--fashion-epochs", type=int, default=3,
+                    help="0: the alternating bench alone")
+    ap.add_argument("--bench-rounds", type=int, default=5)
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--no-torch", action="store_true")
     args = ap.parse_args()

@@ -13,7 +13,8 @@
 # row do not depend on the rows beside it, so only the gradient sums'
 # order differs, as in float32); resume is bitwise, at an epoch boundary
 # and mid-epoch; checkpoints are float32 and resume in the other
-# precision (bf16 -> float32 and back); ONEDNN_MAX_CPU_ISA below
+# precision (bf16 -> float32 and back); predict from a bf16 checkpoint
+# runs float32 (bitwise as with bf16 forced off); ONEDNN_MAX_CPU_ISA below
 # avx512_core_bf16 is refused with --strict-precision too.
 source "$(dirname "$0")/lib.bash"
 PY=/usr/bin/python3
@@ -127,6 +128,10 @@ for d in ('b16split', 'f32split'):
     b = np.genfromtxt(d + '/history.csv', delimiter=',', names=True)
     assert len(b) == 6 and np.allclose(a['loss'], b['loss'], rtol=0.02), (d, a['loss'], b['loss'])
 "
+# inference from a checkpoint runs float32: the same predictions on every machine
+expect 0 "" predict np1 --data data.h5 --out pred.h5 --quiet
+MIMO_NO_BF16=1 expect 0 "" predict np1 --data data.h5 --out pred-f32.h5 --quiet
+check "predict from a bf16-trained checkpoint runs float32 (bitwise as without bf16)" cmp <($PY -c "import h5py; f = h5py.File('pred.h5'); print([f[k][()].tobytes().hex() for k in sorted(f)])") <($PY -c "import h5py; f = h5py.File('pred-f32.h5'); print([f[k][()].tobytes().hex() for k in sorted(f)])")
 ONEDNN_MAX_CPU_ISA=AVX512_CORE expect 1 "bf16 refused (--strict-precision): oneDNN's ISA is capped below avx512_core_bf16 (ONEDNN_MAX_CPU_ISA)" train net.yaml --out capped --strict-precision
 expect 0 "precision          bf16 (" bench net.yaml --steps 5 --warmup 1
 finish
