@@ -13,7 +13,7 @@ static const char *usage =
     "usage: mimo bench CONFIG [--data FILE | --rows N] [--steps N] [--warmup N]\n"
     "                  [--segments K] [--layers] [--stall-warn S]\n"
     "                  [--allreduce MODE] [--bucket-mb X] [--ranks-per-node K]\n"
-    "                  [--embedding-grads sparse|dense]\n"
+    "                  [--embedding-grads sparse|dense] [--strict-precision]\n"
     "                  [--set KEY.PATH=VALUE]...\n"
     "  --data FILE        train on FILE's rows, read as mimo train reads\n"
     "                     data.train (held whole or streamed); default:\n"
@@ -24,6 +24,8 @@ static const char *usage =
     "  --layers           also time each layer kind's forward and backward\n"
     "                     (50 more steps, apart from the figures above): ms,\n"
     "                     share, GFLOP/s of its matrix products, % of sgemm\n"
+    "  --strict-precision refuse train.precision: bf16 on a CPU without native\n"
+    "                     bf16 (default: float32, the precision line says why)\n"
     "  --stall-warn S     the stall detector as in mimo train (default "
     MIMO_CLI_STR(MIMO_STALL_WARN_DEFAULT) ";\n"
     "                     0: off); its cost per step is reported\n"
@@ -122,6 +124,8 @@ int mimo_cmd_bench(int argc, char **argv)
                 return rc;
         } else if (!strcmp(s, "--layers")) {
             o.layers = 1;
+        } else if (!strcmp(s, "--strict-precision")) {
+            o.strict_precision = 1;
         } else if (mimo_cli_is(s, "--stall-warn")) {
             if ((rc = mimo_cli_double(s, mimo_cli_value(argc, argv, &i), &o.stall_warn)))
                 return rc;

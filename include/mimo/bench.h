@@ -39,6 +39,9 @@ typedef struct {
                             * data.train (NULL: synthetic rows) */
     long rows;             /* synthetic rows (default 8 global batches) */
     const char *trace_path; /* a Chrome trace of every rank's steps, or NULL */
+    int strict_precision;  /* train.precision: bf16 where a rank has no native
+                            * bf16: an error (else the bench runs float32
+                            * and its precision line says why) */
 } mimo_bench_opts;
 
 /* The most layer kinds the per-kind profile lists apart (more are summed

@@ -312,6 +312,24 @@ static double stall_mark_ns(void)
     return (mimo_clock() - t) / (double)n * 1e9;
 }
 
+/* --strict-precision: bf16 asked for where a rank has no native bf16 is
+ * refused, by every rank alike (they agree first, as mimo train does) */
+static int strict_precision(const mimo_spec *spec, MPI_Comm comm)
+{
+    const char *why = NULL;
+    int native = mimo_bf16_native(&why), all = native;
+    if (spec->train.precision != MIMO_PRECISION_BF16)
+        return 0;
+    if (comm != MPI_COMM_NULL &&
+        MPI_Allreduce(&native, &all, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
+        return mimo_error(MIMO_EMPI, "the ranks could not agree on train.precision");
+    return all ? 0
+               : mimo_error(MIMO_EINVAL, "%s: train.precision: bf16 refused "
+                            "(--strict-precision): %s",
+                            spec->file ? spec->file : "<config>",
+                            native ? "a rank's CPU has no native bf16" : why);
+}
+
 int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
                mimo_bench_result *r)
 {
@@ -328,6 +346,8 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
     mimo_stats st = {0};
     counter c = {0, malloc(sizeof(double) * (size_t)(warmup + steps + 1)), &st, NULL};
     int rc = mimo_comm_dup(o->comm, &comm); /* collective: first of all */
+    if (!rc && o->strict_precision)
+        rc = strict_precision(spec, comm);
     if (!rc)
         rc = c.marks && !mimo_stats_init(&st, spec->n_outputs)
                  ? mimo_model_create(spec, &m)

@@ -4,7 +4,7 @@
 # bf16 forced off (MIMO_NO_BF16=1) bf16 is a one-line note and the run is
 # bitwise the float32 run, on 1 rank and on 2 (the ranks agree: one rank
 # without bf16 makes all of them float32); --strict-precision refuses it
-# instead, before any checkpoint; summary and bench say which precision
+# instead, before any checkpoint (bench's too); summary and bench say which precision
 # runs. Where the CPU has native bf16 (else a SKIP line): the start note
 # names its ISA; bf16 is not float32 bitwise but its losses are within 2%;
 # a small network of every bf16 kernel (conv2d, conv1d, dense; two inputs
@@ -70,6 +70,7 @@ check "bf16 forced off trains bitwise as float32" same_params f32/checkpoints/la
 MIMO_NO_BF16=1 expect 0 "Precision: float32 (bf16 asked for, but MIMO_NO_BF16 is set)" summary net.yaml
 MIMO_NO_BF16=1 expect 0 "precision          float32 (bf16 asked for, but MIMO_NO_BF16 is set)" bench net.yaml --steps 5 --warmup 1
 MIMO_NO_BF16=1 expect 1 "mimo: error: net.yaml: train.precision: bf16 refused (--strict-precision): MIMO_NO_BF16 is set" train net.yaml --out strict --strict-precision
+MIMO_NO_BF16=1 expect 1 "mimo: error: net.yaml: train.precision: bf16 refused (--strict-precision): MIMO_NO_BF16 is set" bench net.yaml --steps 5 --strict-precision
 check "--strict-precision refused before any checkpoint" test ! -e strict/checkpoints/last.h5
 mpi_expect 2 0 "" train net.yaml --out f32-np2 --quiet --set train.precision=float32
 MIMO_NO_BF16=1 mpi_expect 2 0 "MIMO_NO_BF16 is set: training in float32" train net.yaml --out forced-np2
