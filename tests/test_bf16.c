@@ -168,7 +168,10 @@ static void test_gemm(void **s)
 
 /* ---- layers ---------------------------------------------------------- */
 
-enum { BATCH = 8 };
+/* the graph's rows, and each step's: the largest, or fewer (the last,
+ * short batch of an epoch; a rank's slice) */
+enum { MAX_BATCH = 16 };
+static int batch = MAX_BATCH;
 
 typedef struct {
     mimo_spec spec;
@@ -183,7 +186,7 @@ typedef struct {
  * compared, not the forward's error carried into them) */
 static void targets(net *n, unsigned seed)
 {
-    size_t ny = (size_t)BATCH * n->width;
+    size_t ny = (size_t)batch * n->width;
     fill(n->t, ny, seed);
     for (size_t i = 0; i < ny; i++)
         n->t[i] *= 100;
@@ -199,18 +202,19 @@ static void build(net *n, const char *shape, const char *layer, int bf16)
     memset(n, 0, sizeof *n);
     if (mimo_config_parse(yaml, strlen(yaml), "t.yaml", NULL, 0, &n->spec))
         fail_msg("config: %s\n%s", mimo_errmsg(), yaml);
-    if (mimo_graph_compile(&n->spec, BATCH, 1, &n->g))
+    if (mimo_graph_compile(&n->spec, MAX_BATCH, 1, &n->g))
         fail_msg("compile: %s", mimo_errmsg());
     assert_int_equal(mimo_graph_bf16(n->g), bf16);
     n->np = mimo_graph_param_count(n->g);
-    n->nx = (size_t)BATCH * (size_t)mimo_graph_input_width(n->g, 0);
+    size_t width = (size_t)mimo_graph_input_width(n->g, 0);
+    n->nx = (size_t)batch * width;
     n->width = mimo_graph_head_units(n->g, 0);
     n->params = calloc(n->np, sizeof(mimo_real));
     n->grads = calloc(n->np, sizeof(mimo_real));
-    n->x = malloc(sizeof(mimo_real) * n->nx);
-    n->t = malloc(sizeof(mimo_real) * (size_t)BATCH * n->width);
+    n->x = malloc(sizeof(mimo_real) * MAX_BATCH * width);
+    n->t = malloc(sizeof(mimo_real) * (size_t)MAX_BATCH * n->width);
     mimo_graph_init_params(n->g, n->params, 3);
-    fill(n->x, n->nx, 7);
+    fill(n->x, MAX_BATCH * width, 7);
     for (size_t i = 0; i < n->np; i++) /* biases too */
         n->params[i] += (mimo_real)(0.05 * sin(3.0 * (double)i));
 }
@@ -226,9 +230,9 @@ static void run(net *n)
 {
     const mimo_real *in[1] = {n->x}, *tg[1] = {n->t};
     memset(n->grads, 0, n->np * sizeof *n->grads);
-    mimo_graph_forward(n->g, n->params, in, BATCH);
-    assert_int_equal(mimo_graph_loss(n->g, tg, BATCH, 1.0, NULL), 0);
-    mimo_graph_backward(n->g, n->params, n->grads, BATCH);
+    mimo_graph_forward(n->g, n->params, in, batch);
+    assert_int_equal(mimo_graph_loss(n->g, tg, batch, 1.0, NULL), 0);
+    mimo_graph_backward(n->g, n->params, n->grads, batch);
 }
 
 /* each |a - b| <= tol mag, mag >= 0 the magnitude of the sums: the same
@@ -273,7 +277,7 @@ static void check_layer(const char *shape, const char *layer)
     }
     for (size_t i = 0; i < f.nx; i++)
         r.x[i] = round_bf16(f.x[i]), ab.x[i] = fabsf(r.x[i]);
-    size_t ny = (size_t)BATCH * f.width;
+    size_t ny = (size_t)batch * f.width;
     double w = 0, acc = 0;
     for (int step = 0; step < 2; step++) {
         targets(&f, 8 + (unsigned)step);
@@ -305,13 +309,19 @@ static void test_layers(void **s)
     (void)s;
     if (no_bf16())
         skip();
-    check_layer("[4, 6]", "{type: dense, units: 7, from: x}");
-    check_layer("300", "{type: dense, units: 33, from: x}");
-    check_layer("[9, 8, 3]", "{type: conv2d, filters: 5, kernel_size: 3, padding: same, from: x}");
-    check_layer("[10, 7, 1]", "{type: conv2d, filters: 16, kernel_size: [3, 2], strides: 2, "
-                "from: x}");
-    check_layer("[12, 4]", "{type: conv1d, filters: 6, kernel_size: 3, padding: causal, "
-                "dilation_rate: 2, from: x}");
+    static const int batches[] = {MAX_BATCH, 15, 5};
+    for (int i = 0; i < 3; i++) {
+        batch = batches[i];
+        print_message("%d rows of a graph of %d:\n", batch, MAX_BATCH);
+        check_layer("[4, 6]", "{type: dense, units: 7, from: x}");
+        check_layer("300", "{type: dense, units: 33, from: x}");
+        check_layer("[9, 8, 3]", "{type: conv2d, filters: 5, kernel_size: 3, padding: same, "
+                    "from: x}");
+        check_layer("[10, 7, 1]", "{type: conv2d, filters: 16, kernel_size: [3, 2], "
+                    "strides: 2, from: x}");
+        check_layer("[12, 4]", "{type: conv1d, filters: 6, kernel_size: 3, padding: causal, "
+                    "dilation_rate: 2, from: x}");
+    }
 }
 
 int main(void)
