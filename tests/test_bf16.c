@@ -18,6 +18,9 @@
  * forward, against float32 on the bf16-rounded input and kernel, within
  * 1e-5 of sum |x||W| (float32 accumulation in oneDNN's convolutions too).
  * And the bf16 graph really ran bf16 (its output differs from float32's).
+ * Each at 16, 15 and 5 rows of a 16-row graph (a last short batch, a
+ * rank's slice), and a row's output is bitwise the same whatever rows
+ * share its step (what keeps ranks training the same weights).
  *
  * Skipped, with a SKIP line, where the CPU has no native bf16 (or the
  * build no oneDNN): the fallback is tests/cli/precision.sh's. */
@@ -304,6 +307,37 @@ static void check_layer(const char *shape, const char *layer)
     drop(&f), drop(&h), drop(&r), drop(&ab);
 }
 
+/* A row's bf16 output does not depend on the rows beside it: the first 5
+ * rows of a 16-row step are bitwise those of a 5-row step (what keeps
+ * ranks, each with its slice, training the same weights) */
+static void rows_alone(const char *shape, const char *layer)
+{
+    net h;
+    batch = MAX_BATCH;
+    build(&h, shape, layer, 1);
+    targets(&h, 8);
+    run(&h);
+    size_t w = (size_t)h.width;
+    mimo_real *full = malloc(sizeof *full * MAX_BATCH * w);
+    memcpy(full, mimo_graph_output(h.g, 0), sizeof *full * MAX_BATCH * w);
+    batch = 5;
+    run(&h);
+    assert_memory_equal(mimo_graph_output(h.g, 0), full, sizeof *full * 5 * w);
+    free(full);
+    drop(&h);
+}
+
+static void test_rows_alone(void **s)
+{
+    (void)s;
+    if (no_bf16())
+        skip();
+    rows_alone("300", "{type: dense, units: 33, from: x}");
+    rows_alone("[9, 8, 3]", "{type: conv2d, filters: 5, kernel_size: 3, padding: same, from: x}");
+    rows_alone("[12, 4]", "{type: conv1d, filters: 6, kernel_size: 3, from: x}");
+    batch = MAX_BATCH;
+}
+
 static void test_layers(void **s)
 {
     (void)s;
@@ -330,6 +364,7 @@ int main(void)
         cmocka_unit_test(test_round),
         cmocka_unit_test(test_gemm),
         cmocka_unit_test(test_layers),
+        cmocka_unit_test(test_rows_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
