@@ -13,7 +13,7 @@ static const char *usage =
     "usage: mimo bench CONFIG [--data FILE | --rows N] [--steps N] [--warmup N]\n"
     "                  [--segments K] [--layers] [--stall-warn S]\n"
     "                  [--allreduce MODE] [--bucket-mb X] [--ranks-per-node K]\n"
-    "                  [--embedding-grads sparse|dense]\n"
+    "                  [--embedding-grads sparse|dense] [--strict-precision]\n"
     "                  [--set KEY.PATH=VALUE]...\n"
     "  --data FILE        train on FILE's rows, read as mimo train reads\n"
     "                     data.train (held whole or streamed); default:\n"
@@ -24,6 +24,8 @@ static const char *usage =
     "  --layers           also time each layer kind's forward and backward\n"
     "                     (50 more steps, apart from the figures above): ms,\n"
     "                     share, GFLOP/s of its matrix products, % of sgemm\n"
+    "  --strict-precision refuse train.precision: bf16 on a CPU without native\n"
+    "                     bf16 (default: float32, the precision line says why)\n"
     "  --stall-warn S     the stall detector as in mimo train (default "
     MIMO_CLI_STR(MIMO_STALL_WARN_DEFAULT) ";\n"
     "                     0: off); its cost per step is reported\n"
@@ -45,8 +47,12 @@ static void report(const mimo_bench_result *r, const char *data)
            r->sps_min, r->sps_max);
     printf("matrix products    %.2f GFLOP/s (%.3g MFLOP per sample)\n", r->gflops,
            r->flops_per_sample / 1e6);
+    printf("precision          %s\n", r->precision);
     printf("sgemm 1024^3       %.2f GFLOP/s per rank at %d thread(s)\n",
            r->sgemm_gflops, r->threads);
+    if (r->bf16_gflops > 0)
+        printf("bf16 matmul 1024^3 %.2f GFLOP/s per rank (float32 accumulation)\n",
+               r->bf16_gflops);
     printf("share of sgemm     %.1f%% (sgemm-bound rate %.0f samples/s)\n",
            100 * r->sps_median / r->sgemm_bound_sps, r->sgemm_bound_sps);
     printf("step               %.3f ms (rank 0)\n", 1e3 * r->step_s);
@@ -118,6 +124,8 @@ int mimo_cmd_bench(int argc, char **argv)
                 return rc;
         } else if (!strcmp(s, "--layers")) {
             o.layers = 1;
+        } else if (!strcmp(s, "--strict-precision")) {
+            o.strict_precision = 1;
         } else if (mimo_cli_is(s, "--stall-warn")) {
             if ((rc = mimo_cli_double(s, mimo_cli_value(argc, argv, &i), &o.stall_warn)))
                 return rc;

@@ -37,6 +37,8 @@ static const char *train_usage =
     "  --time-limit T      checkpoint and stop before T (seconds or [H:]MM:SS)\n"
     "  --force             start even when the model needs more memory than\n"
     "                      the machine has available\n"
+    "  --strict-precision  refuse train.precision: bf16 on a CPU without native\n"
+    "                      bf16 (default: a note, and float32)\n"
     "SIGTERM or SIGUSR1 (to any rank): finish the step, checkpoint, exit 75\n"
     "(requeue me); Ctrl-C (SIGINT) on one process: the same, exit 130, and a\n"
     "second Ctrl-C stops at once; under mpirun, Ctrl-C reaches mpirun, which\n"
@@ -69,7 +71,7 @@ typedef struct {
     int n_init_map, init_strict;
     double time_limit, stall_warn, stall_abort;
     char owned[8][64];
-    int n_owned, quiet, verbose, overwrite, force, strict_data;
+    int n_owned, quiet, verbose, overwrite, force, strict_data, strict_precision;
     int progress;         /* -1 auto, 0 never, 1 always */
     mimo_dist_opts dist;
     long check_every;
@@ -241,6 +243,8 @@ static int parse_train(int argc, char **argv, train_args *a)
             a->force = 1;
         else if (!strcmp(s, "--strict-data"))
             a->strict_data = 1;
+        else if (!strcmp(s, "--strict-precision"))
+            a->strict_precision = 1;
         else if (!strcmp(s, "--init-strict"))
             a->init_strict = 1;
         else if (mimo_cli_is(s, "--init-map")) {
@@ -471,7 +475,8 @@ int mimo_cmd_train(int argc, char **argv)
                          .stop = &stop_requested, .time_limit = a.time_limit,
                          .overwrite = a.overwrite, .stall_warn = a.stall_warn,
                          .stall_abort = a.stall_abort, .on_fatal = stall_fatal,
-                         .force = a.force, .strict_data = a.strict_data};
+                         .force = a.force, .strict_data = a.strict_data,
+                         .strict_precision = a.strict_precision};
     rc = mimo_train(&spec, &o);
     mimo_spec_free(&spec);
     clear_bar(&d);

@@ -39,6 +39,9 @@ typedef struct {
                             * data.train (NULL: synthetic rows) */
     long rows;             /* synthetic rows (default 8 global batches) */
     const char *trace_path; /* a Chrome trace of every rank's steps, or NULL */
+    int strict_precision;  /* train.precision: bf16 where a rank has no native
+                            * bf16: an error (else the bench runs float32
+                            * and its precision line says why) */
 } mimo_bench_opts;
 
 /* The most layer kinds the per-kind profile lists apart (more are summed
@@ -90,6 +93,12 @@ typedef struct {
     mimo_bench_kind kinds[MIMO_BENCH_MAX_KINDS];
     double diag_s;    /* train.grad_diagnostics: seconds per step in its
                        * work (rank 0; 0 when off) */
+    int bf16;         /* the dense and conv products ran in bf16
+                       * (train.precision: bf16 on a CPU with native bf16) */
+    char precision[128]; /* "bf16 (avx512_bf16)", "float32", or "float32
+                          * (bf16 asked for, but <why not>)" */
+    double bf16_gflops; /* one rank, the square product in bf16 with float32
+                         * accumulation (0: no native bf16) */
 } mimo_bench_result;
 
 MIMO_API int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,

@@ -108,6 +108,15 @@ typedef enum {
                                   * learned s_h per head (Kendall et al.) */
 } mimo_loss_weighting;
 
+/* The products' precision (train.precision): float32, or bf16 inputs
+ * with float32 accumulation (Keras' mixed_bfloat16) where the CPU has
+ * native bf16; parameters, moments, gradients and losses stay float32. */
+typedef enum {
+    MIMO_PRECISION_FLOAT32 = 0,
+    MIMO_PRECISION_BF16,
+    MIMO_PRECISION_COUNT
+} mimo_precision;
+
 /* How the heads' gradients combine on the shared parameters
  * (train.task_balancing). */
 typedef enum {
@@ -306,6 +315,7 @@ typedef struct {
                            * default 0 */
     mimo_task_balancing task_balancing; /* default none */
     double gradnorm_alpha; /* gradnorm's asymmetry alpha, default 1.5 */
+    mimo_precision precision; /* default float32 */
 } mimo_train_spec;
 
 typedef struct {

@@ -117,6 +117,9 @@ typedef struct {
     /* resuming on a training file other than the one the checkpoint
      * trained on (size or sampled rows differ): an error (else a warning) */
     int strict_data;
+    /* train.precision: bf16 where a rank's CPU has no native bf16: an
+     * error (else a note, and the run trains in float32) */
+    int strict_precision;
 } mimo_train_opts;
 
 /* Seconds a rank may wait in a collective before the stall detector

@@ -20,6 +20,7 @@
 #include "mimo/error.h"
 #include "base/clock.h"
 #include "base/strutil.h"
+#include "core/bf16.h"
 #include "core/kind.h"
 
 /* ---- errors that name the config position ---------------------------- */
@@ -894,6 +895,7 @@ int mimo_graph_compile(const mimo_spec *spec, int max_batch, int input_grads,
         return mimo_error(MIMO_ENOMEM, "out of memory compiling the graph");
     g->spec = spec;
     g->max_batch = max_batch;
+    g->bf16 = spec->train.precision == MIMO_PRECISION_BF16 && mimo_bf16_native(NULL);
     g->n_nodes = spec->n_inputs + spec->n_layers;
     g->n_inputs = spec->n_inputs;
     g->n_heads = spec->n_outputs;
@@ -952,6 +954,7 @@ size_t mimo_graph_param_count(const mimo_graph *g) { return g->n_params; }
 size_t mimo_graph_trained_count(const mimo_graph *g) { return g->n_trained; }
 int mimo_graph_shares(const mimo_graph *g) { return g->n_shared > 0; }
 int mimo_graph_max_batch(const mimo_graph *g) { return g->max_batch; }
+int mimo_graph_bf16(const mimo_graph *g) { return g->bf16; }
 const mimo_spec *mimo_graph_spec(const mimo_graph *g) { return g->spec; }
 int mimo_graph_n_inputs(const mimo_graph *g) { return g->n_inputs; }
 const char *mimo_graph_input_name(const mimo_graph *g, int i) { return g->spec->inputs[i].name; }

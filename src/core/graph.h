@@ -20,6 +20,10 @@ int mimo_graph_time_layers(mimo_graph *g, int on);
 void mimo_graph_layer_time(const mimo_graph *g, int k, double *fwd,
                                     double *bwd);
 
+/* 1 when the graph's dense and conv products run in bf16 (train.precision:
+ * bf16 on a CPU with native bf16, core/bf16.h), 0 in float32. */
+int mimo_graph_bf16(const mimo_graph *g);
+
 /* Fills params (param_count values) with each layer's initializers, drawn
  * in topological order from a PRNG seeded with seed. */
 void mimo_graph_init_params(const mimo_graph *g, mimo_real *params,

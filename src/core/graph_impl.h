@@ -108,6 +108,9 @@ typedef struct {
 struct mimo_graph {
     const mimo_spec *spec;
     int max_batch;
+    int bf16;              /* the products in bf16 (train.precision: bf16
+                            * on a CPU with native bf16: core/bf16.h);
+                            * decided before the kinds' infer */
     int n_nodes;
     mimo_node *nodes;      /* topological order */
     int n_inputs;

@@ -106,6 +106,7 @@ void mimo_spec_defaults(mimo_spec *s)
     s->train.batch_size = 32;
     s->train.accumulate = 1;
     s->train.gradnorm_alpha = 1.5;
+    s->train.precision = MIMO_PRECISION_FLOAT32;
     s->train.epochs = 1;
     s->train.seed = 42;
     s->train.shuffle = 1;

@@ -7,6 +7,7 @@
 
 #include "mimo/error.h"
 #include "core/optim.h"
+#include "core/bf16.h"
 #include "core/kind.h"
 
 /* The optimizer's moments per parameter (2 when unknown). */
@@ -123,6 +124,16 @@ int mimo_summary_write(const mimo_graph *g, FILE *f)
         fprintf(f, "Gradient accumulation: %ld micro-steps of %d rows per update of "
                 "%ld\n", g->spec->train.accumulate, g->max_batch,
                 g->spec->train.batch_size);
+    if (g->spec->train.precision == MIMO_PRECISION_BF16) { /* as asked, then as run */
+        const char *what = NULL;
+        int native = mimo_bf16_native(&what);
+        if (g->bf16)
+            fprintf(f, "Precision: bf16 (%s): dense and conv products in bf16, float32 "
+                    "accumulation; parameters, gradients, losses float32\n", what);
+        else
+            fprintf(f, "Precision: float32 (bf16 asked for, but %s)\n",
+                    native ? "this graph runs float32" : what);
+    }
     if (scratch) /* the kinds' extra work buffers (im2col) */
         fprintf(f, "Work buffers (convolutions, pooling argmax, recurrent steps): %.1f MiB at "
                 "batch_size %zu\n", (double)scratch * sizeof(mimo_real) / 1048576.0,

@@ -141,7 +141,7 @@ typedef struct {
 extern const enum_desc mimo_cfg_enum_act, mimo_cfg_enum_init,
     mimo_cfg_enum_loss, mimo_cfg_enum_opt, mimo_cfg_enum_metric,
     mimo_cfg_enum_weighting, mimo_cfg_enum_balancing, mimo_cfg_enum_sched, mimo_cfg_enum_mode,
-    mimo_cfg_enum_layer;
+    mimo_cfg_enum_layer, mimo_cfg_enum_precision;
 
 /* "linear, relu, ..." and, for a typo, the hint. */
 void mimo_cfg_enum_list(const enum_desc *d, const char *s, char *list,

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/strutil.h"
+#include "core/bf16.h"
 #include "core/kind.h"
 
 /* ---- small string helpers ---------------------------------------------- */
@@ -181,6 +182,14 @@ static int balancing_parse(const char *s)
 }
 const enum_desc mimo_cfg_enum_balancing = {
     "task_balancing", balancing_parse, balancing_name, 0, MIMO_BALANCING_COUNT, NULL};
+
+/* train.precision; Keras' policy names too */
+static const char *precision_name(int i) { return mimo_precision_name(i); }
+static const char *const PRECISION_ALIASES[] = {"mixed_bfloat16", "bf16", "bfloat16",
+                                                "bf16", NULL};
+const enum_desc mimo_cfg_enum_precision = {"precision", mimo_precision_parse,
+                                           precision_name, 0, MIMO_PRECISION_COUNT,
+                                           PRECISION_ALIASES};
 
 static const char *sched_name(int i)
 {

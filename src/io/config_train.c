@@ -21,7 +21,7 @@ static const char *const TRAIN_KEYS[] = {
     "optimizer", "batch_size", "epochs", "seed", "shuffle",
     "validation_split", "lr_schedule", "reduce_lr_on_plateau",
     "early_stopping", "checkpoint", "loss_weighting", "accumulate",
-    "grad_diagnostics", "task_balancing"};
+    "grad_diagnostics", "task_balancing", "precision"};
 static const char *const OPT_KEYS[] = {
     "type", "lr", "momentum", "nesterov", "beta1", "beta2", "epsilon", "rho",
     "weight_decay", "clipnorm", "clipvalue", "lazy", "initial_accumulator_value"};
@@ -475,6 +475,12 @@ int mimo_cfg_conv_train(cfg *c, yaml_node_t *n, mimo_train_spec *t)
     if ((v = mimo_cfg_get(c, n, "task_balancing", NULL))
         && (rc = conv_balancing(c, v, t)))
         return rc;
+    if ((v = mimo_cfg_get(c, n, "precision", NULL))) {
+        int p;
+        if ((rc = mimo_cfg_get_enum(c, v, &mimo_cfg_enum_precision, "train", &p)))
+            return rc;
+        t->precision = (mimo_precision)p;
+    }
     return conv_train_extras(c, n, t);
 }
 

@@ -20,6 +20,7 @@
 
 #include "base/clock.h"
 #include "comm/stall.h"
+#include "core/bf16.h"
 #include "core/kind.h"
 #include "io/checkpoint_impl.h"
 #include "core/model.h"
@@ -55,6 +56,47 @@ static double sgemm_rate(void)
     }
     free(a), free(b), free(c);
     return best;
+}
+
+/* GFLOP/s of the same product in bf16 with float32 accumulation (oneDNN's
+ * matmul, core/bf16.h; best of 3); 0 without native bf16. */
+static double bf16_rate(void)
+{
+    const int n = 1024;
+    mimo_bf16_mm *mm = mimo_bf16_mm_new();
+    mimo_real *a = malloc(sizeof *a * n * n), *c = malloc(sizeof *c * n * n);
+    mimo_bf16 *ab = malloc(sizeof *ab * n * n), *bb = malloc(sizeof *bb * n * n);
+    double best = 0;
+    if (mm && a && c && ab && bb) {
+        for (int i = 0; i < n * n; i++)
+            a[i] = (mimo_real)(i % 7) / 7;
+        mimo_bf16_from(ab, a, (size_t)n * n);
+        mimo_bf16_from(bb, a, (size_t)n * n);
+        for (int rep = 0; rep < 4; rep++) {
+            double t = mimo_clock();
+            if (mimo_bf16_gemm(mm, 0, 0, n, n, n, ab, n, bb, n, 0, c, n))
+                break;
+            double r = 2.0 * n * n * n / (mimo_clock() - t) / 1e9;
+            best = rep && r > best ? r : best; /* the first call warms up */
+        }
+    }
+    mimo_bf16_mm_free(mm);
+    free(a), free(c), free(ab), free(bb);
+    return best;
+}
+
+/* "bf16 (avx512_bf16)", "float32", or "float32 (bf16 asked for, but ...)" */
+static void precision_text(const mimo_graph *g, char *buf, size_t len)
+{
+    const char *what = NULL;
+    int native = mimo_bf16_native(&what);
+    if (mimo_graph_bf16(g))
+        snprintf(buf, len, "bf16 (%s)", what);
+    else if (mimo_graph_spec(g)->train.precision == MIMO_PRECISION_BF16)
+        snprintf(buf, len, "float32 (bf16 asked for, but %s)",
+                 native ? "the graph runs float32" : what);
+    else
+        snprintf(buf, len, "float32");
 }
 
 /* ---- synthetic data --------------------------------------------------- */
@@ -276,6 +318,24 @@ static double stall_mark_ns(void)
     return (mimo_clock() - t) / (double)n * 1e9;
 }
 
+/* --strict-precision: bf16 asked for where a rank has no native bf16 is
+ * refused, by every rank alike (they agree first, as mimo train does) */
+static int strict_precision(const mimo_spec *spec, MPI_Comm comm)
+{
+    const char *why = NULL;
+    int native = mimo_bf16_native(&why), all = native;
+    if (spec->train.precision != MIMO_PRECISION_BF16)
+        return 0;
+    if (comm != MPI_COMM_NULL &&
+        MPI_Allreduce(&native, &all, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
+        return mimo_error(MIMO_EMPI, "the ranks could not agree on train.precision");
+    return all ? 0
+               : mimo_error(MIMO_EINVAL, "%s: train.precision: bf16 refused "
+                            "(--strict-precision): %s",
+                            spec->file ? spec->file : "<config>",
+                            native ? "a rank's CPU has no native bf16" : why);
+}
+
 int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
                mimo_bench_result *r)
 {
@@ -292,6 +352,8 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
     mimo_stats st = {0};
     counter c = {0, malloc(sizeof(double) * (size_t)(warmup + steps + 1)), &st, NULL};
     int rc = mimo_comm_dup(o->comm, &comm); /* collective: first of all */
+    if (!rc && o->strict_precision)
+        rc = strict_precision(spec, comm);
     if (!rc)
         rc = c.marks && !mimo_stats_init(&st, spec->n_outputs)
                  ? mimo_model_create(spec, &m)
@@ -331,6 +393,9 @@ int mimo_bench(const mimo_spec *spec, const mimo_bench_opts *o,
         r->threads = 1;
 #endif
         r->sgemm_gflops = sgemm_rate();
+        r->bf16_gflops = bf16_rate();
+        r->bf16 = mimo_graph_bf16(g);
+        precision_text(g, r->precision, sizeof r->precision);
         r->stall_warn = o->stall_warn < 0 ? 0 : o->stall_warn > 0 ? o->stall_warn : MIMO_STALL_WARN_DEFAULT;
         mimo_stall_opts so = {.warn_s = r->stall_warn};
         if (r->stall_warn > 0)

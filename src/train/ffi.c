@@ -31,6 +31,9 @@ int mimo_load(const char *checkpoint, mimo_spec *spec, mimo_model **out)
     spec->train.accumulate = 1;           /* no training step here: */
     spec->train.grad_diagnostics = 0;     /* no backward, no update */
     spec->train.task_balancing = MIMO_BALANCING_NONE;
+    /* train.precision: bf16 is a training speed: inference from a
+     * checkpoint runs float32, the same predictions on every machine */
+    spec->train.precision = MIMO_PRECISION_FLOAT32;
     if (!(rc = mimo_model_create(spec, out)) &&
         (rc = mimo_checkpoint_load(path, *out, NULL, NULL, NULL)))
         mimo_model_free(out);

@@ -26,6 +26,7 @@
 #include "base/clock.h"
 #include "base/error_impl.h"
 #include "base/fsutil.h"
+#include "core/bf16.h"
 #include "comm/stall.h"
 #include "io/dataset_impl.h"
 #include "io/prep.h"
@@ -843,6 +844,36 @@ static int check_threads(run *r)
     return rc;
 }
 
+/* train.precision: bf16 runs where every rank's CPU multiplies bf16
+ * natively (core/bf16.h). Elsewhere a note and float32 — the spec says
+ * float32 from here on, for the graph and the summary — or, with
+ * --strict-precision, an error. Never an emulation: slower than float32. */
+static int check_precision(run *r)
+{
+    if (r->spec->train.precision != MIMO_PRECISION_BF16)
+        return 0;
+    const char *what = NULL, *file = r->spec->file ? r->spec->file : "<config>";
+    int native = mimo_bf16_native(&what), all = native;
+    if (r->size > 1 &&
+        MPI_Allreduce(&native, &all, 1, MPI_INT, MPI_MIN, r->comm) != MPI_SUCCESS)
+        return mimo_error(MIMO_EMPI, "the ranks could not agree on train.precision");
+    const char *why = native ? "a rank's CPU has no native bf16" : what;
+    char msg[400];
+    if (all) {
+        snprintf(msg, sizeof msg, "precision: bf16 (%s)", what);
+    } else if (r->o->strict_precision) {
+        return mimo_error(MIMO_EINVAL, "%s: train.precision: bf16 refused "
+                          "(--strict-precision): %s", file, why);
+    } else {
+        snprintf(msg, sizeof msg, "precision: bf16 asked for, but %s: training in "
+                 "float32 (--strict-precision: an error instead)", why);
+        r->spec->train.precision = MIMO_PRECISION_FLOAT32;
+    }
+    if (r->rank == 0)
+        note(r, msg);
+    return 0;
+}
+
 static int create_model(run *r)
 {
     int rc = mimo_model_create(r->spec, &r->m);
@@ -969,7 +1000,9 @@ static int stopped_early(run *r);
  * agrees on the outcome before the collectives that follow. */
 static int set_up(run *r)
 {
-    int rc = agree(r, check_memory(r));
+    int rc = agree(r, check_precision(r)); /* first: the fallback changes the spec */
+    if (!rc)
+        rc = agree(r, check_memory(r));
     if (!rc)
         rc = agree(r, create_model(r));
     if (!rc) { /* opening is agreed inside; the split checks are not */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bf16.h"
 #include "core/model.h"
 #include "mimo/error.h"
 
@@ -345,6 +346,8 @@ int mimo_run_state_changes(const mimo_spec *was, const mimo_spec *now, char *buf
     change_num(&c, "train.validation_split", a->validation_split, b->validation_split);
     change(&c, "train.loss_weighting", mimo_weighting_name(a->loss_weighting),
            mimo_weighting_name(b->loss_weighting));
+    change(&c, "train.precision", mimo_precision_name((int)a->precision),
+           mimo_precision_name((int)b->precision));
     for (int h = 0; h < now->n_outputs; h++)
         for (int k = 0; k < was->n_outputs; k++)
             if (strcmp(now->outputs[h].name, was->outputs[k].name) == 0) {

@@ -4,7 +4,10 @@
  * 128, the GFLOP/s of the forward, the backward data and the backward
  * weights as mimo's engines compute them (conv_im2col.c: im2col +
  * OpenBLAS sgemm; conv_dnnl.c: oneDNN, when built with MIMO_DNNL), and
- * each as a fraction of a square OpenBLAS sgemm. A measurement to read,
+ * each as a fraction of a square OpenBLAS sgemm; where the CPU has native
+ * bf16 also oneDNN's in bf16 (train.precision: bf16: bf16 inputs, float32
+ * outputs, x and dz converted as conv_dnnl.c does in a step), against the
+ * same fp32 sgemm. A measurement to read,
  * not a test: run by tests/bench/conv.sh, never by ctest.
  *
  * What each pass times (as conv.c runs it in a step):
@@ -26,6 +29,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "core/bf16.h"
 #include "core/layers/conv_dnnl.h"
 #include "core/layers/conv_im2col.h"
 
@@ -143,8 +147,8 @@ static double sgemm_gflops(int n)
 typedef struct {
     const layer *l;
     char shape[64];
-    const char *impl;
-    double im[3], dn[3];
+    const char *impl, *impl16;
+    double im[3], dn[3], bf[3]; /* bf: oneDNN in bf16 */
 } row;
 
 int main(int argc, char **argv)
@@ -170,7 +174,7 @@ int main(int argc, char **argv)
                    values(out, 6), values(out, 7), values(xin, 8),
                    values(K * l->filters, 9), values((size_t)l->filters, 10),
                    values(mimo_conv_im2col_scratch(&w, b), 11),
-                   mimo_conv_dnnl_new(&w, l->filters, 1)};
+                   mimo_conv_dnnl_new(&w, l->filters, 1, 0)};
         double flops = 2.0 * b * w.out_h * w.out_w * (double)K * l->filters;
         r->l = l;
         snprintf(r->shape, sizeof r->shape, "%dx%dx%d %dx%dx%d %s", l->h, l->w, l->c,
@@ -191,6 +195,22 @@ int main(int argc, char **argv)
         r->impl = impl[i];
 #endif
         mimo_conv_dnnl_free(s.dnnl);
+        /* the same passes in bf16 (NULL without native bf16) */
+        s.dnnl = mimo_bf16_native(NULL) ? mimo_conv_dnnl_new(&w, l->filters, 1, 1) : NULL;
+        r->impl16 = "";
+        for (int p = 0; p < 3; p++) {
+            r->bf[p] = -1;
+#ifdef MIMO_CONV_DNNL
+            double u = s.dnnl ? per_call(dn[p], &s) : -1;
+            r->bf[p] = u > 0 ? flops / u / 1e9 : -1;
+#endif
+        }
+#ifdef MIMO_CONV_DNNL
+        static char impl16[N_LAYERS][64];
+        snprintf(impl16[i], sizeof impl16[i], "%s", s.dnnl ? mimo_conv_dnnl_impl(s.dnnl, b) : "");
+        r->impl16 = impl16[i];
+#endif
+        mimo_conv_dnnl_free(s.dnnl);
         free(s.x), free(s.W), free(s.z), free(s.dz), free(s.dx), free(s.dW), free(s.db),
             free(s.col);
         double g = sgemm_gflops(1024);
@@ -198,18 +218,24 @@ int main(int argc, char **argv)
     }
     printf("sgemm (OpenBLAS, 1024x1024x1024, fp32): %.1f GFLOP/s (best of the run)\n", peak);
     printf("batch %d; GFLOP/s and %% of that sgemm per pass\n\n", b);
-    printf("%-9s %-3s %-22s %-9s %16s %16s  %s\n", "net", "lay", "shape", "pass",
-           "im2col+sgemm", "oneDNN", "oneDNN kernel");
+    const char *why = NULL;
+    if (!mimo_bf16_native(&why))
+        printf("no bf16 column: %s\n", why);
+    printf("%-9s %-3s %-22s %-9s %16s %16s %16s  %s\n", "net", "lay", "shape", "pass",
+           "im2col+sgemm", "oneDNN", "oneDNN bf16", "oneDNN kernels (fp32, bf16)");
     const char *passes[3] = {"forward", "bwd data", "bwd wts"};
     for (int i = 0; i < N_LAYERS; i++) {
         const row *r = &rows[i];
         for (int p = 0; p < 3; p++) {
-            char a[32], d[32] = "-";
+            char a[32], d[32] = "-", h[32] = "-";
             snprintf(a, sizeof a, "%6.1f (%3.0f%%)", r->im[p], 100 * r->im[p] / peak);
             if (r->dn[p] > 0)
                 snprintf(d, sizeof d, "%6.1f (%3.0f%%)", r->dn[p], 100 * r->dn[p] / peak);
-            printf("%-9s %-3s %-22s %-9s %16s %16s  %s%s\n", r->l->net, r->l->name,
-                   r->shape, passes[p], a, d, p == 0 ? r->impl : "",
+            if (r->bf[p] > 0)
+                snprintf(h, sizeof h, "%6.1f (%3.0f%%)", r->bf[p], 100 * r->bf[p] / peak);
+            printf("%-9s %-3s %-22s %-9s %16s %16s %16s  %s%s%s%s\n", r->l->net, r->l->name,
+                   r->shape, passes[p], a, d, h, p == 0 ? r->impl : "",
+                   p == 0 && *r->impl16 ? ", " : "", p == 0 ? r->impl16 : "",
                    p == 1 && !r->l->dx ? "(not run in training: input layer)" : "");
         }
     }

@@ -97,8 +97,12 @@ def torch_e2e(spec, rank=0, world=1, q=None):
             idx = perm[b * gb + rank * lb: b * gb + (rank + 1) * lb]
             x1, x2, t1, t2 = (t.index_select(0, idx) for t in tensors)
             opt.zero_grad(set_to_none=True)
-            o1, o2 = model(x1, x2)
-            loss = bce(o1, t1) + mae(o2, t2)
+            # spec["autocast"] (tests/bench/bf16.py): Keras' mixed_bfloat16 in
+            # PyTorch, the forward and loss under torch.autocast
+            with torch.autocast("cpu", dtype=torch.bfloat16,
+                                enabled=spec.get("autocast", False)):
+                o1, o2 = model(x1, x2)
+                loss = bce(o1, t1) + mae(o2, t2)
             loss.backward()
             opt.step()
             running += loss.item()

@@ -131,12 +131,14 @@ typedef struct {
     mimo_window w;
     int K, filters, use_bias, dx;
     mimo_conv_dnnl *dnnl; /* NULL: im2col */
+    int bf16;             /* its products in bf16 (core/bf16.h) */
     mimo_real *col;   /* (B oh ow, K): patches; in backward their gradient */
     mimo_real *ones;  /* (B oh ow) ones: the bias gradient as one gemv */
     mimo_real *own;   /* col and ones malloc'd when oneDNN failed at run time */
 } conv_node;
 
-static int conv_setup(mimo_node *n, const mimo_shape *ks, char *err, size_t len);
+static int conv_setup(const mimo_graph *g, mimo_node *n, const mimo_shape *ks, char *err,
+                      size_t len);
 
 static int conv2d_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
 {
@@ -149,7 +151,7 @@ static int conv2d_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
         return -1;
     n->shape = (mimo_shape){3, {d->w.out_h, d->w.out_w, a->filters}};
     mimo_shape ks = {4, {k[0], k[1], d->w.c, a->filters}};
-    return conv_setup(n, &ks, err, len);
+    return conv_setup(g, n, &ks, err, len);
 }
 
 /* conv1d: the window over (T, C), output (out_T, filters), kernel
@@ -167,11 +169,12 @@ static int conv1d_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
         return -1;
     n->shape = (mimo_shape){2, {d->w.out_w, a->filters}};
     mimo_shape ks = {3, {k, d->w.c, a->filters}};
-    return conv_setup(n, &ks, err, len);
+    return conv_setup(g, n, &ks, err, len);
 }
 
 /* What both kinds share once the window is known: K, the tensors. */
-static int conv_setup(mimo_node *n, const mimo_shape *ks, char *err, size_t len)
+static int conv_setup(const mimo_graph *g, mimo_node *n, const mimo_shape *ks, char *err,
+                      size_t len)
 {
     const conv2d_args *a = n->args;
     conv_node *d = n->priv;
@@ -186,8 +189,13 @@ static int conv_setup(mimo_node *n, const mimo_shape *ks, char *err, size_t len)
     d->filters = a->filters;
     d->use_bias = a->use_bias;
     /* oneDNN where the build has it (NULL otherwise, or if it refuses
-     * the geometry): decided here, before the buffers are counted */
-    d->dnnl = mimo_conv_dnnl_new(w, a->filters, a->use_bias);
+     * the geometry): decided here, before the buffers are counted; in
+     * bf16 when the graph is (float32 if oneDNN has no bf16 kernel but
+     * its reference one for the geometry) */
+    d->dnnl = g->bf16 ? mimo_conv_dnnl_new(w, a->filters, a->use_bias, 1) : NULL;
+    d->bf16 = d->dnnl != NULL;
+    if (!d->dnnl)
+        d->dnnl = mimo_conv_dnnl_new(w, a->filters, a->use_bias, 0);
     n->act = a->activation;
     n->alpha = (mimo_real)a->alpha;
     /* Keras' fans for a kernel: the receptive field times the channels */
@@ -336,9 +344,10 @@ static size_t conv2d_scratch(const mimo_graph *g, const mimo_node *n, size_t b)
     (void)g;
     const conv_node *d = n->priv;
     const mimo_window *w = &d->w;
-    if (d->dnnl)
-        return (d->dx ? b * (size_t)w->in_h * (size_t)w->in_w * (size_t)w->c : 0) +
-               3 * (size_t)d->K * (size_t)d->filters;
+    size_t in = b * (size_t)w->in_h * (size_t)w->in_w * (size_t)w->c;
+    if (d->dnnl) /* bf16: x's and dz's copies, half a real a value */
+        return (d->dx ? in : 0) + 3 * (size_t)d->K * (size_t)d->filters +
+               (d->bf16 ? (in + positions(d, b) * (size_t)d->filters + 1) / 2 : 0);
     return mimo_conv_im2col_scratch(&d->w, (int)b) +
            (d->use_bias ? positions(d, b) : 0);
 }

@@ -14,7 +14,11 @@
  * change the rounding with the batch size's kernel choice. Padding: the
  * window's top/left; bottom/right is what makes oneDNN's output size
  * mimo's (never negative: a valid window's unread last columns are
- * dropped by oneDNN's floor as by Keras'). */
+ * dropped by oneDNN's floor as by Keras').
+ * In bf16 (train.precision, core/bf16.h) the primitives read bf16 x, W
+ * and dz and write float32 z, dx and dW (accumulating in float32): x and
+ * dz are reordered into bf16 buffers of the plan first (dz once for both
+ * backward products), W's reorders convert as they block. */
 #define _POSIX_C_SOURCE 200112L /* posix_memalign */
 #include "core/layers/conv_dnnl.h"
 
@@ -37,6 +41,10 @@ typedef struct {
     dnnl_memory_t x, y, dxs;               /* nhwc: x, z or dz, dx's buffer */
     dnnl_memory_t w;                       /* hwio: W or dW, the caller's */
     dnnl_memory_t w_fwd, w_bwd, dw;        /* owned, in the primitives' formats */
+    dnnl_memory_t xb, yb;                  /* bf16: owned nhwc copies of x, dz */
+    dnnl_primitive_t x_to_b, y_to_b;       /* bf16: x -> xb, dz -> yb */
+    const void *yb_of;                     /* bf16: the dz yb holds (NULL:
+                                            * none since the forward) */
     dnnl_memory_t pad;                     /* scratchpad, grown as made */
     void *pad_buf;
     size_t pad_bytes;
@@ -45,6 +53,7 @@ typedef struct {
 struct mimo_conv_dnnl {
     mimo_window w;
     int filters, bias;
+    dnnl_data_type_t dt;  /* of x, W, dz inside: f32, or bf16 */
     dnnl_engine_t eng;
     dnnl_stream_t st;
     plan plans[MAX_PLANS];
@@ -55,17 +64,18 @@ struct mimo_conv_dnnl {
 
 /* ---- descriptors ------------------------------------------------------- */
 
-static void md_nhwc(dnnl_memory_desc_t *md, int b, int c, int h, int w)
+static void md_nhwc(dnnl_memory_desc_t *md, int b, int c, int h, int w,
+                    dnnl_data_type_t t)
 {
     dnnl_dims_t d = {b, c, h, w};
-    dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, dnnl_nhwc);
+    dnnl_memory_desc_init_by_tag(md, 4, d, t, dnnl_nhwc);
 }
 
 static void md_kernel(const mimo_conv_dnnl *c, dnnl_memory_desc_t *md,
-                      dnnl_format_tag_t tag)
+                      dnnl_format_tag_t tag, dnnl_data_type_t t)
 {
     dnnl_dims_t d = {c->filters, c->w.c, c->w.kh, c->w.kw};
-    dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, tag);
+    dnnl_memory_desc_init_by_tag(md, 4, d, t, tag);
 }
 
 /* strides, dilations (oneDNN counts the gaps: dil - 1), padding */
@@ -207,10 +217,10 @@ static const dnnl_memory_desc_t *md_of(dnnl_memory_t m)
 
 static void plan_free(plan *p)
 {
-    dnnl_primitive_t prims[] = {p->fwd, p->bwd_d, p->bwd_w, p->w_to_fwd, p->w_to_bwd,
-                                p->dw_add};
-    dnnl_memory_t mems[] = {p->x, p->y, p->dxs, p->w, p->w_fwd, p->w_bwd, p->dw,
-                            p->pad};
+    dnnl_primitive_t prims[] = {p->fwd,      p->bwd_d,    p->bwd_w,  p->w_to_fwd,
+                                p->w_to_bwd, p->dw_add,   p->x_to_b, p->y_to_b};
+    dnnl_memory_t mems[] = {p->x,     p->y,  p->dxs, p->w, p->w_fwd,
+                            p->w_bwd, p->dw, p->pad, p->xb, p->yb};
     for (size_t i = 0; i < sizeof prims / sizeof *prims; i++)
         dnnl_primitive_destroy(prims[i]);
     for (size_t i = 0; i < sizeof mems / sizeof *mems; i++)
@@ -220,21 +230,23 @@ static void plan_free(plan *p)
     memset(p, 0, sizeof *p);
 }
 
-/* The forward's descriptor and the user-side memories of batch b. */
+/* The forward's descriptor and the user-side memories of batch b (x's
+ * inside: c->dt). */
 static int plan_init(mimo_conv_dnnl *c, plan *p, int b)
 {
     const mimo_window *w = &c->w;
-    dnnl_memory_desc_t x, y, k, kh;
+    dnnl_memory_desc_t x, xi, y, k, kh;
     dnnl_dims_t s, dil, pl, pr;
     dnnl_convolution_desc_t cd;
-    md_nhwc(&x, b, w->c, w->in_h, w->in_w);
-    md_nhwc(&y, b, c->filters, w->out_h, w->out_w);
-    md_kernel(c, &k, dnnl_format_tag_any);
-    md_kernel(c, &kh, dnnl_hwio);
+    md_nhwc(&x, b, w->c, w->in_h, w->in_w, dnnl_f32);
+    md_nhwc(&xi, b, w->c, w->in_h, w->in_w, c->dt);
+    md_nhwc(&y, b, c->filters, w->out_h, w->out_w, dnnl_f32);
+    md_kernel(c, &k, dnnl_format_tag_any, c->dt);
+    md_kernel(c, &kh, dnnl_hwio, dnnl_f32);
     geometry(w, s, dil, pl, pr);
     p->b = b;
     return OK(dnnl_dilated_convolution_forward_desc_init(
-                   &cd, dnnl_forward_training, dnnl_convolution_direct, &x, &k, NULL,
+                   &cd, dnnl_forward_training, dnnl_convolution_direct, &xi, &k, NULL,
                    &y, s, dil, pl, pr)) &&
                    (p->fwd_pd = choose(c, &cd, NULL)) &&
                    OK(dnnl_memory_create(&p->x, &x, c->eng, DNNL_MEMORY_NONE)) &&
@@ -260,10 +272,24 @@ static plan *plan_for(mimo_conv_dnnl *c, int b)
     return p;
 }
 
+/* bf16: the plan's copy of x (or dz: y) and its reorder, made once */
+static int make_copy(mimo_conv_dnnl *c, plan *p, dnnl_memory_t user, dnnl_memory_t *copy,
+                     dnnl_primitive_t *to)
+{
+    if (c->dt == dnnl_f32 || *copy)
+        return 0;
+    dnnl_memory_desc_t md = *md_of(user);
+    md.data_type = dnnl_bf16; /* nhwc as the user's, dense: the same strides */
+    return OK(dnnl_memory_create(copy, &md, c->eng, DNNL_MEMORY_ALLOCATE)) &&
+                   !make_reorder(c, p, md_of(user), &md, 0, to)
+               ? 0 : -1;
+}
+
 static int make_fwd(mimo_conv_dnnl *c, plan *p)
 {
     dnnl_primitive_desc_t pd = NULL;
-    if (!OK(dnnl_primitive_desc_clone(&pd, p->fwd_pd)) ||
+    if (make_copy(c, p, p->x, &p->xb, &p->x_to_b) ||
+        !OK(dnnl_primitive_desc_clone(&pd, p->fwd_pd)) ||
         owned(c, p->fwd_pd, dnnl_query_weights_md, &p->w_fwd) ||
         make_reorder(c, p, md_of(p->w), md_of(p->w_fwd), 0, &p->w_to_fwd))
         return dnnl_primitive_desc_destroy(pd), -1;
@@ -277,11 +303,14 @@ static int make_bwd_d(mimo_conv_dnnl *c, plan *p)
     dnnl_dims_t s, dil, pl, pr;
     dnnl_convolution_desc_t cd;
     dnnl_primitive_desc_t pd = NULL;
-    md_nhwc(&dx, p->b, w->c, w->in_h, w->in_w);
-    md_kernel(c, &k, dnnl_format_tag_any);
+    md_nhwc(&dx, p->b, w->c, w->in_h, w->in_w, dnnl_f32);
+    md_kernel(c, &k, dnnl_format_tag_any, c->dt);
     geometry(w, s, dil, pl, pr);
+    if (make_copy(c, p, p->y, &p->yb, &p->y_to_b))
+        return -1;
     int rc = OK(dnnl_dilated_convolution_backward_data_desc_init(
-                 &cd, dnnl_convolution_direct, &dx, &k, md_of(p->y), s, dil, pl, pr)) &&
+                 &cd, dnnl_convolution_direct, &dx, &k, md_of(p->yb ? p->yb : p->y), s,
+                 dil, pl, pr)) &&
                      (pd = choose(c, &cd, p->fwd_pd))
                  ? 0 : -1;
     if (rc || !OK(dnnl_memory_create(&p->dxs, &dx, c->eng, DNNL_MEMORY_ALLOCATE)) ||
@@ -300,11 +329,14 @@ static int make_bwd_w(mimo_conv_dnnl *c, plan *p)
     dnnl_dims_t s, dil, pl, pr;
     dnnl_convolution_desc_t cd;
     dnnl_primitive_desc_t pd = NULL;
-    md_kernel(c, &k, dnnl_format_tag_any);
+    md_kernel(c, &k, dnnl_format_tag_any, dnnl_f32); /* dW: float32 */
     geometry(&c->w, s, dil, pl, pr);
+    if (make_copy(c, p, p->x, &p->xb, &p->x_to_b) ||
+        make_copy(c, p, p->y, &p->yb, &p->y_to_b))
+        return -1;
     int rc = OK(dnnl_dilated_convolution_backward_weights_desc_init(
-                 &cd, dnnl_convolution_direct, md_of(p->x), &k, NULL, md_of(p->y), s,
-                 dil, pl, pr)) &&
+                 &cd, dnnl_convolution_direct, md_of(p->xb ? p->xb : p->x), &k, NULL,
+                 md_of(p->yb ? p->yb : p->y), s, dil, pl, pr)) &&
                      (pd = choose(c, &cd, p->fwd_pd))
                  ? 0 : -1;
     if (rc || owned(c, pd, dnnl_query_diff_weights_md, &p->dw) ||
@@ -343,12 +375,14 @@ static int kernel_in(mimo_conv_dnnl *c, plan *p, const mimo_real *W,
     return OK(dnnl_memory_set_data_handle(p->w, (void *)W)) ? run(c, p, r, 2, args) : -1;
 }
 
-mimo_conv_dnnl *mimo_conv_dnnl_new(const mimo_window *w, int filters, int bias)
+mimo_conv_dnnl *mimo_conv_dnnl_new(const mimo_window *w, int filters, int bias,
+                                   int bf16)
 {
     mimo_conv_dnnl *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->w = *w, c->filters = filters, c->bias = bias;
+    c->dt = bf16 ? dnnl_bf16 : dnnl_f32;
     if (!OK(dnnl_engine_create(&c->eng, dnnl_cpu, 0)) ||
         !OK(dnnl_stream_create(&c->st, c->eng, dnnl_stream_default_flags)) ||
         !plan_for(c, 1) || make_fwd(c, c->plans) || make_bwd_d(c, c->plans) ||
@@ -370,6 +404,27 @@ void mimo_conv_dnnl_free(mimo_conv_dnnl *c)
     free(c);
 }
 
+/* bf16: user's into copy by reorder r (nothing in float32) */
+static int to_copy(mimo_conv_dnnl *c, plan *p, dnnl_primitive_t r, dnnl_memory_t user,
+                   dnnl_memory_t copy)
+{
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, copy}};
+    return copy ? run(c, p, r, 2, args) : 0;
+}
+
+/* bf16: dz (in p->y's handle) into yb, unless it holds this dz already
+ * (the backward's second product: dz has not changed between them) */
+static int dz_copy(mimo_conv_dnnl *c, plan *p, const mimo_real *dz)
+{
+    if (!p->yb || p->yb_of == dz)
+        return 0;
+    p->yb_of = NULL;
+    if (to_copy(c, p, p->y_to_b, p->y, p->yb))
+        return -1;
+    p->yb_of = dz;
+    return 0;
+}
+
 int mimo_conv_dnnl_forward(mimo_conv_dnnl *c, int b, const mimo_real *x,
                            const mimo_real *W, mimo_real *z)
 {
@@ -377,10 +432,12 @@ int mimo_conv_dnnl_forward(mimo_conv_dnnl *c, int b, const mimo_real *x,
     if (!p || (!p->fwd && make_fwd(c, p)) ||
         kernel_in(c, p, W, p->w_to_fwd, p->w_fwd))
         return -1;
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, p->x}, {DNNL_ARG_WEIGHTS, p->w_fwd},
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, p->xb ? p->xb : p->x},
+                               {DNNL_ARG_WEIGHTS, p->w_fwd},
                                {DNNL_ARG_DST, p->y}};
+    p->yb_of = NULL; /* a new step: dz not converted yet */
     if (!OK(dnnl_memory_set_data_handle(p->x, (void *)x)) ||
-        !OK(dnnl_memory_set_data_handle(p->y, z)))
+        !OK(dnnl_memory_set_data_handle(p->y, z)) || to_copy(c, p, p->x_to_b, p->x, p->xb))
         return -1;
     return run(c, p, p->fwd, 3, args);
 }
@@ -392,10 +449,12 @@ int mimo_conv_dnnl_backward_data(mimo_conv_dnnl *c, int b, const mimo_real *dz,
     if (!p || (!p->bwd_d && make_bwd_d(c, p)) ||
         kernel_in(c, p, W, p->w_to_bwd, p->w_bwd))
         return -1;
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, p->y}, {DNNL_ARG_WEIGHTS, p->w_bwd},
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, p->yb ? p->yb : p->y},
+                               {DNNL_ARG_WEIGHTS, p->w_bwd},
                                {DNNL_ARG_DIFF_SRC, p->dxs}};
     void *buf = NULL;
-    if (!OK(dnnl_memory_set_data_handle(p->y, (void *)dz)) || run(c, p, p->bwd_d, 3, args) ||
+    if (!OK(dnnl_memory_set_data_handle(p->y, (void *)dz)) || dz_copy(c, p, dz) ||
+        run(c, p, p->bwd_d, 3, args) ||
         !OK(dnnl_memory_get_data_handle(p->dxs, &buf)))
         return -1;
     /* dx += dxs: another consumer of x may have added into dx first */
@@ -452,12 +511,16 @@ int mimo_conv_dnnl_backward_weights(mimo_conv_dnnl *c, int b, const mimo_real *x
         plan *p = plan_for(c, b);
         if (!p || (!p->bwd_w && make_bwd_w(c, p)))
             return -1;
-        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, p->x}, {DNNL_ARG_DIFF_DST, p->y},
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, p->xb ? p->xb : p->x},
+                                   {DNNL_ARG_DIFF_DST, p->yb ? p->yb : p->y},
                                    {DNNL_ARG_DIFF_WEIGHTS, p->dw}};
         dnnl_exec_arg_t r[3] = {{DNNL_ARG_FROM, p->dw}, {DNNL_ARG_TO, p->w}};
-        /* then dW += it: the reorder's sum post-op */
+        /* x again into xb (another batch of this size may have been
+         * through the forward since); then dW += it: the reorder's sum
+         * post-op */
         if (!OK(dnnl_memory_set_data_handle(p->x, (void *)x)) ||
             !OK(dnnl_memory_set_data_handle(p->y, (void *)dz)) ||
+            to_copy(c, p, p->x_to_b, p->x, p->xb) || dz_copy(c, p, dz) ||
             run(c, p, p->bwd_w, 3, args) ||
             !OK(dnnl_memory_set_data_handle(p->w, dW)) || run(c, p, p->dw_add, 2, r))
             return -1;

@@ -30,8 +30,10 @@ typedef struct mimo_conv_dnnl mimo_conv_dnnl;
 #define MIMO_CONV_DNNL 1
 /* A plan for window w with `filters` outputs (NULL: oneDNN cannot run it,
  * or out of memory; the caller keeps im2col). bias: backward weights
- * also sums db. */
-mimo_conv_dnnl *mimo_conv_dnnl_new(const mimo_window *w, int filters, int bias);
+ * also sums db. bf16: the products read bf16 copies of x, W and dz and
+ * write float32 (core/bf16.h; only where the CPU has native bf16). */
+mimo_conv_dnnl *mimo_conv_dnnl_new(const mimo_window *w, int filters, int bias,
+                                   int bf16);
 void mimo_conv_dnnl_free(mimo_conv_dnnl *c);
 /* b samples; 0, or -1 when no primitive could be made for b (nothing
  * written: the caller computes it its own way). */
@@ -55,9 +57,9 @@ extern void (*mimo_conv_dnnl_hook)(int entering);
 #endif
 #else
 static inline mimo_conv_dnnl *mimo_conv_dnnl_new(const mimo_window *w,
-                                                 int filters, int bias)
+                                                 int filters, int bias, int bf16)
 {
-    (void)w, (void)filters, (void)bias;
+    (void)w, (void)filters, (void)bias, (void)bf16;
     return NULL;
 }
 static inline void mimo_conv_dnnl_free(mimo_conv_dnnl *c) { (void)c; }

@@ -1,12 +1,16 @@
 /* dense.c — the dense layer: z = x W + b, y = act(z), on the last axis
  * (Keras): on a (k, d) sample every position goes through the same
- * kernel W (d, units). Tensors: kernel (in, units), bias (units). */
+ * kernel W (d, units). Tensors: kernel (in, units), bias (units).
+ * With train.precision bf16 (core/bf16.h) the three products take bf16
+ * copies of x, W and dz and accumulate in float32; the bias, the
+ * activation and every gradient stay float32. */
 #include <cblas.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <tgmath.h>
 
+#include "core/bf16.h"
 #include "core/kind.h"
 #include "core/onnx.h"
 
@@ -50,10 +54,15 @@ static int dense_finish(void *p, char *err, size_t len)
 
 /* Per node: the input's last axis, positions per sample, and the input
  * columns whose gradient is used (a concat of raw inputs and branches
- * needs only its branches' columns); empty if none. */
+ * needs only its branches' columns); empty if none. In bf16: the
+ * products' primitives and the bf16 copies of x and W (made by the
+ * forward, read again by the backward, as z is) and of dz. */
 typedef struct {
     int in, rows, use_bias;
     int dx_lo, dx_hi;
+    mimo_bf16_mm *mm;        /* NULL: float32 */
+    mimo_bf16 *xb, *wb, *dzb; /* (B rows, in), (in, units), (B rows, units) */
+    int fwd_bf16;            /* the last forward's products were bf16 */
 } dense_node;
 
 static int dense_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
@@ -67,6 +76,9 @@ static int dense_infer(mimo_graph *g, mimo_node *n, char *err, size_t len)
     d->in = mimo_shape_last(&p->shape);
     d->rows = mimo_shape_rows(&p->shape);
     d->use_bias = a->use_bias;
+    /* bf16 products when the graph has them (decided before buffers) */
+    if (g->bf16 && !d->mm)
+        d->mm = mimo_bf16_mm_new();
     n->shape = p->shape;
     n->shape.dim[n->shape.rank - 1] = a->units;
     n->act = a->activation;
@@ -92,20 +104,83 @@ static void dense_buffers(mimo_graph *g, mimo_node *n, mimo_arena *a)
     n->dz = n->act == MIMO_ACT_LINEAR && !n->fused ? n->dy
                                                    : mimo_arena_take(a, len);
     mimo_node_grad_span(g, n->in[0], &d->dx_lo, &d->dx_hi);
+    if (d->mm) {
+        size_t m = (size_t)g->max_batch * (size_t)d->rows, out = (size_t)n->width / d->rows;
+        d->xb = (mimo_bf16 *)mimo_arena_take(a, mimo_bf16_reals(m * (size_t)d->in));
+        d->wb = (mimo_bf16 *)mimo_arena_take(a, mimo_bf16_reals((size_t)d->in * out));
+        d->dzb = (mimo_bf16 *)mimo_arena_take(a, mimo_bf16_reals(m * out));
+    }
+}
+
+/* oneDNN failed (out of memory, or a shape it has only its reference
+ * kernel for): this layer runs float32 from now on */
+static void drop_bf16(mimo_node *n)
+{
+    dense_node *d = n->priv;
+    fprintf(stderr, "mimo: dense layer '%s': no bf16 product for this shape; "
+            "float32 from now on\n", n->name);
+    mimo_bf16_mm_free(d->mm);
+    d->mm = NULL;
+}
+
+/* z = x W in bf16: x and W into their bf16 copies (kept for backward) */
+static int forward_bf16(dense_node *d, const mimo_real *x, const mimo_real *W, int m,
+                        int out, mimo_real *z)
+{
+    mimo_bf16_from(d->xb, x, (size_t)m * (size_t)d->in);
+    mimo_bf16_from(d->wb, W, (size_t)d->in * (size_t)out);
+    return mimo_bf16_gemm(d->mm, 0, 0, m, out, d->in, d->xb, d->in, d->wb, out, 0, z,
+                          out);
 }
 
 static void dense_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                           int b)
 {
-    const dense_node *d = n->priv;
+    dense_node *d = n->priv;
     const mimo_real *x = MIMO_PARENT(g, n, 0)->y;
+    const mimo_real *W = params + n->tensors[0].off;
     int m = b * d->rows, out = mimo_shape_last(&n->shape);
+    d->fwd_bf16 = d->mm && !forward_bf16(d, x, W, m, out, n->z);
+    if (d->mm && !d->fwd_bf16)
+        drop_bf16(n);
     /* x is (m, in), W is (in, out), z is (m, out) */
-    MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, out, d->in, 1, x,
-              d->in, params + n->tensors[0].off, out, 0, n->z, out);
+    if (!d->fwd_bf16)
+        MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, out, d->in, 1, x,
+                  d->in, W, out, 0, n->z, out);
     mimo_act_forward(n->act, n->alpha,
                      d->use_bias ? params + n->tensors[1].off : NULL, n->z, n->y,
                      m, out);
+}
+
+/* dx[:, lo:hi] += dz W[lo:hi, :]^T in float32 */
+static void dx_f32(const dense_node *d, const mimo_real *dz, const mimo_real *W, int m,
+                   int out, mimo_real *dx)
+{
+    MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, d->dx_hi - d->dx_lo, out, 1,
+              dz, out, W + (size_t)d->dx_lo * out, out, 1, dx + d->dx_lo, d->in);
+}
+
+/* The backward's products in bf16: dz into its copy; dW += x^T dz and
+ * dx[:, lo:hi] += dz W[lo:hi, :]^T over the forward's copies of x and W
+ * (a transposed operand is a transposed descriptor: no copy). 0, or -1
+ * with nothing added (dW, made first, failed). */
+static int backward_bf16(mimo_node *n, mimo_node *p, const mimo_real *W,
+                         mimo_real *dW, int m)
+{
+    dense_node *d = n->priv;
+    int in = d->in, out = mimo_shape_last(&n->shape), dx = d->dx_hi > d->dx_lo;
+    if (!dx && !dW)
+        return 0;
+    mimo_bf16_from(d->dzb, n->dz, (size_t)m * (size_t)out);
+    if (dW && mimo_bf16_gemm(d->mm, 1, 0, in, out, m, d->xb, in, d->dzb, out, 1, dW, out))
+        return -1;
+    if (dx && mimo_bf16_gemm(d->mm, 0, 1, m, d->dx_hi - d->dx_lo, out, d->dzb, out,
+                             d->wb + (size_t)d->dx_lo * out, out, 1, p->dy + d->dx_lo,
+                             in)) {
+        drop_bf16(n); /* dW is in: dx alone in float32 */
+        dx_f32(d, n->dz, W, m, out, p->dy);
+    }
+    return 0;
 }
 
 /* dx[:, lo:hi] += dz W[lo:hi, :]^T, the input columns whose gradient is
@@ -113,19 +188,22 @@ static void dense_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
 static void dense_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
                            mimo_real *grads, int b)
 {
-    const dense_node *d = n->priv;
+    dense_node *d = n->priv;
     mimo_node *p = MIMO_PARENT(g, n, 0);
     int m = b * d->rows, in = d->in, out = mimo_shape_last(&n->shape);
-    size_t w_off = n->tensors[0].off;
+    const mimo_real *W = params + n->tensors[0].off;
+    /* trainable: false: no update, dx only */
+    mimo_real *dW = n->tensors[0].trained ? grads + n->tensors[0].off : NULL;
     if (!n->fused && n->dz != n->dy)
         mimo_act_backward(n->act, n->alpha, n->z, n->y, n->dy, n->dz, m, out);
-    if (d->dx_hi > d->dx_lo)
-        MIMO_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, d->dx_hi - d->dx_lo,
-                  out, 1, n->dz, out, params + w_off + (size_t)d->dx_lo * out,
-                  out, 1, p->dy + d->dx_lo, in);
-    if (n->tensors[0].trained) /* trainable: false: no update, dx only */
+    int done = d->fwd_bf16 && d->mm && !backward_bf16(n, p, W, dW, m);
+    if (!done && d->fwd_bf16 && d->mm)
+        drop_bf16(n); /* nothing added yet: all of it in float32 */
+    if (!done && d->dx_hi > d->dx_lo)
+        dx_f32(d, n->dz, W, m, out, p->dy);
+    if (!done && dW)
         MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, m, 1, p->y, in,
-                  n->dz, out, 1, grads + w_off, out);
+                  n->dz, out, 1, dW, out);
     if (d->use_bias && n->tensors[1].trained) {
         mimo_real *db = grads + n->tensors[1].off;
         for (int r = 0; r < m; r++)
@@ -161,6 +239,23 @@ static const char *dense_onnx(mimo_onnx *x, const mimo_graph *g, const mimo_node
     return mimo_onnx_act(x, n->act, n->alpha, z);
 }
 
+/* bf16: the copies of x, W and dz (in reals of the arena) */
+static size_t dense_scratch(const mimo_graph *g, const mimo_node *n, size_t b)
+{
+    (void)g;
+    const dense_node *d = n->priv;
+    size_t m = b * (size_t)d->rows, out = (size_t)mimo_shape_last(&n->shape);
+    return d->mm ? mimo_bf16_reals(m * (size_t)d->in) +
+                       mimo_bf16_reals((size_t)d->in * out) + mimo_bf16_reals(m * out)
+                 : 0;
+}
+
+static void dense_release(mimo_node *n)
+{
+    dense_node *d = n->priv;
+    mimo_bf16_mm_free(d->mm);
+}
+
 /* masks: the output keeps the input's time axis (ARCHITECTURE.md, Masks) */
 static int dense_masking(const mimo_graph *g, const mimo_node *n)
 {
@@ -185,5 +280,7 @@ const mimo_kind mimo_kind_dense = {
     .backward = dense_backward,
     .describe = dense_describe,
     .flops = dense_flops,
+    .scratch = dense_scratch,
+    .release = dense_release,
     .onnx = dense_onnx,
 };
