@@ -19,6 +19,11 @@
 #   bash scripts/hosts.sh link HOST up|down  plug / unplug HOST's cable
 #   bash scripts/hosts.sh status      what exists, the limits, the options
 #
+# MIMO_HOSTS_BED=B (1..9) makes a separate test bed beside the default one
+# (B unset or 0), so that a benchmark never touches the hosts a test or
+# another user has up: hosts mimoB-h1.., links mimoB-vN, the bridge
+# mimoB-br0 on 10.(200+B).0.0/24, its state in /run/mimoB-hosts.
+#
 #   eval "mpirun $(bash scripts/hosts.sh opts 2) -np 4 -x OMP_NUM_THREADS=1 build/mimo train ..."
 #
 # Everything it creates is first recorded in a state file
@@ -34,12 +39,16 @@
 # anything else is added, and no address outside it is ever used.
 set -euo pipefail
 
-STATE_DIR=${MIMO_HOSTS_DIR:-/run/mimo-hosts}
+BED=${MIMO_HOSTS_BED:-0}
+[[ $BED =~ ^[0-9]$ ]] || { echo "hosts.sh: error: MIMO_HOSTS_BED must be a digit (0-9), not '$BED'" >&2; exit 2; }
+NAME=mimo$([ "$BED" = 0 ] && echo - || echo "$BED-") # mimo- or mimoB-
+STATE_DIR=${MIMO_HOSTS_DIR:-/run/${NAME}hosts}
 STATE=$STATE_DIR/state
 AGENT=$STATE_DIR/agent
-PREFIX=mimo-h          # host (and namespace) names: mimo-h1, mimo-h2, ...
-BRIDGE=mimo-br0
-NET=10.200.0
+PREFIX=${NAME}h        # host (and namespace) names: mimo-h1, mimo-h2, ...
+VETH=${NAME}v          # the machine's ends of their cables: mimo-v1, ...
+BRIDGE=${NAME}br0
+NET=10.$((200 + BED)).0
 MAX=50
 
 say() { echo "hosts.sh: $*" >&2; }
@@ -167,7 +176,7 @@ up() {
 
     local i h v
     for i in $(seq 1 "$n"); do
-        h=$PREFIX$i v=mimo-v$i
+        h=$PREFIX$i v=$VETH$i
         if ! recorded netns "$h"; then
             netns_exists "$h" && die "a network namespace '$h' exists and was not made by hosts.sh; not touching it"
             link_exists "$v" && die "a link named $v exists and was not made by hosts.sh; not touching it"
@@ -212,7 +221,7 @@ del_link() {
 }
 
 remove_host() {
-    local h=$PREFIX$1 v=mimo-v$1 pids
+    local h=$PREFIX$1 v=$VETH$1 pids
     # the cable first (its peer, the host's eth0, goes with it), then the host
     recorded link "$v" && del_link "$v"
     forget link "$v"
@@ -276,7 +285,7 @@ link)
     recorded netns "$1" || die "no host '$1'"
     # the machine's end of the cable: the host keeps its address, its
     # carrier drops (as when a switch port or cable dies)
-    ip link set "mimo-v${1#"$PREFIX"}" "$2"
+    ip link set "$VETH${1#"$PREFIX"}" "$2"
     ;;
 *) usage ;;
 esac

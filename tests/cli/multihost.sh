@@ -4,7 +4,9 @@
 # nodes, node-shared memory within a host, TCP between hosts). On 2 hosts x
 # 2 ranks and 3 hosts x 1 rank, with uneven slices: the default gradient
 # sum, bucketed and blocking train the weights 1 rank trains (1e-5) with
-# identical replicas; a checkpoint resumes mid-epoch on another number of
+# identical replicas; the embedding tables summed by the rows the ranks
+# touched train as summed in full (bitwise on 2 hosts x 1, 1e-6/1e-5 on 2
+# x 2) and send less; a checkpoint resumes mid-epoch on another number of
 # ranks (2 -> 1, 2 -> 3, 1 -> 4) as if never stopped; kill -9 of a rank on
 # the second host, and that host's link going down, end the whole job with
 # a message naming it, and the newest checkpoint loads. Needs root
@@ -34,14 +36,19 @@ ip netns del "$probe"
 
 # --- 3 hosts; put back what was there before (hosts someone had up, with
 # their limits), else take them down at the end
-state=${MIMO_HOSTS_DIR:-/run/mimo-hosts}
+# (MIMO_HOSTS_BED=B: on hosts.sh's test bed B instead, hosts mimoB-h1..,
+# beside the default one's)
+bed=${MIMO_HOSTS_BED:-0}
+name=mimo$([ "$bed" = 0 ] && echo - || echo "$bed-")
+h1=${name}h1 h2=${name}h2
+state=${MIMO_HOSTS_DIR:-/run/${name}hosts}
 before=$(sed -n 's/^netns //p' "$state/state" 2>/dev/null | wc -l)
 before_rate=$(sed -n 's/^rate=//p' "$state/settings" 2>/dev/null)
 jobs_pids=()
 cleanup() {
     local p
     for p in "${jobs_pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    bash "$HOSTS" link mimo-h2 up >/dev/null 2>&1
+    bash "$HOSTS" link $h2 up >/dev/null 2>&1
     if [ "$before" -gt 0 ]; then
         bash "$HOSTS" up "$before" ${before_rate:+--rate "$before_rate"} >/dev/null 2>&1
     else
@@ -91,8 +98,8 @@ mh_expect() {
 # shellcheck disable=SC2046,SC2016 # the options are words; sh -c expands
 out=$(timeout 30 mpirun $(bash "$HOSTS" opts 2) -np 4 sh -c 'echo "rank $OMPI_COMM_WORLD_RANK on $(hostname)"' 2>&1 |
     grep '^rank' | sort | paste -sd ' ')
-check "2 hosts x 2 ranks: ranks 0,1 on mimo-h1 and 2,3 on mimo-h2 ($out)" \
-    test "$out" = "rank 0 on mimo-h1 rank 1 on mimo-h1 rank 2 on mimo-h2 rank 3 on mimo-h2"
+check "2 hosts x 2 ranks: ranks 0,1 on $h1 and 2,3 on $h2 ($out)" \
+    test "$out" = "rank 0 on $h1 rank 1 on $h1 rank 2 on $h2 rank 3 on $h2"
 mh_expect 2 4 0 "gradient sum       shared" bench "$SRC/configs/bench/tiny.yaml" --steps 10 --warmup 2
 mh_expect 1 3 0 "gradient sum       bucketed" bench "$SRC/configs/bench/tiny.yaml" --steps 10 --warmup 2
 
@@ -125,6 +132,57 @@ for form in shared blocking; do
         params_close h3x1/checkpoints/last.h5 h3x1-$form/checkpoints/last.h5 1e-5
 done
 echo "  training on the hosts: $((SECONDS - t0)) s"
+
+# --- the embedding tables summed by rows between hosts (comm/rows.c: the
+# touched rows of every rank, one MPI_Allgatherv, over TCP here, added in
+# rank order) train as the whole tables summed (--embedding-grads dense):
+# the model of sparse_grads.sh (an embedding, a weighted bag, a bag
+# sharing its table, a frozen bag), plain sgd (only the rows updated) and
+# adam (the whole table updated), replicas compared every step.
+t0=$SECONDS
+bags_data bags.h5
+bags_net bsgd '{type: sgd, lr: 0.2}' bags.h5
+bags_net badam '{type: adam, lr: 0.01}' bags.h5
+mh_expect 1 2 0 "gradient sum       bucketed (row_sparse)" bench bsgd.yaml --steps 2 --warmup 1
+mh_expect 2 4 0 "gradient sum       bucketed (row_sparse)" bench bsgd.yaml --steps 2 --warmup 1 --allreduce bucketed
+# sent: the bytes host 1 has sent (what the machine's end of its cable received)
+sent() { cat "/sys/class/net/${name}v1/statistics/rx_bytes"; }
+declare -A bytes
+for opt in bsgd badam; do
+    expect 0 "" train $opt.yaml --out $opt-np1 --quiet
+    for eg in sparse dense; do
+        b0=$(sent)
+        mh_expect 1 2 0 "" train $opt.yaml --out $opt-h2x1-$eg --quiet --check-every 1 --embedding-grads $eg
+        bytes[$eg]=$(($(sent) - b0))
+        mh_expect 2 4 0 "" train $opt.yaml --out $opt-h2x2-$eg --quiet --check-every 1 \
+            --allreduce bucketed --embedding-grads $eg
+    done
+    check "$opt, 2 hosts x 1 rank: sparse rows = dense allreduce (bitwise)" \
+        same_params $opt-h2x1-dense/checkpoints/last.h5 $opt-h2x1-sparse/checkpoints/last.h5
+    check "$opt, 2 hosts x 1 rank: as 1 rank (1e-5)" \
+        params_close $opt-np1/checkpoints/last.h5 $opt-h2x1-sparse/checkpoints/last.h5 1e-5
+    # 4 ranks: the allreduce adds pairs ((g0 + g1) + (g2 + g3)), the rows in
+    # rank order (as on one machine, sparse_grads.sh)
+    tol=$([ $opt = bsgd ] && echo 1e-6 || echo 1e-5)
+    check "$opt, 2 hosts x 2 ranks: sparse rows within $tol of the dense allreduce" \
+        params_close $opt-h2x2-dense/checkpoints/last.h5 $opt-h2x2-sparse/checkpoints/last.h5 "$tol"
+    check "$opt, 2 hosts x 2 ranks: as 1 rank (1e-5)" \
+        params_close $opt-np1/checkpoints/last.h5 $opt-h2x2-sparse/checkpoints/last.h5 1e-5
+    # the default on 2 hosts x 2: node_shared on a host (the tables in full,
+    # by memory), an allreduce of each slice across the hosts
+    mh_expect 2 4 0 "" train $opt.yaml --out $opt-h2x2-auto --quiet --check-every 1
+    check "$opt, 2 hosts x 2 ranks, default sum: within $tol of the sparse rows" \
+        params_close $opt-h2x2-auto/checkpoints/last.h5 $opt-h2x2-sparse/checkpoints/last.h5 "$tol"
+    # 20 steps: the dense sum sends the tables' 224 kB (the 2,000 x 8 and
+    # 5,000 x 8 gradients) a step, the rows at most 15 kB
+    check "$opt, 2 hosts x 1 rank: host 1 sent ${bytes[sparse]} bytes with the rows, ${bytes[dense]} in full: < half" \
+        test $((2 * bytes[sparse])) -lt "${bytes[dense]}"
+    echo "  $opt, 2 hosts x 1 rank, 20 steps: host 1 sent ${bytes[sparse]} bytes (rows), ${bytes[dense]} (whole tables)"
+done
+mpi_expect 2 0 "" train bsgd.yaml --out bsgd-2-sparse --quiet --check-every 1 --allreduce bucketed
+check "bsgd: 2 hosts x 1 rank (TCP) = 2 ranks on this machine (shared memory; bitwise)" \
+    same_params bsgd-2-sparse/checkpoints/last.h5 bsgd-h2x1-sparse/checkpoints/last.h5
+echo "  embedding rows between hosts: $((SECONDS - t0)) s"
 
 # --- resume on another number of ranks, from the middle of epoch 3 (step
 # 40 = epoch 3, step 4): the sample order does not depend on the ranks, so
@@ -202,18 +260,18 @@ leftovers() {
 t0=$SECONDS
 start_long killed
 victim=
-for p in $(ip netns pids mimo-h2); do
+for p in $(ip netns pids $h2); do
     [ "$(cat "/proc/$p/comm" 2>/dev/null)" = mimo ] && victim=$p
 done
-check "a rank of the job runs on mimo-h2 (pid ${victim:-none})" test -n "$victim"
+check "a rank of the job runs on $h2 (pid ${victim:-none})" test -n "$victim"
 [ -n "$victim" ] && kill -9 "$victim"
 await_end 30
-check "kill -9 of a rank on mimo-h2 ends the job within 30 s (exit $rc, $took s)" \
+check "kill -9 of a rank on $h2 ends the job within 30 s (exit $rc, $took s)" \
     test "$rc" != timeout -a "$rc" != 0
 check "... with a message naming the rank and its host" \
-    grep -qE "process rank [23] with PID $victim on node mimo-h2 exited on signal 9" killed.log
-check "... and no process of the job is left on the hosts" leftovers mimo-h2
-leftovers mimo-h1 >/dev/null
+    grep -qE "process rank [23] with PID $victim on node $h2 exited on signal 9" killed.log
+check "... and no process of the job is left on the hosts" leftovers $h2
+leftovers $h1 >/dev/null
 expect 0 "samples 500" eval killed --data data.h5
 echo "  kill -9: $((SECONDS - t0)) s"
 
@@ -222,17 +280,17 @@ echo "  kill -9: $((SECONDS - t0)) s"
 # options switch on: ~5 s idle + 3 probes 2 s apart)
 t0=$SECONDS
 start_long unplugged
-bash "$HOSTS" link mimo-h2 down
+bash "$HOSTS" link $h2 down
 await_end 40
-check "mimo-h2's link down ends the job within 40 s (exit $rc, $took s)" \
+check "$h2's link down ends the job within 40 s (exit $rc, $took s)" \
     test "$rc" != timeout -a "$rc" != 0
 echo "  link down -> job ended in $took s"
-check "... saying it lost the daemon of mimo-h2" \
-    grep -qE "Remote daemon: .* on node mimo-h2" unplugged.log
-check "... on mimo-h1 nothing is left" leftovers mimo-h1
-check "... on mimo-h2 (cut off) its daemon ends its ranks too" leftovers mimo-h2
+check "... saying it lost the daemon of $h2" \
+    grep -qE "Remote daemon: .* on node $h2" unplugged.log
+check "... on $h1 nothing is left" leftovers $h1
+check "... on $h2 (cut off) its daemon ends its ranks too" leftovers $h2
 [ "$failed" -eq 0 ] || { echo "--- unplugged.log"; cat unplugged.log; }
-bash "$HOSTS" link mimo-h2 up
+bash "$HOSTS" link $h2 up
 expect 0 "samples 500" eval unplugged --data data.h5
 mh_expect 2 4 0 "" train net.yaml --out again --quiet --epochs 1
 check "the link back up, the hosts train again" test "$rc" -eq 0

@@ -17,56 +17,8 @@ source "$(dirname "$0")/lib.bash"
 PY=/usr/bin/python3
 cd "$TMP"
 
-$PY - <<'PYEOF'
-import h5py, numpy as np
-rs = np.random.RandomState(11)
-n, L = 600, 10
-def bags(n, L, V):
-    lens = rs.randint(0, L + 1, size=n)
-    ids = np.zeros((n, L), 'i4')
-    for i in range(n):
-        ids[i, :lens[i]] = np.minimum(rs.zipf(1.2, size=lens[i]), V - 1)
-    return ids
-d = dict(user=np.minimum(rs.zipf(1.3, size=(n, 1)), 1999).astype('i4'),
-         hist=bags(n, L, 5000), hist2=bags(n, 4, 5000), tags=bags(n, 3, 40),
-         w=rs.uniform(0.5, 1.5, size=(n, L)).astype('f4'),
-         num=rs.randn(n, 6).astype('f4'))
-d['click'] = ((d['num'][:, 0] + (d['user'][:, 0] % 3 == 0)) > 0.5).astype('f4')[:, None]
-d['dwell'] = (np.tanh(d['num'][:, 1]) + 0.1 * (d['hist'][:, 0] % 5)).astype('f4')[:, None]
-with h5py.File('data.h5', 'w') as f:
-    for k, v in d.items(): f[k] = v
-PYEOF
-
-net() { # net NAME OPTIMIZER
-    config "$1" "inputs:
-  user:  {shape: 1, dtype: int32}
-  hist:  {shape: 10, dtype: int32}
-  hist2: {shape: 4, dtype: int32}
-  tags:  {shape: 3, dtype: int32}
-  w:     {shape: 10}
-  num:   {shape: 6}
-layers:
-  ue:    {type: embedding, input_dim: 2000, output_dim: 8, from: user}
-  uf:    {type: flatten, from: ue}
-  hb:    {type: embedding_bag, input_dim: 5000, output_dim: 8, combiner: sum, from: [hist, w]}
-  hb2:   {type: embedding_bag, shares: hb, from: hist2}
-  tb:    {type: embedding_bag, input_dim: 40, output_dim: 4, trainable: false, from: tags}
-  h:     {type: dense, units: 8, activation: relu, from: num}
-  cat:   {type: concat, from: [uf, hb, hb2, tb, h]}
-  t:     {type: dense, units: 8, activation: tanh, from: cat}
-  click: {type: dense, units: 1, activation: sigmoid, from: t}
-  dwell: {type: dense, units: 1, from: cat}
-outputs:
-  click: {loss: binary_crossentropy}
-  dwell: {loss: mse, weight: 0.5}
-train:
-  optimizer: $2
-  batch_size: 60
-  epochs: 2
-  seed: 4
-  checkpoint: {every_epochs: 1, keep: 4, save_best: false}
-data: {train: data.h5}"
-}
+bags_data data.h5
+net() { bags_net "$1" "$2" data.h5; } # net NAME OPTIMIZER
 net sgd '{type: sgd, lr: 0.2}'
 net adam '{type: adam, lr: 0.01}'
 net mom '{type: sgd, lr: 0.1, momentum: 0.9, weight_decay: 0.0001, clipnorm: 1.0}'
