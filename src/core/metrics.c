@@ -73,6 +73,9 @@ struct mimo_metrics {
     int diag_T;             /* grad_diagnostics: n_heads (else 0); the sums */
     size_t diag_off;        /* from diag_off: the Gram matrix (T x T), then
                              * the steps it sums */
+    int bal_T;              /* task_balancing: mgda_ub: n_heads (else 0) */
+    size_t bal_off;         /* from bal_off: each head's sum of its weight
+                             * alpha_h over the steps, then the steps */
     int n_mean;             /* the layers whose output means are logged */
     int *mean_node;         /* (kind's log_mean): their nodes; the sums */
     size_t mean_off;        /* from mean_off: each one's width of sums of
@@ -134,6 +137,11 @@ int mimo_metrics_create(const mimo_graph *g, mimo_metrics **out)
         m->diag_T = g->n_heads;
         m->diag_off = m->n_sums;
         m->n_sums += (size_t)g->n_heads * (size_t)g->n_heads + 1;
+    }
+    if (g->spec->train.task_balancing == MIMO_BALANCING_MGDA_UB) {
+        m->bal_T = g->n_heads;
+        m->bal_off = m->n_sums;
+        m->n_sums += (size_t)g->n_heads + 1;
     }
     m->mean_off = m->n_sums;
     for (int k = 0; k < g->n_nodes; k++)
@@ -202,6 +210,9 @@ size_t mimo_metrics_layout(const mimo_metrics *m, double *out)
     if (out && m->diag_T) /* the Gram matrix's sums (only when they exist) */
         out[n] = m->diag_T;
     n += m->diag_T > 0;
+    if (out && m->bal_T) /* the balancing weights' sums (likewise) */
+        out[n] = m->bal_T;
+    n += m->bal_T > 0;
     if (out && m->n_mean) /* the logged means' sums (likewise) */
         out[n] = m->mean_w;
     return n + (m->n_mean > 0);
@@ -240,6 +251,21 @@ void mimo_metrics_add_gram(mimo_metrics *m, const double *gram, double steps)
         m->sums[m->diag_off + i] += gram[i];
     if (n)
         m->sums[m->diag_off + n] += steps;
+}
+
+void mimo_metrics_add_balance(mimo_metrics *m, const double *alpha, double steps)
+{
+    for (int h = 0; h < m->bal_T; h++)
+        m->sums[m->bal_off + (size_t)h] += alpha[h] * steps;
+    if (m->bal_T)
+        m->sums[m->bal_off + (size_t)m->bal_T] += steps;
+}
+
+double mimo_metrics_balance_weight(const mimo_metrics *m, int h)
+{
+    double steps = m->bal_T ? m->sums[m->bal_off + (size_t)m->bal_T] : 0;
+    return steps > 0 && h >= 0 && h < m->bal_T ? m->sums[m->bal_off + (size_t)h] / steps
+                                                : NAN;
 }
 
 double mimo_metrics_grad_norm(const mimo_metrics *m, int h)

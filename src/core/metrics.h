@@ -73,6 +73,11 @@ double mimo_metrics_loss(const mimo_metrics *m, int h);
  * (the sum of the steps' dot products over the root of the product of
  * the sums of their squared norms); NaN when there is nothing. */
 void mimo_metrics_add_gram(mimo_metrics *m, const double *gram, double steps);
+/* task_balancing: mgda_ub: the step's weights alpha (T), counted steps
+ * times (1 on one rank, 0 on the others: the sums go over the ranks);
+ * the mean of head h's over the summed steps (NaN without). */
+void mimo_metrics_add_balance(mimo_metrics *m, const double *alpha, double steps);
+double mimo_metrics_balance_weight(const mimo_metrics *m, int h);
 double mimo_metrics_grad_norm(const mimo_metrics *m, int h);
 double mimo_metrics_grad_cos(const mimo_metrics *m, int a, int b);
 

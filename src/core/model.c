@@ -135,7 +135,11 @@ void mimo_stats_finish(const mimo_model *m, mimo_stats *st)
         mimo_head_stats *s = &st->head[h];
         if (st->metrics)
             mimo_metrics_values(st->metrics, h, s);
-        s->task_weight = mimo_model_head_weight(m, h);
+        /* mgda_ub: the epoch's mean of alpha_h times the head's weight */
+        s->task_weight = m->mgda && st->metrics
+                             ? mimo_metrics_balance_weight(st->metrics, h) *
+                                   m->spec->outputs[h].weight
+                             : mimo_model_head_weight(m, h);
         loss[h] = s->loss;
     }
     st->loss = mimo_model_total_loss(m, loss);
@@ -753,9 +757,12 @@ int mimo_model_diag_add(mimo_model *m, mimo_stats *st)
 {
     if (!mimo_graph_diag_on(m->g))
         return 0;
-    int rc = st && m->spec->train.grad_diagnostics ? mimo_stats_bind(st, m->g) : 0;
-    if (!rc && st && m->spec->train.grad_diagnostics) /* the step once over ranks */
+    int logs = st && (m->spec->train.grad_diagnostics || m->mgda);
+    int rc = logs ? mimo_stats_bind(st, m->g) : 0;
+    if (!rc && logs && m->spec->train.grad_diagnostics) /* the step once over ranks */
         mimo_metrics_add_gram(st->metrics, mimo_graph_diag_gram(m->g), m->rank == 0);
+    if (!rc && logs && m->mgda) /* the weights: the same on every rank */
+        mimo_metrics_add_balance(st->metrics, m->alpha, m->rank == 0);
     mimo_graph_diag_clear(m->g);
     return rc;
 }

@@ -29,7 +29,8 @@ static int add_col(mimo_history *h, const char *prefix, const char *name)
 }
 
 /* What a head logs after its loss: its metrics, its labelled rows (with
- * `missing`) and its weight in the total (learned: training only). */
+ * `missing`) and its weight in the total (learned, or mgda_ub's epoch
+ * mean: training only). */
 static int head_cols(mimo_history *h, const char *pre, const mimo_output_spec *o,
                      int learned)
 {
@@ -45,6 +46,14 @@ static int head_cols(mimo_history *h, const char *pre, const mimo_output_spec *o
     if (!rc && learned && !*pre)
         snprintf(buf, sizeof buf, "%s_weight", o->name), rc = add_col(h, pre, buf);
     return rc;
+}
+
+/* <head>_weight: learned (uncertainty, gradnorm) or chosen per step
+ * (mgda_ub: the epoch's mean) */
+static int weights_logged(const mimo_graph *g)
+{
+    return mimo_graph_log_vars(g) > 0 || mimo_graph_gradnorm(g, NULL) > 0 ||
+           mimo_graph_spec(g)->train.task_balancing == MIMO_BALANCING_MGDA_UB;
 }
 
 static int diag_logged(const mimo_graph *g)
@@ -124,8 +133,7 @@ int mimo_history_init(mimo_history *h, const mimo_graph *g, int have_val)
     char buf[512];
     memset(h, 0, sizeof *h);
     h->g = g, h->have_val = have_val;
-    int rc = add_col(h, "", "epoch"), learned = mimo_graph_log_vars(g) > 0 ||
-                                             mimo_graph_gradnorm(g, NULL) > 0;
+    int rc = add_col(h, "", "epoch"), learned = weights_logged(g);
     for (int v = 0; v < 1 + have_val && !rc; v++) {
         const char *pre = v ? "val_" : "";
         rc = add_col(h, pre, "loss");
@@ -210,7 +218,7 @@ void mimo_history_fill(mimo_history *h, long epoch, const mimo_stats *train,
                     h->values[c++] = mimo_head_metric(&s->head[k], j);
             if (o->missing)
                 h->values[c++] = s->head[k].labelled;
-            if ((mimo_graph_log_vars(h->g) || mimo_graph_gradnorm(h->g, NULL)) && !v)
+            if (weights_logged(h->g) && !v)
                 h->values[c++] = s->head[k].task_weight;
         }
         if (!v)

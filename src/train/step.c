@@ -87,7 +87,7 @@ int mimo_train_step(mimo_model *m, const mimo_source *src, const uint64_t *rows,
         if ((rc = micro_step(m, j, k, epoch, step, st)))
             return rc;
     if ((rc = mimo_model_balance(m, epoch, step)) || /* task_balancing */
-        (rc = mimo_model_diag_add(m, st))) /* grad_diagnostics: the heads' Gram */
+        (rc = mimo_model_diag_add(m, st))) /* the heads' Gram, mgda_ub's weights */
         return rc;
     /* the update: summed over the ranks, then applied */
     return mimo_exchange_finish(x, m);

@@ -94,6 +94,10 @@ secs = sum(f('seconds', r) for r in rows)
 print(f"{m},{s},{f('val_label_accuracy'):.4f},{f('val_swap_accuracy'):.4f},"
       f"{f('val_group_accuracy'):.4f},{f('val_group_f1'):.4f},{mean('cos_label_swap'):.4f},"
       f"{f('cos_label_swap'):.4f},{mean('cos_label_group'):.4f},{secs:.0f}")
+if 'label_weight' in last:  # gradnorm's weights, mgda_ub's epoch means of alpha_h weight_h
+    print(f'  {m} seed {s}, <head>_weight per epoch: ' + '; '.join(
+        ' '.join(f"{h} {f(h + '_weight', r):.3f}" for h in ('label', 'group', 'swap'))
+        for r in rows), file=sys.stderr)
 PYEOF
     done
 done | tee runs.csv

@@ -13,6 +13,7 @@ differ from 1/3 each, and the result from plain summing.
 
 Usage: mgda.py MIMO_BINARY WORKDIR   (exit 0: all match)
 """
+import csv
 import os
 import sys
 
@@ -108,5 +109,16 @@ if diff < 1e-3:
     print(f'MGDA-UB moved the parameters no differently from the sum ({diff:.1e})')
     bad += 1
 bad += check_runs(MIMO, want)
+# history.csv: <head>_weight is the epoch's mean of alpha_h weight_h
+with open('one/history.csv') as f:
+    rows = list(csv.DictReader(f))
+per = N // B
+for e, row in enumerate(rows):
+    for i, h in enumerate(HEADS):
+        mean = np.mean([a[i] for a in alphas[e * per:(e + 1) * per]]) * WEIGHT[h]
+        if abs(float(row[f'{h}_weight']) - mean) > 1e-6:
+            print(f'epoch {e + 1}: {h}_weight {row[h + "_weight"]}, oracle {mean:.7f}')
+            bad += 1
+print('  logged weights (last epoch):', {h: rows[-1][h + '_weight'] for h in HEADS})
 print(f'{"every parameter matches" if not bad else f"{bad} mismatches"}')
 sys.exit(1 if bad else 0)
