@@ -418,6 +418,19 @@ static const mimo_exchange_ops node_shared_ops = {
     .phase = phase,
 };
 
+/* node_shared with the embedding tables summed by rows (shm.c) */
+static const mimo_exchange_ops node_shared_rows_ops = {
+    .name = "node_shared_rows",
+    .owns = MIMO_EXCHANGE_OWNS_PARAMS | MIMO_EXCHANGE_OWNS_GRADS |
+            MIMO_EXCHANGE_OWNS_MOMENTS,
+    .begin_step = shared_begin,
+    .layer_done = layer_done,
+    .finish = shared_finish,
+    .checksum = checksum,
+    .reduce = reduce,
+    .phase = phase,
+};
+
 void mimo_dist_times(mimo_dist *d, double secs[MIMO_N_PHASES], int reset)
 {
     memcpy(secs, d->spent, sizeof d->spent);
@@ -433,7 +446,8 @@ static int attach_shared(mimo_dist *d, mimo_model *m, mimo_exchange *x)
                              d->ranks_per_node,
                              d->mode == MIMO_ALLREDUCE_SHARED, &d->shm);
     if (!rc)
-        rc = mimo_agree(d->comm, mimo_shm_attach(d->shm, m, &x->params, &x->grads));
+        rc = mimo_agree(d->comm, mimo_shm_attach(d->shm, m, d->dense_tables,
+                                                   &x->params, &x->grads));
     if (rc) /* none of the shared buffers, whatever happens next */
         x->grads = x->params = NULL;
     if (rc && d->mode == MIMO_ALLREDUCE_AUTO) {
@@ -446,7 +460,7 @@ static int attach_shared(mimo_dist *d, mimo_model *m, mimo_exchange *x)
     }
     if (!rc) {
         d->mode = MIMO_ALLREDUCE_SHARED;
-        x->ops = &node_shared_ops;
+        x->ops = mimo_shm_rows(d->shm) ? &node_shared_rows_ops : &node_shared_ops;
         x->writes_state = mimo_shm_local_rank(d->shm) == 0; /* one writer a node */
     }
     return rc;
