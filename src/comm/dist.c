@@ -13,7 +13,8 @@
  *   tables, and rows.c sums the tables by the rows the ranks touched.
  * node_shared (owns the parameters, the gradients and the moments, in
  *   shm.c's node-shared windows): finish sums the node's gradients and
- *   updates this rank's slice.
+ *   updates this rank's slice; node_shared_rows the same with the
+ *   embedding tables summed by the rows the ranks touched (shm.c).
  * Both time the step's phases (for mimo_dist_times and traces) and sum
  * row weights and batch statistics over the ranks (reduce).
  * Checksums and logged sums are in reduce.c; communicators and checked
@@ -486,9 +487,9 @@ static int attach_rows(mimo_dist *d, mimo_model *m, mimo_exchange *x)
 
 /* The one place a runtime's exchange is chosen: allreduce (also for one
  * rank with a trace: it sums nothing, times the phases) unless the ranks
- * of a node share memory; row_sparse instead of allreduce when the model
- * has embedding tables (node_shared sums them in full: its slices of the
- * node's buffers are summed by memory, and across nodes by allreduce). */
+ * of a node share memory; row_sparse instead of allreduce, and
+ * node_shared_rows instead of node_shared (shm.c decides), when the
+ * model has embedding tables and --embedding-grads is not dense. */
 int mimo_dist_attach(mimo_dist *d, mimo_model *m)
 {
     mimo_exchange x = {.ops = &allreduce_ops, .state = d, .writes_state = 1};
