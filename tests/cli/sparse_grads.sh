@@ -161,6 +161,15 @@ for opt in sgd adam mom lazy adagrad; do
     check "$opt, 2 nodes of 2 ranks: as 1 process (1e-5)" \
         params_close $opt-np1/checkpoints/last.h5 $opt-sh4:2-sparse/checkpoints/last.h5 1e-5
 done
+# decay without clipnorm on one node: the tables' sums decayed in place
+# (then cleared in full)
+net dec '{type: sgd, lr: 0.1, momentum: 0.9, weight_decay: 0.001}'
+for eg in sparse dense; do
+    mpi_expect 2 0 "" train dec.yaml --out dec-sh-$eg --quiet --allreduce shared \
+        --embedding-grads $eg
+done
+check "sgd with momentum and decay, node_shared 2 ranks: rows = whole tables (bitwise)" \
+    same_params dec-sh-dense/checkpoints/last.h5 dec-sh-sparse/checkpoints/last.h5
 # a mid-epoch resume (moments and all) under node_shared by rows
 mpi_expect 2 0 "" train lazy.yaml --out lazy-part --quiet --allreduce shared \
     --set train.checkpoint.every_steps=5
