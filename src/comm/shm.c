@@ -551,11 +551,33 @@ static int sum_by_rows(mimo_shm *s, int staged)
     return s->nodes > 1 ? cross_rows(s) : 0;
 }
 
+/* [a, e) of the slice updated from its sum in s->sum, decayed and
+ * clipped block by block in L1 (s->sum's zeros stay zeros), in place
+ * there as apply_fused does (the same calls: the same code, whatever
+ * the compiler makes of a prepare in place and one into another
+ * buffer). */
+static void apply_sum(mimo_shm *s, mimo_optim *o, mimo_real *params, double lr,
+                      size_t a, size_t e)
+{
+    if (!mimo_optim_prepares(o)) {
+        mimo_optim_apply(o, a, e, params, s->sum + (a - s->lo), 1, lr);
+        return;
+    }
+    long nblk = (long)((e - a + SUM_BLOCK - 1) / SUM_BLOCK);
+    MIMO_PAR_FOR(e - a >= 2 * MIMO_PAR_MIN, long k = 0, k < nblk, k++, {
+        mimo_real g[SUM_BLOCK];
+        size_t b = a + (size_t)k * SUM_BLOCK;
+        size_t f = b + SUM_BLOCK < e ? b + SUM_BLOCK : e;
+        memcpy(g, s->sum + (b - s->lo), sizeof *g * (f - b));
+        mimo_optim_prepare(o, b, f, params, g, g);
+        mimo_optim_apply(o, b, f, params, g, 1, lr);
+    });
+}
+
 /* Unless the whole slice is staged and updated (an optimizer that is
  * not row-sparse, with several nodes or clipnorm): the ranges outside
  * the tables (fused on one node), then the tables: a row-sparse
- * optimizer their noted rows, another the whole of them (decay and
- * clipping in place: the sum is cleared in full after). */
+ * optimizer their noted rows, another the whole of them. */
 static void apply_parts(mimo_shm *s, mimo_optim *o, mimo_real *params, double lr,
                         int staged, int rows_only)
 {
@@ -576,17 +598,13 @@ static void apply_parts(mimo_shm *s, mimo_optim *o, mimo_real *params, double lr
     }
     for (int k = 0; k < mimo_sparse_count(s->sp); k++) {
         const mimo_sparse_table *t = mimo_sparse_table_at(s->sp, k);
-        if (!clip(s, t->off, t->off + (size_t)t->rows * (size_t)t->width, &a, &e))
-            continue;
-        mimo_real *g = s->sum + (a - s->lo);
-        if (mimo_optim_prepares(o))
-            mimo_optim_prepare(o, a, e, params, g, g);
-        mimo_optim_apply(o, a, e, params, g, 1, lr);
+        if (clip(s, t->off, t->off + (size_t)t->rows * (size_t)t->width, &a, &e))
+            apply_sum(s, o, params, lr, a, e);
     }
 }
 
 /* The tables' part of s->sum zeros again for the next step: the noted
- * rows, or all of it after decay or clipping wrote it. */
+ * rows, or all of it after apply_slice's decay or clipping wrote it. */
 static void clear_sum(mimo_shm *s, int whole)
 {
     size_t a, e;
@@ -609,7 +627,7 @@ static int apply_rows(mimo_shm *s, mimo_optim *o, mimo_real *params, double lr)
         rc = apply_slice(s, o, params, lr);
     else if (!rc)
         apply_parts(s, o, params, lr, staged, rows_only);
-    clear_sum(s, !rows_only && mimo_optim_prepares(o));
+    clear_sum(s, staged && !rows_only && mimo_optim_prepares(o));
     mimo_sparse_noted(s->sp);
     return rc;
 }
