@@ -83,8 +83,8 @@ int mimo_cli_dist_arg(int argc, char **argv, int *i, mimo_dist_opts *o, int *don
     "  --bucket-mb X       bucketed: bucket size in MiB (default 2)\n"         \
     "  --ranks-per-node K  shared: treat every K consecutive ranks as a node\n" \
     "  --embedding-grads sparse|dense\n"                                      \
-    "                      bucketed, blocking: sum the embedding tables by\n"   \
-    "                      the rows the ranks touched (sparse, the default)\n" \
+    "                      sum the embedding tables by the rows the ranks\n"  \
+    "                      touched (sparse, the default; every --allreduce)\n" \
     "                      or in full (dense)\n"
 
 /* Adds one override (e.g. built from a flag). */

@@ -13,7 +13,8 @@
  *   tables, and rows.c sums the tables by the rows the ranks touched.
  * node_shared (owns the parameters, the gradients and the moments, in
  *   shm.c's node-shared windows): finish sums the node's gradients and
- *   updates this rank's slice.
+ *   updates this rank's slice; node_shared_rows the same with the
+ *   embedding tables summed by the rows the ranks touched (shm.c).
  * Both time the step's phases (for mimo_dist_times and traces) and sum
  * row weights and batch statistics over the ranks (reduce).
  * Checksums and logged sums are in reduce.c; communicators and checked
@@ -418,6 +419,19 @@ static const mimo_exchange_ops node_shared_ops = {
     .phase = phase,
 };
 
+/* node_shared with the embedding tables summed by rows (shm.c) */
+static const mimo_exchange_ops node_shared_rows_ops = {
+    .name = "node_shared_rows",
+    .owns = MIMO_EXCHANGE_OWNS_PARAMS | MIMO_EXCHANGE_OWNS_GRADS |
+            MIMO_EXCHANGE_OWNS_MOMENTS,
+    .begin_step = shared_begin,
+    .layer_done = layer_done,
+    .finish = shared_finish,
+    .checksum = checksum,
+    .reduce = reduce,
+    .phase = phase,
+};
+
 void mimo_dist_times(mimo_dist *d, double secs[MIMO_N_PHASES], int reset)
 {
     memcpy(secs, d->spent, sizeof d->spent);
@@ -433,7 +447,8 @@ static int attach_shared(mimo_dist *d, mimo_model *m, mimo_exchange *x)
                              d->ranks_per_node,
                              d->mode == MIMO_ALLREDUCE_SHARED, &d->shm);
     if (!rc)
-        rc = mimo_agree(d->comm, mimo_shm_attach(d->shm, m, &x->params, &x->grads));
+        rc = mimo_agree(d->comm, mimo_shm_attach(d->shm, m, d->dense_tables,
+                                                   &x->params, &x->grads));
     if (rc) /* none of the shared buffers, whatever happens next */
         x->grads = x->params = NULL;
     if (rc && d->mode == MIMO_ALLREDUCE_AUTO) {
@@ -446,7 +461,7 @@ static int attach_shared(mimo_dist *d, mimo_model *m, mimo_exchange *x)
     }
     if (!rc) {
         d->mode = MIMO_ALLREDUCE_SHARED;
-        x->ops = &node_shared_ops;
+        x->ops = mimo_shm_rows(d->shm) ? &node_shared_rows_ops : &node_shared_ops;
         x->writes_state = mimo_shm_local_rank(d->shm) == 0; /* one writer a node */
     }
     return rc;
@@ -472,9 +487,9 @@ static int attach_rows(mimo_dist *d, mimo_model *m, mimo_exchange *x)
 
 /* The one place a runtime's exchange is chosen: allreduce (also for one
  * rank with a trace: it sums nothing, times the phases) unless the ranks
- * of a node share memory; row_sparse instead of allreduce when the model
- * has embedding tables (node_shared sums them in full: its slices of the
- * node's buffers are summed by memory, and across nodes by allreduce). */
+ * of a node share memory; row_sparse instead of allreduce, and
+ * node_shared_rows instead of node_shared (shm.c decides), when the
+ * model has embedding tables and --embedding-grads is not dense. */
 int mimo_dist_attach(mimo_dist *d, mimo_model *m)
 {
     mimo_exchange x = {.ops = &allreduce_ops, .state = d, .writes_state = 1};

@@ -15,9 +15,9 @@
  *             completes it and progressed with MPI_Test during backward.
  *   blocking  one MPI_Allreduce after backward.
  * auto (the default) is shared when every node runs the same number (> 1)
- * of ranks, else bucketed. Under bucketed and blocking the embedding
- * tables are summed by the rows each rank touched (rows.h), unless
- * mimo_dist_opts.dense_embeddings; shared sums them in full. */
+ * of ranks, else bucketed. Under every form the embedding tables are
+ * summed by the rows each rank touched (bucketed, blocking: rows.h;
+ * shared: shm.h), unless mimo_dist_opts.dense_embeddings. */
 #ifndef MIMO_COMM_DIST_H
 #define MIMO_COMM_DIST_H
 

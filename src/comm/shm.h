@@ -15,6 +15,12 @@
  * slice, allreduced with the ranks of the same local index on the other
  * nodes and / or reduced to the global norm; barrier; every rank's next
  * forward reads the one parameter buffer.
+ * Embedding tables are summed by rows: only the rows some rank of the
+ * node touched are read, summed (in rank order: bitwise the dense sum)
+ * and zeroed; across nodes only those rows travel (one MPI_Allgatherv
+ * of the slice's rows, added in node order); a row-sparse optimizer
+ * updates only them (see shm.c). Each rank's gradient buffer stays
+ * table-sized.
  * Each value is read and written once per node and step, where a
  * replicated optimizer reads the summed gradient and rewrites all the
  * parameters on every rank.
@@ -45,9 +51,14 @@ int mimo_shm_create(MPI_Comm comm, size_t n, size_t keep, int ranks_per_node,
  * node's local rank 0 copies its own), lends the moments to m's optimizer
  * and sets *params and *grads to the node's parameters and this rank's
  * gradient buffer (zeros; the shared sum leaves zeros in it), for the
- * node_shared exchange to lend the model. */
-int mimo_shm_attach(mimo_shm *s, mimo_model *m, mimo_real **params,
-                    mimo_real **grads);
+ * node_shared exchange to lend the model. m's embedding tables
+ * (core/sparse.h) are summed by the rows the step touched unless
+ * dense_tables (or the step's rows are not its backward's: accumulate,
+ * task_balancing). */
+int mimo_shm_attach(mimo_shm *s, mimo_model *m, int dense_tables,
+                    mimo_real **params, mimo_real **grads);
+/* Whether the tables are summed by rows (attach). */
+int mimo_shm_rows(const mimo_shm *s);
 
 /* This rank's index among the ranks of its node. */
 int mimo_shm_local_rank(const mimo_shm *s);

@@ -33,7 +33,9 @@
  *                them to the model (params, grads) and the optimizer
  *                (mimo_optim_lend_slot); finish sums the node's
  *                gradients and updates this rank's slice, leaving zeros
- *                in the gradient buffer.
+ *                in the gradient buffer. node_shared_rows: the same,
+ *                the embedding tables summed (and, across nodes, sent)
+ *                by the rows the ranks touched, updated as row_sparse.
  * Another exchange (reduced precision) is one more table:
  * see ARCHITECTURE.md. */
 #ifndef MIMO_CORE_EXCHANGE_H

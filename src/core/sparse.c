@@ -170,6 +170,18 @@ void mimo_sparse_noted(mimo_sparse *s)
             s->tab[k].mark[s->tab[k].all[i]] = 0;
 }
 
+size_t mimo_sparse_rows(const mimo_sparse *s, int k, const int32_t **rows)
+{
+    *rows = s->tab[k].all;
+    return s->tab[k].n_all;
+}
+
+void mimo_sparse_forget(mimo_sparse *s)
+{
+    for (int k = 0; k < s->n; k++)
+        s->tab[k].n_all = 0;
+}
+
 void mimo_sparse_note_local(mimo_sparse *s)
 {
     for (int k = 0; k < s->n; k++) {

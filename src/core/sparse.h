@@ -41,6 +41,12 @@ size_t mimo_sparse_local(mimo_sparse *s, int k, const int32_t **rows);
  * ignored); mimo_sparse_noted after the last note. */
 void mimo_sparse_note(mimo_sparse *s, int k, int32_t row);
 void mimo_sparse_noted(mimo_sparse *s);
+/* The rows of table k noted since the last begin (or forget), in the
+ * order noted (owned by s). */
+size_t mimo_sparse_rows(const mimo_sparse *s, int k, const int32_t **rows);
+/* The noted rows forgotten, no buffer touched: for a caller that clears
+ * its buffers itself (comm/shm.c). */
+void mimo_sparse_forget(mimo_sparse *s);
 /* One process: the rows its backward touched are the step's. */
 void mimo_sparse_note_local(mimo_sparse *s);
 

@@ -8,7 +8,9 @@
 #
 # Step time: mimo bench's median over the timed steps, rank 0, with Open
 # MPI's default transports (shared memory on one node) and with TCP over
-# the loopback interface. Bytes sent per step: the loopback's transmitted
+# the loopback interface; and under --allreduce shared (node_shared: the
+# node's buffers summed by memory, the tables by their touched rows or,
+# dense, in full; its sum includes the update). Bytes sent per step: the loopback's transmitted
 # bytes (/proc/net/dev) of two TCP runs that differ only in their number
 # of timed steps, divided by the extra steps and the 2 ranks (so the
 # start-up broadcast of the parameters cancels out; other traffic on lo
@@ -45,7 +47,7 @@ YAML
 TCP=(--mca btl tcp,self --mca btl_tcp_if_include lo)
 run() { # run STEPS EMBEDDING_GRADS [MPIRUN ARGS]: mimo bench's output
     mpirun -np 2 -x OMP_NUM_THREADS=1 "${@:3}" "$MIMO" bench net.yaml --rows 8192 \
-        --steps "$1" --warmup 2 --allreduce bucketed --embedding-grads "$2"
+        --steps "$1" --warmup 2 --allreduce "${MODE:-bucketed}" --embedding-grads "$2"
 }
 lo_tx() { awk '$1 == "lo:" { print $10 }' /proc/net/dev; }
 step_ms() { awk '/^step / { print $2; exit }'; }
@@ -55,11 +57,13 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 echo "table ${ROWS} x ${DIM}, global batch 1024, bags of 20, sgd, 2 ranks; median of $ROUNDS runs"
 echo "CPU: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-8s %14s %14s %14s %14s %16s %14s\n' grads "step (shm)" "sum (shm)" "step (tcp lo)" "sum (tcp lo)" "bytes/step/rank" "1 process"
+printf '%-8s %14s %14s %14s %14s %16s %14s %14s %14s\n' grads "step (shm)" "sum (shm)" \
+    "step (tcp lo)" "sum (tcp lo)" "bytes/step/rank" "1 process" "step (shared)" \
+    "sum (shared)"
 for eg in sparse dense; do
     short=$([ $eg = sparse ] && echo 5 || echo 3)
     long=$([ $eg = sparse ] && echo 45 || echo 13)
-    : >shm.txt; : >tcp.txt; : >bytes.txt; : >one.txt
+    : >shm.txt; : >tcp.txt; : >bytes.txt; : >one.txt; : >shared.txt
     for r in $(seq "$ROUNDS"); do
         out=$(run 20 $eg)
         echo "$(step_ms <<<"$out") $(sum_ms <<<"$out")" >>shm.txt
@@ -70,9 +74,14 @@ for eg in sparse dense; do
         echo $(( ((c - b) - (b - a)) / (long - short) / 2 )) >>bytes.txt
         OMP_NUM_THREADS=1 "$MIMO" bench net.yaml --rows 8192 --steps 20 --warmup 2 \
             --embedding-grads $eg | step_ms >>one.txt
+        out=$(MODE=shared run 20 $eg)
+        echo "$(step_ms <<<"$out") $(sum_ms <<<"$out")" >>shared.txt
+        [ "$r" = 1 ] && grep "^gradient sum" <<<"$out" >>form.txt
     done
-    printf '%-8s %11s ms %11s ms %11s ms %11s ms %16s %11s ms   %s\n' $eg \
+    printf '%-8s %11s ms %11s ms %11s ms %11s ms %16s %11s ms %11s ms %11s ms   %s\n' $eg \
         "$(cut -d' ' -f1 shm.txt | median)" "$(cut -d' ' -f2 shm.txt | median)" \
         "$(cut -d' ' -f1 tcp.txt | median)" "$(cut -d' ' -f2 tcp.txt | median)" \
-        "$(median <bytes.txt)" "$(median <one.txt)" "$(cat form.txt)"
+        "$(median <bytes.txt)" "$(median <one.txt)" \
+        "$(cut -d' ' -f1 shared.txt | median)" "$(cut -d' ' -f2 shared.txt | median)" \
+        "$(paste -sd';' form.txt)"
 done

@@ -11,8 +11,12 @@
 # gradient changes nothing), on 1 process, 2 and 3 ranks: bitwise
 # equal with the bucketed allreduce, within 1e-6 of the blocking one (its
 # ring sums in another order on 3 ranks) and on 4 ranks (the allreduce
-# adds pairs); node_shared still works beside it; a resume gives the
-# uninterrupted run bitwise.
+# adds pairs); a resume gives the uninterrupted run bitwise.
+# node_shared (comm/shm.c) sums the tables by the rows too: the node's
+# rows from every rank's shared buffer, across nodes (--ranks-per-node)
+# only those rows: bitwise its own dense sum of the whole tables on 2, 3
+# and 4 ranks and 2 nodes of 2 or of 1 rank, bitwise row_sparse on 2 and
+# 3 ranks (the same order of sums), and a mid-epoch resume bitwise.
 source "$(dirname "$0")/lib.bash"
 PY=/usr/bin/python3
 cd "$TMP"
@@ -30,7 +34,8 @@ bench() { mpi_expect 2 0 "$1" bench sgd.yaml --steps 2 --warmup 1 "${@:2}"; }
 bench "gradient sum       bucketed (row_sparse)" --allreduce bucketed
 bench "gradient sum       blocking (row_sparse)" --allreduce blocking
 bench "gradient sum       bucketed (allreduce)" --allreduce bucketed --embedding-grads dense
-bench "gradient sum       shared (node_shared)" --allreduce shared
+bench "gradient sum       shared (node_shared_rows)" --allreduce shared
+bench "gradient sum       shared (node_shared)" --allreduce shared --embedding-grads dense
 expect 0 "" bench sgd.yaml --steps 2 --warmup 1
 expect 2 "--embedding-grads expects sparse or dense" train sgd.yaml --embedding-grads rows
 
@@ -68,9 +73,6 @@ for opt_tol in sgd:1e-6 adam:1e-5; do
     check "$opt, 4 ranks: sparse rows within $tol of the dense allreduce" \
         params_close $opt-4-dense/checkpoints/last.h5 $opt-4-sparse/checkpoints/last.h5 $tol
 done
-mpi_expect 2 0 "" train sgd.yaml --out shared --quiet --allreduce shared
-check "sgd, 2 ranks: node_shared = sparse rows (bitwise)" \
-    same_params shared/checkpoints/last.h5 sgd-2-sparse/checkpoints/last.h5
 py "sgd moved exactly the rows the ids name (not padding, not the frozen table)" "
 import h5py, numpy as np
 a = h5py.File('sgd-2-sparse/checkpoints/ckpt-000000000010.h5')['params']
@@ -83,10 +85,53 @@ assert moved('ue/embeddings') == ids('user')
 assert not moved('tb/embeddings') and 'hb2' not in b
 "
 
-# ---- lazy adam: the same on every exchange, node_shared's slices too
-mpi_expect 2 0 "" train lazy.yaml --out lazy-shared --quiet --allreduce shared
-check "lazy, 2 ranks: node_shared = sparse rows (bitwise)" \
-    same_params lazy-shared/checkpoints/last.h5 lazy-2-sparse/checkpoints/last.h5
+# ---- node_shared by rows = node_shared with the whole tables (bitwise:
+# the same values summed in the same order, the untouched rows' zeros
+# left out), on one node and on 2 (4 ranks, 2 a node: the slices'
+# owners exchange their rows over MPI; 2 ranks, 1 a node); = row_sparse
+# where the order of sums is the same (2 and 3 ranks; clipnorm's norm
+# is summed slice by slice: up to rounding)
+for opt in sgd adam mom lazy adagrad; do
+    runs="2 3 4:2"
+    [ $opt = sgd ] || [ $opt = lazy ] && runs="2 3 4 4:2 2:1"
+    for run in $runs; do # ranks[:ranks per node]
+        np=${run%:*} rpn=()
+        [ "$run" = "$np" ] || rpn=(--ranks-per-node "${run#*:}")
+        for eg in sparse dense; do
+            mpi_expect "$np" 0 "" train $opt.yaml --out $opt-sh$run-$eg --quiet \
+                --check-every 1 --allreduce shared --embedding-grads $eg "${rpn[@]}"
+        done
+        check "$opt, node_shared $np ranks ${rpn[*]}: rows = whole tables (bitwise)" \
+            same_params $opt-sh$run-dense/checkpoints/last.h5 $opt-sh$run-sparse/checkpoints/last.h5
+    done
+    tol=0
+    [ $opt = mom ] && tol=1e-6
+    for np in 2 3; do
+        check "$opt, $np ranks: node_shared's rows = row_sparse's (tolerance $tol)" \
+            params_close $opt-$np-sparse/checkpoints/last.h5 $opt-sh$np-sparse/checkpoints/last.h5 $tol
+    done
+    check "$opt, 2 nodes of 2 ranks: as 1 process (1e-5)" \
+        params_close $opt-np1/checkpoints/last.h5 $opt-sh4:2-sparse/checkpoints/last.h5 1e-5
+done
+# decay without clipnorm on one node: the tables' sums decayed in place
+# (then cleared in full)
+net dec '{type: sgd, lr: 0.1, momentum: 0.9, weight_decay: 0.001}'
+for eg in sparse dense; do
+    mpi_expect 2 0 "" train dec.yaml --out dec-sh-$eg --quiet --allreduce shared \
+        --embedding-grads $eg
+done
+check "sgd with momentum and decay, node_shared 2 ranks: rows = whole tables (bitwise)" \
+    same_params dec-sh-dense/checkpoints/last.h5 dec-sh-sparse/checkpoints/last.h5
+# a mid-epoch resume (moments and all) under node_shared by rows
+mpi_expect 2 0 "" train lazy.yaml --out lazy-part --quiet --allreduce shared \
+    --set train.checkpoint.every_steps=5
+(cd lazy-part/checkpoints && rm last.h5 ckpt-000000000020.h5)
+mpi_expect 2 0 "resuming from lazy-part/checkpoints/ckpt-000000000015.h5 (epoch 2, step 5)" \
+    train lazy.yaml --out lazy-part --allreduce shared --resume lazy-part
+check "lazy, node_shared by rows, resumed mid-epoch = uninterrupted (bitwise)" \
+    same_params lazy-sh2-sparse/checkpoints/last.h5 lazy-part/checkpoints/last.h5
+
+# ---- lazy adam freezes the untouched rows
 for opt in lazy adam; do # steps 16..20 read rows 300..599
     mpi_expect 2 0 "" train $opt.yaml --out $opt-order --quiet --allreduce bucketed \
         --set train.shuffle=false --set train.checkpoint.every_steps=5
