@@ -122,6 +122,7 @@ for m in sys.argv[1].split():
 PYEOF
 echo
 s=$(echo $SEEDS | cut -d' ' -f1)
+[ -f none-$s/history.csv ] || exit 0
 echo "cos(label, swap) per epoch, none, seed $s:"
 /usr/bin/python3 -c "
 import csv
