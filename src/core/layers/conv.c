@@ -267,6 +267,9 @@ static void conv2d_forward(mimo_graph *g, mimo_node *n, const mimo_real *params,
     const mimo_real *x = MIMO_PARENT(g, n, 0)->y;
     const mimo_real *W = params + n->tensors[0].off;
     int m = (int)positions(d, (size_t)b);
+    if (b == 0) /* a rank without rows (a collective layer's step): nothing,
+                 * and no primitive for 0 rows, oneDNN's reference one */
+        return;
     if (d->dnnl && mimo_conv_dnnl_forward(d->dnnl, b, x, W, n->z))
         drop_dnnl(g, n);
     if (!d->dnnl)
@@ -304,6 +307,8 @@ static void conv2d_backward(mimo_graph *g, mimo_node *n, const mimo_real *params
     mimo_real *dW = n->tensors[0].trained ? grads + n->tensors[0].off : NULL;
     mimo_real *db = d->use_bias && n->tensors[1].trained ? grads + n->tensors[1].off
                                                          : NULL;
+    if (b == 0) /* no rows: nothing to add (see conv2d_forward) */
+        return;
     if (!n->fused && n->dz != n->dy)
         mimo_act_backward(n->act, n->alpha, n->z, n->y, n->dy, n->dz, m, d->filters);
     if (d->dnnl && (dW || db) &&

@@ -412,8 +412,11 @@ static int to_copy(mimo_conv_dnnl *c, plan *p, dnnl_primitive_t r, dnnl_memory_t
     return copy ? run(c, p, r, 2, args) : 0;
 }
 
-/* bf16: dz (in p->y's handle) into yb, unless it holds this dz already
- * (the backward's second product: dz has not changed between them) */
+/* bf16: dz (in p->y's handle) into yb, unless it holds this dz already:
+ * the backward's weights product converts it (yb_of cleared first), its
+ * data product, which runs last, reuses it and clears yb_of — another
+ * backward over the same forward (task balancing's per-head passes)
+ * writes another dz at the same address */
 static int dz_copy(mimo_conv_dnnl *c, plan *p, const mimo_real *dz)
 {
     if (!p->yb || p->yb_of == dz)
@@ -453,9 +456,10 @@ int mimo_conv_dnnl_backward_data(mimo_conv_dnnl *c, int b, const mimo_real *dz,
                                {DNNL_ARG_WEIGHTS, p->w_bwd},
                                {DNNL_ARG_DIFF_SRC, p->dxs}};
     void *buf = NULL;
-    if (!OK(dnnl_memory_set_data_handle(p->y, (void *)dz)) || dz_copy(c, p, dz) ||
-        run(c, p, p->bwd_d, 3, args) ||
-        !OK(dnnl_memory_get_data_handle(p->dxs, &buf)))
+    int rc = !OK(dnnl_memory_set_data_handle(p->y, (void *)dz)) || dz_copy(c, p, dz) ||
+             run(c, p, p->bwd_d, 3, args) || !OK(dnnl_memory_get_data_handle(p->dxs, &buf));
+    p->yb_of = NULL; /* the backward's last use of this dz */
+    if (rc)
         return -1;
     /* dx += dxs: another consumer of x may have added into dx first */
     const mimo_real *src = buf;
@@ -520,7 +524,7 @@ int mimo_conv_dnnl_backward_weights(mimo_conv_dnnl *c, int b, const mimo_real *x
          * post-op */
         if (!OK(dnnl_memory_set_data_handle(p->x, (void *)x)) ||
             !OK(dnnl_memory_set_data_handle(p->y, (void *)dz)) ||
-            to_copy(c, p, p->x_to_b, p->x, p->xb) || dz_copy(c, p, dz) ||
+            to_copy(c, p, p->x_to_b, p->x, p->xb) || (p->yb_of = NULL, dz_copy(c, p, dz)) ||
             run(c, p, p->bwd_w, 3, args) ||
             !OK(dnnl_memory_set_data_handle(p->w, dW)) || run(c, p, p->dw_add, 2, r))
             return -1;
