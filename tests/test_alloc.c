@@ -131,10 +131,10 @@ static const char *yaml =
 #define ROWS 100 /* 7 steps an epoch, the last of 4 rows */
 #endif
 
-static void steps_allocate_nothing(mimo_precision precision)
+static void steps_allocate_nothing(mimo_precision precision, int balancing)
 {
 #ifdef MIMO_TEST_SANITIZED
-    (void)precision;
+    (void)precision, (void)balancing;
     skip();
 #else
     static mimo_real im[ROWS * 60], v[ROWS * 3], id[ROWS], y[ROWS], w[ROWS], k[ROWS];
@@ -158,6 +158,7 @@ static void steps_allocate_nothing(mimo_precision precision)
     if (mimo_config_parse(yaml, strlen(yaml), "alloc.yaml", NULL, 0, &spec))
         fail_msg("%s", mimo_errmsg());
     spec.train.precision = precision;
+    spec.train.task_balancing = balancing;
     if (mimo_model_create(&spec, &m))
         fail_msg("%s", mimo_errmsg());
     /* bf16's copies are the graph's: taken once, like its other buffers */
@@ -216,7 +217,14 @@ static void steps_allocate_nothing(mimo_precision precision)
 static void test_steps_allocate_nothing(void **s)
 {
     (void)s;
-    steps_allocate_nothing(MIMO_PRECISION_FLOAT32);
+    steps_allocate_nothing(MIMO_PRECISION_FLOAT32, MIMO_BALANCING_NONE);
+}
+
+/* task_balancing: pcgrad (the heads' stacked backward, the projection) */
+static void test_pcgrad_steps_allocate_nothing(void **s)
+{
+    (void)s;
+    steps_allocate_nothing(MIMO_PRECISION_FLOAT32, MIMO_BALANCING_PCGRAD);
 }
 
 /* train.precision: bf16 (dense and conv products through oneDNN in bf16,
@@ -230,7 +238,7 @@ static void test_bf16_steps_allocate_nothing(void **s)
         print_message("SKIP: no native bf16 here (%s)\n", why);
         skip();
     }
-    steps_allocate_nothing(MIMO_PRECISION_BF16);
+    steps_allocate_nothing(MIMO_PRECISION_BF16, MIMO_BALANCING_NONE);
 }
 
 int main(void)
@@ -238,6 +246,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_steps_allocate_nothing),
         cmocka_unit_test(test_bf16_steps_allocate_nothing),
+        cmocka_unit_test(test_pcgrad_steps_allocate_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/balance.h"
+#include "core/graph.h"
 #include "mimo/mimo.h"
 
 static double sum(const double *a, int n)
@@ -98,12 +99,166 @@ static void test_shared(void **state)
     mimo_spec_free(&spec);
 }
 
+/* The stacked backward (core/stacked.c) gives each head the gradient a
+ * backward seeded by that head alone gives, on a trunk of a convolution,
+ * batch_norm, a view of the trunk (flatten) and one only a head reads, a
+ * concat, dense layers (taken stacked) and dropout; heads ordered so that
+ * a trunk layer serves heads 0 and 2, not 1 (a slice between held zero). */
+static const char *STACKED =
+    "inputs: {img: {shape: [5, 5, 2]}, s: {shape: 3}}\n"
+    "layers:\n"
+    "  c:  {type: conv2d, filters: 3, kernel_size: 3, padding: same, activation: relu, from: img}\n"
+    "  bn: {type: batch_normalization, from: c}\n"
+    "  f:  {type: flatten, from: bn}\n"
+    "  sd: {type: dense, units: 4, activation: tanh, from: s}\n"
+    "  j:  {type: concat, from: [f, sd]}\n"
+    "  t:  {type: dense, units: 8, activation: relu, from: j}\n"
+    "  d:  {type: dropout, rate: 0.3, from: t}\n"
+    "  u:  {type: dense, units: 6, activation: tanh, from: d}\n"
+    "  g2: {type: flatten, from: c}\n"
+    "  y1: {type: dense, units: 2, from: u}\n"
+    "  y3: {type: dense, units: 3, from: g2}\n"
+    "  y2: {type: dense, units: 1, activation: sigmoid, from: u}\n"
+    "outputs: {y1: {loss: mse}, y3: {loss: mse}, y2: {loss: binary_crossentropy}}\n";
+
+/* Every kind in the trunk taken once per head (none stacked but dense):
+ * convolutions, pooling, embedding, batch_norm, recurrent layers,
+ * attention with dropout, bidirectional, position_embedding, views. */
+static const char *STACKED_KINDS =
+    "inputs: {im: {shape: [6, 5, 2]}, v: {shape: 3}, id: {shape: 1, dtype: int32}}\n"
+    "layers:\n"
+    "  c: {type: conv2d, filters: 4, kernel_size: 3, padding: same, from: im}\n"
+    "  p: {type: max_pool2d, pool_size: 2, from: c}\n"
+    "  f: {type: flatten, from: p}\n"
+    "  e: {type: embedding, input_dim: 10, output_dim: 3, from: id}\n"
+    "  ef: {type: flatten, from: e}\n"
+    "  h: {type: dense, units: 8, activation: tanh, from: v}\n"
+    "  b: {type: batch_norm, from: h}\n"
+    "  sq: {type: reshape, target_shape: [30, 2], from: im}\n"
+    "  c1: {type: conv1d, filters: 3, kernel_size: 3, padding: causal, from: sq}\n"
+    "  r: {type: gru, units: 4, return_sequences: true, from: c1}\n"
+    "  at: {type: multi_head_attention, num_heads: 2, key_dim: 3, dropout: 0.2, "
+    "use_causal_mask: true, from: [r, c1]}\n"
+    "  l: {type: lstm, units: 3, go_backwards: true, from: at}\n"
+    "  pe: {type: position_embedding, sequence_length: 32, from: c1}\n"
+    "  bi: {type: bidirectional, layer: {type: gru, units: 2, return_sequences: true}, "
+    "from: pe}\n"
+    "  bl: {type: bidirectional, layer: {type: lstm, units: 2}, merge_mode: mul, from: bi}\n"
+    "  cat: {type: concat, from: [f, ef, b, l, bl]}\n"
+    "  d: {type: dropout, rate: 0.25, from: cat}\n"
+    "  y: {type: dense, units: 1, activation: sigmoid, from: d}\n"
+    "  k: {type: dense, units: 3, activation: softmax, from: d}\n"
+    "  z: {type: dense, units: 2, from: f}\n"
+    "outputs:\n"
+    "  y: {loss: binary_crossentropy}\n"
+    "  z: {loss: mse}\n"
+    "  k: {loss: sparse_categorical_crossentropy}\n";
+
+/* yaml's network on B random rows (ids below 10, targets 0 or 1): the
+ * stacked backward's gradient of each head against a backward seeded by
+ * that head alone, within 1e-6 of the largest value, each with more than
+ * min_nonzero values that are not 0. */
+static void stacked_matches(const char *yaml, size_t min_nonzero)
+{
+    enum { B = 7, T = 3, MAXW = 64 };
+    mimo_spec spec;
+    mimo_graph *g = NULL;
+    assert_int_equal(mimo_config_parse(yaml, strlen(yaml), NULL, NULL, 0, &spec), 0);
+    assert_int_equal(mimo_graph_compile(&spec, B, 0, &g), 0);
+    assert_int_equal(mimo_graph_n_heads(g), T);
+    size_t np = mimo_graph_param_count(g), nt = mimo_graph_trained_count(g);
+    mimo_real *params = calloc(np, sizeof *params), *ref = calloc(T * nt, sizeof *ref),
+              *got = calloc(T * nt, sizeof *got);
+    static mimo_real in[4][B * MAXW], tg[T][B * 4];
+    const mimo_real *inp[4], *tgp[T];
+    mimo_graph_init_params(g, params, 11);
+    mimo_rng rng;
+    mimo_rng_seed(&rng, 5);
+    for (int i = 0; i < mimo_graph_n_inputs(g); i++) {
+        long long bound = 0;
+        int ids = mimo_graph_input_ids(g, i, &bound), w = mimo_graph_input_width(g, i);
+        assert_true(w <= MAXW);
+        for (int v = 0; v < B * w; v++)
+            in[i][v] = ids ? (mimo_real)(int)(mimo_rng_uniform(&rng) * 10)
+                           : (mimo_real)(mimo_rng_uniform(&rng) * 2 - 1);
+        inp[i] = in[i];
+    }
+    for (int h = 0; h < T; h++) {
+        for (int v = 0; v < B * mimo_graph_head_target_width(g, h); v++)
+            tg[h][v] = (mimo_real)((v * 7 + h) % 3 == 0);
+        tgp[h] = tg[h];
+    }
+    uint64_t rows[B];
+    for (int i = 0; i < B; i++)
+        rows[i] = (uint64_t)(3 * i + 1);
+    mimo_graph_set_training(g, rows, 2);
+    mimo_graph_forward(g, params, inp, B);
+    const double w[T] = {0.5, 2, 1};
+    for (int h = 0; h < T; h++) { /* head h alone */
+        double one[T] = {0};
+        one[h] = w[h];
+        assert_int_equal(mimo_graph_loss_weighted(g, tgp, NULL, B, one, NULL), 0);
+        mimo_graph_backward(g, params, ref + (size_t)h * nt, B);
+    }
+    assert_int_equal(mimo_graph_stacked_enable(g), 0);
+    mimo_real *grads[T] = {got, got + nt, got + 2 * nt};
+    assert_int_equal(mimo_graph_loss_weighted(g, tgp, NULL, B, w, NULL), 0);
+    mimo_graph_backward_stacked(g, params, grads, B);
+    for (int h = 0; h < T; h++) {
+        double big = 0, diff = 0;
+        size_t nonzero = 0;
+        for (size_t i = 0; i < nt; i++) {
+            double r = ref[(size_t)h * nt + i], x = got[(size_t)h * nt + i];
+            big = fabs(r) > big ? fabs(r) : big;
+            diff = fabs(r - x) > diff ? fabs(r - x) : diff;
+            nonzero += r != 0;
+        }
+        if (nonzero <= min_nonzero || diff > 1e-6 * big)
+            fail_msg("head %d: %zu values not 0, largest difference %g of %g", h,
+                     nonzero, diff, big);
+    }
+    free(params), free(ref), free(got);
+    mimo_graph_free(&g);
+    mimo_spec_free(&spec);
+}
+
+static void test_stacked_backward(void **state)
+{
+    (void)state;
+    stacked_matches(STACKED, 40);       /* the conv's kernel alone has 54 */
+    stacked_matches(STACKED_KINDS, 40); /* y's and k's trunk; z: conv's 72 */
+}
+
+/* A head whose output feeds another head: no stacked backward (model.c
+ * then runs one backward per head). */
+static void test_stacked_refused(void **state)
+{
+    (void)state;
+    static const char *yaml =
+        "inputs: {x: {shape: 4}}\n"
+        "layers:\n"
+        "  t: {type: dense, units: 5, from: x}\n"
+        "  y1: {type: dense, units: 2, from: t}\n"
+        "  y2: {type: dense, units: 1, from: y1}\n"
+        "outputs: {y1: {loss: mse}, y2: {loss: mse}}\n";
+    mimo_spec spec;
+    mimo_graph *g = NULL;
+    assert_int_equal(mimo_config_parse(yaml, strlen(yaml), NULL, NULL, 0, &spec), 0);
+    assert_int_equal(mimo_graph_compile(&spec, 8, 0, &g), 0);
+    assert_int_equal(mimo_graph_stacked_enable(g), MIMO_EINVAL);
+    assert_false(mimo_graph_stacked_on(g));
+    mimo_graph_free(&g);
+    mimo_spec_free(&spec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_min_norm),
         cmocka_unit_test(test_order),
         cmocka_unit_test(test_shared),
+        cmocka_unit_test(test_stacked_backward),
+        cmocka_unit_test(test_stacked_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -302,6 +302,13 @@ static void begin(mimo_graph *g, int b)
     d->seconds += mimo_clock() - t0;
 }
 
+/* The gradient of tensor t that consumer k's backward adds into: head
+ * h's slice under the stacked backward (core/stacked.c), else t's dy. */
+static const mimo_real *dy_of(const mimo_graph *g, int t, int h, int b)
+{
+    return g->stacked && h >= 0 ? mimo_stacked_dy(g, t, h, b) : g->nodes[t].dy;
+}
+
 void mimo_diag_before(mimo_graph *g, int k, int b)
 {
     struct mimo_diag *d = g->diag;
@@ -311,7 +318,8 @@ void mimo_diag_before(mimo_graph *g, int k, int b)
     for (int u = d->first_of[k]; u < d->first_of[k + 1]; u++) {
         shared_t *s = &d->sh[d->use[u][1]];
         const mimo_node *t = &g->nodes[s->node];
-        memcpy(s->snap, t->dy, sizeof(mimo_real) * (size_t)b * (size_t)t->width);
+        memcpy(s->snap, dy_of(g, s->node, d->head_of[k], b),
+               sizeof(mimo_real) * (size_t)b * (size_t)t->width);
     }
     d->seconds += mimo_clock() - t0;
 }
@@ -328,8 +336,9 @@ void mimo_diag_after(mimo_graph *g, int k, int b)
         const mimo_node *t = &g->nodes[s->node];
         size_t len = (size_t)b * (size_t)t->width;
         mimo_real *gh = s->head[h];
+        const mimo_real *dy = dy_of(g, s->node, h, b);
         for (size_t i = 0; i < len; i++)
-            gh[i] += t->dy[i] - s->snap[i];
+            gh[i] += dy[i] - s->snap[i];
     }
     d->seconds += mimo_clock() - t0;
 }

@@ -933,6 +933,7 @@ void mimo_graph_free(mimo_graph **gp)
             free(g->row_w[h]);
     }
     mimo_graph_diag_free(g);
+    mimo_graph_stacked_free(g);
     free(g->heads);
     free(g->row_w);
     free(g->loss_scale);

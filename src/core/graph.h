@@ -78,6 +78,17 @@ int mimo_graph_diag_first(const mimo_graph *g);
 /* Backward over the nodes after node `after` only (adds into grads). */
 void mimo_graph_backward_after(mimo_graph *g, const mimo_real *params,
                                mimo_real *grads, int b, int after);
+/* The heads' gradients kept apart in one backward (task balancing): a
+ * layer one head reaches runs once, a layer of the shared trunk takes
+ * the T heads' output gradients stacked (core/stacked.c). 0; MIMO_EINVAL
+ * when a head's output feeds another head (then run one backward per
+ * head); MIMO_ENOMEM. */
+int mimo_graph_stacked_enable(mimo_graph *g);
+int mimo_graph_stacked_on(const mimo_graph *g);
+/* After the loss seeded every head: adds head t's part of d loss / d
+ * params into grads[t] (trained count values each), for every t. */
+void mimo_graph_backward_stacked(mimo_graph *g, const mimo_real *params,
+                                 mimo_real *const *grads, int b);
 /* Seconds the diagnostics took in backward so far (their cost). */
 double mimo_graph_diag_seconds(const mimo_graph *g);
 

@@ -134,6 +134,7 @@ struct mimo_graph {
     mimo_real **row_w;     /* per head (max_batch, weighted heads only) and */
     double *loss_scale;    /* 2 n_heads: for mimo_graph_loss */
     struct mimo_diag *diag; /* per-head gradient diagnostics, or NULL */
+    struct mimo_stacked *stacked; /* the heads' stacked backward, or NULL */
 };
 
 /* diag.c: the backward's brackets when g->diag is set: before the first
@@ -143,6 +144,13 @@ void mimo_diag_before(mimo_graph *g, int k, int b);
 void mimo_diag_after(mimo_graph *g, int k, int b);
 void mimo_diag_end(mimo_graph *g, int b);
 void mimo_graph_diag_free(mimo_graph *g);
+
+/* stacked.c: under the stacked backward (mimo_graph_backward_stacked),
+ * where head t's part of node k's output gradient lives for b rows: its
+ * slice in the trunk (the nodes two heads or more reach; a view: its
+ * parent's), node k's own dy elsewhere. */
+mimo_real *mimo_stacked_dy(const mimo_graph *g, int k, int t, int b);
+void mimo_graph_stacked_free(mimo_graph *g);
 
 #define MIMO_PARENT(g, n, k) (&(g)->nodes[(n)->in[k]])
 

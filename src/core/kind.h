@@ -205,6 +205,14 @@ struct mimo_kind {
      * their first input: graph.c checks it; ONNX and the PyTorch twin
      * carry it as int64. */
     long long (*ids_out)(const mimo_node *n);
+    /* Optional: backward for nt heads at once (core/stacked.c): n->dy,
+     * n->dz and the parents' dy point at the first of nt slices, each
+     * (b, width) of its own node, one after another; grads[t] is head t's
+     * gradient buffer, NULL for a head that does not reach n (its slices
+     * hold zeros). The same sums as backward run once per slice. Returns
+     * 0, or -1 with nothing added: then backward runs once per head. */
+    int (*backward_stacked)(mimo_graph *g, mimo_node *n, const mimo_real *params,
+                             mimo_real *const *grads, int nt, int b);
 };
 
 /* What a kind's from_data asks for. */

@@ -52,6 +52,9 @@ struct mimo_model {
     double *scale1;                        /* the same, one head's only */
     mimo_balance *bal;                     /* pcgrad: per-head gradients,
                                             * or NULL */
+    mimo_real **head_grads;                /* their buffers, for the stacked
+                                            * backward (NULL: one backward
+                                            * per head) */
     int mgda;                              /* mgda_ub: */
     mimo_real *scratch;                    /* (trained) the first pass's
                                             * parameter gradients, dropped */
@@ -257,6 +260,16 @@ static int balance_create(mimo_model *m)
     if (!rc && mimo_balance_shared(m->bal) == 0)
         rc = mimo_error(MIMO_EINVAL, "%s: task_balancing: no trained parameter is "
                         "shared by two heads (nothing to balance; use none)", file);
+    if (rc)
+        return rc;
+    /* the heads' gradients in one backward, unless a head feeds another */
+    size_t T = (size_t)m->n_heads;
+    if ((rc = mimo_graph_stacked_enable(m->g)) == MIMO_EINVAL)
+        return 0;
+    if (!rc && !(m->head_grads = calloc(T, sizeof *m->head_grads)))
+        rc = mimo_error(MIMO_ENOMEM, "out of memory for task balancing");
+    for (size_t h = 0; !rc && h < T; h++)
+        m->head_grads[h] = mimo_balance_grads(m->bal, (int)h);
     return rc;
 }
 
@@ -339,6 +352,7 @@ void mimo_model_free(mimo_model **mp)
     free(m->gn_loss);
     free(m->gn_active);
     mimo_balance_free(&m->bal);
+    free(m->head_grads);
     free(m->step);
     free(m->head_loss);
     free(m->micro);
@@ -793,6 +807,11 @@ void mimo_model_backward(mimo_model *m, int b)
         memset(m->scratch, 0, sizeof *m->scratch * mimo_graph_trained_count(m->g));
         mimo_graph_backward_after(m->g, mimo_model_params(m), m->scratch, b,
                                   mimo_graph_diag_first(m->g));
+        phase(m, MIMO_PHASE_BACKWARD, 1);
+        return;
+    }
+    if (m->head_grads) { /* pcgrad: every head seeded by the loss, apart */
+        mimo_graph_backward_stacked(m->g, mimo_model_params(m), m->head_grads, b);
         phase(m, MIMO_PHASE_BACKWARD, 1);
         return;
     }

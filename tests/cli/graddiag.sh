@@ -102,7 +102,7 @@ expect 0 "resuming from part/checkpoints/ckpt-000000000020.h5 (epoch 2, step 8)"
 check "resumed mid-epoch: bitwise the uninterrupted run" same_params on/checkpoints/last.h5 part/checkpoints/last.h5
 check "resumed mid-epoch: the same history, diagnostics included (not the times)" cmp <(cut -d, -f1-14 on/history.csv) <(cut -d, -f1-14 part/history.csv)
 
-# ---- with task_balancing: pcgrad (one backward per head, counted as one)
+# ---- with task_balancing: pcgrad (the heads kept apart in one stacked backward)
 # and mgda_ub (the Gram from a first pass, the second adding nothing):
 # one step over all rows from the same weights logs what summing logs
 expect 0 "" train on.yaml --out one_sum --quiet --epochs 1 --batch-size 300

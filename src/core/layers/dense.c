@@ -212,6 +212,39 @@ static void dense_backward(mimo_graph *g, mimo_node *n, const mimo_real *params,
     }
 }
 
+/* The heads' slices at once (core/stacked.c): dz and dW, db per head;
+ * dx of all nt slices as one product of nt * m rows (the slices follow
+ * one another in dz and in the parent's dy alike). bf16 products keep
+ * per-call copies: those run once per head (-1). */
+static int dense_backward_stacked(mimo_graph *g, mimo_node *n, const mimo_real *params,
+                                  mimo_real *const *grads, int nt, int b)
+{
+    dense_node *d = n->priv;
+    if (d->fwd_bf16 && d->mm)
+        return -1;
+    mimo_node *p = MIMO_PARENT(g, n, 0);
+    int m = b * d->rows, in = d->in, out = mimo_shape_last(&n->shape);
+    size_t zs = (size_t)m * (size_t)out; /* a slice of dy and dz */
+    const mimo_real *W = params + n->tensors[0].off;
+    for (int t = 0; t < nt; t++) {
+        mimo_real *dz = n->dz + (size_t)t * zs;
+        if (!grads[t]) /* a head between that does not reach n: zeros */
+            memset(dz, 0, sizeof *dz * zs);
+        else if (n->dz != n->dy)
+            mimo_act_backward(n->act, n->alpha, n->z, n->y, n->dy + (size_t)t * zs, dz,
+                              m, out);
+        if (grads[t] && n->tensors[0].trained)
+            MIMO_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, m, 1, p->y, in,
+                      dz, out, 1, grads[t] + n->tensors[0].off, out);
+        for (int r = 0; grads[t] && d->use_bias && n->tensors[1].trained && r < m; r++)
+            for (int j = 0; j < out; j++)
+                grads[t][n->tensors[1].off + (size_t)j] += dz[(size_t)r * out + j];
+    }
+    if (d->dx_hi > d->dx_lo)
+        dx_f32(d, n->dz, W, nt * m, out, p->dy);
+    return 0;
+}
+
 static void dense_describe(const mimo_node *n, char *buf, size_t len)
 {
     snprintf(buf, len, "dense(%s)", mimo_act_name(n->act));
@@ -278,6 +311,7 @@ const mimo_kind mimo_kind_dense = {
     .buffers = dense_buffers,
     .forward = dense_forward,
     .backward = dense_backward,
+    .backward_stacked = dense_backward_stacked,
     .describe = dense_describe,
     .flops = dense_flops,
     .scratch = dense_scratch,
