@@ -407,30 +407,25 @@ static const mimo_exchange_ops row_sparse_ops = {
     .phase = phase,
 };
 
-static const mimo_exchange_ops node_shared_ops = {
-    .name = "node_shared",
-    .owns = MIMO_EXCHANGE_OWNS_PARAMS | MIMO_EXCHANGE_OWNS_GRADS |
-            MIMO_EXCHANGE_OWNS_MOMENTS,
-    .begin_step = shared_begin,
-    .layer_done = layer_done,
-    .finish = shared_finish,
-    .checksum = checksum,
-    .reduce = reduce,
-    .phase = phase,
-};
-
-/* node_shared with the embedding tables summed by rows (shm.c) */
-static const mimo_exchange_ops node_shared_rows_ops = {
-    .name = "node_shared_rows",
-    .owns = MIMO_EXCHANGE_OWNS_PARAMS | MIMO_EXCHANGE_OWNS_GRADS |
-            MIMO_EXCHANGE_OWNS_MOMENTS,
-    .begin_step = shared_begin,
-    .layer_done = layer_done,
-    .finish = shared_finish,
-    .checksum = checksum,
-    .reduce = reduce,
-    .phase = phase,
-};
+/* node_shared and node_shared_rows (the embedding tables summed by rows)
+ * run the same functions: shm.c decides at attach which sum it does. Two
+ * tables only for their names, which `mimo bench` prints (ops->name). */
+#define MIMO_NODE_SHARED_OPS(NAME)                                            \
+    {                                                                         \
+        .name = NAME,                                                         \
+        .owns = MIMO_EXCHANGE_OWNS_PARAMS | MIMO_EXCHANGE_OWNS_GRADS |        \
+                MIMO_EXCHANGE_OWNS_MOMENTS,                                   \
+        .begin_step = shared_begin,                                           \
+        .layer_done = layer_done,                                             \
+        .finish = shared_finish,                                              \
+        .checksum = checksum,                                                 \
+        .reduce = reduce,                                                     \
+        .phase = phase,                                                       \
+    }
+static const mimo_exchange_ops node_shared_ops = MIMO_NODE_SHARED_OPS("node_shared");
+static const mimo_exchange_ops node_shared_rows_ops =
+    MIMO_NODE_SHARED_OPS("node_shared_rows");
+#undef MIMO_NODE_SHARED_OPS
 
 void mimo_dist_times(mimo_dist *d, double secs[MIMO_N_PHASES], int reset)
 {

@@ -31,21 +31,6 @@ struct mimo_rows {
     int *counts, *displs;
 };
 
-/* A row id or count carried bit for bit in a value slot. */
-static mimo_real to_slot(int32_t v)
-{
-    mimo_real x = 0;
-    memcpy(&x, &v, sizeof v);
-    return x;
-}
-
-static int32_t from_slot(mimo_real x)
-{
-    int32_t v;
-    memcpy(&v, &x, sizeof v);
-    return v;
-}
-
 void mimo_rows_free(mimo_rows **rp)
 {
     mimo_rows *r = rp ? *rp : NULL;
@@ -122,10 +107,10 @@ static int pack(mimo_rows *r, mimo_real *grads)
         size_t w = (size_t)t->width;
         const int32_t *rows;
         size_t n = mimo_sparse_local(r->s, k, &rows);
-        r->send[at++] = to_slot((int32_t)n);
+        r->send[at++] = mimo_rows_to_slot((int32_t)n);
         for (size_t i = 0; i < n; i++) {
             mimo_real *row = grads + t->off + (size_t)rows[i] * w;
-            r->send[at++] = to_slot(rows[i]);
+            r->send[at++] = mimo_rows_to_slot(rows[i]);
             memcpy(r->send + at, row, sizeof *row * w);
             memset(row, 0, sizeof *row * w);
             at += w;
@@ -143,9 +128,9 @@ static void merge(mimo_rows *r, mimo_real *grads)
         for (int k = 0; k < mimo_sparse_count(r->s); k++) {
             const mimo_sparse_table *t = mimo_sparse_table_at(r->s, k);
             size_t w = (size_t)t->width;
-            int32_t n = from_slot(*msg++);
+            int32_t n = mimo_rows_from_slot(*msg++);
             for (int32_t i = 0; i < n; i++, msg += w) {
-                int32_t row = from_slot(*msg++);
+                int32_t row = mimo_rows_from_slot(*msg++);
                 mimo_real *dst = grads + t->off + (size_t)row * w;
                 mimo_sparse_note(r->s, k, row);
                 for (size_t j = 0; j < w; j++)

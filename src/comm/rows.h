@@ -9,10 +9,30 @@
 
 #include <mpi.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "core/sparse.h"
 
 typedef struct mimo_rows mimo_rows;
+
+/* A row id or count carried bit for bit in a value slot, so a row list
+ * travels in the same message (and the same MPI datatype) as the rows'
+ * values; rows.c's and shm.c's messages both. mimo_real is at least as
+ * wide as int32_t. */
+static inline mimo_real mimo_rows_to_slot(int32_t v)
+{
+    mimo_real x = 0;
+    memcpy(&x, &v, sizeof v);
+    return x;
+}
+
+static inline int32_t mimo_rows_from_slot(mimo_real x)
+{
+    int32_t v;
+    memcpy(&v, &x, sizeof v);
+    return v;
+}
 
 /* The tables of m's graph on comm (rank of size), with their buffers,
  * for a gradient buffer of n_grads values;

@@ -24,6 +24,7 @@
 #include "base/mem.h"
 #include "comm/mpicall.h"
 #include "comm/dist.h"
+#include "comm/rows.h" /* mimo_rows_to_slot, mimo_rows_from_slot */
 #include "core/model.h"
 #include "mimo/error.h"
 #include "core/optim.h"
@@ -181,21 +182,6 @@ int mimo_shm_create(MPI_Comm comm, size_t n, size_t keep, int ranks_per_node,
 }
 
 /* ---- the embedding tables' rows: set-up ----------------------------------- */
-
-/* A row id or count carried bit for bit in a value slot (as rows.c). */
-static mimo_real to_slot(int32_t v)
-{
-    mimo_real x = 0;
-    memcpy(&x, &v, sizeof v);
-    return x;
-}
-
-static int32_t from_slot(mimo_real x)
-{
-    int32_t v;
-    memcpy(&v, &x, sizeof v);
-    return v;
-}
 
 /* Several nodes: one message of the slice's rows, at most the node's
  * rows of each table (1 + max_touched_t x ranks of the node, never more
@@ -501,13 +487,13 @@ static int cross_rows(mimo_shm *s)
         int32_t c = 0;
         for (size_t i = 0; i < n; i++)
             if (row_in_slice(s, t, rows[i], &a, &e)) {
-                s->send[at++] = to_slot(rows[i]);
+                s->send[at++] = mimo_rows_to_slot(rows[i]);
                 memcpy(s->send + at, s->sum + (a - s->lo), sizeof *s->sum * (e - a));
                 memset(s->sum + (a - s->lo), 0, sizeof *s->sum * (e - a));
                 at += e - a;
                 c++;
             }
-        s->send[count] = to_slot(c);
+        s->send[count] = mimo_rows_to_slot(c);
     }
     int mine = (int)at;
     MIMO_MPI(MPI_Allgather(&mine, 1, MPI_INT, s->counts, 1, MPI_INT, s->cross));
@@ -521,8 +507,8 @@ static int cross_rows(mimo_shm *s)
         const mimo_real *msg = s->recv + s->displs[q];
         for (int k = 0; k < mimo_sparse_count(s->sp); k++) {
             const mimo_sparse_table *t = mimo_sparse_table_at(s->sp, k);
-            for (int32_t i = 0, n = from_slot(*msg++); i < n; i++) {
-                int32_t row = from_slot(*msg++);
+            for (int32_t i = 0, n = mimo_rows_from_slot(*msg++); i < n; i++) {
+                int32_t row = mimo_rows_from_slot(*msg++);
                 row_in_slice(s, t, row, &a, &e); /* the sender's slice: ours */
                 mimo_sparse_note(s->sp, k, row);
                 add_into(s->sum + (a - s->lo), msg, e - a);

@@ -1,8 +1,8 @@
 /* bf16.c — bf16 products by oneDNN's matmul primitive, the conversion
  * into bf16, and the run-time test for native bf16 (see bf16.h).
- * Per layer one CPU engine and stream and up to MM_PLANS primitives, one
- * per shape; each runs with a user scratchpad of its own (oneDNN
- * allocates no scratch at run time), as conv_dnnl.c's. */
+ * Per layer one CPU engine and stream (dnnl_ctx.c) and up to MM_PLANS
+ * primitives, one per shape; each runs with a user scratchpad of its own
+ * (oneDNN allocates no scratch at run time), as conv_dnnl.c's. */
 #define _POSIX_C_SOURCE 200112L /* posix_memalign, getenv */
 #include "core/bf16.h"
 
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "core/graph_impl.h" /* MIMO_PAR_MIN */
-#include "core/layers/conv_dnnl.h" /* the test hook around oneDNN's calls */
+#include "core/dnnl_ctx.h" /* MIMO_CONV_DNNL; the engine, stream and runs */
 #include "core/par.h"
 #include "mimo/spec.h"
 
@@ -333,8 +333,7 @@ mimo_bf16_mm *mimo_bf16_mm_new(void)
     mimo_bf16_mm *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    if (!OK(dnnl_engine_create(&c->eng, dnnl_cpu, 0)) ||
-        !OK(dnnl_stream_create(&c->st, c->eng, dnnl_stream_default_flags))) {
+    if (mimo_dnnl_open(&c->eng, &c->st)) {
         mimo_bf16_mm_free(c);
         return NULL;
     }
@@ -347,16 +346,9 @@ void mimo_bf16_mm_free(mimo_bf16_mm *c)
         return;
     for (int i = 0; i < c->n_plans; i++)
         plan_free(&c->plans[i]);
-    dnnl_stream_destroy(c->st);
-    dnnl_engine_destroy(c->eng);
+    mimo_dnnl_close(c->eng, c->st);
     free(c);
 }
-
-#ifdef MIMO_TEST_HOOKS
-#define HOOK(e) (mimo_conv_dnnl_hook ? mimo_conv_dnnl_hook(e) : (void)0)
-#else
-#define HOOK(e) ((void)0)
-#endif
 
 int mimo_bf16_gemm(mimo_bf16_mm *c, int ta, int tb, int M, int N, int K,
                    const mimo_bf16 *A, int lda, const mimo_bf16 *B, int ldb, int acc,
@@ -380,12 +372,7 @@ int mimo_bf16_gemm(mimo_bf16_mm *c, int ta, int tb, int M, int N, int K,
                                {DNNL_ARG_WEIGHTS, p->b},
                                {DNNL_ARG_DST, p->c},
                                {DNNL_ARG_SCRATCHPAD, p->pad}};
-    HOOK(1);
-    int rc = OK(dnnl_primitive_execute(p->prim, c->st, p->pad ? 4 : 3, args)) &&
-                     OK(dnnl_stream_wait(c->st))
-                 ? 0 : -1;
-    HOOK(0);
-    return rc;
+    return mimo_dnnl_run(c->st, p->prim, p->pad ? 4 : 3, args);
 }
 
 const char *mimo_bf16_mm_impl(const mimo_bf16_mm *c)

@@ -20,6 +20,7 @@
 #
 # Usage: [ROUNDS=N] tests/bench/sparse_exchange.sh [MIMO] [ROWS] [DIM]
 set -euo pipefail
+source "$(dirname "$0")/lib.bash"
 MIMO=$(realpath "${1:-build/mimo}")
 ROWS=${2:-2000000} DIM=${3:-32} ROUNDS=${ROUNDS:-3}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -27,22 +28,7 @@ export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechan
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 cd "$W"
-cat >net.yaml <<YAML
-inputs:
-  hist: {shape: 20, dtype: int32}
-  num:  {shape: 16}
-layers:
-  bag:   {type: embedding_bag, input_dim: $ROWS, output_dim: $DIM, combiner: mean, from: hist}
-  h:     {type: dense, units: 64, activation: relu, from: num}
-  cat:   {type: concat, from: [bag, h]}
-  t:     {type: dense, units: 64, activation: relu, from: cat}
-  click: {type: dense, units: 1, activation: sigmoid, from: t}
-outputs:
-  click: {loss: binary_crossentropy}
-train:
-  optimizer: {type: sgd, lr: 0.05}
-  batch_size: 1024
-YAML
+bag_net "$ROWS" "$DIM"
 
 TCP=(--mca btl tcp,self --mca btl_tcp_if_include lo)
 run() { # run STEPS EMBEDDING_GRADS [MPIRUN ARGS]: mimo bench's output
@@ -52,8 +38,6 @@ run() { # run STEPS EMBEDDING_GRADS [MPIRUN ARGS]: mimo bench's output
 lo_tx() { awk '$1 == "lo:" { print $10 }' /proc/net/dev; }
 step_ms() { awk '/^step / { print $2; exit }'; }
 sum_ms() { awk '/^  gradient sum/ { print $3; exit }'; }
-
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 echo "table ${ROWS} x ${DIM}, global batch 1024, bags of 20, sgd, 2 ranks; median of $ROUNDS runs"
 echo "CPU: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"

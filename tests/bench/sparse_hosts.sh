@@ -42,6 +42,7 @@
 # Usage: [ROUNDS=N] [CTR_ROUNDS=N] [RATE=1gbit] [PARTS="steps ctr"] \
 #        tests/bench/sparse_hosts.sh [MIMO] [ROWS] [DIM]
 set -euo pipefail
+source "$(dirname "$0")/lib.bash"
 MIMO=$(realpath "${1:-build/mimo}")
 ROWS=${2:-2000000} DIM=${3:-32}
 ROUNDS=${ROUNDS:-3} CTR_ROUNDS=${CTR_ROUNDS:-2} RATE=${RATE:-1gbit} PARTS=${PARTS:-steps ctr}
@@ -80,7 +81,6 @@ on_hosts() {
 }
 # sent: the bytes the 2 hosts have sent, together
 sent() { echo $(($(cat "/sys/class/net/$B-v1/statistics/rx_bytes") + $(cat "/sys/class/net/$B-v2/statistics/rx_bytes"))); }
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 field() { awk -v k="$1" 'index($0, k " ") == 1 { for (i = 2; i <= NF; i++) if ($i ~ /^[0-9.]+$/) { print $i; exit } }'; }
 
 echo "# tests/bench/sparse_hosts.sh: 2 hosts x 1 rank x 1 thread (scripts/hosts.sh, links at $RATE), $(date -u '+%Y-%m-%d %H:%M') UTC"
@@ -109,22 +109,7 @@ for name, ids in (('zipf', perm[zipf((n, L))]), ('uniform', rs.randint(1, V, siz
     with open(name + '.rows', 'w') as f:
         print(f'{np.mean(per_batch):.0f} {np.mean(per_half):.0f}', file=f)
 PYEOF
-    cat >net.yaml <<YAML
-inputs:
-  hist: {shape: 20, dtype: int32}
-  num:  {shape: 16}
-layers:
-  bag:   {type: embedding_bag, input_dim: $ROWS, output_dim: $DIM, combiner: mean, from: hist}
-  h:     {type: dense, units: 64, activation: relu, from: num}
-  cat:   {type: concat, from: [bag, h]}
-  t:     {type: dense, units: 64, activation: relu, from: cat}
-  click: {type: dense, units: 1, activation: sigmoid, from: t}
-outputs:
-  click: {loss: binary_crossentropy}
-train:
-  optimizer: {type: sgd, lr: 0.05}
-  batch_size: 1024
-YAML
+    bag_net "$ROWS" "$DIM"
     echo
     echo "## Steps: embedding_bag ${ROWS} x ${DIM} (mean of 20 ids), dense tower 16 -> 64 -> 64 -> 1, global batch 1024, sgd; medians of $ROUNDS runs"
     echo

@@ -11,28 +11,23 @@
 # columns of the last epoch) and the train cosines of that epoch.
 # Usage: tests/bench/task_balancing.sh build/mimo [EPOCHS, default 5]
 set -euo pipefail
+source "$(dirname "$0")/lib.bash"
 MIMO=$(realpath "${1:?usage: task_balancing.sh MIMO [EPOCHS]}")
 EPOCHS=${2:-5}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-F=/usr/share/datasets/fashion-mnist
-G=group=0,1,0,1,0,2,0,2,3,2
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 cd "$TMP"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
-"$MIMO" import idx --images $F/train-images-idx3-ubyte.gz --labels $F/train-labels-idx1-ubyte.gz \
-    --out train.h5 --pool 4 --label-map $G --keep-labels group=0.1 >/dev/null
-"$MIMO" import idx --images $F/t10k-images-idx3-ubyte.gz --labels $F/t10k-labels-idx1-ubyte.gz \
-    --out test.h5 --pool 4 --label-map $G >/dev/null
+fashion_partial_data
 /usr/bin/python3 -c "
 import h5py, numpy as np
 for f in ('train.h5', 'test.h5'):
     with h5py.File(f, 'a') as h:
         n = h['label'].shape[0]
         h['noise'] = np.random.RandomState(0).randint(0, 10, n).astype('i4')"
-sed -e 's|\.\./data/fashion-train-g10.h5|train.h5|; s|\.\./data/fashion-test.h5|test.h5|' \
-    "$SRC/configs/fashion-partial.yaml" >two.yaml
+fashion_partial_config train.h5 >two.yaml
 sed -e 's|^  group:    {type: dense.*|&\n  noise:    {type: dense, units: 10, activation: softmax, from: trunk_a}|' \
     -e 's|^  group: {loss.*|&\n  noise: {loss: sparse_categorical_crossentropy, metrics: [accuracy]}|' two.yaml >three.yaml
 run() { # NAME CONFIG SET...

@@ -34,23 +34,19 @@
 # `none` favours the label head, and a balancing method shows where it
 # moves the trade-off; loss_weighting: uncertainty ignores `weight`).
 set -euo pipefail
+source "$(dirname "$0")/lib.bash"
 MIMO=$(realpath "${1:?usage: task_balancing_conflict.sh MIMO [EPOCHS] [SEEDS]}")
 EPOCHS=${2:-3}
 SEEDS=${3:-1 2 3}
 ROWS=${4:-20000}
 W=${SWAP_WEIGHT:-1}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-F=/usr/share/datasets/fashion-mnist
-G=group=0,1,0,1,0,2,0,2,3,2
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 cd "$TMP"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
-"$MIMO" import idx --images $F/train-images-idx3-ubyte.gz --labels $F/train-labels-idx1-ubyte.gz \
-    --out train.h5 --pool 4 --label-map $G --keep-labels group=0.1 >/dev/null
-"$MIMO" import idx --images $F/t10k-images-idx3-ubyte.gz --labels $F/t10k-labels-idx1-ubyte.gz \
-    --out test.h5 --pool 4 --label-map $G >/dev/null
+fashion_partial_data
 /usr/bin/python3 -c "
 import h5py, numpy as np
 p = np.arange(10)
@@ -61,9 +57,8 @@ with h5py.File('train.h5', 'r') as h, h5py.File('train-sub.h5', 'w') as o:
 for f in ('train-sub.h5', 'test.h5'):
     with h5py.File(f, 'a') as h:
         h['swap'] = p[h['label'][:]].astype('i4')"
-sed -e 's|\.\./data/fashion-train-g10.h5|train-sub.h5|; s|\.\./data/fashion-test.h5|test.h5|' \
-    -e 's|^  label:    {type: dense, units: 10, activation: softmax,|& trainable: false,|' \
-    "$SRC/configs/fashion-partial.yaml" >ref.yaml
+fashion_partial_config train-sub.h5 |
+    sed -e 's|^  label:    {type: dense, units: 10, activation: softmax,|& trainable: false,|' >ref.yaml
 grep -q 'trainable: false' ref.yaml
 sed -e 's|^  group:    {type: dense.*|&\n  swap:     {type: dense, shares: label, from: trunk_a}|' \
     -e "s|^  group: {loss.*|&\n  swap: {loss: sparse_categorical_crossentropy, weight: $W, metrics: [accuracy]}|" ref.yaml >swap.yaml

@@ -330,6 +330,26 @@ need_fashion() {
     exit
 }
 
+# need_hosts: the hosts of scripts/hosts.sh can be made here (a throwaway
+# network namespace and veth pair), else "SKIP: why" and exit 0 — CTest's
+# SKIP_REGULAR_EXPRESSION "^SKIP:" reports the test skipped
+# (tests/CMakeLists.txt).
+need_hosts() {
+    local probe=mimo-p$$
+    if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null || ! command -v unshare >/dev/null ||
+        ! ip netns add "$probe" 2>/dev/null; then
+        echo "SKIP: cannot create network namespaces (needs root with CAP_NET_ADMIN, iproute2, util-linux)"
+        exit 0
+    fi
+    if ! ip link add "$probe" type veth peer name eth0 netns "$probe" 2>/dev/null; then
+        ip netns del "$probe"
+        echo "SKIP: cannot create network links (needs CAP_NET_ADMIN)"
+        exit 0
+    fi
+    ip link del "$probe"
+    ip netns del "$probe"
+}
+
 # tutorial_block NAME: $tutorial = the commands between the lines
 # "# TUTORIAL-BEGIN" and "# TUTORIAL-END" of the test script, verbatim; checks
 # that README.md's "<!-- ci: NAME -->" block holds the same commands, and

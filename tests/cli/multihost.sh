@@ -19,20 +19,7 @@ SRC=$(realpath "$SRC")
 HOSTS=$SRC/scripts/hosts.sh
 cd "$TMP" || exit 1
 
-# --- can this machine make hosts? (a throwaway namespace and veth pair)
-probe=mimo-p$$
-if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null || ! command -v unshare >/dev/null ||
-    ! ip netns add "$probe" 2>/dev/null; then
-    echo "SKIP: cannot create network namespaces (needs root with CAP_NET_ADMIN, iproute2, util-linux)"
-    exit 0
-fi
-if ! ip link add "$probe" type veth peer name eth0 netns "$probe" 2>/dev/null; then
-    ip netns del "$probe"
-    echo "SKIP: cannot create network links (needs CAP_NET_ADMIN)"
-    exit 0
-fi
-ip link del "$probe"
-ip netns del "$probe"
+need_hosts
 
 # --- 3 hosts; put back what was there before (hosts someone had up, with
 # their limits), else take them down at the end

@@ -16,19 +16,7 @@ SRC=$(realpath "$SRC")
 HOSTS=$SRC/scripts/hosts.sh
 cd "$TMP" || exit 1
 
-probe=mimo-p$$
-if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null || ! command -v unshare >/dev/null ||
-    ! ip netns add "$probe" 2>/dev/null; then
-    echo "SKIP: cannot create network namespaces (needs root with CAP_NET_ADMIN, iproute2, util-linux)"
-    exit 0
-fi
-if ! ip link add "$probe" type veth peer name eth0 netns "$probe" 2>/dev/null; then
-    ip netns del "$probe"
-    echo "SKIP: cannot create network links (needs CAP_NET_ADMIN)"
-    exit 0
-fi
-ip link del "$probe"
-ip netns del "$probe"
+need_hosts
 
 # 2 hosts; what was up before (with its limits) put back at the end
 state=${MIMO_HOSTS_DIR:-/run/mimo-hosts}

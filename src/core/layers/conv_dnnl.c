@@ -1,6 +1,6 @@
 /* conv_dnnl.c — conv2d's and conv1d's products by oneDNN (see
- * conv_dnnl.h for the contract). Per layer: one CPU engine and stream;
- * per batch size b a plan, made at its first use:
+ * conv_dnnl.h for the contract). Per layer: one CPU engine and stream
+ * (core/dnnl_ctx.c); per batch size b a plan, made at its first use:
  *   fwd   x (b, h, w, c) nhwc, W in the kernel's own blocked format
  *         (reordered from Keras' (kh, kw, c_in, filters) = oneDNN's hwio
  *         each call: the weights change every step) -> z (b, oh, ow, f)
@@ -26,6 +26,8 @@
 #include <dnnl.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/dnnl_ctx.h"
 
 _Static_assert(sizeof(mimo_real) == sizeof(float), "MIMO_DNNL needs float32 mimo_real");
 
@@ -347,24 +349,12 @@ static int make_bwd_w(mimo_conv_dnnl *c, plan *p)
 
 /* ---- the calls ----------------------------------------------------------- */
 
-#ifdef MIMO_TEST_HOOKS
-void (*mimo_conv_dnnl_hook)(int entering);
-#define HOOK(e) (mimo_conv_dnnl_hook ? mimo_conv_dnnl_hook(e) : (void)0)
-#else
-#define HOOK(e) ((void)0)
-#endif
-
 /* prim on args[0, n) and the scratchpad (args has room for it) */
 static int run(mimo_conv_dnnl *c, plan *p, dnnl_primitive_t prim, int n,
                dnnl_exec_arg_t *args)
 {
     args[n] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, p->pad};
-    HOOK(1);
-    int rc = OK(dnnl_primitive_execute(prim, c->st, p->pad ? n + 1 : n, args)) &&
-                     OK(dnnl_stream_wait(c->st))
-                 ? 0 : -1;
-    HOOK(0);
-    return rc;
+    return mimo_dnnl_run(c->st, prim, p->pad ? n + 1 : n, args);
 }
 
 /* W (hwio, the caller's) into the kernel memory k by reorder r */
@@ -383,9 +373,7 @@ mimo_conv_dnnl *mimo_conv_dnnl_new(const mimo_window *w, int filters, int bias,
         return NULL;
     c->w = *w, c->filters = filters, c->bias = bias;
     c->dt = bf16 ? dnnl_bf16 : dnnl_f32;
-    if (!OK(dnnl_engine_create(&c->eng, dnnl_cpu, 0)) ||
-        !OK(dnnl_stream_create(&c->st, c->eng, dnnl_stream_default_flags)) ||
-        !plan_for(c, 1) || make_fwd(c, c->plans) || make_bwd_d(c, c->plans) ||
+    if (mimo_dnnl_open(&c->eng, &c->st) || !plan_for(c, 1) || make_fwd(c, c->plans) || make_bwd_d(c, c->plans) ||
         make_bwd_w(c, c->plans)) { /* oneDNN has kernels for the geometry */
         mimo_conv_dnnl_free(c);
         return NULL;
@@ -399,8 +387,7 @@ void mimo_conv_dnnl_free(mimo_conv_dnnl *c)
         return;
     for (int i = 0; i < c->n_plans; i++)
         plan_free(&c->plans[i]);
-    dnnl_stream_destroy(c->st);
-    dnnl_engine_destroy(c->eng);
+    mimo_dnnl_close(c->eng, c->st);
     free(c);
 }
 
