@@ -19,6 +19,7 @@
 #include "core/balance.h"
 #include "core/graph.h"
 #include "mimo/mimo.h"
+#include "nets.h"
 
 static double sum(const double *a, int n)
 {
@@ -121,33 +122,10 @@ static const char *STACKED =
     "  y2: {type: dense, units: 1, activation: sigmoid, from: u}\n"
     "outputs: {y1: {loss: mse}, y3: {loss: mse}, y2: {loss: binary_crossentropy}}\n";
 
-/* Every kind in the trunk taken once per head (none stacked but dense):
- * convolutions, pooling, embedding, batch_norm, recurrent layers,
- * attention with dropout, bidirectional, position_embedding, views. */
+/* Every kind in the trunk taken once per head (none stacked but dense),
+ * and a third head z on the convolution's branch alone. */
 static const char *STACKED_KINDS =
-    "inputs: {im: {shape: [6, 5, 2]}, v: {shape: 3}, id: {shape: 1, dtype: int32}}\n"
-    "layers:\n"
-    "  c: {type: conv2d, filters: 4, kernel_size: 3, padding: same, from: im}\n"
-    "  p: {type: max_pool2d, pool_size: 2, from: c}\n"
-    "  f: {type: flatten, from: p}\n"
-    "  e: {type: embedding, input_dim: 10, output_dim: 3, from: id}\n"
-    "  ef: {type: flatten, from: e}\n"
-    "  h: {type: dense, units: 8, activation: tanh, from: v}\n"
-    "  b: {type: batch_norm, from: h}\n"
-    "  sq: {type: reshape, target_shape: [30, 2], from: im}\n"
-    "  c1: {type: conv1d, filters: 3, kernel_size: 3, padding: causal, from: sq}\n"
-    "  r: {type: gru, units: 4, return_sequences: true, from: c1}\n"
-    "  at: {type: multi_head_attention, num_heads: 2, key_dim: 3, dropout: 0.2, "
-    "use_causal_mask: true, from: [r, c1]}\n"
-    "  l: {type: lstm, units: 3, go_backwards: true, from: at}\n"
-    "  pe: {type: position_embedding, sequence_length: 32, from: c1}\n"
-    "  bi: {type: bidirectional, layer: {type: gru, units: 2, return_sequences: true}, "
-    "from: pe}\n"
-    "  bl: {type: bidirectional, layer: {type: lstm, units: 2}, merge_mode: mul, from: bi}\n"
-    "  cat: {type: concat, from: [f, ef, b, l, bl]}\n"
-    "  d: {type: dropout, rate: 0.25, from: cat}\n"
-    "  y: {type: dense, units: 1, activation: sigmoid, from: d}\n"
-    "  k: {type: dense, units: 3, activation: softmax, from: d}\n"
+    MIMO_TEST_EVERY_KIND_NET
     "  z: {type: dense, units: 2, from: f}\n"
     "outputs:\n"
     "  y: {loss: binary_crossentropy}\n"

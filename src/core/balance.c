@@ -33,14 +33,6 @@ struct mimo_balance {
     int *order;            /* (T) */
 };
 
-static int popcount64(uint64_t x)
-{
-    int c = 0;
-    for (; x; x &= x - 1)
-        c++;
-    return c;
-}
-
 static int by_off(const void *x, const void *y)
 {
     const range *a = x, *b = y;
@@ -58,11 +50,8 @@ static int find_shared(const mimo_graph *g, mimo_balance *b)
         cap += (size_t)g->nodes[k].n_tensors;
     range *r = malloc(sizeof *r * (cap + 1));
     int n = 0, rc = !H || !r ? -1 : 0;
-    for (int h = 0; !rc && h < g->n_heads; h++)
-        H[g->heads[h].node] |= 1ULL << h;
-    for (int k = g->n_nodes - 1; !rc && k >= 0; k--)
-        for (int j = 0; j < g->nodes[k].n_in; j++)
-            H[g->nodes[k].in[j]] |= H[k];
+    if (!rc)
+        mimo_graph_head_sets(g, H);
     for (int k = 0; !rc && k < g->n_nodes; k++)
         for (int t = 0; t < g->nodes[k].n_tensors; t++) {
             const mimo_tensor *x = &g->nodes[k].tensors[t];
@@ -75,7 +64,7 @@ static int find_shared(const mimo_graph *g, mimo_balance *b)
         range blk = r[i];
         for (i++; i < n && r[i].off == blk.off; i++)
             blk.heads |= r[i].heads;
-        if (popcount64(blk.heads) >= 2)
+        if (mimo_popcount64(blk.heads) >= 2)
             b->sh[b->n_sh++] = blk, b->len += blk.size;
     }
     free(H);

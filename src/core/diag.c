@@ -59,30 +59,12 @@ static int root_of(const mimo_graph *g, int k)
     return k;
 }
 
-static int popcount64(uint64_t x)
-{
-    int c = 0;
-    for (; x; x &= x - 1)
-        c++;
-    return c;
-}
-
 static int single_head(uint64_t m)
 {
     for (int h = 0; h < 64; h++)
         if (m == (1ULL << h))
             return h;
     return -1;
-}
-
-/* Per node: the heads whose loss it feeds (bits). */
-static void head_sets(const mimo_graph *g, uint64_t *H)
-{
-    for (int h = 0; h < g->n_heads; h++)
-        H[g->heads[h].node] |= 1ULL << h;
-    for (int k = g->n_nodes - 1; k >= 0; k--)
-        for (int j = 0; j < g->nodes[k].n_in; j++)
-            H[g->nodes[k].in[j]] |= H[k];
 }
 
 /* mixed[t]: some consumer of tensor t (through views) serves more than
@@ -94,7 +76,7 @@ static void mark_mixed(const mimo_graph *g, const uint64_t *H, int *mixed)
         if (!n->kind || is_view(n))
             continue;
         for (int j = 0; j < n->n_in; j++)
-            if (popcount64(H[c]) != 1)
+            if (mimo_popcount64(H[c]) != 1)
                 mixed[root_of(g, n->in[j])] = 1;
     }
 }
@@ -115,7 +97,7 @@ static int find_shared(mimo_graph *g, struct mimo_diag *d, const uint64_t *H,
     for (int t = 0; t < g->n_nodes; t++) {
         const mimo_node *n = &g->nodes[t];
         int skip = !n->dy || (n->kind && is_view(n)) || is_head[t] ||
-                   popcount64(H[t]) < 2 || mixed[t];
+                   mimo_popcount64(H[t]) < 2 || mixed[t];
         is_head[t] = skip ? -1 : d->n_shared;
         if (skip)
             continue;
@@ -202,7 +184,7 @@ int mimo_graph_diag_enable(mimo_graph *g)
     if (!rc) {
         for (int h = 0; h < g->n_heads; h++)
             is_head[g->heads[h].node] = 1;
-        head_sets(g, H);
+        mimo_graph_head_sets(g, H);
         d->gram = calloc((size_t)g->n_heads * (size_t)g->n_heads, sizeof *d->gram);
         rc = !d->gram || find_shared(g, d, H, is_head) || find_uses(g, d, H, is_head)
                  ? -1 : 0;
@@ -213,7 +195,7 @@ int mimo_graph_diag_enable(mimo_graph *g)
         mimo_graph_diag_free(g);
         return mimo_error(MIMO_ENOMEM, "out of memory for the gradient diagnostics");
     }
-    if (popcount64(d->covered) < 2) {
+    if (mimo_popcount64(d->covered) < 2) {
         mimo_graph_diag_free(g);
         return mimo_error(MIMO_EINVAL, "%s: grad_diagnostics: no tensor where two "
                           "heads' paths part below trained layers (it needs layers "

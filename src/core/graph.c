@@ -1250,6 +1250,15 @@ int mimo_graph_gradnorm(const mimo_graph *g, size_t *l0)
     return g->n_gradnorm;
 }
 
+void mimo_graph_head_sets(const mimo_graph *g, uint64_t *H)
+{
+    for (int h = 0; h < g->n_heads; h++)
+        H[g->heads[h].node] |= 1ULL << h;
+    for (int k = g->n_nodes - 1; k >= 0; k--)
+        for (int j = 0; j < g->nodes[k].n_in; j++)
+            H[g->nodes[k].in[j]] |= H[k];
+}
+
 static void backward_nodes(mimo_graph *g, const mimo_real *params, mimo_real *grads,
                            int b, mimo_backward_hook hook, void *user, int after);
 

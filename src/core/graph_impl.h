@@ -137,6 +137,20 @@ struct mimo_graph {
     struct mimo_stacked *stacked; /* the heads' stacked backward, or NULL */
 };
 
+/* The number of bits set in x (a set of heads). */
+static inline int mimo_popcount64(uint64_t x)
+{
+    int c = 0;
+    for (; x; x &= x - 1)
+        c++;
+    return c;
+}
+
+/* graph.c: H[k] = the heads whose loss node k's output feeds (bit h for
+ * head h; H zeroed by the caller, n_nodes values), propagated from the
+ * heads up to their ancestors. At most 64 heads. */
+void mimo_graph_head_sets(const mimo_graph *g, uint64_t *H);
+
 /* diag.c: the backward's brackets when g->diag is set: before the first
  * node, around node k's backward, after the last (b rows). */
 void mimo_diag_begin(mimo_graph *g, int b);

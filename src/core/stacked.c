@@ -48,14 +48,6 @@ struct mimo_stacked {
 
 static int is_view(const mimo_node *n) { return MIMO_KIND_HAS(n, MIMO_KIND_VIEW); }
 
-static int popcount64(uint64_t x)
-{
-    int c = 0;
-    for (; x; x &= x - 1)
-        c++;
-    return c;
-}
-
 static int lowest(uint64_t x)
 {
     int h = 0;
@@ -92,7 +84,7 @@ static void place(mimo_graph *g, struct mimo_stacked *s, mimo_real *base)
             s->dy[k] = s->dy[n->in[0]];
             continue;
         }
-        if (!n->dy || popcount64(s->H[k]) < 2)
+        if (!n->dy || mimo_popcount64(s->H[k]) < 2)
             continue;
         size_t len = (size_t)s->T * B * (size_t)n->width;
         s->dy[k] = base ? base + used : NULL;
@@ -129,13 +121,9 @@ int mimo_graph_stacked_enable(mimo_graph *g)
     }
     g->stacked = s;
     s->T = g->n_heads;
+    mimo_graph_head_sets(g, s->H);
     for (int h = 0; h < g->n_heads; h++)
-        s->H[g->heads[h].node] |= 1ULL << h;
-    for (int k = n - 1; k >= 0; k--)
-        for (int j = 0; j < g->nodes[k].n_in; j++)
-            s->H[g->nodes[k].in[j]] |= s->H[k];
-    for (int h = 0; h < g->n_heads; h++)
-        if (popcount64(s->H[g->heads[h].node]) > 1) { /* a head feeds another */
+        if (mimo_popcount64(s->H[g->heads[h].node]) > 1) { /* a head feeds another */
             mimo_graph_stacked_free(g);
             return MIMO_EINVAL;
         }
@@ -244,7 +232,7 @@ void mimo_graph_backward_stacked(mimo_graph *g, const mimo_real *params,
         if (!n->kind || !H || !(n->dy || n->fused))
             continue;
         double t0 = g->t_layer ? mimo_clock() : 0;
-        if (!(popcount64(H) > 1 && n->kind->backward_stacked &&
+        if (!(mimo_popcount64(H) > 1 && n->kind->backward_stacked &&
               !all_heads(g, k, params, grads, b, &sv)))
             for (uint64_t r = H; r; r &= r - 1)
                 one_head(g, k, lowest(r), params, grads, b, &sv);
