@@ -132,11 +132,29 @@ static const char *STACKED_KINDS =
     "  z: {loss: mse}\n"
     "  k: {loss: sparse_categorical_crossentropy}\n";
 
-/* yaml's network on B random rows (ids below 10, targets 0 or 1): the
- * stacked backward's gradient of each head against a backward seeded by
- * that head alone, within 1e-6 of the largest value, each with more than
- * min_nonzero values that are not 0. */
-static void stacked_matches(const char *yaml, size_t min_nonzero)
+/* A layer reading one parent twice, a frozen dense layer, a concat of
+ * a raw input and a branch (dx over some columns only), dense on rank-3
+ * data, a view of a view. */
+static const char *STACKED_MISC =
+    "inputs: {x: {shape: [4, 3]}, s: {shape: 3}}\n"
+    "layers:\n"
+    "  d3: {type: dense, units: 5, activation: tanh, from: x}\n"
+    "  m: {type: multiply, from: [d3, d3]}\n"
+    "  r: {type: reshape, target_shape: [2, 10], from: m}\n"
+    "  f: {type: flatten, from: r}\n"
+    "  j: {type: concat, from: [s, f]}\n"
+    "  t: {type: dense, units: 6, activation: relu, trainable: false, from: j}\n"
+    "  t2: {type: dense, units: 4, from: t}\n"
+    "  y1: {type: dense, units: 2, from: t2}\n"
+    "  y2: {type: dense, units: 1, activation: sigmoid, from: t2}\n"
+    "  y3: {type: dense, units: 3, from: f}\n"
+    "outputs: {y1: {loss: mse}, y2: {loss: binary_crossentropy}, y3: {loss: mse}}\n";
+
+/* yaml's network on b of its max batch of 7 random rows (ids below 10,
+ * targets 0 or 1): the stacked backward's gradient of each head against
+ * a backward seeded by that head alone, within 1e-6 of the largest
+ * value, each with more than min_nonzero values that are not 0. */
+static void stacked_matches(const char *yaml, int b, size_t min_nonzero)
 {
     enum { B = 7, T = 3, MAXW = 64 };
     mimo_spec spec;
@@ -170,18 +188,18 @@ static void stacked_matches(const char *yaml, size_t min_nonzero)
     for (int i = 0; i < B; i++)
         rows[i] = (uint64_t)(3 * i + 1);
     mimo_graph_set_training(g, rows, 2);
-    mimo_graph_forward(g, params, inp, B);
+    mimo_graph_forward(g, params, inp, b);
     const double w[T] = {0.5, 2, 1};
     for (int h = 0; h < T; h++) { /* head h alone */
         double one[T] = {0};
         one[h] = w[h];
-        assert_int_equal(mimo_graph_loss_weighted(g, tgp, NULL, B, one, NULL), 0);
-        mimo_graph_backward(g, params, ref + (size_t)h * nt, B);
+        assert_int_equal(mimo_graph_loss_weighted(g, tgp, NULL, b, one, NULL), 0);
+        mimo_graph_backward(g, params, ref + (size_t)h * nt, b);
     }
     assert_int_equal(mimo_graph_stacked_enable(g), 0);
     mimo_real *grads[T] = {got, got + nt, got + 2 * nt};
-    assert_int_equal(mimo_graph_loss_weighted(g, tgp, NULL, B, w, NULL), 0);
-    mimo_graph_backward_stacked(g, params, grads, B);
+    assert_int_equal(mimo_graph_loss_weighted(g, tgp, NULL, b, w, NULL), 0);
+    mimo_graph_backward_stacked(g, params, grads, b);
     for (int h = 0; h < T; h++) {
         double big = 0, diff = 0;
         size_t nonzero = 0;
@@ -203,30 +221,51 @@ static void stacked_matches(const char *yaml, size_t min_nonzero)
 static void test_stacked_backward(void **state)
 {
     (void)state;
-    stacked_matches(STACKED, 40);       /* the conv's kernel alone has 54 */
-    stacked_matches(STACKED_KINDS, 40); /* y's and k's trunk; z: conv's 72 */
+    for (int b = 7; b >= 4; b -= 3) { /* the whole batch, and fewer rows */
+        stacked_matches(STACKED, b, 40);       /* the conv's kernel has 54 */
+        stacked_matches(STACKED_KINDS, b, 40); /* z: the conv's 72 */
+        stacked_matches(STACKED_MISC, b, 10);
+    }
 }
 
-/* A head whose output feeds another head: no stacked backward (model.c
- * then runs one backward per head). */
+/* A head whose output feeds another head, and a head that is a view of
+ * the trunk (the loss would seed the trunk's own dy, which the stacked
+ * pass does not read): no stacked backward (model.c then runs one
+ * backward per head); a view of a head's own layer is fine. */
 static void test_stacked_refused(void **state)
 {
     (void)state;
-    static const char *yaml =
+    static const char *const yaml[3] = {
         "inputs: {x: {shape: 4}}\n"
         "layers:\n"
         "  t: {type: dense, units: 5, from: x}\n"
         "  y1: {type: dense, units: 2, from: t}\n"
         "  y2: {type: dense, units: 1, from: y1}\n"
-        "outputs: {y1: {loss: mse}, y2: {loss: mse}}\n";
-    mimo_spec spec;
-    mimo_graph *g = NULL;
-    assert_int_equal(mimo_config_parse(yaml, strlen(yaml), NULL, NULL, 0, &spec), 0);
-    assert_int_equal(mimo_graph_compile(&spec, 8, 0, &g), 0);
-    assert_int_equal(mimo_graph_stacked_enable(g), MIMO_EINVAL);
-    assert_false(mimo_graph_stacked_on(g));
-    mimo_graph_free(&g);
-    mimo_spec_free(&spec);
+        "outputs: {y1: {loss: mse}, y2: {loss: mse}}\n",
+        "inputs: {x: {shape: 4}}\n"
+        "layers:\n"
+        "  t: {type: dense, units: 6, activation: tanh, from: x}\n"
+        "  a: {type: dense, units: 2, from: t}\n"
+        "  r: {type: reshape, target_shape: [3, 2], from: t}\n"
+        "outputs: {a: {loss: mse}, r: {loss: mse}}\n",
+        "inputs: {x: {shape: 4}}\n"
+        "layers:\n"
+        "  t: {type: dense, units: 6, activation: tanh, from: x}\n"
+        "  a: {type: dense, units: 2, from: t}\n"
+        "  u: {type: dense, units: 6, from: t}\n"
+        "  r: {type: reshape, target_shape: [3, 2], from: u}\n"
+        "outputs: {a: {loss: mse}, r: {loss: mse}}\n"};
+    for (int i = 0; i < 3; i++) {
+        mimo_spec spec;
+        mimo_graph *g = NULL;
+        assert_int_equal(mimo_config_parse(yaml[i], strlen(yaml[i]), NULL, NULL, 0, &spec),
+                         0);
+        assert_int_equal(mimo_graph_compile(&spec, 8, 0, &g), 0);
+        assert_int_equal(mimo_graph_stacked_enable(g), i < 2 ? MIMO_EINVAL : 0);
+        assert_int_equal(mimo_graph_stacked_on(g), i == 2);
+        mimo_graph_free(&g);
+        mimo_spec_free(&spec);
+    }
 }
 
 int main(void)

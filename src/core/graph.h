@@ -81,8 +81,8 @@ void mimo_graph_backward_after(mimo_graph *g, const mimo_real *params,
 /* The heads' gradients kept apart in one backward (task balancing): a
  * layer one head reaches runs once, a layer of the shared trunk takes
  * the T heads' output gradients stacked (core/stacked.c). 0; MIMO_EINVAL
- * when a head's output feeds another head (then run one backward per
- * head); MIMO_ENOMEM. */
+ * when a head's output feeds another head or is a view of the trunk, or
+ * MIMO_ENOMEM: then run one backward per head (no error is set). */
 int mimo_graph_stacked_enable(mimo_graph *g);
 int mimo_graph_stacked_on(const mimo_graph *g);
 /* After the loss seeded every head: adds head t's part of d loss / d

@@ -262,15 +262,15 @@ static int balance_create(mimo_model *m)
                         "shared by two heads (nothing to balance; use none)", file);
     if (rc)
         return rc;
-    /* the heads' gradients in one backward, unless a head feeds another */
+    /* the heads' gradients in one backward; one backward per head when
+     * the graph is not for it or its slices do not fit in memory */
     size_t T = (size_t)m->n_heads;
-    if ((rc = mimo_graph_stacked_enable(m->g)) == MIMO_EINVAL)
+    if (mimo_graph_stacked_enable(m->g) ||
+        !(m->head_grads = calloc(T, sizeof *m->head_grads)))
         return 0;
-    if (!rc && !(m->head_grads = calloc(T, sizeof *m->head_grads)))
-        rc = mimo_error(MIMO_ENOMEM, "out of memory for task balancing");
-    for (size_t h = 0; !rc && h < T; h++)
+    for (size_t h = 0; h < T; h++)
         m->head_grads[h] = mimo_balance_grads(m->bal, (int)h);
-    return rc;
+    return 0;
 }
 
 int mimo_model_create(const mimo_spec *spec, mimo_model **out)

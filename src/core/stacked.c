@@ -18,9 +18,11 @@
  * that no head reaches are skipped. Each head's gradients come out as a
  * backward seeded by that head alone would give them (the same products
  * over the same rows), without running every head's backward over the
- * other heads' towers. Used when no head's output feeds another head
- * (mimo_graph_stacked_enable says so); otherwise model.c runs one
- * backward per head. */
+ * other heads' towers. Memory: T x max_batch values per trunk value of
+ * the graph's outputs (and of a dense layer's pre-activation). Used when
+ * each head's output is its own (no head feeds another head or is a view
+ * of the trunk) and the slices fit in memory (mimo_graph_stacked_enable
+ * says so); otherwise model.c runs one backward per head. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,6 +102,8 @@ static void place(mimo_graph *g, struct mimo_stacked *s, mimo_real *base)
     s->len = used;
 }
 
+/* MIMO_EINVAL: the graph is not for it (below); MIMO_ENOMEM: no memory
+ * for the slices. Either way the caller runs one backward per head. */
 int mimo_graph_stacked_enable(mimo_graph *g)
 {
     if (g->stacked)
@@ -117,21 +121,27 @@ int mimo_graph_stacked_enable(mimo_graph *g)
         !(s->nodes = calloc((size_t)n, sizeof *s->nodes))) {
         g->stacked = s;
         mimo_graph_stacked_free(g);
-        return mimo_error(MIMO_ENOMEM, "out of memory for the heads' gradients");
+        return MIMO_ENOMEM;
     }
     g->stacked = s;
     s->T = g->n_heads;
     mimo_graph_head_sets(g, s->H);
-    for (int h = 0; h < g->n_heads; h++)
-        if (mimo_popcount64(s->H[g->heads[h].node]) > 1) { /* a head feeds another */
+    /* the loss seeds a head through its own dy, which must not be the
+     * trunk's: not when a head feeds another head, or is a view (reshape,
+     * flatten) of a trunk node */
+    for (int h = 0; h < g->n_heads; h++) {
+        int k = g->heads[h].node;
+        while (g->nodes[k].kind && is_view(&g->nodes[k]))
+            k = g->nodes[k].in[0];
+        if (mimo_popcount64(s->H[k]) > 1) {
             mimo_graph_stacked_free(g);
             return MIMO_EINVAL;
         }
+    }
     place(g, s, NULL);
     if (!(s->buf = calloc(s->len + 1, sizeof *s->buf))) {
         mimo_graph_stacked_free(g);
-        return mimo_error(MIMO_ENOMEM, "out of memory for the heads' gradients "
-                          "(%zu values)", s->len);
+        return MIMO_ENOMEM;
     }
     place(g, s, s->buf);
     return 0;

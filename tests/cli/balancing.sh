@@ -5,7 +5,8 @@
 # default and changes nothing; a mid-epoch resume is bitwise; bad values
 # are one clear error (one head, learned task weights, an unknown method,
 # nothing shared by two heads, mgda_ub with accumulate). mgda_ub: 1 and 2
-# ranks alike; pcgrad and mgda_ub on 4 ranks too. gradnorm: 1, 2 and 4
+# ranks alike; pcgrad and mgda_ub on 4 ranks too; pcgrad trains a head
+# that is a view of the trunk. gradnorm: 1, 2 and 4
 # ranks alike, bucketed too, and with
 # accumulate: 3; its weights sum to the number of heads, are logged per
 # epoch, and its first losses are checkpointed (a mid-epoch resume is
@@ -30,6 +31,27 @@ a, b = h5py.File('none/checkpoints/last.h5'), h5py.File('pc1/checkpoints/last.h5
 d = max(float(np.max(np.abs(a['params/ha/kernel'][()] - b['params/ha/kernel'][()]))), 0)
 assert d > 1e-3, d
 print(f'  shared layer ha: {d:.2e} from plain summing')
+"
+
+# a head that is a view of the trunk (the loss seeds the trunk's own
+# gradient): pcgrad takes one backward per head there, and the head trains
+cat >view.yaml <<'EOF'
+inputs: {a: {shape: 6}}
+layers:
+  t: {type: dense, units: 2, activation: tanh, from: a}
+  reg: {type: reshape, target_shape: [2], from: t}
+  cls: {type: dense, units: 1, activation: sigmoid, from: t}
+outputs: {reg: {loss: mse}, cls: {loss: binary_crossentropy}}
+train: {optimizer: {type: sgd, lr: 0.1}, batch_size: 50, epochs: 5, seed: 11,
+        task_balancing: pcgrad}
+data: {train: data.h5}
+EOF
+expect 0 "" train view.yaml --out view --quiet
+py "pcgrad, a head that is a view of the trunk: that head trains (its loss falls by a third)" "
+import numpy as np
+h = np.genfromtxt('view/history.csv', delimiter=',', names=True)
+assert h['reg_loss'][-1] < 0.67 * h['reg_loss'][0], h['reg_loss']
+print('  reg_loss', h['reg_loss'][0], '->', h['reg_loss'][-1])
 "
 
 # ---- mgda_ub (its PyTorch cross-check: tests/torch/mgda.py)
