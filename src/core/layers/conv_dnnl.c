@@ -373,8 +373,9 @@ mimo_conv_dnnl *mimo_conv_dnnl_new(const mimo_window *w, int filters, int bias,
         return NULL;
     c->w = *w, c->filters = filters, c->bias = bias;
     c->dt = bf16 ? dnnl_bf16 : dnnl_f32;
-    if (mimo_dnnl_open(&c->eng, &c->st) || !plan_for(c, 1) || make_fwd(c, c->plans) || make_bwd_d(c, c->plans) ||
-        make_bwd_w(c, c->plans)) { /* oneDNN has kernels for the geometry */
+    if (mimo_dnnl_open(&c->eng, &c->st) || !plan_for(c, 1) || make_fwd(c, c->plans) ||
+        make_bwd_d(c, c->plans) || make_bwd_w(c, c->plans)) { /* oneDNN has kernels
+                                                                * for the geometry */
         mimo_conv_dnnl_free(c);
         return NULL;
     }
