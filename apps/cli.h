@@ -95,8 +95,10 @@ int mimo_cmd_summary(int argc, char **argv);
 int mimo_cmd_dot(int argc, char **argv);
 int mimo_cmd_train(int argc, char **argv);
 /* Installs train's stop signals (before MPI starts: a signal at once must
- * not kill the process). */
-void mimo_cmd_train_signals(void);
+ * not kill the process) and blocks them in the calling thread; with
+ * start_thread (not from .preinit_array), starts the one thread that
+ * takes them (see cmd_train.c: why no computing thread may). */
+void mimo_cmd_train_signals(int start_thread);
 int mimo_cmd_predict(int argc, char **argv);
 int mimo_cmd_eval(int argc, char **argv);
 int mimo_cmd_gen(int argc, char **argv);

@@ -4,6 +4,7 @@
  * was really used. */
 #define _DEFAULT_SOURCE /* isatty, sigaction, TIOCGWINSZ */
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,14 +129,37 @@ static void on_signal(int sig)
         stop_requested = 1;
 }
 
-/* SIGTERM, SIGUSR1 and SIGINT ask training to checkpoint and stop. A
- * launcher may start us with them blocked (the mask survives exec): they
- * are unblocked here, so that a stop is never held back until the kill
- * that follows it, and one already pending is taken at once. */
-static void catch_stop_signals(void)
+/* The thread that takes the stop signals: it only waits for them. */
+static void *signal_thread(void *arg)
 {
+    sigset_t *stops = arg;
+    pthread_sigmask(SIG_UNBLOCK, stops, NULL);
+    for (;;)
+        pause();
+    return NULL;
+}
+
+/* SIGTERM, SIGUSR1 and SIGINT ask training to checkpoint and stop. They
+ * are handled on a thread of their own and blocked in every other: a
+ * handler runs on the stack of the thread the signal lands on, and
+ * oneDNN 2.6's f32 gemm kernels (dnnl_sgemm, and the gemm inside its
+ * primitives) point rsp at a malloc'd workspace while they run, so a
+ * signal frame pushed there overwrote the heap (glibc aborted in 1 of ~8
+ * runs stopped during validation; oneDNN issue 4845, fixed in 3.11).
+ * Called first from .preinit_array (start_thread 0: before libc may start
+ * threads): the signals are blocked there, so every thread started later
+ * (OpenBLAS's, OpenMP's, Open MPI's) inherits the mask, and a signal that
+ * comes before main waits, pending; main (start_thread 1) starts the
+ * thread, which unblocks them for itself and so takes a pending one at
+ * once. A launcher may start us with them blocked (the mask survives
+ * exec): the same, a stop is never held back. If no thread can be
+ * started, the calling thread takes them as before. */
+static void catch_stop_signals(int start_thread)
+{
+    static sigset_t stops;
+    static int started;
     struct sigaction sa;
-    sigset_t stops;
+    pthread_t t;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -146,7 +170,15 @@ static void catch_stop_signals(void)
     sigaddset(&stops, SIGTERM);
     sigaddset(&stops, SIGUSR1);
     sigaddset(&stops, SIGINT);
-    sigprocmask(SIG_UNBLOCK, &stops, NULL);
+    pthread_sigmask(SIG_BLOCK, &stops, NULL);
+    if (!start_thread || started)
+        return;
+    if (pthread_create(&t, NULL, signal_thread, &stops) == 0) {
+        pthread_detach(t);
+        started = 1;
+    } else {
+        pthread_sigmask(SIG_UNBLOCK, &stops, NULL);
+    }
 }
 
 /* The data-parallel flags; *done = 1 when s was one of them. */
@@ -420,7 +452,7 @@ static int person_watching(void)
     return strncmp(target, "/dev/pts/", 9) == 0 || strncmp(target, "/dev/tty", 8) == 0;
 }
 
-void mimo_cmd_train_signals(void) { catch_stop_signals(); }
+void mimo_cmd_train_signals(int start_thread) { catch_stop_signals(start_thread); }
 
 /* --stall-abort: the stall detector's thread ends the job. */
 static void stall_fatal(void *user, const char *msg)

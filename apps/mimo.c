@@ -78,12 +78,14 @@ static int dispatch(int argc, char **argv)
  * first moment the program runs: from .preinit_array, which the dynamic
  * loader calls before any shared library's constructors (OpenBLAS, Open
  * MPI and OpenMP take tens of milliseconds to start), so that a signal at
- * once asks for a stop instead of killing the process. */
+ * once asks for a stop instead of killing the process. They are blocked
+ * there (every thread started later inherits that) and main starts the
+ * one thread that takes them. */
 static void early_signals(int argc, char **argv, char **envp)
 {
     (void)envp;
     if (argc > 1 && argv && argv[1] && strcmp(argv[1], "train") == 0)
-        mimo_cmd_train_signals();
+        mimo_cmd_train_signals(0);
 }
 __attribute__((section(".preinit_array"), used))
 static void (*const mimo_preinit)(int, char **, char **) = early_signals;
@@ -91,7 +93,7 @@ static void (*const mimo_preinit)(int, char **, char **) = early_signals;
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "train") == 0)
-        mimo_cmd_train_signals(); /* again: in case no loader ran preinit */
+        mimo_cmd_train_signals(1); /* the thread that takes them */
     mimo_cli_mpi_init(&argc, &argv);
     int rc = dispatch(argc, argv);
     mimo_cli_mpi_finalize();

@@ -124,12 +124,32 @@ done
 expect 0 "" train mt.yaml --out vref --val val.h5 --data small.h5 --epochs 12 --quiet \
     --set train.batch_size=64
 epochs_logged() { [ "$(($(wc -l <"$1/history.csv") - 1))" -ge "$2" ]; } # DIR K
+# takers PID: which of PID's threads take the stop signals, and whether
+# every other blocks all three (SigBlk bits 14, 9, 1: TERM, USR1, INT).
+# One thread of its own must take them, never the main thread nor any
+# that computes: a signal frame lands on the stack of the thread that
+# takes it, and oneDNN 2.6's f32 gemm kernels point rsp at the heap.
+takers() {
+    local t m b n_take=0 n_block=0 n=0 who=""
+    for t in /proc/"$1"/task/*; do
+        m=$(sed -n 's/^SigBlk:[[:space:]]*//p' "$t/status") || continue
+        b=$(( ((16#$m >> 14) & 1) + ((16#$m >> 9) & 1) + ((16#$m >> 1) & 1) ))
+        n=$((n + 1))
+        [ "$b" = 0 ] && n_take=$((n_take + 1)) who=${t##*/}
+        [ "$b" = 3 ] && n_block=$((n_block + 1))
+    done
+    echo "$n threads, $n_take take the stop signals (thread $who), $n_block block them"
+    [ "$n_take" = 1 ] && [ "$n_block" = $((n - 1)) ] && [ "$who" != "$1" ]
+}
+one_taker() { takers "$1" >/dev/null; }
 for k in 1 2 3; do
     d=val-$k
     "$MIMO" train mt.yaml --out "$d" --val val.h5 --data small.h5 --epochs 12 \
         --set train.batch_size=64 >"$d.log" 2>&1 &
     pid=$!
     wait_until 300 epochs_logged "$d" "$k" && freeze "$pid"
+    [ "$k" = 1 ] && check "one thread of its own takes the stop signals, the others block them: $(takers "$pid")" \
+        one_taker "$pid"
     kill -TERM "$pid" 2>/dev/null
     thaw "$pid"
     wait "$pid"
