@@ -24,6 +24,7 @@
  *
  * Skipped, with a SKIP line, where the CPU has no native bf16 (or the
  * build no oneDNN): the fallback is tests/cli/precision.sh's. */
+#define _DEFAULT_SOURCE /* sigaction, pthread_sigmask */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -31,6 +32,7 @@
 #include <cmocka.h>
 
 #include <cblas.h>
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -396,6 +398,39 @@ static void test_layers(void **s)
     }
 }
 
+/* Large float32 products go to oneDNN's dnnl_sgemm only where no signal
+ * handler can run on the computing thread (oneDNN 2.6's kernels keep
+ * their stack in the heap: core/graph_impl.h's mimo_sgemm): a handler
+ * of SIGUSR2 makes the thread unsafe, blocking it there makes it safe
+ * again; a fault's handler (SIGSEGV) does not count. */
+static void on_usr2(int sig) { (void)sig; }
+
+static void test_sgemm_signal_gate(void **s)
+{
+    (void)s;
+#ifdef MIMO_DNNL
+    struct sigaction sa, old, old_segv;
+    sigset_t usr2;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr2;
+    sigemptyset(&sa.sa_mask);
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    assert_int_equal(sigaction(SIGSEGV, &sa, &old_segv), 0);
+    int before = mimo_dnnl_signal_safe();
+    assert_int_equal(sigaction(SIGUSR2, &sa, &old), 0);
+    assert_false(mimo_dnnl_signal_safe());
+    pthread_sigmask(SIG_BLOCK, &usr2, NULL);
+    assert_int_equal(mimo_dnnl_signal_safe(), before);
+    pthread_sigmask(SIG_UNBLOCK, &usr2, NULL);
+    sigaction(SIGUSR2, &old, NULL);
+    sigaction(SIGSEGV, &old_segv, NULL);
+    assert_true(before); /* this test program handles nothing else */
+#else
+    skip();
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -404,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_layers),
         cmocka_unit_test(test_rows_alone),
         cmocka_unit_test(test_two_backwards),
+        cmocka_unit_test(test_sgemm_signal_gate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

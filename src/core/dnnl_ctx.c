@@ -1,8 +1,13 @@
 /* dnnl_ctx.c — a oneDNN CPU engine and stream, and a primitive's run on
  * the stream inside the test hook (see dnnl_ctx.h). */
+#define _DEFAULT_SOURCE /* NSIG */
 #include "core/dnnl_ctx.h"
+#include "core/graph_impl.h" /* mimo_sgemm */
 
 #ifdef MIMO_CONV_DNNL
+#include <cblas.h>
+#include <signal.h>
+#include <stdatomic.h>
 
 #define OK(call) ((call) == dnnl_success)
 
@@ -38,5 +43,47 @@ int mimo_dnnl_run(dnnl_stream_t st, dnnl_primitive_t prim, int n,
                  ? 0 : -1;
     HOOK(0);
     return rc;
+}
+
+int mimo_dnnl_signal_safe(void)
+{
+    sigset_t blocked;
+    if (pthread_sigmask(SIG_BLOCK, NULL, &blocked))
+        return 0;
+    for (int s = 1; s < NSIG; s++) {
+        struct sigaction sa;
+        if (s == SIGSEGV || s == SIGBUS || s == SIGFPE || s == SIGILL || s == SIGTRAP ||
+            s == SIGABRT ||
+            s == SIGSYS || s == SIGKILL || s == SIGSTOP || sigaction(s, NULL, &sa))
+            continue; /* made by the thread itself, or none */
+        int handled = (sa.sa_flags & SA_SIGINFO) ||
+                      (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN);
+        if (handled && sigismember(&blocked, s) != 1)
+            return 0;
+    }
+    return 1;
+}
+
+int mimo_sgemm_dnnl(void)
+{
+    static atomic_int safe = -1;
+    int v = atomic_load(&safe);
+    if (v < 0) {
+        v = mimo_dnnl_signal_safe();
+        atomic_store(&safe, v);
+    }
+    return v;
+}
+
+void mimo_sgemm(int order, int ta, int tb, int m, int n, int k, float alpha,
+                const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                int ldc)
+{
+    if ((long)m * n * k < (1L << 18) || order != CblasRowMajor || !mimo_sgemm_dnnl())
+        cblas_sgemm((CBLAS_ORDER)order, (CBLAS_TRANSPOSE)ta, (CBLAS_TRANSPOSE)tb, m, n, k,
+                    alpha, a, lda, b, ldb, beta, c, ldc);
+    else
+        dnnl_sgemm(ta == CblasTrans ? 'T' : 'N', tb == CblasTrans ? 'T' : 'N', m, n, k,
+                   alpha, a, lda, b, ldb, beta, c, ldc);
 }
 #endif /* MIMO_CONV_DNNL */

@@ -15,12 +15,35 @@
  * layers never pay for waking threads that OpenBLAS also uses. */
 #define MIMO_PAR_MIN 32768
 
-/* MIMO_GEMM takes cblas_sgemm's arguments: OpenBLAS's. (oneDNN's
- * dnnl_sgemm was 1.1-1.3x faster on batch-sized products, but under it
- * glibc found the heap corrupted in 1 of ~3 runs stopped by a signal
- * during validation: tests/cli/signals.sh; not used until understood.) */
+/* MIMO_GEMM takes cblas_sgemm's arguments: OpenBLAS's, or with oneDNN
+ * mimo_sgemm (core/dnnl_ctx.c). */
 #ifdef MIMO_REAL_DOUBLE
 #define MIMO_GEMM cblas_dgemm
+#elif defined(MIMO_DNNL)
+/* MIMO_GEMM: cblas_sgemm's row-major arguments.
+ * Products of at least 2^18 multiply-adds run on oneDNN's dnnl_sgemm,
+ * whose JIT kernels beat OpenBLAS 0.3.21's on the batch-sized products
+ * of dense layers (smaller ones stay on OpenBLAS: its per-call cost is
+ * lower), when dnnl_sgemm is safe in this process: oneDNN 2.6's f32 gemm
+ * kernels point the stack pointer at a heap workspace while they run, so
+ * a signal handler running on a thread inside one writes its frame into
+ * the heap (oneDNN issue 4845, fixed in 3.11). Safe means: no signal
+ * that may come from outside (all but the faults a thread makes itself)
+ * has a handler unless it is blocked in the calling thread, whose mask
+ * the threads it starts inherit; decided at the first call, for the
+ * process. `mimo train` takes its stop signals on a thread of its own
+ * (apps/cmd_train.c), `bench`, `eval`, `predict` install none; a
+ * program embedding the library that handles SIGINT on the computing
+ * thread (Python) keeps OpenBLAS. The choice depends on the shape and
+ * the process only, so a run repeats itself exactly. */
+void mimo_sgemm(int order, int ta, int tb, int m, int n, int k, float alpha,
+                const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                int ldc);
+/* Whether mimo_sgemm uses dnnl_sgemm in this process (deciding it at
+ * the first call), and the test it decides by, on the calling thread. */
+int mimo_sgemm_dnnl(void);
+int mimo_dnnl_signal_safe(void);
+#define MIMO_GEMM mimo_sgemm
 #else
 #define MIMO_GEMM cblas_sgemm
 #endif
