@@ -403,7 +403,9 @@ static void test_layers(void **s)
  * their stack in the heap: core/graph_impl.h's mimo_sgemm): a handler
  * of SIGUSR2 makes the thread unsafe, blocking it there makes it safe
  * again; a fault's handler (SIGSEGV) does not count. */
+#ifdef MIMO_DNNL
 static void on_usr2(int sig) { (void)sig; }
+#endif
 
 static void test_sgemm_signal_gate(void **s)
 {
